@@ -32,15 +32,29 @@ pub enum BodySize {
 }
 
 /// One step of body decoding.
-#[derive(Debug)]
-pub(crate) enum BodyStep {
+#[derive(Debug, PartialEq)]
+pub enum BodyStep {
+    /// Body bytes, split off the buffer.
     Data(Bytes),
+    /// The body ended, with trailers if chunked and present.
     End(Option<HeaderMap>),
 }
 
-/// Decodes one message body out of a receive buffer.
+/// Decodes one message body out of a receive buffer; usable alone.
+///
+/// ```
+/// use wirestate_http1::{BodyDecoder, BodyKind, BodyStep, Limits};
+/// use wirestate_machine::RecvBuf;
+///
+/// let mut rx = RecvBuf::new(1024);
+/// rx.extend(b"5\r\nhello\r\n0\r\n\r\n").unwrap();
+/// let mut dec = BodyDecoder::new(BodyKind::Chunked);
+/// let limits = Limits::default();
+/// assert_eq!(dec.step(&mut rx, &limits).unwrap(), Some(BodyStep::Data("hello".into())));
+/// assert_eq!(dec.step(&mut rx, &limits).unwrap(), Some(BodyStep::End(None)));
+/// ```
 #[derive(Debug)]
-pub(crate) struct BodyDecoder {
+pub struct BodyDecoder {
     framing: Framing,
     /// Body bytes decoded so far, checked against `max_body_bytes`.
     total: u64,
@@ -65,7 +79,8 @@ impl BodyDecoder {
         Self { framing, total: 0 }
     }
 
-    /// Decodes as far as the buffer allows. `Ok(None)` means more input is needed.
+    /// Decodes the next piece from the front of `rx`. `Ok(None)` means
+    /// more input is needed; after `End`, further calls return `End` again.
     pub fn step(&mut self, rx: &mut RecvBuf, limits: &Limits) -> Result<Option<BodyStep>, Error> {
         let step = match &mut self.framing {
             Framing::Length(0) => Some(BodyStep::End(None)),

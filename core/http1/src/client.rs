@@ -457,16 +457,22 @@ impl ClientConnection {
 
     fn start_response(&mut self, head: response::Parts, facts: Facts) -> Result<(), Error> {
         let front = self.outstanding.front().ok_or(Error::UnexpectedResponse)?;
-        let id = front.id;
+        let (id, is_head, is_connect, waiting) = (
+            front.id,
+            front.is_head,
+            front.is_connect,
+            front.waiting_continue,
+        );
         let status = head.status;
         if status == StatusCode::SWITCHING_PROTOCOLS {
-            if !front.wants_upgrade || front.is_connect {
+            if !front.wants_upgrade || is_connect {
                 return Err(Error::UnexpectedSwitchingProtocols);
             }
-            return Ok(self.upgrade(id, head));
+            self.upgrade(id, head);
+            return Ok(());
         }
         if status.is_informational() {
-            if status == StatusCode::CONTINUE && front.waiting_continue {
+            if status == StatusCode::CONTINUE && waiting {
                 self.release_held();
             }
             self.events.push_back(ClientEvent::Informational(Response {
@@ -476,10 +482,11 @@ impl ClientConnection {
             }));
             return Ok(());
         }
-        if front.is_connect && status.is_success() {
-            return Ok(self.upgrade(id, head));
+        if is_connect && status.is_success() {
+            self.upgrade(id, head);
+            return Ok(());
         }
-        if front.waiting_continue {
+        if waiting {
             // A final answer before 100: the body was never sent, so this
             // connection cannot carry another request.
             self.held.clear();
@@ -487,9 +494,12 @@ impl ClientConnection {
             self.timers.clear(Timer::ExpectContinue);
             self.write = Write::Idle;
             self.closing = true;
+            if let Some(front) = self.outstanding.front_mut() {
+                front.close = true;
+            }
         }
         let http10 = head.version == Version::HTTP_10;
-        let body = response_body_kind(&facts, front.is_head, status, http10)?;
+        let body = response_body_kind(&facts, is_head, status, http10)?;
         if let (BodyKind::Length(n), Some(max)) = (body, self.config.limits.max_body_bytes) {
             if n > max {
                 return Err(Error::BodyTooLarge);

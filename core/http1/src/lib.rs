@@ -25,7 +25,7 @@ mod error;
 mod head;
 mod server;
 
-pub use body::{BodyKind, BodySize};
+pub use body::{BodyDecoder, BodyKind, BodySize, BodyStep};
 pub use client::{ClientConnection, ClientEvent, Response};
 pub use config::{ClientConfig, Limits, MAX_HEADERS_CEILING, ServerConfig};
 pub use encode::HeaderCaseMap;

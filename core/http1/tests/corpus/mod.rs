@@ -184,7 +184,7 @@ pub fn server_cases() -> Vec<ServerCase> {
         s("bare LF head", "GET / HTTP/1.1\nHost: a\n\n", false, K(1)),
         s(
             "obs-text value",
-            b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\r\n\r\n",
             false,
             K(1),
         ),
@@ -390,13 +390,13 @@ pub fn server_cases() -> Vec<ServerCase> {
         ),
         s(
             "NUL in value",
-            b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n",
             false,
             E(Error::InvalidHeaderValue),
         ),
         s(
             "DEL in value",
-            b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x7fb\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x7fb\r\n\r\n",
             false,
             E(Error::InvalidHeaderValue),
         ),
@@ -522,7 +522,7 @@ pub fn server_cases() -> Vec<ServerCase> {
         ),
         s(
             "control byte in target",
-            b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
             false,
             E(Error::InvalidTarget),
         ),
@@ -794,7 +794,7 @@ pub fn client_cases() -> Vec<ClientCase> {
         c(
             "obs-text reason",
             vec![get("/")],
-            b"HTTP/1.1 200 \xc3\xa7a va\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 \xc3\xa7a va\r\nContent-Length: 0\r\n\r\n",
             false,
             K(1),
         ),
@@ -929,7 +929,7 @@ pub fn client_cases() -> Vec<ClientCase> {
         c(
             "NUL in value",
             vec![get("/")],
-            b"HTTP/1.1 200 OK\r\nX: a\x00\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nX: a\x00\r\n\r\n",
             false,
             E(Error::InvalidHeaderValue),
         ),
