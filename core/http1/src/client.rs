@@ -353,7 +353,10 @@ impl ClientConnection {
         self.abort_outstanding();
         self.read = Read::Done;
         self.rx.clear();
-        self.release_held();
+        // A body held behind `Expect: 100-continue` was never announced as
+        // sent; it is dropped, not flushed into a closing connection.
+        self.held.clear();
+        self.holding = false;
         self.tx.shutdown();
         self.timers.clear_all();
     }

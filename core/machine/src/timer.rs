@@ -107,3 +107,26 @@ impl<K: Copy + Eq, const N: usize> TimerTable<K, N> {
         self.slots[idx].take().map(|(k, _)| k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rearm_replaces_and_clear_disarms() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::<u8, 2>::new();
+        t.set(1, t0 + Duration::from_secs(5));
+        t.set(1, t0 + Duration::from_secs(9));
+        t.set(2, t0 + Duration::from_secs(7));
+        t.set(3, t0); // no slot left: ignored
+        assert_eq!(t.get(1), Some(t0 + Duration::from_secs(9)));
+        assert_eq!(t.next_key(), Some(2));
+        t.clear(2);
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(9)));
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(8)), None);
+        t.clear_all();
+        assert_eq!(t.next_deadline(), None);
+    }
+}

@@ -131,3 +131,39 @@ impl TxQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_payloads_pass_through_and_keep_order() {
+        let mut tx = TxQueue::new(4096);
+        let big = Bytes::from(vec![7u8; 5000]);
+        tx.write(b"head");
+        tx.push(big.clone());
+        tx.write(b"tail");
+        assert!(tx.is_full());
+        assert_eq!(tx.queued_bytes(), 5008);
+        assert_eq!(tx.pop(), Some(Transmit::Bytes(Bytes::from_static(b"head"))));
+        // Same allocation, not a copy.
+        let Some(Transmit::Bytes(b)) = tx.pop() else {
+            panic!()
+        };
+        assert_eq!(b.as_ptr(), big.as_ptr());
+        assert_eq!(tx.pop(), Some(Transmit::Bytes(Bytes::from_static(b"tail"))));
+        assert!(tx.is_empty() && !tx.is_full());
+    }
+
+    #[test]
+    fn shutdown_is_ordered_and_idempotent() {
+        let mut tx = TxQueue::new(16);
+        tx.write(b"a");
+        tx.shutdown();
+        tx.shutdown();
+        assert!(tx.is_shutdown());
+        assert_eq!(tx.pop(), Some(Transmit::Bytes(Bytes::from_static(b"a"))));
+        assert_eq!(tx.pop(), Some(Transmit::Shutdown));
+        assert_eq!(tx.pop(), None);
+    }
+}
