@@ -205,6 +205,12 @@ impl ClientConnection {
         self.error.as_ref()
     }
 
+    /// Whether a request body is being sent (after `send_request` with a
+    /// body, until `finish`).
+    pub fn is_sending_body(&self) -> bool {
+        matches!(self.write, Write::Body { .. })
+    }
+
     /// Whether queued output reached the high-water mark.
     pub fn is_send_buffer_full(&self) -> bool {
         self.tx.is_full() || self.held.is_full()

@@ -244,6 +244,12 @@ impl ServerConnection {
         self.error.as_ref()
     }
 
+    /// Whether a response body is being sent (after `send_response` with a
+    /// body, until `finish`).
+    pub fn is_sending_body(&self) -> bool {
+        matches!(self.write, Write::Body { .. })
+    }
+
     /// Whether queued output reached the high-water mark; stop producing
     /// body data until the transport drained some.
     pub fn is_send_buffer_full(&self) -> bool {

@@ -1,0 +1,242 @@
+//! `wirestate`: the demo multi-protocol server and a small HTTP client.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use wirestate_rt::{Body, Shutdown};
+
+#[derive(Parser)]
+#[command(
+    name = "wirestate",
+    version,
+    about = "Sans-IO protocol machines on real sockets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RuntimeKind {
+    Tokio,
+    Smol,
+    Blocking,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the demo routes: GET / , POST /echo, GET /stream?n=N.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Which runtime drives the connections.
+        #[arg(long, value_enum, default_value = "tokio")]
+        runtime: RuntimeKind,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Send one HTTP/1.1 request and print the response body.
+    Http {
+        /// Request method.
+        #[arg(short = 'X', long = "request", default_value = "GET")]
+        method: String,
+        /// Extra header, `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// Request body.
+        #[arg(short = 'd', long = "data", conflicts_with = "data_file")]
+        data: Option<String>,
+        /// Read the request body from a file.
+        #[arg(long)]
+        data_file: Option<std::path::PathBuf>,
+        /// Print the status line and headers before the body.
+        #[arg(short = 'i', long = "include")]
+        include: bool,
+        /// Which runtime drives the connection.
+        #[arg(long, value_enum, default_value = "tokio")]
+        runtime: RuntimeKind,
+        /// The URL (http:// only).
+        url: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        Command::Http { .. } => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve {
+            listen,
+            runtime,
+            threads,
+        } => serve(listen, runtime, threads),
+        Command::Http {
+            method,
+            headers,
+            data,
+            data_file,
+            include,
+            runtime,
+            url,
+        } => http_request(&method, &headers, data, data_file, include, runtime, &url),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wirestate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tokio_runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+}
+
+fn serve(
+    listen: SocketAddr,
+    runtime: RuntimeKind,
+    threads: Option<usize>,
+) -> Result<ExitCode, String> {
+    match runtime {
+        RuntimeKind::Tokio => {
+            let rt = tokio_runtime(threads).map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let listener = wirestate_tokio::bind(listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                let addr = listener.0.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!(%addr, runtime = "tokio", "serving http://{addr}/");
+                let shutdown = Shutdown::new();
+                let trigger = shutdown.clone();
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        tracing::info!("shutting down: finishing in-flight responses");
+                        trigger.trigger();
+                    }
+                });
+                let handler = |req| wirestate_examples::routes::handle(req);
+                wirestate_tokio::serve(listener, handler, Default::default(), shutdown)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        other => Err(format!(
+            "the {other:?} runtime is not available in this build yet"
+        )),
+    }
+}
+
+fn build_request(
+    method: &str,
+    headers: &[String],
+    body: Body,
+    url: &str,
+) -> Result<http::Request<Body>, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("only http:// URLs are supported, not {url:?}"));
+    }
+    let mut b = http::Request::builder().method(method).uri(uri);
+    for h in headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("bad header {h:?}: expected 'Name: value'"))?;
+        b = b.header(name.trim(), value.trim());
+    }
+    b.body(body).map_err(|e| format!("bad request: {e}"))
+}
+
+fn http_request(
+    method: &str,
+    headers: &[String],
+    data: Option<String>,
+    data_file: Option<std::path::PathBuf>,
+    include: bool,
+    runtime: RuntimeKind,
+    url: &str,
+) -> Result<ExitCode, String> {
+    let body = match (data, data_file) {
+        (Some(d), _) => Body::from(d),
+        (None, Some(path)) => Body::from(
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        ),
+        (None, None) => Body::empty(),
+    };
+    let req = build_request(method, headers, body, url)?;
+    match runtime {
+        RuntimeKind::Tokio => {
+            let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let client = wirestate_tokio::client(Default::default());
+                let res = client
+                    .request(req)
+                    .await
+                    .map_err(|e| format!("request to {url} failed: {e}"))?;
+                print_response(res, include).await
+            })?;
+        }
+        other => {
+            return Err(format!(
+                "the {other:?} runtime is not available in this build yet"
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the status line and headers (with `-i`), then the body as it arrives.
+fn write_head(out: &mut impl Write, parts: &http::response::Parts) -> std::io::Result<()> {
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    write!(
+        out,
+        "{:?} {} {}\r\n",
+        parts.version,
+        parts.status.as_str(),
+        reason
+    )?;
+    for (name, value) in &parts.headers {
+        out.write_all(name.as_str().as_bytes())?;
+        out.write_all(b": ")?;
+        out.write_all(value.as_bytes())?;
+        out.write_all(b"\r\n")?;
+    }
+    out.write_all(b"\r\n")
+}
+
+async fn print_response(res: http::Response<Body>, include: bool) -> Result<(), String> {
+    let (parts, mut body) = res.into_parts();
+    let mut out = std::io::stdout().lock();
+    if include {
+        write_head(&mut out, &parts).map_err(|e| e.to_string())?;
+    }
+    while let Some(chunk) = body.chunk().await {
+        let chunk = chunk.map_err(|e| format!("reading the body failed: {e}"))?;
+        out.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
+}

@@ -1,0 +1,4 @@
+//! The demo routes served by `wirestate serve`, shared by every runtime,
+//! and small helpers for the command-line tool.
+
+pub mod routes;

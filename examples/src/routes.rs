@@ -1,0 +1,113 @@
+//! The demo server's routes:
+//!
+//! | request | response |
+//! | --- | --- |
+//! | `GET /`, `HEAD /` | 200 `hello` |
+//! | `POST /echo` | 200 with the request body, streamed back as it arrives |
+//! | `GET /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
+//! | anything else | 404 |
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use wirestate_rt::Body;
+
+/// The most lines `/stream` produces.
+pub const MAX_STREAM_LINES: u64 = 10_000_000;
+
+/// What a request maps to, independent of the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /` or `HEAD /`.
+    Hello,
+    /// `POST /echo`.
+    Echo,
+    /// `GET /stream?n=N`.
+    Stream(u64),
+    /// `/stream` with a bad `n`.
+    BadRequest,
+    /// Anything else.
+    NotFound,
+}
+
+/// Routes a request head.
+pub fn route(method: &Method, uri: &http::Uri) -> Route {
+    match (method, uri.path()) {
+        (&Method::GET | &Method::HEAD, "/") => Route::Hello,
+        (&Method::POST, "/echo") => Route::Echo,
+        (&Method::GET, "/stream") => {
+            let n = uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("n="))
+                .unwrap_or("10");
+            match n.parse::<u64>() {
+                Ok(n) if n <= MAX_STREAM_LINES => Route::Stream(n),
+                _ => Route::BadRequest,
+            }
+        }
+        _ => Route::NotFound,
+    }
+}
+
+/// The `i`-th line of `/stream`.
+pub fn stream_line(i: u64) -> Bytes {
+    Bytes::from(format!("line {i}\n"))
+}
+
+/// The async handler used on tokio and smol.
+pub async fn handle(req: Request<Body>) -> Response<Body> {
+    match route(req.method(), req.uri()) {
+        Route::Hello => text(StatusCode::OK, "hello"),
+        Route::Echo => {
+            let mut res = Response::new(req.into_body());
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/octet-stream"),
+            );
+            res
+        }
+        Route::Stream(n) => {
+            let lines = futures_lite::stream::iter((0..n).map(|i| Ok(stream_line(i))));
+            let mut res = Response::new(Body::from_stream(lines));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain"),
+            );
+            res
+        }
+        Route::BadRequest => text(
+            StatusCode::BAD_REQUEST,
+            "n must be a number up to 10000000\n",
+        ),
+        Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let u = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert_eq!(route(&Method::GET, &u("/")), Route::Hello);
+        assert_eq!(route(&Method::HEAD, &u("/")), Route::Hello);
+        assert_eq!(route(&Method::POST, &u("/echo")), Route::Echo);
+        assert_eq!(route(&Method::GET, &u("/echo")), Route::NotFound);
+        assert_eq!(route(&Method::GET, &u("/stream?n=3")), Route::Stream(3));
+        assert_eq!(route(&Method::GET, &u("/stream?x=1&n=0")), Route::Stream(0));
+        assert_eq!(route(&Method::GET, &u("/stream?n=-1")), Route::BadRequest);
+        assert_eq!(route(&Method::GET, &u("/nope")), Route::NotFound);
+    }
+}

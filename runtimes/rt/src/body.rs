@@ -1,0 +1,389 @@
+use crate::Error;
+use bytes::Bytes;
+use futures_core::Stream;
+use http::HeaderMap;
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use wirestate_http1::{BodyKind, BodySize};
+
+/// A boxed stream of body chunks.
+pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+
+/// A message body, streamed as `Bytes` chunks: empty, one buffer, a stream
+/// the application produces, or the incoming body of a received message.
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// use wirestate_rt::Body;
+/// let body = Body::from("hello");
+/// assert_eq!(&body.collect(1024).await.unwrap()[..], b"hello");
+/// # });
+/// ```
+pub struct Body {
+    inner: Inner,
+}
+
+enum Inner {
+    Empty,
+    Full(Option<Bytes>),
+    Stream {
+        stream: BodyStream,
+        len: Option<u64>,
+    },
+    Incoming(Incoming),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.inner {
+            Inner::Empty => "empty",
+            Inner::Full(_) => "full",
+            Inner::Stream { .. } => "stream",
+            Inner::Incoming(_) => "incoming",
+        };
+        f.debug_struct("Body")
+            .field("kind", &kind)
+            .field("size", &self.size())
+            .finish()
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl Body {
+    /// No body.
+    pub fn empty() -> Self {
+        Self {
+            inner: Inner::Empty,
+        }
+    }
+
+    /// One buffer.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            Self::empty()
+        } else {
+            Self {
+                inner: Inner::Full(Some(bytes)),
+            }
+        }
+    }
+
+    /// A stream of chunks of unknown total length (sent chunked).
+    pub fn from_stream(stream: impl Stream<Item = io::Result<Bytes>> + Send + 'static) -> Self {
+        Self {
+            inner: Inner::Stream {
+                stream: Box::pin(stream),
+                len: None,
+            },
+        }
+    }
+
+    /// A stream of chunks adding up to exactly `len` bytes (sent with Content-Length).
+    pub fn from_stream_sized(
+        stream: impl Stream<Item = io::Result<Bytes>> + Send + 'static,
+        len: u64,
+    ) -> Self {
+        Self {
+            inner: Inner::Stream {
+                stream: Box::pin(stream),
+                len: Some(len),
+            },
+        }
+    }
+
+    /// How the body will be framed when sent.
+    pub fn size(&self) -> BodySize {
+        match &self.inner {
+            Inner::Empty => BodySize::Empty,
+            Inner::Full(b) => BodySize::Exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Stream { len: Some(n), .. } => BodySize::Exact(*n),
+            Inner::Stream { len: None, .. } => BodySize::Streaming,
+            Inner::Incoming(i) => match i.kind {
+                BodyKind::Empty => BodySize::Empty,
+                BodyKind::Length(n) => BodySize::Exact(n),
+                BodyKind::Chunked | BodyKind::CloseDelimited => BodySize::Streaming,
+            },
+        }
+    }
+
+    /// A copy of an empty or single-buffer body (what a retry can resend).
+    pub fn try_clone(&self) -> Option<Body> {
+        match &self.inner {
+            Inner::Empty => Some(Body::empty()),
+            Inner::Full(b) => Some(Body {
+                inner: Inner::Full(b.clone()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The next chunk; `None` at the end.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        match &mut self.inner {
+            Inner::Empty => Poll::Ready(None),
+            Inner::Full(b) => Poll::Ready(b.take().map(Ok)),
+            Inner::Stream { stream, .. } => stream.as_mut().poll_next(cx),
+            Inner::Incoming(i) => i.poll_chunk(cx),
+        }
+    }
+
+    /// The next chunk; `None` at the end.
+    pub async fn chunk(&mut self) -> Option<io::Result<Bytes>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// Trailers of a received chunked body, once it ended.
+    pub fn trailers(&self) -> Option<HeaderMap> {
+        match &self.inner {
+            Inner::Incoming(i) => i.lock().trailers.clone(),
+            _ => None,
+        }
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes.
+    pub async fn collect(mut self, limit: usize) -> Result<Bytes, Error> {
+        let mut first: Option<Bytes> = None;
+        let mut buf = Vec::new();
+        while let Some(chunk) = self.chunk().await {
+            let chunk = chunk?;
+            let total = buf.len() + first.as_ref().map_or(0, Bytes::len) + chunk.len();
+            if total > limit {
+                return Err(Error::BodyTooLarge(limit));
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                None => buf.extend_from_slice(&chunk),
+                Some(f) => {
+                    buf.extend_from_slice(&f);
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| Bytes::from(buf)))
+    }
+
+    /// Runs `f` once when this (incoming) body has been read to its end
+    /// (`true`) or dropped before that (`false`). Connection pools use it to
+    /// take a connection back. For other bodies `f` runs at once with `true`.
+    pub fn on_end(self, f: impl FnOnce(bool) + Send + 'static) -> Self {
+        match &self.inner {
+            Inner::Incoming(i) => {
+                let mut st = i.lock();
+                if st.done && st.chunks.is_empty() {
+                    drop(st);
+                    f(true);
+                } else {
+                    st.on_end = Some(Box::new(f));
+                }
+            }
+            _ => f(true),
+        }
+        self
+    }
+
+    /// A body fed by a connection driver, and the driver's end of it.
+    pub(crate) fn channel(kind: BodyKind, expects_continue: bool) -> (BodySender, Body) {
+        let shared = Arc::new(Mutex::new(IncomingState {
+            expects_continue,
+            done: kind == BodyKind::Empty,
+            ..Default::default()
+        }));
+        (
+            BodySender {
+                shared: shared.clone(),
+            },
+            Body {
+                inner: Inner::Incoming(Incoming { shared, kind }),
+            },
+        )
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body::full(b)
+    }
+}
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::full(Bytes::from_static(s.as_bytes()))
+    }
+}
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Self {
+        Body::full(Bytes::from_static(s))
+    }
+}
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::full(Bytes::from(s))
+    }
+}
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Body::full(Bytes::from(v))
+    }
+}
+
+#[derive(Default)]
+struct IncomingState {
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
+    done: bool,
+    trailers: Option<HeaderMap>,
+    error: Option<String>,
+    reader: Option<Waker>,
+    driver: Option<Waker>,
+    expects_continue: bool,
+    /// The reader asked for data while the peer waits for 100 Continue.
+    wants_continue: bool,
+    dropped: bool,
+    on_end: Option<Box<dyn FnOnce(bool) + Send>>,
+}
+
+struct Incoming {
+    shared: Arc<Mutex<IncomingState>>,
+    kind: BodyKind,
+}
+
+impl Incoming {
+    fn lock(&self) -> MutexGuard<'_, IncomingState> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        let mut st = self.lock();
+        if let Some(chunk) = st.chunks.pop_front() {
+            st.buffered -= chunk.len();
+            // Room again: let the driver read more.
+            if let Some(w) = st.driver.take() {
+                w.wake();
+            }
+            let ended = st.done && st.chunks.is_empty();
+            let on_end = if ended { st.on_end.take() } else { None };
+            drop(st);
+            if let Some(f) = on_end {
+                f(true);
+            }
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        if let Some(e) = st.error.take() {
+            st.done = true;
+            return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))));
+        }
+        if st.done {
+            let on_end = st.on_end.take();
+            drop(st);
+            if let Some(f) = on_end {
+                f(true);
+            }
+            return Poll::Ready(None);
+        }
+        if st.expects_continue && !st.wants_continue {
+            st.wants_continue = true;
+            if let Some(w) = st.driver.take() {
+                w.wake();
+            }
+        }
+        match &st.reader {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.reader = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        let mut st = self.lock();
+        st.dropped = true;
+        st.chunks.clear();
+        st.buffered = 0;
+        let clean = st.done && st.error.is_none();
+        let on_end = st.on_end.take();
+        if let Some(w) = st.driver.take() {
+            w.wake();
+        }
+        drop(st);
+        if let Some(f) = on_end {
+            f(clean);
+        }
+    }
+}
+
+/// The driver's end of an incoming body.
+pub(crate) struct BodySender {
+    shared: Arc<Mutex<IncomingState>>,
+}
+
+impl BodySender {
+    fn lock(&self) -> MutexGuard<'_, IncomingState> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a chunk (dropped if the reader is gone).
+    pub fn push(&self, chunk: Bytes) {
+        let mut st = self.lock();
+        if st.dropped {
+            return;
+        }
+        st.buffered += chunk.len();
+        st.chunks.push_back(chunk);
+        if let Some(w) = st.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// Ends the body.
+    pub fn finish(&self, trailers: Option<HeaderMap>) {
+        let mut st = self.lock();
+        st.done = true;
+        st.trailers = trailers;
+        if let Some(w) = st.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// Ends the body with an error.
+    pub fn fail(&self, error: String) {
+        let mut st = self.lock();
+        if !st.done {
+            st.error = Some(error);
+        }
+        if let Some(w) = st.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// Bytes waiting for the reader; registers the driver to be woken when
+    /// the reader takes some.
+    pub fn buffered(&self, cx: &Context<'_>) -> usize {
+        let mut st = self.lock();
+        if st.buffered > 0 || st.expects_continue {
+            match &st.driver {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => st.driver = Some(cx.waker().clone()),
+            }
+        }
+        st.buffered
+    }
+
+    /// Whether the reader is waiting on a 100 Continue; clears the request.
+    pub fn take_continue_request(&self) -> bool {
+        let mut st = self.lock();
+        let want = st.wants_continue && st.expects_continue;
+        if want {
+            st.expects_continue = false;
+        }
+        want
+    }
+}

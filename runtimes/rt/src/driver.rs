@@ -1,0 +1,247 @@
+use crate::{Io, Runtime, Sleep};
+use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use wirestate_machine::{Machine, Transmit};
+
+/// The application side of a connection, run inside the [`Driver`]'s poll.
+pub trait App<M: Machine> {
+    /// Drains the machine's events, issues commands and polls the
+    /// application's own futures. Returns whether anything changed.
+    fn poll(&mut self, cx: &mut Context<'_>, machine: &mut M, now: Instant) -> bool;
+
+    /// Whether the application has room for more input (its own buffers).
+    fn wants_read(&self) -> bool {
+        true
+    }
+
+    /// Told about an error `handle_input`/`handle_eof` returned. The machine
+    /// has queued its farewell and reports the error as an event too.
+    fn on_input_error(&mut self, error: &M::Error) {
+        let _ = error;
+    }
+
+    /// Told when the transport failed; the driver ends after this.
+    fn on_io_error(&mut self, error: &io::Error) {
+        let _ = error;
+    }
+}
+
+/// Most chunks handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+/// Most loop turns per poll before yielding to other tasks.
+const MAX_TURNS: usize = 32;
+/// Read buffer size.
+const READ_BUF: usize = 16 * 1024;
+
+/// Runs one machine over one byte stream, written once for every
+/// [`Machine`]: each turn fires due timers, lets the [`App`] exchange with
+/// the machine, writes queued transmits (vectored, many chunks per call),
+/// and reads while the machine and the app both want input. Work per poll
+/// is bounded; the future completes when the machine is closed and its
+/// output is flushed.
+///
+/// Back-pressure runs end to end: a slow consumer (app or machine) stops
+/// reads, and a slow peer leaves transmits queued, which the app sees as
+/// the machine's send buffer filling up.
+pub struct Driver<R: Runtime, M, I, A> {
+    rt: R,
+    machine: M,
+    io: I,
+    app: A,
+    sleep: Option<Pin<Box<dyn Sleep>>>,
+    sleep_at: Option<Instant>,
+    read_buf: Box<[u8]>,
+    out: VecDeque<Bytes>,
+    shutdown_queued: bool,
+    shutdown_done: bool,
+    read_eof: bool,
+}
+
+// The driver never pins its fields in place (futures it owns are boxed), so
+// it can move freely whatever the machine or app types are.
+impl<R: Runtime, M, I, A> Unpin for Driver<R, M, I, A> {}
+
+impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
+    /// A driver for `machine` over `io`, with `app` on the application side.
+    pub fn new(rt: R, machine: M, io: I, app: A) -> Self {
+        Self {
+            rt,
+            machine,
+            io,
+            app,
+            sleep: None,
+            sleep_at: None,
+            read_buf: vec![0; READ_BUF].into_boxed_slice(),
+            out: VecDeque::new(),
+            shutdown_queued: false,
+            shutdown_done: false,
+            read_eof: false,
+        }
+    }
+
+    /// The machine.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// The application side.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// Takes the parts back (after a protocol hand-off, for example). Bytes
+    /// still queued for writing are returned too.
+    pub fn into_parts(self) -> (M, I, A, VecDeque<Bytes>) {
+        (self.machine, self.io, self.app, self.out)
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let mut progress = false;
+        loop {
+            while self.out.len() < MAX_IOVECS && !self.shutdown_queued {
+                match self.machine.poll_transmit() {
+                    Some(Transmit::Bytes(b)) if b.is_empty() => {}
+                    Some(Transmit::Bytes(b)) => self.out.push_back(b),
+                    Some(Transmit::Shutdown) => self.shutdown_queued = true,
+                    None => break,
+                }
+            }
+            if self.out.is_empty() {
+                break;
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = self.out.len().min(MAX_IOVECS);
+            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
+                *slot = IoSlice::new(chunk);
+            }
+            match self.io.poll_write_vectored(cx, &slices[..n]) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(mut written)) => {
+                    progress = true;
+                    while written > 0 {
+                        let Some(front) = self.out.front_mut() else {
+                            break;
+                        };
+                        if written >= front.len() {
+                            written -= front.len();
+                            self.out.pop_front();
+                        } else {
+                            front.advance(written);
+                            written = 0;
+                        }
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Ok(progress),
+            }
+        }
+        if progress {
+            // Streams with their own buffers (TLS) need a flush; TCP's is free.
+            if let Poll::Ready(Err(e)) = self.io.poll_flush(cx) {
+                return Err(e);
+            }
+        }
+        if self.shutdown_queued && !self.shutdown_done {
+            match self.io.poll_shutdown(cx) {
+                Poll::Ready(_) => {
+                    // A failed shutdown (peer already gone) ends the stream all the same.
+                    self.shutdown_done = true;
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> io::Result<bool> {
+        if self.read_eof || !self.machine.wants_read() || !self.app.wants_read() {
+            return Ok(false);
+        }
+        match self.io.poll_read(cx, &mut self.read_buf) {
+            Poll::Ready(Ok(0)) => {
+                self.read_eof = true;
+                if let Err(e) = self.machine.handle_eof(now) {
+                    self.app.on_input_error(&e);
+                }
+                Ok(true)
+            }
+            Poll::Ready(Ok(n)) => {
+                if let Err(e) = self.machine.handle_input(now, &self.read_buf[..n]) {
+                    self.app.on_input_error(&e);
+                }
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.machine.is_closed()
+            && self.out.is_empty()
+            && (!self.shutdown_queued || self.shutdown_done)
+    }
+}
+
+impl<R: Runtime, M: Machine, I: Io, A: App<M>> Future for Driver<R, M, I, A> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        for _ in 0..MAX_TURNS {
+            let now = this.rt.now();
+            let mut progress = false;
+            if this.machine.poll_timeout().is_some_and(|t| t <= now) {
+                this.machine.handle_timeout(now);
+                progress = true;
+            }
+            progress |= this.app.poll(cx, &mut this.machine, now);
+            let io = this
+                .poll_write(cx)
+                .and_then(|w| Ok(w | this.poll_read(cx, now)?));
+            match io {
+                Ok(p) => progress |= p,
+                Err(e) => {
+                    this.app.on_io_error(&e);
+                    return Poll::Ready(Err(e));
+                }
+            }
+            if this.finished() {
+                // Let the app see the final state (e.g. fail what is left).
+                this.app.poll(cx, &mut this.machine, now);
+                return Poll::Ready(Ok(()));
+            }
+            if progress {
+                continue;
+            }
+            // Idle: sleep until the machine's next deadline. The clock was
+            // read above, so an elapsed sleep is handled on the next turn
+            // rather than trusted blindly.
+            match this.machine.poll_timeout() {
+                Some(at) => {
+                    let sleep = this.sleep.get_or_insert_with(|| this.rt.sleep_until(at));
+                    if this.sleep_at != Some(at) {
+                        sleep.as_mut().reset(at);
+                        this.sleep_at = Some(at);
+                    }
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        this.sleep_at = None;
+                        continue;
+                    }
+                }
+                None => this.sleep_at = None,
+            }
+            return Poll::Pending;
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,251 @@
+use super::client::{SendRequest, handshake};
+use crate::{Body, Error, Runtime};
+use http::{Method, Request, Response, Uri};
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Settings of the pooled [`Client`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The connection machine's settings.
+    pub http1: wirestate_http1::ClientConfig,
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed from sending a request to its response head.
+    pub request_timeout: Option<Duration>,
+    /// How long an idle pooled connection is kept.
+    pub idle_timeout: Duration,
+    /// Most idle connections kept per origin.
+    pub max_idle_per_host: usize,
+    /// Extra attempts for a failed request: any request that never reached
+    /// the server, and idempotent ones (GET, HEAD, PUT, DELETE, OPTIONS,
+    /// TRACE) that failed on the way.
+    pub retries: u32,
+    /// First retry delay; doubled each attempt, with full jitter.
+    pub backoff: Duration,
+    /// Largest retry delay.
+    pub max_backoff: Duration,
+    /// Send requests back to back on one connection without waiting for
+    /// the previous response.
+    pub pipelining: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            http1: Default::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Duration::from_secs(90),
+            max_idle_per_host: 32,
+            retries: 2,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            pipelining: false,
+        }
+    }
+}
+
+type Origin = (String, u16);
+
+struct Idle {
+    sender: SendRequest,
+    since: Instant,
+}
+
+/// An HTTP/1.1 client with a keep-alive connection pool per origin,
+/// connect and request timeouts, and retries with exponential backoff.
+///
+/// Only `http://` URLs are served (TLS plugs in with a later adapter).
+pub struct Client<R: Runtime> {
+    rt: R,
+    config: Arc<ClientConfig>,
+    pool: Arc<Mutex<HashMap<Origin, Vec<Idle>>>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Self {
+            rt: self.rt.clone(),
+            config: self.config.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Methods that may be retried after a failure midway (RFC 9110 §9.2.2).
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+fn origin_of(uri: &Uri) -> Result<Origin, Error> {
+    match uri.scheme_str() {
+        Some("http") | None => {}
+        Some(other) => return Err(Error::InvalidRequest(format!("unsupported scheme {other}"))),
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::InvalidRequest("URL has no host".into()))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok((host, uri.port_u16().unwrap_or(80)))
+}
+
+impl<R: Runtime> Client<R> {
+    /// A client on `rt`.
+    pub fn new(rt: R, config: ClientConfig) -> Self {
+        Self {
+            rt,
+            config: Arc::new(config),
+            pool: Arc::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// `GET uri`.
+    pub async fn get(&self, uri: &str) -> Result<Response<Body>, Error> {
+        let req = Request::get(uri)
+            .body(Body::empty())
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        self.request(req).await
+    }
+
+    /// Sends `req` on a pooled (or new) connection. The connection returns
+    /// to the pool once the response body has been read to its end.
+    pub async fn request(&self, req: Request<Body>) -> Result<Response<Body>, Error> {
+        let origin = origin_of(req.uri())?;
+        let idempotent = is_idempotent(req.method());
+        let (parts, body) = req.into_parts();
+        let replay = body.try_clone();
+        let mut body = Some(body);
+        let mut attempt = 0;
+        loop {
+            let this_body = match body.take() {
+                Some(b) => b,
+                None => replay
+                    .as_ref()
+                    .and_then(Body::try_clone)
+                    .unwrap_or_default(),
+            };
+            let req = Request::from_parts(parts.clone(), this_body);
+            let result = self.attempt(&origin, req).await;
+            let err = match result {
+                Ok(res) => return Ok(res),
+                Err(e) => e,
+            };
+            let may_retry = attempt < self.config.retries
+                && replay.is_some()
+                && (err.is_unsent() || (idempotent && err.is_retryable()));
+            if !may_retry {
+                return Err(err);
+            }
+            let exp = self.config.backoff.saturating_mul(1 << attempt.min(16));
+            let cap = exp.min(self.config.max_backoff);
+            let delay = cap.mul_f64(fastrand::f64());
+            tracing::debug!(attempt, ?delay, error = %err, "retrying request");
+            crate::sleep_until(&self.rt, self.rt.now() + delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, origin: &Origin, req: Request<Body>) -> Result<Response<Body>, Error> {
+        let sender = match self.checkout(origin) {
+            Some(s) => s,
+            None => self.connect(origin).await?,
+        };
+        let deadline = self.config.request_timeout.map(|t| self.rt.now() + t);
+        let res = match deadline {
+            Some(d) => crate::timeout(&self.rt, d, sender.send(req))
+                .await
+                .ok_or(Error::Timeout)??,
+            None => sender.send(req).await?,
+        };
+        let (parts, body) = res.into_parts();
+        let pool = self.pool.clone();
+        let origin = origin.clone();
+        let max_idle = self.config.max_idle_per_host;
+        let rt = self.rt.clone();
+        let body = body.on_end(move |clean| {
+            if clean && sender.is_reusable() {
+                let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+                let idle = pool.entry(origin).or_default();
+                if idle.len() < max_idle {
+                    idle.push(Idle {
+                        sender,
+                        since: rt.now(),
+                    });
+                }
+            }
+        });
+        Ok(Response::from_parts(parts, body))
+    }
+
+    fn checkout(&self, origin: &Origin) -> Option<SendRequest> {
+        let now = self.rt.now();
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = pool.get_mut(origin)?;
+        // Most recently used first: the least likely to have been closed.
+        while let Some(entry) = idle.pop() {
+            if now.duration_since(entry.since) < self.config.idle_timeout
+                && entry.sender.is_reusable()
+            {
+                return Some(entry.sender);
+            }
+        }
+        None
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<SendRequest, Error> {
+        let addrs: Vec<SocketAddr> = (origin.0.as_str(), origin.1)
+            .to_socket_addrs()
+            .map_err(Error::Io)?
+            .collect();
+        let deadline = self.rt.now() + self.config.connect_timeout;
+        let mut last = Error::InvalidRequest(format!("{} resolved to no address", origin.0));
+        for addr in addrs {
+            match crate::timeout(&self.rt, deadline, self.rt.connect(addr)).await {
+                Some(Ok(io)) => {
+                    let (sender, driver) = handshake(
+                        self.rt.clone(),
+                        io,
+                        self.config.http1.clone(),
+                        self.config.pipelining,
+                    );
+                    self.rt.spawn(Box::pin(async move {
+                        if let Err(e) = driver.await {
+                            tracing::debug!(error = %e, "client connection ended with an error");
+                        }
+                    }));
+                    return Ok(sender);
+                }
+                Some(Err(e)) => last = Error::Io(e),
+                None => return Err(Error::Timeout),
+            }
+        }
+        // Nothing was sent on a failed connect, so a retry is always safe.
+        Err(match last {
+            Error::Io(e) => Error::Io(e),
+            other => other,
+        })
+    }
+}

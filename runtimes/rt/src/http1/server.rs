@@ -1,0 +1,360 @@
+use crate::body::BodySender;
+use crate::{App, Body, Driver, Io, Listener, Runtime, Shutdown};
+use http::{Request, Response};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use wirestate_http1::{RequestId, ServerConnection, ServerEvent};
+use wirestate_machine::Machine;
+
+/// Turns a request into a response. Any `Fn(Request<Body>) -> impl
+/// Future<Output = Response<Body>>` that is `Clone + Send + Sync` is one.
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// The response future.
+    type Future: Future<Output = Response<Body>> + Send + 'static;
+    /// Handles one request.
+    fn call(&self, req: Request<Body>) -> Self::Future;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Request<Body>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    type Future = Fut;
+    fn call(&self, req: Request<Body>) -> Fut {
+        self(req)
+    }
+}
+
+/// Settings of the async HTTP/1.1 server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The connection machine's settings (limits, header-read and
+    /// keep-alive timeouts, pipelining depth).
+    pub http1: wirestate_http1::ServerConfig,
+    /// Most connections served at once; accepting pauses at the limit.
+    pub max_connections: usize,
+    /// Request body bytes buffered ahead of the handler before reading pauses.
+    pub body_buffer: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http1: Default::default(),
+            max_connections: 10_000,
+            body_buffer: 256 * 1024,
+        }
+    }
+}
+
+/// Counts live connections and wakes the accept loop when one ends.
+#[derive(Default)]
+struct Active {
+    count: AtomicUsize,
+    acceptor: Mutex<Option<Waker>>,
+}
+
+impl Active {
+    fn done(&self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        if let Some(w) = self
+            .acceptor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            w.wake();
+        }
+    }
+}
+
+struct ActiveGuard(Arc<Active>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` fires and every
+/// connection has finished; each connection runs on its own spawned task.
+///
+/// On shutdown the listener stops accepting, idle connections close, and
+/// busy ones close after the responses they started.
+pub async fn serve<R, L, H>(
+    rt: R,
+    mut listener: L,
+    handler: H,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> io::Result<()>
+where
+    R: Runtime,
+    L: Listener,
+    H: Handler,
+{
+    let active = Arc::new(Active::default());
+    let config = Arc::new(config);
+    let shutdown_id = shutdown.id();
+    loop {
+        let accepted = std::future::poll_fn(|cx| {
+            if shutdown.poll(shutdown_id, cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            if active.count.load(Ordering::SeqCst) >= config.max_connections {
+                *active.acceptor.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(cx.waker().clone());
+                if active.count.load(Ordering::SeqCst) >= config.max_connections {
+                    return Poll::Pending;
+                }
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok((io, peer))) => {
+                active.count.fetch_add(1, Ordering::SeqCst);
+                let guard = ActiveGuard(active.clone());
+                let conn =
+                    serve_connection(rt.clone(), io, handler.clone(), &config, shutdown.clone());
+                rt.spawn(Box::pin(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    drop(guard);
+                }));
+            }
+            Some(Err(e)) => {
+                // Out of descriptors or a transient accept failure: back off
+                // briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                crate::sleep_until(&rt, rt.now() + Duration::from_millis(50)).await;
+            }
+        }
+    }
+    shutdown.forget(shutdown_id);
+    drop(listener);
+    // Wait for the connections to drain.
+    std::future::poll_fn(|cx| {
+        *active.acceptor.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        if active.count.load(Ordering::SeqCst) == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// One server connection as a future (the caller spawns it): for custom
+/// accept loops, or to serve a single stream.
+pub fn serve_connection<R: Runtime, I: Io, H: Handler>(
+    rt: R,
+    io: I,
+    handler: H,
+    config: &ServerConfig,
+    shutdown: Shutdown,
+) -> Driver<R, ServerConnection, I, ServerApp<H>> {
+    let machine = ServerConnection::new(config.http1.clone(), rt.now());
+    let app = ServerApp::new(handler, shutdown, config.body_buffer);
+    Driver::new(rt, machine, io, app)
+}
+
+/// The handler side of a server connection: turns events into
+/// `Request<Body>`s, runs the handler for one request at a time (responses
+/// go out in order), and streams response bodies into the machine.
+pub struct ServerApp<H: Handler> {
+    handler: H,
+    shutdown: Shutdown,
+    shutdown_id: u64,
+    shutdown_seen: bool,
+    queue: VecDeque<Request<Body>>,
+    bodies: VecDeque<(RequestId, BodySender)>,
+    current: Current<H::Future>,
+    body_buffer: usize,
+    buffered: usize,
+    closing: bool,
+}
+
+enum Current<F> {
+    Idle,
+    Calling(Pin<Box<F>>),
+    Streaming(Body),
+}
+
+impl<H: Handler> ServerApp<H> {
+    fn new(handler: H, shutdown: Shutdown, body_buffer: usize) -> Self {
+        let shutdown_id = shutdown.id();
+        Self {
+            handler,
+            shutdown,
+            shutdown_id,
+            shutdown_seen: false,
+            queue: VecDeque::new(),
+            bodies: VecDeque::new(),
+            current: Current::Idle,
+            body_buffer,
+            buffered: 0,
+            closing: false,
+        }
+    }
+
+    fn sender(&self, id: RequestId) -> Option<&BodySender> {
+        self.bodies.iter().find(|(i, _)| *i == id).map(|(_, s)| s)
+    }
+
+    fn on_event(&mut self, ev: ServerEvent) {
+        match ev {
+            ServerEvent::Request(r) => {
+                let (sender, body) = Body::channel(r.body, r.expects_continue);
+                self.bodies.push_back((r.id, sender));
+                self.queue.push_back(Request::from_parts(r.head, body));
+            }
+            ServerEvent::Data { id, data } => {
+                if let Some(s) = self.sender(id) {
+                    s.push(data);
+                }
+            }
+            ServerEvent::End { id, trailers } => {
+                if let Some(pos) = self.bodies.iter().position(|(i, _)| *i == id) {
+                    if let Some((_, s)) = self.bodies.remove(pos) {
+                        s.finish(trailers);
+                    }
+                }
+            }
+            ServerEvent::Error(e) => {
+                tracing::debug!(error = %e, "request refused");
+                for (_, s) in self.bodies.drain(..) {
+                    s.fail(e.to_string());
+                }
+            }
+            ServerEvent::Upgraded { .. } => {
+                // Protocol hand-off is served by the upgrade-aware servers
+                // (WebSocket); a plain handler server ends the connection here.
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts the next handler and moves the current response along.
+    fn run(&mut self, cx: &mut Context<'_>, m: &mut ServerConnection) -> bool {
+        let mut progress = false;
+        loop {
+            match &mut self.current {
+                Current::Idle => {
+                    let Some(req) = self.queue.pop_front() else {
+                        return progress;
+                    };
+                    self.current = Current::Calling(Box::pin(self.handler.call(req)));
+                    progress = true;
+                }
+                Current::Calling(fut) => {
+                    // The handler may be waiting on a body behind 100-continue.
+                    if let Some((_, s)) = self.bodies.front() {
+                        if s.take_continue_request() {
+                            let _ = m.send_continue();
+                            progress = true;
+                        }
+                    }
+                    let Poll::Ready(res) = fut.as_mut().poll(cx) else {
+                        return progress;
+                    };
+                    progress = true;
+                    let (parts, body) = res.into_parts();
+                    match m.send_response(parts, body.size()) {
+                        Ok(_) if m.is_sending_body() => self.current = Current::Streaming(body),
+                        Ok(_) => self.current = Current::Idle,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "handler response refused by the connection");
+                            m.close();
+                            self.current = Current::Idle;
+                        }
+                    }
+                }
+                Current::Streaming(body) => {
+                    while !m.is_send_buffer_full() {
+                        match body.poll_chunk(cx) {
+                            Poll::Ready(Some(Ok(chunk))) => {
+                                progress = true;
+                                if let Err(e) = m.send_data(chunk) {
+                                    tracing::warn!(error = %e, "response body does not match its size");
+                                    m.close();
+                                    self.current = Current::Idle;
+                                    break;
+                                }
+                            }
+                            Poll::Ready(None) => {
+                                progress = true;
+                                let trailers = body.trailers();
+                                if let Err(e) = m.finish(trailers) {
+                                    tracing::warn!(error = %e, "response body ended early");
+                                    m.close();
+                                }
+                                self.current = Current::Idle;
+                                break;
+                            }
+                            Poll::Ready(Some(Err(e))) => {
+                                // The body failed midway: the message cannot be completed.
+                                tracing::warn!(error = %e, "response body failed");
+                                m.close();
+                                self.current = Current::Idle;
+                                break;
+                            }
+                            Poll::Pending => return progress,
+                        }
+                    }
+                    if matches!(self.current, Current::Streaming(_)) {
+                        // Send buffer full: the driver writes, then polls us again.
+                        return progress;
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        matches!(self.current, Current::Idle) && self.queue.is_empty()
+    }
+}
+
+impl<H: Handler> Drop for ServerApp<H> {
+    fn drop(&mut self) {
+        self.shutdown.forget(self.shutdown_id);
+    }
+}
+
+impl<H: Handler> App<ServerConnection> for ServerApp<H> {
+    fn poll(&mut self, cx: &mut Context<'_>, m: &mut ServerConnection, _now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(ev) = m.poll_event() {
+            self.on_event(ev);
+            progress = true;
+        }
+        progress |= self.run(cx, m);
+        self.buffered = self.bodies.iter().map(|(_, s)| s.buffered(cx)).sum();
+        if !self.shutdown_seen && self.shutdown.poll(self.shutdown_id, cx).is_ready() {
+            self.shutdown_seen = true;
+        }
+        if self.shutdown_seen && !self.closing && self.is_idle() && !m.is_sending_body() {
+            self.closing = true;
+            m.close();
+            progress = true;
+        }
+        progress
+    }
+
+    fn wants_read(&self) -> bool {
+        self.buffered < self.body_buffer
+    }
+}

@@ -1,0 +1,162 @@
+//! wirestate on tokio: [`TokioRuntime`], [`TokioIo`] and [`TokioListener`]
+//! implement the `wirestate-rt` traits; [`bind`], [`serve`] and [`client`]
+//! are the shortcuts.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use wirestate_rt::{Body, Shutdown};
+//! let listener = wirestate_tokio::bind("127.0.0.1:8080".parse().unwrap()).await?;
+//! let handler = |_req: http::Request<Body>| async { http::Response::new(Body::from("hello")) };
+//! wirestate_tokio::serve(listener, handler, Default::default(), Shutdown::new()).await
+//! # }
+//! ```
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use wirestate_http1::ClientConnection;
+use wirestate_rt::http1::{Client, ClientApp, ClientConfig, Handler, SendRequest, ServerConfig};
+use wirestate_rt::{BoxFuture, Driver, Io, Listener, Runtime, Shutdown, Sleep};
+
+/// The tokio runtime: `tokio::spawn`, `tokio::time` (so paused-time tests
+/// work) and `tokio::net`. Must be used from within a tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioRuntime;
+
+impl Runtime for TokioRuntime {
+    type Io = TokioIo<tokio::net::TcpStream>;
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(
+            deadline.into(),
+        ))))
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        tokio::spawn(future);
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Io>> {
+        Box::pin(async move {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            Ok(TokioIo(s))
+        })
+    }
+}
+
+struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl std::future::Future for TokioSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Sleep for TokioSleep {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.0.as_mut().reset(deadline.into());
+    }
+}
+
+/// Any tokio stream as a wirestate [`Io`].
+#[derive(Debug)]
+pub struct TokioIo<T>(pub T);
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for TokioIo<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// A tokio TCP listener as a wirestate [`Listener`]. Accepted streams get
+/// `TCP_NODELAY`: the driver batches writes itself.
+#[derive(Debug)]
+pub struct TokioListener(pub tokio::net::TcpListener);
+
+impl Listener for TokioListener {
+    type Io = TokioIo<tokio::net::TcpStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Io, SocketAddr)>> {
+        match self.0.poll_accept(cx) {
+            Poll::Ready(Ok((s, addr))) => {
+                let _ = s.set_nodelay(true);
+                Poll::Ready(Ok((TokioIo(s), addr)))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// Binds a TCP listener.
+pub async fn bind(addr: SocketAddr) -> io::Result<TokioListener> {
+    Ok(TokioListener(tokio::net::TcpListener::bind(addr).await?))
+}
+
+/// Serves HTTP/1.1 with `handler` until `shutdown` fires and connections drain.
+pub async fn serve<H: Handler>(
+    listener: TokioListener,
+    handler: H,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    wirestate_rt::http1::serve(TokioRuntime, listener, handler, config, shutdown).await
+}
+
+/// A pooled HTTP/1.1 client on tokio.
+pub fn client(config: ClientConfig) -> Client<TokioRuntime> {
+    Client::new(TokioRuntime, config)
+}
+
+/// The driver future of a client connection on tokio.
+pub type ClientDriver =
+    Driver<TokioRuntime, ClientConnection, TokioIo<tokio::net::TcpStream>, ClientApp>;
+
+/// Connects and starts one client connection; spawn the returned driver.
+pub async fn connect(
+    addr: SocketAddr,
+    config: wirestate_http1::ClientConfig,
+    pipelining: bool,
+) -> io::Result<(SendRequest, ClientDriver)> {
+    let io = TokioRuntime.connect(addr).await?;
+    Ok(wirestate_rt::http1::handshake(
+        TokioRuntime,
+        io,
+        config,
+        pipelining,
+    ))
+}
