@@ -145,6 +145,41 @@ fn serve(
                 Ok(ExitCode::SUCCESS)
             })
         }
+        RuntimeKind::Smol => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            let (stop, stopped) = smol::channel::bounded::<()>(1);
+            // Extra worker threads run the same executor until the server ends.
+            let workers: Vec<_> = (1..threads)
+                .map(|_| {
+                    let (ex, stopped) = (ex.clone(), stopped.clone());
+                    std::thread::spawn(move || smol::block_on(ex.run(stopped.recv())))
+                })
+                .collect();
+            let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+            let result = smol::block_on(ex.run(async {
+                let listener = wirestate_smol::bind(listen)
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                tracing::info!(addr = %listen, runtime = "smol", "serving http://{listen}/");
+                let handler = |req| wirestate_examples::routes::handle(req);
+                wirestate_rt::http1::serve(
+                    rt,
+                    listener,
+                    handler,
+                    Default::default(),
+                    Shutdown::new(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            }));
+            drop(stop);
+            for w in workers {
+                let _ = w.join();
+            }
+            result
+        }
         other => Err(format!(
             "the {other:?} runtime is not available in this build yet"
         )),
@@ -200,6 +235,14 @@ fn http_request(
                 print_response(res, include).await
             })?;
         }
+        RuntimeKind::Smol => smol::block_on(async {
+            let client = wirestate_smol::client(Default::default());
+            let res = client
+                .request(req)
+                .await
+                .map_err(|e| format!("request to {url} failed: {e}"))?;
+            print_response(res, include).await
+        })?,
         other => {
             return Err(format!(
                 "the {other:?} runtime is not available in this build yet"

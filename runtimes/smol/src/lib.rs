@@ -1,0 +1,184 @@
+//! wirestate on smol: [`SmolRuntime`], [`SmolIo`] and [`SmolListener`]
+//! implement the `wirestate-rt` traits over async-io; [`bind`], [`serve`]
+//! and [`client`] are the shortcuts.
+//!
+//! ```no_run
+//! # fn run() -> std::io::Result<()> {
+//! use wirestate_rt::{Body, Shutdown};
+//! smol::block_on(async {
+//!     let listener = wirestate_smol::bind("127.0.0.1:8080".parse().unwrap())?;
+//!     let handler = |_req: http::Request<Body>| async { http::Response::new(Body::from("hello")) };
+//!     wirestate_smol::serve(listener, handler, Default::default(), Shutdown::new()).await
+//! })
+//! # }
+//! ```
+
+use async_io::{Async, Timer};
+use futures_lite::{AsyncRead, AsyncWrite};
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use wirestate_http1::ClientConnection;
+use wirestate_rt::http1::{Client, ClientApp, ClientConfig, Handler, SendRequest, ServerConfig};
+use wirestate_rt::{BoxFuture, Driver, Io, Listener, Runtime, Shutdown, Sleep};
+
+/// The smol runtime: async-io timers and sockets, tasks on smol's global
+/// executor or on an executor of your own ([`SmolRuntime::with_executor`]).
+#[derive(Debug, Clone, Default)]
+pub struct SmolRuntime {
+    executor: Option<Arc<smol::Executor<'static>>>,
+}
+
+impl SmolRuntime {
+    /// Spawns on smol's global executor.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Spawns on `executor` (run it on as many threads as you like).
+    pub fn with_executor(executor: Arc<smol::Executor<'static>>) -> Self {
+        Self {
+            executor: Some(executor),
+        }
+    }
+}
+
+impl Runtime for SmolRuntime {
+    type Io = SmolIo<Async<TcpStream>>;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        Box::pin(SmolSleep(Timer::at(deadline)))
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        match &self.executor {
+            Some(ex) => ex.spawn(future).detach(),
+            None => smol::spawn(future).detach(),
+        }
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Io>> {
+        Box::pin(async move {
+            let s = Async::<TcpStream>::connect(addr).await?;
+            s.get_ref().set_nodelay(true)?;
+            Ok(SmolIo(s))
+        })
+    }
+}
+
+struct SmolSleep(Timer);
+
+impl Future for SmolSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl Sleep for SmolSleep {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+}
+
+/// Any futures-io stream (async-io sockets, smol's net types) as a
+/// wirestate [`Io`].
+#[derive(Debug)]
+pub struct SmolIo<T>(pub T);
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for SmolIo<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+/// An async-io TCP listener as a wirestate [`Listener`]. Accepted streams
+/// get `TCP_NODELAY`: the driver batches writes itself.
+#[derive(Debug)]
+pub struct SmolListener(pub Async<TcpListener>);
+
+impl Listener for SmolListener {
+    type Io = SmolIo<Async<TcpStream>>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Io, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((s, addr)) => {
+                    let _ = s.set_nodelay(true);
+                    return Poll::Ready(Async::new(s).map(|s| (SmolIo(s), addr)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.0.poll_readable(cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+}
+
+/// Binds a TCP listener.
+pub fn bind(addr: SocketAddr) -> io::Result<SmolListener> {
+    Ok(SmolListener(Async::<TcpListener>::bind(addr)?))
+}
+
+/// Serves HTTP/1.1 with `handler` on smol's global executor until
+/// `shutdown` fires and connections drain. Use
+/// `wirestate_rt::http1::serve(SmolRuntime::with_executor(..), ..)` for an
+/// executor of your own.
+pub async fn serve<H: Handler>(
+    listener: SmolListener,
+    handler: H,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    wirestate_rt::http1::serve(SmolRuntime::new(), listener, handler, config, shutdown).await
+}
+
+/// A pooled HTTP/1.1 client on smol's global executor.
+pub fn client(config: ClientConfig) -> Client<SmolRuntime> {
+    Client::new(SmolRuntime::new(), config)
+}
+
+/// The driver future of a client connection on smol.
+pub type ClientDriver = Driver<SmolRuntime, ClientConnection, SmolIo<Async<TcpStream>>, ClientApp>;
+
+/// Connects and starts one client connection; spawn the returned driver.
+pub async fn connect(
+    addr: SocketAddr,
+    config: wirestate_http1::ClientConfig,
+    pipelining: bool,
+) -> io::Result<(SendRequest, ClientDriver)> {
+    let rt = SmolRuntime::new();
+    let io = rt.connect(addr).await?;
+    Ok(wirestate_rt::http1::handshake(rt, io, config, pipelining))
+}
