@@ -479,6 +479,17 @@ impl ServerConnection {
         self.maybe_shutdown();
     }
 
+    /// Closes gracefully: the current request (the oldest unanswered one)
+    /// is still answered, with `Connection: close`; requests read ahead of
+    /// it are dropped and nothing more is read. With no request pending the
+    /// connection closes at once.
+    pub fn close_after_current(&mut self) {
+        self.closing = true;
+        self.pending.truncate(1);
+        self.stop_reading();
+        self.maybe_shutdown();
+    }
+
     fn check_open(&self) -> Result<(), Error> {
         if self.tx.is_shutdown() || matches!(self.read, Read::Upgraded) {
             Err(Error::Closed)

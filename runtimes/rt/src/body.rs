@@ -115,6 +115,11 @@ impl Body {
         }
     }
 
+    /// Whether this is the body of a received message.
+    pub(crate) fn is_incoming(&self) -> bool {
+        matches!(self.inner, Inner::Incoming(_))
+    }
+
     /// A copy of an empty or single-buffer body (what a retry can resend).
     pub fn try_clone(&self) -> Option<Body> {
         match &self.inner {
@@ -375,6 +380,13 @@ impl BodySender {
             }
         }
         st.buffered
+    }
+
+    /// Whether the peer still waits for 100 Continue; clears it (the
+    /// caller sends the 100 now).
+    pub fn take_expectation(&self) -> bool {
+        let mut st = self.lock();
+        std::mem::take(&mut st.expects_continue) && !st.done
     }
 
     /// Whether the reader is waiting on a 100 Continue; clears the request.

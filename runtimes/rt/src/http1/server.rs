@@ -272,6 +272,16 @@ impl<H: Handler> ServerApp<H> {
                     };
                     progress = true;
                     let (parts, body) = res.into_parts();
+                    // A request body passed straight into the response (echo,
+                    // proxy) is read only after the head goes out: a client
+                    // waiting on 100-continue must be told to send it first.
+                    if body.is_incoming() {
+                        if let Some((_, s)) = self.bodies.front() {
+                            if s.take_expectation() {
+                                let _ = m.send_continue();
+                            }
+                        }
+                    }
                     match m.send_response(parts, body.size()) {
                         Ok(_) if m.is_sending_body() => self.current = Current::Streaming(body),
                         Ok(_) => self.current = Current::Idle,
@@ -322,10 +332,6 @@ impl<H: Handler> ServerApp<H> {
             }
         }
     }
-
-    fn is_idle(&self) -> bool {
-        matches!(self.current, Current::Idle) && self.queue.is_empty()
-    }
 }
 
 impl<H: Handler> Drop for ServerApp<H> {
@@ -346,9 +352,12 @@ impl<H: Handler> App<ServerConnection> for ServerApp<H> {
         if !self.shutdown_seen && self.shutdown.poll(self.shutdown_id, cx).is_ready() {
             self.shutdown_seen = true;
         }
-        if self.shutdown_seen && !self.closing && self.is_idle() && !m.is_sending_body() {
+        if self.shutdown_seen && !self.closing {
+            // Finish the response in hand (announcing the close), drop what
+            // was read ahead, and close.
             self.closing = true;
-            m.close();
+            self.queue.clear();
+            m.close_after_current();
             progress = true;
         }
         progress
