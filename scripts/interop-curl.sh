@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# curl (an independent HTTP/1.1 client) against `wirestate serve` on every
+# runtime, `wirestate http` against it, and curl against the custom-loop
+# example. Loopback only; every server is ended by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+
+cargo build --release --locked -q --bin wirestate
+cargo build --release --locked -q -p wirestate-examples --example custom_loop
+bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
+loop_bin="${CARGO_TARGET_DIR:-target}/release/examples/custom_loop"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+check() { # name, command...
+    local name=$1; shift
+    if "$@" >"$work/out" 2>&1; then
+        passed=$((passed + 1)); echo "PASS $name"
+    else
+        failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/    /' "$work/out" | head -20
+    fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
+
+head -c 5000000 /dev/urandom > "$work/big"
+big_sum=$(sha256sum < "$work/big")
+
+suite() { # runtime port
+    local rt=$1 port=$2 url="http://127.0.0.1:$2"
+    check "$rt: GET /" bash -c "[ \"\$(curl -sf $url/)\" = hello ]"
+    check "$rt: HEAD /" bash -c "curl -sfI $url/ | grep -qi '^content-length: 5'"
+    check "$rt: 404" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $url/nope)\" = 404 ]"
+    check "$rt: POST /echo 5 MB (Expect: 100-continue)" bash -c "[ \"\$(curl -sf --data-binary @$work/big $url/echo | sha256sum)\" = \"$big_sum\" ]"
+    check "$rt: chunked upload" bash -c "[ \"\$(printf 'abc' | curl -sf -H 'Transfer-Encoding: chunked' --data-binary @- $url/echo)\" = abc ]"
+    check "$rt: /stream?n=1000" bash -c "[ \"\$(curl -sf '$url/stream?n=1000' | wc -l)\" = 1000 ]"
+    check "$rt: keep-alive reuse" bash -c "[ \"\$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}' $url/ $url/ | tr -d '\n')\" = 10 ]"
+    check "$rt: HTTP/1.0" bash -c "[ \"\$(curl -sf -0 $url/)\" = hello ]"
+    check "$rt: smuggling refused (CL+TE)" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' --data-binary abc $url/echo)\" = 400 ]"
+    check "$rt: wirestate http -i" bash -c "$bin http -i --runtime $rt $url/ | grep -q '^HTTP/1.1 200'"
+    check "$rt: wirestate http POST" bash -c "[ \"\$($bin http --runtime $rt -X POST -d payload $url/echo)\" = payload ]"
+}
+
+for rt in tokio smol blocking; do
+    if ! "$bin" serve --help | grep -q "$rt"; then continue; fi
+    port=$(free_port)
+    "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 >"$work/serve-$rt.log" 2>&1 &
+    pids+=($!)
+    if wait_port "$port"; then suite "$rt" "$port"; else failed=$((failed + 1)); echo "FAIL $rt: server did not start"; cat "$work/serve-$rt.log"; fi
+done
+
+port=$(free_port)
+"$loop_bin" "127.0.0.1:$port" 60 >"$work/loop.log" 2>&1 &
+pids+=($!)
+if wait_port "$port"; then
+    check "custom loop: GET /" bash -c "[ \"\$(curl -sf http://127.0.0.1:$port/)\" = hello ]"
+    check "custom loop: POST /echo" bash -c "[ \"\$(curl -sf -d hi http://127.0.0.1:$port/echo)\" = hi ]"
+else
+    failed=$((failed + 1)); echo "FAIL custom loop did not start"
+fi
+
+echo "interop-curl: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
