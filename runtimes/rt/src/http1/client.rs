@@ -140,10 +140,16 @@ impl ClientApp {
                 let Some((id, tx)) = self.waiting.remove(pos) else {
                     return;
                 };
-                let (sender, body) = Body::channel(r.body, false);
-                if r.body != wirestate_http1::BodyKind::Empty {
+                let body = if r.body == wirestate_http1::BodyKind::Empty {
+                    // Complete already: publish reusability before the
+                    // caller (a pool) looks at it.
+                    self.publish(m);
+                    Body::empty()
+                } else {
+                    let (sender, body) = Body::channel(r.body, false);
                     self.bodies.push_back((id, sender));
-                }
+                    body
+                };
                 let _ = tx.send(Ok(Response::from_parts(r.head, body)));
             }
             ClientEvent::Data { id, data } => {

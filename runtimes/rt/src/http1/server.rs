@@ -217,8 +217,14 @@ impl<H: Handler> ServerApp<H> {
     fn on_event(&mut self, ev: ServerEvent) {
         match ev {
             ServerEvent::Request(r) => {
-                let (sender, body) = Body::channel(r.body, r.expects_continue);
-                self.bodies.push_back((r.id, sender));
+                // A bodiless request needs no channel (the common GET).
+                let body = if r.body == wirestate_http1::BodyKind::Empty {
+                    Body::empty()
+                } else {
+                    let (sender, body) = Body::channel(r.body, r.expects_continue);
+                    self.bodies.push_back((r.id, sender));
+                    body
+                };
                 self.queue.push_back(Request::from_parts(r.head, body));
             }
             ServerEvent::Data { id, data } => {

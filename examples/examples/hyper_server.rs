@@ -1,0 +1,75 @@
+//! The demo routes of `wirestate serve`, served by hyper 1.x on tokio: the
+//! peer the HTTP/1.1 benchmarks compare against (bench/http1.sh).
+//!
+//! ```sh
+//! cargo run --release --example hyper_server -- 127.0.0.1:8082 [threads]
+//! ```
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use wirestate_examples::routes::{Route, route, stream_line};
+
+type Out = BoxBody<Bytes, hyper::Error>;
+
+fn full(b: &'static str) -> Out {
+    Full::new(Bytes::from_static(b.as_bytes()))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
+    let (status, body) = match route(req.method(), req.uri()) {
+        Route::Hello => (StatusCode::OK, full("hello")),
+        // Stream the request body straight back, as wirestate's echo does.
+        Route::Echo => (StatusCode::OK, req.into_body().boxed()),
+        Route::Stream(n) => {
+            let frames = futures_lite::stream::iter(
+                (0..n).map(|i| Ok::<_, hyper::Error>(Frame::data(stream_line(i)))),
+            );
+            (StatusCode::OK, BodyExt::boxed(StreamBody::new(frames)))
+        }
+        Route::BadRequest => (StatusCode::BAD_REQUEST, full("bad n\n")),
+        Route::NotFound => (StatusCode::NOT_FOUND, full("not found\n")),
+    };
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let addr: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:8082".into())
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    };
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        eprintln!("hyper serving http://{addr}/ on {threads} thread(s)");
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, hyper::service::service_fn(handle))
+                    .await;
+            });
+        }
+    })
+}
