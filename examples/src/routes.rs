@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
+use wirestate_blocking::{BlockingBody, ResponseBody};
 use wirestate_rt::Body;
 
 /// The most lines `/stream` produces.
@@ -84,8 +85,38 @@ pub async fn handle(req: Request<Body>) -> Response<Body> {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(body));
+/// The blocking handler used with `--runtime blocking`: the same routes,
+/// with the request body read from the connection as it is echoed.
+pub fn handle_blocking(req: Request<BlockingBody>) -> Response<ResponseBody> {
+    match route(req.method(), req.uri()) {
+        Route::Hello => text(StatusCode::OK, "hello"),
+        Route::Echo => {
+            let mut res = Response::new(ResponseBody::from(req.into_body()));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/octet-stream"),
+            );
+            res
+        }
+        Route::Stream(n) => {
+            let lines = (0..n).map(|i| Ok(stream_line(i)));
+            let mut res = Response::new(ResponseBody::from_chunks(lines));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain"),
+            );
+            res
+        }
+        Route::BadRequest => text(
+            StatusCode::BAD_REQUEST,
+            "n must be a number up to 10000000\n",
+        ),
+        Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn text<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
+    let mut res = Response::new(B::from(body));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -109,5 +140,30 @@ mod tests {
         assert_eq!(route(&Method::GET, &u("/stream?x=1&n=0")), Route::Stream(0));
         assert_eq!(route(&Method::GET, &u("/stream?n=-1")), Route::BadRequest);
         assert_eq!(route(&Method::GET, &u("/nope")), Route::NotFound);
+    }
+
+    #[test]
+    fn blocking_handler_serves_the_same_routes() {
+        let call = |method: Method, uri: &str| {
+            let req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(BlockingBody::empty())
+                .unwrap();
+            let (parts, mut body) = handle_blocking(req).into_parts();
+            let mut out = Vec::new();
+            while let Some(chunk) = body.next_chunk().unwrap() {
+                out.extend_from_slice(&chunk);
+            }
+            (parts.status, String::from_utf8(out).unwrap())
+        };
+        assert_eq!(call(Method::GET, "/"), (StatusCode::OK, "hello".into()));
+        assert_eq!(
+            call(Method::GET, "/stream?n=3"),
+            (StatusCode::OK, "line 0\nline 1\nline 2\n".into())
+        );
+        assert_eq!(call(Method::POST, "/echo"), (StatusCode::OK, String::new()));
+        assert_eq!(call(Method::GET, "/stream?n=x").0, StatusCode::BAD_REQUEST);
+        assert_eq!(call(Method::GET, "/nope").0, StatusCode::NOT_FOUND);
     }
 }

@@ -356,6 +356,8 @@ impl ClientConnection {
     /// Closes the connection: outstanding requests are aborted and the
     /// write side is shut down after what is queued.
     pub fn close(&mut self) {
+        // A request body still being written is cut off.
+        self.write = Write::Idle;
         self.abort_outstanding();
         self.read = Read::Done;
         self.rx.clear();

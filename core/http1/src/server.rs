@@ -466,15 +466,17 @@ impl ServerConnection {
         Ok(())
     }
 
-    /// Closes the connection once the responses already started are
-    /// finished; requests read ahead but not yet answered are dropped.
+    /// Closes the connection now: unanswered requests are dropped, and a
+    /// response whose body is still being sent is cut off (the client sees
+    /// the connection end before the message does, which is how HTTP/1.1
+    /// signals a failed response). Queued bytes are still written, then the
+    /// write side is shut. See [`close_after_current`](Self::close_after_current)
+    /// for the graceful variant.
     pub fn close(&mut self) {
         self.closing = true;
-        if matches!(self.write, Write::Idle) {
-            self.pending.clear();
-        } else {
-            self.pending.truncate(1);
-        }
+        self.write = Write::Idle;
+        self.pending.clear();
+        self.farewell = None;
         self.stop_reading();
         self.maybe_shutdown();
     }

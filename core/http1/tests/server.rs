@@ -552,7 +552,7 @@ fn header_case_is_preserved_on_request_and_honoured_on_response() {
 }
 
 #[test]
-fn server_close_drops_unanswered_requests() {
+fn graceful_close_finishes_the_current_response() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(
@@ -561,11 +561,45 @@ fn server_close_drops_unanswered_requests() {
     )
     .unwrap();
     c.send_response(ok(), BodySize::Streaming).unwrap();
-    c.close();
+    c.close_after_current();
     c.send_data(Bytes::from_static(b"last")).unwrap();
     c.finish(None).unwrap();
     let (out, shut) = output(&mut c);
     assert!(out.ends_with("4\r\nlast\r\n0\r\n\r\n"), "{out}");
     assert!(shut && c.is_closed());
     assert_eq!(c.send_full_response(ok(), Bytes::new()), Err(Error::Closed));
+
+    // Before the response starts, the graceful close still answers it, announcing the close.
+    let mut c = conn(now);
+    c.handle_input(
+        now,
+        b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .unwrap();
+    c.close_after_current();
+    c.send_full_response(ok(), Bytes::from_static(b"x"))
+        .unwrap();
+    let (out, shut) = output(&mut c);
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx"
+    );
+    assert!(shut && c.is_closed());
+}
+
+#[test]
+fn close_cuts_off_an_unfinishable_response() {
+    let now = Instant::now();
+    let mut c = conn(now);
+    c.handle_input(now, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    c.send_response(ok(), BodySize::Exact(100)).unwrap();
+    c.send_data(Bytes::from_static(b"short")).unwrap();
+    assert_eq!(c.finish(None), Err(Error::BodyLengthMismatch));
+    assert!(c.is_sending_body());
+    c.close();
+    assert!(!c.is_sending_body());
+    let (out, shut) = output(&mut c);
+    assert!(out.ends_with("short") && shut);
+    assert!(c.is_closed());
 }

@@ -34,7 +34,10 @@ enum Command {
         /// Which runtime drives the connections.
         #[arg(long, value_enum, default_value = "tokio")]
         runtime: RuntimeKind,
-        /// Worker threads (default: one per core).
+        /// Worker threads for tokio and smol (default: one per core). With
+        /// `--runtime blocking`: the most connections served at once, one
+        /// thread each (default 1024); further connections wait in the
+        /// listen backlog.
         #[arg(long)]
         threads: Option<usize>,
     },
@@ -180,18 +183,45 @@ fn serve(
             }
             result
         }
-        other => Err(format!(
-            "the {other:?} runtime is not available in this build yet"
-        )),
+        RuntimeKind::Blocking => {
+            let mut config = wirestate_blocking::ServerConfig::default();
+            if let Some(n) = threads {
+                config.max_connections = n.max(1);
+            }
+            let max_connections = config.max_connections;
+            let server = wirestate_blocking::Server::bind(listen, config)
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let addr = server.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(%addr, runtime = "blocking", max_connections, "serving http://{addr}/");
+            let handle = server.handle();
+            // Ctrl-C starts a graceful shutdown. The server itself runs on
+            // plain threads; this small thread only waits for the signal.
+            std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+                    tracing::info!("shutting down: finishing in-flight responses");
+                    handle.shutdown();
+                }
+            });
+            server
+                .serve(wirestate_examples::routes::handle_blocking)
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-fn build_request(
+fn build_request<B>(
     method: &str,
     headers: &[String],
-    body: Body,
+    body: B,
     url: &str,
-) -> Result<http::Request<Body>, String> {
+) -> Result<http::Request<B>, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
     if uri.scheme_str() != Some("http") {
         return Err(format!("only http:// URLs are supported, not {url:?}"));
@@ -215,16 +245,24 @@ fn http_request(
     runtime: RuntimeKind,
     url: &str,
 ) -> Result<ExitCode, String> {
-    let body = match (data, data_file) {
-        (Some(d), _) => Body::from(d),
-        (None, Some(path)) => Body::from(
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        ),
-        (None, None) => Body::empty(),
+    let data: Option<Vec<u8>> = match (data, data_file) {
+        (Some(d), _) => Some(d.into_bytes()),
+        (None, Some(path)) => {
+            Some(std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        }
+        (None, None) => None,
     };
-    let req = build_request(method, headers, body, url)?;
+    let async_request = |data: Option<Vec<u8>>| {
+        build_request(
+            method,
+            headers,
+            data.map_or_else(Body::empty, Body::from),
+            url,
+        )
+    };
     match runtime {
         RuntimeKind::Tokio => {
+            let req = async_request(data)?;
             let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
             rt.block_on(async {
                 let client = wirestate_tokio::client(Default::default());
@@ -235,18 +273,25 @@ fn http_request(
                 print_response(res, include).await
             })?;
         }
-        RuntimeKind::Smol => smol::block_on(async {
-            let client = wirestate_smol::client(Default::default());
+        RuntimeKind::Smol => {
+            let req = async_request(data)?;
+            smol::block_on(async {
+                let client = wirestate_smol::client(Default::default());
+                let res = client
+                    .request(req)
+                    .await
+                    .map_err(|e| format!("request to {url} failed: {e}"))?;
+                print_response(res, include).await
+            })?
+        }
+        RuntimeKind::Blocking => {
+            let body = data.map_or_else(wirestate_blocking::RequestBody::empty, Into::into);
+            let req = build_request(method, headers, body, url)?;
+            let client = wirestate_blocking::Client::default();
             let res = client
                 .request(req)
-                .await
                 .map_err(|e| format!("request to {url} failed: {e}"))?;
-            print_response(res, include).await
-        })?,
-        other => {
-            return Err(format!(
-                "the {other:?} runtime is not available in this build yet"
-            ));
+            print_blocking_response(res, include)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -279,6 +324,25 @@ async fn print_response(res: http::Response<Body>, include: bool) -> Result<(), 
     }
     while let Some(chunk) = body.chunk().await {
         let chunk = chunk.map_err(|e| format!("reading the body failed: {e}"))?;
+        out.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
+}
+
+/// The blocking twin of [`print_response`].
+fn print_blocking_response(
+    res: http::Response<wirestate_blocking::BlockingBody>,
+    include: bool,
+) -> Result<(), String> {
+    let (parts, mut body) = res.into_parts();
+    let mut out = std::io::stdout().lock();
+    if include {
+        write_head(&mut out, &parts).map_err(|e| e.to_string())?;
+    }
+    while let Some(chunk) = body
+        .chunk()
+        .map_err(|e| format!("reading the body failed: {e}"))?
+    {
         out.write_all(&chunk).map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())

@@ -7,6 +7,9 @@ pub enum Error {
     /// The socket failed.
     #[error("i/o: {0}")]
     Io(#[from] io::Error),
+    /// Connecting failed; nothing was sent, so any request may be retried.
+    #[error("connect: {0}")]
+    Connect(io::Error),
     /// The peer broke HTTP/1.1.
     #[error("http: {0}")]
     Http(#[from] wirestate_http1::Error),
@@ -32,19 +35,22 @@ impl Error {
     /// Whether retrying on a fresh connection is safe for any request:
     /// nothing of it reached the server.
     pub fn is_unsent(&self) -> bool {
-        matches!(self, Error::Aborted { sent: false })
+        matches!(self, Error::Aborted { sent: false } | Error::Connect(_))
     }
 
     /// Whether retrying may help (for idempotent requests).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Aborted { .. } | Error::Io(_) | Error::Timeout)
+        matches!(
+            self,
+            Error::Aborted { .. } | Error::Io(_) | Error::Connect(_) | Error::Timeout
+        )
     }
 }
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Io(e) => e,
+            Error::Io(e) | Error::Connect(e) => e,
             Error::Timeout => io::Error::new(io::ErrorKind::TimedOut, e),
             other => io::Error::other(other),
         }

@@ -238,14 +238,10 @@ impl<R: Runtime> Client<R> {
                     }));
                     return Ok(sender);
                 }
-                Some(Err(e)) => last = Error::Io(e),
-                None => return Err(Error::Timeout),
+                Some(Err(e)) => last = Error::Connect(e),
+                None => return Err(Error::Connect(std::io::ErrorKind::TimedOut.into())),
             }
         }
-        // Nothing was sent on a failed connect, so a retry is always safe.
-        Err(match last {
-            Error::Io(e) => Error::Io(e),
-            other => other,
-        })
+        Err(last)
     }
 }

@@ -1,0 +1,61 @@
+use std::io;
+
+/// Why a blocking HTTP operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke HTTP/1.1, or the request was refused by the
+    /// connection (framing headers set by hand, for example).
+    #[error("http: {0}")]
+    Http(#[from] wirestate_http1::Error),
+    /// The connection closed before the request was answered. `sent` says
+    /// whether any of it may have reached the server.
+    #[error("connection closed before the response")]
+    Aborted {
+        /// Whether the request may have been (partly) sent.
+        sent: bool,
+    },
+    /// A deadline passed (connect or request timeout).
+    #[error("timed out")]
+    Timeout,
+    /// The URL or request cannot be sent (no host, unsupported scheme, …).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A body was larger than the caller's limit.
+    #[error("body larger than {0} bytes")]
+    BodyTooLarge(usize),
+}
+
+impl Error {
+    /// Whether retrying on a fresh connection is safe for any request:
+    /// nothing of it reached the server.
+    pub fn is_unsent(&self) -> bool {
+        matches!(self, Error::Aborted { sent: false })
+    }
+
+    /// Whether retrying may help (for idempotent requests).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Aborted { .. } | Error::Io(_) | Error::Timeout)
+    }
+
+    /// An I/O error, with timeouts reported as [`Error::Timeout`].
+    pub(crate) fn io(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout,
+            _ => Error::Io(e),
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            Error::Timeout => io::Error::new(io::ErrorKind::TimedOut, e),
+            other => io::Error::other(other),
+        }
+    }
+}

@@ -1,0 +1,685 @@
+//! The blocking HTTP/1.1 server: a thread per connection, the handler
+//! called on that thread, request bodies read lazily from the connection.
+
+use crate::body::{Source, Step};
+use crate::{BlockingBody, Driver, ResponseBody, Wait};
+use http::{Request, Response};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wirestate_http1::{BodyKind, RequestId, ServerConnection, ServerEvent};
+use wirestate_machine::Machine;
+
+/// How long a closed connection keeps draining what the client still
+/// sends, so the last response is not lost to a reset.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// Most bytes drained that way.
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// Turns a request into a response, on the connection's thread. Any
+/// `Fn(Request<BlockingBody>) -> Response<ResponseBody> + Send + Sync` is one.
+///
+/// The request body is read from the connection as the handler reads it;
+/// the response body is streamed after the handler returns. A handler that
+/// panics closes its connection (the panic is caught and logged).
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request.
+    fn call(&self, req: Request<BlockingBody>) -> Response<ResponseBody>;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(Request<BlockingBody>) -> Response<ResponseBody> + Send + Sync + 'static,
+{
+    fn call(&self, req: Request<BlockingBody>) -> Response<ResponseBody> {
+        self(req)
+    }
+}
+
+/// Settings of the blocking HTTP/1.1 server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The connection machine's settings: limits, header-read and
+    /// keep-alive timeouts, pipelining depth.
+    pub http1: wirestate_http1::ServerConfig,
+    /// Most connections served at once, one thread each. At the limit the
+    /// accept loop waits (connections queue in the listen backlog).
+    pub max_connections: usize,
+    /// Longest a connection may wait for the client while a request is
+    /// being served (a read of its body, a write of the response) before
+    /// it is closed. `None` (the default, as in the async servers) waits as
+    /// long as the client does; between requests the machine's header-read
+    /// and keep-alive timers apply either way.
+    pub io_timeout: Option<Duration>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http1: Default::default(),
+            max_connections: 1024,
+            io_timeout: None,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connection's socket as the shutdown signal sees it.
+struct Slot {
+    /// Blocked waiting for the next request, with nothing in progress.
+    idle: Mutex<bool>,
+    /// A clone of the connection's socket, to wake it with `shutdown(Read)`.
+    stream: TcpStream,
+}
+
+/// State shared by a server, its connections and its handles.
+#[derive(Default)]
+struct Shared {
+    shutdown: AtomicBool,
+    accepted: AtomicU64,
+    active: Mutex<usize>,
+    /// Signalled when `active` drops or the shutdown fires.
+    changed: Condvar,
+    slots: Mutex<HashMap<u64, Arc<Slot>>>,
+    /// Where to connect to wake an accept loop blocked in `accept`.
+    wake_addr: Mutex<Option<SocketAddr>>,
+}
+
+impl Shared {
+    fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+}
+
+/// Controls a running [`Server`] from other threads: graceful shutdown and
+/// connection counts. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("shutdown", &self.is_shutdown())
+            .field("accepted", &self.accepted_connections())
+            .field("active", &self.active_connections())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// Starts a graceful shutdown: the server stops accepting, connections
+    /// waiting for a request close at once, busy ones close after the
+    /// responses they started, and [`Server::serve`] returns once every
+    /// connection thread has ended. Returns immediately; idempotent.
+    pub fn shutdown(&self) {
+        if self.shared.shutdown.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Idle connections are blocked in a read: end it. Busy ones see the
+        // flag before their next read.
+        for slot in lock(&self.shared.slots).values() {
+            if *lock(&slot.idle) {
+                let _ = slot.stream.shutdown(Shutdown::Read);
+            }
+        }
+        // The accept loop waits for room, or in `accept`.
+        drop(lock(&self.shared.active));
+        self.shared.changed.notify_all();
+        let wake = *lock(&self.shared.wake_addr);
+        if let Some(addr) = wake {
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.is_shutdown()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted_connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections being served now.
+    pub fn active_connections(&self) -> usize {
+        *lock(&self.shared.active)
+    }
+}
+
+/// A blocking HTTP/1.1 server: a thread per connection, at most
+/// [`ServerConfig::max_connections`] at once.
+///
+/// Each connection serves one request at a time and answers in order
+/// (pipelined requests wait their turn); the machine decides keep-alive,
+/// framing, `100 Continue`, timeouts and error responses.
+///
+/// ```no_run
+/// use http::{Request, Response};
+/// use wirestate_blocking::{BlockingBody, ResponseBody, Server};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let server = Server::bind("127.0.0.1:8080", Default::default())?;
+/// let handle = server.handle(); // handle.shutdown() from another thread
+/// server.serve(|_req: Request<BlockingBody>| Response::new(ResponseBody::from("hello")))?;
+/// # drop(handle);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Binds a listener on `addr`.
+    pub fn bind(addr: impl std::net::ToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
+        Ok(Self::new(TcpListener::bind(addr)?, config))
+    }
+
+    /// A server on an existing (blocking) listener.
+    pub fn new(listener: TcpListener, config: ServerConfig) -> Server {
+        let shared = Arc::new(Shared::default());
+        *lock(&shared.wake_addr) = listener.local_addr().ok().map(|mut a| {
+            if a.ip().is_unspecified() {
+                a.set_ip(match a.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                });
+            }
+            a
+        });
+        Server {
+            listener,
+            config,
+            shared,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle to shut the server down and watch its connections.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves connections with `handler` on the calling thread until
+    /// [`ServerHandle::shutdown`], then waits for every connection thread
+    /// to end.
+    pub fn serve<H: Handler>(self, handler: H) -> io::Result<()> {
+        let Server {
+            listener,
+            config,
+            shared,
+        } = self;
+        let handler = Arc::new(handler);
+        let config = Arc::new(config);
+        let max = config.max_connections.max(1);
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        let mut next_id = 0u64;
+        loop {
+            {
+                let mut active = lock(&shared.active);
+                while *active >= max && !shared.is_shutdown() {
+                    active = shared
+                        .changed
+                        .wait(active)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            if shared.is_shutdown() {
+                break;
+            }
+            reap(&mut threads);
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if shared.is_shutdown() => {
+                    tracing::debug!(error = %e, "accept failed during shutdown");
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or a transient failure: back off
+                    // briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            if shared.is_shutdown() {
+                // Most likely the shutdown's own wake-up connection.
+                break;
+            }
+            shared.accepted.fetch_add(1, Ordering::SeqCst);
+            *lock(&shared.active) += 1;
+            let guard = ActiveGuard(shared.clone());
+            let id = next_id;
+            next_id += 1;
+            let (handler, config, shared) = (handler.clone(), config.clone(), shared.clone());
+            let spawned = std::thread::Builder::new()
+                .name("wirestate-conn".into())
+                .spawn(move || {
+                    let _guard = guard;
+                    if let Err(e) = tracked_connection(stream, &*handler, &config, &shared, id) {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                // The closure (with the stream and the guard) was dropped.
+                Err(e) => tracing::warn!(error = %e, "cannot start a connection thread"),
+            }
+        }
+        drop(listener);
+        for t in threads {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+}
+
+/// Joins the connection threads that have ended.
+fn reap(threads: &mut Vec<JoinHandle<()>>) {
+    let mut i = 0;
+    while i < threads.len() {
+        if threads[i].is_finished() {
+            let _ = threads.swap_remove(i).join();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Counts a connection thread until it ends.
+struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        *lock(&self.0.active) -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Removes a connection's slot when it ends.
+struct SlotGuard<'a>(&'a Shared, u64);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.slots).remove(&self.1);
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` with `handler` on the calling thread,
+/// without a shutdown handle (use [`Server`] for one).
+pub fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: H,
+    config: ServerConfig,
+) -> io::Result<()> {
+    Server::new(listener, config).serve(handler)
+}
+
+/// Serves one connection on the calling thread until it closes: for custom
+/// accept loops. `max_connections` does not apply.
+pub fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    config: &ServerConfig,
+) -> io::Result<()> {
+    run_connection(stream, handler, config, None)
+}
+
+fn tracked_connection<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    config: &ServerConfig,
+    shared: &Shared,
+    id: u64,
+) -> io::Result<()> {
+    let slot = Arc::new(Slot {
+        idle: Mutex::new(false),
+        stream: stream.try_clone()?,
+    });
+    lock(&shared.slots).insert(id, slot.clone());
+    let _slot = SlotGuard(shared, id);
+    run_connection(stream, handler, config, Some((&slot, shared)))
+}
+
+/// How a connection learns about a graceful shutdown.
+type Tracker<'a> = Option<(&'a Slot, &'a Shared)>;
+
+fn run_connection<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    config: &ServerConfig,
+    tracker: Tracker<'_>,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let machine = ServerConnection::new(config.http1.clone(), Instant::now());
+    let conn = Arc::new(Mutex::new(Conn {
+        driver: Driver::new(machine, stream),
+        current: None,
+        expects_continue: false,
+        stash: VecDeque::new(),
+        io_timeout: config.io_timeout,
+        closing: false,
+        unread_body: false,
+    }));
+    let result = serve_requests(&conn, handler, tracker);
+    let mut c = lock(&conn);
+    c.current = None;
+    if result.is_ok() {
+        let deadline = c.deadline();
+        let _ = c.driver.flush(deadline);
+        // The client may still be sending (a refused request, a body the
+        // handler left unread): drain it so the close does not turn into
+        // a reset that destroys the response. A clean close needs no wait.
+        if c.unread_body || c.driver.machine().error().is_some() {
+            c.driver.linger(LINGER_TIME, LINGER_BYTES);
+        }
+    }
+    // A body kept by the handler must not keep the socket open.
+    let _ = c.driver.stream().shutdown(Shutdown::Both);
+    result
+}
+
+fn serve_requests<H: Handler>(
+    conn: &Arc<Mutex<Conn>>,
+    handler: &H,
+    tracker: Tracker<'_>,
+) -> io::Result<()> {
+    while let Some(ev) = next_event(conn, tracker)? {
+        match ev {
+            ServerEvent::Request(r) => respond(conn, handler, r, tracker)?,
+            ServerEvent::Error(e) => tracing::debug!(error = %e, "request refused"),
+            // The rest of a body the handler did not read: drained.
+            ServerEvent::Data { .. } => {}
+            ServerEvent::End { .. } => lock(conn).unread_body = false,
+            // Protocol hand-off is for upgrade-aware servers; the machine
+            // reports closed once the 101 is written and this loop ends.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The next event for the connection loop, reading (and waiting through
+/// the machine's timers) as needed; `None` once the connection is closed.
+fn next_event(conn: &Mutex<Conn>, tracker: Tracker<'_>) -> io::Result<Option<ServerEvent>> {
+    let mut c = lock(conn);
+    let mut stalled = false;
+    loop {
+        if let Some(ev) = c.stash.pop_front() {
+            return Ok(Some(ev));
+        }
+        if let Some(ev) = c.driver.machine_mut().poll_event() {
+            return Ok(Some(ev));
+        }
+        // Between requests: the only place a connection counts as idle.
+        let mut idle = false;
+        if let Some((slot, shared)) = tracker {
+            let mut flag = lock(&slot.idle);
+            if shared.is_shutdown() {
+                drop(flag);
+                c.close();
+            } else {
+                *flag = true;
+                idle = true;
+            }
+        }
+        let waited = c.driver.wait(None);
+        if idle {
+            if let Some((slot, _)) = tracker {
+                *lock(&slot.idle) = false;
+            }
+        }
+        match waited? {
+            Wait::Closed => return Ok(None),
+            Wait::Stalled if stalled => return Ok(None),
+            Wait::Stalled => {
+                // Nothing to read, no timer and nothing to answer.
+                stalled = true;
+                c.close();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the handler for one request and streams its response.
+fn respond<H: Handler>(
+    conn: &Arc<Mutex<Conn>>,
+    handler: &H,
+    r: wirestate_http1::Request,
+    tracker: Tracker<'_>,
+) -> io::Result<()> {
+    let id = r.id;
+    {
+        let mut c = lock(conn);
+        c.current = Some(id);
+        c.expects_continue = r.expects_continue;
+        c.unread_body = r.body != BodyKind::Empty;
+    }
+    let body = if r.body == BodyKind::Empty {
+        BlockingBody::empty()
+    } else {
+        let source = BodySource {
+            conn: conn.clone(),
+            id,
+        };
+        BlockingBody::new(Source::Server(source), r.body)
+    };
+    let req = Request::from_parts(r.head, body);
+    let res = match panic::catch_unwind(AssertUnwindSafe(|| handler.call(req))) {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::error!("handler panicked; closing the connection");
+            lock(conn).end_request(true);
+            return Ok(());
+        }
+    };
+    let (mut parts, mut body) = res.into_parts();
+    if tracker.is_some_and(|(_, shared)| shared.is_shutdown()) {
+        // Shutting down: this is the connection's last response, and the
+        // client should know before it sends another request.
+        parts.headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    // A request body passed back as the response body will be read: the
+    // client waiting on `Expect: 100-continue` must hear so before the
+    // response starts.
+    if let Some(b) = body.incoming_mut() {
+        b.request_continue();
+    }
+    {
+        let mut c = lock(conn);
+        match c.driver.machine_mut().send_response(parts, body.size()) {
+            Ok(_) if c.driver.machine().is_sending_body() => {}
+            Ok(_) => {
+                c.end_request(false);
+                return Ok(());
+            }
+            Err(e) => {
+                if c.closing || c.driver.machine().error().is_some() {
+                    tracing::debug!(error = %e, "response dropped: the connection is closing");
+                } else {
+                    tracing::warn!(error = %e, "handler response refused by the connection");
+                }
+                c.end_request(true);
+                return Ok(());
+            }
+        }
+    }
+    loop {
+        // The lock is not held while the body is produced: it may be the
+        // request body, which reads from this connection.
+        let chunk = body.next_chunk();
+        let mut c = lock(conn);
+        match chunk {
+            Ok(Some(data)) => {
+                if let Err(e) = c.driver.machine_mut().send_data(data) {
+                    tracing::warn!(error = %e, "response body does not match its size");
+                    c.end_request(true);
+                    return Ok(());
+                }
+                if c.driver.machine().is_send_buffer_full() {
+                    let deadline = c.deadline();
+                    if let Err(e) = c.driver.flush(deadline) {
+                        c.end_request(true);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(None) => {
+                let trailers = body.trailers();
+                let failed = c.driver.machine_mut().finish(trailers).is_err();
+                if failed {
+                    tracing::warn!("response body ended before its declared length");
+                }
+                c.end_request(failed);
+                return Ok(());
+            }
+            Err(e) => {
+                // The body failed midway: the message cannot be completed.
+                tracing::warn!(error = %e, "response body failed");
+                c.end_request(true);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// One connection: its driver, and which request the handler works on.
+struct Conn {
+    driver: Driver<ServerConnection, TcpStream>,
+    /// The request being answered; its body events go to its body.
+    current: Option<RequestId>,
+    /// The current request waits for `100 Continue` before its body.
+    expects_continue: bool,
+    /// Events taken from the machine that the connection loop still has to see.
+    stash: VecDeque<ServerEvent>,
+    io_timeout: Option<Duration>,
+    closing: bool,
+    /// The last request's body has not been seen to its end.
+    unread_body: bool,
+}
+
+impl Conn {
+    fn deadline(&self) -> Option<Instant> {
+        self.io_timeout.map(|t| Instant::now() + t)
+    }
+
+    fn close(&mut self) {
+        if !self.closing {
+            self.closing = true;
+            self.driver.machine_mut().close();
+        }
+    }
+
+    fn end_request(&mut self, close: bool) {
+        self.current = None;
+        self.expects_continue = false;
+        if close {
+            self.close();
+        }
+    }
+
+    /// The next piece of request `id`'s body, reading as needed.
+    fn body_step(&mut self, id: RequestId) -> io::Result<Step> {
+        loop {
+            if self.current != Some(id) {
+                return Err(io::Error::other(
+                    "request body read after its response was finished",
+                ));
+            }
+            match self.driver.machine_mut().poll_event() {
+                Some(ServerEvent::Data { id: i, data }) if i == id => return Ok(Step::Data(data)),
+                Some(ServerEvent::End { id: i, trailers }) if i == id => {
+                    self.unread_body = false;
+                    return Ok(Step::End(trailers));
+                }
+                Some(ServerEvent::Error(e)) => {
+                    let err = io::Error::new(io::ErrorKind::InvalidData, e.clone());
+                    self.stash.push_back(ServerEvent::Error(e));
+                    return Err(err);
+                }
+                Some(other) => self.stash.push_back(other),
+                None => {
+                    if self.expects_continue {
+                        // The handler wants the body: let the client send it.
+                        // (A no-op once sent or once the response started.)
+                        let _ = self.driver.machine_mut().send_continue();
+                    }
+                    let deadline = self.deadline();
+                    match self.driver.wait(deadline) {
+                        Ok(Wait::Deadline) => {
+                            self.close();
+                            return Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "timed out reading the request body",
+                            ));
+                        }
+                        Ok(Wait::Closed | Wait::Stalled) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "connection closed before the request body ended",
+                            ));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.close();
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A request body's link to its connection.
+pub(crate) struct BodySource {
+    conn: Arc<Mutex<Conn>>,
+    id: RequestId,
+}
+
+impl BodySource {
+    pub(crate) fn next(&mut self) -> io::Result<Step> {
+        lock(&self.conn).body_step(self.id)
+    }
+
+    pub(crate) fn request_continue(&mut self) {
+        let mut c = lock(&self.conn);
+        if c.current == Some(self.id) && c.expects_continue {
+            let _ = c.driver.machine_mut().send_continue();
+        }
+    }
+}
