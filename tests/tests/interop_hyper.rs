@@ -223,3 +223,39 @@ fn hyper_streaming_upload_to_our_server() {
     });
     assert!(srv.stop());
 }
+
+#[test]
+fn hyper_client_to_our_blocking_server() {
+    let srv = Blocking::start(ServerConfig::default());
+    hyper_client_against(srv.addr);
+    assert!(srv.stop());
+}
+
+#[test]
+fn our_blocking_client_to_hyper_server() {
+    let (addr, accepted) = hyper_server();
+    let base = format!("http://{addr}");
+    let client = wirestate_blocking::Client::default();
+    for _ in 0..3 {
+        let res = client.get(&format!("{base}/")).unwrap();
+        assert_eq!(&res.into_body().collect(64).unwrap()[..], b"from hyper");
+    }
+    let big = payload(1 << 20);
+    let req = http::Request::post(format!("{base}/echo"))
+        .body(wirestate_blocking::RequestBody::from(big.clone()))
+        .unwrap();
+    let res = client.request(req).unwrap();
+    assert_eq!(res.into_body().collect(2 << 20).unwrap(), big);
+    let chunks = (0..100).map(|i| Ok::<_, std::io::Error>(Bytes::from(format!("chunk {i};"))));
+    let req = http::Request::post(format!("{base}/echo"))
+        .body(wirestate_blocking::RequestBody::from_chunks(chunks))
+        .unwrap();
+    let res = client.request(req).unwrap();
+    let want: String = (0..100).map(|i| format!("chunk {i};")).collect();
+    assert_eq!(res.into_body().collect(1 << 20).unwrap(), want.as_bytes());
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "blocking: keep-alive connection reused"
+    );
+}

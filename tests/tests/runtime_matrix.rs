@@ -15,7 +15,7 @@ use wirestate_rt::http1::{ClientConfig, ServerConfig};
 /// Large-body tests measure peak memory; run them one at a time.
 static BIG: Mutex<()> = Mutex::new(());
 
-fn keep_alive<T: TestRuntime>() {
+fn keep_alive<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut r = Reader::new(connect(srv.addr));
     for _ in 0..3 {
@@ -34,7 +34,7 @@ fn keep_alive<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn pipelining<T: TestRuntime>() {
+fn pipelining<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut r = Reader::new(connect(srv.addr));
     let reqs: String = (0..16)
@@ -54,7 +54,7 @@ fn pipelining<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn chunked_both_ways<T: TestRuntime>() {
+fn chunked_both_ways<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut r = Reader::new(connect(srv.addr));
     send(
@@ -74,7 +74,7 @@ fn chunked_both_ways<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn expect_continue<T: TestRuntime>() {
+fn expect_continue<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut s = connect(srv.addr);
     send(
@@ -90,7 +90,7 @@ fn expect_continue<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn large_body_bounded_memory<T: TestRuntime>() {
+fn large_body_bounded_memory<T: TestServer>() {
     let _one = BIG.lock().unwrap_or_else(|e| e.into_inner());
     let srv = T::start(ServerConfig::default());
     const SIZE: usize = 64 << 20;
@@ -138,7 +138,7 @@ fn large_body_bounded_memory<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn slow_peers<T: TestRuntime>() {
+fn slow_peers<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut s = connect(srv.addr);
     for b in b"GET /stream?n=20000 HTTP/1.1\r\nHost: t\r\n\r\n" {
@@ -162,7 +162,7 @@ fn slow_peers<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn timers<T: TestRuntime>() {
+fn timers<T: TestServer>() {
     let mut cfg = ServerConfig::default();
     cfg.http1.header_read_timeout = Some(Duration::from_millis(300));
     cfg.http1.keep_alive_timeout = Some(Duration::from_millis(300));
@@ -185,7 +185,7 @@ fn timers<T: TestRuntime>() {
     assert!(srv.stop());
 }
 
-fn graceful_shutdown<T: TestRuntime>() {
+fn graceful_shutdown<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut busy = Reader::new(connect(srv.addr));
     let mut idle = Reader::new(connect(srv.addr));
@@ -193,7 +193,7 @@ fn graceful_shutdown<T: TestRuntime>() {
     send(&mut idle.stream, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(idle.response("GET").unwrap().status, 200);
     std::thread::sleep(Duration::from_millis(50));
-    srv.shutdown.trigger();
+    srv.trigger();
     // The in-flight response still completes, announcing the close.
     let res = busy.response("GET").unwrap();
     assert_eq!(&res.body[..], b"slow", "{}", T::NAME);
@@ -215,7 +215,7 @@ fn graceful_shutdown<T: TestRuntime>() {
     );
 }
 
-fn connection_limit<T: TestRuntime>() {
+fn connection_limit<T: TestServer>() {
     let mut cfg = ServerConfig::default();
     cfg.max_connections = 2;
     let srv = T::start(cfg);
@@ -309,7 +309,7 @@ fn client_survives_stale_connections<T: TestRuntime>() {
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
-macro_rules! matrix {
+macro_rules! servers {
     ($name:ident, $rt:ty) => {
         mod $name {
             #[test]
@@ -348,6 +348,13 @@ macro_rules! matrix {
             fn connection_limit() {
                 super::connection_limit::<$rt>()
             }
+        }
+    };
+}
+
+macro_rules! clients {
+    ($name:ident, $rt:ty) => {
+        mod $name {
             #[test]
             fn pooled_client() {
                 super::pooled_client::<$rt>()
@@ -360,5 +367,8 @@ macro_rules! matrix {
     };
 }
 
-matrix!(tokio, super::Tokio);
-matrix!(smol, super::Smol);
+servers!(tokio_server, super::Tokio);
+servers!(smol_server, super::Smol);
+servers!(blocking_server, super::Blocking);
+clients!(tokio_client, super::Tokio);
+clients!(smol_client, super::Smol);

@@ -15,7 +15,7 @@ use wirestate_rt::{Body, Runtime, Shutdown};
 /// A server running on its own thread.
 pub struct Running {
     pub addr: SocketAddr,
-    pub shutdown: Shutdown,
+    trigger: Box<dyn Fn() + Send + Sync>,
     done: mpsc::Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -23,7 +23,7 @@ pub struct Running {
 impl Running {
     /// Triggers graceful shutdown and waits (bounded) for the server to end.
     pub fn stop(mut self) -> bool {
-        self.shutdown.trigger();
+        (self.trigger)();
         let ok = self.done.recv_timeout(Duration::from_secs(10)).is_ok();
         if let Some(t) = self.thread.take() {
             if ok {
@@ -31,6 +31,11 @@ impl Running {
             }
         }
         ok
+    }
+
+    /// Starts a graceful shutdown.
+    pub fn trigger(&self) {
+        (self.trigger)();
     }
 
     /// Whether the server ended within `d`.
@@ -48,16 +53,21 @@ pub async fn handle<R: Runtime>(rt: R, req: Request<Body>) -> Response<Body> {
     wirestate_examples::routes::handle(req).await
 }
 
-/// A runtime the matrix runs on.
-pub trait TestRuntime {
-    type R: Runtime;
+/// A runtime whose server the matrix runs against.
+pub trait TestServer {
     const NAME: &'static str;
+    fn start(config: ServerConfig) -> Running;
+}
+
+/// An async runtime, whose client the matrix runs too.
+pub trait TestRuntime: TestServer {
+    type R: Runtime;
     fn rt() -> Self::R;
     fn block_on<F: std::future::Future>(f: F) -> F::Output;
-    fn start(config: ServerConfig) -> Running;
     fn client(config: ClientConfig) -> Client<Self::R> {
         Client::new(Self::rt(), config)
     }
+    fn start_server(config: ServerConfig) -> Running;
 }
 
 fn listener() -> (TcpListener, SocketAddr) {
@@ -69,9 +79,15 @@ fn listener() -> (TcpListener, SocketAddr) {
 
 pub struct Tokio;
 
+impl TestServer for Tokio {
+    const NAME: &'static str = "tokio";
+    fn start(config: ServerConfig) -> Running {
+        <Tokio as TestRuntime>::start_server(config)
+    }
+}
+
 impl TestRuntime for Tokio {
     type R = wirestate_tokio::TokioRuntime;
-    const NAME: &'static str = "tokio";
     fn rt() -> Self::R {
         wirestate_tokio::TokioRuntime
     }
@@ -82,7 +98,7 @@ impl TestRuntime for Tokio {
             .unwrap()
             .block_on(f)
     }
-    fn start(config: ServerConfig) -> Running {
+    fn start_server(config: ServerConfig) -> Running {
         let (l, addr) = listener();
         let shutdown = Shutdown::new();
         let (tx, done) = mpsc::channel();
@@ -103,7 +119,7 @@ impl TestRuntime for Tokio {
         });
         Running {
             addr,
-            shutdown,
+            trigger: Box::new(move || shutdown.trigger()),
             done,
             thread: Some(thread),
         }
@@ -112,16 +128,22 @@ impl TestRuntime for Tokio {
 
 pub struct Smol;
 
+impl TestServer for Smol {
+    const NAME: &'static str = "smol";
+    fn start(config: ServerConfig) -> Running {
+        <Smol as TestRuntime>::start_server(config)
+    }
+}
+
 impl TestRuntime for Smol {
     type R = wirestate_smol::SmolRuntime;
-    const NAME: &'static str = "smol";
     fn rt() -> Self::R {
         wirestate_smol::SmolRuntime::new()
     }
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         smol::block_on(f)
     }
-    fn start(config: ServerConfig) -> Running {
+    fn start_server(config: ServerConfig) -> Running {
         let (l, addr) = listener();
         let shutdown = Shutdown::new();
         let (tx, done) = mpsc::channel();
@@ -136,7 +158,7 @@ impl TestRuntime for Smol {
         });
         Running {
             addr,
-            shutdown,
+            trigger: Box::new(move || shutdown.trigger()),
             done,
             thread: Some(thread),
         }
@@ -306,4 +328,37 @@ pub fn eventually(d: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// A deterministic payload.
 pub fn payload(n: usize) -> Bytes {
     Bytes::from((0..n).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>())
+}
+
+pub struct Blocking;
+
+impl TestServer for Blocking {
+    const NAME: &'static str = "blocking";
+    fn start(config: ServerConfig) -> Running {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut cfg = wirestate_blocking::ServerConfig::default();
+        cfg.http1 = config.http1;
+        cfg.max_connections = config.max_connections;
+        let server = wirestate_blocking::Server::new(l, cfg);
+        let handle = server.handle();
+        let (tx, done) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let handler = |req: Request<wirestate_blocking::BlockingBody>| {
+                if req.uri().path() == "/slow" {
+                    std::thread::sleep(Duration::from_millis(300));
+                    return Response::new(wirestate_blocking::ResponseBody::from("slow"));
+                }
+                wirestate_examples::routes::handle_blocking(req)
+            };
+            server.serve(handler).unwrap();
+            let _ = tx.send(());
+        });
+        Running {
+            addr,
+            trigger: Box::new(move || handle.shutdown()),
+            done,
+            thread: Some(thread),
+        }
+    }
 }
