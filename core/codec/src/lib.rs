@@ -43,6 +43,8 @@
 //! assert_eq!(roundtrip(&JsonCodec::new(), &Ping { seq: 7 }), Ping { seq: 7 });
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod json;
 #[cfg(feature = "msgpack")]

@@ -1,1 +1,213 @@
+//! The HTTP/1.1 server machine against bare `httparse`, on the same bytes.
+//!
+//! Each group feeds one kind of realistic request. `httparse` only parses
+//! the head (the baseline every HTTP/1.1 server pays); `wirestate` runs the
+//! whole machine on a reused keep-alive connection: input, the `Request` /
+//! `Data` / `End` events, a small response encoded per request, and the
+//! transmits drained (and dropped). Throughput is in requests, so criterion's
+//! `elem/s` compare directly; see BENCHMARKS.md for the figures.
+//!
+//! ```text
+//! cargo bench -p wirestate-http1 --bench server
+//! ```
 
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::Instant;
+use wirestate_http1::{ServerConfig, ServerConnection, ServerEvent};
+use wirestate_machine::{Machine, Transmit};
+
+/// What `curl` sends for a plain GET.
+const SMALL_GET: &[u8] = b"GET /api/v1/status HTTP/1.1\r\n\
+Host: api.example.com\r\n\
+User-Agent: curl/8.5.0\r\n\
+Accept: */*\r\n\
+\r\n";
+
+/// A top-level navigation as Chrome 124 on Windows sends it (18 fields).
+const BROWSER_GET: &[u8] = b"GET /articles/sans-io-state-machines?ref=home HTTP/1.1\r\n\
+Host: www.example.com\r\n\
+Connection: keep-alive\r\n\
+Cache-Control: max-age=0\r\n\
+sec-ch-ua: \"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\", \"Not-A.Brand\";v=\"99\"\r\n\
+sec-ch-ua-mobile: ?0\r\n\
+sec-ch-ua-platform: \"Windows\"\r\n\
+Upgrade-Insecure-Requests: 1\r\n\
+User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n\
+Sec-Fetch-Site: same-origin\r\n\
+Sec-Fetch-Mode: navigate\r\n\
+Sec-Fetch-User: ?1\r\n\
+Sec-Fetch-Dest: document\r\n\
+Referer: https://www.example.com/articles\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n\
+Cookie: session_id=4f9c2a7e1b3d4c5e8f60718293a4b5c6; _ga=GA1.1.1234567890.1712345678; theme=dark\r\n\
+If-None-Match: W/\"5e1f-18c2b3a4d5e\"\r\n\
+\r\n";
+
+/// A JSON API call with a 1 KiB body.
+const POST_HEAD: &[u8] = b"POST /api/v1/events HTTP/1.1\r\n\
+Host: api.example.com\r\n\
+User-Agent: python-requests/2.31.0\r\n\
+Accept-Encoding: gzip, deflate\r\n\
+Accept: application/json\r\n\
+Connection: keep-alive\r\n\
+Content-Type: application/json\r\n\
+Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJl\r\n\
+Content-Length: 1024\r\n\
+\r\n";
+
+const POST_BODY_LEN: usize = 1024;
+
+/// How many requests the pipelined case sends in one read.
+const PIPELINED: usize = 16;
+
+/// The response body every request gets.
+const RESPONSE_BODY: &[u8] = b"hello, world\n";
+
+/// One benchmark case: the bytes of one read and how many requests they hold.
+struct Case {
+    name: &'static str,
+    input: Vec<u8>,
+    requests: usize,
+}
+
+fn post_1k() -> Vec<u8> {
+    let mut v = POST_HEAD.to_vec();
+    let mut body = br#"{"events":["#.to_vec();
+    let mut i = 0;
+    while body.len() < POST_BODY_LEN - 64 {
+        let ev = format!(r#"{{"id":{i},"kind":"click","at":1712345678{i:03}}},"#);
+        body.extend_from_slice(ev.as_bytes());
+        i += 1;
+    }
+    body.pop(); // the last comma
+    body.extend_from_slice(b"]}");
+    body.resize(POST_BODY_LEN, b' ');
+    v.extend_from_slice(&body);
+    v
+}
+
+fn pipelined() -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 0..PIPELINED {
+        v.extend_from_slice(
+            format!(
+                "GET /static/img/icon-{i:02}.png HTTP/1.1\r\n\
+                 Host: www.example.com\r\n\
+                 User-Agent: curl/8.5.0\r\n\
+                 Accept: */*\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    v
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "small_get",
+            input: SMALL_GET.to_vec(),
+            requests: 1,
+        },
+        Case {
+            name: "browser_get",
+            input: BROWSER_GET.to_vec(),
+            requests: 1,
+        },
+        Case {
+            name: "post_1k",
+            input: post_1k(),
+            requests: 1,
+        },
+        Case {
+            name: "pipelined_16",
+            input: pipelined(),
+            requests: PIPELINED,
+        },
+    ]
+}
+
+/// Parses every request head in `input` with httparse alone; body bytes are
+/// skipped, not looked at. Returns the number of heads, so nothing is
+/// optimised away.
+fn httparse_all(input: &[u8], requests: usize) -> usize {
+    let mut at = 0;
+    let mut fields = 0;
+    for _ in 0..requests {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&input[at..]) {
+            Ok(httparse::Status::Complete(n)) => {
+                fields += req.headers.len();
+                at += n;
+            }
+            other => panic!("httparse: {other:?}"),
+        }
+        black_box(&req);
+    }
+    fields
+}
+
+/// Drives one read through the machine: the requests it holds are read,
+/// their events drained, each answered with a small full response, and the
+/// output drained. Returns the number of response bytes.
+fn wirestate_round(conn: &mut ServerConnection, now: Instant, input: &[u8]) -> usize {
+    conn.handle_input(now, input).expect("valid input");
+    let mut ended = 0;
+    while let Some(ev) = conn.poll_event() {
+        match ev {
+            ServerEvent::Request(req) => {
+                black_box(&req);
+            }
+            ServerEvent::Data { data, .. } => {
+                black_box(&data);
+            }
+            ServerEvent::End { .. } => ended += 1,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    for _ in 0..ended {
+        let head = http::Response::new(()).into_parts().0;
+        conn.send_full_response(head, Bytes::from_static(RESPONSE_BODY))
+            .expect("response");
+    }
+    let mut out = 0;
+    while let Some(t) = conn.poll_transmit() {
+        match t {
+            Transmit::Bytes(b) => out += b.len(),
+            Transmit::Shutdown => panic!("the connection closed"),
+        }
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let now = Instant::now();
+    for case in cases() {
+        // Check once that both sides see what the case claims.
+        assert!(httparse_all(&case.input, case.requests) > 0);
+        let mut conn = ServerConnection::new(ServerConfig::default(), now);
+        let one = b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\nhello, world\n".len();
+        assert_eq!(
+            wirestate_round(&mut conn, now, &case.input),
+            one * case.requests
+        );
+
+        let mut group = c.benchmark_group(case.name);
+        group.throughput(Throughput::Elements(case.requests as u64));
+        group.bench_function("httparse", |b| {
+            b.iter(|| httparse_all(black_box(&case.input), case.requests))
+        });
+        group.bench_function("wirestate", |b| {
+            b.iter(|| wirestate_round(&mut conn, now, black_box(&case.input)))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -17,6 +17,8 @@
 //! The server answers each refusal with the status from [`Error::hint`] and
 //! closes.
 
+#![forbid(unsafe_code)]
+
 mod body;
 mod client;
 mod config;

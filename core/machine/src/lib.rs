@@ -34,6 +34,8 @@
 //! * Errors are classified by [`ErrorKind`] and say what to send back through
 //!   [`ClassifyError::hint`].
 
+#![forbid(unsafe_code)]
+
 mod clock;
 mod rx;
 mod timer;
