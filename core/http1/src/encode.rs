@@ -81,6 +81,9 @@ pub(crate) fn write_fields(tx: &mut TxQueue, headers: &HeaderMap, case: Option<&
 
 /// Writes `content-length: n\r\n`.
 pub(crate) fn write_content_length(tx: &mut TxQueue, n: u64) {
+    const PREFIX: &[u8] = b"content-length: ";
+    let mut line = [0u8; 16 + 20 + 2];
+    line[..PREFIX.len()].copy_from_slice(PREFIX);
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut v = n;
@@ -92,9 +95,11 @@ pub(crate) fn write_content_length(tx: &mut TxQueue, n: u64) {
             break;
         }
     }
-    tx.write(b"content-length: ");
-    tx.write(&digits[i..]);
-    tx.write(b"\r\n");
+    let d = &digits[i..];
+    line[PREFIX.len()..PREFIX.len() + d.len()].copy_from_slice(d);
+    let end = PREFIX.len() + d.len();
+    line[end..end + 2].copy_from_slice(b"\r\n");
+    tx.write(&line[..end + 2]);
 }
 
 /// Writes a status line. Common statuses come preformatted.

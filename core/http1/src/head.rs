@@ -62,28 +62,39 @@ struct Span {
 /// `sec-fetch-mode`) cost no allocation per request.
 #[derive(Default)]
 struct NameCache {
-    names: Vec<HeaderName>,
+    /// Each name with the spelling it arrived in.
+    names: Vec<(HeaderName, Box<[u8]>)>,
     next: usize,
 }
 
 const NAME_CACHE_CAP: usize = 64;
 
 impl NameCache {
+    #[inline]
     fn get(&mut self, raw: &[u8]) -> Result<HeaderName, Error> {
         let n = self.names.len();
-        // Requests on one connection repeat their headers in the same order,
-        // so the slot after the last hit is the likely one.
+        // Requests on one connection repeat their headers in the same order
+        // and spelling, so the slot after the last hit usually matches
+        // byte for byte.
+        if let Some((name, spelling)) = self.names.get(self.next) {
+            if **spelling == *raw {
+                self.next += 1;
+                return Ok(name.clone());
+            }
+        }
         for k in 0..n {
             let i = (self.next + k) % n;
-            let cached = self.names[i].as_str().as_bytes();
-            if cached.len() == raw.len() && cached.eq_ignore_ascii_case(raw) {
+            let (name, spelling) = &self.names[i];
+            if **spelling == *raw
+                || (spelling.len() == raw.len() && spelling.eq_ignore_ascii_case(raw))
+            {
                 self.next = i + 1;
-                return Ok(self.names[i].clone());
+                return Ok(name.clone());
             }
         }
         let name = HeaderName::from_bytes(raw).map_err(|_| Error::InvalidHeaderName)?;
         if n < NAME_CACHE_CAP {
-            self.names.push(name.clone());
+            self.names.push((name.clone(), raw.into()));
             self.next = n + 1;
         }
         Ok(name)
@@ -165,6 +176,7 @@ impl HeadParser {
 
     /// Parses a request head from the front of `rx`. `Ok(None)` means more
     /// bytes are needed.
+    #[inline]
     pub fn parse_request(
         &mut self,
         rx: &mut RecvBuf,
@@ -423,14 +435,41 @@ pub(crate) fn is_valid_host(value: &[u8]) -> bool {
             None => (value, None),
         }
     };
-    let host_ok = host.starts_with(b"[")
-        || (!host.is_empty()
-            && host
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)));
+    let host_ok =
+        host.starts_with(b"[") || (!host.is_empty() && host.iter().all(|&b| HOST_CHAR[b as usize]));
     let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
     host_ok && port_ok
 }
+
+/// `reg-name` / IPv4 characters: unreserved, pct-encoded and sub-delims.
+static HOST_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    t
+};
 
 /// Which request-target forms go with which methods (RFC 9112 §3.2).
 fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Error> {

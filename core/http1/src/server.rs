@@ -331,8 +331,10 @@ impl ServerConnection {
             return Err(Error::AlreadyStarted);
         }
         let status = head.status;
-        if head.headers.contains_key(header::CONTENT_LENGTH)
-            || head.headers.contains_key(header::TRANSFER_ENCODING)
+        let has_headers = !head.headers.is_empty();
+        if has_headers
+            && (head.headers.contains_key(header::CONTENT_LENGTH)
+                || head.headers.contains_key(header::TRANSFER_ENCODING))
         {
             return Err(Error::FramingHeaderSet);
         }
@@ -359,11 +361,12 @@ impl ServerConnection {
         // send the body; the only safe way on is to close.
         let unread_expect = front.expects_continue && !front.continue_sent && !front.body_done;
         let close_delimited = !no_body && matches!(body, BodySize::Streaming) && http10;
-        let app_close = head.headers.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-        });
+        let app_close = has_headers
+            && head.headers.get_all(header::CONNECTION).iter().any(|v| {
+                v.as_bytes()
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            });
         let keep_alive =
             upgrading || (client_keep_alive && !close_delimited && !unread_expect && !app_close);
         // The last response before a close announces it.
@@ -431,9 +434,12 @@ impl ServerConnection {
         body: Bytes,
     ) -> Result<RequestId, Error> {
         let id = self.send_response(head, BodySize::Exact(body.len() as u64))?;
-        if matches!(self.write, Write::Body { .. }) {
-            self.send_data(body)?;
-            self.finish(None)?;
+        // The length was declared from the body itself: queue it and end
+        // the response without the general body path.
+        if let Write::Body { keep_alive, .. } = self.write {
+            self.tx.push(body);
+            self.write = Write::Idle;
+            self.finish_response(keep_alive);
         }
         Ok(id)
     }
