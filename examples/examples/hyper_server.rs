@@ -22,10 +22,14 @@ fn full(b: &'static str) -> Out {
 }
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
+    let mut content_type = "text/plain";
     let (status, body) = match route(req.method(), req.uri()) {
         Route::Hello => (StatusCode::OK, full("hello")),
         // Stream the request body straight back, as wirestate's echo does.
-        Route::Echo => (StatusCode::OK, req.into_body().boxed()),
+        Route::Echo => {
+            content_type = "application/octet-stream";
+            (StatusCode::OK, req.into_body().boxed())
+        }
         Route::Stream(n) => {
             let frames = futures_lite::stream::iter(
                 (0..n).map(|i| Ok::<_, hyper::Error>(Frame::data(stream_line(i)))),
@@ -37,6 +41,11 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
     };
     let mut res = Response::new(body);
     *res.status_mut() = status;
+    // The same header wirestate's routes set, so both do the same work.
+    res.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
     Ok(res)
 }
 

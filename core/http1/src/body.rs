@@ -293,31 +293,35 @@ impl Chunked {
     /// The trailer section: field lines, then an empty line, CRLF throughout.
     fn trailers(&mut self, rx: &mut RecvBuf, limits: &Limits) -> Result<Option<BodyStep>, Error> {
         let buf = rx.as_slice();
-        let cap = limits.max_trailer_bytes.saturating_add(2);
-        let window = &buf[..buf.len().min(cap)];
-        // Refuse a bare LF as soon as it arrives rather than waiting for an
-        // end that a CRLF-only search would never find.
-        let from = self.trailer_scanned.min(window.len());
-        for i in memchr::memchr_iter(b'\n', &window[from..]).map(|i| i + from) {
-            if i == 0 || window[i - 1] != b'\r' {
-                return Err(Error::InvalidChunkTerminator);
-            }
-        }
-        // A CR must be followed by LF.
-        for i in memchr::memchr_iter(b'\r', &window[from..]).map(|i| i + from) {
-            if window.get(i + 1).is_some_and(|&b| b != b'\n') {
-                return Err(Error::InvalidChunkTerminator);
-            }
-        }
-        self.trailer_scanned = window.len().saturating_sub(1);
-        if window.starts_with(b"\r\n") {
+        if buf.starts_with(b"\r\n") {
             rx.advance(2);
             self.state = ChunkState::Done;
             return Ok(Some(BodyStep::End(None)));
         }
-        match memchr::memmem::find(window, b"\r\n\r\n") {
-            Some(i) => {
-                let section = rx.split_to(i + 4);
+        let cap = limits.max_trailer_bytes.saturating_add(2);
+        let window = &buf[..buf.len().min(cap)];
+        // Only the trailer section itself is checked: bytes after it belong
+        // to the next message, and looking at them would make the verdict
+        // depend on how the input was split.
+        let end = memchr::memmem::find(window, b"\r\n\r\n").map(|i| i + 4);
+        let section = &window[..end.unwrap_or(window.len())];
+        // Refuse a bare LF, or a CR not followed by LF, as soon as it
+        // arrives rather than waiting for an end a CRLF search would never find.
+        let from = self.trailer_scanned.min(section.len());
+        for i in memchr::memchr_iter(b'\n', &section[from..]).map(|i| i + from) {
+            if i == 0 || section[i - 1] != b'\r' {
+                return Err(Error::InvalidChunkTerminator);
+            }
+        }
+        for i in memchr::memchr_iter(b'\r', &section[from..]).map(|i| i + from) {
+            if section.get(i + 1).is_some_and(|&b| b != b'\n') {
+                return Err(Error::InvalidChunkTerminator);
+            }
+        }
+        self.trailer_scanned = section.len().saturating_sub(1);
+        match end {
+            Some(len) => {
+                let section = rx.split_to(len);
                 let map = parse_trailers(&section, limits)?;
                 self.state = ChunkState::Done;
                 Ok(Some(BodyStep::End(Some(map))))

@@ -235,6 +235,9 @@ impl ClientConnection {
         {
             return Err(Error::FramingHeaderSet);
         }
+        if head.method == Method::CONNECT && head.uri.authority().is_none() {
+            return Err(Error::MissingAuthority);
+        }
         let http10 = head.version == Version::HTTP_10;
         if http10 && body == BodySize::Streaming {
             return Err(Error::UnknownLengthInHttp10);
@@ -356,6 +359,10 @@ impl ClientConnection {
     /// Closes the connection: outstanding requests are aborted and the
     /// write side is shut down after what is queued.
     pub fn close(&mut self) {
+        if matches!(self.read, Read::Upgraded) {
+            // The connection belongs to the new protocol now.
+            return;
+        }
         // A request body still being written is cut off.
         self.write = Write::Idle;
         self.abort_outstanding();
@@ -540,6 +547,7 @@ impl ClientConnection {
     }
 
     fn upgrade(&mut self, id: RequestId, head: response::Parts) {
+        self.write = Write::Idle;
         self.events.push_back(ClientEvent::Response(Response {
             id,
             head,

@@ -143,6 +143,9 @@ pub enum Error {
     /// A streaming body needs chunked encoding, which HTTP/1.0 lacks.
     #[error("HTTP/1.0 request bodies need a known length")]
     UnknownLengthInHttp10,
+    /// A CONNECT request needs `host:port` in its URI.
+    #[error("CONNECT needs an authority (host:port)")]
+    MissingAuthority,
     /// The connection is closing or closed.
     #[error("connection is closed")]
     Closed,
@@ -170,6 +173,7 @@ impl Error {
             | FramingHeaderSet
             | InvalidStatusForUse
             | UnknownLengthInHttp10
+            | MissingAuthority
             | Closed => ErrorKind::Usage,
             _ => ErrorKind::Protocol,
         }

@@ -479,6 +479,10 @@ impl ServerConnection {
     /// write side is shut. See [`close_after_current`](Self::close_after_current)
     /// for the graceful variant.
     pub fn close(&mut self) {
+        if matches!(self.read, Read::Upgraded) {
+            // The connection belongs to the new protocol now.
+            return;
+        }
         self.closing = true;
         self.write = Write::Idle;
         self.pending.clear();
@@ -492,6 +496,9 @@ impl ServerConnection {
     /// it are dropped and nothing more is read. With no request pending the
     /// connection closes at once.
     pub fn close_after_current(&mut self) {
+        if matches!(self.read, Read::Upgraded) {
+            return;
+        }
         self.closing = true;
         self.pending.truncate(1);
         self.stop_reading();
@@ -659,7 +666,7 @@ impl ServerConnection {
                         }
                         Some(BodyStep::End(trailers)) => {
                             self.events.push_back(ServerEvent::End { id, trailers });
-                            self.end_of_request();
+                            self.end_of_request(id);
                         }
                         None => {
                             return if self.eof { decoder.eof() } else { Ok(()) };
@@ -729,7 +736,7 @@ impl ServerConnection {
         if body == BodyKind::Empty {
             self.events
                 .push_back(ServerEvent::End { id, trailers: None });
-            self.end_of_request();
+            self.end_of_request(id);
         } else {
             self.read = Read::Body {
                 id,
@@ -739,14 +746,17 @@ impl ServerConnection {
         Ok(())
     }
 
-    fn end_of_request(&mut self) {
-        let Some(last) = self.pending.back_mut() else {
+    fn end_of_request(&mut self, id: RequestId) {
+        let Some(req) = self.pending.iter_mut().find(|p| p.id == id) else {
+            // Answered before its body was read (the response finished
+            // with keep-alive, or reading would have stopped): carry on.
+            self.read = if self.closing { Read::Done } else { Read::Head };
             return;
         };
-        last.body_done = true;
-        self.read = if last.wants_upgrade {
+        req.body_done = true;
+        self.read = if req.wants_upgrade {
             Read::AwaitUpgrade
-        } else if !last.keep_alive {
+        } else if !req.keep_alive {
             // Nothing after this request will be answered.
             self.rx.clear();
             Read::Done

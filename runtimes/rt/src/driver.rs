@@ -196,8 +196,9 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Future for Driver<R, M, I, A> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // One clock read per poll: the turns below take microseconds.
+        let mut now = this.rt.now();
         for _ in 0..MAX_TURNS {
-            let now = this.rt.now();
             let mut progress = false;
             if this.machine.poll_timeout().is_some_and(|t| t <= now) {
                 this.machine.handle_timeout(now);
@@ -224,20 +225,24 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Future for Driver<R, M, I, A> {
             }
             // Idle: sleep until the machine's next deadline. The clock was
             // read above, so an elapsed sleep is handled on the next turn
-            // rather than trusted blindly.
-            match this.machine.poll_timeout() {
-                Some(at) => {
-                    let sleep = this.sleep.get_or_insert_with(|| this.rt.sleep_until(at));
-                    if this.sleep_at != Some(at) {
+            // rather than trusted blindly. A deadline that only moved later
+            // (the keep-alive timer after every request) keeps the armed
+            // sleep: it fires early once, and is re-armed then, instead of
+            // touching the runtime's timer on every request.
+            if let Some(at) = this.machine.poll_timeout() {
+                let sleep = this.sleep.get_or_insert_with(|| this.rt.sleep_until(at));
+                match this.sleep_at {
+                    Some(armed) if armed <= at => {}
+                    _ => {
                         sleep.as_mut().reset(at);
                         this.sleep_at = Some(at);
                     }
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        this.sleep_at = None;
-                        continue;
-                    }
                 }
-                None => this.sleep_at = None,
+                if sleep.as_mut().poll(cx).is_ready() {
+                    this.sleep_at = None;
+                    now = this.rt.now();
+                    continue;
+                }
             }
             return Poll::Pending;
         }

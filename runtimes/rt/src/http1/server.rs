@@ -179,6 +179,7 @@ pub struct ServerApp<H: Handler> {
     shutdown: Shutdown,
     shutdown_id: u64,
     shutdown_seen: bool,
+    shutdown_waker: Option<std::task::Waker>,
     queue: VecDeque<Request<Body>>,
     bodies: VecDeque<(RequestId, BodySender)>,
     current: Current<H::Future>,
@@ -201,6 +202,7 @@ impl<H: Handler> ServerApp<H> {
             shutdown,
             shutdown_id,
             shutdown_seen: false,
+            shutdown_waker: None,
             queue: VecDeque::new(),
             bodies: VecDeque::new(),
             current: Current::Idle,
@@ -355,8 +357,17 @@ impl<H: Handler> App<ServerConnection> for ServerApp<H> {
         }
         progress |= self.run(cx, m);
         self.buffered = self.bodies.iter().map(|(_, s)| s.buffered(cx)).sum();
-        if !self.shutdown_seen && self.shutdown.poll(self.shutdown_id, cx).is_ready() {
-            self.shutdown_seen = true;
+        // Register with the shutdown signal once per task waker, not on
+        // every poll (that takes its lock).
+        let registered = self
+            .shutdown_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if !self.shutdown_seen && (self.shutdown.is_triggered() || !registered) {
+            self.shutdown_waker = Some(cx.waker().clone());
+            if self.shutdown.poll(self.shutdown_id, cx).is_ready() {
+                self.shutdown_seen = true;
+            }
         }
         if self.shutdown_seen && !self.closing {
             // Finish the response in hand (announcing the close), drop what

@@ -1,0 +1,51 @@
+//! Fuzz bodies for `wirestate-http1`, shared by the cargo-fuzz targets in
+//! `fuzz/fuzz_targets/` and by `tests/tests/fuzz_replay.rs`, which replays
+//! the committed corpora in `fuzz/corpus/<target>/` under plain `cargo test`.
+//!
+//! Each function takes one raw fuzz input. Errors the crate returns
+//! (protocol, limit or usage) are expected; a function panics only on a bug:
+//! a panic inside the crate, or a broken invariant checked here (split
+//! invariance, the machine contract, bounded output, output that parses).
+//!
+//! # Input layout of the connection targets
+//!
+//! [`server_connection`] and [`client_connection`] read their input as
+//!
+//! ```text
+//! [ops_len: u16 LE] [program: ops_len bytes] [wire: the rest]
+//! ```
+//!
+//! The program is decoded with `arbitrary`: a setup (the connection's
+//! configuration) and then ops until it runs out ([`ServerOp`],
+//! [`ClientOp`]). `Feed` ops take the next bytes of the wire (the peer's
+//! bytes, kept apart so that a seed can hold a readable HTTP message);
+//! whatever wire is left after the last op is fed at the end. All-zero
+//! program bytes decode to the defaults, so a seed of two zero bytes and an
+//! HTTP message simply feeds that message. [`seed`] writes programs.
+
+mod chunked;
+mod client;
+mod heads;
+mod ops;
+pub mod seed;
+mod server;
+mod stream;
+
+pub use chunked::chunked;
+pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
+pub use heads::{request_head, response_head};
+pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
+pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
+
+/// A fuzz body: one raw input in, a panic out if it found a bug.
+pub type Target = fn(&[u8]);
+
+/// The names of the fuzz targets, each with its function: the corpus of
+/// `NAME` lives in `fuzz/corpus/NAME/`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("request_head", request_head),
+    ("response_head", response_head),
+    ("chunked", chunked),
+    ("server_connection", server_connection),
+    ("client_connection", client_connection),
+];
