@@ -183,6 +183,8 @@ pub struct ServerApp<H: Handler> {
     queue: VecDeque<Request<Body>>,
     bodies: VecDeque<(RequestId, BodySender)>,
     current: Current<H::Future>,
+    /// The allocation of the last finished handler future, reused.
+    spare: Option<Pin<Box<H::Future>>>,
     body_buffer: usize,
     buffered: usize,
     closing: bool,
@@ -206,6 +208,7 @@ impl<H: Handler> ServerApp<H> {
             queue: VecDeque::new(),
             bodies: VecDeque::new(),
             current: Current::Idle,
+            spare: None,
             body_buffer,
             buffered: 0,
             closing: false,
@@ -264,7 +267,17 @@ impl<H: Handler> ServerApp<H> {
                     let Some(req) = self.queue.pop_front() else {
                         return progress;
                     };
-                    self.current = Current::Calling(Box::pin(self.handler.call(req)));
+                    let fut = self.handler.call(req);
+                    // Reuse the previous handler's allocation: one box per
+                    // connection instead of one per request.
+                    let boxed = match self.spare.take() {
+                        Some(mut b) => {
+                            b.as_mut().set(fut);
+                            b
+                        }
+                        None => Box::pin(fut),
+                    };
+                    self.current = Current::Calling(boxed);
                     progress = true;
                 }
                 Current::Calling(fut) => {
@@ -279,6 +292,11 @@ impl<H: Handler> ServerApp<H> {
                         return progress;
                     };
                     progress = true;
+                    if let Current::Calling(done) =
+                        std::mem::replace(&mut self.current, Current::Idle)
+                    {
+                        self.spare = Some(done);
+                    }
                     let (parts, body) = res.into_parts();
                     // A request body passed straight into the response (echo,
                     // proxy) is read only after the head goes out: a client
