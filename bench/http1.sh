@@ -5,6 +5,7 @@
 # request comes from /proc/PID/stat over the measured window.
 #
 #   bench/http1.sh [seconds-per-row]      (default 10)
+#   ONLY='tokio 1t' bench/http1.sh 10     (only servers whose name matches)
 #
 # Needs wrk (Debian package `wrk`) and taskset (util-linux). Loopback only.
 set -euo pipefail
@@ -56,6 +57,7 @@ printf '| server | workload | requests/s | p99 latency | server CPU µs/request 
 for s in "${servers[@]}"; do
   name=${s%%|*}
   cmd=${s#*|}
+  if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then continue; fi
   port=$((port + 1))
   cmd=${cmd//PORT/$port}
   # shellcheck disable=SC2086
