@@ -25,6 +25,7 @@ mod config;
 mod encode;
 mod error;
 mod head;
+pub mod policy;
 mod server;
 
 pub use body::{BodyDecoder, BodyKind, BodySize, BodyStep};

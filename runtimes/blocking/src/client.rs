@@ -2,7 +2,7 @@
 
 use crate::body::{Source, Step};
 use crate::{BlockingBody, Driver, Error, RequestBody, Wait};
-use http::{Method, Request, Response, Uri, request};
+use http::{Request, Response, Uri, request};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -113,27 +113,8 @@ impl Default for Client {
     }
 }
 
-/// Methods that may be retried after a failure midway (RFC 9110 §9.2.2).
-fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
-}
-
 fn origin_of(uri: &Uri) -> Result<Origin, Error> {
-    match uri.scheme_str() {
-        Some("http") | None => {}
-        Some(other) => return Err(Error::InvalidRequest(format!("unsupported scheme {other}"))),
-    }
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::InvalidRequest("URL has no host".into()))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    Ok((host, uri.port_u16().unwrap_or(80)))
+    wirestate_http1::policy::origin(uri).map_err(|e| Error::InvalidRequest(e.to_string()))
 }
 
 /// An I/O failure while sending: timeouts are [`Error::Timeout`], and a
@@ -188,7 +169,7 @@ impl Client {
     /// factor in `[0, 1)`.
     pub fn request(&self, req: Request<RequestBody>) -> Result<Response<BlockingBody>, Error> {
         let origin = origin_of(req.uri())?;
-        let idempotent = is_idempotent(req.method());
+        let idempotent = wirestate_http1::policy::is_idempotent(req.method());
         let (parts, body) = req.into_parts();
         let replay = body.try_clone();
         let mut pending = Some(body);
@@ -208,9 +189,12 @@ impl Client {
             if !may_retry {
                 return Err(err);
             }
-            let exp = config.backoff.saturating_mul(1 << attempt.min(16));
-            let cap = exp.min(config.max_backoff);
-            let delay = cap.mul_f64(fastrand::f64());
+            let delay = wirestate_http1::policy::backoff(
+                attempt,
+                config.backoff,
+                config.max_backoff,
+                fastrand::f64(),
+            );
             tracing::debug!(attempt, ?delay, error = %err, "retrying request");
             std::thread::sleep(delay);
             attempt += 1;

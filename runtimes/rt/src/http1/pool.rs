@@ -1,6 +1,6 @@
 use super::client::{SendRequest, handshake};
 use crate::{Body, Error, Runtime};
-use http::{Method, Request, Response, Uri};
+use http::{Request, Response, Uri};
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -84,27 +84,8 @@ impl<R: Runtime> std::fmt::Debug for Client<R> {
     }
 }
 
-/// Methods that may be retried after a failure midway (RFC 9110 §9.2.2).
-fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
-}
-
 fn origin_of(uri: &Uri) -> Result<Origin, Error> {
-    match uri.scheme_str() {
-        Some("http") | None => {}
-        Some(other) => return Err(Error::InvalidRequest(format!("unsupported scheme {other}"))),
-    }
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::InvalidRequest("URL has no host".into()))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    Ok((host, uri.port_u16().unwrap_or(80)))
+    wirestate_http1::policy::origin(uri).map_err(|e| Error::InvalidRequest(e.to_string()))
 }
 
 impl<R: Runtime> Client<R> {
@@ -134,7 +115,7 @@ impl<R: Runtime> Client<R> {
     /// to the pool once the response body has been read to its end.
     pub async fn request(&self, req: Request<Body>) -> Result<Response<Body>, Error> {
         let origin = origin_of(req.uri())?;
-        let idempotent = is_idempotent(req.method());
+        let idempotent = wirestate_http1::policy::is_idempotent(req.method());
         let (parts, body) = req.into_parts();
         let replay = body.try_clone();
         let mut body = Some(body);
@@ -159,9 +140,12 @@ impl<R: Runtime> Client<R> {
             if !may_retry {
                 return Err(err);
             }
-            let exp = self.config.backoff.saturating_mul(1 << attempt.min(16));
-            let cap = exp.min(self.config.max_backoff);
-            let delay = cap.mul_f64(fastrand::f64());
+            let delay = wirestate_http1::policy::backoff(
+                attempt,
+                self.config.backoff,
+                self.config.max_backoff,
+                fastrand::f64(),
+            );
             tracing::debug!(attempt, ?delay, error = %err, "retrying request");
             crate::sleep_until(&self.rt, self.rt.now() + delay).await;
             attempt += 1;

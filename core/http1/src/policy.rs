@@ -1,0 +1,69 @@
+//! Client policy shared by every adapter's connection pool: which requests
+//! may be retried, how long to back off, and which origin a URL names.
+//! Pure functions — randomness for jitter is an input.
+
+use http::{Method, Uri};
+use std::time::Duration;
+
+/// Methods that may be retried after a failure midway (RFC 9110 §9.2.2).
+///
+/// ```
+/// use wirestate_http1::policy::is_idempotent;
+/// assert!(is_idempotent(&http::Method::PUT));
+/// assert!(!is_idempotent(&http::Method::POST));
+/// ```
+pub fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The delay before retry number `attempt` (0-based): `base · 2^attempt`,
+/// capped at `max`, scaled by `jitter` in `0.0..=1.0` ("full jitter").
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_http1::policy::backoff;
+/// let ms = Duration::from_millis;
+/// assert_eq!(backoff(0, ms(50), ms(2000), 1.0), ms(50));
+/// assert_eq!(backoff(3, ms(50), ms(2000), 0.5), ms(200));
+/// assert_eq!(backoff(30, ms(50), ms(2000), 1.0), ms(2000));
+/// ```
+pub fn backoff(attempt: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let exp = base.saturating_mul(1 << attempt.min(16));
+    exp.min(max).mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// Why a URL has no usable origin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OriginError {
+    /// Only `http://` (or no scheme) is served.
+    #[error("unsupported scheme {0}")]
+    UnsupportedScheme(String),
+    /// The URL names no host.
+    #[error("URL has no host")]
+    NoHost,
+}
+
+/// The origin (host, port) of an `http://` URL, the key a pool groups
+/// connections by. IPv6 brackets are removed.
+///
+/// ```
+/// use wirestate_http1::policy::origin;
+/// let uri: http::Uri = "http://[::1]:8080/x".parse().unwrap();
+/// assert_eq!(origin(&uri).unwrap(), ("::1".to_string(), 8080));
+/// ```
+pub fn origin(uri: &Uri) -> Result<(String, u16), OriginError> {
+    match uri.scheme_str() {
+        Some("http") | None => {}
+        Some(other) => return Err(OriginError::UnsupportedScheme(other.to_string())),
+    }
+    let host = uri.host().ok_or(OriginError::NoHost)?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok((host, uri.port_u16().unwrap_or(80)))
+}
