@@ -160,21 +160,20 @@ fn serve(
                     std::thread::spawn(move || smol::block_on(ex.run(stopped.recv())))
                 })
                 .collect();
+            let shutdown = Shutdown::new();
+            on_ctrl_c({
+                let shutdown = shutdown.clone();
+                move || shutdown.trigger()
+            });
             let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
             let result = smol::block_on(ex.run(async {
                 let listener = wirestate_smol::bind(listen)
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 tracing::info!(addr = %listen, runtime = "smol", "serving http://{listen}/");
                 let handler = |req| wirestate_examples::routes::handle(req);
-                wirestate_rt::http1::serve(
-                    rt,
-                    listener,
-                    handler,
-                    Default::default(),
-                    Shutdown::new(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                wirestate_rt::http1::serve(rt, listener, handler, Default::default(), shutdown)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(ExitCode::SUCCESS)
             }));
             drop(stop);
@@ -194,20 +193,8 @@ fn serve(
             let addr = server.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(%addr, runtime = "blocking", max_connections, "serving http://{addr}/");
             let handle = server.handle();
-            // Ctrl-C starts a graceful shutdown. The server itself runs on
-            // plain threads; this small thread only waits for the signal.
-            std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-                    tracing::info!("shutting down: finishing in-flight responses");
-                    handle.shutdown();
-                }
-            });
+            // Ctrl-C starts a graceful shutdown.
+            on_ctrl_c(move || handle.shutdown());
             server
                 .serve(wirestate_examples::routes::handle_blocking)
                 .map_err(|e| e.to_string())?;
@@ -346,4 +333,21 @@ fn print_blocking_response(
         out.write_all(&chunk).map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())
+}
+
+/// Runs `f` once on Ctrl-C, from a small signal thread (smol and the
+/// blocking server have no signal handling of their own).
+fn on_ctrl_c(f: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+            tracing::info!("shutting down: finishing in-flight responses");
+            f();
+        }
+    });
 }
