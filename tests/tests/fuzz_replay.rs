@@ -77,6 +77,11 @@ fn client_connection_corpus() {
     replay("client_connection");
 }
 
+#[test]
+fn ws_frame_corpus() {
+    replay("ws_frame");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {

@@ -1,4 +1,4 @@
-//! Fuzz bodies for `wirestate-http1`, shared by the cargo-fuzz targets in
+//! Fuzz bodies for `wirestate-http1` and `wirestate-ws`, shared by the cargo-fuzz targets in
 //! `fuzz/fuzz_targets/` and by `tests/tests/fuzz_replay.rs`, which replays
 //! the committed corpora in `fuzz/corpus/<target>/` under plain `cargo test`.
 //!
@@ -30,12 +30,14 @@ mod ops;
 pub mod seed;
 mod server;
 mod stream;
+mod ws;
 
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
 pub use heads::{request_head, response_head};
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
 pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
+pub use ws::ws_frame;
 
 /// A fuzz body: one raw input in, a panic out if it found a bug.
 pub type Target = fn(&[u8]);
@@ -48,4 +50,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("chunked", chunked),
     ("server_connection", server_connection),
     ("client_connection", client_connection),
+    ("ws_frame", ws_frame),
 ];
