@@ -3,8 +3,8 @@
 //! re-checks every input the fuzzers kept, and pins the reproducers of
 //! fixed crashes as named regression tests.
 //!
-//! `cargo test -p wirestate-tests --test fuzz_replay -- --ignored
-//! write_seeds` rewrites the hand-made seeds (`seed-*` files).
+//! `WIRESTATE_WRITE_SEEDS=1 cargo test -p wirestate-tests --test
+//! fuzz_replay committed_seeds` rewrites the hand-made seeds (`seed-*`).
 
 use std::collections::BTreeSet;
 use std::fs;
