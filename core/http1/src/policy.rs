@@ -35,6 +35,62 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration, jitter: f64) -> Dura
     exp.min(max).mul_f64(jitter.clamp(0.0, 1.0))
 }
 
+/// When and how long a pooled client retries a failed request.
+///
+/// A request is retried if it never reached the server (any method), or if
+/// it is idempotent and failed on the way — and only while its body can be
+/// sent again.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_http1::policy::Retry;
+/// let r = Retry::default();
+/// assert!(r.allows(0, true, true, false, false)); // unsent POST
+/// assert!(r.allows(1, true, false, true, true)); // GET cut off midway
+/// assert!(!r.allows(0, true, false, false, true)); // POST cut off midway
+/// assert!(!r.allows(2, true, true, true, true)); // out of attempts
+/// assert_eq!(r.delay(1, 1.0), Duration::from_millis(100));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retry {
+    /// Extra attempts after the first.
+    pub retries: u32,
+    /// First retry delay; doubled each attempt, with full jitter.
+    pub backoff: Duration,
+    /// Largest retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Retry {
+    /// Whether failed attempt number `attempt` (0-based) may be retried.
+    pub fn allows(
+        &self,
+        attempt: u32,
+        replayable: bool,
+        unsent: bool,
+        idempotent: bool,
+        retryable: bool,
+    ) -> bool {
+        attempt < self.retries && replayable && (unsent || (idempotent && retryable))
+    }
+
+    /// The delay before retry `attempt`, with `jitter` in `0.0..=1.0`.
+    pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
+        backoff(attempt, self.backoff, self.max_backoff, jitter)
+    }
+}
+
 /// Why a URL has no usable origin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

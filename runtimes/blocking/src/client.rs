@@ -8,6 +8,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use wirestate_http1::policy::Retry;
 use wirestate_http1::{BodyKind, ClientConnection, ClientEvent, RequestId};
 use wirestate_machine::Machine;
 
@@ -26,15 +27,8 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Most idle connections kept per origin.
     pub max_idle_per_host: usize,
-    /// Extra attempts for a failed request: any request that never reached
-    /// the server, and idempotent ones (GET, HEAD, PUT, DELETE, OPTIONS,
-    /// TRACE) that failed on the way. Only bodies that can be replayed
-    /// (empty or one buffer) are retried once sent.
-    pub retries: u32,
-    /// First retry delay; doubled each attempt, with full jitter.
-    pub backoff: Duration,
-    /// Largest retry delay.
-    pub max_backoff: Duration,
+    /// When and how long to retry a failed request (see [`Retry`]).
+    pub retry: Retry,
     /// Longest a read of the response body may wait for the server.
     /// `None` (the default, as in the async clients) waits as long as the
     /// server takes.
@@ -49,9 +43,7 @@ impl Default for ClientConfig {
             request_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Duration::from_secs(90),
             max_idle_per_host: 32,
-            retries: 2,
-            backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(2),
+            retry: Retry::default(),
             io_timeout: None,
         }
     }
@@ -164,9 +156,7 @@ impl Client {
     /// response body has been read to its end (dropping the body before
     /// that closes the connection).
     ///
-    /// Failures are retried as [`ClientConfig::retries`] describes, after
-    /// `backoff × 2^attempt` (capped at `max_backoff`) scaled by a random
-    /// factor in `[0, 1)`.
+    /// Failures are retried as [`ClientConfig::retry`] describes.
     pub fn request(&self, req: Request<RequestBody>) -> Result<Response<BlockingBody>, Error> {
         let origin = origin_of(req.uri())?;
         let idempotent = wirestate_http1::policy::is_idempotent(req.method());
@@ -183,18 +173,17 @@ impl Client {
             if pending.is_none() {
                 pending = replay.as_ref().and_then(RequestBody::try_clone);
             }
-            let may_retry = attempt < config.retries
-                && pending.is_some()
-                && (!sent || err.is_unsent() || (idempotent && err.is_retryable()));
+            let may_retry = config.retry.allows(
+                attempt,
+                pending.is_some(),
+                !sent || err.is_unsent(),
+                idempotent,
+                err.is_retryable(),
+            );
             if !may_retry {
                 return Err(err);
             }
-            let delay = wirestate_http1::policy::backoff(
-                attempt,
-                config.backoff,
-                config.max_backoff,
-                fastrand::f64(),
-            );
+            let delay = config.retry.delay(attempt, fastrand::f64());
             tracing::debug!(attempt, ?delay, error = %err, "retrying request");
             std::thread::sleep(delay);
             attempt += 1;

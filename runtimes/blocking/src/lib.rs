@@ -50,6 +50,7 @@ mod transport;
 
 pub use body::{BlockingBody, Body, RequestBody, ResponseBody};
 pub use client::{Client, ClientConfig};
+pub use wirestate_http1::policy::Retry;
 pub use driver::{Driver, Wait};
 pub use error::Error;
 pub use server::{Handler, Server, ServerConfig, ServerHandle, serve, serve_connection};

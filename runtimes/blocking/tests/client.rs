@@ -138,7 +138,7 @@ fn request_timeout_fires() {
     });
     let mut config = ClientConfig::default();
     config.request_timeout = Some(Duration::from_millis(200));
-    config.retries = 0;
+    config.retry.retries = 0;
     let client = Client::new(config);
     let start = Instant::now();
     let err = client.get(&format!("http://{addr}/")).unwrap_err();
@@ -157,8 +157,8 @@ fn connect_failures_are_retried_then_reported() {
         .local_addr()
         .unwrap();
     let mut config = ClientConfig::default();
-    config.retries = 2;
-    config.backoff = Duration::from_millis(10);
+    config.retry.retries = 2;
+    config.retry.backoff = Duration::from_millis(10);
     let client = Client::new(config);
     let req = Request::post(format!("http://{addr}/"))
         .body(RequestBody::from("x"))

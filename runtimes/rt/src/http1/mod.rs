@@ -8,3 +8,4 @@ mod server;
 pub use client::{ClientApp, SendRequest, handshake};
 pub use pool::{Client, ClientConfig};
 pub use server::{Handler, ServerApp, ServerConfig, serve, serve_connection};
+pub use wirestate_http1::policy::Retry;

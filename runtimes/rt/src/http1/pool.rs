@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wirestate_http1::policy::Retry;
 
 /// Settings of the pooled [`Client`].
 #[derive(Debug, Clone)]
@@ -20,14 +21,8 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Most idle connections kept per origin.
     pub max_idle_per_host: usize,
-    /// Extra attempts for a failed request: any request that never reached
-    /// the server, and idempotent ones (GET, HEAD, PUT, DELETE, OPTIONS,
-    /// TRACE) that failed on the way.
-    pub retries: u32,
-    /// First retry delay; doubled each attempt, with full jitter.
-    pub backoff: Duration,
-    /// Largest retry delay.
-    pub max_backoff: Duration,
+    /// When and how long to retry a failed request (see [`Retry`]).
+    pub retry: Retry,
     /// Send requests back to back on one connection without waiting for
     /// the previous response.
     pub pipelining: bool,
@@ -41,9 +36,7 @@ impl Default for ClientConfig {
             request_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Duration::from_secs(90),
             max_idle_per_host: 32,
-            retries: 2,
-            backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(2),
+            retry: Retry::default(),
             pipelining: false,
         }
     }
@@ -134,18 +127,17 @@ impl<R: Runtime> Client<R> {
                 Ok(res) => return Ok(res),
                 Err(e) => e,
             };
-            let may_retry = attempt < self.config.retries
-                && replay.is_some()
-                && (err.is_unsent() || (idempotent && err.is_retryable()));
+            let may_retry = self.config.retry.allows(
+                attempt,
+                replay.is_some(),
+                err.is_unsent(),
+                idempotent,
+                err.is_retryable(),
+            );
             if !may_retry {
                 return Err(err);
             }
-            let delay = wirestate_http1::policy::backoff(
-                attempt,
-                self.config.backoff,
-                self.config.max_backoff,
-                fastrand::f64(),
-            );
+            let delay = self.config.retry.delay(attempt, fastrand::f64());
             tracing::debug!(attempt, ?delay, error = %err, "retrying request");
             crate::sleep_until(&self.rt, self.rt.now() + delay).await;
             attempt += 1;
