@@ -31,6 +31,18 @@ pub enum BodySize {
     Streaming,
 }
 
+impl From<BodyKind> for BodySize {
+    /// How a received body is framed when it is sent on as it is (a proxy,
+    /// an echo): a known length stays a length, everything else streams.
+    fn from(kind: BodyKind) -> Self {
+        match kind {
+            BodyKind::Empty => BodySize::Empty,
+            BodyKind::Length(n) => BodySize::Exact(n),
+            BodyKind::Chunked | BodyKind::CloseDelimited => BodySize::Streaming,
+        }
+    }
+}
+
 /// One step of body decoding.
 #[derive(Debug, PartialEq)]
 pub enum BodyStep {

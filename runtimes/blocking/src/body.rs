@@ -158,11 +158,7 @@ impl Body {
                 BodySize::Exact(*n)
             }
             Out::Reader { len: None, .. } | Out::Chunks { len: None, .. } => BodySize::Streaming,
-            Out::Incoming(b) => match b.kind() {
-                BodyKind::Empty => BodySize::Empty,
-                BodyKind::Length(n) => BodySize::Exact(n),
-                BodyKind::Chunked | BodyKind::CloseDelimited => BodySize::Streaming,
-            },
+            Out::Incoming(b) => b.kind().into(),
         }
     }
 

@@ -107,11 +107,7 @@ impl Body {
             Inner::Full(b) => BodySize::Exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Inner::Stream { len: Some(n), .. } => BodySize::Exact(*n),
             Inner::Stream { len: None, .. } => BodySize::Streaming,
-            Inner::Incoming(i) => match i.kind {
-                BodyKind::Empty => BodySize::Empty,
-                BodyKind::Length(n) => BodySize::Exact(n),
-                BodyKind::Chunked | BodyKind::CloseDelimited => BodySize::Streaming,
-            },
+            Inner::Incoming(i) => i.kind.into(),
         }
     }
 
