@@ -50,8 +50,8 @@ mod transport;
 
 pub use body::{BlockingBody, Body, RequestBody, ResponseBody};
 pub use client::{Client, ClientConfig};
-pub use wirestate_http1::policy::Retry;
 pub use driver::{Driver, Wait};
 pub use error::Error;
 pub use server::{Handler, Server, ServerConfig, ServerHandle, serve, serve_connection};
 pub use transport::Transport;
+pub use wirestate_http1::policy::Retry;
