@@ -22,6 +22,11 @@
 //! whatever wire is left after the last op is fed at the end. All-zero
 //! program bytes decode to the defaults, so a seed of two zero bytes and an
 //! HTTP message simply feeds that message. [`seed`] writes programs.
+//!
+//! [`ws_server`] and [`ws_client`] read the same layout with a [`WsSetup`]
+//! and [`WsOp`]s (the wire holds WebSocket frames, after an HTTP handshake
+//! message when the setup asks for one); [`ws_inflate`] has a fixed header
+//! of its own (see its docs).
 
 mod chunked;
 mod client;
@@ -31,6 +36,8 @@ pub mod seed;
 mod server;
 mod stream;
 mod ws;
+mod ws_connection;
+mod ws_inflate;
 
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
@@ -38,6 +45,11 @@ pub use heads::{request_head, response_head};
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
 pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
 pub use ws::ws_frame;
+pub use ws_connection::{
+    CloseChoice, DeflateChoice, KeepAliveChoice, LISTED_CODES, WS_CLIENT_URI, WS_PROTOCOLS, WsOp,
+    WsSetup, ws_client, ws_client_accept, ws_server,
+};
+pub use ws_inflate::ws_inflate;
 
 /// A fuzz body: one raw input in, a panic out if it found a bug.
 pub type Target = fn(&[u8]);
@@ -51,4 +63,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("server_connection", server_connection),
     ("client_connection", client_connection),
     ("ws_frame", ws_frame),
+    ("ws_server", ws_server),
+    ("ws_client", ws_client),
+    ("ws_inflate", ws_inflate),
 ];

@@ -1,5 +1,6 @@
-//! Writing and reading the op-list inputs of [`server_connection`] and
-//! [`client_connection`], for seeds and for reading reproducers.
+//! Writing and reading the op-list inputs of [`server_connection`],
+//! [`client_connection`], [`ws_server`] and [`ws_client`], for seeds and
+//! for reading reproducers.
 //!
 //! [`Encode`] writes a value in the byte layout `arbitrary`'s derive reads
 //! (integers little-endian, `bool` as a byte, `Option` as a bool then the
@@ -8,12 +9,15 @@
 //!
 //! [`server_connection`]: super::server_connection
 //! [`client_connection`]: super::client_connection
+//! [`ws_server`]: super::ws_server
+//! [`ws_client`]: super::ws_client
 
 use super::client::{ClientOp, ClientSetup, MethodChoice, TargetChoice};
 use super::ops::{
     BodyChoice, LimitsChoice, MAX_OPS, SizeChoice, Split, TimeoutChoice, split_input,
 };
 use super::server::{ServerOp, ServerSetup, StatusChoice};
+use super::ws_connection::{CloseChoice, DeflateChoice, KeepAliveChoice, WsOp, WsSetup};
 use arbitrary::{Arbitrary, Unstructured};
 
 /// A value that can be written in `arbitrary`'s layout.
@@ -318,6 +322,105 @@ impl Encode for ClientOp {
                 trailers.encode(out);
             }
             ClientOp::Close => tag(out, 7, N),
+        }
+    }
+}
+
+impl Encode for DeflateChoice {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.server_no_context_takeover.encode(out);
+        self.client_no_context_takeover.encode(out);
+        self.server_max_window_bits.encode(out);
+        self.client_max_window_bits.encode(out);
+        self.level.encode(out);
+        self.min_compress_size.encode(out);
+    }
+}
+
+impl Encode for KeepAliveChoice {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.interval_ms.encode(out);
+        self.pong_timeout_ms.encode(out);
+    }
+}
+
+impl Encode for WsSetup {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.split.encode(out);
+        self.streaming.encode(out);
+        self.max_frame_size.encode(out);
+        self.max_message_size.encode(out);
+        self.deflate.encode(out);
+        self.keepalive.encode(out);
+        self.close_timeout_ms.encode(out);
+        self.write_high_water.encode(out);
+        self.handshake.encode(out);
+    }
+}
+
+impl Encode for CloseChoice {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            CloseChoice::Normal => tag(out, 0, 4),
+            CloseChoice::Listed(n) => {
+                tag(out, 1, 4);
+                n.encode(out);
+            }
+            CloseChoice::Private(n) => {
+                tag(out, 2, 4);
+                n.encode(out);
+            }
+            CloseChoice::Raw(n) => {
+                tag(out, 3, 4);
+                n.encode(out);
+            }
+        }
+    }
+}
+
+impl Encode for WsOp {
+    fn encode(&self, out: &mut Vec<u8>) {
+        const N: u32 = 9;
+        match *self {
+            WsOp::Feed { len } => {
+                tag(out, 0, N);
+                len.encode(out);
+            }
+            WsOp::Send {
+                text,
+                len,
+                compress,
+            } => {
+                tag(out, 1, N);
+                text.encode(out);
+                len.encode(out);
+                compress.encode(out);
+            }
+            WsOp::Fragment { text, len, fin } => {
+                tag(out, 2, N);
+                text.encode(out);
+                len.encode(out);
+                fin.encode(out);
+            }
+            WsOp::Ping { len } => {
+                tag(out, 3, N);
+                len.encode(out);
+            }
+            WsOp::Pong { len } => {
+                tag(out, 4, N);
+                len.encode(out);
+            }
+            WsOp::Close { code, reason } => {
+                tag(out, 5, N);
+                code.encode(out);
+                reason.encode(out);
+            }
+            WsOp::Advance { millis } => {
+                tag(out, 6, N);
+                millis.encode(out);
+            }
+            WsOp::AdvanceToTimeout => tag(out, 7, N),
+            WsOp::Eof => tag(out, 8, N),
         }
     }
 }
