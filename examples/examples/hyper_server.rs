@@ -36,6 +36,8 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
             );
             (StatusCode::OK, BodyExt::boxed(StreamBody::new(frames)))
         }
+        // The WebSocket route is wirestate's; this comparison server serves HTTP only.
+        Route::WebSocket => (StatusCode::NOT_FOUND, full("not found\n")),
         Route::BadRequest => (StatusCode::BAD_REQUEST, full("bad n\n")),
         Route::NotFound => (StatusCode::NOT_FOUND, full("not found\n")),
     };

@@ -5,6 +5,7 @@
 //! | `GET /`, `HEAD /` | 200 `hello` |
 //! | `POST /echo` | 200 with the request body, streamed back as it arrives |
 //! | `GET /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
+//! | `GET /ws` | WebSocket upgrade; every message echoed as received (text as text, binary as binary), permessage-deflate accepted; 400/426 without a valid handshake |
 //! | anything else | 404 |
 
 use bytes::Bytes;
@@ -24,6 +25,8 @@ pub enum Route {
     Echo,
     /// `GET /stream?n=N`.
     Stream(u64),
+    /// `GET /ws`: the WebSocket echo.
+    WebSocket,
     /// `/stream` with a bad `n`.
     BadRequest,
     /// Anything else.
@@ -35,6 +38,7 @@ pub fn route(method: &Method, uri: &http::Uri) -> Route {
     match (method, uri.path()) {
         (&Method::GET | &Method::HEAD, "/") => Route::Hello,
         (&Method::POST, "/echo") => Route::Echo,
+        (&Method::GET, "/ws") => Route::WebSocket,
         (&Method::GET, "/stream") => {
             let n = uri
                 .query()
@@ -56,10 +60,35 @@ pub fn stream_line(i: u64) -> Bytes {
     Bytes::from(format!("line {i}\n"))
 }
 
+/// The WebSocket settings of `/ws`: permessage-deflate accepted when
+/// offered, default limits (16 MiB frames, 64 MiB messages).
+pub fn ws_config() -> wirestate_rt::ws::Config {
+    wirestate_rt::ws::Config::default().deflate(true)
+}
+
+/// The `/ws` echo: every message back as received, until the peer closes.
+pub async fn ws_echo(mut socket: wirestate_rt::ws::WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        if socket.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The blocking `/ws` echo, on the connection's thread.
+pub fn ws_echo_blocking(socket: wirestate_blocking::ws::WebSocket) {
+    while let Some(Ok(message)) = socket.recv() {
+        if socket.send(message).is_err() {
+            break;
+        }
+    }
+}
+
 /// The async handler used on tokio and smol.
 pub async fn handle(req: Request<Body>) -> Response<Body> {
     match route(req.method(), req.uri()) {
         Route::Hello => text(StatusCode::OK, "hello"),
+        Route::WebSocket => wirestate_rt::ws::upgrade(&req, &ws_config(), ws_echo),
         Route::Echo => {
             let mut res = Response::new(req.into_body());
             res.headers_mut().insert(
@@ -90,6 +119,10 @@ pub async fn handle(req: Request<Body>) -> Response<Body> {
 pub fn handle_blocking(req: Request<BlockingBody>) -> Response<ResponseBody> {
     match route(req.method(), req.uri()) {
         Route::Hello => text(StatusCode::OK, "hello"),
+        Route::WebSocket => {
+            let config = wirestate_blocking::ws::Config::default().deflate(true);
+            wirestate_blocking::ws::upgrade(&req, &config, ws_echo_blocking)
+        }
         Route::Echo => {
             let mut res = Response::new(ResponseBody::from(req.into_body()));
             res.headers_mut().insert(
@@ -136,6 +169,8 @@ mod tests {
         assert_eq!(route(&Method::HEAD, &u("/")), Route::Hello);
         assert_eq!(route(&Method::POST, &u("/echo")), Route::Echo);
         assert_eq!(route(&Method::GET, &u("/echo")), Route::NotFound);
+        assert_eq!(route(&Method::GET, &u("/ws")), Route::WebSocket);
+        assert_eq!(route(&Method::POST, &u("/ws")), Route::NotFound);
         assert_eq!(route(&Method::GET, &u("/stream?n=3")), Route::Stream(3));
         assert_eq!(route(&Method::GET, &u("/stream?x=1&n=0")), Route::Stream(0));
         assert_eq!(route(&Method::GET, &u("/stream?n=-1")), Route::BadRequest);

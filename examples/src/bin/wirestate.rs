@@ -26,7 +26,7 @@ enum RuntimeKind {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the demo routes: GET / , POST /echo, GET /stream?n=N.
+    /// Serve the demo routes: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo).
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -64,13 +64,29 @@ enum Command {
         /// The URL (http:// only).
         url: String,
     },
+    /// A WebSocket client: stdin lines go out as text messages, received
+    /// messages are printed one per line. Exits 0 on a normal close or
+    /// after stdin ends (close 1000, then the peer's answer).
+    Ws {
+        /// Which runtime drives the connection.
+        #[arg(long, value_enum, default_value = "tokio")]
+        runtime: RuntimeKind,
+        /// Do not offer permessage-deflate.
+        #[arg(long)]
+        no_deflate: bool,
+        /// Subprotocol to offer (repeatable).
+        #[arg(long = "protocol")]
+        protocols: Vec<String>,
+        /// The URL (ws:// only).
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
-        Command::Http { .. } => "warn",
+        Command::Http { .. } | Command::Ws { .. } => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -94,6 +110,12 @@ fn main() -> ExitCode {
             runtime,
             url,
         } => http_request(&method, &headers, data, data_file, include, runtime, &url),
+        Command::Ws {
+            runtime,
+            no_deflate,
+            protocols,
+            url,
+        } => ws_client(runtime, !no_deflate, protocols, &url),
     };
     match result {
         Ok(code) => code,
@@ -350,4 +372,109 @@ fn on_ctrl_c(f: impl FnOnce() + Send + 'static) {
             f();
         }
     });
+}
+
+/// Writes one received message as a line (binary as raw bytes).
+fn print_message(out: &mut impl Write, message: &[u8]) -> std::io::Result<()> {
+    out.write_all(message)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// The exit status for how the connection ended: 0 for a normal close
+/// (1000, 1001 or no code), an error naming the code otherwise.
+fn close_status(frame: Option<&wirestate_rt::ws::CloseFrame>) -> Result<ExitCode, String> {
+    match frame {
+        None => Ok(ExitCode::SUCCESS),
+        Some(f) if matches!(f.code, 1000 | 1001) => Ok(ExitCode::SUCCESS),
+        Some(f) => Err(format!(
+            "connection closed by the peer with code {} {:?}",
+            f.code,
+            f.reason.as_str()
+        )),
+    }
+}
+
+/// `wirestate ws`: stdin lines out, received messages to stdout.
+fn ws_client(
+    runtime: RuntimeKind,
+    deflate: bool,
+    protocols: Vec<String>,
+    url: &str,
+) -> Result<ExitCode, String> {
+    match runtime {
+        RuntimeKind::Tokio => {
+            let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
+            rt.block_on(ws_session(
+                wirestate_tokio::TokioRuntime,
+                deflate,
+                protocols,
+                url,
+            ))
+        }
+        RuntimeKind::Smol => smol::block_on(ws_session(
+            wirestate_smol::SmolRuntime::new(),
+            deflate,
+            protocols,
+            url,
+        )),
+        RuntimeKind::Blocking => {
+            use wirestate_blocking::ws;
+            let config = ws::Config::default().deflate(deflate).protocols(protocols);
+            let socket = ws::connect_with(url, config)
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            let sender = socket.clone();
+            std::thread::spawn(move || {
+                for line in std::io::stdin().lines() {
+                    let Ok(line) = line else { break };
+                    if sender.send(line).is_err() {
+                        return;
+                    }
+                }
+                let _ = sender.close(ws::close_code::NORMAL, "");
+            });
+            let mut out = std::io::stdout().lock();
+            while let Some(message) = socket.recv() {
+                let message = message.map_err(|e| format!("websocket error: {e}"))?;
+                print_message(&mut out, message.as_bytes()).map_err(|e| e.to_string())?;
+            }
+            close_status(socket.close_frame().as_ref())
+        }
+    }
+}
+
+/// The async side of `wirestate ws`, on any runtime: stdin is read on a
+/// plain thread that feeds the socket's sender.
+async fn ws_session<R: wirestate_rt::Runtime>(
+    rt: R,
+    deflate: bool,
+    protocols: Vec<String>,
+    url: &str,
+) -> Result<ExitCode, String> {
+    use wirestate_rt::ws;
+    let config = ws::Config::default().deflate(deflate).protocols(protocols);
+    let (socket, connection) = ws::connect(rt.clone(), url, config)
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    rt.spawn(Box::pin(async move {
+        let _ = connection.await;
+    }));
+    let (mut sender, mut receiver) = socket.split();
+    std::thread::spawn(move || {
+        futures_lite::future::block_on(async move {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).await.is_err() {
+                    return;
+                }
+            }
+            let _ = sender.close(ws::close_code::NORMAL, "").await;
+        })
+    });
+    let mut out = std::io::stdout().lock();
+    while let Some(message) = receiver.recv().await {
+        let message = message.map_err(|e| format!("websocket error: {e}"))?;
+        print_message(&mut out, message.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    close_status(receiver.close_frame())
 }

@@ -12,6 +12,8 @@
 //!   a graceful shutdown ([`ServerHandle`]).
 //! * [`Client`] sends HTTP/1.1 requests over a keep-alive pool with
 //!   connect and request timeouts and retries.
+//! * [`ws`]: WebSocket clients ([`ws::connect`]) and server upgrades from a
+//!   handler ([`ws::upgrade`]), readable from one thread while others send.
 //!
 //! Protocol decisions — framing, keep-alive, `100 Continue`, timeouts,
 //! error responses — are the machines'; this crate only moves bytes and
@@ -47,6 +49,7 @@ mod driver;
 mod error;
 mod server;
 mod transport;
+pub mod ws;
 
 pub use body::{BlockingBody, Body, RequestBody, ResponseBody};
 pub use client::{Client, ClientConfig};

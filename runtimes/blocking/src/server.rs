@@ -77,6 +77,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Slot {
     /// Blocked waiting for the next request, with nothing in progress.
     idle: Mutex<bool>,
+    /// Handed over to a WebSocket: a shutdown ends it by shutting the
+    /// socket both ways (a reader or a writer blocked on it returns).
+    upgraded: AtomicBool,
     /// A clone of the connection's socket, to wake it with `shutdown(Read)`.
     stream: TcpStream,
 }
@@ -129,7 +132,9 @@ impl ServerHandle {
         // Idle connections are blocked in a read: end it. Busy ones see the
         // flag before their next read.
         for slot in lock(&self.shared.slots).values() {
-            if *lock(&slot.idle) {
+            if slot.upgraded.load(Ordering::SeqCst) {
+                let _ = slot.stream.shutdown(Shutdown::Both);
+            } else if *lock(&slot.idle) {
                 let _ = slot.stream.shutdown(Shutdown::Read);
             }
         }
@@ -364,6 +369,7 @@ fn tracked_connection<H: Handler>(
 ) -> io::Result<()> {
     let slot = Arc::new(Slot {
         idle: Mutex::new(false),
+        upgraded: AtomicBool::new(false),
         stream: stream.try_clone()?,
     });
     lock(&shared.slots).insert(id, slot.clone());
@@ -390,6 +396,7 @@ fn run_connection<H: Handler>(
         io_timeout: config.io_timeout,
         closing: false,
         unread_body: false,
+        upgrade: None,
     }));
     let result = serve_requests(&conn, handler, tracker);
     let mut c = lock(&conn);
@@ -421,8 +428,27 @@ fn serve_requests<H: Handler>(
             // The rest of a body the handler did not read: drained.
             ServerEvent::Data { .. } => {}
             ServerEvent::End { .. } => lock(conn).unread_body = false,
-            // Protocol hand-off is for upgrade-aware servers; the machine
-            // reports closed once the 101 is written and this loop ends.
+            ServerEvent::Upgraded { leftover, .. } => {
+                let (pending, stream) = {
+                    let mut c = lock(conn);
+                    let pending = c.upgrade.take();
+                    // The 101 goes out before the new protocol starts.
+                    let deadline = c.deadline();
+                    c.driver.flush(deadline)?;
+                    (pending, c.driver.stream().try_clone()?)
+                };
+                if let Some(pending) = pending {
+                    // A shutdown ends the WebSocket by shutting its socket.
+                    if let Some((slot, shared)) = tracker {
+                        slot.upgraded.store(true, Ordering::SeqCst);
+                        if shared.is_shutdown() {
+                            let _ = slot.stream.shutdown(Shutdown::Both);
+                        }
+                    }
+                    crate::ws::run_server(stream, pending, &leftover);
+                }
+                return Ok(());
+            }
             _ => {}
         }
     }
@@ -521,6 +547,9 @@ fn respond<H: Handler>(
     }
     {
         let mut c = lock(conn);
+        if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            c.upgrade = parts.extensions.remove::<crate::ws::PendingUpgrade>();
+        }
         match c.driver.machine_mut().send_response(parts, body.size()) {
             Ok(_) if c.driver.machine().is_sending_body() => {}
             Ok(_) => {
@@ -590,6 +619,8 @@ struct Conn {
     closing: bool,
     /// The last request's body has not been seen to its end.
     unread_body: bool,
+    /// A WebSocket accepted by the handler, riding on its `101`.
+    upgrade: Option<crate::ws::PendingUpgrade>,
 }
 
 impl Conn {

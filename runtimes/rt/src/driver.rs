@@ -33,6 +33,10 @@ pub trait App<M: Machine> {
 
 /// Most chunks handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Most bytes taken out of the machine's queue ahead of the socket: the
+/// rest stays queued in the machine, where its high-water mark (and so
+/// the application's back-pressure) can see it.
+const MAX_OUT_BYTES: usize = 256 * 1024;
 /// Most loop turns per poll before yielding to other tasks.
 const MAX_TURNS: usize = 32;
 /// Read buffer size.
@@ -65,6 +69,8 @@ pub struct Driver<R: Runtime, M, I, A> {
     sleep: Option<Pin<Box<dyn Sleep>>>,
     sleep_at: Option<Instant>,
     out: VecDeque<Bytes>,
+    /// Bytes in `out`.
+    out_bytes: usize,
     shutdown_queued: bool,
     shutdown_done: bool,
     read_eof: bool,
@@ -85,6 +91,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
             sleep: None,
             sleep_at: None,
             out: VecDeque::new(),
+            out_bytes: 0,
             shutdown_queued: false,
             shutdown_done: false,
             read_eof: false,
@@ -110,10 +117,16 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
     fn poll_write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         let mut progress = false;
         loop {
-            while self.out.len() < MAX_IOVECS && !self.shutdown_queued {
+            while self.out.len() < MAX_IOVECS
+                && self.out_bytes < MAX_OUT_BYTES
+                && !self.shutdown_queued
+            {
                 match self.machine.poll_transmit() {
                     Some(Transmit::Bytes(b)) if b.is_empty() => {}
-                    Some(Transmit::Bytes(b)) => self.out.push_back(b),
+                    Some(Transmit::Bytes(b)) => {
+                        self.out_bytes += b.len();
+                        self.out.push_back(b);
+                    }
                     Some(Transmit::Shutdown) => self.shutdown_queued = true,
                     None => break,
                 }
@@ -130,6 +143,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(mut written)) => {
                     progress = true;
+                    self.out_bytes -= written.min(self.out_bytes);
                     while written > 0 {
                         let Some(front) = self.out.front_mut() else {
                             break;

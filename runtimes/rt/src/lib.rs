@@ -1,6 +1,6 @@
 //! Everything async that no runtime owns: one generic [`Driver`] that runs
 //! any [`Machine`](wirestate_machine::Machine) over any byte stream, and the
-//! async HTTP/1.1 server and client built on it.
+//! async HTTP/1.1 server and client and WebSocket ([`ws`]) built on it.
 //!
 //! The crate is written against three small traits, in the manner of
 //! hyper's `rt` module and quinn's `Runtime`: a byte stream ([`Io`]), a
@@ -13,6 +13,7 @@ mod driver;
 mod error;
 pub mod http1;
 mod shutdown;
+pub mod ws;
 
 pub use body::{Body, BodyStream};
 pub use driver::{App, Driver};

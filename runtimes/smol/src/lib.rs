@@ -182,3 +182,51 @@ pub async fn connect(
     let io = rt.connect(addr).await?;
     Ok(wirestate_rt::http1::handshake(rt, io, config, pipelining))
 }
+
+/// WebSocket on smol: [`connect`](ws::connect) spawns the connection on
+/// smol's global executor and returns the socket. Servers upgrade from a
+/// handler with [`wirestate_rt::ws::upgrade`].
+///
+/// ```no_run
+/// # fn run() -> Result<(), wirestate_rt::ws::Error> {
+/// smol::block_on(async {
+///     let mut socket = wirestate_smol::ws::connect("ws://127.0.0.1:8080/ws").await?;
+///     socket.send("hello").await?;
+///     let reply = socket.recv().await;
+///     # let _ = reply;
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub mod ws {
+    use super::{SmolIo, SmolRuntime};
+    use async_io::Async;
+    use std::net::TcpStream;
+    pub use wirestate_rt::ws::{
+        CloseFrame, Config, Error, Message, MessageKind, Received, WebSocket, WsReceiver, WsSender,
+        close_code, upgrade,
+    };
+
+    /// The connection future of a smol WebSocket client.
+    pub type Connection = wirestate_rt::ws::WsConnection<SmolRuntime, SmolIo<Async<TcpStream>>>;
+
+    /// Connects to a `ws://` URL with the default [`Config`] and spawns
+    /// the connection on smol's global executor.
+    pub async fn connect(url: &str) -> Result<WebSocket, Error> {
+        connect_with(url, Config::default()).await
+    }
+
+    /// Connects to a `ws://` URL with `config` and spawns the connection
+    /// on smol's global executor (use [`wirestate_rt::ws::connect`] with
+    /// [`SmolRuntime::with_executor`] for another).
+    pub async fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
+        let (socket, connection) =
+            wirestate_rt::ws::connect(SmolRuntime::new(), url, config).await?;
+        // A transport failure reaches the socket's receiver as an error.
+        smol::spawn(async move {
+            let _ = connection.await;
+        })
+        .detach();
+        Ok(socket)
+    }
+}

@@ -160,3 +160,44 @@ pub async fn connect(
         pipelining,
     ))
 }
+
+/// WebSocket on tokio: [`connect`](ws::connect) spawns the connection on
+/// the current tokio runtime and returns the socket. Servers upgrade from
+/// a handler with [`wirestate_rt::ws::upgrade`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wirestate_rt::ws::Error> {
+/// let mut socket = wirestate_tokio::ws::connect("ws://127.0.0.1:8080/ws").await?;
+/// socket.send("hello").await?;
+/// let reply = socket.recv().await;
+/// # let _ = reply;
+/// # Ok(())
+/// # }
+/// ```
+pub mod ws {
+    use super::{TokioIo, TokioRuntime};
+    pub use wirestate_rt::ws::{
+        CloseFrame, Config, Error, Message, MessageKind, Received, WebSocket, WsReceiver, WsSender,
+        close_code, upgrade,
+    };
+
+    /// The connection future of a tokio WebSocket client.
+    pub type Connection =
+        wirestate_rt::ws::WsConnection<TokioRuntime, TokioIo<tokio::net::TcpStream>>;
+
+    /// Connects to a `ws://` URL with the default [`Config`] and spawns
+    /// the connection.
+    pub async fn connect(url: &str) -> Result<WebSocket, Error> {
+        connect_with(url, Config::default()).await
+    }
+
+    /// Connects to a `ws://` URL with `config` and spawns the connection.
+    pub async fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
+        let (socket, connection) = wirestate_rt::ws::connect(TokioRuntime, url, config).await?;
+        // A transport failure reaches the socket's receiver as an error.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(socket)
+    }
+}

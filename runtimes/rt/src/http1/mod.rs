@@ -7,5 +7,5 @@ mod server;
 
 pub use client::{ClientApp, SendRequest, handshake};
 pub use pool::{Client, ClientConfig};
-pub use server::{Handler, ServerApp, ServerConfig, serve, serve_connection};
+pub use server::{Handler, ServeConnection, ServerApp, ServerConfig, serve, serve_connection};
 pub use wirestate_http1::policy::Retry;

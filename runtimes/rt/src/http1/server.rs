@@ -1,5 +1,7 @@
 use crate::body::BodySender;
+use crate::ws::{self, WsConnection};
 use crate::{App, Body, Driver, Io, Listener, Runtime, Shutdown};
+use bytes::Bytes;
 use http::{Request, Response};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -165,10 +167,103 @@ pub fn serve_connection<R: Runtime, I: Io, H: Handler>(
     handler: H,
     config: &ServerConfig,
     shutdown: Shutdown,
-) -> Driver<R, ServerConnection, I, ServerApp<H>> {
+) -> ServeConnection<R, I, H> {
     let machine = ServerConnection::new(config.http1.clone(), rt.now());
     let app = ServerApp::new(handler, shutdown, config.body_buffer);
-    Driver::new(rt, machine, io, app)
+    ServeConnection {
+        rt: rt.clone(),
+        state: Phase::Http(Driver::new(rt, machine, io, app)),
+    }
+}
+
+/// One server connection: HTTP/1.1 until a handler upgrades it to a
+/// WebSocket ([`ws::upgrade`](crate::ws::upgrade)), then the WebSocket, in
+/// the same task.
+///
+/// The hand-off: the handler's `101` carries the accepted handshake in its
+/// extensions; [`ServerApp`] keeps it when it sends the head. Once the
+/// machine has reported `Upgraded` (with the bytes read past the request)
+/// and the `101` is written, the HTTP driver completes, its stream is taken
+/// back ([`Driver::into_parts`]) and a WebSocket driver continues on it,
+/// fed the leftover bytes first.
+pub struct ServeConnection<R: Runtime, I: Io, H: Handler> {
+    rt: R,
+    state: Phase<R, I, H>,
+}
+
+// The HTTP driver is inline (every connection has one); the WebSocket is
+// boxed so that plain HTTP connections do not pay for its size.
+#[allow(clippy::large_enum_variant)]
+enum Phase<R: Runtime, I: Io, H: Handler> {
+    Http(Driver<R, ServerConnection, I, ServerApp<H>>),
+    /// Boxed: allocated only by connections that upgrade.
+    Ws(Box<WsConnection<R, I>>),
+    Done,
+}
+
+impl<R: Runtime, I: Io, H: Handler> std::fmt::Debug for ServeConnection<R, I, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phase = match &self.state {
+            Phase::Http(_) => "http/1.1",
+            Phase::Ws(_) => "websocket",
+            Phase::Done => "done",
+        };
+        f.debug_struct("ServeConnection")
+            .field("phase", &phase)
+            .finish()
+    }
+}
+
+// The drivers are `Unpin`, whatever they hold.
+impl<R: Runtime, I: Io, H: Handler> Unpin for ServeConnection<R, I, H> {}
+
+impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                Phase::Http(driver) => {
+                    match Pin::new(&mut *driver).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(e)) => {
+                            this.state = Phase::Done;
+                            return Poll::Ready(Err(e));
+                        }
+                        Poll::Ready(Ok(())) => {}
+                    }
+                    let Phase::Http(driver) = std::mem::replace(&mut this.state, Phase::Done)
+                    else {
+                        unreachable!("phase checked above");
+                    };
+                    let (_machine, io, mut app, unwritten) = driver.into_parts();
+                    // The driver completes only once its output is written.
+                    debug_assert!(unwritten.is_empty());
+                    let ws = match (app.upgrade.take(), app.leftover.take()) {
+                        (Some(pending), Some(leftover)) => ws::start_server(
+                            this.rt.clone(),
+                            io,
+                            pending,
+                            &leftover,
+                            app.shutdown.clone(),
+                        ),
+                        _ => None,
+                    };
+                    match ws {
+                        Some(ws) => this.state = Phase::Ws(Box::new(ws)),
+                        None => return Poll::Ready(Ok(())),
+                    }
+                }
+                Phase::Ws(ws) => {
+                    let result = std::task::ready!(Pin::new(&mut **ws).poll(cx));
+                    this.state = Phase::Done;
+                    return Poll::Ready(result);
+                }
+                Phase::Done => return Poll::Ready(Ok(())),
+            }
+        }
+    }
 }
 
 /// The handler side of a server connection: turns events into
@@ -188,6 +283,10 @@ pub struct ServerApp<H: Handler> {
     body_buffer: usize,
     buffered: usize,
     closing: bool,
+    /// A WebSocket accepted by the handler, riding on the `101`.
+    upgrade: Option<ws::PendingUpgrade>,
+    /// The bytes after the upgraded request, once the machine handed over.
+    leftover: Option<Bytes>,
 }
 
 enum Current<F> {
@@ -212,6 +311,8 @@ impl<H: Handler> ServerApp<H> {
             body_buffer,
             buffered: 0,
             closing: false,
+            upgrade: None,
+            leftover: None,
         }
     }
 
@@ -250,9 +351,11 @@ impl<H: Handler> ServerApp<H> {
                     s.fail(e.to_string());
                 }
             }
-            ServerEvent::Upgraded { .. } => {
-                // Protocol hand-off is served by the upgrade-aware servers
-                // (WebSocket); a plain handler server ends the connection here.
+            ServerEvent::Upgraded { leftover, .. } => {
+                // The connection belongs to the new protocol once the 101
+                // is written: `ServeConnection` takes it from here (without
+                // an accepted WebSocket, the connection just ends).
+                self.leftover = Some(leftover);
             }
             _ => {}
         }
@@ -297,7 +400,10 @@ impl<H: Handler> ServerApp<H> {
                     {
                         self.spare = Some(done);
                     }
-                    let (parts, body) = res.into_parts();
+                    let (mut parts, body) = res.into_parts();
+                    if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                        self.upgrade = parts.extensions.remove::<ws::PendingUpgrade>();
+                    }
                     // A request body passed straight into the response (echo,
                     // proxy) is read only after the head goes out: a client
                     // waiting on 100-continue must be told to send it first.

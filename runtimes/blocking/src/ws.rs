@@ -1,0 +1,790 @@
+//! WebSocket (RFC 6455, RFC 7692) over blocking `std::net` sockets.
+//!
+//! * Client: [`connect`] (or [`connect_with`]) opens the TCP connection,
+//!   runs the opening handshake and returns a [`WebSocket`].
+//! * Server: inside a [`Server`](crate::Server) handler, [`upgrade`]
+//!   answers the handshake; once the `101` is written the connection's
+//!   thread calls your callback with the [`WebSocket`].
+//!
+//! A [`WebSocket`] is a cheap-to-clone handle: one thread can block in
+//! [`recv`](WebSocket::recv) while others [`send`](WebSocket::send). The
+//! machine sits behind a mutex, taken briefly by each call — and held by
+//! a sender while its frame is written, so a peer that stops reading
+//! blocks senders (back-pressure) and, once it has read a frame, the reader
+//! too. The socket read itself happens outside that mutex, so a blocked
+//! reader never holds up senders. Pings are answered, and close frames
+//! echoed, by whichever thread is reading; keep-alive and close timers run
+//! in `recv` (and are checked on each send).
+//!
+//! ```no_run
+//! use wirestate_blocking::ws;
+//!
+//! # fn main() -> Result<(), ws::Error> {
+//! let socket = ws::connect("ws://127.0.0.1:8080/ws")?;
+//! let reader = socket.clone();
+//! let thread = std::thread::spawn(move || {
+//!     while let Some(Ok(message)) = reader.recv() {
+//!         println!("{message:?}");
+//!     }
+//! });
+//! socket.send("hello")?;
+//! socket.close(ws::close_code::NORMAL, "bye")?;
+//! thread.join().unwrap();
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::{Driver, ResponseBody, Wait};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use wirestate_http1::{BodySize, ClientConnection, ClientEvent};
+use wirestate_machine::{Machine, Transmit};
+use wirestate_ws::{ClientHandshake, Connection, Event, ServerHandshake};
+
+pub use wirestate_ws::{
+    CloseFrame, DeflateConfig, Message, MessageKind, OriginPolicy, Utf8Bytes, close_code,
+};
+
+/// Read buffer size of a WebSocket's reader.
+const READ_BUF: usize = 16 * 1024;
+
+/// Settings of a blocking WebSocket, client or server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The connection machine's limits and timers.
+    pub connection: wirestate_ws::Config,
+    /// permessage-deflate: offered by a client, accepted (when offered) by
+    /// a server. `None` (the default) turns it off.
+    pub deflate: Option<DeflateConfig>,
+    /// Subprotocols, most preferred first.
+    pub protocols: Vec<String>,
+    /// Extra headers on a client's request or a server's `101`.
+    pub headers: HeaderMap,
+    /// Which `Origin`s a server accepts (default: any).
+    pub origin: OriginPolicy,
+    /// How long a client waits to connect and for the `101`. Default 30 s.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            connection: wirestate_ws::Config::default(),
+            deflate: None,
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            origin: OriginPolicy::Any,
+            handshake_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Turns permessage-deflate on (default parameters) or off.
+    pub fn deflate(mut self, on: bool) -> Self {
+        self.deflate = on.then(DeflateConfig::default);
+        self
+    }
+
+    /// Largest message accepted, after decompression.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.connection.max_message_size = bytes;
+        self
+    }
+
+    /// Largest frame payload accepted.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.connection.max_frame_size = bytes;
+        self
+    }
+
+    /// Sends a ping after this long without input (`None`: never).
+    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.connection.keepalive_interval = interval;
+        self
+    }
+
+    /// Delivers messages in pieces as they arrive.
+    pub fn streaming(mut self, on: bool) -> Self {
+        self.connection.streaming = on;
+        self
+    }
+
+    /// Adds subprotocols (most preferred first).
+    pub fn protocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, protocols: I) -> Self {
+        self.protocols.extend(protocols.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a header to the client's request or the server's `101`.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the server's origin policy.
+    pub fn origin(mut self, policy: OriginPolicy) -> Self {
+        self.origin = policy;
+        self
+    }
+}
+
+/// Why a blocking WebSocket operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a usable `ws://` URL.
+    #[error("invalid WebSocket URL: {0}")]
+    InvalidUrl(String),
+    /// The TCP connection could not be opened.
+    #[error("connect: {0}")]
+    Connect(io::Error),
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(io::Error),
+    /// The HTTP/1.1 exchange of the opening handshake failed.
+    #[error("http: {0}")]
+    Http(wirestate_http1::Error),
+    /// The opening handshake was refused or invalid.
+    #[error("handshake: {0}")]
+    Handshake(#[from] wirestate_ws::HandshakeError),
+    /// The peer broke the protocol, a limit was hit, or a timer expired.
+    #[error("websocket: {0}")]
+    Protocol(#[from] wirestate_ws::Error),
+    /// The connection is closing or closed: nothing more can be sent.
+    #[error("connection closed")]
+    Closed,
+    /// The connection ended without a close handshake or an error to report.
+    #[error("connection aborted")]
+    Aborted,
+    /// The handshake did not finish in time.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// What [`WebSocket::recv_fragment`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A whole message.
+    Message(Message),
+    /// A piece of a message ([`Config::streaming`]); `fin` on the last one.
+    Fragment {
+        /// Text or binary.
+        kind: MessageKind,
+        /// The data; for text, whole characters only.
+        data: Bytes,
+        /// The last piece of the message.
+        fin: bool,
+    },
+}
+
+impl Received {
+    /// The message, or the fragment's data as a message of its kind.
+    pub fn into_message(self) -> Message {
+        match self {
+            Received::Message(m) => m,
+            Received::Fragment { kind, data, .. } => match kind {
+                MessageKind::Text => Utf8Bytes::try_from(data)
+                    .map(Message::Text)
+                    .unwrap_or_else(|e| Message::Binary(Bytes::from(e.to_string()))),
+                MessageKind::Binary => Message::Binary(data),
+            },
+        }
+    }
+}
+
+/// Masking keys from `fastrand`, seeded per connection. RFC 6455 §10.3
+/// wants masks the peer cannot predict; fastrand's generator is seeded from
+/// std's randomly keyed hasher, which the peer neither sees nor chooses.
+struct FastrandEntropy(fastrand::Rng);
+
+impl wirestate_machine::Entropy for FastrandEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.fill(buf);
+    }
+}
+
+/// The machine and its write side.
+struct Writer {
+    machine: Connection,
+    /// A write failed: the connection is over.
+    failed: Option<io::ErrorKind>,
+    shutdown_done: bool,
+}
+
+/// What the reader keeps between calls.
+struct Reader {
+    buf: Box<[u8]>,
+    queue: VecDeque<Item>,
+    done: bool,
+    ended: bool,
+    read_eof: bool,
+    close_frame: Option<CloseFrame>,
+    read_timeout: Option<Option<Duration>>,
+}
+
+enum Item {
+    Data(Received),
+    Closed(Option<CloseFrame>),
+    Failed(Error),
+}
+
+struct Inner {
+    stream: TcpStream,
+    /// Lock order: `reader` before `writer`.
+    reader: Mutex<Reader>,
+    writer: Mutex<Writer>,
+    protocol: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A WebSocket over a blocking `TcpStream`. Clone it to read in one thread
+/// and send from others; see the [module](self) docs for how the threads
+/// share it.
+#[derive(Clone)]
+pub struct WebSocket {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("stream", &self.inner.stream)
+            .field("protocol", &self.inner.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Writes everything the machine queued (blocking).
+    fn flush(&mut self, stream: &TcpStream) {
+        if self.failed.is_some() {
+            return;
+        }
+        while let Some(t) = self.machine.poll_transmit() {
+            if self.shutdown_done {
+                continue;
+            }
+            let result = match t {
+                Transmit::Bytes(b) => write_all(stream, &b),
+                Transmit::Shutdown => {
+                    self.shutdown_done = true;
+                    // A failed shutdown (peer gone) ends the stream all the same.
+                    let _ = stream.shutdown(Shutdown::Write);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                self.failed = Some(e.kind());
+                return;
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+            self.machine.handle_timeout(now);
+        }
+    }
+}
+
+fn write_all(mut stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl WebSocket {
+    fn new(
+        stream: TcpStream,
+        mut machine: Connection,
+        leftover: &[u8],
+        protocol: Option<String>,
+    ) -> Self {
+        let now = Instant::now();
+        machine.start(now);
+        let mut reader = Reader {
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            queue: VecDeque::new(),
+            done: false,
+            ended: false,
+            read_eof: false,
+            close_frame: None,
+            read_timeout: None,
+        };
+        if !leftover.is_empty() {
+            if let Err(e) = machine.handle_input(now, leftover) {
+                reader.end(Item::Failed(Error::Protocol(e)));
+            }
+        }
+        let _ = stream.set_nodelay(true);
+        let mut writer = Writer {
+            machine,
+            failed: None,
+            shutdown_done: false,
+        };
+        writer.flush(&stream);
+        WebSocket {
+            inner: Arc::new(Inner {
+                stream,
+                reader: Mutex::new(reader),
+                writer: Mutex::new(writer),
+                protocol,
+            }),
+        }
+    }
+
+    /// The subprotocol the handshake agreed on.
+    pub fn protocol(&self) -> Option<&str> {
+        self.inner.protocol.as_deref()
+    }
+
+    /// Whether messages may still be sent.
+    pub fn is_open(&self) -> bool {
+        let w = lock(&self.inner.writer);
+        w.machine.is_open() && w.failed.is_none()
+    }
+
+    /// The peer's close frame, once the close handshake completed.
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        lock(&self.inner.reader).close_frame.clone()
+    }
+
+    fn command(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<(), wirestate_ws::Error>,
+    ) -> Result<(), Error> {
+        let mut w = lock(&self.inner.writer);
+        if let Some(kind) = w.failed {
+            return Err(Error::Io(kind.into()));
+        }
+        w.fire_timers();
+        if !w.machine.is_open() {
+            return Err(Error::Closed);
+        }
+        f(&mut w.machine)?;
+        w.flush(&self.inner.stream);
+        match w.failed {
+            Some(kind) => Err(Error::Io(kind.into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends a message (compressed if permessage-deflate was agreed),
+    /// blocking until it is written to the socket.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        self.command(|m| m.send(message))
+    }
+
+    /// Sends a message; `compress: false` opts it out of permessage-deflate.
+    pub fn send_with(&self, message: Message, compress: bool) -> Result<(), Error> {
+        self.command(|m| m.send_with(message, compress))
+    }
+
+    /// Sends one piece of a message streamed in fragments.
+    pub fn send_fragment(&self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), Error> {
+        self.command(|m| m.send_fragment(kind, data, fin))
+    }
+
+    /// Sends a ping (at most 125 bytes); the pong is not reported.
+    pub fn ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let payload = payload.into();
+        self.command(|m| m.ping(payload))
+    }
+
+    /// Sends an unsolicited pong.
+    pub fn pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let payload = payload.into();
+        self.command(|m| m.pong(payload))
+    }
+
+    /// Starts the close handshake. Returns once the close frame is written;
+    /// [`recv`](Self::recv) returns `None` once the peer answers.
+    pub fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
+        self.command(|m| m.close(Instant::now(), code, reason))
+    }
+
+    /// The next message, blocking; `None` after the close handshake (see
+    /// [`close_frame`](Self::close_frame)). A failure is reported once,
+    /// then `None`. In streaming mode each piece comes as a message of its kind.
+    pub fn recv(&self) -> Option<Result<Message, Error>> {
+        self.recv_fragment().map(|r| r.map(Received::into_message))
+    }
+
+    /// The next message or message piece, blocking.
+    pub fn recv_fragment(&self) -> Option<Result<Received, Error>> {
+        let mut r = lock(&self.inner.reader);
+        loop {
+            if let Some(item) = r.queue.pop_front() {
+                match item {
+                    Item::Data(d) => return Some(Ok(d)),
+                    Item::Closed(frame) => {
+                        r.done = true;
+                        r.close_frame = frame;
+                        return None;
+                    }
+                    Item::Failed(e) => {
+                        r.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            if r.done {
+                return None;
+            }
+            // Under the machine's lock: events, timers, output.
+            let deadline = {
+                let mut w = lock(&self.inner.writer);
+                while let Some(ev) = w.machine.poll_event() {
+                    r.on_event(ev);
+                }
+                if !r.queue.is_empty() {
+                    continue;
+                }
+                w.fire_timers();
+                w.flush(&self.inner.stream);
+                if let Some(kind) = w.failed {
+                    r.end(Item::Failed(Error::Io(kind.into())));
+                    continue;
+                }
+                while let Some(ev) = w.machine.poll_event() {
+                    r.on_event(ev);
+                }
+                if !r.queue.is_empty() {
+                    continue;
+                }
+                if w.machine.is_closed() {
+                    r.end(Item::Failed(Error::Aborted));
+                    continue;
+                }
+                if r.read_eof || !w.machine.wants_read() {
+                    match w.machine.poll_timeout() {
+                        Some(t) => {
+                            // Nothing to read: wait for the timer.
+                            drop(w);
+                            std::thread::sleep(t.saturating_duration_since(Instant::now()));
+                            continue;
+                        }
+                        None => {
+                            r.end(Item::Failed(Error::Aborted));
+                            continue;
+                        }
+                    }
+                }
+                w.machine.poll_timeout()
+            };
+            // The read happens without the machine's lock: senders go on.
+            let timeout = deadline.map(|d| {
+                let left = d.saturating_duration_since(Instant::now());
+                left.max(Duration::from_millis(1))
+            });
+            if r.read_timeout != Some(timeout) {
+                if let Err(e) = self.inner.stream.set_read_timeout(timeout) {
+                    r.end(Item::Failed(Error::Io(e)));
+                    continue;
+                }
+                r.read_timeout = Some(timeout);
+            }
+            let Reader { buf, .. } = &mut *r;
+            let read = (&self.inner.stream).read(buf);
+            let now = Instant::now();
+            match read {
+                Ok(0) => {
+                    r.read_eof = true;
+                    let mut w = lock(&self.inner.writer);
+                    if let Err(e) = w.machine.handle_eof(now) {
+                        r.end(Item::Failed(Error::Protocol(e)));
+                    }
+                    w.flush(&self.inner.stream);
+                }
+                Ok(n) => {
+                    let mut w = lock(&self.inner.writer);
+                    let Reader { buf, .. } = &mut *r;
+                    let result = w.machine.handle_input(now, &buf[..n]);
+                    if let Err(e) = result {
+                        r.end(Item::Failed(Error::Protocol(e)));
+                    }
+                    w.flush(&self.inner.stream);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => r.end(Item::Failed(Error::Io(e))),
+            }
+        }
+    }
+}
+
+impl Reader {
+    fn end(&mut self, item: Item) {
+        if !self.ended {
+            self.ended = true;
+            self.queue.push_back(item);
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Message(m) => self.queue.push_back(Item::Data(Received::Message(m))),
+            Event::Fragment { kind, data, fin } => self
+                .queue
+                .push_back(Item::Data(Received::Fragment { kind, data, fin })),
+            Event::Ping(_) | Event::Pong(_) => {}
+            Event::Close(frame) => self.end(Item::Closed(frame)),
+            Event::Error(e) => self.end(Item::Failed(Error::Protocol(e))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------
+
+/// Connects to a `ws://` URL with the default [`Config`].
+pub fn connect(url: &str) -> Result<WebSocket, Error> {
+    connect_with(url, Config::default())
+}
+
+/// Connects to a `ws://` URL with `config`: TCP, then the opening handshake,
+/// both bounded by [`Config::handshake_timeout`].
+pub fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("ws") => {}
+        Some(s) if s.eq_ignore_ascii_case("wss") => {
+            return Err(Error::InvalidUrl(format!(
+                "{url}: wss:// (TLS) is not supported"
+            )));
+        }
+        _ => return Err(Error::InvalidUrl(format!("{url}: expected ws://"))),
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::InvalidUrl(format!("{url}: no host")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(Error::Connect)?
+        .collect();
+    let deadline = Instant::now() + config.handshake_timeout;
+    let mut last = Error::InvalidUrl(format!("{host} resolved to no address"));
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout);
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return client(stream, uri, config),
+            Err(e) => last = Error::Connect(e),
+        }
+    }
+    Err(last)
+}
+
+/// Runs the opening handshake for `uri` over a connected (blocking)
+/// `TcpStream`, bounded by [`Config::handshake_timeout`].
+pub fn client(stream: TcpStream, uri: Uri, config: Config) -> Result<WebSocket, Error> {
+    let _ = stream.set_nodelay(true);
+    let mut entropy = FastrandEntropy(fastrand::Rng::new());
+    let mut handshake = ClientHandshake::new(uri).protocols(config.protocols.iter().cloned());
+    if let Some(deflate) = &config.deflate {
+        handshake = handshake.deflate(deflate.clone());
+    }
+    for (name, value) in &config.headers {
+        handshake = handshake.header(name.clone(), value.clone());
+    }
+    let (request, pending) = handshake.request(&mut entropy)?;
+    let (parts, ()) = request.into_parts();
+    let mut http = ClientConnection::new(Default::default(), Instant::now());
+    http.send_request(parts, BodySize::Empty)
+        .map_err(Error::Http)?;
+    let mut driver = Driver::new(http, stream);
+    let deadline = Instant::now() + config.handshake_timeout;
+    let mut head = None;
+    let leftover = loop {
+        match driver.machine_mut().poll_event() {
+            Some(ClientEvent::Response(r)) => {
+                if r.head.status != http::StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(pending
+                        .verify(&r.head)
+                        .err()
+                        .map_or(Error::Aborted, Error::from));
+                }
+                head = Some(r.head);
+                continue;
+            }
+            Some(ClientEvent::Upgraded { leftover, .. }) => break leftover,
+            Some(ClientEvent::Error(e)) => return Err(Error::Http(e)),
+            Some(_) => continue,
+            None => {}
+        }
+        match driver.wait(Some(deadline)) {
+            Ok(Wait::Deadline) => return Err(Error::Timeout),
+            Ok(Wait::Closed | Wait::Stalled) => return Err(Error::Aborted),
+            Ok(Wait::Refused(e)) => return Err(Error::Http(e)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(Error::Timeout),
+            Err(e) => return Err(Error::Io(e)),
+        }
+    };
+    let head = head.ok_or(Error::Aborted)?;
+    let negotiated = pending.verify(&head)?;
+    let (_, stream) = driver.into_parts();
+    stream.set_read_timeout(None).map_err(Error::Io)?;
+    stream.set_write_timeout(None).map_err(Error::Io)?;
+    let mut machine = Connection::client(config.connection.clone(), entropy);
+    if let Some(params) = &negotiated.deflate {
+        machine = machine.with_deflate(params);
+    }
+    Ok(WebSocket::new(
+        stream,
+        machine,
+        &leftover,
+        negotiated.subprotocol,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------
+
+type OnUpgrade = Box<dyn FnOnce(WebSocket) + Send>;
+
+struct Upgrade {
+    machine: Connection,
+    protocol: Option<String>,
+    close_timeout: Duration,
+    on_upgrade: OnUpgrade,
+}
+
+/// The accepted handshake, riding in the `101`'s extensions until the
+/// server hands the connection over (extensions must be `Clone + Sync`,
+/// hence the shared slot; it is taken once).
+#[derive(Clone)]
+pub(crate) struct PendingUpgrade(Arc<Mutex<Option<Upgrade>>>);
+
+/// Answers a WebSocket handshake from a blocking [`Server`](crate::Server)
+/// handler: the `101` to return — after which the connection's thread
+/// calls `on_upgrade` with the [`WebSocket`] — or the refusal (400, 403,
+/// 405, or 426 with `Sec-WebSocket-Version: 13`).
+///
+/// The connection lives as long as `on_upgrade` runs: when it returns, the
+/// WebSocket is closed (1000, if still open) and the close handshake
+/// awaited (up to the close timeout). Clones handed to other threads must
+/// be done by then — [`std::thread::scope`] makes that natural. On a
+/// server shutdown the socket is shut down both ways, which ends a blocked
+/// `recv` or `send` (no close frame: the blocking server has no thread to
+/// run a close handshake beside the application's).
+///
+/// Pings are answered by whichever thread is in `recv`: an `on_upgrade`
+/// that never reads sends no pongs (the async servers answer them in the
+/// connection task).
+///
+/// ```
+/// use http::{Request, Response};
+/// use wirestate_blocking::{BlockingBody, ResponseBody, ws};
+///
+/// fn handler(req: Request<BlockingBody>) -> Response<ResponseBody> {
+///     ws::upgrade(&req, &ws::Config::default(), |socket| {
+///         while let Some(Ok(message)) = socket.recv() {
+///             if socket.send(message).is_err() {
+///                 break;
+///             }
+///         }
+///     })
+/// }
+/// # let _ = handler;
+/// ```
+pub fn upgrade<B>(
+    req: &Request<B>,
+    config: &Config,
+    on_upgrade: impl FnOnce(WebSocket) + Send + 'static,
+) -> Response<ResponseBody> {
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.version_mut() = req.version();
+    *head.headers_mut() = req.headers().clone();
+    let (parts, ()) = head.into_parts();
+    let mut handshake = ServerHandshake::new()
+        .protocols(config.protocols.iter().cloned())
+        .origin(config.origin.clone());
+    if let Some(deflate) = &config.deflate {
+        handshake = handshake.deflate(deflate.clone());
+    }
+    for (name, value) in &config.headers {
+        handshake = handshake.header(name.clone(), value.clone());
+    }
+    match handshake.accept(&parts) {
+        Ok((response, negotiated)) => {
+            let mut machine = Connection::server(config.connection.clone());
+            if let Some(params) = &negotiated.deflate {
+                machine = machine.with_deflate(params);
+            }
+            let up = Upgrade {
+                machine,
+                protocol: negotiated.subprotocol,
+                close_timeout: config.connection.close_timeout,
+                on_upgrade: Box::new(on_upgrade),
+            };
+            let (mut parts, ()) = response.into_parts();
+            parts
+                .extensions
+                .insert(PendingUpgrade(Arc::new(Mutex::new(Some(up)))));
+            Response::from_parts(parts, ResponseBody::empty())
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket handshake refused");
+            let (parts, ()) = wirestate_ws::reject_response(&e).into_parts();
+            Response::from_parts(parts, ResponseBody::from(format!("{e}\n")))
+        }
+    }
+}
+
+/// Runs an upgraded connection on the calling (connection) thread: the
+/// callback, then the close.
+pub(crate) fn run_server(stream: TcpStream, pending: PendingUpgrade, leftover: &[u8]) {
+    let Some(up) = lock(&pending.0).take() else {
+        return;
+    };
+    let _ = stream.set_read_timeout(None);
+    let _ = stream.set_write_timeout(None);
+    let socket = WebSocket::new(stream, up.machine, leftover, up.protocol);
+    let handle = socket.clone();
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (up.on_upgrade)(handle))).is_err() {
+        tracing::error!("websocket handler panicked; closing the connection");
+    }
+    // The callback is done: finish the close handshake, bounded.
+    let _ = socket.close(close_code::NORMAL, "");
+    let deadline = Instant::now() + up.close_timeout;
+    while Instant::now() < deadline {
+        match socket.recv_fragment() {
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+}
