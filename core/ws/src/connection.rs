@@ -71,8 +71,10 @@ pub enum Event {
     /// The peer's close frame (`None`: no status code). If we had not
     /// closed yet, the echo is already queued.
     Close(Option<CloseFrame>),
-    /// The connection failed outside of `handle_input` (a keep-alive or
-    /// close timeout); the machine is closing.
+    /// The connection failed: the peer broke the protocol (the error
+    /// `handle_input` returned, reported after the events before it), the
+    /// transport ended without a close frame, or a keep-alive or close
+    /// timeout passed. The machine is closing; nothing follows.
     Error(Error),
 }
 
@@ -358,6 +360,18 @@ impl Connection {
         self.is_open() && !self.tx.is_full()
     }
 
+    /// Whether [`poll_event`](Machine::poll_event) has an event ready.
+    ///
+    /// A closing step (the echo of the peer's close, or the close after a
+    /// protocol error) waits until `poll_event` is called again after the
+    /// events that preceded it were taken, so the application's replies to
+    /// them go out first. An application that hands events to another task
+    /// drains while this is true, and makes that last call once the other
+    /// task has caught up.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Bytes queued for the transport.
     pub fn queued_bytes(&self) -> usize {
         self.tx.queued_bytes()
@@ -454,6 +468,12 @@ impl Connection {
     /// [`Config::close_timeout`]) for the peer's. `code` must be sendable
     /// ([`close_code::is_sendable`]); the reason at most 123 bytes.
     pub fn close(&mut self, now: Instant, code: u16, reason: &str) -> Result<(), Error> {
+        if self.deferred.is_some() {
+            // The peer's close or a protocol failure is already being
+            // answered; that farewell goes out instead.
+            self.run_deferred();
+            return Err(Error::Closing);
+        }
         self.check_open()?;
         if !close_code::is_sendable(code) {
             return Err(Error::InvalidCloseCode(code));
@@ -551,13 +571,12 @@ impl Connection {
     /// Fails the connection: close frame with the error's code (unless one
     /// was sent already), then half-close; input is drained until EOF so
     /// the close frame is not lost to a reset.
+    /// The error is also reported as an event, after the events that came
+    /// before it; the close frame waits until the application took them.
     fn fail(&mut self, now: Instant, error: Error) -> Error {
         self.error = Some(error.clone());
-        if !self.events.is_empty() {
-            self.deferred = Some((Deferred::Fail(error.clone()), now));
-            return error;
-        }
-        self.fail_now(now, error.clone());
+        self.events.push_back(Event::Error(error.clone()));
+        self.deferred = Some((Deferred::Fail(error.clone()), now));
         error
     }
 
@@ -915,7 +934,11 @@ impl Machine for Connection {
         match self.state {
             State::Open | State::CloseSent => {
                 self.finish();
-                Err(self.error.get_or_insert(Error::AbnormalClosure).clone())
+                if self.error.is_none() {
+                    self.error = Some(Error::AbnormalClosure);
+                    self.events.push_back(Event::Error(Error::AbnormalClosure));
+                }
+                Err(self.error.clone().unwrap_or(Error::AbnormalClosure))
             }
             State::Closing => {
                 self.finish();

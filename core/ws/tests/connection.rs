@@ -599,3 +599,41 @@ fn usage_errors_change_nothing() {
     };
     assert_eq!(&out[..], b"\x01\x01a\x80\x01b");
 }
+
+/// A message and, in the same read, a bad frame or a close (Autobahn 3.2,
+/// 5.15, 7.1.x): the application's echo of the message goes out before the
+/// close frame, however the input was cut.
+#[test]
+fn replies_to_earlier_messages_go_out_before_the_close() {
+    let mut echo = |c: &mut Connection, e: &Event| {
+        if let Event::Message(m) = e {
+            c.send(m.clone()).unwrap();
+        }
+    };
+    let mut bad = client_frame(OpCode::Text, true, b"x");
+    bad[0] |= 0x20;
+    let close = client_frame(OpCode::Close, true, b"\x03\xe8");
+    for (tail, events_tail, code) in [
+        (bad, Event::Error(Error::ReservedBits), 1002u16),
+        (close, Event::Close(Some(CloseFrame::new(1000, ""))), 1000),
+    ] {
+        let mut input = client_frame(OpCode::Text, true, b"first");
+        input.extend(tail);
+        let t = assert_split_invariant(
+            &server,
+            Instant::now(),
+            &input,
+            &[3, 12],
+            false,
+            &mut echo,
+            &|e| e,
+        );
+        assert_eq!(
+            t.events,
+            vec![Event::Message(Message::from("first")), events_tail]
+        );
+        assert_eq!(&t.output[..7], b"\x81\x05first");
+        assert_eq!(t.output[7], 0x88);
+        assert_eq!(t.output[9..11], code.to_be_bytes());
+    }
+}

@@ -319,7 +319,7 @@ impl WebSocket {
     ) -> Self {
         let now = Instant::now();
         machine.start(now);
-        let mut reader = Reader {
+        let reader = Reader {
             buf: vec![0; READ_BUF].into_boxed_slice(),
             queue: VecDeque::new(),
             done: false,
@@ -329,9 +329,8 @@ impl WebSocket {
             read_timeout: None,
         };
         if !leftover.is_empty() {
-            if let Err(e) = machine.handle_input(now, leftover) {
-                reader.end(Item::Failed(Error::Protocol(e)));
-            }
+            // A failure comes back as an event, after the messages before it.
+            let _ = machine.handle_input(now, leftover);
         }
         let _ = stream.set_nodelay(true);
         let mut writer = Writer {
@@ -378,8 +377,11 @@ impl WebSocket {
         if !w.machine.is_open() {
             return Err(Error::Closed);
         }
-        f(&mut w.machine)?;
+        // A refused command may still have queued output (a close refused
+        // because the peer's close is being answered queues that answer).
+        let result = f(&mut w.machine);
         w.flush(&self.inner.stream);
+        result?;
         match w.failed {
             Some(kind) => Err(Error::Io(kind.into())),
             None => Ok(()),
@@ -452,9 +454,9 @@ impl WebSocket {
             // Under the machine's lock: events, timers, output.
             let deadline = {
                 let mut w = lock(&self.inner.writer);
-                while let Some(ev) = w.machine.poll_event() {
-                    r.on_event(ev);
-                }
+                r.take_events(&mut w.machine);
+                // Taking events may release a held-back close echo.
+                w.flush(&self.inner.stream);
                 if !r.queue.is_empty() {
                     continue;
                 }
@@ -464,9 +466,9 @@ impl WebSocket {
                     r.end(Item::Failed(Error::Io(kind.into())));
                     continue;
                 }
-                while let Some(ev) = w.machine.poll_event() {
-                    r.on_event(ev);
-                }
+                r.take_events(&mut w.machine);
+                // Taking events may release a held-back close echo.
+                w.flush(&self.inner.stream);
                 if !r.queue.is_empty() {
                     continue;
                 }
@@ -509,18 +511,14 @@ impl WebSocket {
                 Ok(0) => {
                     r.read_eof = true;
                     let mut w = lock(&self.inner.writer);
-                    if let Err(e) = w.machine.handle_eof(now) {
-                        r.end(Item::Failed(Error::Protocol(e)));
-                    }
+                    // Failures come back as events, in order.
+                    let _ = w.machine.handle_eof(now);
                     w.flush(&self.inner.stream);
                 }
                 Ok(n) => {
                     let mut w = lock(&self.inner.writer);
                     let Reader { buf, .. } = &mut *r;
-                    let result = w.machine.handle_input(now, &buf[..n]);
-                    if let Err(e) = result {
-                        r.end(Item::Failed(Error::Protocol(e)));
-                    }
+                    let _ = w.machine.handle_input(now, &buf[..n]);
                     w.flush(&self.inner.stream);
                 }
                 Err(e)
@@ -537,6 +535,23 @@ impl WebSocket {
 }
 
 impl Reader {
+    /// Moves the machine's events into the queue. Called only when the
+    /// queue is empty, that is when the application has taken (and
+    /// answered) everything before: the call on an empty event queue lets
+    /// the machine send a held-back close echo or failure close
+    /// ([`Connection::has_events`]).
+    fn take_events(&mut self, machine: &mut Connection) {
+        if machine.has_events() {
+            while machine.has_events() {
+                if let Some(ev) = machine.poll_event() {
+                    self.on_event(ev);
+                }
+            }
+        } else if let Some(ev) = machine.poll_event() {
+            self.on_event(ev);
+        }
+    }
+
     fn end(&mut self, item: Item) {
         if !self.ended {
             self.ended = true;

@@ -124,10 +124,14 @@ impl WsApp {
         shared.queued.load(Ordering::Acquire) < shared.queued_limit
     }
 
-    /// Takes the machine's events while the receiver keeps up.
-    fn pump_events(&mut self, cx: &mut Context<'_>, m: &mut Connection) -> bool {
+    /// Takes the machine's events while the receiver keeps up. With
+    /// `release`, also makes the call on an empty queue that lets the
+    /// machine run a held-back closing step (see
+    /// [`Connection::has_events`]): only once the reader took everything
+    /// and the commands it issued in reply went into the machine.
+    fn pump_events(&mut self, cx: &mut Context<'_>, m: &mut Connection, release: bool) -> bool {
         let mut progress = self.flush_stash(cx);
-        while self.stash.is_empty() {
+        while self.stash.is_empty() && (release || m.has_events()) {
             let Some(ev) = m.poll_event() else { break };
             progress = true;
             match ev {
@@ -219,7 +223,7 @@ impl WsApp {
         self.commands.close();
         while let Poll::Ready(Some(_)) = Pin::new(&mut self.commands).poll_next(cx) {}
         loop {
-            self.pump_events(cx, m);
+            self.pump_events(cx, m, true);
             if !self.stash.is_empty() || self.items.is_none() {
                 break;
             }
@@ -244,11 +248,18 @@ impl WsApp {
 
 impl App<Connection> for WsApp {
     fn poll(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
-        let mut progress = self.pump_events(cx, m);
+        let mut progress = self.pump_events(cx, m, false);
         progress |= self.poll_task(cx);
         // The task may have read (room in the channel) or sent.
-        progress |= self.pump_events(cx, m);
+        progress |= self.pump_events(cx, m, false);
         progress |= self.run_commands(cx, m, now);
+        // The reader has taken everything and its replies are in the
+        // machine: a held-back close (echo or failure) may go out now.
+        let caught_up = self.stash.is_empty()
+            && (self.items.is_none() || self.shared.queued.load(Ordering::Acquire) == 0);
+        if caught_up && !m.has_events() {
+            progress |= self.pump_events(cx, m, true);
+        }
         if !self.reader_gone && self.reader_alive.poll_canceled(cx).is_ready() {
             self.reader_gone = true;
             progress = true;
@@ -267,8 +278,10 @@ impl App<Connection> for WsApp {
         self.stash.is_empty()
     }
 
-    fn on_input_error(&mut self, error: &wirestate_ws::Error) {
-        self.end(Item::Failed(Error::Protocol(error.clone())));
+    fn on_input_error(&mut self, _error: &wirestate_ws::Error) {
+        // The machine reports the failure as an event too, after the
+        // messages that preceded it: delivered in that order by
+        // `pump_events`.
     }
 
     fn on_io_error(&mut self, error: &io::Error) {
