@@ -295,27 +295,8 @@ fn ws_connection(data: &[u8], role: Role) {
     whole.check_output();
     if setup.split != Split::Whole {
         let cut = Run::go(&setup, role, &ops, wire, start, setup.split);
-        if inflate_and_utf8_disagree(whole.ws_error.as_ref(), cut.ws_error.as_ref()) {
-            // Workaround for a known bug (`compressed_invalid_utf8_split` in
-            // tests/tests/fuzz_replay.rs): whether invalid UTF-8 or the
-            // inflate error after it is reported depends on the split.
-            // Until it is fixed, such runs are only checked one by one.
-            cut.check_output();
-            return;
-        }
         assert_eq!(whole.results, cut.results, "op results differ when split");
-        let (mut a, mut b) = (merged(&whole.events), merged(&cut.events));
-        if setup.streaming && whole.ws_error.is_some() {
-            // Workaround for a known bug (`streaming_invalid_utf8_split` in
-            // tests/tests/fuzz_replay.rs): data received (or inflated) in
-            // the same `handle_input` as an error in its message is not
-            // delivered, data received in an earlier one is. Until it is
-            // fixed, the data of the failed message need only agree up to
-            // the shorter of the two.
-            let (ta, tb) = (strip_unfinished(&mut a), strip_unfinished(&mut b));
-            let n = ta.len().min(tb.len());
-            assert_eq!(ta[..n], tb[..n], "failed message differs when split");
-        }
+        let (a, b) = (merged(&whole.events), merged(&cut.events));
         assert_eq!(a, b, "events differ when split");
         assert_eq!(whole.shut_at, cut.shut_at, "shutdown moved when split");
         assert!(whole.out == cut.out, "output differs when split");
@@ -393,34 +374,6 @@ fn merged(events: &[Seen]) -> Vec<Seen> {
         out.push(e.clone());
     }
     out
-}
-
-/// One run failed on invalid UTF-8, the other on the inflating after it.
-fn inflate_and_utf8_disagree(a: Option<&Error>, b: Option<&Error>) -> bool {
-    let inflating =
-        |e: Option<&Error>| matches!(e, Some(Error::Deflate(_) | Error::MessageTooLarge { .. }));
-    let utf8 = |e: Option<&Error>| e == Some(&Error::InvalidUtf8);
-    (inflating(a) && utf8(b)) || (utf8(a) && inflating(b))
-}
-
-/// Removes the fragments of a message still unfinished at the end,
-/// returning their data.
-fn strip_unfinished(events: &mut Vec<Seen>) -> Vec<u8> {
-    let start = events
-        .iter()
-        .rposition(|e| matches!(e, Seen::Ws(Event::Fragment { fin: true, .. })))
-        .map_or(0, |i| i + 1);
-    let mut data = Vec::new();
-    let mut i = start;
-    while i < events.len() {
-        if let Seen::Ws(Event::Fragment { data: d, .. }) = &events[i] {
-            data.extend_from_slice(d);
-            events.remove(i);
-        } else {
-            i += 1;
-        }
-    }
-    data
 }
 
 /// The machine under test.
@@ -588,13 +541,9 @@ impl Run {
                 if let Some(d) = deflate {
                     hs = hs.deflate(d.config());
                 }
-                // Workaround for a known bug (`server_upgrade_refused_then_junk`
-                // in tests/tests/fuzz_replay.rs): with pipelining, the HTTP
-                // layer parses past a refused handshake request, so the
-                // error and the output depend on how the input was split.
-                // Until it is fixed, the harness turns pipelining off.
+                // Pipelining on: `ServerUpgrade` must turn it off itself.
                 let mut http = ServerConfig::default();
-                http.max_pipelined = 1;
+                http.max_pipelined = 16;
                 Subject::Server(Box::new(ServerUpgrade::with_http_config(
                     start,
                     hs,
@@ -679,11 +628,6 @@ impl Run {
                     None => Ok(()),
                 };
                 let (kind, data) = (message.kind(), message.as_bytes().to_vec());
-                // Workaround for a known bug (`compress_empty_message_after_another`
-                // in tests/tests/fuzz_replay.rs): an empty message after another
-                // fails to compress. Until it is fixed, empty messages go
-                // uncompressed.
-                let compress = compress && !data.is_empty();
                 if let Some(Ok(())) = self.command(expect, |c, _| c.send_with(message, compress)) {
                     self.app_bytes += data.len();
                     let compressed = compress && data.len() >= self.min_compress_size();

@@ -159,12 +159,6 @@ fn round_trip(
         let n = usize::from(*len).min(rest.len());
         let message = rest[..n].repeat(usize::from(reps % 32) + 1);
         body = &rest[n..];
-        if message.is_empty() {
-            // Workaround for a known bug (`compress_empty_message_after_another`
-            // in tests/tests/fuzz_replay.rs): an empty message after another
-            // fails to compress. Until it is fixed, empty messages are skipped.
-            continue;
-        }
         let mut wire = BytesMut::new();
         compressor
             .compress(&message, &mut wire)
