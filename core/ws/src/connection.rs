@@ -893,9 +893,10 @@ impl Connection {
                 Some(CloseFrame::new(code, reason))
             }
         };
-        if !self.events.is_empty() {
+        if self.state == State::Open && !self.events.is_empty() {
             // Input after the close frame is ignored; the echo waits until
             // the application has seen (and answered) the messages before it.
+            // (After our own close there is nothing to answer with.)
             self.deferred = Some((Deferred::CloseReply(frame), now));
             return Ok(());
         }

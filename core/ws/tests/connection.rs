@@ -637,3 +637,24 @@ fn replies_to_earlier_messages_go_out_before_the_close() {
         assert_eq!(t.output[9..11], code.to_be_bytes());
     }
 }
+
+/// After our own close there is nothing to hold back: the peer's close
+/// completes the handshake even while earlier messages are still unread.
+#[test]
+fn close_after_ours_completes_with_unread_messages() {
+    let now = Instant::now();
+    let mut c = Connection::client(Config::default(), entropy(9));
+    c.close(now, 1000, "").unwrap();
+    while c.poll_transmit().is_some() {}
+    let mut input = frame(OpCode::Text, true, b"late", None);
+    input.extend(frame(OpCode::Close, true, b"\x03\xe8", None));
+    c.handle_input(now, &input).unwrap();
+    c.handle_eof(now).unwrap();
+    assert_eq!(c.poll_transmit(), Some(Transmit::Shutdown));
+    assert!(c.is_closed());
+    assert_eq!(c.poll_event(), Some(Event::Message(Message::from("late"))));
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Close(Some(CloseFrame::new(1000, ""))))
+    );
+}
