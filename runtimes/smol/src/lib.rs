@@ -112,7 +112,17 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for SmolIo<T> {
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        std::task::ready!(Pin::new(&mut self.0).poll_close(cx))?;
+        // `Async<TcpStream>::poll_close` only flushes: the peer would never
+        // see our FIN (a WebSocket server must close TCP first, an HTTP/1.1
+        // `Connection: close` response must end). Half-close it here.
+        if let Some(tcp) = (&self.0 as &dyn std::any::Any).downcast_ref::<Async<TcpStream>>() {
+            match tcp.get_ref().shutdown(std::net::Shutdown::Write) {
+                Err(e) if e.kind() != io::ErrorKind::NotConnected => return Poll::Ready(Err(e)),
+                _ => {}
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 

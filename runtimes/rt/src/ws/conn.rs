@@ -255,9 +255,13 @@ impl App<Connection> for WsApp {
         progress |= self.run_commands(cx, m, now);
         // The reader has taken everything and its replies are in the
         // machine: a held-back close (echo or failure) may go out now.
+        // Only on a quiet turn: the `on_upgrade` future may still be
+        // pushing replies through a full command channel after the reader
+        // took the messages.
         let caught_up = self.stash.is_empty()
             && (self.items.is_none() || self.shared.queued.load(Ordering::Acquire) == 0);
-        if caught_up && !m.has_events() {
+        let commands_waiting = !self.commands_done && m.is_open() && !m.can_send();
+        if !progress && caught_up && !commands_waiting && !m.has_events() {
             progress |= self.pump_events(cx, m, true);
         }
         if !self.reader_gone && self.reader_alive.poll_canceled(cx).is_ready() {
