@@ -113,7 +113,14 @@ async fn run_async<R: wirestate_rt::Runtime>(
     drop(socket);
     eprintln!("{count} cases");
     for case in 1..=count {
-        let mut socket = connect(format!("/runCase?case={case}&agent={agent}")).await?;
+        // A failed handshake is part of a case's outcome: go on with the next.
+        let mut socket = match connect(format!("/runCase?case={case}&agent={agent}")).await {
+            Ok(socket) => socket,
+            Err(e) => {
+                eprintln!("case {case}: {e}");
+                continue;
+            }
+        };
         while let Some(Ok(message)) = socket.recv().await {
             if socket.send(message).await.is_err() {
                 break;
@@ -150,7 +157,13 @@ fn run_blocking(server: &str, agent: &str) -> Result<(), String> {
     while socket.recv().is_some() {}
     eprintln!("{count} cases");
     for case in 1..=count {
-        let socket = connect(format!("/runCase?case={case}&agent={agent}"))?;
+        let socket = match connect(format!("/runCase?case={case}&agent={agent}")) {
+            Ok(socket) => socket,
+            Err(e) => {
+                eprintln!("case {case}: {e}");
+                continue;
+            }
+        };
         while let Some(Ok(message)) = socket.recv() {
             if socket.send(message).is_err() {
                 break;
