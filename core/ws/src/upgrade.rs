@@ -79,6 +79,54 @@ enum Phase<H> {
     Ws(Connection),
 }
 
+/// What both upgrade machines do the same way once, or before, frames flow.
+impl<H: Machine> Phase<H> {
+    /// Feeds frames to the connection and moves its events to `events`.
+    fn ws_input(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        events: &mut VecDeque<UpgradeEvent>,
+    ) -> Result<(), UpgradeError> {
+        let Phase::Ws(ws) = self else {
+            return Ok(());
+        };
+        let result = ws.handle_input(now, bytes);
+        while let Some(ev) = ws.poll_event() {
+            events.push_back(UpgradeEvent::Ws(ev));
+        }
+        Ok(result?)
+    }
+
+    fn poll_event(&mut self) -> Option<UpgradeEvent> {
+        match self {
+            Phase::Ws(ws) => ws.poll_event().map(UpgradeEvent::Ws),
+            Phase::Http(_) => None,
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Phase::Http(http) => http.poll_timeout(),
+            Phase::Ws(ws) => ws.poll_timeout(),
+        }
+    }
+
+    fn wants_read(&self) -> bool {
+        match self {
+            Phase::Http(http) => http.wants_read(),
+            Phase::Ws(ws) => ws.wants_read(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Phase::Http(http) => http.is_closed(),
+            Phase::Ws(ws) => ws.is_closed(),
+        }
+    }
+}
+
 /// Output queued by the HTTP side (the 101) goes out before the first frame.
 fn drain_into(m: &mut impl Machine, out: &mut VecDeque<Transmit>) {
     while let Some(t) = m.poll_transmit() {
@@ -218,14 +266,7 @@ impl ServerUpgrade {
     }
 
     fn ws_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), UpgradeError> {
-        let Phase::Ws(ws) = &mut self.phase else {
-            return Ok(());
-        };
-        let result = ws.handle_input(now, bytes);
-        while let Some(ev) = ws.poll_event() {
-            self.events.push_back(UpgradeEvent::Ws(ev));
-        }
-        Ok(result?)
+        self.phase.ws_input(now, bytes, &mut self.events)
     }
 }
 
@@ -290,35 +331,19 @@ impl Machine for ServerUpgrade {
     }
 
     fn poll_event(&mut self) -> Option<UpgradeEvent> {
-        if let Some(ev) = self.events.pop_front() {
-            return Some(ev);
-        }
-        match &mut self.phase {
-            Phase::Ws(ws) => ws.poll_event().map(UpgradeEvent::Ws),
-            Phase::Http(_) => None,
-        }
+        self.events.pop_front().or_else(|| self.phase.poll_event())
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
-            Phase::Http(http) => http.poll_timeout(),
-            Phase::Ws(ws) => ws.poll_timeout(),
-        }
+        self.phase.poll_timeout()
     }
 
     fn wants_read(&self) -> bool {
-        match &self.phase {
-            Phase::Http(http) => http.wants_read(),
-            Phase::Ws(ws) => ws.wants_read(),
-        }
+        self.phase.wants_read()
     }
 
     fn is_closed(&self) -> bool {
-        self.pre.is_empty()
-            && match &self.phase {
-                Phase::Http(http) => http.is_closed(),
-                Phase::Ws(ws) => ws.is_closed(),
-            }
+        self.pre.is_empty() && self.phase.is_closed()
     }
 }
 
@@ -491,14 +516,7 @@ impl ClientUpgrade {
     }
 
     fn ws_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), UpgradeError> {
-        let Phase::Ws(ws) = &mut self.phase else {
-            return Ok(());
-        };
-        let result = ws.handle_input(now, bytes);
-        while let Some(ev) = ws.poll_event() {
-            self.events.push_back(UpgradeEvent::Ws(ev));
-        }
-        Ok(result?)
+        self.phase.ws_input(now, bytes, &mut self.events)
     }
 }
 
@@ -566,35 +584,18 @@ impl Machine for ClientUpgrade {
     }
 
     fn poll_event(&mut self) -> Option<UpgradeEvent> {
-        if let Some(ev) = self.events.pop_front() {
-            return Some(ev);
-        }
-        match &mut self.phase {
-            Phase::Ws(ws) => ws.poll_event().map(UpgradeEvent::Ws),
-            Phase::Http(_) => None,
-        }
+        self.events.pop_front().or_else(|| self.phase.poll_event())
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
-            Phase::Http(http) => http.poll_timeout(),
-            Phase::Ws(ws) => ws.poll_timeout(),
-        }
+        self.phase.poll_timeout()
     }
 
     fn wants_read(&self) -> bool {
-        match &self.phase {
-            Phase::Http(http) => !self.failed && http.wants_read(),
-            Phase::Ws(ws) => ws.wants_read(),
-        }
+        !self.failed && self.phase.wants_read()
     }
 
     fn is_closed(&self) -> bool {
-        self.pre.is_empty()
-            && (self.failed
-                || match &self.phase {
-                    Phase::Http(http) => http.is_closed(),
-                    Phase::Ws(ws) => ws.is_closed(),
-                })
+        self.pre.is_empty() && (self.failed || self.phase.is_closed())
     }
 }
