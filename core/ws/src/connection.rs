@@ -269,17 +269,43 @@ pub struct Connection {
     scratch: BytesMut,
     /// The kind of the fragmented message being sent.
     sending: Option<MessageKind>,
-    deflate: Option<PerMessageDeflate>,
-    entropy: Option<Box<dyn Entropy + Send>>,
-    /// Mask keys fetched from `entropy` in batches.
-    masks: [u8; 64],
-    masks_used: usize,
+    /// Boxed, like `masker`: an idle connection's size is per-connection
+    /// memory on a server holding thousands of them, and most connections
+    /// have neither.
+    deflate: Option<Box<PerMessageDeflate>>,
+    /// The client's masking keys (servers do not mask).
+    masker: Option<Box<Masker>>,
     tx: TxQueue,
     events: VecDeque<Event>,
     timers: TimerTable<Timer, 3>,
     error: Option<Error>,
     deferred: Option<(Deferred, Instant)>,
     eof: bool,
+}
+
+/// Mask keys, fetched from the entropy source in batches.
+struct Masker {
+    entropy: Box<dyn Entropy + Send>,
+    pool: [u8; 64],
+    /// Bytes of `pool` handed out.
+    used: usize,
+}
+
+impl Masker {
+    fn next(&mut self) -> [u8; 4] {
+        if self.used + 4 > self.pool.len() {
+            self.entropy.fill(&mut self.pool);
+            self.used = 0;
+        }
+        let at = self.used;
+        self.used += 4;
+        [
+            self.pool[at],
+            self.pool[at + 1],
+            self.pool[at + 2],
+            self.pool[at + 3],
+        ]
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -320,9 +346,13 @@ impl Connection {
             scratch: BytesMut::new(),
             sending: None,
             deflate: None,
-            entropy,
-            masks: [0; 64],
-            masks_used: 64,
+            masker: entropy.map(|entropy| {
+                Box::new(Masker {
+                    entropy,
+                    pool: [0; 64],
+                    used: 64,
+                })
+            }),
             tx,
             events: VecDeque::new(),
             timers: TimerTable::new(),
@@ -335,7 +365,7 @@ impl Connection {
     /// Turns on permessage-deflate with the parameters the handshake
     /// negotiated. Call before any data flows.
     pub fn with_deflate(mut self, params: &DeflateParams) -> Self {
-        self.deflate = Some(PerMessageDeflate::new(params, self.role));
+        self.deflate = Some(Box::new(PerMessageDeflate::new(params, self.role)));
         self
     }
 
@@ -499,20 +529,10 @@ impl Connection {
     }
 
     fn next_mask(&mut self) -> [u8; 4] {
-        if self.masks_used + 4 > self.masks.len() {
-            if let Some(entropy) = &mut self.entropy {
-                entropy.fill(&mut self.masks);
-            }
-            self.masks_used = 0;
+        match &mut self.masker {
+            Some(masker) => masker.next(),
+            None => [0; 4],
         }
-        let at = self.masks_used;
-        self.masks_used += 4;
-        [
-            self.masks[at],
-            self.masks[at + 1],
-            self.masks[at + 2],
-            self.masks[at + 3],
-        ]
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
