@@ -1,4 +1,5 @@
-//! Value codecs for the wirestate protocol crates: values ↔ bytes.
+//! Value codecs for the wirestate protocol crates: values ↔ bytes, and the
+//! generic framings that find where messages end.
 //!
 //! One [`Codec`] trait, implemented by small `Copy` configuration structs:
 //!
@@ -10,8 +11,19 @@
 //!
 //! Everything here is sans-IO: a codec encodes one value into a caller-owned
 //! [`BytesMut`] and decodes one value from a complete byte slice. Finding the
-//! end of a message (length prefixes, newlines, HTTP bodies) is the job of the
-//! framing layer above.
+//! end of a message (length prefixes, newlines, HTTP bodies) is the job of a
+//! framing; the two generic ones live here too:
+//!
+//! | framing                     | decoder         | encoders                             | used by                          |
+//! | --------------------------- | --------------- | ------------------------------------ | -------------------------------- |
+//! | newline-delimited lines     | [`LineDecoder`] | [`encode_line`]                      | MCP stdio, JSON lines            |
+//! | server-sent events (WHATWG) | [`SseDecoder`]  | [`encode_event`], [`encode_comment`] | MCP Streamable HTTP, EventSource |
+//!
+//! The decoders take bytes in pieces of any size (`push`), hand out complete
+//! messages (`next_line`, `next_event`) and finish at the end of the stream
+//! (`finish`); how the input is chunked never changes what comes out. Both
+//! have explicit length limits and go on with the next message after an
+//! over-long one.
 //!
 //! # Limits
 //!
@@ -21,6 +33,11 @@
 //! the limit, decoding never panics on malformed input, and nesting depth is
 //! bounded (serde_json: 128, prost: 100, MessagePack: 128), so hostile input
 //! cannot overflow the stack.
+//!
+//! The framings bound line length ([`LineDecoder::max_line_len`],
+//! [`SseDecoder::max_line_len`]) and event size
+//! ([`SseDecoder::max_event_len`]), 4 MiB each by default, and report an
+//! over-long line as soon as it crosses the limit instead of buffering it.
 //!
 //! # Example
 //!
@@ -47,9 +64,11 @@
 
 mod error;
 mod json;
+mod lines;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 mod protobuf;
+mod sse;
 
 use std::fmt;
 
@@ -57,9 +76,11 @@ use bytes::{Bytes, BytesMut};
 
 pub use crate::error::{DecodeError, EncodeError, JsonCategory};
 pub use crate::json::JsonCodec;
+pub use crate::lines::{LineDecoder, LineError, encode_line};
 #[cfg(feature = "msgpack")]
 pub use crate::msgpack::MsgPackCodec;
 pub use crate::protobuf::ProstCodec;
+pub use crate::sse::{SseDecoder, SseError, SseEvent, encode_comment, encode_event};
 
 /// The default maximum input size for decoding: 16 MiB.
 pub const DEFAULT_MAX_LEN: usize = 16 * 1024 * 1024;
