@@ -4,9 +4,15 @@
 //!   coding and the dynamic table;
 //! * [`frame`]: the frame codec — every frame type of RFC 9113, with
 //!   padding, size limits, errors naming the GOAWAY or RST_STREAM to send,
-//!   and the client preface (with a sniffer for h2c beside HTTP/1.1).
+//!   and the client preface (with a sniffer for h2c beside HTTP/1.1);
+//! * [`stream_state`]: stream states (RFC 9113 §5.1) as an explicit
+//!   transition table;
+//! * [`flow`]: flow-control windows, with receive credit returned only as
+//!   the application releases data.
 
 #![forbid(unsafe_code)]
 
+pub mod flow;
 pub mod frame;
 pub mod hpack;
+pub mod stream_state;
