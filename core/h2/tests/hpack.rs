@@ -25,7 +25,11 @@ fn f(name: &'static str, value: &'static str) -> Field {
 }
 
 fn table(d: &Decoder) -> Vec<(String, String)> {
-    d.table_entries()
+    strings(d.table_entries())
+}
+
+fn strings<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<(String, String)> {
+    entries
         .map(|(n, v)| {
             (
                 String::from_utf8_lossy(n).into_owned(),
@@ -36,14 +40,7 @@ fn table(d: &Decoder) -> Vec<(String, String)> {
 }
 
 fn encoder_table(e: &Encoder) -> Vec<(String, String)> {
-    e.table_entries()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        })
-        .collect()
+    strings(e.table_entries())
 }
 
 fn owned(entries: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -103,14 +103,15 @@ impl Decoder {
         self.table.len()
     }
 
-    /// The dynamic table's entries, newest (index 62) first.
-    pub fn table_entries(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.table.iter().map(|(n, v)| (n, v))
+    /// The dynamic table's entries as `(name, value)`, newest (index 62) first.
+    pub fn table_entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.iter().map(|(n, v)| (&n[..], &v[..]))
     }
 
     /// Decodes one complete header block into its fields.
     pub fn decode(&mut self, block: &Bytes) -> Result<Vec<Field>, Error> {
-        let mut out = Vec::new();
+        // Every field takes at least one byte; most blocks are small.
+        let mut out = Vec::with_capacity(block.len().min(32));
         self.decode_into(block, &mut out)?;
         Ok(out)
     }

@@ -2,7 +2,7 @@
 
 use super::table::{self, DynamicMatch, EncoderTable, StaticMatch, find_static};
 use super::{DEFAULT_TABLE_SIZE, Field, encode_integer, encode_string};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{HeaderMap, Method, StatusCode, Uri};
 
 /// Which fields the encoder adds to the dynamic table.
@@ -166,9 +166,9 @@ impl Encoder {
         self.table.len()
     }
 
-    /// The dynamic table's entries, newest (index 62) first.
-    pub fn table_entries(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.table.iter().map(|(n, v)| (n, v))
+    /// The dynamic table's entries as `(name, value)`, newest (index 62) first.
+    pub fn table_entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.iter()
     }
 
     /// Starts a header block in `dst`, writing any pending table size
@@ -200,7 +200,7 @@ impl Encoder {
     /// never-indexed.
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
+    /// use bytes::BytesMut;
     /// use http::{HeaderMap, Method, Uri};
     /// use wirestate_h2::hpack::{Decoder, Encoder, Pseudo};
     ///
@@ -225,11 +225,9 @@ impl Encoder {
         let never = rep == Rep::Never || (guarded && sensitive_by_default(name, value));
         let use_table = self.config.indexing != Indexing::Never;
         let stat = find_static(name, value);
-        let dynamic = if use_table && !matches!(stat, Some(StaticMatch::Field(_))) {
-            self.table.find(name, value)
-        } else {
-            None
-        };
+        let hashes = (use_table && !matches!(stat, Some(StaticMatch::Field(_))))
+            .then(|| self.table.hashes(name, value));
+        let dynamic = hashes.and_then(|h| self.table.find(name, value, h));
         if !never {
             match (stat, dynamic) {
                 (Some(StaticMatch::Field(i)), _) | (_, Some(DynamicMatch::Field(i))) => {
@@ -260,8 +258,8 @@ impl Encoder {
         }
         encode_string(value, huffman, dst);
         if index {
-            self.table
-                .insert(Bytes::copy_from_slice(name), Bytes::copy_from_slice(value));
+            let hashes = hashes.unwrap_or_else(|| self.table.hashes(name, value));
+            self.table.insert(name, value, hashes);
         }
     }
 

@@ -380,7 +380,12 @@ const fn build_accept() -> [bool; 256] {
     accept
 }
 
-const ACCEPT: [bool; 256] = build_accept();
+/// A `static`, not a `const`: indexed at run time, a `const` array may be
+/// copied to the stack on every call.
+static ACCEPT: [bool; 256] = build_accept();
+
+/// [`CODES`] for run-time lookups (see [`ACCEPT`]).
+static ENCODE: [(u32, u8); 257] = CODES;
 
 /// One transition: the next state, the symbol completed (if `EMIT`), and
 /// whether EOS was reached (`FAIL`).
@@ -497,25 +502,31 @@ pub(crate) fn validate(src: &[u8]) -> Result<(), HuffmanError> {
 pub(crate) fn encoded_len(src: &[u8]) -> usize {
     let bits: usize = src
         .iter()
-        .map(|&b| usize::from(CODES[usize::from(b)].1))
+        .map(|&b| usize::from(ENCODE[usize::from(b)].1))
         .sum();
     bits.div_ceil(8)
 }
 
 /// Appends `src` Huffman-coded, padded with the high bits of EOS (ones).
 pub(crate) fn encode<B: BufMut>(src: &[u8], dst: &mut B) {
-    // At most 7 pending bits plus a 30-bit code: fits in 64.
+    // Bits are shifted into the low end of `acc`; whole 32-bit words leave
+    // from the top of the pending bits. At most 31 pending bits plus a
+    // 30-bit code fit in 64 (bits above the pending ones are discarded by
+    // the shifts and never written).
     let mut acc: u64 = 0;
     let mut bits: u32 = 0;
     for &b in src {
-        let (code, len) = CODES[usize::from(b)];
+        let (code, len) = ENCODE[usize::from(b)];
         acc = (acc << len) | u64::from(code);
         bits += u32::from(len);
-        while bits >= 8 {
-            bits -= 8;
-            dst.put_u8((acc >> bits) as u8);
+        if bits >= 32 {
+            bits -= 32;
+            dst.put_u32((acc >> bits) as u32);
         }
-        acc &= (1 << bits) - 1;
+    }
+    while bits >= 8 {
+        bits -= 8;
+        dst.put_u8((acc >> bits) as u8);
     }
     if bits > 0 {
         let pad = 8 - bits;

@@ -3,9 +3,9 @@
 //! index for lookups.
 
 use bytes::Bytes;
-use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// The size an entry counts for in the dynamic table and in the header list
 /// (RFC 7541 §4.1, RFC 9113 §6.5.2): its name and value lengths plus 32.
@@ -259,69 +259,6 @@ impl DynamicTable {
     }
 }
 
-/// A `(name, value)` pair as a hash key that can be looked up by borrowed
-/// slices (the `dyn` borrow idiom): the encoder's exact-match index.
-#[derive(Debug, Clone)]
-struct Pair(Bytes, Bytes);
-
-trait PairKey {
-    fn name(&self) -> &[u8];
-    fn value(&self) -> &[u8];
-}
-
-impl PairKey for Pair {
-    fn name(&self) -> &[u8] {
-        &self.0
-    }
-    fn value(&self) -> &[u8] {
-        &self.1
-    }
-}
-
-impl PairKey for (&[u8], &[u8]) {
-    fn name(&self) -> &[u8] {
-        self.0
-    }
-    fn value(&self) -> &[u8] {
-        self.1
-    }
-}
-
-impl<'a> Borrow<dyn PairKey + 'a> for Pair {
-    fn borrow(&self) -> &(dyn PairKey + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn PairKey + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-        self.value().hash(state);
-    }
-}
-
-impl PartialEq for dyn PairKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name() && self.value() == other.value()
-    }
-}
-
-impl Eq for dyn PairKey + '_ {}
-
-impl Hash for Pair {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn PairKey).hash(state);
-    }
-}
-
-impl PartialEq for Pair {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0 && self.1 == other.1
-    }
-}
-
-impl Eq for Pair {}
-
 /// A dynamic table match for a field: the HPACK index (62 and up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DynamicMatch {
@@ -331,44 +268,123 @@ pub(crate) enum DynamicMatch {
     Name(usize),
 }
 
+/// Hashes of a field's name and of the whole field, from one keyed
+/// (SipHash) pass over its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hashes {
+    name: u64,
+    field: u64,
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Debug, Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashIndex = HashMap<u64, u64, BuildHasherDefault<PreHashed>>;
+
+/// An encoder table entry: name and value in one allocation.
+#[derive(Debug, Clone)]
+struct EncoderEntry {
+    bytes: Box<[u8]>,
+    name_len: usize,
+    hashes: Hashes,
+}
+
+impl EncoderEntry {
+    fn name(&self) -> &[u8] {
+        &self.bytes[..self.name_len]
+    }
+    fn value(&self) -> &[u8] {
+        &self.bytes[self.name_len..]
+    }
+    fn size(&self) -> usize {
+        self.bytes.len() + ENTRY_OVERHEAD
+    }
+}
+
 /// The encoder's dynamic table: the same FIFO as the decoder's, plus hash
-/// indexes from `(name, value)` and from `name` to the newest entry holding
-/// them, so lookups cost O(1) however large the peer lets the table grow.
+/// indexes from a field and from a name to the newest entry holding them,
+/// so a lookup costs one hash of the field however large the peer lets the
+/// table grow.
 ///
 /// Entries are numbered by insertion (`seq`); the newest has
 /// `inserted - 1`, and its HPACK index is `STATIC_LEN + inserted - seq`.
+/// The indexes map keyed 64-bit hashes (SipHash with a per-table random
+/// key, so peers cannot aim collisions); a hit is confirmed against the
+/// entry's bytes, so even a collision only costs a missed match.
 #[derive(Debug, Clone)]
 pub(crate) struct EncoderTable {
-    table: DynamicTable,
+    entries: VecDeque<EncoderEntry>,
+    size: usize,
+    max_size: usize,
     inserted: u64,
-    fields: HashMap<Pair, u64>,
-    names: HashMap<Bytes, u64>,
+    hasher: RandomState,
+    fields: HashIndex,
+    names: HashIndex,
 }
 
 impl EncoderTable {
     pub(crate) fn new(max_size: usize) -> Self {
         Self {
-            table: DynamicTable::new(max_size),
+            entries: VecDeque::new(),
+            size: 0,
+            max_size,
             inserted: 0,
-            fields: HashMap::new(),
-            names: HashMap::new(),
+            hasher: RandomState::new(),
+            fields: HashIndex::default(),
+            names: HashIndex::default(),
         }
     }
 
     pub(crate) fn size(&self) -> usize {
-        self.table.size()
+        self.size
     }
 
     pub(crate) fn max_size(&self) -> usize {
-        self.table.max_size()
+        self.max_size
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.entries.len()
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Bytes, Bytes)> {
-        self.table.iter()
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries.iter().map(|e| (e.name(), e.value()))
+    }
+
+    /// The hashes [`find`](Self::find) and [`insert`](Self::insert) take,
+    /// computed once per field.
+    pub(crate) fn hashes(&self, name: &[u8], value: &[u8]) -> Hashes {
+        let mut h = self.hasher.build_hasher();
+        h.write_usize(name.len());
+        h.write(name);
+        let name_hash = h.finish();
+        h.write(value);
+        Hashes {
+            name: name_hash,
+            field: h.finish(),
+        }
+    }
+
+    /// The live entry numbered `seq`, if any.
+    fn by_seq(&self, seq: u64) -> Option<&EncoderEntry> {
+        let back = usize::try_from(self.inserted.checked_sub(seq)?.checked_sub(1)?).ok()?;
+        self.entries.get(back)
     }
 
     fn index_of(&self, seq: u64) -> usize {
@@ -377,56 +393,66 @@ impl EncoderTable {
     }
 
     /// Finds `name: value`, preferring an exact match.
-    pub(crate) fn find(&self, name: &[u8], value: &[u8]) -> Option<DynamicMatch> {
-        if self.names.is_empty() {
+    pub(crate) fn find(&self, name: &[u8], value: &[u8], h: Hashes) -> Option<DynamicMatch> {
+        if self.entries.is_empty() {
             return None;
         }
-        let key: &dyn PairKey = &(name, value);
-        if let Some(&seq) = self.fields.get(key) {
-            return Some(DynamicMatch::Field(self.index_of(seq)));
+        if let Some(&seq) = self.fields.get(&h.field) {
+            if self
+                .by_seq(seq)
+                .is_some_and(|e| e.name() == name && e.value() == value)
+            {
+                return Some(DynamicMatch::Field(self.index_of(seq)));
+            }
         }
-        self.names
-            .get(name)
-            .map(|&seq| DynamicMatch::Name(self.index_of(seq)))
+        let &seq = self.names.get(&h.name)?;
+        self.by_seq(seq)
+            .filter(|e| e.name() == name)
+            .map(|_| DynamicMatch::Name(self.index_of(seq)))
     }
 
     pub(crate) fn set_max_size(&mut self, max_size: usize) {
-        self.table.max_size = max_size;
+        self.max_size = max_size;
         self.evict_to(max_size);
     }
 
-    pub(crate) fn insert(&mut self, name: Bytes, value: Bytes) {
-        let size = entry_size(&name, &value);
-        if size > self.table.max_size {
+    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8], hashes: Hashes) {
+        let size = entry_size(name, value);
+        if size > self.max_size {
             self.evict_to(0);
             return;
         }
-        self.evict_to(self.table.max_size - size);
+        self.evict_to(self.max_size - size);
         let seq = self.inserted;
         self.inserted += 1;
-        self.fields.insert(Pair(name.clone(), value.clone()), seq);
-        self.names.insert(name.clone(), seq);
-        self.table.size += size;
-        self.table.entries.push_front((name, value));
+        self.fields.insert(hashes.field, seq);
+        self.names.insert(hashes.name, seq);
+        let mut bytes = Vec::with_capacity(name.len() + value.len());
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(value);
+        self.size += size;
+        self.entries.push_front(EncoderEntry {
+            bytes: bytes.into_boxed_slice(),
+            name_len: name.len(),
+            hashes,
+        });
     }
 
     fn evict_to(&mut self, target: usize) {
-        while self.table.size > target {
-            let Some((name, value)) = self.table.entries.pop_back() else {
-                self.table.size = 0;
+        while self.size > target {
+            let Some(entry) = self.entries.pop_back() else {
+                self.size = 0;
                 break;
             };
-            self.table.size -= entry_size(&name, &value);
-            // The entry evicted is the oldest: any other entry with the same
-            // name or field is newer, so the index points at it only if
-            // there is none.
-            let seq = self.inserted - self.table.entries.len() as u64 - 1;
-            let key: &dyn PairKey = &(&name[..], &value[..]);
-            if self.fields.get(key) == Some(&seq) {
-                self.fields.remove(key);
+            self.size -= entry.size();
+            // The entry evicted is the oldest: an index still pointing at
+            // it means no newer entry took its key.
+            let seq = self.inserted - self.entries.len() as u64 - 1;
+            if self.fields.get(&entry.hashes.field) == Some(&seq) {
+                self.fields.remove(&entry.hashes.field);
             }
-            if self.names.get(&name[..]) == Some(&seq) {
-                self.names.remove(&name[..]);
+            if self.names.get(&entry.hashes.name) == Some(&seq) {
+                self.names.remove(&entry.hashes.name);
             }
         }
     }
@@ -459,21 +485,39 @@ mod tests {
     #[test]
     fn encoder_index_follows_evictions() {
         let mut t = EncoderTable::new(100);
-        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
-        t.insert(b("a"), b("1")); // 34
-        t.insert(b("b"), b("2")); // 34
-        assert_eq!(t.find(b"a", b"1"), Some(DynamicMatch::Field(63)));
-        assert_eq!(t.find(b"b", b"2"), Some(DynamicMatch::Field(62)));
-        t.insert(b("a"), b("3")); // evicts a: 1
+        t.insert(b"a", b"1", t.hashes(b"a", b"1")); // 34
+        t.insert(b"b", b"2", t.hashes(b"b", b"2")); // 34
+        assert_eq!(
+            t.find(b"a", b"1", t.hashes(b"a", b"1")),
+            Some(DynamicMatch::Field(63))
+        );
+        assert_eq!(
+            t.find(b"b", b"2", t.hashes(b"b", b"2")),
+            Some(DynamicMatch::Field(62))
+        );
+        t.insert(b"a", b"3", t.hashes(b"a", b"3")); // evicts a: 1
         assert_eq!(t.len(), 2);
-        assert_eq!(t.find(b"a", b"1"), Some(DynamicMatch::Name(62)));
-        assert_eq!(t.find(b"b", b"x"), Some(DynamicMatch::Name(63)));
+        assert_eq!(
+            t.find(b"a", b"1", t.hashes(b"a", b"1")),
+            Some(DynamicMatch::Name(62))
+        );
+        assert_eq!(
+            t.find(b"b", b"x", t.hashes(b"b", b"x")),
+            Some(DynamicMatch::Name(63))
+        );
         t.set_max_size(34);
-        assert_eq!(t.find(b"b", b"2"), None);
-        assert_eq!(t.find(b"a", b"3"), Some(DynamicMatch::Field(62)));
-        t.insert(b("long-name"), b("long-value-beyond-the-maximum"));
+        assert_eq!(t.find(b"b", b"2", t.hashes(b"b", b"2")), None);
+        assert_eq!(
+            t.find(b"a", b"3", t.hashes(b"a", b"3")),
+            Some(DynamicMatch::Field(62))
+        );
+        t.insert(
+            b"long-name",
+            b"long-value-beyond-the-maximum",
+            t.hashes(b"long-name", b"long-value-beyond-the-maximum"),
+        );
         assert_eq!(t.len(), 0);
-        assert_eq!(t.find(b"a", b"3"), None);
+        assert_eq!(t.find(b"a", b"3", t.hashes(b"a", b"3")), None);
         assert!(t.fields.is_empty() && t.names.is_empty());
     }
 }
