@@ -97,6 +97,16 @@ fn ws_inflate_corpus() {
     replay("ws_inflate");
 }
 
+#[test]
+fn lines_corpus() {
+    replay("lines");
+}
+
+#[test]
+fn sse_corpus() {
+    replay("sse");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {
@@ -284,6 +294,8 @@ mod seeds {
             ("ws_server", super::ws_seeds::server()),
             ("ws_client", super::ws_seeds::client()),
             ("ws_inflate", super::ws_seeds::inflate()),
+            ("lines", super::framing_seeds::lines()),
+            ("sse", super::framing_seeds::sse()),
         ]
     }
 
@@ -1528,6 +1540,140 @@ mod ws_seeds {
             ),
             ("round-trip-8-bits", round_trip(2 | 16, 0x3f, 1, text)),
             ("round-trip-large", round_trip(4 | 8, 0x09, 31, text)),
+        ]
+    }
+}
+
+/// The hand-made seeds of the framing targets (`lines`, `sse`): a
+/// configuration byte and a split pattern, then the stream.
+mod framing_seeds {
+    type Inputs = Vec<(&'static str, Vec<u8>)>;
+
+    fn input(cfg: u8, pattern: [u8; 4], stream: &[u8]) -> Vec<u8> {
+        [&[cfg][..], &pattern, stream].concat()
+    }
+
+    /// MCP over stdio: JSON-RPC messages, one per line.
+    const JSONRPC: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"c\",\"version\":\"1\"}}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\r\n\n\r\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}";
+
+    pub(super) fn lines() -> Inputs {
+        // `cfg` bits 0-2: max_line_len 0, 1, 2, 3, 8, 64, 4096, default;
+        // bit 3: fixed pieces of pattern[0] bytes.
+        vec![
+            ("jsonrpc", input(7, [3, 1, 7, 2], JSONRPC)),
+            ("jsonrpc-bytewise", input(8 | 7, [1, 0, 0, 0], JSONRPC)),
+            (
+                "keepalives",
+                input(5, [2, 2, 2, 2], b"\n\n\r\n{}\n\r\n\r\n[]\r\n\n"),
+            ),
+            (
+                "cr-at-the-limit",
+                input(
+                    3,
+                    [4, 1, 4, 1],
+                    b"abc\r\nabc\r\rabcd\nabc\r\rx\nab\r\r\nq\r",
+                ),
+            ),
+            (
+                "too-long-then-more",
+                input(
+                    4,
+                    [5, 9, 1, 3],
+                    b"12345678\nok\n123456789abcdef\r\n\r\nfine\nlast-too-long",
+                ),
+            ),
+            ("zero-limit", input(0, [1, 2, 3, 4], b"\n\r\na\n\r\n\rb\r")),
+            (
+                "bare-cr",
+                input(6, [3, 3, 3, 3], b"a\rb\r\rc\n\r\r\n\rd\r\n"),
+            ),
+            (
+                "binary",
+                input(
+                    5,
+                    [7, 1, 2, 9],
+                    b"\x00\xff\r\n\xfe\r\x00\n\n\xc3\xa9\r\n\xef\xbb\xbf{}\n",
+                ),
+            ),
+        ]
+    }
+
+    /// MCP Streamable HTTP: a priming event, responses with ids, a retry,
+    /// keep-alive comments.
+    const MCP: &[u8] = b": stream open\n\nid: 0\ndata:\n\nretry: 3000\n\nevent: message\nid: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n: keep-alive\n\nevent: message\nid: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n";
+
+    /// The examples of the WHATWG standard, one after another.
+    const SPEC: &[u8] = b"data: YHOO\ndata: +2\ndata: 10\n\n: test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\nevent: add\ndata: 73857293\n\nevent: remove\ndata: 2153\n\ndata\n\ndata\ndata\n\ndata:test\n\ndata: test\n\n";
+
+    pub(super) fn sse() -> Inputs {
+        // `cfg` bits 0-2: max_line_len 0, 1, 2, 5, 16, 64, 1024, default;
+        // bits 3-5: max_event_len 0, 1, 4, 16, 64, 1024, 65536, default;
+        // bit 6: fixed pieces of pattern[0] bytes.
+        const DEFAULTS: u8 = 7 | (7 << 3);
+        vec![
+            ("mcp", input(DEFAULTS, [5, 1, 11, 2], MCP)),
+            ("mcp-bytewise", input(64 | DEFAULTS, [1, 0, 0, 0], MCP)),
+            ("spec", input(DEFAULTS, [3, 7, 1, 2], SPEC)),
+            (
+                "line-endings",
+                input(
+                    DEFAULTS,
+                    [8, 1, 1, 9],
+                    b"data: a\rdata: b\r\rdata: c\r\n\r\ndata: d\n\r\ndata: e\n\rdata: f\r\n\n\r\r\n",
+                ),
+            ),
+            (
+                "bom",
+                input(
+                    DEFAULTS,
+                    [1, 2, 1, 2],
+                    b"\xef\xbb\xbfdata: a\n\n\xef\xbb\xbfdata: b\n\ndata: \xef\xbb\xbfc\n\n",
+                ),
+            ),
+            (
+                "ids",
+                input(
+                    DEFAULTS,
+                    [4, 4, 4, 4],
+                    b"id: 1\n\nid: 2\x00\ndata: a\n\nid: 3\nid\ndata: b\n\nid: 4\ndata: c\nid: 5\n\nid: lost\ndata: x",
+                ),
+            ),
+            (
+                "retry",
+                input(
+                    DEFAULTS,
+                    [6, 2, 6, 2],
+                    b"retry: 10\n\nretry: 12a\nretry:\nretry:  5\nretry: 99999999999999999999999\nretry: 0018446744073709551615\ndata: r\n\nretry\ndata\n\n",
+                ),
+            ),
+            (
+                "fields",
+                input(
+                    DEFAULTS,
+                    [2, 9, 2, 9],
+                    b"data:a:b\nData: x\ndata : y\nevent\nevent:\nfoo: bar\n:comment\ndata\n\nevent: x\n\ndata: after\n\n",
+                ),
+            ),
+            (
+                "small-limits",
+                input(
+                    4 | (3 << 3),
+                    [3, 5, 1, 4],
+                    b"data: short\n\ndata: 0123456789abcdef0123\nid: 9\n\ndata: 12345678\ndata: 12345678\ndata: z\n\nid: 8\ndata: ok\n\n",
+                ),
+            ),
+            (
+                "tiny-limits",
+                input(2 | (1 << 3), [1, 1, 2, 1], b"\xef\xbb\xbf\n\rd\n\n\xef\xbb\nab\r\n\r\n"),
+            ),
+            (
+                "utf8",
+                input(
+                    DEFAULTS,
+                    [5, 3, 1, 7],
+                    b"data: \xff\xfe\xe2\x82\nevent: \xc3\nid: \xf0\x9f\x98\x80\ndata: \xc3\xa9\n\n",
+                ),
+            ),
         ]
     }
 }

@@ -270,7 +270,10 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 ///
 /// Decoding does not depend on how the input is chunked: feeding it whole,
 /// byte by byte or in any pieces gives the same events and errors, each as
-/// soon as its last byte has been pushed. Each byte is scanned once.
+/// soon as its last byte has been pushed (with one exception: under a
+/// `max_line_len` below 2, a too-long first line that starts like a byte
+/// order mark is reported once the BOM is ruled out, up to two bytes later).
+/// Each byte is scanned once.
 ///
 /// # Example
 ///

@@ -1,6 +1,7 @@
-//! Fuzz bodies for `wirestate-http1` and `wirestate-ws`, shared by the cargo-fuzz targets in
-//! `fuzz/fuzz_targets/` and by `tests/tests/fuzz_replay.rs`, which replays
-//! the committed corpora in `fuzz/corpus/<target>/` under plain `cargo test`.
+//! Fuzz bodies for `wirestate-http1`, `wirestate-ws` and `wirestate-codec`,
+//! shared by the cargo-fuzz targets in `fuzz/fuzz_targets/` and by
+//! `tests/tests/fuzz_replay.rs`, which replays the committed corpora in
+//! `fuzz/corpus/<target>/` under plain `cargo test`.
 //!
 //! Each function takes one raw fuzz input. Errors the crate returns
 //! (protocol, limit or usage) are expected; a function panics only on a bug:
@@ -26,14 +27,17 @@
 //! [`ws_server`] and [`ws_client`] read the same layout with a [`WsSetup`]
 //! and [`WsOp`]s (the wire holds WebSocket frames, after an HTTP handshake
 //! message when the setup asks for one); [`ws_inflate`] has a fixed header
-//! of its own (see its docs).
+//! of its own (see its docs), and so do the framing targets [`lines`] and
+//! [`sse`]: a configuration byte and a split pattern before the stream.
 
 mod chunked;
 mod client;
 mod heads;
+mod lines;
 mod ops;
 pub mod seed;
 mod server;
+mod sse;
 mod stream;
 mod ws;
 mod ws_connection;
@@ -42,8 +46,10 @@ mod ws_inflate;
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
 pub use heads::{request_head, response_head};
+pub use lines::lines;
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
 pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
+pub use sse::sse;
 pub use ws::ws_frame;
 pub use ws_connection::{
     CloseChoice, DeflateChoice, KeepAliveChoice, LISTED_CODES, WS_CLIENT_URI, WS_PROTOCOLS, WsOp,
@@ -66,4 +72,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ws_server", ws_server),
     ("ws_client", ws_client),
     ("ws_inflate", ws_inflate),
+    ("lines", lines),
+    ("sse", sse),
 ];
