@@ -98,6 +98,11 @@ fn ws_inflate_corpus() {
 }
 
 #[test]
+fn jsonrpc_corpus() {
+    replay("jsonrpc");
+}
+
+#[test]
 fn lines_corpus() {
     replay("lines");
 }
@@ -294,6 +299,7 @@ mod seeds {
             ("ws_server", super::ws_seeds::server()),
             ("ws_client", super::ws_seeds::client()),
             ("ws_inflate", super::ws_seeds::inflate()),
+            ("jsonrpc", super::jsonrpc_seeds::all()),
             ("lines", super::framing_seeds::lines()),
             ("sse", super::framing_seeds::sse()),
         ]
@@ -2075,4 +2081,131 @@ fn compressed_invalid_utf8_split() {
     };
     let bytes: Vec<&[u8]> = frame.chunks(1).collect();
     assert_eq!(run(&[&frame]), run(&bytes));
+}
+
+/// The hand-made seeds of the `jsonrpc` target: newline-delimited
+/// messages (see `wirestate_tests::fuzz::jsonrpc`; the harness's own
+/// requests have ids 1, 2 — cancelled — and 3).
+mod jsonrpc_seeds {
+    type Inputs = Vec<(&'static str, Vec<u8>)>;
+
+    fn lines(lines: &[&str]) -> Vec<u8> {
+        lines.join("\n").into_bytes()
+    }
+
+    pub(super) fn all() -> Inputs {
+        let mut v: Inputs = vec![
+            (
+                "spec-calls",
+                lines(&[
+                    r#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#,
+                    r#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#,
+                    r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#,
+                    r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}"#,
+                    r#"{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}"#,
+                    r#"{"jsonrpc": "2.0", "method": "foobar"}"#,
+                ]),
+            ),
+            (
+                "spec-errors",
+                lines(&[
+                    r#"{"jsonrpc": "2.0", "method": "foobar", "id": "1"}"#,
+                    r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#,
+                    r#"{"jsonrpc": "2.0", "method": 1, "params": "bar"}"#,
+                ]),
+            ),
+            (
+                "spec-batches",
+                lines(&[
+                    r#"[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method""#,
+                    "[]",
+                    "[1]",
+                    "[1,2,3]",
+                    r#"[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}, {"jsonrpc": "2.0", "method": "subtract", "params": [42,23], "id": "2"}, {"foo": "boo"}, {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"}, {"jsonrpc": "2.0", "method": "get_data", "id": "9"}]"#,
+                    r#"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#,
+                ]),
+            ),
+            (
+                "ids",
+                lines(&[
+                    r#"{"jsonrpc":"2.0","id":12345678901234567890123,"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":-1,"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":-0,"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":"a\"\u00e9\n","method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":1.5,"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":1e3,"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":null,"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":[1],"method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":"0123456789012345678901234567890123456789012345678901234567890123","method":"m"}"#,
+                    r#"{"jsonrpc":"2.0","id":7,"method":"m","params":null}"#,
+                    r#"{"jsonrpc":"2.0","id":7,"id":8,"method":"m"}"#,
+                ]),
+            ),
+            (
+                "responses",
+                lines(&[
+                    r#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#,
+                    r#"{"jsonrpc":"2.0","id":1,"result":"again"}"#,
+                    r#"{"jsonrpc":"2.0","id":2,"result":"cancelled"}"#,
+                    r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32002,"message":"Resource not found","data":{"uri":"x"}}}"#,
+                    r#"{"jsonrpc":"2.0","id":4,"result":null}"#,
+                    r#"{"jsonrpc":"2.0","id":"1","result":null}"#,
+                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
+                    r#"{"jsonrpc":"2.0","id":5,"result":1,"error":{"code":1,"message":"m"}}"#,
+                    r#"{"jsonrpc":"2.0","result":1}"#,
+                    r#"{"jsonrpc":"2.0","id":6,"error":{"code":1.5,"message":"m"}}"#,
+                    r#"[{"jsonrpc":"2.0","id":6,"result":1},{"jsonrpc":"2.0","id":7,"method":"m"}]"#,
+                ]),
+            ),
+            (
+                "timeouts",
+                lines(&[
+                    r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}"#,
+                    "{}",
+                    "{}",
+                    "{}",
+                    "{}",
+                    "{}",
+                    r#"{"jsonrpc":"2.0","id":1,"result":"late"}"#,
+                    r#"{"jsonrpc":"2.0","id":4,"result":"in time"}"#,
+                ]),
+            ),
+            (
+                "mcp",
+                lines(&[
+                    r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"c","version":"1"}}}"#,
+                    r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                    r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"progressToken":"t"}}}"#,
+                    r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#,
+                    r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"user"}}"#,
+                    r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#,
+                    r#"{"jsonrpc":"2.0","id":3,"result":{}}"#,
+                ]),
+            ),
+            ("blank", b"\n\n \n\t\r\n".to_vec()),
+        ];
+        // Limits: a duplicate id, a batch of nine requests (the ninth over
+        // the pending limit), a batch of 17 entries, a message over 2048
+        // bytes, and a request after all of them.
+        let nine: Vec<String> = (10..19)
+            .map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"m"}}"#))
+            .collect();
+        let long = format!("[{}]", vec!["1"; 17].join(","));
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","method":"m","params":["{}"]}}"#,
+            "x".repeat(2048)
+        );
+        v.push((
+            "limits",
+            lines(&[
+                r#"{"jsonrpc":"2.0","id":"d","method":"m"}"#,
+                r#"{"jsonrpc":"2.0","id":"d","method":"m"}"#,
+                &format!("[{}]", nine.join(",")),
+                &long,
+                &big,
+                r#"{"jsonrpc":"2.0","id":"after","method":"m"}"#,
+            ]),
+        ));
+        v
+    }
 }

@@ -33,6 +33,7 @@
 mod chunked;
 mod client;
 mod heads;
+mod jsonrpc;
 mod lines;
 mod ops;
 pub mod seed;
@@ -46,6 +47,7 @@ mod ws_inflate;
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
 pub use heads::{request_head, response_head};
+pub use jsonrpc::jsonrpc;
 pub use lines::lines;
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
 pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
@@ -72,6 +74,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ws_server", ws_server),
     ("ws_client", ws_client),
     ("ws_inflate", ws_inflate),
+    ("jsonrpc", jsonrpc),
     ("lines", lines),
     ("sse", sse),
 ];
