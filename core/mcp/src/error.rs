@@ -1,0 +1,102 @@
+//! Errors of the MCP session and transports.
+
+use wirestate_jsonrpc::{ErrorCode, RequestId};
+use wirestate_machine::{ClassifyError, ErrorKind};
+
+/// Why input or a command was refused.
+///
+/// Three kinds ([`kind`](Self::kind)): *protocol* errors are the client's
+/// fault and concern one message (the session answered it as the
+/// specification says and goes on: JSON-RPC errors are never sticky);
+/// *limit* errors hit a configured bound; *usage* errors are the caller's
+/// mistake and change nothing. [`hint`](Self::hint) is the JSON-RPC error
+/// code the client was sent, if any.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The JSON-RPC layer refused a message (malformed JSON, an invalid
+    /// request, a limit); its answer was sent.
+    #[error(transparent)]
+    JsonRpc(#[from] wirestate_jsonrpc::Error),
+    /// stdio: a line longer than the configured limit. It was answered with
+    /// -32007 and a `null` id, its bytes were discarded, and the session
+    /// goes on with the next line.
+    #[error("message line longer than the limit of {max} bytes")]
+    LineTooLong {
+        /// The configured maximum line length.
+        max: usize,
+    },
+    /// An answer for a request that is not waiting for one (never
+    /// received, or already answered).
+    #[error("request {id} is not waiting for an answer")]
+    NotAnswerable {
+        /// The id given.
+        id: RequestId,
+    },
+    /// A request to the client before the session is initialized (or,
+    /// for anything but ping and logging, before `notifications/initialized`).
+    #[error("the session is not initialized")]
+    NotInitialized,
+    /// The client did not declare the capability this request needs.
+    #[error("the client did not declare the `{capability}` capability")]
+    ClientLacksCapability {
+        /// The capability (`roots`, `sampling`, `elicitation`).
+        capability: &'static str,
+    },
+    /// A progress notification for a token no request in flight carries.
+    #[error("no request in flight carries this progress token")]
+    UnknownProgressToken,
+    /// A progress value not greater than the previous one for its token.
+    #[error("progress must increase with every notification")]
+    ProgressNotIncreasing,
+    /// A value could not be written as JSON (a map with non-string keys).
+    #[error("cannot serialize: {message}")]
+    Serialize {
+        /// What serde_json reported.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whose fault the error is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::JsonRpc(e) => e.kind(),
+            Self::LineTooLong { .. } => ErrorKind::Limit,
+            Self::NotAnswerable { .. }
+            | Self::NotInitialized
+            | Self::ClientLacksCapability { .. }
+            | Self::UnknownProgressToken
+            | Self::ProgressNotIncreasing
+            | Self::Serialize { .. } => ErrorKind::Usage,
+        }
+    }
+
+    /// The JSON-RPC error code the client was answered with; `None` when
+    /// nothing was sent.
+    pub fn hint(&self) -> Option<ErrorCode> {
+        match self {
+            Self::JsonRpc(e) => e.hint(),
+            Self::LineTooLong { .. } => Some(ErrorCode::MESSAGE_TOO_LARGE),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn serialize(e: serde_json::Error) -> Self {
+        Self::Serialize {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl ClassifyError for Error {
+    type Hint = ErrorCode;
+
+    fn kind(&self) -> ErrorKind {
+        Error::kind(self)
+    }
+
+    fn hint(&self) -> Option<ErrorCode> {
+        Error::hint(self)
+    }
+}

@@ -1,0 +1,1240 @@
+//! The server session of the `initialize` era, on the JSON-RPC peer.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use wirestate_jsonrpc::{
+    ErrorCode, ErrorObject, Event as PeerEvent, Notification, Peer, RawJson, Request, RequestId,
+};
+
+use crate::error::Error;
+use crate::schema::{
+    CallToolParams, CallToolResult, CancelledParams, ClientCapabilities, CompleteParams,
+    CompleteResult, CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, Empty,
+    GetPromptParams, GetPromptResult, Implementation, InitializeParams, InitializeResult,
+    ListChangedCapability, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListRootsResult, ListToolsResult, LoggingLevel, LoggingMessageParams, PaginatedParams,
+    ProgressParams, ProgressToken, Prompt, ReadResourceParams, ReadResourceResult, Resource,
+    ResourceTemplate, ResourcesCapability, ServerCapabilities, SetLevelParams, Tool, UriParams,
+    methods, progress_token, version,
+};
+
+/// How many ids of cancelled requests are remembered, so that the
+/// application's late answer to one is dropped quietly instead of refused.
+const CANCELLED_MEMORY: usize = 1024;
+
+/// Settings of a [`ServerSession`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The JSON-RPC peer's limits and the timeout of requests to the client.
+    pub jsonrpc: wirestate_jsonrpc::Config,
+    /// `serverInfo` of the `initialize` result.
+    pub server_info: Implementation,
+    /// `instructions` of the `initialize` result.
+    pub instructions: Option<String>,
+    /// Most entries per page of `tools/list`, `resources/list`,
+    /// `resources/templates/list` and `prompts/list` (at least 1). Default 100.
+    pub page_size: usize,
+    /// Capabilities to advertise beyond those the catalogue implies (for
+    /// example `completions`, or `tools` while no tool is registered yet).
+    /// Fields set here win over the derived ones.
+    pub capabilities: ServerCapabilities,
+    /// The least severe log level sent before the client sets one with
+    /// `logging/setLevel`; `None`: nothing until it does. Default `Info`.
+    pub default_log_level: Option<LoggingLevel>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new(Implementation::new(
+            "wirestate-mcp",
+            env!("CARGO_PKG_VERSION"),
+        ))
+    }
+}
+
+impl Config {
+    /// The defaults, with this `serverInfo`.
+    pub fn new(server_info: Implementation) -> Self {
+        Self {
+            jsonrpc: wirestate_jsonrpc::Config::default(),
+            server_info,
+            instructions: None,
+            page_size: 100,
+            capabilities: ServerCapabilities::default(),
+            default_log_level: Some(LoggingLevel::Info),
+        }
+    }
+}
+
+/// Where the session is in the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Waiting for `initialize`; only `ping` is answered otherwise.
+    New,
+    /// `initialize` answered; waiting for `notifications/initialized`.
+    /// Requests are served already (clients often do not wait).
+    Initializing,
+    /// `notifications/initialized` received.
+    Ready,
+}
+
+/// What the session reports to the application.
+///
+/// Requests the application must answer carry the `id` to answer with the
+/// matching `respond_*` command (or [`ServerSession::respond_error`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// `initialize` was answered: the session speaks `protocol_version`.
+    Initialize {
+        /// The negotiated revision.
+        protocol_version: &'static str,
+        /// The client.
+        client_info: Implementation,
+        /// What it supports.
+        capabilities: ClientCapabilities,
+    },
+    /// `notifications/initialized`: the client is ready for requests.
+    Initialized,
+    /// `tools/call` of a registered tool. Answer with
+    /// [`respond_call_tool`](ServerSession::respond_call_tool); the
+    /// arguments are not validated against the input schema.
+    CallTool {
+        /// The request to answer.
+        id: RequestId,
+        /// Tool name and arguments.
+        params: CallToolParams,
+    },
+    /// `resources/read`. Answer with
+    /// [`respond_read_resource`](ServerSession::respond_read_resource), or
+    /// an error with code -32002 for an unknown resource.
+    ReadResource {
+        /// The request to answer.
+        id: RequestId,
+        /// The URI.
+        params: ReadResourceParams,
+    },
+    /// `prompts/get` of a registered prompt. Answer with
+    /// [`respond_get_prompt`](ServerSession::respond_get_prompt).
+    GetPrompt {
+        /// The request to answer.
+        id: RequestId,
+        /// Name and arguments.
+        params: GetPromptParams,
+    },
+    /// `completion/complete`. Answer with
+    /// [`respond_complete`](ServerSession::respond_complete).
+    Complete {
+        /// The request to answer.
+        id: RequestId,
+        /// What to complete.
+        params: CompleteParams,
+    },
+    /// The client cancelled a request it was waiting for: it is forgotten,
+    /// and an answer given later is dropped.
+    Cancelled {
+        /// The request.
+        id: RequestId,
+        /// Why, if the client said.
+        reason: Option<String>,
+    },
+    /// `resources/subscribe` (answered).
+    Subscribed {
+        /// The resource.
+        uri: String,
+    },
+    /// `resources/unsubscribe` (answered).
+    Unsubscribed {
+        /// The resource.
+        uri: String,
+    },
+    /// `logging/setLevel` (answered).
+    LevelSet {
+        /// The least severe level the client wants.
+        level: LoggingLevel,
+    },
+    /// `notifications/roots/list_changed`.
+    RootsListChanged,
+    /// `notifications/progress` for one of our requests.
+    Progress(ProgressParams),
+    /// A notification this session does not know.
+    Notification(Notification),
+    /// The client answered our ping.
+    Pong {
+        /// Our request.
+        request: RequestId,
+    },
+    /// The client's roots.
+    Roots {
+        /// Our request.
+        request: RequestId,
+        /// The result.
+        result: ListRootsResult,
+    },
+    /// The client sampled a message.
+    Sampled {
+        /// Our request.
+        request: RequestId,
+        /// The result.
+        result: Box<CreateMessageResult>,
+    },
+    /// The user answered an elicitation.
+    Elicited {
+        /// Our request.
+        request: RequestId,
+        /// The result.
+        result: ElicitResult,
+    },
+    /// The client answered one of our requests with an error (or with a
+    /// result that does not parse: code -32603).
+    RequestFailed {
+        /// Our request.
+        request: RequestId,
+        /// The error.
+        error: ErrorObject,
+    },
+    /// One of our requests passed its deadline; the client was sent
+    /// `notifications/cancelled` for it.
+    RequestTimedOut {
+        /// Our request.
+        request: RequestId,
+    },
+    /// The client sent an error response with a `null` id.
+    PeerError(ErrorObject),
+    /// Input refused (already answered when its
+    /// [`hint`](Error::hint) is `Some`).
+    Invalid(Error),
+    /// The transport's input ended; our pending requests were abandoned.
+    Closed {
+        /// Our requests that will never be answered.
+        abandoned: Vec<RequestId>,
+    },
+}
+
+/// What kind of request of ours is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outgoing {
+    Ping,
+    Roots,
+    Sampling,
+    Elicitation,
+}
+
+/// A client request handed to the application.
+#[derive(Debug, Clone)]
+struct InFlight {
+    progress: Option<ProgressToken>,
+}
+
+/// A sans-IO MCP server session (`initialize` era, revisions 2024-11-05
+/// to 2025-11-25) over one JSON-RPC [`Peer`].
+///
+/// * **Lifecycle.** Before `initialize` only `ping` is answered; other
+///   requests get -32600. `initialize` negotiates the revision
+///   ([`version::negotiate`]) and advertises the capabilities the
+///   catalogue implies (plus [`Config::capabilities`]); they stay fixed
+///   for the session. A second `initialize` gets -32600.
+/// * **Catalogue.** Tools, resources, resource templates and prompts are
+///   registered with the session, which answers the list requests itself,
+///   paginated ([`Config::page_size`], cursors are opaque offsets;
+///   an invalid cursor gets -32602), and sends the `list_changed`
+///   notifications when the catalogue changes after `initialize`.
+/// * **Calls** (`tools/call` of a registered tool, `resources/read`,
+///   `prompts/get` of a registered prompt, `completion/complete`) become
+///   [`ServerEvent`]s the application answers with `respond_*`; unknown
+///   tools and prompts get -32602, methods of capabilities not advertised
+///   and unknown methods -32601, params that do not parse -32602.
+/// * **Cancellation.** `notifications/cancelled` for a request in flight
+///   forgets it ([`ServerEvent::Cancelled`]); the application's answer is
+///   then dropped, never sent.
+/// * **Out:** progress ([`notify_progress`](Self::notify_progress)),
+///   logging ([`log`](Self::log), filtered by the level set), resource
+///   updates for subscribed URIs, and requests to the client (ping, roots,
+///   sampling, elicitation) with timeouts ([`poll_timeout`](Self::poll_timeout)).
+///
+/// Framing is the transport's (newline-delimited stdio, HTTP bodies, WebSocket messages).
+#[derive(Debug)]
+pub struct ServerSession {
+    config: Config,
+    peer: Peer,
+    phase: Phase,
+    protocol_version: Option<&'static str>,
+    client_info: Option<Implementation>,
+    client_capabilities: Option<ClientCapabilities>,
+    advertised: ServerCapabilities,
+    tools: Vec<Tool>,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplate>,
+    prompts: Vec<Prompt>,
+    log_level: Option<LoggingLevel>,
+    subscriptions: BTreeSet<String>,
+    in_flight: BTreeMap<RequestId, InFlight>,
+    progress: BTreeMap<ProgressToken, Option<f64>>,
+    cancelled: BTreeSet<RequestId>,
+    cancelled_order: VecDeque<RequestId>,
+    outgoing: BTreeMap<RequestId, Outgoing>,
+    events: VecDeque<ServerEvent>,
+}
+
+impl Default for ServerSession {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl ServerSession {
+    /// A session waiting for `initialize`, with an empty catalogue.
+    pub fn new(config: Config) -> Self {
+        Self {
+            peer: Peer::new(config.jsonrpc.clone()),
+            log_level: config.default_log_level,
+            config,
+            phase: Phase::New,
+            protocol_version: None,
+            client_info: None,
+            client_capabilities: None,
+            advertised: ServerCapabilities::default(),
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            subscriptions: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            cancelled_order: VecDeque::new(),
+            outgoing: BTreeMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ---- inputs ----
+
+    /// Takes one complete JSON-RPC message (single or batch) from the
+    /// client.
+    ///
+    /// # Errors
+    ///
+    /// The first problem of the message, as the JSON-RPC layer reports it
+    /// (already answered; also an [`ServerEvent::Invalid`]). Never sticky.
+    pub fn handle_message(&mut self, now: Instant, message: &[u8]) -> Result<(), Error> {
+        let r = self.peer.handle_message(now, message);
+        self.pump();
+        r.map_err(Error::from)
+    }
+
+    /// [`handle_message`](Self::handle_message) without the copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`handle_message`](Self::handle_message).
+    pub fn handle_message_bytes(&mut self, now: Instant, message: Bytes) -> Result<(), Error> {
+        let r = self.peer.handle_message_bytes(now, message);
+        self.pump();
+        r.map_err(Error::from)
+    }
+
+    /// Fires the deadlines of our requests due at `now`: each becomes
+    /// [`ServerEvent::RequestTimedOut`], and the client is sent
+    /// `notifications/cancelled` for it.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.peer.handle_timeout(now);
+        self.pump();
+    }
+
+    /// The transport's input ended: our pending requests are abandoned
+    /// ([`ServerEvent::Closed`]). Requests of the client's still in flight
+    /// may still be answered (the output may still be open).
+    pub fn handle_close(&mut self) {
+        let abandoned = self.peer.cancel_all();
+        self.outgoing.clear();
+        self.events.push_back(ServerEvent::Closed { abandoned });
+    }
+
+    // ---- outputs ----
+
+    /// The next complete message to send.
+    pub fn poll_message(&mut self) -> Option<Bytes> {
+        self.peer.poll_message()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) has work next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peer.poll_timeout()
+    }
+
+    // ---- catalogue ----
+
+    /// Registers a tool, replacing one of the same name. After
+    /// `initialize`, sends `notifications/tools/list_changed` if advertised.
+    pub fn add_tool(&mut self, tool: Tool) {
+        match self.tools.iter_mut().find(|t| t.name == tool.name) {
+            Some(t) => *t = tool,
+            None => self.tools.push(tool),
+        }
+        self.list_changed(methods::NOTIFICATION_TOOLS_LIST_CHANGED);
+    }
+
+    /// Removes a tool; returns whether it was registered.
+    pub fn remove_tool(&mut self, name: &str) -> bool {
+        let before = self.tools.len();
+        self.tools.retain(|t| t.name != name);
+        let removed = self.tools.len() != before;
+        if removed {
+            self.list_changed(methods::NOTIFICATION_TOOLS_LIST_CHANGED);
+        }
+        removed
+    }
+
+    /// The registered tools, in registration order.
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// Registers a resource, replacing one with the same URI.
+    pub fn add_resource(&mut self, resource: Resource) {
+        match self.resources.iter_mut().find(|r| r.uri == resource.uri) {
+            Some(r) => *r = resource,
+            None => self.resources.push(resource),
+        }
+        self.list_changed(methods::NOTIFICATION_RESOURCES_LIST_CHANGED);
+    }
+
+    /// Removes a resource; returns whether it was registered.
+    pub fn remove_resource(&mut self, uri: &str) -> bool {
+        let before = self.resources.len();
+        self.resources.retain(|r| r.uri != uri);
+        let removed = self.resources.len() != before;
+        if removed {
+            self.list_changed(methods::NOTIFICATION_RESOURCES_LIST_CHANGED);
+        }
+        removed
+    }
+
+    /// The registered resources.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// Registers a resource template, replacing one with the same URI
+    /// template.
+    pub fn add_resource_template(&mut self, template: ResourceTemplate) {
+        match self
+            .templates
+            .iter_mut()
+            .find(|t| t.uri_template == template.uri_template)
+        {
+            Some(t) => *t = template,
+            None => self.templates.push(template),
+        }
+        self.list_changed(methods::NOTIFICATION_RESOURCES_LIST_CHANGED);
+    }
+
+    /// Registers a prompt, replacing one of the same name.
+    pub fn add_prompt(&mut self, prompt: Prompt) {
+        match self.prompts.iter_mut().find(|p| p.name == prompt.name) {
+            Some(p) => *p = prompt,
+            None => self.prompts.push(prompt),
+        }
+        self.list_changed(methods::NOTIFICATION_PROMPTS_LIST_CHANGED);
+    }
+
+    /// Removes a prompt; returns whether it was registered.
+    pub fn remove_prompt(&mut self, name: &str) -> bool {
+        let before = self.prompts.len();
+        self.prompts.retain(|p| p.name != name);
+        let removed = self.prompts.len() != before;
+        if removed {
+            self.list_changed(methods::NOTIFICATION_PROMPTS_LIST_CHANGED);
+        }
+        removed
+    }
+
+    /// The registered prompts.
+    pub fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    /// A subscribed resource changed: sends
+    /// `notifications/resources/updated` if the client subscribed to `uri`,
+    /// and returns whether it did.
+    pub fn resource_updated(&mut self, uri: &str) -> bool {
+        if !self.subscriptions.contains(uri) {
+            return false;
+        }
+        self.notify(
+            methods::NOTIFICATION_RESOURCES_UPDATED,
+            &UriParams::new(uri),
+        )
+        .is_ok()
+    }
+
+    // ---- answers ----
+
+    /// Answers a [`ServerEvent::CallTool`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_call_tool(
+        &mut self,
+        id: &RequestId,
+        result: CallToolResult,
+    ) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a [`ServerEvent::ReadResource`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_read_resource(
+        &mut self,
+        id: &RequestId,
+        result: ReadResourceResult,
+    ) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a [`ServerEvent::GetPrompt`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_get_prompt(
+        &mut self,
+        id: &RequestId,
+        result: GetPromptResult,
+    ) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a [`ServerEvent::Complete`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_complete(
+        &mut self,
+        id: &RequestId,
+        result: CompleteResult,
+    ) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a request handed to the application with an error (for
+    /// example -32002 for `resources/read` of an unknown resource).
+    ///
+    /// An answer to a request the client cancelled is dropped: `Ok`, and
+    /// nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnswerable`] if `id` is not waiting for an answer;
+    /// nothing changes.
+    pub fn respond_error(&mut self, id: &RequestId, error: ErrorObject) -> Result<(), Error> {
+        self.finish(id, Err(error))
+    }
+
+    fn respond<T: Serialize>(&mut self, id: &RequestId, result: &T) -> Result<(), Error> {
+        if !self.in_flight.contains_key(id) && !self.cancelled.contains(id) {
+            return Err(Error::NotAnswerable { id: id.clone() });
+        }
+        let raw = RawJson::from_serialize(result).map_err(Error::serialize)?;
+        self.finish(id, Ok(raw))
+    }
+
+    fn finish(
+        &mut self,
+        id: &RequestId,
+        outcome: Result<RawJson, ErrorObject>,
+    ) -> Result<(), Error> {
+        let Some(flight) = self.in_flight.remove(id) else {
+            if self.cancelled.remove(id) {
+                self.cancelled_order.retain(|c| c != id);
+                return Ok(());
+            }
+            return Err(Error::NotAnswerable { id: id.clone() });
+        };
+        if let Some(token) = flight.progress {
+            self.progress.remove(&token);
+        }
+        match outcome {
+            Ok(raw) => self.peer.respond(id, raw)?,
+            Err(e) => self.peer.respond_error(id, e)?,
+        }
+        Ok(())
+    }
+
+    // ---- notifications out ----
+
+    /// Sends `notifications/progress` for the request in flight that
+    /// carries `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownProgressToken`] if no request in flight carries it,
+    /// [`Error::ProgressNotIncreasing`] if `progress` is not greater than
+    /// the last value sent (or not finite); nothing is sent.
+    pub fn notify_progress(
+        &mut self,
+        token: &ProgressToken,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) -> Result<(), Error> {
+        let Some(last) = self.progress.get_mut(token) else {
+            return Err(Error::UnknownProgressToken);
+        };
+        if !progress.is_finite() || last.is_some_and(|l| progress <= l) {
+            return Err(Error::ProgressNotIncreasing);
+        }
+        *last = Some(progress);
+        let params = ProgressParams {
+            progress_token: token.clone(),
+            progress,
+            total: total.filter(|t| t.is_finite()),
+            message,
+            meta: None,
+            extra: Map::new(),
+        };
+        self.notify(methods::NOTIFICATION_PROGRESS, &params)
+    }
+
+    /// Sends a log message (`notifications/message`) if `level` is at
+    /// least the level the client set (or [`Config::default_log_level`]),
+    /// and returns whether it was sent. Nothing is sent before
+    /// `initialize` or when logging is not advertised.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] if `data` cannot be written.
+    pub fn log(
+        &mut self,
+        level: LoggingLevel,
+        logger: Option<&str>,
+        data: Value,
+    ) -> Result<bool, Error> {
+        let wanted = self.log_level.is_some_and(|min| level >= min);
+        if self.phase == Phase::New || self.advertised.logging.is_none() || !wanted {
+            return Ok(false);
+        }
+        let params = LoggingMessageParams {
+            level,
+            logger: logger.map(str::to_owned),
+            data,
+            meta: None,
+            extra: Map::new(),
+        };
+        self.notify(methods::NOTIFICATION_MESSAGE, &params)?;
+        Ok(true)
+    }
+
+    fn notify<T: Serialize>(&mut self, method: &str, params: &T) -> Result<(), Error> {
+        let raw = RawJson::from_serialize(params).map_err(Error::serialize)?;
+        self.peer.send_notification(method, Some(raw))?;
+        Ok(())
+    }
+
+    fn list_changed(&mut self, method: &str) {
+        if self.phase == Phase::New {
+            return;
+        }
+        let advertised = match method {
+            methods::NOTIFICATION_TOOLS_LIST_CHANGED => {
+                self.advertised.tools.as_ref().and_then(|c| c.list_changed)
+            }
+            methods::NOTIFICATION_PROMPTS_LIST_CHANGED => self
+                .advertised
+                .prompts
+                .as_ref()
+                .and_then(|c| c.list_changed),
+            _ => self
+                .advertised
+                .resources
+                .as_ref()
+                .and_then(|c| c.list_changed),
+        };
+        if advertised == Some(true) {
+            // An empty object serializes; this cannot fail.
+            let _ = self.peer.send_notification(method, None);
+        }
+    }
+
+    // ---- requests to the client ----
+
+    /// Pings the client; the answer is [`ServerEvent::Pong`]. Allowed once
+    /// `initialize` is answered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInitialized`], or the JSON-RPC layer's limits.
+    pub fn ping(&mut self, now: Instant) -> Result<RequestId, Error> {
+        if self.phase == Phase::New {
+            return Err(Error::NotInitialized);
+        }
+        self.request(now, methods::PING, Outgoing::Ping, &Empty::default())
+    }
+
+    /// Asks for the client's roots; the answer is [`ServerEvent::Roots`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInitialized`] before `notifications/initialized`,
+    /// [`Error::ClientLacksCapability`], or the JSON-RPC layer's limits.
+    pub fn list_roots(&mut self, now: Instant) -> Result<RequestId, Error> {
+        self.check_client("roots", |c| c.roots.is_some())?;
+        self.request(now, methods::ROOTS_LIST, Outgoing::Roots, &Empty::default())
+    }
+
+    /// Asks the client to sample its model; the answer is
+    /// [`ServerEvent::Sampled`].
+    ///
+    /// # Errors
+    ///
+    /// As [`list_roots`](Self::list_roots) (capability `sampling`).
+    pub fn create_message(
+        &mut self,
+        now: Instant,
+        params: &CreateMessageParams,
+    ) -> Result<RequestId, Error> {
+        self.check_client("sampling", |c| c.sampling.is_some())?;
+        self.request(
+            now,
+            methods::SAMPLING_CREATE_MESSAGE,
+            Outgoing::Sampling,
+            params,
+        )
+    }
+
+    /// Asks the user for information; the answer is
+    /// [`ServerEvent::Elicited`].
+    ///
+    /// # Errors
+    ///
+    /// As [`list_roots`](Self::list_roots) (capability `elicitation`).
+    pub fn elicit(&mut self, now: Instant, params: &ElicitParams) -> Result<RequestId, Error> {
+        self.check_client("elicitation", |c| c.elicitation.is_some())?;
+        self.request(
+            now,
+            methods::ELICITATION_CREATE,
+            Outgoing::Elicitation,
+            params,
+        )
+    }
+
+    /// Cancels one of our requests: it is forgotten (a late answer is
+    /// dropped) and the client is sent `notifications/cancelled`.
+    ///
+    /// # Errors
+    ///
+    /// The JSON-RPC layer's [`NotPending`](wirestate_jsonrpc::Error::NotPending).
+    pub fn cancel_request(&mut self, id: &RequestId, reason: Option<&str>) -> Result<(), Error> {
+        self.peer.cancel(id)?;
+        self.outgoing.remove(id);
+        self.send_cancelled(id, reason);
+        Ok(())
+    }
+
+    fn check_client(
+        &self,
+        capability: &'static str,
+        has: impl Fn(&ClientCapabilities) -> bool,
+    ) -> Result<(), Error> {
+        if self.phase != Phase::Ready {
+            return Err(Error::NotInitialized);
+        }
+        match &self.client_capabilities {
+            Some(c) if has(c) => Ok(()),
+            _ => Err(Error::ClientLacksCapability { capability }),
+        }
+    }
+
+    fn request<T: Serialize>(
+        &mut self,
+        now: Instant,
+        method: &str,
+        kind: Outgoing,
+        params: &T,
+    ) -> Result<RequestId, Error> {
+        let raw = RawJson::from_serialize(params).map_err(Error::serialize)?;
+        let id = self.peer.send_request(now, method, Some(raw), None)?;
+        self.outgoing.insert(id.clone(), kind);
+        Ok(id)
+    }
+
+    fn send_cancelled(&mut self, id: &RequestId, reason: Option<&str>) {
+        let params = CancelledParams {
+            request_id: Some(id.clone()),
+            reason: reason.map(str::to_owned),
+            ..CancelledParams::default()
+        };
+        let _ = self.notify(methods::NOTIFICATION_CANCELLED, &params);
+    }
+
+    // ---- queries ----
+
+    /// Where the session is in the lifecycle.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The negotiated revision, once `initialize` is answered.
+    pub fn protocol_version(&self) -> Option<&'static str> {
+        self.protocol_version
+    }
+
+    /// The client, once `initialize` is answered.
+    pub fn client_info(&self) -> Option<&Implementation> {
+        self.client_info.as_ref()
+    }
+
+    /// What the client supports, once `initialize` is answered.
+    pub fn client_capabilities(&self) -> Option<&ClientCapabilities> {
+        self.client_capabilities.as_ref()
+    }
+
+    /// What the server advertised (empty before `initialize`).
+    pub fn capabilities(&self) -> &ServerCapabilities {
+        &self.advertised
+    }
+
+    /// The least severe log level sent, if any.
+    pub fn log_level(&self) -> Option<LoggingLevel> {
+        self.log_level
+    }
+
+    /// Whether the client subscribed to `uri`.
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.subscriptions.contains(uri)
+    }
+
+    /// Client requests handed to the application and not yet answered.
+    pub fn pending_requests(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether every request of the client's has been answered (or
+    /// cancelled).
+    pub fn is_idle(&self) -> bool {
+        self.peer.pending_incoming() == 0
+    }
+
+    /// Whether queued output is below the JSON-RPC write high-water mark.
+    pub fn wants_message(&self) -> bool {
+        self.peer.wants_message()
+    }
+
+    /// The JSON-RPC peer's counters.
+    pub fn stats(&self) -> wirestate_jsonrpc::Stats {
+        self.peer.stats()
+    }
+
+    // ---- dispatch ----
+
+    fn pump(&mut self) {
+        while let Some(event) = self.peer.poll_event() {
+            match event {
+                PeerEvent::Request(r) => self.on_request(r),
+                PeerEvent::Notification(n) => self.on_notification(n),
+                PeerEvent::Response { request, result } => self.on_response(request, Ok(result)),
+                PeerEvent::ErrorResponse { request, error } => {
+                    self.on_response(request, Err(error));
+                }
+                PeerEvent::TimedOut { request } => {
+                    self.outgoing.remove(&request);
+                    self.send_cancelled(&request, Some("timed out"));
+                    self.events
+                        .push_back(ServerEvent::RequestTimedOut { request });
+                }
+                PeerEvent::PeerError(e) => self.events.push_back(ServerEvent::PeerError(e)),
+                PeerEvent::Invalid(e) => self.events.push_back(ServerEvent::Invalid(e.into())),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_response(&mut self, request: RequestId, outcome: Result<RawJson, ErrorObject>) {
+        let Some(kind) = self.outgoing.remove(&request) else {
+            return;
+        };
+        let result = match outcome {
+            Err(error) => {
+                self.events
+                    .push_back(ServerEvent::RequestFailed { request, error });
+                return;
+            }
+            Ok(r) => r,
+        };
+        let event = match kind {
+            Outgoing::Ping => Ok(ServerEvent::Pong {
+                request: request.clone(),
+            }),
+            Outgoing::Roots => result.decode().map(|result| ServerEvent::Roots {
+                request: request.clone(),
+                result,
+            }),
+            Outgoing::Sampling => result.decode().map(|result| ServerEvent::Sampled {
+                request: request.clone(),
+                result: Box::new(result),
+            }),
+            Outgoing::Elicitation => result.decode().map(|result| ServerEvent::Elicited {
+                request: request.clone(),
+                result,
+            }),
+        };
+        self.events
+            .push_back(event.unwrap_or_else(|e| ServerEvent::RequestFailed {
+                request,
+                error: ErrorObject::new(
+                    ErrorCode::INTERNAL_ERROR,
+                    format!("malformed result: {e}"),
+                ),
+            }));
+    }
+
+    fn on_notification(&mut self, n: Notification) {
+        match n.method.as_str() {
+            methods::NOTIFICATION_INITIALIZED => {
+                if self.phase == Phase::Initializing {
+                    self.phase = Phase::Ready;
+                    self.events.push_back(ServerEvent::Initialized);
+                }
+            }
+            methods::NOTIFICATION_CANCELLED => {
+                let Ok(p) = n.params::<CancelledParams>() else {
+                    return;
+                };
+                let Some(id) = p.request_id else { return };
+                if let Some(flight) = self.in_flight.remove(&id) {
+                    if let Some(token) = flight.progress {
+                        self.progress.remove(&token);
+                    }
+                    let _ = self.peer.abandon(&id);
+                    self.remember_cancelled(id.clone());
+                    self.events.push_back(ServerEvent::Cancelled {
+                        id,
+                        reason: p.reason,
+                    });
+                }
+            }
+            methods::NOTIFICATION_ROOTS_LIST_CHANGED => {
+                self.events.push_back(ServerEvent::RootsListChanged);
+            }
+            methods::NOTIFICATION_PROGRESS => match n.params::<ProgressParams>() {
+                Ok(p) => self.events.push_back(ServerEvent::Progress(p)),
+                Err(_) => self.events.push_back(ServerEvent::Notification(n)),
+            },
+            _ => self.events.push_back(ServerEvent::Notification(n)),
+        }
+    }
+
+    fn remember_cancelled(&mut self, id: RequestId) {
+        if self.cancelled_order.len() >= CANCELLED_MEMORY {
+            if let Some(old) = self.cancelled_order.pop_front() {
+                self.cancelled.remove(&old);
+            }
+        }
+        self.cancelled.insert(id.clone());
+        self.cancelled_order.push_back(id);
+    }
+
+    fn on_request(&mut self, r: Request) {
+        let id = r.id.clone();
+        let answer = self.route(r);
+        let outcome = match answer {
+            Answer::Deferred => return,
+            Answer::Result(raw) => self.peer.respond(&id, raw),
+            Answer::Error(e) => self.peer.respond_error(&id, e),
+        };
+        // The peer just reported this request, so answering it cannot fail.
+        let _ = outcome;
+    }
+
+    fn route(&mut self, r: Request) -> Answer {
+        let method = r.method.as_str();
+        if method == methods::PING {
+            return Answer::ok(&Empty::default());
+        }
+        if method == methods::INITIALIZE {
+            return self.initialize(&r);
+        }
+        if self.phase == Phase::New {
+            return Answer::Error(ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                "Server not initialized: send initialize first",
+            ));
+        }
+        let caps = &self.advertised;
+        let (tools, resources, prompts) = (
+            caps.tools.is_some(),
+            caps.resources.is_some(),
+            caps.prompts.is_some(),
+        );
+        let subscribe = caps
+            .resources
+            .as_ref()
+            .is_some_and(|c| c.subscribe == Some(true));
+        let (completions, logging) = (caps.completions.is_some(), caps.logging.is_some());
+        let page = self.config.page_size.max(1);
+        match method {
+            methods::TOOLS_LIST if tools => match list_params(&r) {
+                Ok(cursor) => paginate(&self.tools, cursor, page).map_or_else(
+                    Answer::Error,
+                    |(tools, next_cursor)| {
+                        Answer::ok(&ListToolsResult {
+                            tools,
+                            next_cursor,
+                            ..Default::default()
+                        })
+                    },
+                ),
+                Err(e) => Answer::Error(e),
+            },
+            methods::RESOURCES_LIST if resources => match list_params(&r) {
+                Ok(cursor) => paginate(&self.resources, cursor, page).map_or_else(
+                    Answer::Error,
+                    |(resources, next_cursor)| {
+                        Answer::ok(&ListResourcesResult {
+                            resources,
+                            next_cursor,
+                            ..Default::default()
+                        })
+                    },
+                ),
+                Err(e) => Answer::Error(e),
+            },
+            methods::RESOURCES_TEMPLATES_LIST if resources => match list_params(&r) {
+                Ok(cursor) => paginate(&self.templates, cursor, page).map_or_else(
+                    Answer::Error,
+                    |(resource_templates, next_cursor)| {
+                        Answer::ok(&ListResourceTemplatesResult {
+                            resource_templates,
+                            next_cursor,
+                            ..Default::default()
+                        })
+                    },
+                ),
+                Err(e) => Answer::Error(e),
+            },
+            methods::PROMPTS_LIST if prompts => match list_params(&r) {
+                Ok(cursor) => paginate(&self.prompts, cursor, page).map_or_else(
+                    Answer::Error,
+                    |(prompts, next_cursor)| {
+                        Answer::ok(&ListPromptsResult {
+                            prompts,
+                            next_cursor,
+                            ..Default::default()
+                        })
+                    },
+                ),
+                Err(e) => Answer::Error(e),
+            },
+            methods::TOOLS_CALL if tools => match required::<CallToolParams>(&r) {
+                Ok(params) if self.tools.iter().any(|t| t.name == params.name) => {
+                    let progress = progress_token(params.meta.as_ref());
+                    self.hand_over(r.id, progress, |id| ServerEvent::CallTool { id, params })
+                }
+                Ok(params) => Answer::Error(ErrorObject::new(
+                    ErrorCode::INVALID_PARAMS,
+                    format!("Unknown tool: {}", params.name),
+                )),
+                Err(e) => Answer::Error(e),
+            },
+            methods::RESOURCES_READ if resources => match required::<ReadResourceParams>(&r) {
+                Ok(params) => {
+                    let progress = progress_token(params.meta.as_ref());
+                    self.hand_over(r.id, progress, |id| ServerEvent::ReadResource {
+                        id,
+                        params,
+                    })
+                }
+                Err(e) => Answer::Error(e),
+            },
+            methods::PROMPTS_GET if prompts => match required::<GetPromptParams>(&r) {
+                Ok(params) if self.prompts.iter().any(|p| p.name == params.name) => {
+                    let progress = progress_token(params.meta.as_ref());
+                    self.hand_over(r.id, progress, |id| ServerEvent::GetPrompt { id, params })
+                }
+                Ok(params) => Answer::Error(ErrorObject::new(
+                    ErrorCode::INVALID_PARAMS,
+                    format!("Unknown prompt: {}", params.name),
+                )),
+                Err(e) => Answer::Error(e),
+            },
+            methods::COMPLETION_COMPLETE if completions => match required::<CompleteParams>(&r) {
+                Ok(params) => {
+                    let progress = progress_token(params.meta.as_ref());
+                    self.hand_over(r.id, progress, |id| ServerEvent::Complete { id, params })
+                }
+                Err(e) => Answer::Error(e),
+            },
+            methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE if subscribe => {
+                match required::<UriParams>(&r) {
+                    Ok(p) => {
+                        if method == methods::RESOURCES_SUBSCRIBE {
+                            self.subscriptions.insert(p.uri.clone());
+                            self.events
+                                .push_back(ServerEvent::Subscribed { uri: p.uri });
+                        } else {
+                            self.subscriptions.remove(&p.uri);
+                            self.events
+                                .push_back(ServerEvent::Unsubscribed { uri: p.uri });
+                        }
+                        Answer::ok(&Empty::default())
+                    }
+                    Err(e) => Answer::Error(e),
+                }
+            }
+            methods::LOGGING_SET_LEVEL if logging => match required::<SetLevelParams>(&r) {
+                Ok(p) => {
+                    self.log_level = Some(p.level);
+                    self.events
+                        .push_back(ServerEvent::LevelSet { level: p.level });
+                    Answer::ok(&Empty::default())
+                }
+                Err(e) => Answer::Error(e),
+            },
+            _ => Answer::Error(ErrorObject::method_not_found()),
+        }
+    }
+
+    fn hand_over(
+        &mut self,
+        id: RequestId,
+        progress: Option<ProgressToken>,
+        event: impl FnOnce(RequestId) -> ServerEvent,
+    ) -> Answer {
+        // A token already in use by another request in flight is ignored
+        // for this one (progress must be attributable).
+        let progress = progress.filter(|t| !self.progress.contains_key(t));
+        if let Some(t) = &progress {
+            self.progress.insert(t.clone(), None);
+        }
+        self.cancelled.remove(&id);
+        self.in_flight.insert(id.clone(), InFlight { progress });
+        self.events.push_back(event(id));
+        Answer::Deferred
+    }
+
+    fn initialize(&mut self, r: &Request) -> Answer {
+        if self.phase != Phase::New {
+            return Answer::Error(ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                "Already initialized",
+            ));
+        }
+        let params = match required::<InitializeParams>(r) {
+            Ok(p) => p,
+            Err(e) => return Answer::Error(e),
+        };
+        let protocol_version = version::negotiate(&params.protocol_version);
+        self.advertised = self.derive_capabilities();
+        self.phase = Phase::Initializing;
+        self.protocol_version = Some(protocol_version);
+        self.client_info = Some(params.client_info.clone());
+        self.client_capabilities = Some(params.capabilities.clone());
+        self.events.push_back(ServerEvent::Initialize {
+            protocol_version,
+            client_info: params.client_info,
+            capabilities: params.capabilities,
+        });
+        Answer::ok(&InitializeResult {
+            protocol_version: protocol_version.to_owned(),
+            capabilities: self.advertised.clone(),
+            server_info: self.config.server_info.clone(),
+            instructions: self.config.instructions.clone(),
+            ..Default::default()
+        })
+    }
+
+    fn derive_capabilities(&self) -> ServerCapabilities {
+        let mut caps = self.config.capabilities.clone();
+        if caps.tools.is_none() && !self.tools.is_empty() {
+            caps.tools = Some(ListChangedCapability::list_changed());
+        }
+        if caps.prompts.is_none() && !self.prompts.is_empty() {
+            caps.prompts = Some(ListChangedCapability::list_changed());
+        }
+        if caps.resources.is_none() && !(self.resources.is_empty() && self.templates.is_empty()) {
+            caps.resources = Some(ResourcesCapability {
+                subscribe: Some(true),
+                list_changed: Some(true),
+                ..Default::default()
+            });
+        }
+        if caps.logging.is_none() {
+            caps.logging = Some(Map::new());
+        }
+        caps
+    }
+}
+
+/// How the session answers a request.
+enum Answer {
+    /// Handed to the application.
+    Deferred,
+    Result(RawJson),
+    Error(ErrorObject),
+}
+
+impl Answer {
+    fn ok<T: Serialize>(value: &T) -> Self {
+        match RawJson::from_serialize(value) {
+            Ok(raw) => Self::Result(raw),
+            Err(_) => Self::Error(ErrorObject::internal_error()),
+        }
+    }
+}
+
+fn required<T: DeserializeOwned>(r: &Request) -> Result<T, ErrorObject> {
+    match &r.params {
+        Some(p) => p.decode::<T>().map_err(ErrorObject::invalid_params),
+        None => Err(ErrorObject::invalid_params("params missing")),
+    }
+}
+
+fn list_params(r: &Request) -> Result<Option<String>, ErrorObject> {
+    match &r.params {
+        None => Ok(None),
+        Some(p) => p
+            .decode::<PaginatedParams>()
+            .map(|p| p.cursor)
+            .map_err(ErrorObject::invalid_params),
+    }
+}
+
+/// One page of `items` from `cursor` (an offset written as decimal).
+fn paginate<T: Clone>(
+    items: &[T],
+    cursor: Option<String>,
+    page: usize,
+) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => match c.parse::<usize>() {
+            Ok(n) if n <= items.len() => n,
+            _ => return Err(ErrorObject::invalid_params("invalid cursor")),
+        },
+    };
+    let end = start.saturating_add(page).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items[start..end].to_vec(), next))
+}
