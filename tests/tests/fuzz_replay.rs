@@ -112,6 +112,11 @@ fn sse_corpus() {
     replay("sse");
 }
 
+#[test]
+fn h2_frame_corpus() {
+    replay("h2_frame");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {
@@ -302,6 +307,7 @@ mod seeds {
             ("jsonrpc", super::jsonrpc_seeds::all()),
             ("lines", super::framing_seeds::lines()),
             ("sse", super::framing_seeds::sse()),
+            ("h2_frame", wirestate_tests::fuzz::h2_frame_seeds()),
         ]
     }
 

@@ -32,6 +32,7 @@
 
 mod chunked;
 mod client;
+mod h2_frame;
 mod heads;
 mod jsonrpc;
 mod lines;
@@ -46,6 +47,7 @@ mod ws_inflate;
 
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
+pub use h2_frame::{h2_frame, h2_frame_seeds};
 pub use heads::{request_head, response_head};
 pub use jsonrpc::jsonrpc;
 pub use lines::lines;
@@ -77,4 +79,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jsonrpc", jsonrpc),
     ("lines", lines),
     ("sse", sse),
+    ("h2_frame", h2_frame),
 ];
