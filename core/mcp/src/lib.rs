@@ -8,6 +8,8 @@
 //!   itself (paginated), calls handed to the application as events,
 //!   cancellation, progress, logging, subscriptions, and requests to the
 //!   client.
+//! * [`StdioServer`]: that session over stdio (one JSON-RPC message per
+//!   line) as a byte [`Machine`](wirestate_machine::Machine).
 //!
 //! Nothing here reads a clock, a socket or a random generator; time is the
 //! `now` the caller passes.
@@ -59,6 +61,8 @@
 mod error;
 pub mod schema;
 mod server;
+mod stdio;
 
 pub use error::Error;
 pub use server::{Config, Phase, ServerEvent, ServerSession};
+pub use stdio::{StdioConfig, StdioServer};

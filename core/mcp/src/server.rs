@@ -258,7 +258,7 @@ struct InFlight {
 ///   updates for subscribed URIs, and requests to the client (ping, roots,
 ///   sampling, elicitation) with timeouts ([`poll_timeout`](Self::poll_timeout)).
 ///
-/// Framing is the transport's (newline-delimited stdio, HTTP bodies, WebSocket messages).
+/// Framing is the transport's: see [`StdioServer`](crate::StdioServer).
 #[derive(Debug)]
 pub struct ServerSession {
     config: Config,
