@@ -8,10 +8,14 @@
 //! * [`stream_state`]: stream states (RFC 9113 §5.1) as an explicit
 //!   transition table;
 //! * [`flow`]: flow-control windows, with receive credit returned only as
-//!   the application releases data.
+//!   the application releases data;
+//! * [`connection`]: the connection machine for clients and servers —
+//!   streams, `http` heads, flow control, SETTINGS, PING, GOAWAY and flood
+//!   defences — behind the `wirestate_machine::Machine` contract.
 
 #![forbid(unsafe_code)]
 
+pub mod connection;
 pub mod flow;
 pub mod frame;
 pub mod hpack;

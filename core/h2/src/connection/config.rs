@@ -1,0 +1,151 @@
+//! Limits, windows and timers of a [`Connection`](super::Connection).
+
+use crate::frame::{DEFAULT_HEADER_TABLE_SIZE, DEFAULT_MAX_FRAME_SIZE, StreamId};
+use http::uri::Scheme;
+use std::time::Duration;
+
+/// Limits, flow-control targets and timers of a
+/// [`Connection`](super::Connection), with safe defaults.
+///
+/// The values we advertise in our SETTINGS (`initial_stream_window`,
+/// `max_frame_size`, `max_header_list_size`, `header_table_size`,
+/// `max_concurrent_streams`) govern what we accept; the peer's SETTINGS
+/// govern what we send.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// SETTINGS_INITIAL_WINDOW_SIZE we advertise: how much each stream may
+    /// receive before the application releases it. Default 256 KiB.
+    pub initial_stream_window: u32,
+    /// The connection receive window we aim for (announced with a
+    /// WINDOW_UPDATE on stream 0 at start). Default 1 MiB.
+    pub connection_window: u32,
+    /// SETTINGS_MAX_FRAME_SIZE we advertise (16384..=16777215; out-of-range
+    /// values are clamped). Default 16384.
+    pub max_frame_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce (name + value
+    /// + 32 per field). Larger header lists are refused per stream (a 431
+    ///   response on a server). Default 64 KiB.
+    pub max_header_list_size: u32,
+    /// SETTINGS_HEADER_TABLE_SIZE we advertise (our HPACK decoder's table).
+    /// Default 4096.
+    pub header_table_size: u32,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS we advertise and enforce: streams
+    /// the peer opens beyond it are refused with RST_STREAM REFUSED_STREAM.
+    /// Default 100.
+    pub max_concurrent_streams: u32,
+    /// The most bytes one field block (HEADERS and its CONTINUATION frames,
+    /// 9-byte headers included) may take: GOAWAY ENHANCE_YOUR_CALM above
+    /// it. Default 128 KiB.
+    pub max_header_block_size: usize,
+    /// The most CONTINUATION frames one field block may use: GOAWAY
+    /// ENHANCE_YOUR_CALM above it (a flood of tiny CONTINUATIONs).
+    /// Default 32.
+    pub max_continuation_frames: usize,
+    /// How many closed stream ids are remembered, so that late frames on
+    /// them are told apart (ignored after our RST_STREAM, refused after
+    /// END_STREAM). Older ids are forgotten; frames on them get RST_STREAM
+    /// STREAM_CLOSED. Default 256.
+    pub max_closed_streams: usize,
+    /// How long the peer may take to acknowledge our SETTINGS before GOAWAY
+    /// SETTINGS_TIMEOUT. Default 10 s.
+    pub settings_timeout: Duration,
+    /// Send a PING after this long without input. Default off.
+    pub keepalive_interval: Option<Duration>,
+    /// How long a keep-alive PING may stay unanswered before the connection
+    /// is closed (GOAWAY, then [`Error::KeepAliveTimeout`](super::Error::KeepAliveTimeout)).
+    /// Default 20 s.
+    pub keepalive_timeout: Duration,
+    /// Servers: [`go_away`](super::Connection::go_away) first sends GOAWAY
+    /// with the largest stream id and a PING, and the final GOAWAY once the
+    /// PING is answered (or `graceful_timeout` passed), so requests already
+    /// in flight are not lost (RFC 9113 §6.8). Default true.
+    pub two_step_shutdown: bool,
+    /// How long the first step of a two-step shutdown waits for the PING
+    /// answer. Default 5 s.
+    pub graceful_timeout: Duration,
+    /// Queued output at which reading pauses ([`wants_read`] turns false).
+    /// Default 1 MiB.
+    ///
+    /// [`wants_read`]: wirestate_machine::Machine::wants_read
+    pub write_high_water: usize,
+    /// The `:scheme` of requests whose URI has none. Default `https`.
+    pub default_scheme: Scheme,
+    /// The largest stream id used before the connection is wound down
+    /// (clients: [`Event::StreamIdsExhausted`](super::Event::StreamIdsExhausted)
+    /// and a graceful GOAWAY; servers: a graceful GOAWAY once the peer's
+    /// ids pass it). Default 2^31 - 1; lower it to test.
+    pub max_stream_id: StreamId,
+    /// Flood defences.
+    pub flood: FloodLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            initial_stream_window: 256 << 10,
+            connection_window: 1 << 20,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_header_list_size: 64 << 10,
+            header_table_size: DEFAULT_HEADER_TABLE_SIZE,
+            max_concurrent_streams: 100,
+            max_header_block_size: 128 << 10,
+            max_continuation_frames: 32,
+            max_closed_streams: 256,
+            settings_timeout: Duration::from_secs(10),
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
+            two_step_shutdown: true,
+            graceful_timeout: Duration::from_secs(5),
+            write_high_water: 1 << 20,
+            default_scheme: Scheme::HTTPS,
+            max_stream_id: StreamId::MAX,
+            flood: FloodLimits::default(),
+        }
+    }
+}
+
+/// Per-window budgets against abuse. Each count is kept over a tumbling
+/// window of [`window`](FloodLimits::window); passing a budget ends the
+/// connection with GOAWAY ENHANCE_YOUR_CALM
+/// ([`Error::Flood`](super::Error::Flood)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FloodLimits {
+    /// The counting window. Default 10 s.
+    pub window: Duration,
+    /// RST_STREAM frames from the peer (rapid reset, CVE-2023-44487).
+    /// Default 200.
+    pub max_remote_resets: u32,
+    /// Streams we had to reset for the peer's errors (malformed requests,
+    /// refused streams, frames on closed streams). Default 200.
+    pub max_local_resets: u32,
+    /// SETTINGS frames from the peer (acknowledgements included). Default 100.
+    pub max_settings: u32,
+    /// PING frames from the peer (acknowledgements included). Default 100.
+    pub max_pings: u32,
+    /// DATA frames with no payload and no END_STREAM. Default 100.
+    pub max_empty_data: u32,
+    /// WINDOW_UPDATE frames. Default 20,000.
+    pub max_window_updates: u32,
+    /// Control frames we answer with (PING and SETTINGS acknowledgements,
+    /// RST_STREAM) queued and not yet taken by
+    /// [`poll_transmit`](wirestate_machine::Machine::poll_transmit): a peer
+    /// that makes us answer without reading the answers. Default 1,000.
+    pub max_pending_control: usize,
+}
+
+impl Default for FloodLimits {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(10),
+            max_remote_resets: 200,
+            max_local_resets: 200,
+            max_settings: 100,
+            max_pings: 100,
+            max_empty_data: 100,
+            max_window_updates: 20_000,
+            max_pending_control: 1_000,
+        }
+    }
+}

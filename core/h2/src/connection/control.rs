@@ -1,0 +1,363 @@
+//! SETTINGS, PING, GOAWAY, timers and flood budgets.
+
+use super::{Connection, Error, Event, Role, SHUTDOWN_PING, State};
+use crate::frame::{ErrorCode, Frame, GoAway, Ping, Settings, SettingsFrame, StreamId};
+use std::time::{Duration, Instant};
+
+/// The connection's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// Our SETTINGS must be acknowledged by then.
+    SettingsAck,
+    /// Send a keep-alive PING.
+    KeepAlive,
+    /// The keep-alive PING must be answered by then.
+    PingTimeout,
+    /// The first GOAWAY of a two-step shutdown: send the final one.
+    Graceful,
+}
+
+/// What a flood budget counts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Count {
+    RemoteReset,
+    LocalReset,
+    Settings,
+    Ping,
+    EmptyData,
+    WindowUpdate,
+}
+
+/// Per-window counters against floods.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Budget {
+    start: Option<Instant>,
+    counts: [u32; 6],
+}
+
+impl Connection {
+    /// Counts one `what`; passing its budget is a flood.
+    pub(super) fn count(&mut self, now: Instant, what: Count) -> Result<(), Error> {
+        let f = &self.config.flood;
+        let window: Duration = f.window;
+        let expired = self
+            .budget
+            .start
+            .is_none_or(|s| now.saturating_duration_since(s) >= window);
+        if expired {
+            self.budget.start = Some(now);
+            self.budget.counts = [0; 6];
+        }
+        let (i, max, name) = match what {
+            Count::RemoteReset => (
+                0,
+                f.max_remote_resets,
+                "streams reset by the peer (rapid reset)",
+            ),
+            Count::LocalReset => (1, f.max_local_resets, "streams reset for the peer's errors"),
+            Count::Settings => (2, f.max_settings, "SETTINGS frames"),
+            Count::Ping => (3, f.max_pings, "PING frames"),
+            Count::EmptyData => (4, f.max_empty_data, "empty DATA frames"),
+            Count::WindowUpdate => (5, f.max_window_updates, "WINDOW_UPDATE frames"),
+        };
+        self.budget.counts[i] = self.budget.counts[i].saturating_add(1);
+        if self.budget.counts[i] > max {
+            return Err(Error::Flood(name));
+        }
+        Ok(())
+    }
+
+    /// Input arrived: re-arm the keep-alive timer unless a PING is out.
+    pub(super) fn touch(&mut self, now: Instant) {
+        if let Some(every) = self.config.keepalive_interval {
+            if self.keepalive_ping.is_none() && self.state == State::Open {
+                self.timers.set(Timer::KeepAlive, now + every);
+            }
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Instant, timer: Timer) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Ok(());
+        }
+        match timer {
+            Timer::SettingsAck => {
+                if !self.pending_settings.is_empty() {
+                    return Err(Error::SettingsTimeout);
+                }
+            }
+            Timer::KeepAlive => {
+                self.ping_counter += 1;
+                let payload = self.ping_counter.to_be_bytes();
+                self.keepalive_ping = Some(payload);
+                self.write_frame(&Frame::Ping(Ping {
+                    ack: false,
+                    payload,
+                }));
+                self.timers
+                    .set(Timer::PingTimeout, now + self.config.keepalive_timeout);
+            }
+            Timer::PingTimeout => {
+                if self.keepalive_ping.is_some() {
+                    return Err(Error::KeepAliveTimeout);
+                }
+            }
+            Timer::Graceful => self.final_goaway(),
+        }
+        Ok(())
+    }
+
+    // ---- SETTINGS ----
+
+    pub(super) fn on_settings(&mut self, now: Instant, s: SettingsFrame) -> Result<(), Error> {
+        self.count(now, Count::Settings)?;
+        if s.ack {
+            let Some(ours) = self.pending_settings.pop_front() else {
+                return Err(Error::protocol(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "SETTINGS ACK without SETTINGS sent",
+                ));
+            };
+            self.apply_local(&ours);
+            if self.pending_settings.is_empty() {
+                self.timers.clear(Timer::SettingsAck);
+            }
+            self.events.push_back(Event::SettingsAcked);
+            return Ok(());
+        }
+        let st = &s.settings;
+        if self.role == Role::Client && st.enable_push() == Some(true) {
+            return Err(Error::protocol(
+                ErrorCode::PROTOCOL_ERROR,
+                "server sent SETTINGS_ENABLE_PUSH 1",
+            ));
+        }
+        if let Some(size) = st.header_table_size() {
+            self.hpack_enc.update_max_size(size as usize);
+        }
+        if let Some(n) = st.max_concurrent_streams() {
+            self.remote.max_concurrent = Some(n);
+        }
+        if let Some(n) = st.max_frame_size() {
+            self.remote.max_frame_size = n;
+        }
+        if let Some(n) = st.max_header_list_size() {
+            self.remote.max_header_list = Some(n);
+        }
+        if let Some(new) = st.initial_window_size() {
+            let old = self.remote.initial_window;
+            for s in self.streams.map.values_mut() {
+                s.send
+                    .on_initial_change(old, new)
+                    .map_err(Error::FlowControl)?;
+            }
+            self.remote.initial_window = new;
+            if new > old {
+                self.notify_writable();
+            }
+        }
+        self.write_control(&Frame::Settings(SettingsFrame::ack()))?;
+        self.events.push_back(Event::RemoteSettings(s.settings));
+        self.check_streams_available();
+        Ok(())
+    }
+
+    /// Our SETTINGS were acknowledged: receive by them.
+    fn apply_local(&mut self, s: &Settings) {
+        if let Some(n) = s.header_table_size() {
+            self.hpack_dec.set_max_table_size(n as usize);
+        }
+        if let Some(n) = s.max_frame_size() {
+            // In range: checked when the settings were made.
+            let _ = self.decoder.set_max_frame_size(n);
+        }
+        if let Some(new) = s.initial_window_size() {
+            let old = self.local.initial_window;
+            for (id, st) in self.streams.map.iter_mut() {
+                st.recv.on_initial_change(old, new);
+                self.dirty.push(*id);
+            }
+            self.local.initial_window = new;
+        }
+    }
+
+    /// Announces new SETTINGS of ours: the peer must acknowledge them
+    /// within [`Config::settings_timeout`](super::Config::settings_timeout).
+    /// Receive limits (frame size, stream windows, table size) follow once
+    /// it does; the header list and concurrency limits apply at once.
+    /// SETTINGS_ENABLE_PUSH cannot be turned on (push is not supported).
+    pub fn update_settings(&mut self, now: Instant, settings: Settings) -> Result<(), Error> {
+        self.check_open()?;
+        if settings.enable_push() == Some(true) {
+            return Err(Error::InvalidHead("server push is not supported"));
+        }
+        if settings.enable_connect_protocol() == Some(true) {
+            return Err(Error::InvalidHead("extended CONNECT is not supported"));
+        }
+        self.start(now);
+        if let Some(n) = settings.max_header_list_size() {
+            self.hpack_dec.set_max_header_list_size(n as usize);
+        }
+        if let Some(n) = settings.max_concurrent_streams() {
+            self.local.max_concurrent = n;
+        }
+        self.write_frame(&Frame::Settings(SettingsFrame::new(settings.clone())));
+        self.pending_settings.push_back(settings);
+        if !self.timers.is_armed(Timer::SettingsAck) {
+            self.timers
+                .set(Timer::SettingsAck, now + self.config.settings_timeout);
+        }
+        Ok(())
+    }
+
+    // ---- PING ----
+
+    pub(super) fn on_ping(&mut self, now: Instant, p: Ping) -> Result<(), Error> {
+        self.count(now, Count::Ping)?;
+        if !p.ack {
+            return self.write_control(&Frame::Ping(Ping {
+                ack: true,
+                payload: p.payload,
+            }));
+        }
+        if self.keepalive_ping == Some(p.payload) {
+            self.keepalive_ping = None;
+            self.timers.clear(Timer::PingTimeout);
+            self.touch(now);
+        } else if p.payload == SHUTDOWN_PING && self.goaway_sent.is_some() && !self.goaway_final {
+            self.final_goaway();
+            self.maybe_finish();
+        }
+        self.events.push_back(Event::PingAck { payload: p.payload });
+        Ok(())
+    }
+
+    /// Sends a PING; its answer is [`Event::PingAck`].
+    pub fn ping(&mut self, payload: [u8; 8]) -> Result<(), Error> {
+        self.check_open()?;
+        self.write_frame(&Frame::Ping(Ping {
+            ack: false,
+            payload,
+        }));
+        Ok(())
+    }
+
+    // ---- GOAWAY ----
+
+    pub(super) fn on_goaway(&mut self, g: GoAway) -> Result<(), Error> {
+        let last = g.last_stream.get();
+        if self.goaway_recv.is_some_and(|prev| last > prev) {
+            return Err(Error::protocol(
+                ErrorCode::PROTOCOL_ERROR,
+                "GOAWAY last stream id increased",
+            ));
+        }
+        self.goaway_recv = Some(last);
+        self.events.push_back(Event::GoAway {
+            last_stream: g.last_stream,
+            code: g.code,
+            debug: g.debug,
+        });
+        // Our streams above the last id were not processed: retryable.
+        let refused: Vec<u32> = self
+            .streams
+            .map
+            .iter()
+            .filter(|(id, s)| s.local && **id > last && !s.state.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in refused {
+            if let Some(s) = self.streams.map.remove(&id) {
+                let held = s.recv.held();
+                let _ = self.conn_recv.release(held);
+                self.streams
+                    .remember(id, crate::stream_state::Closed::ResetReceived);
+                self.events.push_back(Event::StreamRefused {
+                    stream: StreamId::from_bits(id),
+                });
+            }
+        }
+        self.maybe_finish();
+        Ok(())
+    }
+
+    /// Starts a graceful shutdown: no new streams; streams already opened
+    /// finish, then the connection closes (GOAWAY NO_ERROR, then
+    /// `Transmit::Shutdown`).
+    ///
+    /// A server with [`Config::two_step_shutdown`](super::Config::two_step_shutdown)
+    /// first sends GOAWAY with the largest stream id and a PING, and the
+    /// final GOAWAY (with the last stream it accepted) once the PING is
+    /// answered or [`Config::graceful_timeout`](super::Config::graceful_timeout)
+    /// passed: requests the client sent meanwhile are still served.
+    /// Calling it again changes nothing.
+    pub fn go_away(&mut self, now: Instant) -> Result<(), Error> {
+        self.check_open()?;
+        self.start(now);
+        if self.goaway_sent.is_some() {
+            return Ok(());
+        }
+        if self.role == Role::Server && self.config.two_step_shutdown {
+            self.goaway_sent = Some(StreamId::MAX.get());
+            self.write_goaway(StreamId::MAX.get(), ErrorCode::NO_ERROR, "");
+            self.write_frame(&Frame::Ping(Ping {
+                ack: false,
+                payload: SHUTDOWN_PING,
+            }));
+            self.timers
+                .set(Timer::Graceful, now + self.config.graceful_timeout);
+        } else {
+            self.final_goaway();
+        }
+        self.maybe_finish();
+        Ok(())
+    }
+
+    /// Ends the connection at once: GOAWAY with `code` and `debug` data,
+    /// then `Transmit::Shutdown`. Streams are abandoned.
+    pub fn close(&mut self, code: ErrorCode, debug: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        let last = self.highest_remote;
+        self.write_frame(&Frame::GoAway(GoAway {
+            last_stream: StreamId::from_bits(last),
+            code,
+            debug: bytes::Bytes::copy_from_slice(debug),
+        }));
+        self.goaway_sent = Some(last);
+        self.goaway_final = true;
+        self.finish();
+        Ok(())
+    }
+
+    pub(super) fn final_goaway(&mut self) {
+        if self.goaway_final || self.state != State::Open {
+            return;
+        }
+        self.timers.clear(Timer::Graceful);
+        let last = self.highest_remote;
+        self.goaway_sent = Some(last);
+        self.goaway_final = true;
+        self.write_goaway(last, ErrorCode::NO_ERROR, "");
+    }
+
+    /// Closes once a GOAWAY went either way and no stream is active.
+    pub(super) fn maybe_finish(&mut self) {
+        if self.state != State::Open || self.streams.any_active() || self.block.is_some() {
+            return;
+        }
+        if self.goaway_recv.is_some() {
+            self.final_goaway();
+            self.finish();
+        } else if self.goaway_final {
+            self.finish();
+        }
+    }
+
+    /// Reports [`Event::StreamsAvailable`] to a client that was refused.
+    pub(super) fn check_streams_available(&mut self) {
+        if self.want_streams && self.can_open_stream() {
+            self.want_streams = false;
+            self.events.push_back(Event::StreamsAvailable);
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The send path: the commands that open streams and send heads, data,
+//! trailers and resets, and give receive credit back.
+
+use super::headers;
+use super::streams::{Phase, Stream};
+use super::{Connection, Error, Event, Role};
+use crate::flow::ReleaseError;
+use crate::frame::{ErrorCode, Frame, RstStream, StreamId, encode_data_header, encode_headers};
+use crate::hpack::Pseudo;
+use crate::stream_state::{Closed, FrameKind, StreamState};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode, request, response};
+
+impl Connection {
+    /// HPACK-encodes a head and queues it as HEADERS and CONTINUATION
+    /// frames no larger than the peer's SETTINGS_MAX_FRAME_SIZE.
+    pub(super) fn write_block(
+        &mut self,
+        id: u32,
+        pseudo: &Pseudo<'_>,
+        headers: &HeaderMap,
+        es: bool,
+    ) {
+        if self.tx.is_shutdown() {
+            return;
+        }
+        let mut block = BytesMut::new();
+        self.hpack_enc.encode_headers(pseudo, headers, &mut block);
+        self.scratch.clear();
+        let stream = StreamId::from_bits(id);
+        if encode_headers(
+            stream,
+            block.freeze(),
+            es,
+            self.remote.max_frame_size,
+            &mut self.scratch,
+        )
+        .is_ok()
+        {
+            self.tx.write(&self.scratch);
+        }
+    }
+
+    fn check_list_size(&self, pseudo: &Pseudo<'_>, headers: &HeaderMap) -> Result<(), Error> {
+        if let Some(max) = self.remote.max_header_list {
+            let size = headers::list_size(pseudo, headers);
+            if size > max as usize {
+                return Err(Error::HeaderListTooLarge { size, max });
+            }
+        }
+        Ok(())
+    }
+
+    /// Clients: opens a stream with a request head; `end_stream` when no
+    /// body follows. Returns the new stream's id.
+    ///
+    /// `:scheme`, `:authority` and `:path` come from the URI (the
+    /// authority from a `host` field when the URI has none; the scheme
+    /// from [`Config::default_scheme`](super::Config::default_scheme)).
+    /// Fails with [`Error::StreamLimit`] at the peer's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS (retry after
+    /// [`Event::StreamsAvailable`]), [`Error::GoingAway`] after a GOAWAY
+    /// either way, [`Error::InvalidHead`] for connection-specific fields.
+    pub fn send_request(
+        &mut self,
+        head: request::Parts,
+        end_stream: bool,
+    ) -> Result<StreamId, Error> {
+        self.check_open()?;
+        if self.role != Role::Client {
+            return Err(Error::WrongRole);
+        }
+        if self.goaway_sent.is_some() || self.goaway_recv.is_some() {
+            return Err(Error::GoingAway);
+        }
+        if self.ids_exhausted || self.next_local > self.config.max_stream_id.get() {
+            return Err(Error::StreamIdsExhausted);
+        }
+        if self
+            .remote
+            .max_concurrent
+            .is_some_and(|m| self.streams.active(true) >= m as usize)
+        {
+            self.want_streams = true;
+            return Err(Error::StreamLimit);
+        }
+        headers::check_outgoing(&head.headers)?;
+        let scheme = self.config.default_scheme.clone();
+        let host = head
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let mut pseudo = Pseudo::request(&head.method, &head.uri);
+        if pseudo.authority.is_none() {
+            pseudo.authority = host;
+        }
+        if head.method == Method::CONNECT {
+            if pseudo.authority.is_none() {
+                return Err(Error::InvalidHead("CONNECT without an authority"));
+            }
+        } else if pseudo.scheme.is_none() {
+            pseudo.scheme = Some(scheme.as_str());
+        }
+        self.check_list_size(&pseudo, &head.headers)?;
+        let id = self.next_local;
+        let state = if end_stream {
+            StreamState::HalfClosedLocal
+        } else {
+            StreamState::Open
+        };
+        let mut s = Stream::new(
+            state,
+            self.remote.initial_window,
+            self.local.initial_window,
+            true,
+        );
+        s.tx = if end_stream { Phase::Done } else { Phase::Body };
+        s.rx = Phase::Head;
+        s.head_request = head.method == Method::HEAD;
+        self.write_block(id, &pseudo, &head.headers, end_stream);
+        self.streams.insert(id, s);
+        self.next_local = id.saturating_add(2);
+        if self.next_local > self.config.max_stream_id.get() {
+            self.ids_exhausted = true;
+            self.events.push_back(Event::StreamIdsExhausted);
+            self.final_goaway();
+        }
+        Ok(StreamId::from_bits(id))
+    }
+
+    /// The live stream `stream`, for a command.
+    fn stream_for_send(&mut self, stream: StreamId) -> Result<&mut Stream, Error> {
+        self.check_open()?;
+        self.streams
+            .get_mut(stream.get())
+            .ok_or(Error::UnknownStream(stream))
+    }
+
+    /// Servers: sends the final response head on a request's stream;
+    /// `end_stream` when no body follows. 1xx heads go through
+    /// [`send_informational`](Self::send_informational).
+    pub fn send_response(
+        &mut self,
+        stream: StreamId,
+        head: response::Parts,
+        end_stream: bool,
+    ) -> Result<(), Error> {
+        if self.role != Role::Server {
+            return Err(Error::WrongRole);
+        }
+        if head.status.is_informational() {
+            return Err(Error::InvalidHead("1xx status: use send_informational"));
+        }
+        self.send_head(stream, &head.status, &head.headers, end_stream)
+    }
+
+    /// Servers: sends an interim (1xx, not 101) response head; any number
+    /// may precede the final one.
+    pub fn send_informational(
+        &mut self,
+        stream: StreamId,
+        head: response::Parts,
+    ) -> Result<(), Error> {
+        if self.role != Role::Server {
+            return Err(Error::WrongRole);
+        }
+        if !head.status.is_informational() || head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(Error::InvalidHead("not an interim status (or 101)"));
+        }
+        self.send_head(stream, &head.status, &head.headers, false)
+    }
+
+    fn send_head(
+        &mut self,
+        stream: StreamId,
+        status: &StatusCode,
+        headers: &HeaderMap,
+        end_stream: bool,
+    ) -> Result<(), Error> {
+        headers::check_outgoing(headers)?;
+        let pseudo = Pseudo::response(status);
+        self.check_list_size(&pseudo, headers)?;
+        let s = self.stream_for_send(stream)?;
+        if s.tx != Phase::Head {
+            return Err(Error::InvalidState {
+                stream,
+                reason: "response already sent",
+            });
+        }
+        let next = s
+            .state
+            .on_send(FrameKind::Headers, end_stream)
+            .map_err(|_| Error::InvalidState {
+                stream,
+                reason: "stream closed for sending",
+            })?;
+        let interim = status.is_informational();
+        if !interim {
+            s.state = next;
+            s.tx = if end_stream { Phase::Done } else { Phase::Body };
+        }
+        self.write_block(stream.get(), &pseudo, headers, end_stream);
+        self.after_state_change(stream.get());
+        Ok(())
+    }
+
+    /// Sends body data, as much as the stream's and the connection's send
+    /// windows allow: returns how many bytes of `data` were taken (they go
+    /// out as DATA frames no larger than the peer's SETTINGS_MAX_FRAME_SIZE,
+    /// without copying). `end_stream` applies only if all of `data` was
+    /// taken. When less was taken, [`Event::Writable`] says when to try
+    /// again with the rest.
+    pub fn send_data(
+        &mut self,
+        stream: StreamId,
+        data: Bytes,
+        end_stream: bool,
+    ) -> Result<usize, Error> {
+        let conn_avail = self.conn_send.available() as usize;
+        let max = self.remote.max_frame_size as usize;
+        let s = self.stream_for_send(stream)?;
+        if s.tx != Phase::Body || !s.state.can_send_data() {
+            return Err(Error::InvalidState {
+                stream,
+                reason: "no head sent, or the stream ended",
+            });
+        }
+        let len = data.len();
+        let n = len.min(conn_avail).min(s.send.available() as usize);
+        let fin = end_stream && n == len;
+        if n < len {
+            s.blocked = true;
+        }
+        if n == 0 && !fin {
+            return Ok(0);
+        }
+        let next = s
+            .state
+            .on_send(FrameKind::Data, fin)
+            .map_err(|_| Error::InvalidState {
+                stream,
+                reason: "stream closed for sending",
+            })?;
+        s.send.take(n);
+        s.state = next;
+        if fin {
+            s.tx = Phase::Done;
+        }
+        self.conn_send.take(n);
+        let mut rest = data.slice(..n);
+        loop {
+            let chunk = rest.split_to(rest.len().min(max));
+            let last = rest.is_empty();
+            if let Ok(head) = encode_data_header(stream, chunk.len(), fin && last) {
+                self.tx.write(&head);
+            }
+            if !chunk.is_empty() {
+                self.tx.push(chunk);
+            }
+            if last {
+                break;
+            }
+        }
+        self.after_state_change(stream.get());
+        Ok(n)
+    }
+
+    /// Sends trailers, ending the stream (after the head, and any data).
+    pub fn send_trailers(&mut self, stream: StreamId, trailers: HeaderMap) -> Result<(), Error> {
+        headers::check_outgoing(&trailers)?;
+        self.check_list_size(&Pseudo::default(), &trailers)?;
+        let s = self.stream_for_send(stream)?;
+        if s.tx != Phase::Body {
+            return Err(Error::InvalidState {
+                stream,
+                reason: "no head sent, or the stream ended",
+            });
+        }
+        let next = s
+            .state
+            .on_send(FrameKind::Headers, true)
+            .map_err(|_| Error::InvalidState {
+                stream,
+                reason: "stream closed for sending",
+            })?;
+        s.state = next;
+        s.tx = Phase::Done;
+        self.write_block(stream.get(), &Pseudo::default(), &trailers, true);
+        self.after_state_change(stream.get());
+        Ok(())
+    }
+
+    /// Resets a stream with RST_STREAM `code` (CANCEL to abandon a
+    /// request, NO_ERROR after a complete response to stop the upload...).
+    /// Frames the peer sent before seeing it are ignored, and their credit
+    /// returned; so is credit not yet released on this stream (later
+    /// [`release_capacity`](Self::release_capacity) calls for it are no-ops).
+    pub fn reset(&mut self, stream: StreamId, code: ErrorCode) -> Result<(), Error> {
+        self.check_open()?;
+        let id = stream.get();
+        let Some(mut s) = self.streams.map.remove(&id) else {
+            return Err(Error::UnknownStream(stream));
+        };
+        let _ = self.conn_recv.release(s.recv.held());
+        if !s.state.is_closed() {
+            self.write_frame(&Frame::RstStream(RstStream { stream, code }));
+            s.state = StreamState::Closed(Closed::ResetSent);
+            self.streams.remember(id, Closed::ResetSent);
+        }
+        if s.local {
+            self.check_streams_available();
+        }
+        self.maybe_finish();
+        self.flush_updates();
+        Ok(())
+    }
+
+    /// Gives back `n` bytes of receive credit on `stream` (and on the
+    /// connection) once the application consumed data it got in
+    /// [`Event::Data`]: WINDOW_UPDATEs follow once enough is released.
+    ///
+    /// A stream that was reset already had its credit returned: releasing
+    /// on it is a no-op. More than was received and not released is a
+    /// usage error.
+    pub fn release_capacity(&mut self, stream: StreamId, n: usize) -> Result<(), Error> {
+        let id = stream.get();
+        let Some(s) = self.streams.get_mut(id) else {
+            return Ok(());
+        };
+        let n = u32::try_from(n).map_err(|_| ReleaseError {
+            released: u32::MAX,
+            held: s.recv.held(),
+        })?;
+        s.recv.release(n)?;
+        let _ = self.conn_recv.release(n);
+        self.dirty.push(id);
+        self.after_state_change(id);
+        self.flush_updates();
+        Ok(())
+    }
+}

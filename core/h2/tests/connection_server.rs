@@ -1,0 +1,656 @@
+//! The server machine against scripted client bytes: every validation
+//! rule with its RST_STREAM code, every defence with its GOAWAY code,
+//! stream id rules, and split invariance.
+
+mod support;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use std::time::{Duration, Instant};
+use support::*;
+use wirestate_h2::connection::{Config, Connection, Error, Event};
+use wirestate_h2::frame::{ErrorCode, Frame, Headers, SettingId, StreamId};
+use wirestate_machine::{ErrorKind, Machine};
+use wirestate_testkit::{assert_split_invariant, cuts};
+
+type Fields = Vec<(&'static str, String)>;
+
+fn req(method: &str, path: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (":method", method.to_string()),
+        (":scheme", "https".into()),
+        (":authority", "example.com".into()),
+        (":path", path.to_string()),
+    ]
+}
+
+fn fields<'a>(v: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    v.iter().map(|(n, v)| (*n, v.as_str())).collect()
+}
+
+#[test]
+fn request_and_preface() {
+    let mut p = Peer::client();
+    p.get(1, "/x");
+    let (s, out) = server_with(Config::default(), &p.take());
+    let r = out.requests();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, 1);
+    assert_eq!(r[0].1.uri, "https://example.com/x");
+    assert!(r[0].2);
+    // The server sent SETTINGS, a connection WINDOW_UPDATE, and the ACK.
+    assert!(matches!(out.frames[0], Frame::Settings(ref s) if !s.ack));
+    assert!(
+        out.frames
+            .iter()
+            .any(|f| matches!(f, Frame::Settings(s) if s.ack))
+    );
+    assert!(s.error().is_none());
+}
+
+#[test]
+fn bad_preface_and_first_frame() {
+    let (_, out) = server_with(Config::default(), b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+    assert!(out.shutdown);
+    let mut p = Peer::new();
+    p.out.extend_from_slice(wirestate_h2::frame::PREFACE);
+    p.ping([0; 8]);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+}
+
+/// Malformed requests: each is a stream error PROTOCOL_ERROR, the
+/// connection goes on (a following good request is served).
+#[test]
+fn malformed_requests_are_stream_errors() {
+    let base = req("GET", "/");
+    let mut cases: Vec<(&str, Fields, bool)> = Vec::new();
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut v = base.clone();
+        v.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
+        v
+    };
+    cases.push(("uppercase name", with(&[("X-Up", "1")]), true));
+    cases.push(("connection", with(&[("connection", "close")]), true));
+    cases.push(("keep-alive", with(&[("keep-alive", "1")]), true));
+    cases.push(("proxy-connection", with(&[("proxy-connection", "1")]), true));
+    cases.push((
+        "transfer-encoding",
+        with(&[("transfer-encoding", "chunked")]),
+        true,
+    ));
+    cases.push(("upgrade", with(&[("upgrade", "h2c")]), true));
+    cases.push(("te gzip", with(&[("te", "gzip")]), true));
+    cases.push((
+        "pseudo after regular",
+        {
+            let mut v = vec![("accept", "*/*".to_string())];
+            v.extend(base.clone());
+            v
+        },
+        true,
+    ));
+    cases.push(("unknown pseudo", with(&[(":foo", "1")]), true));
+    cases.push(("duplicate pseudo", with(&[(":path", "/again")]), true));
+    cases.push(("status in request", with(&[(":status", "200")]), true));
+    cases.push(("protocol", with(&[(":protocol", "websocket")]), true));
+    cases.push(("missing method", base[1..].to_vec(), true));
+    cases.push((
+        "missing scheme",
+        vec![base[0].clone(), base[2].clone(), base[3].clone()],
+        true,
+    ));
+    cases.push(("missing path", base[..3].to_vec(), true));
+    cases.push(("empty path", req("GET", ""), true));
+    cases.push(("star path not OPTIONS", req("GET", "*"), true));
+    cases.push(("value with leading space", with(&[("x", " a")]), true));
+    cases.push(("value with NUL", with(&[("x", "a\0b")]), true));
+    cases.push((
+        "content-length with END_STREAM",
+        with(&[("content-length", "3")]),
+        true,
+    ));
+    cases.push((
+        "bad content-length",
+        with(&[("content-length", "3x")]),
+        false,
+    ));
+    cases.push((
+        "differing content-length",
+        with(&[("content-length", "3"), ("content-length", "4")]),
+        false,
+    ));
+    cases.push((
+        "host differs from authority",
+        with(&[("host", "other.example")]),
+        true,
+    ));
+    cases.push((
+        "CONNECT with path",
+        {
+            let mut v = req("CONNECT", "/");
+            v.truncate(4);
+            v
+        },
+        false,
+    ));
+    for (name, f, es) in cases {
+        let mut p = Peer::client();
+        p.headers(1, &fields(&f), es);
+        p.get(3, "/ok");
+        let (s, out) = server_with(Config::default(), &p.take());
+        assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)], "{name}");
+        let r = out.requests();
+        assert_eq!(r.len(), 1, "{name}");
+        assert_eq!(r[0].0, 3, "{name}");
+        assert!(s.error().is_none(), "{name}");
+    }
+    // Allowed: te trailers, OPTIONS *, CONNECT with authority only.
+    let ok: Vec<Vec<(&str, String)>> = vec![
+        {
+            let mut v = base.clone();
+            v.push(("te", "trailers".into()));
+            v
+        },
+        req("OPTIONS", "*"),
+        vec![
+            (":method", "CONNECT".into()),
+            (":authority", "example.com:443".into()),
+        ],
+    ];
+    for f in ok {
+        let mut p = Peer::client();
+        p.headers(1, &fields(&f), false);
+        let (_, out) = server_with(Config::default(), &p.take());
+        assert!(out.resets().is_empty(), "{f:?}");
+        assert_eq!(out.requests().len(), 1);
+    }
+}
+
+#[test]
+fn body_rules() {
+    let cl = |n: &str| {
+        let mut p = Peer::client();
+        p.post(1, &[("content-length", n)]);
+        p
+    };
+    // Less data than content-length.
+    let mut p = cl("5");
+    p.data(1, b"abc", true);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::Reset {
+            remote: false,
+            code: ErrorCode::PROTOCOL_ERROR,
+            ..
+        }
+    )));
+    // More.
+    let mut p = cl("2");
+    p.data(1, b"abc", false);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+    // Exactly, then trailers.
+    let mut p = cl("3");
+    p.data(1, b"abc", false);
+    p.headers(1, &[("x-sum", "1")], true);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert!(out.resets().is_empty());
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Trailers { .. }))
+    );
+    // Pseudo-headers in trailers; trailers without END_STREAM.
+    for (f, es) in [(&[(":path", "/")][..], true), (&[("x", "1")][..], false)] {
+        let mut p = Peer::client();
+        p.post(1, &[]);
+        p.headers(1, f, es);
+        let (_, out) = server_with(Config::default(), &p.take());
+        assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)], "{f:?}");
+    }
+    // DATA after END_STREAM: STREAM_CLOSED.
+    let mut p = Peer::client();
+    p.post(1, &[]).data(1, b"a", true).data(1, b"b", false);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::STREAM_CLOSED)]);
+}
+
+#[test]
+fn stream_id_rules() {
+    // Even id from a client.
+    let mut p = Peer::client();
+    p.get(2, "/");
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+    // Decreasing ids: 5 then 3 (3 is implicitly closed): a stream error
+    // STREAM_CLOSED, not a new stream.
+    let mut p = Peer::client();
+    p.get(5, "/").get(3, "/");
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.requests().len(), 1);
+    assert_eq!(out.resets(), [(3, ErrorCode::STREAM_CLOSED)]);
+    // DATA on an idle stream.
+    let mut p = Peer::client();
+    p.data(7, b"x", false);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+    // RST_STREAM and WINDOW_UPDATE on idle streams.
+    for f in [0u8, 1] {
+        let mut p = Peer::client();
+        if f == 0 {
+            p.rst(9, ErrorCode::CANCEL);
+        } else {
+            p.window_update(9, 10);
+        }
+        let (_, out) = server_with(Config::default(), &p.take());
+        assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+    }
+    // HEADERS after the peer's END_STREAM and our response: closed stream,
+    // connection STREAM_CLOSED.
+    let mut p = Peer::client();
+    p.get(1, "/");
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    s.handle_input(now, &p.take()).unwrap();
+    s.send_response(StreamId::new(1).unwrap(), status(204), true)
+        .unwrap();
+    p.get(1, "/");
+    assert_eq!(
+        s.handle_input(now, &p.take()).unwrap_err().goaway_code(),
+        Some(ErrorCode::STREAM_CLOSED)
+    );
+    // PUSH_PROMISE from a client.
+    let mut p = Peer::client();
+    p.get(1, "/");
+    p.frame(Frame::PushPromise(wirestate_h2::frame::PushPromise {
+        stream: StreamId::new(1).unwrap(),
+        promised: StreamId::new(2).unwrap(),
+        block: Bytes::new(),
+        end_headers: true,
+        pad: None,
+    }));
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+}
+
+#[test]
+fn late_frames_after_our_reset_are_ignored_and_credited() {
+    let mut p = Peer::client();
+    p.post(1, &[]);
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    s.handle_input(now, &p.take()).unwrap();
+    s.reset(StreamId::new(1).unwrap(), ErrorCode::CANCEL)
+        .unwrap();
+    for _ in 0..10 {
+        p.data(1, &[0u8; 1000], false);
+    }
+    p.window_update(1, 100).rst(1, ErrorCode::CANCEL);
+    s.handle_input(now, &p.take()).unwrap();
+    let out = Reader::new().read(&mut s);
+    assert_eq!(out.resets(), [(1, ErrorCode::CANCEL)]);
+    assert!(!out.events.iter().any(|e| matches!(e, Event::Data { .. })));
+    assert_eq!(s.unreleased(), 0);
+    assert!(s.error().is_none());
+}
+
+#[test]
+fn closed_stream_memory_is_bounded() {
+    let mut cfg = Config::default();
+    cfg.max_closed_streams = 8;
+    let mut s = Connection::server(cfg);
+    let now = Instant::now();
+    let mut p = Peer::client();
+    s.handle_input(now, &p.take()).unwrap();
+    for i in 0..100u32 {
+        let id = 2 * i + 1;
+        p.get(id, "/");
+        s.handle_input(now, &p.take()).unwrap();
+        s.send_response(StreamId::new(id).unwrap(), status(200), true)
+            .unwrap();
+        assert!(s.remembered_closed() <= 8);
+    }
+    assert_eq!(s.remembered_closed(), 8);
+    assert_eq!(s.active_streams(), 0);
+}
+
+#[test]
+fn max_concurrent_streams_refuses() {
+    let mut cfg = Config::default();
+    cfg.max_concurrent_streams = 2;
+    let mut p = Peer::client();
+    p.post(1, &[]).post(3, &[]).post(5, &[]);
+    let (_, out) = server_with(cfg, &p.take());
+    assert_eq!(out.requests().len(), 2);
+    assert_eq!(out.resets(), [(5, ErrorCode::REFUSED_STREAM)]);
+}
+
+#[test]
+fn hpack_decoded_for_refused_streams() {
+    // A refused stream's block adds to the table; the next request uses it.
+    let mut cfg = Config::default();
+    cfg.max_concurrent_streams = 1;
+    let mut p = Peer::client();
+    p.post(1, &[("x-custom", "value-in-table")]);
+    p.post(3, &[("x-custom", "value-in-table")]);
+    p.rst(1, ErrorCode::CANCEL);
+    p.post(5, &[("x-custom", "value-in-table")]);
+    let (_, out) = server_with(cfg, &p.take());
+    let r = out.requests();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].1.headers["x-custom"], "value-in-table");
+    assert_eq!(out.resets(), [(3, ErrorCode::REFUSED_STREAM)]);
+}
+
+#[test]
+fn header_list_bomb_gets_431() {
+    let mut cfg = Config::default();
+    cfg.max_header_list_size = 1000;
+    let big = "v".repeat(2000);
+    let mut p = Peer::client();
+    let mut f = req("GET", "/");
+    f.push(("x-big", big.clone()));
+    p.headers(1, &fields(&f), false);
+    p.get(3, "/next");
+    let (s, out) = server_with(cfg, &p.take());
+    let heads: Vec<u32> = out
+        .frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Headers(h) => Some(h.stream.get()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(heads, [1]);
+    assert_eq!(out.resets(), [(1, ErrorCode::NO_ERROR)]);
+    assert_eq!(out.requests().len(), 1, "the table stayed in sync");
+    assert!(s.error().is_none());
+}
+
+fn flood_code(input: &[u8], cfg: Config) -> (Option<ErrorCode>, Out) {
+    let (s, out) = server_with(cfg, input);
+    if let Some(e) = s.error() {
+        assert_eq!(e.kind(), ErrorKind::Limit, "{e}");
+    }
+    (out.goaway_code(), out)
+}
+
+#[test]
+fn continuation_flood() {
+    // Many tiny CONTINUATIONs.
+    let mut p = Peer::client();
+    let block = p.block(&[(":method", "GET"), (":scheme", "https"), (":path", "/")]);
+    p.frame(Frame::Headers(Headers {
+        end_headers: false,
+        ..Headers::new(StreamId::new(1).unwrap(), block, true)
+    }));
+    for _ in 0..100 {
+        p.continuation(1, Bytes::new(), false);
+    }
+    let (code, out) = flood_code(&p.take(), Config::default());
+    assert_eq!(code, Some(ErrorCode::ENHANCE_YOUR_CALM));
+    assert!(matches!(
+        out.events.last(),
+        Some(Event::Error(Error::Flood(_)))
+    ));
+    // One oversize block.
+    let mut p = Peer::client();
+    p.frame(Frame::Headers(Headers {
+        end_headers: false,
+        ..Headers::new(
+            StreamId::new(1).unwrap(),
+            Bytes::from(vec![0x82; 16_000]),
+            true,
+        )
+    }));
+    for _ in 0..20 {
+        p.continuation(1, Bytes::from(vec![0x82; 16_000]), false);
+    }
+    let (code, _) = flood_code(&p.take(), Config::default());
+    assert_eq!(code, Some(ErrorCode::ENHANCE_YOUR_CALM));
+}
+
+#[test]
+fn rapid_reset() {
+    let mut p = Peer::client();
+    for i in 0..300u32 {
+        p.get(2 * i + 1, "/");
+        p.rst(2 * i + 1, ErrorCode::CANCEL);
+    }
+    let (code, out) = flood_code(&p.take(), Config::default());
+    assert_eq!(code, Some(ErrorCode::ENHANCE_YOUR_CALM));
+    // 200 allowed, the 201st ends it.
+    assert_eq!(out.requests().len(), 201);
+    // Spread over time, the same resets are fine.
+    let mut s = Connection::server(Config::default());
+    let mut t = Instant::now();
+    s.handle_input(t, &Peer::client().take()).unwrap();
+    let mut p = Peer::new();
+    for i in 0..300u32 {
+        p.get(2 * i + 1, "/");
+        p.rst(2 * i + 1, ErrorCode::CANCEL);
+        t += Duration::from_millis(100);
+        s.handle_input(t, &p.take()).unwrap();
+    }
+}
+
+#[test]
+fn settings_ping_empty_data_window_update_floods() {
+    let mut p = Peer::client();
+    for _ in 0..200 {
+        p.setting(SettingId::MaxConcurrentStreams, 10);
+    }
+    assert_eq!(
+        flood_code(&p.take(), Config::default()).0,
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+
+    let mut p = Peer::client();
+    for _ in 0..200 {
+        p.ping([1; 8]);
+    }
+    assert_eq!(
+        flood_code(&p.take(), Config::default()).0,
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+
+    let mut p = Peer::client();
+    p.post(1, &[]);
+    for _ in 0..200 {
+        p.data(1, b"", false);
+    }
+    assert_eq!(
+        flood_code(&p.take(), Config::default()).0,
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+
+    let mut cfg = Config::default();
+    cfg.flood.max_window_updates = 50;
+    let mut p = Peer::client();
+    for _ in 0..60 {
+        p.window_update(0, 1);
+    }
+    assert_eq!(
+        flood_code(&p.take(), cfg).0,
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}
+
+#[test]
+fn unread_control_answers_are_bounded() {
+    // The peer pings without reading: the ACKs pile up.
+    let mut cfg = Config::default();
+    cfg.flood.max_pings = 1_000_000;
+    cfg.flood.max_pending_control = 50;
+    let mut s = Connection::server(cfg);
+    let now = Instant::now();
+    let mut p = Peer::client();
+    let mut result = Ok(());
+    for _ in 0..100 {
+        p.ping([2; 8]);
+        result = s.handle_input(now, &p.take());
+        if result.is_err() {
+            break;
+        }
+    }
+    assert!(matches!(result, Err(Error::Flood(_))));
+    let out = Reader::new().read(&mut s);
+    assert_eq!(out.goaway_code(), Some(ErrorCode::ENHANCE_YOUR_CALM));
+}
+
+#[test]
+fn window_update_overflow() {
+    let mut p = Peer::client();
+    p.window_update(0, 0x7FFF_FFFF);
+    assert_eq!(
+        server_with(Config::default(), &p.take()).1.goaway_code(),
+        Some(ErrorCode::FLOW_CONTROL_ERROR)
+    );
+    let mut p = Peer::client();
+    p.post(1, &[]).window_update(1, 0x7FFF_FFFF);
+    let (s, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::FLOW_CONTROL_ERROR)]);
+    assert!(s.error().is_none());
+    // Zero increment on a stream: stream error.
+    let mut p = Peer::client();
+    p.post(1, &[]);
+    p.out
+        .extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+}
+
+#[test]
+fn data_beyond_windows() {
+    let mut cfg = Config::default();
+    cfg.initial_stream_window = 65_535;
+    // Stream window overrun (our SETTINGS acknowledged first).
+    let mut p = Peer::client();
+    p.settings_ack().post(1, &[]);
+    for _ in 0..5 {
+        p.data(1, &[0u8; 16_000], false);
+    }
+    let (s, out) = server_with(cfg.clone(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::FLOW_CONTROL_ERROR)]);
+    assert_eq!(s.unreleased(), 0, "credit of the reset stream returned");
+    // Connection window overrun: before our SETTINGS are acknowledged the
+    // connection window is 65,535 until the WINDOW_UPDATE... it was sent at
+    // start, so overrun the configured target instead.
+    cfg.connection_window = 65_535;
+    cfg.initial_stream_window = 1 << 20;
+    let mut p = Peer::client();
+    p.settings_ack().post(1, &[]).post(3, &[]);
+    for _ in 0..3 {
+        p.data(1, &[0u8; 16_000], false)
+            .data(3, &[0u8; 16_000], false);
+    }
+    let (_, out) = server_with(cfg, &p.take());
+    assert_eq!(out.goaway_code(), Some(ErrorCode::FLOW_CONTROL_ERROR));
+}
+
+#[test]
+fn stream_id_exhaustion() {
+    // A client near the end of its ids: event, graceful GOAWAY, then refusal.
+    let mut cfg = Config::default();
+    cfg.max_stream_id = StreamId::new(5).unwrap();
+    let mut c = Connection::client(cfg);
+    c.send_request(get("https://e/"), true).unwrap();
+    c.send_request(get("https://e/"), true).unwrap();
+    c.send_request(get("https://e/"), true).unwrap();
+    let out = Reader::new().read(&mut c);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::StreamIdsExhausted))
+    );
+    assert_eq!(out.goaway_code(), Some(ErrorCode::NO_ERROR));
+    assert!(c.send_request(get("https://e/"), true).is_err());
+    // A server whose peer's ids run out winds down.
+    let mut cfg = Config::default();
+    cfg.max_stream_id = StreamId::new(101).unwrap();
+    cfg.two_step_shutdown = false;
+    let mut p = Peer::client();
+    p.get(101, "/");
+    let (_, out) = server_with(cfg, &p.take());
+    assert_eq!(out.requests().len(), 1);
+    let g = out.goaway().unwrap();
+    assert_eq!((g.last_stream.get(), g.code), (101, ErrorCode::NO_ERROR));
+}
+
+#[test]
+fn errors_are_sticky_and_after_events() {
+    let mut p = Peer::client();
+    p.get(1, "/").get(3, "/");
+    p.window_update(0, 0x7FFF_FFFF);
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    let e = s.handle_input(now, &p.take()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol);
+    assert_eq!(s.handle_input(now, b"more").unwrap_err(), e);
+    let out = Reader::new().read(&mut s);
+    assert_eq!(out.requests().len(), 2);
+    assert!(matches!(out.events.last(), Some(Event::Error(_))));
+    assert_eq!(out.goaway().unwrap().last_stream.get(), 3);
+    assert!(out.shutdown && s.is_closed() && !s.wants_read());
+}
+
+/// The scripted client conversation used for split invariance.
+fn script(seed: u8) -> Vec<u8> {
+    let mut p = Peer::client();
+    p.settings_ack();
+    p.get(1, "/a");
+    p.post(3, &[("content-length", "6")]);
+    p.data(3, b"abc", false)
+        .ping([seed; 8])
+        .data(3, b"def", true);
+    p.post(5, &[]);
+    p.frame(Frame::Data(wirestate_h2::frame::Data {
+        pad: Some(seed % 20),
+        ..wirestate_h2::frame::Data::new(
+            StreamId::new(5).unwrap(),
+            Bytes::from(vec![seed; 300]),
+            false,
+        )
+    }));
+    p.headers(5, &[("x-trailer", "t")], true);
+    p.window_update(0, 1000).rst(1, ErrorCode::CANCEL);
+    if seed % 3 == 0 {
+        p.headers(7, &[("Bad", "x")], true);
+    }
+    if seed % 4 == 0 {
+        p.window_update(0, 0x7FFF_FFFF);
+    }
+    p.get(9, "/z");
+    p.goaway(0, ErrorCode::NO_ERROR);
+    p.take()
+}
+
+fn normalize(events: Vec<Event>) -> Vec<String> {
+    events.iter().map(|e| format!("{e:?}")).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn server_split_invariance((seed, input, cuts) in any::<u8>().prop_flat_map(|seed| {
+        let input = script(seed);
+        let len = input.len();
+        (Just(seed), Just(input), cuts(len))
+    })) {
+        let _ = seed;
+        let t = assert_split_invariant(
+            &|| Connection::server(Config::default()),
+            Instant::now(),
+            &input,
+            &cuts,
+            true,
+            &mut |_, _| {},
+            &normalize,
+        );
+        prop_assert!(t.events.iter().any(|e| e.starts_with("Request")));
+    }
+}
