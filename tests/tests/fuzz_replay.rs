@@ -98,6 +98,16 @@ fn ws_inflate_corpus() {
 }
 
 #[test]
+fn h2_server_corpus() {
+    replay("h2_server");
+}
+
+#[test]
+fn h2_client_corpus() {
+    replay("h2_client");
+}
+
+#[test]
 fn jsonrpc_corpus() {
     replay("jsonrpc");
 }

@@ -32,6 +32,7 @@
 
 mod chunked;
 mod client;
+mod h2_connection;
 mod h2_frame;
 mod heads;
 mod jsonrpc;
@@ -47,6 +48,7 @@ mod ws_inflate;
 
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
+pub use h2_connection::{H2Op, H2Setup, h2_client, h2_connection_seeds, h2_server};
 pub use h2_frame::{h2_frame, h2_frame_seeds};
 pub use heads::{request_head, response_head};
 pub use jsonrpc::jsonrpc;
@@ -76,6 +78,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ws_server", ws_server),
     ("ws_client", ws_client),
     ("ws_inflate", ws_inflate),
+    ("h2_server", h2_server),
+    ("h2_client", h2_client),
     ("jsonrpc", jsonrpc),
     ("lines", lines),
     ("sse", sse),
