@@ -98,6 +98,11 @@ fn ws_inflate_corpus() {
 }
 
 #[test]
+fn hpack_decode_corpus() {
+    replay("hpack_decode");
+}
+
+#[test]
 fn h2_server_corpus() {
     replay("h2_server");
 }
@@ -314,6 +319,7 @@ mod seeds {
             ("ws_server", super::ws_seeds::server()),
             ("ws_client", super::ws_seeds::client()),
             ("ws_inflate", super::ws_seeds::inflate()),
+            ("hpack_decode", wirestate_tests::fuzz::hpack_seeds()),
             ("jsonrpc", super::jsonrpc_seeds::all()),
             ("lines", super::framing_seeds::lines()),
             ("sse", super::framing_seeds::sse()),

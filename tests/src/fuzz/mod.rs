@@ -35,6 +35,7 @@ mod client;
 mod h2_connection;
 mod h2_frame;
 mod heads;
+mod hpack;
 mod jsonrpc;
 mod lines;
 mod ops;
@@ -51,6 +52,7 @@ pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_conne
 pub use h2_connection::{H2Op, H2Setup, h2_client, h2_connection_seeds, h2_server};
 pub use h2_frame::{h2_frame, h2_frame_seeds};
 pub use heads::{request_head, response_head};
+pub use hpack::{hpack_decode, hpack_seeds};
 pub use jsonrpc::jsonrpc;
 pub use lines::lines;
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
@@ -78,6 +80,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ws_server", ws_server),
     ("ws_client", ws_client),
     ("ws_inflate", ws_inflate),
+    ("hpack_decode", hpack_decode),
     ("h2_server", h2_server),
     ("h2_client", h2_client),
     ("jsonrpc", jsonrpc),
