@@ -341,13 +341,14 @@ pub(crate) struct EncoderTable {
 impl EncoderTable {
     pub(crate) fn new(max_size: usize) -> Self {
         Self {
-            entries: VecDeque::new(),
+            // Room for a typical request's fields without regrowing.
+            entries: VecDeque::with_capacity(16),
             size: 0,
             max_size,
             inserted: 0,
             hasher: RandomState::new(),
-            fields: HashIndex::default(),
-            names: HashIndex::default(),
+            fields: HashIndex::with_capacity_and_hasher(16, Default::default()),
+            names: HashIndex::with_capacity_and_hasher(16, Default::default()),
         }
     }
 
