@@ -428,3 +428,74 @@ fn requests_to_the_client() {
     t.send(json!({"jsonrpc": "2.0", "id": roots.as_u64(), "result": {"roots": []}}));
     assert!(t.events().is_empty(), "a late answer is dropped");
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        let methods = prop_oneof![
+            Just("initialize"),
+            Just("ping"),
+            Just("tools/list"),
+            Just("tools/call"),
+            Just("resources/list"),
+            Just("resources/read"),
+            Just("resources/subscribe"),
+            Just("prompts/get"),
+            Just("completion/complete"),
+            Just("logging/setLevel"),
+            Just("notifications/cancelled"),
+            Just("notifications/initialized"),
+            Just("x"),
+        ];
+        let params = prop_oneof![
+            Just(Value::Null),
+            Just(json!({})),
+            Just(json!([1])),
+            Just(json!({"name": "a"})),
+            Just(json!({"cursor": "1"})),
+            Just(json!({"requestId": 1})),
+            Just(json!({"level": "debug"})),
+            Just(
+                json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "c", "version": "1"}})
+            ),
+            Just(json!({"uri": "file:///r", "_meta": {"progressToken": 1}})),
+        ];
+        prop_oneof![
+            (proptest::option::of(0u64..4), methods, params).prop_map(|(id, m, p)| {
+                let mut v = json!({"jsonrpc": "2.0", "method": m, "params": p});
+                if let Some(id) = id {
+                    v["id"] = json!(id);
+                }
+                v.to_string().into_bytes()
+            }),
+            (0u64..4).prop_map(|id| json!({"jsonrpc": "2.0", "id": id, "result": {}})
+                .to_string()
+                .into_bytes()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of messages, answered or not by the application,
+        /// never panics, and every request gets at most one answer.
+        #[test]
+        fn any_input(messages in proptest::collection::vec(message(), 0..24), answer in any::<bool>()) {
+            let mut t = T::new(|_| {});
+            for m in messages {
+                let _ = t.s.handle_message(t.now, &m);
+                for e in t.events() {
+                    if let (true, ServerEvent::CallTool { id, .. } | ServerEvent::ReadResource { id, .. }) = (answer, &e) {
+                        t.s.respond_call_tool(id, CallToolResult::text("x")).unwrap();
+                    }
+                }
+                for out in t.out() {
+                    prop_assert!(out.is_array() || out["jsonrpc"] == "2.0");
+                }
+                t.s.handle_timeout(t.now + Duration::from_secs(3600));
+                prop_assert!(t.s.poll_timeout().is_none_or(|d| d > t.now + Duration::from_secs(3600)));
+            }
+        }
+    }
+}
