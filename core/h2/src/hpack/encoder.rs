@@ -117,7 +117,8 @@ impl Encoder {
 
     /// An encoder whose table starts at `size` bytes with no size update,
     /// as agreed with the decoder out of band (RFC 7541 Appendix C.5 uses
-    /// 256). For HTTP/2 use [`new`](Self::new).
+    /// 256). `size` also replaces `config.max_table_size` as the cap. For
+    /// HTTP/2 use [`new`](Self::new) or [`with_config`](Self::with_config).
     pub fn with_table_size(size: usize, config: EncoderConfig) -> Self {
         Self {
             table: EncoderTable::new(size),
@@ -200,7 +201,7 @@ impl Encoder {
     /// never-indexed.
     ///
     /// ```
-    /// use bytes::BytesMut;
+    /// use bytes::{Bytes, BytesMut};
     /// use http::{HeaderMap, Method, Uri};
     /// use wirestate_h2::hpack::{Decoder, Encoder, Pseudo};
     ///
