@@ -1,0 +1,86 @@
+//! Compiles `proto/**/*.proto` with protox (a `.proto` compiler in pure Rust,
+//! so no system `protoc`) and prost-build, plus the method descriptor tables
+//! of wirestate-codegen, into `OUT_DIR`:
+//!
+//! * `grpc.testing.rs`, `grpc.health.v1.rs`, `wirestate.echo.v1.rs`: the
+//!   crate's modules (messages and descriptor tables, no server traits);
+//! * `file_descriptor_set.bin`: the encoded `FileDescriptorSet` of all three;
+//! * `server_traits/*.rs`: the same files generated with server traits
+//!   against `crate::rt`, for the tests that compile the trait code against a
+//!   stand-in runtime (the gRPC runtime crate does not exist yet).
+
+use std::path::{Path, PathBuf};
+
+use protox::file::{ChainFileResolver, File, FileResolver, IncludeFileResolver};
+use wirestate_codegen::Config;
+
+/// `test.proto` imports its siblings by their path in the gRPC repository,
+/// `src/proto/grpc/testing/…`; they live unchanged in `proto/grpc/testing/`.
+struct InteropResolver(PathBuf);
+
+impl FileResolver for InteropResolver {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        match name.strip_prefix("src/proto/grpc/testing/") {
+            Some(rest) => File::open(name, &self.0.join("grpc/testing").join(rest)),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+const ROOTS: [&str; 3] = [
+    "src/proto/grpc/testing/test.proto",
+    "grpc/health/v1/health.proto",
+    "wirestate/echo/v1/echo.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?);
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("no OUT_DIR")?);
+    let protos = manifest.join("proto");
+    println!("cargo:rerun-if-changed={}", protos.display());
+
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(InteropResolver(protos.clone()));
+    resolver.add(IncludeFileResolver::new(protos.clone()));
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_source_info(true).include_imports(true);
+    compiler.open_files(ROOTS)?;
+    for file in compiler.files() {
+        if let Some(path) = file.path() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    let fds = compiler.file_descriptor_set();
+
+    // The published descriptor set carries no source info (comments and spans).
+    let mut bare = compiler.file_descriptor_set();
+    for file in &mut bare.file {
+        file.source_code_info = None;
+    }
+    std::fs::write(
+        out.join("file_descriptor_set.bin"),
+        prost::Message::encode_to_vec(&bare),
+    )?;
+
+    Config::descriptors_only()
+        .descriptor_path("crate")
+        .into_prost_build()
+        .compile_fds(fds.clone())?;
+
+    let traits = out.join("server_traits");
+    create_dir(&traits)?;
+    Config::new("crate::rt")
+        .descriptor_path("::wirestate_proto")
+        .into_prost_build()
+        .out_dir(&traits)
+        .compile_fds(fds)?;
+    Ok(())
+}
+
+fn create_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,538 @@
+//! Build-time code generation for gRPC services on wirestate: a
+//! [`prost_build::ServiceGenerator`] that turns every `service` of a `.proto`
+//! file into method descriptor tables and, on request, a runtime-agnostic
+//! server trait, next to the message types prost generates.
+//!
+//! Use it from a `build.rs` (this crate is a build dependency only):
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     wirestate_codegen::compile_protos(
+//!         wirestate_codegen::Config::descriptors_only(),
+//!         &["proto/shop/v1/shop.proto"],
+//!         &["proto"],
+//!     )
+//! }
+//! ```
+//!
+//! and include the output in the crate, one module per protobuf package
+//! (prost names the file after the package):
+//!
+//! ```ignore
+//! pub mod shop {
+//!     include!(concat!(env!("OUT_DIR"), "/shop.v1.rs"));
+//! }
+//! let kind = shop::CartMethod::from_path("/shop.v1.Cart/Checkout").unwrap().kind();
+//! ```
+//!
+//! [`compile_protos`] parses the files with [`protox`] (a `.proto` compiler
+//! written in Rust, so no system `protoc` is needed) and generates with
+//! `prost-build`. To customise prost further (extern paths, attributes,
+//! another parser), take [`Config::into_prost_build`] and call
+//! `compile_fds` or `compile_protos` on it yourself.
+//!
+//! # What is generated today
+//!
+//! For a service `Echo` in package `wirestate.echo.v1` with a method
+//! `rpc EchoStream(EchoRequest) returns (stream EchoResponse)`:
+//!
+//! * **A method enum** `EchoMethod`, one variant per method
+//!   (`EchoMethod::EchoStream`), with `path()`
+//!   (`"/wirestate.echo.v1.Echo/EchoStream"`), `name()` (`"EchoStream"`),
+//!   `kind()` (a `MethodKind`: unary, server streaming, client streaming or
+//!   bidirectional), `from_path(&str) -> Option<EchoMethod>` for routing,
+//!   `EchoMethod::ALL` (every method in declaration order) and
+//!   `EchoMethod::SERVICE` (`"wirestate.echo.v1.Echo"`).
+//! * **Typed method descriptors**, one associated constant per method on the
+//!   enum, named after the method in upper snake case:
+//!   `EchoMethod::ECHO_STREAM: MethodDescriptor<EchoRequest, EchoResponse>`.
+//!   They carry the path and kind, and the request and response types in
+//!   their type, which is what a typed client call needs.
+//!
+//! `MethodKind` and `MethodDescriptor` are taken from
+//! [`Config::descriptor_path`], `::wirestate_proto` by default, so crates
+//! using the generated code depend on `wirestate-proto` (which holds the two
+//! types and the standard gRPC messages).
+//!
+//! # What is generated on request, and what comes later
+//!
+//! With [`Config::new`] (or [`Config::server_traits`]) each service also
+//! gets **a server trait** `EchoServer`, one `async` method per RPC, written
+//! against five names the gRPC runtime layer is to provide under
+//! [`Config::runtime_path`] (e.g. `::wirestate_grpc`):
+//!
+//! | name               | role                                                          |
+//! | ------------------ | ------------------------------------------------------------- |
+//! | `Status`           | the error a handler returns (gRPC status code and message)    |
+//! | `Request<T>`       | an incoming message (or stream) with its metadata             |
+//! | `Response<T>`      | an outgoing message with its metadata                         |
+//! | `Streaming<T>`     | the incoming message stream of client- and bidi-streaming calls |
+//! | `ResponseSink<T>`  | where server- and bidi-streaming handlers send their messages |
+//!
+//! | call kind        | generated method                                                                                  |
+//! | ---------------- | ------------------------------------------------------------------------------------------------- |
+//! | unary            | `fn echo(&self, request: Request<EchoRequest>) -> impl Future<Output = Result<Response<EchoResponse>, Status>> + Send` |
+//! | server streaming | `fn echo_stream(&self, request: Request<EchoRequest>, responses: ResponseSink<EchoResponse>) -> impl Future<Output = Result<(), Status>> + Send` |
+//! | client streaming | `fn echo_collect(&self, requests: Request<Streaming<EchoRequest>>) -> impl Future<Output = Result<Response<EchoResponse>, Status>> + Send` |
+//! | bidirectional    | `fn echo_bidi(&self, requests: Request<Streaming<EchoRequest>>, responses: ResponseSink<EchoResponse>) -> impl Future<Output = Result<(), Status>> + Send` |
+//!
+//! The trait names no executor and no I/O type, so any runtime the gRPC
+//! layer drives can serve it. The wirestate gRPC runtime crate does not
+//! exist yet, so the trait is off in [`Config::descriptors_only`] (what
+//! `wirestate-proto` itself uses, so that it builds today); the trait code
+//! is compiled and exercised against a stand-in runtime in
+//! `wirestate-proto`'s tests. Still to come with the runtime: the router
+//! that dispatches a `{Service}Server` by `from_path`, and typed client
+//! stubs (`EchoClient`) over a channel; until then the typed descriptors are
+//! what a client call is made from.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use prost_build::{Method, Service};
+
+/// What to generate, and where the generated code finds its support types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    runtime_path: String,
+    descriptor_path: String,
+    server_traits: bool,
+}
+
+/// The default [`Config::descriptor_path`].
+pub const DEFAULT_DESCRIPTOR_PATH: &str = "::wirestate_proto";
+
+/// The default [`Config::runtime_path`] of [`Config::descriptors_only`]: the
+/// wirestate gRPC crate.
+pub const DEFAULT_RUNTIME_PATH: &str = "::wirestate_grpc";
+
+impl Config {
+    /// Descriptor tables and server traits, the traits written against the
+    /// runtime types under `runtime_path` (a Rust path such as
+    /// `"::wirestate_grpc"`, without a trailing `::`).
+    pub fn new(runtime_path: impl Into<String>) -> Self {
+        Config {
+            runtime_path: trim_path(runtime_path.into()),
+            descriptor_path: DEFAULT_DESCRIPTOR_PATH.to_owned(),
+            server_traits: true,
+        }
+    }
+
+    /// Descriptor tables only (no server traits): code that compiles without
+    /// any gRPC runtime crate.
+    pub fn descriptors_only() -> Self {
+        Config {
+            server_traits: false,
+            ..Config::new(DEFAULT_RUNTIME_PATH)
+        }
+    }
+
+    /// Sets the runtime path the server traits refer to.
+    pub fn runtime_path(mut self, path: impl Into<String>) -> Self {
+        self.runtime_path = trim_path(path.into());
+        self
+    }
+
+    /// Sets where `MethodKind` and `MethodDescriptor` are found
+    /// (`"::wirestate_proto"` by default; `"crate"` inside wirestate-proto).
+    pub fn descriptor_path(mut self, path: impl Into<String>) -> Self {
+        self.descriptor_path = trim_path(path.into());
+        self
+    }
+
+    /// Turns the server traits on or off.
+    pub fn server_traits(mut self, yes: bool) -> Self {
+        self.server_traits = yes;
+        self
+    }
+
+    /// The runtime path the server traits refer to.
+    pub fn get_runtime_path(&self) -> &str {
+        &self.runtime_path
+    }
+
+    /// Where `MethodKind` and `MethodDescriptor` are found.
+    pub fn get_descriptor_path(&self) -> &str {
+        &self.descriptor_path
+    }
+
+    /// Whether server traits are generated.
+    pub fn has_server_traits(&self) -> bool {
+        self.server_traits
+    }
+
+    /// This configuration as a boxed [`prost_build::ServiceGenerator`].
+    pub fn service_generator(self) -> Box<dyn prost_build::ServiceGenerator> {
+        Box::new(Generator::new(self))
+    }
+
+    /// A `prost_build::Config` with this service generator installed, for
+    /// further settings before `compile_fds` / `compile_protos`.
+    pub fn into_prost_build(self) -> prost_build::Config {
+        let mut config = prost_build::Config::new();
+        config.service_generator(self.service_generator());
+        config
+    }
+}
+
+fn trim_path(path: String) -> String {
+    path.trim().trim_end_matches("::").to_owned()
+}
+
+/// The [`prost_build::ServiceGenerator`]: appends [`generate_service`]'s
+/// output for every service to the module of its package.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    config: Config,
+}
+
+impl Generator {
+    /// A generator with the given configuration.
+    pub fn new(config: Config) -> Self {
+        Generator { config }
+    }
+}
+
+impl prost_build::ServiceGenerator for Generator {
+    fn generate(&mut self, service: Service, buf: &mut String) {
+        buf.push_str(&generate_service(&self.config, &service));
+    }
+}
+
+/// Parses `protos` with [`protox`] (imports searched in `includes`, in
+/// order; the `google/protobuf/*.proto` well-known files are built in) and
+/// writes the prost messages plus the service code of `config` into
+/// `OUT_DIR`, one `package.name.rs` file per protobuf package. Prints
+/// `cargo:rerun-if-changed` for every file read.
+///
+/// # Errors
+///
+/// A file that cannot be found or read, a parse or type error in the
+/// `.proto` files, or a failure to write the output.
+pub fn compile_protos(
+    config: Config,
+    protos: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+) -> Result<(), Box<dyn std::error::Error>> {
+    compile_protos_into(config, protos, includes, None)
+}
+
+/// [`compile_protos`] writing into `out_dir` (`OUT_DIR` when `None`).
+fn compile_protos_into(
+    config: Config,
+    protos: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+    out_dir: Option<&Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut compiler = protox::Compiler::new(includes)?;
+    compiler.include_source_info(true).include_imports(true);
+    compiler.open_files(protos)?;
+    for file in compiler.files() {
+        if let Some(path) = file.path() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    let mut prost = config.into_prost_build();
+    if let Some(dir) = out_dir {
+        prost.out_dir(dir);
+    }
+    prost.compile_fds(compiler.file_descriptor_set())?;
+    Ok(())
+}
+
+/// How a method streams: the four gRPC call kinds.
+fn kind_variant(method: &Method) -> &'static str {
+    match (method.client_streaming, method.server_streaming) {
+        (false, false) => "Unary",
+        (false, true) => "ServerStreaming",
+        (true, false) => "ClientStreaming",
+        (true, true) => "BidiStreaming",
+    }
+}
+
+fn kind_words(method: &Method) -> &'static str {
+    match (method.client_streaming, method.server_streaming) {
+        (false, false) => "unary",
+        (false, true) => "server streaming",
+        (true, false) => "client streaming",
+        (true, true) => "bidirectional streaming",
+    }
+}
+
+/// `echo_stream` → `EchoStream` (prost's method names are snake case,
+/// possibly raw identifiers).
+fn upper_camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    for part in snake.trim_start_matches("r#").split('_') {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    if out == "Self" {
+        out.push('_');
+    }
+    out
+}
+
+/// `echo_stream` → `ECHO_STREAM`.
+fn upper_snake(snake: &str) -> String {
+    snake.trim_start_matches("r#").to_uppercase()
+}
+
+/// The gRPC path of a method: `/package.Service/Method`.
+fn method_path(service: &Service, method: &Method) -> String {
+    format!("/{}/{}", full_service_name(service), method.proto_name)
+}
+
+fn full_service_name(service: &Service) -> String {
+    if service.package.is_empty() {
+        service.proto_name.clone()
+    } else {
+        format!("{}.{}", service.package, service.proto_name)
+    }
+}
+
+/// The code generated for one service under `config`: the method enum with
+/// its typed descriptors, and the server trait if enabled. What is emitted
+/// is described in the [crate docs](crate).
+pub fn generate_service(config: &Config, service: &Service) -> String {
+    let mut buf = String::new();
+    generate_method_enum(config, service, &mut buf);
+    if config.server_traits {
+        generate_server_trait(config, service, &mut buf);
+    }
+    buf
+}
+
+fn generate_method_enum(config: &Config, service: &Service, buf: &mut String) {
+    let dp = &config.descriptor_path;
+    let full = full_service_name(service);
+    let enum_name = format!("{}Method", service.name);
+    let variants: Vec<String> = service
+        .methods
+        .iter()
+        .map(|m| upper_camel(&m.name))
+        .collect();
+    // Constant names, kept clear of the fixed ones.
+    let mut taken: HashSet<String> = ["SERVICE", "ALL"].map(str::to_owned).into();
+    let consts: Vec<String> = service
+        .methods
+        .iter()
+        .map(|m| {
+            let mut name = upper_snake(&m.name);
+            while !taken.insert(name.clone()) {
+                name.push_str("_METHOD");
+            }
+            name
+        })
+        .collect();
+
+    let _ = writeln!(buf, "/// The methods of the `{full}` service.");
+    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
+        buf.push_str("///\n");
+        service.comments.append_with_indent(0, buf);
+    }
+    // Variants are the proto method names, shared suffixes and all.
+    buf.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\n#[allow(clippy::enum_variant_names)]\n");
+    let _ = writeln!(buf, "pub enum {enum_name} {{");
+    for (method, variant) in service.methods.iter().zip(&variants) {
+        let _ = writeln!(
+            buf,
+            "    /// `{}`, {}.",
+            method_path(service, method),
+            kind_words(method)
+        );
+        if !method.comments.leading.is_empty() || !method.comments.trailing.is_empty() {
+            buf.push_str("    ///\n");
+            method.comments.append_with_indent(1, buf);
+        }
+        let _ = writeln!(buf, "    {variant},");
+    }
+    buf.push_str("}\n\n");
+
+    let _ = writeln!(buf, "impl {enum_name} {{");
+    let _ = writeln!(
+        buf,
+        "    /// The fully qualified service name, `{full}`.\n    pub const SERVICE: &'static str = \"{full}\";"
+    );
+    let _ = writeln!(
+        buf,
+        "    /// Every method, in declaration order.\n    pub const ALL: &'static [Self] = &[{}];",
+        variants
+            .iter()
+            .map(|v| format!("Self::{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (method, name) in service.methods.iter().zip(&consts) {
+        let path = method_path(service, method);
+        let _ = writeln!(
+            buf,
+            "    /// The typed descriptor of `{path}` ({}).\n    pub const {name}: {dp}::MethodDescriptor<{}, {}> = {dp}::MethodDescriptor::new(\"{path}\", {dp}::MethodKind::{});",
+            kind_words(method),
+            method.input_type,
+            method.output_type,
+            kind_variant(method),
+        );
+    }
+
+    buf.push_str(
+        "    /// The method's gRPC path, `/package.Service/Method`.\n    pub const fn path(self) -> &'static str {\n        match self {\n",
+    );
+    for (method, variant) in service.methods.iter().zip(&variants) {
+        let _ = writeln!(
+            buf,
+            "            Self::{variant} => \"{}\",",
+            method_path(service, method)
+        );
+    }
+    buf.push_str("        }\n    }\n");
+
+    buf.push_str(
+        "    /// The method's name as written in the `.proto` file.\n    pub const fn name(self) -> &'static str {\n        match self {\n",
+    );
+    for (method, variant) in service.methods.iter().zip(&variants) {
+        let _ = writeln!(
+            buf,
+            "            Self::{variant} => \"{}\",",
+            method.proto_name
+        );
+    }
+    buf.push_str("        }\n    }\n");
+
+    let _ = writeln!(
+        buf,
+        "    /// How the method streams.\n    pub const fn kind(self) -> {dp}::MethodKind {{\n        match self {{"
+    );
+    for (method, variant) in service.methods.iter().zip(&variants) {
+        let _ = writeln!(
+            buf,
+            "            Self::{variant} => {dp}::MethodKind::{},",
+            kind_variant(method)
+        );
+    }
+    buf.push_str("        }\n    }\n");
+
+    buf.push_str(
+        "    /// The method with this gRPC path, if the service has it.\n    pub fn from_path(path: &str) -> ::core::option::Option<Self> {\n        match path {\n",
+    );
+    for (method, variant) in service.methods.iter().zip(&variants) {
+        let _ = writeln!(
+            buf,
+            "            \"{}\" => ::core::option::Option::Some(Self::{variant}),",
+            method_path(service, method)
+        );
+    }
+    buf.push_str("            _ => ::core::option::Option::None,\n        }\n    }\n}\n\n");
+}
+
+fn generate_server_trait(config: &Config, service: &Service, buf: &mut String) {
+    let rt = &config.runtime_path;
+    let full = full_service_name(service);
+    let _ = writeln!(
+        buf,
+        "/// The server side of the `{full}` service: one method per RPC, for any runtime.\n///\n/// Implement it and hand it to the gRPC server of the runtime (`{rt}`)."
+    );
+    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
+        buf.push_str("///\n");
+        service.comments.append_with_indent(0, buf);
+    }
+    let _ = writeln!(
+        buf,
+        "pub trait {}Server: ::core::marker::Send + ::core::marker::Sync + 'static {{",
+        service.name
+    );
+    for method in &service.methods {
+        let _ = writeln!(
+            buf,
+            "    /// `{}`, {}.",
+            method_path(service, method),
+            kind_words(method)
+        );
+        if !method.comments.leading.is_empty() || !method.comments.trailing.is_empty() {
+            buf.push_str("    ///\n");
+            method.comments.append_with_indent(1, buf);
+        }
+        let input = &method.input_type;
+        let output = &method.output_type;
+        let request = if method.client_streaming {
+            format!("requests: {rt}::Request<{rt}::Streaming<{input}>>")
+        } else {
+            format!("request: {rt}::Request<{input}>")
+        };
+        let (sink, ok) = if method.server_streaming {
+            (
+                format!(", responses: {rt}::ResponseSink<{output}>"),
+                "()".to_owned(),
+            )
+        } else {
+            (String::new(), format!("{rt}::Response<{output}>"))
+        };
+        let _ = writeln!(
+            buf,
+            "    fn {}(&self, {request}{sink}) -> impl ::core::future::Future<Output = ::core::result::Result<{ok}, {rt}::Status>> + ::core::marker::Send;",
+            method.name
+        );
+    }
+    buf.push_str("}\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_conversions() {
+        assert_eq!(upper_camel("echo_stream"), "EchoStream");
+        assert_eq!(upper_camel("r#type"), "Type");
+        assert_eq!(upper_camel("r#self"), "Self_");
+        assert_eq!(upper_camel("get_v2_thing"), "GetV2Thing");
+        assert_eq!(upper_snake("full_duplex_call"), "FULL_DUPLEX_CALL");
+        assert_eq!(upper_snake("r#type"), "TYPE");
+    }
+
+    #[test]
+    fn compile_protos_writes_one_file_per_package() {
+        let out = std::env::temp_dir().join(format!("wirestate-codegen-{}", std::process::id()));
+        std::fs::create_dir_all(&out).unwrap();
+        let protos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+        compile_protos_into(
+            Config::new("::rt"),
+            &[
+                "wirestate/echo/v1/echo.proto",
+                "grpc/health/v1/health.proto",
+            ],
+            &[&protos],
+            Some(&out),
+        )
+        .unwrap();
+        let echo = std::fs::read_to_string(out.join("wirestate.echo.v1.rs")).unwrap();
+        let health = std::fs::read_to_string(out.join("grpc.health.v1.rs")).unwrap();
+        std::fs::remove_dir_all(&out).unwrap();
+        assert!(echo.contains("pub struct EchoRequest"));
+        assert!(echo.contains("pub trait EchoServer"));
+        assert!(health.contains("pub enum HealthMethod"));
+        assert!(health.contains("pub trait HealthServer"));
+
+        let missing = compile_protos_into(
+            Config::descriptors_only(),
+            &["no/such.proto"],
+            &[&protos],
+            Some(Path::new("/nonexistent")),
+        );
+        assert!(missing.is_err());
+    }
+
+    #[test]
+    fn paths_are_trimmed() {
+        let config = Config::new("::wirestate_grpc::").descriptor_path(" crate:: ");
+        assert_eq!(config.get_runtime_path(), "::wirestate_grpc");
+        assert_eq!(config.get_descriptor_path(), "crate");
+        assert!(config.has_server_traits());
+        assert!(!Config::descriptors_only().has_server_traits());
+    }
+}
