@@ -108,6 +108,16 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
         &self.app
     }
 
+    /// Reports that the stream already reached its end (the bytes before
+    /// it were read before this driver existed, and fed to the machine).
+    pub fn input_eof(&mut self) {
+        self.read_eof = true;
+        let now = self.rt.now();
+        if let Err(e) = self.machine.handle_eof(now) {
+            self.app.on_input_error(&e);
+        }
+    }
+
     /// Takes the parts back (after a protocol hand-off, for example). Bytes
     /// still queued for writing are returned too.
     pub fn into_parts(self) -> (M, I, A, VecDeque<Bytes>) {

@@ -11,6 +11,7 @@
 mod body;
 mod driver;
 mod error;
+pub mod h2;
 pub mod http1;
 mod shutdown;
 pub mod ws;

@@ -46,6 +46,13 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Request body bytes buffered ahead of the handler before reading pauses.
     pub body_buffer: usize,
+    /// Serve HTTP/2 with prior knowledge (h2c) on the same port: the first
+    /// bytes of each connection tell the HTTP/2 preface from an HTTP/1.1
+    /// request. On by default.
+    pub http2: bool,
+    /// The HTTP/2 connection machine's settings (windows, concurrent
+    /// streams, flood budgets).
+    pub h2: wirestate_h2::connection::Config,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +61,8 @@ impl Default for ServerConfig {
             http1: Default::default(),
             max_connections: 10_000,
             body_buffer: 256 * 1024,
+            http2: true,
+            h2: Default::default(),
         }
     }
 }
@@ -168,35 +177,82 @@ pub fn serve_connection<R: Runtime, I: Io, H: Handler>(
     config: &ServerConfig,
     shutdown: Shutdown,
 ) -> ServeConnection<R, I, H> {
-    let machine = ServerConnection::new(config.http1.clone(), rt.now());
-    let app = ServerApp::new(handler, shutdown, config.body_buffer);
-    ServeConnection {
-        rt: rt.clone(),
-        state: Phase::Http(Box::new(Driver::new(rt, machine, io, app))),
-    }
+    let state = if config.http2 {
+        Phase::Sniff(Box::new(Sniff {
+            io,
+            handler,
+            config: config.clone(),
+            shutdown,
+            buf: Vec::new(),
+        }))
+    } else {
+        Phase::Http(Box::new(http1_driver(
+            rt.clone(),
+            io,
+            handler,
+            config,
+            shutdown,
+            &[],
+        )))
+    };
+    ServeConnection { rt, state }
 }
 
-/// One server connection: HTTP/1.1 until a handler upgrades it to a
-/// WebSocket ([`ws::upgrade`](crate::ws::upgrade)), then the WebSocket, in
-/// the same task.
+fn http1_driver<R: Runtime, I: Io, H: Handler>(
+    rt: R,
+    io: I,
+    handler: H,
+    config: &ServerConfig,
+    shutdown: Shutdown,
+    first: &[u8],
+) -> Driver<R, ServerConnection, I, ServerApp<H>> {
+    let now = rt.now();
+    let mut machine = ServerConnection::new(config.http1.clone(), now);
+    if !first.is_empty() {
+        // An error is also reported as an event, which the app handles.
+        let _ = machine.handle_input(now, first);
+    }
+    let app = ServerApp::new(handler, shutdown, config.body_buffer);
+    Driver::new(rt, machine, io, app)
+}
+
+/// The bytes read before the protocol is known.
+struct Sniff<I, H> {
+    io: I,
+    handler: H,
+    config: ServerConfig,
+    shutdown: Shutdown,
+    buf: Vec<u8>,
+}
+
+/// Enough to tell the HTTP/2 preface (24 bytes) from any HTTP/1.1 request.
+const SNIFF_BUF: usize = 4096;
+
+/// One server connection: HTTP/1.1 or HTTP/2 (h2c with prior knowledge,
+/// told apart by the first bytes), and an HTTP/1.1 connection may be
+/// upgraded by a handler to a WebSocket ([`ws::upgrade`](crate::ws::upgrade));
+/// all in the same task.
 ///
-/// The hand-off: the handler's `101` carries the accepted handshake in its
-/// extensions; [`ServerApp`] keeps it when it sends the head. Once the
-/// machine has reported `Upgraded` (with the bytes read past the request)
-/// and the `101` is written, the HTTP driver completes, its stream is taken
-/// back ([`Driver::into_parts`]) and a WebSocket driver continues on it,
-/// fed the leftover bytes first.
+/// The WebSocket hand-off: the handler's `101` carries the accepted
+/// handshake in its extensions; [`ServerApp`] keeps it when it sends the
+/// head. Once the machine has reported `Upgraded` (with the bytes read past
+/// the request) and the `101` is written, the HTTP driver completes, its
+/// stream is taken back ([`Driver::into_parts`]) and a WebSocket driver
+/// continues on it, fed the leftover bytes first.
 pub struct ServeConnection<R: Runtime, I: Io, H: Handler> {
     rt: R,
     state: Phase<R, I, H>,
 }
 
-// Both phases are boxed: the spawned task's allocation is sized for its
+// Every phase is boxed: the spawned task's allocation is sized for its
 // largest state and lives as long as the connection, so an inline HTTP
 // driver (about 1 KB) would stay allocated, unused, under every upgraded
 // WebSocket. One allocation per connection (not per request) is the cost.
 enum Phase<R: Runtime, I: Io, H: Handler> {
+    /// Reading the first bytes to choose the protocol.
+    Sniff(Box<Sniff<I, H>>),
     Http(Box<Driver<R, ServerConnection, I, ServerApp<H>>>),
+    H2(Box<Driver<R, wirestate_h2::connection::Connection, I, crate::h2::H2ServerApp<H>>>),
     /// Allocated only by connections that upgrade.
     Ws(Box<WsConnection<R, I>>),
     Done,
@@ -205,7 +261,9 @@ enum Phase<R: Runtime, I: Io, H: Handler> {
 impl<R: Runtime, I: Io, H: Handler> std::fmt::Debug for ServeConnection<R, I, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let phase = match &self.state {
+            Phase::Sniff(_) => "sniffing",
             Phase::Http(_) => "http/1.1",
+            Phase::H2(_) => "h2",
             Phase::Ws(_) => "websocket",
             Phase::Done => "done",
         };
@@ -225,8 +283,69 @@ impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
         let this = self.get_mut();
         loop {
             match &mut this.state {
+                Phase::Sniff(sniff) => {
+                    let mut chunk = [0u8; SNIFF_BUF];
+                    let room = SNIFF_BUF - sniff.buf.len();
+                    let n = match sniff.io.poll_read(cx, &mut chunk[..room]) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Poll::Ready(Err(e)) => {
+                            this.state = Phase::Done;
+                            return Poll::Ready(Err(e));
+                        }
+                        Poll::Ready(Ok(n)) => n,
+                    };
+                    sniff.buf.extend_from_slice(&chunk[..n]);
+                    let h2 = match wirestate_h2::frame::is_h2_preface_prefix(&sniff.buf) {
+                        // Not decided yet (a prefix of the preface): read on,
+                        // unless the peer stopped sending.
+                        None if n > 0 && sniff.buf.len() < SNIFF_BUF => continue,
+                        None if sniff.buf.is_empty() => {
+                            // Closed before a byte: nothing to serve.
+                            this.state = Phase::Done;
+                            return Poll::Ready(Ok(()));
+                        }
+                        // A partial preface then EOF: HTTP/1.1 answers 400.
+                        None => false,
+                        Some(h2) => h2,
+                    };
+                    let Phase::Sniff(sniff) = std::mem::replace(&mut this.state, Phase::Done)
+                    else {
+                        unreachable!("phase checked above");
+                    };
+                    let Sniff {
+                        io,
+                        handler,
+                        config,
+                        shutdown,
+                        buf,
+                    } = *sniff;
+                    this.state = if h2 {
+                        Phase::H2(Box::new(crate::h2::server_driver(
+                            this.rt.clone(),
+                            io,
+                            handler,
+                            &config,
+                            shutdown,
+                            &buf,
+                        )))
+                    } else {
+                        let mut driver =
+                            http1_driver(this.rt.clone(), io, handler, &config, shutdown, &buf);
+                        if n == 0 {
+                            // The peer closed after these bytes.
+                            driver.input_eof();
+                        }
+                        Phase::Http(Box::new(driver))
+                    };
+                }
+                Phase::H2(driver) => {
+                    let result = std::task::ready!(Pin::new(&mut **driver).poll(cx));
+                    this.state = Phase::Done;
+                    return Poll::Ready(result);
+                }
                 Phase::Http(driver) => {
-                    match Pin::new(&mut *driver).poll(cx) {
+                    match Pin::new(&mut **driver).poll(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(e)) => {
                             this.state = Phase::Done;

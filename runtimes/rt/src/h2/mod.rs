@@ -1,0 +1,33 @@
+//! Async HTTP/2 on the generic driver: the server side of the handler
+//! server (the same [`Handler`](crate::http1::Handler) as HTTP/1.1; one
+//! listening port serves both, told apart by the first bytes — see
+//! [`ServerConfig::http2`](crate::http1::ServerConfig::http2)).
+
+mod server;
+
+pub use server::H2ServerApp;
+
+use crate::http1::{Handler, ServerConfig};
+use crate::{Driver, Io, Runtime, Shutdown};
+use wirestate_h2::connection::Connection;
+use wirestate_machine::Machine;
+
+/// An HTTP/2 server connection's driver, fed `first` (bytes already read,
+/// starting with the client preface).
+pub(crate) fn server_driver<R: Runtime, I: Io, H: Handler>(
+    rt: R,
+    io: I,
+    handler: H,
+    config: &ServerConfig,
+    shutdown: Shutdown,
+    first: &[u8],
+) -> Driver<R, Connection, I, H2ServerApp<H>> {
+    let now = rt.now();
+    let mut machine = Connection::server(config.h2.clone());
+    machine.start(now);
+    if !first.is_empty() {
+        // An error is also reported as an event, which the app handles.
+        let _ = machine.handle_input(now, first);
+    }
+    Driver::new(rt, machine, io, H2ServerApp::new(handler, shutdown))
+}

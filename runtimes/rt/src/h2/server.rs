@@ -1,0 +1,439 @@
+//! The HTTP/2 side of the handler server: the same [`Handler`] as HTTP/1.1,
+//! one handler future per stream, all in the connection's task.
+
+use crate::body::BodySender;
+use crate::http1::Handler;
+use crate::{App, Body, Shutdown};
+use bytes::Bytes;
+use http::{HeaderMap, Request, header};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use wirestate_h2::connection::{Connection, Event};
+use wirestate_h2::frame::{ErrorCode, StreamId};
+use wirestate_http1::{BodyKind, BodySize};
+
+/// What a stream's response is doing.
+enum Reply<F> {
+    /// The handler is running.
+    Calling(Pin<Box<F>>),
+    /// The head is out; the body is being sent as the windows allow.
+    Sending {
+        body: Body,
+        /// Body bytes taken from `body` and not yet sent: one chunk as it
+        /// came (zero-copy), or small chunks gathered into one frame.
+        pending: Option<Bytes>,
+        /// `body` has ended: the last frame carries END_STREAM (or the
+        /// trailers follow).
+        ended: bool,
+    },
+}
+
+/// One stream the server is answering.
+struct StreamTask<F> {
+    response: Reply<F>,
+    /// The request body's channel while the peer still sends.
+    body: Option<BodySender>,
+    /// Request body bytes handed to the reader and not yet given back to the
+    /// peer as flow-control credit.
+    unreleased: usize,
+    /// A HEAD request: the response head goes out alone (RFC 9110 §9.3.2),
+    /// with the fields a GET would have, body dropped.
+    head_only: bool,
+}
+
+/// The handler side of an HTTP/2 server connection: a request event starts
+/// the handler; request DATA goes into the body channel, and its
+/// flow-control credit goes back only as the handler reads it; response
+/// bodies are sent as the windows allow.
+///
+/// Handler futures are polled in the connection's task, each time the
+/// task is woken (a handler's I/O, a body read, a window opening). That is
+/// a scan over the streams in progress, bounded by the concurrent-stream
+/// limit the server advertises.
+pub struct H2ServerApp<H: Handler> {
+    handler: H,
+    streams: HashMap<StreamId, StreamTask<H::Future>>,
+    shutdown: Shutdown,
+    shutdown_id: u64,
+    shutdown_seen: bool,
+    shutdown_waker: Option<std::task::Waker>,
+    /// The peer's SETTINGS_INITIAL_WINDOW_SIZE, which sizes the smallest
+    /// DATA frame worth sending.
+    peer_window: u32,
+}
+
+/// DATA frames smaller than this are not sent while more body is waiting
+/// (unless the peer's windows are too small to ever allow one): a window
+/// reopened a few bytes at a time would otherwise be answered with a
+/// stream of tiny frames — wasteful, and taken for abuse by peers that
+/// budget small frames (the `h2` crate's GOAWAY "too_many_data_frames").
+const MIN_DATA_FRAME: usize = 1024;
+
+impl<H: Handler> H2ServerApp<H> {
+    pub(crate) fn new(handler: H, shutdown: Shutdown) -> Self {
+        let shutdown_id = shutdown.id();
+        Self {
+            handler,
+            streams: HashMap::new(),
+            shutdown,
+            shutdown_id,
+            shutdown_seen: false,
+            shutdown_waker: None,
+            peer_window: wirestate_h2::frame::DEFAULT_INITIAL_WINDOW_SIZE,
+        }
+    }
+
+    fn on_event(&mut self, m: &mut Connection, ev: Event) {
+        match ev {
+            Event::Request {
+                stream,
+                head,
+                end_stream,
+            } => {
+                let (sender, body) = if end_stream {
+                    (None, Body::empty())
+                } else {
+                    // Content-Length is validated by the machine against
+                    // the DATA it receives.
+                    let kind = head
+                        .headers
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map_or(BodyKind::Chunked, BodyKind::Length);
+                    let (sender, body) = Body::channel(kind, false);
+                    (Some(sender), body)
+                };
+                let head_only = head.method == http::Method::HEAD;
+                let fut = self.handler.call(Request::from_parts(head, body));
+                self.streams.insert(
+                    stream,
+                    StreamTask {
+                        response: Reply::Calling(Box::pin(fut)),
+                        body: sender,
+                        unreleased: 0,
+                        head_only,
+                    },
+                );
+            }
+            Event::Data {
+                stream,
+                data,
+                end_stream,
+                flow_len,
+            } => {
+                // Padding is never read by anyone: its credit goes back now.
+                let padding = flow_len - data.len();
+                if padding > 0 {
+                    let _ = m.release_capacity(stream, padding);
+                }
+                match self.streams.get_mut(&stream) {
+                    Some(task) if task.body.is_some() => {
+                        task.unreleased += data.len();
+                        if let Some(sender) = &task.body {
+                            sender.push(data);
+                            if end_stream {
+                                sender.finish(None);
+                            }
+                        }
+                        if end_stream {
+                            // Kept until the reader took everything: the
+                            // credit is released from `buffered`.
+                            task.body_ended();
+                        }
+                    }
+                    _ => {
+                        let _ = m.release_capacity(stream, data.len());
+                    }
+                }
+            }
+            Event::Trailers { stream, trailers } => {
+                if let Some(task) = self.streams.get_mut(&stream) {
+                    if let Some(sender) = &task.body {
+                        sender.finish(Some(trailers));
+                    }
+                    task.body_ended();
+                }
+            }
+            Event::Reset { stream, code, .. } => {
+                // Dropping the handler future cancels it.
+                if let Some(task) = self.streams.remove(&stream) {
+                    if let Some(sender) = &task.body {
+                        sender.fail(format!("stream reset ({code})"));
+                    }
+                }
+            }
+            Event::Error(e) => {
+                tracing::debug!(error = %e, "http/2 connection error");
+                for (_, task) in self.streams.drain() {
+                    if let Some(sender) = &task.body {
+                        sender.fail(e.to_string());
+                    }
+                }
+            }
+            Event::RemoteSettings(settings) => {
+                if let Some(w) = settings.initial_window_size() {
+                    self.peer_window = w;
+                }
+            }
+            // Writable: the send loop below tries every stream anyway.
+            _ => {}
+        }
+    }
+
+    /// Runs the handlers and moves response bodies along.
+    fn run(&mut self, cx: &mut Context<'_>, m: &mut Connection) -> bool {
+        let mut progress = false;
+        let mut finished = Vec::new();
+        for (&stream, task) in self.streams.iter_mut() {
+            // Credit for what the handler read from the request body.
+            if task.unreleased > 0 {
+                let buffered = task.body.as_ref().map_or(0, |s| s.buffered(cx));
+                let read = task.unreleased.saturating_sub(buffered);
+                if read > 0 {
+                    task.unreleased -= read;
+                    let _ = m.release_capacity(stream, read);
+                    progress = true;
+                }
+            }
+            if let Reply::Calling(fut) = &mut task.response {
+                let Poll::Ready(response) = fut.as_mut().poll(cx) else {
+                    continue;
+                };
+                progress = true;
+                let (mut parts, body) = response.into_parts();
+                strip_connection_headers(&mut parts.headers);
+                let size = body.size();
+                let end_stream =
+                    task.head_only || size == BodySize::Empty || size == BodySize::Exact(0);
+                if let BodySize::Exact(n) = size {
+                    if !parts.headers.contains_key(header::CONTENT_LENGTH) && n > 0 {
+                        parts.headers.insert(header::CONTENT_LENGTH, n.into());
+                    }
+                }
+                if let Err(e) = m.send_response(stream, parts, end_stream) {
+                    tracing::warn!(error = %e, "handler response refused by the connection");
+                    let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
+                    finished.push(stream);
+                    continue;
+                }
+                if end_stream {
+                    finished.push(stream);
+                    continue;
+                }
+                task.response = Reply::Sending {
+                    body,
+                    pending: None,
+                    ended: false,
+                };
+            }
+            let min_frame = MIN_DATA_FRAME.min(self.peer_window as usize / 2).max(1);
+            match send_body(cx, m, stream, &mut task.response, min_frame) {
+                Sent::Progress => progress = true,
+                Sent::Done => {
+                    progress = true;
+                    finished.push(stream);
+                }
+                Sent::Blocked => {}
+            }
+        }
+        for stream in finished {
+            if let Some(task) = self.streams.get(&stream) {
+                if task.body.is_none() && task.unreleased == 0 {
+                    self.streams.remove(&stream);
+                } else if let Some(task) = self.streams.get_mut(&stream) {
+                    // The response is complete but the request body is not:
+                    // the handler answered without reading it all. Tell the
+                    // peer to stop (RFC 9113 §8.1: NO_ERROR), give the
+                    // credit back, and forget the stream.
+                    if task.body.is_some() {
+                        let _ = m.reset(stream, ErrorCode::NO_ERROR);
+                    }
+                    let _ = m.release_capacity(stream, task.unreleased);
+                    self.streams.remove(&stream);
+                }
+            }
+        }
+        progress
+    }
+}
+
+impl<F> StreamTask<F> {
+    fn body_ended(&mut self) {
+        self.body = None;
+    }
+}
+
+enum Sent {
+    Progress,
+    Done,
+    Blocked,
+}
+
+/// DATA payloads gathered from small body chunks are cut at this size
+/// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
+const GATHER: usize = 16 * 1024;
+
+/// Sends what the windows allow of a response body.
+///
+/// Small chunks (a streamed body written line by line) are gathered into
+/// one frame instead of one frame each; a chunk the windows cut is never
+/// left with a remainder smaller than `min_frame`; and when the body ends
+/// the last DATA frame carries END_STREAM.
+fn send_body<F>(
+    cx: &mut Context<'_>,
+    m: &mut Connection,
+    stream: StreamId,
+    response: &mut Reply<F>,
+    min_frame: usize,
+) -> Sent {
+    let Reply::Sending {
+        body,
+        pending,
+        ended,
+    } = response
+    else {
+        return Sent::Blocked;
+    };
+    let mut progress = false;
+    loop {
+        // Gather what the body has ready, up to one frame's worth.
+        while !*ended && pending.as_ref().is_none_or(|p| p.len() < GATHER) {
+            match body.poll_chunk(cx) {
+                Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => {}
+                Poll::Ready(Some(Ok(chunk))) => {
+                    *pending = Some(match pending.take() {
+                        None => chunk,
+                        Some(first) => {
+                            let mut joined =
+                                bytes::BytesMut::with_capacity(first.len() + chunk.len());
+                            joined.extend_from_slice(&first);
+                            joined.extend_from_slice(&chunk);
+                            joined.freeze()
+                        }
+                    });
+                }
+                Poll::Ready(None) => *ended = true,
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "response body failed");
+                    let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
+                    return Sent::Done;
+                }
+                Poll::Pending => break,
+            }
+        }
+        let Some(chunk) = pending.take() else {
+            if !*ended {
+                return if progress {
+                    Sent::Progress
+                } else {
+                    Sent::Blocked
+                };
+            }
+            // Everything sent: END_STREAM on its own, or the trailers.
+            let result = match body.trailers() {
+                Some(trailers) => m.send_trailers(stream, trailers),
+                None => m.send_data(stream, Bytes::new(), true).map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "response end refused");
+            }
+            return Sent::Done;
+        };
+        let capacity = m.send_capacity(stream);
+        let take = if capacity >= chunk.len() {
+            chunk.len()
+        } else {
+            // Cut so that neither part is a tiny frame.
+            capacity.min(chunk.len().saturating_sub(min_frame))
+        };
+        if take < chunk.len() && take < min_frame {
+            // Wait for a Writable event with room for a useful frame.
+            *pending = Some(chunk);
+            return if progress {
+                Sent::Progress
+            } else {
+                Sent::Blocked
+            };
+        }
+        let last = take == chunk.len() && *ended && body.trailers().is_none();
+        match m.send_data(stream, chunk.slice(..take), last) {
+            Ok(n) => {
+                progress |= n > 0;
+                if n < chunk.len() {
+                    *pending = Some(chunk.slice(n..));
+                } else if last {
+                    return Sent::Done;
+                }
+                if n < take {
+                    return if progress {
+                        Sent::Progress
+                    } else {
+                        Sent::Blocked
+                    };
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "response data refused");
+                return Sent::Done;
+            }
+        }
+    }
+}
+
+/// Removes the fields HTTP/2 forbids (RFC 9113 §8.2.2) that an HTTP/1.1
+/// handler may have set, instead of failing the response.
+fn strip_connection_headers(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::HeaderName::from_static("keep-alive"),
+        header::HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
+    if headers
+        .get(header::TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
+    }
+}
+
+impl<H: Handler> Drop for H2ServerApp<H> {
+    fn drop(&mut self) {
+        self.shutdown.forget(self.shutdown_id);
+    }
+}
+
+impl<H: Handler> App<Connection> for H2ServerApp<H> {
+    fn poll(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(ev) = wirestate_machine::Machine::poll_event(m) {
+            self.on_event(m, ev);
+            progress = true;
+        }
+        progress |= self.run(cx, m);
+        let registered = self
+            .shutdown_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if !self.shutdown_seen && (self.shutdown.is_triggered() || !registered) {
+            self.shutdown_waker = Some(cx.waker().clone());
+            if self.shutdown.poll(self.shutdown_id, cx).is_ready() {
+                self.shutdown_seen = true;
+                // GOAWAY: streams in progress finish, new ones are refused,
+                // and the machine closes once the last one is done.
+                if let Err(e) = m.go_away(now) {
+                    tracing::debug!(error = %e, "go_away refused");
+                }
+                progress = true;
+            }
+        }
+        progress
+    }
+}
