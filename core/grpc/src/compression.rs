@@ -1,0 +1,299 @@
+//! Message compression: `identity` and `gzip`, the `grpc-encoding` and
+//! `grpc-accept-encoding` headers, and choosing what to send.
+//!
+//! Compression is per message (a new context each time, as the spec
+//! requires) and flagged in each message's prefix; the stream's
+//! `grpc-encoding` says which algorithm a flagged message uses.
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use flate2::Compression;
+use flate2::bufread::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::Error;
+use crate::message::{Message, encode_message};
+
+/// The `grpc-encoding` header: the compression of flagged messages.
+pub const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+/// The `grpc-accept-encoding` header: the encodings the sender can decode.
+pub const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+
+/// A message encoding this crate implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// No compression.
+    #[default]
+    Identity,
+    /// gzip (RFC 1952).
+    Gzip,
+}
+
+impl Encoding {
+    /// Every encoding this crate implements, most preferred first.
+    pub const ALL: [Encoding; 2] = [Encoding::Gzip, Encoding::Identity];
+
+    /// The name used in headers: `"identity"` or `"gzip"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Identity => "identity",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// The encoding a name stands for (ASCII case ignored, surrounding
+    /// spaces trimmed); `None` for one this crate does not implement.
+    pub fn from_name(name: &[u8]) -> Option<Encoding> {
+        let name = name.trim_ascii();
+        Encoding::ALL
+            .into_iter()
+            .find(|e| name.eq_ignore_ascii_case(e.as_str().as_bytes()))
+    }
+
+    /// The encoding a request or response head declares in
+    /// `grpc-encoding`; identity when absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedEncoding`] (UNIMPLEMENTED) for an encoding this
+    /// crate does not implement. A server answers it with
+    /// [`EncodingSet::SUPPORTED`] in `grpc-accept-encoding`.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Encoding, Error> {
+        match headers.get(GRPC_ENCODING) {
+            None => Ok(Encoding::Identity),
+            Some(v) => {
+                Encoding::from_name(v.as_bytes()).ok_or_else(|| Error::UnsupportedEncoding {
+                    name: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                })
+            }
+        }
+    }
+
+    /// The header value: the name.
+    pub fn to_header_value(self) -> HeaderValue {
+        HeaderValue::from_static(self.as_str())
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Encoding::Identity => 1,
+            Encoding::Gzip => 2,
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of encodings, as `grpc-accept-encoding` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EncodingSet(u8);
+
+impl EncodingSet {
+    /// No encoding.
+    pub const EMPTY: EncodingSet = EncodingSet(0);
+    /// Every encoding this crate implements.
+    pub const SUPPORTED: EncodingSet = EncodingSet(3);
+
+    /// The set holding one encoding.
+    pub const fn only(e: Encoding) -> EncodingSet {
+        EncodingSet(e.bit())
+    }
+
+    /// This set and `e`.
+    pub const fn with(self, e: Encoding) -> EncodingSet {
+        EncodingSet(self.0 | e.bit())
+    }
+
+    /// Whether `e` is in the set.
+    pub const fn contains(self, e: Encoding) -> bool {
+        self.0 & e.bit() != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The encodings, most preferred first.
+    pub fn iter(self) -> impl Iterator<Item = Encoding> {
+        Encoding::ALL.into_iter().filter(move |e| self.contains(*e))
+    }
+
+    /// Parses a comma-separated list of encodings; names this crate does
+    /// not implement are skipped.
+    pub fn parse(value: &[u8]) -> EncodingSet {
+        value
+            .split(|&b| b == b',')
+            .filter_map(Encoding::from_name)
+            .fold(EncodingSet::EMPTY, EncodingSet::with)
+    }
+
+    /// The encodings every `grpc-accept-encoding` value in `headers` lists
+    /// (empty when there is none).
+    pub fn from_headers(headers: &HeaderMap) -> EncodingSet {
+        headers
+            .get_all(GRPC_ACCEPT_ENCODING)
+            .iter()
+            .map(|v| EncodingSet::parse(v.as_bytes()))
+            .fold(EncodingSet::EMPTY, |a, b| EncodingSet(a.0 | b.0))
+    }
+
+    /// What the peer that sent these request headers can decode: what it
+    /// lists in `grpc-accept-encoding`, the encoding it used itself, and
+    /// identity.
+    pub fn peer_accepts(headers: &HeaderMap) -> EncodingSet {
+        let own = Encoding::from_headers(headers).unwrap_or(Encoding::Identity);
+        EncodingSet::from_headers(headers)
+            .with(own)
+            .with(Encoding::Identity)
+    }
+
+    /// The header value, e.g. `gzip,identity`; `None` for an empty set.
+    pub fn to_header_value(self) -> Option<HeaderValue> {
+        if self.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.iter().map(Encoding::as_str).collect();
+        HeaderValue::from_str(&names.join(",")).ok()
+    }
+}
+
+impl FromIterator<Encoding> for EncodingSet {
+    fn from_iter<I: IntoIterator<Item = Encoding>>(iter: I) -> EncodingSet {
+        iter.into_iter().fold(EncodingSet::EMPTY, EncodingSet::with)
+    }
+}
+
+/// The encoding to send with: `preferred` if the peer accepts it, else
+/// identity (which every peer accepts).
+pub fn negotiate(preferred: Encoding, peer_accepts: EncodingSet) -> Encoding {
+    if peer_accepts.contains(preferred) {
+        preferred
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// Compresses `src` with `encoding`, appending the result to `dst`
+/// (identity copies it).
+///
+/// # Errors
+///
+/// [`Error::Compress`] if the compressor fails (it writes to memory, so
+/// this is not expected); `dst` may then hold part of the output.
+pub fn compress(encoding: Encoding, src: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+    match encoding {
+        Encoding::Identity => {
+            dst.put_slice(src);
+            Ok(())
+        }
+        Encoding::Gzip => {
+            let mut enc = GzEncoder::new(dst.writer(), Compression::default());
+            enc.write_all(src).map_err(|_| Error::Compress)?;
+            enc.finish().map_err(|_| Error::Compress)?;
+            Ok(())
+        }
+    }
+}
+
+/// Decompresses `src` with `encoding`, appending at most `max` bytes to
+/// `dst`. Concatenated gzip members are accepted (as Go's reader does).
+///
+/// # Errors
+///
+/// [`Error::DecompressedTooLarge`] (RESOURCE_EXHAUSTED) if the output would
+/// exceed `max` — a gzip bomb is stopped after `max + 1` bytes of output;
+/// [`Error::Decompress`] (INTERNAL) for corrupt or empty gzip data. On
+/// error `dst` is left as it was.
+pub fn decompress(
+    encoding: Encoding,
+    src: &[u8],
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
+    match encoding {
+        Encoding::Identity => {
+            if src.len() > max {
+                return Err(Error::DecompressedTooLarge { max });
+            }
+            dst.put_slice(src);
+            Ok(())
+        }
+        Encoding::Gzip => {
+            if src.is_empty() {
+                return Err(Error::Decompress);
+            }
+            let start = dst.len();
+            let limit = (max as u64).saturating_add(1);
+            let mut reader = MultiGzDecoder::new(src).take(limit);
+            let mut writer = dst.writer();
+            let result = std::io::copy(&mut reader, &mut writer);
+            let dst = writer.into_inner();
+            match result {
+                Ok(n) if n > max as u64 => {
+                    dst.truncate(start);
+                    Err(Error::DecompressedTooLarge { max })
+                }
+                Ok(_) => Ok(()),
+                Err(_) => {
+                    dst.truncate(start);
+                    Err(Error::Decompress)
+                }
+            }
+        }
+    }
+}
+
+/// The payload of a received message: its data as is when not flagged
+/// compressed, else decompressed with the stream's `encoding`, at most
+/// `max` bytes.
+///
+/// # Errors
+///
+/// [`Error::CompressedWithoutEncoding`] (INTERNAL) for a message flagged
+/// compressed on an identity stream; those of [`decompress`].
+pub fn decompress_message(
+    message: &Message,
+    encoding: Encoding,
+    max: usize,
+) -> Result<Bytes, Error> {
+    if !message.compressed {
+        return Ok(message.data.clone());
+    }
+    if encoding == Encoding::Identity {
+        return Err(Error::CompressedWithoutEncoding);
+    }
+    let mut out = BytesMut::new();
+    decompress(encoding, &message.data, max, &mut out)?;
+    Ok(out.freeze())
+}
+
+/// Frames one message for a stream whose `grpc-encoding` is `encoding`:
+/// compressed and flagged unless the encoding is identity.
+///
+/// # Errors
+///
+/// [`Error::EncodeTooLarge`] if the (compressed) message is 4 GiB or more;
+/// those of [`compress`].
+pub fn encode_message_with(
+    encoding: Encoding,
+    data: &[u8],
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
+    match encoding {
+        Encoding::Identity => encode_message(data, false, dst),
+        _ => {
+            let mut body = BytesMut::new();
+            compress(encoding, data, &mut body)?;
+            encode_message(&body, true, dst)
+        }
+    }
+}
