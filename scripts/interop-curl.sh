@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # curl (an independent HTTP/1.1 client) against `wirestate serve` on every
 # runtime, `wirestate http` against it, and curl against the custom-loop
-# example. Loopback only; every server is ended by PID.
+# example; curl --http2-prior-knowledge and h2load (nghttp2, independent
+# HTTP/2 clients) against the same port on the async runtimes. Loopback
+# only; every server is ended by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null; }
 
 cargo build --release --locked -q --bin wirestate
 cargo build --release --locked -q -p wirestate-examples --example custom_loop
@@ -51,12 +54,28 @@ suite() { # runtime port
     check "$rt: wirestate http POST" bash -c "[ \"\$($bin http --runtime $rt -X POST -d payload $url/echo)\" = payload ]"
 }
 
+h2suite() { # runtime port: HTTP/2 with prior knowledge on the same port
+    local rt=$1 url="http://127.0.0.1:$2" c="curl -sf --http2-prior-knowledge"
+    check "$rt h2: GET /" bash -c "[ \"\$($c -w ' %{http_version}' $url/)\" = 'hello 2' ]"
+    check "$rt h2: HEAD /" bash -c "$c -I $url/ | grep -qi '^content-length: 5'"
+    check "$rt h2: 404" bash -c "[ \"\$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' $url/nope)\" = 404 ]"
+    check "$rt h2: POST /echo 5 MB" bash -c "[ \"\$($c --data-binary @$work/big $url/echo | sha256sum)\" = \"$big_sum\" ]"
+    check "$rt h2: /stream?n=1000" bash -c "[ \"\$($c '$url/stream?n=1000' | wc -l)\" = 1000 ]"
+    check "$rt h2: 3 requests, one connection" bash -c "[ \"\$($c -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}' $url/ $url/ $url/ | tr -d '\n')\" = 100 ]"
+    check "$rt h2: h2load 2000 requests, 4 connections x 50 streams" bash -c "h2load -n 2000 -c 4 -m 50 $url/ | grep -q '2000 succeeded, 0 failed, 0 errored'"
+    check "$rt h2: h2load POST 1 KiB" bash -c "head -c 1024 /dev/zero > $work/kib && h2load -n 500 -c 2 -m 20 -d $work/kib $url/echo | grep -q '500 succeeded, 0 failed, 0 errored'"
+}
+
 for rt in tokio smol blocking; do
     if ! "$bin" serve --help | grep -q "$rt"; then continue; fi
     port=$(free_port)
     "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 >"$work/serve-$rt.log" 2>&1 &
     pids+=($!)
-    if wait_port "$port"; then suite "$rt" "$port"; else failed=$((failed + 1)); echo "FAIL $rt: server did not start"; cat "$work/serve-$rt.log"; fi
+    if wait_port "$port"; then
+        suite "$rt" "$port"
+        # The blocking server speaks HTTP/1.1 only.
+        if [ "$rt" != blocking ]; then h2suite "$rt" "$port"; fi
+    else failed=$((failed + 1)); echo "FAIL $rt: server did not start"; cat "$work/serve-$rt.log"; fi
 done
 
 port=$(free_port)
