@@ -132,6 +132,16 @@ fn h2_frame_corpus() {
     replay("h2_frame");
 }
 
+#[test]
+fn grpc_message_corpus() {
+    replay("grpc_message");
+}
+
+#[test]
+fn grpc_web_text_corpus() {
+    replay("grpc_web_text");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {
@@ -324,6 +334,11 @@ mod seeds {
             ("lines", super::framing_seeds::lines()),
             ("sse", super::framing_seeds::sse()),
             ("h2_frame", wirestate_tests::fuzz::h2_frame_seeds()),
+            ("grpc_message", wirestate_tests::fuzz::grpc_message_seeds()),
+            (
+                "grpc_web_text",
+                wirestate_tests::fuzz::grpc_web_text_seeds(),
+            ),
         ]
     }
 

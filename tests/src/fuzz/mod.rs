@@ -32,6 +32,7 @@
 
 mod chunked;
 mod client;
+mod grpc;
 mod h2_connection;
 mod h2_frame;
 mod heads;
@@ -49,6 +50,7 @@ mod ws_inflate;
 
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
+pub use grpc::{grpc_message, grpc_message_seeds, grpc_web_text, grpc_web_text_seeds};
 pub use h2_connection::{H2Op, H2Setup, h2_client, h2_connection_seeds, h2_server};
 pub use h2_frame::{h2_frame, h2_frame_seeds};
 pub use heads::{request_head, response_head};
@@ -87,4 +89,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("lines", lines),
     ("sse", sse),
     ("h2_frame", h2_frame),
+    ("grpc_message", grpc_message),
+    ("grpc_web_text", grpc_web_text),
 ];
