@@ -63,6 +63,8 @@ h2suite() { # runtime port: HTTP/2 with prior knowledge on the same port
     check "$rt h2: /stream?n=1000" bash -c "[ \"\$($c '$url/stream?n=1000' | wc -l)\" = 1000 ]"
     check "$rt h2: 3 requests, one connection" bash -c "[ \"\$($c -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}' $url/ $url/ $url/ | tr -d '\n')\" = 100 ]"
     check "$rt h2: h2load 2000 requests, 4 connections x 50 streams" bash -c "h2load -n 2000 -c 4 -m 50 $url/ | grep -q '2000 succeeded, 0 failed, 0 errored'"
+    check "$rt h2: wirestate http --http2-prior-knowledge -i" bash -c "$bin http --http2-prior-knowledge -i --runtime $rt $url/ | grep -q '^HTTP/2.0 200'"
+    check "$rt h2: wirestate http --http2-prior-knowledge 5 MB echo" bash -c "[ \"\$($bin http --http2-prior-knowledge --runtime $rt --data-file $work/big $url/echo | sha256sum)\" = \"$big_sum\" ]"
     check "$rt h2: h2load POST 1 KiB" bash -c "head -c 1024 /dev/zero > $work/kib && h2load -n 500 -c 2 -m 20 -d $work/kib $url/echo | grep -q '500 succeeded, 0 failed, 0 errored'"
 }
 

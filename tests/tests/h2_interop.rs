@@ -1,6 +1,7 @@
 //! HTTP/2 interop with hyper (the `h2` crate underneath), an independent
 //! implementation: its client, with prior knowledge, against our server on
-//! each async runtime — the same port and handler that serve HTTP/1.1.
+//! each async runtime — the same port and handler that serve HTTP/1.1 —
+//! and our client on each runtime against a hyper HTTP/2 server.
 
 mod support;
 
@@ -10,6 +11,7 @@ use hyper::body::Frame;
 use std::net::SocketAddr;
 use support::*;
 use wirestate_rt::http1::ServerConfig;
+use wirestate_rt::{Body, Runtime};
 
 type Send = hyper::client::conn::http2::SendRequest<
     http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>,
@@ -164,5 +166,138 @@ fn http2_off_serves_only_http1() {
             assert!(send.send_request(req).await.is_err());
         }
     });
+    assert!(srv.stop());
+}
+
+async fn hyper_h2_service(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Ok(match path.as_str() {
+        "/echo" => hyper::Response::new(Full::new(body)),
+        _ => hyper::Response::new(Full::new(Bytes::from_static(b"from hyper h2"))),
+    })
+}
+
+/// A hyper HTTP/2 (h2c) server on its own thread, with small windows so
+/// that our client's uploads wait for its WINDOW_UPDATEs.
+fn hyper_h2_server() -> SocketAddr {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            // Bounded: the tests open a handful of connections.
+            for _ in 0..8 {
+                let Ok(Ok((stream, _))) =
+                    tokio::time::timeout(std::time::Duration::from_secs(30), listener.accept())
+                        .await
+                else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .initial_stream_window_size(16 * 1024)
+                    .initial_connection_window_size(32 * 1024)
+                    .max_concurrent_streams(50)
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper::service::service_fn(hyper_h2_service),
+                    )
+                    .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+/// Our HTTP/2 client on runtime `T` against `addr`: a GET, a 2 MiB upload
+/// echoed back, a streamed upload, and 150 concurrent requests on the one
+/// connection (beyond the server's limit of 50: they wait their turn).
+fn our_h2_client_against<T: TestRuntime>(addr: SocketAddr, hello: &'static [u8]) {
+    T::block_on(async move {
+        let rt = T::rt();
+        let io = rt.connect(addr).await.unwrap();
+        let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+        rt.spawn(Box::pin(async move {
+            let _ = driver.await;
+        }));
+        let base = format!("http://{addr}");
+
+        let res = send
+            .send(
+                http::Request::get(format!("{base}/"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.version(), http::Version::HTTP_2);
+        assert_eq!(&res.into_body().collect(1 << 10).await.unwrap()[..], hello);
+
+        let big = payload(2 << 20);
+        let req = http::Request::post(format!("{base}/echo"))
+            .body(Body::from(big.clone()))
+            .unwrap();
+        let res = send.send(req).await.unwrap();
+        assert_eq!(res.into_body().collect(4 << 20).await.unwrap(), big);
+
+        let chunks = futures_lite::stream::iter(
+            (0..100).map(|i| Ok::<_, std::io::Error>(Bytes::from(format!("chunk {i};")))),
+        );
+        let req = http::Request::post(format!("{base}/echo"))
+            .body(Body::from_stream(chunks))
+            .unwrap();
+        let res = send.send(req).await.unwrap();
+        let got = res.into_body().collect(1 << 20).await.unwrap();
+        let want: String = (0..100).map(|i| format!("chunk {i};")).collect();
+        assert_eq!(got, want.as_bytes());
+
+        let calls = (0..150).map(|i| {
+            let send = send.clone();
+            let base = base.clone();
+            async move {
+                let body = Bytes::from(format!("request {i}"));
+                let req = http::Request::post(format!("{base}/echo"))
+                    .body(Body::from(body.clone()))
+                    .unwrap();
+                let res = send.send(req).await.unwrap();
+                assert_eq!(res.into_body().collect(1 << 10).await.unwrap(), body);
+            }
+        });
+        futures_util::future::join_all(calls).await;
+    });
+}
+
+#[test]
+fn our_tokio_h2_client_to_hyper_server() {
+    our_h2_client_against::<Tokio>(hyper_h2_server(), b"from hyper h2");
+}
+
+#[test]
+fn our_smol_h2_client_to_hyper_server() {
+    our_h2_client_against::<Smol>(hyper_h2_server(), b"from hyper h2");
+}
+
+#[test]
+fn our_h2_client_to_our_server() {
+    let srv = Tokio::start(ServerConfig::default());
+    our_h2_client_against::<Tokio>(srv.addr, b"hello");
+    our_h2_client_against::<Smol>(srv.addr, b"hello");
     assert!(srv.stop());
 }

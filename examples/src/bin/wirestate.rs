@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use wirestate_rt::{Body, Shutdown};
+use wirestate_rt::{Body, Runtime, Shutdown};
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +26,7 @@ enum RuntimeKind {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the demo routes: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo).
+    /// Serve the demo routes over HTTP/1.1 and h2c on one port: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo).
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -41,11 +41,11 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Send one HTTP/1.1 request and print the response body.
+    /// Send one HTTP/1.1 (or, with --http2-prior-knowledge, HTTP/2) request and print the response body.
     Http {
-        /// Request method.
-        #[arg(short = 'X', long = "request", default_value = "GET")]
-        method: String,
+        /// Request method (default: POST with a body, as curl does; GET otherwise).
+        #[arg(short = 'X', long = "request")]
+        method: Option<String>,
         /// Extra header, `Name: value` (repeatable).
         #[arg(short = 'H', long = "header")]
         headers: Vec<String>,
@@ -61,6 +61,10 @@ enum Command {
         /// Which runtime drives the connection.
         #[arg(long, value_enum, default_value = "tokio")]
         runtime: RuntimeKind,
+        /// Speak HTTP/2 from the first byte (h2c with prior knowledge), as
+        /// `curl --http2-prior-knowledge` does. tokio and smol only.
+        #[arg(long = "http2-prior-knowledge")]
+        http2: bool,
         /// The URL (http:// only).
         url: String,
     },
@@ -108,8 +112,21 @@ fn main() -> ExitCode {
             data_file,
             include,
             runtime,
+            http2,
             url,
-        } => http_request(&method, &headers, data, data_file, include, runtime, &url),
+        } => {
+            let has_body = data.is_some() || data_file.is_some();
+            let method = method.unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into());
+            let opts = HttpOptions {
+                method: &method,
+                headers: &headers,
+                include,
+                runtime,
+                http2,
+                url: &url,
+            };
+            http_request(opts, data, data_file)
+        }
         Command::Ws {
             runtime,
             no_deflate,
@@ -245,15 +262,29 @@ fn build_request<B>(
     b.body(body).map_err(|e| format!("bad request: {e}"))
 }
 
-fn http_request(
-    method: &str,
-    headers: &[String],
-    data: Option<String>,
-    data_file: Option<std::path::PathBuf>,
+/// What `wirestate http` was asked for, apart from the body.
+struct HttpOptions<'a> {
+    method: &'a str,
+    headers: &'a [String],
     include: bool,
     runtime: RuntimeKind,
-    url: &str,
+    http2: bool,
+    url: &'a str,
+}
+
+fn http_request(
+    opts: HttpOptions<'_>,
+    data: Option<String>,
+    data_file: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, String> {
+    let HttpOptions {
+        method,
+        headers,
+        include,
+        runtime,
+        http2,
+        url,
+    } = opts;
     let data: Option<Vec<u8>> = match (data, data_file) {
         (Some(d), _) => Some(d.into_bytes()),
         (None, Some(path)) => {
@@ -270,6 +301,24 @@ fn http_request(
         )
     };
     match runtime {
+        RuntimeKind::Tokio if http2 => {
+            let req = async_request(data)?;
+            let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let res = h2_request(wirestate_tokio::TokioRuntime, req, url).await?;
+                print_response(res, include).await
+            })?;
+        }
+        RuntimeKind::Smol if http2 => {
+            let req = async_request(data)?;
+            smol::block_on(async {
+                let res = h2_request(wirestate_smol::SmolRuntime::new(), req, url).await?;
+                print_response(res, include).await
+            })?;
+        }
+        RuntimeKind::Blocking if http2 => {
+            return Err("--http2-prior-knowledge needs --runtime tokio or smol".into());
+        }
         RuntimeKind::Tokio => {
             let req = async_request(data)?;
             let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
@@ -304,6 +353,38 @@ fn http_request(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One request over a new HTTP/2 connection with prior knowledge, on any
+/// async runtime: connect, hand the stream to the HTTP/2 driver (spawned),
+/// send.
+async fn h2_request<R: Runtime>(
+    rt: R,
+    req: http::Request<Body>,
+    url: &str,
+) -> Result<http::Response<Body>, String> {
+    let host = req
+        .uri()
+        .host()
+        .ok_or_else(|| format!("no host in {url}"))?;
+    let port = req.uri().port_u16().unwrap_or(80);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host}"))?;
+    let io = rt
+        .connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+    rt.spawn(Box::pin(async move {
+        if let Err(e) = driver.await {
+            tracing::debug!(error = %e, "http/2 connection ended with an error");
+        }
+    }));
+    send.send(req)
+        .await
+        .map_err(|e| format!("request to {url} failed: {e}"))
 }
 
 /// Writes the status line and headers (with `-i`), then the body as it arrives.

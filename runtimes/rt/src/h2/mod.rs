@@ -1,10 +1,17 @@
-//! Async HTTP/2 on the generic driver: the server side of the handler
-//! server (the same [`Handler`](crate::http1::Handler) as HTTP/1.1; one
-//! listening port serves both, told apart by the first bytes — see
-//! [`ServerConfig::http2`](crate::http1::ServerConfig::http2)).
+//! Async HTTP/2 on the generic driver:
+//!
+//! * the server side of the handler server (the same
+//!   [`Handler`](crate::http1::Handler) as HTTP/1.1; one listening port
+//!   serves both, told apart by the first bytes — see
+//!   [`ServerConfig::http2`](crate::http1::ServerConfig::http2));
+//! * a client connection ([`handshake`]): many requests at once on one
+//!   connection, request and response bodies streamed with flow control.
 
+mod client;
+mod send;
 mod server;
 
+pub use client::{ClientApp, SendRequest, handshake};
 pub use server::H2ServerApp;
 
 use crate::http1::{Handler, ServerConfig};

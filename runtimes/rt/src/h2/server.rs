@@ -1,10 +1,10 @@
 //! The HTTP/2 side of the handler server: the same [`Handler`] as HTTP/1.1,
 //! one handler future per stream, all in the connection's task.
 
+use super::send::{FrameSizing, Outgoing, Sent};
 use crate::body::BodySender;
 use crate::http1::Handler;
 use crate::{App, Body, Shutdown};
-use bytes::Bytes;
 use http::{HeaderMap, Request, header};
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,15 +20,7 @@ enum Reply<F> {
     /// The handler is running.
     Calling(Pin<Box<F>>),
     /// The head is out; the body is being sent as the windows allow.
-    Sending {
-        body: Body,
-        /// Body bytes taken from `body` and not yet sent: one chunk as it
-        /// came (zero-copy), or small chunks gathered into one frame.
-        pending: Option<Bytes>,
-        /// `body` has ended: the last frame carries END_STREAM (or the
-        /// trailers follow).
-        ended: bool,
-    },
+    Sending(Outgoing),
 }
 
 /// One stream the server is answering.
@@ -60,17 +52,9 @@ pub struct H2ServerApp<H: Handler> {
     shutdown_id: u64,
     shutdown_seen: bool,
     shutdown_waker: Option<std::task::Waker>,
-    /// The peer's SETTINGS_INITIAL_WINDOW_SIZE, which sizes the smallest
-    /// DATA frame worth sending.
-    peer_window: u32,
+    /// The smallest DATA frame worth sending, from the peer's settings.
+    sizing: FrameSizing,
 }
-
-/// DATA frames smaller than this are not sent while more body is waiting
-/// (unless the peer's windows are too small to ever allow one): a window
-/// reopened a few bytes at a time would otherwise be answered with a
-/// stream of tiny frames — wasteful, and taken for abuse by peers that
-/// budget small frames (the `h2` crate's GOAWAY "too_many_data_frames").
-const MIN_DATA_FRAME: usize = 1024;
 
 impl<H: Handler> H2ServerApp<H> {
     pub(crate) fn new(handler: H, shutdown: Shutdown) -> Self {
@@ -82,11 +66,12 @@ impl<H: Handler> H2ServerApp<H> {
             shutdown_id,
             shutdown_seen: false,
             shutdown_waker: None,
-            peer_window: wirestate_h2::frame::DEFAULT_INITIAL_WINDOW_SIZE,
+            sizing: FrameSizing::default(),
         }
     }
 
     fn on_event(&mut self, m: &mut Connection, ev: Event) {
+        self.sizing.on_event(&ev);
         match ev {
             Event::Request {
                 stream,
@@ -174,11 +159,6 @@ impl<H: Handler> H2ServerApp<H> {
                     }
                 }
             }
-            Event::RemoteSettings(settings) => {
-                if let Some(w) = settings.initial_window_size() {
-                    self.peer_window = w;
-                }
-            }
             // Writable: the send loop below tries every stream anyway.
             _ => {}
         }
@@ -224,20 +204,17 @@ impl<H: Handler> H2ServerApp<H> {
                     finished.push(stream);
                     continue;
                 }
-                task.response = Reply::Sending {
-                    body,
-                    pending: None,
-                    ended: false,
-                };
+                task.response = Reply::Sending(Outgoing::new(body));
             }
-            let min_frame = MIN_DATA_FRAME.min(self.peer_window as usize / 2).max(1);
-            match send_body(cx, m, stream, &mut task.response, min_frame) {
-                Sent::Progress => progress = true,
-                Sent::Done => {
-                    progress = true;
-                    finished.push(stream);
+            if let Reply::Sending(out) = &mut task.response {
+                match out.poll_send(cx, m, stream, self.sizing) {
+                    Sent::Progress => progress = true,
+                    Sent::Done => {
+                        progress = true;
+                        finished.push(stream);
+                    }
+                    Sent::Blocked => {}
                 }
-                Sent::Blocked => {}
             }
         }
         for stream in finished {
@@ -264,123 +241,6 @@ impl<H: Handler> H2ServerApp<H> {
 impl<F> StreamTask<F> {
     fn body_ended(&mut self) {
         self.body = None;
-    }
-}
-
-enum Sent {
-    Progress,
-    Done,
-    Blocked,
-}
-
-/// DATA payloads gathered from small body chunks are cut at this size
-/// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
-const GATHER: usize = 16 * 1024;
-
-/// Sends what the windows allow of a response body.
-///
-/// Small chunks (a streamed body written line by line) are gathered into
-/// one frame instead of one frame each; a chunk the windows cut is never
-/// left with a remainder smaller than `min_frame`; and when the body ends
-/// the last DATA frame carries END_STREAM.
-fn send_body<F>(
-    cx: &mut Context<'_>,
-    m: &mut Connection,
-    stream: StreamId,
-    response: &mut Reply<F>,
-    min_frame: usize,
-) -> Sent {
-    let Reply::Sending {
-        body,
-        pending,
-        ended,
-    } = response
-    else {
-        return Sent::Blocked;
-    };
-    let mut progress = false;
-    loop {
-        // Gather what the body has ready, up to one frame's worth.
-        while !*ended && pending.as_ref().is_none_or(|p| p.len() < GATHER) {
-            match body.poll_chunk(cx) {
-                Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => {}
-                Poll::Ready(Some(Ok(chunk))) => {
-                    *pending = Some(match pending.take() {
-                        None => chunk,
-                        Some(first) => {
-                            let mut joined =
-                                bytes::BytesMut::with_capacity(first.len() + chunk.len());
-                            joined.extend_from_slice(&first);
-                            joined.extend_from_slice(&chunk);
-                            joined.freeze()
-                        }
-                    });
-                }
-                Poll::Ready(None) => *ended = true,
-                Poll::Ready(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "response body failed");
-                    let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
-                    return Sent::Done;
-                }
-                Poll::Pending => break,
-            }
-        }
-        let Some(chunk) = pending.take() else {
-            if !*ended {
-                return if progress {
-                    Sent::Progress
-                } else {
-                    Sent::Blocked
-                };
-            }
-            // Everything sent: END_STREAM on its own, or the trailers.
-            let result = match body.trailers() {
-                Some(trailers) => m.send_trailers(stream, trailers),
-                None => m.send_data(stream, Bytes::new(), true).map(|_| ()),
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "response end refused");
-            }
-            return Sent::Done;
-        };
-        let capacity = m.send_capacity(stream);
-        let take = if capacity >= chunk.len() {
-            chunk.len()
-        } else {
-            // Cut so that neither part is a tiny frame.
-            capacity.min(chunk.len().saturating_sub(min_frame))
-        };
-        if take < chunk.len() && take < min_frame {
-            // Wait for a Writable event with room for a useful frame.
-            *pending = Some(chunk);
-            return if progress {
-                Sent::Progress
-            } else {
-                Sent::Blocked
-            };
-        }
-        let last = take == chunk.len() && *ended && body.trailers().is_none();
-        match m.send_data(stream, chunk.slice(..take), last) {
-            Ok(n) => {
-                progress |= n > 0;
-                if n < chunk.len() {
-                    *pending = Some(chunk.slice(n..));
-                } else if last {
-                    return Sent::Done;
-                }
-                if n < take {
-                    return if progress {
-                        Sent::Progress
-                    } else {
-                        Sent::Blocked
-                    };
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "response data refused");
-                return Sent::Done;
-            }
-        }
     }
 }
 
