@@ -1,8 +1,10 @@
 //! The demo routes of `wirestate serve`, served by hyper 1.x on tokio: the
-//! peer the HTTP/1.1 benchmarks compare against (bench/http1.sh).
+//! peer the HTTP/1.1 and HTTP/2 benchmarks compare against (bench/http1.sh,
+//! bench/h2.sh). With `h2` it serves HTTP/2 with prior knowledge (h2c)
+//! with hyper's default settings instead of HTTP/1.1.
 //!
 //! ```sh
-//! cargo run --release --example hyper_server -- 127.0.0.1:8082 [threads]
+//! cargo run --release --example hyper_server -- 127.0.0.1:8082 [threads] [h2]
 //! ```
 
 use bytes::Bytes;
@@ -59,6 +61,7 @@ fn main() -> std::io::Result<()> {
         .parse()
         .map_err(std::io::Error::other)?;
     let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let h2 = args.next().as_deref() == Some("h2");
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -71,15 +74,23 @@ fn main() -> std::io::Result<()> {
     };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        eprintln!("hyper serving http://{addr}/ on {threads} thread(s)");
+        let proto = if h2 { "h2c" } else { "HTTP/1.1" };
+        eprintln!("hyper serving {proto} on http://{addr}/ on {threads} thread(s)");
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, hyper::service::service_fn(handle))
-                    .await;
+                let service = hyper::service::service_fn(handle);
+                let _ = if h2 {
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(io, service)
+                        .await
+                } else {
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await
+                };
             });
         }
     })
