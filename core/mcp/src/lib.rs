@@ -10,6 +10,10 @@
 //!   client.
 //! * [`StdioServer`]: that session over stdio (one JSON-RPC message per
 //!   line) as a byte [`Machine`](wirestate_machine::Machine).
+//! * [`HttpServer`]: the Streamable HTTP transport over `http` types —
+//!   sessions by `Mcp-Session-Id`, JSON or SSE answers, a standalone GET
+//!   stream, `Last-Event-ID` resumption, DELETE, and Origin/Host
+//!   allow-lists against DNS rebinding (see [`http`]).
 //!
 //! Nothing here reads a clock, a socket or a random generator; time is the
 //! `now` the caller passes.
@@ -59,10 +63,12 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod http;
 pub mod schema;
 mod server;
 mod stdio;
 
 pub use error::Error;
+pub use http::{HttpConfig, HttpEvent, HttpServer};
 pub use server::{Config, Phase, ServerEvent, ServerSession};
 pub use stdio::{StdioConfig, StdioServer};

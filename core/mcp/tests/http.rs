@@ -1,0 +1,732 @@
+//! The Streamable HTTP server machine, without sockets: every status code,
+//! both answer modes, streams, resumption, expiry and JSON-RPC errors.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use serde_json::{Map, Value, json};
+use wirestate_codec::SseDecoder;
+use wirestate_jsonrpc::RequestId;
+use wirestate_mcp::ServerEvent;
+use wirestate_mcp::http::{
+    Chunk, CloseReason, ExchangeId, HostPolicy, HttpConfig, HttpError, HttpEvent, HttpServer,
+    OriginPolicy, Reply, SessionId,
+};
+use wirestate_mcp::schema::{CallToolResult, Tool};
+
+fn counter() -> impl FnMut(&mut [u8]) + Send {
+    let mut n = 0u8;
+    move |buf: &mut [u8]| {
+        n = n.wrapping_add(1);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = n.wrapping_mul(31).wrapping_add(i as u8);
+        }
+    }
+}
+
+fn server_with(config: HttpConfig) -> HttpServer {
+    let mut s = HttpServer::new(config, counter());
+    s.add_tool(Tool::new("slow", Map::new()));
+    s
+}
+
+fn server() -> HttpServer {
+    server_with(HttpConfig::default())
+}
+
+struct Req {
+    method: Method,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
+}
+
+fn post(body: Value) -> Req {
+    Req {
+        method: Method::POST,
+        headers: vec![
+            ("host", "127.0.0.1:8080".into()),
+            ("content-type", "application/json".into()),
+            ("accept", "application/json, text/event-stream".into()),
+        ],
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+impl Req {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn without(mut self, name: &'static str) -> Self {
+        self.headers.retain(|(n, _)| *n != name);
+        self
+    }
+    fn session(self, id: &SessionId) -> Self {
+        self.header("mcp-session-id", id.as_str())
+    }
+    fn raw(mut self, body: &str) -> Self {
+        self.body = Bytes::from(body.to_owned());
+        self
+    }
+    fn send(self, s: &mut HttpServer, now: Instant) -> Reply {
+        let mut b = Request::builder().method(self.method).uri("/mcp");
+        for (n, v) in &self.headers {
+            b = b.header(*n, v.as_str());
+        }
+        let (parts, ()) = b.body(()).unwrap().into_parts();
+        s.handle_request(now, &parts, self.body)
+    }
+}
+
+fn get() -> Req {
+    Req {
+        method: Method::GET,
+        headers: vec![
+            ("host", "localhost:8080".into()),
+            ("accept", "text/event-stream".into()),
+        ],
+        body: Bytes::new(),
+    }
+}
+
+fn init() -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}})
+}
+
+fn full(reply: Reply) -> (StatusCode, http::HeaderMap, Value) {
+    match reply {
+        Reply::Full(r) => {
+            let (parts, body) = r.into_parts();
+            let v = if body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&body).unwrap()
+            };
+            (parts.status, parts.headers, v)
+        }
+        Reply::Open { response, .. } => panic!("expected a full response, got {response:?}"),
+    }
+}
+
+fn open(reply: Reply) -> (http::response::Parts, ExchangeId) {
+    match reply {
+        Reply::Open { response, exchange } => (response.into_parts().0, exchange),
+        Reply::Full(r) => panic!("expected an open response, got {r:?}"),
+    }
+}
+
+/// Initializes a session and sends `notifications/initialized`.
+fn session(s: &mut HttpServer, now: Instant) -> SessionId {
+    let (status, headers, body) = full(post(init()).send(s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
+    let id = SessionId::from(headers["mcp-session-id"].to_str().unwrap());
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let (status, _, _) = full(post(note).session(&id).send(s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    id
+}
+
+/// Everything the exchange has now: (data, ended).
+fn drain(s: &mut HttpServer, x: ExchangeId) -> (Vec<u8>, bool) {
+    let mut data = Vec::new();
+    loop {
+        match s.poll_chunk(x) {
+            Some(Chunk::Data(b)) => data.extend_from_slice(&b),
+            Some(Chunk::End) => return (data, true),
+            None => return (data, false),
+        }
+    }
+}
+
+fn sse_events(data: &[u8]) -> Vec<wirestate_codec::SseEvent> {
+    let mut d = SseDecoder::new();
+    d.push(data);
+    let mut out = Vec::new();
+    while let Some(e) = d.next_event() {
+        out.push(e.unwrap());
+    }
+    out
+}
+
+fn call_events(s: &mut HttpServer) -> Vec<(SessionId, RequestId)> {
+    let mut out = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let HttpEvent::Session {
+            session,
+            event: ServerEvent::CallTool { id, .. },
+        } = e
+        {
+            out.push((session, id));
+        }
+    }
+    out
+}
+
+fn call(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {}, "_meta": {"progressToken": "tok"}}})
+}
+
+#[test]
+fn initialize_issues_a_128_bit_session_id() {
+    let now = Instant::now();
+    let mut s = server();
+    let a = session(&mut s, now);
+    let b = session(&mut s, now);
+    assert_eq!(a.as_str().len(), 32);
+    assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, b);
+    assert!(matches!(
+        s.poll_event(),
+        Some(HttpEvent::Session { .. } | HttpEvent::SessionOpened { .. })
+    ));
+}
+
+#[test]
+fn host_and_origin_are_checked_by_default() {
+    let now = Instant::now();
+    let mut s = server();
+    let r = post(init())
+        .header("host", "evil.example.com")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+    let r = post(init())
+        .header("origin", "http://evil.example.com")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(init()).header("origin", "null").send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(init()).without("host").send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+    for (host, origin) in [
+        ("localhost", "http://localhost:3000"),
+        ("[::1]:9", "https://[::1]"),
+        ("127.0.0.1:1", "http://127.0.0.1"),
+    ] {
+        let r = post(init())
+            .header("host", host)
+            .header("origin", origin)
+            .send(&mut s, now);
+        assert_eq!(r.status(), StatusCode::OK, "{host} {origin}");
+    }
+    let refused: Vec<HttpError> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            HttpEvent::Refused(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 4);
+    assert_eq!(refused[0].hint(), Some(StatusCode::MISDIRECTED_REQUEST));
+
+    // The bound port, when configured, is enforced.
+    let mut config = HttpConfig::default();
+    config.hosts = HostPolicy::Localhost { port: Some(8080) };
+    let mut s = server_with(config);
+    assert_eq!(post(init()).send(&mut s, now).status(), StatusCode::OK);
+    let r = post(init())
+        .header("host", "localhost:8081")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+
+    // Lists and switching off.
+    let mut config = HttpConfig::default();
+    config.hosts = HostPolicy::Any;
+    config.origins = OriginPolicy::List(vec!["https://app.example".into()]);
+    let mut s = server_with(config);
+    let r = post(init())
+        .header("host", "mcp.example")
+        .header("origin", "https://app.example")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post(init())
+        .header("origin", "http://localhost")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn http_level_refusals() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+
+    let mut put = post(ping.clone());
+    put.method = Method::PUT;
+    let r = put.send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let Reply::Full(r) = r else { panic!() };
+    assert_eq!(r.headers()["allow"], "GET, POST, DELETE");
+
+    let r = post(ping.clone())
+        .session(&id)
+        .header("content-type", "text/plain")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let r = post(ping.clone())
+        .session(&id)
+        .header("accept", "text/html")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+
+    let (status, _, body) = full(post(ping.clone()).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no session id");
+    assert!(body["error"]["code"].is_i64());
+
+    let (status, _, body) = full(
+        post(ping.clone())
+            .header("mcp-session-id", "00112233445566778899aabbccddeeff")
+            .send(&mut s, now),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], -32001);
+
+    let r = post(ping.clone())
+        .session(&id)
+        .header("mcp-protocol-version", "1999-01-01")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(ping.clone())
+        .session(&id)
+        .header("mcp-protocol-version", "2025-03-26")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let mut config = HttpConfig::default();
+    config.max_body = 64;
+    let mut small = server_with(config);
+    let r = post(json!({"jsonrpc": "2.0", "method": "x", "params": {"pad": "x".repeat(100)}}))
+        .send(&mut small, now);
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let r = get()
+        .session(&id)
+        .header("accept", "application/json")
+        .send(&mut s, now);
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    let mut config = HttpConfig::default();
+    config.standalone_stream = false;
+    let mut nostream = server_with(config);
+    let other = session(&mut nostream, now);
+    let r = get().session(&other).send(&mut nostream, now);
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let mut config = HttpConfig::default();
+    config.max_sessions = 1;
+    let mut one = server_with(config);
+    session(&mut one, now);
+    let r = post(init()).send(&mut one, now);
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[test]
+fn json_rpc_errors_over_http() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+
+    let (status, _, body) = full(
+        post(json!(null))
+            .session(&id)
+            .raw("{not json")
+            .send(&mut s, now),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32700);
+
+    let bad = json!({"jsonrpc": "1.0", "id": 1, "method": "ping"});
+    let (status, _, body) = full(post(bad).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32600);
+    assert_eq!(body["id"], 1);
+
+    let unknown = json!({"jsonrpc": "2.0", "id": 2, "method": "no/such"});
+    let (status, headers, body) = full(post(unknown).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(body["error"]["code"], -32601);
+
+    let bad_params = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"x": 1}});
+    let (_, _, body) = full(post(bad_params).session(&id).send(&mut s, now));
+    assert_eq!(body["error"]["code"], -32602);
+
+    // A batch: one array answer.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 10, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 11, "method": "no/such"}
+    ]);
+    let (_, _, body) = full(post(batch).session(&id).send(&mut s, now));
+    assert_eq!(body.as_array().map(Vec::len), Some(2));
+
+    // initialize inside a batch is refused.
+    let (status, _, _) = full(post(json!([init()])).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A request before initialize: no session, so 400.
+    let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
+    let (status, _, body) = full(post(ping).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Session-Id")
+    );
+
+    // initialize with bad params: -32602 and no session.
+    let bad_init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}});
+    let (status, headers, body) = full(post(bad_init).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["error"]["code"], -32602);
+    assert!(headers.get("mcp-session-id").is_none());
+    assert_eq!(s.sessions().count(), 1);
+}
+
+#[test]
+fn tool_call_streams_progress_then_the_answer() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let (head, x) = open(post(call(7)).session(&id).send(&mut s, now));
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    assert_eq!(head.headers["mcp-session-id"], id.as_str());
+    assert_eq!(s.poll_ready(), Some(x));
+    let (data, ended) = drain(&mut s, x);
+    assert!(!ended);
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 1, "the priming event");
+    assert_eq!(events[0].data, "");
+    assert_eq!(events[0].retry, Some(1000));
+    assert!(events[0].id.is_some());
+
+    let calls = call_events(&mut s);
+    assert_eq!(calls.len(), 1);
+    let (sid, rid) = calls[0].clone();
+    let session = s.session_for(&sid, &rid).unwrap();
+    let token = wirestate_mcp::schema::ProgressToken::String("tok".into());
+    session
+        .notify_progress(&token, 1.0, Some(2.0), None)
+        .unwrap();
+    session
+        .log(
+            wirestate_mcp::schema::LoggingLevel::Info,
+            None,
+            json!("working"),
+        )
+        .unwrap();
+    assert_eq!(s.poll_ready(), Some(x));
+    let (data, ended) = drain(&mut s, x);
+    assert!(!ended);
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 2);
+    let progress: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(progress["method"], "notifications/progress");
+    let log: Value = serde_json::from_str(&events[1].data).unwrap();
+    assert_eq!(log["method"], "notifications/message");
+
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("done"))
+        .unwrap();
+    assert_eq!(s.poll_ready(), Some(x));
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended);
+    let events = sse_events(&data);
+    let answer: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["content"][0]["text"], "done");
+    assert_eq!(s.open_exchanges(), 0);
+}
+
+#[test]
+fn json_only_clients_wait_for_a_deferred_answer() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let (head, x) = open(
+        post(call(8))
+            .session(&id)
+            .header("accept", "application/json")
+            .send(&mut s, now),
+    );
+    assert_eq!(head.headers["content-type"], "application/json");
+    assert_eq!(drain(&mut s, x), (Vec::new(), false));
+    let (sid, rid) = call_events(&mut s).remove(0);
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("ok"))
+        .unwrap();
+    assert_eq!(s.poll_ready(), Some(x));
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended);
+    let v: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(v["id"], 8);
+
+    // A client that accepts only SSE gets even an immediate answer as SSE.
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let (head, x) = open(
+        post(ping)
+            .session(&id)
+            .header("accept", "text/event-stream")
+            .send(&mut s, now),
+    );
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended);
+    assert_eq!(sse_events(&data).len(), 2);
+}
+
+#[test]
+fn standalone_stream_carries_unrelated_messages() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let (head, x) = open(get().session(&id).send(&mut s, now));
+    assert_eq!(head.status, StatusCode::OK);
+    let (data, _) = drain(&mut s, x);
+    assert_eq!(sse_events(&data)[0].data, "");
+    // A catalogue change is announced there.
+    s.add_tool(Tool::new("new", Map::new()));
+    assert_eq!(s.poll_ready(), Some(x));
+    let (data, ended) = drain(&mut s, x);
+    assert!(!ended);
+    let v: Value = serde_json::from_str(&sse_events(&data)[0].data).unwrap();
+    assert_eq!(v["method"], "notifications/tools/list_changed");
+    // A server request (ping) goes there too; its answer comes by POST.
+    let rid = s.session_mut(&id).unwrap().ping(now).unwrap();
+    let (data, _) = drain(&mut s, x);
+    let v: Value = serde_json::from_str(&sse_events(&data)[0].data).unwrap();
+    assert_eq!(v["method"], "ping");
+    let answer = json!({"jsonrpc": "2.0", "id": v["id"], "result": {}});
+    let (status, _, _) = full(post(answer).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let pong = std::iter::from_fn(|| s.poll_event()).any(|e| {
+        matches!(e, HttpEvent::Session { event: ServerEvent::Pong { request }, .. } if request == rid)
+    });
+    assert!(pong);
+
+    // A second GET takes the stream over; the first ends.
+    let (_, y) = open(get().session(&id).send(&mut s, now));
+    assert!(drain(&mut s, x).1);
+    assert!(!drain(&mut s, y).1);
+}
+
+#[test]
+fn a_closed_post_stream_resumes_with_last_event_id() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let (_, x) = open(post(call(1)).session(&id).send(&mut s, now));
+    let (data, _) = drain(&mut s, x);
+    let last = sse_events(&data)[0].id.clone().unwrap();
+    let (sid, rid) = call_events(&mut s).remove(0);
+
+    // The server closes the response mid-call (SEP-1699 polling).
+    assert!(s.close_stream(&sid, &rid));
+    assert_eq!(drain(&mut s, x), (Vec::new(), true));
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("later"))
+        .unwrap();
+
+    let (_, y) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", last.as_str())
+            .send(&mut s, now),
+    );
+    let (data, ended) = drain(&mut s, y);
+    assert!(ended, "the stream ends after the answer");
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 1);
+    let v: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(v["result"]["content"][0]["text"], "later");
+
+    // A network cut: events queue up and replay from the last id seen.
+    let (_, x) = open(post(call(2)).session(&id).send(&mut s, now));
+    let (data, _) = drain(&mut s, x);
+    let last = sse_events(&data)[0].id.clone().unwrap();
+    s.handle_disconnect(now, x);
+    let (sid, rid) = call_events(&mut s).remove(0);
+    let session = s.session_for(&sid, &rid).unwrap();
+    session
+        .log(wirestate_mcp::schema::LoggingLevel::Info, None, json!("a"))
+        .unwrap();
+    session
+        .log(wirestate_mcp::schema::LoggingLevel::Info, None, json!("b"))
+        .unwrap();
+    let (_, y) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", last.as_str())
+            .send(&mut s, now),
+    );
+    let (data, ended) = drain(&mut s, y);
+    assert!(!ended);
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 2);
+    // Resuming from the first of them replays only the second.
+    let (_, z) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", events[0].id.clone().unwrap())
+            .send(&mut s, now),
+    );
+    assert!(drain(&mut s, y).1, "taken over");
+    let (data, _) = drain(&mut s, z);
+    assert_eq!(sse_events(&data).len(), 1);
+
+    // An unknown event id opens the standalone stream instead.
+    let (_, w) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", "99-3")
+            .send(&mut s, now),
+    );
+    let (data, ended) = drain(&mut s, w);
+    assert!(!ended);
+    assert_eq!(sse_events(&data)[0].data, "");
+}
+
+#[test]
+fn replay_buffer_is_bounded() {
+    let now = Instant::now();
+    let mut config = HttpConfig::default();
+    config.replay_events = 4;
+    let mut s = server_with(config);
+    let id = session(&mut s, now);
+    let (_, x) = open(post(call(1)).session(&id).send(&mut s, now));
+    let (data, _) = drain(&mut s, x);
+    let last = sse_events(&data)[0].id.clone().unwrap();
+    s.handle_disconnect(now, x);
+    let (sid, rid) = call_events(&mut s).remove(0);
+    for i in 0..20 {
+        s.session_for(&sid, &rid)
+            .unwrap()
+            .log(wirestate_mcp::schema::LoggingLevel::Info, None, json!(i))
+            .unwrap();
+    }
+    let (_, y) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", last.as_str())
+            .send(&mut s, now),
+    );
+    let (data, _) = drain(&mut s, y);
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 4, "only the newest four were kept");
+    let v: Value = serde_json::from_str(&events[3].data).unwrap();
+    assert_eq!(v["params"]["data"], 19);
+}
+
+#[test]
+fn delete_ends_the_session() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let (_, x) = open(get().session(&id).send(&mut s, now));
+    let mut del = get().session(&id);
+    del.method = Method::DELETE;
+    let (status, _, _) = full(del.send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(
+        e,
+        HttpEvent::SessionClosed {
+            reason: CloseReason::Deleted,
+            ..
+        }
+    )));
+    assert!(drain(&mut s, x).1, "its streams end");
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    assert_eq!(
+        post(ping).session(&id).send(&mut s, now).status(),
+        StatusCode::NOT_FOUND
+    );
+    let mut del = get().session(&id);
+    del.method = Method::DELETE;
+    assert_eq!(del.send(&mut s, now).status(), StatusCode::NOT_FOUND);
+    let mut del = get();
+    del.method = Method::DELETE;
+    assert_eq!(del.send(&mut s, now).status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn idle_sessions_expire() {
+    let now = Instant::now();
+    let mut config = HttpConfig::default();
+    config.idle_timeout = Duration::from_secs(60);
+    let mut s = server_with(config);
+    let a = session(&mut s, now);
+    let b = session(&mut s, now + Duration::from_secs(30));
+    while s.poll_event().is_some() {}
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(60)));
+    s.handle_timeout(now + Duration::from_secs(60));
+    let closed: Vec<_> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            HttpEvent::SessionClosed { session, reason } => Some((session, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, vec![(a.clone(), CloseReason::Expired)]);
+    assert!(s.poll_timeout() > Some(now + Duration::from_secs(60)));
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    assert_eq!(
+        post(ping.clone()).session(&a).send(&mut s, now).status(),
+        StatusCode::NOT_FOUND
+    );
+    // An open stream keeps a session alive.
+    let (_, x) = open(
+        get()
+            .session(&b)
+            .send(&mut s, now + Duration::from_secs(31)),
+    );
+    s.handle_timeout(now + Duration::from_secs(500));
+    assert!(s.session(&b).is_some());
+    s.handle_disconnect(now + Duration::from_secs(500), x);
+    s.handle_timeout(now + Duration::from_secs(559));
+    assert!(s.session(&b).is_some());
+    s.handle_timeout(now + Duration::from_secs(560));
+    assert!(s.session(&b).is_none());
+}
+
+#[test]
+fn arbitrary_requests_never_panic() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let bodies = [
+        "",
+        "[]",
+        "[1,2]",
+        "null",
+        "{}",
+        "\"x\"",
+        "{\"jsonrpc\":\"2.0\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}",
+        "\u{0}\u{ff}",
+    ];
+    for method in [Method::GET, Method::POST, Method::DELETE, Method::HEAD] {
+        for body in bodies {
+            for with_session in [false, true] {
+                let mut r = post(json!(null)).raw(body);
+                r.method = method.clone();
+                if with_session {
+                    r = r.session(&id);
+                }
+                let reply = r.send(&mut s, now);
+                if let Reply::Open { exchange, .. } = reply {
+                    drain(&mut s, exchange);
+                }
+                while s.poll_event().is_some() {}
+            }
+        }
+    }
+}
