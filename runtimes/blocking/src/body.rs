@@ -287,6 +287,8 @@ pub(crate) enum Source {
     Empty,
     Server(crate::server::BodySource),
     Client(Box<crate::client::BodySource>),
+    /// An HTTP/2 stream's incoming body (either role).
+    H2(crate::h2::Reader),
 }
 
 impl Source {
@@ -295,6 +297,7 @@ impl Source {
             Source::Empty => Ok(Step::End(None)),
             Source::Server(s) => s.next(),
             Source::Client(c) => c.next(),
+            Source::H2(r) => r.next(),
         }
     }
 }
@@ -307,7 +310,9 @@ impl Source {
 /// buffers: reading is what drives the connection. On the server, the
 /// first read answers `Expect: 100-continue`; on the client, reading the
 /// body to its end returns the connection to the pool (dropping it before
-/// the end closes the connection).
+/// the end closes the connection). On HTTP/2, reading is what gives the
+/// stream's flow-control credit back to the peer, and dropping a response
+/// body before its end cancels the stream (RST_STREAM CANCEL).
 pub struct BlockingBody {
     source: Source,
     kind: BodyKind,

@@ -24,6 +24,12 @@ pub enum Error {
     /// The URL or request cannot be sent (no host, unsupported scheme, …).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The peer broke HTTP/2 (a connection error: the connection is gone).
+    #[error("http/2: {0}")]
+    H2(wirestate_h2::connection::Error),
+    /// The peer reset the stream (RST_STREAM with this error code).
+    #[error("stream reset by the peer: {0}")]
+    Reset(wirestate_h2::frame::ErrorCode),
     /// A body was larger than the caller's limit.
     #[error("body larger than {0} bytes")]
     BodyTooLarge(usize),

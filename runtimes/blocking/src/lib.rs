@@ -12,6 +12,10 @@
 //!   a graceful shutdown ([`ServerHandle`]).
 //! * [`Client`] sends HTTP/1.1 requests over a keep-alive pool with
 //!   connect and request timeouts and retries.
+//! * [`h2`]: HTTP/2 with prior knowledge (h2c). The [`Server`] serves it
+//!   on the same port as HTTP/1.1 (told apart by the first bytes) with the
+//!   same [`Handler`]; [`h2::connect`] opens a client connection that
+//!   carries many requests at once, from any number of threads.
 //! * [`ws`]: WebSocket clients ([`ws::connect`]) and server upgrades from a
 //!   handler ([`ws::upgrade`]), readable from one thread while others send.
 //!
@@ -47,6 +51,7 @@ mod body;
 mod client;
 mod driver;
 mod error;
+pub mod h2;
 mod server;
 mod transport;
 pub mod ws;

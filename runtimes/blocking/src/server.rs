@@ -1,11 +1,13 @@
-//! The blocking HTTP/1.1 server: a thread per connection, the handler
-//! called on that thread, request bodies read lazily from the connection.
+//! The blocking HTTP/1.1 (and HTTP/2) server: a thread per connection,
+//! the handler called on that thread, request bodies read lazily from the
+//! connection. HTTP/2 connections, told apart by their first bytes, are
+//! served by [`crate::h2`] (a worker thread per stream).
 
 use crate::body::{Source, Step};
 use crate::{BlockingBody, Driver, ResponseBody, Wait};
 use http::{Request, Response};
 use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,12 +23,14 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 /// Most bytes drained that way.
 const LINGER_BYTES: usize = 1024 * 1024;
 
-/// Turns a request into a response, on the connection's thread. Any
+/// Turns a request into a response, on the connection's thread (HTTP/1.1)
+/// or on its stream's worker thread (HTTP/2). Any
 /// `Fn(Request<BlockingBody>) -> Response<ResponseBody> + Send + Sync` is one.
 ///
 /// The request body is read from the connection as the handler reads it;
 /// the response body is streamed after the handler returns. A handler that
-/// panics closes its connection (the panic is caught and logged).
+/// panics closes its HTTP/1.1 connection, or resets its HTTP/2 stream (the
+/// panic is caught and logged).
 pub trait Handler: Send + Sync + 'static {
     /// Handles one request.
     fn call(&self, req: Request<BlockingBody>) -> Response<ResponseBody>;
@@ -41,7 +45,7 @@ where
     }
 }
 
-/// Settings of the blocking HTTP/1.1 server.
+/// Settings of the blocking HTTP/1.1 and HTTP/2 server.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
@@ -57,6 +61,14 @@ pub struct ServerConfig {
     /// long as the client does; between requests the machine's header-read
     /// and keep-alive timers apply either way.
     pub io_timeout: Option<Duration>,
+    /// Serve HTTP/2 with prior knowledge (h2c) on the same port: the first
+    /// bytes of each connection tell the HTTP/2 preface from an HTTP/1.1
+    /// request. On by default.
+    pub http2: bool,
+    /// The HTTP/2 connection machine's settings (windows, concurrent
+    /// streams, flood budgets). `max_concurrent_streams` also caps the
+    /// handler threads of one HTTP/2 connection.
+    pub h2: wirestate_h2::connection::Config,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +77,8 @@ impl Default for ServerConfig {
             http1: Default::default(),
             max_connections: 1024,
             io_timeout: None,
+            http2: true,
+            h2: Default::default(),
         }
     }
 }
@@ -82,6 +96,8 @@ struct Slot {
     upgraded: AtomicBool,
     /// A clone of the connection's socket, to wake it with `shutdown(Read)`.
     stream: TcpStream,
+    /// An HTTP/2 connection's inbox, kicked to make it see the shutdown.
+    h2: Mutex<Option<Arc<crate::h2::Inbox>>>,
 }
 
 /// State shared by a server, its connections and its handles.
@@ -134,6 +150,8 @@ impl ServerHandle {
         for slot in lock(&self.shared.slots).values() {
             if slot.upgraded.load(Ordering::SeqCst) {
                 let _ = slot.stream.shutdown(Shutdown::Both);
+            } else if let Some(inbox) = lock(&slot.h2).as_ref() {
+                inbox.kick();
             } else if *lock(&slot.idle) {
                 let _ = slot.stream.shutdown(Shutdown::Read);
             }
@@ -163,12 +181,17 @@ impl ServerHandle {
     }
 }
 
-/// A blocking HTTP/1.1 server: a thread per connection, at most
+/// A blocking HTTP/1.1 and HTTP/2 server: a thread per connection, at most
 /// [`ServerConfig::max_connections`] at once.
 ///
-/// Each connection serves one request at a time and answers in order
-/// (pipelined requests wait their turn); the machine decides keep-alive,
-/// framing, `100 Continue`, timeouts and error responses.
+/// Each HTTP/1.1 connection serves one request at a time and answers in
+/// order (pipelined requests wait their turn); the machine decides
+/// keep-alive, framing, `100 Continue`, timeouts and error responses.
+///
+/// With [`ServerConfig::http2`] (the default), a connection that starts
+/// with the HTTP/2 preface is served as h2c instead, by the same handler:
+/// see [`crate::h2`] for its threads (a worker per stream, up to the
+/// concurrent-stream limit).
 ///
 /// ```no_run
 /// use http::{Request, Response};
@@ -371,6 +394,7 @@ fn tracked_connection<H: Handler>(
         idle: Mutex::new(false),
         upgraded: AtomicBool::new(false),
         stream: stream.try_clone()?,
+        h2: Mutex::new(None),
     });
     lock(&shared.slots).insert(id, slot.clone());
     let _slot = SlotGuard(shared, id);
@@ -387,7 +411,25 @@ fn run_connection<H: Handler>(
     tracker: Tracker<'_>,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let machine = ServerConnection::new(config.http1.clone(), Instant::now());
+    let start = Instant::now();
+    let mut first = Vec::new();
+    let mut eof = false;
+    if config.http2 {
+        match sniff(&stream, config, tracker, &mut first)? {
+            Sniffed::H2 => return serve_h2(stream, &first, handler, config, tracker),
+            Sniffed::Http1 { eof: e } => eof = e,
+            Sniffed::Nothing => return Ok(()),
+        }
+    }
+    // The header-read timer runs from the accept, the sniff included.
+    let mut machine = ServerConnection::new(config.http1.clone(), start);
+    if !first.is_empty() {
+        // An error is also reported as an event, which the loop handles.
+        let _ = machine.handle_input(Instant::now(), &first);
+    }
+    if eof {
+        let _ = machine.handle_eof(Instant::now());
+    }
     let conn = Arc::new(Mutex::new(Conn {
         driver: Driver::new(machine, stream),
         current: None,
@@ -414,6 +456,101 @@ fn run_connection<H: Handler>(
     // A body kept by the handler must not keep the socket open.
     let _ = c.driver.stream().shutdown(Shutdown::Both);
     result
+}
+
+/// What the first bytes of a connection said.
+enum Sniffed {
+    /// The HTTP/2 client preface.
+    H2,
+    /// Anything else (HTTP/1.1, or garbage the HTTP/1.1 machine answers);
+    /// `eof`: the client closed after these bytes.
+    Http1 { eof: bool },
+    /// Closed (or shut down) before a byte arrived.
+    Nothing,
+}
+
+/// Enough to tell the HTTP/2 preface (24 bytes) from any HTTP/1.1 request.
+const SNIFF_BUF: usize = 4096;
+
+/// Reads the first bytes of a connection into `buf` until they tell the
+/// HTTP/2 preface from HTTP/1.1 (`is_h2_preface_prefix`), within the
+/// HTTP/1.1 header-read timeout. The connection counts as idle meanwhile,
+/// so a shutdown ends the wait.
+fn sniff(
+    stream: &TcpStream,
+    config: &ServerConfig,
+    tracker: Tracker<'_>,
+    buf: &mut Vec<u8>,
+) -> io::Result<Sniffed> {
+    if let Some((slot, shared)) = tracker {
+        *lock(&slot.idle) = true;
+        if shared.is_shutdown() {
+            return Ok(Sniffed::Nothing);
+        }
+    }
+    let timeout = config.http1.header_read_timeout.filter(|t| !t.is_zero());
+    stream.set_read_timeout(timeout)?;
+    let result = sniff_read(stream, buf);
+    if let Some((slot, _)) = tracker {
+        *lock(&slot.idle) = false;
+    }
+    stream.set_read_timeout(None)?;
+    match result {
+        Err(e) if tracker.is_some_and(|(_, shared)| shared.is_shutdown()) => {
+            tracing::debug!(error = %e, "first read ended by the shutdown");
+            Ok(Sniffed::Nothing)
+        }
+        other => other,
+    }
+}
+
+fn sniff_read(mut stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Sniffed> {
+    let mut chunk = [0u8; SNIFF_BUF];
+    loop {
+        let room = SNIFF_BUF - buf.len();
+        let n = match stream.read(&mut chunk[..room]) {
+            Ok(0) if buf.is_empty() => return Ok(Sniffed::Nothing),
+            // A partial preface, then the end: HTTP/1.1 answers 400.
+            Ok(0) => return Ok(Sniffed::Http1 { eof: true }),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Too slow: the HTTP/1.1 machine's header timer answers.
+                return Ok(Sniffed::Http1 { eof: false });
+            }
+            Err(e) => return Err(e),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        match wirestate_h2::frame::is_h2_preface_prefix(buf) {
+            Some(true) => return Ok(Sniffed::H2),
+            Some(false) => return Ok(Sniffed::Http1 { eof: false }),
+            // A prefix of the preface so far: read on.
+            None if buf.len() < SNIFF_BUF => {}
+            None => return Ok(Sniffed::Http1 { eof: false }),
+        }
+    }
+}
+
+/// Serves an HTTP/2 connection whose first bytes were read; a graceful
+/// shutdown kicks its connection thread, which sends GOAWAY.
+fn serve_h2<H: Handler>(
+    stream: TcpStream,
+    first: &[u8],
+    handler: &H,
+    config: &ServerConfig,
+    tracker: Tracker<'_>,
+) -> io::Result<()> {
+    let inbox = Arc::new(crate::h2::Inbox::default());
+    if let Some((slot, _)) = tracker {
+        *lock(&slot.h2) = Some(inbox.clone());
+    }
+    let is_shutdown = || tracker.is_some_and(|(_, shared)| shared.is_shutdown());
+    crate::h2::server::serve(stream, first, handler, config, inbox, &is_shutdown)
 }
 
 fn serve_requests<H: Handler>(

@@ -1,0 +1,178 @@
+//! Sending a stream's outgoing body (queued by its writer thread) as the
+//! flow-control windows allow, on the connection thread: shared by the
+//! server (responses) and the client (requests).
+
+use super::stream::{OUT_LIMIT, Shared};
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use wirestate_h2::connection::{Connection, Event};
+use wirestate_h2::frame::{DEFAULT_INITIAL_WINDOW_SIZE, ErrorCode, StreamId};
+
+/// DATA frames smaller than this are not sent while more body is waiting
+/// (unless the peer's windows are too small to ever allow one): a window
+/// reopened a few bytes at a time would otherwise be answered with a
+/// stream of tiny frames — wasteful, and taken for abuse by peers that
+/// budget small frames (the `h2` crate's GOAWAY "too_many_data_frames").
+const MIN_DATA_FRAME: usize = 1024;
+
+/// DATA payloads gathered from small body chunks are cut at this size
+/// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
+const GATHER: usize = 16 * 1024;
+
+/// What one [`Outgoing::send`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Waiting for the writer or for window.
+    Pending,
+    /// The body ended (END_STREAM or trailers queued), or failed (the
+    /// stream was reset).
+    Done,
+}
+
+/// The smallest DATA frame worth sending given the peer's settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameSizing {
+    peer_window: u32,
+}
+
+impl Default for FrameSizing {
+    fn default() -> Self {
+        Self {
+            peer_window: DEFAULT_INITIAL_WINDOW_SIZE,
+        }
+    }
+}
+
+impl FrameSizing {
+    /// Follows the peer's SETTINGS_INITIAL_WINDOW_SIZE.
+    pub(crate) fn on_event(&mut self, ev: &Event) {
+        if let Event::RemoteSettings(settings) = ev {
+            if let Some(w) = settings.initial_window_size() {
+                self.peer_window = w;
+            }
+        }
+    }
+
+    fn min_frame(&self) -> usize {
+        MIN_DATA_FRAME.min(self.peer_window as usize / 2).max(1)
+    }
+}
+
+/// A body on its way out on one stream, after its head.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    /// Bytes taken from the writer's queue and not yet sent: one chunk as
+    /// it came (zero-copy), or small chunks gathered into one frame.
+    pending: Option<Bytes>,
+    /// The writer finished: the last frame carries END_STREAM, or these
+    /// trailers follow.
+    ended: Option<Option<HeaderMap>>,
+}
+
+/// Appends `chunk` to `pending` (copying only when small chunks are joined).
+fn join(pending: &mut Option<Bytes>, chunk: Bytes) {
+    *pending = Some(match pending.take() {
+        None => chunk,
+        Some(first) => {
+            let mut joined = BytesMut::with_capacity(first.len() + chunk.len());
+            joined.extend_from_slice(&first);
+            joined.extend_from_slice(&chunk);
+            joined.freeze()
+        }
+    });
+}
+
+impl Outgoing {
+    /// Sends what the windows allow.
+    ///
+    /// Small chunks (a streamed body written line by line) are gathered
+    /// into one frame instead of one frame each; a chunk the windows cut is
+    /// never left with a remainder smaller than the minimum frame; and when
+    /// the body ends the last DATA frame carries END_STREAM.
+    pub(crate) fn send(
+        &mut self,
+        shared: &Shared,
+        m: &mut Connection,
+        stream: StreamId,
+        sizing: FrameSizing,
+    ) -> Sent {
+        let min_frame = sizing.min_frame();
+        loop {
+            // Gather what the writer has queued, up to one frame's worth.
+            if self.ended.is_none() && self.pending.as_ref().is_none_or(|p| p.len() < GATHER) {
+                let mut st = shared.lock();
+                let was_full = st.out_bytes >= OUT_LIMIT;
+                while self.pending.as_ref().is_none_or(|p| p.len() < GATHER) {
+                    match st.out_queue.pop_front() {
+                        Some(chunk) => {
+                            st.out_bytes -= chunk.len();
+                            if !chunk.is_empty() {
+                                join(&mut self.pending, chunk);
+                            }
+                        }
+                        None => {
+                            if let Some(trailers) = st.out_end.take() {
+                                self.ended = Some(trailers);
+                            } else if st.out_failed {
+                                drop(st);
+                                tracing::warn!("outgoing body failed");
+                                let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
+                                return Sent::Done;
+                            }
+                            break;
+                        }
+                    }
+                }
+                let room = was_full && st.out_bytes < OUT_LIMIT;
+                drop(st);
+                if room {
+                    shared.wake();
+                }
+            }
+            let Some(chunk) = self.pending.take() else {
+                let Some(trailers) = self.ended.take() else {
+                    return Sent::Pending;
+                };
+                // Everything sent: END_STREAM on its own, or the trailers.
+                let result = match trailers {
+                    Some(trailers) => m.send_trailers(stream, trailers),
+                    None => m.send_data(stream, Bytes::new(), true).map(|_| ()),
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "end of body refused");
+                }
+                return Sent::Done;
+            };
+            let capacity = m.send_capacity(stream);
+            let take = if capacity >= chunk.len() {
+                chunk.len()
+            } else {
+                // Cut so that neither part is a tiny frame.
+                capacity.min(chunk.len().saturating_sub(min_frame))
+            };
+            if take < chunk.len() && take < min_frame {
+                // Wait for a window with room for a useful frame.
+                self.pending = Some(chunk);
+                return Sent::Pending;
+            }
+            let last = take == chunk.len() && matches!(self.ended, Some(None));
+            match m.send_data(stream, chunk.slice(..take), last) {
+                Ok(n) => {
+                    if n < chunk.len() {
+                        self.pending = Some(chunk.slice(n..));
+                    } else if last {
+                        self.ended = None;
+                        return Sent::Done;
+                    }
+                    if n < take {
+                        return Sent::Pending;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "data refused");
+                    return Sent::Done;
+                }
+            }
+        }
+    }
+}
