@@ -1,7 +1,8 @@
 //! HTTP/2 interop with hyper (the `h2` crate underneath), an independent
 //! implementation: its client, with prior knowledge, against our server on
-//! each async runtime — the same port and handler that serve HTTP/1.1 —
-//! and our client on each runtime against a hyper HTTP/2 server.
+//! each runtime (tokio, smol, blocking) — the same port and handler that
+//! serve HTTP/1.1 — and our client on each runtime against a hyper HTTP/2
+//! server.
 
 mod support;
 
@@ -299,5 +300,156 @@ fn our_h2_client_to_our_server() {
     let srv = Tokio::start(ServerConfig::default());
     our_h2_client_against::<Tokio>(srv.addr, b"hello");
     our_h2_client_against::<Smol>(srv.addr, b"hello");
+    assert!(srv.stop());
+}
+
+/// Our blocking server on its own thread (HTTP/1.1 and h2c on one port),
+/// with the demo routes; shut down and joined by [`BlockingServer::stop`].
+struct BlockingServer {
+    addr: SocketAddr,
+    handle: wirestate_blocking::ServerHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl BlockingServer {
+    fn start(config: wirestate_blocking::ServerConfig) -> BlockingServer {
+        let server = wirestate_blocking::Server::bind("127.0.0.1:0", config).unwrap();
+        let addr = server.local_addr().unwrap();
+        let handle = server.handle();
+        let thread =
+            std::thread::spawn(move || server.serve(wirestate_examples::routes::handle_blocking));
+        BlockingServer {
+            addr,
+            handle,
+            thread,
+        }
+    }
+
+    /// Shuts down; whether `serve` returned (cleanly) within 10 s.
+    fn stop(self) -> bool {
+        self.handle.shutdown();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.thread.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        matches!(self.thread.join(), Ok(Ok(())))
+    }
+}
+
+#[test]
+fn hyper_h2_client_to_our_blocking_server() {
+    let srv = BlockingServer::start(Default::default());
+    hyper_h2_client_against(srv.addr);
+    assert!(srv.stop());
+}
+
+#[test]
+fn blocking_http2_off_serves_only_http1() {
+    let mut config = wirestate_blocking::ServerConfig::default();
+    config.http2 = false;
+    let srv = BlockingServer::start(config);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        let handshake =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream))
+                .await;
+        // The HTTP/1.1 machine answers the preface with 400 and closes.
+        if let Ok((mut send, conn)) = handshake {
+            tokio::spawn(conn);
+            let req = hyper::Request::get("http://t/")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            assert!(send.send_request(req).await.is_err());
+        }
+    });
+    assert!(srv.stop());
+}
+
+/// Our blocking HTTP/2 client against `addr`: a GET, a 2 MiB upload echoed
+/// back (in memory, then streamed from a reader), a streamed upload in
+/// pieces, and 150 concurrent requests from 150 threads on the one
+/// connection (beyond the server's limit of 50: they wait their turn).
+fn our_blocking_h2_client_against(addr: SocketAddr, hello: &'static [u8]) {
+    use std::io::Read;
+    use wirestate_blocking::RequestBody;
+    let mut config = wirestate_blocking::h2::ClientConfig::default();
+    config.io_timeout = Some(std::time::Duration::from_secs(30));
+    let send = wirestate_blocking::h2::connect_with(addr, config).unwrap();
+    let base = format!("http://{addr}");
+
+    let res = send
+        .send(
+            http::Request::get(format!("{base}/"))
+                .body(RequestBody::empty())
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(&res.into_body().collect(1 << 10).unwrap()[..], hello);
+
+    let big = payload(2 << 20);
+    let req = http::Request::post(format!("{base}/echo"))
+        .body(RequestBody::from(big.clone()))
+        .unwrap();
+    let res = send.send(req).unwrap();
+    assert_eq!(res.into_body().collect(4 << 20).unwrap(), big);
+
+    let req = http::Request::post(format!("{base}/echo"))
+        .body(RequestBody::from_reader(std::io::Cursor::new(big.to_vec())))
+        .unwrap();
+    let mut res = send.send(req).unwrap();
+    let mut got = Vec::new();
+    res.body_mut().read_to_end(&mut got).unwrap();
+    assert_eq!(got, big);
+
+    let chunks = (0..100).map(|i| Ok::<_, std::io::Error>(Bytes::from(format!("chunk {i};"))));
+    let req = http::Request::post(format!("{base}/echo"))
+        .body(RequestBody::from_chunks(chunks))
+        .unwrap();
+    let res = send.send(req).unwrap();
+    let got = res.into_body().collect(1 << 20).unwrap();
+    let want: String = (0..100).map(|i| format!("chunk {i};")).collect();
+    assert_eq!(got, want.as_bytes());
+
+    let calls: Vec<_> = (0..150)
+        .map(|i| {
+            let send = send.clone();
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let body = Bytes::from(format!("request {i}"));
+                let req = http::Request::post(format!("{base}/echo"))
+                    .body(RequestBody::from(body.clone()))
+                    .unwrap();
+                let res = send.send(req).unwrap();
+                assert_eq!(res.into_body().collect(1 << 10).unwrap(), body);
+            })
+        })
+        .collect();
+    for c in calls {
+        c.join().unwrap();
+    }
+}
+
+#[test]
+fn our_blocking_h2_client_to_hyper_server() {
+    our_blocking_h2_client_against(hyper_h2_server(), b"from hyper h2");
+}
+
+#[test]
+fn our_blocking_h2_client_to_our_servers() {
+    let srv = BlockingServer::start(Default::default());
+    our_blocking_h2_client_against(srv.addr, b"hello");
+    assert!(srv.stop());
+    let srv = Tokio::start(ServerConfig::default());
+    our_blocking_h2_client_against(srv.addr, b"hello");
     assert!(srv.stop());
 }
