@@ -226,13 +226,14 @@ fn stream_id_rules() {
     p.get(2, "/");
     let (_, out) = server_with(Config::default(), &p.take());
     assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
-    // Decreasing ids: 5 then 3 (3 is implicitly closed): a stream error
-    // STREAM_CLOSED, not a new stream.
+    // Decreasing ids: 5 then 3 (3 was never opened): a new stream below
+    // one already opened, connection error PROTOCOL_ERROR (RFC 9113
+    // §5.1.1); more in `decreasing_stream_ids`.
     let mut p = Peer::client();
     p.get(5, "/").get(3, "/");
     let (_, out) = server_with(Config::default(), &p.take());
     assert_eq!(out.requests().len(), 1);
-    assert_eq!(out.resets(), [(3, ErrorCode::STREAM_CLOSED)]);
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
     // DATA on an idle stream.
     let mut p = Peer::client();
     p.data(7, b"x", false);
@@ -275,6 +276,89 @@ fn stream_id_rules() {
     }));
     let (_, out) = server_with(Config::default(), &p.take());
     assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+}
+
+/// Regression (found by scripts/h2_peer.py): HEADERS on an id the client
+/// passed over was answered with RST_STREAM STREAM_CLOSED, where RFC 9113
+/// §5.1.1 requires a connection error PROTOCOL_ERROR. Ids the client did
+/// open keep their closed-stream handling, remembered or forgotten.
+#[test]
+fn decreasing_stream_ids() {
+    let now = Instant::now();
+    // 5 answered, then 3 and 1 (both skipped when 5 opened), separately.
+    for lower in [3u32, 1] {
+        let mut s = Connection::server(Config::default());
+        let mut p = Peer::client();
+        p.get(5, "/");
+        s.handle_input(now, &p.take()).unwrap();
+        s.send_response(sid(5), status(200), true).unwrap();
+        let _ = Reader::new().read(&mut s);
+        p.get(lower, "/");
+        let err = s.handle_input(now, &p.take()).unwrap_err();
+        assert_eq!(
+            err.goaway_code(),
+            Some(ErrorCode::PROTOCOL_ERROR),
+            "{lower}"
+        );
+        let out = Reader::new().read(&mut s);
+        assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+        assert_eq!(out.goaway().unwrap().last_stream, sid(5));
+        assert!(out.requests().is_empty());
+    }
+    // Gaps anywhere: 1, 7 (3 and 5 skipped), 9, then 5.
+    let mut p = Peer::client();
+    p.get(1, "/").get(7, "/").get(9, "/").get(5, "/");
+    let (_, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.requests().len(), 3);
+    assert_eq!(out.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
+
+    // Trailers on a stream we reset and then forgot (more closed streams
+    // than `max_closed_streams` since): still a stream error, the
+    // connection goes on.
+    let mut cfg = Config::default();
+    cfg.max_closed_streams = 4;
+    let mut s = Connection::server(cfg);
+    let mut p = Peer::client();
+    p.post(1, &[]);
+    s.handle_input(now, &p.take()).unwrap();
+    s.reset(sid(1), ErrorCode::CANCEL).unwrap();
+    for i in 1..=8u32 {
+        let id = 2 * i + 1;
+        p.get(id, "/");
+        s.handle_input(now, &p.take()).unwrap();
+        s.send_response(sid(id), status(200), true).unwrap();
+    }
+    let _ = Reader::new().read(&mut s);
+    p.headers(1, &[("x-trailer", "1")], true);
+    s.handle_input(now, &p.take()).unwrap();
+    let out = Reader::new().read(&mut s);
+    assert_eq!(out.resets(), [(1, ErrorCode::STREAM_CLOSED)]);
+    assert!(out.goaway().is_none());
+    assert!(s.error().is_none());
+
+    // The skipped ranges are bounded like the closed ids: past the bound
+    // the oldest range is forgotten, and HEADERS there is treated as on a
+    // forgotten stream (RST_STREAM STREAM_CLOSED).
+    let mut cfg = Config::default();
+    cfg.max_closed_streams = 4;
+    let mut s = Connection::server(cfg);
+    let mut p = Peer::client();
+    for i in 0..8u32 {
+        let id = 4 * i + 1; // 1, 5, 9, ...: 3, 7, 11, ... skipped
+        p.get(id, "/");
+        s.handle_input(now, &p.take()).unwrap();
+        s.send_response(sid(id), status(200), true).unwrap();
+    }
+    let _ = Reader::new().read(&mut s);
+    p.get(3, "/");
+    s.handle_input(now, &p.take()).unwrap();
+    assert_eq!(
+        Reader::new().read(&mut s).resets(),
+        [(3, ErrorCode::STREAM_CLOSED)]
+    );
+    p.get(23, "/");
+    let err = s.handle_input(now, &p.take()).unwrap_err();
+    assert_eq!(err.goaway_code(), Some(ErrorCode::PROTOCOL_ERROR));
 }
 
 #[test]

@@ -45,7 +45,10 @@ pub struct Config {
     /// How many closed stream ids are remembered, so that late frames on
     /// them are told apart (ignored after our RST_STREAM, refused after
     /// END_STREAM). Older ids are forgotten; frames on them get RST_STREAM
-    /// STREAM_CLOSED. Default 256.
+    /// STREAM_CLOSED. As many ranges of ids the peer skipped (opened a
+    /// higher one first) are remembered too: HEADERS on one of those is a
+    /// new stream with a decreasing id, GOAWAY PROTOCOL_ERROR (RFC 9113
+    /// §5.1.1). Default 256.
     pub max_closed_streams: usize,
     /// How long the peer may take to acknowledge our SETTINGS before GOAWAY
     /// SETTINGS_TIMEOUT. Default 10 s.

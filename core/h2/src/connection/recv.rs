@@ -257,6 +257,14 @@ impl Connection {
                 ErrorCode::PROTOCOL_ERROR,
                 "HEADERS on an idle stream of ours",
             )),
+            // An id the peer passed over when it opened a higher one: a new
+            // stream below one already opened (RFC 9113 §5.1.1). Ids it did
+            // open and we forgot stay stream errors below: late trailers
+            // on a stream we reset long ago must not end the connection.
+            Unknown::Closed(None) if self.streams.was_skipped(id) => Err(Error::protocol(
+                ErrorCode::PROTOCOL_ERROR,
+                "HEADERS opening a stream id lower than one already opened",
+            )),
             Unknown::Closed(why) => self.on_closed_frame(now, id, why, FrameKind::Headers, es),
         }
     }
@@ -274,6 +282,15 @@ impl Connection {
                 ErrorCode::PROTOCOL_ERROR,
                 "HEADERS on a stream the server may not open",
             ));
+        }
+        // The ids passed over are closed, never opened (§5.1.1).
+        let expected = if self.highest_remote == 0 {
+            1
+        } else {
+            self.highest_remote + 2
+        };
+        if id > expected {
+            self.streams.skip(expected, id - 2);
         }
         self.highest_remote = id;
         if self.goaway_sent.is_some_and(|last| id > last) {

@@ -59,11 +59,16 @@ impl Stream {
 }
 
 /// The live streams (ordered by id, so that every walk over them, and the
-/// events it makes, is deterministic) and the recently closed ids.
+/// events it makes, is deterministic), the recently closed ids, and the
+/// ranges of ids the peer skipped.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Streams {
     pub map: BTreeMap<u32, Stream>,
     closed: VecDeque<(u32, Closed)>,
+    /// Ranges (first, last) of the peer's ids passed over when it opened a
+    /// higher one: never opened, implicitly closed (RFC 9113 §5.1.1).
+    /// Oldest first, at most `max_closed` of them.
+    skipped: VecDeque<(u32, u32)>,
     max_closed: usize,
 }
 
@@ -72,6 +77,7 @@ impl Streams {
         Streams {
             map: BTreeMap::new(),
             closed: VecDeque::new(),
+            skipped: VecDeque::new(),
             max_closed,
         }
     }
@@ -129,6 +135,25 @@ impl Streams {
     /// Why a closed stream that is no longer live closed, if remembered.
     pub fn closed_reason(&self, id: u32) -> Option<Closed> {
         self.closed.iter().find(|(i, _)| *i == id).map(|&(_, w)| w)
+    }
+
+    /// Remembers that the peer passed over the ids `first..=last` (of its
+    /// parity) without opening them, forgetting the oldest range past the
+    /// bound.
+    pub fn skip(&mut self, first: u32, last: u32) {
+        if self.max_closed == 0 || first > last {
+            return;
+        }
+        if self.skipped.len() >= self.max_closed {
+            self.skipped.pop_front();
+        }
+        self.skipped.push_back((first, last));
+    }
+
+    /// Whether `id` is known never to have been opened by the peer,
+    /// though a higher id was.
+    pub fn was_skipped(&self, id: u32) -> bool {
+        self.skipped.iter().any(|&(a, b)| a <= id && id <= b)
     }
 
     /// How many closed ids are remembered.
