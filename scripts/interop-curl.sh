@@ -2,8 +2,8 @@
 # curl (an independent HTTP/1.1 client) against `wirestate serve` on every
 # runtime, `wirestate http` against it, and curl against the custom-loop
 # example; curl --http2-prior-knowledge and h2load (nghttp2, independent
-# HTTP/2 clients) against the same port on the async runtimes. Loopback
-# only; every server is ended by PID.
+# HTTP/2 clients) against the same port on every runtime. Loopback only;
+# every server is ended by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
@@ -75,8 +75,7 @@ for rt in tokio smol blocking; do
     pids+=($!)
     if wait_port "$port"; then
         suite "$rt" "$port"
-        # The blocking server speaks HTTP/1.1 only.
-        if [ "$rt" != blocking ]; then h2suite "$rt" "$port"; fi
+        h2suite "$rt" "$port"
     else failed=$((failed + 1)); echo "FAIL $rt: server did not start"; cat "$work/serve-$rt.log"; fi
 done
 

@@ -62,7 +62,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "tokio")]
         runtime: RuntimeKind,
         /// Speak HTTP/2 from the first byte (h2c with prior knowledge), as
-        /// `curl --http2-prior-knowledge` does. tokio and smol only.
+        /// `curl --http2-prior-knowledge` does.
         #[arg(long = "http2-prior-knowledge")]
         http2: bool,
         /// The URL (http:// only).
@@ -317,7 +317,10 @@ fn http_request(
             })?;
         }
         RuntimeKind::Blocking if http2 => {
-            return Err("--http2-prior-knowledge needs --runtime tokio or smol".into());
+            let body = data.map_or_else(wirestate_blocking::RequestBody::empty, Into::into);
+            let req = build_request(method, headers, body, url)?;
+            let res = blocking_h2_request(req, url)?;
+            print_blocking_response(res, include)?;
         }
         RuntimeKind::Tokio => {
             let req = async_request(data)?;
@@ -384,6 +387,24 @@ async fn h2_request<R: Runtime>(
     }));
     send.send(req)
         .await
+        .map_err(|e| format!("request to {url} failed: {e}"))
+}
+
+/// One request over a new HTTP/2 connection with prior knowledge, on
+/// blocking threads. The connection closes once the response body is read.
+fn blocking_h2_request(
+    req: http::Request<wirestate_blocking::RequestBody>,
+    url: &str,
+) -> Result<http::Response<wirestate_blocking::BlockingBody>, String> {
+    let host = req
+        .uri()
+        .host()
+        .ok_or_else(|| format!("no host in {url}"))?
+        .to_string();
+    let port = req.uri().port_u16().unwrap_or(80);
+    let send = wirestate_blocking::h2::connect((host.as_str(), port))
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    send.send(req)
         .map_err(|e| format!("request to {url} failed: {e}"))
 }
 
