@@ -1,4 +1,5 @@
 //! The demo routes served by `wirestate serve`, shared by every runtime,
 //! and small helpers for the command-line tool.
 
+pub mod mcp;
 pub mod routes;

@@ -6,6 +6,7 @@
 //! | `POST /echo` | 200 with the request body, streamed back as it arrives |
 //! | `GET /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
 //! | `GET /ws` | WebSocket upgrade; every message echoed as received (text as text, binary as binary), permessage-deflate accepted; 400/426 without a valid handshake |
+//! | `POST`/`GET`/`DELETE /mcp` | the MCP server of [`crate::mcp`] over Streamable HTTP (tokio and smol; [`with_mcp`]) |
 //! | anything else | 404 |
 
 use bytes::Bytes;
@@ -111,6 +112,22 @@ pub async fn handle(req: Request<Body>) -> Response<Body> {
             "n must be a number up to 10000000\n",
         ),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// [`handle`] with the MCP endpoint mounted at `/mcp`.
+pub fn with_mcp<R: wirestate_rt::Runtime>(
+    mcp: wirestate_rt::mcp::McpHttp<R>,
+) -> impl wirestate_rt::http1::Handler {
+    move |req: Request<Body>| {
+        let mcp = mcp.clone();
+        async move {
+            if req.uri().path() == "/mcp" {
+                mcp.handle(req).await
+            } else {
+                handle(req).await
+            }
+        }
     }
 }
 

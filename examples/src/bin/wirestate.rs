@@ -40,6 +40,17 @@ enum Command {
         /// listen backlog.
         #[arg(long)]
         threads: Option<usize>,
+        /// Also serve the MCP conformance suite's fixture tools, resources
+        /// and prompts at /mcp.
+        #[arg(long)]
+        conformance_fixtures: bool,
+    },
+    /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
+    McpServer {
+        /// Also serve the MCP conformance suite's fixture tools, resources
+        /// and prompts.
+        #[arg(long)]
+        conformance_fixtures: bool,
     },
     /// Send one HTTP/1.1 (or, with --http2-prior-knowledge, HTTP/2) request and print the response body.
     Http {
@@ -90,6 +101,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
+        Command::McpServer { .. } => "warn",
         Command::Http { .. } | Command::Ws { .. } => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -104,7 +116,11 @@ fn main() -> ExitCode {
             listen,
             runtime,
             threads,
-        } => serve(listen, runtime, threads),
+            conformance_fixtures,
+        } => serve(listen, runtime, threads, conformance_fixtures),
+        Command::McpServer {
+            conformance_fixtures,
+        } => mcp_stdio(conformance_fixtures),
         Command::Http {
             method,
             headers,
@@ -162,7 +178,16 @@ fn serve(
     listen: SocketAddr,
     runtime: RuntimeKind,
     threads: Option<usize>,
+    fixtures: bool,
 ) -> Result<ExitCode, String> {
+    // The MCP endpoint at /mcp (tokio and smol): Host must name a loopback
+    // address with the bound port, Origin (if any) a loopback origin.
+    let mcp_config = |port: u16| {
+        let mut c = wirestate_mcp::HttpConfig::default();
+        c.hosts = wirestate_mcp::http::HostPolicy::Localhost { port: Some(port) };
+        c
+    };
+    let mcp = wirestate_examples::mcp::server(fixtures);
     match runtime {
         RuntimeKind::Tokio => {
             let rt = tokio_runtime(threads).map_err(|e| e.to_string())?;
@@ -180,7 +205,8 @@ fn serve(
                         trigger.trigger();
                     }
                 });
-                let handler = |req| wirestate_examples::routes::handle(req);
+                let mcp = mcp.http(wirestate_tokio::TokioRuntime, mcp_config(addr.port()));
+                let handler = wirestate_examples::routes::with_mcp(mcp);
                 wirestate_tokio::serve(listener, handler, Default::default(), shutdown)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -209,7 +235,10 @@ fn serve(
                 let listener = wirestate_smol::bind(listen)
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 tracing::info!(addr = %listen, runtime = "smol", "serving http://{listen}/");
-                let handler = |req| wirestate_examples::routes::handle(req);
+                let port = wirestate_rt::Listener::local_addr(&listener)
+                    .map_or(listen.port(), |a| a.port());
+                let mcp = mcp.http(rt.clone(), mcp_config(port));
+                let handler = wirestate_examples::routes::with_mcp(mcp);
                 wirestate_rt::http1::serve(rt, listener, handler, Default::default(), shutdown)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -240,6 +269,19 @@ fn serve(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `wirestate mcp-server`: the demo MCP server on stdin/stdout (tokio).
+fn mcp_stdio(fixtures: bool) -> Result<ExitCode, String> {
+    let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let io = wirestate_tokio::TokioIo(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()));
+        wirestate_examples::mcp::server(fixtures)
+            .serve_io(wirestate_tokio::TokioRuntime, io)
+            .await
+            .map_err(|e| format!("stdio: {e}"))
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn build_request<B>(

@@ -1,6 +1,7 @@
 //! Everything async that no runtime owns: one generic [`Driver`] that runs
 //! any [`Machine`](wirestate_machine::Machine) over any byte stream, and the
-//! async HTTP/1.1 server and client and WebSocket ([`ws`]) built on it.
+//! async HTTP/1.1 server and client and WebSocket ([`ws`]) built on it,
+//! and MCP servers over stdio and Streamable HTTP ([`mcp`]).
 //!
 //! The crate is written against three small traits, in the manner of
 //! hyper's `rt` module and quinn's `Runtime`: a byte stream ([`Io`]), a
@@ -13,6 +14,7 @@ mod driver;
 mod error;
 pub mod h2;
 pub mod http1;
+pub mod mcp;
 mod shutdown;
 pub mod ws;
 

@@ -1,0 +1,1310 @@
+//! An MCP server on any runtime: register tools (typed, with JSON Schema
+//! from the Rust type via `schemars`), resources, resource templates and
+//! prompts once, then serve them over stdio ([`McpServer::serve_io`]) or
+//! Streamable HTTP ([`McpServer::http`], a [`Handler`] to use alone or
+//! mounted under a path of another handler).
+//!
+//! Both transports are the sans-IO machines of `wirestate-mcp`
+//! ([`StdioServer`], [`HttpServer`]) behind a mutex; handlers run as
+//! spawned tasks and talk back through their [`RequestContext`] (logs,
+//! progress, sampling and elicitation requests to the client).
+//!
+//! ```no_run
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//! use wirestate_rt::mcp::{McpServer, ToolError};
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Add { a: f64, b: f64 }
+//!
+//! let server = McpServer::builder()
+//!     .name("calc", "1.0")
+//!     .tool("add", "Adds two numbers.", |args: Add| async move {
+//!         Ok::<_, ToolError>((args.a + args.b).to_string())
+//!     })
+//!     .build();
+//! # let _ = server;
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+use futures_core::Stream;
+use http::{Request, Response, StatusCode};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
+use wirestate_machine::{ErrorKind, Machine, Transmit};
+use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
+use wirestate_mcp::schema::{
+    CallToolParams, CallToolResult, CompleteParams, CompleteResult, Completion,
+    CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult,
+    Implementation, LoggingLevel, ProgressToken, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate, Tool, progress_token,
+};
+use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
+
+use crate::http1::Handler;
+use crate::{Body, BoxFuture, Io, Runtime};
+
+/// Why a handler failed.
+///
+/// A tool's [`Failed`](Self::Failed) and
+/// [`InvalidArguments`](Self::InvalidArguments) become a result with
+/// `isError: true` (the model sees the reason); everything else, and any
+/// error of a resource or prompt handler, a JSON-RPC error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToolError {
+    /// The handler failed.
+    #[error("{0}")]
+    Failed(String),
+    /// The arguments do not match the input type.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// Answer with this JSON-RPC error.
+    #[error("{}", .0.message)]
+    Rpc(ErrorObject),
+    /// The client answered a request of ours with an error, or not at all.
+    #[error("the client did not answer: {0}")]
+    Client(String),
+}
+
+impl ToolError {
+    /// A failure with this message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::Failed(message.into())
+    }
+
+    /// Whose fault: the client's for bad arguments and refused requests,
+    /// the handler's (usage) otherwise.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidArguments(_) | Self::Rpc(_) | Self::Client(_) => ErrorKind::Protocol,
+            Self::Failed(_) => ErrorKind::Usage,
+        }
+    }
+
+    /// The JSON-RPC code sent, when the failure is a JSON-RPC error.
+    pub fn hint(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    fn into_object(self) -> ErrorObject {
+        match self {
+            Self::Rpc(e) => e,
+            Self::InvalidArguments(m) => ErrorObject::invalid_params(m),
+            other => ErrorObject::new(ErrorCode::INTERNAL_ERROR, other.to_string()),
+        }
+    }
+}
+
+/// What a typed tool handler returns.
+pub trait ToolOutput: Send + 'static {
+    /// The output schema, for structured results.
+    fn output_schema() -> Option<Map<String, Value>> {
+        None
+    }
+    /// The result sent to the client.
+    fn into_result(self) -> CallToolResult;
+}
+
+impl ToolOutput for String {
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+impl ToolOutput for &'static str {
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+impl ToolOutput for CallToolResult {
+    fn into_result(self) -> CallToolResult {
+        self
+    }
+}
+
+/// A structured tool result: `structuredContent` (and its JSON as text),
+/// with the output schema generated from `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structured<T>(pub T);
+
+impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for Structured<T> {
+    fn output_schema() -> Option<Map<String, Value>> {
+        Some(schema_of::<T>())
+    }
+    fn into_result(self) -> CallToolResult {
+        match serde_json::to_value(&self.0) {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => CallToolResult::error(format!("cannot serialize the result: {e}")),
+        }
+    }
+}
+
+/// Arguments of a tool that takes none.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+/// The JSON Schema of `T` as an object (`schemars`, draft 2020-12).
+pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
+    match serde_json::to_value(schemars::schema_for!(T)) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("title");
+            if !m.contains_key("type") {
+                m.insert("type".into(), Value::String("object".into()));
+            }
+            m
+        }
+        _ => {
+            let mut m = Map::new();
+            m.insert("type".into(), Value::String("object".into()));
+            m
+        }
+    }
+}
+
+/// A resource read: the URI and, for a template, its variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRequest {
+    /// The URI read.
+    pub uri: String,
+    /// The template's variables (`{id}` → value); empty for a resource.
+    pub vars: BTreeMap<String, String>,
+}
+
+type ToolFn = Arc<
+    dyn Fn(RequestContext, Map<String, Value>) -> BoxFuture<Result<CallToolResult, ToolError>>
+        + Send
+        + Sync,
+>;
+type ResourceFn = Arc<
+    dyn Fn(RequestContext, ResourceRequest) -> BoxFuture<Result<ReadResourceResult, ToolError>>
+        + Send
+        + Sync,
+>;
+type PromptFn = Arc<
+    dyn Fn(
+            RequestContext,
+            BTreeMap<String, String>,
+        ) -> BoxFuture<Result<GetPromptResult, ToolError>>
+        + Send
+        + Sync,
+>;
+type CompleteFn =
+    Arc<dyn Fn(CompleteParams) -> BoxFuture<Result<CompleteResult, ToolError>> + Send + Sync>;
+
+struct Registry {
+    config: Config,
+    tools: Vec<(Tool, ToolFn)>,
+    resources: Vec<(Resource, ResourceFn)>,
+    templates: Vec<(ResourceTemplate, ResourceFn)>,
+    prompts: Vec<(Prompt, PromptFn)>,
+    complete: Option<CompleteFn>,
+}
+
+/// Builds an [`McpServer`].
+pub struct McpServerBuilder {
+    registry: Registry,
+}
+
+impl std::fmt::Debug for McpServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServerBuilder").finish_non_exhaustive()
+    }
+}
+
+impl McpServerBuilder {
+    /// `serverInfo`: name and version.
+    pub fn name(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        let title = self.registry.config.server_info.title.take();
+        self.registry.config.server_info = Implementation {
+            title,
+            ..Implementation::new(name, version)
+        };
+        self
+    }
+
+    /// `serverInfo.title`.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.registry.config.server_info.title = Some(title.into());
+        self
+    }
+
+    /// The `instructions` of the `initialize` result.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.registry.config.instructions = Some(text.into());
+        self
+    }
+
+    /// The session settings (limits, page size, log level); the name and
+    /// instructions set on the builder are kept.
+    pub fn config(mut self, mut config: Config) -> Self {
+        config.server_info = self.registry.config.server_info.clone();
+        config.instructions = self.registry.config.instructions.clone();
+        self.registry.config = config;
+        self
+    }
+
+    /// A tool with typed arguments: the input schema is generated from
+    /// `A`, the output schema from `O` (for [`Structured`] outputs).
+    /// Arguments that do not deserialize get an `isError` result.
+    pub fn tool<A, O, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        O: ToolOutput,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
+    {
+        self.tool_with_context(name, description, move |_ctx: RequestContext, a: A| {
+            handler(a)
+        })
+    }
+
+    /// [`tool`](Self::tool) whose handler also gets the [`RequestContext`]
+    /// (logs, progress, sampling, elicitation).
+    pub fn tool_with_context<A, O, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        O: ToolOutput,
+        F: Fn(RequestContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
+    {
+        let mut tool = Tool::new(name, schema_of::<A>());
+        tool.description = Some(description.to_owned());
+        tool.output_schema = O::output_schema();
+        let handler = Arc::new(handler);
+        self.tool_raw(tool, move |ctx, args| {
+            let handler = handler.clone();
+            async move {
+                let a: A = serde_json::from_value(Value::Object(args))
+                    .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+                handler(ctx, a).await.map(ToolOutput::into_result)
+            }
+        })
+    }
+
+    /// A tool described by hand (its own schemas), with the arguments as
+    /// a JSON object.
+    pub fn tool_raw<F, Fut>(mut self, tool: Tool, handler: F) -> Self
+    where
+        F: Fn(RequestContext, Map<String, Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        let f: ToolFn = Arc::new(move |ctx, args| Box::pin(handler(ctx, args)));
+        self.registry.tools.retain(|(t, _)| t.name != tool.name);
+        self.registry.tools.push((tool, f));
+        self
+    }
+
+    /// A resource and the handler that reads it.
+    pub fn resource<F, Fut>(mut self, resource: Resource, handler: F) -> Self
+    where
+        F: Fn(RequestContext, ResourceRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ReadResourceResult, ToolError>> + Send + 'static,
+    {
+        let f: ResourceFn = Arc::new(move |ctx, r| Box::pin(handler(ctx, r)));
+        self.registry.resources.push((resource, f));
+        self
+    }
+
+    /// A resource template (`{name}` variables, each matching one path
+    /// segment) and the handler that reads URIs matching it.
+    pub fn resource_template<F, Fut>(mut self, template: ResourceTemplate, handler: F) -> Self
+    where
+        F: Fn(RequestContext, ResourceRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ReadResourceResult, ToolError>> + Send + 'static,
+    {
+        let f: ResourceFn = Arc::new(move |ctx, r| Box::pin(handler(ctx, r)));
+        self.registry.templates.push((template, f));
+        self
+    }
+
+    /// A prompt; its required arguments are checked before the handler
+    /// runs (-32602 when one is missing).
+    pub fn prompt<F, Fut>(mut self, prompt: Prompt, handler: F) -> Self
+    where
+        F: Fn(RequestContext, BTreeMap<String, String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<GetPromptResult, ToolError>> + Send + 'static,
+    {
+        let f: PromptFn = Arc::new(move |ctx, a| Box::pin(handler(ctx, a)));
+        self.registry.prompts.retain(|(p, _)| p.name != prompt.name);
+        self.registry.prompts.push((prompt, f));
+        self
+    }
+
+    /// Argument completion (`completion/complete`); advertises the
+    /// `completions` capability.
+    pub fn completion<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CompleteParams) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CompleteResult, ToolError>> + Send + 'static,
+    {
+        self.registry.complete = Some(Arc::new(move |p| Box::pin(handler(p))));
+        self.registry.config.capabilities.completions = Some(Map::new());
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> McpServer {
+        McpServer {
+            registry: Arc::new(self.registry),
+        }
+    }
+}
+
+/// A registered MCP server, ready to serve over any transport; cheap to
+/// clone.
+#[derive(Clone)]
+pub struct McpServer {
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("tools", &self.registry.tools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpServer {
+    /// A builder with an empty catalogue.
+    pub fn builder() -> McpServerBuilder {
+        McpServerBuilder {
+            registry: Registry {
+                config: Config::default(),
+                tools: Vec::new(),
+                resources: Vec::new(),
+                templates: Vec::new(),
+                prompts: Vec::new(),
+                complete: None,
+            },
+        }
+    }
+
+    /// The session settings, with the builder's name and instructions.
+    pub fn session_config(&self) -> Config {
+        self.registry.config.clone()
+    }
+
+    fn fill(&self, session: &mut ServerSession) {
+        for (t, _) in &self.registry.tools {
+            session.add_tool(t.clone());
+        }
+        for (r, _) in &self.registry.resources {
+            session.add_resource(r.clone());
+        }
+        for (t, _) in &self.registry.templates {
+            session.add_resource_template(t.clone());
+        }
+        for (p, _) in &self.registry.prompts {
+            session.add_prompt(p.clone());
+        }
+    }
+
+    /// The Streamable HTTP endpoint: a [`Handler`] answering every request
+    /// it is given (route to it the requests of its path). `config.session`
+    /// is replaced by the builder's session settings; session ids come from
+    /// the operating system's random generator.
+    pub fn http<R: Runtime>(&self, rt: R, config: HttpConfig) -> McpHttp<R> {
+        let mut config = config;
+        config.session = self.session_config();
+        let mut machine = HttpServer::new(config, |buf: &mut [u8]| {
+            if getrandom::fill(buf).is_err() {
+                // No OS randomness: fall back on fastrand (seeded from the
+                // OS where possible); session ids stay unique, if weaker.
+                for b in buf.iter_mut() {
+                    *b = fastrand::u8(..);
+                }
+            }
+        });
+        for (t, _) in &self.registry.tools {
+            machine.add_tool(t.clone());
+        }
+        for (r, _) in &self.registry.resources {
+            machine.add_resource(r.clone());
+        }
+        for (t, _) in &self.registry.templates {
+            machine.add_resource_template(t.clone());
+        }
+        for (p, _) in &self.registry.prompts {
+            machine.add_prompt(p.clone());
+        }
+        let shared = Arc::new_cyclic(|weak: &Weak<HttpShared<R>>| HttpShared {
+            rt: rt.clone(),
+            me: weak.clone(),
+            registry: self.registry.clone(),
+            state: Mutex::new(HttpState {
+                machine,
+                wakers: BTreeMap::new(),
+                waiters: BTreeMap::new(),
+                timer: false,
+            }),
+        });
+        McpHttp { shared }
+    }
+
+    /// Serves one client over a byte stream (stdio: stdin and stdout
+    /// joined, one JSON-RPC message per line) until its input ends and
+    /// every answer is written.
+    ///
+    /// # Errors
+    ///
+    /// The stream's I/O errors.
+    pub async fn serve_io<R: Runtime, I: Io>(&self, rt: R, io: I) -> io::Result<()> {
+        let mut machine = StdioServer::new(StdioConfig::new(self.session_config()));
+        self.fill(machine.session_mut());
+        let shared = Arc::new_cyclic(|weak: &Weak<StdioShared<R>>| StdioShared {
+            rt: rt.clone(),
+            me: weak.clone(),
+            registry: self.registry.clone(),
+            state: Mutex::new(StdioState {
+                machine,
+                waker: None,
+                waiters: BTreeMap::new(),
+            }),
+        });
+        let mut io = io;
+        let mut out: VecDeque<Bytes> = VecDeque::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut eof = false;
+        let mut shutdown = false;
+        let mut sleep: Option<(Instant, Pin<Box<dyn crate::Sleep>>)> = None;
+        std::future::poll_fn(|cx| {
+            let mut st = shared.lock();
+            st.waker = Some(cx.waker().clone());
+            loop {
+                let mut progress = false;
+                // Read.
+                while !eof && st.machine.wants_read() {
+                    match io.poll_read(cx, &mut buf) {
+                        Poll::Ready(Ok(0)) => {
+                            eof = true;
+                            let _ = st.machine.handle_eof(shared.rt.now());
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            let _ = st.machine.handle_input(shared.rt.now(), &buf[..n]);
+                        }
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
+                    progress = true;
+                    shared.dispatch(&mut st);
+                }
+                shared.dispatch(&mut st);
+                // Write.
+                while let Some(t) = st.machine.poll_transmit() {
+                    match t {
+                        Transmit::Bytes(b) => out.push_back(b),
+                        Transmit::Shutdown => shutdown = true,
+                    }
+                }
+                while !out.is_empty() {
+                    let slices: Vec<IoSlice<'_>> =
+                        out.iter().take(64).map(|b| IoSlice::new(b)).collect();
+                    match io.poll_write_vectored(cx, &slices) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        }
+                        Poll::Ready(Ok(mut n)) => {
+                            progress = true;
+                            while n > 0 {
+                                let Some(front) = out.front_mut() else { break };
+                                if n >= front.len() {
+                                    n -= front.len();
+                                    out.pop_front();
+                                } else {
+                                    let _ = front.split_to(n);
+                                    n = 0;
+                                }
+                            }
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
+                }
+                if out.is_empty() {
+                    if let Poll::Ready(Err(e)) = io.poll_flush(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                    if shutdown || (eof && st.machine.is_closed()) {
+                        return io.poll_shutdown(cx).map(|_| Ok(()));
+                    }
+                }
+                // Timers.
+                match st.machine.poll_timeout() {
+                    Some(at) if at <= shared.rt.now() => {
+                        st.machine.handle_timeout(shared.rt.now());
+                        shared.dispatch(&mut st);
+                        continue;
+                    }
+                    Some(at) => {
+                        let s = sleep.get_or_insert_with(|| (at, shared.rt.sleep_until(at)));
+                        if s.0 != at {
+                            s.0 = at;
+                            s.1.as_mut().reset(at);
+                        }
+                        if s.1.as_mut().poll(cx).is_ready() {
+                            continue;
+                        }
+                    }
+                    None => {}
+                }
+                if !progress {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// What the client answered to one of our requests.
+enum Answer {
+    Sampled(Box<CreateMessageResult>),
+    Elicited(ElicitResult),
+    Failed(String),
+}
+
+type Waiters = BTreeMap<(Option<SessionId>, RequestId), oneshot::Sender<Answer>>;
+
+/// What a handler's context needs from a transport.
+trait Port: Send + Sync {
+    fn now(&self) -> Instant;
+    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    /// Runs `f` on the session, with its messages related to `request`.
+    fn with(
+        &self,
+        session: Option<&SessionId>,
+        request: &RequestId,
+        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
+    ) -> bool;
+    fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool;
+}
+
+/// A handler's view of its request: the session it belongs to, and what it
+/// may send while it runs.
+#[derive(Clone)]
+pub struct RequestContext {
+    port: Arc<dyn Port>,
+    session: Option<SessionId>,
+    request: RequestId,
+    progress: Option<ProgressToken>,
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("session", &self.session)
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestContext {
+    /// The request being served.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request
+    }
+
+    /// The HTTP session (`None` on stdio).
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session.as_ref()
+    }
+
+    /// Waits `duration` on the server's runtime.
+    pub async fn sleep(&self, duration: Duration) {
+        self.port.sleep(duration).await
+    }
+
+    /// Sends a log message (if the client's level lets it through);
+    /// returns whether it was sent.
+    pub fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) -> bool {
+        let mut sent = false;
+        self.port
+            .with(self.session.as_ref(), &self.request, &mut |s, _| {
+                sent = s.log(level, logger, data.clone()).unwrap_or(false);
+            });
+        sent
+    }
+
+    /// Reports progress, if the client asked for it (a progress token);
+    /// returns whether it was sent.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+        let Some(token) = &self.progress else {
+            return false;
+        };
+        let mut sent = false;
+        self.port
+            .with(self.session.as_ref(), &self.request, &mut |s, _| {
+                sent = s
+                    .notify_progress(token, progress, total, message.map(str::to_owned))
+                    .is_ok();
+            });
+        sent
+    }
+
+    /// Ends the HTTP response carrying this request's SSE stream (the
+    /// client resumes with GET and `Last-Event-ID`, SEP-1699). `false` on
+    /// stdio or when the answer goes out as JSON.
+    pub fn close_stream(&self) -> bool {
+        self.port.close_stream(self.session.as_ref(), &self.request)
+    }
+
+    fn ask(
+        &self,
+        send: &mut dyn FnMut(&mut ServerSession) -> Result<RequestId, wirestate_mcp::Error>,
+    ) -> Result<oneshot::Receiver<Answer>, ToolError> {
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let mut error = None;
+        let key_session = self.session.clone();
+        let found =
+            self.port.with(
+                self.session.as_ref(),
+                &self.request,
+                &mut |s, waiters| match send(s) {
+                    Ok(id) => {
+                        if let Some(tx) = tx.take() {
+                            waiters.insert((key_session.clone(), id), tx);
+                        }
+                    }
+                    Err(e) => error = Some(e),
+                },
+            );
+        if !found {
+            return Err(ToolError::Client("the session ended".into()));
+        }
+        if let Some(e) = error {
+            return Err(ToolError::Client(e.to_string()));
+        }
+        Ok(rx)
+    }
+
+    /// Asks the client to sample its model (`sampling/createMessage`).
+    ///
+    /// # Errors
+    ///
+    /// [`ToolError::Client`] when the client lacks the capability,
+    /// refuses, or does not answer in time.
+    pub async fn create_message(
+        &self,
+        params: CreateMessageParams,
+    ) -> Result<CreateMessageResult, ToolError> {
+        let now = self.port.now();
+        let rx = self.ask(&mut |s| s.create_message(now, &params))?;
+        match rx.await {
+            Ok(Answer::Sampled(r)) => Ok(*r),
+            Ok(Answer::Failed(m)) => Err(ToolError::Client(m)),
+            Ok(Answer::Elicited(_)) | Err(_) => Err(ToolError::Client("no answer".into())),
+        }
+    }
+
+    /// Asks the user for input (`elicitation/create`).
+    ///
+    /// # Errors
+    ///
+    /// As [`create_message`](Self::create_message).
+    pub async fn elicit(&self, params: ElicitParams) -> Result<ElicitResult, ToolError> {
+        let now = self.port.now();
+        let rx = self.ask(&mut |s| s.elicit(now, &params))?;
+        match rx.await {
+            Ok(Answer::Elicited(r)) => Ok(r),
+            Ok(Answer::Failed(m)) => Err(ToolError::Client(m)),
+            Ok(Answer::Sampled(_)) | Err(_) => Err(ToolError::Client("no answer".into())),
+        }
+    }
+}
+
+/// Matches `uri` against a template of literal text and `{name}`
+/// variables, each matching a non-empty run without `/`.
+fn match_template(template: &str, uri: &str) -> Option<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    let mut rest = uri;
+    let mut tpl = template;
+    while !tpl.is_empty() {
+        if let Some(after) = tpl.strip_prefix('{') {
+            let end = after.find('}')?;
+            let name = &after[..end];
+            tpl = &after[end + 1..];
+            let stop = tpl.find('{').map_or(tpl, |i| &tpl[..i]);
+            let len = if stop.is_empty() {
+                rest.find('/').unwrap_or(rest.len())
+            } else {
+                rest.find(stop)?
+            };
+            if len == 0 || rest[..len].contains('/') {
+                return None;
+            }
+            vars.insert(name.to_owned(), rest[..len].to_owned());
+            rest = &rest[len..];
+        } else {
+            let lit_end = tpl.find('{').unwrap_or(tpl.len());
+            rest = rest.strip_prefix(&tpl[..lit_end])?;
+            tpl = &tpl[lit_end..];
+        }
+    }
+    rest.is_empty().then_some(vars)
+}
+
+/// A handler's answer, applied to the session.
+type AnswerFn = Box<dyn FnOnce(&mut ServerSession, &RequestId) + Send>;
+
+/// Turns a session event into work: handler tasks, or answers to our own
+/// requests.
+fn on_event(
+    registry: &Arc<Registry>,
+    port: Arc<dyn Port>,
+    spawn: &dyn Fn(BoxFuture<()>),
+    session: Option<SessionId>,
+    event: ServerEvent,
+    waiters: &mut Waiters,
+) {
+    let ctx = |request: RequestId, progress: Option<ProgressToken>| RequestContext {
+        port: port.clone(),
+        session: session.clone(),
+        request,
+        progress,
+    };
+    let respond = |ctx: RequestContext, answer: AnswerFn| {
+        let mut answer = Some(answer);
+        ctx.port
+            .with(ctx.session.as_ref(), &ctx.request, &mut |s, _| {
+                if let Some(a) = answer.take() {
+                    a(s, &ctx.request);
+                }
+            });
+    };
+    match event {
+        ServerEvent::CallTool { id, params } => {
+            let CallToolParams {
+                name,
+                arguments,
+                meta,
+                ..
+            } = params;
+            let handler = registry
+                .tools
+                .iter()
+                .find(|(t, _)| t.name == name)
+                .map(|(_, f)| f.clone());
+            let ctx = ctx(id, progress_token(meta.as_ref()));
+            spawn(Box::pin(async move {
+                let result = match handler {
+                    Some(f) => f(ctx.clone(), arguments.unwrap_or_default()).await,
+                    None => Err(ToolError::Rpc(ErrorObject::invalid_params(format!(
+                        "Unknown tool: {name}"
+                    )))),
+                };
+                respond(
+                    ctx,
+                    Box::new(move |s, id| {
+                        let _ = match result {
+                            Ok(r) => s.respond_call_tool(id, r),
+                            Err(
+                                e @ (ToolError::Failed(_)
+                                | ToolError::InvalidArguments(_)
+                                | ToolError::Client(_)),
+                            ) => s.respond_call_tool(id, CallToolResult::error(e.to_string())),
+                            Err(e) => s.respond_error(id, e.into_object()),
+                        };
+                    }),
+                );
+            }));
+        }
+        ServerEvent::ReadResource { id, params } => {
+            let uri = params.uri;
+            let found = registry
+                .resources
+                .iter()
+                .find(|(r, _)| r.uri == uri)
+                .map(|(_, f)| (f.clone(), BTreeMap::new()))
+                .or_else(|| {
+                    registry.templates.iter().find_map(|(t, f)| {
+                        match_template(&t.uri_template, &uri).map(|v| (f.clone(), v))
+                    })
+                });
+            let ctx = ctx(id, progress_token(params.meta.as_ref()));
+            spawn(Box::pin(async move {
+                let result = match found {
+                    Some((f, vars)) => {
+                        f(
+                            ctx.clone(),
+                            ResourceRequest {
+                                uri: uri.clone(),
+                                vars,
+                            },
+                        )
+                        .await
+                    }
+                    None => Err(ToolError::Rpc(ErrorObject::new(
+                        ErrorCode::new(-32002),
+                        format!("Resource not found: {uri}"),
+                    ))),
+                };
+                respond(
+                    ctx,
+                    Box::new(move |s, id| {
+                        let _ = match result {
+                            Ok(r) => s.respond_read_resource(id, r),
+                            Err(e) => s.respond_error(id, e.into_object()),
+                        };
+                    }),
+                );
+            }));
+        }
+        ServerEvent::GetPrompt { id, params } => {
+            let found = registry
+                .prompts
+                .iter()
+                .find(|(p, _)| p.name == params.name)
+                .cloned();
+            let args = params.arguments.unwrap_or_default();
+            let ctx = ctx(id, progress_token(params.meta.as_ref()));
+            spawn(Box::pin(async move {
+                let result =
+                    match found {
+                        None => Err(ToolError::Rpc(ErrorObject::invalid_params(
+                            "Unknown prompt",
+                        ))),
+                        Some((prompt, f)) => {
+                            let missing =
+                                prompt.arguments.iter().flatten().find(|a| {
+                                    a.required == Some(true) && !args.contains_key(&a.name)
+                                });
+                            match missing {
+                                Some(a) => Err(ToolError::Rpc(ErrorObject::invalid_params(
+                                    format!("missing required argument `{}`", a.name),
+                                ))),
+                                None => f(ctx.clone(), args).await,
+                            }
+                        }
+                    };
+                respond(
+                    ctx,
+                    Box::new(move |s, id| {
+                        let _ = match result {
+                            Ok(r) => s.respond_get_prompt(id, r),
+                            Err(e) => s.respond_error(id, e.into_object()),
+                        };
+                    }),
+                );
+            }));
+        }
+        ServerEvent::Complete { id, params } => {
+            let f = registry.complete.clone();
+            let ctx = ctx(id, None);
+            spawn(Box::pin(async move {
+                let result = match f {
+                    Some(f) => f(params).await,
+                    None => Ok(CompleteResult {
+                        completion: Completion::default(),
+                        ..CompleteResult::default()
+                    }),
+                };
+                respond(
+                    ctx,
+                    Box::new(move |s, id| {
+                        let _ = match result {
+                            Ok(r) => s.respond_complete(id, r),
+                            Err(e) => s.respond_error(id, e.into_object()),
+                        };
+                    }),
+                );
+            }));
+        }
+        ServerEvent::Sampled { request, result } => {
+            if let Some(tx) = waiters.remove(&(session, request)) {
+                let _ = tx.send(Answer::Sampled(result));
+            }
+        }
+        ServerEvent::Elicited { request, result } => {
+            if let Some(tx) = waiters.remove(&(session, request)) {
+                let _ = tx.send(Answer::Elicited(result));
+            }
+        }
+        ServerEvent::RequestFailed { request, error } => {
+            if let Some(tx) = waiters.remove(&(session, request)) {
+                let _ = tx.send(Answer::Failed(error.message));
+            }
+        }
+        ServerEvent::RequestTimedOut { request } => {
+            if let Some(tx) = waiters.remove(&(session, request)) {
+                let _ = tx.send(Answer::Failed("timed out".into()));
+            }
+        }
+        ServerEvent::Closed { abandoned } => {
+            for request in abandoned {
+                waiters.remove(&(session.clone(), request));
+            }
+        }
+        ServerEvent::Invalid(e) => tracing::debug!(error = %e, "mcp: refused input"),
+        _ => {}
+    }
+}
+
+// ---- stdio ----
+
+struct StdioState {
+    machine: StdioServer,
+    waker: Option<Waker>,
+    waiters: Waiters,
+}
+
+struct StdioShared<R: Runtime> {
+    rt: R,
+    me: Weak<StdioShared<R>>,
+    registry: Arc<Registry>,
+    state: Mutex<StdioState>,
+}
+
+impl<R: Runtime> StdioShared<R> {
+    fn lock(&self) -> MutexGuard<'_, StdioState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dispatch(&self, st: &mut StdioState) {
+        let Some(me) = self.me.upgrade() else { return };
+        let port: Arc<dyn Port> = me;
+        let rt = self.rt.clone();
+        while let Some(event) = st.machine.poll_event() {
+            on_event(
+                &self.registry,
+                port.clone(),
+                &|f| rt.spawn(f),
+                None,
+                event,
+                &mut st.waiters,
+            );
+        }
+    }
+}
+
+impl<R: Runtime> Port for StdioShared<R> {
+    fn now(&self) -> Instant {
+        self.rt.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        let rt = self.rt.clone();
+        Box::pin(async move {
+            let at = rt.now() + duration;
+            rt.sleep_until(at).await
+        })
+    }
+
+    fn with(
+        &self,
+        _session: Option<&SessionId>,
+        _request: &RequestId,
+        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
+    ) -> bool {
+        let mut st = self.lock();
+        let st = &mut *st;
+        f(st.machine.session_mut(), &mut st.waiters);
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+        true
+    }
+
+    fn close_stream(&self, _session: Option<&SessionId>, _request: &RequestId) -> bool {
+        false
+    }
+}
+
+// ---- Streamable HTTP ----
+
+struct HttpState {
+    machine: HttpServer,
+    wakers: BTreeMap<ExchangeId, Waker>,
+    waiters: Waiters,
+    timer: bool,
+}
+
+struct HttpShared<R: Runtime> {
+    rt: R,
+    me: Weak<HttpShared<R>>,
+    registry: Arc<Registry>,
+    state: Mutex<HttpState>,
+}
+
+impl<R: Runtime> HttpShared<R> {
+    fn lock(&self) -> MutexGuard<'_, HttpState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the bodies with news and turns events into work.
+    fn flush(&self, st: &mut HttpState) {
+        let Some(me) = self.me.upgrade() else { return };
+        let port: Arc<dyn Port> = me;
+        let rt = self.rt.clone();
+        loop {
+            let mut any = false;
+            while let Some(x) = st.machine.poll_ready() {
+                any = true;
+                if let Some(w) = st.wakers.remove(&x) {
+                    w.wake();
+                }
+            }
+            while let Some(event) = st.machine.poll_event() {
+                any = true;
+                match event {
+                    HttpEvent::Session { session, event } => on_event(
+                        &self.registry,
+                        port.clone(),
+                        &|f| rt.spawn(f),
+                        Some(session),
+                        event,
+                        &mut st.waiters,
+                    ),
+                    HttpEvent::SessionClosed { session, reason } => {
+                        tracing::debug!(%session, ?reason, "mcp session closed");
+                        st.waiters.retain(|(s, _), _| s.as_ref() != Some(&session));
+                    }
+                    HttpEvent::Refused(e) => tracing::debug!(error = %e, "mcp request refused"),
+                    _ => {}
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn start_timer(&self, st: &mut HttpState) {
+        if st.timer {
+            return;
+        }
+        st.timer = true;
+        let weak = self.me.clone();
+        let rt = self.rt.clone();
+        self.rt.spawn(Box::pin(async move {
+            loop {
+                let at = rt.now() + Duration::from_millis(500);
+                rt.sleep_until(at).await;
+                let Some(shared) = weak.upgrade() else { return };
+                let now = rt.now();
+                let mut st = shared.lock();
+                if st.machine.poll_timeout().is_some_and(|t| t <= now) {
+                    st.machine.handle_timeout(now);
+                    shared.flush(&mut st);
+                }
+            }
+        }));
+    }
+}
+
+impl<R: Runtime> Port for HttpShared<R> {
+    fn now(&self) -> Instant {
+        self.rt.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        let rt = self.rt.clone();
+        Box::pin(async move {
+            let at = rt.now() + duration;
+            rt.sleep_until(at).await
+        })
+    }
+
+    fn with(
+        &self,
+        session: Option<&SessionId>,
+        request: &RequestId,
+        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
+    ) -> bool {
+        let Some(session) = session else { return false };
+        let mut st = self.lock();
+        let st = &mut *st;
+        let found = match st.machine.session_for(session, request) {
+            Some(s) => {
+                f(s, &mut st.waiters);
+                true
+            }
+            None => false,
+        };
+        self.flush(st);
+        found
+    }
+
+    fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool {
+        let Some(session) = session else { return false };
+        let mut st = self.lock();
+        let closed = st.machine.close_stream(session, request);
+        self.flush(&mut st);
+        closed
+    }
+}
+
+/// The Streamable HTTP endpoint of an [`McpServer`]: a [`Handler`]
+/// (clone it freely; clones share the sessions).
+///
+/// ```no_run
+/// # async fn f<R: wirestate_rt::Runtime>(rt: R, server: wirestate_rt::mcp::McpServer) {
+/// use http::{Request, Response};
+/// use wirestate_rt::Body;
+///
+/// let mcp = server.http(rt, Default::default());
+/// let handler = move |req: Request<Body>| {
+///     let mcp = mcp.clone();
+///     async move {
+///         if req.uri().path() == "/mcp" {
+///             mcp.handle(req).await
+///         } else {
+///             Response::builder().status(404).body(Body::empty()).unwrap()
+///         }
+///     }
+/// };
+/// # let _ = handler;
+/// # }
+/// ```
+pub struct McpHttp<R: Runtime> {
+    shared: Arc<HttpShared<R>>,
+}
+
+impl<R: Runtime> Clone for McpHttp<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for McpHttp<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpHttp").finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> McpHttp<R> {
+    /// Answers one request of the endpoint.
+    pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let max = self.shared.lock().machine.config().max_body;
+        let body = match body.collect(max).await {
+            Ok(b) => b,
+            Err(crate::Error::BodyTooLarge(_)) => {
+                return Response::builder()
+                    .status(StatusCode::PAYLOAD_TOO_LARGE)
+                    .body(Body::empty())
+                    .unwrap_or_default();
+            }
+            Err(_) => {
+                return Response::builder()
+                    .status(StatusCode::BAD_REQUEST)
+                    .body(Body::empty())
+                    .unwrap_or_default();
+            }
+        };
+        let reply = {
+            let mut st = self.shared.lock();
+            self.shared.start_timer(&mut st);
+            let reply = st
+                .machine
+                .handle_request(self.shared.rt.now(), &parts, body);
+            self.shared.flush(&mut st);
+            reply
+        };
+        match reply {
+            Reply::Full(r) => r.map(Body::full),
+            Reply::Open { response, exchange } => {
+                let stream = ExchangeBody {
+                    shared: self.shared.clone(),
+                    exchange,
+                    done: false,
+                };
+                let (parts, ()) = response.into_parts();
+                Response::from_parts(parts, Body::from_stream(stream))
+            }
+        }
+    }
+}
+
+impl<R: Runtime> Handler for McpHttp<R> {
+    type Future = BoxFuture<Response<Body>>;
+
+    fn call(&self, req: Request<Body>) -> Self::Future {
+        let me = self.clone();
+        Box::pin(async move { me.handle(req).await })
+    }
+}
+
+/// An open response body fed by the machine.
+struct ExchangeBody<R: Runtime> {
+    shared: Arc<HttpShared<R>>,
+    exchange: ExchangeId,
+    done: bool,
+}
+
+impl<R: Runtime> Stream for ExchangeBody<R> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let shared = self.shared.clone();
+        let mut st = shared.lock();
+        let chunk = st.machine.poll_chunk(self.exchange);
+        let out = match chunk {
+            Some(Chunk::Data(b)) => Poll::Ready(Some(Ok(b))),
+            Some(Chunk::End) => {
+                self.done = true;
+                st.wakers.remove(&self.exchange);
+                Poll::Ready(None)
+            }
+            None => {
+                st.wakers.insert(self.exchange, cx.waker().clone());
+                Poll::Pending
+            }
+        };
+        shared.flush(&mut st);
+        out
+    }
+}
+
+impl<R: Runtime> Drop for ExchangeBody<R> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut st = self.shared.lock();
+        st.wakers.remove(&self.exchange);
+        st.machine
+            .handle_disconnect(self.shared.rt.now(), self.exchange);
+        self.shared.flush(&mut st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_template;
+
+    #[test]
+    fn templates_match_segments() {
+        let v = match_template("test://template/{id}/data", "test://template/42/data").unwrap();
+        assert_eq!(v["id"], "42");
+        assert!(match_template("test://template/{id}/data", "test://template//data").is_none());
+        assert!(match_template("test://template/{id}/data", "test://template/a/b/data").is_none());
+        assert!(match_template("a/{x}", "a/b").is_some());
+        assert!(match_template("a/{x}", "a/b/c").is_none());
+        assert!(match_template("{x}-{y}", "1-2").is_some_and(|v| v["y"] == "2"));
+    }
+}
