@@ -1,5 +1,6 @@
 //! The demo routes served by `wirestate serve`, shared by every runtime,
 //! and small helpers for the command-line tool.
 
+pub mod grpc;
 pub mod mcp;
 pub mod routes;

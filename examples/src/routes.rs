@@ -7,6 +7,7 @@
 //! | `GET /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
 //! | `GET /ws` | WebSocket upgrade; every message echoed as received (text as text, binary as binary), permessage-deflate accepted; 400/426 without a valid handshake |
 //! | `POST`/`GET`/`DELETE /mcp` | the MCP server of [`crate::mcp`] over Streamable HTTP (tokio and smol; [`with_mcp`]) |
+//! | `content-type: application/grpc…` | the gRPC services of [`crate::grpc`] (gRPC over h2c, gRPC-Web over HTTP/1.1; tokio and smol; [`with_grpc`]) |
 //! | anything else | 404 |
 
 use bytes::Bytes;
@@ -126,6 +127,27 @@ pub fn with_mcp<R: wirestate_rt::Runtime>(
                 mcp.handle(req).await
             } else {
                 handle(req).await
+            }
+        }
+    }
+}
+
+/// `inner` with the gRPC services of [`crate::grpc`] in front: requests
+/// whose content type is `application/grpc…` (gRPC and gRPC-Web) go to
+/// `grpc`, the rest to `inner`.
+pub fn with_grpc<R: wirestate_rt::Runtime, H: wirestate_rt::http1::Handler>(
+    grpc: wirestate_rt::grpc::Server<R>,
+    inner: H,
+) -> impl wirestate_rt::http1::Handler {
+    use wirestate_rt::http1::Handler as _;
+    move |req: Request<Body>| {
+        let grpc = grpc.clone();
+        let inner = inner.clone();
+        async move {
+            if wirestate_rt::grpc::is_grpc(&req) {
+                grpc.call(req).await
+            } else {
+                inner.call(req).await
             }
         }
     }

@@ -12,6 +12,23 @@ use wirestate_http1::{BodyKind, BodySize};
 /// A boxed stream of body chunks.
 pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
 
+/// A boxed stream of body frames (data, then optionally trailers).
+pub type FrameStream = Pin<Box<dyn Stream<Item = io::Result<Frame>> + Send + 'static>>;
+
+/// One piece of an outgoing body: data, or the trailers that end it.
+///
+/// Trailers are sent by the HTTP/2 server and client as a final HEADERS
+/// frame, and by the HTTP/1.1 server after the last chunk of a chunked
+/// body (they are dropped for bodies framed by Content-Length).
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// Body bytes.
+    Data(Bytes),
+    /// The trailer fields; the body ends with them (frames after trailers
+    /// are ignored).
+    Trailers(HeaderMap),
+}
+
 /// A message body, streamed as `Bytes` chunks: empty, one buffer, a stream
 /// the application produces, or the incoming body of a received message.
 ///
@@ -34,6 +51,10 @@ enum Inner {
         len: Option<u64>,
     },
     Incoming(Incoming),
+    Frames {
+        stream: Option<FrameStream>,
+        trailers: Option<HeaderMap>,
+    },
 }
 
 impl std::fmt::Debug for Body {
@@ -43,6 +64,7 @@ impl std::fmt::Debug for Body {
             Inner::Full(_) => "full",
             Inner::Stream { .. } => "stream",
             Inner::Incoming(_) => "incoming",
+            Inner::Frames { .. } => "frames",
         };
         f.debug_struct("Body")
             .field("kind", &kind)
@@ -100,6 +122,59 @@ impl Body {
         }
     }
 
+    /// A stream of data frames that may end with trailers (sent chunked on
+    /// HTTP/1.1, trailers after the last chunk; as DATA then a trailing
+    /// HEADERS frame on HTTP/2). [`trailers`](Body::trailers) returns the
+    /// trailers once the stream yielded them.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// use wirestate_rt::{Body, Frame};
+    /// let mut trailers = http::HeaderMap::new();
+    /// trailers.insert("grpc-status", "0".parse().unwrap());
+    /// let frames = futures_lite::stream::iter([
+    ///     Ok(Frame::Data("hi".into())),
+    ///     Ok(Frame::Trailers(trailers)),
+    /// ]);
+    /// let mut body = Body::from_frames(frames);
+    /// assert_eq!(&body.chunk().await.unwrap().unwrap()[..], b"hi");
+    /// assert!(body.chunk().await.is_none());
+    /// assert_eq!(body.trailers().unwrap()["grpc-status"], "0");
+    /// # });
+    /// ```
+    pub fn from_frames(stream: impl Stream<Item = io::Result<Frame>> + Send + 'static) -> Self {
+        Self {
+            inner: Inner::Frames {
+                stream: Some(Box::pin(stream)),
+                trailers: None,
+            },
+        }
+    }
+
+    /// A body the application writes as it goes, through a [`BodyWriter`]:
+    /// data chunks (at most `capacity` queued before
+    /// [`send_data`](BodyWriter::send_data) waits), then optionally
+    /// trailers. The body ends when the writer sends trailers or is dropped.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// use wirestate_rt::Body;
+    /// let (mut writer, body) = Body::writer(4);
+    /// writer.send_data("a".into()).await.unwrap();
+    /// let mut trailers = http::HeaderMap::new();
+    /// trailers.insert("x-done", "1".parse().unwrap());
+    /// writer.send_trailers(trailers).await.unwrap();
+    /// let mut body = body;
+    /// assert_eq!(&body.chunk().await.unwrap().unwrap()[..], b"a");
+    /// assert!(body.chunk().await.is_none());
+    /// assert_eq!(body.trailers().unwrap()["x-done"], "1");
+    /// # });
+    /// ```
+    pub fn writer(capacity: usize) -> (BodyWriter, Body) {
+        let (tx, rx) = futures_channel::mpsc::channel(capacity.max(1));
+        (BodyWriter { tx }, Body::from_frames(rx))
+    }
+
     /// How the body will be framed when sent.
     pub fn size(&self) -> BodySize {
         match &self.inner {
@@ -108,6 +183,7 @@ impl Body {
             Inner::Stream { len: Some(n), .. } => BodySize::Exact(*n),
             Inner::Stream { len: None, .. } => BodySize::Streaming,
             Inner::Incoming(i) => i.kind.into(),
+            Inner::Frames { .. } => BodySize::Streaming,
         }
     }
 
@@ -134,6 +210,24 @@ impl Body {
             Inner::Full(b) => Poll::Ready(b.take().map(Ok)),
             Inner::Stream { stream, .. } => stream.as_mut().poll_next(cx),
             Inner::Incoming(i) => i.poll_chunk(cx),
+            Inner::Frames { stream, trailers } => loop {
+                let Some(s) = stream else {
+                    return Poll::Ready(None);
+                };
+                match s.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(Frame::Data(b)))) => return Poll::Ready(Some(Ok(b))),
+                    Poll::Ready(Some(Ok(Frame::Trailers(t)))) => {
+                        *trailers = Some(t);
+                        *stream = None;
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        *stream = None;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(None) => *stream = None,
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
         }
     }
 
@@ -142,10 +236,16 @@ impl Body {
         std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }
 
-    /// Trailers of a received chunked body, once it ended.
+    /// Trailers, once the body ended: those of a received chunked body (or
+    /// HTTP/2 trailing HEADERS), or those a [`from_frames`](Body::from_frames)
+    /// or [`writer`](Body::writer) body ended with.
     pub fn trailers(&self) -> Option<HeaderMap> {
         match &self.inner {
             Inner::Incoming(i) => i.lock().trailers.clone(),
+            Inner::Frames {
+                stream: None,
+                trailers,
+            } => trailers.clone(),
             _ => None,
         }
     }
@@ -232,6 +332,57 @@ impl From<String> for Body {
 impl From<Vec<u8>> for Body {
     fn from(v: Vec<u8>) -> Self {
         Body::full(Bytes::from(v))
+    }
+}
+
+/// The application's end of a [`Body::writer`] body.
+#[derive(Debug)]
+pub struct BodyWriter {
+    tx: futures_channel::mpsc::Sender<io::Result<Frame>>,
+}
+
+impl BodyWriter {
+    /// Queues a chunk, waiting while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the body was dropped (the peer went away or
+    /// the request was cancelled).
+    pub async fn send_data(&mut self, data: Bytes) -> Result<(), Error> {
+        self.send(Ok(Frame::Data(data))).await
+    }
+
+    async fn send(&mut self, frame: io::Result<Frame>) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.tx.poll_ready(cx))
+            .await
+            .map_err(|_| Error::Aborted { sent: true })?;
+        self.tx
+            .start_send(frame)
+            .map_err(|_| Error::Aborted { sent: true })
+    }
+
+    /// Ends the body with `trailers`, queued after the data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the body was dropped.
+    pub async fn send_trailers(mut self, trailers: HeaderMap) -> Result<(), Error> {
+        self.send(Ok(Frame::Trailers(trailers))).await
+    }
+
+    /// Ends the body with an error: the connection resets the stream (or
+    /// closes an HTTP/1.1 connection) instead of ending the body cleanly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the body was dropped.
+    pub async fn abort(mut self, error: io::Error) -> Result<(), Error> {
+        self.send(Err(error)).await
+    }
+
+    /// Whether the body was dropped (nobody will read more).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 }
 
@@ -376,6 +527,20 @@ impl BodySender {
             }
         }
         st.buffered
+    }
+
+    /// Whether the reader dropped the body before its end; registers the
+    /// driver to be woken when it does.
+    pub fn watch_dropped(&self, cx: &Context<'_>) -> bool {
+        let mut st = self.lock();
+        if st.dropped {
+            return true;
+        }
+        match &st.driver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.driver = Some(cx.waker().clone()),
+        }
+        false
     }
 
     /// Whether the peer still waits for 100 Continue; clears it (the

@@ -12,13 +12,14 @@
 mod body;
 mod driver;
 mod error;
+pub mod grpc;
 pub mod h2;
 pub mod http1;
 pub mod mcp;
 mod shutdown;
 pub mod ws;
 
-pub use body::{Body, BodyStream};
+pub use body::{Body, BodyStream, BodyWriter, Frame, FrameStream};
 pub use driver::{App, Driver};
 pub use error::Error;
 pub use shutdown::Shutdown;

@@ -296,6 +296,24 @@ impl App<Connection> for ClientApp {
         let sizing = self.sizing;
         let mut done = Vec::new();
         for (&stream, s) in self.streams.iter_mut() {
+            // The caller gave up on the response (dropped the future or the
+            // body before its end): cancel the stream.
+            let gave_up = s
+                .reply
+                .as_mut()
+                .is_some_and(|tx| tx.poll_canceled(cx).is_ready())
+                || s.body.as_ref().is_some_and(|b| b.watch_dropped(cx));
+            if gave_up {
+                let _ = m.reset(stream, ErrorCode::CANCEL);
+                let _ = m.release_capacity(stream, s.unreleased);
+                s.reply = None;
+                s.upload = None;
+                s.body = None;
+                s.unreleased = 0;
+                done.push(stream);
+                progress = true;
+                continue;
+            }
             if let Some(up) = &mut s.upload {
                 match up.poll_send(cx, m, stream, sizing) {
                     Sent::Progress => progress = true,

@@ -1,0 +1,440 @@
+//! The gRPC client: calls on one HTTP/2 connection.
+
+use super::server::Response;
+use super::streaming::{Side, Streaming, read_one};
+use crate::h2::SendRequest;
+use crate::{Body, BodyWriter, Error, Runtime};
+use bytes::BytesMut;
+use futures_channel::oneshot;
+use http::HeaderMap;
+use http::uri::Authority;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use wirestate_grpc::{
+    Code, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, MethodPath, RequestHead, ResponseHead,
+    ResponseStart, Status, deadline_after, encode_message_with,
+};
+
+/// Per-call settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's deadline, sent as `grpc-timeout` and enforced here:
+    /// past it the call fails with DEADLINE_EXCEEDED and its stream is
+    /// reset (CANCEL).
+    pub timeout: Option<Duration>,
+    /// Custom metadata sent with the request.
+    pub metadata: Metadata,
+    /// How request messages are compressed (`grpc-encoding`).
+    pub compression: Encoding,
+    /// The largest response message accepted.
+    pub max_message_size: usize,
+    /// How many times a unary call is retried when the connection refused
+    /// it before anything was sent (REFUSED_STREAM, GOAWAY, a connection
+    /// that closed): always safe, whatever the method.
+    pub retries: u32,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            metadata: Metadata::new(),
+            compression: Encoding::Identity,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            retries: 1,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Options with a timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Options with metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Options compressing requests with `encoding`.
+    pub fn with_compression(mut self, encoding: Encoding) -> Self {
+        self.compression = encoding;
+        self
+    }
+}
+
+/// A gRPC client over one HTTP/2 connection: cheap to clone, calls run
+/// concurrently as streams of the connection.
+///
+/// Dropping a call (its future, its [`Streaming`] or its
+/// [`StreamingCall`]) before it ended resets its stream with CANCEL, which
+/// the server sees as a cancellation.
+#[derive(Clone)]
+pub struct Channel<R> {
+    rt: R,
+    send: SendRequest,
+    authority: Authority,
+}
+
+impl<R> std::fmt::Debug for Channel<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("grpc::Channel")
+            .field("authority", &self.authority)
+            .finish()
+    }
+}
+
+fn unavailable(e: &Error) -> Status {
+    match e {
+        Error::Reset(code) => Status::from_h2_error_code(u32::from(*code)),
+        e => Status::new(Code::Unavailable, e.to_string()),
+    }
+}
+
+fn deadline_exceeded() -> Status {
+    Status::new(Code::DeadlineExceeded, "deadline exceeded")
+}
+
+impl<R: Runtime> Channel<R> {
+    /// A channel on an HTTP/2 connection ([`h2::handshake`](crate::h2::handshake)),
+    /// sending `authority` (`host:port`) as `:authority`.
+    ///
+    /// # Errors
+    ///
+    /// INVALID_ARGUMENT if `authority` is not one.
+    pub fn new(rt: R, send: SendRequest, authority: &str) -> Result<Self, Status> {
+        let authority = authority
+            .parse::<Authority>()
+            .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))?;
+        Ok(Self {
+            rt,
+            send,
+            authority,
+        })
+    }
+
+    fn deadline(&self, opts: &CallOptions) -> Option<Instant> {
+        opts.timeout.and_then(|t| deadline_after(self.rt.now(), t))
+    }
+
+    /// Sends the request head and `body`, and waits for the response head.
+    async fn start<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        body: Body,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let mut head = RequestHead::new(
+            MethodPath::parse(path)
+                .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?,
+        );
+        head.metadata = opts.metadata.clone();
+        head.encoding = opts.compression;
+        head.timeout = deadline.map(|d| d.saturating_duration_since(self.rt.now()));
+        let parts = head.to_request(Some(&self.authority), false);
+        let request = http::Request::from_parts(parts, body);
+        let response = match deadline {
+            Some(d) => crate::timeout(&self.rt, d, self.send.send(request))
+                .await
+                .ok_or_else(deadline_exceeded)?,
+            None => self.send.send(request).await,
+        }
+        .map_err(|e| unavailable(&e))?;
+        let (parts, body) = response.into_parts();
+        match ResponseHead::from_response(&parts) {
+            ResponseStart::End(status) => {
+                Ok((Metadata::new(), Streaming::finished(status, parts.headers)))
+            }
+            ResponseStart::Head(h) => {
+                let mut stream =
+                    Streaming::new(body, None, h.encoding, opts.max_message_size, Side::Client);
+                if let Some(d) = deadline {
+                    stream.set_deadline(self.rt.sleep_until(d));
+                }
+                Ok((h.metadata, stream))
+            }
+        }
+    }
+
+    /// A unary call.
+    ///
+    /// # Errors
+    ///
+    /// The status the server ended the call with; DEADLINE_EXCEEDED past
+    /// the deadline; UNAVAILABLE when the connection failed.
+    pub async fn unary<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Req,
+        opts: &CallOptions,
+    ) -> Result<Response<Resp>, Status> {
+        let deadline = self.deadline(opts);
+        let mut framed = BytesMut::new();
+        encode_message_with(opts.compression, &request.encode_to_vec(), &mut framed)
+            .map_err(|e| e.to_status())?;
+        let framed = framed.freeze();
+        let mut attempts = 0;
+        loop {
+            let started = self
+                .start::<Resp>(path, Body::full(framed.clone()), opts, deadline)
+                .await;
+            let (metadata, mut stream) = match started {
+                Err(s)
+                    if s.code == Code::Unavailable
+                        && attempts < opts.retries
+                        && !self.send.is_closed() =>
+                {
+                    attempts += 1;
+                    continue;
+                }
+                other => other?,
+            };
+            let message = read_one(&mut stream).await?;
+            let trailers = stream.trailers().map(Metadata::from_headers);
+            return Ok(Response {
+                metadata,
+                message,
+                trailers: trailers.unwrap_or_default(),
+            });
+        }
+    }
+
+    /// A server-streaming call: the response's initial metadata and its
+    /// message stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`unary`](Channel::unary), for the start of the call; later
+    /// errors come out of the stream.
+    pub async fn server_streaming<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Req,
+        opts: &CallOptions,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let deadline = self.deadline(opts);
+        let mut framed = BytesMut::new();
+        encode_message_with(opts.compression, &request.encode_to_vec(), &mut framed)
+            .map_err(|e| e.to_status())?;
+        self.start(path, Body::full(framed.freeze()), opts, deadline)
+            .await
+    }
+
+    /// A client- or bidi-streaming call: send messages with
+    /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
+    /// read responses with [`StreamingCall::message`]. The request head
+    /// goes out at once; the response head is awaited on the first read.
+    pub fn streaming<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+        &self,
+        path: &str,
+        opts: &CallOptions,
+    ) -> StreamingCall<R, Req, Resp> {
+        let deadline = self.deadline(opts);
+        let (writer, body) = Body::writer(8);
+        let channel = self.clone();
+        let path = path.to_owned();
+        let opts2 = opts.clone();
+        let (mut tx, rx) = oneshot::channel();
+        self.rt.spawn(Box::pin(async move {
+            let mut start = std::pin::pin!(channel.start::<Resp>(&path, body, &opts2, deadline));
+            // Stop (dropping the request, which resets the stream) if the
+            // call is dropped before the response head.
+            let started = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = start.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                match tx.poll_canceled(cx) {
+                    Poll::Ready(()) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            if let Some(started) = started {
+                let _ = tx.send(started);
+            }
+        }));
+        StreamingCall {
+            rt: self.rt.clone(),
+            writer: Some(writer),
+            starting: Some(rx),
+            started: None,
+            failed: None,
+            compression: opts.compression,
+            deadline,
+            types: PhantomData,
+        }
+    }
+
+    /// A client-streaming call (see [`streaming`](Channel::streaming));
+    /// [`ClientStreamingCall::finish`] ends the requests and reads the one
+    /// response.
+    pub fn client_streaming<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+        &self,
+        path: &str,
+        opts: &CallOptions,
+    ) -> ClientStreamingCall<R, Req, Resp> {
+        ClientStreamingCall {
+            call: self.streaming(path, opts),
+        }
+    }
+}
+
+/// The start of a streaming call, run on a spawned task so that the
+/// request head goes out at once: its result, or nothing if the call was
+/// dropped first.
+type Started<Resp> = Result<(Metadata, Streaming<Resp>), Status>;
+
+/// A bidi- (or client-) streaming call in progress. Dropping it before the
+/// end cancels the call.
+pub struct StreamingCall<R, Req, Resp> {
+    rt: R,
+    writer: Option<BodyWriter>,
+    starting: Option<oneshot::Receiver<Started<Resp>>>,
+    started: Option<(Metadata, Streaming<Resp>)>,
+    failed: Option<Status>,
+    compression: Encoding,
+    deadline: Option<Instant>,
+    types: PhantomData<fn(Req)>,
+}
+
+impl<R, Req, Resp> std::fmt::Debug for StreamingCall<R, Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingCall")
+            .field("sending", &self.writer.is_some())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingCall<R, Req, Resp> {
+    /// Sends a request message, waiting while the connection is behind.
+    ///
+    /// # Errors
+    ///
+    /// UNAVAILABLE if the call already ended (the server answered, the
+    /// stream was reset; read the status with
+    /// [`message`](StreamingCall::message)), DEADLINE_EXCEEDED past the
+    /// deadline; FAILED_PRECONDITION after
+    /// [`close_send`](StreamingCall::close_send).
+    pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
+        let Some(writer) = &mut self.writer else {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "requests already closed",
+            ));
+        };
+        let mut framed = BytesMut::new();
+        encode_message_with(self.compression, &message.encode_to_vec(), &mut framed)
+            .map_err(|e| e.to_status())?;
+        let sent = match self.deadline {
+            Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed.freeze()))
+                .await
+                .ok_or_else(deadline_exceeded)?,
+            None => writer.send_data(framed.freeze()).await,
+        };
+        sent.map_err(|_| Status::new(Code::Unavailable, "the call ended"))
+    }
+
+    /// Ends the request stream (END_STREAM).
+    pub fn close_send(&mut self) {
+        self.writer = None;
+    }
+
+    async fn ensure_started(&mut self) -> Result<(), Status> {
+        if let Some(rx) = self.starting.take() {
+            match rx.await {
+                Ok(Ok(pair)) => self.started = Some(pair),
+                Ok(Err(s)) => self.failed = Some(s),
+                Err(_) => self.failed = Some(Status::new(Code::Cancelled, "call dropped")),
+            }
+        }
+        match &self.failed {
+            Some(s) => Err(s.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The response's initial metadata (waits for the response head).
+    ///
+    /// # Errors
+    ///
+    /// The status if the call failed before a response head.
+    pub async fn metadata(&mut self) -> Result<Metadata, Status> {
+        self.ensure_started().await?;
+        Ok(self
+            .started
+            .as_ref()
+            .map(|(m, _)| m.clone())
+            .unwrap_or_default())
+    }
+
+    /// The next response message; `Ok(None)` once the call ended with OK.
+    ///
+    /// # Errors
+    ///
+    /// The status the call ended with when not OK.
+    pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
+        self.ensure_started().await?;
+        match &mut self.started {
+            Some((_, stream)) => stream.message().await,
+            None => Ok(None),
+        }
+    }
+
+    /// The trailers the call ended with, once it ended.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.started.as_ref().and_then(|(_, s)| s.trailers())
+    }
+}
+
+/// A client-streaming call in progress: send requests, then
+/// [`finish`](ClientStreamingCall::finish) for the response.
+pub struct ClientStreamingCall<R, Req, Resp> {
+    call: StreamingCall<R, Req, Resp>,
+}
+
+impl<R, Req, Resp> std::fmt::Debug for ClientStreamingCall<R, Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.call.fmt(f)
+    }
+}
+
+impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default>
+    ClientStreamingCall<R, Req, Resp>
+{
+    /// Sends a request message (see [`StreamingCall::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`StreamingCall::send`].
+    pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
+        self.call.send(message).await
+    }
+
+    /// Ends the requests and waits for the response.
+    ///
+    /// # Errors
+    ///
+    /// The status the call ended with when not OK.
+    pub async fn finish(mut self) -> Result<Response<Resp>, Status> {
+        self.call.close_send();
+        self.call.ensure_started().await?;
+        let Some((metadata, mut stream)) = self.call.started.take() else {
+            return Err(Status::new(Code::Internal, "no response"));
+        };
+        let message = read_one(&mut stream).await?;
+        let trailers = stream.trailers().map(Metadata::from_headers);
+        Ok(Response {
+            metadata,
+            message,
+            trailers: trailers.unwrap_or_default(),
+        })
+    }
+}

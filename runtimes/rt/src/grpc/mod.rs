@@ -1,0 +1,28 @@
+//! gRPC on the async layer, over the sans-IO pieces of `wirestate-grpc`:
+//!
+//! * [`Server`]: a router from `/package.Service/Method` to typed handlers
+//!   of the four call kinds, mountable as an HTTP [`Handler`](crate::http1::Handler)
+//!   — so the same port serves gRPC over h2c, gRPC-Web over HTTP/1.1 and
+//!   plain HTTP. Deadlines (`grpc-timeout`) run on the runtime's timer,
+//!   a client's cancellation (RST_STREAM, a closed connection) drops the
+//!   handler's future, gzip is negotiated, metadata goes both ways, and an
+//!   unknown method is answered UNIMPLEMENTED (trailers-only).
+//! * [`Channel`]: a client over one HTTP/2 connection
+//!   ([`h2::SendRequest`](crate::h2::SendRequest)): the four call kinds,
+//!   deadlines, metadata, compression, cancellation when a call is dropped.
+//!
+//! Messages are prost types; the framing, status, metadata and timeout
+//! rules come from `wirestate-grpc`.
+
+// `Status` is the error of every gRPC API (as in tonic and grpc-go): a call's
+// outcome, with its metadata, not a rare failure worth boxing.
+#![allow(clippy::result_large_err)]
+
+mod client;
+mod server;
+mod streaming;
+
+pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
+pub use server::{Interceptor, Request, Response, ResponseSink, Server, is_grpc};
+pub use streaming::Streaming;
+pub use wirestate_grpc::{Code, Encoding, Metadata, Status};

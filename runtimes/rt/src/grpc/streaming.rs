@@ -1,0 +1,275 @@
+//! Reading length-prefixed messages out of a [`Body`].
+
+use crate::{Body, Sleep};
+use bytes::Bytes;
+use http::HeaderMap;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use wirestate_grpc::{
+    Code, Encoding, MessageDecoder, Status, WebDecoder, WebFrame, WebMode, decompress_message,
+};
+
+/// How the messages of a body are framed.
+enum Decoder {
+    Grpc(MessageDecoder),
+    Web(Box<WebDecoder>),
+}
+
+/// Which side reads: a server reads requests (the body just ends), a
+/// client reads responses (the body ends with the call's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+/// An incoming stream of messages: the requests of a client- or
+/// bidi-streaming call on the server, the responses of a server- or
+/// bidi-streaming call on the client.
+///
+/// On the client, the end of the stream carries the call's status: a
+/// status other than OK comes out of [`message`](Streaming::message) as
+/// the error, and [`trailers`](Streaming::trailers) holds the trailing
+/// metadata.
+pub struct Streaming<T> {
+    body: Body,
+    decoder: Decoder,
+    encoding: Encoding,
+    max: usize,
+    side: Side,
+    ended: bool,
+    /// The status the stream ended with (client side), once known.
+    done: Option<Result<(), Status>>,
+    trailers: Option<HeaderMap>,
+    /// The call's deadline (client side).
+    deadline: Option<Pin<Box<dyn Sleep>>>,
+    types: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streaming")
+            .field("encoding", &self.encoding)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl<T: prost::Message + Default> Streaming<T> {
+    pub(crate) fn new(
+        body: Body,
+        web: Option<WebMode>,
+        encoding: Encoding,
+        max: usize,
+        side: Side,
+    ) -> Self {
+        let decoder = match web {
+            None => Decoder::Grpc(MessageDecoder::with_max_message_size(max)),
+            Some(mode) => Decoder::Web(Box::new(
+                WebDecoder::new(mode)
+                    .with_max_message_size(max)
+                    .with_encoding(encoding),
+            )),
+        };
+        Self {
+            body,
+            decoder,
+            encoding,
+            max,
+            side,
+            ended: false,
+            done: None,
+            trailers: None,
+            deadline: None,
+            types: PhantomData,
+        }
+    }
+
+    /// A stream that ended at once with `status` (a trailers-only
+    /// response on the client).
+    pub(crate) fn finished(status: Status, trailers: HeaderMap) -> Self {
+        let mut s = Self::new(Body::empty(), None, Encoding::Identity, 0, Side::Client);
+        s.ended = true;
+        s.done = Some(if status.is_ok() { Ok(()) } else { Err(status) });
+        s.trailers = Some(trailers);
+        s
+    }
+
+    /// Fails the stream with DEADLINE_EXCEEDED when `sleep` completes
+    /// (dropping the body, which cancels the HTTP/2 stream).
+    pub(crate) fn set_deadline(&mut self, sleep: Pin<Box<dyn Sleep>>) {
+        self.deadline = Some(sleep);
+    }
+
+    /// The next message; `Ok(None)` at the end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// The status the call failed with: a malformed or oversized message
+    /// (INTERNAL, RESOURCE_EXHAUSTED), a body cut short (CANCELLED on the
+    /// server, the peer's status or UNAVAILABLE on the client), or on the
+    /// client the non-OK status the server ended the call with.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    /// Polls for the next message (see [`message`](Streaming::message)).
+    pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
+        match self.poll_raw(cx) {
+            Poll::Ready(Ok(Some(bytes))) => Poll::Ready(T::decode(bytes).map(Some).map_err(|e| {
+                let status = Status::new(Code::Internal, format!("decoding the message: {e}"));
+                self.fail(status.clone());
+                status
+            })),
+            Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
+            Poll::Ready(Err(s)) => Poll::Ready(Err(s)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Trailing metadata (and the status fields) the stream ended with, on
+    /// the client, once it ended.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    fn fail(&mut self, status: Status) {
+        self.ended = true;
+        self.done = Some(Err(status));
+    }
+
+    /// The next message's bytes, decompressed.
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
+        if self.done.is_none()
+            && let Some(sleep) = &mut self.deadline
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            self.deadline = None;
+            self.body = Body::empty();
+            self.fail(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
+        }
+        loop {
+            if let Some(done) = &self.done {
+                return Poll::Ready(match done {
+                    Ok(()) => Ok(None),
+                    Err(s) => Err(s.clone()),
+                });
+            }
+            // A message already buffered.
+            let next = match &mut self.decoder {
+                Decoder::Grpc(d) => d.next_message().map(|r| r.map(Some)),
+                Decoder::Web(d) => d.next_frame().map(|r| {
+                    r.map(|f| match f {
+                        WebFrame::Message(m) => Some(m),
+                        WebFrame::Trailers(t) => {
+                            self.trailers = Some(t);
+                            None
+                        }
+                    })
+                }),
+            };
+            match next {
+                Some(Ok(Some(message))) => {
+                    return Poll::Ready(
+                        decompress_message(&message, self.encoding, self.max)
+                            .map(Some)
+                            .map_err(|e| {
+                                let s = e.to_status();
+                                self.fail(s.clone());
+                                s
+                            }),
+                    );
+                }
+                Some(Ok(None)) => continue,
+                Some(Err(e)) => {
+                    let s = e.to_status();
+                    self.fail(s.clone());
+                    return Poll::Ready(Err(s));
+                }
+                None => {}
+            }
+            if self.ended {
+                let status = self.end_status();
+                self.done = Some(status);
+                continue;
+            }
+            match self.body.poll_chunk(cx) {
+                Poll::Ready(Some(Ok(chunk))) => match &mut self.decoder {
+                    Decoder::Grpc(d) => d.push(chunk),
+                    Decoder::Web(d) => d.push(chunk),
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    let status = match self.side {
+                        Side::Server => Status::new(Code::Cancelled, format!("request body: {e}")),
+                        Side::Client => reset_status(&e),
+                    };
+                    self.fail(status.clone());
+                    return Poll::Ready(Err(status));
+                }
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    let finished = match &mut self.decoder {
+                        Decoder::Grpc(d) => d.finish(),
+                        Decoder::Web(d) => d.finish(),
+                    };
+                    if let Err(e) = finished {
+                        // Frames decoded before the error still come out
+                        // first for gRPC-Web; the error is reported after.
+                        let s = e.to_status();
+                        if matches!(self.decoder, Decoder::Grpc(_)) {
+                            self.fail(s.clone());
+                            return Poll::Ready(Err(s));
+                        }
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// The stream ended cleanly: what the call's result is.
+    fn end_status(&mut self) -> Result<(), Status> {
+        if self.side == Side::Server {
+            return Ok(());
+        }
+        let trailers = match self.trailers.take() {
+            Some(t) => Some(t),
+            None => self.body.trailers(),
+        };
+        let Some(trailers) = trailers else {
+            return Err(Status::new(
+                Code::Internal,
+                "the response ended without trailers",
+            ));
+        };
+        let status = Status::from_trailers(&trailers).unwrap_or_else(|e| e.to_status());
+        self.trailers = Some(trailers);
+        if status.is_ok() { Ok(()) } else { Err(status) }
+    }
+}
+
+/// The status of a response body that failed (a reset stream, a closed
+/// connection), from the error text the connection gave it.
+fn reset_status(e: &std::io::Error) -> Status {
+    let text = e.to_string();
+    if text.contains("CANCEL") {
+        Status::new(Code::Cancelled, text)
+    } else {
+        Status::new(Code::Unavailable, text)
+    }
+}
+
+/// Reads exactly one message (the request of a unary or server-streaming
+/// call, or the response of a unary or client-streaming call).
+pub(crate) async fn read_one<T: prost::Message + Default>(
+    stream: &mut Streaming<T>,
+) -> Result<T, Status> {
+    let Some(message) = stream.message().await? else {
+        return Err(Status::new(Code::Internal, "missing message"));
+    };
+    if stream.message().await?.is_some() {
+        return Err(Status::new(Code::Internal, "more than one message"));
+    }
+    Ok(message)
+}

@@ -1,0 +1,500 @@
+//! gRPC on the rt layer, our client against our server (the services of
+//! `wirestate serve`: interop TestService, Health, Echo) over h2c on
+//! 127.0.0.1, on tokio and smol: the four call kinds, status and message
+//! from `response_status`, metadata echo both ways, deadlines, unknown
+//! methods, gzip both ways, cancellation on drop, and gRPC-Web (binary and
+//! text) over HTTP/1.1 on the same port.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+use wirestate_proto::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse, HealthMethod};
+use wirestate_proto::grpc::testing::{
+    EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+    StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
+    StreamingOutputCallResponse, TestServiceMethod,
+};
+use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
+use wirestate_rt::Runtime;
+use wirestate_rt::grpc::{CallOptions, Channel, Code, Encoding, Metadata};
+use wirestate_rt::http1::ServerConfig;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Starts `wirestate serve`'s handler with the gRPC services on tokio.
+fn start_tokio() -> (SocketAddr, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let grpc = wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime);
+        let handler =
+            wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        addr
+    });
+    (addr, rt)
+}
+
+async fn channel<R: Runtime>(rt: R, addr: SocketAddr) -> Channel<R> {
+    let io = rt.connect(addr).await.unwrap();
+    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+    rt.spawn(Box::pin(async move {
+        let _ = driver.await;
+    }));
+    Channel::new(rt, send, &addr.to_string()).unwrap()
+}
+
+fn payload(n: usize) -> Option<Payload> {
+    Some(Payload {
+        r#type: 0,
+        body: vec![0; n],
+    })
+}
+
+/// The interop cases, our client against `addr`.
+async fn interop_cases<R: Runtime>(rt: R, addr: SocketAddr) {
+    let ch = channel(rt, addr).await;
+    let opts = CallOptions::default();
+
+    // empty_unary
+    let r = ch
+        .unary::<_, Empty>(TestServiceMethod::EmptyCall.path(), &Empty {}, &opts)
+        .await
+        .unwrap();
+    assert_eq!(r.message, Empty {});
+
+    // large_unary
+    let req = SimpleRequest {
+        response_size: 314_159,
+        payload: payload(271_828),
+        ..Default::default()
+    };
+    let r = ch
+        .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &opts)
+        .await
+        .unwrap();
+    assert_eq!(r.message.payload.unwrap().body.len(), 314_159);
+
+    // large_unary, gzip both ways
+    let gz = CallOptions::default().with_compression(Encoding::Gzip);
+    let r = ch
+        .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &gz)
+        .await
+        .unwrap();
+    assert_eq!(r.message.payload.unwrap().body.len(), 314_159);
+
+    // client_streaming
+    let mut call = ch.client_streaming::<_, StreamingInputCallResponse>(
+        TestServiceMethod::StreamingInputCall.path(),
+        &opts,
+    );
+    for n in [27_182, 8, 1_828, 45_904] {
+        call.send(&StreamingInputCallRequest {
+            payload: payload(n),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        call.finish().await.unwrap().message.aggregated_payload_size,
+        74_922
+    );
+
+    // server_streaming
+    let req = StreamingOutputCallRequest {
+        response_parameters: [31_415, 9, 2_653, 58_979]
+            .iter()
+            .map(|&size| ResponseParameters {
+                size,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::StreamingOutputCall.path(),
+            &req,
+            &opts,
+        )
+        .await
+        .unwrap();
+    let mut sizes = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        sizes.push(m.payload.unwrap().body.len());
+    }
+    assert_eq!(sizes, [31_415, 9, 2_653, 58_979]);
+
+    // ping_pong
+    let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+        TestServiceMethod::FullDuplexCall.path(),
+        &opts,
+    );
+    for (rsize, psize) in [(31_415, 27_182), (9, 8), (2_653, 1_828), (58_979, 45_904)] {
+        call.send(&StreamingOutputCallRequest {
+            response_parameters: vec![ResponseParameters {
+                size: rsize,
+                ..Default::default()
+            }],
+            payload: payload(psize),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let m = call.message().await.unwrap().unwrap();
+        assert_eq!(m.payload.unwrap().body.len(), rsize as usize);
+    }
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+
+    // empty_stream
+    let mut call = ch.streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(
+        TestServiceMethod::FullDuplexCall.path(),
+        &opts,
+    );
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+
+    // status_code_and_message + special_status_message (unary and duplex)
+    let message = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+    let req = SimpleRequest {
+        response_status: Some(EchoStatus {
+            code: 2,
+            message: message.into(),
+        }),
+        ..Default::default()
+    };
+    let e = ch
+        .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &opts)
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (Code::Unknown, message));
+    let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+        TestServiceMethod::FullDuplexCall.path(),
+        &opts,
+    );
+    call.send(&StreamingOutputCallRequest {
+        response_status: Some(EchoStatus {
+            code: 2,
+            message: "test status message".into(),
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    call.close_send();
+    let e = call.message().await.unwrap_err();
+    assert_eq!(e.code, Code::Unknown);
+    assert_eq!(e.message, "test status message");
+
+    // custom_metadata (unary and duplex)
+    let mut md = Metadata::new();
+    md.insert("x-grpc-test-echo-initial", "test_initial_metadata_value")
+        .unwrap();
+    md.insert_bin("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")
+        .unwrap();
+    let mopts = CallOptions::default().with_metadata(md);
+    let r = ch
+        .unary::<_, SimpleResponse>(
+            TestServiceMethod::UnaryCall.path(),
+            &SimpleRequest {
+                response_size: 314_159,
+                payload: payload(271_828),
+                ..Default::default()
+            },
+            &mopts,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.metadata.get_str("x-grpc-test-echo-initial"),
+        Some("test_initial_metadata_value")
+    );
+    assert_eq!(
+        &r.trailers
+            .get_bin("x-grpc-test-echo-trailing-bin")
+            .unwrap()
+            .unwrap()[..],
+        b"\xab\xab\xab"
+    );
+    let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+        TestServiceMethod::FullDuplexCall.path(),
+        &mopts,
+    );
+    call.send(&StreamingOutputCallRequest {
+        response_parameters: vec![ResponseParameters {
+            size: 314_159,
+            ..Default::default()
+        }],
+        payload: payload(271_828),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    call.close_send();
+    assert!(call.message().await.unwrap().is_some());
+    assert!(call.message().await.unwrap().is_none());
+    assert_eq!(
+        call.metadata()
+            .await
+            .unwrap()
+            .get_str("x-grpc-test-echo-initial"),
+        Some("test_initial_metadata_value")
+    );
+    assert_eq!(
+        call.trailers().unwrap()["x-grpc-test-echo-trailing-bin"],
+        "q6ur"
+    );
+
+    // timeout_on_sleeping_server
+    let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+        TestServiceMethod::FullDuplexCall.path(),
+        &CallOptions::default().with_timeout(Duration::from_millis(1)),
+    );
+    let _ = call
+        .send(&StreamingOutputCallRequest {
+            payload: payload(27_182),
+            ..Default::default()
+        })
+        .await;
+    let e = call.message().await.unwrap_err();
+    assert_eq!(e.code, Code::DeadlineExceeded, "{e:?}");
+
+    // Server-side deadline: the server sleeps past it and answers
+    // DEADLINE_EXCEEDED itself (or our timer fires first: same code).
+    let e = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::StreamingOutputCall.path(),
+            &StreamingOutputCallRequest {
+                response_parameters: vec![ResponseParameters {
+                    size: 1,
+                    interval_us: 2_000_000,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            &CallOptions::default().with_timeout(Duration::from_millis(50)),
+        )
+        .await;
+    match e {
+        Ok((_, mut s)) => {
+            assert_eq!(s.message().await.unwrap_err().code, Code::DeadlineExceeded)
+        }
+        Err(e) => assert_eq!(e.code, Code::DeadlineExceeded),
+    }
+
+    // cancel_after_begin: dropped before sending anything.
+    let call = ch.client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
+        TestServiceMethod::StreamingInputCall.path(),
+        &opts,
+    );
+    drop(call);
+
+    // cancel_after_first_response
+    let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+        TestServiceMethod::FullDuplexCall.path(),
+        &opts,
+    );
+    call.send(&StreamingOutputCallRequest {
+        response_parameters: vec![ResponseParameters {
+            size: 31_415,
+            ..Default::default()
+        }],
+        payload: payload(27_182),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(call.message().await.unwrap().is_some());
+    drop(call);
+
+    // unimplemented_method and unimplemented_service
+    let e = ch
+        .unary::<_, Empty>(
+            TestServiceMethod::UnimplementedCall.path(),
+            &Empty {},
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unimplemented);
+    let e = ch
+        .unary::<_, Empty>(
+            "/grpc.testing.UnimplementedService/UnimplementedCall",
+            &Empty {},
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unimplemented);
+
+    // Health and Echo.
+    let r = ch
+        .unary::<_, HealthCheckResponse>(
+            HealthMethod::Check.path(),
+            &HealthCheckRequest {
+                service: "grpc.testing.TestService".into(),
+            },
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message.status, 1);
+    let (_, mut watch) = ch
+        .server_streaming::<_, HealthCheckResponse>(
+            HealthMethod::Watch.path(),
+            &HealthCheckRequest::default(),
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert_eq!(watch.message().await.unwrap().unwrap().status, 1);
+    drop(watch); // cancels the call that would otherwise never end
+    let mut bidi = ch.streaming::<_, EchoResponse>(EchoMethod::EchoBidi.path(), &opts);
+    for i in 0..10u32 {
+        bidi.send(&EchoRequest {
+            message: format!("m{i}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let m = bidi.message().await.unwrap().unwrap();
+        assert_eq!((m.message, m.index), (format!("m{i}"), i));
+    }
+    // The connection is still fine after the cancellations.
+    let r = ch
+        .unary::<_, EchoResponse>(
+            EchoMethod::Echo.path(),
+            &EchoRequest {
+                message: "still here".into(),
+                ..Default::default()
+            },
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message.message, "still here");
+}
+
+#[test]
+fn tokio_client_against_tokio_server() {
+    let (addr, rt) = start_tokio();
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, interop_cases(wirestate_tokio::TokioRuntime, addr))
+            .await
+            .expect("bounded");
+    });
+}
+
+#[test]
+fn smol_client_against_tokio_server() {
+    let (addr, _rt) = start_tokio();
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(interop_cases(rt, addr), timer).await;
+    }));
+}
+
+/// One HTTP/1.1 request on a fresh connection; the whole response.
+fn http1(addr: SocketAddr, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST /wirestate.echo.v1.Echo/EchoStream HTTP/1.1\r\nhost: t\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn dechunk(response: &[u8]) -> Vec<u8> {
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut rest = &response[split..];
+    let mut out = Vec::new();
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap(), 16).unwrap();
+        rest = &rest[line + 2..];
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&rest[..n]);
+        rest = &rest[n + 2..];
+    }
+}
+
+#[test]
+fn grpc_web_over_http1() {
+    use prost::Message;
+    let (addr, _rt) = start_tokio();
+    let req = EchoRequest {
+        message: "web".into(),
+        repeat: 2,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut framed = vec![0, 0, 0, 0, req.len() as u8];
+    framed.extend_from_slice(&req);
+
+    // Binary: two messages, then the trailers frame.
+    let resp = http1(addr, "application/grpc-web+proto", &framed);
+    assert!(
+        resp.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    let body = dechunk(&resp);
+    let mut dec = wirestate_grpc::WebDecoder::new(wirestate_grpc::WebMode::Binary);
+    dec.push(body.into());
+    dec.finish().unwrap();
+    let mut messages = 0;
+    let mut trailers = None;
+    while let Some(f) = dec.next_frame() {
+        match f.unwrap() {
+            wirestate_grpc::WebFrame::Message(m) => {
+                let r = EchoResponse::decode(m.data).unwrap();
+                assert_eq!((r.message.as_str(), r.index), ("web", messages));
+                messages += 1;
+            }
+            wirestate_grpc::WebFrame::Trailers(t) => trailers = Some(t),
+        }
+    }
+    assert_eq!(messages, 2);
+    assert_eq!(trailers.unwrap()["grpc-status"], "0");
+
+    // Text: the same, base64.
+    let mut text = bytes::BytesMut::new();
+    wirestate_grpc::encode_web_text(&framed, &mut text);
+    let resp = http1(addr, "application/grpc-web-text", &text);
+    let body = dechunk(&resp);
+    let mut dec = wirestate_grpc::WebDecoder::new(wirestate_grpc::WebMode::Text);
+    dec.push(body.into());
+    dec.finish().unwrap();
+    let frames: Vec<_> = std::iter::from_fn(|| dec.next_frame()).collect();
+    assert_eq!(frames.len(), 3);
+    assert!(matches!(
+        frames[2],
+        Ok(wirestate_grpc::WebFrame::Trailers(_))
+    ));
+}
