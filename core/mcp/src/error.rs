@@ -55,6 +55,45 @@ pub enum Error {
         /// What serde_json reported.
         message: String,
     },
+    /// Client: `initialize` was already sent.
+    #[error("initialize was already sent")]
+    AlreadyInitialized,
+    /// Client: `initialize` cannot be cancelled (the specification
+    /// forbids it).
+    #[error("initialize cannot be cancelled")]
+    CannotCancel,
+    /// Client: the server chose a protocol revision we do not speak.
+    #[error("the server speaks protocol revision {version:?}, which this client does not support")]
+    UnsupportedVersion {
+        /// The revision the server answered with.
+        version: String,
+    },
+    /// Client: the server answered `initialize` with an error.
+    #[error("the server refused initialize: {message} ({code})")]
+    InitializeRefused {
+        /// The JSON-RPC error code.
+        code: i64,
+        /// The error message.
+        message: String,
+    },
+    /// Client: `initialize` was not answered in time.
+    #[error("the server did not answer initialize in time")]
+    InitializeTimedOut,
+    /// Client: a result that does not parse as the method's result.
+    #[error("malformed result: {message}")]
+    MalformedResult {
+        /// What serde_json reported.
+        message: String,
+    },
+    /// Client pagination: the server gave a cursor it gave before.
+    #[error("the server repeated a pagination cursor")]
+    CursorLoop,
+    /// Client pagination: more pages than the bound.
+    #[error("more than {max} pages")]
+    TooManyPages {
+        /// The bound.
+        max: usize,
+    },
 }
 
 impl Error {
@@ -68,7 +107,15 @@ impl Error {
             | Self::ClientLacksCapability { .. }
             | Self::UnknownProgressToken
             | Self::ProgressNotIncreasing
-            | Self::Serialize { .. } => ErrorKind::Usage,
+            | Self::Serialize { .. }
+            | Self::AlreadyInitialized
+            | Self::CannotCancel => ErrorKind::Usage,
+            Self::UnsupportedVersion { .. }
+            | Self::InitializeRefused { .. }
+            | Self::InitializeTimedOut
+            | Self::MalformedResult { .. }
+            | Self::CursorLoop => ErrorKind::Protocol,
+            Self::TooManyPages { .. } => ErrorKind::Limit,
         }
     }
 

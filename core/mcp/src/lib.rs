@@ -8,6 +8,10 @@
 //!   itself (paginated), calls handed to the application as events,
 //!   cancellation, progress, logging, subscriptions, and requests to the
 //!   client.
+//! * [`ClientSession`]: the client side of the same era: `initialize` and
+//!   version negotiation, typed requests whose results come out as events,
+//!   progress extending deadlines, cancellation, timeouts, and the
+//!   server's requests (roots, sampling, elicitation) as events.
 //! * [`StdioServer`]: that session over stdio (one JSON-RPC message per
 //!   line) as a byte [`Machine`](wirestate_machine::Machine).
 //! * [`HttpServer`]: the Streamable HTTP transport over `http` types —
@@ -62,12 +66,14 @@
 
 #![forbid(unsafe_code)]
 
+mod client;
 mod error;
 pub mod http;
 pub mod schema;
 mod server;
 mod stdio;
 
+pub use client::{ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Pagination};
 pub use error::Error;
 pub use http::{HttpConfig, HttpEvent, HttpServer};
 pub use server::{Config, Phase, ServerEvent, ServerSession};

@@ -1,0 +1,1218 @@
+//! The client session of the `initialize` era, on the JSON-RPC peer.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wirestate_jsonrpc::{
+    ErrorCode, ErrorObject, Event as PeerEvent, Notification, Peer, RawJson, Request, RequestId,
+};
+
+use crate::error::Error;
+use crate::schema::{
+    CallToolParams, CallToolResult, CancelledParams, ClientCapabilities, CompleteParams,
+    CompleteResult, CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, Empty,
+    GetPromptParams, GetPromptResult, Implementation, InitializeParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListRootsResult,
+    ListToolsResult, LoggingLevel, LoggingMessageParams, Meta, PaginatedParams, ProgressParams,
+    ProgressToken, ReadResourceResult, ServerCapabilities, SetLevelParams, UriParams, methods,
+    version,
+};
+
+/// How many ids of server requests it cancelled are remembered, so that
+/// the application's late answer to one is dropped quietly.
+const CANCELLED_MEMORY: usize = 1024;
+
+/// Settings of a [`ClientSession`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The JSON-RPC peer's limits, and the default timeout of our requests
+    /// ([`request_timeout`](wirestate_jsonrpc::Config::request_timeout),
+    /// 60 s by default).
+    pub jsonrpc: wirestate_jsonrpc::Config,
+    /// The revision proposed in `initialize`. Default
+    /// [`version::LATEST`].
+    pub protocol_version: &'static str,
+    /// The revisions accepted when the server answers with another one.
+    /// Default [`version::SUPPORTED`].
+    pub supported_versions: Vec<&'static str>,
+    /// Whether `tools/call`, `resources/read`, `prompts/get` and
+    /// `completion/complete` carry a `_meta.progressToken`, so the server
+    /// may report progress ([`ClientEvent::Progress`]). Default true.
+    pub progress_tokens: bool,
+    /// Whether a progress notification moves its request's deadline to
+    /// `now` + the request's timeout. Default true.
+    pub progress_resets_timeout: bool,
+    /// The longest a request may run, however much progress it reports
+    /// (counted from when it was sent). `None`: no bound. Default 10 min.
+    pub max_total_timeout: Option<Duration>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            jsonrpc: wirestate_jsonrpc::Config::default(),
+            protocol_version: version::LATEST,
+            supported_versions: version::SUPPORTED.to_vec(),
+            progress_tokens: true,
+            progress_resets_timeout: true,
+            max_total_timeout: Some(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// Where a [`ClientSession`] is in the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientPhase {
+    /// Nothing sent yet; call [`ClientSession::initialize`].
+    New,
+    /// `initialize` sent, waiting for its result.
+    Initializing,
+    /// The result accepted and `notifications/initialized` sent.
+    Ready,
+    /// `initialize` failed (an error answer, a timeout, or a revision we
+    /// do not speak); only `ping` may still be sent.
+    Failed,
+}
+
+/// The typed result of one of our requests.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClientResult {
+    /// `tools/list`.
+    ListTools(ListToolsResult),
+    /// `tools/call`.
+    CallTool(CallToolResult),
+    /// `resources/list`.
+    ListResources(ListResourcesResult),
+    /// `resources/templates/list`.
+    ListResourceTemplates(ListResourceTemplatesResult),
+    /// `resources/read`.
+    ReadResource(ReadResourceResult),
+    /// `prompts/list`.
+    ListPrompts(ListPromptsResult),
+    /// `prompts/get`.
+    GetPrompt(GetPromptResult),
+    /// `completion/complete`.
+    Complete(CompleteResult),
+    /// An empty result: `ping`, `logging/setLevel`, `resources/subscribe`,
+    /// `resources/unsubscribe`.
+    Empty,
+}
+
+/// What the client session reports to the application.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// `initialize` succeeded: the result was accepted and
+    /// `notifications/initialized` sent.
+    Initialized {
+        /// The negotiated revision.
+        protocol_version: &'static str,
+        /// The server's answer (info, capabilities, instructions).
+        result: Box<InitializeResult>,
+    },
+    /// `initialize` failed; the session is [`ClientPhase::Failed`].
+    InitializeFailed(Error),
+    /// The typed result of one of our requests.
+    Response {
+        /// Our request.
+        request: RequestId,
+        /// The result.
+        result: Box<ClientResult>,
+    },
+    /// The server answered one of our requests with an error (or with a
+    /// result that does not parse: code -32603).
+    RequestFailed {
+        /// Our request.
+        request: RequestId,
+        /// The error.
+        error: ErrorObject,
+    },
+    /// One of our requests passed its deadline; it is forgotten (a late
+    /// answer is dropped) and the server was sent `notifications/cancelled`.
+    RequestTimedOut {
+        /// Our request.
+        request: RequestId,
+    },
+    /// `roots/list` from the server. Answer with
+    /// [`respond_roots`](ClientSession::respond_roots).
+    ListRoots {
+        /// The request to answer.
+        id: RequestId,
+    },
+    /// `sampling/createMessage` from the server. Answer with
+    /// [`respond_create_message`](ClientSession::respond_create_message).
+    CreateMessage {
+        /// The request to answer.
+        id: RequestId,
+        /// What to sample.
+        params: Box<CreateMessageParams>,
+    },
+    /// `elicitation/create` from the server. Answer with
+    /// [`respond_elicit`](ClientSession::respond_elicit).
+    Elicit {
+        /// The request to answer.
+        id: RequestId,
+        /// What to ask the user.
+        params: Box<ElicitParams>,
+    },
+    /// The server cancelled one of its requests to us: an answer given
+    /// later is dropped.
+    Cancelled {
+        /// The server's request.
+        id: RequestId,
+        /// Why, if the server said.
+        reason: Option<String>,
+    },
+    /// `notifications/progress` for one of our requests.
+    Progress {
+        /// Our request, if still pending.
+        request: Option<RequestId>,
+        /// The progress.
+        params: ProgressParams,
+    },
+    /// `notifications/message`: a log message.
+    Log(LoggingMessageParams),
+    /// `notifications/tools/list_changed`.
+    ToolsListChanged,
+    /// `notifications/resources/list_changed`.
+    ResourcesListChanged,
+    /// `notifications/prompts/list_changed`.
+    PromptsListChanged,
+    /// `notifications/resources/updated` for a subscribed resource.
+    ResourceUpdated {
+        /// The resource.
+        uri: String,
+    },
+    /// A notification this session does not know.
+    Notification(Notification),
+    /// The server sent an error response with a `null` id.
+    PeerError(ErrorObject),
+    /// Input refused (already answered when its
+    /// [`hint`](Error::hint) is `Some`).
+    Invalid(Error),
+    /// The transport closed; our pending requests were abandoned.
+    Closed {
+        /// Our requests that will never be answered.
+        abandoned: Vec<RequestId>,
+    },
+}
+
+/// What kind of request of ours is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Initialize,
+    ListTools,
+    CallTool,
+    ListResources,
+    ListResourceTemplates,
+    ReadResource,
+    ListPrompts,
+    GetPrompt,
+    Complete,
+    Empty,
+}
+
+/// One of our requests in flight.
+#[derive(Debug, Clone)]
+struct Pending {
+    kind: Kind,
+    sent: Instant,
+    timeout: Option<Duration>,
+    progress: Option<ProgressToken>,
+}
+
+/// A sans-IO MCP client session (`initialize` era, revisions 2024-11-05
+/// to 2025-11-25) over one JSON-RPC [`Peer`].
+///
+/// * **Lifecycle.** [`initialize`](Self::initialize) proposes
+///   [`ClientConfig::protocol_version`]; a result with a revision in
+///   [`ClientConfig::supported_versions`] is accepted
+///   ([`ClientEvent::Initialized`]) and `notifications/initialized` is
+///   sent; any other revision fails the session with
+///   [`Error::UnsupportedVersion`] ([`ClientEvent::InitializeFailed`]).
+///   Requests other than `ping` need the session
+///   [`Ready`](ClientPhase::Ready).
+/// * **Requests** (`list_tools`, `call_tool`, …) return the request's id;
+///   its typed result comes out as [`ClientEvent::Response`] (or
+///   [`ClientEvent::RequestFailed`] / [`ClientEvent::RequestTimedOut`]).
+///   Following `nextCursor` is the caller's ([`Pagination`] helps).
+/// * **Progress** for a request (it carries a progress token when
+///   [`ClientConfig::progress_tokens`]) is reported and moves its deadline
+///   ([`ClientConfig::progress_resets_timeout`], bounded by
+///   [`ClientConfig::max_total_timeout`]).
+/// * **Cancellation.** [`cancel`](Self::cancel) sends
+///   `notifications/cancelled` and forgets the request: a response
+///   arriving later is dropped. A timed-out request is cancelled the same
+///   way.
+/// * **Server requests.** `ping` is answered at once; `roots/list`,
+///   `sampling/createMessage` and `elicitation/create` become events when
+///   the capability was declared in `initialize` (otherwise, and for
+///   unknown methods, -32601).
+///
+/// Framing is the transport's (one message per line on stdio, HTTP bodies
+/// or SSE events on Streamable HTTP).
+#[derive(Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    peer: Peer,
+    phase: ClientPhase,
+    protocol_version: Option<&'static str>,
+    capabilities: ClientCapabilities,
+    server: Option<InitializeResult>,
+    pending: BTreeMap<RequestId, Pending>,
+    tokens: BTreeMap<ProgressToken, RequestId>,
+    next_token: i64,
+    incoming: BTreeSet<RequestId>,
+    cancelled: BTreeSet<RequestId>,
+    cancelled_order: VecDeque<RequestId>,
+    events: VecDeque<ClientEvent>,
+}
+
+impl Default for ClientSession {
+    fn default() -> Self {
+        Self::new(ClientConfig::default())
+    }
+}
+
+impl ClientSession {
+    /// A session that has sent nothing yet.
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
+            peer: Peer::new(config.jsonrpc.clone()),
+            config,
+            phase: ClientPhase::New,
+            protocol_version: None,
+            capabilities: ClientCapabilities::default(),
+            server: None,
+            pending: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            next_token: 1,
+            incoming: BTreeSet::new(),
+            cancelled: BTreeSet::new(),
+            cancelled_order: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    // ---- inputs ----
+
+    /// Takes one complete JSON-RPC message (single or batch) from the
+    /// server.
+    ///
+    /// # Errors
+    ///
+    /// The first problem of the message, as the JSON-RPC layer reports it
+    /// (also a [`ClientEvent::Invalid`]). Never sticky.
+    pub fn handle_message(&mut self, now: Instant, message: &[u8]) -> Result<(), Error> {
+        let r = self.peer.handle_message(now, message);
+        self.pump(now);
+        r.map_err(Error::from)
+    }
+
+    /// [`handle_message`](Self::handle_message) without the copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`handle_message`](Self::handle_message).
+    pub fn handle_message_bytes(&mut self, now: Instant, message: Bytes) -> Result<(), Error> {
+        let r = self.peer.handle_message_bytes(now, message);
+        self.pump(now);
+        r.map_err(Error::from)
+    }
+
+    /// Fires the deadlines of our requests due at `now`: each becomes
+    /// [`ClientEvent::RequestTimedOut`] (or, for `initialize`,
+    /// [`ClientEvent::InitializeFailed`]), and the server is sent
+    /// `notifications/cancelled` for it.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.peer.handle_timeout(now);
+        self.pump(now);
+    }
+
+    /// The transport closed: our pending requests are abandoned
+    /// ([`ClientEvent::Closed`]).
+    pub fn handle_close(&mut self) {
+        let abandoned = self.peer.cancel_all();
+        self.pending.clear();
+        self.tokens.clear();
+        if self.phase == ClientPhase::Initializing {
+            self.phase = ClientPhase::Failed;
+        }
+        self.events.push_back(ClientEvent::Closed { abandoned });
+    }
+
+    // ---- outputs ----
+
+    /// The next complete message to send.
+    pub fn poll_message(&mut self) -> Option<Bytes> {
+        self.peer.poll_message()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) has work next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peer.poll_timeout()
+    }
+
+    // ---- lifecycle ----
+
+    /// Sends `initialize` with our info and capabilities. The answer is
+    /// [`ClientEvent::Initialized`] or [`ClientEvent::InitializeFailed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyInitialized`] unless the session is
+    /// [`New`](ClientPhase::New); the JSON-RPC layer's limits.
+    pub fn initialize(
+        &mut self,
+        now: Instant,
+        client_info: Implementation,
+        capabilities: ClientCapabilities,
+    ) -> Result<RequestId, Error> {
+        if self.phase != ClientPhase::New {
+            return Err(Error::AlreadyInitialized);
+        }
+        let params = InitializeParams {
+            protocol_version: self.config.protocol_version.to_owned(),
+            capabilities: capabilities.clone(),
+            client_info,
+            meta: None,
+            extra: Map::new(),
+        };
+        let id = self.send(
+            now,
+            methods::INITIALIZE,
+            Kind::Initialize,
+            &params,
+            None,
+            None,
+        )?;
+        self.capabilities = capabilities;
+        self.phase = ClientPhase::Initializing;
+        Ok(id)
+    }
+
+    // ---- requests ----
+
+    /// `ping`; allowed in every phase. The answer is
+    /// [`ClientResult::Empty`].
+    ///
+    /// # Errors
+    ///
+    /// The JSON-RPC layer's limits.
+    pub fn ping(&mut self, now: Instant) -> Result<RequestId, Error> {
+        self.send(
+            now,
+            methods::PING,
+            Kind::Empty,
+            &Empty::default(),
+            None,
+            None,
+        )
+    }
+
+    /// `tools/list` from `cursor` (`None`: the first page).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInitialized`] unless [`Ready`](ClientPhase::Ready); the
+    /// JSON-RPC layer's limits.
+    pub fn list_tools(&mut self, now: Instant, cursor: Option<&str>) -> Result<RequestId, Error> {
+        self.list(now, methods::TOOLS_LIST, Kind::ListTools, cursor)
+    }
+
+    /// `tools/call` of `name` with `arguments` (an object, or `None`).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn call_tool(
+        &mut self,
+        now: Instant,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<RequestId, Error> {
+        self.call_tool_with(now, name, arguments, None)
+    }
+
+    /// [`call_tool`](Self::call_tool) with its own timeout (`None`: the
+    /// configured one).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn call_tool_with(
+        &mut self,
+        now: Instant,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let token = self.token();
+        let params = CallToolParams {
+            name: name.to_owned(),
+            arguments,
+            meta: meta_with(token.as_ref()),
+            extra: Map::new(),
+        };
+        self.send(
+            now,
+            methods::TOOLS_CALL,
+            Kind::CallTool,
+            &params,
+            timeout,
+            token,
+        )
+    }
+
+    /// `resources/list` from `cursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn list_resources(
+        &mut self,
+        now: Instant,
+        cursor: Option<&str>,
+    ) -> Result<RequestId, Error> {
+        self.list(now, methods::RESOURCES_LIST, Kind::ListResources, cursor)
+    }
+
+    /// `resources/templates/list` from `cursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn list_resource_templates(
+        &mut self,
+        now: Instant,
+        cursor: Option<&str>,
+    ) -> Result<RequestId, Error> {
+        self.list(
+            now,
+            methods::RESOURCES_TEMPLATES_LIST,
+            Kind::ListResourceTemplates,
+            cursor,
+        )
+    }
+
+    /// `resources/read` of `uri`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn read_resource(&mut self, now: Instant, uri: &str) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let token = self.token();
+        let mut params = UriParams::new(uri);
+        params.meta = meta_with(token.as_ref());
+        self.send(
+            now,
+            methods::RESOURCES_READ,
+            Kind::ReadResource,
+            &params,
+            None,
+            token,
+        )
+    }
+
+    /// `resources/subscribe` to `uri`; updates come as
+    /// [`ClientEvent::ResourceUpdated`].
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn subscribe(&mut self, now: Instant, uri: &str) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let params = UriParams::new(uri);
+        self.send(
+            now,
+            methods::RESOURCES_SUBSCRIBE,
+            Kind::Empty,
+            &params,
+            None,
+            None,
+        )
+    }
+
+    /// `resources/unsubscribe` from `uri`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn unsubscribe(&mut self, now: Instant, uri: &str) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let params = UriParams::new(uri);
+        self.send(
+            now,
+            methods::RESOURCES_UNSUBSCRIBE,
+            Kind::Empty,
+            &params,
+            None,
+            None,
+        )
+    }
+
+    /// `prompts/list` from `cursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn list_prompts(&mut self, now: Instant, cursor: Option<&str>) -> Result<RequestId, Error> {
+        self.list(now, methods::PROMPTS_LIST, Kind::ListPrompts, cursor)
+    }
+
+    /// `prompts/get` of `name` with its arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn get_prompt(
+        &mut self,
+        now: Instant,
+        name: &str,
+        arguments: Option<BTreeMap<String, String>>,
+    ) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let token = self.token();
+        let params = GetPromptParams {
+            name: name.to_owned(),
+            arguments,
+            meta: meta_with(token.as_ref()),
+            extra: Map::new(),
+        };
+        self.send(
+            now,
+            methods::PROMPTS_GET,
+            Kind::GetPrompt,
+            &params,
+            None,
+            token,
+        )
+    }
+
+    /// `completion/complete`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn complete(
+        &mut self,
+        now: Instant,
+        mut params: CompleteParams,
+    ) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let token = self.token();
+        if let Some(t) = &token {
+            insert_token(&mut params.meta, t);
+        }
+        self.send(
+            now,
+            methods::COMPLETION_COMPLETE,
+            Kind::Complete,
+            &params,
+            None,
+            token,
+        )
+    }
+
+    /// `logging/setLevel`: the least severe log level the server sends.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Self::list_tools).
+    pub fn set_level(&mut self, now: Instant, level: LoggingLevel) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let params = SetLevelParams {
+            level,
+            meta: None,
+            extra: Map::new(),
+        };
+        self.send(
+            now,
+            methods::LOGGING_SET_LEVEL,
+            Kind::Empty,
+            &params,
+            None,
+            None,
+        )
+    }
+
+    /// Cancels one of our requests: it is forgotten (a response arriving
+    /// later is dropped) and the server is sent `notifications/cancelled`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CannotCancel`] for `initialize` (the specification forbids
+    /// it); the JSON-RPC layer's
+    /// [`NotPending`](wirestate_jsonrpc::Error::NotPending) if `request` is
+    /// not pending. Nothing changes.
+    pub fn cancel(&mut self, request: &RequestId, reason: Option<&str>) -> Result<(), Error> {
+        if self
+            .pending
+            .get(request)
+            .is_some_and(|p| p.kind == Kind::Initialize)
+        {
+            return Err(Error::CannotCancel);
+        }
+        self.peer.cancel(request)?;
+        self.forget(request);
+        self.send_cancelled(request, reason);
+        Ok(())
+    }
+
+    /// Sends `notifications/roots/list_changed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInitialized`] unless [`Ready`](ClientPhase::Ready).
+    pub fn notify_roots_changed(&mut self) -> Result<(), Error> {
+        self.check_ready()?;
+        self.peer
+            .send_notification(methods::NOTIFICATION_ROOTS_LIST_CHANGED, None)?;
+        Ok(())
+    }
+
+    // ---- answers to the server ----
+
+    /// Answers a [`ClientEvent::ListRoots`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_roots(&mut self, id: &RequestId, result: ListRootsResult) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a [`ClientEvent::CreateMessage`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_create_message(
+        &mut self,
+        id: &RequestId,
+        result: CreateMessageResult,
+    ) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a [`ClientEvent::Elicit`].
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_elicit(&mut self, id: &RequestId, result: ElicitResult) -> Result<(), Error> {
+        self.respond(id, &result)
+    }
+
+    /// Answers a server request with an error (for example -1 when the
+    /// user declined sampling). An answer to a request the server
+    /// cancelled is dropped: `Ok`, and nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnswerable`] if `id` is not waiting for an answer.
+    pub fn respond_error(&mut self, id: &RequestId, error: ErrorObject) -> Result<(), Error> {
+        self.finish(id, Err(error))
+    }
+
+    fn respond<T: Serialize>(&mut self, id: &RequestId, result: &T) -> Result<(), Error> {
+        if !self.incoming.contains(id) && !self.cancelled.contains(id) {
+            return Err(Error::NotAnswerable { id: id.clone() });
+        }
+        let raw = RawJson::from_serialize(result).map_err(Error::serialize)?;
+        self.finish(id, Ok(raw))
+    }
+
+    fn finish(
+        &mut self,
+        id: &RequestId,
+        outcome: Result<RawJson, ErrorObject>,
+    ) -> Result<(), Error> {
+        if !self.incoming.remove(id) {
+            if self.cancelled.remove(id) {
+                self.cancelled_order.retain(|c| c != id);
+                return Ok(());
+            }
+            return Err(Error::NotAnswerable { id: id.clone() });
+        }
+        match outcome {
+            Ok(raw) => self.peer.respond(id, raw)?,
+            Err(e) => self.peer.respond_error(id, e)?,
+        }
+        Ok(())
+    }
+
+    // ---- queries ----
+
+    /// Where the session is in the lifecycle.
+    pub fn phase(&self) -> ClientPhase {
+        self.phase
+    }
+
+    /// The negotiated revision, once initialized.
+    pub fn protocol_version(&self) -> Option<&'static str> {
+        self.protocol_version
+    }
+
+    /// The server's `initialize` result, once initialized.
+    pub fn server(&self) -> Option<&InitializeResult> {
+        self.server.as_ref()
+    }
+
+    /// The server, once initialized.
+    pub fn server_info(&self) -> Option<&Implementation> {
+        self.server.as_ref().map(|s| &s.server_info)
+    }
+
+    /// What the server supports, once initialized.
+    pub fn server_capabilities(&self) -> Option<&ServerCapabilities> {
+        self.server.as_ref().map(|s| &s.capabilities)
+    }
+
+    /// The capabilities we declared.
+    pub fn capabilities(&self) -> &ClientCapabilities {
+        &self.capabilities
+    }
+
+    /// Whether our request `request` is waiting for its answer.
+    pub fn is_pending(&self, request: &RequestId) -> bool {
+        self.pending.contains_key(request)
+    }
+
+    /// Our requests waiting for an answer.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The deadline of our pending request, if it has one.
+    pub fn deadline(&self, request: &RequestId) -> Option<Instant> {
+        self.peer.deadline(request)
+    }
+
+    /// Server requests handed to the application and not yet answered.
+    pub fn pending_server_requests(&self) -> usize {
+        self.incoming.len()
+    }
+
+    /// Whether queued output is below the JSON-RPC write high-water mark.
+    pub fn wants_message(&self) -> bool {
+        self.peer.wants_message()
+    }
+
+    /// The JSON-RPC peer's counters (late responses to cancelled requests
+    /// among them).
+    pub fn stats(&self) -> wirestate_jsonrpc::Stats {
+        self.peer.stats()
+    }
+
+    // ---- internals ----
+
+    fn check_ready(&self) -> Result<(), Error> {
+        if self.phase == ClientPhase::Ready {
+            Ok(())
+        } else {
+            Err(Error::NotInitialized)
+        }
+    }
+
+    fn token(&mut self) -> Option<ProgressToken> {
+        if !self.config.progress_tokens {
+            return None;
+        }
+        let t = ProgressToken::Number(self.next_token);
+        self.next_token = self.next_token.wrapping_add(1).max(1);
+        Some(t)
+    }
+
+    fn list(
+        &mut self,
+        now: Instant,
+        method: &str,
+        kind: Kind,
+        cursor: Option<&str>,
+    ) -> Result<RequestId, Error> {
+        self.check_ready()?;
+        let params = PaginatedParams {
+            cursor: cursor.map(str::to_owned),
+            ..PaginatedParams::default()
+        };
+        self.send(now, method, kind, &params, None, None)
+    }
+
+    fn send<T: Serialize>(
+        &mut self,
+        now: Instant,
+        method: &str,
+        kind: Kind,
+        params: &T,
+        timeout: Option<Duration>,
+        progress: Option<ProgressToken>,
+    ) -> Result<RequestId, Error> {
+        let raw = RawJson::from_serialize(params).map_err(Error::serialize)?;
+        let id = self.peer.send_request(now, method, Some(raw), timeout)?;
+        if let Some(t) = &progress {
+            self.tokens.insert(t.clone(), id.clone());
+        }
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                kind,
+                sent: now,
+                timeout: timeout.or(self.config.jsonrpc.request_timeout),
+                progress,
+            },
+        );
+        Ok(id)
+    }
+
+    fn forget(&mut self, request: &RequestId) -> Option<Pending> {
+        let p = self.pending.remove(request)?;
+        if let Some(t) = &p.progress {
+            self.tokens.remove(t);
+        }
+        Some(p)
+    }
+
+    fn send_cancelled(&mut self, id: &RequestId, reason: Option<&str>) {
+        let params = CancelledParams {
+            request_id: Some(id.clone()),
+            reason: reason.map(str::to_owned),
+            ..CancelledParams::default()
+        };
+        if let Ok(raw) = RawJson::from_serialize(&params) {
+            let _ = self
+                .peer
+                .send_notification(methods::NOTIFICATION_CANCELLED, Some(raw));
+        }
+    }
+
+    fn remember_cancelled(&mut self, id: RequestId) {
+        if self.cancelled_order.len() >= CANCELLED_MEMORY {
+            if let Some(old) = self.cancelled_order.pop_front() {
+                self.cancelled.remove(&old);
+            }
+        }
+        self.cancelled.insert(id.clone());
+        self.cancelled_order.push_back(id);
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.peer.poll_event() {
+            match event {
+                PeerEvent::Request(r) => self.on_request(r),
+                PeerEvent::Notification(n) => self.on_notification(now, n),
+                PeerEvent::Response { request, result } => self.on_response(request, Ok(result)),
+                PeerEvent::ErrorResponse { request, error } => {
+                    self.on_response(request, Err(error));
+                }
+                PeerEvent::TimedOut { request } => {
+                    let kind = self.forget(&request).map(|p| p.kind);
+                    if kind == Some(Kind::Initialize) {
+                        self.phase = ClientPhase::Failed;
+                        self.events
+                            .push_back(ClientEvent::InitializeFailed(Error::InitializeTimedOut));
+                    } else {
+                        self.send_cancelled(&request, Some("timed out"));
+                        self.events
+                            .push_back(ClientEvent::RequestTimedOut { request });
+                    }
+                }
+                PeerEvent::PeerError(e) => self.events.push_back(ClientEvent::PeerError(e)),
+                PeerEvent::Invalid(e) => self.events.push_back(ClientEvent::Invalid(e.into())),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_response(&mut self, request: RequestId, outcome: Result<RawJson, ErrorObject>) {
+        let Some(pending) = self.forget(&request) else {
+            return;
+        };
+        if pending.kind == Kind::Initialize {
+            self.on_initialize(outcome);
+            return;
+        }
+        let raw = match outcome {
+            Err(error) => {
+                self.events
+                    .push_back(ClientEvent::RequestFailed { request, error });
+                return;
+            }
+            Ok(r) => r,
+        };
+        let result = match pending.kind {
+            Kind::ListTools => raw.decode().map(ClientResult::ListTools),
+            Kind::CallTool => raw.decode().map(ClientResult::CallTool),
+            Kind::ListResources => raw.decode().map(ClientResult::ListResources),
+            Kind::ListResourceTemplates => raw.decode().map(ClientResult::ListResourceTemplates),
+            Kind::ReadResource => raw.decode().map(ClientResult::ReadResource),
+            Kind::ListPrompts => raw.decode().map(ClientResult::ListPrompts),
+            Kind::GetPrompt => raw.decode().map(ClientResult::GetPrompt),
+            Kind::Complete => raw.decode().map(ClientResult::Complete),
+            Kind::Empty | Kind::Initialize => Ok(ClientResult::Empty),
+        };
+        self.events.push_back(match result {
+            Ok(result) => ClientEvent::Response {
+                request,
+                result: Box::new(result),
+            },
+            Err(e) => ClientEvent::RequestFailed {
+                request,
+                error: ErrorObject::new(
+                    ErrorCode::INTERNAL_ERROR,
+                    format!("malformed result: {e}"),
+                ),
+            },
+        });
+    }
+
+    fn on_initialize(&mut self, outcome: Result<RawJson, ErrorObject>) {
+        let result = match outcome {
+            Err(error) => Err(Error::InitializeRefused {
+                code: error.code.code(),
+                message: error.message,
+            }),
+            Ok(raw) => raw
+                .decode::<InitializeResult>()
+                .map_err(|e| Error::MalformedResult {
+                    message: e.to_string(),
+                }),
+        };
+        let result = result.and_then(|r| {
+            match self
+                .config
+                .supported_versions
+                .iter()
+                .copied()
+                .find(|v| *v == r.protocol_version)
+            {
+                Some(v) => Ok((v, r)),
+                None => Err(Error::UnsupportedVersion {
+                    version: r.protocol_version,
+                }),
+            }
+        });
+        match result {
+            Ok((v, r)) => {
+                self.phase = ClientPhase::Ready;
+                self.protocol_version = Some(v);
+                self.server = Some(r.clone());
+                let _ = self
+                    .peer
+                    .send_notification(methods::NOTIFICATION_INITIALIZED, None);
+                self.events.push_back(ClientEvent::Initialized {
+                    protocol_version: v,
+                    result: Box::new(r),
+                });
+            }
+            Err(e) => {
+                self.phase = ClientPhase::Failed;
+                self.events.push_back(ClientEvent::InitializeFailed(e));
+            }
+        }
+    }
+
+    fn on_request(&mut self, r: Request) {
+        let caps = &self.capabilities;
+        let event = match r.method.as_str() {
+            methods::PING => {
+                let answer = RawJson::from_serialize(&Empty::default())
+                    .map_err(|_| ErrorObject::internal_error());
+                let _ = match answer {
+                    Ok(raw) => self.peer.respond(&r.id, raw),
+                    Err(e) => self.peer.respond_error(&r.id, e),
+                };
+                return;
+            }
+            methods::ROOTS_LIST if caps.roots.is_some() => {
+                Ok(ClientEvent::ListRoots { id: r.id.clone() })
+            }
+            methods::SAMPLING_CREATE_MESSAGE if caps.sampling.is_some() => r
+                .params::<CreateMessageParams>()
+                .map(|params| ClientEvent::CreateMessage {
+                    id: r.id.clone(),
+                    params: Box::new(params),
+                }),
+            methods::ELICITATION_CREATE if caps.elicitation.is_some() => r
+                .params::<ElicitParams>()
+                .map(|params| ClientEvent::Elicit {
+                    id: r.id.clone(),
+                    params: Box::new(params),
+                }),
+            _ => Err(ErrorObject::method_not_found()),
+        };
+        match event {
+            Ok(event) => {
+                self.cancelled.remove(&r.id);
+                self.incoming.insert(r.id);
+                self.events.push_back(event);
+            }
+            Err(e) => {
+                // The peer just reported this request, so answering it
+                // cannot fail.
+                let _ = self.peer.respond_error(&r.id, e);
+            }
+        }
+    }
+
+    fn on_notification(&mut self, now: Instant, n: Notification) {
+        let event = match n.method.as_str() {
+            methods::NOTIFICATION_PROGRESS => match n.params::<ProgressParams>() {
+                Ok(params) => {
+                    let request = self.tokens.get(&params.progress_token).cloned();
+                    if let Some(id) = &request {
+                        self.extend(now, id);
+                    }
+                    ClientEvent::Progress { request, params }
+                }
+                Err(_) => ClientEvent::Notification(n),
+            },
+            methods::NOTIFICATION_MESSAGE => match n.params::<LoggingMessageParams>() {
+                Ok(p) => ClientEvent::Log(p),
+                Err(_) => ClientEvent::Notification(n),
+            },
+            methods::NOTIFICATION_TOOLS_LIST_CHANGED => ClientEvent::ToolsListChanged,
+            methods::NOTIFICATION_RESOURCES_LIST_CHANGED => ClientEvent::ResourcesListChanged,
+            methods::NOTIFICATION_PROMPTS_LIST_CHANGED => ClientEvent::PromptsListChanged,
+            methods::NOTIFICATION_RESOURCES_UPDATED => match n.params::<UriParams>() {
+                Ok(p) => ClientEvent::ResourceUpdated { uri: p.uri },
+                Err(_) => ClientEvent::Notification(n),
+            },
+            methods::NOTIFICATION_CANCELLED => {
+                let Ok(p) = n.params::<CancelledParams>() else {
+                    return;
+                };
+                let Some(id) = p.request_id else { return };
+                if !self.incoming.remove(&id) {
+                    return;
+                }
+                let _ = self.peer.abandon(&id);
+                self.remember_cancelled(id.clone());
+                ClientEvent::Cancelled {
+                    id,
+                    reason: p.reason,
+                }
+            }
+            _ => ClientEvent::Notification(n),
+        };
+        self.events.push_back(event);
+    }
+
+    /// Progress for `id`: its deadline moves to `now` + its timeout,
+    /// bounded by the total.
+    fn extend(&mut self, now: Instant, id: &RequestId) {
+        if !self.config.progress_resets_timeout {
+            return;
+        }
+        let Some(p) = self.pending.get(id) else {
+            return;
+        };
+        let Some(timeout) = p.timeout else { return };
+        let Some(mut deadline) = now.checked_add(timeout) else {
+            return;
+        };
+        if let Some(cap) = self
+            .config
+            .max_total_timeout
+            .and_then(|m| p.sent.checked_add(m))
+        {
+            deadline = deadline.min(cap);
+        }
+        if self.peer.deadline(id).is_some_and(|d| d < deadline) {
+            let _ = self.peer.extend_timeout(id, deadline);
+        }
+    }
+}
+
+fn meta_with(token: Option<&ProgressToken>) -> Option<Meta> {
+    let mut meta = None;
+    if let Some(t) = token {
+        insert_token(&mut meta, t);
+    }
+    meta
+}
+
+fn insert_token(meta: &mut Option<Meta>, token: &ProgressToken) {
+    let value = match token {
+        ProgressToken::String(s) => Value::String(s.clone()),
+        ProgressToken::Number(n) => Value::from(*n),
+    };
+    meta.get_or_insert_with(Map::new)
+        .insert("progressToken".into(), value);
+}
+
+/// Follows `nextCursor` through the pages of a list, refusing a cursor
+/// seen before (a server looping) and stopping after a number of pages.
+///
+/// ```
+/// use wirestate_mcp::Pagination;
+///
+/// let mut pages = Pagination::new(100);
+/// assert_eq!(pages.next(Some("2")).unwrap(), Some("2".to_owned()));
+/// assert_eq!(pages.next(None).unwrap(), None); // the last page
+/// let mut pages = Pagination::new(100);
+/// pages.next(Some("2")).unwrap();
+/// assert!(pages.next(Some("2")).is_err()); // the same cursor again
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Pagination {
+    seen: BTreeSet<String>,
+    pages: usize,
+    max_pages: usize,
+}
+
+impl Pagination {
+    /// A walk of at most `max_pages` pages.
+    pub fn new(max_pages: usize) -> Self {
+        Self {
+            seen: BTreeSet::new(),
+            pages: 0,
+            max_pages,
+        }
+    }
+
+    /// Pages received so far.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Records a received page by its `nextCursor` and returns the cursor
+    /// to request next, or `None` when it was the last page.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CursorLoop`] for a cursor seen before,
+    /// [`Error::TooManyPages`] past the bound.
+    pub fn next(&mut self, next_cursor: Option<&str>) -> Result<Option<String>, Error> {
+        self.pages = self.pages.saturating_add(1);
+        let Some(c) = next_cursor else {
+            return Ok(None);
+        };
+        if self.pages >= self.max_pages {
+            return Err(Error::TooManyPages {
+                max: self.max_pages,
+            });
+        }
+        if !self.seen.insert(c.to_owned()) {
+            return Err(Error::CursorLoop);
+        }
+        Ok(Some(c.to_owned()))
+    }
+}
