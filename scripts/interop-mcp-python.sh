@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # MCP interop with the official Python SDK (PyPI `mcp`, pinned below) as an
-# independent client: its stdio client spawns
-# examples/examples/mcp_stdio_server.rs, initializes (2025-11-25), pings,
-# lists tools (input and output schemas), calls echo (structured content,
-# progress) and add (text; an isError result for bad arguments; -32602
-# for an unknown tool), lists and reads the resource (-32002 for an
-# unknown one), lists and gets the prompt, sets the log level and receives
-# log notifications (scripts/interop_mcp.py). One PASS/FAIL line per
-# check, then `interop-mcp: N passed, N failed`.
+# independent client (scripts/interop_mcp.py), against:
+#   - examples/examples/mcp_stdio_server.rs over stdio (the SDK's stdio
+#     client spawns it);
+#   - `wirestate mcp-server` over stdio (the rt `McpServer::serve_io` on
+#     tokio);
+#   - `wirestate serve --runtime tokio|smol` at /mcp over Streamable HTTP
+#     (`mcp.client.streamable_http`): Mcp-Session-Id, tool calls answered
+#     as SSE, DELETE at the end and 404 after.
+# Each session initializes (2025-11-25), pings, lists tools (input and
+# output schemas), calls echo (structured content, progress) and add
+# (text; an isError result for bad arguments; -32602 for an unknown
+# tool), lists and reads the resource (-32002 for an unknown one), lists
+# and gets the prompt, sets the log level and receives log notifications.
+# Then, per HTTP runtime, the transport's error handling with raw HTTP
+# (http.client, no SDK): malformed JSON 400/-32700, wrong `jsonrpc`
+# 400/-32600, unknown method -32601, bad params -32602, no session 400,
+# unknown session 404, bad Origin 403, bad Host 421, 415, 405, 406, a bad
+# MCP-Protocol-Version 400, DELETE then 404. Loopback only; servers ended
+# by PID. One PASS/FAIL line per check, then `interop-mcp: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,25 +39,71 @@ if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') !=
 fi
 
 cargo build --release --locked -q -p wirestate-examples --example mcp_stdio_server
-bin="${CARGO_TARGET_DIR:-target}/release/examples/mcp_stdio_server"
+cargo build --release --locked -q --bin wirestate
+example="${CARGO_TARGET_DIR:-target}/release/examples/mcp_stdio_server"
+bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-rc=0
-timeout 120 "$py" scripts/interop_mcp.py "$bin" >"$work/client.out" 2>"$work/client.err" || rc=$?
-cat "$work/client.out"
-passed=$(grep -c '^PASS ' "$work/client.out" || true)
-failed=$(grep -c '^FAIL ' "$work/client.out" || true)
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    # The client died (or timed out) without reporting a failed check.
-    failed=$((failed + 1))
-    echo "FAIL python client exited with status $rc"
-fi
-if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
-    echo "--- client and server stderr:"
-    tail -40 "$work/client.err" | sed 's/^/    /'
-fi
+passed=0
+failed=0
+client() { # label, interop_mcp.py arguments...: runs one client, counts its lines
+    local label=$1 rc=0 p f
+    shift
+    timeout 120 "$py" scripts/interop_mcp.py "$@" >"$work/client.out" 2>"$work/client.err" || rc=$?
+    grep -E '^(PASS|FAIL) ' "$work/client.out" || true
+    p=$(grep -c '^PASS ' "$work/client.out" || true)
+    f=$(grep -c '^FAIL ' "$work/client.out" || true)
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        # The client died (or timed out) without reporting a failed check.
+        f=1
+        echo "FAIL [$label] python client exited with status $rc"
+    fi
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+        echo "--- [$label] client (and server) stderr:"
+        tail -40 "$work/client.err" | sed 's/^/    /'
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { # port: until it accepts a connection
+    for _ in $(seq 100); do
+        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- stdio: the blocking-loop example, then `wirestate mcp-server`
+client stdio-example stdio stdio-example wirestate-mcp-stdio-example "$example"
+client mcp-server stdio mcp-server wirestate-demo "$bin" mcp-server
+
+# --- Streamable HTTP: `wirestate serve` /mcp on each async runtime
+for rt in tokio smol; do
+    port=$(free_port)
+    "$bin" serve --listen "127.0.0.1:$port" --runtime "$rt" >"$work/serve-$rt.log" 2>&1 &
+    pids+=($!)
+    if ! wait_port "$port"; then
+        failed=$((failed + 1))
+        echo "FAIL [$rt] wirestate serve did not listen on $port"
+        sed 's/^/    /' "$work/serve-$rt.log" | tail -20
+        continue
+    fi
+    client "$rt-http" http "$rt-http" wirestate-demo "http://127.0.0.1:$port/mcp"
+    client "$rt-raw" raw "$rt-raw" "http://127.0.0.1:$port/mcp"
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+done
 
 echo "interop-mcp: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

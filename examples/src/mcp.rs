@@ -1,8 +1,9 @@
 //! The demo MCP server of `wirestate serve` (at `/mcp`) and
 //! `wirestate mcp-server` (stdio): one catalogue for both.
 //!
-//! * Demo: tools `echo` (structured output: the text and its length) and
-//!   `add`, resource `demo://greeting`, prompt `greet`.
+//! * Demo: tools `echo` (structured output: the text and its length; progress
+//!   when asked) and `add` (logs `called add` at info), resource
+//!   `demo://greeting`, prompt `greet`.
 //! * With `--conformance-fixtures`, also the fixtures the official
 //!   conformance suite's server scenarios call (the names and behaviours of
 //!   its reference server `ref_server.py`): `test_simple_text`,
@@ -118,9 +119,14 @@ pub fn server(fixtures: bool) -> McpServer {
                 Ok::<_, ToolError>(Structured(echo(&a.text)))
             },
         )
-        .tool("add", "Adds two numbers.", |a: AddArgs| async move {
-            Ok::<_, ToolError>(add(a.a, a.b))
-        })
+        .tool_with_context(
+            "add",
+            "Adds two numbers (and logs `called add` at info).",
+            |ctx: RequestContext, a: AddArgs| async move {
+                ctx.log(LoggingLevel::Info, Some("demo"), json!("called add"));
+                Ok::<_, ToolError>(add(a.a, a.b))
+            },
+        )
         .resource(greeting_resource(), |_, r| async move {
             Ok(ReadResourceResult {
                 contents: vec![ResourceContents::text(r.uri, Some("text/plain"), GREETING)],
