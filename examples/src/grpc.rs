@@ -311,3 +311,395 @@ pub fn health_service<R: Runtime>(server: Server<R>) -> Server<R> {
             },
         )
 }
+
+/// The standard gRPC interop client cases, run with our
+/// [`Channel`](wirestate_rt::grpc::Channel) against a `TestService` at
+/// `addr` (ours or another implementation's): one `(case, result)` per
+/// case, in order.
+pub mod interop {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use wirestate_proto::grpc::testing::{
+        EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+        StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
+        StreamingOutputCallResponse, TestServiceMethod,
+    };
+    use wirestate_rt::Runtime;
+    use wirestate_rt::grpc::{CallOptions, Channel, Code, Encoding, Metadata, Status};
+
+    /// A case's outcome: why it failed.
+    pub type Outcome = Result<(), String>;
+
+    macro_rules! ensure {
+        ($cond:expr, $($msg:tt)+) => {
+            if !$cond {
+                return Err(format!($($msg)+));
+            }
+        };
+    }
+
+    fn st(s: Status) -> String {
+        format!("{:?}: {}", s.code, s.message)
+    }
+
+    fn payload(n: usize) -> Option<Payload> {
+        Some(Payload {
+            r#type: 0,
+            body: vec![0; n],
+        })
+    }
+
+    fn body_len(p: &Option<Payload>) -> usize {
+        p.as_ref().map_or(0, |p| p.body.len())
+    }
+
+    const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+
+    /// Connects over h2c and runs every case (each bounded to 10 s).
+    pub async fn run<R: Runtime>(rt: R, addr: SocketAddr) -> Vec<(&'static str, Outcome)> {
+        let io = match rt.connect(addr).await {
+            Ok(io) => io,
+            Err(e) => return vec![("connect", Err(e.to_string()))],
+        };
+        let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+        rt.spawn(Box::pin(async move {
+            let _ = driver.await;
+        }));
+        let ch = match Channel::new(rt.clone(), send, &addr.to_string()) {
+            Ok(ch) => ch,
+            Err(e) => return vec![("connect", Err(st(e)))],
+        };
+        let mut out = Vec::new();
+        macro_rules! case {
+            ($name:ident) => {{
+                let bound = rt.now() + Duration::from_secs(10);
+                let r = wirestate_rt::timeout(&rt, bound, $name(&ch))
+                    .await
+                    .unwrap_or_else(|| Err("timed out".into()));
+                out.push((stringify!($name), r));
+            }};
+        }
+        case!(empty_unary);
+        case!(large_unary);
+        case!(client_compressed_unary);
+        case!(client_streaming);
+        case!(server_streaming);
+        case!(ping_pong);
+        case!(empty_stream);
+        case!(status_code_and_message);
+        case!(special_status_message);
+        case!(custom_metadata);
+        case!(timeout_on_sleeping_server);
+        case!(cancel_after_begin);
+        case!(cancel_after_first_response);
+        case!(unimplemented_method);
+        case!(unimplemented_service);
+        out
+    }
+
+    async fn empty_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let r = ch
+            .unary::<_, Empty>(
+                TestServiceMethod::EmptyCall.path(),
+                &Empty {},
+                &Default::default(),
+            )
+            .await
+            .map_err(st)?;
+        ensure!(r.message == Empty {}, "not empty");
+        Ok(())
+    }
+
+    fn large_request() -> SimpleRequest {
+        SimpleRequest {
+            response_type: 0,
+            response_size: 314_159,
+            payload: payload(271_828),
+            ..Default::default()
+        }
+    }
+
+    async fn large_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let r = ch
+            .unary::<_, SimpleResponse>(
+                TestServiceMethod::UnaryCall.path(),
+                &large_request(),
+                &Default::default(),
+            )
+            .await
+            .map_err(st)?;
+        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        Ok(())
+    }
+
+    async fn client_compressed_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let opts = CallOptions::default().with_compression(Encoding::Gzip);
+        let r = ch
+            .unary::<_, SimpleResponse>(
+                TestServiceMethod::UnaryCall.path(),
+                &large_request(),
+                &opts,
+            )
+            .await
+            .map_err(st)?;
+        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        Ok(())
+    }
+
+    async fn client_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let mut call = ch.client_streaming::<_, StreamingInputCallResponse>(
+            TestServiceMethod::StreamingInputCall.path(),
+            &Default::default(),
+        );
+        for n in [27_182, 8, 1_828, 45_904] {
+            call.send(&StreamingInputCallRequest {
+                payload: payload(n),
+                ..Default::default()
+            })
+            .await
+            .map_err(st)?;
+        }
+        let r = call.finish().await.map_err(st)?;
+        ensure!(
+            r.message.aggregated_payload_size == 74_922,
+            "aggregated {}",
+            r.message.aggregated_payload_size
+        );
+        Ok(())
+    }
+
+    fn sized(sizes: &[i32]) -> StreamingOutputCallRequest {
+        StreamingOutputCallRequest {
+            response_parameters: sizes
+                .iter()
+                .map(|&size| ResponseParameters {
+                    size,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    async fn server_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let sizes = [31_415, 9, 2_653, 58_979];
+        let (_, mut stream) = ch
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::StreamingOutputCall.path(),
+                &sized(&sizes),
+                &Default::default(),
+            )
+            .await
+            .map_err(st)?;
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().await.map_err(st)? {
+            got.push(body_len(&m.payload) as i32);
+        }
+        ensure!(got == sizes, "sizes {got:?}");
+        Ok(())
+    }
+
+    async fn ping_pong<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::FullDuplexCall.path(),
+            &Default::default(),
+        );
+        for (rsize, psize) in [(31_415, 27_182), (9, 8), (2_653, 1_828), (58_979, 45_904)] {
+            let mut req = sized(&[rsize]);
+            req.payload = payload(psize);
+            call.send(&req).await.map_err(st)?;
+            let m = call.message().await.map_err(st)?.ok_or("no response")?;
+            ensure!(body_len(&m.payload) == rsize as usize, "size");
+        }
+        call.close_send();
+        ensure!(
+            call.message().await.map_err(st)?.is_none(),
+            "extra response"
+        );
+        Ok(())
+    }
+
+    async fn empty_stream<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let mut call = ch.streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(
+            TestServiceMethod::FullDuplexCall.path(),
+            &Default::default(),
+        );
+        call.close_send();
+        ensure!(call.message().await.map_err(st)?.is_none(), "a response");
+        Ok(())
+    }
+
+    fn expect(r: Result<impl Sized, Status>, code: Code, message: Option<&str>) -> Outcome {
+        match r {
+            Ok(_) => Err(format!("no error, want {code:?}")),
+            Err(s) => {
+                ensure!(s.code == code, "{}, want {code:?}", st(s));
+                if let Some(m) = message {
+                    ensure!(s.message == m, "message {:?}", s.message);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn with_status(message: &str) -> Option<EchoStatus> {
+        Some(EchoStatus {
+            code: 2,
+            message: message.into(),
+        })
+    }
+
+    async fn status_code_and_message<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let req = SimpleRequest {
+            response_status: with_status("test status message"),
+            ..Default::default()
+        };
+        let r = ch
+            .unary::<_, SimpleResponse>(
+                TestServiceMethod::UnaryCall.path(),
+                &req,
+                &Default::default(),
+            )
+            .await;
+        expect(r, Code::Unknown, Some("test status message"))?;
+        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::FullDuplexCall.path(),
+            &Default::default(),
+        );
+        call.send(&StreamingOutputCallRequest {
+            response_status: with_status("test status message"),
+            ..Default::default()
+        })
+        .await
+        .map_err(st)?;
+        call.close_send();
+        expect(
+            call.message().await,
+            Code::Unknown,
+            Some("test status message"),
+        )
+    }
+
+    async fn special_status_message<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let req = SimpleRequest {
+            response_status: with_status(SPECIAL),
+            ..Default::default()
+        };
+        let r = ch
+            .unary::<_, SimpleResponse>(
+                TestServiceMethod::UnaryCall.path(),
+                &req,
+                &Default::default(),
+            )
+            .await;
+        expect(r, Code::Unknown, Some(SPECIAL))
+    }
+
+    async fn custom_metadata<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let mut md = Metadata::new();
+        md.insert("x-grpc-test-echo-initial", "test_initial_metadata_value")
+            .map_err(|e| e.to_string())?;
+        md.insert_bin("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")
+            .map_err(|e| e.to_string())?;
+        let opts = CallOptions::default().with_metadata(md);
+        let check = |initial: &Metadata, trailing: &Metadata| -> Outcome {
+            ensure!(
+                initial.get_str("x-grpc-test-echo-initial") == Some("test_initial_metadata_value"),
+                "initial metadata {initial:?}"
+            );
+            let t = trailing.get_bin("x-grpc-test-echo-trailing-bin");
+            ensure!(
+                matches!(&t, Some(Ok(v)) if &v[..] == b"\xab\xab\xab"),
+                "trailing metadata {trailing:?}"
+            );
+            Ok(())
+        };
+        let r = ch
+            .unary::<_, SimpleResponse>(
+                TestServiceMethod::UnaryCall.path(),
+                &large_request(),
+                &opts,
+            )
+            .await
+            .map_err(st)?;
+        check(&r.metadata, &r.trailers)?;
+        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::FullDuplexCall.path(),
+            &opts,
+        );
+        let mut req = sized(&[314_159]);
+        req.payload = payload(271_828);
+        call.send(&req).await.map_err(st)?;
+        call.close_send();
+        ensure!(call.message().await.map_err(st)?.is_some(), "no response");
+        ensure!(
+            call.message().await.map_err(st)?.is_none(),
+            "extra response"
+        );
+        let initial = call.metadata().await.map_err(st)?;
+        let trailing = Metadata::from_headers(call.trailers().ok_or("no trailers")?);
+        check(&initial, &trailing)
+    }
+
+    async fn timeout_on_sleeping_server<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let opts = CallOptions::default().with_timeout(Duration::from_millis(1));
+        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::FullDuplexCall.path(),
+            &opts,
+        );
+        let mut req = sized(&[]);
+        req.payload = payload(27_182);
+        // The send itself may already see the deadline.
+        if let Err(s) = call.send(&req).await {
+            return expect(Err::<(), _>(s), Code::DeadlineExceeded, None);
+        }
+        expect(call.message().await, Code::DeadlineExceeded, None)
+    }
+
+    async fn cancel_after_begin<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let call = ch.client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
+            TestServiceMethod::StreamingInputCall.path(),
+            &Default::default(),
+        );
+        // Dropping the call resets its stream (CANCEL).
+        drop(call);
+        // The connection goes on serving.
+        empty_unary(ch).await
+    }
+
+    async fn cancel_after_first_response<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
+            TestServiceMethod::FullDuplexCall.path(),
+            &Default::default(),
+        );
+        let mut req = sized(&[31_415]);
+        req.payload = payload(27_182);
+        call.send(&req).await.map_err(st)?;
+        let m = call.message().await.map_err(st)?.ok_or("no response")?;
+        ensure!(body_len(&m.payload) == 31_415, "size");
+        drop(call);
+        empty_unary(ch).await
+    }
+
+    async fn unimplemented_method<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let r = ch
+            .unary::<_, Empty>(
+                TestServiceMethod::UnimplementedCall.path(),
+                &Empty {},
+                &Default::default(),
+            )
+            .await;
+        expect(r, Code::Unimplemented, None)
+    }
+
+    async fn unimplemented_service<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let r = ch
+            .unary::<_, Empty>(
+                "/grpc.testing.UnimplementedService/UnimplementedCall",
+                &Empty {},
+                &Default::default(),
+            )
+            .await;
+        expect(r, Code::Unimplemented, None)
+    }
+}

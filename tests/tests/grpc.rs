@@ -413,6 +413,56 @@ fn smol_client_against_tokio_server() {
     }));
 }
 
+/// Starts the same handler on smol (on a thread of its own).
+fn start_smol() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ex = std::sync::Arc::new(smol::Executor::new());
+        let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+        smol::block_on(ex.run(async move {
+            let listener = wirestate_smol::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            tx.send(wirestate_rt::Listener::local_addr(&listener).unwrap())
+                .unwrap();
+            let grpc = wirestate_examples::grpc::server(rt.clone());
+            let handler =
+                wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
+            let _ = wirestate_rt::http1::serve(
+                rt,
+                listener,
+                handler,
+                ServerConfig::default(),
+                wirestate_rt::Shutdown::new(),
+            )
+            .await;
+        }));
+    });
+    rx.recv().unwrap()
+}
+
+/// The interop client module of the examples (what
+/// `examples/grpc_interop_client` runs against grpcio) against our server
+/// on smol, every case passing.
+#[test]
+fn interop_module_against_smol_server() {
+    let addr = start_smol();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt.block_on(async {
+        tokio::time::timeout(
+            BOUND,
+            wirestate_examples::grpc::interop::run(wirestate_tokio::TokioRuntime, addr),
+        )
+        .await
+        .expect("bounded")
+    });
+    assert_eq!(results.len(), 15);
+    for (case, outcome) in results {
+        assert_eq!(outcome, Ok(()), "{case}");
+    }
+}
+
 /// One HTTP/1.1 request on a fresh connection; the whole response.
 fn http1(addr: SocketAddr, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
