@@ -20,10 +20,10 @@ use wirestate_proto::grpc::testing::{
     TestServiceMethod,
 };
 use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
-use wirestate_rt::Runtime;
 use wirestate_rt::grpc::{
     Code, Metadata, Request, Response, ResponseSink, Server, Status, Streaming,
 };
+use wirestate_rt::{Runtime, Shutdown};
 
 /// The initial metadata key the interop client asks to be echoed.
 const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
@@ -34,12 +34,14 @@ const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 /// at most a few hundred KiB).
 const MAX_PAYLOAD: i32 = 4 << 20;
 
-/// Every service this module implements, on one router.
-pub fn server<R: Runtime>(rt: R) -> Server<R> {
+/// Every service this module implements, on one router. `shutdown` is the
+/// server's: health `Watch` calls end (UNAVAILABLE) when it fires, so that
+/// a graceful shutdown does not wait for them forever.
+pub fn server<R: Runtime>(rt: R, shutdown: Shutdown) -> Server<R> {
     let server = Server::new(rt.clone());
     let server = test_service(server, rt);
     let server = echo_service(server);
-    health_service(server)
+    health_service(server, shutdown)
 }
 
 /// A payload of `size` zero bytes.
@@ -279,8 +281,9 @@ const SERVING: [&str; 4] = [
 
 /// `grpc.health.v1.Health`: every service here is SERVING for as long as
 /// the server runs; `Watch` sends the status once and keeps the call open
-/// (until the client cancels it or the server shuts down).
-pub fn health_service<R: Runtime>(server: Server<R>) -> Server<R> {
+/// (until the client cancels it, or `shutdown` fires: then it ends with
+/// UNAVAILABLE).
+pub fn health_service<R: Runtime>(server: Server<R>, shutdown: Shutdown) -> Server<R> {
     server
         .unary(
             HealthMethod::Check.path(),
@@ -296,18 +299,24 @@ pub fn health_service<R: Runtime>(server: Server<R>) -> Server<R> {
         )
         .server_streaming(
             HealthMethod::Watch.path(),
-            |req: Request<HealthCheckRequest>, mut sink| async move {
-                let status = if SERVING.contains(&req.message.service.as_str()) {
-                    ServingStatus::Serving
-                } else {
-                    ServingStatus::ServiceUnknown
-                };
-                sink.send(HealthCheckResponse {
-                    status: status as i32,
-                })
-                .await?;
-                std::future::pending::<()>().await;
-                Ok(())
+            move |req: Request<HealthCheckRequest>, mut sink| {
+                let shutdown = shutdown.clone();
+                async move {
+                    let status = if SERVING.contains(&req.message.service.as_str()) {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::ServiceUnknown
+                    };
+                    sink.send(HealthCheckResponse {
+                        status: status as i32,
+                    })
+                    .await?;
+                    shutdown.wait().await;
+                    Err(Status::new(
+                        Code::Unavailable,
+                        "the server is shutting down",
+                    ))
+                }
             },
         )
 }

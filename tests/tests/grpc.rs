@@ -33,7 +33,8 @@ fn start_tokio() -> (SocketAddr, tokio::runtime::Runtime) {
             .await
             .unwrap();
         let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let grpc = wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime);
+        let grpc =
+            wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime, Default::default());
         let handler =
             wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
         tokio::spawn(wirestate_tokio::serve(
@@ -423,7 +424,7 @@ fn start_smol() -> SocketAddr {
             let listener = wirestate_smol::bind("127.0.0.1:0".parse().unwrap()).unwrap();
             tx.send(wirestate_rt::Listener::local_addr(&listener).unwrap())
                 .unwrap();
-            let grpc = wirestate_examples::grpc::server(rt.clone());
+            let grpc = wirestate_examples::grpc::server(rt.clone(), Default::default());
             let handler =
                 wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
             let _ = wirestate_rt::http1::serve(

@@ -207,7 +207,10 @@ fn serve(
                 });
                 let mcp = mcp.http(wirestate_tokio::TokioRuntime, mcp_config(addr.port()));
                 let handler = wirestate_examples::routes::with_mcp(mcp);
-                let grpc = wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime);
+                let grpc = wirestate_examples::grpc::server(
+                    wirestate_tokio::TokioRuntime,
+                    shutdown.clone(),
+                );
                 let handler = wirestate_examples::routes::with_grpc(grpc, handler);
                 wirestate_tokio::serve(listener, handler, Default::default(), shutdown)
                     .await
@@ -241,7 +244,7 @@ fn serve(
                     .map_or(listen.port(), |a| a.port());
                 let mcp = mcp.http(rt.clone(), mcp_config(port));
                 let handler = wirestate_examples::routes::with_mcp(mcp);
-                let grpc = wirestate_examples::grpc::server(rt.clone());
+                let grpc = wirestate_examples::grpc::server(rt.clone(), shutdown.clone());
                 let handler = wirestate_examples::routes::with_grpc(grpc, handler);
                 wirestate_rt::http1::serve(rt, listener, handler, Default::default(), shutdown)
                     .await
