@@ -3,4 +3,5 @@
 
 pub mod grpc;
 pub mod mcp;
+pub mod mcp_client;
 pub mod routes;

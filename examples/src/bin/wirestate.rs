@@ -95,6 +95,26 @@ enum Command {
         /// The URL (ws:// only).
         url: String,
     },
+    /// A small MCP client: `wirestate mcp [--runtime R] URL ACTION` for a
+    /// Streamable HTTP endpoint, `wirestate mcp [--runtime R] ACTION -- CMD ARGS...`
+    /// for a stdio server run as a child process. ACTION: list-tools |
+    /// call NAME JSON | resources | read URI | prompts | get-prompt NAME JSON | info.
+    /// Results are printed as JSON; log and progress notifications go to stderr.
+    Mcp {
+        /// Which runtime drives the client (tokio or smol).
+        #[arg(long, value_enum, default_value = "tokio")]
+        runtime: RuntimeKind,
+        /// How long to wait for each answer, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// [URL] ACTION [ARGS]: the endpoint (http://...) unless a command
+        /// follows `--`, then the action and its arguments.
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// The stdio server to run, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,7 +122,7 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
         Command::McpServer { .. } => "warn",
-        Command::Http { .. } | Command::Ws { .. } => "warn",
+        Command::Http { .. } | Command::Ws { .. } | Command::Mcp { .. } => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -149,6 +169,21 @@ fn main() -> ExitCode {
             protocols,
             url,
         } => ws_client(runtime, !no_deflate, protocols, &url),
+        Command::Mcp {
+            runtime,
+            timeout,
+            words,
+            command,
+        } => wirestate_examples::mcp_client::run(
+            match runtime {
+                RuntimeKind::Tokio => wirestate_examples::mcp_client::Rt::Tokio,
+                RuntimeKind::Smol => wirestate_examples::mcp_client::Rt::Smol,
+                RuntimeKind::Blocking => wirestate_examples::mcp_client::Rt::Blocking,
+            },
+            std::time::Duration::from_secs(timeout),
+            &words,
+            &command,
+        ),
     };
     match result {
         Ok(code) => code,

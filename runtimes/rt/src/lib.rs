@@ -1,7 +1,8 @@
 //! Everything async that no runtime owns: one generic [`Driver`] that runs
 //! any [`Machine`](wirestate_machine::Machine) over any byte stream, and the
 //! async HTTP/1.1 server and client and WebSocket ([`ws`]) built on it,
-//! and MCP servers over stdio and Streamable HTTP ([`mcp`]).
+//! and MCP servers over stdio and Streamable HTTP ([`mcp`]) and an MCP
+//! client over both ([`mcp_client`]).
 //!
 //! The crate is written against three small traits, in the manner of
 //! hyper's `rt` module and quinn's `Runtime`: a byte stream ([`Io`]), a
@@ -16,6 +17,7 @@ pub mod grpc;
 pub mod h2;
 pub mod http1;
 pub mod mcp;
+pub mod mcp_client;
 mod shutdown;
 pub mod ws;
 

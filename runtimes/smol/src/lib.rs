@@ -26,6 +26,8 @@ use wirestate_http1::ClientConnection;
 use wirestate_rt::http1::{Client, ClientApp, ClientConfig, Handler, SendRequest, ServerConfig};
 use wirestate_rt::{BoxFuture, Driver, Io, Listener, Runtime, Shutdown, Sleep};
 
+pub mod mcp;
+
 /// The smol runtime: async-io timers and sockets, tasks on smol's global
 /// executor or on an executor of your own ([`SmolRuntime::with_executor`]).
 #[derive(Debug, Clone, Default)]

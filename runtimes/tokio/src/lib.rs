@@ -21,6 +21,8 @@ use wirestate_http1::ClientConnection;
 use wirestate_rt::http1::{Client, ClientApp, ClientConfig, Handler, SendRequest, ServerConfig};
 use wirestate_rt::{BoxFuture, Driver, Io, Listener, Runtime, Shutdown, Sleep};
 
+pub mod mcp;
+
 /// The tokio runtime: `tokio::spawn`, `tokio::time` (so paused-time tests
 /// work) and `tokio::net`. Must be used from within a tokio runtime.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,0 +1,218 @@
+//! `wirestate mcp`: a small MCP client on tokio or smol, over Streamable
+//! HTTP or a stdio child process.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wirestate_mcp::ClientEvent;
+use wirestate_rt::Runtime;
+use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
+
+/// Which runtime drives the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rt {
+    /// tokio.
+    Tokio,
+    /// smol.
+    Smol,
+    /// The blocking runtime (not supported by the MCP client yet).
+    Blocking,
+}
+
+/// What to do once connected.
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    ListTools,
+    Call(String, Option<Map<String, Value>>),
+    Resources,
+    Read(String),
+    Prompts,
+    GetPrompt(String, Option<BTreeMap<String, String>>),
+    Info,
+}
+
+fn parse_action(words: &[String]) -> Result<Action, String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let object = |text: Option<&&str>| -> Result<Option<Map<String, Value>>, String> {
+        match text {
+            None => Ok(None),
+            Some(t) => match serde_json::from_str::<Value>(t) {
+                Ok(Value::Object(m)) => Ok(Some(m)),
+                Ok(_) => Err(format!("arguments must be a JSON object, not {t}")),
+                Err(e) => Err(format!("arguments are not JSON ({e}): {t}")),
+            },
+        }
+    };
+    match w.as_slice() {
+        ["list-tools"] | ["tools"] => Ok(Action::ListTools),
+        ["call", name, rest @ ..] if rest.len() <= 1 => {
+            Ok(Action::Call((*name).to_owned(), object(rest.first())?))
+        }
+        ["resources"] => Ok(Action::Resources),
+        ["read", uri] => Ok(Action::Read((*uri).to_owned())),
+        ["prompts"] => Ok(Action::Prompts),
+        ["get-prompt", name, rest @ ..] if rest.len() <= 1 => {
+            let args = object(rest.first())?.map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => (k, s),
+                        other => (k, other.to_string()),
+                    })
+                    .collect()
+            });
+            Ok(Action::GetPrompt((*name).to_owned(), args))
+        }
+        ["info"] => Ok(Action::Info),
+        _ => Err(format!(
+            "unknown action {:?}: expected list-tools | call NAME [JSON] | resources | read URI | prompts | get-prompt NAME [JSON] | info",
+            words.join(" ")
+        )),
+    }
+}
+
+/// Where the server is.
+enum Target<'a> {
+    Http(&'a str),
+    Child(&'a [String]),
+}
+
+/// Runs `wirestate mcp`: `words` is `[URL] ACTION [ARGS]`, `command` the
+/// stdio server to spawn (what followed `--`).
+///
+/// # Errors
+///
+/// A usage error, a connection or protocol failure, as a message.
+pub fn run(
+    rt: Rt,
+    timeout: Duration,
+    words: &[String],
+    command: &[String],
+) -> Result<ExitCode, String> {
+    let (target, action_words) = if command.is_empty() {
+        match words.split_first() {
+            Some((url, rest)) if url.starts_with("http://") || url.starts_with("https://") => {
+                (Target::Http(url.as_str()), rest)
+            }
+            _ => return Err("give a URL (http://...) or a command after `--`".into()),
+        }
+    } else {
+        (Target::Child(command), words)
+    };
+    let action = parse_action(action_words)?;
+    let mut config = McpClientConfig::default();
+    config.client_info =
+        wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
+    config.session.jsonrpc.request_timeout = Some(timeout);
+    match rt {
+        Rt::Tokio => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let client = match target {
+                    Target::Http(url) => wirestate_tokio::mcp::connect_http(url, config).await,
+                    Target::Child(cmd) => {
+                        wirestate_tokio::mcp::connect_child(&cmd[0], &cmd[1..], config).await
+                    }
+                }
+                .map_err(|e| connect_error(&e))?;
+                session(wirestate_tokio::TokioRuntime, client, action).await
+            })
+        }
+        Rt::Smol => smol::block_on(async {
+            let client = match target {
+                Target::Http(url) => wirestate_smol::mcp::connect_http(url, config).await,
+                Target::Child(cmd) => {
+                    wirestate_smol::mcp::connect_child(&cmd[0], &cmd[1..], config).await
+                }
+            }
+            .map_err(|e| connect_error(&e))?;
+            session(wirestate_smol::SmolRuntime::new(), client, action).await
+        }),
+        Rt::Blocking => Err("wirestate mcp runs on tokio or smol, not blocking".into()),
+    }
+}
+
+fn connect_error(e: &McpClientError) -> String {
+    format!("cannot start the MCP session: {e}")
+}
+
+/// Does `action`, prints the result, and closes the session (reaping a
+/// child).
+async fn session<R: Runtime>(
+    rt: R,
+    client: McpClient<R>,
+    action: Action,
+) -> Result<ExitCode, String> {
+    if let Some(mut events) = client.events() {
+        rt.spawn(Box::pin(async move {
+            while let Some(event) = events.next().await {
+                print_event(&event);
+            }
+        }));
+    }
+    let outcome = act(&client, action).await;
+    let closed = client.close().await;
+    let code = outcome.map_err(|e| e.to_string())?;
+    match closed {
+        Ok(Some(status)) if !status.success() => {
+            tracing::warn!(%status, "the MCP server exited with a failure");
+        }
+        Err(e) => return Err(format!("closing the session: {e}")),
+        _ => {}
+    }
+    Ok(code)
+}
+
+async fn act<R: Runtime>(
+    client: &McpClient<R>,
+    action: Action,
+) -> Result<ExitCode, McpClientError> {
+    match action {
+        Action::ListTools => print(&client.list_all_tools().await?),
+        Action::Call(name, args) => {
+            let result = client.call_tool(&name, args).await?;
+            print(&result);
+            if result.is_error == Some(true) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Action::Resources => print(&client.list_all_resources().await?),
+        Action::Read(uri) => print(&client.read_resource(&uri).await?),
+        Action::Prompts => print(&client.list_all_prompts().await?),
+        Action::GetPrompt(name, args) => print(&client.get_prompt(&name, args).await?),
+        Action::Info => print(&client.server_info()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            // A closed stdout (`| head`) is not an error worth a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+        }
+        Err(e) => eprintln!("wirestate: cannot print the result: {e}"),
+    }
+}
+
+fn print_event(event: &ClientEvent) {
+    match event {
+        ClientEvent::Log(l) => {
+            let logger = l.logger.as_deref().unwrap_or("server");
+            eprintln!("[{:?}] {logger}: {}", l.level, l.data);
+        }
+        ClientEvent::Progress { params, .. } => {
+            let total = params.total.map(|t| format!("/{t}")).unwrap_or_default();
+            let message = params.message.as_deref().unwrap_or("");
+            eprintln!("[progress] {}{total} {message}", params.progress);
+        }
+        other => eprintln!("[notification] {other:?}"),
+    }
+}

@@ -1,0 +1,1132 @@
+//! An MCP client on any runtime: the sans-IO [`ClientSession`] of
+//! `wirestate-mcp` over a byte stream (a stdio child process: its stdout
+//! in, its stdin out, one JSON-RPC message per line) or over Streamable
+//! HTTP (each message POSTed; answers read as JSON or as an SSE stream).
+//!
+//! Calls are plain async methods ([`McpClient::list_tools`],
+//! [`McpClient::call_tool`], …); notifications and the server's requests
+//! come out of [`McpClient::events`]. A call whose future is dropped is
+//! cancelled (`notifications/cancelled`). [`McpClient::close`] ends the
+//! session: on stdio it closes the child's stdin, waits for the child to
+//! exit and kills it after [`McpClientConfig::shutdown_timeout`]; on HTTP
+//! it sends DELETE with the session id.
+//!
+//! Spawning the child is the runtime's (`wirestate_tokio::mcp` and
+//! `wirestate_smol::mcp`), through the [`ChildProcess`] trait.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_channel::{mpsc, oneshot};
+use futures_core::Stream;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use serde_json::{Map, Value};
+use wirestate_codec::{LineDecoder, SseDecoder, encode_line};
+use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
+use wirestate_machine::ErrorKind;
+use wirestate_mcp::schema::{
+    CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
+    Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListRootsResult, ListToolsResult, LoggingLevel, Prompt,
+    ReadResourceResult, Resource, Tool,
+};
+use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagination};
+
+use crate::http1::{Client, ClientConfig as HttpClientConfig};
+use crate::{Body, Io, Runtime};
+
+/// The `Mcp-Session-Id` header.
+const SESSION_HEADER: &str = "mcp-session-id";
+/// The `MCP-Protocol-Version` header.
+const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Most pages followed by the `list_all_*` helpers.
+const MAX_PAGES: usize = 1000;
+/// Most bytes of a JSON answer read.
+const MAX_JSON_BODY: usize = 16 << 20;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum McpClientError {
+    /// The server answered with a JSON-RPC error.
+    #[error("the server answered {}: {}", .0.code, .0.message)]
+    Rpc(ErrorObject),
+    /// The session refused the call, or `initialize` failed (a revision we
+    /// do not speak, a refusal, a malformed result).
+    #[error(transparent)]
+    Session(#[from] wirestate_mcp::Error),
+    /// No answer before the request's deadline (the server was sent
+    /// `notifications/cancelled`).
+    #[error("the server did not answer in time")]
+    TimedOut,
+    /// The transport closed (the child exited, the connection failed, the
+    /// client was closed) before the answer.
+    #[error("the transport closed")]
+    Closed,
+    /// Spawning or talking to the child process failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// An HTTP request failed.
+    #[error("http: {0}")]
+    Http(#[from] crate::Error),
+    /// The HTTP server answered with an unexpected status.
+    #[error("the server answered HTTP {status}: {body}")]
+    Status {
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        body: String,
+    },
+    /// An answer that is not MCP (a content type other than JSON or SSE, a
+    /// URL that cannot be used, a result of the wrong type).
+    #[error("bad answer: {0}")]
+    BadAnswer(String),
+}
+
+impl McpClientError {
+    /// Whose fault: the server's (protocol), a bound (limit: timeouts), or
+    /// the caller's (usage: a call before `initialize`, a bad URL).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Rpc(_) | Self::Status { .. } | Self::BadAnswer(_) => ErrorKind::Protocol,
+            Self::Session(e) => e.kind(),
+            Self::TimedOut => ErrorKind::Limit,
+            Self::Closed | Self::Io(_) | Self::Http(_) => ErrorKind::Protocol,
+        }
+    }
+
+    /// The JSON-RPC error code the server answered with, if it did.
+    pub fn hint(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of an [`McpClient`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct McpClientConfig {
+    /// The session's settings (revisions, timeouts, progress).
+    pub session: ClientConfig,
+    /// `clientInfo` of `initialize`.
+    pub client_info: Implementation,
+    /// The capabilities declared in `initialize`. Declare roots, sampling
+    /// or elicitation only when you answer the matching
+    /// [`ClientEvent`]s from [`McpClient::events`].
+    pub capabilities: ClientCapabilities,
+    /// How long [`McpClient::close`] waits for a child process to exit
+    /// after its stdin closed before killing it. Default 5 s.
+    pub shutdown_timeout: Duration,
+    /// Events ([`McpClient::events`]) buffered for a slow reader; more are
+    /// dropped. Default 1024.
+    pub event_buffer: usize,
+}
+
+impl Default for McpClientConfig {
+    fn default() -> Self {
+        Self {
+            session: ClientConfig::default(),
+            client_info: Implementation::new("wirestate-mcp-client", env!("CARGO_PKG_VERSION")),
+            capabilities: ClientCapabilities::default(),
+            shutdown_timeout: Duration::from_secs(5),
+            event_buffer: 1024,
+        }
+    }
+}
+
+/// A child process the client talks to over its stdin and stdout, as the
+/// runtime spawned it.
+pub trait ChildProcess: Send + 'static {
+    /// Waits for the child to exit.
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = io::Result<ExitStatus>> + Send + '_>>;
+    /// Kills the child (SIGKILL on Unix).
+    fn kill(&mut self) -> io::Result<()>;
+    /// The process id, while it runs.
+    fn id(&self) -> Option<u32>;
+}
+
+/// What became of one of our requests.
+enum Outcome {
+    Result(Box<ClientResult>),
+    Initialized(Box<InitializeResult>),
+    Failed(McpClientError),
+}
+
+struct State {
+    session: ClientSession,
+    waiters: BTreeMap<RequestId, oneshot::Sender<Outcome>>,
+    init: Option<(RequestId, oneshot::Sender<Outcome>)>,
+    events: Option<mpsc::Sender<ClientEvent>>,
+    events_rx: Option<mpsc::Receiver<ClientEvent>>,
+    dropped_events: u64,
+    /// The stdio driver, to wake when there is output.
+    driver: Option<Waker>,
+    /// close() was called.
+    closing: bool,
+    /// The transport is gone.
+    closed: bool,
+    /// HTTP: the server's session id.
+    session_id: Option<HeaderValue>,
+}
+
+enum Transport<R: Runtime> {
+    Stdio {
+        done: Mutex<Option<oneshot::Receiver<()>>>,
+        child: Mutex<Option<Box<dyn ChildProcess>>>,
+    },
+    Http {
+        client: Client<R>,
+        uri: Uri,
+    },
+}
+
+struct Shared<R: Runtime> {
+    rt: R,
+    me: Weak<Shared<R>>,
+    config: McpClientConfig,
+    state: Mutex<State>,
+    transport: Transport<R>,
+}
+
+/// An MCP client session over stdio or Streamable HTTP. Cheap to share
+/// behind an `Arc`; every method takes `&self`.
+pub struct McpClient<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> std::fmt::Debug for McpClient<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("McpClient")
+            .field("phase", &st.session.phase())
+            .field("pending", &st.session.pending_requests())
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+impl<R: Runtime> McpClient<R> {
+    /// A client over a byte stream (a child's stdout joined with its stdin;
+    /// `poll_shutdown` must close the child's stdin), with the child to
+    /// reap on [`close`](Self::close) if there is one. The stream's driver
+    /// is spawned on `rt`. Call [`initialize`](Self::initialize) next.
+    pub fn stdio<I: Io>(
+        rt: R,
+        io: I,
+        child: Option<Box<dyn ChildProcess>>,
+        config: McpClientConfig,
+    ) -> Self {
+        let (done_tx, done_rx) = oneshot::channel();
+        let shared = Shared::new(
+            rt.clone(),
+            config,
+            Transport::Stdio {
+                done: Mutex::new(Some(done_rx)),
+                child: Mutex::new(child),
+            },
+        );
+        let driver = shared.clone();
+        rt.spawn(Box::pin(async move {
+            if let Err(e) = drive_stdio(&driver, io).await {
+                tracing::debug!(error = %e, "MCP stdio transport failed");
+            }
+            let _ = done_tx.send(());
+        }));
+        Self { shared }
+    }
+
+    /// A client of the Streamable HTTP endpoint at `url` (`http://` only).
+    /// Call [`initialize`](Self::initialize) next.
+    ///
+    /// # Errors
+    ///
+    /// [`McpClientError::BadAnswer`] for a URL that cannot be used.
+    pub fn http(rt: R, url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| McpClientError::BadAnswer(format!("bad URL {url:?}: {e}")))?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            return Err(McpClientError::BadAnswer(format!(
+                "only http:// URLs are supported, not {url:?}"
+            )));
+        }
+        // Tool calls may take long to answer with JSON; the session's own
+        // deadlines apply instead.
+        let http = HttpClientConfig {
+            request_timeout: None,
+            ..HttpClientConfig::default()
+        };
+        let client = Client::new(rt.clone(), http);
+        let shared = Shared::new(rt, config, Transport::Http { client, uri });
+        Ok(Self { shared })
+    }
+
+    /// Sends `initialize`, checks the revision the server picked, and
+    /// sends `notifications/initialized`.
+    ///
+    /// # Errors
+    ///
+    /// [`McpClientError::Session`] with
+    /// [`UnsupportedVersion`](wirestate_mcp::Error::UnsupportedVersion),
+    /// [`InitializeRefused`](wirestate_mcp::Error::InitializeRefused), …;
+    /// the transport's errors.
+    pub async fn initialize(&self) -> Result<InitializeResult, McpClientError> {
+        let sh = &self.shared;
+        let rx = {
+            let mut st = sh.lock();
+            if st.closed {
+                return Err(McpClientError::Closed);
+            }
+            let now = sh.rt.now();
+            let id = st.session.initialize(
+                now,
+                sh.config.client_info.clone(),
+                sh.config.capabilities.clone(),
+            )?;
+            let (tx, rx) = oneshot::channel();
+            st.init = Some((id, tx));
+            rx
+        };
+        sh.kick();
+        match sh.wait(rx, None).await {
+            Outcome::Initialized(r) => {
+                sh.kick();
+                Ok(*r)
+            }
+            Outcome::Failed(e) => Err(e),
+            Outcome::Result(_) => Err(McpClientError::BadAnswer("unexpected result".into())),
+        }
+    }
+
+    /// The server's `initialize` result (info, capabilities,
+    /// instructions), once initialized.
+    pub fn server_info(&self) -> Option<InitializeResult> {
+        self.shared.lock().session.server().cloned()
+    }
+
+    /// The negotiated revision, once initialized.
+    pub fn protocol_version(&self) -> Option<&'static str> {
+        self.shared.lock().session.protocol_version()
+    }
+
+    /// The notifications and the server's requests, as a stream; `None`
+    /// after the first call. Events are buffered up to
+    /// [`McpClientConfig::event_buffer`]; more are dropped. While nobody
+    /// took the stream, server requests are answered with an error.
+    pub fn events(&self) -> Option<Events> {
+        self.shared.lock().events_rx.take().map(|rx| Events { rx })
+    }
+
+    /// `ping`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn ping(&self) -> Result<(), McpClientError> {
+        self.shared.call(|s, now| s.ping(now)).await.map(|_| ())
+    }
+
+    /// One page of `tools/list`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn list_tools(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<ListToolsResult, McpClientError> {
+        match self.shared.call(|s, now| s.list_tools(now, cursor)).await? {
+            ClientResult::ListTools(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// Every tool, following `nextCursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool); a server repeating a cursor.
+    pub async fn list_all_tools(&self) -> Result<Vec<Tool>, McpClientError> {
+        let mut pages = Pagination::new(MAX_PAGES);
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_tools(cursor.as_deref()).await?;
+            all.extend(page.tools);
+            cursor = pages.next(page.next_cursor.as_deref())?;
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `tools/call`. A failure of the tool itself is a result with
+    /// `isError: true`.
+    ///
+    /// # Errors
+    ///
+    /// [`McpClientError::Rpc`] when the server answers with an error
+    /// (unknown tool: -32602), [`McpClientError::TimedOut`],
+    /// [`McpClientError::Closed`], [`McpClientError::Session`] before
+    /// `initialize`, the transport's errors.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<CallToolResult, McpClientError> {
+        match self
+            .shared
+            .call(|s, now| s.call_tool(now, name, arguments))
+            .await?
+        {
+            ClientResult::CallTool(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// One page of `resources/list`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn list_resources(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<ListResourcesResult, McpClientError> {
+        match self
+            .shared
+            .call(|s, now| s.list_resources(now, cursor))
+            .await?
+        {
+            ClientResult::ListResources(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// Every resource, following `nextCursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_all_tools`](Self::list_all_tools).
+    pub async fn list_all_resources(&self) -> Result<Vec<Resource>, McpClientError> {
+        let mut pages = Pagination::new(MAX_PAGES);
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_resources(cursor.as_deref()).await?;
+            all.extend(page.resources);
+            cursor = pages.next(page.next_cursor.as_deref())?;
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// One page of `resources/templates/list`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn list_resource_templates(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<ListResourceTemplatesResult, McpClientError> {
+        match self
+            .shared
+            .call(|s, now| s.list_resource_templates(now, cursor))
+            .await?
+        {
+            ClientResult::ListResourceTemplates(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// `resources/read`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool) (unknown resource: -32002).
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, McpClientError> {
+        match self.shared.call(|s, now| s.read_resource(now, uri)).await? {
+            ClientResult::ReadResource(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// `resources/subscribe`; updates come out of
+    /// [`events`](Self::events).
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn subscribe(&self, uri: &str) -> Result<(), McpClientError> {
+        self.shared
+            .call(|s, now| s.subscribe(now, uri))
+            .await
+            .map(|_| ())
+    }
+
+    /// One page of `prompts/list`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn list_prompts(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<ListPromptsResult, McpClientError> {
+        match self
+            .shared
+            .call(|s, now| s.list_prompts(now, cursor))
+            .await?
+        {
+            ClientResult::ListPrompts(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// Every prompt, following `nextCursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_all_tools`](Self::list_all_tools).
+    pub async fn list_all_prompts(&self) -> Result<Vec<Prompt>, McpClientError> {
+        let mut pages = Pagination::new(MAX_PAGES);
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_prompts(cursor.as_deref()).await?;
+            all.extend(page.prompts);
+            cursor = pages.next(page.next_cursor.as_deref())?;
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `prompts/get`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<BTreeMap<String, String>>,
+    ) -> Result<GetPromptResult, McpClientError> {
+        match self
+            .shared
+            .call(|s, now| s.get_prompt(now, name, arguments))
+            .await?
+        {
+            ClientResult::GetPrompt(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// `logging/setLevel`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn set_level(&self, level: LoggingLevel) -> Result<(), McpClientError> {
+        self.shared
+            .call(|s, now| s.set_level(now, level))
+            .await
+            .map(|_| ())
+    }
+
+    /// Answers a [`ClientEvent::ListRoots`].
+    ///
+    /// # Errors
+    ///
+    /// [`wirestate_mcp::Error::NotAnswerable`].
+    pub fn respond_roots(
+        &self,
+        id: &RequestId,
+        result: ListRootsResult,
+    ) -> Result<(), McpClientError> {
+        self.shared.answer(|s| s.respond_roots(id, result))
+    }
+
+    /// Answers a [`ClientEvent::CreateMessage`].
+    ///
+    /// # Errors
+    ///
+    /// [`wirestate_mcp::Error::NotAnswerable`].
+    pub fn respond_create_message(
+        &self,
+        id: &RequestId,
+        result: CreateMessageResult,
+    ) -> Result<(), McpClientError> {
+        self.shared.answer(|s| s.respond_create_message(id, result))
+    }
+
+    /// Answers a [`ClientEvent::Elicit`].
+    ///
+    /// # Errors
+    ///
+    /// [`wirestate_mcp::Error::NotAnswerable`].
+    pub fn respond_elicit(
+        &self,
+        id: &RequestId,
+        result: ElicitResult,
+    ) -> Result<(), McpClientError> {
+        self.shared.answer(|s| s.respond_elicit(id, result))
+    }
+
+    /// Answers a server request with an error.
+    ///
+    /// # Errors
+    ///
+    /// [`wirestate_mcp::Error::NotAnswerable`].
+    pub fn respond_error(&self, id: &RequestId, error: ErrorObject) -> Result<(), McpClientError> {
+        self.shared.answer(|s| s.respond_error(id, error))
+    }
+
+    /// Events dropped because the [`events`](Self::events) reader was slow.
+    pub fn dropped_events(&self) -> u64 {
+        self.shared.lock().dropped_events
+    }
+
+    /// Ends the session. stdio: closes the child's stdin, waits for the
+    /// transport to end and the child to exit, and kills the child after
+    /// [`McpClientConfig::shutdown_timeout`]; returns its exit status.
+    /// HTTP: sends DELETE with the session id (a 405 answer is fine).
+    ///
+    /// # Errors
+    ///
+    /// Waiting for or killing the child failed.
+    pub async fn close(self) -> Result<Option<ExitStatus>, McpClientError> {
+        let sh = &self.shared;
+        let session_id = {
+            let mut st = sh.lock();
+            st.closing = true;
+            if let Some(w) = st.driver.take() {
+                w.wake();
+            }
+            st.session_id.clone()
+        };
+        match &sh.transport {
+            Transport::Http { client, uri } => {
+                if let Some(id) = session_id {
+                    let mut req = Request::new(Body::empty());
+                    *req.method_mut() = Method::DELETE;
+                    *req.uri_mut() = uri.clone();
+                    req.headers_mut().insert(SESSION_HEADER, id);
+                    let deadline = sh.rt.now() + sh.config.shutdown_timeout;
+                    if let Some(Ok(res)) =
+                        crate::timeout(&sh.rt, deadline, client.request(req)).await
+                    {
+                        let _ = res.into_body().collect(64 * 1024).await;
+                    }
+                }
+                let mut st = sh.lock();
+                st.closed = true;
+                st.session.handle_close();
+                sh.dispatch(&mut st);
+                Ok(None)
+            }
+            Transport::Stdio { done, child } => {
+                let deadline = sh.rt.now() + sh.config.shutdown_timeout;
+                let done = done.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let child = child.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let Some(mut child) = child else {
+                    if let Some(done) = done {
+                        let _ = crate::timeout(&sh.rt, deadline, done).await;
+                    }
+                    return Ok(None);
+                };
+                // The child exits once its stdin closes; give it the
+                // timeout, then kill it. Either way it is reaped.
+                let exited = crate::timeout(&sh.rt, deadline, child.wait()).await;
+                let status = match exited {
+                    Some(status) => status?,
+                    None => {
+                        tracing::debug!(pid = ?child.id(), "MCP server did not exit in time; killing it");
+                        child.kill()?;
+                        child.wait().await?
+                    }
+                };
+                if let Some(done) = done {
+                    // The child is gone, so its stdout ends at once.
+                    let _ =
+                        crate::timeout(&sh.rt, sh.rt.now() + Duration::from_secs(1), done).await;
+                }
+                Ok(Some(status))
+            }
+        }
+    }
+}
+
+fn wrong_type() -> McpClientError {
+    McpClientError::BadAnswer("a result of the wrong type".into())
+}
+
+/// The notifications and server requests of an [`McpClient`].
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::Receiver<ClientEvent>,
+}
+
+impl Stream for Events {
+    type Item = ClientEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+impl Events {
+    /// The next event; `None` once the client is gone.
+    pub async fn next(&mut self) -> Option<ClientEvent> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+/// Cancels a call whose future was dropped before its answer.
+struct CancelOnDrop<'a, R: Runtime> {
+    shared: &'a Shared<R>,
+    id: Option<RequestId>,
+}
+
+impl<R: Runtime> Drop for CancelOnDrop<'_, R> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        {
+            let mut st = self.shared.lock();
+            st.waiters.remove(&id);
+            if st.session.is_pending(&id) {
+                let _ = st.session.cancel(&id, Some("the caller gave up"));
+            }
+        }
+        self.shared.kick();
+    }
+}
+
+impl<R: Runtime> Shared<R> {
+    fn new(rt: R, config: McpClientConfig, transport: Transport<R>) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(config.event_buffer.max(1));
+        Arc::new_cyclic(|me| Self {
+            rt,
+            me: me.clone(),
+            state: Mutex::new(State {
+                session: ClientSession::new(config.session.clone()),
+                waiters: BTreeMap::new(),
+                init: None,
+                events: Some(tx),
+                events_rx: Some(rx),
+                dropped_events: 0,
+                driver: None,
+                closing: false,
+                closed: false,
+                session_id: None,
+            }),
+            config,
+            transport,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a request and waits for its typed result.
+    async fn call(
+        &self,
+        f: impl FnOnce(&mut ClientSession, Instant) -> Result<RequestId, wirestate_mcp::Error>,
+    ) -> Result<ClientResult, McpClientError> {
+        let (id, rx) = {
+            let mut st = self.lock();
+            if st.closed || st.closing {
+                return Err(McpClientError::Closed);
+            }
+            let id = f(&mut st.session, self.rt.now())?;
+            let (tx, rx) = oneshot::channel();
+            st.waiters.insert(id.clone(), tx);
+            (id, rx)
+        };
+        self.kick();
+        let mut guard = CancelOnDrop {
+            shared: self,
+            id: Some(id),
+        };
+        let outcome = self.wait(rx, guard.id.clone()).await;
+        guard.id = None;
+        match outcome {
+            Outcome::Result(r) => Ok(*r),
+            Outcome::Failed(e) => Err(e),
+            Outcome::Initialized(_) => Err(wrong_type()),
+        }
+    }
+
+    /// Answers a server request.
+    fn answer(
+        &self,
+        f: impl FnOnce(&mut ClientSession) -> Result<(), wirestate_mcp::Error>,
+    ) -> Result<(), McpClientError> {
+        f(&mut self.lock().session)?;
+        self.kick();
+        Ok(())
+    }
+
+    /// Waits for an outcome, firing the session's deadlines meanwhile.
+    async fn wait(&self, mut rx: oneshot::Receiver<Outcome>, _id: Option<RequestId>) -> Outcome {
+        loop {
+            let deadline = self.lock().session.poll_timeout();
+            let got = match deadline {
+                None => Some((&mut rx).await),
+                Some(at) => crate::timeout(&self.rt, at, &mut rx).await,
+            };
+            match got {
+                Some(Ok(outcome)) => return outcome,
+                Some(Err(_)) => return Outcome::Failed(McpClientError::Closed),
+                None => {
+                    {
+                        let mut st = self.lock();
+                        st.session.handle_timeout(self.rt.now());
+                        self.dispatch(&mut st);
+                    }
+                    self.kick();
+                }
+            }
+        }
+    }
+
+    /// Hands the session's events to their waiters and to the event stream.
+    fn dispatch(&self, st: &mut State) {
+        while let Some(event) = st.session.poll_event() {
+            match event {
+                ClientEvent::Initialized { result, .. } => {
+                    if let Some((_, tx)) = st.init.take() {
+                        let _ = tx.send(Outcome::Initialized(result));
+                    }
+                }
+                ClientEvent::InitializeFailed(e) => {
+                    if let Some((_, tx)) = st.init.take() {
+                        let _ = tx.send(Outcome::Failed(e.into()));
+                    }
+                }
+                ClientEvent::Response { request, result } => {
+                    if let Some(tx) = st.waiters.remove(&request) {
+                        let _ = tx.send(Outcome::Result(result));
+                    }
+                }
+                ClientEvent::RequestFailed { request, error } => {
+                    if let Some(tx) = st.waiters.remove(&request) {
+                        let _ = tx.send(Outcome::Failed(McpClientError::Rpc(error)));
+                    }
+                }
+                ClientEvent::RequestTimedOut { request } => {
+                    if let Some(tx) = st.waiters.remove(&request) {
+                        let _ = tx.send(Outcome::Failed(McpClientError::TimedOut));
+                    }
+                }
+                ClientEvent::Closed { .. } => {
+                    for (_, tx) in std::mem::take(&mut st.waiters) {
+                        let _ = tx.send(Outcome::Failed(McpClientError::Closed));
+                    }
+                    if let Some((_, tx)) = st.init.take() {
+                        let _ = tx.send(Outcome::Failed(McpClientError::Closed));
+                    }
+                    st.events = None;
+                }
+                other => {
+                    let request = match &other {
+                        ClientEvent::ListRoots { id }
+                        | ClientEvent::CreateMessage { id, .. }
+                        | ClientEvent::Elicit { id, .. } => Some(id.clone()),
+                        _ => None,
+                    };
+                    let sent = match &mut st.events {
+                        Some(tx) if st.events_rx.is_none() => match tx.try_send(other) {
+                            Ok(()) => true,
+                            Err(e) if e.is_disconnected() => {
+                                st.events = None;
+                                false
+                            }
+                            Err(_) => false,
+                        },
+                        _ => false,
+                    };
+                    if !sent {
+                        st.dropped_events += 1;
+                        if let Some(id) = request {
+                            let _ = st.session.respond_error(
+                                &id,
+                                ErrorObject::new(
+                                    ErrorCode::INTERNAL_ERROR,
+                                    "the client application does not handle this request",
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gets queued messages going: wakes the stdio driver, or POSTs each
+    /// message on HTTP.
+    fn kick(&self) {
+        match &self.transport {
+            Transport::Stdio { .. } => {
+                if let Some(w) = self.lock().driver.take() {
+                    w.wake();
+                }
+            }
+            Transport::Http { .. } => {
+                let Some(me) = self.me.upgrade() else { return };
+                let messages: Vec<Bytes> = {
+                    let mut st = self.lock();
+                    std::iter::from_fn(|| st.session.poll_message()).collect()
+                };
+                for m in messages {
+                    let me = me.clone();
+                    self.rt.spawn(Box::pin(async move { me.post(m).await }));
+                }
+            }
+        }
+    }
+
+    // ---- Streamable HTTP ----
+
+    /// POSTs one message and feeds the answer (JSON, or an SSE stream) to
+    /// the session.
+    async fn post(self: Arc<Self>, message: Bytes) {
+        let request = request_id_of(&message);
+        if let Err(e) = self.post_inner(message).await {
+            tracing::debug!(error = %e, "MCP POST failed");
+            let mut st = self.lock();
+            if let Some(id) = request {
+                if st.init.as_ref().is_some_and(|(i, _)| *i == id) {
+                    if let Some((_, tx)) = st.init.take() {
+                        let _ = tx.send(Outcome::Failed(e));
+                    }
+                } else if let Some(tx) = st.waiters.remove(&id) {
+                    let _ = tx.send(Outcome::Failed(e));
+                }
+            }
+        }
+        self.kick();
+    }
+
+    async fn post_inner(&self, message: Bytes) -> Result<(), McpClientError> {
+        let Transport::Http { client, uri } = &self.transport else {
+            return Ok(());
+        };
+        let mut req = Request::new(Body::from(message));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri.clone();
+        let (session_id, version) = {
+            let st = self.lock();
+            (st.session_id.clone(), st.session.protocol_version())
+        };
+        let h = req.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        if let Some(id) = session_id {
+            h.insert(SESSION_HEADER, id);
+        }
+        if let Some(v) = version {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.insert(VERSION_HEADER, v);
+            }
+        }
+        let res = client.request(req).await?;
+        let status = res.status();
+        if let Some(id) = res.headers().get(SESSION_HEADER) {
+            let mut st = self.lock();
+            if st.session_id.is_none() {
+                st.session_id = Some(id.clone());
+            }
+        }
+        let content_type = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mut body = res.into_body();
+        if !status.is_success() {
+            let bytes = body.collect(4096).await.unwrap_or_default();
+            return Err(McpClientError::Status {
+                status,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        if status == StatusCode::ACCEPTED {
+            let _ = body.collect(4096).await;
+            return Ok(());
+        }
+        if content_type.starts_with("text/event-stream") {
+            let mut sse = SseDecoder::new();
+            while let Some(chunk) = body.chunk().await {
+                let chunk = chunk?;
+                sse.push(&chunk);
+                while let Some(event) = sse.next_event() {
+                    self.sse_event(event);
+                }
+            }
+            while let Some(event) = sse.finish() {
+                self.sse_event(event);
+            }
+            Ok(())
+        } else if content_type.starts_with("application/json") {
+            let bytes = body.collect(MAX_JSON_BODY).await?;
+            if !bytes.is_empty() {
+                self.feed(bytes);
+            }
+            Ok(())
+        } else {
+            let _ = body.collect(4096).await;
+            Err(McpClientError::BadAnswer(format!(
+                "content type {content_type:?}"
+            )))
+        }
+    }
+
+    fn sse_event(&self, event: Result<wirestate_codec::SseEvent, wirestate_codec::SseError>) {
+        match event {
+            Ok(e) if e.event_type() == "message" && !e.data.is_empty() => {
+                self.feed(Bytes::from(e.data.into_bytes()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "bad SSE event"),
+        }
+    }
+
+    fn feed(&self, message: Bytes) {
+        {
+            let mut st = self.lock();
+            let _ = st.session.handle_message_bytes(self.rt.now(), message);
+            self.dispatch(&mut st);
+        }
+        self.kick();
+    }
+}
+
+/// The id of a request in an outgoing message, if it is one.
+fn request_id_of(message: &[u8]) -> Option<RequestId> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        id: Option<RequestId>,
+        method: Option<serde::de::IgnoredAny>,
+    }
+    let p: Probe = serde_json::from_slice(message).ok()?;
+    p.method.and(p.id)
+}
+
+// ---- stdio ----
+
+/// Runs the stdio transport: lines in, lines out, until the child's
+/// output ends.
+async fn drive_stdio<R: Runtime, I: Io>(shared: &Shared<R>, mut io: I) -> io::Result<()> {
+    let mut decoder = LineDecoder::new();
+    let mut out: VecDeque<Bytes> = VecDeque::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut shutdown = false;
+    let result = std::future::poll_fn(|cx| {
+        let mut st = shared.lock();
+        st.driver = Some(cx.waker().clone());
+        loop {
+            let mut progress = false;
+            // Read.
+            while st.session.wants_message() {
+                match io.poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(0)) => {
+                        while let Some(line) = decoder.finish() {
+                            if let Ok(line) = line {
+                                let _ = st.session.handle_message_bytes(shared.rt.now(), line);
+                            }
+                        }
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        decoder.push(&buf[..n]);
+                        while let Some(line) = decoder.next_line() {
+                            match line {
+                                Ok(line) => {
+                                    let _ = st.session.handle_message_bytes(shared.rt.now(), line);
+                                }
+                                Err(e) => tracing::debug!(error = %e, "bad line from the server"),
+                            }
+                        }
+                        shared.dispatch(&mut st);
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            shared.dispatch(&mut st);
+            // Write.
+            while let Some(m) = st.session.poll_message() {
+                let mut dst = BytesMut::with_capacity(m.len() + 1);
+                if encode_line(&m, &mut dst).is_ok() {
+                    out.push_back(dst.freeze());
+                }
+            }
+            while !out.is_empty() && !shutdown {
+                let slices: Vec<IoSlice<'_>> =
+                    out.iter().take(64).map(|b| IoSlice::new(b)).collect();
+                match io.poll_write_vectored(cx, &slices) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    Poll::Ready(Ok(mut n)) => {
+                        progress = true;
+                        while n > 0 {
+                            let Some(front) = out.front_mut() else { break };
+                            if n >= front.len() {
+                                n -= front.len();
+                                out.pop_front();
+                            } else {
+                                let _ = front.split_to(n);
+                                n = 0;
+                            }
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            if out.is_empty() && !shutdown {
+                if let Poll::Ready(Err(e)) = io.poll_flush(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                if st.closing {
+                    // Close the child's stdin; keep reading until it exits.
+                    if io.poll_shutdown(cx).is_ready() {
+                        shutdown = true;
+                        progress = true;
+                    }
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await;
+    let mut st = shared.lock();
+    st.closed = true;
+    st.driver = None;
+    st.session.handle_close();
+    shared.dispatch(&mut st);
+    result
+}

@@ -1,0 +1,153 @@
+//! MCP clients on tokio: a stdio child process ([`connect_child`], spawned
+//! with `tokio::process` and always reaped) or a Streamable HTTP endpoint
+//! ([`connect_http`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), wirestate_rt::mcp_client::McpClientError> {
+//! let client = wirestate_tokio::mcp::connect_child("wirestate", &["mcp-server"], Default::default()).await?;
+//! for tool in client.list_all_tools().await? {
+//!     println!("{}", tool.name);
+//! }
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
+
+use std::ffi::OsStr;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use wirestate_rt::Io;
+use wirestate_rt::mcp_client::{ChildProcess, McpClient, McpClientConfig, McpClientError};
+
+use crate::TokioRuntime;
+
+/// A child's stdout (read) and stdin (write) as one [`Io`];
+/// `poll_shutdown` closes stdin, which tells an MCP server to exit.
+#[derive(Debug)]
+pub struct ChildIo {
+    stdout: ChildStdout,
+    stdin: Option<ChildStdin>,
+}
+
+impl Io for ChildIo {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        match Pin::new(&mut self.stdout).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stdin {
+            Some(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stdin {
+            Some(w) => Pin::new(w).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Dropping the pipe's write end is what the child sees as EOF.
+        self.stdin = None;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A `tokio::process::Child` as a [`ChildProcess`].
+#[derive(Debug)]
+pub struct TokioChild(pub Child);
+
+impl ChildProcess for TokioChild {
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = io::Result<ExitStatus>> + Send + '_>> {
+        Box::pin(self.0.wait())
+    }
+
+    fn kill(&mut self) -> io::Result<()> {
+        self.0.start_kill()
+    }
+
+    fn id(&self) -> Option<u32> {
+        self.0.id()
+    }
+}
+
+/// Spawns `program` with `args`, stdin and stdout piped, stderr inherited,
+/// killed if dropped unreaped.
+///
+/// # Errors
+///
+/// Spawning failed.
+pub fn spawn_child<P: AsRef<OsStr>, A: AsRef<OsStr>>(
+    program: P,
+    args: &[A],
+) -> io::Result<(ChildIo, TokioChild)> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(io::Error::other("the child's pipes are missing"));
+    };
+    Ok((
+        ChildIo {
+            stdout,
+            stdin: Some(stdin),
+        },
+        TokioChild(child),
+    ))
+}
+
+/// Spawns an MCP server as a child process and initializes a session with
+/// it. If `initialize` fails the child is closed and reaped.
+///
+/// # Errors
+///
+/// Spawning failed, or [`McpClient::initialize`]'s errors.
+pub async fn connect_child<P: AsRef<OsStr>, A: AsRef<OsStr>>(
+    program: P,
+    args: &[A],
+    config: McpClientConfig,
+) -> Result<McpClient<TokioRuntime>, McpClientError> {
+    let (io, child) = spawn_child(program, args)?;
+    let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), config);
+    match client.initialize().await {
+        Ok(_) => Ok(client),
+        Err(e) => {
+            let _ = client.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// Initializes a session with the Streamable HTTP endpoint at `url`.
+///
+/// # Errors
+///
+/// A bad URL, or [`McpClient::initialize`]'s errors.
+pub async fn connect_http(
+    url: &str,
+    config: McpClientConfig,
+) -> Result<McpClient<TokioRuntime>, McpClientError> {
+    let client = McpClient::http(TokioRuntime, url, config)?;
+    client.initialize().await?;
+    Ok(client)
+}

@@ -1,0 +1,185 @@
+//! The MCP client on tokio: against the rt MCP server in process (stdio
+//! over a duplex pipe, Streamable HTTP on a socket), and child processes
+//! reaped on close (killed after the timeout).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use wirestate_mcp::ClientEvent;
+use wirestate_mcp::schema::{CallToolResult, LoggingLevel, Tool};
+use wirestate_rt::Shutdown;
+use wirestate_rt::mcp::{McpServer, ToolError};
+use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
+use wirestate_tokio::{TokioIo, TokioRuntime};
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A server with `echo` (logs, answers with the arguments as text) and
+/// `slow` (three progress steps, then "done").
+fn server() -> McpServer {
+    McpServer::builder()
+        .name("test-server", "1.2.3")
+        .tool_raw(Tool::new("echo", Map::new()), |ctx, args| async move {
+            ctx.log(LoggingLevel::Info, Some("echo"), json!("echoing"));
+            Ok::<_, ToolError>(CallToolResult::text(Value::Object(args).to_string()))
+        })
+        .tool_raw(Tool::new("slow", Map::new()), |ctx, _| async move {
+            for i in 1..=3 {
+                ctx.progress(f64::from(i), Some(3.0), None);
+                ctx.sleep(Duration::from_millis(20)).await;
+            }
+            Ok::<_, ToolError>(CallToolResult::text("done"))
+        })
+        .build()
+}
+
+async fn exercise(client: &McpClient<TokioRuntime>) {
+    let info = client.server_info().unwrap();
+    assert_eq!(info.server_info.name, "test-server");
+    assert!(client.protocol_version().is_some());
+    let mut events = client.events().unwrap();
+    assert!(client.events().is_none());
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["echo", "slow"]);
+    let mut args = Map::new();
+    args.insert("x".into(), json!(1));
+    let r = client.call_tool("echo", Some(args)).await.unwrap();
+    assert_eq!(r.content[0].as_text(), Some(r#"{"x":1}"#));
+    let r = client.call_tool("slow", None).await.unwrap();
+    assert_eq!(r.content[0].as_text(), Some("done"));
+    let e = client.call_tool("missing", None).await.unwrap_err();
+    assert_eq!(e.hint(), Some(wirestate_jsonrpc::ErrorCode::INVALID_PARAMS));
+    client.ping().await.unwrap();
+    // The log of echo and the progress of slow came out as events.
+    let mut log = false;
+    let mut progress = 0;
+    while !(log && progress == 3) {
+        match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+            Ok(Some(ClientEvent::Log(l))) => log = l.data == json!("echoing"),
+            Ok(Some(ClientEvent::Progress { request, .. })) => {
+                assert!(request.is_some());
+                progress += 1;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("log {log}, progress {progress}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn stdio_in_process() {
+    block_on(async {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            server()
+                .serve_io(TokioRuntime, TokioIo(theirs))
+                .await
+                .unwrap();
+        });
+        let client = McpClient::stdio(TokioRuntime, TokioIo(ours), None, Default::default());
+        client.initialize().await.unwrap();
+        exercise(&client).await;
+        assert_eq!(client.close().await.unwrap(), None);
+        // Our stdin closed, so the server ended.
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}
+
+#[test]
+fn streamable_http() {
+    block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let handler = server().http(TokioRuntime, Default::default());
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
+        let serving = tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            Default::default(),
+            stop,
+        ));
+        let url = format!("http://{addr}/");
+        let client = wirestate_tokio::mcp::connect_http(&url, Default::default())
+            .await
+            .unwrap();
+        exercise(&client).await;
+        assert_eq!(client.close().await.unwrap(), None);
+        // The session is gone (DELETE): a new client's request with the old
+        // id would be refused; a fresh session still works.
+        let again = wirestate_tokio::mcp::connect_http(&url, Default::default())
+            .await
+            .unwrap();
+        again.ping().await.unwrap();
+        again.close().await.unwrap();
+        // Nobody listening: initialize fails cleanly.
+        let e = wirestate_tokio::mcp::connect_http("http://127.0.0.1:1/", Default::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, McpClientError::Http(_)), "{e:?}");
+        shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
+    });
+}
+
+#[test]
+fn child_exits_when_stdin_closes() {
+    block_on(async {
+        let (io, child) = wirestate_tokio::mcp::spawn_child("sh", &["-c", "cat >/dev/null"]).unwrap();
+        let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), Default::default());
+        let start = Instant::now();
+        let status = client.close().await.unwrap().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert!(start.elapsed() < Duration::from_secs(3));
+    });
+}
+
+#[test]
+fn child_killed_after_the_shutdown_timeout() {
+    block_on(async {
+        let mut config = McpClientConfig::default();
+        config.shutdown_timeout = Duration::from_millis(300);
+        config.session.jsonrpc.request_timeout = Some(Duration::from_millis(300));
+        // A "server" that never answers and ignores its stdin closing.
+        let start = Instant::now();
+        let e = wirestate_tokio::mcp::connect_child("sh", &["-c", "exec sleep 30"], config)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                McpClientError::Session(wirestate_mcp::Error::InitializeTimedOut)
+            ),
+            "{e:?}"
+        );
+        // connect_child closed the client, killing and reaping the child.
+        assert!(start.elapsed() < Duration::from_secs(5));
+
+        let mut config = McpClientConfig::default();
+        config.shutdown_timeout = Duration::from_millis(200);
+        let (io, child) = wirestate_tokio::mcp::spawn_child("sh", &["-c", "exec sleep 30"]).unwrap();
+        let pid = wirestate_rt::mcp_client::ChildProcess::id(&child).unwrap();
+        let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), config);
+        let status = client.close().await.unwrap().unwrap();
+        assert!(!status.success());
+        // Reaped: no process with that id is left (not even a zombie).
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    });
+}
