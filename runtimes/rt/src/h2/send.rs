@@ -18,6 +18,14 @@ const MIN_DATA_FRAME: usize = 1024;
 /// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
 const GATHER: usize = 16 * 1024;
 
+/// Output queued in the machine (not yet taken by the driver) above which
+/// no more body is pulled: the windows bound what the peer may receive,
+/// not how fast it reads, and a peer that opens a huge window and then
+/// stops reading must not make the body pile up in memory. The driver
+/// polls the app again after each write, so sending resumes as the queue
+/// drains.
+const QUEUE_HIGH_WATER: usize = 512 * 1024;
+
 /// What a poll of an [`Outgoing`] body did.
 pub(crate) enum Sent {
     /// Some of it went into the machine; more is to come.
@@ -137,7 +145,11 @@ impl Outgoing {
                 }
                 return Sent::Done;
             };
-            let capacity = m.send_capacity(stream);
+            let capacity = if m.queued_bytes() >= QUEUE_HIGH_WATER {
+                0
+            } else {
+                m.send_capacity(stream)
+            };
             let take = if capacity >= chunk.len() {
                 chunk.len()
             } else {
