@@ -33,10 +33,10 @@ use wirestate_codec::{LineDecoder, SseDecoder, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
 use wirestate_mcp::schema::{
-    CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
-    Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListRootsResult, ListToolsResult, LoggingLevel, Prompt,
-    ReadResourceResult, Resource, Tool,
+    CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, CreateMessageResult,
+    ElicitResult, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListRootsResult, ListToolsResult,
+    LoggingLevel, Prompt, ReadResourceResult, Resource, Tool,
 };
 use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagination};
 
@@ -198,10 +198,19 @@ struct Shared<R: Runtime> {
     transport: Transport<R>,
 }
 
-/// An MCP client session over stdio or Streamable HTTP. Cheap to share
-/// behind an `Arc`; every method takes `&self`.
+/// An MCP client session over stdio or Streamable HTTP. Clones are
+/// handles to the same session (cheap); every call takes `&self`, and
+/// [`close`](Self::close) on any handle ends the session for all.
 pub struct McpClient<R: Runtime> {
     shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for McpClient<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 impl<R: Runtime> std::fmt::Debug for McpClient<R> {
@@ -301,6 +310,9 @@ impl<R: Runtime> McpClient<R> {
         match sh.wait(rx, None).await {
             Outcome::Initialized(r) => {
                 sh.kick();
+                if let (Transport::Http { .. }, Some(me)) = (&sh.transport, sh.me.upgrade()) {
+                    sh.rt.spawn(Box::pin(async move { me.listen().await }));
+                }
                 Ok(*r)
             }
             Outcome::Failed(e) => Err(e),
@@ -474,6 +486,30 @@ impl<R: Runtime> McpClient<R> {
             .call(|s, now| s.subscribe(now, uri))
             .await
             .map(|_| ())
+    }
+
+    /// `resources/unsubscribe`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn unsubscribe(&self, uri: &str) -> Result<(), McpClientError> {
+        self.shared
+            .call(|s, now| s.unsubscribe(now, uri))
+            .await
+            .map(|_| ())
+    }
+
+    /// `completion/complete`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn complete(&self, params: CompleteParams) -> Result<CompleteResult, McpClientError> {
+        match self.shared.call(|s, now| s.complete(now, params)).await? {
+            ClientResult::Complete(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
     }
 
     /// One page of `prompts/list`.
@@ -996,6 +1032,72 @@ impl<R: Runtime> Shared<R> {
             Err(McpClientError::BadAnswer(format!(
                 "content type {content_type:?}"
             )))
+        }
+    }
+
+    /// The standalone GET stream: notifications and requests the server
+    /// sends outside of any request of ours. Reconnects with
+    /// `Last-Event-ID` when the stream ends while the session is open; a
+    /// server without one (405) is left alone.
+    async fn listen(self: Arc<Self>) {
+        let Transport::Http { client, uri } = &self.transport else {
+            return;
+        };
+        let mut last_event_id = String::new();
+        let mut failures = 0u32;
+        loop {
+            let (session_id, version, done) = {
+                let st = self.lock();
+                (
+                    st.session_id.clone(),
+                    st.session.protocol_version(),
+                    st.closing || st.closed,
+                )
+            };
+            if done || failures >= 5 {
+                return;
+            }
+            let mut req = Request::new(Body::empty());
+            *req.uri_mut() = uri.clone();
+            let h = req.headers_mut();
+            h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+            if let Some(id) = session_id {
+                h.insert(SESSION_HEADER, id);
+            }
+            if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(VERSION_HEADER, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&last_event_id) {
+                if !last_event_id.is_empty() {
+                    h.insert("last-event-id", v);
+                }
+            }
+            let mut retry = Duration::from_secs(1);
+            match client.request(req).await {
+                Ok(res) if res.status() == StatusCode::OK => {
+                    failures = 0;
+                    let mut body = res.into_body();
+                    let mut sse = SseDecoder::new();
+                    while let Some(Ok(chunk)) = body.chunk().await {
+                        sse.push(&chunk);
+                        while let Some(event) = sse.next_event() {
+                            self.sse_event(event);
+                        }
+                        if self.lock().closing {
+                            return;
+                        }
+                    }
+                    last_event_id = sse.last_event_id().to_owned();
+                    if let Some(ms) = sse.retry() {
+                        retry = Duration::from_millis(ms.min(30_000));
+                    }
+                }
+                // No standalone stream on this server.
+                Ok(res) if res.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(res) if res.status() == StatusCode::NOT_FOUND => return,
+                Ok(_) | Err(_) => failures += 1,
+            }
+            crate::sleep_until(&self.rt, self.rt.now() + retry).await;
         }
     }
 

@@ -2,11 +2,15 @@
 //! over a duplex pipe, Streamable HTTP on a socket), and child processes
 //! reaped on close (killed after the timeout).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use wirestate_mcp::ClientEvent;
-use wirestate_mcp::schema::{CallToolResult, LoggingLevel, Tool};
+use wirestate_mcp::schema::{
+    CallToolResult, ClientCapabilities, ContentBlock, CreateMessageParams, CreateMessageResult,
+    LoggingLevel, Role, SamplingCapability, SamplingContent, SamplingMessage, Tool,
+};
 use wirestate_rt::Shutdown;
 use wirestate_rt::mcp::{McpServer, ToolError};
 use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
@@ -36,15 +40,71 @@ fn server() -> McpServer {
             }
             Ok::<_, ToolError>(CallToolResult::text("done"))
         })
+        .tool_raw(Tool::new("sample", Map::new()), |ctx, _| async move {
+            let params = CreateMessageParams {
+                messages: vec![SamplingMessage {
+                    role: Role::User,
+                    content: SamplingContent::One(Box::new(ContentBlock::text("2+2?"))),
+                    meta: None,
+                    extra: Map::new(),
+                }],
+                max_tokens: 5,
+                ..Default::default()
+            };
+            let r = ctx.create_message(params).await?;
+            let SamplingContent::One(block) = r.content else {
+                return Err(ToolError::msg("several blocks"));
+            };
+            Ok(CallToolResult::text(format!(
+                "{} said {}",
+                r.model,
+                block.as_text().unwrap_or("?")
+            )))
+        })
         .build()
+}
+
+/// A client that declares sampling (answered by `handle_events`).
+fn config() -> McpClientConfig {
+    let mut c = McpClientConfig::default();
+    c.capabilities = ClientCapabilities {
+        sampling: Some(SamplingCapability::default()),
+        ..Default::default()
+    };
+    c
+}
+
+/// Answers sampling requests; collects every other event.
+fn handle_events(client: &McpClient<TokioRuntime>) -> Arc<Mutex<Vec<ClientEvent>>> {
+    let mut events = client.events().unwrap();
+    assert!(client.events().is_none());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (client, store) = (client.clone(), seen.clone());
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let ClientEvent::CreateMessage { id, params } = &event {
+                assert_eq!(params.max_tokens, 5);
+                let answer = CreateMessageResult {
+                    role: Role::Assistant,
+                    content: SamplingContent::One(Box::new(ContentBlock::text("4"))),
+                    model: "test-model".into(),
+                    stop_reason: None,
+                    meta: None,
+                    extra: Map::new(),
+                };
+                client.respond_create_message(id, answer).unwrap();
+            }
+            store.lock().unwrap().push(event);
+        }
+    });
+    seen
 }
 
 async fn exercise(client: &McpClient<TokioRuntime>) {
     let info = client.server_info().unwrap();
     assert_eq!(info.server_info.name, "test-server");
     assert!(client.protocol_version().is_some());
-    let mut events = client.events().unwrap();
-    assert!(client.events().is_none());
+    let seen = handle_events(client);
     let names: Vec<String> = client
         .list_all_tools()
         .await
@@ -52,29 +112,54 @@ async fn exercise(client: &McpClient<TokioRuntime>) {
         .into_iter()
         .map(|t| t.name)
         .collect();
-    assert_eq!(names, ["echo", "slow"]);
+    assert_eq!(names, ["echo", "slow", "sample"]);
     let mut args = Map::new();
     args.insert("x".into(), json!(1));
     let r = client.call_tool("echo", Some(args)).await.unwrap();
     assert_eq!(r.content[0].as_text(), Some(r#"{"x":1}"#));
     let r = client.call_tool("slow", None).await.unwrap();
     assert_eq!(r.content[0].as_text(), Some("done"));
+    // The server asks us to sample while it runs the tool.
+    let r = client.call_tool("sample", None).await.unwrap();
+    assert_eq!(r.content[0].as_text(), Some("test-model said 4"));
     let e = client.call_tool("missing", None).await.unwrap_err();
     assert_eq!(e.hint(), Some(wirestate_jsonrpc::ErrorCode::INVALID_PARAMS));
     client.ping().await.unwrap();
-    // The log of echo and the progress of slow came out as events.
-    let mut log = false;
-    let mut progress = 0;
-    while !(log && progress == 3) {
-        match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
-            Ok(Some(ClientEvent::Log(l))) => log = l.data == json!("echoing"),
-            Ok(Some(ClientEvent::Progress { request, .. })) => {
-                assert!(request.is_some());
-                progress += 1;
+    // A call given up on is cancelled, and the session goes on.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(10), client.call_tool("slow", None)).await;
+    assert!(gave_up.is_err());
+    client.ping().await.unwrap();
+    // The log of echo, the progress of slow and the sampling request came
+    // out as events.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        {
+            let seen = seen.lock().unwrap();
+            let log = seen
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Log(l) if l.data == json!("echoing")));
+            let progress = seen
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        ClientEvent::Progress {
+                            request: Some(_),
+                            ..
+                        }
+                    )
+                })
+                .count();
+            let sampled = seen
+                .iter()
+                .any(|e| matches!(e, ClientEvent::CreateMessage { .. }));
+            if log && progress >= 3 && sampled {
+                break;
             }
-            Ok(Some(_)) => {}
-            other => panic!("log {log}, progress {progress}: {other:?}"),
+            assert!(Instant::now() < deadline, "{seen:?}");
         }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -88,7 +173,7 @@ fn stdio_in_process() {
                 .await
                 .unwrap();
         });
-        let client = McpClient::stdio(TokioRuntime, TokioIo(ours), None, Default::default());
+        let client = McpClient::stdio(TokioRuntime, TokioIo(ours), None, config());
         client.initialize().await.unwrap();
         exercise(&client).await;
         assert_eq!(client.close().await.unwrap(), None);
@@ -117,7 +202,7 @@ fn streamable_http() {
             stop,
         ));
         let url = format!("http://{addr}/");
-        let client = wirestate_tokio::mcp::connect_http(&url, Default::default())
+        let client = wirestate_tokio::mcp::connect_http(&url, config())
             .await
             .unwrap();
         exercise(&client).await;
@@ -142,7 +227,8 @@ fn streamable_http() {
 #[test]
 fn child_exits_when_stdin_closes() {
     block_on(async {
-        let (io, child) = wirestate_tokio::mcp::spawn_child("sh", &["-c", "cat >/dev/null"]).unwrap();
+        let (io, child) =
+            wirestate_tokio::mcp::spawn_child("sh", &["-c", "cat >/dev/null"]).unwrap();
         let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), Default::default());
         let start = Instant::now();
         let status = client.close().await.unwrap().unwrap();
@@ -174,7 +260,8 @@ fn child_killed_after_the_shutdown_timeout() {
 
         let mut config = McpClientConfig::default();
         config.shutdown_timeout = Duration::from_millis(200);
-        let (io, child) = wirestate_tokio::mcp::spawn_child("sh", &["-c", "exec sleep 30"]).unwrap();
+        let (io, child) =
+            wirestate_tokio::mcp::spawn_child("sh", &["-c", "exec sleep 30"]).unwrap();
         let pid = wirestate_rt::mcp_client::ChildProcess::id(&child).unwrap();
         let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), config);
         let status = client.close().await.unwrap().unwrap();
