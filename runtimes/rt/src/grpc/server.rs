@@ -93,6 +93,11 @@ struct CallState {
     /// The response head may go out (a message was sent, or the handler
     /// asked for it).
     head: bool,
+    /// A streaming handler is running: the head goes out as soon as it
+    /// waits for something (as tonic sends it when the handler returns its
+    /// stream), so that clients that wait for the head before sending
+    /// their first message do not deadlock.
+    eager_head: bool,
     metadata: Metadata,
     trailers: Metadata,
     /// The handler, waiting for room in the queue.
@@ -105,9 +110,10 @@ fn lock(s: &Shared) -> MutexGuard<'_, CallState> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Where a server- or bidi-streaming handler sends its messages. Initial
-/// metadata goes out with the first message (or when the handler ends);
-/// set it before.
+/// Where a server- or bidi-streaming handler sends its messages. The
+/// response head, with the initial metadata, goes out with the first
+/// message, or as soon as the handler first waits (for a request message,
+/// a timer, …), or when it ends: set the metadata before any of these.
 pub struct ResponseSink<T> {
     shared: Shared,
     encoding: Encoding,
@@ -346,6 +352,7 @@ impl<R: Runtime> Server<R> {
                 Box::pin(async move {
                     let message = read_one(&mut call.stream::<Req>()).await?;
                     let sink = call.sink();
+                    lock(&call.shared).eager_head = true;
                     f(call.request(message), sink).await
                 })
             }),
@@ -391,6 +398,7 @@ impl<R: Runtime> Server<R> {
                 Box::pin(async move {
                     let stream = call.stream::<Req>();
                     let sink = call.sink();
+                    lock(&call.shared).eager_head = true;
                     f(call.request(stream), sink).await
                 })
             }),
@@ -541,7 +549,10 @@ impl Running {
     }
 
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.poll_handler(cx) || lock(&self.shared).head {
+        if self.poll_handler(cx) || {
+            let st = lock(&self.shared);
+            st.head || st.eager_head
+        } {
             Poll::Ready(())
         } else {
             Poll::Pending

@@ -1,0 +1,545 @@
+//! gRPC interop with tonic (dev-dependency only), both directions, over
+//! h2c on 127.0.0.1:
+//!
+//! * tonic's client (`tonic::client::Grpc` with the prost codec over our
+//!   prost types) against `wirestate serve`'s services on tokio: the four
+//!   call kinds of the Echo service, gzip both ways, status and message,
+//!   metadata echo, a deadline the server enforces, UNIMPLEMENTED;
+//! * our client (`wirestate_rt::grpc::Channel`, on tokio and smol) against
+//!   a tonic server implementing the Echo service (written the way
+//!   tonic's code generator writes it): the four call kinds, gzip,
+//!   metadata, a handler error, a deadline, an unknown method.
+
+use futures_util::StreamExt;
+use http::uri::PathAndQuery;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tonic::codec::CompressionEncoding;
+use tonic::codegen::{BoxFuture, StdError};
+use wirestate_proto::grpc::testing::{
+    EchoStatus, ResponseParameters, SimpleRequest, SimpleResponse, StreamingOutputCallRequest,
+    StreamingOutputCallResponse, TestServiceMethod,
+};
+use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
+use wirestate_rt::Runtime;
+use wirestate_rt::grpc::{CallOptions, Channel, Code, Encoding, Metadata};
+use wirestate_rt::http1::ServerConfig;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn echo(message: &str, repeat: u32) -> EchoRequest {
+    EchoRequest {
+        message: message.into(),
+        payload: vec![7; 1000],
+        repeat,
+    }
+}
+
+// --- tonic client -> our server ---------------------------------------------
+
+async fn start_ours() -> SocketAddr {
+    let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+    let grpc = wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime, Default::default());
+    let handler = wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
+    tokio::spawn(wirestate_tokio::serve(
+        listener,
+        handler,
+        ServerConfig::default(),
+        wirestate_rt::Shutdown::new(),
+    ));
+    addr
+}
+
+type TonicClient = tonic::client::Grpc<tonic::transport::Channel>;
+
+fn path(p: &'static str) -> PathAndQuery {
+    PathAndQuery::from_static(p)
+}
+
+fn codec<Req, Resp>() -> tonic_prost::ProstCodec<Req, Resp> {
+    tonic_prost::ProstCodec::default()
+}
+
+async fn tonic_client(addr: SocketAddr) -> TonicClient {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic::client::Grpc::new(channel)
+}
+
+async fn tonic_against_ours(addr: SocketAddr) {
+    let mut c = tonic_client(addr).await;
+
+    // Unary, with metadata both ways (the TestService echoes it).
+    c.ready().await.unwrap();
+    let mut req = tonic::Request::new(SimpleRequest {
+        response_size: 314_159,
+        ..Default::default()
+    });
+    req.metadata_mut().insert(
+        "x-grpc-test-echo-initial",
+        "test_initial_metadata_value".parse().unwrap(),
+    );
+    req.metadata_mut().insert_bin(
+        "x-grpc-test-echo-trailing-bin",
+        tonic::metadata::MetadataValue::from_bytes(b"\xab\xab\xab"),
+    );
+    let r: tonic::Response<SimpleResponse> = c
+        .unary(
+            req,
+            path("/grpc.testing.TestService/UnaryCall"),
+            codec::<SimpleRequest, SimpleResponse>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.metadata().get("x-grpc-test-echo-initial").unwrap(),
+        "test_initial_metadata_value"
+    );
+    assert_eq!(r.into_inner().payload.unwrap().body.len(), 314_159);
+
+    // gzip both ways.
+    let mut gz = tonic_client(addr)
+        .await
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    gz.ready().await.unwrap();
+    let r = gz
+        .unary(
+            tonic::Request::new(echo("gz", 0)),
+            path("/wirestate.echo.v1.Echo/Echo"),
+            codec::<EchoRequest, EchoResponse>(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.message.as_str(), r.payload.len()), ("gz", 1000));
+
+    // Server streaming.
+    c.ready().await.unwrap();
+    let mut s = c
+        .server_streaming(
+            tonic::Request::new(echo("s", 5)),
+            path("/wirestate.echo.v1.Echo/EchoStream"),
+            codec::<EchoRequest, EchoResponse>(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    while let Some(m) = s.message().await.unwrap() {
+        assert_eq!(m.index, n);
+        n += 1;
+    }
+    assert_eq!(n, 5);
+
+    // Client streaming.
+    c.ready().await.unwrap();
+    let reqs = futures_util::stream::iter((0..4).map(|i| echo(&format!("c{i}"), 0)));
+    let r = c
+        .client_streaming(
+            tonic::Request::new(reqs),
+            path("/wirestate.echo.v1.Echo/EchoCollect"),
+            codec::<EchoRequest, EchoResponse>(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.message.as_str(), r.index, r.payload.len()),
+        ("c3", 4, 4000)
+    );
+
+    // Bidi ping-pong.
+    c.ready().await.unwrap();
+    let (tx, rx) = futures_channel::mpsc::unbounded();
+    let mut responses = c
+        .streaming(
+            tonic::Request::new(rx),
+            path("/wirestate.echo.v1.Echo/EchoBidi"),
+            codec::<EchoRequest, EchoResponse>(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..5 {
+        tx.unbounded_send(echo(&format!("b{i}"), 0)).unwrap();
+        let m = responses.message().await.unwrap().unwrap();
+        assert_eq!((m.message, m.index), (format!("b{i}"), i));
+    }
+    drop(tx);
+    assert!(responses.message().await.unwrap().is_none());
+
+    // Status and message.
+    c.ready().await.unwrap();
+    let e = c
+        .unary(
+            tonic::Request::new(SimpleRequest {
+                response_status: Some(EchoStatus {
+                    code: 2,
+                    message: "test status message ☺".into(),
+                }),
+                ..Default::default()
+            }),
+            path("/grpc.testing.TestService/UnaryCall"),
+            codec::<SimpleRequest, SimpleResponse>(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unknown);
+    assert_eq!(e.message(), "test status message ☺");
+
+    // A deadline the server enforces (it sleeps 2 s before answering).
+    c.ready().await.unwrap();
+    let mut req = tonic::Request::new(StreamingOutputCallRequest {
+        response_parameters: vec![ResponseParameters {
+            size: 1,
+            interval_us: 2_000_000,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    req.set_timeout(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let result = c
+        .server_streaming(
+            req,
+            path("/grpc.testing.TestService/StreamingOutputCall"),
+            codec::<StreamingOutputCallRequest, StreamingOutputCallResponse>(),
+        )
+        .await;
+    let code = match result {
+        Err(e) => e.code(),
+        Ok(r) => r.into_inner().message().await.unwrap_err().code(),
+    };
+    assert_eq!(code, tonic::Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // Unknown method.
+    c.ready().await.unwrap();
+    let e = c
+        .unary(
+            tonic::Request::new(EchoRequest::default()),
+            path("/wirestate.echo.v1.Echo/Nope"),
+            codec::<EchoRequest, EchoResponse>(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unimplemented);
+}
+
+#[test]
+fn tonic_client_against_our_server() {
+    let rt = tokio_rt();
+    rt.block_on(async {
+        let addr = start_ours().await;
+        tokio::time::timeout(BOUND, tonic_against_ours(addr))
+            .await
+            .expect("bounded");
+    });
+}
+
+// --- our client -> tonic server ---------------------------------------------
+
+/// The Echo service on tonic, as tonic's code generator would route it.
+#[derive(Clone)]
+struct TonicEcho;
+
+impl tonic::server::NamedService for TonicEcho {
+    const NAME: &'static str = "wirestate.echo.v1.Echo";
+}
+
+type ResponseStream =
+    Pin<Box<dyn futures_core::Stream<Item = Result<EchoResponse, tonic::Status>> + Send>>;
+
+struct Unary;
+impl tonic::server::UnaryService<EchoRequest> for Unary {
+    type Response = EchoResponse;
+    type Future = BoxFuture<tonic::Response<EchoResponse>, tonic::Status>;
+    fn call(&mut self, req: tonic::Request<EchoRequest>) -> Self::Future {
+        Box::pin(async move {
+            let initial = req.metadata().get("x-initial").cloned();
+            let r = req.into_inner();
+            match r.message.as_str() {
+                "fail" => Err(tonic::Status::invalid_argument("asked to fail")),
+                "sleep" => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok(tonic::Response::new(EchoResponse::default()))
+                }
+                _ => {
+                    let mut resp = tonic::Response::new(EchoResponse {
+                        message: r.message,
+                        payload: r.payload,
+                        index: 0,
+                    });
+                    if let Some(v) = initial {
+                        resp.metadata_mut().insert("x-initial", v);
+                    }
+                    Ok(resp)
+                }
+            }
+        })
+    }
+}
+
+struct ServerStream;
+impl tonic::server::ServerStreamingService<EchoRequest> for ServerStream {
+    type Response = EchoResponse;
+    type ResponseStream = ResponseStream;
+    type Future = BoxFuture<tonic::Response<ResponseStream>, tonic::Status>;
+    fn call(&mut self, req: tonic::Request<EchoRequest>) -> Self::Future {
+        Box::pin(async move {
+            let r = req.into_inner();
+            let items = (0..r.repeat).map(move |index| {
+                Ok(EchoResponse {
+                    message: r.message.clone(),
+                    payload: r.payload.clone(),
+                    index,
+                })
+            });
+            let stream: ResponseStream = Box::pin(futures_util::stream::iter(items));
+            Ok(tonic::Response::new(stream))
+        })
+    }
+}
+
+struct ClientStream;
+impl tonic::server::ClientStreamingService<EchoRequest> for ClientStream {
+    type Response = EchoResponse;
+    type Future = BoxFuture<tonic::Response<EchoResponse>, tonic::Status>;
+    fn call(&mut self, req: tonic::Request<tonic::Streaming<EchoRequest>>) -> Self::Future {
+        Box::pin(async move {
+            let mut s = req.into_inner();
+            let mut out = EchoResponse::default();
+            while let Some(r) = s.message().await? {
+                out.message = r.message;
+                out.payload.extend_from_slice(&r.payload);
+                out.index += 1;
+            }
+            Ok(tonic::Response::new(out))
+        })
+    }
+}
+
+struct Bidi;
+impl tonic::server::StreamingService<EchoRequest> for Bidi {
+    type Response = EchoResponse;
+    type ResponseStream = ResponseStream;
+    type Future = BoxFuture<tonic::Response<ResponseStream>, tonic::Status>;
+    fn call(&mut self, req: tonic::Request<tonic::Streaming<EchoRequest>>) -> Self::Future {
+        Box::pin(async move {
+            let s = req.into_inner();
+            let stream: ResponseStream = Box::pin(s.enumerate().map(|(i, r)| {
+                r.map(|r| EchoResponse {
+                    message: r.message,
+                    payload: r.payload,
+                    index: i as u32,
+                })
+            }));
+            Ok(tonic::Response::new(stream))
+        })
+    }
+}
+
+fn grpc<Req, Resp>() -> tonic::server::Grpc<tonic_prost::ProstCodec<Resp, Req>>
+where
+    Req: prost::Message + Default + 'static,
+    Resp: prost::Message + Send + 'static,
+{
+    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for TonicEcho
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        match req.uri().path() {
+            "/wirestate.echo.v1.Echo/Echo" => {
+                Box::pin(
+                    async move { Ok(grpc::<EchoRequest, EchoResponse>().unary(Unary, req).await) },
+                )
+            }
+            "/wirestate.echo.v1.Echo/EchoStream" => Box::pin(async move {
+                Ok(grpc::<EchoRequest, EchoResponse>()
+                    .server_streaming(ServerStream, req)
+                    .await)
+            }),
+            "/wirestate.echo.v1.Echo/EchoCollect" => Box::pin(async move {
+                Ok(grpc::<EchoRequest, EchoResponse>()
+                    .client_streaming(ClientStream, req)
+                    .await)
+            }),
+            "/wirestate.echo.v1.Echo/EchoBidi" => Box::pin(async move {
+                Ok(grpc::<EchoRequest, EchoResponse>()
+                    .streaming(Bidi, req)
+                    .await)
+            }),
+            _ => Box::pin(async move { Ok(tonic::Status::unimplemented("").into_http()) }),
+        }
+    }
+}
+
+/// Starts the tonic server on the current tokio runtime.
+async fn start_tonic() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = futures_util::stream::unfold(listener, |l| async move {
+        let accepted = l.accept().await.map(|(s, _)| s);
+        Some((accepted, l))
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TonicEcho)
+            .serve_with_incoming(incoming),
+    );
+    addr
+}
+
+async fn ours_against_tonic<R: Runtime>(rt: R, addr: SocketAddr) {
+    let io = rt.connect(addr).await.unwrap();
+    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+    rt.spawn(Box::pin(async move {
+        let _ = driver.await;
+    }));
+    let ch = Channel::new(rt, send, &addr.to_string()).unwrap();
+    let opts = CallOptions::default();
+
+    // Unary with metadata, plain and gzip.
+    let mut md = Metadata::new();
+    md.insert("x-initial", "v1").unwrap();
+    for opts in [
+        CallOptions::default().with_metadata(md.clone()),
+        CallOptions::default()
+            .with_metadata(md.clone())
+            .with_compression(Encoding::Gzip),
+    ] {
+        let r = ch
+            .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &echo("hi", 0), &opts)
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.message.message.as_str(), r.message.payload.len()),
+            ("hi", 1000)
+        );
+        assert_eq!(r.metadata.get_str("x-initial"), Some("v1"));
+    }
+
+    // Server streaming.
+    let (_, mut s) = ch
+        .server_streaming::<_, EchoResponse>(EchoMethod::EchoStream.path(), &echo("s", 6), &opts)
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(m) = s.message().await.unwrap() {
+        assert_eq!(m.index, n);
+        n += 1;
+    }
+    assert_eq!(n, 6);
+
+    // Client streaming.
+    let mut call = ch.client_streaming::<_, EchoResponse>(EchoMethod::EchoCollect.path(), &opts);
+    for i in 0..3 {
+        call.send(&echo(&format!("c{i}"), 0)).await.unwrap();
+    }
+    let r = call.finish().await.unwrap().message;
+    assert_eq!(
+        (r.message.as_str(), r.index, r.payload.len()),
+        ("c2", 3, 3000)
+    );
+
+    // Bidi ping-pong.
+    let mut call = ch.streaming::<_, EchoResponse>(EchoMethod::EchoBidi.path(), &opts);
+    for i in 0..5u32 {
+        call.send(&echo(&format!("b{i}"), 0)).await.unwrap();
+        let m = call.message().await.unwrap().unwrap();
+        assert_eq!((m.message, m.index), (format!("b{i}"), i));
+    }
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+
+    // A handler error.
+    let e = ch
+        .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &echo("fail", 0), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::InvalidArgument, "asked to fail")
+    );
+
+    // Our deadline, against a handler that sleeps 2 s.
+    let started = std::time::Instant::now();
+    let e = ch
+        .unary::<_, EchoResponse>(
+            EchoMethod::Echo.path(),
+            &echo("sleep", 0),
+            &CallOptions::default().with_timeout(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // Unknown method.
+    let e = ch
+        .unary::<_, EchoResponse>(TestServiceMethod::EmptyCall.path(), &echo("x", 0), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unimplemented);
+}
+
+#[test]
+fn our_tokio_client_against_tonic_server() {
+    let rt = tokio_rt();
+    rt.block_on(async {
+        let addr = start_tonic().await;
+        tokio::time::timeout(
+            BOUND,
+            ours_against_tonic(wirestate_tokio::TokioRuntime, addr),
+        )
+        .await
+        .expect("bounded");
+    });
+}
+
+#[test]
+fn our_smol_client_against_tonic_server() {
+    let tokio = tokio_rt();
+    let addr = tokio.block_on(start_tonic());
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(ours_against_tonic(rt, addr), timer).await;
+    }));
+}
