@@ -3,7 +3,8 @@
 //! own HTTP/1.1 client — initialize and its session id, tools/list with the
 //! schemars schemas, a typed tool call, a tool that logs and reports
 //! progress answered as SSE (decoded with `SseDecoder`), DELETE then 404, a
-//! bad Origin — and `McpServer::serve_io` over an in-memory duplex (tokio)
+//! bad Origin, an SSE answer cut mid-stream and resumed with GET and
+//! `Last-Event-ID` — and `McpServer::serve_io` over an in-memory duplex (tokio)
 //! and a Unix socket pair (smol).
 
 use std::net::{SocketAddr, TcpListener};
@@ -497,6 +498,101 @@ async fn streamable_http<R: Runtime>(client: Client<R>, addr: SocketAddr) {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
 
+/// A client whose SSE answer is cut after the first notification resumes
+/// with GET and `Last-Event-ID`: it gets the rest of the stream (and
+/// nothing it saw) and the response.
+async fn resume_after_disconnect<R: Runtime>(client: Client<R>, addr: SocketAddr) {
+    let peer = Peer {
+        client,
+        url: format!("http://{addr}/mcp"),
+    };
+    let a = peer.post(None, initialize(1)).await;
+    let id = a.header("mcp-session-id").unwrap().to_owned();
+    let sid = Some(id.as_str());
+    peer.post(
+        sid,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    peer.post(
+        sid,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "info"}}),
+    )
+    .await;
+
+    let req = Request::post(&peer.url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(Body::from(
+            serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": "work", "arguments": {"steps": 5}}}))
+            .unwrap(),
+        ))
+        .unwrap();
+    let resp = peer.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut d = SseDecoder::new();
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .all(|e: &wirestate_codec::SseEvent| e.data.is_empty())
+    {
+        let chunk = body.chunk().await.expect("stream ended early").unwrap();
+        d.push(&chunk);
+        while let Some(e) = d.next_event() {
+            seen.push(e.unwrap());
+        }
+    }
+    // Priming, then the first log: cut here.
+    let first: Value = serde_json::from_str(&seen.last().unwrap().data).unwrap();
+    assert_eq!(first["params"]["data"], "step 1", "{seen:?}");
+    let last_id = d.last_event_id().to_owned();
+    assert!(!last_id.is_empty());
+    drop(body);
+
+    // Resume: GET with the last id seen; the headers are not static.
+    let req = Request::get(&peer.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", &last_id)
+        .body(Body::empty())
+        .unwrap();
+    let resp = peer.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (parts, body) = resp.into_parts();
+    let a = Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect(1 << 20).await.unwrap(),
+    };
+    assert!(a.content_type().starts_with("text/event-stream"));
+    let msgs = a.messages();
+    let logs: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .map(|m| &m["params"]["data"])
+        .collect();
+    assert_eq!(
+        logs,
+        ["step 2", "step 3", "step 4", "step 5"],
+        "{msgs:?} after {last_id}"
+    );
+    assert_eq!(msgs.last().unwrap()["id"], 3, "{msgs:?}");
+    assert_eq!(
+        msgs.last().unwrap()["result"]["content"][0]["text"],
+        "did 5 steps"
+    );
+    // The session is still served.
+    let a = peer
+        .post(sid, json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}))
+        .await;
+    assert_eq!(a.response(4)["result"], json!({}));
+}
+
 #[test]
 fn streamable_http_tokio() {
     let srv = start_tokio();
@@ -511,6 +607,39 @@ fn streamable_http_tokio() {
                 .await
                 .expect("the MCP exchange timed out");
         });
+}
+
+#[test]
+fn resume_after_disconnect_tokio() {
+    let srv = start_tokio();
+    let addr = srv.addr;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let client = wirestate_tokio::client(ClientConfig::default());
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                resume_after_disconnect(client, addr),
+            )
+            .await
+            .expect("the MCP exchange timed out");
+        });
+}
+
+#[test]
+fn resume_after_disconnect_smol() {
+    let srv = start_smol();
+    let addr = srv.addr;
+    smol::block_on(async move {
+        let client = wirestate_smol::client(ClientConfig::default());
+        futures_lite::future::or(resume_after_disconnect(client, addr), async {
+            smol::Timer::after(Duration::from_secs(30)).await;
+            panic!("the MCP exchange timed out");
+        })
+        .await;
+    });
 }
 
 #[test]
