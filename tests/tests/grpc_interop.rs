@@ -10,14 +10,13 @@
 //!   tonic's code generator writes it): the four call kinds, gzip,
 //!   metadata, a handler error, a deadline, an unknown method.
 
-use futures_util::StreamExt;
+mod tonic_echo;
+
 use http::uri::PathAndQuery;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
-use tonic::codegen::{BoxFuture, StdError};
+use tonic_echo::start_tonic;
 use wirestate_proto::grpc::testing::{
     EchoStatus, ResponseParameters, SimpleRequest, SimpleResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse, TestServiceMethod,
@@ -255,172 +254,6 @@ fn tonic_client_against_our_server() {
 }
 
 // --- our client -> tonic server ---------------------------------------------
-
-/// The Echo service on tonic, as tonic's code generator would route it.
-#[derive(Clone)]
-struct TonicEcho;
-
-impl tonic::server::NamedService for TonicEcho {
-    const NAME: &'static str = "wirestate.echo.v1.Echo";
-}
-
-type ResponseStream =
-    Pin<Box<dyn futures_core::Stream<Item = Result<EchoResponse, tonic::Status>> + Send>>;
-
-struct Unary;
-impl tonic::server::UnaryService<EchoRequest> for Unary {
-    type Response = EchoResponse;
-    type Future = BoxFuture<tonic::Response<EchoResponse>, tonic::Status>;
-    fn call(&mut self, req: tonic::Request<EchoRequest>) -> Self::Future {
-        Box::pin(async move {
-            let initial = req.metadata().get("x-initial").cloned();
-            let r = req.into_inner();
-            match r.message.as_str() {
-                "fail" => Err(tonic::Status::invalid_argument("asked to fail")),
-                "sleep" => {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    Ok(tonic::Response::new(EchoResponse::default()))
-                }
-                _ => {
-                    let mut resp = tonic::Response::new(EchoResponse {
-                        message: r.message,
-                        payload: r.payload,
-                        index: 0,
-                    });
-                    if let Some(v) = initial {
-                        resp.metadata_mut().insert("x-initial", v);
-                    }
-                    Ok(resp)
-                }
-            }
-        })
-    }
-}
-
-struct ServerStream;
-impl tonic::server::ServerStreamingService<EchoRequest> for ServerStream {
-    type Response = EchoResponse;
-    type ResponseStream = ResponseStream;
-    type Future = BoxFuture<tonic::Response<ResponseStream>, tonic::Status>;
-    fn call(&mut self, req: tonic::Request<EchoRequest>) -> Self::Future {
-        Box::pin(async move {
-            let r = req.into_inner();
-            let items = (0..r.repeat).map(move |index| {
-                Ok(EchoResponse {
-                    message: r.message.clone(),
-                    payload: r.payload.clone(),
-                    index,
-                })
-            });
-            let stream: ResponseStream = Box::pin(futures_util::stream::iter(items));
-            Ok(tonic::Response::new(stream))
-        })
-    }
-}
-
-struct ClientStream;
-impl tonic::server::ClientStreamingService<EchoRequest> for ClientStream {
-    type Response = EchoResponse;
-    type Future = BoxFuture<tonic::Response<EchoResponse>, tonic::Status>;
-    fn call(&mut self, req: tonic::Request<tonic::Streaming<EchoRequest>>) -> Self::Future {
-        Box::pin(async move {
-            let mut s = req.into_inner();
-            let mut out = EchoResponse::default();
-            while let Some(r) = s.message().await? {
-                out.message = r.message;
-                out.payload.extend_from_slice(&r.payload);
-                out.index += 1;
-            }
-            Ok(tonic::Response::new(out))
-        })
-    }
-}
-
-struct Bidi;
-impl tonic::server::StreamingService<EchoRequest> for Bidi {
-    type Response = EchoResponse;
-    type ResponseStream = ResponseStream;
-    type Future = BoxFuture<tonic::Response<ResponseStream>, tonic::Status>;
-    fn call(&mut self, req: tonic::Request<tonic::Streaming<EchoRequest>>) -> Self::Future {
-        Box::pin(async move {
-            let s = req.into_inner();
-            let stream: ResponseStream = Box::pin(s.enumerate().map(|(i, r)| {
-                r.map(|r| EchoResponse {
-                    message: r.message,
-                    payload: r.payload,
-                    index: i as u32,
-                })
-            }));
-            Ok(tonic::Response::new(stream))
-        })
-    }
-}
-
-fn grpc<Req, Resp>() -> tonic::server::Grpc<tonic_prost::ProstCodec<Resp, Req>>
-where
-    Req: prost::Message + Default + 'static,
-    Resp: prost::Message + Send + 'static,
-{
-    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-}
-
-impl<B> tonic::codegen::Service<http::Request<B>> for TonicEcho
-where
-    B: tonic::codegen::Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        match req.uri().path() {
-            "/wirestate.echo.v1.Echo/Echo" => {
-                Box::pin(
-                    async move { Ok(grpc::<EchoRequest, EchoResponse>().unary(Unary, req).await) },
-                )
-            }
-            "/wirestate.echo.v1.Echo/EchoStream" => Box::pin(async move {
-                Ok(grpc::<EchoRequest, EchoResponse>()
-                    .server_streaming(ServerStream, req)
-                    .await)
-            }),
-            "/wirestate.echo.v1.Echo/EchoCollect" => Box::pin(async move {
-                Ok(grpc::<EchoRequest, EchoResponse>()
-                    .client_streaming(ClientStream, req)
-                    .await)
-            }),
-            "/wirestate.echo.v1.Echo/EchoBidi" => Box::pin(async move {
-                Ok(grpc::<EchoRequest, EchoResponse>()
-                    .streaming(Bidi, req)
-                    .await)
-            }),
-            _ => Box::pin(async move { Ok(tonic::Status::unimplemented("").into_http()) }),
-        }
-    }
-}
-
-/// Starts the tonic server on the current tokio runtime.
-async fn start_tonic() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let incoming = futures_util::stream::unfold(listener, |l| async move {
-        let accepted = l.accept().await.map(|(s, _)| s);
-        Some((accepted, l))
-    });
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TonicEcho)
-            .serve_with_incoming(incoming),
-    );
-    addr
-}
 
 async fn ours_against_tonic<R: Runtime>(rt: R, addr: SocketAddr) {
     let io = rt.connect(addr).await.unwrap();
