@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `wirestate mcp` (our MCP client, wirestate_rt::mcp_client) on tokio and
-# smol against:
+# `wirestate mcp` (our MCP client: wirestate_rt::mcp_client on tokio and
+# smol, wirestate_blocking::mcp_client on blocking) against:
 #   - a server built with the official Python SDK (PyPI `mcp`, the venv of
 #     interop-mcp-python.sh; scripts/mcpcli_server.py) over stdio (spawned
 #     as a child) and over Streamable HTTP (its own uvicorn at /mcp);
@@ -115,7 +115,7 @@ peer_checks() {
     mcp "$runtime" "$target" call echo '{"text": "héllo"}'
     expect "[$label] call echo" "rc == 0 and 'héllo' in $text0"
     mcp "$runtime" "$target" call nope '{}'
-    expect "[$label] unknown tool exits 1" "rc == 1"
+    expect "[$label] unknown tool exits 1" "rc == 1 and 'nope' in open(sys.argv[1]).read() + err"
     mcp "$runtime" "$target" resources
     expect "[$label] resources" "rc == 0 and '$resource' in [r['uri'] for r in j]"
     mcp "$runtime" "$target" read "$resource"
@@ -127,7 +127,7 @@ peer_checks() {
 }
 
 pyserver="$py -W ignore scripts/mcpcli_server.py"
-for rt in tokio smol; do
+for rt in tokio smol blocking; do
     # --- the Python SDK server over stdio
     peer_checks "$rt py-stdio" "$rt" "cmd:$pyserver stdio" py-interop \
         py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
@@ -159,7 +159,10 @@ for rt in tokio smol; do
     peer_checks "$rt mcp-server" "$rt" "cmd:$bin mcp-server" wirestate-demo \
         demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
     port=$(free_port)
-    "$bin" serve --listen "127.0.0.1:$port" --runtime "$rt" >"$work/serve-$rt.log" 2>&1 &
+    # (the blocking runtime serves no MCP: its client talks to tokio's /mcp)
+    srv_rt=$rt
+    [ "$rt" = blocking ] && srv_rt=tokio
+    "$bin" serve --listen "127.0.0.1:$port" --runtime "$srv_rt" >"$work/serve-$rt.log" 2>&1 &
     pids+=($!)
     if wait_port "$port"; then
         peer_checks "$rt serve" "$rt" "http://127.0.0.1:$port/mcp" wirestate-demo \

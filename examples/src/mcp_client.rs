@@ -19,7 +19,7 @@ pub enum Rt {
     Tokio,
     /// smol.
     Smol,
-    /// The blocking runtime (not supported by the MCP client yet).
+    /// The blocking runtime (threads, no async).
     Blocking,
 }
 
@@ -134,8 +134,66 @@ pub fn run(
             .map_err(|e| connect_error(&e))?;
             session(wirestate_smol::SmolRuntime::new(), client, action).await
         }),
-        Rt::Blocking => Err("wirestate mcp runs on tokio or smol, not blocking".into()),
+        Rt::Blocking => blocking(target, timeout, action),
     }
+}
+
+/// `wirestate mcp --runtime blocking`: the same on
+/// `wirestate_blocking::mcp_client`.
+fn blocking(target: Target<'_>, timeout: Duration, action: Action) -> Result<ExitCode, String> {
+    use wirestate_blocking::mcp_client::{McpClient, McpClientConfig};
+    let mut config = McpClientConfig::default();
+    config.client_info =
+        wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
+    config.session.jsonrpc.request_timeout = Some(timeout);
+    let client = match target {
+        Target::Http(url) => McpClient::http(url, config),
+        Target::Child(cmd) => McpClient::spawn(&cmd[0], &cmd[1..], config),
+    }
+    .map_err(|e| format!("cannot start the MCP session: {e}"))?;
+    let events = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            loop {
+                match client.next_event(Duration::from_millis(50)) {
+                    Some(event) => print_event(&event),
+                    None if client.is_closed() => break,
+                    None => {}
+                }
+            }
+        })
+    };
+    let outcome = (|| -> Result<ExitCode, wirestate_blocking::mcp_client::McpClientError> {
+        match action {
+            Action::ListTools => print(&client.list_all_tools()?),
+            Action::Call(name, args) => {
+                let result = client.call_tool(&name, args)?;
+                print(&result);
+                if result.is_error == Some(true) {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            Action::Resources => print(&client.list_all_resources()?),
+            Action::Read(uri) => print(&client.read_resource(&uri)?),
+            Action::Prompts => print(&client.list_all_prompts()?),
+            Action::GetPrompt(name, args) => print(&client.get_prompt(&name, args)?),
+            Action::Info => print(&client.server_info()),
+        }
+        Ok(ExitCode::SUCCESS)
+    })();
+    // Let notifications that arrived with the answer be printed first.
+    std::thread::sleep(Duration::from_millis(60));
+    let closed = client.close();
+    let _ = events.join();
+    let code = outcome.map_err(|e| e.to_string())?;
+    match closed {
+        Ok(Some(status)) if !status.success() => {
+            tracing::warn!(%status, "the MCP server exited with a failure");
+        }
+        Err(e) => return Err(format!("closing the session: {e}")),
+        _ => {}
+    }
+    Ok(code)
 }
 
 fn connect_error(e: &McpClientError) -> String {

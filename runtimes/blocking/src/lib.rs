@@ -52,6 +52,7 @@ mod client;
 mod driver;
 mod error;
 pub mod h2;
+pub mod mcp_client;
 mod server;
 mod transport;
 pub mod ws;
