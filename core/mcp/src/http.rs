@@ -1060,6 +1060,7 @@ impl HttpServer {
             _ => (BTreeSet::new(), None),
         };
         let retry = self.config.retry_ms;
+        let replay = self.config.replay_events;
         let Some(slot) = self.sessions.get_mut(&session) else {
             return Err(HttpError::UnknownSession);
         };
@@ -1077,7 +1078,7 @@ impl HttpServer {
             standalone: false,
             closing: false,
         };
-        push_priming(&mut stream, s, retry);
+        push_priming(&mut stream, s, retry, replay);
         if let Some(early) = early {
             push_message(&mut stream, s, &early, self.config.replay_events);
         }
@@ -1114,6 +1115,7 @@ impl HttpServer {
             .and_then(parse_event_id);
         let exchange = self.exchange_id();
         let retry = self.config.retry_ms;
+        let replay = self.config.replay_events;
         let Some(slot) = self.sessions.get_mut(&session) else {
             return Err(HttpError::UnknownSession);
         };
@@ -1141,7 +1143,7 @@ impl HttpServer {
                     // of it: it starts from a new priming event.
                     None => {
                         stream.delivered = stream.next_seq;
-                        push_priming(stream, s, retry);
+                        push_priming(stream, s, retry, replay);
                     }
                 }
                 s
@@ -1158,7 +1160,7 @@ impl HttpServer {
                     standalone: true,
                     closing: false,
                 };
-                push_priming(&mut stream, s, retry);
+                push_priming(&mut stream, s, retry, replay);
                 slot.streams.insert(s, stream);
                 slot.standalone = Some(s);
                 s
@@ -1482,12 +1484,15 @@ fn push_frame(stream: &mut Stream, frame: Bytes, replay: usize) {
     }
 }
 
-fn push_priming(stream: &mut Stream, s: u64, retry: Option<u64>) {
+/// A priming event counts against the replay bound like any other: a
+/// client taking the standalone stream over again and again must not
+/// grow the buffer.
+fn push_priming(stream: &mut Stream, s: u64, retry: Option<u64>, replay: usize) {
     let mut event = SseEvent::new("").with_id(format!("{s}-{}", stream.next_seq));
     event.retry = retry;
     let mut dst = BytesMut::new();
     if encode_event(&event, &mut dst).is_ok() {
-        push_frame(stream, dst.freeze(), usize::MAX);
+        push_frame(stream, dst.freeze(), replay);
     }
 }
 

@@ -60,7 +60,8 @@ impl StdioConfig {
 ///   pending requests ([`ServerEvent::Closed`]). Requests of the client's
 ///   still in flight can still be answered; once all are answered (or
 ///   cancelled) and the output is written, the machine transmits
-///   [`Transmit::Shutdown`] (close stdout) and is closed.
+///   [`Transmit::Shutdown`] (close stdout) and is closed; output the
+///   application queues after that is dropped.
 ///
 /// Feeding the input whole, byte by byte or in any pieces gives the same
 /// events and the same output.
@@ -191,7 +192,14 @@ impl Machine for StdioServer {
         self.drain_events();
     }
 
+    /// After [`Transmit::Shutdown`] nothing more: what the application
+    /// queues later (logs, notifications, answers) is dropped.
     fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.shutdown_sent {
+            self.tx.clear();
+            while self.session.poll_message().is_some() {}
+            return None;
+        }
         if let Some(b) = self.tx.pop_front() {
             return Some(Transmit::Bytes(b));
         }

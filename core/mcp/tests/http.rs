@@ -626,6 +626,36 @@ fn replay_buffer_is_bounded() {
     assert_eq!(v["params"]["data"], 19);
 }
 
+/// Found by the `mcp_http` fuzz target: every GET that takes the
+/// standalone stream over adds a priming event, and priming events were
+/// kept past [`HttpConfig::replay_events`], so a client reconnecting in a
+/// loop grew the buffer without bound (and a resumption replayed them
+/// all).
+#[test]
+fn takeovers_keep_the_replay_buffer_bounded() {
+    let now = Instant::now();
+    let mut config = HttpConfig::default();
+    config.replay_events = 2;
+    let mut s = server_with(config);
+    let id = session(&mut s, now);
+    let mut first = None;
+    for _ in 0..50 {
+        let (_, x) = open(get().session(&id).send(&mut s, now));
+        let (data, _) = drain(&mut s, x);
+        let events = sse_events(&data);
+        assert_eq!(events.len(), 1, "a new client gets a priming event");
+        first.get_or_insert(events[0].id.clone().unwrap());
+    }
+    let (_, y) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", first.unwrap().as_str())
+            .send(&mut s, now),
+    );
+    let (data, _) = drain(&mut s, y);
+    assert_eq!(sse_events(&data).len(), 2, "only the newest two were kept");
+}
+
 #[test]
 fn delete_ends_the_session() {
     let now = Instant::now();

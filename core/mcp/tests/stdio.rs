@@ -224,3 +224,38 @@ proptest! {
         }
     }
 }
+
+/// Found by the `mcp_stdio` fuzz target: once the server transmitted
+/// `Shutdown` (input ended, every request answered), a log message or a
+/// resource update the application sends still came out as a line after
+/// it. Nothing is transmitted after `Shutdown`.
+#[test]
+fn nothing_after_shutdown() {
+    use wirestate_mcp::schema::{LoggingLevel, Resource};
+    let now = Instant::now();
+    let mut s = server();
+    s.session_mut()
+        .add_resource(Resource::new("file:///a", "a"));
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "c", "version": "1"}}});
+    let sub = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+        "params": {"uri": "file:///a"}});
+    s.handle_input(now, format!("{init}\n{sub}\n").as_bytes())
+        .unwrap();
+    s.handle_eof(now).unwrap();
+    let mut out = Vec::new();
+    while let Some(t) = s.poll_transmit() {
+        out.push(t);
+    }
+    assert_eq!(out.last(), Some(&Transmit::Shutdown));
+    assert!(s.is_closed());
+    assert!(s.session_mut().resource_updated("file:///a"));
+    assert!(
+        s.session_mut()
+            .log(LoggingLevel::Error, None, json!("late"))
+            .unwrap()
+    );
+    assert_eq!(s.poll_transmit(), None);
+    assert!(s.is_closed());
+}
