@@ -142,6 +142,16 @@ fn grpc_web_text_corpus() {
     replay("grpc_web_text");
 }
 
+#[test]
+fn mcp_stdio_corpus() {
+    replay("mcp_stdio");
+}
+
+#[test]
+fn mcp_http_corpus() {
+    replay("mcp_http");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {
@@ -339,6 +349,8 @@ mod seeds {
                 "grpc_web_text",
                 wirestate_tests::fuzz::grpc_web_text_seeds(),
             ),
+            ("mcp_stdio", wirestate_tests::fuzz::mcp_stdio_seeds()),
+            ("mcp_http", wirestate_tests::fuzz::mcp_http_seeds()),
         ]
     }
 

@@ -39,6 +39,9 @@ mod heads;
 mod hpack;
 mod jsonrpc;
 mod lines;
+mod mcp;
+mod mcp_http;
+mod mcp_stdio;
 mod ops;
 pub mod seed;
 mod server;
@@ -57,6 +60,9 @@ pub use heads::{request_head, response_head};
 pub use hpack::{hpack_decode, hpack_seeds};
 pub use jsonrpc::jsonrpc;
 pub use lines::lines;
+pub use mcp::{ClientMsg, IdChoice};
+pub use mcp_http::{HttpOp, HttpSetup, mcp_http, mcp_http_seeds};
+pub use mcp_stdio::{StdioOp, StdioSetup, mcp_stdio, mcp_stdio_seeds};
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
 pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
 pub use sse::sse;
@@ -91,4 +97,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("h2_frame", h2_frame),
     ("grpc_message", grpc_message),
     ("grpc_web_text", grpc_web_text),
+    ("mcp_stdio", mcp_stdio),
+    ("mcp_http", mcp_http),
 ];
