@@ -200,15 +200,35 @@ struct Shared<R: Runtime> {
 
 /// An MCP client session over stdio or Streamable HTTP. Clones are
 /// handles to the same session (cheap); every call takes `&self`, and
-/// [`close`](Self::close) on any handle ends the session for all.
+/// [`close`](Self::close) on any handle ends the session for all. When
+/// the last handle is dropped without `close`, the transport is shut down:
+/// a child's stdin closes, and once its output ends the child is dropped
+/// (killed if still running; its runtime reaps it). Only `close` bounds
+/// the wait and reports the exit status.
 pub struct McpClient<R: Runtime> {
     shared: Arc<Shared<R>>,
+    _last: Arc<LastHandle<R>>,
 }
 
 impl<R: Runtime> Clone for McpClient<R> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            _last: self._last.clone(),
+        }
+    }
+}
+
+/// Shuts the transport down when the last [`McpClient`] handle goes.
+struct LastHandle<R: Runtime>(Weak<Shared<R>>);
+
+impl<R: Runtime> Drop for LastHandle<R> {
+    fn drop(&mut self) {
+        let Some(sh) = self.0.upgrade() else { return };
+        let mut st = sh.lock();
+        st.closing = true;
+        if let Some(w) = st.driver.take() {
+            w.wake();
         }
     }
 }
@@ -251,7 +271,15 @@ impl<R: Runtime> McpClient<R> {
             }
             let _ = done_tx.send(());
         }));
-        Self { shared }
+        Self::from_shared(shared)
+    }
+
+    fn from_shared(shared: Arc<Shared<R>>) -> Self {
+        let last = Arc::new(LastHandle(Arc::downgrade(&shared)));
+        Self {
+            shared,
+            _last: last,
+        }
     }
 
     /// A client of the Streamable HTTP endpoint at `url` (`http://` only).
@@ -277,7 +305,7 @@ impl<R: Runtime> McpClient<R> {
         };
         let client = Client::new(rt.clone(), http);
         let shared = Shared::new(rt, config, Transport::Http { client, uri });
-        Ok(Self { shared })
+        Ok(Self::from_shared(shared))
     }
 
     /// Sends `initialize`, checks the revision the server picked, and
