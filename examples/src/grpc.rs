@@ -6,20 +6,25 @@
 //! | `grpc.testing.TestService` | the gRPC interop test service: every method the standard interop cases use (`EmptyCall`, `UnaryCall`, `CacheableUnaryCall`, `StreamingOutputCall`, `StreamingInputCall`, `FullDuplexCall`, `HalfDuplexCall`), echoing `x-grpc-test-echo-initial` / `x-grpc-test-echo-trailing-bin` metadata and `response_status`; `UnimplementedCall` is left unrouted (UNIMPLEMENTED) |
 //! | `grpc.health.v1.Health` | `Check` and `Watch`: SERVING for `""` and every service here, SERVICE_UNKNOWN (Watch) / NOT_FOUND (Check) otherwise |
 //! | `wirestate.echo.v1.Echo` | echo in all four call kinds, for benchmarks |
+//!
+//! Echo and Health are implementations of the server traits that
+//! wirestate-codegen generates (build.rs), mounted with the generated
+//! `add_echo_server` / `add_health_server`; the TestService is routed
+//! method by method with closures.
 
 // `Status` is every gRPC handler's error type.
 #![allow(clippy::result_large_err)]
 
 use std::time::Duration;
 use wirestate_proto::grpc::health::v1::{
-    HealthCheckRequest, HealthCheckResponse, HealthMethod, health_check_response::ServingStatus,
+    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
 use wirestate_proto::grpc::testing::{
     EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
     StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
     TestServiceMethod,
 };
-use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
+use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
 use wirestate_rt::grpc::{
     Code, Metadata, Request, Response, ResponseSink, Server, Status, Streaming,
 };
@@ -226,49 +231,77 @@ fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
     }
 }
 
-/// `wirestate.echo.v1.Echo`: `Echo` answers the request, `EchoStream`
-/// answers it `repeat` times, `EchoCollect` concatenates the payloads (the
-/// last message wins, `index` counts them), `EchoBidi` answers each
-/// message as it comes.
+/// The server traits and routers generated for the Echo and Health
+/// services by build.rs (wirestate-codegen with `server_router`).
+#[allow(missing_docs, dead_code, clippy::all)]
+mod generated {
+    pub mod echo {
+        include!(concat!(env!("OUT_DIR"), "/wirestate.echo.v1.rs"));
+    }
+    pub mod health {
+        include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
+    }
+}
+
+pub use generated::echo::{EchoServer, add_echo_server};
+pub use generated::health::{HealthServer, add_health_server};
+
+/// `wirestate.echo.v1.Echo`, as an implementation of the generated
+/// [`EchoServer`] trait: `Echo` answers the request, `EchoStream` answers
+/// it `repeat` times, `EchoCollect` concatenates the payloads (the last
+/// message wins, `index` counts them), `EchoBidi` answers each message as
+/// it comes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EchoService;
+
+impl EchoServer for EchoService {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        Ok(Response::new(echo_response(&request.message, 0)))
+    }
+
+    async fn echo_stream(
+        &self,
+        request: Request<EchoRequest>,
+        mut responses: ResponseSink<EchoResponse>,
+    ) -> Result<(), Status> {
+        for i in 0..request.message.repeat.min(1_000_000) {
+            responses.send(echo_response(&request.message, i)).await?;
+        }
+        Ok(())
+    }
+
+    async fn echo_collect(
+        &self,
+        requests: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        let mut stream = requests.message;
+        let mut response = EchoResponse::default();
+        while let Some(r) = stream.message().await? {
+            response.message = r.message;
+            response.payload.extend_from_slice(&r.payload);
+            response.index += 1;
+        }
+        Ok(Response::new(response))
+    }
+
+    async fn echo_bidi(
+        &self,
+        requests: Request<Streaming<EchoRequest>>,
+        mut responses: ResponseSink<EchoResponse>,
+    ) -> Result<(), Status> {
+        let mut stream = requests.message;
+        let mut index = 0;
+        while let Some(r) = stream.message().await? {
+            responses.send(echo_response(&r, index)).await?;
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Routes [`EchoService`] on `server`.
 pub fn echo_service<R: Runtime>(server: Server<R>) -> Server<R> {
-    server
-        .unary(EchoMethod::Echo.path(), |req: Request<EchoRequest>| async move {
-            Ok(Response::new(echo_response(&req.message, 0)))
-        })
-        .server_streaming(
-            EchoMethod::EchoStream.path(),
-            |req: Request<EchoRequest>, mut sink| async move {
-                for i in 0..req.message.repeat.min(1_000_000) {
-                    sink.send(echo_response(&req.message, i)).await?;
-                }
-                Ok(())
-            },
-        )
-        .client_streaming(
-            EchoMethod::EchoCollect.path(),
-            |req: Request<Streaming<EchoRequest>>| async move {
-                let mut stream = req.message;
-                let mut response = EchoResponse::default();
-                while let Some(r) = stream.message().await? {
-                    response.message = r.message;
-                    response.payload.extend_from_slice(&r.payload);
-                    response.index += 1;
-                }
-                Ok(Response::new(response))
-            },
-        )
-        .bidi_streaming(
-            EchoMethod::EchoBidi.path(),
-            |req: Request<Streaming<EchoRequest>>, mut sink| async move {
-                let mut stream = req.message;
-                let mut index = 0;
-                while let Some(r) = stream.message().await? {
-                    sink.send(echo_response(&r, index)).await?;
-                    index += 1;
-                }
-                Ok(())
-            },
-        )
+    add_echo_server(server, EchoService)
 }
 
 /// The services the health service reports SERVING.
@@ -279,46 +312,57 @@ const SERVING: [&str; 4] = [
     "wirestate.echo.v1.Echo",
 ];
 
-/// `grpc.health.v1.Health`: every service here is SERVING for as long as
+/// `grpc.health.v1.Health`, as an implementation of the generated
+/// [`HealthServer`] trait: every service here is SERVING for as long as
 /// the server runs; `Watch` sends the status once and keeps the call open
-/// (until the client cancels it, or `shutdown` fires: then it ends with
-/// UNAVAILABLE).
+/// until the client cancels it, or the server's `shutdown` fires (then it
+/// ends with UNAVAILABLE, so that a graceful shutdown does not wait for it).
+#[derive(Debug, Clone, Default)]
+pub struct HealthService {
+    /// The server's shutdown signal.
+    pub shutdown: Shutdown,
+}
+
+impl HealthServer for HealthService {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        if SERVING.contains(&request.message.service.as_str()) {
+            Ok(Response::new(HealthCheckResponse {
+                status: ServingStatus::Serving as i32,
+            }))
+        } else {
+            Err(Status::new(Code::NotFound, "unknown service"))
+        }
+    }
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+        mut responses: ResponseSink<HealthCheckResponse>,
+    ) -> Result<(), Status> {
+        let status = if SERVING.contains(&request.message.service.as_str()) {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::ServiceUnknown
+        };
+        responses
+            .send(HealthCheckResponse {
+                status: status as i32,
+            })
+            .await?;
+        self.shutdown.wait().await;
+        Err(Status::new(
+            Code::Unavailable,
+            "the server is shutting down",
+        ))
+    }
+}
+
+/// Routes [`HealthService`] on `server`.
 pub fn health_service<R: Runtime>(server: Server<R>, shutdown: Shutdown) -> Server<R> {
-    server
-        .unary(
-            HealthMethod::Check.path(),
-            |req: Request<HealthCheckRequest>| async move {
-                if SERVING.contains(&req.message.service.as_str()) {
-                    Ok(Response::new(HealthCheckResponse {
-                        status: ServingStatus::Serving as i32,
-                    }))
-                } else {
-                    Err(Status::new(Code::NotFound, "unknown service"))
-                }
-            },
-        )
-        .server_streaming(
-            HealthMethod::Watch.path(),
-            move |req: Request<HealthCheckRequest>, mut sink| {
-                let shutdown = shutdown.clone();
-                async move {
-                    let status = if SERVING.contains(&req.message.service.as_str()) {
-                        ServingStatus::Serving
-                    } else {
-                        ServingStatus::ServiceUnknown
-                    };
-                    sink.send(HealthCheckResponse {
-                        status: status as i32,
-                    })
-                    .await?;
-                    shutdown.wait().await;
-                    Err(Status::new(
-                        Code::Unavailable,
-                        "the server is shutting down",
-                    ))
-                }
-            },
-        )
+    add_health_server(server, HealthService { shutdown })
 }
 
 /// The standard gRPC interop client cases, run with our

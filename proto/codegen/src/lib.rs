@@ -78,14 +78,19 @@
 //! | bidirectional    | `fn echo_bidi(&self, requests: Request<Streaming<EchoRequest>>, responses: ResponseSink<EchoResponse>) -> impl Future<Output = Result<(), Status>> + Send` |
 //!
 //! The trait names no executor and no I/O type, so any runtime the gRPC
-//! layer drives can serve it. The wirestate gRPC runtime crate does not
-//! exist yet, so the trait is off in [`Config::descriptors_only`] (what
-//! `wirestate-proto` itself uses, so that it builds today); the trait code
-//! is compiled and exercised against a stand-in runtime in
-//! `wirestate-proto`'s tests. Still to come with the runtime: the router
-//! that dispatches a `{Service}Server` by `from_path`, and typed client
-//! stubs (`EchoClient`) over a channel; until then the typed descriptors are
-//! what a client call is made from.
+//! layer drives can serve it. `wirestate_rt::grpc` provides the five names
+//! (use `Config::new("::wirestate_rt::grpc")`). The trait is off in
+//! [`Config::descriptors_only`] (what `wirestate-proto` itself uses: it does
+//! not depend on the runtime); the trait code is also compiled and
+//! exercised against a stand-in runtime in `wirestate-proto`'s tests.
+//!
+//! With [`Config::server_router`] each service also gets
+//! `add_echo_server(server, service)`, which routes every method of an
+//! `EchoServer` implementation on a `wirestate_rt::grpc::Server` (see
+//! `examples/build.rs` and `examples/src/grpc.rs`, where the Echo and
+//! Health services of `wirestate serve` are served this way). Still to
+//! come: typed client stubs (`EchoClient`); until then the typed
+//! descriptors and `wirestate_rt::grpc::Channel` make the calls.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -99,6 +104,7 @@ pub struct Config {
     runtime_path: String,
     descriptor_path: String,
     server_traits: bool,
+    server_router: bool,
 }
 
 /// The default [`Config::descriptor_path`].
@@ -117,6 +123,7 @@ impl Config {
             runtime_path: trim_path(runtime_path.into()),
             descriptor_path: DEFAULT_DESCRIPTOR_PATH.to_owned(),
             server_traits: true,
+            server_router: false,
         }
     }
 
@@ -146,6 +153,27 @@ impl Config {
     pub fn server_traits(mut self, yes: bool) -> Self {
         self.server_traits = yes;
         self
+    }
+
+    /// Also generates, next to each server trait, `add_{service}_server`:
+    /// a function that routes every method of an implementation of the
+    /// trait on the runtime's gRPC server (off by default). It uses two
+    /// more names under the runtime path: `Server<R>` (with `unary`,
+    /// `server_streaming`, `client_streaming` and `bidi_streaming`, each
+    /// taking the method path and a closure, as `wirestate_rt::grpc::Server`
+    /// has them) and the `Runtime` trait `R` is bound by. Implies server
+    /// traits.
+    pub fn server_router(mut self, yes: bool) -> Self {
+        self.server_router = yes;
+        if yes {
+            self.server_traits = true;
+        }
+        self
+    }
+
+    /// Whether `add_{service}_server` functions are generated.
+    pub fn has_server_router(&self) -> bool {
+        self.server_router
     }
 
     /// The runtime path the server traits refer to.
@@ -305,7 +333,65 @@ pub fn generate_service(config: &Config, service: &Service) -> String {
     if config.server_traits {
         generate_server_trait(config, service, &mut buf);
     }
+    if config.server_router {
+        generate_server_router(config, service, &mut buf);
+    }
     buf
+}
+
+/// `EchoV2` → `echo_v2`.
+fn snake(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn generate_server_router(config: &Config, service: &Service, buf: &mut String) {
+    let rt = &config.runtime_path;
+    let name = &service.name;
+    let _ = writeln!(
+        buf,
+        "/// Routes every method of `service` (a [`{name}Server`]) on `server`.\npub fn add_{}_server<S: {name}Server, R: {rt}::Runtime>(server: {rt}::Server<R>, service: S) -> {rt}::Server<R> {{",
+        snake(name)
+    );
+    buf.push_str("    let service = ::std::sync::Arc::new(service);\n    server\n");
+    for method in &service.methods {
+        let path = method_path(service, method);
+        let input = &method.input_type;
+        let output = &method.output_type;
+        let one = format!("request: {rt}::Request<{input}>");
+        let many = format!("requests: {rt}::Request<{rt}::Streaming<{input}>>");
+        let sink = format!("responses: {rt}::ResponseSink<{output}>");
+        let (route, args, call) = match (method.client_streaming, method.server_streaming) {
+            (false, false) => ("unary", one, "request"),
+            (false, true) => (
+                "server_streaming",
+                format!("{one}, {sink}"),
+                "request, responses",
+            ),
+            (true, false) => ("client_streaming", many, "requests"),
+            (true, true) => (
+                "bidi_streaming",
+                format!("{many}, {sink}"),
+                "requests, responses",
+            ),
+        };
+        let _ = writeln!(
+            buf,
+            "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |{args}| {{\n                let service = service.clone();\n                async move {{ service.{}({call}).await }}\n            }}\n        }})",
+            method.name
+        );
+    }
+    buf.push_str("}\n\n");
 }
 
 fn generate_method_enum(config: &Config, service: &Service, buf: &mut String) {
@@ -534,5 +620,10 @@ mod tests {
         assert_eq!(config.get_descriptor_path(), "crate");
         assert!(config.has_server_traits());
         assert!(!Config::descriptors_only().has_server_traits());
+        let routed = Config::descriptors_only().server_router(true);
+        assert!(routed.has_server_traits() && routed.has_server_router());
+        assert!(!config.has_server_router());
+        assert_eq!(snake("EchoV2"), "echo_v2");
+        assert_eq!(snake("Health"), "health");
     }
 }

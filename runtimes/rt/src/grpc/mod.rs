@@ -22,6 +22,7 @@ mod client;
 mod server;
 mod streaming;
 
+pub use crate::Runtime;
 pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
 pub use server::{Interceptor, Request, Response, ResponseSink, Server, is_grpc};
 pub use streaming::Streaming;
