@@ -101,7 +101,7 @@ enum Command {
     /// call NAME JSON | resources | read URI | prompts | get-prompt NAME JSON | info.
     /// Results are printed as JSON; log and progress notifications go to stderr.
     Mcp {
-        /// Which runtime drives the client (tokio or smol).
+        /// Which runtime drives the client.
         #[arg(long, value_enum, default_value = "tokio")]
         runtime: RuntimeKind,
         /// How long to wait for each answer, in seconds.
