@@ -217,16 +217,26 @@ impl RecvWindow {
     }
 
     /// The increment of the WINDOW_UPDATE to send now, if one is due —
-    /// credit of at least half the target, or any credit once the peer's
-    /// window is below half the target — and the window is counted as grown
-    /// by it.
+    /// credit of at least half the target; once the peer's window is below
+    /// half the target, credit of a sixteenth of the target; and any credit
+    /// once the peer is stalled (window 0) — and the window is counted as
+    /// grown by it.
+    ///
+    /// The sixteenth keeps a reader that consumes small messages one by one
+    /// from answering each with its own WINDOW_UPDATE (which a peer that
+    /// sends one DATA frame per message turns into a round trip per
+    /// message), while the peer still has most of half a window to go on.
     pub fn poll_update(&mut self) -> Option<u32> {
         let due = self.due();
         if due <= 0 {
             return None;
         }
         let half = i64::from(self.target / 2);
+        let batch = i64::from(self.target / 16).max(1);
         if due < half && self.window >= half {
+            return None;
+        }
+        if due < batch && self.window > 0 {
             return None;
         }
         // `due <= target <= MAX_WINDOW`, and the window stays at or below

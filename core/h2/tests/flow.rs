@@ -69,9 +69,15 @@ fn credit_goes_back_only_as_the_application_releases() {
     // The peer is stalled (window 0 < half): any credit goes at once.
     assert_eq!(w.poll_update(), Some(10_000));
     w.release(1_000).unwrap();
-    assert_eq!(w.poll_update(), Some(1_000), "window still under half");
+    assert_eq!(
+        w.poll_update(),
+        None,
+        "under half, but less than a sixteenth of the target: batched"
+    );
+    w.release(3_096).unwrap();
+    assert_eq!(w.poll_update(), Some(4_096), "a sixteenth: sent");
     assert!(w.release(60_000).is_err(), "more than held");
-    assert_eq!(w.held(), 54_535);
+    assert_eq!(w.held(), 51_439);
 }
 
 #[test]
