@@ -549,3 +549,180 @@ fn grpc_web_over_http1() {
         Ok(wirestate_grpc::WebFrame::Trailers(_))
     ));
 }
+
+/// Sets its flag when dropped: tells that a handler's future was dropped.
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A server of one service whose handlers never end on their own, each
+/// holding a [`DropFlag`], with an interceptor that refuses calls carrying
+/// `x-deny`.
+async fn start_never_ending(dropped: std::sync::Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
+    use wirestate_rt::grpc::{Request, ResponseSink, Server, Status, Streaming};
+    let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+    let d1 = dropped.clone();
+    let d2 = dropped;
+    let server = Server::new(wirestate_tokio::TokioRuntime)
+        .interceptor(|head| {
+            head.metadata
+                .contains_key("x-deny")
+                .then(|| Status::new(Code::PermissionDenied, "denied"))
+        })
+        .bidi_streaming(
+            "/t.Never/Bidi",
+            move |req: Request<Streaming<EchoRequest>>, mut sink: ResponseSink<EchoResponse>| {
+                let flag = DropFlag(d1.clone());
+                async move {
+                    let _flag = flag;
+                    let mut s = req.message;
+                    while let Some(m) = s.message().await? {
+                        sink.send(EchoResponse {
+                            message: m.message,
+                            ..Default::default()
+                        })
+                        .await?;
+                    }
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            },
+        )
+        .unary("/t.Never/Unary", move |_req: Request<EchoRequest>| {
+            let flag = DropFlag(d2.clone());
+            async move {
+                let _flag = flag;
+                std::future::pending::<()>().await;
+                Ok::<_, Status>(wirestate_rt::grpc::Response::new(EchoResponse::default()))
+            }
+        });
+    tokio::spawn(wirestate_tokio::serve(
+        listener,
+        server,
+        ServerConfig::default(),
+        wirestate_rt::Shutdown::new(),
+    ));
+    addr
+}
+
+async fn wait_for(flag: &std::sync::atomic::AtomicBool) -> bool {
+    for _ in 0..200 {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// The server drops a handler's future when the client cancels the call
+/// (drops it: RST_STREAM CANCEL) and when the call's `grpc-timeout`
+/// passes (answering DEADLINE_EXCEEDED); an interceptor's refusal ends the
+/// call with its status before any handler runs.
+#[test]
+fn server_drops_handlers_on_cancel_and_deadline() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let addr = start_never_ending(dropped.clone()).await;
+        let ch = channel(wirestate_tokio::TokioRuntime, addr).await;
+
+        // Cancellation: one round trip, then the client drops the call.
+        let mut call = ch.streaming::<_, EchoResponse>("/t.Never/Bidi", &CallOptions::default());
+        call.send(&EchoRequest {
+            message: "a".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(call.message().await.unwrap().unwrap().message, "a");
+        assert!(!dropped.load(Ordering::SeqCst));
+        drop(call);
+        assert!(wait_for(&dropped).await, "handler not dropped on cancel");
+
+        // Deadline: the server ends the call itself (the request carries
+        // grpc-timeout and the client sets no timer of its own).
+        dropped.store(false, Ordering::SeqCst);
+        let rt = wirestate_tokio::TokioRuntime;
+        let io = rt.connect(addr).await.unwrap();
+        let (send, driver) = wirestate_rt::h2::handshake(rt, io, Default::default());
+        tokio::spawn(driver);
+        let mut head = wirestate_grpc::RequestHead::new(
+            wirestate_grpc::MethodPath::parse("/t.Never/Unary").unwrap(),
+        );
+        head.timeout = Some(Duration::from_millis(50));
+        let parts = head.to_request(Some(&addr.to_string().parse().unwrap()), false);
+        let body = wirestate_rt::Body::from(vec![0u8, 0, 0, 0, 0]);
+        let started = std::time::Instant::now();
+        let res = send
+            .send(http::Request::from_parts(parts, body))
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        let status = match wirestate_grpc::ResponseHead::from_response(&parts) {
+            wirestate_grpc::ResponseStart::End(status) => status,
+            wirestate_grpc::ResponseStart::Head(_) => {
+                let mut body = body;
+                while body.chunk().await.is_some() {}
+                wirestate_grpc::Status::from_trailers(&body.trailers().unwrap()).unwrap()
+            }
+        };
+        assert_eq!(status.code, Code::DeadlineExceeded);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            wait_for(&dropped).await,
+            "handler not dropped at the deadline"
+        );
+
+        // Interceptor.
+        let mut md = Metadata::new();
+        md.insert("x-deny", "1").unwrap();
+        let e = ch
+            .unary::<_, EchoResponse>(
+                "/t.Never/Unary",
+                &EchoRequest::default(),
+                &CallOptions::default().with_metadata(md),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (Code::PermissionDenied, "denied")
+        );
+    });
+}
+
+/// A request that is not gRPC is refused by the router as the spec says:
+/// 415 for a foreign content type, 405 for GET.
+#[test]
+fn non_grpc_requests_are_refused() {
+    let (addr, _rt) = start_tokio();
+    // Through `with_grpc` a non-gRPC content type goes to the HTTP routes;
+    // ask the gRPC server directly through a gRPC content type with GET.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"GET /wirestate.echo.v1.Echo/Echo HTTP/1.1\r\nhost: t\r\ncontent-type: application/grpc-web\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 405"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}

@@ -214,9 +214,9 @@ impl Call {
 
 type Route = Arc<dyn Fn(Call) -> BoxFuture<Result<(), Status>> + Send + Sync>;
 
-/// Checks (and may rewrite) every call's head before its handler runs; an
-/// error ends the call with that status.
-pub type Interceptor = Arc<dyn Fn(&mut RequestHead) -> Result<(), Status> + Send + Sync>;
+/// Checks (and may rewrite) every call's head before its handler runs;
+/// `Some(status)` refuses the call with that status.
+pub type Interceptor = Arc<dyn Fn(&mut RequestHead) -> Option<Status> + Send + Sync>;
 
 #[derive(Clone)]
 struct Inner<R> {
@@ -294,10 +294,13 @@ impl<R: Runtime> Server<R> {
         self
     }
 
-    /// Adds an interceptor, run on every call's head in the order added.
+    /// Adds an interceptor, run on every call's head in the order added:
+    /// it may rewrite the head (metadata, encoding, timeout), and
+    /// `Some(status)` refuses the call with that status (authentication,
+    /// rate limits), before any handler runs.
     pub fn interceptor(
         mut self,
-        f: impl Fn(&mut RequestHead) -> Result<(), Status> + Send + Sync + 'static,
+        f: impl Fn(&mut RequestHead) -> Option<Status> + Send + Sync + 'static,
     ) -> Self {
         self.inner_mut().interceptors.push(Arc::new(f));
         self
@@ -417,7 +420,7 @@ impl<R: Runtime> Server<R> {
         };
         let content_type = head.content_type.clone();
         for interceptor in &self.inner.interceptors {
-            if let Err(status) = interceptor(&mut head) {
+            if let Some(status) = interceptor(&mut head) {
                 return ended(&status, &content_type, &Metadata::new());
             }
         }
