@@ -726,3 +726,73 @@ fn non_grpc_requests_are_refused() {
         String::from_utf8_lossy(&out)
     );
 }
+
+/// Response trailers from `Body::writer` reach the client on HTTP/1.1
+/// (after the last chunk) and on HTTP/2 (a trailing HEADERS frame).
+#[test]
+fn body_writer_trailers_on_http1_and_h2() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let handler = |_req: http::Request<wirestate_rt::Body>| async move {
+            let (mut writer, body) = wirestate_rt::Body::writer(2);
+            tokio::spawn(async move {
+                writer.send_data("part one, ".into()).await.unwrap();
+                writer.send_data("part two".into()).await.unwrap();
+                let mut t = http::HeaderMap::new();
+                t.insert("x-checksum", "abc".parse().unwrap());
+                writer.send_trailers(t).await.unwrap();
+            });
+            http::Response::new(body)
+        };
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+
+        // HTTP/2.
+        let rt = wirestate_tokio::TokioRuntime;
+        let io = rt.connect(addr).await.unwrap();
+        let (send, driver) = wirestate_rt::h2::handshake(rt, io, Default::default());
+        tokio::spawn(driver);
+        let res = send
+            .send(
+                http::Request::get(format!("http://{addr}/"))
+                    .body(wirestate_rt::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let mut body = res.into_body();
+        let mut got = Vec::new();
+        while let Some(c) = body.chunk().await {
+            got.extend_from_slice(&c.unwrap());
+        }
+        assert_eq!(got, b"part one, part two");
+        assert_eq!(body.trailers().unwrap()["x-checksum"], "abc");
+
+        // HTTP/1.1, chunked with the trailer section.
+        let out = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\nte: trailers\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            String::from_utf8(out).unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(out.contains("transfer-encoding: chunked"), "{out}");
+        assert!(out.ends_with("0\r\nx-checksum: abc\r\n\r\n"), "{out}");
+    });
+}
