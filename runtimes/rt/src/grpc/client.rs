@@ -1,7 +1,7 @@
 //! The gRPC client: calls on one HTTP/2 connection.
 
 use super::server::Response;
-use super::streaming::{Side, Streaming, read_one};
+use super::streaming::{Side, Streaming, at_deadline, read_one};
 use crate::h2::SendRequest;
 use crate::{Body, BodyWriter, Error, Runtime};
 use bytes::BytesMut;
@@ -10,6 +10,7 @@ use http::HeaderMap;
 use http::uri::Authority;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use wirestate_grpc::{
@@ -150,13 +151,16 @@ impl<R: Runtime> Channel<R> {
         let (parts, body) = response.into_parts();
         match ResponseHead::from_response(&parts) {
             ResponseStart::End(status) => {
+                let passed = deadline.is_some_and(|d| self.rt.now() >= d);
+                let status = at_deadline(status, passed);
                 Ok((Metadata::new(), Streaming::finished(status, parts.headers)))
             }
             ResponseStart::Head(h) => {
                 let mut stream =
                     Streaming::new(body, None, h.encoding, opts.max_message_size, Side::Client);
                 if let Some(d) = deadline {
-                    stream.set_deadline(self.rt.sleep_until(d));
+                    let rt = self.rt.clone();
+                    stream.set_deadline(self.rt.sleep_until(d), d, Arc::new(move || rt.now()));
                 }
                 Ok((h.metadata, stream))
             }

@@ -6,6 +6,7 @@ use http::HeaderMap;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use wirestate_grpc::{
     Code, Encoding, MessageDecoder, Status, WebDecoder, WebFrame, WebMode, decompress_message,
 };
@@ -44,7 +45,26 @@ pub struct Streaming<T> {
     trailers: Option<HeaderMap>,
     /// The call's deadline (client side).
     deadline: Option<Pin<Box<dyn Sleep>>>,
+    /// The same deadline as an instant, with the runtime's clock: a peer
+    /// status that arrives once it has passed is reported as
+    /// DEADLINE_EXCEEDED even if the timer has not been seen to fire yet
+    /// (a server enforcing our `grpc-timeout` may answer CANCELLED first).
+    deadline_at: Option<(Instant, Clock)>,
     types: PhantomData<fn() -> T>,
+}
+
+/// The runtime's clock, for [`Streaming`]'s deadline check.
+pub(crate) type Clock = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// DEADLINE_EXCEEDED instead of `status` when the call failed at or past
+/// its deadline: the client's own deadline decides the code, whatever the
+/// peer answered in the meantime (as the gRPC core does).
+pub(crate) fn at_deadline(status: Status, deadline_passed: bool) -> Status {
+    if deadline_passed && !status.is_ok() && status.code != Code::DeadlineExceeded {
+        Status::new(Code::DeadlineExceeded, "deadline exceeded")
+    } else {
+        status
+    }
 }
 
 impl<T> std::fmt::Debug for Streaming<T> {
@@ -82,6 +102,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             done: None,
             trailers: None,
             deadline: None,
+            deadline_at: None,
             types: PhantomData,
         }
     }
@@ -98,8 +119,18 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     /// Fails the stream with DEADLINE_EXCEEDED when `sleep` completes
     /// (dropping the body, which cancels the HTTP/2 stream).
-    pub(crate) fn set_deadline(&mut self, sleep: Pin<Box<dyn Sleep>>) {
+    pub(crate) fn set_deadline(&mut self, sleep: Pin<Box<dyn Sleep>>, at: Instant, clock: Clock) {
         self.deadline = Some(sleep);
+        self.deadline_at = Some((at, clock));
+    }
+
+    /// Whether the client's deadline has passed.
+    fn deadline_passed(&self) -> bool {
+        self.side == Side::Client
+            && self
+                .deadline_at
+                .as_ref()
+                .is_some_and(|(at, clock)| clock() >= *at)
     }
 
     /// The next message; `Ok(None)` at the end of the stream.
@@ -119,8 +150,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         match self.poll_raw(cx) {
             Poll::Ready(Ok(Some(bytes))) => Poll::Ready(T::decode(bytes).map(Some).map_err(|e| {
                 let status = Status::new(Code::Internal, format!("decoding the message: {e}"));
-                self.fail(status.clone());
-                status
+                self.fail(status)
             })),
             Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
             Poll::Ready(Err(s)) => Poll::Ready(Err(s)),
@@ -134,9 +164,13 @@ impl<T: prost::Message + Default> Streaming<T> {
         self.trailers.as_ref()
     }
 
-    fn fail(&mut self, status: Status) {
+    /// Ends the stream with `status` (DEADLINE_EXCEEDED once the client's
+    /// deadline passed); returns the status it ended with.
+    fn fail(&mut self, status: Status) -> Status {
+        let status = at_deadline(status, self.deadline_passed());
         self.ended = true;
-        self.done = Some(Err(status));
+        self.done = Some(Err(status.clone()));
+        status
     }
 
     /// The next message's bytes, decompressed.
@@ -147,7 +181,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         {
             self.deadline = None;
             self.body = Body::empty();
-            self.fail(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
+            let _ = self.fail(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
         }
         loop {
             if let Some(done) = &self.done {
@@ -174,24 +208,17 @@ impl<T: prost::Message + Default> Streaming<T> {
                     return Poll::Ready(
                         decompress_message(&message, self.encoding, self.max)
                             .map(Some)
-                            .map_err(|e| {
-                                let s = e.to_status();
-                                self.fail(s.clone());
-                                s
-                            }),
+                            .map_err(|e| self.fail(e.to_status())),
                     );
                 }
                 Some(Ok(None)) => continue,
-                Some(Err(e)) => {
-                    let s = e.to_status();
-                    self.fail(s.clone());
-                    return Poll::Ready(Err(s));
-                }
+                Some(Err(e)) => return Poll::Ready(Err(self.fail(e.to_status()))),
                 None => {}
             }
             if self.ended {
                 let status = self.end_status();
-                self.done = Some(status);
+                let passed = self.deadline_passed();
+                self.done = Some(status.map_err(|s| at_deadline(s, passed)));
                 continue;
             }
             match self.body.poll_chunk(cx) {
@@ -204,8 +231,7 @@ impl<T: prost::Message + Default> Streaming<T> {
                         Side::Server => Status::new(Code::Cancelled, format!("request body: {e}")),
                         Side::Client => reset_status(&e),
                     };
-                    self.fail(status.clone());
-                    return Poll::Ready(Err(status));
+                    return Poll::Ready(Err(self.fail(status)));
                 }
                 Poll::Ready(None) => {
                     self.ended = true;
@@ -218,8 +244,7 @@ impl<T: prost::Message + Default> Streaming<T> {
                         // first for gRPC-Web; the error is reported after.
                         let s = e.to_status();
                         if matches!(self.decoder, Decoder::Grpc(_)) {
-                            self.fail(s.clone());
-                            return Poll::Ready(Err(s));
+                            return Poll::Ready(Err(self.fail(s)));
                         }
                     }
                 }
@@ -272,4 +297,22 @@ pub(crate) async fn read_one<T: prost::Message + Default>(
         return Err(Status::new(Code::Internal, "more than one message"));
     }
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clients_deadline_decides_the_code() {
+        let cancelled = Status::new(Code::Cancelled, "Timeout expired");
+        // A server enforcing our grpc-timeout answered first.
+        assert_eq!(
+            at_deadline(cancelled.clone(), true).code,
+            Code::DeadlineExceeded
+        );
+        assert_eq!(at_deadline(cancelled, false).code, Code::Cancelled);
+        let ok = Status::new(Code::Ok, "");
+        assert_eq!(at_deadline(ok, true).code, Code::Ok);
+    }
 }
