@@ -3,9 +3,8 @@
 //! index for lookups.
 
 use bytes::Bytes;
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
 
 /// The size an entry counts for in the dynamic table and in the header list
 /// (RFC 7541 §4.1, RFC 9113 §6.5.2): its name and value lengths plus 32.
@@ -324,16 +323,17 @@ impl EncoderEntry {
 ///
 /// Entries are numbered by insertion (`seq`); the newest has
 /// `inserted - 1`, and its HPACK index is `STATIC_LEN + inserted - seq`.
-/// The indexes map keyed 64-bit hashes (SipHash with a per-table random
-/// key, so peers cannot aim collisions); a hit is confirmed against the
-/// entry's bytes, so even a collision only costs a missed match.
+/// The indexes map 64-bit SipHash hashes with a fixed key: the core reads
+/// no randomness, and none is needed — a hit is confirmed against the
+/// entry's bytes, each hash maps to one entry (no chains), and the table
+/// holds at most `max_size / 32` entries under our own cap, so a crafted
+/// collision costs one missed match and nothing more.
 #[derive(Debug, Clone)]
 pub(crate) struct EncoderTable {
     entries: VecDeque<EncoderEntry>,
     size: usize,
     max_size: usize,
     inserted: u64,
-    hasher: RandomState,
     fields: HashIndex,
     names: HashIndex,
 }
@@ -346,7 +346,6 @@ impl EncoderTable {
             size: 0,
             max_size,
             inserted: 0,
-            hasher: RandomState::new(),
             fields: HashIndex::with_capacity_and_hasher(16, Default::default()),
             names: HashIndex::with_capacity_and_hasher(16, Default::default()),
         }
@@ -371,7 +370,7 @@ impl EncoderTable {
     /// The hashes [`find`](Self::find) and [`insert`](Self::insert) take,
     /// computed once per field.
     pub(crate) fn hashes(&self, name: &[u8], value: &[u8]) -> Hashes {
-        let mut h = self.hasher.build_hasher();
+        let mut h = DefaultHasher::new();
         h.write_usize(name.len());
         h.write(name);
         let name_hash = h.finish();
