@@ -139,8 +139,8 @@ fn a_peer_that_stops_reading_bounds_the_queued_response() {
     }
     let pulled = produced.load(Ordering::SeqCst);
     assert!(pulled > 64 * 1024, "the response started ({pulled} bytes)");
-    // 64 KiB written, at most 256 KiB held by the driver, 512 KiB queued in
-    // the machine, a frame's worth gathered: well under 2 MiB.
+    // 64 KiB written, at most 256 KiB held by the driver, the machine's
+    // write_high_water (1 MiB) queued, a frame's worth gathered: under 2 MiB.
     assert!(
         pulled < 2 << 20,
         "{pulled} bytes pulled from the body while the peer reads nothing"

@@ -37,6 +37,10 @@ use std::time::Instant;
 use streams::Streams;
 use wirestate_machine::{Machine, TimerTable, Transmit, TxQueue};
 
+/// The smallest DATA frame [`Connection::sendable`] proposes while more
+/// of a body is waiting.
+pub const MIN_DATA_FRAME: usize = 1024;
+
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -361,6 +365,37 @@ impl Connection {
         self.streams.get(stream.get()).map_or(0, |s| {
             s.send.available().min(self.conn_send.available()) as usize
         })
+    }
+
+    /// How many of `len` bytes waiting to go out on `stream` to pass to
+    /// [`send_data`](Self::send_data) now; 0 means wait for
+    /// [`Event::Writable`].
+    ///
+    /// That is what both windows allow, except that a window reopened a
+    /// few bytes at a time is not answered with a tiny DATA frame while
+    /// more is waiting, and a cut never leaves a tiny remainder: frames
+    /// under [`MIN_DATA_FRAME`] bytes (or half the peer's initial window,
+    /// if that is smaller) are wasteful, and peers that budget small
+    /// frames take them for abuse (the `h2` crate's GOAWAY
+    /// "too_many_data_frames").
+    pub fn sendable(&self, stream: StreamId, len: usize) -> usize {
+        let capacity = self.send_capacity(stream);
+        if capacity >= len {
+            return len;
+        }
+        let min_frame = MIN_DATA_FRAME
+            .min(self.remote.initial_window as usize / 2)
+            .max(1);
+        let take = capacity.min(len.saturating_sub(min_frame));
+        if take < min_frame { 0 } else { take }
+    }
+
+    /// Whether the output queue is at `write_high_water`. The windows
+    /// bound what the peer may receive, not how fast it reads: a sender
+    /// should stop pulling body data while this holds, or a peer that
+    /// opens huge windows and stops reading makes bodies pile up here.
+    pub fn is_send_buffer_full(&self) -> bool {
+        self.tx.is_full()
     }
 
     /// The connection's send window, and its receive window as the peer

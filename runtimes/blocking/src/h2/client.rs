@@ -2,7 +2,7 @@
 //! any number of threads.
 
 use super::conn::{self, App, Inbox};
-use super::send::{FrameSizing, Outgoing, Sent};
+use super::send::{Outgoing, Sent};
 use super::stream::{Dead, Reader, Shared};
 use crate::body::Source;
 use crate::{BlockingBody, Error, RequestBody};
@@ -138,7 +138,6 @@ pub fn handshake(stream: TcpStream, config: ClientConfig) -> Result<SendRequest,
         entries: HashMap::new(),
         by_id: HashMap::new(),
         waiting: VecDeque::new(),
-        sizing: FrameSizing::default(),
         settings_known: false,
         closing: false,
     };
@@ -337,7 +336,6 @@ struct ClientApp {
     by_id: HashMap<StreamId, u64>,
     /// Requests waiting for a stream (the server's concurrency limit).
     waiting: VecDeque<(u64, request::Parts, bool)>,
-    sizing: FrameSizing,
     /// The server's first SETTINGS arrived: its concurrent-stream limit is
     /// known. Until then one stream at a time is opened, so a burst of
     /// requests on a new connection is not refused past a limit the
@@ -435,7 +433,6 @@ impl ClientApp {
 
 impl App for ClientApp {
     fn on_event(&mut self, m: &mut Connection, ev: Event) {
-        self.sizing.on_event(&ev);
         if matches!(ev, Event::RemoteSettings(_)) {
             self.settings_known = true;
         }
@@ -541,7 +538,6 @@ impl App for ClientApp {
             self.waiting.push_back((r.key, r.head, r.end_stream));
         }
         self.open_streams(m);
-        let sizing = self.sizing;
         let mut finished = Vec::new();
         for (&key, e) in self.entries.iter_mut() {
             let Some(stream) = e.id else {
@@ -568,7 +564,7 @@ impl App for ClientApp {
                 continue;
             }
             if let Some(out) = &mut e.out {
-                if out.send(&e.shared, m, stream, sizing) == Sent::Done {
+                if out.send(&e.shared, m, stream) == Sent::Done {
                     e.out = None;
                 }
             }

@@ -5,15 +5,8 @@
 use super::stream::{OUT_LIMIT, Shared};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use wirestate_h2::connection::{Connection, Event};
-use wirestate_h2::frame::{DEFAULT_INITIAL_WINDOW_SIZE, ErrorCode, StreamId};
-
-/// DATA frames smaller than this are not sent while more body is waiting
-/// (unless the peer's windows are too small to ever allow one): a window
-/// reopened a few bytes at a time would otherwise be answered with a
-/// stream of tiny frames — wasteful, and taken for abuse by peers that
-/// budget small frames (the `h2` crate's GOAWAY "too_many_data_frames").
-const MIN_DATA_FRAME: usize = 1024;
+use wirestate_h2::connection::Connection;
+use wirestate_h2::frame::{ErrorCode, StreamId};
 
 /// DATA payloads gathered from small body chunks are cut at this size
 /// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
@@ -27,35 +20,6 @@ pub(crate) enum Sent {
     /// The body ended (END_STREAM or trailers queued), or failed (the
     /// stream was reset).
     Done,
-}
-
-/// The smallest DATA frame worth sending given the peer's settings.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameSizing {
-    peer_window: u32,
-}
-
-impl Default for FrameSizing {
-    fn default() -> Self {
-        Self {
-            peer_window: DEFAULT_INITIAL_WINDOW_SIZE,
-        }
-    }
-}
-
-impl FrameSizing {
-    /// Follows the peer's SETTINGS_INITIAL_WINDOW_SIZE.
-    pub(crate) fn on_event(&mut self, ev: &Event) {
-        if let Event::RemoteSettings(settings) = ev {
-            if let Some(w) = settings.initial_window_size() {
-                self.peer_window = w;
-            }
-        }
-    }
-
-    fn min_frame(&self) -> usize {
-        MIN_DATA_FRAME.min(self.peer_window as usize / 2).max(1)
-    }
 }
 
 /// A body on its way out on one stream, after its head.
@@ -86,17 +50,10 @@ impl Outgoing {
     /// Sends what the windows allow.
     ///
     /// Small chunks (a streamed body written line by line) are gathered
-    /// into one frame instead of one frame each; a chunk the windows cut is
-    /// never left with a remainder smaller than the minimum frame; and when
-    /// the body ends the last DATA frame carries END_STREAM.
-    pub(crate) fn send(
-        &mut self,
-        shared: &Shared,
-        m: &mut Connection,
-        stream: StreamId,
-        sizing: FrameSizing,
-    ) -> Sent {
-        let min_frame = sizing.min_frame();
+    /// into one frame instead of one frame each; how much goes out is
+    /// [`Connection::sendable`]'s call; and when the body ends the last
+    /// DATA frame carries END_STREAM.
+    pub(crate) fn send(&mut self, shared: &Shared, m: &mut Connection, stream: StreamId) -> Sent {
         loop {
             // Gather what the writer has queued, up to one frame's worth.
             if self.ended.is_none() && self.pending.as_ref().is_none_or(|p| p.len() < GATHER) {
@@ -143,14 +100,9 @@ impl Outgoing {
                 }
                 return Sent::Done;
             };
-            let capacity = m.send_capacity(stream);
-            let take = if capacity >= chunk.len() {
-                chunk.len()
-            } else {
-                // Cut so that neither part is a tiny frame.
-                capacity.min(chunk.len().saturating_sub(min_frame))
-            };
-            if take < chunk.len() && take < min_frame {
+            // The windows, and no tiny frames.
+            let take = m.sendable(stream, chunk.len());
+            if take == 0 {
                 // Wait for a window with room for a useful frame.
                 self.pending = Some(chunk);
                 return Sent::Pending;

@@ -2,7 +2,7 @@
 //! HTTP/1.1, one worker thread per stream.
 
 use super::conn::{self, App, Inbox};
-use super::send::{FrameSizing, Outgoing, Sent};
+use super::send::{Outgoing, Sent};
 use super::stream::{Dead, Reader, Shared};
 use crate::body::Source;
 use crate::{BlockingBody, Handler, ServerConfig};
@@ -52,7 +52,6 @@ pub(crate) fn serve<H: Handler>(
             streams: HashMap::new(),
             live: Arc::new(AtomicUsize::new(0)),
             max_workers,
-            sizing: FrameSizing::default(),
             io_timeout: config.io_timeout,
             is_shutdown,
             shutdown_seen: false,
@@ -83,7 +82,6 @@ struct ServerApp<'scope, 'env, H: Handler> {
     /// Worker threads running (handler or response body).
     live: Arc<AtomicUsize>,
     max_workers: usize,
-    sizing: FrameSizing,
     io_timeout: Option<Duration>,
     is_shutdown: &'env dyn Fn() -> bool,
     shutdown_seen: bool,
@@ -162,7 +160,6 @@ impl<'scope, 'env, H: Handler> ServerApp<'scope, 'env, H> {
 
 impl<H: Handler> App for ServerApp<'_, '_, H> {
     fn on_event(&mut self, m: &mut Connection, ev: Event) {
-        self.sizing.on_event(&ev);
         match ev {
             Event::Request {
                 stream,
@@ -235,7 +232,6 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
                 tracing::debug!(error = %e, "go_away refused");
             }
         }
-        let sizing = self.sizing;
         let mut finished = Vec::new();
         for (&stream, e) in self.streams.iter_mut() {
             let (credit, head, failed) = {
@@ -277,7 +273,7 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
                 }
             }
             if let Some(out) = &mut e.out {
-                if out.send(&e.shared, m, stream, sizing) == Sent::Done {
+                if out.send(&e.shared, m, stream) == Sent::Done {
                     finished.push(stream);
                 }
             }

@@ -1,6 +1,6 @@
 //! The HTTP/2 client: one connection, many requests at once.
 
-use super::send::{FrameSizing, Outgoing, Sent};
+use super::send::{Outgoing, Sent};
 use crate::body::BodySender;
 use crate::{App, Body, Driver, Error, Io, Runtime};
 use futures_channel::oneshot;
@@ -98,7 +98,6 @@ pub fn handshake<R: Runtime, I: Io>(
         shared: shared.clone(),
         waiting: VecDeque::new(),
         streams: HashMap::new(),
-        sizing: FrameSizing::default(),
         closing: false,
     };
     (SendRequest { shared }, Driver::new(rt, machine, io, app))
@@ -124,7 +123,6 @@ pub struct ClientApp {
     /// Requests waiting for a stream (the server's concurrency limit).
     waiting: VecDeque<(Request<Body>, Reply)>,
     streams: HashMap<StreamId, ClientStream>,
-    sizing: FrameSizing,
     /// Every handle is gone and GOAWAY was sent.
     closing: bool,
 }
@@ -150,7 +148,6 @@ impl ClientApp {
     }
 
     fn on_event(&mut self, m: &mut Connection, ev: Event) {
-        self.sizing.on_event(&ev);
         match ev {
             Event::Response {
                 stream,
@@ -293,7 +290,6 @@ impl App<Connection> for ClientApp {
         if !lock(&self.shared).closed && m.is_open() {
             progress |= self.open_streams(m);
         }
-        let sizing = self.sizing;
         let mut done = Vec::new();
         for (&stream, s) in self.streams.iter_mut() {
             // The caller gave up on the response (dropped the future or the
@@ -315,7 +311,7 @@ impl App<Connection> for ClientApp {
                 continue;
             }
             if let Some(up) = &mut s.upload {
-                match up.poll_send(cx, m, stream, sizing) {
+                match up.poll_send(cx, m, stream) {
                     Sent::Progress => progress = true,
                     Sent::Done => {
                         progress = true;

@@ -4,27 +4,12 @@
 use crate::Body;
 use bytes::{Bytes, BytesMut};
 use std::task::{Context, Poll};
-use wirestate_h2::connection::{Connection, Event};
-use wirestate_h2::frame::{DEFAULT_INITIAL_WINDOW_SIZE, ErrorCode, StreamId};
-
-/// DATA frames smaller than this are not sent while more body is waiting
-/// (unless the peer's windows are too small to ever allow one): a window
-/// reopened a few bytes at a time would otherwise be answered with a
-/// stream of tiny frames — wasteful, and taken for abuse by peers that
-/// budget small frames (the `h2` crate's GOAWAY "too_many_data_frames").
-const MIN_DATA_FRAME: usize = 1024;
+use wirestate_h2::connection::Connection;
+use wirestate_h2::frame::{ErrorCode, StreamId};
 
 /// DATA payloads gathered from small body chunks are cut at this size
 /// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
 const GATHER: usize = 16 * 1024;
-
-/// Output queued in the machine (not yet taken by the driver) above which
-/// no more body is pulled: the windows bound what the peer may receive,
-/// not how fast it reads, and a peer that opens a huge window and then
-/// stops reading must not make the body pile up in memory. The driver
-/// polls the app again after each write, so sending resumes as the queue
-/// drains.
-const QUEUE_HIGH_WATER: usize = 512 * 1024;
 
 /// What a poll of an [`Outgoing`] body did.
 pub(crate) enum Sent {
@@ -35,35 +20,6 @@ pub(crate) enum Sent {
     Done,
     /// Waiting for the body or for window.
     Blocked,
-}
-
-/// The smallest DATA frame worth sending given the peer's settings.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameSizing {
-    peer_window: u32,
-}
-
-impl Default for FrameSizing {
-    fn default() -> Self {
-        Self {
-            peer_window: DEFAULT_INITIAL_WINDOW_SIZE,
-        }
-    }
-}
-
-impl FrameSizing {
-    /// Follows the peer's SETTINGS_INITIAL_WINDOW_SIZE.
-    pub(crate) fn on_event(&mut self, ev: &Event) {
-        if let Event::RemoteSettings(settings) = ev {
-            if let Some(w) = settings.initial_window_size() {
-                self.peer_window = w;
-            }
-        }
-    }
-
-    fn min_frame(&self) -> usize {
-        MIN_DATA_FRAME.min(self.peer_window as usize / 2).max(1)
-    }
 }
 
 /// A body on its way out on one stream.
@@ -89,17 +45,15 @@ impl Outgoing {
     /// Sends what the windows allow.
     ///
     /// Small chunks (a streamed body written line by line) are gathered
-    /// into one frame instead of one frame each; a chunk the windows cut is
-    /// never left with a remainder smaller than the minimum frame; and when
-    /// the body ends the last DATA frame carries END_STREAM.
+    /// into one frame instead of one frame each; how much goes out is
+    /// [`Connection::sendable`]'s call; and when the body ends the last
+    /// DATA frame carries END_STREAM.
     pub(crate) fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
         m: &mut Connection,
         stream: StreamId,
-        sizing: FrameSizing,
     ) -> Sent {
-        let min_frame = sizing.min_frame();
         let mut progress = false;
         loop {
             // Gather what the body has ready, up to one frame's worth.
@@ -145,19 +99,13 @@ impl Outgoing {
                 }
                 return Sent::Done;
             };
-            let capacity = if m.queued_bytes() >= QUEUE_HIGH_WATER {
+            // A bounded output queue, the windows, no tiny frames.
+            let take = if m.is_send_buffer_full() {
                 0
             } else {
-                m.send_capacity(stream)
+                m.sendable(stream, chunk.len())
             };
-            let take = if capacity >= chunk.len() {
-                chunk.len()
-            } else {
-                // Cut so that neither part is a tiny frame.
-                capacity.min(chunk.len().saturating_sub(min_frame))
-            };
-            if take < chunk.len() && take < min_frame {
-                // Wait for a Writable event with room for a useful frame.
+            if take == 0 {
                 self.pending = Some(chunk);
                 return blocked;
             }

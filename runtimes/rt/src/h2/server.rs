@@ -1,7 +1,7 @@
 //! The HTTP/2 side of the handler server: the same [`Handler`] as HTTP/1.1,
 //! one handler future per stream, all in the connection's task.
 
-use super::send::{FrameSizing, Outgoing, Sent};
+use super::send::{Outgoing, Sent};
 use crate::body::BodySender;
 use crate::http1::Handler;
 use crate::{App, Body, Shutdown};
@@ -52,8 +52,6 @@ pub struct H2ServerApp<H: Handler> {
     shutdown_id: u64,
     shutdown_seen: bool,
     shutdown_waker: Option<std::task::Waker>,
-    /// The smallest DATA frame worth sending, from the peer's settings.
-    sizing: FrameSizing,
 }
 
 impl<H: Handler> H2ServerApp<H> {
@@ -66,12 +64,10 @@ impl<H: Handler> H2ServerApp<H> {
             shutdown_id,
             shutdown_seen: false,
             shutdown_waker: None,
-            sizing: FrameSizing::default(),
         }
     }
 
     fn on_event(&mut self, m: &mut Connection, ev: Event) {
-        self.sizing.on_event(&ev);
         match ev {
             Event::Request {
                 stream,
@@ -207,7 +203,7 @@ impl<H: Handler> H2ServerApp<H> {
                 task.response = Reply::Sending(Outgoing::new(body));
             }
             if let Reply::Sending(out) = &mut task.response {
-                match out.poll_send(cx, m, stream, self.sizing) {
+                match out.poll_send(cx, m, stream) {
                     Sent::Progress => progress = true,
                     Sent::Done => {
                         progress = true;
