@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use wirestate_codec::{LineDecoder, SseDecoder, SseEvent, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
+use wirestate_mcp::http::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
     Implementation, InitializeResult, ListPromptsResult, ListResourcesResult, ListRootsResult,
@@ -32,8 +33,6 @@ use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagi
 
 use crate::{Body, Client, ClientConfig as HttpClientConfig};
 
-const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
 const MAX_PAGES: usize = 1000;
 const MAX_JSON_BODY: usize = 16 << 20;
 
@@ -547,7 +546,7 @@ impl McpClient {
                     let mut req = Request::new(Body::empty());
                     *req.method_mut() = Method::DELETE;
                     *req.uri_mut() = uri.clone();
-                    req.headers_mut().insert(SESSION_HEADER, id);
+                    req.headers_mut().insert(MCP_SESSION_ID, id);
                     if let Ok(res) = client.request(req) {
                         let _ = res.into_body().collect(64 * 1024);
                     }
@@ -845,14 +844,14 @@ impl Shared {
             HeaderValue::from_static("application/json, text/event-stream"),
         );
         if let Some(id) = session_id {
-            h.insert(SESSION_HEADER, id);
+            h.insert(MCP_SESSION_ID, id);
         }
         if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-            h.insert(VERSION_HEADER, v);
+            h.insert(MCP_PROTOCOL_VERSION, v);
         }
         let res = client.request(req)?;
         let status = res.status();
-        if let Some(id) = res.headers().get(SESSION_HEADER) {
+        if let Some(id) = res.headers().get(MCP_SESSION_ID) {
             let mut st = self.lock();
             if st.session_id.is_none() {
                 st.session_id = Some(id.clone());

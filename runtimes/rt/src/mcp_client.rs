@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use wirestate_codec::{LineDecoder, SseDecoder, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
+use wirestate_mcp::http::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, CreateMessageResult,
     ElicitResult, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
@@ -43,10 +44,6 @@ use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagi
 use crate::http1::{Client, ClientConfig as HttpClientConfig};
 use crate::{Body, Io, Runtime};
 
-/// The `Mcp-Session-Id` header.
-const SESSION_HEADER: &str = "mcp-session-id";
-/// The `MCP-Protocol-Version` header.
-const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Most pages followed by the `list_all_*` helpers.
 const MAX_PAGES: usize = 1000;
 /// Most bytes of a JSON answer read.
@@ -687,7 +684,7 @@ impl<R: Runtime> McpClient<R> {
                     let mut req = Request::new(Body::empty());
                     *req.method_mut() = Method::DELETE;
                     *req.uri_mut() = uri.clone();
-                    req.headers_mut().insert(SESSION_HEADER, id);
+                    req.headers_mut().insert(MCP_SESSION_ID, id);
                     let deadline = sh.rt.now() + sh.config.shutdown_timeout;
                     if let Some(Ok(res)) =
                         crate::timeout(&sh.rt, deadline, client.request(req)).await
@@ -1003,16 +1000,16 @@ impl<R: Runtime> Shared<R> {
             HeaderValue::from_static("application/json, text/event-stream"),
         );
         if let Some(id) = session_id {
-            h.insert(SESSION_HEADER, id);
+            h.insert(MCP_SESSION_ID, id);
         }
         if let Some(v) = version {
             if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(VERSION_HEADER, v);
+                h.insert(MCP_PROTOCOL_VERSION, v);
             }
         }
         let res = client.request(req).await?;
         let status = res.status();
-        if let Some(id) = res.headers().get(SESSION_HEADER) {
+        if let Some(id) = res.headers().get(MCP_SESSION_ID) {
             let mut st = self.lock();
             if st.session_id.is_none() {
                 st.session_id = Some(id.clone());
@@ -1090,14 +1087,14 @@ impl<R: Runtime> Shared<R> {
             let h = req.headers_mut();
             h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
             if let Some(id) = session_id {
-                h.insert(SESSION_HEADER, id);
+                h.insert(MCP_SESSION_ID, id);
             }
             if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-                h.insert(VERSION_HEADER, v);
+                h.insert(MCP_PROTOCOL_VERSION, v);
             }
             if let Ok(v) = HeaderValue::from_str(&last_event_id) {
                 if !last_event_id.is_empty() {
-                    h.insert("last-event-id", v);
+                    h.insert(LAST_EVENT_ID, v);
                 }
             }
             let mut retry = Duration::from_secs(1);
