@@ -26,7 +26,7 @@
 use super::ops::Split;
 use bytes::BytesMut;
 use std::ops::Range;
-use wirestate_codec::{SseDecoder, SseError, SseEvent, encode_event};
+use wirestate_codec::{SseDecoder, encode_event};
 
 /// The `max_line_len` values `cfg` picks from.
 pub const MAX_LINE: [usize; 8] = [0, 1, 2, 5, 16, 64, 1024, SseDecoder::DEFAULT_MAX_LINE_LEN];
@@ -42,7 +42,10 @@ pub const MAX_EVENT: [usize; 8] = [
     SseDecoder::DEFAULT_MAX_EVENT_LEN,
 ];
 
-type Item = Result<SseEvent, SseError>;
+#[path = "../../../core/codec/tests/sse_reference/mod.rs"]
+mod sse_reference;
+
+use sse_reference::{Item, reference};
 
 /// An item, the decoder's last event ID and retry right after it, and the
 /// range of the piece after which it came out.
@@ -142,93 +145,4 @@ fn run(
     assert_eq!(dec.buffered(), 0, "bytes held after finish");
     assert_eq!(dec.finish(), None, "finish again");
     (out, dec.last_event_id().to_owned(), dec.retry())
-}
-
-/// The interpretation rules applied to the whole stream at once: one BOM
-/// stripped, lines at `\r\n`, `\n` or `\r`, then fields; with the decoder's
-/// limits (a line over `max_line` or data over `max_event` reports once and
-/// discards its event up to the blank line). Returns the items, the last
-/// event ID and the retry.
-fn reference(stream: &[u8], max_line: usize, max_event: usize) -> (Vec<Item>, String, Option<u64>) {
-    let s = stream.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(stream);
-    let mut lines = Vec::new();
-    let mut rest = s;
-    let partial = loop {
-        match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-            Some(i) => {
-                lines.push(&rest[..i]);
-                let n = if rest[i..].starts_with(b"\r\n") { 2 } else { 1 };
-                rest = &rest[i + n..];
-            }
-            None => break rest,
-        }
-    };
-    let mut out = Vec::new();
-    let (mut last_id, mut retry) = (String::new(), None);
-    let mut failed = false;
-    let mut ev = SseEvent::default();
-    let mut data: Option<String> = None;
-    for line in lines {
-        if line.is_empty() {
-            if !failed {
-                if let Some(id) = &ev.id {
-                    last_id.clone_from(id);
-                }
-                if let Some(d) = data.take() {
-                    ev.data = d;
-                    out.push(Ok(std::mem::take(&mut ev)));
-                }
-            }
-            failed = false;
-            ev = SseEvent::default();
-            data = None;
-            continue;
-        }
-        if failed {
-            continue;
-        }
-        if line.len() > max_line {
-            out.push(Err(SseError::LineTooLong { max: max_line }));
-            failed = true;
-            continue;
-        }
-        if line[0] == b':' {
-            continue;
-        }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(c) => {
-                let v = &line[c + 1..];
-                (&line[..c], v.strip_prefix(b" ").unwrap_or(v))
-            }
-            None => (line, &b""[..]),
-        };
-        let text = String::from_utf8_lossy(value).into_owned();
-        match name {
-            b"data" => {
-                let joined = match &data {
-                    Some(d) => format!("{d}\n{text}"),
-                    None => text,
-                };
-                if joined.len() > max_event {
-                    out.push(Err(SseError::EventTooLong { max: max_event }));
-                    failed = true;
-                } else {
-                    data = Some(joined);
-                }
-            }
-            b"event" => ev.event = (!text.is_empty()).then_some(text),
-            b"id" if !value.contains(&0) => ev.id = Some(text),
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                if let Ok(n) = text.parse::<u64>() {
-                    ev.retry = Some(n);
-                    retry = Some(n);
-                }
-            }
-            _ => {}
-        }
-    }
-    if partial.len() > max_line && !failed {
-        out.push(Err(SseError::LineTooLong { max: max_line }));
-    }
-    (out, last_id, retry)
 }
