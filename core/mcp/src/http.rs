@@ -79,6 +79,7 @@ use wirestate_jsonrpc::{
 };
 use wirestate_machine::{ClassifyError, Entropy, ErrorKind};
 
+use crate::catalogue::Catalogue;
 use crate::schema::{
     ProgressToken, Prompt, Resource, ResourceTemplate, Tool, methods, progress_token, version,
 };
@@ -466,15 +467,6 @@ struct Exchange {
     kind: ExKind,
 }
 
-/// The catalogue every new session starts with.
-#[derive(Debug, Default, Clone)]
-struct Catalogue {
-    tools: Vec<Tool>,
-    resources: Vec<Resource>,
-    templates: Vec<ResourceTemplate>,
-    prompts: Vec<Prompt>,
-}
-
 /// A sans-IO MCP Streamable HTTP server endpoint: every session, its
 /// streams and the routing of messages between them. See the
 /// [module documentation](self) for the behaviour.
@@ -489,6 +481,7 @@ struct Catalogue {
 pub struct HttpServer {
     config: HttpConfig,
     entropy: Box<dyn Entropy + Send>,
+    /// What every new session starts with.
     catalogue: Catalogue,
     sessions: BTreeMap<SessionId, Slot>,
     exchanges: BTreeMap<ExchangeId, Exchange>,
@@ -559,15 +552,7 @@ impl HttpServer {
         for slot in self.sessions.values_mut() {
             slot.session.add_tool(tool.clone());
         }
-        match self
-            .catalogue
-            .tools
-            .iter_mut()
-            .find(|t| t.name == tool.name)
-        {
-            Some(t) => *t = tool,
-            None => self.catalogue.tools.push(tool),
-        }
+        self.catalogue.add_tool(tool);
     }
 
     /// Removes a tool from every session; returns whether it was registered.
@@ -575,9 +560,7 @@ impl HttpServer {
         for slot in self.sessions.values_mut() {
             slot.session.remove_tool(name);
         }
-        let before = self.catalogue.tools.len();
-        self.catalogue.tools.retain(|t| t.name != name);
-        before != self.catalogue.tools.len()
+        self.catalogue.remove_tool(name)
     }
 
     /// Registers a resource with every session, live and future.
@@ -585,15 +568,7 @@ impl HttpServer {
         for slot in self.sessions.values_mut() {
             slot.session.add_resource(resource.clone());
         }
-        match self
-            .catalogue
-            .resources
-            .iter_mut()
-            .find(|r| r.uri == resource.uri)
-        {
-            Some(r) => *r = resource,
-            None => self.catalogue.resources.push(resource),
-        }
+        self.catalogue.add_resource(resource);
     }
 
     /// Registers a resource template with every session, live and future.
@@ -601,15 +576,7 @@ impl HttpServer {
         for slot in self.sessions.values_mut() {
             slot.session.add_resource_template(template.clone());
         }
-        match self
-            .catalogue
-            .templates
-            .iter_mut()
-            .find(|t| t.uri_template == template.uri_template)
-        {
-            Some(t) => *t = template,
-            None => self.catalogue.templates.push(template),
-        }
+        self.catalogue.add_template(template);
     }
 
     /// Registers a prompt with every session, live and future.
@@ -617,15 +584,7 @@ impl HttpServer {
         for slot in self.sessions.values_mut() {
             slot.session.add_prompt(prompt.clone());
         }
-        match self
-            .catalogue
-            .prompts
-            .iter_mut()
-            .find(|p| p.name == prompt.name)
-        {
-            Some(p) => *p = prompt,
-            None => self.catalogue.prompts.push(prompt),
-        }
+        self.catalogue.add_prompt(prompt);
     }
 
     /// A resource changed: every session subscribed to `uri` is told
@@ -1256,19 +1215,8 @@ impl HttpServer {
                 break id;
             }
         };
-        let mut session = ServerSession::new(self.config.session.clone());
-        for t in &self.catalogue.tools {
-            session.add_tool(t.clone());
-        }
-        for r in &self.catalogue.resources {
-            session.add_resource(r.clone());
-        }
-        for t in &self.catalogue.templates {
-            session.add_resource_template(t.clone());
-        }
-        for p in &self.catalogue.prompts {
-            session.add_prompt(p.clone());
-        }
+        let session =
+            ServerSession::with_catalogue(self.config.session.clone(), self.catalogue.clone());
         self.sessions.insert(
             id.clone(),
             Slot {

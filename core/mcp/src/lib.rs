@@ -66,6 +66,7 @@
 
 #![forbid(unsafe_code)]
 
+mod catalogue;
 mod client;
 mod error;
 pub mod http;

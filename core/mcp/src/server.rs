@@ -11,6 +11,7 @@ use wirestate_jsonrpc::{
     ErrorCode, ErrorObject, Event as PeerEvent, Notification, Peer, RawJson, Request, RequestId,
 };
 
+use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::schema::{
     CallToolParams, CallToolResult, CancelledParams, ClientCapabilities, CompleteParams,
@@ -268,10 +269,7 @@ pub struct ServerSession {
     client_info: Option<Implementation>,
     client_capabilities: Option<ClientCapabilities>,
     advertised: ServerCapabilities,
-    tools: Vec<Tool>,
-    resources: Vec<Resource>,
-    templates: Vec<ResourceTemplate>,
-    prompts: Vec<Prompt>,
+    catalogue: Catalogue,
     log_level: Option<LoggingLevel>,
     subscriptions: BTreeSet<String>,
     in_flight: BTreeMap<RequestId, InFlight>,
@@ -291,6 +289,12 @@ impl Default for ServerSession {
 impl ServerSession {
     /// A session waiting for `initialize`, with an empty catalogue.
     pub fn new(config: Config) -> Self {
+        Self::with_catalogue(config, Catalogue::default())
+    }
+
+    /// A session that starts with `catalogue` (the HTTP transport seeds
+    /// each session it opens with its own).
+    pub(crate) fn with_catalogue(config: Config, catalogue: Catalogue) -> Self {
         Self {
             peer: Peer::new(config.jsonrpc.clone()),
             log_level: config.default_log_level,
@@ -300,10 +304,7 @@ impl ServerSession {
             client_info: None,
             client_capabilities: None,
             advertised: ServerCapabilities::default(),
-            tools: Vec::new(),
-            resources: Vec::new(),
-            templates: Vec::new(),
-            prompts: Vec::new(),
+            catalogue,
             subscriptions: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             progress: BTreeMap::new(),
@@ -384,18 +385,13 @@ impl ServerSession {
     /// Registers a tool, replacing one of the same name. After
     /// `initialize`, sends `notifications/tools/list_changed` if advertised.
     pub fn add_tool(&mut self, tool: Tool) {
-        match self.tools.iter_mut().find(|t| t.name == tool.name) {
-            Some(t) => *t = tool,
-            None => self.tools.push(tool),
-        }
+        self.catalogue.add_tool(tool);
         self.list_changed(methods::NOTIFICATION_TOOLS_LIST_CHANGED);
     }
 
     /// Removes a tool; returns whether it was registered.
     pub fn remove_tool(&mut self, name: &str) -> bool {
-        let before = self.tools.len();
-        self.tools.retain(|t| t.name != name);
-        let removed = self.tools.len() != before;
+        let removed = self.catalogue.remove_tool(name);
         if removed {
             self.list_changed(methods::NOTIFICATION_TOOLS_LIST_CHANGED);
         }
@@ -404,23 +400,18 @@ impl ServerSession {
 
     /// The registered tools, in registration order.
     pub fn tools(&self) -> &[Tool] {
-        &self.tools
+        &self.catalogue.tools
     }
 
     /// Registers a resource, replacing one with the same URI.
     pub fn add_resource(&mut self, resource: Resource) {
-        match self.resources.iter_mut().find(|r| r.uri == resource.uri) {
-            Some(r) => *r = resource,
-            None => self.resources.push(resource),
-        }
+        self.catalogue.add_resource(resource);
         self.list_changed(methods::NOTIFICATION_RESOURCES_LIST_CHANGED);
     }
 
     /// Removes a resource; returns whether it was registered.
     pub fn remove_resource(&mut self, uri: &str) -> bool {
-        let before = self.resources.len();
-        self.resources.retain(|r| r.uri != uri);
-        let removed = self.resources.len() != before;
+        let removed = self.catalogue.remove_resource(uri);
         if removed {
             self.list_changed(methods::NOTIFICATION_RESOURCES_LIST_CHANGED);
         }
@@ -429,37 +420,25 @@ impl ServerSession {
 
     /// The registered resources.
     pub fn resources(&self) -> &[Resource] {
-        &self.resources
+        &self.catalogue.resources
     }
 
     /// Registers a resource template, replacing one with the same URI
     /// template.
     pub fn add_resource_template(&mut self, template: ResourceTemplate) {
-        match self
-            .templates
-            .iter_mut()
-            .find(|t| t.uri_template == template.uri_template)
-        {
-            Some(t) => *t = template,
-            None => self.templates.push(template),
-        }
+        self.catalogue.add_template(template);
         self.list_changed(methods::NOTIFICATION_RESOURCES_LIST_CHANGED);
     }
 
     /// Registers a prompt, replacing one of the same name.
     pub fn add_prompt(&mut self, prompt: Prompt) {
-        match self.prompts.iter_mut().find(|p| p.name == prompt.name) {
-            Some(p) => *p = prompt,
-            None => self.prompts.push(prompt),
-        }
+        self.catalogue.add_prompt(prompt);
         self.list_changed(methods::NOTIFICATION_PROMPTS_LIST_CHANGED);
     }
 
     /// Removes a prompt; returns whether it was registered.
     pub fn remove_prompt(&mut self, name: &str) -> bool {
-        let before = self.prompts.len();
-        self.prompts.retain(|p| p.name != name);
-        let removed = self.prompts.len() != before;
+        let removed = self.catalogue.remove_prompt(name);
         if removed {
             self.list_changed(methods::NOTIFICATION_PROMPTS_LIST_CHANGED);
         }
@@ -468,7 +447,7 @@ impl ServerSession {
 
     /// The registered prompts.
     pub fn prompts(&self) -> &[Prompt] {
-        &self.prompts
+        &self.catalogue.prompts
     }
 
     /// A subscribed resource changed: sends
@@ -996,7 +975,7 @@ impl ServerSession {
         let page = self.config.page_size.max(1);
         match method {
             methods::TOOLS_LIST if tools => match list_params(&r) {
-                Ok(cursor) => paginate(&self.tools, cursor, page).map_or_else(
+                Ok(cursor) => paginate(&self.catalogue.tools, cursor, page).map_or_else(
                     Answer::Error,
                     |(tools, next_cursor)| {
                         Answer::ok(&ListToolsResult {
@@ -1009,7 +988,7 @@ impl ServerSession {
                 Err(e) => Answer::Error(e),
             },
             methods::RESOURCES_LIST if resources => match list_params(&r) {
-                Ok(cursor) => paginate(&self.resources, cursor, page).map_or_else(
+                Ok(cursor) => paginate(&self.catalogue.resources, cursor, page).map_or_else(
                     Answer::Error,
                     |(resources, next_cursor)| {
                         Answer::ok(&ListResourcesResult {
@@ -1022,7 +1001,7 @@ impl ServerSession {
                 Err(e) => Answer::Error(e),
             },
             methods::RESOURCES_TEMPLATES_LIST if resources => match list_params(&r) {
-                Ok(cursor) => paginate(&self.templates, cursor, page).map_or_else(
+                Ok(cursor) => paginate(&self.catalogue.templates, cursor, page).map_or_else(
                     Answer::Error,
                     |(resource_templates, next_cursor)| {
                         Answer::ok(&ListResourceTemplatesResult {
@@ -1035,7 +1014,7 @@ impl ServerSession {
                 Err(e) => Answer::Error(e),
             },
             methods::PROMPTS_LIST if prompts => match list_params(&r) {
-                Ok(cursor) => paginate(&self.prompts, cursor, page).map_or_else(
+                Ok(cursor) => paginate(&self.catalogue.prompts, cursor, page).map_or_else(
                     Answer::Error,
                     |(prompts, next_cursor)| {
                         Answer::ok(&ListPromptsResult {
@@ -1048,7 +1027,7 @@ impl ServerSession {
                 Err(e) => Answer::Error(e),
             },
             methods::TOOLS_CALL if tools => match required::<CallToolParams>(&r) {
-                Ok(params) if self.tools.iter().any(|t| t.name == params.name) => {
+                Ok(params) if self.catalogue.tools.iter().any(|t| t.name == params.name) => {
                     let progress = progress_token(params.meta.as_ref());
                     self.hand_over(r.id, progress, |id| ServerEvent::CallTool { id, params })
                 }
@@ -1069,7 +1048,7 @@ impl ServerSession {
                 Err(e) => Answer::Error(e),
             },
             methods::PROMPTS_GET if prompts => match required::<GetPromptParams>(&r) {
-                Ok(params) if self.prompts.iter().any(|p| p.name == params.name) => {
+                Ok(params) if self.catalogue.prompts.iter().any(|p| p.name == params.name) => {
                     let progress = progress_token(params.meta.as_ref());
                     self.hand_over(r.id, progress, |id| ServerEvent::GetPrompt { id, params })
                 }
@@ -1167,13 +1146,15 @@ impl ServerSession {
 
     fn derive_capabilities(&self) -> ServerCapabilities {
         let mut caps = self.config.capabilities.clone();
-        if caps.tools.is_none() && !self.tools.is_empty() {
+        if caps.tools.is_none() && !self.catalogue.tools.is_empty() {
             caps.tools = Some(ListChangedCapability::list_changed());
         }
-        if caps.prompts.is_none() && !self.prompts.is_empty() {
+        if caps.prompts.is_none() && !self.catalogue.prompts.is_empty() {
             caps.prompts = Some(ListChangedCapability::list_changed());
         }
-        if caps.resources.is_none() && !(self.resources.is_empty() && self.templates.is_empty()) {
+        if caps.resources.is_none()
+            && !(self.catalogue.resources.is_empty() && self.catalogue.templates.is_empty())
+        {
             caps.resources = Some(ResourcesCapability {
                 subscribe: Some(true),
                 list_changed: Some(true),
