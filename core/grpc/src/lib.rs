@@ -9,6 +9,7 @@
 //! | [`metadata`]  | [`Metadata`] over `http::HeaderMap`: ASCII and `-bin` keys, charset checks, reserved keys refused, size accounting |
 //! | [`timeout`]   | `grpc-timeout` ([`parse_timeout`], [`format_timeout`]) and deadlines from a `now` the caller passes |
 //! | [`web`]       | gRPC-Web: the trailers frame, the `-text` base64 codec with padding mid-stream ([`WebTextDecoder`]), and a body decoder for both modes ([`WebDecoder`]) |
+//! | [`reader`]    | [`MessageReader`]: one call's body (gRPC or gRPC-Web) in, decompressed messages and the final status out, for any adapter |
 //! | [`head`]      | request and response heads over `http` types: [`RequestHead`] (build, and check on the server), [`ResponseHead`], [`trailers_only`], [`error_response`] |
 //!
 //! Message bytes stay bytes: serialization is the job of a
@@ -73,6 +74,7 @@ mod error;
 pub mod head;
 pub mod message;
 pub mod metadata;
+pub mod reader;
 pub mod status;
 pub mod timeout;
 pub mod web;
@@ -91,6 +93,7 @@ pub use crate::message::{
     message_header,
 };
 pub use crate::metadata::{Metadata, decode_bin_value, encode_bin_value, is_reserved_key};
+pub use crate::reader::MessageReader;
 pub use crate::status::{
     Code, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS_BIN, Status, decode_grpc_message,
     encode_grpc_message,
