@@ -21,8 +21,28 @@ pub mod version {
     pub const V2025_11_25: &str = "2025-11-25";
     /// The latest revision of the `initialize` era this crate speaks.
     pub const LATEST: &str = V2025_11_25;
-    /// Every revision a server of this crate accepts, oldest first.
+    /// Every revision of the `initialize` era a server of this crate
+    /// accepts, oldest first.
     pub const SUPPORTED: &[&str] = &[V2024_11_05, V2025_03_26, V2025_06_18, V2025_11_25];
+    /// The stateless revision (SEP-2575): no `initialize`, per-request
+    /// `_meta`, `server/discover`.
+    pub const V2026_07_28: &str = "2026-07-28";
+    /// The stateless revisions this crate speaks.
+    pub const STATELESS: &[&str] = &[V2026_07_28];
+    /// Every revision this crate speaks, both eras, oldest first (the
+    /// `supportedVersions` of `server/discover`).
+    pub const ALL: &[&str] = &[
+        V2024_11_05,
+        V2025_03_26,
+        V2025_06_18,
+        V2025_11_25,
+        V2026_07_28,
+    ];
+
+    /// Whether `version` is a stateless revision this crate speaks.
+    pub fn is_stateless(version: &str) -> bool {
+        STATELESS.contains(&version)
+    }
 
     /// Whether `version` is one of [`SUPPORTED`].
     pub fn is_supported(version: &str) -> bool {

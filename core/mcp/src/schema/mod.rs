@@ -1,6 +1,8 @@
-//! Serde types for the MCP schema of the `initialize` era (2024-11-05 to
-//! 2025-11-25): every request's params and result and every notification's
-//! params that a server or client of this crate handles.
+//! Serde types for the MCP schema: the `initialize` era (2024-11-05 to
+//! 2025-11-25) and the stateless era (2026-07-28, see [`RequestMeta`],
+//! [`DiscoverResult`], [`ListenParams`], [`InputRequiredResult`]): every
+//! request's params and result and every notification's params that a
+//! server or client of this crate handles.
 //!
 //! Conventions, for every type:
 //!
@@ -36,6 +38,7 @@ mod logging;
 mod notifications;
 mod prompts;
 mod resources;
+mod stateless;
 mod tools;
 
 pub use capabilities::{
@@ -67,5 +70,10 @@ pub use prompts::{
 pub use resources::{
     ListResourceTemplatesResult, ListResourcesResult, ReadResourceParams, ReadResourceResult,
     Resource, ResourceTemplate, ResourceUpdatedParams, SubscribeParams, UriParams,
+};
+pub use stateless::{
+    AcknowledgedParams, DiscoverResult, InputRequest, InputRequiredResult, InputResponses,
+    ListenParams, MetaError, RequestMeta, SubscriptionFilter, meta_keys, stateless_codes,
+    stateless_methods,
 };
 pub use tools::{CallToolParams, CallToolResult, ListToolsResult, Tool, ToolAnnotations};
