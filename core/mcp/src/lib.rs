@@ -18,6 +18,8 @@
 //!   sessions by `Mcp-Session-Id`, JSON or SSE answers, a standalone GET
 //!   stream, `Last-Event-ID` resumption, DELETE, and Origin/Host
 //!   allow-lists against DNS rebinding (see [`http`]).
+//! * `websocket` (feature `ws`): the WebSocket transport, one JSON-RPC
+//!   message per text message, as a byte machine over `wirestate-ws`.
 //!
 //! Nothing here reads a clock, a socket or a random generator; time is the
 //! `now` the caller passes.
@@ -73,6 +75,8 @@ pub mod http;
 pub mod schema;
 mod server;
 mod stdio;
+#[cfg(feature = "ws")]
+pub mod websocket;
 
 pub use client::{ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Pagination};
 pub use error::Error;
