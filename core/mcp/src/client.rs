@@ -13,12 +13,12 @@ use wirestate_jsonrpc::{
 use crate::error::Error;
 use crate::schema::{
     CallToolParams, CallToolResult, CancelledParams, ClientCapabilities, CompleteParams,
-    CompleteResult, CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, Empty,
-    GetPromptParams, GetPromptResult, Implementation, InitializeParams, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListRootsResult,
-    ListToolsResult, LoggingLevel, LoggingMessageParams, Meta, PaginatedParams, ProgressParams,
-    ProgressToken, ReadResourceResult, ServerCapabilities, SetLevelParams, UriParams, methods,
-    version,
+    CompleteResult, CreateMessageParams, CreateMessageResult, ElicitAction, ElicitParams,
+    ElicitResult, Empty, GetPromptParams, GetPromptResult, Implementation, InitializeParams,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListRootsResult, ListToolsResult, LoggingLevel, LoggingMessageParams, Meta, PaginatedParams,
+    ProgressParams, ProgressToken, ReadResourceResult, ServerCapabilities, SetLevelParams,
+    UriParams, methods, version,
 };
 
 /// How many ids of server requests it cancelled are remembered, so that
@@ -49,6 +49,12 @@ pub struct ClientConfig {
     /// The longest a request may run, however much progress it reports
     /// (counted from when it was sent). `None`: no bound. Default 10 min.
     pub max_total_timeout: Option<Duration>,
+    /// Whether [`ClientSession::respond_elicit`] fills the fields an
+    /// accepted form answer leaves out with the `default` values of the
+    /// server's requested schema (SEP-1034, 2025-11-25: the form is
+    /// pre-populated with them, so a user who accepts without touching a
+    /// field chose its default). Default true.
+    pub elicitation_defaults: bool,
 }
 
 impl Default for ClientConfig {
@@ -60,6 +66,7 @@ impl Default for ClientConfig {
             progress_tokens: true,
             progress_resets_timeout: true,
             max_total_timeout: Some(Duration::from_secs(600)),
+            elicitation_defaults: true,
         }
     }
 }
@@ -270,6 +277,10 @@ pub struct ClientSession {
     incoming: BTreeSet<RequestId>,
     cancelled: BTreeSet<RequestId>,
     cancelled_order: VecDeque<RequestId>,
+    /// The `default` values of the requested schema of each form
+    /// elicitation handed to the application and not yet answered (only
+    /// those with at least one), for [`ClientConfig::elicitation_defaults`].
+    elicit_defaults: BTreeMap<RequestId, Map<String, Value>>,
     events: VecDeque<ClientEvent>,
 }
 
@@ -295,6 +306,7 @@ impl ClientSession {
             incoming: BTreeSet::new(),
             cancelled: BTreeSet::new(),
             cancelled_order: VecDeque::new(),
+            elicit_defaults: BTreeMap::new(),
             events: VecDeque::new(),
         }
     }
@@ -345,6 +357,7 @@ impl ClientSession {
         let abandoned = self.peer.cancel_all();
         self.pending.clear();
         self.tokens.clear();
+        self.elicit_defaults.clear();
         if self.phase == ClientPhase::Initializing {
             self.phase = ClientPhase::Failed;
         }
@@ -712,12 +725,27 @@ impl ClientSession {
         self.respond(id, &result)
     }
 
-    /// Answers a [`ClientEvent::Elicit`].
+    /// Answers a [`ClientEvent::Elicit`]. When the answer accepts a form
+    /// and [`ClientConfig::elicitation_defaults`] is set, every field of
+    /// the requested schema that has a `default` and is missing from
+    /// `content` is sent with its default.
     ///
     /// # Errors
     ///
     /// As [`respond_error`](Self::respond_error).
-    pub fn respond_elicit(&mut self, id: &RequestId, result: ElicitResult) -> Result<(), Error> {
+    pub fn respond_elicit(
+        &mut self,
+        id: &RequestId,
+        mut result: ElicitResult,
+    ) -> Result<(), Error> {
+        if self.config.elicitation_defaults && result.action == ElicitAction::Accept {
+            if let Some(defaults) = self.elicit_defaults.get(id) {
+                let content = result.content.get_or_insert_with(Map::new);
+                for (name, value) in defaults {
+                    content.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
         self.respond(id, &result)
     }
 
@@ -746,12 +774,14 @@ impl ClientSession {
         outcome: Result<RawJson, ErrorObject>,
     ) -> Result<(), Error> {
         if !self.incoming.remove(id) {
+            self.elicit_defaults.remove(id);
             if self.cancelled.remove(id) {
                 self.cancelled_order.retain(|c| c != id);
                 return Ok(());
             }
             return Err(Error::NotAnswerable { id: id.clone() });
         }
+        self.elicit_defaults.remove(id);
         match outcome {
             Ok(raw) => self.peer.respond(id, raw)?,
             Err(e) => self.peer.respond_error(id, e)?,
@@ -1060,6 +1090,12 @@ impl ClientSession {
         };
         match event {
             Ok(event) => {
+                if let ClientEvent::Elicit { id, params } = &event {
+                    let defaults = form_defaults(params);
+                    if !defaults.is_empty() {
+                        self.elicit_defaults.insert(id.clone(), defaults);
+                    }
+                }
                 self.cancelled.remove(&r.id);
                 self.incoming.insert(r.id);
                 self.events.push_back(event);
@@ -1104,6 +1140,7 @@ impl ClientSession {
                     return;
                 }
                 let _ = self.peer.abandon(&id);
+                self.elicit_defaults.remove(&id);
                 self.remember_cancelled(id.clone());
                 ClientEvent::Cancelled {
                     id,
@@ -1139,6 +1176,26 @@ impl ClientSession {
             let _ = self.peer.extend_timeout(id, deadline);
         }
     }
+}
+
+/// The `default` of each property of a form elicitation's requested
+/// schema that has one (URL-mode elicitations have none).
+fn form_defaults(params: &ElicitParams) -> Map<String, Value> {
+    let mut defaults = Map::new();
+    if params.mode.as_deref().is_some_and(|m| m != "form") {
+        return defaults;
+    }
+    let properties = params
+        .requested_schema
+        .as_ref()
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object);
+    for (name, schema) in properties.into_iter().flatten() {
+        if let Some(value) = schema.get("default") {
+            defaults.insert(name.clone(), value.clone());
+        }
+    }
+    defaults
 }
 
 fn meta_with(token: Option<&ProgressToken>) -> Option<Meta> {
@@ -1214,5 +1271,135 @@ impl Pagination {
             return Err(Error::CursorLoop);
         }
         Ok(Some(c.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::ElicitationCapability;
+
+    /// A session past `initialize` that declared form elicitation.
+    fn ready(config: ClientConfig) -> (ClientSession, Instant) {
+        let now = Instant::now();
+        let mut c = ClientSession::new(config);
+        let caps = ClientCapabilities {
+            elicitation: Some(ElicitationCapability {
+                form: Some(Map::new()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = c
+            .initialize(now, Implementation::new("c", "1"), caps)
+            .unwrap();
+        c.poll_message();
+        let init = json!({"jsonrpc": "2.0", "id": id, "result": {
+            "protocolVersion": version::LATEST, "capabilities": {},
+            "serverInfo": {"name": "s", "version": "0"}}});
+        c.handle_message(now, init.to_string().as_bytes()).unwrap();
+        while c.poll_message().is_some() {}
+        while c.poll_event().is_some() {}
+        (c, now)
+    }
+
+    /// The conformance suite's SEP-1034 form: every field has a default.
+    fn elicit(c: &mut ClientSession, now: Instant, id: u64, mode: Option<&str>) -> RequestId {
+        let mut params = json!({"message": "defaults?", "requestedSchema": {
+            "type": "object", "required": [], "properties": {
+                "name": {"type": "string", "default": "John Doe"},
+                "age": {"type": "integer", "default": 30},
+                "score": {"type": "number", "default": 95.5},
+                "status": {"type": "string", "enum": ["active", "inactive"], "default": "active"},
+                "verified": {"type": "boolean", "default": true},
+                "note": {"type": "string"}}}});
+        if let Some(m) = mode {
+            params["mode"] = json!(m);
+        }
+        let req =
+            json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params});
+        c.handle_message(now, req.to_string().as_bytes()).unwrap();
+        match c.poll_event() {
+            Some(ClientEvent::Elicit { id, .. }) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn accept(content: Option<Map<String, Value>>) -> ElicitResult {
+        ElicitResult {
+            action: ElicitAction::Accept,
+            content,
+            meta: None,
+            extra: Map::new(),
+        }
+    }
+
+    fn answer(c: &mut ClientSession) -> Value {
+        let m = c.poll_message().expect("an answer");
+        serde_json::from_slice::<Value>(&m).unwrap()["result"].clone()
+    }
+
+    #[test]
+    fn accepted_form_gets_the_schema_defaults_for_missing_fields() {
+        let (mut c, now) = ready(ClientConfig::default());
+        // No content at all: every default.
+        let id = elicit(&mut c, now, 7, None);
+        c.respond_elicit(&id, accept(None)).unwrap();
+        assert_eq!(
+            answer(&mut c),
+            json!({"action": "accept", "content": {"name": "John Doe", "age": 30,
+                "score": 95.5, "status": "active", "verified": true}})
+        );
+        // What the user entered wins over the default.
+        let id = elicit(&mut c, now, 8, Some("form"));
+        let mut content = Map::new();
+        content.insert("name".into(), json!("Ada"));
+        content.insert("note".into(), json!("hi"));
+        c.respond_elicit(&id, accept(Some(content))).unwrap();
+        let got = answer(&mut c);
+        assert_eq!(got["content"]["name"], "Ada");
+        assert_eq!(got["content"]["note"], "hi");
+        assert_eq!(got["content"]["age"], 30);
+        // Declined: no content is made up; the defaults are forgotten.
+        let id = elicit(&mut c, now, 9, None);
+        let decline = ElicitResult {
+            action: ElicitAction::Decline,
+            ..accept(None)
+        };
+        c.respond_elicit(&id, decline).unwrap();
+        assert_eq!(answer(&mut c), json!({"action": "decline"}));
+        assert!(c.elicit_defaults.is_empty());
+    }
+
+    #[test]
+    fn defaults_are_not_applied_when_disabled_or_cancelled() {
+        let config = ClientConfig {
+            elicitation_defaults: false,
+            ..ClientConfig::default()
+        };
+        let (mut c, now) = ready(config);
+        let id = elicit(&mut c, now, 1, None);
+        c.respond_elicit(&id, accept(None)).unwrap();
+        assert_eq!(answer(&mut c), json!({"action": "accept"}));
+        // The server cancels: the remembered defaults go with the request.
+        let (mut c, now) = ready(ClientConfig::default());
+        let id = elicit(&mut c, now, 2, None);
+        assert_eq!(c.elicit_defaults.len(), 1);
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 2}});
+        c.handle_message(now, cancel.to_string().as_bytes())
+            .unwrap();
+        assert!(matches!(
+            c.poll_event(),
+            Some(ClientEvent::Cancelled { .. })
+        ));
+        assert!(c.elicit_defaults.is_empty());
+        c.respond_elicit(&id, accept(None)).unwrap();
+        assert!(c.poll_message().is_none());
+        // URL mode has no form, so nothing is remembered.
+        let _ = elicit(&mut c, now, 3, Some("url"));
+        assert!(c.elicit_defaults.is_empty());
     }
 }
