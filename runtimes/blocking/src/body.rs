@@ -53,7 +53,16 @@ enum Out {
         len: Option<u64>,
     },
     Incoming(BlockingBody),
+    /// Chunks, then trailers made once the chunks end.
+    WithTrailers {
+        chunks: Chunks,
+        make: Option<MakeTrailers>,
+        trailers: Option<HeaderMap>,
+    },
 }
+
+/// Makes a body's trailers once its last chunk was taken.
+type MakeTrailers = Box<dyn FnOnce() -> Option<HeaderMap> + Send>;
 
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,6 +72,7 @@ impl std::fmt::Debug for Body {
             Out::Reader { .. } => "reader",
             Out::Chunks { .. } => "chunks",
             Out::Incoming(_) => "incoming",
+            Out::WithTrailers { .. } => "with-trailers",
         };
         f.debug_struct("Body")
             .field("kind", &kind)
@@ -149,6 +159,24 @@ impl Body {
         }
     }
 
+    /// A sequence of chunks of unknown total length, then trailers:
+    /// `trailers` is called once, after the last chunk was taken (so it
+    /// can report how producing the chunks went — a gRPC status). Sent as
+    /// HTTP/2 trailers, or as the trailer section of a chunked HTTP/1.1
+    /// body.
+    pub fn from_chunks_with_trailers(
+        chunks: impl IntoIterator<Item = io::Result<Bytes>, IntoIter: Send + 'static>,
+        trailers: impl FnOnce() -> Option<HeaderMap> + Send + 'static,
+    ) -> Self {
+        Self {
+            inner: Out::WithTrailers {
+                chunks: Box::new(chunks.into_iter()),
+                make: Some(Box::new(trailers)),
+                trailers: None,
+            },
+        }
+    }
+
     /// How the body will be framed when sent.
     pub fn size(&self) -> BodySize {
         match &self.inner {
@@ -157,7 +185,9 @@ impl Body {
             Out::Reader { len: Some(n), .. } | Out::Chunks { len: Some(n), .. } => {
                 BodySize::Exact(*n)
             }
-            Out::Reader { len: None, .. } | Out::Chunks { len: None, .. } => BodySize::Streaming,
+            Out::Reader { len: None, .. }
+            | Out::Chunks { len: None, .. }
+            | Out::WithTrailers { .. } => BodySize::Streaming,
             Out::Incoming(b) => b.kind().into(),
         }
     }
@@ -215,6 +245,23 @@ impl Body {
                 }
             },
             Out::Incoming(b) => b.chunk(),
+            Out::WithTrailers {
+                chunks,
+                make,
+                trailers,
+            } => loop {
+                match chunks.next() {
+                    Some(Ok(b)) if b.is_empty() => {}
+                    Some(Ok(b)) => return Ok(Some(b)),
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        if let Some(make) = make.take() {
+                            *trailers = make();
+                        }
+                        return Ok(None);
+                    }
+                }
+            },
         }
     }
 
@@ -223,6 +270,7 @@ impl Body {
     pub fn trailers(&self) -> Option<HeaderMap> {
         match &self.inner {
             Out::Incoming(b) => b.trailers().cloned(),
+            Out::WithTrailers { trailers, .. } => trailers.clone(),
             _ => None,
         }
     }
@@ -426,6 +474,24 @@ impl BlockingBody {
             }
         }
         Ok(first.unwrap_or_else(|| Bytes::from(buf)))
+    }
+
+    /// Makes reads of an HTTP/2 body end (`TimedOut`) at `deadline`, the
+    /// way a gRPC call's deadline bounds it. No effect on HTTP/1.1 bodies.
+    pub(crate) fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        if let Source::H2(r) = &mut self.source {
+            r.set_deadline(deadline);
+        }
+    }
+
+    /// Whether the request behind this body was cut off by the client
+    /// (its HTTP/2 stream reset, its connection gone): what a long-running
+    /// handler checks to stop early. Always false for HTTP/1.1 bodies.
+    pub fn is_aborted(&self) -> bool {
+        match &self.source {
+            Source::H2(r) => r.is_aborted(),
+            _ => false,
+        }
     }
 
     /// Answers `Expect: 100-continue` now if this is a request body whose

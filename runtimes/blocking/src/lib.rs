@@ -16,6 +16,9 @@
 //!   on the same port as HTTP/1.1 (told apart by the first bytes) with the
 //!   same [`Handler`]; [`h2::connect`] opens a client connection that
 //!   carries many requests at once, from any number of threads.
+//! * [`grpc`]: a gRPC server (routes of plain functions, an HTTP
+//!   [`Handler`], so gRPC and gRPC-Web share the port) and a gRPC
+//!   [`Channel`](grpc::Channel) over [`h2`], the four call kinds.
 //! * [`ws`]: WebSocket clients ([`ws::connect`]) and server upgrades from a
 //!   handler ([`ws::upgrade`]), readable from one thread while others send.
 //!
@@ -51,6 +54,7 @@ mod body;
 mod client;
 mod driver;
 mod error;
+pub mod grpc;
 pub mod h2;
 pub mod mcp_client;
 mod server;

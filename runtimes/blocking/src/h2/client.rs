@@ -6,7 +6,8 @@ use super::send::{Outgoing, Sent};
 use super::stream::{Dead, Reader, Shared};
 use crate::body::Source;
 use crate::{BlockingBody, Error, RequestBody};
-use http::{Request, Response, header, request};
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, header, request};
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -287,10 +288,194 @@ impl SendRequest {
         Ok(Response::from_parts(head, body))
     }
 
+    /// Starts a request whose body the caller writes as it goes, without
+    /// waiting for the response: the request head goes out at once, the
+    /// returned [`RequestWriter`] sends the body (the stream's flow
+    /// control paces it), and [`PendingResponse::wait`] waits for the
+    /// response head when the caller wants it — before, during or after
+    /// writing. This is what a bidirectional exchange needs (a gRPC
+    /// streaming call), where the server may answer only once it has read
+    /// some of the request.
+    ///
+    /// Dropping the writer before [`RequestWriter::finish`], or the
+    /// pending response before its head arrived, cancels the stream
+    /// (RST_STREAM CANCEL).
+    pub fn send_streaming(
+        &self,
+        req: Request<()>,
+    ) -> Result<(RequestWriter, PendingResponse), Error> {
+        let (head, ()) = req.into_parts();
+        if head.uri.authority().is_none() && !head.headers.contains_key(header::HOST) {
+            return Err(Error::InvalidRequest(
+                "the URI must be absolute (http://host/path)".into(),
+            ));
+        }
+        let shared = {
+            let mut q = self.inner.queue();
+            if q.closed {
+                return Err(Error::Aborted { sent: false });
+            }
+            q.next_key += 1;
+            let key = q.next_key;
+            let shared = Shared::new(key, self.inner.inbox.clone());
+            q.requests.push_back(NewRequest {
+                key,
+                head,
+                end_stream: false,
+                shared: shared.clone(),
+            });
+            shared
+        };
+        self.inner.inbox.kick();
+        let io_timeout = self.inner.config.io_timeout;
+        let request_timeout = self.inner.config.request_timeout;
+        Ok((
+            RequestWriter {
+                shared: shared.clone(),
+                io_timeout,
+                done: false,
+            },
+            PendingResponse {
+                shared,
+                io_timeout,
+                request_timeout,
+                taken: false,
+            },
+        ))
+    }
+
     /// Whether the connection takes no more requests (it failed, received
     /// GOAWAY, or ended).
     pub fn is_closed(&self) -> bool {
         self.inner.queue().closed
+    }
+}
+
+/// Marks a stream given up on: the connection thread resets it (CANCEL),
+/// or drops it before it is opened.
+fn cancel(shared: &Shared) {
+    shared.lock().cancelled = true;
+    shared.notify_connection();
+}
+
+/// The body of a request started with [`SendRequest::send_streaming`],
+/// written by the caller chunk by chunk.
+#[derive(Debug)]
+pub struct RequestWriter {
+    shared: Arc<Shared>,
+    io_timeout: Option<Duration>,
+    done: bool,
+}
+
+impl RequestWriter {
+    /// Queues a chunk of the body, waiting while 64 KiB are already queued
+    /// (the peer's windows are closed), at most the connection's
+    /// `io_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; [`Error::Io`] once the stream is over (the
+    /// server answered and reset it, or the connection failed).
+    pub fn send(&mut self, chunk: Bytes) -> Result<(), Error> {
+        let deadline = self.io_timeout.map(|t| Instant::now() + t);
+        self.send_until(chunk, deadline)
+    }
+
+    /// Queues a chunk of the body, waiting for room until `deadline` at
+    /// most (`None`: as long as it takes).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_until(&mut self, chunk: Bytes, deadline: Option<Instant>) -> Result<(), Error> {
+        self.shared.push(chunk, deadline).map_err(Error::io)
+    }
+
+    /// Ends the body (END_STREAM), with trailers if any.
+    pub fn finish(mut self, trailers: Option<HeaderMap>) {
+        self.done = true;
+        self.shared.finish_out(trailers);
+    }
+
+    /// Gives the request up: the stream is reset (CANCEL). Dropping the
+    /// writer unfinished does the same.
+    pub fn cancel(mut self) {
+        self.done = true;
+        cancel(&self.shared);
+    }
+}
+
+impl Drop for RequestWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            cancel(&self.shared);
+        }
+    }
+}
+
+/// The response to a request started with [`SendRequest::send_streaming`].
+#[derive(Debug)]
+pub struct PendingResponse {
+    shared: Arc<Shared>,
+    io_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+    taken: bool,
+}
+
+impl PendingResponse {
+    /// Waits for the response head, at most the connection's
+    /// `request_timeout`; its body is read as it arrives.
+    ///
+    /// # Errors
+    ///
+    /// As [`SendRequest::send`].
+    pub fn wait(self) -> Result<Response<BlockingBody>, Error> {
+        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        self.take(deadline, None)
+    }
+
+    /// Waits for the response head until `deadline` at most (`None`: as
+    /// long as it takes), and reads its body with the same deadline: a
+    /// read still waiting then fails with `TimedOut` (a call's deadline
+    /// covers the whole exchange). A head not there in time cancels the
+    /// stream ([`Error::Timeout`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SendRequest::send`].
+    pub fn wait_until(self, deadline: Option<Instant>) -> Result<Response<BlockingBody>, Error> {
+        self.take(deadline, deadline)
+    }
+
+    fn take(
+        mut self,
+        head_deadline: Option<Instant>,
+        body_deadline: Option<Instant>,
+    ) -> Result<Response<BlockingBody>, Error> {
+        self.taken = true;
+        let (head, end) = self.shared.wait_head(head_deadline)?;
+        let body = if end {
+            BlockingBody::empty()
+        } else {
+            let kind = head
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(BodyKind::Chunked, BodyKind::Length);
+            let reader =
+                Reader::new(self.shared.clone(), self.io_timeout).with_deadline(body_deadline);
+            BlockingBody::new(Source::H2(reader), kind)
+        };
+        Ok(Response::from_parts(head, body))
+    }
+}
+
+impl Drop for PendingResponse {
+    fn drop(&mut self) {
+        if !self.taken {
+            cancel(&self.shared);
+        }
     }
 }
 

@@ -43,7 +43,9 @@ mod send;
 pub(crate) mod server;
 mod stream;
 
-pub use client::{ClientConfig, SendRequest, connect, connect_with, handshake};
+pub use client::{
+    ClientConfig, PendingResponse, RequestWriter, SendRequest, connect, connect_with, handshake,
+};
 pub(crate) use conn::Inbox;
 pub(crate) use stream::Reader;
 pub use wirestate_h2::frame::ErrorCode;

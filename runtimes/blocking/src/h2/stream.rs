@@ -155,6 +155,12 @@ impl Shared {
         self.inbox.ready(self.key);
     }
 
+    /// Asks the connection thread to look at this stream (after a change
+    /// made through [`lock`](Self::lock) outside this module).
+    pub(crate) fn notify_connection(&self) {
+        self.notify();
+    }
+
     /// Marks the stream over (keeping the first reason) and wakes its side.
     pub(crate) fn kill(&self, why: Dead) {
         let mut st = self.lock();
@@ -304,6 +310,9 @@ impl Shared {
 pub(crate) struct Reader {
     shared: Arc<Shared>,
     io_timeout: Option<Duration>,
+    /// No read waits past this (a gRPC call's deadline), whatever
+    /// `io_timeout` allows.
+    deadline: Option<Instant>,
     done: bool,
 }
 
@@ -312,12 +321,37 @@ impl Reader {
         Reader {
             shared,
             io_timeout,
+            deadline: None,
             done: false,
         }
     }
 
+    /// A reader whose reads also end at `deadline` (`TimedOut`).
+    pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Reader {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets the deadline of [`with_deadline`](Self::with_deadline) later.
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Whether the stream was cut off: reset by the peer, or its
+    /// connection failed or closed (not merely finished).
+    pub(crate) fn is_aborted(&self) -> bool {
+        matches!(
+            self.shared.lock().dead,
+            Some(Dead::Reset(_) | Dead::H2(_) | Dead::Closed)
+        )
+    }
+
     pub(crate) fn next(&mut self) -> io::Result<Step> {
-        let deadline = self.io_timeout.map(|t| Instant::now() + t);
+        let io_deadline = self.io_timeout.map(|t| Instant::now() + t);
+        let deadline = match (io_deadline, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let step = self.shared.read(deadline)?;
         if matches!(step, Step::End(_)) {
             self.done = true;

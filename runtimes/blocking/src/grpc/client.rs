@@ -1,0 +1,558 @@
+//! The blocking gRPC client: calls on one HTTP/2 connection.
+
+use super::server::Response;
+use super::streaming::{Side, Streaming, at_deadline, deadline_exceeded, read_one};
+use crate::Error;
+use crate::h2::{ClientConfig, PendingResponse, RequestWriter, SendRequest};
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http::uri::Authority;
+use std::marker::PhantomData;
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+use wirestate_grpc::{
+    Code, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, MethodPath, RequestHead, ResponseHead,
+    ResponseStart, Status, deadline_after, encode_message_with,
+};
+
+/// Per-call settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's deadline, sent as `grpc-timeout` and enforced here:
+    /// past it the call fails with DEADLINE_EXCEEDED and its stream is
+    /// reset (CANCEL).
+    pub timeout: Option<Duration>,
+    /// Custom metadata sent with the request.
+    pub metadata: Metadata,
+    /// How request messages are compressed (`grpc-encoding`).
+    pub compression: Encoding,
+    /// The largest response message accepted.
+    pub max_message_size: usize,
+    /// How many times a unary or server-streaming call is retried when
+    /// the connection refused it before anything was sent
+    /// (REFUSED_STREAM, GOAWAY): always safe, whatever the method.
+    pub retries: u32,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            metadata: Metadata::new(),
+            compression: Encoding::Identity,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            retries: 1,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Options with a timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Options with metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Options compressing requests with `encoding`.
+    pub fn with_compression(mut self, encoding: Encoding) -> Self {
+        self.compression = encoding;
+        self
+    }
+}
+
+/// The status of a failed HTTP/2 exchange.
+fn failed(e: &Error) -> Status {
+    match e {
+        Error::Timeout => deadline_exceeded(),
+        Error::Reset(code) => Status::from_h2_error_code(u32::from(*code)),
+        e => Status::new(Code::Unavailable, e.to_string()),
+    }
+}
+
+/// Frames one message.
+fn frame<T: prost::Message>(encoding: Encoding, message: &T) -> Result<Bytes, Status> {
+    let mut framed = BytesMut::new();
+    encode_message_with(encoding, &message.encode_to_vec(), &mut framed)
+        .map_err(|e| e.to_status())?;
+    Ok(framed.freeze())
+}
+
+/// A blocking gRPC client over one HTTP/2 connection: cheap to clone and
+/// usable from many threads at once; each call is a stream of the
+/// connection.
+///
+/// Dropping a call (its [`Streaming`], its [`StreamingCall`]) before it
+/// ended resets its stream with CANCEL, which the server sees as a
+/// cancellation.
+///
+/// ```no_run
+/// use wirestate_blocking::grpc::{CallOptions, Channel};
+/// # #[derive(Clone, PartialEq, prost::Message)] struct Ping { #[prost(string, tag = "1")] text: String }
+/// # fn main() -> Result<(), wirestate_blocking::grpc::Status> {
+/// let channel = Channel::connect("127.0.0.1:50051")?;
+/// let opts = CallOptions::default().with_timeout(std::time::Duration::from_secs(1));
+/// let pong = channel.unary::<_, Ping>("/demo.Pinger/Ping", &Ping { text: "hi".into() }, &opts)?;
+/// println!("{}", pong.message.text);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    send: SendRequest,
+    authority: Authority,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("grpc::Channel")
+            .field("authority", &self.authority)
+            .finish()
+    }
+}
+
+impl Channel {
+    /// Connects to `addr` (`host:port`) over h2c with prior knowledge.
+    ///
+    /// # Errors
+    ///
+    /// UNAVAILABLE if the connection fails; INVALID_ARGUMENT if `addr` is
+    /// not an authority.
+    pub fn connect(addr: &str) -> Result<Self, Status> {
+        Self::connect_to(addr, addr)
+    }
+
+    /// Connects to the first address of `addr` that answers, naming it
+    /// `authority` in requests.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Channel::connect).
+    pub fn connect_to(addr: impl ToSocketAddrs, authority: &str) -> Result<Self, Status> {
+        // Deadlines are per call (grpc-timeout), not per connection.
+        let config = ClientConfig {
+            request_timeout: None,
+            ..ClientConfig::default()
+        };
+        let send = crate::h2::connect_with(addr, config).map_err(|e| {
+            Status::new(Code::Unavailable, format!("connecting to {authority}: {e}"))
+        })?;
+        Self::new(send, authority)
+    }
+
+    /// A channel on an HTTP/2 connection ([`h2::connect`](crate::h2::connect)),
+    /// sending `authority` (`host:port`) as `:authority`. The connection's
+    /// `request_timeout` still bounds how long a call waits for its
+    /// response head; [`connect`](Channel::connect) sets none.
+    ///
+    /// # Errors
+    ///
+    /// INVALID_ARGUMENT if `authority` is not one.
+    pub fn new(send: SendRequest, authority: &str) -> Result<Self, Status> {
+        let authority = authority
+            .parse::<Authority>()
+            .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))?;
+        Ok(Self { send, authority })
+    }
+
+    fn deadline(opts: &CallOptions) -> Option<Instant> {
+        opts.timeout.and_then(|t| deadline_after(Instant::now(), t))
+    }
+
+    /// Sends the request head; the body is written through the writer.
+    fn start(
+        &self,
+        path: &str,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(RequestWriter, PendingResponse), Status> {
+        let mut head = RequestHead::new(
+            MethodPath::parse(path)
+                .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?,
+        );
+        head.metadata = opts.metadata.clone();
+        head.encoding = opts.compression;
+        head.timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let parts = head.to_request(Some(&self.authority), false);
+        self.send
+            .send_streaming(http::Request::from_parts(parts, ()))
+            .map_err(|e| failed(&e))
+    }
+
+    /// Waits for the response head: the initial metadata and the message
+    /// stream (already ended for a trailers-only response).
+    fn response<Resp: prost::Message + Default>(
+        pending: PendingResponse,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(Metadata, Streaming<Resp>), Error> {
+        let response = pending.wait_until(deadline)?;
+        let (parts, body) = response.into_parts();
+        Ok(match ResponseHead::from_response(&parts) {
+            ResponseStart::End(status) => {
+                let status = at_deadline(status, deadline);
+                (Metadata::new(), Streaming::finished(status, parts.headers))
+            }
+            ResponseStart::Head(h) => {
+                let stream = Streaming::new(
+                    body,
+                    None,
+                    h.encoding,
+                    opts.max_message_size,
+                    Side::Client,
+                    deadline,
+                );
+                (h.metadata, stream)
+            }
+        })
+    }
+
+    /// Sends one framed request message and waits for the response head,
+    /// retrying a call the connection refused before sending it.
+    fn one_request<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let mut attempts = 0;
+        loop {
+            let (mut writer, pending) = self.start(path, opts, deadline)?;
+            // A send that fails (the server answered at once and reset
+            // the stream) is not the call's outcome: the response is.
+            if let Err(e) = writer.send_until(framed.clone(), deadline) {
+                tracing::debug!(error = %e, "request message not sent");
+            }
+            writer.finish(None);
+            let started = Self::response(pending, opts, deadline);
+            match started {
+                Ok(pair) => return Ok(pair),
+                Err(e) if e.is_unsent() && attempts < opts.retries && !self.send.is_closed() => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(at_deadline(failed(&e), deadline)),
+            }
+        }
+    }
+
+    /// A unary call.
+    ///
+    /// # Errors
+    ///
+    /// The status the server ended the call with; DEADLINE_EXCEEDED past
+    /// the deadline; UNAVAILABLE when the connection failed.
+    pub fn unary<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Req,
+        opts: &CallOptions,
+    ) -> Result<Response<Resp>, Status> {
+        let deadline = Self::deadline(opts);
+        let framed = frame(opts.compression, request)?;
+        let (metadata, mut stream) = self.one_request::<Resp>(path, framed, opts, deadline)?;
+        let message = read_one(&mut stream)?;
+        let trailers = stream.trailers().map(Metadata::from_headers);
+        Ok(Response {
+            metadata,
+            message,
+            trailers: trailers.unwrap_or_default(),
+        })
+    }
+
+    /// A server-streaming call: the response's initial metadata and its
+    /// message stream (an iterator too).
+    ///
+    /// # Errors
+    ///
+    /// As [`unary`](Channel::unary), for the start of the call; later
+    /// errors come out of the stream.
+    pub fn server_streaming<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Req,
+        opts: &CallOptions,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let deadline = Self::deadline(opts);
+        let framed = frame(opts.compression, request)?;
+        self.one_request(path, framed, opts, deadline)
+    }
+
+    /// A client- or bidi-streaming call: send messages with
+    /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
+    /// read responses with [`StreamingCall::message`] (from the same
+    /// thread, or from another one after [`StreamingCall::split`]). The
+    /// request head goes out at once; the response head is waited for on
+    /// the first read.
+    ///
+    /// # Errors
+    ///
+    /// UNAVAILABLE if the connection takes no more calls,
+    /// INVALID_ARGUMENT for a malformed path.
+    pub fn streaming<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        opts: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status> {
+        let deadline = Self::deadline(opts);
+        let (writer, pending) = self.start(path, opts, deadline)?;
+        Ok(StreamingCall {
+            sender: RequestSender {
+                writer: Some(writer),
+                compression: opts.compression,
+                deadline,
+                types: PhantomData,
+            },
+            receiver: ResponseReceiver {
+                pending: Some(pending),
+                started: None,
+                failed: None,
+                opts: opts.clone(),
+                deadline,
+            },
+        })
+    }
+
+    /// A client-streaming call (see [`streaming`](Channel::streaming));
+    /// [`ClientStreamingCall::finish`] ends the requests and reads the one
+    /// response.
+    ///
+    /// # Errors
+    ///
+    /// As [`streaming`](Channel::streaming).
+    pub fn client_streaming<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        opts: &CallOptions,
+    ) -> Result<ClientStreamingCall<Req, Resp>, Status> {
+        Ok(ClientStreamingCall {
+            call: self.streaming(path, opts)?,
+        })
+    }
+}
+
+/// The sending half of a streaming call.
+pub struct RequestSender<Req> {
+    writer: Option<RequestWriter>,
+    compression: Encoding,
+    deadline: Option<Instant>,
+    types: PhantomData<fn(Req)>,
+}
+
+impl<Req> std::fmt::Debug for RequestSender<Req> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("grpc::RequestSender")
+            .field("open", &self.writer.is_some())
+            .finish()
+    }
+}
+
+impl<Req: prost::Message> RequestSender<Req> {
+    /// Sends a request message, waiting while the connection is behind
+    /// (at most until the call's deadline).
+    ///
+    /// # Errors
+    ///
+    /// UNAVAILABLE if the call already ended (the server answered, the
+    /// stream was reset: read the status from the responses),
+    /// DEADLINE_EXCEEDED past the deadline, FAILED_PRECONDITION after
+    /// [`close_send`](RequestSender::close_send).
+    pub fn send(&mut self, message: &Req) -> Result<(), Status> {
+        let Some(writer) = &mut self.writer else {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "requests already closed",
+            ));
+        };
+        let framed = frame(self.compression, message)?;
+        writer
+            .send_until(framed, self.deadline)
+            .map_err(|e| match e {
+                Error::Timeout => deadline_exceeded(),
+                _ => Status::new(Code::Unavailable, "the call ended"),
+            })
+    }
+
+    /// Ends the request stream (END_STREAM).
+    pub fn close_send(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.finish(None);
+        }
+    }
+}
+
+/// The receiving half of a streaming call.
+pub struct ResponseReceiver<Resp> {
+    pending: Option<PendingResponse>,
+    started: Option<(Metadata, Streaming<Resp>)>,
+    failed: Option<Status>,
+    opts: CallOptions,
+    deadline: Option<Instant>,
+}
+
+impl<Resp> std::fmt::Debug for ResponseReceiver<Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("grpc::ResponseReceiver")
+            .field("started", &self.started.is_some())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl<Resp: prost::Message + Default> ResponseReceiver<Resp> {
+    fn ensure_started(&mut self) -> Result<(), Status> {
+        if let Some(pending) = self.pending.take() {
+            match Channel::response(pending, &self.opts, self.deadline) {
+                Ok(pair) => self.started = Some(pair),
+                Err(e) => self.failed = Some(at_deadline(failed(&e), self.deadline)),
+            }
+        }
+        match &self.failed {
+            Some(s) => Err(s.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The response's initial metadata (waits for the response head).
+    ///
+    /// # Errors
+    ///
+    /// The status if the call failed before a response head.
+    pub fn metadata(&mut self) -> Result<Metadata, Status> {
+        self.ensure_started()?;
+        Ok(self
+            .started
+            .as_ref()
+            .map(|(m, _)| m.clone())
+            .unwrap_or_default())
+    }
+
+    /// The next response message; `Ok(None)` once the call ended with OK.
+    ///
+    /// # Errors
+    ///
+    /// The status the call ended with when not OK.
+    pub fn message(&mut self) -> Result<Option<Resp>, Status> {
+        self.ensure_started()?;
+        match &mut self.started {
+            Some((_, stream)) => stream.message(),
+            None => Ok(None),
+        }
+    }
+
+    /// The trailers the call ended with, once it ended.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.started.as_ref().and_then(|(_, s)| s.trailers())
+    }
+}
+
+/// A bidi- (or client-) streaming call in progress. Dropping it before
+/// the end cancels the call.
+pub struct StreamingCall<Req, Resp> {
+    sender: RequestSender<Req>,
+    receiver: ResponseReceiver<Resp>,
+}
+
+impl<Req, Resp> std::fmt::Debug for StreamingCall<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("grpc::StreamingCall")
+            .field("sender", &self.sender)
+            .field("receiver", &self.receiver)
+            .finish()
+    }
+}
+
+impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Resp> {
+    /// Sends a request message (see [`RequestSender::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestSender::send`].
+    pub fn send(&mut self, message: &Req) -> Result<(), Status> {
+        self.sender.send(message)
+    }
+
+    /// Ends the request stream (END_STREAM).
+    pub fn close_send(&mut self) {
+        self.sender.close_send();
+    }
+
+    /// The response's initial metadata (see [`ResponseReceiver::metadata`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseReceiver::metadata`].
+    pub fn metadata(&mut self) -> Result<Metadata, Status> {
+        self.receiver.metadata()
+    }
+
+    /// The next response message (see [`ResponseReceiver::message`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseReceiver::message`].
+    pub fn message(&mut self) -> Result<Option<Resp>, Status> {
+        self.receiver.message()
+    }
+
+    /// The trailers the call ended with, once it ended.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.receiver.trailers()
+    }
+
+    /// The two halves, to send from one thread and receive on another.
+    /// Dropping either before the call ended cancels it.
+    pub fn split(self) -> (RequestSender<Req>, ResponseReceiver<Resp>) {
+        (self.sender, self.receiver)
+    }
+}
+
+/// A client-streaming call in progress: send requests, then
+/// [`finish`](ClientStreamingCall::finish) for the response.
+pub struct ClientStreamingCall<Req, Resp> {
+    call: StreamingCall<Req, Resp>,
+}
+
+impl<Req, Resp> std::fmt::Debug for ClientStreamingCall<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.call.fmt(f)
+    }
+}
+
+impl<Req: prost::Message, Resp: prost::Message + Default> ClientStreamingCall<Req, Resp> {
+    /// Sends a request message (see [`RequestSender::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestSender::send`].
+    pub fn send(&mut self, message: &Req) -> Result<(), Status> {
+        self.call.send(message)
+    }
+
+    /// Ends the requests and waits for the response.
+    ///
+    /// # Errors
+    ///
+    /// The status the call ended with when not OK.
+    pub fn finish(mut self) -> Result<Response<Resp>, Status> {
+        self.call.close_send();
+        let receiver = &mut self.call.receiver;
+        receiver.ensure_started()?;
+        let Some((metadata, mut stream)) = receiver.started.take() else {
+            return Err(Status::new(Code::Internal, "no response"));
+        };
+        let message = read_one(&mut stream)?;
+        let trailers = stream.trailers().map(Metadata::from_headers);
+        Ok(Response {
+            metadata,
+            message,
+            trailers: trailers.unwrap_or_default(),
+        })
+    }
+}
