@@ -2,6 +2,7 @@
 //! and small helpers for the command-line tool.
 
 pub mod grpc;
+pub mod grpc_blocking;
 pub mod mcp;
 pub mod mcp_client;
 pub mod routes;

@@ -303,10 +303,13 @@ fn serve(
             let addr = server.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(%addr, runtime = "blocking", max_connections, "serving http://{addr}/");
             let handle = server.handle();
+            // The gRPC services on the same port (h2c and gRPC-Web);
+            // health Watch calls end when the server shuts down.
+            let grpc = wirestate_examples::grpc_blocking::server(Some(handle.clone()));
             // Ctrl-C starts a graceful shutdown.
             on_ctrl_c(move || handle.shutdown());
             server
-                .serve(wirestate_examples::routes::handle_blocking)
+                .serve(wirestate_examples::grpc_blocking::with_grpc(grpc))
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }

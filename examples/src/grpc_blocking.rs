@@ -1,0 +1,673 @@
+//! The gRPC services of `wirestate serve --runtime blocking`, on
+//! [`wirestate_blocking::grpc`]: the same `grpc.testing.TestService`,
+//! `grpc.health.v1.Health` and `wirestate.echo.v1.Echo` as the async
+//! runtimes serve ([`crate::grpc`]), written as plain functions (streamed
+//! responses are iterators), and the standard interop client cases run
+//! with the blocking [`Channel`](wirestate_blocking::grpc::Channel).
+
+// `Status` is every gRPC handler's error type.
+#![allow(clippy::result_large_err)]
+
+use http::{Request as HttpRequest, Response as HttpResponse};
+use std::time::{Duration, Instant};
+use wirestate_blocking::grpc::{Code, Metadata, Request, Response, Server, Status, Streaming};
+use wirestate_blocking::{BlockingBody, ResponseBody, ServerHandle};
+use wirestate_proto::grpc::health::v1::{
+    HealthCheckRequest, HealthCheckResponse, HealthMethod, health_check_response::ServingStatus,
+};
+use wirestate_proto::grpc::testing::{
+    EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
+    StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
+    TestServiceMethod,
+};
+use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
+
+/// The initial metadata key the interop client asks to be echoed.
+const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
+/// The trailing metadata key the interop client asks to be echoed.
+const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
+/// The largest payload the test service fills.
+const MAX_PAYLOAD: i32 = 4 << 20;
+/// How often a health `Watch` looks at the shutdown and cancellation.
+const WATCH_TICK: Duration = Duration::from_millis(50);
+/// The services the health service reports SERVING.
+const SERVING: [&str; 4] = [
+    "",
+    "grpc.testing.TestService",
+    "grpc.health.v1.Health",
+    "wirestate.echo.v1.Echo",
+];
+
+/// Every service here on one router. `shutdown` is the HTTP server's
+/// handle: health `Watch` calls end (UNAVAILABLE) once it shuts down, so
+/// that a graceful shutdown does not wait for them forever.
+pub fn server(shutdown: Option<ServerHandle>) -> Server {
+    health_service(echo_service(test_service(Server::new())), shutdown)
+}
+
+/// `wirestate serve --runtime blocking`'s handler: gRPC and gRPC-Web
+/// requests to `grpc`, everything else to the demo routes.
+pub fn with_grpc(
+    grpc: Server,
+) -> impl Fn(HttpRequest<BlockingBody>) -> HttpResponse<ResponseBody> + Send + Sync + 'static {
+    move |req| {
+        if wirestate_blocking::grpc::is_grpc(&req) {
+            wirestate_blocking::Handler::call(&grpc, req)
+        } else {
+            crate::routes::handle_blocking(req)
+        }
+    }
+}
+
+/// A payload of `size` zero bytes.
+fn payload(size: i32) -> Result<Option<Payload>, Status> {
+    if !(0..=MAX_PAYLOAD).contains(&size) {
+        return Err(Status::new(
+            Code::InvalidArgument,
+            "payload size out of range",
+        ));
+    }
+    Ok(Some(Payload {
+        r#type: 0,
+        body: vec![0; size as usize],
+    }))
+}
+
+/// The status a request asked for with `response_status`, if not OK.
+fn asked_status(status: &Option<EchoStatus>) -> Result<(), Status> {
+    match status {
+        Some(s) if s.code != 0 => Err(Status::new(Code::from_i32(s.code), s.message.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// The echoed metadata: initial and trailing.
+fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
+    let mut initial = Metadata::new();
+    let mut trailing = Metadata::new();
+    if let Some(v) = metadata.get_str(ECHO_INITIAL) {
+        let _ = initial.insert(ECHO_INITIAL, v);
+    }
+    if let Some(Ok(v)) = metadata.get_bin(ECHO_TRAILING) {
+        let _ = trailing.insert_bin(ECHO_TRAILING, &v);
+    }
+    (initial, trailing)
+}
+
+fn simple(req: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Status> {
+    let (initial, trailing) = echoed(&req.metadata);
+    let r = req.message;
+    asked_status(&r.response_status).map_err(|s| s.with_metadata(trailing.clone()))?;
+    Ok(Response {
+        metadata: initial,
+        message: SimpleResponse {
+            payload: payload(r.response_size)?,
+            ..Default::default()
+        },
+        trailers: trailing,
+    })
+}
+
+/// The responses one `StreamingOutputCallRequest` asks for, each after
+/// its `interval_us`, then its `response_status` (with `trailing`).
+fn stream_out(
+    r: StreamingOutputCallRequest,
+    trailing: Metadata,
+) -> impl Iterator<Item = Result<StreamingOutputCallResponse, Status>> + Send {
+    let status = r.response_status.clone();
+    let messages = r.response_parameters.into_iter().map(|p| {
+        if p.interval_us > 0 {
+            std::thread::sleep(Duration::from_micros(p.interval_us as u64));
+        }
+        payload(p.size).map(|payload| StreamingOutputCallResponse { payload })
+    });
+    let end = std::iter::once(status).filter_map(move |s| {
+        asked_status(&s)
+            .err()
+            .map(|e| Err(e.with_metadata(trailing.clone())))
+    });
+    messages.chain(end)
+}
+
+/// `grpc.testing.TestService` (`UnimplementedCall` left unrouted).
+pub fn test_service(server: Server) -> Server {
+    server
+        .unary(
+            TestServiceMethod::EmptyCall.path(),
+            |req: Request<Empty>| {
+                let (initial, trailing) = echoed(&req.metadata);
+                Ok(Response {
+                    metadata: initial,
+                    message: Empty {},
+                    trailers: trailing,
+                })
+            },
+        )
+        .unary(TestServiceMethod::UnaryCall.path(), simple)
+        .unary(TestServiceMethod::CacheableUnaryCall.path(), simple)
+        .server_streaming(
+            TestServiceMethod::StreamingOutputCall.path(),
+            |req: Request<StreamingOutputCallRequest>| {
+                let (initial, trailing) = echoed(&req.metadata);
+                Ok(Response {
+                    metadata: initial,
+                    message: stream_out(req.message, trailing.clone()),
+                    trailers: trailing,
+                })
+            },
+        )
+        .client_streaming(
+            TestServiceMethod::StreamingInputCall.path(),
+            |req: Request<Streaming<StreamingInputCallRequest>>| {
+                let (initial, trailing) = echoed(&req.metadata);
+                let mut total: i64 = 0;
+                for m in req.message {
+                    total += m?.payload.map_or(0, |p| p.body.len() as i64);
+                }
+                Ok(Response {
+                    metadata: initial,
+                    message: StreamingInputCallResponse {
+                        aggregated_payload_size: i32::try_from(total).unwrap_or(i32::MAX),
+                    },
+                    trailers: trailing,
+                })
+            },
+        )
+        .bidi_streaming(
+            TestServiceMethod::FullDuplexCall.path(),
+            |req: Request<Streaming<StreamingOutputCallRequest>>| {
+                let (initial, trailing) = echoed(&req.metadata);
+                let t = trailing.clone();
+                // Each request's responses as soon as it arrives.
+                let responses = req.message.flat_map(move |r| {
+                    let out: Box<dyn Iterator<Item = _> + Send> = match r {
+                        Ok(r) => Box::new(stream_out(r, t.clone())),
+                        Err(s) => Box::new(std::iter::once(Err(s))),
+                    };
+                    out
+                });
+                Ok(Response {
+                    metadata: initial,
+                    message: responses,
+                    trailers: trailing,
+                })
+            },
+        )
+        .bidi_streaming(
+            TestServiceMethod::HalfDuplexCall.path(),
+            |req: Request<Streaming<StreamingOutputCallRequest>>| {
+                // Every request first, then every response.
+                let all: Vec<StreamingOutputCallRequest> =
+                    req.message.collect::<Result<_, Status>>()?;
+                let responses = all.into_iter().flat_map(|r| stream_out(r, Metadata::new()));
+                Ok(Response::new(responses))
+            },
+        )
+}
+
+fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
+    EchoResponse {
+        message: r.message.clone(),
+        payload: r.payload.clone(),
+        index,
+    }
+}
+
+/// `wirestate.echo.v1.Echo`: `Echo` answers the request, `EchoStream`
+/// answers it `repeat` times, `EchoCollect` concatenates the payloads
+/// (the last message wins, `index` counts them), `EchoBidi` answers each
+/// message as it comes.
+pub fn echo_service(server: Server) -> Server {
+    server
+        .unary(EchoMethod::Echo.path(), |req: Request<EchoRequest>| {
+            Ok(Response::new(echo_response(&req.message, 0)))
+        })
+        .server_streaming(
+            EchoMethod::EchoStream.path(),
+            |req: Request<EchoRequest>| {
+                let r = req.message;
+                let responses = (0..r.repeat.min(1_000_000)).map(move |i| Ok(echo_response(&r, i)));
+                Ok(Response::new(responses))
+            },
+        )
+        .client_streaming(
+            EchoMethod::EchoCollect.path(),
+            |req: Request<Streaming<EchoRequest>>| {
+                let mut response = EchoResponse::default();
+                for r in req.message {
+                    let r = r?;
+                    response.message = r.message;
+                    response.payload.extend_from_slice(&r.payload);
+                    response.index += 1;
+                }
+                Ok(Response::new(response))
+            },
+        )
+        .bidi_streaming(
+            EchoMethod::EchoBidi.path(),
+            |req: Request<Streaming<EchoRequest>>| {
+                let responses = req
+                    .message
+                    .zip(0..)
+                    .map(|(r, i)| r.map(|r| echo_response(&r, i)));
+                Ok(Response::new(responses))
+            },
+        )
+}
+
+/// `grpc.health.v1.Health`: every service here is SERVING for as long as
+/// the server runs; `Watch` sends the status once and keeps the call open
+/// until the client cancels it, or `shutdown` shuts the server down (then
+/// it ends with UNAVAILABLE).
+pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server {
+    server
+        .unary(
+            HealthMethod::Check.path(),
+            |req: Request<HealthCheckRequest>| {
+                if SERVING.contains(&req.message.service.as_str()) {
+                    Ok(Response::new(HealthCheckResponse {
+                        status: ServingStatus::Serving as i32,
+                    }))
+                } else {
+                    Err(Status::new(Code::NotFound, "unknown service"))
+                }
+            },
+        )
+        .server_streaming(
+            HealthMethod::Watch.path(),
+            move |req: Request<HealthCheckRequest>| {
+                let status = if SERVING.contains(&req.message.service.as_str()) {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::ServiceUnknown
+                };
+                let first = HealthCheckResponse {
+                    status: status as i32,
+                };
+                let shutdown = shutdown.clone();
+                // After the status: wait for the shutdown, or for the
+                // client to go away (then end quietly: nobody listens).
+                let wait = std::iter::from_fn(move || {
+                    loop {
+                        if shutdown.as_ref().is_some_and(ServerHandle::is_shutdown) {
+                            return Some(Err(Status::new(
+                                Code::Unavailable,
+                                "the server is shutting down",
+                            )));
+                        }
+                        if req.is_cancelled() {
+                            return None;
+                        }
+                        std::thread::sleep(WATCH_TICK);
+                    }
+                })
+                .take(1);
+                Ok(Response::new(std::iter::once(Ok(first)).chain(wait)))
+            },
+        )
+}
+
+/// The standard gRPC interop client cases (grpc/grpc
+/// `doc/interop-test-descriptions.md`) that the blocking
+/// [`Channel`](wirestate_blocking::grpc::Channel) runs against a
+/// `TestService` at `addr`.
+pub mod interop {
+    use super::Instant;
+    use std::time::Duration;
+    use wirestate_blocking::grpc::{CallOptions, Channel, Code, Encoding, Metadata, Status};
+    use wirestate_proto::grpc::testing::{
+        BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+        StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
+        StreamingOutputCallResponse, TestServiceMethod,
+    };
+
+    /// A case's outcome: why it failed.
+    pub type Outcome = Result<(), String>;
+
+    macro_rules! ensure {
+        ($cond:expr, $($msg:tt)+) => {
+            if !$cond {
+                return Err(format!($($msg)+));
+            }
+        };
+    }
+
+    fn st(s: Status) -> String {
+        format!("{:?}: {}", s.code, s.message)
+    }
+
+    fn payload(n: usize) -> Option<Payload> {
+        Some(Payload {
+            r#type: 0,
+            body: vec![0; n],
+        })
+    }
+
+    fn body_len(p: &Option<Payload>) -> usize {
+        p.as_ref().map_or(0, |p| p.body.len())
+    }
+
+    /// Runs every case against `addr` (`host:port`), one `(case, outcome)`
+    /// each, in order.
+    pub fn run(addr: &str) -> Vec<(&'static str, Outcome)> {
+        let ch = match Channel::connect(addr) {
+            Ok(ch) => ch,
+            Err(e) => return vec![("connect", Err(st(e)))],
+        };
+        type Case = fn(&Channel) -> Outcome;
+        let cases: [(&'static str, Case); 15] = [
+            ("empty_unary", empty_unary),
+            ("large_unary", large_unary),
+            ("client_compressed_unary", client_compressed_unary),
+            ("client_streaming", client_streaming),
+            ("server_streaming", server_streaming),
+            ("ping_pong", ping_pong),
+            ("empty_stream", empty_stream),
+            ("status_code_and_message", status_code_and_message),
+            ("special_status_message", special_status_message),
+            ("custom_metadata", custom_metadata),
+            ("timeout_on_sleeping_server", timeout_on_sleeping_server),
+            ("cancel_after_begin", cancel_after_begin),
+            ("cancel_after_first_response", cancel_after_first_response),
+            ("unimplemented_method", unimplemented_method),
+            ("unimplemented_service", unimplemented_service),
+        ];
+        cases.iter().map(|(name, f)| (*name, f(&ch))).collect()
+    }
+
+    /// Every case bounded: calls carry a 10 s deadline unless the case
+    /// sets its own.
+    fn bounded() -> CallOptions {
+        CallOptions::default().with_timeout(Duration::from_secs(10))
+    }
+
+    fn empty_unary(ch: &Channel) -> Outcome {
+        let r = ch
+            .unary::<_, Empty>(TestServiceMethod::EmptyCall.path(), &Empty {}, &bounded())
+            .map_err(st)?;
+        ensure!(r.message == Empty {}, "not empty");
+        Ok(())
+    }
+
+    fn large_request() -> SimpleRequest {
+        SimpleRequest {
+            response_size: 314_159,
+            payload: payload(271_828),
+            ..Default::default()
+        }
+    }
+
+    fn large_unary(ch: &Channel) -> Outcome {
+        let r = ch
+            .unary::<_, SimpleResponse>(
+                TestServiceMethod::UnaryCall.path(),
+                &large_request(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        Ok(())
+    }
+
+    fn client_compressed_unary(ch: &Channel) -> Outcome {
+        let mut req = large_request();
+        req.expect_compressed = Some(BoolValue { value: true });
+        let gz = bounded().with_compression(Encoding::Gzip);
+        let r = ch
+            .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &gz)
+            .map_err(st)?;
+        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        req.expect_compressed = Some(BoolValue { value: false });
+        let r = ch
+            .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &bounded())
+            .map_err(st)?;
+        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        Ok(())
+    }
+
+    fn client_streaming(ch: &Channel) -> Outcome {
+        let mut call = ch
+            .client_streaming::<_, StreamingInputCallResponse>(
+                TestServiceMethod::StreamingInputCall.path(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        for n in [27_182, 8, 1_828, 45_904] {
+            call.send(&StreamingInputCallRequest {
+                payload: payload(n),
+                ..Default::default()
+            })
+            .map_err(st)?;
+        }
+        let r = call.finish().map_err(st)?;
+        ensure!(
+            r.message.aggregated_payload_size == 74_922,
+            "aggregated {}",
+            r.message.aggregated_payload_size
+        );
+        Ok(())
+    }
+
+    fn sized(sizes: &[i32]) -> StreamingOutputCallRequest {
+        StreamingOutputCallRequest {
+            response_parameters: sizes
+                .iter()
+                .map(|&size| ResponseParameters {
+                    size,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn server_streaming(ch: &Channel) -> Outcome {
+        let sizes = [31_415, 9, 2_653, 58_979];
+        let (_, stream) = ch
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::StreamingOutputCall.path(),
+                &sized(&sizes),
+                &bounded(),
+            )
+            .map_err(st)?;
+        let got: Vec<usize> = stream
+            .map(|m| m.map(|m| body_len(&m.payload)))
+            .collect::<Result<_, _>>()
+            .map_err(st)?;
+        ensure!(got == sizes.map(|s| s as usize), "sizes {got:?}");
+        Ok(())
+    }
+
+    fn ping_pong(ch: &Channel) -> Outcome {
+        let mut call = ch
+            .streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::FullDuplexCall.path(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        for (rsize, psize) in [(31_415, 27_182), (9, 8), (2_653, 1_828), (58_979, 45_904)] {
+            let mut req = sized(&[rsize]);
+            req.payload = payload(psize);
+            call.send(&req).map_err(st)?;
+            let m = call.message().map_err(st)?.ok_or("stream ended early")?;
+            ensure!(body_len(&m.payload) == rsize as usize, "size");
+        }
+        call.close_send();
+        ensure!(call.message().map_err(st)?.is_none(), "extra message");
+        Ok(())
+    }
+
+    fn empty_stream(ch: &Channel) -> Outcome {
+        let mut call = ch
+            .streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(
+                TestServiceMethod::FullDuplexCall.path(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        call.close_send();
+        ensure!(call.message().map_err(st)?.is_none(), "a message");
+        Ok(())
+    }
+
+    fn expect(r: Result<impl Sized, Status>, code: Code, message: Option<&str>) -> Outcome {
+        match r {
+            Ok(_) => Err(format!("OK, want {code:?}")),
+            Err(s) => {
+                ensure!(s.code == code, "{:?}, want {code:?}", s.code);
+                if let Some(m) = message {
+                    ensure!(s.message == m, "message {:?}, want {m:?}", s.message);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn with_status(message: &str) -> Option<EchoStatus> {
+        Some(EchoStatus {
+            code: 2,
+            message: message.into(),
+        })
+    }
+
+    fn status_code_and_message(ch: &Channel) -> Outcome {
+        let req = SimpleRequest {
+            response_status: with_status("test status message"),
+            ..Default::default()
+        };
+        let r =
+            ch.unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &bounded());
+        expect(r, Code::Unknown, Some("test status message"))?;
+        let mut call = ch
+            .streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::FullDuplexCall.path(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        let req = StreamingOutputCallRequest {
+            response_status: with_status("test status message"),
+            ..Default::default()
+        };
+        call.send(&req).map_err(st)?;
+        call.close_send();
+        expect(call.message(), Code::Unknown, Some("test status message"))
+    }
+
+    fn special_status_message(ch: &Channel) -> Outcome {
+        const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+        let req = SimpleRequest {
+            response_status: with_status(SPECIAL),
+            ..Default::default()
+        };
+        let r =
+            ch.unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &bounded());
+        expect(r, Code::Unknown, Some(SPECIAL))
+    }
+
+    fn custom_metadata(ch: &Channel) -> Outcome {
+        let mut md = Metadata::new();
+        md.insert("x-grpc-test-echo-initial", "test_initial_metadata_value")
+            .map_err(|e| e.to_string())?;
+        md.insert_bin("x-grpc-test-echo-trailing-bin", &[0xab, 0xab, 0xab])
+            .map_err(|e| e.to_string())?;
+        let opts = bounded().with_metadata(md);
+        let check = |initial: &Metadata, trailing: &Metadata| -> Outcome {
+            ensure!(
+                initial.get_str("x-grpc-test-echo-initial") == Some("test_initial_metadata_value"),
+                "initial metadata {initial:?}"
+            );
+            let bin = trailing.get_bin("x-grpc-test-echo-trailing-bin");
+            ensure!(
+                matches!(bin, Some(Ok(ref b)) if b[..] == [0xab, 0xab, 0xab]),
+                "trailing metadata {trailing:?}"
+            );
+            Ok(())
+        };
+        let req = SimpleRequest {
+            response_size: 314_159,
+            payload: payload(271_828),
+            ..Default::default()
+        };
+        let r = ch
+            .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &opts)
+            .map_err(st)?;
+        check(&r.metadata, &r.trailers)?;
+        let mut call = ch
+            .streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::FullDuplexCall.path(),
+                &opts,
+            )
+            .map_err(st)?;
+        let mut req = sized(&[314_159]);
+        req.payload = payload(271_828);
+        call.send(&req).map_err(st)?;
+        call.close_send();
+        let initial = call.metadata().map_err(st)?;
+        while call.message().map_err(st)?.is_some() {}
+        let trailing = Metadata::from_headers(call.trailers().ok_or("no trailers")?);
+        check(&initial, &trailing)
+    }
+
+    fn timeout_on_sleeping_server(ch: &Channel) -> Outcome {
+        let opts = CallOptions::default().with_timeout(Duration::from_millis(1));
+        let mut call = ch
+            .streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::FullDuplexCall.path(),
+                &opts,
+            )
+            .map_err(st)?;
+        let mut req = sized(&[]);
+        req.payload = payload(27_182);
+        // The send may already fail past the deadline; the read says how.
+        let _ = call.send(&req);
+        expect(call.message(), Code::DeadlineExceeded, None)
+    }
+
+    fn cancel_after_begin(ch: &Channel) -> Outcome {
+        let call = ch
+            .client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
+                TestServiceMethod::StreamingInputCall.path(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        // Dropping the call cancels it (RST_STREAM CANCEL); the
+        // connection goes on serving.
+        drop(call);
+        empty_unary(ch).map_err(|e| format!("after the cancel: {e}"))
+    }
+
+    fn cancel_after_first_response(ch: &Channel) -> Outcome {
+        let started = Instant::now();
+        let mut call = ch
+            .streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::FullDuplexCall.path(),
+                &bounded(),
+            )
+            .map_err(st)?;
+        let mut req = sized(&[31_415]);
+        req.payload = payload(27_182);
+        call.send(&req).map_err(st)?;
+        let m = call.message().map_err(st)?.ok_or("no response")?;
+        ensure!(body_len(&m.payload) == 31_415, "size");
+        drop(call);
+        ensure!(started.elapsed() < Duration::from_secs(5), "slow");
+        empty_unary(ch).map_err(|e| format!("after the cancel: {e}"))
+    }
+
+    fn unimplemented_method(ch: &Channel) -> Outcome {
+        let r = ch.unary::<_, Empty>(
+            TestServiceMethod::UnimplementedCall.path(),
+            &Empty {},
+            &bounded(),
+        );
+        expect(r, Code::Unimplemented, None)
+    }
+
+    fn unimplemented_service(ch: &Channel) -> Outcome {
+        let r = ch.unary::<_, Empty>(
+            "/grpc.testing.UnimplementedService/UnimplementedCall",
+            &Empty {},
+            &bounded(),
+        );
+        expect(r, Code::Unimplemented, None)
+    }
+}

@@ -1,0 +1,514 @@
+//! gRPC on the blocking runtime (`wirestate_blocking::grpc`), over h2c on
+//! 127.0.0.1: `wirestate serve --runtime blocking`'s services against the
+//! async client (tokio) and the blocking client; the blocking client
+//! against the tokio server; the four call kinds, status and message,
+//! metadata both ways, deadlines enforced by each side, cancellation on
+//! drop seen by the server, unknown methods, gzip, gRPC-Web (binary and
+//! text) over HTTP/1.1 on the same port, and a graceful shutdown that
+//! ends health `Watch` calls.
+
+#![allow(clippy::result_large_err)]
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wirestate_blocking::grpc::{
+    CallOptions, Channel, Code, Encoding, Metadata, Request, Response, Server, Status, Streaming,
+};
+use wirestate_blocking::{ServerConfig, ServerHandle};
+use wirestate_proto::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse, HealthMethod};
+use wirestate_proto::grpc::testing::{
+    Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
+    StreamingInputCallResponse, StreamingOutputCallRequest, TestServiceMethod,
+};
+use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+/// A blocking server running `handler` on an ephemeral port.
+struct Running {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    fn start(handler: impl wirestate_blocking::Handler) -> Running {
+        let server =
+            wirestate_blocking::Server::bind("127.0.0.1:0", ServerConfig::default()).expect("bind");
+        let addr = server.local_addr().unwrap();
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || server.serve(handler));
+        Running {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// `wirestate serve --runtime blocking`'s handler, gRPC services included.
+    fn serve() -> Running {
+        let server =
+            wirestate_blocking::Server::bind("127.0.0.1:0", ServerConfig::default()).expect("bind");
+        let addr = server.local_addr().unwrap();
+        let handle = server.handle();
+        let grpc = wirestate_examples::grpc_blocking::server(Some(handle.clone()));
+        let handler = wirestate_examples::grpc_blocking::with_grpc(grpc);
+        let thread = std::thread::spawn(move || server.serve(handler));
+        Running {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// Shuts down gracefully; fails if that takes longer than `BOUND`.
+    fn stop(mut self) {
+        self.handle.shutdown();
+        let thread = self.thread.take().unwrap();
+        let started = Instant::now();
+        while !thread.is_finished() {
+            assert!(started.elapsed() < BOUND, "graceful shutdown hung");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().unwrap().unwrap();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+fn payload(n: usize) -> Option<Payload> {
+    Some(Payload {
+        r#type: 0,
+        body: vec![0; n],
+    })
+}
+
+fn opts() -> CallOptions {
+    CallOptions::default().with_timeout(BOUND)
+}
+
+/// Every interop case of the blocking client module passes against `addr`.
+fn all_pass(results: Vec<(&'static str, Result<(), String>)>) {
+    assert!(results.len() >= 15, "{results:?}");
+    let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+#[test]
+fn blocking_client_against_blocking_server() {
+    let server = Running::serve();
+    all_pass(wirestate_examples::grpc_blocking::interop::run(
+        &server.addr.to_string(),
+    ));
+    server.stop();
+}
+
+#[test]
+fn tokio_client_against_blocking_server() {
+    let server = Running::serve();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt.block_on(async {
+        tokio::time::timeout(
+            BOUND * 3,
+            wirestate_examples::grpc::interop::run(wirestate_tokio::TokioRuntime, server.addr),
+        )
+        .await
+        .expect("interop cases timed out")
+    });
+    let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    assert!(failed.is_empty(), "failed: {failed:?}");
+    assert!(results.len() >= 15);
+    drop(rt);
+    server.stop();
+}
+
+#[test]
+fn blocking_client_against_tokio_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let grpc =
+            wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime, Default::default());
+        let handler =
+            wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            Default::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        addr
+    });
+    all_pass(wirestate_examples::grpc_blocking::interop::run(
+        &addr.to_string(),
+    ));
+}
+
+#[test]
+fn echo_health_and_gzip() {
+    let server = Running::serve();
+    let ch = Channel::connect(&server.addr.to_string()).unwrap();
+    let req = EchoRequest {
+        message: "hello".into(),
+        payload: vec![7; 100_000],
+        repeat: 3,
+    };
+    // Unary, gzip both ways (the client accepts gzip; the request is
+    // compressed).
+    let gz = opts().with_compression(Encoding::Gzip);
+    let r = ch
+        .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &req, &gz)
+        .unwrap();
+    assert_eq!(r.message.payload.len(), 100_000);
+    assert_eq!(r.message.message, "hello");
+
+    // Server streaming as an iterator.
+    let (_, stream) = ch
+        .server_streaming::<_, EchoResponse>(EchoMethod::EchoStream.path(), &req, &opts())
+        .unwrap();
+    let indexes: Vec<u32> = stream.map(|m| m.unwrap().index).collect();
+    assert_eq!(indexes, [0, 1, 2]);
+
+    // Client streaming.
+    let mut call = ch
+        .client_streaming::<_, EchoResponse>(EchoMethod::EchoCollect.path(), &opts())
+        .unwrap();
+    for word in ["a", "b", "c"] {
+        call.send(&EchoRequest {
+            message: word.into(),
+            payload: word.as_bytes().to_vec(),
+            repeat: 0,
+        })
+        .unwrap();
+    }
+    let r = call.finish().unwrap();
+    assert_eq!((r.message.message.as_str(), r.message.index), ("c", 3));
+    assert_eq!(r.message.payload, b"abc");
+
+    // Bidi from two threads: one sends, the other receives.
+    let call = ch
+        .streaming::<EchoRequest, EchoResponse>(EchoMethod::EchoBidi.path(), &opts())
+        .unwrap();
+    let (mut tx, mut rx) = call.split();
+    let sender = std::thread::spawn(move || {
+        for i in 0..50 {
+            tx.send(&EchoRequest {
+                message: format!("m{i}"),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        tx.close_send();
+    });
+    let mut got = 0;
+    while let Some(m) = rx.message().unwrap() {
+        assert_eq!(m.message, format!("m{got}"));
+        got += 1;
+    }
+    sender.join().unwrap();
+    assert_eq!(got, 50);
+
+    // Health.
+    let r = ch
+        .unary::<_, HealthCheckResponse>(
+            HealthMethod::Check.path(),
+            &HealthCheckRequest {
+                service: "grpc.testing.TestService".into(),
+            },
+            &opts(),
+        )
+        .unwrap();
+    assert_eq!(r.message.status, 1);
+    let e = ch
+        .unary::<_, HealthCheckResponse>(
+            HealthMethod::Check.path(),
+            &HealthCheckRequest {
+                service: "nope".into(),
+            },
+            &opts(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    drop(ch);
+    server.stop();
+}
+
+#[test]
+fn graceful_shutdown_ends_health_watch() {
+    let server = Running::serve();
+    let ch = Channel::connect(&server.addr.to_string()).unwrap();
+    let (_, mut watch) = ch
+        .server_streaming::<_, HealthCheckResponse>(
+            HealthMethod::Watch.path(),
+            &HealthCheckRequest::default(),
+            &CallOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(watch.message().unwrap().unwrap().status, 1);
+    let reader = std::thread::spawn(move || watch.message());
+    server.stop();
+    let end = reader.join().unwrap();
+    assert_eq!(end.unwrap_err().code, Code::Unavailable);
+}
+
+/// A handler that never answers, and reports when it sees the call is over.
+fn never_ending(seen: Arc<AtomicBool>) -> Server {
+    let seen2 = seen.clone();
+    Server::new()
+        .unary("/test.Slow/Wait", move |req: Request<Empty>| {
+            while !req.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen.store(true, Ordering::SeqCst);
+            Err::<Response<Empty>, _>(Status::new(Code::Cancelled, "gone"))
+        })
+        .bidi_streaming("/test.Slow/Bidi", move |req: Request<Streaming<Empty>>| {
+            let seen = seen2.clone();
+            // Reads until the client cancels (the stream fails).
+            let mut stream = req.message;
+            let responses = std::iter::from_fn(move || match stream.message() {
+                Ok(Some(m)) => Some(Ok(m)),
+                Ok(None) => None,
+                Err(s) => {
+                    seen.store(true, Ordering::SeqCst);
+                    Some(Err(s))
+                }
+            });
+            Ok(Response::new(responses))
+        })
+}
+
+fn wait_for(flag: &AtomicBool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < BOUND {
+        if flag.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn deadlines_and_cancellation() {
+    let seen = Arc::new(AtomicBool::new(false));
+    let server = Running::start(never_ending(seen.clone()));
+    let ch = Channel::connect(&server.addr.to_string()).unwrap();
+
+    // The client's deadline: DEADLINE_EXCEEDED on time, and the server's
+    // handler sees the call is over (its own copy of the deadline).
+    let started = Instant::now();
+    let short = CallOptions::default().with_timeout(Duration::from_millis(200));
+    let e = ch
+        .unary::<_, Empty>("/test.Slow/Wait", &Empty {}, &short)
+        .unwrap_err();
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(wait_for(&seen), "the handler did not see the deadline");
+
+    // A bidi call dropped mid-way: the server's request stream fails.
+    seen.store(false, Ordering::SeqCst);
+    let mut call = ch
+        .streaming::<Empty, Empty>("/test.Slow/Bidi", &CallOptions::default())
+        .unwrap();
+    call.send(&Empty {}).unwrap();
+    assert_eq!(call.message().unwrap(), Some(Empty {}));
+    drop(call);
+    assert!(wait_for(&seen), "the handler did not see the cancellation");
+
+    // The connection still serves: an unknown method is UNIMPLEMENTED.
+    let e = ch
+        .unary::<_, Empty>("/test.Slow/Nope", &Empty {}, &opts())
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unimplemented);
+    drop(ch);
+    server.stop();
+}
+
+#[test]
+fn server_enforces_grpc_timeout() {
+    // A plain HTTP/2 request with `grpc-timeout: 150m` and no deadline of
+    // its own: the blocking server ends the stream that runs past it with
+    // DEADLINE_EXCEEDED by itself.
+    use prost::Message;
+    let server = Running::serve();
+    let send = wirestate_blocking::h2::connect(server.addr).unwrap();
+    let req = StreamingOutputCallRequest {
+        response_parameters: (0..50)
+            .map(|_| ResponseParameters {
+                size: 10,
+                interval_us: 20_000,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut framed = bytes::BytesMut::new();
+    wirestate_grpc::encode_message(&req.encode_to_vec(), false, &mut framed).unwrap();
+    let request = http::Request::post(format!(
+        "http://{}{}",
+        server.addr,
+        TestServiceMethod::StreamingOutputCall.path()
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("grpc-timeout", "150m")
+    .body(wirestate_blocking::RequestBody::from(framed.to_vec()))
+    .unwrap();
+    let started = Instant::now();
+    let mut response = send.send(request).unwrap();
+    let mut body = Vec::new();
+    response.body_mut().read_to_end(&mut body).unwrap();
+    let trailers = response.body().trailers().expect("trailers");
+    assert_eq!(trailers["grpc-status"], "4", "{trailers:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Some messages went out before the deadline, not all 50.
+    assert!(body.len() < 50 * 17, "{} bytes", body.len());
+    drop(send);
+    server.stop();
+}
+
+#[test]
+fn metadata_and_status_both_ways() {
+    let server = Running::serve();
+    let ch = Channel::connect(&server.addr.to_string()).unwrap();
+    let mut md = Metadata::new();
+    md.insert("x-grpc-test-echo-initial", "hi").unwrap();
+    md.insert_bin("x-grpc-test-echo-trailing-bin", b"\x00\xff")
+        .unwrap();
+    let req = SimpleRequest {
+        response_size: 10,
+        payload: payload(10),
+        response_status: Some(wirestate_proto::grpc::testing::EchoStatus {
+            code: 9,
+            message: "precondition ✗".into(),
+        }),
+        ..Default::default()
+    };
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            TestServiceMethod::UnaryCall.path(),
+            &req,
+            &opts().with_metadata(md),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::FailedPrecondition);
+    assert_eq!(e.message, "precondition ✗");
+    let trailing = e.metadata.get_bin("x-grpc-test-echo-trailing-bin");
+    assert_eq!(&trailing.unwrap().unwrap()[..], b"\x00\xff");
+
+    // Client streaming counts the request payloads.
+    let mut call = ch
+        .client_streaming::<_, StreamingInputCallResponse>(
+            TestServiceMethod::StreamingInputCall.path(),
+            &opts(),
+        )
+        .unwrap();
+    for n in [1, 2, 3] {
+        call.send(&StreamingInputCallRequest {
+            payload: payload(n),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    assert_eq!(call.finish().unwrap().message.aggregated_payload_size, 6);
+    drop(ch);
+    server.stop();
+}
+
+/// One gRPC-Web request over HTTP/1.1 (`Connection: close`): the raw
+/// response.
+fn http1(addr: SocketAddr, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let head = format!(
+        "POST /wirestate.echo.v1.Echo/EchoStream HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out
+}
+
+/// The body of a chunked HTTP/1.1 response.
+fn dechunk(response: &[u8]) -> Vec<u8> {
+    let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut rest = &response[start..];
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+}
+
+#[test]
+fn grpc_web_over_http1() {
+    use bytes::BytesMut;
+    use prost::Message;
+    let server = Running::serve();
+    let req = EchoRequest {
+        message: "web".into(),
+        payload: Vec::new(),
+        repeat: 2,
+    };
+    let mut framed = BytesMut::new();
+    wirestate_grpc::encode_message(&req.encode_to_vec(), false, &mut framed).unwrap();
+
+    for text in [false, true] {
+        let (ct, body) = if text {
+            let mut b64 = BytesMut::new();
+            wirestate_grpc::encode_web_text(&framed, &mut b64);
+            ("application/grpc-web-text", b64.to_vec())
+        } else {
+            ("application/grpc-web+proto", framed.to_vec())
+        };
+        let response = http1(server.addr, ct, &body);
+        let head = String::from_utf8_lossy(&response[..200.min(response.len())]).to_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains(&format!("content-type: {ct}")), "{head}");
+        let mode = if text {
+            wirestate_grpc::WebMode::Text
+        } else {
+            wirestate_grpc::WebMode::Binary
+        };
+        let mut reader = wirestate_grpc::MessageReader::new(
+            Some(mode),
+            wirestate_grpc::Encoding::Identity,
+            1 << 20,
+        );
+        reader.push(dechunk(&response).into());
+        reader.finish(None).unwrap();
+        let mut indexes = Vec::new();
+        while let Some(m) = reader.next_message() {
+            indexes.push(EchoResponse::decode(m.unwrap()).unwrap().index);
+        }
+        assert_eq!(indexes, [0, 1]);
+        assert_eq!(reader.status().code, Code::Ok);
+    }
+    server.stop();
+}
