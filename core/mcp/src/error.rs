@@ -88,6 +88,11 @@ pub enum Error {
     /// Client pagination: the server gave a cursor it gave before.
     #[error("the server repeated a pagination cursor")]
     CursorLoop,
+    /// An [`InputRequiredResult`](crate::schema::InputRequiredResult) for
+    /// a request that cannot take one (not stateless, or not
+    /// `tools/call`, `prompts/get` or `resources/read`).
+    #[error("this request cannot be answered with an input-required result")]
+    InputRequiredNotAllowed,
     /// Client pagination: more pages than the bound.
     #[error("more than {max} pages")]
     TooManyPages {
@@ -109,7 +114,8 @@ impl Error {
             | Self::ProgressNotIncreasing
             | Self::Serialize { .. }
             | Self::AlreadyInitialized
-            | Self::CannotCancel => ErrorKind::Usage,
+            | Self::CannotCancel
+            | Self::InputRequiredNotAllowed => ErrorKind::Usage,
             Self::UnsupportedVersion { .. }
             | Self::InitializeRefused { .. }
             | Self::InitializeTimedOut

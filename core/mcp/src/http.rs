@@ -58,6 +58,17 @@
 //!
 //! Batches (2025-03-26) are accepted; their answer is one JSON array.
 //!
+//! **Stateless requests** (2026-07-28, SEP-2575) need no session: a POST
+//! without `Mcp-Session-Id` whose `MCP-Protocol-Version` is not a
+//! revision of the `initialize` era, or whose request names a revision
+//! in `params._meta`, is served on its own (see [`stateless`] for the
+//! header checks: -32020 with 400). Its answer's head waits for the first
+//! message ([`Reply::Deferred`], [`HttpServer::poll_reply`]): the final
+//! response becomes a JSON body whose status follows the error code (404
+//! for -32601, 400 for invalid params and the stateless errors, 500 for
+//! internal errors), a notification first (progress, logs, a
+//! `subscriptions/listen` acknowledgement) opens an SSE stream.
+//!
 //! Nothing here reads a clock or a random generator: time is the `now` of
 //! each input, session ids come from the [`Entropy`] given to
 //! [`HttpServer::new`].
@@ -84,6 +95,8 @@ use crate::schema::{
     ProgressToken, Prompt, Resource, ResourceTemplate, Tool, methods, progress_token, version,
 };
 use crate::server::{Config, Phase, ServerEvent, ServerSession};
+
+pub mod stateless;
 
 /// The session header.
 pub const MCP_SESSION_ID: &str = "mcp-session-id";
@@ -211,6 +224,15 @@ pub struct ExchangeId(u64);
 pub enum Reply {
     /// A complete response.
     Full(Response<Bytes>),
+    /// The head is not decided yet (a stateless request still being
+    /// served): call [`poll_reply`](HttpServer::poll_reply) when
+    /// [`poll_ready`](HttpServer::poll_ready) names this exchange. A client
+    /// that goes away meanwhile is reported with
+    /// [`handle_disconnect`](HttpServer::handle_disconnect).
+    Deferred {
+        /// The exchange.
+        exchange: ExchangeId,
+    },
     /// A response head; the body comes from
     /// [`poll_chunk`](HttpServer::poll_chunk) with this exchange, and the
     /// runtime reports a client that went away with
@@ -229,6 +251,7 @@ impl Reply {
         match self {
             Self::Full(r) => r.status(),
             Self::Open { response, .. } => response.status(),
+            Self::Deferred { .. } => StatusCode::OK,
         }
     }
 }
@@ -345,6 +368,13 @@ pub enum HttpError {
     /// [`HttpConfig::max_sessions`] sessions are live (503).
     #[error("too many sessions")]
     TooManySessions,
+    /// A stateless request whose headers disagree with its body, or lack
+    /// one (400, with -32020 and the request's id).
+    #[error("header mismatch: {message}")]
+    HeaderMismatch {
+        /// What disagreed.
+        message: String,
+    },
 }
 
 impl HttpError {
@@ -369,7 +399,8 @@ impl HttpError {
             Self::JsonRpc(_)
             | Self::InitializeInBatch
             | Self::MissingSessionId
-            | Self::UnsupportedProtocolVersion { .. } => StatusCode::BAD_REQUEST,
+            | Self::UnsupportedProtocolVersion { .. }
+            | Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
         })
@@ -384,6 +415,9 @@ impl HttpError {
         }
         let code = match self {
             Self::UnknownSession => ErrorCode::new(-32001),
+            Self::HeaderMismatch { .. } => {
+                ErrorCode::new(crate::schema::stateless_codes::HEADER_MISMATCH)
+            }
             Self::InitializeInBatch => ErrorCode::INVALID_REQUEST,
             _ => ErrorCode::new(-32000),
         };
@@ -439,6 +473,8 @@ impl Stream {
 
 #[derive(Debug)]
 struct Slot {
+    /// A stateless POST's own session: its one exchange.
+    solo: Option<ExchangeId>,
     session: ServerSession,
     last_active: Instant,
     related: Option<RequestId>,
@@ -459,6 +495,8 @@ enum ExKind {
         pending: BTreeSet<RequestId>,
         body: Option<Bytes>,
     },
+    /// A stateless request's answer.
+    Solo(stateless::Solo),
 }
 
 #[derive(Debug)]
@@ -708,6 +746,11 @@ impl HttpServer {
             return;
         };
         self.ready.remove(&exchange);
+        if let ExKind::Solo(_) = ex.kind {
+            // Nobody to answer: the request's session goes with it.
+            self.solo_disconnect(&ex.session);
+            return;
+        }
         if let (ExKind::Sse { stream }, Some(slot)) = (&ex.kind, self.sessions.get_mut(&ex.session))
         {
             if let Some(s) = slot.streams.get_mut(stream) {
@@ -768,6 +811,7 @@ impl HttpServer {
             return Some(Chunk::End);
         };
         match &mut ex.kind {
+            ExKind::Solo(_) => self.solo_chunk(exchange),
             ExKind::Json { body, pending } => {
                 if let Some(b) = body.take() {
                     return Some(Chunk::Data(b));
@@ -849,6 +893,14 @@ impl HttpServer {
         self.exchanges.len()
     }
 
+    /// The refusal (421 or 403, as [`handle_request`](Self::handle_request)
+    /// would answer) of a request whose `Host` or `Origin` is not on the
+    /// allow-lists, or `None` when both pass. For requests of the same
+    /// endpoint served beside this machine, like a WebSocket upgrade.
+    pub fn refusal_for(&self, head: &Parts) -> Option<Response<Bytes>> {
+        self.check_origin(head).err().map(|e| refusal(&e))
+    }
+
     // ---- request handling ----
 
     fn check_origin(&self, head: &Parts) -> Result<(), HttpError> {
@@ -906,7 +958,7 @@ impl HttpServer {
             .get(MCP_SESSION_ID)
             .ok_or(HttpError::MissingSessionId)?;
         let id = SessionId::from(id.to_str().map_err(|_| HttpError::UnknownSession)?);
-        if !self.sessions.contains_key(&id) {
+        if self.sessions.get(&id).is_none_or(|s| s.solo.is_some()) {
             return Err(HttpError::UnknownSession);
         }
         check_version(head)?;
@@ -929,6 +981,9 @@ impl HttpServer {
             return Err(HttpError::BodyTooLarge {
                 max: self.config.max_body,
             });
+        }
+        if let Some(reply) = self.stateless_post(now, head, &body, sse_ok) {
+            return reply;
         }
         let classified = self.classify(&body)?;
         let session = if classified.initialize && !head.headers.contains_key(MCP_SESSION_ID) {
@@ -1220,6 +1275,7 @@ impl HttpServer {
         self.sessions.insert(
             id.clone(),
             Slot {
+                solo: None,
                 session,
                 last_active: now,
                 related: None,
@@ -1313,6 +1369,10 @@ impl HttpServer {
                 session: id.clone(),
                 event,
             });
+        }
+        if let Some(x) = slot.solo {
+            self.solo_pump(id, x);
+            return;
         }
         while let Some(message) = slot.session.poll_message() {
             let peeks: Vec<Peek> = if message.first() == Some(&b'[') {

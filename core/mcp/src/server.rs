@@ -1,4 +1,6 @@
-//! The server session of the `initialize` era, on the JSON-RPC peer.
+//! The server session of both eras on the JSON-RPC peer: the `initialize`
+//! lifecycle, and stateless 2026-07-28 requests chosen per request by
+//! their `_meta`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
@@ -13,6 +15,10 @@ use wirestate_jsonrpc::{
 
 use crate::catalogue::Catalogue;
 use crate::error::Error;
+use crate::schema::{
+    AcknowledgedParams, DiscoverResult, InputRequiredResult, ListenParams, RequestMeta,
+    SubscriptionFilter, meta_keys, stateless_codes, stateless_methods,
+};
 use crate::schema::{
     CallToolParams, CallToolResult, CancelledParams, ClientCapabilities, CompleteParams,
     CompleteResult, CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, Empty,
@@ -47,7 +53,12 @@ pub struct Config {
     pub capabilities: ServerCapabilities,
     /// The least severe log level sent before the client sets one with
     /// `logging/setLevel`; `None`: nothing until it does. Default `Info`.
+    /// (Stateless requests get log messages only when their `_meta` asks.)
     pub default_log_level: Option<LoggingLevel>,
+    /// `ttlMs` of cacheable stateless results (`server/discover`, the
+    /// lists, `resources/read`) the application left without one.
+    /// Default 0: not to be reused.
+    pub cache_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -69,6 +80,7 @@ impl Config {
             page_size: 100,
             capabilities: ServerCapabilities::default(),
             default_log_level: Some(LoggingLevel::Info),
+            cache_ttl_ms: 0,
         }
     }
 }
@@ -231,6 +243,8 @@ enum Outgoing {
 #[derive(Debug, Clone)]
 struct InFlight {
     progress: Option<ProgressToken>,
+    /// A stateless (2026-07-28) request: its method and `_meta`.
+    stateless: Option<(String, RequestMeta)>,
 }
 
 /// A sans-IO MCP server session (`initialize` era, revisions 2024-11-05
@@ -278,6 +292,11 @@ pub struct ServerSession {
     cancelled_order: VecDeque<RequestId>,
     outgoing: BTreeMap<RequestId, Outgoing>,
     events: VecDeque<ServerEvent>,
+    /// Every request is stateless, `_meta` or not (the HTTP transport's
+    /// sessions for stateless POSTs).
+    stateless_only: bool,
+    /// Open `subscriptions/listen` requests and what each asked for.
+    listens: BTreeMap<RequestId, SubscriptionFilter>,
 }
 
 impl Default for ServerSession {
@@ -312,7 +331,18 @@ impl ServerSession {
             cancelled_order: VecDeque::new(),
             outgoing: BTreeMap::new(),
             events: VecDeque::new(),
+            stateless_only: false,
+            listens: BTreeMap::new(),
         }
+    }
+
+    /// A session that treats every request as a stateless one (the HTTP
+    /// transport opens one per stateless POST).
+    pub(crate) fn stateless(config: Config, catalogue: Catalogue) -> Self {
+        let mut s = Self::with_catalogue(config, catalogue);
+        s.stateless_only = true;
+        s.log_level = None;
+        s
     }
 
     /// The configuration.
@@ -358,6 +388,19 @@ impl ServerSession {
     /// ([`ServerEvent::Closed`]). Requests of the client's still in flight
     /// may still be answered (the output may still be open).
     pub fn handle_close(&mut self) {
+        // Listen streams end with their result, so that every request of
+        // the client's is answered.
+        let listens = std::mem::take(&mut self.listens);
+        for id in listens.into_keys() {
+            let mut meta = Map::new();
+            meta.insert(meta_keys::SUBSCRIPTION_ID.into(), id_value(&id));
+            let mut result = Map::new();
+            result.insert("resultType".into(), Value::String("complete".into()));
+            result.insert("_meta".into(), Value::Object(meta));
+            if let Ok(raw) = RawJson::from_serialize(&result) {
+                let _ = self.peer.respond(&id, raw);
+            }
+        }
         let abandoned = self.peer.cancel_all();
         self.outgoing.clear();
         self.events.push_back(ServerEvent::Closed { abandoned });
@@ -453,15 +496,49 @@ impl ServerSession {
     /// A subscribed resource changed: sends
     /// `notifications/resources/updated` if the client subscribed to `uri`,
     /// and returns whether it did.
+    /// Listen streams whose `resourceSubscriptions` name `uri` are told
+    /// too.
     pub fn resource_updated(&mut self, uri: &str) -> bool {
+        let listeners: Vec<RequestId> = self
+            .listens
+            .iter()
+            .filter(|(_, f)| {
+                f.resource_subscriptions
+                    .as_ref()
+                    .is_some_and(|l| l.iter().any(|u| u == uri))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut sent = false;
+        for id in listeners {
+            let mut params = Map::new();
+            params.insert("uri".into(), Value::String(uri.to_owned()));
+            sent |= self
+                .notify_listener(&id, methods::NOTIFICATION_RESOURCES_UPDATED, params)
+                .is_ok();
+        }
         if !self.subscriptions.contains(uri) {
-            return false;
+            return sent;
         }
         self.notify(
             methods::NOTIFICATION_RESOURCES_UPDATED,
             &UriParams::new(uri),
         )
         .is_ok()
+            || sent
+    }
+
+    /// A notification on the listen stream `id`, tagged with it.
+    fn notify_listener(
+        &mut self,
+        id: &RequestId,
+        method: &str,
+        mut params: Map<String, Value>,
+    ) -> Result<(), Error> {
+        let mut meta = Map::new();
+        meta.insert(meta_keys::SUBSCRIPTION_ID.into(), id_value(id));
+        params.insert("_meta".into(), Value::Object(meta));
+        self.notify(method, &params)
     }
 
     // ---- answers ----
@@ -532,6 +609,48 @@ impl ServerSession {
         self.finish(id, Err(error))
     }
 
+    /// Answers a stateless `tools/call`, `prompts/get` or `resources/read`
+    /// with an [`InputRequiredResult`] (SEP-2322): the client fulfils the
+    /// input requests and retries with `inputResponses` and the
+    /// `requestState` (which the application must protect against
+    /// tampering).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InputRequiredNotAllowed`] for a request of the
+    /// `initialize` era or another method; otherwise as
+    /// [`respond_error`](Self::respond_error).
+    pub fn respond_input_required(
+        &mut self,
+        id: &RequestId,
+        result: InputRequiredResult,
+    ) -> Result<(), Error> {
+        if let Some(flight) = self.in_flight.get(id) {
+            let allowed = flight.stateless.as_ref().is_some_and(|(m, _)| {
+                stateless_methods::INPUT_REQUIRED_ALLOWED.contains(&m.as_str())
+            });
+            if !allowed {
+                return Err(Error::InputRequiredNotAllowed);
+            }
+        }
+        let raw = RawJson::from_serialize(&result.to_value()).map_err(Error::serialize)?;
+        self.finish(id, Ok(raw))
+    }
+
+    /// Answers with `MissingRequiredClientCapabilityError` (-32021): the
+    /// request needs `required`, which its `_meta` did not declare.
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_missing_capability(
+        &mut self,
+        id: &RequestId,
+        required: &ClientCapabilities,
+    ) -> Result<(), Error> {
+        self.finish(id, Err(missing_capability(required)))
+    }
+
     fn respond<T: Serialize>(&mut self, id: &RequestId, result: &T) -> Result<(), Error> {
         if !self.in_flight.contains_key(id) && !self.cancelled.contains(id) {
             return Err(Error::NotAnswerable { id: id.clone() });
@@ -555,6 +674,10 @@ impl ServerSession {
         if let Some(token) = flight.progress {
             self.progress.remove(&token);
         }
+        let outcome = match (&flight.stateless, outcome) {
+            (Some((method, _)), Ok(raw)) => Ok(self.decorate(method, raw)),
+            (_, other) => other,
+        };
         match outcome {
             Ok(raw) => self.peer.respond(id, raw)?,
             Err(e) => self.peer.respond_error(id, e)?,
@@ -611,9 +734,22 @@ impl ServerSession {
         logger: Option<&str>,
         data: Value,
     ) -> Result<bool, Error> {
-        let wanted = self.log_level.is_some_and(|min| level >= min);
-        if self.phase == Phase::New || self.advertised.logging.is_none() || !wanted {
-            return Ok(false);
+        if self.phase == Phase::New {
+            // Stateless: only while a request that asked for this level
+            // (`_meta` logLevel) is in flight.
+            let wanted = self
+                .in_flight
+                .values()
+                .filter_map(|f| f.stateless.as_ref()?.1.log_level)
+                .any(|min| level >= min);
+            if !wanted {
+                return Ok(false);
+            }
+        } else {
+            let wanted = self.log_level.is_some_and(|min| level >= min);
+            if self.advertised.logging.is_none() || !wanted {
+                return Ok(false);
+            }
         }
         let params = LoggingMessageParams {
             level,
@@ -633,6 +769,22 @@ impl ServerSession {
     }
 
     fn list_changed(&mut self, method: &str) {
+        let listeners: Vec<RequestId> = self
+            .listens
+            .iter()
+            .filter(|(_, f)| {
+                let wanted = match method {
+                    methods::NOTIFICATION_TOOLS_LIST_CHANGED => f.tools_list_changed,
+                    methods::NOTIFICATION_PROMPTS_LIST_CHANGED => f.prompts_list_changed,
+                    _ => f.resources_list_changed,
+                };
+                wanted == Some(true)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in listeners {
+            let _ = self.notify_listener(&id, method, Map::new());
+        }
         if self.phase == Phase::New {
             return;
         }
@@ -805,6 +957,18 @@ impl ServerSession {
         self.subscriptions.contains(uri)
     }
 
+    /// The `_meta` of a stateless request handed to the application (its
+    /// client's capabilities, identity and log level); `None` for a
+    /// request of the `initialize` era or one not in flight.
+    pub fn request_meta(&self, id: &RequestId) -> Option<&RequestMeta> {
+        self.in_flight.get(id)?.stateless.as_ref().map(|(_, m)| m)
+    }
+
+    /// Open `subscriptions/listen` requests.
+    pub fn listens(&self) -> usize {
+        self.listens.len()
+    }
+
     /// Client requests handed to the application and not yet answered.
     pub fn pending_requests(&self) -> usize {
         self.in_flight.len()
@@ -902,6 +1066,10 @@ impl ServerSession {
                     return;
                 };
                 let Some(id) = p.request_id else { return };
+                if self.listens.remove(&id).is_some() {
+                    let _ = self.peer.abandon(&id);
+                    return;
+                }
                 if let Some(flight) = self.in_flight.remove(&id) {
                     if let Some(token) = flight.progress {
                         self.progress.remove(&token);
@@ -937,7 +1105,21 @@ impl ServerSession {
 
     fn on_request(&mut self, r: Request) {
         let id = r.id.clone();
-        let answer = self.route(r);
+        let meta = r
+            .params
+            .as_ref()
+            .and_then(|p| p.decode::<Empty>().ok())
+            .and_then(|p| p.meta);
+        let stateless = self.stateless_only || RequestMeta::version_of(meta.as_ref()).is_some();
+        let answer = if stateless {
+            let method = r.method.clone();
+            match self.route_stateless(r, meta.as_ref()) {
+                Answer::Result(raw) => Answer::Result(self.decorate(&method, raw)),
+                other => other,
+            }
+        } else {
+            self.route(r)
+        };
         let outcome = match answer {
             Answer::Deferred => return,
             Answer::Result(raw) => self.peer.respond(&id, raw),
@@ -961,6 +1143,13 @@ impl ServerSession {
                 "Server not initialized: send initialize first",
             ));
         }
+        self.route_features(r)
+    }
+
+    /// The feature requests both eras share, against the advertised
+    /// capabilities.
+    fn route_features(&mut self, r: Request) -> Answer {
+        let method = r.method.as_str();
         let caps = &self.advertised;
         let (tools, resources, prompts) = (
             caps.tools.is_some(),
@@ -1095,6 +1284,128 @@ impl ServerSession {
         }
     }
 
+    /// A stateless (2026-07-28) request: its `_meta` carries the revision
+    /// and the client's capabilities; there is no lifecycle.
+    fn route_stateless(&mut self, r: Request, meta: Option<&Map<String, Value>>) -> Answer {
+        let request_meta = match RequestMeta::from_meta(meta) {
+            Ok(m) => m,
+            Err(e) => {
+                return Answer::Error(ErrorObject::invalid_params(format!(
+                    "Invalid params: {e}"
+                )));
+            }
+        };
+        if !version::is_stateless(&request_meta.protocol_version) {
+            let data = serde_json::json!({
+                "supported": version::STATELESS,
+                "requested": request_meta.protocol_version,
+            });
+            let mut e = ErrorObject::new(
+                ErrorCode::new(stateless_codes::UNSUPPORTED_PROTOCOL_VERSION),
+                "Unsupported protocol version",
+            );
+            if let Ok(raw) = RawJson::from_serialize(&data) {
+                e = e.with_data(raw);
+            }
+            return Answer::Error(e);
+        }
+        let method = r.method.clone();
+        let method = method.as_str();
+        if stateless_methods::REMOVED.contains(&method) {
+            return Answer::Error(ErrorObject::method_not_found());
+        }
+        // What a stateless client sees is what the catalogue offers now.
+        self.advertised = self.derive_capabilities();
+        match method {
+            stateless_methods::SERVER_DISCOVER => {
+                let mut meta = Map::new();
+                meta.insert(
+                    meta_keys::SERVER_INFO.into(),
+                    serde_json::to_value(&self.config.server_info).unwrap_or_default(),
+                );
+                Answer::ok(&DiscoverResult {
+                    supported_versions: version::STATELESS.iter().map(|v| (*v).to_owned()).collect(),
+                    capabilities: self.advertised.clone(),
+                    instructions: self.config.instructions.clone(),
+                    meta: Some(meta),
+                    ..Default::default()
+                })
+            }
+            stateless_methods::SUBSCRIPTIONS_LISTEN => self.listen(&r),
+            _ => {
+                let id = r.id.clone();
+                let answer = self.route_features(r);
+                if matches!(answer, Answer::Deferred) {
+                    if let Some(flight) = self.in_flight.get_mut(&id) {
+                        flight.stateless = Some((method.to_owned(), request_meta));
+                    }
+                }
+                answer
+            }
+        }
+    }
+
+    /// `subscriptions/listen`: acknowledged at once with the part of the
+    /// filter this server can honour; the request stays open (its
+    /// stream carries the notifications) until cancelled or closed.
+    fn listen(&mut self, r: &Request) -> Answer {
+        let params = match required::<ListenParams>(r) {
+            Ok(p) => p,
+            Err(e) => return Answer::Error(e),
+        };
+        let caps = &self.advertised;
+        let tools = caps.tools.as_ref().and_then(|c| c.list_changed) == Some(true);
+        let prompts = caps.prompts.as_ref().and_then(|c| c.list_changed) == Some(true);
+        let resources = caps.resources.as_ref();
+        let resources_list = resources.and_then(|c| c.list_changed) == Some(true);
+        let subscribe = resources.and_then(|c| c.subscribe) == Some(true);
+        let asked = params.notifications;
+        let honoured = SubscriptionFilter {
+            tools_list_changed: (tools && asked.tools_list_changed == Some(true)).then_some(true),
+            prompts_list_changed: (prompts && asked.prompts_list_changed == Some(true))
+                .then_some(true),
+            resources_list_changed: (resources_list && asked.resources_list_changed == Some(true))
+                .then_some(true),
+            resource_subscriptions: asked.resource_subscriptions.filter(|_| subscribe),
+            extra: Map::new(),
+        };
+        let mut meta = Map::new();
+        meta.insert(meta_keys::SUBSCRIPTION_ID.into(), id_value(&r.id));
+        let ack = AcknowledgedParams {
+            notifications: honoured.clone(),
+            meta: Some(meta),
+            extra: Map::new(),
+        };
+        if self
+            .notify(stateless_methods::NOTIFICATION_SUBSCRIPTIONS_ACKNOWLEDGED, &ack)
+            .is_err()
+        {
+            return Answer::Error(ErrorObject::internal_error());
+        }
+        self.listens.insert(r.id.clone(), honoured);
+        Answer::Deferred
+    }
+
+    /// A stateless result as the 2026-07-28 schema wants it: `resultType`
+    /// always, caching hints on cacheable results (values the application
+    /// set win).
+    fn decorate(&self, method: &str, raw: RawJson) -> RawJson {
+        let Ok(Value::Object(mut m)) = raw.decode::<Value>() else {
+            return raw;
+        };
+        m.entry("resultType")
+            .or_insert_with(|| Value::String("complete".into()));
+        if stateless_methods::CACHEABLE.contains(&method)
+            && m.get("resultType").and_then(Value::as_str) == Some("complete")
+        {
+            m.entry("ttlMs")
+                .or_insert_with(|| Value::from(self.config.cache_ttl_ms));
+            m.entry("cacheScope")
+                .or_insert_with(|| Value::String("private".into()));
+        }
+        RawJson::from_serialize(&m).unwrap_or(raw)
+    }
+
     fn hand_over(
         &mut self,
         id: RequestId,
@@ -1108,7 +1419,13 @@ impl ServerSession {
             self.progress.insert(t.clone(), None);
         }
         self.cancelled.remove(&id);
-        self.in_flight.insert(id.clone(), InFlight { progress });
+        self.in_flight.insert(
+            id.clone(),
+            InFlight {
+                progress,
+                stateless: None,
+            },
+        );
         self.events.push_back(event(id));
         Answer::Deferred
     }
@@ -1165,6 +1482,24 @@ impl ServerSession {
             caps.logging = Some(Map::new());
         }
         caps
+    }
+}
+
+/// A request id as JSON (the subscription id of a listen stream).
+fn id_value(id: &RequestId) -> Value {
+    serde_json::to_value(id).unwrap_or(Value::Null)
+}
+
+/// `MissingRequiredClientCapabilityError` naming `required`.
+pub(crate) fn missing_capability(required: &ClientCapabilities) -> ErrorObject {
+    let data = serde_json::json!({ "requiredCapabilities": required });
+    let e = ErrorObject::new(
+        ErrorCode::new(stateless_codes::MISSING_REQUIRED_CLIENT_CAPABILITY),
+        "Missing required client capability",
+    );
+    match RawJson::from_serialize(&data) {
+        Ok(raw) => e.with_data(raw),
+        Err(_) => e,
     }
 }
 

@@ -109,6 +109,7 @@ fn full(reply: Reply) -> (StatusCode, http::HeaderMap, Value) {
             (parts.status, parts.headers, v)
         }
         Reply::Open { response, .. } => panic!("expected a full response, got {response:?}"),
+        Reply::Deferred { exchange } => panic!("expected a full response, got {exchange:?}"),
     }
 }
 
@@ -116,6 +117,7 @@ fn open(reply: Reply) -> (http::response::Parts, ExchangeId) {
     match reply {
         Reply::Open { response, exchange } => (response.into_parts().0, exchange),
         Reply::Full(r) => panic!("expected an open response, got {r:?}"),
+        Reply::Deferred { exchange } => panic!("expected an open response, got {exchange:?}"),
     }
 }
 

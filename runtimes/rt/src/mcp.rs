@@ -2,7 +2,8 @@
 //! from the Rust type via `schemars`), resources, resource templates and
 //! prompts once, then serve them over stdio ([`McpServer::serve_io`]) or
 //! Streamable HTTP ([`McpServer::http`], a [`Handler`] to use alone or
-//! mounted under a path of another handler).
+//! mounted under a path of another handler) — which also accepts
+//! WebSocket upgrades ([`McpServer::serve_websocket`]).
 //!
 //! Both transports are the sans-IO machines of `wirestate-mcp`
 //! ([`StdioServer`], [`HttpServer`]) behind a mutex; handlers run as
@@ -55,6 +56,10 @@ use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer
 
 use crate::http1::Handler;
 use crate::{Body, BoxFuture, Io, Runtime};
+
+#[path = "mcp_ws.rs"]
+mod websocket;
+pub use websocket::{is_websocket_upgrade, websocket_config};
 
 /// Why a handler failed.
 ///
@@ -1196,6 +1201,9 @@ impl<R: Runtime> std::fmt::Debug for McpHttp<R> {
 impl<R: Runtime> McpHttp<R> {
     /// Answers one request of the endpoint.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
+        if is_websocket_upgrade(&req) {
+            return self.upgrade_websocket(&req);
+        }
         let (parts, body) = req.into_parts();
         let max = self.shared.lock().machine.config().max_body;
         let body = match body.collect(max).await {
@@ -1222,8 +1230,16 @@ impl<R: Runtime> McpHttp<R> {
             self.shared.flush(&mut st);
             reply
         };
+        let reply = match reply {
+            Reply::Deferred { exchange } => self.decided(exchange).await,
+            other => other,
+        };
         match reply {
             Reply::Full(r) => r.map(Body::full),
+            Reply::Deferred { .. } => Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body(Body::empty())
+                .unwrap_or_default(),
             Reply::Open { response, exchange } => {
                 let stream = ExchangeBody {
                     shared: self.shared.clone(),
@@ -1234,6 +1250,52 @@ impl<R: Runtime> McpHttp<R> {
                 Response::from_parts(parts, Body::from_stream(stream))
             }
         }
+    }
+}
+
+impl<R: Runtime> McpHttp<R> {
+    /// Waits until the machine decides the head of a stateless answer; a
+    /// caller that gives up reports the client gone.
+    async fn decided(&self, exchange: ExchangeId) -> Reply {
+        struct Gone<'a, R: Runtime> {
+            shared: &'a HttpShared<R>,
+            exchange: ExchangeId,
+            armed: bool,
+        }
+        impl<R: Runtime> Drop for Gone<'_, R> {
+            fn drop(&mut self) {
+                if self.armed {
+                    let mut st = self.shared.lock();
+                    st.wakers.remove(&self.exchange);
+                    st.machine
+                        .handle_disconnect(self.shared.rt.now(), self.exchange);
+                    self.shared.flush(&mut st);
+                }
+            }
+        }
+        let mut gone = Gone {
+            shared: &self.shared,
+            exchange,
+            armed: true,
+        };
+        let reply = std::future::poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            let out = match st.machine.poll_reply(exchange) {
+                Some(r) => {
+                    st.wakers.remove(&exchange);
+                    Poll::Ready(r)
+                }
+                None => {
+                    st.wakers.insert(exchange, cx.waker().clone());
+                    Poll::Pending
+                }
+            };
+            self.shared.flush(&mut st);
+            out
+        })
+        .await;
+        gone.armed = false;
+        reply
     }
 }
 

@@ -419,6 +419,7 @@ impl State {
         let session = match &reply {
             Reply::Full(r) => r.headers().get("mcp-session-id"),
             Reply::Open { response, .. } => response.headers().get("mcp-session-id"),
+            Reply::Deferred { .. } => None,
         }
         .and_then(|v| v.to_str().ok())
         .map(SessionId::from);
@@ -438,6 +439,9 @@ impl State {
             }
         }
         match reply {
+            // A stateless request still being served: this model only
+            // follows sessions, so it hangs up (which must end it).
+            Reply::Deferred { exchange } => self.server.handle_disconnect(self.clock.now, exchange),
             Reply::Full(r) => {
                 let body = r.body();
                 if status == StatusCode::ACCEPTED
