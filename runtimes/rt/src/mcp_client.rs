@@ -48,6 +48,18 @@ use crate::{Body, Io, Runtime};
 const MAX_PAGES: usize = 1000;
 /// Most bytes of a JSON answer read.
 const MAX_JSON_BODY: usize = 16 << 20;
+/// How long to wait before resuming an SSE stream when the server did not
+/// say (`retry:`).
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// The longest `retry:` honoured, so a server cannot park a request.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Resumptions of a request's SSE answer in a row that bring no new event.
+const MAX_RESUMES: u32 = 5;
+
+/// The wait a server's `retry:` field asks for, bounded by [`MAX_RETRY`].
+fn retry_delay(millis: u64) -> Duration {
+    Duration::from_millis(millis).min(MAX_RETRY)
+}
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -966,7 +978,7 @@ impl<R: Runtime> Shared<R> {
     /// the session.
     async fn post(self: Arc<Self>, message: Bytes) {
         let request = request_id_of(&message);
-        if let Err(e) = self.post_inner(message).await {
+        if let Err(e) = self.post_inner(message, request.clone()).await {
             tracing::debug!(error = %e, "MCP POST failed");
             let mut st = self.lock();
             if let Some(id) = request {
@@ -982,7 +994,11 @@ impl<R: Runtime> Shared<R> {
         self.kick();
     }
 
-    async fn post_inner(&self, message: Bytes) -> Result<(), McpClientError> {
+    async fn post_inner(
+        &self,
+        message: Bytes,
+        request: Option<RequestId>,
+    ) -> Result<(), McpClientError> {
         let Transport::Http { client, uri } = &self.transport else {
             return Ok(());
         };
@@ -1035,17 +1051,11 @@ impl<R: Runtime> Shared<R> {
         }
         if content_type.starts_with("text/event-stream") {
             let mut sse = SseDecoder::new();
-            while let Some(chunk) = body.chunk().await {
-                let chunk = chunk?;
-                sse.push(&chunk);
-                while let Some(event) = sse.next_event() {
-                    self.sse_event(event);
-                }
+            let ended = self.read_sse(&mut body, &mut sse).await;
+            match request {
+                Some(id) => self.resume(id, sse).await,
+                None => ended,
             }
-            while let Some(event) = sse.finish() {
-                self.sse_event(event);
-            }
-            Ok(())
         } else if content_type.starts_with("application/json") {
             let bytes = body.collect(MAX_JSON_BODY).await?;
             if !bytes.is_empty() {
@@ -1060,6 +1070,112 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
+    /// Reads an SSE body to its end, feeding each message to the session.
+    /// The decoder keeps the last event id and the `retry` the server set.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed before the end of the body.
+    async fn read_sse(&self, body: &mut Body, sse: &mut SseDecoder) -> Result<(), McpClientError> {
+        while let Some(chunk) = body.chunk().await {
+            sse.push(&chunk?);
+            while let Some(event) = sse.next_event() {
+                self.sse_event(event);
+            }
+            if self.lock().closing {
+                return Ok(());
+            }
+        }
+        while let Some(event) = sse.finish() {
+            self.sse_event(event);
+        }
+        Ok(())
+    }
+
+    /// A GET of the endpoint's SSE stream with the session's headers,
+    /// resuming after `last_event_id` when it is not empty.
+    fn get_stream(&self, uri: &Uri, last_event_id: &str) -> Request<Body> {
+        let (session_id, version) = {
+            let st = self.lock();
+            (st.session_id.clone(), st.session.protocol_version())
+        };
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = uri.clone();
+        let h = req.headers_mut();
+        h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Some(id) = session_id {
+            h.insert(MCP_SESSION_ID, id);
+        }
+        if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(MCP_PROTOCOL_VERSION, v);
+        }
+        if !last_event_id.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(last_event_id) {
+                h.insert(LAST_EVENT_ID, v);
+            }
+        }
+        req
+    }
+
+    /// The SSE answer to our request `id` ended (the server may close it
+    /// at any time once it has sent an event id, SEP-1699): while the
+    /// request is still pending, waits the `retry` the server asked for
+    /// (else [`DEFAULT_RETRY`]) and resumes the stream with a GET carrying
+    /// `Last-Event-ID`, up to [`MAX_RESUMES`] times in a row without an
+    /// event. A stream without an event id cannot be resumed: the request
+    /// then waits for its deadline.
+    ///
+    /// # Errors
+    ///
+    /// The resumption GET failed or was refused.
+    async fn resume(&self, id: RequestId, mut sse: SseDecoder) -> Result<(), McpClientError> {
+        let Transport::Http { client, uri } = &self.transport else {
+            return Ok(());
+        };
+        let mut last_event_id = sse.last_event_id().to_owned();
+        let mut retry = sse.retry().map_or(DEFAULT_RETRY, retry_delay);
+        let mut attempts = 0;
+        loop {
+            {
+                let st = self.lock();
+                if st.closing || st.closed || !st.session.is_pending(&id) {
+                    return Ok(());
+                }
+            }
+            if last_event_id.is_empty() {
+                tracing::debug!(request = %id, "SSE answer ended without an event id to resume from");
+                return Ok(());
+            }
+            if attempts >= MAX_RESUMES {
+                return Err(McpClientError::BadAnswer(format!(
+                    "the SSE answer to request {id} ended {attempts} times without the response"
+                )));
+            }
+            attempts += 1;
+            crate::sleep_until(&self.rt, self.rt.now() + retry).await;
+            let res = client.request(self.get_stream(uri, &last_event_id)).await?;
+            let status = res.status();
+            let mut body = res.into_body();
+            if status != StatusCode::OK {
+                let bytes = body.collect(4096).await.unwrap_or_default();
+                return Err(McpClientError::Status {
+                    status,
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                });
+            }
+            sse = SseDecoder::new();
+            // A dropped connection is resumed like a closed stream.
+            let _ = self.read_sse(&mut body, &mut sse).await;
+            if !sse.last_event_id().is_empty() && sse.last_event_id() != last_event_id {
+                last_event_id = sse.last_event_id().to_owned();
+                attempts = 0;
+            }
+            if let Some(ms) = sse.retry() {
+                retry = retry_delay(ms);
+            }
+        }
+    }
+
     /// The standalone GET stream: notifications and requests the server
     /// sends outside of any request of ours. Reconnects with
     /// `Last-Event-ID` when the stream ends while the session is open; a
@@ -1070,51 +1186,25 @@ impl<R: Runtime> Shared<R> {
         };
         let mut last_event_id = String::new();
         let mut failures = 0u32;
+        let mut retry = DEFAULT_RETRY;
         loop {
-            let (session_id, version, done) = {
+            {
                 let st = self.lock();
-                (
-                    st.session_id.clone(),
-                    st.session.protocol_version(),
-                    st.closing || st.closed,
-                )
-            };
-            if done || failures >= 5 {
-                return;
-            }
-            let mut req = Request::new(Body::empty());
-            *req.uri_mut() = uri.clone();
-            let h = req.headers_mut();
-            h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-            if let Some(id) = session_id {
-                h.insert(MCP_SESSION_ID, id);
-            }
-            if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-                h.insert(MCP_PROTOCOL_VERSION, v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&last_event_id) {
-                if !last_event_id.is_empty() {
-                    h.insert(LAST_EVENT_ID, v);
+                if st.closing || st.closed || failures >= 5 {
+                    return;
                 }
             }
-            let mut retry = Duration::from_secs(1);
-            match client.request(req).await {
+            match client.request(self.get_stream(uri, &last_event_id)).await {
                 Ok(res) if res.status() == StatusCode::OK => {
                     failures = 0;
                     let mut body = res.into_body();
                     let mut sse = SseDecoder::new();
-                    while let Some(Ok(chunk)) = body.chunk().await {
-                        sse.push(&chunk);
-                        while let Some(event) = sse.next_event() {
-                            self.sse_event(event);
-                        }
-                        if self.lock().closing {
-                            return;
-                        }
+                    let _ = self.read_sse(&mut body, &mut sse).await;
+                    if !sse.last_event_id().is_empty() {
+                        last_event_id = sse.last_event_id().to_owned();
                     }
-                    last_event_id = sse.last_event_id().to_owned();
                     if let Some(ms) = sse.retry() {
-                        retry = Duration::from_millis(ms.min(30_000));
+                        retry = retry_delay(ms);
                     }
                 }
                 // No standalone stream on this server.

@@ -270,3 +270,120 @@ fn child_killed_after_the_shutdown_timeout() {
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
     });
 }
+
+/// What the scripted SSE server saw: when it closed the answer stream of
+/// `tools/call`, and when and with which `Last-Event-ID` the client
+/// resumed it.
+#[derive(Debug, Default)]
+struct Resumption {
+    closed_at: Option<Instant>,
+    resumed: Vec<(Instant, String)>,
+}
+
+/// A Streamable HTTP server scripted on blocking sockets, in the manner of
+/// the conformance suite's `sse-retry` scenario (SEP-1699): the answer to
+/// `tools/call` is an SSE stream with only an event id and `retry: 300`,
+/// closed before the result; a GET with `Last-Event-ID` gets the result.
+/// The first resumption is closed empty again (with a new event id) to
+/// check that the client keeps resuming from the newest id.
+fn sse_retry_server(seen: Arc<Mutex<Resumption>>) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut call_id = Value::Null;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut head, mut line) = (Vec::new(), String::new());
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                head.push(line.trim_end().to_ascii_lowercase());
+                line.clear();
+            }
+            let header = |name: &str| {
+                head.iter()
+                    .find_map(|h| h.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+            };
+            let len = header("content-length").map_or(0, |v| v.parse().unwrap());
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let sse =
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+            let mut out = stream;
+            let method = head.first().cloned().unwrap_or_default();
+            if method.starts_with("get") {
+                let Some(last) = header("last-event-id") else {
+                    // No standalone stream.
+                    let _ = out.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    continue;
+                };
+                let first = {
+                    let mut s = seen.lock().unwrap();
+                    s.resumed.push((Instant::now(), last));
+                    s.resumed.len() == 1
+                };
+                let _ = out.write_all(sse.as_bytes());
+                if first {
+                    let _ = out.write_all(b"id: e2\nretry: 300\ndata: \n\n");
+                    seen.lock().unwrap().closed_at = Some(Instant::now());
+                } else {
+                    let result = json!({"jsonrpc": "2.0", "id": call_id,
+                        "result": {"content": [{"type": "text", "text": "resumed"}]}});
+                    let _ = write!(out, "id: e3\ndata: {result}\n\n");
+                }
+                continue;
+            }
+            match request["method"].as_str() {
+                Some("initialize") => {
+                    let result = json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+                        "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "sse-retry", "version": "1"}}})
+                    .to_string();
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmcp-session-id: s1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{result}",
+                        result.len()
+                    );
+                }
+                Some("tools/call") => {
+                    call_id = request["id"].clone();
+                    let _ = out.write_all(sse.as_bytes());
+                    let _ = out.write_all(b"id: e1\nretry: 300\ndata: \n\n");
+                    seen.lock().unwrap().closed_at = Some(Instant::now());
+                }
+                _ => {
+                    let _ = out.write_all(
+                        b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn sse_answer_resumed_after_the_servers_retry() {
+    block_on(async {
+        let seen = Arc::new(Mutex::new(Resumption::default()));
+        let addr = sse_retry_server(seen.clone());
+        let mut config = McpClientConfig::default();
+        config.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+        let client = wirestate_tokio::mcp::connect_http(&format!("http://{addr}/"), config)
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let result = client.call_tool("t", None).await.unwrap();
+        assert_eq!(result.content[0].as_text(), Some("resumed"));
+        // Two resumptions, each after the server's 300 ms, from the newest id.
+        {
+            let s = seen.lock().unwrap();
+            let ids: Vec<&str> = s.resumed.iter().map(|(_, id)| id.as_str()).collect();
+            assert_eq!(ids, ["e1", "e2"]);
+            assert!(s.resumed[1].0 - s.closed_at.unwrap() >= Duration::from_millis(300));
+            assert!(start.elapsed() >= Duration::from_millis(600));
+        }
+        client.close().await.unwrap();
+    });
+}
