@@ -3,6 +3,7 @@
 
 pub mod grpc;
 pub mod grpc_blocking;
+pub mod grpc_cli;
 pub mod mcp;
 pub mod mcp_client;
 pub mod routes;

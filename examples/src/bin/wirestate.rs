@@ -115,6 +115,32 @@ enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// A small gRPC client for the compiled-in services (grpc.testing,
+    /// grpc.health.v1, wirestate.echo.v1): `wirestate grpc HOST:PORT
+    /// /pkg.Service/Method [JSON]` prints each response as one line of JSON
+    /// (proto3 JSON mapping); `wirestate grpc HOST:PORT list` lists the
+    /// methods. A status other than OK: `ERROR: code=NAME message=...` on
+    /// stderr, exit 1.
+    Grpc {
+        /// Which runtime drives the call.
+        #[arg(long, value_enum, default_value = "tokio")]
+        runtime: RuntimeKind,
+        /// gRPC-Web over HTTP/1.1 (unary and server streaming) instead of
+        /// gRPC over h2c.
+        #[arg(long)]
+        web: bool,
+        /// Metadata, `key: value` (repeatable; `-bin` keys take base64).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The call's deadline: 1.5, 250ms, 10s, 2m.
+        #[arg(long, value_parser = wirestate_examples::grpc_cli::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// HOST:PORT, then `list` or /pkg.Service/Method and the request
+        /// JSON (default `{}`; a sequence of objects for client- and
+        /// bidi-streaming methods).
+        #[arg(required = true, num_args = 2..=3)]
+        words: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,7 +148,9 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
         Command::McpServer { .. } => "warn",
-        Command::Http { .. } | Command::Ws { .. } | Command::Mcp { .. } => "warn",
+        Command::Http { .. } | Command::Ws { .. } | Command::Mcp { .. } | Command::Grpc { .. } => {
+            "warn"
+        }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -183,6 +211,25 @@ fn main() -> ExitCode {
             std::time::Duration::from_secs(timeout),
             &words,
             &command,
+        ),
+        Command::Grpc {
+            runtime,
+            web,
+            headers,
+            timeout,
+            words,
+        } => wirestate_examples::grpc_cli::run(
+            &wirestate_examples::grpc_cli::Options {
+                runtime: match runtime {
+                    RuntimeKind::Tokio => wirestate_examples::grpc_cli::Rt::Tokio,
+                    RuntimeKind::Smol => wirestate_examples::grpc_cli::Rt::Smol,
+                    RuntimeKind::Blocking => wirestate_examples::grpc_cli::Rt::Blocking,
+                },
+                web,
+                headers,
+                timeout,
+            },
+            &words,
         ),
     };
     match result {

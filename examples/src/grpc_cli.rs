@@ -1,0 +1,714 @@
+//! `wirestate grpc`: a small grpcurl for the services compiled into
+//! wirestate-proto (the interop `grpc.testing` services, `grpc.health.v1`,
+//! `wirestate.echo.v1`).
+//!
+//! ```text
+//! wirestate grpc [--runtime tokio|smol|blocking] [--web] [-H 'k: v']... [--timeout D] HOST:PORT list
+//! wirestate grpc [--runtime tokio|smol|blocking] [--web] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON]
+//! ```
+//!
+//! Messages go in and out as JSON with the proto3 JSON mapping
+//! (lowerCamelCase names, 64-bit integers as strings, bytes as base64),
+//! through `prost-reflect` dynamic messages over
+//! [`wirestate_proto::FILE_DESCRIPTOR_SET`] — so every method of every
+//! compiled-in service can be called without generated code here. The
+//! request is one JSON object (`{}` when left out); for client- and
+//! bidi-streaming methods, a sequence of JSON objects, each sent as one
+//! message. Every response message is printed as one line of JSON; a
+//! status other than OK goes to stderr as `ERROR: code=NAME message=...`
+//! and the exit status is 1. `--web` speaks gRPC-Web over HTTP/1.1
+//! (unary and server-streaming methods, as browsers can), otherwise gRPC
+//! over h2c with prior knowledge.
+
+// `Status` is every gRPC call's error type.
+#![allow(clippy::result_large_err)]
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use prost::encoding::{DecodeContext, WireType};
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use wirestate_grpc::{
+    Code, ContentType, Encoding, MessageReader, Metadata, MethodPath, RequestHead, ResponseHead,
+    ResponseStart, Status, WebMode, encode_message_with,
+};
+
+/// Which runtime drives the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rt {
+    /// tokio (current-thread).
+    Tokio,
+    /// smol.
+    Smol,
+    /// Blocking threads (`wirestate_blocking`).
+    Blocking,
+}
+
+/// `wirestate grpc`'s options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which runtime drives the call.
+    pub runtime: Rt,
+    /// gRPC-Web over HTTP/1.1 instead of gRPC over h2c.
+    pub web: bool,
+    /// Metadata, `key: value` each (`-bin` keys take base64 values).
+    pub headers: Vec<String>,
+    /// The call's deadline (sent as `grpc-timeout`, enforced here).
+    pub timeout: Option<Duration>,
+}
+
+/// How a method streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unary,
+    ServerStreaming,
+    ClientStreaming,
+    Bidi,
+}
+
+impl Kind {
+    fn of(m: &MethodDescriptor) -> Kind {
+        match (m.is_client_streaming(), m.is_server_streaming()) {
+            (false, false) => Kind::Unary,
+            (false, true) => Kind::ServerStreaming,
+            (true, false) => Kind::ClientStreaming,
+            (true, true) => Kind::Bidi,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Unary => "unary",
+            Kind::ServerStreaming => "server-streaming",
+            Kind::ClientStreaming => "client-streaming",
+            Kind::Bidi => "bidi-streaming",
+        }
+    }
+}
+
+/// A message as its encoded bytes, whatever its type: what the typed
+/// channels carry for a dynamic call (encoding is a copy of the bytes,
+/// decoding keeps every field as it came).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawMessage(pub Vec<u8>);
+
+impl prost::Message for RawMessage {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        use prost::encoding::{bytes, encode_key, encode_varint, fixed32, fixed64, uint64};
+        let out = &mut self.0;
+        match wire_type {
+            WireType::Varint => {
+                let mut v = 0;
+                uint64::merge(wire_type, &mut v, buf, ctx)?;
+                encode_key(tag, wire_type, out);
+                encode_varint(v, out);
+            }
+            WireType::SixtyFourBit => {
+                let mut v = 0;
+                fixed64::merge(wire_type, &mut v, buf, ctx)?;
+                encode_key(tag, wire_type, out);
+                out.put_u64_le(v);
+            }
+            WireType::ThirtyTwoBit => {
+                let mut v = 0;
+                fixed32::merge(wire_type, &mut v, buf, ctx)?;
+                encode_key(tag, wire_type, out);
+                out.put_u32_le(v);
+            }
+            WireType::LengthDelimited => {
+                let mut v: Vec<u8> = Vec::new();
+                bytes::merge(wire_type, &mut v, buf, ctx)?;
+                encode_key(tag, wire_type, out);
+                encode_varint(v.len() as u64, out);
+                out.extend_from_slice(&v);
+            }
+            // Groups (proto2 only): not kept.
+            WireType::StartGroup | WireType::EndGroup => {
+                prost::encoding::skip_field(wire_type, tag, buf, ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The descriptors of every compiled-in service.
+fn pool() -> Result<DescriptorPool, String> {
+    DescriptorPool::decode(wirestate_proto::FILE_DESCRIPTOR_SET)
+        .map_err(|e| format!("the compiled-in descriptors: {e}"))
+}
+
+/// Every method of every compiled-in service: `/pkg.Service/Method kind
+/// Input -> Output`, one per line.
+pub fn list() -> Result<Vec<String>, String> {
+    let pool = pool()?;
+    let mut lines = Vec::new();
+    for service in pool.services() {
+        for m in service.methods() {
+            lines.push(format!(
+                "/{}/{} {} {} -> {}",
+                service.full_name(),
+                m.name(),
+                Kind::of(&m).name(),
+                m.input().full_name(),
+                m.output().full_name()
+            ));
+        }
+    }
+    lines.sort();
+    Ok(lines)
+}
+
+/// Finds `/pkg.Service/Method` among the compiled-in services.
+fn method(pool: &DescriptorPool, path: &str) -> Result<MethodDescriptor, String> {
+    let parsed = MethodPath::parse(path).map_err(|e| format!("{path}: {e}"))?;
+    pool.get_service_by_name(parsed.service())
+        .and_then(|s| s.methods().find(|m| m.name() == parsed.method()))
+        .ok_or_else(|| {
+            format!("unknown method {path} (`wirestate grpc HOST:PORT list` lists the known ones)")
+        })
+}
+
+/// The request messages: a sequence of JSON objects, each encoded as
+/// `desc`.
+fn requests(desc: &MessageDescriptor, json: &str) -> Result<Vec<RawMessage>, String> {
+    let mut out = Vec::new();
+    for value in serde_json::Deserializer::from_str(json).into_iter::<serde_json::Value>() {
+        let value = value.map_err(|e| format!("request JSON: {e}"))?;
+        let message = DynamicMessage::deserialize(desc.clone(), value)
+            .map_err(|e| format!("request JSON for {}: {e}", desc.full_name()))?;
+        out.push(RawMessage(prost::Message::encode_to_vec(&message)));
+    }
+    Ok(out)
+}
+
+/// A response message as one line of JSON.
+fn to_json(desc: &MessageDescriptor, raw: &[u8]) -> Result<String, Status> {
+    let message = DynamicMessage::decode(desc.clone(), raw).map_err(|e| {
+        Status::new(
+            Code::Internal,
+            format!("decoding {}: {e}", desc.full_name()),
+        )
+    })?;
+    serde_json::to_string(&message).map_err(|e| Status::new(Code::Internal, e.to_string()))
+}
+
+/// The metadata of `-H 'key: value'` options.
+fn metadata(headers: &[String]) -> Result<Metadata, String> {
+    let mut md = Metadata::new();
+    for h in headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("header {h:?}: want `key: value`"))?;
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        let added = if k.ends_with("-bin") {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .map_err(|e| format!("header {k}: base64: {e}"))?;
+            md.append_bin(&k, &bytes)
+        } else {
+            md.append(&k, v)
+        };
+        added.map_err(|e| format!("header {k}: {e}"))?;
+    }
+    Ok(md)
+}
+
+/// Parses a duration: `1.5` (seconds), `250ms`, `10s`, `2m`, `100us`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("duration {s:?}: want e.g. 1.5, 250ms, 10s, 2m"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("duration {s:?}: unknown unit {unit:?}")),
+    };
+    Duration::try_from_secs_f64(n * scale).map_err(|e| format!("duration {s:?}: {e}"))
+}
+
+/// What the call prints: each response message on its own line.
+struct Printer {
+    output: MessageDescriptor,
+}
+
+impl Printer {
+    fn print(&self, raw: &RawMessage) -> Result<(), Status> {
+        let line = to_json(&self.output, &raw.0)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Status::new(Code::Internal, format!("stdout: {e}")))
+    }
+}
+
+/// Everything a call needs, decided before any IO.
+struct Call {
+    target: String,
+    addr: SocketAddr,
+    path: String,
+    kind: Kind,
+    requests: Vec<RawMessage>,
+    metadata: Metadata,
+    timeout: Option<Duration>,
+    printer: Printer,
+}
+
+/// Runs `wirestate grpc`: `words` is `HOST:PORT list` or `HOST:PORT
+/// /pkg.Service/Method [JSON]`.
+pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
+    let (target, rest) = words
+        .split_first()
+        .ok_or("usage: wirestate grpc HOST:PORT (list | /pkg.Service/Method [JSON])")?;
+    let Some(path) = rest.first() else {
+        return Err("missing the method (or `list`)".into());
+    };
+    if path == "list" {
+        for line in list()? {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rest.len() > 2 {
+        return Err("too many arguments: the request is one JSON argument".into());
+    }
+    let pool = pool()?;
+    let m = method(&pool, path)?;
+    let kind = Kind::of(&m);
+    let json = rest.get(1).map_or("{}", String::as_str);
+    let requests = requests(&m.input(), json)?;
+    if matches!(kind, Kind::Unary | Kind::ServerStreaming) && requests.len() != 1 {
+        return Err(format!(
+            "a {} method takes one request message, got {}",
+            kind.name(),
+            requests.len()
+        ));
+    }
+    if opts.web && matches!(kind, Kind::ClientStreaming | Kind::Bidi) {
+        return Err("gRPC-Web carries unary and server-streaming calls only".into());
+    }
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(target.as_str())
+        .map_err(|e| format!("{target}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{target}: no address"))?;
+    let call = Call {
+        target: target.clone(),
+        addr,
+        path: path.clone(),
+        kind,
+        requests,
+        metadata: metadata(&opts.headers)?,
+        timeout: opts.timeout,
+        printer: Printer { output: m.output() },
+    };
+    let result = match (opts.runtime, opts.web) {
+        (Rt::Tokio, web) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                if web {
+                    let client = wirestate_tokio::client(Default::default());
+                    web_call(wirestate_tokio::TokioRuntime, &call, |req| {
+                        client.request(req)
+                    })
+                    .await
+                } else {
+                    native_call(wirestate_tokio::TokioRuntime, &call).await
+                }
+            })
+        }
+        (Rt::Smol, web) => smol::block_on(async {
+            let rt = wirestate_smol::SmolRuntime::new();
+            if web {
+                let client = wirestate_smol::client(Default::default());
+                web_call(rt, &call, |req| client.request(req)).await
+            } else {
+                native_call(rt, &call).await
+            }
+        }),
+        (Rt::Blocking, false) => blocking_call(&call),
+        (Rt::Blocking, true) => blocking_web_call(&call),
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(status) => {
+            eprintln!(
+                "ERROR: code={} message={}",
+                status.code.name(),
+                status.message
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The call's options on the async channel.
+fn async_options(call: &Call) -> wirestate_rt::grpc::CallOptions {
+    let mut o = wirestate_rt::grpc::CallOptions::default().with_metadata(call.metadata.clone());
+    o.timeout = call.timeout;
+    o
+}
+
+/// gRPC over h2c on an async runtime.
+async fn native_call<R: wirestate_rt::Runtime>(rt: R, call: &Call) -> Result<(), Status> {
+    use wirestate_rt::grpc::Channel;
+    let unavailable = |e: std::io::Error| {
+        Status::new(
+            Code::Unavailable,
+            format!("connecting to {}: {e}", call.target),
+        )
+    };
+    let io = rt.connect(call.addr).await.map_err(unavailable)?;
+    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+    rt.spawn(Box::pin(async move {
+        let _ = driver.await;
+    }));
+    let ch = Channel::new(rt, send, &call.target)?;
+    let opts = async_options(call);
+    let p = &call.printer;
+    match call.kind {
+        Kind::Unary => {
+            let r = ch
+                .unary::<_, RawMessage>(&call.path, &call.requests[0], &opts)
+                .await?;
+            p.print(&r.message)
+        }
+        Kind::ServerStreaming => {
+            let (_, mut stream) = ch
+                .server_streaming::<_, RawMessage>(&call.path, &call.requests[0], &opts)
+                .await?;
+            while let Some(m) = stream.message().await? {
+                p.print(&m)?;
+            }
+            Ok(())
+        }
+        Kind::ClientStreaming | Kind::Bidi => {
+            let mut c = ch.streaming::<RawMessage, RawMessage>(&call.path, &opts);
+            for m in &call.requests {
+                // A failed send ends the call: its status is read below.
+                if c.send(m).await.is_err() {
+                    break;
+                }
+            }
+            c.close_send();
+            while let Some(m) = c.message().await? {
+                p.print(&m)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// gRPC over h2c on blocking threads.
+fn blocking_call(call: &Call) -> Result<(), Status> {
+    use wirestate_blocking::grpc::{CallOptions, Channel};
+    let ch = Channel::connect_to(call.addr, &call.target)?;
+    let mut opts = CallOptions::default().with_metadata(call.metadata.clone());
+    opts.timeout = call.timeout;
+    let p = &call.printer;
+    match call.kind {
+        Kind::Unary => {
+            let r = ch.unary::<_, RawMessage>(&call.path, &call.requests[0], &opts)?;
+            p.print(&r.message)
+        }
+        Kind::ServerStreaming => {
+            let (_, stream) =
+                ch.server_streaming::<_, RawMessage>(&call.path, &call.requests[0], &opts)?;
+            for m in stream {
+                p.print(&m?)?;
+            }
+            Ok(())
+        }
+        Kind::ClientStreaming | Kind::Bidi => {
+            let mut c = ch.streaming::<RawMessage, RawMessage>(&call.path, &opts)?;
+            for m in &call.requests {
+                if c.send(m).is_err() {
+                    break;
+                }
+            }
+            c.close_send();
+            while let Some(m) = c.message()? {
+                p.print(&m)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The gRPC-Web request of a unary or server-streaming call: head and
+/// framed body.
+fn web_request(call: &Call) -> Result<(http::request::Parts, Bytes), Status> {
+    let path = MethodPath::parse(&call.path)
+        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
+    let mut head = RequestHead::new(path);
+    head.content_type = ContentType::web(false);
+    head.metadata = call.metadata.clone();
+    head.timeout = call.timeout;
+    let authority = call
+        .target
+        .parse()
+        .map_err(|e| Status::new(Code::InvalidArgument, format!("{}: {e}", call.target)))?;
+    let parts = head.to_request(Some(&authority), false);
+    let mut body = BytesMut::new();
+    encode_message_with(
+        Encoding::Identity,
+        &prost::Message::encode_to_vec(&call.requests[0]),
+        &mut body,
+    )
+    .map_err(|e| e.to_status())?;
+    Ok((parts, body.freeze()))
+}
+
+/// Reads a gRPC-Web response: the head, then the body chunk by chunk
+/// (`next_chunk`), printing messages as they complete; the status comes
+/// from the trailers frame.
+struct WebResponse<'a> {
+    call: &'a Call,
+    reader: Option<MessageReader>,
+    deadline: Option<Instant>,
+}
+
+impl<'a> WebResponse<'a> {
+    fn new(call: &'a Call) -> Self {
+        Self {
+            call,
+            reader: None,
+            deadline: call.timeout.map(|t| Instant::now() + t),
+        }
+    }
+
+    /// The response head: `Err` with the status if the call is already
+    /// over (trailers-only, or not gRPC-Web).
+    fn head(&mut self, parts: &http::response::Parts) -> Result<(), Status> {
+        match ResponseHead::from_response(parts) {
+            ResponseStart::End(status) if status.is_ok() => Ok(()),
+            ResponseStart::End(status) => Err(status),
+            ResponseStart::Head(h) => {
+                let mode = match h.content_type.format {
+                    wirestate_grpc::WireFormat::GrpcWebText => WebMode::Text,
+                    _ => WebMode::Binary,
+                };
+                self.reader = Some(MessageReader::new(
+                    Some(mode),
+                    h.encoding,
+                    wirestate_grpc::DEFAULT_MAX_MESSAGE_SIZE,
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// A chunk of the body (`None`: its end): prints what completed.
+    fn chunk(&mut self, chunk: Option<Bytes>) -> Result<(), Status> {
+        let Some(reader) = &mut self.reader else {
+            return Ok(());
+        };
+        match chunk {
+            Some(c) => reader.push(c),
+            None => reader.finish(None).map_err(|e| e.to_status())?,
+        }
+        while let Some(m) = reader.next_message() {
+            let m = m.map_err(|e| e.to_status())?;
+            self.call.printer.print(&RawMessage(m.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// The call's status once the body ended.
+    fn status(&self) -> Result<(), Status> {
+        let Some(reader) = &self.reader else {
+            return Ok(());
+        };
+        let status = reader.status();
+        if status.is_ok() { Ok(()) } else { Err(status) }
+    }
+}
+
+fn web_failed(e: impl std::fmt::Display) -> Status {
+    Status::new(Code::Unavailable, e.to_string())
+}
+
+fn deadline_exceeded() -> Status {
+    Status::new(Code::DeadlineExceeded, "deadline exceeded")
+}
+
+/// gRPC-Web over HTTP/1.1 on an async runtime, with its HTTP/1.1 client
+/// (`send`).
+async fn web_call<R, F, Fut>(rt: R, call: &Call, send: F) -> Result<(), Status>
+where
+    R: wirestate_rt::Runtime,
+    F: Fn(http::Request<wirestate_rt::Body>) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<http::Response<wirestate_rt::Body>, wirestate_rt::Error>,
+        >,
+{
+    let (parts, body) = web_request(call)?;
+    let mut response = WebResponse::new(call);
+    let deadline = response.deadline;
+    let exchange = async {
+        let req = http::Request::from_parts(parts, wirestate_rt::Body::full(body));
+        let res = send(req).await.map_err(web_failed)?;
+        let (parts, mut body) = res.into_parts();
+        response.head(&parts)?;
+        loop {
+            match body.chunk().await {
+                Some(Ok(c)) => response.chunk(Some(c))?,
+                Some(Err(e)) => return Err(web_failed(e)),
+                None => break response.chunk(None),
+            }
+        }
+    };
+    match deadline {
+        Some(d) => wirestate_rt::timeout(&rt, d, exchange)
+            .await
+            .unwrap_or_else(|| Err(deadline_exceeded()))?,
+        None => exchange.await?,
+    }
+    response.status()
+}
+
+/// gRPC-Web over HTTP/1.1 on blocking threads.
+fn blocking_web_call(call: &Call) -> Result<(), Status> {
+    let (parts, body) = web_request(call)?;
+    let mut config = wirestate_blocking::ClientConfig::default();
+    config.request_timeout = call.timeout;
+    config.io_timeout = call.timeout;
+    let client = wirestate_blocking::Client::new(config);
+    let req = http::Request::from_parts(parts, wirestate_blocking::RequestBody::full(body));
+    let mut response = WebResponse::new(call);
+    let timed_out = |e: &dyn std::fmt::Display| {
+        if response.passed() {
+            deadline_exceeded()
+        } else {
+            web_failed(e)
+        }
+    };
+    let res = client.request(req).map_err(|e| timed_out(&e))?;
+    let (parts, mut body) = res.into_parts();
+    response.head(&parts)?;
+    loop {
+        match body.chunk() {
+            Ok(Some(c)) => response.chunk(Some(c))?,
+            Ok(None) => break response.chunk(None)?,
+            Err(e) => {
+                return Err(if response.passed() {
+                    deadline_exceeded()
+                } else {
+                    web_failed(e)
+                });
+            }
+        }
+    }
+    response.status()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn raw_messages_keep_every_field() {
+        use wirestate_proto::grpc::testing::{EchoStatus, Payload, SimpleRequest};
+        let m = SimpleRequest {
+            response_size: 314,
+            payload: Some(Payload {
+                r#type: 0,
+                body: vec![1, 2, 3],
+            }),
+            response_status: Some(EchoStatus {
+                code: 2,
+                message: "x".into(),
+            }),
+            fill_username: true,
+            ..Default::default()
+        };
+        let bytes = m.encode_to_vec();
+        let raw = RawMessage::decode(&bytes[..]).unwrap();
+        assert_eq!(SimpleRequest::decode(&raw.encode_to_vec()[..]).unwrap(), m);
+    }
+
+    #[test]
+    fn json_in_and_out_with_the_proto3_mapping() {
+        let pool = pool().unwrap();
+        let m = method(&pool, "/grpc.testing.TestService/UnaryCall").unwrap();
+        let reqs = requests(
+            &m.input(),
+            r#"{"responseSize": 3, "payload": {"body": "AAEC"}}"#,
+        )
+        .unwrap();
+        assert_eq!(reqs.len(), 1);
+        let decoded =
+            wirestate_proto::grpc::testing::SimpleRequest::decode(&reqs[0].0[..]).unwrap();
+        assert_eq!(decoded.response_size, 3);
+        assert_eq!(decoded.payload.unwrap().body, [0, 1, 2]);
+        let json = to_json(&m.input(), &reqs[0].0).unwrap();
+        assert_eq!(json, r#"{"responseSize":3,"payload":{"body":"AAEC"}}"#);
+        // A sequence of objects for streaming methods; bad JSON refused.
+        assert_eq!(requests(&m.input(), "{} {}").unwrap().len(), 2);
+        assert!(requests(&m.input(), r#"{"nope": 1}"#).is_err());
+        assert!(method(&pool, "/grpc.testing.TestService/Nope").is_err());
+    }
+
+    #[test]
+    fn list_names_every_method() {
+        let lines = list().unwrap();
+        assert!(lines.contains(
+            &"/grpc.health.v1.Health/Watch server-streaming grpc.health.v1.HealthCheckRequest -> grpc.health.v1.HealthCheckResponse"
+                .to_string()
+        ));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("/wirestate.echo.v1.Echo/EchoBidi bidi-streaming"))
+        );
+    }
+
+    #[test]
+    fn durations_and_metadata() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        let md = metadata(&["X-Key: v".into(), "k-bin: AAE=".into()]).unwrap();
+        assert_eq!(md.get_str("x-key"), Some("v"));
+        assert_eq!(&md.get_bin("k-bin").unwrap().unwrap()[..], [0, 1]);
+        assert!(metadata(&["novalue".into()]).is_err());
+        assert!(metadata(&["grpc-status: 1".into()]).is_err());
+    }
+}
