@@ -10,13 +10,15 @@
 
 use http::{Request as HttpRequest, Response as HttpResponse};
 use std::time::{Duration, Instant};
-use wirestate_blocking::grpc::{Code, Metadata, Request, Response, Server, Status, Streaming};
+use wirestate_blocking::grpc::{
+    Code, Encoding, Metadata, Request, Response, ResponseCompression, Server, Status, Streaming,
+};
 use wirestate_blocking::{BlockingBody, ResponseBody, ServerHandle};
 use wirestate_proto::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, HealthMethod, health_check_response::ServingStatus,
 };
 use wirestate_proto::grpc::testing::{
-    EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
+    BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
     StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
     TestServiceMethod,
 };
@@ -42,7 +44,10 @@ const SERVING: [&str; 4] = [
 /// handle: health `Watch` calls end (UNAVAILABLE) once it shuts down, so
 /// that a graceful shutdown does not wait for them forever.
 pub fn server(shutdown: Option<ServerHandle>) -> Server {
-    health_service(echo_service(test_service(Server::new())), shutdown)
+    // gzip offered; TestService responses are compressed when a request
+    // asks (`response_compressed`), the others never.
+    let server = Server::new().offer_compression(Encoding::Gzip);
+    health_service(echo_service(test_service(server)), shutdown)
 }
 
 /// `wirestate serve --runtime blocking`'s handler: gRPC and gRPC-Web
@@ -81,6 +86,28 @@ fn asked_status(status: &Option<EchoStatus>) -> Result<(), Status> {
     }
 }
 
+/// Whether an optional `BoolValue` is set and true.
+fn flag(v: &Option<BoolValue>) -> bool {
+    v.as_ref().is_some_and(|v| v.value)
+}
+
+/// The check behind the interop cases `client_compressed_unary` and
+/// `client_compressed_streaming`: a request that says whether it was sent
+/// compressed must have been, or the call fails with INVALID_ARGUMENT.
+fn expect_compressed(expect: &Option<BoolValue>, compressed: bool) -> Result<(), Status> {
+    match expect {
+        Some(e) if e.value != compressed => Err(Status::new(
+            Code::InvalidArgument,
+            if e.value {
+                "expected a compressed request message, got an uncompressed one"
+            } else {
+                "expected an uncompressed request message, got a compressed one"
+            },
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The echoed metadata: initial and trailing.
 fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
     let mut initial = Metadata::new();
@@ -96,6 +123,9 @@ fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
 
 fn simple(req: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Status> {
     let (initial, trailing) = echoed(&req.metadata);
+    expect_compressed(&req.message.expect_compressed, req.message_compressed())?;
+    req.response_compression()
+        .set(flag(&req.message.response_compressed));
     let r = req.message;
     asked_status(&r.response_status).map_err(|s| s.with_metadata(trailing.clone()))?;
     Ok(Response {
@@ -109,16 +139,19 @@ fn simple(req: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Statu
 }
 
 /// The responses one `StreamingOutputCallRequest` asks for, each after
-/// its `interval_us`, then its `response_status` (with `trailing`).
+/// its `interval_us` and compressed if it says so, then its
+/// `response_status` (with `trailing`).
 fn stream_out(
     r: StreamingOutputCallRequest,
+    compression: ResponseCompression,
     trailing: Metadata,
 ) -> impl Iterator<Item = Result<StreamingOutputCallResponse, Status>> + Send {
     let status = r.response_status.clone();
-    let messages = r.response_parameters.into_iter().map(|p| {
+    let messages = r.response_parameters.into_iter().map(move |p| {
         if p.interval_us > 0 {
             std::thread::sleep(Duration::from_micros(p.interval_us as u64));
         }
+        compression.set(flag(&p.compressed));
         payload(p.size).map(|payload| StreamingOutputCallResponse { payload })
     });
     let end = std::iter::once(status).filter_map(move |s| {
@@ -149,9 +182,10 @@ pub fn test_service(server: Server) -> Server {
             TestServiceMethod::StreamingOutputCall.path(),
             |req: Request<StreamingOutputCallRequest>| {
                 let (initial, trailing) = echoed(&req.metadata);
+                let compression = req.response_compression();
                 Ok(Response {
                     metadata: initial,
-                    message: stream_out(req.message, trailing.clone()),
+                    message: stream_out(req.message, compression, trailing.clone()),
                     trailers: trailing,
                 })
             },
@@ -161,8 +195,10 @@ pub fn test_service(server: Server) -> Server {
             |req: Request<Streaming<StreamingInputCallRequest>>| {
                 let (initial, trailing) = echoed(&req.metadata);
                 let mut total: i64 = 0;
-                for m in req.message {
-                    total += m?.payload.map_or(0, |p| p.body.len() as i64);
+                let mut stream = req.message;
+                while let Some(m) = stream.message()? {
+                    expect_compressed(&m.expect_compressed, stream.last_compressed())?;
+                    total += m.payload.map_or(0, |p| p.body.len() as i64);
                 }
                 Ok(Response {
                     metadata: initial,
@@ -178,10 +214,11 @@ pub fn test_service(server: Server) -> Server {
             |req: Request<Streaming<StreamingOutputCallRequest>>| {
                 let (initial, trailing) = echoed(&req.metadata);
                 let t = trailing.clone();
+                let compression = req.response_compression();
                 // Each request's responses as soon as it arrives.
                 let responses = req.message.flat_map(move |r| {
                     let out: Box<dyn Iterator<Item = _> + Send> = match r {
-                        Ok(r) => Box::new(stream_out(r, t.clone())),
+                        Ok(r) => Box::new(stream_out(r, compression.clone(), t.clone())),
                         Err(s) => Box::new(std::iter::once(Err(s))),
                     };
                     out
@@ -197,9 +234,12 @@ pub fn test_service(server: Server) -> Server {
             TestServiceMethod::HalfDuplexCall.path(),
             |req: Request<Streaming<StreamingOutputCallRequest>>| {
                 // Every request first, then every response.
+                let compression = req.response_compression();
                 let all: Vec<StreamingOutputCallRequest> =
                     req.message.collect::<Result<_, Status>>()?;
-                let responses = all.into_iter().flat_map(|r| stream_out(r, Metadata::new()));
+                let responses = all
+                    .into_iter()
+                    .flat_map(move |r| stream_out(r, compression.clone(), Metadata::new()));
                 Ok(Response::new(responses))
             },
         )
@@ -307,7 +347,7 @@ pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server 
         )
 }
 
-/// The standard gRPC interop client cases (grpc/grpc
+/// The 18 standard gRPC interop client cases (grpc/grpc
 /// `doc/interop-test-descriptions.md`) that the blocking
 /// [`Channel`](wirestate_blocking::grpc::Channel) runs against a
 /// `TestService` at `addr`.
@@ -355,7 +395,7 @@ pub mod interop {
             Err(e) => return vec![("connect", Err(st(e)))],
         };
         type Case = fn(&Channel) -> Outcome;
-        let cases: [(&'static str, Case); 15] = [
+        let cases: [(&'static str, Case); 18] = [
             ("empty_unary", empty_unary),
             ("large_unary", large_unary),
             ("client_compressed_unary", client_compressed_unary),
@@ -371,6 +411,9 @@ pub mod interop {
             ("cancel_after_first_response", cancel_after_first_response),
             ("unimplemented_method", unimplemented_method),
             ("unimplemented_service", unimplemented_service),
+            ("server_compressed_unary", server_compressed_unary),
+            ("client_compressed_streaming", client_compressed_streaming),
+            ("server_compressed_streaming", server_compressed_streaming),
         ];
         cases.iter().map(|(name, f)| (*name, f(&ch))).collect()
     }
@@ -409,19 +452,121 @@ pub mod interop {
         Ok(())
     }
 
+    fn yes(value: bool) -> Option<BoolValue> {
+        Some(BoolValue { value })
+    }
+
+    fn gzip() -> CallOptions {
+        bounded().with_compression(Encoding::Gzip)
+    }
+
     fn client_compressed_unary(ch: &Channel) -> Outcome {
-        let mut req = large_request();
-        req.expect_compressed = Some(BoolValue { value: true });
-        let gz = bounded().with_compression(Encoding::Gzip);
-        let r = ch
-            .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &gz)
-            .map_err(st)?;
+        let path = TestServiceMethod::UnaryCall.path();
+        let call = |expect: bool, opts: CallOptions| {
+            let req = SimpleRequest {
+                expect_compressed: yes(expect),
+                ..large_request()
+            };
+            ch.unary::<_, SimpleResponse>(path, &req, &opts)
+        };
+        // The feature probe: an uncompressed message that claims to be
+        // compressed must be refused.
+        expect(call(true, bounded()), Code::InvalidArgument, None)
+            .map_err(|e| format!("probe: {e}"))?;
+        let r = call(true, gzip()).map_err(|e| format!("compressed: {}", st(e)))?;
         ensure!(body_len(&r.message.payload) == 314_159, "payload size");
-        req.expect_compressed = Some(BoolValue { value: false });
-        let r = ch
-            .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &bounded())
-            .map_err(st)?;
+        let r = call(false, bounded()).map_err(|e| format!("uncompressed: {}", st(e)))?;
         ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        Ok(())
+    }
+
+    fn server_compressed_unary(ch: &Channel) -> Outcome {
+        for compressed in [true, false] {
+            let req = SimpleRequest {
+                response_compressed: yes(compressed),
+                ..large_request()
+            };
+            // The unary method read as a stream of (one) message, to see
+            // the response's compressed flag.
+            let (_, mut stream) = ch
+                .server_streaming::<_, SimpleResponse>(
+                    TestServiceMethod::UnaryCall.path(),
+                    &req,
+                    &bounded(),
+                )
+                .map_err(st)?;
+            let m = stream.message().map_err(st)?.ok_or("no response")?;
+            ensure!(
+                stream.last_compressed() == compressed,
+                "response_compressed {compressed}: the flag was {}",
+                stream.last_compressed()
+            );
+            ensure!(stream.message().map_err(st)?.is_none(), "two responses");
+            ensure!(body_len(&m.payload) == 314_159, "payload size");
+        }
+        Ok(())
+    }
+
+    fn client_compressed_streaming(ch: &Channel) -> Outcome {
+        let path = TestServiceMethod::StreamingInputCall.path();
+        // The feature probe, uncompressed: refused whether or not the send
+        // completes first; the status comes out of `finish`.
+        let mut probe = ch
+            .client_streaming::<_, StreamingInputCallResponse>(path, &bounded())
+            .map_err(st)?;
+        let _ = probe.send(&StreamingInputCallRequest {
+            expect_compressed: yes(true),
+            payload: payload(27_182),
+        });
+        expect(probe.finish(), Code::InvalidArgument, None).map_err(|e| format!("probe: {e}"))?;
+        let mut call = ch
+            .client_streaming::<_, StreamingInputCallResponse>(path, &gzip())
+            .map_err(st)?;
+        call.send(&StreamingInputCallRequest {
+            expect_compressed: yes(true),
+            payload: payload(27_182),
+        })
+        .map_err(st)?;
+        call.set_compression(false);
+        call.send(&StreamingInputCallRequest {
+            expect_compressed: yes(false),
+            payload: payload(45_904),
+        })
+        .map_err(st)?;
+        let r = call.finish().map_err(st)?;
+        ensure!(
+            r.message.aggregated_payload_size == 73_086,
+            "aggregated {}",
+            r.message.aggregated_payload_size
+        );
+        Ok(())
+    }
+
+    fn server_compressed_streaming(ch: &Channel) -> Outcome {
+        let wanted = [(true, 31_415), (false, 92_653)];
+        let req = StreamingOutputCallRequest {
+            response_parameters: wanted
+                .iter()
+                .map(|&(compressed, size)| ResponseParameters {
+                    size,
+                    compressed: yes(compressed),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let (_, mut stream) = ch
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::StreamingOutputCall.path(),
+                &req,
+                &bounded(),
+            )
+            .map_err(st)?;
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().map_err(st)? {
+            got.push((stream.last_compressed(), body_len(&m.payload) as i32));
+        }
+        ensure!(got == wanted, "(compressed, size) {got:?}, want {wanted:?}");
         Ok(())
     }
 

@@ -96,7 +96,7 @@ fn opts() -> CallOptions {
 
 /// Every interop case of the blocking client module passes against `addr`.
 fn all_pass(results: Vec<(&'static str, Result<(), String>)>) {
-    assert!(results.len() >= 15, "{results:?}");
+    assert_eq!(results.len(), 18, "{results:?}");
     let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
     assert!(failed.is_empty(), "failed: {failed:?}");
 }

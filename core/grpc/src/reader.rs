@@ -60,6 +60,8 @@ pub struct MessageReader {
     late_error: Option<Error>,
     /// The reader failed: nothing more comes out.
     failed: bool,
+    /// Whether the last message came flagged compressed.
+    last_compressed: bool,
 }
 
 impl MessageReader {
@@ -84,6 +86,7 @@ impl MessageReader {
             trailers: None,
             late_error: None,
             failed: false,
+            last_compressed: false,
         }
     }
 
@@ -126,6 +129,7 @@ impl MessageReader {
             };
             return match next {
                 Some(Ok(Some(message))) => {
+                    self.last_compressed = message.compressed;
                     let data = decompress_message(&message, self.encoding, self.max);
                     if data.is_err() {
                         self.failed = true;
@@ -178,6 +182,14 @@ impl MessageReader {
                 Ok(())
             }
         }
+    }
+
+    /// Whether the message last returned by
+    /// [`next_message`](Self::next_message) came flagged compressed on the
+    /// wire (it is returned decompressed either way): what a server checks
+    /// when a client promises compression, and the other way round.
+    pub fn last_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     /// Whether the body ended ([`finish`](Self::finish) was called).
@@ -275,6 +287,19 @@ mod tests {
             ]
         );
         assert_eq!(code, Code::Ok);
+    }
+
+    #[test]
+    fn the_compressed_flag_of_each_message() {
+        let mut wire = BytesMut::new();
+        encode_message_with(Encoding::Gzip, b"zipped", &mut wire).unwrap();
+        crate::encode_message(b"plain", false, &mut wire).unwrap();
+        let mut reader = MessageReader::new(None, Encoding::Gzip, 64);
+        reader.push(wire.freeze());
+        assert_eq!(reader.next_message().unwrap().unwrap(), &b"zipped"[..]);
+        assert!(reader.last_compressed());
+        assert_eq!(reader.next_message().unwrap().unwrap(), &b"plain"[..]);
+        assert!(!reader.last_compressed());
     }
 
     #[test]

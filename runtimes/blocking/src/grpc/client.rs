@@ -306,6 +306,7 @@ impl Channel {
             sender: RequestSender {
                 writer: Some(writer),
                 compression: opts.compression,
+                compress: true,
                 deadline,
                 types: PhantomData,
             },
@@ -341,6 +342,8 @@ impl Channel {
 pub struct RequestSender<Req> {
     writer: Option<RequestWriter>,
     compression: Encoding,
+    /// Whether messages go compressed with `compression`.
+    compress: bool,
     deadline: Option<Instant>,
     types: PhantomData<fn(Req)>,
 }
@@ -370,13 +373,25 @@ impl<Req: prost::Message> RequestSender<Req> {
                 "requests already closed",
             ));
         };
-        let framed = frame(self.compression, message)?;
+        let encoding = if self.compress {
+            self.compression
+        } else {
+            Encoding::Identity
+        };
+        let framed = frame(encoding, message)?;
         writer
             .send_until(framed, self.deadline)
             .map_err(|e| match e {
                 Error::Timeout => deadline_exceeded(),
                 _ => Status::new(Code::Unavailable, "the call ended"),
             })
+    }
+
+    /// Whether the messages sent from now on are compressed with the
+    /// call's encoding ([`CallOptions::compression`]; by default they are)
+    /// or sent as they are, with the compressed flag clear.
+    pub fn set_compression(&mut self, compress: bool) {
+        self.compress = compress;
     }
 
     /// Ends the request stream (END_STREAM).
@@ -483,6 +498,12 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
         self.sender.close_send();
     }
 
+    /// Whether the messages sent from now on are compressed (see
+    /// [`RequestSender::set_compression`]).
+    pub fn set_compression(&mut self, compress: bool) {
+        self.sender.set_compression(compress);
+    }
+
     /// The response's initial metadata (see [`ResponseReceiver::metadata`]).
     ///
     /// # Errors
@@ -533,6 +554,12 @@ impl<Req: prost::Message, Resp: prost::Message + Default> ClientStreamingCall<Re
     /// As [`RequestSender::send`].
     pub fn send(&mut self, message: &Req) -> Result<(), Status> {
         self.call.send(message)
+    }
+
+    /// Whether the messages sent from now on are compressed (see
+    /// [`RequestSender::set_compression`]).
+    pub fn set_compression(&mut self, compress: bool) {
+        self.call.set_compression(compress);
     }
 
     /// Ends the requests and waits for the response.

@@ -8,6 +8,7 @@ use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wirestate_grpc::{
@@ -38,6 +39,32 @@ pub struct Request<T> {
     /// The request body, read to its end, kept to tell whether the client
     /// went away (unary and server-streaming calls).
     body: Option<BlockingBody>,
+    /// The request message came flagged compressed (unary and
+    /// server-streaming calls).
+    compressed: bool,
+    compression: ResponseCompression,
+}
+
+/// Whether a call's response messages are compressed with the call's
+/// encoding (when the client accepts one): the server's default
+/// ([`Server::send_compressed`] or [`Server::offer_compression`]), which a
+/// handler may change message by message — a streaming handler's iterator
+/// may hold a clone and set it before yielding each message, since each
+/// message is framed as it is yielded.
+#[derive(Debug, Clone)]
+pub struct ResponseCompression(Arc<AtomicBool>);
+
+impl ResponseCompression {
+    /// Compresses the messages framed from now on (`true`), or sends them
+    /// as they are (`false`).
+    pub fn set(&self, compress: bool) {
+        self.0.store(compress, Ordering::Relaxed);
+    }
+
+    /// Whether messages are compressed now.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl<T: std::fmt::Debug> std::fmt::Debug for Request<T> {
@@ -58,7 +85,21 @@ impl<T> Request<T> {
             message,
             deadline: None,
             body: None,
+            compressed: false,
+            compression: ResponseCompression(Arc::new(AtomicBool::new(true))),
         }
+    }
+
+    /// Whether the request message came flagged compressed on the wire
+    /// (unary and server-streaming calls; for streams, see
+    /// [`Streaming::last_compressed`]).
+    pub fn message_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// The control over the response messages' compression.
+    pub fn response_compression(&self) -> ResponseCompression {
+        self.compression.clone()
     }
 
     /// The message.
@@ -119,6 +160,7 @@ struct Call {
     web: Option<WebMode>,
     max: usize,
     out_encoding: Encoding,
+    compression: ResponseCompression,
 }
 
 impl Call {
@@ -139,6 +181,8 @@ impl Call {
             message,
             deadline: self.deadline,
             body: None,
+            compressed: false,
+            compression: self.compression.clone(),
         }
     }
 
@@ -147,13 +191,24 @@ impl Call {
         let mut stream = self.stream::<T>();
         let message = read_one(&mut stream)?;
         let mut req = self.request(message);
+        req.compressed = stream.last_compressed();
         req.body = Some(stream.into_body());
         Ok(req)
     }
 }
 
-/// Frames one message.
-fn frame<T: prost::Message>(encoding: Encoding, message: &T) -> Result<Bytes, Status> {
+/// Frames one message, compressed with the call's encoding if the
+/// handler (or the server's default) says so, else as it is.
+fn frame<T: prost::Message>(
+    encoding: Encoding,
+    compression: &ResponseCompression,
+    message: &T,
+) -> Result<Bytes, Status> {
+    let encoding = if compression.get() {
+        encoding
+    } else {
+        Encoding::Identity
+    };
     let mut framed = BytesMut::new();
     encode_message_with(encoding, &message.encode_to_vec(), &mut framed)
         .map_err(|e| e.to_status())?;
@@ -161,8 +216,8 @@ fn frame<T: prost::Message>(encoding: Encoding, message: &T) -> Result<Bytes, St
 }
 
 /// The reply of a unary or client-streaming handler.
-fn one<T: prost::Message>(encoding: Encoding, response: Response<T>) -> Result<Reply, Status> {
-    let framed = frame(encoding, &response.message)?;
+fn one<T: prost::Message>(call: &Call, response: Response<T>) -> Result<Reply, Status> {
+    let framed = frame(call.out_encoding, &call.compression, &response.message)?;
     Ok(Reply {
         metadata: response.metadata,
         frames: Box::new(std::iter::once(Ok(framed))),
@@ -171,16 +226,17 @@ fn one<T: prost::Message>(encoding: Encoding, response: Response<T>) -> Result<R
 }
 
 /// The reply of a server- or bidi-streaming handler.
-fn many<T, I>(encoding: Encoding, response: Response<I>) -> Reply
+fn many<T, I>(call: &Call, response: Response<I>) -> Reply
 where
     T: prost::Message,
     I: IntoIterator<Item = Result<T, Status>>,
     I::IntoIter: Send + 'static,
 {
+    let (encoding, compression) = (call.out_encoding, call.compression.clone());
     let frames = response
         .message
         .into_iter()
-        .map(move |m| m.and_then(|m| frame(encoding, &m)));
+        .map(move |m| m.and_then(|m| frame(encoding, &compression, &m)));
     Reply {
         metadata: response.metadata,
         frames: Box::new(frames),
@@ -200,6 +256,9 @@ struct Inner {
     interceptors: Vec<Interceptor>,
     max_message_size: usize,
     compression: Encoding,
+    /// Whether messages are compressed with `compression` unless a
+    /// handler says otherwise.
+    compress_default: bool,
 }
 
 /// A blocking gRPC server: routes `/package.Service/Method` to plain
@@ -264,6 +323,7 @@ impl Server {
                 interceptors: Vec::new(),
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 compression: Encoding::Identity,
+                compress_default: true,
             }),
         }
     }
@@ -282,7 +342,21 @@ impl Server {
     /// Compresses responses with `encoding` when the client accepts it
     /// (identity by default).
     pub fn send_compressed(mut self, encoding: Encoding) -> Self {
-        self.inner_mut().compression = encoding;
+        let inner = self.inner_mut();
+        inner.compression = encoding;
+        inner.compress_default = true;
+        self
+    }
+
+    /// Declares `encoding` in the response head when the client accepts
+    /// it, but sends messages uncompressed unless a handler asks for
+    /// compression ([`Request::response_compression`]): for services where
+    /// the request says whether its response is worth compressing (the
+    /// interop `TestService`'s `response_compressed`).
+    pub fn offer_compression(mut self, encoding: Encoding) -> Self {
+        let inner = self.inner_mut();
+        inner.compression = encoding;
+        inner.compress_default = false;
         self
     }
 
@@ -318,7 +392,7 @@ impl Server {
             path,
             Arc::new(move |mut call: Call| {
                 let req = call.single::<Req>()?;
-                one(call.out_encoding, f(req)?)
+                one(&call, f(req)?)
             }),
         )
     }
@@ -337,7 +411,7 @@ impl Server {
             path,
             Arc::new(move |mut call: Call| {
                 let req = call.single::<Req>()?;
-                Ok(many(call.out_encoding, f(req)?))
+                Ok(many(&call, f(req)?))
             }),
         )
     }
@@ -355,7 +429,7 @@ impl Server {
             Arc::new(move |mut call: Call| {
                 let stream = call.stream::<Req>();
                 let req = call.request(stream);
-                one(call.out_encoding, f(req)?)
+                one(&call, f(req)?)
             }),
         )
     }
@@ -376,7 +450,7 @@ impl Server {
             Arc::new(move |mut call: Call| {
                 let stream = call.stream::<Req>();
                 let req = call.request(stream);
-                Ok(many(call.out_encoding, f(req)?))
+                Ok(many(&call, f(req)?))
             }),
         )
     }
@@ -418,6 +492,9 @@ impl Server {
             web,
             max: self.inner.max_message_size,
             out_encoding,
+            compression: ResponseCompression(Arc::new(AtomicBool::new(
+                self.inner.compress_default,
+            ))),
         };
         let reply = match route(call) {
             Ok(reply) => reply,

@@ -160,6 +160,13 @@ impl<T: prost::Message + Default> Streaming<T> {
         self.reader.trailers()
     }
 
+    /// Whether the message last returned came flagged compressed on the
+    /// wire (it is returned decompressed either way): what a server checks
+    /// when a client promises compression, and the other way round.
+    pub fn last_compressed(&self) -> bool {
+        self.reader.last_compressed()
+    }
+
     /// Whether the peer cut the call off (reset its stream, or its
     /// connection went away): what a server's long-running handler checks.
     pub fn is_aborted(&self) -> bool {
