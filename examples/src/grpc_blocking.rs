@@ -387,35 +387,58 @@ pub mod interop {
         p.as_ref().map_or(0, |p| p.body.len())
     }
 
+    /// A case: runs against the channel.
+    type Case = fn(&Channel) -> Outcome;
+
+    /// Every case, in the order `all` runs them.
+    const TABLE: [(&str, Case); 18] = [
+        ("empty_unary", empty_unary),
+        ("large_unary", large_unary),
+        ("client_streaming", client_streaming),
+        ("server_streaming", server_streaming),
+        ("ping_pong", ping_pong),
+        ("empty_stream", empty_stream),
+        ("status_code_and_message", status_code_and_message),
+        ("special_status_message", special_status_message),
+        ("custom_metadata", custom_metadata),
+        ("unimplemented_method", unimplemented_method),
+        ("unimplemented_service", unimplemented_service),
+        ("timeout_on_sleeping_server", timeout_on_sleeping_server),
+        ("cancel_after_begin", cancel_after_begin),
+        ("cancel_after_first_response", cancel_after_first_response),
+        ("client_compressed_unary", client_compressed_unary),
+        ("server_compressed_unary", server_compressed_unary),
+        ("client_compressed_streaming", client_compressed_streaming),
+        ("server_compressed_streaming", server_compressed_streaming),
+    ];
+
+    /// The names of every case, in order (the same names as the async
+    /// module's).
+    pub fn cases() -> impl Iterator<Item = &'static str> {
+        TABLE.iter().map(|(name, _)| *name)
+    }
+
     /// Runs every case against `addr` (`host:port`), one `(case, outcome)`
     /// each, in order.
     pub fn run(addr: &str) -> Vec<(&'static str, Outcome)> {
+        let all: Vec<&str> = cases().collect();
+        run_cases(addr, &all)
+    }
+
+    /// Runs the named cases against `addr`, in the order given; an unknown
+    /// name fails as the case `unknown`.
+    pub fn run_cases(addr: &str, names: &[&str]) -> Vec<(&'static str, Outcome)> {
         let ch = match Channel::connect(addr) {
             Ok(ch) => ch,
             Err(e) => return vec![("connect", Err(st(e)))],
         };
-        type Case = fn(&Channel) -> Outcome;
-        let cases: [(&'static str, Case); 18] = [
-            ("empty_unary", empty_unary),
-            ("large_unary", large_unary),
-            ("client_compressed_unary", client_compressed_unary),
-            ("client_streaming", client_streaming),
-            ("server_streaming", server_streaming),
-            ("ping_pong", ping_pong),
-            ("empty_stream", empty_stream),
-            ("status_code_and_message", status_code_and_message),
-            ("special_status_message", special_status_message),
-            ("custom_metadata", custom_metadata),
-            ("timeout_on_sleeping_server", timeout_on_sleeping_server),
-            ("cancel_after_begin", cancel_after_begin),
-            ("cancel_after_first_response", cancel_after_first_response),
-            ("unimplemented_method", unimplemented_method),
-            ("unimplemented_service", unimplemented_service),
-            ("server_compressed_unary", server_compressed_unary),
-            ("client_compressed_streaming", client_compressed_streaming),
-            ("server_compressed_streaming", server_compressed_streaming),
-        ];
-        cases.iter().map(|(name, f)| (*name, f(&ch))).collect()
+        names
+            .iter()
+            .map(|name| match TABLE.iter().find(|(n, _)| n == name) {
+                Some((n, case)) => (*n, case(&ch)),
+                None => ("unknown", Err(format!("unknown case {name:?}"))),
+            })
+            .collect()
     }
 
     /// Every case bounded: calls carry a 10 s deadline unless the case

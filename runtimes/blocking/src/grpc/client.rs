@@ -84,6 +84,21 @@ fn frame<T: prost::Message>(encoding: Encoding, message: &T) -> Result<Bytes, St
     Ok(framed.freeze())
 }
 
+/// The one response of a unary or client-streaming call, with the
+/// trailing metadata it ended with.
+fn single_response<Resp: prost::Message + Default>(
+    metadata: Metadata,
+    mut stream: Streaming<Resp>,
+) -> Result<Response<Resp>, Status> {
+    let message = read_one(&mut stream)?;
+    let trailers = stream.trailers().map(Metadata::from_headers);
+    Ok(Response {
+        metadata,
+        message,
+        trailers: trailers.unwrap_or_default(),
+    })
+}
+
 /// A blocking gRPC client over one HTTP/2 connection: cheap to clone and
 /// usable from many threads at once; each call is a stream of the
 /// connection.
@@ -256,14 +271,8 @@ impl Channel {
     ) -> Result<Response<Resp>, Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        let (metadata, mut stream) = self.one_request::<Resp>(path, framed, opts, deadline)?;
-        let message = read_one(&mut stream)?;
-        let trailers = stream.trailers().map(Metadata::from_headers);
-        Ok(Response {
-            metadata,
-            message,
-            trailers: trailers.unwrap_or_default(),
-        })
+        let (metadata, stream) = self.one_request::<Resp>(path, framed, opts, deadline)?;
+        single_response(metadata, stream)
     }
 
     /// A server-streaming call: the response's initial metadata and its
@@ -571,15 +580,9 @@ impl<Req: prost::Message, Resp: prost::Message + Default> ClientStreamingCall<Re
         self.call.close_send();
         let receiver = &mut self.call.receiver;
         receiver.ensure_started()?;
-        let Some((metadata, mut stream)) = receiver.started.take() else {
+        let Some((metadata, stream)) = receiver.started.take() else {
             return Err(Status::new(Code::Internal, "no response"));
         };
-        let message = read_one(&mut stream)?;
-        let trailers = stream.trailers().map(Metadata::from_headers);
-        Ok(Response {
-            metadata,
-            message,
-            trailers: trailers.unwrap_or_default(),
-        })
+        single_response(metadata, stream)
     }
 }

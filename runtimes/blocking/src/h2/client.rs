@@ -3,8 +3,7 @@
 
 use super::conn::{self, App, Inbox};
 use super::send::{Outgoing, Sent};
-use super::stream::{Dead, Reader, Shared};
-use crate::body::Source;
+use super::stream::{Dead, Reader, Shared, incoming_body};
 use crate::{BlockingBody, Error, RequestBody};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header, request};
@@ -14,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use wirestate_h2::connection::{Connection, Event};
 use wirestate_h2::frame::{ErrorCode, StreamId};
-use wirestate_http1::{BodyKind, BodySize};
+use wirestate_http1::BodySize;
 
 /// Settings of a blocking HTTP/2 client connection.
 #[derive(Debug, Clone)]
@@ -277,13 +276,7 @@ impl SendRequest {
         let body = if end {
             BlockingBody::empty()
         } else {
-            let kind = head
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map_or(BodyKind::Chunked, BodyKind::Length);
-            BlockingBody::new(Source::H2(Reader::new(shared, config.io_timeout)), kind)
+            incoming_body(&head.headers, Reader::new(shared, config.io_timeout))
         };
         Ok(Response::from_parts(head, body))
     }
@@ -457,15 +450,9 @@ impl PendingResponse {
         let body = if end {
             BlockingBody::empty()
         } else {
-            let kind = head
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map_or(BodyKind::Chunked, BodyKind::Length);
             let reader =
                 Reader::new(self.shared.clone(), self.io_timeout).with_deadline(body_deadline);
-            BlockingBody::new(Source::H2(reader), kind)
+            incoming_body(&head.headers, reader)
         };
         Ok(Response::from_parts(head, body))
     }

@@ -3,8 +3,7 @@
 
 use super::conn::{self, App, Inbox};
 use super::send::{Outgoing, Sent};
-use super::stream::{Dead, Reader, Shared};
-use crate::body::Source;
+use super::stream::{Dead, Reader, Shared, incoming_body};
 use crate::{BlockingBody, Handler, ServerConfig};
 use http::{HeaderMap, Request, header, response};
 use std::collections::HashMap;
@@ -17,7 +16,7 @@ use std::thread::Scope;
 use std::time::{Duration, Instant};
 use wirestate_h2::connection::{Connection, Event};
 use wirestate_h2::frame::{ErrorCode, StreamId};
-use wirestate_http1::{BodyKind, BodySize};
+use wirestate_http1::BodySize;
 use wirestate_machine::Machine;
 
 /// Serves one HTTP/2 connection (h2c with prior knowledge) whose first
@@ -104,16 +103,7 @@ impl<'scope, 'env, H: Handler> ServerApp<'scope, 'env, H> {
         let body = if end {
             BlockingBody::empty()
         } else {
-            // Content-Length is validated by the machine against the DATA
-            // it receives.
-            let kind = head
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map_or(BodyKind::Chunked, BodyKind::Length);
-            let reader = Reader::new(shared.clone(), self.io_timeout);
-            BlockingBody::new(Source::H2(reader), kind)
+            incoming_body(&head.headers, Reader::new(shared.clone(), self.io_timeout))
         };
         let head_only = head.method == http::Method::HEAD;
         let req = Request::from_parts(head, body);

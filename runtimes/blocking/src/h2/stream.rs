@@ -304,6 +304,21 @@ impl Shared {
     }
 }
 
+/// An incoming body read through `reader`, framed as `headers` say: with
+/// its Content-Length (which the machine checks against the DATA it
+/// receives), or streamed to its end.
+pub(crate) fn incoming_body(headers: &http::HeaderMap, reader: Reader) -> crate::BlockingBody {
+    let kind = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(
+            wirestate_http1::BodyKind::Chunked,
+            wirestate_http1::BodyKind::Length,
+        );
+    crate::BlockingBody::new(crate::body::Source::H2(reader), kind)
+}
+
 /// The incoming body's reader end: what a [`BlockingBody`](crate::BlockingBody)
 /// reads an HTTP/2 stream through. Dropping it before the end lets the
 /// connection thread release (or reset) the rest.
