@@ -519,3 +519,48 @@ fn grpc_web_over_http1() {
     }
     server.stop();
 }
+
+/// An interceptor refuses a call before its handler runs (and may read
+/// the metadata); a GET with a gRPC content type is answered 405.
+#[test]
+fn interceptors_and_refused_requests() {
+    let grpc = wirestate_examples::grpc_blocking::echo_service(Server::new()).interceptor(|head| {
+        (head.metadata.get_str("authorization") != Some("let me in"))
+            .then(|| Status::new(Code::PermissionDenied, "denied"))
+    });
+    let server = Running::start(grpc);
+    let ch = Channel::connect(&server.addr.to_string()).unwrap();
+    let req = EchoRequest {
+        message: "x".into(),
+        ..Default::default()
+    };
+    let e = ch
+        .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &req, &opts())
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::PermissionDenied, "denied")
+    );
+    let mut md = Metadata::new();
+    md.insert("authorization", "let me in").unwrap();
+    let r = ch
+        .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &req, &opts().with_metadata(md))
+        .unwrap();
+    assert_eq!(r.message.message, "x");
+
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    s.write_all(
+        b"GET /wirestate.echo.v1.Echo/Echo HTTP/1.1\r\nhost: t\r\ncontent-type: application/grpc-web\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 405"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    drop(ch);
+    server.stop();
+}
