@@ -18,9 +18,9 @@ use wirestate_proto::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, HealthMethod, health_check_response::ServingStatus,
 };
 use wirestate_proto::grpc::testing::{
-    BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
-    StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
-    TestServiceMethod,
+    BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse,
+    StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
+    StreamingOutputCallResponse, TestServiceMethod,
 };
 use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
 
@@ -144,12 +144,20 @@ fn simple(req: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Statu
 fn stream_out(
     r: StreamingOutputCallRequest,
     compression: ResponseCompression,
+    deadline: Option<Instant>,
     trailing: Metadata,
 ) -> impl Iterator<Item = Result<StreamingOutputCallResponse, Status>> + Send {
     let status = r.response_status.clone();
     let messages = r.response_parameters.into_iter().map(move |p| {
         if p.interval_us > 0 {
-            std::thread::sleep(Duration::from_micros(p.interval_us as u64));
+            let due = Instant::now() + Duration::from_micros(p.interval_us as u64);
+            // No sleeping past the call's deadline: the server ends the
+            // call then, and this thread is free again.
+            let wake = deadline.map_or(due, |d| due.min(d));
+            std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+            if wake < due {
+                return Err(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
+            }
         }
         compression.set(flag(&p.compressed));
         payload(p.size).map(|payload| StreamingOutputCallResponse { payload })
@@ -182,10 +190,10 @@ pub fn test_service(server: Server) -> Server {
             TestServiceMethod::StreamingOutputCall.path(),
             |req: Request<StreamingOutputCallRequest>| {
                 let (initial, trailing) = echoed(&req.metadata);
-                let compression = req.response_compression();
+                let (compression, deadline) = (req.response_compression(), req.deadline);
                 Ok(Response {
                     metadata: initial,
-                    message: stream_out(req.message, compression, trailing.clone()),
+                    message: stream_out(req.message, compression, deadline, trailing.clone()),
                     trailers: trailing,
                 })
             },
@@ -214,11 +222,11 @@ pub fn test_service(server: Server) -> Server {
             |req: Request<Streaming<StreamingOutputCallRequest>>| {
                 let (initial, trailing) = echoed(&req.metadata);
                 let t = trailing.clone();
-                let compression = req.response_compression();
+                let (compression, deadline) = (req.response_compression(), req.deadline);
                 // Each request's responses as soon as it arrives.
                 let responses = req.message.flat_map(move |r| {
                     let out: Box<dyn Iterator<Item = _> + Send> = match r {
-                        Ok(r) => Box::new(stream_out(r, compression.clone(), t.clone())),
+                        Ok(r) => Box::new(stream_out(r, compression.clone(), deadline, t.clone())),
                         Err(s) => Box::new(std::iter::once(Err(s))),
                     };
                     out
@@ -234,12 +242,12 @@ pub fn test_service(server: Server) -> Server {
             TestServiceMethod::HalfDuplexCall.path(),
             |req: Request<Streaming<StreamingOutputCallRequest>>| {
                 // Every request first, then every response.
-                let compression = req.response_compression();
+                let (compression, deadline) = (req.response_compression(), req.deadline);
                 let all: Vec<StreamingOutputCallRequest> =
                     req.message.collect::<Result<_, Status>>()?;
-                let responses = all
-                    .into_iter()
-                    .flat_map(move |r| stream_out(r, compression.clone(), Metadata::new()));
+                let responses = all.into_iter().flat_map(move |r| {
+                    stream_out(r, compression.clone(), deadline, Metadata::new())
+                });
                 Ok(Response::new(responses))
             },
         )

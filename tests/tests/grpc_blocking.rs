@@ -21,7 +21,8 @@ use wirestate_blocking::{ServerConfig, ServerHandle};
 use wirestate_proto::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse, HealthMethod};
 use wirestate_proto::grpc::testing::{
     Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
-    StreamingInputCallResponse, StreamingOutputCallRequest, TestServiceMethod,
+    StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
+    TestServiceMethod,
 };
 use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
 
@@ -562,5 +563,289 @@ fn interceptors_and_refused_requests() {
         String::from_utf8_lossy(&out)
     );
     drop(ch);
+    server.stop();
+}
+
+// --- tonic, both ways ---------------------------------------------------------
+
+mod tonic_echo;
+
+fn echo(message: &str, repeat: u32) -> EchoRequest {
+    EchoRequest {
+        message: message.into(),
+        payload: vec![7; 1000],
+        repeat,
+    }
+}
+
+/// The blocking client against a tonic Echo server: the four call kinds,
+/// metadata, gzip, a handler error, our deadline, an unknown method.
+#[test]
+fn blocking_client_against_tonic_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = rt.block_on(tonic_echo::start_tonic());
+    let ch = Channel::connect(&addr.to_string()).unwrap();
+
+    let mut md = Metadata::new();
+    md.insert("x-initial", "v1").unwrap();
+    for opts in [
+        opts().with_metadata(md.clone()),
+        opts()
+            .with_metadata(md.clone())
+            .with_compression(Encoding::Gzip),
+    ] {
+        let r = ch
+            .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &echo("hi", 0), &opts)
+            .unwrap();
+        assert_eq!(
+            (r.message.message.as_str(), r.message.payload.len()),
+            ("hi", 1000)
+        );
+        assert_eq!(r.metadata.get_str("x-initial"), Some("v1"));
+    }
+
+    let (_, stream) = ch
+        .server_streaming::<_, EchoResponse>(EchoMethod::EchoStream.path(), &echo("s", 6), &opts())
+        .unwrap();
+    let indexes: Vec<u32> = stream.map(|m| m.unwrap().index).collect();
+    assert_eq!(indexes, [0, 1, 2, 3, 4, 5]);
+
+    let mut call = ch
+        .client_streaming::<_, EchoResponse>(EchoMethod::EchoCollect.path(), &opts())
+        .unwrap();
+    for i in 0..3 {
+        call.send(&echo(&format!("c{i}"), 0)).unwrap();
+    }
+    let r = call.finish().unwrap().message;
+    assert_eq!(
+        (r.message.as_str(), r.index, r.payload.len()),
+        ("c2", 3, 3000)
+    );
+
+    let mut call = ch
+        .streaming::<_, EchoResponse>(EchoMethod::EchoBidi.path(), &opts())
+        .unwrap();
+    for i in 0..5u32 {
+        call.send(&echo(&format!("b{i}"), 0)).unwrap();
+        let m = call.message().unwrap().unwrap();
+        assert_eq!((m.message, m.index), (format!("b{i}"), i));
+    }
+    call.close_send();
+    assert!(call.message().unwrap().is_none());
+
+    let e = ch
+        .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &echo("fail", 0), &opts())
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::InvalidArgument, "asked to fail")
+    );
+
+    let started = Instant::now();
+    let e = ch
+        .unary::<_, EchoResponse>(
+            EchoMethod::Echo.path(),
+            &echo("sleep", 0),
+            &CallOptions::default().with_timeout(Duration::from_millis(100)),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    let e = ch
+        .unary::<_, EchoResponse>(TestServiceMethod::EmptyCall.path(), &echo("x", 0), &opts())
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unimplemented);
+}
+
+/// tonic's client against `wirestate serve --runtime blocking`'s services:
+/// metadata echo, gzip both ways, the four call kinds, status and message,
+/// a deadline the blocking server enforces, UNIMPLEMENTED.
+#[test]
+fn tonic_client_against_blocking_server() {
+    use http::uri::PathAndQuery;
+    use tonic::codec::CompressionEncoding;
+    fn codec<Req, Resp>() -> tonic_prost::ProstCodec<Req, Resp> {
+        tonic_prost::ProstCodec::default()
+    }
+    let server = Running::serve();
+    let addr = server.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        tokio::time::timeout(BOUND, async move {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut c = tonic::client::Grpc::new(channel.clone());
+
+            c.ready().await.unwrap();
+            let mut req = tonic::Request::new(SimpleRequest {
+                response_size: 314_159,
+                ..Default::default()
+            });
+            req.metadata_mut()
+                .insert("x-grpc-test-echo-initial", "initial".parse().unwrap());
+            let r: tonic::Response<SimpleResponse> = c
+                .unary(
+                    req,
+                    PathAndQuery::from_static("/grpc.testing.TestService/UnaryCall"),
+                    codec::<SimpleRequest, SimpleResponse>(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                r.metadata().get("x-grpc-test-echo-initial").unwrap(),
+                "initial"
+            );
+            assert_eq!(r.into_inner().payload.unwrap().body.len(), 314_159);
+
+            // gzip both ways (the TestService compresses when asked).
+            let mut gz = tonic::client::Grpc::new(channel.clone())
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+            gz.ready().await.unwrap();
+            let r = gz
+                .unary(
+                    tonic::Request::new(SimpleRequest {
+                        response_size: 1000,
+                        response_compressed: Some(wirestate_proto::grpc::testing::BoolValue {
+                            value: true,
+                        }),
+                        payload: payload(1000),
+                        ..Default::default()
+                    }),
+                    PathAndQuery::from_static("/grpc.testing.TestService/UnaryCall"),
+                    codec::<SimpleRequest, SimpleResponse>(),
+                )
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.payload.unwrap().body.len(), 1000);
+
+            c.ready().await.unwrap();
+            let mut s = c
+                .server_streaming(
+                    tonic::Request::new(echo("s", 5)),
+                    PathAndQuery::from_static("/wirestate.echo.v1.Echo/EchoStream"),
+                    codec::<EchoRequest, EchoResponse>(),
+                )
+                .await
+                .unwrap()
+                .into_inner();
+            let mut n = 0;
+            while let Some(m) = s.message().await.unwrap() {
+                assert_eq!(m.index, n);
+                n += 1;
+            }
+            assert_eq!(n, 5);
+
+            c.ready().await.unwrap();
+            let reqs = futures_util::stream::iter((0..4).map(|i| echo(&format!("c{i}"), 0)));
+            let r = c
+                .client_streaming(
+                    tonic::Request::new(reqs),
+                    PathAndQuery::from_static("/wirestate.echo.v1.Echo/EchoCollect"),
+                    codec::<EchoRequest, EchoResponse>(),
+                )
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(
+                (r.message.as_str(), r.index, r.payload.len()),
+                ("c3", 4, 4000)
+            );
+
+            // Bidi ping-pong: tonic waits for the response head before sending,
+            // which the blocking server sends as soon as the handler returns.
+            c.ready().await.unwrap();
+            let (tx, rx) = futures_channel::mpsc::unbounded();
+            let mut responses = c
+                .streaming(
+                    tonic::Request::new(rx),
+                    PathAndQuery::from_static("/wirestate.echo.v1.Echo/EchoBidi"),
+                    codec::<EchoRequest, EchoResponse>(),
+                )
+                .await
+                .unwrap()
+                .into_inner();
+            for i in 0..5 {
+                tx.unbounded_send(echo(&format!("b{i}"), 0)).unwrap();
+                let m = responses.message().await.unwrap().unwrap();
+                assert_eq!((m.message, m.index), (format!("b{i}"), i));
+            }
+            drop(tx);
+            assert!(responses.message().await.unwrap().is_none());
+
+            c.ready().await.unwrap();
+            let e = c
+                .unary(
+                    tonic::Request::new(SimpleRequest {
+                        response_status: Some(wirestate_proto::grpc::testing::EchoStatus {
+                            code: 2,
+                            message: "test status message ☺".into(),
+                        }),
+                        ..Default::default()
+                    }),
+                    PathAndQuery::from_static("/grpc.testing.TestService/UnaryCall"),
+                    codec::<SimpleRequest, SimpleResponse>(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (e.code(), e.message()),
+                (tonic::Code::Unknown, "test status message ☺")
+            );
+
+            // A deadline the blocking server enforces: tonic's timeout covers
+            // the response head only, and the head is out at once, so the
+            // server's own copy of the deadline ends the stream (a response due
+            // 2 s later is not sent).
+            c.ready().await.unwrap();
+            let mut req = tonic::Request::new(StreamingOutputCallRequest {
+                response_parameters: vec![ResponseParameters {
+                    size: 1,
+                    interval_us: 2_000_000,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            req.set_timeout(Duration::from_millis(100));
+            let result = c
+                .server_streaming(
+                    req,
+                    PathAndQuery::from_static("/grpc.testing.TestService/StreamingOutputCall"),
+                    codec::<StreamingOutputCallRequest, StreamingOutputCallResponse>(),
+                )
+                .await;
+            let code = match result {
+                Err(e) => e.code(),
+                Ok(r) => r.into_inner().message().await.unwrap_err().code(),
+            };
+            assert_eq!(code, tonic::Code::DeadlineExceeded);
+
+            c.ready().await.unwrap();
+            let e = c
+                .unary(
+                    tonic::Request::new(EchoRequest::default()),
+                    PathAndQuery::from_static("/wirestate.echo.v1.Echo/Nope"),
+                    codec::<EchoRequest, EchoResponse>(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unimplemented);
+        })
+        .await
+    })
+    .expect("bounded");
+    drop(rt);
     server.stop();
 }

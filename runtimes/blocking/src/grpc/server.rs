@@ -1,7 +1,7 @@
 //! The blocking gRPC server: a router of plain functions, served as an
 //! HTTP [`Handler`].
 
-use super::streaming::{Side, Streaming, read_one};
+use super::streaming::{Side, Streaming, deadline_exceeded, read_one};
 use crate::{BlockingBody, Body, Handler};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -500,7 +500,7 @@ impl Server {
             Ok(reply) => reply,
             Err(status) => {
                 let status = if deadline.is_some_and(|d| Instant::now() >= d) {
-                    Status::new(Code::DeadlineExceeded, "deadline exceeded")
+                    deadline_exceeded()
                 } else {
                     status
                 };
@@ -592,12 +592,17 @@ impl Iterator for ReplyBody {
         if self.done {
             return None;
         }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return self
-                .end(Status::new(Code::DeadlineExceeded, "deadline exceeded"))
-                .map(Ok);
+        let expired = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() >= d);
+        if expired(self.deadline) {
+            return self.end(deadline_exceeded()).map(Ok);
         }
-        match self.frames.next() {
+        let next = self.frames.next();
+        // Past the deadline when the handler yields (it blocked meanwhile):
+        // the call is over, whatever it produced.
+        if expired(self.deadline) {
+            return self.end(deadline_exceeded()).map(Ok);
+        }
+        match next {
             Some(Ok(bytes)) => Some(Ok(self.data(bytes))),
             Some(Err(status)) => self.end(status).map(Ok),
             None => self.end(Status::ok()).map(Ok),
