@@ -514,10 +514,9 @@ impl<'a> WebResponse<'a> {
             ResponseStart::End(status) if status.is_ok() => Ok(()),
             ResponseStart::End(status) => Err(status),
             ResponseStart::Head(h) => {
-                let mode = match h.content_type.format {
-                    wirestate_grpc::WireFormat::GrpcWebText => WebMode::Text,
-                    _ => WebMode::Binary,
-                };
+                // A gRPC-Web request answered in gRPC-Web (binary if the
+                // server says plain gRPC: the body is read the same way).
+                let mode = h.content_type.format.web_mode().unwrap_or(WebMode::Binary);
                 self.reader = Some(MessageReader::new(
                     Some(mode),
                     h.encoding,

@@ -13,6 +13,7 @@ use crate::compression::{Encoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCOD
 use crate::metadata::Metadata;
 use crate::status::{GRPC_STATUS, Status};
 use crate::timeout::{GRPC_TIMEOUT, format_timeout, parse_timeout};
+use crate::web::WebMode;
 
 /// Which gRPC wire format a content type names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +33,24 @@ impl WireFormat {
             WireFormat::Grpc => "application/grpc",
             WireFormat::GrpcWeb => "application/grpc-web",
             WireFormat::GrpcWebText => "application/grpc-web-text",
+        }
+    }
+
+    /// How a body in this format is framed: `None` for gRPC (messages,
+    /// status in HTTP trailers), the gRPC-Web mode otherwise (what
+    /// [`MessageReader`](crate::MessageReader) and
+    /// [`WebDecoder`](crate::WebDecoder) take).
+    ///
+    /// ```
+    /// use wirestate_grpc::{WebMode, WireFormat};
+    /// assert_eq!(WireFormat::Grpc.web_mode(), None);
+    /// assert_eq!(WireFormat::GrpcWebText.web_mode(), Some(WebMode::Text));
+    /// ```
+    pub const fn web_mode(self) -> Option<WebMode> {
+        match self {
+            WireFormat::Grpc => None,
+            WireFormat::GrpcWeb => Some(WebMode::Binary),
+            WireFormat::GrpcWebText => Some(WebMode::Text),
         }
     }
 }

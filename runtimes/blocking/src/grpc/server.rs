@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wirestate_grpc::{
     Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
-    Status, WebMode, WireFormat, deadline_after, encode_message_with, encode_web_text,
-    encode_web_trailers, error_response, negotiate, trailers_only,
+    Status, WebMode, deadline_after, encode_message_with, encode_web_text, encode_web_trailers,
+    error_response, negotiate, trailers_only,
 };
 
 /// Whether a request is gRPC or gRPC-Web (its content type is
@@ -479,11 +479,7 @@ impl Server {
             return ended(&status, &content_type);
         };
         let deadline = head.timeout.and_then(|t| deadline_after(Instant::now(), t));
-        let web = match content_type.format {
-            WireFormat::Grpc => None,
-            WireFormat::GrpcWeb => Some(WebMode::Binary),
-            WireFormat::GrpcWebText => Some(WebMode::Text),
-        };
+        let web = content_type.format.web_mode();
         let out_encoding = negotiate(self.inner.compression, head.accept_encoding);
         let call = Call {
             head,
