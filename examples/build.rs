@@ -1,9 +1,23 @@
 //! Generates the server traits and routers of the Echo and Health services
 //! (wirestate-codegen with `server_router`, against `wirestate_rt::grpc`),
 //! with the message types taken from wirestate-proto (`extern_path`), so
-//! that src/grpc.rs serves them as trait implementations.
+//! that src/grpc.rs serves them as trait implementations; and the same for
+//! the blocking runtime (`Config::blocking`, against
+//! `wirestate_blocking::grpc`) for src/grpc_blocking.rs.
 
 use std::path::PathBuf;
+
+/// The messages come from wirestate-proto: only the service code is new.
+macro_rules! extern_messages {
+    ($config:expr) => {
+        $config
+            .extern_path(
+                ".wirestate.echo.v1",
+                "::wirestate_proto::wirestate::echo::v1",
+            )
+            .extern_path(".grpc.health.v1", "::wirestate_proto::grpc::health::v1")
+    };
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest =
@@ -20,12 +34,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = wirestate_codegen::Config::new("::wirestate_rt::grpc")
         .server_router(true)
         .into_prost_build();
-    config
-        .extern_path(
-            ".wirestate.echo.v1",
-            "::wirestate_proto::wirestate::echo::v1",
-        )
-        .extern_path(".grpc.health.v1", "::wirestate_proto::grpc::health::v1")
-        .compile_fds(fds)?;
+    extern_messages!(config).compile_fds(fds.clone())?;
+
+    // The same traits for the blocking runtime (src/grpc_blocking.rs), in a
+    // directory of their own: the files have the same names.
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("no OUT_DIR")?).join("blocking");
+    std::fs::create_dir_all(&out)?;
+    let mut config = wirestate_codegen::Config::new("::wirestate_blocking::grpc")
+        .server_router(true)
+        .blocking(true)
+        .into_prost_build();
+    extern_messages!(config).out_dir(&out).compile_fds(fds)?;
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! [`wirestate_blocking::grpc`]: the same `grpc.testing.TestService`,
 //! `grpc.health.v1.Health` and `wirestate.echo.v1.Echo` as the async
 //! runtimes serve ([`crate::grpc`]), written as plain functions (streamed
-//! responses are iterators), and the standard interop client cases run
-//! with the blocking [`Channel`](wirestate_blocking::grpc::Channel).
+//! responses are iterators) — the TestService routed method by method with
+//! closures, Echo and Health as implementations of the blocking server
+//! traits wirestate-codegen generates (build.rs) — and the standard
+//! interop client cases run with the blocking
+//! [`Channel`](wirestate_blocking::grpc::Channel).
 
 // `Status` is every gRPC handler's error type.
 #![allow(clippy::result_large_err)]
@@ -11,18 +14,19 @@
 use http::{Request as HttpRequest, Response as HttpResponse};
 use std::time::{Duration, Instant};
 use wirestate_blocking::grpc::{
-    Code, Encoding, Metadata, Request, Response, ResponseCompression, Server, Status, Streaming,
+    Code, Encoding, Metadata, Request, Response, ResponseCompression, Responses, Server, Status,
+    Streaming,
 };
 use wirestate_blocking::{BlockingBody, ResponseBody, ServerHandle};
 use wirestate_proto::grpc::health::v1::{
-    HealthCheckRequest, HealthCheckResponse, HealthMethod, health_check_response::ServingStatus,
+    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
 use wirestate_proto::grpc::testing::{
     BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse, TestServiceMethod,
 };
-use wirestate_proto::wirestate::echo::v1::{EchoMethod, EchoRequest, EchoResponse};
+use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
 
 /// The initial metadata key the interop client asks to be echoed.
 const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
@@ -261,98 +265,139 @@ fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
     }
 }
 
-/// `wirestate.echo.v1.Echo`: `Echo` answers the request, `EchoStream`
-/// answers it `repeat` times, `EchoCollect` concatenates the payloads
-/// (the last message wins, `index` counts them), `EchoBidi` answers each
-/// message as it comes.
-pub fn echo_service(server: Server) -> Server {
-    server
-        .unary(EchoMethod::Echo.path(), |req: Request<EchoRequest>| {
-            Ok(Response::new(echo_response(&req.message, 0)))
-        })
-        .server_streaming(
-            EchoMethod::EchoStream.path(),
-            |req: Request<EchoRequest>| {
-                let r = req.message;
-                let responses = (0..r.repeat.min(1_000_000)).map(move |i| Ok(echo_response(&r, i)));
-                Ok(Response::new(responses))
-            },
-        )
-        .client_streaming(
-            EchoMethod::EchoCollect.path(),
-            |req: Request<Streaming<EchoRequest>>| {
-                let mut response = EchoResponse::default();
-                for r in req.message {
-                    let r = r?;
-                    response.message = r.message;
-                    response.payload.extend_from_slice(&r.payload);
-                    response.index += 1;
-                }
-                Ok(Response::new(response))
-            },
-        )
-        .bidi_streaming(
-            EchoMethod::EchoBidi.path(),
-            |req: Request<Streaming<EchoRequest>>| {
-                let responses = req
-                    .message
-                    .zip(0..)
-                    .map(|(r, i)| r.map(|r| echo_response(&r, i)));
-                Ok(Response::new(responses))
-            },
-        )
+/// The server traits and routers generated for the Echo and Health
+/// services for the blocking runtime by build.rs (wirestate-codegen with
+/// `blocking` and `server_router`).
+#[allow(missing_docs, dead_code, clippy::all)]
+mod generated {
+    pub mod echo {
+        include!(concat!(env!("OUT_DIR"), "/blocking/wirestate.echo.v1.rs"));
+    }
+    pub mod health {
+        include!(concat!(env!("OUT_DIR"), "/blocking/grpc.health.v1.rs"));
+    }
 }
 
-/// `grpc.health.v1.Health`: every service here is SERVING for as long as
-/// the server runs; `Watch` sends the status once and keeps the call open
-/// until the client cancels it, or `shutdown` shuts the server down (then
-/// it ends with UNAVAILABLE).
-pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server {
-    server
-        .unary(
-            HealthMethod::Check.path(),
-            |req: Request<HealthCheckRequest>| {
-                if SERVING.contains(&req.message.service.as_str()) {
-                    Ok(Response::new(HealthCheckResponse {
-                        status: ServingStatus::Serving as i32,
-                    }))
-                } else {
-                    Err(Status::new(Code::NotFound, "unknown service"))
+pub use generated::echo::{EchoServer, add_echo_server};
+pub use generated::health::{HealthServer, add_health_server};
+
+/// `wirestate.echo.v1.Echo`, as an implementation of the generated
+/// blocking [`EchoServer`] trait: `Echo` answers the request, `EchoStream`
+/// answers it `repeat` times, `EchoCollect` concatenates the payloads (the
+/// last message wins, `index` counts them), `EchoBidi` answers each
+/// message as it comes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EchoService;
+
+impl EchoServer for EchoService {
+    fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        Ok(Response::new(echo_response(&request.message, 0)))
+    }
+
+    fn echo_stream(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<Responses<EchoResponse>>, Status> {
+        let r = request.message;
+        let responses = (0..r.repeat.min(1_000_000)).map(move |i| Ok(echo_response(&r, i)));
+        Ok(Response::new(Box::new(responses)))
+    }
+
+    fn echo_collect(
+        &self,
+        requests: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        let mut response = EchoResponse::default();
+        for r in requests.message {
+            let r = r?;
+            response.message = r.message;
+            response.payload.extend_from_slice(&r.payload);
+            response.index += 1;
+        }
+        Ok(Response::new(response))
+    }
+
+    fn echo_bidi(
+        &self,
+        requests: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<Responses<EchoResponse>>, Status> {
+        let responses = requests
+            .message
+            .zip(0..)
+            .map(|(r, i)| r.map(|r| echo_response(&r, i)));
+        Ok(Response::new(Box::new(responses)))
+    }
+}
+
+/// Routes [`EchoService`] on `server`.
+pub fn echo_service(server: Server) -> Server {
+    add_echo_server(server, EchoService)
+}
+
+/// `grpc.health.v1.Health`, as an implementation of the generated
+/// blocking [`HealthServer`] trait: every service here is SERVING for as
+/// long as the server runs; `Watch` sends the status once and keeps the
+/// call open until the client cancels it, or `shutdown` shuts the server
+/// down (then it ends with UNAVAILABLE).
+#[derive(Debug, Clone, Default)]
+pub struct HealthService {
+    /// The HTTP server's handle, if any.
+    pub shutdown: Option<ServerHandle>,
+}
+
+impl HealthServer for HealthService {
+    fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        if SERVING.contains(&request.message.service.as_str()) {
+            Ok(Response::new(HealthCheckResponse {
+                status: ServingStatus::Serving as i32,
+            }))
+        } else {
+            Err(Status::new(Code::NotFound, "unknown service"))
+        }
+    }
+
+    fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Responses<HealthCheckResponse>>, Status> {
+        let status = if SERVING.contains(&request.message.service.as_str()) {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::ServiceUnknown
+        };
+        let first = HealthCheckResponse {
+            status: status as i32,
+        };
+        let shutdown = self.shutdown.clone();
+        // After the status: wait for the shutdown, or for the client to go
+        // away (then end quietly: nobody listens).
+        let wait = std::iter::from_fn(move || {
+            loop {
+                if shutdown.as_ref().is_some_and(ServerHandle::is_shutdown) {
+                    return Some(Err(Status::new(
+                        Code::Unavailable,
+                        "the server is shutting down",
+                    )));
                 }
-            },
-        )
-        .server_streaming(
-            HealthMethod::Watch.path(),
-            move |req: Request<HealthCheckRequest>| {
-                let status = if SERVING.contains(&req.message.service.as_str()) {
-                    ServingStatus::Serving
-                } else {
-                    ServingStatus::ServiceUnknown
-                };
-                let first = HealthCheckResponse {
-                    status: status as i32,
-                };
-                let shutdown = shutdown.clone();
-                // After the status: wait for the shutdown, or for the
-                // client to go away (then end quietly: nobody listens).
-                let wait = std::iter::from_fn(move || {
-                    loop {
-                        if shutdown.as_ref().is_some_and(ServerHandle::is_shutdown) {
-                            return Some(Err(Status::new(
-                                Code::Unavailable,
-                                "the server is shutting down",
-                            )));
-                        }
-                        if req.is_cancelled() {
-                            return None;
-                        }
-                        std::thread::sleep(WATCH_TICK);
-                    }
-                })
-                .take(1);
-                Ok(Response::new(std::iter::once(Ok(first)).chain(wait)))
-            },
-        )
+                if request.is_cancelled() {
+                    return None;
+                }
+                std::thread::sleep(WATCH_TICK);
+            }
+        })
+        .take(1);
+        Ok(Response::new(Box::new(
+            std::iter::once(Ok(first)).chain(wait),
+        )))
+    }
+}
+
+/// Routes [`HealthService`] on `server`.
+pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server {
+    add_health_server(server, HealthService { shutdown })
 }
 
 /// The 18 standard gRPC interop client cases (grpc/grpc

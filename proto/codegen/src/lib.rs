@@ -88,7 +88,11 @@
 //! `add_echo_server(server, service)`, which routes every method of an
 //! `EchoServer` implementation on a `wirestate_rt::grpc::Server` (see
 //! `examples/build.rs` and `examples/src/grpc.rs`, where the Echo and
-//! Health services of `wirestate serve` are served this way). Still to
+//! Health services of `wirestate serve` are served this way). With
+//! [`Config::blocking`] the traits and routers are written for
+//! `wirestate_blocking::grpc` instead: plain functions, server- and
+//! bidi-streaming responses returned as iterators
+//! (`examples/src/grpc_blocking.rs` serves Echo and Health so). Still to
 //! come: typed client stubs (`EchoClient`); until then the typed
 //! descriptors and `wirestate_rt::grpc::Channel` make the calls.
 
@@ -105,6 +109,7 @@ pub struct Config {
     descriptor_path: String,
     server_traits: bool,
     server_router: bool,
+    blocking: bool,
 }
 
 /// The default [`Config::descriptor_path`].
@@ -124,6 +129,7 @@ impl Config {
             descriptor_path: DEFAULT_DESCRIPTOR_PATH.to_owned(),
             server_traits: true,
             server_router: false,
+            blocking: false,
         }
     }
 
@@ -169,6 +175,23 @@ impl Config {
             self.server_traits = true;
         }
         self
+    }
+
+    /// Generates the server traits (and routers) for a blocking runtime
+    /// (`wirestate_blocking::grpc`) instead of an async one: methods are
+    /// plain functions; a server- or bidi-streaming method returns its
+    /// responses as `{rt}::Response<{rt}::Responses<Out>>` (a boxed
+    /// iterator of `Result<Out, {rt}::Status>`, pulled as the connection
+    /// sends them) instead of taking a sink; the router takes and returns
+    /// a `{rt}::Server` with no runtime parameter. Off by default.
+    pub fn blocking(mut self, yes: bool) -> Self {
+        self.blocking = yes;
+        self
+    }
+
+    /// Whether the traits are generated for a blocking runtime.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
     }
 
     /// Whether `add_{service}_server` functions are generated.
@@ -356,6 +379,9 @@ fn snake(camel: &str) -> String {
 }
 
 fn generate_server_router(config: &Config, service: &Service, buf: &mut String) {
+    if config.blocking {
+        return generate_blocking_router(config, service, buf);
+    }
     let rt = &config.runtime_path;
     let name = &service.name;
     let _ = writeln!(
@@ -388,6 +414,40 @@ fn generate_server_router(config: &Config, service: &Service, buf: &mut String) 
         let _ = writeln!(
             buf,
             "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |{args}| {{\n                let service = service.clone();\n                async move {{ service.{}({call}).await }}\n            }}\n        }})",
+            method.name
+        );
+    }
+    buf.push_str("}\n\n");
+}
+
+/// The router of a blocking server trait: each method's closure calls the
+/// trait method on the shared service.
+fn generate_blocking_router(config: &Config, service: &Service, buf: &mut String) {
+    let rt = &config.runtime_path;
+    let name = &service.name;
+    let _ = writeln!(
+        buf,
+        "/// Routes every method of `service` (a [`{name}Server`]) on `server`.\npub fn add_{}_server<S: {name}Server>(server: {rt}::Server, service: S) -> {rt}::Server {{",
+        snake(name)
+    );
+    buf.push_str("    let service = ::std::sync::Arc::new(service);\n    server\n");
+    for method in &service.methods {
+        let path = method_path(service, method);
+        let input = &method.input_type;
+        let route = match (method.client_streaming, method.server_streaming) {
+            (false, false) => "unary",
+            (false, true) => "server_streaming",
+            (true, false) => "client_streaming",
+            (true, true) => "bidi_streaming",
+        };
+        let request = if method.client_streaming {
+            format!("{rt}::Request<{rt}::Streaming<{input}>>")
+        } else {
+            format!("{rt}::Request<{input}>")
+        };
+        let _ = writeln!(
+            buf,
+            "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |request: {request}| service.{}(request)\n        }})",
             method.name
         );
     }
@@ -550,6 +610,19 @@ fn generate_server_trait(config: &Config, service: &Service, buf: &mut String) {
         } else {
             format!("request: {rt}::Request<{input}>")
         };
+        if config.blocking {
+            let ok = if method.server_streaming {
+                format!("{rt}::Response<{rt}::Responses<{output}>>")
+            } else {
+                format!("{rt}::Response<{output}>")
+            };
+            let _ = writeln!(
+                buf,
+                "    fn {}(&self, {request}) -> ::core::result::Result<{ok}, {rt}::Status>;",
+                method.name
+            );
+            continue;
+        }
         let (sink, ok) = if method.server_streaming {
             (
                 format!(", responses: {rt}::ResponseSink<{output}>"),

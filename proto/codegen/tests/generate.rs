@@ -171,3 +171,34 @@ fn server_traits_on_request() {
     // The proto comments travel into the docs.
     assert!(testing.contains("/// One request followed by one response."));
 }
+
+#[test]
+fn blocking_server_traits_and_router() {
+    let out = generate(Config::new("::my_rt").server_router(true).blocking(true));
+    let echo = &out["wirestate.echo.v1"];
+    assert!(echo.contains(
+        "fn echo(&self, request: ::my_rt::Request<EchoRequest>) -> \
+         ::core::result::Result<::my_rt::Response<EchoResponse>, ::my_rt::Status>;"
+    ));
+    assert!(echo.contains(
+        "fn echo_stream(&self, request: ::my_rt::Request<EchoRequest>) -> \
+         ::core::result::Result<::my_rt::Response<::my_rt::Responses<EchoResponse>>, ::my_rt::Status>;"
+    ));
+    assert!(echo.contains(
+        "fn echo_collect(&self, requests: ::my_rt::Request<::my_rt::Streaming<EchoRequest>>) -> \
+         ::core::result::Result<::my_rt::Response<EchoResponse>, ::my_rt::Status>;"
+    ));
+    assert!(echo.contains(
+        "fn echo_bidi(&self, requests: ::my_rt::Request<::my_rt::Streaming<EchoRequest>>) -> \
+         ::core::result::Result<::my_rt::Response<::my_rt::Responses<EchoResponse>>, ::my_rt::Status>;"
+    ));
+    // No futures, no sinks, and a router without a runtime parameter.
+    assert!(!echo.contains("Future"));
+    assert!(!echo.contains("ResponseSink"));
+    assert!(echo.contains(
+        "pub fn add_echo_server<S: EchoServer>(server: ::my_rt::Server, service: S) -> ::my_rt::Server {"
+    ));
+    assert!(echo.contains(
+        ".bidi_streaming(\"/wirestate.echo.v1.Echo/EchoBidi\", {\n            let service = service.clone();\n            move |request: ::my_rt::Request<::my_rt::Streaming<EchoRequest>>| service.echo_bidi(request)\n        })"
+    ));
+}

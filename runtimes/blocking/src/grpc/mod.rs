@@ -57,6 +57,6 @@ mod streaming;
 pub use client::{
     CallOptions, Channel, ClientStreamingCall, RequestSender, ResponseReceiver, StreamingCall,
 };
-pub use server::{Interceptor, Request, Response, ResponseCompression, Server, is_grpc};
+pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
 pub use wirestate_grpc::{Code, Encoding, Metadata, RequestHead, Status};

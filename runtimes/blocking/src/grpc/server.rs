@@ -142,6 +142,12 @@ impl<T> Response<T> {
     }
 }
 
+/// The responses of a server- or bidi-streaming handler as one type: what
+/// the server traits `wirestate-codegen` generates for this runtime
+/// ([`Config::blocking`](https://docs.rs/wirestate-codegen)) return.
+/// Handlers routed with closures may return any iterator.
+pub type Responses<T> = Box<dyn Iterator<Item = Result<T, Status>> + Send>;
+
 /// The framed messages of a reply, pulled as the connection sends them.
 type Frames = Box<dyn Iterator<Item = Result<Bytes, Status>> + Send>;
 
