@@ -31,6 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use wirestate_examples::load::{clk_tck, cpu_ticks, percentile_us};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -194,25 +195,6 @@ async fn read_echo(stream: &mut TcpStream, buf: &mut BytesMut, expect: &[u8]) ->
     }
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5); `rest` starts at field 3.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clk_tck() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 fn vm_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -280,12 +262,7 @@ async fn echo(
     }
     all.sort_unstable();
     let n = all.len();
-    let pct = |p: f64| -> f64 {
-        if n == 0 {
-            return f64::NAN;
-        }
-        f64::from(all[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]) / 1e3
-    };
+    let pct = |p: f64| percentile_us(&all, p);
     let cpu = match (c0, c1) {
         (Some(a), Some(b)) if n > 0 => {
             format!("{:.2}", (b - a) as f64 / clk_tck() * 1e6 / n as f64)

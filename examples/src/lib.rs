@@ -4,6 +4,7 @@
 pub mod grpc;
 pub mod grpc_blocking;
 pub mod grpc_cli;
+pub mod load;
 pub mod mcp;
 pub mod mcp_client;
 pub mod routes;
