@@ -367,7 +367,9 @@ fn serve(
 fn mcp_stdio(fixtures: bool) -> Result<ExitCode, String> {
     let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let io = wirestate_tokio::TokioIo(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()));
+        // Non-blocking pipes when the client launched us with pipes (the
+        // usual case), the blocking thread pool otherwise.
+        let io = wirestate_tokio::TokioIo(wirestate_tokio::stdio());
         wirestate_examples::mcp::server(fixtures)
             .serve_io(wirestate_tokio::TokioRuntime, io)
             .await
