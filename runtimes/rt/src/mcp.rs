@@ -2,7 +2,8 @@
 //! from the Rust type via `schemars`), resources, resource templates and
 //! prompts once, then serve them over stdio ([`McpServer::serve_io`]) or
 //! Streamable HTTP ([`McpServer::http`], a [`Handler`] to use alone or
-//! mounted under a path of another handler).
+//! mounted under a path of another handler) — which also accepts
+//! WebSocket upgrades ([`McpServer::serve_websocket`]).
 //!
 //! Both transports are the sans-IO machines of `wirestate-mcp`
 //! ([`StdioServer`], [`HttpServer`]) behind a mutex; handlers run as
@@ -55,6 +56,10 @@ use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer
 
 use crate::http1::Handler;
 use crate::{Body, BoxFuture, Io, Runtime};
+
+#[path = "mcp_ws.rs"]
+mod websocket;
+pub use websocket::{is_websocket_upgrade, websocket_config};
 
 /// Why a handler failed.
 ///
@@ -1196,6 +1201,9 @@ impl<R: Runtime> std::fmt::Debug for McpHttp<R> {
 impl<R: Runtime> McpHttp<R> {
     /// Answers one request of the endpoint.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
+        if is_websocket_upgrade(&req) {
+            return self.upgrade_websocket(&req);
+        }
         let (parts, body) = req.into_parts();
         let max = self.shared.lock().machine.config().max_body;
         let body = match body.collect(max).await {

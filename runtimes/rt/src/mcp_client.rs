@@ -44,6 +44,9 @@ use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagi
 use crate::http1::{Client, ClientConfig as HttpClientConfig};
 use crate::{Body, Io, Runtime};
 
+#[path = "mcp_ws_client.rs"]
+mod websocket;
+
 /// Most pages followed by the `list_all_*` helpers.
 const MAX_PAGES: usize = 1000;
 /// Most bytes of a JSON answer read.

@@ -1,6 +1,7 @@
 //! MCP clients on tokio: a stdio child process ([`connect_child`], spawned
 //! with `tokio::process` and always reaped) or a Streamable HTTP endpoint
-//! ([`connect_http`]).
+//! ([`connect_http`]) or WebSocket endpoint
+//! ([`connect_ws`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), wirestate_rt::mcp_client::McpClientError> {
@@ -149,5 +150,24 @@ pub async fn connect_http(
 ) -> Result<McpClient<TokioRuntime>, McpClientError> {
     let client = McpClient::http(TokioRuntime, url, config)?;
     client.initialize().await?;
+    Ok(client)
+}
+
+/// Initializes a session with the MCP WebSocket endpoint at `url`
+/// (`ws://`, subprotocol `mcp`).
+///
+/// # Errors
+///
+/// A bad URL, a refused connection or handshake, or
+/// [`McpClient::initialize`]'s errors.
+pub async fn connect_ws(
+    url: &str,
+    config: McpClientConfig,
+) -> Result<McpClient<TokioRuntime>, McpClientError> {
+    let client = McpClient::websocket(TokioRuntime, url, config).await?;
+    if let Err(e) = client.initialize().await {
+        let _ = client.close().await;
+        return Err(e);
+    }
     Ok(client)
 }

@@ -1,0 +1,278 @@
+//! An [`McpServer`] over WebSocket: one JSON-RPC message per text
+//! message (subprotocol `mcp`), on any runtime.
+//!
+//! [`McpServer::serve_websocket`] serves one upgraded [`WebSocket`];
+//! [`McpHttp`] routes a `GET` with `Upgrade: websocket` there itself
+//! (after the same Host and Origin checks as its Streamable HTTP
+//! requests), so an endpoint mounted at `/mcp` speaks both transports.
+//! The message rules are the sans-IO ones of
+//! [`wirestate_mcp::websocket`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONNECTION, UPGRADE};
+use http::{Method, Request, Response};
+use wirestate_jsonrpc::RequestId;
+use wirestate_mcp::ServerSession;
+use wirestate_mcp::http::SessionId;
+use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
+use wirestate_ws::CloseFrame;
+
+use super::{McpHttp, McpServer, Port, Registry, Waiters, on_event};
+use crate::ws::{self, WebSocket};
+use crate::{Body, BoxFuture, Runtime};
+
+/// The WebSocket settings an MCP endpoint accepts upgrades with: the `mcp`
+/// subprotocol, whole messages up to [`WsConfig`]'s limit (4 MiB), no
+/// compression, any `Origin` at the WebSocket layer (the endpoint checks
+/// Host and Origin itself, with its Streamable HTTP policy).
+pub fn websocket_config() -> ws::Config {
+    let mut config = ws::Config {
+        connection: WsConfig::default().connection,
+        ..ws::Config::default()
+    };
+    config.connection.streaming = false;
+    config.protocols(Some(SUBPROTOCOL))
+}
+
+/// Whether `req` asks for a WebSocket (`GET`, `Upgrade: websocket`);
+/// a plain `GET` is a Streamable HTTP stream.
+pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    req.method() == Method::GET
+        && req
+            .headers()
+            .get_all(UPGRADE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case("websocket")))
+        && req.headers().get_all(CONNECTION).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+        })
+}
+
+struct WsState {
+    session: ServerSession,
+    waiters: Waiters,
+    /// The writer, to wake when there is output.
+    waker: Option<Waker>,
+    /// A close frame to send (after a binary message).
+    close: Option<CloseFrame>,
+    /// The reading side ended: nothing more will come in.
+    closed: bool,
+}
+
+struct WsShared<R: Runtime> {
+    rt: R,
+    me: Weak<WsShared<R>>,
+    registry: Arc<Registry>,
+    state: Mutex<WsState>,
+}
+
+impl<R: Runtime> WsShared<R> {
+    fn lock(&self) -> MutexGuard<'_, WsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dispatch(&self, st: &mut WsState) {
+        let Some(me) = self.me.upgrade() else { return };
+        let port: Arc<dyn Port> = me;
+        let rt = self.rt.clone();
+        while let Some(event) = st.session.poll_event() {
+            on_event(
+                &self.registry,
+                port.clone(),
+                &|f| rt.spawn(f),
+                None,
+                event,
+                &mut st.waiters,
+            );
+        }
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl<R: Runtime> Port for WsShared<R> {
+    fn now(&self) -> Instant {
+        self.rt.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        let rt = self.rt.clone();
+        Box::pin(async move {
+            let at = rt.now() + duration;
+            rt.sleep_until(at).await
+        })
+    }
+
+    fn with(
+        &self,
+        _session: Option<&SessionId>,
+        _request: &RequestId,
+        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
+    ) -> bool {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.closed {
+            return false;
+        }
+        f(&mut st.session, &mut st.waiters);
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+        true
+    }
+
+    fn close_stream(&self, _session: Option<&SessionId>, _request: &RequestId) -> bool {
+        false
+    }
+}
+
+/// What the writer does next.
+enum Next {
+    Send(Bytes),
+    Close(CloseFrame),
+    Timeout,
+    Done,
+}
+
+impl McpServer {
+    /// Serves one client over an upgraded WebSocket (one JSON-RPC message
+    /// per text message) until it closes. Malformed JSON is answered
+    /// -32700 and the socket stays open; a binary message is answered
+    /// with close 1003. Handlers run as tasks spawned on `rt`; answers to
+    /// requests the client abandoned by closing are dropped.
+    ///
+    /// ```no_run
+    /// # fn f<R: wirestate_rt::Runtime>(rt: R, server: wirestate_rt::mcp::McpServer, req: http::Request<wirestate_rt::Body>) -> http::Response<wirestate_rt::Body> {
+    /// use wirestate_rt::mcp::websocket_config;
+    /// use wirestate_rt::ws;
+    ///
+    /// ws::upgrade(&req, &websocket_config(), move |socket| async move {
+    ///     server.serve_websocket(rt, socket).await
+    /// })
+    /// # }
+    /// ```
+    pub async fn serve_websocket<R: Runtime>(&self, rt: R, socket: WebSocket) {
+        let mut session = ServerSession::new(self.session_config());
+        self.fill(&mut session);
+        let shared = Arc::new_cyclic(|me: &Weak<WsShared<R>>| WsShared {
+            rt: rt.clone(),
+            me: me.clone(),
+            registry: self.registry.clone(),
+            state: Mutex::new(WsState {
+                session,
+                waiters: BTreeMap::new(),
+                waker: None,
+                close: None,
+                closed: false,
+            }),
+        });
+        let (mut sender, mut receiver) = socket.split();
+        // The reader: messages into the session, until the socket ends.
+        let reader = shared.clone();
+        rt.spawn(Box::pin(async move {
+            while let Some(Ok(message)) = receiver.recv().await {
+                let mut st = reader.lock();
+                let now = reader.rt.now();
+                let refused = mcp_ws::handle_ws_message(&mut st.session, now, message);
+                reader.dispatch(&mut st);
+                if let Err(frame) = refused {
+                    st.close = Some(frame);
+                    break;
+                }
+            }
+            let mut st = reader.lock();
+            st.closed = true;
+            st.session.handle_close();
+            reader.dispatch(&mut st);
+        }));
+        // The writer: the session's output, its deadlines, the close.
+        loop {
+            let deadline = shared.lock().session.poll_timeout();
+            let next = std::future::poll_fn(|cx| {
+                let mut st = shared.lock();
+                if let Some(m) = st.session.poll_message() {
+                    return Poll::Ready(Next::Send(m));
+                }
+                if let Some(frame) = st.close.take() {
+                    return Poll::Ready(Next::Close(frame));
+                }
+                if st.closed {
+                    return Poll::Ready(Next::Done);
+                }
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            });
+            let next = match deadline {
+                Some(at) => crate::timeout(&rt, at, next).await.unwrap_or(Next::Timeout),
+                None => next.await,
+            };
+            match next {
+                Next::Send(m) => {
+                    let Some(text) = mcp_ws::text_message(m) else {
+                        continue;
+                    };
+                    if sender.send(text).await.is_err() {
+                        break;
+                    }
+                }
+                Next::Close(frame) => {
+                    let _ = sender.close(frame.code, BINARY_REASON).await;
+                    break;
+                }
+                Next::Timeout => {
+                    let mut st = shared.lock();
+                    st.session.handle_timeout(rt.now());
+                    shared.dispatch(&mut st);
+                }
+                Next::Done => break,
+            }
+        }
+        // Handlers still running find the session closed.
+        let mut st = shared.lock();
+        if !st.closed {
+            st.closed = true;
+            st.session.handle_close();
+            st.waiters.clear();
+        }
+    }
+}
+
+impl<R: Runtime> McpHttp<R> {
+    /// Answers a WebSocket upgrade of the endpoint: Host and Origin are
+    /// checked against the endpoint's allow-lists (421, 403), then the
+    /// handshake is answered ([`ws::upgrade`]: 400, 405, 426 when it is
+    /// not acceptable) and the session runs on the upgraded connection.
+    pub fn upgrade_websocket(&self, req: &Request<Body>) -> Response<Body> {
+        let refused = {
+            let st = self.shared.lock();
+            st.machine.refusal_for(&to_parts(req))
+        };
+        if let Some(response) = refused {
+            return response.map(Body::full);
+        }
+        let server = McpServer {
+            registry: self.shared.registry.clone(),
+        };
+        let rt = self.shared.rt.clone();
+        ws::upgrade(req, &websocket_config(), move |socket| async move {
+            server.serve_websocket(rt, socket).await;
+        })
+    }
+}
+
+/// The head of a borrowed request, as `http` parts.
+fn to_parts(req: &Request<Body>) -> http::request::Parts {
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.version_mut() = req.version();
+    *head.headers_mut() = req.headers().clone();
+    head.into_parts().0
+}
