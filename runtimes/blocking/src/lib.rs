@@ -19,6 +19,8 @@
 //! * [`grpc`]: a gRPC server (routes of plain functions, an HTTP
 //!   [`Handler`], so gRPC and gRPC-Web share the port) and a gRPC
 //!   [`Channel`](grpc::Channel) over [`h2`], the four call kinds.
+//! * [`mcp_server`]: an MCP server of plain-closure handlers over stdio,
+//!   Streamable HTTP and WebSocket; [`mcp_client`] the client.
 //! * [`ws`]: WebSocket clients ([`ws::connect`]) and server upgrades from a
 //!   handler ([`ws::upgrade`]), readable from one thread while others send.
 //!
@@ -57,6 +59,7 @@ mod error;
 pub mod grpc;
 pub mod h2;
 pub mod mcp_client;
+pub mod mcp_server;
 mod server;
 mod transport;
 pub mod ws;

@@ -33,6 +33,9 @@ use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagi
 
 use crate::{Body, Client, ClientConfig as HttpClientConfig};
 
+#[path = "mcp_client_ws.rs"]
+mod websocket;
+
 const MAX_PAGES: usize = 1000;
 const MAX_JSON_BODY: usize = 16 << 20;
 
@@ -146,6 +149,12 @@ enum Transport {
     Http {
         client: Client,
         uri: Uri,
+    },
+    /// WebSocket ([`McpClient::websocket`]): messages sent as they are
+    /// queued, a reader thread.
+    Ws {
+        socket: crate::ws::WebSocket,
+        reader: Mutex<Option<JoinHandle<()>>>,
     },
 }
 
@@ -574,6 +583,11 @@ impl McpClient {
                 sh.close_session();
                 Ok(status)
             }
+            Transport::Ws { socket, reader } => {
+                websocket::close(socket, reader, sh.config.shutdown_timeout);
+                sh.close_session();
+                Ok(None)
+            }
         }
     }
 }
@@ -804,6 +818,13 @@ impl Shared {
                 for m in messages {
                     let me = self.clone();
                     std::thread::spawn(move || me.post(m));
+                }
+            }
+            Transport::Ws { socket, .. } => {
+                for m in messages {
+                    if let Some(text) = wirestate_mcp::websocket::text_message(m) {
+                        let _ = socket.send(text);
+                    }
                 }
             }
         }

@@ -1,0 +1,381 @@
+//! The blocking MCP server over real sockets and pipes: stdio through
+//! `serve_io` on OS pipes, Streamable HTTP and WebSocket on the blocking
+//! HTTP server (127.0.0.1), spoken to by our blocking client and by raw
+//! WebSocket messages (malformed JSON → -32700, binary → close 1003, a
+//! bad Origin → 403 before the upgrade), a tool asking the client to
+//! sample while it runs, and the handler-thread cap.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use wirestate_blocking::mcp_client::{McpClient, McpClientConfig, McpClientError};
+use wirestate_blocking::mcp_server::{
+    McpServer, RequestContext, Structured, ToolError, websocket_config,
+};
+use wirestate_blocking::ws::{self, Message};
+use wirestate_blocking::{Server, ServerHandle};
+use wirestate_mcp::ClientEvent;
+use wirestate_mcp::HttpConfig;
+use wirestate_mcp::schema::{
+    ClientCapabilities, ContentBlock, CreateMessageParams, CreateMessageResult, LoggingLevel,
+    ReadResourceResult, Resource, ResourceContents, Role, SamplingContent,
+};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct AddArgs {
+    a: f64,
+    b: f64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Sum {
+    sum: f64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Steps {
+    steps: u32,
+}
+
+fn server() -> McpServer {
+    McpServer::builder()
+        .name("blocking-test", "0.0.1")
+        .tool("add", "Adds two numbers.", |a: AddArgs| {
+            Ok::<_, ToolError>(Structured(Sum { sum: a.a + a.b }))
+        })
+        .tool_with_context(
+            "work",
+            "Logs each step.",
+            |ctx: &RequestContext, a: Steps| {
+                for i in 1..=a.steps {
+                    ctx.log(LoggingLevel::Info, Some("work"), json!(format!("step {i}")));
+                    ctx.progress(f64::from(i), Some(f64::from(a.steps)), None);
+                }
+                Ok::<_, ToolError>(format!("did {} steps", a.steps))
+            },
+        )
+        .tool_with_context(
+            "ask",
+            "Samples the client.",
+            |ctx: &RequestContext, _: Steps| {
+                let r = ctx.create_message(CreateMessageParams {
+                    messages: vec![wirestate_mcp::schema::SamplingMessage {
+                        role: Role::User,
+                        content: SamplingContent::One(Box::new(ContentBlock::text("hi"))),
+                        meta: None,
+                        extra: Default::default(),
+                    }],
+                    max_tokens: 10,
+                    ..CreateMessageParams::default()
+                })?;
+                Ok::<_, ToolError>(format!(
+                    "model said {}",
+                    serde_json::to_string(&r.content).unwrap()
+                ))
+            },
+        )
+        .resource(Resource::new("test://a", "a"), |_, r| {
+            Ok(ReadResourceResult {
+                contents: vec![ResourceContents::text(r.uri, None, "A")],
+                meta: None,
+                extra: Default::default(),
+            })
+        })
+        .build()
+}
+
+struct Running {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start(server: McpServer) -> Running {
+    let listener = Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = listener.handle();
+    let mcp = server.http(HttpConfig::default());
+    let thread = std::thread::spawn(move || {
+        listener.serve(
+            move |req: http::Request<wirestate_blocking::BlockingBody>| {
+                if req.uri().path() == "/mcp" {
+                    mcp.handle(req)
+                } else {
+                    let mut r = http::Response::new(wirestate_blocking::ResponseBody::empty());
+                    *r.status_mut() = http::StatusCode::NOT_FOUND;
+                    r
+                }
+            },
+        )
+    });
+    Running {
+        addr,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+fn config() -> McpClientConfig {
+    let mut c = McpClientConfig::default();
+    c.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+    c
+}
+
+fn exercise(client: &McpClient) {
+    let tools = client.list_all_tools().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["add", "work", "ask"]);
+    assert_eq!(tools[0].input_schema["properties"]["a"]["type"], "number");
+    assert!(tools[0].output_schema.is_some());
+    let r = client
+        .call_tool(
+            "add",
+            Some(json!({"a": 2, "b": 3}).as_object().unwrap().clone()),
+        )
+        .unwrap();
+    assert_eq!(r.structured_content, Some(json!({"sum": 5.0})));
+    let r = client
+        .call_tool("add", Some(json!({"a": "x"}).as_object().unwrap().clone()))
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "bad arguments give isError");
+    let r = client
+        .call_tool(
+            "work",
+            Some(json!({"steps": 3}).as_object().unwrap().clone()),
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&r.content).unwrap()[0]["text"],
+        "did 3 steps"
+    );
+    match client.call_tool("nope", None) {
+        Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32602),
+        other => panic!("unknown tool: {other:?}"),
+    }
+    let read = client.read_resource("test://a").unwrap();
+    assert_eq!(
+        serde_json::to_value(&read.contents).unwrap()[0]["text"],
+        "A"
+    );
+    // Logs arrived as events.
+    let mut logs = 0;
+    while let Some(e) = client.next_event(Duration::from_millis(200)) {
+        if matches!(e, ClientEvent::Log(_)) {
+            logs += 1;
+        }
+    }
+    assert_eq!(logs, 3);
+}
+
+#[test]
+fn streamable_http_with_our_client() {
+    let srv = start(server());
+    let client = McpClient::http(&format!("http://{}/mcp", srv.addr), config()).unwrap();
+    assert_eq!(
+        client.server_info().unwrap().server_info.name,
+        "blocking-test"
+    );
+    exercise(&client);
+    client.close().unwrap();
+}
+
+#[test]
+fn websocket_with_our_client() {
+    let srv = start(server());
+    let client = McpClient::websocket(&format!("ws://{}/mcp", srv.addr), config()).unwrap();
+    exercise(&client);
+    client.close().unwrap();
+}
+
+#[test]
+fn sampling_during_a_tool_call_over_websocket() {
+    let srv = start(server());
+    let mut c = config();
+    c.capabilities = ClientCapabilities {
+        sampling: Some(Default::default()),
+        ..ClientCapabilities::default()
+    };
+    let client = McpClient::websocket(&format!("ws://{}/mcp", srv.addr), c).unwrap();
+    let answerer = client.clone();
+    let t = std::thread::spawn(move || {
+        loop {
+            match answerer.next_event(Duration::from_secs(10)) {
+                Some(ClientEvent::CreateMessage { id, .. }) => {
+                    let result = CreateMessageResult {
+                        role: Role::Assistant,
+                        content: SamplingContent::One(Box::new(ContentBlock::text("42"))),
+                        model: "m".into(),
+                        stop_reason: None,
+                        meta: None,
+                        extra: Default::default(),
+                    };
+                    answerer.respond_create_message(&id, result).unwrap();
+                    return;
+                }
+                Some(_) => {}
+                None => panic!("no sampling request"),
+            }
+        }
+    });
+    let r = client
+        .call_tool(
+            "ask",
+            Some(json!({"steps": 0}).as_object().unwrap().clone()),
+        )
+        .unwrap();
+    t.join().unwrap();
+    let text = serde_json::to_value(&r.content).unwrap()[0]["text"].clone();
+    assert!(text.as_str().unwrap().contains("42"), "{text}");
+    client.close().unwrap();
+}
+
+fn recv_json(socket: &ws::WebSocket) -> Value {
+    match socket.recv() {
+        Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+#[test]
+fn raw_websocket_messages() {
+    let srv = start(server());
+    let socket = ws::connect_with(&format!("ws://{}/mcp", srv.addr), websocket_config()).unwrap();
+    assert_eq!(socket.protocol(), Some("mcp"));
+    socket
+        .send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"}}})
+            .to_string(),
+        )
+        .unwrap();
+    let init = recv_json(&socket);
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    socket
+        .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+        .unwrap();
+    socket.send("{not json").unwrap();
+    let parse = recv_json(&socket);
+    assert_eq!(parse["error"]["code"], -32700);
+    socket
+        .send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .unwrap();
+    assert_eq!(recv_json(&socket)["result"]["tools"][0]["name"], "add");
+    socket
+        .send(json!({"jsonrpc": "2.0", "id": 3, "method": "no/such"}).to_string())
+        .unwrap();
+    assert_eq!(recv_json(&socket)["error"]["code"], -32601);
+    socket
+        .send(Message::Binary(bytes::Bytes::from_static(b"\x01")))
+        .unwrap();
+    assert!(socket.recv().is_none(), "the server closes");
+    assert_eq!(socket.close_frame().map(|f| f.code), Some(1003));
+}
+
+#[test]
+fn a_bad_origin_is_refused_before_the_upgrade() {
+    let srv = start(server());
+    let mut s = std::net::TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: http://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        srv.addr.port()
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 403");
+}
+
+#[test]
+fn stdio_over_pipes() {
+    let (in_r, mut in_w) = std::io::pipe().unwrap();
+    let (mut out_r, out_w) = std::io::pipe().unwrap();
+    let srv = std::thread::spawn(move || server().serve_io(in_r, out_w));
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "pipe", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "test://b"}}),
+    ];
+    for l in &lines {
+        writeln!(in_w, "{l}").unwrap();
+    }
+    writeln!(in_w, "{{oops").unwrap();
+    drop(in_w);
+    let mut out = String::new();
+    out_r.read_to_string(&mut out).unwrap();
+    srv.join().unwrap().unwrap();
+    let msgs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_id = |id: Value| msgs.iter().find(|m| m["id"] == id).unwrap().clone();
+    assert_eq!(
+        by_id(json!(1))["result"]["serverInfo"]["name"],
+        "blocking-test"
+    );
+    assert_eq!(by_id(json!(2))["result"]["structuredContent"]["sum"], 2.0);
+    assert_eq!(by_id(json!(3))["error"]["code"], -32002);
+    assert_eq!(by_id(Value::Null)["error"]["code"], -32700);
+    assert_eq!(msgs.len(), 4);
+}
+
+#[test]
+fn handler_threads_are_capped() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (r, p) = (running.clone(), peak.clone());
+    let server = McpServer::builder()
+        .max_handler_threads(2)
+        .tool("slow", "Sleeps.", move |_: Steps| {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            r.fetch_sub(1, Ordering::SeqCst);
+            Ok::<_, ToolError>("ok")
+        })
+        .build();
+    let srv = start(server);
+    let client = McpClient::websocket(&format!("ws://{}/mcp", srv.addr), config()).unwrap();
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let c = client.clone();
+            std::thread::spawn(move || {
+                c.call_tool(
+                    "slow",
+                    Some(json!({"steps": 1}).as_object().unwrap().clone()),
+                )
+            })
+        })
+        .collect();
+    let results: Vec<_> = calls.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(McpClientError::Rpc(e)) if e.code.code() == -32009))
+        .count();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(busy + ok, 4, "{results:?}");
+    assert!(ok >= 2 && busy >= 1, "{results:?}");
+    assert!(peak.load(Ordering::SeqCst) <= 2);
+    client.close().unwrap();
+}
