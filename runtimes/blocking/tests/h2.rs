@@ -340,3 +340,65 @@ fn client_against_a_closed_port_fails_cleanly() {
     drop(l);
     assert!(h2::connect(addr).is_err());
 }
+
+/// `send_streaming`: the request head goes out before any of the body, the
+/// response is waited for while the body is still being written (an echo
+/// answers each chunk as it comes), and a writer dropped unfinished
+/// cancels the stream, which the handler sees as a failed body.
+#[test]
+fn streaming_requests_write_as_they_go_and_cancel_on_drop() {
+    let (started, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (running, seen) = (started.clone(), failed.clone());
+    let server = TestServer::start(
+        ServerConfig::default(),
+        move |req: Request<BlockingBody>| {
+            if req.uri().path() == "/drain" {
+                running.fetch_add(1, Ordering::SeqCst);
+                let mut body = req.into_body();
+                if std::io::copy(&mut body, &mut std::io::sink()).is_err() {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                return Response::new(ResponseBody::from("drained"));
+            }
+            routes(req)
+        },
+    );
+    let send = connect(&server);
+
+    let head = Request::post(server.url("/echo")).body(()).unwrap();
+    let (mut writer, pending) = send.send_streaming(head).unwrap();
+    // The response head comes before the body ends: the echo answers at once.
+    let mut res = pending.wait_until(Some(Instant::now() + IO_LIMIT)).unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for i in 0..5 {
+        let chunk = Bytes::from(format!("chunk {i};"));
+        writer.send(chunk.clone()).unwrap();
+        let mut got = vec![0; chunk.len()];
+        res.body_mut().read_exact(&mut got).unwrap();
+        assert_eq!(got, chunk);
+    }
+    writer.finish(None);
+    let mut rest = Vec::new();
+    res.body_mut().read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+
+    // A writer dropped before `finish`, once the handler runs: the stream
+    // is reset (CANCEL) and the handler reading the body sees it fail. (A
+    // request given up before its stream opened is never sent at all.)
+    let head = Request::post(server.url("/drain")).body(()).unwrap();
+    let (mut writer, pending) = send.send_streaming(head).unwrap();
+    writer.send(Bytes::from_static(b"partial")).unwrap();
+    let wait = |flag: &AtomicUsize, what: &str| {
+        let since = Instant::now();
+        while flag.load(Ordering::SeqCst) == 0 {
+            assert!(since.elapsed() < IO_LIMIT, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait(&started, "the handler did not start");
+    drop(writer);
+    drop(pending);
+    wait(&failed, "the handler did not see the cancel");
+    // The connection goes on.
+    assert_eq!(text(get(&send, &server, "/").unwrap()), "hello");
+}
