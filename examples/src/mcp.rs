@@ -27,6 +27,8 @@ use wirestate_rt::mcp::{
     McpServer, McpServerBuilder, NoArgs, RequestContext, Structured, ToolError,
 };
 
+mod stateless;
+
 /// The URI of the demo resource.
 pub const GREETING_URI: &str = "demo://greeting";
 /// Its text.
@@ -491,9 +493,13 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
         object(json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
-            "$defs": {"address": {"type": "object", "properties": {
+            "$defs": {"address": {"$anchor": "address", "type": "object", "properties": {
                 "street": {"type": "string"}, "city": {"type": "string"}}}},
             "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+            "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["address"]}]}],
+            "if": {"properties": {"name": {"const": "anonymous"}}},
+            "then": {"not": {"required": ["address"]}},
+            "else": true,
             "additionalProperties": false
         })),
     );
@@ -505,6 +511,7 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
             args.get("address").cloned().unwrap_or(Value::Null)
         )))
     });
+    let b = stateless::with_stateless_fixtures(b);
     let b = no_args_tool(
         b,
         "test_reconnection",

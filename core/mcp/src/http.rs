@@ -587,7 +587,10 @@ impl HttpServer {
 
     /// Registers a tool with every session, live and future.
     pub fn add_tool(&mut self, tool: Tool) {
+        self.pump_all();
         for slot in self.sessions.values_mut() {
+            // Not related to any request: to the standalone stream.
+            slot.related = None;
             slot.session.add_tool(tool.clone());
         }
         self.catalogue.add_tool(tool);
@@ -595,7 +598,10 @@ impl HttpServer {
 
     /// Removes a tool from every session; returns whether it was registered.
     pub fn remove_tool(&mut self, name: &str) -> bool {
+        self.pump_all();
         for slot in self.sessions.values_mut() {
+            // Not related to any request: to the standalone stream.
+            slot.related = None;
             slot.session.remove_tool(name);
         }
         self.catalogue.remove_tool(name)
@@ -603,7 +609,10 @@ impl HttpServer {
 
     /// Registers a resource with every session, live and future.
     pub fn add_resource(&mut self, resource: Resource) {
+        self.pump_all();
         for slot in self.sessions.values_mut() {
+            // Not related to any request: to the standalone stream.
+            slot.related = None;
             slot.session.add_resource(resource.clone());
         }
         self.catalogue.add_resource(resource);
@@ -611,7 +620,10 @@ impl HttpServer {
 
     /// Registers a resource template with every session, live and future.
     pub fn add_resource_template(&mut self, template: ResourceTemplate) {
+        self.pump_all();
         for slot in self.sessions.values_mut() {
+            // Not related to any request: to the standalone stream.
+            slot.related = None;
             slot.session.add_resource_template(template.clone());
         }
         self.catalogue.add_template(template);
@@ -619,10 +631,25 @@ impl HttpServer {
 
     /// Registers a prompt with every session, live and future.
     pub fn add_prompt(&mut self, prompt: Prompt) {
+        self.pump_all();
         for slot in self.sessions.values_mut() {
+            // Not related to any request: to the standalone stream.
+            slot.related = None;
             slot.session.add_prompt(prompt.clone());
         }
         self.catalogue.add_prompt(prompt);
+    }
+
+    /// Removes a prompt from every session; returns whether it was
+    /// registered.
+    pub fn remove_prompt(&mut self, name: &str) -> bool {
+        self.pump_all();
+        for slot in self.sessions.values_mut() {
+            // Not related to any request: to the standalone stream.
+            slot.related = None;
+            slot.session.remove_prompt(name);
+        }
+        self.catalogue.remove_prompt(name)
     }
 
     /// A resource changed: every session subscribed to `uri` is told

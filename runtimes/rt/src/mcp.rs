@@ -2,8 +2,7 @@
 //! from the Rust type via `schemars`), resources, resource templates and
 //! prompts once, then serve them over stdio ([`McpServer::serve_io`]) or
 //! Streamable HTTP ([`McpServer::http`], a [`Handler`] to use alone or
-//! mounted under a path of another handler) — which also accepts
-//! WebSocket upgrades ([`McpServer::serve_websocket`]).
+//! mounted under a path of another handler).
 //!
 //! Both transports are the sans-IO machines of `wirestate-mcp`
 //! ([`StdioServer`], [`HttpServer`]) behind a mutex; handlers run as
@@ -47,19 +46,19 @@ use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::{ErrorKind, Machine, Transmit};
 use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
 use wirestate_mcp::schema::{
-    CallToolParams, CallToolResult, CompleteParams, CompleteResult, Completion,
-    CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult,
-    Implementation, LoggingLevel, ProgressToken, Prompt, ReadResourceResult, Resource,
-    ResourceTemplate, Tool, progress_token,
+    CallToolParams, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult,
+    Completion, CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult,
+    GetPromptResult, Implementation, InputRequiredResult, InputResponses, LoggingLevel,
+    ProgressToken, Prompt, ReadResourceResult, RequestMeta, Resource, ResourceTemplate, Tool,
+    progress_token,
 };
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
 
 use crate::http1::Handler;
 use crate::{Body, BoxFuture, Io, Runtime};
 
-#[path = "mcp_ws.rs"]
-mod websocket;
-pub use websocket::{is_websocket_upgrade, websocket_config};
+/// The JSON-RPC error of [`ToolError::Rpc`].
+pub use wirestate_jsonrpc::ErrorObject as RpcError;
 
 /// Why a handler failed.
 ///
@@ -82,6 +81,16 @@ pub enum ToolError {
     /// The client answered a request of ours with an error, or not at all.
     #[error("the client did not answer: {0}")]
     Client(String),
+    /// Not a failure: a stateless (2026-07-28) request needs more input
+    /// from the client first, answered with this
+    /// [`InputRequiredResult`] (SEP-2322). Refused (-32603) for a request
+    /// of the `initialize` era.
+    #[error("input required")]
+    InputRequired(Box<InputRequiredResult>),
+    /// The request needs a client capability its `_meta` did not
+    /// declare: answered -32021 naming these.
+    #[error("missing required client capability")]
+    MissingCapability(Box<ClientCapabilities>),
 }
 
 impl ToolError {
@@ -94,7 +103,11 @@ impl ToolError {
     /// the handler's (usage) otherwise.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidArguments(_) | Self::Rpc(_) | Self::Client(_) => ErrorKind::Protocol,
+            Self::InvalidArguments(_)
+            | Self::Rpc(_)
+            | Self::Client(_)
+            | Self::InputRequired(_)
+            | Self::MissingCapability(_) => ErrorKind::Protocol,
             Self::Failed(_) => ErrorKind::Usage,
         }
     }
@@ -103,8 +116,22 @@ impl ToolError {
     pub fn hint(&self) -> Option<ErrorCode> {
         match self {
             Self::Rpc(e) => Some(e.code),
+            Self::MissingCapability(_) => Some(ErrorCode::new(
+                wirestate_mcp::schema::stateless_codes::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            )),
             _ => None,
         }
+    }
+
+    /// Answers request `id` of `s` with this failure.
+    fn answer(self, s: &mut ServerSession, id: &RequestId) {
+        let _ = match self {
+            Self::InputRequired(r) => s
+                .respond_input_required(id, *r)
+                .or_else(|_| s.respond_error(id, ErrorObject::internal_error())),
+            Self::MissingCapability(c) => s.respond_missing_capability(id, &c),
+            e => s.respond_error(id, e.into_object()),
+        };
     }
 
     fn into_object(self) -> ErrorObject {
@@ -601,6 +628,34 @@ trait Port: Send + Sync {
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool;
     fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool;
+    /// Changes the catalogue every session sees. A transport whose
+    /// sessions are built elsewhere (the WebSocket one) leaves it as is.
+    fn edit(&self, edit: Edit) {
+        let _ = edit;
+    }
+}
+
+/// A change of the catalogue, from a handler.
+pub(crate) enum Edit {
+    AddTool(Tool),
+    RemoveTool(String),
+    AddPrompt(Prompt),
+    RemovePrompt(String),
+}
+
+impl Edit {
+    fn apply(self, s: &mut ServerSession) {
+        match self {
+            Self::AddTool(t) => s.add_tool(t),
+            Self::RemoveTool(n) => {
+                s.remove_tool(&n);
+            }
+            Self::AddPrompt(p) => s.add_prompt(p),
+            Self::RemovePrompt(n) => {
+                s.remove_prompt(&n);
+            }
+        }
+    }
 }
 
 /// A handler's view of its request: the session it belongs to, and what it
@@ -611,6 +666,8 @@ pub struct RequestContext {
     session: Option<SessionId>,
     request: RequestId,
     progress: Option<ProgressToken>,
+    meta: Option<RequestMeta>,
+    input: InputResponses,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -631,6 +688,40 @@ impl RequestContext {
     /// The HTTP session (`None` on stdio).
     pub fn session_id(&self) -> Option<&SessionId> {
         self.session.as_ref()
+    }
+
+    /// The `_meta` of a stateless (2026-07-28) request: the client's
+    /// capabilities and identity for this request. `None` in the
+    /// `initialize` era.
+    pub fn request_meta(&self) -> Option<&RequestMeta> {
+        self.meta.as_ref()
+    }
+
+    /// The `inputResponses` and `requestState` of a stateless request
+    /// retried after an [`InputRequiredResult`].
+    pub fn input_responses(&self) -> &InputResponses {
+        &self.input
+    }
+
+    /// Registers (or replaces) a tool with every session; clients that
+    /// listen for it are told the list changed.
+    pub fn add_tool(&self, tool: Tool) {
+        self.port.edit(Edit::AddTool(tool));
+    }
+
+    /// Removes a tool from every session.
+    pub fn remove_tool(&self, name: &str) {
+        self.port.edit(Edit::RemoveTool(name.to_owned()));
+    }
+
+    /// Registers (or replaces) a prompt with every session.
+    pub fn add_prompt(&self, prompt: Prompt) {
+        self.port.edit(Edit::AddPrompt(prompt));
+    }
+
+    /// Removes a prompt from every session.
+    pub fn remove_prompt(&self, name: &str) {
+        self.port.edit(Edit::RemovePrompt(name.to_owned()));
     }
 
     /// Waits `duration` on the server's runtime.
@@ -781,11 +872,15 @@ fn on_event(
     event: ServerEvent,
     waiters: &mut Waiters,
 ) {
-    let ctx = |request: RequestId, progress: Option<ProgressToken>| RequestContext {
+    let ctx = |request: RequestId,
+               meta: Option<&wirestate_mcp::schema::Meta>,
+               extra: &wirestate_mcp::schema::Extra| RequestContext {
         port: port.clone(),
         session: session.clone(),
         request,
-        progress,
+        progress: progress_token(meta),
+        meta: RequestMeta::version_of(meta).and_then(|_| RequestMeta::from_meta(meta).ok()),
+        input: InputResponses::from_extra(extra),
     };
     let respond = |ctx: RequestContext, answer: AnswerFn| {
         let mut answer = Some(answer);
@@ -802,14 +897,14 @@ fn on_event(
                 name,
                 arguments,
                 meta,
-                ..
+                extra,
             } = params;
             let handler = registry
                 .tools
                 .iter()
                 .find(|(t, _)| t.name == name)
                 .map(|(_, f)| f.clone());
-            let ctx = ctx(id, progress_token(meta.as_ref()));
+            let ctx = ctx(id, meta.as_ref(), &extra);
             spawn(Box::pin(async move {
                 let result = match handler {
                     Some(f) => f(ctx.clone(), arguments.unwrap_or_default()).await,
@@ -827,7 +922,10 @@ fn on_event(
                                 | ToolError::InvalidArguments(_)
                                 | ToolError::Client(_)),
                             ) => s.respond_call_tool(id, CallToolResult::error(e.to_string())),
-                            Err(e) => s.respond_error(id, e.into_object()),
+                            Err(e) => {
+                                e.answer(s, id);
+                                Ok(())
+                            }
                         };
                     }),
                 );
@@ -845,7 +943,8 @@ fn on_event(
                         match_template(&t.uri_template, &uri).map(|v| (f.clone(), v))
                     })
                 });
-            let ctx = ctx(id, progress_token(params.meta.as_ref()));
+            let ctx = ctx(id, params.meta.as_ref(), &params.extra);
+            let stateless = ctx.meta.is_some();
             spawn(Box::pin(async move {
                 let result = match found {
                     Some((f, vars)) => {
@@ -858,18 +957,28 @@ fn on_event(
                         )
                         .await
                     }
-                    None => Err(ToolError::Rpc(ErrorObject::new(
-                        ErrorCode::new(-32002),
-                        format!("Resource not found: {uri}"),
-                    ))),
+                    // -32602 from 2026-07-28 (SEP-2164), -32002 before;
+                    // the URI in data either way.
+                    None => Err(ToolError::Rpc(
+                        ErrorObject::new(
+                            ErrorCode::new(if stateless { -32602 } else { -32002 }),
+                            format!("Resource not found: {uri}"),
+                        )
+                        .with_data(
+                            wirestate_jsonrpc::RawJson::from_serialize(
+                                &serde_json::json!({ "uri": uri }),
+                            )
+                            .unwrap_or_else(|_| wirestate_jsonrpc::RawJson::null()),
+                        ),
+                    )),
                 };
                 respond(
                     ctx,
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_read_resource(id, r),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
+                    Box::new(move |s, id| match result {
+                        Ok(r) => {
+                            let _ = s.respond_read_resource(id, r);
+                        }
+                        Err(e) => e.answer(s, id),
                     }),
                 );
             }));
@@ -881,7 +990,7 @@ fn on_event(
                 .find(|(p, _)| p.name == params.name)
                 .cloned();
             let args = params.arguments.unwrap_or_default();
-            let ctx = ctx(id, progress_token(params.meta.as_ref()));
+            let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             spawn(Box::pin(async move {
                 let result =
                     match found {
@@ -903,18 +1012,18 @@ fn on_event(
                     };
                 respond(
                     ctx,
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_get_prompt(id, r),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
+                    Box::new(move |s, id| match result {
+                        Ok(r) => {
+                            let _ = s.respond_get_prompt(id, r);
+                        }
+                        Err(e) => e.answer(s, id),
                     }),
                 );
             }));
         }
         ServerEvent::Complete { id, params } => {
             let f = registry.complete.clone();
-            let ctx = ctx(id, None);
+            let ctx = ctx(id, None, &Map::new());
             spawn(Box::pin(async move {
                 let result = match f {
                     Some(f) => f(params).await,
@@ -1031,6 +1140,14 @@ impl<R: Runtime> Port for StdioShared<R> {
 
     fn close_stream(&self, _session: Option<&SessionId>, _request: &RequestId) -> bool {
         false
+    }
+
+    fn edit(&self, edit: Edit) {
+        let mut st = self.lock();
+        edit.apply(st.machine.session_mut());
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
     }
 }
 
@@ -1156,6 +1273,21 @@ impl<R: Runtime> Port for HttpShared<R> {
         self.flush(&mut st);
         closed
     }
+
+    fn edit(&self, edit: Edit) {
+        let mut st = self.lock();
+        match edit {
+            Edit::AddTool(t) => st.machine.add_tool(t),
+            Edit::RemoveTool(n) => {
+                st.machine.remove_tool(&n);
+            }
+            Edit::AddPrompt(p) => st.machine.add_prompt(p),
+            Edit::RemovePrompt(n) => {
+                st.machine.remove_prompt(&n);
+            }
+        }
+        self.flush(&mut st);
+    }
 }
 
 /// The Streamable HTTP endpoint of an [`McpServer`]: a [`Handler`]
@@ -1201,9 +1333,6 @@ impl<R: Runtime> std::fmt::Debug for McpHttp<R> {
 impl<R: Runtime> McpHttp<R> {
     /// Answers one request of the endpoint.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
-        if is_websocket_upgrade(&req) {
-            return self.upgrade_websocket(&req);
-        }
         let (parts, body) = req.into_parts();
         let max = self.shared.lock().machine.config().max_body;
         let body = match body.collect(max).await {
