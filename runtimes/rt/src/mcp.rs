@@ -2,7 +2,8 @@
 //! from the Rust type via `schemars`), resources, resource templates and
 //! prompts once, then serve them over stdio ([`McpServer::serve_io`]) or
 //! Streamable HTTP ([`McpServer::http`], a [`Handler`] to use alone or
-//! mounted under a path of another handler).
+//! mounted under a path of another handler) — which also accepts
+//! WebSocket upgrades ([`McpServer::serve_websocket`]).
 //!
 //! Both transports are the sans-IO machines of `wirestate-mcp`
 //! ([`StdioServer`], [`HttpServer`]) behind a mutex; handlers run as
@@ -46,11 +47,10 @@ use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::{ErrorKind, Machine, Transmit};
 use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
 use wirestate_mcp::schema::{
-    CallToolParams, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult,
-    Completion, CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult,
-    GetPromptResult, Implementation, InputRequiredResult, InputResponses, LoggingLevel,
-    ProgressToken, Prompt, ReadResourceResult, RequestMeta, Resource, ResourceTemplate, Tool,
-    progress_token,
+    CallToolParams, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, Completion,
+    CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult,
+    Implementation, InputRequiredResult, InputResponses, LoggingLevel, ProgressToken, Prompt,
+    ReadResourceResult, RequestMeta, Resource, ResourceTemplate, Tool, progress_token,
 };
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
 
@@ -59,6 +59,10 @@ use crate::{Body, BoxFuture, Io, Runtime};
 
 /// The JSON-RPC error of [`ToolError::Rpc`].
 pub use wirestate_jsonrpc::ErrorObject as RpcError;
+
+#[path = "mcp_ws.rs"]
+mod websocket;
+pub use websocket::{is_websocket_upgrade, websocket_config};
 
 /// Why a handler failed.
 ///
@@ -1333,6 +1337,9 @@ impl<R: Runtime> std::fmt::Debug for McpHttp<R> {
 impl<R: Runtime> McpHttp<R> {
     /// Answers one request of the endpoint.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
+        if is_websocket_upgrade(&req) {
+            return self.upgrade_websocket(&req);
+        }
         let (parts, body) = req.into_parts();
         let max = self.shared.lock().machine.config().max_body;
         let body = match body.collect(max).await {
