@@ -54,6 +54,14 @@ pub fn server(shutdown: Option<ServerHandle>) -> Server {
     health_service(echo_service(test_service(server)), shutdown)
 }
 
+/// The interop `TestService` alone, as the standard interop server serves
+/// it (`examples/interop_server`): gzip offered, messages compressed when
+/// a request asks (`response_compressed`). Serve it with
+/// `wirestate_blocking::Server::bind(addr, config)?.serve(test_server())`.
+pub fn test_server() -> Server {
+    test_service(Server::new().offer_compression(Encoding::Gzip))
+}
+
 /// `wirestate serve --runtime blocking`'s handler: gRPC and gRPC-Web
 /// requests to `grpc`, everything else to the demo routes.
 pub fn with_grpc(

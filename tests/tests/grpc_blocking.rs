@@ -849,3 +849,14 @@ fn tonic_client_against_blocking_server() {
     drop(rt);
     server.stop();
 }
+
+/// The TestService alone (`test_server`, what an interop server serves)
+/// passes every case with the blocking client.
+#[test]
+fn test_server_alone_passes_every_case() {
+    let server = Running::start(wirestate_examples::grpc_blocking::test_server());
+    all_pass(wirestate_examples::grpc_blocking::interop::run(
+        &server.addr.to_string(),
+    ));
+    server.stop();
+}
