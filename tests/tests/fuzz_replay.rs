@@ -152,6 +152,11 @@ fn mcp_http_corpus() {
     replay("mcp_http");
 }
 
+#[test]
+fn mcp_ws_corpus() {
+    replay("mcp_ws");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {
@@ -351,6 +356,7 @@ mod seeds {
             ),
             ("mcp_stdio", wirestate_tests::fuzz::mcp_stdio_seeds()),
             ("mcp_http", wirestate_tests::fuzz::mcp_http_seeds()),
+            ("mcp_ws", wirestate_tests::fuzz::mcp_ws_seeds()),
         ]
     }
 

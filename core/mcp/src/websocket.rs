@@ -197,8 +197,8 @@ impl WsConfig {
 /// * **Out:** commands go to the session through
 ///   [`session_mut`](Self::session_mut); their messages leave through
 ///   [`poll_transmit`](Machine::poll_transmit) as long as the connection is
-///   open — while its output is above the high-water mark they wait in the
-///   session and reading pauses ([`wants_read`](Machine::wants_read)).
+///   open; while its output is above the high-water mark reading pauses
+///   ([`wants_read`](Machine::wants_read)).
 /// * **End:** when the peer's close frame arrives, the connection fails or
 ///   the transport ends, the session is closed (its pending requests
 ///   abandoned: `Closed` event); output queued after that is dropped.
@@ -359,23 +359,21 @@ impl<S: Session> WsTransport<S> {
         code: u16,
         reason: &str,
     ) -> Result<(), wirestate_ws::Error> {
-        self.flush(true);
+        self.flush();
         let r = self.ws.close(now, code, reason);
         self.pump(now);
         r
     }
 
-    /// Moves the session's messages into the connection: all of them when
-    /// `all` (before a close), else while the connection is under its
-    /// high-water mark. Once the connection is no longer open they are
-    /// dropped.
-    fn flush(&mut self, all: bool) {
+    /// Moves the session's messages into the connection (whose output
+    /// bound pauses reading, [`wants_read`](Machine::wants_read)); once
+    /// the connection is no longer open they are dropped. Always all of
+    /// them, so where they fall among the connection's own frames (pongs)
+    /// does not depend on when the output was drained.
+    fn flush(&mut self) {
         loop {
             if !self.ws.is_open() {
                 while self.session.poll_message().is_some() {}
-                return;
-            }
-            if !all && !self.ws.can_send() {
                 return;
             }
             let Some(m) = self.session.poll_message() else {
@@ -408,9 +406,9 @@ impl<S: Session> WsTransport<S> {
                         continue;
                     }
                     match handle_ws_message(&mut self.session, now, message) {
-                        Ok(()) => self.flush(true),
+                        Ok(()) => self.flush(),
                         Err(frame) => {
-                            self.flush(true);
+                            self.flush();
                             let _ = self.ws.close(now, frame.code, BINARY_REASON);
                         }
                     }
@@ -435,6 +433,10 @@ impl<S: Session> Machine for WsTransport<S> {
     type Error = wirestate_ws::Error;
 
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Self::Error> {
+        if bytes.is_empty() {
+            // Nothing to read, but a failure stays reported.
+            return self.ws.handle_input(now, bytes);
+        }
         let mut rest = bytes;
         while !rest.is_empty() {
             let (take, frame_end) = self.frames.next(rest);
@@ -462,7 +464,7 @@ impl<S: Session> Machine for WsTransport<S> {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.flush(false);
+        self.flush();
         self.ws.poll_transmit()
     }
 

@@ -42,6 +42,7 @@ mod lines;
 mod mcp;
 mod mcp_http;
 mod mcp_stdio;
+mod mcp_ws;
 mod ops;
 pub mod seed;
 mod server;
@@ -63,6 +64,7 @@ pub use lines::lines;
 pub use mcp::{ClientMsg, IdChoice};
 pub use mcp_http::{HttpOp, HttpSetup, mcp_http, mcp_http_seeds};
 pub use mcp_stdio::{StdioOp, StdioSetup, mcp_stdio, mcp_stdio_seeds};
+pub use mcp_ws::{McpWsOp, McpWsSetup, mcp_ws, mcp_ws_seeds};
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
 pub use server::{ServerOp, ServerSetup, StatusChoice, server_connection};
 pub use sse::sse;
@@ -99,4 +101,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("grpc_web_text", grpc_web_text),
     ("mcp_stdio", mcp_stdio),
     ("mcp_http", mcp_http),
+    ("mcp_ws", mcp_ws),
 ];

@@ -313,7 +313,7 @@ pub fn ws_client_accept() -> String {
 }
 
 /// Deterministic "randomness": the same in both runs, so masks agree.
-fn entropy() -> impl Entropy + Send + 'static {
+pub(crate) fn entropy() -> impl Entropy + Send + 'static {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     move |buf: &mut [u8]| {
         for b in buf {
