@@ -1,6 +1,7 @@
 //! The connection side: the [`App`] that links the machine to the handles'
 //! channels, and the future that runs it.
 
+use super::wake::{CONN, TASK, Wakers};
 use super::{Channels, Command, Error, Item, Received};
 use crate::{App, BoxFuture, Driver, Io, Runtime, Shutdown, Sleep};
 use futures_channel::{mpsc, oneshot};
@@ -25,6 +26,9 @@ pub(crate) struct WsApp {
     shared: Arc<super::Shared>,
     commands: mpsc::Receiver<Command>,
     commands_done: bool,
+    /// The command queue was found empty (the conn waker is registered
+    /// there): it is looked at again only after a wake-up.
+    commands_idle: bool,
     /// `None` once the receiver is gone or the end was delivered.
     items: Option<mpsc::Sender<Item>>,
     reader_alive: oneshot::Sender<()>,
@@ -39,6 +43,9 @@ pub(crate) struct WsApp {
     shutdown: Option<(Shutdown, u64)>,
     shutdown_waker: Option<std::task::Waker>,
     shutdown_seen: bool,
+    /// The wakers handed to the task and registered by the connection
+    /// side (see [`super::wake`]); made on the first poll.
+    wakers: Option<Wakers>,
 }
 
 impl WsApp {
@@ -51,6 +58,7 @@ impl WsApp {
             shared: chans.shared,
             commands: chans.commands,
             commands_done: false,
+            commands_idle: false,
             items: Some(chans.items),
             reader_alive: chans.reader_alive,
             reader_gone: false,
@@ -63,6 +71,7 @@ impl WsApp {
             }),
             shutdown_waker: None,
             shutdown_seen: false,
+            wakers: None,
         }
     }
 
@@ -165,6 +174,7 @@ impl WsApp {
 
     fn run_commands(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
         let mut progress = false;
+        self.commands_idle = false;
         while !self.commands_done && (m.can_send() || !m.is_open()) {
             match Pin::new(&mut self.commands).poll_next(cx) {
                 Poll::Ready(Some(cmd)) => {
@@ -185,7 +195,10 @@ impl WsApp {
                     self.commands_done = true;
                     progress = true;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {
+                    self.commands_idle = true;
+                    break;
+                }
             }
         }
         progress
@@ -217,7 +230,12 @@ impl WsApp {
 
     /// After the machine closed: delivers what is left, then the end, and
     /// lets the `on_upgrade` future finish.
-    fn poll_drain(&mut self, cx: &mut Context<'_>, m: &mut Connection) -> Poll<()> {
+    fn poll_drain(&mut self, outer: &mut Context<'_>, m: &mut Connection) -> Poll<()> {
+        // The same wakers as while running: what the task and the handles
+        // registered stays valid. No window here (the drain is short and
+        // rare): every wake-up goes to the real waker.
+        let wakers = Wakers::refresh(&mut self.wakers, outer.waker());
+        let cx = &mut Context::from_waker(&wakers.conn);
         self.shared.open.store(false, Ordering::Release);
         // Senders waiting for room learn that the connection is gone.
         self.commands.close();
@@ -237,7 +255,8 @@ impl WsApp {
         }
         // Polled only after the end is delivered, so a task reading its
         // messages sees them all.
-        self.poll_task(cx);
+        self.poll_task(&mut Context::from_waker(&wakers.task));
+        self.wakers = Some(wakers);
         if self.items.is_none() && self.task.is_none() {
             Poll::Ready(())
         } else {
@@ -248,11 +267,34 @@ impl WsApp {
 
 impl App<Connection> for WsApp {
     fn poll(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
-        let mut progress = self.pump_events(cx, m, false);
-        progress |= self.poll_task(cx);
+        // Wake-ups raised while this runs (the inline task receiving or
+        // sending, this side making room) become bits in `wakers`, read
+        // below and at the end, instead of re-scheduling the task.
+        let wakers = Wakers::refresh(&mut self.wakers, cx.waker());
+        wakers.begin();
+        let mut progress = {
+            let mut cx = Context::from_waker(&wakers.conn);
+            self.pump_events(&mut cx, m, false)
+        };
+        // The task only when something it waits on happened. (The bit is
+        // taken even without a task, so a stale one cannot keep the
+        // driver turning.)
+        if wakers.take(TASK) && self.task.is_some() {
+            let mut cx = Context::from_waker(&wakers.task);
+            progress |= self.poll_task(&mut cx);
+        }
+        // What the connection side registered on is looked at from here
+        // on, and only after a wake-up (a registration stays in place
+        // until it fires).
+        let conn_woken = wakers.take(CONN);
+        let cx = &mut Context::from_waker(&wakers.conn);
         // The task may have read (room in the channel) or sent.
         progress |= self.pump_events(cx, m, false);
-        progress |= self.run_commands(cx, m, now);
+        // Also when the machine's output had no room last time (nothing
+        // was registered then; the socket writes make room).
+        if conn_woken || !self.commands_idle {
+            progress |= self.run_commands(cx, m, now);
+        }
         // The reader has taken everything and its replies are in the
         // machine: a held-back close (echo or failure) may go out now.
         // Only on a quiet turn: the `on_upgrade` future may still be
@@ -264,7 +306,7 @@ impl App<Connection> for WsApp {
         if !progress && caught_up && !commands_waiting && !m.has_events() {
             progress |= self.pump_events(cx, m, true);
         }
-        if !self.reader_gone && self.reader_alive.poll_canceled(cx).is_ready() {
+        if conn_woken && !self.reader_gone && self.reader_alive.poll_canceled(cx).is_ready() {
             self.reader_gone = true;
             progress = true;
         }
@@ -273,8 +315,13 @@ impl App<Connection> for WsApp {
             let _ = m.close(now, close_code::NORMAL, "");
             progress = true;
         }
-        progress |= self.poll_shutdown(cx, m, now);
+        if conn_woken {
+            progress |= self.poll_shutdown(cx, m, now);
+        }
         self.shared.open.store(m.is_open(), Ordering::Release);
+        // Woken after its last look: another turn, not a sleep.
+        progress |= wakers.end() != 0;
+        self.wakers = Some(wakers);
         progress
     }
 

@@ -36,6 +36,7 @@
 mod client;
 mod conn;
 mod server;
+mod wake;
 
 pub use client::{client, connect};
 pub use conn::WsConnection;
