@@ -74,6 +74,11 @@ pub struct Driver<R: Runtime, M, I, A> {
     shutdown_queued: bool,
     shutdown_done: bool,
     read_eof: bool,
+    /// A read returned `Pending` during the current poll: the stream holds
+    /// the task's waker and will wake it, so later turns of the same poll
+    /// skip reading (each attempt would only re-register, under the
+    /// runtime's lock, for nothing).
+    read_pending: bool,
 }
 
 // The driver never pins its fields in place (futures it owns are boxed), so
@@ -95,6 +100,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
             shutdown_queued: false,
             shutdown_done: false,
             read_eof: false,
+            read_pending: false,
         }
     }
 
@@ -192,7 +198,11 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> io::Result<bool> {
-        if self.read_eof || !self.machine.wants_read() || !self.app.wants_read() {
+        if self.read_eof
+            || self.read_pending
+            || !self.machine.wants_read()
+            || !self.app.wants_read()
+        {
             return Ok(false);
         }
         READ_BUF_TLS.with(|buf| {
@@ -213,7 +223,10 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
                 Poll::Ready(Err(e)) => Err(e),
-                Poll::Pending => Ok(false),
+                Poll::Pending => {
+                    self.read_pending = true;
+                    Ok(false)
+                }
             }
         })
     }
@@ -232,6 +245,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Future for Driver<R, M, I, A> {
         let this = self.get_mut();
         // One clock read per poll: the turns below take microseconds.
         let mut now = this.rt.now();
+        this.read_pending = false;
         for _ in 0..MAX_TURNS {
             let mut progress = false;
             if this.machine.poll_timeout().is_some_and(|t| t <= now) {
