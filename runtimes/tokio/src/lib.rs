@@ -88,6 +88,12 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for TokioIo<T> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        // One chunk (the common case: small frames and responses are
+        // coalesced into one) goes out with write(2), which skips the
+        // kernel's iovec import that writev(2) pays on every call.
+        if let [one] = bufs {
+            return Pin::new(&mut self.0).poll_write(cx, one);
+        }
         Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 
