@@ -45,11 +45,17 @@ fi
 cargo build --release -q --bin wirestate
 cargo build --release -q -p wirestate-examples \
   --example ws_load --example ws_tungstenite_server --example ws_fastwebsockets_server
-target="${CARGO_TARGET_DIR:-target}/release"
-load="$target/examples/ws_load"
-
 pids=()
 work=$(mktemp -d)
+# The binaries are copied out of the (possibly shared) target directory
+# first, so a build started elsewhere during the run cannot swap them.
+built="${CARGO_TARGET_DIR:-target}/release"
+target="$work/bin"
+mkdir -p "$target/examples"
+cp "$built/wirestate" "$target/"
+cp "$built/examples/ws_load" "$built/examples/ws_tungstenite_server" \
+  "$built/examples/ws_fastwebsockets_server" "$target/examples/"
+load="$target/examples/ws_load"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
