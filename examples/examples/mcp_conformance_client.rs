@@ -19,8 +19,26 @@
 //!   `test_client_elicitation_defaults`.
 //! * `sse-retry`: call `test_reconnection`, whose SSE answer the server
 //!   closes before the result.
-//! * anything else: initialize, list the tools, close (exit 0 with a
-//!   warning on stderr, so an unknown scenario fails on its own checks).
+//! * `sep-2322-client-request-state` (2026-07-28): declare form
+//!   elicitation and call the four `test_mrtr_*` tools; the session
+//!   answers `input_required` by handing the elicitation to the
+//!   application and retrying with `inputResponses` and `requestState`.
+//! * `http-standard-headers`: call every listed tool, read every listed
+//!   resource, get every listed prompt (the transport sends `Mcp-Method`
+//!   and `Mcp-Name`).
+//! * `http-custom-headers`: the tool calls listed in
+//!   `MCP_CONFORMANCE_CONTEXT` (`toolCalls`), after listing the tools (the
+//!   transport mirrors `x-mcp-header` arguments into `Mcp-Param-*`).
+//! * `http-invalid-tool-headers`: call every tool the session kept (it
+//!   drops those with invalid `x-mcp-header` designations), with an
+//!   example value for each required argument.
+//! * `json-schema-2020-12-preservation`: send the input schema of
+//!   `json_schema_2020_12_tool`, as received, to `json_schema_echo`.
+//! * anything else (`request-metadata`, `json-schema-ref-no-deref`, …):
+//!   initialize, list the tools, close.
+//!
+//! The session is configured to discover the era (`server/discover`,
+//! falling back to `initialize`).
 //!
 //! Exits 0 when every call succeeded, 1 otherwise.
 
@@ -66,7 +84,8 @@ async fn play(scenario: &str, url: &str) -> Result<(), McpClientError> {
         Implementation::new("wirestate-conformance-client", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(Duration::from_secs(20));
     config.shutdown_timeout = Duration::from_secs(2);
-    if scenario.starts_with("elicitation") {
+    config.session.discover = true;
+    if scenario.starts_with("elicitation") || scenario.starts_with("sep-2322") {
         config.capabilities = ClientCapabilities {
             elicitation: Some(ElicitationCapability {
                 form: Some(Map::new()),
@@ -113,14 +132,96 @@ async fn calls(scenario: &str, client: &McpClient<TokioRuntime>) -> Result<(), M
             call("test_client_elicitation_defaults", json!({})).await
         }
         "sse-retry" => call("test_reconnection", json!({})).await,
+        "sep-2322-client-request-state" => {
+            for name in [
+                "test_mrtr_echo_state",
+                "test_mrtr_no_state",
+                "test_mrtr_unrelated",
+                "test_mrtr_no_result_type",
+            ] {
+                call(name, json!({})).await?;
+            }
+            Ok(())
+        }
+        "http-standard-headers" => {
+            for tool in &tools {
+                client.call_tool(&tool.name, Some(Map::new())).await?;
+            }
+            for resource in client.list_all_resources().await? {
+                client.read_resource(&resource.uri).await?;
+            }
+            for prompt in client.list_all_prompts().await? {
+                client.get_prompt(&prompt.name, None).await?;
+            }
+            Ok(())
+        }
+        "http-custom-headers" => {
+            let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+                .ok()
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default();
+            for c in context["toolCalls"].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                client
+                    .call_tool(name, c["arguments"].as_object().cloned())
+                    .await?;
+            }
+            Ok(())
+        }
+        "http-invalid-tool-headers" => {
+            for tool in &tools {
+                client
+                    .call_tool(&tool.name, Some(example_arguments(&tool.input_schema)))
+                    .await?;
+            }
+            Ok(())
+        }
+        "json-schema-2020-12-preservation" => {
+            let schema = tools
+                .iter()
+                .find(|t| t.name == "json_schema_2020_12_tool")
+                .map(|t| Value::Object(t.input_schema.clone()))
+                .unwrap_or_default();
+            client
+                .call_tool(
+                    "json_schema_echo",
+                    json!({"schema": schema}).as_object().cloned(),
+                )
+                .await
+                .map(|_| ())
+        }
         other => {
             eprintln!(
-                "mcp_conformance_client: unknown scenario {other:?}; listed {} tools",
+                "mcp_conformance_client: scenario {other:?}: listed {} tools",
                 tools.len()
             );
             Ok(())
         }
     }
+}
+
+/// An example value for each required property of an input schema.
+fn example_arguments(schema: &Map<String, Value>) -> Map<String, Value> {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let required = schema.get("required").and_then(Value::as_array);
+    let mut out = Map::new();
+    for name in required.into_iter().flatten().filter_map(Value::as_str) {
+        let kind = properties
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get("type"))
+            .and_then(Value::as_str);
+        let value = match kind {
+            Some("string") => json!("example"),
+            Some("integer") => json!(1),
+            Some("number") => json!(1.5),
+            Some("boolean") => json!(true),
+            Some("array") => json!([]),
+            Some("object") => json!({}),
+            _ => Value::Null,
+        };
+        out.insert(name.to_owned(), value);
+    }
+    out
 }
 
 /// The application's side of the server's requests: a form elicitation

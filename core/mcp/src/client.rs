@@ -20,6 +20,9 @@ use crate::schema::{
     ProgressParams, ProgressToken, ReadResourceResult, ServerCapabilities, SetLevelParams,
     UriParams, methods, version,
 };
+use crate::schema::{
+    DiscoverResult, InputRequiredResult, RequestMeta, Tool, stateless_codes, stateless_methods,
+};
 
 /// How many ids of server requests it cancelled are remembered, so that
 /// the application's late answer to one is dropped quietly.
@@ -55,6 +58,13 @@ pub struct ClientConfig {
     /// pre-populated with them, so a user who accepts without touching a
     /// field chose its default). Default true.
     pub elicitation_defaults: bool,
+    /// Whether [`ClientSession::initialize`] first sends `server/discover`
+    /// (the stateless 2026-07-28 era) and speaks that era with a server
+    /// whose answer lists a revision of [`version::STATELESS`]; any other
+    /// answer (an error, an HTTP refusal, a result without such a
+    /// revision) falls back to `initialize`. Default false: `initialize`
+    /// only.
+    pub discover: bool,
 }
 
 impl Default for ClientConfig {
@@ -67,6 +77,7 @@ impl Default for ClientConfig {
             progress_resets_timeout: true,
             max_total_timeout: Some(Duration::from_secs(600)),
             elicitation_defaults: true,
+            discover: false,
         }
     }
 }
@@ -213,6 +224,7 @@ pub enum ClientEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Initialize,
+    Discover,
     ListTools,
     CallTool,
     ListResources,
@@ -231,7 +243,31 @@ struct Pending {
     sent: Instant,
     timeout: Option<Duration>,
     progress: Option<ProgressToken>,
+    /// The id the application knows the request by: the id of its first
+    /// transmission (a retry goes out with a new id).
+    handle: RequestId,
+    /// The method and params as first built (before the era's `_meta`),
+    /// kept in the stateless era for retries.
+    resend: Option<(String, Value)>,
+    /// Retries so far (a revision the server refused, input rounds).
+    retries: u32,
 }
+
+/// A request of ours whose answer asked for input (2026-07-28,
+/// `input_required`): retried once the application answered every input
+/// request.
+#[derive(Debug, Clone)]
+struct Awaiting {
+    pending: Pending,
+    request_state: Option<String>,
+    answers: Map<String, Value>,
+    outstanding: usize,
+}
+
+/// Most retries of one request (refused revisions and input rounds).
+const MAX_RETRIES: u32 = 16;
+/// Most tools whose `x-mcp-header` designations are remembered.
+const MAX_TOOL_HEADERS: usize = 4096;
 
 /// A sans-IO MCP client session (`initialize` era, revisions 2024-11-05
 /// to 2025-11-25) over one JSON-RPC [`Peer`].
@@ -281,6 +317,23 @@ pub struct ClientSession {
     /// elicitation handed to the application and not yet answered (only
     /// those with at least one), for [`ClientConfig::elicitation_defaults`].
     elicit_defaults: BTreeMap<RequestId, Map<String, Value>>,
+    /// `clientInfo`, for `_meta` in the stateless era.
+    client_info: Option<Implementation>,
+    /// The session speaks the stateless 2026-07-28 era.
+    stateless: bool,
+    /// The wire id of each retried request, by its handle.
+    wire_of: BTreeMap<RequestId, RequestId>,
+    /// Requests waiting for the application's input, by handle.
+    awaiting: BTreeMap<RequestId, Awaiting>,
+    /// The input requests handed to the application: (handle, key).
+    inputs: BTreeMap<RequestId, (RequestId, String)>,
+    next_input: u64,
+    /// The `(property, header)` pairs of each listed tool's `x-mcp-header`
+    /// designations, for the `Mcp-Param-*` headers of its calls.
+    tool_headers: BTreeMap<String, Vec<(String, String)>>,
+    /// The latest `now` given; a retry after the application's answer
+    /// (which carries no time) is sent at it.
+    last_now: Option<Instant>,
     events: VecDeque<ClientEvent>,
 }
 
@@ -307,6 +360,14 @@ impl ClientSession {
             cancelled: BTreeSet::new(),
             cancelled_order: VecDeque::new(),
             elicit_defaults: BTreeMap::new(),
+            client_info: None,
+            stateless: false,
+            wire_of: BTreeMap::new(),
+            awaiting: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+            next_input: 1,
+            tool_headers: BTreeMap::new(),
+            last_now: None,
             events: VecDeque::new(),
         }
     }
@@ -326,6 +387,7 @@ impl ClientSession {
     /// The first problem of the message, as the JSON-RPC layer reports it
     /// (also a [`ClientEvent::Invalid`]). Never sticky.
     pub fn handle_message(&mut self, now: Instant, message: &[u8]) -> Result<(), Error> {
+        self.last_now = Some(now);
         let r = self.peer.handle_message(now, message);
         self.pump(now);
         r.map_err(Error::from)
@@ -337,6 +399,7 @@ impl ClientSession {
     ///
     /// As [`handle_message`](Self::handle_message).
     pub fn handle_message_bytes(&mut self, now: Instant, message: Bytes) -> Result<(), Error> {
+        self.last_now = Some(now);
         let r = self.peer.handle_message_bytes(now, message);
         self.pump(now);
         r.map_err(Error::from)
@@ -347,6 +410,7 @@ impl ClientSession {
     /// [`ClientEvent::InitializeFailed`]), and the server is sent
     /// `notifications/cancelled` for it.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
         self.peer.handle_timeout(now);
         self.pump(now);
     }
@@ -354,10 +418,24 @@ impl ClientSession {
     /// The transport closed: our pending requests are abandoned
     /// ([`ClientEvent::Closed`]).
     pub fn handle_close(&mut self) {
-        let abandoned = self.peer.cancel_all();
+        let wire = self.peer.cancel_all();
+        let mut abandoned: Vec<RequestId> = wire
+            .iter()
+            .map(|w| {
+                self.pending
+                    .get(w)
+                    .map_or_else(|| w.clone(), |p| p.handle.clone())
+            })
+            .collect();
+        abandoned.extend(self.awaiting.keys().cloned());
         self.pending.clear();
         self.tokens.clear();
         self.elicit_defaults.clear();
+        self.wire_of.clear();
+        self.awaiting.clear();
+        for id in std::mem::take(&mut self.inputs).into_keys() {
+            self.incoming.remove(&id);
+        }
         if self.phase == ClientPhase::Initializing {
             self.phase = ClientPhase::Failed;
         }
@@ -399,24 +477,68 @@ impl ClientSession {
         if self.phase != ClientPhase::New {
             return Err(Error::AlreadyInitialized);
         }
+        self.last_now = Some(now);
+        self.client_info = Some(client_info);
+        self.capabilities = capabilities;
+        let id = if self.config.discover {
+            self.send(
+                now,
+                stateless_methods::SERVER_DISCOVER,
+                Kind::Discover,
+                &Empty::default(),
+                None,
+                None,
+            )?
+        } else {
+            self.send_initialize(now, None)?
+        };
+        self.phase = ClientPhase::Initializing;
+        Ok(id)
+    }
+
+    /// `initialize` with our info and capabilities; `handle` is the id the
+    /// application knows (that of a `server/discover` it replaces).
+    fn send_initialize(
+        &mut self,
+        now: Instant,
+        handle: Option<RequestId>,
+    ) -> Result<RequestId, Error> {
         let params = InitializeParams {
             protocol_version: self.config.protocol_version.to_owned(),
-            capabilities: capabilities.clone(),
-            client_info,
+            capabilities: self.capabilities.clone(),
+            client_info: self.client_info.clone().unwrap_or_default(),
             meta: None,
             extra: Map::new(),
         };
-        let id = self.send(
+        let value = serde_json::to_value(&params).map_err(Error::serialize)?;
+        self.send_value(
             now,
             methods::INITIALIZE,
             Kind::Initialize,
-            &params,
+            value,
             None,
             None,
-        )?;
-        self.capabilities = capabilities;
-        self.phase = ClientPhase::Initializing;
-        Ok(id)
+            handle,
+            0,
+        )
+    }
+
+    /// The transport could not deliver our `server/discover` or the server
+    /// refused it outside JSON-RPC (an HTTP status without a JSON-RPC
+    /// answer, as a server of the `initialize` era may give): the session
+    /// falls back to `initialize`. Returns whether `request` was that
+    /// discovery.
+    pub fn fail_discovery(&mut self, now: Instant, request: &RequestId) -> bool {
+        self.last_now = Some(now);
+        let wire = self.wire(request);
+        if self.pending.get(&wire).map(|p| p.kind) != Some(Kind::Discover) {
+            return false;
+        }
+        let _ = self.peer.cancel(&wire);
+        if let Some(pending) = self.forget(&wire) {
+            self.on_discover(now, pending, None);
+        }
+        true
     }
 
     // ---- requests ----
@@ -676,16 +798,25 @@ impl ClientSession {
     /// [`NotPending`](wirestate_jsonrpc::Error::NotPending) if `request` is
     /// not pending. Nothing changes.
     pub fn cancel(&mut self, request: &RequestId, reason: Option<&str>) -> Result<(), Error> {
+        if let Some(waiting) = self.awaiting.remove(request) {
+            // Not on the wire: forget it and the input it asked for.
+            self.drop_inputs(request);
+            if let Some(t) = &waiting.pending.progress {
+                self.tokens.remove(t);
+            }
+            return Ok(());
+        }
+        let wire = self.wire(request);
         if self
             .pending
-            .get(request)
-            .is_some_and(|p| p.kind == Kind::Initialize)
+            .get(&wire)
+            .is_some_and(|p| matches!(p.kind, Kind::Initialize | Kind::Discover))
         {
             return Err(Error::CannotCancel);
         }
-        self.peer.cancel(request)?;
-        self.forget(request);
-        self.send_cancelled(request, reason);
+        self.peer.cancel(&wire)?;
+        self.forget(&wire);
+        self.send_cancelled(&wire, reason);
         Ok(())
     }
 
@@ -760,6 +891,75 @@ impl ClientSession {
         self.finish(id, Err(error))
     }
 
+    /// The headers a Streamable HTTP POST of `message` (one of ours, from
+    /// [`poll_message`](Self::poll_message)) carries besides the content
+    /// headers and the session id (SEP-2243): `mcp-method`; `mcp-name` for
+    /// `tools/call` and `prompts/get` (the name) and `resources/read` (the
+    /// URI); `mcp-protocol-version` (the `_meta` revision of a stateless
+    /// request, else the negotiated one); and for `tools/call` of a listed
+    /// tool, an `mcp-param-{name}` per argument its input schema designates
+    /// with `x-mcp-header` (strings that are not plain visible ASCII
+    /// without surrounding space as `=?base64?…?=`; null arguments
+    /// omitted). Names are lowercase; values may still be refused by an
+    /// HTTP library (a name with a control character): skip those.
+    pub fn request_headers(&self, message: &[u8]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(message) else {
+            return out;
+        };
+        let Some(method) = m.get("method").and_then(Value::as_str) else {
+            if let Some(v) = self.protocol_version {
+                out.push((crate::http::MCP_PROTOCOL_VERSION.into(), v.into()));
+            }
+            return out;
+        };
+        let params = m.get("params").and_then(Value::as_object);
+        let meta = params
+            .and_then(|p| p.get("_meta"))
+            .and_then(Value::as_object);
+        if let Some(v) = RequestMeta::version_of(meta).or(self.protocol_version) {
+            out.push((crate::http::MCP_PROTOCOL_VERSION.into(), v.into()));
+        }
+        out.push((crate::http::stateless::MCP_METHOD.into(), method.into()));
+        if let Some(name) = crate::http::stateless::name_member(method)
+            .and_then(|member| params?.get(member)?.as_str())
+        {
+            out.push((crate::http::stateless::MCP_NAME.into(), name.into()));
+        }
+        if method != methods::TOOLS_CALL {
+            return out;
+        }
+        let designated = params
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .and_then(|name| self.tool_headers.get(name));
+        let arguments = params
+            .and_then(|p| p.get("arguments"))
+            .and_then(Value::as_object);
+        for (property, header) in designated.into_iter().flatten() {
+            if let Some(value) = arguments
+                .and_then(|a| a.get(property))
+                .and_then(param_header_value)
+            {
+                out.push((
+                    format!(
+                        "{}{}",
+                        crate::http::stateless::MCP_PARAM_PREFIX,
+                        header.to_ascii_lowercase()
+                    ),
+                    value,
+                ));
+            }
+        }
+        out
+    }
+
+    /// Whether the session speaks the stateless 2026-07-28 era (chosen by
+    /// `server/discover`, [`ClientConfig::discover`]).
+    pub fn is_stateless(&self) -> bool {
+        self.stateless
+    }
+
     fn respond<T: Serialize>(&mut self, id: &RequestId, result: &T) -> Result<(), Error> {
         if !self.incoming.contains(id) && !self.cancelled.contains(id) {
             return Err(Error::NotAnswerable { id: id.clone() });
@@ -782,6 +982,10 @@ impl ClientSession {
             return Err(Error::NotAnswerable { id: id.clone() });
         }
         self.elicit_defaults.remove(id);
+        if let Some((handle, key)) = self.inputs.remove(id) {
+            self.on_input_answer(&handle, key, outcome);
+            return Ok(());
+        }
         match outcome {
             Ok(raw) => self.peer.respond(id, raw)?,
             Err(e) => self.peer.respond_error(id, e)?,
@@ -822,18 +1026,19 @@ impl ClientSession {
     }
 
     /// Whether our request `request` is waiting for its answer.
+    /// (A request waiting for the application's input counts.)
     pub fn is_pending(&self, request: &RequestId) -> bool {
-        self.pending.contains_key(request)
+        self.pending.contains_key(&self.wire(request)) || self.awaiting.contains_key(request)
     }
 
     /// Our requests waiting for an answer.
     pub fn pending_requests(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.awaiting.len()
     }
 
     /// The deadline of our pending request, if it has one.
     pub fn deadline(&self, request: &RequestId) -> Option<Instant> {
-        self.peer.deadline(request)
+        self.peer.deadline(&self.wire(request))
     }
 
     /// Server requests handed to the application and not yet answered.
@@ -895,28 +1100,133 @@ impl ClientSession {
         timeout: Option<Duration>,
         progress: Option<ProgressToken>,
     ) -> Result<RequestId, Error> {
-        let raw = RawJson::from_serialize(params).map_err(Error::serialize)?;
+        let value = serde_json::to_value(params).map_err(Error::serialize)?;
+        self.send_value(now, method, kind, value, timeout, progress, None, 0)
+    }
+
+    /// Sends a request; in the stateless era (and for `server/discover`)
+    /// its params get the `_meta` of the era and are kept for a retry.
+    /// `handle`: the id the application already knows (a retry).
+    #[allow(clippy::too_many_arguments)]
+    fn send_value(
+        &mut self,
+        now: Instant,
+        method: &str,
+        kind: Kind,
+        value: Value,
+        timeout: Option<Duration>,
+        progress: Option<ProgressToken>,
+        handle: Option<RequestId>,
+        retries: u32,
+    ) -> Result<RequestId, Error> {
+        let stateless = self.stateless || kind == Kind::Discover;
+        let resend = stateless.then(|| (method.to_owned(), value.clone()));
+        let mut value = value;
+        if stateless {
+            if let Value::Object(m) = &mut value {
+                let meta = m
+                    .entry("_meta")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(meta) = meta {
+                    let mut request_meta = RequestMeta::new(
+                        version::STATELESS
+                            .last()
+                            .copied()
+                            .unwrap_or(version::LATEST),
+                        self.capabilities.clone(),
+                    );
+                    request_meta.client_info = self.client_info.clone();
+                    request_meta.write_into(meta);
+                }
+            }
+        }
+        let raw = RawJson::from_serialize(&value).map_err(Error::serialize)?;
         let id = self.peer.send_request(now, method, Some(raw), timeout)?;
+        let handle = handle.unwrap_or_else(|| id.clone());
+        if handle != id {
+            self.wire_of.insert(handle.clone(), id.clone());
+        }
         if let Some(t) = &progress {
             self.tokens.insert(t.clone(), id.clone());
         }
         self.pending.insert(
-            id.clone(),
+            id,
             Pending {
                 kind,
                 sent: now,
                 timeout: timeout.or(self.config.jsonrpc.request_timeout),
                 progress,
+                handle: handle.clone(),
+                resend,
+                retries,
             },
         );
-        Ok(id)
+        Ok(handle)
     }
 
+    /// The id on the wire of the request the application knows as
+    /// `handle`.
+    fn wire(&self, handle: &RequestId) -> RequestId {
+        self.wire_of.get(handle).unwrap_or(handle).clone()
+    }
+
+    /// Sends `pending` again with a new id (and `extra` members merged
+    /// into its params); the answer keeps being reported under its handle.
+    fn retry(&mut self, now: Instant, pending: Pending, extra: Map<String, Value>) {
+        let handle = pending.handle.clone();
+        let outcome = match pending.resend.clone() {
+            Some(_) if pending.retries >= MAX_RETRIES => Err(ErrorObject::new(
+                ErrorCode::INTERNAL_ERROR,
+                format!("gave up after {MAX_RETRIES} retries"),
+            )),
+            Some((method, original)) => {
+                let mut params = original.clone();
+                if let Value::Object(m) = &mut params {
+                    m.extend(extra);
+                }
+                let sent = self.send_value(
+                    now,
+                    &method,
+                    pending.kind,
+                    params,
+                    pending.timeout,
+                    pending.progress.clone(),
+                    Some(handle.clone()),
+                    pending.retries + 1,
+                );
+                // A later round starts from the request as first built, not
+                // with this round's answers and state.
+                let wire = self.wire(&handle);
+                if let Some(p) = self.pending.get_mut(&wire) {
+                    p.resend = Some((method, original));
+                }
+                sent.map(|_| ())
+                    .map_err(|e| ErrorObject::new(ErrorCode::INTERNAL_ERROR, e.to_string()))
+            }
+            None => Err(ErrorObject::new(
+                ErrorCode::INTERNAL_ERROR,
+                "the request cannot be sent again",
+            )),
+        };
+        if let Err(error) = outcome {
+            if pending.kind == Kind::Discover {
+                self.on_discover(now, pending, None);
+            } else {
+                self.events.push_back(ClientEvent::RequestFailed {
+                    request: handle,
+                    error,
+                });
+            }
+        }
+    }
+
+    /// Forgets our pending request by its wire id.
     fn forget(&mut self, request: &RequestId) -> Option<Pending> {
         let p = self.pending.remove(request)?;
         if let Some(t) = &p.progress {
             self.tokens.remove(t);
         }
+        self.wire_of.remove(&p.handle);
         Some(p)
     }
 
@@ -948,18 +1258,22 @@ impl ClientSession {
             match event {
                 PeerEvent::Request(r) => self.on_request(r),
                 PeerEvent::Notification(n) => self.on_notification(now, n),
-                PeerEvent::Response { request, result } => self.on_response(request, Ok(result)),
+                PeerEvent::Response { request, result } => {
+                    self.on_response(now, request, Ok(result));
+                }
                 PeerEvent::ErrorResponse { request, error } => {
-                    self.on_response(request, Err(error));
+                    self.on_response(now, request, Err(error));
                 }
                 PeerEvent::TimedOut { request } => {
-                    let kind = self.forget(&request).map(|p| p.kind);
-                    if kind == Some(Kind::Initialize) {
+                    let pending = self.forget(&request);
+                    let kind = pending.as_ref().map(|p| p.kind);
+                    if matches!(kind, Some(Kind::Initialize | Kind::Discover)) {
                         self.phase = ClientPhase::Failed;
                         self.events
                             .push_back(ClientEvent::InitializeFailed(Error::InitializeTimedOut));
                     } else {
                         self.send_cancelled(&request, Some("timed out"));
+                        let request = pending.map_or(request, |p| p.handle);
                         self.events
                             .push_back(ClientEvent::RequestTimedOut { request });
                     }
@@ -971,14 +1285,43 @@ impl ClientSession {
         }
     }
 
-    fn on_response(&mut self, request: RequestId, outcome: Result<RawJson, ErrorObject>) {
-        let Some(pending) = self.forget(&request) else {
+    fn on_response(
+        &mut self,
+        now: Instant,
+        wire: RequestId,
+        outcome: Result<RawJson, ErrorObject>,
+    ) {
+        let Some(pending) = self.forget(&wire) else {
             return;
         };
         if pending.kind == Kind::Initialize {
             self.on_initialize(outcome);
             return;
         }
+        // 2026-07-28: a revision the server refused is retried with one it
+        // lists, if we speak it.
+        if let Err(e) = &outcome {
+            if e.code.code() == stateless_codes::UNSUPPORTED_PROTOCOL_VERSION
+                && pending.resend.is_some()
+                && supported_stateless(e)
+            {
+                self.retry(now, pending, Map::new());
+                return;
+            }
+        }
+        if pending.kind == Kind::Discover {
+            self.on_discover(now, pending, outcome.ok());
+            return;
+        }
+        if self.stateless {
+            if let Ok(raw) = &outcome {
+                if result_type(raw).as_deref() == Some(InputRequiredResult::RESULT_TYPE) {
+                    self.on_input_required(now, pending, raw);
+                    return;
+                }
+            }
+        }
+        let request = pending.handle.clone();
         let raw = match outcome {
             Err(error) => {
                 self.events
@@ -988,7 +1331,9 @@ impl ClientSession {
             Ok(r) => r,
         };
         let result = match pending.kind {
-            Kind::ListTools => raw.decode().map(ClientResult::ListTools),
+            Kind::ListTools => raw
+                .decode()
+                .map(|r| ClientResult::ListTools(self.on_tools(r))),
             Kind::CallTool => raw.decode().map(ClientResult::CallTool),
             Kind::ListResources => raw.decode().map(ClientResult::ListResources),
             Kind::ListResourceTemplates => raw.decode().map(ClientResult::ListResourceTemplates),
@@ -996,7 +1341,7 @@ impl ClientSession {
             Kind::ListPrompts => raw.decode().map(ClientResult::ListPrompts),
             Kind::GetPrompt => raw.decode().map(ClientResult::GetPrompt),
             Kind::Complete => raw.decode().map(ClientResult::Complete),
-            Kind::Empty | Kind::Initialize => Ok(ClientResult::Empty),
+            Kind::Empty | Kind::Initialize | Kind::Discover => Ok(ClientResult::Empty),
         };
         self.events.push_back(match result {
             Ok(result) => ClientEvent::Response {
@@ -1011,6 +1356,232 @@ impl ClientSession {
                 ),
             },
         });
+    }
+
+    /// The answer to `server/discover` (`None`: an error or no answer): a
+    /// server listing a stateless revision we speak makes the session
+    /// stateless and ready; anything else falls back to `initialize`.
+    fn on_discover(&mut self, now: Instant, pending: Pending, result: Option<RawJson>) {
+        let found = result
+            .and_then(|raw| raw.decode::<DiscoverResult>().ok())
+            .and_then(|d| {
+                let v = version::STATELESS
+                    .iter()
+                    .copied()
+                    .find(|v| d.supported_versions.iter().any(|s| s == v))?;
+                Some((v, d))
+            });
+        let Some((v, d)) = found else {
+            if let Err(e) = self.send_initialize(now, Some(pending.handle)) {
+                self.phase = ClientPhase::Failed;
+                self.events.push_back(ClientEvent::InitializeFailed(e));
+            }
+            return;
+        };
+        // serverInfo is in `_meta`; servers of the drafts put it beside.
+        let server_info = d
+            .server_info()
+            .or_else(|| serde_json::from_value(d.extra.get("serverInfo")?.clone()).ok())
+            .unwrap_or_default();
+        let result = InitializeResult {
+            protocol_version: v.to_owned(),
+            capabilities: d.capabilities,
+            server_info,
+            instructions: d.instructions,
+            meta: d.meta,
+            extra: d.extra,
+        };
+        self.stateless = true;
+        self.phase = ClientPhase::Ready;
+        self.protocol_version = Some(v);
+        self.server = Some(result.clone());
+        self.events.push_back(ClientEvent::Initialized {
+            protocol_version: v,
+            result: Box::new(result),
+        });
+    }
+
+    /// A listed page of tools: those whose `x-mcp-header` designations are
+    /// invalid are dropped (SEP-2243: a client MUST exclude them); the
+    /// others' designations are remembered for their calls' headers.
+    fn on_tools(&mut self, mut page: ListToolsResult) -> ListToolsResult {
+        page.tools.retain(|tool| match tool_param_headers(tool) {
+            Some(headers) => {
+                if headers.is_empty() {
+                    self.tool_headers.remove(&tool.name);
+                } else if self.tool_headers.len() < MAX_TOOL_HEADERS
+                    || self.tool_headers.contains_key(&tool.name)
+                {
+                    self.tool_headers.insert(tool.name.clone(), headers);
+                }
+                true
+            }
+            None => false,
+        });
+        page
+    }
+
+    /// 2026-07-28 `input_required`: each input request becomes an event
+    /// for the application under an id of ours; once all are answered the
+    /// request goes again with `inputResponses` and the `requestState`.
+    fn on_input_required(&mut self, now: Instant, pending: Pending, raw: &RawJson) {
+        let handle = pending.handle.clone();
+        let parsed = match raw.decode::<InputRequiredResult>() {
+            Ok(p) => p,
+            Err(e) => {
+                self.events.push_back(ClientEvent::RequestFailed {
+                    request: handle,
+                    error: ErrorObject::new(
+                        ErrorCode::INTERNAL_ERROR,
+                        format!("malformed input_required result: {e}"),
+                    ),
+                });
+                return;
+            }
+        };
+        let requests = parsed.input_requests.unwrap_or_default();
+        let mut events = Vec::new();
+        for (key, request) in &requests {
+            let id = RequestId::String(format!("wirestate-input-{}", self.next_input).into());
+            self.next_input = self.next_input.wrapping_add(1);
+            let params = request.params.clone().unwrap_or(Value::Object(Map::new()));
+            let caps = &self.capabilities;
+            let event = match request.method.as_str() {
+                methods::ELICITATION_CREATE if caps.elicitation.is_some() => {
+                    serde_json::from_value::<ElicitParams>(params)
+                        .ok()
+                        .map(|params| ClientEvent::Elicit {
+                            id: id.clone(),
+                            params: Box::new(params),
+                        })
+                }
+                methods::SAMPLING_CREATE_MESSAGE if caps.sampling.is_some() => {
+                    serde_json::from_value::<CreateMessageParams>(params)
+                        .ok()
+                        .map(|params| ClientEvent::CreateMessage {
+                            id: id.clone(),
+                            params: Box::new(params),
+                        })
+                }
+                methods::ROOTS_LIST if caps.roots.is_some() => {
+                    Some(ClientEvent::ListRoots { id: id.clone() })
+                }
+                _ => None,
+            };
+            let Some(event) = event else {
+                for (id, _) in events {
+                    self.inputs.remove(&id);
+                    self.elicit_defaults.remove(&id);
+                }
+                self.events.push_back(ClientEvent::RequestFailed {
+                    request: handle,
+                    error: ErrorObject::new(
+                        stateless_codes::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        format!(
+                            "the server asked for input the client cannot give: {} ({key})",
+                            request.method
+                        ),
+                    ),
+                });
+                return;
+            };
+            if let ClientEvent::Elicit { params, .. } = &event {
+                let defaults = form_defaults(params);
+                if !defaults.is_empty() {
+                    self.elicit_defaults.insert(id.clone(), defaults);
+                }
+            }
+            self.inputs
+                .insert(id.clone(), (handle.clone(), key.clone()));
+            events.push((id, event));
+        }
+        let waiting = Awaiting {
+            pending,
+            request_state: parsed.request_state,
+            answers: Map::new(),
+            outstanding: events.len(),
+        };
+        if events.is_empty() {
+            self.retry_with_answers(now, waiting);
+            return;
+        }
+        for (id, event) in events {
+            self.incoming.insert(id);
+            self.events.push_back(event);
+        }
+        self.awaiting.insert(handle, waiting);
+    }
+
+    /// The application answered input request `key` of `handle`.
+    fn on_input_answer(
+        &mut self,
+        handle: &RequestId,
+        key: String,
+        outcome: Result<RawJson, ErrorObject>,
+    ) {
+        let Some(waiting) = self.awaiting.get_mut(handle) else {
+            return;
+        };
+        match outcome {
+            Ok(raw) => {
+                let value = serde_json::from_str(raw.as_str()).unwrap_or(Value::Null);
+                waiting.answers.insert(key, value);
+                waiting.outstanding = waiting.outstanding.saturating_sub(1);
+                if waiting.outstanding > 0 {
+                    return;
+                }
+                let Some(waiting) = self.awaiting.remove(handle) else {
+                    return;
+                };
+                match self.last_now {
+                    Some(now) => self.retry_with_answers(now, waiting),
+                    None => self.events.push_back(ClientEvent::RequestFailed {
+                        request: handle.clone(),
+                        error: ErrorObject::internal_error(),
+                    }),
+                }
+            }
+            Err(error) => {
+                // The application refused: the request fails with its error.
+                if let Some(waiting) = self.awaiting.remove(handle) {
+                    if let Some(t) = &waiting.pending.progress {
+                        self.tokens.remove(t);
+                    }
+                }
+                self.drop_inputs(handle);
+                self.events.push_back(ClientEvent::RequestFailed {
+                    request: handle.clone(),
+                    error,
+                });
+            }
+        }
+    }
+
+    fn retry_with_answers(&mut self, now: Instant, waiting: Awaiting) {
+        let mut extra = Map::new();
+        extra.insert("inputResponses".into(), Value::Object(waiting.answers));
+        if let Some(state) = waiting.request_state {
+            extra.insert("requestState".into(), Value::String(state));
+        }
+        self.retry(now, waiting.pending, extra);
+    }
+
+    /// Forgets the input requests of `handle` still with the application;
+    /// a late answer to one is dropped quietly.
+    fn drop_inputs(&mut self, handle: &RequestId) {
+        let ids: Vec<RequestId> = self
+            .inputs
+            .iter()
+            .filter(|(_, (h, _))| h == handle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.inputs.remove(&id);
+            self.elicit_defaults.remove(&id);
+            if self.incoming.remove(&id) {
+                self.remember_cancelled(id);
+            }
+        }
     }
 
     fn on_initialize(&mut self, outcome: Result<RawJson, ErrorObject>) {
@@ -1112,10 +1683,15 @@ impl ClientSession {
         let event = match n.method.as_str() {
             methods::NOTIFICATION_PROGRESS => match n.params::<ProgressParams>() {
                 Ok(params) => {
-                    let request = self.tokens.get(&params.progress_token).cloned();
-                    if let Some(id) = &request {
+                    let wire = self.tokens.get(&params.progress_token).cloned();
+                    if let Some(id) = &wire {
                         self.extend(now, id);
                     }
+                    let request = wire.map(|w| {
+                        self.pending
+                            .get(&w)
+                            .map_or_else(|| w.clone(), |p| p.handle.clone())
+                    });
                     ClientEvent::Progress { request, params }
                 }
                 Err(_) => ClientEvent::Notification(n),
@@ -1196,6 +1772,91 @@ fn form_defaults(params: &ElicitParams) -> Map<String, Value> {
         }
     }
     defaults
+}
+
+/// Whether an error answer (-32022) lists a stateless revision we speak.
+fn supported_stateless(e: &ErrorObject) -> bool {
+    let Some(data) = &e.data else { return false };
+    let Ok(data) = data.decode::<Value>() else {
+        return false;
+    };
+    data.get("supported")
+        .and_then(Value::as_array)
+        .is_some_and(|s| {
+            s.iter()
+                .filter_map(Value::as_str)
+                .any(|v| version::STATELESS.contains(&v))
+        })
+}
+
+/// The `resultType` of a result (2026-07-28; absent means complete).
+fn result_type(raw: &RawJson) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "resultType")]
+        result_type: Option<String>,
+    }
+    raw.decode::<Probe>().ok()?.result_type
+}
+
+/// A tool's `x-mcp-header` designations as `(property, header name)`, or
+/// `None` when one is invalid (SEP-2243): a name that is empty, not an
+/// HTTP token, or repeated (case-insensitively), or a designated property
+/// whose type is not string, integer or boolean.
+fn tool_param_headers(tool: &Tool) -> Option<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let Some(properties) = tool
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+    else {
+        return Some(out);
+    };
+    for (property, schema) in properties {
+        let Some(header) = schema.get("x-mcp-header") else {
+            continue;
+        };
+        let name = header.as_str()?;
+        let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+        if name.is_empty() || !name.bytes().all(token) {
+            return None;
+        }
+        if !matches!(
+            schema.get("type").and_then(Value::as_str),
+            Some("string" | "integer" | "boolean")
+        ) {
+            return None;
+        }
+        if out.iter().any(|(_, h)| h.eq_ignore_ascii_case(name)) {
+            return None;
+        }
+        out.push((property.clone(), name.to_owned()));
+    }
+    Some(out)
+}
+
+/// The `Mcp-Param-*` value of an argument: strings as they are when they
+/// are visible ASCII (inner spaces allowed) with no space at either end,
+/// else `=?base64?…?=` of their UTF-8; numbers and booleans as JSON; null
+/// and the rest omitted.
+fn param_header_value(value: &Value) -> Option<String> {
+    use base64::Engine as _;
+    match value {
+        Value::String(s) => {
+            let plain = s.bytes().all(|b| (0x20..0x7f).contains(&b)) && s.trim() == s;
+            Some(if plain {
+                s.clone()
+            } else {
+                format!(
+                    "=?base64?{}?=",
+                    base64::engine::general_purpose::STANDARD.encode(s)
+                )
+            })
+        }
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 fn meta_with(token: Option<&ProgressToken>) -> Option<Meta> {
@@ -1401,5 +2062,350 @@ mod tests {
         // URL mode has no form, so nothing is remembered.
         let _ = elicit(&mut c, now, 3, Some("url"));
         assert!(c.elicit_defaults.is_empty());
+    }
+
+    /// A session that discovered a stateless server (2026-07-28).
+    fn stateless(caps: ClientCapabilities) -> (ClientSession, Instant) {
+        let now = Instant::now();
+        let mut c = ClientSession::new(ClientConfig {
+            discover: true,
+            ..ClientConfig::default()
+        });
+        let handle = c
+            .initialize(now, Implementation::new("c", "1"), caps)
+            .unwrap();
+        let sent = sent(&mut c);
+        assert_eq!(sent["method"], "server/discover");
+        assert_eq!(
+            sent["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert_eq!(
+            sent["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["name"],
+            "c"
+        );
+        let answer = json!({"jsonrpc": "2.0", "id": handle, "result": {
+            "resultType": "complete", "supportedVersions": ["2026-07-28"],
+            "capabilities": {"tools": {}}, "serverInfo": {"name": "s", "version": "1"}}});
+        c.handle_message(now, answer.to_string().as_bytes())
+            .unwrap();
+        match c.poll_event() {
+            Some(ClientEvent::Initialized {
+                protocol_version,
+                result,
+            }) => {
+                assert_eq!(protocol_version, "2026-07-28");
+                assert_eq!(result.server_info.name, "s");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(c.is_stateless());
+        // No notifications/initialized in this era.
+        assert!(c.poll_message().is_none());
+        (c, now)
+    }
+
+    fn sent(c: &mut ClientSession) -> Value {
+        serde_json::from_slice(&c.poll_message().expect("a message")).unwrap()
+    }
+
+    fn feed(c: &mut ClientSession, now: Instant, v: Value) {
+        c.handle_message(now, v.to_string().as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn discovery_falls_back_to_initialize() {
+        let now = Instant::now();
+        let config = ClientConfig {
+            discover: true,
+            ..ClientConfig::default()
+        };
+        // A JSON-RPC error (an `initialize`-era server): initialize follows.
+        let mut c = ClientSession::new(config.clone());
+        let id = c
+            .initialize(
+                now,
+                Implementation::new("c", "1"),
+                ClientCapabilities::default(),
+            )
+            .unwrap();
+        sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": -32601, "message": "no"}}),
+        );
+        let init = sent(&mut c);
+        assert_eq!(init["method"], "initialize");
+        assert!(init["params"].get("_meta").is_none());
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "serverInfo": {"name": "legacy", "version": "0"}}}),
+        );
+        assert!(matches!(
+            c.poll_event(),
+            Some(ClientEvent::Initialized { .. })
+        ));
+        assert!(!c.is_stateless());
+        assert_eq!(sent(&mut c)["method"], "notifications/initialized");
+        // A result that is not a discovery (`{}`), and an HTTP refusal.
+        for http in [false, true] {
+            let mut c = ClientSession::new(config.clone());
+            let id = c
+                .initialize(
+                    now,
+                    Implementation::new("c", "1"),
+                    ClientCapabilities::default(),
+                )
+                .unwrap();
+            sent(&mut c);
+            if http {
+                assert!(c.fail_discovery(now, &id));
+            } else {
+                feed(
+                    &mut c,
+                    now,
+                    json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+                );
+            }
+            assert_eq!(sent(&mut c)["method"], "initialize");
+            assert_eq!(c.phase(), ClientPhase::Initializing);
+            assert!(!c.fail_discovery(now, &id));
+        }
+    }
+
+    #[test]
+    fn stateless_requests_carry_meta_and_retry_a_refused_revision() {
+        let (mut c, now) = stateless(ClientCapabilities::default());
+        let handle = c.call_tool(now, "t", None).unwrap();
+        let first = sent(&mut c);
+        let meta = &first["params"]["_meta"];
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert!(meta["io.modelcontextprotocol/clientCapabilities"].is_object());
+        assert!(meta["progressToken"].is_number());
+        // -32022 naming a revision we speak: sent again with a new id.
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": first["id"], "error": {
+            "code": -32022, "message": "unsupported",
+            "data": {"supported": ["2026-07-28"], "requested": "x"}}}),
+        );
+        let again = sent(&mut c);
+        assert_ne!(again["id"], first["id"]);
+        assert_eq!(again["params"]["name"], "t");
+        assert_eq!(
+            again["params"]["_meta"]["progressToken"],
+            meta["progressToken"]
+        );
+        assert!(c.is_pending(&handle));
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": again["id"],
+            "result": {"content": []}}),
+        );
+        match c.poll_event() {
+            Some(ClientEvent::Response { request, .. }) => assert_eq!(request, handle),
+            other => panic!("{other:?}"),
+        }
+        // Naming only revisions we do not speak: the error stands.
+        let handle = c.list_tools(now, None).unwrap();
+        let m = sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": m["id"], "error": {
+            "code": -32022, "message": "unsupported", "data": {"supported": ["2099-01-01"]}}}),
+        );
+        assert!(matches!(c.poll_event(),
+            Some(ClientEvent::RequestFailed { request, error }) if request == handle && error.code.code() == -32022));
+        assert!(c.poll_message().is_none());
+    }
+
+    #[test]
+    fn input_required_is_answered_and_retried() {
+        let caps = ClientCapabilities {
+            elicitation: Some(ElicitationCapability::default()),
+            ..Default::default()
+        };
+        let (mut c, now) = stateless(caps);
+        let handle = c.call_tool(now, "t", None).unwrap();
+        let first = sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": first["id"], "result": {
+            "resultType": "input_required", "requestState": "opaque\"state",
+            "inputRequests": {"confirm": {"method": "elicitation/create", "params": {
+                "message": "ok?", "requestedSchema": {"type": "object", "properties": {
+                    "confirmed": {"type": "boolean", "default": true}}}}}}}}),
+        );
+        assert!(c.poll_message().is_none());
+        assert!(c.is_pending(&handle));
+        let input = match c.poll_event() {
+            Some(ClientEvent::Elicit { id, params }) => {
+                assert_eq!(params.message, "ok?");
+                id
+            }
+            other => panic!("{other:?}"),
+        };
+        c.respond_elicit(&input, accept(None)).unwrap();
+        let retry = sent(&mut c);
+        assert_ne!(retry["id"], first["id"]);
+        assert_eq!(retry["params"]["requestState"], "opaque\"state");
+        assert_eq!(
+            retry["params"]["inputResponses"]["confirm"],
+            json!({"action": "accept", "content": {"confirmed": true}})
+        );
+        assert_eq!(
+            retry["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        // Answering twice is refused.
+        assert!(c.respond_elicit(&input, accept(None)).is_err());
+        // A second round without state: no requestState goes back.
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": retry["id"], "result": {
+            "resultType": "input_required",
+            "inputRequests": {"again": {"method": "elicitation/create",
+                "params": {"message": "sure?"}}}}}),
+        );
+        let Some(ClientEvent::Elicit { id, .. }) = c.poll_event() else {
+            panic!()
+        };
+        c.respond_elicit(&id, accept(None)).unwrap();
+        let second = sent(&mut c);
+        assert!(second["params"].get("requestState").is_none());
+        assert_eq!(
+            second["params"]["inputResponses"]["again"]["action"],
+            "accept"
+        );
+        // The final result, without resultType, is complete.
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": second["id"],
+            "result": {"content": [{"type": "text", "text": "done"}]}}),
+        );
+        assert!(matches!(c.poll_event(),
+            Some(ClientEvent::Response { request, .. }) if request == handle));
+        assert!(!c.is_pending(&handle));
+        // Input the client did not declare (sampling): the call fails.
+        let handle = c.call_tool(now, "t", None).unwrap();
+        let m = sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": m["id"], "result": {
+            "resultType": "input_required", "inputRequests": {"s": {
+                "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}}}}),
+        );
+        assert!(matches!(c.poll_event(),
+            Some(ClientEvent::RequestFailed { request, error }) if request == handle && error.code.code() == -32021));
+        // Cancelled while waiting for input: a late answer is dropped.
+        let handle = c.call_tool(now, "t", None).unwrap();
+        let m = sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": m["id"], "result": {
+            "resultType": "input_required", "inputRequests": {"k": {
+                "method": "elicitation/create", "params": {"message": "?"}}}}}),
+        );
+        let Some(ClientEvent::Elicit { id, .. }) = c.poll_event() else {
+            panic!()
+        };
+        c.cancel(&handle, None).unwrap();
+        assert!(!c.is_pending(&handle));
+        c.respond_elicit(&id, accept(None)).unwrap();
+        assert!(c.poll_message().is_none());
+        assert_eq!(c.pending_requests(), 0);
+    }
+
+    #[test]
+    fn http_headers_and_invalid_tools() {
+        let (mut c, now) = stateless(ClientCapabilities::default());
+        let list = c.list_tools(now, None).unwrap();
+        let m = sent(&mut c);
+        let h = c.request_headers(&serde_json::to_vec(&m).unwrap());
+        assert!(h.contains(&("mcp-method".into(), "tools/list".into())));
+        assert!(h.contains(&("mcp-protocol-version".into(), "2026-07-28".into())));
+        assert!(!h.iter().any(|(n, _)| n == "mcp-name"));
+        let tool = |name: &str, props: Value| {
+            json!({"name": name, "inputSchema": {
+            "type": "object", "properties": props}})
+        };
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [
+                tool("good", json!({"region": {"type": "string", "x-mcp-header": "Region"},
+                    "n": {"type": "integer", "x-mcp-header": "N"},
+                    "flag": {"type": "boolean", "x-mcp-header": "Flag"},
+                    "q": {"type": "string"}})),
+                tool("number", json!({"x": {"type": "number", "x-mcp-header": "X"}})),
+                tool("empty", json!({"x": {"type": "string", "x-mcp-header": ""}})),
+                tool("space", json!({"x": {"type": "string", "x-mcp-header": "A B"}})),
+                tool("colon", json!({"x": {"type": "string", "x-mcp-header": "A:B"}})),
+                tool("accent", json!({"x": {"type": "string", "x-mcp-header": "Régión"}})),
+                tool("twice", json!({"a": {"type": "string", "x-mcp-header": "Same"},
+                    "b": {"type": "string", "x-mcp-header": "same"}})),
+                tool("object", json!({"o": {"type": "object", "x-mcp-header": "O"}})),
+            ]}}),
+        );
+        match c.poll_event() {
+            Some(ClientEvent::Response { request, result }) => {
+                assert_eq!(request, list);
+                let ClientResult::ListTools(r) = *result else {
+                    panic!()
+                };
+                let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+                assert_eq!(names, ["good"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut args = Map::new();
+        args.insert("region".into(), json!(" us west\u{e9}"));
+        args.insert("n".into(), json!(42));
+        args.insert("flag".into(), Value::Null);
+        args.insert("q".into(), json!("SELECT 1"));
+        c.call_tool(now, "good", Some(args)).unwrap();
+        let m = sent(&mut c);
+        let h = c.request_headers(&serde_json::to_vec(&m).unwrap());
+        assert!(h.contains(&("mcp-name".into(), "good".into())));
+        assert!(h.contains(&("mcp-method".into(), "tools/call".into())));
+        let region = h.iter().find(|(n, _)| n == "mcp-param-region").unwrap();
+        assert_eq!(
+            crate::http::stateless::decode_param_header(&region.1).unwrap(),
+            " us west\u{e9}"
+        );
+        assert!(region.1.starts_with("=?base64?"));
+        assert!(h.contains(&("mcp-param-n".into(), "42".into())));
+        assert!(
+            !h.iter()
+                .any(|(n, _)| n == "mcp-param-flag" || n == "mcp-param-q")
+        );
+        // Plain values stay plain; resources/read names the URI.
+        assert_eq!(
+            param_header_value(&json!("us west 1")).unwrap(),
+            "us west 1"
+        );
+        assert_eq!(param_header_value(&json!(false)).unwrap(), "false");
+        c.read_resource(now, "file:///a%20b").unwrap();
+        let m = sent(&mut c);
+        let h = c.request_headers(&serde_json::to_vec(&m).unwrap());
+        assert!(h.contains(&("mcp-name".into(), "file:///a%20b".into())));
+        // Not JSON: nothing.
+        assert!(c.request_headers(b"{").is_empty());
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use wirestate_codec::{LineDecoder, SseDecoder, SseEvent, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
-use wirestate_mcp::http::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use wirestate_mcp::http::MCP_SESSION_ID;
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
     Implementation, InitializeResult, ListPromptsResult, ListResourcesResult, ListRootsResult,
@@ -832,10 +832,18 @@ impl Shared {
 
     fn post(self: &Arc<Self>, message: Bytes) {
         let request = request_id_of(&message);
-        if let Err(e) = self.post_inner(message) {
+        if let Err(e) = self.post_inner(message, request.as_ref()) {
             tracing::debug!(error = %e, "MCP POST failed");
             if let Some(id) = request {
                 let mut st = self.lock();
+                // A server of the `initialize` era refusing server/discover
+                // at the HTTP level: the session falls back to initialize.
+                if st.session.fail_discovery(Instant::now(), &id) {
+                    self.dispatch(&mut st);
+                    drop(st);
+                    self.kick();
+                    return;
+                }
                 if st.init.as_ref() == Some(&id) {
                     st.init = None;
                 }
@@ -847,17 +855,21 @@ impl Shared {
         self.kick();
     }
 
-    fn post_inner(self: &Arc<Self>, message: Bytes) -> Result<(), McpClientError> {
+    fn post_inner(
+        self: &Arc<Self>,
+        message: Bytes,
+        request: Option<&RequestId>,
+    ) -> Result<(), McpClientError> {
         let Transport::Http { client, uri } = &self.transport else {
             return Ok(());
+        };
+        let (session_id, extra) = {
+            let st = self.lock();
+            (st.session_id.clone(), st.session.request_headers(&message))
         };
         let mut req = Request::new(Body::full(message));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri.clone();
-        let (session_id, version) = {
-            let st = self.lock();
-            (st.session_id.clone(), st.session.protocol_version())
-        };
         let h = req.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(
@@ -867,8 +879,16 @@ impl Shared {
         if let Some(id) = session_id {
             h.insert(MCP_SESSION_ID, id);
         }
-        if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-            h.insert(MCP_PROTOCOL_VERSION, v);
+        // MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*; a value
+        // HTTP cannot carry is left out (the server then says what it
+        // misses).
+        for (name, value) in extra {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                h.insert(name, value);
+            }
         }
         let res = client.request(req)?;
         let status = res.status();
@@ -886,7 +906,16 @@ impl Shared {
             .to_ascii_lowercase();
         let mut body = res.into_body();
         if !status.is_success() {
-            let bytes = body.collect(4096).unwrap_or_default();
+            let bytes = body.collect(64 * 1024).unwrap_or_default();
+            // A JSON-RPC error answering this request (2026-07-28 servers
+            // answer -32022 and header mismatches with 400 and a body): the
+            // session takes it (and may retry).
+            if content_type.starts_with("application/json")
+                && request.is_some_and(|id| answers(&bytes, id))
+            {
+                self.feed(bytes);
+                return Ok(());
+            }
             return Err(McpClientError::Status {
                 status,
                 body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -934,6 +963,17 @@ impl Shared {
 }
 
 /// The id of a request in an outgoing message, if it is one.
+/// Whether `body` is a JSON-RPC error response to request `id`.
+fn answers(body: &[u8], id: &RequestId) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        id: Option<RequestId>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(body)
+        .is_ok_and(|p| p.error.is_some() && p.id.as_ref() == Some(id))
+}
+
 fn request_id_of(message: &[u8]) -> Option<RequestId> {
     #[derive(serde::Deserialize)]
     struct Probe {

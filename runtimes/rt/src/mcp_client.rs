@@ -350,7 +350,11 @@ impl<R: Runtime> McpClient<R> {
         match sh.wait(rx, None).await {
             Outcome::Initialized(r) => {
                 sh.kick();
-                if let (Transport::Http { .. }, Some(me)) = (&sh.transport, sh.me.upgrade()) {
+                // The stateless era has no standalone stream.
+                let stateless = sh.lock().session.is_stateless();
+                if let (Transport::Http { .. }, Some(me), false) =
+                    (&sh.transport, sh.me.upgrade(), stateless)
+                {
                     sh.rt.spawn(Box::pin(async move { me.listen().await }));
                 }
                 Ok(*r)
@@ -984,6 +988,16 @@ impl<R: Runtime> Shared<R> {
         if let Err(e) = self.post_inner(message, request.clone()).await {
             tracing::debug!(error = %e, "MCP POST failed");
             let mut st = self.lock();
+            if let Some(id) = &request {
+                // A server of the `initialize` era refusing server/discover
+                // at the HTTP level: the session falls back to initialize.
+                if st.session.fail_discovery(self.rt.now(), id) {
+                    self.dispatch(&mut st);
+                    drop(st);
+                    self.kick();
+                    return;
+                }
+            }
             if let Some(id) = request {
                 if st.init.as_ref().is_some_and(|(i, _)| *i == id) {
                     if let Some((_, tx)) = st.init.take() {
@@ -1005,13 +1019,13 @@ impl<R: Runtime> Shared<R> {
         let Transport::Http { client, uri } = &self.transport else {
             return Ok(());
         };
+        let (session_id, extra) = {
+            let st = self.lock();
+            (st.session_id.clone(), st.session.request_headers(&message))
+        };
         let mut req = Request::new(Body::from(message));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri.clone();
-        let (session_id, version) = {
-            let st = self.lock();
-            (st.session_id.clone(), st.session.protocol_version())
-        };
         let h = req.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(
@@ -1021,9 +1035,15 @@ impl<R: Runtime> Shared<R> {
         if let Some(id) = session_id {
             h.insert(MCP_SESSION_ID, id);
         }
-        if let Some(v) = version {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(MCP_PROTOCOL_VERSION, v);
+        // MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*; a value
+        // HTTP cannot carry is left out (the server then says what it
+        // misses).
+        for (name, value) in extra {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                h.insert(name, value);
             }
         }
         let res = client.request(req).await?;
@@ -1042,7 +1062,16 @@ impl<R: Runtime> Shared<R> {
             .to_ascii_lowercase();
         let mut body = res.into_body();
         if !status.is_success() {
-            let bytes = body.collect(4096).await.unwrap_or_default();
+            let bytes = body.collect(64 * 1024).await.unwrap_or_default();
+            // A JSON-RPC error answering this request (2026-07-28 servers
+            // answer -32022 and header mismatches with 400 and a body): the
+            // session takes it (and may retry).
+            if content_type.starts_with("application/json")
+                && request.as_ref().is_some_and(|id| answers(&bytes, id))
+            {
+                self.feed(bytes);
+                return Ok(());
+            }
             return Err(McpClientError::Status {
                 status,
                 body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -1237,6 +1266,17 @@ impl<R: Runtime> Shared<R> {
         }
         self.kick();
     }
+}
+
+/// Whether `body` is a JSON-RPC error response to request `id`.
+fn answers(body: &[u8], id: &RequestId) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        id: Option<RequestId>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(body)
+        .is_ok_and(|p| p.error.is_some() && p.id.as_ref() == Some(id))
 }
 
 /// The id of a request in an outgoing message, if it is one.
