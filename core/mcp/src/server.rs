@@ -1290,9 +1290,7 @@ impl ServerSession {
         let request_meta = match RequestMeta::from_meta(meta) {
             Ok(m) => m,
             Err(e) => {
-                return Answer::Error(ErrorObject::invalid_params(format!(
-                    "Invalid params: {e}"
-                )));
+                return Answer::Error(ErrorObject::invalid_params(format!("Invalid params: {e}")));
             }
         };
         if !version::is_stateless(&request_meta.protocol_version) {
@@ -1324,7 +1322,10 @@ impl ServerSession {
                     serde_json::to_value(&self.config.server_info).unwrap_or_default(),
                 );
                 Answer::ok(&DiscoverResult {
-                    supported_versions: version::STATELESS.iter().map(|v| (*v).to_owned()).collect(),
+                    supported_versions: version::STATELESS
+                        .iter()
+                        .map(|v| (*v).to_owned())
+                        .collect(),
                     capabilities: self.advertised.clone(),
                     instructions: self.config.instructions.clone(),
                     meta: Some(meta),
@@ -1377,7 +1378,10 @@ impl ServerSession {
             extra: Map::new(),
         };
         if self
-            .notify(stateless_methods::NOTIFICATION_SUBSCRIPTIONS_ACKNOWLEDGED, &ack)
+            .notify(
+                stateless_methods::NOTIFICATION_SUBSCRIPTIONS_ACKNOWLEDGED,
+                &ack,
+            )
             .is_err()
         {
             return Answer::Error(ErrorObject::internal_error());

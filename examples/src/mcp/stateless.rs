@@ -161,8 +161,10 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
         "Needs the client's sampling capability: -32021 when the request does not declare it",
         |ctx| {
             if caps(&ctx).sampling.is_none() {
-                let mut required = ClientCapabilities::default();
-                required.sampling = Some(Default::default());
+                let required = ClientCapabilities {
+                    sampling: Some(Default::default()),
+                    ..ClientCapabilities::default()
+                };
                 return Err(ToolError::MissingCapability(Box::new(required)));
             }
             Ok(CallToolResult::text("sampling capability declared"))
@@ -181,11 +183,16 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
                 )));
             }
             if caps(&ctx).elicitation.is_none() {
-                let mut required = ClientCapabilities::default();
-                required.elicitation = Some(Default::default());
+                let required = ClientCapabilities {
+                    elicitation: Some(Default::default()),
+                    ..ClientCapabilities::default()
+                };
                 return Err(ToolError::MissingCapability(Box::new(required)));
             }
-            Err(needs(vec![("answer", elicit("Your answer?", "answer"))], None))
+            Err(needs(
+                vec![("answer", elicit("Your answer?", "answer"))],
+                None,
+            ))
         },
     );
     let b = tool(
@@ -214,7 +221,10 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
             } else {
                 let mut t = Tool::new(
                     "test_dynamic_tool",
-                    json!({"type": "object"}).as_object().cloned().unwrap_or_default(),
+                    json!({"type": "object"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
                 );
                 t.description = Some("Appears and disappears".into());
                 ctx.add_tool(t);
@@ -318,11 +328,7 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
                     let uris: Vec<String> = a
                         .get("roots")
                         .and_then(Value::as_array)
-                        .map(|l| {
-                            l.iter()
-                                .filter_map(|r| r.get("uri").map(text))
-                                .collect()
-                        })
+                        .map(|l| l.iter().filter_map(|r| r.get("uri").map(text)).collect())
                         .unwrap_or_default();
                     Ok(CallToolResult::text(format!("Roots: {}", uris.join(", "))))
                 }
@@ -366,10 +372,9 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
                 .iter()
                 .map(|k| answer(&r, k).map(|a| a.is_some()))
                 .collect::<Result<Vec<bool>, _>>()?;
-            if let (Some(state), true) = (
-                &ctx.input_responses().request_state,
-                all.iter().all(|x| *x),
-            ) {
+            if let (Some(state), true) =
+                (&ctx.input_responses().request_state, all.iter().all(|x| *x))
+            {
                 s.verify(state)?;
                 return Ok(CallToolResult::text("received all three inputs"));
             }
@@ -396,7 +401,10 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
             };
             match round {
                 1 if answer(&r, "step1")?.is_some() => Err(needs(
-                    vec![("step2", elicit("Step 2: What is your favourite colour?", "color"))],
+                    vec![(
+                        "step2",
+                        elicit("Step 2: What is your favourite colour?", "color"),
+                    )],
                     Some(s.sign(&json!({"tool": "multi_round", "round": 2}))),
                 )),
                 2 if answer(&r, "step2")?.is_some() => {
@@ -476,7 +484,10 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
                     })
                 }
                 None => Err(needs(
-                    vec![("context", elicit("What context should the prompt use?", "context"))],
+                    vec![(
+                        "context",
+                        elicit("What context should the prompt use?", "context"),
+                    )],
                     None,
                 )),
             }
