@@ -387,3 +387,54 @@ fn sse_answer_resumed_after_the_servers_retry() {
         client.close().await.unwrap();
     });
 }
+
+#[test]
+fn stateless_era_against_our_server() {
+    block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let handler = server().http(TokioRuntime, Default::default());
+        let shutdown = Shutdown::new();
+        let serving = tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            Default::default(),
+            shutdown.clone(),
+        ));
+        let url = format!("http://{addr}/");
+        // Discovery finds the stateless era: no initialize, no session.
+        let mut c = config();
+        c.session.discover = true;
+        let client = wirestate_tokio::mcp::connect_http(&url, c).await.unwrap();
+        assert_eq!(client.protocol_version(), Some("2026-07-28"));
+        assert_eq!(
+            client.server_info().unwrap().server_info.name,
+            "test-server"
+        );
+        let names: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert!(names.contains(&"echo".to_owned()), "{names:?}");
+        let mut args = Map::new();
+        args.insert("text".into(), json!("hi"));
+        let r = client.call_tool("echo", Some(args)).await.unwrap();
+        assert!(r.content[0].as_text().unwrap().contains("hi"));
+        let e = client.call_tool("nope", None).await.unwrap_err();
+        assert!(matches!(e, McpClientError::Rpc(_)), "{e:?}");
+        client.close().await.unwrap();
+        // Without discovery the same server is spoken to in the legacy era.
+        let legacy = wirestate_tokio::mcp::connect_http(&url, config())
+            .await
+            .unwrap();
+        assert_eq!(legacy.protocol_version(), Some("2025-11-25"));
+        legacy.close().await.unwrap();
+        shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
+    });
+}
