@@ -1,11 +1,15 @@
 //! Sans-IO Model Context Protocol (MCP).
 //!
 //! * [`schema`]: serde types for the specification's messages, revisions
-//!   2024-11-05 to 2025-11-25, unknown members kept.
-//! * [`ServerSession`]: the server side of the `initialize` era on a
-//!   JSON-RPC [`Peer`](wirestate_jsonrpc::Peer): lifecycle and version
-//!   negotiation, a catalogue of tools, resources and prompts it lists
-//!   itself (paginated), calls handed to the application as events,
+//!   2024-11-05 to 2025-11-25 and the stateless 2026-07-28, unknown
+//!   members kept.
+//! * [`ServerSession`]: the server side of both eras on a JSON-RPC
+//!   [`Peer`](wirestate_jsonrpc::Peer): the `initialize` lifecycle and
+//!   version negotiation, or — per request, when its `_meta` names the
+//!   2026-07-28 revision — stateless service (`server/discover`,
+//!   `subscriptions/listen`, input-required results, caching hints); a
+//!   catalogue of tools, resources and prompts it lists itself
+//!   (paginated), calls handed to the application as events,
 //!   cancellation, progress, logging, subscriptions, and requests to the
 //!   client.
 //! * [`ClientSession`]: the client side of the same era: `initialize` and
@@ -17,7 +21,9 @@
 //! * [`HttpServer`]: the Streamable HTTP transport over `http` types —
 //!   sessions by `Mcp-Session-Id`, JSON or SSE answers, a standalone GET
 //!   stream, `Last-Event-ID` resumption, DELETE, and Origin/Host
-//!   allow-lists against DNS rebinding (see [`http`]).
+//!   allow-lists against DNS rebinding (see [`http`]); stateless POSTs
+//!   without a session, with the SEP-2243 header checks
+//!   ([`http::stateless`]).
 //! * `websocket` (feature `ws`): the WebSocket transport, one JSON-RPC
 //!   message per text message, as a byte machine over `wirestate-ws`.
 //!

@@ -780,3 +780,116 @@ fn stdio_serves_stateless_requests() {
     assert_eq!(lines[0]["result"]["supportedVersions"], json!([V]));
     assert_eq!(lines[1]["error"]["code"], -32601);
 }
+
+/// A stateless session over stdio: discover, a list, a listen stream, a
+/// removed method, bad `_meta`, a call and its retry.
+fn stateless_script() -> Vec<u8> {
+    let mut input = Vec::new();
+    let mut line = |v: Value| {
+        input.extend_from_slice(v.to_string().as_bytes());
+        input.push(b'\n');
+    };
+    line(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
+        "params": {"_meta": meta()}}),
+    );
+    line(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta()}}));
+    line(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "subscriptions/listen",
+        "params": {"_meta": meta(), "notifications": {"toolsListChanged": true}}}),
+    );
+    line(json!({"jsonrpc": "2.0", "id": 4, "method": "ping", "params": {"_meta": meta()}}));
+    line(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": V}}}));
+    line(json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+        "params": with_meta(json!({"name": "t", "arguments": {"a": "h\u{e9}"}}))}));
+    line(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": with_meta(json!({"name": "t", "inputResponses": {"k": {}}, "requestState": "s"}))}));
+    line(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 3}}),
+    );
+    input
+}
+
+fn stdio_server() -> StdioServer {
+    let mut s = StdioServer::new(StdioConfig::new(Config::new(Implementation::new("t", "1"))));
+    catalogue(s.session_mut());
+    s
+}
+
+/// Answers calls: input-required without a retry, complete with one.
+fn stdio_react(s: &mut StdioServer, e: &ServerEvent) {
+    if let ServerEvent::CallTool { id, params } = e {
+        let session = s.session_mut();
+        if InputResponses::from_extra(&params.extra).is_retry() {
+            session
+                .respond_call_tool(id, CallToolResult::text("done"))
+                .unwrap();
+        } else {
+            session
+                .respond_input_required(
+                    id,
+                    InputRequiredResult {
+                        request_state: Some("s".into()),
+                        ..InputRequiredResult::default()
+                    },
+                )
+                .unwrap();
+        }
+    }
+}
+
+fn debug_events(events: Vec<ServerEvent>) -> Vec<String> {
+    events.iter().map(|e| format!("{e:?}")).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Stateless requests over stdio give the same events and bytes
+    /// however the input is cut.
+    #[test]
+    fn stdio_stateless_split_invariant(
+        cuts in wirestate_testkit::cuts(stateless_script().len()),
+        eof in proptest::prelude::any::<bool>(),
+    ) {
+        wirestate_testkit::assert_split_invariant(
+            &stdio_server,
+            Instant::now(),
+            &stateless_script(),
+            &cuts,
+            eof,
+            &mut |_, _| {},
+            &debug_events,
+        );
+    }
+
+    /// The same with the application answering as the calls arrive: the
+    /// set of lines does not depend on the cuts.
+    #[test]
+    fn stdio_stateless_answers_split_invariant(
+        cuts in wirestate_testkit::cuts(stateless_script().len()),
+    ) {
+        let input = stateless_script();
+        let now = Instant::now();
+        let sorted = |out: &[u8]| {
+            let mut l: Vec<String> = out
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+            l.sort();
+            l
+        };
+        let whole = wirestate_testkit::feed(
+            stdio_server(), now, &input, &[], true, &mut stdio_react, &debug_events);
+        let cut = wirestate_testkit::feed(
+            stdio_server(), now, &input, &cuts, true, &mut stdio_react, &debug_events);
+        proptest::prop_assert_eq!(&whole.events, &cut.events);
+        proptest::prop_assert_eq!(sorted(&whole.output), sorted(&cut.output));
+        let lines = sorted(&whole.output);
+        proptest::prop_assert!(lines.iter().any(|l| l.contains("\"input_required\"")));
+        proptest::prop_assert!(lines.iter().any(|l| l.contains("subscriptions/acknowledged")));
+    }
+}
