@@ -6,5 +6,6 @@ pub mod grpc_blocking;
 pub mod grpc_cli;
 pub mod load;
 pub mod mcp;
+pub mod mcp_blocking;
 pub mod mcp_client;
 pub mod routes;

@@ -77,6 +77,7 @@ fn parse_action(words: &[String]) -> Result<Action, String> {
 /// Where the server is.
 enum Target<'a> {
     Http(&'a str),
+    Ws(&'a str),
     Child(&'a [String]),
 }
 
@@ -97,7 +98,8 @@ pub fn run(
             Some((url, rest)) if url.starts_with("http://") || url.starts_with("https://") => {
                 (Target::Http(url.as_str()), rest)
             }
-            _ => return Err("give a URL (http://...) or a command after `--`".into()),
+            Some((url, rest)) if url.starts_with("ws://") => (Target::Ws(url.as_str()), rest),
+            _ => return Err("give a URL (http://... or ws://...) or a command after `--`".into()),
         }
     } else {
         (Target::Child(command), words)
@@ -116,6 +118,7 @@ pub fn run(
             runtime.block_on(async {
                 let client = match target {
                     Target::Http(url) => wirestate_tokio::mcp::connect_http(url, config).await,
+                    Target::Ws(url) => wirestate_tokio::mcp::connect_ws(url, config).await,
                     Target::Child(cmd) => {
                         wirestate_tokio::mcp::connect_child(&cmd[0], &cmd[1..], config).await
                     }
@@ -127,6 +130,7 @@ pub fn run(
         Rt::Smol => smol::block_on(async {
             let client = match target {
                 Target::Http(url) => wirestate_smol::mcp::connect_http(url, config).await,
+                Target::Ws(url) => wirestate_smol::mcp::connect_ws(url, config).await,
                 Target::Child(cmd) => {
                     wirestate_smol::mcp::connect_child(&cmd[0], &cmd[1..], config).await
                 }
@@ -148,6 +152,7 @@ fn blocking(target: Target<'_>, timeout: Duration, action: Action) -> Result<Exi
     config.session.jsonrpc.request_timeout = Some(timeout);
     let client = match target {
         Target::Http(url) => McpClient::http(url, config),
+        Target::Ws(url) => McpClient::websocket(url, config),
         Target::Child(cmd) => McpClient::spawn(&cmd[0], &cmd[1..], config),
     }
     .map_err(|e| format!("cannot start the MCP session: {e}"))?;

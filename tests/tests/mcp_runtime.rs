@@ -5,7 +5,9 @@
 //! progress answered as SSE (decoded with `SseDecoder`), DELETE then 404, a
 //! bad Origin, an SSE answer cut mid-stream and resumed with GET and
 //! `Last-Event-ID` — and `McpServer::serve_io` over an in-memory duplex (tokio)
-//! and a Unix socket pair (smol).
+//! and a Unix socket pair (smol); and the same scenarios against the
+//! blocking runtime's server (`wirestate_blocking::mcp_server`: Streamable
+//! HTTP on the blocking server, stdio over OS pipes).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
@@ -807,4 +809,105 @@ fn stdio_smol_socket_pair() {
         served.await.unwrap();
         check_stdio_output(&out);
     });
+}
+
+// ---- the blocking runtime's server: the same scenarios ----
+
+/// [`server`]'s catalogue on `wirestate_blocking::mcp_server`, with plain
+/// closures.
+fn blocking_server() -> wirestate_blocking::mcp_server::McpServer {
+    use wirestate_blocking::mcp_server as b;
+    b::McpServer::builder()
+        .name("mcp-runtime-test", "0.0.1")
+        .instructions("test server")
+        .tool("add", "Adds two numbers.", |a: AddArgs| {
+            Ok::<_, b::ToolError>(b::Structured(Sum { sum: a.a + a.b }))
+        })
+        .tool_with_context(
+            "work",
+            "Logs and reports progress for each step, then answers.",
+            |ctx: &b::RequestContext, a: WorkArgs| {
+                for i in 1..=a.steps {
+                    ctx.log(LoggingLevel::Info, Some("work"), json!(format!("step {i}")));
+                    ctx.progress(f64::from(i), Some(f64::from(a.steps)), None);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok::<_, b::ToolError>(format!("did {} steps", a.steps))
+            },
+        )
+        .build()
+}
+
+fn start_blocking() -> (
+    SocketAddr,
+    wirestate_blocking::ServerHandle,
+    mpsc::Receiver<()>,
+) {
+    let server = wirestate_blocking::Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let mcp = blocking_server().http(HttpConfig::default());
+    let (tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = server.serve(move |req: Request<wirestate_blocking::BlockingBody>| {
+            if req.uri().path() == "/mcp" {
+                mcp.handle(req)
+            } else {
+                let mut r = Response::new(wirestate_blocking::ResponseBody::empty());
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                r
+            }
+        });
+        let _ = tx.send(());
+    });
+    (addr, handle, done)
+}
+
+#[test]
+fn streamable_http_blocking_server() {
+    let (addr, handle, done) = start_blocking();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let client = wirestate_tokio::client(ClientConfig::default());
+            tokio::time::timeout(Duration::from_secs(30), streamable_http(client, addr))
+                .await
+                .expect("the MCP exchange timed out");
+        });
+    handle.shutdown();
+    let _ = done.recv_timeout(Duration::from_secs(10));
+}
+
+#[test]
+fn resume_after_disconnect_blocking_server() {
+    let (addr, handle, done) = start_blocking();
+    smol::block_on(async move {
+        let client = wirestate_smol::client(ClientConfig::default());
+        futures_lite::future::or(resume_after_disconnect(client, addr), async {
+            smol::Timer::after(Duration::from_secs(30)).await;
+            panic!("the MCP exchange timed out");
+        })
+        .await;
+    });
+    handle.shutdown();
+    let _ = done.recv_timeout(Duration::from_secs(10));
+}
+
+#[test]
+fn stdio_blocking_pipes() {
+    use std::io::{Read, Write};
+    let (in_r, mut in_w) = std::io::pipe().unwrap();
+    let (mut out_r, out_w) = std::io::pipe().unwrap();
+    let served = std::thread::spawn(move || blocking_server().serve_io(in_r, out_w));
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        out_r.read_to_end(&mut out).map(|_| out)
+    });
+    in_w.write_all(&stdio_input()).unwrap();
+    drop(in_w);
+    let out = reader.join().unwrap().unwrap();
+    served.join().unwrap().unwrap();
+    check_stdio_output(&out);
 }

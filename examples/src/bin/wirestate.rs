@@ -48,9 +48,12 @@ enum Command {
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
         /// Also serve the MCP conformance suite's fixture tools, resources
-        /// and prompts.
+        /// and prompts (tokio only).
         #[arg(long)]
         conformance_fixtures: bool,
+        /// Which runtime serves it: tokio, or blocking (threads).
+        #[arg(long, value_enum, default_value = "tokio")]
+        runtime: RuntimeKind,
     },
     /// Send one HTTP/1.1 (or, with --http2-prior-knowledge, HTTP/2) request and print the response body.
     Http {
@@ -96,7 +99,7 @@ enum Command {
         url: String,
     },
     /// A small MCP client: `wirestate mcp [--runtime R] URL ACTION` for a
-    /// Streamable HTTP endpoint, `wirestate mcp [--runtime R] ACTION -- CMD ARGS...`
+    /// Streamable HTTP (http://) or WebSocket (ws://) endpoint, `wirestate mcp [--runtime R] ACTION -- CMD ARGS...`
     /// for a stdio server run as a child process. ACTION: list-tools |
     /// call NAME JSON | resources | read URI | prompts | get-prompt NAME JSON | info.
     /// Results are printed as JSON; log and progress notifications go to stderr.
@@ -107,7 +110,7 @@ enum Command {
         /// How long to wait for each answer, in seconds.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
-        /// [URL] ACTION [ARGS]: the endpoint (http://...) unless a command
+        /// [URL] ACTION [ARGS]: the endpoint (http://... or ws://...) unless a command
         /// follows `--`, then the action and its arguments.
         #[arg(required = true)]
         words: Vec<String>,
@@ -168,7 +171,16 @@ fn main() -> ExitCode {
         } => serve(listen, runtime, threads, conformance_fixtures),
         Command::McpServer {
             conformance_fixtures,
+            runtime: RuntimeKind::Blocking,
+        } => mcp_stdio_blocking(conformance_fixtures),
+        Command::McpServer {
+            conformance_fixtures,
+            runtime: RuntimeKind::Tokio,
         } => mcp_stdio(conformance_fixtures),
+        Command::McpServer {
+            runtime: RuntimeKind::Smol,
+            ..
+        } => Err("wirestate mcp-server runs on tokio or blocking".into()),
         Command::Http {
             method,
             headers,
@@ -262,7 +274,7 @@ fn serve(
     threads: Option<usize>,
     fixtures: bool,
 ) -> Result<ExitCode, String> {
-    // The MCP endpoint at /mcp (tokio and smol): Host must name a loopback
+    // The MCP endpoint at /mcp (every runtime): Host must name a loopback
     // address with the bound port, Origin (if any) a loopback origin.
     let mcp_config = |port: u16| {
         let mut c = wirestate_mcp::HttpConfig::default();
@@ -353,14 +365,35 @@ fn serve(
             // The gRPC services on the same port (h2c and gRPC-Web);
             // health Watch calls end when the server shuts down.
             let grpc = wirestate_examples::grpc_blocking::server(Some(handle.clone()));
+            // The demo MCP server at /mcp (Streamable HTTP and WebSocket);
+            // the conformance fixtures are served on tokio and smol only.
+            if fixtures {
+                tracing::warn!("--conformance-fixtures: not served with --runtime blocking");
+            }
+            let mcp = wirestate_examples::mcp_blocking::server().http(mcp_config(addr.port()));
             // Ctrl-C starts a graceful shutdown.
             on_ctrl_c(move || handle.shutdown());
             server
-                .serve(wirestate_examples::grpc_blocking::with_grpc(grpc))
+                .serve(wirestate_examples::mcp_blocking::with_mcp(
+                    mcp,
+                    wirestate_examples::grpc_blocking::with_grpc(grpc),
+                ))
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `wirestate mcp-server --runtime blocking`: the demo MCP server on
+/// stdin/stdout, on threads.
+fn mcp_stdio_blocking(fixtures: bool) -> Result<ExitCode, String> {
+    if fixtures {
+        return Err("the conformance fixtures are served on tokio only".into());
+    }
+    wirestate_examples::mcp_blocking::server()
+        .serve_stdio()
+        .map_err(|e| format!("stdio: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `wirestate mcp-server`: the demo MCP server on stdin/stdout (tokio).

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# MCP over WebSocket with Python's `websockets` (PyPI, pinned below; the
+# official MCP Python SDK has no WebSocket client) as an independent peer
+# sending JSON-RPC text messages to `wirestate serve --runtime R` /mcp, on
+# tokio, smol and blocking (scripts/interop_mcp_ws.py): the `mcp`
+# subprotocol, a request before initialize refused, initialize, ping,
+# tools/list (schemas), tools/call (structured content, progress, a log
+# notification, isError, -32602), resources/read, prompts/get (-32602 for
+# a missing argument), malformed JSON -32700 with the socket kept open,
+# -32600, -32601, bad params -32602, ten calls in flight, a binary message
+# closed with 1003, a bad Origin refused with 403, and a client offering no
+# subprotocol. Then our own client, `wirestate mcp ws://...` on each
+# runtime, against each server: list-tools and a call. Loopback only;
+# servers ended by PID. One PASS/FAIL line per check, then
+# `interop-mcpws: N passed, M failed`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WEBSOCKETS_VERSION=17.4
+cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
+venv="$cache/venv-websockets"
+py="$venv/bin/python"
+
+# --- the peer: a venv with the pinned websockets (shared with
+# interop-websockets.sh; installed only when missing)
+if ! "$py" -c "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
+    mkdir -p "$cache"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        rm -rf "$venv"
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$venv"
+    fi
+    "$py" -m pip install -q --disable-pip-version-check "websockets==$WEBSOCKETS_VERSION"
+fi
+
+cargo build --release --locked -q --bin wirestate
+bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { # name [file with details]
+    failed=$((failed + 1)); echo "FAIL $1"
+    if [ -n "${2:-}" ] && [ -s "$2" ]; then sed 's/^/    /' "$2" | tail -20; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { # port: until it accepts a connection
+    for _ in $(seq 100); do
+        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+for rt in tokio smol blocking; do
+    port=$(free_port)
+    "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 >"$work/serve-$rt.log" 2>&1 &
+    pids+=($!)
+    if ! wait_port "$port"; then
+        fail "[$rt] wirestate serve did not listen on $port" "$work/serve-$rt.log"
+        continue
+    fi
+    url="ws://127.0.0.1:$port/mcp"
+
+    # websockets -> wirestate serve /mcp
+    rc=0
+    timeout 120 "$py" scripts/interop_mcp_ws.py "$url" "$rt serve" >"$work/py-$rt.out" 2>&1 || rc=$?
+    grep -E '^(PASS|FAIL) |^    ' "$work/py-$rt.out" || true
+    p=$(grep -c '^PASS ' "$work/py-$rt.out" || true)
+    f=$(grep -c '^FAIL ' "$work/py-$rt.out" || true)
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        fail "[$rt] the python client exited with status $rc" "$work/py-$rt.out"
+    fi
+
+    # wirestate mcp ws://... (our client, each runtime) -> this server
+    for crt in tokio smol blocking; do
+        name="[$crt client -> $rt serve] wirestate mcp ws:// list-tools"
+        if timeout 30 "$bin" mcp --runtime "$crt" "$url" list-tools >"$work/list.out" 2>"$work/list.err" \
+            && grep -q '"name": *"echo"' "$work/list.out" && grep -q '"name": *"add"' "$work/list.out"; then
+            pass "$name"
+        else
+            cat "$work/list.err" >>"$work/list.out"
+            fail "$name" "$work/list.out"
+        fi
+        name="[$crt client -> $rt serve] wirestate mcp ws:// call add"
+        if timeout 30 "$bin" mcp --runtime "$crt" "$url" call add '{"a": 40, "b": 2}' >"$work/call.out" 2>"$work/call.err" \
+            && grep -q '"text": *"42"' "$work/call.out"; then
+            pass "$name"
+        else
+            cat "$work/call.err" >>"$work/call.out"
+            fail "$name" "$work/call.out"
+        fi
+    done
+
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+done
+
+echo "interop-mcpws: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
