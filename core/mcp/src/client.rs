@@ -65,6 +65,27 @@ pub struct ClientConfig {
     /// revision) falls back to `initialize`. Default false: `initialize`
     /// only.
     pub discover: bool,
+    /// Streamable HTTP transports: how long to wait before resuming an SSE
+    /// stream (a GET with `Last-Event-ID`) when the server sent no
+    /// `retry:`. Default 1 s.
+    pub sse_retry: Duration,
+    /// The longest `retry:` honoured, so a server cannot park a request.
+    /// Default 30 s.
+    pub sse_max_retry: Duration,
+    /// Resumptions of one request's SSE answer in a row that bring no new
+    /// event id before the request fails. Default 5.
+    pub sse_max_resumes: u32,
+}
+
+impl ClientConfig {
+    /// The wait before resuming an SSE stream: the server's `retry:`
+    /// (milliseconds) bounded by [`sse_max_retry`](Self::sse_max_retry),
+    /// else [`sse_retry`](Self::sse_retry).
+    pub fn sse_retry_delay(&self, server: Option<u64>) -> Duration {
+        server.map_or(self.sse_retry, |ms| {
+            Duration::from_millis(ms).min(self.sse_max_retry)
+        })
+    }
 }
 
 impl Default for ClientConfig {
@@ -78,6 +99,9 @@ impl Default for ClientConfig {
             max_total_timeout: Some(Duration::from_secs(600)),
             elicitation_defaults: true,
             discover: false,
+            sse_retry: Duration::from_secs(1),
+            sse_max_retry: Duration::from_secs(30),
+            sse_max_resumes: 5,
         }
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use wirestate_codec::{LineDecoder, SseDecoder, SseEvent, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
-use wirestate_mcp::http::MCP_SESSION_ID;
+use wirestate_mcp::http::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
     Implementation, InitializeResult, ListPromptsResult, ListResourcesResult, ListRootsResult,
@@ -927,16 +927,11 @@ impl Shared {
         }
         if content_type.starts_with("text/event-stream") {
             let mut sse = SseDecoder::new();
-            while let Some(chunk) = body.chunk()? {
-                sse.push(&chunk);
-                while let Some(event) = sse.next_event() {
-                    self.sse_event(event);
-                }
+            let read = self.read_sse(&mut body, &mut sse);
+            match request {
+                Some(id) => self.resume(client, uri, id, sse),
+                None => read,
             }
-            while let Some(event) = sse.finish() {
-                self.sse_event(event);
-            }
-            Ok(())
         } else if content_type.starts_with("application/json") {
             let bytes = body.collect(MAX_JSON_BODY)?;
             if !bytes.is_empty() {
@@ -948,6 +943,96 @@ impl Shared {
             Err(McpClientError::BadAnswer(format!(
                 "content type {content_type:?}"
             )))
+        }
+    }
+
+    /// Reads an SSE body to its end, feeding each message to the session.
+    fn read_sse(
+        self: &Arc<Self>,
+        body: &mut crate::BlockingBody,
+        sse: &mut SseDecoder,
+    ) -> Result<(), McpClientError> {
+        while let Some(chunk) = body.chunk()? {
+            sse.push(&chunk);
+            while let Some(event) = sse.next_event() {
+                self.sse_event(event);
+            }
+        }
+        while let Some(event) = sse.finish() {
+            self.sse_event(event);
+        }
+        Ok(())
+    }
+
+    /// The SSE answer to our request `id` ended before its response (the
+    /// server may close it once it sent an event id, SEP-1699): while the
+    /// request is pending, waits the server's `retry:` (else
+    /// [`ClientConfig::sse_retry`]) and resumes with a GET carrying
+    /// `Last-Event-ID`, up to [`ClientConfig::sse_max_resumes`] times in a
+    /// row without a new event id. A stream without an event id cannot be
+    /// resumed: the request then waits for its deadline.
+    fn resume(
+        self: &Arc<Self>,
+        client: &Client,
+        uri: &Uri,
+        id: &RequestId,
+        mut sse: SseDecoder,
+    ) -> Result<(), McpClientError> {
+        let config = &self.config.session;
+        let mut last_event_id = sse.last_event_id().to_owned();
+        let mut retry = config.sse_retry_delay(sse.retry());
+        let mut attempts = 0;
+        loop {
+            let (session_id, version) = {
+                let st = self.lock();
+                if st.closed || !st.session.is_pending(id) {
+                    return Ok(());
+                }
+                (st.session_id.clone(), st.session.protocol_version())
+            };
+            if last_event_id.is_empty() {
+                return Ok(());
+            }
+            if attempts >= config.sse_max_resumes {
+                return Err(McpClientError::BadAnswer(format!(
+                    "the SSE answer to request {id} ended {attempts} times without the response"
+                )));
+            }
+            attempts += 1;
+            std::thread::sleep(retry);
+            let mut req = Request::new(Body::empty());
+            *req.uri_mut() = uri.clone();
+            let h = req.headers_mut();
+            h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+            if let Some(s) = session_id {
+                h.insert(MCP_SESSION_ID, s);
+            }
+            if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(MCP_PROTOCOL_VERSION, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&last_event_id) {
+                h.insert(LAST_EVENT_ID, v);
+            }
+            let res = client.request(req)?;
+            let status = res.status();
+            let mut body = res.into_body();
+            if status != StatusCode::OK {
+                let bytes = body.collect(4096).unwrap_or_default();
+                return Err(McpClientError::Status {
+                    status,
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                });
+            }
+            sse = SseDecoder::new();
+            // A dropped connection is resumed like a closed stream.
+            let _ = self.read_sse(&mut body, &mut sse);
+            if !sse.last_event_id().is_empty() && sse.last_event_id() != last_event_id {
+                last_event_id = sse.last_event_id().to_owned();
+                attempts = 0;
+            }
+            if sse.retry().is_some() {
+                retry = config.sse_retry_delay(sse.retry());
+            }
         }
     }
 

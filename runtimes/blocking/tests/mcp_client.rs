@@ -69,3 +69,83 @@ fn unsupported_version_is_refused() {
         "{e:?}"
     );
 }
+
+/// A Streamable HTTP server on one thread that answers `tools/call` with an
+/// SSE stream holding only an event id and `retry: 200`, closed before the
+/// result (SEP-1699), and the result to a GET carrying `Last-Event-ID`.
+/// Returns its address and the `(delay after the close, Last-Event-ID)`
+/// of the resumption.
+fn closing_sse_server() -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<(Duration, String)>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut call_id, mut closed) = (String::from("null"), Instant::now());
+        for stream in listener.incoming() {
+            let Ok(mut out) = stream else { return };
+            let mut reader = BufReader::new(out.try_clone().unwrap());
+            let (mut head, mut line) = (Vec::new(), String::new());
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                head.push(line.trim_end().to_ascii_lowercase());
+                line.clear();
+            }
+            let header = |name: &str| {
+                head.iter()
+                    .find_map(|h| h.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+            };
+            let mut body = vec![0; header("content-length").map_or(0, |v| v.parse().unwrap())];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            let id = body
+                .split("\"id\":")
+                .nth(1)
+                .and_then(|r| r.split([',', '}']).next())
+                .unwrap_or("null")
+                .to_owned();
+            let sse =
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+            let reply = if let Some(last) = header("last-event-id") {
+                let _ = tx.send((closed.elapsed(), last));
+                format!(
+                    "{sse}id: e2\ndata: {{\"jsonrpc\":\"2.0\",\"id\":{call_id},\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"resumed\"}}]}}}}\n\n"
+                )
+            } else if body.contains("\"initialize\"") {
+                let r = format!(
+                    "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{{}},\"serverInfo\":{{\"name\":\"s\",\"version\":\"1\"}}}}}}"
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{r}",
+                    r.len()
+                )
+            } else if body.contains("\"tools/call\"") {
+                call_id = id;
+                closed = Instant::now();
+                format!("{sse}id: e1\nretry: 200\ndata: \n\n")
+            } else {
+                "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into()
+            };
+            let _ = out.write_all(reply.as_bytes());
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn sse_answer_resumed_after_the_servers_retry() {
+    let (addr, resumed) = closing_sse_server();
+    let mut config = McpClientConfig::default();
+    config.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+    let client = McpClient::http(&format!("http://{addr}/"), config).unwrap();
+    let start = Instant::now();
+    let result = client.call_tool("t", None).unwrap();
+    assert_eq!(result.content[0].as_text(), Some("resumed"));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let (delay, last) = resumed.recv().unwrap();
+    assert_eq!(last, "e1");
+    assert!(delay >= Duration::from_millis(200), "{delay:?}");
+    let _ = client.close();
+}

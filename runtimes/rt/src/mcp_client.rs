@@ -51,19 +51,6 @@ mod websocket;
 const MAX_PAGES: usize = 1000;
 /// Most bytes of a JSON answer read.
 const MAX_JSON_BODY: usize = 16 << 20;
-/// How long to wait before resuming an SSE stream when the server did not
-/// say (`retry:`).
-const DEFAULT_RETRY: Duration = Duration::from_secs(1);
-/// The longest `retry:` honoured, so a server cannot park a request.
-const MAX_RETRY: Duration = Duration::from_secs(30);
-/// Resumptions of a request's SSE answer in a row that bring no new event.
-const MAX_RESUMES: u32 = 5;
-
-/// The wait a server's `retry:` field asks for, bounded by [`MAX_RETRY`].
-fn retry_delay(millis: u64) -> Duration {
-    Duration::from_millis(millis).min(MAX_RETRY)
-}
-
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -1152,8 +1139,9 @@ impl<R: Runtime> Shared<R> {
     /// The SSE answer to our request `id` ended (the server may close it
     /// at any time once it has sent an event id, SEP-1699): while the
     /// request is still pending, waits the `retry` the server asked for
-    /// (else [`DEFAULT_RETRY`]) and resumes the stream with a GET carrying
-    /// `Last-Event-ID`, up to [`MAX_RESUMES`] times in a row without an
+    /// (else [`ClientConfig::sse_retry`]) and resumes the stream with a GET
+    /// carrying `Last-Event-ID`, up to [`ClientConfig::sse_max_resumes`]
+    /// times in a row without an
     /// event. A stream without an event id cannot be resumed: the request
     /// then waits for its deadline.
     ///
@@ -1165,7 +1153,8 @@ impl<R: Runtime> Shared<R> {
             return Ok(());
         };
         let mut last_event_id = sse.last_event_id().to_owned();
-        let mut retry = sse.retry().map_or(DEFAULT_RETRY, retry_delay);
+        let config = &self.config.session;
+        let mut retry = config.sse_retry_delay(sse.retry());
         let mut attempts = 0;
         loop {
             {
@@ -1178,7 +1167,7 @@ impl<R: Runtime> Shared<R> {
                 tracing::debug!(request = %id, "SSE answer ended without an event id to resume from");
                 return Ok(());
             }
-            if attempts >= MAX_RESUMES {
+            if attempts >= config.sse_max_resumes {
                 return Err(McpClientError::BadAnswer(format!(
                     "the SSE answer to request {id} ended {attempts} times without the response"
                 )));
@@ -1202,8 +1191,8 @@ impl<R: Runtime> Shared<R> {
                 last_event_id = sse.last_event_id().to_owned();
                 attempts = 0;
             }
-            if let Some(ms) = sse.retry() {
-                retry = retry_delay(ms);
+            if sse.retry().is_some() {
+                retry = config.sse_retry_delay(sse.retry());
             }
         }
     }
@@ -1218,7 +1207,7 @@ impl<R: Runtime> Shared<R> {
         };
         let mut last_event_id = String::new();
         let mut failures = 0u32;
-        let mut retry = DEFAULT_RETRY;
+        let mut retry = self.config.session.sse_retry;
         loop {
             {
                 let st = self.lock();
@@ -1235,8 +1224,8 @@ impl<R: Runtime> Shared<R> {
                     if !sse.last_event_id().is_empty() {
                         last_event_id = sse.last_event_id().to_owned();
                     }
-                    if let Some(ms) = sse.retry() {
-                        retry = retry_delay(ms);
+                    if sse.retry().is_some() {
+                        retry = self.config.session.sse_retry_delay(sse.retry());
                     }
                 }
                 // No standalone stream on this server.
