@@ -4,8 +4,8 @@
 #   - examples/examples/mcp_stdio_server.rs over stdio (the SDK's stdio
 #     client spawns it);
 #   - `wirestate mcp-server` over stdio (the rt `McpServer::serve_io` on
-#     tokio);
-#   - `wirestate serve --runtime tokio|smol` at /mcp over Streamable HTTP
+#     tokio; and `--runtime blocking`, wirestate_blocking::mcp_server);
+#   - `wirestate serve --runtime tokio|smol|blocking` at /mcp over Streamable HTTP
 #     (`mcp.client.streamable_http`): Mcp-Session-Id, tool calls answered
 #     as SSE, DELETE at the end and 404 after.
 # Each session initializes (2025-11-25), pings, lists tools (input and
@@ -87,9 +87,10 @@ wait_port() { # port: until it accepts a connection
 # --- stdio: the blocking-loop example, then `wirestate mcp-server`
 client stdio-example stdio stdio-example wirestate-mcp-stdio-example "$example"
 client mcp-server stdio mcp-server wirestate-demo "$bin" mcp-server
+client mcp-server-blocking stdio mcp-server-blocking wirestate-demo "$bin" mcp-server --runtime blocking
 
-# --- Streamable HTTP: `wirestate serve` /mcp on each async runtime
-for rt in tokio smol; do
+# --- Streamable HTTP: `wirestate serve` /mcp on each runtime
+for rt in tokio smol blocking; do
     port=$(free_port)
     "$bin" serve --listen "127.0.0.1:$port" --runtime "$rt" >"$work/serve-$rt.log" 2>&1 &
     pids+=($!)
