@@ -33,7 +33,8 @@
 //! Output: a `round=` line per server and round (calls completed inside
 //! the window, calls/s, p50/p99/max latency from write to the end of the
 //! answer, and the server's CPU µs per call: utime + stime from
-//! /proc/PID/stat over the window / calls), then a Markdown table of the
+//! /proc/PID/stat over the window / calls, and the generator's own, to
+//! show it was not the bottleneck), then a Markdown table of the
 //! medians over rounds and the ratios of the first server to each other
 //! one (median of per-round ratios, range in brackets).
 
@@ -128,6 +129,9 @@ struct Round {
     p99_us: f64,
     max_us: f64,
     cpu_us_per_call: f64,
+    /// The generator's own CPU per call (a check that it was not the
+    /// bottleneck).
+    load_us_per_call: f64,
 }
 
 /// The window of a round and what was read at its edges.
@@ -149,34 +153,50 @@ impl Window {
         t >= self.start && t <= self.end
     }
 
-    /// Sleeps to the window's start and end, reading the server's CPU
-    /// ticks at each: (ticks used, seconds elapsed between the reads).
-    async fn meter(&self, pid: Option<u32>) -> (Option<u64>, f64) {
+    /// Sleeps to the window's start and end, reading the server's and
+    /// the generator's CPU ticks at each.
+    async fn meter(&self, pid: Option<u32>) -> Meter {
+        let me = std::process::id();
         tokio::time::sleep_until(self.start.into()).await;
-        let (c0, t0) = (pid.and_then(cpu_ticks), Instant::now());
+        let (c0, l0, t0) = (pid.and_then(cpu_ticks), cpu_ticks(me), Instant::now());
         tokio::time::sleep_until(self.end.into()).await;
-        let (c1, t1) = (pid.and_then(cpu_ticks), Instant::now());
-        let used = match (c0, c1) {
+        let (c1, l1, t1) = (pid.and_then(cpu_ticks), cpu_ticks(me), Instant::now());
+        let used = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
-        (used, (t1 - t0).as_secs_f64())
+        Meter {
+            server_ticks: used(c0, c1),
+            load_ticks: used(l0, l1),
+            elapsed: (t1 - t0).as_secs_f64(),
+        }
     }
 }
 
-fn summarise(mut lat: Vec<u32>, ticks: Option<u64>, elapsed: f64) -> Round {
+/// CPU ticks used over a window by the server and the generator, and the
+/// window's length in seconds.
+struct Meter {
+    server_ticks: Option<u64>,
+    load_ticks: Option<u64>,
+    elapsed: f64,
+}
+
+fn summarise(mut lat: Vec<u32>, m: Meter) -> Round {
     lat.sort_unstable();
     let n = lat.len();
+    let per_call = |ticks: Option<u64>| match ticks {
+        Some(t) if n > 0 => t as f64 / clk_tck() * 1e6 / n as f64,
+        _ => f64::NAN,
+    };
+    let elapsed = m.elapsed;
     Round {
         calls: n,
         calls_per_s: n as f64 / elapsed,
         p50_us: percentile_us(&lat, 0.50),
         p99_us: percentile_us(&lat, 0.99),
         max_us: percentile_us(&lat, 1.0),
-        cpu_us_per_call: match ticks {
-            Some(t) if n > 0 => t as f64 / clk_tck() * 1e6 / n as f64,
-            _ => f64::NAN,
-        },
+        cpu_us_per_call: per_call(m.server_ticks),
+        load_us_per_call: per_call(m.load_ticks),
     }
 }
 
@@ -238,7 +258,7 @@ async fn run(args: Args) -> Res<()> {
 
 fn report(kind: &str, args: &Args, round: usize, name: &str, r: Round) {
     println!(
-        "round={} transport={kind} inflight={} server={name} calls={} calls_per_s={:.0} p50_us={:.1} p99_us={:.1} max_us={:.1} cpu_us_per_call={:.2}",
+        "round={} transport={kind} inflight={} server={name} calls={} calls_per_s={:.0} p50_us={:.1} p99_us={:.1} max_us={:.1} cpu_us_per_call={:.2} load_us_per_call={:.2}",
         round + 1,
         args.inflight,
         r.calls,
@@ -246,7 +266,8 @@ fn report(kind: &str, args: &Args, round: usize, name: &str, r: Round) {
         r.p50_us,
         r.p99_us,
         r.max_us,
-        r.cpu_us_per_call
+        r.cpu_us_per_call,
+        r.load_us_per_call
     );
 }
 
@@ -506,10 +527,9 @@ impl StdioPeer {
                 slots.add_permits(1);
             }
         };
-        let (_, _, (ticks, elapsed)) =
-            tokio::try_join!(writer, reader, async { Ok(w.meter(pid).await) })?;
+        let (_, _, meter) = tokio::try_join!(writer, reader, async { Ok(w.meter(pid).await) })?;
         self.next_id = next_id.get();
-        Ok(summarise(lat.into_inner(), ticks, elapsed))
+        Ok(summarise(lat.into_inner(), meter))
     }
 
     /// Closes stdin (the server's cue to exit) and reaps the child, killing
@@ -804,9 +824,8 @@ impl HttpPeer {
             }
         });
         let all = futures_util::future::try_join_all(clients);
-        let (_, (ticks, elapsed)) =
-            tokio::try_join!(all, async { Ok(w.meter(Some(self.pid)).await) })?;
+        let (_, meter) = tokio::try_join!(all, async { Ok(w.meter(Some(self.pid)).await) })?;
         self.next_id = next_id.get();
-        Ok(summarise(lat.into_inner(), ticks, elapsed))
+        Ok(summarise(lat.into_inner(), meter))
     }
 }
