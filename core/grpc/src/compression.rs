@@ -288,8 +288,35 @@ pub fn encode_message_with(
     data: &[u8],
     dst: &mut BytesMut,
 ) -> Result<(), Error> {
+    encode_message_as(encoding, true, data, dst)
+}
+
+/// Frames one message for a stream whose `grpc-encoding` is `encoding`,
+/// choosing per message: compressed and flagged only if `compress` and
+/// the encoding is not identity, else sent as is with the flag clear
+/// (which a stream of any encoding allows — the flag, not the header,
+/// says whether a message is compressed).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use wirestate_grpc::{Encoding, encode_message_as};
+/// let mut out = BytesMut::new();
+/// encode_message_as(Encoding::Gzip, false, b"hi", &mut out).unwrap();
+/// assert_eq!(&out[..], b"\x00\x00\x00\x00\x02hi");
+/// ```
+///
+/// # Errors
+///
+/// As [`encode_message_with`].
+pub fn encode_message_as(
+    encoding: Encoding,
+    compress_it: bool,
+    data: &[u8],
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
     match encoding {
         Encoding::Identity => encode_message(data, false, dst),
+        _ if !compress_it => encode_message(data, false, dst),
         _ => {
             let mut body = BytesMut::new();
             compress(encoding, data, &mut body)?;

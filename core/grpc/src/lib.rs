@@ -81,7 +81,7 @@ pub mod web;
 
 pub use crate::compression::{
     Encoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, compress, decompress,
-    decompress_message, encode_message_with, negotiate,
+    decompress_message, encode_message_as, encode_message_with, negotiate,
 };
 pub use crate::error::Error;
 pub use crate::head::{

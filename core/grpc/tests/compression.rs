@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use wirestate_grpc::{
     Code, Encoding, EncodingSet, Error, Message, MessageDecoder, compress, decompress,
-    decompress_message, encode_message_with, error_response, negotiate,
+    decompress_message, encode_message_as, encode_message_with, error_response, negotiate,
 };
 use wirestate_machine::ErrorKind;
 
@@ -118,6 +118,38 @@ fn framed_with_compression() {
         &decompress_message(&b, Encoding::Gzip, 100).unwrap()[..],
         b"plain"
     );
+}
+
+/// Per-message compression on one gzip stream: what the interop cases
+/// `client_compressed_streaming` and `server_compressed_streaming` send
+/// (one message compressed, the next not), read back with each flag.
+#[test]
+fn per_message_choice_on_one_stream() {
+    let data = vec![0u8; 31_415];
+    let mut wire = BytesMut::new();
+    encode_message_as(Encoding::Gzip, true, &data, &mut wire).unwrap();
+    encode_message_as(Encoding::Gzip, false, &data, &mut wire).unwrap();
+    // Identity never compresses, whatever is asked.
+    encode_message_as(Encoding::Identity, true, b"plain", &mut wire).unwrap();
+    let mut dec = MessageDecoder::new();
+    dec.push(wire.freeze());
+    let a = dec.next_message().unwrap().unwrap();
+    let b = dec.next_message().unwrap().unwrap();
+    let c = dec.next_message().unwrap().unwrap();
+    assert!(a.compressed && a.data.len() < 1_000, "{}", a.data.len());
+    assert!(!b.compressed && b.data.len() == data.len());
+    assert!(!c.compressed && &c.data[..] == b"plain");
+    for m in [&a, &b] {
+        assert_eq!(
+            decompress_message(m, Encoding::Gzip, 1 << 20).unwrap(),
+            data
+        );
+    }
+    // `encode_message_with` is the compress-every-message case.
+    let (mut x, mut y) = (BytesMut::new(), BytesMut::new());
+    encode_message_with(Encoding::Gzip, b"same", &mut x).unwrap();
+    encode_message_as(Encoding::Gzip, true, b"same", &mut y).unwrap();
+    assert_eq!(x, y);
 }
 
 #[test]
