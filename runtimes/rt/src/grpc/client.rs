@@ -15,7 +15,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 use wirestate_grpc::{
     Code, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, MethodPath, RequestHead, ResponseHead,
-    ResponseStart, Status, deadline_after, encode_message_with,
+    ResponseStart, Status, deadline_after, encode_message_as, encode_message_with,
 };
 
 /// Per-call settings.
@@ -271,6 +271,7 @@ impl<R: Runtime> Channel<R> {
             started: None,
             failed: None,
             compression: opts.compression,
+            compress: true,
             deadline,
             types: PhantomData,
         }
@@ -304,6 +305,8 @@ pub struct StreamingCall<R, Req, Resp> {
     started: Option<(Metadata, Streaming<Resp>)>,
     failed: Option<Status>,
     compression: Encoding,
+    /// Whether the next messages are compressed with `compression`.
+    compress: bool,
     deadline: Option<Instant>,
     types: PhantomData<fn(Req)>,
 }
@@ -335,8 +338,13 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
             ));
         };
         let mut framed = BytesMut::new();
-        encode_message_with(self.compression, &message.encode_to_vec(), &mut framed)
-            .map_err(|e| e.to_status())?;
+        encode_message_as(
+            self.compression,
+            self.compress,
+            &message.encode_to_vec(),
+            &mut framed,
+        )
+        .map_err(|e| e.to_status())?;
         let sent = match self.deadline {
             Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed.freeze()))
                 .await
@@ -344,6 +352,30 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
             None => writer.send_data(framed.freeze()).await,
         };
         sent.map_err(|_| Status::new(Code::Unavailable, "the call ended"))
+    }
+
+    /// Whether the messages sent from now on are compressed with the
+    /// call's [`CallOptions::compression`] (they are by default; no effect
+    /// under identity): a call may send some messages compressed and
+    /// others not, each flagged accordingly.
+    pub fn set_compression(&mut self, compress: bool) {
+        self.compress = compress;
+    }
+
+    /// Cancels the call: its stream is reset (RST_STREAM CANCEL), which
+    /// the server sees as a cancellation, and the call ends here with
+    /// CANCELLED (what [`message`](StreamingCall::message) then returns).
+    /// Dropping the call does the same, without the status.
+    pub fn cancel(&mut self) {
+        self.writer = None;
+        // Dropping the receiver stops the spawned start (dropping its
+        // request), dropping the response stream drops its body: either
+        // resets the stream.
+        self.starting = None;
+        self.started = None;
+        if self.failed.is_none() {
+            self.failed = Some(Status::new(Code::Cancelled, "cancelled by the client"));
+        }
     }
 
     /// Ends the request stream (END_STREAM).
@@ -392,6 +424,15 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
         }
     }
 
+    /// Whether the response message last returned by
+    /// [`message`](StreamingCall::message) came flagged compressed (see
+    /// [`Streaming::last_compressed`]).
+    pub fn last_compressed(&self) -> bool {
+        self.started
+            .as_ref()
+            .is_some_and(|(_, s)| s.last_compressed())
+    }
+
     /// The trailers the call ended with, once it ended.
     pub fn trailers(&self) -> Option<&HeaderMap> {
         self.started.as_ref().and_then(|(_, s)| s.trailers())
@@ -420,6 +461,18 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default>
     /// As [`StreamingCall::send`].
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
         self.call.send(message).await
+    }
+
+    /// Cancels the call (see [`StreamingCall::cancel`]); `finish` then
+    /// returns CANCELLED.
+    pub fn cancel(&mut self) {
+        self.call.cancel();
+    }
+
+    /// Whether the next messages are compressed (see
+    /// [`StreamingCall::set_compression`]).
+    pub fn set_compression(&mut self, compress: bool) {
+        self.call.set_compression(compress);
     }
 
     /// Ends the requests and waits for the response.

@@ -24,6 +24,6 @@ mod streaming;
 
 pub use crate::Runtime;
 pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
-pub use server::{Interceptor, Request, Response, ResponseSink, Server, is_grpc};
+pub use server::{Interceptor, Request, Response, ResponseSink, Server, UnaryCall, is_grpc};
 pub use streaming::Streaming;
 pub use wirestate_grpc::{Code, Encoding, Metadata, Status};

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wirestate_grpc::{
     Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
-    Status, WebMode, WireFormat, deadline_after, encode_message_with, encode_web_text,
+    Status, WebMode, WireFormat, deadline_after, encode_message_as, encode_web_text,
     encode_web_trailers, error_response, negotiate, trailers_only,
 };
 
@@ -100,6 +100,10 @@ struct CallState {
     eager_head: bool,
     metadata: Metadata,
     trailers: Metadata,
+    /// Whether messages are compressed with the call's encoding (when it
+    /// is not identity): the server's default, which a handler may change
+    /// message by message.
+    compress: bool,
     /// The handler, waiting for room in the queue.
     waiter: Option<Waker>,
 }
@@ -143,9 +147,15 @@ impl<T: prost::Message> ResponseSink<T> {
     ///
     /// INTERNAL if the message cannot be framed (4 GiB or more).
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
+        let compress = lock(&self.shared).compress;
         let mut framed = BytesMut::new();
-        encode_message_with(self.encoding, &message.encode_to_vec(), &mut framed)
-            .map_err(|e| e.to_status())?;
+        encode_message_as(
+            self.encoding,
+            compress,
+            &message.encode_to_vec(),
+            &mut framed,
+        )
+        .map_err(|e| e.to_status())?;
         let framed = framed.freeze();
         std::future::poll_fn(|cx| {
             let mut st = lock(&self.shared);
@@ -174,6 +184,44 @@ impl<T: prost::Message> ResponseSink<T> {
     /// Sets the trailing metadata sent with the status.
     pub fn set_trailers(&mut self, trailers: Metadata) {
         lock(&self.shared).trailers = trailers;
+    }
+
+    /// Whether the messages sent from now on are compressed with the
+    /// call's encoding: by default they are if the server was built with
+    /// [`Server::send_compressed`] and not if with
+    /// [`Server::offer_compression`]. No effect when the call's encoding is
+    /// identity (the client does not accept the server's).
+    pub fn set_compression(&mut self, compress: bool) {
+        lock(&self.shared).compress = compress;
+    }
+}
+
+/// What a unary handler routed with [`Server::unary_with`] gets besides
+/// its request: how the request message came, and a say in how the
+/// response message goes.
+pub struct UnaryCall {
+    request_compressed: bool,
+    shared: Shared,
+}
+
+impl std::fmt::Debug for UnaryCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnaryCall")
+            .field("request_compressed", &self.request_compressed)
+            .finish()
+    }
+}
+
+impl UnaryCall {
+    /// Whether the request message came flagged compressed.
+    pub fn request_compressed(&self) -> bool {
+        self.request_compressed
+    }
+
+    /// Whether the response message is compressed with the call's
+    /// encoding (see [`ResponseSink::set_compression`]).
+    pub fn set_compression(&self, compress: bool) {
+        lock(&self.shared).compress = compress;
     }
 }
 
@@ -225,6 +273,9 @@ struct Inner<R> {
     interceptors: Vec<Interceptor>,
     max_message_size: usize,
     compression: Encoding,
+    /// Whether messages are compressed with `compression` unless a handler
+    /// says otherwise.
+    compress_default: bool,
 }
 
 /// A gRPC server: routes `/package.Service/Method` to typed handlers, and
@@ -272,6 +323,7 @@ impl<R: Runtime> Server<R> {
                 interceptors: Vec::new(),
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 compression: Encoding::Identity,
+                compress_default: true,
             }),
         }
     }
@@ -290,7 +342,22 @@ impl<R: Runtime> Server<R> {
     /// Compresses responses with `encoding` when the client accepts it
     /// (identity by default).
     pub fn send_compressed(mut self, encoding: Encoding) -> Self {
-        self.inner_mut().compression = encoding;
+        let inner = self.inner_mut();
+        inner.compression = encoding;
+        inner.compress_default = true;
+        self
+    }
+
+    /// Declares `encoding` in the response head when the client accepts
+    /// it, but sends messages uncompressed unless a handler asks for
+    /// compression, message by message ([`ResponseSink::set_compression`],
+    /// [`UnaryCall::set_compression`]): for services where the request
+    /// says whether its response is worth compressing (the interop
+    /// `TestService`'s `response_compressed`).
+    pub fn offer_compression(mut self, encoding: Encoding) -> Self {
+        let inner = self.inner_mut();
+        inner.compression = encoding;
+        inner.compress_default = false;
         self
     }
 
@@ -333,6 +400,36 @@ impl<R: Runtime> Server<R> {
                     let message = read_one(&mut call.stream::<Req>()).await?;
                     let sink = call.sink();
                     let response = f(call.request(message)).await?;
+                    reply(sink, response).await
+                })
+            }),
+        )
+    }
+
+    /// Routes a unary method whose handler also gets a [`UnaryCall`]:
+    /// whether the request came compressed, and per-message control over
+    /// the response's compression.
+    pub fn unary_with<Req, Resp, F, Fut>(self, path: &str, f: F) -> Self
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(Request<Req>, UnaryCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<Resp>, Status>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.route(
+            path,
+            Arc::new(move |mut call: Call| {
+                let f = f.clone();
+                Box::pin(async move {
+                    let mut stream = call.stream::<Req>();
+                    let message = read_one(&mut stream).await?;
+                    let unary = UnaryCall {
+                        request_compressed: stream.last_compressed(),
+                        shared: call.shared.clone(),
+                    };
+                    let sink = call.sink();
+                    let response = f(call.request(message), unary).await?;
                     reply(sink, response).await
                 })
             }),
@@ -440,6 +537,7 @@ impl<R: Runtime> Server<R> {
         };
         let out_encoding = negotiate(self.inner.compression, head.accept_encoding);
         let shared = Shared::default();
+        lock(&shared).compress = self.inner.compress_default;
         let call = Call {
             head,
             body,

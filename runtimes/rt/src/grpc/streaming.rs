@@ -40,6 +40,8 @@ pub struct Streaming<T> {
     max: usize,
     side: Side,
     ended: bool,
+    /// Whether the last message returned was flagged compressed.
+    last_compressed: bool,
     /// The status the stream ended with (client side), once known.
     done: Option<Result<(), Status>>,
     trailers: Option<HeaderMap>,
@@ -99,6 +101,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             max,
             side,
             ended: false,
+            last_compressed: false,
             done: None,
             trailers: None,
             deadline: None,
@@ -158,6 +161,17 @@ impl<T: prost::Message + Default> Streaming<T> {
         }
     }
 
+    /// Whether the message last returned by [`message`](Streaming::message)
+    /// came flagged compressed on the wire (it is returned decompressed
+    /// either way): what a server checks when a client promises
+    /// compression, and what a client checks when it asked the server for
+    /// a compressed (or an uncompressed) response, as the standard interop
+    /// cases `client_compressed_*` and `server_compressed_*` do. False
+    /// before the first message.
+    pub fn last_compressed(&self) -> bool {
+        self.last_compressed
+    }
+
     /// Trailing metadata (and the status fields) the stream ended with, on
     /// the client, once it ended.
     pub fn trailers(&self) -> Option<&HeaderMap> {
@@ -205,6 +219,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             };
             match next {
                 Some(Ok(Some(message))) => {
+                    self.last_compressed = message.compressed;
                     return Poll::Ready(
                         decompress_message(&message, self.encoding, self.max)
                             .map(Some)
