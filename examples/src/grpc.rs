@@ -3,7 +3,7 @@
 //!
 //! | service | what |
 //! | --- | --- |
-//! | `grpc.testing.TestService` | the gRPC interop test service: every method the standard interop cases use (`EmptyCall`, `UnaryCall`, `CacheableUnaryCall`, `StreamingOutputCall`, `StreamingInputCall`, `FullDuplexCall`, `HalfDuplexCall`), echoing `x-grpc-test-echo-initial` / `x-grpc-test-echo-trailing-bin` metadata and `response_status`; `UnimplementedCall` is left unrouted (UNIMPLEMENTED) |
+//! | `grpc.testing.TestService` | the gRPC interop test service: every method the standard interop cases use (`EmptyCall`, `UnaryCall`, `CacheableUnaryCall`, `StreamingOutputCall`, `StreamingInputCall`, `FullDuplexCall`, `HalfDuplexCall`), echoing `x-grpc-test-echo-initial` / `x-grpc-test-echo-trailing-bin` metadata and `response_status`, compressing a response message when `response_compressed` asks (gzip is offered, not imposed) and refusing a request whose `expect_compressed` does not match its compressed flag (INVALID_ARGUMENT); `UnimplementedCall` is left unrouted (UNIMPLEMENTED) |
 //! | `grpc.health.v1.Health` | `Check` and `Watch`: SERVING for `""` and every service here, SERVICE_UNKNOWN (Watch) / NOT_FOUND (Check) otherwise |
 //! | `wirestate.echo.v1.Echo` | echo in all four call kinds, for benchmarks |
 //!
@@ -19,6 +19,7 @@ use std::time::Duration;
 use wirestate_proto::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
+use wirestate_proto::grpc::testing::BoolValue;
 use wirestate_proto::grpc::testing::{
     EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
     StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
@@ -26,7 +27,7 @@ use wirestate_proto::grpc::testing::{
 };
 use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
 use wirestate_rt::grpc::{
-    Code, Metadata, Request, Response, ResponseSink, Server, Status, Streaming,
+    Code, Encoding, Metadata, Request, Response, ResponseSink, Server, Status, Streaming, UnaryCall,
 };
 use wirestate_rt::{Runtime, Shutdown};
 
@@ -43,10 +44,22 @@ const MAX_PAYLOAD: i32 = 4 << 20;
 /// server's: health `Watch` calls end (UNAVAILABLE) when it fires, so that
 /// a graceful shutdown does not wait for them forever.
 pub fn server<R: Runtime>(rt: R, shutdown: Shutdown) -> Server<R> {
-    let server = Server::new(rt.clone());
+    // gzip is offered (declared to clients that accept it) but messages go
+    // uncompressed unless a request asks otherwise (`response_compressed`).
+    let server = Server::new(rt.clone()).offer_compression(Encoding::Gzip);
     let server = test_service(server, rt);
     let server = echo_service(server);
     health_service(server, shutdown)
+}
+
+/// The interop `TestService` alone, as the standard interop server serves
+/// it (`examples/interop_server`): gzip offered, messages compressed when
+/// a request asks (`response_compressed`).
+pub fn test_server<R: Runtime>(rt: R) -> Server<R> {
+    test_service(
+        Server::new(rt.clone()).offer_compression(Encoding::Gzip),
+        rt,
+    )
 }
 
 /// A payload of `size` zero bytes.
@@ -84,6 +97,30 @@ fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
     (initial, trailing)
 }
 
+/// The check behind the interop cases `client_compressed_unary` and
+/// `client_compressed_streaming` (as the reference servers do it): a
+/// request that says whether it was sent compressed must have been, or
+/// not; a mismatch is INVALID_ARGUMENT, which is also how a client probes
+/// that the server can tell.
+fn expect_compressed(expect: &Option<BoolValue>, compressed: bool) -> Result<(), Status> {
+    match expect {
+        Some(e) if e.value != compressed => Err(Status::new(
+            Code::InvalidArgument,
+            if e.value {
+                "expected a compressed request message, got an uncompressed one"
+            } else {
+                "expected an uncompressed request message, got a compressed one"
+            },
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a `BoolValue` flag is set (absent is false).
+fn flag(v: &Option<BoolValue>) -> bool {
+    v.as_ref().is_some_and(|v| v.value)
+}
+
 /// Fails with `status` carrying the echoed trailing metadata.
 fn with_trailing(result: Result<(), Status>, trailing: &Metadata) -> Result<(), Status> {
     result.map_err(|s| s.with_metadata(trailing.clone()))
@@ -96,12 +133,14 @@ async fn sleep<R: Runtime>(rt: &R, micros: i32) {
     }
 }
 
-async fn simple<R>(
-    _rt: R,
+async fn simple(
     req: Request<SimpleRequest>,
+    call: UnaryCall,
 ) -> Result<Response<SimpleResponse>, Status> {
     let (initial, trailing) = echoed(&req.metadata);
     let r = req.message;
+    expect_compressed(&r.expect_compressed, call.request_compressed())?;
+    call.set_compression(flag(&r.response_compressed));
     with_trailing(asked_status(&r.response_status), &trailing)?;
     let response = SimpleResponse {
         payload: payload(r.response_size)?,
@@ -123,6 +162,7 @@ async fn stream_out<R: Runtime>(
 ) -> Result<(), Status> {
     for p in &r.response_parameters {
         sleep(rt, p.interval_us).await;
+        sink.set_compression(flag(&p.compressed));
         sink.send(StreamingOutputCallResponse {
             payload: payload(p.size)?,
         })
@@ -133,8 +173,6 @@ async fn stream_out<R: Runtime>(
 
 /// `grpc.testing.TestService`.
 pub fn test_service<R: Runtime>(server: Server<R>, rt: R) -> Server<R> {
-    let rt1 = rt.clone();
-    let rt2 = rt.clone();
     let rt3 = rt.clone();
     let rt4 = rt.clone();
     let rt5 = rt;
@@ -150,12 +188,8 @@ pub fn test_service<R: Runtime>(server: Server<R>, rt: R) -> Server<R> {
                 })
             },
         )
-        .unary(TestServiceMethod::UnaryCall.path(), move |req| {
-            simple(rt1.clone(), req)
-        })
-        .unary(TestServiceMethod::CacheableUnaryCall.path(), move |req| {
-            simple(rt2.clone(), req)
-        })
+        .unary_with(TestServiceMethod::UnaryCall.path(), simple)
+        .unary_with(TestServiceMethod::CacheableUnaryCall.path(), simple)
         .server_streaming(
             TestServiceMethod::StreamingOutputCall.path(),
             move |req: Request<StreamingOutputCallRequest>, mut sink| {
@@ -176,6 +210,7 @@ pub fn test_service<R: Runtime>(server: Server<R>, rt: R) -> Server<R> {
                 let mut stream = req.message;
                 let mut total: i64 = 0;
                 while let Some(m) = stream.message().await? {
+                    expect_compressed(&m.expect_compressed, stream.last_compressed())?;
                     total += m.payload.map_or(0, |p| p.body.len() as i64);
                 }
                 Ok(Response {
@@ -365,15 +400,16 @@ pub fn health_service<R: Runtime>(server: Server<R>, shutdown: Shutdown) -> Serv
     add_health_server(server, HealthService { shutdown })
 }
 
-/// The standard gRPC interop client cases, run with our
+/// The standard gRPC interop client cases (grpc/grpc
+/// `doc/interop-test-descriptions.md`), run with our
 /// [`Channel`](wirestate_rt::grpc::Channel) against a `TestService` at
-/// `addr` (ours or another implementation's): one `(case, result)` per
-/// case, in order.
+/// `addr` (ours or another implementation's): what
+/// `examples/interop_client` runs.
 pub mod interop {
     use std::net::SocketAddr;
     use std::time::Duration;
     use wirestate_proto::grpc::testing::{
-        EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+        BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
         StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
         StreamingOutputCallResponse, TestServiceMethod,
     };
@@ -382,6 +418,28 @@ pub mod interop {
 
     /// A case's outcome: why it failed.
     pub type Outcome = Result<(), String>;
+
+    /// Every case, in the order `all` runs them.
+    pub const CASES: [&str; 18] = [
+        "empty_unary",
+        "large_unary",
+        "client_streaming",
+        "server_streaming",
+        "ping_pong",
+        "empty_stream",
+        "status_code_and_message",
+        "special_status_message",
+        "custom_metadata",
+        "unimplemented_method",
+        "unimplemented_service",
+        "timeout_on_sleeping_server",
+        "cancel_after_begin",
+        "cancel_after_first_response",
+        "client_compressed_unary",
+        "server_compressed_unary",
+        "client_compressed_streaming",
+        "server_compressed_streaming",
+    ];
 
     macro_rules! ensure {
         ($cond:expr, $($msg:tt)+) => {
@@ -402,17 +460,40 @@ pub mod interop {
         })
     }
 
-    fn body_len(p: &Option<Payload>) -> usize {
-        p.as_ref().map_or(0, |p| p.body.len())
+    /// A payload's size, once checked to be all zeros (as the cases allow
+    /// a client to assert).
+    fn zeros(p: &Option<Payload>) -> Result<usize, String> {
+        let body = p.as_ref().map_or(&[][..], |p| &p.body[..]);
+        ensure!(body.iter().all(|&b| b == 0), "payload not all zeros");
+        Ok(body.len())
+    }
+
+    fn yes(value: bool) -> Option<BoolValue> {
+        Some(BoolValue { value })
     }
 
     const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
 
     /// Connects over h2c and runs every case (each bounded to 10 s).
     pub async fn run<R: Runtime>(rt: R, addr: SocketAddr) -> Vec<(&'static str, Outcome)> {
+        run_cases(rt, addr, &CASES).await
+    }
+
+    /// Connects over h2c and runs `cases` (names from [`CASES`]; an
+    /// unknown name fails), each bounded to 10 s, on one connection.
+    pub async fn run_cases<R: Runtime>(
+        rt: R,
+        addr: SocketAddr,
+        cases: &[&'static str],
+    ) -> Vec<(&'static str, Outcome)> {
         let io = match rt.connect(addr).await {
             Ok(io) => io,
-            Err(e) => return vec![("connect", Err(e.to_string()))],
+            Err(e) => {
+                return cases
+                    .iter()
+                    .map(|c| (*c, Err(format!("connect: {e}"))))
+                    .collect();
+            }
         };
         let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
         rt.spawn(Box::pin(async move {
@@ -420,34 +501,41 @@ pub mod interop {
         }));
         let ch = match Channel::new(rt.clone(), send, &addr.to_string()) {
             Ok(ch) => ch,
-            Err(e) => return vec![("connect", Err(st(e)))],
+            Err(e) => return cases.iter().map(|c| (*c, Err(st(e.clone())))).collect(),
         };
         let mut out = Vec::new();
-        macro_rules! case {
-            ($name:ident) => {{
-                let bound = rt.now() + Duration::from_secs(10);
-                let r = wirestate_rt::timeout(&rt, bound, $name(&ch))
-                    .await
-                    .unwrap_or_else(|| Err("timed out".into()));
-                out.push((stringify!($name), r));
-            }};
+        for &case in cases {
+            let bound = rt.now() + Duration::from_secs(10);
+            let r = wirestate_rt::timeout(&rt, bound, run_case(&ch, case))
+                .await
+                .unwrap_or_else(|| Err("timed out".into()));
+            out.push((case, r));
         }
-        case!(empty_unary);
-        case!(large_unary);
-        case!(client_compressed_unary);
-        case!(client_streaming);
-        case!(server_streaming);
-        case!(ping_pong);
-        case!(empty_stream);
-        case!(status_code_and_message);
-        case!(special_status_message);
-        case!(custom_metadata);
-        case!(timeout_on_sleeping_server);
-        case!(cancel_after_begin);
-        case!(cancel_after_first_response);
-        case!(unimplemented_method);
-        case!(unimplemented_service);
         out
+    }
+
+    async fn run_case<R: Runtime>(ch: &Channel<R>, case: &str) -> Outcome {
+        match case {
+            "empty_unary" => empty_unary(ch).await,
+            "large_unary" => large_unary(ch).await,
+            "client_streaming" => client_streaming(ch).await,
+            "server_streaming" => server_streaming(ch).await,
+            "ping_pong" => ping_pong(ch).await,
+            "empty_stream" => empty_stream(ch).await,
+            "status_code_and_message" => status_code_and_message(ch).await,
+            "special_status_message" => special_status_message(ch).await,
+            "custom_metadata" => custom_metadata(ch).await,
+            "unimplemented_method" => unimplemented_method(ch).await,
+            "unimplemented_service" => unimplemented_service(ch).await,
+            "timeout_on_sleeping_server" => timeout_on_sleeping_server(ch).await,
+            "cancel_after_begin" => cancel_after_begin(ch).await,
+            "cancel_after_first_response" => cancel_after_first_response(ch).await,
+            "client_compressed_unary" => client_compressed_unary(ch).await,
+            "server_compressed_unary" => server_compressed_unary(ch).await,
+            "client_compressed_streaming" => client_compressed_streaming(ch).await,
+            "server_compressed_streaming" => server_compressed_streaming(ch).await,
+            other => Err(format!("unknown test case {other:?}")),
+        }
     }
 
     async fn empty_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
@@ -465,7 +553,6 @@ pub mod interop {
 
     fn large_request() -> SimpleRequest {
         SimpleRequest {
-            response_type: 0,
             response_size: 314_159,
             payload: payload(271_828),
             ..Default::default()
@@ -481,21 +568,78 @@ pub mod interop {
             )
             .await
             .map_err(st)?;
-        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
         Ok(())
     }
 
+    fn gzip() -> CallOptions {
+        CallOptions::default().with_compression(Encoding::Gzip)
+    }
+
     async fn client_compressed_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let opts = CallOptions::default().with_compression(Encoding::Gzip);
-        let r = ch
-            .unary::<_, SimpleResponse>(
-                TestServiceMethod::UnaryCall.path(),
-                &large_request(),
-                &opts,
-            )
+        let path = TestServiceMethod::UnaryCall.path();
+        let call = |expect: bool, opts: CallOptions| {
+            let req = SimpleRequest {
+                expect_compressed: yes(expect),
+                ..large_request()
+            };
+            async move {
+                ch.unary::<_, SimpleResponse>(path, &req, &opts)
+                    .await
+                    .map_err(st)
+            }
+        };
+        // The feature probe: an uncompressed message that claims to be
+        // compressed must be refused.
+        match call(true, CallOptions::default()).await {
+            Ok(_) => {
+                return Err(
+                    "probe: the server accepted an uncompressed message that expected compression"
+                        .into(),
+                );
+            }
+            Err(e) if e.starts_with("InvalidArgument") => {}
+            Err(e) => return Err(format!("probe: {e}, want InvalidArgument")),
+        }
+        let r = call(true, gzip())
             .await
-            .map_err(st)?;
-        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+            .map_err(|e| format!("compressed: {e}"))?;
+        ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
+        let r = call(false, CallOptions::default())
+            .await
+            .map_err(|e| format!("uncompressed: {e}"))?;
+        ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
+        Ok(())
+    }
+
+    async fn server_compressed_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        for compressed in [true, false] {
+            let req = SimpleRequest {
+                response_compressed: yes(compressed),
+                ..large_request()
+            };
+            // The unary method, read as a stream of (one) message, to see
+            // the response's compressed flag.
+            let (_, mut stream) = ch
+                .server_streaming::<_, SimpleResponse>(
+                    TestServiceMethod::UnaryCall.path(),
+                    &req,
+                    &Default::default(),
+                )
+                .await
+                .map_err(st)?;
+            let m = stream.message().await.map_err(st)?.ok_or("no response")?;
+            ensure!(
+                stream.last_compressed() == compressed,
+                "response_compressed {compressed}: the flag was {}",
+                stream.last_compressed()
+            );
+            ensure!(
+                stream.message().await.map_err(st)?.is_none(),
+                "two responses"
+            );
+            ensure!(zeros(&m.payload)? == 314_159, "payload size");
+        }
         Ok(())
     }
 
@@ -515,6 +659,52 @@ pub mod interop {
         let r = call.finish().await.map_err(st)?;
         ensure!(
             r.message.aggregated_payload_size == 74_922,
+            "aggregated {}",
+            r.message.aggregated_payload_size
+        );
+        Ok(())
+    }
+
+    async fn client_compressed_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let path = TestServiceMethod::StreamingInputCall.path();
+        // The feature probe, uncompressed.
+        let mut probe =
+            ch.client_streaming::<_, StreamingInputCallResponse>(path, &Default::default());
+        // The server may refuse the call before the send completes; the
+        // status comes out of `finish` either way.
+        let _ = probe
+            .send(&StreamingInputCallRequest {
+                expect_compressed: yes(true),
+                payload: payload(27_182),
+            })
+            .await;
+        match probe.finish().await {
+            Ok(_) => {
+                return Err(
+                    "probe: the server accepted an uncompressed message that expected compression"
+                        .into(),
+                );
+            }
+            Err(s) if s.code == Code::InvalidArgument => {}
+            Err(s) => return Err(format!("probe: {}, want InvalidArgument", st(s))),
+        }
+        let mut call = ch.client_streaming::<_, StreamingInputCallResponse>(path, &gzip());
+        call.send(&StreamingInputCallRequest {
+            expect_compressed: yes(true),
+            payload: payload(27_182),
+        })
+        .await
+        .map_err(st)?;
+        call.set_compression(false);
+        call.send(&StreamingInputCallRequest {
+            expect_compressed: yes(false),
+            payload: payload(45_904),
+        })
+        .await
+        .map_err(st)?;
+        let r = call.finish().await.map_err(st)?;
+        ensure!(
+            r.message.aggregated_payload_size == 73_086,
             "aggregated {}",
             r.message.aggregated_payload_size
         );
@@ -546,9 +736,38 @@ pub mod interop {
             .map_err(st)?;
         let mut got = Vec::new();
         while let Some(m) = stream.message().await.map_err(st)? {
-            got.push(body_len(&m.payload) as i32);
+            got.push(zeros(&m.payload)?);
         }
-        ensure!(got == sizes, "sizes {got:?}");
+        ensure!(got == sizes.map(|s| s as usize), "sizes {got:?}");
+        Ok(())
+    }
+
+    async fn server_compressed_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
+        let wanted = [(true, 31_415), (false, 92_653)];
+        let req = StreamingOutputCallRequest {
+            response_parameters: wanted
+                .iter()
+                .map(|&(compressed, size)| ResponseParameters {
+                    size,
+                    compressed: yes(compressed),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let (_, mut stream) = ch
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                TestServiceMethod::StreamingOutputCall.path(),
+                &req,
+                &Default::default(),
+            )
+            .await
+            .map_err(st)?;
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().await.map_err(st)? {
+            got.push((stream.last_compressed(), zeros(&m.payload)? as i32));
+        }
+        ensure!(got == wanted, "(compressed, size) {got:?}, want {wanted:?}");
         Ok(())
     }
 
@@ -562,7 +781,7 @@ pub mod interop {
             req.payload = payload(psize);
             call.send(&req).await.map_err(st)?;
             let m = call.message().await.map_err(st)?.ok_or("no response")?;
-            ensure!(body_len(&m.payload) == rsize as usize, "size");
+            ensure!(zeros(&m.payload)? == rsize as usize, "size");
         }
         call.close_send();
         ensure!(
@@ -700,8 +919,10 @@ pub mod interop {
             TestServiceMethod::FullDuplexCall.path(),
             &opts,
         );
-        let mut req = sized(&[]);
-        req.payload = payload(27_182);
+        let req = StreamingOutputCallRequest {
+            payload: payload(27_182),
+            ..Default::default()
+        };
         // The send itself may already see the deadline.
         if let Err(s) = call.send(&req).await {
             return expect(Err::<(), _>(s), Code::DeadlineExceeded, None);
@@ -710,12 +931,14 @@ pub mod interop {
     }
 
     async fn cancel_after_begin<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let call = ch.client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
-            TestServiceMethod::StreamingInputCall.path(),
-            &Default::default(),
-        );
-        // Dropping the call resets its stream (CANCEL).
-        drop(call);
+        let mut call = ch
+            .client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
+                TestServiceMethod::StreamingInputCall.path(),
+                &Default::default(),
+            );
+        // Resets the stream (CANCEL) before any message.
+        call.cancel();
+        expect(call.finish().await, Code::Cancelled, None)?;
         // The connection goes on serving.
         empty_unary(ch).await
     }
@@ -729,8 +952,9 @@ pub mod interop {
         req.payload = payload(27_182);
         call.send(&req).await.map_err(st)?;
         let m = call.message().await.map_err(st)?.ok_or("no response")?;
-        ensure!(body_len(&m.payload) == 31_415, "size");
-        drop(call);
+        ensure!(zeros(&m.payload)? == 31_415, "size");
+        call.cancel();
+        expect(call.message().await, Code::Cancelled, None)?;
         empty_unary(ch).await
     }
 

@@ -1,0 +1,115 @@
+//! The standard gRPC interop client (grpc/grpc
+//! `doc/interop-test-descriptions.md`) on wirestate's client, over h2c:
+//!
+//! ```text
+//! cargo run -p wirestate-examples --example interop_client -- \
+//!     --server_host=127.0.0.1 --server_port=50051 --test_case=all [--runtime=tokio|smol]
+//! ```
+//!
+//! `--test_case` takes one case, a comma-separated list or `all` (the 18
+//! cases of `wirestate_examples::grpc::interop::CASES`). One
+//! `PASS name` / `FAIL name: why` line per case, then `N passed, N failed`;
+//! the exit status is 1 if any failed, 2 for bad arguments.
+//! `--use_tls=false` is accepted (TLS is not offered here).
+
+use clap::Parser;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use wirestate_examples::grpc::interop::{CASES, Outcome, run_cases};
+
+/// The flags every gRPC interop client takes (the ones this one needs).
+#[derive(Parser)]
+#[command(about = "gRPC interop test client (wirestate)")]
+struct Args {
+    /// The server host.
+    #[arg(long = "server_host", default_value = "127.0.0.1")]
+    server_host: String,
+    /// The server port.
+    #[arg(long = "server_port")]
+    server_port: u16,
+    /// A case, a comma-separated list of cases, or `all`.
+    #[arg(long = "test_case", default_value = "all")]
+    test_case: String,
+    /// Whether to use TLS: only `false` is supported.
+    #[arg(long = "use_tls", default_value_t = false, action = clap::ArgAction::Set)]
+    use_tls: bool,
+    /// The runtime the client runs on: tokio or smol.
+    #[arg(long, default_value = "tokio")]
+    runtime: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.use_tls {
+        eprintln!("interop_client: --use_tls=true is not supported (h2c only)");
+        return ExitCode::from(2);
+    }
+    let addr: SocketAddr = match (args.server_host.as_str(), args.server_port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    {
+        Some(a) => a,
+        None => {
+            eprintln!("interop_client: cannot resolve {}", args.server_host);
+            return ExitCode::from(2);
+        }
+    };
+    let mut cases = Vec::new();
+    for name in args.test_case.split(',').map(str::trim) {
+        if name == "all" {
+            cases.extend(CASES);
+        } else if let Some(c) = CASES.iter().find(|c| **c == name) {
+            cases.push(*c);
+        } else {
+            eprintln!(
+                "interop_client: unknown test case {name:?}; known: all, {}",
+                CASES.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let results: Vec<(&str, Outcome)> = match args.runtime.as_str() {
+        "smol" => {
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+            smol::block_on(ex.run(run_cases(rt, addr, &cases)))
+        }
+        "tokio" => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("tokio: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(run_cases(wirestate_tokio::TokioRuntime, addr, &cases))
+        }
+        other => {
+            eprintln!("interop_client: unknown runtime {other:?} (tokio or smol)");
+            return ExitCode::from(2);
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for (case, outcome) in results {
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS {case}");
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAIL {case}: {why}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
