@@ -8,9 +8,15 @@
 //! * our client (`wirestate_rt::grpc::Channel`, on tokio and smol) against
 //!   a tonic server implementing the Echo service (written the way
 //!   tonic's code generator writes it): the four call kinds, gzip,
-//!   metadata, a handler error, a deadline, an unknown method.
+//!   metadata, a handler error, a deadline, an unknown method;
+//! * the 18 standard interop cases both ways: tonic's client
+//!   (tests/tests/tonic_interop) against our interop `TestService`
+//!   (`wirestate_examples::grpc::test_server`), and our interop client
+//!   module against tonic's `TestService`. scripts/interop-grpc.sh runs the
+//!   same pairs as processes (the tonic_interop_* examples of this crate).
 
 mod tonic_echo;
+mod tonic_interop;
 
 use http::uri::PathAndQuery;
 use std::net::SocketAddr;
@@ -375,4 +381,52 @@ fn our_smol_client_against_tonic_server() {
         };
         futures_lite::future::or(ours_against_tonic(rt, addr), timer).await;
     }));
+}
+
+// --- the standard interop cases, both ways ---------------------------------
+
+#[test]
+fn tonic_interop_client_against_our_test_service() {
+    let rt = tokio_rt();
+    rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let server = wirestate_examples::grpc::test_server(wirestate_tokio::TokioRuntime);
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            server,
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        let results = tokio::time::timeout(
+            Duration::from_secs(60),
+            tonic_interop::run_cases(addr, &tonic_interop::CASES),
+        )
+        .await
+        .expect("bounded");
+        assert_eq!(results.len(), 18);
+        for (case, outcome) in results {
+            assert!(outcome.is_ok(), "{case}: {outcome:?}");
+        }
+    });
+}
+
+#[test]
+fn our_interop_client_against_tonic_test_service() {
+    let rt = tokio_rt();
+    rt.block_on(async {
+        let addr = tonic_interop::start().await;
+        let results = tokio::time::timeout(
+            Duration::from_secs(60),
+            wirestate_examples::grpc::interop::run(wirestate_tokio::TokioRuntime, addr),
+        )
+        .await
+        .expect("bounded");
+        assert_eq!(results.len(), 18);
+        for (case, outcome) in results {
+            assert_eq!(outcome, Ok(()), "{case}");
+        }
+    });
 }
