@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# gRPC interop with grpcio (PyPI, the C core; pinned below) as an
-# independent peer, both directions:
-#   - grpcio client -> `wirestate serve --runtime R` (tokio, smol): the
-#     standard interop cases (empty_unary, large_unary,
-#     client_compressed_unary, client_streaming, server_streaming,
-#     ping_pong, empty_stream, status_code_and_message,
-#     special_status_message, custom_metadata, timeout_on_sleeping_server,
-#     cancel_after_begin, cancel_after_first_response, unimplemented_method,
-#     unimplemented_service) plus a server-side deadline case, against the
-#     TestService served on the same port as everything else (h2c);
-#   - our client (examples/grpc_interop_client, tokio and smol) -> a grpcio
-#     TestService server (grpcio's own interop server is not in the wheel:
-#     scripts/interop_grpc.py server), the same cases.
+# The standard gRPC interop matrix (grpc/grpc doc/interop-test-descriptions.md,
+# all 18 cases: empty_unary, large_unary, client_streaming, server_streaming,
+# ping_pong, empty_stream, status_code_and_message, special_status_message,
+# custom_metadata, unimplemented_method, unimplemented_service,
+# timeout_on_sleeping_server, cancel_after_begin, cancel_after_first_response,
+# client_compressed_unary, server_compressed_unary,
+# client_compressed_streaming, server_compressed_streaming), every direction,
+# with two independent peers:
+#   - grpcio (PyPI, the C core; pinned below) client -> examples/interop_server
+#     and `wirestate serve` (tokio, smol); plus a server-side deadline case;
+#   - our examples/interop_client (tokio, smol) -> a grpcio TestService server
+#     (grpcio's interop server is not in the wheel: scripts/interop_grpc.py);
+#   - tonic's client (tests/examples/tonic_interop_client) -> interop_server
+#     (tokio, smol);
+#   - our interop_client (tokio, smol) -> tonic's server
+#     (tests/examples/tonic_interop_server).
 # The grpc.testing Python stubs are generated from proto/proto/grpc/testing
-# with grpcio-tools at run time. Loopback only; every process is ended by
+# with grpcio-tools at run time. What the Python API and tonic cannot do
+# (read a message's compressed flag, switch compression per message) is
+# described in scripts/interop_grpc.py and tests/tests/tonic_interop; such
+# cases say so in their PASS line. Loopback only; every process is ended by
 # PID. One PASS/FAIL line per case, then `interop-grpc: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,12 +42,22 @@ if ! "$py" -c "import grpc, grpc_tools, sys; sys.exit(grpc.__version__ != '$GRPC
 fi
 
 cargo build --release --locked -q --bin wirestate
-cargo build --release --locked -q -p wirestate-examples --example grpc_interop_client
-bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
-client="${CARGO_TARGET_DIR:-target}/release/examples/grpc_interop_client"
+cargo build --release --locked -q -p wirestate-examples --example interop_client --example interop_server
+cargo build --release --locked -q -p wirestate-tests --example tonic_interop_client --example tonic_interop_server
 helper="$PWD/scripts/interop_grpc.py"
 
 work=$(mktemp -d)
+# Copies of the binaries just built, so that another build sharing the
+# target directory cannot swap them while the matrix runs.
+out="${CARGO_TARGET_DIR:-target}/release"
+mkdir -p "$work/bin"
+cp "$out/wirestate" "$out/examples/interop_client" "$out/examples/interop_server" \
+    "$out/examples/tonic_interop_client" "$out/examples/tonic_interop_server" "$work/bin/"
+bin="$work/bin/wirestate"
+client="$work/bin/interop_client"
+server="$work/bin/interop_server"
+tonic_client="$work/bin/tonic_interop_client"
+tonic_server="$work/bin/tonic_interop_server"
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -85,30 +101,66 @@ cp proto/proto/grpc/testing/{test,messages,empty}.proto "$work/in/src/proto/grpc
     in/src/proto/grpc/testing/test.proto in/src/proto/grpc/testing/messages.proto \
     in/src/proto/grpc/testing/empty.proto)
 
-# --- grpcio client -> wirestate serve
-for rt in tokio smol; do
-    port=$(free_port)
-    "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 >"$work/serve-$rt.log" 2>&1 &
+start() { # name log command...: starts a server on $port, 0 once it answers
+    local name=$1 log=$2
+    shift 2
+    "$@" >"$log" 2>&1 &
     pids+=($!)
     if ! wait_port "$port"; then
-        fail "$rt: server did not start" "$work/serve-$rt.log"
-        continue
+        fail "$name: server did not start" "$log"
+        return 1
     fi
-    (cd "$work" && PYTHONPATH=stubs timeout 180 "$py" "$helper" client "127.0.0.1:$port" "grpcio-client->$rt-serve") \
-        >"$work/client-$rt.out" 2>&1 || true
-    count "$work/client-$rt.out" "grpcio client -> $rt serve"
+}
+labelled() { # label output-file: our and tonic's clients print bare case names
+    sed -e "s/^PASS /PASS $1 /" -e "s/^FAIL /FAIL $1 /" "$2"
+}
+
+# --- grpcio client -> interop_server and wirestate serve
+for rt in tokio smol; do
+    port=$(free_port)
+    if start "$rt interop_server" "$work/server-$rt.log" "$server" --port="$port" --runtime="$rt"; then
+        (cd "$work" && PYTHONPATH=stubs timeout 180 "$py" "$helper" client "127.0.0.1:$port" "grpcio-client->$rt-interop_server") \
+            >"$work/grpcio-$rt-server.out" 2>&1 || true
+        count "$work/grpcio-$rt-server.out" "grpcio client -> $rt interop_server"
+    fi
+    port=$(free_port)
+    if start "$rt serve" "$work/serve-$rt.log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2; then
+        (cd "$work" && PYTHONPATH=stubs timeout 180 "$py" "$helper" client "127.0.0.1:$port" "grpcio-client->$rt-serve") \
+            >"$work/grpcio-$rt-serve.out" 2>&1 || true
+        count "$work/grpcio-$rt-serve.out" "grpcio client -> $rt serve"
+    fi
 done
 
 # --- our client -> grpcio server
 port=$(free_port)
-(cd "$work" && PYTHONPATH=stubs exec "$py" "$helper" server "$port") >"$work/pyserver.log" 2>&1 &
-pids+=($!)
-if ! wait_port "$port"; then
-    fail "grpcio server did not start" "$work/pyserver.log"
-else
+if start "grpcio server" "$work/pyserver.log" env PYTHONPATH="$work/stubs" "$py" "$helper" server "$port"; then
     for rt in tokio smol; do
-        timeout 180 "$client" "127.0.0.1:$port" "$rt" "$rt-client->grpcio-server" >"$work/ours-$rt.out" 2>&1 || true
-        count "$work/ours-$rt.out" "$rt client -> grpcio server"
+        timeout 180 "$client" --server_host=127.0.0.1 --server_port="$port" --test_case=all --runtime="$rt" \
+            >"$work/ours-$rt-grpcio.raw" 2>&1 || true
+        labelled "$rt-client->grpcio-server" "$work/ours-$rt-grpcio.raw" >"$work/ours-$rt-grpcio.out"
+        count "$work/ours-$rt-grpcio.out" "$rt client -> grpcio server"
+    done
+fi
+
+# --- tonic client -> interop_server
+for rt in tokio smol; do
+    port=$(free_port)
+    if start "$rt interop_server (tonic)" "$work/server-tonic-$rt.log" "$server" --port="$port" --runtime="$rt"; then
+        timeout 180 "$tonic_client" --server_host=127.0.0.1 --server_port="$port" --test_case=all \
+            >"$work/tonic-$rt.raw" 2>&1 || true
+        labelled "tonic-client->$rt-interop_server" "$work/tonic-$rt.raw" >"$work/tonic-$rt.out"
+        count "$work/tonic-$rt.out" "tonic client -> $rt interop_server"
+    fi
+done
+
+# --- our client -> tonic server
+port=$(free_port)
+if start "tonic server" "$work/tonic-server.log" "$tonic_server" --port="$port"; then
+    for rt in tokio smol; do
+        timeout 180 "$client" --server_host=127.0.0.1 --server_port="$port" --test_case=all --runtime="$rt" \
+            >"$work/ours-$rt-tonic.raw" 2>&1 || true
+        labelled "$rt-client->tonic-server" "$work/ours-$rt-tonic.raw" >"$work/ours-$rt-tonic.out"
+        count "$work/ours-$rt-tonic.out" "$rt client -> tonic server"
     done
 fi
 

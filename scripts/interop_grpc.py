@@ -1,17 +1,36 @@
 """gRPC interop peer built on grpcio (the C core), for scripts/interop-grpc.sh.
 
-    interop_grpc.py client HOST:PORT   run the standard interop test cases
-                                       against a TestService; one PASS/FAIL
-                                       line per case; exit 1 on any failure
+    interop_grpc.py client HOST:PORT   run the 18 standard interop test
+                                       cases (and a server-side deadline
+                                       case) against a TestService; one
+                                       PASS/FAIL line per case; exit 1 on
+                                       any failure
     interop_grpc.py server PORT        serve grpc.testing.TestService with
                                        grpcio (the interop server is not in
                                        the wheel) until killed
+
+grpcio's Python API does not show a message's compressed flag (the C core
+decompresses before Python sees the bytes), which the compression cases
+check: the server must refuse a request whose `expect_compressed` does not
+match how it came (client_compressed_*), and the client checks that
+responses come compressed as `response_compressed` asked
+(server_compressed_*). So both modes put a FlagTap in front of the
+connection: an in-process loopback TCP relay that forwards every byte
+unchanged and reads the HTTP/2 DATA frames going by to note each gRPC
+message's compressed flag. The server looks a request's flag up by the
+message's bytes; the client takes the flags of the responses of the call it
+just made. Everything else (compression itself, negotiation, the calls) is
+grpcio's.
 
 The grpc.testing stubs are generated at script time (grpc_tools.protoc)
 into a directory on PYTHONPATH; see the shell script.
 """
 
+import collections
+import gzip
 import queue
+import socket
+import struct
 import sys
 import threading
 import time
@@ -35,6 +54,134 @@ def check(cond, what):
         raise AssertionError(what)
 
 
+# --- the flag tap ---------------------------------------------------------------
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class FrameReader:
+    """Reads gRPC messages out of one direction of an HTTP/2 connection."""
+
+    def __init__(self, client_side, on_message):
+        self.buf = b""
+        self.skip_preface = client_side
+        self.streams = collections.defaultdict(bytes)
+        self.on_message = on_message
+
+    def feed(self, data):
+        self.buf += data
+        if self.skip_preface:
+            if len(self.buf) < len(PREFACE):
+                return
+            self.buf = self.buf[len(PREFACE):]
+            self.skip_preface = False
+        while len(self.buf) >= 9:
+            length = int.from_bytes(self.buf[0:3], "big")
+            if len(self.buf) < 9 + length:
+                return
+            ftype, flags = self.buf[3], self.buf[4]
+            stream = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+            payload = self.buf[9:9 + length]
+            self.buf = self.buf[9 + length:]
+            if ftype != 0:  # only DATA frames carry messages
+                continue
+            if flags & 0x8 and payload:  # PADDED
+                pad = payload[0]
+                payload = payload[1:len(payload) - pad]
+            pending = self.streams[stream] + payload
+            while len(pending) >= 5:
+                compressed, n = pending[0], struct.unpack(">I", pending[1:5])[0]
+                if len(pending) < 5 + n:
+                    break
+                data = pending[5:5 + n]
+                pending = pending[5 + n:]
+                self.on_message(stream, bool(compressed & 1), data)
+            self.streams[stream] = pending
+
+
+class FlagTap:
+    """A loopback relay from a listening port to `backend` that notes the
+    compressed flag of every gRPC message it forwards."""
+
+    def __init__(self, backend_port, listen_port=0):
+        self.backend = ("127.0.0.1", backend_port)
+        self.lock = threading.Lock()
+        # Requests (client to server): flags by the message's plain bytes.
+        self.requests = collections.defaultdict(collections.deque)
+        # Responses (server to client): flags in arrival order.
+        self.responses = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", listen_port))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            front, _ = self.sock.accept()
+            back = socket.create_connection(self.backend)
+            for s in (front, back):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            up = FrameReader(True, self.on_request)
+            down = FrameReader(False, self.on_response)
+            threading.Thread(target=self.pump, args=(front, back, up), daemon=True).start()
+            threading.Thread(target=self.pump, args=(back, front, down), daemon=True).start()
+
+    def pump(self, src, dst, reader):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                # Noted before forwarding, so a flag is known by the time
+                # the peer has the message.
+                reader.feed(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def plain(compressed, data):
+        return gzip.decompress(data) if compressed else data
+
+    def on_request(self, _stream, compressed, data):
+        try:
+            key = self.plain(compressed, data)
+        except OSError:
+            return
+        with self.lock:
+            self.requests[key].append(compressed)
+
+    def on_response(self, _stream, compressed, _data):
+        with self.lock:
+            self.responses.append(compressed)
+
+    def request_flag(self, message):
+        """How a request message (as the handler got it) came: True
+        compressed, False not, None if the tap did not see it."""
+        key = message.SerializeToString()
+        with self.lock:
+            q = self.requests.get(key)
+            if not q:
+                return None
+            flag = q.popleft()
+            if not q:
+                del self.requests[key]
+            return flag
+
+    def take_responses(self):
+        with self.lock:
+            r, self.responses = self.responses, []
+            return r
+
+
 # --- client cases -----------------------------------------------------------
 
 def empty_unary(stub):
@@ -49,11 +196,62 @@ def large_unary(stub):
     check(len(r.payload.body) == 314159, "payload size %d" % len(r.payload.body))
 
 
+def large_request(**kw):
+    return messages_pb2.SimpleRequest(response_size=314159, payload=payload(271828), **kw)
+
+
 def client_compressed_unary(stub):
-    r = stub.UnaryCall(messages_pb2.SimpleRequest(
-        response_size=314159, payload=payload(271828)), timeout=10,
-        compression=grpc.Compression.Gzip)
+    # The feature probe: uncompressed, claiming compression.
+    expect_error(lambda: stub.UnaryCall(large_request(
+        expect_compressed=messages_pb2.BoolValue(value=True)), timeout=10),
+        grpc.StatusCode.INVALID_ARGUMENT)
+    r = stub.UnaryCall(large_request(expect_compressed=messages_pb2.BoolValue(value=True)),
+                       timeout=10, compression=grpc.Compression.Gzip)
     check(len(r.payload.body) == 314159, "payload size")
+    r = stub.UnaryCall(large_request(expect_compressed=messages_pb2.BoolValue(value=False)),
+                       timeout=10)
+    check(len(r.payload.body) == 314159, "payload size")
+
+
+def server_compressed_unary(stub, tap):
+    for compressed in (True, False):
+        tap.take_responses()
+        r = stub.UnaryCall(large_request(
+            response_compressed=messages_pb2.BoolValue(value=compressed)), timeout=10)
+        check(len(r.payload.body) == 314159, "payload size")
+        flags = tap.take_responses()
+        check(flags == [compressed], "response_compressed %s: flags %r" % (compressed, flags))
+
+
+def client_compressed_streaming(stub):
+    # The feature probe: uncompressed, claiming compression.
+    expect_error(lambda: stub.StreamingInputCall(iter([messages_pb2.StreamingInputCallRequest(
+        expect_compressed=messages_pb2.BoolValue(value=True), payload=payload(27182))]), timeout=10),
+        grpc.StatusCode.INVALID_ARGUMENT)
+    # grpcio's Python API compresses every message of a call or none (no
+    # per-message switch, unlike the C++ WriteOptions::set_no_compression):
+    # the second message goes compressed too and says so. Reported in the
+    # PASS line.
+    r = stub.StreamingInputCall(iter([
+        messages_pb2.StreamingInputCallRequest(
+            expect_compressed=messages_pb2.BoolValue(value=True), payload=payload(27182)),
+        messages_pb2.StreamingInputCallRequest(
+            expect_compressed=messages_pb2.BoolValue(value=True), payload=payload(45904)),
+    ]), timeout=10, compression=grpc.Compression.Gzip)
+    check(r.aggregated_payload_size == 73086, "aggregated %d" % r.aggregated_payload_size)
+    return "second message compressed too: grpcio Python has no per-message switch"
+
+
+def server_compressed_streaming(stub, tap):
+    tap.take_responses()
+    req = messages_pb2.StreamingOutputCallRequest(response_parameters=[
+        messages_pb2.ResponseParameters(size=31415, compressed=messages_pb2.BoolValue(value=True)),
+        messages_pb2.ResponseParameters(size=92653, compressed=messages_pb2.BoolValue(value=False)),
+    ])
+    got = [len(r.payload.body) for r in stub.StreamingOutputCall(req, timeout=10)]
+    check(got == [31415, 92653], "sizes %r" % got)
+    flags = tap.take_responses()
+    check(flags == [True, False], "flags %r, want [True, False]" % flags)
 
 
 def client_streaming(stub):
@@ -189,6 +387,7 @@ def cancel_after_begin(stub):
     time.sleep(0.05)
     fut.cancel()
     check(fut.cancelled(), "not cancelled")
+    check(fut.code() == grpc.StatusCode.CANCELLED, "code %s" % fut.code())
     pipe.close()
 
 
@@ -220,25 +419,39 @@ def unimplemented_service(channel):
                  grpc.StatusCode.UNIMPLEMENTED)
 
 
-CASES = [
-    empty_unary, large_unary, client_compressed_unary, client_streaming, server_streaming,
-    ping_pong, empty_stream, status_code_and_message, special_status_message, custom_metadata,
-    timeout_on_sleeping_server, server_side_deadline, cancel_after_begin,
-    cancel_after_first_response, unimplemented_method,
-]
-
-
 def run_client(target, label):
+    host, port = target.rsplit(":", 1)
+    check(host in ("127.0.0.1", "localhost"), "loopback targets only")
+    tap = FlagTap(int(port))
     failed = 0
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel("127.0.0.1:%d" % tap.port) as channel:
         grpc.channel_ready_future(channel).result(timeout=10)
         stub = test_pb2_grpc.TestServiceStub(channel)
-        cases = [(c.__name__, lambda c=c: c(stub)) for c in CASES]
-        cases.append(("unimplemented_service", lambda: unimplemented_service(channel)))
+        cases = [
+            ("empty_unary", lambda: empty_unary(stub)),
+            ("large_unary", lambda: large_unary(stub)),
+            ("client_streaming", lambda: client_streaming(stub)),
+            ("server_streaming", lambda: server_streaming(stub)),
+            ("ping_pong", lambda: ping_pong(stub)),
+            ("empty_stream", lambda: empty_stream(stub)),
+            ("status_code_and_message", lambda: status_code_and_message(stub)),
+            ("special_status_message", lambda: special_status_message(stub)),
+            ("custom_metadata", lambda: custom_metadata(stub)),
+            ("unimplemented_method", lambda: unimplemented_method(stub)),
+            ("unimplemented_service", lambda: unimplemented_service(channel)),
+            ("timeout_on_sleeping_server", lambda: timeout_on_sleeping_server(stub)),
+            ("cancel_after_begin", lambda: cancel_after_begin(stub)),
+            ("cancel_after_first_response", lambda: cancel_after_first_response(stub)),
+            ("client_compressed_unary", lambda: client_compressed_unary(stub)),
+            ("server_compressed_unary", lambda: server_compressed_unary(stub, tap)),
+            ("client_compressed_streaming", lambda: client_compressed_streaming(stub)),
+            ("server_compressed_streaming", lambda: server_compressed_streaming(stub, tap)),
+            ("server_side_deadline", lambda: server_side_deadline(stub)),
+        ]
         for name, fn in cases:
             try:
-                fn()
-                print("PASS %s %s" % (label, name), flush=True)
+                note = fn()
+                print("PASS %s %s%s" % (label, name, " (%s)" % note if note else ""), flush=True)
             except Exception as e:  # noqa: BLE001 - report every failure
                 failed += 1
                 print("FAIL %s %s: %s: %s" % (label, name, type(e).__name__, e), flush=True)
@@ -271,30 +484,70 @@ def set_status(context, status):
 
 
 class TestService(test_pb2_grpc.TestServiceServicer):
+    def __init__(self, tap):
+        self.tap = tap
+
+    def compression_mismatch(self, request, context):
+        """The CompressedRequest feature: True (and the call failed with
+        INVALID_ARGUMENT) if `expect_compressed` does not match the flag."""
+        if not request.HasField("expect_compressed"):
+            return False
+        flag = self.tap.request_flag(request)
+        want = request.expect_compressed.value
+        if flag is None:
+            context.set_code(grpc.StatusCode.INTERNAL)
+            context.set_details("the flag tap did not see this request message")
+            return True
+        if flag != want:
+            context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+            context.set_details("expected a %scompressed request message" % ("" if want else "un"))
+            return True
+        return False
+
+    @staticmethod
+    def stream_out(params, context):
+        """Responses per ResponseParameters; `compressed` chooses per
+        message (the call compresses with gzip, a message may opt out)."""
+        if any(p.compressed.value for p in params):
+            context.set_compression(grpc.Compression.Gzip)
+        for p in params:
+            if p.interval_us:
+                time.sleep(p.interval_us / 1e6)
+            if not p.compressed.value:
+                context.disable_next_message_compression()
+            yield messages_pb2.StreamingOutputCallResponse(payload=payload(p.size))
+
     def EmptyCall(self, request, context):
         echo_metadata(context)
         return empty_pb2.Empty()
 
     def UnaryCall(self, request, context):
         echo_metadata(context)
+        if self.compression_mismatch(request, context):
+            return messages_pb2.SimpleResponse()
         if request.HasField("response_status") and set_status(context, request.response_status):
             return messages_pb2.SimpleResponse()
+        if request.response_compressed.value:
+            context.set_compression(grpc.Compression.Gzip)
+        else:
+            context.disable_next_message_compression()
         return messages_pb2.SimpleResponse(payload=payload(request.response_size))
 
     CacheableUnaryCall = UnaryCall
 
     def StreamingOutputCall(self, request, context):
         echo_metadata(context)
-        for p in request.response_parameters:
-            if p.interval_us:
-                time.sleep(p.interval_us / 1e6)
-            yield messages_pb2.StreamingOutputCallResponse(payload=payload(p.size))
+        yield from self.stream_out(request.response_parameters, context)
         if request.HasField("response_status"):
             set_status(context, request.response_status)
 
     def StreamingInputCall(self, request_iterator, context):
         echo_metadata(context)
-        total = sum(len(r.payload.body) for r in request_iterator)
+        total = 0
+        for r in request_iterator:
+            if self.compression_mismatch(r, context):
+                return messages_pb2.StreamingInputCallResponse()
+            total += len(r.payload.body)
         return messages_pb2.StreamingInputCallResponse(aggregated_payload_size=total)
 
     def FullDuplexCall(self, request_iterator, context):
@@ -302,10 +555,7 @@ class TestService(test_pb2_grpc.TestServiceServicer):
         for r in request_iterator:
             if r.HasField("response_status") and set_status(context, r.response_status):
                 return
-            for p in r.response_parameters:
-                if p.interval_us:
-                    time.sleep(p.interval_us / 1e6)
-                yield messages_pb2.StreamingOutputCallResponse(payload=payload(p.size))
+            yield from self.stream_out(r.response_parameters, context)
 
     def HalfDuplexCall(self, request_iterator, context):
         for r in list(request_iterator):
@@ -315,10 +565,12 @@ class TestService(test_pb2_grpc.TestServiceServicer):
 
 def run_server(port):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    inner = server.add_insecure_port("127.0.0.1:0")
+    # Clients connect to the tap on PORT, which relays to grpcio.
+    tap = FlagTap(inner, port)
+    test_pb2_grpc.add_TestServiceServicer_to_server(TestService(tap), server)
     server.start()
-    print("listening on 127.0.0.1:%d" % port, flush=True)
+    print("listening on 127.0.0.1:%d (grpcio on %d behind the flag tap)" % (port, inner), flush=True)
     server.wait_for_termination()
 
 
