@@ -370,7 +370,9 @@ fn serve(
             if fixtures {
                 tracing::warn!("--conformance-fixtures: not served with --runtime blocking");
             }
-            let mcp = wirestate_examples::mcp_blocking::server().http(mcp_config(addr.port()));
+            let mcp = wirestate_examples::mcp_blocking::server()
+                .http(mcp_config(addr.port()))
+                .end_streams_on(handle.clone());
             // Ctrl-C starts a graceful shutdown.
             on_ctrl_c(move || handle.shutdown());
             server

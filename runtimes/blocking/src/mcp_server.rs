@@ -58,7 +58,7 @@ use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsCon
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
 
 use crate::ws::{self, WebSocket};
-use crate::{BlockingBody, Handler, ResponseBody};
+use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 
 /// Why a handler failed.
 ///
@@ -1316,6 +1316,8 @@ impl Port for HttpShared {
 pub struct McpHttp {
     server: McpServer,
     shared: Arc<HttpShared>,
+    /// Open SSE bodies end when this server shuts down.
+    shutdown: Option<ServerHandle>,
 }
 
 impl std::fmt::Debug for McpHttp {
@@ -1365,11 +1367,23 @@ impl McpServer {
         McpHttp {
             server: self.clone(),
             shared,
+            shutdown: None,
         }
     }
 }
 
 impl McpHttp {
+    /// Ends open SSE responses (the standalone GET stream, streams still
+    /// waiting for an answer) once `server` starts a graceful shutdown —
+    /// which otherwise waits for every response it started — within a
+    /// second; their clients can resume them elsewhere with
+    /// `Last-Event-ID`.
+    #[must_use]
+    pub fn end_streams_on(mut self, server: ServerHandle) -> Self {
+        self.shutdown = Some(server);
+        self
+    }
+
     /// Answers one request of the endpoint.
     pub fn handle(&self, req: Request<BlockingBody>) -> Response<ResponseBody> {
         if is_websocket_upgrade(&req) {
@@ -1402,6 +1416,7 @@ impl McpHttp {
                     shared: self.shared.clone(),
                     exchange,
                     done: false,
+                    shutdown: self.shutdown.clone(),
                 };
                 let (parts, ()) = response.into_parts();
                 Response::from_parts(parts, ResponseBody::from_chunks(chunks))
@@ -1469,6 +1484,7 @@ struct ExchangeChunks {
     shared: Arc<HttpShared>,
     exchange: ExchangeId,
     done: bool,
+    shutdown: Option<ServerHandle>,
 }
 
 impl Iterator for ExchangeChunks {
@@ -1491,6 +1507,15 @@ impl Iterator for ExchangeChunks {
                     return None;
                 }
                 None => {
+                    if self
+                        .shutdown
+                        .as_ref()
+                        .is_some_and(ServerHandle::is_shutdown)
+                    {
+                        // Dropped unfinished: reported as a disconnect, so
+                        // the stream stays resumable.
+                        return None;
+                    }
                     st = self
                         .shared
                         .changed

@@ -682,6 +682,13 @@ fn respond<H: Handler>(
     if let Some(b) = body.incoming_mut() {
         b.request_continue();
     }
+    // Server-sent events are read as they come (progress, notifications,
+    // an MCP client waiting on a standalone stream): each chunk is written
+    // at once instead of waiting for the send buffer to fill.
+    let flush_each = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     {
         let mut c = lock(conn);
         if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
@@ -716,7 +723,7 @@ fn respond<H: Handler>(
                     c.end_request(true);
                     return Ok(());
                 }
-                if c.driver.machine().is_send_buffer_full() {
+                if flush_each || c.driver.machine().is_send_buffer_full() {
                     let deadline = c.deadline();
                     if let Err(e) = c.driver.flush(deadline) {
                         c.end_request(true);

@@ -379,3 +379,64 @@ fn handler_threads_are_capped() {
     assert!(peak.load(Ordering::SeqCst) <= 2);
     client.close().unwrap();
 }
+
+#[test]
+fn an_open_sse_stream_ends_on_shutdown() {
+    let listener = Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = listener.handle();
+    let mcp = server()
+        .http(HttpConfig::default())
+        .end_streams_on(handle.clone());
+    let (tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = listener.serve(mcp);
+        let _ = tx.send(());
+    });
+    // initialize, for a session id.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}})
+    .to_string();
+    let mut req = http::Request::new(wirestate_blocking::RequestBody::from(body));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = format!("http://{addr}/mcp").parse().unwrap();
+    req.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    req.headers_mut().insert(
+        "accept",
+        "application/json, text/event-stream".parse().unwrap(),
+    );
+    let res = wirestate_blocking::Client::default().request(req).unwrap();
+    let sid = res
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let _ = res.into_body().collect(1 << 20);
+    // The standalone GET stream (its priming event, 2025-11-25, makes the
+    // head go out) stays open…
+    let mut g = std::net::TcpStream::connect(addr).unwrap();
+    g.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        g,
+        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {sid}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    if let Err(e) = g.read_exact(&mut head) {
+        let mut more = [0u8; 200];
+        let n = g.read(&mut more).unwrap_or(0);
+        panic!("no head ({e}); sid {sid:?}; got {:?}", String::from_utf8_lossy(&more[..n]));
+    }
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // …until the server shuts down: the stream ends and serve returns.
+    handle.shutdown();
+    assert!(
+        done.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "serve did not return with an SSE stream open"
+    );
+    let mut rest = Vec::new();
+    let _ = g.read_to_end(&mut rest);
+}
