@@ -14,7 +14,10 @@
 #   - tonic's client (tests/examples/tonic_interop_client) -> interop_server
 #     (tokio, smol);
 #   - our interop_client (tokio, smol) -> tonic's server
-#     (tests/examples/tonic_interop_server).
+#     (tests/examples/tonic_interop_server);
+#   - raw gRPC-Web over HTTP/1.1 with curl (application/grpc-web+proto and
+#     -text: unary, server streaming, an error status) against
+#     interop_server and `wirestate serve` (tokio, smol).
 # The grpc.testing Python stubs are generated from proto/proto/grpc/testing
 # with grpcio-tools at run time. What the Python API and tonic cannot do
 # (read a message's compressed flag, switch compression per message) is
@@ -122,12 +125,18 @@ for rt in tokio smol; do
         (cd "$work" && PYTHONPATH=stubs timeout 180 "$py" "$helper" client "127.0.0.1:$port" "grpcio-client->$rt-interop_server") \
             >"$work/grpcio-$rt-server.out" 2>&1 || true
         count "$work/grpcio-$rt-server.out" "grpcio client -> $rt interop_server"
+        (cd "$work" && PYTHONPATH=stubs timeout 60 "$py" "$helper" web "127.0.0.1:$port" "curl-grpc-web->$rt-interop_server") \
+            >"$work/web-$rt-server.out" 2>&1 || true
+        count "$work/web-$rt-server.out" "curl gRPC-Web -> $rt interop_server"
     fi
     port=$(free_port)
     if start "$rt serve" "$work/serve-$rt.log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2; then
         (cd "$work" && PYTHONPATH=stubs timeout 180 "$py" "$helper" client "127.0.0.1:$port" "grpcio-client->$rt-serve") \
             >"$work/grpcio-$rt-serve.out" 2>&1 || true
         count "$work/grpcio-$rt-serve.out" "grpcio client -> $rt serve"
+        (cd "$work" && PYTHONPATH=stubs timeout 60 "$py" "$helper" web "127.0.0.1:$port" "curl-grpc-web->$rt-serve") \
+            >"$work/web-$rt-serve.out" 2>&1 || true
+        count "$work/web-$rt-serve.out" "curl gRPC-Web -> $rt serve"
     fi
 done
 

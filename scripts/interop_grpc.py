@@ -5,6 +5,9 @@
                                        case) against a TestService; one
                                        PASS/FAIL line per case; exit 1 on
                                        any failure
+    interop_grpc.py web HOST:PORT      raw gRPC-Web requests with curl over
+                                       HTTP/1.1 (binary and text, unary,
+                                       server streaming, an error status)
     interop_grpc.py server PORT        serve grpc.testing.TestService with
                                        grpcio (the interop server is not in
                                        the wheel) until killed
@@ -26,14 +29,19 @@ The grpc.testing stubs are generated at script time (grpc_tools.protoc)
 into a directory on PYTHONPATH; see the shell script.
 """
 
+import base64
 import collections
 import gzip
+import os
+import subprocess
+import tempfile
 import queue
 import socket
 import struct
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent import futures
 
 import grpc
@@ -458,6 +466,105 @@ def run_client(target, label):
     return failed
 
 
+# --- raw gRPC-Web over HTTP/1.1 (curl) -------------------------------------------
+
+def web_text_decode(body):
+    """gRPC-Web text: base64 whose chunks may each end with padding, so it
+    is decoded four characters at a time."""
+    s = b"".join(body.split())
+    check(len(s) % 4 == 0, "text body length %d" % len(s))
+    return b"".join(base64.b64decode(s[i:i + 4]) for i in range(0, len(s), 4))
+
+
+def web_call(target, method, request, text):
+    """POSTs one framed request with curl; returns (status line code,
+    headers, messages, trailers)."""
+    ct = "application/grpc-web-text" if text else "application/grpc-web+proto"
+    data = request.SerializeToString()
+    frame = b"\0" + struct.pack(">I", len(data)) + data
+    with tempfile.TemporaryDirectory() as tmp:
+        head = os.path.join(tmp, "head")
+        out = subprocess.run(
+            ["curl", "-sS", "--http1.1", "-m", "10", "-X", "POST",
+             "-H", "Content-Type: " + ct, "-H", "Accept: " + ct, "-H", "X-Grpc-Web: 1",
+             "--data-binary", "@-", "-D", head,
+             "http://%s/grpc.testing.TestService/%s" % (target, method)],
+            input=base64.b64encode(frame) if text else frame, capture_output=True, check=True).stdout
+        with open(head, "rb") as f:
+            lines = f.read().decode("latin-1").split("\r\n")
+    code = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    body = web_text_decode(out) if text else out
+    messages, trailers = [], {}
+    while body:
+        check(len(body) >= 5, "a cut frame")
+        flag, n = body[0], struct.unpack(">I", body[1:5])[0]
+        chunk, body = body[5:5 + n], body[5 + n:]
+        check(len(chunk) == n, "a cut frame")
+        if flag & 0x80:
+            for line in chunk.decode("latin-1").split("\r\n"):
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    trailers[k.strip().lower()] = v.strip()
+        else:
+            check(flag == 0, "flag %d" % flag)
+            messages.append(chunk)
+    return code, headers, messages, trailers
+
+
+def web_unary(target, text):
+    code, headers, msgs, trailers = web_call(target, "UnaryCall", messages_pb2.SimpleRequest(
+        response_size=1000, payload=payload(500)), text)
+    check(code == 200, "HTTP %d" % code)
+    want = "application/grpc-web-text" if text else "application/grpc-web"
+    check(headers.get("content-type", "").startswith(want), "content-type %r" % headers.get("content-type"))
+    check(len(msgs) == 1, "%d messages" % len(msgs))
+    r = messages_pb2.SimpleResponse.FromString(msgs[0])
+    check(len(r.payload.body) == 1000, "payload size %d" % len(r.payload.body))
+    check(trailers.get("grpc-status") == "0", "trailers %r" % trailers)
+
+
+def web_server_streaming(target, text):
+    sizes = [31415, 9, 2653]
+    code, _, msgs, trailers = web_call(target, "StreamingOutputCall", messages_pb2.StreamingOutputCallRequest(
+        response_parameters=[messages_pb2.ResponseParameters(size=n) for n in sizes]), text)
+    check(code == 200, "HTTP %d" % code)
+    got = [len(messages_pb2.StreamingOutputCallResponse.FromString(m).payload.body) for m in msgs]
+    check(got == sizes, "sizes %r" % got)
+    check(trailers.get("grpc-status") == "0", "trailers %r" % trailers)
+
+
+def web_status(target, text):
+    code, headers, msgs, trailers = web_call(target, "UnaryCall", messages_pb2.SimpleRequest(
+        response_status=messages_pb2.EchoStatus(code=2, message=STATUS_MESSAGE)), text)
+    check(code == 200, "HTTP %d" % code)
+    check(msgs == [], "messages on an error")
+    # Trailers-only: the status may come in the head instead of a frame.
+    fields = dict(headers, **trailers)
+    check(fields.get("grpc-status") == "2", "status %r" % fields.get("grpc-status"))
+    message = urllib.parse.unquote(fields.get("grpc-message", ""))
+    check(message == STATUS_MESSAGE, "message %r" % fields.get("grpc-message"))
+
+
+def run_web(target, label):
+    failed = 0
+    for name, fn in [("unary", web_unary), ("server_streaming", web_server_streaming),
+                     ("error_status", web_status)]:
+        for text in (False, True):
+            case = "grpc-web%s %s" % ("-text" if text else "", name)
+            try:
+                fn(target, text)
+                print("PASS %s %s" % (label, case), flush=True)
+            except Exception as e:  # noqa: BLE001 - report every failure
+                failed += 1
+                print("FAIL %s %s: %s: %s" % (label, case, type(e).__name__, e), flush=True)
+    return failed
+
+
 # --- server -------------------------------------------------------------------
 
 def code_of(n):
@@ -578,6 +685,9 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "client":
         label = sys.argv[3] if len(sys.argv) > 3 else sys.argv[2]
         sys.exit(1 if run_client(sys.argv[2], label) else 0)
+    if len(sys.argv) >= 3 and sys.argv[1] == "web":
+        label = sys.argv[3] if len(sys.argv) > 3 else sys.argv[2]
+        sys.exit(1 if run_web(sys.argv[2], label) else 0)
     if len(sys.argv) == 3 and sys.argv[1] == "server":
         run_server(int(sys.argv[2]))
         return
