@@ -59,9 +59,10 @@
 //! Batches (2025-03-26) are accepted; their answer is one JSON array.
 //!
 //! **Stateless requests** (2026-07-28, SEP-2575) need no session: a POST
-//! without `Mcp-Session-Id` whose `MCP-Protocol-Version` is not a
-//! revision of the `initialize` era, or whose request names a revision
-//! in `params._meta`, is served on its own (see [`stateless`] for the
+//! without `Mcp-Session-Id` whose request names a revision in
+//! `params._meta`, or whose `MCP-Protocol-Version` is not a revision of
+//! the `initialize` era (except an `initialize` naming an unknown one: a
+//! newer client negotiating), is served on its own (see [`stateless`] for the
 //! header checks: -32020 with 400). Its answer's head waits for the first
 //! message ([`Reply::Deferred`], [`HttpServer::poll_reply`]): the final
 //! response becomes a JSON body whose status follows the error code (404
@@ -141,7 +142,8 @@ pub enum OriginPolicy {
 pub struct HttpConfig {
     /// The settings of each session.
     pub session: Config,
-    /// Most sessions at once; `initialize` beyond gets 503. Default 1024.
+    /// Most sessions at once, stateless requests being served included;
+    /// `initialize` (or a stateless request) beyond gets 503. Default 1024.
     pub max_sessions: usize,
     /// A session without requests for this long, and with no response
     /// open, is ended. Default 30 minutes.

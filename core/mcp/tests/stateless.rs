@@ -717,6 +717,45 @@ fn http_listen_stream_gets_catalogue_changes() {
 }
 
 #[test]
+fn http_initialize_of_an_unknown_revision_negotiates() {
+    let mut s = http();
+    let (status, headers, body) = full(stateless_post(
+        &mut s,
+        0,
+        "initialize",
+        json!({"protocolVersion": "2099-01-01", "capabilities": {},
+            "clientInfo": {"name": "c", "version": "0"}}),
+        &[("mcp-protocol-version", "2099-01-01")],
+    ));
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("mcp-session-id"));
+    assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
+}
+
+#[test]
+fn http_listen_needs_sse() {
+    let mut s = http();
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "subscriptions/listen",
+        "params": {"_meta": meta(), "notifications": {"toolsListChanged": true}}});
+    let (parts, ()) = Request::builder()
+        .method(Method::POST)
+        .uri("/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", V)
+        .header("mcp-method", "subscriptions/listen")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let (status, _, body) =
+        full(s.handle_request(Instant::now(), &parts, Bytes::from(body.to_string())));
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(body["id"], 3);
+    assert_eq!(s.sessions().count(), 0);
+}
+
+#[test]
 fn http_legacy_sessions_still_work() {
     let mut s = http();
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {

@@ -16,7 +16,8 @@
 //!
 //! Any of them missing or disagreeing is answered 400 with -32020
 //! (HeaderMismatch) and the request's id. Batches do not exist in this
-//! revision (400, -32600).
+//! revision (400, -32600); `subscriptions/listen` from a client that does
+//! not accept `text/event-stream` gets 406.
 
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
@@ -270,6 +271,7 @@ impl HttpServer {
             return None;
         }
         let header_version = header_str(head, MCP_PROTOCOL_VERSION);
+        let known_stateless = header_version.is_some_and(version::is_stateless);
         let stateless_header = header_version.is_some_and(|v| !version::is_supported(v));
         let value: Value = serde_json::from_slice(body).ok()?;
         let obj = match value {
@@ -291,10 +293,14 @@ impl HttpServer {
         let meta = params
             .and_then(|p| p.get("_meta"))
             .and_then(Value::as_object);
-        if !stateless_header && RequestMeta::version_of(meta).is_none() {
+        let method = obj.get("method").and_then(Value::as_str);
+        // An `initialize` naming a revision this server does not know, and
+        // no stateless one, is a newer client negotiating the legacy way.
+        let negotiating = method == Some(methods::INITIALIZE) && !known_stateless;
+        if RequestMeta::version_of(meta).is_none() && (!stateless_header || negotiating) {
             return None;
         }
-        let Some(method) = obj.get("method").and_then(Value::as_str) else {
+        let Some(method) = method else {
             // A response: the stateless era has no requests to the client.
             return Some(Ok(Reply::Full(empty(StatusCode::ACCEPTED))));
         };
@@ -308,6 +314,15 @@ impl HttpServer {
             let reply = refuse(id, stateless_codes::HEADER_MISMATCH, message.clone());
             self.events
                 .push_back(HttpEvent::Refused(HttpError::HeaderMismatch { message }));
+            return Some(Ok(Reply::Full(reply)));
+        }
+        if method == crate::schema::stateless_methods::SUBSCRIPTIONS_LISTEN && !sse_ok {
+            // Its notifications can only travel as server-sent events.
+            let message = "subscriptions/listen needs Accept: text/event-stream".to_owned();
+            let mut reply = refuse(id, ErrorCode::INVALID_REQUEST.code(), message);
+            *reply.status_mut() = StatusCode::NOT_ACCEPTABLE;
+            self.events
+                .push_back(HttpEvent::Refused(HttpError::NotAcceptable));
             return Some(Ok(Reply::Full(reply)));
         }
         if self.sessions.len() >= self.config.max_sessions {
