@@ -35,7 +35,14 @@
 //!    — when the application still has to answer (tool calls, reads, …)
 //!    and the client accepts it — a `text/event-stream` that carries the
 //!    messages related to the request (progress, logs, requests to the
-//!    client) and ends after the response. Methods unknown to the session
+//!    client) and ends after the response. A single request (not a batch,
+//!    not `initialize`) from a client accepting both gets a deferred head
+//!    ([`Reply::Deferred`], [`HttpServer::poll_reply`]) decided by the
+//!    request's first message: its response → `application/json` (cheaper
+//!    for both sides than a stream), a related notification or request
+//!    first → the SSE stream. With [`HttpConfig::json_only`] (or a client
+//!    accepting only JSON) the answer is always JSON; a client accepting
+//!    only SSE always gets a stream. Methods unknown to the session
 //!    get -32601, bad params -32602, requests before `initialize` -32600 —
 //!    all in-band, as the [`ServerSession`] answers them.
 //! 5. **Streams**: every SSE stream starts with a *priming* event (an id,
@@ -226,8 +233,9 @@ pub struct ExchangeId(u64);
 pub enum Reply {
     /// A complete response.
     Full(Response<Bytes>),
-    /// The head is not decided yet (a stateless request still being
-    /// served): call [`poll_reply`](HttpServer::poll_reply) when
+    /// The head is not decided yet (a stateless request, or a single
+    /// legacy-era request, still being served; its first message decides
+    /// between JSON and SSE): call [`poll_reply`](HttpServer::poll_reply) when
     /// [`poll_ready`](HttpServer::poll_ready) names this exchange. A client
     /// that goes away meanwhile is reported with
     /// [`handle_disconnect`](HttpServer::handle_disconnect).
@@ -499,6 +507,12 @@ enum ExKind {
     },
     /// A stateless request's answer.
     Solo(stateless::Solo),
+    /// A legacy-era POST of one request whose head waits for the first
+    /// message of the request: its response (a JSON body) or a related
+    /// notification or request (an SSE stream).
+    Undecided {
+        request: RequestId,
+    },
 }
 
 #[derive(Debug)]
@@ -528,6 +542,9 @@ pub struct HttpServer {
     next_exchange: u64,
     ready: BTreeSet<ExchangeId>,
     ready_order: VecDeque<ExchangeId>,
+    /// Heads of legacy-era [`Reply::Deferred`] exchanges, decided and not
+    /// yet taken by [`poll_reply`](Self::poll_reply).
+    decided: BTreeMap<ExchangeId, Reply>,
     events: VecDeque<HttpEvent>,
     limits: Limits,
 }
@@ -544,6 +561,8 @@ impl fmt::Debug for HttpServer {
 /// What the POST body holds.
 struct Classified {
     requests: Vec<RequestId>,
+    /// The body is a batch (an array), whatever it holds.
+    batch: bool,
     initialize: bool,
     progress: Vec<(ProgressToken, RequestId)>,
 }
@@ -575,6 +594,7 @@ impl HttpServer {
             next_exchange: 0,
             ready: BTreeSet::new(),
             ready_order: VecDeque::new(),
+            decided: BTreeMap::new(),
             events: VecDeque::new(),
             limits,
         }
@@ -771,6 +791,8 @@ impl HttpServer {
     /// write, or the body was dropped). An SSE stream stays resumable;
     /// a pending JSON answer is dropped.
     pub fn handle_disconnect(&mut self, now: Instant, exchange: ExchangeId) {
+        // A head decided but never taken goes with its exchange.
+        self.decided.remove(&exchange);
         let Some(ex) = self.exchanges.remove(&exchange) else {
             return;
         };
@@ -791,11 +813,14 @@ impl HttpServer {
             // Idle time counts from the end of the last response.
             slot.last_active = slot.last_active.max(now);
         }
-        if let ExKind::Json { pending, .. } = ex.kind {
-            if let Some(slot) = self.sessions.get_mut(&ex.session) {
-                for id in pending {
-                    slot.routes.remove(&id);
-                }
+        let pending = match ex.kind {
+            ExKind::Json { pending, .. } => pending,
+            ExKind::Undecided { request } => BTreeSet::from([request]),
+            _ => BTreeSet::new(),
+        };
+        if let Some(slot) = self.sessions.get_mut(&ex.session) {
+            for id in pending {
+                slot.routes.remove(&id);
             }
         }
     }
@@ -841,6 +866,8 @@ impl HttpServer {
         };
         match &mut ex.kind {
             ExKind::Solo(_) => self.solo_chunk(exchange),
+            // The head is not decided: nothing to write yet.
+            ExKind::Undecided { .. } => None,
             ExKind::Json { body, pending } => {
                 if let Some(b) = body.take() {
                     return Some(Chunk::Data(b));
@@ -1043,14 +1070,30 @@ impl HttpServer {
         for (token, id) in classified.progress {
             slot.progress.insert(token, id);
         }
+        // One request, and a client taking either answer: the head waits
+        // for the request's first message, so a call answered before it
+        // says anything else gets a plain JSON body — cheaper to write and
+        // to parse than a stream (the specification lets the server pick).
+        let defer = json_ok
+            && sse_ok
+            && !self.config.json_only
+            && !classified.initialize
+            && !classified.batch
+            && classified.requests.len() == 1;
+        let kind = match classified.requests.first() {
+            Some(request) if defer => ExKind::Undecided {
+                request: request.clone(),
+            },
+            _ => ExKind::Json {
+                pending: classified.requests.iter().cloned().collect(),
+                body: None,
+            },
+        };
         self.exchanges.insert(
             exchange,
             Exchange {
                 session: session.clone(),
-                kind: ExKind::Json {
-                    pending: classified.requests.iter().cloned().collect(),
-                    body: None,
-                },
+                kind,
             },
         );
         if let Some(slot) = self.sessions.get_mut(&session) {
@@ -1058,6 +1101,11 @@ impl HttpServer {
             let _ = slot.session.handle_message_bytes(now, body);
         }
         self.pump(&session);
+        if defer {
+            return Ok(self
+                .take_decided(exchange)
+                .unwrap_or(Reply::Deferred { exchange }));
+        }
         if classified.initialize {
             let failed = self
                 .sessions
@@ -1107,25 +1155,10 @@ impl HttpServer {
         let Some(slot) = self.sessions.get_mut(&session) else {
             return Err(HttpError::UnknownSession);
         };
-        let s = slot.next_stream;
-        slot.next_stream += 1;
-        for id in &pending {
-            slot.routes.insert(id.clone(), Route::Stream(s));
+        let s = open_post_stream(slot, exchange, pending, retry, replay);
+        if let (Some(early), Some(stream)) = (early, slot.streams.get_mut(&s)) {
+            push_message(stream, s, &early, replay);
         }
-        let mut stream = Stream {
-            events: VecDeque::new(),
-            next_seq: 0,
-            delivered: 0,
-            attached: Some(exchange),
-            pending,
-            standalone: false,
-            closing: false,
-        };
-        push_priming(&mut stream, s, retry, replay);
-        if let Some(early) = early {
-            push_message(&mut stream, s, &early, self.config.replay_events);
-        }
-        slot.streams.insert(s, stream);
         self.exchanges.insert(
             exchange,
             Exchange {
@@ -1243,6 +1276,7 @@ impl HttpServer {
         };
         let mut c = Classified {
             requests: Vec::new(),
+            batch,
             initialize: false,
             progress: Vec::new(),
         };
@@ -1325,6 +1359,16 @@ impl HttpServer {
         id
     }
 
+    /// The decided head of a legacy-era deferred exchange, if any.
+    fn take_decided(&mut self, exchange: ExchangeId) -> Option<Reply> {
+        let reply = self.decided.remove(&exchange)?;
+        if let Reply::Full(_) = reply {
+            // Complete: the runtime never polls this exchange again.
+            self.ready.remove(&exchange);
+        }
+        Some(reply)
+    }
+
     fn take_json(&mut self, exchange: ExchangeId) -> Bytes {
         // Answered at once: the runtime never hears of this exchange.
         self.ready.remove(&exchange);
@@ -1361,12 +1405,22 @@ impl HttpServer {
             .collect();
         for x in open {
             // Their poll_chunk now ends them.
-            if let Some(Exchange {
-                kind: ExKind::Json { pending, .. },
-                ..
-            }) = self.exchanges.get_mut(&x)
-            {
-                pending.clear();
+            match self.exchanges.get_mut(&x) {
+                Some(Exchange {
+                    kind: ExKind::Json { pending, .. },
+                    ..
+                }) => pending.clear(),
+                Some(Exchange {
+                    kind: ExKind::Undecided { .. },
+                    ..
+                }) => {
+                    // No answer will come: the client learns the session
+                    // is gone, as its next request would.
+                    self.exchanges.remove(&x);
+                    self.decided
+                        .insert(x, Reply::Full(refusal(&HttpError::UnknownSession)));
+                }
+                _ => {}
             }
             mark(&mut self.ready, &mut self.ready_order, x);
         }
@@ -1389,6 +1443,7 @@ impl HttpServer {
     /// Routes what a session queued, and collects its events.
     fn pump(&mut self, id: &SessionId) {
         let replay = self.config.replay_events;
+        let retry = self.config.retry_ms;
         let finished_keep = self.config.finished_streams;
         let Some(slot) = self.sessions.get_mut(id) else {
             return;
@@ -1428,16 +1483,28 @@ impl HttpServer {
                 }
                 match route {
                     Some(Route::Exchange(x)) => {
-                        if let Some(Exchange {
-                            kind: ExKind::Json { pending, body },
-                            ..
-                        }) = self.exchanges.get_mut(&x)
-                        {
-                            for rid in &ids {
-                                pending.remove(rid);
+                        match self.exchanges.get_mut(&x) {
+                            Some(Exchange {
+                                kind: ExKind::Json { pending, body },
+                                ..
+                            }) => {
+                                for rid in &ids {
+                                    pending.remove(rid);
+                                }
+                                *body = Some(message.clone());
+                                mark(&mut self.ready, &mut self.ready_order, x);
                             }
-                            *body = Some(message.clone());
-                            mark(&mut self.ready, &mut self.ready_order, x);
+                            Some(Exchange {
+                                kind: ExKind::Undecided { .. },
+                                ..
+                            }) => {
+                                // Answered before anything else: plain JSON.
+                                self.exchanges.remove(&x);
+                                let response = json_response(StatusCode::OK, message, Some(id));
+                                self.decided.insert(x, Reply::Full(response));
+                                mark(&mut self.ready, &mut self.ready_order, x);
+                            }
+                            _ => {}
                         }
                         continue;
                     }
@@ -1474,7 +1541,34 @@ impl HttpServer {
             };
             let stream = match route {
                 Some(Route::Stream(s)) => Some(s),
-                _ => slot.standalone,
+                Some(Route::Exchange(x)) => match self.exchanges.get(&x) {
+                    Some(Exchange {
+                        kind: ExKind::Undecided { request },
+                        ..
+                    }) => {
+                        // The request speaks before it is answered: its
+                        // answer becomes an SSE stream, resumable like any.
+                        let pending = BTreeSet::from([request.clone()]);
+                        let s = open_post_stream(slot, x, pending, retry, replay);
+                        self.exchanges.insert(
+                            x,
+                            Exchange {
+                                session: id.clone(),
+                                kind: ExKind::Sse { stream: s },
+                            },
+                        );
+                        self.decided.insert(
+                            x,
+                            Reply::Open {
+                                response: sse_head(id),
+                                exchange: x,
+                            },
+                        );
+                        Some(s)
+                    }
+                    _ => slot.standalone,
+                },
+                None => slot.standalone,
             };
             if let Some(s) = stream {
                 if let Some(st) = slot.streams.get_mut(&s) {
@@ -1486,6 +1580,34 @@ impl HttpServer {
             }
         }
     }
+}
+
+/// Opens a POST's SSE stream, attached to `exchange`, for the requests
+/// in `pending` (routed to it from now on), with its priming event.
+fn open_post_stream(
+    slot: &mut Slot,
+    exchange: ExchangeId,
+    pending: BTreeSet<RequestId>,
+    retry: Option<u64>,
+    replay: usize,
+) -> u64 {
+    let s = slot.next_stream;
+    slot.next_stream += 1;
+    for id in &pending {
+        slot.routes.insert(id.clone(), Route::Stream(s));
+    }
+    let mut stream = Stream {
+        events: VecDeque::new(),
+        next_seq: 0,
+        delivered: 0,
+        attached: Some(exchange),
+        pending,
+        standalone: false,
+        closing: false,
+    };
+    push_priming(&mut stream, s, retry, replay);
+    slot.streams.insert(s, stream);
+    s
 }
 
 fn mark(ready: &mut BTreeSet<ExchangeId>, order: &mut VecDeque<ExchangeId>, x: ExchangeId) {

@@ -121,6 +121,41 @@ fn open(reply: Reply) -> (http::response::Parts, ExchangeId) {
     }
 }
 
+fn deferred(reply: Reply) -> ExchangeId {
+    match reply {
+        Reply::Deferred { exchange } => exchange,
+        Reply::Full(r) => panic!("expected a deferred head, got {r:?}"),
+        Reply::Open { response, .. } => panic!("expected a deferred head, got {response:?}"),
+    }
+}
+
+/// The session answers a call with a log line before its result, so
+/// the deferred head of the exchange `x` becomes an SSE stream; returns
+/// what it carried so far (priming event, the log line).
+fn stream_by_logging(
+    s: &mut HttpServer,
+    x: ExchangeId,
+) -> (SessionId, RequestId, Vec<wirestate_codec::SseEvent>) {
+    let (sid, rid) = call_events(s).remove(0);
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .log(
+            wirestate_mcp::schema::LoggingLevel::Info,
+            None,
+            json!("start"),
+        )
+        .unwrap();
+    assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == x));
+    let (head, y) = open(s.poll_reply(x).expect("the head is decided"));
+    assert_eq!(y, x);
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    let (data, ended) = drain(s, x);
+    assert!(!ended);
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 2, "the priming event and the log line");
+    (sid, rid, events)
+}
+
 /// Initializes a session and sends `notifications/initialized`.
 fn session(s: &mut HttpServer, now: Instant) -> SessionId {
     let (status, headers, body) = full(post(init()).send(s, now));
@@ -395,18 +430,12 @@ fn tool_call_streams_progress_then_the_answer() {
     let now = Instant::now();
     let mut s = server();
     let id = session(&mut s, now);
-    let (head, x) = open(post(call(7)).session(&id).send(&mut s, now));
-    assert_eq!(head.status, StatusCode::OK);
-    assert_eq!(head.headers["content-type"], "text/event-stream");
-    assert_eq!(head.headers["mcp-session-id"], id.as_str());
-    assert_eq!(s.poll_ready(), Some(x));
-    let (data, ended) = drain(&mut s, x);
-    assert!(!ended);
-    let events = sse_events(&data);
-    assert_eq!(events.len(), 1, "the priming event");
-    assert_eq!(events[0].data, "");
-    assert_eq!(events[0].retry, Some(1000));
-    assert!(events[0].id.is_some());
+    // The head waits for the call's first message.
+    let x = deferred(post(call(7)).session(&id).send(&mut s, now));
+    assert_eq!(s.poll_ready(), None);
+    assert!(s.poll_reply(x).is_none());
+    assert_eq!(drain(&mut s, x), (Vec::new(), false));
+    assert_eq!(s.open_exchanges(), 1);
 
     let calls = call_events(&mut s);
     assert_eq!(calls.len(), 1);
@@ -423,14 +452,24 @@ fn tool_call_streams_progress_then_the_answer() {
             json!("working"),
         )
         .unwrap();
+    // Progress came first: the answer is a stream.
     assert_eq!(s.poll_ready(), Some(x));
+    let (head, y) = open(s.poll_reply(x).expect("decided"));
+    assert_eq!(y, x);
+    assert!(s.poll_reply(x).is_none(), "the head is taken once");
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    assert_eq!(head.headers["mcp-session-id"], id.as_str());
     let (data, ended) = drain(&mut s, x);
     assert!(!ended);
     let events = sse_events(&data);
-    assert_eq!(events.len(), 2);
-    let progress: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0].data, "", "the priming event");
+    assert_eq!(events[0].retry, Some(1000));
+    assert!(events.iter().all(|e| e.id.is_some()), "resumable");
+    let progress: Value = serde_json::from_str(&events[1].data).unwrap();
     assert_eq!(progress["method"], "notifications/progress");
-    let log: Value = serde_json::from_str(&events[1].data).unwrap();
+    let log: Value = serde_json::from_str(&events[2].data).unwrap();
     assert_eq!(log["method"], "notifications/message");
 
     s.session_for(&sid, &rid)
@@ -525,10 +564,9 @@ fn a_closed_post_stream_resumes_with_last_event_id() {
     let now = Instant::now();
     let mut s = server();
     let id = session(&mut s, now);
-    let (_, x) = open(post(call(1)).session(&id).send(&mut s, now));
-    let (data, _) = drain(&mut s, x);
-    let last = sse_events(&data)[0].id.clone().unwrap();
-    let (sid, rid) = call_events(&mut s).remove(0);
+    let x = deferred(post(call(1)).session(&id).send(&mut s, now));
+    let (sid, rid, events) = stream_by_logging(&mut s, x);
+    let last = events[1].id.clone().unwrap();
 
     // The server closes the response mid-call (SEP-1699 polling).
     assert!(s.close_stream(&sid, &rid));
@@ -552,11 +590,10 @@ fn a_closed_post_stream_resumes_with_last_event_id() {
     assert_eq!(v["result"]["content"][0]["text"], "later");
 
     // A network cut: events queue up and replay from the last id seen.
-    let (_, x) = open(post(call(2)).session(&id).send(&mut s, now));
-    let (data, _) = drain(&mut s, x);
-    let last = sse_events(&data)[0].id.clone().unwrap();
+    let x = deferred(post(call(2)).session(&id).send(&mut s, now));
+    let (sid, rid, events) = stream_by_logging(&mut s, x);
+    let last = events[1].id.clone().unwrap();
     s.handle_disconnect(now, x);
-    let (sid, rid) = call_events(&mut s).remove(0);
     let session = s.session_for(&sid, &rid).unwrap();
     session
         .log(wirestate_mcp::schema::LoggingLevel::Info, None, json!("a"))
@@ -604,11 +641,10 @@ fn replay_buffer_is_bounded() {
     config.replay_events = 4;
     let mut s = server_with(config);
     let id = session(&mut s, now);
-    let (_, x) = open(post(call(1)).session(&id).send(&mut s, now));
-    let (data, _) = drain(&mut s, x);
-    let last = sse_events(&data)[0].id.clone().unwrap();
+    let x = deferred(post(call(1)).session(&id).send(&mut s, now));
+    let (sid, rid, events) = stream_by_logging(&mut s, x);
+    let last = events[1].id.clone().unwrap();
     s.handle_disconnect(now, x);
-    let (sid, rid) = call_events(&mut s).remove(0);
     for i in 0..20 {
         s.session_for(&sid, &rid)
             .unwrap()
@@ -761,4 +797,146 @@ fn arbitrary_requests_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn a_call_answered_first_gets_plain_json() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    // Answered at once (ping, an unknown method): JSON right away.
+    let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
+    let (status, headers, body) = full(post(ping).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["mcp-session-id"], id.as_str());
+    assert_eq!(body["id"], 3);
+    let nope = json!({"jsonrpc": "2.0", "id": 4, "method": "no/such"});
+    let (status, _, body) = full(post(nope).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["error"]["code"], -32601);
+
+    // Answered later, with nothing said before: JSON once the answer comes.
+    let x = deferred(post(call(5)).session(&id).send(&mut s, now));
+    assert!(s.poll_reply(x).is_none());
+    let (sid, rid) = call_events(&mut s).remove(0);
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("done"))
+        .unwrap();
+    assert_eq!(s.poll_ready(), Some(x));
+    let (status, headers, body) = full(s.poll_reply(x).expect("decided"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["mcp-session-id"], id.as_str());
+    assert_eq!(body["id"], 5);
+    assert_eq!(body["result"]["content"][0]["text"], "done");
+    assert!(s.poll_reply(x).is_none(), "taken once");
+    assert_eq!(s.poll_ready(), None);
+    assert_eq!(s.open_exchanges(), 0);
+    assert_eq!(drain(&mut s, x), (Vec::new(), true));
+}
+
+#[test]
+fn a_request_to_the_client_first_opens_the_stream() {
+    let now = Instant::now();
+    let mut s = server();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}},
+        "clientInfo": {"name": "t", "version": "0"}}});
+    let (_, headers, _) = full(post(init).send(&mut s, now));
+    let id = SessionId::from(headers["mcp-session-id"].to_str().unwrap());
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    full(post(note).session(&id).send(&mut s, now));
+    let x = deferred(post(call(6)).session(&id).send(&mut s, now));
+    let (sid, rid) = call_events(&mut s).remove(0);
+    // The server pings the client while serving the call: it belongs on
+    // the call's stream, so the answer cannot be plain JSON any more.
+    s.session_for(&sid, &rid).unwrap().ping(now).unwrap();
+    let (head, _) = open(s.poll_reply(x).expect("decided"));
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    let (data, ended) = drain(&mut s, x);
+    assert!(!ended);
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 2);
+    let v: Value = serde_json::from_str(&events[1].data).unwrap();
+    assert_eq!(v["method"], "ping");
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("ok"))
+        .unwrap();
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended);
+    let v: Value = serde_json::from_str(&sse_events(&data)[0].data).unwrap();
+    assert_eq!(v["id"], 6);
+}
+
+#[test]
+fn batches_json_only_and_notifications_keep_their_answers() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    // A batch, even of one request, opens its stream at once.
+    let (head, x) = open(post(json!([call(9)])).session(&id).send(&mut s, now));
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    assert_eq!(sse_events(&drain(&mut s, x).0).len(), 1, "priming");
+    // Notifications only: 202.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
+    let (status, _, body) = full(post(note).session(&id).send(&mut s, now));
+    assert_eq!((status, body), (StatusCode::ACCEPTED, Value::Null));
+
+    // json_only: a JSON head at once, and progress goes elsewhere.
+    let mut config = HttpConfig::default();
+    config.json_only = true;
+    let mut s = server_with(config);
+    let id = session(&mut s, now);
+    let (head, x) = open(post(call(10)).session(&id).send(&mut s, now));
+    assert_eq!(head.headers["content-type"], "application/json");
+    let (sid, rid) = call_events(&mut s).remove(0);
+    let token = wirestate_mcp::schema::ProgressToken::String("tok".into());
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .notify_progress(&token, 1.0, None, None)
+        .unwrap();
+    assert_eq!(drain(&mut s, x), (Vec::new(), false));
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("ok"))
+        .unwrap();
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended);
+    let v: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(v["id"], 10);
+}
+
+#[test]
+fn an_undecided_answer_ends_with_its_session_or_client() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    // The client hangs up: the late answer goes nowhere.
+    let x = deferred(post(call(11)).session(&id).send(&mut s, now));
+    let (sid, rid) = call_events(&mut s).remove(0);
+    s.handle_disconnect(now, x);
+    assert_eq!(s.open_exchanges(), 0);
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("late"))
+        .unwrap();
+    assert!(s.poll_reply(x).is_none());
+    assert_eq!(s.poll_ready(), None);
+
+    // DELETE while a call waits: the waiting client learns of it (404).
+    let y = deferred(post(call(12)).session(&id).send(&mut s, now));
+    let delete = Req {
+        method: Method::DELETE,
+        headers: vec![("host", "localhost".into())],
+        body: Bytes::new(),
+    };
+    let (status, _, _) = full(delete.session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == y));
+    let (status, _, _) = full(s.poll_reply(y).expect("decided"));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(s.open_exchanges(), 0);
 }

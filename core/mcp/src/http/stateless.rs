@@ -371,13 +371,15 @@ impl HttpServer {
             .unwrap_or(Reply::Deferred { exchange })))
     }
 
-    /// The head of a [`Reply::Deferred`] exchange, once decided: a
+    /// The head of a [`Reply::Deferred`] exchange (a stateless request, or
+    /// a legacy-era POST of one request), once decided: a
     /// complete response, or an SSE head whose body comes from
     /// [`poll_chunk`](Self::poll_chunk). `None` while undecided (or for an
     /// unknown exchange).
     pub fn poll_reply(&mut self, exchange: ExchangeId) -> Option<Reply> {
         self.pump_all();
-        self.take_reply(exchange)
+        self.take_decided(exchange)
+            .or_else(|| self.take_reply(exchange))
     }
 
     fn take_reply(&mut self, exchange: ExchangeId) -> Option<Reply> {
