@@ -77,6 +77,7 @@
 mod catalogue;
 mod client;
 mod error;
+pub mod handler;
 pub mod http;
 pub mod schema;
 mod server;

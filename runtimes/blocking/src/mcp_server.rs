@@ -42,17 +42,15 @@ use bytes::Bytes;
 use http::header::{CONNECTION, UPGRADE};
 use http::{Method, Request, Response, StatusCode};
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
-use wirestate_machine::{ErrorKind, Machine, Transmit};
+use wirestate_machine::{Machine, Transmit};
 use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
 use wirestate_mcp::schema::{
-    CallToolParams, CallToolResult, CompleteParams, CompleteResult, Completion,
-    CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult,
-    Implementation, LoggingLevel, ProgressToken, Prompt, ReadResourceResult, Resource,
-    ResourceTemplate, Tool, progress_token,
+    CallToolParams, CallToolResult, CompleteParams, CompleteResult, CreateMessageParams,
+    CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult, Implementation, LoggingLevel,
+    ProgressToken, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool, progress_token,
 };
 use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
@@ -60,135 +58,15 @@ use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer
 use crate::ws::{self, WebSocket};
 use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 
-/// Why a handler failed.
-///
-/// A tool's [`Failed`](Self::Failed) and
-/// [`InvalidArguments`](Self::InvalidArguments) become a result with
-/// `isError: true` (the model sees the reason); everything else, and any
-/// error of a resource or prompt handler, a JSON-RPC error.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ToolError {
-    /// The handler failed.
-    #[error("{0}")]
-    Failed(String),
-    /// The arguments do not match the input type.
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    /// Answer with this JSON-RPC error.
-    #[error("{}", .0.message)]
-    Rpc(ErrorObject),
-    /// The client answered a request of ours with an error, or not at all.
-    #[error("the client did not answer: {0}")]
-    Client(String),
-}
-
-impl ToolError {
-    /// A failure with this message.
-    pub fn msg(message: impl Into<String>) -> Self {
-        Self::Failed(message.into())
-    }
-
-    /// Whose fault: the client's for bad arguments and refused requests,
-    /// the handler's (usage) otherwise.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::InvalidArguments(_) | Self::Rpc(_) | Self::Client(_) => ErrorKind::Protocol,
-            Self::Failed(_) => ErrorKind::Usage,
-        }
-    }
-
-    /// The JSON-RPC code sent, when the failure is a JSON-RPC error.
-    pub fn hint(&self) -> Option<ErrorCode> {
-        match self {
-            Self::Rpc(e) => Some(e.code),
-            _ => None,
-        }
-    }
-
-    fn into_object(self) -> ErrorObject {
-        match self {
-            Self::Rpc(e) => e,
-            Self::InvalidArguments(m) => ErrorObject::invalid_params(m),
-            other => ErrorObject::new(ErrorCode::INTERNAL_ERROR, other.to_string()),
-        }
-    }
-}
-
-/// What a typed tool handler returns.
-pub trait ToolOutput: Send + 'static {
-    /// The output schema, for structured results.
-    fn output_schema() -> Option<Map<String, Value>> {
-        None
-    }
-    /// The result sent to the client.
-    fn into_result(self) -> CallToolResult;
-}
-
-impl ToolOutput for String {
-    fn into_result(self) -> CallToolResult {
-        CallToolResult::text(self)
-    }
-}
-
-impl ToolOutput for &'static str {
-    fn into_result(self) -> CallToolResult {
-        CallToolResult::text(self)
-    }
-}
-
-impl ToolOutput for CallToolResult {
-    fn into_result(self) -> CallToolResult {
-        self
-    }
-}
-
-/// A structured tool result: `structuredContent` (and its JSON as text),
-/// with the output schema generated from `T`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Structured<T>(pub T);
-
-impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for Structured<T> {
-    fn output_schema() -> Option<Map<String, Value>> {
-        Some(schema_of::<T>())
-    }
-    fn into_result(self) -> CallToolResult {
-        match serde_json::to_value(&self.0) {
-            Ok(v) => CallToolResult::structured(v),
-            Err(e) => CallToolResult::error(format!("cannot serialize the result: {e}")),
-        }
-    }
-}
-
-/// Arguments of a tool that takes none.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
-pub struct NoArgs {}
-
-/// The JSON Schema of `T` as an object (`schemars`, draft 2020-12).
-pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
-    match serde_json::to_value(schemars::schema_for!(T)) {
-        Ok(Value::Object(mut m)) => {
-            m.remove("title");
-            m.entry("type")
-                .or_insert_with(|| Value::String("object".into()));
-            m
-        }
-        _ => {
-            let mut m = Map::new();
-            m.insert("type".into(), Value::String("object".into()));
-            m
-        }
-    }
-}
-
-/// A resource read: the URI and, for a template, its variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceRequest {
-    /// The URI read.
-    pub uri: String,
-    /// The template's variables (`{id}` → value); empty for a resource.
-    pub vars: BTreeMap<String, String>,
-}
+use wirestate_mcp::handler::{
+    ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
+    answer_read_resource, check_prompt_arguments, no_completion, request_meta, route_answer,
+};
+/// The handler vocabulary, shared with the async server builder of
+/// `wirestate-rt`: see [`wirestate_mcp::handler`].
+pub use wirestate_mcp::handler::{
+    NoArgs, ResourceRequest, Structured, ToolError, ToolOutput, schema_of,
+};
 
 type ToolFn = Arc<
     dyn Fn(&RequestContext, Map<String, Value>) -> Result<CallToolResult, ToolError> + Send + Sync,
@@ -205,11 +83,7 @@ type CompleteFn = Arc<dyn Fn(CompleteParams) -> Result<CompleteResult, ToolError
 
 struct Registry {
     config: Config,
-    tools: Vec<(Tool, ToolFn)>,
-    resources: Vec<(Resource, ResourceFn)>,
-    templates: Vec<(ResourceTemplate, ResourceFn)>,
-    prompts: Vec<(Prompt, PromptFn)>,
-    complete: Option<CompleteFn>,
+    handlers: Handlers<ToolFn, ResourceFn, PromptFn, CompleteFn>,
     max_threads: usize,
     /// Handler threads running now.
     running: AtomicUsize,
@@ -306,8 +180,7 @@ impl McpServerBuilder {
             + Sync
             + 'static,
     {
-        self.registry.tools.retain(|(t, _)| t.name != tool.name);
-        self.registry.tools.push((tool, Arc::new(handler)));
+        self.registry.handlers.add_tool(tool, Arc::new(handler));
         self
     }
 
@@ -319,7 +192,10 @@ impl McpServerBuilder {
             + Sync
             + 'static,
     {
-        self.registry.resources.push((resource, Arc::new(handler)));
+        self.registry
+            .handlers
+            .resources
+            .push((resource, Arc::new(handler)));
         self
     }
 
@@ -332,7 +208,10 @@ impl McpServerBuilder {
             + Sync
             + 'static,
     {
-        self.registry.templates.push((template, Arc::new(handler)));
+        self.registry
+            .handlers
+            .templates
+            .push((template, Arc::new(handler)));
         self
     }
 
@@ -345,8 +224,7 @@ impl McpServerBuilder {
             + Sync
             + 'static,
     {
-        self.registry.prompts.retain(|(p, _)| p.name != prompt.name);
-        self.registry.prompts.push((prompt, Arc::new(handler)));
+        self.registry.handlers.add_prompt(prompt, Arc::new(handler));
         self
     }
 
@@ -356,7 +234,7 @@ impl McpServerBuilder {
     where
         F: Fn(CompleteParams) -> Result<CompleteResult, ToolError> + Send + Sync + 'static,
     {
-        self.registry.complete = Some(Arc::new(handler));
+        self.registry.handlers.complete = Some(Arc::new(handler));
         self.registry.config.capabilities.completions = Some(Map::new());
         self
     }
@@ -379,19 +257,12 @@ pub struct McpServer {
 impl std::fmt::Debug for McpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpServer")
-            .field("tools", &self.registry.tools.len())
+            .field("tools", &self.registry.handlers.tools.len())
             .finish_non_exhaustive()
     }
 }
 
-/// What the client answered to one of our requests.
-enum Answer {
-    Sampled(Box<CreateMessageResult>),
-    Elicited(ElicitResult),
-    Failed(String),
-}
-
-type Waiters = BTreeMap<(Option<SessionId>, RequestId), mpsc::Sender<Answer>>;
+type Waiters = BTreeMap<(Option<SessionId>, RequestId), mpsc::Sender<ClientAnswer>>;
 
 /// What a handler's context needs from a transport.
 trait Port: Send + Sync {
@@ -467,7 +338,7 @@ impl RequestContext {
     fn ask(
         &self,
         send: &mut dyn FnMut(&mut ServerSession) -> Result<RequestId, wirestate_mcp::Error>,
-    ) -> Result<Answer, ToolError> {
+    ) -> Result<ClientAnswer, ToolError> {
         let (tx, rx) = mpsc::channel();
         let mut tx = Some(tx);
         let mut error = None;
@@ -531,11 +402,8 @@ impl RequestContext {
         &self,
         params: CreateMessageParams,
     ) -> Result<CreateMessageResult, ToolError> {
-        match self.ask(&mut |s| s.create_message(Instant::now(), &params))? {
-            Answer::Sampled(r) => Ok(*r),
-            Answer::Failed(m) => Err(ToolError::Client(m)),
-            Answer::Elicited(_) => Err(ToolError::Client("no answer".into())),
-        }
+        self.ask(&mut |s| s.create_message(Instant::now(), &params))?
+            .sampled()
     }
 
     /// Asks the user for input (`elicitation/create`), blocking until the
@@ -545,43 +413,9 @@ impl RequestContext {
     ///
     /// As [`create_message`](Self::create_message).
     pub fn elicit(&self, params: ElicitParams) -> Result<ElicitResult, ToolError> {
-        match self.ask(&mut |s| s.elicit(Instant::now(), &params))? {
-            Answer::Elicited(r) => Ok(r),
-            Answer::Failed(m) => Err(ToolError::Client(m)),
-            Answer::Sampled(_) => Err(ToolError::Client("no answer".into())),
-        }
+        self.ask(&mut |s| s.elicit(Instant::now(), &params))?
+            .elicited()
     }
-}
-
-/// Matches `uri` against a template of literal text and `{name}`
-/// variables, each matching a non-empty run without `/`.
-fn match_template(template: &str, uri: &str) -> Option<BTreeMap<String, String>> {
-    let mut vars = BTreeMap::new();
-    let mut rest = uri;
-    let mut tpl = template;
-    while !tpl.is_empty() {
-        if let Some(after) = tpl.strip_prefix('{') {
-            let end = after.find('}')?;
-            let name = &after[..end];
-            tpl = &after[end + 1..];
-            let stop = tpl.find('{').map_or(tpl, |i| &tpl[..i]);
-            let len = if stop.is_empty() {
-                rest.find('/').unwrap_or(rest.len())
-            } else {
-                rest.find(stop)?
-            };
-            if len == 0 || rest[..len].contains('/') {
-                return None;
-            }
-            vars.insert(name.to_owned(), rest[..len].to_owned());
-            rest = &rest[len..];
-        } else {
-            let lit_end = tpl.find('{').unwrap_or(tpl.len());
-            rest = rest.strip_prefix(&tpl[..lit_end])?;
-            tpl = &tpl[lit_end..];
-        }
-    }
-    rest.is_empty().then_some(vars)
 }
 
 /// A handler's outcome, applied to the session.
@@ -653,7 +487,8 @@ fn run_handler(registry: &Arc<Registry>, ctx: RequestContext, work: Work, refuse
 }
 
 /// Turns a session event into work: handler threads, or answers to our
-/// own requests.
+/// own requests. Which handler, and how its outcome is answered, is
+/// [`wirestate_mcp::handler`]'s; here the handlers run on threads.
 fn on_event(
     registry: &Arc<Registry>,
     port: &Arc<dyn Port>,
@@ -668,6 +503,16 @@ fn on_event(
         request,
         progress,
     };
+    let handlers = &registry.handlers;
+    let event = match route_answer(waiters, session.as_ref(), event) {
+        Ok(answered) => {
+            if let Some((tx, answer)) = answered {
+                let _ = tx.send(answer);
+            }
+            return;
+        }
+        Err(event) => event,
+    };
     match event {
         ServerEvent::CallTool { id, params } => {
             let CallToolParams {
@@ -676,11 +521,7 @@ fn on_event(
                 meta,
                 ..
             } = params;
-            let handler = registry
-                .tools
-                .iter()
-                .find(|(t, _)| t.name == name)
-                .map(|(_, f)| f.clone());
+            let handler = handlers.tool(&name);
             let ctx = ctx(id, progress_token(meta.as_ref()));
             run_handler(
                 registry,
@@ -688,37 +529,17 @@ fn on_event(
                 Box::new(move |ctx| {
                     let result = match handler {
                         Some(f) => f(ctx, arguments.unwrap_or_default()),
-                        None => Err(ToolError::Rpc(ErrorObject::invalid_params(format!(
-                            "Unknown tool: {name}"
-                        )))),
+                        None => Err(ToolError::unknown_tool(&name)),
                     };
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_call_tool(id, r),
-                            Err(
-                                e @ (ToolError::Failed(_)
-                                | ToolError::InvalidArguments(_)
-                                | ToolError::Client(_)),
-                            ) => s.respond_call_tool(id, CallToolResult::error(e.to_string())),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
-                    })
+                    Box::new(move |s, id| answer_call_tool(s, id, result))
                 }),
                 refused,
             );
         }
         ServerEvent::ReadResource { id, params } => {
             let uri = params.uri;
-            let found = registry
-                .resources
-                .iter()
-                .find(|(r, _)| r.uri == uri)
-                .map(|(_, f)| (f.clone(), BTreeMap::new()))
-                .or_else(|| {
-                    registry.templates.iter().find_map(|(t, f)| {
-                        match_template(&t.uri_template, &uri).map(|v| (f.clone(), v))
-                    })
-                });
+            let found = handlers.resource(&uri);
+            let stateless = request_meta(params.meta.as_ref()).is_some();
             let ctx = ctx(id, progress_token(params.meta.as_ref()));
             run_handler(
                 registry,
@@ -726,27 +547,15 @@ fn on_event(
                 Box::new(move |ctx| {
                     let result = match found {
                         Some((f, vars)) => f(ctx, ResourceRequest { uri, vars }),
-                        None => Err(ToolError::Rpc(ErrorObject::new(
-                            ErrorCode::new(-32002),
-                            format!("Resource not found: {uri}"),
-                        ))),
+                        None => Err(ToolError::resource_not_found(&uri, stateless)),
                     };
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_read_resource(id, r),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
-                    })
+                    Box::new(move |s, id| answer_read_resource(s, id, result))
                 }),
                 refused,
             );
         }
         ServerEvent::GetPrompt { id, params } => {
-            let found = registry
-                .prompts
-                .iter()
-                .find(|(p, _)| p.name == params.name)
-                .cloned();
+            let found = handlers.prompt(&params.name);
             let args = params.arguments.unwrap_or_default();
             let ctx = ctx(id, progress_token(params.meta.as_ref()));
             run_handler(
@@ -754,34 +563,18 @@ fn on_event(
                 ctx,
                 Box::new(move |ctx| {
                     let result = match found {
-                        None => Err(ToolError::Rpc(ErrorObject::invalid_params(
-                            "Unknown prompt",
-                        ))),
+                        None => Err(ToolError::unknown_prompt()),
                         Some((prompt, f)) => {
-                            let missing =
-                                prompt.arguments.iter().flatten().find(|a| {
-                                    a.required == Some(true) && !args.contains_key(&a.name)
-                                });
-                            match missing {
-                                Some(a) => Err(ToolError::Rpc(ErrorObject::invalid_params(
-                                    format!("missing required argument `{}`", a.name),
-                                ))),
-                                None => f(ctx, args),
-                            }
+                            check_prompt_arguments(&prompt, &args).and_then(|()| f(ctx, args))
                         }
                     };
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_get_prompt(id, r),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
-                    })
+                    Box::new(move |s, id| answer_get_prompt(s, id, result))
                 }),
                 refused,
             );
         }
         ServerEvent::Complete { id, params } => {
-            let f = registry.complete.clone();
+            let f = handlers.complete.clone();
             let ctx = ctx(id, None);
             run_handler(
                 registry,
@@ -789,45 +582,12 @@ fn on_event(
                 Box::new(move |_| {
                     let result = match f {
                         Some(f) => f(params),
-                        None => Ok(CompleteResult {
-                            completion: Completion::default(),
-                            ..CompleteResult::default()
-                        }),
+                        None => Ok(no_completion()),
                     };
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_complete(id, r),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
-                    })
+                    Box::new(move |s, id| answer_complete(s, id, result))
                 }),
                 refused,
             );
-        }
-        ServerEvent::Sampled { request, result } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Sampled(result));
-            }
-        }
-        ServerEvent::Elicited { request, result } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Elicited(result));
-            }
-        }
-        ServerEvent::RequestFailed { request, error } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Failed(error.message));
-            }
-        }
-        ServerEvent::RequestTimedOut { request } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Failed("timed out".into()));
-            }
-        }
-        ServerEvent::Closed { abandoned } => {
-            for request in abandoned {
-                waiters.remove(&(session.clone(), request));
-            }
         }
         ServerEvent::Invalid(e) => tracing::debug!(error = %e, "mcp: refused input"),
         _ => {}
@@ -898,11 +658,7 @@ impl McpServer {
         McpServerBuilder {
             registry: Registry {
                 config: Config::default(),
-                tools: Vec::new(),
-                resources: Vec::new(),
-                templates: Vec::new(),
-                prompts: Vec::new(),
-                complete: None,
+                handlers: Handlers::default(),
                 max_threads: 256,
                 running: AtomicUsize::new(0),
             },
@@ -915,18 +671,7 @@ impl McpServer {
     }
 
     fn fill(&self, session: &mut ServerSession) {
-        for (t, _) in &self.registry.tools {
-            session.add_tool(t.clone());
-        }
-        for (r, _) in &self.registry.resources {
-            session.add_resource(r.clone());
-        }
-        for (t, _) in &self.registry.templates {
-            session.add_resource_template(t.clone());
-        }
-        for (p, _) in &self.registry.prompts {
-            session.add_prompt(p.clone());
-        }
+        self.registry.handlers.fill_session(session);
     }
 
     /// Serves one client on this process's stdin and stdout until stdin
@@ -1342,18 +1087,7 @@ impl McpServer {
                 }
             }
         });
-        for (t, _) in &self.registry.tools {
-            machine.add_tool(t.clone());
-        }
-        for (r, _) in &self.registry.resources {
-            machine.add_resource(r.clone());
-        }
-        for (t, _) in &self.registry.templates {
-            machine.add_resource_template(t.clone());
-        }
-        for (p, _) in &self.registry.prompts {
-            machine.add_prompt(p.clone());
-        }
+        self.registry.handlers.fill_http(&mut machine);
         let shared = Arc::new_cyclic(|me| HttpShared {
             me: me.clone(),
             registry: self.registry.clone(),
@@ -1535,18 +1269,5 @@ impl Drop for ExchangeChunks {
         let mut st = lock(&self.shared.state);
         st.machine.handle_disconnect(Instant::now(), self.exchange);
         self.shared.flush(&mut st);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::match_template;
-
-    #[test]
-    fn templates_match_segments() {
-        let v = match_template("test://template/{id}/data", "test://template/42/data").unwrap();
-        assert_eq!(v["id"], "42");
-        assert!(match_template("test://template/{id}/data", "test://template//data").is_none());
-        assert!(match_template("a/{x}", "a/b/c").is_none());
     }
 }

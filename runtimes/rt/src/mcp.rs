@@ -40,17 +40,16 @@ use futures_channel::oneshot;
 use futures_core::Stream;
 use http::{Request, Response, StatusCode};
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
-use wirestate_machine::{ErrorKind, Machine, Transmit};
+use wirestate_jsonrpc::RequestId;
+use wirestate_machine::{Machine, Transmit};
 use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
 use wirestate_mcp::schema::{
-    CallToolParams, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, Completion,
-    CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult,
-    Implementation, InputRequiredResult, InputResponses, LoggingLevel, ProgressToken, Prompt,
-    ReadResourceResult, RequestMeta, Resource, ResourceTemplate, Tool, progress_token,
+    CallToolParams, CallToolResult, CompleteParams, CompleteResult, CreateMessageParams,
+    CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult, Implementation,
+    InputResponses, LoggingLevel, ProgressToken, Prompt, ReadResourceResult, RequestMeta, Resource,
+    ResourceTemplate, Tool, progress_token,
 };
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
 
@@ -64,164 +63,15 @@ pub use wirestate_jsonrpc::ErrorObject as RpcError;
 mod websocket;
 pub use websocket::{is_websocket_upgrade, websocket_config};
 
-/// Why a handler failed.
-///
-/// A tool's [`Failed`](Self::Failed) and
-/// [`InvalidArguments`](Self::InvalidArguments) become a result with
-/// `isError: true` (the model sees the reason); everything else, and any
-/// error of a resource or prompt handler, a JSON-RPC error.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ToolError {
-    /// The handler failed.
-    #[error("{0}")]
-    Failed(String),
-    /// The arguments do not match the input type.
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    /// Answer with this JSON-RPC error.
-    #[error("{}", .0.message)]
-    Rpc(ErrorObject),
-    /// The client answered a request of ours with an error, or not at all.
-    #[error("the client did not answer: {0}")]
-    Client(String),
-    /// Not a failure: a stateless (2026-07-28) request needs more input
-    /// from the client first, answered with this
-    /// [`InputRequiredResult`] (SEP-2322). Refused (-32603) for a request
-    /// of the `initialize` era.
-    #[error("input required")]
-    InputRequired(Box<InputRequiredResult>),
-    /// The request needs a client capability its `_meta` did not
-    /// declare: answered -32021 naming these.
-    #[error("missing required client capability")]
-    MissingCapability(Box<ClientCapabilities>),
-}
-
-impl ToolError {
-    /// A failure with this message.
-    pub fn msg(message: impl Into<String>) -> Self {
-        Self::Failed(message.into())
-    }
-
-    /// Whose fault: the client's for bad arguments and refused requests,
-    /// the handler's (usage) otherwise.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::InvalidArguments(_)
-            | Self::Rpc(_)
-            | Self::Client(_)
-            | Self::InputRequired(_)
-            | Self::MissingCapability(_) => ErrorKind::Protocol,
-            Self::Failed(_) => ErrorKind::Usage,
-        }
-    }
-
-    /// The JSON-RPC code sent, when the failure is a JSON-RPC error.
-    pub fn hint(&self) -> Option<ErrorCode> {
-        match self {
-            Self::Rpc(e) => Some(e.code),
-            Self::MissingCapability(_) => Some(ErrorCode::new(
-                wirestate_mcp::schema::stateless_codes::MISSING_REQUIRED_CLIENT_CAPABILITY,
-            )),
-            _ => None,
-        }
-    }
-
-    /// Answers request `id` of `s` with this failure.
-    fn answer(self, s: &mut ServerSession, id: &RequestId) {
-        let _ = match self {
-            Self::InputRequired(r) => s
-                .respond_input_required(id, *r)
-                .or_else(|_| s.respond_error(id, ErrorObject::internal_error())),
-            Self::MissingCapability(c) => s.respond_missing_capability(id, &c),
-            e => s.respond_error(id, e.into_object()),
-        };
-    }
-
-    fn into_object(self) -> ErrorObject {
-        match self {
-            Self::Rpc(e) => e,
-            Self::InvalidArguments(m) => ErrorObject::invalid_params(m),
-            other => ErrorObject::new(ErrorCode::INTERNAL_ERROR, other.to_string()),
-        }
-    }
-}
-
-/// What a typed tool handler returns.
-pub trait ToolOutput: Send + 'static {
-    /// The output schema, for structured results.
-    fn output_schema() -> Option<Map<String, Value>> {
-        None
-    }
-    /// The result sent to the client.
-    fn into_result(self) -> CallToolResult;
-}
-
-impl ToolOutput for String {
-    fn into_result(self) -> CallToolResult {
-        CallToolResult::text(self)
-    }
-}
-
-impl ToolOutput for &'static str {
-    fn into_result(self) -> CallToolResult {
-        CallToolResult::text(self)
-    }
-}
-
-impl ToolOutput for CallToolResult {
-    fn into_result(self) -> CallToolResult {
-        self
-    }
-}
-
-/// A structured tool result: `structuredContent` (and its JSON as text),
-/// with the output schema generated from `T`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Structured<T>(pub T);
-
-impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for Structured<T> {
-    fn output_schema() -> Option<Map<String, Value>> {
-        Some(schema_of::<T>())
-    }
-    fn into_result(self) -> CallToolResult {
-        match serde_json::to_value(&self.0) {
-            Ok(v) => CallToolResult::structured(v),
-            Err(e) => CallToolResult::error(format!("cannot serialize the result: {e}")),
-        }
-    }
-}
-
-/// Arguments of a tool that takes none.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
-pub struct NoArgs {}
-
-/// The JSON Schema of `T` as an object (`schemars`, draft 2020-12).
-pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
-    match serde_json::to_value(schemars::schema_for!(T)) {
-        Ok(Value::Object(mut m)) => {
-            m.remove("title");
-            if !m.contains_key("type") {
-                m.insert("type".into(), Value::String("object".into()));
-            }
-            m
-        }
-        _ => {
-            let mut m = Map::new();
-            m.insert("type".into(), Value::String("object".into()));
-            m
-        }
-    }
-}
-
-/// A resource read: the URI and, for a template, its variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceRequest {
-    /// The URI read.
-    pub uri: String,
-    /// The template's variables (`{id}` → value); empty for a resource.
-    pub vars: BTreeMap<String, String>,
-}
+use wirestate_mcp::handler::{
+    ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
+    answer_read_resource, check_prompt_arguments, no_completion, request_meta, route_answer,
+};
+/// The handler vocabulary, shared with the blocking server builder: see
+/// [`wirestate_mcp::handler`].
+pub use wirestate_mcp::handler::{
+    NoArgs, ResourceRequest, Structured, ToolError, ToolOutput, schema_of,
+};
 
 type ToolFn = Arc<
     dyn Fn(RequestContext, Map<String, Value>) -> BoxFuture<Result<CallToolResult, ToolError>>
@@ -246,11 +96,7 @@ type CompleteFn =
 
 struct Registry {
     config: Config,
-    tools: Vec<(Tool, ToolFn)>,
-    resources: Vec<(Resource, ResourceFn)>,
-    templates: Vec<(ResourceTemplate, ResourceFn)>,
-    prompts: Vec<(Prompt, PromptFn)>,
-    complete: Option<CompleteFn>,
+    handlers: Handlers<ToolFn, ResourceFn, PromptFn, CompleteFn>,
 }
 
 /// Builds an [`McpServer`].
@@ -342,8 +188,7 @@ impl McpServerBuilder {
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
         let f: ToolFn = Arc::new(move |ctx, args| Box::pin(handler(ctx, args)));
-        self.registry.tools.retain(|(t, _)| t.name != tool.name);
-        self.registry.tools.push((tool, f));
+        self.registry.handlers.add_tool(tool, f);
         self
     }
 
@@ -354,7 +199,7 @@ impl McpServerBuilder {
         Fut: Future<Output = Result<ReadResourceResult, ToolError>> + Send + 'static,
     {
         let f: ResourceFn = Arc::new(move |ctx, r| Box::pin(handler(ctx, r)));
-        self.registry.resources.push((resource, f));
+        self.registry.handlers.resources.push((resource, f));
         self
     }
 
@@ -366,7 +211,7 @@ impl McpServerBuilder {
         Fut: Future<Output = Result<ReadResourceResult, ToolError>> + Send + 'static,
     {
         let f: ResourceFn = Arc::new(move |ctx, r| Box::pin(handler(ctx, r)));
-        self.registry.templates.push((template, f));
+        self.registry.handlers.templates.push((template, f));
         self
     }
 
@@ -378,8 +223,7 @@ impl McpServerBuilder {
         Fut: Future<Output = Result<GetPromptResult, ToolError>> + Send + 'static,
     {
         let f: PromptFn = Arc::new(move |ctx, a| Box::pin(handler(ctx, a)));
-        self.registry.prompts.retain(|(p, _)| p.name != prompt.name);
-        self.registry.prompts.push((prompt, f));
+        self.registry.handlers.add_prompt(prompt, f);
         self
     }
 
@@ -390,7 +234,7 @@ impl McpServerBuilder {
         F: Fn(CompleteParams) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CompleteResult, ToolError>> + Send + 'static,
     {
-        self.registry.complete = Some(Arc::new(move |p| Box::pin(handler(p))));
+        self.registry.handlers.complete = Some(Arc::new(move |p| Box::pin(handler(p))));
         self.registry.config.capabilities.completions = Some(Map::new());
         self
     }
@@ -413,7 +257,7 @@ pub struct McpServer {
 impl std::fmt::Debug for McpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpServer")
-            .field("tools", &self.registry.tools.len())
+            .field("tools", &self.registry.handlers.tools.len())
             .finish_non_exhaustive()
     }
 }
@@ -424,11 +268,7 @@ impl McpServer {
         McpServerBuilder {
             registry: Registry {
                 config: Config::default(),
-                tools: Vec::new(),
-                resources: Vec::new(),
-                templates: Vec::new(),
-                prompts: Vec::new(),
-                complete: None,
+                handlers: Handlers::default(),
             },
         }
     }
@@ -439,18 +279,7 @@ impl McpServer {
     }
 
     fn fill(&self, session: &mut ServerSession) {
-        for (t, _) in &self.registry.tools {
-            session.add_tool(t.clone());
-        }
-        for (r, _) in &self.registry.resources {
-            session.add_resource(r.clone());
-        }
-        for (t, _) in &self.registry.templates {
-            session.add_resource_template(t.clone());
-        }
-        for (p, _) in &self.registry.prompts {
-            session.add_prompt(p.clone());
-        }
+        self.registry.handlers.fill_session(session);
     }
 
     /// The Streamable HTTP endpoint: a [`Handler`] answering every request
@@ -469,18 +298,7 @@ impl McpServer {
                 }
             }
         });
-        for (t, _) in &self.registry.tools {
-            machine.add_tool(t.clone());
-        }
-        for (r, _) in &self.registry.resources {
-            machine.add_resource(r.clone());
-        }
-        for (t, _) in &self.registry.templates {
-            machine.add_resource_template(t.clone());
-        }
-        for (p, _) in &self.registry.prompts {
-            machine.add_prompt(p.clone());
-        }
+        self.registry.handlers.fill_http(&mut machine);
         let shared = Arc::new_cyclic(|weak: &Weak<HttpShared<R>>| HttpShared {
             rt: rt.clone(),
             me: weak.clone(),
@@ -611,14 +429,7 @@ impl McpServer {
     }
 }
 
-/// What the client answered to one of our requests.
-enum Answer {
-    Sampled(Box<CreateMessageResult>),
-    Elicited(ElicitResult),
-    Failed(String),
-}
-
-type Waiters = BTreeMap<(Option<SessionId>, RequestId), oneshot::Sender<Answer>>;
+type Waiters = BTreeMap<(Option<SessionId>, RequestId), oneshot::Sender<ClientAnswer>>;
 
 /// What a handler's context needs from a transport.
 trait Port: Send + Sync {
@@ -770,7 +581,7 @@ impl RequestContext {
     fn ask(
         &self,
         send: &mut dyn FnMut(&mut ServerSession) -> Result<RequestId, wirestate_mcp::Error>,
-    ) -> Result<oneshot::Receiver<Answer>, ToolError> {
+    ) -> Result<oneshot::Receiver<ClientAnswer>, ToolError> {
         let (tx, rx) = oneshot::channel();
         let mut tx = Some(tx);
         let mut error = None;
@@ -809,11 +620,9 @@ impl RequestContext {
     ) -> Result<CreateMessageResult, ToolError> {
         let now = self.port.now();
         let rx = self.ask(&mut |s| s.create_message(now, &params))?;
-        match rx.await {
-            Ok(Answer::Sampled(r)) => Ok(*r),
-            Ok(Answer::Failed(m)) => Err(ToolError::Client(m)),
-            Ok(Answer::Elicited(_)) | Err(_) => Err(ToolError::Client("no answer".into())),
-        }
+        rx.await
+            .map_err(|_| ToolError::Client("no answer".into()))?
+            .sampled()
     }
 
     /// Asks the user for input (`elicitation/create`).
@@ -824,50 +633,18 @@ impl RequestContext {
     pub async fn elicit(&self, params: ElicitParams) -> Result<ElicitResult, ToolError> {
         let now = self.port.now();
         let rx = self.ask(&mut |s| s.elicit(now, &params))?;
-        match rx.await {
-            Ok(Answer::Elicited(r)) => Ok(r),
-            Ok(Answer::Failed(m)) => Err(ToolError::Client(m)),
-            Ok(Answer::Sampled(_)) | Err(_) => Err(ToolError::Client("no answer".into())),
-        }
+        rx.await
+            .map_err(|_| ToolError::Client("no answer".into()))?
+            .elicited()
     }
-}
-
-/// Matches `uri` against a template of literal text and `{name}`
-/// variables, each matching a non-empty run without `/`.
-fn match_template(template: &str, uri: &str) -> Option<BTreeMap<String, String>> {
-    let mut vars = BTreeMap::new();
-    let mut rest = uri;
-    let mut tpl = template;
-    while !tpl.is_empty() {
-        if let Some(after) = tpl.strip_prefix('{') {
-            let end = after.find('}')?;
-            let name = &after[..end];
-            tpl = &after[end + 1..];
-            let stop = tpl.find('{').map_or(tpl, |i| &tpl[..i]);
-            let len = if stop.is_empty() {
-                rest.find('/').unwrap_or(rest.len())
-            } else {
-                rest.find(stop)?
-            };
-            if len == 0 || rest[..len].contains('/') {
-                return None;
-            }
-            vars.insert(name.to_owned(), rest[..len].to_owned());
-            rest = &rest[len..];
-        } else {
-            let lit_end = tpl.find('{').unwrap_or(tpl.len());
-            rest = rest.strip_prefix(&tpl[..lit_end])?;
-            tpl = &tpl[lit_end..];
-        }
-    }
-    rest.is_empty().then_some(vars)
 }
 
 /// A handler's answer, applied to the session.
 type AnswerFn = Box<dyn FnOnce(&mut ServerSession, &RequestId) + Send>;
 
 /// Turns a session event into work: handler tasks, or answers to our own
-/// requests.
+/// requests. Which handler, and how its outcome is answered, is
+/// [`wirestate_mcp::handler`]'s; here the handlers run as tasks.
 fn on_event(
     registry: &Arc<Registry>,
     port: Arc<dyn Port>,
@@ -883,7 +660,7 @@ fn on_event(
         session: session.clone(),
         request,
         progress: progress_token(meta),
-        meta: RequestMeta::version_of(meta).and_then(|_| RequestMeta::from_meta(meta).ok()),
+        meta: request_meta(meta),
         input: InputResponses::from_extra(extra),
     };
     let respond = |ctx: RequestContext, answer: AnswerFn| {
@@ -895,6 +672,16 @@ fn on_event(
                 }
             });
     };
+    let handlers = &registry.handlers;
+    let event = match route_answer(waiters, session.as_ref(), event) {
+        Ok(answered) => {
+            if let Some((tx, answer)) = answered {
+                let _ = tx.send(answer);
+            }
+            return;
+        }
+        Err(event) => event,
+    };
     match event {
         ServerEvent::CallTool { id, params } => {
             let CallToolParams {
@@ -903,50 +690,19 @@ fn on_event(
                 meta,
                 extra,
             } = params;
-            let handler = registry
-                .tools
-                .iter()
-                .find(|(t, _)| t.name == name)
-                .map(|(_, f)| f.clone());
+            let handler = handlers.tool(&name);
             let ctx = ctx(id, meta.as_ref(), &extra);
             spawn(Box::pin(async move {
                 let result = match handler {
                     Some(f) => f(ctx.clone(), arguments.unwrap_or_default()).await,
-                    None => Err(ToolError::Rpc(ErrorObject::invalid_params(format!(
-                        "Unknown tool: {name}"
-                    )))),
+                    None => Err(ToolError::unknown_tool(&name)),
                 };
-                respond(
-                    ctx,
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_call_tool(id, r),
-                            Err(
-                                e @ (ToolError::Failed(_)
-                                | ToolError::InvalidArguments(_)
-                                | ToolError::Client(_)),
-                            ) => s.respond_call_tool(id, CallToolResult::error(e.to_string())),
-                            Err(e) => {
-                                e.answer(s, id);
-                                Ok(())
-                            }
-                        };
-                    }),
-                );
+                respond(ctx, Box::new(move |s, id| answer_call_tool(s, id, result)));
             }));
         }
         ServerEvent::ReadResource { id, params } => {
             let uri = params.uri;
-            let found = registry
-                .resources
-                .iter()
-                .find(|(r, _)| r.uri == uri)
-                .map(|(_, f)| (f.clone(), BTreeMap::new()))
-                .or_else(|| {
-                    registry.templates.iter().find_map(|(t, f)| {
-                        match_template(&t.uri_template, &uri).map(|v| (f.clone(), v))
-                    })
-                });
+            let found = handlers.resource(&uri);
             let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             let stateless = ctx.meta.is_some();
             spawn(Box::pin(async move {
@@ -961,116 +717,39 @@ fn on_event(
                         )
                         .await
                     }
-                    // -32602 from 2026-07-28 (SEP-2164), -32002 before;
-                    // the URI in data either way.
-                    None => Err(ToolError::Rpc(
-                        ErrorObject::new(
-                            ErrorCode::new(if stateless { -32602 } else { -32002 }),
-                            format!("Resource not found: {uri}"),
-                        )
-                        .with_data(
-                            wirestate_jsonrpc::RawJson::from_serialize(
-                                &serde_json::json!({ "uri": uri }),
-                            )
-                            .unwrap_or_else(|_| wirestate_jsonrpc::RawJson::null()),
-                        ),
-                    )),
+                    None => Err(ToolError::resource_not_found(&uri, stateless)),
                 };
                 respond(
                     ctx,
-                    Box::new(move |s, id| match result {
-                        Ok(r) => {
-                            let _ = s.respond_read_resource(id, r);
-                        }
-                        Err(e) => e.answer(s, id),
-                    }),
+                    Box::new(move |s, id| answer_read_resource(s, id, result)),
                 );
             }));
         }
         ServerEvent::GetPrompt { id, params } => {
-            let found = registry
-                .prompts
-                .iter()
-                .find(|(p, _)| p.name == params.name)
-                .cloned();
+            let found = handlers.prompt(&params.name);
             let args = params.arguments.unwrap_or_default();
             let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             spawn(Box::pin(async move {
-                let result =
-                    match found {
-                        None => Err(ToolError::Rpc(ErrorObject::invalid_params(
-                            "Unknown prompt",
-                        ))),
-                        Some((prompt, f)) => {
-                            let missing =
-                                prompt.arguments.iter().flatten().find(|a| {
-                                    a.required == Some(true) && !args.contains_key(&a.name)
-                                });
-                            match missing {
-                                Some(a) => Err(ToolError::Rpc(ErrorObject::invalid_params(
-                                    format!("missing required argument `{}`", a.name),
-                                ))),
-                                None => f(ctx.clone(), args).await,
-                            }
-                        }
-                    };
-                respond(
-                    ctx,
-                    Box::new(move |s, id| match result {
-                        Ok(r) => {
-                            let _ = s.respond_get_prompt(id, r);
-                        }
-                        Err(e) => e.answer(s, id),
-                    }),
-                );
+                let result = match found {
+                    None => Err(ToolError::unknown_prompt()),
+                    Some((prompt, f)) => match check_prompt_arguments(&prompt, &args) {
+                        Ok(()) => f(ctx.clone(), args).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                respond(ctx, Box::new(move |s, id| answer_get_prompt(s, id, result)));
             }));
         }
         ServerEvent::Complete { id, params } => {
-            let f = registry.complete.clone();
+            let f = handlers.complete.clone();
             let ctx = ctx(id, None, &Map::new());
             spawn(Box::pin(async move {
                 let result = match f {
                     Some(f) => f(params).await,
-                    None => Ok(CompleteResult {
-                        completion: Completion::default(),
-                        ..CompleteResult::default()
-                    }),
+                    None => Ok(no_completion()),
                 };
-                respond(
-                    ctx,
-                    Box::new(move |s, id| {
-                        let _ = match result {
-                            Ok(r) => s.respond_complete(id, r),
-                            Err(e) => s.respond_error(id, e.into_object()),
-                        };
-                    }),
-                );
+                respond(ctx, Box::new(move |s, id| answer_complete(s, id, result)));
             }));
-        }
-        ServerEvent::Sampled { request, result } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Sampled(result));
-            }
-        }
-        ServerEvent::Elicited { request, result } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Elicited(result));
-            }
-        }
-        ServerEvent::RequestFailed { request, error } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Failed(error.message));
-            }
-        }
-        ServerEvent::RequestTimedOut { request } => {
-            if let Some(tx) = waiters.remove(&(session, request)) {
-                let _ = tx.send(Answer::Failed("timed out".into()));
-            }
-        }
-        ServerEvent::Closed { abandoned } => {
-            for request in abandoned {
-                waiters.remove(&(session.clone(), request));
-            }
         }
         ServerEvent::Invalid(e) => tracing::debug!(error = %e, "mcp: refused input"),
         _ => {}
@@ -1488,21 +1167,5 @@ impl<R: Runtime> Drop for ExchangeBody<R> {
         st.machine
             .handle_disconnect(self.shared.rt.now(), self.exchange);
         self.shared.flush(&mut st);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::match_template;
-
-    #[test]
-    fn templates_match_segments() {
-        let v = match_template("test://template/{id}/data", "test://template/42/data").unwrap();
-        assert_eq!(v["id"], "42");
-        assert!(match_template("test://template/{id}/data", "test://template//data").is_none());
-        assert!(match_template("test://template/{id}/data", "test://template/a/b/data").is_none());
-        assert!(match_template("a/{x}", "a/b").is_some());
-        assert!(match_template("a/{x}", "a/b/c").is_none());
-        assert!(match_template("{x}-{y}", "1-2").is_some_and(|v| v["y"] == "2"));
     }
 }

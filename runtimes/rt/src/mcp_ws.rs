@@ -43,14 +43,15 @@ pub fn websocket_config() -> ws::Config {
 /// a plain `GET` is a Streamable HTTP stream.
 pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
     req.method() == Method::GET
-        && req
-            .headers()
-            .get_all(UPGRADE)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case("websocket")))
-        && req.headers().get_all(CONNECTION).iter().any(|v| {
+        && req.headers().get_all(UPGRADE).iter().any(|v| {
             v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+                .is_ok_and(|v| v.eq_ignore_ascii_case("websocket"))
+        })
+        && req.headers().get_all(CONNECTION).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
         })
 }
 

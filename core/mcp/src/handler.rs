@@ -1,0 +1,640 @@
+//! The vocabulary of MCP server handlers, shared by every runtime's server
+//! builder (async in `wirestate-rt`, threads in `wirestate-blocking`):
+//! what a handler returns ([`ToolOutput`], [`Structured`]) or fails with
+//! ([`ToolError`]), the registry of handlers ([`Handlers`]: lookup by tool
+//! name, resource URI or template, prompt name), and the rules that turn
+//! a handler's outcome into the session's answer (`answer_*`, including
+//! the error codes that depend on the spec era).
+//!
+//! Nothing here runs a handler: a runtime looks the handler up, runs it
+//! however it runs things, and hands the outcome back to one of the
+//! `answer_*` functions under its session's lock. So both runtimes answer
+//! the same requests the same way.
+//!
+//! JSON Schema generation from Rust types ([`schema_of`], [`Structured`],
+//! [`NoArgs`]) needs the `schemars` feature.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use wirestate_jsonrpc::{ErrorCode, ErrorObject, RawJson, RequestId};
+use wirestate_machine::ErrorKind;
+
+use crate::http::{HttpServer, SessionId};
+use crate::schema::{
+    CallToolResult, ClientCapabilities, CompleteResult, Completion, CreateMessageResult,
+    ElicitResult, GetPromptResult, InputRequiredResult, Meta, Prompt, ReadResourceResult,
+    RequestMeta, Resource, ResourceTemplate, Tool, stateless_codes,
+};
+use crate::{ServerEvent, ServerSession};
+
+/// Why a handler failed.
+///
+/// A tool's [`Failed`](Self::Failed), [`InvalidArguments`](Self::InvalidArguments)
+/// and [`Client`](Self::Client) become a result with `isError: true` (the
+/// model sees the reason); everything else, and any error of a resource or
+/// prompt handler, a JSON-RPC error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToolError {
+    /// The handler failed.
+    #[error("{0}")]
+    Failed(String),
+    /// The arguments do not match the input type.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// Answer with this JSON-RPC error.
+    #[error("{}", .0.message)]
+    Rpc(ErrorObject),
+    /// The client answered a request of ours with an error, or not at all.
+    #[error("the client did not answer: {0}")]
+    Client(String),
+    /// Not a failure: a stateless (2026-07-28) request needs more input
+    /// from the client first, answered with this
+    /// [`InputRequiredResult`] (SEP-2322). Refused (-32603) for a request
+    /// of the `initialize` era.
+    #[error("input required")]
+    InputRequired(Box<InputRequiredResult>),
+    /// The request needs a client capability its `_meta` did not
+    /// declare: answered -32021 naming these.
+    #[error("missing required client capability")]
+    MissingCapability(Box<ClientCapabilities>),
+}
+
+impl ToolError {
+    /// A failure with this message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::Failed(message.into())
+    }
+
+    /// Whose fault: the client's for bad arguments and refused requests,
+    /// the handler's (usage) otherwise.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidArguments(_)
+            | Self::Rpc(_)
+            | Self::Client(_)
+            | Self::InputRequired(_)
+            | Self::MissingCapability(_) => ErrorKind::Protocol,
+            Self::Failed(_) => ErrorKind::Usage,
+        }
+    }
+
+    /// The JSON-RPC code sent, when the failure is a JSON-RPC error.
+    pub fn hint(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rpc(e) => Some(e.code),
+            Self::MissingCapability(_) => Some(ErrorCode::new(
+                stateless_codes::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Answers request `id` of `s` with this failure as a JSON-RPC error
+    /// (or, for [`InputRequired`](Self::InputRequired), the input-required
+    /// result the stateless era allows).
+    pub fn answer(self, s: &mut ServerSession, id: &RequestId) {
+        let _ = match self {
+            Self::InputRequired(r) => s
+                .respond_input_required(id, *r)
+                .or_else(|_| s.respond_error(id, ErrorObject::internal_error())),
+            Self::MissingCapability(c) => s.respond_missing_capability(id, &c),
+            e => s.respond_error(id, e.into_object()),
+        };
+    }
+
+    /// The JSON-RPC error for this failure: [`Rpc`](Self::Rpc) as it is,
+    /// bad arguments -32602, anything else -32603 with the message.
+    pub fn into_object(self) -> ErrorObject {
+        match self {
+            Self::Rpc(e) => e,
+            Self::InvalidArguments(m) => ErrorObject::invalid_params(m),
+            other => ErrorObject::new(ErrorCode::INTERNAL_ERROR, other.to_string()),
+        }
+    }
+
+    /// `tools/call` of a tool nobody registered: -32602.
+    pub fn unknown_tool(name: &str) -> Self {
+        Self::Rpc(ErrorObject::invalid_params(format!("Unknown tool: {name}")))
+    }
+
+    /// `prompts/get` of a prompt nobody registered: -32602.
+    pub fn unknown_prompt() -> Self {
+        Self::Rpc(ErrorObject::invalid_params("Unknown prompt"))
+    }
+
+    /// `resources/read` of a URI no resource or template matches: -32602
+    /// from 2026-07-28 (SEP-2164, `stateless`), -32002 before; the URI in
+    /// `data` either way.
+    pub fn resource_not_found(uri: &str, stateless: bool) -> Self {
+        Self::Rpc(
+            ErrorObject::new(
+                ErrorCode::new(if stateless { -32602 } else { -32002 }),
+                format!("Resource not found: {uri}"),
+            )
+            .with_data(
+                RawJson::from_serialize(&serde_json::json!({ "uri": uri }))
+                    .unwrap_or_else(|_| RawJson::null()),
+            ),
+        )
+    }
+}
+
+/// What a typed tool handler returns.
+pub trait ToolOutput: Send + 'static {
+    /// The output schema, for structured results.
+    fn output_schema() -> Option<Map<String, Value>> {
+        None
+    }
+    /// The result sent to the client.
+    fn into_result(self) -> CallToolResult;
+}
+
+impl ToolOutput for String {
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+impl ToolOutput for &'static str {
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+impl ToolOutput for CallToolResult {
+    fn into_result(self) -> CallToolResult {
+        self
+    }
+}
+
+/// A structured tool result: `structuredContent` (and its JSON as text),
+/// with the output schema generated from `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structured<T>(pub T);
+
+#[cfg(feature = "schemars")]
+impl<T: serde::Serialize + schemars::JsonSchema + Send + 'static> ToolOutput for Structured<T> {
+    fn output_schema() -> Option<Map<String, Value>> {
+        Some(schema_of::<T>())
+    }
+    fn into_result(self) -> CallToolResult {
+        match serde_json::to_value(&self.0) {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => CallToolResult::error(format!("cannot serialize the result: {e}")),
+        }
+    }
+}
+
+/// Arguments of a tool that takes none.
+#[cfg(feature = "schemars")]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct NoArgs {}
+
+/// The JSON Schema of `T` as an object (`schemars`, draft 2020-12),
+/// without its `title`, and typed `object` when the type says nothing.
+#[cfg(feature = "schemars")]
+pub fn schema_of<T: schemars::JsonSchema>() -> Map<String, Value> {
+    match serde_json::to_value(schemars::schema_for!(T)) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("title");
+            m.entry("type")
+                .or_insert_with(|| Value::String("object".into()));
+            m
+        }
+        _ => {
+            let mut m = Map::new();
+            m.insert("type".into(), Value::String("object".into()));
+            m
+        }
+    }
+}
+
+/// A resource read: the URI and, for a template, its variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRequest {
+    /// The URI read.
+    pub uri: String,
+    /// The template's variables (`{id}` → value); empty for a resource.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Matches `uri` against a template of literal text and `{name}`
+/// variables, each matching a non-empty run without `/`; the variables'
+/// values, or `None` when it does not match.
+pub fn match_template(template: &str, uri: &str) -> Option<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    let mut rest = uri;
+    let mut tpl = template;
+    while !tpl.is_empty() {
+        if let Some(after) = tpl.strip_prefix('{') {
+            let end = after.find('}')?;
+            let name = &after[..end];
+            tpl = &after[end + 1..];
+            let stop = tpl.find('{').map_or(tpl, |i| &tpl[..i]);
+            let len = if stop.is_empty() {
+                rest.find('/').unwrap_or(rest.len())
+            } else {
+                rest.find(stop)?
+            };
+            if len == 0 || rest[..len].contains('/') {
+                return None;
+            }
+            vars.insert(name.to_owned(), rest[..len].to_owned());
+            rest = &rest[len..];
+        } else {
+            let lit_end = tpl.find('{').unwrap_or(tpl.len());
+            rest = rest.strip_prefix(&tpl[..lit_end])?;
+            tpl = &tpl[lit_end..];
+        }
+    }
+    rest.is_empty().then_some(vars)
+}
+
+/// The `_meta` of a stateless (2026-07-28) request, `None` for a request
+/// of the `initialize` era (or one whose `_meta` does not parse).
+pub fn request_meta(meta: Option<&Meta>) -> Option<RequestMeta> {
+    RequestMeta::version_of(meta).and_then(|_| RequestMeta::from_meta(meta).ok())
+}
+
+/// The registered handlers of a server, by kind: `T` for tools, `R` for
+/// resources and templates, `P` for prompts, `C` for completion (each the
+/// runtime's own handler type, cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Handlers<T, R, P, C> {
+    /// Tools, names unique.
+    pub tools: Vec<(Tool, T)>,
+    /// Resources, in registration order.
+    pub resources: Vec<(Resource, R)>,
+    /// Resource templates, tried in registration order after the resources.
+    pub templates: Vec<(ResourceTemplate, R)>,
+    /// Prompts, names unique.
+    pub prompts: Vec<(Prompt, P)>,
+    /// The completion handler, if any.
+    pub complete: Option<C>,
+}
+
+impl<T, R, P, C> Default for Handlers<T, R, P, C> {
+    fn default() -> Self {
+        Self {
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            complete: None,
+        }
+    }
+}
+
+impl<T: Clone, R: Clone, P: Clone, C: Clone> Handlers<T, R, P, C> {
+    /// Registers a tool, replacing one of the same name.
+    pub fn add_tool(&mut self, tool: Tool, handler: T) {
+        self.tools.retain(|(t, _)| t.name != tool.name);
+        self.tools.push((tool, handler));
+    }
+
+    /// Registers a prompt, replacing one of the same name.
+    pub fn add_prompt(&mut self, prompt: Prompt, handler: P) {
+        self.prompts.retain(|(p, _)| p.name != prompt.name);
+        self.prompts.push((prompt, handler));
+    }
+
+    /// The handler of tool `name`.
+    pub fn tool(&self, name: &str) -> Option<T> {
+        self.tools
+            .iter()
+            .find(|(t, _)| t.name == name)
+            .map(|(_, f)| f.clone())
+    }
+
+    /// The handler reading `uri`: a resource of that URI, else the first
+    /// template matching it, with the template's variables.
+    pub fn resource(&self, uri: &str) -> Option<(R, BTreeMap<String, String>)> {
+        self.resources
+            .iter()
+            .find(|(r, _)| r.uri == uri)
+            .map(|(_, f)| (f.clone(), BTreeMap::new()))
+            .or_else(|| {
+                self.templates
+                    .iter()
+                    .find_map(|(t, f)| match_template(&t.uri_template, uri).map(|v| (f.clone(), v)))
+            })
+    }
+
+    /// Prompt `name` and its handler.
+    pub fn prompt(&self, name: &str) -> Option<(Prompt, P)> {
+        self.prompts.iter().find(|(p, _)| p.name == name).cloned()
+    }
+
+    /// Lists the catalogue in a session.
+    pub fn fill_session(&self, session: &mut ServerSession) {
+        for (t, _) in &self.tools {
+            session.add_tool(t.clone());
+        }
+        for (r, _) in &self.resources {
+            session.add_resource(r.clone());
+        }
+        for (t, _) in &self.templates {
+            session.add_resource_template(t.clone());
+        }
+        for (p, _) in &self.prompts {
+            session.add_prompt(p.clone());
+        }
+    }
+
+    /// Lists the catalogue in a Streamable HTTP server (its every session).
+    pub fn fill_http(&self, server: &mut HttpServer) {
+        for (t, _) in &self.tools {
+            server.add_tool(t.clone());
+        }
+        for (r, _) in &self.resources {
+            server.add_resource(r.clone());
+        }
+        for (t, _) in &self.templates {
+            server.add_resource_template(t.clone());
+        }
+        for (p, _) in &self.prompts {
+            server.add_prompt(p.clone());
+        }
+    }
+}
+
+/// Checks a `prompts/get`'s arguments against the prompt's required
+/// ones: -32602 naming the first one missing.
+///
+/// # Errors
+///
+/// [`ToolError::Rpc`] (-32602) when a required argument is missing.
+pub fn check_prompt_arguments(
+    prompt: &Prompt,
+    args: &BTreeMap<String, String>,
+) -> Result<(), ToolError> {
+    match prompt
+        .arguments
+        .iter()
+        .flatten()
+        .find(|a| a.required == Some(true) && !args.contains_key(&a.name))
+    {
+        Some(a) => Err(ToolError::Rpc(ErrorObject::invalid_params(format!(
+            "missing required argument `{}`",
+            a.name
+        )))),
+        None => Ok(()),
+    }
+}
+
+/// The answer of `completion/complete` when no completion handler is
+/// registered: no values.
+pub fn no_completion() -> CompleteResult {
+    CompleteResult {
+        completion: Completion::default(),
+        ..CompleteResult::default()
+    }
+}
+
+/// Answers a `tools/call`: a handler failure the model should see
+/// ([`ToolError::Failed`], [`ToolError::InvalidArguments`],
+/// [`ToolError::Client`]) as a result with `isError: true`, anything else
+/// as [`ToolError::answer`] does.
+pub fn answer_call_tool(
+    s: &mut ServerSession,
+    id: &RequestId,
+    result: Result<CallToolResult, ToolError>,
+) {
+    match result {
+        Ok(r) => {
+            let _ = s.respond_call_tool(id, r);
+        }
+        Err(e @ (ToolError::Failed(_) | ToolError::InvalidArguments(_) | ToolError::Client(_))) => {
+            let _ = s.respond_call_tool(id, CallToolResult::error(e.to_string()));
+        }
+        Err(e) => e.answer(s, id),
+    }
+}
+
+/// Answers a `resources/read`.
+pub fn answer_read_resource(
+    s: &mut ServerSession,
+    id: &RequestId,
+    result: Result<ReadResourceResult, ToolError>,
+) {
+    match result {
+        Ok(r) => {
+            let _ = s.respond_read_resource(id, r);
+        }
+        Err(e) => e.answer(s, id),
+    }
+}
+
+/// Answers a `prompts/get`.
+pub fn answer_get_prompt(
+    s: &mut ServerSession,
+    id: &RequestId,
+    result: Result<GetPromptResult, ToolError>,
+) {
+    match result {
+        Ok(r) => {
+            let _ = s.respond_get_prompt(id, r);
+        }
+        Err(e) => e.answer(s, id),
+    }
+}
+
+/// Answers a `completion/complete`.
+pub fn answer_complete(
+    s: &mut ServerSession,
+    id: &RequestId,
+    result: Result<CompleteResult, ToolError>,
+) {
+    let _ = match result {
+        Ok(r) => s.respond_complete(id, r),
+        Err(e) => s.respond_error(id, e.into_object()),
+    };
+}
+
+/// What the client answered to one of the server's requests (sampling,
+/// elicitation), for the handler waiting on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientAnswer {
+    /// `sampling/createMessage` answered.
+    Sampled(Box<CreateMessageResult>),
+    /// `elicitation/create` answered.
+    Elicited(ElicitResult),
+    /// The client answered with an error, or the request timed out.
+    Failed(String),
+}
+
+impl ClientAnswer {
+    /// The answer a session event carries to request `request` of ours:
+    /// `Ok` for an answer, the event back when it is something else.
+    ///
+    /// # Errors
+    ///
+    /// The event itself when it answers none of our requests.
+    // The event is handed back as it came (moved, not copied): boxing it
+    // would cost an allocation on every request a server serves.
+    #[allow(clippy::result_large_err)]
+    pub fn from_event(event: ServerEvent) -> Result<(RequestId, Self), ServerEvent> {
+        match event {
+            ServerEvent::Sampled { request, result } => Ok((request, Self::Sampled(result))),
+            ServerEvent::Elicited { request, result } => Ok((request, Self::Elicited(result))),
+            ServerEvent::RequestFailed { request, error } => {
+                Ok((request, Self::Failed(error.message)))
+            }
+            ServerEvent::RequestTimedOut { request } => {
+                Ok((request, Self::Failed("timed out".into())))
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The sampling result, or why there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`ToolError::Client`] when the client failed or answered something else.
+    pub fn sampled(self) -> Result<CreateMessageResult, ToolError> {
+        match self {
+            Self::Sampled(r) => Ok(*r),
+            Self::Failed(m) => Err(ToolError::Client(m)),
+            Self::Elicited(_) => Err(ToolError::Client("no answer".into())),
+        }
+    }
+
+    /// The elicitation result, or why there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`ToolError::Client`] when the client failed or answered something else.
+    pub fn elicited(self) -> Result<ElicitResult, ToolError> {
+        match self {
+            Self::Elicited(r) => Ok(r),
+            Self::Failed(m) => Err(ToolError::Client(m)),
+            Self::Sampled(_) => Err(ToolError::Client("no answer".into())),
+        }
+    }
+}
+
+/// Hands a session event that answers one of the server's requests to
+/// whoever waits for it: `waiters` holds one `T` (a channel's sender,
+/// say) per request of ours, keyed by session (`None` off HTTP) and id.
+/// `Ok(Some)` is the waiter with its answer, `Ok(None)` an event
+/// consumed without one (an answer nobody waits for any more, or a
+/// session's close dropping its waiters); `Err` gives any other event
+/// back.
+///
+/// # Errors
+///
+/// The event itself when it is not about the server's own requests.
+#[allow(clippy::result_large_err)] // moved back as it came; see `from_event`
+pub fn route_answer<T>(
+    waiters: &mut BTreeMap<(Option<SessionId>, RequestId), T>,
+    session: Option<&SessionId>,
+    event: ServerEvent,
+) -> Result<Option<(T, ClientAnswer)>, ServerEvent> {
+    match ClientAnswer::from_event(event) {
+        Ok((request, answer)) => Ok(waiters
+            .remove(&(session.cloned(), request))
+            .map(|w| (w, answer))),
+        Err(ServerEvent::Closed { abandoned }) => {
+            for request in abandoned {
+                waiters.remove(&(session.cloned(), request));
+            }
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_segments() {
+        let v = match_template("test://template/{id}/data", "test://template/42/data").unwrap();
+        assert_eq!(v["id"], "42");
+        assert!(match_template("test://template/{id}/data", "test://template//data").is_none());
+        assert!(match_template("test://template/{id}/data", "test://template/a/b/data").is_none());
+        assert!(match_template("a/{x}", "a/b").is_some());
+        assert!(match_template("a/{x}", "a/b/c").is_none());
+        assert!(match_template("{x}-{y}", "1-2").is_some_and(|v| v["y"] == "2"));
+        assert!(match_template("a/{x", "a/b").is_none());
+    }
+
+    #[test]
+    fn resource_not_found_depends_on_the_era() {
+        let ToolError::Rpc(e) = ToolError::resource_not_found("x://y", false) else {
+            panic!("not an rpc error")
+        };
+        assert_eq!(e.code, ErrorCode::new(-32002));
+        let ToolError::Rpc(e) = ToolError::resource_not_found("x://y", true) else {
+            panic!("not an rpc error")
+        };
+        assert_eq!(e.code, ErrorCode::new(-32602));
+        assert!(e.data.is_some_and(|d| d.as_str().contains("x://y")));
+    }
+
+    #[test]
+    fn handlers_look_up_resources_then_templates() {
+        let mut h: Handlers<u8, u8, u8, u8> = Handlers::default();
+        h.resources.push((Resource::new("a://1", "one"), 1));
+        let t: ResourceTemplate =
+            serde_json::from_value(serde_json::json!({"uriTemplate": "a://{n}", "name": "any"}))
+                .unwrap();
+        h.templates.push((t, 2));
+        assert_eq!(h.resource("a://1").map(|(f, _)| f), Some(1));
+        let (f, vars) = h.resource("a://7").unwrap();
+        assert_eq!((f, vars["n"].as_str()), (2, "7"));
+        assert!(h.resource("b://1").is_none());
+        h.add_tool(Tool::new("t", Map::new()), 1);
+        h.add_tool(Tool::new("t", Map::new()), 2);
+        assert_eq!((h.tools.len(), h.tool("t")), (1, Some(2)));
+    }
+
+    #[test]
+    fn required_prompt_arguments_are_checked() {
+        let p: Prompt = serde_json::from_value(serde_json::json!({
+            "name": "p", "arguments": [{"name": "who", "required": true}, {"name": "opt"}]
+        }))
+        .unwrap();
+        let mut args = BTreeMap::new();
+        let e = check_prompt_arguments(&p, &args).unwrap_err();
+        assert_eq!(e.hint(), Some(ErrorCode::INVALID_PARAMS));
+        args.insert("who".into(), "me".into());
+        assert!(check_prompt_arguments(&p, &args).is_ok());
+    }
+
+    #[test]
+    fn errors_map_to_objects() {
+        assert_eq!(
+            ToolError::InvalidArguments("x".into()).into_object().code,
+            ErrorCode::INVALID_PARAMS
+        );
+        assert_eq!(
+            ToolError::msg("boom").into_object().code,
+            ErrorCode::INTERNAL_ERROR
+        );
+        assert_eq!(ToolError::msg("boom").kind(), ErrorKind::Usage);
+        let (id, a) = ClientAnswer::from_event(ServerEvent::RequestTimedOut {
+            request: RequestId::from(3u64),
+        })
+        .unwrap();
+        assert_eq!(id, RequestId::from(3u64));
+        assert_eq!(a.sampled(), Err(ToolError::Client("timed out".into())));
+        let mut waiters = BTreeMap::new();
+        waiters.insert((None, RequestId::from(1u64)), "one");
+        waiters.insert((None, RequestId::from(2u64)), "two");
+        let timed_out = ServerEvent::RequestTimedOut {
+            request: RequestId::from(1u64),
+        };
+        let routed = route_answer(&mut waiters, None, timed_out).unwrap();
+        assert_eq!(routed.map(|(w, _)| w), Some("one"));
+        let closed = ServerEvent::Closed {
+            abandoned: vec![RequestId::from(2u64)],
+        };
+        assert!(matches!(route_answer(&mut waiters, None, closed), Ok(None)));
+        assert!(waiters.is_empty());
+    }
+}
