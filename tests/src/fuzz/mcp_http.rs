@@ -218,6 +218,9 @@ struct State {
     issued: Vec<SessionId>,
     held: Vec<(SessionId, Handed)>,
     open: Vec<Open>,
+    /// Legacy-era answers whose head waits for the request's first
+    /// message (and their session).
+    deferred: Vec<(ExchangeId, Option<SessionId>)>,
     ledgers: BTreeMap<SessionId, IdLedger>,
     event_ids: Vec<String>,
     delivered: std::collections::BTreeSet<(SessionId, String)>,
@@ -419,7 +422,8 @@ impl State {
         let session = match &reply {
             Reply::Full(r) => r.headers().get("mcp-session-id"),
             Reply::Open { response, .. } => response.headers().get("mcp-session-id"),
-            Reply::Deferred { .. } => None,
+            // A legacy-era deferred head belongs to the session named.
+            Reply::Deferred { .. } => head.headers.get("mcp-session-id"),
         }
         .and_then(|v| v.to_str().ok())
         .map(SessionId::from);
@@ -438,14 +442,28 @@ impl State {
                 }
             }
         }
+        self.take(reply, &method, session);
+    }
+
+    /// What the runtime does with a reply (or a decided deferred head).
+    fn take(&mut self, reply: Reply, method: &Method, session: Option<SessionId>) {
+        let status = reply.status();
         match reply {
+            Reply::Deferred { exchange } if session.is_some() => {
+                assert!(
+                    self.deferred.iter().all(|(x, _)| *x != exchange)
+                        && self.open.iter().all(|o| o.id != exchange),
+                    "an exchange id reused"
+                );
+                self.deferred.push((exchange, session));
+            }
             // A stateless request still being served: this model only
             // follows sessions, so it hangs up (which must end it).
             Reply::Deferred { exchange } => self.server.handle_disconnect(self.clock.now, exchange),
             Reply::Full(r) => {
                 let body = r.body();
                 if status == StatusCode::ACCEPTED
-                    || (method == Method::DELETE && status == StatusCode::OK)
+                    || (*method == Method::DELETE && status == StatusCode::OK)
                 {
                     assert!(body.is_empty(), "a body with {status}");
                 } else {
@@ -695,6 +713,24 @@ impl State {
             }
             HttpOp::ReadReady => {
                 while let Some(x) = self.server.poll_ready() {
+                    if let Some(i) = self.deferred.iter().position(|(d, _)| *d == x) {
+                        // Decided: a JSON answer (200, or 404 for a session
+                        // ended meanwhile) or an SSE head.
+                        if let Some(reply) = self.server.poll_reply(x) {
+                            let (_, session) = self.deferred.remove(i);
+                            assert!(
+                                matches!(reply.status().as_u16(), 200 | 404),
+                                "{:?} for a deferred head",
+                                reply.status()
+                            );
+                            assert!(!matches!(reply, Reply::Deferred { .. }));
+                            self.take(reply, &Method::POST, session);
+                            if let Some(i) = self.open.iter().position(|o| o.id == x) {
+                                self.read(i);
+                            }
+                        }
+                        continue;
+                    }
                     match self.open.iter().position(|o| o.id == x) {
                         Some(i) => self.read(i),
                         // Finished or dropped already: it ends.
@@ -703,9 +739,15 @@ impl State {
                 }
             }
             HttpOp::Disconnect(n) => {
-                if !self.open.is_empty() {
-                    let o = self.open.remove(usize::from(n) % self.open.len());
-                    self.server.handle_disconnect(self.clock.now, o.id);
+                let all = self.open.len() + self.deferred.len();
+                if all > 0 {
+                    let i = usize::from(n) % all;
+                    let x = if i < self.open.len() {
+                        self.open.remove(i).id
+                    } else {
+                        self.deferred.remove(i - self.open.len()).0
+                    };
+                    self.server.handle_disconnect(self.clock.now, x);
                 }
             }
             HttpOp::Remove(n) => {
@@ -746,6 +788,7 @@ fn run(setup: &HttpSetup, ops: &[HttpOp], wire: &[u8]) {
         issued: Vec::new(),
         held: Vec::new(),
         open: Vec::new(),
+        deferred: Vec::new(),
         ledgers: BTreeMap::new(),
         event_ids: Vec::new(),
         delivered: std::collections::BTreeSet::new(),
