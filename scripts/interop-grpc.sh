@@ -8,16 +8,18 @@
 # client_compressed_streaming, server_compressed_streaming), every direction,
 # with two independent peers:
 #   - grpcio (PyPI, the C core; pinned below) client -> examples/interop_server
-#     and `wirestate serve` (tokio, smol); plus a server-side deadline case;
-#   - our examples/interop_client (tokio, smol) -> a grpcio TestService server
+#     and `wirestate serve` (tokio, smol, blocking); plus a server-side
+#     deadline case;
+#   - our examples/interop_client (tokio, smol, blocking) -> a grpcio
+#     TestService server
 #     (grpcio's interop server is not in the wheel: scripts/interop_grpc.py);
 #   - tonic's client (tests/examples/tonic_interop_client) -> interop_server
-#     (tokio, smol);
-#   - our interop_client (tokio, smol) -> tonic's server
+#     (tokio, smol, blocking);
+#   - our interop_client (tokio, smol, blocking) -> tonic's server
 #     (tests/examples/tonic_interop_server);
 #   - raw gRPC-Web over HTTP/1.1 with curl (application/grpc-web+proto and
 #     -text: unary, server streaming, an error status) against
-#     interop_server and `wirestate serve` (tokio, smol).
+#     interop_server and `wirestate serve` (tokio, smol, blocking).
 # The grpc.testing Python stubs are generated from proto/proto/grpc/testing
 # with grpcio-tools at run time. What the Python API and tonic cannot do
 # (read a message's compressed flag, switch compression per message) is
@@ -119,7 +121,7 @@ labelled() { # label output-file: our and tonic's clients print bare case names
 }
 
 # --- grpcio client -> interop_server and wirestate serve
-for rt in tokio smol; do
+for rt in tokio smol blocking; do
     port=$(free_port)
     if start "$rt interop_server" "$work/server-$rt.log" "$server" --port="$port" --runtime="$rt"; then
         (cd "$work" && PYTHONPATH=stubs timeout 180 "$py" "$helper" client "127.0.0.1:$port" "grpcio-client->$rt-interop_server") \
@@ -143,7 +145,7 @@ done
 # --- our client -> grpcio server
 port=$(free_port)
 if start "grpcio server" "$work/pyserver.log" env PYTHONPATH="$work/stubs" "$py" "$helper" server "$port"; then
-    for rt in tokio smol; do
+    for rt in tokio smol blocking; do
         timeout 180 "$client" --server_host=127.0.0.1 --server_port="$port" --test_case=all --runtime="$rt" \
             >"$work/ours-$rt-grpcio.raw" 2>&1 || true
         labelled "$rt-client->grpcio-server" "$work/ours-$rt-grpcio.raw" >"$work/ours-$rt-grpcio.out"
@@ -152,7 +154,7 @@ if start "grpcio server" "$work/pyserver.log" env PYTHONPATH="$work/stubs" "$py"
 fi
 
 # --- tonic client -> interop_server
-for rt in tokio smol; do
+for rt in tokio smol blocking; do
     port=$(free_port)
     if start "$rt interop_server (tonic)" "$work/server-tonic-$rt.log" "$server" --port="$port" --runtime="$rt"; then
         timeout 180 "$tonic_client" --server_host=127.0.0.1 --server_port="$port" --test_case=all \
@@ -165,7 +167,7 @@ done
 # --- our client -> tonic server
 port=$(free_port)
 if start "tonic server" "$work/tonic-server.log" "$tonic_server" --port="$port"; then
-    for rt in tokio smol; do
+    for rt in tokio smol blocking; do
         timeout 180 "$client" --server_host=127.0.0.1 --server_port="$port" --test_case=all --runtime="$rt" \
             >"$work/ours-$rt-tonic.raw" 2>&1 || true
         labelled "$rt-client->tonic-server" "$work/ours-$rt-tonic.raw" >"$work/ours-$rt-tonic.out"

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p wirestate-examples --example interop_client -- \
-//!     --server_host=127.0.0.1 --server_port=50051 --test_case=all [--runtime=tokio|smol]
+//!     --server_host=127.0.0.1 --server_port=50051 --test_case=all [--runtime=tokio|smol|blocking]
 //! ```
 //!
 //! `--test_case` takes one case, a comma-separated list or `all` (the 18
@@ -33,7 +33,7 @@ struct Args {
     /// Whether to use TLS: only `false` is supported.
     #[arg(long = "use_tls", default_value_t = false, action = clap::ArgAction::Set)]
     use_tls: bool,
-    /// The runtime the client runs on: tokio or smol.
+    /// The runtime the client runs on: tokio, smol or blocking.
     #[arg(long, default_value = "tokio")]
     runtime: String,
 }
@@ -88,8 +88,11 @@ fn main() -> ExitCode {
             };
             rt.block_on(run_cases(wirestate_tokio::TokioRuntime, addr, &cases))
         }
+        "blocking" => {
+            wirestate_examples::grpc_blocking::interop::run_cases(&addr.to_string(), &cases)
+        }
         other => {
-            eprintln!("interop_client: unknown runtime {other:?} (tokio or smol)");
+            eprintln!("interop_client: unknown runtime {other:?} (tokio, smol or blocking)");
             return ExitCode::from(2);
         }
     };

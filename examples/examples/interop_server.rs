@@ -3,7 +3,7 @@
 //! (and gRPC-Web over HTTP/1.1 on the same port):
 //!
 //! ```text
-//! cargo run -p wirestate-examples --example interop_server -- --port=50051 [--runtime=tokio|smol]
+//! cargo run -p wirestate-examples --example interop_server -- --port=50051 [--runtime=tokio|smol|blocking]
 //! ```
 //!
 //! It serves `grpc.testing.TestService` — the implementation `wirestate
@@ -30,7 +30,7 @@ struct Args {
     /// Whether to use TLS: only `false` is supported.
     #[arg(long = "use_tls", default_value_t = false, action = clap::ArgAction::Set)]
     use_tls: bool,
-    /// The runtime: tokio or smol.
+    /// The runtime: tokio, smol or blocking.
     #[arg(long, default_value = "tokio")]
     runtime: String,
 }
@@ -78,7 +78,17 @@ fn main() -> ExitCode {
                     .map_err(|e| e.to_string())
             }))
         }
-        other => Err(format!("unknown runtime {other:?} (tokio or smol)")),
+        "blocking" => wirestate_blocking::Server::bind(addr, Default::default())
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+            .and_then(|server| {
+                eprintln!("interop_server: blocking, listening on {addr}");
+                server
+                    .serve(wirestate_examples::grpc_blocking::test_server())
+                    .map_err(|e| e.to_string())
+            }),
+        other => Err(format!(
+            "unknown runtime {other:?} (tokio, smol or blocking)"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
