@@ -450,6 +450,16 @@ trait Port: Send + Sync {
     }
 }
 
+/// A handler's [`RequestContext::sleep`]: `duration` on the runtime `rt`
+/// (every transport's [`Port::sleep`]).
+fn sleep_on<R: Runtime>(rt: &R, duration: Duration) -> BoxFuture<()> {
+    let rt = rt.clone();
+    Box::pin(async move {
+        let at = rt.now() + duration;
+        rt.sleep_until(at).await
+    })
+}
+
 /// A change of the catalogue, from a handler.
 pub(crate) enum Edit {
     AddTool(Tool),
@@ -799,11 +809,7 @@ impl<R: Runtime> Port for StdioShared<R> {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        let rt = self.rt.clone();
-        Box::pin(async move {
-            let at = rt.now() + duration;
-            rt.sleep_until(at).await
-        })
+        sleep_on(&self.rt, duration)
     }
 
     fn with(
@@ -922,11 +928,7 @@ impl<R: Runtime> Port for HttpShared<R> {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        let rt = self.rt.clone();
-        Box::pin(async move {
-            let at = rt.now() + duration;
-            rt.sleep_until(at).await
-        })
+        sleep_on(&self.rt, duration)
     }
 
     fn with(

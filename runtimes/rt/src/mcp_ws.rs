@@ -22,7 +22,7 @@ use wirestate_mcp::http::SessionId;
 use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
 use wirestate_ws::CloseFrame;
 
-use super::{McpHttp, McpServer, Port, Registry, Waiters, on_event};
+use super::{McpHttp, McpServer, Port, Registry, Waiters, on_event, sleep_on};
 use crate::ws::{self, WebSocket};
 use crate::{Body, BoxFuture, Runtime};
 
@@ -104,11 +104,7 @@ impl<R: Runtime> Port for WsShared<R> {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        let rt = self.rt.clone();
-        Box::pin(async move {
-            let at = rt.now() + duration;
-            rt.sleep_until(at).await
-        })
+        sleep_on(&self.rt, duration)
     }
 
     fn with(
