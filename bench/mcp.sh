@@ -11,8 +11,9 @@
 #         StreamableHttpService on hyper 1.x http1), current-thread tokio.
 #   The tool is the same function with the same argument and result types
 #   (wirestate_examples::mcp::echo: structured {text, length} + the JSON as
-#   text). HTTP on both: stateful sessions (Mcp-Session-Id), answers as
-#   SSE, each side's default configuration.
+#   text). HTTP on both: stateful sessions (Mcp-Session-Id), each side's
+#   default configuration (rmcp answers as SSE; ours answers a call whose
+#   response comes first as plain JSON).
 #
 # Rows: stdio and HTTP, sequential (1 in flight) and 64 in flight (stdio:
 # 64 requests outstanding on the pipe; HTTP: 64 keep-alive connections,
