@@ -729,12 +729,41 @@ impl HttpServer {
     /// Ends the HTTP response currently carrying the SSE stream of
     /// `request` without ending the stream (SEP-1699): later messages wait
     /// in the replay buffer until the client resumes with GET and
-    /// `Last-Event-ID`. Returns whether such a stream was attached.
+    /// `Last-Event-ID`. An answer whose head is still undecided becomes
+    /// that stream (its head, then only the priming event). Returns whether
+    /// such a stream was attached.
     pub fn close_stream(&mut self, id: &SessionId, request: &RequestId) -> bool {
         self.pump(id);
+        let (retry, replay) = (self.config.retry_ms, self.config.replay_events);
         let Some(slot) = self.sessions.get_mut(id) else {
             return false;
         };
+        if let Some(Route::Exchange(x)) = slot.routes.get(request).copied() {
+            if let Some(Exchange {
+                kind: ExKind::Undecided { .. },
+                ..
+            }) = self.exchanges.get(&x)
+            {
+                // Polling needs a stream to resume: an undecided answer
+                // becomes one (priming event with its id, then the end).
+                let pending = BTreeSet::from([request.clone()]);
+                let s = open_post_stream(slot, x, pending, retry, replay);
+                self.exchanges.insert(
+                    x,
+                    Exchange {
+                        session: id.clone(),
+                        kind: ExKind::Sse { stream: s },
+                    },
+                );
+                self.decided.insert(
+                    x,
+                    Reply::Open {
+                        response: sse_head(id),
+                        exchange: x,
+                    },
+                );
+            }
+        }
         let Some(Route::Stream(s)) = slot.routes.get(request).copied() else {
             return false;
         };

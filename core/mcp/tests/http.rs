@@ -940,3 +940,34 @@ fn an_undecided_answer_ends_with_its_session_or_client() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(s.open_exchanges(), 0);
 }
+
+#[test]
+fn closing_an_undecided_answer_makes_it_a_resumable_stream() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let x = deferred(post(call(13)).session(&id).send(&mut s, now));
+    let (sid, rid) = call_events(&mut s).remove(0);
+    assert!(s.close_stream(&sid, &rid));
+    let (head, _) = open(s.poll_reply(x).expect("decided"));
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended, "closed after the priming event");
+    let events = sse_events(&data);
+    assert_eq!(events.len(), 1);
+    let last = events[0].id.clone().unwrap();
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("polled"))
+        .unwrap();
+    let (_, y) = open(
+        get()
+            .session(&id)
+            .header("last-event-id", last.as_str())
+            .send(&mut s, now),
+    );
+    let (data, ended) = drain(&mut s, y);
+    assert!(ended);
+    let v: Value = serde_json::from_str(&sse_events(&data)[0].data).unwrap();
+    assert_eq!(v["result"]["content"][0]["text"], "polled");
+}
