@@ -428,7 +428,10 @@ fn an_open_sse_stream_ends_on_shutdown() {
     if let Err(e) = g.read_exact(&mut head) {
         let mut more = [0u8; 200];
         let n = g.read(&mut more).unwrap_or(0);
-        panic!("no head ({e}); sid {sid:?}; got {:?}", String::from_utf8_lossy(&more[..n]));
+        panic!(
+            "no head ({e}); sid {sid:?}; got {:?}",
+            String::from_utf8_lossy(&more[..n])
+        );
     }
     assert_eq!(&head, b"HTTP/1.1 200");
     // …until the server shuts down: the stream ends and serve returns.
