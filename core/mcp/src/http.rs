@@ -378,6 +378,14 @@ pub enum HttpError {
     /// [`HttpConfig::max_sessions`] sessions are live (503).
     #[error("too many sessions")]
     TooManySessions,
+    /// A request whose id is already in flight in the session, or appears
+    /// twice in one batch (400, -32600): MCP forbids reusing a request id
+    /// within a session, and answers are routed back by id.
+    #[error("request id {id} is already in use in this session")]
+    RequestIdInUse {
+        /// The id, as JSON.
+        id: String,
+    },
     /// A stateless request whose headers disagree with its body, or lack
     /// one (400, with -32020 and the request's id).
     #[error("header mismatch: {message}")]
@@ -410,6 +418,7 @@ impl HttpError {
             | Self::InitializeInBatch
             | Self::MissingSessionId
             | Self::UnsupportedProtocolVersion { .. }
+            | Self::RequestIdInUse { .. }
             | Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
@@ -428,7 +437,7 @@ impl HttpError {
             Self::HeaderMismatch { .. } => {
                 ErrorCode::new(crate::schema::stateless_codes::HEADER_MISMATCH)
             }
-            Self::InitializeInBatch => ErrorCode::INVALID_REQUEST,
+            Self::InitializeInBatch | Self::RequestIdInUse { .. } => ErrorCode::INVALID_REQUEST,
             _ => ErrorCode::new(-32000),
         };
         let message = match self {
@@ -1080,6 +1089,19 @@ impl HttpServer {
             return Err(HttpError::UnknownSession);
         };
         slot.last_active = now;
+        // Answers find their exchange by request id, so an id still in
+        // flight (or twice in one batch) would send one POST's answer down
+        // another's response.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(id) = classified
+            .requests
+            .iter()
+            .find(|id| slot.routes.contains_key(*id) || !seen.insert(*id))
+        {
+            return Err(HttpError::RequestIdInUse {
+                id: serde_json::to_string(id).unwrap_or_default(),
+            });
+        }
         if classified.requests.is_empty() {
             // Notifications and responses only.
             let _ = slot.session.handle_message_bytes(now, body);

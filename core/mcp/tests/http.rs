@@ -971,3 +971,38 @@ fn closing_an_undecided_answer_makes_it_a_resumable_stream() {
     let v: Value = serde_json::from_str(&sse_events(&data)[0].data).unwrap();
     assert_eq!(v["result"]["content"][0]["text"], "polled");
 }
+
+#[test]
+fn a_request_id_in_flight_is_refused_not_cross_routed() {
+    // Found by the mcp_http fuzz target: two POSTs in flight with the same
+    // request id sent one POST's answer down the other's response.
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let x = deferred(post(call(7)).session(&id).send(&mut s, now));
+    let again = json!([{"jsonrpc": "2.0", "id": 7, "method": "ping"}]);
+    let (status, _, body) = full(post(again).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32600);
+    // Twice in one batch: refused too.
+    let twice = json!([
+        {"jsonrpc": "2.0", "id": 8, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 8, "method": "ping"}
+    ]);
+    let (status, _, body) = full(post(twice).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32600);
+    // The first call still gets its own answer, and the id is free after.
+    let (sid, rid) = call_events(&mut s).remove(0);
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("done"))
+        .unwrap();
+    let (status, _, body) = full(s.poll_reply(x).expect("decided"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["id"], 7);
+    let ping = json!({"jsonrpc": "2.0", "id": 7, "method": "ping"});
+    let (status, _, body) = full(post(ping).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["id"], 7);
+}
