@@ -143,6 +143,11 @@ fn grpc_web_text_corpus() {
 }
 
 #[test]
+fn grpc_timeout_corpus() {
+    replay("grpc_timeout");
+}
+
+#[test]
 fn mcp_stdio_corpus() {
     replay("mcp_stdio");
 }
@@ -354,6 +359,7 @@ mod seeds {
                 "grpc_web_text",
                 wirestate_tests::fuzz::grpc_web_text_seeds(),
             ),
+            ("grpc_timeout", wirestate_tests::fuzz::grpc_timeout_seeds()),
             ("mcp_stdio", wirestate_tests::fuzz::mcp_stdio_seeds()),
             ("mcp_http", wirestate_tests::fuzz::mcp_http_seeds()),
             ("mcp_ws", wirestate_tests::fuzz::mcp_ws_seeds()),

@@ -33,6 +33,7 @@
 mod chunked;
 mod client;
 mod grpc;
+mod grpc_timeout;
 mod h2_connection;
 mod h2_frame;
 mod heads;
@@ -55,6 +56,7 @@ mod ws_inflate;
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
 pub use grpc::{grpc_message, grpc_message_seeds, grpc_web_text, grpc_web_text_seeds};
+pub use grpc_timeout::{grpc_timeout, grpc_timeout_seeds, reference_timeout};
 pub use h2_connection::{H2Op, H2Setup, h2_client, h2_connection_seeds, h2_server};
 pub use h2_frame::{h2_frame, h2_frame_seeds};
 pub use heads::{request_head, response_head};
@@ -99,6 +101,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("h2_frame", h2_frame),
     ("grpc_message", grpc_message),
     ("grpc_web_text", grpc_web_text),
+    ("grpc_timeout", grpc_timeout),
     ("mcp_stdio", mcp_stdio),
     ("mcp_http", mcp_http),
     ("mcp_ws", mcp_ws),
