@@ -194,9 +194,24 @@ pub struct NoArgs {}
 
 /// The JSON Schema of `T` as an object (`schemars`, draft 2020-12),
 /// without its `title`, and typed `object` when the type says nothing.
+///
+/// Only the `format`s JSON Schema 2020-12 defines are kept: schemars marks
+/// Rust's number types with its own (`uint`, `int32`, `double`, …), which
+/// validators of the standard reject or warn about (the TypeScript SDK
+/// does). The range such a format stood for is kept as `minimum` /
+/// `maximum` where it matters ([`standard_formats`]).
 #[cfg(feature = "schemars")]
 pub fn schema_of<T: schemars::JsonSchema>() -> Map<String, Value> {
-    match serde_json::to_value(schemars::schema_for!(T)) {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with_transform(schemars::transform::RecursiveTransform(
+            |schema: &mut schemars::Schema| {
+                if let Some(m) = schema.as_object_mut() {
+                    standard_formats(m);
+                }
+            },
+        ))
+        .into_generator();
+    match serde_json::to_value(generator.into_root_schema_for::<T>()) {
         Ok(Value::Object(mut m)) => {
             m.remove("title");
             m.entry("type")
@@ -207,6 +222,65 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Map<String, Value> {
             let mut m = Map::new();
             m.insert("type".into(), Value::String("object".into()));
             m
+        }
+    }
+}
+
+/// The `format` values JSON Schema 2020-12 defines (its format-annotation
+/// vocabulary); any other is an extension a validator need not know.
+pub const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Makes one schema object (not its subschemas) standard JSON Schema
+/// 2020-12 as to `format`: a `format` outside [`STANDARD_FORMATS`] is
+/// removed, and the range of schemars' integer formats is said with
+/// `minimum` / `maximum` instead (unless the schema already bounds it), so
+/// a `u32` field still refuses -1 and 2^32.
+pub fn standard_formats(schema: &mut Map<String, Value>) {
+    let Some(Value::String(format)) = schema.get("format") else {
+        return;
+    };
+    if STANDARD_FORMATS.contains(&format.as_str()) {
+        return;
+    }
+    let range: Option<(i64, Option<i64>)> = match format.as_str() {
+        "int8" => Some((i8::MIN.into(), Some(i8::MAX.into()))),
+        "int16" => Some((i16::MIN.into(), Some(i16::MAX.into()))),
+        "int32" => Some((i32::MIN.into(), Some(i32::MAX.into()))),
+        "uint8" => Some((0, Some(u8::MAX.into()))),
+        "uint16" => Some((0, Some(u16::MAX.into()))),
+        "uint32" => Some((0, Some(u32::MAX.into()))),
+        "uint" | "uint64" | "uint128" => Some((0, None)),
+        _ => None,
+    };
+    schema.remove("format");
+    if let Some((min, max)) = range {
+        if !schema.contains_key("minimum") && !schema.contains_key("exclusiveMinimum") {
+            schema.insert("minimum".into(), min.into());
+        }
+        if let Some(max) = max {
+            if !schema.contains_key("maximum") && !schema.contains_key("exclusiveMaximum") {
+                schema.insert("maximum".into(), max.into());
+            }
         }
     }
 }
@@ -550,6 +624,102 @@ pub fn route_answer<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `format` anywhere in `v` (a schema, or data inside one: the
+    /// check is deliberately coarse, so no nonstandard format hides).
+    #[cfg(feature = "schemars")]
+    fn formats(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(f)) = m.get("format") {
+                    out.push(f.clone());
+                }
+                m.values().for_each(|v| formats(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| formats(v, out)),
+            _ => {}
+        }
+    }
+
+    #[cfg(feature = "schemars")]
+    #[test]
+    fn generated_schemas_use_only_standard_formats() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Inner {
+            small: u8,
+            id: uuid_like::Id,
+        }
+        mod uuid_like {
+            /// A type that asks for a standard format.
+            pub struct Id;
+            impl schemars::JsonSchema for Id {
+                fn schema_name() -> std::borrow::Cow<'static, str> {
+                    "Id".into()
+                }
+                fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                    schemars::json_schema!({"type": "string", "format": "uuid"})
+                }
+            }
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Out {
+            length: usize,
+            count: u32,
+            delta: i32,
+            big: i64,
+            ratio: f64,
+            maybe: Option<u16>,
+            list: Vec<u64>,
+            inner: Inner,
+            nested: Vec<Inner>,
+        }
+        let schema = Value::Object(schema_of::<Out>());
+        let mut found = Vec::new();
+        formats(&schema, &mut found);
+        // The standard one survives; schemars' own are gone.
+        assert_eq!(found, ["uuid"], "{schema:#}");
+        let p = &schema["properties"];
+        assert_eq!(p["length"]["minimum"], 0);
+        assert!(p["length"].get("maximum").is_none());
+        assert_eq!(p["count"]["minimum"], 0);
+        assert_eq!(p["count"]["maximum"], u32::MAX);
+        assert_eq!(p["delta"]["minimum"], i32::MIN);
+        assert_eq!(p["delta"]["maximum"], i32::MAX);
+        assert!(p["big"].get("minimum").is_none());
+        assert_eq!(p["ratio"]["type"], "number");
+        assert_eq!(p["list"]["items"]["minimum"], 0);
+        // Subschemas under $defs are rewritten too.
+        assert_eq!(
+            schema["$defs"]["Inner"]["properties"]["small"]["maximum"],
+            255
+        );
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
+
+    #[test]
+    fn standard_formats_keep_bounds_already_given() {
+        let mut m = serde_json::json!({"type": "integer", "format": "uint8",
+            "minimum": 1, "exclusiveMaximum": 10});
+        let Value::Object(m) = &mut m else {
+            unreachable!()
+        };
+        standard_formats(m);
+        assert_eq!(
+            Value::Object(m.clone()),
+            serde_json::json!({"type": "integer", "minimum": 1, "exclusiveMaximum": 10})
+        );
+        let mut d = serde_json::json!({"type": "string", "format": "date-time"});
+        let Value::Object(d) = &mut d else {
+            unreachable!()
+        };
+        standard_formats(d);
+        assert_eq!(d["format"], "date-time");
+    }
 
     #[test]
     fn templates_match_segments() {

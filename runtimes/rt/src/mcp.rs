@@ -278,6 +278,17 @@ impl McpServer {
         self.registry.config.clone()
     }
 
+    /// The registered tools (their names, descriptions and schemas), in
+    /// registration order.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.registry
+            .handlers
+            .tools
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     fn fill(&self, session: &mut ServerSession) {
         self.registry.handlers.fill_session(session);
     }
