@@ -17,8 +17,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wirestate_grpc::{
     Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
-    Status, WebMode, WireFormat, deadline_after, encode_message_as, encode_web_text,
-    encode_web_trailers, error_response, negotiate, trailers_only,
+    Status, WebMode, deadline_after, encode_message_as, encode_web_text, encode_web_trailers,
+    error_response, negotiate, trailers_only,
 };
 
 /// Response bytes queued ahead of the connection before
@@ -530,11 +530,7 @@ impl<R: Runtime> Server<R> {
         };
         let rt = &self.inner.rt;
         let deadline = head.timeout.and_then(|t| deadline_after(rt.now(), t));
-        let web = match content_type.format {
-            WireFormat::Grpc => None,
-            WireFormat::GrpcWeb => Some(WebMode::Binary),
-            WireFormat::GrpcWebText => Some(WebMode::Text),
-        };
+        let web = content_type.format.web_mode();
         let out_encoding = negotiate(self.inner.compression, head.accept_encoding);
         let shared = Shared::default();
         lock(&shared).compress = self.inner.compress_default;

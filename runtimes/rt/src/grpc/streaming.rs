@@ -1,4 +1,6 @@
-//! Reading length-prefixed messages out of a [`Body`].
+//! Reading length-prefixed messages out of a [`Body`], with
+//! `wirestate_grpc::MessageReader` doing the framing, the limits, the
+//! decompression and the gRPC-Web trailers frame.
 
 use crate::{Body, Sleep};
 use bytes::Bytes;
@@ -7,15 +9,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
-use wirestate_grpc::{
-    Code, Encoding, MessageDecoder, Status, WebDecoder, WebFrame, WebMode, decompress_message,
-};
-
-/// How the messages of a body are framed.
-enum Decoder {
-    Grpc(MessageDecoder),
-    Web(Box<WebDecoder>),
-}
+use wirestate_grpc::{Code, Encoding, MessageReader, Status, WebMode};
 
 /// Which side reads: a server reads requests (the body just ends), a
 /// client reads responses (the body ends with the call's status).
@@ -35,16 +29,10 @@ pub(crate) enum Side {
 /// metadata.
 pub struct Streaming<T> {
     body: Body,
-    decoder: Decoder,
-    encoding: Encoding,
-    max: usize,
+    reader: MessageReader,
     side: Side,
-    ended: bool,
-    /// Whether the last message returned was flagged compressed.
-    last_compressed: bool,
-    /// The status the stream ended with (client side), once known.
+    /// The status the stream ended with, once known.
     done: Option<Result<(), Status>>,
-    trailers: Option<HeaderMap>,
     /// The call's deadline (client side).
     deadline: Option<Pin<Box<dyn Sleep>>>,
     /// The same deadline as an instant, with the runtime's clock: a peer
@@ -72,8 +60,8 @@ pub(crate) fn at_deadline(status: Status, deadline_passed: bool) -> Status {
 impl<T> std::fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Streaming")
-            .field("encoding", &self.encoding)
-            .field("ended", &self.ended)
+            .field("side", &self.side)
+            .field("done", &self.done)
             .finish()
     }
 }
@@ -86,24 +74,11 @@ impl<T: prost::Message + Default> Streaming<T> {
         max: usize,
         side: Side,
     ) -> Self {
-        let decoder = match web {
-            None => Decoder::Grpc(MessageDecoder::with_max_message_size(max)),
-            Some(mode) => Decoder::Web(Box::new(
-                WebDecoder::new(mode)
-                    .with_max_message_size(max)
-                    .with_encoding(encoding),
-            )),
-        };
         Self {
             body,
-            decoder,
-            encoding,
-            max,
+            reader: MessageReader::new(web, encoding, max),
             side,
-            ended: false,
-            last_compressed: false,
             done: None,
-            trailers: None,
             deadline: None,
             deadline_at: None,
             types: PhantomData,
@@ -114,9 +89,8 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// response on the client).
     pub(crate) fn finished(status: Status, trailers: HeaderMap) -> Self {
         let mut s = Self::new(Body::empty(), None, Encoding::Identity, 0, Side::Client);
-        s.ended = true;
+        let _ = s.reader.finish(Some(trailers));
         s.done = Some(if status.is_ok() { Ok(()) } else { Err(status) });
-        s.trailers = Some(trailers);
         s
     }
 
@@ -169,20 +143,19 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// cases `client_compressed_*` and `server_compressed_*` do. False
     /// before the first message.
     pub fn last_compressed(&self) -> bool {
-        self.last_compressed
+        self.reader.last_compressed()
     }
 
     /// Trailing metadata (and the status fields) the stream ended with, on
     /// the client, once it ended.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.reader.trailers()
     }
 
     /// Ends the stream with `status` (DEADLINE_EXCEEDED once the client's
     /// deadline passed); returns the status it ended with.
     fn fail(&mut self, status: Status) -> Status {
         let status = at_deadline(status, self.deadline_passed());
-        self.ended = true;
         self.done = Some(Err(status.clone()));
         status
     }
@@ -199,48 +172,22 @@ impl<T: prost::Message + Default> Streaming<T> {
         }
         loop {
             if let Some(done) = &self.done {
-                return Poll::Ready(match done {
-                    Ok(()) => Ok(None),
-                    Err(s) => Err(s.clone()),
-                });
+                return Poll::Ready(done.clone().map(|()| None));
             }
             // A message already buffered.
-            let next = match &mut self.decoder {
-                Decoder::Grpc(d) => d.next_message().map(|r| r.map(Some)),
-                Decoder::Web(d) => d.next_frame().map(|r| {
-                    r.map(|f| match f {
-                        WebFrame::Message(m) => Some(m),
-                        WebFrame::Trailers(t) => {
-                            self.trailers = Some(t);
-                            None
-                        }
-                    })
-                }),
-            };
-            match next {
-                Some(Ok(Some(message))) => {
-                    self.last_compressed = message.compressed;
-                    return Poll::Ready(
-                        decompress_message(&message, self.encoding, self.max)
-                            .map(Some)
-                            .map_err(|e| self.fail(e.to_status())),
-                    );
-                }
-                Some(Ok(None)) => continue,
+            match self.reader.next_message() {
+                Some(Ok(message)) => return Poll::Ready(Ok(Some(message))),
                 Some(Err(e)) => return Poll::Ready(Err(self.fail(e.to_status()))),
                 None => {}
             }
-            if self.ended {
+            if self.reader.is_finished() {
                 let status = self.end_status();
                 let passed = self.deadline_passed();
                 self.done = Some(status.map_err(|s| at_deadline(s, passed)));
                 continue;
             }
             match self.body.poll_chunk(cx) {
-                Poll::Ready(Some(Ok(chunk))) => match &mut self.decoder {
-                    Decoder::Grpc(d) => d.push(chunk),
-                    Decoder::Web(d) => d.push(chunk),
-                },
+                Poll::Ready(Some(Ok(chunk))) => self.reader.push(chunk),
                 Poll::Ready(Some(Err(e))) => {
                     let status = match self.side {
                         Side::Server => Status::new(Code::Cancelled, format!("request body: {e}")),
@@ -249,18 +196,14 @@ impl<T: prost::Message + Default> Streaming<T> {
                     return Poll::Ready(Err(self.fail(status)));
                 }
                 Poll::Ready(None) => {
-                    self.ended = true;
-                    let finished = match &mut self.decoder {
-                        Decoder::Grpc(d) => d.finish(),
-                        Decoder::Web(d) => d.finish(),
+                    // A server's request has no status to read; a
+                    // client's gRPC response carries it in the trailers.
+                    let trailers = match self.side {
+                        Side::Server => None,
+                        Side::Client => self.body.trailers(),
                     };
-                    if let Err(e) = finished {
-                        // Frames decoded before the error still come out
-                        // first for gRPC-Web; the error is reported after.
-                        let s = e.to_status();
-                        if matches!(self.decoder, Decoder::Grpc(_)) {
-                            return Poll::Ready(Err(self.fail(s)));
-                        }
+                    if let Err(e) = self.reader.finish(trailers) {
+                        return Poll::Ready(Err(self.fail(e.to_status())));
                     }
                 }
                 Poll::Pending => return Poll::Pending,
@@ -269,22 +212,11 @@ impl<T: prost::Message + Default> Streaming<T> {
     }
 
     /// The stream ended cleanly: what the call's result is.
-    fn end_status(&mut self) -> Result<(), Status> {
+    fn end_status(&self) -> Result<(), Status> {
         if self.side == Side::Server {
             return Ok(());
         }
-        let trailers = match self.trailers.take() {
-            Some(t) => Some(t),
-            None => self.body.trailers(),
-        };
-        let Some(trailers) = trailers else {
-            return Err(Status::new(
-                Code::Internal,
-                "the response ended without trailers",
-            ));
-        };
-        let status = Status::from_trailers(&trailers).unwrap_or_else(|e| e.to_status());
-        self.trailers = Some(trailers);
+        let status = self.reader.status();
         if status.is_ok() { Ok(()) } else { Err(status) }
     }
 }
