@@ -1,5 +1,7 @@
 //! The Streamable HTTP server transport (revisions 2025-03-26 to
 //! 2025-11-25) as a sans-IO machine over `http` types.
+//! (The client side — the requests a client sends and how it reads the
+//! answers — is in [`client`].)
 //!
 //! One [`HttpServer`] owns every session of an endpoint (say `/mcp`): the
 //! runtime hands it each request — head and whole body — and gets back a
@@ -104,6 +106,7 @@ use crate::schema::{
 };
 use crate::server::{Config, Phase, ServerEvent, ServerSession};
 
+pub mod client;
 pub mod stateless;
 
 /// The session header.
