@@ -11,6 +11,8 @@
 //! | [`web`]       | gRPC-Web: the trailers frame, the `-text` base64 codec with padding mid-stream ([`WebTextDecoder`]), and a body decoder for both modes ([`WebDecoder`]) |
 //! | [`reader`]    | [`MessageReader`]: one call's body (gRPC or gRPC-Web) in, decompressed messages and the final status out, for any adapter |
 //! | [`head`]      | request and response heads over `http` types: [`RequestHead`] (build, and check on the server), [`ResponseHead`], [`trailers_only`], [`error_response`] |
+//! | [`retry`]     | the retry policy of gRFC A6: [`retry::RetryPolicy`] (validated, `maxAttempts` capped at 5), per-method [`retry::RetryConfig`], [`retry::RetryThrottle`], and one call's [`retry::RetryState`] (jittered backoff with the randomness as an input, `grpc-retry-pushback-ms`, commit on response headers or a full retry buffer, transparent retries) |
+//! | [`keepalive`] | the channel's keep-alive interval, doubled when a server answers GOAWAY `too_many_pings` (gRFC A8) |
 //!
 //! Message bytes stay bytes: serialization is the job of a
 //! [`wirestate_codec::Codec`](https://docs.rs/wirestate-codec) (Protobuf
@@ -72,9 +74,11 @@
 pub mod compression;
 mod error;
 pub mod head;
+pub mod keepalive;
 pub mod message;
 pub mod metadata;
 pub mod reader;
+pub mod retry;
 pub mod status;
 pub mod timeout;
 pub mod web;

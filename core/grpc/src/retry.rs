@@ -1,0 +1,873 @@
+//! Client retries by the gRPC retry policy (gRFC A6), as decisions without
+//! IO: which failed attempts are tried again, after how long, and when a
+//! call may no longer be retried.
+//!
+//! * [`RetryPolicy`]: `maxAttempts` (capped at 5), `initialBackoff`,
+//!   `maxBackoff`, `backoffMultiplier`, `retryableStatusCodes`, validated
+//!   as the service config requires.
+//! * [`RetryConfig`]: the policy of every method of a channel, with
+//!   per-service and per-method overrides (the service config's
+//!   `methodConfig` names), and the channel's [`RetryThrottle`].
+//! * [`RetryState`]: one call's attempts. The runtime reports what
+//!   happened (response headers, request bytes buffered, a status) and is
+//!   told whether and when to try again. The jitter of the backoff is
+//!   randomness, so it is an input ([`Entropy`]), like time.
+//!
+//! A call is *committed* — never retried again — once response headers
+//! arrive (a trailers-only response does not commit it) or once the
+//! request it would have to replay outgrows the retry buffer. Attempts
+//! the server never processed (REFUSED_STREAM, streams above a GOAWAY's
+//! last id, a connection that never took the request) are retried
+//! transparently, without counting against the policy.
+
+use crate::status::{Code, Status};
+use http::HeaderMap;
+use std::time::Duration;
+use wirestate_machine::Entropy;
+
+/// The request metadata that tells the server how many attempts of this
+/// call came before (sent on the second attempt and later).
+pub const GRPC_PREVIOUS_RPC_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
+
+/// The trailing metadata in which a server tells the client when to retry
+/// (milliseconds), or not to retry at all (a negative or malformed value).
+pub const GRPC_RETRY_PUSHBACK_MS: &str = "grpc-retry-pushback-ms";
+
+/// The most attempts a policy may ask for: larger `maxAttempts` values are
+/// lowered to it, as the specification requires.
+pub const MAX_ATTEMPTS_CAP: u32 = 5;
+
+/// How many request bytes a call may buffer for replay before it is
+/// committed (the gRPC default per-RPC retry buffer, 256 KiB).
+pub const DEFAULT_RETRY_BUFFER_SIZE: usize = 256 << 10;
+
+/// How many times an attempt the server never processed is retried
+/// transparently by default.
+pub const DEFAULT_TRANSPARENT_RETRIES: u32 = 1;
+
+/// A retry policy or throttle that the service config rules refuse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetryPolicyError {
+    /// `maxAttempts` must be at least 2 (one retry).
+    #[error("maxAttempts must be greater than 1, got {0}")]
+    MaxAttempts(u32),
+    /// `initialBackoff` must be greater than zero.
+    #[error("initialBackoff must be greater than zero")]
+    InitialBackoff,
+    /// `maxBackoff` must be greater than zero.
+    #[error("maxBackoff must be greater than zero")]
+    MaxBackoff,
+    /// `backoffMultiplier` must be a finite number greater than zero.
+    #[error("backoffMultiplier must be greater than zero")]
+    Multiplier,
+    /// `retryableStatusCodes` must name at least one code, and not OK.
+    #[error("retryableStatusCodes must be non-empty and must not hold OK")]
+    RetryableCodes,
+    /// `maxTokens` must be in 1..=1000.
+    #[error("retryThrottling maxTokens must be in 1..=1000, got {0}")]
+    MaxTokens(u32),
+    /// `tokenRatio` must be a finite number greater than zero.
+    #[error("retryThrottling tokenRatio must be greater than zero")]
+    TokenRatio,
+}
+
+/// When and how often a failed call is tried again (the service config's
+/// `retryPolicy`).
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_grpc::Code;
+/// use wirestate_grpc::retry::RetryPolicy;
+///
+/// let policy = RetryPolicy::new(
+///     4,
+///     Duration::from_millis(100),
+///     Duration::from_secs(1),
+///     2.0,
+///     [Code::Unavailable],
+/// )
+/// .unwrap();
+/// // The delay before retry n is drawn from [0, min(100 ms * 2^(n-1), 1 s)).
+/// assert_eq!(policy.backoff_ceiling(3), Duration::from_millis(400));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    backoff_multiplier: f64,
+    retryable_codes: Vec<Code>,
+}
+
+impl RetryPolicy {
+    /// A validated policy: `max_attempts` (the first attempt included) at
+    /// least 2 and lowered to [`MAX_ATTEMPTS_CAP`]; both backoffs and the
+    /// multiplier greater than zero; at least one retryable code, not OK.
+    ///
+    /// # Errors
+    ///
+    /// The first rule the values break.
+    pub fn new(
+        max_attempts: u32,
+        initial_backoff: Duration,
+        max_backoff: Duration,
+        backoff_multiplier: f64,
+        retryable_codes: impl IntoIterator<Item = Code>,
+    ) -> Result<RetryPolicy, RetryPolicyError> {
+        if max_attempts < 2 {
+            return Err(RetryPolicyError::MaxAttempts(max_attempts));
+        }
+        if initial_backoff.is_zero() {
+            return Err(RetryPolicyError::InitialBackoff);
+        }
+        if max_backoff.is_zero() {
+            return Err(RetryPolicyError::MaxBackoff);
+        }
+        if !(backoff_multiplier.is_finite() && backoff_multiplier > 0.0) {
+            return Err(RetryPolicyError::Multiplier);
+        }
+        let mut codes: Vec<Code> = retryable_codes.into_iter().collect();
+        codes.sort_unstable();
+        codes.dedup();
+        if codes.is_empty() || codes.contains(&Code::Ok) {
+            return Err(RetryPolicyError::RetryableCodes);
+        }
+        Ok(RetryPolicy {
+            max_attempts: max_attempts.min(MAX_ATTEMPTS_CAP),
+            initial_backoff,
+            max_backoff,
+            backoff_multiplier,
+            retryable_codes: codes,
+        })
+    }
+
+    /// The most attempts of one call, the first included (at most 5).
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Whether a failure with `code` may be retried.
+    pub fn is_retryable(&self, code: Code) -> bool {
+        self.retryable_codes.contains(&code)
+    }
+
+    /// The upper bound of the delay before retry `n` (1 for the first)
+    /// since the start or the last server pushback:
+    /// `min(initialBackoff * backoffMultiplier^(n-1), maxBackoff)`.
+    pub fn backoff_ceiling(&self, n: u32) -> Duration {
+        let exp = i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX);
+        let secs = self.initial_backoff.as_secs_f64() * self.backoff_multiplier.powi(exp);
+        // An overflow (inf) or a multiplier below 1 driving it to zero are
+        // both fine: the cap and `try_from_secs_f64` bound the result.
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}
+
+/// The channel's retry throttle (`retryThrottling`): failures drain
+/// tokens, successes refill them by `tokenRatio`, and retries stop while
+/// no more than half of `maxTokens` is left, so a failing server is not
+/// buried under retries.
+///
+/// Tokens are counted in thousandths, as the specification keeps three
+/// decimals of `tokenRatio`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryThrottle {
+    max: u32,
+    ratio: u32,
+    tokens: u32,
+}
+
+impl RetryThrottle {
+    /// A full throttle of `max_tokens` (1..=1000) refilled by
+    /// `token_ratio` (> 0, three decimals kept) per successful call.
+    ///
+    /// # Errors
+    ///
+    /// Out-of-range values.
+    pub fn new(max_tokens: u32, token_ratio: f64) -> Result<RetryThrottle, RetryPolicyError> {
+        if !(1..=1000).contains(&max_tokens) {
+            return Err(RetryPolicyError::MaxTokens(max_tokens));
+        }
+        if !(token_ratio.is_finite() && token_ratio > 0.0) {
+            return Err(RetryPolicyError::TokenRatio);
+        }
+        // Three decimals; a ratio of 1000 or more refills at once anyway.
+        let ratio = (token_ratio.min(1000.0) * 1000.0).round() as u32;
+        if ratio == 0 {
+            return Err(RetryPolicyError::TokenRatio);
+        }
+        let max = max_tokens * 1000;
+        Ok(RetryThrottle {
+            max,
+            ratio,
+            tokens: max,
+        })
+    }
+
+    /// A successful call: `tokenRatio` tokens back, up to `maxTokens`.
+    pub fn on_success(&mut self) {
+        self.tokens = self.tokens.saturating_add(self.ratio).min(self.max);
+    }
+
+    /// A failed attempt (a retryable code, or a pushback saying stop):
+    /// one token less.
+    pub fn on_failure(&mut self) {
+        self.tokens = self.tokens.saturating_sub(1000);
+    }
+
+    /// Whether retries are allowed: more than half the tokens are left.
+    pub fn allows_retry(&self) -> bool {
+        self.tokens > self.max / 2
+    }
+
+    /// The tokens left.
+    pub fn tokens(&self) -> f64 {
+        f64::from(self.tokens) / 1000.0
+    }
+}
+
+/// The retry settings of a channel: a default policy for every method,
+/// per-service and per-method overrides (the most specific wins, as with
+/// the service config's `methodConfig` names), and an optional throttle.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_grpc::Code;
+/// use wirestate_grpc::retry::{RetryConfig, RetryPolicy};
+///
+/// let unavailable = RetryPolicy::new(
+///     3, Duration::from_millis(50), Duration::from_millis(500), 2.0, [Code::Unavailable],
+/// ).unwrap();
+/// let config = RetryConfig::new()
+///     .with_service("grpc.testing.TestService", unavailable.clone())
+///     .without_method("/grpc.testing.TestService/UnaryCall");
+/// assert!(config.policy_for("/grpc.testing.TestService/EmptyCall").is_some());
+/// assert!(config.policy_for("/grpc.testing.TestService/UnaryCall").is_none());
+/// assert!(config.policy_for("/other.Service/Call").is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetryConfig {
+    default: Option<RetryPolicy>,
+    services: Vec<(String, Option<RetryPolicy>)>,
+    methods: Vec<(String, Option<RetryPolicy>)>,
+    throttle: Option<RetryThrottle>,
+    buffer_size: Option<usize>,
+}
+
+impl From<RetryPolicy> for RetryConfig {
+    fn from(policy: RetryPolicy) -> RetryConfig {
+        RetryConfig::new().with_default(policy)
+    }
+}
+
+impl RetryConfig {
+    /// No retries (only the transparent ones).
+    pub fn new() -> RetryConfig {
+        RetryConfig::default()
+    }
+
+    /// The policy of every method without a more specific one.
+    pub fn with_default(mut self, policy: RetryPolicy) -> RetryConfig {
+        self.default = Some(policy);
+        self
+    }
+
+    /// The policy of the methods of `service` (`package.Service`).
+    pub fn with_service(mut self, service: &str, policy: RetryPolicy) -> RetryConfig {
+        self.services.push((service.to_owned(), Some(policy)));
+        self
+    }
+
+    /// The policy of one method (`/package.Service/Method`).
+    pub fn with_method(mut self, path: &str, policy: RetryPolicy) -> RetryConfig {
+        self.methods.push((path.to_owned(), Some(policy)));
+        self
+    }
+
+    /// No retries for one method (`/package.Service/Method`), whatever its
+    /// service's or the default policy: for methods that are not safe to
+    /// run twice.
+    pub fn without_method(mut self, path: &str) -> RetryConfig {
+        self.methods.push((path.to_owned(), None));
+        self
+    }
+
+    /// Throttles retries channel-wide (see [`RetryThrottle`]).
+    pub fn with_throttle(mut self, throttle: RetryThrottle) -> RetryConfig {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// How many request bytes a call may buffer for replay before it is
+    /// committed. Default [`DEFAULT_RETRY_BUFFER_SIZE`].
+    pub fn with_buffer_size(mut self, bytes: usize) -> RetryConfig {
+        self.buffer_size = Some(bytes);
+        self
+    }
+
+    /// The policy that applies to `path` (`/package.Service/Method`), if
+    /// any: the method's, else its service's, else the default.
+    pub fn policy_for(&self, path: &str) -> Option<&RetryPolicy> {
+        if let Some((_, p)) = self.methods.iter().rev().find(|(m, _)| m == path) {
+            return p.as_ref();
+        }
+        let service = path
+            .strip_prefix('/')
+            .and_then(|p| p.rsplit_once('/'))
+            .map(|(s, _)| s);
+        if let Some(service) = service
+            && let Some((_, p)) = self.services.iter().rev().find(|(s, _)| s == service)
+        {
+            return p.as_ref();
+        }
+        self.default.as_ref()
+    }
+
+    /// A fresh copy of the configured throttle (the channel keeps one and
+    /// shares it between its calls).
+    pub fn throttle(&self) -> Option<RetryThrottle> {
+        self.throttle.clone()
+    }
+
+    /// The retry buffer size of a call.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size.unwrap_or(DEFAULT_RETRY_BUFFER_SIZE)
+    }
+
+    /// The state of a new call to `path`.
+    pub fn start(&self, path: &str) -> RetryState {
+        RetryState::new(self.policy_for(path).cloned()).with_buffer_size(self.buffer_size())
+    }
+}
+
+/// The server's pushback in a response's trailers
+/// ([`GRPC_RETRY_PUSHBACK_MS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushback {
+    /// Retry after exactly this long.
+    RetryAfter(Duration),
+    /// Do not retry (a negative or malformed value).
+    Stop,
+}
+
+/// Reads `grpc-retry-pushback-ms` from `trailers`: `None` without one.
+/// A value that is not a non-negative decimal integer means "do not
+/// retry", as the specification says.
+pub fn parse_pushback(trailers: &HeaderMap) -> Option<Pushback> {
+    let value = trailers.get(GRPC_RETRY_PUSHBACK_MS)?.as_bytes();
+    let text = std::str::from_utf8(value).ok()?.trim();
+    // Digits only: no sign, no spaces inside, no empty value.
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Pushback::Stop);
+    }
+    Some(match text.parse::<u64>() {
+        Ok(ms) => Pushback::RetryAfter(Duration::from_millis(ms)),
+        Err(_) => Pushback::Stop,
+    })
+}
+
+/// What to do after an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// Start the next attempt after this delay.
+    Retry(Duration),
+    /// The attempt's outcome is the call's.
+    Stop(StopReason),
+}
+
+/// Why a call is not retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The attempt succeeded.
+    Succeeded,
+    /// No retry policy applies to the method.
+    NoPolicy,
+    /// The call was committed (response headers arrived, or the request
+    /// outgrew the retry buffer).
+    Committed,
+    /// The status code is not in the policy's retryable codes.
+    NotRetryable,
+    /// The server's pushback said not to retry.
+    Pushback,
+    /// The throttle is at or below half its tokens.
+    Throttled,
+    /// `maxAttempts` attempts were made.
+    Exhausted,
+}
+
+/// One call's retry state: attempts made, the backoff's progress, and
+/// whether the call is committed.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_grpc::{Code, Status};
+/// use wirestate_grpc::retry::{RetryDecision, RetryPolicy, RetryState};
+///
+/// let policy = RetryPolicy::new(
+///     3, Duration::from_millis(100), Duration::from_secs(1), 2.0, [Code::Unavailable],
+/// ).unwrap();
+/// let mut call = RetryState::new(Some(policy));
+/// let mut half = |buf: &mut [u8]| buf.copy_from_slice(&(1u64 << 63).to_be_bytes());
+/// let failed = Status::new(Code::Unavailable, "try again");
+/// // Half of the first ceiling (100 ms): the jitter is an input.
+/// assert_eq!(call.on_status(&failed, None, None, &mut half), RetryDecision::Retry(Duration::from_millis(50)));
+/// assert_eq!(call.previous_attempts(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryState {
+    policy: Option<RetryPolicy>,
+    /// Attempts started, the current one included.
+    attempts: u32,
+    /// Retries since the start or the last pushback (the backoff's `n`).
+    since_pushback: u32,
+    committed: bool,
+    buffered: usize,
+    buffer_size: usize,
+    transparent_left: u32,
+}
+
+impl RetryState {
+    /// The state of a call under `policy` (`None`: no retries but the
+    /// transparent ones), its first attempt under way.
+    pub fn new(policy: Option<RetryPolicy>) -> RetryState {
+        RetryState {
+            policy,
+            attempts: 1,
+            since_pushback: 0,
+            committed: false,
+            buffered: 0,
+            buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
+            transparent_left: DEFAULT_TRANSPARENT_RETRIES,
+        }
+    }
+
+    /// With a retry buffer of `bytes` (see [`on_buffered`](Self::on_buffered)).
+    pub fn with_buffer_size(mut self, bytes: usize) -> RetryState {
+        self.buffer_size = bytes;
+        self
+    }
+
+    /// With `n` transparent retries (attempts the server never processed).
+    pub fn with_transparent_retries(mut self, n: u32) -> RetryState {
+        self.transparent_left = n;
+        self
+    }
+
+    /// How many attempts came before the current one: the value of
+    /// [`GRPC_PREVIOUS_RPC_ATTEMPTS`] to send (none when 0).
+    pub fn previous_attempts(&self) -> u32 {
+        self.attempts - 1
+    }
+
+    /// Whether the call can no longer be retried.
+    pub fn is_committed(&self) -> bool {
+        self.committed
+    }
+
+    /// The response headers arrived: the call is committed.
+    pub fn on_headers(&mut self) {
+        self.committed = true;
+    }
+
+    /// `bytes` more of the request were buffered for replay; past the
+    /// retry buffer size the call is committed (the buffer can be freed).
+    pub fn on_buffered(&mut self, bytes: usize) {
+        self.buffered = self.buffered.saturating_add(bytes);
+        if self.buffered > self.buffer_size {
+            self.committed = true;
+        }
+    }
+
+    /// Commits the call (the caller cannot replay it).
+    pub fn commit(&mut self) {
+        self.committed = true;
+    }
+
+    /// The attempt never reached the server's application (REFUSED_STREAM,
+    /// above a GOAWAY's last stream id, a connection that refused it):
+    /// whether to retry at once. Such retries do not count as attempts.
+    pub fn on_unprocessed(&mut self) -> bool {
+        if self.committed || self.transparent_left == 0 {
+            return false;
+        }
+        self.transparent_left -= 1;
+        true
+    }
+
+    /// The attempt ended with `status` (and `trailers`, where the server's
+    /// pushback is read): whether and when to retry. `throttle` is the
+    /// channel's, if it has one; `entropy` draws the backoff's jitter,
+    /// uniform in `[0, ceiling)`.
+    pub fn on_status(
+        &mut self,
+        status: &Status,
+        trailers: Option<&HeaderMap>,
+        throttle: Option<&mut RetryThrottle>,
+        entropy: &mut dyn Entropy,
+    ) -> RetryDecision {
+        if status.is_ok() {
+            if let Some(t) = throttle {
+                t.on_success();
+            }
+            return RetryDecision::Stop(StopReason::Succeeded);
+        }
+        if self.committed {
+            return RetryDecision::Stop(StopReason::Committed);
+        }
+        let Some(policy) = &self.policy else {
+            return RetryDecision::Stop(StopReason::NoPolicy);
+        };
+        let pushback = trailers.and_then(parse_pushback);
+        if pushback == Some(Pushback::Stop) {
+            if let Some(t) = throttle {
+                t.on_failure();
+            }
+            self.committed = true;
+            return RetryDecision::Stop(StopReason::Pushback);
+        }
+        if !policy.is_retryable(status.code) {
+            self.committed = true;
+            return RetryDecision::Stop(StopReason::NotRetryable);
+        }
+        if let Some(t) = throttle {
+            t.on_failure();
+            if !t.allows_retry() {
+                self.committed = true;
+                return RetryDecision::Stop(StopReason::Throttled);
+            }
+        }
+        if self.attempts >= policy.max_attempts() {
+            self.committed = true;
+            return RetryDecision::Stop(StopReason::Exhausted);
+        }
+        let delay = match pushback {
+            Some(Pushback::RetryAfter(d)) => {
+                // A pushback restarts the backoff from initialBackoff.
+                self.since_pushback = 0;
+                d
+            }
+            _ => {
+                self.since_pushback += 1;
+                jittered(policy.backoff_ceiling(self.since_pushback), entropy)
+            }
+        };
+        self.attempts += 1;
+        RetryDecision::Retry(delay)
+    }
+}
+
+/// A delay uniform in `[0, ceiling)` from 64 random bits, in integer
+/// nanoseconds so that rounding never reaches the ceiling itself.
+fn jittered(ceiling: Duration, entropy: &mut dyn Entropy) -> Duration {
+    let mut buf = [0u8; 8];
+    entropy.fill(&mut buf);
+    let random = u128::from(u64::from_be_bytes(buf));
+    // ceiling * random / 2^64 without overflow: split the ceiling at 2^64.
+    let c = ceiling.as_nanos();
+    let nanos = (c >> 64) * random + (((c & u128::from(u64::MAX)) * random) >> 64);
+    // Below the ceiling, which came from a Duration: it fits.
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn policy(max: u32) -> RetryPolicy {
+        RetryPolicy::new(
+            max,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            2.0,
+            [Code::Unavailable, Code::ResourceExhausted],
+        )
+        .unwrap()
+    }
+
+    /// Entropy that always gives the same 8 bytes.
+    fn fixed(value: u64) -> impl FnMut(&mut [u8]) {
+        move |buf: &mut [u8]| buf.copy_from_slice(&value.to_be_bytes())
+    }
+
+    fn unavailable() -> Status {
+        Status::new(Code::Unavailable, "down")
+    }
+
+    fn pushback(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(GRPC_RETRY_PUSHBACK_MS, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn validation_follows_the_service_config_rules() {
+        let ms = Duration::from_millis;
+        let u = [Code::Unavailable];
+        assert_eq!(
+            RetryPolicy::new(1, ms(1), ms(1), 2.0, u),
+            Err(RetryPolicyError::MaxAttempts(1))
+        );
+        assert_eq!(
+            RetryPolicy::new(2, ms(0), ms(1), 2.0, u),
+            Err(RetryPolicyError::InitialBackoff)
+        );
+        assert_eq!(
+            RetryPolicy::new(2, ms(1), ms(0), 2.0, u),
+            Err(RetryPolicyError::MaxBackoff)
+        );
+        for m in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                RetryPolicy::new(2, ms(1), ms(1), m, u),
+                Err(RetryPolicyError::Multiplier)
+            );
+        }
+        assert_eq!(
+            RetryPolicy::new(2, ms(1), ms(1), 2.0, []),
+            Err(RetryPolicyError::RetryableCodes)
+        );
+        assert_eq!(
+            RetryPolicy::new(2, ms(1), ms(1), 2.0, [Code::Ok]),
+            Err(RetryPolicyError::RetryableCodes)
+        );
+        assert_eq!(
+            RetryThrottle::new(0, 1.0),
+            Err(RetryPolicyError::MaxTokens(0))
+        );
+        assert_eq!(
+            RetryThrottle::new(1001, 1.0),
+            Err(RetryPolicyError::MaxTokens(1001))
+        );
+        assert_eq!(
+            RetryThrottle::new(10, 0.0),
+            Err(RetryPolicyError::TokenRatio)
+        );
+        assert_eq!(
+            RetryThrottle::new(10, 0.0001),
+            Err(RetryPolicyError::TokenRatio)
+        );
+    }
+
+    #[test]
+    fn max_attempts_is_capped_at_five() {
+        let p = policy(100);
+        assert_eq!(p.max_attempts(), MAX_ATTEMPTS_CAP);
+        let mut call = RetryState::new(Some(p));
+        let mut e = fixed(0);
+        let mut retries = 0;
+        while let RetryDecision::Retry(_) = call.on_status(&unavailable(), None, None, &mut e) {
+            retries += 1;
+        }
+        assert_eq!(retries, 4);
+        assert_eq!(call.previous_attempts(), 4);
+    }
+
+    #[test]
+    fn backoff_grows_by_the_multiplier_up_to_the_cap() {
+        let p = policy(5);
+        let ceilings: Vec<u128> = (1..=6).map(|n| p.backoff_ceiling(n).as_millis()).collect();
+        assert_eq!(ceilings, [100, 200, 400, 800, 1000, 1000]);
+        // Huge exponents stay at the cap instead of overflowing.
+        assert_eq!(p.backoff_ceiling(u32::MAX), Duration::from_millis(1000));
+        // The largest draw is just under each ceiling.
+        let mut call = RetryState::new(Some(p));
+        let mut max = fixed(u64::MAX);
+        for ceiling in [100, 200, 400, 800] {
+            match call.on_status(&unavailable(), None, None, &mut max) {
+                RetryDecision::Retry(d) => {
+                    assert!(d < Duration::from_millis(ceiling), "{d:?} vs {ceiling}");
+                    assert!(d > Duration::from_millis(ceiling) * 99 / 100);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_zero_and_the_ceiling() {
+        let p = policy(2);
+        for value in [0, 1, 1 << 63, u64::MAX / 3, u64::MAX] {
+            let mut call = RetryState::new(Some(p.clone()));
+            let d = match call.on_status(&unavailable(), None, None, &mut fixed(value)) {
+                RetryDecision::Retry(d) => d,
+                other => panic!("{other:?}"),
+            };
+            assert!(d < Duration::from_millis(100), "{value}: {d:?}");
+        }
+        let mut call = RetryState::new(Some(p));
+        assert_eq!(
+            call.on_status(&unavailable(), None, None, &mut fixed(0)),
+            RetryDecision::Retry(Duration::ZERO)
+        );
+        // The largest ceilings do not overflow the arithmetic.
+        assert!(jittered(Duration::MAX, &mut fixed(u64::MAX)) < Duration::MAX);
+        assert_eq!(
+            jittered(Duration::from_secs(2), &mut fixed(1 << 63)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn only_retryable_codes_are_retried() {
+        let mut e = fixed(0);
+        for code in [Code::Internal, Code::InvalidArgument, Code::Cancelled] {
+            let mut call = RetryState::new(Some(policy(3)));
+            assert_eq!(
+                call.on_status(&Status::new(code, "no"), None, None, &mut e),
+                RetryDecision::Stop(StopReason::NotRetryable)
+            );
+        }
+        let mut call = RetryState::new(Some(policy(3)));
+        let exhausted = Status::new(Code::ResourceExhausted, "later");
+        assert!(matches!(
+            call.on_status(&exhausted, None, None, &mut e),
+            RetryDecision::Retry(_)
+        ));
+        // Without a policy nothing is retried.
+        let mut call = RetryState::new(None);
+        assert_eq!(
+            call.on_status(&unavailable(), None, None, &mut e),
+            RetryDecision::Stop(StopReason::NoPolicy)
+        );
+        // Success stops too.
+        assert_eq!(
+            call.on_status(&Status::ok(), None, None, &mut e),
+            RetryDecision::Stop(StopReason::Succeeded)
+        );
+    }
+
+    #[test]
+    fn pushback_is_honoured_and_restarts_the_backoff() {
+        let mut call = RetryState::new(Some(policy(5)));
+        let mut max = fixed(u64::MAX);
+        // Two plain retries: ceilings 100, 200.
+        for _ in 0..2 {
+            assert!(matches!(
+                call.on_status(&unavailable(), None, None, &mut max),
+                RetryDecision::Retry(_)
+            ));
+        }
+        // The server's delay, exactly.
+        assert_eq!(
+            call.on_status(&unavailable(), Some(&pushback("1234")), None, &mut max),
+            RetryDecision::Retry(Duration::from_millis(1234))
+        );
+        // The next backoff starts over at initialBackoff.
+        match call.on_status(&unavailable(), None, None, &mut max) {
+            RetryDecision::Retry(d) => assert!(d < Duration::from_millis(100), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn negative_or_malformed_pushback_stops_retries() {
+        for value in ["-1", "abc", "", "1.5", " -0", "99999999999999999999999"] {
+            let mut call = RetryState::new(Some(policy(5)));
+            assert_eq!(
+                call.on_status(&unavailable(), Some(&pushback(value)), None, &mut fixed(0)),
+                RetryDecision::Stop(StopReason::Pushback),
+                "{value:?}"
+            );
+        }
+        assert_eq!(parse_pushback(&HeaderMap::new()), None);
+        assert_eq!(
+            parse_pushback(&pushback("0")),
+            Some(Pushback::RetryAfter(Duration::ZERO))
+        );
+    }
+
+    #[test]
+    fn committed_calls_are_never_retried() {
+        let mut e = fixed(0);
+        let mut call = RetryState::new(Some(policy(5)));
+        call.on_headers();
+        assert!(call.is_committed());
+        assert_eq!(
+            call.on_status(&unavailable(), None, None, &mut e),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+        assert!(!call.on_unprocessed());
+        // A request larger than the retry buffer commits the call.
+        let mut call = RetryState::new(Some(policy(5))).with_buffer_size(10);
+        call.on_buffered(10);
+        assert!(!call.is_committed());
+        call.on_buffered(1);
+        assert_eq!(
+            call.on_status(&unavailable(), None, None, &mut e),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+    }
+
+    #[test]
+    fn transparent_retries_are_bounded_and_do_not_count() {
+        let mut call = RetryState::new(Some(policy(2))).with_transparent_retries(2);
+        assert!(call.on_unprocessed());
+        assert!(call.on_unprocessed());
+        assert!(!call.on_unprocessed());
+        assert_eq!(call.previous_attempts(), 0);
+        // The policy's one retry is still there.
+        assert!(matches!(
+            call.on_status(&unavailable(), None, None, &mut fixed(0)),
+            RetryDecision::Retry(_)
+        ));
+    }
+
+    #[test]
+    fn throttle_stops_retries_below_half_and_refills() {
+        let mut t = RetryThrottle::new(4, 0.5).unwrap();
+        let mut e = fixed(0);
+        // 4 tokens: the first failure leaves 3 (> 2): retried.
+        let mut call = RetryState::new(Some(policy(5)));
+        assert!(matches!(
+            call.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Retry(_)
+        ));
+        // 2 left: not more than half, no retry.
+        assert_eq!(
+            call.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Stop(StopReason::Throttled)
+        );
+        assert_eq!(t.tokens(), 2.0);
+        // Non-retryable failures cost nothing; successes refill by 0.5.
+        let mut other = RetryState::new(Some(policy(5)));
+        let _ = other.on_status(&Status::new(Code::Internal, ""), None, Some(&mut t), &mut e);
+        assert_eq!(t.tokens(), 2.0);
+        let mut ok = RetryState::new(Some(policy(5)));
+        let _ = ok.on_status(&Status::ok(), None, Some(&mut t), &mut e);
+        assert_eq!(t.tokens(), 2.5);
+        assert!(t.allows_retry());
+        for _ in 0..10 {
+            t.on_success();
+        }
+        assert_eq!(t.tokens(), 4.0);
+        // A pushback that says stop costs a token.
+        let mut call = RetryState::new(Some(policy(5)));
+        let _ = call.on_status(&unavailable(), Some(&pushback("-5")), Some(&mut t), &mut e);
+        assert_eq!(t.tokens(), 3.0);
+    }
+
+    #[test]
+    fn the_most_specific_policy_wins() {
+        let a = policy(2);
+        let b = policy(3);
+        let c = policy(4);
+        let config = RetryConfig::new()
+            .with_default(a.clone())
+            .with_service("pkg.Svc", b.clone())
+            .with_method("/pkg.Svc/M", c.clone())
+            .without_method("/pkg.Svc/Unsafe");
+        assert_eq!(config.policy_for("/pkg.Svc/M"), Some(&c));
+        assert_eq!(config.policy_for("/pkg.Svc/Other"), Some(&b));
+        assert_eq!(config.policy_for("/pkg.Svc/Unsafe"), None);
+        assert_eq!(config.policy_for("/other.Svc/M"), Some(&a));
+        assert_eq!(config.policy_for("nonsense"), Some(&a));
+        assert_eq!(RetryConfig::from(a.clone()).policy_for("/x.Y/Z"), Some(&a));
+        assert_eq!(RetryConfig::new().policy_for("/x.Y/Z"), None);
+        assert_eq!(config.start("/pkg.Svc/M").previous_attempts(), 0);
+    }
+}
