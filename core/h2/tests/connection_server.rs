@@ -738,3 +738,75 @@ proptest! {
         prop_assert!(t.events.iter().any(|e| e.starts_with("Request")));
     }
 }
+
+/// The peer's PINGs, one per `gap`, with the ping policy at 1 s: the
+/// server's answer to each (Ok or the error) and its last output.
+fn pings_every(gap: Duration, count: usize, respond_between: bool) -> (Vec<bool>, Out) {
+    let mut cfg = Config::default();
+    cfg.min_recv_ping_interval = Some(Duration::from_secs(1));
+    let mut s = Connection::server(cfg);
+    let t0 = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack().get(1, "/");
+    s.handle_input(t0, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s);
+    let mut accepted = Vec::new();
+    let mut out = r.read(&mut s);
+    for i in 0..count {
+        let now = t0 + gap * (i as u32 + 1);
+        if respond_between {
+            // HEADERS or DATA sent since the last PING clear the strikes.
+            if i == 0 {
+                s.send_response(sid(1), status(200), false).unwrap();
+            } else {
+                s.send_data(sid(1), Bytes::from_static(b"x"), false)
+                    .unwrap();
+            }
+        }
+        p.ping([i as u8; 8]);
+        accepted.push(s.handle_input(now, &p.take()).is_ok());
+        out = r.read(&mut s);
+        if !accepted[i] {
+            break;
+        }
+    }
+    (accepted, out)
+}
+
+#[test]
+fn pings_too_often_get_goaway_too_many_pings() {
+    // Every 100 ms against a 1 s minimum: the first is free, strikes 1 and
+    // 2 are tolerated, the third ends the connection.
+    let (accepted, out) = pings_every(Duration::from_millis(100), 10, false);
+    assert_eq!(accepted, [true, true, true, false]);
+    let g = out.goaway().expect("GOAWAY");
+    assert_eq!(g.code, ErrorCode::ENHANCE_YOUR_CALM);
+    assert_eq!(&g.debug[..], b"too_many_pings");
+    assert!(out.shutdown);
+    assert!(matches!(
+        out.events.last(),
+        Some(Event::Error(Error::TooManyPings))
+    ));
+    assert_eq!(Error::TooManyPings.kind(), ErrorKind::Limit);
+}
+
+#[test]
+fn pings_within_policy_or_between_responses_are_fine() {
+    // At the minimum interval: never a strike.
+    let (accepted, out) = pings_every(Duration::from_secs(1), 10, false);
+    assert_eq!(accepted, [true; 10]);
+    assert!(out.goaway().is_none());
+    // Too often, but the server sends data between them (a busy call).
+    let (accepted, _) = pings_every(Duration::from_millis(100), 10, true);
+    assert_eq!(accepted, [true; 10]);
+    // No policy: only the flood budget counts.
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack();
+    for i in 0..20 {
+        p.ping([i; 8]);
+    }
+    s.handle_input(now, &p.take()).unwrap();
+}

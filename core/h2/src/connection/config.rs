@@ -59,6 +59,20 @@ pub struct Config {
     /// is closed (GOAWAY, then [`Error::KeepAliveTimeout`](super::Error::KeepAliveTimeout)).
     /// Default 20 s.
     pub keepalive_timeout: Duration,
+    /// The peer's keep-alive policy (gRPC servers' `min_recv_ping_interval`
+    /// / grpc-go's `EnforcementPolicy::MinTime`): a PING that comes sooner
+    /// than this after the previous one, with no HEADERS or DATA sent by us
+    /// in between, is a strike; more than
+    /// [`max_ping_strikes`](Config::max_ping_strikes) strikes end the
+    /// connection with GOAWAY ENHANCE_YOUR_CALM and the debug data
+    /// `too_many_pings`, which gRPC clients answer by doubling their
+    /// keep-alive interval. Default off (only the
+    /// [`FloodLimits::max_pings`] budget applies).
+    pub min_recv_ping_interval: Option<Duration>,
+    /// Strikes tolerated under
+    /// [`min_recv_ping_interval`](Config::min_recv_ping_interval). Default 2,
+    /// as in gRPC.
+    pub max_ping_strikes: u32,
     /// Servers: [`go_away`](super::Connection::go_away) first sends GOAWAY
     /// with the largest stream id and a PING, and the final GOAWAY once the
     /// PING is answered (or `graceful_timeout` passed), so requests already
@@ -98,6 +112,8 @@ impl Default for Config {
             settings_timeout: Duration::from_secs(10),
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
+            min_recv_ping_interval: None,
+            max_ping_strikes: 2,
             two_step_shutdown: true,
             graceful_timeout: Duration::from_secs(5),
             write_high_water: 1 << 20,

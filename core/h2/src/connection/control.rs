@@ -215,6 +215,7 @@ impl Connection {
     pub(super) fn on_ping(&mut self, now: Instant, p: Ping) -> Result<(), Error> {
         self.count(now, Count::Ping)?;
         if !p.ack {
+            self.check_ping_policy(now)?;
             return self.write_control(&Frame::Ping(Ping {
                 ack: true,
                 payload: p.payload,
@@ -230,6 +231,32 @@ impl Connection {
         }
         self.events.push_back(Event::PingAck { payload: p.payload });
         Ok(())
+    }
+
+    /// The peer's keep-alive policy: a PING sooner than
+    /// `min_recv_ping_interval` after the previous one, with nothing sent
+    /// by us in between, is a strike.
+    fn check_ping_policy(&mut self, now: Instant) -> Result<(), Error> {
+        let Some(min) = self.config.min_recv_ping_interval else {
+            return Ok(());
+        };
+        if let Some(last) = self.last_ping_recv
+            && now.saturating_duration_since(last) < min
+        {
+            self.ping_strikes = self.ping_strikes.saturating_add(1);
+            if self.ping_strikes > self.config.max_ping_strikes {
+                return Err(Error::TooManyPings);
+            }
+        }
+        self.last_ping_recv = Some(now);
+        Ok(())
+    }
+
+    /// We sent HEADERS or DATA: the peer's next PING is not held against
+    /// it (a connection carrying calls may be pinged as often as it likes).
+    pub(super) fn reset_ping_strikes(&mut self) {
+        self.last_ping_recv = None;
+        self.ping_strikes = 0;
     }
 
     /// Sends a PING; its answer is [`Event::PingAck`].

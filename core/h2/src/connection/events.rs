@@ -155,6 +155,12 @@ pub enum Error {
     /// GOAWAY ENHANCE_YOUR_CALM.
     #[error("flood: {0}")]
     Flood(&'static str),
+    /// The peer pinged more often than
+    /// [`Config::min_recv_ping_interval`](super::Config::min_recv_ping_interval)
+    /// allows: GOAWAY ENHANCE_YOUR_CALM with the debug data
+    /// `too_many_pings` (the text gRPC clients look for).
+    #[error("too_many_pings")]
+    TooManyPings,
 
     // ---- usage: the caller's mistake, nothing changed ----
     /// A command of the other role (a client sending a response...).
@@ -213,7 +219,7 @@ impl Error {
             Error::FlowControl(_) => ErrorCode::FLOW_CONTROL_ERROR,
             Error::SettingsTimeout => ErrorCode::SETTINGS_TIMEOUT,
             Error::KeepAliveTimeout => ErrorCode::NO_ERROR,
-            Error::Flood(_) => ErrorCode::ENHANCE_YOUR_CALM,
+            Error::Flood(_) | Error::TooManyPings => ErrorCode::ENHANCE_YOUR_CALM,
             _ => return None,
         })
     }
@@ -227,7 +233,7 @@ impl Error {
         match self {
             Error::Frame(e) => e.kind(),
             Error::Compression(e) => e.kind(),
-            Error::Flood(_) => ErrorKind::Limit,
+            Error::Flood(_) | Error::TooManyPings => ErrorKind::Limit,
             Error::Protocol { .. }
             | Error::FlowControl(_)
             | Error::SettingsTimeout

@@ -192,6 +192,11 @@ pub struct Connection {
     /// The payload of our keep-alive PING in flight.
     keepalive_ping: Option<[u8; 8]>,
     ping_counter: u64,
+    /// When the peer's last PING came, for the ping policy (cleared when
+    /// we send HEADERS or DATA).
+    last_ping_recv: Option<Instant>,
+    /// The peer's PINGs that came too soon (the ping policy).
+    ping_strikes: u32,
     budget: Budget,
     /// Answers (PING/SETTINGS ACKs, RST_STREAM) queued since output was
     /// last drained.
@@ -277,6 +282,8 @@ impl Connection {
             ids_exhausted: false,
             keepalive_ping: None,
             ping_counter: 0,
+            last_ping_recv: None,
+            ping_strikes: 0,
             budget: Budget::default(),
             pending_control: 0,
             config,

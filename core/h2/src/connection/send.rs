@@ -24,6 +24,7 @@ impl Connection {
         if self.tx.is_shutdown() {
             return;
         }
+        self.reset_ping_strikes();
         let mut block = BytesMut::new();
         self.hpack_enc.encode_headers(pseudo, headers, &mut block);
         self.scratch.clear();
@@ -247,6 +248,7 @@ impl Connection {
             s.tx = Phase::Done;
         }
         self.conn_send.take(n);
+        self.reset_ping_strikes();
         let mut rest = data.slice(..n);
         loop {
             let chunk = rest.split_to(rest.len().min(max));
