@@ -23,9 +23,18 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// (RFC 9113 §6.5.2, `SETTINGS_MAX_HEADER_LIST_SIZE`).
 pub const HEADER_FIELD_OVERHEAD: usize = 32;
 
-/// `grpc-*` keys applications may still set (OpenCensus' legacy tracing
-/// and tagging headers, which gRPC libraries pass through as metadata).
-const USER_GRPC_KEYS: [&str; 2] = ["grpc-trace-bin", "grpc-tags-bin"];
+/// `grpc-*` keys applications may still set or read: OpenCensus' legacy
+/// tracing and tagging headers, which gRPC libraries pass through as
+/// metadata, and the retry ones (gRFC A6) — `grpc-previous-rpc-attempts`,
+/// which a retrying client sends and servers read, and
+/// `grpc-retry-pushback-ms`, which servers put in their trailers — as
+/// grpc-go and grpc-java let applications do.
+const USER_GRPC_KEYS: [&str; 4] = [
+    "grpc-trace-bin",
+    "grpc-tags-bin",
+    "grpc-previous-rpc-attempts",
+    "grpc-retry-pushback-ms",
+];
 
 /// Headers the transport owns: never user metadata.
 const RESERVED: [&str; 10] = [
@@ -42,8 +51,9 @@ const RESERVED: [&str; 10] = [
 ];
 
 /// Whether `key` is reserved for the transport and so refused as user
-/// metadata: pseudo-headers (`:…`), `grpc-*` (except `grpc-trace-bin` and
-/// `grpc-tags-bin`), `content-type`, `te`, `user-agent`, `host`,
+/// metadata: pseudo-headers (`:…`), `grpc-*` (except `grpc-trace-bin`,
+/// `grpc-tags-bin`, `grpc-previous-rpc-attempts` and
+/// `grpc-retry-pushback-ms`), `content-type`, `te`, `user-agent`, `host`,
 /// `content-length` and the HTTP/1 connection-specific headers HTTP/2
 /// forbids (`connection`, `keep-alive`, `proxy-connection`,
 /// `transfer-encoding`, `upgrade`). Compared case-insensitively.

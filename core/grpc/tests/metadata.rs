@@ -62,6 +62,8 @@ fn reserved_keys() {
         "authorization",
         "grpc-trace-bin",
         "grpc-tags-bin",
+        "grpc-previous-rpc-attempts",
+        "grpc-retry-pushback-ms",
         "x-grpc-thing",
         "grpcx",
     ] {

@@ -1,18 +1,22 @@
 //! The gRPC client: calls on one HTTP/2 connection.
 
+use super::connect::{ChannelBuilder, Transport};
+use super::retry::Retrier;
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, read_one};
 use crate::h2::SendRequest;
 use crate::{Body, BodyWriter, Error, Runtime};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 use http::HeaderMap;
 use http::uri::Authority;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use wirestate_grpc::retry::{GRPC_PREVIOUS_RPC_ATTEMPTS, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, MethodPath, RequestHead, ResponseHead,
     ResponseStart, Status, deadline_after, encode_message_as, encode_message_with,
@@ -32,9 +36,11 @@ pub struct CallOptions {
     pub compression: Encoding,
     /// The largest response message accepted.
     pub max_message_size: usize,
-    /// How many times a unary call is retried when the connection refused
-    /// it before anything was sent (REFUSED_STREAM, GOAWAY, a connection
-    /// that closed): always safe, whatever the method.
+    /// How many times a unary or server-streaming call is retried at once
+    /// when the server never processed it (REFUSED_STREAM, above a
+    /// GOAWAY's last stream id, a connection that ended before taking
+    /// it): always safe, whatever the method, and not counted by the
+    /// channel's retry policy ([`Channel::with_retry`]).
     pub retries: u32,
 }
 
@@ -76,11 +82,18 @@ impl CallOptions {
 /// Dropping a call (its future, its [`Streaming`] or its
 /// [`StreamingCall`]) before it ended resets its stream with CANCEL, which
 /// the server sees as a cancellation.
+///
+/// A channel from [`Channel::new`] uses the one connection it is given; one
+/// from [`Channel::builder`] opens its own, again whenever the last one
+/// ended, with keep-alive pings that back off when the server asks. Both
+/// retry failed calls by a retry policy when given one
+/// ([`with_retry`](Channel::with_retry), [`ChannelBuilder::retry_policy`]).
 #[derive(Clone)]
 pub struct Channel<R> {
     rt: R,
-    send: SendRequest,
+    transport: Transport<R>,
     authority: Authority,
+    retry: Arc<Retrier>,
 }
 
 impl<R> std::fmt::Debug for Channel<R> {
@@ -102,6 +115,21 @@ fn deadline_exceeded() -> Status {
     Status::new(Code::DeadlineExceeded, "deadline exceeded")
 }
 
+/// How one attempt of a call started.
+// Returned once per attempt and taken apart at once: boxing the stream
+// would cost an allocation per call for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Attempt<Resp> {
+    /// Response headers came: the call is committed.
+    Head(Metadata, Streaming<Resp>),
+    /// A trailers-only response: the status, and the headers (where the
+    /// server's retry pushback is).
+    TrailersOnly(Status, http::HeaderMap),
+    /// No response: the connection failed, reset the stream or refused it
+    /// (`unsent`: the server never processed it).
+    Failed { status: Status, unsent: bool },
+}
+
 impl<R: Runtime> Channel<R> {
     /// A channel on an HTTP/2 connection ([`h2::handshake`](crate::h2::handshake)),
     /// sending `authority` (`host:port`) as `:authority`.
@@ -110,14 +138,102 @@ impl<R: Runtime> Channel<R> {
     ///
     /// INVALID_ARGUMENT if `authority` is not one.
     pub fn new(rt: R, send: SendRequest, authority: &str) -> Result<Self, Status> {
+        Self::from_parts(
+            rt,
+            Transport::Fixed(send),
+            authority,
+            Arc::new(Retrier::new(RetryConfig::new())),
+        )
+    }
+
+    /// A channel that opens its own connections to `addr` (h2c with prior
+    /// knowledge), configured by the returned [`ChannelBuilder`]: keep-alive
+    /// pings, a retry policy, the authority, the HTTP/2 settings.
+    pub fn builder(rt: R, addr: SocketAddr) -> ChannelBuilder<R> {
+        ChannelBuilder::new(rt, addr)
+    }
+
+    pub(crate) fn from_parts(
+        rt: R,
+        transport: Transport<R>,
+        authority: &str,
+        retry: Arc<Retrier>,
+    ) -> Result<Self, Status> {
         let authority = authority
             .parse::<Authority>()
             .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))?;
         Ok(Self {
             rt,
-            send,
+            transport,
             authority,
+            retry,
         })
+    }
+
+    pub(crate) fn transport(&self) -> &Transport<R> {
+        &self.transport
+    }
+
+    /// The channel retrying its unary and server-streaming calls by the
+    /// gRPC retry policy (gRFC A6): a [`RetryPolicy`] for every method, or
+    /// a [`RetryConfig`] with per-service and per-method policies (leave
+    /// out methods that are not safe to run twice) and a throttle.
+    ///
+    /// An attempt that fails with one of the policy's retryable codes is
+    /// tried again after a random delay below the backoff
+    /// (`initialBackoff * backoffMultiplier^(n-1)`, at most `maxBackoff`),
+    /// or after exactly the server's `grpc-retry-pushback-ms` (a negative
+    /// one stops retries), up to `maxAttempts` attempts (at most 5) and
+    /// never past the deadline; each retry carries
+    /// `grpc-previous-rpc-attempts`. A call is committed, and no longer
+    /// retried, once response headers arrive — a failure after the first
+    /// message of a server stream is the caller's to see — or when its
+    /// request is larger than the retry buffer (256 KiB). Client- and
+    /// bidi-streaming calls are not retried. The clones of a channel share
+    /// its throttle.
+    ///
+    /// ```no_run
+    /// # async fn run<R: wirestate_rt::Runtime>(channel: wirestate_rt::grpc::Channel<R>) {
+    /// use std::time::Duration;
+    /// use wirestate_rt::grpc::{Code, RetryConfig, RetryPolicy, RetryThrottle};
+    ///
+    /// let policy = RetryPolicy::new(
+    ///     3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [Code::Unavailable],
+    /// ).unwrap();
+    /// let channel = channel.with_retry(
+    ///     RetryConfig::new()
+    ///         .with_service("demo.Pinger", policy)
+    ///         .without_method("/demo.Pinger/Charge")
+    ///         .with_throttle(RetryThrottle::new(10, 0.1).unwrap()),
+    /// );
+    /// # let _ = channel;
+    /// # }
+    /// ```
+    ///
+    /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
+    pub fn with_retry(mut self, config: impl Into<RetryConfig>) -> Self {
+        self.retry = Arc::new(Retrier::new(config.into()));
+        self
+    }
+
+    /// The keep-alive interval the channel's next connection will use (a
+    /// [`Channel::builder`] channel with [`ChannelBuilder::keepalive`]):
+    /// the configured one, doubled each time a server answered GOAWAY
+    /// `too_many_pings`.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        match &self.transport {
+            Transport::Dialed(d) => d.keepalive_interval(),
+            Transport::Fixed(_) => None,
+        }
+    }
+
+    /// How many connections a [`Channel::builder`] channel opened so far
+    /// (1 for a [`Channel::new`] channel).
+    pub fn connections(&self) -> u64 {
+        match &self.transport {
+            Transport::Dialed(d) => d.connections(),
+            Transport::Fixed(_) => 1,
+        }
     }
 
     fn deadline(&self, opts: &CallOptions) -> Option<Instant> {
@@ -132,28 +248,68 @@ impl<R: Runtime> Channel<R> {
         opts: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let mut head = RequestHead::new(
-            MethodPath::parse(path)
-                .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?,
-        );
+        match self.attempt(path, body, opts, deadline, 0).await {
+            Attempt::Head(metadata, stream) => Ok((metadata, stream)),
+            Attempt::TrailersOnly(status, headers) => {
+                Ok((Metadata::new(), Streaming::finished(status, headers)))
+            }
+            Attempt::Failed { status, .. } => Err(status),
+        }
+    }
+
+    /// One attempt of a call: sends the request head (saying how many
+    /// attempts came `before`) and `body`, and waits for the response head.
+    async fn attempt<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        body: Body,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        before: u32,
+    ) -> Attempt<Resp> {
+        let failed = |status| Attempt::Failed {
+            status,
+            unsent: false,
+        };
+        let method = match MethodPath::parse(path) {
+            Ok(m) => m,
+            Err(e) => return failed(Status::new(Code::InvalidArgument, e.to_string())),
+        };
+        let mut head = RequestHead::new(method);
         head.metadata = opts.metadata.clone();
         head.encoding = opts.compression;
         head.timeout = deadline.map(|d| d.saturating_duration_since(self.rt.now()));
-        let parts = head.to_request(Some(&self.authority), false);
-        let request = http::Request::from_parts(parts, body);
-        let response = match deadline {
-            Some(d) => crate::timeout(&self.rt, d, self.send.send(request))
-                .await
-                .ok_or_else(deadline_exceeded)?,
-            None => self.send.send(request).await,
+        let mut parts = head.to_request(Some(&self.authority), false);
+        if before > 0 {
+            parts
+                .headers
+                .insert(GRPC_PREVIOUS_RPC_ATTEMPTS, http::HeaderValue::from(before));
         }
-        .map_err(|e| unavailable(&e))?;
+        let request = http::Request::from_parts(parts, body);
+        let send = async {
+            match self.transport.get().await {
+                Ok(send) => send
+                    .send(request)
+                    .await
+                    .map_err(|e| (unavailable(&e), e.is_unsent())),
+                Err(status) => Err((status, true)),
+            }
+        };
+        let response = match deadline {
+            Some(d) => crate::timeout(&self.rt, d, send)
+                .await
+                .unwrap_or_else(|| Err((deadline_exceeded(), false))),
+            None => send.await,
+        };
+        let response = match response {
+            Ok(r) => r,
+            Err((status, unsent)) => return Attempt::Failed { status, unsent },
+        };
         let (parts, body) = response.into_parts();
         match ResponseHead::from_response(&parts) {
             ResponseStart::End(status) => {
                 let passed = deadline.is_some_and(|d| self.rt.now() >= d);
-                let status = at_deadline(status, passed);
-                Ok((Metadata::new(), Streaming::finished(status, parts.headers)))
+                Attempt::TrailersOnly(at_deadline(status, passed), parts.headers)
             }
             ResponseStart::Head(h) => {
                 let mut stream =
@@ -162,7 +318,65 @@ impl<R: Runtime> Channel<R> {
                     let rt = self.rt.clone();
                     stream.set_deadline(self.rt.sleep_until(d), d, Arc::new(move || rt.now()));
                 }
-                Ok((h.metadata, stream))
+                Attempt::Head(h.metadata, stream)
+            }
+        }
+    }
+
+    /// A call whose request is `framed` (unary or server-streaming), tried
+    /// again by the channel's retry policy until it is committed: the
+    /// response head, or the status it failed with.
+    async fn call_with_retries<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        state: &mut RetryState,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        // The whole request is held for replay: past the retry buffer
+        // the call is committed from the start.
+        state.on_buffered(framed.len());
+        loop {
+            let attempt = self
+                .attempt::<Resp>(
+                    path,
+                    Body::full(framed.clone()),
+                    opts,
+                    deadline,
+                    state.previous_attempts(),
+                )
+                .await;
+            let (status, trailers) = match attempt {
+                Attempt::Head(metadata, stream) => {
+                    state.on_headers();
+                    return Ok((metadata, stream));
+                }
+                Attempt::TrailersOnly(status, headers) => (status, Some(headers)),
+                Attempt::Failed { status, unsent } => {
+                    if unsent && self.transport.can_resend() && state.on_unprocessed() {
+                        continue;
+                    }
+                    (status, None)
+                }
+            };
+            match self.retry.decide(state, &status, trailers.as_ref()) {
+                RetryDecision::Retry(delay) => {
+                    let at = self.rt.now() + delay;
+                    // No attempt that could only start after the deadline.
+                    if deadline.is_some_and(|d| at >= d) {
+                        return Err(status);
+                    }
+                    self.rt.sleep_until(at).await;
+                }
+                RetryDecision::Stop(_) => {
+                    return match trailers {
+                        Some(headers) => {
+                            Ok((Metadata::new(), Streaming::finished(status, headers)))
+                        }
+                        None => Err(status),
+                    };
+                }
             }
         }
     }
@@ -183,31 +397,21 @@ impl<R: Runtime> Channel<R> {
         let mut framed = BytesMut::new();
         encode_message_with(opts.compression, &request.encode_to_vec(), &mut framed)
             .map_err(|e| e.to_status())?;
-        let framed = framed.freeze();
-        let mut attempts = 0;
-        loop {
-            let started = self
-                .start::<Resp>(path, Body::full(framed.clone()), opts, deadline)
-                .await;
-            let (metadata, mut stream) = match started {
-                Err(s)
-                    if s.code == Code::Unavailable
-                        && attempts < opts.retries
-                        && !self.send.is_closed() =>
-                {
-                    attempts += 1;
-                    continue;
-                }
-                other => other?,
-            };
-            let message = read_one(&mut stream).await?;
-            let trailers = stream.trailers().map(Metadata::from_headers);
-            return Ok(Response {
-                metadata,
-                message,
-                trailers: trailers.unwrap_or_default(),
-            });
-        }
+        let mut state = self.retry.start(path, opts.retries);
+        let (metadata, mut stream) = self
+            .call_with_retries::<Resp>(path, framed.freeze(), opts, deadline, &mut state)
+            .await?;
+        let result = read_one(&mut stream).await;
+        // The committed call's outcome still counts for the throttle.
+        let status = result.as_ref().err().cloned().unwrap_or_else(Status::ok);
+        let _ = self.retry.decide(&mut state, &status, None);
+        let message = result?;
+        let trailers = stream.trailers().map(Metadata::from_headers);
+        Ok(Response {
+            metadata,
+            message,
+            trailers: trailers.unwrap_or_default(),
+        })
     }
 
     /// A server-streaming call: the response's initial metadata and its
@@ -227,11 +431,13 @@ impl<R: Runtime> Channel<R> {
         let mut framed = BytesMut::new();
         encode_message_with(opts.compression, &request.encode_to_vec(), &mut framed)
             .map_err(|e| e.to_status())?;
-        self.start(path, Body::full(framed.freeze()), opts, deadline)
+        let mut state = self.retry.start(path, opts.retries);
+        self.call_with_retries(path, framed.freeze(), opts, deadline, &mut state)
             .await
     }
 
-    /// A client- or bidi-streaming call: send messages with
+    /// A client- or bidi-streaming call (not retried by the retry policy:
+    /// its requests are not kept for replay): send messages with
     /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
     /// read responses with [`StreamingCall::message`]. The request head
     /// goes out at once; the response head is awaited on the first read.

@@ -9,7 +9,10 @@
 //!   unknown method is answered UNIMPLEMENTED (trailers-only).
 //! * [`Channel`]: a client over one HTTP/2 connection
 //!   ([`h2::SendRequest`](crate::h2::SendRequest)): the four call kinds,
-//!   deadlines, metadata, compression, cancellation when a call is dropped.
+//!   deadlines, metadata, compression, cancellation when a call is dropped;
+//!   retries by the gRPC retry policy ([`Channel::with_retry`]), and with
+//!   [`Channel::builder`] its own connections, reopened when one ends, with
+//!   keep-alive pings that back off on GOAWAY `too_many_pings`.
 //!
 //! Messages are prost types; the framing, status, metadata and timeout
 //! rules come from `wirestate-grpc`.
@@ -19,11 +22,15 @@
 #![allow(clippy::result_large_err)]
 
 mod client;
+mod connect;
+mod retry;
 mod server;
 mod streaming;
 
 pub use crate::Runtime;
 pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
+pub use connect::ChannelBuilder;
 pub use server::{Interceptor, Request, Response, ResponseSink, Server, UnaryCall, is_grpc};
 pub use streaming::Streaming;
+pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
 pub use wirestate_grpc::{Code, Encoding, Metadata, Status};

@@ -3,6 +3,7 @@
 use super::send::{Outgoing, Sent};
 use crate::body::BodySender;
 use crate::{App, Body, Driver, Error, Io, Runtime};
+use bytes::Bytes;
 use futures_channel::oneshot;
 use http::{Request, Response, header};
 use std::collections::{HashMap, VecDeque};
@@ -23,6 +24,8 @@ struct Shared {
     driver: Option<Waker>,
     /// No new requests: the connection failed, is going away, or is done.
     closed: bool,
+    /// The code and debug data of the peer's GOAWAY, if one came.
+    goaway: Option<(ErrorCode, Bytes)>,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -69,6 +72,13 @@ impl SendRequest {
     /// Whether the connection takes no more requests.
     pub fn is_closed(&self) -> bool {
         lock(&self.shared).closed
+    }
+
+    /// The error code and debug data of the GOAWAY the server sent, if
+    /// it sent one: why the connection went away (a gRPC channel backs
+    /// off its keep-alive on ENHANCE_YOUR_CALM `too_many_pings`).
+    pub fn go_away_reason(&self) -> Option<(ErrorCode, Bytes)> {
+        lock(&self.shared).goaway.clone()
     }
 }
 
@@ -229,9 +239,11 @@ impl ClientApp {
                     }
                 }
             }
-            Event::GoAway { .. } => {
+            Event::GoAway { code, debug, .. } => {
                 // Streams below the last id finish; nothing new goes out.
-                lock(&self.shared).closed = true;
+                let mut sh = lock(&self.shared);
+                sh.closed = true;
+                sh.goaway = Some((code, debug));
             }
             Event::Error(e) => self.fail_all(|| Error::H2(e.clone())),
             _ => {}
