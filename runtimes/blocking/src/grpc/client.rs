@@ -1,5 +1,6 @@
 //! The blocking gRPC client: calls on one HTTP/2 connection.
 
+use super::connect::{ChannelBuilder, Retrier, Transport};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, deadline_exceeded, read_one};
 use crate::Error;
@@ -9,7 +10,9 @@ use http::HeaderMap;
 use http::uri::Authority;
 use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wirestate_grpc::retry::{GRPC_PREVIOUS_RPC_ATTEMPTS, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, MethodPath, RequestHead, ResponseHead,
     ResponseStart, Status, deadline_after, encode_message_with,
@@ -29,9 +32,10 @@ pub struct CallOptions {
     pub compression: Encoding,
     /// The largest response message accepted.
     pub max_message_size: usize,
-    /// How many times a unary or server-streaming call is retried when
-    /// the connection refused it before anything was sent
-    /// (REFUSED_STREAM, GOAWAY): always safe, whatever the method.
+    /// How many times a unary or server-streaming call is retried at once
+    /// when the server never processed it (REFUSED_STREAM, above a
+    /// GOAWAY's last stream id): always safe, whatever the method, and not
+    /// counted by the channel's retry policy ([`Channel::with_retry`]).
     pub retries: u32,
 }
 
@@ -118,10 +122,29 @@ fn single_response<Resp: prost::Message + Default>(
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A channel from [`Channel::connect`] or [`Channel::new`] uses one
+/// connection; one from [`Channel::builder`] opens its own, again whenever
+/// the last one ended, with keep-alive pings that back off when the server
+/// asks. Both retry failed calls by a retry policy when given one
+/// ([`with_retry`](Channel::with_retry), [`ChannelBuilder::retry_policy`]).
 #[derive(Clone)]
 pub struct Channel {
-    send: SendRequest,
+    transport: Transport,
     authority: Authority,
+    retry: Arc<Retrier>,
+}
+
+/// How the response of one attempt started.
+// Returned once per attempt and taken apart at once: boxing the stream
+// would cost an allocation per call for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Started<Resp> {
+    /// Response headers came: the call is committed.
+    Head(Metadata, Streaming<Resp>),
+    /// A trailers-only response: the status and the headers (where the
+    /// server's retry pushback is).
+    TrailersOnly(Status, HeaderMap),
 }
 
 impl std::fmt::Debug for Channel {
@@ -170,10 +193,94 @@ impl Channel {
     ///
     /// INVALID_ARGUMENT if `authority` is not one.
     pub fn new(send: SendRequest, authority: &str) -> Result<Self, Status> {
+        Self::from_parts(
+            Transport::Fixed(send),
+            authority,
+            Arc::new(Retrier::new(RetryConfig::new())),
+        )
+    }
+
+    /// A channel that opens its own connections to `addr` (`host:port`,
+    /// h2c with prior knowledge), configured by the returned
+    /// [`ChannelBuilder`]: keep-alive pings, a retry policy, the authority,
+    /// the connection settings.
+    pub fn builder(addr: &str) -> ChannelBuilder {
+        ChannelBuilder::new(addr)
+    }
+
+    pub(crate) fn from_parts(
+        transport: Transport,
+        authority: &str,
+        retry: Arc<Retrier>,
+    ) -> Result<Self, Status> {
         let authority = authority
             .parse::<Authority>()
             .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))?;
-        Ok(Self { send, authority })
+        Ok(Self {
+            transport,
+            authority,
+            retry,
+        })
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The channel retrying its unary and server-streaming calls by the
+    /// gRPC retry policy (gRFC A6): a [`RetryPolicy`] for every method, or
+    /// a [`RetryConfig`] with per-service and per-method policies (leave
+    /// out methods that are not safe to run twice) and a throttle.
+    ///
+    /// An attempt that fails with one of the policy's retryable codes is
+    /// tried again after a random delay below the backoff
+    /// (`initialBackoff * backoffMultiplier^(n-1)`, at most `maxBackoff`),
+    /// or after exactly the server's `grpc-retry-pushback-ms` (a negative
+    /// one stops retries), up to `maxAttempts` attempts (at most 5) and
+    /// never past the deadline; each retry carries
+    /// `grpc-previous-rpc-attempts`. A call is committed, and no longer
+    /// retried, once response headers arrive — a failure after the first
+    /// message of a server stream is the caller's to see — or when its
+    /// request is larger than the retry buffer (256 KiB). Client- and
+    /// bidi-streaming calls are not retried. The clones of a channel share
+    /// its throttle.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use wirestate_blocking::grpc::{Channel, Code, RetryConfig, RetryPolicy, RetryThrottle};
+    /// # fn main() -> Result<(), wirestate_blocking::grpc::Status> {
+    /// let policy = RetryPolicy::new(
+    ///     3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [Code::Unavailable],
+    /// ).unwrap();
+    /// let channel = Channel::connect("127.0.0.1:50051")?.with_retry(
+    ///     RetryConfig::new()
+    ///         .with_service("demo.Pinger", policy)
+    ///         .without_method("/demo.Pinger/Charge")
+    ///         .with_throttle(RetryThrottle::new(10, 0.1).unwrap()),
+    /// );
+    /// # let _ = channel;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
+    pub fn with_retry(mut self, config: impl Into<RetryConfig>) -> Self {
+        self.retry = Arc::new(Retrier::new(config.into()));
+        self
+    }
+
+    /// The keep-alive interval the channel's next connection will use (a
+    /// [`Channel::builder`] channel with [`ChannelBuilder::keepalive`]):
+    /// the configured one, doubled each time a server answered GOAWAY
+    /// `too_many_pings`.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        self.transport.keepalive_interval()
+    }
+
+    /// How many connections a [`Channel::builder`] channel opened so far
+    /// (1 for the other channels).
+    pub fn connections(&self) -> u64 {
+        self.transport.connections()
     }
 
     fn deadline(opts: &CallOptions) -> Option<Instant> {
@@ -187,17 +294,35 @@ impl Channel {
         opts: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<(RequestWriter, PendingResponse), Status> {
-        let mut head = RequestHead::new(
-            MethodPath::parse(path)
-                .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?,
-        );
+        self.start_attempt(path, opts, deadline, 0)
+            .map_err(|(status, _)| status)
+    }
+
+    /// Sends the request head of an attempt (saying how many came
+    /// `before`); on failure, the status and whether the request was
+    /// never sent.
+    fn start_attempt(
+        &self,
+        path: &str,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        before: u32,
+    ) -> Result<(RequestWriter, PendingResponse), (Status, bool)> {
+        let method = MethodPath::parse(path)
+            .map_err(|e| (Status::new(Code::InvalidArgument, e.to_string()), false))?;
+        let mut head = RequestHead::new(method);
         head.metadata = opts.metadata.clone();
         head.encoding = opts.compression;
         head.timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let parts = head.to_request(Some(&self.authority), false);
-        self.send
-            .send_streaming(http::Request::from_parts(parts, ()))
-            .map_err(|e| failed(&e))
+        let mut parts = head.to_request(Some(&self.authority), false);
+        if before > 0 {
+            parts
+                .headers
+                .insert(GRPC_PREVIOUS_RPC_ATTEMPTS, http::HeaderValue::from(before));
+        }
+        let send = self.transport.get().map_err(|s| (s, true))?;
+        send.send_streaming(http::Request::from_parts(parts, ()))
+            .map_err(|e| (failed(&e), e.is_unsent()))
     }
 
     /// Waits for the response head: the initial metadata and the message
@@ -207,12 +332,26 @@ impl Channel {
         opts: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<Resp>), Error> {
+        Ok(match Self::response_start(pending, opts, deadline)? {
+            Started::Head(metadata, stream) => (metadata, stream),
+            Started::TrailersOnly(status, headers) => {
+                (Metadata::new(), Streaming::finished(status, headers))
+            }
+        })
+    }
+
+    /// Waits for the response head, telling a trailers-only response
+    /// apart.
+    fn response_start<Resp: prost::Message + Default>(
+        pending: PendingResponse,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<Started<Resp>, Error> {
         let response = pending.wait_until(deadline)?;
         let (parts, body) = response.into_parts();
         Ok(match ResponseHead::from_response(&parts) {
             ResponseStart::End(status) => {
-                let status = at_deadline(status, deadline);
-                (Metadata::new(), Streaming::finished(status, parts.headers))
+                Started::TrailersOnly(at_deadline(status, deadline), parts.headers)
             }
             ResponseStart::Head(h) => {
                 let stream = Streaming::new(
@@ -223,36 +362,69 @@ impl Channel {
                     Side::Client,
                     deadline,
                 );
-                (h.metadata, stream)
+                Started::Head(h.metadata, stream)
             }
         })
     }
 
     /// Sends one framed request message and waits for the response head,
-    /// retrying a call the connection refused before sending it.
+    /// retrying a call the server never processed at once, and failed
+    /// attempts by the channel's retry policy until the call is committed
+    /// (response headers came).
     fn one_request<Resp: prost::Message + Default>(
         &self,
         path: &str,
         framed: Bytes,
         opts: &CallOptions,
         deadline: Option<Instant>,
+        state: &mut RetryState,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let mut attempts = 0;
+        // The whole request is held for replay: past the retry buffer the
+        // call is committed from the start.
+        state.on_buffered(framed.len());
         loop {
-            let (mut writer, pending) = self.start(path, opts, deadline)?;
-            // A send that fails (the server answered at once and reset
-            // the stream) is not the call's outcome: the response is.
-            if let Err(e) = writer.send_until(framed.clone(), deadline) {
-                tracing::debug!(error = %e, "request message not sent");
-            }
-            writer.finish(None);
-            let started = Self::response(pending, opts, deadline);
-            match started {
-                Ok(pair) => return Ok(pair),
-                Err(e) if e.is_unsent() && attempts < opts.retries && !self.send.is_closed() => {
-                    attempts += 1;
+            let attempt = self
+                .start_attempt(path, opts, deadline, state.previous_attempts())
+                .and_then(|(mut writer, pending)| {
+                    // A send that fails (the server answered at once and
+                    // reset the stream) is not the call's outcome: the
+                    // response is.
+                    if let Err(e) = writer.send_until(framed.clone(), deadline) {
+                        tracing::debug!(error = %e, "request message not sent");
+                    }
+                    writer.finish(None);
+                    Self::response_start(pending, opts, deadline)
+                        .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()))
+                });
+            let (status, trailers) = match attempt {
+                Ok(Started::Head(metadata, stream)) => {
+                    state.on_headers();
+                    return Ok((metadata, stream));
                 }
-                Err(e) => return Err(at_deadline(failed(&e), deadline)),
+                Ok(Started::TrailersOnly(status, headers)) => (status, Some(headers)),
+                Err((status, unsent)) => {
+                    if unsent && self.transport.can_resend() && state.on_unprocessed() {
+                        continue;
+                    }
+                    (status, None)
+                }
+            };
+            match self.retry.decide(state, &status, trailers.as_ref()) {
+                RetryDecision::Retry(delay) => {
+                    // No attempt that could only start after the deadline.
+                    if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                        return Err(status);
+                    }
+                    std::thread::sleep(delay);
+                }
+                RetryDecision::Stop(_) => {
+                    return match trailers {
+                        Some(headers) => {
+                            Ok((Metadata::new(), Streaming::finished(status, headers)))
+                        }
+                        None => Err(status),
+                    };
+                }
             }
         }
     }
@@ -271,8 +443,14 @@ impl Channel {
     ) -> Result<Response<Resp>, Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        let (metadata, stream) = self.one_request::<Resp>(path, framed, opts, deadline)?;
-        single_response(metadata, stream)
+        let mut state = self.retry.start(path, opts.retries);
+        let (metadata, stream) =
+            self.one_request::<Resp>(path, framed, opts, deadline, &mut state)?;
+        let result = single_response(metadata, stream);
+        // The committed call's outcome still counts for the throttle.
+        let status = result.as_ref().err().cloned().unwrap_or_else(Status::ok);
+        let _ = self.retry.decide(&mut state, &status, None);
+        result
     }
 
     /// A server-streaming call: the response's initial metadata and its
@@ -290,10 +468,12 @@ impl Channel {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        self.one_request(path, framed, opts, deadline)
+        let mut state = self.retry.start(path, opts.retries);
+        self.one_request(path, framed, opts, deadline, &mut state)
     }
 
-    /// A client- or bidi-streaming call: send messages with
+    /// A client- or bidi-streaming call (not retried by the retry policy:
+    /// its requests are not kept for replay): send messages with
     /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
     /// read responses with [`StreamingCall::message`] (from the same
     /// thread, or from another one after [`StreamingCall::split`]). The

@@ -15,7 +15,10 @@
 //!   ([`h2::SendRequest`](crate::h2::SendRequest)), usable from many
 //!   threads: the four call kinds, deadlines sent as `grpc-timeout` and
 //!   enforced on every wait, metadata, compression, cancellation when a
-//!   call is dropped.
+//!   call is dropped; retries by the gRPC retry policy
+//!   ([`Channel::with_retry`]), and with [`Channel::builder`] its own
+//!   connections, reopened when one ends, with keep-alive pings that back
+//!   off on GOAWAY `too_many_pings`.
 //!
 //! Messages are prost types; the framing, status, metadata and timeout
 //! rules come from `wirestate-grpc` (the same as the async layer's).
@@ -51,12 +54,15 @@
 #![allow(clippy::result_large_err)]
 
 mod client;
+mod connect;
 mod server;
 mod streaming;
 
 pub use client::{
     CallOptions, Channel, ClientStreamingCall, RequestSender, ResponseReceiver, StreamingCall,
 };
+pub use connect::ChannelBuilder;
 pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
+pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
 pub use wirestate_grpc::{Code, Encoding, Metadata, RequestHead, Status};

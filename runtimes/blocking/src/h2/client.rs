@@ -65,6 +65,8 @@ struct Queue {
     /// No new requests: the connection failed, is going away, or is done.
     closed: bool,
     next_key: u64,
+    /// The code and debug data of the peer's GOAWAY, if one came.
+    goaway: Option<(ErrorCode, Bytes)>,
 }
 
 struct Inner {
@@ -341,6 +343,13 @@ impl SendRequest {
     /// GOAWAY, or ended).
     pub fn is_closed(&self) -> bool {
         self.inner.queue().closed
+    }
+
+    /// The error code and debug data of the GOAWAY the server sent, if
+    /// it sent one: why the connection went away (a gRPC channel backs
+    /// off its keep-alive on ENHANCE_YOUR_CALM `too_many_pings`).
+    pub fn go_away_reason(&self) -> Option<(ErrorCode, Bytes)> {
+        self.inner.queue().goaway.clone()
     }
 }
 
@@ -677,9 +686,11 @@ impl App for ClientApp {
                     e.shared.kill(Dead::Unprocessed);
                 }
             }
-            Event::GoAway { .. } => {
+            Event::GoAway { code, debug, .. } => {
                 // Streams below the last id finish; nothing new goes out.
-                self.inner.queue().closed = true;
+                let mut q = self.inner.queue();
+                q.closed = true;
+                q.goaway = Some((code, debug));
             }
             Event::Error(err) => {
                 tracing::debug!(error = %err, "http/2 connection error");
