@@ -17,13 +17,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http::StatusCode;
 use serde_json::{Map, Value};
-use wirestate_codec::{LineDecoder, SseDecoder, SseEvent, encode_line};
+use wirestate_codec::{LineDecoder, SseError, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
-use wirestate_mcp::http::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use wirestate_mcp::http::client::{
+    Answer, AnswerError, ClientEndpoint, MAX_DRAINED_BODY, SseAnswer, request_id,
+};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
     Implementation, InitializeResult, ListPromptsResult, ListResourcesResult, ListRootsResult,
@@ -37,7 +38,6 @@ use crate::{Body, Client, ClientConfig as HttpClientConfig};
 mod websocket;
 
 const MAX_PAGES: usize = 1000;
-const MAX_JSON_BODY: usize = 16 << 20;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +93,15 @@ impl McpClientError {
     }
 }
 
+impl From<AnswerError> for McpClientError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Status { status, body } => Self::Status { status, body },
+            other => Self::BadAnswer(other.to_string()),
+        }
+    }
+}
+
 /// Settings of a blocking [`McpClient`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -137,7 +146,8 @@ struct State {
     init: Option<RequestId>,
     events: VecDeque<ClientEvent>,
     closed: bool,
-    session_id: Option<HeaderValue>,
+    /// HTTP: the endpoint and the server's session id.
+    endpoint: Option<ClientEndpoint>,
 }
 
 enum Transport {
@@ -148,7 +158,6 @@ enum Transport {
     },
     Http {
         client: Client,
-        uri: Uri,
     },
     /// WebSocket ([`McpClient::websocket`]): messages sent as they are
     /// queued, a reader thread.
@@ -249,21 +258,15 @@ impl McpClient {
     ///
     /// A bad URL, or [`initialize`](Self::initialize)'s errors.
     pub fn http(url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| McpClientError::BadAnswer(format!("bad URL {url:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(McpClientError::BadAnswer(format!(
-                "only http:// URLs are supported, not {url:?}"
-            )));
-        }
+        let endpoint = ClientEndpoint::parse(url)?;
         let client = Client::new(HttpClientConfig {
             request_timeout: None,
             ..HttpClientConfig::default()
         });
         let client = Self {
-            shared: Shared::new(config, Transport::Http { client, uri }),
+            shared: Shared::new(config, Transport::Http { client }),
         };
+        client.shared.lock().endpoint = Some(endpoint);
         client.initialize()?;
         Ok(client)
     }
@@ -549,14 +552,10 @@ impl McpClient {
     pub fn close(self) -> Result<Option<ExitStatus>, McpClientError> {
         let sh = &self.shared;
         match &sh.transport {
-            Transport::Http { client, uri } => {
-                let id = sh.lock().session_id.clone();
-                if let Some(id) = id {
-                    let mut req = Request::new(Body::empty());
-                    *req.method_mut() = Method::DELETE;
-                    *req.uri_mut() = uri.clone();
-                    req.headers_mut().insert(MCP_SESSION_ID, id);
-                    if let Ok(res) = client.request(req) {
+            Transport::Http { client } => {
+                let delete = sh.lock().endpoint.as_ref().and_then(ClientEndpoint::delete);
+                if let Some(req) = delete {
+                    if let Ok(res) = client.request(req.map(|()| Body::empty())) {
                         let _ = res.into_body().collect(64 * 1024);
                     }
                 }
@@ -652,7 +651,7 @@ impl Shared {
                 init: None,
                 events: VecDeque::new(),
                 closed: false,
-                session_id: None,
+                endpoint: None,
             }),
             changed: Condvar::new(),
             config,
@@ -831,7 +830,7 @@ impl Shared {
     }
 
     fn post(self: &Arc<Self>, message: Bytes) {
-        let request = request_id_of(&message);
+        let request = request_id(&message);
         if let Err(e) = self.post_inner(message, request.as_ref()) {
             tracing::debug!(error = %e, "MCP POST failed");
             if let Some(id) = request {
@@ -860,211 +859,109 @@ impl Shared {
         message: Bytes,
         request: Option<&RequestId>,
     ) -> Result<(), McpClientError> {
-        let Transport::Http { client, uri } = &self.transport else {
+        let Transport::Http { client } = &self.transport else {
             return Ok(());
         };
-        let (session_id, extra) = {
-            let st = self.lock();
-            (st.session_id.clone(), st.session.request_headers(&message))
+        let Some(req) = self.http_request(|ep, session| ep.post(session, &message)) else {
+            return Ok(());
         };
-        let mut req = Request::new(Body::full(message));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri.clone();
-        let h = req.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        if let Some(id) = session_id {
-            h.insert(MCP_SESSION_ID, id);
-        }
-        // MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*; a value
-        // HTTP cannot carry is left out (the server then says what it
-        // misses).
-        for (name, value) in extra {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                h.insert(name, value);
-            }
-        }
-        let res = client.request(req)?;
-        let status = res.status();
-        if let Some(id) = res.headers().get(MCP_SESSION_ID) {
-            let mut st = self.lock();
-            if st.session_id.is_none() {
-                st.session_id = Some(id.clone());
-            }
-        }
-        let content_type = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let res = client.request(req.map(|()| Body::full(message)))?;
+        let answer = match &mut self.lock().endpoint {
+            Some(ep) => ep.answer(res.status(), res.headers()),
+            None => return Ok(()),
+        };
         let mut body = res.into_body();
-        if !status.is_success() {
-            let bytes = body.collect(64 * 1024).unwrap_or_default();
-            // A JSON-RPC error answering this request (2026-07-28 servers
-            // answer -32022 and header mismatches with 400 and a body): the
-            // session takes it (and may retry).
-            if content_type.starts_with("application/json")
-                && request.is_some_and(|id| answers(&bytes, id))
-            {
-                self.feed(bytes);
-                return Ok(());
+        match answer {
+            Answer::EventStream => {
+                let mut sse = SseAnswer::new(&self.config.session);
+                let read = self.read_sse(&mut body, &mut sse);
+                match request {
+                    Some(id) => self.resume(client, id, sse),
+                    None => read,
+                }
             }
-            return Err(McpClientError::Status {
-                status,
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-        }
-        if status == StatusCode::ACCEPTED {
-            let _ = body.collect(4096);
-            return Ok(());
-        }
-        if content_type.starts_with("text/event-stream") {
-            let mut sse = SseDecoder::new();
-            let read = self.read_sse(&mut body, &mut sse);
-            match request {
-                Some(id) => self.resume(client, uri, id, sse),
-                None => read,
+            Answer::Body(answer) => {
+                let bytes = match body.collect(answer.limit()) {
+                    Ok(bytes) => bytes,
+                    Err(e) if answer.is_message() => return Err(e.into()),
+                    Err(_) => Bytes::new(),
+                };
+                if let Some(message) = answer.finish(bytes, request)? {
+                    self.feed(message);
+                }
+                Ok(())
             }
-        } else if content_type.starts_with("application/json") {
-            let bytes = body.collect(MAX_JSON_BODY)?;
-            if !bytes.is_empty() {
-                self.feed(bytes);
-            }
-            Ok(())
-        } else {
-            let _ = body.collect(4096);
-            Err(McpClientError::BadAnswer(format!(
-                "content type {content_type:?}"
-            )))
         }
+    }
+
+    /// A request to the HTTP endpoint built by `f` from the endpoint and
+    /// the session; `None` on stdio and WebSocket.
+    fn http_request(
+        &self,
+        f: impl FnOnce(&ClientEndpoint, &ClientSession) -> http::Request<()>,
+    ) -> Option<http::Request<()>> {
+        let st = self.lock();
+        Some(f(st.endpoint.as_ref()?, &st.session))
     }
 
     /// Reads an SSE body to its end, feeding each message to the session.
     fn read_sse(
         self: &Arc<Self>,
         body: &mut crate::BlockingBody,
-        sse: &mut SseDecoder,
+        sse: &mut SseAnswer,
     ) -> Result<(), McpClientError> {
         while let Some(chunk) = body.chunk()? {
             sse.push(&chunk);
-            while let Some(event) = sse.next_event() {
-                self.sse_event(event);
+            while let Some(message) = sse.next_message() {
+                self.sse_message(message);
             }
         }
-        while let Some(event) = sse.finish() {
-            self.sse_event(event);
+        while let Some(message) = sse.finish() {
+            self.sse_message(message);
         }
         Ok(())
     }
 
-    /// The SSE answer to our request `id` ended before its response (the
-    /// server may close it once it sent an event id, SEP-1699): while the
-    /// request is pending, waits the server's `retry:` (else
-    /// [`ClientConfig::sse_retry`]) and resumes with a GET carrying
-    /// `Last-Event-ID`, up to [`ClientConfig::sse_max_resumes`] times in a
-    /// row without a new event id. A stream without an event id cannot be
-    /// resumed: the request then waits for its deadline.
+    /// The SSE answer to our request `id` ended before its response: while
+    /// the request is pending, resumes it with a GET carrying
+    /// `Last-Event-ID` after the delay [`SseAnswer::resume`] gives, as long
+    /// as it allows.
     fn resume(
         self: &Arc<Self>,
         client: &Client,
-        uri: &Uri,
         id: &RequestId,
-        mut sse: SseDecoder,
+        mut sse: SseAnswer,
     ) -> Result<(), McpClientError> {
-        let config = &self.config.session;
-        let mut last_event_id = sse.last_event_id().to_owned();
-        let mut retry = config.sse_retry_delay(sse.retry());
-        let mut attempts = 0;
         loop {
-            let (session_id, version) = {
+            {
                 let st = self.lock();
                 if st.closed || !st.session.is_pending(id) {
                     return Ok(());
                 }
-                (st.session_id.clone(), st.session.protocol_version())
-            };
-            if last_event_id.is_empty() {
+            }
+            let Some(retry) = sse.resume(id)? else {
                 return Ok(());
-            }
-            if attempts >= config.sse_max_resumes {
-                return Err(McpClientError::BadAnswer(format!(
-                    "the SSE answer to request {id} ended {attempts} times without the response"
-                )));
-            }
-            attempts += 1;
+            };
             std::thread::sleep(retry);
-            let mut req = Request::new(Body::empty());
-            *req.uri_mut() = uri.clone();
-            let h = req.headers_mut();
-            h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-            if let Some(s) = session_id {
-                h.insert(MCP_SESSION_ID, s);
-            }
-            if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-                h.insert(MCP_PROTOCOL_VERSION, v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&last_event_id) {
-                h.insert(LAST_EVENT_ID, v);
-            }
-            let res = client.request(req)?;
+            let Some(req) = self.http_request(|ep, s| ep.get(s, sse.last_event_id())) else {
+                return Ok(());
+            };
+            let res = client.request(req.map(|()| Body::empty()))?;
             let status = res.status();
             let mut body = res.into_body();
             if status != StatusCode::OK {
-                let bytes = body.collect(4096).unwrap_or_default();
-                return Err(McpClientError::Status {
-                    status,
-                    body: String::from_utf8_lossy(&bytes).into_owned(),
-                });
+                let bytes = body.collect(MAX_DRAINED_BODY).unwrap_or_default();
+                return Err(AnswerError::status(status, &bytes).into());
             }
-            sse = SseDecoder::new();
             // A dropped connection is resumed like a closed stream.
             let _ = self.read_sse(&mut body, &mut sse);
-            if !sse.last_event_id().is_empty() && sse.last_event_id() != last_event_id {
-                last_event_id = sse.last_event_id().to_owned();
-                attempts = 0;
-            }
-            if sse.retry().is_some() {
-                retry = config.sse_retry_delay(sse.retry());
-            }
         }
     }
 
-    fn sse_event(self: &Arc<Self>, event: Result<SseEvent, wirestate_codec::SseError>) {
-        match event {
-            Ok(e) if e.event_type() == "message" && !e.data.is_empty() => {
-                self.feed(Bytes::from(e.data.into_bytes()));
-            }
-            Ok(_) => {}
+    fn sse_message(self: &Arc<Self>, message: Result<Bytes, SseError>) {
+        match message {
+            Ok(message) => self.feed(message),
             Err(e) => tracing::debug!(error = %e, "bad SSE event"),
         }
     }
-}
-
-/// The id of a request in an outgoing message, if it is one.
-/// Whether `body` is a JSON-RPC error response to request `id`.
-fn answers(body: &[u8], id: &RequestId) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        id: Option<RequestId>,
-        error: Option<serde::de::IgnoredAny>,
-    }
-    serde_json::from_slice::<Probe>(body)
-        .is_ok_and(|p| p.error.is_some() && p.id.as_ref() == Some(id))
-}
-
-fn request_id_of(message: &[u8]) -> Option<RequestId> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        id: Option<RequestId>,
-        method: Option<serde::de::IgnoredAny>,
-    }
-    let p: Probe = serde_json::from_slice(message).ok()?;
-    p.method.and(p.id)
 }

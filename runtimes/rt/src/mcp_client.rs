@@ -26,13 +26,14 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http::StatusCode;
 use serde_json::{Map, Value};
-use wirestate_codec::{LineDecoder, SseDecoder, encode_line};
+use wirestate_codec::{LineDecoder, SseError, encode_line};
 use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::ErrorKind;
-use wirestate_mcp::http::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use wirestate_mcp::http::client::{
+    Answer, AnswerError, ClientEndpoint, MAX_DRAINED_BODY, SseAnswer, request_id,
+};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, CreateMessageResult,
     ElicitResult, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
@@ -49,8 +50,6 @@ mod websocket;
 
 /// Most pages followed by the `list_all_*` helpers.
 const MAX_PAGES: usize = 1000;
-/// Most bytes of a JSON answer read.
-const MAX_JSON_BODY: usize = 16 << 20;
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -107,6 +106,15 @@ impl McpClientError {
         match self {
             Self::Rpc(e) => Some(e.code),
             _ => None,
+        }
+    }
+}
+
+impl From<AnswerError> for McpClientError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Status { status, body } => Self::Status { status, body },
+            other => Self::BadAnswer(other.to_string()),
         }
     }
 }
@@ -174,8 +182,8 @@ struct State {
     closing: bool,
     /// The transport is gone.
     closed: bool,
-    /// HTTP: the server's session id.
-    session_id: Option<HeaderValue>,
+    /// HTTP: the endpoint and the server's session id.
+    endpoint: Option<ClientEndpoint>,
 }
 
 enum Transport<R: Runtime> {
@@ -185,7 +193,6 @@ enum Transport<R: Runtime> {
     },
     Http {
         client: Client<R>,
-        uri: Uri,
     },
 }
 
@@ -288,14 +295,7 @@ impl<R: Runtime> McpClient<R> {
     ///
     /// [`McpClientError::BadAnswer`] for a URL that cannot be used.
     pub fn http(rt: R, url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| McpClientError::BadAnswer(format!("bad URL {url:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(McpClientError::BadAnswer(format!(
-                "only http:// URLs are supported, not {url:?}"
-            )));
-        }
+        let endpoint = ClientEndpoint::parse(url)?;
         // Tool calls may take long to answer with JSON; the session's own
         // deadlines apply instead.
         let http = HttpClientConfig {
@@ -303,7 +303,8 @@ impl<R: Runtime> McpClient<R> {
             ..HttpClientConfig::default()
         };
         let client = Client::new(rt.clone(), http);
-        let shared = Shared::new(rt, config, Transport::Http { client, uri });
+        let shared = Shared::new(rt, config, Transport::Http { client });
+        shared.lock().endpoint = Some(endpoint);
         Ok(Self::from_shared(shared))
     }
 
@@ -676,21 +677,18 @@ impl<R: Runtime> McpClient<R> {
     /// Waiting for or killing the child failed.
     pub async fn close(self) -> Result<Option<ExitStatus>, McpClientError> {
         let sh = &self.shared;
-        let session_id = {
+        let delete = {
             let mut st = sh.lock();
             st.closing = true;
             if let Some(w) = st.driver.take() {
                 w.wake();
             }
-            st.session_id.clone()
+            st.endpoint.as_ref().and_then(ClientEndpoint::delete)
         };
         match &sh.transport {
-            Transport::Http { client, uri } => {
-                if let Some(id) = session_id {
-                    let mut req = Request::new(Body::empty());
-                    *req.method_mut() = Method::DELETE;
-                    *req.uri_mut() = uri.clone();
-                    req.headers_mut().insert(MCP_SESSION_ID, id);
+            Transport::Http { client } => {
+                if let Some(req) = delete {
+                    let req = req.map(|()| Body::empty());
                     let deadline = sh.rt.now() + sh.config.shutdown_timeout;
                     if let Some(Ok(res)) =
                         crate::timeout(&sh.rt, deadline, client.request(req)).await
@@ -797,7 +795,7 @@ impl<R: Runtime> Shared<R> {
                 driver: None,
                 closing: false,
                 closed: false,
-                session_id: None,
+                endpoint: None,
             }),
             config,
             transport,
@@ -971,7 +969,7 @@ impl<R: Runtime> Shared<R> {
     /// POSTs one message and feeds the answer (JSON, or an SSE stream) to
     /// the session.
     async fn post(self: Arc<Self>, message: Bytes) {
-        let request = request_id_of(&message);
+        let request = request_id(&message);
         if let Err(e) = self.post_inner(message, request.clone()).await {
             tracing::debug!(error = %e, "MCP POST failed");
             let mut st = self.lock();
@@ -1003,159 +1001,85 @@ impl<R: Runtime> Shared<R> {
         message: Bytes,
         request: Option<RequestId>,
     ) -> Result<(), McpClientError> {
-        let Transport::Http { client, uri } = &self.transport else {
+        let Transport::Http { client } = &self.transport else {
             return Ok(());
         };
-        let (session_id, extra) = {
-            let st = self.lock();
-            (st.session_id.clone(), st.session.request_headers(&message))
+        let Some(req) = self.http_request(|ep, session| ep.post(session, &message)) else {
+            return Ok(());
         };
-        let mut req = Request::new(Body::from(message));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri.clone();
-        let h = req.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        if let Some(id) = session_id {
-            h.insert(MCP_SESSION_ID, id);
-        }
-        // MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*; a value
-        // HTTP cannot carry is left out (the server then says what it
-        // misses).
-        for (name, value) in extra {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                h.insert(name, value);
-            }
-        }
-        let res = client.request(req).await?;
-        let status = res.status();
-        if let Some(id) = res.headers().get(MCP_SESSION_ID) {
-            let mut st = self.lock();
-            if st.session_id.is_none() {
-                st.session_id = Some(id.clone());
-            }
-        }
-        let content_type = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let res = client.request(req.map(|()| Body::from(message))).await?;
+        let answer = match &mut self.lock().endpoint {
+            Some(ep) => ep.answer(res.status(), res.headers()),
+            None => return Ok(()),
+        };
         let mut body = res.into_body();
-        if !status.is_success() {
-            let bytes = body.collect(64 * 1024).await.unwrap_or_default();
-            // A JSON-RPC error answering this request (2026-07-28 servers
-            // answer -32022 and header mismatches with 400 and a body): the
-            // session takes it (and may retry).
-            if content_type.starts_with("application/json")
-                && request.as_ref().is_some_and(|id| answers(&bytes, id))
-            {
-                self.feed(bytes);
-                return Ok(());
+        match answer {
+            Answer::EventStream => {
+                let mut sse = SseAnswer::new(&self.config.session);
+                let ended = self.read_sse(&mut body, &mut sse).await;
+                match request {
+                    Some(id) => self.resume(id, sse).await,
+                    None => ended,
+                }
             }
-            return Err(McpClientError::Status {
-                status,
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-        }
-        if status == StatusCode::ACCEPTED {
-            let _ = body.collect(4096).await;
-            return Ok(());
-        }
-        if content_type.starts_with("text/event-stream") {
-            let mut sse = SseDecoder::new();
-            let ended = self.read_sse(&mut body, &mut sse).await;
-            match request {
-                Some(id) => self.resume(id, sse).await,
-                None => ended,
+            Answer::Body(answer) => {
+                let bytes = match body.collect(answer.limit()).await {
+                    Ok(bytes) => bytes,
+                    Err(e) if answer.is_message() => return Err(e.into()),
+                    Err(_) => Bytes::new(),
+                };
+                if let Some(message) = answer.finish(bytes, request.as_ref())? {
+                    self.feed(message);
+                }
+                Ok(())
             }
-        } else if content_type.starts_with("application/json") {
-            let bytes = body.collect(MAX_JSON_BODY).await?;
-            if !bytes.is_empty() {
-                self.feed(bytes);
-            }
-            Ok(())
-        } else {
-            let _ = body.collect(4096).await;
-            Err(McpClientError::BadAnswer(format!(
-                "content type {content_type:?}"
-            )))
         }
     }
 
-    /// Reads an SSE body to its end, feeding each message to the session.
-    /// The decoder keeps the last event id and the `retry` the server set.
+    /// A request to the HTTP endpoint built by `f` from the endpoint and
+    /// the session; `None` on stdio and WebSocket.
+    fn http_request(
+        &self,
+        f: impl FnOnce(&ClientEndpoint, &ClientSession) -> http::Request<()>,
+    ) -> Option<http::Request<()>> {
+        let st = self.lock();
+        Some(f(st.endpoint.as_ref()?, &st.session))
+    }
+
+    /// Reads an SSE body to its end (or until the client closes), feeding
+    /// each message to the session.
     ///
     /// # Errors
     ///
     /// The connection failed before the end of the body.
-    async fn read_sse(&self, body: &mut Body, sse: &mut SseDecoder) -> Result<(), McpClientError> {
+    async fn read_sse(&self, body: &mut Body, sse: &mut SseAnswer) -> Result<(), McpClientError> {
         while let Some(chunk) = body.chunk().await {
             sse.push(&chunk?);
-            while let Some(event) = sse.next_event() {
-                self.sse_event(event);
+            while let Some(message) = sse.next_message() {
+                self.sse_message(message);
             }
             if self.lock().closing {
                 return Ok(());
             }
         }
-        while let Some(event) = sse.finish() {
-            self.sse_event(event);
+        while let Some(message) = sse.finish() {
+            self.sse_message(message);
         }
         Ok(())
     }
 
-    /// A GET of the endpoint's SSE stream with the session's headers,
-    /// resuming after `last_event_id` when it is not empty.
-    fn get_stream(&self, uri: &Uri, last_event_id: &str) -> Request<Body> {
-        let (session_id, version) = {
-            let st = self.lock();
-            (st.session_id.clone(), st.session.protocol_version())
-        };
-        let mut req = Request::new(Body::empty());
-        *req.uri_mut() = uri.clone();
-        let h = req.headers_mut();
-        h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        if let Some(id) = session_id {
-            h.insert(MCP_SESSION_ID, id);
-        }
-        if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-            h.insert(MCP_PROTOCOL_VERSION, v);
-        }
-        if !last_event_id.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(last_event_id) {
-                h.insert(LAST_EVENT_ID, v);
-            }
-        }
-        req
-    }
-
-    /// The SSE answer to our request `id` ended (the server may close it
-    /// at any time once it has sent an event id, SEP-1699): while the
-    /// request is still pending, waits the `retry` the server asked for
-    /// (else [`ClientConfig::sse_retry`]) and resumes the stream with a GET
-    /// carrying `Last-Event-ID`, up to [`ClientConfig::sse_max_resumes`]
-    /// times in a row without an
-    /// event. A stream without an event id cannot be resumed: the request
-    /// then waits for its deadline.
+    /// The SSE answer to our request `id` ended: while the request is
+    /// still pending, resumes it with a GET carrying `Last-Event-ID` after
+    /// the delay [`SseAnswer::resume`] gives, as long as it allows.
     ///
     /// # Errors
     ///
-    /// The resumption GET failed or was refused.
-    async fn resume(&self, id: RequestId, mut sse: SseDecoder) -> Result<(), McpClientError> {
-        let Transport::Http { client, uri } = &self.transport else {
+    /// The resumption GET failed or was refused; too many resumptions
+    /// without a new event.
+    async fn resume(&self, id: RequestId, mut sse: SseAnswer) -> Result<(), McpClientError> {
+        let Transport::Http { client } = &self.transport else {
             return Ok(());
         };
-        let mut last_event_id = sse.last_event_id().to_owned();
-        let config = &self.config.session;
-        let mut retry = config.sse_retry_delay(sse.retry());
-        let mut attempts = 0;
         loop {
             {
                 let st = self.lock();
@@ -1163,37 +1087,23 @@ impl<R: Runtime> Shared<R> {
                     return Ok(());
                 }
             }
-            if last_event_id.is_empty() {
+            let Some(retry) = sse.resume(&id)? else {
                 tracing::debug!(request = %id, "SSE answer ended without an event id to resume from");
                 return Ok(());
-            }
-            if attempts >= config.sse_max_resumes {
-                return Err(McpClientError::BadAnswer(format!(
-                    "the SSE answer to request {id} ended {attempts} times without the response"
-                )));
-            }
-            attempts += 1;
+            };
             crate::sleep_until(&self.rt, self.rt.now() + retry).await;
-            let res = client.request(self.get_stream(uri, &last_event_id)).await?;
+            let Some(req) = self.http_request(|ep, s| ep.get(s, sse.last_event_id())) else {
+                return Ok(());
+            };
+            let res = client.request(req.map(|()| Body::empty())).await?;
             let status = res.status();
             let mut body = res.into_body();
             if status != StatusCode::OK {
-                let bytes = body.collect(4096).await.unwrap_or_default();
-                return Err(McpClientError::Status {
-                    status,
-                    body: String::from_utf8_lossy(&bytes).into_owned(),
-                });
+                let bytes = body.collect(MAX_DRAINED_BODY).await.unwrap_or_default();
+                return Err(AnswerError::status(status, &bytes).into());
             }
-            sse = SseDecoder::new();
             // A dropped connection is resumed like a closed stream.
             let _ = self.read_sse(&mut body, &mut sse).await;
-            if !sse.last_event_id().is_empty() && sse.last_event_id() != last_event_id {
-                last_event_id = sse.last_event_id().to_owned();
-                attempts = 0;
-            }
-            if sse.retry().is_some() {
-                retry = config.sse_retry_delay(sse.retry());
-            }
         }
     }
 
@@ -1202,12 +1112,11 @@ impl<R: Runtime> Shared<R> {
     /// `Last-Event-ID` when the stream ends while the session is open; a
     /// server without one (405) is left alone.
     async fn listen(self: Arc<Self>) {
-        let Transport::Http { client, uri } = &self.transport else {
+        let Transport::Http { client } = &self.transport else {
             return;
         };
-        let mut last_event_id = String::new();
+        let mut sse = SseAnswer::new(&self.config.session);
         let mut failures = 0u32;
-        let mut retry = self.config.session.sse_retry;
         loop {
             {
                 let st = self.lock();
@@ -1215,34 +1124,28 @@ impl<R: Runtime> Shared<R> {
                     return;
                 }
             }
-            match client.request(self.get_stream(uri, &last_event_id)).await {
+            let Some(req) = self.http_request(|ep, s| ep.get(s, sse.last_event_id())) else {
+                return;
+            };
+            match client.request(req.map(|()| Body::empty())).await {
                 Ok(res) if res.status() == StatusCode::OK => {
                     failures = 0;
                     let mut body = res.into_body();
-                    let mut sse = SseDecoder::new();
                     let _ = self.read_sse(&mut body, &mut sse).await;
-                    if !sse.last_event_id().is_empty() {
-                        last_event_id = sse.last_event_id().to_owned();
-                    }
-                    if sse.retry().is_some() {
-                        retry = self.config.session.sse_retry_delay(sse.retry());
-                    }
+                    sse.reconnect();
                 }
                 // No standalone stream on this server.
                 Ok(res) if res.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(res) if res.status() == StatusCode::NOT_FOUND => return,
                 Ok(_) | Err(_) => failures += 1,
             }
-            crate::sleep_until(&self.rt, self.rt.now() + retry).await;
+            crate::sleep_until(&self.rt, self.rt.now() + sse.retry()).await;
         }
     }
 
-    fn sse_event(&self, event: Result<wirestate_codec::SseEvent, wirestate_codec::SseError>) {
-        match event {
-            Ok(e) if e.event_type() == "message" && !e.data.is_empty() => {
-                self.feed(Bytes::from(e.data.into_bytes()));
-            }
-            Ok(_) => {}
+    fn sse_message(&self, message: Result<Bytes, SseError>) {
+        match message {
+            Ok(message) => self.feed(message),
             Err(e) => tracing::debug!(error = %e, "bad SSE event"),
         }
     }
@@ -1255,28 +1158,6 @@ impl<R: Runtime> Shared<R> {
         }
         self.kick();
     }
-}
-
-/// Whether `body` is a JSON-RPC error response to request `id`.
-fn answers(body: &[u8], id: &RequestId) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        id: Option<RequestId>,
-        error: Option<serde::de::IgnoredAny>,
-    }
-    serde_json::from_slice::<Probe>(body)
-        .is_ok_and(|p| p.error.is_some() && p.id.as_ref() == Some(id))
-}
-
-/// The id of a request in an outgoing message, if it is one.
-fn request_id_of(message: &[u8]) -> Option<RequestId> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        id: Option<RequestId>,
-        method: Option<serde::de::IgnoredAny>,
-    }
-    let p: Probe = serde_json::from_slice(message).ok()?;
-    p.method.and(p.id)
 }
 
 // ---- stdio ----
