@@ -1,11 +1,15 @@
-//! Generates the server traits and routers of the Echo and Health services
-//! (wirestate-codegen with `server_router`, against `wirestate_rt::grpc`),
-//! with the message types taken from wirestate-proto (`extern_path`), so
-//! that src/grpc.rs serves them as trait implementations; and the same for
+//! Generates the server traits, routers and typed client stubs of the
+//! Echo, Health and `grpc.testing` services (wirestate-codegen with
+//! `server_router`, against `wirestate_rt::grpc`), with the message types
+//! taken from wirestate-proto (`extern_path`), so that src/grpc.rs serves
+//! Echo and Health as trait implementations and calls services through
+//! `EchoClient`, `HealthClient` and `TestServiceClient`; and the same for
 //! the blocking runtime (`Config::blocking`, against
 //! `wirestate_blocking::grpc`) for src/grpc_blocking.rs.
 
+use protox::file::{ChainFileResolver, IncludeFileResolver};
 use std::path::PathBuf;
+use wirestate_codegen::PrefixResolver;
 
 /// The messages come from wirestate-proto: only the service code is new.
 macro_rules! extern_messages {
@@ -16,6 +20,7 @@ macro_rules! extern_messages {
                 "::wirestate_proto::wirestate::echo::v1",
             )
             .extern_path(".grpc.health.v1", "::wirestate_proto::grpc::health::v1")
+            .extern_path(".grpc.testing", "::wirestate_proto::grpc::testing")
     };
 }
 
@@ -26,11 +31,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "wirestate/echo/v1/echo.proto",
         "grpc/health/v1/health.proto",
+        "src/proto/grpc/testing/test.proto",
     ];
-    for f in files {
-        println!("cargo:rerun-if-changed={}", protos.join(f).display());
+    // `test.proto` imports its siblings by their path in the gRPC
+    // repository; they live in `grpc/testing/` here.
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(PrefixResolver::new(
+        "src/proto/grpc/testing/",
+        protos.join("grpc/testing"),
+    ));
+    resolver.add(IncludeFileResolver::new(protos.clone()));
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_source_info(true).include_imports(true);
+    compiler.open_files(files)?;
+    for file in compiler.files() {
+        if let Some(path) = file.path() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
-    let fds = protox::compile(files, [&protos])?;
+    let fds = compiler.file_descriptor_set();
     let mut config = wirestate_codegen::Config::new("::wirestate_rt::grpc")
         .server_router(true)
         .into_prost_build();

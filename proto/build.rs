@@ -11,21 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use protox::file::{ChainFileResolver, File, FileResolver, IncludeFileResolver};
-use wirestate_codegen::Config;
-
-/// `test.proto` imports its siblings by their path in the gRPC repository,
-/// `src/proto/grpc/testing/…`; they live unchanged in `proto/grpc/testing/`.
-struct InteropResolver(PathBuf);
-
-impl FileResolver for InteropResolver {
-    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match name.strip_prefix("src/proto/grpc/testing/") {
-            Some(rest) => File::open(name, &self.0.join("grpc/testing").join(rest)),
-            None => Err(protox::Error::file_not_found(name)),
-        }
-    }
-}
+use protox::file::{ChainFileResolver, IncludeFileResolver};
+use wirestate_codegen::{Config, PrefixResolver};
 
 const ROOTS: [&str; 3] = [
     "src/proto/grpc/testing/test.proto",
@@ -41,7 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", protos.display());
 
     let mut resolver = ChainFileResolver::new();
-    resolver.add(InteropResolver(protos.clone()));
+    // `test.proto` imports its siblings by their path in the gRPC
+    // repository, `src/proto/grpc/testing/…`; they live in `proto/grpc/testing/`.
+    resolver.add(PrefixResolver::new(
+        "src/proto/grpc/testing/",
+        protos.join("grpc/testing"),
+    ));
     resolver.add(IncludeFileResolver::new(protos.clone()));
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_source_info(true).include_imports(true);
@@ -70,8 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let traits = out.join("server_traits");
     create_dir(&traits)?;
+    // Server traits only: the stand-in runtime has no channel for stubs
+    // (the stubs are compiled against the real runtimes in the examples).
     Config::new("crate::rt")
         .descriptor_path("::wirestate_proto")
+        .client_stubs(false)
         .into_prost_build()
         .out_dir(&traits)
         .compile_fds(fds)?;

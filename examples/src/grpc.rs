@@ -266,8 +266,9 @@ fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
     }
 }
 
-/// The server traits and routers generated for the Echo and Health
-/// services by build.rs (wirestate-codegen with `server_router`).
+/// The server traits, routers and typed client stubs generated for the
+/// Echo and Health services, and the client stubs of `grpc.testing`, by
+/// build.rs (wirestate-codegen with `server_router`).
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated {
     pub mod echo {
@@ -276,10 +277,14 @@ mod generated {
     pub mod health {
         include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
     }
+    pub mod testing {
+        include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
+    }
 }
 
-pub use generated::echo::{EchoServer, add_echo_server};
-pub use generated::health::{HealthServer, add_health_server};
+pub use generated::echo::{EchoClient, EchoServer, add_echo_server};
+pub use generated::health::{HealthClient, HealthServer, add_health_server};
+pub use generated::testing::TestServiceClient;
 
 /// `wirestate.echo.v1.Echo`, as an implementation of the generated
 /// [`EchoServer`] trait: `Echo` answers the request, `EchoStream` answers

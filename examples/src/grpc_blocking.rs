@@ -273,9 +273,10 @@ fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
     }
 }
 
-/// The server traits and routers generated for the Echo and Health
-/// services for the blocking runtime by build.rs (wirestate-codegen with
-/// `blocking` and `server_router`).
+/// The server traits, routers and typed client stubs generated for the
+/// Echo and Health services, and the client stubs of `grpc.testing`, for
+/// the blocking runtime by build.rs (wirestate-codegen with `blocking` and
+/// `server_router`).
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated {
     pub mod echo {
@@ -284,10 +285,14 @@ mod generated {
     pub mod health {
         include!(concat!(env!("OUT_DIR"), "/blocking/grpc.health.v1.rs"));
     }
+    pub mod testing {
+        include!(concat!(env!("OUT_DIR"), "/blocking/grpc.testing.rs"));
+    }
 }
 
-pub use generated::echo::{EchoServer, add_echo_server};
-pub use generated::health::{HealthServer, add_health_server};
+pub use generated::echo::{EchoClient, EchoServer, add_echo_server};
+pub use generated::health::{HealthClient, HealthServer, add_health_server};
+pub use generated::testing::TestServiceClient;
 
 /// `wirestate.echo.v1.Echo`, as an implementation of the generated
 /// blocking [`EchoServer`] trait: `Echo` answers the request, `EchoStream`

@@ -796,3 +796,152 @@ fn body_writer_trailers_on_http1_and_h2() {
         assert!(out.ends_with("0\r\nx-checksum: abc\r\n\r\n"), "{out}");
     });
 }
+
+/// The typed client stubs wirestate-codegen generates (`EchoClient`,
+/// `HealthClient`, `TestServiceClient`, built by the examples' build.rs)
+/// against `wirestate serve`'s services: the four call kinds of Echo, the
+/// client's metadata with a request's metadata replacing it key by key, and
+/// the deadlines of a request and of the client.
+async fn stub_cases<R: Runtime>(rt: R, addr: SocketAddr) {
+    use wirestate_examples::grpc::{EchoClient, HealthClient, TestServiceClient};
+    use wirestate_rt::grpc::Request;
+
+    let ch = channel(rt.clone(), addr).await;
+    let echo = EchoClient::new(ch.clone()).with_timeout(BOUND);
+    let req = |message: &str, payload: Vec<u8>, repeat: u32| EchoRequest {
+        message: message.into(),
+        payload,
+        repeat,
+    };
+
+    let r = echo
+        .echo(Request::new(req("hi", vec![1], 0)))
+        .await
+        .unwrap();
+    assert_eq!((r.message.message.as_str(), r.message.index), ("hi", 0));
+
+    let (_, mut stream) = echo
+        .echo_stream(Request::new(req("s", vec![], 3)))
+        .await
+        .unwrap();
+    let mut indexes = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        indexes.push(m.index);
+    }
+    assert_eq!(indexes, [0, 1, 2]);
+    assert!(stream.trailers().is_some());
+
+    let requests = (0..4u8).map(|i| req(&format!("m{i}"), vec![i], 0));
+    let r = echo.echo_collect(Request::new(requests)).await.unwrap();
+    assert_eq!(r.message.message, "m3");
+    assert_eq!(r.message.payload, [0, 1, 2, 3]);
+    assert_eq!(r.message.index, 4);
+    let r = echo
+        .echo_collect(Request::new(Vec::<EchoRequest>::new()))
+        .await
+        .unwrap();
+    assert_eq!(r.message.index, 0);
+
+    let mut call = echo.start_echo_collect();
+    call.send(&req("by hand", vec![9], 0)).await.unwrap();
+    let r = call.finish().await.unwrap();
+    assert_eq!(
+        (r.message.message.as_str(), r.message.index),
+        ("by hand", 1)
+    );
+
+    let mut call = echo.echo_bidi();
+    for i in 0..3 {
+        call.send(&req("b", vec![], 0)).await.unwrap();
+        let m = call.message().await.unwrap().expect("a response");
+        assert_eq!(m.index, i);
+    }
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+
+    let health = HealthClient::new(ch.clone());
+    let r = health
+        .check(Request::new(HealthCheckRequest {
+            service: "wirestate.echo.v1.Echo".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r.message.status, 1, "SERVING");
+
+    // The interop server echoes `x-grpc-test-echo-initial`: the client's
+    // value, unless the request has its own.
+    let mut md = Metadata::new();
+    md.insert("x-grpc-test-echo-initial", "client").unwrap();
+    let test = TestServiceClient::new(ch.clone()).with_metadata(md);
+    let r = test
+        .unary_call(Request::new(SimpleRequest::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.metadata.get_str("x-grpc-test-echo-initial"),
+        Some("client")
+    );
+    let mut request = Request::new(SimpleRequest::default());
+    request
+        .metadata
+        .insert("x-grpc-test-echo-initial", "request")
+        .unwrap();
+    let r = test.unary_call(request).await.unwrap();
+    assert_eq!(
+        r.metadata.get_str("x-grpc-test-echo-initial"),
+        Some("request")
+    );
+    assert_eq!(test.options().metadata.len(), 1, "the client is unchanged");
+
+    // A request's deadline, on the runtime's clock: health `Watch` answers
+    // once and then waits for the end of the call.
+    let mut request = Request::new(HealthCheckRequest::default());
+    request.deadline = Some(rt.now() + Duration::from_millis(100));
+    let (_, mut watch) = health.watch(request).await.unwrap();
+    assert_eq!(watch.message().await.unwrap().map(|m| m.status), Some(1));
+    assert_eq!(
+        watch.message().await.unwrap_err().code,
+        Code::DeadlineExceeded
+    );
+    // The client's timeout on a bidi call the server never answers.
+    let mut call = test
+        .clone()
+        .with_timeout(Duration::from_millis(50))
+        .full_duplex_call();
+    call.send(&StreamingOutputCallRequest {
+        payload: payload(10),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        call.message().await.unwrap_err().code,
+        Code::DeadlineExceeded
+    );
+    // The stub's channel is the one it was made with.
+    assert!(format!("{:?}", test.channel()).contains(&addr.to_string()));
+}
+
+#[test]
+fn generated_stubs_on_tokio() {
+    let (addr, rt) = start_tokio();
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, stub_cases(wirestate_tokio::TokioRuntime, addr))
+            .await
+            .expect("not done in time");
+    });
+}
+
+#[test]
+fn generated_stubs_on_smol() {
+    let addr = start_smol();
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(stub_cases(rt, addr), timer).await;
+    }));
+}

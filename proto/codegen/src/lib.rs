@@ -1,7 +1,8 @@
 //! Build-time code generation for gRPC services on wirestate: a
 //! [`prost_build::ServiceGenerator`] that turns every `service` of a `.proto`
 //! file into method descriptor tables and, on request, a runtime-agnostic
-//! server trait, next to the message types prost generates.
+//! server trait and a typed client stub, next to the message types prost
+//! generates.
 //!
 //! Use it from a `build.rs` (this crate is a build dependency only):
 //!
@@ -55,7 +56,7 @@
 //! using the generated code depend on `wirestate-proto` (which holds the two
 //! types and the standard gRPC messages).
 //!
-//! # What is generated on request, and what comes later
+//! # What is generated on request
 //!
 //! With [`Config::new`] (or [`Config::server_traits`]) each service also
 //! gets **a server trait** `EchoServer`, one `async` method per RPC, written
@@ -92,9 +93,35 @@
 //! [`Config::blocking`] the traits and routers are written for
 //! `wirestate_blocking::grpc` instead: plain functions, server- and
 //! bidi-streaming responses returned as iterators
-//! (`examples/src/grpc_blocking.rs` serves Echo and Health so). Still to
-//! come: typed client stubs (`EchoClient`); until then the typed
-//! descriptors and `wirestate_rt::grpc::Channel` make the calls.
+//! (`examples/src/grpc_blocking.rs` serves Echo and Health so).
+//!
+//! # Typed client stubs
+//!
+//! With [`Config::new`] (or [`Config::client_stubs`]) each service also
+//! gets **a client** `EchoClient`: the runtime's `Channel` and default
+//! `CallOptions` (`new(channel)`, then `with_options`, `with_timeout`,
+//! `with_metadata`, `with_compression`; `channel()` for calls the stub does
+//! not offer), one method per RPC. Each call takes the client's options,
+//! adds the `Request`'s metadata (replacing the client's values of the same
+//! keys) and, when the request carries a deadline earlier than the
+//! client's timeout, uses it. For `wirestate_rt::grpc` (`EchoClient<R>`,
+//! async) and, with [`Config::blocking`], `wirestate_blocking::grpc`
+//! (`EchoClient`, blocking):
+//!
+//! | call kind        | async (`wirestate_rt::grpc`)                                                                 | blocking (`wirestate_blocking::grpc`)                              |
+//! | ---------------- | -------------------------------------------------------------------------------------------- | ------------------------------------------------------------------ |
+//! | unary            | `async fn echo(&self, Request<EchoRequest>) -> Result<Response<EchoResponse>, Status>`        | `fn echo(&self, Request<EchoRequest>) -> Result<Response<EchoResponse>, Status>` |
+//! | server streaming | `async fn echo_stream(&self, Request<EchoRequest>) -> Result<(Metadata, Streaming<EchoResponse>), Status>` | the same, not `async` (`Streaming` is an iterator)         |
+//! | client streaming | `async fn echo_collect(&self, Request<impl IntoIterator<Item = EchoRequest>>) -> Result<Response<EchoResponse>, Status>`, and `fn start_echo_collect(&self) -> ClientStreamingCall<R, EchoRequest, EchoResponse>` to send one by one | the same, not `async`; `start_echo_collect` returns `Result<ClientStreamingCall<EchoRequest, EchoResponse>, Status>` |
+//! | bidirectional    | `fn echo_bidi(&self) -> StreamingCall<R, EchoRequest, EchoResponse>` (`send`, `close_send`, `message`, `metadata`, `trailers`) | `fn echo_bidi(&self) -> Result<StreamingCall<EchoRequest, EchoResponse>, Status>` (and `split` for two threads) |
+//!
+//! A method named like one of the stub's own (`new`, `channel`, …) gets
+//! `_rpc` appended. The examples call Echo, Health and the interop
+//! `grpc.testing.TestService` through `EchoClient`, `HealthClient` and
+//! `TestServiceClient` (`examples/src/grpc.rs`, `grpc_blocking.rs`, and the
+//! interop client `examples/examples/interop_client.rs`); the stubs are
+//! exercised against `wirestate serve` on tokio, smol and blocking in
+//! `tests/tests/grpc.rs` and `tests/tests/grpc_blocking.rs`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -109,6 +136,7 @@ pub struct Config {
     descriptor_path: String,
     server_traits: bool,
     server_router: bool,
+    client_stubs: bool,
     blocking: bool,
 }
 
@@ -120,24 +148,26 @@ pub const DEFAULT_DESCRIPTOR_PATH: &str = "::wirestate_proto";
 pub const DEFAULT_RUNTIME_PATH: &str = "::wirestate_grpc";
 
 impl Config {
-    /// Descriptor tables and server traits, the traits written against the
-    /// runtime types under `runtime_path` (a Rust path such as
-    /// `"::wirestate_grpc"`, without a trailing `::`).
+    /// Descriptor tables, server traits and client stubs, the traits and
+    /// stubs written against the runtime types under `runtime_path` (a Rust
+    /// path such as `"::wirestate_rt::grpc"`, without a trailing `::`).
     pub fn new(runtime_path: impl Into<String>) -> Self {
         Config {
             runtime_path: trim_path(runtime_path.into()),
             descriptor_path: DEFAULT_DESCRIPTOR_PATH.to_owned(),
             server_traits: true,
             server_router: false,
+            client_stubs: true,
             blocking: false,
         }
     }
 
-    /// Descriptor tables only (no server traits): code that compiles without
-    /// any gRPC runtime crate.
+    /// Descriptor tables only (no server traits, no client stubs): code
+    /// that compiles without any gRPC runtime crate.
     pub fn descriptors_only() -> Self {
         Config {
             server_traits: false,
+            client_stubs: false,
             ..Config::new(DEFAULT_RUNTIME_PATH)
         }
     }
@@ -177,13 +207,32 @@ impl Config {
         self
     }
 
+    /// Turns the typed client stubs (`{Service}Client`) on or off: on with
+    /// [`Config::new`], off with [`Config::descriptors_only`]. A stub wraps
+    /// the runtime's `Channel` and uses these names under the runtime path
+    /// besides the server trait's: `Channel` (with `unary`,
+    /// `server_streaming`, `client_streaming` and `streaming`, as
+    /// `wirestate_rt::grpc::Channel` and `wirestate_blocking::grpc::Channel`
+    /// have them), `CallOptions`, `Metadata`, `Encoding`, `StreamingCall`,
+    /// `ClientStreamingCall`, and for an async runtime `Runtime`.
+    pub fn client_stubs(mut self, yes: bool) -> Self {
+        self.client_stubs = yes;
+        self
+    }
+
+    /// Whether typed client stubs are generated.
+    pub fn has_client_stubs(&self) -> bool {
+        self.client_stubs
+    }
+
     /// Generates the server traits (and routers) for a blocking runtime
     /// (`wirestate_blocking::grpc`) instead of an async one: methods are
     /// plain functions; a server- or bidi-streaming method returns its
     /// responses as `{rt}::Response<{rt}::Responses<Out>>` (a boxed
     /// iterator of `Result<Out, {rt}::Status>`, pulled as the connection
     /// sends them) instead of taking a sink; the router takes and returns
-    /// a `{rt}::Server` with no runtime parameter. Off by default.
+    /// a `{rt}::Server` with no runtime parameter; the client stubs make
+    /// blocking calls. Off by default.
     pub fn blocking(mut self, yes: bool) -> Self {
         self.blocking = yes;
         self
@@ -293,6 +342,40 @@ fn compile_protos_into(
     Ok(())
 }
 
+/// A [`protox`] file resolver for imports written with a directory prefix
+/// the files do not have on disk: with prefix `src/proto/grpc/testing/`
+/// and directory `proto/grpc/testing`, the import
+/// `src/proto/grpc/testing/empty.proto` opens `proto/grpc/testing/empty.proto`
+/// (how gRPC's interop `test.proto` imports its siblings, by their path in
+/// the gRPC repository). Names without the prefix are not found, so chain
+/// it before an [`IncludeFileResolver`](protox::file::IncludeFileResolver)
+/// in a [`ChainFileResolver`](protox::file::ChainFileResolver).
+#[derive(Clone, Debug)]
+pub struct PrefixResolver {
+    prefix: String,
+    dir: std::path::PathBuf,
+}
+
+impl PrefixResolver {
+    /// Imports starting with `prefix` are looked up under `dir`, the
+    /// prefix removed.
+    pub fn new(prefix: impl Into<String>, dir: impl Into<std::path::PathBuf>) -> Self {
+        PrefixResolver {
+            prefix: prefix.into(),
+            dir: dir.into(),
+        }
+    }
+}
+
+impl protox::file::FileResolver for PrefixResolver {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        match name.strip_prefix(&self.prefix) {
+            Some(rest) => protox::file::File::open(name, &self.dir.join(rest)),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
 /// How a method streams: the four gRPC call kinds.
 fn kind_variant(method: &Method) -> &'static str {
     match (method.client_streaming, method.server_streaming) {
@@ -358,6 +441,9 @@ pub fn generate_service(config: &Config, service: &Service) -> String {
     }
     if config.server_router {
         generate_server_router(config, service, &mut buf);
+    }
+    if config.client_stubs {
+        generate_client(config, service, &mut buf);
     }
     buf
 }
@@ -640,6 +726,260 @@ fn generate_server_trait(config: &Config, service: &Service, buf: &mut String) {
     buf.push_str("}\n\n");
 }
 
+/// The helper names a client stub defines itself; an RPC whose method
+/// name is one of these gets `_rpc` appended.
+const CLIENT_HELPERS: [&str; 9] = [
+    "new",
+    "with_options",
+    "with_timeout",
+    "with_metadata",
+    "with_compression",
+    "options",
+    "channel",
+    "into_channel",
+    "call_options",
+];
+
+/// The stub's method name for each RPC, and for client-streaming ones the
+/// name of the method that starts the call by hand (`start_{name}`), all
+/// kept clear of the helpers and of each other.
+fn client_method_names(service: &Service) -> Vec<(String, String)> {
+    let mut taken: HashSet<String> = CLIENT_HELPERS.map(str::to_owned).into();
+    let mut fresh = |mut name: String| {
+        while !taken.insert(name.clone()) {
+            name.push_str("_rpc");
+        }
+        name
+    };
+    let names: Vec<String> = service
+        .methods
+        .iter()
+        .map(|m| fresh(m.name.clone()))
+        .collect();
+    names
+        .into_iter()
+        .zip(&service.methods)
+        .map(|(name, method)| {
+            let start = if method.client_streaming && !method.server_streaming {
+                fresh(format!("start_{}", name.trim_start_matches("r#")))
+            } else {
+                String::new()
+            };
+            (name, start)
+        })
+        .collect()
+}
+
+/// The typed client stub of a service: a struct over the runtime's
+/// `Channel` with default call options, and one method per RPC.
+fn generate_client(config: &Config, service: &Service, buf: &mut String) {
+    let rt = &config.runtime_path;
+    let full = full_service_name(service);
+    let name = &service.name;
+    let blocking = config.blocking;
+    let (generics, bound, channel, now, maybe_await, asyncness) = if blocking {
+        (
+            "",
+            String::new(),
+            format!("{rt}::Channel"),
+            "::std::time::Instant::now()".to_owned(),
+            "",
+            "",
+        )
+    } else {
+        (
+            "<R>",
+            format!("<R: {rt}::Runtime>"),
+            format!("{rt}::Channel<R>"),
+            format!("{rt}::Runtime::now(self.channel.runtime())"),
+            ".await",
+            "async ",
+        )
+    };
+    let result = |ok: &str| format!("::core::result::Result<{ok}, {rt}::Status>");
+    let _ = writeln!(
+        buf,
+        "/// A typed client of the `{full}` service: one {}method per RPC, over a [`{channel}`].\n///\n/// Every call takes the client's [`{rt}::CallOptions`] (set with\n/// [`with_options`]({name}Client::with_options) and the `with_*` helpers),\n/// with the metadata of its `Request` added and its deadline, if any, as the\n/// timeout when it is earlier.",
+        if blocking { "blocking " } else { "`async` " }
+    );
+    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
+        buf.push_str("///\n");
+        service.comments.append_with_indent(0, buf);
+    }
+    let _ = writeln!(
+        buf,
+        "#[derive(Clone, Debug)]\npub struct {name}Client{generics} {{\n    channel: {channel},\n    options: {rt}::CallOptions,\n}}\n"
+    );
+    let _ = writeln!(buf, "impl{bound} {name}Client{generics} {{");
+    let _ = writeln!(
+        buf,
+        "    /// A client making its calls on `channel`, with the default call options.
+    pub fn new(channel: {channel}) -> Self {{
+        Self {{ channel, options: ::core::default::Default::default() }}
+    }}
+
+    /// The same client with `options` for every call.
+    pub fn with_options(mut self, options: {rt}::CallOptions) -> Self {{
+        self.options = options;
+        self
+    }}
+
+    /// The same client with a timeout for every call.
+    pub fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {{
+        self.options = self.options.with_timeout(timeout);
+        self
+    }}
+
+    /// The same client sending `metadata` with every call.
+    pub fn with_metadata(mut self, metadata: {rt}::Metadata) -> Self {{
+        self.options = self.options.with_metadata(metadata);
+        self
+    }}
+
+    /// The same client compressing its requests with `encoding`.
+    pub fn with_compression(mut self, encoding: {rt}::Encoding) -> Self {{
+        self.options = self.options.with_compression(encoding);
+        self
+    }}
+
+    /// The options every call starts from.
+    pub fn options(&self) -> &{rt}::CallOptions {{
+        &self.options
+    }}
+
+    /// The channel the calls are made on (for calls the stub does not offer).
+    pub fn channel(&self) -> &{channel} {{
+        &self.channel
+    }}
+
+    /// The channel, giving up the client.
+    pub fn into_channel(self) -> {channel} {{
+        self.channel
+    }}
+
+    /// One call's options: the client's, plus the request's metadata
+    /// (replacing the client's values of the same keys) and its deadline
+    /// when that comes before the client's timeout.
+    fn call_options(&self, metadata: {rt}::Metadata, deadline: ::core::option::Option<::std::time::Instant>) -> {rt}::CallOptions {{
+        let mut options = self.options.clone();
+        if !metadata.is_empty() {{
+            let mut map = options.metadata.into_header_map();
+            map.extend(metadata.into_header_map());
+            options.metadata = {rt}::Metadata::from_headers(&map);
+        }}
+        if let ::core::option::Option::Some(deadline) = deadline {{
+            let left = deadline.saturating_duration_since({now});
+            options.timeout = ::core::option::Option::Some(options.timeout.map_or(left, |t| t.min(left)));
+        }}
+        options
+    }}"
+    );
+    for (method, (fname, start)) in service.methods.iter().zip(client_method_names(service)) {
+        let path = method_path(service, method);
+        let input = &method.input_type;
+        let output = &method.output_type;
+        let doc = |buf: &mut String, what: &str| {
+            let _ = writeln!(buf, "\n    /// `{path}`, {}: {what}", kind_words(method));
+            if !method.comments.leading.is_empty() || !method.comments.trailing.is_empty() {
+                buf.push_str("    ///\n");
+                method.comments.append_with_indent(1, buf);
+            }
+        };
+        match (method.client_streaming, method.server_streaming) {
+            (false, false) => {
+                doc(buf, "the response and its metadata.");
+                let _ = writeln!(
+                    buf,
+                    "    pub {asyncness}fn {fname}(&self, request: {rt}::Request<{input}>) -> {} {{
+        let options = self.call_options(request.metadata, request.deadline);
+        self.channel.unary(\"{path}\", &request.message, &options){maybe_await}
+    }}",
+                    result(&format!("{rt}::Response<{output}>"))
+                );
+            }
+            (false, true) => {
+                doc(
+                    buf,
+                    "the initial metadata and the stream of responses (its trailers once it ends).",
+                );
+                let _ = writeln!(
+                    buf,
+                    "    pub {asyncness}fn {fname}(&self, request: {rt}::Request<{input}>) -> {} {{
+        let options = self.call_options(request.metadata, request.deadline);
+        self.channel.server_streaming(\"{path}\", &request.message, &options){maybe_await}
+    }}",
+                    result(&format!("({rt}::Metadata, {rt}::Streaming<{output}>)"))
+                );
+            }
+            (true, false) => {
+                let call = format!(
+                    "{rt}::ClientStreamingCall<{}{input}, {output}>",
+                    if blocking { "" } else { "R, " }
+                );
+                doc(
+                    buf,
+                    &format!(
+                        "sends every request of the iterator, then reads the one response (see [`{start}`](Self::{start}) to send them one by one)."
+                    ),
+                );
+                let started = if blocking {
+                    format!("self.channel.client_streaming(\"{path}\", &options)?")
+                } else {
+                    format!("self.channel.client_streaming(\"{path}\", &options)")
+                };
+                let _ = writeln!(
+                    buf,
+                    "    pub {asyncness}fn {fname}<I: ::core::iter::IntoIterator<Item = {input}>>(&self, requests: {rt}::Request<I>) -> {} {{
+        let options = self.call_options(requests.metadata, requests.deadline);
+        let mut call: {call} = {started};
+        for message in requests.message {{
+            // A refused call fails the send; its status comes from `finish`.
+            if call.send(&message){maybe_await}.is_err() {{
+                break;
+            }}
+        }}
+        call.finish(){maybe_await}
+    }}",
+                    result(&format!("{rt}::Response<{output}>"))
+                );
+                let _ = writeln!(
+                    buf,
+                    "\n    /// `{path}`, started by hand: send the requests with `send`, end with `finish` for the response."
+                );
+                let ret = if blocking {
+                    result(&call)
+                } else {
+                    call.clone()
+                };
+                let _ = writeln!(
+                    buf,
+                    "    pub fn {start}(&self) -> {ret} {{
+        self.channel.client_streaming(\"{path}\", &self.options)
+    }}"
+                );
+            }
+            (true, true) => {
+                let call = format!(
+                    "{rt}::StreamingCall<{}{input}, {output}>",
+                    if blocking { "" } else { "R, " }
+                );
+                doc(
+                    buf,
+                    "the call, to send requests on (`send`, `close_send`) and read responses from (`message`, `metadata`, `trailers`).",
+                );
+                let ret = if blocking { result(&call) } else { call };
+                let _ = writeln!(
+                    buf,
+                    "    pub fn {fname}(&self) -> {ret} {{
+        self.channel.streaming(\"{path}\", &self.options)
+    }}"
+                );
+            }
+        }
+    }
+    buf.push_str("}\n\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,6 +1024,48 @@ mod tests {
             Some(Path::new("/nonexistent")),
         );
         assert!(missing.is_err());
+    }
+
+    fn method(name: &str, client_streaming: bool, server_streaming: bool) -> Method {
+        Method {
+            name: name.to_owned(),
+            proto_name: upper_camel(name),
+            comments: Default::default(),
+            input_type: "In".to_owned(),
+            output_type: "Out".to_owned(),
+            input_proto_type: ".p.In".to_owned(),
+            output_proto_type: ".p.Out".to_owned(),
+            options: Default::default(),
+            client_streaming,
+            server_streaming,
+        }
+    }
+
+    #[test]
+    fn client_method_names_avoid_the_helpers() {
+        let service = Service {
+            name: "Odd".to_owned(),
+            proto_name: "Odd".to_owned(),
+            package: "p".to_owned(),
+            comments: Default::default(),
+            methods: vec![
+                method("new", false, false),
+                method("channel", true, true),
+                method("upload", true, false),
+                method("start_upload", false, false),
+            ],
+            options: Default::default(),
+        };
+        let names = client_method_names(&service);
+        assert_eq!(
+            names,
+            [
+                ("new_rpc".to_owned(), String::new()),
+                ("channel_rpc".to_owned(), String::new()),
+                ("upload".to_owned(), "start_upload_rpc".to_owned()),
+                ("start_upload".to_owned(), String::new()),
+            ]
+        );
     }
 
     #[test]

@@ -6,31 +6,21 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use prost_build::Module;
-use protox::file::{ChainFileResolver, File, FileResolver, IncludeFileResolver};
-use wirestate_codegen::Config;
+use protox::file::{ChainFileResolver, IncludeFileResolver};
+use wirestate_codegen::{Config, PrefixResolver};
 
 fn proto_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto")
-}
-
-/// `test.proto` imports its siblings as `src/proto/grpc/testing/…` (their
-/// path in the gRPC repository); they live in `proto/grpc/testing/` here.
-struct InteropResolver(PathBuf);
-
-impl FileResolver for InteropResolver {
-    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match name.strip_prefix("src/proto/grpc/testing/") {
-            Some(rest) => File::open(name, &self.0.join("grpc/testing").join(rest)),
-            None => Err(protox::Error::file_not_found(name)),
-        }
-    }
 }
 
 /// Generated code by package name, e.g. `"wirestate.echo.v1"`.
 fn generate(config: Config) -> HashMap<String, String> {
     let dir = proto_dir();
     let mut resolver = ChainFileResolver::new();
-    resolver.add(InteropResolver(dir.clone()));
+    resolver.add(PrefixResolver::new(
+        "src/proto/grpc/testing/",
+        dir.join("grpc/testing"),
+    ));
     resolver.add(IncludeFileResolver::new(dir));
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_source_info(true).include_imports(true);
@@ -201,4 +191,84 @@ fn blocking_server_traits_and_router() {
     assert!(echo.contains(
         ".bidi_streaming(\"/wirestate.echo.v1.Echo/EchoBidi\", {\n            let service = service.clone();\n            move |request: ::my_rt::Request<::my_rt::Streaming<EchoRequest>>| service.echo_bidi(request)\n        })"
     ));
+}
+
+#[test]
+fn async_client_stubs() {
+    let out = generate(Config::new("::my_rt"));
+    let echo = &out["wirestate.echo.v1"];
+    assert!(echo.contains(
+        "pub struct EchoClient<R> {\n    channel: ::my_rt::Channel<R>,\n    options: ::my_rt::CallOptions,\n}"
+    ));
+    assert!(echo.contains("impl<R: ::my_rt::Runtime> EchoClient<R> {"));
+    // Unary and server streaming take a Request and await the channel.
+    assert!(echo.contains(
+        "pub async fn echo(&self, request: ::my_rt::Request<EchoRequest>) -> \
+         ::core::result::Result<::my_rt::Response<EchoResponse>, ::my_rt::Status> {"
+    ));
+    assert!(echo.contains(
+        "self.channel.unary(\"/wirestate.echo.v1.Echo/Echo\", &request.message, &options).await"
+    ));
+    assert!(echo.contains(
+        "pub async fn echo_stream(&self, request: ::my_rt::Request<EchoRequest>) -> \
+         ::core::result::Result<(::my_rt::Metadata, ::my_rt::Streaming<EchoResponse>), ::my_rt::Status> {"
+    ));
+    // Client streaming: an iterator of requests, or a call started by hand.
+    assert!(echo.contains(
+        "pub async fn echo_collect<I: ::core::iter::IntoIterator<Item = EchoRequest>>(&self, \
+         requests: ::my_rt::Request<I>) -> \
+         ::core::result::Result<::my_rt::Response<EchoResponse>, ::my_rt::Status> {"
+    ));
+    assert!(echo.contains(
+        "pub fn start_echo_collect(&self) -> ::my_rt::ClientStreamingCall<R, EchoRequest, EchoResponse> {"
+    ));
+    // Bidi: the call itself.
+    assert!(echo.contains(
+        "pub fn echo_bidi(&self) -> ::my_rt::StreamingCall<R, EchoRequest, EchoResponse> {\n        \
+         self.channel.streaming(\"/wirestate.echo.v1.Echo/EchoBidi\", &self.options)"
+    ));
+    // A request's deadline is read on the runtime's clock.
+    assert!(echo.contains("::my_rt::Runtime::now(self.channel.runtime())"));
+    let testing = &out["grpc.testing"];
+    assert!(testing.contains("pub struct TestServiceClient<R> {"));
+    assert!(testing.contains(
+        "pub fn full_duplex_call(&self) -> \
+         ::my_rt::StreamingCall<R, StreamingOutputCallRequest, StreamingOutputCallResponse> {"
+    ));
+    assert!(testing.contains("pub fn start_streaming_input_call(&self)"));
+    // Off with descriptors only, or on request.
+    let off = generate(Config::new("::my_rt").client_stubs(false));
+    assert!(!off["wirestate.echo.v1"].contains("EchoClient"));
+    assert!(off["wirestate.echo.v1"].contains("pub trait EchoServer"));
+    assert!(!generate(Config::descriptors_only())["wirestate.echo.v1"].contains("EchoClient"));
+    assert!(Config::new("::my_rt").has_client_stubs());
+    assert!(!Config::descriptors_only().has_client_stubs());
+}
+
+#[test]
+fn blocking_client_stubs() {
+    let out = generate(Config::new("::my_rt").blocking(true));
+    let echo = &out["wirestate.echo.v1"];
+    assert!(echo.contains("pub struct EchoClient {\n    channel: ::my_rt::Channel,"));
+    assert!(echo.contains("impl EchoClient {"));
+    assert!(echo.contains(
+        "pub fn echo(&self, request: ::my_rt::Request<EchoRequest>) -> \
+         ::core::result::Result<::my_rt::Response<EchoResponse>, ::my_rt::Status> {"
+    ));
+    assert!(echo.contains(
+        "pub fn echo_collect<I: ::core::iter::IntoIterator<Item = EchoRequest>>(&self, \
+         requests: ::my_rt::Request<I>)"
+    ));
+    assert!(echo.contains(
+        "pub fn start_echo_collect(&self) -> \
+         ::core::result::Result<::my_rt::ClientStreamingCall<EchoRequest, EchoResponse>, ::my_rt::Status> {"
+    ));
+    assert!(echo.contains(
+        "pub fn echo_bidi(&self) -> \
+         ::core::result::Result<::my_rt::StreamingCall<EchoRequest, EchoResponse>, ::my_rt::Status> {"
+    ));
+    // No futures, and deadlines on the system clock.
+    assert!(!echo.contains("async fn"));
+    assert!(!echo.contains(".await"));
+    assert!(echo.contains("deadline.saturating_duration_since(::std::time::Instant::now())"));
 }

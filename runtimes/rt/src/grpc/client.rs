@@ -146,6 +146,11 @@ impl<R: Runtime> Channel<R> {
         )
     }
 
+    /// The runtime the channel runs on (its clock measures call deadlines).
+    pub fn runtime(&self) -> &R {
+        &self.rt
+    }
+
     /// A channel that opens its own connections to `addr` (h2c with prior
     /// knowledge), configured by the returned [`ChannelBuilder`]: keep-alive
     /// pings, a retry policy, the authority, the HTTP/2 settings.
