@@ -1,0 +1,447 @@
+//! gRPC retries (gRFC A6) and keep-alive back-off (gRFC A8) on the
+//! channels of tokio, smol and blocking, against our own server on
+//! 127.0.0.1:
+//!
+//! * a handler that fails the first N attempts of a call with a chosen
+//!   code and notes each attempt's `grpc-previous-rpc-attempts`: retried
+//!   to success, a non-retryable code not retried, `maxAttempts`
+//!   exhausted, a negative server pushback stopping retries, no policy no
+//!   retries, a per-method opt-out;
+//! * a server-streaming call that fails after its first message (the
+//!   response headers came: committed) is not retried;
+//! * keep-alive: servers (tokio, and the blocking one for the blocking
+//!   client) with a minimum ping interval answer a client pinging too
+//!   often with GOAWAY ENHANCE_YOUR_CALM `too_many_pings`; the channel
+//!   reconnects with its interval doubled until the server is content,
+//!   and every call along the way succeeds.
+
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wirestate_grpc::{Code, Metadata, Status};
+use wirestate_proto::grpc::testing::{
+    SimpleRequest, SimpleResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
+};
+use wirestate_rt::Runtime;
+use wirestate_rt::grpc::{CallOptions, Channel, RetryConfig, RetryPolicy};
+
+const BOUND: Duration = Duration::from_secs(30);
+const UNARY: &str = "/retry.Test/Unary";
+const STREAM: &str = "/retry.Test/Stream";
+/// The servers' minimum ping interval.
+const MIN_PING: Duration = Duration::from_millis(200);
+
+/// Each call's attempts as the server saw them: the values of
+/// `grpc-previous-rpc-attempts` (0 when absent), by the call's `x-key`.
+type Seen = Arc<Mutex<HashMap<String, Vec<u32>>>>;
+
+/// What one attempt of a unary call should get: fail with
+/// `x-code` (default UNAVAILABLE) while fewer than `x-fail` attempts came
+/// before, with `x-pushback` as `grpc-retry-pushback-ms` if given.
+fn unary_outcome(seen: &Seen, md: &Metadata) -> Result<SimpleResponse, Status> {
+    let key = md.get_str("x-key").unwrap_or_default().to_owned();
+    let previous: u32 = md
+        .get_str("grpc-previous-rpc-attempts")
+        .map_or(0, |v| v.parse().expect("a number"));
+    let fail: u32 = md.get_str("x-fail").map_or(0, |v| v.parse().unwrap());
+    seen.lock().unwrap().entry(key).or_default().push(previous);
+    if previous < fail {
+        let code = md
+            .get_str("x-code")
+            .map_or(Code::Unavailable, |v| Code::from(v.parse::<u32>().unwrap()));
+        let mut status = Status::new(code, format!("attempt {previous} fails"));
+        if let Some(p) = md.get_str("x-pushback") {
+            let mut trailers = Metadata::new();
+            trailers.insert("grpc-retry-pushback-ms", p).unwrap();
+            status = status.with_metadata(trailers);
+        }
+        return Err(status);
+    }
+    Ok(SimpleResponse {
+        username: format!("after {previous}"),
+        ..Default::default()
+    })
+}
+
+fn stream_seen(seen: &Seen, md: &Metadata) {
+    let key = md.get_str("x-key").unwrap_or_default().to_owned();
+    let previous: u32 = md
+        .get_str("grpc-previous-rpc-attempts")
+        .map_or(0, |v| v.parse().unwrap());
+    seen.lock().unwrap().entry(key).or_default().push(previous);
+}
+
+fn stream_message() -> StreamingOutputCallResponse {
+    StreamingOutputCallResponse::default()
+}
+
+fn fails_after_first() -> Status {
+    Status::new(Code::Unavailable, "failed after the first message")
+}
+
+/// The async server on tokio, with the ping policy.
+fn start_tokio(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let (s1, s2) = (seen.clone(), seen);
+        let grpc =
+            wirestate_rt::grpc::Server::new(wirestate_tokio::TokioRuntime)
+                .unary(
+                    UNARY,
+                    move |req: wirestate_rt::grpc::Request<SimpleRequest>| {
+                        let r = unary_outcome(&s1, &req.metadata);
+                        async move { r.map(wirestate_rt::grpc::Response::new) }
+                    },
+                )
+                .server_streaming(
+                    STREAM,
+                    move |req: wirestate_rt::grpc::Request<StreamingOutputCallRequest>,
+                          mut sink: wirestate_rt::grpc::ResponseSink<
+                        StreamingOutputCallResponse,
+                    >| {
+                        stream_seen(&s2, &req.metadata);
+                        async move {
+                            sink.send(stream_message()).await?;
+                            Err(fails_after_first())
+                        }
+                    },
+                );
+        let mut config = wirestate_rt::http1::ServerConfig::default();
+        config.h2.min_recv_ping_interval = Some(MIN_PING);
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            grpc,
+            config,
+            wirestate_rt::Shutdown::new(),
+        ));
+        addr
+    });
+    (addr, rt)
+}
+
+fn policy(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy::new(
+        max_attempts,
+        Duration::from_millis(10),
+        Duration::from_millis(40),
+        2.0,
+        [Code::Unavailable],
+    )
+    .unwrap()
+}
+
+/// Call options naming the call and how its attempts fail.
+fn opts(key: &str, fail: u32, extra: &[(&str, &str)]) -> CallOptions {
+    let mut md = Metadata::new();
+    md.insert("x-key", key).unwrap();
+    md.insert("x-fail", &fail.to_string()).unwrap();
+    for (k, v) in extra {
+        md.insert(k, v).unwrap();
+    }
+    CallOptions::default()
+        .with_metadata(md)
+        .with_timeout(Duration::from_secs(10))
+}
+
+fn seen_of(seen: &Seen, key: &str) -> Vec<u32> {
+    seen.lock().unwrap().get(key).cloned().unwrap_or_default()
+}
+
+/// The retry cases with an async channel on runtime `rt`; `tag` keeps the
+/// keys of runtimes sharing one server apart.
+async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str) {
+    let config = RetryConfig::new()
+        .with_default(policy(4))
+        .with_method("/retry.Test/Three", policy(3))
+        .without_method("/retry.Test/Never");
+    let ch = Channel::builder(rt.clone(), addr)
+        .retry_policy(config)
+        .connect()
+        .await
+        .unwrap();
+    let req = SimpleRequest::default();
+    let key = |k: &str| format!("{tag}-{k}");
+
+    // UNAVAILABLE twice, then success on the third attempt.
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("ok"), 2, &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "after 2");
+    assert_eq!(seen_of(&seen, &key("ok")), [0, 1, 2]);
+
+    // A code outside the policy's: one attempt.
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("internal"), 3, &[("x-code", "13")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    assert_eq!(seen_of(&seen, &key("internal")), [0]);
+
+    // maxAttempts (4) exhausted: the last attempt's status.
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("exhausted"), 10, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(e.message, "attempt 3 fails");
+    assert_eq!(seen_of(&seen, &key("exhausted")), [0, 1, 2, 3]);
+
+    // The server's negative pushback: no retry.
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &opts(&key("pushback"), 10, &[("x-pushback", "-1")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("pushback")), [0]);
+
+    // A valid pushback is waited for, then retried.
+    let started = rt.now();
+    ch.unary::<_, SimpleResponse>(
+        UNARY,
+        &req,
+        &opts(&key("pushback-ok"), 1, &[("x-pushback", "150")]),
+    )
+    .await
+    .unwrap();
+    assert!(rt.now() - started >= Duration::from_millis(150));
+    assert_eq!(seen_of(&seen, &key("pushback-ok")), [0, 1]);
+
+    // The server stream failed after its first message: committed, the
+    // error is the caller's, one attempt.
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            STREAM,
+            &StreamingOutputCallRequest::default(),
+            &opts(&key("stream"), 0, &[]),
+        )
+        .await
+        .unwrap();
+    assert!(stream.message().await.unwrap().is_some());
+    assert_eq!(stream.message().await.unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("stream")), [0]);
+
+    // Without a policy: no retries.
+    let plain = Channel::builder(rt.clone(), addr).connect().await.unwrap();
+    let e = plain
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("plain"), 1, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("plain")), [0]);
+
+    // The same rules on a channel over a connection of the caller's.
+    let io = rt.connect(addr).await.unwrap();
+    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+    rt.spawn(Box::pin(async move {
+        let _ = driver.await;
+    }));
+    let fixed = Channel::new(rt.clone(), send, &addr.to_string())
+        .unwrap()
+        .with_retry(policy(2));
+    let r = fixed
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("fixed"), 1, &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "after 1");
+    assert_eq!(seen_of(&seen, &key("fixed")), [0, 1]);
+}
+
+/// A channel pinging every 25 ms against servers that want 200 ms: it
+/// is told `too_many_pings` and doubles its interval (25, 50, 100, 200)
+/// until the server is content; every call succeeds.
+async fn keepalive_case<R: Runtime>(rt: R, addr: SocketAddr, tag: &str) {
+    let ch = Channel::builder(rt.clone(), addr)
+        .keepalive(Duration::from_millis(25))
+        // A call caught by the GOAWAY is retried.
+        .retry_policy(policy(3))
+        .connect()
+        .await
+        .unwrap();
+    let req = SimpleRequest::default();
+    let key = format!("{tag}-keepalive");
+    for _ in 0..12 {
+        ch.unary::<_, SimpleResponse>(UNARY, &req, &opts(&key, 0, &[]))
+            .await
+            .unwrap();
+        if ch.keepalive_interval() == Some(MIN_PING) {
+            break;
+        }
+        rt.sleep_until(rt.now() + Duration::from_millis(500)).await;
+    }
+    assert_eq!(ch.keepalive_interval(), Some(MIN_PING));
+    assert!(ch.connections() >= 4, "{}", ch.connections());
+    // Settled: the connection outlives several pings.
+    ch.unary::<_, SimpleResponse>(UNARY, &req, &opts(&key, 0, &[]))
+        .await
+        .unwrap();
+    let connections = ch.connections();
+    rt.sleep_until(rt.now() + MIN_PING * 4).await;
+    ch.unary::<_, SimpleResponse>(UNARY, &req, &opts(&key, 0, &[]))
+        .await
+        .unwrap();
+    assert_eq!(ch.connections(), connections);
+    assert_eq!(ch.keepalive_interval(), Some(MIN_PING));
+}
+
+#[test]
+fn tokio_channel_retries_and_backs_off_keepalive() {
+    let seen = Seen::default();
+    let (addr, rt) = start_tokio(seen.clone());
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, async {
+            retry_cases(wirestate_tokio::TokioRuntime, addr, seen, "tokio").await;
+            keepalive_case(wirestate_tokio::TokioRuntime, addr, "tokio").await;
+        })
+        .await
+        .expect("bounded");
+    });
+}
+
+#[test]
+fn smol_channel_retries_and_backs_off_keepalive() {
+    let seen = Seen::default();
+    let (addr, _server) = start_tokio(seen.clone());
+    let ex = Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        let cases = async {
+            retry_cases(rt.clone(), addr, seen, "smol").await;
+            keepalive_case(rt.clone(), addr, "smol").await;
+        };
+        futures_lite::future::or(cases, timer).await;
+    }));
+}
+
+/// The blocking server, with the ping policy and the same handlers.
+fn start_blocking(seen: Seen) -> (SocketAddr, wirestate_blocking::ServerHandle) {
+    use wirestate_blocking::grpc::{Request, Response, Server};
+    let mut config = wirestate_blocking::ServerConfig::default();
+    config.h2.min_recv_ping_interval = Some(MIN_PING);
+    let server = wirestate_blocking::Server::bind("127.0.0.1:0", config).expect("bind");
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let (s1, s2) = (seen.clone(), seen);
+    let grpc = Server::new()
+        .unary(UNARY, move |req: Request<SimpleRequest>| {
+            unary_outcome(&s1, &req.metadata).map(Response::new)
+        })
+        .server_streaming(STREAM, move |req: Request<StreamingOutputCallRequest>| {
+            stream_seen(&s2, &req.metadata);
+            let items: Vec<Result<StreamingOutputCallResponse, Status>> =
+                vec![Ok(stream_message()), Err(fails_after_first())];
+            Ok(Response::new(items))
+        });
+    std::thread::spawn(move || server.serve(grpc));
+    (addr, handle)
+}
+
+#[test]
+fn blocking_channel_retries_and_backs_off_keepalive() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (addr, handle) = start_blocking(seen.clone());
+    let bopts = |key: &str, fail: u32, extra: &[(&str, &str)]| -> BOpts {
+        let o = opts(key, fail, extra);
+        BOpts::default()
+            .with_metadata(o.metadata)
+            .with_timeout(Duration::from_secs(10))
+    };
+    let target = addr.to_string();
+    let ch = BChannel::builder(&target)
+        .retry_policy(RetryConfig::new().with_default(policy(4)))
+        .connect()
+        .unwrap();
+    let req = SimpleRequest::default();
+
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("ok", 2, &[]))
+        .unwrap();
+    assert_eq!(r.message.username, "after 2");
+    assert_eq!(seen_of(&seen, "ok"), [0, 1, 2]);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("internal", 3, &[("x-code", "13")]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    assert_eq!(seen_of(&seen, "internal"), [0]);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("exhausted", 10, &[]))
+        .unwrap_err();
+    assert_eq!(e.message, "attempt 3 fails");
+    assert_eq!(seen_of(&seen, "exhausted"), [0, 1, 2, 3]);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("pushback", 10, &[("x-pushback", "-1")]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, "pushback"), [0]);
+
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            STREAM,
+            &StreamingOutputCallRequest::default(),
+            &bopts("stream", 0, &[]),
+        )
+        .unwrap();
+    assert!(stream.message().unwrap().is_some());
+    assert_eq!(stream.message().unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, "stream"), [0]);
+
+    let fixed = BChannel::connect(&target).unwrap().with_retry(policy(2));
+    fixed
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("fixed", 1, &[]))
+        .unwrap();
+    assert_eq!(seen_of(&seen, "fixed"), [0, 1]);
+    let plain = BChannel::connect(&target).unwrap();
+    plain
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("plain", 1, &[]))
+        .unwrap_err();
+    assert_eq!(seen_of(&seen, "plain"), [0]);
+
+    // Keep-alive back-off against the blocking server.
+    let ka = BChannel::builder(&target)
+        .keepalive(Duration::from_millis(25))
+        .retry_policy(policy(3))
+        .connect()
+        .unwrap();
+    for _ in 0..12 {
+        ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("keepalive", 0, &[]))
+            .unwrap();
+        if ka.keepalive_interval() == Some(MIN_PING) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(ka.keepalive_interval(), Some(MIN_PING));
+    assert!(ka.connections() >= 4, "{}", ka.connections());
+    ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("keepalive", 0, &[]))
+        .unwrap();
+    let connections = ka.connections();
+    std::thread::sleep(MIN_PING * 4);
+    ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("keepalive", 0, &[]))
+        .unwrap();
+    assert_eq!(ka.connections(), connections);
+    drop((ch, fixed, plain, ka));
+    handle.shutdown();
+}
