@@ -84,7 +84,6 @@ async fn play(scenario: &str, url: &str) -> Result<(), McpClientError> {
         Implementation::new("wirestate-conformance-client", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(Duration::from_secs(20));
     config.shutdown_timeout = Duration::from_secs(2);
-    config.session.discover = true;
     if scenario.starts_with("elicitation") || scenario.starts_with("sep-2322") {
         config.capabilities = ClientCapabilities {
             elicitation: Some(ElicitationCapability {

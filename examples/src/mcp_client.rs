@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use wirestate_mcp::ClientEvent;
+use wirestate_mcp::{ClientEvent, Era};
 use wirestate_rt::Runtime;
 use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
 
@@ -82,7 +82,8 @@ enum Target<'a> {
 }
 
 /// Runs `wirestate mcp`: `words` is `[URL] ACTION [ARGS]`, `command` the
-/// stdio server to spawn (what followed `--`).
+/// stdio server to spawn (what followed `--`); `era` the spec era to speak
+/// ([`Era::Auto`]: detected).
 ///
 /// # Errors
 ///
@@ -90,6 +91,7 @@ enum Target<'a> {
 pub fn run(
     rt: Rt,
     timeout: Duration,
+    era: Era,
     words: &[String],
     command: &[String],
 ) -> Result<ExitCode, String> {
@@ -109,6 +111,7 @@ pub fn run(
     config.client_info =
         wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(timeout);
+    config.session.era = era;
     match rt {
         Rt::Tokio => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -138,18 +141,24 @@ pub fn run(
             .map_err(|e| connect_error(&e))?;
             session(wirestate_smol::SmolRuntime::new(), client, action).await
         }),
-        Rt::Blocking => blocking(target, timeout, action),
+        Rt::Blocking => blocking(target, timeout, era, action),
     }
 }
 
 /// `wirestate mcp --runtime blocking`: the same on
 /// `wirestate_blocking::mcp_client`.
-fn blocking(target: Target<'_>, timeout: Duration, action: Action) -> Result<ExitCode, String> {
+fn blocking(
+    target: Target<'_>,
+    timeout: Duration,
+    era: Era,
+    action: Action,
+) -> Result<ExitCode, String> {
     use wirestate_blocking::mcp_client::{McpClient, McpClientConfig};
     let mut config = McpClientConfig::default();
     config.client_info =
         wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(timeout);
+    config.session.era = era;
     let client = match target {
         Target::Http(url) => McpClient::http(url, config),
         Target::Ws(url) => McpClient::websocket(url, config),

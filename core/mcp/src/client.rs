@@ -58,13 +58,16 @@ pub struct ClientConfig {
     /// pre-populated with them, so a user who accepts without touching a
     /// field chose its default). Default true.
     pub elicitation_defaults: bool,
-    /// Whether [`ClientSession::initialize`] first sends `server/discover`
-    /// (the stateless 2026-07-28 era) and speaks that era with a server
-    /// whose answer lists a revision of [`version::STATELESS`]; any other
-    /// answer (an error, an HTTP refusal, a result without such a
-    /// revision) falls back to `initialize`. Default false: `initialize`
-    /// only.
-    pub discover: bool,
+    /// Which era [`ClientSession::initialize`] speaks. Default
+    /// [`Era::Auto`]: `server/discover` first, the `initialize` lifecycle
+    /// with a server that shows it does not speak 2026-07-28.
+    pub era: Era,
+    /// [`Era::Auto`]: how long `server/discover` may go unanswered before
+    /// the server is taken for one of the `initialize` era (on stdio a
+    /// legacy server may ignore a request it does not know). A modern
+    /// server that answers later still works: it accepts `initialize`
+    /// too. Bounded by the request timeout. Default 5 s.
+    pub discover_timeout: Duration,
     /// Streamable HTTP transports: how long to wait before resuming an SSE
     /// stream (a GET with `Last-Event-ID`) when the server sent no
     /// `retry:`. Default 1 s.
@@ -98,12 +101,64 @@ impl Default for ClientConfig {
             progress_resets_timeout: true,
             max_total_timeout: Some(Duration::from_secs(600)),
             elicitation_defaults: true,
-            discover: false,
+            era: Era::Auto,
+            discover_timeout: Duration::from_secs(5),
             sse_retry: Duration::from_secs(1),
             sse_max_retry: Duration::from_secs(30),
             sse_max_resumes: 5,
         }
     }
+}
+
+/// Which spec era a [`ClientSession`] speaks ([`ClientConfig::era`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Era {
+    /// Detect it (2026-07-28, lifecycle: backward compatibility): send
+    /// `server/discover` and speak the stateless era if the answer lists a
+    /// revision of [`version::STATELESS`] we speak (after one retry if the
+    /// server answers -32022 listing one); fall back to `initialize` on
+    /// any other sign — a JSON-RPC error of any code, a result without
+    /// such a revision, an HTTP refusal
+    /// ([`fail_discovery`](ClientSession::fail_discovery)), or no answer
+    /// within [`ClientConfig::discover_timeout`].
+    #[default]
+    Auto,
+    /// The `initialize` lifecycle only (2024-11-05 … 2025-11-25).
+    Legacy,
+    /// The stateless 2026-07-28 era only: `server/discover`, and a server
+    /// that does not speak it fails the session
+    /// ([`ClientEvent::InitializeFailed`]).
+    Stateless,
+}
+
+impl Era {
+    /// The era named `auto`, `legacy` or a revision (`2026-07-28`, or
+    /// one of the `initialize` era such as `2025-11-25`); `stateless` and
+    /// `modern` name the 2026-07-28 era too.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "auto" => Some(Self::Auto),
+            "legacy" => Some(Self::Legacy),
+            "stateless" | "modern" => Some(Self::Stateless),
+            v if version::STATELESS.contains(&v) => Some(Self::Stateless),
+            v if version::SUPPORTED.contains(&v) => Some(Self::Legacy),
+            _ => None,
+        }
+    }
+}
+
+/// How a `server/discover` of ours ended.
+#[derive(Debug)]
+enum Discovery {
+    /// A result (which may list no stateless revision we speak).
+    Answer(RawJson),
+    /// A JSON-RPC error.
+    Error(ErrorObject),
+    /// Refused outside JSON-RPC (an HTTP status), or not deliverable.
+    Refused,
+    /// No answer in time.
+    Silent,
 }
 
 /// Where a [`ClientSession`] is in the lifecycle.
@@ -345,6 +400,10 @@ pub struct ClientSession {
     client_info: Option<Implementation>,
     /// The session speaks the stateless 2026-07-28 era.
     stateless: bool,
+    /// The wire id of our `server/discover`, kept after it was given up
+    /// on, so a transport reporting its failure late is told it was the
+    /// discovery (and does not fail the `initialize` that replaced it).
+    discovery: Option<RequestId>,
     /// The wire id of each retried request, by its handle.
     wire_of: BTreeMap<RequestId, RequestId>,
     /// Requests waiting for the application's input, by handle.
@@ -386,6 +445,7 @@ impl ClientSession {
             elicit_defaults: BTreeMap::new(),
             client_info: None,
             stateless: false,
+            discovery: None,
             wire_of: BTreeMap::new(),
             awaiting: BTreeMap::new(),
             inputs: BTreeMap::new(),
@@ -504,17 +564,28 @@ impl ClientSession {
         self.last_now = Some(now);
         self.client_info = Some(client_info);
         self.capabilities = capabilities;
-        let id = if self.config.discover {
+        let id = if self.config.era == Era::Legacy {
+            self.send_initialize(now, None)?
+        } else {
+            // Auto: a legacy server on stdio may never answer, so the wait
+            // is short (and no longer than any request's); forcing the
+            // era, the usual request timeout.
+            let timeout = (self.config.era == Era::Auto).then(|| {
+                self.config
+                    .jsonrpc
+                    .request_timeout
+                    .map_or(self.config.discover_timeout, |t| {
+                        t.min(self.config.discover_timeout)
+                    })
+            });
             self.send(
                 now,
                 stateless_methods::SERVER_DISCOVER,
                 Kind::Discover,
                 &Empty::default(),
-                None,
+                timeout,
                 None,
             )?
-        } else {
-            self.send_initialize(now, None)?
         };
         self.phase = ClientPhase::Initializing;
         Ok(id)
@@ -549,18 +620,21 @@ impl ClientSession {
 
     /// The transport could not deliver our `server/discover` or the server
     /// refused it outside JSON-RPC (an HTTP status without a JSON-RPC
-    /// answer, as a server of the `initialize` era may give): the session
-    /// falls back to `initialize`. Returns whether `request` was that
-    /// discovery.
+    /// answer, as a server of the `initialize` era gives: 400 without a
+    /// session id, 404, 405): with [`Era::Auto`] the session falls back to
+    /// `initialize`; with [`Era::Stateless`] it fails. Returns whether
+    /// `request` (a wire id) was that discovery — also when it had already
+    /// been given up on (timed out), in which case nothing changes.
     pub fn fail_discovery(&mut self, now: Instant, request: &RequestId) -> bool {
         self.last_now = Some(now);
-        let wire = self.wire(request);
-        if self.pending.get(&wire).map(|p| p.kind) != Some(Kind::Discover) {
+        if self.discovery.as_ref() != Some(request) {
             return false;
         }
-        let _ = self.peer.cancel(&wire);
-        if let Some(pending) = self.forget(&wire) {
-            self.on_discover(now, pending, None);
+        if self.pending.get(request).map(|p| p.kind) == Some(Kind::Discover) {
+            let _ = self.peer.cancel(request);
+            if let Some(pending) = self.forget(request) {
+                self.on_discover(now, pending, Discovery::Refused);
+            }
         }
         true
     }
@@ -568,20 +642,20 @@ impl ClientSession {
     // ---- requests ----
 
     /// `ping`; allowed in every phase. The answer is
-    /// [`ClientResult::Empty`].
+    /// [`ClientResult::Empty`]. The stateless era has no `ping` (a server
+    /// answers -32601), so there the round trip is a `server/discover`,
+    /// which every such server implements.
     ///
     /// # Errors
     ///
     /// The JSON-RPC layer's limits.
     pub fn ping(&mut self, now: Instant) -> Result<RequestId, Error> {
-        self.send(
-            now,
-            methods::PING,
-            Kind::Empty,
-            &Empty::default(),
-            None,
-            None,
-        )
+        let method = if self.stateless {
+            stateless_methods::SERVER_DISCOVER
+        } else {
+            methods::PING
+        };
+        self.send(now, method, Kind::Empty, &Empty::default(), None, None)
     }
 
     /// `tools/list` from `cursor` (`None`: the first page).
@@ -979,7 +1053,7 @@ impl ClientSession {
     }
 
     /// Whether the session speaks the stateless 2026-07-28 era (chosen by
-    /// `server/discover`, [`ClientConfig::discover`]).
+    /// `server/discover`, [`ClientConfig::era`]).
     pub fn is_stateless(&self) -> bool {
         self.stateless
     }
@@ -1166,6 +1240,9 @@ impl ClientSession {
         }
         let raw = RawJson::from_serialize(&value).map_err(Error::serialize)?;
         let id = self.peer.send_request(now, method, Some(raw), timeout)?;
+        if kind == Kind::Discover {
+            self.discovery = Some(id.clone());
+        }
         let handle = handle.unwrap_or_else(|| id.clone());
         if handle != id {
             self.wire_of.insert(handle.clone(), id.clone());
@@ -1186,6 +1263,16 @@ impl ClientSession {
             },
         );
         Ok(handle)
+    }
+
+    /// The id the application knows a request by (the one its call
+    /// returned) for the id it went out with on the wire, while it is
+    /// pending: they differ for a request sent again (a refused revision,
+    /// an input round of 2026-07-28) and for the `initialize` that
+    /// replaced a `server/discover`. A transport that fails one of its
+    /// messages (an HTTP POST) names the request by it.
+    pub fn request_handle(&self, wire: &RequestId) -> Option<RequestId> {
+        self.pending.get(wire).map(|p| p.handle.clone())
     }
 
     /// The id on the wire of the request the application knows as
@@ -1234,7 +1321,7 @@ impl ClientSession {
         };
         if let Err(error) = outcome {
             if pending.kind == Kind::Discover {
-                self.on_discover(now, pending, None);
+                self.on_discover(now, pending, Discovery::Error(error));
             } else {
                 self.events.push_back(ClientEvent::RequestFailed {
                     request: handle,
@@ -1290,16 +1377,25 @@ impl ClientSession {
                 }
                 PeerEvent::TimedOut { request } => {
                     let pending = self.forget(&request);
-                    let kind = pending.as_ref().map(|p| p.kind);
-                    if matches!(kind, Some(Kind::Initialize | Kind::Discover)) {
-                        self.phase = ClientPhase::Failed;
-                        self.events
-                            .push_back(ClientEvent::InitializeFailed(Error::InitializeTimedOut));
-                    } else {
-                        self.send_cancelled(&request, Some("timed out"));
-                        let request = pending.map_or(request, |p| p.handle);
-                        self.events
-                            .push_back(ClientEvent::RequestTimedOut { request });
+                    match pending {
+                        // No `notifications/cancelled`: a legacy server
+                        // that ignored the discovery may refuse anything
+                        // before `initialize`.
+                        Some(p) if p.kind == Kind::Discover => {
+                            self.on_discover(now, p, Discovery::Silent);
+                        }
+                        Some(p) if p.kind == Kind::Initialize => {
+                            self.phase = ClientPhase::Failed;
+                            self.events.push_back(ClientEvent::InitializeFailed(
+                                Error::InitializeTimedOut,
+                            ));
+                        }
+                        _ => {
+                            self.send_cancelled(&request, Some("timed out"));
+                            let request = pending.map_or(request, |p| p.handle);
+                            self.events
+                                .push_back(ClientEvent::RequestTimedOut { request });
+                        }
                     }
                 }
                 PeerEvent::PeerError(e) => self.events.push_back(ClientEvent::PeerError(e)),
@@ -1334,7 +1430,11 @@ impl ClientSession {
             }
         }
         if pending.kind == Kind::Discover {
-            self.on_discover(now, pending, outcome.ok());
+            let outcome = match outcome {
+                Ok(raw) => Discovery::Answer(raw),
+                Err(e) => Discovery::Error(e),
+            };
+            self.on_discover(now, pending, outcome);
             return;
         }
         if self.stateless {
@@ -1385,18 +1485,41 @@ impl ClientSession {
     /// The answer to `server/discover` (`None`: an error or no answer): a
     /// server listing a stateless revision we speak makes the session
     /// stateless and ready; anything else falls back to `initialize`.
-    fn on_discover(&mut self, now: Instant, pending: Pending, result: Option<RawJson>) {
-        let found = result
-            .and_then(|raw| raw.decode::<DiscoverResult>().ok())
-            .and_then(|d| {
-                let v = version::STATELESS
-                    .iter()
-                    .copied()
-                    .find(|v| d.supported_versions.iter().any(|s| s == v))?;
-                Some((v, d))
-            });
+    fn on_discover(&mut self, now: Instant, pending: Pending, outcome: Discovery) {
+        let decoded = match &outcome {
+            Discovery::Answer(raw) => raw.decode::<DiscoverResult>().ok(),
+            _ => None,
+        };
+        let found = decoded.and_then(|d| {
+            let v = version::STATELESS
+                .iter()
+                .copied()
+                .find(|v| d.supported_versions.iter().any(|s| s == v))?;
+            Some((v, d))
+        });
         let Some((v, d)) = found else {
-            if let Err(e) = self.send_initialize(now, Some(pending.handle)) {
+            let failed = if self.config.era == Era::Stateless {
+                Err(match outcome {
+                    Discovery::Error(e) => Error::InitializeRefused {
+                        code: e.code.code(),
+                        message: e.message,
+                    },
+                    Discovery::Answer(raw) => Error::UnsupportedVersion {
+                        version: raw
+                            .decode::<DiscoverResult>()
+                            .map(|d| d.supported_versions.join(", "))
+                            .unwrap_or_else(|_| "none (not a discovery result)".into()),
+                    },
+                    Discovery::Refused => Error::InitializeRefused {
+                        code: 0,
+                        message: "server/discover refused by the transport".into(),
+                    },
+                    Discovery::Silent => Error::InitializeTimedOut,
+                })
+            } else {
+                self.send_initialize(now, Some(pending.handle)).map(|_| ())
+            };
+            if let Err(e) = failed {
                 self.phase = ClientPhase::Failed;
                 self.events.push_back(ClientEvent::InitializeFailed(e));
             }
@@ -2092,7 +2215,7 @@ mod tests {
     fn stateless(caps: ClientCapabilities) -> (ClientSession, Instant) {
         let now = Instant::now();
         let mut c = ClientSession::new(ClientConfig {
-            discover: true,
+            era: Era::Auto,
             ..ClientConfig::default()
         });
         let handle = c
@@ -2141,7 +2264,7 @@ mod tests {
     fn discovery_falls_back_to_initialize() {
         let now = Instant::now();
         let config = ClientConfig {
-            discover: true,
+            era: Era::Auto,
             ..ClientConfig::default()
         };
         // A JSON-RPC error (an `initialize`-era server): initialize follows.
@@ -2196,9 +2319,16 @@ mod tests {
                     json!({"jsonrpc": "2.0", "id": id, "result": {}}),
                 );
             }
-            assert_eq!(sent(&mut c)["method"], "initialize");
+            let init = sent(&mut c);
+            assert_eq!(init["method"], "initialize");
             assert_eq!(c.phase(), ClientPhase::Initializing);
-            assert!(!c.fail_discovery(now, &id));
+            // A late report of the discovery's failure is recognised and
+            // changes nothing; the initialize's own id is not a discovery.
+            assert!(c.fail_discovery(now, &id));
+            assert!(c.poll_message().is_none());
+            assert_eq!(c.phase(), ClientPhase::Initializing);
+            let init_id: RequestId = serde_json::from_value(init["id"].clone()).unwrap();
+            assert!(!c.fail_discovery(now, &init_id));
         }
     }
 

@@ -85,7 +85,9 @@ mod stdio;
 #[cfg(feature = "ws")]
 pub mod websocket;
 
-pub use client::{ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Pagination};
+pub use client::{
+    ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Era, Pagination,
+};
 pub use error::Error;
 pub use http::{HttpConfig, HttpEvent, HttpServer};
 pub use server::{Config, Phase, ServerEvent, ServerSession};

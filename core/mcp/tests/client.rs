@@ -13,10 +13,19 @@ use wirestate_mcp::schema::{
     SamplingContent, Tool, version,
 };
 use wirestate_mcp::{
-    ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Config, Error, Pagination,
-    ServerEvent, ServerSession,
+    ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Config, Era, Error,
+    Pagination, ServerEvent, ServerSession,
 };
 use wirestate_testkit::VirtualClock;
+
+/// A client that speaks the `initialize` era only (most tests here are
+/// about that lifecycle; [`ClientConfig::default`] detects the era, and a
+/// [`ServerSession`] speaks both).
+fn legacy() -> ClientConfig {
+    let mut c = ClientConfig::default();
+    c.era = Era::Legacy;
+    c
+}
 
 /// A client and a server, and the clock.
 struct Pair {
@@ -48,7 +57,7 @@ impl Pair {
     }
 
     fn default_pair() -> Self {
-        Self::new(ClientConfig::default(), Config::default())
+        Self::new(legacy(), Config::default())
     }
 
     /// Carries messages both ways until both queues are empty, collecting
@@ -274,14 +283,14 @@ fn full_lifecycle() {
 #[test]
 fn version_negotiation() {
     // An older revision proposed is answered with the same.
-    let mut config = ClientConfig::default();
+    let mut config = legacy();
     config.protocol_version = version::V2025_03_26;
     let mut p = Pair::new(config, Config::default());
     p.initialize(ClientCapabilities::default());
     assert_eq!(p.client.protocol_version(), Some(version::V2025_03_26));
 
     // The server picks another supported revision: accepted.
-    let mut c = ClientSession::default();
+    let mut c = ClientSession::new(legacy());
     let now = VirtualClock::new().now();
     let id = c
         .initialize(
@@ -309,7 +318,7 @@ fn version_negotiation() {
 
     // A revision we do not speak: refused with a typed error, and nothing
     // is sent.
-    let mut c = ClientSession::default();
+    let mut c = ClientSession::new(legacy());
     let id = c
         .initialize(
             now,
@@ -341,7 +350,7 @@ fn version_negotiation() {
     ));
 
     // A client restricted to one revision refuses the server's latest.
-    let mut config = ClientConfig::default();
+    let mut config = legacy();
     config.protocol_version = "2023-01-01";
     config.supported_versions = vec![version::V2025_06_18];
     let mut p = Pair::new(config, Config::default());
@@ -360,7 +369,7 @@ fn version_negotiation() {
             .any(|e| matches!(e, ClientEvent::InitializeFailed(Error::UnsupportedVersion { version }) if version == version::LATEST))
     );
     // An error answer to initialize.
-    let mut c = ClientSession::default();
+    let mut c = ClientSession::new(legacy());
     let id = c
         .initialize(
             now,
@@ -379,7 +388,7 @@ fn version_negotiation() {
         }))
     ));
     // initialize cannot be cancelled.
-    let mut c = ClientSession::default();
+    let mut c = ClientSession::new(legacy());
     let id = c
         .initialize(
             now,
@@ -394,7 +403,7 @@ fn version_negotiation() {
 fn pagination() {
     let mut server = Config::default();
     server.page_size = 2;
-    let mut p = Pair::new(ClientConfig::default(), server);
+    let mut p = Pair::new(legacy(), server);
     p.initialize(ClientCapabilities::default());
     p.take_client();
     let mut names = Vec::new();
@@ -468,7 +477,7 @@ fn tool_call() {
 
 #[test]
 fn progress_extends_the_deadline() {
-    let mut client = ClientConfig::default();
+    let mut client = legacy();
     client.jsonrpc.request_timeout = Some(Duration::from_secs(10));
     client.max_total_timeout = Some(Duration::from_secs(25));
     let mut p = Pair::new(client, Config::default());
@@ -583,7 +592,7 @@ fn cancellation_race_drops_the_late_response() {
 
 #[test]
 fn timeout() {
-    let mut client = ClientConfig::default();
+    let mut client = legacy();
     client.jsonrpc.request_timeout = Some(Duration::from_secs(5));
     let mut p = Pair::new(client, Config::default());
     p.initialize(ClientCapabilities::default());
@@ -625,7 +634,7 @@ fn timeout() {
             .any(|e| matches!(e, ClientEvent::RequestTimedOut { request } if *request == id))
     );
     // An unanswered initialize fails the session.
-    let mut c = ClientSession::default();
+    let mut c = ClientSession::new(legacy());
     let mut clock = VirtualClock::new();
     c.initialize(
         clock.now(),
@@ -764,7 +773,7 @@ fn server_to_client_requests() {
     // Unknown methods, and capabilities not declared, get -32601.
     let now = p.clock.now();
     for (n, method) in ["x/unknown", "roots/list"].iter().enumerate() {
-        let mut c = ClientSession::default();
+        let mut c = ClientSession::new(legacy());
         let id = c
             .initialize(
                 now,

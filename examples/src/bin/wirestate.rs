@@ -110,6 +110,12 @@ enum Command {
         /// How long to wait for each answer, in seconds.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// The spec era: auto (send server/discover and fall back to the
+        /// initialize lifecycle with a server that does not speak
+        /// 2026-07-28), legacy (initialize only), or 2026-07-28 (stateless
+        /// only).
+        #[arg(long, default_value = "auto", value_parser = parse_era)]
+        era: wirestate_mcp::Era,
         /// [URL] ACTION [ARGS]: the endpoint (http://... or ws://...) unless a command
         /// follows `--`, then the action and its arguments.
         #[arg(required = true)]
@@ -212,6 +218,7 @@ fn main() -> ExitCode {
         Command::Mcp {
             runtime,
             timeout,
+            era,
             words,
             command,
         } => wirestate_examples::mcp_client::run(
@@ -221,6 +228,7 @@ fn main() -> ExitCode {
                 RuntimeKind::Blocking => wirestate_examples::mcp_client::Rt::Blocking,
             },
             std::time::Duration::from_secs(timeout),
+            era,
             &words,
             &command,
         ),
@@ -384,6 +392,13 @@ fn serve(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--era`: auto, legacy, or a revision (2026-07-28 is the stateless
+/// era; one of the `initialize` era means legacy).
+fn parse_era(name: &str) -> Result<wirestate_mcp::Era, String> {
+    wirestate_mcp::Era::parse(name)
+        .ok_or_else(|| format!("unknown era {name:?}: expected auto, legacy or 2026-07-28"))
 }
 
 /// `wirestate mcp-server --runtime blocking`: the demo MCP server on

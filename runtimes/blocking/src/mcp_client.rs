@@ -843,6 +843,10 @@ impl Shared {
                     self.kick();
                     return;
                 }
+                // Waiters know a request by its handle: a request sent
+                // again, or the initialize that replaced a discovery, went
+                // out with a new id.
+                let id = st.session.request_handle(&id).unwrap_or(id);
                 if st.init.as_ref() == Some(&id) {
                     st.init = None;
                 }

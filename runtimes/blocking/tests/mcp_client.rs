@@ -20,9 +20,17 @@ echo '{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"b","inputSchema":{"typ
 cat >/dev/null
 "#;
 
+/// The scripted servers answer by line with fixed ids, as a server of
+/// the `initialize` era; the client is told that era.
+fn legacy() -> McpClientConfig {
+    let mut c = McpClientConfig::default();
+    c.session.era = wirestate_mcp::Era::Legacy;
+    c
+}
+
 #[test]
 fn scripted_stdio_server() {
-    let client = McpClient::spawn("sh", &["-c", SCRIPT], McpClientConfig::default()).unwrap();
+    let client = McpClient::spawn("sh", &["-c", SCRIPT], legacy()).unwrap();
     assert_eq!(client.protocol_version(), Some("2025-06-18"));
     assert_eq!(client.server_info().unwrap().server_info.name, "sh");
     let names: Vec<String> = client
@@ -63,7 +71,7 @@ fn silent_child_is_killed_and_reaped() {
 #[test]
 fn unsupported_version_is_refused() {
     let script = r#"read l; echo '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"1999-01-01","capabilities":{},"serverInfo":{"name":"old","version":"0"}}}'; cat >/dev/null"#;
-    let e = McpClient::spawn("sh", &["-c", script], McpClientConfig::default()).unwrap_err();
+    let e = McpClient::spawn("sh", &["-c", script], legacy()).unwrap_err();
     assert!(
         matches!(&e, McpClientError::Session(wirestate_mcp::Error::UnsupportedVersion { version }) if version == "1999-01-01"),
         "{e:?}"

@@ -984,6 +984,10 @@ impl<R: Runtime> Shared<R> {
                 }
             }
             if let Some(id) = request {
+                // Waiters know a request by its handle: a request sent
+                // again, or the initialize that replaced a discovery, went
+                // out with a new id.
+                let id = st.session.request_handle(&id).unwrap_or(id);
                 if st.init.as_ref().is_some_and(|(i, _)| *i == id) {
                     if let Some((_, tx)) = st.init.take() {
                         let _ = tx.send(Outcome::Failed(e));

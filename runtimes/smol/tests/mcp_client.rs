@@ -60,9 +60,11 @@ fn server() -> McpServer {
         .build()
 }
 
-/// A client that declares sampling (answered by `handle_events`).
+/// A client that declares sampling (answered by `handle_events`), of the
+/// `initialize` era: the server's requests to it need that era's session.
 fn config() -> McpClientConfig {
     let mut c = McpClientConfig::default();
+    c.session.era = wirestate_mcp::Era::Legacy;
     c.capabilities = ClientCapabilities {
         sampling: Some(SamplingCapability::default()),
         ..Default::default()

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use wirestate_mcp::ClientEvent;
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, ContentBlock, CreateMessageParams, CreateMessageResult,
     LoggingLevel, Role, SamplingCapability, SamplingContent, SamplingMessage, Tool,
 };
+use wirestate_mcp::{ClientEvent, Era};
 use wirestate_rt::Shutdown;
 use wirestate_rt::mcp::{McpServer, ToolError};
 use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
@@ -65,8 +65,11 @@ fn server() -> McpServer {
 }
 
 /// A client that declares sampling (answered by `handle_events`).
+/// A client of the `initialize` era: the server's requests to it
+/// (sampling) need that era's session.
 fn config() -> McpClientConfig {
     let mut c = McpClientConfig::default();
+    c.session.era = Era::Legacy;
     c.capabilities = ClientCapabilities {
         sampling: Some(SamplingCapability::default()),
         ..Default::default()
@@ -209,7 +212,7 @@ fn streamable_http() {
         assert_eq!(client.close().await.unwrap(), None);
         // The session is gone (DELETE): a new client's request with the old
         // id would be refused; a fresh session still works.
-        let again = wirestate_tokio::mcp::connect_http(&url, Default::default())
+        let again = wirestate_tokio::mcp::connect_http(&url, config())
             .await
             .unwrap();
         again.ping().await.unwrap();
@@ -404,9 +407,16 @@ fn stateless_era_against_our_server() {
             shutdown.clone(),
         ));
         let url = format!("http://{addr}/");
-        // Discovery finds the stateless era: no initialize, no session.
+        // Detection (the default) finds the stateless era: no initialize,
+        // no session.
+        let client = wirestate_tokio::mcp::connect_http(&url, McpClientConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(client.protocol_version(), Some("2026-07-28"));
+        client.close().await.unwrap();
+        // Forcing the era gives the same.
         let mut c = config();
-        c.session.discover = true;
+        c.session.era = Era::Stateless;
         let client = wirestate_tokio::mcp::connect_http(&url, c).await.unwrap();
         assert_eq!(client.protocol_version(), Some("2026-07-28"));
         assert_eq!(
@@ -428,7 +438,7 @@ fn stateless_era_against_our_server() {
         let e = client.call_tool("nope", None).await.unwrap_err();
         assert!(matches!(e, McpClientError::Rpc(_)), "{e:?}");
         client.close().await.unwrap();
-        // Without discovery the same server is spoken to in the legacy era.
+        // Forcing the legacy era, the same server speaks it.
         let legacy = wirestate_tokio::mcp::connect_http(&url, config())
             .await
             .unwrap();
