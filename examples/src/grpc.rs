@@ -284,7 +284,7 @@ mod generated {
 
 pub use generated::echo::{EchoClient, EchoServer, add_echo_server};
 pub use generated::health::{HealthClient, HealthServer, add_health_server};
-pub use generated::testing::TestServiceClient;
+pub use generated::testing::{TestServiceClient, UnimplementedServiceClient};
 
 /// `wirestate.echo.v1.Echo`, as an implementation of the generated
 /// [`EchoServer`] trait: `Echo` answers the request, `EchoStream` answers
@@ -406,20 +406,24 @@ pub fn health_service<R: Runtime>(server: Server<R>, shutdown: Shutdown) -> Serv
 }
 
 /// The standard gRPC interop client cases (grpc/grpc
-/// `doc/interop-test-descriptions.md`), run with our
+/// `doc/interop-test-descriptions.md`), run with the generated
+/// [`TestServiceClient`](super::TestServiceClient) over our
 /// [`Channel`](wirestate_rt::grpc::Channel) against a `TestService` at
 /// `addr` (ours or another implementation's): what
 /// `examples/interop_client` runs.
 pub mod interop {
+    use super::{TestServiceClient, UnimplementedServiceClient};
     use std::net::SocketAddr;
     use std::time::Duration;
     use wirestate_proto::grpc::testing::{
         BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
-        StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
-        StreamingOutputCallResponse, TestServiceMethod,
+        StreamingInputCallRequest, StreamingOutputCallRequest, TestServiceMethod,
     };
     use wirestate_rt::Runtime;
-    use wirestate_rt::grpc::{CallOptions, Channel, Code, Encoding, Metadata, Status};
+    use wirestate_rt::grpc::{Channel, Code, Encoding, Metadata, Request, Status};
+
+    /// The client the cases call through.
+    type Client<R> = TestServiceClient<R>;
 
     /// A case's outcome: why it failed.
     pub type Outcome = Result<(), String>;
@@ -505,7 +509,7 @@ pub mod interop {
             let _ = driver.await;
         }));
         let ch = match Channel::new(rt.clone(), send, &addr.to_string()) {
-            Ok(ch) => ch,
+            Ok(ch) => TestServiceClient::new(ch),
             Err(e) => return cases.iter().map(|c| (*c, Err(st(e.clone())))).collect(),
         };
         let mut out = Vec::new();
@@ -519,7 +523,7 @@ pub mod interop {
         out
     }
 
-    async fn run_case<R: Runtime>(ch: &Channel<R>, case: &str) -> Outcome {
+    async fn run_case<R: Runtime>(ch: &Client<R>, case: &str) -> Outcome {
         match case {
             "empty_unary" => empty_unary(ch).await,
             "large_unary" => large_unary(ch).await,
@@ -543,15 +547,8 @@ pub mod interop {
         }
     }
 
-    async fn empty_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let r = ch
-            .unary::<_, Empty>(
-                TestServiceMethod::EmptyCall.path(),
-                &Empty {},
-                &Default::default(),
-            )
-            .await
-            .map_err(st)?;
+    async fn empty_unary<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let r = ch.empty_call(Request::new(Empty {})).await.map_err(st)?;
         ensure!(r.message == Empty {}, "not empty");
         Ok(())
     }
@@ -564,39 +561,27 @@ pub mod interop {
         }
     }
 
-    async fn large_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn large_unary<R: Runtime>(ch: &Client<R>) -> Outcome {
         let r = ch
-            .unary::<_, SimpleResponse>(
-                TestServiceMethod::UnaryCall.path(),
-                &large_request(),
-                &Default::default(),
-            )
+            .unary_call(Request::new(large_request()))
             .await
             .map_err(st)?;
         ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
         Ok(())
     }
 
-    fn gzip() -> CallOptions {
-        CallOptions::default().with_compression(Encoding::Gzip)
-    }
-
-    async fn client_compressed_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let path = TestServiceMethod::UnaryCall.path();
-        let call = |expect: bool, opts: CallOptions| {
+    async fn client_compressed_unary<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let call = |expect: bool, encoding: Encoding| {
             let req = SimpleRequest {
                 expect_compressed: yes(expect),
                 ..large_request()
             };
-            async move {
-                ch.unary::<_, SimpleResponse>(path, &req, &opts)
-                    .await
-                    .map_err(st)
-            }
+            let client = ch.clone().with_compression(encoding);
+            async move { client.unary_call(Request::new(req)).await.map_err(st) }
         };
         // The feature probe: an uncompressed message that claims to be
         // compressed must be refused.
-        match call(true, CallOptions::default()).await {
+        match call(true, Encoding::Identity).await {
             Ok(_) => {
                 return Err(
                     "probe: the server accepted an uncompressed message that expected compression"
@@ -606,30 +591,32 @@ pub mod interop {
             Err(e) if e.starts_with("InvalidArgument") => {}
             Err(e) => return Err(format!("probe: {e}, want InvalidArgument")),
         }
-        let r = call(true, gzip())
+        let r = call(true, Encoding::Gzip)
             .await
             .map_err(|e| format!("compressed: {e}"))?;
         ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
-        let r = call(false, CallOptions::default())
+        let r = call(false, Encoding::Identity)
             .await
             .map_err(|e| format!("uncompressed: {e}"))?;
         ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
         Ok(())
     }
 
-    async fn server_compressed_unary<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn server_compressed_unary<R: Runtime>(ch: &Client<R>) -> Outcome {
         for compressed in [true, false] {
             let req = SimpleRequest {
                 response_compressed: yes(compressed),
                 ..large_request()
             };
-            // The unary method, read as a stream of (one) message, to see
-            // the response's compressed flag.
+            // The unary method, read as a stream of (one) message on the
+            // channel, to see the response's compressed flag (a unary
+            // stub call returns the message alone).
             let (_, mut stream) = ch
+                .channel()
                 .server_streaming::<_, SimpleResponse>(
                     TestServiceMethod::UnaryCall.path(),
                     &req,
-                    &Default::default(),
+                    ch.options(),
                 )
                 .await
                 .map_err(st)?;
@@ -648,20 +635,15 @@ pub mod interop {
         Ok(())
     }
 
-    async fn client_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let mut call = ch.client_streaming::<_, StreamingInputCallResponse>(
-            TestServiceMethod::StreamingInputCall.path(),
-            &Default::default(),
-        );
-        for n in [27_182, 8, 1_828, 45_904] {
-            call.send(&StreamingInputCallRequest {
-                payload: payload(n),
-                ..Default::default()
-            })
+    async fn client_streaming<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let requests = [27_182, 8, 1_828, 45_904].map(|n| StreamingInputCallRequest {
+            payload: payload(n),
+            ..Default::default()
+        });
+        let r = ch
+            .streaming_input_call(Request::new(requests))
             .await
             .map_err(st)?;
-        }
-        let r = call.finish().await.map_err(st)?;
         ensure!(
             r.message.aggregated_payload_size == 74_922,
             "aggregated {}",
@@ -670,11 +652,9 @@ pub mod interop {
         Ok(())
     }
 
-    async fn client_compressed_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let path = TestServiceMethod::StreamingInputCall.path();
+    async fn client_compressed_streaming<R: Runtime>(ch: &Client<R>) -> Outcome {
         // The feature probe, uncompressed.
-        let mut probe =
-            ch.client_streaming::<_, StreamingInputCallResponse>(path, &Default::default());
+        let mut probe = ch.start_streaming_input_call();
         // The server may refuse the call before the send completes; the
         // status comes out of `finish` either way.
         let _ = probe
@@ -693,7 +673,10 @@ pub mod interop {
             Err(s) if s.code == Code::InvalidArgument => {}
             Err(s) => return Err(format!("probe: {}, want InvalidArgument", st(s))),
         }
-        let mut call = ch.client_streaming::<_, StreamingInputCallResponse>(path, &gzip());
+        let mut call = ch
+            .clone()
+            .with_compression(Encoding::Gzip)
+            .start_streaming_input_call();
         call.send(&StreamingInputCallRequest {
             expect_compressed: yes(true),
             payload: payload(27_182),
@@ -729,14 +712,10 @@ pub mod interop {
         }
     }
 
-    async fn server_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn server_streaming<R: Runtime>(ch: &Client<R>) -> Outcome {
         let sizes = [31_415, 9, 2_653, 58_979];
         let (_, mut stream) = ch
-            .server_streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::StreamingOutputCall.path(),
-                &sized(&sizes),
-                &Default::default(),
-            )
+            .streaming_output_call(Request::new(sized(&sizes)))
             .await
             .map_err(st)?;
         let mut got = Vec::new();
@@ -747,7 +726,7 @@ pub mod interop {
         Ok(())
     }
 
-    async fn server_compressed_streaming<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn server_compressed_streaming<R: Runtime>(ch: &Client<R>) -> Outcome {
         let wanted = [(true, 31_415), (false, 92_653)];
         let req = StreamingOutputCallRequest {
             response_parameters: wanted
@@ -761,11 +740,7 @@ pub mod interop {
             ..Default::default()
         };
         let (_, mut stream) = ch
-            .server_streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::StreamingOutputCall.path(),
-                &req,
-                &Default::default(),
-            )
+            .streaming_output_call(Request::new(req))
             .await
             .map_err(st)?;
         let mut got = Vec::new();
@@ -776,11 +751,8 @@ pub mod interop {
         Ok(())
     }
 
-    async fn ping_pong<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
-            TestServiceMethod::FullDuplexCall.path(),
-            &Default::default(),
-        );
+    async fn ping_pong<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let mut call = ch.full_duplex_call();
         for (rsize, psize) in [(31_415, 27_182), (9, 8), (2_653, 1_828), (58_979, 45_904)] {
             let mut req = sized(&[rsize]);
             req.payload = payload(psize);
@@ -796,11 +768,8 @@ pub mod interop {
         Ok(())
     }
 
-    async fn empty_stream<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let mut call = ch.streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            TestServiceMethod::FullDuplexCall.path(),
-            &Default::default(),
-        );
+    async fn empty_stream<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let mut call = ch.full_duplex_call();
         call.close_send();
         ensure!(call.message().await.map_err(st)?.is_none(), "a response");
         Ok(())
@@ -826,23 +795,14 @@ pub mod interop {
         })
     }
 
-    async fn status_code_and_message<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn status_code_and_message<R: Runtime>(ch: &Client<R>) -> Outcome {
         let req = SimpleRequest {
             response_status: with_status("test status message"),
             ..Default::default()
         };
-        let r = ch
-            .unary::<_, SimpleResponse>(
-                TestServiceMethod::UnaryCall.path(),
-                &req,
-                &Default::default(),
-            )
-            .await;
+        let r = ch.unary_call(Request::new(req)).await;
         expect(r, Code::Unknown, Some("test status message"))?;
-        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
-            TestServiceMethod::FullDuplexCall.path(),
-            &Default::default(),
-        );
+        let mut call = ch.full_duplex_call();
         call.send(&StreamingOutputCallRequest {
             response_status: with_status("test status message"),
             ..Default::default()
@@ -857,28 +817,22 @@ pub mod interop {
         )
     }
 
-    async fn special_status_message<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn special_status_message<R: Runtime>(ch: &Client<R>) -> Outcome {
         let req = SimpleRequest {
             response_status: with_status(SPECIAL),
             ..Default::default()
         };
-        let r = ch
-            .unary::<_, SimpleResponse>(
-                TestServiceMethod::UnaryCall.path(),
-                &req,
-                &Default::default(),
-            )
-            .await;
+        let r = ch.unary_call(Request::new(req)).await;
         expect(r, Code::Unknown, Some(SPECIAL))
     }
 
-    async fn custom_metadata<R: Runtime>(ch: &Channel<R>) -> Outcome {
+    async fn custom_metadata<R: Runtime>(ch: &Client<R>) -> Outcome {
         let mut md = Metadata::new();
         md.insert("x-grpc-test-echo-initial", "test_initial_metadata_value")
             .map_err(|e| e.to_string())?;
         md.insert_bin("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")
             .map_err(|e| e.to_string())?;
-        let opts = CallOptions::default().with_metadata(md);
+        let ch = ch.clone().with_metadata(md);
         let check = |initial: &Metadata, trailing: &Metadata| -> Outcome {
             ensure!(
                 initial.get_str("x-grpc-test-echo-initial") == Some("test_initial_metadata_value"),
@@ -892,18 +846,11 @@ pub mod interop {
             Ok(())
         };
         let r = ch
-            .unary::<_, SimpleResponse>(
-                TestServiceMethod::UnaryCall.path(),
-                &large_request(),
-                &opts,
-            )
+            .unary_call(Request::new(large_request()))
             .await
             .map_err(st)?;
         check(&r.metadata, &r.trailers)?;
-        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
-            TestServiceMethod::FullDuplexCall.path(),
-            &opts,
-        );
+        let mut call = ch.full_duplex_call();
         let mut req = sized(&[314_159]);
         req.payload = payload(271_828);
         call.send(&req).await.map_err(st)?;
@@ -918,12 +865,11 @@ pub mod interop {
         check(&initial, &trailing)
     }
 
-    async fn timeout_on_sleeping_server<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let opts = CallOptions::default().with_timeout(Duration::from_millis(1));
-        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
-            TestServiceMethod::FullDuplexCall.path(),
-            &opts,
-        );
+    async fn timeout_on_sleeping_server<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let mut call = ch
+            .clone()
+            .with_timeout(Duration::from_millis(1))
+            .full_duplex_call();
         let req = StreamingOutputCallRequest {
             payload: payload(27_182),
             ..Default::default()
@@ -935,12 +881,8 @@ pub mod interop {
         expect(call.message().await, Code::DeadlineExceeded, None)
     }
 
-    async fn cancel_after_begin<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let mut call = ch
-            .client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
-                TestServiceMethod::StreamingInputCall.path(),
-                &Default::default(),
-            );
+    async fn cancel_after_begin<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let mut call = ch.start_streaming_input_call();
         // Resets the stream (CANCEL) before any message.
         call.cancel();
         expect(call.finish().await, Code::Cancelled, None)?;
@@ -948,11 +890,8 @@ pub mod interop {
         empty_unary(ch).await
     }
 
-    async fn cancel_after_first_response<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let mut call = ch.streaming::<_, StreamingOutputCallResponse>(
-            TestServiceMethod::FullDuplexCall.path(),
-            &Default::default(),
-        );
+    async fn cancel_after_first_response<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let mut call = ch.full_duplex_call();
         let mut req = sized(&[31_415]);
         req.payload = payload(27_182);
         call.send(&req).await.map_err(st)?;
@@ -963,24 +902,14 @@ pub mod interop {
         empty_unary(ch).await
     }
 
-    async fn unimplemented_method<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let r = ch
-            .unary::<_, Empty>(
-                TestServiceMethod::UnimplementedCall.path(),
-                &Empty {},
-                &Default::default(),
-            )
-            .await;
+    async fn unimplemented_method<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let r = ch.unimplemented_call(Request::new(Empty {})).await;
         expect(r, Code::Unimplemented, None)
     }
 
-    async fn unimplemented_service<R: Runtime>(ch: &Channel<R>) -> Outcome {
-        let r = ch
-            .unary::<_, Empty>(
-                "/grpc.testing.UnimplementedService/UnimplementedCall",
-                &Empty {},
-                &Default::default(),
-            )
+    async fn unimplemented_service<R: Runtime>(ch: &Client<R>) -> Outcome {
+        let r = UnimplementedServiceClient::new(ch.channel().clone())
+            .unimplemented_call(Request::new(Empty {}))
             .await;
         expect(r, Code::Unimplemented, None)
     }

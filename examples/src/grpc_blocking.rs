@@ -292,7 +292,7 @@ mod generated {
 
 pub use generated::echo::{EchoClient, EchoServer, add_echo_server};
 pub use generated::health::{HealthClient, HealthServer, add_health_server};
-pub use generated::testing::TestServiceClient;
+pub use generated::testing::{TestServiceClient, UnimplementedServiceClient};
 
 /// `wirestate.echo.v1.Echo`, as an implementation of the generated
 /// blocking [`EchoServer`] trait: `Echo` answers the request, `EchoStream`
@@ -414,18 +414,21 @@ pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server 
 }
 
 /// The 18 standard gRPC interop client cases (grpc/grpc
-/// `doc/interop-test-descriptions.md`) that the blocking
-/// [`Channel`](wirestate_blocking::grpc::Channel) runs against a
-/// `TestService` at `addr`.
+/// `doc/interop-test-descriptions.md`) that the generated blocking
+/// [`TestServiceClient`](super::TestServiceClient) runs over the blocking
+/// [`Channel`](wirestate_blocking::grpc::Channel) against a `TestService`
+/// at `addr`.
 pub mod interop {
-    use super::Instant;
+    use super::{Instant, TestServiceClient, UnimplementedServiceClient};
     use std::time::Duration;
-    use wirestate_blocking::grpc::{CallOptions, Channel, Code, Encoding, Metadata, Status};
+    use wirestate_blocking::grpc::{Channel, Code, Encoding, Metadata, Request, Status};
     use wirestate_proto::grpc::testing::{
         BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
-        StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
-        StreamingOutputCallResponse, TestServiceMethod,
+        StreamingInputCallRequest, StreamingOutputCallRequest, TestServiceMethod,
     };
+
+    /// The client the cases call through.
+    type Client = TestServiceClient;
 
     /// A case's outcome: why it failed.
     pub type Outcome = Result<(), String>;
@@ -453,8 +456,8 @@ pub mod interop {
         p.as_ref().map_or(0, |p| p.body.len())
     }
 
-    /// A case: runs against the channel.
-    type Case = fn(&Channel) -> Outcome;
+    /// A case: runs against the client.
+    type Case = fn(&Client) -> Outcome;
 
     /// Every case, in the order `all` runs them.
     const TABLE: [(&str, Case); 18] = [
@@ -494,8 +497,10 @@ pub mod interop {
     /// Runs the named cases against `addr`, in the order given; an unknown
     /// name fails as the case `unknown`.
     pub fn run_cases(addr: &str, names: &[&str]) -> Vec<(&'static str, Outcome)> {
+        // Every case bounded: calls carry a 10 s deadline unless the case
+        // sets its own.
         let ch = match Channel::connect(addr) {
-            Ok(ch) => ch,
+            Ok(ch) => TestServiceClient::new(ch).with_timeout(Duration::from_secs(10)),
             Err(e) => return vec![("connect", Err(st(e)))],
         };
         names
@@ -507,16 +512,8 @@ pub mod interop {
             .collect()
     }
 
-    /// Every case bounded: calls carry a 10 s deadline unless the case
-    /// sets its own.
-    fn bounded() -> CallOptions {
-        CallOptions::default().with_timeout(Duration::from_secs(10))
-    }
-
-    fn empty_unary(ch: &Channel) -> Outcome {
-        let r = ch
-            .unary::<_, Empty>(TestServiceMethod::EmptyCall.path(), &Empty {}, &bounded())
-            .map_err(st)?;
+    fn empty_unary(ch: &Client) -> Outcome {
+        let r = ch.empty_call(Request::new(Empty {})).map_err(st)?;
         ensure!(r.message == Empty {}, "not empty");
         Ok(())
     }
@@ -529,14 +526,8 @@ pub mod interop {
         }
     }
 
-    fn large_unary(ch: &Channel) -> Outcome {
-        let r = ch
-            .unary::<_, SimpleResponse>(
-                TestServiceMethod::UnaryCall.path(),
-                &large_request(),
-                &bounded(),
-            )
-            .map_err(st)?;
+    fn large_unary(ch: &Client) -> Outcome {
+        let r = ch.unary_call(Request::new(large_request())).map_err(st)?;
         ensure!(body_len(&r.message.payload) == 314_159, "payload size");
         Ok(())
     }
@@ -545,43 +536,42 @@ pub mod interop {
         Some(BoolValue { value })
     }
 
-    fn gzip() -> CallOptions {
-        bounded().with_compression(Encoding::Gzip)
-    }
-
-    fn client_compressed_unary(ch: &Channel) -> Outcome {
-        let path = TestServiceMethod::UnaryCall.path();
-        let call = |expect: bool, opts: CallOptions| {
+    fn client_compressed_unary(ch: &Client) -> Outcome {
+        let call = |expect: bool, encoding: Encoding| {
             let req = SimpleRequest {
                 expect_compressed: yes(expect),
                 ..large_request()
             };
-            ch.unary::<_, SimpleResponse>(path, &req, &opts)
+            ch.clone()
+                .with_compression(encoding)
+                .unary_call(Request::new(req))
         };
         // The feature probe: an uncompressed message that claims to be
         // compressed must be refused.
-        expect(call(true, bounded()), Code::InvalidArgument, None)
+        expect(call(true, Encoding::Identity), Code::InvalidArgument, None)
             .map_err(|e| format!("probe: {e}"))?;
-        let r = call(true, gzip()).map_err(|e| format!("compressed: {}", st(e)))?;
+        let r = call(true, Encoding::Gzip).map_err(|e| format!("compressed: {}", st(e)))?;
         ensure!(body_len(&r.message.payload) == 314_159, "payload size");
-        let r = call(false, bounded()).map_err(|e| format!("uncompressed: {}", st(e)))?;
+        let r = call(false, Encoding::Identity).map_err(|e| format!("uncompressed: {}", st(e)))?;
         ensure!(body_len(&r.message.payload) == 314_159, "payload size");
         Ok(())
     }
 
-    fn server_compressed_unary(ch: &Channel) -> Outcome {
+    fn server_compressed_unary(ch: &Client) -> Outcome {
         for compressed in [true, false] {
             let req = SimpleRequest {
                 response_compressed: yes(compressed),
                 ..large_request()
             };
-            // The unary method read as a stream of (one) message, to see
-            // the response's compressed flag.
+            // The unary method read as a stream of (one) message on the
+            // channel, to see the response's compressed flag (a unary stub
+            // call returns the message alone).
             let (_, mut stream) = ch
+                .channel()
                 .server_streaming::<_, SimpleResponse>(
                     TestServiceMethod::UnaryCall.path(),
                     &req,
-                    &bounded(),
+                    ch.options(),
                 )
                 .map_err(st)?;
             let m = stream.message().map_err(st)?.ok_or("no response")?;
@@ -596,20 +586,19 @@ pub mod interop {
         Ok(())
     }
 
-    fn client_compressed_streaming(ch: &Channel) -> Outcome {
-        let path = TestServiceMethod::StreamingInputCall.path();
+    fn client_compressed_streaming(ch: &Client) -> Outcome {
         // The feature probe, uncompressed: refused whether or not the send
         // completes first; the status comes out of `finish`.
-        let mut probe = ch
-            .client_streaming::<_, StreamingInputCallResponse>(path, &bounded())
-            .map_err(st)?;
+        let mut probe = ch.start_streaming_input_call().map_err(st)?;
         let _ = probe.send(&StreamingInputCallRequest {
             expect_compressed: yes(true),
             payload: payload(27_182),
         });
         expect(probe.finish(), Code::InvalidArgument, None).map_err(|e| format!("probe: {e}"))?;
         let mut call = ch
-            .client_streaming::<_, StreamingInputCallResponse>(path, &gzip())
+            .clone()
+            .with_compression(Encoding::Gzip)
+            .start_streaming_input_call()
             .map_err(st)?;
         call.send(&StreamingInputCallRequest {
             expect_compressed: yes(true),
@@ -631,7 +620,7 @@ pub mod interop {
         Ok(())
     }
 
-    fn server_compressed_streaming(ch: &Channel) -> Outcome {
+    fn server_compressed_streaming(ch: &Client) -> Outcome {
         let wanted = [(true, 31_415), (false, 92_653)];
         let req = StreamingOutputCallRequest {
             response_parameters: wanted
@@ -644,13 +633,7 @@ pub mod interop {
                 .collect(),
             ..Default::default()
         };
-        let (_, mut stream) = ch
-            .server_streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::StreamingOutputCall.path(),
-                &req,
-                &bounded(),
-            )
-            .map_err(st)?;
+        let (_, mut stream) = ch.streaming_output_call(Request::new(req)).map_err(st)?;
         let mut got = Vec::new();
         while let Some(m) = stream.message().map_err(st)? {
             got.push((stream.last_compressed(), body_len(&m.payload) as i32));
@@ -659,21 +642,14 @@ pub mod interop {
         Ok(())
     }
 
-    fn client_streaming(ch: &Channel) -> Outcome {
-        let mut call = ch
-            .client_streaming::<_, StreamingInputCallResponse>(
-                TestServiceMethod::StreamingInputCall.path(),
-                &bounded(),
-            )
+    fn client_streaming(ch: &Client) -> Outcome {
+        let requests = [27_182, 8, 1_828, 45_904].map(|n| StreamingInputCallRequest {
+            payload: payload(n),
+            ..Default::default()
+        });
+        let r = ch
+            .streaming_input_call(Request::new(requests))
             .map_err(st)?;
-        for n in [27_182, 8, 1_828, 45_904] {
-            call.send(&StreamingInputCallRequest {
-                payload: payload(n),
-                ..Default::default()
-            })
-            .map_err(st)?;
-        }
-        let r = call.finish().map_err(st)?;
         ensure!(
             r.message.aggregated_payload_size == 74_922,
             "aggregated {}",
@@ -695,14 +671,10 @@ pub mod interop {
         }
     }
 
-    fn server_streaming(ch: &Channel) -> Outcome {
+    fn server_streaming(ch: &Client) -> Outcome {
         let sizes = [31_415, 9, 2_653, 58_979];
         let (_, stream) = ch
-            .server_streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::StreamingOutputCall.path(),
-                &sized(&sizes),
-                &bounded(),
-            )
+            .streaming_output_call(Request::new(sized(&sizes)))
             .map_err(st)?;
         let got: Vec<usize> = stream
             .map(|m| m.map(|m| body_len(&m.payload)))
@@ -712,13 +684,8 @@ pub mod interop {
         Ok(())
     }
 
-    fn ping_pong(ch: &Channel) -> Outcome {
-        let mut call = ch
-            .streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::FullDuplexCall.path(),
-                &bounded(),
-            )
-            .map_err(st)?;
+    fn ping_pong(ch: &Client) -> Outcome {
+        let mut call = ch.full_duplex_call().map_err(st)?;
         for (rsize, psize) in [(31_415, 27_182), (9, 8), (2_653, 1_828), (58_979, 45_904)] {
             let mut req = sized(&[rsize]);
             req.payload = payload(psize);
@@ -731,13 +698,8 @@ pub mod interop {
         Ok(())
     }
 
-    fn empty_stream(ch: &Channel) -> Outcome {
-        let mut call = ch
-            .streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(
-                TestServiceMethod::FullDuplexCall.path(),
-                &bounded(),
-            )
-            .map_err(st)?;
+    fn empty_stream(ch: &Client) -> Outcome {
+        let mut call = ch.full_duplex_call().map_err(st)?;
         call.close_send();
         ensure!(call.message().map_err(st)?.is_none(), "a message");
         Ok(())
@@ -763,20 +725,14 @@ pub mod interop {
         })
     }
 
-    fn status_code_and_message(ch: &Channel) -> Outcome {
+    fn status_code_and_message(ch: &Client) -> Outcome {
         let req = SimpleRequest {
             response_status: with_status("test status message"),
             ..Default::default()
         };
-        let r =
-            ch.unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &bounded());
+        let r = ch.unary_call(Request::new(req));
         expect(r, Code::Unknown, Some("test status message"))?;
-        let mut call = ch
-            .streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::FullDuplexCall.path(),
-                &bounded(),
-            )
-            .map_err(st)?;
+        let mut call = ch.full_duplex_call().map_err(st)?;
         let req = StreamingOutputCallRequest {
             response_status: with_status("test status message"),
             ..Default::default()
@@ -786,24 +742,23 @@ pub mod interop {
         expect(call.message(), Code::Unknown, Some("test status message"))
     }
 
-    fn special_status_message(ch: &Channel) -> Outcome {
+    fn special_status_message(ch: &Client) -> Outcome {
         const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
         let req = SimpleRequest {
             response_status: with_status(SPECIAL),
             ..Default::default()
         };
-        let r =
-            ch.unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &bounded());
+        let r = ch.unary_call(Request::new(req));
         expect(r, Code::Unknown, Some(SPECIAL))
     }
 
-    fn custom_metadata(ch: &Channel) -> Outcome {
+    fn custom_metadata(ch: &Client) -> Outcome {
         let mut md = Metadata::new();
         md.insert("x-grpc-test-echo-initial", "test_initial_metadata_value")
             .map_err(|e| e.to_string())?;
         md.insert_bin("x-grpc-test-echo-trailing-bin", &[0xab, 0xab, 0xab])
             .map_err(|e| e.to_string())?;
-        let opts = bounded().with_metadata(md);
+        let ch = ch.clone().with_metadata(md);
         let check = |initial: &Metadata, trailing: &Metadata| -> Outcome {
             ensure!(
                 initial.get_str("x-grpc-test-echo-initial") == Some("test_initial_metadata_value"),
@@ -821,16 +776,9 @@ pub mod interop {
             payload: payload(271_828),
             ..Default::default()
         };
-        let r = ch
-            .unary::<_, SimpleResponse>(TestServiceMethod::UnaryCall.path(), &req, &opts)
-            .map_err(st)?;
+        let r = ch.unary_call(Request::new(req)).map_err(st)?;
         check(&r.metadata, &r.trailers)?;
-        let mut call = ch
-            .streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::FullDuplexCall.path(),
-                &opts,
-            )
-            .map_err(st)?;
+        let mut call = ch.full_duplex_call().map_err(st)?;
         let mut req = sized(&[314_159]);
         req.payload = payload(271_828);
         call.send(&req).map_err(st)?;
@@ -841,13 +789,11 @@ pub mod interop {
         check(&initial, &trailing)
     }
 
-    fn timeout_on_sleeping_server(ch: &Channel) -> Outcome {
-        let opts = CallOptions::default().with_timeout(Duration::from_millis(1));
+    fn timeout_on_sleeping_server(ch: &Client) -> Outcome {
         let mut call = ch
-            .streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::FullDuplexCall.path(),
-                &opts,
-            )
+            .clone()
+            .with_timeout(Duration::from_millis(1))
+            .full_duplex_call()
             .map_err(st)?;
         let mut req = sized(&[]);
         req.payload = payload(27_182);
@@ -856,27 +802,17 @@ pub mod interop {
         expect(call.message(), Code::DeadlineExceeded, None)
     }
 
-    fn cancel_after_begin(ch: &Channel) -> Outcome {
-        let call = ch
-            .client_streaming::<StreamingInputCallRequest, StreamingInputCallResponse>(
-                TestServiceMethod::StreamingInputCall.path(),
-                &bounded(),
-            )
-            .map_err(st)?;
+    fn cancel_after_begin(ch: &Client) -> Outcome {
+        let call = ch.start_streaming_input_call().map_err(st)?;
         // Dropping the call cancels it (RST_STREAM CANCEL); the
         // connection goes on serving.
         drop(call);
         empty_unary(ch).map_err(|e| format!("after the cancel: {e}"))
     }
 
-    fn cancel_after_first_response(ch: &Channel) -> Outcome {
+    fn cancel_after_first_response(ch: &Client) -> Outcome {
         let started = Instant::now();
-        let mut call = ch
-            .streaming::<_, StreamingOutputCallResponse>(
-                TestServiceMethod::FullDuplexCall.path(),
-                &bounded(),
-            )
-            .map_err(st)?;
+        let mut call = ch.full_duplex_call().map_err(st)?;
         let mut req = sized(&[31_415]);
         req.payload = payload(27_182);
         call.send(&req).map_err(st)?;
@@ -887,21 +823,15 @@ pub mod interop {
         empty_unary(ch).map_err(|e| format!("after the cancel: {e}"))
     }
 
-    fn unimplemented_method(ch: &Channel) -> Outcome {
-        let r = ch.unary::<_, Empty>(
-            TestServiceMethod::UnimplementedCall.path(),
-            &Empty {},
-            &bounded(),
-        );
+    fn unimplemented_method(ch: &Client) -> Outcome {
+        let r = ch.unimplemented_call(Request::new(Empty {}));
         expect(r, Code::Unimplemented, None)
     }
 
-    fn unimplemented_service(ch: &Channel) -> Outcome {
-        let r = ch.unary::<_, Empty>(
-            "/grpc.testing.UnimplementedService/UnimplementedCall",
-            &Empty {},
-            &bounded(),
-        );
+    fn unimplemented_service(ch: &Client) -> Outcome {
+        let r = UnimplementedServiceClient::new(ch.channel().clone())
+            .with_options(ch.options().clone())
+            .unimplemented_call(Request::new(Empty {}));
         expect(r, Code::Unimplemented, None)
     }
 }
