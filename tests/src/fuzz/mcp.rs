@@ -1,15 +1,17 @@
-//! Pieces shared by the MCP targets ([`mcp_stdio`](super::mcp_stdio) and
-//! [`mcp_http`](super::mcp_http)): client messages generated from ops, the
-//! catalogue every server starts with, the application answering the
-//! requests it was handed, and the check that output is JSON-RPC 2.0.
+//! Pieces shared by the MCP targets ([`mcp_stdio`](super::mcp_stdio),
+//! [`mcp_ws`](super::mcp_ws) and [`mcp_http`](super::mcp_http)): client
+//! messages generated from ops, the catalogue every server starts with,
+//! the application answering the requests it was handed ([`App`] for the
+//! one-session transports), and the check that output is JSON-RPC 2.0.
 
 use arbitrary::Arbitrary;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::time::Instant;
 use wirestate_jsonrpc::{Decoded, ErrorCode, ErrorObject, Limits, Message, RequestId, decode};
 use wirestate_mcp::schema::{
-    CallToolResult, CompleteResult, GetPromptResult, LoggingLevel, Prompt, ReadResourceResult,
-    Resource, Tool,
+    CallToolResult, CompleteResult, GetPromptResult, LoggingLevel, ProgressToken, Prompt,
+    ReadResourceResult, Resource, Tool,
 };
 use wirestate_mcp::{ServerEvent, ServerSession};
 
@@ -480,5 +482,156 @@ impl IdLedger {
             *n <= asked,
             "{n} responses to id {id:?}, asked {asked} times"
         );
+    }
+}
+
+/// What the application does to the session of a one-session server
+/// (stdio, WebSocket), as ops of the models choose it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Act {
+    /// Answer the `n`-th request held (an error when `false`).
+    Answer(u8, bool),
+    /// Answer a held request twice (the second must fail).
+    AnswerTwice(u8),
+    /// Progress for the `n`-th request held (its token, or a stranger's).
+    Progress(u8, u8),
+    /// A log message at a level.
+    Log(u8),
+    /// Ping the client.
+    Ping,
+    /// Ask the client for its roots.
+    Roots,
+    /// Cancel one of the server's own requests.
+    CancelOurs(u8),
+    /// A resource changed.
+    ResourceUpdated,
+    /// The catalogue changes: a tool added (`true`) or removed.
+    Catalogue(bool),
+}
+
+/// The application's side of a one-session server in the stdio and
+/// WebSocket models, and their ledger of its JSON-RPC traffic: the
+/// requests the client sent against the responses the server sent, the
+/// requests handed to the application, the server's own requests, and the
+/// log both runs of a model must agree on.
+#[derive(Debug, Default)]
+pub(crate) struct App {
+    ids: IdLedger,
+    /// Requests handed to the application and not answered yet.
+    pub(crate) held: Vec<Handed>,
+    /// Ids of the server's requests seen in the output, for the client's
+    /// answers.
+    pub(crate) server_requests: Vec<Value>,
+    /// Ids of the requests the server sent on the application's behalf.
+    ours: Vec<RequestId>,
+    /// Events and command results, in order.
+    pub(crate) log: Vec<String>,
+}
+
+impl App {
+    /// Notes a client message as the server decodes it: its request ids.
+    pub(crate) fn client_sent(&mut self, text: &[u8]) {
+        for id in request_ids(text) {
+            self.ids.request(id);
+        }
+    }
+
+    /// Checks a message the server sent ([`check_jsonrpc`]), counts its
+    /// responses against the requests and keeps its requests' ids; returns
+    /// the rest of what it holds.
+    pub(crate) fn server_sent(&mut self, text: &[u8]) -> Sent {
+        let mut sent = check_jsonrpc(text);
+        for id in sent.responses.drain(..).flatten() {
+            self.ids.response(id);
+        }
+        self.server_requests.append(&mut sent.requests);
+        sent
+    }
+
+    /// Notes a session event: a request handed to the application is
+    /// held, a cancelled one dropped; the event is logged.
+    pub(crate) fn event(&mut self, e: &ServerEvent) {
+        if let Some(h) = handed(e) {
+            self.held.push(h);
+        }
+        if let ServerEvent::Cancelled { id, .. } = e {
+            self.held.retain(|h| &h.id != id);
+        }
+        self.log.push(format!("{e:?}"));
+    }
+
+    /// Does `act` on `session` at `now`, logging the outcome.
+    pub(crate) fn act(&mut self, session: &mut ServerSession, now: Instant, act: Act) {
+        match act {
+            Act::Answer(n, ok) => {
+                if !self.held.is_empty() {
+                    let h = self.held.remove(usize::from(n) % self.held.len());
+                    let r = answer(session, &h, ok);
+                    self.log.push(r);
+                }
+            }
+            Act::AnswerTwice(n) => {
+                if !self.held.is_empty() {
+                    let h = self.held.remove(usize::from(n) % self.held.len());
+                    let first = answer(session, &h, true);
+                    let second = answer(session, &h, false);
+                    assert!(second.contains("Err"), "answered twice: {first} / {second}");
+                    self.log.push(first);
+                    self.log.push(second);
+                }
+            }
+            Act::Progress(n, t) => {
+                let token = match self.held.get(usize::from(n) % self.held.len().max(1)) {
+                    Some(Handed {
+                        progress: Some(p), ..
+                    }) if t % 4 != 0 => p.clone(),
+                    _ => ProgressToken::Number(i64::from(t)),
+                };
+                let r = session.notify_progress(
+                    &token,
+                    f64::from(t),
+                    Some(255.0),
+                    Some("working".into()),
+                );
+                self.log.push(format!("progress {token:?}: {r:?}"));
+            }
+            Act::Log(l) => {
+                let r = session.log(level(l), Some("fuzz"), json!({"n": l, "text": "a\nb"}));
+                self.log.push(format!("log: {r:?}"));
+            }
+            Act::Ping => {
+                let r = session.ping(now);
+                if let Ok(id) = &r {
+                    self.ours.push(id.clone());
+                }
+                self.log.push(format!("ping: {r:?}"));
+            }
+            Act::Roots => {
+                let r = session.list_roots(now);
+                if let Ok(id) = &r {
+                    self.ours.push(id.clone());
+                }
+                self.log.push(format!("roots: {r:?}"));
+            }
+            Act::CancelOurs(n) => {
+                if !self.ours.is_empty() {
+                    let id = self.ours.remove(usize::from(n) % self.ours.len());
+                    let r = session.cancel_request(&id, Some("bored"));
+                    self.log.push(format!("cancel {id:?}: {r:?}"));
+                }
+            }
+            Act::ResourceUpdated => {
+                let r = session.resource_updated(RESOURCE);
+                self.log.push(format!("updated: {r}"));
+            }
+            Act::Catalogue(add) => {
+                if add {
+                    session.add_tool(tool());
+                } else {
+                    let r = session.remove_tool(TOOL);
+                    self.log.push(format!("removed: {r}"));
+                }
+            }
+        }
     }
 }

@@ -45,13 +45,12 @@
 //!   result for every application command and the same output bytes. The
 //!   application acts between ops, so this holds with it acting too.
 
-use super::mcp::{ClientMsg, Handed, IdLedger, answer, check_jsonrpc, handed, level};
-use super::ops::{Clock, MAX_OPS, Split, Wire, split_input};
+use super::mcp::{Act, App, ClientMsg, answer};
+use super::ops::{Clock, MAX_OPS, Split, Wire, split_input, tick};
 use arbitrary::{Arbitrary, Unstructured};
-use serde_json::{Value, json};
 use wirestate_codec::{LineDecoder, LineError};
 use wirestate_machine::{Machine, Transmit};
-use wirestate_mcp::schema::{Implementation, ProgressToken};
+use wirestate_mcp::schema::Implementation;
 use wirestate_mcp::{Config, StdioConfig, StdioServer};
 
 /// The configuration as the input chooses it (all zero: the defaults).
@@ -155,14 +154,10 @@ struct State {
     too_long: usize,
     /// Over-long lines the server answered.
     too_long_answered: usize,
-    ids: IdLedger,
-    held: Vec<Handed>,
-    /// Ids of the server's requests seen in the output.
-    server_requests: Vec<Value>,
-    ours: Vec<wirestate_jsonrpc::RequestId>,
+    /// The application, and the ledger of ids.
+    app: App,
     eof: bool,
     shutdown: bool,
-    log: Vec<String>,
     output: Vec<u8>,
 }
 
@@ -187,11 +182,7 @@ impl State {
 
     fn model_line(&mut self, line: Result<bytes::Bytes, LineError>) {
         match line {
-            Ok(l) => {
-                for id in super::mcp::request_ids(&l) {
-                    self.ids.request(id);
-                }
-            }
+            Ok(l) => self.app.client_sent(&l),
             Err(_) => self.too_long += 1,
         }
     }
@@ -208,13 +199,9 @@ impl State {
                         !line.contains(&b'\n') && !line.contains(&b'\r'),
                         "a line break inside a line: {b:?}"
                     );
-                    let sent = check_jsonrpc(line);
-                    for id in sent.responses.into_iter().flatten() {
-                        self.ids.response(id);
-                    }
+                    let sent = self.app.server_sent(line);
                     self.too_long_answered +=
                         sent.null_errors.iter().filter(|&&c| c == -32007).count();
-                    self.server_requests.extend(sent.requests);
                     self.output.extend_from_slice(&b);
                 }
                 Transmit::Shutdown => {
@@ -232,20 +219,14 @@ impl State {
             self.too_long_answered, self.too_long
         );
         while let Some(e) = self.server.poll_event() {
-            if let Some(h) = handed(&e) {
-                self.held.push(h);
-            }
-            if let wirestate_mcp::ServerEvent::Cancelled { id, .. } = &e {
-                self.held.retain(|h| &h.id != id);
-            }
-            self.log.push(format!("{e:?}"));
+            self.app.event(&e);
         }
     }
 
     fn op(&mut self, op: StdioOp, wire: &mut Wire<'_>) {
         match op {
             StdioOp::Send(msg, crlf) => {
-                let mut line = msg.json(&self.server_requests).into_bytes();
+                let mut line = msg.json(&self.app.server_requests).into_bytes();
                 line.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
                 self.feed(&line);
             }
@@ -254,92 +235,23 @@ impl State {
                 wire.advance(bytes.len());
                 self.feed(bytes);
             }
-            StdioOp::Time(n) => {
-                self.clock.advance(n.saturating_mul(10));
-                self.server.handle_timeout(self.clock.now);
-                if let Some(t) = self.server.poll_timeout() {
-                    assert!(t > self.clock.now, "a due timer left after handle_timeout");
-                }
-            }
-            StdioOp::Answer(n, ok) => {
-                if !self.held.is_empty() {
-                    let h = self.held.remove(usize::from(n) % self.held.len());
-                    let r = answer(self.server.session_mut(), &h, ok);
-                    self.log.push(r);
-                }
-            }
-            StdioOp::AnswerTwice(n) => {
-                if !self.held.is_empty() {
-                    let h = self.held.remove(usize::from(n) % self.held.len());
-                    let first = answer(self.server.session_mut(), &h, true);
-                    let second = answer(self.server.session_mut(), &h, false);
-                    assert!(second.contains("Err"), "answered twice: {first} / {second}");
-                    self.log.push(first);
-                    self.log.push(second);
-                }
-            }
-            StdioOp::Progress(n, t) => {
-                let token = match self.held.get(usize::from(n) % self.held.len().max(1)) {
-                    Some(Handed {
-                        progress: Some(p), ..
-                    }) if t % 4 != 0 => p.clone(),
-                    _ => ProgressToken::Number(i64::from(t)),
-                };
-                let r = self.server.session_mut().notify_progress(
-                    &token,
-                    f64::from(t),
-                    Some(255.0),
-                    Some("working".into()),
-                );
-                self.log.push(format!("progress {token:?}: {r:?}"));
-            }
-            StdioOp::Log(l) => {
-                let r = self.server.session_mut().log(
-                    level(l),
-                    Some("fuzz"),
-                    json!({"n": l, "text": "a\nb"}),
-                );
-                self.log.push(format!("log: {r:?}"));
-            }
-            StdioOp::Ping => {
-                let r = self.server.session_mut().ping(self.clock.now);
-                if let Ok(id) = &r {
-                    self.ours.push(id.clone());
-                }
-                self.log.push(format!("ping: {r:?}"));
-            }
-            StdioOp::Roots => {
-                let r = self.server.session_mut().list_roots(self.clock.now);
-                if let Ok(id) = &r {
-                    self.ours.push(id.clone());
-                }
-                self.log.push(format!("roots: {r:?}"));
-            }
-            StdioOp::CancelOurs(n) => {
-                if !self.ours.is_empty() {
-                    let id = self.ours.remove(usize::from(n) % self.ours.len());
-                    let r = self.server.session_mut().cancel_request(&id, Some("bored"));
-                    self.log.push(format!("cancel {id:?}: {r:?}"));
-                }
-            }
-            StdioOp::ResourceUpdated => {
-                let r = self
-                    .server
-                    .session_mut()
-                    .resource_updated(super::mcp::RESOURCE);
-                self.log.push(format!("updated: {r}"));
-            }
-            StdioOp::Catalogue(add) => {
-                if add {
-                    self.server.session_mut().add_tool(super::mcp::tool());
-                } else {
-                    let r = self.server.session_mut().remove_tool(super::mcp::TOOL);
-                    self.log.push(format!("removed: {r}"));
-                }
-            }
+            StdioOp::Time(n) => tick(&mut self.server, &mut self.clock, n),
+            StdioOp::Answer(n, ok) => self.act(Act::Answer(n, ok)),
+            StdioOp::AnswerTwice(n) => self.act(Act::AnswerTwice(n)),
+            StdioOp::Progress(n, t) => self.act(Act::Progress(n, t)),
+            StdioOp::Log(l) => self.act(Act::Log(l)),
+            StdioOp::Ping => self.act(Act::Ping),
+            StdioOp::Roots => self.act(Act::Roots),
+            StdioOp::CancelOurs(n) => self.act(Act::CancelOurs(n)),
+            StdioOp::ResourceUpdated => self.act(Act::ResourceUpdated),
+            StdioOp::Catalogue(add) => self.act(Act::Catalogue(add)),
             StdioOp::Eof => self.eof(),
         }
         self.drain();
+    }
+
+    fn act(&mut self, act: Act) {
+        self.app.act(self.server.session_mut(), self.clock.now, act);
     }
 
     fn eof(&mut self) {
@@ -369,13 +281,9 @@ fn run(setup: &StdioSetup, ops: &[StdioOp], wire: &[u8], split: bool) -> Run {
         model: LineDecoder::with_max_line_len(config.max_line_len),
         too_long: 0,
         too_long_answered: 0,
-        ids: IdLedger::default(),
-        held: Vec::new(),
-        server_requests: Vec::new(),
-        ours: Vec::new(),
+        app: App::default(),
         eof: false,
         shutdown: false,
-        log: Vec::new(),
         output: Vec::new(),
     };
     let mut wire = Wire::new(wire);
@@ -391,9 +299,9 @@ fn run(setup: &StdioSetup, ops: &[StdioOp], wire: &[u8], split: bool) -> Run {
     s.drain();
     // The application answers everything it holds: the server must then
     // close.
-    while let Some(h) = s.held.pop() {
+    while let Some(h) = s.app.held.pop() {
         let r = answer(s.server.session_mut(), &h, true);
-        s.log.push(r);
+        s.app.log.push(r);
         s.drain();
     }
     assert!(
@@ -402,7 +310,7 @@ fn run(setup: &StdioSetup, ops: &[StdioOp], wire: &[u8], split: bool) -> Run {
         s.server.session().pending_requests()
     );
     Run {
-        log: s.log,
+        log: s.app.log,
         output: s.output,
     }
 }

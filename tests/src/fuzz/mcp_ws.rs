@@ -38,15 +38,14 @@
 //!   `Feed`/`Send` whole and the run with them cut as the setup says give
 //!   the same events, the same command results and the same output bytes.
 
-use super::mcp::{ClientMsg, Handed, IdLedger, answer, check_jsonrpc, handed, level};
-use super::ops::{Clock, MAX_OPS, Split, Wire, split_input};
+use super::mcp::{Act, App, ClientMsg};
+use super::ops::{Clock, MAX_OPS, Split, Wire, split_input, tick};
 use super::ws_connection::entropy;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
-use serde_json::{Value, json};
 use wirestate_machine::{Machine, Transmit};
 use wirestate_mcp::ServerEvent;
-use wirestate_mcp::schema::{Implementation, ProgressToken};
+use wirestate_mcp::schema::Implementation;
 use wirestate_mcp::websocket::{WsConfig, WsServer};
 use wirestate_ws::{Connection, Event, Message, MessageKind, close_code};
 
@@ -155,10 +154,8 @@ struct State {
     model: Connection,
     /// Reads the server's output.
     reader: Connection,
-    ids: IdLedger,
-    held: Vec<Handed>,
-    /// Ids of the server's requests seen in the output.
-    server_requests: Vec<Value>,
+    /// The application, and the ledger of ids.
+    app: App,
     /// The server failed (sticky).
     failed: bool,
     /// A binary message was among the client's messages.
@@ -171,7 +168,6 @@ struct State {
     /// The server's close frame was read.
     close_read: Option<u16>,
     closed_seen: bool,
-    log: Vec<String>,
     output: Vec<u8>,
 }
 
@@ -204,9 +200,7 @@ impl State {
                 while let Some(e) = self.model.poll_event() {
                     match e {
                         Event::Message(Message::Text(t)) if !self.binary => {
-                            for id in super::mcp::request_ids(t.as_bytes()) {
-                                self.ids.request(id);
-                            }
+                            self.app.client_sent(t.as_bytes());
                         }
                         Event::Message(Message::Binary(_)) => {
                             if open_before && !self.binary && !self.model_closed {
@@ -229,7 +223,7 @@ impl State {
                     // Logged once: how many pieces follow depends on the
                     // cutting.
                     if !self.failed {
-                        self.log.push(format!("input error: {e}"));
+                        self.app.log.push(format!("input error: {e}"));
                     }
                     self.failed = true;
                 }
@@ -250,20 +244,14 @@ impl State {
             }
         }
         while let Some(e) = self.server.poll_event() {
-            if let Some(h) = handed(&e) {
-                self.held.push(h);
-            }
-            if let ServerEvent::Cancelled { id, .. } = &e {
-                self.held.retain(|h| &h.id != id);
-            }
             if let ServerEvent::Closed { .. } = &e {
-                self.held.clear();
+                self.app.held.clear();
             }
-            self.log.push(format!("{e:?}"));
+            self.app.event(&e);
         }
         if self.server.is_closed() && !self.closed_seen {
             self.closed_seen = true;
-            self.log.push("closed".into());
+            self.app.log.push("closed".into());
         }
     }
 
@@ -278,11 +266,7 @@ impl State {
             );
             match e {
                 Event::Message(Message::Text(t)) => {
-                    let sent = check_jsonrpc(t.as_bytes());
-                    for id in sent.responses.into_iter().flatten() {
-                        self.ids.response(id);
-                    }
-                    self.server_requests.extend(sent.requests);
+                    self.app.server_sent(t.as_bytes());
                 }
                 Event::Message(Message::Binary(b)) => panic!("a binary message: {b:?}"),
                 Event::Close(frame) => {
@@ -300,7 +284,7 @@ impl State {
     fn op(&mut self, op: McpWsOp, wire: &mut Wire<'_>) {
         match op {
             McpWsOp::Send(msg, pieces) => {
-                let text = msg.json(&self.server_requests);
+                let text = msg.json(&self.app.server_requests);
                 if self.client.is_open() {
                     let n = usize::from(pieces % 4) + 1;
                     if n == 1 {
@@ -351,69 +335,30 @@ impl State {
                 wire.advance(bytes.len());
                 self.feed(bytes);
             }
-            McpWsOp::Time(n) => {
-                self.clock.advance(n.saturating_mul(10));
-                self.server.handle_timeout(self.clock.now);
-                if let Some(t) = self.server.poll_timeout() {
-                    assert!(t > self.clock.now, "a due timer left after handle_timeout");
-                }
-            }
-            McpWsOp::Answer(n, ok) => {
-                if !self.held.is_empty() {
-                    let h = self.held.remove(usize::from(n) % self.held.len());
-                    let r = answer(self.server.session_mut(), &h, ok);
-                    self.log.push(r);
-                }
-            }
-            McpWsOp::Progress(n, t) => {
-                let token = match self.held.get(usize::from(n) % self.held.len().max(1)) {
-                    Some(Handed {
-                        progress: Some(p), ..
-                    }) if t % 4 != 0 => p.clone(),
-                    _ => ProgressToken::Number(i64::from(t)),
-                };
-                let r = self.server.session_mut().notify_progress(
-                    &token,
-                    f64::from(t),
-                    Some(255.0),
-                    Some("working".into()),
-                );
-                self.log.push(format!("progress {token:?}: {r:?}"));
-            }
-            McpWsOp::Log(l) => {
-                let r = self.server.session_mut().log(
-                    level(l),
-                    Some("fuzz"),
-                    json!({"n": l, "text": "a\nb"}),
-                );
-                self.log.push(format!("log: {r:?}"));
-            }
-            McpWsOp::PingClient => {
-                let r = self.server.session_mut().ping(self.clock.now);
-                self.log.push(format!("ping: {r:?}"));
-            }
-            McpWsOp::Catalogue(add) => {
-                if add {
-                    self.server.session_mut().add_tool(super::mcp::tool());
-                } else {
-                    let r = self.server.session_mut().remove_tool(super::mcp::TOOL);
-                    self.log.push(format!("removed: {r}"));
-                }
-            }
+            McpWsOp::Time(n) => tick(&mut self.server, &mut self.clock, n),
+            McpWsOp::Answer(n, ok) => self.act(Act::Answer(n, ok)),
+            McpWsOp::Progress(n, t) => self.act(Act::Progress(n, t)),
+            McpWsOp::Log(l) => self.act(Act::Log(l)),
+            McpWsOp::PingClient => self.act(Act::Ping),
+            McpWsOp::Catalogue(add) => self.act(Act::Catalogue(add)),
             McpWsOp::ServerClose => {
                 let r = self
                     .server
                     .close(self.clock.now, close_code::NORMAL, "done");
-                self.log.push(format!("close: {r:?}"));
+                self.app.log.push(format!("close: {r:?}"));
             }
             McpWsOp::Eof => self.eof(),
         }
         self.drain();
     }
 
+    fn act(&mut self, act: Act) {
+        self.app.act(self.server.session_mut(), self.clock.now, act);
+    }
+
     fn eof(&mut self) {
         let r = self.server.handle_eof(self.clock.now);
-        self.log.push(format!("eof: {r:?}"));
+        self.app.log.push(format!("eof: {r:?}"));
         assert!(!self.server.wants_read(), "wants_read after EOF");
     }
 }
@@ -434,16 +379,13 @@ fn run(setup: &McpWsSetup, ops: &[McpWsOp], wire: &[u8], split: bool) -> Run {
         client: Connection::client(wirestate_ws::Config::default(), entropy()),
         model: Connection::server(model_config),
         reader: Connection::client(wirestate_ws::Config::default(), entropy()),
-        ids: IdLedger::default(),
-        held: Vec::new(),
-        server_requests: Vec::new(),
+        app: App::default(),
         failed: false,
         binary: false,
         model_closed: false,
         expect_1003: false,
         close_read: None,
         closed_seen: false,
-        log: Vec::new(),
         output: Vec::new(),
     };
     let now = st.clock.now;
@@ -467,7 +409,7 @@ fn run(setup: &McpWsSetup, ops: &[McpWsOp], wire: &[u8], split: bool) -> Run {
         );
     }
     Run {
-        log: st.log,
+        log: st.app.log,
         output: st.output,
     }
 }

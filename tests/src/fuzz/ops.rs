@@ -206,6 +206,16 @@ impl Clock {
     }
 }
 
+/// A `Time(n)` op of a connection model: moves `clock` by `n * 10` ms and
+/// fires `machine`'s due timers, after which none may be due.
+pub(crate) fn tick<M: wirestate_machine::Machine>(machine: &mut M, clock: &mut Clock, n: u16) {
+    clock.advance(n.saturating_mul(10));
+    machine.handle_timeout(clock.now);
+    if let Some(t) = machine.poll_timeout() {
+        assert!(t > clock.now, "a due timer left after handle_timeout");
+    }
+}
+
 /// A body payload of `len % 3000` bytes (past the 1 KiB copy threshold of
 /// the transmit queue).
 pub(crate) fn payload(len: u16) -> Bytes {
