@@ -445,3 +445,187 @@ fn blocking_channel_retries_and_backs_off_keepalive() {
     drop((ch, fixed, plain, ka));
     handle.shutdown();
 }
+
+// ---- against grpcio (the C core) --------------------------------------
+//
+// scripts/interop-grpc-retry.sh starts scripts/interop_grpc_retry.py (the
+// same methods, with grpcio's ping policy: 200 ms, 2 strikes) and runs
+// these with WIRESTATE_GRPCIO_RETRY=host:port.
+
+fn grpcio_addr() -> SocketAddr {
+    std::env::var("WIRESTATE_GRPCIO_RETRY")
+        .expect("WIRESTATE_GRPCIO_RETRY=host:port of scripts/interop_grpc_retry.py")
+        .parse()
+        .expect("an address")
+}
+
+/// The attempts grpcio's server noted for `key`: the values of
+/// `grpc-previous-rpc-attempts` it handed the application (-1: none).
+fn parse_seen(text: &str) -> Vec<i64> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+async fn grpcio_seen<R: Runtime>(ch: &Channel<R>, key: &str) -> Vec<i64> {
+    let req = SimpleResponse {
+        username: key.to_owned(),
+        ..Default::default()
+    };
+    let r = ch
+        .unary::<_, SimpleResponse>("/retry.Test/Seen", &req, &CallOptions::default())
+        .await
+        .unwrap();
+    parse_seen(&r.message.username)
+}
+
+async fn grpcio_cases<R: Runtime>(rt: R, tag: &str) {
+    let addr = grpcio_addr();
+    let ch = Channel::builder(rt.clone(), addr)
+        .retry_policy(policy(4))
+        .connect()
+        .await
+        .unwrap();
+    let req = SimpleRequest::default();
+    let key = |k: &str| format!("{tag}-{k}");
+
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("ok"), 2, &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "after 2");
+    assert_eq!(grpcio_seen(&ch, &key("ok")).await, [-1, 1, 2]);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("internal"), 3, &[("x-code", "13")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    assert_eq!(grpcio_seen(&ch, &key("internal")).await.len(), 1);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &opts(&key("pushback"), 10, &[("x-pushback", "-1")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(grpcio_seen(&ch, &key("pushback")).await.len(), 1);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("exhausted"), 10, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.message, "attempt 3 fails");
+    assert_eq!(grpcio_seen(&ch, &key("exhausted")).await.len(), 4);
+
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            STREAM,
+            &StreamingOutputCallRequest::default(),
+            &opts(&key("stream"), 0, &[]),
+        )
+        .await
+        .unwrap();
+    assert!(stream.message().await.unwrap().is_some());
+    assert_eq!(stream.message().await.unwrap_err().code, Code::Unavailable);
+
+    keepalive_case(rt, addr, tag).await;
+}
+
+#[test]
+#[ignore = "needs the grpcio server of scripts/interop-grpc-retry.sh"]
+fn grpcio_server_tokio_channel() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, grpcio_cases(wirestate_tokio::TokioRuntime, "tokio"))
+            .await
+            .expect("bounded");
+    });
+}
+
+#[test]
+#[ignore = "needs the grpcio server of scripts/interop-grpc-retry.sh"]
+fn grpcio_server_smol_channel() {
+    let ex = Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(grpcio_cases(rt, "smol"), timer).await;
+    }));
+}
+
+#[test]
+#[ignore = "needs the grpcio server of scripts/interop-grpc-retry.sh"]
+fn grpcio_server_blocking_channel() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let addr = grpcio_addr().to_string();
+    let bopts = |key: &str, fail: u32, extra: &[(&str, &str)]| -> BOpts {
+        BOpts::default()
+            .with_metadata(opts(key, fail, extra).metadata)
+            .with_timeout(Duration::from_secs(10))
+    };
+    let ch = BChannel::builder(&addr)
+        .retry_policy(policy(4))
+        .connect()
+        .unwrap();
+    let seen = |key: &str| {
+        let req = SimpleResponse {
+            username: key.to_owned(),
+            ..Default::default()
+        };
+        let r = ch
+            .unary::<_, SimpleResponse>("/retry.Test/Seen", &req, &BOpts::default())
+            .unwrap();
+        parse_seen(&r.message.username)
+    };
+    let req = SimpleRequest::default();
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("blocking-ok", 2, &[]))
+        .unwrap();
+    assert_eq!(r.message.username, "after 2");
+    assert_eq!(seen("blocking-ok"), [-1, 1, 2]);
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &bopts("blocking-internal", 3, &[("x-code", "13")]),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    assert_eq!(seen("blocking-internal").len(), 1);
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &bopts("blocking-pushback", 10, &[("x-pushback", "-1")]),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen("blocking-pushback").len(), 1);
+
+    let ka = BChannel::builder(&addr)
+        .keepalive(Duration::from_millis(25))
+        .retry_policy(policy(3))
+        .connect()
+        .unwrap();
+    for _ in 0..12 {
+        ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("blocking-keepalive", 0, &[]))
+            .unwrap();
+        if ka.keepalive_interval() == Some(MIN_PING) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(ka.keepalive_interval(), Some(MIN_PING));
+    assert!(ka.connections() >= 4, "{}", ka.connections());
+}

@@ -1,0 +1,112 @@
+"""A grpcio (C core) server for our channels' retries and keep-alive
+back-off (run by scripts/interop-grpc-retry.sh).
+
+    interop_grpc_retry.py PORT
+
+Serves, with raw bytes (no generated stubs):
+
+* /retry.Test/Unary: notes the call's attempt (by its `x-key` metadata,
+  with the `grpc-previous-rpc-attempts` value the core hands the
+  application, or -1 without one) and fails with `x-code` (default
+  UNAVAILABLE) while fewer than `x-fail` attempts of that key came before,
+  with `x-pushback` as `grpc-retry-pushback-ms` in the trailers if given;
+  otherwise answers a SimpleResponse whose username is "after N".
+* /retry.Test/Seen: the attempts noted for the key in the request's
+  username field ... as a SimpleResponse username "a,b,c".
+* /retry.Test/Stream: one message, then UNAVAILABLE (headers sent: a
+  committed call).
+
+The server enforces a minimum ping interval of 200 ms with 2 strikes
+(grpc.http2.min_ping_interval_without_data_ms, grpc.http2.max_ping_strikes;
+pings without calls permitted), so a client pinging more often gets GOAWAY
+ENHANCE_YOUR_CALM "too_many_pings". Loopback only.
+"""
+
+import sys
+import threading
+from concurrent import futures
+
+import grpc
+
+seen = {}
+lock = threading.Lock()
+
+
+def string_field(number, text):
+    """One protobuf length-delimited string field."""
+    data = text.encode()
+    out = bytearray([number << 3 | 2])
+    n = len(data)
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes(out) + data
+
+
+def parse_username(request):
+    """The username (field 2) of a SimpleRequest-shaped message we sent:
+    our test sends only that field, so a tiny reader is enough."""
+    if len(request) >= 2 and request[0] == (2 << 3 | 2):
+        n = request[1]
+        return request[2 : 2 + n].decode()
+    return ""
+
+
+def unary(request, context):
+    md = dict(context.invocation_metadata())
+    key = md.get("x-key", "")
+    previous = int(md.get("grpc-previous-rpc-attempts", "-1"))
+    with lock:
+        seen.setdefault(key, []).append(previous)
+        made = len(seen[key]) - 1
+    fail = int(md.get("x-fail", "0"))
+    if made < fail:
+        if "x-pushback" in md:
+            context.set_trailing_metadata((("grpc-retry-pushback-ms", md["x-pushback"]),))
+        code = next(c for c in grpc.StatusCode if c.value[0] == int(md.get("x-code", "14")))
+        context.abort(code, "attempt %d fails" % made)
+    return string_field(2, "after %d" % made)
+
+
+def seen_of(request, context):
+    key = parse_username(request)
+    with lock:
+        values = list(seen.get(key, []))
+    return string_field(2, ",".join(str(v) for v in values))
+
+
+def stream(request, context):
+    yield b""
+    context.abort(grpc.StatusCode.UNAVAILABLE, "failed after the first message")
+
+
+def main():
+    port = int(sys.argv[1])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8),
+        options=[
+            ("grpc.http2.min_ping_interval_without_data_ms", 200),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ],
+    )
+    handler = grpc.method_handlers_generic_handler(
+        "retry.Test",
+        {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary),
+            "Seen": grpc.unary_unary_rpc_method_handler(seen_of),
+            "Stream": grpc.unary_stream_rpc_method_handler(stream),
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port("127.0.0.1:%d" % port)
+    server.start()
+    print("listening on 127.0.0.1:%d" % port, flush=True)
+    server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    main()
