@@ -11,11 +11,20 @@
 //! `PASS name` / `FAIL name: why` line per case, then `N passed, N failed`;
 //! the exit status is 1 if any failed, 2 for bad arguments.
 //! `--use_tls=false` is accepted (TLS is not offered here).
+//!
+//! `--transport=web` runs the cases over gRPC-Web (HTTP/1.1,
+//! `application/grpc-web`) and `--transport=web-text` over its base64
+//! text mode (`application/grpc-web-text`), with
+//! `wirestate_examples::grpc_web` on each runtime's HTTP/1.1 client.
+//! gRPC-Web carries unary and server-streaming calls only: the
+//! client-streaming and bidi cases print `SKIP name: why` (neither passed
+//! nor failed) and the last line adds `N skipped`.
 
 use clap::Parser;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use wirestate_examples::grpc::interop::{CASES, Outcome, run_cases};
+use wirestate_examples::grpc_web;
 
 /// The flags every gRPC interop client takes (the ones this one needs).
 #[derive(Parser)]
@@ -36,6 +45,13 @@ struct Args {
     /// The runtime the client runs on: tokio, smol or blocking.
     #[arg(long, default_value = "tokio")]
     runtime: String,
+    /// How calls travel: `h2c` (gRPC over HTTP/2, prior knowledge),
+    /// `web` (gRPC-Web over HTTP/1.1) or `web-text` (gRPC-Web, base64
+    /// text mode). Over gRPC-Web the client-streaming and bidi cases are
+    /// skipped (SKIP lines): gRPC-Web carries unary and server-streaming
+    /// calls only.
+    #[arg(long, default_value = "h2c")]
+    transport: String,
 }
 
 fn main() -> ExitCode {
@@ -69,13 +85,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let results: Vec<(&str, Outcome)> = match args.runtime.as_str() {
-        "smol" => {
+    let web = match args.transport.as_str() {
+        "h2c" => None,
+        "web" => Some(false),
+        "web-text" => Some(true),
+        other => {
+            eprintln!("interop_client: unknown transport {other:?} (h2c, web or web-text)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut skipped = 0;
+    if web.is_some() {
+        cases.retain(|case| match grpc_web::interop::unsupported(case) {
+            Some(why) => {
+                skipped += 1;
+                println!("SKIP {case}: {why}");
+                false
+            }
+            None => true,
+        });
+    }
+    let results: Vec<(&str, Outcome)> = match (args.runtime.as_str(), web) {
+        ("smol", Some(text)) => {
             let ex = std::sync::Arc::new(smol::Executor::new());
             let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
-            smol::block_on(ex.run(run_cases(rt, addr, &cases)))
+            smol::block_on(ex.run(grpc_web::interop::run_cases(rt, addr, &cases, text)))
         }
-        "tokio" => {
+        ("tokio", Some(text)) => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -86,15 +122,45 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(run_cases(wirestate_tokio::TokioRuntime, addr, &cases))
+            rt.block_on(grpc_web::interop::run_cases(
+                wirestate_tokio::TokioRuntime,
+                addr,
+                &cases,
+                text,
+            ))
         }
-        "blocking" => {
-            wirestate_examples::grpc_blocking::interop::run_cases(&addr.to_string(), &cases)
-        }
-        other => {
-            eprintln!("interop_client: unknown runtime {other:?} (tokio, smol or blocking)");
+        ("blocking", Some(text)) => grpc_web::interop::run_cases_blocking(addr, &cases, text),
+        (rt, Some(_)) => {
+            eprintln!("interop_client: unknown runtime {rt:?} (tokio, smol or blocking)");
             return ExitCode::from(2);
         }
+        (runtime, None) => match runtime {
+            "smol" => {
+                let ex = std::sync::Arc::new(smol::Executor::new());
+                let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+                smol::block_on(ex.run(run_cases(rt, addr, &cases)))
+            }
+            "tokio" => {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("tokio: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                rt.block_on(run_cases(wirestate_tokio::TokioRuntime, addr, &cases))
+            }
+            "blocking" => {
+                wirestate_examples::grpc_blocking::interop::run_cases(&addr.to_string(), &cases)
+            }
+            other => {
+                eprintln!("interop_client: unknown runtime {other:?} (tokio, smol or blocking)");
+                return ExitCode::from(2);
+            }
+        },
     };
     let (mut passed, mut failed) = (0, 0);
     for (case, outcome) in results {
@@ -109,7 +175,11 @@ fn main() -> ExitCode {
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    if web.is_some() {
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

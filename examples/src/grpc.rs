@@ -462,7 +462,7 @@ pub mod interop {
         format!("{:?}: {}", s.code, s.message)
     }
 
-    fn payload(n: usize) -> Option<Payload> {
+    pub(crate) fn payload(n: usize) -> Option<Payload> {
         Some(Payload {
             r#type: 0,
             body: vec![0; n],
@@ -471,17 +471,18 @@ pub mod interop {
 
     /// A payload's size, once checked to be all zeros (as the cases allow
     /// a client to assert).
-    fn zeros(p: &Option<Payload>) -> Result<usize, String> {
+    pub(crate) fn zeros(p: &Option<Payload>) -> Result<usize, String> {
         let body = p.as_ref().map_or(&[][..], |p| &p.body[..]);
         ensure!(body.iter().all(|&b| b == 0), "payload not all zeros");
         Ok(body.len())
     }
 
-    fn yes(value: bool) -> Option<BoolValue> {
+    pub(crate) fn yes(value: bool) -> Option<BoolValue> {
         Some(BoolValue { value })
     }
 
-    const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+    pub(crate) const SPECIAL: &str =
+        "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
 
     /// Connects over h2c and runs every case (each bounded to 10 s).
     pub async fn run<R: Runtime>(rt: R, addr: SocketAddr) -> Vec<(&'static str, Outcome)> {
@@ -553,7 +554,7 @@ pub mod interop {
         Ok(())
     }
 
-    fn large_request() -> SimpleRequest {
+    pub(crate) fn large_request() -> SimpleRequest {
         SimpleRequest {
             response_size: 314_159,
             payload: payload(271_828),
@@ -699,7 +700,7 @@ pub mod interop {
         Ok(())
     }
 
-    fn sized(sizes: &[i32]) -> StreamingOutputCallRequest {
+    pub(crate) fn sized(sizes: &[i32]) -> StreamingOutputCallRequest {
         StreamingOutputCallRequest {
             response_parameters: sizes
                 .iter()
@@ -788,7 +789,7 @@ pub mod interop {
         }
     }
 
-    fn with_status(message: &str) -> Option<EchoStatus> {
+    pub(crate) fn with_status(message: &str) -> Option<EchoStatus> {
         Some(EchoStatus {
             code: 2,
             message: message.into(),

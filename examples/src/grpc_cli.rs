@@ -23,17 +23,16 @@
 // `Status` is every gRPC call's error type.
 #![allow(clippy::result_large_err)]
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{DecodeContext, WireType};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use wirestate_grpc::{
-    Code, ContentType, Encoding, MessageReader, Metadata, MethodPath, RequestHead, ResponseHead,
-    ResponseStart, Status, WebMode, encode_message_with,
-};
+use std::time::Duration;
+use wirestate_grpc::{Code, Metadata, MethodPath, Status};
+
+use crate::grpc_web::{self, WebCall, WebMessage, WebReply};
 
 /// Which runtime drives the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,10 +337,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
             rt.block_on(async {
                 if web {
                     let client = wirestate_tokio::client(Default::default());
-                    web_call(wirestate_tokio::TokioRuntime, &call, |req| {
-                        client.request(req)
-                    })
-                    .await
+                    web_call(wirestate_tokio::TokioRuntime, &client, &call).await
                 } else {
                     native_call(wirestate_tokio::TokioRuntime, &call).await
                 }
@@ -351,7 +347,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
             let rt = wirestate_smol::SmolRuntime::new();
             if web {
                 let client = wirestate_smol::client(Default::default());
-                web_call(rt, &call, |req| client.request(req)).await
+                web_call(rt, &client, &call).await
             } else {
                 native_call(rt, &call).await
             }
@@ -465,174 +461,46 @@ fn blocking_call(call: &Call) -> Result<(), Status> {
     }
 }
 
-/// The gRPC-Web request of a unary or server-streaming call: head and
-/// framed body.
-fn web_request(call: &Call) -> Result<(http::request::Parts, Bytes), Status> {
-    let path = MethodPath::parse(&call.path)
-        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
-    let mut head = RequestHead::new(path);
-    head.content_type = ContentType::web(false);
-    head.metadata = call.metadata.clone();
-    head.timeout = call.timeout;
-    let authority = call
-        .target
-        .parse()
-        .map_err(|e| Status::new(Code::InvalidArgument, format!("{}: {e}", call.target)))?;
-    let parts = head.to_request(Some(&authority), false);
-    let mut body = BytesMut::new();
-    encode_message_with(
-        Encoding::Identity,
-        &prost::Message::encode_to_vec(&call.requests[0]),
-        &mut body,
-    )
-    .map_err(|e| e.to_status())?;
-    Ok((parts, body.freeze()))
+/// The gRPC-Web call of a unary or server-streaming call (its one request).
+fn web_call_of(call: &Call) -> WebCall {
+    let mut c = WebCall::new(
+        call.target.clone(),
+        call.path.clone(),
+        Bytes::from(call.requests[0].0.clone()),
+    );
+    c.metadata = call.metadata.clone();
+    c.timeout = call.timeout;
+    c
 }
 
-/// Reads a gRPC-Web response: the head, then the body chunk by chunk
-/// (`next_chunk`), printing messages as they complete; the status comes
-/// from the trailers frame.
-struct WebResponse<'a> {
-    call: &'a Call,
-    reader: Option<MessageReader>,
-    deadline: Option<Instant>,
+/// Prints a gRPC-Web response message as it arrives.
+fn print_web(call: &Call) -> impl FnMut(WebMessage) -> Result<(), Status> + '_ {
+    |m| call.printer.print(&RawMessage(m.data.to_vec()))
 }
 
-impl<'a> WebResponse<'a> {
-    fn new(call: &'a Call) -> Self {
-        Self {
-            call,
-            reader: None,
-            deadline: call.timeout.map(|t| Instant::now() + t),
-        }
-    }
-
-    /// The response head: `Err` with the status if the call is already
-    /// over (trailers-only, or not gRPC-Web).
-    fn head(&mut self, parts: &http::response::Parts) -> Result<(), Status> {
-        match ResponseHead::from_response(parts) {
-            ResponseStart::End(status) if status.is_ok() => Ok(()),
-            ResponseStart::End(status) => Err(status),
-            ResponseStart::Head(h) => {
-                // A gRPC-Web request answered in gRPC-Web (binary if the
-                // server says plain gRPC: the body is read the same way).
-                let mode = h.content_type.format.web_mode().unwrap_or(WebMode::Binary);
-                self.reader = Some(MessageReader::new(
-                    Some(mode),
-                    h.encoding,
-                    wirestate_grpc::DEFAULT_MAX_MESSAGE_SIZE,
-                ));
-                Ok(())
-            }
-        }
-    }
-
-    fn passed(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
-    }
-
-    /// A chunk of the body (`None`: its end): prints what completed.
-    fn chunk(&mut self, chunk: Option<Bytes>) -> Result<(), Status> {
-        let Some(reader) = &mut self.reader else {
-            return Ok(());
-        };
-        match chunk {
-            Some(c) => reader.push(c),
-            None => reader.finish(None).map_err(|e| e.to_status())?,
-        }
-        while let Some(m) = reader.next_message() {
-            let m = m.map_err(|e| e.to_status())?;
-            self.call.printer.print(&RawMessage(m.to_vec()))?;
-        }
+fn web_result(reply: WebReply) -> Result<(), Status> {
+    if reply.status.is_ok() {
         Ok(())
-    }
-
-    /// The call's status once the body ended.
-    fn status(&self) -> Result<(), Status> {
-        let Some(reader) = &self.reader else {
-            return Ok(());
-        };
-        let status = reader.status();
-        if status.is_ok() { Ok(()) } else { Err(status) }
+    } else {
+        Err(reply.status)
     }
 }
 
-fn web_failed(e: impl std::fmt::Display) -> Status {
-    Status::new(Code::Unavailable, e.to_string())
-}
-
-fn deadline_exceeded() -> Status {
-    Status::new(Code::DeadlineExceeded, "deadline exceeded")
-}
-
-/// gRPC-Web over HTTP/1.1 on an async runtime, with its HTTP/1.1 client
-/// (`send`).
-async fn web_call<R, F, Fut>(rt: R, call: &Call, send: F) -> Result<(), Status>
-where
-    R: wirestate_rt::Runtime,
-    F: Fn(http::Request<wirestate_rt::Body>) -> Fut,
-    Fut: std::future::Future<
-            Output = Result<http::Response<wirestate_rt::Body>, wirestate_rt::Error>,
-        >,
-{
-    let (parts, body) = web_request(call)?;
-    let mut response = WebResponse::new(call);
-    let deadline = response.deadline;
-    let exchange = async {
-        let req = http::Request::from_parts(parts, wirestate_rt::Body::full(body));
-        let res = send(req).await.map_err(web_failed)?;
-        let (parts, mut body) = res.into_parts();
-        response.head(&parts)?;
-        loop {
-            match body.chunk().await {
-                Some(Ok(c)) => response.chunk(Some(c))?,
-                Some(Err(e)) => return Err(web_failed(e)),
-                None => break response.chunk(None),
-            }
-        }
-    };
-    match deadline {
-        Some(d) => wirestate_rt::timeout(&rt, d, exchange)
-            .await
-            .unwrap_or_else(|| Err(deadline_exceeded()))?,
-        None => exchange.await?,
-    }
-    response.status()
+/// gRPC-Web over HTTP/1.1 on an async runtime, with its HTTP/1.1 client.
+async fn web_call<R: wirestate_rt::Runtime>(
+    rt: R,
+    client: &wirestate_rt::http1::Client<R>,
+    call: &Call,
+) -> Result<(), Status> {
+    let reply = grpc_web::call_with(&rt, client, &web_call_of(call), &mut print_web(call)).await;
+    web_result(reply)
 }
 
 /// gRPC-Web over HTTP/1.1 on blocking threads.
 fn blocking_web_call(call: &Call) -> Result<(), Status> {
-    let (parts, body) = web_request(call)?;
-    let mut config = wirestate_blocking::ClientConfig::default();
-    config.request_timeout = call.timeout;
-    config.io_timeout = call.timeout;
-    let client = wirestate_blocking::Client::new(config);
-    let req = http::Request::from_parts(parts, wirestate_blocking::RequestBody::full(body));
-    let mut response = WebResponse::new(call);
-    let timed_out = |e: &dyn std::fmt::Display| {
-        if response.passed() {
-            deadline_exceeded()
-        } else {
-            web_failed(e)
-        }
-    };
-    let res = client.request(req).map_err(|e| timed_out(&e))?;
-    let (parts, mut body) = res.into_parts();
-    response.head(&parts)?;
-    loop {
-        match body.chunk() {
-            Ok(Some(c)) => response.chunk(Some(c))?,
-            Ok(None) => break response.chunk(None)?,
-            Err(e) => {
-                return Err(if response.passed() {
-                    deadline_exceeded()
-                } else {
-                    web_failed(e)
-                });
-            }
-        }
-    }
-    response.status()
+    let client = wirestate_blocking::Client::new(Default::default());
+    let reply = grpc_web::call_blocking_with(&client, &web_call_of(call), &mut print_web(call));
+    web_result(reply)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod grpc;
 pub mod grpc_blocking;
 pub mod grpc_cli;
+pub mod grpc_web;
 pub mod load;
 pub mod mcp;
 pub mod mcp_blocking;
