@@ -13,7 +13,14 @@
 //!   (tests/tests/tonic_interop) against our interop `TestService`
 //!   (`wirestate_examples::grpc::test_server`), and our interop client
 //!   module against tonic's `TestService`. scripts/interop-grpc.sh runs the
-//!   same pairs as processes (the tonic_interop_* examples of this crate).
+//!   same pairs as processes (the tonic_interop_* examples of this crate);
+//! * gRPC-Web over HTTP/1.1 with tonic-web, the 12 cases gRPC-Web can
+//!   carry: tonic's client through tonic-web's `GrpcWebClientLayer` (over
+//!   hyper-util) against our interop `TestService` on tokio and on the
+//!   blocking server, and our gRPC-Web interop client
+//!   (`wirestate_examples::grpc_web::interop`: tokio binary, smol text,
+//!   blocking binary) against tonic's `TestService` behind tonic-web's
+//!   `GrpcWebLayer`.
 
 mod tonic_echo;
 mod tonic_interop;
@@ -429,4 +436,88 @@ fn our_interop_client_against_tonic_test_service() {
             assert_eq!(outcome, Ok(()), "{case}");
         }
     });
+}
+
+// --- gRPC-Web: tonic-web both ways ------------------------------------------
+
+fn assert_all_passed<E: std::fmt::Debug>(results: Vec<(&str, Result<impl Sized, E>)>) {
+    assert_eq!(results.len(), 12, "the 12 gRPC-Web cases");
+    for (case, outcome) in results {
+        assert!(outcome.is_ok(), "{case}: {:?}", outcome.err());
+    }
+}
+
+#[test]
+fn tonic_web_client_against_our_test_service() {
+    let rt = tokio_rt();
+    rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let server = wirestate_examples::grpc::test_server(wirestate_tokio::TokioRuntime);
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            server,
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        let results = tokio::time::timeout(
+            Duration::from_secs(60),
+            tonic_interop::run_web_cases(addr, &tonic_interop::WEB_CASES),
+        )
+        .await
+        .expect("bounded");
+        assert_all_passed(results);
+    });
+}
+
+#[test]
+fn tonic_web_client_against_our_blocking_test_service() {
+    let server = wirestate_blocking::Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let serving =
+        std::thread::spawn(move || server.serve(wirestate_examples::grpc_blocking::test_server()));
+    let results = tokio_rt().block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            tonic_interop::run_web_cases(addr, &tonic_interop::WEB_CASES),
+        )
+        .await
+        .expect("bounded")
+    });
+    handle.shutdown();
+    serving.join().unwrap().unwrap();
+    assert_all_passed(results);
+}
+
+#[test]
+fn our_web_clients_against_tonic_web_test_service() {
+    use wirestate_examples::grpc_web::interop::{CASES, run_cases, run_cases_blocking};
+    let tokio = tokio_rt();
+    let addr = tokio.block_on(tonic_interop::start_web());
+    // tokio, binary mode.
+    let results = tokio.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            run_cases(wirestate_tokio::TokioRuntime, addr, &CASES, false),
+        )
+        .await
+        .expect("bounded")
+    });
+    assert_all_passed(results);
+    // smol, text mode.
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    let results = smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(Duration::from_secs(60)).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(run_cases(rt, addr, &CASES, true), timer).await
+    }));
+    assert_all_passed(results);
+    // blocking, binary mode (each case's reads bounded to 10 s).
+    assert_all_passed(run_cases_blocking(addr, &CASES, false));
 }

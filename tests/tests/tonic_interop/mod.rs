@@ -1,10 +1,25 @@
 //! tonic as the standard gRPC interop peer (grpc/grpc
-//! `doc/interop-test-descriptions.md`), both ways, over h2c:
+//! `doc/interop-test-descriptions.md`), both ways, over h2c and over
+//! gRPC-Web (tonic-web, HTTP/1.1):
 //!
 //! * [`serve`]: `grpc.testing.TestService` on tonic's server, routed the
 //!   way tonic's code generator routes a service (no codegen; prost types
-//!   from wirestate-proto);
-//! * [`run_cases`]: the 18 client cases on tonic's client.
+//!   from wirestate-proto); [`serve_web`] adds tonic-web's `GrpcWebLayer`
+//!   and HTTP/1.1 on the same port (h2c still served);
+//! * [`run_cases`]: the 18 client cases on tonic's client;
+//!   [`run_web_cases`]: the ones gRPC-Web can carry ([`WEB_CASES`]) on
+//!   tonic's client through tonic-web's `GrpcWebClientLayer` over
+//!   hyper-util's HTTP/1.1 client.
+//!
+//! gRPC-Web carries unary and server-streaming calls only (a browser
+//! cannot stream a request body): the client-streaming and bidi cases are
+//! not run over it ([`web_unsupported`] says why). Three cases use
+//! `FullDuplexCall` for half of what they check; over gRPC-Web that half
+//! goes through the server-streaming `StreamingOutputCall`, which takes
+//! the same `response_status`, payload and metadata echo
+//! (`status_code_and_message`, `custom_metadata`), and
+//! `timeout_on_sleeping_server` asks `StreamingOutputCall` for a response
+//! a second away with a 1 ms deadline.
 //!
 //! Used by tests/tests/grpc_interop.rs and by the `tonic_interop_server` /
 //! `tonic_interop_client` examples of this crate (scripts/interop-grpc.sh).
@@ -456,17 +471,34 @@ where
 
 /// Serves [`TonicTestService`] on `listener` until the runtime ends.
 pub async fn serve(listener: tokio::net::TcpListener) {
-    let incoming = futures_util::stream::unfold(listener, |l| async move {
+    let _ = tonic::transport::Server::builder()
+        .add_service(TonicTestService)
+        .serve_with_incoming(incoming(listener))
+        .await;
+}
+
+/// Serves [`TonicTestService`] on `listener` until the runtime ends, with
+/// tonic-web: gRPC-Web (binary and text) over HTTP/1.1, and gRPC over h2c
+/// as [`serve`] does (tonic-web passes HTTP/2 requests through).
+pub async fn serve_web(listener: tokio::net::TcpListener) {
+    let _ = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(TonicTestService)
+        .serve_with_incoming(incoming(listener))
+        .await;
+}
+
+fn incoming(
+    listener: tokio::net::TcpListener,
+) -> impl futures_core::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures_util::stream::unfold(listener, |l| async move {
         let accepted = l.accept().await.map(|(s, _)| {
             let _ = s.set_nodelay(true);
             s
         });
         Some((accepted, l))
-    });
-    let _ = tonic::transport::Server::builder()
-        .add_service(TonicTestService)
-        .serve_with_incoming(incoming)
-        .await;
+    })
 }
 
 /// Starts [`serve`] on 127.0.0.1 (a free port) on the current runtime.
@@ -477,31 +509,72 @@ pub async fn start() -> SocketAddr {
     addr
 }
 
+/// Starts [`serve_web`] on 127.0.0.1 (a free port) on the current runtime.
+pub async fn start_web() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_web(listener));
+    addr
+}
+
 // --- the client -----------------------------------------------------------------
+
+/// tonic-web's client over hyper-util's HTTP/1.1 client (the pairing
+/// tonic-web documents for clients outside a browser).
+type WebClient = tonic_web::GrpcWebClientService<
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        tonic_web::GrpcWebCall<tonic::body::Body>,
+    >,
+>;
+
+/// How tonic's client reaches the server.
+#[derive(Clone)]
+enum Transport {
+    /// gRPC over h2c: tonic's own channel.
+    H2(tonic::transport::Channel),
+    /// gRPC-Web over HTTP/1.1: tonic-web's client layer (boxed: the
+    /// hyper-util client is large and cloned per call).
+    Web(Box<WebClient>),
+}
 
 /// A tonic channel whose response bodies go through a [`Flags`] tap.
 #[derive(Clone)]
 pub struct TapChannel {
-    inner: tonic::transport::Channel,
+    inner: Transport,
     log: FlagLog,
 }
 
 impl tonic::codegen::Service<http::Request<tonic::body::Body>> for TapChannel {
     type Response = HttpResponse;
-    type Error = tonic::transport::Error;
+    type Error = StdError;
     type Future = BoxFuture<Self::Response, Self::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        match &mut self.inner {
+            Transport::H2(c) => c.poll_ready(cx).map_err(Into::into),
+            Transport::Web(c) => c.poll_ready(cx).map_err(Into::into),
+        }
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let log = self.log.clone();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = fut.await?;
-            Ok(resp.map(|b| tonic::body::Body::new(tapped(b, log))))
-        })
+        match &mut self.inner {
+            Transport::H2(c) => {
+                let fut = c.call(req);
+                Box::pin(async move {
+                    let resp = fut.await?;
+                    Ok(resp.map(|b| tonic::body::Body::new(tapped(b, log))))
+                })
+            }
+            Transport::Web(c) => {
+                let fut = c.call(req);
+                Box::pin(async move {
+                    let resp = fut.await?;
+                    Ok(resp.map(|b| tonic::body::Body::new(tapped(b, log))))
+                })
+            }
+        }
     }
 }
 
@@ -531,6 +604,36 @@ pub const CASES: [&str; 18] = [
     "client_compressed_streaming",
     "server_compressed_streaming",
 ];
+
+/// The cases gRPC-Web can carry (unary and server-streaming calls), in
+/// the order they run.
+pub const WEB_CASES: [&str; 12] = [
+    "empty_unary",
+    "large_unary",
+    "server_streaming",
+    "status_code_and_message",
+    "special_status_message",
+    "custom_metadata",
+    "unimplemented_method",
+    "unimplemented_service",
+    "timeout_on_sleeping_server",
+    "client_compressed_unary",
+    "server_compressed_unary",
+    "server_compressed_streaming",
+];
+
+/// Why `case` cannot run over gRPC-Web, if it cannot.
+pub fn web_unsupported(case: &str) -> Option<&'static str> {
+    match case {
+        "client_streaming" | "client_compressed_streaming" | "cancel_after_begin" => {
+            Some("client-streaming call: gRPC-Web carries unary and server-streaming calls only")
+        }
+        "ping_pong" | "empty_stream" | "cancel_after_first_response" => {
+            Some("bidi-streaming call: gRPC-Web carries unary and server-streaming calls only")
+        }
+        _ => None,
+    }
+}
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
@@ -565,16 +668,26 @@ fn yes(value: bool) -> Option<BoolValue> {
 const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
 
 struct Peer {
-    channel: tonic::transport::Channel,
+    channel: Transport,
+    /// `http://host:port`: the origin requests go to (tonic's channel
+    /// knows it; hyper-util's client wants absolute URIs).
+    origin: http::Uri,
     log: FlagLog,
 }
 
 impl Peer {
+    fn web(&self) -> bool {
+        matches!(self.channel, Transport::Web(_))
+    }
+
     fn client(&self) -> Client {
-        tonic::client::Grpc::new(TapChannel {
-            inner: self.channel.clone(),
-            log: self.log.clone(),
-        })
+        tonic::client::Grpc::with_origin(
+            TapChannel {
+                inner: self.channel.clone(),
+                log: self.log.clone(),
+            },
+            self.origin.clone(),
+        )
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(16 << 20)
     }
@@ -595,6 +708,23 @@ impl Peer {
         c.unary(req, method(name), codec::<Req, Resp>()).await
     }
 
+    async fn server_streaming<Req, Resp>(
+        &self,
+        c: &mut Client,
+        name: &str,
+        req: tonic::Request<Req>,
+    ) -> Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        c.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        c.server_streaming(req, method(name), codec::<Req, Resp>())
+            .await
+    }
+
     async fn streaming<Req, Resp>(
         &self,
         c: &mut Client,
@@ -612,30 +742,59 @@ impl Peer {
     }
 }
 
-/// Connects to `addr` and runs `cases` (names from [`CASES`]), each
-/// bounded to 10 s, on one channel.
+/// Connects to `addr` over h2c and runs `cases` (names from [`CASES`]),
+/// each bounded to 10 s, on one channel.
 pub async fn run_cases(addr: SocketAddr, cases: &[&'static str]) -> Vec<(&'static str, Outcome)> {
-    let channel = match tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())
+    let origin: http::Uri = format!("http://{addr}").parse().unwrap();
+    let channel = match tonic::transport::Endpoint::from(origin.clone())
+        .tcp_nodelay(true)
+        .connect()
+        .await
     {
-        Ok(e) => match e.tcp_nodelay(true).connect().await {
-            Ok(c) => c,
-            Err(e) => {
-                return cases
-                    .iter()
-                    .map(|c| (*c, Err(format!("connect: {e}"))))
-                    .collect();
-            }
-        },
-        Err(e) => return cases.iter().map(|c| (*c, Err(e.clone()))).collect(),
+        Ok(c) => c,
+        Err(e) => {
+            return cases
+                .iter()
+                .map(|c| (*c, Err(format!("connect: {e}"))))
+                .collect();
+        }
     };
     let peer = Peer {
-        channel,
+        channel: Transport::H2(channel),
+        origin,
         log: FlagLog::default(),
     };
+    run_on(&peer, cases).await
+}
+
+/// Runs `cases` (names from [`WEB_CASES`]; the others fail with
+/// [`web_unsupported`]'s reason) over gRPC-Web to `addr`, each bounded to
+/// 10 s: tonic's client through tonic-web's `GrpcWebClientLayer` over
+/// hyper-util's HTTP/1.1 client (keep-alive, one connection at a time).
+pub async fn run_web_cases(
+    addr: SocketAddr,
+    cases: &[&'static str],
+) -> Vec<(&'static str, Outcome)> {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let http1 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let peer = Peer {
+        channel: Transport::Web(Box::new(tonic_web::GrpcWebClientService::new(http1))),
+        origin: format!("http://{addr}").parse().unwrap(),
+        log: FlagLog::default(),
+    };
+    run_on(&peer, cases).await
+}
+
+async fn run_on(peer: &Peer, cases: &[&'static str]) -> Vec<(&'static str, Outcome)> {
     let mut out = Vec::new();
     for &case in cases {
-        let r = tokio::time::timeout(Duration::from_secs(10), run_case(&peer, case))
+        if let Some(why) = web_unsupported(case).filter(|_| peer.web()) {
+            out.push((case, Err(format!("not run over gRPC-Web: {why}"))));
+            continue;
+        }
+        let r = tokio::time::timeout(Duration::from_secs(10), run_case(peer, case))
             .await
             .unwrap_or_else(|_| Err("timed out".into()));
         out.push((case, r));
@@ -976,6 +1135,22 @@ async fn status_code_and_message(p: &Peer) -> Result<(), String> {
         response_status: with_status("test status message"),
         ..Default::default()
     };
+    if p.web() {
+        // No FullDuplexCall over gRPC-Web: the server-streaming call
+        // takes the same status request.
+        let r = p
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                &mut p.client(),
+                "StreamingOutputCall",
+                tonic::Request::new(req),
+            )
+            .await;
+        let r = match r {
+            Ok(s) => s.into_inner().message().await,
+            Err(e) => Err(e),
+        };
+        return expect(r, tonic::Code::Unknown, Some("test status message"));
+    }
     let mut c = p.client();
     let r = p
         .streaming::<_, StreamingOutputCallResponse>(
@@ -1034,13 +1209,25 @@ async fn custom_metadata(p: &Peer) -> Result<(), String> {
     check_echo(r.metadata(), r.metadata())?;
     let mut first = sized(&[314_159]);
     first.payload = payload(271_828);
-    let mut req = tonic::Request::new(futures_util::stream::iter([first]));
-    echo_metadata(req.metadata_mut());
-    let mut c = p.client();
-    let r = p
-        .streaming::<_, StreamingOutputCallResponse>(&mut c, "FullDuplexCall", req)
+    let r = if p.web() {
+        // No FullDuplexCall over gRPC-Web: the same request and metadata
+        // on the server-streaming call.
+        let mut req = tonic::Request::new(first);
+        echo_metadata(req.metadata_mut());
+        p.server_streaming::<_, StreamingOutputCallResponse>(
+            &mut p.client(),
+            "StreamingOutputCall",
+            req,
+        )
         .await
-        .map_err(st)?;
+    } else {
+        let mut req = tonic::Request::new(futures_util::stream::iter([first]));
+        echo_metadata(req.metadata_mut());
+        let mut c = p.client();
+        p.streaming::<_, StreamingOutputCallResponse>(&mut c, "FullDuplexCall", req)
+            .await
+    }
+    .map_err(st)?;
     let initial = r.metadata().clone();
     let mut s = r.into_inner();
     ensure!(s.message().await.map_err(st)?.is_some(), "no response");
@@ -1050,6 +1237,34 @@ async fn custom_metadata(p: &Peer) -> Result<(), String> {
 }
 
 async fn timeout_on_sleeping_server(p: &Peer) -> Result<(), String> {
+    if p.web() {
+        // No FullDuplexCall over gRPC-Web: a server-streaming call whose
+        // only response is due a second later, with a 1 ms deadline that
+        // the server enforces (tonic's client sends grpc-timeout; over
+        // hyper-util it keeps no timer of its own).
+        let mut req = tonic::Request::new(StreamingOutputCallRequest {
+            response_parameters: vec![ResponseParameters {
+                size: 1,
+                interval_us: 1_000_000,
+                ..Default::default()
+            }],
+            payload: payload(27_182),
+            ..Default::default()
+        });
+        req.set_timeout(Duration::from_millis(1));
+        let r = p
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                &mut p.client(),
+                "StreamingOutputCall",
+                req,
+            )
+            .await;
+        let r = match r {
+            Ok(s) => s.into_inner().message().await,
+            Err(e) => Err(e),
+        };
+        return expect(r, tonic::Code::DeadlineExceeded, None);
+    }
     let (tx, rx) = pipe();
     let req = StreamingOutputCallRequest {
         payload: payload(27_182),
