@@ -585,9 +585,15 @@ impl ServerHandshake {
 /// an `upgrade` token in Connection. A cheap routing test; [`accept`] checks
 /// the rest.
 pub fn is_upgrade_request(request: &http::request::Parts) -> bool {
-    request.method == Method::GET
-        && has_token(&request.headers, &UPGRADE, "websocket")
-        && has_token(&request.headers, &CONNECTION, "upgrade")
+    is_upgrade(&request.method, &request.headers)
+}
+
+/// [`is_upgrade_request`] for a request's method and headers, as any
+/// request type holds them (`Request<B>` of any body, a head being routed).
+pub fn is_upgrade(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::GET
+        && has_token(headers, &UPGRADE, "websocket")
+        && has_token(headers, &CONNECTION, "upgrade")
 }
 
 /// Answers a client's opening handshake (RFC 6455 §4.2): the `101` response

@@ -33,7 +33,7 @@ pub use frame::{FrameError, FrameHeader, OpCode};
 pub use handshake::{
     ClientHandshake, HandshakeError, Negotiated, OriginCheck, OriginPolicy, PendingHandshake,
     ProtocolChooser, ServerHandshake, WEBSOCKET_GUID, accept, derive_accept_key,
-    is_upgrade_request, reject_response,
+    is_upgrade, is_upgrade_request, reject_response,
 };
 pub use mask::apply_mask;
 

@@ -8,7 +8,7 @@ use wirestate_machine::{ClassifyError, ErrorKind};
 use wirestate_ws::{
     ClientHandshake, DeflateConfig, DeflateParams, HandshakeError, Negotiated, OriginPolicy,
     PendingHandshake, PerMessageDeflate, Role, ServerHandshake, accept, derive_accept_key,
-    is_upgrade_request, reject_response,
+    is_upgrade, is_upgrade_request, reject_response,
 };
 
 const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -357,6 +357,22 @@ fn is_upgrade_request_needs_all_three() {
         sample(),
         set("connection", "upgraded")
     )));
+}
+
+#[test]
+fn is_upgrade_reads_method_and_headers_alone() {
+    for p in [
+        sample(),
+        with(sample(), |p| p.method = Method::POST),
+        with(sample(), set("upgrade", "h2c")),
+        with(sample(), set("upgrade", "h2c, WebSocket")),
+        with(sample(), set("connection", "keep-alive, Upgrade")),
+    ] {
+        assert_eq!(is_upgrade(&p.method, &p.headers), is_upgrade_request(&p));
+    }
+    // Upgrade is a list: a client offering two protocols asks for a WebSocket too.
+    let both = with(sample(), set("upgrade", "h2c, websocket"));
+    assert!(is_upgrade(&both.method, &both.headers));
 }
 
 #[test]

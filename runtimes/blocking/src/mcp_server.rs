@@ -39,8 +39,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, UPGRADE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -842,17 +841,7 @@ pub fn websocket_config() -> ws::Config {
 /// Whether `req` asks for a WebSocket (`GET`, `Upgrade: websocket`,
 /// `Connection: upgrade`); a plain `GET` is a Streamable HTTP stream.
 pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
-    req.method() == Method::GET
-        && req.headers().get_all(UPGRADE).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.eq_ignore_ascii_case("websocket"))
-        })
-        && req.headers().get_all(CONNECTION).iter().any(|v| {
-            v.to_str().is_ok_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-            })
-        })
+    wirestate_ws::is_upgrade(req.method(), req.headers())
 }
 
 struct WsState {

@@ -14,8 +14,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, UPGRADE};
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use wirestate_jsonrpc::RequestId;
 use wirestate_mcp::ServerSession;
 use wirestate_mcp::http::SessionId;
@@ -42,17 +41,7 @@ pub fn websocket_config() -> ws::Config {
 /// Whether `req` asks for a WebSocket (`GET`, `Upgrade: websocket`);
 /// a plain `GET` is a Streamable HTTP stream.
 pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
-    req.method() == Method::GET
-        && req.headers().get_all(UPGRADE).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.eq_ignore_ascii_case("websocket"))
-        })
-        && req.headers().get_all(CONNECTION).iter().any(|v| {
-            v.to_str().is_ok_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-            })
-        })
+    wirestate_ws::is_upgrade(req.method(), req.headers())
 }
 
 struct WsState {
