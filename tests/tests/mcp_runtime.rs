@@ -782,6 +782,75 @@ fn stdio_tokio_duplex() {
         });
 }
 
+/// A handler runs its first poll where its request arrived (no task hand-off
+/// for quick tools): one that panics there is dropped unanswered, like a
+/// panicking task, and the server — one thread, current-thread runtime, the
+/// way `wirestate mcp-server` runs — goes on answering the calls after it.
+/// (Its input is left open: at the end of input the server would wait for
+/// the unanswered call, as it does for a task that panicked.)
+#[test]
+fn stdio_handler_panic_leaves_the_server_running() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let server = McpServer::builder()
+        .name("mcp-runtime-test", "0.0.1")
+        .tool("boom", "Panics.", |_: AddArgs| async move {
+            if true {
+                panic!("boom (expected by the test)");
+            }
+            Ok::<_, ToolError>(String::new())
+        })
+        .tool("add", "Adds two numbers.", |a: AddArgs| async move {
+            Ok::<_, ToolError>(Structured(Sum { sum: a.a + a.b }))
+        })
+        .build();
+    let call = |id: u64, name: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": name, "arguments": {"a": 1, "b": 2}}})
+    };
+    let mut input = Vec::new();
+    for l in [
+        initialize(1),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        call(2, "boom"),
+        call(3, "add"),
+    ] {
+        input.extend_from_slice(&serde_json::to_vec(&l).unwrap());
+        input.push(b'\n');
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            let served = tokio::spawn(async move {
+                server
+                    .serve_io(
+                        wirestate_tokio::TokioRuntime,
+                        wirestate_tokio::TokioIo(theirs),
+                    )
+                    .await
+            });
+            let (rd, mut wr) = tokio::io::split(ours);
+            wr.write_all(&input).await.unwrap();
+            let mut lines = tokio::io::BufReader::new(rd).lines();
+            let mut msgs: Vec<Value> = Vec::new();
+            while msgs.len() < 2 {
+                let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                    .await
+                    .expect("no answer to the call after the panic")
+                    .unwrap()
+                    .expect("the server ended");
+                msgs.push(serde_json::from_str(&line).unwrap());
+            }
+            let ids: Vec<&Value> = msgs.iter().map(|m| &m["id"]).collect();
+            assert_eq!(ids, [&json!(1), &json!(3)], "{msgs:?}");
+            assert_eq!(msgs[1]["result"]["structuredContent"], json!({"sum": 3.0}));
+            assert!(!served.is_finished(), "the server is still serving");
+            served.abort();
+        });
+}
+
 #[test]
 fn stdio_smol_socket_pair() {
     use futures_lite::{AsyncReadExt, AsyncWriteExt};

@@ -6,8 +6,10 @@
 //! WebSocket upgrades ([`McpServer::serve_websocket`]).
 //!
 //! Both transports are the sans-IO machines of `wirestate-mcp`
-//! ([`StdioServer`], [`HttpServer`]) behind a mutex; handlers run as
-//! spawned tasks and talk back through their [`RequestContext`] (logs,
+//! ([`StdioServer`], [`HttpServer`]) behind a mutex; a handler is first
+//! polled where its request arrived (most answer at once, without a task
+//! hand-off) and goes on as a spawned task only if it has to wait. It talks
+//! back through its [`RequestContext`] (logs,
 //! progress, sampling and elicitation requests to the client).
 //!
 //! ```no_run
@@ -27,9 +29,11 @@
 //! # let _ = server;
 //! ```
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
@@ -350,6 +354,7 @@ impl McpServer {
         let mut eof = false;
         let mut shutdown = false;
         let mut sleep: Option<(Instant, Pin<Box<dyn crate::Sleep>>)> = None;
+        let mut ready: Vec<BoxFuture<()>> = Vec::new();
         std::future::poll_fn(|cx| {
             let mut st = shared.lock();
             st.waker = Some(cx.waker().clone());
@@ -370,9 +375,21 @@ impl McpServer {
                         Poll::Pending => break,
                     }
                     progress = true;
-                    shared.dispatch(&mut st);
+                    shared.dispatch(&mut st, &mut ready);
                 }
-                shared.dispatch(&mut st);
+                shared.dispatch(&mut st, &mut ready);
+                if !ready.is_empty() {
+                    // The handlers' first polls, with the lock released
+                    // (their answers take it). This loop goes on to write
+                    // what they answered, so their wakes of this task
+                    // would only cost another pass: none while they run.
+                    st.waker = None;
+                    drop(st);
+                    run_inline(&shared.rt, ready.drain(..));
+                    st = shared.lock();
+                    st.waker = Some(cx.waker().clone());
+                    progress = true;
+                }
                 // Write.
                 while let Some(t) = st.machine.poll_transmit() {
                     match t {
@@ -416,7 +433,7 @@ impl McpServer {
                 match st.machine.poll_timeout() {
                     Some(at) if at <= shared.rt.now() => {
                         st.machine.handle_timeout(shared.rt.now());
-                        shared.dispatch(&mut st);
+                        shared.dispatch(&mut st, &mut ready);
                         continue;
                     }
                     Some(at) => {
@@ -469,6 +486,27 @@ fn sleep_on<R: Runtime>(rt: &R, duration: Duration) -> BoxFuture<()> {
         let at = rt.now() + duration;
         rt.sleep_until(at).await
     })
+}
+
+/// Polls each handler future once, here, and spawns only those that have to
+/// wait. Most tools answer without waiting: run inline, they answer without
+/// a task, its wake-up and another pass of the transport's loop (for a
+/// sequential client, the difference between one and two trips through
+/// the scheduler per call). A handler that panics in this first poll is
+/// dropped unanswered, as a panicking task would be, instead of taking the
+/// transport down with it.
+fn run_inline<R: Runtime>(rt: &R, futures: impl IntoIterator<Item = BoxFuture<()>>) {
+    // A no-op waker is enough: a future that is not ready gets spawned, and
+    // the task's first poll registers the task's own waker (every poll must
+    // register the waker it was given), so no wake-up is lost.
+    let mut cx = Context::from_waker(Waker::noop());
+    for mut f in futures {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => rt.spawn(f),
+            Err(_) => tracing::error!("mcp: a request handler panicked; it stays unanswered"),
+        }
+    }
 }
 
 /// A change of the catalogue, from a handler.
@@ -665,7 +703,8 @@ type AnswerFn = Box<dyn FnOnce(&mut ServerSession, &RequestId) + Send>;
 
 /// Turns a session event into work: handler tasks, or answers to our own
 /// requests. Which handler, and how its outcome is answered, is
-/// [`wirestate_mcp::handler`]'s; here the handlers run as tasks.
+/// [`wirestate_mcp::handler`]'s; here the handlers become futures, given
+/// to `spawn` (a task, or a list to [`run_inline`]).
 fn on_event(
     registry: &Arc<Registry>,
     port: Arc<dyn Port>,
@@ -797,20 +836,23 @@ impl<R: Runtime> StdioShared<R> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn dispatch(&self, st: &mut StdioState) {
+    /// Turns the session's events into work; the handlers' futures go to
+    /// `ready`, for [`run_inline`] once the lock is released.
+    fn dispatch(&self, st: &mut StdioState, ready: &mut Vec<BoxFuture<()>>) {
         let Some(me) = self.me.upgrade() else { return };
         let port: Arc<dyn Port> = me;
-        let rt = self.rt.clone();
+        let collected = RefCell::new(std::mem::take(ready));
         while let Some(event) = st.machine.poll_event() {
             on_event(
                 &self.registry,
                 port.clone(),
-                &|f| rt.spawn(f),
+                &|f| collected.borrow_mut().push(f),
                 None,
                 event,
                 &mut st.waiters,
             );
         }
+        *ready = collected.into_inner();
     }
 }
 
@@ -872,11 +914,24 @@ impl<R: Runtime> HttpShared<R> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes the bodies with news and turns events into work.
+    /// Wakes the bodies with news and turns events into work: handler
+    /// tasks.
     fn flush(&self, st: &mut HttpState) {
+        let rt = self.rt.clone();
+        self.flush_with(st, &|f| rt.spawn(f));
+    }
+
+    /// [`flush`](Self::flush), returning the handlers' futures instead of
+    /// spawning them, for [`run_inline`] once the lock is released.
+    fn flush_collect(&self, st: &mut HttpState) -> Vec<BoxFuture<()>> {
+        let ready = RefCell::new(Vec::new());
+        self.flush_with(st, &|f| ready.borrow_mut().push(f));
+        ready.into_inner()
+    }
+
+    fn flush_with(&self, st: &mut HttpState, spawn: &dyn Fn(BoxFuture<()>)) {
         let Some(me) = self.me.upgrade() else { return };
         let port: Arc<dyn Port> = me;
-        let rt = self.rt.clone();
         loop {
             let mut any = false;
             while let Some(x) = st.machine.poll_ready() {
@@ -891,7 +946,7 @@ impl<R: Runtime> HttpShared<R> {
                     HttpEvent::Session { session, event } => on_event(
                         &self.registry,
                         port.clone(),
-                        &|f| rt.spawn(f),
+                        spawn,
                         Some(session),
                         event,
                         &mut st.waiters,
@@ -1049,15 +1104,18 @@ impl<R: Runtime> McpHttp<R> {
                     .unwrap_or_default();
             }
         };
-        let reply = {
+        let (reply, ready) = {
             let mut st = self.shared.lock();
             self.shared.start_timer(&mut st);
             let reply = st
                 .machine
                 .handle_request(self.shared.rt.now(), &parts, body);
-            self.shared.flush(&mut st);
-            reply
+            let ready = self.shared.flush_collect(&mut st);
+            (reply, ready)
         };
+        // A quick handler answers here, so a deferred head is decided
+        // before `decided` first looks.
+        run_inline(&self.shared.rt, ready);
         let reply = match reply {
             Reply::Deferred { exchange } => self.decided(exchange).await,
             other => other,
