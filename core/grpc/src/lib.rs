@@ -11,6 +11,7 @@
 //! | [`web`]       | gRPC-Web: the trailers frame, the `-text` base64 codec with padding mid-stream ([`WebTextDecoder`]), and a body decoder for both modes ([`WebDecoder`]) |
 //! | [`reader`]    | [`MessageReader`]: one call's body (gRPC or gRPC-Web) in, decompressed messages and the final status out, for any adapter |
 //! | [`head`]      | request and response heads over `http` types: [`RequestHead`] (build, and check on the server), [`ResponseHead`], [`trailers_only`], [`error_response`] |
+//! | [`call`]      | a client call's settings, [`CallOptions`] (timeout, metadata, compression, limits), and the request head of each attempt built from them, for every runtime's channel |
 //! | [`retry`]     | the retry policy of gRFC A6: [`retry::RetryPolicy`] (validated, `maxAttempts` capped at 5), per-method [`retry::RetryConfig`], [`retry::RetryThrottle`], and one call's [`retry::RetryState`] (jittered backoff with the randomness as an input, `grpc-retry-pushback-ms`, commit on response headers or a full retry buffer, transparent retries) |
 //! | [`keepalive`] | the channel's keep-alive interval, doubled when a server answers GOAWAY `too_many_pings` (gRFC A8) |
 //!
@@ -71,6 +72,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod compression;
 mod error;
 pub mod head;
@@ -83,6 +85,7 @@ pub mod status;
 pub mod timeout;
 pub mod web;
 
+pub use crate::call::CallOptions;
 pub use crate::compression::{
     Encoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, compress, decompress,
     decompress_message, encode_message_as, encode_message_with, negotiate,

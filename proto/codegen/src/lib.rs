@@ -213,7 +213,9 @@ impl Config {
     /// besides the server trait's: `Channel` (with `unary`,
     /// `server_streaming`, `client_streaming` and `streaming`, as
     /// `wirestate_rt::grpc::Channel` and `wirestate_blocking::grpc::Channel`
-    /// have them), `CallOptions`, `Metadata`, `Encoding`, `StreamingCall`,
+    /// have them), `CallOptions` (`wirestate_grpc::CallOptions`, whose
+    /// `for_request` joins a request's metadata and deadline to the
+    /// client's), `Metadata`, `Encoding`, `StreamingCall`,
     /// `ClientStreamingCall`, and for an async runtime `Runtime`.
     pub fn client_stubs(mut self, yes: bool) -> Self {
         self.client_stubs = yes;
@@ -861,17 +863,8 @@ fn generate_client(config: &Config, service: &Service, buf: &mut String) {
     /// (replacing the client's values of the same keys) and its deadline
     /// when that comes before the client's timeout.
     fn call_options(&self, metadata: {rt}::Metadata, deadline: ::core::option::Option<::std::time::Instant>) -> {rt}::CallOptions {{
-        let mut options = self.options.clone();
-        if !metadata.is_empty() {{
-            let mut map = options.metadata.into_header_map();
-            map.extend(metadata.into_header_map());
-            options.metadata = {rt}::Metadata::from_headers(&map);
-        }}
-        if let ::core::option::Option::Some(deadline) = deadline {{
-            let left = deadline.saturating_duration_since({now});
-            options.timeout = ::core::option::Option::Some(options.timeout.map_or(left, |t| t.min(left)));
-        }}
-        options
+        let left = deadline.map(|deadline| deadline.saturating_duration_since({now}));
+        self.options.for_request(metadata, left)
     }}"
     );
     for (method, (fname, start)) in service.methods.iter().zip(client_method_names(service)) {

@@ -12,64 +12,14 @@ use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wirestate_grpc::retry::{GRPC_PREVIOUS_RPC_ATTEMPTS, RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
-    Code, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, MethodPath, RequestHead, ResponseHead,
-    ResponseStart, Status, deadline_after, encode_message_with,
+    Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
+    encode_message_with,
 };
 
-/// Per-call settings.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// The call's deadline, sent as `grpc-timeout` and enforced here:
-    /// past it the call fails with DEADLINE_EXCEEDED and its stream is
-    /// reset (CANCEL).
-    pub timeout: Option<Duration>,
-    /// Custom metadata sent with the request.
-    pub metadata: Metadata,
-    /// How request messages are compressed (`grpc-encoding`).
-    pub compression: Encoding,
-    /// The largest response message accepted.
-    pub max_message_size: usize,
-    /// How many times a unary or server-streaming call is retried at once
-    /// when the server never processed it (REFUSED_STREAM, above a
-    /// GOAWAY's last stream id): always safe, whatever the method, and not
-    /// counted by the channel's retry policy ([`Channel::with_retry`]).
-    pub retries: u32,
-}
-
-impl Default for CallOptions {
-    fn default() -> Self {
-        Self {
-            timeout: None,
-            metadata: Metadata::new(),
-            compression: Encoding::Identity,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            retries: 1,
-        }
-    }
-}
-
-impl CallOptions {
-    /// Options with a timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Options with metadata.
-    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// Options compressing requests with `encoding`.
-    pub fn with_compression(mut self, encoding: Encoding) -> Self {
-        self.compression = encoding;
-        self
-    }
-}
+/// Per-call settings: the same for every runtime, from `wirestate-grpc`.
+pub use wirestate_grpc::CallOptions;
 
 /// The status of a failed HTTP/2 exchange.
 fn failed(e: &Error) -> Status {
@@ -308,18 +258,10 @@ impl Channel {
         deadline: Option<Instant>,
         before: u32,
     ) -> Result<(RequestWriter, PendingResponse), (Status, bool)> {
-        let method = MethodPath::parse(path)
-            .map_err(|e| (Status::new(Code::InvalidArgument, e.to_string()), false))?;
-        let mut head = RequestHead::new(method);
-        head.metadata = opts.metadata.clone();
-        head.encoding = opts.compression;
-        head.timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let mut parts = head.to_request(Some(&self.authority), false);
-        if before > 0 {
-            parts
-                .headers
-                .insert(GRPC_PREVIOUS_RPC_ATTEMPTS, http::HeaderValue::from(before));
-        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let parts = opts
+            .request_parts(path, &self.authority, left, before)
+            .map_err(|status| (status, false))?;
         let send = self.transport.get().map_err(|s| (s, true))?;
         send.send_streaming(http::Request::from_parts(parts, ()))
             .map_err(|e| (failed(&e), e.is_unsent()))

@@ -1,0 +1,208 @@
+//! A client call's settings ([`CallOptions`]) and the request head built
+//! from them, shared by every runtime's channel (`wirestate_rt::grpc` and
+//! `wirestate_blocking::grpc` re-export [`CallOptions`]).
+//!
+//! Time is an input: the head carries the time left until the call's
+//! deadline, which the caller measures on its own clock.
+
+use std::time::Duration;
+
+use http::HeaderValue;
+use http::request;
+use http::uri::Authority;
+
+use crate::compression::Encoding;
+use crate::head::{MethodPath, RequestHead};
+use crate::message::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::metadata::Metadata;
+use crate::retry::GRPC_PREVIOUS_RPC_ATTEMPTS;
+use crate::status::{Code, Status};
+
+/// Per-call settings of a client.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_grpc::{CallOptions, Encoding, Metadata};
+///
+/// let mut md = Metadata::new();
+/// md.insert("x-tenant", "a").unwrap();
+/// let opts = CallOptions::default()
+///     .with_timeout(Duration::from_secs(2))
+///     .with_metadata(md)
+///     .with_compression(Encoding::Gzip);
+/// let parts = opts
+///     .request_parts("/demo.Pinger/Ping", &"example.com:50051".parse().unwrap(), opts.timeout, 0)
+///     .unwrap();
+/// assert_eq!(parts.headers["grpc-timeout"], "2000000u");
+/// assert_eq!(parts.headers["grpc-encoding"], "gzip");
+/// assert_eq!(parts.headers["x-tenant"], "a");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's deadline, sent as `grpc-timeout` and enforced by the
+    /// channel: past it the call fails with DEADLINE_EXCEEDED and its
+    /// stream is reset (CANCEL).
+    pub timeout: Option<Duration>,
+    /// Custom metadata sent with the request.
+    pub metadata: Metadata,
+    /// How request messages are compressed (`grpc-encoding`).
+    pub compression: Encoding,
+    /// The largest response message accepted.
+    pub max_message_size: usize,
+    /// How many times a unary or server-streaming call is retried at once
+    /// when the server never processed it (REFUSED_STREAM, above a
+    /// GOAWAY's last stream id, a connection that ended before taking
+    /// it): always safe, whatever the method, and not counted by the
+    /// channel's retry policy.
+    pub retries: u32,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            metadata: Metadata::new(),
+            compression: Encoding::Identity,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            retries: 1,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Options with a timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Options with metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Options compressing requests with `encoding`.
+    pub fn with_compression(mut self, encoding: Encoding) -> Self {
+        self.compression = encoding;
+        self
+    }
+
+    /// These options for one request (what a typed client stub does with
+    /// a request's metadata and deadline): `metadata` added, its keys
+    /// replacing these options' values of the same keys, and `timeout`
+    /// (the time left until the request's deadline) taken when it is
+    /// shorter than these options' timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wirestate_grpc::{CallOptions, Metadata};
+    ///
+    /// let mut base = Metadata::new();
+    /// base.insert("x-a", "client").unwrap();
+    /// base.insert("x-b", "client").unwrap();
+    /// let opts = CallOptions::default()
+    ///     .with_metadata(base)
+    ///     .with_timeout(Duration::from_secs(5));
+    /// let mut md = Metadata::new();
+    /// md.insert("x-b", "request").unwrap();
+    /// let call = opts.for_request(md, Some(Duration::from_secs(1)));
+    /// assert_eq!(call.metadata.get_str("x-a"), Some("client"));
+    /// assert_eq!(call.metadata.get_str("x-b"), Some("request"));
+    /// assert_eq!(call.timeout, Some(Duration::from_secs(1)));
+    /// assert_eq!(opts.for_request(Metadata::new(), Some(Duration::from_secs(9))).timeout, opts.timeout);
+    /// ```
+    pub fn for_request(&self, metadata: Metadata, timeout: Option<Duration>) -> CallOptions {
+        let mut options = self.clone();
+        if !metadata.is_empty() {
+            let mut map = options.metadata.into_header_map();
+            // `extend` with a map replaces every key it brings.
+            map.extend(metadata.into_header_map());
+            options.metadata = Metadata::from_headers(&map);
+        }
+        if let Some(left) = timeout {
+            options.timeout = Some(options.timeout.map_or(left, |t| t.min(left)));
+        }
+        options
+    }
+
+    /// The request head of one attempt of a call to `path` on
+    /// `authority` (over h2c): these options' metadata and compression,
+    /// `timeout_left` (the time left until the call's deadline, measured
+    /// by the caller) as `grpc-timeout`, and
+    /// `grpc-previous-rpc-attempts` when `previous_attempts` is not zero
+    /// (a retry).
+    ///
+    /// # Errors
+    ///
+    /// INVALID_ARGUMENT if `path` is not `/package.Service/Method`.
+    // `Status` is what the channels fail a call with (as in tonic and
+    // grpc-go), not a rare error worth boxing.
+    #[allow(clippy::result_large_err)]
+    pub fn request_parts(
+        &self,
+        path: &str,
+        authority: &Authority,
+        timeout_left: Option<Duration>,
+        previous_attempts: u32,
+    ) -> Result<request::Parts, Status> {
+        let method = MethodPath::parse(path)
+            .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
+        let mut head = RequestHead::new(method);
+        head.metadata = self.metadata.clone();
+        head.encoding = self.compression;
+        head.timeout = timeout_left;
+        let mut parts = head.to_request(Some(authority), false);
+        if previous_attempts > 0 {
+            parts.headers.insert(
+                GRPC_PREVIOUS_RPC_ATTEMPTS,
+                HeaderValue::from(previous_attempts),
+            );
+        }
+        Ok(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authority() -> Authority {
+        "localhost:1".parse().unwrap()
+    }
+
+    #[test]
+    fn request_parts_of_attempts() {
+        let opts = CallOptions::default();
+        let first = opts.request_parts("/a.B/C", &authority(), None, 0).unwrap();
+        assert_eq!(first.uri, "http://localhost:1/a.B/C");
+        assert!(!first.headers.contains_key("grpc-timeout"));
+        assert!(!first.headers.contains_key(GRPC_PREVIOUS_RPC_ATTEMPTS));
+        assert!(!first.headers.contains_key("grpc-encoding"));
+        let retry = opts
+            .request_parts("/a.B/C", &authority(), Some(Duration::ZERO), 2)
+            .unwrap();
+        assert_eq!(retry.headers[GRPC_PREVIOUS_RPC_ATTEMPTS], "2");
+        assert_eq!(retry.headers["grpc-timeout"], "0n");
+        let bad = opts.request_parts("no-slash", &authority(), None, 0);
+        assert_eq!(bad.unwrap_err().code, Code::InvalidArgument);
+    }
+
+    #[test]
+    fn for_request_keeps_the_options_without_a_request_part() {
+        let opts = CallOptions::default().with_compression(Encoding::Gzip);
+        let same = opts.for_request(Metadata::new(), None);
+        assert_eq!(same.timeout, None);
+        assert_eq!(same.compression, Encoding::Gzip);
+        assert!(same.metadata.is_empty());
+        let mut md = Metadata::new();
+        md.insert_bin("trace-bin", b"\x01\x02").unwrap();
+        let call = opts.for_request(md, Some(Duration::from_millis(5)));
+        assert_eq!(call.timeout, Some(Duration::from_millis(5)));
+        assert_eq!(
+            call.metadata.get_bin("trace-bin").unwrap().unwrap(),
+            &b"\x01\x02"[..]
+        );
+    }
+}
