@@ -308,6 +308,66 @@ impl<R: Runtime> McpClient<R> {
         Ok(Self::from_shared(shared))
     }
 
+    /// [`stdio`](Self::stdio), then [`initialize`](Self::initialize): a
+    /// session with the MCP server at the other end of `io` (a child
+    /// process, spawned by the runtime crate). If `initialize` fails the
+    /// client is closed: the child's stdin closes and it is reaped.
+    ///
+    /// # Errors
+    ///
+    /// [`initialize`](Self::initialize)'s.
+    pub async fn connect_stdio<I: Io>(
+        rt: R,
+        io: I,
+        child: Option<Box<dyn ChildProcess>>,
+        config: McpClientConfig,
+    ) -> Result<Self, McpClientError> {
+        Self::stdio(rt, io, child, config).initialized().await
+    }
+
+    /// [`http`](Self::http), then [`initialize`](Self::initialize).
+    ///
+    /// # Errors
+    ///
+    /// A bad URL, or [`initialize`](Self::initialize)'s errors.
+    pub async fn connect_http(
+        rt: R,
+        url: &str,
+        config: McpClientConfig,
+    ) -> Result<Self, McpClientError> {
+        let client = Self::http(rt, url, config)?;
+        client.initialize().await?;
+        Ok(client)
+    }
+
+    /// [`websocket`](Self::websocket), then
+    /// [`initialize`](Self::initialize); if that fails the socket is
+    /// closed.
+    ///
+    /// # Errors
+    ///
+    /// A bad URL, a refused connection or handshake, or
+    /// [`initialize`](Self::initialize)'s errors.
+    pub async fn connect_websocket(
+        rt: R,
+        url: &str,
+        config: McpClientConfig,
+    ) -> Result<Self, McpClientError> {
+        Self::websocket(rt, url, config).await?.initialized().await
+    }
+
+    /// Initializes the session, or closes the client (releasing its
+    /// transport) and returns why not.
+    async fn initialized(self) -> Result<Self, McpClientError> {
+        match self.initialize().await {
+            Ok(_) => Ok(self),
+            Err(e) => {
+                let _ = self.close().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Sends `initialize`, checks the revision the server picked, and
     /// sends `notifications/initialized`.
     ///

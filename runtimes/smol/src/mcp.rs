@@ -113,7 +113,8 @@ pub fn spawn_child<P: AsRef<OsStr>, A: AsRef<OsStr>>(
 }
 
 /// Spawns an MCP server as a child process and initializes a session with
-/// it. If `initialize` fails the child is closed and reaped.
+/// it ([`McpClient::connect_stdio`]). If `initialize` fails the child is
+/// closed and reaped.
 ///
 /// # Errors
 ///
@@ -124,17 +125,11 @@ pub async fn connect_child<P: AsRef<OsStr>, A: AsRef<OsStr>>(
     config: McpClientConfig,
 ) -> Result<McpClient<SmolRuntime>, McpClientError> {
     let (io, child) = spawn_child(program, args)?;
-    let client = McpClient::stdio(SmolRuntime::new(), io, Some(Box::new(child)), config);
-    match client.initialize().await {
-        Ok(_) => Ok(client),
-        Err(e) => {
-            let _ = client.close().await;
-            Err(e)
-        }
-    }
+    McpClient::connect_stdio(SmolRuntime::new(), io, Some(Box::new(child)), config).await
 }
 
-/// Initializes a session with the Streamable HTTP endpoint at `url`.
+/// Initializes a session with the Streamable HTTP endpoint at `url`
+/// ([`McpClient::connect_http`]).
 ///
 /// # Errors
 ///
@@ -143,13 +138,11 @@ pub async fn connect_http(
     url: &str,
     config: McpClientConfig,
 ) -> Result<McpClient<SmolRuntime>, McpClientError> {
-    let client = McpClient::http(SmolRuntime::new(), url, config)?;
-    client.initialize().await?;
-    Ok(client)
+    McpClient::connect_http(SmolRuntime::new(), url, config).await
 }
 
 /// Initializes a session with the MCP WebSocket endpoint at `url`
-/// (`ws://`, subprotocol `mcp`).
+/// (`ws://`, subprotocol `mcp`; [`McpClient::connect_websocket`]).
 ///
 /// # Errors
 ///
@@ -159,10 +152,5 @@ pub async fn connect_ws(
     url: &str,
     config: McpClientConfig,
 ) -> Result<McpClient<SmolRuntime>, McpClientError> {
-    let client = McpClient::websocket(SmolRuntime::new(), url, config).await?;
-    if let Err(e) = client.initialize().await {
-        let _ = client.close().await;
-        return Err(e);
-    }
-    Ok(client)
+    McpClient::connect_websocket(SmolRuntime::new(), url, config).await
 }

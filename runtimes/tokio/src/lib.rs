@@ -69,18 +69,26 @@ impl Sleep for TokioSleep {
     }
 }
 
+/// Reads from a tokio reader into `buf`, as [`Io::poll_read`] does: the
+/// number of bytes read, `0` at the end.
+pub(crate) fn poll_read_into<T: AsyncRead + Unpin>(
+    reader: &mut T,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    let mut rb = ReadBuf::new(buf);
+    Pin::new(reader)
+        .poll_read(cx, &mut rb)
+        .map_ok(|()| rb.filled().len())
+}
+
 /// Any tokio stream as a wirestate [`Io`].
 #[derive(Debug)]
 pub struct TokioIo<T>(pub T);
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for TokioIo<T> {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let mut rb = ReadBuf::new(buf);
-        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        poll_read_into(&mut self.0, cx, buf)
     }
 
     fn poll_write_vectored(

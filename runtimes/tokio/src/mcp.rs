@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use wirestate_rt::Io;
 use wirestate_rt::mcp_client::{ChildProcess, McpClient, McpClientConfig, McpClientError};
@@ -37,12 +37,7 @@ pub struct ChildIo {
 
 impl Io for ChildIo {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let mut rb = ReadBuf::new(buf);
-        match Pin::new(&mut self.stdout).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        crate::poll_read_into(&mut self.stdout, cx, buf)
     }
 
     fn poll_write_vectored(
@@ -118,7 +113,8 @@ pub fn spawn_child<P: AsRef<OsStr>, A: AsRef<OsStr>>(
 }
 
 /// Spawns an MCP server as a child process and initializes a session with
-/// it. If `initialize` fails the child is closed and reaped.
+/// it ([`McpClient::connect_stdio`]). If `initialize` fails the child is
+/// closed and reaped.
 ///
 /// # Errors
 ///
@@ -129,17 +125,11 @@ pub async fn connect_child<P: AsRef<OsStr>, A: AsRef<OsStr>>(
     config: McpClientConfig,
 ) -> Result<McpClient<TokioRuntime>, McpClientError> {
     let (io, child) = spawn_child(program, args)?;
-    let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), config);
-    match client.initialize().await {
-        Ok(_) => Ok(client),
-        Err(e) => {
-            let _ = client.close().await;
-            Err(e)
-        }
-    }
+    McpClient::connect_stdio(TokioRuntime, io, Some(Box::new(child)), config).await
 }
 
-/// Initializes a session with the Streamable HTTP endpoint at `url`.
+/// Initializes a session with the Streamable HTTP endpoint at `url`
+/// ([`McpClient::connect_http`]).
 ///
 /// # Errors
 ///
@@ -148,13 +138,11 @@ pub async fn connect_http(
     url: &str,
     config: McpClientConfig,
 ) -> Result<McpClient<TokioRuntime>, McpClientError> {
-    let client = McpClient::http(TokioRuntime, url, config)?;
-    client.initialize().await?;
-    Ok(client)
+    McpClient::connect_http(TokioRuntime, url, config).await
 }
 
 /// Initializes a session with the MCP WebSocket endpoint at `url`
-/// (`ws://`, subprotocol `mcp`).
+/// (`ws://`, subprotocol `mcp`; [`McpClient::connect_websocket`]).
 ///
 /// # Errors
 ///
@@ -164,10 +152,5 @@ pub async fn connect_ws(
     url: &str,
     config: McpClientConfig,
 ) -> Result<McpClient<TokioRuntime>, McpClientError> {
-    let client = McpClient::websocket(TokioRuntime, url, config).await?;
-    if let Err(e) = client.initialize().await {
-        let _ = client.close().await;
-        return Err(e);
-    }
-    Ok(client)
+    McpClient::connect_websocket(TokioRuntime, url, config).await
 }
