@@ -420,14 +420,28 @@ fn blocking_channel_retries_and_backs_off_keepalive() {
     assert_eq!(seen_of(&seen, "plain"), [0]);
 
     // Keep-alive back-off against the blocking server.
-    let ka = BChannel::builder(&target)
+    blocking_keepalive_case(&target, "keepalive");
+    drop((ch, fixed, plain));
+    handle.shutdown();
+}
+
+/// The blocking twin of [`keepalive_case`].
+fn blocking_keepalive_case(target: &str, key: &str) {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let ka = BChannel::builder(target)
         .keepalive(Duration::from_millis(25))
         .retry_policy(policy(3))
         .connect()
         .unwrap();
+    let req = SimpleRequest::default();
+    let call = || {
+        let o = BOpts::default()
+            .with_metadata(opts(key, 0, &[]).metadata)
+            .with_timeout(Duration::from_secs(10));
+        ka.unary::<_, SimpleResponse>(UNARY, &req, &o).unwrap();
+    };
     for _ in 0..12 {
-        ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("keepalive", 0, &[]))
-            .unwrap();
+        call();
         if ka.keepalive_interval() == Some(MIN_PING) {
             break;
         }
@@ -435,15 +449,11 @@ fn blocking_channel_retries_and_backs_off_keepalive() {
     }
     assert_eq!(ka.keepalive_interval(), Some(MIN_PING));
     assert!(ka.connections() >= 4, "{}", ka.connections());
-    ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("keepalive", 0, &[]))
-        .unwrap();
+    call();
     let connections = ka.connections();
     std::thread::sleep(MIN_PING * 4);
-    ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("keepalive", 0, &[]))
-        .unwrap();
+    call();
     assert_eq!(ka.connections(), connections);
-    drop((ch, fixed, plain, ka));
-    handle.shutdown();
 }
 
 // ---- against grpcio (the C core) --------------------------------------
@@ -613,19 +623,5 @@ fn grpcio_server_blocking_channel() {
     assert_eq!(e.code, Code::Unavailable);
     assert_eq!(seen("blocking-pushback").len(), 1);
 
-    let ka = BChannel::builder(&addr)
-        .keepalive(Duration::from_millis(25))
-        .retry_policy(policy(3))
-        .connect()
-        .unwrap();
-    for _ in 0..12 {
-        ka.unary::<_, SimpleResponse>(UNARY, &req, &bopts("blocking-keepalive", 0, &[]))
-            .unwrap();
-        if ka.keepalive_interval() == Some(MIN_PING) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    assert_eq!(ka.keepalive_interval(), Some(MIN_PING));
-    assert!(ka.connections() >= 4, "{}", ka.connections());
+    blocking_keepalive_case(&addr, "blocking-keepalive");
 }

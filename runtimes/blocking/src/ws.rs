@@ -202,7 +202,7 @@ impl Received {
 /// Masking keys from `fastrand`, seeded per connection. RFC 6455 §10.3
 /// wants masks the peer cannot predict; fastrand's generator is seeded from
 /// std's randomly keyed hasher, which the peer neither sees nor chooses.
-struct FastrandEntropy(fastrand::Rng);
+pub(crate) struct FastrandEntropy(pub(crate) fastrand::Rng);
 
 impl wirestate_machine::Entropy for FastrandEntropy {
     fn fill(&mut self, buf: &mut [u8]) {

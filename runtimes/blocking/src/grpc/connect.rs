@@ -7,6 +7,9 @@
 
 use super::client::Channel;
 use crate::h2::{ClientConfig, SendRequest};
+// The WebSocket masks' generator: unpredictable enough to spread clients'
+// retries apart, which is all jitter is for.
+use crate::ws::FastrandEntropy;
 use http::HeaderMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,17 +19,6 @@ use wirestate_grpc::{Code, Status};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Random bytes for the backoff's jitter: fastrand's generator, seeded
-/// from std's randomly keyed hasher — unpredictable enough to spread
-/// clients' retries apart, which is all jitter is for.
-struct FastrandEntropy(fastrand::Rng);
-
-impl wirestate_machine::Entropy for FastrandEntropy {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill(buf);
-    }
 }
 
 /// A channel's retry settings and shared state.
