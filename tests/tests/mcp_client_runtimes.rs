@@ -1,31 +1,158 @@
-//! The MCP client on tokio: against the rt MCP server in process (stdio
-//! over a duplex pipe, Streamable HTTP on a socket), and child processes
-//! reaped on close (killed after the timeout).
+//! The async MCP client (`wirestate_rt::mcp_client`) on every async
+//! runtime, one scenario suite instantiated for tokio and smol (the
+//! blocking client has its own tests in `wirestate-blocking`): against the
+//! rt MCP server in process over a stdio stand-in (a socket pair) and over
+//! Streamable HTTP on a socket (sampling during a tool call, progress,
+//! logs, cancellation; both eras), an SSE answer resumed after the
+//! server's `retry:` (SEP-1699), and child processes reaped on close
+//! (killed after the timeout).
 
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_channel::oneshot;
 use serde_json::{Map, Value, json};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, ContentBlock, CreateMessageParams, CreateMessageResult,
     LoggingLevel, Role, SamplingCapability, SamplingContent, SamplingMessage, Tool,
 };
 use wirestate_mcp::{ClientEvent, Era};
-use wirestate_rt::Shutdown;
-use wirestate_rt::mcp::{McpServer, ToolError};
-use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
-use wirestate_tokio::{TokioIo, TokioRuntime};
+use wirestate_rt::mcp::{McpHttp, McpServer, ToolError};
+use wirestate_rt::mcp_client::{ChildProcess, McpClient, McpClientConfig, McpClientError};
+use wirestate_rt::{Io, Runtime, Shutdown};
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+/// What the suite needs of a runtime beyond [`Runtime`]: running a test,
+/// sockets, and its own MCP constructors (`wirestate_X::mcp`).
+trait McpRuntime: Runtime + Sized {
+    fn new() -> Self;
+    fn block_on<F: Future>(f: F) -> F::Output;
+    /// Two connected byte streams, standing in for a child's stdio.
+    fn pair() -> (impl Io, impl Io);
+    /// Serves `handler` on a port of 127.0.0.1 until `stop` fires; the
+    /// receiver completes when serving has ended.
+    async fn serve(handler: McpHttp<Self>, stop: Shutdown) -> (SocketAddr, oneshot::Receiver<()>);
+    fn spawn_child(program: &str, args: &[&str]) -> io::Result<(impl Io, Box<dyn ChildProcess>)>;
+    async fn connect_child(
+        program: &str,
+        args: &[&str],
+        config: McpClientConfig,
+    ) -> Result<McpClient<Self>, McpClientError>;
+    async fn connect_http(
+        url: &str,
+        config: McpClientConfig,
+    ) -> Result<McpClient<Self>, McpClientError>;
 }
 
-/// A server with `echo` (logs, answers with the arguments as text) and
-/// `slow` (three progress steps, then "done").
+impl McpRuntime for wirestate_tokio::TokioRuntime {
+    fn new() -> Self {
+        wirestate_tokio::TokioRuntime
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn pair() -> (impl Io, impl Io) {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        (wirestate_tokio::TokioIo(a), wirestate_tokio::TokioIo(b))
+    }
+
+    async fn serve(handler: McpHttp<Self>, stop: Shutdown) -> (SocketAddr, oneshot::Receiver<()>) {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let (done, ended) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = wirestate_tokio::serve(listener, handler, Default::default(), stop).await;
+            let _ = done.send(());
+        });
+        (addr, ended)
+    }
+
+    fn spawn_child(program: &str, args: &[&str]) -> io::Result<(impl Io, Box<dyn ChildProcess>)> {
+        let (io, child) = wirestate_tokio::mcp::spawn_child(program, args)?;
+        Ok((io, Box::new(child) as Box<dyn ChildProcess>))
+    }
+
+    async fn connect_child(
+        program: &str,
+        args: &[&str],
+        config: McpClientConfig,
+    ) -> Result<McpClient<Self>, McpClientError> {
+        wirestate_tokio::mcp::connect_child(program, args, config).await
+    }
+
+    async fn connect_http(
+        url: &str,
+        config: McpClientConfig,
+    ) -> Result<McpClient<Self>, McpClientError> {
+        wirestate_tokio::mcp::connect_http(url, config).await
+    }
+}
+
+impl McpRuntime for wirestate_smol::SmolRuntime {
+    fn new() -> Self {
+        wirestate_smol::SmolRuntime::new()
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        smol::block_on(f)
+    }
+
+    fn pair() -> (impl Io, impl Io) {
+        let (a, b) = smol::net::unix::UnixStream::pair().unwrap();
+        (wirestate_smol::SmolIo(a), wirestate_smol::SmolIo(b))
+    }
+
+    async fn serve(handler: McpHttp<Self>, stop: Shutdown) -> (SocketAddr, oneshot::Receiver<()>) {
+        let listener = wirestate_smol::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let (done, ended) = oneshot::channel();
+        smol::spawn(async move {
+            let _ = wirestate_smol::serve(listener, handler, Default::default(), stop).await;
+            let _ = done.send(());
+        })
+        .detach();
+        (addr, ended)
+    }
+
+    fn spawn_child(program: &str, args: &[&str]) -> io::Result<(impl Io, Box<dyn ChildProcess>)> {
+        let (io, child) = wirestate_smol::mcp::spawn_child(program, args)?;
+        Ok((io, Box::new(child) as Box<dyn ChildProcess>))
+    }
+
+    async fn connect_child(
+        program: &str,
+        args: &[&str],
+        config: McpClientConfig,
+    ) -> Result<McpClient<Self>, McpClientError> {
+        wirestate_smol::mcp::connect_child(program, args, config).await
+    }
+
+    async fn connect_http(
+        url: &str,
+        config: McpClientConfig,
+    ) -> Result<McpClient<Self>, McpClientError> {
+        wirestate_smol::mcp::connect_http(url, config).await
+    }
+}
+
+/// Waits up to `within` for `fut` on `R`'s clock; `None` if it took longer.
+async fn within<R: McpRuntime, F: Future>(rt: &R, limit: Duration, fut: F) -> Option<F::Output> {
+    wirestate_rt::timeout(rt, rt.now() + limit, fut).await
+}
+
+/// A server with `echo` (logs, answers with the arguments as text),
+/// `slow` (three progress steps, then "done") and `sample` (asks the
+/// client to sample while it runs).
 fn server() -> McpServer {
     McpServer::builder()
         .name("test-server", "1.2.3")
@@ -64,9 +191,8 @@ fn server() -> McpServer {
         .build()
 }
 
-/// A client that declares sampling (answered by `handle_events`).
-/// A client of the `initialize` era: the server's requests to it
-/// (sampling) need that era's session.
+/// A client that declares sampling (answered by `handle_events`), of the
+/// `initialize` era: the server's requests to it need that era's session.
 fn config() -> McpClientConfig {
     let mut c = McpClientConfig::default();
     c.session.era = Era::Legacy;
@@ -78,12 +204,12 @@ fn config() -> McpClientConfig {
 }
 
 /// Answers sampling requests; collects every other event.
-fn handle_events(client: &McpClient<TokioRuntime>) -> Arc<Mutex<Vec<ClientEvent>>> {
+fn handle_events<R: McpRuntime>(client: &McpClient<R>) -> Arc<Mutex<Vec<ClientEvent>>> {
     let mut events = client.events().unwrap();
     assert!(client.events().is_none());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (client, store) = (client.clone(), seen.clone());
-    tokio::spawn(async move {
+    R::new().spawn(Box::pin(async move {
         while let Some(event) = events.next().await {
             if let ClientEvent::CreateMessage { id, params } = &event {
                 assert_eq!(params.max_tokens, 5);
@@ -99,11 +225,13 @@ fn handle_events(client: &McpClient<TokioRuntime>) -> Arc<Mutex<Vec<ClientEvent>
             }
             store.lock().unwrap().push(event);
         }
-    });
+    }));
     seen
 }
 
-async fn exercise(client: &McpClient<TokioRuntime>) {
+/// Every call of the client against [`server`], with its events.
+async fn exercise<R: McpRuntime>(client: &McpClient<R>) {
+    let rt = R::new();
     let info = client.server_info().unwrap();
     assert_eq!(info.server_info.name, "test-server");
     assert!(client.protocol_version().is_some());
@@ -129,9 +257,13 @@ async fn exercise(client: &McpClient<TokioRuntime>) {
     assert_eq!(e.hint(), Some(wirestate_jsonrpc::ErrorCode::INVALID_PARAMS));
     client.ping().await.unwrap();
     // A call given up on is cancelled, and the session goes on.
-    let gave_up =
-        tokio::time::timeout(Duration::from_millis(10), client.call_tool("slow", None)).await;
-    assert!(gave_up.is_err());
+    let gave_up = within(
+        &rt,
+        Duration::from_millis(10),
+        client.call_tool("slow", None),
+    )
+    .await;
+    assert!(gave_up.is_none());
     client.ping().await.unwrap();
     // The log of echo, the progress of slow and the sampling request came
     // out as events.
@@ -162,77 +294,59 @@ async fn exercise(client: &McpClient<TokioRuntime>) {
             }
             assert!(Instant::now() < deadline, "{seen:?}");
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        wirestate_rt::sleep_until(&rt, rt.now() + Duration::from_millis(10)).await;
     }
 }
 
-#[test]
-fn stdio_in_process() {
-    block_on(async {
-        let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        let server = tokio::spawn(async move {
-            server()
-                .serve_io(TokioRuntime, TokioIo(theirs))
-                .await
-                .unwrap();
-        });
-        let client = McpClient::stdio(TokioRuntime, TokioIo(ours), None, config());
+fn stdio_in_process<R: McpRuntime>() {
+    R::block_on(async {
+        let rt = R::new();
+        let (ours, theirs) = R::pair();
+        let (done, served) = oneshot::channel();
+        let serving = rt.clone();
+        rt.spawn(Box::pin(async move {
+            server().serve_io(serving, theirs).await.unwrap();
+            let _ = done.send(());
+        }));
+        let client = McpClient::stdio(rt.clone(), ours, None, config());
         client.initialize().await.unwrap();
         exercise(&client).await;
         assert_eq!(client.close().await.unwrap(), None);
         // Our stdin closed, so the server ended.
-        tokio::time::timeout(Duration::from_secs(5), server)
-            .await
-            .unwrap()
-            .unwrap();
+        let ended = within(&rt, Duration::from_secs(5), served).await;
+        assert!(matches!(ended, Some(Ok(()))), "the server did not end");
     });
 }
 
-#[test]
-fn streamable_http() {
-    block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let handler = server().http(TokioRuntime, Default::default());
+fn streamable_http<R: McpRuntime>() {
+    R::block_on(async {
+        let rt = R::new();
         let shutdown = Shutdown::new();
-        let stop = shutdown.clone();
-        let serving = tokio::spawn(wirestate_tokio::serve(
-            listener,
-            handler,
-            Default::default(),
-            stop,
-        ));
+        let handler = server().http(rt.clone(), Default::default());
+        let (addr, served) = R::serve(handler, shutdown.clone()).await;
         let url = format!("http://{addr}/");
-        let client = wirestate_tokio::mcp::connect_http(&url, config())
-            .await
-            .unwrap();
+        let client = R::connect_http(&url, config()).await.unwrap();
         exercise(&client).await;
         assert_eq!(client.close().await.unwrap(), None);
         // The session is gone (DELETE): a new client's request with the old
         // id would be refused; a fresh session still works.
-        let again = wirestate_tokio::mcp::connect_http(&url, config())
-            .await
-            .unwrap();
+        let again = R::connect_http(&url, config()).await.unwrap();
         again.ping().await.unwrap();
         again.close().await.unwrap();
         // Nobody listening: initialize fails cleanly.
-        let e = wirestate_tokio::mcp::connect_http("http://127.0.0.1:1/", Default::default())
+        let e = R::connect_http("http://127.0.0.1:1/", Default::default())
             .await
             .unwrap_err();
         assert!(matches!(e, McpClientError::Http(_)), "{e:?}");
         shutdown.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
+        let _ = within(&rt, Duration::from_secs(5), served).await;
     });
 }
 
-#[test]
-fn child_exits_when_stdin_closes() {
-    block_on(async {
-        let (io, child) =
-            wirestate_tokio::mcp::spawn_child("sh", &["-c", "cat >/dev/null"]).unwrap();
-        let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), Default::default());
+fn child_exits_when_stdin_closes<R: McpRuntime>() {
+    R::block_on(async {
+        let (io, child) = R::spawn_child("sh", &["-c", "cat >/dev/null"]).unwrap();
+        let client = McpClient::stdio(R::new(), io, Some(child), Default::default());
         let start = Instant::now();
         let status = client.close().await.unwrap().unwrap();
         assert!(status.success(), "{status:?}");
@@ -240,15 +354,14 @@ fn child_exits_when_stdin_closes() {
     });
 }
 
-#[test]
-fn child_killed_after_the_shutdown_timeout() {
-    block_on(async {
+fn child_killed_after_the_shutdown_timeout<R: McpRuntime>() {
+    R::block_on(async {
         let mut config = McpClientConfig::default();
         config.shutdown_timeout = Duration::from_millis(300);
         config.session.jsonrpc.request_timeout = Some(Duration::from_millis(300));
         // A "server" that never answers and ignores its stdin closing.
         let start = Instant::now();
-        let e = wirestate_tokio::mcp::connect_child("sh", &["-c", "exec sleep 30"], config)
+        let e = R::connect_child("sh", &["-c", "exec sleep 30"], config)
             .await
             .unwrap_err();
         assert!(
@@ -263,10 +376,9 @@ fn child_killed_after_the_shutdown_timeout() {
 
         let mut config = McpClientConfig::default();
         config.shutdown_timeout = Duration::from_millis(200);
-        let (io, child) =
-            wirestate_tokio::mcp::spawn_child("sh", &["-c", "exec sleep 30"]).unwrap();
-        let pid = wirestate_rt::mcp_client::ChildProcess::id(&child).unwrap();
-        let client = McpClient::stdio(TokioRuntime, io, Some(Box::new(child)), config);
+        let (io, child) = R::spawn_child("sh", &["-c", "exec sleep 30"]).unwrap();
+        let pid = child.id().unwrap();
+        let client = McpClient::stdio(R::new(), io, Some(child), config);
         let status = client.close().await.unwrap().unwrap();
         assert!(!status.success());
         // Reaped: no process with that id is left (not even a zombie).
@@ -366,14 +478,13 @@ fn sse_retry_server(seen: Arc<Mutex<Resumption>>) -> std::net::SocketAddr {
     addr
 }
 
-#[test]
-fn sse_answer_resumed_after_the_servers_retry() {
-    block_on(async {
+fn sse_answer_resumed_after_the_servers_retry<R: McpRuntime>() {
+    R::block_on(async {
         let seen = Arc::new(Mutex::new(Resumption::default()));
         let addr = sse_retry_server(seen.clone());
         let mut config = McpClientConfig::default();
         config.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
-        let client = wirestate_tokio::mcp::connect_http(&format!("http://{addr}/"), config)
+        let client = R::connect_http(&format!("http://{addr}/"), config)
             .await
             .unwrap();
         let start = Instant::now();
@@ -391,25 +502,16 @@ fn sse_answer_resumed_after_the_servers_retry() {
     });
 }
 
-#[test]
-fn stateless_era_against_our_server() {
-    block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let handler = server().http(TokioRuntime, Default::default());
+fn stateless_era_against_our_server<R: McpRuntime>() {
+    R::block_on(async {
+        let rt = R::new();
         let shutdown = Shutdown::new();
-        let serving = tokio::spawn(wirestate_tokio::serve(
-            listener,
-            handler,
-            Default::default(),
-            shutdown.clone(),
-        ));
+        let handler = server().http(rt.clone(), Default::default());
+        let (addr, served) = R::serve(handler, shutdown.clone()).await;
         let url = format!("http://{addr}/");
         // Detection (the default) finds the stateless era: no initialize,
         // no session.
-        let client = wirestate_tokio::mcp::connect_http(&url, McpClientConfig::default())
+        let client = R::connect_http(&url, McpClientConfig::default())
             .await
             .unwrap();
         assert_eq!(client.protocol_version(), Some("2026-07-28"));
@@ -417,7 +519,7 @@ fn stateless_era_against_our_server() {
         // Forcing the era gives the same.
         let mut c = config();
         c.session.era = Era::Stateless;
-        let client = wirestate_tokio::mcp::connect_http(&url, c).await.unwrap();
+        let client = R::connect_http(&url, c).await.unwrap();
         assert_eq!(client.protocol_version(), Some("2026-07-28"));
         assert_eq!(
             client.server_info().unwrap().server_info.name,
@@ -439,12 +541,44 @@ fn stateless_era_against_our_server() {
         assert!(matches!(e, McpClientError::Rpc(_)), "{e:?}");
         client.close().await.unwrap();
         // Forcing the legacy era, the same server speaks it.
-        let legacy = wirestate_tokio::mcp::connect_http(&url, config())
-            .await
-            .unwrap();
+        let legacy = R::connect_http(&url, config()).await.unwrap();
         assert_eq!(legacy.protocol_version(), Some("2025-11-25"));
         legacy.close().await.unwrap();
         shutdown.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
+        let _ = within(&rt, Duration::from_secs(5), served).await;
     });
 }
+
+macro_rules! suite {
+    ($name:ident, $rt:ty) => {
+        mod $name {
+            #[test]
+            fn stdio_in_process() {
+                super::stdio_in_process::<$rt>()
+            }
+            #[test]
+            fn streamable_http() {
+                super::streamable_http::<$rt>()
+            }
+            #[test]
+            fn child_exits_when_stdin_closes() {
+                super::child_exits_when_stdin_closes::<$rt>()
+            }
+            #[test]
+            fn child_killed_after_the_shutdown_timeout() {
+                super::child_killed_after_the_shutdown_timeout::<$rt>()
+            }
+            #[test]
+            fn sse_answer_resumed_after_the_servers_retry() {
+                super::sse_answer_resumed_after_the_servers_retry::<$rt>()
+            }
+            #[test]
+            fn stateless_era_against_our_server() {
+                super::stateless_era_against_our_server::<$rt>()
+            }
+        }
+    };
+}
+
+suite!(on_tokio, wirestate_tokio::TokioRuntime);
+suite!(on_smol, wirestate_smol::SmolRuntime);
