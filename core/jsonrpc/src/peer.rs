@@ -286,12 +286,30 @@ impl Peer {
     ///
     /// As [`handle_message`](Self::handle_message).
     pub fn handle_message_bytes(&mut self, now: Instant, message: Bytes) -> Result<(), Error> {
+        match decode(message, &self.config.limits) {
+            Ok(decoded) => self.handle_decoded(now, decoded),
+            Err(e) => {
+                self.clock.advance(now);
+                Err(self.refuse(e, None))
+            }
+        }
+    }
+
+    /// [`handle_message_bytes`](Self::handle_message_bytes) for a message
+    /// the caller has already decoded, with [`decode`] and limits no looser
+    /// than this peer's: a transport that looks into a message before
+    /// handing it over (the MCP Streamable HTTP server routes a POST by its
+    /// request ids) decodes it once, not twice.
+    ///
+    /// # Errors
+    ///
+    /// As [`handle_message`](Self::handle_message).
+    pub fn handle_decoded(&mut self, now: Instant, decoded: Decoded) -> Result<(), Error> {
         self.clock.advance(now);
         let mut first = None;
-        match decode(message, &self.config.limits) {
-            Err(e) => self.refuse(e, None).note(&mut first),
-            Ok(Decoded::Single(entry)) => self.entry(entry, None, &mut first),
-            Ok(Decoded::Batch(entries)) => {
+        match decoded {
+            Decoded::Single(entry) => self.entry(entry, None, &mut first),
+            Decoded::Batch(entries) => {
                 let number = self.next_batch;
                 self.next_batch = self.next_batch.wrapping_add(1);
                 let mut batch = PendingBatch::default();

@@ -102,7 +102,8 @@ use wirestate_machine::{ClassifyError, Entropy, ErrorKind};
 
 use crate::catalogue::Catalogue;
 use crate::schema::{
-    ProgressToken, Prompt, Resource, ResourceTemplate, Tool, methods, progress_token, version,
+    MetaParams, ProgressToken, Prompt, Resource, ResourceTemplate, Tool, methods, progress_token,
+    version,
 };
 use crate::server::{Config, Phase, ServerEvent, ServerSession};
 
@@ -572,17 +573,13 @@ impl fmt::Debug for HttpServer {
 
 /// What the POST body holds.
 struct Classified {
+    /// The body, decoded: the session takes it as it is.
+    decoded: Decoded,
     requests: Vec<RequestId>,
     /// The body is a batch (an array), whatever it holds.
     batch: bool,
     initialize: bool,
     progress: Vec<(ProgressToken, RequestId)>,
-}
-
-#[derive(Deserialize)]
-struct MetaParams {
-    #[serde(rename = "_meta")]
-    meta: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Deserialize)]
@@ -1107,7 +1104,7 @@ impl HttpServer {
         }
         if classified.requests.is_empty() {
             // Notifications and responses only.
-            let _ = slot.session.handle_message_bytes(now, body);
+            let _ = slot.session.handle_decoded(now, classified.decoded);
             self.pump(&session);
             return Ok(Reply::Full(with_session(
                 Response::builder()
@@ -1152,7 +1149,7 @@ impl HttpServer {
         );
         if let Some(slot) = self.sessions.get_mut(&session) {
             slot.related = None;
-            let _ = slot.session.handle_message_bytes(now, body);
+            let _ = slot.session.handle_decoded(now, classified.decoded);
         }
         self.pump(&session);
         if defer {
@@ -1323,17 +1320,22 @@ impl HttpServer {
 
     fn classify(&self, body: &Bytes) -> Result<Classified, HttpError> {
         let decoded = decode(body.clone(), &self.limits).map_err(HttpError::JsonRpc)?;
-        let (entries, batch) = match decoded {
+        let decoded = match decoded {
             Decoded::Single(Err(e)) => return Err(HttpError::JsonRpc(e)),
-            Decoded::Single(Ok(m)) => (vec![Ok(m)], false),
-            Decoded::Batch(entries) => (entries, true),
+            other => other,
         };
         let mut c = Classified {
+            decoded,
             requests: Vec::new(),
-            batch,
+            batch: false,
             initialize: false,
             progress: Vec::new(),
         };
+        let (entries, batch) = match &c.decoded {
+            Decoded::Batch(entries) => (entries.as_slice(), true),
+            Decoded::Single(entry) => (std::slice::from_ref(entry), false),
+        };
+        c.batch = batch;
         for entry in entries {
             match entry {
                 Ok(Message::Request(r)) => {
@@ -1351,7 +1353,7 @@ impl HttpServer {
                     {
                         c.progress.push((token, r.id.clone()));
                     }
-                    c.requests.push(r.id);
+                    c.requests.push(r.id.clone());
                 }
                 // A bad entry of a batch is answered inside the batch
                 // answer; with an id, it is waited for like a request.

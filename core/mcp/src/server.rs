@@ -10,13 +10,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use wirestate_jsonrpc::{
-    ErrorCode, ErrorObject, Event as PeerEvent, Notification, Peer, RawJson, Request, RequestId,
+    Decoded, ErrorCode, ErrorObject, Event as PeerEvent, Notification, Peer, RawJson, Request,
+    RequestId,
 };
 
 use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::schema::{
-    AcknowledgedParams, DiscoverResult, InputRequiredResult, ListenParams, RequestMeta,
+    AcknowledgedParams, DiscoverResult, InputRequiredResult, ListenParams, MetaParams, RequestMeta,
     SubscriptionFilter, meta_keys, stateless_codes, stateless_methods,
 };
 use crate::schema::{
@@ -372,6 +373,20 @@ impl ServerSession {
     /// As [`handle_message`](Self::handle_message).
     pub fn handle_message_bytes(&mut self, now: Instant, message: Bytes) -> Result<(), Error> {
         let r = self.peer.handle_message_bytes(now, message);
+        self.pump();
+        r.map_err(Error::from)
+    }
+
+    /// [`handle_message_bytes`](Self::handle_message_bytes) for a message
+    /// the transport has already decoded (with
+    /// [`wirestate_jsonrpc::decode`] and limits no looser than the
+    /// session's), so that it is not decoded twice.
+    ///
+    /// # Errors
+    ///
+    /// As [`handle_message`](Self::handle_message).
+    pub fn handle_decoded(&mut self, now: Instant, message: Decoded) -> Result<(), Error> {
+        let r = self.peer.handle_decoded(now, message);
         self.pump();
         r.map_err(Error::from)
     }
@@ -1108,7 +1123,7 @@ impl ServerSession {
         let meta = r
             .params
             .as_ref()
-            .and_then(|p| p.decode::<Empty>().ok())
+            .and_then(|p| p.decode::<MetaParams>().ok())
             .and_then(|p| p.meta);
         let stateless = self.stateless_only || RequestMeta::version_of(meta.as_ref()).is_some();
         let answer = if stateless {

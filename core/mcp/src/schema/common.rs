@@ -140,6 +140,69 @@ pub struct Empty {
     pub extra: Extra,
 }
 
+/// The `_meta` of a request's params and nothing else, for a transport or
+/// session that looks at it before routing: the other members are skipped
+/// unparsed, where [`Empty`] would copy each into its `extra`. Like
+/// [`Empty`], only an object decodes (a duplicate `_meta` is an error).
+#[derive(Debug, Default)]
+pub(crate) struct MetaParams {
+    /// `_meta`, when present and not null.
+    pub(crate) meta: Option<Meta>,
+}
+
+impl<'de> Deserialize<'de> for MetaParams {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+
+        /// A member name: `_meta` or another, told apart without copying.
+        enum Key {
+            Meta,
+            Other,
+        }
+        impl<'de> Deserialize<'de> for Key {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl Visitor<'_> for KeyVisitor {
+                    type Value = Key;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a member name")
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                        Ok(if v == "_meta" { Key::Meta } else { Key::Other })
+                    }
+                }
+                d.deserialize_identifier(KeyVisitor)
+            }
+        }
+
+        struct ParamsVisitor;
+        impl<'de> Visitor<'de> for ParamsVisitor {
+            type Value = MetaParams;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetaParams, A::Error> {
+                let mut meta: Option<Option<Meta>> = None;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Meta if meta.is_some() => {
+                            return Err(de::Error::duplicate_field("_meta"));
+                        }
+                        Key::Meta => meta = Some(map.next_value()?),
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(MetaParams {
+                    meta: meta.flatten(),
+                })
+            }
+        }
+        d.deserialize_map(ParamsVisitor)
+    }
+}
+
 /// Params of the paginated list requests (`tools/list`, `resources/list`,
 /// `resources/templates/list`, `prompts/list`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -153,4 +216,48 @@ pub struct PaginatedParams {
     /// Unknown members, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta_of(json: &str) -> Result<Option<Meta>, serde_json::Error> {
+        serde_json::from_str::<MetaParams>(json).map(|p| p.meta)
+    }
+
+    /// `MetaParams` reads what `Empty` reads of `_meta`, and refuses what
+    /// it refuses, without keeping the other members.
+    #[test]
+    fn meta_params_agree_with_empty() {
+        let cases = [
+            r#"{"name":"echo","arguments":{"text":"a\"b"},"_meta":{"progressToken":7}}"#,
+            r#"{"_meta":{"a":[1,{"b":null}]},"x":[{"_meta":1}]}"#,
+            r#"{"name":"echo"}"#,
+            r#"{"_meta":null,"y":1}"#,
+            r#"{}"#,
+            r#"{"_meta":1}"#,
+            r#"{"_meta":{},"_meta":{}}"#,
+            r#"[{"progressToken":1}]"#,
+            r#""text""#,
+            r#"{"_meta":{"a":1}"#,
+        ];
+        for json in cases {
+            let empty = serde_json::from_str::<Empty>(json).map(|e| e.meta);
+            let ours = meta_of(json);
+            assert_eq!(ours.is_ok(), empty.is_ok(), "{json}");
+            if let (Ok(a), Ok(b)) = (ours, empty) {
+                assert_eq!(a, b, "{json}");
+            }
+        }
+        assert_eq!(
+            meta_of(r#"{"a":1,"_meta":{"progressToken":"t"}}"#).unwrap(),
+            Some(
+                serde_json::json!({"progressToken": "t"})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+        );
+    }
 }

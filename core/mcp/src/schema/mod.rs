@@ -49,6 +49,7 @@ pub use client::{
     CreateMessageParams, CreateMessageResult, ElicitAction, ElicitParams, ElicitResult,
     ListRootsResult, ModelHint, ModelPreferences, Root, SamplingContent, SamplingMessage,
 };
+pub(crate) use common::MetaParams;
 pub use common::{
     Annotations, Cursor, Empty, Extra, Icon, Implementation, Meta, PaginatedParams, ProgressToken,
     Role, progress_token,
