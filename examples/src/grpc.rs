@@ -32,13 +32,13 @@ use wirestate_rt::grpc::{
 use wirestate_rt::{Runtime, Shutdown};
 
 /// The initial metadata key the interop client asks to be echoed.
-const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
+pub(crate) const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
 /// The trailing metadata key the interop client asks to be echoed.
-const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
+pub(crate) const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 
 /// The largest payload the test service fills (the interop cases ask for
 /// at most a few hundred KiB).
-const MAX_PAYLOAD: i32 = 4 << 20;
+pub(crate) const MAX_PAYLOAD: i32 = 4 << 20;
 
 /// Every service this module implements, on one router. `shutdown` is the
 /// server's: health `Watch` calls end (UNAVAILABLE) when it fires, so that
@@ -63,7 +63,7 @@ pub fn test_server<R: Runtime>(rt: R) -> Server<R> {
 }
 
 /// A payload of `size` zero bytes.
-fn payload(size: i32) -> Result<Option<Payload>, Status> {
+pub(crate) fn payload(size: i32) -> Result<Option<Payload>, Status> {
     if !(0..=MAX_PAYLOAD).contains(&size) {
         return Err(Status::new(
             Code::InvalidArgument,
@@ -77,7 +77,7 @@ fn payload(size: i32) -> Result<Option<Payload>, Status> {
 }
 
 /// The status a request asked for with `response_status`, if not OK.
-fn asked_status(status: &Option<EchoStatus>) -> Result<(), Status> {
+pub(crate) fn asked_status(status: &Option<EchoStatus>) -> Result<(), Status> {
     match status {
         Some(s) if s.code != 0 => Err(Status::new(Code::from_i32(s.code), s.message.clone())),
         _ => Ok(()),
@@ -85,7 +85,7 @@ fn asked_status(status: &Option<EchoStatus>) -> Result<(), Status> {
 }
 
 /// The echoed metadata: initial and trailing.
-fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
+pub(crate) fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
     let mut initial = Metadata::new();
     let mut trailing = Metadata::new();
     if let Some(v) = metadata.get_str(ECHO_INITIAL) {
@@ -102,7 +102,10 @@ fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
 /// request that says whether it was sent compressed must have been, or
 /// not; a mismatch is INVALID_ARGUMENT, which is also how a client probes
 /// that the server can tell.
-fn expect_compressed(expect: &Option<BoolValue>, compressed: bool) -> Result<(), Status> {
+pub(crate) fn expect_compressed(
+    expect: &Option<BoolValue>,
+    compressed: bool,
+) -> Result<(), Status> {
     match expect {
         Some(e) if e.value != compressed => Err(Status::new(
             Code::InvalidArgument,
@@ -117,7 +120,7 @@ fn expect_compressed(expect: &Option<BoolValue>, compressed: bool) -> Result<(),
 }
 
 /// Whether a `BoolValue` flag is set (absent is false).
-fn flag(v: &Option<BoolValue>) -> bool {
+pub(crate) fn flag(v: &Option<BoolValue>) -> bool {
     v.as_ref().is_some_and(|v| v.value)
 }
 
@@ -258,7 +261,7 @@ pub fn test_service<R: Runtime>(server: Server<R>, rt: R) -> Server<R> {
         )
 }
 
-fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
+pub(crate) fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
     EchoResponse {
         message: r.message.clone(),
         payload: r.payload.clone(),
@@ -345,7 +348,7 @@ pub fn echo_service<R: Runtime>(server: Server<R>) -> Server<R> {
 }
 
 /// The services the health service reports SERVING.
-const SERVING: [&str; 4] = [
+pub(crate) const SERVING: [&str; 4] = [
     "",
     "grpc.testing.TestService",
     "grpc.health.v1.Health",
@@ -457,8 +460,10 @@ pub mod interop {
             }
         };
     }
+    pub(crate) use ensure;
 
-    fn st(s: Status) -> String {
+    /// A status as a case's failure.
+    pub(crate) fn st(s: Status) -> String {
         format!("{:?}: {}", s.code, s.message)
     }
 
@@ -776,7 +781,12 @@ pub mod interop {
         Ok(())
     }
 
-    fn expect(r: Result<impl Sized, Status>, code: Code, message: Option<&str>) -> Outcome {
+    /// The case passes if `r` failed with `code` (and `message`, if given).
+    pub(crate) fn expect(
+        r: Result<impl Sized, Status>,
+        code: Code,
+        message: Option<&str>,
+    ) -> Outcome {
         match r {
             Ok(_) => Err(format!("no error, want {code:?}")),
             Err(s) => {

@@ -5,8 +5,10 @@
 //! responses are iterators) — the TestService routed method by method with
 //! closures, Echo and Health as implementations of the blocking server
 //! traits wirestate-codegen generates (build.rs) — and the standard
-//! interop client cases run with the blocking
-//! [`Channel`](wirestate_blocking::grpc::Channel).
+//! interop client cases run with the generated blocking
+//! [`TestServiceClient`]. What does not wait on anything (payloads, the
+//! echoed metadata and statuses, the cases' requests and checks) is
+//! [`crate::grpc`]'s.
 
 // `Status` is every gRPC handler's error type.
 #![allow(clippy::result_large_err)]
@@ -18,31 +20,20 @@ use wirestate_blocking::grpc::{
     Streaming,
 };
 use wirestate_blocking::{BlockingBody, ResponseBody, ServerHandle};
+// The TestService, Echo and Health rules that do not wait on anything are
+// the async module's: only the serving differs.
+use crate::grpc::{SERVING, asked_status, echo_response, echoed, expect_compressed, flag, payload};
 use wirestate_proto::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
 use wirestate_proto::grpc::testing::{
-    BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse,
-    StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
-    StreamingOutputCallResponse, TestServiceMethod,
+    Empty, SimpleRequest, SimpleResponse, StreamingInputCallRequest, StreamingInputCallResponse,
+    StreamingOutputCallRequest, StreamingOutputCallResponse, TestServiceMethod,
 };
 use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
 
-/// The initial metadata key the interop client asks to be echoed.
-const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
-/// The trailing metadata key the interop client asks to be echoed.
-const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
-/// The largest payload the test service fills.
-const MAX_PAYLOAD: i32 = 4 << 20;
 /// How often a health `Watch` looks at the shutdown and cancellation.
 const WATCH_TICK: Duration = Duration::from_millis(50);
-/// The services the health service reports SERVING.
-const SERVING: [&str; 4] = [
-    "",
-    "grpc.testing.TestService",
-    "grpc.health.v1.Health",
-    "wirestate.echo.v1.Echo",
-];
 
 /// Every service here on one router. `shutdown` is the HTTP server's
 /// handle: health `Watch` calls end (UNAVAILABLE) once it shuts down, so
@@ -74,63 +65,6 @@ pub fn with_grpc(
             crate::routes::handle_blocking(req)
         }
     }
-}
-
-/// A payload of `size` zero bytes.
-fn payload(size: i32) -> Result<Option<Payload>, Status> {
-    if !(0..=MAX_PAYLOAD).contains(&size) {
-        return Err(Status::new(
-            Code::InvalidArgument,
-            "payload size out of range",
-        ));
-    }
-    Ok(Some(Payload {
-        r#type: 0,
-        body: vec![0; size as usize],
-    }))
-}
-
-/// The status a request asked for with `response_status`, if not OK.
-fn asked_status(status: &Option<EchoStatus>) -> Result<(), Status> {
-    match status {
-        Some(s) if s.code != 0 => Err(Status::new(Code::from_i32(s.code), s.message.clone())),
-        _ => Ok(()),
-    }
-}
-
-/// Whether an optional `BoolValue` is set and true.
-fn flag(v: &Option<BoolValue>) -> bool {
-    v.as_ref().is_some_and(|v| v.value)
-}
-
-/// The check behind the interop cases `client_compressed_unary` and
-/// `client_compressed_streaming`: a request that says whether it was sent
-/// compressed must have been, or the call fails with INVALID_ARGUMENT.
-fn expect_compressed(expect: &Option<BoolValue>, compressed: bool) -> Result<(), Status> {
-    match expect {
-        Some(e) if e.value != compressed => Err(Status::new(
-            Code::InvalidArgument,
-            if e.value {
-                "expected a compressed request message, got an uncompressed one"
-            } else {
-                "expected an uncompressed request message, got a compressed one"
-            },
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The echoed metadata: initial and trailing.
-fn echoed(metadata: &Metadata) -> (Metadata, Metadata) {
-    let mut initial = Metadata::new();
-    let mut trailing = Metadata::new();
-    if let Some(v) = metadata.get_str(ECHO_INITIAL) {
-        let _ = initial.insert(ECHO_INITIAL, v);
-    }
-    if let Some(Ok(v)) = metadata.get_bin(ECHO_TRAILING) {
-        let _ = trailing.insert_bin(ECHO_TRAILING, &v);
-    }
-    (initial, trailing)
 }
 
 fn simple(req: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Status> {
@@ -263,14 +197,6 @@ pub fn test_service(server: Server) -> Server {
                 Ok(Response::new(responses))
             },
         )
-}
-
-fn echo_response(r: &EchoRequest, index: u32) -> EchoResponse {
-    EchoResponse {
-        message: r.message.clone(),
-        payload: r.payload.clone(),
-        index,
-    }
 }
 
 /// The server traits, routers and typed client stubs generated for the
@@ -420,11 +346,16 @@ pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server 
 /// at `addr`.
 pub mod interop {
     use super::{Instant, TestServiceClient, UnimplementedServiceClient};
+    // The requests and checks of the cases are the async module's; only
+    // the calls differ.
+    use crate::grpc::interop::{
+        SPECIAL, ensure, expect, large_request, payload, sized, st, with_status, yes, zeros,
+    };
     use std::time::Duration;
-    use wirestate_blocking::grpc::{Channel, Code, Encoding, Metadata, Request, Status};
+    use wirestate_blocking::grpc::{Channel, Code, Encoding, Metadata, Request};
     use wirestate_proto::grpc::testing::{
-        BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
-        StreamingInputCallRequest, StreamingOutputCallRequest, TestServiceMethod,
+        Empty, ResponseParameters, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
+        StreamingOutputCallRequest, TestServiceMethod,
     };
 
     /// The client the cases call through.
@@ -432,29 +363,6 @@ pub mod interop {
 
     /// A case's outcome: why it failed.
     pub type Outcome = Result<(), String>;
-
-    macro_rules! ensure {
-        ($cond:expr, $($msg:tt)+) => {
-            if !$cond {
-                return Err(format!($($msg)+));
-            }
-        };
-    }
-
-    fn st(s: Status) -> String {
-        format!("{:?}: {}", s.code, s.message)
-    }
-
-    fn payload(n: usize) -> Option<Payload> {
-        Some(Payload {
-            r#type: 0,
-            body: vec![0; n],
-        })
-    }
-
-    fn body_len(p: &Option<Payload>) -> usize {
-        p.as_ref().map_or(0, |p| p.body.len())
-    }
 
     /// A case: runs against the client.
     type Case = fn(&Client) -> Outcome;
@@ -518,22 +426,10 @@ pub mod interop {
         Ok(())
     }
 
-    fn large_request() -> SimpleRequest {
-        SimpleRequest {
-            response_size: 314_159,
-            payload: payload(271_828),
-            ..Default::default()
-        }
-    }
-
     fn large_unary(ch: &Client) -> Outcome {
         let r = ch.unary_call(Request::new(large_request())).map_err(st)?;
-        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
         Ok(())
-    }
-
-    fn yes(value: bool) -> Option<BoolValue> {
-        Some(BoolValue { value })
     }
 
     fn client_compressed_unary(ch: &Client) -> Outcome {
@@ -551,9 +447,9 @@ pub mod interop {
         expect(call(true, Encoding::Identity), Code::InvalidArgument, None)
             .map_err(|e| format!("probe: {e}"))?;
         let r = call(true, Encoding::Gzip).map_err(|e| format!("compressed: {}", st(e)))?;
-        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
         let r = call(false, Encoding::Identity).map_err(|e| format!("uncompressed: {}", st(e)))?;
-        ensure!(body_len(&r.message.payload) == 314_159, "payload size");
+        ensure!(zeros(&r.message.payload)? == 314_159, "payload size");
         Ok(())
     }
 
@@ -581,7 +477,7 @@ pub mod interop {
                 stream.last_compressed()
             );
             ensure!(stream.message().map_err(st)?.is_none(), "two responses");
-            ensure!(body_len(&m.payload) == 314_159, "payload size");
+            ensure!(zeros(&m.payload)? == 314_159, "payload size");
         }
         Ok(())
     }
@@ -636,7 +532,7 @@ pub mod interop {
         let (_, mut stream) = ch.streaming_output_call(Request::new(req)).map_err(st)?;
         let mut got = Vec::new();
         while let Some(m) = stream.message().map_err(st)? {
-            got.push((stream.last_compressed(), body_len(&m.payload) as i32));
+            got.push((stream.last_compressed(), zeros(&m.payload)? as i32));
         }
         ensure!(got == wanted, "(compressed, size) {got:?}, want {wanted:?}");
         Ok(())
@@ -658,28 +554,15 @@ pub mod interop {
         Ok(())
     }
 
-    fn sized(sizes: &[i32]) -> StreamingOutputCallRequest {
-        StreamingOutputCallRequest {
-            response_parameters: sizes
-                .iter()
-                .map(|&size| ResponseParameters {
-                    size,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
-
     fn server_streaming(ch: &Client) -> Outcome {
         let sizes = [31_415, 9, 2_653, 58_979];
         let (_, stream) = ch
             .streaming_output_call(Request::new(sized(&sizes)))
             .map_err(st)?;
-        let got: Vec<usize> = stream
-            .map(|m| m.map(|m| body_len(&m.payload)))
-            .collect::<Result<_, _>>()
-            .map_err(st)?;
+        let mut got = Vec::new();
+        for m in stream {
+            got.push(zeros(&m.map_err(st)?.payload)?);
+        }
         ensure!(got == sizes.map(|s| s as usize), "sizes {got:?}");
         Ok(())
     }
@@ -691,7 +574,7 @@ pub mod interop {
             req.payload = payload(psize);
             call.send(&req).map_err(st)?;
             let m = call.message().map_err(st)?.ok_or("stream ended early")?;
-            ensure!(body_len(&m.payload) == rsize as usize, "size");
+            ensure!(zeros(&m.payload)? == rsize as usize, "size");
         }
         call.close_send();
         ensure!(call.message().map_err(st)?.is_none(), "extra message");
@@ -703,26 +586,6 @@ pub mod interop {
         call.close_send();
         ensure!(call.message().map_err(st)?.is_none(), "a message");
         Ok(())
-    }
-
-    fn expect(r: Result<impl Sized, Status>, code: Code, message: Option<&str>) -> Outcome {
-        match r {
-            Ok(_) => Err(format!("OK, want {code:?}")),
-            Err(s) => {
-                ensure!(s.code == code, "{:?}, want {code:?}", s.code);
-                if let Some(m) = message {
-                    ensure!(s.message == m, "message {:?}, want {m:?}", s.message);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn with_status(message: &str) -> Option<EchoStatus> {
-        Some(EchoStatus {
-            code: 2,
-            message: message.into(),
-        })
     }
 
     fn status_code_and_message(ch: &Client) -> Outcome {
@@ -743,7 +606,6 @@ pub mod interop {
     }
 
     fn special_status_message(ch: &Client) -> Outcome {
-        const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
         let req = SimpleRequest {
             response_status: with_status(SPECIAL),
             ..Default::default()
@@ -817,7 +679,7 @@ pub mod interop {
         req.payload = payload(27_182);
         call.send(&req).map_err(st)?;
         let m = call.message().map_err(st)?.ok_or("no response")?;
-        ensure!(body_len(&m.payload) == 31_415, "size");
+        ensure!(zeros(&m.payload)? == 31_415, "size");
         drop(call);
         ensure!(started.elapsed() < Duration::from_secs(5), "slow");
         empty_unary(ch).map_err(|e| format!("after the cancel: {e}"))
