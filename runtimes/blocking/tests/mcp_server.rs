@@ -130,9 +130,12 @@ fn start(server: McpServer) -> Running {
     }
 }
 
+/// A client of the `initialize` era: the checks below (logs without a
+/// requested level, sampling during a call) are that era's behaviour.
 fn config() -> McpClientConfig {
     let mut c = McpClientConfig::default();
     c.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+    c.session.era = wirestate_mcp::Era::Legacy;
     c
 }
 
