@@ -17,17 +17,19 @@ use base64::Engine;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use wirestate_mcp::handler::{NoArgs, ResourceRequest, Structured, ToolError};
 use wirestate_mcp::schema::{
     BlobResourceContents, CallToolResult, CompleteResult, Completion, ContentBlock,
     CreateMessageParams, ElicitParams, EmbeddedResource, GetPromptResult, LoggingLevel,
     MediaContent, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate, Role, SamplingContent, SamplingMessage, Tool,
 };
-use wirestate_rt::mcp::{
-    McpServer, McpServerBuilder, NoArgs, RequestContext, Structured, ToolError,
-};
+use wirestate_rt::mcp::McpServer;
 
+pub mod builder;
 mod stateless;
+
+use builder::{Builder, Ctx, Fut};
 
 /// The URI of the demo resource.
 pub const GREETING_URI: &str = "demo://greeting";
@@ -106,43 +108,80 @@ pub fn greet(name: &str) -> GetPromptResult {
     }
 }
 
-/// The server: the demo catalogue, plus the conformance fixtures when
-/// `fixtures` is set.
+/// The server (tokio, smol): the demo catalogue, plus the conformance
+/// fixtures when `fixtures` is set.
 pub fn server(fixtures: bool) -> McpServer {
-    let b = McpServer::builder()
-        .name("wirestate-demo", env!("CARGO_PKG_VERSION"))
-        .title("wirestate demo MCP server")
-        .instructions("Demo tools: echo and add.")
-        .tool_with_context(
-            "echo",
-            "Returns the text and its length in characters.",
-            |ctx: RequestContext, a: EchoArgs| async move {
+    catalogue(McpServer::builder(), fixtures).build()
+}
+
+/// The demo catalogue (and the conformance fixtures when `fixtures` is
+/// set) on either server builder: `wirestate_rt::mcp` or
+/// `wirestate_blocking::mcp_server`.
+pub fn catalogue<B: Builder + Named>(b: B, fixtures: bool) -> B {
+    let b = demo(b.named(
+        "wirestate-demo",
+        env!("CARGO_PKG_VERSION"),
+        "wirestate demo MCP server",
+        "Demo tools: echo and add.",
+    ));
+    if fixtures { with_fixtures(b) } else { b }
+}
+
+/// A builder's name, title and instructions.
+pub trait Named {
+    /// Sets them.
+    fn named(self, name: &str, version: &str, title: &str, instructions: &str) -> Self;
+}
+
+impl Named for wirestate_rt::mcp::McpServerBuilder {
+    fn named(self, name: &str, version: &str, title: &str, instructions: &str) -> Self {
+        self.name(name, version)
+            .title(title)
+            .instructions(instructions)
+    }
+}
+
+impl Named for wirestate_blocking::mcp_server::McpServerBuilder {
+    fn named(self, name: &str, version: &str, title: &str, instructions: &str) -> Self {
+        self.name(name, version)
+            .title(title)
+            .instructions(instructions)
+    }
+}
+
+/// The demo tools `echo` and `add`, resource and prompt.
+fn demo<B: Builder>(b: B) -> B {
+    b.add_tool(
+        "echo",
+        "Returns the text and its length in characters.",
+        |ctx, a: EchoArgs| {
+            Box::pin(async move {
                 ctx.progress(1.0, Some(1.0), Some("echoed"));
                 Ok::<_, ToolError>(Structured(echo(&a.text)))
-            },
-        )
-        .tool_with_context(
-            "add",
-            "Adds two numbers (and logs `called add` at info).",
-            |ctx: RequestContext, a: AddArgs| async move {
+            })
+        },
+    )
+    .add_tool(
+        "add",
+        "Adds two numbers (and logs `called add` at info).",
+        |ctx, a: AddArgs| {
+            Box::pin(async move {
                 ctx.log(LoggingLevel::Info, Some("demo"), json!("called add"));
                 Ok::<_, ToolError>(add(a.a, a.b))
-            },
-        )
-        .resource(greeting_resource(), |_, r| async move {
+            })
+        },
+    )
+    .add_resource(greeting_resource(), |_, r| {
+        Box::pin(async move {
             Ok(ReadResourceResult {
                 contents: vec![ResourceContents::text(r.uri, Some("text/plain"), GREETING)],
                 ..ReadResourceResult::default()
             })
         })
-        .prompt(greet_prompt(), |_, args| async move {
-            Ok(greet(args.get("name").map_or("", String::as_str)))
-        });
-    if fixtures {
-        with_fixtures(b).build()
-    } else {
-        b.build()
-    }
+    })
+    .add_prompt(greet_prompt(), |_, args| {
+        Box::pin(async move { Ok(greet(args.get("name").map_or("", String::as_str))) })
+    })
 }
 
 /// A 1x1 PNG, base64.
@@ -200,16 +239,13 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
-fn no_args_tool(
-    b: McpServerBuilder,
+fn no_args_tool<B: Builder>(
+    b: B,
     name: &str,
     description: &str,
-    f: impl Fn(RequestContext) -> wirestate_rt::BoxFuture<Result<CallToolResult, ToolError>>
-    + Send
-    + Sync
-    + 'static,
-) -> McpServerBuilder {
-    b.tool_with_context(name, description, move |ctx, _: NoArgs| f(ctx))
+    f: impl Fn(B::Ctx) -> Fut<Result<CallToolResult, ToolError>> + Send + Sync + 'static,
+) -> B {
+    b.add_tool(name, description, move |ctx, _: NoArgs| f(ctx))
 }
 
 /// Arguments of `sleep`.
@@ -241,8 +277,8 @@ const LEVELS: [LoggingLevel; 8] = [
     LoggingLevel::Emergency,
 ];
 
-async fn elicit_text(
-    ctx: &RequestContext,
+async fn elicit_text<C: Ctx>(
+    ctx: &C,
     message: &str,
     schema: Value,
     prefix: &str,
@@ -263,19 +299,21 @@ async fn elicit_text(
 }
 
 /// Adds the conformance fixtures of `ref_server.py`.
-pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
-    let b = b.tool_with_context(
+pub fn with_fixtures<B: Builder>(b: B) -> B {
+    let b = b.add_tool(
         "sleep",
         "Sleep for `seconds` (cancellable); reports progress every 0.1 s if asked.",
-        |ctx: RequestContext, a: SleepArgs| async move {
-            let seconds = a.seconds.clamp(0.0, 60.0);
-            let steps = ((seconds * 10.0) as u64).max(1);
-            for i in 0..steps {
-                ctx.progress(i as f64, Some(steps as f64), None);
-                ctx.sleep(Duration::from_secs_f64(seconds / steps as f64))
-                    .await;
-            }
-            Ok::<_, ToolError>(format!("slept {seconds}"))
+        |ctx, a: SleepArgs| {
+            Box::pin(async move {
+                let seconds = a.seconds.clamp(0.0, 60.0);
+                let steps = ((seconds * 10.0) as u64).max(1);
+                for i in 0..steps {
+                    ctx.progress(i as f64, Some(steps as f64), None);
+                    ctx.sleep(Duration::from_secs_f64(seconds / steps as f64))
+                        .await;
+                }
+                Ok::<_, ToolError>(format!("slept {seconds}"))
+            })
         },
     );
     let b = no_args_tool(
@@ -405,38 +443,42 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
             })
         },
     );
-    let b = b.tool_with_context(
+    let b = b.add_tool(
         "test_sampling",
         "Asks the client for an LLM completion (sampling/createMessage)",
-        |ctx: RequestContext, a: PromptArgs| async move {
-            let r = ctx
-                .create_message(CreateMessageParams {
-                    messages: vec![SamplingMessage {
-                        role: Role::User,
-                        content: SamplingContent::One(Box::new(ContentBlock::text(a.prompt))),
-                        meta: None,
-                        extra: Map::new(),
-                    }],
-                    max_tokens: 100,
-                    ..CreateMessageParams::default()
-                })
-                .await?;
-            let text = match &r.content {
-                SamplingContent::One(b) => b.as_text().unwrap_or("").to_owned(),
-                SamplingContent::Many(v) => format!("{v:?}"),
-            };
-            Ok::<_, ToolError>(format!("LLM response: {text}"))
+        |ctx, a: PromptArgs| {
+            Box::pin(async move {
+                let r = ctx
+                    .create_message(CreateMessageParams {
+                        messages: vec![SamplingMessage {
+                            role: Role::User,
+                            content: SamplingContent::One(Box::new(ContentBlock::text(a.prompt))),
+                            meta: None,
+                            extra: Map::new(),
+                        }],
+                        max_tokens: 100,
+                        ..CreateMessageParams::default()
+                    })
+                    .await?;
+                let text = match &r.content {
+                    SamplingContent::One(b) => b.as_text().unwrap_or("").to_owned(),
+                    SamplingContent::Many(v) => format!("{v:?}"),
+                };
+                Ok::<_, ToolError>(format!("LLM response: {text}"))
+            })
         },
     );
-    let b = b.tool_with_context(
+    let b = b.add_tool(
         "test_elicitation",
         "Asks the client for user input (elicitation/create)",
-        |ctx: RequestContext, a: MessageArgs| async move {
-            let schema = json!({"type": "object", "properties": {
+        |ctx, a: MessageArgs| {
+            Box::pin(async move {
+                let schema = json!({"type": "object", "properties": {
                 "username": {"type": "string", "description": "User's response"},
                 "email": {"type": "string", "description": "User's email address"}},
                 "required": ["username", "email"]});
-            elicit_text(&ctx, &a.message, schema, "User response").await
+                elicit_text(&ctx, &a.message, schema, "User response").await
+            })
         },
     );
     let b = no_args_tool(
@@ -504,12 +546,14 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
         })),
     );
     schema_tool.description = Some("Tool with JSON Schema 2020-12 features".into());
-    let b = b.tool_raw(schema_tool, |_, args| async move {
-        Ok(CallToolResult::text(format!(
-            "name={} address={}",
-            args.get("name").cloned().unwrap_or(Value::Null),
-            args.get("address").cloned().unwrap_or(Value::Null)
-        )))
+    let b = b.add_tool_raw(schema_tool, |_, args| {
+        Box::pin(async move {
+            Ok(CallToolResult::text(format!(
+                "name={} address={}",
+                args.get("name").cloned().unwrap_or(Value::Null),
+                args.get("address").cloned().unwrap_or(Value::Null)
+            )))
+        })
     });
     let b = stateless::with_stateless_fixtures(b);
     let b = no_args_tool(
@@ -535,35 +579,34 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
         r.mime_type = Some(mime.into());
         r
     };
-    let text =
-        |r: &wirestate_rt::mcp::ResourceRequest, mime: &str, text: String| ReadResourceResult {
-            contents: vec![ResourceContents::text(r.uri.clone(), Some(mime), text)],
-            ..ReadResourceResult::default()
-        };
+    let text = |r: &ResourceRequest, mime: &str, text: String| ReadResourceResult {
+        contents: vec![ResourceContents::text(r.uri.clone(), Some(mime), text)],
+        ..ReadResourceResult::default()
+    };
     let b = b
-        .resource(
+        .add_resource(
             res(
                 "test://static-text",
                 "static-text",
                 "Static text",
                 "text/plain",
             ),
-            move |_, r| async move {
+            move |_, r| Box::pin(async move {
                 Ok(text(
                     &r,
                     "text/plain",
                     "This is the content of the static text resource.".into(),
                 ))
-            },
+            }),
         )
-        .resource(
+        .add_resource(
             res(
                 "test://static-binary",
                 "static-binary",
                 "Static PNG",
                 "image/png",
             ),
-            |_, r| async move {
+            |_, r| Box::pin(async move {
                 Ok(ReadResourceResult {
                     contents: vec![ResourceContents::Blob(BlobResourceContents {
                         uri: r.uri,
@@ -573,18 +616,18 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
                     })],
                     ..ReadResourceResult::default()
                 })
-            },
+            }),
         )
-        .resource(
+        .add_resource(
             res(
                 "test://watched-resource",
                 "watched-resource",
                 "Subscribable",
                 "text/plain",
             ),
-            move |_, r| async move { Ok(text(&r, "text/plain", "watched".into())) },
+            move |_, r| Box::pin(async move { Ok(text(&r, "text/plain", "watched".into())) }),
         )
-        .resource_template(
+        .add_template(
             ResourceTemplate {
                 uri_template: "test://template/{id}/data".into(),
                 name: "template-data".into(),
@@ -592,12 +635,12 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
                 mime_type: Some("application/json".into()),
                 ..ResourceTemplate::default()
             },
-            move |_, r| async move {
+            move |_, r| Box::pin(async move {
                 let id = r.vars.get("id").cloned().unwrap_or_default();
                 let body =
                     json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
                 Ok(text(&r, "application/json", body.to_string()))
-            },
+            }),
         );
 
     // Prompts.
@@ -625,61 +668,69 @@ pub fn with_fixtures(b: McpServerBuilder) -> McpServerBuilder {
         ..GetPromptResult::default()
     };
     let arg = |a: &BTreeMap<String, String>, k: &str| a.get(k).cloned().unwrap_or_default();
-    b.prompt(
+    b.add_prompt(
         prompt(
             "test_simple_prompt",
             "A simple prompt without arguments",
             &[],
         ),
-        move |_, _| async move {
-            Ok(messages(vec![user(ContentBlock::text(
-                "This is a simple prompt for testing.",
-            ))]))
+        move |_, _| {
+            Box::pin(async move {
+                Ok(messages(vec![user(ContentBlock::text(
+                    "This is a simple prompt for testing.",
+                ))]))
+            })
         },
     )
-    .prompt(
+    .add_prompt(
         prompt(
             "test_prompt_with_arguments",
             "A prompt with two required arguments",
             &["arg1", "arg2"],
         ),
-        move |_, a| async move {
-            Ok(messages(vec![user(ContentBlock::text(format!(
-                "Prompt with arguments: arg1='{}', arg2='{}'",
-                arg(&a, "arg1"),
-                arg(&a, "arg2")
-            )))]))
+        move |_, a| {
+            Box::pin(async move {
+                Ok(messages(vec![user(ContentBlock::text(format!(
+                    "Prompt with arguments: arg1='{}', arg2='{}'",
+                    arg(&a, "arg1"),
+                    arg(&a, "arg2")
+                )))]))
+            })
         },
     )
-    .prompt(
+    .add_prompt(
         prompt(
             "test_prompt_with_embedded_resource",
             "A prompt embedding a resource",
             &["resourceUri"],
         ),
-        move |_, a| async move {
-            Ok(messages(vec![
-                user(embedded(
-                    &arg(&a, "resourceUri"),
-                    "text/plain",
-                    "Embedded resource content for testing.",
-                )),
-                user(ContentBlock::text(
-                    "Please process the embedded resource above.",
-                )),
-            ]))
+        move |_, a| {
+            Box::pin(async move {
+                Ok(messages(vec![
+                    user(embedded(
+                        &arg(&a, "resourceUri"),
+                        "text/plain",
+                        "Embedded resource content for testing.",
+                    )),
+                    user(ContentBlock::text(
+                        "Please process the embedded resource above.",
+                    )),
+                ]))
+            })
         },
     )
-    .prompt(
+    .add_prompt(
         prompt("test_prompt_with_image", "A prompt with an image", &[]),
-        move |_, _| async move {
-            Ok(messages(vec![
-                user(ContentBlock::Image(media(PNG, "image/png"))),
-                user(ContentBlock::text("Please analyze the image above.")),
-            ]))
+        move |_, _| {
+            Box::pin(async move {
+                Ok(messages(vec![
+                    user(ContentBlock::Image(media(PNG, "image/png"))),
+                    user(ContentBlock::text("Please analyze the image above.")),
+                ]))
+            })
         },
     )
-    .completion(|p| async move {
+    .add_completion(|p| {
         let pool = ["paris", "park", "party", "test", "testing"];
         let values: Vec<String> = pool
             .iter()

@@ -74,8 +74,16 @@ fn demo_tool_schemas_are_standard() {
     assert!(tools.len() > 20, "{} tools", tools.len());
     assert!(check(&tools) > tools.len());
     assert_eq!(echo_length(&tools), length);
-    // The blocking server.
-    let tools = wirestate_examples::mcp_blocking::server().tools();
+    // The blocking server, with the same fixtures.
+    let tools = wirestate_examples::mcp_blocking::server(true).tools();
+    assert_eq!(
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>(),
+        wirestate_examples::mcp::server(true)
+            .tools()
+            .iter()
+            .map(|t| &t.name)
+            .collect::<Vec<_>>()
+    );
     assert!(check(&tools) > tools.len());
     assert_eq!(echo_length(&tools), length);
 }

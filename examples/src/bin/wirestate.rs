@@ -48,7 +48,7 @@ enum Command {
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
         /// Also serve the MCP conformance suite's fixture tools, resources
-        /// and prompts (tokio only).
+        /// and prompts.
         #[arg(long)]
         conformance_fixtures: bool,
         /// Which runtime serves it: tokio, or blocking (threads).
@@ -373,12 +373,9 @@ fn serve(
             // The gRPC services on the same port (h2c and gRPC-Web);
             // health Watch calls end when the server shuts down.
             let grpc = wirestate_examples::grpc_blocking::server(Some(handle.clone()));
-            // The demo MCP server at /mcp (Streamable HTTP and WebSocket);
-            // the conformance fixtures are served on tokio and smol only.
-            if fixtures {
-                tracing::warn!("--conformance-fixtures: not served with --runtime blocking");
-            }
-            let mcp = wirestate_examples::mcp_blocking::server()
+            // The demo MCP server at /mcp (Streamable HTTP and WebSocket),
+            // with the conformance fixtures when asked.
+            let mcp = wirestate_examples::mcp_blocking::server(fixtures)
                 .http(mcp_config(addr.port()))
                 .end_streams_on(handle.clone());
             // Ctrl-C starts a graceful shutdown.
@@ -401,13 +398,10 @@ fn parse_era(name: &str) -> Result<wirestate_mcp::Era, String> {
         .ok_or_else(|| format!("unknown era {name:?}: expected auto, legacy or 2026-07-28"))
 }
 
-/// `wirestate mcp-server --runtime blocking`: the demo MCP server on
-/// stdin/stdout, on threads.
+/// `wirestate mcp-server --runtime blocking`: the demo MCP server (and
+/// the conformance fixtures when asked) on stdin/stdout, on threads.
 fn mcp_stdio_blocking(fixtures: bool) -> Result<ExitCode, String> {
-    if fixtures {
-        return Err("the conformance fixtures are served on tokio only".into());
-    }
-    wirestate_examples::mcp_blocking::server()
+    wirestate_examples::mcp_blocking::server(fixtures)
         .serve_stdio()
         .map_err(|e| format!("stdio: {e}"))?;
     Ok(ExitCode::SUCCESS)

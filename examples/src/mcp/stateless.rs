@@ -17,11 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use wirestate_mcp::handler::{NoArgs, ToolError};
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, ContentBlock, GetPromptResult, InputRequest,
     InputRequiredResult, LoggingLevel, Prompt, PromptMessage, Role, Tool, methods,
 };
-use wirestate_rt::mcp::{McpServerBuilder, NoArgs, RequestContext, RpcError, ToolError};
+use wirestate_rt::mcp::RpcError;
+
+use super::builder::{Builder, Ctx};
 
 /// Signs and checks `requestState` values.
 #[derive(Clone)]
@@ -100,7 +103,7 @@ fn needs(requests: Vec<(&str, InputRequest)>, state: Option<String>) -> ToolErro
 
 /// The client's answers, if it sent them; a malformed `inputResponses` is
 /// refused.
-fn responses(ctx: &RequestContext) -> Result<Map<String, Value>, ToolError> {
+fn responses(ctx: &impl Ctx) -> Result<Map<String, Value>, ToolError> {
     let input = ctx.input_responses();
     if input.malformed {
         return Err(ToolError::Rpc(RpcError::invalid_params(
@@ -125,7 +128,7 @@ fn answer<'a>(
     }
 }
 
-fn caps(ctx: &RequestContext) -> ClientCapabilities {
+fn caps(ctx: &impl Ctx) -> ClientCapabilities {
     ctx.request_meta()
         .map(|m| m.client_capabilities.clone())
         .unwrap_or_default()
@@ -138,21 +141,20 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn tool(
-    b: McpServerBuilder,
+/// A tool without arguments that answers without waiting.
+fn tool<B: Builder>(
+    b: B,
     name: &str,
     description: &str,
-    f: impl Fn(RequestContext) -> Result<CallToolResult, ToolError> + Send + Sync + 'static,
-) -> McpServerBuilder {
-    let f = Arc::new(f);
-    b.tool_with_context(name, description, move |ctx: RequestContext, _: NoArgs| {
-        let f = f.clone();
-        async move { f(ctx) }
+    f: impl Fn(B::Ctx) -> Result<CallToolResult, ToolError> + Send + Sync + 'static,
+) -> B {
+    b.add_tool(name, description, move |ctx, _: NoArgs| {
+        Box::pin(std::future::ready(f(ctx)))
     })
 }
 
 /// Adds the 2026-07-28 fixtures.
-pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
+pub(super) fn with_stateless_fixtures<B: Builder>(b: B) -> B {
     let signer = StateSigner::new();
 
     let b = tool(
@@ -262,11 +264,13 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
         .unwrap_or_default(),
     );
     custom.description = Some("Echoes `region`, which clients mirror in Mcp-Param-Region".into());
-    let b = b.tool_raw(custom, |_, args| async move {
-        Ok(CallToolResult::text(format!(
-            "region={}",
-            args.get("region").map(text).unwrap_or_default()
-        )))
+    let b = b.add_tool_raw(custom, |_, args| {
+        Box::pin(async move {
+            Ok(CallToolResult::text(format!(
+                "region={}",
+                args.get("region").map(text).unwrap_or_default()
+            )))
+        })
     });
 
     // SEP-2322 input-required tools.
@@ -459,38 +463,40 @@ pub(super) fn with_stateless_fixtures(b: McpServerBuilder) -> McpServerBuilder {
             Err(needs(wanted, None))
         },
     );
-    b.prompt(
+    b.add_prompt(
         Prompt {
             name: "test_input_required_result_prompt".into(),
             description: Some("A prompt that asks for context first".into()),
             ..Prompt::default()
         },
-        |ctx, _| async move {
-            let r = responses(&ctx)?;
-            match answer(&r, "context")? {
-                Some(a) => {
-                    let context = a
-                        .get("content")
-                        .and_then(|c| c.get("context"))
-                        .map(text)
-                        .unwrap_or_default();
-                    Ok(GetPromptResult {
-                        messages: vec![PromptMessage {
-                            role: Role::User,
-                            content: ContentBlock::text(format!("Context: {context}")),
-                            extra: Map::new(),
-                        }],
-                        ..GetPromptResult::default()
-                    })
+        |ctx, _| {
+            Box::pin(async move {
+                let r = responses(&ctx)?;
+                match answer(&r, "context")? {
+                    Some(a) => {
+                        let context = a
+                            .get("content")
+                            .and_then(|c| c.get("context"))
+                            .map(text)
+                            .unwrap_or_default();
+                        Ok(GetPromptResult {
+                            messages: vec![PromptMessage {
+                                role: Role::User,
+                                content: ContentBlock::text(format!("Context: {context}")),
+                                extra: Map::new(),
+                            }],
+                            ..GetPromptResult::default()
+                        })
+                    }
+                    None => Err(needs(
+                        vec![(
+                            "context",
+                            elicit("What context should the prompt use?", "context"),
+                        )],
+                        None,
+                    )),
                 }
-                None => Err(needs(
-                    vec![(
-                        "context",
-                        elicit("What context should the prompt use?", "context"),
-                    )],
-                    None,
-                )),
-            }
+            })
         },
     )
 }

@@ -48,8 +48,9 @@ use wirestate_machine::{Machine, Transmit};
 use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
 use wirestate_mcp::schema::{
     CallToolParams, CallToolResult, CompleteParams, CompleteResult, CreateMessageParams,
-    CreateMessageResult, ElicitParams, ElicitResult, GetPromptResult, Implementation, LoggingLevel,
-    ProgressToken, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool, progress_token,
+    CreateMessageResult, ElicitParams, ElicitResult, Extra, GetPromptResult, Implementation,
+    InputResponses, LoggingLevel, Meta, ProgressToken, Prompt, ReadResourceResult, RequestMeta,
+    Resource, ResourceTemplate, Tool, progress_token,
 };
 use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
@@ -273,6 +274,41 @@ trait Port: Send + Sync {
         request: &RequestId,
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool;
+    /// Ends the SSE stream carrying `request`'s answer (Streamable HTTP
+    /// only).
+    fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool {
+        let _ = (session, request);
+        false
+    }
+    /// Changes the catalogue every session of the transport sees (its
+    /// only session, on stdio and WebSocket).
+    fn edit(&self, session: Option<&SessionId>, request: &RequestId, edit: Edit) {
+        self.with(session, request, &mut |s, _| edit.clone().apply(s));
+    }
+}
+
+/// A change of the catalogue, from a handler.
+#[derive(Clone)]
+enum Edit {
+    AddTool(Tool),
+    RemoveTool(String),
+    AddPrompt(Prompt),
+    RemovePrompt(String),
+}
+
+impl Edit {
+    fn apply(self, s: &mut ServerSession) {
+        match self {
+            Self::AddTool(t) => s.add_tool(t),
+            Self::RemoveTool(n) => {
+                s.remove_tool(&n);
+            }
+            Self::AddPrompt(p) => s.add_prompt(p),
+            Self::RemovePrompt(n) => {
+                s.remove_prompt(&n);
+            }
+        }
+    }
 }
 
 /// A handler's view of its request: the session it belongs to, and what it
@@ -283,6 +319,8 @@ pub struct RequestContext {
     session: Option<SessionId>,
     request: RequestId,
     progress: Option<ProgressToken>,
+    meta: Option<RequestMeta>,
+    input: InputResponses,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -303,6 +341,51 @@ impl RequestContext {
     /// The HTTP session (`None` on stdio and WebSocket).
     pub fn session_id(&self) -> Option<&SessionId> {
         self.session.as_ref()
+    }
+
+    /// The `_meta` of a stateless (2026-07-28) request: the client's
+    /// capabilities and identity for this request. `None` in the
+    /// `initialize` era.
+    pub fn request_meta(&self) -> Option<&RequestMeta> {
+        self.meta.as_ref()
+    }
+
+    /// The `inputResponses` and `requestState` of a stateless request
+    /// retried after an input-required result.
+    pub fn input_responses(&self) -> &InputResponses {
+        &self.input
+    }
+
+    /// Registers (or replaces) a tool with every session; clients that
+    /// listen for it are told the list changed.
+    pub fn add_tool(&self, tool: Tool) {
+        self.edit(Edit::AddTool(tool));
+    }
+
+    /// Removes a tool from every session.
+    pub fn remove_tool(&self, name: &str) {
+        self.edit(Edit::RemoveTool(name.to_owned()));
+    }
+
+    /// Registers (or replaces) a prompt with every session.
+    pub fn add_prompt(&self, prompt: Prompt) {
+        self.edit(Edit::AddPrompt(prompt));
+    }
+
+    /// Removes a prompt from every session.
+    pub fn remove_prompt(&self, name: &str) {
+        self.edit(Edit::RemovePrompt(name.to_owned()));
+    }
+
+    fn edit(&self, edit: Edit) {
+        self.port.edit(self.session.as_ref(), &self.request, edit);
+    }
+
+    /// Ends the HTTP response carrying this request's SSE stream (the
+    /// client resumes with GET and `Last-Event-ID`, SEP-1699). `false` on
+    /// stdio and WebSocket, or when the answer goes out as JSON.
+    pub fn close_stream(&self) -> bool {
+        self.port.close_stream(self.session.as_ref(), &self.request)
     }
 
     /// Sends a log message (if the client's level lets it through);
@@ -496,11 +579,13 @@ fn on_event(
     waiters: &mut Waiters,
     refused: &mut Refusals,
 ) {
-    let ctx = |request: RequestId, progress: Option<ProgressToken>| RequestContext {
+    let ctx = |request: RequestId, meta: Option<&Meta>, extra: &Extra| RequestContext {
         port: port.clone(),
         session: session.clone(),
         request,
-        progress,
+        progress: progress_token(meta),
+        meta: request_meta(meta),
+        input: InputResponses::from_extra(extra),
     };
     let handlers = &registry.handlers;
     let event = match route_answer(waiters, session.as_ref(), event) {
@@ -518,10 +603,10 @@ fn on_event(
                 name,
                 arguments,
                 meta,
-                ..
+                extra,
             } = params;
             let handler = handlers.tool(&name);
-            let ctx = ctx(id, progress_token(meta.as_ref()));
+            let ctx = ctx(id, meta.as_ref(), &extra);
             run_handler(
                 registry,
                 ctx,
@@ -539,7 +624,7 @@ fn on_event(
             let uri = params.uri;
             let found = handlers.resource(&uri);
             let stateless = request_meta(params.meta.as_ref()).is_some();
-            let ctx = ctx(id, progress_token(params.meta.as_ref()));
+            let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             run_handler(
                 registry,
                 ctx,
@@ -555,8 +640,8 @@ fn on_event(
         }
         ServerEvent::GetPrompt { id, params } => {
             let found = handlers.prompt(&params.name);
+            let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             let args = params.arguments.unwrap_or_default();
-            let ctx = ctx(id, progress_token(params.meta.as_ref()));
             run_handler(
                 registry,
                 ctx,
@@ -574,7 +659,7 @@ fn on_event(
         }
         ServerEvent::Complete { id, params } => {
             let f = handlers.complete.clone();
-            let ctx = ctx(id, None);
+            let ctx = ctx(id, None, &Extra::new());
             run_handler(
                 registry,
                 ctx,
@@ -1050,6 +1135,29 @@ impl Port for HttpShared {
         };
         self.flush(st);
         found
+    }
+
+    fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool {
+        let Some(session) = session else { return false };
+        let mut st = lock(&self.state);
+        let closed = st.machine.close_stream(session, request);
+        self.flush(&mut st);
+        closed
+    }
+
+    fn edit(&self, _session: Option<&SessionId>, _request: &RequestId, edit: Edit) {
+        let mut st = lock(&self.state);
+        match edit {
+            Edit::AddTool(t) => st.machine.add_tool(t),
+            Edit::RemoveTool(n) => {
+                st.machine.remove_tool(&n);
+            }
+            Edit::AddPrompt(p) => st.machine.add_prompt(p),
+            Edit::RemovePrompt(n) => {
+                st.machine.remove_prompt(&n);
+            }
+        }
+        self.flush(&mut st);
     }
 }
 
