@@ -338,16 +338,15 @@ impl McpServer {
     pub async fn serve_io<R: Runtime, I: Io>(&self, rt: R, io: I) -> io::Result<()> {
         let mut machine = StdioServer::new(StdioConfig::new(self.session_config()));
         self.fill(machine.session_mut());
-        let shared = Arc::new_cyclic(|weak: &Weak<StdioShared<R>>| StdioShared {
-            rt: rt.clone(),
-            me: weak.clone(),
-            registry: self.registry.clone(),
-            state: Mutex::new(StdioState {
+        let shared: Arc<StdioShared<R>> = OneShared::new(
+            rt.clone(),
+            self.registry.clone(),
+            StdioState {
                 machine,
                 waker: None,
                 waiters: BTreeMap::new(),
-            }),
-        });
+            },
+        );
         let mut io = io;
         let mut out: VecDeque<Bytes> = VecDeque::new();
         let mut buf = vec![0u8; 16 * 1024];
@@ -824,39 +823,87 @@ struct StdioState {
     waiters: Waiters,
 }
 
-struct StdioShared<R: Runtime> {
-    rt: R,
-    me: Weak<StdioShared<R>>,
-    registry: Arc<Registry>,
-    state: Mutex<StdioState>,
+impl OneSession for StdioState {
+    const EDITS: bool = true;
+
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        // The machine's, not the session's: it keeps its own books on
+        // what the session hands out.
+        self.machine.poll_event()
+    }
+
+    fn parts(&mut self) -> (&mut ServerSession, &mut Waiters, &mut Option<Waker>) {
+        (
+            self.machine.session_mut(),
+            &mut self.waiters,
+            &mut self.waker,
+        )
+    }
 }
 
-impl<R: Runtime> StdioShared<R> {
-    fn lock(&self) -> MutexGuard<'_, StdioState> {
+/// The state of a transport that carries one session (stdio, WebSocket),
+/// behind the mutex of its [`OneShared`].
+trait OneSession: Send + 'static {
+    /// Whether handlers' catalogue edits ([`Port::edit`]) apply here.
+    const EDITS: bool;
+    /// The next event of the session, as the transport hands it out.
+    fn poll_event(&mut self) -> Option<ServerEvent>;
+    /// The session, the waiters of its requests to the client, and the
+    /// transport's task to wake when the session has output.
+    fn parts(&mut self) -> (&mut ServerSession, &mut Waiters, &mut Option<Waker>);
+    /// Whether the session still takes answers (a closed WebSocket's does
+    /// not).
+    fn is_open(&self) -> bool {
+        true
+    }
+}
+
+/// What the handlers of a one-session transport share with it: the
+/// runtime, the registry, and the state, as their [`Port`].
+struct OneShared<R: Runtime, S> {
+    rt: R,
+    me: Weak<OneShared<R, S>>,
+    registry: Arc<Registry>,
+    state: Mutex<S>,
+}
+
+type StdioShared<R> = OneShared<R, StdioState>;
+
+impl<R: Runtime, S: OneSession> OneShared<R, S> {
+    fn new(rt: R, registry: Arc<Registry>, state: S) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            rt,
+            me: me.clone(),
+            registry,
+            state: Mutex::new(state),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, S> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Turns the session's events into work: each handler's future goes
+    /// to `spawn`.
+    fn dispatch_with(&self, st: &mut S, spawn: &dyn Fn(BoxFuture<()>)) {
+        let Some(me) = self.me.upgrade() else { return };
+        let port: Arc<dyn Port> = me;
+        while let Some(event) = st.poll_event() {
+            let (_, waiters, _) = st.parts();
+            on_event(&self.registry, port.clone(), spawn, None, event, waiters);
+        }
     }
 
     /// Turns the session's events into work; the handlers' futures go to
     /// `ready`, for [`run_inline`] once the lock is released.
-    fn dispatch(&self, st: &mut StdioState, ready: &mut Vec<BoxFuture<()>>) {
-        let Some(me) = self.me.upgrade() else { return };
-        let port: Arc<dyn Port> = me;
+    fn dispatch(&self, st: &mut S, ready: &mut Vec<BoxFuture<()>>) {
         let collected = RefCell::new(std::mem::take(ready));
-        while let Some(event) = st.machine.poll_event() {
-            on_event(
-                &self.registry,
-                port.clone(),
-                &|f| collected.borrow_mut().push(f),
-                None,
-                event,
-                &mut st.waiters,
-            );
-        }
+        self.dispatch_with(st, &|f| collected.borrow_mut().push(f));
         *ready = collected.into_inner();
     }
 }
 
-impl<R: Runtime> Port for StdioShared<R> {
+impl<R: Runtime, S: OneSession> Port for OneShared<R, S> {
     fn now(&self) -> Instant {
         self.rt.now()
     }
@@ -872,9 +919,12 @@ impl<R: Runtime> Port for StdioShared<R> {
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool {
         let mut st = self.lock();
-        let st = &mut *st;
-        f(st.machine.session_mut(), &mut st.waiters);
-        if let Some(w) = st.waker.take() {
+        if !st.is_open() {
+            return false;
+        }
+        let (session, waiters, waker) = st.parts();
+        f(session, waiters);
+        if let Some(w) = waker.take() {
             w.wake();
         }
         true
@@ -885,9 +935,13 @@ impl<R: Runtime> Port for StdioShared<R> {
     }
 
     fn edit(&self, edit: Edit) {
+        if !S::EDITS {
+            return;
+        }
         let mut st = self.lock();
-        edit.apply(st.machine.session_mut());
-        if let Some(w) = st.waker.take() {
+        let (session, _, waker) = st.parts();
+        edit.apply(session);
+        if let Some(w) = waker.take() {
             w.wake();
         }
     }

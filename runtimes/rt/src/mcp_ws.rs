@@ -9,21 +9,18 @@
 //! [`wirestate_mcp::websocket`].
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use wirestate_jsonrpc::RequestId;
-use wirestate_mcp::ServerSession;
-use wirestate_mcp::http::SessionId;
 use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
+use wirestate_mcp::{ServerEvent, ServerSession};
 use wirestate_ws::CloseFrame;
 
-use super::{McpHttp, McpServer, Port, Registry, Waiters, on_event, sleep_on};
+use super::{McpHttp, McpServer, OneSession, OneShared, Waiters};
 use crate::ws::{self, WebSocket};
-use crate::{Body, BoxFuture, Runtime};
+use crate::{Body, Runtime};
 
 /// The WebSocket settings an MCP endpoint accepts upgrades with: the `mcp`
 /// subprotocol, whole messages up to [`WsConfig`]'s limit (4 MiB), no
@@ -55,67 +52,35 @@ struct WsState {
     closed: bool,
 }
 
-struct WsShared<R: Runtime> {
-    rt: R,
-    me: Weak<WsShared<R>>,
-    registry: Arc<Registry>,
-    state: Mutex<WsState>,
+impl OneSession for WsState {
+    /// The catalogue of a WebSocket session is its own, filled when it
+    /// starts.
+    const EDITS: bool = false;
+
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.session.poll_event()
+    }
+
+    fn parts(&mut self) -> (&mut ServerSession, &mut Waiters, &mut Option<Waker>) {
+        (&mut self.session, &mut self.waiters, &mut self.waker)
+    }
+
+    fn is_open(&self) -> bool {
+        !self.closed
+    }
 }
+
+type WsShared<R> = OneShared<R, WsState>;
 
 impl<R: Runtime> WsShared<R> {
-    fn lock(&self) -> MutexGuard<'_, WsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn dispatch(&self, st: &mut WsState) {
-        let Some(me) = self.me.upgrade() else { return };
-        let port: Arc<dyn Port> = me;
+    /// Turns the session's events into handler tasks, and wakes the
+    /// writer.
+    fn dispatch_spawned(&self, st: &mut WsState) {
         let rt = self.rt.clone();
-        while let Some(event) = st.session.poll_event() {
-            on_event(
-                &self.registry,
-                port.clone(),
-                &|f| rt.spawn(f),
-                None,
-                event,
-                &mut st.waiters,
-            );
-        }
+        self.dispatch_with(st, &|f| rt.spawn(f));
         if let Some(w) = st.waker.take() {
             w.wake();
         }
-    }
-}
-
-impl<R: Runtime> Port for WsShared<R> {
-    fn now(&self) -> Instant {
-        self.rt.now()
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        sleep_on(&self.rt, duration)
-    }
-
-    fn with(
-        &self,
-        _session: Option<&SessionId>,
-        _request: &RequestId,
-        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
-    ) -> bool {
-        let mut st = self.lock();
-        let st = &mut *st;
-        if st.closed {
-            return false;
-        }
-        f(&mut st.session, &mut st.waiters);
-        if let Some(w) = st.waker.take() {
-            w.wake();
-        }
-        true
-    }
-
-    fn close_stream(&self, _session: Option<&SessionId>, _request: &RequestId) -> bool {
-        false
     }
 }
 
@@ -147,18 +112,17 @@ impl McpServer {
     pub async fn serve_websocket<R: Runtime>(&self, rt: R, socket: WebSocket) {
         let mut session = ServerSession::new(self.session_config());
         self.fill(&mut session);
-        let shared = Arc::new_cyclic(|me: &Weak<WsShared<R>>| WsShared {
-            rt: rt.clone(),
-            me: me.clone(),
-            registry: self.registry.clone(),
-            state: Mutex::new(WsState {
+        let shared: Arc<WsShared<R>> = OneShared::new(
+            rt.clone(),
+            self.registry.clone(),
+            WsState {
                 session,
                 waiters: BTreeMap::new(),
                 waker: None,
                 close: None,
                 closed: false,
-            }),
-        });
+            },
+        );
         let (mut sender, mut receiver) = socket.split();
         // The reader: messages into the session, until the socket ends.
         let reader = shared.clone();
@@ -167,7 +131,7 @@ impl McpServer {
                 let mut st = reader.lock();
                 let now = reader.rt.now();
                 let refused = mcp_ws::handle_ws_message(&mut st.session, now, message);
-                reader.dispatch(&mut st);
+                reader.dispatch_spawned(&mut st);
                 if let Err(frame) = refused {
                     st.close = Some(frame);
                     break;
@@ -176,7 +140,7 @@ impl McpServer {
             let mut st = reader.lock();
             st.closed = true;
             st.session.handle_close();
-            reader.dispatch(&mut st);
+            reader.dispatch_spawned(&mut st);
         }));
         // The writer: the session's output, its deadlines, the close.
         loop {
@@ -215,7 +179,7 @@ impl McpServer {
                 Next::Timeout => {
                     let mut st = shared.lock();
                     st.session.handle_timeout(rt.now());
-                    shared.dispatch(&mut st);
+                    shared.dispatch_spawned(&mut st);
                 }
                 Next::Done => break,
             }
