@@ -1,6 +1,6 @@
 //! The gRPC server: a router of typed handlers, served as an HTTP handler.
 
-use super::streaming::{Side, Streaming, read_one};
+use super::streaming::{Side, Streaming, frame_message, read_one};
 use crate::http1::Handler;
 use crate::{Body, BoxFuture, Frame, Runtime, Sleep};
 use bytes::{Bytes, BytesMut};
@@ -17,8 +17,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wirestate_grpc::{
     Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
-    Status, WebMode, deadline_after, encode_message_as, encode_web_text, encode_web_trailers,
-    error_response, negotiate, trailers_only,
+    Status, WebMode, deadline_after, encode_web_text, encode_web_trailers, error_response,
+    negotiate, trailers_only,
 };
 
 /// Response bytes queued ahead of the connection before
@@ -148,23 +148,17 @@ impl<T: prost::Message> ResponseSink<T> {
     /// INTERNAL if the message cannot be framed (4 GiB or more).
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
         let compress = lock(&self.shared).compress;
-        let mut framed = BytesMut::new();
-        encode_message_as(
-            self.encoding,
-            compress,
-            &message.encode_to_vec(),
-            &mut framed,
-        )
-        .map_err(|e| e.to_status())?;
-        let framed = framed.freeze();
+        let mut framed = Some(frame_message(&message, self.encoding, compress)?);
         std::future::poll_fn(|cx| {
             let mut st = lock(&self.shared);
             if st.queued >= SINK_BUFFER {
                 st.waiter = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            st.queued += framed.len();
-            st.queue.push_back(framed.clone());
+            if let Some(framed) = framed.take() {
+                st.queued += framed.len();
+                st.queue.push_back(framed);
+            }
             st.head = true;
             Poll::Ready(Ok(()))
         })

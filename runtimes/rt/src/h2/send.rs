@@ -26,8 +26,11 @@ pub(crate) enum Sent {
 pub(crate) struct Outgoing {
     body: Body,
     /// Body bytes taken from `body` and not yet sent: one chunk as it came
-    /// (zero-copy), or small chunks gathered into one frame.
+    /// (zero-copy)...
     pending: Option<Bytes>,
+    /// ... or small chunks gathered into one frame, each appended once
+    /// (when `pending` is `None`).
+    joining: BytesMut,
     /// `body` has ended: the last frame carries END_STREAM (or the
     /// trailers follow).
     ended: bool,
@@ -38,8 +41,14 @@ impl Outgoing {
         Self {
             body,
             pending: None,
+            joining: BytesMut::new(),
             ended: false,
         }
+    }
+
+    /// Bytes taken from the body and not yet sent.
+    fn pending_len(&self) -> usize {
+        self.pending.as_ref().map_or(0, Bytes::len) + self.joining.len()
     }
 
     /// Sends what the windows allow.
@@ -57,19 +66,19 @@ impl Outgoing {
         let mut progress = false;
         loop {
             // Gather what the body has ready, up to one frame's worth.
-            while !self.ended && self.pending.as_ref().is_none_or(|p| p.len() < GATHER) {
+            while !self.ended && self.pending_len() < GATHER {
                 match self.body.poll_chunk(cx) {
                     Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => {}
                     Poll::Ready(Some(Ok(chunk))) => {
-                        self.pending = Some(match self.pending.take() {
-                            None => chunk,
-                            Some(first) => {
-                                let mut joined = BytesMut::with_capacity(first.len() + chunk.len());
-                                joined.extend_from_slice(&first);
-                                joined.extend_from_slice(&chunk);
-                                joined.freeze()
+                        if self.pending.is_none() && self.joining.is_empty() {
+                            self.pending = Some(chunk);
+                        } else {
+                            if let Some(first) = self.pending.take() {
+                                self.joining.reserve(GATHER.max(first.len() + chunk.len()));
+                                self.joining.extend_from_slice(&first);
                             }
-                        });
+                            self.joining.extend_from_slice(&chunk);
+                        }
                     }
                     Poll::Ready(None) => self.ended = true,
                     Poll::Ready(Some(Err(e))) => {
@@ -85,7 +94,12 @@ impl Outgoing {
             } else {
                 Sent::Blocked
             };
-            let Some(chunk) = self.pending.take() else {
+            let next = if self.joining.is_empty() {
+                self.pending.take()
+            } else {
+                Some(self.joining.split().freeze())
+            };
+            let Some(chunk) = next else {
                 if !self.ended {
                     return blocked;
                 }

@@ -165,7 +165,50 @@ impl<H: Handler> H2ServerApp<H> {
         let mut progress = false;
         let mut finished = Vec::new();
         for (&stream, task) in self.streams.iter_mut() {
-            // Credit for what the handler read from the request body.
+            'respond: {
+                if let Reply::Calling(fut) = &mut task.response {
+                    let Poll::Ready(response) = fut.as_mut().poll(cx) else {
+                        break 'respond;
+                    };
+                    progress = true;
+                    let (mut parts, body) = response.into_parts();
+                    strip_connection_headers(&mut parts.headers);
+                    let size = body.size();
+                    let end_stream =
+                        task.head_only || size == BodySize::Empty || size == BodySize::Exact(0);
+                    if let BodySize::Exact(n) = size {
+                        if !parts.headers.contains_key(header::CONTENT_LENGTH) && n > 0 {
+                            parts.headers.insert(header::CONTENT_LENGTH, n.into());
+                        }
+                    }
+                    if let Err(e) = m.send_response(stream, parts, end_stream) {
+                        tracing::warn!(error = %e, "handler response refused by the connection");
+                        let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
+                        finished.push(stream);
+                        break 'respond;
+                    }
+                    if end_stream {
+                        finished.push(stream);
+                        break 'respond;
+                    }
+                    task.response = Reply::Sending(Outgoing::new(body));
+                }
+                if let Reply::Sending(out) = &mut task.response {
+                    match out.poll_send(cx, m, stream) {
+                        Sent::Progress => progress = true,
+                        Sent::Done => {
+                            progress = true;
+                            finished.push(stream);
+                        }
+                        Sent::Blocked => {}
+                    }
+                }
+            }
+            // Credit for what the handler read from the request body,
+            // counted after the handler ran: a handler that read its whole
+            // body in this poll is credited now, and the body channel has
+            // no waker of ours to wake (a wake of the task it runs in,
+            // which would only poll every stream again).
             if task.unreleased > 0 {
                 let buffered = task.body.as_ref().map_or(0, |s| s.buffered(cx));
                 let read = task.unreleased.saturating_sub(buffered);
@@ -173,43 +216,6 @@ impl<H: Handler> H2ServerApp<H> {
                     task.unreleased -= read;
                     let _ = m.release_capacity(stream, read);
                     progress = true;
-                }
-            }
-            if let Reply::Calling(fut) = &mut task.response {
-                let Poll::Ready(response) = fut.as_mut().poll(cx) else {
-                    continue;
-                };
-                progress = true;
-                let (mut parts, body) = response.into_parts();
-                strip_connection_headers(&mut parts.headers);
-                let size = body.size();
-                let end_stream =
-                    task.head_only || size == BodySize::Empty || size == BodySize::Exact(0);
-                if let BodySize::Exact(n) = size {
-                    if !parts.headers.contains_key(header::CONTENT_LENGTH) && n > 0 {
-                        parts.headers.insert(header::CONTENT_LENGTH, n.into());
-                    }
-                }
-                if let Err(e) = m.send_response(stream, parts, end_stream) {
-                    tracing::warn!(error = %e, "handler response refused by the connection");
-                    let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
-                    finished.push(stream);
-                    continue;
-                }
-                if end_stream {
-                    finished.push(stream);
-                    continue;
-                }
-                task.response = Reply::Sending(Outgoing::new(body));
-            }
-            if let Reply::Sending(out) = &mut task.response {
-                match out.poll_send(cx, m, stream) {
-                    Sent::Progress => progress = true,
-                    Sent::Done => {
-                        progress = true;
-                        finished.push(stream);
-                    }
-                    Sent::Blocked => {}
                 }
             }
         }
