@@ -266,15 +266,30 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
 /// is told `too_many_pings` and doubles its interval (25, 50, 100, 200)
 /// until the server is content; every call succeeds.
 async fn keepalive_case<R: Runtime>(rt: R, addr: SocketAddr, tag: &str) {
+    let req = SimpleRequest::default();
+    let key = format!("{tag}-keepalive");
+    // By default no pings without calls: idle, the connection stays.
+    let quiet = Channel::builder(rt.clone(), addr)
+        .keepalive(Duration::from_millis(25))
+        .connect()
+        .await
+        .unwrap();
+    rt.sleep_until(rt.now() + MIN_PING * 3).await;
+    quiet
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key, 0, &[]))
+        .await
+        .unwrap();
+    assert_eq!(quiet.connections(), 1);
+    assert_eq!(quiet.keepalive_interval(), Some(Duration::from_millis(25)));
+
     let ch = Channel::builder(rt.clone(), addr)
         .keepalive(Duration::from_millis(25))
+        .keepalive_without_calls(true)
         // A call caught by the GOAWAY is retried.
         .retry_policy(policy(3))
         .connect()
         .await
         .unwrap();
-    let req = SimpleRequest::default();
-    let key = format!("{tag}-keepalive");
     for _ in 0..12 {
         ch.unary::<_, SimpleResponse>(UNARY, &req, &opts(&key, 0, &[]))
             .await
@@ -430,6 +445,7 @@ fn blocking_keepalive_case(target: &str, key: &str) {
     use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
     let ka = BChannel::builder(target)
         .keepalive(Duration::from_millis(25))
+        .keepalive_without_calls(true)
         .retry_policy(policy(3))
         .connect()
         .unwrap();

@@ -854,3 +854,35 @@ fn eof_with_streams_active_is_an_error() {
     assert!(s.handle_eof(now).is_ok());
     assert!(s.is_closed() || s.poll_transmit().is_some());
 }
+
+#[test]
+fn keepalive_only_with_streams_when_not_while_idle() {
+    let mut cfg = Config::default();
+    cfg.keepalive_interval = Some(Duration::from_secs(10));
+    cfg.keepalive_while_idle = false;
+    // No peer acknowledges our SETTINGS here.
+    cfg.settings_timeout = Duration::from_secs(1000);
+    let mut c = Connection::client(cfg);
+    let t0 = Instant::now();
+    c.start(t0);
+    let mut r = Reader::new();
+    r.read(&mut c);
+    let pings = |out: &support::Out| {
+        out.frames
+            .iter()
+            .filter(|f| matches!(f, Frame::Ping(p) if !p.ack))
+            .count()
+    };
+    // Idle: the timer fires, no PING, and it looks again later.
+    let t1 = c.poll_timeout().unwrap();
+    assert_eq!(t1, t0 + Duration::from_secs(10));
+    c.handle_timeout(t1);
+    assert_eq!(pings(&r.read(&mut c)), 0);
+    let t2 = c.poll_timeout().unwrap();
+    assert_eq!(t2, t1 + Duration::from_secs(10));
+    // A call in flight: the next firing pings.
+    c.send_request(get("https://e/"), true).unwrap();
+    r.read(&mut c);
+    c.handle_timeout(t2);
+    assert_eq!(pings(&r.read(&mut c)), 1);
+}

@@ -810,3 +810,39 @@ fn pings_within_policy_or_between_responses_are_fine() {
     }
     s.handle_input(now, &p.take()).unwrap();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Pings at one instant under the ping policy: the same strikes, the
+    /// same GOAWAY `too_many_pings` at the same byte, however the input is
+    /// cut.
+    #[test]
+    fn ping_policy_split_invariance((n, input, cuts) in (0usize..8).prop_flat_map(|n| {
+        let mut p = Peer::client();
+        p.settings_ack().get(1, "/");
+        for i in 0..n {
+            p.ping([i as u8; 8]);
+        }
+        let input = p.take();
+        let len = input.len();
+        (Just(n), Just(input), cuts(len))
+    })) {
+        let make = || {
+            let mut cfg = Config::default();
+            cfg.min_recv_ping_interval = Some(Duration::from_secs(1));
+            Connection::server(cfg)
+        };
+        let t = assert_split_invariant(
+            &make,
+            Instant::now(),
+            &input,
+            &cuts,
+            true,
+            &mut |_, _| {},
+            &normalize,
+        );
+        // The first ping is free and two strikes are tolerated.
+        let failed = t.events.iter().any(|e| e.contains("TooManyPings"));
+        prop_assert_eq!(failed, n > 3);
+    }
+}

@@ -55,6 +55,12 @@ pub struct Config {
     pub settings_timeout: Duration,
     /// Send a PING after this long without input. Default off.
     pub keepalive_interval: Option<Duration>,
+    /// Whether keep-alive PINGs go out while no stream is active. With
+    /// `false` (gRPC clients' default, gRFC A8: servers by default count
+    /// pings on an idle connection against the client) the timer still
+    /// runs, but a ping is sent only when it fires with a stream active.
+    /// Default true.
+    pub keepalive_while_idle: bool,
     /// How long a keep-alive PING may stay unanswered before the connection
     /// is closed (GOAWAY, then [`Error::KeepAliveTimeout`](super::Error::KeepAliveTimeout)).
     /// Default 20 s.
@@ -111,6 +117,7 @@ impl Default for Config {
             max_closed_streams: 256,
             settings_timeout: Duration::from_secs(10),
             keepalive_interval: None,
+            keepalive_while_idle: true,
             keepalive_timeout: Duration::from_secs(20),
             min_recv_ping_interval: None,
             max_ping_strikes: 2,

@@ -87,6 +87,14 @@ impl Connection {
                 }
             }
             Timer::KeepAlive => {
+                if !self.config.keepalive_while_idle && !self.streams.any_active() {
+                    // Idle: no ping, but look again an interval later, so
+                    // a stream opened meanwhile is covered.
+                    if let Some(every) = self.config.keepalive_interval {
+                        self.timers.set(Timer::KeepAlive, now + every);
+                    }
+                    return Ok(());
+                }
                 self.ping_counter += 1;
                 let payload = self.ping_counter.to_be_bytes();
                 self.keepalive_ping = Some(payload);

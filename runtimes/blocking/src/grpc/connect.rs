@@ -112,6 +112,7 @@ struct DialState {
 pub(crate) struct Dialer {
     addr: String,
     config: ClientConfig,
+    keepalive_without_calls: bool,
     state: Mutex<DialState>,
 }
 
@@ -141,6 +142,7 @@ impl Dialer {
         if let Some(k) = &st.keepalive {
             config.h2.keepalive_interval = Some(k.interval());
             config.h2.keepalive_timeout = k.timeout();
+            config.h2.keepalive_while_idle = self.keepalive_without_calls;
         }
         let send = crate::h2::connect_with(self.addr.as_str(), config).map_err(|e| {
             Status::new(
@@ -185,6 +187,7 @@ pub struct ChannelBuilder {
     config: ClientConfig,
     keepalive: Option<Duration>,
     keepalive_timeout: Duration,
+    keepalive_without_calls: bool,
     retry: RetryConfig,
 }
 
@@ -200,6 +203,7 @@ impl ChannelBuilder {
             },
             keepalive: None,
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            keepalive_without_calls: false,
             retry: RetryConfig::new(),
         }
     }
@@ -218,7 +222,9 @@ impl ChannelBuilder {
         self
     }
 
-    /// Keep-alive pings: a PING after `interval` without input, and the
+    /// Keep-alive pings: a PING after `interval` without input while a
+    /// call is in flight (or always, with
+    /// [`keepalive_without_calls`](Self::keepalive_without_calls)), and the
     /// connection closed when one stays unanswered for the
     /// [`keepalive_timeout`](Self::keepalive_timeout) (20 s by default).
     /// When the server answers GOAWAY ENHANCE_YOUR_CALM `too_many_pings`
@@ -249,6 +255,17 @@ impl ChannelBuilder {
         self
     }
 
+    /// Whether keep-alive pings go out while no call is in flight. Off by
+    /// default, as in gRPC (gRFC A8): servers by default count pings on an
+    /// idle connection against the client (grpcio allows one per two
+    /// hours), which would end in GOAWAY `too_many_pings`. Turn it on for
+    /// servers that permit it, to keep idle connections through NATs and
+    /// proxies.
+    pub fn keepalive_without_calls(mut self, on: bool) -> Self {
+        self.keepalive_without_calls = on;
+        self
+    }
+
     /// Retries by the gRPC retry policy (gRFC A6): a [`RetryPolicy`] for
     /// every method, or a [`RetryConfig`] with per-service and per-method
     /// policies and a throttle. See [`Channel::with_retry`] for what is
@@ -268,6 +285,7 @@ impl ChannelBuilder {
         let dialer = Dialer {
             addr: self.addr,
             config: self.config,
+            keepalive_without_calls: self.keepalive_without_calls,
             state: Mutex::new(DialState {
                 current: None,
                 keepalive,

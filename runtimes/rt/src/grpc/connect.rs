@@ -60,6 +60,7 @@ pub(crate) struct Dialer<R> {
     rt: R,
     addr: SocketAddr,
     h2: Config,
+    keepalive_without_calls: bool,
     state: Mutex<DialState>,
 }
 
@@ -89,6 +90,7 @@ impl<R: Runtime> Dialer<R> {
             if let Some(k) = &st.keepalive {
                 config.keepalive_interval = Some(k.interval());
                 config.keepalive_timeout = k.timeout();
+                config.keepalive_while_idle = self.keepalive_without_calls;
             }
             config
         };
@@ -159,6 +161,7 @@ pub struct ChannelBuilder<R> {
     h2: Config,
     keepalive: Option<Duration>,
     keepalive_timeout: Duration,
+    keepalive_without_calls: bool,
     retry: RetryConfig,
 }
 
@@ -171,6 +174,7 @@ impl<R: Runtime> ChannelBuilder<R> {
             h2: Config::default(),
             keepalive: None,
             keepalive_timeout: wirestate_grpc::keepalive::DEFAULT_KEEPALIVE_TIMEOUT,
+            keepalive_without_calls: false,
             retry: RetryConfig::new(),
         }
     }
@@ -188,7 +192,9 @@ impl<R: Runtime> ChannelBuilder<R> {
         self
     }
 
-    /// Keep-alive pings: a PING after `interval` without input, and the
+    /// Keep-alive pings: a PING after `interval` without input while a
+    /// call is in flight (or always, with
+    /// [`keepalive_without_calls`](Self::keepalive_without_calls)), and the
     /// connection closed when one stays unanswered for the
     /// [`keepalive_timeout`](Self::keepalive_timeout) (20 s by default).
     /// When the server answers GOAWAY ENHANCE_YOUR_CALM `too_many_pings`
@@ -220,6 +226,17 @@ impl<R: Runtime> ChannelBuilder<R> {
         self
     }
 
+    /// Whether keep-alive pings go out while no call is in flight. Off by
+    /// default, as in gRPC (gRFC A8): servers by default count pings on an
+    /// idle connection against the client (grpcio allows one per two
+    /// hours), which would end in GOAWAY `too_many_pings`. Turn it on for
+    /// servers that permit it, to keep idle connections through NATs and
+    /// proxies.
+    pub fn keepalive_without_calls(mut self, on: bool) -> Self {
+        self.keepalive_without_calls = on;
+        self
+    }
+
     /// Retries by the gRPC retry policy (gRFC A6): a [`RetryPolicy`]
     /// for every method, or a [`RetryConfig`] with per-service and
     /// per-method policies (methods not safe to repeat left out) and a
@@ -243,6 +260,7 @@ impl<R: Runtime> ChannelBuilder<R> {
             rt: self.rt.clone(),
             addr: self.addr,
             h2: self.h2,
+            keepalive_without_calls: self.keepalive_without_calls,
             state: Mutex::new(DialState {
                 current: None,
                 keepalive,
