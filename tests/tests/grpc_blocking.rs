@@ -960,3 +960,26 @@ fn generated_blocking_stubs() {
     drop((echo, health, test, call, watch, ch));
     server.stop();
 }
+
+/// A call whose timeout is zero fails with DEADLINE_EXCEEDED every time,
+/// before anything is sent.
+#[test]
+fn zero_timeout_is_exceeded() {
+    let server = Running::serve();
+    let ch = Channel::connect(&server.addr.to_string()).unwrap();
+    let opts = CallOptions::default().with_timeout(Duration::ZERO);
+    let req = EchoRequest {
+        message: "late".into(),
+        ..Default::default()
+    };
+    for _ in 0..20 {
+        let r = ch.unary::<_, EchoResponse>(EchoMethod::Echo.path(), &req, &opts);
+        assert_eq!(r.unwrap_err().code, Code::DeadlineExceeded);
+        let r = ch.server_streaming::<_, EchoResponse>(EchoMethod::EchoStream.path(), &req, &opts);
+        assert_eq!(r.unwrap_err().code, Code::DeadlineExceeded);
+        let r = ch.streaming::<EchoRequest, EchoResponse>(EchoMethod::EchoBidi.path(), &opts);
+        assert_eq!(r.unwrap_err().code, Code::DeadlineExceeded);
+    }
+    drop(ch);
+    server.stop();
+}

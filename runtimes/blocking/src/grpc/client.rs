@@ -258,6 +258,11 @@ impl Channel {
         deadline: Option<Instant>,
         before: u32,
     ) -> Result<(RequestWriter, PendingResponse), (Status, bool)> {
+        // A deadline that has already passed fails the call before anything
+        // is sent, as the async channel does.
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err((deadline_exceeded(), false));
+        }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let parts = opts
             .request_parts(path, &self.authority, left, before)

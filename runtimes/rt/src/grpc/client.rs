@@ -225,6 +225,12 @@ impl<R: Runtime> Channel<R> {
             status,
             unsent: false,
         };
+        // A deadline that has already passed fails the call before anything
+        // is sent: a fast answer could otherwise beat the timer, and a call
+        // with a zero timeout came back OK.
+        if deadline.is_some_and(|d| self.rt.now() >= d) {
+            return failed(deadline_exceeded());
+        }
         let left = deadline.map(|d| d.saturating_duration_since(self.rt.now()));
         let parts = match opts.request_parts(path, &self.authority, left, before) {
             Ok(parts) => parts,
