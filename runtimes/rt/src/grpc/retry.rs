@@ -54,7 +54,18 @@ impl Retrier {
         trailers: Option<&HeaderMap>,
     ) -> RetryDecision {
         let mut throttle = self.throttle.as_ref().map(lock);
-        let mut entropy = lock(&self.entropy);
-        state.on_status(status, trailers, throttle.as_deref_mut(), &mut *entropy)
+        // The generator is locked only when a backoff is drawn: most calls
+        // succeed, and clones of a channel share it.
+        let mut entropy = LockedEntropy(&self.entropy);
+        state.on_status(status, trailers, throttle.as_deref_mut(), &mut entropy)
+    }
+}
+
+/// The channel's generator, locked for each draw.
+struct LockedEntropy<'a>(&'a Mutex<FastrandEntropy>);
+
+impl wirestate_machine::Entropy for LockedEntropy<'_> {
+    fn fill(&mut self, buf: &mut [u8]) {
+        lock(self.0).fill(buf);
     }
 }
