@@ -6,7 +6,8 @@
 //!   code and notes each attempt's `grpc-previous-rpc-attempts`: retried
 //!   to success, a non-retryable code not retried, `maxAttempts`
 //!   exhausted, a negative server pushback stopping retries, no policy no
-//!   retries, a per-method opt-out;
+//!   retries, a method left out of the policy, the throttle stopping and
+//!   resuming retries;
 //! * a server-streaming call that fails after its first message (the
 //!   response headers came: committed) is not retried;
 //! * keep-alive: servers (tokio, and the blocking one for the blocking
@@ -26,7 +27,7 @@ use wirestate_proto::grpc::testing::{
     SimpleRequest, SimpleResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
 };
 use wirestate_rt::Runtime;
-use wirestate_rt::grpc::{CallOptions, Channel, RetryConfig, RetryPolicy};
+use wirestate_rt::grpc::{CallOptions, Channel, RetryConfig, RetryPolicy, RetryThrottle};
 
 const BOUND: Duration = Duration::from_secs(30);
 const UNARY: &str = "/retry.Test/Unary";
@@ -162,9 +163,8 @@ fn seen_of(seen: &Seen, key: &str) -> Vec<u32> {
 /// keys of runtimes sharing one server apart.
 async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str) {
     let config = RetryConfig::new()
-        .with_default(policy(4))
-        .with_method("/retry.Test/Three", policy(3))
-        .without_method("/retry.Test/Never");
+        .with_default(policy(2))
+        .with_service("retry.Test", policy(4));
     let ch = Channel::builder(rt.clone(), addr)
         .retry_policy(config)
         .connect()
@@ -244,6 +244,46 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
         .unwrap_err();
     assert_eq!(e.code, Code::Unavailable);
     assert_eq!(seen_of(&seen, &key("plain")), [0]);
+
+    // A method left out of the policy (not safe to run twice).
+    let opted_out = Channel::builder(rt.clone(), addr)
+        .retry_policy(RetryConfig::from(policy(4)).without_method(UNARY))
+        .connect()
+        .await
+        .unwrap();
+    opted_out
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("opted-out"), 1, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(seen_of(&seen, &key("opted-out")), [0]);
+
+    // A throttle of 4 tokens: failures take one each, and retries stop
+    // once no more than half is left — after the second failure here,
+    // before maxAttempts (4); successes give one back (ratio 1).
+    let throttled = Channel::builder(rt.clone(), addr)
+        .retry_policy(
+            RetryConfig::from(policy(4)).with_throttle(RetryThrottle::new(4, 1.0).unwrap()),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let e = throttled
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("throttled"), 10, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("throttled")), [0, 1]);
+    for _ in 0..2 {
+        throttled
+            .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("refill"), 0, &[]))
+            .await
+            .unwrap();
+    }
+    throttled
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("after-refill"), 1, &[]))
+        .await
+        .unwrap();
+    assert_eq!(seen_of(&seen, &key("after-refill")), [0, 1]);
 
     // The same rules on a channel over a connection of the caller's.
     let io = rt.connect(addr).await.unwrap();
