@@ -11,6 +11,7 @@
 //! | [`web`]       | gRPC-Web: the trailers frame, the `-text` base64 codec with padding mid-stream ([`WebTextDecoder`]), and a body decoder for both modes ([`WebDecoder`]) |
 //! | [`reader`]    | [`MessageReader`]: one call's body (gRPC or gRPC-Web) in, decompressed messages and the final status out, for any adapter |
 //! | [`head`]      | request and response heads over `http` types: [`RequestHead`] (build, and check on the server), [`ResponseHead`], [`trailers_only`], [`error_response`] |
+//! | [`accept`]    | a server's first look at a call, for every runtime: [`accept::accept`] checks the head, runs the [`accept::Interceptor`]s, routes the method and negotiates the response encoding, or says what refuses the call ([`accept::Refused`]) |
 //! | [`call`]      | a client call's settings, [`CallOptions`] (timeout, metadata, compression, limits), and the request head of each attempt built from them, for every runtime's channel |
 //! | [`retry`]     | the retry policy of gRFC A6: [`retry::RetryPolicy`] (validated, `maxAttempts` capped at 5), per-method [`retry::RetryConfig`], [`retry::RetryThrottle`], and one call's [`retry::RetryState`] (jittered backoff with the randomness as an input, `grpc-retry-pushback-ms`, commit on response headers or a full retry buffer, transparent retries) |
 //! | [`keepalive`] | the channel's keep-alive interval, doubled when a server answers GOAWAY `too_many_pings` (gRFC A8) |
@@ -72,6 +73,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod call;
 pub mod compression;
 mod error;

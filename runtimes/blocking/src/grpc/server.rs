@@ -11,10 +11,11 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use wirestate_grpc::accept::{Accepted, accept};
 use wirestate_grpc::{
-    Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
-    Status, WebMode, deadline_after, encode_message_with, encode_web_text, encode_web_trailers,
-    error_response, negotiate, trailers_only,
+    ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead, Status,
+    WebMode, deadline_after, encode_message_with, encode_web_text, encode_web_trailers,
+    trailers_only,
 };
 
 /// Whether a request is gRPC or gRPC-Web (its content type is
@@ -252,9 +253,9 @@ where
 
 type Route = Arc<dyn Fn(Call) -> Result<Reply, Status> + Send + Sync>;
 
-/// Checks (and may rewrite) every call's head before its handler runs;
-/// `Some(status)` refuses the call with that status.
-pub type Interceptor = Arc<dyn Fn(&mut RequestHead) -> Option<Status> + Send + Sync>;
+/// Checks (and may rewrite) every call's head before its handler runs:
+/// the same for every runtime, from `wirestate-grpc`.
+pub use wirestate_grpc::accept::Interceptor;
 
 #[derive(Clone)]
 struct Inner {
@@ -464,29 +465,22 @@ impl Server {
     /// Answers one HTTP request as a gRPC call.
     fn serve(&self, req: http::Request<BlockingBody>) -> http::Response<Body> {
         let (parts, body) = req.into_parts();
-        let mut head = match RequestHead::from_request(&parts) {
-            Ok(head) => head,
-            Err(e) => {
-                tracing::debug!(error = %e, "grpc request refused");
-                return http::Response::from_parts(error_response(&e), Body::empty());
+        let inner = &self.inner;
+        let routed = |path: &str| inner.routes.get(path).cloned();
+        let Accepted {
+            head,
+            route,
+            web,
+            encoding: out_encoding,
+        } = match accept(&parts, &inner.interceptors, routed, inner.compression) {
+            Ok(call) => call,
+            Err(refused) => {
+                tracing::debug!(%refused, "grpc call refused");
+                return http::Response::from_parts(refused.to_response(), Body::empty());
             }
         };
         let content_type = head.content_type.clone();
-        for interceptor in &self.inner.interceptors {
-            if let Some(status) = interceptor(&mut head) {
-                return ended(&status, &content_type);
-            }
-        }
-        let Some(route) = self.inner.routes.get(head.path.as_str()).cloned() else {
-            let status = Status::new(
-                Code::Unimplemented,
-                format!("unknown method {}", head.path.as_str()),
-            );
-            return ended(&status, &content_type);
-        };
         let deadline = head.timeout.and_then(|t| deadline_after(Instant::now(), t));
-        let web = content_type.format.web_mode();
-        let out_encoding = negotiate(self.inner.compression, head.accept_encoding);
         let call = Call {
             head,
             body,

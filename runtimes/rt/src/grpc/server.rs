@@ -15,10 +15,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
+use wirestate_grpc::accept::{Accepted, accept};
 use wirestate_grpc::{
     Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
-    Status, WebMode, deadline_after, encode_web_text, encode_web_trailers, error_response,
-    negotiate, trailers_only,
+    Status, WebMode, deadline_after, encode_web_text, encode_web_trailers, trailers_only,
 };
 
 /// Response bytes queued ahead of the connection before
@@ -256,9 +256,9 @@ impl Call {
 
 type Route = Arc<dyn Fn(Call) -> BoxFuture<Result<(), Status>> + Send + Sync>;
 
-/// Checks (and may rewrite) every call's head before its handler runs;
-/// `Some(status)` refuses the call with that status.
-pub type Interceptor = Arc<dyn Fn(&mut RequestHead) -> Option<Status> + Send + Sync>;
+/// Checks (and may rewrite) every call's head before its handler runs:
+/// the same for every runtime, from `wirestate-grpc`.
+pub use wirestate_grpc::accept::Interceptor;
 
 #[derive(Clone)]
 struct Inner<R> {
@@ -502,30 +502,23 @@ impl<R: Runtime> Server<R> {
     /// Answers one HTTP request as a gRPC call.
     async fn serve(self, req: http::Request<Body>) -> http::Response<Body> {
         let (parts, body) = req.into_parts();
-        let mut head = match RequestHead::from_request(&parts) {
-            Ok(head) => head,
-            Err(e) => {
-                tracing::debug!(error = %e, "grpc request refused");
-                return http::Response::from_parts(error_response(&e), Body::empty());
+        let inner = &self.inner;
+        let routed = |path: &str| inner.routes.get(path).cloned();
+        let Accepted {
+            head,
+            route,
+            web,
+            encoding: out_encoding,
+        } = match accept(&parts, &inner.interceptors, routed, inner.compression) {
+            Ok(call) => call,
+            Err(refused) => {
+                tracing::debug!(%refused, "grpc call refused");
+                return http::Response::from_parts(refused.to_response(), Body::empty());
             }
         };
         let content_type = head.content_type.clone();
-        for interceptor in &self.inner.interceptors {
-            if let Some(status) = interceptor(&mut head) {
-                return ended(&status, &content_type, &Metadata::new());
-            }
-        }
-        let Some(route) = self.inner.routes.get(head.path.as_str()).cloned() else {
-            let status = Status::new(
-                Code::Unimplemented,
-                format!("unknown method {}", head.path.as_str()),
-            );
-            return ended(&status, &content_type, &Metadata::new());
-        };
         let rt = &self.inner.rt;
         let deadline = head.timeout.and_then(|t| deadline_after(rt.now(), t));
-        let web = content_type.format.web_mode();
-        let out_encoding = negotiate(self.inner.compression, head.accept_encoding);
         let shared = Shared::default();
         lock(&shared).compress = self.inner.compress_default;
         let call = Call {
