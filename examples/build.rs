@@ -41,15 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         protos.join("grpc/testing"),
     ));
     resolver.add(IncludeFileResolver::new(protos.clone()));
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_source_info(true).include_imports(true);
-    compiler.open_files(files)?;
-    for file in compiler.files() {
-        if let Some(path) = file.path() {
-            println!("cargo:rerun-if-changed={}", path.display());
-        }
-    }
-    let fds = compiler.file_descriptor_set();
+    let fds = wirestate_codegen::open_protos(resolver, &files)?.file_descriptor_set();
     let mut config = wirestate_codegen::Config::new("::wirestate_rt::grpc")
         .server_router(true)
         .into_prost_build();

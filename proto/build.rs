@@ -35,14 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         protos.join("grpc/testing"),
     ));
     resolver.add(IncludeFileResolver::new(protos.clone()));
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_source_info(true).include_imports(true);
-    compiler.open_files(ROOTS)?;
-    for file in compiler.files() {
-        if let Some(path) = file.path() {
-            println!("cargo:rerun-if-changed={}", path.display());
-        }
-    }
+    let compiler = wirestate_codegen::open_protos(resolver, &ROOTS)?;
     let fds = compiler.file_descriptor_set();
 
     // The published descriptor set carries no source info (comments and spans).

@@ -321,6 +321,31 @@ pub fn compile_protos(
     compile_protos_into(config, protos, includes, None)
 }
 
+/// Parses `protos` with [`protox`], imports found by `resolver` (e.g. a
+/// [`PrefixResolver`] chained before an include directory), keeping the
+/// source info (the `.proto` comments become doc comments) and the
+/// imported files; prints `cargo:rerun-if-changed` for every file read.
+/// Take `file_descriptor_set()` of the result for
+/// [`Config::into_prost_build`]'s `compile_fds`.
+///
+/// # Errors
+///
+/// A file that cannot be found or read, or a parse or type error.
+pub fn open_protos(
+    resolver: impl protox::file::FileResolver + 'static,
+    protos: &[impl AsRef<str>],
+) -> Result<protox::Compiler, protox::Error> {
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_source_info(true).include_imports(true);
+    compiler.open_files(protos.iter().map(AsRef::as_ref))?;
+    for file in compiler.files() {
+        if let Some(path) = file.path() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    Ok(compiler)
+}
+
 /// [`compile_protos`] writing into `out_dir` (`OUT_DIR` when `None`).
 fn compile_protos_into(
     config: Config,

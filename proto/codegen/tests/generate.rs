@@ -22,15 +22,15 @@ fn generate(config: Config) -> HashMap<String, String> {
         dir.join("grpc/testing"),
     ));
     resolver.add(IncludeFileResolver::new(dir));
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_source_info(true).include_imports(true);
-    compiler
-        .open_files([
+    let compiler = wirestate_codegen::open_protos(
+        resolver,
+        &[
             "src/proto/grpc/testing/test.proto",
             "grpc/health/v1/health.proto",
             "wirestate/echo/v1/echo.proto",
-        ])
-        .unwrap();
+        ],
+    )
+    .unwrap();
     let requests = compiler
         .file_descriptor_set()
         .file
