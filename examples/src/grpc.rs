@@ -410,7 +410,7 @@ pub fn health_service<R: Runtime>(server: Server<R>, shutdown: Shutdown) -> Serv
 
 /// The standard gRPC interop client cases (grpc/grpc
 /// `doc/interop-test-descriptions.md`), run with the generated
-/// [`TestServiceClient`](super::TestServiceClient) over our
+/// [`TestServiceClient`] over our
 /// [`Channel`](wirestate_rt::grpc::Channel) against a `TestService` at
 /// `addr` (ours or another implementation's): what
 /// `examples/interop_client` runs.

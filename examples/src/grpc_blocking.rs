@@ -341,7 +341,7 @@ pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server 
 
 /// The 18 standard gRPC interop client cases (grpc/grpc
 /// `doc/interop-test-descriptions.md`) that the generated blocking
-/// [`TestServiceClient`](super::TestServiceClient) runs over the blocking
+/// [`TestServiceClient`] runs over the blocking
 /// [`Channel`](wirestate_blocking::grpc::Channel) against a `TestService`
 /// at `addr`.
 pub mod interop {

@@ -31,7 +31,10 @@
 //! written in Rust, so no system `protoc` is needed) and generates with
 //! `prost-build`. To customise prost further (extern paths, attributes,
 //! another parser), take [`Config::into_prost_build`] and call
-//! `compile_fds` or `compile_protos` on it yourself.
+//! `compile_fds` or `compile_protos` on it yourself; [`open_protos`]
+//! parses with a resolver of your own (e.g. [`PrefixResolver`] for files
+//! imported by a path they do not have on disk, as gRPC's interop
+//! `test.proto` does).
 //!
 //! # What is generated today
 //!
