@@ -475,7 +475,8 @@ impl Peer {
     /// nothing changes.
     pub fn respond(&mut self, id: &RequestId, result: RawJson) -> Result<(), Error> {
         let place = self.take_incoming(id)?;
-        let mut dst = BytesMut::new();
+        // The envelope is some 40 bytes and the id; one allocation.
+        let mut dst = BytesMut::with_capacity(result.as_bytes().len() + 64);
         write_response(&mut dst, id, &result);
         self.deliver(place, Some(dst.freeze()));
         Ok(())

@@ -162,7 +162,12 @@ impl CallToolResult {
     /// recommends for older clients) its JSON text as a text block.
     pub fn structured(value: Value) -> Self {
         Self {
-            content: vec![ContentBlock::text(value.to_string())],
+            // serde_json::to_string writes straight into a buffer, where
+            // `Value`'s Display goes through a formatter (and twice the
+            // time, on a tool call's whole answer).
+            content: vec![ContentBlock::text(
+                serde_json::to_string(&value).unwrap_or_default(),
+            )],
             structured_content: Some(value),
             ..Self::default()
         }
