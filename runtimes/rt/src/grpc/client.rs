@@ -3,10 +3,10 @@
 use super::connect::{ChannelBuilder, Transport};
 use super::retry::Retrier;
 use super::server::Response;
-use super::streaming::{Side, Streaming, at_deadline, read_one};
+use super::streaming::{Side, Streaming, at_deadline, frame_message, read_one};
 use crate::h2::SendRequest;
 use crate::{Body, BodyWriter, Error, Runtime};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_channel::oneshot;
 use http::HeaderMap;
 use http::uri::Authority;
@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
-    encode_message_as, encode_message_with,
 };
 
 /// Per-call settings: the same for every runtime, from `wirestate-grpc`.
@@ -345,12 +344,10 @@ impl<R: Runtime> Channel<R> {
         opts: &CallOptions,
     ) -> Result<Response<Resp>, Status> {
         let deadline = self.deadline(opts);
-        let mut framed = BytesMut::new();
-        encode_message_with(opts.compression, &request.encode_to_vec(), &mut framed)
-            .map_err(|e| e.to_status())?;
+        let framed = frame_message(request, opts.compression, true)?;
         let mut state = self.retry.start(path, opts.retries);
         let (metadata, mut stream) = self
-            .call_with_retries::<Resp>(path, framed.freeze(), opts, deadline, &mut state)
+            .call_with_retries::<Resp>(path, framed, opts, deadline, &mut state)
             .await?;
         let result = read_one(&mut stream).await;
         // The committed call's outcome still counts for the throttle.
@@ -379,11 +376,9 @@ impl<R: Runtime> Channel<R> {
         opts: &CallOptions,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let deadline = self.deadline(opts);
-        let mut framed = BytesMut::new();
-        encode_message_with(opts.compression, &request.encode_to_vec(), &mut framed)
-            .map_err(|e| e.to_status())?;
+        let framed = frame_message(request, opts.compression, true)?;
         let mut state = self.retry.start(path, opts.retries);
-        self.call_with_retries(path, framed.freeze(), opts, deadline, &mut state)
+        self.call_with_retries(path, framed, opts, deadline, &mut state)
             .await
     }
 
@@ -494,19 +489,12 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
                 "requests already closed",
             ));
         };
-        let mut framed = BytesMut::new();
-        encode_message_as(
-            self.compression,
-            self.compress,
-            &message.encode_to_vec(),
-            &mut framed,
-        )
-        .map_err(|e| e.to_status())?;
+        let framed = frame_message(message, self.compression, self.compress)?;
         let sent = match self.deadline {
-            Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed.freeze()))
+            Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed))
                 .await
                 .ok_or_else(deadline_exceeded)?,
-            None => writer.send_data(framed.freeze()).await,
+            None => writer.send_data(framed).await,
         };
         sent.map_err(|_| Status::new(Code::Unavailable, "the call ended"))
     }
