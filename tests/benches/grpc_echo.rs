@@ -3,14 +3,18 @@
 //! and each client against the other server. The server runs on a tokio
 //! runtime of one worker thread, the client on another.
 //!
-//! Rows: unary `Echo` with 1 and 64 calls in flight on one connection
-//! (calls/s, and µs per call for 1), server-streaming `EchoStream`
-//! (messages/s of 100-byte payloads), and bidi ping-pong on `EchoBidi`
-//! (round trips/s).
+//! Rows: unary `Echo` of 16 B and 1 KiB payloads with 1 and 64 calls in
+//! flight on one connection (calls/s, p99 per call), server-streaming
+//! `EchoStream` (messages/s of 100-byte payloads), and bidi ping-pong on
+//! `EchoBidi` (round trips/s).
 //!
 //! ```text
-//! cargo bench -p wirestate-tests --bench grpc_echo [-- SECONDS]   (default 3 per row)
+//! cargo bench -p wirestate-tests --bench grpc_echo [-- SECONDS [PAIR...]]
 //! ```
+//!
+//! SECONDS per row (default 3); PAIRs pick the client → server pairs to
+//! run, by a word of their label (`ours-ours`, `tonic-tonic`,
+//! `ours-tonic`, `tonic-ours`; default all four).
 
 #[path = "../tests/tonic_echo/mod.rs"]
 mod tonic_echo;
@@ -31,10 +35,10 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio")
 }
 
-fn request(repeat: u32) -> EchoRequest {
+fn request(size: usize, repeat: u32) -> EchoRequest {
     EchoRequest {
         message: "bench".into(),
-        payload: vec![1; 100],
+        payload: vec![1; size],
         repeat,
     }
 }
@@ -57,7 +61,7 @@ async fn start_ours() -> SocketAddr {
 
 /// The four workloads against one client kind.
 trait Client: Clone + Send + Sync + 'static {
-    fn unary(&self) -> impl std::future::Future<Output = ()> + Send;
+    fn unary(&self, size: usize) -> impl std::future::Future<Output = ()> + Send;
     fn stream(&self, n: u32) -> impl std::future::Future<Output = u32> + Send;
     fn ping_pong(&self, rounds: u32) -> impl std::future::Future<Output = ()> + Send;
 }
@@ -76,17 +80,17 @@ impl Ours {
 }
 
 impl Client for Ours {
-    async fn unary(&self) {
+    async fn unary(&self, size: usize) {
         let r = self
             .0
             .unary::<_, EchoResponse>(
                 EchoMethod::Echo.path(),
-                &request(0),
+                &request(size, 0),
                 &CallOptions::default(),
             )
             .await
             .expect("echo");
-        assert_eq!(r.message.payload.len(), 100);
+        assert_eq!(r.message.payload.len(), size);
     }
 
     async fn stream(&self, n: u32) -> u32 {
@@ -94,7 +98,7 @@ impl Client for Ours {
             .0
             .server_streaming::<_, EchoResponse>(
                 EchoMethod::EchoStream.path(),
-                &request(n),
+                &request(100, n),
                 &CallOptions::default(),
             )
             .await
@@ -111,7 +115,7 @@ impl Client for Ours {
             .0
             .streaming::<_, EchoResponse>(EchoMethod::EchoBidi.path(), &CallOptions::default());
         for _ in 0..rounds {
-            call.send(&request(0)).await.expect("send");
+            call.send(&request(100, 0)).await.expect("send");
             call.message().await.expect("message").expect("one");
         }
         call.close_send();
@@ -137,18 +141,18 @@ fn codec() -> tonic_prost::ProstCodec<EchoRequest, EchoResponse> {
 }
 
 impl Client for Tonic {
-    async fn unary(&self) {
+    async fn unary(&self, size: usize) {
         let mut c = self.0.clone();
         c.ready().await.expect("ready");
         let r = c
             .unary(
-                tonic::Request::new(request(0)),
+                tonic::Request::new(request(size, 0)),
                 PathAndQuery::from_static("/wirestate.echo.v1.Echo/Echo"),
                 codec(),
             )
             .await
             .expect("echo");
-        assert_eq!(r.into_inner().payload.len(), 100);
+        assert_eq!(r.into_inner().payload.len(), size);
     }
 
     async fn stream(&self, n: u32) -> u32 {
@@ -156,7 +160,7 @@ impl Client for Tonic {
         c.ready().await.expect("ready");
         let mut s = c
             .server_streaming(
-                tonic::Request::new(request(n)),
+                tonic::Request::new(request(100, n)),
                 PathAndQuery::from_static("/wirestate.echo.v1.Echo/EchoStream"),
                 codec(),
             )
@@ -174,7 +178,7 @@ impl Client for Tonic {
         let mut c = self.0.clone();
         c.ready().await.expect("ready");
         let (tx, rx) = futures_channel::mpsc::unbounded();
-        tx.unbounded_send(request(0)).expect("send");
+        tx.unbounded_send(request(100, 0)).expect("send");
         let mut s = c
             .streaming(
                 tonic::Request::new(rx),
@@ -187,52 +191,70 @@ impl Client for Tonic {
         for i in 0..rounds {
             s.message().await.expect("message").expect("one");
             if i + 1 < rounds {
-                tx.unbounded_send(request(0)).expect("send");
+                tx.unbounded_send(request(100, 0)).expect("send");
             }
         }
     }
 }
 
-/// Runs the rows with `client` for `dur` each; prints one table row each.
-async fn rows<C: Client>(label: &str, client: C, dur: Duration) {
-    // Unary, 1 in flight.
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < dur {
-        client.unary().await;
-        n += 1;
+/// The 99th percentile of `lat` (sorted in place), in µs.
+fn p99(lat: &mut [Duration]) -> f64 {
+    if lat.is_empty() {
+        return 0.0;
     }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "| {label} | unary, 1 in flight | {:.0} calls/s | {:.1} µs/call |",
-        n as f64 / secs,
-        secs * 1e6 / n as f64
-    );
+    lat.sort_unstable();
+    let i = (lat.len() * 99 / 100).min(lat.len() - 1);
+    lat[i].as_secs_f64() * 1e6
+}
 
-    // Unary, 64 in flight.
+/// Unary calls of `size`-byte payloads, `inflight` at a time, for `dur`:
+/// prints one table row (calls/s, p99 per call).
+async fn unary_row<C: Client>(
+    label: &str,
+    client: &C,
+    size: usize,
+    inflight: usize,
+    dur: Duration,
+) {
     let start = Instant::now();
-    let tasks: Vec<_> = (0..64)
+    let tasks: Vec<_> = (0..inflight)
         .map(|_| {
             let c = client.clone();
             tokio::spawn(async move {
-                let mut n = 0u64;
+                let mut lat = Vec::new();
                 while start.elapsed() < dur {
-                    c.unary().await;
-                    n += 1;
+                    let t = Instant::now();
+                    c.unary(size).await;
+                    lat.push(t.elapsed());
                 }
-                n
+                lat
             })
         })
         .collect();
-    let mut n = 0;
+    let mut lat = Vec::new();
     for t in tasks {
-        n += t.await.expect("task");
+        lat.extend(t.await.expect("task"));
     }
     let secs = start.elapsed().as_secs_f64();
+    let size = if size >= 1024 {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    };
     println!(
-        "| {label} | unary, 64 in flight | {:.0} calls/s | |",
-        n as f64 / secs
+        "| {label} | unary {size}, {inflight} in flight | {:.0} calls/s | p99 {:.1} µs |",
+        lat.len() as f64 / secs,
+        p99(&mut lat)
     );
+}
+
+/// Runs the rows with `client` for `dur` each; prints one table row each.
+async fn rows<C: Client>(label: &str, client: C, dur: Duration) {
+    for size in [16, 1024] {
+        for inflight in [1, 64] {
+            unary_row(label, &client, size, inflight, dur).await;
+        }
+    }
 
     // Server streaming.
     let start = Instant::now();
@@ -262,21 +284,39 @@ async fn rows<C: Client>(label: &str, client: C, dur: Duration) {
 }
 
 fn main() {
-    let secs = std::env::args()
+    let args: Vec<String> = std::env::args()
         .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let secs = args
+        .iter()
         .find_map(|a| a.parse::<f64>().ok())
         .unwrap_or(3.0);
+    let pairs: Vec<&str> = args
+        .iter()
+        .filter(|a| a.parse::<f64>().is_err())
+        .map(String::as_str)
+        .collect();
+    let run = |pair: &str| pairs.is_empty() || pairs.contains(&pair);
     let dur = Duration::from_secs_f64(secs);
     let ours_server = runtime();
     let ours_addr = ours_server.block_on(start_ours());
     let tonic_server = runtime();
-    let tonic_addr = tonic_server.block_on(tonic_echo::start_tonic());
+    let tonic_addr = tonic_server.block_on(tonic_echo::start_tonic_plain());
     let client_rt = runtime();
     println!("| client → server | workload | rate | latency |\n|---|---|---:|---:|");
     client_rt.block_on(async {
-        rows("wirestate → wirestate", Ours::connect(ours_addr).await, dur).await;
-        rows("tonic → tonic", Tonic::connect(tonic_addr).await, dur).await;
-        rows("wirestate → tonic", Ours::connect(tonic_addr).await, dur).await;
-        rows("tonic → wirestate", Tonic::connect(ours_addr).await, dur).await;
+        if run("ours-ours") {
+            rows("wirestate → wirestate", Ours::connect(ours_addr).await, dur).await;
+        }
+        if run("tonic-tonic") {
+            rows("tonic → tonic", Tonic::connect(tonic_addr).await, dur).await;
+        }
+        if run("ours-tonic") {
+            rows("wirestate → tonic", Ours::connect(tonic_addr).await, dur).await;
+        }
+        if run("tonic-ours") {
+            rows("tonic → wirestate", Tonic::connect(ours_addr).await, dur).await;
+        }
     });
 }

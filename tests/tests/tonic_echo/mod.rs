@@ -17,7 +17,14 @@ use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
 
 /// The Echo service on tonic, as tonic's code generator would route it.
 #[derive(Clone)]
-pub struct TonicEcho;
+pub struct TonicEcho {
+    /// Whether responses are gzip-compressed for clients that accept gzip
+    /// (`send_compressed`; requests are accepted compressed either way).
+    /// Off is tonic's default, and what the benchmarks use: our client
+    /// advertises gzip, and compressing every 100-byte message would
+    /// measure zlib, not gRPC.
+    pub gzip: bool,
+}
 
 impl tonic::server::NamedService for TonicEcho {
     const NAME: &'static str = "wirestate.echo.v1.Echo";
@@ -115,14 +122,18 @@ impl tonic::server::StreamingService<EchoRequest> for Bidi {
     }
 }
 
-fn grpc<Req, Resp>() -> tonic::server::Grpc<tonic_prost::ProstCodec<Resp, Req>>
+fn grpc<Req, Resp>(gzip: bool) -> tonic::server::Grpc<tonic_prost::ProstCodec<Resp, Req>>
 where
     Req: prost::Message + Default + 'static,
     Resp: prost::Message + Send + 'static,
 {
-    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
+    let grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+        .accept_compressed(CompressionEncoding::Gzip);
+    if gzip {
+        grpc.send_compressed(CompressionEncoding::Gzip)
+    } else {
+        grpc
+    }
 }
 
 impl<B> tonic::codegen::Service<http::Request<B>> for TonicEcho
@@ -139,24 +150,25 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let gzip = self.gzip;
         match req.uri().path() {
-            "/wirestate.echo.v1.Echo/Echo" => {
-                Box::pin(
-                    async move { Ok(grpc::<EchoRequest, EchoResponse>().unary(Unary, req).await) },
-                )
-            }
+            "/wirestate.echo.v1.Echo/Echo" => Box::pin(async move {
+                Ok(grpc::<EchoRequest, EchoResponse>(gzip)
+                    .unary(Unary, req)
+                    .await)
+            }),
             "/wirestate.echo.v1.Echo/EchoStream" => Box::pin(async move {
-                Ok(grpc::<EchoRequest, EchoResponse>()
+                Ok(grpc::<EchoRequest, EchoResponse>(gzip)
                     .server_streaming(ServerStream, req)
                     .await)
             }),
             "/wirestate.echo.v1.Echo/EchoCollect" => Box::pin(async move {
-                Ok(grpc::<EchoRequest, EchoResponse>()
+                Ok(grpc::<EchoRequest, EchoResponse>(gzip)
                     .client_streaming(ClientStream, req)
                     .await)
             }),
             "/wirestate.echo.v1.Echo/EchoBidi" => Box::pin(async move {
-                Ok(grpc::<EchoRequest, EchoResponse>()
+                Ok(grpc::<EchoRequest, EchoResponse>(gzip)
                     .streaming(Bidi, req)
                     .await)
             }),
@@ -165,10 +177,31 @@ where
     }
 }
 
-/// Starts the tonic server on the current tokio runtime.
+/// Starts the tonic server on the current tokio runtime, compressing
+/// responses with gzip for clients that accept it.
 pub async fn start_tonic() -> SocketAddr {
+    start(true).await
+}
+
+/// Starts the tonic server on the current tokio runtime, responses sent
+/// uncompressed (tonic's default).
+pub async fn start_tonic_plain() -> SocketAddr {
+    start(false).await
+}
+
+async fn start(gzip: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, gzip));
+    addr
+}
+
+/// Serves the Echo service on tonic's server over `listener` until the
+/// accept loop fails (see [`TonicEcho::gzip`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gzip: bool,
+) -> Result<(), tonic::transport::Error> {
     let incoming = futures_util::stream::unfold(listener, |l| async move {
         // TCP_NODELAY, as our server and tonic's own `serve` set it.
         let accepted = l.accept().await.map(|(s, _)| {
@@ -177,10 +210,8 @@ pub async fn start_tonic() -> SocketAddr {
         });
         Some((accepted, l))
     });
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TonicEcho)
-            .serve_with_incoming(incoming),
-    );
-    addr
+    tonic::transport::Server::builder()
+        .add_service(TonicEcho { gzip })
+        .serve_with_incoming(incoming)
+        .await
 }
