@@ -112,6 +112,9 @@ pub fn run(
         wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(timeout);
     config.session.era = era;
+    // The stateless era sends logs only to requests that ask for a level;
+    // the initialize era's servers send theirs unasked.
+    config.session.log_level = Some(wirestate_mcp::schema::LoggingLevel::Info);
     match rt {
         Rt::Tokio => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -159,6 +162,7 @@ fn blocking(
         wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(timeout);
     config.session.era = era;
+    config.session.log_level = Some(wirestate_mcp::schema::LoggingLevel::Info);
     let client = match target {
         Target::Http(url) => McpClient::http(url, config),
         Target::Ws(url) => McpClient::websocket(url, config),

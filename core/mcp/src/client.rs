@@ -68,6 +68,12 @@ pub struct ClientConfig {
     /// server that answers later still works: it accepts `initialize`
     /// too. Bounded by the request timeout. Default 5 s.
     pub discover_timeout: Duration,
+    /// The stateless era: the log level every request asks for in its
+    /// `_meta` (`io.modelcontextprotocol/logLevel`), so the server sends
+    /// log notifications with its answers ([`ClientEvent::Log`]); that era
+    /// has no `logging/setLevel`, and a request that asks for no level
+    /// gets no logs. Default `None`.
+    pub log_level: Option<LoggingLevel>,
     /// Streamable HTTP transports: how long to wait before resuming an SSE
     /// stream (a GET with `Last-Event-ID`) when the server sent no
     /// `retry:`. Default 1 s.
@@ -103,6 +109,7 @@ impl Default for ClientConfig {
             elicitation_defaults: true,
             era: Era::Auto,
             discover_timeout: Duration::from_secs(5),
+            log_level: None,
             sse_retry: Duration::from_secs(1),
             sse_max_retry: Duration::from_secs(30),
             sse_max_resumes: 5,
@@ -1234,6 +1241,7 @@ impl ClientSession {
                         self.capabilities.clone(),
                     );
                     request_meta.client_info = self.client_info.clone();
+                    request_meta.log_level = self.config.log_level;
                     request_meta.write_into(meta);
                 }
             }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use wirestate_mcp::schema::{ClientCapabilities, Implementation, Tool, version};
+use wirestate_mcp::schema::{ClientCapabilities, Implementation, LoggingLevel, Tool, version};
 use wirestate_mcp::{
     ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Config, Era, Error,
     ServerSession,
@@ -194,6 +194,39 @@ fn a_stateless_server_is_spoken_to_statelessly() {
             if *request == id && matches!(**result, ClientResult::Empty)
     ));
     assert_eq!(p.sent[2], "server/discover");
+}
+
+#[test]
+fn stateless_requests_ask_for_the_configured_log_level() {
+    let mut config = ClientConfig::default();
+    config.log_level = Some(LoggingLevel::Info);
+    let mut c = ClientSession::new(config);
+    let now = VirtualClock::new().now();
+    c.initialize(
+        now,
+        Implementation::new("c", "1"),
+        ClientCapabilities::default(),
+    )
+    .unwrap();
+    let discover: Value = serde_json::from_slice(&c.poll_message().unwrap()).unwrap();
+    assert_eq!(
+        discover["params"]["_meta"]["io.modelcontextprotocol/logLevel"],
+        "info"
+    );
+    // Without one, no level is asked for.
+    let mut c = ClientSession::default();
+    c.initialize(
+        now,
+        Implementation::new("c", "1"),
+        ClientCapabilities::default(),
+    )
+    .unwrap();
+    let discover: Value = serde_json::from_slice(&c.poll_message().unwrap()).unwrap();
+    assert!(
+        discover["params"]["_meta"]
+            .get("io.modelcontextprotocol/logLevel")
+            .is_none()
+    );
 }
 
 #[test]

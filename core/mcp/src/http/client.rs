@@ -219,10 +219,14 @@ impl ClientEndpoint {
     }
 
     /// The head of the answer to a POST: notes the session id the first
-    /// answer carrying one gives (the answer to `initialize`), and says how
-    /// to read the body.
+    /// successful answer carrying one gives (the answer to `initialize`),
+    /// and says how to read the body. A refusal's session id is not taken:
+    /// servers of the `initialize` era (the Python SDK 1.x) open a session
+    /// for any POST without one, refuse a `server/discover` with 400 and
+    /// that session's id, and forget it — sent with `initialize`, it gets
+    /// 404.
     pub fn answer(&mut self, status: StatusCode, headers: &HeaderMap) -> Answer {
-        if self.session_id.is_none() {
+        if self.session_id.is_none() && status.is_success() {
             self.session_id = headers.get(MCP_SESSION_ID).cloned();
         }
         let content_type = headers
@@ -510,6 +514,19 @@ mod tests {
         let del = ep.delete().expect("a DELETE");
         assert_eq!(del.method(), Method::DELETE);
         assert_eq!(del.headers()[MCP_SESSION_ID], "abc");
+    }
+
+    #[test]
+    fn a_refusals_session_id_is_not_taken() {
+        let mut ep = endpoint();
+        let mut h = HeaderMap::new();
+        h.insert(MCP_SESSION_ID, HeaderValue::from_static("discarded"));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        ep.answer(StatusCode::BAD_REQUEST, &h);
+        assert!(ep.session_id().is_none());
+        h.insert(MCP_SESSION_ID, HeaderValue::from_static("real"));
+        ep.answer(StatusCode::OK, &h);
+        assert_eq!(ep.session_id().map(|v| v.as_bytes()), Some(&b"real"[..]));
     }
 
     #[test]
