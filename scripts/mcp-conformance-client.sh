@@ -2,8 +2,9 @@
 # The official MCP conformance suite (npm @modelcontextprotocol/conformance,
 # installed by ../shared/tools/mcp-conformance/setup.sh) against our MCP
 # client: the suite starts a test server per scenario on localhost and runs
-# the example `mcp_conformance_client URL` (McpClient on tokio, discovering
-# the era) with MCP_CONFORMANCE_SCENARIO set. Two runs:
+# the example `mcp_conformance_client URL` (McpClient on tokio with the
+# default era detection: server/discover, then initialize with a server of
+# the initialize era) with MCP_CONFORMANCE_SCENARIO set. Two runs:
 #   - every non-auth client scenario of the pinned release (initialize,
 #     tools_call, elicitation-sep1034-client-defaults, sse-retry);
 #   - the 2026-07-28 client scenarios of the pre-release
