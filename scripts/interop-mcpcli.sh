@@ -3,9 +3,17 @@
 # smol, wirestate_blocking::mcp_client on blocking) against:
 #   - a server built with the official Python SDK (PyPI `mcp`, the venv of
 #     interop-mcp-python.sh; scripts/mcpcli_server.py) over stdio (spawned
-#     as a child) and over Streamable HTTP (its own uvicorn at /mcp);
+#     as a child) and over Streamable HTTP (its own uvicorn at /mcp): mcp
+#     2.x speaks both eras;
+#   - the same server on the last Python SDK of the initialize era (mcp
+#     1.x, FastMCP; its own venv): it answers server/discover with -32602
+#     on stdio, and refuses it on HTTP;
 #   - our own servers: `wirestate mcp-server` (stdio child) and
 #     `wirestate serve` /mcp (Streamable HTTP).
+# The client detects the era (the default, --era auto): per peer, info
+# must show the revision of the era the peer speaks (2026-07-28 for the
+# dual-era peers, 2025-11-25 for mcp 1.x); --era legacy gets 2025-11-25
+# from every peer, and --era 2026-07-28 fails against mcp 1.x.
 # Per peer and runtime: info (serverInfo, negotiated revision), list-tools,
 # call (text result; log and progress notifications printed on stderr; an
 # isError result exits 1; an unknown tool exits 1), resources, read,
@@ -17,9 +25,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MCP_VERSION=2.3.0
+# The initialize era's last SDK line.
+MCP1_VERSION=1.30.0
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
 venv="$cache/venv-mcp"
 py="$venv/bin/python"
+venv1="$cache/venv-mcp1"
+py1="$venv1/bin/python"
 
 # --- the peer: a venv with the pinned SDK (installed only when missing)
 if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_VERSION')" 2>/dev/null; then
@@ -30,6 +42,11 @@ if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') !=
         python3 -m venv "$venv"
     fi
     "$py" -m pip install -q --disable-pip-version-check "mcp==$MCP_VERSION"
+fi
+if ! "$py1" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP1_VERSION')" 2>/dev/null; then
+    rm -rf "$venv1"
+    python3 -m venv "$venv1"
+    "$py1" -m pip install -q --disable-pip-version-check "mcp==$MCP1_VERSION"
 fi
 
 cargo build --release --locked -q --bin wirestate
@@ -66,9 +83,9 @@ mcp() {
     rc=0
     if [[ $target == cmd:* ]]; then
         # shellcheck disable=SC2086
-        timeout 60 "$bin" mcp --runtime "$runtime" --timeout "${timeout_s:-20}" "$@" -- ${target#cmd:} >"$work/out" 2>"$work/err" || rc=$?
+        timeout 60 "$bin" mcp --runtime "$runtime" --timeout "${timeout_s:-20}" --era "${era:-auto}" "$@" -- ${target#cmd:} >"$work/out" 2>"$work/err" || rc=$?
     else
-        timeout 60 "$bin" mcp --runtime "$runtime" --timeout "${timeout_s:-20}" "$target" "$@" >"$work/out" 2>"$work/err" || rc=$?
+        timeout 60 "$bin" mcp --runtime "$runtime" --timeout "${timeout_s:-20}" --era "${era:-auto}" "$target" "$@" >"$work/out" 2>"$work/err" || rc=$?
     fi
 }
 
@@ -103,11 +120,21 @@ PY
 
 text0='j["content"][0]["text"]'
 
-# peer_checks LABEL RUNTIME TARGET NAME ADD_TOOL TEXT_TOOL RESOURCE RESOURCE_TEXT PROMPT PROMPT_ARGS PROMPT_TEXT
+# peer_checks LABEL RUNTIME TARGET ERA NAME RESOURCE RESOURCE_TEXT PROMPT PROMPT_ARGS PROMPT_TEXT
+# ERA: the revision the peer's era gives: 2026-07-28 for a server that
+# speaks it, else 2025-11-25.
 peer_checks() {
-    local label=$1 runtime=$2 target=$3 name=$4 resource=$5 resource_text=$6 prompt=$7 prompt_args=$8 prompt_text=$9
+    local label=$1 runtime=$2 target=$3 want=$4 name=$5 resource=$6 resource_text=$7 prompt=$8 prompt_args=$9 prompt_text=${10}
     mcp "$runtime" "$target" info
-    expect "[$label] info" "rc == 0 and j['serverInfo']['name'] == '$name' and j['protocolVersion'] == '2025-11-25'"
+    expect "[$label] info: auto-detected era $want" "rc == 0 and j['serverInfo']['name'] == '$name' and j['protocolVersion'] == '$want'"
+    era=legacy mcp "$runtime" "$target" info
+    expect "[$label] info --era legacy" "rc == 0 and j['serverInfo']['name'] == '$name' and j['protocolVersion'] == '2025-11-25'"
+    era=2026-07-28 mcp "$runtime" "$target" info
+    if [ "$want" = 2026-07-28 ]; then
+        expect "[$label] info --era 2026-07-28" "rc == 0 and j['protocolVersion'] == '2026-07-28'"
+    else
+        expect "[$label] info --era 2026-07-28 fails against an initialize-era server" "rc == 1 and 'cannot start the MCP session' in err"
+    fi
     mcp "$runtime" "$target" list-tools
     expect "[$label] list-tools" "rc == 0 and {'add', 'echo'} <= {t['name'] for t in j} and all('inputSchema' in t for t in j)"
     mcp "$runtime" "$target" call add '{"a": 2, "b": 40}'
@@ -127,9 +154,10 @@ peer_checks() {
 }
 
 pyserver="$py -W ignore scripts/mcpcli_server.py"
+pyserver1="$py1 -W ignore scripts/mcpcli_server.py"
 for rt in tokio smol blocking; do
     # --- the Python SDK server over stdio
-    peer_checks "$rt py-stdio" "$rt" "cmd:$pyserver stdio" py-interop \
+    peer_checks "$rt py-stdio" "$rt" "cmd:$pyserver stdio" 2026-07-28 py-interop \
         py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
     mcp "$rt" "cmd:$pyserver stdio" call echo '{"text": "abc"}'
     expect "[$rt py-stdio] log and progress notifications" "rc == 0 and 'echoing 3 characters' in err and '[progress] 3/3 step 3' in err"
@@ -142,7 +170,7 @@ for rt in tokio smol blocking; do
     pids+=($!)
     if wait_port "$port"; then
         url="http://127.0.0.1:$port/mcp"
-        peer_checks "$rt py-http" "$rt" "$url" py-interop \
+        peer_checks "$rt py-http" "$rt" "$url" 2026-07-28 py-interop \
             py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
         mcp "$rt" "$url" call echo '{"text": "abc"}'
         expect "[$rt py-http] log and progress notifications (SSE)" "rc == 0 and 'echoing 3 characters' in err and '[progress] 3/3 step 3' in err"
@@ -155,8 +183,27 @@ for rt in tokio smol blocking; do
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true
 
+    # --- the initialize-era Python SDK (mcp 1.x) over stdio and HTTP
+    peer_checks "$rt py1-stdio" "$rt" "cmd:$pyserver1 stdio" 2025-11-25 py-interop \
+        py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
+    mcp "$rt" "cmd:$pyserver1 stdio" call echo '{"text": "abc"}'
+    expect "[$rt py1-stdio] log and progress notifications" "rc == 0 and 'echoing 3 characters' in err and '[progress] 3/3 step 3' in err"
+    port=$(free_port)
+    $pyserver1 http "$port" >"$work/py1-$rt.log" 2>&1 &
+    pids+=($!)
+    if wait_port "$port"; then
+        peer_checks "$rt py1-http" "$rt" "http://127.0.0.1:$port/mcp" 2025-11-25 py-interop \
+            py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
+    else
+        failed=$((failed + 1))
+        echo "FAIL [$rt py1-http] the Python server did not listen on $port"
+        tail -20 "$work/py1-$rt.log" | sed 's/^/    /'
+    fi
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+
     # --- our servers: wirestate mcp-server (stdio) and wirestate serve /mcp
-    peer_checks "$rt mcp-server" "$rt" "cmd:$bin mcp-server" wirestate-demo \
+    peer_checks "$rt mcp-server" "$rt" "cmd:$bin mcp-server" 2026-07-28 wirestate-demo \
         demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
     port=$(free_port)
     # (the blocking runtime serves no MCP: its client talks to tokio's /mcp)
@@ -165,7 +212,7 @@ for rt in tokio smol blocking; do
     "$bin" serve --listen "127.0.0.1:$port" --runtime "$srv_rt" >"$work/serve-$rt.log" 2>&1 &
     pids+=($!)
     if wait_port "$port"; then
-        peer_checks "$rt serve" "$rt" "http://127.0.0.1:$port/mcp" wirestate-demo \
+        peer_checks "$rt serve" "$rt" "http://127.0.0.1:$port/mcp" 2026-07-28 wirestate-demo \
             demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
     else
         failed=$((failed + 1))
@@ -173,6 +220,18 @@ for rt in tokio smol blocking; do
     fi
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true
+
+    # --- a legacy server that ignores server/discover (reads it and says
+    # nothing) and answers initialize: the client falls back once the
+    # discovery timeout (bounded by --timeout, 2 s here) passes.
+    printf '%s\n' '#!/bin/sh' 'read l' 'read l' \
+        'echo '"'"'{"jsonrpc":"2.0","id":2,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"mute","version":"1"}}}'"'" \
+        'cat >/dev/null' >"$work/mute.sh"
+    chmod +x "$work/mute.sh"
+    start=$(date +%s)
+    timeout_s=2 mcp "$rt" "cmd:$work/mute.sh" info
+    elapsed=$(($(date +%s) - start))
+    expect "[$rt] server ignoring server/discover: initialize after the discovery timeout" "rc == 0 and j['serverInfo']['name'] == 'mute' and j['protocolVersion'] == '2025-06-18' and 2 <= $elapsed < 10"
 
     # --- a child that never answers and ignores its stdin closing: the
     # client gives up (--timeout 1), kills it after the shutdown timeout

@@ -1,5 +1,8 @@
-"""An MCP server built with the official Python SDK (mcp 2.x MCPServer),
-for `wirestate mcp` (our client) to talk to: scripts/interop-mcpcli.sh.
+"""An MCP server built with the official Python SDK, for `wirestate mcp`
+(our client) to talk to: scripts/interop-mcpcli.sh. With mcp 2.x
+(MCPServer) it speaks both eras (2026-07-28 and the initialize
+lifecycle); with mcp 1.x (FastMCP) only the initialize lifecycle, as the
+servers deployed before 2026-07-28 do.
 
     python mcpcli_server.py stdio
     python mcpcli_server.py http PORT      # Streamable HTTP at /mcp
@@ -7,9 +10,14 @@ for `wirestate mcp` (our client) to talk to: scripts/interop-mcpcli.sh.
 
 import sys
 
-from mcp.server.mcpserver import Context, MCPServer
+try:
+    from mcp.server.mcpserver import Context, MCPServer
 
-server = MCPServer("py-interop", version="9.9.9", instructions="Python SDK peer for wirestate mcp.")
+    server = MCPServer("py-interop", version="9.9.9", instructions="Python SDK peer for wirestate mcp.")
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import Context, FastMCP
+
+    server = FastMCP("py-interop", instructions="Python SDK peer for wirestate mcp.")
 
 # Enough tools for the SDK to paginate if it ever does.
 @server.tool(description="Adds two integers.")
@@ -42,7 +50,12 @@ def review(language: str) -> str:
 
 def main() -> None:
     if sys.argv[1:2] == ["http"]:
-        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+        if isinstance(server, MCPServer if "MCPServer" in globals() else ()):
+            server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+        else:  # FastMCP takes the address in its settings
+            server.settings.host = "127.0.0.1"
+            server.settings.port = int(sys.argv[2])
+            server.run("streamable-http")
     else:
         server.run("stdio")
 
