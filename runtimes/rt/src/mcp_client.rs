@@ -261,6 +261,24 @@ impl<R: Runtime> McpClient<R> {
         child: Option<Box<dyn ChildProcess>>,
         config: McpClientConfig,
     ) -> Self {
+        Self::driven(rt, config, child, move |shared| {
+            Box::pin(async move {
+                if let Err(e) = drive_stdio(&shared, io).await {
+                    tracing::debug!(error = %e, "MCP stdio transport failed");
+                }
+            })
+        })
+    }
+
+    /// A client whose messages a task drives (`drive`, spawned on `rt`:
+    /// stdio, WebSocket): [`close`](Self::close) wakes it, waits for it to
+    /// end, and reaps `child` if there is one.
+    fn driven(
+        rt: R,
+        config: McpClientConfig,
+        child: Option<Box<dyn ChildProcess>>,
+        drive: impl FnOnce(Arc<Shared<R>>) -> crate::BoxFuture<()>,
+    ) -> Self {
         let (done_tx, done_rx) = oneshot::channel();
         let shared = Shared::new(
             rt.clone(),
@@ -270,11 +288,9 @@ impl<R: Runtime> McpClient<R> {
                 child: Mutex::new(child),
             },
         );
-        let driver = shared.clone();
+        let driving = drive(shared.clone());
         rt.spawn(Box::pin(async move {
-            if let Err(e) = drive_stdio(&driver, io).await {
-                tracing::debug!(error = %e, "MCP stdio transport failed");
-            }
+            driving.await;
             let _ = done_tx.send(());
         }));
         Self::from_shared(shared)

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use futures_channel::oneshot;
 use wirestate_mcp::websocket as mcp_ws;
 use wirestate_ws::{CloseFrame, close_code};
 
-use super::{McpClient, McpClientConfig, McpClientError, Shared, Transport};
+use super::{McpClient, McpClientConfig, McpClientError, Shared};
 use crate::Runtime;
 use crate::mcp::websocket_config;
 use crate::ws::{self, WebSocket};
@@ -56,21 +56,9 @@ impl<R: Runtime> McpClient<R> {
         }));
         // Without a child, the stdio transport's shutdown is what a
         // message stream needs: close() wakes the driver and waits for it.
-        let (done_tx, done_rx) = oneshot::channel();
-        let shared = Shared::new(
-            rt.clone(),
-            config,
-            Transport::Stdio {
-                done: Mutex::new(Some(done_rx)),
-                child: Mutex::new(None),
-            },
-        );
-        let driver = shared.clone();
-        rt.spawn(Box::pin(async move {
-            drive_ws(&driver, socket).await;
-            let _ = done_tx.send(());
-        }));
-        Ok(Self::from_shared(shared))
+        Ok(Self::driven(rt, config, None, move |shared| {
+            Box::pin(async move { drive_ws(&shared, socket).await })
+        }))
     }
 }
 
