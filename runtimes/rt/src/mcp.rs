@@ -396,29 +396,9 @@ impl McpServer {
                         Transmit::Shutdown => shutdown = true,
                     }
                 }
-                while !out.is_empty() {
-                    let slices: Vec<IoSlice<'_>> =
-                        out.iter().take(64).map(|b| IoSlice::new(b)).collect();
-                    match io.poll_write_vectored(cx, &slices) {
-                        Poll::Ready(Ok(0)) => {
-                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                        }
-                        Poll::Ready(Ok(mut n)) => {
-                            progress = true;
-                            while n > 0 {
-                                let Some(front) = out.front_mut() else { break };
-                                if n >= front.len() {
-                                    n -= front.len();
-                                    out.pop_front();
-                                } else {
-                                    let _ = front.split_to(n);
-                                    n = 0;
-                                }
-                            }
-                        }
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => break,
-                    }
+                match write_queue(&mut io, cx, &mut out) {
+                    Ok(wrote) => progress |= wrote,
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
                 if out.is_empty() {
                     if let Poll::Ready(Err(e)) = io.poll_flush(cx) {
@@ -475,6 +455,41 @@ trait Port: Send + Sync {
     fn edit(&self, edit: Edit) {
         let _ = edit;
     }
+}
+
+/// Writes the front of `out` to `io` — up to 64 chunks per call, as one
+/// vectored write — and drops what was written, until `out` is empty or
+/// `io` is not ready (its waker is then registered). Returns whether
+/// anything was written. The stdio transports' (server and client) way
+/// to send their queued lines.
+pub(crate) fn write_queue<I: Io>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    out: &mut VecDeque<Bytes>,
+) -> io::Result<bool> {
+    let mut wrote = false;
+    while !out.is_empty() {
+        let slices: Vec<IoSlice<'_>> = out.iter().take(64).map(|b| IoSlice::new(b)).collect();
+        match io.poll_write_vectored(cx, &slices) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(mut n)) => {
+                wrote = true;
+                while n > 0 {
+                    let Some(front) = out.front_mut() else { break };
+                    if n >= front.len() {
+                        n -= front.len();
+                        out.pop_front();
+                    } else {
+                        let _ = front.split_to(n);
+                        n = 0;
+                    }
+                }
+            }
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => break,
+        }
+    }
+    Ok(wrote)
 }
 
 /// A handler's [`RequestContext::sleep`]: `duration` on the runtime `rt`

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -1291,28 +1291,10 @@ async fn drive_stdio<R: Runtime, I: Io>(shared: &Shared<R>, mut io: I) -> io::Re
                     out.push_back(dst.freeze());
                 }
             }
-            while !out.is_empty() && !shutdown {
-                let slices: Vec<IoSlice<'_>> =
-                    out.iter().take(64).map(|b| IoSlice::new(b)).collect();
-                match io.poll_write_vectored(cx, &slices) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                    }
-                    Poll::Ready(Ok(mut n)) => {
-                        progress = true;
-                        while n > 0 {
-                            let Some(front) = out.front_mut() else { break };
-                            if n >= front.len() {
-                                n -= front.len();
-                                out.pop_front();
-                            } else {
-                                let _ = front.split_to(n);
-                                n = 0;
-                            }
-                        }
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => break,
+            if !shutdown {
+                match crate::mcp::write_queue(&mut io, cx, &mut out) {
+                    Ok(wrote) => progress |= wrote,
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
             }
             if out.is_empty() && !shutdown {
