@@ -1,13 +1,13 @@
 //! The gRPC server: a router of typed handlers, served as an HTTP handler.
 
-use super::streaming::{Side, Streaming, frame_message, read_one};
+use super::streaming::{Side, Streaming, encode_into, read_one};
 use crate::http1::Handler;
 use crate::{Body, BoxFuture, Frame, Runtime, Sleep};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
@@ -87,9 +87,11 @@ impl<T> Response<T> {
 /// What a call's handler and its response body share.
 #[derive(Default)]
 struct CallState {
-    /// Framed messages not yet taken by the connection.
-    queue: VecDeque<Bytes>,
-    queued: usize,
+    /// Framed messages not yet taken by the connection, back to back:
+    /// the sink encodes each message into it, and the response body takes
+    /// everything there as one chunk (no allocation per message, and the
+    /// connection gets whole frames' worth instead of gathering them).
+    queue: BytesMut,
     /// The response head may go out (a message was sent, or the handler
     /// asked for it).
     head: bool,
@@ -147,17 +149,16 @@ impl<T: prost::Message> ResponseSink<T> {
     ///
     /// INTERNAL if the message cannot be framed (4 GiB or more).
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
-        let compress = lock(&self.shared).compress;
-        let mut framed = Some(frame_message(&message, self.encoding, compress)?);
+        let mut message = Some(message);
         std::future::poll_fn(|cx| {
             let mut st = lock(&self.shared);
-            if st.queued >= SINK_BUFFER {
+            if st.queue.len() >= SINK_BUFFER {
                 st.waiter = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            if let Some(framed) = framed.take() {
-                st.queued += framed.len();
-                st.queue.push_back(framed);
+            if let Some(message) = message.take() {
+                let compress = st.compress;
+                encode_into(&message, self.encoding, compress, &mut st.queue)?;
             }
             st.head = true;
             Poll::Ready(Ok(()))
@@ -614,7 +615,6 @@ impl Running {
             self.handler = None;
             let mut st = lock(&self.shared);
             st.queue.clear();
-            st.queued = 0;
             self.status = Some(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
             return true;
         }
@@ -692,14 +692,17 @@ impl Stream for CallBody {
             }
             let next = {
                 let mut st = lock(&this.running.shared);
-                let next = st.queue.pop_front();
-                if let Some(b) = &next {
-                    st.queued -= b.len();
+                if st.queue.is_empty() {
+                    None
+                } else {
+                    // Everything queued, as one chunk; the queue keeps the
+                    // rest of its buffer for the next messages.
+                    let all = st.queue.split().freeze();
                     if let Some(w) = st.waiter.take() {
                         w.wake();
                     }
+                    Some(all)
                 }
-                next
             };
             if let Some(bytes) = next {
                 return Poll::Ready(Some(Ok(this.data(bytes))));

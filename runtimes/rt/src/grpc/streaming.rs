@@ -226,28 +226,39 @@ impl<T: prost::Message + Default> Streaming<T> {
 
 /// `message` as one length-prefixed gRPC message, compressed with
 /// `encoding` if `compress` (and `encoding` is not identity).
-///
-/// Uncompressed messages are encoded by prost straight after their 5-byte
-/// prefix in one buffer: no intermediate `Vec` and no second copy.
 pub(crate) fn frame_message<T: prost::Message>(
     message: &T,
     encoding: Encoding,
     compress: bool,
 ) -> Result<Bytes, Status> {
+    let mut framed = BytesMut::new();
+    encode_into(message, encoding, compress, &mut framed)?;
+    Ok(framed.freeze())
+}
+
+/// Appends `message` to `dst` as one length-prefixed gRPC message,
+/// compressed with `encoding` if `compress` (and `encoding` is not
+/// identity).
+///
+/// Uncompressed messages are encoded by prost straight after their 5-byte
+/// prefix: no intermediate `Vec` and no second copy.
+pub(crate) fn encode_into<T: prost::Message>(
+    message: &T,
+    encoding: Encoding,
+    compress: bool,
+    dst: &mut BytesMut,
+) -> Result<(), Status> {
     if encoding != Encoding::Identity && compress {
-        let mut framed = BytesMut::new();
-        encode_message_as(encoding, true, &message.encode_to_vec(), &mut framed)
-            .map_err(|e| e.to_status())?;
-        return Ok(framed.freeze());
+        return encode_message_as(encoding, true, &message.encode_to_vec(), dst)
+            .map_err(|e| e.to_status());
     }
     let len = message.encoded_len();
     let header = message_header(len, false).map_err(|e| e.to_status())?;
-    let mut framed = BytesMut::with_capacity(MESSAGE_HEADER_LEN + len);
-    framed.put_slice(&header);
+    dst.reserve(MESSAGE_HEADER_LEN + len);
+    dst.put_slice(&header);
     message
-        .encode(&mut framed)
-        .map_err(|e| Status::new(Code::Internal, format!("encoding the message: {e}")))?;
-    Ok(framed.freeze())
+        .encode(dst)
+        .map_err(|e| Status::new(Code::Internal, format!("encoding the message: {e}")))
 }
 
 /// The status of a response body that failed (a reset stream, a closed
