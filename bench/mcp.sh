@@ -20,7 +20,8 @@
 # one POST in flight each, on one session). Each row: ROUNDS rounds per
 # server alternating ours/rmcp, SECS measured seconds per round after a
 # 1 s warm-up. Servers pinned to core 0, the generator to core 1; server
-# CPU µs/call from /proc/PID/stat (utime + stime) over each window.
+# CPU µs/call from /proc/PID/stat (utime + stime) over each window, and
+# its kernel part (stime: system calls and wake-ups) beside it.
 #
 #   bench/mcp.sh [secs-per-round] [rounds]      (defaults 5 and 3)
 #   ONLY='stdio' bench/mcp.sh 5 3                (only rows matching)

@@ -33,7 +33,8 @@
 //! Output: a `round=` line per server and round (calls completed inside
 //! the window, calls/s, p50/p99/max latency from write to the end of the
 //! answer, and the server's CPU µs per call: utime + stime from
-//! /proc/PID/stat over the window / calls, and the generator's own, to
+//! /proc/PID/stat over the window / calls, stime alone (the kernel's part:
+//! system calls and wake-ups), and the generator's own, to
 //! show it was not the bottleneck), then a Markdown table of the
 //! medians over rounds and the ratios of the first server to each other
 //! one (median of per-round ratios, range in brackets).
@@ -51,7 +52,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
-use wirestate_examples::load::{clk_tck, cpu_ticks, percentile_us};
+use wirestate_examples::load::{clk_tck, cpu_ticks, cpu_ticks_split, percentile_us};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -129,6 +130,8 @@ struct Round {
     p99_us: f64,
     max_us: f64,
     cpu_us_per_call: f64,
+    /// The kernel's part of `cpu_us_per_call` (system calls, wake-ups).
+    sys_us_per_call: f64,
     /// The generator's own CPU per call (a check that it was not the
     /// bottleneck).
     load_us_per_call: f64,
@@ -158,15 +161,18 @@ impl Window {
     async fn meter(&self, pid: Option<u32>) -> Meter {
         let me = std::process::id();
         tokio::time::sleep_until(self.start.into()).await;
-        let (c0, l0, t0) = (pid.and_then(cpu_ticks), cpu_ticks(me), Instant::now());
+        let (c0, l0, t0) = (pid.and_then(cpu_ticks_split), cpu_ticks(me), Instant::now());
         tokio::time::sleep_until(self.end.into()).await;
-        let (c1, l1, t1) = (pid.and_then(cpu_ticks), cpu_ticks(me), Instant::now());
+        let (c1, l1, t1) = (pid.and_then(cpu_ticks_split), cpu_ticks(me), Instant::now());
         let used = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
+        let total = |c: Option<(u64, u64)>| c.map(|(u, s)| u + s);
+        let sys = |c: Option<(u64, u64)>| c.map(|(_, s)| s);
         Meter {
-            server_ticks: used(c0, c1),
+            server_ticks: used(total(c0), total(c1)),
+            server_sys_ticks: used(sys(c0), sys(c1)),
             load_ticks: used(l0, l1),
             elapsed: (t1 - t0).as_secs_f64(),
         }
@@ -177,6 +183,7 @@ impl Window {
 /// window's length in seconds.
 struct Meter {
     server_ticks: Option<u64>,
+    server_sys_ticks: Option<u64>,
     load_ticks: Option<u64>,
     elapsed: f64,
 }
@@ -196,6 +203,7 @@ fn summarise(mut lat: Vec<u32>, m: Meter) -> Round {
         p99_us: percentile_us(&lat, 0.99),
         max_us: percentile_us(&lat, 1.0),
         cpu_us_per_call: per_call(m.server_ticks),
+        sys_us_per_call: per_call(m.server_sys_ticks),
         load_us_per_call: per_call(m.load_ticks),
     }
 }
@@ -258,7 +266,7 @@ async fn run(args: Args) -> Res<()> {
 
 fn report(kind: &str, args: &Args, round: usize, name: &str, r: Round) {
     println!(
-        "round={} transport={kind} inflight={} server={name} calls={} calls_per_s={:.0} p50_us={:.1} p99_us={:.1} max_us={:.1} cpu_us_per_call={:.2} load_us_per_call={:.2}",
+        "round={} transport={kind} inflight={} server={name} calls={} calls_per_s={:.0} p50_us={:.1} p99_us={:.1} max_us={:.1} cpu_us_per_call={:.2} sys_us_per_call={:.2} load_us_per_call={:.2}",
         round + 1,
         args.inflight,
         r.calls,
@@ -267,6 +275,7 @@ fn report(kind: &str, args: &Args, round: usize, name: &str, r: Round) {
         r.p99_us,
         r.max_us,
         r.cpu_us_per_call,
+        r.sys_us_per_call,
         r.load_us_per_call
     );
 }
@@ -306,16 +315,17 @@ fn table(kind: &str, args: &Args, peers: &[(String, Peer)], results: &[Vec<Round
     };
     println!();
     println!(
-        "| transport | load | server | calls/s | p50 µs | p99 µs | server CPU µs/call |\n|---|---|---|---:|---:|---:|---:|"
+        "| transport | load | server | calls/s | p50 µs | p99 µs | server CPU µs/call | of which kernel µs |\n|---|---|---|---:|---:|---:|---:|---:|"
     );
     for ((name, _), rs) in peers.iter().zip(results) {
         let m = |f: fn(&Round) -> f64| median(rs.iter().map(f).collect());
         println!(
-            "| {kind} | {how} | {name} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            "| {kind} | {how} | {name} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} |",
             m(|r| r.calls_per_s),
             m(|r| r.p50_us),
             m(|r| r.p99_us),
-            m(|r| r.cpu_us_per_call)
+            m(|r| r.cpu_us_per_call),
+            m(|r| r.sys_us_per_call)
         );
     }
     let (first, base) = (&peers[0].0, &results[0]);

@@ -5,13 +5,19 @@
 /// utime + stime of a process (all its threads), in clock ticks; `None`
 /// if it cannot be read (no such process, or no `/proc`).
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    cpu_ticks_split(pid).map(|(user, system)| user + system)
+}
+
+/// [`cpu_ticks`] in two: user time and kernel (system) time, to tell a
+/// process's own work from the system calls and wake-ups it pays for.
+pub fn cpu_ticks_split(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name in field 2 may hold spaces and parentheses: the
     // fields that follow start after its last ')'.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5); `rest` starts at field 3.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    // Fields 14 (utime) and 15 (stime) of stat(5); `rest` starts at field 3.
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100, Linux's value, if
