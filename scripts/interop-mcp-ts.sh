@@ -19,7 +19,7 @@
 #   - our client (`wirestate mcp` on tokio, smol and blocking) against
 #     server-everything over stdio (spawned as a child) and over Streamable
 #     HTTP (its express server, bound to 127.0.0.1 by the harness's
-#     loopback-only preload): info, list-tools, call echo / get-sum /
+#     loopback-only preload): info (the era detected: 2025-11-25), list-tools, call echo / get-sum /
 #     get-structured-content / trigger-long-running-operation (progress
 #     notifications) / an unknown tool (exit 1), resources, read a static
 #     and a templated resource, prompts, get-prompt with and without
@@ -168,8 +168,10 @@ doc="demo://resource/static/document/features.md"
 # everything_checks LABEL RUNTIME TARGET
 everything_checks() {
     local label=$1 runtime=$2 target=$3
+    # server-everything speaks the initialize era: the client's detection
+    # (the default) must fall back to it.
     mcp "$runtime" "$target" info
-    expect "[$label] info" "rc == 0 and j['serverInfo']['name'] == 'mcp-servers/everything' and j['protocolVersion'] == '2025-11-25'"
+    expect "[$label] info: auto-detected era 2025-11-25" "rc == 0 and j['serverInfo']['name'] == 'mcp-servers/everything' and j['protocolVersion'] == '2025-11-25'"
     mcp "$runtime" "$target" list-tools
     expect "[$label] list-tools" "rc == 0 and {'echo', 'get-sum', 'get-structured-content', 'trigger-long-running-operation'} <= {t['name'] for t in j} and all('inputSchema' in t for t in j)"
     mcp "$runtime" "$target" call echo '{"message": "héllo ✓"}'
