@@ -392,21 +392,27 @@ fn our_smol_client_against_tonic_server() {
 
 // --- the standard interop cases, both ways ---------------------------------
 
+/// Our interop `TestService` on tokio, on 127.0.0.1 (a free port).
+async fn start_test_server() -> SocketAddr {
+    let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+    let server = wirestate_examples::grpc::test_server(wirestate_tokio::TokioRuntime);
+    tokio::spawn(wirestate_tokio::serve(
+        listener,
+        server,
+        ServerConfig::default(),
+        wirestate_rt::Shutdown::new(),
+    ));
+    addr
+}
+
 #[test]
 fn tonic_interop_client_against_our_test_service() {
     let rt = tokio_rt();
     rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let server = wirestate_examples::grpc::test_server(wirestate_tokio::TokioRuntime);
-        tokio::spawn(wirestate_tokio::serve(
-            listener,
-            server,
-            ServerConfig::default(),
-            wirestate_rt::Shutdown::new(),
-        ));
+        let addr = start_test_server().await;
         let results = tokio::time::timeout(
             Duration::from_secs(60),
             tonic_interop::run_cases(addr, &tonic_interop::CASES),
@@ -451,17 +457,7 @@ fn assert_all_passed<E: std::fmt::Debug>(results: Vec<(&str, Result<impl Sized, 
 fn tonic_web_client_against_our_test_service() {
     let rt = tokio_rt();
     rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let server = wirestate_examples::grpc::test_server(wirestate_tokio::TokioRuntime);
-        tokio::spawn(wirestate_tokio::serve(
-            listener,
-            server,
-            ServerConfig::default(),
-            wirestate_rt::Shutdown::new(),
-        ));
+        let addr = start_test_server().await;
         let results = tokio::time::timeout(
             Duration::from_secs(60),
             tonic_interop::run_web_cases(addr, &tonic_interop::WEB_CASES),

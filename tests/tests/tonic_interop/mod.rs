@@ -606,34 +606,13 @@ pub const CASES: [&str; 18] = [
 ];
 
 /// The cases gRPC-Web can carry (unary and server-streaming calls), in
-/// the order they run.
-pub const WEB_CASES: [&str; 12] = [
-    "empty_unary",
-    "large_unary",
-    "server_streaming",
-    "status_code_and_message",
-    "special_status_message",
-    "custom_metadata",
-    "unimplemented_method",
-    "unimplemented_service",
-    "timeout_on_sleeping_server",
-    "client_compressed_unary",
-    "server_compressed_unary",
-    "server_compressed_streaming",
-];
-
-/// Why `case` cannot run over gRPC-Web, if it cannot.
-pub fn web_unsupported(case: &str) -> Option<&'static str> {
-    match case {
-        "client_streaming" | "client_compressed_streaming" | "cancel_after_begin" => {
-            Some("client-streaming call: gRPC-Web carries unary and server-streaming calls only")
-        }
-        "ping_pong" | "empty_stream" | "cancel_after_first_response" => {
-            Some("bidi-streaming call: gRPC-Web carries unary and server-streaming calls only")
-        }
-        _ => None,
-    }
-}
+/// the order they run, and why the others cannot (client-streaming and
+/// bidi calls): the same lists as our gRPC-Web interop client's. (Each
+/// binary including this module uses one or the other.)
+#[allow(unused_imports)]
+pub use wirestate_examples::grpc_web::interop::{
+    CASES as WEB_CASES, unsupported as web_unsupported,
+};
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
