@@ -19,13 +19,22 @@
 #     (tests/examples/tonic_interop_server);
 #   - raw gRPC-Web over HTTP/1.1 with curl (application/grpc-web+proto and
 #     -text: unary, server streaming, an error status) against
-#     interop_server and `wirestate serve` (tokio, smol, blocking).
+#     interop_server and `wirestate serve` (tokio, smol, blocking);
+#   - gRPC-Web with tonic-web, the 12 cases gRPC-Web can carry (unary and
+#     server-streaming; the client-streaming and bidi ones print SKIP and
+#     are not counted): tonic's client through tonic-web's
+#     GrpcWebClientLayer over hyper-util HTTP/1.1 (tonic_interop_client
+#     --web) -> interop_server and `wirestate serve` (tokio, smol,
+#     blocking); our interop_client --transport=web and web-text (tokio,
+#     smol, blocking) -> tonic's server with tonic-web's GrpcWebLayer
+#     (tonic_interop_server --web).
 # The grpc.testing Python stubs are generated from proto/proto/grpc/testing
 # with grpcio-tools at run time. What the Python API and tonic cannot do
 # (read a message's compressed flag, switch compression per message) is
 # described in scripts/interop_grpc.py and tests/tests/tonic_interop; such
 # cases say so in their PASS line. Loopback only; every process is ended by
-# PID. One PASS/FAIL line per case, then `interop-grpc: N passed, M failed`.
+# PID. One PASS/FAIL (or SKIP) line per case, then
+# `interop-grpc: N passed, M failed, K skipped`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,17 +83,20 @@ trap 'exit 130' INT TERM
 
 passed=0
 failed=0
+skipped=0 # cases a transport cannot carry (client-streaming and bidi over gRPC-Web)
 fail() { # name [file with details]
     failed=$((failed + 1)); echo "FAIL $1"
     if [ -n "${2:-}" ] && [ -s "$2" ]; then sed 's/^/    /' "$2" | head -20; fi
 }
 count() { # output file of a peer run: adds its PASS/FAIL lines
     cat "$1"
-    local p f
+    local p f s
     p=$(grep -c '^PASS ' "$1" || true)
     f=$(grep -c '^FAIL ' "$1" || true)
+    s=$(grep -c '^SKIP ' "$1" || true)
     passed=$((passed + p))
     failed=$((failed + f))
+    skipped=$((skipped + s))
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
         fail "$2: no case ran" "$1"
     fi
@@ -117,7 +129,7 @@ start() { # name log command...: starts a server on $port, 0 once it answers
     fi
 }
 labelled() { # label output-file: our and tonic's clients print bare case names
-    sed -e "s/^PASS /PASS $1 /" -e "s/^FAIL /FAIL $1 /" "$2"
+    sed -e "s/^PASS /PASS $1 /" -e "s/^FAIL /FAIL $1 /" -e "s/^SKIP /SKIP $1 /" "$2"
 }
 
 # --- grpcio client -> interop_server and wirestate serve
@@ -130,6 +142,10 @@ for rt in tokio smol blocking; do
         (cd "$work" && PYTHONPATH=stubs timeout 60 "$py" "$helper" web "127.0.0.1:$port" "curl-grpc-web->$rt-interop_server") \
             >"$work/web-$rt-server.out" 2>&1 || true
         count "$work/web-$rt-server.out" "curl gRPC-Web -> $rt interop_server"
+        timeout 180 "$tonic_client" --server_host=127.0.0.1 --server_port="$port" --test_case=all --web \
+            >"$work/tonicweb-$rt-server.raw" 2>&1 || true
+        labelled "tonic-web-client->$rt-interop_server" "$work/tonicweb-$rt-server.raw" >"$work/tonicweb-$rt-server.out"
+        count "$work/tonicweb-$rt-server.out" "tonic-web client -> $rt interop_server"
     fi
     port=$(free_port)
     if start "$rt serve" "$work/serve-$rt.log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2; then
@@ -139,6 +155,10 @@ for rt in tokio smol blocking; do
         (cd "$work" && PYTHONPATH=stubs timeout 60 "$py" "$helper" web "127.0.0.1:$port" "curl-grpc-web->$rt-serve") \
             >"$work/web-$rt-serve.out" 2>&1 || true
         count "$work/web-$rt-serve.out" "curl gRPC-Web -> $rt serve"
+        timeout 180 "$tonic_client" --server_host=127.0.0.1 --server_port="$port" --test_case=all --web \
+            >"$work/tonicweb-$rt-serve.raw" 2>&1 || true
+        labelled "tonic-web-client->$rt-serve" "$work/tonicweb-$rt-serve.raw" >"$work/tonicweb-$rt-serve.out"
+        count "$work/tonicweb-$rt-serve.out" "tonic-web client -> $rt serve"
     fi
 done
 
@@ -179,5 +199,19 @@ if start "tonic server" "$work/tonic-server.log" "$tonic_server" --port="$port";
     done
 fi
 
-echo "interop-grpc: $passed passed, $failed failed"
+# --- our client over gRPC-Web -> tonic's server with tonic-web
+port=$(free_port)
+if start "tonic-web server" "$work/tonic-web-server.log" "$tonic_server" --port="$port" --web; then
+    for transport in web web-text; do
+        for rt in tokio smol blocking; do
+            timeout 180 "$client" --server_host=127.0.0.1 --server_port="$port" --test_case=all \
+                --runtime="$rt" --transport="$transport" >"$work/ours-$rt-$transport-tonic.raw" 2>&1 || true
+            labelled "$rt-client-$transport->tonic-web-server" "$work/ours-$rt-$transport-tonic.raw" \
+                >"$work/ours-$rt-$transport-tonic.out"
+            count "$work/ours-$rt-$transport-tonic.out" "$rt client ($transport) -> tonic-web server"
+        done
+    done
+fi
+
+echo "interop-grpc: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
