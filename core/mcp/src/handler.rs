@@ -285,6 +285,55 @@ pub fn standard_formats(schema: &mut Map<String, Value>) {
     }
 }
 
+/// A change of the catalogue a handler makes while it runs (a tool or
+/// prompt appearing or going), applied by the runtime to the session it
+/// serves ([`apply`](Self::apply)) or, on Streamable HTTP, to every
+/// session ([`apply_http`](Self::apply_http)); clients that listen are
+/// told the list changed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CatalogueEdit {
+    /// Registers (or replaces) a tool.
+    AddTool(Tool),
+    /// Removes the tool of that name.
+    RemoveTool(String),
+    /// Registers (or replaces) a prompt.
+    AddPrompt(Prompt),
+    /// Removes the prompt of that name.
+    RemovePrompt(String),
+}
+
+impl CatalogueEdit {
+    /// Applies the change to one session.
+    pub fn apply(self, session: &mut ServerSession) {
+        match self {
+            Self::AddTool(t) => session.add_tool(t),
+            Self::RemoveTool(n) => {
+                session.remove_tool(&n);
+            }
+            Self::AddPrompt(p) => session.add_prompt(p),
+            Self::RemovePrompt(n) => {
+                session.remove_prompt(&n);
+            }
+        }
+    }
+
+    /// Applies the change to every session of a Streamable HTTP server
+    /// (and to those it opens later).
+    pub fn apply_http(self, server: &mut HttpServer) {
+        match self {
+            Self::AddTool(t) => server.add_tool(t),
+            Self::RemoveTool(n) => {
+                server.remove_tool(&n);
+            }
+            Self::AddPrompt(p) => server.add_prompt(p),
+            Self::RemovePrompt(n) => {
+                server.remove_prompt(&n);
+            }
+        }
+    }
+}
+
 /// A resource read: the URI and, for a template, its variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRequest {

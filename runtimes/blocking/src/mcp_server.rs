@@ -59,7 +59,7 @@ use crate::ws::{self, WebSocket};
 use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 
 use wirestate_mcp::handler::{
-    ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
+    CatalogueEdit, ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
     answer_read_resource, check_prompt_arguments, no_completion, request_meta, route_answer,
 };
 /// The handler vocabulary, shared with the async server builder of
@@ -282,32 +282,8 @@ trait Port: Send + Sync {
     }
     /// Changes the catalogue every session of the transport sees (its
     /// only session, on stdio and WebSocket).
-    fn edit(&self, session: Option<&SessionId>, request: &RequestId, edit: Edit) {
+    fn edit(&self, session: Option<&SessionId>, request: &RequestId, edit: CatalogueEdit) {
         self.with(session, request, &mut |s, _| edit.clone().apply(s));
-    }
-}
-
-/// A change of the catalogue, from a handler.
-#[derive(Clone)]
-enum Edit {
-    AddTool(Tool),
-    RemoveTool(String),
-    AddPrompt(Prompt),
-    RemovePrompt(String),
-}
-
-impl Edit {
-    fn apply(self, s: &mut ServerSession) {
-        match self {
-            Self::AddTool(t) => s.add_tool(t),
-            Self::RemoveTool(n) => {
-                s.remove_tool(&n);
-            }
-            Self::AddPrompt(p) => s.add_prompt(p),
-            Self::RemovePrompt(n) => {
-                s.remove_prompt(&n);
-            }
-        }
     }
 }
 
@@ -359,25 +335,25 @@ impl RequestContext {
     /// Registers (or replaces) a tool with every session; clients that
     /// listen for it are told the list changed.
     pub fn add_tool(&self, tool: Tool) {
-        self.edit(Edit::AddTool(tool));
+        self.edit(CatalogueEdit::AddTool(tool));
     }
 
     /// Removes a tool from every session.
     pub fn remove_tool(&self, name: &str) {
-        self.edit(Edit::RemoveTool(name.to_owned()));
+        self.edit(CatalogueEdit::RemoveTool(name.to_owned()));
     }
 
     /// Registers (or replaces) a prompt with every session.
     pub fn add_prompt(&self, prompt: Prompt) {
-        self.edit(Edit::AddPrompt(prompt));
+        self.edit(CatalogueEdit::AddPrompt(prompt));
     }
 
     /// Removes a prompt from every session.
     pub fn remove_prompt(&self, name: &str) {
-        self.edit(Edit::RemovePrompt(name.to_owned()));
+        self.edit(CatalogueEdit::RemovePrompt(name.to_owned()));
     }
 
-    fn edit(&self, edit: Edit) {
+    fn edit(&self, edit: CatalogueEdit) {
         self.port.edit(self.session.as_ref(), &self.request, edit);
     }
 
@@ -1145,18 +1121,9 @@ impl Port for HttpShared {
         closed
     }
 
-    fn edit(&self, _session: Option<&SessionId>, _request: &RequestId, edit: Edit) {
+    fn edit(&self, _session: Option<&SessionId>, _request: &RequestId, edit: CatalogueEdit) {
         let mut st = lock(&self.state);
-        match edit {
-            Edit::AddTool(t) => st.machine.add_tool(t),
-            Edit::RemoveTool(n) => {
-                st.machine.remove_tool(&n);
-            }
-            Edit::AddPrompt(p) => st.machine.add_prompt(p),
-            Edit::RemovePrompt(n) => {
-                st.machine.remove_prompt(&n);
-            }
-        }
+        edit.apply_http(&mut st.machine);
         self.flush(&mut st);
     }
 }

@@ -68,7 +68,7 @@ mod websocket;
 pub use websocket::{is_websocket_upgrade, websocket_config};
 
 use wirestate_mcp::handler::{
-    ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
+    CatalogueEdit, ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
     answer_read_resource, check_prompt_arguments, no_completion, request_meta, route_answer,
 };
 /// The handler vocabulary, shared with the blocking server builder: see
@@ -452,7 +452,7 @@ trait Port: Send + Sync {
     fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool;
     /// Changes the catalogue every session sees. A transport whose
     /// sessions are built elsewhere (the WebSocket one) leaves it as is.
-    fn edit(&self, edit: Edit) {
+    fn edit(&self, edit: CatalogueEdit) {
         let _ = edit;
     }
 }
@@ -523,29 +523,6 @@ fn run_inline<R: Runtime>(rt: &R, futures: impl IntoIterator<Item = BoxFuture<()
     }
 }
 
-/// A change of the catalogue, from a handler.
-pub(crate) enum Edit {
-    AddTool(Tool),
-    RemoveTool(String),
-    AddPrompt(Prompt),
-    RemovePrompt(String),
-}
-
-impl Edit {
-    fn apply(self, s: &mut ServerSession) {
-        match self {
-            Self::AddTool(t) => s.add_tool(t),
-            Self::RemoveTool(n) => {
-                s.remove_tool(&n);
-            }
-            Self::AddPrompt(p) => s.add_prompt(p),
-            Self::RemovePrompt(n) => {
-                s.remove_prompt(&n);
-            }
-        }
-    }
-}
-
 /// A handler's view of its request: the session it belongs to, and what it
 /// may send while it runs.
 #[derive(Clone)]
@@ -594,22 +571,22 @@ impl RequestContext {
     /// Registers (or replaces) a tool with every session; clients that
     /// listen for it are told the list changed.
     pub fn add_tool(&self, tool: Tool) {
-        self.port.edit(Edit::AddTool(tool));
+        self.port.edit(CatalogueEdit::AddTool(tool));
     }
 
     /// Removes a tool from every session.
     pub fn remove_tool(&self, name: &str) {
-        self.port.edit(Edit::RemoveTool(name.to_owned()));
+        self.port.edit(CatalogueEdit::RemoveTool(name.to_owned()));
     }
 
     /// Registers (or replaces) a prompt with every session.
     pub fn add_prompt(&self, prompt: Prompt) {
-        self.port.edit(Edit::AddPrompt(prompt));
+        self.port.edit(CatalogueEdit::AddPrompt(prompt));
     }
 
     /// Removes a prompt from every session.
     pub fn remove_prompt(&self, name: &str) {
-        self.port.edit(Edit::RemovePrompt(name.to_owned()));
+        self.port.edit(CatalogueEdit::RemovePrompt(name.to_owned()));
     }
 
     /// Waits `duration` on the server's runtime.
@@ -949,7 +926,7 @@ impl<R: Runtime, S: OneSession> Port for OneShared<R, S> {
         false
     }
 
-    fn edit(&self, edit: Edit) {
+    fn edit(&self, edit: CatalogueEdit) {
         if !S::EDITS {
             return;
         }
@@ -1094,18 +1071,9 @@ impl<R: Runtime> Port for HttpShared<R> {
         closed
     }
 
-    fn edit(&self, edit: Edit) {
+    fn edit(&self, edit: CatalogueEdit) {
         let mut st = self.lock();
-        match edit {
-            Edit::AddTool(t) => st.machine.add_tool(t),
-            Edit::RemoveTool(n) => {
-                st.machine.remove_tool(&n);
-            }
-            Edit::AddPrompt(p) => st.machine.add_prompt(p),
-            Edit::RemovePrompt(n) => {
-                st.machine.remove_prompt(&n);
-            }
-        }
+        edit.apply_http(&mut st.machine);
         self.flush(&mut st);
     }
 }
