@@ -32,8 +32,8 @@ pub use deflate::{
 pub use frame::{FrameError, FrameHeader, OpCode};
 pub use handshake::{
     ClientHandshake, HandshakeError, Negotiated, OriginCheck, OriginPolicy, PendingHandshake,
-    ProtocolChooser, ServerHandshake, WEBSOCKET_GUID, accept, derive_accept_key,
-    is_upgrade, is_upgrade_request, reject_response,
+    ProtocolChooser, ServerHandshake, WEBSOCKET_GUID, accept, derive_accept_key, is_upgrade,
+    is_upgrade_request, reject_response,
 };
 pub use mask::apply_mask;
 
