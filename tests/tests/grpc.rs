@@ -992,3 +992,139 @@ fn zero_timeout_is_exceeded_on_tokio() {
         .expect("not done in time");
     });
 }
+
+/// A server whose async interceptor waits (a token lookup of 20 ms on the
+/// runtime's clock) before it lets a call through with the caller's name
+/// in its metadata, refuses calls without a good token, and sees what the
+/// plain interceptor before it wrote.
+fn checked_server<R: Runtime>(rt: R) -> wirestate_rt::grpc::Server<R> {
+    use wirestate_rt::grpc::{Request, RequestHead, Response, Server, Status};
+    let clock = rt.clone();
+    Server::new(rt)
+        .interceptor(|head| {
+            head.metadata.insert("x-plain", "seen").unwrap();
+            None
+        })
+        .async_interceptor(move |mut head: RequestHead| {
+            let clock = clock.clone();
+            async move {
+                let lookup = |ms| clock.now() + Duration::from_millis(ms);
+                wirestate_rt::sleep_until(&clock, lookup(20)).await;
+                if head.metadata.get_str("x-plain") != Some("seen") {
+                    return Err(Status::new(Code::Internal, "plain interceptor not run"));
+                }
+                match head.metadata.get_str("authorization") {
+                    Some("Bearer good") => {
+                        head.metadata.insert("x-user", "alice").unwrap();
+                        Ok(head)
+                    }
+                    Some("Bearer slow") => {
+                        wirestate_rt::sleep_until(&clock, lookup(2_000)).await;
+                        Ok(head)
+                    }
+                    _ => Err(Status::new(Code::Unauthenticated, "no token")),
+                }
+            }
+        })
+        .unary("/t.Checked/Who", |req: Request<EchoRequest>| async move {
+            let user = req
+                .metadata
+                .get_str("x-user")
+                .unwrap_or("nobody")
+                .to_owned();
+            Ok::<_, Status>(Response::new(EchoResponse {
+                message: user,
+                ..Default::default()
+            }))
+        })
+}
+
+/// Our client against [`checked_server`]: refused without a token, let
+/// through (with the interceptor's metadata) with one, and
+/// DEADLINE_EXCEEDED when the interceptor outlasts the call's deadline.
+async fn async_interceptor_cases<R: Runtime>(rt: R, addr: SocketAddr) {
+    let ch = channel(rt, addr).await;
+    let call = |token: Option<&str>, timeout: Option<Duration>| {
+        let mut md = Metadata::new();
+        if let Some(token) = token {
+            md.insert("authorization", token).unwrap();
+        }
+        let mut opts = CallOptions::default().with_metadata(md);
+        if let Some(t) = timeout {
+            opts = opts.with_timeout(t);
+        }
+        let ch = ch.clone();
+        async move {
+            ch.unary::<_, EchoResponse>("/t.Checked/Who", &EchoRequest::default(), &opts)
+                .await
+        }
+    };
+    let e = call(None, None).await.unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::Unauthenticated, "no token")
+    );
+    let r = call(Some("Bearer good"), None).await.unwrap();
+    assert_eq!(r.message.message, "alice");
+    let started = std::time::Instant::now();
+    let e = call(Some("Bearer slow"), Some(Duration::from_millis(150)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn async_interceptors_on_tokio() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            checked_server(wirestate_tokio::TokioRuntime),
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        tokio::time::timeout(
+            BOUND,
+            async_interceptor_cases(wirestate_tokio::TokioRuntime, addr),
+        )
+        .await
+        .expect("not done in time");
+    });
+}
+
+#[test]
+fn async_interceptors_on_smol() {
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let listener = wirestate_smol::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        rt.spawn(Box::pin({
+            let rt = rt.clone();
+            async move {
+                let _ = wirestate_rt::http1::serve(
+                    rt.clone(),
+                    listener,
+                    checked_server(rt),
+                    ServerConfig::default(),
+                    wirestate_rt::Shutdown::new(),
+                )
+                .await;
+            }
+        }));
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(async_interceptor_cases(rt, addr), timer).await;
+    }));
+}

@@ -30,7 +30,9 @@ mod streaming;
 pub use crate::Runtime;
 pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
 pub use connect::ChannelBuilder;
-pub use server::{Interceptor, Request, Response, ResponseSink, Server, UnaryCall, is_grpc};
+pub use server::{
+    AsyncInterceptor, Interceptor, Request, Response, ResponseSink, Server, UnaryCall, is_grpc,
+};
 pub use streaming::Streaming;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
-pub use wirestate_grpc::{Code, Encoding, Metadata, Status};
+pub use wirestate_grpc::{Code, Encoding, Metadata, RequestHead, Status};

@@ -261,11 +261,19 @@ type Route = Arc<dyn Fn(Call) -> BoxFuture<Result<(), Status>> + Send + Sync>;
 /// the same for every runtime, from `wirestate-grpc`.
 pub use wirestate_grpc::accept::Interceptor;
 
+/// An interceptor that may wait — on a token store, a rate limiter, a
+/// remote policy service — before it lets a call through: it takes the
+/// call's head and gives it back (possibly rewritten) or refuses the call
+/// with a status. See [`Server::async_interceptor`].
+pub type AsyncInterceptor =
+    Arc<dyn Fn(RequestHead) -> BoxFuture<Result<RequestHead, Status>> + Send + Sync>;
+
 #[derive(Clone)]
 struct Inner<R> {
     rt: R,
     routes: HashMap<String, Route>,
     interceptors: Vec<Interceptor>,
+    async_interceptors: Vec<AsyncInterceptor>,
     max_message_size: usize,
     compression: Encoding,
     /// Whether messages are compressed with `compression` unless a handler
@@ -316,6 +324,7 @@ impl<R: Runtime> Server<R> {
                 rt,
                 routes: HashMap::new(),
                 interceptors: Vec::new(),
+                async_interceptors: Vec::new(),
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 compression: Encoding::Identity,
                 compress_default: true,
@@ -366,6 +375,64 @@ impl<R: Runtime> Server<R> {
     ) -> Self {
         self.inner_mut().interceptors.push(Arc::new(f));
         self
+    }
+
+    /// Adds an interceptor that may wait before it decides, run on every
+    /// call's head in the order added, after the plain
+    /// [`interceptor`](Self::interceptor)s and before the handler. It
+    /// returns the head (possibly rewritten: metadata, timeout) or
+    /// `Err(status)` to refuse the call. The time it takes counts against
+    /// the call's deadline, measured from the call's arrival: a call
+    /// whose deadline passes while an interceptor waits ends with
+    /// DEADLINE_EXCEEDED. The route and the response encoding are decided
+    /// before async interceptors run.
+    ///
+    /// ```no_run
+    /// # fn demo<R: wirestate_rt::Runtime>(server: wirestate_rt::grpc::Server<R>) {
+    /// use wirestate_rt::grpc::{Code, RequestHead, Status};
+    /// # async fn lookup(_token: &[u8]) -> Option<String> { None }
+    /// let server = server.async_interceptor(|mut head: RequestHead| async move {
+    ///     let token = head.metadata.get("authorization").map(|v| v.as_bytes().to_vec());
+    ///     match lookup(token.as_deref().unwrap_or_default()).await {
+    ///         Some(user) => {
+    ///             head.metadata.insert("x-user", &user).ok();
+    ///             Ok(head)
+    ///         }
+    ///         None => Err(Status::new(Code::Unauthenticated, "bad token")),
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn async_interceptor<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(RequestHead) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<RequestHead, Status>> + Send + 'static,
+    {
+        self.inner_mut()
+            .async_interceptors
+            .push(Arc::new(move |head| Box::pin(f(head))));
+        self
+    }
+
+    /// Runs the async interceptors on `head` in order, bounded by the
+    /// deadline `head`'s timeout sets from `arrived`.
+    async fn intercept(
+        &self,
+        mut head: RequestHead,
+        arrived: Instant,
+    ) -> Result<RequestHead, Status> {
+        let rt = &self.inner.rt;
+        for interceptor in &self.inner.async_interceptors {
+            let head_deadline = head.timeout.and_then(|t| deadline_after(arrived, t));
+            let check = interceptor(head);
+            head = match head_deadline {
+                Some(deadline) => crate::timeout(rt, deadline, check)
+                    .await
+                    .unwrap_or_else(|| Err(deadline_exceeded()))?,
+                None => check.await?,
+            };
+        }
+        Ok(head)
     }
 
     fn route(mut self, path: &str, route: Route) -> Self {
@@ -519,7 +586,19 @@ impl<R: Runtime> Server<R> {
         };
         let content_type = head.content_type.clone();
         let rt = &self.inner.rt;
-        let deadline = head.timeout.and_then(|t| deadline_after(rt.now(), t));
+        let arrived = rt.now();
+        let head = if inner.async_interceptors.is_empty() {
+            head
+        } else {
+            match self.intercept(head, arrived).await {
+                Ok(head) => head,
+                Err(status) => {
+                    tracing::debug!(%status, "grpc call refused by an interceptor");
+                    return ended(&status, &content_type, &Metadata::new());
+                }
+            }
+        };
+        let deadline = head.timeout.and_then(|t| deadline_after(arrived, t));
         let shared = Shared::default();
         lock(&shared).compress = self.inner.compress_default;
         let call = Call {
@@ -559,6 +638,11 @@ impl<R: Runtime> Server<R> {
         };
         http::Response::from_parts(head.to_response(), Body::from_frames(body))
     }
+}
+
+/// The status of a call whose deadline passed.
+fn deadline_exceeded() -> Status {
+    Status::new(Code::DeadlineExceeded, "deadline exceeded")
 }
 
 /// How the call ended, with its trailing metadata: the status's own if it
@@ -615,7 +699,7 @@ impl Running {
             self.handler = None;
             let mut st = lock(&self.shared);
             st.queue.clear();
-            self.status = Some(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
+            self.status = Some(deadline_exceeded());
             return true;
         }
         match handler.as_mut().poll(cx) {
