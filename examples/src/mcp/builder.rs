@@ -140,36 +140,44 @@ pub fn run_ready<T>(mut f: Fut<Result<T, ToolError>>) -> Result<T, ToolError> {
     }
 }
 
+/// The [`Ctx`] operations that do not wait: both runtimes'
+/// `RequestContext`s have them under the same names and signatures.
+macro_rules! forward_non_waiting {
+    () => {
+        fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) -> bool {
+            Self::log(self, level, logger, data)
+        }
+        fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+            Self::progress(self, progress, total, message)
+        }
+        fn close_stream(&self) -> bool {
+            Self::close_stream(self)
+        }
+        fn request_meta(&self) -> Option<&RequestMeta> {
+            Self::request_meta(self)
+        }
+        fn input_responses(&self) -> &InputResponses {
+            Self::input_responses(self)
+        }
+        fn add_tool(&self, tool: Tool) {
+            Self::add_tool(self, tool);
+        }
+        fn remove_tool(&self, name: &str) {
+            Self::remove_tool(self, name);
+        }
+        fn add_prompt(&self, prompt: Prompt) {
+            Self::add_prompt(self, prompt);
+        }
+        fn remove_prompt(&self, name: &str) {
+            Self::remove_prompt(self, name);
+        }
+    };
+}
+
 // ---- wirestate-rt ----
 
 impl Ctx for wirestate_rt::mcp::RequestContext {
-    fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) -> bool {
-        Self::log(self, level, logger, data)
-    }
-    fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
-        Self::progress(self, progress, total, message)
-    }
-    fn close_stream(&self) -> bool {
-        Self::close_stream(self)
-    }
-    fn request_meta(&self) -> Option<&RequestMeta> {
-        Self::request_meta(self)
-    }
-    fn input_responses(&self) -> &InputResponses {
-        Self::input_responses(self)
-    }
-    fn add_tool(&self, tool: Tool) {
-        Self::add_tool(self, tool);
-    }
-    fn remove_tool(&self, name: &str) {
-        Self::remove_tool(self, name);
-    }
-    fn add_prompt(&self, prompt: Prompt) {
-        Self::add_prompt(self, prompt);
-    }
-    fn remove_prompt(&self, name: &str) {
-        Self::remove_prompt(self, name);
-    }
+    forward_non_waiting!();
     fn sleep(&self, duration: Duration) -> Fut<()> {
         let ctx = self.clone();
         Box::pin(async move { Self::sleep(&ctx, duration).await })
@@ -252,33 +260,7 @@ impl Builder for wirestate_rt::mcp::McpServerBuilder {
 // ---- wirestate-blocking ----
 
 impl Ctx for wirestate_blocking::mcp_server::RequestContext {
-    fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) -> bool {
-        Self::log(self, level, logger, data)
-    }
-    fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
-        Self::progress(self, progress, total, message)
-    }
-    fn close_stream(&self) -> bool {
-        Self::close_stream(self)
-    }
-    fn request_meta(&self) -> Option<&RequestMeta> {
-        Self::request_meta(self)
-    }
-    fn input_responses(&self) -> &InputResponses {
-        Self::input_responses(self)
-    }
-    fn add_tool(&self, tool: Tool) {
-        Self::add_tool(self, tool);
-    }
-    fn remove_tool(&self, name: &str) {
-        Self::remove_tool(self, name);
-    }
-    fn add_prompt(&self, prompt: Prompt) {
-        Self::add_prompt(self, prompt);
-    }
-    fn remove_prompt(&self, name: &str) {
-        Self::remove_prompt(self, name);
-    }
+    forward_non_waiting!();
     // The waiting operations block the handler's thread, then hand back
     // their outcome as a finished future.
     fn sleep(&self, duration: Duration) -> Fut<()> {
