@@ -16,22 +16,15 @@
 # `interop-grpc-retry: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 GRPCIO_VERSION=1.85.4
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
 venv="$cache/venv-grpc"
 py="$venv/bin/python"
 
-if ! "$py" -c "import grpc, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check \
+python_venv "$venv" "import grpc, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" \
         "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"
-fi
 
 cargo test --locked -q -p wirestate-tests --test grpc_retry --no-run
 

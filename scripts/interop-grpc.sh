@@ -37,6 +37,7 @@
 # `interop-grpc: N passed, M failed, K skipped`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 GRPCIO_VERSION=1.85.4
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
@@ -44,16 +45,8 @@ venv="$cache/venv-grpc"
 py="$venv/bin/python"
 
 # --- the peer: a venv with the pinned grpcio (installed only when missing)
-if ! "$py" -c "import grpc, grpc_tools, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check \
+python_venv "$venv" "import grpc, grpc_tools, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" \
         "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"
-fi
 
 cargo build --release --locked -q --bin wirestate
 cargo build --release --locked -q -p wirestate-examples --example interop_client --example interop_server

@@ -16,6 +16,7 @@
 # check, then `interop-h2: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 H2_VERSION=4.4.1
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
@@ -23,15 +24,7 @@ venv="$cache/venv-h2"
 py="$venv/bin/python"
 
 # --- the peers (installed only when missing)
-if ! "$py" -c "import h2, sys; sys.exit(h2.__version__ != '$H2_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check "h2==$H2_VERSION"
-fi
+python_venv "$venv" "import h2, sys; sys.exit(h2.__version__ != '$H2_VERSION')" "h2==$H2_VERSION"
 command -v nghttpd >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-server >/dev/null; }
 
 cargo build --release --locked -q --bin wirestate

@@ -21,6 +21,7 @@
 # by PID. One PASS/FAIL line per check, then `interop-mcp: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 MCP_VERSION=2.3.0
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
@@ -28,15 +29,7 @@ venv="$cache/venv-mcp"
 py="$venv/bin/python"
 
 # --- the peer: a venv with the pinned SDK (installed only when missing)
-if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check "mcp==$MCP_VERSION"
-fi
+python_venv "$venv" "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_VERSION')" "mcp==$MCP_VERSION"
 
 cargo build --release --locked -q -p wirestate-examples --example mcp_stdio_server
 cargo build --release --locked -q --bin wirestate

@@ -15,6 +15,7 @@
 # `interop-mcpws: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 WEBSOCKETS_VERSION=17.4
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
@@ -23,15 +24,7 @@ py="$venv/bin/python"
 
 # --- the peer: a venv with the pinned websockets (shared with
 # interop-websockets.sh; installed only when missing)
-if ! "$py" -c "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check "websockets==$WEBSOCKETS_VERSION"
-fi
+python_venv "$venv" "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" "websockets==$WEBSOCKETS_VERSION"
 
 cargo build --release --locked -q --bin wirestate
 bin="${CARGO_TARGET_DIR:-target}/release/wirestate"

@@ -23,6 +23,7 @@
 # PID. One PASS/FAIL line per check, then `interop-mcpcli: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 MCP_VERSION=2.3.0
 # The initialize era's last SDK line.
@@ -34,20 +35,8 @@ venv1="$cache/venv-mcp1"
 py1="$venv1/bin/python"
 
 # --- the peer: a venv with the pinned SDK (installed only when missing)
-if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check "mcp==$MCP_VERSION"
-fi
-if ! "$py1" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP1_VERSION')" 2>/dev/null; then
-    rm -rf "$venv1"
-    python3 -m venv "$venv1"
-    "$py1" -m pip install -q --disable-pip-version-check "mcp==$MCP1_VERSION"
-fi
+python_venv "$venv" "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_VERSION')" "mcp==$MCP_VERSION"
+python_venv "$venv1" "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP1_VERSION')" "mcp==$MCP1_VERSION"
 
 cargo build --release --locked -q --bin wirestate
 bin="${CARGO_TARGET_DIR:-target}/release/wirestate"

@@ -14,6 +14,7 @@
 # check, then `interop-websockets: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 
 WEBSOCKETS_VERSION=17.4
 cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
@@ -21,15 +22,7 @@ venv="$cache/venv-websockets"
 py="$venv/bin/python"
 
 # --- the peer: a venv with the pinned websockets (installed only when missing)
-if ! "$py" -c "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
-    mkdir -p "$cache"
-    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        python3 -m venv "$venv"
-    fi
-    "$py" -m pip install -q --disable-pip-version-check "websockets==$WEBSOCKETS_VERSION"
-fi
+python_venv "$venv" "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" "websockets==$WEBSOCKETS_VERSION"
 
 cargo build --release --locked -q --bin wirestate
 bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
