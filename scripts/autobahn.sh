@@ -91,14 +91,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "autobahn.sh: interrupted" >&2; exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # port: until something accepts TCP connections there (up to 20 s)
-    for _ in $(seq 200); do
-        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. scripts/lib/tally.sh # free_port, wait_port; its pass/fail tally is not used here
 stop() { # pid: SIGTERM, then wait for it (SIGKILL after 30 s)
     kill -TERM "$1" 2>/dev/null || true
     for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
@@ -113,7 +106,7 @@ run_server() {
     "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" >"$outdir.serve.log" 2>&1 &
     local server=$!
     pids+=("$server")
-    if ! wait_port "$port"; then
+    if ! wait_port "$port" 200; then
         echo "autobahn.sh: wirestate serve --runtime $rt did not start:" >&2
         tail -20 "$outdir.serve.log" >&2
         stop "$server"
@@ -137,7 +130,7 @@ run_client() {
         >"$outdir.fuzzingserver.log" 2>&1 &
     local fs=$!   # fuzzingserver.sh execs into `timeout`: SIGTERM goes on to wstest
     pids+=("$fs")
-    if ! wait_port "$port"; then
+    if ! wait_port "$port" 200; then
         echo "autobahn.sh: the fuzzing server did not start:" >&2
         tail -20 "$outdir.fuzzingserver.log" >&2
         stop "$fs"

@@ -22,18 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-check() { # name, command...
-    local name=$1; shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1)); echo "PASS $name"
-    else
-        failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/    /' "$work/out" | head -20
-    fi
-}
+. scripts/lib/tally.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
 
 head -c 5000000 /dev/urandom > "$work/big"

@@ -49,8 +49,7 @@ for _ in $(seq 100); do
 done
 grep -q listening "$work/server.log" || { cat "$work/server.log"; exit 1; }
 
-passed=0
-failed=0
+. scripts/lib/tally.sh
 for t in grpcio_server_tokio_channel grpcio_server_smol_channel grpcio_server_blocking_channel; do
     if WIRESTATE_GRPCIO_RETRY="127.0.0.1:$port" timeout 120 \
         cargo test --locked -q -p wirestate-tests --test grpc_retry -- \

@@ -74,13 +74,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
+. scripts/lib/tally.sh
 skipped=0 # cases a transport cannot carry (client-streaming and bidi over gRPC-Web)
-fail() { # name [file with details]
-    failed=$((failed + 1)); echo "FAIL $1"
-    if [ -n "${2:-}" ] && [ -s "$2" ]; then sed 's/^/    /' "$2" | head -20; fi
-}
 count() { # output file of a peer run: adds its PASS/FAIL lines
     cat "$1"
     local p f s
@@ -95,14 +90,6 @@ count() { # output file of a peer run: adds its PASS/FAIL lines
     fi
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # port
-    for _ in $(seq 100); do
-        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # --- the Python stubs, from our copies of the interop .proto files
 mkdir -p "$work/in/src/proto/grpc/testing" "$work/stubs"

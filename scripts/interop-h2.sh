@@ -41,17 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() { # name [file with details]
-    failed=$((failed + 1)); echo "FAIL $1"
-    if [ -n "${2:-}" ] && [ -s "$2" ]; then sed 's/^/    /' "$2" | head -20; fi
-}
-check() { # name, command...
-    local name=$1; shift
-    if "$@" >"$work/out" 2>&1; then pass "$name"; else fail "$name" "$work/out"; fi
-}
+. scripts/lib/tally.sh
 count() { # output file of the peer: adds its PASS/FAIL lines
     local p f
     cat "$1"
@@ -65,14 +55,6 @@ count() { # output file of the peer: adds its PASS/FAIL lines
     fi
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # port: until it accepts a connection
-    for _ in $(seq 100); do
-        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 gone() { # pid: ended (reaped or a zombie)
     ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
 }

@@ -46,8 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
+. scripts/lib/tally.sh
 client() { # label, interop_mcp.py arguments...: runs one client, counts its lines
     local label=$1 rc=0 p f
     shift
@@ -68,14 +67,6 @@ client() { # label, interop_mcp.py arguments...: runs one client, counts its lin
     failed=$((failed + f))
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # port: until it accepts a connection
-    for _ in $(seq 100); do
-        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # --- stdio: the blocking-loop example, then `wirestate mcp-server`
 client stdio-example stdio stdio-example wirestate-mcp-stdio-example "$example"

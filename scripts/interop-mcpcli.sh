@@ -51,18 +51,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
+. scripts/lib/tally.sh
 rc=0
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # port: until it accepts a connection
-    for _ in $(seq 100); do
-        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # mcp RUNTIME TARGET ACTION...: runs `wirestate mcp`; TARGET is a URL or
 # `cmd:` followed by the command line (split on spaces).

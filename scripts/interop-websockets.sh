@@ -38,15 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() { # name [file with details]
-    failed=$((failed + 1)); echo "FAIL $1"
-    if [ -n "${2:-}" ] && [ -s "$2" ]; then sed 's/^/    /' "$2" | head -20; fi
-}
+. scripts/lib/tally.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() { # port: until GET / answers
     for _ in $(seq 100); do
         python3 - "$1" <<'PY' 2>/dev/null && return 0

@@ -1,0 +1,39 @@
+# Sourced by the interop scripts: the PASS/FAIL tally each one prints and
+# the loopback-port helpers they start their servers with.
+#
+# Each check prints one line, `PASS name` or `FAIL name` (followed by up
+# to 20 indented lines of detail), and counts it; the script ends with
+# `echo "NAME: $passed passed, $failed failed"` for .ci/run to add up.
+
+passed=0
+failed=0
+
+# pass NAME: counts a passed check.
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+
+# fail NAME [FILE]: counts a failed check, showing FILE's first 20 lines
+# (or its last 20 with TALLY_DETAIL=tail) when it is not empty.
+fail() {
+    failed=$((failed + 1)); echo "FAIL $1"
+    if [ -n "${2:-}" ] && [ -s "$2" ]; then sed 's/^/    /' "$2" | "${TALLY_DETAIL:-head}" -20; fi
+}
+
+# check NAME COMMAND...: passes when COMMAND exits 0; its output is the
+# detail shown when it does not (kept in $work/out).
+check() {
+    local name=$1; shift
+    if "$@" >"$work/out" 2>&1; then pass "$name"; else fail "$name" "$work/out"; fi
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on just now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# wait_port PORT [TRIES]: until something accepts TCP connections on
+# 127.0.0.1:PORT, trying every 0.1 s (100 tries, i.e. 10 s, by default).
+wait_port() {
+    for _ in $(seq "${2:-100}"); do
+        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
