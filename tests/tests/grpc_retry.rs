@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wirestate_grpc::{Code, Metadata, Status};
+use wirestate_grpc::{ChannelConfig, Code, Metadata, Status};
 use wirestate_proto::grpc::testing::{
     SimpleRequest, SimpleResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
 };
@@ -166,7 +166,7 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
         .with_default(policy(2))
         .with_service("retry.Test", policy(4));
     let ch = Channel::builder(rt.clone(), addr)
-        .retry_policy(config)
+        .config(ChannelConfig::new().retry_policy(config))
         .connect()
         .await
         .unwrap();
@@ -247,7 +247,9 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
 
     // A method left out of the policy (not safe to run twice).
     let opted_out = Channel::builder(rt.clone(), addr)
-        .retry_policy(RetryConfig::from(policy(4)).without_method(UNARY))
+        .config(
+            ChannelConfig::new().retry_policy(RetryConfig::from(policy(4)).without_method(UNARY)),
+        )
         .connect()
         .await
         .unwrap();
@@ -261,9 +263,9 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
     // once no more than half is left — after the second failure here,
     // before maxAttempts (4); successes give one back (ratio 1).
     let throttled = Channel::builder(rt.clone(), addr)
-        .retry_policy(
+        .config(ChannelConfig::new().retry_policy(
             RetryConfig::from(policy(4)).with_throttle(RetryThrottle::new(4, 1.0).unwrap()),
-        )
+        ))
         .connect()
         .await
         .unwrap();
@@ -310,7 +312,7 @@ async fn keepalive_case<R: Runtime>(rt: R, addr: SocketAddr, tag: &str) {
     let key = format!("{tag}-keepalive");
     // By default no pings without calls: idle, the connection stays.
     let quiet = Channel::builder(rt.clone(), addr)
-        .keepalive(Duration::from_millis(25))
+        .config(ChannelConfig::new().keepalive(Duration::from_millis(25)))
         .connect()
         .await
         .unwrap();
@@ -323,10 +325,13 @@ async fn keepalive_case<R: Runtime>(rt: R, addr: SocketAddr, tag: &str) {
     assert_eq!(quiet.keepalive_interval(), Some(Duration::from_millis(25)));
 
     let ch = Channel::builder(rt.clone(), addr)
-        .keepalive(Duration::from_millis(25))
-        .keepalive_without_calls(true)
-        // A call caught by the GOAWAY is retried.
-        .retry_policy(policy(3))
+        .config(
+            ChannelConfig::new()
+                .keepalive(Duration::from_millis(25))
+                .keepalive_without_calls(true)
+                // A call caught by the GOAWAY is retried.
+                .retry_policy(policy(3)),
+        )
         .connect()
         .await
         .unwrap();
@@ -423,7 +428,7 @@ fn blocking_channel_retries_and_backs_off_keepalive() {
     };
     let target = addr.to_string();
     let ch = BChannel::builder(&target)
-        .retry_policy(RetryConfig::new().with_default(policy(4)))
+        .config(ChannelConfig::new().retry_policy(RetryConfig::new().with_default(policy(4))))
         .connect()
         .unwrap();
     let req = SimpleRequest::default();
@@ -484,9 +489,12 @@ fn blocking_channel_retries_and_backs_off_keepalive() {
 fn blocking_keepalive_case(target: &str, key: &str) {
     use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
     let ka = BChannel::builder(target)
-        .keepalive(Duration::from_millis(25))
-        .keepalive_without_calls(true)
-        .retry_policy(policy(3))
+        .config(
+            ChannelConfig::new()
+                .keepalive(Duration::from_millis(25))
+                .keepalive_without_calls(true)
+                .retry_policy(policy(3)),
+        )
         .connect()
         .unwrap();
     let req = SimpleRequest::default();
@@ -549,7 +557,7 @@ async fn grpcio_seen<R: Runtime>(ch: &Channel<R>, key: &str) -> Vec<i64> {
 async fn grpcio_cases<R: Runtime>(rt: R, tag: &str) {
     let addr = grpcio_addr();
     let ch = Channel::builder(rt.clone(), addr)
-        .retry_policy(policy(4))
+        .config(ChannelConfig::new().retry_policy(policy(4)))
         .connect()
         .await
         .unwrap();
@@ -641,7 +649,7 @@ fn grpcio_server_blocking_channel() {
             .with_timeout(Duration::from_secs(10))
     };
     let ch = BChannel::builder(&addr)
-        .retry_policy(policy(4))
+        .config(ChannelConfig::new().retry_policy(policy(4)))
         .connect()
         .unwrap();
     let seen = |key: &str| {

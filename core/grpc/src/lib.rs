@@ -75,6 +75,7 @@
 
 pub mod accept;
 pub mod call;
+pub mod channel;
 pub mod compression;
 mod error;
 pub mod head;
@@ -88,6 +89,7 @@ pub mod timeout;
 pub mod web;
 
 pub use crate::call::CallOptions;
+pub use crate::channel::{ChannelConfig, ValidChannelConfig};
 pub use crate::compression::{
     Encoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, compress, decompress,
     decompress_message, encode_message_as, encode_message_with, negotiate,

@@ -8,6 +8,8 @@
 //! * [`RetryConfig`]: the policy of every method of a channel, with
 //!   per-service and per-method overrides (the service config's
 //!   `methodConfig` names), and the channel's [`RetryThrottle`].
+//! * [`Retrier`]: a channel's retries, for every runtime: the config,
+//!   the throttle its calls share, and the generator of the jitter.
 //! * [`RetryState`]: one call's attempts. The runtime reports what
 //!   happened (response headers, request bytes buffered, a status) and is
 //!   told whether and when to try again. The jitter of the backoff is
@@ -560,6 +562,92 @@ impl RetryState {
     }
 }
 
+/// A channel's retries: its [`RetryConfig`], the [`RetryThrottle`] all its
+/// calls share, and the generator `E` that draws the backoff's jitter (an
+/// input: the runtime passes its own, a test a fixed one).
+///
+/// A channel keeps one and its calls take turns with it: a runtime that
+/// runs calls concurrently puts it behind its own lock, held only for
+/// [`start`](Retrier::start) and [`decide`](Retrier::decide), never while
+/// a call waits.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_grpc::{Code, Status};
+/// use wirestate_grpc::retry::{RetryDecision, RetryPolicy, Retrier, StopReason};
+///
+/// let policy = RetryPolicy::new(
+///     2, Duration::from_millis(100), Duration::from_secs(1), 2.0, [Code::Unavailable],
+/// ).unwrap();
+/// // Jitter at a quarter of the ceiling, always.
+/// let quarter = |buf: &mut [u8]| buf.copy_from_slice(&(1u64 << 62).to_be_bytes());
+/// let mut retrier = Retrier::new(policy.into(), quarter);
+/// let mut call = retrier.start("/demo.Pinger/Ping", 1);
+/// let failed = Status::new(Code::Unavailable, "down");
+/// assert_eq!(retrier.decide(&mut call, &failed, None), RetryDecision::Retry(Duration::from_millis(25)));
+/// assert_eq!(retrier.decide(&mut call, &failed, None), RetryDecision::Stop(StopReason::Exhausted));
+/// ```
+#[derive(Clone)]
+pub struct Retrier<E> {
+    config: RetryConfig,
+    throttle: Option<RetryThrottle>,
+    entropy: E,
+}
+
+impl<E> std::fmt::Debug for Retrier<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The generator's state is nobody's business (and rarely Debug).
+        f.debug_struct("Retrier")
+            .field("config", &self.config)
+            .field("throttle", &self.throttle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Entropy> Retrier<E> {
+    /// The retries of a channel configured with `config`, drawing jitter
+    /// from `entropy`; the throttle starts full.
+    pub fn new(config: RetryConfig, entropy: E) -> Retrier<E> {
+        Retrier {
+            throttle: config.throttle(),
+            config,
+            entropy,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RetryConfig {
+        &self.config
+    }
+
+    /// The channel's throttle, if it has one, as its calls left it.
+    pub fn throttle(&self) -> Option<&RetryThrottle> {
+        self.throttle.as_ref()
+    }
+
+    /// A new call to `path` (`/package.Service/Method`) under its policy,
+    /// with `transparent` retries for attempts the server never processed
+    /// (see [`RetryState::on_unprocessed`]).
+    pub fn start(&self, path: &str, transparent: u32) -> RetryState {
+        self.config
+            .start(path)
+            .with_transparent_retries(transparent)
+    }
+
+    /// An attempt of `state`'s call ended with `status` (and `trailers`,
+    /// with the server's pushback): whether and when to try again, with
+    /// the channel's throttle and jitter. A committed call's final status
+    /// is reported here too, so that the throttle counts it.
+    pub fn decide(
+        &mut self,
+        state: &mut RetryState,
+        status: &Status,
+        trailers: Option<&HeaderMap>,
+    ) -> RetryDecision {
+        state.on_status(status, trailers, self.throttle.as_mut(), &mut self.entropy)
+    }
+}
+
 /// A delay uniform in `[0, ceiling)` from 64 random bits, in integer
 /// nanoseconds so that rounding never reaches the ceiling itself.
 fn jittered(ceiling: Duration, entropy: &mut dyn Entropy) -> Duration {
@@ -869,5 +957,126 @@ mod tests {
         assert_eq!(RetryConfig::from(a.clone()).policy_for("/x.Y/Z"), Some(&a));
         assert_eq!(RetryConfig::new().policy_for("/x.Y/Z"), None);
         assert_eq!(config.start("/pkg.Svc/M").previous_attempts(), 0);
+    }
+
+    /// Entropy that hands out `values` in turn (then zeros) and counts
+    /// its draws.
+    #[derive(Clone)]
+    struct Script {
+        values: Vec<u64>,
+        draws: usize,
+    }
+
+    impl Entropy for Script {
+        fn fill(&mut self, buf: &mut [u8]) {
+            let v = self.values.get(self.draws).copied().unwrap_or(0);
+            self.draws += 1;
+            buf.copy_from_slice(&v.to_be_bytes());
+        }
+    }
+
+    fn script(values: &[u64]) -> Script {
+        Script {
+            values: values.to_vec(),
+            draws: 0,
+        }
+    }
+
+    #[test]
+    fn retrier_starts_calls_under_their_policy() {
+        let config = RetryConfig::new()
+            .with_service("pkg.Svc", policy(3))
+            .without_method("/pkg.Svc/Unsafe")
+            .with_buffer_size(10);
+        let mut r = Retrier::new(config.clone(), script(&[]));
+        assert_eq!(r.config(), &config);
+        assert!(r.throttle().is_none());
+        // Two transparent retries asked for, two granted, then none.
+        let mut call = r.start("/pkg.Svc/M", 2);
+        assert!(call.on_unprocessed());
+        assert!(call.on_unprocessed());
+        assert!(!call.on_unprocessed());
+        // The config's buffer size: 11 bytes commit the call.
+        call.on_buffered(11);
+        assert!(call.is_committed());
+        assert_eq!(
+            r.decide(&mut call, &unavailable(), None),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+        // A method left out has no policy; one of another service neither.
+        for path in ["/pkg.Svc/Unsafe", "/other.Svc/M"] {
+            let mut call = r.start(path, 0);
+            assert!(!call.on_unprocessed());
+            assert_eq!(
+                r.decide(&mut call, &unavailable(), None),
+                RetryDecision::Stop(StopReason::NoPolicy)
+            );
+        }
+        assert_eq!(r.entropy.draws, 0);
+    }
+
+    #[test]
+    fn retrier_draws_jitter_only_for_a_backoff() {
+        // Half, then a quarter, of the ceilings 100 ms and 200 ms.
+        let mut r = Retrier::new(policy(4).into(), script(&[1 << 63, 1 << 62]));
+        let mut call = r.start("/pkg.Svc/M", 1);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            r.decide(&mut call, &unavailable(), None),
+            RetryDecision::Retry(ms(50))
+        );
+        assert_eq!(
+            r.decide(&mut call, &unavailable(), None),
+            RetryDecision::Retry(ms(50))
+        );
+        assert_eq!(r.entropy.draws, 2);
+        // A pushback is exact and draws nothing; success neither.
+        assert_eq!(
+            r.decide(&mut call, &unavailable(), Some(&pushback("7"))),
+            RetryDecision::Retry(ms(7))
+        );
+        assert_eq!(
+            r.decide(&mut call, &Status::ok(), None),
+            RetryDecision::Stop(StopReason::Succeeded)
+        );
+        assert_eq!(r.entropy.draws, 2);
+        assert_eq!(call.previous_attempts(), 3);
+    }
+
+    #[test]
+    fn retrier_calls_share_the_throttle() {
+        // 3 tokens: a retry needs more than 1.5 left.
+        let config =
+            RetryConfig::from(policy(5)).with_throttle(RetryThrottle::new(3, 0.5).unwrap());
+        let mut r = Retrier::new(config, script(&[]));
+        assert_eq!(r.throttle().map(RetryThrottle::tokens), Some(3.0));
+        let mut a = r.start("/pkg.Svc/A", 1);
+        let mut b = r.start("/pkg.Svc/B", 1);
+        assert_eq!(
+            r.decide(&mut a, &unavailable(), None),
+            RetryDecision::Retry(Duration::ZERO)
+        );
+        // The second call's failure leaves 1 token: no retry for it.
+        assert_eq!(
+            r.decide(&mut b, &unavailable(), None),
+            RetryDecision::Stop(StopReason::Throttled)
+        );
+        assert_eq!(r.throttle().map(RetryThrottle::tokens), Some(1.0));
+        // Successes of any call refill it, for every call after them.
+        for _ in 0..2 {
+            let mut ok = r.start("/pkg.Svc/C", 1);
+            let _ = r.decide(&mut ok, &Status::ok(), None);
+        }
+        assert_eq!(r.throttle().map(RetryThrottle::tokens), Some(2.0));
+        let mut c = r.start("/pkg.Svc/C", 1);
+        // 2 - 1 = 1 left after this failure: throttled again.
+        assert_eq!(
+            r.decide(&mut c, &unavailable(), None),
+            RetryDecision::Stop(StopReason::Throttled)
+        );
+        // A clone carries the throttle as it stands (a second channel).
+        let other = r.clone();
+        assert_eq!(other.throttle().map(RetryThrottle::tokens), Some(1.0));
+        assert!(format!("{r:?}").starts_with("Retrier"));
     }
 }

@@ -1,6 +1,6 @@
 //! The blocking gRPC client: calls on one HTTP/2 connection.
 
-use super::connect::{ChannelBuilder, Retrier, Transport};
+use super::connect::{ChannelBuilder, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, deadline_exceeded, read_one};
 use crate::Error;
@@ -10,7 +10,6 @@ use http::HeaderMap;
 use http::uri::Authority;
 use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
@@ -77,12 +76,14 @@ fn single_response<Resp: prost::Message + Default>(
 /// connection; one from [`Channel::builder`] opens its own, again whenever
 /// the last one ended, with keep-alive pings that back off when the server
 /// asks. Both retry failed calls by a retry policy when given one
-/// ([`with_retry`](Channel::with_retry), [`ChannelBuilder::retry_policy`]).
+/// ([`with_retry`](Channel::with_retry), [`ChannelConfig::retry_policy`]).
+///
+/// [`ChannelConfig::retry_policy`]: wirestate_grpc::ChannelConfig::retry_policy
 #[derive(Clone)]
 pub struct Channel {
     transport: Transport,
     authority: Authority,
-    retry: Arc<Retrier>,
+    retry: SharedRetrier,
 }
 
 /// How the response of one attempt started.
@@ -143,11 +144,11 @@ impl Channel {
     ///
     /// INVALID_ARGUMENT if `authority` is not one.
     pub fn new(send: SendRequest, authority: &str) -> Result<Self, Status> {
-        Self::from_parts(
+        Ok(Self::from_parts(
             Transport::Fixed(send),
-            authority,
-            Arc::new(Retrier::new(RetryConfig::new())),
-        )
+            wirestate_grpc::channel::parse_authority(authority)?,
+            retrier(RetryConfig::new()),
+        ))
     }
 
     /// A channel that opens its own connections to `addr` (`host:port`,
@@ -160,17 +161,14 @@ impl Channel {
 
     pub(crate) fn from_parts(
         transport: Transport,
-        authority: &str,
-        retry: Arc<Retrier>,
-    ) -> Result<Self, Status> {
-        let authority = authority
-            .parse::<Authority>()
-            .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))?;
-        Ok(Self {
+        authority: Authority,
+        retry: SharedRetrier,
+    ) -> Self {
+        Self {
             transport,
             authority,
             retry,
-        })
+        }
     }
 
     pub(crate) fn transport(&self) -> &Transport {
@@ -215,12 +213,13 @@ impl Channel {
     ///
     /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
     pub fn with_retry(mut self, config: impl Into<RetryConfig>) -> Self {
-        self.retry = Arc::new(Retrier::new(config.into()));
+        self.retry = retrier(config.into());
         self
     }
 
     /// The keep-alive interval the channel's next connection will use (a
-    /// [`Channel::builder`] channel with [`ChannelBuilder::keepalive`]):
+    /// [`Channel::builder`] channel with
+    /// [`ChannelConfig::keepalive`](wirestate_grpc::ChannelConfig::keepalive)):
     /// the configured one, doubled each time a server answered GOAWAY
     /// `too_many_pings`.
     pub fn keepalive_interval(&self) -> Option<Duration> {
@@ -356,7 +355,9 @@ impl Channel {
                     (status, None)
                 }
             };
-            match self.retry.decide(state, &status, trailers.as_ref()) {
+            // The lock is not held through the backoff's sleep.
+            let decision = lock(&self.retry).decide(state, &status, trailers.as_ref());
+            match decision {
                 RetryDecision::Retry(delay) => {
                     // No attempt that could only start after the deadline.
                     if deadline.is_some_and(|d| Instant::now() + delay >= d) {
@@ -390,13 +391,13 @@ impl Channel {
     ) -> Result<Response<Resp>, Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        let mut state = self.retry.start(path, opts.retries);
+        let mut state = lock(&self.retry).start(path, opts.retries);
         let (metadata, stream) =
             self.one_request::<Resp>(path, framed, opts, deadline, &mut state)?;
         let result = single_response(metadata, stream);
         // The committed call's outcome still counts for the throttle.
         let status = result.as_ref().err().cloned().unwrap_or_else(Status::ok);
-        let _ = self.retry.decide(&mut state, &status, None);
+        let _ = lock(&self.retry).decide(&mut state, &status, None);
         result
     }
 
@@ -415,7 +416,7 @@ impl Channel {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        let mut state = self.retry.start(path, opts.retries);
+        let mut state = lock(&self.retry).start(path, opts.retries);
         self.one_request(path, framed, opts, deadline, &mut state)
     }
 

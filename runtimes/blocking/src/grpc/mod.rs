@@ -65,4 +65,4 @@ pub use connect::ChannelBuilder;
 pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
-pub use wirestate_grpc::{Code, Encoding, Metadata, RequestHead, Status};
+pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status};

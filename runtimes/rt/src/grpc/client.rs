@@ -1,7 +1,6 @@
 //! The gRPC client: calls on one HTTP/2 connection.
 
-use super::connect::{ChannelBuilder, Transport};
-use super::retry::Retrier;
+use super::connect::{ChannelBuilder, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, frame_message, read_one};
 use crate::h2::SendRequest;
@@ -35,13 +34,15 @@ pub use wirestate_grpc::CallOptions;
 /// from [`Channel::builder`] opens its own, again whenever the last one
 /// ended, with keep-alive pings that back off when the server asks. Both
 /// retry failed calls by a retry policy when given one
-/// ([`with_retry`](Channel::with_retry), [`ChannelBuilder::retry_policy`]).
+/// ([`with_retry`](Channel::with_retry), [`ChannelConfig::retry_policy`]).
+///
+/// [`ChannelConfig::retry_policy`]: wirestate_grpc::ChannelConfig::retry_policy
 #[derive(Clone)]
 pub struct Channel<R> {
     rt: R,
     transport: Transport<R>,
     authority: Authority,
-    retry: Arc<Retrier>,
+    retry: SharedRetrier,
 }
 
 impl<R> std::fmt::Debug for Channel<R> {
@@ -86,12 +87,12 @@ impl<R: Runtime> Channel<R> {
     ///
     /// INVALID_ARGUMENT if `authority` is not one.
     pub fn new(rt: R, send: SendRequest, authority: &str) -> Result<Self, Status> {
-        Self::from_parts(
+        Ok(Self::from_parts(
             rt,
             Transport::Fixed(send),
-            authority,
-            Arc::new(Retrier::new(RetryConfig::new())),
-        )
+            wirestate_grpc::channel::parse_authority(authority)?,
+            retrier(RetryConfig::new()),
+        ))
     }
 
     /// The runtime the channel runs on (its clock measures call deadlines).
@@ -109,18 +110,15 @@ impl<R: Runtime> Channel<R> {
     pub(crate) fn from_parts(
         rt: R,
         transport: Transport<R>,
-        authority: &str,
-        retry: Arc<Retrier>,
-    ) -> Result<Self, Status> {
-        let authority = authority
-            .parse::<Authority>()
-            .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))?;
-        Ok(Self {
+        authority: Authority,
+        retry: SharedRetrier,
+    ) -> Self {
+        Self {
             rt,
             transport,
             authority,
             retry,
-        })
+        }
     }
 
     pub(crate) fn transport(&self) -> &Transport<R> {
@@ -165,12 +163,13 @@ impl<R: Runtime> Channel<R> {
     ///
     /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
     pub fn with_retry(mut self, config: impl Into<RetryConfig>) -> Self {
-        self.retry = Arc::new(Retrier::new(config.into()));
+        self.retry = retrier(config.into());
         self
     }
 
     /// The keep-alive interval the channel's next connection will use (a
-    /// [`Channel::builder`] channel with [`ChannelBuilder::keepalive`]):
+    /// [`Channel::builder`] channel with
+    /// [`ChannelConfig::keepalive`](wirestate_grpc::ChannelConfig::keepalive)):
     /// the configured one, doubled each time a server answered GOAWAY
     /// `too_many_pings`.
     pub fn keepalive_interval(&self) -> Option<Duration> {
@@ -310,7 +309,9 @@ impl<R: Runtime> Channel<R> {
                     (status, None)
                 }
             };
-            match self.retry.decide(state, &status, trailers.as_ref()) {
+            // The lock is not held across the backoff's sleep.
+            let decision = lock(&self.retry).decide(state, &status, trailers.as_ref());
+            match decision {
                 RetryDecision::Retry(delay) => {
                     let at = self.rt.now() + delay;
                     // No attempt that could only start after the deadline.
@@ -345,14 +346,14 @@ impl<R: Runtime> Channel<R> {
     ) -> Result<Response<Resp>, Status> {
         let deadline = self.deadline(opts);
         let framed = frame_message(request, opts.compression, true)?;
-        let mut state = self.retry.start(path, opts.retries);
+        let mut state = lock(&self.retry).start(path, opts.retries);
         let (metadata, mut stream) = self
             .call_with_retries::<Resp>(path, framed, opts, deadline, &mut state)
             .await?;
         let result = read_one(&mut stream).await;
         // The committed call's outcome still counts for the throttle.
         let status = result.as_ref().err().cloned().unwrap_or_else(Status::ok);
-        let _ = self.retry.decide(&mut state, &status, None);
+        let _ = lock(&self.retry).decide(&mut state, &status, None);
         let message = result?;
         let trailers = stream.trailers().map(Metadata::from_headers);
         Ok(Response {
@@ -377,7 +378,7 @@ impl<R: Runtime> Channel<R> {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let deadline = self.deadline(opts);
         let framed = frame_message(request, opts.compression, true)?;
-        let mut state = self.retry.start(path, opts.retries);
+        let mut state = lock(&self.retry).start(path, opts.retries);
         self.call_with_retries(path, framed, opts, deadline, &mut state)
             .await
     }

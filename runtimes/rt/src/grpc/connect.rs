@@ -1,22 +1,35 @@
 //! Where a [`Channel`]'s calls go: one given HTTP/2 connection, or
 //! connections the channel opens itself (again when one ends), with
 //! keep-alive pings that back off when the server answers GOAWAY
-//! `too_many_pings` (gRFC A8).
+//! `too_many_pings` (gRFC A8); and the channel's retries.
 
 use super::client::Channel;
-use super::retry::Retrier;
 use crate::Runtime;
 use crate::h2::SendRequest;
+// The WebSocket masks' generator: unpredictable enough to spread clients'
+// retries apart, which is all jitter is for.
+use crate::ws::FastrandEntropy;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wirestate_grpc::keepalive::KeepAlive;
-use wirestate_grpc::retry::RetryConfig;
-use wirestate_grpc::{Code, Status};
+use wirestate_grpc::retry::{Retrier, RetryConfig};
+use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig};
 use wirestate_h2::connection::Config;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A channel's retries (`wirestate_grpc::retry::Retrier`: the decisions,
+/// the throttle, the jitter's generator), shared by its clones and calls.
+/// Locked for one `start` or `decide` at a time, never across an await.
+pub(crate) type SharedRetrier = Arc<Mutex<Retrier<FastrandEntropy>>>;
+
+/// The retries of a channel configured with `config`.
+pub(crate) fn retrier(config: RetryConfig) -> SharedRetrier {
+    let entropy = FastrandEntropy(fastrand::Rng::new());
+    Arc::new(Mutex::new(Retrier::new(config, entropy)))
 }
 
 /// The connection(s) of a channel.
@@ -128,12 +141,14 @@ impl<R: Runtime> Dialer<R> {
 
 /// Builds a [`Channel`] that opens its own HTTP/2 connections (h2c with
 /// prior knowledge) to one address, and opens a new one when the last
-/// one ended: with keep-alive pings, retries by a retry policy, or both.
+/// one ended. The channel's settings — authority, keep-alive pings, retry
+/// policy — are a [`ChannelConfig`], the same on every runtime; this adds
+/// the runtime, the address and the HTTP/2 settings.
 ///
 /// ```no_run
 /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
 /// use std::time::Duration;
-/// use wirestate_rt::grpc::{Channel, Code, RetryPolicy};
+/// use wirestate_rt::grpc::{Channel, ChannelConfig, Code, RetryPolicy};
 ///
 /// // `runtime`: wirestate_tokio::TokioRuntime, wirestate_smol::SmolRuntime, ...
 /// let policy = RetryPolicy::new(
@@ -145,8 +160,11 @@ impl<R: Runtime> Dialer<R> {
 /// )
 /// .expect("a valid policy");
 /// let channel = Channel::builder(runtime, "127.0.0.1:50051".parse().unwrap())
-///     .keepalive(Duration::from_secs(30))
-///     .retry_policy(policy)
+///     .config(
+///         ChannelConfig::new()
+///             .keepalive(Duration::from_secs(30))
+///             .retry_policy(policy),
+///     )
 ///     .connect()
 ///     .await?;
 /// # let _ = channel;
@@ -157,12 +175,8 @@ impl<R: Runtime> Dialer<R> {
 pub struct ChannelBuilder<R> {
     rt: R,
     addr: SocketAddr,
-    authority: Option<String>,
     h2: Config,
-    keepalive: Option<Duration>,
-    keepalive_timeout: Duration,
-    keepalive_without_calls: bool,
-    retry: RetryConfig,
+    config: ChannelConfig,
 }
 
 impl<R: Runtime> ChannelBuilder<R> {
@@ -170,109 +184,50 @@ impl<R: Runtime> ChannelBuilder<R> {
         Self {
             rt,
             addr,
-            authority: None,
             h2: Config::default(),
-            keepalive: None,
-            keepalive_timeout: wirestate_grpc::keepalive::DEFAULT_KEEPALIVE_TIMEOUT,
-            keepalive_without_calls: false,
-            retry: RetryConfig::new(),
+            config: ChannelConfig::new(),
         }
     }
 
-    /// The `:authority` of requests (default: the address).
-    pub fn authority(mut self, authority: &str) -> Self {
-        self.authority = Some(authority.to_owned());
+    /// The channel's settings: authority, keep-alive pings, retry policy
+    /// (default [`ChannelConfig::new`]).
+    pub fn config(mut self, config: ChannelConfig) -> Self {
+        self.config = config;
         self
     }
 
     /// The HTTP/2 settings of the connections (windows, limits). Its
-    /// keep-alive fields are overridden by [`keepalive`](Self::keepalive).
+    /// keep-alive fields are overridden by [`ChannelConfig::keepalive`].
     pub fn h2_config(mut self, config: Config) -> Self {
         self.h2 = config;
         self
     }
 
-    /// Keep-alive pings: a PING after `interval` without input while a
-    /// call is in flight (or always, with
-    /// [`keepalive_without_calls`](Self::keepalive_without_calls)), and the
-    /// connection closed when one stays unanswered for the
-    /// [`keepalive_timeout`](Self::keepalive_timeout) (20 s by default).
-    /// When the server answers GOAWAY ENHANCE_YOUR_CALM `too_many_pings`
-    /// (its minimum ping interval is longer), the channel doubles the
-    /// interval for the connections it opens next, as gRPC clients do
-    /// (gRFC A8); [`Channel::keepalive_interval`] shows where it stands.
-    ///
-    /// ```no_run
-    /// # async fn run<R: wirestate_rt::Runtime>(rt: R) -> Result<(), wirestate_rt::grpc::Status> {
-    /// use std::time::Duration;
-    /// let channel = wirestate_rt::grpc::Channel::builder(rt, "127.0.0.1:50051".parse().unwrap())
-    ///     .keepalive(Duration::from_secs(30))
-    ///     .keepalive_timeout(Duration::from_secs(5))
-    ///     .connect()
-    ///     .await?;
-    /// # let _ = channel;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn keepalive(mut self, interval: Duration) -> Self {
-        self.keepalive = Some(interval);
-        self
-    }
-
-    /// How long a keep-alive PING may stay unanswered (default 20 s);
-    /// takes effect with [`keepalive`](Self::keepalive).
-    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
-        self.keepalive_timeout = timeout;
-        self
-    }
-
-    /// Whether keep-alive pings go out while no call is in flight. Off by
-    /// default, as in gRPC (gRFC A8): servers by default count pings on an
-    /// idle connection against the client (grpcio allows one per two
-    /// hours), which would end in GOAWAY `too_many_pings`. Turn it on for
-    /// servers that permit it, to keep idle connections through NATs and
-    /// proxies.
-    pub fn keepalive_without_calls(mut self, on: bool) -> Self {
-        self.keepalive_without_calls = on;
-        self
-    }
-
-    /// Retries by the gRPC retry policy (gRFC A6): a [`RetryPolicy`]
-    /// for every method, or a [`RetryConfig`] with per-service and
-    /// per-method policies (methods not safe to repeat left out) and a
-    /// throttle. See [`Channel::with_retry`] for what is retried.
-    ///
-    /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
-    pub fn retry_policy(mut self, config: impl Into<RetryConfig>) -> Self {
-        self.retry = config.into();
-        self
-    }
-
     fn build(self) -> Result<Channel<R>, Status> {
-        let authority = self
-            .authority
-            .clone()
-            .unwrap_or_else(|| self.addr.to_string());
-        let keepalive = self
-            .keepalive
-            .map(|every| KeepAlive::new(every).with_timeout(self.keepalive_timeout));
+        let ValidChannelConfig {
+            authority,
+            keepalive,
+            keepalive_without_calls,
+            retry,
+            ..
+        } = self.config.validate(&self.addr.to_string())?;
         let dialer = Dialer {
             rt: self.rt.clone(),
             addr: self.addr,
             h2: self.h2,
-            keepalive_without_calls: self.keepalive_without_calls,
+            keepalive_without_calls,
             state: Mutex::new(DialState {
                 current: None,
                 keepalive,
                 connections: 0,
             }),
         };
-        Channel::from_parts(
+        Ok(Channel::from_parts(
             self.rt,
             Transport::Dialed(Arc::new(dialer)),
-            &authority,
-            Arc::new(Retrier::new(self.retry)),
-        )
+            authority,
+            retrier(retry),
+        ))
     }
 
     /// Connects, and returns the channel once the first connection is

@@ -23,7 +23,6 @@
 
 mod client;
 mod connect;
-mod retry;
 mod server;
 mod streaming;
 
@@ -35,4 +34,4 @@ pub use server::{
 };
 pub use streaming::Streaming;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
-pub use wirestate_grpc::{Code, Encoding, Metadata, RequestHead, Status};
+pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status};

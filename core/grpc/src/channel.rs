@@ -1,0 +1,222 @@
+//! A client channel's settings, the same on every runtime: the authority
+//! it names, its keep-alive pings (gRFC A8) and its retry policy (gRFC A6).
+//! `wirestate_rt::grpc::ChannelBuilder` and
+//! `wirestate_blocking::grpc::ChannelBuilder` take a [`ChannelConfig`] and
+//! add only what belongs to the runtime: where to connect, the connection
+//! settings, the runtime handle.
+
+use std::time::Duration;
+
+use http::uri::Authority;
+
+use crate::keepalive::{DEFAULT_KEEPALIVE_TIMEOUT, KeepAlive};
+use crate::retry::RetryConfig;
+use crate::status::{Code, Status};
+
+/// The settings of a channel that opens its own connections.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirestate_grpc::{ChannelConfig, Code};
+/// use wirestate_grpc::retry::RetryPolicy;
+///
+/// let policy = RetryPolicy::new(
+///     4,                          // attempts, the first included (at most 5)
+///     Duration::from_millis(100), // initial backoff
+///     Duration::from_secs(2),     // max backoff
+///     2.0,                        // multiplier
+///     [Code::Unavailable],        // retryable codes
+/// )
+/// .expect("a valid policy");
+/// let config = ChannelConfig::new()
+///     .keepalive(Duration::from_secs(30))
+///     .keepalive_timeout(Duration::from_secs(5))
+///     .retry_policy(policy);
+/// let channel = config.validate("127.0.0.1:50051")?;
+/// assert_eq!(channel.authority, "127.0.0.1:50051");
+/// assert_eq!(channel.keepalive.map(|k| k.timeout()), Some(Duration::from_secs(5)));
+/// assert!(!channel.keepalive_without_calls);
+/// # Ok::<(), wirestate_grpc::Status>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ChannelConfig {
+    authority: Option<String>,
+    keepalive: Option<Duration>,
+    keepalive_timeout: Option<Duration>,
+    keepalive_without_calls: bool,
+    retry: RetryConfig,
+}
+
+impl ChannelConfig {
+    /// No keep-alive pings, no retries but the transparent ones, the
+    /// address as the authority.
+    pub fn new() -> ChannelConfig {
+        ChannelConfig::default()
+    }
+
+    /// The `:authority` of requests (default: the address connected to).
+    pub fn authority(mut self, authority: &str) -> ChannelConfig {
+        self.authority = Some(authority.to_owned());
+        self
+    }
+
+    /// Keep-alive pings: a PING after `interval` without input while a
+    /// call is in flight (or always, with
+    /// [`keepalive_without_calls`](Self::keepalive_without_calls)), and the
+    /// connection closed when one stays unanswered for the
+    /// [`keepalive_timeout`](Self::keepalive_timeout) (20 s by default).
+    /// When the server answers GOAWAY ENHANCE_YOUR_CALM `too_many_pings`
+    /// (its minimum ping interval is longer), the channel doubles the
+    /// interval for the connections it opens next, as gRPC clients do
+    /// (gRFC A8, [`KeepAlive::on_goaway`]); the channel's
+    /// `keepalive_interval()` shows where it stands. A zero interval is
+    /// raised to one millisecond.
+    pub fn keepalive(mut self, interval: Duration) -> ChannelConfig {
+        self.keepalive = Some(interval);
+        self
+    }
+
+    /// How long a keep-alive PING may stay unanswered (default 20 s);
+    /// takes effect with [`keepalive`](Self::keepalive).
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> ChannelConfig {
+        self.keepalive_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether keep-alive pings go out while no call is in flight. Off by
+    /// default, as in gRPC (gRFC A8): servers by default count pings on an
+    /// idle connection against the client (grpcio allows one per two
+    /// hours), which would end in GOAWAY `too_many_pings`. Turn it on for
+    /// servers that permit it, to keep idle connections through NATs and
+    /// proxies.
+    pub fn keepalive_without_calls(mut self, on: bool) -> ChannelConfig {
+        self.keepalive_without_calls = on;
+        self
+    }
+
+    /// Retries by the gRPC retry policy (gRFC A6): a
+    /// [`RetryPolicy`](crate::retry::RetryPolicy) for every method, or a
+    /// [`RetryConfig`] with per-service and per-method policies (methods
+    /// not safe to repeat left out) and a throttle. The channel's
+    /// `with_retry` says what is retried.
+    pub fn retry_policy(mut self, config: impl Into<RetryConfig>) -> ChannelConfig {
+        self.retry = config.into();
+        self
+    }
+
+    /// The settings checked, for a channel connecting to `address`
+    /// (`host:port`, the authority when none was set).
+    ///
+    /// # Errors
+    ///
+    /// INVALID_ARGUMENT for an authority that is not one.
+    // Status is what the runtimes' constructors return (see `call.rs`).
+    #[allow(clippy::result_large_err)]
+    pub fn validate(self, address: &str) -> Result<ValidChannelConfig, Status> {
+        let authority = parse_authority(self.authority.as_deref().unwrap_or(address))?;
+        let keepalive = self.keepalive.map(|every| {
+            KeepAlive::new(every)
+                .with_timeout(self.keepalive_timeout.unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT))
+        });
+        Ok(ValidChannelConfig {
+            authority,
+            keepalive,
+            keepalive_without_calls: self.keepalive_without_calls,
+            retry: self.retry,
+        })
+    }
+}
+
+/// A [`ChannelConfig`] that passed [`validate`](ChannelConfig::validate):
+/// what a runtime's channel is built from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ValidChannelConfig {
+    /// The `:authority` of requests.
+    pub authority: Authority,
+    /// The keep-alive setting of the first connection (`None`: no pings).
+    pub keepalive: Option<KeepAlive>,
+    /// Whether pings go out while no call is in flight.
+    pub keepalive_without_calls: bool,
+    /// The retry settings.
+    pub retry: RetryConfig,
+}
+
+/// `authority` (`host:port`) as the `:authority` of a channel's requests.
+///
+/// # Errors
+///
+/// INVALID_ARGUMENT if it is not one (the status a channel's constructor
+/// returns).
+#[allow(clippy::result_large_err)]
+pub fn parse_authority(authority: &str) -> Result<Authority, Status> {
+    authority
+        .parse::<Authority>()
+        .map_err(|e| Status::new(Code::InvalidArgument, format!("authority: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::RetryPolicy;
+
+    #[test]
+    fn defaults_are_no_pings_and_no_retries() {
+        let v = ChannelConfig::new().validate("example.com:443").unwrap();
+        assert_eq!(v.authority, "example.com:443");
+        assert!(v.keepalive.is_none());
+        assert!(!v.keepalive_without_calls);
+        assert_eq!(v.retry, RetryConfig::new());
+    }
+
+    #[test]
+    fn settings_reach_the_validated_config() {
+        let policy = RetryPolicy::new(
+            3,
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+            2.0,
+            [Code::Unavailable],
+        )
+        .unwrap();
+        let v = ChannelConfig::new()
+            .authority("svc.internal:50051")
+            .keepalive(Duration::ZERO)
+            .keepalive_without_calls(true)
+            .retry_policy(policy.clone())
+            .validate("127.0.0.1:1")
+            .unwrap();
+        assert_eq!(v.authority, "svc.internal:50051");
+        // A zero interval would ping on every input: raised to 1 ms; the
+        // timeout is the default one.
+        let k = v.keepalive.unwrap();
+        assert_eq!(k.interval(), Duration::from_millis(1));
+        assert_eq!(k.timeout(), DEFAULT_KEEPALIVE_TIMEOUT);
+        assert!(v.keepalive_without_calls);
+        assert_eq!(v.retry.policy_for("/a.B/C"), Some(&policy));
+        // A timeout set before the interval still counts.
+        let v = ChannelConfig::new()
+            .keepalive_timeout(Duration::from_secs(1))
+            .keepalive(Duration::from_secs(9))
+            .validate("h:1")
+            .unwrap();
+        assert_eq!(v.keepalive.unwrap().timeout(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_bad_authority_is_invalid_argument() {
+        for bad in ["", "a b:1", "host:port:extra/"] {
+            let from_address = ChannelConfig::new().validate(bad).unwrap_err();
+            assert_eq!(from_address.code, Code::InvalidArgument, "{bad:?}");
+            let set = ChannelConfig::new()
+                .authority(bad)
+                .validate("ok:1")
+                .unwrap_err();
+            assert_eq!(set.code, Code::InvalidArgument, "{bad:?}");
+        }
+        assert_eq!(
+            parse_authority("[::1]:50051").unwrap().as_str(),
+            "[::1]:50051"
+        );
+    }
+}
