@@ -7,8 +7,12 @@
 //! `Last-Event-ID` — and `McpServer::serve_io` over an in-memory duplex (tokio)
 //! and a Unix socket pair (smol); and the same scenarios against the
 //! blocking runtime's server (`wirestate_blocking::mcp_server`: Streamable
-//! HTTP on the blocking server, stdio over OS pipes).
+//! HTTP on the blocking server, stdio over OS pipes). Every server has
+//! handlers that panic (a tool at once, a tool after a wait, a prompt
+//! handler before it makes its future): each such request is answered
+//! -32603 and the server goes on.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -20,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wirestate_codec::SseDecoder;
 use wirestate_mcp::HttpConfig;
-use wirestate_mcp::schema::LoggingLevel;
+use wirestate_mcp::schema::{GetPromptResult, LoggingLevel, Prompt};
 use wirestate_rt::http1::{Client, ClientConfig, ServerConfig};
 use wirestate_rt::mcp::{McpHttp, McpServer, RequestContext, Structured, ToolError, schema_of};
 use wirestate_rt::{Body, Runtime, Shutdown};
@@ -68,7 +72,51 @@ fn server() -> McpServer {
                 Ok::<_, ToolError>(format!("did {} steps", a.steps))
             },
         )
+        // Panics in the first poll, where the request arrived.
+        .tool("boom", "Panics.", |_: AddArgs| async move {
+            if true {
+                panic!("boom (expected by the test)");
+            }
+            Ok::<_, ToolError>(String::new())
+        })
+        // Panics in a later poll, in the handler's task.
+        .tool_with_context(
+            "boom_later",
+            "Panics after a wait.",
+            |ctx: RequestContext, _: AddArgs| async move {
+                ctx.sleep(Duration::from_millis(10)).await;
+                if true {
+                    panic!("boom later (expected by the test)");
+                }
+                Ok::<_, ToolError>(String::new())
+            },
+        )
+        // Panics before it returns its future.
+        .prompt(
+            boom_prompt(),
+            |_: RequestContext,
+             _: BTreeMap<String, String>|
+             -> std::future::Ready<Result<GetPromptResult, ToolError>> {
+                panic!("boom prompt (expected by the test)")
+            },
+        )
         .build()
+}
+
+/// A prompt whose handler panics.
+fn boom_prompt() -> Prompt {
+    serde_json::from_value(json!({"name": "boom"})).unwrap()
+}
+
+/// The answers to the requests of handlers that panicked: -32603, and
+/// nothing else about the panic.
+fn check_panicked(response: &Value) {
+    assert_eq!(response["error"]["code"], -32603, "{response}");
+    assert_eq!(
+        response["error"]["message"], "the handler panicked",
+        "{response}"
+    );
+    assert!(response.get("result").is_none(), "{response}");
 }
 
 fn router<R: Runtime>(
@@ -321,7 +369,7 @@ async fn streamable_http<R: Runtime>(client: Client<R>, addr: SocketAddr) {
     let r = a.response(2);
     let tools = r["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["add", "work"]);
+    assert_eq!(names, ["add", "work", "boom", "boom_later"]);
     let add = &tools[0];
     assert_eq!(add["description"], "Adds two numbers.");
     assert_eq!(add["inputSchema"], Value::Object(schema_of::<AddArgs>()));
@@ -359,6 +407,26 @@ async fn streamable_http<R: Runtime>(client: Client<R>, addr: SocketAddr) {
         )
         .await;
     assert_eq!(a.response(4)["result"]["isError"], true);
+    // Handlers that panic: -32603, and the session goes on.
+    for (id, method, name) in [
+        (40, "tools/call", "boom"),
+        (41, "tools/call", "boom_later"),
+        (42, "prompts/get", "boom"),
+    ] {
+        let params = if method == "tools/call" {
+            json!({"name": name, "arguments": {"a": 1, "b": 2}})
+        } else {
+            json!({"name": name})
+        };
+        let a = peer
+            .post(
+                sid,
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{id}");
+        check_panicked(&a.response(id));
+    }
 
     // A tool that logs and reports progress: an SSE answer, the
     // notifications before the response.
@@ -673,6 +741,12 @@ fn stdio_input() -> Vec<u8> {
         json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
                "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}),
         json!({"jsonrpc": "2.0", "id": 6, "method": "no/such"}),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+               "params": {"name": "boom", "arguments": {"a": 1, "b": 2}}}),
+        json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+               "params": {"name": "boom_later", "arguments": {"a": 1, "b": 2}}}),
+        json!({"jsonrpc": "2.0", "id": 11, "method": "prompts/get",
+               "params": {"name": "boom"}}),
     ];
     let mut out = Vec::new();
     for l in lines {
@@ -716,6 +790,11 @@ fn check_stdio_output(out: &[u8]) {
     );
     assert_eq!(response(6)["error"]["code"], -32601);
     assert_eq!(response(8)["result"], json!({}));
+    // Handlers that panicked: answered (or the server, at the end of its
+    // input, would wait for them forever).
+    for id in [9, 10, 11] {
+        check_panicked(&response(id));
+    }
     let parse_error: Vec<&Value> = msgs
         .iter()
         .filter(|m| m["id"].is_null() && m.get("method").is_none())
@@ -783,13 +862,11 @@ fn stdio_tokio_duplex() {
 }
 
 /// A handler runs its first poll where its request arrived (no task hand-off
-/// for quick tools): one that panics there is dropped unanswered, like a
-/// panicking task, and the server — one thread, current-thread runtime, the
-/// way `wirestate mcp-server` runs — goes on answering the calls after it.
-/// (Its input is left open: at the end of input the server would wait for
-/// the unanswered call, as it does for a task that panicked.)
+/// for quick tools): one that panics there is answered -32603, and the
+/// server — one thread, current-thread runtime, the way `wirestate
+/// mcp-server` runs — goes on answering the calls after it.
 #[test]
-fn stdio_handler_panic_leaves_the_server_running() {
+fn stdio_handler_panic_is_answered_and_the_server_goes_on() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let server = McpServer::builder()
         .name("mcp-runtime-test", "0.0.1")
@@ -835,7 +912,7 @@ fn stdio_handler_panic_leaves_the_server_running() {
             wr.write_all(&input).await.unwrap();
             let mut lines = tokio::io::BufReader::new(rd).lines();
             let mut msgs: Vec<Value> = Vec::new();
-            while msgs.len() < 2 {
+            while msgs.len() < 3 {
                 let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
                     .await
                     .expect("no answer to the call after the panic")
@@ -844,8 +921,9 @@ fn stdio_handler_panic_leaves_the_server_running() {
                 msgs.push(serde_json::from_str(&line).unwrap());
             }
             let ids: Vec<&Value> = msgs.iter().map(|m| &m["id"]).collect();
-            assert_eq!(ids, [&json!(1), &json!(3)], "{msgs:?}");
-            assert_eq!(msgs[1]["result"]["structuredContent"], json!({"sum": 3.0}));
+            assert_eq!(ids, [&json!(1), &json!(2), &json!(3)], "{msgs:?}");
+            check_panicked(&msgs[1]);
+            assert_eq!(msgs[2]["result"]["structuredContent"], json!({"sum": 3.0}));
             assert!(!served.is_finished(), "the server is still serving");
             served.abort();
         });
@@ -904,6 +982,22 @@ fn blocking_server() -> wirestate_blocking::mcp_server::McpServer {
                 Ok::<_, b::ToolError>(format!("did {} steps", a.steps))
             },
         )
+        .tool(
+            "boom",
+            "Panics.",
+            |_: AddArgs| -> Result<String, b::ToolError> { panic!("boom (expected by the test)") },
+        )
+        .tool_with_context(
+            "boom_later",
+            "Panics after a wait.",
+            |_: &b::RequestContext, _: AddArgs| -> Result<String, b::ToolError> {
+                std::thread::sleep(Duration::from_millis(10));
+                panic!("boom later (expected by the test)")
+            },
+        )
+        .prompt(boom_prompt(), |_: &b::RequestContext, _| {
+            panic!("boom prompt (expected by the test)")
+        })
         .build()
 }
 

@@ -48,6 +48,12 @@ fn rt_server() -> wirestate_rt::mcp::McpServer {
                 Ok::<_, ToolError>("ok")
             },
         )
+        .tool("boom", "Panics.", |_: AddArgs| async move {
+            if true {
+                panic!("boom (expected by the test)");
+            }
+            Ok::<_, ToolError>("")
+        })
         .build()
 }
 
@@ -61,6 +67,9 @@ fn blocking_server() -> wirestate_blocking::mcp_server::McpServer {
         .tool_with_context("note", "Logs.", |ctx: &RequestContext, _: AddArgs| {
             ctx.log(LoggingLevel::Warning, Some("note"), json!("noted"));
             Ok::<_, ToolError>("ok")
+        })
+        .tool("boom", "Panics.", |_: AddArgs| -> Result<&str, ToolError> {
+            panic!("boom (expected by the test)")
         })
         .build()
 }
@@ -205,7 +214,7 @@ async fn scenario<R: wirestate_rt::Runtime>(
     let mut events = client.events().expect("the event stream");
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["add", "note"], "{server}");
+    assert_eq!(names, ["add", "note", "boom"], "{server}");
     assert_eq!(tools[0].input_schema["properties"]["a"]["type"], "number");
     let r = client
         .call_tool("add", args(json!({"a": 1.5, "b": 2})))
@@ -220,6 +229,14 @@ async fn scenario<R: wirestate_rt::Runtime>(
     match client.call_tool("missing", None).await {
         Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32602, "{server}"),
         other => panic!("{server}: unknown tool gave {other:?}"),
+    }
+    // A handler that panics: answered -32603, the session goes on.
+    match client
+        .call_tool("boom", args(json!({"a": 0, "b": 0})))
+        .await
+    {
+        Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32603, "{server}"),
+        other => panic!("{server}: a panicking tool gave {other:?}"),
     }
     // The log sent during `note` came through the events.
     let deadline = rt.now() + Duration::from_secs(5);
@@ -289,7 +306,7 @@ fn blocking_client_against_every_server() {
         config.session.era = wirestate_mcp::Era::Legacy;
         let client = McpClient::websocket(&format!("ws://{}/mcp", srv.addr), config).unwrap();
         let tools = client.list_all_tools().unwrap();
-        assert_eq!(tools.len(), 2, "{name}");
+        assert_eq!(tools.len(), 3, "{name}");
         let r = client
             .call_tool("add", args(json!({"a": 2, "b": 2})))
             .unwrap();
@@ -309,6 +326,10 @@ fn blocking_client_against_every_server() {
         match client.call_tool("missing", None) {
             Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32602, "{name}"),
             other => panic!("{name}: unknown tool gave {other:?}"),
+        }
+        match client.call_tool("boom", args(json!({"a": 0, "b": 0}))) {
+            Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32603, "{name}"),
+            other => panic!("{name}: a panicking tool gave {other:?}"),
         }
         client.close().unwrap();
     }

@@ -114,6 +114,17 @@ impl ToolError {
         }
     }
 
+    /// A handler that panicked: -32603, for `tools/call` too (a server
+    /// fault, not a tool result the model should read). Every runtime
+    /// answers a panicking handler's request with it, so the client does
+    /// not wait forever; what the panic said stays in the server's log.
+    pub fn panicked() -> Self {
+        Self::Rpc(ErrorObject::new(
+            ErrorCode::INTERNAL_ERROR,
+            "the handler panicked",
+        ))
+    }
+
     /// `tools/call` of a tool nobody registered: -32602.
     pub fn unknown_tool(name: &str) -> Self {
         Self::Rpc(ErrorObject::invalid_params(format!("Unknown tool: {name}")))
@@ -836,6 +847,12 @@ mod tests {
             ErrorCode::INTERNAL_ERROR
         );
         assert_eq!(ToolError::msg("boom").kind(), ErrorKind::Usage);
+        // A panic is a JSON-RPC error, not an isError tool result.
+        assert_eq!(
+            ToolError::panicked().hint(),
+            Some(ErrorCode::INTERNAL_ERROR)
+        );
+        assert!(ToolError::panicked().to_string().contains("panicked"));
         let (id, a) = ClientAnswer::from_event(ServerEvent::RequestTimedOut {
             request: RequestId::from(3u64),
         })

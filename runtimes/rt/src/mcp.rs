@@ -10,7 +10,9 @@
 //! polled where its request arrived (most answer at once, without a task
 //! hand-off) and goes on as a spawned task only if it has to wait. It talks
 //! back through its [`RequestContext`] (logs,
-//! progress, sampling and elicitation requests to the client).
+//! progress, sampling and elicitation requests to the client). A handler
+//! that panics, wherever it is polled, is answered -32603 (internal error)
+//! and the transport goes on.
 //!
 //! ```no_run
 //! use schemars::JsonSchema;
@@ -506,9 +508,9 @@ fn sleep_on<R: Runtime>(rt: &R, duration: Duration) -> BoxFuture<()> {
 /// wait. Most tools answer without waiting: run inline, they answer without
 /// a task, its wake-up and another pass of the transport's loop (for a
 /// sequential client, the difference between one and two trips through
-/// the scheduler per call). A handler that panics in this first poll is
-/// dropped unanswered, as a panicking task would be, instead of taking the
-/// transport down with it.
+/// the scheduler per call). A handler's panic is caught inside its future
+/// ([`caught`]) and answered; this catch only keeps a panic in answering
+/// from taking the transport down with it.
 fn run_inline<R: Runtime>(rt: &R, futures: impl IntoIterator<Item = BoxFuture<()>>) {
     // A no-op waker is enough: a future that is not ready gets spawned, and
     // the task's first poll registers the task's own waker (every poll must
@@ -518,9 +520,47 @@ fn run_inline<R: Runtime>(rt: &R, futures: impl IntoIterator<Item = BoxFuture<()
         match std::panic::catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(&mut cx))) {
             Ok(Poll::Ready(())) => {}
             Ok(Poll::Pending) => rt.spawn(f),
-            Err(_) => tracing::error!("mcp: a request handler panicked; it stays unanswered"),
+            Err(_) => tracing::error!("mcp: answering a request panicked"),
         }
     }
+}
+
+/// The handler that `start` calls, run with its panics caught — in the
+/// call, in the first poll where the request arrived, in any later poll of
+/// its task: a panic ends it with [`ToolError::panicked`] (-32603), so its
+/// request is answered like any failed one instead of left for the client
+/// to wait on forever (and, on executors that do not catch a task's
+/// panic, instead of unwinding through the executor). It is not polled
+/// again after a panic.
+fn caught<T: 'static>(
+    request: RequestId,
+    start: impl FnOnce() -> BoxFuture<Result<T, ToolError>> + Send + 'static,
+) -> impl Future<Output = Result<T, ToolError>> + Send {
+    let mut start = Some(start);
+    let mut running: Option<BoxFuture<Result<T, ToolError>>> = None;
+    std::future::poll_fn(move |cx| {
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(start) = start.take() {
+                running = Some(start());
+            }
+            running.as_mut().map(|f| f.as_mut().poll(cx))
+        }));
+        match polled {
+            Ok(Some(Poll::Ready(r))) => {
+                running = None;
+                Poll::Ready(r)
+            }
+            Ok(Some(Poll::Pending)) => Poll::Pending,
+            // Polled after it ended: never, as an `.await` of it.
+            Ok(None) => Poll::Ready(Err(ToolError::panicked())),
+            Err(_) => {
+                tracing::error!(%request, "mcp: a request handler panicked");
+                // Dropped here, not polled again.
+                running = None;
+                Poll::Ready(Err(ToolError::panicked()))
+            }
+        }
+    })
 }
 
 /// A handler's view of its request: the session it belongs to, and what it
@@ -745,7 +785,13 @@ fn on_event(
             let ctx = ctx(id, meta.as_ref(), &extra);
             spawn(Box::pin(async move {
                 let result = match handler {
-                    Some(f) => f(ctx.clone(), arguments.unwrap_or_default()).await,
+                    Some(f) => {
+                        let c = ctx.clone();
+                        caught(c.request.clone(), move || {
+                            f(c, arguments.unwrap_or_default())
+                        })
+                        .await
+                    }
                     None => Err(ToolError::unknown_tool(&name)),
                 };
                 respond(ctx, Box::new(move |s, id| answer_call_tool(s, id, result)));
@@ -759,13 +805,10 @@ fn on_event(
             spawn(Box::pin(async move {
                 let result = match found {
                     Some((f, vars)) => {
-                        f(
-                            ctx.clone(),
-                            ResourceRequest {
-                                uri: uri.clone(),
-                                vars,
-                            },
-                        )
+                        let (c, uri) = (ctx.clone(), uri.clone());
+                        caught(c.request.clone(), move || {
+                            f(c, ResourceRequest { uri, vars })
+                        })
                         .await
                     }
                     None => Err(ToolError::resource_not_found(&uri, stateless)),
@@ -784,7 +827,10 @@ fn on_event(
                 let result = match found {
                     None => Err(ToolError::unknown_prompt()),
                     Some((prompt, f)) => match check_prompt_arguments(&prompt, &args) {
-                        Ok(()) => f(ctx.clone(), args).await,
+                        Ok(()) => {
+                            let c = ctx.clone();
+                            caught(c.request.clone(), move || f(c, args)).await
+                        }
                         Err(e) => Err(e),
                     },
                 };
@@ -796,7 +842,7 @@ fn on_event(
             let ctx = ctx(id, None, &Map::new());
             spawn(Box::pin(async move {
                 let result = match f {
-                    Some(f) => f(params).await,
+                    Some(f) => caught(ctx.request.clone(), move || f(params)).await,
                     None => Ok(no_completion()),
                 };
                 respond(ctx, Box::new(move |s, id| answer_complete(s, id, result)));
