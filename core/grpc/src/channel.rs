@@ -3,10 +3,12 @@
 //! `wirestate_rt::grpc::ChannelBuilder` and
 //! `wirestate_blocking::grpc::ChannelBuilder` take a [`ChannelConfig`] and
 //! add only what belongs to the runtime: where to connect, the connection
-//! settings, the runtime handle.
+//! settings, the runtime handle. [`Redial`] is what such a channel keeps
+//! between its connections.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::uri::Authority;
 
 use crate::keepalive::{DEFAULT_KEEPALIVE_TIMEOUT, KeepAlive};
@@ -142,6 +144,104 @@ pub struct ValidChannelConfig {
     pub retry: RetryConfig,
 }
 
+/// A connection of a channel, as [`Redial`] sees it: each runtime's HTTP/2
+/// client handle.
+pub trait Connection: Clone {
+    /// Whether it takes no more requests.
+    fn is_closed(&self) -> bool;
+    /// The error code and debug data of the GOAWAY the server sent, if it
+    /// sent one.
+    fn goaway(&self) -> Option<(u32, Bytes)>;
+}
+
+/// What a channel that opens its own connections keeps between them: the
+/// open connection, the keep-alive setting — which backs off when a
+/// server ended a connection with GOAWAY `too_many_pings` (gRFC A8) — and
+/// how many connections it opened. The runtime connects, and locks it if
+/// its calls run concurrently.
+///
+/// ```
+/// use bytes::Bytes;
+/// use std::time::Duration;
+/// use wirestate_grpc::channel::{Connection, Redial};
+/// use wirestate_grpc::keepalive::{KeepAlive, TOO_MANY_PINGS};
+///
+/// #[derive(Clone)]
+/// struct Conn { closed: bool, goaway: Option<(u32, Bytes)> }
+/// impl Connection for Conn {
+///     fn is_closed(&self) -> bool { self.closed }
+///     fn goaway(&self) -> Option<(u32, Bytes)> { self.goaway.clone() }
+/// }
+///
+/// let mut redial = Redial::new(Some(KeepAlive::new(Duration::from_secs(10))));
+/// assert!(redial.open().is_none());
+/// let ended = Conn { closed: true, goaway: Some((0xb, Bytes::from_static(TOO_MANY_PINGS))) };
+/// redial.connected(ended);
+/// // The server found the pings too frequent: the next connection pings half as often.
+/// assert!(redial.open().is_none());
+/// assert_eq!(redial.keepalive().map(|k| k.interval()), Some(Duration::from_secs(20)));
+/// assert_eq!(redial.connections(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Redial<C> {
+    current: Option<C>,
+    keepalive: Option<KeepAlive>,
+    connections: u64,
+}
+
+impl<C: Connection> Redial<C> {
+    /// No connection yet; `keepalive` for the first one (`None`: no
+    /// pings).
+    pub fn new(keepalive: Option<KeepAlive>) -> Redial<C> {
+        Redial {
+            current: None,
+            keepalive,
+            connections: 0,
+        }
+    }
+
+    /// The open connection, if there is one. One that ended is let go
+    /// here, once its GOAWAY is read: `too_many_pings` doubles the
+    /// keep-alive interval of the connections opened from then on.
+    pub fn open(&mut self) -> Option<C> {
+        let current = self.current.as_ref()?;
+        if !current.is_closed() {
+            return Some(current.clone());
+        }
+        if let Some((code, debug)) = current.goaway()
+            && let Some(k) = &mut self.keepalive
+        {
+            k.on_goaway(code, &debug);
+        }
+        self.current = None;
+        None
+    }
+
+    /// A new connection is open: the one to use, which is `connection`
+    /// unless another opened meanwhile is still open (then `connection`
+    /// is dropped unused, which closes it).
+    pub fn connected(&mut self, connection: C) -> C {
+        if let Some(other) = &self.current
+            && !other.is_closed()
+        {
+            return other.clone();
+        }
+        self.current = Some(connection.clone());
+        self.connections += 1;
+        connection
+    }
+
+    /// The keep-alive setting of the next connection.
+    pub fn keepalive(&self) -> Option<KeepAlive> {
+        self.keepalive
+    }
+
+    /// How many connections were opened.
+    pub fn connections(&self) -> u64 {
+        self.connections
+    }
+}
+
 /// `authority` (`host:port`) as the `:authority` of a channel's requests.
 ///
 /// # Errors
@@ -158,7 +258,9 @@ pub fn parse_authority(authority: &str) -> Result<Authority, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keepalive::TOO_MANY_PINGS;
     use crate::retry::RetryPolicy;
+    use std::rc::Rc;
 
     #[test]
     fn defaults_are_no_pings_and_no_retries() {
@@ -201,6 +303,60 @@ mod tests {
             .validate("h:1")
             .unwrap();
         assert_eq!(v.keepalive.unwrap().timeout(), Duration::from_secs(1));
+    }
+
+    #[derive(Clone, Debug)]
+    struct Conn(Rc<std::cell::Cell<bool>>, Option<(u32, Bytes)>);
+
+    impl Connection for Conn {
+        fn is_closed(&self) -> bool {
+            self.0.get()
+        }
+        fn goaway(&self) -> Option<(u32, Bytes)> {
+            self.1.clone()
+        }
+    }
+
+    fn conn(goaway: Option<(u32, &'static [u8])>) -> Conn {
+        Conn(
+            Rc::default(),
+            goaway.map(|(c, d)| (c, Bytes::from_static(d))),
+        )
+    }
+
+    #[test]
+    fn redial_reuses_the_open_connection_and_backs_off_on_too_many_pings() {
+        let secs = Duration::from_secs;
+        let mut r = Redial::new(Some(KeepAlive::new(secs(1))));
+        assert!(r.open().is_none());
+        let a = conn(None);
+        let a = r.connected(a);
+        assert!(Rc::ptr_eq(&r.open().unwrap().0, &a.0));
+        // A second connection opened meanwhile is not used.
+        let b = conn(None);
+        assert!(Rc::ptr_eq(&r.connected(b).0, &a.0));
+        assert_eq!(r.connections(), 1);
+        // Ended without a GOAWAY, or with another one: no back-off.
+        a.0.set(true);
+        assert!(r.open().is_none());
+        let c = r.connected(conn(Some((0, b"bye"))));
+        c.0.set(true);
+        assert!(r.open().is_none());
+        assert_eq!(r.keepalive().map(|k| k.interval()), Some(secs(1)));
+        // too_many_pings: doubled, for every one of them.
+        for want in [2, 4] {
+            let d = r.connected(conn(Some((0xb, TOO_MANY_PINGS))));
+            d.0.set(true);
+            assert!(r.open().is_none());
+            assert_eq!(r.keepalive().map(|k| k.interval()), Some(secs(want)));
+        }
+        assert_eq!(r.connections(), 4);
+        // Without keep-alive, a GOAWAY changes nothing.
+        let mut quiet = Redial::new(None);
+        let e = quiet.connected(conn(Some((0xb, TOO_MANY_PINGS))));
+        e.0.set(true);
+        assert!(quiet.open().is_none());
+        assert!(quiet.keepalive().is_none());
     }
 
     #[test]

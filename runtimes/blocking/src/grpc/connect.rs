@@ -8,9 +8,10 @@ use crate::h2::{ClientConfig, SendRequest};
 // The WebSocket masks' generator: unpredictable enough to spread clients'
 // retries apart, which is all jitter is for.
 use crate::ws::FastrandEntropy;
+use bytes::Bytes;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wirestate_grpc::keepalive::KeepAlive;
+use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig};
 
@@ -59,23 +60,28 @@ impl Transport {
 
     pub(crate) fn keepalive_interval(&self) -> Option<Duration> {
         match self {
-            Transport::Dialed(d) => lock(&d.state).keepalive.map(|k| k.interval()),
+            Transport::Dialed(d) => lock(&d.state).keepalive().map(|k| k.interval()),
             Transport::Fixed(_) => None,
         }
     }
 
     pub(crate) fn connections(&self) -> u64 {
         match self {
-            Transport::Dialed(d) => lock(&d.state).connections,
+            Transport::Dialed(d) => lock(&d.state).connections(),
             Transport::Fixed(_) => 1,
         }
     }
 }
 
-struct DialState {
-    current: Option<SendRequest>,
-    keepalive: Option<KeepAlive>,
-    connections: u64,
+impl Connection for SendRequest {
+    fn is_closed(&self) -> bool {
+        SendRequest::is_closed(self)
+    }
+
+    fn goaway(&self) -> Option<(u32, Bytes)> {
+        self.go_away_reason()
+            .map(|(code, debug)| (u32::from(code), debug))
+    }
 }
 
 /// Opens the connections of a [`Channel::builder`] channel.
@@ -83,7 +89,7 @@ pub(crate) struct Dialer {
     addr: String,
     config: ClientConfig,
     keepalive_without_calls: bool,
-    state: Mutex<DialState>,
+    state: Mutex<Redial<SendRequest>>,
 }
 
 impl Dialer {
@@ -93,23 +99,12 @@ impl Dialer {
     /// connection instead of racing to open several.
     fn get(&self) -> Result<SendRequest, Status> {
         let mut st = lock(&self.state);
-        if let Some(send) = &st.current {
-            if !send.is_closed() {
-                return Ok(send.clone());
-            }
-            if let Some((code, debug)) = send.go_away_reason()
-                && let Some(k) = &mut st.keepalive
-                && k.on_goaway(u32::from(code), &debug)
-            {
-                tracing::debug!(
-                    interval = ?k.interval(),
-                    "GOAWAY too_many_pings: keep-alive interval doubled"
-                );
-            }
-            st.current = None;
+        if let Some(send) = st.open() {
+            return Ok(send);
         }
         let mut config = self.config.clone();
-        if let Some(k) = &st.keepalive {
+        if let Some(k) = st.keepalive() {
+            tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
             config.h2.keepalive_interval = Some(k.interval());
             config.h2.keepalive_timeout = k.timeout();
             config.h2.keepalive_while_idle = self.keepalive_without_calls;
@@ -120,9 +115,7 @@ impl Dialer {
                 format!("connecting to {}: {e}", self.addr),
             )
         })?;
-        st.current = Some(send.clone());
-        st.connections += 1;
-        Ok(send)
+        Ok(st.connected(send))
     }
 }
 
@@ -202,11 +195,7 @@ impl ChannelBuilder {
             addr: self.addr,
             config: self.client,
             keepalive_without_calls,
-            state: Mutex::new(DialState {
-                current: None,
-                keepalive,
-                connections: 0,
-            }),
+            state: Mutex::new(Redial::new(keepalive)),
         };
         Ok(Channel::from_parts(
             Transport::Dialed(Arc::new(dialer)),

@@ -9,10 +9,11 @@ use crate::h2::SendRequest;
 // The WebSocket masks' generator: unpredictable enough to spread clients'
 // retries apart, which is all jitter is for.
 use crate::ws::FastrandEntropy;
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wirestate_grpc::keepalive::KeepAlive;
+use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig};
 use wirestate_h2::connection::Config;
@@ -61,11 +62,15 @@ impl<R: Runtime> Transport<R> {
     }
 }
 
-/// What a dialing channel keeps between connections.
-struct DialState {
-    current: Option<SendRequest>,
-    keepalive: Option<KeepAlive>,
-    connections: u64,
+impl Connection for SendRequest {
+    fn is_closed(&self) -> bool {
+        SendRequest::is_closed(self)
+    }
+
+    fn goaway(&self) -> Option<(u32, Bytes)> {
+        self.go_away_reason()
+            .map(|(code, debug)| (u32::from(code), debug))
+    }
 }
 
 /// Opens the connections of a [`Channel::builder`] channel.
@@ -74,7 +79,7 @@ pub(crate) struct Dialer<R> {
     addr: SocketAddr,
     h2: Config,
     keepalive_without_calls: bool,
-    state: Mutex<DialState>,
+    state: Mutex<Redial<SendRequest>>,
 }
 
 impl<R: Runtime> Dialer<R> {
@@ -84,23 +89,12 @@ impl<R: Runtime> Dialer<R> {
     async fn get(&self) -> Result<SendRequest, Status> {
         let config = {
             let mut st = lock(&self.state);
-            if let Some(send) = &st.current {
-                if !send.is_closed() {
-                    return Ok(send.clone());
-                }
-                if let Some((code, debug)) = send.go_away_reason()
-                    && let Some(k) = &mut st.keepalive
-                    && k.on_goaway(u32::from(code), &debug)
-                {
-                    tracing::debug!(
-                        interval = ?k.interval(),
-                        "GOAWAY too_many_pings: keep-alive interval doubled"
-                    );
-                }
-                st.current = None;
+            if let Some(send) = st.open() {
+                return Ok(send);
             }
             let mut config = self.h2.clone();
-            if let Some(k) = &st.keepalive {
+            if let Some(k) = st.keepalive() {
+                tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
                 config.keepalive_interval = Some(k.interval());
                 config.keepalive_timeout = k.timeout();
                 config.keepalive_while_idle = self.keepalive_without_calls;
@@ -117,25 +111,17 @@ impl<R: Runtime> Dialer<R> {
         self.rt.spawn(Box::pin(async move {
             let _ = driver.await;
         }));
-        let mut st = lock(&self.state);
-        // Another call connected meanwhile: use its connection (ours is
-        // dropped unused, which closes it).
-        if let Some(other) = &st.current
-            && !other.is_closed()
-        {
-            return Ok(other.clone());
-        }
-        st.current = Some(send.clone());
-        st.connections += 1;
-        Ok(send)
+        // Another call may have connected meanwhile: then its connection
+        // is used (ours is dropped unused, which closes it).
+        Ok(lock(&self.state).connected(send))
     }
 
     pub(crate) fn keepalive_interval(&self) -> Option<Duration> {
-        lock(&self.state).keepalive.map(|k| k.interval())
+        lock(&self.state).keepalive().map(|k| k.interval())
     }
 
     pub(crate) fn connections(&self) -> u64 {
-        lock(&self.state).connections
+        lock(&self.state).connections()
     }
 }
 
@@ -216,11 +202,7 @@ impl<R: Runtime> ChannelBuilder<R> {
             addr: self.addr,
             h2: self.h2,
             keepalive_without_calls,
-            state: Mutex::new(DialState {
-                current: None,
-                keepalive,
-                connections: 0,
-            }),
+            state: Mutex::new(Redial::new(keepalive)),
         };
         Ok(Channel::from_parts(
             self.rt,
