@@ -12,11 +12,13 @@ use http::request;
 use http::uri::Authority;
 
 use crate::compression::Encoding;
-use crate::head::{MethodPath, RequestHead};
+use crate::head::{ContentType, MethodPath, RequestHead};
 use crate::message::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::metadata::Metadata;
 use crate::retry::GRPC_PREVIOUS_RPC_ATTEMPTS;
 use crate::status::{Code, Status};
+use crate::web::{WebMode, encode_web_text};
+use bytes::{Bytes, BytesMut};
 
 /// Per-call settings of a client.
 ///
@@ -147,9 +149,72 @@ impl CallOptions {
         timeout_left: Option<Duration>,
         previous_attempts: u32,
     ) -> Result<request::Parts, Status> {
+        self.parts(None, path, authority, timeout_left, previous_attempts)
+    }
+
+    /// The request of one attempt of a gRPC-Web call (over HTTP/1.1) to
+    /// `path` on `authority` whose request message is `framed` (one
+    /// length-prefixed message, as for gRPC): the head as
+    /// [`request_parts`](Self::request_parts) builds it, with the
+    /// gRPC-Web content type of `mode` and without `te: trailers`, and
+    /// the body — `framed` itself, or its base64 text in
+    /// [`WebMode::Text`].
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use wirestate_grpc::{CallOptions, WebMode};
+    ///
+    /// let framed = Bytes::from_static(b"\0\0\0\0\x02hi");
+    /// let authority = "example.com:8080".parse().unwrap();
+    /// let (parts, body) = CallOptions::default()
+    ///     .web_request(WebMode::Text, "/demo.Pinger/Ping", &authority, None, 0, framed)
+    ///     .unwrap();
+    /// assert_eq!(parts.headers["content-type"], "application/grpc-web-text");
+    /// assert!(!parts.headers.contains_key("te"));
+    /// assert_eq!(&body[..], b"AAAAAAJoaQ==");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// INVALID_ARGUMENT if `path` is not `/package.Service/Method`.
+    #[allow(clippy::result_large_err)]
+    pub fn web_request(
+        &self,
+        mode: WebMode,
+        path: &str,
+        authority: &Authority,
+        timeout_left: Option<Duration>,
+        previous_attempts: u32,
+        framed: Bytes,
+    ) -> Result<(request::Parts, Bytes), Status> {
+        let parts = self.parts(Some(mode), path, authority, timeout_left, previous_attempts)?;
+        let body = match mode {
+            WebMode::Binary => framed,
+            WebMode::Text => {
+                let mut text = BytesMut::new();
+                encode_web_text(&framed, &mut text);
+                text.freeze()
+            }
+        };
+        Ok((parts, body))
+    }
+
+    /// The head of an attempt, gRPC (`web: None`) or gRPC-Web.
+    #[allow(clippy::result_large_err)]
+    fn parts(
+        &self,
+        web: Option<WebMode>,
+        path: &str,
+        authority: &Authority,
+        timeout_left: Option<Duration>,
+        previous_attempts: u32,
+    ) -> Result<request::Parts, Status> {
         let method = MethodPath::parse(path)
             .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
         let mut head = RequestHead::new(method);
+        if let Some(mode) = web {
+            head.content_type = ContentType::web(mode == WebMode::Text);
+        }
         head.metadata = self.metadata.clone();
         head.encoding = self.compression;
         head.timeout = timeout_left;

@@ -425,6 +425,25 @@ impl ResponseHead {
         parts
     }
 
+    /// How the body of this response to a gRPC-Web request is framed:
+    /// the mode its content type names, binary for a server answering
+    /// plain `application/grpc` over HTTP/1.1 (which can only mean the
+    /// binary framing with the trailers frame).
+    ///
+    /// ```
+    /// use wirestate_grpc::{ContentType, ResponseHead, WebMode};
+    /// let mut head = ResponseHead::default();
+    /// assert_eq!(head.web_mode(), WebMode::Binary);
+    /// head.content_type = ContentType::web(true);
+    /// assert_eq!(head.web_mode(), WebMode::Text);
+    /// ```
+    pub fn web_mode(&self) -> WebMode {
+        self.content_type
+            .format
+            .web_mode()
+            .unwrap_or(WebMode::Binary)
+    }
+
     /// Reads a response head on the client side.
     ///
     /// * `grpc-status` present: a trailers-only response, whatever the
