@@ -5,6 +5,7 @@ use super::Error;
 use crate::hpack::{Field, Pseudo};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
+use http::uri::{self, Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, StatusCode, Uri, Version, request, response};
 
 /// Why a received message is malformed (RFC 9113 §8.1.1): a stream error
@@ -32,13 +33,17 @@ struct Pseudos {
     status: Option<Bytes>,
 }
 
-/// Splits `fields` into pseudo-headers (first, known, once each) and a
-/// header map of valid regular fields.
-fn split(fields: Vec<Field>) -> Result<(Pseudos, HeaderMap), Malformed> {
+/// Splits `fields` (drained; the caller keeps the vector for the next
+/// block) into pseudo-headers (first, known, once each) and a header map
+/// of valid regular fields.
+fn split(fields: &mut Vec<Field>) -> Result<(Pseudos, HeaderMap), Malformed> {
     let mut pseudo = Pseudos::default();
-    let mut map = HeaderMap::with_capacity(fields.len());
+    // Sized for the regular fields only: the map's table is allocated once,
+    // no larger than it needs to be.
+    let regular = fields.iter().filter(|f| !f.is_pseudo()).count();
+    let mut map = HeaderMap::with_capacity(regular);
     let mut regular_seen = false;
-    for f in fields {
+    for f in fields.drain(..) {
         if f.is_pseudo() {
             if regular_seen {
                 return Err(Malformed("pseudo-header after a regular field"));
@@ -109,7 +114,7 @@ fn content_length(map: &HeaderMap) -> Result<Option<u64>, Malformed> {
 }
 
 /// A received request head: its parts and content-length.
-pub(crate) fn request(fields: Vec<Field>) -> Result<(request::Parts, Option<u64>), Malformed> {
+pub(crate) fn request(fields: &mut Vec<Field>) -> Result<(request::Parts, Option<u64>), Malformed> {
     let (p, headers) = split(fields)?;
     if p.status.is_some() {
         return Err(Malformed(":status in a request"));
@@ -152,13 +157,17 @@ pub(crate) fn request(fields: Vec<Field>) -> Result<(request::Parts, Option<u64>
             if path[0] != b'/' && !scheme_is_other(&scheme) {
                 return Err(Malformed(":path not absolute"));
             }
-            let mut b = Uri::builder();
+            // The parts are parsed from the decoded field values in place
+            // (`from_maybe_shared` keeps the `Bytes`), not copied out of
+            // them as a `Uri::builder` fed slices would.
+            let invalid = |_| Malformed("invalid :scheme, :authority or :path");
+            let mut parts = uri::Parts::default();
             if let Some(a) = authority {
-                b = b.scheme(&scheme[..]).authority(&a[..]);
+                parts.scheme = Some(Scheme::try_from(&scheme[..]).map_err(invalid)?);
+                parts.authority = Some(Authority::from_maybe_shared(a).map_err(invalid)?);
             }
-            b.path_and_query(&path[..])
-                .build()
-                .map_err(|_| Malformed("invalid :scheme, :authority or :path"))?
+            parts.path_and_query = Some(PathAndQuery::from_maybe_shared(path).map_err(invalid)?);
+            Uri::from_parts(parts).map_err(|_| Malformed("invalid :scheme, :authority or :path"))?
         }
     };
     let cl = content_length(&headers)?;
@@ -177,7 +186,9 @@ fn scheme_is_other(scheme: &[u8]) -> bool {
 }
 
 /// A received response head: its parts and content-length.
-pub(crate) fn response(fields: Vec<Field>) -> Result<(response::Parts, Option<u64>), Malformed> {
+pub(crate) fn response(
+    fields: &mut Vec<Field>,
+) -> Result<(response::Parts, Option<u64>), Malformed> {
     let (p, headers) = split(fields)?;
     if p.method.is_some()
         || p.scheme.is_some()
@@ -201,7 +212,7 @@ pub(crate) fn response(fields: Vec<Field>) -> Result<(response::Parts, Option<u6
 }
 
 /// Received trailers: no pseudo-headers.
-pub(crate) fn trailers(fields: Vec<Field>) -> Result<HeaderMap, Malformed> {
+pub(crate) fn trailers(fields: &mut Vec<Field>) -> Result<HeaderMap, Malformed> {
     if fields.iter().any(Field::is_pseudo) {
         return Err(Malformed("pseudo-header in trailers"));
     }
@@ -209,15 +220,18 @@ pub(crate) fn trailers(fields: Vec<Field>) -> Result<HeaderMap, Malformed> {
 }
 
 /// Refuses connection-specific fields in a head we are about to send.
+///
+/// One walk over the fields, comparing names that are already parsed,
+/// rather than a lookup per forbidden name (each of which parses and
+/// hashes the name given as a string): heads are a handful of fields.
 pub(crate) fn check_outgoing(headers: &HeaderMap) -> Result<(), Error> {
-    for name in CONNECTION_SPECIFIC {
-        if headers.contains_key(name) {
+    for (name, value) in headers {
+        if *name == http::header::TE {
+            if value.as_bytes() != b"trailers" {
+                return Err(Error::InvalidHead("te other than trailers"));
+            }
+        } else if CONNECTION_SPECIFIC.contains(&name.as_str()) {
             return Err(Error::InvalidHead("connection-specific field"));
-        }
-    }
-    for te in headers.get_all(http::header::TE) {
-        if te.as_bytes() != b"trailers" {
-            return Err(Error::InvalidHead("te other than trailers"));
         }
     }
     Ok(())

@@ -162,6 +162,10 @@ pub struct Connection {
     hpack_dec: hpack::Decoder,
     hpack_enc: hpack::Encoder,
     block: Option<PendingBlock>,
+    /// Decoded fields of the block being handled: one vector reused.
+    fields: Vec<hpack::Field>,
+    /// The field block being encoded: one buffer reused.
+    block_buf: BytesMut,
     remote: Remote,
     local: Local,
     /// Our SETTINGS sent and not yet acknowledged, oldest first.
@@ -252,6 +256,8 @@ impl Connection {
             hpack_dec,
             hpack_enc: hpack::Encoder::new(),
             block: None,
+            fields: Vec::new(),
+            block_buf: BytesMut::new(),
             remote: Remote {
                 initial_window: DEFAULT_INITIAL_WINDOW_SIZE,
                 max_frame_size: DEFAULT_MAX_FRAME_SIZE,

@@ -13,6 +13,10 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use std::time::Instant;
 
+/// The most field slots the connection keeps between blocks: a block with
+/// more fields (up to the header list limit) gets a vector of its own.
+const FIELDS_KEPT: usize = 64;
+
 /// What a stream id that is not live is.
 enum Unknown {
     /// Not opened yet.
@@ -239,9 +243,27 @@ impl Connection {
         block: Bytes,
         es: bool,
     ) -> Result<(), Error> {
+        // The field vector is the connection's, kept from block to block
+        // (emptied each time), instead of one grown afresh per block.
+        let mut fields = std::mem::take(&mut self.fields);
+        let result = self.on_fields(now, stream, &block, &mut fields, es);
+        fields.clear();
+        if fields.capacity() <= FIELDS_KEPT {
+            self.fields = fields;
+        }
+        result
+    }
+
+    fn on_fields(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        block: &Bytes,
+        fields: &mut Vec<crate::hpack::Field>,
+        es: bool,
+    ) -> Result<(), Error> {
         let id = stream.get();
-        let mut fields = Vec::new();
-        let too_large = match self.hpack_dec.decode_into(&block, &mut fields) {
+        let too_large = match self.hpack_dec.decode_into(block, fields) {
             Ok(()) => false,
             Err(e) if e.is_connection_error() => return Err(Error::Compression(e)),
             Err(_) => true,
@@ -273,7 +295,7 @@ impl Connection {
         &mut self,
         now: Instant,
         id: u32,
-        fields: Vec<crate::hpack::Field>,
+        fields: &mut Vec<crate::hpack::Field>,
         es: bool,
         too_large: bool,
     ) -> Result<(), Error> {
@@ -340,7 +362,7 @@ impl Connection {
         &mut self,
         now: Instant,
         id: u32,
-        fields: Vec<crate::hpack::Field>,
+        fields: &mut Vec<crate::hpack::Field>,
         es: bool,
         too_large: bool,
     ) -> Result<(), Error> {

@@ -5,11 +5,18 @@ use super::headers;
 use super::streams::{Phase, Stream};
 use super::{Connection, Error, Event, Role};
 use crate::flow::ReleaseError;
-use crate::frame::{ErrorCode, Frame, RstStream, StreamId, encode_data_header, encode_headers};
+use crate::frame::{
+    ErrorCode, Flags, Frame, FrameHeader, FrameType, RstStream, StreamId, encode_data_header,
+    encode_headers,
+};
 use crate::hpack::Pseudo;
 use crate::stream_state::{Closed, FrameKind, StreamState};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, request, response};
+
+/// The largest field-block buffer kept between heads (a larger one, from
+/// an unusually large head, is freed after use).
+const BLOCK_BUF_KEPT: usize = 16 * 1024;
 
 impl Connection {
     /// HPACK-encodes a head and queues it as HEADERS and CONTINUATION
@@ -25,10 +32,28 @@ impl Connection {
             return;
         }
         self.reset_ping_strikes();
-        let mut block = BytesMut::new();
+        let mut block = std::mem::take(&mut self.block_buf);
+        block.clear();
         self.hpack_enc.encode_headers(pseudo, headers, &mut block);
-        self.scratch.clear();
         let stream = StreamId::from_bits(id);
+        if block.len() <= self.remote.max_frame_size as usize {
+            // The usual case, one HEADERS frame: its 9-byte header and the
+            // block go straight into the output, and the block's buffer is
+            // kept for the next head.
+            let header = FrameHeader {
+                len: block.len() as u32,
+                kind: FrameType::HEADERS,
+                flags: Flags::END_HEADERS.with_if(Flags::END_STREAM, es),
+                stream,
+            };
+            self.tx.write(&header.encode());
+            self.tx.write(&block);
+            if block.capacity() <= BLOCK_BUF_KEPT {
+                self.block_buf = block;
+            }
+            return;
+        }
+        self.scratch.clear();
         if encode_headers(
             stream,
             block.freeze(),

@@ -64,7 +64,12 @@ impl Stream {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Streams {
     pub map: BTreeMap<u32, Stream>,
-    closed: VecDeque<(u32, Closed)>,
+    /// Recently closed ids, oldest first (the order they are forgotten in)...
+    closed: VecDeque<u32>,
+    /// ... and why each closed, by id (a tree, as `map`: deterministic and
+    /// no hasher seeded from the OS), so that remembering a
+    /// stream on every close is not a scan of the whole memory.
+    closed_why: BTreeMap<u32, Closed>,
     /// Ranges (first, last) of the peer's ids passed over when it opened a
     /// higher one: never opened, implicitly closed (RFC 9113 §5.1.1).
     /// Oldest first, at most `max_closed` of them.
@@ -77,6 +82,7 @@ impl Streams {
         Streams {
             map: BTreeMap::new(),
             closed: VecDeque::new(),
+            closed_why: BTreeMap::new(),
             skipped: VecDeque::new(),
             max_closed,
         }
@@ -122,19 +128,22 @@ impl Streams {
         if self.max_closed == 0 {
             return;
         }
-        if let Some(e) = self.closed.iter_mut().find(|(i, _)| *i == id) {
-            e.1 = why;
+        if let Some(e) = self.closed_why.get_mut(&id) {
+            *e = why;
             return;
         }
         if self.closed.len() >= self.max_closed {
-            self.closed.pop_front();
+            if let Some(old) = self.closed.pop_front() {
+                self.closed_why.remove(&old);
+            }
         }
-        self.closed.push_back((id, why));
+        self.closed.push_back(id);
+        self.closed_why.insert(id, why);
     }
 
     /// Why a closed stream that is no longer live closed, if remembered.
     pub fn closed_reason(&self, id: u32) -> Option<Closed> {
-        self.closed.iter().find(|(i, _)| *i == id).map(|&(_, w)| w)
+        self.closed_why.get(&id).copied()
     }
 
     /// Remembers that the peer passed over the ids `first..=last` (of its

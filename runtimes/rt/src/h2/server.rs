@@ -52,6 +52,9 @@ pub struct H2ServerApp<H: Handler> {
     shutdown_id: u64,
     shutdown_seen: bool,
     shutdown_waker: Option<std::task::Waker>,
+    /// Streams whose response ended during a [`run`](Self::run): one
+    /// vector kept across runs.
+    finished: Vec<StreamId>,
 }
 
 impl<H: Handler> H2ServerApp<H> {
@@ -64,6 +67,7 @@ impl<H: Handler> H2ServerApp<H> {
             shutdown_id,
             shutdown_seen: false,
             shutdown_waker: None,
+            finished: Vec::new(),
         }
     }
 
@@ -163,7 +167,7 @@ impl<H: Handler> H2ServerApp<H> {
     /// Runs the handlers and moves response bodies along.
     fn run(&mut self, cx: &mut Context<'_>, m: &mut Connection) -> bool {
         let mut progress = false;
-        let mut finished = Vec::new();
+        let mut finished = std::mem::take(&mut self.finished);
         for (&stream, task) in self.streams.iter_mut() {
             'respond: {
                 if let Reply::Calling(fut) = &mut task.response {
@@ -219,7 +223,7 @@ impl<H: Handler> H2ServerApp<H> {
                 }
             }
         }
-        for stream in finished {
+        for stream in finished.drain(..) {
             if let Some(task) = self.streams.get(&stream) {
                 if task.body.is_none() && task.unreleased == 0 {
                     self.streams.remove(&stream);
@@ -236,6 +240,7 @@ impl<H: Handler> H2ServerApp<H> {
                 }
             }
         }
+        self.finished = finished;
         progress
     }
 }
@@ -249,6 +254,17 @@ impl<F> StreamTask<F> {
 /// Removes the fields HTTP/2 forbids (RFC 9113 §8.2.2) that an HTTP/1.1
 /// handler may have set, instead of failing the response.
 fn strip_connection_headers(headers: &mut HeaderMap) {
+    // Nearly always there is nothing to strip: one walk over the few
+    // fields says so, without a lookup (a hash) per forbidden name.
+    let forbidden = |(name, value): (&header::HeaderName, &header::HeaderValue)| match name.as_str()
+    {
+        "connection" | "transfer-encoding" | "upgrade" | "keep-alive" | "proxy-connection" => true,
+        "te" => !value.as_bytes().eq_ignore_ascii_case(b"trailers"),
+        _ => false,
+    };
+    if !headers.iter().any(forbidden) {
+        return;
+    }
     for name in [
         header::CONNECTION,
         header::TRANSFER_ENCODING,
