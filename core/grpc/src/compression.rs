@@ -265,8 +265,19 @@ pub fn decompress_message(
     encoding: Encoding,
     max: usize,
 ) -> Result<Bytes, Error> {
+    decompress_message_owned(message.clone(), encoding, max)
+}
+
+/// [`decompress_message`] taking the message: an uncompressed payload is
+/// handed on as is, without a reference-count round trip on the receive
+/// buffer (what a reader does for every message it yields).
+pub(crate) fn decompress_message_owned(
+    message: Message,
+    encoding: Encoding,
+    max: usize,
+) -> Result<Bytes, Error> {
     if !message.compressed {
-        return Ok(message.data.clone());
+        return Ok(message.data);
     }
     if encoding == Encoding::Identity {
         return Err(Error::CompressedWithoutEncoding);

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::Error;
 
@@ -184,6 +184,25 @@ impl Framer {
         out.freeze()
     }
 
+    /// Drops the first `n` bytes (all buffered): the prefix, already read
+    /// by [`peek`](Self::peek). Advancing the chunks instead of slicing
+    /// them off spares a reference-count increment and decrement per
+    /// message on the shared receive buffer.
+    fn skip(&mut self, mut n: usize) {
+        self.buffered -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let k = n.min(front.len());
+            front.advance(k);
+            n -= k;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+    }
+
     fn truncated(&self) -> Error {
         Error::TruncatedMessage {
             received: self.buffered() as u64,
@@ -216,7 +235,7 @@ impl Framer {
                     self.fail();
                     return Some(Err(e));
                 }
-                self.take(MESSAGE_HEADER_LEN);
+                self.skip(MESSAGE_HEADER_LEN);
                 self.head = Some((flag, len));
                 (flag, len)
             }

@@ -8,8 +8,9 @@
 //! of the body it says how the call ended. It does no IO: blocking threads
 //! and async tasks drive it the same way.
 
+use crate::compression::decompress_message_owned;
 use crate::web::{WebDecoder, WebFrame, WebMode};
-use crate::{Code, Encoding, Error, Message, MessageDecoder, Status, decompress_message};
+use crate::{Code, Encoding, Error, Message, MessageDecoder, Status};
 use bytes::Bytes;
 use http::HeaderMap;
 
@@ -130,7 +131,7 @@ impl MessageReader {
             return match next {
                 Some(Ok(Some(message))) => {
                     self.last_compressed = message.compressed;
-                    let data = decompress_message(&message, self.encoding, self.max);
+                    let data = decompress_message_owned(message, self.encoding, self.max);
                     if data.is_err() {
                         self.failed = true;
                     }
