@@ -53,7 +53,7 @@ use wirestate_mcp::schema::{
     Resource, ResourceTemplate, Tool, progress_token,
 };
 use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
-use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
+use wirestate_mcp::{Config, Phase, ServerEvent, ServerSession, StdioConfig, StdioServer};
 
 use crate::ws::{self, WebSocket};
 use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
@@ -85,8 +85,10 @@ struct Registry {
     config: Config,
     handlers: Handlers<ToolFn, ResourceFn, PromptFn, CompleteFn>,
     max_threads: usize,
-    /// Handler threads running now.
+    /// Calls in progress now (admitted, not yet answered).
     running: AtomicUsize,
+    /// The threads that run calls off the transport's own threads.
+    pool: Arc<Pool>,
 }
 
 /// Builds an [`McpServer`].
@@ -274,6 +276,21 @@ trait Port: Send + Sync {
         request: &RequestId,
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool;
+    /// Applies a finished handler's answer: [`with`](Self::with) unless
+    /// the transport writes answers in batches (stdio: its worker writes
+    /// once the calls it read are all answered).
+    fn answer(
+        &self,
+        session: Option<&SessionId>,
+        request: &RequestId,
+        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
+    ) -> bool {
+        self.with(session, request, f)
+    }
+    /// The calling handler is about to block until the client answers: on
+    /// stdio, another thread must be reading by then (the handler may run
+    /// on the thread that reads).
+    fn will_wait(&self) {}
     /// Ends the SSE stream carrying `request`'s answer (Streamable HTTP
     /// only).
     fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool {
@@ -422,6 +439,7 @@ impl RequestContext {
         if let Some(e) = error {
             return Err(ToolError::Client(e.to_string()));
         }
+        self.port.will_wait();
         loop {
             let wait = deadline.map_or(Duration::from_secs(1), |d: Instant| {
                 d.saturating_duration_since(Instant::now())
@@ -481,14 +499,175 @@ type Work = Box<
     dyn FnOnce(&RequestContext) -> Box<dyn FnOnce(&mut ServerSession, &RequestId) + Send> + Send,
 >;
 
-/// Runs `work` on a thread of its own and applies its answer; answers
-/// -32009 at once when [`McpServerBuilder::max_handler_threads`] are busy.
-/// Requests to refuse at once (no handler thread for them), with the
-/// error to answer: applied by the transport after its events are handed
-/// out, under the lock it already holds.
+/// Requests to refuse at once (no handler runs for them), with the error
+/// to answer: applied by the transport after its events are handed out,
+/// under the lock it already holds.
 type Refusals = Vec<(RequestId, ErrorObject)>;
 
-fn run_handler(registry: &Arc<Registry>, ctx: RequestContext, work: Work, refused: &mut Refusals) {
+/// Counts a call among those in progress until it is dropped, however
+/// it ends (answered, panicked, or abandoned unstarted).
+struct Admitted(Arc<Registry>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A call admitted to run: its context and its handler's work. Where it
+/// runs is the transport's choice: on the thread that read it when that
+/// costs no hand-off and cannot hold up its own stream (stdio; Streamable
+/// HTTP when [`inline`](Self::inline)), on a thread of its own otherwise.
+struct Job {
+    ctx: RequestContext,
+    work: Work,
+    /// May run on the connection thread that received it (Streamable
+    /// HTTP): nothing it can send needs its response stream open before it
+    /// ends — no progress token, and a client that cannot be asked
+    /// (neither sampling nor elicitation), so the handler never blocks
+    /// waiting for an answer that would travel on that stream.
+    inline: bool,
+    _admitted: Admitted,
+}
+
+impl Job {
+    /// Runs the handler on the calling thread (a panic is answered
+    /// -32603, as the async servers do) and applies its answer through
+    /// [`Port::answer`].
+    fn run(self) {
+        let Job {
+            ctx,
+            work,
+            _admitted,
+            ..
+        } = self;
+        let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx))) {
+            Ok(answer) => answer,
+            // Answered -32603 like the async servers' panicking
+            // handlers, so the client does not wait forever.
+            Err(_) => {
+                tracing::error!(request = %ctx.request, "MCP handler panicked");
+                Box::new(|s: &mut ServerSession, id: &RequestId| {
+                    ToolError::panicked().answer(s, id)
+                })
+            }
+        };
+        let mut answer = Some(answer);
+        ctx.port
+            .answer(ctx.session.as_ref(), &ctx.request, &mut |s, _| {
+                if let Some(a) = answer.take() {
+                    a(s, &ctx.request);
+                }
+            });
+    }
+
+    /// Runs the job on a handler thread of the pool (an idle one, or a
+    /// new one); answers -32009 when no thread can be started.
+    fn spawn(self) {
+        let (port, session, request) = (
+            self.ctx.port.clone(),
+            self.ctx.session.clone(),
+            self.ctx.request.clone(),
+        );
+        let pool = self._admitted.0.pool.clone();
+        if !Pool::submit(&pool, self) {
+            let error = ErrorObject::new(ErrorCode::SERVER_BUSY, "cannot start a handler thread");
+            port.with(session.as_ref(), &request, &mut |s, _| {
+                let _ = s.respond_error(&request, error.clone());
+            });
+        }
+    }
+}
+
+/// Whether a handler of this session can send nothing on its call's
+/// stream before its answer: a client that cannot be asked (sampling,
+/// elicitation: the question travels on that stream, and the handler
+/// waits for the answer) and no logs going out (none asked for, or
+/// logging not advertised). With no progress token either, the call
+/// may run on the connection thread that waits for its answer.
+fn quiet_session(s: &ServerSession) -> bool {
+    let may_ask = s
+        .client_capabilities()
+        .is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some());
+    let logs =
+        s.phase() != Phase::New && s.log_level().is_some() && s.capabilities().logging.is_some();
+    !may_ask && !logs
+}
+
+/// Handler threads kept for the next calls: starting a thread per call
+/// (clone, stack mapping, exit) cost more than a quick call itself. Idle
+/// threads end after [`POOL_IDLE`].
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+}
+
+/// How long a pool thread waits for a call before it ends.
+const POOL_IDLE: Duration = Duration::from_secs(10);
+
+impl Pool {
+    /// Hands `job` to an idle thread, or starts one for it; `false` (the
+    /// job dropped unrun) when no thread can be started.
+    fn submit(pool: &Arc<Pool>, job: Job) -> bool {
+        let mut st = lock(&pool.state);
+        // Each queued job has an idle thread of its own to take it.
+        if st.idle > st.jobs.len() {
+            st.jobs.push_back(job);
+            drop(st);
+            pool.ready.notify_one();
+            return true;
+        }
+        drop(st);
+        let me = pool.clone();
+        std::thread::Builder::new()
+            .name("mcp-handler".into())
+            .spawn(move || {
+                job.run();
+                me.serve();
+            })
+            .is_ok()
+    }
+
+    /// A pool thread: runs queued jobs until none comes for a while.
+    fn serve(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(job) = st.jobs.pop_front() {
+                drop(st);
+                job.run();
+                st = lock(&self.state);
+                continue;
+            }
+            st.idle += 1;
+            let (guard, waited) = self
+                .ready
+                .wait_timeout(st, POOL_IDLE)
+                .unwrap_or_else(|e| e.into_inner());
+            st = guard;
+            st.idle -= 1;
+            if waited.timed_out() && st.jobs.is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+/// Admits a call to run, or refuses it -32009 when
+/// [`McpServerBuilder::max_handler_threads`] calls are in progress.
+fn admit(
+    registry: &Arc<Registry>,
+    ctx: RequestContext,
+    work: Work,
+    jobs: &mut Vec<Job>,
+    refused: &mut Refusals,
+) {
     let busy = registry
         .running
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -500,59 +679,24 @@ fn run_handler(registry: &Arc<Registry>, ctx: RequestContext, work: Work, refuse
         refused.push((ctx.request, error));
         return;
     }
-    let reg = registry.clone();
-    let spawned = std::thread::Builder::new()
-        .name("mcp-handler".into())
-        .spawn({
-            let ctx = ctx.clone();
-            move || {
-                // Counted down however the handler ends (a panic included).
-                struct Running(Arc<Registry>);
-                impl Drop for Running {
-                    fn drop(&mut self) {
-                        self.0.running.fetch_sub(1, Ordering::AcqRel);
-                    }
-                }
-                let _running = Running(reg);
-                let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    work(&ctx)
-                })) {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        tracing::error!(request = %ctx.request, "MCP handler panicked");
-                        Box::new(|s: &mut ServerSession, id: &RequestId| {
-                            let _ = s.respond_error(
-                                id,
-                                ErrorObject::new(ErrorCode::INTERNAL_ERROR, "the handler panicked"),
-                            );
-                        })
-                    }
-                };
-                let mut answer = Some(answer);
-                ctx.port
-                    .with(ctx.session.as_ref(), &ctx.request, &mut |s, _| {
-                        if let Some(a) = answer.take() {
-                            a(s, &ctx.request);
-                        }
-                    });
-            }
-        });
-    if spawned.is_err() {
-        registry.running.fetch_sub(1, Ordering::AcqRel);
-        let error = ErrorObject::new(ErrorCode::SERVER_BUSY, "cannot start a handler thread");
-        refused.push((ctx.request, error));
-    }
+    jobs.push(Job {
+        ctx,
+        work,
+        inline: false,
+        _admitted: Admitted(registry.clone()),
+    });
 }
 
-/// Turns a session event into work: handler threads, or answers to our
-/// own requests. Which handler, and how its outcome is answered, is
-/// [`wirestate_mcp::handler`]'s; here the handlers run on threads.
+/// Turns a session event into work: jobs (handlers to run, where the
+/// transport decides), or answers to our own requests. Which handler, and
+/// how its outcome is answered, is [`wirestate_mcp::handler`]'s.
 fn on_event(
     registry: &Arc<Registry>,
     port: &Arc<dyn Port>,
     session: Option<SessionId>,
     event: ServerEvent,
     waiters: &mut Waiters,
+    jobs: &mut Vec<Job>,
     refused: &mut Refusals,
 ) {
     let ctx = |request: RequestId, meta: Option<&Meta>, extra: &Extra| RequestContext {
@@ -583,7 +727,7 @@ fn on_event(
             } = params;
             let handler = handlers.tool(&name);
             let ctx = ctx(id, meta.as_ref(), &extra);
-            run_handler(
+            admit(
                 registry,
                 ctx,
                 Box::new(move |ctx| {
@@ -593,6 +737,7 @@ fn on_event(
                     };
                     Box::new(move |s, id| answer_call_tool(s, id, result))
                 }),
+                jobs,
                 refused,
             );
         }
@@ -601,7 +746,7 @@ fn on_event(
             let found = handlers.resource(&uri);
             let stateless = request_meta(params.meta.as_ref()).is_some();
             let ctx = ctx(id, params.meta.as_ref(), &params.extra);
-            run_handler(
+            admit(
                 registry,
                 ctx,
                 Box::new(move |ctx| {
@@ -611,6 +756,7 @@ fn on_event(
                     };
                     Box::new(move |s, id| answer_read_resource(s, id, result))
                 }),
+                jobs,
                 refused,
             );
         }
@@ -618,7 +764,7 @@ fn on_event(
             let found = handlers.prompt(&params.name);
             let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             let args = params.arguments.unwrap_or_default();
-            run_handler(
+            admit(
                 registry,
                 ctx,
                 Box::new(move |ctx| {
@@ -630,13 +776,14 @@ fn on_event(
                     };
                     Box::new(move |s, id| answer_get_prompt(s, id, result))
                 }),
+                jobs,
                 refused,
             );
         }
         ServerEvent::Complete { id, params } => {
             let f = handlers.complete.clone();
             let ctx = ctx(id, None, &Extra::new());
-            run_handler(
+            admit(
                 registry,
                 ctx,
                 Box::new(move |_| {
@@ -646,6 +793,7 @@ fn on_event(
                     };
                     Box::new(move |s, id| answer_complete(s, id, result))
                 }),
+                jobs,
                 refused,
             );
         }
@@ -659,27 +807,82 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // ---- stdio ----
+//
+// A sequential call should cost what it must: one `read` that returns
+// the request, one `write` of the answer, and no hand-off between threads.
+// So the thread that reads a request runs its handler itself, then writes
+// the answer, then reads again (a worker); nothing else wakes up. That
+// thread cannot read while a handler runs, so the reading passes to
+// another worker when a handler is about to wait for the client
+// (sampling, elicitation: the answer has to be read), and when one runs
+// longer than a tick of the supervisor (the calling thread), so that
+// cancellations, pings and other calls are still read while it works.
+// Surplus workers end once they find the reading taken.
+
+/// How long a handler may hold up the reading before another worker
+/// takes over (one to two ticks).
+const STDIO_TICK: Duration = Duration::from_millis(10);
+
+/// Ticks without a call before the supervisor sleeps until woken.
+const STDIO_IDLE_TICKS: u32 = 100;
 
 struct StdioState {
     machine: StdioServer,
     waiters: Waiters,
     /// The output failed: nothing more is written.
     broken: bool,
+    /// The machine asked for the output to be shut.
+    shutdown: bool,
+    /// Calls read and not started yet, in arrival order.
+    queue: VecDeque<Job>,
+    /// A worker has the reading (in `read()`, or about to be).
+    reading: bool,
+    /// The input ended or failed: nobody reads any more.
+    eof: bool,
+    /// Workers alive, and how many of them are inside a handler.
+    workers: usize,
+    in_handler: usize,
+    /// Handlers started so far (the watchdog's sign of life).
+    started: u64,
+    /// Workers waiting in `changed` for the output to drain: a
+    /// notification is a system call, made only when someone needs it.
+    parked: usize,
+    /// The supervisor sleeps until woken (no call for a while): the next
+    /// call wakes it, so that its watchdog ticks while handlers run.
+    supervisor_asleep: bool,
+}
+
+struct StdioOutput {
+    writer: Box<dyn Write + Send>,
+    /// The chunks of one batch, gathered into one write.
+    scratch: Vec<u8>,
+    /// The write that failed, returned by `serve_io`.
+    error: Option<io::Error>,
 }
 
 struct StdioShared {
     me: Weak<StdioShared>,
     registry: Arc<Registry>,
     state: Mutex<StdioState>,
-    /// Signalled when there is output, a timer or the end to look at.
+    /// Held across a read and the feeding of what it read, so that bytes
+    /// enter the machine in order whichever worker read them.
+    input: Mutex<Box<dyn Read + Send>>,
+    read_error: Mutex<Option<io::Error>>,
+    /// Held while writing; taken before `state` (never the other way
+    /// round), so output leaves in the order the machine queued it.
+    output: Mutex<StdioOutput>,
+    /// Signalled for a parked reader (the output drained), the supervisor
+    /// (the end, a call after a quiet spell) and waiting workers.
     changed: Condvar,
 }
 
 impl StdioShared {
+    /// Turns the machine's events into queued jobs (and refusals).
     fn dispatch(&self, st: &mut StdioState) {
         let Some(me) = self.me.upgrade() else { return };
         let port: Arc<dyn Port> = me;
         let mut refused = Refusals::new();
+        let mut jobs = Vec::new();
         while let Some(event) = st.machine.poll_event() {
             on_event(
                 &self.registry,
@@ -687,18 +890,249 @@ impl StdioShared {
                 None,
                 event,
                 &mut st.waiters,
+                &mut jobs,
                 &mut refused,
             );
         }
+        st.queue.extend(jobs);
         for (id, error) in refused {
             let _ = st.machine.session_mut().respond_error(&id, error);
         }
-        self.changed.notify_all();
+    }
+
+    /// Wakes whoever waits in `changed` if someone must act now: a
+    /// parked reader (the output drained), or the supervisor (the session
+    /// ended, or every worker did). The supervisor's ticks cover the rest,
+    /// so a call that finishes normally makes no system call here.
+    fn notify(&self, st: &StdioState) {
+        let ended = st.eof || st.broken || st.shutdown || st.workers == 0;
+        if st.parked > 0 || ended || st.machine.is_closed() {
+            self.changed.notify_all();
+        }
+    }
+
+    fn wait<'a>(
+        &self,
+        st: MutexGuard<'a, StdioState>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, StdioState> {
+        self.changed
+            .wait_timeout(st, timeout)
+            .map_or_else(|e| e.into_inner().0, |(g, _)| g)
+    }
+
+    /// Writes what the machine has queued, in one write when it can.
+    fn flush_output(&self) {
+        let mut out = lock(&self.output);
+        let out = &mut *out;
+        let mut chunks: Vec<Bytes> = Vec::new();
+        {
+            let mut st = lock(&self.state);
+            if st.broken {
+                return;
+            }
+            while let Some(t) = st.machine.poll_transmit() {
+                match t {
+                    Transmit::Bytes(b) => chunks.push(b),
+                    Transmit::Shutdown => st.shutdown = true,
+                }
+            }
+            if chunks.is_empty() {
+                if st.shutdown || st.machine.is_closed() {
+                    self.notify(&st);
+                }
+                return;
+            }
+        }
+        let buf: &[u8] = if let [one] = chunks.as_slice() {
+            one
+        } else {
+            out.scratch.clear();
+            for c in &chunks {
+                out.scratch.extend_from_slice(c);
+            }
+            &out.scratch
+        };
+        let written = out.writer.write_all(buf).and_then(|()| out.writer.flush());
+        let mut st = lock(&self.state);
+        if let Err(e) = written {
+            st.broken = true;
+            out.error.get_or_insert(e);
+        }
+        // A reader parked on the output bound, or the supervisor waiting
+        // for the end.
+        self.notify(&st);
+    }
+
+    /// Starts a worker; `false` when no thread can be started.
+    fn spawn_worker(&self, st: &mut StdioState) -> bool {
+        let Some(me) = self.me.upgrade() else {
+            return false;
+        };
+        st.workers += 1;
+        let spawned = std::thread::Builder::new()
+            .name("mcp-stdio".into())
+            .spawn(move || me.work());
+        if spawned.is_err() {
+            st.workers -= 1;
+        }
+        spawned.is_ok()
+    }
+
+    /// A worker: runs queued calls, reads when nobody else does, and
+    /// ends when the reading is taken and nothing is queued.
+    fn work(&self) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let job = {
+                let mut st = lock(&self.state);
+                loop {
+                    if let Some(job) = st.queue.pop_front() {
+                        st.in_handler += 1;
+                        st.started += 1;
+                        if st.supervisor_asleep {
+                            st.supervisor_asleep = false;
+                            self.changed.notify_all();
+                        }
+                        break Some(job);
+                    }
+                    if st.reading || st.eof || st.broken || st.machine.is_closed() {
+                        st.workers -= 1;
+                        self.notify(&st);
+                        return;
+                    }
+                    if st.machine.wants_read() {
+                        st.reading = true;
+                        break None;
+                    }
+                    // Over the output bound: wait for the writes.
+                    st.parked += 1;
+                    st = self.wait(st, Duration::from_millis(100));
+                    st.parked -= 1;
+                }
+            };
+            match job {
+                Some(job) => {
+                    job.run();
+                    let more = {
+                        let mut st = lock(&self.state);
+                        st.in_handler -= 1;
+                        !st.queue.is_empty()
+                    };
+                    // The answers of calls read together leave together.
+                    if !more {
+                        self.flush_output();
+                    }
+                }
+                None => {
+                    // What the read produced (pings, errors) leaves now,
+                    // not after the calls it queued, which may take long.
+                    self.read_once(&mut buf);
+                    self.flush_output();
+                }
+            }
+        }
+    }
+
+    /// One read, fed to the machine.
+    fn read_once(&self, buf: &mut [u8]) {
+        let mut input = lock(&self.input);
+        let read = loop {
+            match input.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        let mut st = lock(&self.state);
+        st.reading = false;
+        let now = Instant::now();
+        match read {
+            Ok(n) if n > 0 => {
+                let _ = st.machine.handle_input(now, &buf[..n]);
+            }
+            other => {
+                if let Err(e) = other {
+                    *lock(&self.read_error) = Some(e);
+                }
+                st.eof = true;
+                let _ = st.machine.handle_eof(now);
+                self.notify(&st);
+            }
+        }
+        drop(input);
+        self.dispatch(&mut st);
+    }
+
+    /// The calling thread of `serve_io`: fires the session's timers,
+    /// starts a worker when every one is stuck in a handler while calls
+    /// wait or nobody reads, and returns once the session is over.
+    fn supervise(&self) {
+        let mut last = u64::MAX;
+        let mut quiet = 0u32;
+        let mut st = lock(&self.state);
+        loop {
+            let now = Instant::now();
+            if st.machine.poll_timeout().is_some_and(|at| at <= now) {
+                st.machine.handle_timeout(now);
+                self.dispatch(&mut st);
+                drop(st);
+                self.flush_output();
+                st = lock(&self.state);
+            }
+            if st.broken || st.shutdown || st.machine.is_closed() {
+                return;
+            }
+            if st.in_handler > 0 || st.started != last {
+                quiet = 0;
+            } else {
+                quiet = quiet.saturating_add(1);
+            }
+            let stuck = st.in_handler > 0
+                && st.in_handler == st.workers
+                && st.started == last
+                && (!st.queue.is_empty() || (!st.reading && !st.eof));
+            if stuck {
+                self.spawn_worker(&mut st);
+                // Answers of earlier calls read together with the stuck
+                // one wait for the batch to end: they leave now.
+                drop(st);
+                self.flush_output();
+                st = lock(&self.state);
+            }
+            last = st.started;
+            let timer = st.machine.poll_timeout().map(|at| {
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            });
+            let wait = if quiet >= STDIO_IDLE_TICKS && st.workers > 0 {
+                st.supervisor_asleep = true;
+                timer.unwrap_or(Duration::from_secs(1))
+            } else {
+                timer.map_or(STDIO_TICK, |t| t.min(STDIO_TICK))
+            };
+            st = self.wait(st, wait);
+            st.supervisor_asleep = false;
+            if st.workers == 0 && !st.eof && !st.broken {
+                // Every worker ended (a thread could not start): read on.
+                self.spawn_worker(&mut st);
+            }
+        }
     }
 }
 
 impl Port for StdioShared {
     fn with(
+        &self,
+        session: Option<&SessionId>,
+        request: &RequestId,
+        f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
+    ) -> bool {
+        let alive = self.answer(session, request, f);
+        self.flush_output();
+        alive
+    }
+
+    fn answer(
         &self,
         _session: Option<&SessionId>,
         _request: &RequestId,
@@ -709,6 +1143,15 @@ impl Port for StdioShared {
         f(st.machine.session_mut(), &mut st.waiters);
         self.dispatch(st);
         !st.broken
+    }
+
+    fn will_wait(&self) {
+        let mut st = lock(&self.state);
+        // The client's answer must be read: if every worker is inside a
+        // handler (this one included), one more takes the reading.
+        if st.in_handler >= st.workers && !st.eof && !st.broken {
+            self.spawn_worker(&mut st);
+        }
     }
 }
 
@@ -721,6 +1164,7 @@ impl McpServer {
                 handlers: Handlers::default(),
                 max_threads: 256,
                 running: AtomicUsize::new(0),
+                pool: Arc::default(),
             },
         }
     }
@@ -756,18 +1200,22 @@ impl McpServer {
     }
 
     /// Serves one client over a pair of byte streams (one JSON-RPC
-    /// message per line): `input` is read on a thread of its own, the
-    /// calling thread writes `output` and fires the session's timers.
-    /// Returns once the input has ended and every answer is written (or
-    /// abandoned: calls still running when the client went away).
+    /// message per line). A worker thread reads a request, runs its
+    /// handler and writes the answer (no hand-off between threads for a
+    /// call that finishes at once); the reading passes to another worker
+    /// while a handler waits for the client or runs longer than about
+    /// 10 ms, so cancellations and other calls are still read. The
+    /// calling thread fires the session's timers. Returns once the input
+    /// has ended and every answer is written (or abandoned: calls still
+    /// running when the client went away).
     ///
     /// # Errors
     ///
     /// The streams' I/O errors.
     pub fn serve_io(
         &self,
-        mut input: impl Read + Send + 'static,
-        mut output: impl Write,
+        input: impl Read + Send + 'static,
+        output: impl Write + Send + 'static,
     ) -> io::Result<()> {
         let mut machine = StdioServer::new(StdioConfig::new(self.session_config()));
         self.fill(machine.session_mut());
@@ -778,108 +1226,43 @@ impl McpServer {
                 machine,
                 waiters: BTreeMap::new(),
                 broken: false,
+                shutdown: false,
+                queue: VecDeque::new(),
+                reading: false,
+                eof: false,
+                workers: 0,
+                in_handler: 0,
+                started: 0,
+                parked: 0,
+                supervisor_asleep: false,
+            }),
+            input: Mutex::new(Box::new(input)),
+            read_error: Mutex::new(None),
+            output: Mutex::new(StdioOutput {
+                writer: Box::new(output),
+                scratch: Vec::new(),
+                error: None,
             }),
             changed: Condvar::new(),
         });
-        let reader = shared.clone();
-        let read_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
-        let read_error_w = read_error.clone();
-        std::thread::Builder::new()
-            .name("mcp-stdin".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    // Wait while the session is over its output bound.
-                    {
-                        let mut st = lock(&reader.state);
-                        while !st.machine.wants_read() && !st.broken && !st.machine.is_closed() {
-                            st = reader
-                                .changed
-                                .wait_timeout(st, Duration::from_millis(100))
-                                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
-                        }
-                        if st.broken || st.machine.is_closed() {
-                            return;
-                        }
-                    }
-                    let n = match input.read(&mut buf) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            *lock(&read_error_w) = Some(e);
-                            0
-                        }
-                    };
-                    let mut st = lock(&reader.state);
-                    let now = Instant::now();
-                    if n == 0 {
-                        let _ = st.machine.handle_eof(now);
-                    } else {
-                        let _ = st.machine.handle_input(now, &buf[..n]);
-                    }
-                    reader.dispatch(&mut st);
-                    if n == 0 {
-                        return;
-                    }
-                }
-            })?;
-        let result = (|| {
-            let mut out: VecDeque<Bytes> = VecDeque::new();
-            loop {
-                let mut shutdown = false;
-                {
-                    let mut st = lock(&shared.state);
-                    loop {
-                        if let Some(at) = st.machine.poll_timeout()
-                            && at <= Instant::now()
-                        {
-                            st.machine.handle_timeout(Instant::now());
-                            shared.dispatch(&mut st);
-                        }
-                        while let Some(t) = st.machine.poll_transmit() {
-                            match t {
-                                Transmit::Bytes(b) => out.push_back(b),
-                                Transmit::Shutdown => shutdown = true,
-                            }
-                        }
-                        if !out.is_empty() || shutdown || st.machine.is_closed() {
-                            break;
-                        }
-                        let wait = st
-                            .machine
-                            .poll_timeout()
-                            .map_or(Duration::from_secs(1), |at| {
-                                at.saturating_duration_since(Instant::now())
-                                    .max(Duration::from_millis(1))
-                            });
-                        st = shared
-                            .changed
-                            .wait_timeout(st, wait)
-                            .map_or_else(|e| e.into_inner().0, |(g, _)| g);
-                    }
-                }
-                // Written outside the lock: a slow reader of our output
-                // does not hold up the handlers.
-                for b in out.drain(..) {
-                    output.write_all(&b)?;
-                }
-                output.flush()?;
-                shared.changed.notify_all();
-                if shutdown || lock(&shared.state).machine.is_closed() {
-                    return Ok(());
-                }
-            }
-        })();
-        let mut st = lock(&shared.state);
-        if result.is_err() {
-            st.broken = true;
+        if !shared.spawn_worker(&mut lock(&shared.state)) {
+            return Err(io::Error::other("cannot start the stdio reader thread"));
         }
+        shared.supervise();
+        // What is still queued for output (written by nobody else once
+        // the session is over).
+        shared.flush_output();
+        let write_error = lock(&shared.output).error.take();
+        let mut st = lock(&shared.state);
+        st.broken = true;
+        // Calls not started are abandoned.
+        st.queue.clear();
         st.waiters.clear();
-        shared.changed.notify_all();
+        shared.notify(&st);
         drop(st);
-        match lock(&read_error).take() {
+        match lock(&shared.read_error).take().or(write_error) {
             Some(e) => Err(e),
-            None => result,
+            None => Ok(()),
         }
     }
 }
@@ -919,9 +1302,12 @@ struct WsShared {
 }
 
 impl WsShared {
-    /// Hands events to handlers and sends the session's messages (under
-    /// the lock, so they leave in the order the session queued them).
-    fn dispatch(&self, st: &mut WsState) {
+    /// Turns events into jobs, for the caller to start once it lets go
+    /// of the lock, and sends the session's messages (under the lock, so
+    /// they leave in the order the session queued them).
+    #[must_use]
+    fn dispatch(&self, st: &mut WsState) -> Vec<Job> {
+        let mut jobs = Vec::new();
         if let Some(me) = self.me.upgrade() {
             let port: Arc<dyn Port> = me;
             let mut refused = Refusals::new();
@@ -932,6 +1318,7 @@ impl WsShared {
                     None,
                     event,
                     &mut st.waiters,
+                    &mut jobs,
                     &mut refused,
                 );
             }
@@ -949,6 +1336,7 @@ impl WsShared {
                 st.closed = true;
             }
         }
+        jobs
     }
 }
 
@@ -959,13 +1347,16 @@ impl Port for WsShared {
         _request: &RequestId,
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool {
-        let mut st = lock(&self.state);
-        if st.closed {
-            return false;
-        }
-        let st = &mut *st;
-        f(&mut st.session, &mut st.waiters);
-        self.dispatch(st);
+        let jobs = {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return false;
+            }
+            let st = &mut *st;
+            f(&mut st.session, &mut st.waiters);
+            self.dispatch(st)
+        };
+        jobs.into_iter().for_each(Job::spawn);
         true
     }
 }
@@ -994,10 +1385,13 @@ impl McpServer {
             let now = Instant::now();
             let refused = mcp_ws::handle_ws_message(&mut st.session, now, message);
             st.session.handle_timeout(now);
-            shared.dispatch(&mut st);
-            if let Err(frame) = refused {
+            let jobs = shared.dispatch(&mut st);
+            if refused.is_err() {
                 st.closed = true;
-                drop(st);
+            }
+            drop(st);
+            jobs.into_iter().for_each(Job::spawn);
+            if let Err(frame) = refused {
                 let _ = socket.close(frame.code, BINARY_REASON);
                 break;
             }
@@ -1005,7 +1399,8 @@ impl McpServer {
         let mut st = lock(&shared.state);
         st.closed = true;
         st.session.handle_close();
-        shared.dispatch(&mut st);
+        // The session is over: calls it still reported are abandoned.
+        drop(shared.dispatch(&mut st));
         st.waiters.clear();
     }
 }
@@ -1016,6 +1411,9 @@ struct HttpState {
     machine: HttpServer,
     waiters: Waiters,
     timer: bool,
+    /// Connection threads waiting in `changed`: a notification is a
+    /// system call, made only when someone waits.
+    waiting: usize,
 }
 
 struct HttpShared {
@@ -1027,9 +1425,14 @@ struct HttpShared {
 }
 
 impl HttpShared {
-    /// Turns events into work and wakes the open responses.
-    fn flush(&self, st: &mut HttpState) {
-        let Some(me) = self.me.upgrade() else { return };
+    /// Turns events into jobs (for the caller to run or start once it
+    /// lets go of the lock) and wakes the open responses.
+    #[must_use]
+    fn flush(&self, st: &mut HttpState) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        let Some(me) = self.me.upgrade() else {
+            return jobs;
+        };
         let port: Arc<dyn Port> = me;
         let mut any = false;
         while st.machine.poll_ready().is_some() {
@@ -1040,14 +1443,22 @@ impl HttpShared {
             match event {
                 HttpEvent::Session { session, event } => {
                     let mut refused = Refusals::new();
+                    let first = jobs.len();
                     on_event(
                         &self.registry,
                         &port,
                         Some(session.clone()),
                         event,
                         &mut st.waiters,
+                        &mut jobs,
                         &mut refused,
                     );
+                    let quiet = st.machine.session(&session).is_none_or(quiet_session);
+                    for job in &mut jobs[first..] {
+                        job.inline = quiet
+                            && job.ctx.progress.is_none()
+                            && job.ctx.meta.as_ref().is_none_or(|m| m.log_level.is_none());
+                    }
                     for (id, error) in refused {
                         if let Some(s) = st.machine.session_for(&session, &id) {
                             let _ = s.respond_error(&id, error);
@@ -1062,9 +1473,25 @@ impl HttpShared {
                 _ => {}
             }
         }
-        if any {
+        if any && st.waiting > 0 {
             self.changed.notify_all();
         }
+        jobs
+    }
+
+    /// Waits on `changed` (at most `timeout`), counted in `waiting`.
+    fn wait<'a>(
+        &self,
+        mut st: MutexGuard<'a, HttpState>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, HttpState> {
+        st.waiting += 1;
+        let mut st = self
+            .changed
+            .wait_timeout(st, timeout)
+            .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        st.waiting -= 1;
+        st
     }
 
     /// Starts the thread that fires the machine's timers (session expiry,
@@ -1085,7 +1512,9 @@ impl HttpShared {
                     let mut st = lock(&shared.state);
                     if st.machine.poll_timeout().is_some_and(|t| t <= now) {
                         st.machine.handle_timeout(now);
-                        shared.flush(&mut st);
+                        let jobs = shared.flush(&mut st);
+                        drop(st);
+                        jobs.into_iter().for_each(Job::spawn);
                     }
                 }
             });
@@ -1100,31 +1529,40 @@ impl Port for HttpShared {
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool {
         let Some(session) = session else { return false };
-        let mut st = lock(&self.state);
-        let st = &mut *st;
-        let found = match st.machine.session_for(session, request) {
-            Some(s) => {
-                f(s, &mut st.waiters);
-                true
-            }
-            None => false,
+        let (found, jobs) = {
+            let mut st = lock(&self.state);
+            let st = &mut *st;
+            let found = match st.machine.session_for(session, request) {
+                Some(s) => {
+                    f(s, &mut st.waiters);
+                    true
+                }
+                None => false,
+            };
+            (found, self.flush(st))
         };
-        self.flush(st);
+        jobs.into_iter().for_each(Job::spawn);
         found
     }
 
     fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool {
         let Some(session) = session else { return false };
-        let mut st = lock(&self.state);
-        let closed = st.machine.close_stream(session, request);
-        self.flush(&mut st);
+        let (closed, jobs) = {
+            let mut st = lock(&self.state);
+            let closed = st.machine.close_stream(session, request);
+            (closed, self.flush(&mut st))
+        };
+        jobs.into_iter().for_each(Job::spawn);
         closed
     }
 
     fn edit(&self, _session: Option<&SessionId>, _request: &RequestId, edit: CatalogueEdit) {
-        let mut st = lock(&self.state);
-        edit.apply_http(&mut st.machine);
-        self.flush(&mut st);
+        let jobs = {
+            let mut st = lock(&self.state);
+            edit.apply_http(&mut st.machine);
+            self.flush(&mut st)
+        };
+        jobs.into_iter().for_each(Job::spawn);
     }
 }
 
@@ -1170,6 +1608,7 @@ impl McpServer {
                 machine,
                 waiters: BTreeMap::new(),
                 timer: false,
+                waiting: 0,
             }),
             changed: Condvar::new(),
         });
@@ -1207,13 +1646,19 @@ impl McpHttp {
             }
             Err(_) => return status_only(StatusCode::BAD_REQUEST),
         };
-        let reply = {
+        let (reply, jobs) = {
             let mut st = lock(&self.shared.state);
             self.shared.start_timer(&mut st);
             let reply = st.machine.handle_request(Instant::now(), &parts, body);
-            self.shared.flush(&mut st);
-            reply
+            let jobs = self.shared.flush(&mut st);
+            (reply, jobs)
         };
+        // This thread would wait for the answer anyway: a call that cannot
+        // need its stream open before it ends runs here, with no hand-off
+        // to a handler thread and back. The others get threads first.
+        let (inline, threaded): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.inline);
+        threaded.into_iter().for_each(Job::spawn);
+        inline.into_iter().for_each(Job::run);
         let reply = match reply {
             Reply::Deferred { exchange } => self.decided(exchange),
             other => other,
@@ -1239,16 +1684,17 @@ impl McpHttp {
     fn decided(&self, exchange: ExchangeId) -> Reply {
         let mut st = lock(&self.shared.state);
         loop {
-            if let Some(reply) = st.machine.poll_reply(exchange) {
-                self.shared.flush(&mut st);
+            let reply = st.machine.poll_reply(exchange);
+            let jobs = self.shared.flush(&mut st);
+            if !jobs.is_empty() {
+                drop(st);
+                jobs.into_iter().for_each(Job::spawn);
+                st = lock(&self.shared.state);
+            }
+            if let Some(reply) = reply {
                 return reply;
             }
-            self.shared.flush(&mut st);
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, Duration::from_secs(1))
-                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+            st = self.shared.wait(st, Duration::from_secs(1));
         }
     }
 
@@ -1307,12 +1753,16 @@ impl Iterator for ExchangeChunks {
         loop {
             match st.machine.poll_chunk(self.exchange) {
                 Some(Chunk::Data(b)) => {
-                    self.shared.flush(&mut st);
+                    let jobs = self.shared.flush(&mut st);
+                    drop(st);
+                    jobs.into_iter().for_each(Job::spawn);
                     return Some(Ok(b));
                 }
                 Some(Chunk::End) => {
                     self.done = true;
-                    self.shared.flush(&mut st);
+                    let jobs = self.shared.flush(&mut st);
+                    drop(st);
+                    jobs.into_iter().for_each(Job::spawn);
                     return None;
                 }
                 None => {
@@ -1325,11 +1775,7 @@ impl Iterator for ExchangeChunks {
                         // the stream stays resumable.
                         return None;
                     }
-                    st = self
-                        .shared
-                        .changed
-                        .wait_timeout(st, Duration::from_secs(1))
-                        .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+                    st = self.shared.wait(st, Duration::from_secs(1));
                 }
             }
         }
@@ -1341,8 +1787,11 @@ impl Drop for ExchangeChunks {
         if self.done {
             return;
         }
-        let mut st = lock(&self.shared.state);
-        st.machine.handle_disconnect(Instant::now(), self.exchange);
-        self.shared.flush(&mut st);
+        let jobs = {
+            let mut st = lock(&self.shared.state);
+            st.machine.handle_disconnect(Instant::now(), self.exchange);
+            self.shared.flush(&mut st)
+        };
+        jobs.into_iter().for_each(Job::spawn);
     }
 }

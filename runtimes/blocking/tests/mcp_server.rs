@@ -207,13 +207,29 @@ fn websocket_with_our_client() {
 
 #[test]
 fn sampling_during_a_tool_call_over_websocket() {
+    sampling_during_a_tool_call("ws");
+}
+
+/// Over Streamable HTTP the question travels on the call's own SSE
+/// stream: the call must not run on the connection thread that writes it.
+#[test]
+fn sampling_during_a_tool_call_over_http() {
+    sampling_during_a_tool_call("http");
+}
+
+fn sampling_during_a_tool_call(scheme: &str) {
     let srv = start(server());
     let mut c = config();
     c.capabilities = ClientCapabilities {
         sampling: Some(Default::default()),
         ..ClientCapabilities::default()
     };
-    let client = McpClient::websocket(&format!("ws://{}/mcp", srv.addr), c).unwrap();
+    let url = format!("{scheme}://{}/mcp", srv.addr);
+    let client = if scheme == "ws" {
+        McpClient::websocket(&url, c).unwrap()
+    } else {
+        McpClient::http(&url, c).unwrap()
+    };
     let answerer = client.clone();
     let t = std::thread::spawn(move || {
         loop {
@@ -445,4 +461,224 @@ fn an_open_sse_stream_ends_on_shutdown() {
     );
     let mut rest = Vec::new();
     let _ = g.read_to_end(&mut rest);
+}
+
+// ---- stdio: a call runs on the thread that read it, and the reading
+// passes on while it waits or runs long ----
+
+/// A stdio session over OS pipes, set up (`initialize` with `caps`), its
+/// output read line by line on a thread of its own. (`std::io::pipe` is
+/// newer than the MSRV; clippy lets tests use it, and this is test code.)
+#[allow(clippy::incompatible_msrv)]
+struct Stdio {
+    input: Option<std::io::PipeWriter>,
+    lines: std::sync::mpsc::Receiver<Value>,
+    server: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+#[allow(clippy::incompatible_msrv)]
+impl Stdio {
+    fn start(server: McpServer, caps: Value) -> Self {
+        let (in_r, in_w) = std::io::pipe().unwrap();
+        let (out_r, out_w) = std::io::pipe().unwrap();
+        let srv = std::thread::spawn(move || server.serve_io(in_r, out_w));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out_r).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut s = Stdio {
+            input: Some(in_w),
+            lines,
+            server: Some(srv),
+        };
+        s.send(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": caps,
+            "clientInfo": {"name": "pipe", "version": "1"}}}),
+        );
+        assert_eq!(s.next()["id"], 0);
+        s.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        s
+    }
+
+    fn send(&mut self, message: Value) {
+        let input = self.input.as_mut().unwrap();
+        writeln!(input, "{message}").unwrap();
+    }
+
+    fn call(&mut self, id: u64, tool: &str, args: Value) {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": tool, "arguments": args}}));
+    }
+
+    /// The next message the server wrote (within 5 s).
+    fn next(&self) -> Value {
+        self.lines
+            .recv_timeout(Duration::from_secs(5))
+            .expect("no message from the server within 5 s")
+    }
+
+    /// Ends the input and returns what the server wrote after it.
+    fn finish(mut self) -> Vec<Value> {
+        self.input = None;
+        self.server.take().unwrap().join().unwrap().unwrap();
+        self.lines.try_iter().collect()
+    }
+}
+
+/// A tool that runs until the test lets it go (or 5 s pass), saying
+/// `started` (progress) first.
+fn gated_server(gate: std::sync::mpsc::Receiver<()>) -> McpServer {
+    let gate = std::sync::Mutex::new(gate);
+    McpServer::builder()
+        .tool("add", "Adds two numbers.", |a: AddArgs| {
+            Ok::<_, ToolError>(Structured(Sum { sum: a.a + a.b }))
+        })
+        .tool_with_context(
+            "gated",
+            "Waits for the test.",
+            move |ctx: &RequestContext, _: Steps| {
+                ctx.progress(1.0, None, Some("started"));
+                let released = gate
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(5))
+                    .is_ok();
+                Ok::<_, ToolError>(if released { "released" } else { "timed out" })
+            },
+        )
+        .build()
+}
+
+#[test]
+fn stdio_reads_other_calls_while_a_handler_runs() {
+    let (release, gate) = std::sync::mpsc::channel();
+    let mut s = Stdio::start(gated_server(gate), json!({}));
+    // The gated call holds the thread that read it; the next call is
+    // read and answered by another one meanwhile.
+    s.call(1, "gated", json!({"steps": 1}));
+    s.call(2, "add", json!({"a": 2, "b": 3}));
+    let answer = s.next();
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert_eq!(answer["result"]["structuredContent"]["sum"], 5.0);
+    release.send(()).unwrap();
+    let answer = s.next();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "released");
+    assert!(s.finish().is_empty());
+}
+
+#[test]
+fn stdio_cancels_a_running_call() {
+    let (release, gate) = std::sync::mpsc::channel();
+    let mut s = Stdio::start(gated_server(gate), json!({}));
+    s.call(1, "gated", json!({"steps": 1}));
+    // Read while the handler runs: the call is cancelled, so its answer
+    // never goes out.
+    s.send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                  "params": {"requestId": 1, "reason": "changed my mind"}}),
+    );
+    s.send(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}));
+    let pong = s.next();
+    assert_eq!(pong["id"], 2, "{pong}");
+    release.send(()).unwrap();
+    // The same in one write: the ping's answer does not wait for the
+    // call read with it.
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+               "params": {"name": "gated", "arguments": {"steps": 1}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": 4}}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "ping"}),
+    ];
+    let batch: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    s.input
+        .as_mut()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    let pong = s.next();
+    assert_eq!(pong["id"], 5, "{pong}");
+    release.send(()).unwrap();
+    s.call(6, "add", json!({"a": 1, "b": 1}));
+    let answer = s.next();
+    assert_eq!(answer["id"], 6, "a cancelled call was answered: {answer}");
+    assert!(s.finish().is_empty());
+}
+
+#[test]
+fn stdio_progress_leaves_while_the_handler_runs() {
+    let (release, gate) = std::sync::mpsc::channel();
+    let mut s = Stdio::start(gated_server(gate), json!({}));
+    s.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "gated", "arguments": {"steps": 1}, "_meta": {"progressToken": "p"}}}),
+    );
+    // Written by the handler's thread before it ends: the tool is still
+    // waiting for the gate.
+    let progress = s.next();
+    assert_eq!(progress["method"], "notifications/progress", "{progress}");
+    assert_eq!(progress["params"]["message"], "started");
+    release.send(()).unwrap();
+    let answer = s.next();
+    assert_eq!(answer["result"]["content"][0]["text"], "released");
+    assert!(s.finish().is_empty());
+}
+
+#[test]
+fn stdio_sampling_during_a_tool_call() {
+    let mut s = Stdio::start(server(), json!({"sampling": {}}));
+    // The handler waits for our answer to its request; that answer is
+    // read while it waits.
+    s.call(1, "ask", json!({"steps": 0}));
+    let ask = s.next();
+    assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
+    s.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {
+        "role": "assistant", "content": {"type": "text", "text": "42"}, "model": "m"}}));
+    let answer = s.next();
+    assert_eq!(answer["id"], 1, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("42"), "{text}");
+    assert!(s.finish().is_empty());
+}
+
+#[test]
+fn stdio_batches_of_calls_all_answered() {
+    let mut s = Stdio::start(server(), json!({}));
+    // Many calls in one write: the thread that reads them runs them in
+    // turn and writes their answers together.
+    let mut batch = String::new();
+    for id in 1..=64 {
+        batch.push_str(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": id, "b": 1}}})
+            .to_string(),
+        );
+        batch.push('\n');
+    }
+    s.input
+        .as_mut()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    let mut seen: Vec<u64> = (0..64)
+        .map(|_| {
+            let a = s.next();
+            assert_eq!(
+                a["result"]["structuredContent"]["sum"].as_f64().unwrap(),
+                a["id"].as_f64().unwrap() + 1.0
+            );
+            a["id"].as_u64().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=64).collect::<Vec<_>>());
+    assert!(s.finish().is_empty());
 }
