@@ -7,6 +7,9 @@
 #   ours: `wirestate mcp-server` (stdio; wirestate_tokio::stdio(), the
 #         reactor on pipes) and `wirestate serve --runtime tokio --threads 1`
 #         (/mcp, Streamable HTTP);
+#   blocking: the same servers on the blocking runtime (plain threads, no
+#         reactor): `wirestate mcp-server --runtime blocking` and
+#         `wirestate serve --runtime blocking` (a thread per connection);
 #   rmcp: examples/rmcp_echo_server.rs (rmcp 3.11: `stdio_pipes()`, and its
 #         StreamableHttpService on hyper 1.x http1), current-thread tokio.
 #   The tool is the same function with the same argument and result types
@@ -75,6 +78,7 @@ if [[ stdio =~ $ONLY ]]; then
     quiet
     "${load[@]}" --inflight "$n" stdio \
       "ours=taskset -c 0 $bin/wirestate mcp-server" \
+      "blocking=taskset -c 0 $bin/wirestate mcp-server --runtime blocking" \
       "rmcp=taskset -c 0 $bin/rmcp_echo_server stdio"
     echo
   done
@@ -83,13 +87,17 @@ fi
 if [[ http =~ $ONLY ]]; then
   port_ours=18311
   port_rmcp=18312
+  port_blocking=18313
   taskset -c 0 "$bin/wirestate" serve --runtime tokio --threads 1 --listen "127.0.0.1:$port_ours" >/dev/null 2>&1 &
   pid_ours=$!
   pids+=("$pid_ours")
   taskset -c 0 "$bin/rmcp_echo_server" http "127.0.0.1:$port_rmcp" >/dev/null 2>&1 &
   pid_rmcp=$!
   pids+=("$pid_rmcp")
-  for port in $port_ours $port_rmcp; do
+  taskset -c 0 "$bin/wirestate" serve --runtime blocking --listen "127.0.0.1:$port_blocking" >/dev/null 2>&1 &
+  pid_blocking=$!
+  pids+=("$pid_blocking")
+  for port in $port_ours $port_rmcp $port_blocking; do
     for _ in $(seq 100); do
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
       sleep 0.1
@@ -99,6 +107,7 @@ if [[ http =~ $ONLY ]]; then
     quiet
     "${load[@]}" --inflight "$n" http \
       "ours=http://127.0.0.1:$port_ours/mcp@$pid_ours" \
+      "blocking=http://127.0.0.1:$port_blocking/mcp@$pid_blocking" \
       "rmcp=http://127.0.0.1:$port_rmcp/mcp@$pid_rmcp"
     echo
   done

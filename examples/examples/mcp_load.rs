@@ -36,8 +36,8 @@
 //! /proc/PID/stat over the window / calls, stime alone (the kernel's part:
 //! system calls and wake-ups), and the generator's own, to
 //! show it was not the bottleneck), then a Markdown table of the
-//! medians over rounds and the ratios of the first server to each other
-//! one (median of per-round ratios, range in brackets).
+//! medians over rounds and the ratios of each server to every one after
+//! it (median of per-round ratios, range in brackets).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -305,8 +305,8 @@ fn spread(v: &[f64]) -> String {
     }
 }
 
-/// The Markdown table of medians, then the ratios of the first server to
-/// each other one, per round paired in order.
+/// The Markdown table of medians, then the ratios of each server to
+/// every one after it, per round paired in order.
 fn table(kind: &str, args: &Args, peers: &[(String, Peer)], results: &[Vec<Round>]) {
     let how = if args.inflight == 1 {
         "sequential".to_owned()
@@ -328,17 +328,20 @@ fn table(kind: &str, args: &Args, peers: &[(String, Peer)], results: &[Vec<Round
             m(|r| r.sys_us_per_call)
         );
     }
-    let (first, base) = (&peers[0].0, &results[0]);
-    for ((name, _), rs) in peers.iter().zip(results).skip(1) {
-        let pair = |f: fn(&Round, &Round) -> f64| -> Vec<f64> {
-            base.iter().zip(rs).map(|(a, b)| f(a, b)).collect()
-        };
-        println!(
-            "\nratio {first}/{name} ({kind}, {how}): calls/s {}, p99 latency {name}/{first} {}, CPU per call {name}/{first} {}",
-            spread(&pair(|a, b| a.calls_per_s / b.calls_per_s)),
-            spread(&pair(|a, b| b.p99_us / a.p99_us)),
-            spread(&pair(|a, b| b.cpu_us_per_call / a.cpu_us_per_call)),
-        );
+    // Every pair, in the order given (with ours, blocking, rmcp: each of
+    // ours to the other two, and blocking to rmcp).
+    for (i, (first, base)) in peers.iter().map(|p| &p.0).zip(results).enumerate() {
+        for ((name, _), rs) in peers.iter().zip(results).skip(i + 1) {
+            let pair = |f: fn(&Round, &Round) -> f64| -> Vec<f64> {
+                base.iter().zip(rs).map(|(a, b)| f(a, b)).collect()
+            };
+            println!(
+                "\nratio {first}/{name} ({kind}, {how}): calls/s {}, p99 latency {name}/{first} {}, CPU per call {name}/{first} {}",
+                spread(&pair(|a, b| a.calls_per_s / b.calls_per_s)),
+                spread(&pair(|a, b| b.p99_us / a.p99_us)),
+                spread(&pair(|a, b| b.cpu_us_per_call / a.cpu_us_per_call)),
+            );
+        }
     }
 }
 
