@@ -14,8 +14,9 @@
 //!
 //! `--transport=web` runs the cases over gRPC-Web (HTTP/1.1,
 //! `application/grpc-web`) and `--transport=web-text` over its base64
-//! text mode (`application/grpc-web-text`), with
-//! `wirestate_examples::grpc_web` on each runtime's HTTP/1.1 client.
+//! text mode (`application/grpc-web-text`), through the generated
+//! `TestServiceClient` on a gRPC channel in gRPC-Web mode
+//! (`ChannelBuilder::grpc_web`) on each runtime (`wirestate_examples::grpc_web`).
 //! gRPC-Web carries unary and server-streaming calls only: the
 //! client-streaming and bidi cases print `SKIP name: why` (neither passed
 //! nor failed) and the last line adds `N skipped`.

@@ -420,6 +420,14 @@ pub mod interop {
             .collect()
     }
 
+    /// Runs the case named `name` (an unknown name fails).
+    pub(crate) fn run_case(ch: &Client, name: &str) -> Outcome {
+        match TABLE.iter().find(|(n, _)| *n == name) {
+            Some((_, case)) => case(ch),
+            None => Err(format!("unknown case {name:?}")),
+        }
+    }
+
     fn empty_unary(ch: &Client) -> Outcome {
         let r = ch.empty_call(Request::new(Empty {})).map_err(st)?;
         ensure!(r.message == Empty {}, "not empty");

@@ -23,7 +23,7 @@
 // `Status` is every gRPC call's error type.
 #![allow(clippy::result_large_err)]
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, BufMut};
 use prost::encoding::{DecodeContext, WireType};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
 use std::io::Write;
@@ -31,8 +31,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 use wirestate_grpc::{Code, Metadata, MethodPath, Status};
-
-use crate::grpc_web::{self, WebCall, WebMessage, WebReply};
 
 /// Which runtime drives the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,26 +332,12 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                if web {
-                    let client = wirestate_tokio::client(Default::default());
-                    web_call(wirestate_tokio::TokioRuntime, &client, &call).await
-                } else {
-                    native_call(wirestate_tokio::TokioRuntime, &call).await
-                }
-            })
+            rt.block_on(native_call(wirestate_tokio::TokioRuntime, &call, web))
         }
-        (Rt::Smol, web) => smol::block_on(async {
-            let rt = wirestate_smol::SmolRuntime::new();
-            if web {
-                let client = wirestate_smol::client(Default::default());
-                web_call(rt, &client, &call).await
-            } else {
-                native_call(rt, &call).await
-            }
-        }),
-        (Rt::Blocking, false) => blocking_call(&call),
-        (Rt::Blocking, true) => blocking_web_call(&call),
+        (Rt::Smol, web) => {
+            smol::block_on(native_call(wirestate_smol::SmolRuntime::new(), &call, web))
+        }
+        (Rt::Blocking, web) => blocking_call(&call, web),
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -375,9 +359,22 @@ fn async_options(call: &Call) -> wirestate_rt::grpc::CallOptions {
     o
 }
 
-/// gRPC over h2c on an async runtime.
-async fn native_call<R: wirestate_rt::Runtime>(rt: R, call: &Call) -> Result<(), Status> {
-    use wirestate_rt::grpc::Channel;
+/// gRPC over h2c, or gRPC-Web over HTTP/1.1 if `web` (a channel in
+/// gRPC-Web mode), on an async runtime.
+async fn native_call<R: wirestate_rt::Runtime>(
+    rt: R,
+    call: &Call,
+    web: bool,
+) -> Result<(), Status> {
+    use wirestate_rt::grpc::{Channel, ChannelConfig, WebMode};
+    if web {
+        let ch = Channel::builder(rt, call.addr)
+            .config(ChannelConfig::new().authority(&call.target))
+            .grpc_web(WebMode::Binary)
+            .connect()
+            .await?;
+        return async_calls(&ch, call).await;
+    }
     let unavailable = |e: std::io::Error| {
         Status::new(
             Code::Unavailable,
@@ -390,6 +387,14 @@ async fn native_call<R: wirestate_rt::Runtime>(rt: R, call: &Call) -> Result<(),
         let _ = driver.await;
     }));
     let ch = Channel::new(rt, send, &call.target)?;
+    async_calls(&ch, call).await
+}
+
+/// The call on an async channel.
+async fn async_calls<R: wirestate_rt::Runtime>(
+    ch: &wirestate_rt::grpc::Channel<R>,
+    call: &Call,
+) -> Result<(), Status> {
     let opts = async_options(call);
     let p = &call.printer;
     match call.kind {
@@ -425,10 +430,17 @@ async fn native_call<R: wirestate_rt::Runtime>(rt: R, call: &Call) -> Result<(),
     }
 }
 
-/// gRPC over h2c on blocking threads.
-fn blocking_call(call: &Call) -> Result<(), Status> {
-    use wirestate_blocking::grpc::{CallOptions, Channel};
-    let ch = Channel::connect_to(call.addr, &call.target)?;
+/// gRPC over h2c, or gRPC-Web over HTTP/1.1 if `web` (a channel in
+/// gRPC-Web mode), on blocking threads.
+fn blocking_call(call: &Call, web: bool) -> Result<(), Status> {
+    use wirestate_blocking::grpc::{CallOptions, Channel, WebMode};
+    let ch = if web {
+        Channel::builder(&call.target)
+            .grpc_web(WebMode::Binary)
+            .connect()?
+    } else {
+        Channel::connect_to(call.addr, &call.target)?
+    };
     let mut opts = CallOptions::default().with_metadata(call.metadata.clone());
     opts.timeout = call.timeout;
     let p = &call.printer;
@@ -459,48 +471,6 @@ fn blocking_call(call: &Call) -> Result<(), Status> {
             Ok(())
         }
     }
-}
-
-/// The gRPC-Web call of a unary or server-streaming call (its one request).
-fn web_call_of(call: &Call) -> WebCall {
-    let mut c = WebCall::new(
-        call.target.clone(),
-        call.path.clone(),
-        Bytes::from(call.requests[0].0.clone()),
-    );
-    c.metadata = call.metadata.clone();
-    c.timeout = call.timeout;
-    c
-}
-
-/// Prints a gRPC-Web response message as it arrives.
-fn print_web(call: &Call) -> impl FnMut(WebMessage) -> Result<(), Status> + '_ {
-    |m| call.printer.print(&RawMessage(m.data.to_vec()))
-}
-
-fn web_result(reply: WebReply) -> Result<(), Status> {
-    if reply.status.is_ok() {
-        Ok(())
-    } else {
-        Err(reply.status)
-    }
-}
-
-/// gRPC-Web over HTTP/1.1 on an async runtime, with its HTTP/1.1 client.
-async fn web_call<R: wirestate_rt::Runtime>(
-    rt: R,
-    client: &wirestate_rt::http1::Client<R>,
-    call: &Call,
-) -> Result<(), Status> {
-    let reply = grpc_web::call_with(&rt, client, &web_call_of(call), &mut print_web(call)).await;
-    web_result(reply)
-}
-
-/// gRPC-Web over HTTP/1.1 on blocking threads.
-fn blocking_web_call(call: &Call) -> Result<(), Status> {
-    let client = wirestate_blocking::Client::new(Default::default());
-    let reply = grpc_web::call_blocking_with(&client, &web_call_of(call), &mut print_web(call));
-    web_result(reply)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! 127.0.0.1, on tokio and smol: the four call kinds, status and message
 //! from `response_status`, metadata echo both ways, deadlines, unknown
 //! methods, gzip both ways, cancellation on drop, and gRPC-Web (binary and
-//! text) over HTTP/1.1 on the same port.
+//! text) over HTTP/1.1 on the same port, raw and through a channel in
+//! gRPC-Web mode (on blocking threads too, `web_channel`).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -1127,4 +1128,410 @@ fn async_interceptors_on_smol() {
         };
         futures_lite::future::or(async_interceptor_cases(rt, addr), timer).await;
     }));
+}
+
+/// A gRPC channel in gRPC-Web mode (`ChannelBuilder::grpc_web`) against
+/// our server (gRPC-Web over HTTP/1.1 on the same port as h2c), through
+/// the generated `TestServiceClient` unchanged, on tokio, smol and
+/// blocking threads, in binary and text mode: unary with metadata both
+/// ways, server streaming, a status with its message, a deadline
+/// (`grpc-timeout` and the local timer), gzip requests, client- and
+/// bidi-streaming calls refused with UNIMPLEMENTED, and cancellation when
+/// a call is dropped.
+mod web_channel {
+    use super::{payload, start_tokio};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    use wirestate_examples::grpc::TestServiceClient;
+    use wirestate_grpc::{Code, Encoding, Metadata, WebMode};
+    use wirestate_proto::grpc::testing::{
+        BoolValue, EchoStatus, ResponseParameters, SimpleRequest, StreamingInputCallRequest,
+        StreamingOutputCallRequest,
+    };
+    use wirestate_rt::Runtime;
+    use wirestate_rt::http1::ServerConfig;
+
+    const MODES: [WebMode; 2] = [WebMode::Binary, WebMode::Text];
+
+    fn echo_metadata() -> Metadata {
+        let mut md = Metadata::new();
+        md.insert("x-grpc-test-echo-initial", "hello").unwrap();
+        md.insert_bin("x-grpc-test-echo-trailing-bin", b"\x01\xff")
+            .unwrap();
+        md
+    }
+
+    fn check_echo(initial: &Metadata, trailing: &Metadata) {
+        assert_eq!(initial.get_str("x-grpc-test-echo-initial"), Some("hello"));
+        assert_eq!(
+            &trailing
+                .get_bin("x-grpc-test-echo-trailing-bin")
+                .unwrap()
+                .unwrap()[..],
+            b"\x01\xff"
+        );
+    }
+
+    fn sizes(sizes: &[i32], interval_us: i32) -> StreamingOutputCallRequest {
+        StreamingOutputCallRequest {
+            response_parameters: sizes
+                .iter()
+                .map(|&size| ResponseParameters {
+                    size,
+                    interval_us,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn failing(message: &str) -> SimpleRequest {
+        SimpleRequest {
+            response_status: Some(EchoStatus {
+                // FAILED_PRECONDITION
+                code: 9,
+                message: message.into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn gzip_request() -> SimpleRequest {
+        SimpleRequest {
+            expect_compressed: Some(BoolValue { value: true }),
+            response_size: 10,
+            payload: payload(5_000),
+            ..Default::default()
+        }
+    }
+
+    /// The scenario on an async runtime, through a gRPC-Web channel.
+    async fn scenario<R: Runtime>(rt: R, addr: SocketAddr, mode: WebMode) {
+        use wirestate_rt::grpc::{Channel, Request};
+        let channel = Channel::builder(rt.clone(), addr)
+            .grpc_web(mode)
+            .connect()
+            .await
+            .unwrap();
+        let ch = TestServiceClient::new(channel.clone());
+
+        // Unary, metadata both ways.
+        let r = ch
+            .clone()
+            .with_metadata(echo_metadata())
+            .unary_call(Request::new(SimpleRequest {
+                response_size: 314_159,
+                payload: payload(271_828),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        assert_eq!(r.message.payload.unwrap().body.len(), 314_159);
+        check_echo(&r.metadata, &r.trailers);
+
+        // Server streaming, the trailing metadata at its end.
+        let (initial, mut stream) = ch
+            .clone()
+            .with_metadata(echo_metadata())
+            .streaming_output_call(Request::new(sizes(&[3, 70_000, 0, 9], 0)))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            got.push(m.payload.map_or(0, |p| p.body.len()));
+        }
+        assert_eq!(got, [3, 70_000, 0, 9]);
+        check_echo(
+            &initial,
+            &Metadata::from_headers(stream.trailers().unwrap()),
+        );
+
+        // A status with its message, unary and streaming.
+        let e = ch
+            .unary_call(Request::new(failing("nope ☺")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (Code::FailedPrecondition, "nope ☺")
+        );
+
+        // Compressed requests.
+        let r = ch
+            .clone()
+            .with_compression(Encoding::Gzip)
+            .unary_call(Request::new(gzip_request()))
+            .await
+            .unwrap();
+        assert_eq!(r.message.payload.unwrap().body.len(), 10);
+
+        // A deadline: the server answers after a second, the call ends at
+        // 100 ms.
+        let start = rt.now();
+        let r = ch
+            .clone()
+            .with_timeout(Duration::from_millis(100))
+            .streaming_output_call(Request::new(sizes(&[1], 1_000_000)))
+            .await;
+        let e = match r {
+            Err(e) => e,
+            Ok((_, mut s)) => s.message().await.unwrap_err(),
+        };
+        assert_eq!(e.code, Code::DeadlineExceeded);
+        assert!(rt.now() - start < Duration::from_millis(900));
+
+        // Client- and bidi-streaming calls: refused at once, clearly.
+        let e = ch
+            .streaming_input_call(Request::new(vec![StreamingInputCallRequest::default()]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unimplemented, "{}", e.message);
+        assert!(e.message.contains("gRPC-Web"), "{}", e.message);
+        let mut bidi = ch.full_duplex_call();
+        let e = bidi
+            .send(&StreamingOutputCallRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unimplemented);
+        assert_eq!(bidi.message().await.unwrap_err().code, Code::Unimplemented);
+
+        // The channel still works after all that.
+        let r = ch
+            .unary_call(Request::new(SimpleRequest::default()))
+            .await
+            .unwrap();
+        assert!(r.message.payload.is_none_or(|p| p.body.is_empty()));
+    }
+
+    /// The scenario on blocking threads.
+    fn scenario_blocking(addr: SocketAddr, mode: WebMode) {
+        use wirestate_blocking::grpc::{Channel, Request};
+        use wirestate_examples::grpc_blocking::TestServiceClient;
+        let channel = Channel::builder(&addr.to_string())
+            .grpc_web(mode)
+            .connect()
+            .unwrap();
+        let ch = TestServiceClient::new(channel);
+
+        let r = ch
+            .clone()
+            .with_metadata(echo_metadata())
+            .unary_call(Request::new(SimpleRequest {
+                response_size: 314_159,
+                payload: payload(271_828),
+                ..Default::default()
+            }))
+            .unwrap();
+        assert_eq!(r.message.payload.unwrap().body.len(), 314_159);
+        check_echo(&r.metadata, &r.trailers);
+
+        let (initial, mut stream) = ch
+            .clone()
+            .with_metadata(echo_metadata())
+            .streaming_output_call(Request::new(sizes(&[3, 70_000, 0, 9], 0)))
+            .unwrap();
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().unwrap() {
+            got.push(m.payload.map_or(0, |p| p.body.len()));
+        }
+        assert_eq!(got, [3, 70_000, 0, 9]);
+        check_echo(
+            &initial,
+            &Metadata::from_headers(stream.trailers().unwrap()),
+        );
+
+        let e = ch.unary_call(Request::new(failing("nope ☺"))).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (Code::FailedPrecondition, "nope ☺")
+        );
+
+        let r = ch
+            .clone()
+            .with_compression(Encoding::Gzip)
+            .unary_call(Request::new(gzip_request()))
+            .unwrap();
+        assert_eq!(r.message.payload.unwrap().body.len(), 10);
+
+        let start = Instant::now();
+        let r = ch
+            .clone()
+            .with_timeout(Duration::from_millis(100))
+            .streaming_output_call(Request::new(sizes(&[1], 1_000_000)));
+        let e = match r {
+            Err(e) => e,
+            Ok((_, mut s)) => s.message().unwrap_err(),
+        };
+        assert_eq!(e.code, Code::DeadlineExceeded);
+        assert!(start.elapsed() < Duration::from_millis(900));
+
+        let e = ch
+            .streaming_input_call(Request::new(vec![StreamingInputCallRequest::default()]))
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unimplemented, "{}", e.message);
+        assert_eq!(ch.full_duplex_call().unwrap_err().code, Code::Unimplemented);
+
+        let r = ch
+            .unary_call(Request::new(SimpleRequest::default()))
+            .unwrap();
+        assert!(r.message.payload.is_none_or(|p| p.body.is_empty()));
+    }
+
+    #[test]
+    fn web_channel_on_tokio() {
+        let (addr, server) = start_tokio();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for mode in MODES {
+            rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    scenario(wirestate_tokio::TokioRuntime, addr, mode),
+                )
+                .await
+                .expect("bounded")
+            });
+        }
+        drop(server);
+    }
+
+    #[test]
+    fn web_channel_on_smol() {
+        let (addr, server) = start_tokio();
+        for mode in MODES {
+            let ex = Arc::new(smol::Executor::new());
+            let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+            smol::block_on(ex.run(async {
+                let timer = async {
+                    smol::Timer::after(Duration::from_secs(30)).await;
+                    panic!("not done in time");
+                };
+                futures_lite::future::or(scenario(rt, addr, mode), timer).await
+            }));
+        }
+        drop(server);
+    }
+
+    #[test]
+    fn web_channel_on_blocking_threads() {
+        let (addr, server) = start_tokio();
+        for mode in MODES {
+            scenario_blocking(addr, mode);
+        }
+        drop(server);
+    }
+
+    /// A server whose one server-streaming method sends a message every 20 ms
+    /// until a send fails, its future holding a flag that is set when it
+    /// ends.
+    async fn start_endless(dropped: Arc<AtomicBool>) -> SocketAddr {
+        use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
+        use wirestate_rt::grpc::{Request, ResponseSink, Server};
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let server = Server::new(wirestate_tokio::TokioRuntime).server_streaming(
+            "/t.Endless/Stream",
+            move |_req: Request<EchoRequest>, mut sink: ResponseSink<EchoResponse>| {
+                let flag = Flag(dropped.clone());
+                async move {
+                    let _flag = flag;
+                    // Until a send fails: the connection is gone.
+                    loop {
+                        sink.send(EchoResponse::default()).await?;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            },
+        );
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            server,
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        addr
+    }
+
+    async fn wait_for(flag: &AtomicBool) -> bool {
+        for _ in 0..300 {
+            if flag.load(Ordering::SeqCst) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// Dropping a server stream of a gRPC-Web call closes its connection
+    /// (HTTP/1.1 cannot cancel one request): the server's next send fails and
+    /// its handler ends, instead of streaming on to a client that reads for
+    /// nobody. On the async and the blocking channel.
+    #[test]
+    fn dropping_a_web_call_cancels_it() {
+        use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
+        let server = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        for client in ["blocking", "tokio"] {
+            let dropped = Arc::new(AtomicBool::new(false));
+            let addr = server.block_on(start_endless(dropped.clone()));
+            match client {
+                "tokio" => server.block_on(async {
+                    let ch =
+                        wirestate_rt::grpc::Channel::builder(wirestate_tokio::TokioRuntime, addr)
+                            .grpc_web(WebMode::Binary)
+                            .connect()
+                            .await
+                            .unwrap();
+                    let opts = wirestate_rt::grpc::CallOptions::default();
+                    let (_, mut stream) = ch
+                        .server_streaming::<_, EchoResponse>(
+                            "/t.Endless/Stream",
+                            &EchoRequest::default(),
+                            &opts,
+                        )
+                        .await
+                        .unwrap();
+                    assert!(stream.message().await.unwrap().is_some());
+                    assert!(!dropped.load(Ordering::SeqCst));
+                    drop(stream);
+                }),
+                _ => {
+                    let ch = wirestate_blocking::grpc::Channel::builder(&addr.to_string())
+                        .grpc_web(WebMode::Text)
+                        .connect()
+                        .unwrap();
+                    let opts = wirestate_blocking::grpc::CallOptions::default();
+                    let (_, mut stream) = ch
+                        .server_streaming::<_, EchoResponse>(
+                            "/t.Endless/Stream",
+                            &EchoRequest::default(),
+                            &opts,
+                        )
+                        .unwrap();
+                    assert!(stream.message().unwrap().is_some());
+                    drop(stream);
+                }
+            }
+            assert!(
+                server.block_on(wait_for(&dropped)),
+                "{client}: the handler kept running"
+            );
+        }
+    }
 }

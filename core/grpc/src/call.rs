@@ -229,6 +229,51 @@ impl CallOptions {
     }
 }
 
+/// Points a request built for a channel's authority (by
+/// [`CallOptions::web_request`]) at `address`, the `host:port` an HTTP/1.1
+/// client dials (it dials the URI's authority), keeping the channel's
+/// authority as the `Host` header when the two differ.
+///
+/// ```
+/// use bytes::Bytes;
+/// use wirestate_grpc::CallOptions;
+/// use wirestate_grpc::call::route_to;
+/// use wirestate_grpc::WebMode;
+///
+/// let authority = "api.example.com:443".parse().unwrap();
+/// let (mut parts, _) = CallOptions::default()
+///     .web_request(WebMode::Binary, "/a.B/C", &authority, None, 0, Bytes::new())
+///     .unwrap();
+/// route_to(&mut parts, &"127.0.0.1:8080".parse().unwrap());
+/// assert_eq!(parts.uri, "http://127.0.0.1:8080/a.B/C");
+/// assert_eq!(parts.headers["host"], "api.example.com:443");
+/// ```
+pub fn route_to(parts: &mut request::Parts, address: &Authority) {
+    let old = std::mem::take(&mut parts.uri).into_parts();
+    if let Some(authority) = &old.authority
+        && authority != address
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(http::header::HOST, host);
+    }
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = Some(address.clone());
+    uri.path_and_query = old.path_and_query;
+    parts.uri = http::Uri::from_parts(uri).unwrap_or_default();
+}
+
+/// The status a gRPC-Web channel fails a client- or bidi-streaming call
+/// with, at once: gRPC-Web sends the request whole, as browsers do, so it
+/// carries unary and server-streaming calls only.
+pub fn web_streaming_unsupported() -> Status {
+    Status::new(
+        Code::Unimplemented,
+        "gRPC-Web carries unary and server-streaming calls only: \
+         client- and bidi-streaming calls need an HTTP/2 channel",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -476,11 +476,14 @@ impl BlockingBody {
         Ok(first.unwrap_or_else(|| Bytes::from(buf)))
     }
 
-    /// Makes reads of an HTTP/2 body end (`TimedOut`) at `deadline`, the
-    /// way a gRPC call's deadline bounds it. No effect on HTTP/1.1 bodies.
+    /// Makes reads of an HTTP/2 body or of a client's HTTP/1.1 response
+    /// body end (`TimedOut`) at `deadline`, the way a gRPC call's deadline
+    /// bounds it (`None` leaves an HTTP/1.1 body's bound as it was).
     pub(crate) fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
-        if let Source::H2(r) = &mut self.source {
-            r.set_deadline(deadline);
+        match &mut self.source {
+            Source::H2(r) => r.set_deadline(deadline),
+            Source::Client(c) => c.set_deadline(deadline),
+            _ => {}
         }
     }
 

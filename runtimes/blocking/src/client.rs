@@ -158,6 +158,18 @@ impl Client {
     ///
     /// Failures are retried as [`ClientConfig::retry`] describes.
     pub fn request(&self, req: Request<RequestBody>) -> Result<Response<BlockingBody>, Error> {
+        self.request_until(req, None)
+    }
+
+    /// [`request`](Self::request), with everything — sending, the response
+    /// head, reading the body — bounded by `deadline` as well as by the
+    /// configured timeouts (a gRPC-Web call's deadline): past it a wait
+    /// fails with [`Error::Timeout`], a body read with `TimedOut`.
+    pub(crate) fn request_until(
+        &self,
+        req: Request<RequestBody>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<BlockingBody>, Error> {
         let origin = origin_of(req.uri())?;
         let idempotent = wirestate_http1::policy::is_idempotent(req.method());
         let (parts, body) = req.into_parts();
@@ -166,7 +178,7 @@ impl Client {
         let config = &self.inner.config;
         let mut attempt = 0;
         loop {
-            let (err, sent) = match self.attempt(&origin, &parts, &mut pending) {
+            let (err, sent) = match self.attempt(&origin, &parts, &mut pending, deadline) {
                 Ok(res) => return Ok(res),
                 Err(failure) => failure,
             };
@@ -184,6 +196,9 @@ impl Client {
                 return Err(err);
             }
             let delay = config.retry.delay(attempt, fastrand::f64());
+            if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                return Err(err);
+            }
             tracing::debug!(attempt, ?delay, error = %err, "retrying request");
             std::thread::sleep(delay);
             attempt += 1;
@@ -196,6 +211,7 @@ impl Client {
         origin: &Origin,
         parts: &request::Parts,
         body: &mut Option<RequestBody>,
+        until: Option<Instant>,
     ) -> Result<Response<BlockingBody>, Failure> {
         let mut conn = match self.checkout(origin) {
             Some(c) => c,
@@ -206,8 +222,13 @@ impl Client {
             .config
             .request_timeout
             .map(|t| Instant::now() + t);
+        let deadline = match (deadline, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let head = conn.send(parts.clone(), body, deadline)?;
         let mut source = BodySource {
+            deadline: until,
             conn: Some(conn),
             id: head.id,
             client: self.inner.clone(),
@@ -463,6 +484,8 @@ impl Conn {
 
 /// A response body's hold on its connection.
 pub(crate) struct BodySource {
+    /// The request's own deadline (see [`Client::request_until`]).
+    deadline: Option<Instant>,
     conn: Option<Conn>,
     id: RequestId,
     client: Arc<Inner>,
@@ -470,6 +493,13 @@ pub(crate) struct BodySource {
 }
 
 impl BodySource {
+    /// Bounds the reads of the rest of the body by `deadline` too.
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if deadline.is_some() {
+            self.deadline = deadline;
+        }
+    }
+
     pub(crate) fn next(&mut self) -> io::Result<Step> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
@@ -499,6 +529,10 @@ impl BodySource {
                 Some(_) => {}
                 None => {
                     let deadline = conn.io_timeout.map(|t| Instant::now() + t);
+                    let deadline = match (deadline, self.deadline) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                     let failure = match conn.driver.wait(deadline) {
                         Ok(Wait::Deadline) => io::Error::new(
                             io::ErrorKind::TimedOut,

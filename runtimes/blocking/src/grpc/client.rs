@@ -1,16 +1,19 @@
-//! The blocking gRPC client: calls on one HTTP/2 connection.
+//! The blocking gRPC client: calls on one HTTP/2 connection (or gRPC-Web
+//! ones over HTTP/1.1, `web.rs`).
 
 use super::connect::{ChannelBuilder, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, deadline_exceeded, read_one};
-use crate::Error;
+use super::web::WebTransport;
 use crate::h2::{ClientConfig, PendingResponse, RequestWriter, SendRequest};
+use crate::{BlockingBody, Error};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http::uri::Authority;
 use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
+use wirestate_grpc::call::web_streaming_unsupported;
 use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
@@ -294,15 +297,25 @@ impl Channel {
         deadline: Option<Instant>,
     ) -> Result<Started<Resp>, Error> {
         let response = pending.wait_until(deadline)?;
+        Ok(Self::started(response, false, opts, deadline))
+    }
+
+    /// How a response started (a gRPC-Web one if `web`).
+    fn started<Resp: prost::Message + Default>(
+        response: http::Response<BlockingBody>,
+        web: bool,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Started<Resp> {
         let (parts, body) = response.into_parts();
-        Ok(match ResponseHead::from_response(&parts) {
+        match ResponseHead::from_response(&parts) {
             ResponseStart::End(status) => {
                 Started::TrailersOnly(at_deadline(status, deadline), parts.headers)
             }
             ResponseStart::Head(h) => {
                 let stream = Streaming::new(
                     body,
-                    None,
+                    web.then(|| h.web_mode()),
                     h.encoding,
                     opts.max_message_size,
                     Side::Client,
@@ -310,7 +323,32 @@ impl Channel {
                 );
                 Started::Head(h.metadata, stream)
             }
-        })
+        }
+    }
+
+    /// One attempt of a gRPC-Web call (saying how many came `before`):
+    /// the request sent whole, then the response head. On failure, the
+    /// status and whether the request never left.
+    fn web_attempt<Resp: prost::Message + Default>(
+        &self,
+        web: &WebTransport,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        before: u32,
+    ) -> Result<Started<Resp>, (Status, bool)> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err((deadline_exceeded(), false));
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let (parts, body) = opts
+            .web_request(web.mode(), path, &self.authority, left, before, framed)
+            .map_err(|status| (status, false))?;
+        let response = web
+            .send(parts, body, deadline)
+            .map_err(|(status, unsent)| (at_deadline(status, deadline), unsent))?;
+        Ok(Self::started(response, true, opts, deadline))
     }
 
     /// Sends one framed request message and waits for the response head,
@@ -329,19 +367,11 @@ impl Channel {
         // call is committed from the start.
         state.on_buffered(framed.len());
         loop {
-            let attempt = self
-                .start_attempt(path, opts, deadline, state.previous_attempts())
-                .and_then(|(mut writer, pending)| {
-                    // A send that fails (the server answered at once and
-                    // reset the stream) is not the call's outcome: the
-                    // response is.
-                    if let Err(e) = writer.send_until(framed.clone(), deadline) {
-                        tracing::debug!(error = %e, "request message not sent");
-                    }
-                    writer.finish(None);
-                    Self::response_start(pending, opts, deadline)
-                        .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()))
-                });
+            let before = state.previous_attempts();
+            let attempt = match self.transport.web() {
+                Some(web) => self.web_attempt(web, path, framed.clone(), opts, deadline, before),
+                None => self.h2_attempt(path, &framed, opts, deadline, before),
+            };
             let (status, trailers) = match attempt {
                 Ok(Started::Head(metadata, stream)) => {
                     state.on_headers();
@@ -375,6 +405,26 @@ impl Channel {
                 }
             }
         }
+    }
+
+    /// One attempt of a call on h2 with one `framed` request message.
+    fn h2_attempt<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: &Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        before: u32,
+    ) -> Result<Started<Resp>, (Status, bool)> {
+        let (mut writer, pending) = self.start_attempt(path, opts, deadline, before)?;
+        // A send that fails (the server answered at once and reset the
+        // stream) is not the call's outcome: the response is.
+        if let Err(e) = writer.send_until(framed.clone(), deadline) {
+            tracing::debug!(error = %e, "request message not sent");
+        }
+        writer.finish(None);
+        Self::response_start(pending, opts, deadline)
+            .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()))
     }
 
     /// A unary call.
@@ -431,12 +481,16 @@ impl Channel {
     /// # Errors
     ///
     /// UNAVAILABLE if the connection takes no more calls,
-    /// INVALID_ARGUMENT for a malformed path.
+    /// INVALID_ARGUMENT for a malformed path, UNIMPLEMENTED on a gRPC-Web
+    /// channel (gRPC-Web carries unary and server-streaming calls only).
     pub fn streaming<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         path: &str,
         opts: &CallOptions,
     ) -> Result<StreamingCall<Req, Resp>, Status> {
+        if self.transport.web().is_some() {
+            return Err(web_streaming_unsupported());
+        }
         let deadline = Self::deadline(opts);
         let (writer, pending) = self.start(path, opts, deadline)?;
         Ok(StreamingCall {

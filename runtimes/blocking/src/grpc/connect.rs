@@ -1,9 +1,11 @@
 //! Where a blocking [`Channel`]'s calls go — one given HTTP/2 connection,
 //! or connections the channel opens itself (again when one ends) with
-//! keep-alive pings that back off on GOAWAY `too_many_pings` (gRFC A8) —
-//! and the channel's retries (gRFC A6, `wirestate_grpc::retry::Retrier`).
+//! keep-alive pings that back off on GOAWAY `too_many_pings` (gRFC A8),
+//! or gRPC-Web over HTTP/1.1 (`web.rs`) — and the channel's retries
+//! (gRFC A6, `wirestate_grpc::retry::Retrier`).
 
 use super::client::Channel;
+use super::web::WebTransport;
 use crate::h2::{ClientConfig, SendRequest};
 // The WebSocket masks' generator: unpredictable enough to spread clients'
 // retries apart, which is all jitter is for.
@@ -13,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
-use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig};
+use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -37,14 +39,29 @@ pub(crate) enum Transport {
     Fixed(SendRequest),
     /// Connections the channel opens ([`Channel::builder`]).
     Dialed(Arc<Dialer>),
+    /// gRPC-Web over pooled HTTP/1.1 connections
+    /// ([`ChannelBuilder::grpc_web`]).
+    Web(Arc<WebTransport>),
 }
 
 impl Transport {
-    /// The connection for the next call.
+    /// The HTTP/2 connection for the next call.
     pub(crate) fn get(&self) -> Result<SendRequest, Status> {
         match self {
             Transport::Fixed(send) => Ok(send.clone()),
             Transport::Dialed(d) => d.get(),
+            Transport::Web(_) => Err(Status::new(
+                Code::Internal,
+                "a gRPC-Web channel has no HTTP/2 connection",
+            )),
+        }
+    }
+
+    /// The gRPC-Web side of a gRPC-Web channel.
+    pub(crate) fn web(&self) -> Option<&WebTransport> {
+        match self {
+            Transport::Web(w) => Some(w),
+            _ => None,
         }
     }
 
@@ -54,14 +71,14 @@ impl Transport {
     pub(crate) fn can_resend(&self) -> bool {
         match self {
             Transport::Fixed(send) => !send.is_closed(),
-            Transport::Dialed(_) => true,
+            Transport::Dialed(_) | Transport::Web(_) => true,
         }
     }
 
     pub(crate) fn keepalive_interval(&self) -> Option<Duration> {
         match self {
             Transport::Dialed(d) => lock(&d.state).keepalive().map(|k| k.interval()),
-            Transport::Fixed(_) => None,
+            Transport::Fixed(_) | Transport::Web(_) => None,
         }
     }
 
@@ -69,6 +86,7 @@ impl Transport {
         match self {
             Transport::Dialed(d) => lock(&d.state).connections(),
             Transport::Fixed(_) => 1,
+            Transport::Web(_) => 0,
         }
     }
 }
@@ -123,7 +141,8 @@ impl Dialer {
 /// (h2c with prior knowledge) to one address, and a new one when the last
 /// one ended. The channel's settings — authority, keep-alive pings, retry
 /// policy — are a [`ChannelConfig`], the same on every runtime; this adds
-/// the address and the connection settings.
+/// the address and the connection settings — or, with
+/// [`grpc_web`](Self::grpc_web), gRPC-Web over HTTP/1.1 instead of h2.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -153,6 +172,7 @@ pub struct ChannelBuilder {
     addr: String,
     client: ClientConfig,
     config: ChannelConfig,
+    web: Option<WebMode>,
 }
 
 impl ChannelBuilder {
@@ -165,7 +185,36 @@ impl ChannelBuilder {
                 ..ClientConfig::default()
             },
             config: ChannelConfig::new(),
+            web: None,
         }
+    }
+
+    /// Makes the channel speak gRPC-Web (`application/grpc-web`, or
+    /// `application/grpc-web-text` in [`WebMode::Text`]) over this
+    /// crate's pooled HTTP/1.1 [`Client`](crate::Client) instead of gRPC
+    /// over h2: to a gRPC-Web server or proxy (tonic-web, Envoy,
+    /// grpcwebproxy, ours), with the same calls and typed stubs. Unary
+    /// and server-streaming calls work as over h2 — deadlines
+    /// (`grpc-timeout`, and every wait bounded by them), metadata,
+    /// compression, retries, cancellation when a call is dropped (its
+    /// connection is closed: HTTP/1.1 cannot cancel one request);
+    /// client- and bidi-streaming calls fail at once with UNIMPLEMENTED,
+    /// as gRPC-Web sends a request whole. Keep-alive pings and the HTTP/2
+    /// settings do not apply; the connect timeout does.
+    ///
+    /// ```no_run
+    /// use wirestate_blocking::grpc::{CallOptions, Channel, WebMode};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Ping { #[prost(string, tag = "1")] text: String }
+    /// # fn main() -> Result<(), wirestate_blocking::grpc::Status> {
+    /// let channel = Channel::builder("127.0.0.1:8080").grpc_web(WebMode::Binary).connect()?;
+    /// let pong = channel.unary::<_, Ping>("/demo.Pinger/Ping", &Ping { text: "hi".into() }, &CallOptions::default())?;
+    /// # let _ = pong;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn grpc_web(mut self, mode: WebMode) -> Self {
+        self.web = Some(mode);
+        self
     }
 
     /// The channel's settings: authority, keep-alive pings, retry policy
@@ -191,17 +240,22 @@ impl ChannelBuilder {
             retry,
             ..
         } = self.config.validate(&self.addr)?;
-        let dialer = Dialer {
-            addr: self.addr,
-            config: self.client,
-            keepalive_without_calls,
-            state: Mutex::new(Redial::new(keepalive)),
+        let transport = match self.web {
+            Some(mode) => {
+                let http1 = crate::ClientConfig {
+                    connect_timeout: self.client.connect_timeout,
+                    ..Default::default()
+                };
+                Transport::Web(Arc::new(WebTransport::new(&self.addr, mode, http1)?))
+            }
+            None => Transport::Dialed(Arc::new(Dialer {
+                addr: self.addr,
+                config: self.client,
+                keepalive_without_calls,
+                state: Mutex::new(Redial::new(keepalive)),
+            })),
         };
-        Ok(Channel::from_parts(
-            Transport::Dialed(Arc::new(dialer)),
-            authority,
-            retrier(retry),
-        ))
+        Ok(Channel::from_parts(transport, authority, retrier(retry)))
     }
 
     /// Connects, and returns the channel once the first connection is
@@ -212,8 +266,12 @@ impl ChannelBuilder {
     /// UNAVAILABLE if the connection fails; INVALID_ARGUMENT for an
     /// authority that is not one.
     pub fn connect(self) -> Result<Channel, Status> {
+        let timeout = self.client.connect_timeout;
         let channel = self.build()?;
-        channel.transport().get()?;
+        match channel.transport().web() {
+            Some(web) => web.probe(timeout)?,
+            None => drop(channel.transport().get()?),
+        }
         Ok(channel)
     }
 

@@ -18,7 +18,13 @@
 //!   call is dropped; retries by the gRPC retry policy
 //!   ([`Channel::with_retry`]), and with [`Channel::builder`] its own
 //!   connections, reopened when one ends, with keep-alive pings that back
-//!   off on GOAWAY `too_many_pings`.
+//!   off on GOAWAY `too_many_pings`. [`ChannelBuilder::grpc_web`] makes
+//!   such a channel speak gRPC-Web ([`WebMode::Binary`] or
+//!   [`WebMode::Text`]) over this crate's pooled HTTP/1.1
+//!   [`Client`](crate::Client) instead — to tonic-web, Envoy or our own
+//!   server — with the same calls and generated stubs: unary and server
+//!   streaming with deadlines, metadata, compression and cancellation on
+//!   drop; client- and bidi-streaming calls fail with UNIMPLEMENTED.
 //!
 //! Messages are prost types; the framing, status, metadata and timeout
 //! rules come from `wirestate-grpc` (the same as the async layer's).
@@ -57,6 +63,7 @@ mod client;
 mod connect;
 mod server;
 mod streaming;
+mod web;
 
 pub use client::{
     CallOptions, Channel, ClientStreamingCall, RequestSender, ResponseReceiver, StreamingCall,
@@ -65,4 +72,4 @@ pub use connect::ChannelBuilder;
 pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
-pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status};
+pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status, WebMode};

@@ -1,6 +1,7 @@
-//! The gRPC client: calls on one HTTP/2 connection.
+//! The gRPC client: calls on one HTTP/2 connection (or gRPC-Web ones
+//! over HTTP/1.1, `web.rs`).
 
-use super::connect::{ChannelBuilder, SharedRetrier, Transport, lock, retrier};
+use super::connect::{ChannelBuilder, Outgoing, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, frame_message, read_one};
 use crate::h2::SendRequest;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use wirestate_grpc::call::web_streaming_unsupported;
 use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
@@ -53,7 +55,7 @@ impl<R> std::fmt::Debug for Channel<R> {
     }
 }
 
-fn unavailable(e: &Error) -> Status {
+pub(super) fn unavailable(e: &Error) -> Status {
     match e {
         Error::Reset(code) => Status::from_h2_error_code(u32::from(*code)),
         e => Status::new(Code::Unavailable, e.to_string()),
@@ -77,6 +79,14 @@ enum Attempt<Resp> {
     /// No response: the connection failed, reset the stream or refused it
     /// (`unsent`: the server never processed it).
     Failed { status: Status, unsent: bool },
+}
+
+/// The request messages of an attempt.
+enum Payload {
+    /// The one request of a unary or server-streaming call, framed.
+    Framed(Bytes),
+    /// A stream of requests the caller writes.
+    Stream(Body),
 }
 
 impl<R: Runtime> Channel<R> {
@@ -173,19 +183,14 @@ impl<R: Runtime> Channel<R> {
     /// the configured one, doubled each time a server answered GOAWAY
     /// `too_many_pings`.
     pub fn keepalive_interval(&self) -> Option<Duration> {
-        match &self.transport {
-            Transport::Dialed(d) => d.keepalive_interval(),
-            Transport::Fixed(_) => None,
-        }
+        self.transport.keepalive_interval()
     }
 
     /// How many connections a [`Channel::builder`] channel opened so far
-    /// (1 for a [`Channel::new`] channel).
+    /// (1 for a [`Channel::new`] channel, 0 for a gRPC-Web one, whose
+    /// HTTP/1.1 client pools its connections).
     pub fn connections(&self) -> u64 {
-        match &self.transport {
-            Transport::Dialed(d) => d.connections(),
-            Transport::Fixed(_) => 1,
-        }
+        self.transport.connections()
     }
 
     fn deadline(&self, opts: &CallOptions) -> Option<Instant> {
@@ -200,7 +205,10 @@ impl<R: Runtime> Channel<R> {
         opts: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        match self.attempt(path, body, opts, deadline, 0).await {
+        match self
+            .attempt(path, Payload::Stream(body), opts, deadline, 0)
+            .await
+        {
             Attempt::Head(metadata, stream) => Ok((metadata, stream)),
             Attempt::TrailersOnly(status, headers) => {
                 Ok((Metadata::new(), Streaming::finished(status, headers)))
@@ -210,11 +218,11 @@ impl<R: Runtime> Channel<R> {
     }
 
     /// One attempt of a call: sends the request head (saying how many
-    /// attempts came `before`) and `body`, and waits for the response head.
+    /// attempts came `before`) and `payload`, and waits for the response head.
     async fn attempt<Resp: prost::Message + Default>(
         &self,
         path: &str,
-        body: Body,
+        payload: Payload,
         opts: &CallOptions,
         deadline: Option<Instant>,
         before: u32,
@@ -230,20 +238,28 @@ impl<R: Runtime> Channel<R> {
             return failed(deadline_exceeded());
         }
         let left = deadline.map(|d| d.saturating_duration_since(self.rt.now()));
-        let parts = match opts.request_parts(path, &self.authority, left, before) {
-            Ok(parts) => parts,
-            Err(status) => return failed(status),
-        };
-        let request = http::Request::from_parts(parts, body);
-        let send = async {
-            match self.transport.get().await {
-                Ok(send) => send
-                    .send(request)
-                    .await
-                    .map_err(|e| (unavailable(&e), e.is_unsent())),
-                Err(status) => Err((status, true)),
+        let web = self.transport.web_mode();
+        let outgoing = match (web, payload) {
+            (Some(mode), Payload::Framed(framed)) => opts
+                .web_request(mode, path, &self.authority, left, before, framed)
+                .map(|(parts, body)| Outgoing::Web(parts, body)),
+            (Some(_), Payload::Stream(_)) => Err(web_streaming_unsupported()),
+            (None, payload) => {
+                opts.request_parts(path, &self.authority, left, before)
+                    .map(|parts| {
+                        let body = match payload {
+                            Payload::Framed(framed) => Body::full(framed),
+                            Payload::Stream(body) => body,
+                        };
+                        Outgoing::H2(http::Request::from_parts(parts, body))
+                    })
             }
         };
+        let outgoing = match outgoing {
+            Ok(o) => o,
+            Err(status) => return failed(status),
+        };
+        let send = self.transport.send(outgoing);
         let response = match deadline {
             Some(d) => crate::timeout(&self.rt, d, send)
                 .await
@@ -261,8 +277,9 @@ impl<R: Runtime> Channel<R> {
                 Attempt::TrailersOnly(at_deadline(status, passed), parts.headers)
             }
             ResponseStart::Head(h) => {
+                let web = web.map(|_| h.web_mode());
                 let mut stream =
-                    Streaming::new(body, None, h.encoding, opts.max_message_size, Side::Client);
+                    Streaming::new(body, web, h.encoding, opts.max_message_size, Side::Client);
                 if let Some(d) = deadline {
                     let rt = self.rt.clone();
                     stream.set_deadline(self.rt.sleep_until(d), d, Arc::new(move || rt.now()));
@@ -290,7 +307,7 @@ impl<R: Runtime> Channel<R> {
             let attempt = self
                 .attempt::<Resp>(
                     path,
-                    Body::full(framed.clone()),
+                    Payload::Framed(framed.clone()),
                     opts,
                     deadline,
                     state.previous_attempts(),
@@ -388,12 +405,27 @@ impl<R: Runtime> Channel<R> {
     /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
     /// read responses with [`StreamingCall::message`]. The request head
     /// goes out at once; the response head is awaited on the first read.
+    /// On a gRPC-Web channel the call fails at once with UNIMPLEMENTED
+    /// (what `send`, `metadata` and `message` return).
     pub fn streaming<Req: prost::Message, Resp: prost::Message + Default + 'static>(
         &self,
         path: &str,
         opts: &CallOptions,
     ) -> StreamingCall<R, Req, Resp> {
         let deadline = self.deadline(opts);
+        if self.transport.web_mode().is_some() {
+            return StreamingCall {
+                rt: self.rt.clone(),
+                writer: None,
+                starting: None,
+                started: None,
+                failed: Some(web_streaming_unsupported()),
+                compression: opts.compression,
+                compress: true,
+                deadline,
+                types: PhantomData,
+            };
+        }
         let (writer, body) = Body::writer(8);
         let channel = self.clone();
         let path = path.to_owned();
@@ -485,10 +517,10 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
     /// [`close_send`](StreamingCall::close_send).
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
         let Some(writer) = &mut self.writer else {
-            return Err(Status::new(
-                Code::FailedPrecondition,
-                "requests already closed",
-            ));
+            return Err(match &self.failed {
+                Some(status) => status.clone(),
+                None => Status::new(Code::FailedPrecondition, "requests already closed"),
+            });
         };
         let framed = frame_message(message, self.compression, self.compress)?;
         let sent = match self.deadline {

@@ -1,21 +1,24 @@
 //! Where a [`Channel`]'s calls go: one given HTTP/2 connection, or
 //! connections the channel opens itself (again when one ends), with
 //! keep-alive pings that back off when the server answers GOAWAY
-//! `too_many_pings` (gRFC A8); and the channel's retries.
+//! `too_many_pings` (gRFC A8), or gRPC-Web over HTTP/1.1 (`web.rs`); and
+//! the channel's retries.
 
-use super::client::Channel;
-use crate::Runtime;
+use super::client::{Channel, unavailable};
+use super::web::{WebSend, WebTransport};
 use crate::h2::SendRequest;
+use crate::{Body, Runtime};
 // The WebSocket masks' generator: unpredictable enough to spread clients'
 // retries apart, which is all jitter is for.
 use crate::ws::FastrandEntropy;
 use bytes::Bytes;
+use http::{Response, request};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
-use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig};
+use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
 use wirestate_h2::connection::Config;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,14 +43,83 @@ pub(crate) enum Transport<R> {
     Fixed(SendRequest),
     /// Connections the channel opens ([`Channel::builder`]).
     Dialed(Arc<Dialer<R>>),
+    /// gRPC-Web over pooled HTTP/1.1 connections
+    /// ([`ChannelBuilder::grpc_web`]).
+    Web(Arc<dyn WebSend>),
+}
+
+/// One attempt's request, as its transport sends it.
+pub(crate) enum Outgoing {
+    /// A gRPC request on an HTTP/2 stream.
+    H2(http::Request<Body>),
+    /// A gRPC-Web request: its head and its whole body.
+    Web(request::Parts, Bytes),
 }
 
 impl<R: Runtime> Transport<R> {
-    /// The connection for the next call.
-    pub(crate) async fn get(&self) -> Result<SendRequest, Status> {
+    /// The HTTP/2 connection for the next call.
+    async fn get(&self) -> Result<SendRequest, Status> {
         match self {
             Transport::Fixed(send) => Ok(send.clone()),
             Transport::Dialed(d) => d.get().await,
+            Transport::Web(_) => Err(Status::new(
+                Code::Internal,
+                "a gRPC-Web channel has no HTTP/2 connection",
+            )),
+        }
+    }
+
+    /// Opens the first connection (a gRPC-Web channel only checks that
+    /// the server answers: its HTTP/1.1 pool dials per call as needed).
+    async fn ready(&self) -> Result<(), Status> {
+        match self {
+            Transport::Web(w) => w.probe().await,
+            _ => self.get().await.map(drop),
+        }
+    }
+
+    /// The gRPC-Web framing of the channel's calls (`None`: gRPC on h2).
+    pub(crate) fn web_mode(&self) -> Option<WebMode> {
+        match self {
+            Transport::Web(w) => Some(w.mode()),
+            _ => None,
+        }
+    }
+
+    /// Sends one attempt and waits for the response head. On failure,
+    /// the status and whether the server never saw the request.
+    pub(crate) async fn send(&self, out: Outgoing) -> Result<Response<Body>, (Status, bool)> {
+        match (self, out) {
+            (Transport::Web(w), Outgoing::Web(parts, body)) => w.send(parts, body).await,
+            (_, Outgoing::H2(request)) => match self.get().await {
+                Ok(send) => send
+                    .send(request)
+                    .await
+                    .map_err(|e| (unavailable(&e), e.is_unsent())),
+                Err(status) => Err((status, true)),
+            },
+            (_, Outgoing::Web(..)) => Err((
+                Status::new(Code::Internal, "a gRPC-Web request on an HTTP/2 channel"),
+                true,
+            )),
+        }
+    }
+
+    /// The keep-alive interval of the next connection (see
+    /// [`Channel::keepalive_interval`]).
+    pub(crate) fn keepalive_interval(&self) -> Option<Duration> {
+        match self {
+            Transport::Dialed(d) => d.keepalive_interval(),
+            Transport::Fixed(_) | Transport::Web(_) => None,
+        }
+    }
+
+    /// The connections opened (see [`Channel::connections`]).
+    pub(crate) fn connections(&self) -> u64 {
+        match self {
+            Transport::Dialed(d) => d.connections(),
+            Transport::Fixed(_) => 1,
+            Transport::Web(_) => 0,
         }
     }
 
@@ -57,7 +129,7 @@ impl<R: Runtime> Transport<R> {
     pub(crate) fn can_resend(&self) -> bool {
         match self {
             Transport::Fixed(send) => !send.is_closed(),
-            Transport::Dialed(_) => true,
+            Transport::Dialed(_) | Transport::Web(_) => true,
         }
     }
 }
@@ -116,11 +188,11 @@ impl<R: Runtime> Dialer<R> {
         Ok(lock(&self.state).connected(send))
     }
 
-    pub(crate) fn keepalive_interval(&self) -> Option<Duration> {
+    fn keepalive_interval(&self) -> Option<Duration> {
         lock(&self.state).keepalive().map(|k| k.interval())
     }
 
-    pub(crate) fn connections(&self) -> u64 {
+    fn connections(&self) -> u64 {
         lock(&self.state).connections()
     }
 }
@@ -129,7 +201,8 @@ impl<R: Runtime> Dialer<R> {
 /// prior knowledge) to one address, and opens a new one when the last
 /// one ended. The channel's settings — authority, keep-alive pings, retry
 /// policy — are a [`ChannelConfig`], the same on every runtime; this adds
-/// the runtime, the address and the HTTP/2 settings.
+/// the runtime, the address and the HTTP/2 settings — or, with
+/// [`grpc_web`](Self::grpc_web), gRPC-Web over HTTP/1.1 instead of h2.
 ///
 /// ```no_run
 /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
@@ -163,6 +236,7 @@ pub struct ChannelBuilder<R> {
     addr: SocketAddr,
     h2: Config,
     config: ChannelConfig,
+    web: Option<WebMode>,
 }
 
 impl<R: Runtime> ChannelBuilder<R> {
@@ -172,7 +246,41 @@ impl<R: Runtime> ChannelBuilder<R> {
             addr,
             h2: Config::default(),
             config: ChannelConfig::new(),
+            web: None,
         }
+    }
+
+    /// Makes the channel speak gRPC-Web (`application/grpc-web`, or
+    /// `application/grpc-web-text` in [`WebMode::Text`]) over the
+    /// runtime's pooled HTTP/1.1 client instead of gRPC over h2: to a
+    /// gRPC-Web server or proxy (tonic-web, Envoy, grpcwebproxy, ours),
+    /// with the same calls and typed stubs. Unary and server-streaming
+    /// calls work as over h2 — deadlines (`grpc-timeout` and the local
+    /// timer), metadata, compression, retries, cancellation when a call is
+    /// dropped (its connection is closed: HTTP/1.1 cannot cancel one
+    /// request); client- and bidi-streaming calls fail at once with
+    /// UNIMPLEMENTED, as gRPC-Web sends a request whole. Keep-alive pings
+    /// and the HTTP/2 settings do not apply.
+    ///
+    /// ```no_run
+    /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
+    /// use wirestate_rt::grpc::{CallOptions, Channel, WebMode};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Ping { #[prost(string, tag = "1")] text: String }
+    ///
+    /// let channel = Channel::builder(runtime, "127.0.0.1:8080".parse().unwrap())
+    ///     .grpc_web(WebMode::Text)
+    ///     .connect()
+    ///     .await?;
+    /// let pong = channel
+    ///     .unary::<_, Ping>("/demo.Pinger/Ping", &Ping { text: "hi".into() }, &CallOptions::default())
+    ///     .await?;
+    /// # let _ = pong;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn grpc_web(mut self, mode: WebMode) -> Self {
+        self.web = Some(mode);
+        self
     }
 
     /// The channel's settings: authority, keep-alive pings, retry policy
@@ -197,16 +305,23 @@ impl<R: Runtime> ChannelBuilder<R> {
             retry,
             ..
         } = self.config.validate(&self.addr.to_string())?;
-        let dialer = Dialer {
-            rt: self.rt.clone(),
-            addr: self.addr,
-            h2: self.h2,
-            keepalive_without_calls,
-            state: Mutex::new(Redial::new(keepalive)),
+        let transport = match self.web {
+            Some(mode) => Transport::Web(Arc::new(WebTransport::new(
+                self.rt.clone(),
+                self.addr,
+                mode,
+            )?)),
+            None => Transport::Dialed(Arc::new(Dialer {
+                rt: self.rt.clone(),
+                addr: self.addr,
+                h2: self.h2,
+                keepalive_without_calls,
+                state: Mutex::new(Redial::new(keepalive)),
+            })),
         };
         Ok(Channel::from_parts(
             self.rt,
-            Transport::Dialed(Arc::new(dialer)),
+            transport,
             authority,
             retrier(retry),
         ))
@@ -221,7 +336,7 @@ impl<R: Runtime> ChannelBuilder<R> {
     /// authority that is not one.
     pub async fn connect(self) -> Result<Channel<R>, Status> {
         let channel = self.build()?;
-        channel.transport().get().await?;
+        channel.transport().ready().await?;
         Ok(channel)
     }
 

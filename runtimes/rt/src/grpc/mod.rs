@@ -13,6 +13,12 @@
 //!   retries by the gRPC retry policy ([`Channel::with_retry`]), and with
 //!   [`Channel::builder`] its own connections, reopened when one ends, with
 //!   keep-alive pings that back off on GOAWAY `too_many_pings`.
+//!   [`ChannelBuilder::grpc_web`] makes such a channel speak gRPC-Web
+//!   ([`WebMode::Binary`] or [`WebMode::Text`]) over the runtime's pooled
+//!   HTTP/1.1 client instead — to tonic-web, Envoy or our own server —
+//!   with the same calls and generated stubs: unary and server streaming
+//!   with deadlines, metadata, compression and cancellation on drop;
+//!   client- and bidi-streaming calls fail at once with UNIMPLEMENTED.
 //!
 //! Messages are prost types; the framing, status, metadata and timeout
 //! rules come from `wirestate-grpc`.
@@ -25,6 +31,7 @@ mod client;
 mod connect;
 mod server;
 mod streaming;
+mod web;
 
 pub use crate::Runtime;
 pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
@@ -34,4 +41,4 @@ pub use server::{
 };
 pub use streaming::Streaming;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
-pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status};
+pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status, WebMode};

@@ -264,6 +264,14 @@ impl App<ClientConnection> for ClientApp {
             }
             progress = true;
         }
+        // A response body dropped before its end: HTTP/1.1 cannot cancel
+        // one request, and reading the rest for nobody would hold the
+        // connection (a streamed response may never end) — so it closes,
+        // which is how a server learns the call was cancelled.
+        if self.bodies.iter().any(|(_, s)| s.watch_dropped(cx)) {
+            m.close();
+            progress = true;
+        }
         if m.is_closed() {
             self.fail_all(|| Error::Aborted { sent: true });
         } else {
