@@ -83,6 +83,7 @@
 //! each input, session ids come from the [`Entropy`] given to
 //! [`HttpServer::new`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -93,7 +94,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use wirestate_codec::{SseEvent, encode_event};
 use wirestate_jsonrpc::{
     Decoded, ErrorCode, ErrorObject, ErrorResponse, Limits, Message, RequestId, decode,
@@ -560,6 +561,11 @@ pub struct HttpServer {
     decided: BTreeMap<ExchangeId, Reply>,
     events: VecDeque<HttpEvent>,
     limits: Limits,
+    /// Sessions handed out by [`session_mut`](Self::session_mut) /
+    /// [`session_for`](Self::session_for) (or changed here) since they
+    /// were last pumped: what they queued is routed on the next poll,
+    /// without visiting every other session.
+    touched: BTreeSet<SessionId>,
 }
 
 impl fmt::Debug for HttpServer {
@@ -582,11 +588,25 @@ struct Classified {
     progress: Vec<(ProgressToken, RequestId)>,
 }
 
+/// What routing reads of an outgoing message: a response's id, anything
+/// else's method, and its params left raw (only a progress notification's
+/// are looked into). A result's content is skipped, not built into a
+/// `Value` as it was (every answer went through that).
 #[derive(Deserialize)]
-struct Peek {
-    id: Option<Value>,
-    method: Option<String>,
-    params: Option<Value>,
+struct Peek<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+}
+
+/// The params of `notifications/progress`, as far as routing needs them.
+#[derive(Deserialize)]
+struct ProgressOf {
+    #[serde(rename = "progressToken")]
+    progress_token: Option<ProgressToken>,
 }
 
 impl HttpServer {
@@ -606,6 +626,7 @@ impl HttpServer {
             decided: BTreeMap::new(),
             events: VecDeque::new(),
             limits,
+            touched: BTreeSet::new(),
         }
     }
 
@@ -624,6 +645,7 @@ impl HttpServer {
             slot.related = None;
             slot.session.add_tool(tool.clone());
         }
+        self.touch_all();
         self.catalogue.add_tool(tool);
     }
 
@@ -635,6 +657,7 @@ impl HttpServer {
             slot.related = None;
             slot.session.remove_tool(name);
         }
+        self.touch_all();
         self.catalogue.remove_tool(name)
     }
 
@@ -646,6 +669,7 @@ impl HttpServer {
             slot.related = None;
             slot.session.add_resource(resource.clone());
         }
+        self.touch_all();
         self.catalogue.add_resource(resource);
     }
 
@@ -657,6 +681,7 @@ impl HttpServer {
             slot.related = None;
             slot.session.add_resource_template(template.clone());
         }
+        self.touch_all();
         self.catalogue.add_template(template);
     }
 
@@ -668,6 +693,7 @@ impl HttpServer {
             slot.related = None;
             slot.session.add_prompt(prompt.clone());
         }
+        self.touch_all();
         self.catalogue.add_prompt(prompt);
     }
 
@@ -680,6 +706,7 @@ impl HttpServer {
             slot.related = None;
             slot.session.remove_prompt(name);
         }
+        self.touch_all();
         self.catalogue.remove_prompt(name)
     }
 
@@ -694,6 +721,7 @@ impl HttpServer {
                 slot.related = None;
                 if slot.session.resource_updated(uri) {
                     n += 1;
+                    self.touched.insert(id);
                 }
             }
         }
@@ -718,6 +746,7 @@ impl HttpServer {
         self.pump(id);
         let slot = self.sessions.get_mut(id)?;
         slot.related = None;
+        self.touched.insert(id.clone());
         Some(&mut slot.session)
     }
 
@@ -732,6 +761,7 @@ impl HttpServer {
         self.pump(id);
         let slot = self.sessions.get_mut(id)?;
         slot.related = Some(request.clone());
+        self.touched.insert(id.clone());
         Some(&mut slot.session)
     }
 
@@ -1489,11 +1519,19 @@ impl HttpServer {
 
     // ---- routing ----
 
+    /// Routes what the sessions changed since the last pump queued.
     fn pump_all(&mut self) {
-        let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
-        for id in ids {
+        if self.touched.is_empty() {
+            return;
+        }
+        for id in std::mem::take(&mut self.touched) {
             self.pump(&id);
         }
+    }
+
+    /// Every session changed (a catalogue edit): all are pumped next.
+    fn touch_all(&mut self) {
+        self.touched.extend(self.sessions.keys().cloned());
     }
 
     /// Routes what a session queued, and collects its events.
@@ -1527,8 +1565,8 @@ impl HttpServer {
                 // Responses: to where their requests came from.
                 let ids: Vec<RequestId> = peeks
                     .iter()
-                    .filter_map(|p| p.id.as_ref())
-                    .filter_map(|v| serde_json::from_value::<RequestId>(v.clone()).ok())
+                    .filter_map(|p| p.id)
+                    .filter_map(|raw| RequestId::from_json(raw.get()))
                     .collect();
                 let mut route = None;
                 for rid in &ids {
@@ -1583,9 +1621,8 @@ impl HttpServer {
             } else if first.method.as_deref() == Some(methods::NOTIFICATION_PROGRESS) {
                 first
                     .params
-                    .as_ref()
-                    .and_then(|p| p.get("progressToken"))
-                    .and_then(|t| serde_json::from_value::<ProgressToken>(t.clone()).ok())
+                    .and_then(|p| serde_json::from_str::<ProgressOf>(p.get()).ok())
+                    .and_then(|p| p.progress_token)
                     .and_then(|t| slot.progress.get(&t))
                     .and_then(|rid| slot.routes.get(rid))
                     .copied()

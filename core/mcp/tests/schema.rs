@@ -358,6 +358,23 @@ fn reads_what_the_sdks_write() {
         Some(ProgressToken::Number(7))
     );
 
+    // tools/call params are decoded by hand: unknown members kept,
+    // null arguments absent, a missing or repeated name refused, from
+    // text and from a Value alike.
+    let text = r#"{"x-a":1,"name":"echo","arguments":null,"x-b":{"c":[true]}}"#;
+    let from_text: CallToolParams = serde_json::from_str(text).unwrap();
+    let from_value: CallToolParams =
+        serde_json::from_value(serde_json::from_str::<Value>(text).unwrap()).unwrap();
+    assert_eq!(from_text, from_value);
+    assert_eq!(from_text.name, "echo");
+    assert_eq!(from_text.arguments, None);
+    assert_eq!(from_text.meta, None);
+    assert_eq!(from_text.extra["x-a"], json!(1));
+    assert_eq!(from_text.extra["x-b"], json!({"c": [true]}));
+    assert!(serde_json::from_str::<CallToolParams>(r#"{"arguments":{}}"#).is_err());
+    assert!(serde_json::from_str::<CallToolParams>(r#"{"name":"a","name":"b"}"#).is_err());
+    assert!(serde_json::from_str::<CallToolParams>(r#"["echo"]"#).is_err());
+
     let block: ContentBlock = serde_json::from_value(json!({
         "type": "resource", "resource": {"uri": "file:///a", "blob": "AAE="}
     }))

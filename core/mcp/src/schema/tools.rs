@@ -1,6 +1,9 @@
 //! Tools: `tools/list`, `tools/call`.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Cursor, Extra, Icon, Meta};
@@ -110,8 +113,11 @@ pub struct ListToolsResult {
     pub extra: Extra,
 }
 
-/// Params of `tools/call`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Params of `tools/call`. Decoded by hand (below) rather than with
+/// `#[serde(flatten)]`, which buffers every member — the arguments
+/// included — into serde's intermediate `Content` before building the
+/// struct: this is decoded for every call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CallToolParams {
     /// The tool.
     pub name: String,
@@ -124,6 +130,75 @@ pub struct CallToolParams {
     /// Unknown members, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl<'de> Deserialize<'de> for CallToolParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The members with a field of their own; any other is kept in
+        /// `extra`.
+        #[derive(Deserialize)]
+        #[serde(field_identifier)]
+        enum Field {
+            #[serde(rename = "name")]
+            Name,
+            #[serde(rename = "arguments")]
+            Arguments,
+            #[serde(rename = "_meta")]
+            Meta,
+            Other(String),
+        }
+
+        struct Params;
+
+        impl<'de> Visitor<'de> for Params {
+            type Value = CallToolParams;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("tools/call params (an object)")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CallToolParams, A::Error> {
+                let mut name = None;
+                let mut arguments = None;
+                let mut meta = None;
+                let mut extra = Extra::new();
+                while let Some(field) = map.next_key::<Field>()? {
+                    match field {
+                        Field::Name => {
+                            if name.is_some() {
+                                return Err(de::Error::duplicate_field("name"));
+                            }
+                            name = Some(map.next_value::<String>()?);
+                        }
+                        Field::Arguments => {
+                            if arguments.is_some() {
+                                return Err(de::Error::duplicate_field("arguments"));
+                            }
+                            arguments = Some(map.next_value::<Option<Map<String, Value>>>()?);
+                        }
+                        Field::Meta => {
+                            if meta.is_some() {
+                                return Err(de::Error::duplicate_field("_meta"));
+                            }
+                            meta = Some(map.next_value::<Option<Meta>>()?);
+                        }
+                        Field::Other(key) => {
+                            let value = map.next_value::<Value>()?;
+                            extra.insert(key, value);
+                        }
+                    }
+                }
+                Ok(CallToolParams {
+                    name: name.ok_or_else(|| de::Error::missing_field("name"))?,
+                    arguments: arguments.flatten(),
+                    meta: meta.flatten(),
+                    extra,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(Params)
+    }
 }
 
 /// Result of `tools/call`. A failure of the tool itself is a result with
