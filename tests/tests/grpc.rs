@@ -1139,7 +1139,7 @@ fn async_interceptors_on_smol() {
 /// bidi-streaming calls refused with UNIMPLEMENTED, and cancellation when
 /// a call is dropped.
 mod web_channel {
-    use super::{payload, start_tokio};
+    use super::{DropFlag, payload, start_tokio, wait_for};
     use std::net::SocketAddr;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1432,12 +1432,6 @@ mod web_channel {
     async fn start_endless(dropped: Arc<AtomicBool>) -> SocketAddr {
         use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
         use wirestate_rt::grpc::{Request, ResponseSink, Server};
-        struct Flag(Arc<AtomicBool>);
-        impl Drop for Flag {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
         let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -1445,7 +1439,7 @@ mod web_channel {
         let server = Server::new(wirestate_tokio::TokioRuntime).server_streaming(
             "/t.Endless/Stream",
             move |_req: Request<EchoRequest>, mut sink: ResponseSink<EchoResponse>| {
-                let flag = Flag(dropped.clone());
+                let flag = DropFlag(dropped.clone());
                 async move {
                     let _flag = flag;
                     // Until a send fails: the connection is gone.
@@ -1463,16 +1457,6 @@ mod web_channel {
             wirestate_rt::Shutdown::new(),
         ));
         addr
-    }
-
-    async fn wait_for(flag: &AtomicBool) -> bool {
-        for _ in 0..300 {
-            if flag.load(Ordering::SeqCst) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
     }
 
     /// Dropping a server stream of a gRPC-Web call closes its connection
