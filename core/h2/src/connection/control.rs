@@ -377,7 +377,13 @@ impl Connection {
 
     /// Closes once a GOAWAY went either way and no stream is active.
     pub(super) fn maybe_finish(&mut self) {
-        if self.state != State::Open || self.streams.any_active() || self.block.is_some() {
+        // Called after every stream change: the GOAWAY flags, which are
+        // nearly always unset, are asked before the walk over the streams.
+        if self.state != State::Open
+            || (self.goaway_recv.is_none() && !self.goaway_final)
+            || self.streams.any_active()
+            || self.block.is_some()
+        {
             return;
         }
         if self.goaway_recv.is_some() {

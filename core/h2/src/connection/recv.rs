@@ -322,7 +322,10 @@ impl Connection {
         if too_large {
             return self.reject_431(now, id, es);
         }
-        if self.streams.active(false) >= self.local.max_concurrent as usize {
+        // The count walks the streams: skipped while there are fewer
+        // streams in all than the limit (the usual case).
+        let max = self.local.max_concurrent as usize;
+        if self.streams.map.len() >= max && self.streams.active(false) >= max {
             return self.refuse(now, id, ErrorCode::REFUSED_STREAM);
         }
         let (head, cl) = match headers::request(fields) {
