@@ -8,9 +8,15 @@
 //!
 //! The transports are the sans-IO machines of `wirestate-mcp`
 //! ([`StdioServer`], [`HttpServer`], and the WebSocket rules of
-//! [`wirestate_mcp::websocket`]) behind a mutex. Every call runs on a
-//! thread of its own (at most [`McpServerBuilder::max_handler_threads`]
-//! at once; beyond, the call is answered -32009 at once), and talks back
+//! [`wirestate_mcp::websocket`]) behind a mutex. A call runs where it
+//! costs no hand-off between threads when that cannot hold anything up:
+//! on stdio, on the thread that read it (which then writes its answer;
+//! the reading passes to another thread while a handler waits for the
+//! client or runs long); on Streamable HTTP, on the connection thread
+//! that waits for its answer when nothing it may send needs the response
+//! open first. Otherwise it runs on a pooled handler thread. At most
+//! [`McpServerBuilder::max_handler_threads`] calls are in progress at
+//! once; beyond, a call is answered -32009 at once. A handler talks back
 //! through its [`RequestContext`]: logs, progress, sampling and
 //! elicitation requests, which block the handler's thread until the
 //! client answers or the request times out.
@@ -134,8 +140,9 @@ impl McpServerBuilder {
         self
     }
 
-    /// Most handler threads at once, over every session (at least 1;
-    /// default 256). A call beyond is answered -32009 (server busy).
+    /// Most calls in progress at once (queued or running, each on a
+    /// thread), over every session (at least 1; default 256). A call
+    /// beyond is answered -32009 (server busy).
     pub fn max_handler_threads(mut self, n: usize) -> Self {
         self.registry.max_threads = n.max(1);
         self
@@ -1411,17 +1418,22 @@ struct HttpState {
     machine: HttpServer,
     waiters: Waiters,
     timer: bool,
-    /// Connection threads waiting in `changed`: a notification is a
-    /// system call, made only when someone waits.
-    waiting: usize,
+    /// The connection threads waiting for an exchange, each on a condvar
+    /// of its own: what is ready wakes its one thread (a notification is
+    /// a system call), not every waiting connection.
+    sleepers: BTreeMap<ExchangeId, Arc<Condvar>>,
 }
 
 struct HttpShared {
     me: Weak<HttpShared>,
     registry: Arc<Registry>,
     state: Mutex<HttpState>,
-    /// Signalled whenever an open response may have a chunk.
-    changed: Condvar,
+}
+
+thread_local! {
+    /// The condvar this connection thread waits on (with the endpoint's
+    /// state lock) for its exchange.
+    static SLEEPER: Arc<Condvar> = Arc::new(Condvar::new());
 }
 
 impl HttpShared {
@@ -1434,12 +1446,8 @@ impl HttpShared {
             return jobs;
         };
         let port: Arc<dyn Port> = me;
-        let mut any = false;
-        while st.machine.poll_ready().is_some() {
-            any = true;
-        }
+        let mut wake_all = false;
         while let Some(event) = st.machine.poll_event() {
-            any = true;
             match event {
                 HttpEvent::Session { session, event } => {
                     let mut refused = Refusals::new();
@@ -1468,29 +1476,39 @@ impl HttpShared {
                 HttpEvent::SessionClosed { session, reason } => {
                     tracing::debug!(%session, ?reason, "mcp session closed");
                     st.waiters.retain(|(s, _), _| s.as_ref() != Some(&session));
+                    // Its open responses end: let every waiter look.
+                    wake_all = true;
                 }
                 HttpEvent::Refused(e) => tracing::debug!(error = %e, "mcp request refused"),
                 _ => {}
             }
         }
-        if any && st.waiting > 0 {
-            self.changed.notify_all();
+        // After the events: answers given while handing them out (the
+        // refusals above) are ready too.
+        while let Some(x) = st.machine.poll_ready() {
+            if let Some(sleeper) = st.sleepers.get(&x) {
+                sleeper.notify_one();
+            }
+        }
+        if wake_all {
+            st.sleepers.values().for_each(|s| s.notify_one());
         }
         jobs
     }
 
-    /// Waits on `changed` (at most `timeout`), counted in `waiting`.
+    /// Waits (at most `timeout`) until `exchange` may have something.
     fn wait<'a>(
         &self,
         mut st: MutexGuard<'a, HttpState>,
+        exchange: ExchangeId,
         timeout: Duration,
     ) -> MutexGuard<'a, HttpState> {
-        st.waiting += 1;
-        let mut st = self
-            .changed
+        let sleeper = SLEEPER.with(Arc::clone);
+        st.sleepers.insert(exchange, sleeper.clone());
+        let mut st = sleeper
             .wait_timeout(st, timeout)
             .map_or_else(|e| e.into_inner().0, |(g, _)| g);
-        st.waiting -= 1;
+        st.sleepers.remove(&exchange);
         st
     }
 
@@ -1608,9 +1626,8 @@ impl McpServer {
                 machine,
                 waiters: BTreeMap::new(),
                 timer: false,
-                waiting: 0,
+                sleepers: BTreeMap::new(),
             }),
-            changed: Condvar::new(),
         });
         McpHttp {
             server: self.clone(),
@@ -1690,11 +1707,15 @@ impl McpHttp {
                 drop(st);
                 jobs.into_iter().for_each(Job::spawn);
                 st = lock(&self.shared.state);
+                if reply.is_none() {
+                    // They may have answered while the lock was free.
+                    continue;
+                }
             }
             if let Some(reply) = reply {
                 return reply;
             }
-            st = self.shared.wait(st, Duration::from_secs(1));
+            st = self.shared.wait(st, exchange, Duration::from_secs(1));
         }
     }
 
@@ -1775,7 +1796,7 @@ impl Iterator for ExchangeChunks {
                         // the stream stays resumable.
                         return None;
                     }
-                    st = self.shared.wait(st, Duration::from_secs(1));
+                    st = self.shared.wait(st, self.exchange, Duration::from_secs(1));
                 }
             }
         }
