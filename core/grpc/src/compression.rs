@@ -158,11 +158,18 @@ impl EncodingSet {
 
     /// The header value, e.g. `gzip,identity`; `None` for an empty set.
     pub fn to_header_value(self) -> Option<HeaderValue> {
-        if self.is_empty() {
-            return None;
-        }
-        let names: Vec<&str> = self.iter().map(Encoding::as_str).collect();
-        HeaderValue::from_str(&names.join(",")).ok()
+        // The sets of the two encodings there are, as static values (this
+        // goes into every response head).
+        let value = match (
+            self.contains(Encoding::Gzip),
+            self.contains(Encoding::Identity),
+        ) {
+            (false, false) => return None,
+            (true, false) => "gzip",
+            (false, true) => "identity",
+            (true, true) => "gzip,identity",
+        };
+        Some(HeaderValue::from_static(value))
     }
 }
 

@@ -110,7 +110,8 @@ impl ContentType {
     /// `None` for anything else.
     pub fn parse(value: &[u8]) -> Option<ContentType> {
         let value = value.trim_ascii();
-        let lower = value.to_ascii_lowercase();
+        // Prefixes compared in place (no lowercased copy of the value: this
+        // runs for every call).
         let (format, rest) = [
             WireFormat::GrpcWebText,
             WireFormat::GrpcWeb,
@@ -118,9 +119,9 @@ impl ContentType {
         ]
         .into_iter()
         .find_map(|f| {
-            lower
-                .strip_prefix(f.base().as_bytes())
-                .map(|rest| (f, rest))
+            let base = f.base().as_bytes();
+            (value.len() >= base.len() && value[..base.len()].eq_ignore_ascii_case(base))
+                .then(|| (f, &value[base.len()..]))
         })?;
         let (sub, _params) = match rest.iter().position(|&b| b == b';') {
             Some(i) => rest.split_at(i),
@@ -135,7 +136,7 @@ impl ContentType {
                         .iter()
                         .all(|&b| b.is_ascii_alphanumeric() || b"!#$&-^_.".contains(&b)) =>
             {
-                Some(String::from_utf8_lossy(name).into_owned())
+                Some(String::from_utf8_lossy(name).to_ascii_lowercase())
             }
             _ => return None,
         };
@@ -149,8 +150,12 @@ impl ContentType {
 
     /// The header value.
     pub fn to_header_value(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static(self.format.base()))
+        match &self.subtype {
+            // The common case as a static value: no allocation per call.
+            None => HeaderValue::from_static(self.format.base()),
+            Some(_) => HeaderValue::from_str(&self.to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static(self.format.base())),
+        }
     }
 }
 
@@ -199,20 +204,40 @@ impl MethodPath {
     /// [`Error::InvalidPath`] (UNIMPLEMENTED) if it is not `/Service/Method`
     /// with both parts non-empty and valid in a URI path (no query).
     pub fn parse(path: &str) -> Result<MethodPath, Error> {
-        let rest = path.strip_prefix('/').ok_or(Error::InvalidPath)?;
-        let slash = rest.find('/').ok_or(Error::InvalidPath)?;
-        let (service, method) = (&rest[..slash], &rest[slash + 1..]);
-        if service.is_empty() || method.is_empty() || method.contains('/') {
-            return Err(Error::InvalidPath);
-        }
+        let split = MethodPath::split(path)?;
         let pq = PathAndQuery::try_from(path).map_err(|_| Error::InvalidPath)?;
         if pq.query().is_some() || pq.path() != path {
             return Err(Error::InvalidPath);
         }
         Ok(MethodPath {
             path: path.to_owned(),
-            split: slash + 1,
+            split,
         })
+    }
+
+    /// The path of a request's URI: `http` already checked its bytes and
+    /// split off any query, so only the `/Service/Method` shape is left to
+    /// check (no second parse, and no copy, as [`parse`](Self::parse)
+    /// makes).
+    fn from_uri(uri: &Uri) -> Result<MethodPath, Error> {
+        let path = uri.path();
+        let split = MethodPath::split(path)?;
+        Ok(MethodPath {
+            path: path.to_owned(),
+            split,
+        })
+    }
+
+    /// Where the method starts in `path`, which must be `/Service/Method`
+    /// with both parts non-empty.
+    fn split(path: &str) -> Result<usize, Error> {
+        let rest = path.strip_prefix('/').ok_or(Error::InvalidPath)?;
+        let slash = rest.find('/').ok_or(Error::InvalidPath)?;
+        let (service, method) = (&rest[..slash], &rest[slash + 1..]);
+        if service.is_empty() || method.is_empty() || method.contains('/') {
+            return Err(Error::InvalidPath);
+        }
+        Ok(slash + 1)
     }
 
     /// The whole path, `/Service/Method`.
@@ -355,7 +380,7 @@ impl RequestHead {
         }
         let content_type =
             ContentType::from_headers(&parts.headers).ok_or(Error::UnsupportedContentType)?;
-        let path = MethodPath::parse(parts.uri.path())?;
+        let path = MethodPath::from_uri(&parts.uri)?;
         let timeout = match parts.headers.get(GRPC_TIMEOUT) {
             Some(v) => Some(parse_timeout(v.as_bytes())?),
             None => None,

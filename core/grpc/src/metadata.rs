@@ -58,10 +58,14 @@ const RESERVED: [&str; 10] = [
 /// forbids (`connection`, `keep-alive`, `proxy-connection`,
 /// `transfer-encoding`, `upgrade`). Compared case-insensitively.
 pub fn is_reserved_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
+    // Compared in place, without a lowercased copy: this runs for every
+    // header of every call.
+    let is = |k: &&str| k.eq_ignore_ascii_case(key);
     key.starts_with(':')
-        || (key.starts_with("grpc-") && !USER_GRPC_KEYS.contains(&key.as_str()))
-        || RESERVED.contains(&key.as_str())
+        || (key.len() >= 5
+            && key.as_bytes()[..5].eq_ignore_ascii_case(b"grpc-")
+            && !USER_GRPC_KEYS.iter().any(is))
+        || RESERVED.iter().any(is)
 }
 
 /// Whether `key` names a binary header (ends in `-bin`).

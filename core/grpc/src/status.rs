@@ -153,7 +153,13 @@ impl Code {
 
     /// The `grpc-status` value: the number in decimal.
     pub fn to_header_value(self) -> HeaderValue {
-        HeaderValue::from(self.value())
+        // Static strings: a status goes out with every call, and
+        // `HeaderValue::from(u32)` allocates.
+        const DIGITS: [&str; 17] = [
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+            "16",
+        ];
+        HeaderValue::from_static(DIGITS[self.value() as usize])
     }
 
     /// The code a client reports for a response that lacks `grpc-status`,

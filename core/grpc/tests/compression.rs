@@ -183,6 +183,8 @@ fn encoding_headers() {
     assert!(set.contains(Encoding::Gzip) && !set.contains(Encoding::Identity));
     assert_eq!(set.to_header_value().unwrap(), "gzip");
     assert_eq!(EncodingSet::EMPTY.to_header_value(), None);
+    let identity = EncodingSet::EMPTY.with(Encoding::Identity);
+    assert_eq!(identity.to_header_value().unwrap(), "identity");
     assert_eq!(
         EncodingSet::SUPPORTED.iter().collect::<Vec<_>>(),
         [Encoding::Gzip, Encoding::Identity]

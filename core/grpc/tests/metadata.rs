@@ -44,6 +44,8 @@ fn reserved_keys() {
         "grpc-status-details-bin",
         "grpc-future-thing",
         "Grpc-Status",
+        "GRPC-TIMEOUT",
+        "Content-Type",
         ":path",
         "content-type",
         "te",
@@ -64,7 +66,9 @@ fn reserved_keys() {
         "grpc-tags-bin",
         "grpc-previous-rpc-attempts",
         "grpc-retry-pushback-ms",
+        "Grpc-Trace-Bin",
         "x-grpc-thing",
+        "grpc",
         "grpcx",
     ] {
         assert!(!is_reserved_key(key), "{key}");

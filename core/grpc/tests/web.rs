@@ -40,10 +40,12 @@ fn content_types() {
             Some("json"),
         ),
         ("Application/GRPC-Web-Text", WireFormat::GrpcWebText, None),
+        ("APPLICATION/GRPC+Proto", WireFormat::Grpc, Some("proto")),
     ] {
         let ct = ContentType::parse(s.as_bytes()).unwrap();
         assert_eq!((ct.format, ct.subtype.as_deref()), (format, sub), "{s}");
         assert_eq!(ct.to_string(), s.to_ascii_lowercase());
+        assert_eq!(ct.to_header_value(), s.to_ascii_lowercase().as_str());
     }
     assert_eq!(ContentType::web(true).to_string(), CONTENT_TYPE_WEB_TEXT);
     assert_eq!(ContentType::web(false).to_string(), CONTENT_TYPE_WEB);

@@ -250,6 +250,34 @@ impl Body {
         }
     }
 
+    /// Whether the body ended with trailers (see [`trailers`](Body::trailers)),
+    /// without copying them.
+    pub fn has_trailers(&self) -> bool {
+        match &self.inner {
+            Inner::Incoming(i) => i.lock().trailers.is_some(),
+            Inner::Frames {
+                stream: None,
+                trailers,
+            } => trailers.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Takes the trailers the body ended with (see
+    /// [`trailers`](Body::trailers)): what a connection sending the body
+    /// does, instead of copying them. [`trailers`](Body::trailers) returns
+    /// `None` afterwards.
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        match &mut self.inner {
+            Inner::Incoming(i) => i.lock().trailers.take(),
+            Inner::Frames {
+                stream: None,
+                trailers,
+            } => trailers.take(),
+            _ => None,
+        }
+    }
+
     /// Reads the whole body, refusing more than `limit` bytes.
     pub async fn collect(mut self, limit: usize) -> Result<Bytes, Error> {
         let mut first: Option<Bytes> = None;

@@ -104,7 +104,7 @@ impl Outgoing {
                     return blocked;
                 }
                 // Everything sent: END_STREAM on its own, or the trailers.
-                let result = match self.body.trailers() {
+                let result = match self.body.take_trailers() {
                     Some(trailers) => m.send_trailers(stream, trailers),
                     None => m.send_data(stream, Bytes::new(), true).map(|_| ()),
                 };
@@ -123,7 +123,7 @@ impl Outgoing {
                 self.pending = Some(chunk);
                 return blocked;
             }
-            let last = take == chunk.len() && self.ended && self.body.trailers().is_none();
+            let last = take == chunk.len() && self.ended && !self.body.has_trailers();
             match m.send_data(stream, chunk.slice(..take), last) {
                 Ok(n) => {
                     progress |= n > 0;
