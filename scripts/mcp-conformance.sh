@@ -7,13 +7,20 @@
 # HTTP at /mcp on 127.0.0.1, failures beyond tests/mcp/expected-failures.yml
 # counted. Prints the harness's per-scenario lines and each runtime's
 # count, then `interop-mcpconf: N passed, M failed` (checks, summed).
+# scripts/mcp-conformance-2026.sh runs it for another revision through
+# MCPCONF_LABEL, MCPCONF_EXPECTED and MCPCONF_SPEC_VERSION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+label="${MCPCONF_LABEL:-interop-mcpconf}"
+expected="${MCPCONF_EXPECTED:-tests/mcp/expected-failures.yml}"
+spec=()
+if [ -n "${MCPCONF_SPEC_VERSION:-}" ]; then spec=(--spec-version "$MCPCONF_SPEC_VERSION"); fi
 
 harness="${MCP_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/tools/mcp-conformance}"
 if [ ! -x "$harness/conformance-server.sh" ]; then
     echo "no conformance harness at $harness (set MCP_CONFORMANCE_DIR)"
-    echo "interop-mcpconf: 0 passed, 1 failed"
+    echo "$label: 0 passed, 1 failed"
     exit 1
 fi
 
@@ -30,8 +37,8 @@ for runtime in ${MCP_CONFORMANCE_RUNTIMES:-tokio blocking}; do
     rc=0
     echo "== wirestate serve --runtime $runtime"
     timeout 900 bash "$harness/conformance-server.sh" \
-        --suite all \
-        --expected-failures tests/mcp/expected-failures.yml --out "$out/results-$runtime" \
+        --suite all "${spec[@]}" \
+        --expected-failures "$expected" --out "$out/results-$runtime" \
         --http-url 'http://127.0.0.1:{port}/mcp' \
         "$bin" serve --listen '127.0.0.1:{port}' --runtime "$runtime" --conformance-fixtures \
         >"$out/summary-$runtime" 2>&1 || rc=$?
@@ -51,5 +58,5 @@ for runtime in ${MCP_CONFORMANCE_RUNTIMES:-tokio blocking}; do
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
 done
-echo "interop-mcpconf: $total_passed passed, $total_failed failed"
+echo "$label: $total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
