@@ -47,6 +47,8 @@ pub struct ChannelConfig {
     keepalive_timeout: Option<Duration>,
     keepalive_without_calls: bool,
     retry: RetryConfig,
+    retry_buffer: Option<usize>,
+    channel_retry_buffer: Option<usize>,
 }
 
 impl ChannelConfig {
@@ -106,6 +108,26 @@ impl ChannelConfig {
         self
     }
 
+    /// How many request bytes one call may keep for replay while it can
+    /// still be retried (default 256 KiB,
+    /// [`DEFAULT_RETRY_BUFFER_SIZE`](crate::retry::DEFAULT_RETRY_BUFFER_SIZE)):
+    /// a client- or bidi-streaming call that sends more is committed and
+    /// runs on without retries. Overrides the retry config's own.
+    pub fn retry_buffer_size(mut self, bytes: usize) -> ChannelConfig {
+        self.retry_buffer = Some(bytes);
+        self
+    }
+
+    /// How many request bytes all the calls of the channel may keep for
+    /// replay together (default 16 MiB,
+    /// [`DEFAULT_CHANNEL_RETRY_BUFFER_SIZE`](crate::retry::DEFAULT_CHANNEL_RETRY_BUFFER_SIZE)):
+    /// a call that would go past it is committed instead. Overrides the
+    /// retry config's own.
+    pub fn channel_retry_buffer_size(mut self, bytes: usize) -> ChannelConfig {
+        self.channel_retry_buffer = Some(bytes);
+        self
+    }
+
     /// The settings checked, for a channel connecting to `address`
     /// (`host:port`, the authority when none was set).
     ///
@@ -120,11 +142,18 @@ impl ChannelConfig {
             KeepAlive::new(every)
                 .with_timeout(self.keepalive_timeout.unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT))
         });
+        let mut retry = self.retry;
+        if let Some(bytes) = self.retry_buffer {
+            retry = retry.with_buffer_size(bytes);
+        }
+        if let Some(bytes) = self.channel_retry_buffer {
+            retry = retry.with_channel_buffer_size(bytes);
+        }
         Ok(ValidChannelConfig {
             authority,
             keepalive,
             keepalive_without_calls: self.keepalive_without_calls,
-            retry: self.retry,
+            retry,
         })
     }
 }
@@ -269,6 +298,29 @@ mod tests {
         assert!(v.keepalive.is_none());
         assert!(!v.keepalive_without_calls);
         assert_eq!(v.retry, RetryConfig::new());
+        assert_eq!(v.retry.buffer_size(), 256 << 10);
+        assert_eq!(v.retry.channel_buffer_size(), 16 << 20);
+    }
+
+    #[test]
+    fn retry_buffer_limits_apply_to_any_retry_config() {
+        let policy = RetryPolicy::new(
+            2,
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+            2.0,
+            [Code::Unavailable],
+        )
+        .unwrap();
+        // Set before the policy, they still hold.
+        let v = ChannelConfig::new()
+            .retry_buffer_size(1 << 20)
+            .channel_retry_buffer_size(4 << 20)
+            .retry_policy(policy)
+            .validate("a:1")
+            .unwrap();
+        assert_eq!(v.retry.buffer_size(), 1 << 20);
+        assert_eq!(v.retry.channel_buffer_size(), 4 << 20);
     }
 
     #[test]

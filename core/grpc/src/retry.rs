@@ -15,14 +15,22 @@
 //!   told whether and when to try again. The jitter of the backoff is
 //!   randomness, so it is an input ([`Entropy`]), like time.
 //!
+//! * [`ReplayBuffer`]: the request messages a client- or bidi-streaming
+//!   call has sent, kept (by [`Retrier::on_send`]) so that a new attempt
+//!   can send them again before the call goes on live.
+//!
 //! A call is *committed* — never retried again — once response headers
-//! arrive (a trailers-only response does not commit it) or once the
-//! request it would have to replay outgrows the retry buffer. Attempts
+//! arrive (a trailers-only response does not commit it; headers come
+//! before any response message reaches the caller) or once the request
+//! it would have to replay outgrows the retry buffer: the call's own
+//! (256 KiB by default) or the channel's, shared by all its calls
+//! (16 MiB by default). Attempts
 //! the server never processed (REFUSED_STREAM, streams above a GOAWAY's
 //! last id, a connection that never took the request) are retried
 //! transparently, without counting against the policy.
 
 use crate::status::{Code, Status};
+use bytes::Bytes;
 use http::HeaderMap;
 use std::time::Duration;
 use wirestate_machine::Entropy;
@@ -42,6 +50,11 @@ pub const MAX_ATTEMPTS_CAP: u32 = 5;
 /// How many request bytes a call may buffer for replay before it is
 /// committed (the gRPC default per-RPC retry buffer, 256 KiB).
 pub const DEFAULT_RETRY_BUFFER_SIZE: usize = 256 << 10;
+
+/// How many request bytes all the calls of a channel may buffer for
+/// replay together (grpc-java's default channel retry buffer, 16 MiB): a
+/// call that would go past it is committed instead.
+pub const DEFAULT_CHANNEL_RETRY_BUFFER_SIZE: usize = 16 << 20;
 
 /// How many times an attempt the server never processed is retried
 /// transparently by default.
@@ -257,6 +270,7 @@ pub struct RetryConfig {
     methods: Vec<(String, Option<RetryPolicy>)>,
     throttle: Option<RetryThrottle>,
     buffer_size: Option<usize>,
+    channel_buffer_size: Option<usize>,
 }
 
 impl From<RetryPolicy> for RetryConfig {
@@ -310,6 +324,14 @@ impl RetryConfig {
         self
     }
 
+    /// How many request bytes all the calls of the channel may buffer for
+    /// replay together; a call that would go past it is committed.
+    /// Default [`DEFAULT_CHANNEL_RETRY_BUFFER_SIZE`].
+    pub fn with_channel_buffer_size(mut self, bytes: usize) -> RetryConfig {
+        self.channel_buffer_size = Some(bytes);
+        self
+    }
+
     /// The policy that applies to `path` (`/package.Service/Method`), if
     /// any: the method's, else its service's, else the default.
     pub fn policy_for(&self, path: &str) -> Option<&RetryPolicy> {
@@ -337,6 +359,12 @@ impl RetryConfig {
     /// The retry buffer size of a call.
     pub fn buffer_size(&self) -> usize {
         self.buffer_size.unwrap_or(DEFAULT_RETRY_BUFFER_SIZE)
+    }
+
+    /// The retry buffer size the calls of a channel share.
+    pub fn channel_buffer_size(&self) -> usize {
+        self.channel_buffer_size
+            .unwrap_or(DEFAULT_CHANNEL_RETRY_BUFFER_SIZE)
     }
 
     /// The state of a new call to `path`.
@@ -470,6 +498,12 @@ impl RetryState {
         self.committed
     }
 
+    /// Whether a policy applies to the call (else only transparent
+    /// retries are possible).
+    pub fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+
     /// The response headers arrived: the call is committed.
     pub fn on_headers(&mut self) {
         self.committed = true;
@@ -592,6 +626,8 @@ pub struct Retrier<E> {
     config: RetryConfig,
     throttle: Option<RetryThrottle>,
     entropy: E,
+    /// Bytes the channel's calls hold in their [`ReplayBuffer`]s.
+    buffered: usize,
 }
 
 impl<E> std::fmt::Debug for Retrier<E> {
@@ -600,6 +636,7 @@ impl<E> std::fmt::Debug for Retrier<E> {
         f.debug_struct("Retrier")
             .field("config", &self.config)
             .field("throttle", &self.throttle)
+            .field("buffered", &self.buffered)
             .finish_non_exhaustive()
     }
 }
@@ -612,6 +649,7 @@ impl<E: Entropy> Retrier<E> {
             throttle: config.throttle(),
             config,
             entropy,
+            buffered: 0,
         }
     }
 
@@ -645,6 +683,131 @@ impl<E: Entropy> Retrier<E> {
         trailers: Option<&HeaderMap>,
     ) -> RetryDecision {
         state.on_status(status, trailers, self.throttle.as_mut(), &mut self.entropy)
+    }
+
+    /// How many request bytes the channel's calls hold for replay.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// A streaming call (`state`) sent the request message `framed`: kept
+    /// in `replay` while the call is not committed. A message that takes
+    /// the call past its retry buffer, or the channel past the one its
+    /// calls share, commits the call instead, and `replay` is emptied:
+    /// from then on the call runs live, never to be retried.
+    pub fn on_send(&mut self, state: &mut RetryState, replay: &mut ReplayBuffer, framed: &Bytes) {
+        if state.is_committed() {
+            return;
+        }
+        state.on_buffered(framed.len());
+        let channel_full =
+            self.buffered.saturating_add(framed.len()) > self.config.channel_buffer_size();
+        if state.is_committed() || channel_full {
+            self.commit(state, replay);
+            return;
+        }
+        self.buffered += framed.len();
+        replay.bytes += framed.len();
+        replay.messages.push(framed.clone());
+    }
+
+    /// Commits `state`'s call (response headers arrived, or the caller
+    /// was handed part of the response) and frees what it held for
+    /// replay.
+    pub fn commit(&mut self, state: &mut RetryState, replay: &mut ReplayBuffer) {
+        state.commit();
+        self.release(replay);
+    }
+
+    /// Frees what `replay` holds (the call ended, was committed or was
+    /// dropped); its `closed` flag stays.
+    pub fn release(&mut self, replay: &mut ReplayBuffer) {
+        self.buffered = self.buffered.saturating_sub(replay.bytes);
+        replay.bytes = 0;
+        replay.messages = Vec::new();
+    }
+
+    /// [`decide`](Self::decide) for a streaming call: a call that is not
+    /// to be retried frees its replay buffer.
+    pub fn decide_streaming(
+        &mut self,
+        state: &mut RetryState,
+        replay: &mut ReplayBuffer,
+        status: &Status,
+        trailers: Option<&HeaderMap>,
+    ) -> RetryDecision {
+        let decision = self.decide(state, status, trailers);
+        if matches!(decision, RetryDecision::Stop(_)) {
+            self.release(replay);
+        }
+        decision
+    }
+}
+
+/// The request messages a client- or bidi-streaming call has sent so
+/// far, each framed, kept while the call may still be retried: a new
+/// attempt sends them again, in order (then ends its request if the
+/// caller had [closed](ReplayBuffer::close) it), before the call goes on
+/// live. [`Retrier::on_send`] fills it within the buffer limits;
+/// [`Retrier::release`] empties it.
+///
+/// ```
+/// use bytes::Bytes;
+/// use std::time::Duration;
+/// use wirestate_grpc::{Code, Status};
+/// use wirestate_grpc::retry::{ReplayBuffer, RetryConfig, RetryDecision, RetryPolicy, Retrier};
+///
+/// let policy = RetryPolicy::new(
+///     3, Duration::from_millis(100), Duration::from_secs(1), 2.0, [Code::Unavailable],
+/// ).unwrap();
+/// let zero = |buf: &mut [u8]| buf.fill(0);
+/// let mut retrier = Retrier::new(RetryConfig::from(policy).with_buffer_size(16), zero);
+/// let mut call = retrier.start("/demo.Log/Append", 1);
+/// let mut replay = ReplayBuffer::new();
+/// retrier.on_send(&mut call, &mut replay, &Bytes::from_static(b"\0\0\0\0\x03one"));
+/// replay.close();
+/// // The server said UNAVAILABLE before any response header: send it all again.
+/// let down = Status::new(Code::Unavailable, "down");
+/// assert!(matches!(retrier.decide_streaming(&mut call, &mut replay, &down, None), RetryDecision::Retry(_)));
+/// assert_eq!(replay.messages().len(), 1);
+/// assert!(replay.is_closed());
+/// // 9 more bytes go past the call's 16: committed, nothing kept.
+/// retrier.on_send(&mut call, &mut replay, &Bytes::from_static(b"\0\0\0\0\x04four"));
+/// assert!(call.is_committed() && replay.messages().is_empty());
+/// assert_eq!(retrier.buffered(), 0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReplayBuffer {
+    messages: Vec<Bytes>,
+    bytes: usize,
+    closed: bool,
+}
+
+impl ReplayBuffer {
+    /// Nothing sent yet.
+    pub fn new() -> ReplayBuffer {
+        ReplayBuffer::default()
+    }
+
+    /// The messages to send again, in order.
+    pub fn messages(&self) -> &[Bytes] {
+        &self.messages
+    }
+
+    /// The bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The caller ended its requests: a new attempt ends its request
+    /// after the replayed messages.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Whether the caller ended its requests.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 }
 
@@ -1078,5 +1241,123 @@ mod tests {
         let other = r.clone();
         assert_eq!(other.throttle().map(RetryThrottle::tokens), Some(1.0));
         assert!(format!("{r:?}").starts_with("Retrier"));
+    }
+
+    fn msg(n: usize) -> Bytes {
+        Bytes::from(vec![7u8; n])
+    }
+
+    #[test]
+    fn streaming_calls_replay_what_they_sent_until_committed() {
+        let mut r = Retrier::new(RetryConfig::from(policy(5)), fixed(0));
+        let mut call = r.start("/pkg.Svc/Bidi", 1);
+        let mut replay = ReplayBuffer::new();
+        for n in [5, 6, 7] {
+            r.on_send(&mut call, &mut replay, &msg(n));
+        }
+        assert_eq!(replay.bytes(), 18);
+        assert_eq!(r.buffered(), 18);
+        // A trailers-only UNAVAILABLE: retried, everything kept, in order.
+        assert!(matches!(
+            r.decide_streaming(&mut call, &mut replay, &unavailable(), None),
+            RetryDecision::Retry(_)
+        ));
+        let lens: Vec<usize> = replay.messages().iter().map(Bytes::len).collect();
+        assert_eq!(lens, [5, 6, 7]);
+        assert!(!replay.is_closed());
+        replay.close();
+        // Response headers: committed, the buffer freed, never retried.
+        r.commit(&mut call, &mut replay);
+        assert!(call.is_committed());
+        assert!(replay.messages().is_empty());
+        assert!(replay.is_closed());
+        assert_eq!(r.buffered(), 0);
+        r.on_send(&mut call, &mut replay, &msg(3));
+        assert!(replay.messages().is_empty());
+        assert_eq!(
+            r.decide_streaming(&mut call, &mut replay, &unavailable(), None),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+    }
+
+    #[test]
+    fn streaming_calls_commit_past_the_call_buffer() {
+        let mut r = Retrier::new(RetryConfig::from(policy(5)).with_buffer_size(10), fixed(0));
+        let mut call = r.start("/pkg.Svc/Upload", 1);
+        let mut replay = ReplayBuffer::new();
+        r.on_send(&mut call, &mut replay, &msg(10));
+        assert!(!call.is_committed());
+        r.on_send(&mut call, &mut replay, &msg(1));
+        assert!(call.is_committed());
+        assert_eq!((replay.bytes(), r.buffered()), (0, 0));
+        assert_eq!(
+            r.decide_streaming(&mut call, &mut replay, &unavailable(), None),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+    }
+
+    #[test]
+    fn streaming_calls_share_the_channel_buffer() {
+        let config = RetryConfig::from(policy(5)).with_channel_buffer_size(20);
+        let mut r = Retrier::new(config, fixed(0));
+        let (mut a, mut b) = (r.start("/pkg.Svc/A", 1), r.start("/pkg.Svc/B", 1));
+        let (mut ra, mut rb) = (ReplayBuffer::new(), ReplayBuffer::new());
+        r.on_send(&mut a, &mut ra, &msg(15));
+        // B's message would take the channel to 25: B is committed, A not.
+        r.on_send(&mut b, &mut rb, &msg(10));
+        assert!(b.is_committed() && !a.is_committed());
+        assert_eq!(r.buffered(), 15);
+        // A ends (or is dropped): its bytes are free for the next call.
+        r.release(&mut ra);
+        assert_eq!(r.buffered(), 0);
+        let mut c = r.start("/pkg.Svc/C", 1);
+        let mut rc = ReplayBuffer::new();
+        r.on_send(&mut c, &mut rc, &msg(20));
+        assert!(!c.is_committed());
+        assert_eq!(r.buffered(), 20);
+    }
+
+    #[test]
+    fn streaming_calls_follow_pushback_and_codes() {
+        let mut r = Retrier::new(RetryConfig::from(policy(5)), fixed(u64::MAX));
+        let mut call = r.start("/pkg.Svc/Bidi", 1);
+        let mut replay = ReplayBuffer::new();
+        r.on_send(&mut call, &mut replay, &msg(4));
+        // The server's delay, exactly; the messages stay.
+        assert_eq!(
+            r.decide_streaming(
+                &mut call,
+                &mut replay,
+                &unavailable(),
+                Some(&pushback("250"))
+            ),
+            RetryDecision::Retry(Duration::from_millis(250))
+        );
+        assert_eq!(replay.bytes(), 4);
+        // A pushback saying stop: not retried, the buffer freed.
+        assert_eq!(
+            r.decide_streaming(
+                &mut call,
+                &mut replay,
+                &unavailable(),
+                Some(&pushback("-1"))
+            ),
+            RetryDecision::Stop(StopReason::Pushback)
+        );
+        assert_eq!((replay.bytes(), r.buffered()), (0, 0));
+        // A code outside the policy: not retried either.
+        let mut call = r.start("/pkg.Svc/Bidi", 1);
+        let mut replay = ReplayBuffer::new();
+        r.on_send(&mut call, &mut replay, &msg(4));
+        assert_eq!(
+            r.decide_streaming(
+                &mut call,
+                &mut replay,
+                &Status::new(Code::Internal, "no"),
+                None
+            ),
+            RetryDecision::Stop(StopReason::NotRetryable)
+        );
+        assert_eq!(r.buffered(), 0);
     }
 }
