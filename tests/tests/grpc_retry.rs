@@ -10,6 +10,10 @@
 //!   resuming retries;
 //! * a server-streaming call that fails after its first message (the
 //!   response headers came: committed) is not retried;
+//! * client-streaming and bidi calls that fail their first attempts with
+//!   UNAVAILABLE are retried, the messages sent so far replayed on the
+//!   new stream, then the call goes on live; not after response headers,
+//!   not past the retry buffer, not for other codes; pushback honoured;
 //! * keep-alive: servers (tokio, and the blocking one for the blocking
 //!   client) with a minimum ping interval answer a client pinging too
 //!   often with GOAWAY ENHANCE_YOUR_CALM `too_many_pings`; the channel
@@ -32,6 +36,8 @@ use wirestate_rt::grpc::{CallOptions, Channel, RetryConfig, RetryPolicy, RetryTh
 const BOUND: Duration = Duration::from_secs(30);
 const UNARY: &str = "/retry.Test/Unary";
 const STREAM: &str = "/retry.Test/Stream";
+const UPLOAD: &str = "/retry.Test/Upload";
+const BIDI: &str = "/retry.Test/Bidi";
 /// The servers' minimum ping interval.
 const MIN_PING: Duration = Duration::from_millis(200);
 
@@ -67,6 +73,39 @@ fn unary_outcome(seen: &Seen, md: &Metadata) -> Result<SimpleResponse, Status> {
     })
 }
 
+/// Notes a streaming call's attempt and says how it goes: the attempts
+/// before it, and the status to fail it with (as [`unary_outcome`]).
+fn attempt_outcome(seen: &Seen, md: &Metadata) -> (u32, Option<Status>) {
+    match unary_outcome(seen, md) {
+        Ok(r) => (r.username["after ".len()..].parse().unwrap(), None),
+        Err(status) => (0, Some(status)),
+    }
+}
+
+/// A client-streaming request or a bidi one, carrying `n`.
+fn numbered(n: i32) -> SimpleRequest {
+    SimpleRequest {
+        response_size: n,
+        ..Default::default()
+    }
+}
+
+/// The client-streaming answer: the attempts before, the numbers read.
+fn upload_answer(previous: u32, got: &[i32]) -> SimpleResponse {
+    SimpleResponse {
+        username: format!("after {previous}: {got:?}"),
+        ..Default::default()
+    }
+}
+
+/// The bidi answer to `n` on the attempt after `previous` others.
+fn bidi_answer(previous: u32, n: i32) -> SimpleResponse {
+    SimpleResponse {
+        username: format!("{previous}:{n}"),
+        ..Default::default()
+    }
+}
+
 fn stream_seen(seen: &Seen, md: &Metadata) {
     let key = md.get_str("x-key").unwrap_or_default().to_owned();
     let previous: u32 = md
@@ -95,7 +134,7 @@ fn start_tokio(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
             .await
             .unwrap();
         let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let (s1, s2) = (seen.clone(), seen);
+        let (s1, s2, s3, s4) = (seen.clone(), seen.clone(), seen.clone(), seen);
         let grpc =
             wirestate_rt::grpc::Server::new(wirestate_tokio::TokioRuntime)
                 .unary(
@@ -115,6 +154,53 @@ fn start_tokio(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
                         async move {
                             sink.send(stream_message()).await?;
                             Err(fails_after_first())
+                        }
+                    },
+                )
+                // Reads every request, then fails or answers with them.
+                .client_streaming(
+                    UPLOAD,
+                    move |req: wirestate_rt::grpc::Request<
+                        wirestate_rt::grpc::Streaming<SimpleRequest>,
+                    >| {
+                        let (previous, failure) = attempt_outcome(&s3, &req.metadata);
+                        async move {
+                            let mut requests = req.message;
+                            let mut got = Vec::new();
+                            while let Some(m) = requests.message().await? {
+                                got.push(m.response_size);
+                            }
+                            match failure {
+                                Some(status) => Err(status),
+                                None => Ok(wirestate_rt::grpc::Response::new(upload_answer(
+                                    previous, &got,
+                                ))),
+                            }
+                        }
+                    },
+                )
+                // Fails before reading anything, or answers each request
+                // (with `x-commit`: one answer, then UNAVAILABLE).
+                .bidi_streaming(
+                    BIDI,
+                    move |req: wirestate_rt::grpc::Request<
+                        wirestate_rt::grpc::Streaming<SimpleRequest>,
+                    >,
+                          mut sink: wirestate_rt::grpc::ResponseSink<SimpleResponse>| {
+                        let (previous, failure) = attempt_outcome(&s4, &req.metadata);
+                        let commit = req.metadata.get_str("x-commit").is_some();
+                        async move {
+                            if let Some(status) = failure {
+                                return Err(status);
+                            }
+                            let mut requests = req.message;
+                            while let Some(m) = requests.message().await? {
+                                sink.send(bidi_answer(previous, m.response_size)).await?;
+                                if commit {
+                                    return Err(fails_after_first());
+                                }
+                            }
+                            Ok(())
                         }
                     },
                 );
@@ -236,6 +322,8 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
     assert_eq!(stream.message().await.unwrap_err().code, Code::Unavailable);
     assert_eq!(seen_of(&seen, &key("stream")), [0]);
 
+    streaming_cases(&rt, &ch, &seen, tag).await;
+
     // Without a policy: no retries.
     let plain = Channel::builder(rt.clone(), addr).connect().await.unwrap();
     let e = plain
@@ -287,6 +375,30 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
         .unwrap();
     assert_eq!(seen_of(&seen, &key("after-refill")), [0, 1]);
 
+    // A call past its retry buffer (10 bytes: two messages) is committed.
+    let small = Channel::builder(rt.clone(), addr)
+        .config(
+            ChannelConfig::new()
+                .retry_policy(policy(4))
+                .retry_buffer_size(10),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let mut call =
+        small.client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &opts(&key("big"), 1, &[]));
+    for n in 1..=3 {
+        call.send(&numbered(n)).await.unwrap();
+    }
+    assert_eq!(call.finish().await.unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("big")), [0]);
+    // Without a policy a streaming call is not retried either.
+    let mut call =
+        plain.streaming::<SimpleRequest, SimpleResponse>(BIDI, &opts(&key("plain-bidi"), 1, &[]));
+    let _ = call.send(&numbered(1)).await;
+    assert_eq!(call.message().await.unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("plain-bidi")), [0]);
+
     // The same rules on a channel over a connection of the caller's.
     let io = rt.connect(addr).await.unwrap();
     let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
@@ -302,6 +414,89 @@ async fn retry_cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str)
         .unwrap();
     assert_eq!(r.message.username, "after 1");
     assert_eq!(seen_of(&seen, &key("fixed")), [0, 1]);
+}
+
+/// Client-streaming and bidi retries on `ch` (a policy of 4 attempts on
+/// UNAVAILABLE), against a server with the Upload and Bidi methods.
+async fn streaming_cases<R: Runtime>(rt: &R, ch: &Channel<R>, seen: &Seen, tag: &str) {
+    let key = |k: &str| format!("{tag}-{k}");
+
+    // Client streaming: the server reads all three requests and fails
+    // twice; the third attempt gets the same three, replayed.
+    let mut call =
+        ch.client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &opts(&key("upload"), 2, &[]));
+    for n in 1..=3 {
+        call.send(&numbered(n)).await.unwrap();
+    }
+    let r = call.finish().await.unwrap();
+    assert_eq!(r.message.username, "after 2: [1, 2, 3]");
+    assert_eq!(seen_of(seen, &key("upload")), [0, 1, 2]);
+
+    // Bidi ping-pong: the first two attempts fail before reading; the
+    // first request is replayed on the third, the second goes live.
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(BIDI, &opts(&key("bidi"), 2, &[]));
+    call.send(&numbered(1)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:1");
+    call.send(&numbered(2)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:2");
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+    assert_eq!(seen_of(seen, &key("bidi")), [0, 1, 2]);
+
+    // Requests sent before the failures are noticed, then closed: all
+    // replayed, the request stream ended after them.
+    let mut call =
+        ch.streaming::<SimpleRequest, SimpleResponse>(BIDI, &opts(&key("bidi-closed"), 1, &[]));
+    for n in 1..=3 {
+        call.send(&numbered(n)).await.unwrap();
+    }
+    call.close_send();
+    let mut answers = Vec::new();
+    while let Some(m) = call.message().await.unwrap() {
+        answers.push(m.username);
+    }
+    assert_eq!(answers, ["1:1", "1:2", "1:3"]);
+    assert_eq!(seen_of(seen, &key("bidi-closed")), [0, 1]);
+
+    // Response headers came (one answer): committed, not retried.
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+        BIDI,
+        &opts(&key("bidi-commit"), 0, &[("x-commit", "1")]),
+    );
+    call.send(&numbered(1)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "0:1");
+    assert_eq!(call.message().await.unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(seen, &key("bidi-commit")), [0]);
+
+    // A code outside the policy: one attempt.
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+        BIDI,
+        &opts(&key("bidi-internal"), 3, &[("x-code", "13")]),
+    );
+    let _ = call.send(&numbered(1)).await;
+    assert_eq!(call.message().await.unwrap_err().code, Code::Internal);
+    assert_eq!(seen_of(seen, &key("bidi-internal")), [0]);
+
+    // The server's pushback is waited for; a negative one stops retries.
+    let started = rt.now();
+    let mut call = ch.client_streaming::<SimpleRequest, SimpleResponse>(
+        UPLOAD,
+        &opts(&key("upload-pushback"), 1, &[("x-pushback", "150")]),
+    );
+    call.send(&numbered(7)).await.unwrap();
+    assert_eq!(
+        call.finish().await.unwrap().message.username,
+        "after 1: [7]"
+    );
+    assert!(rt.now() - started >= Duration::from_millis(150));
+    assert_eq!(seen_of(seen, &key("upload-pushback")), [0, 1]);
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+        BIDI,
+        &opts(&key("bidi-stop"), 3, &[("x-pushback", "-1")]),
+    );
+    let _ = call.send(&numbered(1)).await;
+    assert_eq!(call.message().await.unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(seen, &key("bidi-stop")), [0]);
 }
 
 /// A channel pinging every 25 ms against servers that want 200 ms: it

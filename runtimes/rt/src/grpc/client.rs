@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
-use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::retry::{ReplayBuffer, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
 };
@@ -64,6 +64,19 @@ pub(super) fn unavailable(e: &Error) -> Status {
 
 fn deadline_exceeded() -> Status {
     Status::new(Code::DeadlineExceeded, "deadline exceeded")
+}
+
+/// What `send` says once the call ended (its status is the responses').
+fn call_ended() -> Status {
+    Status::new(Code::Unavailable, "the call ended")
+}
+
+/// An attempt whose task went away without a word (the call was dropped).
+fn dropped<Resp>() -> Attempt<Resp> {
+    Attempt::Failed {
+        status: Status::new(Code::Cancelled, "call dropped"),
+        unsent: false,
+    }
 }
 
 /// How one attempt of a call started.
@@ -135,8 +148,7 @@ impl<R: Runtime> Channel<R> {
         &self.transport
     }
 
-    /// The channel retrying its unary and server-streaming calls by the
-    /// gRPC retry policy (gRFC A6): a [`RetryPolicy`] for every method, or
+    /// The channel retrying its calls by the gRPC retry policy (gRFC A6): a [`RetryPolicy`] for every method, or
     /// a [`RetryConfig`] with per-service and per-method policies (leave
     /// out methods that are not safe to run twice) and a throttle.
     ///
@@ -149,9 +161,12 @@ impl<R: Runtime> Channel<R> {
     /// `grpc-previous-rpc-attempts`. A call is committed, and no longer
     /// retried, once response headers arrive — a failure after the first
     /// message of a server stream is the caller's to see — or when its
-    /// request is larger than the retry buffer (256 KiB). Client- and
-    /// bidi-streaming calls are not retried. The clones of a channel share
-    /// its throttle.
+    /// request is larger than the retry buffer (256 KiB per call, 16 MiB
+    /// for all the calls of the channel: `ChannelConfig::retry_buffer_size`
+    /// and `channel_retry_buffer_size`). Client- and bidi-streaming calls
+    /// keep the messages they sent until committed and send them again on
+    /// a retry's new stream before going on live. The clones of a channel
+    /// share its throttle and its retry buffer.
     ///
     /// ```no_run
     /// # async fn run<R: wirestate_rt::Runtime>(channel: wirestate_rt::grpc::Channel<R>) {
@@ -197,24 +212,42 @@ impl<R: Runtime> Channel<R> {
         opts.timeout.and_then(|t| deadline_after(self.rt.now(), t))
     }
 
-    /// Sends the request head and `body`, and waits for the response head.
-    async fn start<Resp: prost::Message + Default>(
+    /// Starts an attempt of a streaming call on a spawned task, so that
+    /// the request head goes out at once: sends the head (saying how many
+    /// attempts came `before`) and `body`, and hands over how the response
+    /// started. The attempt stops (dropping its request, which resets the
+    /// stream) if the receiver is dropped first.
+    fn spawn_attempt<Resp: prost::Message + Default + 'static>(
         &self,
         path: &str,
         body: Body,
         opts: &CallOptions,
         deadline: Option<Instant>,
-    ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        match self
-            .attempt(path, Payload::Stream(body), opts, deadline, 0)
-            .await
-        {
-            Attempt::Head(metadata, stream) => Ok((metadata, stream)),
-            Attempt::TrailersOnly(status, headers) => {
-                Ok((Metadata::new(), Streaming::finished(status, headers)))
+        before: u32,
+    ) -> oneshot::Receiver<Attempt<Resp>> {
+        let channel = self.clone();
+        let path = path.to_owned();
+        let opts = opts.clone();
+        let (mut tx, rx) = oneshot::channel();
+        self.rt.spawn(Box::pin(async move {
+            let payload = Payload::Stream(body);
+            let mut start =
+                std::pin::pin!(channel.attempt::<Resp>(&path, payload, &opts, deadline, before));
+            let started = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = start.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                match tx.poll_canceled(cx) {
+                    Poll::Ready(()) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            if let Some(started) = started {
+                let _ = tx.send(started);
             }
-            Attempt::Failed { status, .. } => Err(status),
-        }
+        }));
+        rx
     }
 
     /// One attempt of a call: sends the request head (saying how many
@@ -400,66 +433,58 @@ impl<R: Runtime> Channel<R> {
             .await
     }
 
-    /// A client- or bidi-streaming call (not retried by the retry policy:
-    /// its requests are not kept for replay): send messages with
+    /// A client- or bidi-streaming call: send messages with
     /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
     /// read responses with [`StreamingCall::message`]. The request head
     /// goes out at once; the response head is awaited on the first read.
     /// On a gRPC-Web channel the call fails at once with UNIMPLEMENTED
     /// (what `send`, `metadata` and `message` return).
+    ///
+    /// Under a retry policy (see [`with_retry`](Channel::with_retry)) the
+    /// call keeps the messages it sent until it is committed — response
+    /// headers arrived, or the messages outgrew the call's or the
+    /// channel's retry buffer — and an attempt that fails before then
+    /// with a retryable code is tried again: the kept messages are sent
+    /// on a new stream, then the call goes on live.
     pub fn streaming<Req: prost::Message, Resp: prost::Message + Default + 'static>(
         &self,
         path: &str,
         opts: &CallOptions,
     ) -> StreamingCall<R, Req, Resp> {
         let deadline = self.deadline(opts);
-        if self.transport.web_mode().is_some() {
-            return StreamingCall {
-                rt: self.rt.clone(),
-                writer: None,
-                starting: None,
-                started: None,
-                failed: Some(web_streaming_unsupported()),
-                compression: opts.compression,
-                compress: true,
-                deadline,
-                types: PhantomData,
-            };
-        }
-        let (writer, body) = Body::writer(8);
-        let channel = self.clone();
-        let path = path.to_owned();
-        let opts2 = opts.clone();
-        let (mut tx, rx) = oneshot::channel();
-        self.rt.spawn(Box::pin(async move {
-            let mut start = std::pin::pin!(channel.start::<Resp>(&path, body, &opts2, deadline));
-            // Stop (dropping the request, which resets the stream) if the
-            // call is dropped before the response head.
-            let started = std::future::poll_fn(|cx| {
-                if let Poll::Ready(r) = start.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
-                }
-                match tx.poll_canceled(cx) {
-                    Poll::Ready(()) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }
-            })
-            .await;
-            if let Some(started) = started {
-                let _ = tx.send(started);
-            }
-        }));
-        StreamingCall {
+        let mut call = StreamingCall {
             rt: self.rt.clone(),
-            writer: Some(writer),
-            starting: Some(rx),
+            writer: None,
+            starting: None,
             started: None,
             failed: None,
             compression: opts.compression,
             compress: true,
             deadline,
+            retry: None,
             types: PhantomData,
+        };
+        if self.transport.web_mode().is_some() {
+            call.failed = Some(web_streaming_unsupported());
+            return call;
         }
+        let state = lock(&self.retry).start(path, opts.retries);
+        // Without a policy nothing is kept: such calls pay nothing for
+        // retries.
+        if state.has_policy() {
+            call.retry = Some(Box::new(StreamRetry {
+                channel: self.clone(),
+                path: path.to_owned(),
+                opts: opts.clone(),
+                state,
+                replay: ReplayBuffer::new(),
+                reported: false,
+            }));
+        }
+        let (writer, body) = Body::writer(8);
+        call.writer = Some(writer);
+        call.starting = Some(self.spawn_attempt(path, body, opts, deadline, 0));
+        call
     }
 
     /// A client-streaming call (see [`streaming`](Channel::streaming));
@@ -476,24 +501,77 @@ impl<R: Runtime> Channel<R> {
     }
 }
 
-/// The start of a streaming call, run on a spawned task so that the
-/// request head goes out at once: its result, or nothing if the call was
-/// dropped first.
-type Started<Resp> = Result<(Metadata, Streaming<Resp>), Status>;
+/// The retry side of a streaming call under a retry policy: what it sent
+/// while not committed, and what a new attempt needs.
+struct StreamRetry<R> {
+    channel: Channel<R>,
+    path: String,
+    opts: CallOptions,
+    state: RetryState,
+    replay: ReplayBuffer,
+    /// Whether the call's outcome was told to the retrier (its throttle).
+    reported: bool,
+}
+
+/// The request body of a retry: the kept messages, then what the caller
+/// sends live (none once it closed its requests).
+struct Replayed {
+    kept: std::vec::IntoIter<Bytes>,
+    live: Option<Body>,
+}
+
+impl futures_core::Stream for Replayed {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        if let Some(message) = self.kept.next() {
+            return Poll::Ready(Some(Ok(message)));
+        }
+        match &mut self.live {
+            Some(live) => live.poll_chunk(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// What became of an attempt's start.
+enum Settled {
+    /// Response headers: the call is committed and runs live.
+    Live,
+    /// The attempt failed and a new one started.
+    Retried,
+    /// The call ended (a status, or trailers-only).
+    Ended,
+}
 
 /// A bidi- (or client-) streaming call in progress. Dropping it before the
 /// end cancels the call.
 pub struct StreamingCall<R, Req, Resp> {
     rt: R,
     writer: Option<BodyWriter>,
-    starting: Option<oneshot::Receiver<Started<Resp>>>,
+    starting: Option<oneshot::Receiver<Attempt<Resp>>>,
     started: Option<(Metadata, Streaming<Resp>)>,
     failed: Option<Status>,
     compression: Encoding,
     /// Whether the next messages are compressed with `compression`.
     compress: bool,
     deadline: Option<Instant>,
+    /// `Some` under a retry policy.
+    retry: Option<Box<StreamRetry<R>>>,
     types: PhantomData<fn(Req)>,
+}
+
+impl<R, Req, Resp> Drop for StreamingCall<R, Req, Resp> {
+    fn drop(&mut self) {
+        // The channel's retry buffer is shared: give back what this call
+        // held.
+        if let Some(r) = &mut self.retry {
+            lock(&r.channel.retry).release(&mut r.replay);
+        }
+    }
 }
 
 impl<R, Req, Resp> std::fmt::Debug for StreamingCall<R, Req, Resp> {
@@ -505,7 +583,9 @@ impl<R, Req, Resp> std::fmt::Debug for StreamingCall<R, Req, Resp> {
     }
 }
 
-impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingCall<R, Req, Resp> {
+impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
+    StreamingCall<R, Req, Resp>
+{
     /// Sends a request message, waiting while the connection is behind.
     ///
     /// # Errors
@@ -516,20 +596,186 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
     /// deadline; FAILED_PRECONDITION after
     /// [`close_send`](StreamingCall::close_send).
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
-        let Some(writer) = &mut self.writer else {
+        if self.writer.is_none() {
             return Err(match &self.failed {
                 Some(status) => status.clone(),
                 None => Status::new(Code::FailedPrecondition, "requests already closed"),
             });
-        };
+        }
         let framed = frame_message(message, self.compression, self.compress)?;
+        if let Some(r) = &mut self.retry {
+            lock(&r.channel.retry).on_send(&mut r.state, &mut r.replay, &framed);
+        }
+        loop {
+            let watching = self.starting.is_some()
+                && self.retry.as_ref().is_some_and(|r| !r.state.is_committed());
+            if !watching {
+                return self.send_live(framed).await;
+            }
+            // Not committed: the attempt may fail while the message waits
+            // for room, and then the next attempt is what it goes on.
+            let raced = {
+                let (Some(writer), Some(rx)) = (self.writer.as_mut(), self.starting.as_mut())
+                else {
+                    return self.send_live(framed).await;
+                };
+                let mut write = std::pin::pin!(writer.send_data(framed.clone()));
+                let race = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = write.as_mut().poll(cx) {
+                        return Poll::Ready(Ok(r.is_ok()));
+                    }
+                    match std::pin::Pin::new(&mut *rx).poll(cx) {
+                        Poll::Ready(a) => Poll::Ready(Err(a)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                });
+                match self.deadline {
+                    Some(d) => crate::timeout(&self.rt, d, race)
+                        .await
+                        .ok_or_else(deadline_exceeded)?,
+                    None => race.await,
+                }
+            };
+            let started_first = raced.is_err();
+            let attempt = match raced {
+                Ok(true) => return Ok(()),
+                // The attempt is over: how it ended decides.
+                Ok(false) => match self.starting.take() {
+                    Some(rx) => rx.await.unwrap_or_else(|_| dropped()),
+                    None => return Err(call_ended()),
+                },
+                Err(started) => {
+                    self.starting = None;
+                    started.unwrap_or_else(|_| dropped())
+                }
+            };
+            match self.settle(attempt).await {
+                // The new attempt sends this message again.
+                Settled::Retried => return Ok(()),
+                // Committed: the message goes on the live stream.
+                Settled::Live if started_first => {}
+                Settled::Live | Settled::Ended => return Err(call_ended()),
+            }
+        }
+    }
+
+    /// Writes `framed` on the current attempt's stream.
+    async fn send_live(&mut self, framed: Bytes) -> Result<(), Status> {
+        let Some(writer) = &mut self.writer else {
+            return Err(call_ended());
+        };
         let sent = match self.deadline {
             Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed))
                 .await
                 .ok_or_else(deadline_exceeded)?,
             None => writer.send_data(framed).await,
         };
-        sent.map_err(|_| Status::new(Code::Unavailable, "the call ended"))
+        sent.map_err(|_| call_ended())
+    }
+
+    /// Takes in how an attempt started: response headers commit the call;
+    /// a failure is retried by the policy (after its backoff, on a new
+    /// stream replaying what was sent) or ends the call.
+    async fn settle(&mut self, attempt: Attempt<Resp>) -> Settled {
+        let (status, trailers, unsent) = match attempt {
+            Attempt::Head(metadata, stream) => {
+                if let Some(r) = &mut self.retry {
+                    lock(&r.channel.retry).commit(&mut r.state, &mut r.replay);
+                }
+                self.started = Some((metadata, stream));
+                return Settled::Live;
+            }
+            Attempt::TrailersOnly(status, headers) => (status, Some(headers), false),
+            Attempt::Failed { status, unsent } => (status, None, unsent),
+        };
+        if self.retry_after(&status, trailers.as_ref(), unsent).await {
+            return Settled::Retried;
+        }
+        match trailers {
+            Some(headers) => {
+                self.started = Some((Metadata::new(), Streaming::finished(status, headers)));
+            }
+            None => self.failed = Some(status),
+        }
+        Settled::Ended
+    }
+
+    /// Whether a new attempt started after one that failed with `status`.
+    async fn retry_after(
+        &mut self,
+        status: &Status,
+        trailers: Option<&HeaderMap>,
+        unsent: bool,
+    ) -> bool {
+        let Some(r) = &mut self.retry else {
+            return false;
+        };
+        let delay = if unsent && r.channel.transport.can_resend() && r.state.on_unprocessed() {
+            Duration::ZERO
+        } else {
+            // The lock is not held across the backoff's sleep.
+            let decision = lock(&r.channel.retry).decide_streaming(
+                &mut r.state,
+                &mut r.replay,
+                status,
+                trailers,
+            );
+            match decision {
+                RetryDecision::Retry(delay) => delay,
+                RetryDecision::Stop(_) => {
+                    r.reported = true;
+                    return false;
+                }
+            }
+        };
+        let at = self.rt.now() + delay;
+        // No attempt that could only start after the deadline.
+        if self.deadline.is_some_and(|d| at >= d) {
+            r.reported = true;
+            lock(&r.channel.retry).release(&mut r.replay);
+            return false;
+        }
+        if !delay.is_zero() {
+            self.rt.sleep_until(at).await;
+        }
+        self.next_attempt();
+        true
+    }
+
+    /// Starts the next attempt: the kept messages first, then (unless
+    /// the requests were closed) what the caller sends from now on.
+    fn next_attempt(&mut self) {
+        let Some(r) = &self.retry else {
+            return;
+        };
+        let live = if r.replay.is_closed() {
+            self.writer = None;
+            None
+        } else {
+            let (writer, live) = Body::writer(8);
+            self.writer = Some(writer);
+            Some(live)
+        };
+        let body = Body::from_stream(Replayed {
+            kept: r.replay.messages().to_vec().into_iter(),
+            live,
+        });
+        let before = r.state.previous_attempts();
+        let starting = r
+            .channel
+            .spawn_attempt(&r.path, body, &r.opts, self.deadline, before);
+        self.starting = Some(starting);
+    }
+
+    /// Tells the retrier (its throttle) how a committed call ended, once.
+    fn report(&mut self, status: &Status) {
+        if let Some(r) = &mut self.retry
+            && !r.reported
+        {
+            r.reported = true;
+            let _ =
+                lock(&r.channel.retry).decide_streaming(&mut r.state, &mut r.replay, status, None);
+        }
     }
 
     /// Whether the messages sent from now on are compressed with the
@@ -559,15 +805,17 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
     /// Ends the request stream (END_STREAM).
     pub fn close_send(&mut self) {
         self.writer = None;
+        if let Some(r) = &mut self.retry {
+            r.replay.close();
+        }
     }
 
+    /// Waits for the response head, through the retries of attempts that
+    /// fail first.
     async fn ensure_started(&mut self) -> Result<(), Status> {
-        if let Some(rx) = self.starting.take() {
-            match rx.await {
-                Ok(Ok(pair)) => self.started = Some(pair),
-                Ok(Err(s)) => self.failed = Some(s),
-                Err(_) => self.failed = Some(Status::new(Code::Cancelled, "call dropped")),
-            }
+        while let Some(rx) = self.starting.take() {
+            let attempt = rx.await.unwrap_or_else(|_| dropped());
+            self.settle(attempt).await;
         }
         match &self.failed {
             Some(s) => Err(s.clone()),
@@ -596,10 +844,16 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default> StreamingC
     /// The status the call ended with when not OK.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
         self.ensure_started().await?;
-        match &mut self.started {
+        let result = match &mut self.started {
             Some((_, stream)) => stream.message().await,
             None => Ok(None),
+        };
+        match &result {
+            Ok(Some(_)) => {}
+            Ok(None) => self.report(&Status::ok()),
+            Err(status) => self.report(status),
         }
+        result
     }
 
     /// Whether the response message last returned by
@@ -629,7 +883,7 @@ impl<R, Req, Resp> std::fmt::Debug for ClientStreamingCall<R, Req, Resp> {
     }
 }
 
-impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default>
+impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
     ClientStreamingCall<R, Req, Resp>
 {
     /// Sends a request message (see [`StreamingCall::send`]).
@@ -664,7 +918,10 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default>
         let Some((metadata, mut stream)) = self.call.started.take() else {
             return Err(Status::new(Code::Internal, "no response"));
         };
-        let message = read_one(&mut stream).await?;
+        let message = read_one(&mut stream).await;
+        self.call
+            .report(message.as_ref().err().unwrap_or(&Status::ok()));
+        let message = message?;
         let trailers = stream.trailers().map(Metadata::from_headers);
         Ok(Response {
             metadata,
