@@ -589,13 +589,13 @@ fn smol_channel_retries_and_backs_off_keepalive() {
 
 /// The blocking server, with the ping policy and the same handlers.
 fn start_blocking(seen: Seen) -> (SocketAddr, wirestate_blocking::ServerHandle) {
-    use wirestate_blocking::grpc::{Request, Response, Server};
+    use wirestate_blocking::grpc::{Request, Response, Server, Streaming};
     let mut config = wirestate_blocking::ServerConfig::default();
     config.h2.min_recv_ping_interval = Some(MIN_PING);
     let server = wirestate_blocking::Server::bind("127.0.0.1:0", config).expect("bind");
     let addr = server.local_addr().unwrap();
     let handle = server.handle();
-    let (s1, s2) = (seen.clone(), seen);
+    let (s1, s2, s3, s4) = (seen.clone(), seen.clone(), seen.clone(), seen);
     let grpc = Server::new()
         .unary(UNARY, move |req: Request<SimpleRequest>| {
             unary_outcome(&s1, &req.metadata).map(Response::new)
@@ -605,6 +605,34 @@ fn start_blocking(seen: Seen) -> (SocketAddr, wirestate_blocking::ServerHandle) 
             let items: Vec<Result<StreamingOutputCallResponse, Status>> =
                 vec![Ok(stream_message()), Err(fails_after_first())];
             Ok(Response::new(items))
+        })
+        .client_streaming(UPLOAD, move |req: Request<Streaming<SimpleRequest>>| {
+            let (previous, failure) = attempt_outcome(&s3, &req.metadata);
+            let mut got = Vec::new();
+            for m in req.message {
+                got.push(m?.response_size);
+            }
+            match failure {
+                Some(status) => Err(status),
+                None => Ok(Response::new(upload_answer(previous, &got))),
+            }
+        })
+        .bidi_streaming(BIDI, move |req: Request<Streaming<SimpleRequest>>| {
+            let (previous, failure) = attempt_outcome(&s4, &req.metadata);
+            if let Some(status) = failure {
+                return Err(status);
+            }
+            let commit = req.metadata.get_str("x-commit").is_some();
+            let answers = req
+                .message
+                .map(move |m| m.map(|m| bidi_answer(previous, m.response_size)));
+            let answers: Box<dyn Iterator<Item = Result<SimpleResponse, Status>> + Send> = if commit
+            {
+                Box::new(answers.take(1).chain([Err(fails_after_first())]))
+            } else {
+                Box::new(answers)
+            };
+            Ok(Response::new(answers))
         });
     std::thread::spawn(move || server.serve(grpc));
     (addr, handle)
@@ -674,10 +702,115 @@ fn blocking_channel_retries_and_backs_off_keepalive() {
         .unwrap_err();
     assert_eq!(seen_of(&seen, "plain"), [0]);
 
+    blocking_streaming_cases(&ch, &seen, &bopts);
+    let small = BChannel::builder(&target)
+        .config(
+            ChannelConfig::new()
+                .retry_policy(policy(4))
+                .retry_buffer_size(10),
+        )
+        .connect()
+        .unwrap();
+    let mut call = small
+        .client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts("big", 1, &[]))
+        .unwrap();
+    for n in 1..=3 {
+        call.send(&numbered(n)).unwrap();
+    }
+    assert_eq!(call.finish().unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, "big"), [0]);
+
     // Keep-alive back-off against the blocking server.
     blocking_keepalive_case(&target, "keepalive");
     drop((ch, fixed, plain));
     handle.shutdown();
+}
+
+/// Blocking call options naming the call and how its attempts fail (as
+/// [`opts`]).
+type BlockingOpts = dyn Fn(&str, u32, &[(&str, &str)]) -> wirestate_blocking::grpc::CallOptions;
+
+/// The blocking twin of [`streaming_cases`], with the bidi call's halves
+/// on two threads once.
+fn blocking_streaming_cases(
+    ch: &wirestate_blocking::grpc::Channel,
+    seen: &Seen,
+    bopts: &BlockingOpts,
+) {
+    let mut call = ch
+        .client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts("upload", 2, &[]))
+        .unwrap();
+    for n in 1..=3 {
+        call.send(&numbered(n)).unwrap();
+    }
+    assert_eq!(
+        call.finish().unwrap().message.username,
+        "after 2: [1, 2, 3]"
+    );
+    assert_eq!(seen_of(seen, "upload"), [0, 1, 2]);
+
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts("bidi", 2, &[]))
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "2:1");
+    call.send(&numbered(2)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "2:2");
+    call.close_send();
+    assert!(call.message().unwrap().is_none());
+    assert_eq!(seen_of(seen, "bidi"), [0, 1, 2]);
+
+    // Split: the sender on its own thread while the receiver waits.
+    let call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts("bidi-split", 1, &[]))
+        .unwrap();
+    let (mut sender, mut receiver) = call.split();
+    let sending = std::thread::spawn(move || {
+        for n in 1..=3 {
+            sender.send(&numbered(n)).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sender.close_send();
+    });
+    let answers: Vec<String> = std::iter::from_fn(|| receiver.message().unwrap())
+        .map(|m| m.username)
+        .collect();
+    sending.join().unwrap();
+    assert_eq!(answers, ["1:1", "1:2", "1:3"]);
+    assert_eq!(seen_of(seen, "bidi-split"), [0, 1]);
+
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &bopts("bidi-commit", 0, &[("x-commit", "1")]),
+        )
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "0:1");
+    assert_eq!(call.message().unwrap_err().code, Code::Unavailable);
+    assert_eq!(seen_of(seen, "bidi-commit"), [0]);
+
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &bopts("bidi-internal", 3, &[("x-code", "13")]),
+        )
+        .unwrap();
+    let _ = call.send(&numbered(1));
+    assert_eq!(call.message().unwrap_err().code, Code::Internal);
+    assert_eq!(seen_of(seen, "bidi-internal"), [0]);
+
+    let started = std::time::Instant::now();
+    let mut call = ch
+        .client_streaming::<SimpleRequest, SimpleResponse>(
+            UPLOAD,
+            &bopts("upload-pushback", 1, &[("x-pushback", "150")]),
+        )
+        .unwrap();
+    call.send(&numbered(7)).unwrap();
+    assert_eq!(call.finish().unwrap().message.username, "after 1: [7]");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(seen_of(seen, "upload-pushback"), [0, 1]);
 }
 
 /// The blocking twin of [`keepalive_case`].

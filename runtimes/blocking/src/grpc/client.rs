@@ -12,9 +12,10 @@ use http::HeaderMap;
 use http::uri::Authority;
 use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
-use wirestate_grpc::retry::{RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::retry::{ReplayBuffer, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
     encode_message_with,
@@ -178,8 +179,7 @@ impl Channel {
         &self.transport
     }
 
-    /// The channel retrying its unary and server-streaming calls by the
-    /// gRPC retry policy (gRFC A6): a [`RetryPolicy`] for every method, or
+    /// The channel retrying its calls by the gRPC retry policy (gRFC A6): a [`RetryPolicy`] for every method, or
     /// a [`RetryConfig`] with per-service and per-method policies (leave
     /// out methods that are not safe to run twice) and a throttle.
     ///
@@ -192,9 +192,12 @@ impl Channel {
     /// `grpc-previous-rpc-attempts`. A call is committed, and no longer
     /// retried, once response headers arrive — a failure after the first
     /// message of a server stream is the caller's to see — or when its
-    /// request is larger than the retry buffer (256 KiB). Client- and
-    /// bidi-streaming calls are not retried. The clones of a channel share
-    /// its throttle.
+    /// request is larger than the retry buffer (256 KiB per call, 16 MiB
+    /// for all the calls of the channel: `ChannelConfig::retry_buffer_size`
+    /// and `channel_retry_buffer_size`). Client- and bidi-streaming calls
+    /// keep the messages they sent until committed and send them again on
+    /// a retry's new stream before going on live. The clones of a channel
+    /// share its throttle and its retry buffer.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -470,13 +473,19 @@ impl Channel {
         self.one_request(path, framed, opts, deadline, &mut state)
     }
 
-    /// A client- or bidi-streaming call (not retried by the retry policy:
-    /// its requests are not kept for replay): send messages with
+    /// A client- or bidi-streaming call: send messages with
     /// [`StreamingCall::send`], end with [`StreamingCall::close_send`], and
     /// read responses with [`StreamingCall::message`] (from the same
     /// thread, or from another one after [`StreamingCall::split`]). The
     /// request head goes out at once; the response head is waited for on
     /// the first read.
+    ///
+    /// Under a retry policy (see [`with_retry`](Channel::with_retry)) the
+    /// call keeps the messages it sent until it is committed — response
+    /// headers arrived, or the messages outgrew the call's or the
+    /// channel's retry buffer — and an attempt that fails before then
+    /// with a retryable code is tried again: the kept messages are sent
+    /// on a new stream, then the call goes on live.
     ///
     /// # Errors
     ///
@@ -492,21 +501,54 @@ impl Channel {
             return Err(web_streaming_unsupported());
         }
         let deadline = Self::deadline(opts);
-        let (writer, pending) = self.start(path, opts, deadline)?;
+        let state = lock(&self.retry).start(path, opts.retries);
+        // Without a policy nothing is kept: such calls pay nothing for
+        // retries.
+        let (writer, pending, retry) = if state.has_policy() {
+            let first = match self.start_attempt(path, opts, deadline, 0) {
+                Ok((writer, pending)) => (Some(writer), Ok(pending)),
+                // A request that never left may be retried at once.
+                Err((status, true)) => (None, Err((status, true))),
+                Err((status, false)) => return Err(status),
+            };
+            let retry = StreamRetry {
+                channel: self.clone(),
+                path: path.to_owned(),
+                opts: opts.clone(),
+                deadline,
+                inner: Mutex::new(RetryInner {
+                    state,
+                    replay: ReplayBuffer::new(),
+                    attempt: 0,
+                    writer: first.0,
+                    pending: Some(first.1),
+                    settled: None,
+                    done: false,
+                    reported: false,
+                }),
+                changed: Condvar::new(),
+            };
+            (None, None, Some(Arc::new(retry)))
+        } else {
+            let (writer, pending) = self.start(path, opts, deadline)?;
+            (Some(writer), Some(pending), None)
+        };
         Ok(StreamingCall {
             sender: RequestSender {
-                writer: Some(writer),
+                writer,
                 compression: opts.compression,
                 compress: true,
                 deadline,
+                retry: retry.clone(),
                 types: PhantomData,
             },
             receiver: ResponseReceiver {
-                pending: Some(pending),
+                pending,
                 started: None,
                 failed: None,
                 opts: opts.clone(),
                 deadline,
+                retry,
             },
         })
     }
@@ -529,6 +571,192 @@ impl Channel {
     }
 }
 
+/// The retry side of a streaming call under a retry policy, shared by
+/// its two halves: what it sent while not committed, the current
+/// attempt, and how the response started once it did.
+struct StreamRetry {
+    channel: Channel,
+    path: String,
+    opts: CallOptions,
+    deadline: Option<Instant>,
+    inner: Mutex<RetryInner>,
+    /// Signalled when an attempt settles or a new one starts.
+    changed: Condvar,
+}
+
+struct RetryInner {
+    state: RetryState,
+    replay: ReplayBuffer,
+    /// The current attempt's number (0 for the first).
+    attempt: u64,
+    /// The current attempt's request writer, unless a `send` is using it
+    /// (or the requests are closed).
+    writer: Option<RequestWriter>,
+    /// The current attempt's response, unless a half is waiting for it;
+    /// an error if it could not even start (and whether it never left).
+    pending: Option<Result<PendingResponse, (Status, bool)>>,
+    /// How the call's response started, for the receiving half to take:
+    /// its head (or a trailers-only end), or the status it failed with.
+    settled: Option<Result<http::Response<BlockingBody>, Status>>,
+    /// Whether the call settled: committed, or ended without a retry.
+    done: bool,
+    /// Whether the call's outcome was told to the retrier (its throttle).
+    reported: bool,
+}
+
+impl StreamRetry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RetryInner> {
+        lock(&self.inner)
+    }
+
+    /// Waits for the current attempt's response head (or for the other
+    /// half, if it is waiting for it): response headers commit the call,
+    /// a failure is retried by the policy — after its backoff, on a new
+    /// stream replaying what was sent — or settles the call. With `once`,
+    /// returns after a retry too.
+    fn settle(&self, once: bool) {
+        let mut inner = self.lock();
+        loop {
+            if inner.done {
+                return;
+            }
+            let Some(pending) = inner.pending.take() else {
+                let attempt = inner.attempt;
+                inner = self
+                    .changed
+                    .wait_while(inner, |i| !i.done && i.attempt == attempt)
+                    .unwrap_or_else(|e| e.into_inner());
+                if once {
+                    return;
+                }
+                continue;
+            };
+            drop(inner);
+            let deadline = self.deadline;
+            let (status, trailers, unsent, response) = match pending.and_then(|p| {
+                p.wait_until(deadline)
+                    .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()))
+            }) {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    match ResponseHead::from_response(&parts) {
+                        ResponseStart::Head(_) => {
+                            let mut inner = self.lock();
+                            let i = &mut *inner;
+                            lock(&self.channel.retry).commit(&mut i.state, &mut i.replay);
+                            i.settled = Some(Ok(http::Response::from_parts(parts, body)));
+                            i.done = true;
+                            self.changed.notify_all();
+                            return;
+                        }
+                        ResponseStart::End(status) => {
+                            let headers = parts.headers.clone();
+                            let response = http::Response::from_parts(parts, body);
+                            (status, Some(headers), false, Some(response))
+                        }
+                    }
+                }
+                Err((status, unsent)) => (status, None, unsent, None),
+            };
+            inner = self.lock();
+            let i = &mut *inner;
+            let delay = if unsent && self.channel.transport.can_resend() && i.state.on_unprocessed()
+            {
+                Some(Duration::ZERO)
+            } else {
+                let decision = lock(&self.channel.retry).decide_streaming(
+                    &mut i.state,
+                    &mut i.replay,
+                    &status,
+                    trailers.as_ref(),
+                );
+                match decision {
+                    RetryDecision::Retry(delay) => Some(delay),
+                    RetryDecision::Stop(_) => None,
+                }
+            };
+            // No attempt that could only start after the deadline.
+            let delay = delay.filter(|d| deadline.is_none_or(|dl| Instant::now() + *d < dl));
+            let Some(delay) = delay else {
+                lock(&self.channel.retry).release(&mut i.replay);
+                i.reported = true;
+                i.settled = Some(response.ok_or(status));
+                i.done = true;
+                self.changed.notify_all();
+                return;
+            };
+            drop(inner);
+            std::thread::sleep(delay);
+            inner = self.lock();
+            self.next_attempt(&mut inner);
+            self.changed.notify_all();
+            if once {
+                return;
+            }
+        }
+    }
+
+    /// Starts the next attempt: the kept messages first (then the end of
+    /// the requests if they were closed).
+    fn next_attempt(&self, inner: &mut RetryInner) {
+        inner.attempt += 1;
+        let before = inner.state.previous_attempts();
+        match self
+            .channel
+            .start_attempt(&self.path, &self.opts, self.deadline, before)
+        {
+            Ok((mut writer, pending)) => {
+                for message in inner.replay.messages() {
+                    // A stream that failed again: its response says how.
+                    if writer.send_until(message.clone(), self.deadline).is_err() {
+                        break;
+                    }
+                }
+                if inner.replay.is_closed() {
+                    writer.finish(None);
+                    inner.writer = None;
+                } else {
+                    inner.writer = Some(writer);
+                }
+                inner.pending = Some(Ok(pending));
+            }
+            Err(failure) => {
+                inner.writer = None;
+                inner.pending = Some(Err(failure));
+            }
+        }
+    }
+
+    /// Tells the retrier (its throttle) how a committed call ended, once.
+    fn report(&self, status: &Status) {
+        let mut inner = self.lock();
+        if !inner.reported {
+            inner.reported = true;
+            let i = &mut *inner;
+            let _ = lock(&self.channel.retry).decide_streaming(
+                &mut i.state,
+                &mut i.replay,
+                status,
+                None,
+            );
+        }
+    }
+}
+
+impl Drop for StreamRetry {
+    fn drop(&mut self) {
+        // The channel's retry buffer is shared: give back what this call
+        // held.
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        lock(&self.channel.retry).release(&mut inner.replay);
+    }
+}
+
+/// What `send` says once the call ended (its status is the responses').
+fn call_ended() -> Status {
+    Status::new(Code::Unavailable, "the call ended")
+}
+
 /// The sending half of a streaming call.
 pub struct RequestSender<Req> {
     writer: Option<RequestWriter>,
@@ -536,6 +764,8 @@ pub struct RequestSender<Req> {
     /// Whether messages go compressed with `compression`.
     compress: bool,
     deadline: Option<Instant>,
+    /// `Some` under a retry policy (the writer is there).
+    retry: Option<Arc<StreamRetry>>,
     types: PhantomData<fn(Req)>,
 }
 
@@ -558,6 +788,9 @@ impl<Req: prost::Message> RequestSender<Req> {
     /// DEADLINE_EXCEEDED past the deadline, FAILED_PRECONDITION after
     /// [`close_send`](RequestSender::close_send).
     pub fn send(&mut self, message: &Req) -> Result<(), Status> {
+        if let Some(retry) = self.retry.clone() {
+            return self.send_kept(&retry, message);
+        }
         let Some(writer) = &mut self.writer else {
             return Err(Status::new(
                 Code::FailedPrecondition,
@@ -578,6 +811,56 @@ impl<Req: prost::Message> RequestSender<Req> {
             })
     }
 
+    /// `send` under a retry policy: the message is kept while the call
+    /// is not committed, and an attempt that ended meanwhile is retried.
+    fn send_kept(&mut self, retry: &StreamRetry, message: &Req) -> Result<(), Status> {
+        let encoding = if self.compress {
+            self.compression
+        } else {
+            Encoding::Identity
+        };
+        let framed = frame(encoding, message)?;
+        let mut inner = retry.lock();
+        if inner.replay.is_closed() {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "requests already closed",
+            ));
+        }
+        let i = &mut *inner;
+        lock(&retry.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
+        let attempt = inner.attempt;
+        let Some(mut writer) = inner.writer.take() else {
+            return Err(call_ended());
+        };
+        // Not held while the connection is behind: the other half may
+        // retry meanwhile (and replay this message).
+        drop(inner);
+        let sent = writer.send_until(framed, self.deadline);
+        let mut inner = retry.lock();
+        let current = inner.attempt == attempt;
+        if current {
+            inner.writer = Some(writer);
+        }
+        match sent {
+            Ok(()) => Ok(()),
+            Err(Error::Timeout) => Err(deadline_exceeded()),
+            // A later attempt took over, with this message kept.
+            Err(_) if !current => Ok(()),
+            Err(_) if inner.done || inner.state.is_committed() => Err(call_ended()),
+            Err(_) => {
+                // The attempt ended: how it started decides.
+                drop(inner);
+                retry.settle(true);
+                if retry.lock().attempt == attempt {
+                    Err(call_ended())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
     /// Whether the messages sent from now on are compressed with the
     /// call's encoding ([`CallOptions::compression`]; by default they are)
     /// or sent as they are, with the compressed flag clear.
@@ -590,6 +873,13 @@ impl<Req: prost::Message> RequestSender<Req> {
         if let Some(writer) = self.writer.take() {
             writer.finish(None);
         }
+        if let Some(retry) = &self.retry {
+            let mut inner = retry.lock();
+            inner.replay.close();
+            if let Some(writer) = inner.writer.take() {
+                writer.finish(None);
+            }
+        }
     }
 }
 
@@ -600,6 +890,8 @@ pub struct ResponseReceiver<Resp> {
     failed: Option<Status>,
     opts: CallOptions,
     deadline: Option<Instant>,
+    /// `Some` under a retry policy (the pending response is there).
+    retry: Option<Arc<StreamRetry>>,
 }
 
 impl<Resp> std::fmt::Debug for ResponseReceiver<Resp> {
@@ -617,6 +909,27 @@ impl<Resp: prost::Message + Default> ResponseReceiver<Resp> {
             match Channel::response(pending, &self.opts, self.deadline) {
                 Ok(pair) => self.started = Some(pair),
                 Err(e) => self.failed = Some(at_deadline(failed(&e), self.deadline)),
+            }
+        }
+        if let Some(retry) = &self.retry
+            && self.started.is_none()
+            && self.failed.is_none()
+        {
+            retry.settle(false);
+            let settled = retry.lock().settled.take();
+            match settled {
+                Some(Ok(response)) => {
+                    self.started = Some(
+                        match Channel::started(response, false, &self.opts, self.deadline) {
+                            Started::Head(metadata, stream) => (metadata, stream),
+                            Started::TrailersOnly(status, headers) => {
+                                (Metadata::new(), Streaming::finished(status, headers))
+                            }
+                        },
+                    );
+                }
+                Some(Err(status)) => self.failed = Some(status),
+                None => self.failed = Some(Status::new(Code::Internal, "no response")),
             }
         }
         match &self.failed {
@@ -646,10 +959,18 @@ impl<Resp: prost::Message + Default> ResponseReceiver<Resp> {
     /// The status the call ended with when not OK.
     pub fn message(&mut self) -> Result<Option<Resp>, Status> {
         self.ensure_started()?;
-        match &mut self.started {
+        let result = match &mut self.started {
             Some((_, stream)) => stream.message(),
             None => Ok(None),
+        };
+        if let Some(retry) = &self.retry {
+            match &result {
+                Ok(Some(_)) => {}
+                Ok(None) => retry.report(&Status::ok()),
+                Err(status) => retry.report(status),
+            }
         }
+        result
     }
 
     /// The trailers the call ended with, once it ended.
@@ -765,6 +1086,10 @@ impl<Req: prost::Message, Resp: prost::Message + Default> ClientStreamingCall<Re
         let Some((metadata, stream)) = receiver.started.take() else {
             return Err(Status::new(Code::Internal, "no response"));
         };
-        single_response(metadata, stream)
+        let response = single_response(metadata, stream);
+        if let Some(retry) = &receiver.retry {
+            retry.report(response.as_ref().err().unwrap_or(&Status::ok()));
+        }
+        response
     }
 }
