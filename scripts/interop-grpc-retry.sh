@@ -4,13 +4,16 @@
 # the server: scripts/interop_grpc_retry.py serves methods that fail the
 # first N attempts of a call (UNAVAILABLE or a chosen code, with a
 # grpc-retry-pushback-ms if asked) and report the grpc-previous-rpc-attempts
-# values the core handed them, and a stream that fails after its first
-# message; its ping policy (grpc.http2.min_ping_interval_without_data_ms 200,
-# max_ping_strikes 2) answers a client pinging every 25 ms with GOAWAY
+# values the core handed them, a stream that fails after its first
+# message, and client-streaming and bidi methods that fail the first N
+# attempts (the channels replay the requests); its ping policy
+# (grpc.http2.min_ping_interval_without_data_ms 200, max_ping_strikes 2)
+# answers a client pinging every 25 ms with GOAWAY
 # ENHANCE_YOUR_CALM "too_many_pings". The tokio, smol and blocking channels
 # (the ignored tests of tests/tests/grpc_retry.rs, given the server's
-# address) must retry to success, not retry other codes, a negative
-# pushback or a committed stream, and double their keep-alive interval
+# address) must retry to success (streaming calls with their requests
+# replayed), not retry other codes, a negative pushback or a committed
+# stream, and double their keep-alive interval
 # (25 -> 50 -> 100 -> 200 ms) with every call succeeding. Loopback only;
 # the server is ended by PID. One PASS/FAIL line per channel, then
 # `interop-grpc-retry: N passed, M failed`.

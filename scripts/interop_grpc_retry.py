@@ -15,6 +15,12 @@ Serves, with raw bytes (no generated stubs):
   username field ... as a SimpleResponse username "a,b,c".
 * /retry.Test/Stream: one message, then UNAVAILABLE (headers sent: a
   committed call).
+* /retry.Test/Upload (client streaming): notes the attempt as Unary does,
+  reads every request (SimpleRequest-shaped, response_size only), then
+  fails as Unary does or answers "after N: [a, b, c]" with the numbers.
+* /retry.Test/Bidi: notes the attempt, fails at once (before reading) as
+  Unary does, or answers each request with "N:n"; with `x-commit`, one
+  answer then UNAVAILABLE (a committed call).
 
 The server enforces a minimum ping interval of 200 ms with 2 strikes
 (grpc.http2.min_ping_interval_without_data_ms, grpc.http2.max_ping_strikes;
@@ -71,6 +77,50 @@ def unary(request, context):
     return string_field(2, "after %d" % made)
 
 
+def note_attempt(context):
+    """Notes a call's attempt; returns (attempts before, the metadata,
+    whether this attempt is to fail)."""
+    md = dict(context.invocation_metadata())
+    key = md.get("x-key", "")
+    previous = int(md.get("grpc-previous-rpc-attempts", "-1"))
+    with lock:
+        seen.setdefault(key, []).append(previous)
+        made = len(seen[key]) - 1
+    return made, md, made < int(md.get("x-fail", "0"))
+
+
+def fail_attempt(context, md, made):
+    if "x-pushback" in md:
+        context.set_trailing_metadata((("grpc-retry-pushback-ms", md["x-pushback"]),))
+    code = next(c for c in grpc.StatusCode if c.value[0] == int(md.get("x-code", "14")))
+    context.abort(code, "attempt %d fails" % made)
+
+
+def parse_size(request):
+    """The response_size (field 2, a small varint) of a SimpleRequest."""
+    if len(request) >= 2 and request[0] == (2 << 3):
+        return request[1]
+    return 0
+
+
+def upload(request_iterator, context):
+    made, md, fail = note_attempt(context)
+    got = [parse_size(r) for r in request_iterator]
+    if fail:
+        fail_attempt(context, md, made)
+    return string_field(2, "after %d: [%s]" % (made, ", ".join(str(n) for n in got)))
+
+
+def bidi(request_iterator, context):
+    made, md, fail = note_attempt(context)
+    if fail:
+        fail_attempt(context, md, made)
+    for r in request_iterator:
+        yield string_field(2, "%d:%d" % (made, parse_size(r)))
+        if "x-commit" in md:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "failed after the first message")
+
+
 def seen_of(request, context):
     key = parse_username(request)
     with lock:
@@ -99,6 +149,8 @@ def main():
             "Unary": grpc.unary_unary_rpc_method_handler(unary),
             "Seen": grpc.unary_unary_rpc_method_handler(seen_of),
             "Stream": grpc.unary_stream_rpc_method_handler(stream),
+            "Upload": grpc.stream_unary_rpc_method_handler(upload),
+            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         },
     )
     server.add_generic_rpc_handlers((handler,))

@@ -935,6 +935,32 @@ async fn grpcio_cases<R: Runtime>(rt: R, tag: &str) {
     assert!(stream.message().await.unwrap().is_some());
     assert_eq!(stream.message().await.unwrap_err().code, Code::Unavailable);
 
+    // Client streaming and bidi: the requests replayed to grpcio.
+    let mut call =
+        ch.client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &opts(&key("upload"), 2, &[]));
+    for n in 1..=3 {
+        call.send(&numbered(n)).await.unwrap();
+    }
+    let r = call.finish().await.unwrap();
+    assert_eq!(r.message.username, "after 2: [1, 2, 3]");
+    assert_eq!(grpcio_seen(&ch, &key("upload")).await, [-1, 1, 2]);
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(BIDI, &opts(&key("bidi"), 2, &[]));
+    call.send(&numbered(1)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:1");
+    call.send(&numbered(2)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:2");
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+    assert_eq!(grpcio_seen(&ch, &key("bidi")).await, [-1, 1, 2]);
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+        BIDI,
+        &opts(&key("bidi-commit"), 0, &[("x-commit", "1")]),
+    );
+    call.send(&numbered(1)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "0:1");
+    assert_eq!(call.message().await.unwrap_err().code, Code::Unavailable);
+    assert_eq!(grpcio_seen(&ch, &key("bidi-commit")).await.len(), 1);
+
     keepalive_case(rt, addr, tag).await;
 }
 
@@ -1014,6 +1040,29 @@ fn grpcio_server_blocking_channel() {
         .unwrap_err();
     assert_eq!(e.code, Code::Unavailable);
     assert_eq!(seen("blocking-pushback").len(), 1);
+
+    let mut call = ch
+        .client_streaming::<SimpleRequest, SimpleResponse>(
+            UPLOAD,
+            &bopts("blocking-upload", 2, &[]),
+        )
+        .unwrap();
+    for n in 1..=3 {
+        call.send(&numbered(n)).unwrap();
+    }
+    assert_eq!(
+        call.finish().unwrap().message.username,
+        "after 2: [1, 2, 3]"
+    );
+    assert_eq!(seen("blocking-upload"), [-1, 1, 2]);
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts("blocking-bidi", 1, &[]))
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "1:1");
+    call.close_send();
+    assert!(call.message().unwrap().is_none());
+    assert_eq!(seen("blocking-bidi"), [-1, 1]);
 
     blocking_keepalive_case(&addr, "blocking-keepalive");
 }
