@@ -3,8 +3,8 @@
 //! `wirestate.echo.v1`).
 //!
 //! ```text
-//! wirestate grpc [--runtime tokio|smol|blocking] [--web] [-H 'k: v']... [--timeout D] HOST:PORT list
-//! wirestate grpc [--runtime tokio|smol|blocking] [--web] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON]
+//! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT list
+//! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON]
 //! ```
 //!
 //! Messages go in and out as JSON with the proto3 JSON mapping
@@ -17,8 +17,10 @@
 //! message. Every response message is printed as one line of JSON; a
 //! status other than OK goes to stderr as `ERROR: code=NAME message=...`
 //! and the exit status is 1. `--web` speaks gRPC-Web over HTTP/1.1
-//! (unary and server-streaming methods, as browsers can), otherwise gRPC
-//! over h2c with prior knowledge.
+//! (unary and server-streaming methods, as browsers can; binary
+//! `application/grpc-web`, or base64 `application/grpc-web-text` with
+//! `--web=text` or `--web-text`), otherwise gRPC over h2c with prior
+//! knowledge.
 
 // `Status` is every gRPC call's error type.
 #![allow(clippy::result_large_err)]
@@ -30,7 +32,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use wirestate_grpc::{Code, Metadata, MethodPath, Status};
+use wirestate_grpc::{Code, Metadata, MethodPath, Status, WebMode};
 
 /// Which runtime drives the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +50,8 @@ pub enum Rt {
 pub struct Options {
     /// Which runtime drives the call.
     pub runtime: Rt,
-    /// gRPC-Web over HTTP/1.1 instead of gRPC over h2c.
-    pub web: bool,
+    /// gRPC-Web over HTTP/1.1 (binary or text) instead of gRPC over h2c.
+    pub web: Option<WebMode>,
     /// Metadata, `key: value` each (`-bin` keys take base64 values).
     pub headers: Vec<String>,
     /// The call's deadline (sent as `grpc-timeout`, enforced here).
@@ -309,7 +311,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
             requests.len()
         ));
     }
-    if opts.web && matches!(kind, Kind::ClientStreaming | Kind::Bidi) {
+    if opts.web.is_some() && matches!(kind, Kind::ClientStreaming | Kind::Bidi) {
         return Err("gRPC-Web carries unary and server-streaming calls only".into());
     }
     let addr = std::net::ToSocketAddrs::to_socket_addrs(target.as_str())
@@ -359,18 +361,18 @@ fn async_options(call: &Call) -> wirestate_rt::grpc::CallOptions {
     o
 }
 
-/// gRPC over h2c, or gRPC-Web over HTTP/1.1 if `web` (a channel in
+/// gRPC over h2c, or gRPC-Web over HTTP/1.1 in `web` mode (a channel in
 /// gRPC-Web mode), on an async runtime.
 async fn native_call<R: wirestate_rt::Runtime>(
     rt: R,
     call: &Call,
-    web: bool,
+    web: Option<WebMode>,
 ) -> Result<(), Status> {
-    use wirestate_rt::grpc::{Channel, ChannelConfig, WebMode};
-    if web {
+    use wirestate_rt::grpc::{Channel, ChannelConfig};
+    if let Some(mode) = web {
         let ch = Channel::builder(rt, call.addr)
             .config(ChannelConfig::new().authority(&call.target))
-            .grpc_web(WebMode::Binary)
+            .grpc_web(mode)
             .connect()
             .await?;
         return async_calls(&ch, call).await;
@@ -430,14 +432,12 @@ async fn async_calls<R: wirestate_rt::Runtime>(
     }
 }
 
-/// gRPC over h2c, or gRPC-Web over HTTP/1.1 if `web` (a channel in
+/// gRPC over h2c, or gRPC-Web over HTTP/1.1 in `web` mode (a channel in
 /// gRPC-Web mode), on blocking threads.
-fn blocking_call(call: &Call, web: bool) -> Result<(), Status> {
-    use wirestate_blocking::grpc::{CallOptions, Channel, WebMode};
-    let ch = if web {
-        Channel::builder(&call.target)
-            .grpc_web(WebMode::Binary)
-            .connect()?
+fn blocking_call(call: &Call, web: Option<WebMode>) -> Result<(), Status> {
+    use wirestate_blocking::grpc::{CallOptions, Channel};
+    let ch = if let Some(mode) = web {
+        Channel::builder(&call.target).grpc_web(mode).connect()?
     } else {
         Channel::connect_to(call.addr, &call.target)?
     };

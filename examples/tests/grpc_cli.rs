@@ -1,10 +1,14 @@
 //! `wirestate grpc` end to end: the binary against `wirestate serve` on
 //! 127.0.0.1, every server runtime × every client runtime, gRPC over h2c
-//! and gRPC-Web over HTTP/1.1: unary and server-streaming calls with JSON
+//! and gRPC-Web over HTTP/1.1 (binary `--web`, text `--web-text` and
+//! `--web=text`): unary and server-streaming calls with JSON
 //! in and out, metadata, a client-streaming call, an error status
 //! (`ERROR: code=... message=...`, exit 1), a deadline, an unknown method,
-//! and `list`. Every server is ended by its PID.
+//! and `list`; and the requests `--web`, `--web=text` and `--web-text`
+//! put on the wire, read by a bare TCP listener answering in kind. Every
+//! server is ended by its PID.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -93,11 +97,15 @@ fn calls(addr: &str, client: &str) {
             stderr(o)
         )
     };
-    for web in [false, true] {
+    // Text mode spelled both ways, by client.
+    let text = if client == "smol" {
+        "--web=text"
+    } else {
+        "--web-text"
+    };
+    for web in [None, Some("--web"), Some(text)] {
         let mut base = vec!["--runtime", client];
-        if web {
-            base.push("--web");
-        }
+        base.extend(web);
         let with = |more: &[&str]| -> Output {
             let mut args = base.clone();
             args.extend_from_slice(more);
@@ -200,6 +208,116 @@ fn every_client_runtime_against_every_server_runtime() {
         }
         drop(serve);
     }
+}
+
+/// One gRPC-Web exchange on a bare listener: the request head and body
+/// as they came, answered with an empty message and status OK, framed as
+/// the request was (base64 for `application/grpc-web-text`).
+fn web_exchange(args: &[&str]) -> (String, Vec<u8>, Output) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        // A connection closed before a request (a channel may probe
+        // first) is not the exchange: the next one is.
+        let (mut conn, mut data, head_end) = loop {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let head_end = loop {
+                if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+                let n = conn.read(&mut buf).unwrap();
+                if n == 0 {
+                    break None;
+                }
+                data.extend_from_slice(&buf[..n]);
+            };
+            if let Some(end) = head_end {
+                break (conn, data, end);
+            }
+        };
+        let mut buf = [0u8; 4096];
+        let head = String::from_utf8(data[..head_end].to_vec()).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
+            })
+            .expect("a Content-Length");
+        while data.len() < head_end + length {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the request body ended early");
+            data.extend_from_slice(&buf[..n]);
+        }
+        let body = data[head_end..head_end + length].to_vec();
+        let text = head.contains("application/grpc-web-text");
+        let mut frames = vec![0u8, 0, 0, 0, 0];
+        let trailers = b"grpc-status:0\r\n";
+        frames.extend_from_slice(&[0x80, 0, 0, 0, trailers.len() as u8]);
+        frames.extend_from_slice(trailers);
+        let (kind, payload) = if text {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&frames);
+            ("application/grpc-web-text", b64.into_bytes())
+        } else {
+            ("application/grpc-web", frames)
+        };
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            payload.len()
+        );
+        conn.write_all(answer.as_bytes()).unwrap();
+        conn.write_all(&payload).unwrap();
+        (head, body)
+    });
+    let mut all = args.to_vec();
+    all.extend([addr.as_str(), "/grpc.testing.TestService/EmptyCall", "{}"]);
+    let o = grpc(&all);
+    let (head, body) = server.join().unwrap();
+    (head, body, o)
+}
+
+#[test]
+fn web_text_mode_on_the_wire() {
+    use base64::Engine;
+    for client in ["tokio", "smol", "blocking"] {
+        // Binary: the 5-byte frame of the empty request as it is.
+        let (head, body, o) = web_exchange(&["--runtime", client, "--web"]);
+        assert!(o.status.success(), "{client}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "{}\n");
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.starts_with("post /grpc.testing.testservice/emptycall http/1.1"));
+        assert!(
+            lower.contains("content-type: application/grpc-web+proto\r\n")
+                || lower.contains("content-type: application/grpc-web\r\n"),
+            "{head}"
+        );
+        assert_eq!(body, [0, 0, 0, 0, 0]);
+        // Text, both spellings: the same frame in base64, the response
+        // read back from base64.
+        for flag in ["--web-text", "--web=text"] {
+            let (head, body, o) = web_exchange(&["--runtime", client, flag]);
+            assert!(o.status.success(), "{client} {flag}: {}", stderr(&o));
+            assert_eq!(stdout(&o), "{}\n");
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("content-type: application/grpc-web-text"),
+                "{head}"
+            );
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(&body)
+                .expect("a base64 body");
+            assert_eq!(decoded, [0, 0, 0, 0, 0], "{client} {flag}");
+        }
+    }
+    // The two spellings of text do not combine with binary.
+    let o = grpc(&["--web=binary", "--web-text", "127.0.0.1:1", "list"]);
+    assert!(!o.status.success());
 }
 
 #[test]

@@ -24,6 +24,15 @@ enum RuntimeKind {
     Blocking,
 }
 
+/// How `wirestate grpc --web` frames its bodies.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WebKind {
+    /// `application/grpc-web`.
+    Binary,
+    /// `application/grpc-web-text` (base64).
+    Text,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the demo routes over HTTP/1.1 and h2c on one port: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo).
@@ -135,9 +144,21 @@ enum Command {
         #[arg(long, value_enum, default_value = "tokio")]
         runtime: RuntimeKind,
         /// gRPC-Web over HTTP/1.1 (unary and server streaming) instead of
-        /// gRPC over h2c.
-        #[arg(long)]
-        web: bool,
+        /// gRPC over h2c: `--web` or `--web=binary` for
+        /// application/grpc-web, `--web=text` for the base64
+        /// application/grpc-web-text.
+        #[arg(
+            long,
+            value_enum,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "binary",
+            value_name = "MODE"
+        )]
+        web: Option<WebKind>,
+        /// gRPC-Web text (application/grpc-web-text): `--web=text`.
+        #[arg(long, conflicts_with = "web")]
+        web_text: bool,
         /// Metadata, `key: value` (repeatable; `-bin` keys take base64).
         #[arg(short = 'H', long = "header")]
         headers: Vec<String>,
@@ -235,6 +256,7 @@ fn main() -> ExitCode {
         Command::Grpc {
             runtime,
             web,
+            web_text,
             headers,
             timeout,
             words,
@@ -245,7 +267,11 @@ fn main() -> ExitCode {
                     RuntimeKind::Smol => wirestate_examples::grpc_cli::Rt::Smol,
                     RuntimeKind::Blocking => wirestate_examples::grpc_cli::Rt::Blocking,
                 },
-                web,
+                web: match (web, web_text) {
+                    (_, true) | (Some(WebKind::Text), _) => Some(wirestate_grpc::WebMode::Text),
+                    (Some(WebKind::Binary), false) => Some(wirestate_grpc::WebMode::Binary),
+                    (None, false) => None,
+                },
                 headers,
                 timeout,
             },
