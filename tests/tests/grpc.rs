@@ -706,6 +706,92 @@ fn server_drops_handlers_on_cancel_and_deadline() {
     });
 }
 
+/// A gRPC-Web client that hangs up while its call's handler runs (it
+/// shuts its write side, or closes the connection) cancels the call at
+/// once: the handler's future is dropped as on RST_STREAM over HTTP/2,
+/// not at its next send (this one never sends). A plain HTTP/1.1 client
+/// that half-closes while waiting still gets its response.
+#[test]
+fn web_client_hanging_up_cancels_the_handler() {
+    use std::net::Shutdown as Half;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A gRPC-Web unary request for /t.Never/Unary, binary or text.
+    let request = |addr: SocketAddr, text: bool| -> Vec<u8> {
+        let (kind, body): (&str, &[u8]) = if text {
+            ("application/grpc-web-text", b"AAAAAAA=")
+        } else {
+            ("application/grpc-web", &[0, 0, 0, 0, 0])
+        };
+        let mut r = format!(
+            "POST /t.Never/Unary HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {kind}\r\n\
+             x-grpc-web: 1\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    for (text, how) in [
+        (false, Half::Write),
+        (true, Half::Both),
+        (false, Half::Both),
+    ] {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let addr = rt.block_on(start_never_ending(dropped.clone()));
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.write_all(&request(addr, text)).unwrap();
+        // The handler is running (it would hold the call forever).
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!dropped.load(Ordering::SeqCst));
+        conn.shutdown(how).unwrap();
+        assert!(
+            rt.block_on(wait_for(&dropped)),
+            "text {text}, {how:?}: the handler kept running"
+        );
+        if how == Half::Write {
+            // Nothing was answered: the connection just ends.
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+            assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+        }
+    }
+
+    // Plain HTTP/1.1: the response still reaches a half-closed client.
+    let addr = rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let handler = |_req: http::Request<wirestate_rt::Body>| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            http::Response::new(wirestate_rt::Body::from("late but here"))
+        };
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        addr
+    });
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    conn.shutdown(Half::Write).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("late but here"), "{answer}");
+}
+
 /// A request that is not gRPC is refused by the router as the spec says:
 /// 415 for a foreign content type, 405 for GET.
 #[test]

@@ -244,6 +244,15 @@ impl ServerConnection {
         self.error.as_ref()
     }
 
+    /// Whether the client ended its side of the connection (the input's
+    /// end was handled). Requests already read are still answered — a
+    /// client may half-close and wait — but an application may take it as
+    /// the client giving up on an exchange that cannot outlive it (the
+    /// async runtime cancels gRPC-Web calls then).
+    pub fn is_peer_closed(&self) -> bool {
+        self.eof
+    }
+
     /// Whether a response body is being sent (after `send_response` with a
     /// body, until `finish`).
     pub fn is_sending_body(&self) -> bool {

@@ -404,7 +404,9 @@ fn client_half_close_after_pipelined_requests_is_answered() {
         b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
     )
     .unwrap();
+    assert!(!c.is_peer_closed());
     c.handle_eof(now).unwrap();
+    assert!(c.is_peer_closed());
     assert_eq!(events(&mut c).len(), 4);
     c.send_full_response(ok(), Bytes::from_static(b"1"))
         .unwrap();

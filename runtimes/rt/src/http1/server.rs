@@ -407,6 +407,9 @@ pub struct ServerApp<H: Handler> {
     upgrade: Option<ws::PendingUpgrade>,
     /// The bytes after the upgraded request, once the machine handed over.
     leftover: Option<Bytes>,
+    /// Whether the current exchange ends when the client hangs up (a
+    /// gRPC-Web call), instead of being answered to a half-closed client.
+    cancel_on_hangup: bool,
 }
 
 enum Current<F> {
@@ -433,6 +436,7 @@ impl<H: Handler> ServerApp<H> {
             closing: false,
             upgrade: None,
             leftover: None,
+            cancel_on_hangup: false,
         }
     }
 
@@ -490,6 +494,7 @@ impl<H: Handler> ServerApp<H> {
                     let Some(req) = self.queue.pop_front() else {
                         return progress;
                     };
+                    self.cancel_on_hangup = is_grpc_web(&req);
                     let fut = self.handler.call(req);
                     // Reuse the previous handler's allocation: one box per
                     // connection instead of one per request.
@@ -586,6 +591,15 @@ impl<H: Handler> ServerApp<H> {
     }
 }
 
+/// Whether `req` is a gRPC-Web call: one whose client hanging up cancels
+/// it, as a reset stream cancels a gRPC call on HTTP/2.
+fn is_grpc_web<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| wirestate_grpc::ContentType::parse(v.as_bytes()))
+        .is_some_and(|ct| ct.format.web_mode().is_some())
+}
+
 impl<H: Handler> Drop for ServerApp<H> {
     fn drop(&mut self) {
         self.shutdown.forget(self.shutdown_id);
@@ -597,6 +611,22 @@ impl<H: Handler> App<ServerConnection> for ServerApp<H> {
         let mut progress = false;
         while let Some(ev) = m.poll_event() {
             self.on_event(ev);
+            progress = true;
+        }
+        // A half-closed client of plain HTTP still gets its response (RFC
+        // 9112 allows waiting with the write side shut). A gRPC-Web client
+        // that hung up is gone: its call is cancelled now — the handler's
+        // future (or the response body that runs it) dropped, as on
+        // RST_STREAM over HTTP/2 — not at the handler's next send.
+        if self.cancel_on_hangup && m.is_peer_closed() && !matches!(self.current, Current::Idle) {
+            tracing::debug!("gRPC-Web client hung up: call cancelled");
+            self.current = Current::Idle;
+            self.cancel_on_hangup = false;
+            self.queue.clear();
+            for (_, s) in self.bodies.drain(..) {
+                s.fail("the client hung up".into());
+            }
+            m.close();
             progress = true;
         }
         progress |= self.run(cx, m);
