@@ -61,22 +61,6 @@ def parse_username(request):
     return ""
 
 
-def unary(request, context):
-    md = dict(context.invocation_metadata())
-    key = md.get("x-key", "")
-    previous = int(md.get("grpc-previous-rpc-attempts", "-1"))
-    with lock:
-        seen.setdefault(key, []).append(previous)
-        made = len(seen[key]) - 1
-    fail = int(md.get("x-fail", "0"))
-    if made < fail:
-        if "x-pushback" in md:
-            context.set_trailing_metadata((("grpc-retry-pushback-ms", md["x-pushback"]),))
-        code = next(c for c in grpc.StatusCode if c.value[0] == int(md.get("x-code", "14")))
-        context.abort(code, "attempt %d fails" % made)
-    return string_field(2, "after %d" % made)
-
-
 def note_attempt(context):
     """Notes a call's attempt; returns (attempts before, the metadata,
     whether this attempt is to fail)."""
@@ -94,6 +78,13 @@ def fail_attempt(context, md, made):
         context.set_trailing_metadata((("grpc-retry-pushback-ms", md["x-pushback"]),))
     code = next(c for c in grpc.StatusCode if c.value[0] == int(md.get("x-code", "14")))
     context.abort(code, "attempt %d fails" % made)
+
+
+def unary(request, context):
+    made, md, fail = note_attempt(context)
+    if fail:
+        fail_attempt(context, md, made)
+    return string_field(2, "after %d" % made)
 
 
 def parse_size(request):
