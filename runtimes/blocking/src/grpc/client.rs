@@ -831,7 +831,18 @@ impl<Req: prost::Message> RequestSender<Req> {
         lock(&retry.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
         let attempt = inner.attempt;
         let Some(mut writer) = inner.writer.take() else {
-            return Err(call_ended());
+            if inner.done || inner.state.is_committed() {
+                return Err(call_ended());
+            }
+            // The attempt could not start: its failure decides, and a
+            // retry carries this message.
+            drop(inner);
+            retry.settle(true);
+            return if retry.lock().attempt == attempt {
+                Err(call_ended())
+            } else {
+                Ok(())
+            };
         };
         // Not held while the connection is behind: the other half may
         // retry meanwhile (and replay this message).
