@@ -90,6 +90,19 @@ fn numbered(n: i32) -> SimpleRequest {
     }
 }
 
+/// A request carrying `n` and 50 KiB: four of them outgrow the HTTP/2
+/// windows and the connection's queue, not the 256 KiB retry buffer.
+fn numbered_large(n: i32) -> SimpleRequest {
+    SimpleRequest {
+        response_size: n,
+        payload: Some(wirestate_proto::grpc::testing::Payload {
+            body: vec![n as u8; 50 << 10],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// The client-streaming answer: the attempts before, the numbers read.
 fn upload_answer(previous: u32, got: &[i32]) -> SimpleResponse {
     SimpleResponse {
@@ -432,6 +445,18 @@ async fn streaming_cases<R: Runtime>(rt: &R, ch: &Channel<R>, seen: &Seen, tag: 
     assert_eq!(r.message.username, "after 2: [1, 2, 3]");
     assert_eq!(seen_of(seen, &key("upload")), [0, 1, 2]);
 
+    // 200 KiB replayed: more than the windows let through at once.
+    let mut call = ch.client_streaming::<SimpleRequest, SimpleResponse>(
+        UPLOAD,
+        &opts(&key("upload-large"), 1, &[]),
+    );
+    for n in 1..=4 {
+        call.send(&numbered_large(n)).await.unwrap();
+    }
+    let r = call.finish().await.unwrap();
+    assert_eq!(r.message.username, "after 1: [1, 2, 3, 4]");
+    assert_eq!(seen_of(seen, &key("upload-large")), [0, 1]);
+
     // Bidi ping-pong: the first two attempts fail before reading; the
     // first request is replayed on the third, the second goes live.
     let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(BIDI, &opts(&key("bidi"), 2, &[]));
@@ -748,6 +773,18 @@ fn blocking_streaming_cases(
         "after 2: [1, 2, 3]"
     );
     assert_eq!(seen_of(seen, "upload"), [0, 1, 2]);
+
+    let mut call = ch
+        .client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts("upload-large", 1, &[]))
+        .unwrap();
+    for n in 1..=4 {
+        call.send(&numbered_large(n)).unwrap();
+    }
+    assert_eq!(
+        call.finish().unwrap().message.username,
+        "after 1: [1, 2, 3, 4]"
+    );
+    assert_eq!(seen_of(seen, "upload-large"), [0, 1]);
 
     let mut call = ch
         .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts("bidi", 2, &[]))

@@ -521,6 +521,7 @@ impl Channel {
                     replay: ReplayBuffer::new(),
                     attempt: 0,
                     writer: first.0,
+                    replaying: None,
                     pending: Some(first.1),
                     settled: None,
                     done: false,
@@ -589,9 +590,11 @@ struct RetryInner {
     replay: ReplayBuffer,
     /// The current attempt's number (0 for the first).
     attempt: u64,
-    /// The current attempt's request writer, unless a `send` is using it
-    /// (or the requests are closed).
+    /// The current attempt's request writer, unless a `send` or the
+    /// replay is using it (or the requests are closed).
     writer: Option<RequestWriter>,
+    /// The attempt whose kept messages are being written.
+    replaying: Option<u64>,
     /// The current attempt's response, unless a half is waiting for it;
     /// an error if it could not even start (and whether it never left).
     pending: Option<Result<PendingResponse, (Status, bool)>>,
@@ -687,44 +690,60 @@ impl StreamRetry {
             };
             drop(inner);
             std::thread::sleep(delay);
-            inner = self.lock();
-            self.next_attempt(&mut inner);
-            self.changed.notify_all();
+            self.next_attempt();
             if once {
                 return;
             }
+            inner = self.lock();
         }
     }
 
     /// Starts the next attempt: the kept messages first (then the end of
-    /// the requests if they were closed).
-    fn next_attempt(&self, inner: &mut RetryInner) {
+    /// the requests if they were closed). The replay is written without
+    /// the lock held, so the other half may wait for the new attempt's
+    /// response meanwhile; a `send` waits for the replay to end.
+    fn next_attempt(&self) {
+        let mut inner = self.lock();
         inner.attempt += 1;
+        let attempt = inner.attempt;
         let before = inner.state.previous_attempts();
-        match self
-            .channel
-            .start_attempt(&self.path, &self.opts, self.deadline, before)
-        {
-            Ok((mut writer, pending)) => {
-                for message in inner.replay.messages() {
-                    // A stream that failed again: its response says how.
-                    if writer.send_until(message.clone(), self.deadline).is_err() {
-                        break;
-                    }
+        inner.writer = None;
+        let (mut writer, pending) =
+            match self
+                .channel
+                .start_attempt(&self.path, &self.opts, self.deadline, before)
+            {
+                Ok(pair) => pair,
+                Err(failure) => {
+                    inner.pending = Some(Err(failure));
+                    self.changed.notify_all();
+                    return;
                 }
-                if inner.replay.is_closed() {
-                    writer.finish(None);
-                    inner.writer = None;
-                } else {
-                    inner.writer = Some(writer);
-                }
-                inner.pending = Some(Ok(pending));
-            }
-            Err(failure) => {
-                inner.writer = None;
-                inner.pending = Some(Err(failure));
+            };
+        inner.pending = Some(Ok(pending));
+        inner.replaying = Some(attempt);
+        let kept = inner.replay.messages().to_vec();
+        self.changed.notify_all();
+        drop(inner);
+        for message in kept {
+            // A stream that failed again: its response says how.
+            if writer.send_until(message, self.deadline).is_err() {
+                break;
             }
         }
+        let mut inner = self.lock();
+        if inner.replaying == Some(attempt) {
+            inner.replaying = None;
+        }
+        // Unless a later attempt took over meanwhile.
+        if inner.attempt == attempt {
+            if inner.replay.is_closed() {
+                writer.finish(None);
+            } else {
+                inner.writer = Some(writer);
+            }
+        }
+        self.changed.notify_all();
     }
 
     /// Tells the retrier (its throttle) how a committed call ended, once.
@@ -829,8 +848,24 @@ impl<Req: prost::Message> RequestSender<Req> {
         }
         let i = &mut *inner;
         lock(&retry.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
-        let attempt = inner.attempt;
-        let Some(mut writer) = inner.writer.take() else {
+        // Any attempt started from now on replays this message (unless
+        // the call is committed, and then none starts).
+        let sent_at = inner.attempt;
+        let (attempt, mut writer) = loop {
+            if inner.attempt != sent_at {
+                return Ok(());
+            }
+            if let Some(writer) = inner.writer.take() {
+                break (inner.attempt, writer);
+            }
+            if inner.replaying.is_some() {
+                // Live messages go after the replayed ones.
+                inner = retry
+                    .changed
+                    .wait_while(inner, |i| i.replaying.is_some() && i.attempt == sent_at)
+                    .unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
             if inner.done || inner.state.is_committed() {
                 return Err(call_ended());
             }
@@ -838,11 +873,10 @@ impl<Req: prost::Message> RequestSender<Req> {
             // retry carries this message.
             drop(inner);
             retry.settle(true);
-            return if retry.lock().attempt == attempt {
-                Err(call_ended())
-            } else {
-                Ok(())
-            };
+            inner = retry.lock();
+            if inner.attempt == sent_at {
+                return Err(call_ended());
+            }
         };
         // Not held while the connection is behind: the other half may
         // retry meanwhile (and replay this message).
