@@ -25,6 +25,11 @@ use wirestate_grpc::{
 /// [`ResponseSink::send`] waits.
 const SINK_BUFFER: usize = 64 * 1024;
 
+/// What a streaming sink's queue grows by when it is out of room: all it
+/// may queue, and a message more, so that it is not grown (and copied)
+/// by doubling a dozen times a call as small messages come.
+const SINK_RESERVE: usize = SINK_BUFFER + 4 * 1024;
+
 /// Whether a request is gRPC or gRPC-Web (its content type is
 /// `application/grpc…`): what a combined HTTP handler routes to a
 /// [`Server`].
@@ -123,6 +128,9 @@ fn lock(s: &Shared) -> MutexGuard<'_, CallState> {
 pub struct ResponseSink<T> {
     shared: Shared,
     encoding: Encoding,
+    /// What the queue grows by at least (see [`encode_into`]): a batch for
+    /// streaming calls, nothing more than the message for unary ones.
+    room: usize,
     types: PhantomData<fn(T)>,
 }
 
@@ -135,10 +143,11 @@ impl<T> std::fmt::Debug for ResponseSink<T> {
 }
 
 impl<T: prost::Message> ResponseSink<T> {
-    fn new(shared: Shared, encoding: Encoding) -> Self {
+    fn new(shared: Shared, encoding: Encoding, room: usize) -> Self {
         Self {
             shared,
             encoding,
+            room,
             types: PhantomData,
         }
     }
@@ -158,7 +167,7 @@ impl<T: prost::Message> ResponseSink<T> {
             }
             if let Some(message) = message.take() {
                 let compress = st.compress;
-                encode_into(&message, self.encoding, compress, &mut st.queue)?;
+                encode_into(&message, self.encoding, compress, &mut st.queue, self.room)?;
             }
             st.head = true;
             Poll::Ready(Ok(()))
@@ -250,8 +259,14 @@ impl Call {
         }
     }
 
+    /// The sink of a unary or client-streaming call (one message).
     fn sink<T: prost::Message>(&self) -> ResponseSink<T> {
-        ResponseSink::new(self.shared.clone(), self.out_encoding)
+        ResponseSink::new(self.shared.clone(), self.out_encoding, 0)
+    }
+
+    /// The sink of a server- or bidi-streaming call.
+    fn stream_sink<T: prost::Message>(&self) -> ResponseSink<T> {
+        ResponseSink::new(self.shared.clone(), self.out_encoding, SINK_RESERVE)
     }
 }
 
@@ -513,7 +528,7 @@ impl<R: Runtime> Server<R> {
                 let f = f.clone();
                 Box::pin(async move {
                     let message = read_one(&mut call.stream::<Req>()).await?;
-                    let sink = call.sink();
+                    let sink = call.stream_sink();
                     lock(&call.shared).eager_head = true;
                     f(call.request(message), sink).await
                 })
@@ -559,7 +574,7 @@ impl<R: Runtime> Server<R> {
                 let f = f.clone();
                 Box::pin(async move {
                     let stream = call.stream::<Req>();
-                    let sink = call.sink();
+                    let sink = call.stream_sink();
                     lock(&call.shared).eager_head = true;
                     f(call.request(stream), sink).await
                 })
