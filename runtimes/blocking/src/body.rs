@@ -403,6 +403,15 @@ impl BlockingBody {
         }
     }
 
+    /// A way to start the response to this request body's request before
+    /// its handler returns (HTTP/1.1 server request bodies only).
+    pub(crate) fn early_response(&self) -> Option<crate::server::EarlyResponse> {
+        match &self.source {
+            Source::Server(s) => Some(s.early_response()),
+            _ => None,
+        }
+    }
+
     /// How the body is framed on the wire.
     pub fn kind(&self) -> BodyKind {
         self.kind

@@ -93,6 +93,26 @@ fn timeout_for(left: Duration) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
+/// A read timeout for `need` that stays usable while the deadline moves
+/// a little: `need` less an eighth. A machine whose timer moves with
+/// every request (keep-alive, header timers) would otherwise cost a
+/// `setsockopt` per request; a timeout that fires early only makes the
+/// loop read again for the rest.
+fn slack(need: Duration) -> Duration {
+    timeout_for(need - need / 8)
+}
+
+/// Whether the read timeout `set` on the socket serves a read that must
+/// return within `need`: it must not fire later, and not so much earlier
+/// that reads wake often for nothing.
+fn timeout_fits(set: Option<Duration>, need: Option<Duration>) -> bool {
+    match (set, need) {
+        (None, None) => true,
+        (Some(set), Some(need)) => set <= need && set >= need - need / 4,
+        _ => false,
+    }
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -264,7 +284,11 @@ impl<M: Machine, S: Transport> Driver<M, S> {
             let wake = earliest(timer, deadline);
             if self.machine.wants_read() && !self.read_eof {
                 let timeout = wake.map(|w| timeout_for(w - now));
-                if self.read_timeout != Some(timeout) {
+                if !self
+                    .read_timeout
+                    .is_some_and(|set| timeout_fits(set, timeout))
+                {
+                    let timeout = timeout.map(slack);
                     self.stream.set_read_timeout(timeout)?;
                     self.read_timeout = Some(timeout);
                 }
@@ -410,5 +434,25 @@ mod tests {
             Duration::from_millis(2)
         );
         assert_eq!(timeout_for(Duration::from_secs(3)), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_read_timeout_is_kept_while_the_deadline_moves_a_little() {
+        let ms = Duration::from_millis;
+        let set = slack(ms(60_000));
+        assert_eq!(set, ms(52_500));
+        // A keep-alive deadline that moves by a few ms per request.
+        assert!(timeout_fits(Some(set), Some(ms(60_000))));
+        assert!(timeout_fits(Some(set), Some(ms(59_990))));
+        assert!(timeout_fits(Some(set), Some(ms(60_010))));
+        // Never later than needed, nor far earlier.
+        assert!(!timeout_fits(Some(set), Some(ms(52_000))));
+        assert!(!timeout_fits(Some(set), Some(ms(80_000))));
+        assert!(!timeout_fits(None, Some(ms(10))));
+        assert!(!timeout_fits(Some(set), None));
+        assert!(timeout_fits(None, None));
+        // Short timers stay whole, non-zero milliseconds.
+        assert_eq!(slack(ms(1)), ms(1));
+        assert!(timeout_fits(Some(slack(ms(3))), Some(ms(3))));
     }
 }

@@ -534,6 +534,11 @@ struct Job {
     /// (neither sampling nor elicitation), so the handler never blocks
     /// waiting for an answer that would travel on that stream.
     inline: bool,
+    /// May run on the connection thread if that thread writes what it
+    /// logs while it runs (Streamable HTTP over HTTP/1.1: see
+    /// [`InlineCall`]): as [`inline`](Self::inline), except that logs may
+    /// go out.
+    streams: bool,
     _admitted: Admitted,
 }
 
@@ -586,19 +591,21 @@ impl Job {
     }
 }
 
-/// Whether a handler of this session can send nothing on its call's
-/// stream before its answer: a client that cannot be asked (sampling,
-/// elicitation: the question travels on that stream, and the handler
-/// waits for the answer) and no logs going out (none asked for, or
-/// logging not advertised). With no progress token either, the call
-/// may run on the connection thread that waits for its answer.
-fn quiet_session(s: &ServerSession) -> bool {
+/// What a handler of this session may send on its call's stream before
+/// its answer: `(may_ask, logs)` — questions to a client that can be
+/// asked (sampling, elicitation: the question travels on that stream,
+/// and the handler waits for the answer), and logs (some asked for, and
+/// logging advertised). With neither, and no progress token, the call
+/// may run on the connection thread that waits for its answer; with logs
+/// only, it may too if that thread writes them as they come
+/// ([`InlineCall`]).
+fn session_talk(s: &ServerSession) -> (bool, bool) {
     let may_ask = s
         .client_capabilities()
         .is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some());
     let logs =
         s.phase() != Phase::New && s.log_level().is_some() && s.capabilities().logging.is_some();
-    !may_ask && !logs
+    (may_ask, logs)
 }
 
 /// Handler threads kept for the next calls: starting a thread per call
@@ -690,6 +697,7 @@ fn admit(
         ctx,
         work,
         inline: false,
+        streams: false,
         _admitted: Admitted(registry.clone()),
     });
 }
@@ -1434,6 +1442,88 @@ thread_local! {
     /// The condvar this connection thread waits on (with the endpoint's
     /// state lock) for its exchange.
     static SLEEPER: Arc<Condvar> = Arc::new(Condvar::new());
+    /// The call this connection thread runs itself while it would wait
+    /// for its answer, if what it sends meanwhile is written from here.
+    static INLINE: std::cell::RefCell<Option<InlineCall>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A call run on the connection thread that received it although it may
+/// log: the thread would otherwise wait for the answer while a handler
+/// thread runs it (two hand-offs between threads per call). Whatever the
+/// handler sends on its call's stream before its answer (logs) is
+/// written by the handler's thread itself, through the connection's
+/// [`EarlyResponse`]: the first such message decides the head (SSE), and
+/// each goes out as the handler emits it, as it would from the waiting
+/// connection thread.
+struct InlineCall {
+    /// The endpoint the call belongs to (its `HttpShared`).
+    shared: *const HttpShared,
+    exchange: ExchangeId,
+    early: crate::server::EarlyResponse,
+    /// The head went out (through `early`).
+    started: bool,
+    /// The stream ended (its end was written too).
+    ended: bool,
+    /// What the machine decided for the exchange, taken while the call
+    /// ran (a full answer: nothing was written).
+    decided: Option<Reply>,
+}
+
+impl HttpShared {
+    /// Writes what the machine has for the exchange of the call this
+    /// thread runs inline (if it runs one of this endpoint's), at once:
+    /// the head once decided as a stream, then its chunks.
+    fn stream_inline(&self) {
+        INLINE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let Some(call) = slot.as_mut() else { return };
+            if !std::ptr::eq(call.shared, self) || call.ended {
+                return;
+            }
+            let mut head = None;
+            let mut chunks = Vec::new();
+            {
+                let mut st = lock(&self.state);
+                if !call.started {
+                    if call.decided.is_some() {
+                        return;
+                    }
+                    match st.machine.poll_reply(call.exchange) {
+                        Some(Reply::Open { response, .. }) => head = Some(response.into_parts().0),
+                        Some(other) => {
+                            call.decided = Some(other);
+                            return;
+                        }
+                        None => return,
+                    }
+                }
+                loop {
+                    match st.machine.poll_chunk(call.exchange) {
+                        Some(Chunk::Data(b)) => chunks.push(b),
+                        Some(Chunk::End) => {
+                            call.ended = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            // Written without the endpoint's lock: the socket may be slow.
+            // A failed write closes the connection; the call goes on and
+            // its answer is dropped with the exchange.
+            if let Some(head) = head {
+                call.started = true;
+                if call.early.start(head).is_err() {
+                    return;
+                }
+            }
+            for chunk in chunks {
+                if call.early.send(chunk).is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
 
 impl HttpShared {
@@ -1461,10 +1551,14 @@ impl HttpShared {
                         &mut jobs,
                         &mut refused,
                     );
-                    let quiet = st.machine.session(&session).is_none_or(quiet_session);
+                    let (may_ask, logs) = st
+                        .machine
+                        .session(&session)
+                        .map_or((false, false), session_talk);
                     for job in &mut jobs[first..] {
-                        job.inline = quiet
-                            && job.ctx.progress.is_none()
+                        job.streams = !may_ask && job.ctx.progress.is_none();
+                        job.inline = job.streams
+                            && !logs
                             && job.ctx.meta.as_ref().is_none_or(|m| m.log_level.is_none());
                     }
                     for (id, error) in refused {
@@ -1560,6 +1654,7 @@ impl Port for HttpShared {
             (found, self.flush(st))
         };
         jobs.into_iter().for_each(Job::spawn);
+        self.stream_inline();
         found
     }
 
@@ -1571,6 +1666,7 @@ impl Port for HttpShared {
             (closed, self.flush(&mut st))
         };
         jobs.into_iter().for_each(Job::spawn);
+        self.stream_inline();
         closed
     }
 
@@ -1655,6 +1751,7 @@ impl McpHttp {
             return self.upgrade_websocket(&req);
         }
         let (parts, body) = req.into_parts();
+        let early = body.early_response();
         let max = lock(&self.shared.state).machine.config().max_body;
         let body = match body.collect(max) {
             Ok(b) => b,
@@ -1673,13 +1770,64 @@ impl McpHttp {
         // This thread would wait for the answer anyway: a call that cannot
         // need its stream open before it ends runs here, with no hand-off
         // to a handler thread and back. The others get threads first.
-        let (inline, threaded): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.inline);
+        // A call that may log runs here too when this thread can write
+        // its logs as they come (an HTTP/1.1 request answered on a
+        // deferred head): see `InlineCall`.
+        let streamable = match (&reply, early) {
+            (Reply::Deferred { exchange }, Some(early)) => Some((*exchange, early)),
+            _ => None,
+        };
+        let (inline, threaded): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| j.inline || (j.streams && streamable.is_some()));
         threaded.into_iter().for_each(Job::spawn);
-        inline.into_iter().for_each(Job::run);
+        let streaming = inline.iter().any(|j| !j.inline);
+        let mut call = None;
+        if let (true, Some((exchange, early))) = (streaming, streamable) {
+            INLINE.with(|c| {
+                *c.borrow_mut() = Some(InlineCall {
+                    shared: Arc::as_ptr(&self.shared),
+                    exchange,
+                    early,
+                    started: false,
+                    ended: false,
+                    decided: None,
+                });
+            });
+            // The answer itself goes out below, as any other: only
+            // what comes before it is written from the handler.
+            for job in inline {
+                job.run();
+            }
+            call = INLINE.with(|c| c.borrow_mut().take());
+        } else {
+            inline.into_iter().for_each(Job::run);
+        }
+        if let Some(call) = call {
+            if call.started {
+                let chunks = ExchangeChunks {
+                    shared: self.shared.clone(),
+                    exchange: call.exchange,
+                    done: call.ended,
+                    shutdown: self.shutdown.clone(),
+                };
+                let mut response = Response::new(ResponseBody::from_chunks(chunks));
+                response.extensions_mut().insert(crate::server::Started);
+                return response;
+            }
+            if let Some(reply) = call.decided {
+                return self.finish(reply);
+            }
+        }
         let reply = match reply {
             Reply::Deferred { exchange } => self.decided(exchange),
             other => other,
         };
+        self.finish(reply)
+    }
+
+    /// The response for the machine's decision on a request.
+    fn finish(&self, reply: Reply) -> Response<ResponseBody> {
         match reply {
             Reply::Full(r) => r.map(ResponseBody::full),
             Reply::Open { response, exchange } => {

@@ -668,6 +668,17 @@ fn respond<H: Handler>(
         }
     };
     let (mut parts, mut body) = res.into_parts();
+    if parts.extensions.remove::<Started>().is_some() {
+        // The head (and maybe some chunks) went out while the handler ran,
+        // through an `EarlyResponse`: only the rest of the body is left.
+        let mut c = lock(conn);
+        if !c.driver.machine().is_sending_body() {
+            c.end_request(true);
+            return Ok(());
+        }
+        drop(c);
+        return send_body(conn, &mut body, true);
+    }
     if tracker.is_some_and(|(_, shared)| shared.is_shutdown()) {
         // Shutting down: this is the connection's last response, and the
         // client should know before it sends another request.
@@ -711,6 +722,11 @@ fn respond<H: Handler>(
             }
         }
     }
+    send_body(conn, &mut body, flush_each)
+}
+
+/// Streams a response body whose head was sent, then ends the response.
+fn send_body(conn: &Mutex<Conn>, body: &mut ResponseBody, flush_each: bool) -> io::Result<()> {
     loop {
         // The lock is not held while the body is produced: it may be the
         // request body, which reads from this connection.
@@ -747,6 +763,57 @@ fn respond<H: Handler>(
                 return Ok(());
             }
         }
+    }
+}
+
+/// A response a handler starts before it returns, on its connection's
+/// own thread (crate-internal: the MCP endpoint writes the server-sent
+/// events of a call it runs there as they are emitted, instead of handing
+/// the call to another thread so that the connection thread can stream
+/// them). [`start`](Self::start) sends the head, [`send`](Self::send) a
+/// chunk, each written at once; the handler then returns a response
+/// marked [`Started`], whose body is the rest.
+pub(crate) struct EarlyResponse {
+    conn: Arc<Mutex<Conn>>,
+    id: RequestId,
+}
+
+/// Marks (in its extensions) a handler's response whose head went out
+/// through an [`EarlyResponse`]: only its body is sent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Started;
+
+impl EarlyResponse {
+    /// Sends the response head (the body streamed, chunked).
+    pub(crate) fn start(&self, head: http::response::Parts) -> io::Result<()> {
+        let mut c = lock(&self.conn);
+        if c.current != Some(self.id) {
+            return Err(io::Error::other("the request is no longer being answered"));
+        }
+        if let Err(e) = c
+            .driver
+            .machine_mut()
+            .send_response(head, wirestate_http1::BodySize::Streaming)
+        {
+            c.end_request(true);
+            return Err(io::Error::other(e));
+        }
+        let deadline = c.deadline();
+        c.driver.flush(deadline)
+    }
+
+    /// Sends one chunk of the body started by [`start`](Self::start).
+    pub(crate) fn send(&self, data: bytes::Bytes) -> io::Result<()> {
+        let mut c = lock(&self.conn);
+        if c.current != Some(self.id) {
+            return Err(io::Error::other("the request is no longer being answered"));
+        }
+        if let Err(e) = c.driver.machine_mut().send_data(data) {
+            c.end_request(true);
+            return Err(io::Error::other(e));
+        }
+        let deadline = c.deadline();
+        c.driver.flush(deadline)
     }
 }
 
@@ -847,6 +914,14 @@ pub(crate) struct BodySource {
 }
 
 impl BodySource {
+    /// A way to start this request's response before the handler returns.
+    pub(crate) fn early_response(&self) -> EarlyResponse {
+        EarlyResponse {
+            conn: self.conn.clone(),
+            id: self.id,
+        }
+    }
+
     pub(crate) fn next(&mut self) -> io::Result<Step> {
         lock(&self.conn).body_step(self.id)
     }

@@ -682,3 +682,123 @@ fn stdio_batches_of_calls_all_answered() {
     assert_eq!(seen, (1..=64).collect::<Vec<_>>());
     assert!(s.finish().is_empty());
 }
+
+// ---- Streamable HTTP: a call that may log runs on its connection's
+// thread, which writes its logs as they come ----
+
+/// Reads from `s` into `buf` until `needle` is in it (or panics after
+/// the socket's read timeout).
+fn read_until(s: &mut std::net::TcpStream, buf: &mut Vec<u8>, needle: &str) {
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(buf).contains(needle) {
+        let n = s.read(&mut chunk).unwrap_or_else(|e| {
+            panic!(
+                "waiting for {needle:?} ({e}); got {:?}",
+                String::from_utf8_lossy(buf)
+            )
+        });
+        assert!(
+            n > 0,
+            "closed before {needle:?}; got {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// One POST of `body` on a keep-alive connection; returns the bytes read
+/// up to `until`.
+fn post(s: &mut std::net::TcpStream, sid: Option<&str>, body: &Value, until: &str) -> String {
+    let body = body.to_string();
+    let addr = s.peer_addr().unwrap();
+    let sid = sid.map_or(String::new(), |s| format!("Mcp-Session-Id: {s}\r\n"));
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\n{sid}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    read_until(s, &mut buf, until);
+    String::from_utf8(buf).unwrap()
+}
+
+#[test]
+fn http_logs_of_a_running_call_stream_from_its_connection_thread() {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    let (ran_on, thread_name) = std::sync::mpsc::channel::<String>();
+    let ran_on = std::sync::Mutex::new(ran_on);
+    let srv = start(
+        McpServer::builder()
+            .name("gated-log", "0.0.1")
+            .tool_with_context(
+                "gated",
+                "Logs, then waits.",
+                move |ctx: &RequestContext, _: Steps| {
+                    let name = std::thread::current().name().unwrap_or("").to_owned();
+                    let _ = ran_on.lock().unwrap().send(name);
+                    ctx.log(LoggingLevel::Info, Some("gated"), json!("before the gate"));
+                    // The test opens the gate only once it has read the log.
+                    let opened = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                    Ok::<_, ToolError>(
+                        if opened.is_ok() {
+                            "through"
+                        } else {
+                            "timed out"
+                        }
+                        .to_owned(),
+                    )
+                },
+            )
+            .build(),
+    );
+    let mut s = std::net::TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let head = post(&mut s, None, &init, "\"serverInfo\"");
+    let sid = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("mcp-session-id")
+                .then(|| v.trim().to_owned())
+        })
+        .expect("a session id");
+    // The rest of initialize's answer (JSON, or an SSE stream's end).
+    let mut drain = [0u8; 4096];
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while s.read(&mut drain).is_ok_and(|n| n > 0) {}
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post(&mut s, Some(&sid), &note, "\r\n\r\n");
+    // Logging is on at the session's default level: the call's log comes
+    // as an event of its SSE answer while the call still runs…
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "gated", "arguments": {"steps": 1}}});
+    let seen = post(&mut s, Some(&sid), &call, "before the gate");
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    assert!(seen.contains("notifications/message"), "{seen}");
+    assert!(
+        !seen.contains("\"result\""),
+        "answered before the gate: {seen}"
+    );
+    // …run by the connection's thread, with no hand-off to a handler thread.
+    let name = thread_name.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_ne!(name, "mcp-handler");
+    release.send(()).unwrap();
+    let mut rest = Vec::new();
+    read_until(&mut s, &mut rest, "\r\n0\r\n\r\n");
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(
+        rest.contains("\"result\"") && rest.contains("through"),
+        "{rest}"
+    );
+    // The connection serves the next call.
+    let again = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let listed = post(&mut s, Some(&sid), &again, "gated");
+    assert!(listed.contains("HTTP/1.1 200"), "{listed}");
+}
