@@ -1103,3 +1103,121 @@ fn grpcio_server_blocking_channel() {
 
     blocking_keepalive_case(&addr, "blocking-keepalive");
 }
+
+/// A blocking bidi call whose request outgrows the retry buffer while a
+/// retry waits out its backoff cannot be replayed: the call ends with the
+/// failed attempt's status instead of a new attempt that would carry the
+/// later messages without the earlier ones (found in review: the new
+/// attempt replayed nothing and went on live).
+#[test]
+fn blocking_retry_buffer_outgrown_during_the_backoff_ends_the_call() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (addr, handle) = start_blocking(seen.clone());
+    let ch = BChannel::builder(&addr.to_string())
+        .config(
+            ChannelConfig::new()
+                .retry_policy(policy(4))
+                .retry_buffer_size(1 << 10),
+        )
+        .connect()
+        .unwrap();
+    // The first attempt fails at once, and the retry waits 1 s.
+    let o = opts("overflow", 1, &[("x-pushback", "1000")]);
+    let bopts = BOpts::default()
+        .with_metadata(o.metadata)
+        .with_timeout(Duration::from_secs(10));
+    let call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts)
+        .unwrap();
+    let (mut sender, mut receiver) = call.split();
+    sender.send(&numbered(1)).unwrap();
+    let receiving = std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        loop {
+            match receiver.message() {
+                Ok(Some(m)) => answers.push(m.username),
+                Ok(None) => return Ok(answers),
+                Err(status) => return Err((status, answers)),
+            }
+        }
+    });
+    // In the backoff: 50 KiB go past the 1 KiB buffer (the call commits,
+    // its kept message 1 is gone).
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = sender.send(&numbered_large(2));
+    std::thread::sleep(Duration::from_millis(1200));
+    let _ = sender.send(&numbered(3));
+    sender.close_send();
+    match receiving.join().unwrap() {
+        Err((status, answers)) => {
+            assert_eq!(status.code, Code::Unavailable, "{status:?}");
+            assert!(answers.is_empty(), "{answers:?}");
+        }
+        Ok(answers) => panic!("a retry without message 1 answered {answers:?}"),
+    }
+    assert_eq!(seen_of(&seen, "overflow"), [0]);
+    drop(ch);
+    handle.shutdown();
+}
+
+/// Dropping either half of a blocking streaming call cancels it, under a
+/// retry policy as without one: the server's handler sees the end of its
+/// requests and the other half an error at once, not at the deadline
+/// (found in review: the kept writer and response outlived the dropped
+/// half).
+#[test]
+fn blocking_dropped_half_cancels_a_retried_call() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (addr, handle) = start_blocking(seen.clone());
+    let target = addr.to_string();
+    let retrying = BChannel::builder(&target)
+        .config(ChannelConfig::new().retry_policy(policy(4)))
+        .connect()
+        .unwrap();
+    let plain = BChannel::connect(&target).unwrap();
+    for (tag, ch) in [("plain", &plain), ("retrying", &retrying)] {
+        // The sender dropped without closing: the upload handler, reading
+        // every request before it answers, is cut off.
+        let key = format!("drop-sender-{tag}");
+        let bopts = BOpts::default()
+            .with_metadata(opts(&key, 0, &[]).metadata)
+            .with_timeout(Duration::from_secs(20));
+        let call = ch
+            .streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts)
+            .unwrap();
+        let (mut sender, mut receiver) = call.split();
+        sender.send(&numbered(1)).unwrap();
+        let started = std::time::Instant::now();
+        drop(sender);
+        let e = receiver.message().unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{tag}: {e:?} after {:?}",
+            started.elapsed()
+        );
+        assert_ne!(e.code, Code::DeadlineExceeded, "{tag}");
+
+        // The receiver dropped: the sender is told at once.
+        let key = format!("drop-receiver-{tag}");
+        let bopts = BOpts::default()
+            .with_metadata(opts(&key, 0, &[]).metadata)
+            .with_timeout(Duration::from_secs(20));
+        let call = ch
+            .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts)
+            .unwrap();
+        let (mut sender, receiver) = call.split();
+        sender.send(&numbered(1)).unwrap();
+        drop(receiver);
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        let mut failed = None;
+        while failed.is_none() && std::time::Instant::now() < until {
+            failed = sender.send(&numbered(2)).err();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(failed.is_some(), "{tag}: sends still taken after the drop");
+    }
+    drop((plain, retrying));
+    handle.shutdown();
+}

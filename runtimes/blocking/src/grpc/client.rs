@@ -526,6 +526,7 @@ impl Channel {
                     settled: None,
                     done: false,
                     reported: false,
+                    cancelled: false,
                 }),
                 changed: Condvar::new(),
             };
@@ -605,6 +606,9 @@ struct RetryInner {
     done: bool,
     /// Whether the call's outcome was told to the retrier (its throttle).
     reported: bool,
+    /// Whether a half was dropped before the call ended: no attempt
+    /// follows, and the current one is reset.
+    cancelled: bool,
 }
 
 impl StreamRetry {
@@ -645,6 +649,11 @@ impl StreamRetry {
                     match ResponseHead::from_response(&parts) {
                         ResponseStart::Head(_) => {
                             let mut inner = self.lock();
+                            if inner.done {
+                                // Cancelled meanwhile: the response is
+                                // dropped, its stream reset.
+                                return;
+                            }
                             let i = &mut *inner;
                             lock(&self.channel.retry).commit(&mut i.state, &mut i.replay);
                             i.settled = Some(Ok(http::Response::from_parts(parts, body)));
@@ -662,6 +671,10 @@ impl StreamRetry {
                 Err((status, unsent)) => (status, None, unsent, None),
             };
             inner = self.lock();
+            if inner.done {
+                // Cancelled meanwhile (which ended this attempt).
+                return;
+            }
             let i = &mut *inner;
             let delay = if unsent && self.channel.transport.can_resend() && i.state.on_unprocessed()
             {
@@ -690,7 +703,20 @@ impl StreamRetry {
             };
             drop(inner);
             std::thread::sleep(delay);
-            self.next_attempt();
+            if !self.next_attempt() {
+                // The call can no longer be retried (see `next_attempt`):
+                // the failed attempt's outcome is the call's.
+                let mut inner = self.lock();
+                let i = &mut *inner;
+                if !i.done {
+                    lock(&self.channel.retry).release(&mut i.replay);
+                    i.reported = true;
+                    i.settled = Some(response.ok_or(status));
+                    i.done = true;
+                }
+                self.changed.notify_all();
+                return;
+            }
             if once {
                 return;
             }
@@ -702,8 +728,17 @@ impl StreamRetry {
     /// the requests if they were closed). The replay is written without
     /// the lock held, so the other half may wait for the new attempt's
     /// response meanwhile; a `send` waits for the replay to end.
-    fn next_attempt(&self) {
+    ///
+    /// `false` if no attempt can follow: the call was cancelled, or it
+    /// was committed during the backoff — a message sent meanwhile
+    /// outgrew the retry buffer, and the kept messages went with it, so a
+    /// new attempt would carry the later messages without the earlier
+    /// ones.
+    fn next_attempt(&self) -> bool {
         let mut inner = self.lock();
+        if inner.cancelled || inner.state.is_committed() {
+            return false;
+        }
         inner.attempt += 1;
         let attempt = inner.attempt;
         let before = inner.state.previous_attempts();
@@ -717,7 +752,7 @@ impl StreamRetry {
                 Err(failure) => {
                     inner.pending = Some(Err(failure));
                     self.changed.notify_all();
-                    return;
+                    return true;
                 }
             };
         inner.pending = Some(Ok(pending));
@@ -735,8 +770,9 @@ impl StreamRetry {
         if inner.replaying == Some(attempt) {
             inner.replaying = None;
         }
-        // Unless a later attempt took over meanwhile.
-        if inner.attempt == attempt {
+        // Unless a later attempt took over meanwhile, or the call was
+        // cancelled (the writer dropped: the stream is reset).
+        if inner.attempt == attempt && !inner.cancelled {
             if inner.replay.is_closed() {
                 writer.finish(None);
             } else {
@@ -744,6 +780,30 @@ impl StreamRetry {
             }
         }
         self.changed.notify_all();
+        true
+    }
+
+    /// One half was dropped before the call ended: the call is
+    /// cancelled, as dropping the request writer or the response does
+    /// without a policy. The current attempt's stream is reset (CANCEL),
+    /// no attempt follows, the other half fails at once and the kept
+    /// messages are given back to the channel's buffer.
+    fn cancel(&self) {
+        let mut inner = self.lock();
+        let i = &mut *inner;
+        i.cancelled = true;
+        let writer = i.writer.take();
+        let pending = i.pending.take();
+        if !i.done {
+            lock(&self.channel.retry).release(&mut i.replay);
+            i.reported = true;
+            i.settled = Some(Err(Status::new(Code::Cancelled, "call dropped")));
+            i.done = true;
+        }
+        self.changed.notify_all();
+        drop(inner);
+        // Dropped unfinished, they reset the stream.
+        drop((writer, pending));
     }
 
     /// Tells the retrier (its throttle) how a committed call ended, once.
@@ -786,6 +846,19 @@ pub struct RequestSender<Req> {
     /// `Some` under a retry policy (the writer is there).
     retry: Option<Arc<StreamRetry>>,
     types: PhantomData<fn(Req)>,
+}
+
+impl<Req> Drop for RequestSender<Req> {
+    fn drop(&mut self) {
+        // Without a policy the writer goes with this half, resetting an
+        // unfinished request; under one the call keeps it, so cancel.
+        if let Some(retry) = &self.retry {
+            let closed = retry.lock().replay.is_closed();
+            if !closed {
+                retry.cancel();
+            }
+        }
+    }
 }
 
 impl<Req> std::fmt::Debug for RequestSender<Req> {
@@ -847,7 +920,10 @@ impl<Req: prost::Message> RequestSender<Req> {
             ));
         }
         let i = &mut *inner;
-        lock(&retry.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
+        // Once the call is over nothing is kept: no attempt follows.
+        if !i.done {
+            lock(&retry.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
+        }
         // Any attempt started from now on replays this message (unless
         // the call is committed, and then none starts).
         let sent_at = inner.attempt;
@@ -884,6 +960,11 @@ impl<Req: prost::Message> RequestSender<Req> {
         let sent = writer.send_until(framed, self.deadline);
         let mut inner = retry.lock();
         let current = inner.attempt == attempt;
+        if inner.cancelled {
+            // The receiving half was dropped meanwhile: the writer goes
+            // too (the stream is reset).
+            return Err(call_ended());
+        }
         if current {
             inner.writer = Some(writer);
         }
@@ -937,6 +1018,17 @@ pub struct ResponseReceiver<Resp> {
     deadline: Option<Instant>,
     /// `Some` under a retry policy (the pending response is there).
     retry: Option<Arc<StreamRetry>>,
+}
+
+impl<Resp> Drop for ResponseReceiver<Resp> {
+    fn drop(&mut self) {
+        // Without a policy the pending response goes with this half,
+        // resetting the stream; under one the call keeps it, so cancel
+        // (nothing left to reset once the call ended).
+        if let Some(retry) = &self.retry {
+            retry.cancel();
+        }
+    }
 }
 
 impl<Resp> std::fmt::Debug for ResponseReceiver<Resp> {
