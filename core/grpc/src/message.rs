@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use bytes::buf::Take;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::Error;
@@ -249,6 +250,51 @@ impl Framer {
         Some(Ok(RawFrame { flag, data }))
     }
 
+    /// Like [`next`](Self::next), but a frame that lies whole in the front
+    /// chunk, prefix included (the usual case: many small messages in one
+    /// DATA frame), is handed to `f` in place, as a view of that chunk,
+    /// instead of being sliced off as a `Bytes` of its own: no
+    /// reference-count increment and decrement of the shared receive
+    /// buffer per message, and no prefix peeked and skipped chunk by chunk.
+    /// Any other frame comes the way [`next`](Self::next) gives it, as a
+    /// view of its own `Bytes`. Whatever `f` leaves of the view unread is
+    /// dropped: the next frame starts after this one either way.
+    pub(crate) fn next_with<R>(
+        &mut self,
+        check: impl Fn(u8) -> Result<(), Error>,
+        limit: impl Fn(u8, u32) -> Result<(), Error>,
+        f: impl FnOnce(u8, &mut Take<&mut Bytes>) -> R,
+    ) -> Option<Result<R, Error>> {
+        if !self.failed
+            && self.head.is_none()
+            && let Some(front) = self.chunks.front_mut()
+            && let Some(&[flag, a, b, c, d]) = front.first_chunk::<MESSAGE_HEADER_LEN>()
+        {
+            let len = u32::from_be_bytes([a, b, c, d]);
+            let whole = MESSAGE_HEADER_LEN + len as usize;
+            // Errors, and frames that go on in the next chunk, take the
+            // general path below, which finds and reports the same.
+            if front.len() >= whole && check(flag).is_ok() && limit(flag, len).is_ok() {
+                self.buffered -= whole;
+                front.advance(MESSAGE_HEADER_LEN);
+                let mut view = front.take(len as usize);
+                let out = f(flag, &mut view);
+                let unread = view.remaining();
+                let front = view.into_inner();
+                front.advance(unread);
+                if front.is_empty() {
+                    self.chunks.pop_front();
+                }
+                return Some(Ok(out));
+            }
+        }
+        let frame = self.next(check, limit)?;
+        Some(frame.map(|RawFrame { flag, mut data }| {
+            let len = data.len();
+            f(flag, &mut (&mut data).take(len))
+        }))
+    }
+
     /// `None` while more input may come; the truncation error once the
     /// input has ended inside a frame.
     fn end_of_input(&mut self) -> Option<Result<RawFrame, Error>> {
@@ -406,6 +452,21 @@ impl MessageDecoder {
             compressed: f.flag == 1,
             data: f.data,
         }))
+    }
+
+    /// [`next_message`](Self::next_message), with the message handed to
+    /// `f` (its Compressed-Flag and its bytes) in place when it lies whole
+    /// in the front chunk: see [`Framer::next_with`].
+    pub(crate) fn next_message_with<R>(
+        &mut self,
+        f: impl FnOnce(bool, &mut Take<&mut Bytes>) -> R,
+    ) -> Option<Result<R, Error>> {
+        let max = self.max_message_size;
+        self.framer.next_with(
+            check_grpc_flag,
+            |_, len| check_len(len, max),
+            |flag, data| f(flag == 1, data),
+        )
     }
 
     /// Marks the end of the body (END_STREAM).

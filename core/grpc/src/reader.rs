@@ -11,7 +11,8 @@
 use crate::compression::decompress_message_owned;
 use crate::web::{WebDecoder, WebFrame, WebMode};
 use crate::{Code, Encoding, Error, Message, MessageDecoder, Status};
-use bytes::Bytes;
+use bytes::buf::Take;
+use bytes::{Buf, Bytes};
 use http::HeaderMap;
 
 /// How a body's messages are framed.
@@ -151,6 +152,82 @@ impl MessageReader {
         }
     }
 
+    /// [`next_message`](Self::next_message), with the message handed to
+    /// `decode` instead of returned: as a view of the receive chunk that
+    /// holds it when it is plain gRPC, not compressed and whole in one
+    /// chunk (no `Bytes` of its own, so no reference-count round trip on
+    /// the shared receive buffer per message), else as a view of its own
+    /// decompressed bytes. What `decode` leaves unread is dropped. The
+    /// messages and errors, and after which byte they come, are those of
+    /// [`next_message`](Self::next_message).
+    ///
+    /// ```
+    /// use bytes::{Buf, BytesMut};
+    /// use wirestate_grpc::{Encoding, MessageReader, encode_message};
+    ///
+    /// let mut body = BytesMut::new();
+    /// encode_message(b"hello", false, &mut body).unwrap();
+    /// let mut reader = MessageReader::new(None, Encoding::Identity, 1024);
+    /// reader.push(body.freeze());
+    /// let n = reader.next_message_with(|m| m.remaining()).unwrap().unwrap();
+    /// assert_eq!(n, 5);
+    /// assert!(reader.next_message_with(|m| m.remaining()).is_none());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`next_message`](Self::next_message).
+    pub fn next_message_with<R>(
+        &mut self,
+        decode: impl FnOnce(&mut Take<&mut Bytes>) -> R,
+    ) -> Option<Result<R, Error>> {
+        if self.failed {
+            return None;
+        }
+        let Framing::Grpc(d) = &mut self.framing else {
+            return self.next_message().map(|r| {
+                r.map(|mut data| {
+                    let len = data.len();
+                    decode(&mut (&mut data).take(len))
+                })
+            });
+        };
+        let (encoding, max) = (self.encoding, self.max);
+        let mut compressed = false;
+        let out = d.next_message_with(|flag, data| {
+            compressed = flag;
+            if !flag {
+                return Ok(decode(data));
+            }
+            let message = Message {
+                compressed: true,
+                data: data.copy_to_bytes(data.remaining()),
+            };
+            decompress_message_owned(message, encoding, max).map(|mut data| {
+                let len = data.len();
+                decode(&mut (&mut data).take(len))
+            })
+        });
+        match out {
+            // A frame (decompressed or not): as `next_message` does.
+            Some(Ok(message)) => {
+                self.last_compressed = compressed;
+                if message.is_err() {
+                    self.failed = true;
+                }
+                Some(message)
+            }
+            Some(Err(e)) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+            None => self.late_error.take().map(|e| {
+                self.failed = true;
+                Err(e)
+            }),
+        }
+    }
+
     /// The body ended, with these HTTP trailers (gRPC over HTTP/2 carries
     /// the status there; a gRPC-Web body carries it in its last frame and
     /// HTTP trailers are ignored).
@@ -244,10 +321,30 @@ mod tests {
     /// Everything a reader yields for `body` cut at `cuts`: the messages
     /// (or the error text) and the final status code.
     fn run(
+        reader: MessageReader,
+        body: &Bytes,
+        cuts: &[usize],
+        trailers: Option<HeaderMap>,
+    ) -> (Vec<Result<Bytes, String>>, Code) {
+        run_as(reader, body, cuts, trailers, false)
+    }
+
+    /// The next message, taken with `next_message` or, `in_place`, with
+    /// `next_message_with` (copied out of the view it gets).
+    fn take(reader: &mut MessageReader, in_place: bool) -> Option<Result<Bytes, Error>> {
+        if in_place {
+            reader.next_message_with(|m| m.copy_to_bytes(m.remaining()))
+        } else {
+            reader.next_message()
+        }
+    }
+
+    fn run_as(
         mut reader: MessageReader,
         body: &Bytes,
         cuts: &[usize],
         trailers: Option<HeaderMap>,
+        in_place: bool,
     ) -> (Vec<Result<Bytes, String>>, Code) {
         let mut out = Vec::new();
         let mut at = 0;
@@ -257,14 +354,14 @@ mod tests {
         for p in points {
             reader.push(body.slice(at..p.max(at)));
             at = p.max(at);
-            while let Some(m) = reader.next_message() {
+            while let Some(m) = take(&mut reader, in_place) {
                 out.push(m.map_err(|e| e.to_string()));
             }
         }
         if let Err(e) = reader.finish(trailers) {
             out.push(Err(e.to_string()));
         }
-        while let Some(m) = reader.next_message() {
+        while let Some(m) = take(&mut reader, in_place) {
             out.push(m.map_err(|e| e.to_string()));
         }
         (out, reader.status().code)
@@ -301,6 +398,26 @@ mod tests {
         assert!(reader.last_compressed());
         assert_eq!(reader.next_message().unwrap().unwrap(), &b"plain"[..]);
         assert!(!reader.last_compressed());
+    }
+
+    #[test]
+    fn in_place_the_compressed_flag_and_what_is_left_unread() {
+        let mut wire = BytesMut::new();
+        encode_message_with(Encoding::Gzip, b"zipped", &mut wire).unwrap();
+        crate::encode_message(b"plain", false, &mut wire).unwrap();
+        crate::encode_message(b"last", false, &mut wire).unwrap();
+        let mut reader = MessageReader::new(None, Encoding::Gzip, 64);
+        reader.push(wire.freeze());
+        let first = reader.next_message_with(|m| m.copy_to_bytes(m.remaining()));
+        assert_eq!(first.unwrap().unwrap(), &b"zipped"[..]);
+        assert!(reader.last_compressed());
+        // A decoder that reads two bytes of five: the next message still
+        // starts where it should.
+        let part = reader.next_message_with(|m| m.copy_to_bytes(2));
+        assert_eq!(part.unwrap().unwrap(), &b"pl"[..]);
+        assert!(!reader.last_compressed());
+        assert_eq!(reader.next_message().unwrap().unwrap(), &b"last"[..]);
+        assert!(reader.next_message_with(|m| m.remaining()).is_none());
     }
 
     #[test]
@@ -384,8 +501,13 @@ mod tests {
             let wire = wire.slice(..wire.len().saturating_sub(truncate));
             let trailers = mode.is_none().then(ok_trailers);
             let whole = run(MessageReader::new(mode, encoding, 30), &wire, &[], trailers.clone());
-            let cut = run(MessageReader::new(mode, encoding, 30), &wire, &cuts, trailers);
-            prop_assert_eq!(whole, cut);
+            let cut = run(MessageReader::new(mode, encoding, 30), &wire, &cuts, trailers.clone());
+            prop_assert_eq!(&whole, &cut);
+            // Taken in place, whole or cut: the same again.
+            let in_place = run_as(MessageReader::new(mode, encoding, 30), &wire, &[], trailers.clone(), true);
+            prop_assert_eq!(&whole, &in_place);
+            let in_place = run_as(MessageReader::new(mode, encoding, 30), &wire, &cuts, trailers, true);
+            prop_assert_eq!(&whole, &in_place);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! decompression and the gRPC-Web trailers frame.
 
 use crate::{Body, Sleep};
+use bytes::buf::Take;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderMap;
 use std::marker::PhantomData;
@@ -127,11 +128,14 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     /// Polls for the next message (see [`message`](Streaming::message)).
     pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        match self.poll_raw(cx) {
-            Poll::Ready(Ok(Some(bytes))) => Poll::Ready(T::decode(bytes).map(Some).map_err(|e| {
+        // Decoded in place from the receive chunk when the message lies
+        // whole in it (see `MessageReader::next_message_with`).
+        match self.poll_decoded(cx, |buf| T::decode(buf)) {
+            Poll::Ready(Ok(Some(Ok(message)))) => Poll::Ready(Ok(Some(message))),
+            Poll::Ready(Ok(Some(Err(e)))) => {
                 let status = Status::new(Code::Internal, format!("decoding the message: {e}"));
-                self.fail(status)
-            })),
+                Poll::Ready(Err(self.fail(status)))
+            }
             Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
             Poll::Ready(Err(s)) => Poll::Ready(Err(s)),
             Poll::Pending => Poll::Pending,
@@ -163,8 +167,12 @@ impl<T: prost::Message + Default> Streaming<T> {
         status
     }
 
-    /// The next message's bytes, decompressed.
-    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
+    /// The next message, decompressed, as `decode` makes it of its bytes.
+    fn poll_decoded<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut decode: impl FnMut(&mut Take<&mut Bytes>) -> R,
+    ) -> Poll<Result<Option<R>, Status>> {
         if self.done.is_none()
             && let Some(sleep) = &mut self.deadline
             && sleep.as_mut().poll(cx).is_ready()
@@ -178,7 +186,7 @@ impl<T: prost::Message + Default> Streaming<T> {
                 return Poll::Ready(done.clone().map(|()| None));
             }
             // A message already buffered.
-            match self.reader.next_message() {
+            match self.reader.next_message_with(&mut decode) {
                 Some(Ok(message)) => return Poll::Ready(Ok(Some(message))),
                 Some(Err(e)) => return Poll::Ready(Err(self.fail(e.to_status()))),
                 None => {}
