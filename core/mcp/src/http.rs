@@ -1375,11 +1375,8 @@ impl HttpServer {
                         }
                         c.initialize = true;
                     }
-                    if let Some(token) = r
-                        .params
-                        .as_ref()
-                        .and_then(|p| p.decode::<MetaParams>().ok())
-                        .and_then(|p| progress_token(p.meta.as_ref()))
+                    if let Some(token) =
+                        progress_token(MetaParams::meta_of(r.params.as_ref()).as_ref())
                     {
                         c.progress.push((token, r.id.clone()));
                     }
@@ -1553,21 +1550,33 @@ impl HttpServer {
             return;
         }
         while let Some(message) = slot.session.poll_message() {
-            let peeks: Vec<Peek> = if message.first() == Some(&b'[') {
+            // A lone response, as the session's encoder writes it, is
+            // routed by the id in its first bytes: its result (most of
+            // the message) is not parsed again.
+            let own = own_response_id(&message);
+            let peeks: Vec<Peek> = if own.is_some() {
+                Vec::new()
+            } else if message.first() == Some(&b'[') {
                 serde_json::from_slice(&message).unwrap_or_default()
             } else {
                 serde_json::from_slice::<Peek>(&message)
                     .map(|p| vec![p])
                     .unwrap_or_default()
             };
-            let Some(first) = peeks.first() else { continue };
-            let route = if first.method.is_none() {
+            let first = peeks.first();
+            if own.is_none() && first.is_none() {
+                continue;
+            }
+            let route = if own.is_some() || first.is_some_and(|p| p.method.is_none()) {
                 // Responses: to where their requests came from.
-                let ids: Vec<RequestId> = peeks
-                    .iter()
-                    .filter_map(|p| p.id)
-                    .filter_map(|raw| RequestId::from_json(raw.get()))
-                    .collect();
+                let ids: Vec<RequestId> = match own {
+                    Some(rid) => vec![rid],
+                    None => peeks
+                        .iter()
+                        .filter_map(|p| p.id)
+                        .filter_map(|raw| RequestId::from_json(raw.get()))
+                        .collect(),
+                };
                 let mut route = None;
                 for rid in &ids {
                     if let Some(r) = slot.routes.remove(rid) {
@@ -1618,7 +1627,9 @@ impl HttpServer {
                     }
                     None => None,
                 }
-            } else if first.method.as_deref() == Some(methods::NOTIFICATION_PROGRESS) {
+            } else if let Some(first) =
+                first.filter(|p| p.method.as_deref() == Some(methods::NOTIFICATION_PROGRESS))
+            {
                 first
                     .params
                     .and_then(|p| serde_json::from_str::<ProgressOf>(p.get()).ok())
@@ -1701,6 +1712,29 @@ fn open_post_stream(
     push_priming(&mut stream, s, retry, replay);
     slot.streams.insert(s, stream);
     s
+}
+
+/// The id of a lone response as `wirestate-jsonrpc` writes one
+/// (`{"jsonrpc":"2.0","id":ID,"result":` or `,"error":`, a number or a
+/// string without escapes as ID), read from its first bytes; `None` for
+/// anything else (requests, notifications, batches, a null id), which is
+/// parsed instead.
+fn own_response_id(message: &[u8]) -> Option<RequestId> {
+    let rest = message.strip_prefix(br#"{"jsonrpc":"2.0","id":"#)?;
+    let end = if rest.first() == Some(&b'"') {
+        let close = 1 + rest
+            .get(1..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        (rest[close] == b'"').then_some(close + 1)?
+    } else {
+        rest.iter().position(|&b| b == b',')?
+    };
+    let (raw, tail) = rest.split_at(end);
+    if !tail.starts_with(br#","result":"#) && !tail.starts_with(br#","error":"#) {
+        return None;
+    }
+    RequestId::from_json(std::str::from_utf8(raw).ok()?)
 }
 
 fn mark(ready: &mut BTreeSet<ExchangeId>, order: &mut VecDeque<ExchangeId>, x: ExchangeId) {
@@ -1789,22 +1823,22 @@ fn accepts(headers: &HeaderMap) -> (bool, bool) {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',') {
             any = true;
-            let essence = item.split(';').next().unwrap_or("").trim();
-            let q_zero = item
-                .split(';')
-                .skip(1)
-                .any(|p| p.trim().replace(' ', "") == "q=0");
+            let mut params = item.split(';');
+            let essence = params.next().unwrap_or("").trim();
+            // Compared in place (spaces inside a parameter ignored, the
+            // media type without regard to case): no copy per request.
+            let q_zero = params.any(|p| p.trim().bytes().filter(|&b| b != b' ').eq(*b"q=0"));
             if q_zero {
                 continue;
             }
-            match essence.to_ascii_lowercase().as_str() {
-                "*/*" => {
-                    json = true;
-                    sse = true;
-                }
-                "application/*" | "application/json" => json = true,
-                "text/*" | "text/event-stream" => sse = true,
-                _ => {}
+            let is = |t: &str| essence.eq_ignore_ascii_case(t);
+            if is("*/*") {
+                json = true;
+                sse = true;
+            } else if is("application/*") || is("application/json") {
+                json = true;
+            } else if is("text/*") || is("text/event-stream") {
+                sse = true;
             }
         }
     }
@@ -1881,4 +1915,46 @@ fn refusal(e: &HttpError) -> Response<Bytes> {
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `own_response_id` finds what a full parse finds, or leaves the
+    /// message to it.
+    #[test]
+    fn own_response_ids_agree_with_a_parse() {
+        let peeked = |m: &str| {
+            serde_json::from_str::<Peek>(m)
+                .ok()
+                .filter(|p| p.method.is_none())
+                .and_then(|p| p.id)
+                .and_then(|raw| RequestId::from_json(raw.get()))
+        };
+        for m in [
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":18446744073709551615,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":-3,"error":{"code":-32601,"message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":"a-b","result":{"text":"\"x\""}}"#,
+            r#"{"jsonrpc":"2.0","id":"","result":null}"#,
+        ] {
+            let own = own_response_id(m.as_bytes());
+            assert!(own.is_some(), "{m}");
+            assert_eq!(own, peeked(m), "{m}");
+        }
+        // Left to the parse: requests, notifications, batches, escaped
+        // string ids, null ids, other spellings.
+        for m in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"result":{}}]"#,
+            r#"{"jsonrpc":"2.0","id":"a\"b","result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#,
+            r#"{"id":1,"jsonrpc":"2.0","result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":"#,
+        ] {
+            assert_eq!(own_response_id(m.as_bytes()), None, "{m}");
+        }
+    }
 }

@@ -1120,11 +1120,7 @@ impl ServerSession {
 
     fn on_request(&mut self, r: Request) {
         let id = r.id.clone();
-        let meta = r
-            .params
-            .as_ref()
-            .and_then(|p| p.decode::<MetaParams>().ok())
-            .and_then(|p| p.meta);
+        let meta = MetaParams::meta_of(r.params.as_ref());
         let stateless = self.stateless_only || RequestMeta::version_of(meta.as_ref()).is_some();
         let answer = if stateless {
             let method = r.method.clone();

@@ -203,6 +203,22 @@ impl<'de> Deserialize<'de> for MetaParams {
     }
 }
 
+impl MetaParams {
+    /// The `_meta` of a request's params, if they are an object that has
+    /// one. Params that mention neither `_meta` nor an escape (through
+    /// which a member name could spell it) have none, and are not parsed:
+    /// most requests carry no `_meta`, and this is asked of each request
+    /// by the session and by the HTTP transport.
+    pub(crate) fn meta_of(params: Option<&wirestate_jsonrpc::RawJson>) -> Option<Meta> {
+        let params = params?;
+        let text = params.as_str();
+        if !text.contains("_meta") && !text.contains('\\') {
+            return None;
+        }
+        params.decode::<MetaParams>().ok().and_then(|p| p.meta)
+    }
+}
+
 /// Params of the paginated list requests (`tools/list`, `resources/list`,
 /// `resources/templates/list`, `prompts/list`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -228,6 +244,21 @@ mod tests {
 
     /// `MetaParams` reads what `Empty` reads of `_meta`, and refuses what
     /// it refuses, without keeping the other members.
+    #[test]
+    fn meta_of_skips_only_params_without_meta() {
+        let of = |json: &str| {
+            MetaParams::meta_of(Some(
+                &wirestate_jsonrpc::RawJson::from_text(json.to_owned()).unwrap(),
+            ))
+        };
+        assert!(of(r#"{"name":"echo","arguments":{"text":"hi"}}"#).is_none());
+        assert!(of(r#"{"_meta":{"progressToken":7}}"#).is_some());
+        // An escaped member name is still `_meta`.
+        assert!(of(r#"{"\u005fmeta":{"progressToken":7}}"#).is_some());
+        assert!(of(r#"{"_meta":1}"#).is_none());
+        assert!(MetaParams::meta_of(None).is_none());
+    }
+
     #[test]
     fn meta_params_agree_with_empty() {
         let cases = [
