@@ -350,6 +350,42 @@ fn deadlines_and_cancellation() {
     server.stop();
 }
 
+/// A gRPC-Web client that hangs up (shuts its write side, or closes the
+/// connection) while its call's handler runs: the handler sees the call
+/// cancelled (`Request::is_cancelled`), as it does when an HTTP/2 client
+/// resets the stream and as the async server drops the handler.
+#[test]
+fn web_client_hanging_up_is_seen_by_the_handler() {
+    use std::net::Shutdown as Half;
+    let seen = Arc::new(AtomicBool::new(false));
+    let server = Running::start(never_ending(seen.clone()));
+    for (text, how) in [(false, Half::Write), (true, Half::Both)] {
+        seen.store(false, Ordering::SeqCst);
+        let (kind, body): (&str, &[u8]) = if text {
+            ("application/grpc-web-text", b"AAAAAAA=")
+        } else {
+            ("application/grpc-web", &[0, 0, 0, 0, 0])
+        };
+        let mut conn = std::net::TcpStream::connect(server.addr).unwrap();
+        let head = format!(
+            "POST /test.Slow/Wait HTTP/1.1\r\nhost: x\r\ncontent-type: {kind}\r\n\
+             x-grpc-web: 1\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(body).unwrap();
+        // The handler is running (it would wait forever).
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!seen.load(Ordering::SeqCst));
+        conn.shutdown(how).unwrap();
+        assert!(
+            wait_for(&seen),
+            "text {text}, {how:?}: the handler kept running"
+        );
+    }
+    server.stop();
+}
+
 #[test]
 fn server_enforces_grpc_timeout() {
     // A plain HTTP/2 request with `grpc-timeout: 150m` and no deadline of

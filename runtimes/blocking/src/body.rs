@@ -506,6 +506,18 @@ impl BlockingBody {
         }
     }
 
+    /// Whether the client of this HTTP/1.1 request ended its side of the
+    /// connection, looking at the input already there without waiting.
+    /// Not [`is_aborted`](Self::is_aborted): a plain HTTP/1.1 client may
+    /// half-close and still wait for its response; a gRPC-Web call takes
+    /// it as a cancellation. False for other bodies.
+    pub(crate) fn is_peer_closed(&self) -> bool {
+        match &self.source {
+            Source::Server(s) => s.is_peer_closed(),
+            _ => false,
+        }
+    }
+
     /// Answers `Expect: 100-continue` now if this is a request body whose
     /// client waits for it (used before the body is passed on as a response).
     pub(crate) fn request_continue(&mut self) {

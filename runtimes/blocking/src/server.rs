@@ -926,6 +926,19 @@ impl BodySource {
         lock(&self.conn).body_step(self.id)
     }
 
+    /// Whether the client ended its side of the connection (or it
+    /// failed), taking in the input already there without waiting: a
+    /// gRPC-Web call takes it as the client hanging up, as the async
+    /// server does. Input the machine does not want yet (a pipelined
+    /// request filling its buffer) is left unread: no EOF seen then.
+    pub(crate) fn is_peer_closed(&self) -> bool {
+        let mut c = lock(&self.conn);
+        if c.driver.poll_input().is_err() {
+            return true;
+        }
+        c.driver.machine().is_peer_closed()
+    }
+
     pub(crate) fn request_continue(&mut self) {
         let mut c = lock(&self.conn);
         if c.current == Some(self.id) && c.expects_continue {

@@ -109,13 +109,19 @@ impl<T> Request<T> {
     }
 
     /// Whether the call is over for the client: its deadline passed, or
-    /// it cancelled the call (reset the stream, closed the connection).
+    /// it cancelled the call (reset the stream, closed the connection;
+    /// a gRPC-Web client on HTTP/1.1 hung up, even its write side only).
     /// A handler that runs long (a server stream that waits for events)
     /// checks it now and then; for a client- or bidi-streaming call,
     /// [`Streaming::is_aborted`] tells about cancellation.
     pub fn is_cancelled(&self) -> bool {
+        // Over HTTP/1.1 a gRPC call is gRPC-Web: a client ending its side
+        // is gone (as hyper, and the async server, take it).
         self.deadline.is_some_and(|d| Instant::now() >= d)
-            || self.body.as_ref().is_some_and(BlockingBody::is_aborted)
+            || self
+                .body
+                .as_ref()
+                .is_some_and(|b| b.is_aborted() || b.is_peer_closed())
     }
 }
 
