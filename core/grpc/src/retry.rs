@@ -742,6 +742,39 @@ impl<E: Entropy> Retrier<E> {
         }
         decision
     }
+
+    /// What follows a streaming call's failed attempt, for the runtimes:
+    /// the delay before the next one, or `None` when the attempt's
+    /// outcome (`status`, with `trailers` for a trailers-only response)
+    /// is the call's, its replay buffer freed. An attempt that never
+    /// reached the server's application (`unsent`, and the transport can
+    /// send it again) is retried at once without counting against the
+    /// policy; else [`decide_streaming`](Self::decide_streaming) rules.
+    /// No attempt is made that could only start once the call's deadline
+    /// passed (`left`: the time until it, `None` without one).
+    pub fn retry_streaming(
+        &mut self,
+        state: &mut RetryState,
+        replay: &mut ReplayBuffer,
+        status: &Status,
+        trailers: Option<&HeaderMap>,
+        unsent: bool,
+        left: Option<Duration>,
+    ) -> Option<Duration> {
+        let delay = if unsent && state.on_unprocessed() {
+            Duration::ZERO
+        } else {
+            match self.decide_streaming(state, replay, status, trailers) {
+                RetryDecision::Retry(delay) => delay,
+                RetryDecision::Stop(_) => return None,
+            }
+        };
+        if left.is_some_and(|left| delay >= left) {
+            self.release(replay);
+            return None;
+        }
+        Some(delay)
+    }
 }
 
 /// The request messages a client- or bidi-streaming call has sent so
@@ -1315,6 +1348,53 @@ mod tests {
         r.on_send(&mut c, &mut rc, &msg(20));
         assert!(!c.is_committed());
         assert_eq!(r.buffered(), 20);
+    }
+
+    #[test]
+    fn streaming_retries_are_transparent_when_unsent_and_end_at_the_deadline() {
+        let mut r = Retrier::new(RetryConfig::from(policy(5)), fixed(0));
+        let mut call = r.start("/pkg.Svc/Bidi", 1);
+        let mut replay = ReplayBuffer::new();
+        r.on_send(&mut call, &mut replay, &msg(4));
+        // Never reached the application: at once, not an attempt.
+        let once = r.retry_streaming(&mut call, &mut replay, &unavailable(), None, true, None);
+        assert_eq!(once, Some(Duration::ZERO));
+        assert_eq!(call.previous_attempts(), 0);
+        // The transparent retry is spent: the policy decides (a pushback).
+        let pushed = Some(pushback("250"));
+        let later = r.retry_streaming(
+            &mut call,
+            &mut replay,
+            &unavailable(),
+            pushed.as_ref(),
+            true,
+            None,
+        );
+        assert_eq!(later, Some(Duration::from_millis(250)));
+        assert_eq!((call.previous_attempts(), r.buffered()), (1, 4));
+        // A next attempt that would start at the deadline is not made,
+        // and the kept messages are freed.
+        let left = Some(Duration::from_millis(250));
+        let past = r.retry_streaming(
+            &mut call,
+            &mut replay,
+            &unavailable(),
+            pushed.as_ref(),
+            false,
+            left,
+        );
+        assert_eq!(past, None);
+        assert_eq!((replay.bytes(), r.buffered()), (0, 0));
+        // A code outside the policy ends the call too.
+        let mut call = r.start("/pkg.Svc/Bidi", 1);
+        let mut replay = ReplayBuffer::new();
+        r.on_send(&mut call, &mut replay, &msg(4));
+        let internal = Status::new(Code::Internal, "no");
+        assert_eq!(
+            r.retry_streaming(&mut call, &mut replay, &internal, None, false, None),
+            None
+        );
+        assert_eq!(r.buffered(), 0);
     }
 
     #[test]

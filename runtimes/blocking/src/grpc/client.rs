@@ -676,25 +676,17 @@ impl StreamRetry {
                 return;
             }
             let i = &mut *inner;
-            let delay = if unsent && self.channel.transport.can_resend() && i.state.on_unprocessed()
-            {
-                Some(Duration::ZERO)
-            } else {
-                let decision = lock(&self.channel.retry).decide_streaming(
-                    &mut i.state,
-                    &mut i.replay,
-                    &status,
-                    trailers.as_ref(),
-                );
-                match decision {
-                    RetryDecision::Retry(delay) => Some(delay),
-                    RetryDecision::Stop(_) => None,
-                }
-            };
-            // No attempt that could only start after the deadline.
-            let delay = delay.filter(|d| deadline.is_none_or(|dl| Instant::now() + *d < dl));
-            let Some(delay) = delay else {
-                lock(&self.channel.retry).release(&mut i.replay);
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let unsent = unsent && self.channel.transport.can_resend();
+            let next = lock(&self.channel.retry).retry_streaming(
+                &mut i.state,
+                &mut i.replay,
+                &status,
+                trailers.as_ref(),
+                unsent,
+                left,
+            );
+            let Some(delay) = next else {
                 i.reported = true;
                 i.settled = Some(response.ok_or(status));
                 i.done = true;

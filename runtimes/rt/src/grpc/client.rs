@@ -710,33 +710,24 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
         let Some(r) = &mut self.retry else {
             return false;
         };
-        let delay = if unsent && r.channel.transport.can_resend() && r.state.on_unprocessed() {
-            Duration::ZERO
-        } else {
-            // The lock is not held across the backoff's sleep.
-            let decision = lock(&r.channel.retry).decide_streaming(
-                &mut r.state,
-                &mut r.replay,
-                status,
-                trailers,
-            );
-            match decision {
-                RetryDecision::Retry(delay) => delay,
-                RetryDecision::Stop(_) => {
-                    r.reported = true;
-                    return false;
-                }
-            }
-        };
-        let at = self.rt.now() + delay;
-        // No attempt that could only start after the deadline.
-        if self.deadline.is_some_and(|d| at >= d) {
+        let now = self.rt.now();
+        let left = self.deadline.map(|d| d.saturating_duration_since(now));
+        let unsent = unsent && r.channel.transport.can_resend();
+        // The lock is not held across the backoff's sleep.
+        let next = lock(&r.channel.retry).retry_streaming(
+            &mut r.state,
+            &mut r.replay,
+            status,
+            trailers,
+            unsent,
+            left,
+        );
+        let Some(delay) = next else {
             r.reported = true;
-            lock(&r.channel.retry).release(&mut r.replay);
             return false;
-        }
+        };
         if !delay.is_zero() {
-            self.rt.sleep_until(at).await;
+            self.rt.sleep_until(now + delay).await;
         }
         self.next_attempt();
         true
