@@ -645,12 +645,23 @@ fn start_blocking(seen: Seen) -> (SocketAddr, wirestate_blocking::ServerHandle) 
         .bidi_streaming(BIDI, move |req: Request<Streaming<SimpleRequest>>| {
             let (previous, failure) = attempt_outcome(&s4, &req.metadata);
             if let Some(status) = failure {
+                if req.metadata.get_str("x-drain").is_some() {
+                    // Fails only once every request was read.
+                    for m in req.message {
+                        m?;
+                    }
+                }
                 return Err(status);
             }
             let commit = req.metadata.get_str("x-commit").is_some();
-            let answers = req
-                .message
-                .map(move |m| m.map(|m| bidi_answer(previous, m.response_size)));
+            // x-echo: each answer carries its request's payload too.
+            let echo = req.metadata.get_str("x-echo").is_some();
+            let answers = req.message.map(move |m| {
+                m.map(|m| SimpleResponse {
+                    payload: m.payload.filter(|_| echo),
+                    ..bidi_answer(previous, m.response_size)
+                })
+            });
             let answers: Box<dyn Iterator<Item = Result<SimpleResponse, Status>> + Send> = if commit
             {
                 Box::new(answers.take(1).chain([Err(fails_after_first())]))
@@ -1219,5 +1230,60 @@ fn blocking_dropped_half_cancels_a_retried_call() {
         assert!(failed.is_some(), "{tag}: sends still taken after the drop");
     }
     drop((plain, retrying));
+    handle.shutdown();
+}
+
+/// A blocking bidi call split across two threads, whose first attempt
+/// fails once the server read all its requests: the retry (started by
+/// the receiving half, waiting for the response) replays 3 MB, far past
+/// the HTTP/2 windows and the queues between the two ends, to a server
+/// that echoes each request (50 KiB each way), and the call completes
+/// with every answer.
+#[test]
+fn blocking_large_replay_to_an_echo_server_does_not_stall() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (addr, handle) = start_blocking(seen.clone());
+    let ch = BChannel::builder(&addr.to_string())
+        .config(
+            ChannelConfig::new()
+                .retry_policy(policy(4))
+                .retry_buffer_size(4 << 20),
+        )
+        .connect()
+        .unwrap();
+    // The first attempt reads every request, then fails.
+    let o = opts("large-replay", 1, &[("x-drain", "1"), ("x-echo", "1")]);
+    let bopts = BOpts::default()
+        .with_metadata(o.metadata)
+        .with_timeout(Duration::from_secs(10));
+    let call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts)
+        .unwrap();
+    let (mut sender, mut receiver) = call.split();
+    let sending = std::thread::spawn(move || {
+        for n in 1..=60 {
+            sender.send(&numbered_large(n)).unwrap();
+        }
+        sender.close_send();
+    });
+    let mut answers = Vec::new();
+    let end = loop {
+        match receiver.message() {
+            Ok(Some(m)) => {
+                let n = m.payload.map_or(0, |p| p.body.len());
+                answers.push(m.username);
+                assert_eq!(n, 50 << 10);
+            }
+            Ok(None) => break Ok(()),
+            Err(status) => break Err(status),
+        }
+    };
+    sending.join().unwrap();
+    assert_eq!(end, Ok(()), "after {} answers", answers.len());
+    let expected: Vec<String> = (1..=60).map(|n| format!("1:{n}")).collect();
+    assert_eq!(answers, expected);
+    assert_eq!(seen_of(&seen, "large-replay"), [0, 1]);
+    drop(ch);
     handle.shutdown();
 }

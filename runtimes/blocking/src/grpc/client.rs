@@ -521,7 +521,6 @@ impl Channel {
                     replay: ReplayBuffer::new(),
                     attempt: 0,
                     writer: first.0,
-                    replaying: None,
                     pending: Some(first.1),
                     settled: None,
                     done: false,
@@ -591,11 +590,9 @@ struct RetryInner {
     replay: ReplayBuffer,
     /// The current attempt's number (0 for the first).
     attempt: u64,
-    /// The current attempt's request writer, unless a `send` or the
-    /// replay is using it (or the requests are closed).
+    /// The current attempt's request writer, unless a `send` is using
+    /// it (or the requests are closed).
     writer: Option<RequestWriter>,
-    /// The attempt whose kept messages are being written.
-    replaying: Option<u64>,
     /// The current attempt's response, unless a half is waiting for it;
     /// an error if it could not even start (and whether it never left).
     pending: Option<Result<PendingResponse, (Status, bool)>>,
@@ -717,9 +714,13 @@ impl StreamRetry {
     }
 
     /// Starts the next attempt: the kept messages first (then the end of
-    /// the requests if they were closed). The replay is written without
-    /// the lock held, so the other half may wait for the new attempt's
-    /// response meanwhile; a `send` waits for the replay to end.
+    /// the requests if they were closed), queued at once — they are in
+    /// memory anyway, within the retry buffer, and the connection sends
+    /// them as the windows allow. A replay that waited for room would
+    /// hold up the thread running it: when that is the receiving half,
+    /// it could not read the answers of a server that echoes each request
+    /// (and stops reading while they are not taken), both ends stuck
+    /// until the deadline.
     ///
     /// `false` if no attempt can follow: the call was cancelled, or it
     /// was committed during the backoff — a message sent meanwhile
@@ -732,7 +733,6 @@ impl StreamRetry {
             return false;
         }
         inner.attempt += 1;
-        let attempt = inner.attempt;
         let before = inner.state.previous_attempts();
         inner.writer = None;
         let (mut writer, pending) =
@@ -748,28 +748,12 @@ impl StreamRetry {
                 }
             };
         inner.pending = Some(Ok(pending));
-        inner.replaying = Some(attempt);
-        let kept = inner.replay.messages().to_vec();
-        self.changed.notify_all();
-        drop(inner);
-        for message in kept {
-            // A stream that failed again: its response says how.
-            if writer.send_until(message, self.deadline).is_err() {
-                break;
-            }
-        }
-        let mut inner = self.lock();
-        if inner.replaying == Some(attempt) {
-            inner.replaying = None;
-        }
-        // Unless a later attempt took over meanwhile, or the call was
-        // cancelled (the writer dropped: the stream is reset).
-        if inner.attempt == attempt && !inner.cancelled {
-            if inner.replay.is_closed() {
-                writer.finish(None);
-            } else {
-                inner.writer = Some(writer);
-            }
+        // A stream that failed again fails this: its response says how.
+        let _ = writer.send_held(inner.replay.messages());
+        if inner.replay.is_closed() {
+            writer.finish(None);
+        } else {
+            inner.writer = Some(writer);
         }
         self.changed.notify_all();
         true
@@ -925,14 +909,6 @@ impl<Req: prost::Message> RequestSender<Req> {
             }
             if let Some(writer) = inner.writer.take() {
                 break (inner.attempt, writer);
-            }
-            if inner.replaying.is_some() {
-                // Live messages go after the replayed ones.
-                inner = retry
-                    .changed
-                    .wait_while(inner, |i| i.replaying.is_some() && i.attempt == sent_at)
-                    .unwrap_or_else(|e| e.into_inner());
-                continue;
             }
             if inner.done || inner.state.is_committed() {
                 return Err(call_ended());

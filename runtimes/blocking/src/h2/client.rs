@@ -393,6 +393,18 @@ impl RequestWriter {
         self.shared.push(chunk, deadline).map_err(Error::io)
     }
 
+    /// Queues chunks of the body at once, however much is queued already:
+    /// for chunks the caller holds in memory anyway (a retried gRPC call's
+    /// replay), which the queue then only shares. They go out as the
+    /// windows allow; a later [`send`](Self::send) waits for them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] once the stream is over.
+    pub(crate) fn send_held(&mut self, chunks: &[Bytes]) -> Result<(), Error> {
+        self.shared.push_held(chunks).map_err(Error::io)
+    }
+
     /// Ends the body (END_STREAM), with trailers if any.
     pub fn finish(mut self, trailers: Option<HeaderMap>) {
         self.done = true;

@@ -249,6 +249,22 @@ impl Shared {
         Ok(())
     }
 
+    /// Queues chunks the caller holds in memory anyway, without waiting
+    /// for room. Fails once the stream is over.
+    pub(crate) fn push_held(&self, chunks: &[Bytes]) -> io::Result<()> {
+        let mut st = self.lock();
+        if let Some(dead) = &st.dead {
+            return Err(dead.to_io());
+        }
+        for chunk in chunks {
+            st.out_bytes += chunk.len();
+            st.out_queue.push_back(chunk.clone());
+        }
+        drop(st);
+        self.notify();
+        Ok(())
+    }
+
     /// Queues a whole body already in memory, without waiting.
     pub(crate) fn push_all(&self, chunks: Vec<Bytes>) {
         let mut st = self.lock();
