@@ -160,6 +160,65 @@ pub trait ToolOutput: Send + 'static {
     }
     /// The result sent to the client.
     fn into_result(self) -> CallToolResult;
+    /// The result on its way to the session: by default
+    /// [`into_result`](Self::into_result); [`Structured`] writes its JSON
+    /// text at once instead (no [`Value`] built, the value serialized
+    /// once for both the structured content and the text block).
+    fn into_answer(self) -> ToolAnswer
+    where
+        Self: Sized,
+    {
+        ToolAnswer::Result(self.into_result())
+    }
+}
+
+/// A tool's outcome as the runtimes hand it to [`answer_tool`]: a
+/// [`CallToolResult`], or the JSON text of one, already written.
+#[derive(Debug, Clone)]
+pub enum ToolAnswer {
+    /// A result, serialized when answered.
+    Result(CallToolResult),
+    /// The JSON text of a `CallToolResult`, sent as it is.
+    Raw(RawJson),
+}
+
+impl From<CallToolResult> for ToolAnswer {
+    fn from(r: CallToolResult) -> Self {
+        ToolAnswer::Result(r)
+    }
+}
+
+/// The JSON text of [`CallToolResult::structured`] for `value`, written
+/// without building a [`Value`]: `value` is serialized once, and that
+/// text is both the structured content and (escaped) the text block.
+/// Members of `value` keep their serialization order.
+///
+/// # Errors
+///
+/// What serializing `value` reports.
+pub fn structured_result<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<RawJson, serde_json::Error> {
+    #[derive(serde::Serialize)]
+    struct Text<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        text: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        content: [Text<'a>; 1],
+        #[serde(rename = "structuredContent")]
+        structured: &'a serde_json::value::RawValue,
+    }
+    let raw = serde_json::value::to_raw_value(value)?;
+    RawJson::from_serialize(&Out {
+        content: [Text {
+            kind: "text",
+            text: raw.get(),
+        }],
+        structured: &raw,
+    })
 }
 
 impl ToolOutput for String {
@@ -194,6 +253,14 @@ impl<T: serde::Serialize + schemars::JsonSchema + Send + 'static> ToolOutput for
         match serde_json::to_value(&self.0) {
             Ok(v) => CallToolResult::structured(v),
             Err(e) => CallToolResult::error(format!("cannot serialize the result: {e}")),
+        }
+    }
+    fn into_answer(self) -> ToolAnswer {
+        match structured_result(&self.0) {
+            Ok(raw) => ToolAnswer::Raw(raw),
+            Err(e) => ToolAnswer::Result(CallToolResult::error(format!(
+                "cannot serialize the result: {e}"
+            ))),
         }
     }
 }
@@ -547,6 +614,18 @@ pub fn answer_call_tool(
     }
 }
 
+/// Answers a `tools/call` with a tool's [`ToolAnswer`] (as
+/// [`answer_call_tool`]).
+pub fn answer_tool(s: &mut ServerSession, id: &RequestId, result: Result<ToolAnswer, ToolError>) {
+    match result {
+        Ok(ToolAnswer::Raw(raw)) => {
+            let _ = s.respond_call_tool_raw(id, raw);
+        }
+        Ok(ToolAnswer::Result(r)) => answer_call_tool(s, id, Ok(r)),
+        Err(e) => answer_call_tool(s, id, Err(e)),
+    }
+}
+
 /// Answers a `resources/read`.
 pub fn answer_read_resource(
     s: &mut ServerSession,
@@ -684,6 +763,37 @@ pub fn route_answer<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The structured result written at once is the one
+    /// `CallToolResult::structured` serializes (as JSON values: members
+    /// may come in another order), the text block included.
+    #[test]
+    fn structured_result_is_the_structured_call_tool_result() {
+        #[derive(serde::Serialize)]
+        struct Out {
+            text: &'static str,
+            length: usize,
+            nested: Vec<Option<f64>>,
+        }
+        let out = Out {
+            text: "quote \" and \\ and é ✓ \u{1}",
+            length: 3,
+            nested: vec![Some(1.5), None],
+        };
+        let raw = structured_result(&out).unwrap();
+        let got: Value = raw.decode().unwrap();
+        let value = serde_json::to_value(&out).unwrap();
+        let want = serde_json::to_value(CallToolResult::structured(value.clone())).unwrap();
+        assert_eq!(got["structuredContent"], want["structuredContent"]);
+        let text: Value =
+            serde_json::from_str(got["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(text, value);
+        let mut got = got;
+        got["content"][0]["text"] = Value::Null;
+        let mut want = want;
+        want["content"][0]["text"] = Value::Null;
+        assert_eq!(got, want);
+    }
 
     /// Every `format` anywhere in `v` (a schema, or data inside one: the
     /// check is deliberately coarse, so no nonstandard format hides).

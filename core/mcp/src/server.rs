@@ -571,6 +571,21 @@ impl ServerSession {
         self.respond(id, &result)
     }
 
+    /// Answers a [`ServerEvent::CallTool`] with the JSON text of a
+    /// [`CallToolResult`] (the caller's to vouch for), sent as it is:
+    /// what [`handler::structured_result`](crate::handler::structured_result)
+    /// writes.
+    ///
+    /// # Errors
+    ///
+    /// As [`respond_error`](Self::respond_error).
+    pub fn respond_call_tool_raw(&mut self, id: &RequestId, result: RawJson) -> Result<(), Error> {
+        if !self.in_flight.contains_key(id) && !self.cancelled.contains(id) {
+            return Err(Error::NotAnswerable { id: id.clone() });
+        }
+        self.finish(id, Ok(result))
+    }
+
     /// Answers a [`ServerEvent::ReadResource`].
     ///
     /// # Errors

@@ -65,8 +65,9 @@ use crate::ws::{self, WebSocket};
 use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 
 use wirestate_mcp::handler::{
-    CatalogueEdit, ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
-    answer_read_resource, check_prompt_arguments, no_completion, request_meta, route_answer,
+    CatalogueEdit, ClientAnswer, Handlers, ToolAnswer, answer_complete, answer_get_prompt,
+    answer_read_resource, answer_tool, check_prompt_arguments, no_completion, request_meta,
+    route_answer,
 };
 /// The handler vocabulary, shared with the async server builder of
 /// `wirestate-rt`: see [`wirestate_mcp::handler`].
@@ -74,9 +75,8 @@ pub use wirestate_mcp::handler::{
     NoArgs, ResourceRequest, Structured, ToolError, ToolOutput, schema_of,
 };
 
-type ToolFn = Arc<
-    dyn Fn(&RequestContext, Map<String, Value>) -> Result<CallToolResult, ToolError> + Send + Sync,
->;
+type ToolFn =
+    Arc<dyn Fn(&RequestContext, Map<String, Value>) -> Result<ToolAnswer, ToolError> + Send + Sync>;
 type ResourceFn = Arc<
     dyn Fn(&RequestContext, ResourceRequest) -> Result<ReadResourceResult, ToolError> + Send + Sync,
 >;
@@ -164,7 +164,7 @@ impl McpServerBuilder {
 
     /// [`tool`](Self::tool) whose handler also gets the [`RequestContext`]
     /// (logs, progress, sampling, elicitation).
-    pub fn tool_with_context<A, O, F>(self, name: &str, description: &str, handler: F) -> Self
+    pub fn tool_with_context<A, O, F>(mut self, name: &str, description: &str, handler: F) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
         O: ToolOutput,
@@ -173,11 +173,13 @@ impl McpServerBuilder {
         let mut tool = Tool::new(name, schema_of::<A>());
         tool.description = Some(description.to_owned());
         tool.output_schema = O::output_schema();
-        self.tool_raw(tool, move |ctx, args| {
+        let f: ToolFn = Arc::new(move |ctx, args| {
             let a: A = serde_json::from_value(Value::Object(args))
                 .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-            handler(ctx, a).map(ToolOutput::into_result)
-        })
+            handler(ctx, a).map(ToolOutput::into_answer)
+        });
+        self.registry.handlers.add_tool(tool, f);
+        self
     }
 
     /// A tool described by hand (its own schemas), with the arguments as
@@ -189,7 +191,10 @@ impl McpServerBuilder {
             + Sync
             + 'static,
     {
-        self.registry.handlers.add_tool(tool, Arc::new(handler));
+        self.registry.handlers.add_tool(
+            tool,
+            Arc::new(move |ctx, args| handler(ctx, args).map(ToolAnswer::Result)),
+        );
         self
     }
 
@@ -750,7 +755,7 @@ fn on_event(
                         Some(f) => f(ctx, arguments.unwrap_or_default()),
                         None => Err(ToolError::unknown_tool(&name)),
                     };
-                    Box::new(move |s, id| answer_call_tool(s, id, result))
+                    Box::new(move |s, id| answer_tool(s, id, result))
                 }),
                 jobs,
                 refused,

@@ -70,8 +70,9 @@ mod websocket;
 pub use websocket::{is_websocket_upgrade, websocket_config};
 
 use wirestate_mcp::handler::{
-    CatalogueEdit, ClientAnswer, Handlers, answer_call_tool, answer_complete, answer_get_prompt,
-    answer_read_resource, check_prompt_arguments, no_completion, request_meta, route_answer,
+    CatalogueEdit, ClientAnswer, Handlers, ToolAnswer, answer_complete, answer_get_prompt,
+    answer_read_resource, answer_tool, check_prompt_arguments, no_completion, request_meta,
+    route_answer,
 };
 /// The handler vocabulary, shared with the blocking server builder: see
 /// [`wirestate_mcp::handler`].
@@ -80,7 +81,7 @@ pub use wirestate_mcp::handler::{
 };
 
 type ToolFn = Arc<
-    dyn Fn(RequestContext, Map<String, Value>) -> BoxFuture<Result<CallToolResult, ToolError>>
+    dyn Fn(RequestContext, Map<String, Value>) -> BoxFuture<Result<ToolAnswer, ToolError>>
         + Send
         + Sync,
 >;
@@ -165,7 +166,12 @@ impl McpServerBuilder {
 
     /// [`tool`](Self::tool) whose handler also gets the [`RequestContext`]
     /// (logs, progress, sampling, elicitation).
-    pub fn tool_with_context<A, O, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    pub fn tool_with_context<A, O, F, Fut>(
+        mut self,
+        name: &str,
+        description: &str,
+        handler: F,
+    ) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
         O: ToolOutput,
@@ -176,14 +182,16 @@ impl McpServerBuilder {
         tool.description = Some(description.to_owned());
         tool.output_schema = O::output_schema();
         let handler = Arc::new(handler);
-        self.tool_raw(tool, move |ctx, args| {
+        let f: ToolFn = Arc::new(move |ctx, args| {
             let handler = handler.clone();
-            async move {
+            Box::pin(async move {
                 let a: A = serde_json::from_value(Value::Object(args))
                     .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-                handler(ctx, a).await.map(ToolOutput::into_result)
-            }
-        })
+                handler(ctx, a).await.map(ToolOutput::into_answer)
+            })
+        });
+        self.registry.handlers.add_tool(tool, f);
+        self
     }
 
     /// A tool described by hand (its own schemas), with the arguments as
@@ -193,7 +201,11 @@ impl McpServerBuilder {
         F: Fn(RequestContext, Map<String, Value>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
-        let f: ToolFn = Arc::new(move |ctx, args| Box::pin(handler(ctx, args)));
+        let handler = Arc::new(handler);
+        let f: ToolFn = Arc::new(move |ctx, args| {
+            let answer = handler(ctx, args);
+            Box::pin(async move { answer.await.map(ToolAnswer::Result) })
+        });
         self.registry.handlers.add_tool(tool, f);
         self
     }
@@ -794,7 +806,7 @@ fn on_event(
                     }
                     None => Err(ToolError::unknown_tool(&name)),
                 };
-                respond(ctx, Box::new(move |s, id| answer_call_tool(s, id, result)));
+                respond(ctx, Box::new(move |s, id| answer_tool(s, id, result)));
             }));
         }
         ServerEvent::ReadResource { id, params } => {
