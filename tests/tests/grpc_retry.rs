@@ -177,12 +177,17 @@ fn start_tokio(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
                         wirestate_rt::grpc::Streaming<SimpleRequest>,
                     >| {
                         let (previous, failure) = attempt_outcome(&s3, &req.metadata);
+                        let key = req.metadata.get_str("x-key").unwrap_or_default().to_owned();
+                        let ended = s3.clone();
                         async move {
                             let mut requests = req.message;
                             let mut got = Vec::new();
                             while let Some(m) = requests.message().await? {
                                 got.push(m.response_size);
                             }
+                            // The requests ended cleanly: how many came.
+                            let n = got.len() as u32;
+                            ended.lock().unwrap().entry(key + "/ended").or_default().push(n);
                             match failure {
                                 Some(status) => Err(status),
                                 None => Ok(wirestate_rt::grpc::Response::new(upload_answer(
@@ -1286,4 +1291,72 @@ fn blocking_large_replay_to_an_echo_server_does_not_stall() {
     assert_eq!(seen_of(&seen, "large-replay"), [0, 1]);
     drop(ch);
     handle.shutdown();
+}
+
+/// Dropping a streaming call before it closed its requests cancels it:
+/// the server never sees the requests end cleanly (which would pass a
+/// truncated upload off as a whole one), on the async channel (tokio) and
+/// the blocking one, with a retry policy or without.
+#[test]
+fn dropped_upload_is_not_ended_cleanly() {
+    let seen = Seen::default();
+    let (addr, rt) = start_tokio(seen.clone());
+    rt.block_on(async {
+        let rt = wirestate_tokio::TokioRuntime;
+        for (tag, retry) in [("plain", false), ("retrying", true)] {
+            let mut config = ChannelConfig::new();
+            if retry {
+                config = config.retry_policy(policy(4));
+            }
+            let ch = Channel::builder(rt, addr)
+                .config(config)
+                .connect()
+                .await
+                .unwrap();
+            let key = format!("dropped-upload-{tag}");
+            let mut call =
+                ch.client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &opts(&key, 0, &[]));
+            call.send(&numbered(1)).await.unwrap();
+            call.send(&numbered(2)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(call);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(seen_of(&seen, &key), [0], "{tag}");
+            assert_eq!(
+                seen_of(&seen, &format!("{key}/ended")),
+                Vec::<u32>::new(),
+                "{tag}: the server took the requests as complete"
+            );
+        }
+    });
+    // The blocking channel's writer resets its stream when dropped.
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    for (tag, retry) in [("blocking-plain", false), ("blocking-retrying", true)] {
+        let mut config = ChannelConfig::new();
+        if retry {
+            config = config.retry_policy(policy(4));
+        }
+        let ch = BChannel::builder(&addr.to_string())
+            .config(config)
+            .connect()
+            .unwrap();
+        let key = format!("dropped-upload-{tag}");
+        let bopts = BOpts::default()
+            .with_metadata(opts(&key, 0, &[]).metadata)
+            .with_timeout(Duration::from_secs(10));
+        let mut call = ch
+            .client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts)
+            .unwrap();
+        call.send(&numbered(1)).unwrap();
+        call.send(&numbered(2)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(call);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(seen_of(&seen, &key), [0], "{tag}");
+        assert_eq!(
+            seen_of(&seen, &format!("{key}/ended")),
+            Vec::<u32>::new(),
+            "{tag}: the server took the requests as complete"
+        );
+    }
 }

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
@@ -462,6 +463,7 @@ impl<R: Runtime> Channel<R> {
             compress: true,
             deadline,
             retry: None,
+            requests_closed: Arc::new(AtomicBool::new(false)),
             types: PhantomData,
         };
         if self.transport.web_mode().is_some() {
@@ -481,8 +483,13 @@ impl<R: Runtime> Channel<R> {
                 reported: false,
             }));
         }
-        let (writer, body) = Body::writer(8);
+        let (writer, live) = Body::writer(8);
         call.writer = Some(writer);
+        let body = Body::from_stream(Replayed {
+            kept: Vec::new().into_iter(),
+            live: Some(live),
+            closed: call.requests_closed.clone(),
+        });
         call.starting = Some(self.spawn_attempt(path, body, opts, deadline, 0));
         call
     }
@@ -513,11 +520,18 @@ struct StreamRetry<R> {
     reported: bool,
 }
 
-/// The request body of a retry: the kept messages, then what the caller
-/// sends live (none once it closed its requests).
+/// The request body of a streaming call's attempt: the kept messages (a
+/// retry's), then what the caller sends live (none once it closed its
+/// requests).
 struct Replayed {
     kept: std::vec::IntoIter<Bytes>,
     live: Option<Body>,
+    /// Whether the caller closed its requests ([`StreamingCall::close_send`]).
+    /// A live writer dropped without that (the call dropped, or a retry
+    /// replacing the attempt) fails the body, which resets the stream:
+    /// ending it cleanly would pass the requests sent so far off as all
+    /// of them.
+    closed: Arc<AtomicBool>,
 }
 
 impl futures_core::Stream for Replayed {
@@ -531,7 +545,15 @@ impl futures_core::Stream for Replayed {
             return Poll::Ready(Some(Ok(message)));
         }
         match &mut self.live {
-            Some(live) => live.poll_chunk(cx),
+            Some(live) => match live.poll_chunk(cx) {
+                Poll::Ready(None) if !self.closed.load(Ordering::Acquire) => {
+                    Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the call was dropped before it closed its requests",
+                    ))))
+                }
+                other => other,
+            },
             None => Poll::Ready(None),
         }
     }
@@ -561,6 +583,8 @@ pub struct StreamingCall<R, Req, Resp> {
     deadline: Option<Instant>,
     /// `Some` under a retry policy.
     retry: Option<Box<StreamRetry<R>>>,
+    /// Set by `close_send`, read by the attempts' request bodies.
+    requests_closed: Arc<AtomicBool>,
     types: PhantomData<fn(Req)>,
 }
 
@@ -750,6 +774,7 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
         let body = Body::from_stream(Replayed {
             kept: r.replay.messages().to_vec().into_iter(),
             live,
+            closed: self.requests_closed.clone(),
         });
         let before = r.state.previous_attempts();
         let starting = r
@@ -795,6 +820,8 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
 
     /// Ends the request stream (END_STREAM).
     pub fn close_send(&mut self) {
+        // Before the writer goes: its body then ends cleanly.
+        self.requests_closed.store(true, Ordering::Release);
         self.writer = None;
         if let Some(r) = &mut self.retry {
             r.replay.close();
