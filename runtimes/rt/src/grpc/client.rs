@@ -627,7 +627,11 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
             });
         }
         let framed = frame_message(message, self.compression, self.compress)?;
-        if let Some(r) = &mut self.retry {
+        // Once committed nothing is kept: the channel's lock, shared by
+        // all its calls, is not taken for every message of a long stream.
+        if let Some(r) = &mut self.retry
+            && !r.state.is_committed()
+        {
             lock(&r.channel.retry).on_send(&mut r.state, &mut r.replay, &framed);
         }
         loop {
