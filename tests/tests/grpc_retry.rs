@@ -14,6 +14,7 @@
 //!   UNAVAILABLE are retried, the messages sent so far replayed on the
 //!   new stream, then the call goes on live; not after response headers,
 //!   not past the retry buffer, not for other codes; pushback honoured;
+//! * the throttle counts committed calls that fail with a retryable code;
 //! * keep-alive: servers (tokio, and the blocking one for the blocking
 //!   client) with a minimum ping interval answer a client pinging too
 //!   often with GOAWAY ENHANCE_YOUR_CALM `too_many_pings`; the channel
@@ -1359,4 +1360,120 @@ fn dropped_upload_is_not_ended_cleanly() {
             "{tag}: the server took the requests as complete"
         );
     }
+}
+
+/// gRFC A6: every call failing with a retryable code takes a token from
+/// the throttle, retried or not — a committed one too. With 3 tokens
+/// (retries only while more than 1.5 are left) a committed call failing
+/// with UNAVAILABLE leaves 2, so the next call's first failure leaves 1
+/// and it is not retried. Committed from the start (a unary request past
+/// a 10-byte retry buffer) and committed by a response (a bidi call's
+/// first answer, then UNAVAILABLE), on the tokio channel and the blocking
+/// one; a success in between gives the token back (ratio 1).
+#[test]
+fn committed_failures_count_for_the_throttle() {
+    let seen = Seen::default();
+    let (addr, rt) = start_tokio(seen.clone());
+    let config = || {
+        ChannelConfig::new()
+            .retry_policy(
+                RetryConfig::from(policy(4)).with_throttle(RetryThrottle::new(3, 1.0).unwrap()),
+            )
+            .retry_buffer_size(10)
+    };
+    let small = SimpleRequest::default();
+    let big = numbered_large(1);
+    rt.block_on(async {
+        let ch = Channel::builder(wirestate_tokio::TokioRuntime, addr)
+            .config(config())
+            .connect()
+            .await
+            .unwrap();
+        // Committed from the start: not retried, but counted.
+        let e = ch
+            .unary::<_, SimpleResponse>(UNARY, &big, &opts("tokio-throttle-big", 1, &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unavailable);
+        assert_eq!(seen_of(&seen, "tokio-throttle-big"), [0]);
+        let e = ch
+            .unary::<_, SimpleResponse>(UNARY, &small, &opts("tokio-throttle-probe", 1, &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unavailable);
+        assert_eq!(seen_of(&seen, "tokio-throttle-probe"), [0], "not throttled");
+        // 1 token; two successes bring it back to 3.
+        for _ in 0..2 {
+            ch.unary::<_, SimpleResponse>(UNARY, &small, &opts("tokio-throttle-ok", 0, &[]))
+                .await
+                .unwrap();
+        }
+        // Committed by the response headers, then UNAVAILABLE.
+        let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &opts("tokio-throttle-bidi", 0, &[("x-commit", "1")]),
+        );
+        call.send(&numbered(1)).await.unwrap();
+        assert_eq!(call.message().await.unwrap().unwrap().username, "0:1");
+        assert_eq!(call.message().await.unwrap_err().code, Code::Unavailable);
+        drop(call);
+        let e = ch
+            .unary::<_, SimpleResponse>(UNARY, &small, &opts("tokio-throttle-probe2", 1, &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unavailable);
+        assert_eq!(
+            seen_of(&seen, "tokio-throttle-probe2"),
+            [0],
+            "not throttled"
+        );
+    });
+
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let bopts = |key: &str, fail: u32, extra: &[(&str, &str)]| -> BOpts {
+        BOpts::default()
+            .with_metadata(opts(key, fail, extra).metadata)
+            .with_timeout(Duration::from_secs(10))
+    };
+    let ch = BChannel::builder(&addr.to_string())
+        .config(config())
+        .connect()
+        .unwrap();
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &big, &bopts("blocking-throttle-big", 1, &[]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, "blocking-throttle-big"), [0]);
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &small, &bopts("blocking-throttle-probe", 1, &[]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(
+        seen_of(&seen, "blocking-throttle-probe"),
+        [0],
+        "not throttled"
+    );
+    for _ in 0..2 {
+        ch.unary::<_, SimpleResponse>(UNARY, &small, &bopts("blocking-throttle-ok", 0, &[]))
+            .unwrap();
+    }
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &bopts("blocking-throttle-bidi", 0, &[("x-commit", "1")]),
+        )
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "0:1");
+    assert_eq!(call.message().unwrap_err().code, Code::Unavailable);
+    drop(call);
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &small, &bopts("blocking-throttle-probe2", 1, &[]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(
+        seen_of(&seen, "blocking-throttle-probe2"),
+        [0],
+        "not throttled"
+    );
 }

@@ -455,6 +455,9 @@ pub struct RetryState {
     /// Retries since the start or the last pushback (the backoff's `n`).
     since_pushback: u32,
     committed: bool,
+    /// Why the call stopped, once an outcome was decided: the throttle
+    /// counts every call once, however often a runtime reports its end.
+    stopped: Option<StopReason>,
     buffered: usize,
     buffer_size: usize,
     transparent_left: u32,
@@ -469,6 +472,7 @@ impl RetryState {
             attempts: 1,
             since_pushback: 0,
             committed: false,
+            stopped: None,
             buffered: 0,
             buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
             transparent_left: DEFAULT_TRANSPARENT_RETRIES,
@@ -538,11 +542,35 @@ impl RetryState {
     /// pushback is read): whether and when to retry. `throttle` is the
     /// channel's, if it has one; `entropy` draws the backoff's jitter,
     /// uniform in `[0, ceiling)`.
+    ///
+    /// The throttle counts every call's outcome once, retried or not
+    /// (gRFC A6): a success refills it, a failure with a retryable code
+    /// (or a pushback saying stop) drains it, a committed call's too.
+    /// Once a call stopped, later reports of its end change nothing.
     pub fn on_status(
         &mut self,
         status: &Status,
         trailers: Option<&HeaderMap>,
         throttle: Option<&mut RetryThrottle>,
+        entropy: &mut dyn Entropy,
+    ) -> RetryDecision {
+        if let Some(reason) = self.stopped {
+            return RetryDecision::Stop(reason);
+        }
+        let decision = self.decide(status, trailers, throttle, entropy);
+        if let RetryDecision::Stop(reason) = decision {
+            self.committed = true;
+            self.stopped = Some(reason);
+        }
+        decision
+    }
+
+    /// [`on_status`](Self::on_status) for a call that has not stopped.
+    fn decide(
+        &mut self,
+        status: &Status,
+        trailers: Option<&HeaderMap>,
+        mut throttle: Option<&mut RetryThrottle>,
         entropy: &mut dyn Entropy,
     ) -> RetryDecision {
         if status.is_ok() {
@@ -551,33 +579,34 @@ impl RetryState {
             }
             return RetryDecision::Stop(StopReason::Succeeded);
         }
+        let Some(policy) = &self.policy else {
+            return RetryDecision::Stop(if self.committed {
+                StopReason::Committed
+            } else {
+                StopReason::NoPolicy
+            });
+        };
+        let pushback = trailers.and_then(parse_pushback);
+        let retryable = policy.is_retryable(status.code);
+        // Counted whether or not the call may still be retried.
+        if (retryable || pushback == Some(Pushback::Stop))
+            && let Some(t) = throttle.as_deref_mut()
+        {
+            t.on_failure();
+        }
         if self.committed {
             return RetryDecision::Stop(StopReason::Committed);
         }
-        let Some(policy) = &self.policy else {
-            return RetryDecision::Stop(StopReason::NoPolicy);
-        };
-        let pushback = trailers.and_then(parse_pushback);
         if pushback == Some(Pushback::Stop) {
-            if let Some(t) = throttle {
-                t.on_failure();
-            }
-            self.committed = true;
             return RetryDecision::Stop(StopReason::Pushback);
         }
-        if !policy.is_retryable(status.code) {
-            self.committed = true;
+        if !retryable {
             return RetryDecision::Stop(StopReason::NotRetryable);
         }
-        if let Some(t) = throttle {
-            t.on_failure();
-            if !t.allows_retry() {
-                self.committed = true;
-                return RetryDecision::Stop(StopReason::Throttled);
-            }
+        if throttle.is_some_and(|t| !t.allows_retry()) {
+            return RetryDecision::Stop(StopReason::Throttled);
         }
         if self.attempts >= policy.max_attempts() {
-            self.committed = true;
             return RetryDecision::Stop(StopReason::Exhausted);
         }
         let delay = match pushback {
@@ -1018,7 +1047,8 @@ mod tests {
             call.on_status(&unavailable(), None, None, &mut e),
             RetryDecision::Stop(StopReason::NoPolicy)
         );
-        // Success stops too.
+        // Success stops too (a call ends once: a fresh one).
+        let mut call = RetryState::new(None);
         assert_eq!(
             call.on_status(&Status::ok(), None, None, &mut e),
             RetryDecision::Stop(StopReason::Succeeded)
@@ -1133,6 +1163,61 @@ mod tests {
         let mut call = RetryState::new(Some(policy(5)));
         let _ = call.on_status(&unavailable(), Some(&pushback("-5")), Some(&mut t), &mut e);
         assert_eq!(t.tokens(), 3.0);
+    }
+
+    #[test]
+    fn committed_calls_count_for_the_throttle_once() {
+        let mut t = RetryThrottle::new(10, 0.5).unwrap();
+        let mut e = fixed(0);
+        // Response headers came, then UNAVAILABLE (retryable): not
+        // retried, but a failure all the same (gRFC A6).
+        let mut call = RetryState::new(Some(policy(5)));
+        call.on_headers();
+        assert_eq!(
+            call.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+        assert_eq!(t.tokens(), 9.0);
+        // A runtime reporting the end again changes nothing.
+        assert_eq!(
+            call.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Stop(StopReason::Committed)
+        );
+        assert_eq!(t.tokens(), 9.0);
+        // Committed past the buffer: the same.
+        let mut big = RetryState::new(Some(policy(5))).with_buffer_size(4);
+        big.on_buffered(5);
+        let _ = big.on_status(&unavailable(), None, Some(&mut t), &mut e);
+        assert_eq!(t.tokens(), 8.0);
+        // A committed call failing with a code the policy does not retry
+        // costs nothing.
+        let mut other = RetryState::new(Some(policy(5)));
+        other.on_headers();
+        let _ = other.on_status(&Status::new(Code::Internal, ""), None, Some(&mut t), &mut e);
+        assert_eq!(t.tokens(), 8.0);
+        // A call stopped on an exhausted policy is counted once, though
+        // the runtime reports the status it returns again.
+        let mut last = RetryState::new(Some(policy(2)));
+        assert!(matches!(
+            last.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Retry(_)
+        ));
+        assert_eq!(
+            last.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Stop(StopReason::Exhausted)
+        );
+        assert_eq!(t.tokens(), 6.0);
+        assert_eq!(
+            last.on_status(&unavailable(), None, Some(&mut t), &mut e),
+            RetryDecision::Stop(StopReason::Exhausted)
+        );
+        assert_eq!(t.tokens(), 6.0);
+        // Successes, committed or not, refill once each.
+        let mut ok = RetryState::new(Some(policy(5)));
+        ok.on_headers();
+        let _ = ok.on_status(&Status::ok(), None, Some(&mut t), &mut e);
+        let _ = ok.on_status(&Status::ok(), None, Some(&mut t), &mut e);
+        assert_eq!(t.tokens(), 6.5);
     }
 
     #[test]
