@@ -53,6 +53,12 @@ enum Command {
         /// and prompts at /mcp.
         #[arg(long)]
         conformance_fixtures: bool,
+        /// After Ctrl-C, how long in-flight responses and open streams (an
+        /// endless `/stream`, a WebSocket, an SSE stream, a slow upload)
+        /// may take to finish before the server exits anyway, in seconds.
+        /// A second Ctrl-C exits at once.
+        #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+        shutdown_timeout: f64,
     },
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
@@ -195,7 +201,14 @@ fn main() -> ExitCode {
             runtime,
             threads,
             conformance_fixtures,
-        } => serve(listen, runtime, threads, conformance_fixtures),
+            shutdown_timeout,
+        } => serve(
+            listen,
+            runtime,
+            threads,
+            conformance_fixtures,
+            std::time::Duration::from_secs_f64(shutdown_timeout),
+        ),
         Command::McpServer {
             conformance_fixtures,
             runtime: RuntimeKind::Blocking,
@@ -307,6 +320,7 @@ fn serve(
     runtime: RuntimeKind,
     threads: Option<usize>,
     fixtures: bool,
+    shutdown_timeout: std::time::Duration,
 ) -> Result<ExitCode, String> {
     // The MCP endpoint at /mcp (every runtime): Host must name a loopback
     // address with the bound port, Origin (if any) a loopback origin.
@@ -326,12 +340,9 @@ fn serve(
                 let addr = listener.0.local_addr().map_err(|e| e.to_string())?;
                 tracing::info!(%addr, runtime = "tokio", "serving http://{addr}/");
                 let shutdown = Shutdown::new();
-                let trigger = shutdown.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        tracing::info!("shutting down: finishing in-flight responses");
-                        trigger.trigger();
-                    }
+                on_ctrl_c(shutdown_timeout, {
+                    let shutdown = shutdown.clone();
+                    move || shutdown.trigger()
                 });
                 let mcp = mcp.http(wirestate_tokio::TokioRuntime, mcp_config(addr.port()));
                 let handler = wirestate_examples::routes::with_mcp(mcp);
@@ -359,7 +370,7 @@ fn serve(
                 })
                 .collect();
             let shutdown = Shutdown::new();
-            on_ctrl_c({
+            on_ctrl_c(shutdown_timeout, {
                 let shutdown = shutdown.clone();
                 move || shutdown.trigger()
             });
@@ -367,9 +378,11 @@ fn serve(
             let result = smol::block_on(ex.run(async {
                 let listener = wirestate_smol::bind(listen)
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                tracing::info!(addr = %listen, runtime = "smol", "serving http://{listen}/");
-                let port = wirestate_rt::Listener::local_addr(&listener)
-                    .map_or(listen.port(), |a| a.port());
+                // The bound address, as the other runtimes log it (port 0
+                // is the one the system chose).
+                let addr = wirestate_rt::Listener::local_addr(&listener).unwrap_or(listen);
+                let port = addr.port();
+                tracing::info!(%addr, runtime = "smol", "serving http://{addr}/");
                 let mcp = mcp.http(rt.clone(), mcp_config(port));
                 let handler = wirestate_examples::routes::with_mcp(mcp);
                 let grpc = wirestate_examples::grpc::server(rt.clone(), shutdown.clone());
@@ -405,7 +418,7 @@ fn serve(
                 .http(mcp_config(addr.port()))
                 .end_streams_on(handle.clone());
             // Ctrl-C starts a graceful shutdown.
-            on_ctrl_c(move || handle.shutdown());
+            on_ctrl_c(shutdown_timeout, move || handle.shutdown());
             server
                 .serve(wirestate_examples::mcp_blocking::with_mcp(
                     mcp,
@@ -665,9 +678,14 @@ fn print_blocking_response(
     out.flush().map_err(|e| e.to_string())
 }
 
-/// Runs `f` once on Ctrl-C, from a small signal thread (smol and the
-/// blocking server have no signal handling of their own).
-fn on_ctrl_c(f: impl FnOnce() + Send + 'static) {
+/// Runs `f` (a graceful shutdown) once on Ctrl-C, from a small signal
+/// thread (smol and the blocking server have no signal handling of their
+/// own). Once Ctrl-C is caught the default action of SIGINT is gone for
+/// good, so this thread also ends the process when the graceful shutdown
+/// takes longer than `timeout` (a client reading an endless `/stream`, an
+/// open SSE or WebSocket stream, a stalled upload) or on a second Ctrl-C:
+/// otherwise only SIGKILL would stop the server.
+fn on_ctrl_c(timeout: std::time::Duration, f: impl FnOnce() + Send + 'static) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -675,11 +693,41 @@ fn on_ctrl_c(f: impl FnOnce() + Send + 'static) {
         else {
             return;
         };
-        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-            tracing::info!("shutting down: finishing in-flight responses");
-            f();
+        // One listener for both Ctrl-Cs.
+        #[cfg(unix)]
+        let Ok(mut sigint) = rt.block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        }) else {
+            return;
+        };
+        #[cfg(windows)]
+        let Ok(mut sigint) = rt.block_on(async { tokio::signal::windows::ctrl_c() }) else {
+            return;
+        };
+        if rt.block_on(sigint.recv()).is_none() {
+            return;
         }
+        tracing::info!(
+            "shutting down: finishing in-flight responses (at most {timeout:?}; Ctrl-C again to exit now)"
+        );
+        f();
+        let why = rt.block_on(async {
+            tokio::select! {
+                _ = sigint.recv() => "a second Ctrl-C",
+                () = tokio::time::sleep(timeout) => "the shutdown timeout",
+            }
+        });
+        eprintln!("wirestate: exiting on {why} with connections still open");
+        std::process::exit(130);
     });
+}
+
+/// `--shutdown-timeout`: a non-negative, finite number of seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
 }
 
 /// Writes one received message as a line (binary as raw bytes).

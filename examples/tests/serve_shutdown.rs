@@ -1,0 +1,152 @@
+//! Ctrl-C of `wirestate serve` ends the process promptly on every
+//! runtime: at once with nothing in flight (exit 0), after
+//! `--shutdown-timeout` when a client keeps a response open (an endless
+//! `/stream` it does not read; exit 130), and at once on a second Ctrl-C.
+//! SIGINT is sent with kill(1) to the server's PID only.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wirestate");
+const RUNTIMES: [&str; 3] = ["tokio", "smol", "blocking"];
+
+/// `wirestate serve` on a free loopback port, killed on drop.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Serve {
+    fn start(runtime: &str, shutdown_timeout: &str) -> Serve {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--runtime", runtime, "--threads", "2"])
+            .args(["--shutdown-timeout", shutdown_timeout, "--listen"])
+            .arg(addr.to_string())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wirestate serve");
+        let serve = Serve { child, addr };
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{runtime} server not up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        serve
+    }
+
+    fn sigint(&self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -INT failed");
+    }
+
+    /// The exit status, or `None` if still running after `limit`.
+    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A connection with an endless response it never reads, once the
+    /// server has started sending it.
+    fn stalled_stream(&self) -> TcpStream {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.write_all(b"GET /stream?n=10000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut first = [0u8; 64];
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(s.read(&mut first).unwrap() > 0, "no response started");
+        s
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ctrl_c_with_nothing_in_flight_exits_at_once_with_success() {
+    for rt in RUNTIMES {
+        let mut serve = Serve::start(rt, "10");
+        // An idle keep-alive connection does not hold the shutdown up.
+        let mut idle = TcpStream::connect(serve.addr).unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 256];
+        assert!(idle.read(&mut buf).unwrap() > 0);
+        serve.sigint();
+        let status = serve.wait_for_exit(Duration::from_secs(5));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{rt}: {status:?} 5 s after Ctrl-C"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_with_a_stalled_stream_exits_after_the_shutdown_timeout() {
+    for rt in RUNTIMES {
+        let mut serve = Serve::start(rt, "1");
+        let _stalled = serve.stalled_stream();
+        let started = Instant::now();
+        serve.sigint();
+        let status = serve.wait_for_exit(Duration::from_secs(8));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(130),
+            "{rt}: {status:?} 8 s after Ctrl-C with a 1 s shutdown timeout"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{rt}: exited before the shutdown timeout"
+        );
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    for rt in RUNTIMES {
+        let mut serve = Serve::start(rt, "60");
+        let _stalled = serve.stalled_stream();
+        serve.sigint();
+        // The graceful shutdown waits for the stalled response...
+        assert_eq!(
+            serve.wait_for_exit(Duration::from_millis(500)),
+            None,
+            "{rt}: exited without waiting for the response in flight"
+        );
+        // ...until the second Ctrl-C.
+        serve.sigint();
+        let status = serve.wait_for_exit(Duration::from_secs(5));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(130),
+            "{rt}: {status:?} 5 s after the second Ctrl-C"
+        );
+    }
+}
