@@ -199,7 +199,8 @@ fn start_tokio(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
                     },
                 )
                 // Fails before reading anything, or answers each request
-                // (with `x-commit`: one answer, then UNAVAILABLE).
+                // (with `x-commit`: one answer, then UNAVAILABLE; with
+                // `x-done`: none, OK).
                 .bidi_streaming(
                     BIDI,
                     move |req: wirestate_rt::grpc::Request<
@@ -208,9 +209,16 @@ fn start_tokio(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
                           mut sink: wirestate_rt::grpc::ResponseSink<SimpleResponse>| {
                         let (previous, failure) = attempt_outcome(&s4, &req.metadata);
                         let commit = req.metadata.get_str("x-commit").is_some();
+                        // x-done: OK at once, trailers-only.
+                        let done = req.metadata.get_str("x-done").is_some();
                         async move {
                             if let Some(status) = failure {
                                 return Err(status);
+                            }
+                            if done {
+                                // Through the failure path: before any
+                                // message, so trailers-only.
+                                return Err(Status::ok());
                             }
                             let mut requests = req.message;
                             while let Some(m) = requests.message().await? {
@@ -1476,4 +1484,130 @@ fn committed_failures_count_for_the_throttle() {
         [0],
         "not throttled"
     );
+}
+
+/// A request of 39 bytes framed: two fit a 100-byte channel retry
+/// buffer, three do not.
+fn sized(n: i32) -> SimpleRequest {
+    SimpleRequest {
+        response_size: n,
+        payload: Some(wirestate_proto::grpc::testing::Payload {
+            body: vec![0; 28],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A streaming call that ended without being committed — a trailers-only
+/// OK, or a retry the deadline left no time for — keeps nothing of what
+/// is sent on it afterwards in the channel's retry buffer (100 bytes
+/// here), though it is not dropped: an upload of one message failing
+/// once, sent next, still finds room to be kept and is retried. On the
+/// tokio channel (which kept them until the call was dropped) and the
+/// blocking one.
+#[test]
+fn ended_calls_keep_nothing_for_replay() {
+    let seen = Seen::default();
+    let (addr, rt) = start_tokio(seen.clone());
+    let config = || {
+        ChannelConfig::new()
+            .retry_policy(policy(4))
+            .channel_retry_buffer_size(100)
+    };
+    let short = |key: &str, fail: u32, extra: &[(&str, &str)]| {
+        let o = opts(key, fail, extra);
+        o.with_timeout(Duration::from_millis(500))
+    };
+    rt.block_on(async {
+        let ch = Channel::builder(wirestate_tokio::TokioRuntime, addr)
+            .config(config())
+            .connect()
+            .await
+            .unwrap();
+        let cases = [
+            (
+                "done",
+                opts("tokio-ended-done", 0, &[("x-done", "1")]),
+                None,
+            ),
+            (
+                "deadline",
+                short("tokio-ended-deadline", 1, &[("x-pushback", "5000")]),
+                Some(Code::Unavailable),
+            ),
+        ];
+        for (tag, o, code) in cases {
+            let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(BIDI, &o);
+            // May find the call over already.
+            let _ = call.send(&sized(1)).await;
+            match code {
+                None => assert!(call.message().await.unwrap().is_none(), "{tag}"),
+                Some(code) => assert_eq!(call.message().await.unwrap_err().code, code, "{tag}"),
+            }
+            // The call is over but not dropped.
+            let _ = call.send(&sized(2)).await;
+            let _ = call.send(&sized(3)).await;
+            let key = format!("tokio-ended-probe-{tag}");
+            let mut probe =
+                ch.client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &opts(&key, 1, &[]));
+            probe.send(&sized(7)).await.unwrap();
+            let r = probe.finish().await;
+            assert_eq!(
+                seen_of(&seen, &key),
+                [0, 1],
+                "{tag}: the probe was not retried"
+            );
+            assert_eq!(r.unwrap().message.username, "after 1: [7]");
+            drop(call);
+        }
+    });
+
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let bopts = |o: CallOptions| -> BOpts {
+        BOpts::default()
+            .with_metadata(o.metadata)
+            .with_timeout(o.timeout.unwrap())
+    };
+    let ch = BChannel::builder(&addr.to_string())
+        .config(config())
+        .connect()
+        .unwrap();
+    let cases = [
+        (
+            "done",
+            opts("blocking-ended-done", 0, &[("x-done", "1")]),
+            None,
+        ),
+        (
+            "deadline",
+            short("blocking-ended-deadline", 1, &[("x-pushback", "5000")]),
+            Some(Code::Unavailable),
+        ),
+    ];
+    for (tag, o, code) in cases {
+        let mut call = ch
+            .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts(o))
+            .unwrap();
+        let _ = call.send(&sized(1));
+        match code {
+            None => assert!(call.message().unwrap().is_none(), "{tag}"),
+            Some(code) => assert_eq!(call.message().unwrap_err().code, code, "{tag}"),
+        }
+        let _ = call.send(&sized(2));
+        let _ = call.send(&sized(3));
+        let key = format!("blocking-ended-probe-{tag}");
+        let mut probe = ch
+            .client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts(opts(&key, 1, &[])))
+            .unwrap();
+        probe.send(&sized(7)).unwrap();
+        let r = probe.finish();
+        assert_eq!(
+            seen_of(&seen, &key),
+            [0, 1],
+            "{tag}: the probe was not retried"
+        );
+        assert_eq!(r.unwrap().message.username, "after 1: [7]");
+        drop(call);
+    }
 }

@@ -780,7 +780,8 @@ impl<E: Entropy> Retrier<E> {
     /// send it again) is retried at once without counting against the
     /// policy; else [`decide_streaming`](Self::decide_streaming) rules.
     /// No attempt is made that could only start once the call's deadline
-    /// passed (`left`: the time until it, `None` without one).
+    /// passed (`left`: the time until it, `None` without one). Whenever
+    /// `None` is returned the call is committed: it keeps nothing more.
     pub fn retry_streaming(
         &mut self,
         state: &mut RetryState,
@@ -799,7 +800,9 @@ impl<E: Entropy> Retrier<E> {
             }
         };
         if left.is_some_and(|left| delay >= left) {
-            self.release(replay);
+            // The call is over: committed, so that nothing sent on it
+            // later is kept.
+            self.commit(state, replay);
             return None;
         }
         Some(delay)
@@ -1470,6 +1473,10 @@ mod tests {
         );
         assert_eq!(past, None);
         assert_eq!((replay.bytes(), r.buffered()), (0, 0));
+        // The call is over: what it sends later is not kept.
+        assert!(call.is_committed());
+        r.on_send(&mut call, &mut replay, &msg(4));
+        assert_eq!((replay.bytes(), r.buffered()), (0, 0));
         // A code outside the policy ends the call too.
         let mut call = r.start("/pkg.Svc/Bidi", 1);
         let mut replay = ReplayBuffer::new();
@@ -1480,6 +1487,18 @@ mod tests {
             None
         );
         assert_eq!(r.buffered(), 0);
+        r.on_send(&mut call, &mut replay, &msg(4));
+        assert_eq!(r.buffered(), 0);
+        // So does a trailers-only OK, which commits nothing by itself.
+        let mut call = r.start("/pkg.Svc/Bidi", 1);
+        let mut replay = ReplayBuffer::new();
+        r.on_send(&mut call, &mut replay, &msg(4));
+        assert_eq!(
+            r.retry_streaming(&mut call, &mut replay, &Status::ok(), None, false, None),
+            None
+        );
+        r.on_send(&mut call, &mut replay, &msg(4));
+        assert_eq!((replay.bytes(), r.buffered()), (0, 0));
     }
 
     #[test]

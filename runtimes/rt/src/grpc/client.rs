@@ -658,9 +658,18 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
                     }
                 });
                 match self.deadline {
-                    Some(d) => crate::timeout(&self.rt, d, race)
-                        .await
-                        .ok_or_else(deadline_exceeded)?,
+                    Some(d) => match crate::timeout(&self.rt, d, race).await {
+                        Some(raced) => raced,
+                        None => {
+                            // The call is over: no attempt can follow,
+                            // so nothing is kept for one (this message
+                            // and what comes later included).
+                            if let Some(r) = &mut self.retry {
+                                lock(&r.channel.retry).commit(&mut r.state, &mut r.replay);
+                            }
+                            return Err(deadline_exceeded());
+                        }
+                    },
                     None => race.await,
                 }
             };
