@@ -1611,3 +1611,142 @@ fn ended_calls_keep_nothing_for_replay() {
         drop(call);
     }
 }
+
+/// A bare HTTP/2 server (our h2 machine on a std socket) that never
+/// answers and notes the code of every RST_STREAM its clients send.
+fn start_reset_recorder() -> (SocketAddr, Arc<Mutex<Vec<u32>>>) {
+    use std::io::{Read, Write};
+    use wirestate_h2::connection::{Config, Connection, Event};
+    use wirestate_machine::{Machine, Transmit};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let resets = Arc::new(Mutex::new(Vec::new()));
+    let noted = resets.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let noted = noted.clone();
+            std::thread::spawn(move || {
+                socket
+                    .set_read_timeout(Some(Duration::from_millis(20)))
+                    .unwrap();
+                let mut m = Connection::server(Config::default());
+                let mut buf = vec![0; 64 << 10];
+                let started = std::time::Instant::now();
+                while started.elapsed() < BOUND {
+                    let now = std::time::Instant::now();
+                    match socket.read(&mut buf) {
+                        Ok(0) => {
+                            let _ = m.handle_eof(now);
+                        }
+                        Ok(n) => {
+                            if m.handle_input(now, &buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => return,
+                    }
+                    while let Some(event) = m.poll_event() {
+                        match event {
+                            Event::Data {
+                                stream, flow_len, ..
+                            } => {
+                                let _ = m.release_capacity(stream, flow_len);
+                            }
+                            Event::Reset {
+                                code, remote: true, ..
+                            } => noted.lock().unwrap().push(u32::from(code)),
+                            _ => {}
+                        }
+                    }
+                    while let Some(t) = m.poll_transmit() {
+                        match t {
+                            Transmit::Bytes(b) => {
+                                if socket.write_all(&b).is_err() {
+                                    return;
+                                }
+                            }
+                            Transmit::Shutdown => return,
+                        }
+                    }
+                    if m.is_closed() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, resets)
+}
+
+/// gRPC's PROTOCOL-HTTP2: a client cancelling a call sends
+/// RST_STREAM(CANCEL). A streaming call dropped before it closed its
+/// requests resets its stream with CANCEL (8), not INTERNAL_ERROR (2),
+/// on the tokio channel with and without a retry policy, and on the
+/// blocking one.
+#[test]
+fn dropped_streaming_call_resets_with_cancel() {
+    const CANCEL: u32 = 8;
+    let (addr, resets) = start_reset_recorder();
+    let wait_for_reset = |tag: &str| {
+        let started = std::time::Instant::now();
+        while resets.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let got = std::mem::take(&mut *resets.lock().unwrap());
+        assert_eq!(got, [CANCEL], "{tag}: RST_STREAM codes");
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (tag, retry) in [("plain", false), ("retrying", true)] {
+        rt.block_on(async {
+            let mut config = ChannelConfig::new();
+            if retry {
+                config = config.retry_policy(policy(4));
+            }
+            let ch = Channel::builder(wirestate_tokio::TokioRuntime, addr)
+                .config(config)
+                .connect()
+                .await
+                .unwrap();
+            let mut call = ch.client_streaming::<SimpleRequest, SimpleResponse>(
+                UPLOAD,
+                &opts(&format!("cancel-{tag}"), 0, &[]),
+            );
+            call.send(&numbered(1)).await.unwrap();
+            call.send(&numbered(2)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(call);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(ch);
+        });
+        wait_for_reset(tag);
+    }
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    for (tag, retry) in [("blocking-plain", false), ("blocking-retrying", true)] {
+        let mut config = ChannelConfig::new();
+        if retry {
+            config = config.retry_policy(policy(4));
+        }
+        let ch = BChannel::builder(&addr.to_string())
+            .config(config)
+            .connect()
+            .unwrap();
+        let bopts = BOpts::default()
+            .with_metadata(opts(&format!("cancel-{tag}"), 0, &[]).metadata)
+            .with_timeout(Duration::from_secs(10));
+        let mut call = ch
+            .client_streaming::<SimpleRequest, SimpleResponse>(UPLOAD, &bopts)
+            .unwrap();
+        call.send(&numbered(1)).unwrap();
+        call.send(&numbered(2)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(call);
+        wait_for_reset(tag);
+    }
+}

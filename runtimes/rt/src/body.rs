@@ -9,6 +9,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use wirestate_http1::{BodyKind, BodySize};
 
+/// What a body fails with when its sender gave it up — a call dropped
+/// before it ended its request — rather than because something went
+/// wrong: the HTTP/2 connection resets the stream with CANCEL (what gRPC
+/// asks of a client cancelling) instead of INTERNAL_ERROR, and logs
+/// nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the body was given up before its end")]
+pub(crate) struct Cancelled;
+
+impl Cancelled {
+    /// The error a given-up body fails with.
+    pub(crate) fn error() -> io::Error {
+        io::Error::new(io::ErrorKind::ConnectionAborted, Cancelled)
+    }
+
+    /// Whether `e` says a body was given up ([`Cancelled::error`]).
+    pub(crate) fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Cancelled>())
+    }
+}
+
 /// A boxed stream of body chunks.
 pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
 

@@ -4,6 +4,7 @@
 use super::connect::{ChannelBuilder, Outgoing, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, frame_message, read_one};
+use crate::body::Cancelled;
 use crate::h2::SendRequest;
 use crate::{Body, BodyWriter, Error, Runtime};
 use bytes::Bytes;
@@ -528,7 +529,8 @@ struct Replayed {
     live: Option<Body>,
     /// Whether the caller closed its requests ([`StreamingCall::close_send`]).
     /// A live writer dropped without that (the call dropped, or a retry
-    /// replacing the attempt) fails the body, which resets the stream:
+    /// replacing the attempt) fails the body as [`Cancelled`], which
+    /// resets the stream with CANCEL:
     /// ending it cleanly would pass the requests sent so far off as all
     /// of them.
     closed: Arc<AtomicBool>,
@@ -546,11 +548,10 @@ impl futures_core::Stream for Replayed {
         }
         match &mut self.live {
             Some(live) => match live.poll_chunk(cx) {
+                // The call was dropped (or a retry replaced the attempt)
+                // before it closed its requests: cancelled.
                 Poll::Ready(None) if !self.closed.load(Ordering::Acquire) => {
-                    Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        "the call was dropped before it closed its requests",
-                    ))))
+                    Poll::Ready(Some(Err(Cancelled::error())))
                 }
                 other => other,
             },

@@ -2,6 +2,7 @@
 //! allow: shared by the server (responses) and the client (requests).
 
 use crate::Body;
+use crate::body::Cancelled;
 use bytes::{Bytes, BytesMut};
 use std::task::{Context, Poll};
 use wirestate_h2::connection::Connection;
@@ -81,6 +82,13 @@ impl Outgoing {
                         }
                     }
                     Poll::Ready(None) => self.ended = true,
+                    // A body given up by its sender is a cancellation
+                    // (RST_STREAM CANCEL, as gRPC clients send), not a
+                    // failure worth a warning.
+                    Poll::Ready(Some(Err(e))) if Cancelled::is(&e) => {
+                        let _ = m.reset(stream, ErrorCode::CANCEL);
+                        return Sent::Done;
+                    }
                     Poll::Ready(Some(Err(e))) => {
                         tracing::warn!(error = %e, "outgoing body failed");
                         let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
