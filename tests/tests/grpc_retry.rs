@@ -1376,8 +1376,9 @@ fn dropped_upload_is_not_ended_cleanly() {
 /// with UNAVAILABLE leaves 2, so the next call's first failure leaves 1
 /// and it is not retried. Committed from the start (a unary request past
 /// a 10-byte retry buffer) and committed by a response (a bidi call's
-/// first answer, then UNAVAILABLE), on the tokio channel and the blocking
-/// one; a success in between gives the token back (ratio 1).
+/// first answer, then UNAVAILABLE; a server-streaming call's first
+/// message, then UNAVAILABLE), on the tokio channel and the blocking one;
+/// successes in between give the tokens back (ratio 1).
 #[test]
 fn committed_failures_count_for_the_throttle() {
     let seen = Seen::default();
@@ -1435,6 +1436,33 @@ fn committed_failures_count_for_the_throttle() {
             [0],
             "not throttled"
         );
+        // A server-streaming call: committed by its first message, then
+        // UNAVAILABLE, counted once its stream ends.
+        for _ in 0..2 {
+            ch.unary::<_, SimpleResponse>(UNARY, &small, &opts("tokio-throttle-ok", 0, &[]))
+                .await
+                .unwrap();
+        }
+        let (_, mut stream) = ch
+            .server_streaming::<_, StreamingOutputCallResponse>(
+                STREAM,
+                &StreamingOutputCallRequest::default(),
+                &opts("tokio-throttle-stream", 0, &[]),
+            )
+            .await
+            .unwrap();
+        assert!(stream.message().await.unwrap().is_some());
+        assert_eq!(stream.message().await.unwrap_err().code, Code::Unavailable);
+        let e = ch
+            .unary::<_, SimpleResponse>(UNARY, &small, &opts("tokio-throttle-probe3", 1, &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unavailable);
+        assert_eq!(
+            seen_of(&seen, "tokio-throttle-probe3"),
+            [0],
+            "server streaming: not throttled"
+        );
     });
 
     use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
@@ -1483,6 +1511,28 @@ fn committed_failures_count_for_the_throttle() {
         seen_of(&seen, "blocking-throttle-probe2"),
         [0],
         "not throttled"
+    );
+    for _ in 0..2 {
+        ch.unary::<_, SimpleResponse>(UNARY, &small, &bopts("blocking-throttle-ok", 0, &[]))
+            .unwrap();
+    }
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            STREAM,
+            &StreamingOutputCallRequest::default(),
+            &bopts("blocking-throttle-stream", 0, &[]),
+        )
+        .unwrap();
+    assert!(stream.message().unwrap().is_some());
+    assert_eq!(stream.message().unwrap_err().code, Code::Unavailable);
+    let e = ch
+        .unary::<_, SimpleResponse>(UNARY, &small, &bopts("blocking-throttle-probe3", 1, &[]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(
+        seen_of(&seen, "blocking-throttle-probe3"),
+        [0],
+        "server streaming: not throttled"
     );
 }
 

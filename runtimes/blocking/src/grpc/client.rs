@@ -470,7 +470,14 @@ impl Channel {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
         let mut state = lock(&self.retry).start(path, opts.retries);
-        self.one_request(path, framed, opts, deadline, &mut state)
+        let (metadata, mut stream) = self.one_request(path, framed, opts, deadline, &mut state)?;
+        // The committed call's outcome still counts for the throttle,
+        // once its stream ends.
+        let retry = self.retry.clone();
+        stream.on_end(Box::new(move |status| {
+            let _ = lock(&retry).decide(&mut state, status, None);
+        }));
+        Ok((metadata, stream))
     }
 
     /// A client- or bidi-streaming call: send messages with

@@ -53,8 +53,14 @@ pub struct Streaming<T> {
     done: Option<Result<(), Status>>,
     /// The iterator already yielded the final error.
     fused: bool,
+    /// Told the call's status once the stream ends (a client's retry
+    /// throttle counts it).
+    on_end: Option<OnEnd>,
     types: PhantomData<fn() -> T>,
 }
+
+/// What [`Streaming::on_end`] runs.
+pub(crate) type OnEnd = Box<dyn FnOnce(&Status) + Send + Sync>;
 
 impl<T> std::fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +88,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             deadline,
             done: None,
             fused: false,
+            on_end: None,
             types: PhantomData,
         }
     }
@@ -100,6 +107,23 @@ impl<T: prost::Message + Default> Streaming<T> {
         let _ = s.reader.finish(Some(trailers));
         s.done = Some(if status.is_ok() { Ok(()) } else { Err(status) });
         s
+    }
+
+    /// Runs `f` with the call's status once the stream ends (at once if
+    /// it has); not if it is dropped before.
+    pub(crate) fn on_end(&mut self, f: OnEnd) {
+        match &self.done {
+            Some(done) => f(done.as_ref().err().unwrap_or(&Status::ok())),
+            None => self.on_end = Some(f),
+        }
+    }
+
+    /// Ends the stream with `result`, telling [`on_end`](Self::on_end).
+    fn end(&mut self, result: Result<(), Status>) {
+        if let Some(f) = self.on_end.take() {
+            f(result.as_ref().err().unwrap_or(&Status::ok()));
+        }
+        self.done = Some(result);
     }
 
     /// The next message; `Ok(None)` at the end of the stream.
@@ -130,7 +154,8 @@ impl<T: prost::Message + Default> Streaming<T> {
                 None => {}
             }
             if self.reader.is_finished() {
-                self.done = Some(self.end_status());
+                let result = self.end_status();
+                self.end(result);
                 continue;
             }
             match self.body.chunk() {
@@ -195,7 +220,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// deadline passed); drops the body, which cancels a client's stream.
     fn fail(&mut self, status: Status) -> Status {
         let status = self.client_deadline(status);
-        self.done = Some(Err(status.clone()));
+        self.end(Err(status.clone()));
         self.body = BlockingBody::empty();
         status
     }

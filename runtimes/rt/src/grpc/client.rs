@@ -431,8 +431,16 @@ impl<R: Runtime> Channel<R> {
         let deadline = self.deadline(opts);
         let framed = frame_message(request, opts.compression, true)?;
         let mut state = lock(&self.retry).start(path, opts.retries);
-        self.call_with_retries(path, framed, opts, deadline, &mut state)
-            .await
+        let (metadata, mut stream) = self
+            .call_with_retries(path, framed, opts, deadline, &mut state)
+            .await?;
+        // The committed call's outcome still counts for the throttle,
+        // once its stream ends.
+        let retry = self.retry.clone();
+        stream.on_end(Box::new(move |status| {
+            let _ = lock(&retry).decide(&mut state, status, None);
+        }));
+        Ok((metadata, stream))
     }
 
     /// A client- or bidi-streaming call: send messages with

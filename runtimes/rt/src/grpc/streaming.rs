@@ -44,8 +44,14 @@ pub struct Streaming<T> {
     /// DEADLINE_EXCEEDED even if the timer has not been seen to fire yet
     /// (a server enforcing our `grpc-timeout` may answer CANCELLED first).
     deadline_at: Option<(Instant, Clock)>,
+    /// Told the call's status once the stream ends (a client's retry
+    /// throttle counts it).
+    on_end: Option<OnEnd>,
     types: PhantomData<fn() -> T>,
 }
+
+/// What [`Streaming::on_end`] runs.
+pub(crate) type OnEnd = Box<dyn FnOnce(&Status) + Send + Sync>;
 
 /// The runtime's clock, for [`Streaming`]'s deadline check.
 pub(crate) type Clock = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
@@ -85,6 +91,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             done: None,
             deadline: None,
             deadline_at: None,
+            on_end: None,
             types: PhantomData,
         }
     }
@@ -103,6 +110,23 @@ impl<T: prost::Message + Default> Streaming<T> {
     pub(crate) fn set_deadline(&mut self, sleep: Pin<Box<dyn Sleep>>, at: Instant, clock: Clock) {
         self.deadline = Some(sleep);
         self.deadline_at = Some((at, clock));
+    }
+
+    /// Runs `f` with the call's status once the stream ends (at once if
+    /// it has); not if it is dropped before.
+    pub(crate) fn on_end(&mut self, f: OnEnd) {
+        match &self.done {
+            Some(done) => f(done.as_ref().err().unwrap_or(&Status::ok())),
+            None => self.on_end = Some(f),
+        }
+    }
+
+    /// Ends the stream with `result`, telling [`on_end`](Self::on_end).
+    fn end(&mut self, result: Result<(), Status>) {
+        if let Some(f) = self.on_end.take() {
+            f(result.as_ref().err().unwrap_or(&Status::ok()));
+        }
+        self.done = Some(result);
     }
 
     /// Whether the client's deadline has passed.
@@ -163,7 +187,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// deadline passed); returns the status it ended with.
     fn fail(&mut self, status: Status) -> Status {
         let status = at_deadline(status, self.deadline_passed());
-        self.done = Some(Err(status.clone()));
+        self.end(Err(status.clone()));
         status
     }
 
@@ -194,7 +218,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             if self.reader.is_finished() {
                 let status = self.end_status();
                 let passed = self.deadline_passed();
-                self.done = Some(status.map_err(|s| at_deadline(s, passed)));
+                self.end(status.map_err(|s| at_deadline(s, passed)));
                 continue;
             }
             match self.body.poll_chunk(cx) {
