@@ -72,6 +72,7 @@ client() { # label, interop_mcp.py arguments...: runs one client, counts its lin
 client stdio-example stdio stdio-example wirestate-mcp-stdio-example "$example"
 client mcp-server stdio mcp-server wirestate-demo "$bin" mcp-server
 client mcp-server-blocking stdio mcp-server-blocking wirestate-demo "$bin" mcp-server --runtime blocking
+client mcp-server-smol stdio mcp-server-smol wirestate-demo "$bin" mcp-server --runtime smol
 
 # --- Streamable HTTP: `wirestate serve` /mcp on each runtime
 for rt in tokio smol blocking; do

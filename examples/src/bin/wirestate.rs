@@ -66,7 +66,7 @@ enum Command {
         /// and prompts.
         #[arg(long)]
         conformance_fixtures: bool,
-        /// Which runtime serves it: tokio, or blocking (threads).
+        /// Which runtime serves it.
         #[arg(long, value_enum, default_value = "tokio")]
         runtime: RuntimeKind,
     },
@@ -218,9 +218,9 @@ fn main() -> ExitCode {
             runtime: RuntimeKind::Tokio,
         } => mcp_stdio(conformance_fixtures),
         Command::McpServer {
+            conformance_fixtures,
             runtime: RuntimeKind::Smol,
-            ..
-        } => Err("wirestate mcp-server runs on tokio or blocking".into()),
+        } => mcp_stdio_smol(conformance_fixtures),
         Command::Http {
             method,
             headers,
@@ -443,6 +443,17 @@ fn mcp_stdio_blocking(fixtures: bool) -> Result<ExitCode, String> {
     wirestate_examples::mcp_blocking::server(fixtures)
         .serve_stdio()
         .map_err(|e| format!("stdio: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wirestate mcp-server --runtime smol`: the demo MCP server on
+/// stdin/stdout, on smol's global executor.
+fn mcp_stdio_smol(fixtures: bool) -> Result<ExitCode, String> {
+    let io = wirestate_smol::SmolIo(wirestate_smol::stdio());
+    smol::block_on(
+        wirestate_examples::mcp::server(fixtures).serve_io(wirestate_smol::SmolRuntime::new(), io),
+    )
+    .map_err(|e| format!("stdio: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -128,6 +128,55 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for SmolIo<T> {
     }
 }
 
+/// This process's standard input and output as one stream, for serving
+/// a protocol on stdio (an MCP server launched by its client):
+/// `SmolIo(stdio())` is an [`Io`].
+///
+/// Both go through [`smol::Unblock`], which reads and writes on smol's
+/// blocking thread pool: standard input and output may be a terminal or
+/// a file, which async-io cannot wait on.
+pub fn stdio() -> Stdio {
+    Stdio {
+        read: smol::Unblock::new(io::stdin()),
+        write: smol::Unblock::new(io::stdout()),
+    }
+}
+
+/// Standard input and output as one futures-io stream; see [`stdio`].
+#[derive(Debug)]
+pub struct Stdio {
+    read: smol::Unblock<io::Stdin>,
+    write: smol::Unblock<io::Stdout>,
+}
+
+impl AsyncRead for Stdio {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stdio {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.write).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.write).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.write).poll_close(cx)
+    }
+}
+
 /// An async-io TCP listener as a wirestate [`Listener`]. Accepted streams
 /// get `TCP_NODELAY`: the driver batches writes itself.
 #[derive(Debug)]

@@ -1,0 +1,93 @@
+//! `wirestate mcp-server --runtime R` on every runtime: the demo server
+//! over the process's stdin and stdout, driven with raw JSON-RPC lines
+//! (initialize, a tool call, an unknown method), and its exit once stdin
+//! ends.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wirestate");
+
+/// The next JSON line from `lines` within 10 s.
+fn next(lines: &mpsc::Receiver<String>, runtime: &str) -> Value {
+    let line = lines
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{runtime}: no answer: {e}"));
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{runtime}: {e}: {line}"))
+}
+
+#[test]
+fn mcp_server_answers_on_stdio_and_exits_at_stdin_eof_on_every_runtime() {
+    for runtime in ["tokio", "smol", "blocking"] {
+        let mut child = Command::new(BIN)
+            .args(["mcp-server", "--runtime", runtime])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wirestate mcp-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stdin = child.stdin.take().unwrap();
+        let mut send = |v: Value| {
+            let mut line = serde_json::to_vec(&v).unwrap();
+            line.push(b'\n');
+            stdin.write_all(&line).unwrap();
+            stdin.flush().unwrap();
+        };
+        send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}}),
+        );
+        let init = next(&lines, runtime);
+        assert_eq!(init["id"], 1, "{runtime}: {init}");
+        assert_eq!(
+            init["result"]["serverInfo"]["name"], "wirestate-demo",
+            "{runtime}: {init}"
+        );
+        send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}));
+        // `add` logs at info: skip notifications until the answer.
+        let answer = loop {
+            let v = next(&lines, runtime);
+            if v.get("id").is_some() {
+                break v;
+            }
+        };
+        assert_eq!(answer["id"], 2, "{runtime}: {answer}");
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "5",
+            "{runtime}: {answer}"
+        );
+        send(json!({"jsonrpc": "2.0", "id": 3, "method": "no/such/method"}));
+        let unknown = next(&lines, runtime);
+        assert_eq!(unknown["error"]["code"], -32601, "{runtime}: {unknown}");
+        // stdin ends: the server exits, successfully.
+        drop(stdin);
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("{runtime}: still running 5 s after stdin ended");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{runtime}: {status}");
+    }
+}
