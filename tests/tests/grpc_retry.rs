@@ -14,7 +14,10 @@
 //!   UNAVAILABLE are retried, the messages sent so far replayed on the
 //!   new stream, then the call goes on live; not after response headers,
 //!   not past the retry buffer, not for other codes; pushback honoured;
-//! * the throttle counts committed calls that fail with a retryable code;
+//! * the throttle counts committed calls that fail with a retryable code
+//!   (unary, bidi, server streaming); a call that ended keeps nothing more
+//!   for replay; a dropped streaming call resets with CANCEL; the blocking
+//!   channel's `close_send` does not wait for a retry's reconnect;
 //! * keep-alive: servers (tokio, and the blocking one for the blocking
 //!   client) with a minimum ping interval answer a client pinging too
 //!   often with GOAWAY ENHANCE_YOUR_CALM `too_many_pings`; the channel
@@ -1799,4 +1802,92 @@ fn dropped_streaming_call_resets_with_cancel() {
         drop(call);
         wait_for_reset(tag);
     }
+}
+
+/// The blocking channel starts a retry's attempt without the call's lock
+/// held: when that means reconnecting, and the connection takes its time
+/// (an accept queue that is full, up to the connect timeout), the other
+/// half of a split bidi call can still close its requests at once instead
+/// of waiting for the connect.
+#[test]
+fn blocking_close_send_does_not_wait_for_a_reconnect() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (server, rt) = start_tokio(seen.clone());
+    // A listener with an accept queue of one that forwards its first
+    // connection to the server until told to cut it, then accepts none.
+    let (proxy, cut) = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let told = cut.clone();
+        tokio::spawn(async move {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let mut upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                _ = told.notified() => {}
+            }
+            drop((client, upstream));
+            // The listener stays, never accepting again.
+            tokio::time::sleep(BOUND).await;
+            drop(listener);
+        });
+        (addr, cut)
+    });
+    let mut client = wirestate_blocking::h2::ClientConfig::default();
+    client.connect_timeout = Duration::from_millis(1500);
+    client.request_timeout = None;
+    let ch = BChannel::builder(&proxy.to_string())
+        .client_config(client)
+        .config(ChannelConfig::new().retry_policy(policy(4)))
+        .connect()
+        .unwrap();
+    // The first connection is forwarded; fill the accept queue behind it
+    // until a connect times out.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut queued = Vec::new();
+    let full = (0..20).any(|_| {
+        match std::net::TcpStream::connect_timeout(&proxy, Duration::from_millis(200)) {
+            Ok(s) => {
+                queued.push(s);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    assert!(full, "the accept queue never filled");
+
+    // The first attempt fails with a pushback of 300 ms; the connection
+    // is cut meanwhile, so the retry reconnects, and waits.
+    let o = opts("reconnecting", 1, &[("x-pushback", "300")]);
+    let o = BOpts::default()
+        .with_metadata(o.metadata)
+        .with_timeout(Duration::from_millis(2500));
+    let call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &o)
+        .unwrap();
+    let (mut sender, mut receiver) = call.split();
+    sender.send(&numbered(1)).unwrap();
+    let receiving = std::thread::spawn(move || receiver.message());
+    let started = std::time::Instant::now();
+    while seen_of(&seen, "reconnecting").is_empty() && started.elapsed() < BOUND {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    cut.notify_one();
+    // The retry is due at 300 ms: by 600 ms it is connecting.
+    std::thread::sleep(Duration::from_millis(550));
+    let closing = std::time::Instant::now();
+    sender.close_send();
+    let took = closing.elapsed();
+    assert!(
+        took < Duration::from_millis(400),
+        "close_send waited {took:?} for the reconnect"
+    );
+    // The call fails in the end (no connection to be had).
+    assert!(receiving.join().unwrap().is_err());
+    drop(queued);
 }

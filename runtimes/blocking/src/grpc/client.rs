@@ -734,26 +734,39 @@ impl StreamRetry {
     /// outgrew the retry buffer, and the kept messages went with it, so a
     /// new attempt would carry the later messages without the earlier
     /// ones.
+    ///
+    /// The attempt is started without the call's lock held: that may
+    /// reconnect (up to the connect timeout), and `close_send`, a `send`
+    /// or a half dropped meanwhile need not wait for it. A message sent
+    /// meanwhile is kept before the replay is read, so the new attempt
+    /// carries it; a call cancelled or committed meanwhile drops the new
+    /// stream (resetting it) instead.
     fn next_attempt(&self) -> bool {
-        let mut inner = self.lock();
+        let inner = self.lock();
         if inner.cancelled || inner.state.is_committed() {
             return false;
         }
-        inner.attempt += 1;
         let before = inner.state.previous_attempts();
+        drop(inner);
+        let started = self
+            .channel
+            .start_attempt(&self.path, &self.opts, self.deadline, before);
+        let mut inner = self.lock();
+        if inner.cancelled || inner.state.is_committed() {
+            drop(inner);
+            drop(started);
+            return false;
+        }
+        inner.attempt += 1;
         inner.writer = None;
-        let (mut writer, pending) =
-            match self
-                .channel
-                .start_attempt(&self.path, &self.opts, self.deadline, before)
-            {
-                Ok(pair) => pair,
-                Err(failure) => {
-                    inner.pending = Some(Err(failure));
-                    self.changed.notify_all();
-                    return true;
-                }
-            };
+        let (mut writer, pending) = match started {
+            Ok(pair) => pair,
+            Err(failure) => {
+                inner.pending = Some(Err(failure));
+                self.changed.notify_all();
+                return true;
+            }
+        };
         inner.pending = Some(Ok(pending));
         // A stream that failed again fails this: its response says how.
         let _ = writer.send_held(inner.replay.messages());
