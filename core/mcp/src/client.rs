@@ -128,7 +128,10 @@ pub enum Era {
     /// any other sign — a JSON-RPC error of any code, a result without
     /// such a revision, an HTTP refusal
     /// ([`fail_discovery`](ClientSession::fail_discovery)), or no answer
-    /// within [`ClientConfig::discover_timeout`].
+    /// within [`ClientConfig::discover_timeout`]. When the `initialize`
+    /// sent after such a silence is refused, the server was only slow to
+    /// start and answered the discovery late: one more discovery, with
+    /// the usual timeout, decides.
     #[default]
     Auto,
     /// The `initialize` lifecycle only (2024-11-05 … 2025-11-25).
@@ -411,6 +414,15 @@ pub struct ClientSession {
     /// on, so a transport reporting its failure late is told it was the
     /// discovery (and does not fail the `initialize` that replaced it).
     discovery: Option<RequestId>,
+    /// The `initialize` in flight replaced a discovery that got no answer
+    /// in time ([`Era::Auto`]).
+    silent_discovery: bool,
+    /// That `initialize` was refused and a second discovery is out: a
+    /// server only slow to start (a stdio child fetched by `uvx` or
+    /// `npx`) answers the first discovery late, speaks 2026-07-28 from
+    /// then on and refuses `initialize` (-32022). The refusal is the
+    /// session's failure if the second discovery fails too.
+    refused_initialize: Option<Error>,
     /// The wire id of each retried request, by its handle.
     wire_of: BTreeMap<RequestId, RequestId>,
     /// Requests waiting for the application's input, by handle.
@@ -453,6 +465,8 @@ impl ClientSession {
             client_info: None,
             stateless: false,
             discovery: None,
+            silent_discovery: false,
+            refused_initialize: None,
             wire_of: BTreeMap::new(),
             awaiting: BTreeMap::new(),
             inputs: BTreeMap::new(),
@@ -1423,6 +1437,34 @@ impl ClientSession {
             return;
         };
         if pending.kind == Kind::Initialize {
+            if let Err(error) = &outcome {
+                if std::mem::take(&mut self.silent_discovery) {
+                    // Answered, so not a silent legacy server: it may be
+                    // one that was slow to start (see `refused_initialize`).
+                    // Ask once more, with the usual timeout.
+                    self.refused_initialize = Some(Error::InitializeRefused {
+                        code: error.code.code(),
+                        message: error.message.clone(),
+                    });
+                    let sent = self.send_value(
+                        now,
+                        stateless_methods::SERVER_DISCOVER,
+                        Kind::Discover,
+                        Value::Object(Map::new()),
+                        None,
+                        None,
+                        Some(pending.handle),
+                        0,
+                    );
+                    if let Err(e) = sent {
+                        self.refused_initialize = None;
+                        self.phase = ClientPhase::Failed;
+                        self.events.push_back(ClientEvent::InitializeFailed(e));
+                    }
+                    return;
+                }
+            }
+            self.silent_discovery = false;
             self.on_initialize(outcome);
             return;
         }
@@ -1506,6 +1548,11 @@ impl ClientSession {
             Some((v, d))
         });
         let Some((v, d)) = found else {
+            if let Some(e) = self.refused_initialize.take() {
+                self.phase = ClientPhase::Failed;
+                self.events.push_back(ClientEvent::InitializeFailed(e));
+                return;
+            }
             let failed = if self.config.era == Era::Stateless {
                 Err(match outcome {
                     Discovery::Error(e) => Error::InitializeRefused {
@@ -1525,6 +1572,7 @@ impl ClientSession {
                     Discovery::Silent => Error::InitializeTimedOut,
                 })
             } else {
+                self.silent_discovery = matches!(outcome, Discovery::Silent);
                 self.send_initialize(now, Some(pending.handle)).map(|_| ())
             };
             if let Err(e) = failed {
@@ -2338,6 +2386,114 @@ mod tests {
             let init_id: RequestId = serde_json::from_value(init["id"].clone()).unwrap();
             assert!(!c.fail_discovery(now, &init_id));
         }
+    }
+
+    /// A stdio server slow to start (`uvx`, `npx`) reads our discovery
+    /// after it timed out, answers it late (dropped) and then refuses the
+    /// `initialize` that replaced it, as the Python SDK 2.x does (-32022):
+    /// one more discovery finds the era. Refused again, the session fails
+    /// with the `initialize` refusal; an `initialize` refused after an
+    /// answered discovery is not retried.
+    #[test]
+    fn a_late_stateless_server_refusing_initialize_is_discovered_again() {
+        let now = Instant::now();
+        let config = ClientConfig {
+            era: Era::Auto,
+            ..ClientConfig::default()
+        };
+        for rediscovered in [true, false] {
+            let mut c = ClientSession::new(config.clone());
+            c.initialize(
+                now,
+                Implementation::new("c", "1"),
+                ClientCapabilities::default(),
+            )
+            .unwrap();
+            let first = sent(&mut c);
+            assert_eq!(first["method"], "server/discover");
+            let later = now + config.discover_timeout + Duration::from_secs(1);
+            c.handle_timeout(later);
+            let init = sent(&mut c);
+            assert_eq!(init["method"], "initialize");
+            // The late answer to the first discovery changes nothing.
+            feed(
+                &mut c,
+                later,
+                json!({"jsonrpc": "2.0", "id": first["id"], "result": {
+                "resultType": "complete", "supportedVersions": ["2026-07-28"],
+                "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}}),
+            );
+            assert!(c.poll_event().is_none());
+            feed(
+                &mut c,
+                later,
+                json!({"jsonrpc": "2.0", "id": init["id"], "error": {"code": -32022,
+                "message": "connection is serving the 2026-07-28 protocol"}}),
+            );
+            assert!(c.poll_event().is_none());
+            let again = sent(&mut c);
+            assert_eq!(again["method"], "server/discover");
+            assert_ne!(again["id"], first["id"]);
+            if rediscovered {
+                feed(
+                    &mut c,
+                    later,
+                    json!({"jsonrpc": "2.0", "id": again["id"], "result": {
+                    "resultType": "complete", "supportedVersions": ["2026-07-28"],
+                    "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}}),
+                );
+                match c.poll_event() {
+                    Some(ClientEvent::Initialized {
+                        protocol_version, ..
+                    }) => assert_eq!(protocol_version, "2026-07-28"),
+                    other => panic!("{other:?}"),
+                }
+                assert!(c.is_stateless());
+            } else {
+                feed(
+                    &mut c,
+                    later,
+                    json!({"jsonrpc": "2.0", "id": again["id"],
+                    "error": {"code": -32601, "message": "no"}}),
+                );
+                match c.poll_event() {
+                    Some(ClientEvent::InitializeFailed(Error::InitializeRefused {
+                        code, ..
+                    })) => assert_eq!(code, -32022),
+                    other => panic!("{other:?}"),
+                }
+                assert!(c.poll_message().is_none(), "no second initialize");
+            }
+        }
+        // Discovery answered with an error, initialize refused: no retry.
+        let mut c = ClientSession::new(config);
+        let id = c
+            .initialize(
+                now,
+                Implementation::new("c", "1"),
+                ClientCapabilities::default(),
+            )
+            .unwrap();
+        sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no"}}),
+        );
+        let init = sent(&mut c);
+        feed(
+            &mut c,
+            now,
+            json!({"jsonrpc": "2.0", "id": init["id"], "error": {"code": -32600, "message": "no"}}),
+        );
+        assert!(matches!(
+            c.poll_event(),
+            Some(ClientEvent::InitializeFailed(Error::InitializeRefused {
+                code: -32600,
+                ..
+            }))
+        ));
+        assert!(c.poll_message().is_none());
     }
 
     #[test]
