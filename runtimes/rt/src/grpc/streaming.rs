@@ -4,7 +4,7 @@
 
 use crate::{Body, Sleep};
 use bytes::buf::Take;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -300,8 +300,8 @@ pub(crate) fn encode_into<T: prost::Message>(
     if dst.capacity() - dst.len() < need {
         dst.reserve(need.max(room));
     }
-    dst.put_slice(&header);
     dst.resize(start + len, 0);
+    dst[start - MESSAGE_HEADER_LEN..start].copy_from_slice(&header);
     let mut body = &mut dst[start..];
     let encoded = message.encode(&mut body);
     // `encode` fails only for want of room, and the room is exactly
