@@ -2,7 +2,8 @@
 //! blocking), split halves used concurrently, close handshakes started by
 //! either side with their codes, pings answered while the application does
 //! not read, handshake refusals, back-pressure, and interop with
-//! tungstenite in both directions.
+//! tungstenite in both directions, and a frame over the limit answered
+//! with 1009 without resetting the connection under the sender.
 
 mod support;
 
@@ -445,6 +446,81 @@ fn tungstenite_client_against_server<T: WsServer>() {
     srv.stop();
 }
 
+/// A frame over the server's 16 MiB frame limit, still streaming in when
+/// the server fails the connection with 1009: the close frame must reach
+/// the client. A server that drops the socket with the rest of the frame
+/// unread makes the kernel answer with a reset, which discards the close
+/// frame still unread on the client's side (found with Python websockets
+/// against the blocking server: "no close frame received or sent").
+fn oversized_frame_closes_with_1009<T: WsServer>() {
+    for deflate in [false, true] {
+        oversized_frame_closes_with_1009_once::<T>(deflate);
+    }
+}
+
+fn oversized_frame_closes_with_1009_once<T: WsServer>(deflate: bool) {
+    use std::io::{Read, Write};
+    let srv = <T as WsServer>::start();
+    let mut s = support::connect(srv.addr);
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        if deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        } else {
+            ""
+        }
+    );
+    support::send(&mut s, request);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", T::NAME);
+    // One binary frame of 17 MiB (masked, all-zero key): the header says
+    // too much at once, and the payload keeps coming.
+    let len: u64 = 17 << 20;
+    let mut writer = s.try_clone().unwrap();
+    let upload = std::thread::spawn(move || {
+        let mut frame = vec![if deflate { 0xc2 } else { 0x82 }, 0x80 | 127];
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        writer.write_all(&frame)?;
+        let chunk = vec![0u8; 64 * 1024];
+        for _ in 0..len / chunk.len() as u64 {
+            writer.write_all(&chunk)?;
+        }
+        std::io::Result::Ok(())
+    });
+    // Let the upload run into the server's refusal before reading.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let code = loop {
+        if got.len() >= 4 && got[0] == 0x88 {
+            break Some(u16::from_be_bytes([got[2], got[3]]));
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("{}: {e} before the close frame (read {got:?})", T::NAME),
+        }
+    };
+    assert_eq!(code, Some(1009), "{} deflate {deflate}", T::NAME);
+    // The server read the rest of the frame instead of resetting the
+    // connection under the upload.
+    let uploaded = upload.join().unwrap();
+    assert!(
+        uploaded.is_ok(),
+        "{} deflate {deflate}: upload failed: {uploaded:?}",
+        T::NAME
+    );
+    drop(s);
+    srv.stop();
+}
+
 /// A tungstenite echo server on a thread; returns its `ws://` URL.
 fn tungstenite_server() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -640,6 +716,10 @@ macro_rules! server {
             #[test]
             fn blocking_client_against_this_server() {
                 blocking_client_suite::<$T>();
+            }
+            #[test]
+            fn oversized_frame_closes_with_1009() {
+                super::oversized_frame_closes_with_1009::<$T>();
             }
         }
     };

@@ -802,4 +802,33 @@ pub(crate) fn run_server(stream: TcpStream, pending: PendingUpgrade, leftover: &
             Some(Err(_)) | None => break,
         }
     }
+    linger(&socket.inner.stream, deadline);
+}
+
+/// A lingering close: once the close frame is out, shuts the write side
+/// down and reads and drops what the peer still sends until its end of
+/// stream or `deadline`. Failing a connection (1009 for a frame over the
+/// limit, 1002, …) leaves the rest of the peer's data unread, and closing a
+/// socket over unread data answers with a reset: a peer still sending then
+/// fails its send with a broken pipe, and may lose the close frame telling
+/// it why (Python websockets does). The async servers read on until the
+/// close timeout too.
+fn linger(mut stream: &TcpStream, deadline: Instant) {
+    // A failed shutdown (peer gone) leaves nothing to wait for.
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
