@@ -400,8 +400,11 @@ struct Resumption {
 /// `tools/call` is an SSE stream with only an event id and `retry: 300`,
 /// closed before the result; a GET with `Last-Event-ID` gets the result.
 /// The first resumption is closed empty again (with a new event id) to
-/// check that the client keeps resuming from the newest id.
-fn sse_retry_server(seen: Arc<Mutex<Resumption>>) -> std::net::SocketAddr {
+/// check that the client keeps resuming from the newest id. Not
+/// `resumable`: the answer to `tools/call` is one log notification
+/// without an event id, then the end of the stream (a server that died
+/// mid-call).
+fn sse_retry_server(seen: Arc<Mutex<Resumption>>, resumable: bool) -> std::net::SocketAddr {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -461,6 +464,11 @@ fn sse_retry_server(seen: Arc<Mutex<Resumption>>) -> std::net::SocketAddr {
                         result.len()
                     );
                 }
+                Some("tools/call") if !resumable => {
+                    let _ = out.write_all(sse.as_bytes());
+                    let _ = out.write_all(b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"working\"}}\n\n");
+                    seen.lock().unwrap().closed_at = Some(Instant::now());
+                }
                 Some("tools/call") => {
                     call_id = request["id"].clone();
                     let _ = out.write_all(sse.as_bytes());
@@ -481,7 +489,7 @@ fn sse_retry_server(seen: Arc<Mutex<Resumption>>) -> std::net::SocketAddr {
 fn sse_answer_resumed_after_the_servers_retry<R: McpRuntime>() {
     R::block_on(async {
         let seen = Arc::new(Mutex::new(Resumption::default()));
-        let addr = sse_retry_server(seen.clone());
+        let addr = sse_retry_server(seen.clone(), true);
         let mut config = McpClientConfig::default();
         config.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
         let client = R::connect_http(&format!("http://{addr}/"), config)
@@ -498,6 +506,33 @@ fn sse_answer_resumed_after_the_servers_retry<R: McpRuntime>() {
             assert!(s.resumed[1].0 - s.closed_at.unwrap() >= Duration::from_millis(300));
             assert!(start.elapsed() >= Duration::from_millis(600));
         }
+        client.close().await.unwrap();
+    });
+}
+
+/// An SSE answer that ends before the response without an event id
+/// cannot be resumed: the call fails at once, not at its deadline.
+fn sse_answer_without_event_ids_fails_the_call_at_once<R: McpRuntime>() {
+    R::block_on(async {
+        let seen = Arc::new(Mutex::new(Resumption::default()));
+        let addr = sse_retry_server(seen.clone(), false);
+        let mut config = McpClientConfig::default();
+        config.session.jsonrpc.request_timeout = Some(Duration::from_secs(30));
+        let client = R::connect_http(&format!("http://{addr}/"), config)
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let err = client.call_tool("t", None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("no event id to resume it from"),
+            "{err}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(seen.lock().unwrap().resumed.is_empty());
         client.close().await.unwrap();
     });
 }
@@ -571,6 +606,10 @@ macro_rules! suite {
             #[test]
             fn sse_answer_resumed_after_the_servers_retry() {
                 super::sse_answer_resumed_after_the_servers_retry::<$rt>()
+            }
+            #[test]
+            fn sse_answer_without_event_ids_fails_the_call_at_once() {
+                super::sse_answer_without_event_ids_fails_the_call_at_once::<$rt>()
             }
             #[test]
             fn stateless_era_against_our_server() {

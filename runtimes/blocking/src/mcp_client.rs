@@ -977,7 +977,11 @@ impl Shared {
                 }
             }
             let Some(retry) = sse.resume(id)? else {
-                return Ok(());
+                // Lost for good: fail the call now, not at its deadline.
+                return Err(AnswerError::NotResumable {
+                    request: id.clone(),
+                }
+                .into());
             };
             std::thread::sleep(retry);
             let Some(req) = self.http_request(|ep, s| ep.get(s, sse.last_event_id())) else {

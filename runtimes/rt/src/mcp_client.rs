@@ -1200,8 +1200,8 @@ impl<R: Runtime> Shared<R> {
                 }
             }
             let Some(retry) = sse.resume(&id)? else {
-                tracing::debug!(request = %id, "SSE answer ended without an event id to resume from");
-                return Ok(());
+                // Lost for good: fail the call now, not at its deadline.
+                return Err(AnswerError::NotResumable { request: id }.into());
             };
             crate::sleep_until(&self.rt, self.rt.now() + retry).await;
             let Some(req) = self.http_request(|ep, s| ep.get(s, sse.last_event_id())) else {

@@ -66,6 +66,18 @@ pub enum AnswerError {
         /// How many times its stream ended.
         attempts: u32,
     },
+    /// The SSE answer to our request ended before the response without
+    /// ever carrying an event id ([`SseAnswer::resume`] gave `None`): it
+    /// cannot be resumed, and a server sends a response on no other
+    /// stream, so the response is lost (the server died mid-call, or
+    /// closed the stream early without making it resumable).
+    #[error(
+        "the SSE answer to request {request} ended before the response, with no event id to resume it from"
+    )]
+    NotResumable {
+        /// Our request.
+        request: RequestId,
+    },
     /// An endpoint URL that does not parse.
     #[error("bad URL {url:?}: {reason}")]
     BadUrl {
@@ -451,8 +463,10 @@ impl SseAnswer {
     /// SEP-1699; a dropped connection counts the same): whether and when
     /// to resume it with a GET carrying [`last_event_id`](Self::last_event_id).
     /// `Ok(Some(delay))`: wait `delay`, then GET. `Ok(None)`: the stream
-    /// carried no event id and cannot be resumed (the request then waits
-    /// for its deadline). Call it only while the request is pending.
+    /// carried no event id and cannot be resumed; the runtimes' clients
+    /// then fail the request with [`AnswerError::NotResumable`] rather
+    /// than let it wait for its deadline. Call it only while the request
+    /// is pending.
     ///
     /// # Errors
     ///
