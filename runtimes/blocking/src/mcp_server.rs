@@ -13,8 +13,10 @@
 //! on stdio, on the thread that read it (which then writes its answer;
 //! the reading passes to another thread while a handler waits for the
 //! client or runs long); on Streamable HTTP, on the connection thread
-//! that waits for its answer when nothing it may send needs the response
-//! open first. Otherwise it runs on a pooled handler thread. At most
+//! that waits for its answer when it cannot ask the client anything, has
+//! no progress token, and either cannot log or came over HTTP/1.1 (its
+//! logs are then written by that thread as they come, as SSE events of
+//! its answer). Otherwise it runs on a pooled handler thread. At most
 //! [`McpServerBuilder::max_handler_threads`] calls are in progress at
 //! once; beyond, a call is answered -32009 at once. A handler talks back
 //! through its [`RequestContext`]: logs, progress, sampling and
