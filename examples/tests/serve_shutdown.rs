@@ -2,7 +2,8 @@
 //! runtime: at once with nothing in flight (exit 0), after
 //! `--shutdown-timeout` when a client keeps a response open (an endless
 //! `/stream` it does not read; exit 130), and at once on a second Ctrl-C.
-//! SIGINT is sent with kill(1) to the server's PID only.
+//! SIGINT is sent with kill(1) to the server's PID only. Also: `--listen`
+//! takes a host name.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -149,4 +150,36 @@ fn a_second_ctrl_c_exits_at_once() {
             "{rt}: {status:?} 5 s after the second Ctrl-C"
         );
     }
+}
+
+#[test]
+fn listen_takes_a_host_name() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--threads", "1", "--listen"])
+        .arg(format!("localhost:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wirestate serve");
+    let started = Instant::now();
+    // `localhost` is 127.0.0.1 or ::1, whichever the resolver gives first.
+    let up = loop {
+        let v4 = TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if v4 || TcpStream::connect(("::1", port)).is_ok() {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(10) || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "not listening on localhost:{port}");
 }

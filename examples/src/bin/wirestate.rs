@@ -37,8 +37,9 @@ enum WebKind {
 enum Command {
     /// Serve the demo routes over HTTP/1.1 and h2c on one port: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        /// Address to listen on: IP:PORT, or HOST:PORT (`localhost:8080`:
+        /// the first address the name resolves to).
+        #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_listen)]
         listen: SocketAddr,
         /// Which runtime drives the connections.
         #[arg(long, value_enum, default_value = "tokio")]
@@ -731,6 +732,18 @@ fn on_ctrl_c(timeout: std::time::Duration, f: impl FnOnce() + Send + 'static) {
         eprintln!("wirestate: exiting on {why} with connections still open");
         std::process::exit(130);
     });
+}
+
+/// `--listen`: a socket address, or a host name and port resolved to the
+/// first of its addresses.
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(s)
+        .map_err(|e| format!("{s:?} is not HOST:PORT ({e})"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 /// `--shutdown-timeout`: a non-negative, finite number of seconds.
