@@ -855,6 +855,29 @@ fn eof_with_streams_active_is_an_error() {
     assert!(s.is_closed() || s.poll_transmit().is_some());
 }
 
+/// A client talking to an HTTP/1.1 server: its `HTTP/1.1 400 ...`
+/// answer to the preface is named as such, not as a giant frame, at
+/// once or a byte at a time.
+#[test]
+fn client_names_an_http1_answer() {
+    let answer = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+    for chunk in [answer.len(), 1] {
+        let mut c = Connection::client(Config::default());
+        let now = Instant::now();
+        c.send_request(get("http://e/"), true).unwrap();
+        let mut err = None;
+        for piece in answer.chunks(chunk) {
+            if let Err(e) = c.handle_input(now, piece) {
+                err = Some(e);
+                break;
+            }
+        }
+        let err = err.expect("an error");
+        assert_eq!(err.kind(), ErrorKind::Protocol);
+        assert!(err.to_string().contains("HTTP/1.x"), "{err}");
+    }
+}
+
 #[test]
 fn keepalive_only_with_streams_when_not_while_idle() {
     let mut cfg = Config::default();

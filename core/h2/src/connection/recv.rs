@@ -34,6 +34,15 @@ impl Connection {
         {
             return Ok(());
         }
+        // A server that does not speak h2c answers our preface with an
+        // HTTP/1.x status line, which would otherwise read as a frame of
+        // some 4 MB of type 0x50 ('P') and be reported as such.
+        if self.role == Role::Client && !self.got_settings && self.rx.starts_with(b"HTTP/") {
+            return Err(Error::protocol(
+                ErrorCode::PROTOCOL_ERROR,
+                "the server answered in HTTP/1.x, not HTTP/2 (it does not speak h2c with prior knowledge)",
+            ));
+        }
         while self.state == State::Open {
             match self.decoder.decode(&mut self.rx) {
                 Ok(None) => break,
