@@ -521,6 +521,48 @@ fn oversized_frame_closes_with_1009_once<T: WsServer>(deflate: bool) {
     srv.stop();
 }
 
+/// The blocking client failing a connection (a 17 MiB frame from the
+/// server, over the 16 MiB limit) sends 1009 and, once dropped, lingers
+/// until the server closes instead of resetting the connection under its
+/// upload (found with Python websockets as the server: 'no close frame
+/// received or sent', ConnectionResetError).
+#[test]
+fn blocking_client_failing_lingers_for_the_close() {
+    use std::io::{Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = l.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let ws = tungstenite::accept(stream).unwrap();
+        let mut stream = ws.into_inner();
+        let len: u64 = 17 << 20;
+        let mut frame = vec![0x82, 127];
+        frame.extend_from_slice(&len.to_be_bytes());
+        stream.write_all(&frame)?;
+        let chunk = vec![0u8; 64 * 1024];
+        for _ in 0..len / chunk.len() as u64 {
+            stream.write_all(&chunk)?;
+        }
+        // Our close frame follows the client's 1009 (masked: 2 + 4 + 2).
+        let mut close = [0u8; 8];
+        stream.read_exact(&mut close)?;
+        assert_eq!(close[0], 0x88);
+        let code = [close[6] ^ close[2], close[7] ^ close[3]];
+        std::io::Result::Ok(u16::from_be_bytes(code))
+    });
+    let socket = wirestate_blocking::ws::connect(&format!("ws://{addr}/")).unwrap();
+    let err = socket.recv().expect("an error").unwrap_err();
+    assert!(err.to_string().contains("exceeds"), "{err}");
+    let started = Instant::now();
+    drop(socket);
+    let code = server.join().unwrap();
+    assert_eq!(code.unwrap(), 1009, "the server's upload was reset");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
 /// A tungstenite echo server on a thread; returns its `ws://` URL.
 fn tungstenite_server() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -225,6 +225,9 @@ struct Reader {
     done: bool,
     ended: bool,
     read_eof: bool,
+    /// The connection failed on the peer's input (1002, 1007, 1009, …):
+    /// the machine sent its close frame, the peer's data is left unread.
+    failed: bool,
     close_frame: Option<CloseFrame>,
     read_timeout: Option<Option<Duration>>,
 }
@@ -241,6 +244,21 @@ struct Inner {
     reader: Mutex<Reader>,
     writer: Mutex<Writer>,
     protocol: Option<String>,
+    /// How long the last handle's drop lingers after a failure.
+    close_timeout: Duration,
+}
+
+impl Drop for Inner {
+    /// After a failure on the peer's input, the last handle dropped lingers
+    /// (bounded by the close timeout) instead of resetting the connection
+    /// under a peer still sending, which would lose the close frame
+    /// telling it why (see [`linger`]).
+    fn drop(&mut self) {
+        let r = self.reader.get_mut().unwrap_or_else(|e| e.into_inner());
+        if r.failed && !r.read_eof {
+            linger(&self.stream, Instant::now() + self.close_timeout);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -250,6 +268,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A WebSocket over a blocking `TcpStream`. Clone it to read in one thread
 /// and send from others; see the [module](self) docs for how the threads
 /// share it.
+///
+/// After the peer broke the protocol (a message over the limit, invalid
+/// UTF-8, …) the close frame saying why is sent at once; dropping the last
+/// handle then reads and drops what the peer still sends until it closes,
+/// for at most the close timeout, so that the peer gets that frame instead
+/// of a reset.
 #[derive(Clone)]
 pub struct WebSocket {
     inner: Arc<Inner>,
@@ -316,6 +340,7 @@ impl WebSocket {
         mut machine: Connection,
         leftover: &[u8],
         protocol: Option<String>,
+        close_timeout: Duration,
     ) -> Self {
         let now = Instant::now();
         machine.start(now);
@@ -325,6 +350,7 @@ impl WebSocket {
             done: false,
             ended: false,
             read_eof: false,
+            failed: false,
             close_frame: None,
             read_timeout: None,
         };
@@ -345,6 +371,7 @@ impl WebSocket {
                 reader: Mutex::new(reader),
                 writer: Mutex::new(writer),
                 protocol,
+                close_timeout,
             }),
         }
     }
@@ -444,6 +471,13 @@ impl WebSocket {
                     }
                     Item::Failed(e) => {
                         r.done = true;
+                        // The application has every event before the
+                        // failure: the close frame held back behind them
+                        // (1009, 1002, …) goes out now, not only if the
+                        // application happens to call `close`.
+                        let mut w = lock(&self.inner.writer);
+                        while w.machine.poll_event().is_some() {}
+                        w.flush(&self.inner.stream);
                         return Some(Err(e));
                     }
                 }
@@ -567,7 +601,10 @@ impl Reader {
                 .push_back(Item::Data(Received::Fragment { kind, data, fin })),
             Event::Ping(_) | Event::Pong(_) => {}
             Event::Close(frame) => self.end(Item::Closed(frame)),
-            Event::Error(e) => self.end(Item::Failed(Error::Protocol(e))),
+            Event::Error(e) => {
+                self.failed = true;
+                self.end(Item::Failed(Error::Protocol(e)));
+            }
         }
     }
 }
@@ -680,6 +717,7 @@ pub fn client(stream: TcpStream, uri: Uri, config: Config) -> Result<WebSocket, 
         machine,
         &leftover,
         negotiated.subprotocol,
+        config.connection.close_timeout,
     ))
 }
 
@@ -788,7 +826,7 @@ pub(crate) fn run_server(stream: TcpStream, pending: PendingUpgrade, leftover: &
     };
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_write_timeout(None);
-    let socket = WebSocket::new(stream, up.machine, leftover, up.protocol);
+    let socket = WebSocket::new(stream, up.machine, leftover, up.protocol, up.close_timeout);
     let handle = socket.clone();
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (up.on_upgrade)(handle))).is_err() {
         tracing::error!("websocket handler panicked; closing the connection");
