@@ -836,9 +836,6 @@ async fn ws_session<R: wirestate_rt::Runtime>(
     let (socket, connection) = ws::connect(rt.clone(), url, config)
         .await
         .map_err(|e| format!("cannot connect to {url}: {e}"))?;
-    rt.spawn(Box::pin(async move {
-        let _ = connection.await;
-    }));
     let (mut sender, mut receiver) = socket.split();
     std::thread::spawn(move || {
         futures_lite::future::block_on(async move {
@@ -851,10 +848,26 @@ async fn ws_session<R: wirestate_rt::Runtime>(
             let _ = sender.close(ws::close_code::NORMAL, "").await;
         })
     });
-    let mut out = std::io::stdout().lock();
-    while let Some(message) = receiver.recv().await {
-        let message = message.map_err(|e| format!("websocket error: {e}"))?;
-        print_message(&mut out, message.as_bytes()).map_err(|e| e.to_string())?;
-    }
-    close_status(receiver.close_frame())
+    let session = async move {
+        let mut out = std::io::stdout().lock();
+        while let Some(message) = receiver.recv().await {
+            let message = message.map_err(|e| format!("websocket error: {e}"))?;
+            print_message(&mut out, message.as_bytes()).map_err(|e| e.to_string())?;
+        }
+        close_status(receiver.close_frame())
+    };
+    // The connection is driven here rather than spawned and forgotten, and
+    // awaited once the session ends, even on an error: a failed connection
+    // (1009 for a message over the limit, …) still sends its close frame
+    // and waits (bounded by the close timeout) for the server's end, where
+    // exiting at once dropped the frame unsent (smol) or reset the
+    // connection under it, so the server never learnt why.
+    let (_, status) = futures_lite::future::zip(
+        async move {
+            let _ = connection.await;
+        },
+        session,
+    )
+    .await;
+    status
 }
