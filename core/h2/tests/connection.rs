@@ -857,7 +857,8 @@ fn eof_with_streams_active_is_an_error() {
 
 /// A client talking to an HTTP/1.1 server: its `HTTP/1.1 400 ...`
 /// answer to the preface is named as such, not as a giant frame, at
-/// once or a byte at a time.
+/// once or a byte at a time; other bytes that cannot start a SETTINGS
+/// frame are named too.
 #[test]
 fn client_names_an_http1_answer() {
     let answer = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
@@ -876,6 +877,15 @@ fn client_names_an_http1_answer() {
         assert_eq!(err.kind(), ErrorKind::Protocol);
         assert!(err.to_string().contains("HTTP/1.x"), "{err}");
     }
+    // Python's http.server answers the preface with a bare HTML page.
+    let mut c = Connection::client(Config::default());
+    let err = c
+        .handle_input(Instant::now(), b"<!DOCTYPE HTML>\n<html>")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not an HTTP/2 SETTINGS frame"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -157,6 +157,9 @@ pub struct Connection {
     preface: PrefaceMatcher,
     /// The peer's first frame (its SETTINGS) arrived.
     got_settings: bool,
+    /// Client: the server's first bytes were looked at (are they HTTP/2
+    /// at all?).
+    sniffed: bool,
     rx: BytesMut,
     decoder: FrameDecoder,
     hpack_dec: hpack::Decoder,
@@ -251,6 +254,7 @@ impl Connection {
             started: false,
             preface: PrefaceMatcher::new(),
             got_settings: false,
+            sniffed: false,
             rx: BytesMut::new(),
             decoder,
             hpack_dec,

@@ -35,13 +35,24 @@ impl Connection {
             return Ok(());
         }
         // A server that does not speak h2c answers our preface with an
-        // HTTP/1.x status line, which would otherwise read as a frame of
-        // some 4 MB of type 0x50 ('P') and be reported as such.
-        if self.role == Role::Client && !self.got_settings && self.rx.starts_with(b"HTTP/") {
-            return Err(Error::protocol(
-                ErrorCode::PROTOCOL_ERROR,
-                "the server answered in HTTP/1.x, not HTTP/2 (it does not speak h2c with prior knowledge)",
-            ));
+        // HTTP/1.x status line (or, Python's http.server, a bare HTML
+        // page), which would otherwise read as a frame header of some
+        // megabytes and an odd type, and be reported as such. The server's
+        // first frame must be SETTINGS (type 0x4, the fourth byte).
+        if self.role == Role::Client && !self.sniffed && self.rx.len() >= 5 {
+            self.sniffed = true;
+            if self.rx.starts_with(b"HTTP/") {
+                return Err(Error::protocol(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "the server answered in HTTP/1.x, not HTTP/2 (it does not speak h2c with prior knowledge)",
+                ));
+            }
+            if self.rx[3] != 0x4 {
+                return Err(Error::protocol(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "the server's first bytes are not an HTTP/2 SETTINGS frame (not an HTTP/2 server?)",
+                ));
+            }
         }
         while self.state == State::Open {
             match self.decoder.decode(&mut self.rx) {
