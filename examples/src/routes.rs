@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /`, `HEAD /` | 200 `hello` |
 //! | `POST /echo` | 200 with the request body, streamed back as it arrives |
-//! | `GET /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
+//! | `GET /stream?n=N`, `HEAD /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
 //! | `GET /ws` | WebSocket upgrade; every message echoed as received (text as text, binary as binary), permessage-deflate accepted; 400/426 without a valid handshake |
 //! | `POST`/`GET`/`DELETE /mcp` | the MCP server of [`crate::mcp`] over Streamable HTTP (tokio and smol; [`with_mcp`]) |
 //! | `content-type: application/grpc…` | the gRPC services of [`crate::grpc`] (gRPC over h2c, gRPC-Web over HTTP/1.1; tokio and smol; [`with_grpc`]) |
@@ -25,7 +25,7 @@ pub enum Route {
     Hello,
     /// `POST /echo`.
     Echo,
-    /// `GET /stream?n=N`.
+    /// `GET /stream?n=N` or `HEAD /stream?n=N`.
     Stream(u64),
     /// `GET /ws`: the WebSocket echo.
     WebSocket,
@@ -41,7 +41,9 @@ pub fn route(method: &Method, uri: &http::Uri) -> Route {
         (&Method::GET | &Method::HEAD, "/") => Route::Hello,
         (&Method::POST, "/echo") => Route::Echo,
         (&Method::GET, "/ws") => Route::WebSocket,
-        (&Method::GET, "/stream") => {
+        // HEAD as GET (RFC 9110 §9.3.2: the same header fields); the
+        // server machine sends no body for it.
+        (&Method::GET | &Method::HEAD, "/stream") => {
             let n = uri
                 .query()
                 .unwrap_or("")
@@ -211,6 +213,7 @@ mod tests {
         assert_eq!(route(&Method::GET, &u("/ws")), Route::WebSocket);
         assert_eq!(route(&Method::POST, &u("/ws")), Route::NotFound);
         assert_eq!(route(&Method::GET, &u("/stream?n=3")), Route::Stream(3));
+        assert_eq!(route(&Method::HEAD, &u("/stream?n=3")), Route::Stream(3));
         assert_eq!(route(&Method::GET, &u("/stream?x=1&n=0")), Route::Stream(0));
         assert_eq!(route(&Method::GET, &u("/stream?n=-1")), Route::BadRequest);
         assert_eq!(route(&Method::GET, &u("/nope")), Route::NotFound);
