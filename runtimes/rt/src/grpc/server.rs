@@ -25,9 +25,9 @@ use wirestate_grpc::{
 /// [`ResponseSink::send`] waits.
 const SINK_BUFFER: usize = 64 * 1024;
 
-/// What a streaming sink's queue grows by when it is out of room: all it
-/// may queue, and a message more, so that it is not grown (and copied)
-/// by doubling a dozen times a call as small messages come.
+/// What a streaming sink's queue grows by when it holds messages and is out
+/// of room: all it may queue, and a message more, so that it is not grown
+/// (and copied) by doubling a dozen times a call as small messages come.
 const SINK_RESERVE: usize = SINK_BUFFER + 4 * 1024;
 
 /// Whether a request is gRPC or gRPC-Web (its content type is

@@ -270,9 +270,12 @@ pub(crate) fn frame_message<T: prost::Message>(
 
 /// Appends `message` to `dst` as one length-prefixed gRPC message,
 /// compressed with `encoding` if `compress` (and `encoding` is not
-/// identity). When `dst` has no room for it, at least `room` bytes are
-/// reserved at once: a sink that queues many small messages grows its
-/// buffer once instead of doubling it (and copying it) message by message.
+/// identity). When `dst` holds messages already and has no room for this
+/// one, at least `room` bytes are reserved at once: a sink that queues
+/// many small messages grows its buffer once instead of doubling it (and
+/// copying it) message by message. An empty `dst` gets room for the
+/// message only, so that a stream that sends now and then does not keep a
+/// batch-sized buffer for its whole life.
 ///
 /// Uncompressed messages are encoded by prost straight after their 5-byte
 /// prefix: no intermediate `Vec` and no second copy.
@@ -298,7 +301,7 @@ pub(crate) fn encode_into<T: prost::Message>(
     let start = dst.len() + MESSAGE_HEADER_LEN;
     let need = MESSAGE_HEADER_LEN + len;
     if dst.capacity() - dst.len() < need {
-        dst.reserve(need.max(room));
+        dst.reserve(if dst.is_empty() { need } else { need.max(room) });
     }
     dst.resize(start + len, 0);
     dst[start - MESSAGE_HEADER_LEN..start].copy_from_slice(&header);
@@ -384,8 +387,13 @@ mod tests {
         // With a batch reserved at once, and growing message by message.
         for room in [0, 64 * 1024] {
             let mut queue = BytesMut::new();
-            for s in &samples {
+            for (i, s) in samples.iter().enumerate() {
                 encode_into(s, Encoding::Identity, false, &mut queue, room).unwrap();
+                // The first message into an empty queue gets its own size;
+                // the batch comes with the second.
+                if i == 0 {
+                    assert!(queue.capacity() < 1024);
+                }
             }
             assert_eq!(queue, expected);
             assert!(queue.capacity() >= room);
