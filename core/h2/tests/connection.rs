@@ -250,6 +250,54 @@ fn many_concurrent_streams() {
     assert!(c.send_request(get("https://example.com/x"), true).is_ok());
 }
 
+/// Before the server's first SETTINGS, a client opens at most
+/// `INITIAL_MAX_SEND_STREAMS` streams (SETTINGS_MAX_CONCURRENT_STREAMS is
+/// unlimited until then, but requests sent with the preface raced nginx's
+/// 128 and past it were refused with the connection closed); the server's
+/// SETTINGS then set the limit, or lift it when they do not name one.
+#[test]
+fn streams_before_the_first_settings_are_bounded() {
+    use wirestate_h2::connection::INITIAL_MAX_SEND_STREAMS;
+    let open_all = |c: &mut Connection, upto: usize| {
+        let mut n = 0;
+        while n < upto
+            && c.send_request(get(&format!("https://example.com/{n}")), true)
+                .is_ok()
+        {
+            n += 1;
+        }
+        n
+    };
+    let now = Instant::now();
+    // A server allowing 150.
+    let mut config = Config::default();
+    config.max_concurrent_streams = 150;
+    let mut c = Connection::client(Config::default());
+    let mut s = Connection::server(config);
+    let first = open_all(&mut c, 1000);
+    assert_eq!(first, INITIAL_MAX_SEND_STREAMS as usize);
+    assert!(!c.can_open_stream());
+    let mut available = 0;
+    pump(
+        &mut c,
+        &mut s,
+        now,
+        &mut |_, e| {
+            if matches!(e, Event::StreamsAvailable) {
+                available += 1;
+            }
+        },
+        &mut ignore,
+    );
+    assert_eq!(available, 1);
+    assert_eq!(first + open_all(&mut c, 1000), 150);
+    // A server whose first SETTINGS name no limit: unlimited.
+    let mut c = Connection::client(Config::default());
+    assert_eq!(open_all(&mut c, 1000), INITIAL_MAX_SEND_STREAMS as usize);
+    c.handle_input(now, &[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    assert_eq!(open_all(&mut c, 1000), 1000);
+}
+
 #[test]
 fn trailers_both_ways() {
     let (mut c, mut s) = pair();

@@ -133,6 +133,7 @@ impl Connection {
             self.events.push_back(Event::SettingsAcked);
             return Ok(());
         }
+        let first = !std::mem::replace(&mut self.remote.settled, true);
         let st = &s.settings;
         if self.role == Role::Client && st.enable_push() == Some(true) {
             return Err(Error::protocol(
@@ -145,6 +146,10 @@ impl Connection {
         }
         if let Some(n) = st.max_concurrent_streams() {
             self.remote.max_concurrent = Some(n);
+        } else if first {
+            // Not in the peer's first SETTINGS: the protocol's initial
+            // value, unlimited, replaces our assumption.
+            self.remote.max_concurrent = None;
         }
         if let Some(n) = st.max_frame_size() {
             self.remote.max_frame_size = n;

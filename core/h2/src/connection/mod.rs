@@ -41,6 +41,14 @@ use wirestate_machine::{Machine, TimerTable, Transmit, TxQueue};
 /// of a body is waiting.
 pub const MIN_DATA_FRAME: usize = 1024;
 
+/// Streams a client opens at once before the server's first SETTINGS
+/// says how many it allows. SETTINGS_MAX_CONCURRENT_STREAMS starts
+/// unlimited (RFC 9113 §6.5.2), but requests sent right after the
+/// preface race the server's limit: nginx (128) refuses the streams past
+/// it and ends the connection. 100 is the floor §6.5.2 recommends servers
+/// allow, and what the `h2` crate assumes too.
+pub const INITIAL_MAX_SEND_STREAMS: u32 = 100;
+
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -57,6 +65,8 @@ struct Remote {
     max_frame_size: u32,
     max_concurrent: Option<u32>,
     max_header_list: Option<u32>,
+    /// The peer's first SETTINGS arrived (`max_concurrent` is its own).
+    settled: bool,
 }
 
 /// Our SETTINGS the peer acknowledged (what we receive by).
@@ -265,8 +275,10 @@ impl Connection {
             remote: Remote {
                 initial_window: DEFAULT_INITIAL_WINDOW_SIZE,
                 max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-                max_concurrent: None,
+                // Until the peer's first SETTINGS replaces it.
+                max_concurrent: Some(INITIAL_MAX_SEND_STREAMS),
                 max_header_list: None,
+                settled: false,
             },
             local: Local {
                 initial_window: DEFAULT_INITIAL_WINDOW_SIZE,
