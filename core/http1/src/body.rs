@@ -4,7 +4,7 @@
 use crate::head::{is_tchar, parse_trailers};
 use crate::{Error, Limits};
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use wirestate_machine::{RecvBuf, TxQueue};
 
 /// How a message body is delimited on the wire.
@@ -391,13 +391,53 @@ impl BodyEncoder {
             BodyEncoder::Chunked => {
                 tx.write(b"0\r\n");
                 if let Some(t) = trailers {
-                    crate::encode::write_fields(tx, t, None);
+                    if t.keys().any(|name| !allowed_in_trailers(name)) {
+                        let mut kept = HeaderMap::with_capacity(t.len());
+                        for (name, value) in t.iter().filter(|(n, _)| allowed_in_trailers(n)) {
+                            kept.append(name, value.clone());
+                        }
+                        crate::encode::write_fields(tx, &kept, None);
+                    } else {
+                        crate::encode::write_fields(tx, t, None);
+                    }
                 }
                 tx.write(b"\r\n");
                 Ok(())
             }
         }
     }
+}
+
+/// Whether a field may go out in a trailer section. A sender must not
+/// generate a trailer field whose definition does not allow it (RFC 9110
+/// §6.5.1); those that frame, route or control the message (RFC 9110
+/// §6.5.1's list, as hyper filters them) are dropped, so that trailers
+/// passed through from a request (an echo, a proxy) cannot announce a
+/// Content-Length or a Host to a recipient that merges trailers into the
+/// header section.
+fn allowed_in_trailers(name: &HeaderName) -> bool {
+    use http::header;
+    !matches!(
+        *name,
+        header::AUTHORIZATION
+            | header::CACHE_CONTROL
+            | header::CONNECTION
+            | header::CONTENT_ENCODING
+            | header::CONTENT_LENGTH
+            | header::CONTENT_RANGE
+            | header::CONTENT_TYPE
+            | header::EXPECT
+            | header::HOST
+            | header::MAX_FORWARDS
+            | header::PROXY_AUTHORIZATION
+            | header::RANGE
+            | header::SET_COOKIE
+            | header::TE
+            | header::TRAILER
+            | header::TRANSFER_ENCODING
+            | header::UPGRADE
+    ) && !name.as_str().eq_ignore_ascii_case("keep-alive")
+        && !name.as_str().eq_ignore_ascii_case("proxy-connection")
 }
 
 /// A chunk-size line (`{hex}\r\n`) on the stack; the line is `buf[start..]`.
@@ -421,6 +461,29 @@ fn hex_line(n: usize) -> ([u8; 18], usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailers_that_frame_or_route_are_not_sent() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", "42".parse().unwrap());
+        trailers.insert("content-length", "5".parse().unwrap());
+        trailers.insert("host", "evil".parse().unwrap());
+        trailers.insert("transfer-encoding", "chunked".parse().unwrap());
+        trailers.insert("keep-alive", "1".parse().unwrap());
+        trailers.append("x-checksum", "43".parse().unwrap());
+        let mut tx = TxQueue::new(1 << 20);
+        BodyEncoder::Chunked
+            .finish(Some(&trailers), &mut tx)
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(wirestate_machine::Transmit::Bytes(b)) = tx.pop() {
+            out.extend_from_slice(&b);
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "0\r\nx-checksum: 42\r\nx-checksum: 43\r\n\r\n"
+        );
+    }
 
     #[test]
     fn hex_lines() {
