@@ -520,6 +520,12 @@ fn classify(e: httparse::Error, buf: &[u8], kind: &Kind, limits: &Limits) -> Err
         }
         httparse::Error::Version => {
             let line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+            if matches!(kind, Kind::Request) && line.split(|&b| b == b' ').count() > 3 {
+                // Whitespace inside the request-target ("GET /a b
+                // HTTP/1.1"): a bad target (400, RFC 9112 §3.2), not an
+                // unsupported version (505) because the line ends in one.
+                return Error::InvalidTarget;
+            }
             let version = match kind {
                 Kind::Request => line.rsplit(|&b| b == b' ').next(),
                 Kind::Response => line.split(|&b| b == b' ').next(),

@@ -521,6 +521,13 @@ pub fn server_cases() -> Vec<ServerCase> {
             E(Error::InvalidTarget),
         ),
         s(
+            // Not an unsupported version (505): the line has four parts.
+            "space in target",
+            "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+            false,
+            E(Error::InvalidTarget),
+        ),
+        s(
             "control byte in target",
             b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
             false,
