@@ -148,6 +148,11 @@ struct State {
     closed: bool,
     /// HTTP: the endpoint and the server's session id.
     endpoint: Option<ClientEndpoint>,
+    /// HTTP, from the initialize result until `initialize` returns: what
+    /// the session queues (`notifications/initialized` first) waits, so
+    /// that `initialize` POSTs it in order instead of a POST thread of its
+    /// own racing the next request to the server.
+    hold: bool,
 }
 
 enum Transport {
@@ -295,10 +300,12 @@ impl McpClient {
         sh.kick();
         match sh.wait(&id) {
             Outcome::Initialized(r) => {
-                // Over HTTP, what is asked from now on waits for the POST
-                // of `notifications/initialized` to end
-                // (`ClientEndpoint::next_message`).
-                sh.kick();
+                // `notifications/initialized` is out before this returns:
+                // over HTTP every other message is POSTed from a thread of
+                // its own, and a request sent next could reach the server
+                // first (which then refuses, e.g., to sample a client that
+                // is not initialized yet).
+                sh.send_in_order();
                 Ok(*r)
             }
             Outcome::Failed(e) => Err(e),
@@ -655,6 +662,7 @@ impl Shared {
                 events: VecDeque::new(),
                 closed: false,
                 endpoint: None,
+                hold: false,
             }),
             changed: Condvar::new(),
             config,
@@ -739,6 +747,7 @@ impl Shared {
                 ClientEvent::Initialized { result, .. } => match st.init.take() {
                     Some(id) => {
                         init = true;
+                        st.hold = matches!(self.transport, Transport::Http { .. });
                         (id, Outcome::Initialized(result))
                     }
                     None => continue,
@@ -802,13 +811,10 @@ impl Shared {
     fn kick(self: &Arc<Self>) {
         let messages: Vec<Bytes> = {
             let mut st = self.lock();
-            let st = &mut *st;
-            match &mut st.endpoint {
-                // HTTP: in the order the server must see them (see
-                // `ClientEndpoint::next_message`).
-                Some(ep) => std::iter::from_fn(|| ep.next_message(&mut st.session)).collect(),
-                None => std::iter::from_fn(|| st.session.poll_message()).collect(),
+            if st.hold {
+                return;
             }
+            std::iter::from_fn(|| st.session.poll_message()).collect()
         };
         match &self.transport {
             Transport::Stdio { writer, .. } => {
@@ -838,15 +844,27 @@ impl Shared {
         }
     }
 
+    /// Sends what the session queued from this thread, in order: over
+    /// HTTP each POST is answered before the next goes out (where
+    /// [`kick`](Self::kick) POSTs each from a thread of its own).
+    fn send_in_order(self: &Arc<Self>) {
+        if !matches!(self.transport, Transport::Http { .. }) {
+            self.lock().hold = false;
+            return self.kick();
+        }
+        let messages: Vec<Bytes> = {
+            let mut st = self.lock();
+            st.hold = false;
+            std::iter::from_fn(|| st.session.poll_message()).collect()
+        };
+        for m in messages {
+            self.post(m);
+        }
+    }
+
     fn post(self: &Arc<Self>, message: Bytes) {
         let request = request_id(&message);
-        let sent = message.clone();
-        let result = self.post_inner(message, request.as_ref());
-        // Answered or failed: what the endpoint held back after it may go.
-        if let Some(ep) = &mut self.lock().endpoint {
-            ep.posted(&sent);
-        }
-        if let Err(e) = result {
+        if let Err(e) = self.post_inner(message, request.as_ref()) {
             tracing::debug!(error = %e, "MCP POST failed");
             if let Some(id) = request {
                 let mut st = self.lock();

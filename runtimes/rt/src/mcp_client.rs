@@ -184,6 +184,11 @@ struct State {
     closed: bool,
     /// HTTP: the endpoint and the server's session id.
     endpoint: Option<ClientEndpoint>,
+    /// HTTP, from the initialize result until `initialize` returns: what
+    /// the session queues (`notifications/initialized` first) waits, so
+    /// that `initialize` POSTs it in order instead of a POST of its own
+    /// racing the next request to the server (see [`McpClient::initialize`]).
+    hold: bool,
 }
 
 enum Transport<R: Runtime> {
@@ -413,9 +418,26 @@ impl<R: Runtime> McpClient<R> {
         sh.kick();
         match sh.wait(rx, None).await {
             Outcome::Initialized(r) => {
-                // Over HTTP, what is asked from now on waits for the POST
-                // of `notifications/initialized` to end
-                // (`ClientEndpoint::next_message`).
+                // Over HTTP every message is POSTed on its own, so
+                // `notifications/initialized` is POSTed here, and answered,
+                // before this returns: a request sent next could otherwise
+                // reach the server first, which then treats the session as
+                // not initialized (and, e.g., refuses to sample the client).
+                let held: Vec<Bytes> = {
+                    let mut st = sh.lock();
+                    let held = if st.hold {
+                        std::iter::from_fn(|| st.session.poll_message()).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    st.hold = false;
+                    held
+                };
+                if let Some(me) = sh.me.upgrade() {
+                    for m in held {
+                        me.clone().post(m).await;
+                    }
+                }
                 sh.kick();
                 // The stateless era has no standalone stream.
                 let stateless = sh.lock().session.is_stateless();
@@ -875,6 +897,7 @@ impl<R: Runtime> Shared<R> {
                 closing: false,
                 closed: false,
                 endpoint: None,
+                hold: false,
             }),
             config,
             transport,
@@ -953,7 +976,10 @@ impl<R: Runtime> Shared<R> {
             match event {
                 ClientEvent::Initialized { result, .. } => {
                     if let Some((_, tx)) = st.init.take() {
-                        let _ = tx.send(Outcome::Initialized(result));
+                        // Held only for an `initialize` still waiting to
+                        // send them (a dropped one never would).
+                        st.hold = tx.send(Outcome::Initialized(result)).is_ok()
+                            && matches!(self.transport, Transport::Http { .. });
                     }
                 }
                 ClientEvent::InitializeFailed(e) => {
@@ -1031,17 +1057,12 @@ impl<R: Runtime> Shared<R> {
             }
             Transport::Http { .. } => {
                 let Some(me) = self.me.upgrade() else { return };
-                // In the order the server must see them: see
-                // `ClientEndpoint::next_message`.
                 let messages: Vec<Bytes> = {
                     let mut st = self.lock();
-                    let st = &mut *st;
-                    match &mut st.endpoint {
-                        Some(ep) => {
-                            std::iter::from_fn(|| ep.next_message(&mut st.session)).collect()
-                        }
-                        None => Vec::new(),
+                    if st.hold {
+                        return;
                     }
+                    std::iter::from_fn(|| st.session.poll_message()).collect()
                 };
                 for m in messages {
                     let me = me.clone();
@@ -1057,13 +1078,7 @@ impl<R: Runtime> Shared<R> {
     /// the session.
     async fn post(self: Arc<Self>, message: Bytes) {
         let request = request_id(&message);
-        let sent = message.clone();
-        let result = self.post_inner(message, request.clone()).await;
-        // Answered or failed: what the endpoint held back after it may go.
-        if let Some(ep) = &mut self.lock().endpoint {
-            ep.posted(&sent);
-        }
-        if let Err(e) = result {
+        if let Err(e) = self.post_inner(message, request.clone()).await {
             tracing::debug!(error = %e, "MCP POST failed");
             let mut st = self.lock();
             if let Some(id) = &request {

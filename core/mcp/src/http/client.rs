@@ -132,9 +132,6 @@ impl ClassifyError for AnswerError {
 pub struct ClientEndpoint {
     uri: Uri,
     session_id: Option<HeaderValue>,
-    /// `notifications/initialized` was handed out and its POST has not
-    /// ended: nothing else is handed out until it has.
-    initialized_in_flight: bool,
 }
 
 impl ClientEndpoint {
@@ -157,41 +154,12 @@ impl ClientEndpoint {
         Ok(Self {
             uri,
             session_id: None,
-            initialized_in_flight: false,
         })
     }
 
     /// The endpoint's URI.
     pub fn uri(&self) -> &Uri {
         &self.uri
-    }
-
-    /// The next message of `session` to POST, in an order the server can
-    /// follow: each message goes out in a POST of its own, and POSTs sent
-    /// together may arrive in any order, so once
-    /// `notifications/initialized` is handed out nothing else is until
-    /// its POST has ended ([`posted`](Self::posted)). A request sent
-    /// alongside could otherwise reach the server first, which would treat
-    /// the session as not yet initialized (and, for one, refuse to ask the
-    /// client for sampling). `None`: nothing to send now.
-    pub fn next_message(&mut self, session: &mut ClientSession) -> Option<Bytes> {
-        if self.initialized_in_flight {
-            return None;
-        }
-        let message = session.poll_message()?;
-        if is_initialized_notification(&message) {
-            self.initialized_in_flight = true;
-        }
-        Some(message)
-    }
-
-    /// The POST of `message` (from [`next_message`](Self::next_message))
-    /// has ended, answered or failed: after `notifications/initialized`,
-    /// the messages held back may go.
-    pub fn posted(&mut self, message: &[u8]) {
-        if self.initialized_in_flight && is_initialized_notification(message) {
-            self.initialized_in_flight = false;
-        }
     }
 
     /// The session id the server gave in `Mcp-Session-Id`, if it did.
@@ -521,92 +489,9 @@ impl SseAnswer {
     }
 }
 
-/// Whether `message` is the `notifications/initialized` notification.
-fn is_initialized_notification(message: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Head<'a> {
-        #[serde(borrow)]
-        method: Option<std::borrow::Cow<'a, str>>,
-        id: Option<serde::de::IgnoredAny>,
-    }
-    serde_json::from_slice::<Head>(message).is_ok_and(|h| {
-        h.id.is_none()
-            && h.method.as_deref() == Some(crate::schema::methods::NOTIFICATION_INITIALIZED)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// After `notifications/initialized`, the requests the caller makes
-    /// meanwhile wait until its POST has ended, then go in order.
-    #[test]
-    fn nothing_goes_out_while_the_initialized_notification_is_posted() {
-        use crate::client::{ClientConfig, ClientSession, Era};
-        use crate::schema::{ClientCapabilities, Implementation};
-        let now = std::time::Instant::now();
-        let mut ep = endpoint();
-        let mut session = ClientSession::new(ClientConfig {
-            era: Era::Legacy,
-            ..ClientConfig::default()
-        });
-        let init = session
-            .initialize(
-                now,
-                Implementation::new("c", "1"),
-                ClientCapabilities::default(),
-            )
-            .unwrap();
-        let first = ep.next_message(&mut session).expect("initialize");
-        assert_eq!(request_id(&first), Some(init.clone()));
-        assert!(ep.next_message(&mut session).is_none());
-        ep.posted(&first);
-        let answer = format!(
-            r#"{{"jsonrpc":"2.0","id":{},"result":{{"protocolVersion":"2025-06-18","capabilities":{{"tools":{{}}}},"serverInfo":{{"name":"s","version":"1"}}}}}}"#,
-            serde_json::to_string(&init).unwrap()
-        );
-        session.handle_message(now, answer.as_bytes()).unwrap();
-        // The caller asks for the tools as soon as initialize returns.
-        let list = session.list_tools(now, None).unwrap();
-        let note = ep.next_message(&mut session).expect("the notification");
-        assert!(is_initialized_notification(&note));
-        assert!(
-            ep.next_message(&mut session).is_none(),
-            "held while it is posted"
-        );
-        assert!(ep.next_message(&mut session).is_none());
-        // Another message's POST ending does not release it.
-        ep.posted(&first);
-        assert!(ep.next_message(&mut session).is_none());
-        ep.posted(&note);
-        let next = ep.next_message(&mut session).expect("tools/list");
-        assert_eq!(request_id(&next), Some(list));
-        assert!(ep.next_message(&mut session).is_none());
-        // From then on, messages go as they come.
-        let ping = session.ping(now).unwrap();
-        assert_eq!(
-            ep.next_message(&mut session).and_then(|m| request_id(&m)),
-            Some(ping)
-        );
-    }
-
-    #[test]
-    fn only_the_initialized_notification_is_recognized() {
-        assert!(is_initialized_notification(
-            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#
-        ));
-        assert!(is_initialized_notification(
-            br#"{"method":"notifications/initialized","jsonrpc":"2.0","params":{}}"#
-        ));
-        assert!(!is_initialized_notification(
-            br#"{"jsonrpc":"2.0","id":1,"method":"notifications/initialized"}"#
-        ));
-        assert!(!is_initialized_notification(
-            br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#
-        ));
-        assert!(!is_initialized_notification(b"not json"));
-    }
 
     fn endpoint() -> ClientEndpoint {
         ClientEndpoint::parse("http://127.0.0.1:8080/mcp").expect("a good URL")
