@@ -597,12 +597,10 @@ async fn h2_request<R: Runtime>(
     req: http::Request<Body>,
     url: &str,
 ) -> Result<http::Response<Body>, String> {
-    let host = req
-        .uri()
-        .host()
-        .ok_or_else(|| format!("no host in {url}"))?;
-    let port = req.uri().port_u16().unwrap_or(80);
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+    // The HTTP/1.1 client's origin rules: an IPv6 literal loses its brackets.
+    let (host, port) =
+        wirestate_http1::policy::origin(req.uri()).map_err(|e| format!("{url}: {e}"))?;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {host}"))?;
@@ -627,12 +625,8 @@ fn blocking_h2_request(
     req: http::Request<wirestate_blocking::RequestBody>,
     url: &str,
 ) -> Result<http::Response<wirestate_blocking::BlockingBody>, String> {
-    let host = req
-        .uri()
-        .host()
-        .ok_or_else(|| format!("no host in {url}"))?
-        .to_string();
-    let port = req.uri().port_u16().unwrap_or(80);
+    let (host, port) =
+        wirestate_http1::policy::origin(req.uri()).map_err(|e| format!("{url}: {e}"))?;
     let send = wirestate_blocking::h2::connect((host.as_str(), port))
         .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
     send.send(req)
