@@ -23,9 +23,10 @@
 //! 3. **Sessions**: `initialize` (without `Mcp-Session-Id`) creates one,
 //!    whose id — 128 bits from the [`Entropy`] input, as 32 hex digits —
 //!    comes back in `Mcp-Session-Id`. Later requests must carry it: missing
-//!    → 400, unknown (never issued, deleted or expired) → 404. A present
+//!    → 400, unknown (never issued, deleted, expired or evicted) → 404. A present
 //!    `MCP-Protocol-Version` must be a supported revision (else 400).
-//!    Sessions are bounded in number (503 beyond) and expire after
+//!    Sessions are bounded in number (the idlest free one is evicted
+//!    beyond, 503 when all are busy) and expire after
 //!    [`HttpConfig::idle_timeout`] without requests while no response is
 //!    open, on [`handle_timeout`](HttpServer::handle_timeout).
 //! 4. **POST bodies** must be `application/json` (415), fit
@@ -154,8 +155,12 @@ pub enum OriginPolicy {
 pub struct HttpConfig {
     /// The settings of each session.
     pub session: Config,
-    /// Most sessions at once, stateless requests being served included;
-    /// `initialize` (or a stateless request) beyond gets 503. Default 1024.
+    /// Most sessions at once, stateless requests being served included.
+    /// Beyond, a new session (or stateless request) evicts the session
+    /// idle longest among those with nothing in flight (no open
+    /// response, no request being handled, no server-to-client request
+    /// pending; [`CloseReason::Evicted`]); it gets 503 only when every
+    /// session is busy. Default 1024.
     pub max_sessions: usize,
     /// A session without requests for this long, and with no response
     /// open, is ended. Default 30 minutes.
@@ -290,6 +295,11 @@ pub enum CloseReason {
     Expired,
     /// The application removed it.
     Removed,
+    /// Evicted to make room for a new session when
+    /// [`HttpConfig::max_sessions`] were live: it had been idle longest
+    /// and had nothing in flight. Its client gets 404 next and
+    /// initializes again, as the spec tells it to.
+    Evicted,
 }
 
 /// What the machine reports.
@@ -380,7 +390,8 @@ pub enum HttpError {
         /// The header value.
         version: String,
     },
-    /// [`HttpConfig::max_sessions`] sessions are live (503).
+    /// [`HttpConfig::max_sessions`] sessions are live and every one is
+    /// busy, so none can be evicted (503).
     #[error("too many sessions")]
     TooManySessions,
     /// A request whose id is already in flight in the session, or appears
@@ -1398,12 +1409,7 @@ impl HttpServer {
     }
 
     fn new_session(&mut self, now: Instant) -> Result<SessionId, HttpError> {
-        if self.sessions.len() >= self.config.max_sessions {
-            self.handle_timeout(now);
-        }
-        if self.sessions.len() >= self.config.max_sessions {
-            return Err(HttpError::TooManySessions);
-        }
+        self.make_room(now)?;
         let id = loop {
             let mut raw = [0u8; 16];
             self.entropy.fill(&mut raw);
@@ -1462,6 +1468,37 @@ impl HttpServer {
             }) => body.unwrap_or_default(),
             _ => Bytes::new(),
         }
+    }
+
+    /// Frees a place in a full session table: expired sessions go first,
+    /// then the one idle longest among those with nothing in flight, so a
+    /// table filled by clients that never DELETE does not lock new
+    /// clients out until the idle timeout.
+    fn make_room(&mut self, now: Instant) -> Result<(), HttpError> {
+        if self.sessions.len() < self.config.max_sessions {
+            return Ok(());
+        }
+        self.handle_timeout(now);
+        while self.sessions.len() >= self.config.max_sessions {
+            let busy: BTreeSet<&SessionId> = self.exchanges.values().map(|e| &e.session).collect();
+            let victim = self
+                .sessions
+                .iter()
+                .filter(|(id, slot)| {
+                    slot.solo.is_none()
+                        && !busy.contains(id)
+                        && slot.routes.is_empty()
+                        && slot.session.is_idle()
+                        && slot.session.pending_server_requests() == 0
+                })
+                .min_by_key(|(_, slot)| slot.last_active)
+                .map(|(id, _)| id.clone());
+            let Some(victim) = victim else {
+                return Err(HttpError::TooManySessions);
+            };
+            self.end_session(&victim, CloseReason::Evicted);
+        }
+        Ok(())
     }
 
     fn has_open(&self, id: &SessionId) -> bool {

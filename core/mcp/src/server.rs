@@ -1010,6 +1010,12 @@ impl ServerSession {
         self.peer.pending_incoming() == 0
     }
 
+    /// Server-to-client requests (roots, sampling, elicitation, ping)
+    /// still waiting for the client's answer.
+    pub fn pending_server_requests(&self) -> usize {
+        self.peer.pending_outgoing()
+    }
+
     /// Whether queued output is below the JSON-RPC write high-water mark.
     pub fn wants_message(&self) -> bool {
         self.peer.wants_message()

@@ -354,12 +354,91 @@ fn http_level_refusals() {
     let r = get().session(&other).send(&mut nostream, now);
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 
+    // A full table whose every session is busy (here: an open stream)
+    // has nothing to evict.
     let mut config = HttpConfig::default();
     config.max_sessions = 1;
     let mut one = server_with(config);
-    session(&mut one, now);
+    let only = session(&mut one, now);
+    let _stream = open(get().session(&only).send(&mut one, now));
     let r = post(init()).send(&mut one, now);
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+fn closed(s: &mut HttpServer) -> Vec<(SessionId, CloseReason)> {
+    std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            HttpEvent::SessionClosed { session, reason } => Some((session, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ping_status(s: &mut HttpServer, id: &SessionId, now: Instant) -> StatusCode {
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    post(ping).session(id).send(s, now).status()
+}
+
+#[test]
+fn a_full_table_evicts_the_session_idle_longest() {
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let mut config = HttpConfig::default();
+    config.max_sessions = 3;
+    let mut s = server_with(config);
+    let a = session(&mut s, at(0));
+    let b = session(&mut s, at(1));
+    let c = session(&mut s, at(2));
+    // `a` is used again: `b` is now the one idle longest.
+    assert_eq!(ping_status(&mut s, &a, at(3)), StatusCode::OK);
+    assert!(closed(&mut s).is_empty());
+    let d = session(&mut s, at(4));
+    assert_eq!(closed(&mut s), vec![(b.clone(), CloseReason::Evicted)]);
+    assert_eq!(s.sessions().count(), 3);
+    for live in [&a, &c, &d] {
+        assert!(s.session(live).is_some());
+    }
+    // The evicted client learns it by a 404 and initializes again,
+    // which evicts the next idlest (`c`, last active at 2 s).
+    assert_eq!(ping_status(&mut s, &b, at(5)), StatusCode::NOT_FOUND);
+    let b2 = session(&mut s, at(6));
+    assert_eq!(closed(&mut s), vec![(c.clone(), CloseReason::Evicted)]);
+    assert!(s.session(&b2).is_some());
+    assert_eq!(ping_status(&mut s, &c, at(7)), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn busy_sessions_are_not_evicted() {
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let mut config = HttpConfig::default();
+    config.max_sessions = 4;
+    let mut s = server_with(config);
+    // Oldest first, each busy in its own way.
+    let streaming = session(&mut s, at(0));
+    let _stream = open(get().session(&streaming).send(&mut s, at(0)));
+    let handling = session(&mut s, at(1));
+    let _call = deferred(post(call(7)).session(&handling).send(&mut s, at(1)));
+    let asking = session(&mut s, at(2));
+    s.session_mut(&asking).unwrap().ping(at(2)).unwrap();
+    assert!(s.poll_timeout().is_some_and(|t| t > at(5)));
+    let idle = session(&mut s, at(3));
+    closed(&mut s);
+
+    // Only `idle` is free, though it is the newest.
+    let e = session(&mut s, at(4));
+    assert_eq!(closed(&mut s), vec![(idle.clone(), CloseReason::Evicted)]);
+    for live in [&streaming, &handling, &asking, &e] {
+        assert!(s.session(live).is_some());
+    }
+    assert_eq!(ping_status(&mut s, &idle, at(4)), StatusCode::NOT_FOUND);
+
+    // Once `e` is busy too, a new client gets 503 and nobody is evicted.
+    let _stream_e = open(get().session(&e).send(&mut s, at(5)));
+    let r = post(init()).send(&mut s, at(5));
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(closed(&mut s).is_empty());
+    assert_eq!(s.sessions().count(), 4);
 }
 
 #[test]

@@ -325,11 +325,8 @@ impl HttpServer {
                 .push_back(HttpEvent::Refused(HttpError::NotAcceptable));
             return Some(Ok(Reply::Full(reply)));
         }
-        if self.sessions.len() >= self.config.max_sessions {
-            self.handle_timeout(now);
-            if self.sessions.len() >= self.config.max_sessions {
-                return Some(Err(HttpError::TooManySessions));
-            }
+        if let Err(e) = self.make_room(now) {
+            return Some(Err(e));
         }
         let exchange = self.exchange_id();
         // Never a 32-hex-digit id, so never one a client could name.
