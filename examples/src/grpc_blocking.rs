@@ -58,11 +58,26 @@ pub fn test_server() -> Server {
 pub fn with_grpc(
     grpc: Server,
 ) -> impl Fn(HttpRequest<BlockingBody>) -> HttpResponse<ResponseBody> + Send + Sync + 'static {
+    with_grpc_cors(grpc, None)
+}
+
+/// [`with_grpc`], with an optional CORS policy for browsers' gRPC-Web
+/// calls (`wirestate serve --grpc-web-cors`): with one, CORS preflights
+/// (`OPTIONS`) go to the gRPC server too, and are answered by the policy.
+pub fn with_grpc_cors(
+    grpc: Server,
+    cors: Option<wirestate_blocking::grpc::CorsPolicy>,
+) -> impl Fn(HttpRequest<BlockingBody>) -> HttpResponse<ResponseBody> + Send + Sync + 'static {
+    use wirestate_blocking::grpc::Cors;
+    let cors = cors.map(|policy| Cors::new(policy, grpc.clone()));
     move |req| {
-        if wirestate_blocking::grpc::is_grpc(&req) {
-            wirestate_blocking::Handler::call(&grpc, req)
-        } else {
-            crate::routes::handle_blocking(req)
+        let is_grpc = wirestate_blocking::grpc::is_grpc(&req);
+        match &cors {
+            Some(cors) if is_grpc || Cors::<()>::is_preflight(&req) => {
+                wirestate_blocking::Handler::call(cors, req)
+            }
+            _ if is_grpc => wirestate_blocking::Handler::call(&grpc, req),
+            _ => crate::routes::handle_blocking(req),
         }
     }
 }

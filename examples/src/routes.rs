@@ -141,15 +141,30 @@ pub fn with_grpc<R: wirestate_rt::Runtime, H: wirestate_rt::http1::Handler>(
     grpc: wirestate_rt::grpc::Server<R>,
     inner: H,
 ) -> impl wirestate_rt::http1::Handler {
+    with_grpc_cors(grpc, inner, None)
+}
+
+/// [`with_grpc`], with an optional CORS policy for browsers' gRPC-Web
+/// calls (`wirestate serve --grpc-web-cors`): with one, CORS preflights
+/// (`OPTIONS`) go to the gRPC server too, and are answered by the policy.
+pub fn with_grpc_cors<R: wirestate_rt::Runtime, H: wirestate_rt::http1::Handler>(
+    grpc: wirestate_rt::grpc::Server<R>,
+    inner: H,
+    cors: Option<wirestate_rt::grpc::CorsPolicy>,
+) -> impl wirestate_rt::http1::Handler {
+    use wirestate_rt::grpc::Cors;
     use wirestate_rt::http1::Handler as _;
+    let cors = cors.map(|policy| Cors::new(policy, grpc.clone()));
     move |req: Request<Body>| {
         let grpc = grpc.clone();
+        let cors = cors.clone();
         let inner = inner.clone();
         async move {
-            if wirestate_rt::grpc::is_grpc(&req) {
-                grpc.call(req).await
-            } else {
-                inner.call(req).await
+            let is_grpc = wirestate_rt::grpc::is_grpc(&req);
+            match cors {
+                Some(cors) if is_grpc || Cors::<()>::is_preflight(&req) => cors.call(req).await,
+                _ if is_grpc => grpc.call(req).await,
+                _ => inner.call(req).await,
             }
         }
     }

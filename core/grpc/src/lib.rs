@@ -9,6 +9,7 @@
 //! | [`metadata`]  | [`Metadata`] over `http::HeaderMap`: ASCII and `-bin` keys, charset checks, reserved keys refused, size accounting |
 //! | [`timeout`]   | `grpc-timeout` ([`parse_timeout`], [`format_timeout`]) and deadlines from a `now` the caller passes |
 //! | [`web`]       | gRPC-Web: the trailers frame, the `-text` base64 codec with padding mid-stream ([`WebTextDecoder`]), and a body decoder for both modes ([`WebDecoder`]) |
+//! | [`cors`]      | CORS for gRPC-Web, opt-in: [`cors::CorsPolicy`] answers browser preflights and adds `Access-Control-Allow-Origin` / `-Expose-Headers` to calls from allowed origins |
 //! | [`reader`]    | [`MessageReader`]: one call's body (gRPC or gRPC-Web) in, decompressed messages and the final status out, for any adapter |
 //! | [`head`]      | request and response heads over `http` types: [`RequestHead`] (build, and check on the server), [`ResponseHead`], [`trailers_only`], [`error_response`] |
 //! | [`accept`]    | a server's first look at a call, for every runtime: [`accept::accept`] checks the head, runs the [`accept::Interceptor`]s, routes the method and negotiates the response encoding, or says what refuses the call ([`accept::Refused`]) |
@@ -77,6 +78,7 @@ pub mod accept;
 pub mod call;
 pub mod channel;
 pub mod compression;
+pub mod cors;
 mod error;
 pub mod head;
 pub mod keepalive;

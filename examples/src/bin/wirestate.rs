@@ -60,6 +60,12 @@ enum Command {
         /// A second Ctrl-C exits at once.
         #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
         shutdown_timeout: f64,
+        /// Let browser pages from ORIGIN (`https://app.example:8443`, or
+        /// `*` for any) call the gRPC services over gRPC-Web: CORS
+        /// preflights are answered and responses carry the
+        /// Access-Control-* headers. Repeatable. Off by default.
+        #[arg(long, value_name = "ORIGIN")]
+        grpc_web_cors: Vec<String>,
     },
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
@@ -203,12 +209,14 @@ fn main() -> ExitCode {
             threads,
             conformance_fixtures,
             shutdown_timeout,
+            grpc_web_cors,
         } => serve(
             listen,
             runtime,
             threads,
             conformance_fixtures,
             std::time::Duration::from_secs_f64(shutdown_timeout),
+            cors_policy(&grpc_web_cors),
         ),
         Command::McpServer {
             conformance_fixtures,
@@ -316,12 +324,26 @@ fn tokio_runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runt
     }
 }
 
+/// The CORS policy of `--grpc-web-cors` values: none when there are
+/// none, any origin when one is `*`, else exactly the ones given.
+fn cors_policy(origins: &[String]) -> Option<wirestate_grpc::cors::CorsPolicy> {
+    use wirestate_grpc::cors::CorsPolicy;
+    if origins.is_empty() {
+        None
+    } else if origins.iter().any(|o| o == "*") {
+        Some(CorsPolicy::any_origin())
+    } else {
+        Some(CorsPolicy::origins(origins))
+    }
+}
+
 fn serve(
     listen: SocketAddr,
     runtime: RuntimeKind,
     threads: Option<usize>,
     fixtures: bool,
     shutdown_timeout: std::time::Duration,
+    cors: Option<wirestate_grpc::cors::CorsPolicy>,
 ) -> Result<ExitCode, String> {
     // The MCP endpoint at /mcp (every runtime): Host must name a loopback
     // address with the bound port, Origin (if any) a loopback origin.
@@ -351,7 +373,7 @@ fn serve(
                     wirestate_tokio::TokioRuntime,
                     shutdown.clone(),
                 );
-                let handler = wirestate_examples::routes::with_grpc(grpc, handler);
+                let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);
                 wirestate_tokio::serve(listener, handler, Default::default(), shutdown)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -387,7 +409,7 @@ fn serve(
                 let mcp = mcp.http(rt.clone(), mcp_config(port));
                 let handler = wirestate_examples::routes::with_mcp(mcp);
                 let grpc = wirestate_examples::grpc::server(rt.clone(), shutdown.clone());
-                let handler = wirestate_examples::routes::with_grpc(grpc, handler);
+                let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);
                 wirestate_rt::http1::serve(rt, listener, handler, Default::default(), shutdown)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -423,7 +445,7 @@ fn serve(
             server
                 .serve(wirestate_examples::mcp_blocking::with_mcp(
                     mcp,
-                    wirestate_examples::grpc_blocking::with_grpc(grpc),
+                    wirestate_examples::grpc_blocking::with_grpc_cors(grpc, cors),
                 ))
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)

@@ -61,6 +61,7 @@
 
 mod client;
 mod connect;
+mod cors;
 mod server;
 mod streaming;
 mod web;
@@ -69,7 +70,9 @@ pub use client::{
     CallOptions, Channel, ClientStreamingCall, RequestSender, ResponseReceiver, StreamingCall,
 };
 pub use connect::ChannelBuilder;
+pub use cors::Cors;
 pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
+pub use wirestate_grpc::cors::{AllowedOrigins, CorsPolicy};
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
 pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status, WebMode};

@@ -29,6 +29,7 @@
 
 mod client;
 mod connect;
+mod cors;
 mod server;
 mod streaming;
 mod web;
@@ -36,9 +37,11 @@ mod web;
 pub use crate::Runtime;
 pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
 pub use connect::ChannelBuilder;
+pub use cors::Cors;
 pub use server::{
     AsyncInterceptor, Interceptor, Request, Response, ResponseSink, Server, UnaryCall, is_grpc,
 };
 pub use streaming::Streaming;
+pub use wirestate_grpc::cors::{AllowedOrigins, CorsPolicy};
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
 pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status, WebMode};
