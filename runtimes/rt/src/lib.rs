@@ -69,8 +69,8 @@ pub trait Sleep: Future<Output = ()> + Send {
     fn reset(self: Pin<&mut Self>, deadline: Instant);
 }
 
-/// What the async layer needs from an executor: time, sleeping, spawning
-/// and connecting.
+/// What the async layer needs from an executor: time, sleeping, spawning,
+/// name resolution and connecting.
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// The stream type `connect` yields.
     type Io: Io;
@@ -82,6 +82,55 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     fn spawn(&self, future: BoxFuture<()>);
     /// Opens a TCP connection.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Io>>;
+    /// Resolves `host` (a name, an IP literal, or a bracketed IPv6 literal
+    /// as URLs carry it) to the addresses to try, in order, for `port`.
+    ///
+    /// The system resolver blocks, so it must not run on an executor
+    /// thread. The default answers IP literals at once ([`ip_literal`]) and
+    /// otherwise resolves on a short-lived thread of its own
+    /// ([`resolve_on_thread`]); runtimes with a blocking pool override it.
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        resolve_on_thread(host, port)
+    }
+}
+
+/// `host` as an IP address, when it is one (`127.0.0.1`, `::1`, `[::1]`):
+/// such hosts need no resolver at all.
+pub fn ip_literal(host: &str, port: u16) -> Option<SocketAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, port))
+}
+
+/// Resolves `host` with the system resolver on a new thread and hands the
+/// result back through a oneshot channel, so no executor thread blocks on
+/// DNS; IP literals are answered at once without a thread. This is the
+/// default [`Runtime::resolve`].
+pub fn resolve_on_thread(host: &str, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+    if let Some(addr) = ip_literal(host, port) {
+        return Box::pin(std::future::ready(Ok(vec![addr])));
+    }
+    let host = host.to_owned();
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("wirestate-resolve".into())
+        .spawn(move || {
+            use std::net::ToSocketAddrs;
+            let result = (host.as_str(), port)
+                .to_socket_addrs()
+                .map(|addrs| addrs.collect());
+            // The caller may have given up (timed out); nobody to tell then.
+            let _ = tx.send(result);
+        });
+    Box::pin(async move {
+        spawned?;
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("resolver thread ended without an answer")))
+    })
 }
 
 /// Waits until `deadline`, on `rt`.
@@ -107,4 +156,39 @@ pub async fn timeout<R: Runtime, F: Future>(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn ip_literal_accepts_bare_and_bracketed_addresses_only() {
+        let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 1);
+        assert_eq!(ip_literal("::1", 1), Some(v6));
+        assert_eq!(ip_literal("[::1]", 1), Some(v6));
+        assert_eq!(
+            ip_literal("10.0.0.1", 2),
+            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 2))
+        );
+        assert_eq!(ip_literal("localhost", 1), None);
+        assert_eq!(ip_literal("[10.0.0.1", 1), None);
+        assert_eq!(ip_literal("", 1), None);
+    }
+
+    #[test]
+    fn resolve_on_thread_answers_names_and_literals() {
+        let addrs = futures_lite::future::block_on(resolve_on_thread("localhost", 7)).unwrap();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 7));
+        let lit = futures_lite::future::block_on(resolve_on_thread("[::1]", 7)).unwrap();
+        assert_eq!(
+            lit,
+            vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 7)]
+        );
+        assert!(
+            futures_lite::future::block_on(resolve_on_thread("no-such-host.invalid", 7)).is_err()
+        );
+    }
 }

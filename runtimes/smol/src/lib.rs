@@ -74,6 +74,16 @@ impl Runtime for SmolRuntime {
             Ok(SmolIo(s))
         })
     }
+
+    /// IP literals at once, names through `smol::net::resolve` (the system
+    /// resolver on smol's blocking pool).
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        if let Some(addr) = wirestate_rt::ip_literal(host, port) {
+            return Box::pin(std::future::ready(Ok(vec![addr])));
+        }
+        let host = host.to_owned();
+        Box::pin(async move { smol::net::resolve((host.as_str(), port)).await })
+    }
 }
 
 struct SmolSleep(Timer);
@@ -289,5 +299,42 @@ pub mod ws {
         })
         .detach();
         Ok(socket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn resolves_ip_literals_including_bracketed_ipv6() {
+        smol::block_on(async {
+            let rt = SmolRuntime::new();
+            assert_eq!(
+                rt.resolve("127.0.0.1", 80).await.unwrap(),
+                vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80)]
+            );
+            let v6 = vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 8080)];
+            assert_eq!(rt.resolve("::1", 8080).await.unwrap(), v6);
+            assert_eq!(rt.resolve("[::1]", 8080).await.unwrap(), v6);
+        });
+    }
+
+    #[test]
+    fn resolves_localhost_to_loopback() {
+        let addrs = smol::block_on(SmolRuntime::new().resolve("localhost", 443)).unwrap();
+        assert!(!addrs.is_empty());
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 443)
+        );
+    }
+
+    #[test]
+    fn an_unresolvable_name_is_an_error_not_a_panic() {
+        // `.invalid` is reserved never to resolve (RFC 6761).
+        assert!(smol::block_on(SmolRuntime::new().resolve("no-such-host.invalid", 80)).is_err());
     }
 }

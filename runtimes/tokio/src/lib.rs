@@ -52,6 +52,20 @@ impl Runtime for TokioRuntime {
             Ok(TokioIo(s))
         })
     }
+
+    /// IP literals at once, names through `tokio::net::lookup_host` (the
+    /// system resolver on tokio's blocking pool).
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        if let Some(addr) = wirestate_rt::ip_literal(host, port) {
+            return Box::pin(std::future::ready(Ok(vec![addr])));
+        }
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect())
+        })
+    }
 }
 
 struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
@@ -356,5 +370,50 @@ pub mod ws {
             let _ = connection.await;
         });
         Ok(socket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn resolves_ip_literals_including_bracketed_ipv6() {
+        block_on(async {
+            let rt = TokioRuntime;
+            assert_eq!(
+                rt.resolve("127.0.0.1", 80).await.unwrap(),
+                vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80)]
+            );
+            let v6 = vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 8080)];
+            assert_eq!(rt.resolve("::1", 8080).await.unwrap(), v6);
+            assert_eq!(rt.resolve("[::1]", 8080).await.unwrap(), v6);
+        });
+    }
+
+    #[test]
+    fn resolves_localhost_to_loopback() {
+        let addrs = block_on(TokioRuntime.resolve("localhost", 443)).unwrap();
+        assert!(!addrs.is_empty());
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 443)
+        );
+    }
+
+    #[test]
+    fn an_unresolvable_name_is_an_error_not_a_panic() {
+        // `.invalid` is reserved never to resolve (RFC 6761).
+        assert!(block_on(TokioRuntime.resolve("no-such-host.invalid", 80)).is_err());
     }
 }

@@ -2,7 +2,6 @@ use super::client::{SendRequest, handshake};
 use crate::{Body, Error, Runtime};
 use http::{Request, Response, Uri};
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wirestate_http1::policy::Retry;
@@ -192,11 +191,19 @@ impl<R: Runtime> Client<R> {
     }
 
     async fn connect(&self, origin: &Origin) -> Result<SendRequest, Error> {
-        let addrs: Vec<SocketAddr> = (origin.0.as_str(), origin.1)
-            .to_socket_addrs()
-            .map_err(Error::Io)?
-            .collect();
+        // Resolution counts against the connect timeout: a resolver that
+        // hangs is as much a failed connect as a peer that never answers.
         let deadline = self.rt.now() + self.config.connect_timeout;
+        let addrs = match crate::timeout(
+            &self.rt,
+            deadline,
+            self.rt.resolve(origin.0.as_str(), origin.1),
+        )
+        .await
+        {
+            Some(addrs) => addrs.map_err(Error::Io)?,
+            None => return Err(Error::Connect(std::io::ErrorKind::TimedOut.into())),
+        };
         let mut last = Error::InvalidRequest(format!("{} resolved to no address", origin.0));
         for addr in addrs {
             match crate::timeout(&self.rt, deadline, self.rt.connect(addr)).await {

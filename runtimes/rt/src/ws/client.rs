@@ -4,7 +4,6 @@ use super::conn::{WsApp, WsConnection};
 use super::{Config, Error, FastrandEntropy, WebSocket, channels};
 use crate::{App, Driver, Io, Runtime};
 use http::Uri;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::task::Context;
 use std::time::Instant;
 use wirestate_http1::{BodySize, ClientConnection, ClientEvent};
@@ -39,11 +38,12 @@ pub async fn connect<R: Runtime>(
     // IPv6 literals come bracketed in URLs.
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(Error::Connect)?
-        .collect();
+    // Resolution counts against the handshake timeout, like the connect.
     let deadline = rt.now() + config.handshake_timeout;
+    let addrs = match crate::timeout(&rt, deadline, rt.resolve(host, port)).await {
+        Some(addrs) => addrs.map_err(Error::Connect)?,
+        None => return Err(Error::Timeout),
+    };
     let mut last = Error::InvalidUrl(format!("{host} resolved to no address"));
     for addr in addrs {
         match crate::timeout(&rt, deadline, rt.connect(addr)).await {
