@@ -7,8 +7,8 @@
 //! The crate is written against three small traits, in the manner of
 //! hyper's `rt` module and quinn's `Runtime`: a byte stream ([`Io`]), a
 //! listener ([`Listener`]) and a [`Runtime`] (clock, resettable sleep,
-//! spawn, connect). `wirestate-tokio` and `wirestate-smol` implement them in
-//! a few dozen lines each.
+//! spawn, connect, and name resolution off the executor). `wirestate-tokio`
+//! and `wirestate-smol` implement them in a few dozen lines each.
 
 mod body;
 mod driver;
