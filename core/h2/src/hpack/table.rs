@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The size an entry counts for in the dynamic table and in the header list
 /// (RFC 7541 §4.1, RFC 9113 §6.5.2): its name and value lengths plus 32.
@@ -267,8 +267,8 @@ pub(crate) enum DynamicMatch {
     Name(usize),
 }
 
-/// Hashes of a field's name and of the whole field, from one keyed
-/// (SipHash) pass over its bytes.
+/// Hashes of a field's name and of the whole field, from one pass over its
+/// bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hashes {
     name: u64,
@@ -295,6 +295,40 @@ impl Hasher for PreHashed {
 }
 
 type HashIndex = HashMap<u64, u64, BuildHasherDefault<PreHashed>>;
+
+/// One step of the field hash: the FxHash word mix (rotate, xor, multiply).
+/// SipHash cost about 130 instructions per response field, nine fields a
+/// gRPC call; this costs a few per 8 bytes. A weak hash is enough here: a
+/// hit is confirmed against the entry's bytes, so a collision, crafted or
+/// not, costs one missed match (see [`EncoderTable`]).
+fn fold_word(state: u64, word: u64) -> u64 {
+    (state.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// Folds `bytes` into `state` 8 at a time, the tail zero-padded with its
+/// length mixed in, so that trailing zero bytes still change the hash.
+fn fold_bytes(mut state: u64, bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        state = fold_word(state, u64::from_le_bytes(w));
+    }
+    let tail = chunks.remainder();
+    let mut w = [0u8; 8];
+    w[..tail.len()].copy_from_slice(tail);
+    fold_word(state, u64::from_le_bytes(w) ^ ((tail.len() as u64) << 59))
+}
+
+/// Spreads the multiply's high-bit entropy into the low bits, which the
+/// hash map uses to pick a bucket (murmur3's 64-bit finalizer).
+fn finish_hash(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
 /// An encoder table entry: name and value in one allocation.
 #[derive(Debug, Clone)]
@@ -323,8 +357,8 @@ impl EncoderEntry {
 ///
 /// Entries are numbered by insertion (`seq`); the newest has
 /// `inserted - 1`, and its HPACK index is `STATIC_LEN + inserted - seq`.
-/// The indexes map 64-bit SipHash hashes with a fixed key: the core reads
-/// no randomness, and none is needed — a hit is confirmed against the
+/// The indexes map 64-bit hashes of a fixed, unkeyed function: the core
+/// reads no randomness, and none is needed — a hit is confirmed against the
 /// entry's bytes, each hash maps to one entry (no chains), and the table
 /// holds at most `max_size / 32` entries under our own cap, so a crafted
 /// collision costs one missed match and nothing more.
@@ -370,14 +404,12 @@ impl EncoderTable {
     /// The hashes [`find`](Self::find) and [`insert`](Self::insert) take,
     /// computed once per field.
     pub(crate) fn hashes(&self, name: &[u8], value: &[u8]) -> Hashes {
-        let mut h = DefaultHasher::new();
-        h.write_usize(name.len());
-        h.write(name);
-        let name_hash = h.finish();
-        h.write(value);
+        // The name's length goes in first so that name "ab" + value "c"
+        // and name "a" + value "bc" hash apart.
+        let name_state = fold_bytes(fold_word(0, name.len() as u64), name);
         Hashes {
-            name: name_hash,
-            field: h.finish(),
+            name: finish_hash(name_state),
+            field: finish_hash(fold_bytes(name_state, value)),
         }
     }
 
