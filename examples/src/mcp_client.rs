@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use wirestate_mcp::schema::{Resource, ResourceTemplate};
 use wirestate_mcp::{ClientEvent, Era};
 use wirestate_rt::Runtime;
 use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
@@ -68,7 +69,7 @@ fn parse_action(words: &[String]) -> Result<Action, String> {
         }
         ["info"] => Ok(Action::Info),
         _ => Err(format!(
-            "unknown action {:?}: expected list-tools | call NAME [JSON] | resources | read URI | prompts | get-prompt NAME [JSON] | info",
+            "unknown action {:?}: expected list-tools | call NAME [JSON] | resources (and templates) | read URI | prompts | get-prompt NAME [JSON] | info",
             words.join(" ")
         )),
     }
@@ -191,7 +192,11 @@ fn blocking(
                     return Ok(ExitCode::FAILURE);
                 }
             }
-            Action::Resources => print(&client.list_all_resources()?),
+            Action::Resources => {
+                let resources = client.list_all_resources()?;
+                let templates = templates_or_none(client.list_all_resource_templates())?;
+                print(&ResourceListing::new(resources, templates));
+            }
             Action::Read(uri) => print(&client.read_resource(&uri)?),
             Action::Prompts => print(&client.list_all_prompts()?),
             Action::GetPrompt(name, args) => print(&client.get_prompt(&name, args)?),
@@ -258,13 +263,70 @@ async fn act<R: Runtime>(
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Action::Resources => print(&client.list_all_resources().await?),
+        Action::Resources => {
+            let resources = client.list_all_resources().await?;
+            let templates = templates_or_none(client.list_all_resource_templates().await)?;
+            print(&ResourceListing::new(resources, templates));
+        }
         Action::Read(uri) => print(&client.read_resource(&uri).await?),
         Action::Prompts => print(&client.list_all_prompts().await?),
         Action::GetPrompt(name, args) => print(&client.get_prompt(&name, args).await?),
         Action::Info => print(&client.server_info()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `resources` prints: the resources, then the resource templates
+/// under their own key, each list complete (every page followed).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceListing {
+    resources: Vec<Resource>,
+    resource_templates: Vec<ResourceTemplate>,
+}
+
+impl ResourceListing {
+    fn new(resources: Vec<Resource>, templates: Vec<ResourceTemplate>) -> Self {
+        Self {
+            resources,
+            resource_templates: templates,
+        }
+    }
+}
+
+/// The templates, or none when the server does not implement
+/// `resources/templates/list` (-32601): resources without templates are a
+/// complete answer, not a failure.
+fn templates_or_none<E: TemplateError>(
+    listed: Result<Vec<ResourceTemplate>, E>,
+) -> Result<Vec<ResourceTemplate>, E> {
+    match listed {
+        Err(e) if e.method_not_found() => {
+            tracing::info!("the server does not list resource templates");
+            Ok(Vec::new())
+        }
+        other => other,
+    }
+}
+
+/// JSON-RPC's "Method not found".
+const METHOD_NOT_FOUND: i64 = -32601;
+
+/// The runtimes' client errors, as far as [`templates_or_none`] asks.
+trait TemplateError {
+    fn method_not_found(&self) -> bool;
+}
+
+impl TemplateError for McpClientError {
+    fn method_not_found(&self) -> bool {
+        self.hint().map(|c| c.code()) == Some(METHOD_NOT_FOUND)
+    }
+}
+
+impl TemplateError for wirestate_blocking::mcp_client::McpClientError {
+    fn method_not_found(&self) -> bool {
+        self.hint().map(|c| c.code()) == Some(METHOD_NOT_FOUND)
+    }
 }
 
 fn print<T: Serialize>(value: &T) {

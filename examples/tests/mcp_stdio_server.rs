@@ -91,3 +91,45 @@ fn mcp_server_answers_on_stdio_and_exits_at_stdin_eof_on_every_runtime() {
         assert!(status.success(), "{runtime}: {status}");
     }
 }
+
+/// `wirestate mcp ... resources` against the fixture server lists the
+/// resources and, under their own key, the resource templates, on every
+/// runtime.
+#[test]
+fn mcp_resources_lists_resources_then_templates_on_every_runtime() {
+    for runtime in ["tokio", "smol", "blocking"] {
+        let out = Command::new(BIN)
+            .args(["mcp", "--runtime", runtime, "--timeout", "10", "resources"])
+            .args(["--", BIN, "mcp-server", "--conformance-fixtures"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("wirestate mcp");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{runtime}: {stderr}");
+        let listing: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{runtime}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let uris: Vec<&str> = listing["resources"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{runtime}: {listing}"))
+            .iter()
+            .filter_map(|r| r["uri"].as_str())
+            .collect();
+        assert!(uris.contains(&"test://static-text"), "{runtime}: {listing}");
+        let templates = listing["resourceTemplates"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{runtime}: {listing}"));
+        assert!(
+            templates
+                .iter()
+                .any(|t| t["uriTemplate"] == "test://template/{id}/data"
+                    && t["name"] == "template-data"),
+            "{runtime}: {listing}"
+        );
+        // Resources come first in the printed object.
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.find("\"resources\"") < text.find("\"resourceTemplates\""),
+            "{runtime}: {text}"
+        );
+    }
+}

@@ -124,7 +124,9 @@ enum Command {
     /// Streamable HTTP (http://) or WebSocket (ws://) endpoint, `wirestate mcp [--runtime R] ACTION -- CMD ARGS...`
     /// for a stdio server run as a child process. ACTION: list-tools |
     /// call NAME JSON | resources | read URI | prompts | get-prompt NAME JSON | info.
-    /// Results are printed as JSON; log and progress notifications go to stderr.
+    /// Results are printed as JSON (`resources`: `{"resources": [...],
+    /// "resourceTemplates": [...]}`, every page of both); log and progress
+    /// notifications go to stderr.
     Mcp {
         /// Which runtime drives the client.
         #[arg(long, value_enum, default_value = "tokio")]

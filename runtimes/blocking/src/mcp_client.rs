@@ -27,8 +27,9 @@ use wirestate_mcp::http::client::{
 };
 use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CreateMessageResult, ElicitResult, GetPromptResult,
-    Implementation, InitializeResult, ListPromptsResult, ListResourcesResult, ListRootsResult,
-    ListToolsResult, Prompt, ReadResourceResult, Resource, Tool,
+    Implementation, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListRootsResult, ListToolsResult, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate, Tool,
 };
 use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagination};
 
@@ -435,6 +436,42 @@ impl McpClient {
         loop {
             let page = self.list_resources(cursor.as_deref())?;
             all.extend(page.resources);
+            cursor = pages.next(page.next_cursor.as_deref())?;
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// One page of `resources/templates/list`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Self::call_tool).
+    pub fn list_resource_templates(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<ListResourceTemplatesResult, McpClientError> {
+        match self
+            .shared
+            .call(|s, now| s.list_resource_templates(now, cursor))?
+        {
+            ClientResult::ListResourceTemplates(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// Every resource template, following `nextCursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_all_tools`](Self::list_all_tools).
+    pub fn list_all_resource_templates(&self) -> Result<Vec<ResourceTemplate>, McpClientError> {
+        let mut pages = Pagination::new(MAX_PAGES);
+        let (mut all, mut cursor) = (Vec::new(), None);
+        loop {
+            let page = self.list_resource_templates(cursor.as_deref())?;
+            all.extend(page.resource_templates);
             cursor = pages.next(page.next_cursor.as_deref())?;
             if cursor.is_none() {
                 return Ok(all);

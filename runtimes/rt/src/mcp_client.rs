@@ -38,7 +38,7 @@ use wirestate_mcp::schema::{
     CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, CreateMessageResult,
     ElicitResult, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListRootsResult, ListToolsResult,
-    LoggingLevel, Prompt, ReadResourceResult, Resource, Tool,
+    LoggingLevel, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagination};
 
@@ -593,6 +593,27 @@ impl<R: Runtime> McpClient<R> {
         {
             ClientResult::ListResourceTemplates(r) => Ok(r),
             _ => Err(wrong_type()),
+        }
+    }
+
+    /// Every resource template, following `nextCursor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_all_tools`](Self::list_all_tools).
+    pub async fn list_all_resource_templates(
+        &self,
+    ) -> Result<Vec<ResourceTemplate>, McpClientError> {
+        let mut pages = Pagination::new(MAX_PAGES);
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_resource_templates(cursor.as_deref()).await?;
+            all.extend(page.resource_templates);
+            cursor = pages.next(page.next_cursor.as_deref())?;
+            if cursor.is_none() {
+                return Ok(all);
+            }
         }
     }
 
