@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT list
-//! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON]
+//! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON | @FILE | @]
+//! wirestate grpc [OPTIONS] -d (JSON | @FILE | @) HOST:PORT /pkg.Service/Method
 //! ```
 //!
 //! Messages go in and out as JSON with the proto3 JSON mapping
@@ -14,9 +15,13 @@
 //! compiled-in service can be called without generated code here. The
 //! request is one JSON object (`{}` when left out); for client- and
 //! bidi-streaming methods, a sequence of JSON objects, each sent as one
-//! message. Every response message is printed as one line of JSON; a
-//! status other than OK goes to stderr as `ERROR: code=NAME message=...`
-//! and the exit status is 1. `--web` speaks gRPC-Web over HTTP/1.1
+//! message. As with grpcurl's `-d`, `@FILE` reads the JSON from a file
+//! and `@` from stdin, so large requests need not fit in an argument.
+//! Every response message is printed as one line of JSON; a status other
+//! than OK goes to stderr as `ERROR: code=NAME message=...`, followed by
+//! its `grpc-status-details-bin` decoded as a `google.rpc.Status` (code,
+//! message, and each detail's type URL: as JSON when the type is
+//! compiled in, else its length), and the exit status is 1. `--web` speaks gRPC-Web over HTTP/1.1
 //! (unary and server-streaming methods, as browsers can; binary
 //! `application/grpc-web`, or base64 `application/grpc-web-text` with
 //! `--web=text` or `--web-text`), otherwise gRPC over h2c with prior
@@ -56,6 +61,9 @@ pub struct Options {
     pub headers: Vec<String>,
     /// The call's deadline (sent as `grpc-timeout`, enforced here).
     pub timeout: Option<Duration>,
+    /// The request as `-d` gave it: JSON, `@FILE` or `@` (stdin); instead
+    /// of the JSON argument.
+    pub data: Option<String>,
 }
 
 /// How a method streams.
@@ -200,6 +208,96 @@ fn requests(desc: &MessageDescriptor, json: &str) -> Result<Vec<RawMessage>, Str
     Ok(out)
 }
 
+/// The request JSON: `-d`'s value or the argument after the method (not
+/// both), `{}` when neither is given. `@` reads `stdin`, `@PATH` the file
+/// at PATH (grpcurl's convention: no JSON text starts with `@`).
+fn request_text(
+    data: Option<&str>,
+    argument: Option<&str>,
+    stdin: impl std::io::Read,
+) -> Result<String, String> {
+    let source = match (data, argument) {
+        (Some(_), Some(_)) => {
+            return Err("give the request once: with -d or as the argument, not both".into());
+        }
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => return Ok("{}".into()),
+    };
+    match source.strip_prefix('@') {
+        None => Ok(source.to_owned()),
+        Some("") => {
+            let mut text = String::new();
+            let mut stdin = stdin;
+            stdin
+                .read_to_string(&mut text)
+                .map_err(|e| format!("reading the request from stdin: {e}"))?;
+            Ok(text)
+        }
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the request from {path}: {e}")),
+    }
+}
+
+/// `google.rpc.Status`, as `grpc-status-details-bin` carries it (the
+/// proto is not among the compiled-in ones, so declared here).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<RpcAny>,
+}
+
+/// `google.protobuf.Any`: a detail of a [`RpcStatus`].
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// The lines that describe a status's binary details (none when it has
+/// none): the `google.rpc.Status` code and message, then one line per
+/// detail with its type URL and, when `pool` knows the type, the detail
+/// as JSON, else its length. Details that are not a `google.rpc.Status`
+/// are reported as such, never a panic.
+fn describe_details(pool: Option<&DescriptorPool>, details: &[u8]) -> Vec<String> {
+    if details.is_empty() {
+        return Vec::new();
+    }
+    let status = match <RpcStatus as prost::Message>::decode(details) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![format!(
+                "details: {} bytes, not a google.rpc.Status ({e})",
+                details.len()
+            )];
+        }
+    };
+    // The number too: codes past 16 all name as UNKNOWN.
+    let mut lines = vec![format!(
+        "details: google.rpc.Status code={} ({}) message={}",
+        Code::from_i32(status.code).name(),
+        status.code,
+        status.message
+    )];
+    for any in &status.details {
+        // The type's full name follows the URL's last `/`.
+        let name = any.type_url.rsplit('/').next().unwrap_or_default();
+        let json = pool
+            .and_then(|p| p.get_message_by_name(name))
+            .and_then(|desc| to_json(&desc, &any.value).ok());
+        lines.push(match json {
+            Some(json) => format!("  detail {}: {json}", any.type_url),
+            None => format!("  detail {} ({} bytes)", any.type_url, any.value.len()),
+        });
+    }
+    lines
+}
+
 /// A response message as one line of JSON.
 fn to_json(desc: &MessageDescriptor, raw: &[u8]) -> Result<String, Status> {
     let message = DynamicMessage::decode(desc.clone(), raw).map_err(|e| {
@@ -302,8 +400,12 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
     let pool = pool()?;
     let m = method(&pool, path)?;
     let kind = Kind::of(&m);
-    let json = rest.get(1).map_or("{}", String::as_str);
-    let requests = requests(&m.input(), json)?;
+    let json = request_text(
+        opts.data.as_deref(),
+        rest.get(1).map(String::as_str),
+        std::io::stdin().lock(),
+    )?;
+    let requests = requests(&m.input(), &json)?;
     if matches!(kind, Kind::Unary | Kind::ServerStreaming) && requests.len() != 1 {
         return Err(format!(
             "a {} method takes one request message, got {}",
@@ -349,6 +451,9 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
                 status.code.name(),
                 status.message
             );
+            for line in describe_details(Some(&pool), &status.details) {
+                eprintln!("{line}");
+            }
             Ok(ExitCode::FAILURE)
         }
     }
@@ -532,6 +637,48 @@ mod tests {
             lines
                 .iter()
                 .any(|l| l.starts_with("/wirestate.echo.v1.Echo/EchoBidi bidi-streaming"))
+        );
+    }
+
+    #[test]
+    fn request_text_sources() {
+        let none: &[u8] = b"";
+        assert_eq!(request_text(None, None, none).unwrap(), "{}");
+        assert_eq!(
+            request_text(None, Some("{\"a\":1}"), none).unwrap(),
+            "{\"a\":1}"
+        );
+        assert_eq!(
+            request_text(Some("@"), None, &b"{} {}"[..]).unwrap(),
+            "{} {}"
+        );
+        assert_eq!(request_text(None, Some("@"), &b"{}"[..]).unwrap(), "{}");
+        assert!(request_text(Some("{}"), Some("{}"), none).is_err());
+        assert!(request_text(None, Some("@/no/such/file"), none).is_err());
+    }
+
+    #[test]
+    fn details_that_are_not_a_status_are_reported_not_fatal() {
+        assert!(describe_details(None, &[]).is_empty());
+        let lines = describe_details(None, &[0xff, 0xff, 0xff]);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("details: 3 bytes, not a google.rpc.Status"));
+        // Without a pool every detail is shown by type URL and length.
+        let status = RpcStatus {
+            code: 99,
+            message: "m".into(),
+            details: vec![RpcAny {
+                type_url: "x/grpc.testing.Payload".into(),
+                value: vec![1, 2],
+            }],
+        };
+        let lines = describe_details(None, &prost::Message::encode_to_vec(&status));
+        assert_eq!(
+            lines,
+            [
+                "details: google.rpc.Status code=UNKNOWN (99) message=m",
+                "  detail x/grpc.testing.Payload (2 bytes)",
+            ]
         );
     }
 

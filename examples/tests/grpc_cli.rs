@@ -4,8 +4,10 @@
 //! `--web=text`): unary and server-streaming calls with JSON
 //! in and out, metadata, a client-streaming call, an error status
 //! (`ERROR: code=... message=...`, exit 1), a deadline, an unknown method,
-//! and `list`; and the requests `--web`, `--web=text` and `--web-text`
-//! put on the wire, read by a bare TCP listener answering in kind. Every
+//! and `list`; the request JSON from a file or stdin (`@FILE`, `-d @`);
+//! and the requests `--web`, `--web=text` and `--web-text` put on the
+//! wire, read by a bare TCP listener answering in kind (also with an error
+//! status and its `grpc-status-details-bin`, decoded on stderr). Every
 //! server is ended by its PID.
 
 use std::io::{Read, Write};
@@ -60,7 +62,7 @@ impl Drop for Serve {
 
 /// Runs `wirestate grpc ARGS`, bounded in time.
 fn grpc(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("grpc")
         .args(args)
         .stdin(Stdio::null())
@@ -68,15 +70,50 @@ fn grpc(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("wirestate grpc");
+    finish(child, args)
+}
+
+/// Waits for `child` (killed after 20 s), its stdout and stderr read as it
+/// runs so that a large output cannot fill a pipe and stall it.
+fn finish(mut child: Child, args: &[&str]) -> Output {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut all);
+            }
+            all
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("wirestate grpc {args:?} hung");
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -214,6 +251,12 @@ fn every_client_runtime_against_every_server_runtime() {
 /// as they came, answered with an empty message and status OK, framed as
 /// the request was (base64 for `application/grpc-web-text`).
 fn web_exchange(args: &[&str]) -> (String, Vec<u8>, Output) {
+    web_exchange_with(args, b"grpc-status:0\r\n")
+}
+
+/// [`web_exchange`], answering with `trailers` (`k:v\r\n` lines).
+fn web_exchange_with(args: &[&str], trailers: &[u8]) -> (String, Vec<u8>, Output) {
+    let trailers = trailers.to_vec();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = std::thread::spawn(move || {
@@ -257,9 +300,9 @@ fn web_exchange(args: &[&str]) -> (String, Vec<u8>, Output) {
         let body = data[head_end..head_end + length].to_vec();
         let text = head.contains("application/grpc-web-text");
         let mut frames = vec![0u8, 0, 0, 0, 0];
-        let trailers = b"grpc-status:0\r\n";
-        frames.extend_from_slice(&[0x80, 0, 0, 0, trailers.len() as u8]);
-        frames.extend_from_slice(trailers);
+        frames.push(0x80);
+        frames.extend_from_slice(&u32::try_from(trailers.len()).unwrap().to_be_bytes());
+        frames.extend_from_slice(&trailers);
         let (kind, payload) = if text {
             use base64::Engine;
             let b64 = base64::engine::general_purpose::STANDARD.encode(&frames);
@@ -359,6 +402,145 @@ fn list_and_usage_errors() {
             stderr(&o).starts_with("ERROR: code=UNAVAILABLE"),
             "{client}: {}",
             stderr(&o)
+        );
+    }
+}
+
+/// Runs `wirestate grpc ARGS` with `input` on its stdin, bounded in time.
+fn grpc_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("grpc")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wirestate grpc");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from a thread: the child may answer before reading it all.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = finish(child, args);
+    let _ = writer.join();
+    output
+}
+
+/// The request JSON from a file (`@PATH`, as the argument or `-d`) and
+/// from stdin (`-d @`, `@`), large enough that it could not be one
+/// argument (Linux caps one at 128 KiB); a literal argument still works,
+/// and two requests at once are refused.
+#[test]
+fn request_json_from_a_file_or_stdin() {
+    let serve = Serve::start("tokio");
+    let addr = serve.addr.to_string();
+    let big = "x".repeat(300_000);
+    let json = format!("{{\"message\": \"{big}\"}}");
+    let expected = format!("{{\"message\":\"{big}\"}}\n");
+    let path = std::env::temp_dir().join(format!("wirestate-grpc-cli-{}.json", std::process::id()));
+    std::fs::write(&path, &json).unwrap();
+    let at_path = format!("@{}", path.display());
+    const ECHO: &str = "/wirestate.echo.v1.Echo/Echo";
+    for client in ["tokio", "smol", "blocking"] {
+        let o = grpc(&["--runtime", client, &addr, ECHO, &at_path]);
+        assert!(o.status.success(), "{client} @file: {}", stderr(&o));
+        assert!(
+            stdout(&o) == expected,
+            "{client} @file: {} bytes",
+            o.stdout.len()
+        );
+        let o = grpc(&["--runtime", client, "-d", &at_path, &addr, ECHO]);
+        assert!(o.status.success(), "{client} -d @file: {}", stderr(&o));
+        assert!(stdout(&o) == expected, "{client} -d @file");
+        let o = grpc_stdin(
+            &["--runtime", client, "-d", "@", &addr, ECHO],
+            json.as_bytes(),
+        );
+        assert!(o.status.success(), "{client} -d @: {}", stderr(&o));
+        assert!(stdout(&o) == expected, "{client} -d @");
+        let o = grpc_stdin(&["--runtime", client, &addr, ECHO, "@"], json.as_bytes());
+        assert!(o.status.success(), "{client} @: {}", stderr(&o));
+        assert!(stdout(&o) == expected, "{client} @");
+    }
+    let o = grpc(&[&addr, ECHO, r#"{"message": "literal"}"#]);
+    assert_eq!(stdout(&o), "{\"message\":\"literal\"}\n", "{}", stderr(&o));
+    let o = grpc(&["-d", "{}", &addr, ECHO, "{}"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not both"), "{}", stderr(&o));
+    let o = grpc(&[&addr, ECHO, "@/no/such/file.json"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("reading the request from /no/such/file.json"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(&path).unwrap();
+    drop(serve);
+}
+
+/// `google.protobuf.Any`, to build the details the server answers with.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Any {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.Status`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<Any>,
+}
+
+/// An error status's `grpc-status-details-bin` is decoded on stderr after
+/// the status line: the google.rpc.Status code and message, a detail of
+/// a compiled-in type as JSON, another by type URL and length.
+#[test]
+fn error_status_details_are_decoded() {
+    use base64::Engine;
+    use prost::Message;
+    let payload = wirestate_proto::grpc::testing::Payload {
+        r#type: 0,
+        body: vec![1, 2, 3],
+    };
+    let details = RpcStatus {
+        code: 3,
+        message: "bad field".into(),
+        details: vec![
+            Any {
+                type_url: "type.googleapis.com/grpc.testing.Payload".into(),
+                value: payload.encode_to_vec(),
+            },
+            Any {
+                type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
+                value: vec![7; 12],
+            },
+        ],
+    };
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(details.encode_to_vec());
+    let trailers =
+        format!("grpc-status:3\r\ngrpc-message:bad%20field\r\ngrpc-status-details-bin:{b64}\r\n");
+    for client in ["tokio", "smol", "blocking"] {
+        let (_, _, o) = web_exchange_with(&["--runtime", client, "--web"], trailers.as_bytes());
+        assert_eq!(o.status.code(), Some(1), "{client}: {}", stderr(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "ERROR: code=INVALID_ARGUMENT message=bad field",
+                "details: google.rpc.Status code=INVALID_ARGUMENT (3) message=bad field",
+                "  detail type.googleapis.com/grpc.testing.Payload: {\"body\":\"AQID\"}",
+                "  detail type.googleapis.com/google.rpc.BadRequest (12 bytes)",
+            ],
+            "{client}"
         );
     }
 }

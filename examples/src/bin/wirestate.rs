@@ -153,7 +153,8 @@ enum Command {
     /// /pkg.Service/Method [JSON]` prints each response as one line of JSON
     /// (proto3 JSON mapping); `wirestate grpc HOST:PORT list` lists the
     /// methods. A status other than OK: `ERROR: code=NAME message=...` on
-    /// stderr, exit 1.
+    /// stderr, then its grpc-status-details-bin decoded (google.rpc.Status
+    /// code, message, each detail's type URL), exit 1.
     Grpc {
         /// Which runtime drives the call.
         #[arg(long, value_enum, default_value = "tokio")]
@@ -180,9 +181,13 @@ enum Command {
         /// The call's deadline: 1.5, 250ms, 10s, 2m.
         #[arg(long, value_parser = wirestate_examples::grpc_cli::parse_duration)]
         timeout: Option<std::time::Duration>,
-        /// HOST:PORT, then `list` or /pkg.Service/Method and the request
+        /// The request, as grpcurl's -d: JSON, `@FILE` (read from the
+        /// file) or `@` (read from stdin); instead of the JSON argument.
+        #[arg(short = 'd', long = "data", value_name = "JSON|@FILE|@")]
+        data: Option<String>,
+        /// HOST:PORT, then `list` or /pkg.Service/Method and the request:
         /// JSON (default `{}`; a sequence of objects for client- and
-        /// bidi-streaming methods).
+        /// bidi-streaming methods), `@FILE` or `@` (stdin).
         #[arg(required = true, num_args = 2..=3)]
         words: Vec<String>,
     },
@@ -283,6 +288,7 @@ fn main() -> ExitCode {
             web_text,
             headers,
             timeout,
+            data,
             words,
         } => wirestate_examples::grpc_cli::run(
             &wirestate_examples::grpc_cli::Options {
@@ -298,6 +304,7 @@ fn main() -> ExitCode {
                 },
                 headers,
                 timeout,
+                data,
             },
             &words,
         ),
