@@ -176,7 +176,7 @@ everything_checks() {
     mcp "$runtime" "$target" call no-such-tool '{}'
     expect "[$label] an unknown tool exits 1" "rc == 1 and 'no-such-tool' in out + err"
     mcp "$runtime" "$target" resources
-    expect "[$label] resources" "rc == 0 and '$doc' in [r['uri'] for r in j]"
+    expect "[$label] resources" "rc == 0 and '$doc' in [r['uri'] for r in j['resources']] and isinstance(j['resourceTemplates'], list)"
     mcp "$runtime" "$target" read "$doc"
     expect "[$label] read a static resource" "rc == 0 and j['contents'][0]['mimeType'] == 'text/markdown' and len(j['contents'][0]['text']) > 100"
     mcp "$runtime" "$target" read demo://resource/dynamic/text/7

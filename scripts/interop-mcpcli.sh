@@ -124,7 +124,7 @@ peer_checks() {
     mcp "$runtime" "$target" call nope '{}'
     expect "[$label] unknown tool exits 1" "rc == 1 and 'nope' in open(sys.argv[1]).read() + err"
     mcp "$runtime" "$target" resources
-    expect "[$label] resources" "rc == 0 and '$resource' in [r['uri'] for r in j]"
+    expect "[$label] resources" "rc == 0 and '$resource' in [r['uri'] for r in j['resources']] and isinstance(j['resourceTemplates'], list)"
     mcp "$runtime" "$target" read "$resource"
     expect "[$label] read" "rc == 0 and j['contents'][0]['text'] == '$resource_text'"
     mcp "$runtime" "$target" prompts
