@@ -140,14 +140,8 @@ impl MessageReader {
                 }
                 // A trailers frame: look for what follows it.
                 Some(Ok(None)) => continue,
-                Some(Err(e)) => {
-                    self.failed = true;
-                    Some(Err(e))
-                }
-                None => self.late_error.take().map(|e| {
-                    self.failed = true;
-                    Err(e)
-                }),
+                Some(Err(e)) => self.failed_with(Some(e)),
+                None => self.failed_with(None),
             };
         }
     }
@@ -217,15 +211,17 @@ impl MessageReader {
                 }
                 Some(message)
             }
-            Some(Err(e)) => {
-                self.failed = true;
-                Some(Err(e))
-            }
-            None => self.late_error.take().map(|e| {
-                self.failed = true;
-                Err(e)
-            }),
+            Some(Err(e)) => self.failed_with(Some(e)),
+            None => self.failed_with(None),
         }
+    }
+
+    /// A framing error, or else (at the end of the frames) the error kept
+    /// for the end: the reader's last item, after which it yields nothing.
+    fn failed_with<T>(&mut self, error: Option<Error>) -> Option<Result<T, Error>> {
+        let e = error.or_else(|| self.late_error.take())?;
+        self.failed = true;
+        Some(Err(e))
     }
 
     /// The body ended, with these HTTP trailers (gRPC over HTTP/2 carries
