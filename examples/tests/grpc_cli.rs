@@ -11,53 +11,16 @@
 //! server is ended by its PID.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wirestate");
+mod support;
+use support::{BIN, Serve};
 
-/// `wirestate serve --runtime R` on a free loopback port, killed on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serve {
-    fn start(runtime: &str) -> Serve {
-        // A port free a moment ago (the smol server logs the address it
-        // was given, not the one it bound, so port 0 will not do).
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--runtime", runtime, "--threads", "2", "--listen"])
-            .arg(addr.to_string())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wirestate serve");
-        let serve = Serve { child, addr };
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{runtime} server not up"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        serve
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `wirestate serve --runtime R` on a free loopback port.
+fn serve(runtime: &str) -> Serve {
+    Serve::start(&["--runtime", runtime, "--threads", "2"])
 }
 
 /// Runs `wirestate grpc ARGS`, bounded in time.
@@ -238,7 +201,7 @@ fn calls(addr: &str, client: &str) {
 #[test]
 fn every_client_runtime_against_every_server_runtime() {
     for server in ["tokio", "smol", "blocking"] {
-        let serve = Serve::start(server);
+        let serve = serve(server);
         let addr = serve.addr.to_string();
         for client in ["tokio", "smol", "blocking"] {
             calls(&addr, client);
@@ -433,7 +396,7 @@ fn grpc_stdin(args: &[&str], input: &[u8]) -> Output {
 /// and two requests at once are refused.
 #[test]
 fn request_json_from_a_file_or_stdin() {
-    let serve = Serve::start("tokio");
+    let serve = serve("tokio");
     let addr = serve.addr.to_string();
     let big = "x".repeat(300_000);
     let json = format!("{{\"message\": \"{big}\"}}");

@@ -4,11 +4,11 @@
 //! up (the h2c path failed with 'cannot resolve [::1]'). Skipped where
 //! `::1` cannot be bound.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wirestate");
+mod support;
+use support::{BIN, Serve};
 
 #[test]
 fn http_to_an_ipv6_literal_on_every_runtime() {
@@ -18,20 +18,7 @@ fn http_to_an_ipv6_literal_on_every_runtime() {
     };
     let addr: SocketAddr = listener.local_addr().unwrap();
     drop(listener);
-    let mut server = Command::new(BIN)
-        .args(["serve", "--threads", "1", "--listen"])
-        .arg(addr.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wirestate serve");
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "server not up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = Serve::start_on(addr, &["--threads", "1"]);
     let url = format!("http://[::1]:{}/", addr.port());
     let mut failures = Vec::new();
     for runtime in ["tokio", "smol", "blocking"] {
@@ -52,7 +39,6 @@ fn http_to_an_ipv6_literal_on_every_runtime() {
             }
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(failures.is_empty(), "{failures:#?}");
 }

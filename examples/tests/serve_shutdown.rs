@@ -6,45 +6,25 @@
 //! takes a host name.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wirestate");
 const RUNTIMES: [&str; 3] = ["tokio", "smol", "blocking"];
 
-/// `wirestate serve` on a free loopback port, killed on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
+mod support;
+use support::{BIN, Serve};
 
 impl Serve {
-    fn start(runtime: &str, shutdown_timeout: &str) -> Serve {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--runtime", runtime, "--threads", "2"])
-            .args(["--shutdown-timeout", shutdown_timeout, "--listen"])
-            .arg(addr.to_string())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wirestate serve");
-        let serve = Serve { child, addr };
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{runtime} server not up"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        serve
+    fn with_timeout(runtime: &str, shutdown_timeout: &str) -> Serve {
+        Serve::start(&[
+            "--runtime",
+            runtime,
+            "--threads",
+            "2",
+            "--shutdown-timeout",
+            shutdown_timeout,
+        ])
     }
 
     fn sigint(&self) {
@@ -83,17 +63,10 @@ impl Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn ctrl_c_with_nothing_in_flight_exits_at_once_with_success() {
     for rt in RUNTIMES {
-        let mut serve = Serve::start(rt, "10");
+        let mut serve = Serve::with_timeout(rt, "10");
         // An idle keep-alive connection does not hold the shutdown up.
         let mut idle = TcpStream::connect(serve.addr).unwrap();
         idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -112,7 +85,7 @@ fn ctrl_c_with_nothing_in_flight_exits_at_once_with_success() {
 #[test]
 fn ctrl_c_with_a_stalled_stream_exits_after_the_shutdown_timeout() {
     for rt in RUNTIMES {
-        let mut serve = Serve::start(rt, "1");
+        let mut serve = Serve::with_timeout(rt, "1");
         let _stalled = serve.stalled_stream();
         let started = Instant::now();
         serve.sigint();
@@ -132,7 +105,7 @@ fn ctrl_c_with_a_stalled_stream_exits_after_the_shutdown_timeout() {
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
     for rt in RUNTIMES {
-        let mut serve = Serve::start(rt, "60");
+        let mut serve = Serve::with_timeout(rt, "60");
         let _stalled = serve.stalled_stream();
         serve.sigint();
         // The graceful shutdown waits for the stalled response...
