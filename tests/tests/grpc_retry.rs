@@ -1891,3 +1891,35 @@ fn blocking_close_send_does_not_wait_for_a_reconnect() {
     assert!(receiving.join().unwrap().is_err());
     drop(queued);
 }
+
+/// Simultaneous first calls of a lazily connecting blocking channel
+/// share the one connection the first of them opens (the others wait for
+/// it, not for a lock held through the connect), and all succeed.
+#[test]
+fn blocking_first_calls_share_one_connect() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (addr, handle) = start_blocking(seen.clone());
+    let ch = BChannel::builder(&addr.to_string()).connect_lazy().unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(16));
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let (ch, barrier) = (ch.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let o = opts(&format!("first-{i}"), 0, &[]);
+                let o = BOpts::default()
+                    .with_metadata(o.metadata)
+                    .with_timeout(Duration::from_secs(10));
+                barrier.wait();
+                ch.unary::<_, SimpleResponse>(UNARY, &SimpleRequest::default(), &o)
+                    .map(|r| r.message.username)
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.join().unwrap().unwrap(), "after 0");
+    }
+    assert_eq!(ch.connections(), 1);
+    drop(ch);
+    handle.shutdown();
+}

@@ -272,7 +272,7 @@ impl Channel {
         let parts = opts
             .request_parts(path, &self.authority, left, before)
             .map_err(|status| (status, false))?;
-        let send = self.transport.get().map_err(|s| (s, true))?;
+        let send = self.transport.get(deadline).map_err(|s| (s, true))?;
         send.send_streaming(http::Request::from_parts(parts, ()))
             .map_err(|e| (failed(&e), e.is_unsent()))
     }

@@ -11,8 +11,8 @@ use crate::h2::{ClientConfig, SendRequest};
 // retries apart, which is all jitter is for.
 use crate::ws::FastrandEntropy;
 use bytes::Bytes;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
@@ -45,11 +45,12 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    /// The HTTP/2 connection for the next call.
-    pub(crate) fn get(&self) -> Result<SendRequest, Status> {
+    /// The HTTP/2 connection for the next call (waiting for one being
+    /// opened at most until `deadline`).
+    pub(crate) fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
         match self {
             Transport::Fixed(send) => Ok(send.clone()),
-            Transport::Dialed(d) => d.get(),
+            Transport::Dialed(d) => d.get(deadline),
             Transport::Web(_) => Err(Status::new(
                 Code::Internal,
                 "a gRPC-Web channel has no HTTP/2 connection",
@@ -77,14 +78,14 @@ impl Transport {
 
     pub(crate) fn keepalive_interval(&self) -> Option<Duration> {
         match self {
-            Transport::Dialed(d) => lock(&d.state).keepalive().map(|k| k.interval()),
+            Transport::Dialed(d) => lock(&d.state).redial.keepalive().map(|k| k.interval()),
             Transport::Fixed(_) | Transport::Web(_) => None,
         }
     }
 
     pub(crate) fn connections(&self) -> u64 {
         match self {
-            Transport::Dialed(d) => lock(&d.state).connections(),
+            Transport::Dialed(d) => lock(&d.state).redial.connections(),
             Transport::Fixed(_) => 1,
             Transport::Web(_) => 0,
         }
@@ -107,33 +108,98 @@ pub(crate) struct Dialer {
     addr: String,
     config: ClientConfig,
     keepalive_without_calls: bool,
-    state: Mutex<Redial<SendRequest>>,
+    state: Mutex<DialState>,
+    /// Signalled when a connect attempt ends, for the calls waiting on it.
+    dialed: Condvar,
+}
+
+/// The connections of a [`Dialer`], and whether one is being opened.
+struct DialState {
+    redial: Redial<SendRequest>,
+    /// A call is connecting (without the lock): the others wait for it
+    /// rather than open connections of their own.
+    connecting: bool,
+}
+
+impl DialState {
+    fn new(redial: Redial<SendRequest>) -> DialState {
+        DialState {
+            redial,
+            connecting: false,
+        }
+    }
+}
+
+/// Clears [`DialState::connecting`] and wakes the waiters when a connect
+/// attempt ends, however it ends (an unwinding connect included, which
+/// would otherwise leave every later call waiting).
+struct Connecting<'a>(&'a Dialer);
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).connecting = false;
+        self.0.dialed.notify_all();
+    }
 }
 
 impl Dialer {
     /// The open connection, or a new one; a connection that ended is asked
     /// why first (GOAWAY `too_many_pings` doubles the keep-alive interval).
-    /// Connecting holds the lock, so concurrent calls share one new
-    /// connection instead of racing to open several.
-    fn get(&self) -> Result<SendRequest, Status> {
+    ///
+    /// Connecting does not hold the lock (a slow or black-holed connect
+    /// would stall every call and every query of the channel), but only
+    /// one call connects at a time: the others wait for its connection,
+    /// until their `deadline` or the connect timeout, instead of opening
+    /// one each. If that connect fails, the next waiter tries its own.
+    fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
+        let wait_until = {
+            let limit = Instant::now() + self.config.connect_timeout;
+            deadline.map_or(limit, |d| d.min(limit))
+        };
         let mut st = lock(&self.state);
-        if let Some(send) = st.open() {
-            return Ok(send);
+        loop {
+            if let Some(send) = st.redial.open() {
+                return Ok(send);
+            }
+            if !st.connecting {
+                break;
+            }
+            let now = Instant::now();
+            if now >= wait_until {
+                return Err(Status::new(
+                    Code::Unavailable,
+                    format!(
+                        "connecting to {}: timed out waiting for the connection",
+                        self.addr
+                    ),
+                ));
+            }
+            st = self
+                .dialed
+                .wait_timeout(st, wait_until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
+        st.connecting = true;
         let mut config = self.config.clone();
-        if let Some(k) = st.keepalive() {
+        if let Some(k) = st.redial.keepalive() {
             tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
             config.h2.keepalive_interval = Some(k.interval());
             config.h2.keepalive_timeout = k.timeout();
             config.h2.keepalive_while_idle = self.keepalive_without_calls;
         }
-        let send = crate::h2::connect_with(self.addr.as_str(), config).map_err(|e| {
+        drop(st);
+        let guard = Connecting(self);
+        let connected = crate::h2::connect_with(self.addr.as_str(), config);
+        let send = connected.map_err(|e| {
             Status::new(
                 Code::Unavailable,
                 format!("connecting to {}: {e}", self.addr),
             )
         })?;
-        Ok(st.connected(send))
+        let send = lock(&self.state).redial.connected(send);
+        drop(guard);
+        Ok(send)
     }
 }
 
@@ -252,7 +318,8 @@ impl ChannelBuilder {
                 addr: self.addr,
                 config: self.client,
                 keepalive_without_calls,
-                state: Mutex::new(Redial::new(keepalive)),
+                state: Mutex::new(DialState::new(Redial::new(keepalive))),
+                dialed: Condvar::new(),
             })),
         };
         Ok(Channel::from_parts(transport, authority, retrier(retry)))
@@ -270,7 +337,7 @@ impl ChannelBuilder {
         let channel = self.build()?;
         match channel.transport().web() {
             Some(web) => web.probe(timeout)?,
-            None => drop(channel.transport().get()?),
+            None => drop(channel.transport().get(None)?),
         }
         Ok(channel)
     }
