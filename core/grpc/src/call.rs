@@ -274,6 +274,67 @@ pub fn web_streaming_unsupported() -> Status {
     )
 }
 
+/// A hook told the status a call ended with (see [`CallEnd::on_end`]).
+pub type OnEnd = Box<dyn FnOnce(&Status) + Send + Sync>;
+
+/// How a stream of response (or request) messages ended, and who is told
+/// once it does: the end-of-call bookkeeping every runtime's message
+/// stream shares. A client's retry throttle counts a committed call's
+/// outcome through [`on_end`](Self::on_end).
+#[derive(Default)]
+pub struct CallEnd {
+    done: Option<Result<(), Status>>,
+    on_end: Option<OnEnd>,
+}
+
+impl std::fmt::Debug for CallEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallEnd")
+            .field("done", &self.done)
+            .field("on_end", &self.on_end.is_some())
+            .finish()
+    }
+}
+
+impl CallEnd {
+    /// A call that has not ended.
+    pub fn new() -> CallEnd {
+        CallEnd::default()
+    }
+
+    /// A call that ended with `status` before anyone asked (a
+    /// trailers-only response): a hook set later runs at once.
+    pub fn ended(status: Status) -> CallEnd {
+        CallEnd {
+            done: Some(if status.is_ok() { Ok(()) } else { Err(status) }),
+            on_end: None,
+        }
+    }
+
+    /// How the call ended, once it did.
+    pub fn result(&self) -> Option<&Result<(), Status>> {
+        self.done.as_ref()
+    }
+
+    /// Runs `f` with the call's status once it ends (at once if it has);
+    /// never if the call is dropped before. A second hook replaces the
+    /// first.
+    pub fn on_end(&mut self, f: OnEnd) {
+        match &self.done {
+            Some(done) => f(done.as_ref().err().unwrap_or(&Status::ok())),
+            None => self.on_end = Some(f),
+        }
+    }
+
+    /// The call ended with `result`: the hook, if any, is told (once).
+    pub fn end(&mut self, result: Result<(), Status>) {
+        if let Some(f) = self.on_end.take() {
+            f(result.as_ref().err().unwrap_or(&Status::ok()));
+        }
+        self.done = Some(result);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +375,34 @@ mod tests {
             call.metadata.get_bin("trace-bin").unwrap().unwrap(),
             &b"\x01\x02"[..]
         );
+    }
+
+    #[test]
+    fn call_end_tells_its_hook_once() {
+        use std::sync::{Arc, Mutex};
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let hook = |told: &Arc<Mutex<Vec<Code>>>| -> OnEnd {
+            let told = told.clone();
+            Box::new(move |s: &Status| told.lock().unwrap().push(s.code))
+        };
+        let mut end = CallEnd::new();
+        assert!(end.result().is_none());
+        end.on_end(hook(&told));
+        end.end(Err(Status::new(Code::Unavailable, "x")));
+        assert_eq!(
+            end.result().unwrap().as_ref().unwrap_err().code,
+            Code::Unavailable
+        );
+        // Later ends and hooks: the hook ran once; a new hook runs at once.
+        end.end(Ok(()));
+        assert_eq!(*told.lock().unwrap(), [Code::Unavailable]);
+        end.on_end(hook(&told));
+        assert_eq!(*told.lock().unwrap(), [Code::Unavailable, Code::Ok]);
+        // Ended before any hook (trailers-only).
+        let mut early = CallEnd::ended(Status::new(Code::Internal, "no"));
+        early.on_end(hook(&told));
+        assert_eq!(told.lock().unwrap().last(), Some(&Code::Internal));
+        assert!(CallEnd::ended(Status::ok()).result().unwrap().is_ok());
+        assert!(format!("{early:?}").contains("CallEnd"));
     }
 }

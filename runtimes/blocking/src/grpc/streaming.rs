@@ -6,6 +6,7 @@ use http::HeaderMap;
 use std::io;
 use std::marker::PhantomData;
 use std::time::Instant;
+use wirestate_grpc::call::{CallEnd, OnEnd};
 use wirestate_grpc::{Code, Encoding, MessageReader, Status, WebMode};
 
 /// Which side reads: a server reads requests (the body just ends), a
@@ -49,24 +50,19 @@ pub struct Streaming<T> {
     reader: MessageReader,
     side: Side,
     deadline: Option<Instant>,
-    /// How the stream ended, once it did.
-    done: Option<Result<(), Status>>,
+    /// How the stream ended once it did, and who is told (a client's
+    /// retry throttle counts it).
+    end: CallEnd,
     /// The iterator already yielded the final error.
     fused: bool,
-    /// Told the call's status once the stream ends (a client's retry
-    /// throttle counts it).
-    on_end: Option<OnEnd>,
     types: PhantomData<fn() -> T>,
 }
-
-/// What [`Streaming::on_end`] runs.
-pub(crate) type OnEnd = Box<dyn FnOnce(&Status) + Send + Sync>;
 
 impl<T> std::fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("grpc::Streaming")
             .field("side", &self.side)
-            .field("done", &self.done)
+            .field("end", &self.end)
             .finish()
     }
 }
@@ -86,9 +82,8 @@ impl<T: prost::Message + Default> Streaming<T> {
             reader: MessageReader::new(web, encoding, max),
             side,
             deadline,
-            done: None,
+            end: CallEnd::new(),
             fused: false,
-            on_end: None,
             types: PhantomData,
         }
     }
@@ -105,25 +100,14 @@ impl<T: prost::Message + Default> Streaming<T> {
             None,
         );
         let _ = s.reader.finish(Some(trailers));
-        s.done = Some(if status.is_ok() { Ok(()) } else { Err(status) });
+        s.end = CallEnd::ended(status);
         s
     }
 
     /// Runs `f` with the call's status once the stream ends (at once if
     /// it has); not if it is dropped before.
     pub(crate) fn on_end(&mut self, f: OnEnd) {
-        match &self.done {
-            Some(done) => f(done.as_ref().err().unwrap_or(&Status::ok())),
-            None => self.on_end = Some(f),
-        }
-    }
-
-    /// Ends the stream with `result`, telling [`on_end`](Self::on_end).
-    fn end(&mut self, result: Result<(), Status>) {
-        if let Some(f) = self.on_end.take() {
-            f(result.as_ref().err().unwrap_or(&Status::ok()));
-        }
-        self.done = Some(result);
+        self.end.on_end(f);
     }
 
     /// The next message; `Ok(None)` at the end of the stream.
@@ -137,7 +121,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// the server ended the call with.
     pub fn message(&mut self) -> Result<Option<T>, Status> {
         loop {
-            if let Some(done) = &self.done {
+            if let Some(done) = self.end.result() {
                 return done.clone().map(|()| None);
             }
             match self.reader.next_message() {
@@ -155,7 +139,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             }
             if self.reader.is_finished() {
                 let result = self.end_status();
-                self.end(result);
+                self.end.end(result);
                 continue;
             }
             match self.body.chunk() {
@@ -220,7 +204,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// deadline passed); drops the body, which cancels a client's stream.
     fn fail(&mut self, status: Status) -> Status {
         let status = self.client_deadline(status);
-        self.end(Err(status.clone()));
+        self.end.end(Err(status.clone()));
         self.body = BlockingBody::empty();
         status
     }

@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use wirestate_grpc::call::{CallEnd, OnEnd};
 use wirestate_grpc::{
     Code, Encoding, MESSAGE_HEADER_LEN, MessageReader, Status, WebMode, encode_message_as,
     message_header,
@@ -35,8 +36,9 @@ pub struct Streaming<T> {
     body: Body,
     reader: MessageReader,
     side: Side,
-    /// The status the stream ended with, once known.
-    done: Option<Result<(), Status>>,
+    /// The status the stream ended with once known, and who is told
+    /// (a client's retry throttle counts it).
+    end: CallEnd,
     /// The call's deadline (client side).
     deadline: Option<Pin<Box<dyn Sleep>>>,
     /// The same deadline as an instant, with the runtime's clock: a peer
@@ -44,14 +46,8 @@ pub struct Streaming<T> {
     /// DEADLINE_EXCEEDED even if the timer has not been seen to fire yet
     /// (a server enforcing our `grpc-timeout` may answer CANCELLED first).
     deadline_at: Option<(Instant, Clock)>,
-    /// Told the call's status once the stream ends (a client's retry
-    /// throttle counts it).
-    on_end: Option<OnEnd>,
     types: PhantomData<fn() -> T>,
 }
-
-/// What [`Streaming::on_end`] runs.
-pub(crate) type OnEnd = Box<dyn FnOnce(&Status) + Send + Sync>;
 
 /// The runtime's clock, for [`Streaming`]'s deadline check.
 pub(crate) type Clock = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
@@ -71,7 +67,7 @@ impl<T> std::fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Streaming")
             .field("side", &self.side)
-            .field("done", &self.done)
+            .field("end", &self.end)
             .finish()
     }
 }
@@ -88,10 +84,9 @@ impl<T: prost::Message + Default> Streaming<T> {
             body,
             reader: MessageReader::new(web, encoding, max),
             side,
-            done: None,
+            end: CallEnd::new(),
             deadline: None,
             deadline_at: None,
-            on_end: None,
             types: PhantomData,
         }
     }
@@ -101,7 +96,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     pub(crate) fn finished(status: Status, trailers: HeaderMap) -> Self {
         let mut s = Self::new(Body::empty(), None, Encoding::Identity, 0, Side::Client);
         let _ = s.reader.finish(Some(trailers));
-        s.done = Some(if status.is_ok() { Ok(()) } else { Err(status) });
+        s.end = CallEnd::ended(status);
         s
     }
 
@@ -115,18 +110,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// Runs `f` with the call's status once the stream ends (at once if
     /// it has); not if it is dropped before.
     pub(crate) fn on_end(&mut self, f: OnEnd) {
-        match &self.done {
-            Some(done) => f(done.as_ref().err().unwrap_or(&Status::ok())),
-            None => self.on_end = Some(f),
-        }
-    }
-
-    /// Ends the stream with `result`, telling [`on_end`](Self::on_end).
-    fn end(&mut self, result: Result<(), Status>) {
-        if let Some(f) = self.on_end.take() {
-            f(result.as_ref().err().unwrap_or(&Status::ok()));
-        }
-        self.done = Some(result);
+        self.end.on_end(f);
     }
 
     /// Whether the client's deadline has passed.
@@ -187,7 +171,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// deadline passed); returns the status it ended with.
     fn fail(&mut self, status: Status) -> Status {
         let status = at_deadline(status, self.deadline_passed());
-        self.end(Err(status.clone()));
+        self.end.end(Err(status.clone()));
         status
     }
 
@@ -197,7 +181,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         cx: &mut Context<'_>,
         mut decode: impl FnMut(&mut Take<&mut Bytes>) -> R,
     ) -> Poll<Result<Option<R>, Status>> {
-        if self.done.is_none()
+        if self.end.result().is_none()
             && let Some(sleep) = &mut self.deadline
             && sleep.as_mut().poll(cx).is_ready()
         {
@@ -206,7 +190,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             let _ = self.fail(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
         }
         loop {
-            if let Some(done) = &self.done {
+            if let Some(done) = self.end.result() {
                 return Poll::Ready(done.clone().map(|()| None));
             }
             // A message already buffered.
@@ -218,7 +202,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             if self.reader.is_finished() {
                 let status = self.end_status();
                 let passed = self.deadline_passed();
-                self.end(status.map_err(|s| at_deadline(s, passed)));
+                self.end.end(status.map_err(|s| at_deadline(s, passed)));
                 continue;
             }
             match self.body.poll_chunk(cx) {
