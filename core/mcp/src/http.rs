@@ -1,7 +1,8 @@
 //! The Streamable HTTP server transport (revisions 2025-03-26 to
 //! 2025-11-25) as a sans-IO machine over `http` types.
 //! (The client side — the requests a client sends and how it reads the
-//! answers — is in [`client`].)
+//! answers — is in [`client`]; the 2024-11-05 HTTP+SSE transport, served
+//! beside this one when [`HttpConfig::legacy_sse`] is set, in [`legacy`].)
 //!
 //! One [`HttpServer`] owns every session of an endpoint (say `/mcp`): the
 //! runtime hands it each request — head and whole body — and gets back a
@@ -110,6 +111,7 @@ use crate::schema::{
 use crate::server::{Config, Phase, ServerEvent, ServerSession};
 
 pub mod client;
+pub mod legacy;
 pub mod stateless;
 
 /// The session header.
@@ -184,6 +186,9 @@ pub struct HttpConfig {
     pub hosts: HostPolicy,
     /// DNS-rebinding protection: the served `Origin`s.
     pub origins: OriginPolicy,
+    /// The 2024-11-05 HTTP+SSE transport served beside Streamable HTTP
+    /// (its two paths, see [`legacy`]); `None` (the default): off.
+    pub legacy_sse: Option<legacy::LegacySse>,
 }
 
 impl Default for HttpConfig {
@@ -207,6 +212,7 @@ impl HttpConfig {
             json_only: false,
             hosts: HostPolicy::Localhost { port: None },
             origins: OriginPolicy::Localhost,
+            legacy_sse: None,
         }
     }
 }
@@ -295,6 +301,9 @@ pub enum CloseReason {
     Expired,
     /// The application removed it.
     Removed,
+    /// The SSE stream of a 2024-11-05 HTTP+SSE session ([`legacy`])
+    /// closed: that transport's session lives as long as its stream.
+    StreamClosed,
     /// Evicted to make room for a new session when
     /// [`HttpConfig::max_sessions`] were live: it had been idle longest
     /// and had nothing in flight. Its client gets 404 next and
@@ -402,6 +411,11 @@ pub enum HttpError {
         /// The id, as JSON.
         id: String,
     },
+    /// A 2024-11-05 HTTP+SSE session whose stream already holds
+    /// [`LegacySse::max_queue`](legacy::LegacySse::max_queue) undelivered
+    /// messages: the client posts faster than it reads (503).
+    #[error("the session's SSE stream is full")]
+    QueueFull,
     /// A stateless request whose headers disagree with its body, or lack
     /// one (400, with -32020 and the request's id).
     #[error("header mismatch: {message}")]
@@ -416,7 +430,7 @@ impl HttpError {
     /// (*limit*).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::BodyTooLarge { .. } | Self::TooManySessions => ErrorKind::Limit,
+            Self::BodyTooLarge { .. } | Self::TooManySessions | Self::QueueFull => ErrorKind::Limit,
             _ => ErrorKind::Protocol,
         }
     }
@@ -437,7 +451,7 @@ impl HttpError {
             | Self::RequestIdInUse { .. }
             | Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             Self::UnknownSession => StatusCode::NOT_FOUND,
-            Self::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManySessions | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
         })
     }
 
@@ -519,6 +533,9 @@ struct Slot {
     next_stream: u64,
     standalone: Option<u64>,
     finished: VecDeque<u64>,
+    /// A 2024-11-05 HTTP+SSE session ([`legacy`]): reached only through
+    /// that transport's paths, and ended when its stream closes.
+    legacy: bool,
 }
 
 #[derive(Debug)]
@@ -844,13 +861,16 @@ impl HttpServer {
         self.pump_all();
         let reply = match self.check_origin(head) {
             Err(e) => Err(e),
-            Ok(()) => match head.method {
-                Method::POST => self.post(now, head, body),
-                Method::GET => self.get(now, head),
-                Method::DELETE => self.delete(head),
-                _ => Err(HttpError::MethodNotAllowed {
-                    method: head.method.to_string(),
-                }),
+            Ok(()) => match self.legacy_request(now, head, &body) {
+                Some(reply) => reply,
+                None => match head.method {
+                    Method::POST => self.post(now, head, body),
+                    Method::GET => self.get(now, head),
+                    Method::DELETE => self.delete(head),
+                    _ => Err(HttpError::MethodNotAllowed {
+                        method: head.method.to_string(),
+                    }),
+                },
             },
         };
         match reply {
@@ -881,6 +901,7 @@ impl HttpServer {
             self.solo_disconnect(&ex.session);
             return;
         }
+        let mut legacy = false;
         if let (ExKind::Sse { stream }, Some(slot)) = (&ex.kind, self.sessions.get_mut(&ex.session))
         {
             if let Some(s) = slot.streams.get_mut(stream) {
@@ -891,6 +912,13 @@ impl HttpServer {
             }
             // Idle time counts from the end of the last response.
             slot.last_active = slot.last_active.max(now);
+            legacy = slot.legacy;
+        }
+        if legacy {
+            // No resumption in that transport: its session ends with its
+            // stream.
+            self.end_session(&ex.session, CloseReason::StreamClosed);
+            return;
         }
         let pending = match ex.kind {
             ExKind::Json { pending, .. } => pending,
@@ -1093,7 +1121,11 @@ impl HttpServer {
             .get(MCP_SESSION_ID)
             .ok_or(HttpError::MissingSessionId)?;
         let id = SessionId::from(id.to_str().map_err(|_| HttpError::UnknownSession)?);
-        if self.sessions.get(&id).is_none_or(|s| s.solo.is_some()) {
+        if self
+            .sessions
+            .get(&id)
+            .is_none_or(|s| s.solo.is_some() || s.legacy)
+        {
             return Err(HttpError::UnknownSession);
         }
         check_version(head)?;
@@ -1437,6 +1469,7 @@ impl HttpServer {
                 next_stream: 0,
                 standalone: None,
                 finished: VecDeque::new(),
+                legacy: false,
             },
         );
         Ok(id)

@@ -347,6 +347,7 @@ impl HttpServer {
                 next_stream: 0,
                 standalone: None,
                 finished: Default::default(),
+                legacy: false,
             },
         );
         self.exchanges.insert(
