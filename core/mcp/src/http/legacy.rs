@@ -41,6 +41,11 @@
 //! stream's URL — refusing one on another origin, as the Python SDK does,
 //! so a server cannot make the client post its messages elsewhere — and
 //! builds the POSTs.
+//!
+//! [`HttpConfig::legacy_sse`]: super::HttpConfig::legacy_sse
+//! [`HttpConfig::max_sessions`]: super::HttpConfig::max_sessions
+//! [`HttpConfig::max_body`]: super::HttpConfig::max_body
+//! [`CloseReason::StreamClosed`]: super::CloseReason::StreamClosed
 
 use std::time::Instant;
 
