@@ -14,14 +14,15 @@ pub fn server(fixtures: bool) -> McpServer {
     crate::mcp::catalogue(McpServer::builder(), fixtures).build()
 }
 
-/// `inner`, with `/mcp` (Streamable HTTP, and WebSocket upgrades) served
-/// by `mcp`.
+/// `inner`, with `/mcp` (Streamable HTTP, and WebSocket upgrades) and the
+/// 2024-11-05 HTTP+SSE paths `/sse` and `/messages` served by `mcp`
+/// ([`crate::routes::MCP_PATHS`]).
 pub fn with_mcp<H: Handler>(
     mcp: McpHttp,
     inner: H,
 ) -> impl Fn(Request<BlockingBody>) -> Response<ResponseBody> + Send + Sync + 'static {
     move |req| {
-        if req.uri().path() == "/mcp" {
+        if crate::routes::MCP_PATHS.contains(&req.uri().path()) {
             mcp.handle(req)
         } else {
             inner.call(req)

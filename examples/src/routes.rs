@@ -7,6 +7,7 @@
 //! | `GET /stream?n=N`, `HEAD /stream?n=N` | 200 with N lines `line i\n`, streamed (chunked) |
 //! | `GET /ws` | WebSocket upgrade; every message echoed as received (text as text, binary as binary), permessage-deflate accepted; 400/426 without a valid handshake |
 //! | `POST`/`GET`/`DELETE /mcp` | the MCP server of [`crate::mcp`] over Streamable HTTP (tokio and smol; [`with_mcp`]) |
+//! | `GET /sse`, `POST /messages?sessionId=…` | the same server over the 2024-11-05 HTTP+SSE transport ([`MCP_PATHS`]) |
 //! | `content-type: application/grpc…` | the gRPC services of [`crate::grpc`] (gRPC over h2c, gRPC-Web over HTTP/1.1; tokio and smol; [`with_grpc`]) |
 //! | anything else | 404 |
 
@@ -118,14 +119,21 @@ pub async fn handle(req: Request<Body>) -> Response<Body> {
     }
 }
 
-/// [`handle`] with the MCP endpoint mounted at `/mcp`.
+/// The paths the MCP endpoint serves: `/mcp` (Streamable HTTP, and
+/// WebSocket upgrades), and `/sse` and `/messages`, the two paths of the
+/// 2024-11-05 HTTP+SSE transport (which the endpoint's
+/// [`HttpConfig::legacy_sse`](wirestate_mcp::HttpConfig::legacy_sse)
+/// must name for them to be served).
+pub const MCP_PATHS: [&str; 3] = ["/mcp", "/sse", "/messages"];
+
+/// [`handle`] with the MCP endpoint mounted at [`MCP_PATHS`].
 pub fn with_mcp<R: wirestate_rt::Runtime>(
     mcp: wirestate_rt::mcp::McpHttp<R>,
 ) -> impl wirestate_rt::http1::Handler {
     move |req: Request<Body>| {
         let mcp = mcp.clone();
         async move {
-            if req.uri().path() == "/mcp" {
+            if MCP_PATHS.contains(&req.uri().path()) {
                 mcp.handle(req).await
             } else {
                 handle(req).await

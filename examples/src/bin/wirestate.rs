@@ -354,11 +354,13 @@ fn serve(
     shutdown_timeout: std::time::Duration,
     cors: Option<wirestate_grpc::cors::CorsPolicy>,
 ) -> Result<ExitCode, String> {
-    // The MCP endpoint at /mcp (every runtime): Host must name a loopback
+    // The MCP endpoint at /mcp (every runtime), and the 2024-11-05
+    // HTTP+SSE transport at /sse and /messages: Host must name a loopback
     // address with the bound port, Origin (if any) a loopback origin.
     let mcp_config = |port: u16| {
         let mut c = wirestate_mcp::HttpConfig::default();
         c.hosts = wirestate_mcp::http::HostPolicy::Localhost { port: Some(port) };
+        c.legacy_sse = Some(wirestate_mcp::http::legacy::LegacySse::new());
         c
     };
     let mcp = wirestate_examples::mcp::server(fixtures);
