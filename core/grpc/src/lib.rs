@@ -81,6 +81,7 @@ pub mod compression;
 pub mod cors;
 mod error;
 pub mod head;
+pub mod hedging;
 pub mod keepalive;
 pub mod message;
 pub mod metadata;

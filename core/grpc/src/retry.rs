@@ -29,6 +29,7 @@
 //! last id, a connection that never took the request) are retried
 //! transparently, without counting against the policy.
 
+use crate::hedging::HedgingPolicy;
 use crate::status::{Code, Status};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -79,6 +80,10 @@ pub enum RetryPolicyError {
     /// `retryableStatusCodes` must name at least one code, and not OK.
     #[error("retryableStatusCodes must be non-empty and must not hold OK")]
     RetryableCodes,
+    /// `nonFatalStatusCodes` must not hold OK (an OK status always ends a
+    /// hedged call).
+    #[error("nonFatalStatusCodes must not hold OK")]
+    NonFatalCodes,
     /// `maxTokens` must be in 1..=1000.
     #[error("retryThrottling maxTokens must be in 1..=1000, got {0}")]
     MaxTokens(u32),
@@ -265,9 +270,9 @@ impl RetryThrottle {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RetryConfig {
-    default: Option<RetryPolicy>,
-    services: Vec<(String, Option<RetryPolicy>)>,
-    methods: Vec<(String, Option<RetryPolicy>)>,
+    default: Option<MethodPolicy>,
+    services: Vec<(String, Option<MethodPolicy>)>,
+    methods: Vec<(String, Option<MethodPolicy>)>,
     throttle: Option<RetryThrottle>,
     buffer_size: Option<usize>,
     channel_buffer_size: Option<usize>,
@@ -279,6 +284,42 @@ impl From<RetryPolicy> for RetryConfig {
     }
 }
 
+impl From<HedgingPolicy> for RetryConfig {
+    fn from(policy: HedgingPolicy) -> RetryConfig {
+        RetryConfig::new().with_default_hedging(policy)
+    }
+}
+
+/// What a method's failed or slow calls get: sequential retries or
+/// hedged attempts (a service config's method config has one or the
+/// other, `retryPolicy` or `hedgingPolicy`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodPolicy {
+    /// Retried after a failure ([`RetryPolicy`]).
+    Retry(RetryPolicy),
+    /// Hedged: more attempts started while the first ones are pending
+    /// ([`HedgingPolicy`]).
+    Hedging(HedgingPolicy),
+}
+
+impl MethodPolicy {
+    /// The retry policy, if that is what it is.
+    pub fn retry(&self) -> Option<&RetryPolicy> {
+        match self {
+            MethodPolicy::Retry(p) => Some(p),
+            MethodPolicy::Hedging(_) => None,
+        }
+    }
+
+    /// The hedging policy, if that is what it is.
+    pub fn hedging(&self) -> Option<&HedgingPolicy> {
+        match self {
+            MethodPolicy::Hedging(p) => Some(p),
+            MethodPolicy::Retry(_) => None,
+        }
+    }
+}
+
 impl RetryConfig {
     /// No retries (only the transparent ones).
     pub fn new() -> RetryConfig {
@@ -287,25 +328,48 @@ impl RetryConfig {
 
     /// The policy of every method without a more specific one.
     pub fn with_default(mut self, policy: RetryPolicy) -> RetryConfig {
-        self.default = Some(policy);
+        self.default = Some(MethodPolicy::Retry(policy));
         self
     }
 
     /// The policy of the methods of `service` (`package.Service`).
     pub fn with_service(mut self, service: &str, policy: RetryPolicy) -> RetryConfig {
-        self.services.push((service.to_owned(), Some(policy)));
+        self.services
+            .push((service.to_owned(), Some(MethodPolicy::Retry(policy))));
         self
     }
 
     /// The policy of one method (`/package.Service/Method`).
     pub fn with_method(mut self, path: &str, policy: RetryPolicy) -> RetryConfig {
-        self.methods.push((path.to_owned(), Some(policy)));
+        self.methods
+            .push((path.to_owned(), Some(MethodPolicy::Retry(policy))));
         self
     }
 
-    /// No retries for one method (`/package.Service/Method`), whatever its
-    /// service's or the default policy: for methods that are not safe to
-    /// run twice.
+    /// Hedging for every method without a more specific policy (it
+    /// replaces a default retry policy: a method has one or the other).
+    pub fn with_default_hedging(mut self, policy: HedgingPolicy) -> RetryConfig {
+        self.default = Some(MethodPolicy::Hedging(policy));
+        self
+    }
+
+    /// Hedging for the methods of `service` (`package.Service`).
+    pub fn with_service_hedging(mut self, service: &str, policy: HedgingPolicy) -> RetryConfig {
+        self.services
+            .push((service.to_owned(), Some(MethodPolicy::Hedging(policy))));
+        self
+    }
+
+    /// Hedging for one method (`/package.Service/Method`).
+    pub fn with_method_hedging(mut self, path: &str, policy: HedgingPolicy) -> RetryConfig {
+        self.methods
+            .push((path.to_owned(), Some(MethodPolicy::Hedging(policy))));
+        self
+    }
+
+    /// No retries nor hedging for one method (`/package.Service/Method`),
+    /// whatever its service's or the default policy: for methods that are
+    /// not safe to run twice.
     pub fn without_method(mut self, path: &str) -> RetryConfig {
         self.methods.push((path.to_owned(), None));
         self
@@ -332,9 +396,23 @@ impl RetryConfig {
         self
     }
 
-    /// The policy that applies to `path` (`/package.Service/Method`), if
-    /// any: the method's, else its service's, else the default.
+    /// The retry policy that applies to `path` (`/package.Service/Method`),
+    /// if any: the method's, else its service's, else the default (none
+    /// if that is a hedging policy).
     pub fn policy_for(&self, path: &str) -> Option<&RetryPolicy> {
+        self.method_policy(path).and_then(MethodPolicy::retry)
+    }
+
+    /// The hedging policy that applies to `path`, if any (as
+    /// [`policy_for`](Self::policy_for)).
+    pub fn hedging_for(&self, path: &str) -> Option<&HedgingPolicy> {
+        self.method_policy(path).and_then(MethodPolicy::hedging)
+    }
+
+    /// The policy, retry or hedging, that applies to `path`
+    /// (`/package.Service/Method`), if any: the method's, else its
+    /// service's, else the default.
+    pub fn method_policy(&self, path: &str) -> Option<&MethodPolicy> {
         if let Some((_, p)) = self.methods.iter().rev().find(|(m, _)| m == path) {
             return p.as_ref();
         }
@@ -367,7 +445,8 @@ impl RetryConfig {
             .unwrap_or(DEFAULT_CHANNEL_RETRY_BUFFER_SIZE)
     }
 
-    /// The state of a new call to `path`.
+    /// The state of a new call to `path` (no retry policy for a hedged
+    /// method: only transparent retries; see [`crate::hedging`]).
     pub fn start(&self, path: &str) -> RetryState {
         RetryState::new(self.policy_for(path).cloned()).with_buffer_size(self.buffer_size())
     }
@@ -690,6 +769,12 @@ impl<E: Entropy> Retrier<E> {
     /// The channel's throttle, if it has one, as its calls left it.
     pub fn throttle(&self) -> Option<&RetryThrottle> {
         self.throttle.as_ref()
+    }
+
+    /// The channel's throttle, for a hedged call to count its attempts
+    /// ([`crate::hedging::Hedging`]).
+    pub fn throttle_mut(&mut self) -> Option<&mut RetryThrottle> {
+        self.throttle.as_mut()
     }
 
     /// A new call to `path` (`/package.Service/Method`) under its policy,
@@ -1241,6 +1326,32 @@ mod tests {
         assert_eq!(RetryConfig::from(a.clone()).policy_for("/x.Y/Z"), Some(&a));
         assert_eq!(RetryConfig::new().policy_for("/x.Y/Z"), None);
         assert_eq!(config.start("/pkg.Svc/M").previous_attempts(), 0);
+    }
+
+    #[test]
+    fn a_method_has_a_retry_or_a_hedging_policy() {
+        use crate::hedging::HedgingPolicy;
+        let hedge = HedgingPolicy::new(3, Duration::from_millis(10), [Code::Unavailable]).unwrap();
+        let config = RetryConfig::new()
+            .with_default(policy(2))
+            .with_service_hedging("pkg.Fast", hedge.clone())
+            .with_method("/pkg.Fast/Write", policy(3))
+            .with_method_hedging("/pkg.Svc/Read", hedge.clone());
+        assert_eq!(config.hedging_for("/pkg.Fast/Get"), Some(&hedge));
+        assert_eq!(config.policy_for("/pkg.Fast/Get"), None);
+        assert_eq!(config.policy_for("/pkg.Fast/Write"), Some(&policy(3)));
+        assert_eq!(config.hedging_for("/pkg.Fast/Write"), None);
+        assert_eq!(config.hedging_for("/pkg.Svc/Read"), Some(&hedge));
+        assert_eq!(
+            config.method_policy("/pkg.Svc/Other"),
+            Some(&MethodPolicy::Retry(policy(2)))
+        );
+        // A hedged method's calls get no retry policy, only transparent
+        // retries.
+        assert!(!config.start("/pkg.Svc/Read").has_policy());
+        let all = RetryConfig::from(hedge.clone());
+        assert_eq!(all.hedging_for("/x.Y/Z"), Some(&hedge));
+        assert_eq!(all.without_method("/x.Y/Z").method_policy("/x.Y/Z"), None);
     }
 
     /// Entropy that hands out `values` in turn (then zeros) and counts
