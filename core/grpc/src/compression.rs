@@ -65,12 +65,15 @@ impl Encoding {
     pub fn from_headers(headers: &HeaderMap) -> Result<Encoding, Error> {
         match headers.get(GRPC_ENCODING) {
             None => Ok(Encoding::Identity),
-            Some(v) => {
-                Encoding::from_name(v.as_bytes()).ok_or_else(|| Error::UnsupportedEncoding {
-                    name: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                })
-            }
+            Some(v) => Encoding::from_value(v),
         }
+    }
+
+    /// The encoding one `grpc-encoding` value names.
+    pub(crate) fn from_value(v: &HeaderValue) -> Result<Encoding, Error> {
+        Encoding::from_name(v.as_bytes()).ok_or_else(|| Error::UnsupportedEncoding {
+            name: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
     }
 
     /// The header value: the name.
@@ -112,6 +115,11 @@ impl EncodingSet {
         EncodingSet(self.0 | e.bit())
     }
 
+    /// The encodings in either set.
+    pub(crate) const fn union(self, other: EncodingSet) -> EncodingSet {
+        EncodingSet(self.0 | other.0)
+    }
+
     /// Whether `e` is in the set.
     pub const fn contains(self, e: Encoding) -> bool {
         self.0 & e.bit() != 0
@@ -143,7 +151,7 @@ impl EncodingSet {
             .get_all(GRPC_ACCEPT_ENCODING)
             .iter()
             .map(|v| EncodingSet::parse(v.as_bytes()))
-            .fold(EncodingSet::EMPTY, |a, b| EncodingSet(a.0 | b.0))
+            .fold(EncodingSet::EMPTY, EncodingSet::union)
     }
 
     /// What the peer that sent these request headers can decode: what it

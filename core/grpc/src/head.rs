@@ -10,7 +10,7 @@ use http::{Method, StatusCode, request, response};
 
 use crate::Error;
 use crate::compression::{Encoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, is_reserved_lower};
 use crate::status::{GRPC_STATUS, Status};
 use crate::timeout::{GRPC_TIMEOUT, format_timeout, parse_timeout};
 use crate::web::WebMode;
@@ -378,22 +378,59 @@ impl RequestHead {
         if parts.method != Method::POST {
             return Err(Error::MethodNotAllowed);
         }
-        let content_type =
-            ContentType::from_headers(&parts.headers).ok_or(Error::UnsupportedContentType)?;
+        // One walk over the fields, each sorted by its name, instead of a
+        // hashed lookup per header read and a second walk for the
+        // metadata: this runs for every call. First values win, as
+        // `HeaderMap::get` would have it.
+        let mut content_type = None;
+        let mut timeout = None;
+        let mut encoding = None;
+        let mut accept_encoding = EncodingSet::EMPTY;
+        let mut user_agent = None;
+        let mut metadata = HeaderMap::new();
+        for (name, value) in &parts.headers {
+            match name.as_str() {
+                "content-type" => {
+                    content_type.get_or_insert(value);
+                }
+                "grpc-timeout" => {
+                    timeout.get_or_insert(value);
+                }
+                "grpc-encoding" => {
+                    encoding.get_or_insert(value);
+                }
+                "grpc-accept-encoding" => {
+                    accept_encoding = accept_encoding.union(EncodingSet::parse(value.as_bytes()));
+                }
+                "user-agent" => {
+                    user_agent.get_or_insert(value);
+                }
+                key if !is_reserved_lower(key) => {
+                    metadata.append(name.clone(), value.clone());
+                }
+                _ => {}
+            }
+        }
+        let content_type = content_type
+            .and_then(|v| ContentType::parse(v.as_bytes()))
+            .ok_or(Error::UnsupportedContentType)?;
         let path = MethodPath::from_uri(&parts.uri)?;
-        let timeout = match parts.headers.get(GRPC_TIMEOUT) {
+        let timeout = match timeout {
             Some(v) => Some(parse_timeout(v.as_bytes())?),
             None => None,
         };
-        let encoding = Encoding::from_headers(&parts.headers)?;
+        let encoding = match encoding {
+            Some(v) => Encoding::from_value(v)?,
+            None => Encoding::Identity,
+        };
         Ok(RequestHead {
             path,
             content_type,
             timeout,
             encoding,
-            accept_encoding: EncodingSet::from_headers(&parts.headers),
-            user_agent: parts.headers.get(USER_AGENT).cloned(),
-            metadata: Metadata::from_headers(&parts.headers),
+            accept_encoding,
+            user_agent: user_agent.cloned(),
+            metadata: Metadata::from_map(metadata),
         })
     }
 }

@@ -68,6 +68,21 @@ pub fn is_reserved_key(key: &str) -> bool {
         || RESERVED.iter().any(is)
 }
 
+/// [`is_reserved_key`] for a key already in lower case, as a
+/// [`HeaderName`]'s always is: one `match` on the whole key instead of a
+/// case-insensitive walk over both lists, for every field of every call.
+pub(crate) fn is_reserved_lower(key: &str) -> bool {
+    match key {
+        "content-type" | "te" | "user-agent" | "host" | "content-length" | "connection"
+        | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" => true,
+        "grpc-trace-bin"
+        | "grpc-tags-bin"
+        | "grpc-previous-rpc-attempts"
+        | "grpc-retry-pushback-ms" => false,
+        _ => key.starts_with(':') || key.starts_with("grpc-"),
+    }
+}
+
 /// Whether `key` names a binary header (ends in `-bin`).
 pub fn is_bin_key(key: &str) -> bool {
     key.len() > 4 && key.as_bytes()[key.len() - 4..].eq_ignore_ascii_case(b"-bin")
@@ -133,10 +148,16 @@ impl Metadata {
     pub fn from_headers(headers: &HeaderMap) -> Metadata {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
-            if !is_reserved_key(name.as_str()) {
+            if !is_reserved_lower(name.as_str()) {
                 map.append(name.clone(), value.clone());
             }
         }
+        Metadata { map }
+    }
+
+    /// Wraps a header map already holding only user metadata (the
+    /// reserved headers left out by the caller).
+    pub(crate) fn from_map(map: HeaderMap) -> Metadata {
         Metadata { map }
     }
 
@@ -316,4 +337,41 @@ fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), Erro
     }
     let value = HeaderValue::from_str(value).map_err(|_| Error::InvalidMetadataValue)?;
     Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-`match` check says what the list-walking one says, for
+    /// every key either list names and for keys around them.
+    #[test]
+    fn reserved_lower_agrees_with_reserved_key() {
+        let keys = RESERVED
+            .iter()
+            .chain(USER_GRPC_KEYS.iter())
+            .copied()
+            .chain([
+                ":path",
+                ":authority",
+                "grpc-status",
+                "grpc-message",
+                "grpc-timeout",
+                "grpc-",
+                "grpc",
+                "grpc-trace",
+                "x-grpc-foo",
+                "authorization",
+                "x-request-id",
+                "trace-bin",
+                "tee",
+                "t",
+                "",
+                "content-typ",
+                "content-types",
+            ]);
+        for key in keys {
+            assert_eq!(is_reserved_lower(key), is_reserved_key(key), "{key:?}");
+        }
+    }
 }

@@ -235,3 +235,35 @@ fn client_side_response_starts() {
     };
     assert_eq!(s.code, Code::Internal);
 }
+
+/// Repeated fields: the first value of each read-once header counts (as
+/// `HeaderMap::get` gives it), every `grpc-accept-encoding` value adds to
+/// the set, and only user metadata (repeats kept, in order) is left.
+#[test]
+fn server_reads_first_values_and_keeps_only_user_metadata() {
+    let mut p = request();
+    let h = &mut p.headers;
+    h.append("grpc-timeout", HeaderValue::from_static("bogus"));
+    h.append("content-type", HeaderValue::from_static("application/json"));
+    h.append("grpc-encoding", HeaderValue::from_static("zstd"));
+    h.insert("grpc-accept-encoding", HeaderValue::from_static("identity"));
+    h.append("grpc-accept-encoding", HeaderValue::from_static("gzip"));
+    h.append("user-agent", HeaderValue::from_static("second"));
+    h.append("authorization", HeaderValue::from_static("Bearer 2"));
+    for reserved in ["grpc-status", "grpc-message", "host", "content-length"] {
+        h.append(reserved, HeaderValue::from_static("1"));
+    }
+    h.append("grpc-trace-bin", HeaderValue::from_static("AQI"));
+    let head = RequestHead::from_request(&p).unwrap();
+    assert_eq!(head.timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(head.content_type, ContentType::grpc_proto());
+    assert_eq!(head.encoding, Encoding::Gzip);
+    assert_eq!(head.accept_encoding, EncodingSet::SUPPORTED);
+    assert_eq!(head.user_agent.unwrap(), "grpc-rust-wirestate/0.1");
+    let auth: Vec<_> = head.metadata.get_all("authorization").collect();
+    assert_eq!(auth, ["Bearer y235", "Bearer 2"]);
+    let mut keys: Vec<_> = head.metadata.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    keys.sort_unstable();
+    assert_eq!(keys, ["authorization", "grpc-trace-bin", "trace-proto-bin"]);
+}
