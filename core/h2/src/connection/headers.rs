@@ -33,15 +33,33 @@ struct Pseudos {
     status: Option<Bytes>,
 }
 
+/// A field block split: the pseudo-headers, the regular fields, and what
+/// was read of them on the way.
+struct Split {
+    pseudo: Pseudos,
+    headers: HeaderMap,
+    /// The content-length, if any (every value the same run of digits),
+    /// or why it is invalid: checked by heads, not by trailers.
+    content_length: Result<Option<u64>, Malformed>,
+    /// The first `host` field.
+    host: Option<HeaderValue>,
+}
+
 /// Splits `fields` (drained; the caller keeps the vector for the next
 /// block) into pseudo-headers (first, known, once each) and a header map
 /// of valid regular fields.
-fn split(fields: &mut Vec<Field>) -> Result<(Pseudos, HeaderMap), Malformed> {
+///
+/// Each regular field's name is sorted once, by one `match` (forbidden,
+/// `te`, `content-length`, `host`), and its value checked once: this runs
+/// for every request.
+fn split(fields: &mut Vec<Field>) -> Result<Split, Malformed> {
     let mut pseudo = Pseudos::default();
     // Sized for the regular fields only: the map's table is allocated once,
     // no larger than it needs to be.
     let regular = fields.iter().filter(|f| !f.is_pseudo()).count();
-    let mut map = HeaderMap::with_capacity(regular);
+    let mut headers = HeaderMap::with_capacity(regular);
+    let mut content_length = Ok(None);
+    let mut host = None;
     let mut regular_seen = false;
     for f in fields.drain(..) {
         if f.is_pseudo() {
@@ -71,51 +89,71 @@ fn split(fields: &mut Vec<Field>) -> Result<(Pseudos, HeaderMap), Malformed> {
             return Err(Malformed("field name not lowercase"));
         }
         let name = HeaderName::from_bytes(&f.name).map_err(|_| Malformed("invalid field name"))?;
-        if CONNECTION_SPECIFIC.contains(&name.as_str()) {
-            return Err(Malformed("connection-specific field"));
+        match name.as_str() {
+            "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" => {
+                return Err(Malformed("connection-specific field"));
+            }
+            "te" if &f.value[..] != b"trailers" => {
+                return Err(Malformed("te other than trailers"));
+            }
+            "content-length" => {
+                content_length = content_length.and_then(|cl| next_content_length(cl, &f.value));
+            }
+            _ => {}
         }
-        if name == http::header::TE && &f.value[..] != b"trailers" {
-            return Err(Malformed("te other than trailers"));
-        }
-        if !valid_value(&f.value) {
+        // `HeaderValue` refuses NUL, CR and LF itself (every control byte
+        // but HTAB): only the ends are left to check (§8.2.1).
+        if !trimmed(&f.value) {
             return Err(Malformed("invalid field value"));
         }
         let mut value = HeaderValue::from_maybe_shared(f.value)
             .map_err(|_| Malformed("invalid field value"))?;
         value.set_sensitive(f.sensitive);
-        map.append(name, value);
+        if host.is_none() && name == http::header::HOST {
+            host = Some(value.clone());
+        }
+        headers.append(name, value);
     }
-    Ok((pseudo, map))
+    Ok(Split {
+        pseudo,
+        headers,
+        content_length,
+        host,
+    })
+}
+
+/// No leading or trailing whitespace.
+fn trimmed(v: &[u8]) -> bool {
+    let ws = |b: &u8| *b == b' ' || *b == b'\t';
+    !v.first().is_some_and(ws) && !v.last().is_some_and(ws)
 }
 
 /// No NUL, CR or LF, no leading or trailing whitespace (§8.2.1).
 fn valid_value(v: &[u8]) -> bool {
-    let ws = |b: &u8| *b == b' ' || *b == b'\t';
-    !v.iter().any(|b| matches!(b, 0 | b'\r' | b'\n'))
-        && !v.first().is_some_and(ws)
-        && !v.last().is_some_and(ws)
+    !v.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')) && trimmed(v)
 }
 
-/// The content-length, if any: every value the same run of digits.
-fn content_length(map: &HeaderMap) -> Result<Option<u64>, Malformed> {
-    let mut found: Option<u64> = None;
-    for v in map.get_all(http::header::CONTENT_LENGTH) {
-        let b = v.as_bytes();
-        if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
-            return Err(Malformed("invalid content-length"));
-        }
-        let n = b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        if found.is_some_and(|f| f != n) {
-            return Err(Malformed("differing content-length values"));
-        }
-        found = Some(n);
+/// The content-length after one more value: a run of digits, the same as
+/// any before it.
+fn next_content_length(found: Option<u64>, b: &[u8]) -> Result<Option<u64>, Malformed> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return Err(Malformed("invalid content-length"));
     }
-    Ok(found)
+    let n = b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    if found.is_some_and(|f| f != n) {
+        return Err(Malformed("differing content-length values"));
+    }
+    Ok(Some(n))
 }
 
 /// A received request head: its parts and content-length.
 pub(crate) fn request(fields: &mut Vec<Field>) -> Result<(request::Parts, Option<u64>), Malformed> {
-    let (p, headers) = split(fields)?;
+    let Split {
+        pseudo: p,
+        headers,
+        content_length,
+        host,
+    } = split(fields)?;
     if p.status.is_some() {
         return Err(Malformed(":status in a request"));
     }
@@ -127,11 +165,9 @@ pub(crate) fn request(fields: &mut Vec<Field>) -> Result<(request::Parts, Option
     let method = Method::from_bytes(&method).map_err(|_| Malformed("invalid :method"))?;
     let authority = match &p.authority {
         Some(a) => Some(a.clone()),
-        None => headers
-            .get(http::header::HOST)
-            .map(|h| Bytes::copy_from_slice(h.as_bytes())),
+        None => host.as_ref().map(|h| Bytes::copy_from_slice(h.as_bytes())),
     };
-    if let (Some(a), Some(h)) = (&p.authority, headers.get(http::header::HOST)) {
+    if let (Some(a), Some(h)) = (&p.authority, &host) {
         if a[..] != *h.as_bytes() {
             return Err(Malformed("host differs from :authority"));
         }
@@ -170,7 +206,7 @@ pub(crate) fn request(fields: &mut Vec<Field>) -> Result<(request::Parts, Option
             Uri::from_parts(parts).map_err(|_| Malformed("invalid :scheme, :authority or :path"))?
         }
     };
-    let cl = content_length(&headers)?;
+    let cl = content_length?;
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
@@ -189,7 +225,12 @@ fn scheme_is_other(scheme: &[u8]) -> bool {
 pub(crate) fn response(
     fields: &mut Vec<Field>,
 ) -> Result<(response::Parts, Option<u64>), Malformed> {
-    let (p, headers) = split(fields)?;
+    let Split {
+        pseudo: p,
+        headers,
+        content_length,
+        ..
+    } = split(fields)?;
     if p.method.is_some()
         || p.scheme.is_some()
         || p.authority.is_some()
@@ -203,7 +244,7 @@ pub(crate) fn response(
         return Err(Malformed("invalid :status"));
     }
     let status = StatusCode::from_bytes(&status).map_err(|_| Malformed("invalid :status"))?;
-    let cl = content_length(&headers)?;
+    let cl = content_length?;
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = Version::HTTP_2;
@@ -216,7 +257,7 @@ pub(crate) fn trailers(fields: &mut Vec<Field>) -> Result<HeaderMap, Malformed> 
     if fields.iter().any(Field::is_pseudo) {
         return Err(Malformed("pseudo-header in trailers"));
     }
-    Ok(split(fields)?.1)
+    Ok(split(fields)?.headers)
 }
 
 /// Refuses connection-specific fields in a head we are about to send.
