@@ -13,6 +13,7 @@
 mod body;
 mod driver;
 mod error;
+mod fxhash;
 pub mod grpc;
 pub mod h2;
 pub mod http1;

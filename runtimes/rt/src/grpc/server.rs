@@ -1,6 +1,7 @@
 //! The gRPC server: a router of typed handlers, served as an HTTP handler.
 
 use super::streaming::{Side, Streaming, encode_into, read_one};
+use crate::fxhash::FxBuild;
 use crate::http1::Handler;
 use crate::{Body, BoxFuture, Frame, Runtime, Sleep};
 use bytes::{Bytes, BytesMut};
@@ -286,7 +287,7 @@ pub type AsyncInterceptor =
 #[derive(Clone)]
 struct Inner<R> {
     rt: R,
-    routes: HashMap<String, Route>,
+    routes: HashMap<String, Route, FxBuild>,
     interceptors: Vec<Interceptor>,
     async_interceptors: Vec<AsyncInterceptor>,
     max_message_size: usize,
@@ -337,7 +338,7 @@ impl<R: Runtime> Server<R> {
         Self {
             inner: Arc::new(Inner {
                 rt,
-                routes: HashMap::new(),
+                routes: HashMap::default(),
                 interceptors: Vec::new(),
                 async_interceptors: Vec::new(),
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,

@@ -3,6 +3,7 @@
 
 use super::send::{Outgoing, Sent};
 use crate::body::BodySender;
+use crate::fxhash::FxBuild;
 use crate::http1::Handler;
 use crate::{App, Body, Shutdown};
 use http::{HeaderMap, Request, header};
@@ -47,7 +48,7 @@ struct StreamTask<F> {
 /// limit the server advertises.
 pub struct H2ServerApp<H: Handler> {
     handler: H,
-    streams: HashMap<StreamId, StreamTask<H::Future>>,
+    streams: HashMap<StreamId, StreamTask<H::Future>, FxBuild>,
     shutdown: Shutdown,
     shutdown_id: u64,
     shutdown_seen: bool,
@@ -62,7 +63,7 @@ impl<H: Handler> H2ServerApp<H> {
         let shutdown_id = shutdown.id();
         Self {
             handler,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             shutdown,
             shutdown_id,
             shutdown_seen: false,
