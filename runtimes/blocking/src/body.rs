@@ -496,6 +496,16 @@ impl BlockingBody {
         }
     }
 
+    /// A handle on the connection of a client's HTTP/1.1 response body,
+    /// for a thread other than the reader to end a body that never ends
+    /// on its own (an SSE stream) by shutting the socket down.
+    pub(crate) fn socket(&self) -> Option<std::net::TcpStream> {
+        match &self.source {
+            Source::Client(c) => c.socket(),
+            _ => None,
+        }
+    }
+
     /// Whether the request behind this body was cut off by the client
     /// (its HTTP/2 stream reset, its connection gone): what a long-running
     /// handler checks to stop early. Always false for HTTP/1.1 bodies.

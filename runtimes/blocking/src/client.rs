@@ -493,6 +493,12 @@ pub(crate) struct BodySource {
 }
 
 impl BodySource {
+    /// A second handle on the connection's socket (see
+    /// [`BlockingBody::socket`](crate::BlockingBody)).
+    pub(crate) fn socket(&self) -> Option<TcpStream> {
+        self.conn.as_ref()?.driver.stream().try_clone().ok()
+    }
+
     /// Bounds the reads of the rest of the body by `deadline` too.
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         if deadline.is_some() {

@@ -35,6 +35,8 @@ use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagi
 
 use crate::{Body, Client, ClientConfig as HttpClientConfig};
 
+#[path = "mcp_client_legacy.rs"]
+mod legacy;
 #[path = "mcp_client_ws.rs"]
 mod websocket;
 
@@ -171,6 +173,9 @@ enum Transport {
         socket: crate::ws::WebSocket,
         reader: Mutex<Option<JoinHandle<()>>>,
     },
+    /// The 2024-11-05 HTTP+SSE transport ([`McpClient::legacy_sse`]): a
+    /// reader thread on the stream, a writer thread POSTing in order.
+    Legacy(legacy::Legacy),
 }
 
 struct Shared {
@@ -258,11 +263,15 @@ impl McpClient {
     }
 
     /// Initializes a session with the Streamable HTTP endpoint at `url`
-    /// (`http://` only).
+    /// (`http://` only); when the server refuses that POST with 400, 404
+    /// or 405, with the 2024-11-05 HTTP+SSE transport at the same URL
+    /// ([`legacy_sse`](Self::legacy_sse)), as the specification's
+    /// backwards-compatibility section has clients do.
     ///
     /// # Errors
     ///
-    /// A bad URL, or [`initialize`](Self::initialize)'s errors.
+    /// A bad URL, or [`initialize`](Self::initialize)'s errors (the
+    /// Streamable HTTP ones when the fallback finds no stream either).
     pub fn http(url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
         let endpoint = ClientEndpoint::parse(url)?;
         let client = Client::new(HttpClientConfig {
@@ -270,11 +279,23 @@ impl McpClient {
             ..HttpClientConfig::default()
         });
         let client = Self {
-            shared: Shared::new(config, Transport::Http { client }),
+            shared: Shared::new(config.clone(), Transport::Http { client }),
         };
         client.shared.lock().endpoint = Some(endpoint);
-        client.initialize()?;
-        Ok(client)
+        match client.initialize() {
+            Ok(_) => Ok(client),
+            // A server of the 2024-11-05 HTTP+SSE transport refuses the
+            // POST: the specification's backwards-compatibility procedure
+            // tries a GET of the same URL for its stream.
+            Err(e) if legacy::legacy_fallback(&e) => {
+                let _ = client.close();
+                Self::legacy_sse(url, config).map_err(|legacy| {
+                    tracing::debug!(error = %legacy, "no 2024-11-05 HTTP+SSE stream either");
+                    e
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends `initialize` and `notifications/initialized` (done by
@@ -634,6 +655,11 @@ impl McpClient {
                 sh.close_session();
                 Ok(None)
             }
+            Transport::Legacy(legacy) => {
+                legacy.close(sh.config.shutdown_timeout);
+                sh.close_session();
+                Ok(None)
+            }
         }
     }
 }
@@ -878,6 +904,7 @@ impl Shared {
                     }
                 }
             }
+            Transport::Legacy(legacy) => legacy.send(messages),
         }
     }
 

@@ -45,6 +45,8 @@ use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagi
 use crate::http1::{Client, ClientConfig as HttpClientConfig};
 use crate::{Body, Io, Runtime};
 
+#[path = "mcp_legacy_client.rs"]
+mod legacy;
 #[path = "mcp_ws_client.rs"]
 mod websocket;
 
@@ -346,19 +348,38 @@ impl<R: Runtime> McpClient<R> {
         Self::stdio(rt, io, child, config).initialized().await
     }
 
-    /// [`http`](Self::http), then [`initialize`](Self::initialize).
+    /// [`http`](Self::http), then [`initialize`](Self::initialize); when
+    /// the server refuses that POST with 400, 404 or 405, the
+    /// 2024-11-05 HTTP+SSE transport at the same URL
+    /// ([`connect_legacy_sse`](Self::connect_legacy_sse)), as the
+    /// specification's backwards-compatibility section has clients do.
     ///
     /// # Errors
     ///
-    /// A bad URL, or [`initialize`](Self::initialize)'s errors.
+    /// A bad URL, or [`initialize`](Self::initialize)'s errors (the
+    /// Streamable HTTP ones when the fallback finds no stream either).
     pub async fn connect_http(
         rt: R,
         url: &str,
         config: McpClientConfig,
     ) -> Result<Self, McpClientError> {
-        let client = Self::http(rt, url, config)?;
-        client.initialize().await?;
-        Ok(client)
+        let client = Self::http(rt.clone(), url, config.clone())?;
+        match client.initialize().await {
+            Ok(_) => Ok(client),
+            // A server of the 2024-11-05 HTTP+SSE transport refuses the
+            // POST: the specification's backwards-compatibility procedure
+            // tries a GET of the same URL for its stream.
+            Err(e) if legacy::legacy_fallback(&e) => {
+                let _ = client.close().await;
+                Self::connect_legacy_sse(rt, url, config)
+                    .await
+                    .map_err(|legacy| {
+                        tracing::debug!(error = %legacy, "no 2024-11-05 HTTP+SSE stream either");
+                        e
+                    })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// [`websocket`](Self::websocket), then

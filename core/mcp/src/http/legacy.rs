@@ -476,12 +476,19 @@ impl LegacyClient {
     /// The POST of one client message to the endpoint; `None` before the
     /// endpoint is known.
     pub fn post(&self) -> Option<Request<()>> {
+        Some(Self::post_to(self.endpoint()?))
+    }
+
+    /// The POST of one client message to `endpoint` (as
+    /// [`endpoint`](Self::endpoint) gave it), for a writer that does not
+    /// hold the stream's reader.
+    pub fn post_to(endpoint: &Uri) -> Request<()> {
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.endpoint()?.clone();
+        *req.uri_mut() = endpoint.clone();
         req.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Some(req)
+        req
     }
 
     /// Checks the answer to a [`post`](Self::post): any 2xx (202 as the
