@@ -811,6 +811,18 @@ fn header_maps_and_pseudo_headers() {
             ..Pseudo::default()
         }
     );
+    // RFC 9113 §8.3.1: :authority must not include the userinfo of an
+    // http or https URI (it went out as "u:p@example.com:8080").
+    let uri = Uri::from_static("http://u:p@example.com:8080/x");
+    assert_eq!(
+        Pseudo::request(&method, &uri).authority,
+        Some("example.com:8080")
+    );
+    let target = Uri::from_static("u@example.com:443");
+    assert_eq!(
+        Pseudo::request(&connect, &target).authority,
+        Some("example.com:443")
+    );
     let status = StatusCode::NOT_FOUND;
     let mut dst = BytesMut::new();
     e.encode_headers(&Pseudo::response(&status), &HeaderMap::new(), &mut dst);

@@ -243,8 +243,8 @@ impl ClientConnection {
             return Err(Error::UnknownLengthInHttp10);
         }
         if !head.headers.contains_key(header::HOST) {
-            let host = head.uri.authority().map_or("", |a| a.as_str());
-            let value = HeaderValue::from_str(host).map_err(|_| Error::InvalidHost)?;
+            let value = HeaderValue::from_str(crate::encode::host_port(&head.uri))
+                .map_err(|_| Error::InvalidHost)?;
             head.headers.insert(header::HOST, value);
         }
         let mut close = false;

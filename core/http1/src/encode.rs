@@ -120,6 +120,15 @@ pub(crate) fn write_status_line(tx: &mut TxQueue, status: StatusCode) {
     tx.write(line);
 }
 
+/// The URI's authority without its userinfo: `host[:port]`, what the Host
+/// field and request targets carry. RFC 9110 §4.2.4: a sender must not
+/// generate the userinfo of an http URI in a target or a field value (and
+/// servers refuse a Host with one); empty without an authority.
+pub(crate) fn host_port(uri: &Uri) -> &str {
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
+}
+
 /// Writes a request line. `absolute` selects absolute-form (forward proxies).
 pub(crate) fn write_request_line(
     tx: &mut TxQueue,
@@ -130,20 +139,20 @@ pub(crate) fn write_request_line(
 ) {
     tx.write(method.as_str().as_bytes());
     tx.write(b" ");
+    let path = match uri.path_and_query().map(|p| p.as_str()) {
+        None | Some("") => "/",
+        Some(p) => p,
+    };
     if *method == Method::CONNECT {
-        let target = uri.authority().map_or("", |a| a.as_str());
-        tx.write(target.as_bytes());
-    } else if absolute && uri.scheme().is_some() && uri.authority().is_some() {
+        tx.write(host_port(uri).as_bytes());
+    } else if let (true, Some(scheme)) = (absolute, uri.scheme_str())
+        && uri.authority().is_some()
+    {
         let mut s = String::new();
-        let _ = write!(s, "{uri}");
+        let _ = write!(s, "{scheme}://{}{path}", host_port(uri));
         tx.write(s.as_bytes());
     } else {
-        let target = uri.path_and_query().map_or("/", |p| p.as_str());
-        tx.write(if target.is_empty() {
-            b"/"
-        } else {
-            target.as_bytes()
-        });
+        tx.write(path.as_bytes());
     }
     tx.write(if version == Version::HTTP_10 {
         b" HTTP/1.0\r\n"

@@ -81,6 +81,40 @@ fn request_lines_and_host() {
     );
 }
 
+/// RFC 9110 §4.2.4: a sender must not generate the userinfo of an http URI
+/// in a request target or a field value. `http://u:p@host/` went out with
+/// `host: u:p@host`, which servers (ours included) answer with 400, and
+/// with the credentials in clear in the absolute-form target.
+#[test]
+fn userinfo_stays_out_of_host_and_target() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.send_request(req("GET", "http://u:p@example.com:8080/p"), BodySize::Empty)
+        .unwrap();
+    assert_eq!(
+        out(&mut c).0,
+        "GET /p HTTP/1.1\r\nhost: example.com:8080\r\n\r\n"
+    );
+
+    let mut cfg = ClientConfig::default();
+    cfg.absolute_form = true;
+    let mut c = ClientConnection::new(cfg, now);
+    c.send_request(req("GET", "http://u@example.com/x?y"), BodySize::Empty)
+        .unwrap();
+    assert_eq!(
+        out(&mut c).0,
+        "GET http://example.com/x?y HTTP/1.1\r\nhost: example.com\r\n\r\n"
+    );
+
+    let mut c = client(now);
+    c.send_request(req("CONNECT", "u:p@example.com:443"), BodySize::Empty)
+        .unwrap();
+    assert_eq!(
+        out(&mut c).0,
+        "CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n"
+    );
+}
+
 #[test]
 fn usage_errors_change_nothing() {
     let now = Instant::now();

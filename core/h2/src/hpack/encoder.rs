@@ -392,11 +392,15 @@ pub struct Pseudo<'a> {
 
 impl<'a> Pseudo<'a> {
     /// A request's pseudo-headers from its method and URI: `:method`, and
-    /// `:scheme`, `:authority` and `:path` from the URI (`/` when it has no
-    /// path). CONNECT gets only `:authority` (RFC 9113 §8.5); for extended
+    /// `:scheme`, `:authority` (without userinfo) and `:path` from the URI
+    /// (`/` when it has no path). CONNECT gets only `:authority` (RFC 9113 §8.5); for extended
     /// CONNECT set `protocol`, `scheme` and `path` afterwards.
     pub fn request(method: &'a Method, uri: &'a Uri) -> Self {
-        let authority = uri.authority().map(|a| a.as_str());
+        // Without the userinfo, which :authority must not carry (RFC 9113
+        // §8.3.1).
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h));
         if method == Method::CONNECT {
             return Self {
                 method: Some(method.as_str()),
