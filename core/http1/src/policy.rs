@@ -101,6 +101,45 @@ pub enum OriginError {
     /// The URL names no host.
     #[error("URL has no host")]
     NoHost,
+    /// The port is not a number from 0 to 65535.
+    #[error("invalid port {0:?}")]
+    InvalidPort(String),
+}
+
+/// The port a URL names, or `default` when it names none (or an empty one,
+/// RFC 3986 §3.2.3).
+///
+/// `http::Uri` accepts any text after the host's colon and reports a port
+/// it cannot read as a `u16` as no port at all; taking the default then
+/// would send a request meant for `:99999` or `:8o8o` to port 80, so such a
+/// port is an error here.
+///
+/// ```
+/// use wirestate_http1::policy::port;
+/// assert_eq!(port(&"ws://a:9000/".parse().unwrap(), 80), Ok(9000));
+/// assert_eq!(port(&"ws://a/".parse().unwrap(), 80), Ok(80));
+/// assert!(port(&"ws://a:99999/".parse().unwrap(), 80).is_err());
+/// ```
+pub fn port(uri: &Uri, default: u16) -> Result<u16, OriginError> {
+    let Some(authority) = uri.authority() else {
+        return Ok(default);
+    };
+    let host_port = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, h)| h);
+    // An IPv6 literal's colons are inside its brackets.
+    let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, p)| p);
+    match after_host.rsplit_once(':') {
+        None | Some((_, "")) => Ok(default),
+        // port = *DIGIT: no sign, which `u16::from_str` would take.
+        Some((_, p)) => p
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| p.parse().ok())
+            .flatten()
+            .ok_or_else(|| OriginError::InvalidPort(p.to_string())),
+    }
 }
 
 /// The origin (host, port) of an `http://` URL, the key a pool groups
@@ -121,5 +160,45 @@ pub fn origin(uri: &Uri) -> Result<(String, u16), OriginError> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    Ok((host, uri.port_u16().unwrap_or(80)))
+    Ok((host, port(uri, 80)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn origin_takes_the_port_or_the_default() {
+        assert_eq!(origin(&uri("http://a:8080/")), Ok(("a".into(), 8080)));
+        assert_eq!(origin(&uri("http://a/")), Ok(("a".into(), 80)));
+        // An empty port means the scheme's default (RFC 3986 §3.2.3).
+        assert_eq!(origin(&uri("http://a:/")), Ok(("a".into(), 80)));
+        assert_eq!(origin(&uri("http://u:p@a/")), Ok(("a".into(), 80)));
+        assert_eq!(origin(&uri("http://u:p@a:81/")), Ok(("a".into(), 81)));
+        assert_eq!(origin(&uri("http://[::1]/")), Ok(("::1".into(), 80)));
+    }
+
+    #[test]
+    fn a_port_out_of_range_is_refused_not_taken_for_the_default() {
+        // `http` parses these URLs but reports no port for them; the
+        // request must not go to port 80 instead.
+        for s in [
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:65536/",
+            "http://a:abc/",
+            "http://a:+80/",
+            "http://[::1]:70000/",
+            "http://u:p@a:99999/",
+        ] {
+            assert!(
+                matches!(origin(&uri(s)), Err(OriginError::InvalidPort(_))),
+                "{s}: {:?}",
+                origin(&uri(s))
+            );
+        }
+    }
 }

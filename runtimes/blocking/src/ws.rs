@@ -637,7 +637,8 @@ pub fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
         .host()
         .ok_or_else(|| Error::InvalidUrl(format!("{url}: no host")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = wirestate_http1::policy::port(&uri, 80)
+        .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(Error::Connect)?

@@ -37,7 +37,8 @@ pub async fn connect<R: Runtime>(
         .ok_or_else(|| Error::InvalidUrl(format!("{url}: no host")))?;
     // IPv6 literals come bracketed in URLs.
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = wirestate_http1::policy::port(&uri, 80)
+        .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
     // Resolution counts against the handshake timeout, like the connect.
     let deadline = rt.now() + config.handshake_timeout;
     let addrs = match crate::timeout(&rt, deadline, rt.resolve(host, port)).await {
