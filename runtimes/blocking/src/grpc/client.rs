@@ -4,18 +4,20 @@
 use super::connect::{ChannelBuilder, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, deadline_exceeded, read_one};
-use super::web::WebTransport;
-use crate::h2::{ClientConfig, PendingResponse, RequestWriter, SendRequest};
+use crate::h2::{Canceller, ClientConfig, PendingResponse, RequestWriter, SendRequest};
+use crate::ws::FastrandEntropy;
 use crate::{BlockingBody, Error};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http::uri::Authority;
 use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
-use wirestate_grpc::retry::{ReplayBuffer, RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::hedging::{HedgeVerdict, Hedging, HedgingPolicy};
+use wirestate_grpc::retry::{ReplayBuffer, Retrier, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
     encode_message_with,
@@ -88,6 +90,32 @@ pub struct Channel {
     transport: Transport,
     authority: Authority,
     retry: SharedRetrier,
+}
+
+/// A hedged attempt's number and its response head (or the status it
+/// failed with, and whether it never left), from the thread that waited.
+type Answer = (u32, Result<http::Response<BlockingBody>, (Status, bool)>);
+
+/// How a unary or server-streaming call was tried, kept until it ends
+/// so that the channel's throttle counts its outcome.
+enum CallPolicy {
+    /// Attempt after attempt (a retry policy, or none).
+    Retried(RetryState),
+    /// Attempts side by side (a hedging policy).
+    Hedged(Hedging),
+}
+
+impl CallPolicy {
+    /// The committed call ended with `status`: counted once by the
+    /// channel's throttle.
+    fn on_end(&mut self, retry: &mut Retrier<FastrandEntropy>, status: &Status) {
+        match self {
+            CallPolicy::Retried(state) => {
+                let _ = retry.decide(state, status, None);
+            }
+            CallPolicy::Hedged(hedge) => hedge.on_end(status, retry.throttle_mut()),
+        }
+    }
 }
 
 /// How the response of one attempt started.
@@ -199,6 +227,19 @@ impl Channel {
     /// a retry's new stream before going on live. The clones of a channel
     /// share its throttle and its retry buffer.
     ///
+    /// A method can be hedged instead ([`HedgingPolicy`], set with
+    /// `RetryConfig::with_default_hedging`, `with_service_hedging` or
+    /// `with_method_hedging`; a method has a retry or a hedging policy):
+    /// a unary or server-streaming call starts another attempt every
+    /// `hedgingDelay` while none has answered, up to `maxAttempts` (at
+    /// most 5), at once after a failure with one of the policy's
+    /// non-fatal codes, after a server pushback's delay (a negative one
+    /// stops hedging). The first attempt with response headers, OK or a
+    /// fatal code is the call's; the others are reset (CANCEL; over gRPC-Web a loser's connection closes once it answers). Hedges after
+    /// the first need the throttle's leave. Client- and bidi-streaming
+    /// calls of a hedged method are not hedged (one attempt, plus the
+    /// transparent retry).
+    ///
     /// ```no_run
     /// use std::time::Duration;
     /// use wirestate_blocking::grpc::{Channel, Code, RetryConfig, RetryPolicy, RetryThrottle};
@@ -218,6 +259,7 @@ impl Channel {
     /// ```
     ///
     /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
+    /// [`HedgingPolicy`]: wirestate_grpc::hedging::HedgingPolicy
     pub fn with_retry(mut self, config: impl Into<RetryConfig>) -> Self {
         self.retry = retrier(config.into());
         self
@@ -334,23 +376,13 @@ impl Channel {
     /// status and whether the request never left.
     fn web_attempt<Resp: prost::Message + Default>(
         &self,
-        web: &WebTransport,
         path: &str,
         framed: Bytes,
         opts: &CallOptions,
         deadline: Option<Instant>,
         before: u32,
     ) -> Result<Started<Resp>, (Status, bool)> {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err((deadline_exceeded(), false));
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let (parts, body) = opts
-            .web_request(web.mode(), path, &self.authority, left, before, framed)
-            .map_err(|status| (status, false))?;
-        let response = web
-            .send(parts, body, deadline)
-            .map_err(|(status, unsent)| (at_deadline(status, deadline), unsent))?;
+        let response = self.web_response(path, framed, opts, deadline, before)?;
         Ok(Self::started(response, true, opts, deadline))
     }
 
@@ -372,7 +404,7 @@ impl Channel {
         loop {
             let before = state.previous_attempts();
             let attempt = match self.transport.web() {
-                Some(web) => self.web_attempt(web, path, framed.clone(), opts, deadline, before),
+                Some(_) => self.web_attempt(path, framed.clone(), opts, deadline, before),
                 None => self.h2_attempt(path, &framed, opts, deadline, before),
             };
             let (status, trailers) = match attempt {
@@ -410,6 +442,210 @@ impl Channel {
         }
     }
 
+    /// A call whose request is `framed` (unary or server-streaming) under
+    /// its method's policy: hedged, or retried (only transparently
+    /// without a policy). Returns the call's state as well, to tell the
+    /// throttle how the committed call ends.
+    fn request_with_policy<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(Metadata, Streaming<Resp>, CallPolicy), Status> {
+        let (mut state, hedging) = {
+            let retry = lock(&self.retry);
+            let hedging = retry.config().hedging_for(path).cloned();
+            (retry.start(path, opts.retries), hedging)
+        };
+        match hedging {
+            Some(policy) => {
+                let (result, hedge) = self.hedged_request(path, framed, opts, deadline, policy);
+                result.map(|(m, s)| (m, s, CallPolicy::Hedged(hedge)))
+            }
+            None => self
+                .one_request(path, framed, opts, deadline, &mut state)
+                .map(|(m, s)| (m, s, CallPolicy::Retried(state))),
+        }
+    }
+
+    /// A call whose request is `framed`, hedged by `policy` (gRFC A6):
+    /// attempts start every `hedgingDelay` (at once after a non-fatal
+    /// failure, after a pushback's delay), each waited for on a thread of
+    /// its own; the first with response headers, OK or a fatal status is
+    /// the call, and the others' streams are reset (CANCEL).
+    fn hedged_request<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        policy: HedgingPolicy,
+    ) -> (Result<(Metadata, Streaming<Resp>), Status>, Hedging) {
+        let mut hedge =
+            Hedging::new(policy, Instant::now(), deadline).with_transparent_retries(opts.retries);
+        // A request past the retry buffer cannot be kept for other
+        // attempts: only the first goes.
+        if framed.len() > lock(&self.retry).config().buffer_size() {
+            hedge.stop();
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Answer>();
+        let mut cancels: Vec<(u32, Canceller)> = Vec::new();
+        let web = self.transport.web().is_some();
+        let mut last: Option<(Status, Option<HeaderMap>)> = None;
+        let cancel_all = |cancels: &[(u32, Canceller)], winner: u32| {
+            for (_, c) in cancels.iter().filter(|(m, _)| *m != winner) {
+                c.cancel();
+            }
+        };
+        loop {
+            loop {
+                let due = {
+                    let retry = lock(&self.retry);
+                    hedge.poll_start(Instant::now(), retry.throttle())
+                };
+                let Some(n) = due else { break };
+                if let Some(c) = self.spawn_attempt(path, &framed, opts, deadline, n, &tx) {
+                    cancels.push((n, c));
+                }
+            }
+            if hedge.is_exhausted() {
+                let result = match last {
+                    Some((status, Some(headers))) => {
+                        Ok((Metadata::new(), Streaming::finished(status, headers)))
+                    }
+                    Some((status, None)) => Err(status),
+                    // No attempt could start: the deadline had passed.
+                    None => Err(deadline_exceeded()),
+                };
+                return (result, hedge);
+            }
+            let answer = match hedge.poll_timeout() {
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+                // An attempt is running (else the call is exhausted), and
+                // `tx` is held here: this ends with its answer.
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let Ok((n, answer)) = answer else {
+                // The next hedge is due.
+                continue;
+            };
+            let (status, headers) = match answer {
+                Ok(response) => match Self::started(response, web, opts, deadline) {
+                    Started::Head(metadata, stream) => {
+                        if hedge.on_headers(n) {
+                            cancel_all(&cancels, n);
+                            return (Ok((metadata, stream)), hedge);
+                        }
+                        // A loser: dropping its stream resets it.
+                        continue;
+                    }
+                    Started::TrailersOnly(status, headers) => (status, Some(headers)),
+                },
+                Err((status, unsent)) => {
+                    if unsent && self.transport.can_resend() && hedge.on_unprocessed(n) {
+                        if let Some(c) = self.spawn_attempt(path, &framed, opts, deadline, n, &tx) {
+                            cancels.push((n, c));
+                        }
+                        continue;
+                    }
+                    (status, None)
+                }
+            };
+            let verdict = {
+                let mut retry = lock(&self.retry);
+                hedge.on_status(
+                    Instant::now(),
+                    n,
+                    &status,
+                    headers.as_ref(),
+                    retry.throttle_mut(),
+                )
+            };
+            if verdict == HedgeVerdict::Commit {
+                cancel_all(&cancels, n);
+                let result = match headers {
+                    Some(headers) => Ok((Metadata::new(), Streaming::finished(status, headers))),
+                    None => Err(status),
+                };
+                return (result, hedge);
+            }
+            last = Some((status, headers));
+        }
+    }
+
+    /// Starts attempt `n` of a hedged call and has a thread wait for its
+    /// response head, sent to `tx`; over h2, the handle that cancels it.
+    /// A gRPC-Web attempt runs whole on its thread (HTTP/1.1 cannot
+    /// cancel one request: a loser's connection closes when its answer is
+    /// dropped).
+    fn spawn_attempt(
+        &self,
+        path: &str,
+        framed: &Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        n: u32,
+        tx: &Sender<Answer>,
+    ) -> Option<Canceller> {
+        let tx = tx.clone();
+        if self.transport.web().is_some() {
+            let (channel, path, framed, opts) =
+                (self.clone(), path.to_owned(), framed.clone(), opts.clone());
+            std::thread::spawn(move || {
+                let answer = channel.web_response(&path, framed, &opts, deadline, n);
+                let _ = tx.send((n, answer));
+            });
+            return None;
+        }
+        let (mut writer, pending) = match self.start_attempt(path, opts, deadline, n) {
+            Ok(started) => started,
+            Err(failed) => {
+                let _ = tx.send((n, Err(failed)));
+                return None;
+            }
+        };
+        // A send that fails (the server answered at once and reset the
+        // stream) is not the attempt's outcome: the response is.
+        if let Err(e) = writer.send_until(framed.clone(), deadline) {
+            tracing::debug!(error = %e, "request message not sent");
+        }
+        writer.finish(None);
+        let canceller = pending.canceller();
+        std::thread::spawn(move || {
+            let answer = pending
+                .wait_until(deadline)
+                .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()));
+            let _ = tx.send((n, answer));
+        });
+        Some(canceller)
+    }
+
+    /// One gRPC-Web exchange of an attempt (saying how many came
+    /// `before`): the response, or the status and whether the request
+    /// never left.
+    fn web_response(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        before: u32,
+    ) -> Result<http::Response<BlockingBody>, (Status, bool)> {
+        let Some(web) = self.transport.web() else {
+            return Err((Status::new(Code::Internal, "not a gRPC-Web channel"), false));
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err((deadline_exceeded(), false));
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let (parts, body) = opts
+            .web_request(web.mode(), path, &self.authority, left, before, framed)
+            .map_err(|status| (status, false))?;
+        web.send(parts, body, deadline)
+            .map_err(|(status, unsent)| (at_deadline(status, deadline), unsent))
+    }
+
     /// One attempt of a call on h2 with one `framed` request message.
     fn h2_attempt<Resp: prost::Message + Default>(
         &self,
@@ -444,13 +680,12 @@ impl Channel {
     ) -> Result<Response<Resp>, Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        let mut state = lock(&self.retry).start(path, opts.retries);
-        let (metadata, stream) =
-            self.one_request::<Resp>(path, framed, opts, deadline, &mut state)?;
+        let (metadata, stream, mut policy) =
+            self.request_with_policy::<Resp>(path, framed, opts, deadline)?;
         let result = single_response(metadata, stream);
         // The committed call's outcome still counts for the throttle.
         let status = result.as_ref().err().cloned().unwrap_or_else(Status::ok);
-        let _ = lock(&self.retry).decide(&mut state, &status, None);
+        policy.on_end(&mut lock(&self.retry), &status);
         result
     }
 
@@ -469,13 +704,13 @@ impl Channel {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let deadline = Self::deadline(opts);
         let framed = frame(opts.compression, request)?;
-        let mut state = lock(&self.retry).start(path, opts.retries);
-        let (metadata, mut stream) = self.one_request(path, framed, opts, deadline, &mut state)?;
+        let (metadata, mut stream, mut policy) =
+            self.request_with_policy(path, framed, opts, deadline)?;
         // The committed call's outcome still counts for the throttle,
         // once its stream ends.
         let retry = self.retry.clone();
         stream.on_end(Box::new(move |status| {
-            let _ = lock(&retry).decide(&mut state, status, None);
+            policy.on_end(&mut lock(&retry), status);
         }));
         Ok((metadata, stream))
     }

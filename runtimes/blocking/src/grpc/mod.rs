@@ -74,5 +74,6 @@ pub use cors::Cors;
 pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
 pub use wirestate_grpc::cors::{AllowedOrigins, CorsPolicy};
+pub use wirestate_grpc::hedging::HedgingPolicy;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
 pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status, WebMode};

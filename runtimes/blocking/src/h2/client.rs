@@ -479,6 +479,28 @@ impl PendingResponse {
     }
 }
 
+impl PendingResponse {
+    /// A handle that resets the stream (CANCEL) from another thread —
+    /// the one waiting here then fails — for a hedged gRPC call to cancel
+    /// the attempts that lost.
+    pub(crate) fn canceller(&self) -> Canceller {
+        Canceller(self.shared.clone())
+    }
+}
+
+/// Resets one request's stream from any thread (see
+/// [`PendingResponse::canceller`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Canceller(Arc<Shared>);
+
+impl Canceller {
+    /// Gives the request up: its stream is reset with CANCEL (nothing
+    /// happens if it already ended), and whoever waits on it wakes.
+    pub(crate) fn cancel(&self) {
+        cancel(&self.0);
+    }
+}
+
 impl Drop for PendingResponse {
     fn drop(&mut self) {
         if !self.taken {

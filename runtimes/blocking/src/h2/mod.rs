@@ -43,6 +43,7 @@ mod send;
 pub(crate) mod server;
 mod stream;
 
+pub(crate) use client::Canceller;
 pub use client::{
     ClientConfig, PendingResponse, RequestWriter, SendRequest, connect, connect_with, handshake,
 };

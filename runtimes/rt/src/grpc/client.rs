@@ -6,6 +6,7 @@ use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, frame_message, read_one};
 use crate::body::Cancelled;
 use crate::h2::SendRequest;
+use crate::ws::FastrandEntropy;
 use crate::{Body, BodyWriter, Error, Runtime};
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -14,12 +15,14 @@ use http::uri::Authority;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
-use wirestate_grpc::retry::{ReplayBuffer, RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::hedging::{HedgeVerdict, Hedging, HedgingPolicy};
+use wirestate_grpc::retry::{ReplayBuffer, Retrier, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
 };
@@ -96,6 +99,28 @@ enum Attempt<Resp> {
     Failed { status: Status, unsent: bool },
 }
 
+/// How a unary or server-streaming call was tried, kept until it ends
+/// so that the channel's throttle counts its outcome.
+pub(super) enum CallPolicy {
+    /// Attempt after attempt (a retry policy, or none).
+    Retried(RetryState),
+    /// Attempts side by side (a hedging policy).
+    Hedged(Hedging),
+}
+
+impl CallPolicy {
+    /// The committed call ended with `status`: counted once by the
+    /// channel's throttle.
+    pub(super) fn on_end(&mut self, retry: &mut Retrier<FastrandEntropy>, status: &Status) {
+        match self {
+            CallPolicy::Retried(state) => {
+                let _ = retry.decide(state, status, None);
+            }
+            CallPolicy::Hedged(hedge) => hedge.on_end(status, retry.throttle_mut()),
+        }
+    }
+}
+
 /// The request messages of an attempt.
 enum Payload {
     /// The one request of a unary or server-streaming call, framed.
@@ -170,6 +195,19 @@ impl<R: Runtime> Channel<R> {
     /// a retry's new stream before going on live. The clones of a channel
     /// share its throttle and its retry buffer.
     ///
+    /// A method can be hedged instead ([`HedgingPolicy`], set with
+    /// `RetryConfig::with_default_hedging`, `with_service_hedging` or
+    /// `with_method_hedging`; a method has a retry or a hedging policy):
+    /// a unary or server-streaming call starts another attempt every
+    /// `hedgingDelay` while none has answered, up to `maxAttempts` (at
+    /// most 5), at once after a failure with one of the policy's
+    /// non-fatal codes, after a server pushback's delay (a negative one
+    /// stops hedging). The first attempt with response headers, OK or a
+    /// fatal code is the call's; the others are dropped, which resets their streams (CANCEL). Hedges after
+    /// the first need the throttle's leave. Client- and bidi-streaming
+    /// calls of a hedged method are not hedged (one attempt, plus the
+    /// transparent retry).
+    ///
     /// ```no_run
     /// # async fn run<R: wirestate_rt::Runtime>(channel: wirestate_rt::grpc::Channel<R>) {
     /// use std::time::Duration;
@@ -189,6 +227,7 @@ impl<R: Runtime> Channel<R> {
     /// ```
     ///
     /// [`RetryPolicy`]: wirestate_grpc::retry::RetryPolicy
+    /// [`HedgingPolicy`]: wirestate_grpc::hedging::HedgingPolicy
     pub fn with_retry(mut self, config: impl Into<RetryConfig>) -> Self {
         self.retry = retrier(config.into());
         self
@@ -384,6 +423,140 @@ impl<R: Runtime> Channel<R> {
         }
     }
 
+    /// A call whose request is `framed` (unary or server-streaming) under
+    /// its method's policy: hedged, or retried (only transparently
+    /// without a policy). Returns the call's state as well, to tell the
+    /// throttle how the committed call ends.
+    async fn call_with_policy<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(Metadata, Streaming<Resp>, CallPolicy), Status> {
+        let (mut state, hedging) = {
+            let retry = lock(&self.retry);
+            let hedging = retry.config().hedging_for(path).cloned();
+            (retry.start(path, opts.retries), hedging)
+        };
+        match hedging {
+            Some(policy) => {
+                let (result, hedge) = self.call_hedged(path, framed, opts, deadline, policy).await;
+                result.map(|(m, s)| (m, s, CallPolicy::Hedged(hedge)))
+            }
+            None => self
+                .call_with_retries(path, framed, opts, deadline, &mut state)
+                .await
+                .map(|(m, s)| (m, s, CallPolicy::Retried(state))),
+        }
+    }
+
+    /// A call whose request is `framed` (unary or server-streaming),
+    /// hedged by `policy` (gRFC A6): attempts start every `hedgingDelay`
+    /// (at once after a non-fatal failure, after a pushback's delay) and
+    /// run side by side in this future; the first with response headers,
+    /// OK or a fatal status is the call, and dropping the others resets
+    /// their streams (CANCEL). Returns the call's state too, for the
+    /// throttle to count how a committed call ends.
+    async fn call_hedged<Resp: prost::Message + Default>(
+        &self,
+        path: &str,
+        framed: Bytes,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        policy: HedgingPolicy,
+    ) -> (Result<(Metadata, Streaming<Resp>), Status>, Hedging) {
+        type Running<'a, Resp> = Vec<(
+            u32,
+            Pin<Box<dyn Future<Output = Attempt<Resp>> + Send + 'a>>,
+        )>;
+        let mut hedge =
+            Hedging::new(policy, self.rt.now(), deadline).with_transparent_retries(opts.retries);
+        // A request past the retry buffer cannot be kept for other
+        // attempts: only the first goes.
+        if framed.len() > lock(&self.retry).config().buffer_size() {
+            hedge.stop();
+        }
+        let start = |n: u32| -> Pin<Box<dyn Future<Output = Attempt<Resp>> + Send + '_>> {
+            Box::pin(self.attempt::<Resp>(path, Payload::Framed(framed.clone()), opts, deadline, n))
+        };
+        let mut running: Running<'_, Resp> = Vec::new();
+        let mut last: Option<(Status, Option<HeaderMap>)> = None;
+        loop {
+            {
+                let retry = lock(&self.retry);
+                let now = self.rt.now();
+                while let Some(n) = hedge.poll_start(now, retry.throttle()) {
+                    running.push((n, start(n)));
+                }
+            }
+            if hedge.is_exhausted() {
+                let result = match last {
+                    Some((status, Some(headers))) => {
+                        Ok((Metadata::new(), Streaming::finished(status, headers)))
+                    }
+                    Some((status, None)) => Err(status),
+                    // No attempt could start: the deadline had passed.
+                    None => Err(deadline_exceeded()),
+                };
+                return (result, hedge);
+            }
+            let mut timer = hedge.poll_timeout().map(|at| self.rt.sleep_until(at));
+            let answered = std::future::poll_fn(|cx| {
+                for i in 0..running.len() {
+                    if let Poll::Ready(attempt) = running[i].1.as_mut().poll(cx) {
+                        let (n, _) = running.swap_remove(i);
+                        return Poll::Ready(Some((n, attempt)));
+                    }
+                }
+                match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(None),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            // The timer: the next hedge is due.
+            let Some((n, attempt)) = answered else {
+                continue;
+            };
+            let now = self.rt.now();
+            let (status, headers) = match attempt {
+                Attempt::Head(metadata, stream) => {
+                    if hedge.on_headers(n) {
+                        // The losers' futures drop here: their streams
+                        // are reset.
+                        drop(running);
+                        return (Ok((metadata, stream)), hedge);
+                    }
+                    // Cannot happen (the first headers return), but a
+                    // loser is dropped, which cancels it.
+                    continue;
+                }
+                Attempt::TrailersOnly(status, headers) => (status, Some(headers)),
+                Attempt::Failed { status, unsent } => {
+                    if unsent && self.transport.can_resend() && hedge.on_unprocessed(n) {
+                        running.push((n, start(n)));
+                        continue;
+                    }
+                    (status, None)
+                }
+            };
+            let verdict = {
+                let mut retry = lock(&self.retry);
+                hedge.on_status(now, n, &status, headers.as_ref(), retry.throttle_mut())
+            };
+            if verdict == HedgeVerdict::Commit {
+                drop(running);
+                let result = match headers {
+                    Some(headers) => Ok((Metadata::new(), Streaming::finished(status, headers))),
+                    None => Err(status),
+                };
+                return (result, hedge);
+            }
+            last = Some((status, headers));
+        }
+    }
+
     /// A unary call.
     ///
     /// # Errors
@@ -398,14 +571,13 @@ impl<R: Runtime> Channel<R> {
     ) -> Result<Response<Resp>, Status> {
         let deadline = self.deadline(opts);
         let framed = frame_message(request, opts.compression, true)?;
-        let mut state = lock(&self.retry).start(path, opts.retries);
-        let (metadata, mut stream) = self
-            .call_with_retries::<Resp>(path, framed, opts, deadline, &mut state)
+        let (metadata, mut stream, mut policy) = self
+            .call_with_policy::<Resp>(path, framed, opts, deadline)
             .await?;
         let result = read_one(&mut stream).await;
         // The committed call's outcome still counts for the throttle.
         let status = result.as_ref().err().cloned().unwrap_or_else(Status::ok);
-        let _ = lock(&self.retry).decide(&mut state, &status, None);
+        policy.on_end(&mut lock(&self.retry), &status);
         let message = result?;
         let trailers = stream.trailers().map(Metadata::from_headers);
         Ok(Response {
@@ -430,15 +602,13 @@ impl<R: Runtime> Channel<R> {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let deadline = self.deadline(opts);
         let framed = frame_message(request, opts.compression, true)?;
-        let mut state = lock(&self.retry).start(path, opts.retries);
-        let (metadata, mut stream) = self
-            .call_with_retries(path, framed, opts, deadline, &mut state)
-            .await?;
+        let (metadata, mut stream, mut policy) =
+            self.call_with_policy(path, framed, opts, deadline).await?;
         // The committed call's outcome still counts for the throttle,
         // once its stream ends.
         let retry = self.retry.clone();
         stream.on_end(Box::new(move |status| {
-            let _ = lock(&retry).decide(&mut state, status, None);
+            policy.on_end(&mut lock(&retry), status);
         }));
         Ok((metadata, stream))
     }

@@ -43,5 +43,6 @@ pub use server::{
 };
 pub use streaming::Streaming;
 pub use wirestate_grpc::cors::{AllowedOrigins, CorsPolicy};
+pub use wirestate_grpc::hedging::HedgingPolicy;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
 pub use wirestate_grpc::{ChannelConfig, Code, Encoding, Metadata, RequestHead, Status, WebMode};

@@ -1,0 +1,434 @@
+//! gRPC hedging (gRFC A6 `hedgingPolicy`) on the channels of tokio, smol
+//! and blocking, against our tokio server on 127.0.0.1, whose method
+//! sleeps per attempt (`x-delays`, milliseconds by attempt number) and
+//! fails chosen attempts:
+//!
+//! * a slow first attempt is overtaken by a hedge started `hedgingDelay`
+//!   later, whose answer is the call's; the slow one is cancelled (its
+//!   handler is dropped, never finishing);
+//! * a non-fatal failure starts the next hedge at once, without waiting
+//!   for the delay; a fatal one ends the call at once;
+//! * a pushback delays the next hedge by its value; a negative one stops
+//!   hedging; every attempt failing ends the call with the last failure;
+//! * every attempt carries `grpc-previous-rpc-attempts`;
+//! * a server-streaming call is committed by its response headers (our
+//!   server sends them at once), so it is not hedged further;
+//! * the throttle stops hedges once failures drained it.
+
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wirestate_grpc::hedging::HedgingPolicy;
+use wirestate_grpc::{ChannelConfig, Code, Metadata, Status};
+use wirestate_proto::grpc::testing::{
+    SimpleRequest, SimpleResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
+};
+use wirestate_rt::Runtime;
+use wirestate_rt::grpc::{CallOptions, Channel, RetryConfig, RetryThrottle};
+
+const BOUND: Duration = Duration::from_secs(60);
+const UNARY: &str = "/hedge.Test/Unary";
+const STREAM: &str = "/hedge.Test/Stream";
+
+/// Per call (`x-key`): the `grpc-previous-rpc-attempts` of each attempt
+/// as it arrived, and under `KEY/done` the attempts whose handler
+/// finished its sleep (a cancelled one never does).
+type Seen = Arc<Mutex<HashMap<String, Vec<u32>>>>;
+
+fn note(seen: &Seen, key: &str, n: u32) {
+    seen.lock()
+        .unwrap()
+        .entry(key.to_owned())
+        .or_default()
+        .push(n);
+}
+
+fn seen_of(seen: &Seen, key: &str) -> Vec<u32> {
+    let mut v = seen.lock().unwrap().get(key).cloned().unwrap_or_default();
+    v.sort_unstable();
+    v
+}
+
+/// What an attempt does: its number, how long it sleeps, and the status
+/// it fails with after that, if it fails.
+fn plan(md: &Metadata) -> (String, u32, Duration, Option<Status>) {
+    let key = md.get_str("x-key").unwrap_or_default().to_owned();
+    let n: u32 = md
+        .get_str("grpc-previous-rpc-attempts")
+        .map_or(0, |v| v.parse().expect("a number"));
+    let delay = md
+        .get_str("x-delays")
+        .and_then(|d| d.split(',').nth(n as usize))
+        .map_or(0, |d| d.parse().unwrap());
+    let fail: u32 = md.get_str("x-fail").map_or(0, |v| v.parse().unwrap());
+    let failure = (n < fail).then(|| {
+        let code = md
+            .get_str("x-code")
+            .map_or(Code::Unavailable, |v| Code::from(v.parse::<u32>().unwrap()));
+        let mut status = Status::new(code, format!("attempt {n} fails"));
+        if let Some(p) = md.get_str("x-pushback") {
+            let mut trailers = Metadata::new();
+            trailers.insert("grpc-retry-pushback-ms", p).unwrap();
+            status = status.with_metadata(trailers);
+        }
+        status
+    });
+    (key, n, Duration::from_millis(delay), failure)
+}
+
+fn start_server(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
+    use wirestate_rt::grpc::{Request, Response, ResponseSink, Server};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let (s1, s2) = (seen.clone(), seen);
+        let grpc = Server::new(wirestate_tokio::TokioRuntime)
+            .unary(UNARY, move |req: Request<SimpleRequest>| {
+                let (key, n, delay, failure) = plan(&req.metadata);
+                note(&s1, &key, n);
+                let seen = s1.clone();
+                async move {
+                    tokio::time::sleep(delay).await;
+                    note(&seen, &format!("{key}/done"), n);
+                    match failure {
+                        Some(status) => Err(status),
+                        None => Ok(Response::new(SimpleResponse {
+                            username: format!("attempt {n}"),
+                            ..Default::default()
+                        })),
+                    }
+                }
+            })
+            .server_streaming(
+                STREAM,
+                move |req: Request<StreamingOutputCallRequest>,
+                      mut sink: ResponseSink<StreamingOutputCallResponse>| {
+                    let (key, n, delay, failure) = plan(&req.metadata);
+                    note(&s2, &key, n);
+                    let seen = s2.clone();
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        note(&seen, &format!("{key}/done"), n);
+                        if let Some(status) = failure {
+                            return Err(status);
+                        }
+                        for _ in 0..=n {
+                            sink.send(StreamingOutputCallResponse::default()).await?;
+                        }
+                        Ok(())
+                    }
+                },
+            );
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            grpc,
+            wirestate_rt::http1::ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        addr
+    });
+    (addr, rt)
+}
+
+fn hedging(max: u32, delay_ms: u64) -> HedgingPolicy {
+    HedgingPolicy::new(max, Duration::from_millis(delay_ms), [Code::Unavailable]).unwrap()
+}
+
+/// Call options naming the call (`x-key`) with the `extra` metadata
+/// that tells the server how its attempts go.
+fn opts(key: &str, extra: &[(&str, &str)]) -> CallOptions {
+    let mut md = Metadata::new();
+    md.insert("x-key", key).unwrap();
+    for (k, v) in extra {
+        md.insert(k, v).unwrap();
+    }
+    CallOptions::default()
+        .with_metadata(md)
+        .with_timeout(Duration::from_secs(10))
+}
+
+/// Waits (bounded) until `key`'s finished attempts are `want`, then
+/// checks that no other finishes in the next 100 ms.
+fn settled(seen: &Seen, key: &str, want: &[u32]) {
+    let done = format!("{key}/done");
+    let until = Instant::now() + Duration::from_secs(3);
+    while seen_of(seen, &done) != want && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(seen_of(seen, &done), want, "{key}: attempts that finished");
+}
+
+/// The cases with an async channel on `rt`; `tag` keeps the keys of
+/// runtimes sharing one server apart.
+async fn cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str) {
+    let key = |k: &str| format!("{tag}-{k}");
+    let channel = |policy: HedgingPolicy| {
+        Channel::builder(rt.clone(), addr)
+            .config(ChannelConfig::new().retry_policy(RetryConfig::from(policy)))
+            .connect_lazy()
+            .unwrap()
+    };
+    let req = SimpleRequest::default();
+
+    // A slow first attempt (1 s): the hedge started 50 ms later answers.
+    let ch = channel(hedging(3, 50));
+    let t0 = rt.now();
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("slow"), &[("x-delays", "1000,0")]))
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 1");
+    let took = rt.now() - t0;
+    assert!(took < Duration::from_millis(800), "{took:?}");
+    assert_eq!(seen_of(&seen, &key("slow")), [0, 1]);
+    // The first attempt was cancelled: its handler never finished.
+    let (s, k) = (seen.clone(), key("slow"));
+    blocking_wait(move || settled(&s, &k, &[1])).await;
+
+    // Non-fatal failures start the next hedge at once, not after 5 s.
+    let ch = channel(hedging(3, 5000));
+    let t0 = rt.now();
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("nonfatal"), &[("x-fail", "2")]))
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 2");
+    assert!(rt.now() - t0 < Duration::from_secs(2));
+    assert_eq!(seen_of(&seen, &key("nonfatal")), [0, 1, 2]);
+
+    // A fatal code ends the call at once.
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &opts(&key("fatal"), &[("x-fail", "3"), ("x-code", "13")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    assert_eq!(seen_of(&seen, &key("fatal")), [0]);
+
+    // A negative pushback stops hedging: the failure is the call's.
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &opts(&key("stop"), &[("x-fail", "3"), ("x-pushback", "-1")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("stop")), [0]);
+
+    // A pushback of 300 ms: the next hedge then, not at once nor at 5 s.
+    let t0 = rt.now();
+    let r = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &opts(&key("pushback"), &[("x-fail", "1"), ("x-pushback", "300")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 1");
+    let took = rt.now() - t0;
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+
+    // Every attempt fails (all three at once, no delay): the last
+    // failure is the call's.
+    let ch0 = channel(hedging(3, 0));
+    let e = ch0
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("all"), &[("x-fail", "9")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("all")), [0, 1, 2]);
+
+    // Server streaming: our server sends a stream's response headers
+    // before its handler runs, and headers commit the call, so a slow
+    // stream is not hedged (scripts/interop-grpc-retry.sh hedges one
+    // against grpcio, which sends them with the first message).
+    let ch = channel(hedging(2, 50));
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            STREAM,
+            &StreamingOutputCallRequest::default(),
+            &opts(&key("stream-slow"), &[("x-delays", "300,0")]),
+        )
+        .await
+        .unwrap();
+    let mut n = 0;
+    while stream.message().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 1);
+    assert_eq!(seen_of(&seen, &key("stream-slow")), [0]);
+
+    // The throttle (2 tokens: hedges need more than 1) refuses hedges
+    // once a failure drained it.
+    let throttled = Channel::builder(rt.clone(), addr)
+        .config(ChannelConfig::new().retry_policy(
+            RetryConfig::from(hedging(3, 0)).with_throttle(RetryThrottle::new(2, 0.1).unwrap()),
+        ))
+        .connect_lazy()
+        .unwrap();
+    let _ = throttled
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("drain"), &[("x-fail", "9")]))
+        .await
+        .unwrap_err();
+    let e = throttled
+        .unary::<_, SimpleResponse>(UNARY, &req, &opts(&key("throttled"), &[("x-fail", "9")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, &key("throttled")), [0]);
+    drop((ch, ch0, throttled));
+}
+
+/// Runs a blocking wait off the async executor's thread.
+async fn blocking_wait(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.await.expect("the check passed");
+}
+
+#[test]
+fn tokio_channel_hedges() {
+    let seen = Seen::default();
+    let (addr, rt) = start_server(seen.clone());
+    rt.block_on(async {
+        tokio::time::timeout(
+            BOUND,
+            cases(wirestate_tokio::TokioRuntime, addr, seen, "tokio"),
+        )
+        .await
+        .expect("bounded");
+    });
+}
+
+#[test]
+fn smol_channel_hedges() {
+    let seen = Seen::default();
+    let (addr, _server) = start_server(seen.clone());
+    let ex = Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(cases(rt.clone(), addr, seen, "smol"), timer).await;
+    }));
+}
+
+#[test]
+fn blocking_channel_hedges() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let seen = Seen::default();
+    let (addr, _server) = start_server(seen.clone());
+    let target = addr.to_string();
+    let channel = |policy: HedgingPolicy| {
+        BChannel::builder(&target)
+            .config(ChannelConfig::new().retry_policy(RetryConfig::from(policy)))
+            .connect_lazy()
+            .unwrap()
+    };
+    let bopts = |key: &str, extra: &[(&str, &str)]| -> BOpts {
+        BOpts::default()
+            .with_metadata(opts(key, extra).metadata)
+            .with_timeout(Duration::from_secs(10))
+    };
+    let req = SimpleRequest::default();
+
+    let ch = channel(hedging(3, 50));
+    let t0 = Instant::now();
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("slow", &[("x-delays", "1000,0")]))
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 1");
+    assert!(
+        t0.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(seen_of(&seen, "slow"), [0, 1]);
+    settled(&seen, "slow", &[1]);
+
+    let ch = channel(hedging(3, 5000));
+    let t0 = Instant::now();
+    let r = ch
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("nonfatal", &[("x-fail", "2")]))
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 2");
+    assert!(t0.elapsed() < Duration::from_secs(2));
+
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &bopts("fatal", &[("x-fail", "3"), ("x-code", "13")]),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    assert_eq!(seen_of(&seen, "fatal"), [0]);
+
+    let e = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &bopts("stop", &[("x-fail", "3"), ("x-pushback", "-1")]),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, "stop"), [0]);
+
+    let t0 = Instant::now();
+    let r = ch
+        .unary::<_, SimpleResponse>(
+            UNARY,
+            &req,
+            &bopts("pushback", &[("x-fail", "1"), ("x-pushback", "300")]),
+        )
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 1");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+
+    let ch0 = channel(hedging(3, 0));
+    let e = ch0
+        .unary::<_, SimpleResponse>(UNARY, &req, &bopts("all", &[("x-fail", "9")]))
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert_eq!(seen_of(&seen, "all"), [0, 1, 2]);
+
+    let ch = channel(hedging(2, 50));
+    let (_, stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            STREAM,
+            &StreamingOutputCallRequest::default(),
+            &bopts("stream-slow", &[("x-delays", "300,0")]),
+        )
+        .unwrap();
+    assert_eq!(stream.collect::<Result<Vec<_>, _>>().unwrap().len(), 1);
+    assert_eq!(seen_of(&seen, "stream-slow"), [0]);
+}
