@@ -14,7 +14,11 @@
 # address) must retry to success (streaming calls with their requests
 # replayed), not retry other codes, a negative pushback or a committed
 # stream, and double their keep-alive interval
-# (25 -> 50 -> 100 -> 200 ms) with every call succeeding. Loopback only;
+# (25 -> 50 -> 100 -> 200 ms) with every call succeeding. Hedging (gRFC A6
+# hedgingPolicy): methods that sleep per attempt (/retry.Test/Slow and
+# SlowStream) are answered by the hedge started after the slow first
+# attempt, which grpcio sees cancelled and never finishes; a non-fatal
+# failure starts the next hedge at once. Loopback only;
 # the server is ended by PID. One PASS/FAIL line per channel, then
 # `interop-grpc-retry: N passed, M failed`.
 set -euo pipefail
@@ -57,7 +61,7 @@ for t in grpcio_server_tokio_channel grpcio_server_smol_channel grpcio_server_bl
     if WIRESTATE_GRPCIO_RETRY="127.0.0.1:$port" timeout 120 \
         cargo test --locked -q -p wirestate-tests --test grpc_retry -- \
         --ignored --exact "$t" >"$work/$t.log" 2>&1; then
-        echo "PASS $t (grpcio $GRPCIO_VERSION server: retries, pushback, commit, keep-alive back-off)"
+        echo "PASS $t (grpcio $GRPCIO_VERSION server: retries, pushback, commit, hedging, keep-alive back-off)"
         passed=$((passed + 1))
     else
         echo "FAIL $t"

@@ -21,6 +21,12 @@ Serves, with raw bytes (no generated stubs):
 * /retry.Test/Bidi: notes the attempt, fails at once (before reading) as
   Unary does, or answers each request with "N:n"; with `x-commit`, one
   answer then UNAVAILABLE (a committed call).
+* /retry.Test/Slow (for hedging): notes the attempt as Unary does, sleeps
+  the `x-delays` entry of its attempt number (milliseconds, comma
+  separated, by grpc-previous-rpc-attempts) unless the call is cancelled
+  meanwhile, then notes the attempt under "KEY/done" and fails as Unary
+  does or answers "attempt N". /retry.Test/SlowStream does the same and
+  streams N+1 messages (grpcio sends the headers with the first one).
 
 The server enforces a minimum ping interval of 200 ms with 2 strikes
 (grpc.http2.min_ping_interval_without_data_ms, grpc.http2.max_ping_strikes;
@@ -30,6 +36,7 @@ ENHANCE_YOUR_CALM "too_many_pings". Loopback only.
 
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -112,6 +119,55 @@ def bidi(request_iterator, context):
             context.abort(grpc.StatusCode.UNAVAILABLE, "failed after the first message")
 
 
+def attempt_number(md):
+    """The attempt's number: grpc-previous-rpc-attempts (0 without)."""
+    return max(0, int(md.get("grpc-previous-rpc-attempts", "0")))
+
+
+def sleep_planned(context, md):
+    """Sleeps this attempt's x-delays entry in small steps; returns
+    whether the call is still active (not cancelled by the client)."""
+    n = attempt_number(md)
+    delays = [int(d) for d in md.get("x-delays", "").split(",") if d]
+    left = (delays[n] if n < len(delays) else 0) / 1000.0
+    while left > 0:
+        if not context.is_active():
+            return False
+        step = min(left, 0.01)
+        time.sleep(step)
+        left -= step
+    return context.is_active()
+
+
+def slow_start(context):
+    """Notes the attempt, sleeps its delay, notes it done (unless
+    cancelled, then None) and fails it if planned; its number."""
+    made, md, fail = note_attempt(context)
+    if not sleep_planned(context, md):
+        return None
+    n = attempt_number(md)
+    with lock:
+        seen.setdefault(md.get("x-key", "") + "/done", []).append(n)
+    if n < int(md.get("x-fail", "0")):
+        fail_attempt(context, md, n)
+    return n
+
+
+def slow(request, context):
+    n = slow_start(context)
+    if n is None:
+        return b""
+    return string_field(2, "attempt %d" % n)
+
+
+def slow_stream(request, context):
+    n = slow_start(context)
+    if n is None:
+        return
+    for _ in range(n + 1):
+        yield b""
+
+
 def seen_of(request, context):
     key = parse_username(request)
     with lock:
@@ -142,6 +198,8 @@ def main():
             "Stream": grpc.unary_stream_rpc_method_handler(stream),
             "Upload": grpc.stream_unary_rpc_method_handler(upload),
             "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+            "Slow": grpc.unary_unary_rpc_method_handler(slow),
+            "SlowStream": grpc.unary_stream_rpc_method_handler(slow_stream),
         },
     )
     server.add_generic_rpc_handlers((handler,))

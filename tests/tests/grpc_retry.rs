@@ -1026,7 +1026,136 @@ async fn grpcio_cases<R: Runtime>(rt: R, tag: &str) {
     assert_eq!(call.message().await.unwrap_err().code, Code::Unavailable);
     assert_eq!(grpcio_seen(&ch, &key("bidi-commit")).await.len(), 1);
 
+    grpcio_hedging_cases(&rt, addr, tag).await;
     keepalive_case(rt, addr, tag).await;
+}
+
+/// A hedging policy of `max` attempts, one every `delay_ms`, UNAVAILABLE
+/// non-fatal.
+fn hedging(max: u32, delay_ms: u64) -> wirestate_grpc::hedging::HedgingPolicy {
+    wirestate_grpc::hedging::HedgingPolicy::new(
+        max,
+        Duration::from_millis(delay_ms),
+        [Code::Unavailable],
+    )
+    .unwrap()
+}
+
+/// Hedging against grpcio's /retry.Test/Slow and SlowStream (per-attempt
+/// delays, `x-delays`): a slow first attempt is overtaken by the hedge
+/// and cancelled (grpcio sees it inactive and never finishes it), a
+/// non-fatal failure hedges at once, and a server stream (grpcio sends
+/// its headers with the first message) is hedged too.
+async fn grpcio_hedging_cases<R: Runtime>(rt: &R, addr: SocketAddr, tag: &str) {
+    let channel = |policy| {
+        Channel::builder(rt.clone(), addr)
+            .config(ChannelConfig::new().retry_policy(RetryConfig::from(policy)))
+            .connect_lazy()
+            .unwrap()
+    };
+    let key = |k: &str| format!("{tag}-hedge-{k}");
+    let req = SimpleRequest::default();
+    let ch = channel(hedging(3, 50));
+    let t0 = rt.now();
+    let r = ch
+        .unary::<_, SimpleResponse>(
+            "/retry.Test/Slow",
+            &req,
+            &opts(&key("slow"), 0, &[("x-delays", "1500,0")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 1");
+    assert!(rt.now() - t0 < Duration::from_millis(1000));
+    assert_eq!(grpcio_seen(&ch, &key("slow")).await, [-1, 1]);
+    let (_, mut stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            "/retry.Test/SlowStream",
+            &StreamingOutputCallRequest::default(),
+            &opts(&key("stream"), 0, &[("x-delays", "1500,0")]),
+        )
+        .await
+        .unwrap();
+    let mut n = 0;
+    while stream.message().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    assert_eq!(grpcio_seen(&ch, &key("stream")).await, [-1, 1]);
+    // Past the slow attempts' 1.5 s: grpcio finished neither (cancelled).
+    rt.sleep_until(t0 + Duration::from_millis(2000)).await;
+    assert_eq!(grpcio_seen(&ch, &(key("slow") + "/done")).await, [1]);
+    assert_eq!(grpcio_seen(&ch, &(key("stream") + "/done")).await, [1]);
+
+    let ch = channel(hedging(3, 5000));
+    let t0 = rt.now();
+    let r = ch
+        .unary::<_, SimpleResponse>("/retry.Test/Slow", &req, &opts(&key("nonfatal"), 2, &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 2");
+    assert!(rt.now() - t0 < Duration::from_secs(2));
+    assert_eq!(grpcio_seen(&ch, &key("nonfatal")).await, [-1, 1, 2]);
+}
+
+/// [`grpcio_hedging_cases`] with the blocking channel.
+fn grpcio_blocking_hedging(addr: &str) {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let channel = |policy| {
+        BChannel::builder(addr)
+            .config(ChannelConfig::new().retry_policy(RetryConfig::from(policy)))
+            .connect_lazy()
+            .unwrap()
+    };
+    let bopts = |key: &str, fail: u32, extra: &[(&str, &str)]| -> BOpts {
+        BOpts::default()
+            .with_metadata(opts(key, fail, extra).metadata)
+            .with_timeout(Duration::from_secs(10))
+    };
+    let ch = channel(hedging(3, 50));
+    let seen = |key: &str| {
+        let req = SimpleResponse {
+            username: key.to_owned(),
+            ..Default::default()
+        };
+        let r = ch
+            .unary::<_, SimpleResponse>("/retry.Test/Seen", &req, &BOpts::default())
+            .unwrap();
+        parse_seen(&r.message.username)
+    };
+    let req = SimpleRequest::default();
+    let t0 = std::time::Instant::now();
+    let r = ch
+        .unary::<_, SimpleResponse>(
+            "/retry.Test/Slow",
+            &req,
+            &bopts("blocking-hedge-slow", 0, &[("x-delays", "1500,0")]),
+        )
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 1");
+    assert!(t0.elapsed() < Duration::from_millis(1000));
+    assert_eq!(seen("blocking-hedge-slow"), [-1, 1]);
+    let (_, stream) = ch
+        .server_streaming::<_, StreamingOutputCallResponse>(
+            "/retry.Test/SlowStream",
+            &StreamingOutputCallRequest::default(),
+            &bopts("blocking-hedge-stream", 0, &[("x-delays", "1500,0")]),
+        )
+        .unwrap();
+    assert_eq!(stream.collect::<Result<Vec<_>, _>>().unwrap().len(), 2);
+    assert_eq!(seen("blocking-hedge-stream"), [-1, 1]);
+    std::thread::sleep(Duration::from_millis(2000).saturating_sub(t0.elapsed()));
+    assert_eq!(seen("blocking-hedge-slow/done"), [1]);
+    assert_eq!(seen("blocking-hedge-stream/done"), [1]);
+    let ch = channel(hedging(3, 5000));
+    let r = ch
+        .unary::<_, SimpleResponse>(
+            "/retry.Test/Slow",
+            &req,
+            &bopts("blocking-hedge-nonfatal", 2, &[]),
+        )
+        .unwrap();
+    assert_eq!(r.message.username, "attempt 2");
 }
 
 #[test]
@@ -1129,6 +1258,7 @@ fn grpcio_server_blocking_channel() {
     assert!(call.message().unwrap().is_none());
     assert_eq!(seen("blocking-bidi"), [-1, 1]);
 
+    grpcio_blocking_hedging(&addr);
     blocking_keepalive_case(&addr, "blocking-keepalive");
 }
 
