@@ -1441,6 +1441,9 @@ struct HttpState {
 
 struct HttpShared {
     me: Weak<HttpShared>,
+    /// The machine's [`HttpConfig::max_body`] (fixed at its creation),
+    /// kept here so reading a body does not take the lock.
+    max_body: usize,
     registry: Arc<Registry>,
     state: Mutex<HttpState>,
 }
@@ -1476,55 +1479,73 @@ struct InlineCall {
     decided: Option<Reply>,
 }
 
+/// What the call run inline on this thread has to write, taken from the
+/// machine under the endpoint's lock and written after it is released.
+#[derive(Default)]
+struct InlineOutput {
+    head: Option<http::response::Parts>,
+    chunks: Vec<Bytes>,
+}
+
 impl HttpShared {
-    /// Writes what the machine has for the exchange of the call this
-    /// thread runs inline (if it runs one of this endpoint's), at once:
-    /// the head once decided as a stream, then its chunks.
-    fn stream_inline(&self) {
+    /// Takes what the machine has for the exchange of the call this
+    /// thread runs inline (if it runs one of this endpoint's): the head
+    /// once decided as a stream, then its chunks. Called with the lock
+    /// already held for the change that produced them, so a handler's
+    /// message costs one lock, not two; [`write_inline`](Self::write_inline)
+    /// writes the result once the lock is released.
+    fn take_inline(&self, st: &mut HttpState) -> Option<InlineOutput> {
+        INLINE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let call = slot.as_mut()?;
+            if !std::ptr::eq(call.shared, self) || call.ended {
+                return None;
+            }
+            let mut out = InlineOutput::default();
+            if !call.started {
+                if call.decided.is_some() {
+                    return None;
+                }
+                match st.machine.poll_reply(call.exchange) {
+                    Some(Reply::Open { response, .. }) => {
+                        out.head = Some(response.into_parts().0);
+                    }
+                    Some(other) => {
+                        call.decided = Some(other);
+                        return None;
+                    }
+                    None => return None,
+                }
+            }
+            loop {
+                match st.machine.poll_chunk(call.exchange) {
+                    Some(Chunk::Data(b)) => out.chunks.push(b),
+                    Some(Chunk::End) => {
+                        call.ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            Some(out)
+        })
+    }
+
+    /// Writes what [`take_inline`](Self::take_inline) took, without the
+    /// endpoint's lock: the socket may be slow. A failed write closes the
+    /// connection; the call goes on and its answer is dropped with the
+    /// exchange.
+    fn write_inline(out: InlineOutput) {
         INLINE.with(|cell| {
             let mut slot = cell.borrow_mut();
             let Some(call) = slot.as_mut() else { return };
-            if !std::ptr::eq(call.shared, self) || call.ended {
-                return;
-            }
-            let mut head = None;
-            let mut chunks = Vec::new();
-            {
-                let mut st = lock(&self.state);
-                if !call.started {
-                    if call.decided.is_some() {
-                        return;
-                    }
-                    match st.machine.poll_reply(call.exchange) {
-                        Some(Reply::Open { response, .. }) => head = Some(response.into_parts().0),
-                        Some(other) => {
-                            call.decided = Some(other);
-                            return;
-                        }
-                        None => return,
-                    }
-                }
-                loop {
-                    match st.machine.poll_chunk(call.exchange) {
-                        Some(Chunk::Data(b)) => chunks.push(b),
-                        Some(Chunk::End) => {
-                            call.ended = true;
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-            }
-            // Written without the endpoint's lock: the socket may be slow.
-            // A failed write closes the connection; the call goes on and
-            // its answer is dropped with the exchange.
-            if let Some(head) = head {
+            if let Some(head) = out.head {
                 call.started = true;
                 if call.early.start(head).is_err() {
                     return;
                 }
             }
-            for chunk in chunks {
+            for chunk in out.chunks {
                 if call.early.send(chunk).is_err() {
                     return;
                 }
@@ -1648,7 +1669,7 @@ impl Port for HttpShared {
         f: &mut dyn FnMut(&mut ServerSession, &mut Waiters),
     ) -> bool {
         let Some(session) = session else { return false };
-        let (found, jobs) = {
+        let (found, jobs, inline) = {
             let mut st = lock(&self.state);
             let st = &mut *st;
             let found = match st.machine.session_for(session, request) {
@@ -1658,22 +1679,28 @@ impl Port for HttpShared {
                 }
                 None => false,
             };
-            (found, self.flush(st))
+            let jobs = self.flush(st);
+            (found, jobs, self.take_inline(st))
         };
         jobs.into_iter().for_each(Job::spawn);
-        self.stream_inline();
+        if let Some(out) = inline {
+            Self::write_inline(out);
+        }
         found
     }
 
     fn close_stream(&self, session: Option<&SessionId>, request: &RequestId) -> bool {
         let Some(session) = session else { return false };
-        let (closed, jobs) = {
+        let (closed, jobs, inline) = {
             let mut st = lock(&self.state);
             let closed = st.machine.close_stream(session, request);
-            (closed, self.flush(&mut st))
+            let jobs = self.flush(&mut st);
+            (closed, jobs, self.take_inline(&mut st))
         };
         jobs.into_iter().for_each(Job::spawn);
-        self.stream_inline();
+        if let Some(out) = inline {
+            Self::write_inline(out);
+        }
         closed
     }
 
@@ -1724,6 +1751,7 @@ impl McpServer {
         self.registry.handlers.fill_http(&mut machine);
         let shared = Arc::new_cyclic(|me| HttpShared {
             me: me.clone(),
+            max_body: machine.config().max_body,
             registry: self.registry.clone(),
             state: Mutex::new(HttpState {
                 machine,
@@ -1759,8 +1787,7 @@ impl McpHttp {
         }
         let (parts, body) = req.into_parts();
         let early = body.early_response();
-        let max = lock(&self.shared.state).machine.config().max_body;
-        let body = match body.collect(max) {
+        let body = match body.collect(self.shared.max_body) {
             Ok(b) => b,
             Err(crate::Error::BodyTooLarge(_)) => {
                 return status_only(StatusCode::PAYLOAD_TOO_LARGE);
