@@ -1,0 +1,313 @@
+//! Transparent retries (gRFC A6) of client- and bidi-streaming calls: an
+//! attempt the server never processed — its stream refused with
+//! RST_STREAM(REFUSED_STREAM), or above the last stream id of a GOAWAY —
+//! is sent again at once on the tokio, smol and blocking channels, with
+//! the messages sent so far replayed, without counting as an attempt (no
+//! `grpc-previous-rpc-attempts`), even under a policy whose retryable
+//! codes would not cover it.
+//!
+//! The server is our HTTP/2 machine on a std socket: it refuses (or
+//! answers with GOAWAY last-stream-id 0, then closes) the first stream it
+//! sees, and echoes the gRPC messages of every later request back as the
+//! response, with OK.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wirestate_grpc::{ChannelConfig, Code};
+use wirestate_proto::grpc::testing::SimpleRequest;
+use wirestate_rt::Runtime;
+use wirestate_rt::grpc::{CallOptions, Channel, RetryPolicy};
+
+const BOUND: Duration = Duration::from_secs(30);
+const BIDI: &str = "/transparent.Test/Bidi";
+
+/// How the server turns the first stream away.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Refuse {
+    /// RST_STREAM(REFUSED_STREAM); the connection goes on.
+    Stream,
+    /// GOAWAY with last-stream-id 0, then the connection closes.
+    GoAway,
+}
+
+/// What the server saw: per stream it answered, its
+/// `grpc-previous-rpc-attempts` (if any); and how many it turned away.
+#[derive(Default, Debug)]
+struct Log {
+    refused: u32,
+    answered: Vec<Option<String>>,
+}
+
+fn start_server(refuse: Refuse) -> (SocketAddr, Arc<Mutex<Log>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let noted = log.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(socket) = socket else { return };
+            let log = noted.clone();
+            std::thread::spawn(move || serve(socket, refuse, &log));
+        }
+    });
+    (addr, log)
+}
+
+/// One connection: refuse the first stream of the whole server, echo the
+/// rest.
+fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
+    use std::collections::HashMap;
+    use wirestate_h2::connection::{Config, Connection, Event};
+    use wirestate_h2::frame::ErrorCode;
+    use wirestate_machine::{Machine, Transmit};
+    socket
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let mut m = Connection::server(Config::default());
+    let mut buf = vec![0; 64 << 10];
+    // Per answered stream: the request's bytes so far.
+    let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
+    let started = Instant::now();
+    while started.elapsed() < BOUND {
+        let now = Instant::now();
+        match socket.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if m.handle_input(now, &buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+        let mut finished = Vec::new();
+        let mut go_away = false;
+        while let Some(event) = m.poll_event() {
+            match event {
+                Event::Request {
+                    stream,
+                    head,
+                    end_stream,
+                } => {
+                    let mut log = log.lock().unwrap();
+                    if log.refused == 0 {
+                        log.refused += 1;
+                        match refuse {
+                            Refuse::Stream => {
+                                let _ = m.reset(stream, ErrorCode::REFUSED_STREAM);
+                            }
+                            Refuse::GoAway => go_away = true,
+                        }
+                        continue;
+                    }
+                    log.answered.push(
+                        head.headers
+                            .get("grpc-previous-rpc-attempts")
+                            .map(|v| v.to_str().unwrap().to_owned()),
+                    );
+                    bodies.insert(stream.get(), Vec::new());
+                    if end_stream {
+                        finished.push(stream);
+                    }
+                }
+                Event::Data {
+                    stream,
+                    data,
+                    end_stream,
+                    flow_len,
+                } => {
+                    let _ = m.release_capacity(stream, flow_len);
+                    if let Some(body) = bodies.get_mut(&stream.get()) {
+                        body.extend_from_slice(&data);
+                        if end_stream {
+                            finished.push(stream);
+                        }
+                    }
+                }
+                Event::Trailers { stream, .. } => finished.push(stream),
+                _ => {}
+            }
+        }
+        for stream in finished {
+            let Some(body) = bodies.remove(&stream.get()) else {
+                continue;
+            };
+            // The request's messages, framed as they came, are the
+            // response's.
+            let head = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let _ = m.send_response(stream, head, false);
+            let _ = m.send_data(stream, body.into(), false);
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            let _ = m.send_trailers(stream, trailers);
+        }
+        while let Some(t) = m.poll_transmit() {
+            match t {
+                Transmit::Bytes(b) => {
+                    if socket.write_all(&b).is_err() {
+                        return;
+                    }
+                }
+                Transmit::Shutdown => return,
+            }
+        }
+        if go_away {
+            // GOAWAY, last stream 0, NO_ERROR: the request was never
+            // processed. Written by hand, as the machine would name the
+            // stream it saw.
+            let frame = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            let _ = socket.write_all(&frame);
+            std::thread::sleep(Duration::from_millis(50));
+            return;
+        }
+        if m.is_closed() {
+            return;
+        }
+    }
+}
+
+fn numbered(n: i32) -> SimpleRequest {
+    SimpleRequest {
+        response_size: n,
+        ..Default::default()
+    }
+}
+
+/// A policy that would not retry UNAVAILABLE or a reset: only the
+/// transparent retry applies.
+fn policy() -> RetryPolicy {
+    RetryPolicy::new(
+        3,
+        Duration::from_millis(10),
+        Duration::from_millis(40),
+        2.0,
+        [Code::ResourceExhausted],
+    )
+    .unwrap()
+}
+
+fn check(log: &Mutex<Log>, tag: &str) {
+    let log = log.lock().unwrap();
+    assert_eq!(log.refused, 1, "{tag}");
+    // One answered attempt, sent again transparently: not counted.
+    assert_eq!(log.answered, [None], "{tag}");
+}
+
+async fn async_case<R: Runtime>(rt: R, refuse: Refuse) {
+    let (addr, log) = start_server(refuse);
+    let ch = Channel::builder(rt.clone(), addr)
+        .config(ChannelConfig::new().retry_policy(policy()))
+        .connect()
+        .await
+        .unwrap();
+    let opts = CallOptions::default().with_timeout(Duration::from_secs(10));
+    let mut call = ch.streaming::<SimpleRequest, SimpleRequest>(BIDI, &opts);
+    call.send(&numbered(1)).await.unwrap();
+    // The refusal arrives meanwhile: message 1 is replayed, the rest
+    // goes on live.
+    rt.sleep_until(rt.now() + Duration::from_millis(100)).await;
+    call.send(&numbered(2)).await.unwrap();
+    call.send(&numbered(3)).await.unwrap();
+    call.close_send();
+    let mut got = Vec::new();
+    while let Some(m) = call.message().await.unwrap() {
+        got.push(m.response_size);
+    }
+    assert_eq!(got, [1, 2, 3], "{refuse:?}");
+    check(&log, &format!("{refuse:?}"));
+    // Client streaming too, on a fresh server.
+    let (addr, log) = start_server(refuse);
+    let ch = Channel::builder(rt.clone(), addr)
+        .config(ChannelConfig::new().retry_policy(policy()))
+        .connect()
+        .await
+        .unwrap();
+    let mut call = ch.client_streaming::<SimpleRequest, SimpleRequest>(BIDI, &opts);
+    call.send(&numbered(7)).await.unwrap();
+    let r = call.finish().await.unwrap();
+    assert_eq!(r.message.response_size, 7);
+    check(&log, &format!("client streaming {refuse:?}"));
+}
+
+#[test]
+fn tokio_streaming_calls_retry_refused_streams_transparently() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for refuse in [Refuse::Stream, Refuse::GoAway] {
+        rt.block_on(async {
+            tokio::time::timeout(BOUND, async_case(wirestate_tokio::TokioRuntime, refuse))
+                .await
+                .expect("bounded");
+        });
+    }
+}
+
+#[test]
+fn smol_streaming_calls_retry_refused_streams_transparently() {
+    let ex = Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    for refuse in [Refuse::Stream, Refuse::GoAway] {
+        smol::block_on(ex.run(async {
+            let timer = async {
+                smol::Timer::after(BOUND).await;
+                panic!("not done in time");
+            };
+            futures_lite::future::or(async_case(rt.clone(), refuse), timer).await;
+        }));
+    }
+}
+
+#[test]
+fn blocking_streaming_calls_retry_refused_streams_transparently() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    for refuse in [Refuse::Stream, Refuse::GoAway] {
+        let (addr, log) = start_server(refuse);
+        let ch = BChannel::builder(&addr.to_string())
+            .config(ChannelConfig::new().retry_policy(policy()))
+            .connect()
+            .unwrap();
+        let opts = BOpts::default().with_timeout(Duration::from_secs(10));
+        let mut call = ch
+            .streaming::<SimpleRequest, SimpleRequest>(BIDI, &opts)
+            .unwrap();
+        call.send(&numbered(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        call.send(&numbered(2)).unwrap();
+        call.send(&numbered(3)).unwrap();
+        call.close_send();
+        let mut got = Vec::new();
+        while let Some(m) = call.message().unwrap() {
+            got.push(m.response_size);
+        }
+        assert_eq!(got, [1, 2, 3], "blocking {refuse:?}");
+        check(&log, &format!("blocking {refuse:?}"));
+
+        let (addr, log) = start_server(refuse);
+        let ch = BChannel::builder(&addr.to_string())
+            .config(ChannelConfig::new().retry_policy(policy()))
+            .connect()
+            .unwrap();
+        let mut call = ch
+            .client_streaming::<SimpleRequest, SimpleRequest>(BIDI, &opts)
+            .unwrap();
+        call.send(&numbered(7)).unwrap();
+        let r = call.finish().unwrap();
+        assert_eq!(r.message.response_size, 7);
+        check(&log, &format!("blocking client streaming {refuse:?}"));
+    }
+}
