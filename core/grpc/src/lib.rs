@@ -87,6 +87,7 @@ pub mod message;
 pub mod metadata;
 pub mod reader;
 pub mod retry;
+pub mod service_config;
 pub mod status;
 pub mod timeout;
 pub mod web;

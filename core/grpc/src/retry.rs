@@ -375,6 +375,21 @@ impl RetryConfig {
         self
     }
 
+    /// Sets the policy (or none) of the default, a service (`Some(s)`,
+    /// no method) or a method (`/s/m`), for the service config's parser.
+    pub(crate) fn set_scope(
+        &mut self,
+        service: Option<&str>,
+        method: Option<&str>,
+        policy: Option<MethodPolicy>,
+    ) {
+        match (service, method) {
+            (Some(s), Some(m)) => self.methods.push((format!("/{s}/{m}"), policy)),
+            (Some(s), None) => self.services.push((s.to_owned(), policy)),
+            (None, _) => self.default = policy,
+        }
+    }
+
     /// Throttles retries channel-wide (see [`RetryThrottle`]).
     pub fn with_throttle(mut self, throttle: RetryThrottle) -> RetryConfig {
         self.throttle = Some(throttle);
