@@ -18,6 +18,12 @@ use wirestate_http1::{BodyKind, BodySize};
 
 /// What a stream's response is doing.
 enum Reply<F> {
+    /// The request head came with a body to follow; the handler starts
+    /// once the events read with it are handled (see
+    /// [`H2ServerApp::start_waiting`]), so that a body that ended among
+    /// them — a unary call's one message, HEADERS and DATA read together —
+    /// goes to the handler whole, without a body channel.
+    Waiting,
     /// The handler is running.
     Calling(Pin<Box<F>>),
     /// The head is out; the body is being sent as the windows allow.
@@ -56,6 +62,9 @@ pub struct H2ServerApp<H: Handler> {
     /// Streams whose response ended during a [`run`](Self::run): one
     /// vector kept across runs.
     finished: Vec<StreamId>,
+    /// The heads of the streams in [`Reply::Waiting`] (kept here, not in
+    /// the reply, which every stream would then carry at a head's size).
+    waiting: Vec<(StreamId, http::request::Parts)>,
 }
 
 impl<H: Handler> H2ServerApp<H> {
@@ -69,7 +78,36 @@ impl<H: Handler> H2ServerApp<H> {
             shutdown_seen: false,
             shutdown_waker: None,
             finished: Vec::new(),
+            waiting: Vec::new(),
         }
+    }
+
+    /// Starts the handler of a request whose head has arrived.
+    fn call(&self, head: http::request::Parts, body: Body) -> Reply<H::Future> {
+        Reply::Calling(Box::pin(self.handler.call(Request::from_parts(head, body))))
+    }
+
+    /// Starts the handlers still waiting for their body, each with a body
+    /// channel for what is still to come: after every batch of events, so
+    /// that no handler waits for DATA before it runs (a streaming handler
+    /// may answer first).
+    fn start_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        // The vector is kept, with its buffer, for the next requests.
+        let mut waiting = std::mem::take(&mut self.waiting);
+        for (stream, head) in waiting.drain(..) {
+            let Some(task) = self.streams.get_mut(&stream) else {
+                continue;
+            };
+            let body = task.open_body(&head);
+            let reply = self.call(head, body);
+            if let Some(task) = self.streams.get_mut(&stream) {
+                task.response = reply;
+            }
+        }
+        self.waiting = waiting;
     }
 
     fn on_event(&mut self, m: &mut Connection, ev: Event) {
@@ -79,27 +117,18 @@ impl<H: Handler> H2ServerApp<H> {
                 head,
                 end_stream,
             } => {
-                let (sender, body) = if end_stream {
-                    (None, Body::empty())
-                } else {
-                    // Content-Length is validated by the machine against
-                    // the DATA it receives.
-                    let kind = head
-                        .headers
-                        .get(header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map_or(BodyKind::Chunked, BodyKind::Length);
-                    let (sender, body) = Body::channel(kind, false);
-                    (Some(sender), body)
-                };
                 let head_only = head.method == http::Method::HEAD;
-                let fut = self.handler.call(Request::from_parts(head, body));
+                let response = if end_stream {
+                    self.call(head, Body::empty())
+                } else {
+                    self.waiting.push((stream, head));
+                    Reply::Waiting
+                };
                 self.streams.insert(
                     stream,
                     StreamTask {
-                        response: Reply::Calling(Box::pin(fut)),
-                        body: sender,
+                        response,
+                        body: None,
                         unreleased: 0,
                         head_only,
                     },
@@ -117,6 +146,29 @@ impl<H: Handler> H2ServerApp<H> {
                     let _ = m.release_capacity(stream, padding);
                 }
                 match self.streams.get_mut(&stream) {
+                    Some(task) if matches!(task.response, Reply::Waiting) => {
+                        task.unreleased += data.len();
+                        let Some(i) = self.waiting.iter().position(|(id, _)| *id == stream) else {
+                            return;
+                        };
+                        let (_, head) = self.waiting.swap_remove(i);
+                        let body = if end_stream {
+                            // The whole body, read with its head: no
+                            // channel. Its credit goes back at the next
+                            // run, as a channel's would once it ended.
+                            Body::full(data)
+                        } else {
+                            let body = task.open_body(&head);
+                            if let Some(sender) = &task.body {
+                                sender.push(data);
+                            }
+                            body
+                        };
+                        let reply = self.call(head, body);
+                        if let Some(task) = self.streams.get_mut(&stream) {
+                            task.response = reply;
+                        }
+                    }
                     Some(task) if task.body.is_some() => {
                         task.unreleased += data.len();
                         if let Some(sender) = &task.body {
@@ -137,6 +189,9 @@ impl<H: Handler> H2ServerApp<H> {
                 }
             }
             Event::Trailers { stream, trailers } => {
+                // A handler still waiting for its body starts now, with a
+                // channel that the trailers end at once.
+                self.start_waiting();
                 if let Some(task) = self.streams.get_mut(&stream) {
                     if let Some(sender) = &task.body {
                         sender.finish(Some(trailers));
@@ -250,6 +305,21 @@ impl<F> StreamTask<F> {
     fn body_ended(&mut self) {
         self.body = None;
     }
+
+    /// The body channel of a request whose body is still to come.
+    fn open_body(&mut self, head: &http::request::Parts) -> Body {
+        // Content-Length is validated by the machine against the DATA it
+        // receives.
+        let kind = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(BodyKind::Chunked, BodyKind::Length);
+        let (sender, body) = Body::channel(kind, false);
+        self.body = Some(sender);
+        body
+    }
 }
 
 /// Removes the fields HTTP/2 forbids (RFC 9113 §8.2.2) that an HTTP/1.1
@@ -296,6 +366,7 @@ impl<H: Handler> App<Connection> for H2ServerApp<H> {
             self.on_event(m, ev);
             progress = true;
         }
+        self.start_waiting();
         progress |= self.run(cx, m);
         let registered = self
             .shutdown_waker
