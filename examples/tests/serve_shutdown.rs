@@ -3,7 +3,7 @@
 //! `--shutdown-timeout` when a client keeps a response open (an endless
 //! `/stream` it does not read; exit 130), and at once on a second Ctrl-C.
 //! SIGINT is sent with kill(1) to the server's PID only. Also: `--listen`
-//! takes a host name.
+//! takes a host name, and `--grpc-web-cors` only an origin.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -155,4 +155,47 @@ fn listen_takes_a_host_name() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(up, "not listening on localhost:{port}");
+}
+
+/// `--grpc-web-cors` takes `*` or an origin, `scheme://host[:port]`. A
+/// value with a path or without a scheme can never equal a browser's
+/// `Origin` header, and the server used to start with it anyway, so every
+/// preflight failed without a word; now it is a usage error (exit 2).
+#[test]
+fn grpc_web_cors_refuses_what_is_not_an_origin() {
+    for bad in ["http://a.example/app", "a.example", "not an origin", ""] {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--threads", "1", "--listen", "127.0.0.1:0"])
+            .args(["--grpc-web-cors", bad])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wirestate serve");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(2),
+            "--grpc-web-cors {bad:?}: {stderr}"
+        );
+        assert!(stderr.contains("origin"), "{bad:?}: {stderr}");
+    }
 }

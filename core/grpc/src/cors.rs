@@ -70,7 +70,9 @@ impl CorsPolicy {
     }
 
     /// A policy letting in exactly these origins; a value that is not a
-    /// valid header value is ignored (no browser could send it).
+    /// valid header value is ignored (no browser could send it). Each is
+    /// taken in lowercase without a trailing `/`, as browsers serialize an
+    /// origin (`HTTPS://App.Example/` matches `https://app.example`).
     pub fn origins<I, S>(origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -78,7 +80,9 @@ impl CorsPolicy {
     {
         let list = origins
             .into_iter()
-            .filter_map(|o| HeaderValue::from_str(o.as_ref().trim_end_matches('/')).ok())
+            .filter_map(|o| {
+                HeaderValue::from_str(&o.as_ref().trim_end_matches('/').to_ascii_lowercase()).ok()
+            })
             .collect();
         Self::with(AllowedOrigins::List(list))
     }
@@ -304,6 +308,19 @@ mod tests {
             &Method::POST,
             &preflight_of("https://x")
         ));
+    }
+
+    #[test]
+    fn configured_origins_match_as_browsers_serialize_them() {
+        // Browsers send the origin's scheme and host in lowercase; a policy
+        // given "https://App.Example:8443" refused every real preflight.
+        let p = CorsPolicy::origins(["HTTPS://App.Example:8443"]);
+        let r = p.preflight(&preflight_of("https://app.example:8443"));
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            r.headers()[ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://app.example:8443"
+        );
     }
 
     #[test]

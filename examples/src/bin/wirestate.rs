@@ -64,7 +64,7 @@ enum Command {
         /// `*` for any) call the gRPC services over gRPC-Web: CORS
         /// preflights are answered and responses carry the
         /// Access-Control-* headers. Repeatable. Off by default.
-        #[arg(long, value_name = "ORIGIN")]
+        #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
         grpc_web_cors: Vec<String>,
     },
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
@@ -771,6 +771,26 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("{s:?} is not HOST:PORT ({e})"))?
         .next()
         .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+/// `--grpc-web-cors`: `*`, or an origin as a browser sends it in `Origin`:
+/// `scheme://host[:port]`, nothing after (a trailing `/` is dropped). A
+/// value with a path or no scheme could never match, and would leave CORS
+/// silently refusing every page.
+fn parse_origin(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Ok(s.to_string());
+    }
+    let bad = || format!("{s:?} is not an origin: want scheme://host[:port] or *");
+    let uri: http::Uri = s.parse().map_err(|_| bad())?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(bad());
+    };
+    let bare = uri.path_and_query().is_none_or(|p| p.as_str() == "/");
+    if !bare || authority.as_str().contains('@') || authority.host().is_empty() {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{authority}"))
 }
 
 /// `--shutdown-timeout`: a non-negative, finite number of seconds.
