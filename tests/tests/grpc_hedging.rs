@@ -13,6 +13,9 @@
 //! * every attempt carries `grpc-previous-rpc-attempts`;
 //! * a server-streaming call is committed by its response headers (our
 //!   server sends them at once), so it is not hedged further;
+//! * client- and bidi-streaming calls hedge with the messages sent so far
+//!   replayed on every new attempt, then go on live on the one that
+//!   answered (tokio and smol);
 //! * the throttle stops hedges once failures drained it.
 
 #![allow(clippy::result_large_err)]
@@ -32,6 +35,7 @@ use wirestate_rt::grpc::{CallOptions, Channel, RetryConfig, RetryThrottle};
 const BOUND: Duration = Duration::from_secs(60);
 const UNARY: &str = "/hedge.Test/Unary";
 const STREAM: &str = "/hedge.Test/Stream";
+const BIDI: &str = "/hedge.Test/Bidi";
 
 /// Per call (`x-key`): the `grpc-previous-rpc-attempts` of each attempt
 /// as it arrived, and under `KEY/done` the attempts whose handler
@@ -91,7 +95,7 @@ fn start_server(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
             .await
             .unwrap();
         let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let (s1, s2) = (seen.clone(), seen);
+        let (s1, s2, s3) = (seen.clone(), seen.clone(), seen);
         let grpc = Server::new(wirestate_tokio::TokioRuntime)
             .unary(UNARY, move |req: Request<SimpleRequest>| {
                 let (key, n, delay, failure) = plan(&req.metadata);
@@ -128,6 +132,30 @@ fn start_server(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
                         Ok(())
                     }
                 },
+            )
+            // Fails planned attempts before anything else (a trailers-only
+            // response), else answers each request with "N:n".
+            .bidi_streaming(
+                BIDI,
+                move |req: Request<wirestate_rt::grpc::Streaming<SimpleRequest>>,
+                      mut sink: ResponseSink<SimpleResponse>| {
+                    let (key, n, _, failure) = plan(&req.metadata);
+                    note(&s3, &key, n);
+                    async move {
+                        if let Some(status) = failure {
+                            return Err(status);
+                        }
+                        let mut requests = req.message;
+                        while let Some(m) = requests.message().await? {
+                            sink.send(SimpleResponse {
+                                username: format!("{n}:{}", m.response_size),
+                                ..Default::default()
+                            })
+                            .await?;
+                        }
+                        Ok(())
+                    }
+                },
             );
         tokio::spawn(wirestate_tokio::serve(
             listener,
@@ -142,6 +170,13 @@ fn start_server(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
 
 fn hedging(max: u32, delay_ms: u64) -> HedgingPolicy {
     HedgingPolicy::new(max, Duration::from_millis(delay_ms), [Code::Unavailable]).unwrap()
+}
+
+fn numbered(n: i32) -> SimpleRequest {
+    SimpleRequest {
+        response_size: n,
+        ..Default::default()
+    }
 }
 
 /// Call options naming the call (`x-key`) with the `extra` metadata
@@ -277,6 +312,39 @@ async fn cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str) {
     }
     assert_eq!(n, 1);
     assert_eq!(seen_of(&seen, &key("stream-slow")), [0]);
+
+    // Bidi: attempts 0 and 1 fail non-fatally before their headers, so
+    // hedges start at once; each sends the messages kept so far, then
+    // the call goes on live on the one that answers.
+    let ch = channel(hedging(3, 5000));
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &opts(&key("bidi"), &[("x-fail", "2")]));
+    call.send(&numbered(1)).await.unwrap();
+    rt.sleep_until(rt.now() + Duration::from_millis(100)).await;
+    call.send(&numbered(2)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:1");
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:2");
+    call.send(&numbered(3)).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().username, "2:3");
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+    assert_eq!(seen_of(&seen, &key("bidi")), [0, 1, 2]);
+    // Client streaming: the same, the requests replayed on the last
+    // attempt; a fatal code ends it.
+    let mut call = ch.client_streaming::<SimpleRequest, SimpleResponse>(
+        BIDI,
+        &opts(&key("upload"), &[("x-fail", "1")]),
+    );
+    call.send(&numbered(5)).await.unwrap();
+    assert_eq!(call.finish().await.unwrap().message.username, "1:5");
+    assert_eq!(seen_of(&seen, &key("upload")), [0, 1]);
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+        BIDI,
+        &opts(&key("bidi-fatal"), &[("x-fail", "1"), ("x-code", "13")]),
+    );
+    call.send(&numbered(1)).await.unwrap();
+    assert_eq!(call.message().await.unwrap_err().code, Code::Internal);
+    assert_eq!(seen_of(&seen, &key("bidi-fatal")), [0]);
 
     // The throttle (2 tokens: hedges need more than 1) refuses hedges
     // once a failure drained it.

@@ -205,8 +205,9 @@ impl<R: Runtime> Channel<R> {
     /// stops hedging). The first attempt with response headers, OK or a
     /// fatal code is the call's; the others are dropped, which resets their streams (CANCEL). Hedges after
     /// the first need the throttle's leave. Client- and bidi-streaming
-    /// calls of a hedged method are not hedged (one attempt, plus the
-    /// transparent retry).
+    /// calls are hedged too: every attempt is sent the messages kept so
+    /// far, then the live ones, until one commits the call (past the
+    /// retry buffer, no more hedges start).
     ///
     /// ```no_run
     /// # async fn run<R: wirestate_rt::Runtime>(channel: wirestate_rt::grpc::Channel<R>) {
@@ -642,6 +643,7 @@ impl<R: Runtime> Channel<R> {
             compress: true,
             deadline,
             retry: None,
+            hedge: None,
             requests_closed: Arc::new(AtomicBool::new(false)),
             types: PhantomData,
         };
@@ -649,7 +651,27 @@ impl<R: Runtime> Channel<R> {
             call.failed = Some(web_streaming_unsupported());
             return call;
         }
-        let state = lock(&self.retry).start(path, opts.retries);
+        let (state, hedging) = {
+            let retry = lock(&self.retry);
+            let hedging = retry.config().hedging_for(path).cloned();
+            (retry.start(path, opts.retries), hedging)
+        };
+        if let Some(policy) = hedging {
+            let hedging = Hedging::new(policy, self.rt.now(), deadline)
+                .with_transparent_retries(opts.retries);
+            call.hedge = Some(Box::new(StreamHedge {
+                channel: self.clone(),
+                path: path.to_owned(),
+                opts: opts.clone(),
+                hedging,
+                state,
+                replay: ReplayBuffer::new(),
+                attempts: Vec::new(),
+                last: None,
+            }));
+            call.start_hedges();
+            return call;
+        }
         // Without a policy nothing is kept: such calls pay nothing for
         // retries.
         if state.has_policy() {
@@ -697,6 +719,56 @@ struct StreamRetry<R> {
     replay: ReplayBuffer,
     /// Whether the call's outcome was told to the retrier (its throttle).
     reported: bool,
+}
+
+/// The hedging side of a streaming call under a hedging policy: its
+/// running attempts, and what it sent while not committed (every hedge
+/// starts by sending it).
+struct StreamHedge<R, Resp> {
+    channel: Channel<R>,
+    path: String,
+    opts: CallOptions,
+    hedging: Hedging,
+    /// Counts the kept bytes against the retry buffers (no policy).
+    state: RetryState,
+    replay: ReplayBuffer,
+    attempts: Vec<HedgeAttempt<Resp>>,
+    /// The last non-fatal failure: the call's if no attempt does better.
+    last: Option<(Status, Option<HeaderMap>)>,
+}
+
+/// One running attempt of a hedged streaming call.
+struct HedgeAttempt<Resp> {
+    n: u32,
+    /// Its live requests (`None` once they were closed or it ended).
+    writer: Option<BodyWriter>,
+    starting: oneshot::Receiver<Attempt<Resp>>,
+}
+
+impl<R: Runtime, Resp: prost::Message + Default + 'static> StreamHedge<R, Resp> {
+    /// Starts attempt `n` (again, if the server never processed it): the
+    /// kept messages, then the live ones unless the requests were closed.
+    fn start_attempt(&mut self, n: u32, deadline: Option<Instant>, closed: &Arc<AtomicBool>) {
+        let (writer, live) = if self.replay.is_closed() {
+            (None, None)
+        } else {
+            let (writer, live) = Body::writer(8);
+            (Some(writer), Some(live))
+        };
+        let body = Body::from_stream(Replayed {
+            kept: self.replay.messages().to_vec().into_iter(),
+            live,
+            closed: closed.clone(),
+        });
+        let starting = self
+            .channel
+            .spawn_attempt(&self.path, body, &self.opts, deadline, n);
+        self.attempts.push(HedgeAttempt {
+            n,
+            writer,
+            starting,
+        });
+    }
 }
 
 /// The request body of a streaming call's attempt: the kept messages (a
@@ -762,6 +834,8 @@ pub struct StreamingCall<R, Req, Resp> {
     deadline: Option<Instant>,
     /// `Some` under a retry policy.
     retry: Option<Box<StreamRetry<R>>>,
+    /// `Some` under a hedging policy, until an attempt commits the call.
+    hedge: Option<Box<StreamHedge<R, Resp>>>,
     /// Set by `close_send`, read by the attempts' request bodies.
     requests_closed: Arc<AtomicBool>,
     types: PhantomData<fn(Req)>,
@@ -773,6 +847,9 @@ impl<R, Req, Resp> Drop for StreamingCall<R, Req, Resp> {
         // held.
         if let Some(r) = &mut self.retry {
             lock(&r.channel.retry).release(&mut r.replay);
+        }
+        if let Some(h) = &mut self.hedge {
+            lock(&h.channel.retry).release(&mut h.replay);
         }
     }
 }
@@ -799,13 +876,16 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
     /// deadline; FAILED_PRECONDITION after
     /// [`close_send`](StreamingCall::close_send).
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
-        if self.writer.is_none() {
+        if self.writer.is_none() && self.hedge.is_none() {
             return Err(match &self.failed {
                 Some(status) => status.clone(),
                 None => Status::new(Code::FailedPrecondition, "requests already closed"),
             });
         }
         let framed = frame_message(message, self.compression, self.compress)?;
+        if self.hedge.is_some() {
+            return self.send_hedged(framed).await;
+        }
         // Once committed nothing is kept: the channel's lock, shared by
         // all its calls, is not taken for every message of a long stream.
         if let Some(r) = &mut self.retry
@@ -872,6 +952,188 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
                 Settled::Live if started_first => {}
                 Settled::Live | Settled::Ended => return Err(call_ended()),
             }
+        }
+    }
+
+    /// Whether the call is hedged and no attempt has committed it yet.
+    fn hedge_pending(&self) -> bool {
+        self.hedge
+            .as_ref()
+            .is_some_and(|h| h.hedging.committed().is_none() && self.failed.is_none())
+            && self.started.is_none()
+    }
+
+    /// Starts the hedged attempts that are due: each sends the messages
+    /// kept so far, then (unless the requests were closed) what the
+    /// caller sends from now on.
+    fn start_hedges(&mut self) {
+        let Some(h) = &mut self.hedge else {
+            return;
+        };
+        loop {
+            let due = {
+                let retry = lock(&h.channel.retry);
+                h.hedging.poll_start(self.rt.now(), retry.throttle())
+            };
+            let Some(n) = due else {
+                return;
+            };
+            h.start_attempt(n, self.deadline, &self.requests_closed);
+        }
+    }
+
+    /// Sends a request message of a hedged call: kept for the hedges to
+    /// come (while the retry buffer allows; past it no more start), and
+    /// written on every running attempt's stream; once an attempt
+    /// committed the call, on its stream only.
+    async fn send_hedged(&mut self, framed: Bytes) -> Result<(), Status> {
+        if !self.hedge_pending() {
+            if self.failed.is_some() || self.started.is_some() && self.writer.is_none() {
+                return Err(self.failed.clone().unwrap_or_else(call_ended));
+            }
+            return self.send_live(framed).await;
+        }
+        // Hedges due now start first, then take this message live.
+        self.start_hedges();
+        let Some(h) = &mut self.hedge else {
+            return Err(call_ended());
+        };
+        if h.replay.is_closed() {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "requests already closed",
+            ));
+        }
+        {
+            let mut retry = lock(&h.channel.retry);
+            retry.on_send(&mut h.state, &mut h.replay, &framed);
+        }
+        if h.state.is_committed() {
+            // Past the retry buffer: no attempt can be replayed any more.
+            h.hedging.stop();
+        }
+        let deadline = self.deadline;
+        for a in &mut h.attempts {
+            let Some(writer) = &mut a.writer else {
+                continue;
+            };
+            let sent = match deadline {
+                Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed.clone()))
+                    .await
+                    .ok_or_else(deadline_exceeded)?,
+                None => writer.send_data(framed.clone()).await,
+            };
+            // An attempt that ended takes nothing more; how it ended is
+            // read from its start.
+            if sent.is_err() {
+                a.writer = None;
+            }
+        }
+        // The attempts that answered meanwhile are taken in without
+        // waiting.
+        self.settle_hedges(Some(())).await;
+        if self.hedge_pending() || self.writer.is_some() {
+            Ok(())
+        } else {
+            Err(self.failed.clone().unwrap_or_else(call_ended))
+        }
+    }
+
+    /// Waits for a hedged attempt to answer (or the next hedge to be due,
+    /// which it starts) and takes the answer in: headers commit the call
+    /// to that attempt, OK or a fatal status ends it, a non-fatal failure
+    /// lets the next hedge start. With `now_only`, takes in only what is
+    /// there already.
+    async fn settle_hedges(&mut self, now_only: Option<()>) {
+        loop {
+            self.start_hedges();
+            let Some(h) = &mut self.hedge else {
+                return;
+            };
+            if h.hedging.is_exhausted() {
+                let last = h.last.take();
+                lock(&h.channel.retry).release(&mut h.replay);
+                match last {
+                    Some((status, Some(headers))) => {
+                        self.started =
+                            Some((Metadata::new(), Streaming::finished(status, headers)));
+                    }
+                    Some((status, None)) => self.failed = Some(status),
+                    None => self.failed = Some(deadline_exceeded()),
+                }
+                return;
+            }
+            let mut timer = h.hedging.poll_timeout().map(|at| self.rt.sleep_until(at));
+            let answered = std::future::poll_fn(|cx| {
+                for (i, a) in h.attempts.iter_mut().enumerate() {
+                    if let Poll::Ready(r) = std::pin::Pin::new(&mut a.starting).poll(cx) {
+                        return Poll::Ready(Some((i, r.unwrap_or_else(|_| dropped()))));
+                    }
+                }
+                if now_only.is_some() {
+                    return Poll::Ready(None);
+                }
+                match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(None),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            let Some((i, attempt)) = answered else {
+                if now_only.is_some() {
+                    return;
+                }
+                // The next hedge is due.
+                continue;
+            };
+            let a = h.attempts.swap_remove(i);
+            let now = self.rt.now();
+            let (status, headers) = match attempt {
+                Attempt::Head(metadata, stream) => {
+                    if h.hedging.on_headers(a.n) {
+                        // The losers' writers and receivers drop here,
+                        // which resets their streams.
+                        h.attempts.clear();
+                        lock(&h.channel.retry).release(&mut h.replay);
+                        self.writer = a.writer;
+                        self.started = Some((metadata, stream));
+                        return;
+                    }
+                    continue;
+                }
+                Attempt::TrailersOnly(status, headers) => (status, Some(headers)),
+                Attempt::Failed { status, unsent } => {
+                    // Not once the kept messages outgrew the buffer and
+                    // were let go: the attempt could not be replayed.
+                    if unsent
+                        && !h.state.is_committed()
+                        && h.channel.transport.can_resend()
+                        && h.hedging.on_unprocessed(a.n)
+                    {
+                        h.start_attempt(a.n, self.deadline, &self.requests_closed);
+                        continue;
+                    }
+                    (status, None)
+                }
+            };
+            let verdict = {
+                let mut retry = lock(&h.channel.retry);
+                h.hedging
+                    .on_status(now, a.n, &status, headers.as_ref(), retry.throttle_mut())
+            };
+            if verdict == HedgeVerdict::Commit {
+                h.attempts.clear();
+                lock(&h.channel.retry).release(&mut h.replay);
+                match headers {
+                    Some(headers) => {
+                        self.started =
+                            Some((Metadata::new(), Streaming::finished(status, headers)));
+                    }
+                    None => self.failed = Some(status),
+                }
+                return;
+            }
+            h.last = Some((status, headers));
         }
     }
 
@@ -977,6 +1239,10 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
 
     /// Tells the retrier (its throttle) how a committed call ended, once.
     fn report(&mut self, status: &Status) {
+        if let Some(h) = &mut self.hedge {
+            let mut retry = lock(&h.channel.retry);
+            h.hedging.on_end(status, retry.throttle_mut());
+        }
         if let Some(r) = &mut self.retry
             && !r.reported
         {
@@ -1005,6 +1271,11 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
         // resets the stream.
         self.starting = None;
         self.started = None;
+        if let Some(h) = &mut self.hedge {
+            // Dropping their writers and receivers resets them.
+            h.attempts.clear();
+            h.hedging.stop();
+        }
         if self.failed.is_none() {
             self.failed = Some(Status::new(Code::Cancelled, "cancelled by the client"));
         }
@@ -1018,11 +1289,21 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
         if let Some(r) = &mut self.retry {
             r.replay.close();
         }
+        if let Some(h) = &mut self.hedge {
+            h.replay.close();
+            // Their bodies end cleanly: the requests are closed.
+            for a in &mut h.attempts {
+                a.writer = None;
+            }
+        }
     }
 
     /// Waits for the response head, through the retries of attempts that
     /// fail first.
     async fn ensure_started(&mut self) -> Result<(), Status> {
+        while self.hedge_pending() {
+            self.settle_hedges(None).await;
+        }
         while let Some(rx) = self.starting.take() {
             let attempt = rx.await.unwrap_or_else(|_| dropped());
             self.settle(attempt).await;
