@@ -15,7 +15,7 @@
 //!   server sends them at once), so it is not hedged further;
 //! * client- and bidi-streaming calls hedge with the messages sent so far
 //!   replayed on every new attempt, then go on live on the one that
-//!   answered (tokio and smol);
+//!   answered (tokio, smol, blocking, its halves split too);
 //! * the throttle stops hedges once failures drained it.
 
 #![allow(clippy::result_large_err)]
@@ -499,4 +499,55 @@ fn blocking_channel_hedges() {
         .unwrap();
     assert_eq!(stream.collect::<Result<Vec<_>, _>>().unwrap().len(), 1);
     assert_eq!(seen_of(&seen, "stream-slow"), [0]);
+
+    let ch = channel(hedging(3, 5000));
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts("bidi", &[("x-fail", "2")]))
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    call.send(&numbered(2)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "2:1");
+    assert_eq!(call.message().unwrap().unwrap().username, "2:2");
+    call.send(&numbered(3)).unwrap();
+    assert_eq!(call.message().unwrap().unwrap().username, "2:3");
+    call.close_send();
+    assert!(call.message().unwrap().is_none());
+    assert_eq!(seen_of(&seen, "bidi"), [0, 1, 2]);
+    // Split: the halves on two threads.
+    let call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(BIDI, &bopts("split", &[("x-fail", "1")]))
+        .unwrap();
+    let (mut tx, mut rx) = call.split();
+    let sender = std::thread::spawn(move || {
+        for n in 1..=3 {
+            tx.send(&numbered(n)).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tx.close_send();
+    });
+    let mut got = Vec::new();
+    while let Some(m) = rx.message().unwrap() {
+        got.push(m.username);
+    }
+    sender.join().unwrap();
+    assert_eq!(got, ["1:1", "1:2", "1:3"]);
+    let mut call = ch
+        .client_streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &bopts("upload", &[("x-fail", "1")]),
+        )
+        .unwrap();
+    call.send(&numbered(5)).unwrap();
+    assert_eq!(call.finish().unwrap().message.username, "1:5");
+    assert_eq!(seen_of(&seen, "upload"), [0, 1]);
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &bopts("bidi-fatal", &[("x-fail", "1"), ("x-code", "13")]),
+        )
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    assert_eq!(call.message().unwrap_err().code, Code::Internal);
+    assert_eq!(seen_of(&seen, "bidi-fatal"), [0]);
 }

@@ -237,8 +237,10 @@ impl Channel {
     /// stops hedging). The first attempt with response headers, OK or a
     /// fatal code is the call's; the others are reset (CANCEL; over gRPC-Web a loser's connection closes once it answers). Hedges after
     /// the first need the throttle's leave. Client- and bidi-streaming
-    /// calls of a hedged method are not hedged (one attempt, plus the
-    /// transparent retry).
+    /// calls are hedged too: every attempt is sent the messages kept so
+    /// far, then the live ones, until one commits the call (past the
+    /// retry buffer, no more hedges start); the receiving half waits for
+    /// the attempts, and starts the hedges that fall due meanwhile.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -743,7 +745,34 @@ impl Channel {
             return Err(web_streaming_unsupported());
         }
         let deadline = Self::deadline(opts);
-        let state = lock(&self.retry).start(path, opts.retries);
+        let (state, hedging) = {
+            let retry = lock(&self.retry);
+            let hedging = retry.config().hedging_for(path).cloned();
+            (retry.start(path, opts.retries), hedging)
+        };
+        if let Some(policy) = hedging {
+            let hedge = StreamHedge::start(self, path, opts, deadline, policy, state);
+            return Ok(StreamingCall {
+                sender: RequestSender {
+                    writer: None,
+                    compression: opts.compression,
+                    compress: true,
+                    deadline,
+                    retry: None,
+                    hedge: Some(hedge.clone()),
+                    types: PhantomData,
+                },
+                receiver: ResponseReceiver {
+                    pending: None,
+                    started: None,
+                    failed: None,
+                    opts: opts.clone(),
+                    deadline,
+                    retry: None,
+                    hedge: Some(hedge),
+                },
+            });
+        }
         // Without a policy nothing is kept: such calls pay nothing for
         // retries.
         let (writer, pending, retry) = if state.has_policy() {
@@ -783,6 +812,7 @@ impl Channel {
                 compress: true,
                 deadline,
                 retry: retry.clone(),
+                hedge: None,
                 types: PhantomData,
             },
             receiver: ResponseReceiver {
@@ -792,6 +822,7 @@ impl Channel {
                 opts: opts.clone(),
                 deadline,
                 retry,
+                hedge: None,
             },
         })
     }
@@ -1062,6 +1093,368 @@ impl Drop for StreamRetry {
     }
 }
 
+/// The hedging side of a streaming call under a hedging policy, shared
+/// by its two halves: the running attempts (their request writers, the
+/// handles that cancel them, and the threads waiting for their response
+/// heads, which answer on one channel), what the call sent while not
+/// committed (every hedge starts by sending it), and how the response
+/// started once an attempt committed the call.
+struct StreamHedge {
+    channel: Channel,
+    path: String,
+    opts: CallOptions,
+    deadline: Option<Instant>,
+    inner: Mutex<HedgeInner>,
+    /// The attempts' answers; taken by the half waiting for the
+    /// response (the receiving one).
+    answers: Mutex<std::sync::mpsc::Receiver<Answer>>,
+}
+
+struct HedgeInner {
+    hedging: Hedging,
+    /// Counts the kept bytes against the retry buffers (no policy).
+    state: RetryState,
+    replay: ReplayBuffer,
+    /// The running attempts' request writers (out while a `send` writes
+    /// on them).
+    writers: Vec<(u32, RequestWriter)>,
+    cancels: Vec<(u32, Canceller)>,
+    tx: Sender<Answer>,
+    /// The last non-fatal failure: the call's if no attempt does better.
+    last: Option<(Status, Option<http::Response<BlockingBody>>)>,
+    /// The committed attempt's request writer, for the sending half.
+    writer: Option<RequestWriter>,
+    /// How the response started, for the receiving half to take.
+    settled: Option<Result<http::Response<BlockingBody>, Status>>,
+    done: bool,
+    reported: bool,
+}
+
+impl StreamHedge {
+    /// A hedged call to `path`, its first attempt started.
+    fn start(
+        channel: &Channel,
+        path: &str,
+        opts: &CallOptions,
+        deadline: Option<Instant>,
+        policy: HedgingPolicy,
+        state: RetryState,
+    ) -> Arc<StreamHedge> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let hedging =
+            Hedging::new(policy, Instant::now(), deadline).with_transparent_retries(opts.retries);
+        let hedge = Arc::new(StreamHedge {
+            channel: channel.clone(),
+            path: path.to_owned(),
+            opts: opts.clone(),
+            deadline,
+            inner: Mutex::new(HedgeInner {
+                hedging,
+                state,
+                replay: ReplayBuffer::new(),
+                writers: Vec::new(),
+                cancels: Vec::new(),
+                tx,
+                last: None,
+                writer: None,
+                settled: None,
+                done: false,
+                reported: false,
+            }),
+            answers: Mutex::new(rx),
+        });
+        hedge.start_due(&mut hedge.lock());
+        hedge
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HedgeInner> {
+        lock(&self.inner)
+    }
+
+    /// Starts the attempts that are due.
+    fn start_due(&self, inner: &mut HedgeInner) {
+        loop {
+            let due = {
+                let retry = lock(&self.channel.retry);
+                inner.hedging.poll_start(Instant::now(), retry.throttle())
+            };
+            let Some(n) = due else {
+                return;
+            };
+            self.start_attempt(inner, n);
+        }
+    }
+
+    /// Starts attempt `n` (again, if the server never processed it): the
+    /// kept messages queued at once (they are in memory anyway, within
+    /// the retry buffer), then the end of the requests if they were
+    /// closed; a thread waits for its response head.
+    fn start_attempt(&self, inner: &mut HedgeInner, n: u32) {
+        let tx = inner.tx.clone();
+        let (mut writer, pending) =
+            match self
+                .channel
+                .start_attempt(&self.path, &self.opts, self.deadline, n)
+            {
+                Ok(pair) => pair,
+                Err(failure) => {
+                    let _ = tx.send((n, Err(failure)));
+                    return;
+                }
+            };
+        // A stream that failed already fails this: its response says how.
+        let _ = writer.send_held(inner.replay.messages());
+        if inner.replay.is_closed() {
+            writer.finish(None);
+        } else {
+            inner.writers.push((n, writer));
+        }
+        inner.cancels.push((n, pending.canceller()));
+        let deadline = self.deadline;
+        std::thread::spawn(move || {
+            let answer = pending
+                .wait_until(deadline)
+                .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()));
+            let _ = tx.send((n, answer));
+        });
+    }
+
+    /// Sends a request message: kept for the hedges to come (while the
+    /// retry buffer allows; past it no more start), and written on every
+    /// running attempt's stream; once an attempt committed the call, on
+    /// its stream only.
+    fn send(&self, framed: Bytes) -> Result<(), Status> {
+        let mut inner = self.lock();
+        if inner.replay.is_closed() {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "requests already closed",
+            ));
+        }
+        if inner.done {
+            let Some(mut writer) = inner.writer.take() else {
+                return Err(call_ended());
+            };
+            drop(inner);
+            let sent = writer.send_until(framed, self.deadline);
+            self.lock().writer = Some(writer);
+            return sent.map_err(|e| match e {
+                Error::Timeout => deadline_exceeded(),
+                _ => call_ended(),
+            });
+        }
+        // Hedges due now start first, then take this message live.
+        self.start_due(&mut inner);
+        let i = &mut *inner;
+        lock(&self.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
+        if i.state.is_committed() {
+            // Past the retry buffer: no attempt can be replayed any more.
+            i.hedging.stop();
+        }
+        let mut writers = std::mem::take(&mut i.writers);
+        // Not held while the connection is behind: the receiving half
+        // may take answers meanwhile.
+        drop(inner);
+        let mut timed_out = false;
+        writers.retain_mut(|(_, w)| match w.send_until(framed.clone(), self.deadline) {
+            Ok(()) => true,
+            Err(Error::Timeout) => {
+                timed_out = true;
+                true
+            }
+            // An attempt that ended takes nothing more; how it ended is
+            // its answer.
+            Err(_) => false,
+        });
+        let mut inner = self.lock();
+        match inner.hedging.committed() {
+            // Committed meanwhile: the winner's writer is the call's.
+            Some(winner) if inner.done => {
+                if inner.writer.is_none() && !inner.replay.is_closed() {
+                    inner.writer = writers
+                        .into_iter()
+                        .find(|(n, _)| *n == winner)
+                        .map(|(_, w)| w);
+                }
+            }
+            _ if inner.done => {}
+            _ => inner.writers.extend(writers),
+        }
+        if timed_out {
+            return Err(deadline_exceeded());
+        }
+        if inner.done && inner.writer.is_none() {
+            return Err(call_ended());
+        }
+        Ok(())
+    }
+
+    /// Ends the requests of every attempt, and of the ones to come.
+    fn close_send(&self) {
+        let mut inner = self.lock();
+        inner.replay.close();
+        for (_, w) in inner.writers.drain(..) {
+            w.finish(None);
+        }
+        if let Some(w) = inner.writer.take() {
+            w.finish(None);
+        }
+    }
+
+    /// Waits for the attempts until one commits the call (response
+    /// headers, OK or a fatal status) or none is left, starting hedges as
+    /// they fall due; the outcome is left in `settled`.
+    fn settle(&self) {
+        let answers = lock(&self.answers);
+        loop {
+            let mut inner = self.lock();
+            if inner.done {
+                return;
+            }
+            self.start_due(&mut inner);
+            if inner.hedging.is_exhausted() {
+                let last = inner.last.take();
+                let i = &mut *inner;
+                lock(&self.channel.retry).release(&mut i.replay);
+                i.settled = Some(match last {
+                    Some((_, Some(response))) => Ok(response),
+                    Some((status, None)) => Err(status),
+                    None => Err(deadline_exceeded()),
+                });
+                i.done = true;
+                return;
+            }
+            let wake = inner.hedging.poll_timeout();
+            drop(inner);
+            let answer = match wake {
+                Some(at) => answers.recv_timeout(at.saturating_duration_since(Instant::now())),
+                // An attempt is running (else the call is exhausted), and
+                // `tx` is held: this ends with its answer.
+                None => answers.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let Ok((n, answer)) = answer else {
+                // The next hedge is due.
+                continue;
+            };
+            let mut inner = self.lock();
+            if inner.done {
+                return;
+            }
+            let (status, response) = match answer {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    let start = ResponseHead::from_response(&parts);
+                    let response = http::Response::from_parts(parts, body);
+                    match start {
+                        ResponseStart::Head(_) => {
+                            if inner.hedging.on_headers(n) {
+                                self.commit(&mut inner, n, Ok(response));
+                                return;
+                            }
+                            // A loser: dropping its response resets it.
+                            continue;
+                        }
+                        ResponseStart::End(status) => (status, Some(response)),
+                    }
+                }
+                Err((status, unsent)) => {
+                    // Not once the kept messages outgrew the buffer and
+                    // were let go: the attempt could not be replayed.
+                    if unsent
+                        && !inner.state.is_committed()
+                        && self.channel.transport.can_resend()
+                        && inner.hedging.on_unprocessed(n)
+                    {
+                        inner.cancels.retain(|(m, _)| *m != n);
+                        inner.writers.retain(|(m, _)| *m != n);
+                        self.start_attempt(&mut inner, n);
+                        continue;
+                    }
+                    (status, None)
+                }
+            };
+            let headers = response.as_ref().map(|r| r.headers());
+            let verdict = {
+                let mut retry = lock(&self.channel.retry);
+                inner
+                    .hedging
+                    .on_status(Instant::now(), n, &status, headers, retry.throttle_mut())
+            };
+            inner.writers.retain(|(m, _)| *m != n);
+            if verdict == HedgeVerdict::Commit {
+                self.commit(&mut inner, n, response.ok_or(status));
+                return;
+            }
+            inner.last = Some((status, response));
+        }
+    }
+
+    /// Attempt `n` is the call's (`outcome`: its response, or the status
+    /// it failed with): the others are cancelled, the kept messages let
+    /// go.
+    fn commit(
+        &self,
+        inner: &mut HedgeInner,
+        n: u32,
+        outcome: Result<http::Response<BlockingBody>, Status>,
+    ) {
+        for (_, c) in inner.cancels.iter().filter(|(m, _)| *m != n) {
+            c.cancel();
+        }
+        inner.cancels.clear();
+        inner.writer = inner
+            .writers
+            .iter()
+            .position(|(m, _)| *m == n)
+            .map(|at| inner.writers.swap_remove(at).1);
+        // Dropped unfinished, the losers' writers reset their streams.
+        inner.writers.clear();
+        lock(&self.channel.retry).release(&mut inner.replay);
+        inner.settled = Some(outcome);
+        inner.done = true;
+    }
+
+    /// A half was dropped before the call ended: every attempt is reset
+    /// (CANCEL), none follows, and the kept messages are given back.
+    fn cancel(&self) {
+        let mut inner = self.lock();
+        for (_, c) in inner.cancels.drain(..) {
+            c.cancel();
+        }
+        let writers = std::mem::take(&mut inner.writers);
+        let writer = inner.writer.take();
+        inner.hedging.stop();
+        if !inner.done {
+            let i = &mut *inner;
+            lock(&self.channel.retry).release(&mut i.replay);
+            i.reported = true;
+            i.settled = Some(Err(Status::new(Code::Cancelled, "call dropped")));
+            i.done = true;
+        }
+        drop(inner);
+        drop((writers, writer));
+    }
+
+    /// Tells the channel's throttle how a committed call ended, once.
+    fn report(&self, status: &Status) {
+        let mut inner = self.lock();
+        if !inner.reported {
+            inner.reported = true;
+            let mut retry = lock(&self.channel.retry);
+            inner.hedging.on_end(status, retry.throttle_mut());
+        }
+    }
+}
+
+impl Drop for StreamHedge {
+    fn drop(&mut self) {
+        // The channel's retry buffer is shared: give back what this call
+        // held.
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        lock(&self.channel.retry).release(&mut inner.replay);
+    }
+}
+
 /// What `send` says once the call ended (its status is the responses').
 fn call_ended() -> Status {
     Status::new(Code::Unavailable, "the call ended")
@@ -1076,6 +1469,8 @@ pub struct RequestSender<Req> {
     deadline: Option<Instant>,
     /// `Some` under a retry policy (the writer is there).
     retry: Option<Arc<StreamRetry>>,
+    /// `Some` under a hedging policy (the writers are there).
+    hedge: Option<Arc<StreamHedge>>,
     types: PhantomData<fn(Req)>,
 }
 
@@ -1087,6 +1482,12 @@ impl<Req> Drop for RequestSender<Req> {
             let closed = retry.lock().replay.is_closed();
             if !closed {
                 retry.cancel();
+            }
+        }
+        if let Some(hedge) = &self.hedge {
+            let closed = hedge.lock().replay.is_closed();
+            if !closed {
+                hedge.cancel();
             }
         }
     }
@@ -1113,6 +1514,14 @@ impl<Req: prost::Message> RequestSender<Req> {
     pub fn send(&mut self, message: &Req) -> Result<(), Status> {
         if let Some(retry) = self.retry.clone() {
             return self.send_kept(&retry, message);
+        }
+        if let Some(hedge) = self.hedge.clone() {
+            let encoding = if self.compress {
+                self.compression
+            } else {
+                Encoding::Identity
+            };
+            return hedge.send(frame(encoding, message)?);
         }
         let Some(writer) = &mut self.writer else {
             return Err(Status::new(
@@ -1229,6 +1638,9 @@ impl<Req: prost::Message> RequestSender<Req> {
                 writer.finish(None);
             }
         }
+        if let Some(hedge) = &self.hedge {
+            hedge.close_send();
+        }
     }
 }
 
@@ -1241,6 +1653,8 @@ pub struct ResponseReceiver<Resp> {
     deadline: Option<Instant>,
     /// `Some` under a retry policy (the pending response is there).
     retry: Option<Arc<StreamRetry>>,
+    /// `Some` under a hedging policy (the attempts are there).
+    hedge: Option<Arc<StreamHedge>>,
 }
 
 impl<Resp> Drop for ResponseReceiver<Resp> {
@@ -1250,6 +1664,9 @@ impl<Resp> Drop for ResponseReceiver<Resp> {
         // (nothing left to reset once the call ended).
         if let Some(retry) = &self.retry {
             retry.cancel();
+        }
+        if let Some(hedge) = &self.hedge {
+            hedge.cancel();
         }
     }
 }
@@ -1271,12 +1688,18 @@ impl<Resp: prost::Message + Default> ResponseReceiver<Resp> {
                 Err(e) => self.failed = Some(at_deadline(failed(&e), self.deadline)),
             }
         }
-        if let Some(retry) = &self.retry
-            && self.started.is_none()
-            && self.failed.is_none()
-        {
+        let settled = if self.started.is_some() || self.failed.is_some() {
+            None
+        } else if let Some(retry) = &self.retry {
             retry.settle(false);
-            let settled = retry.lock().settled.take();
+            Some(retry.lock().settled.take())
+        } else if let Some(hedge) = &self.hedge {
+            hedge.settle();
+            Some(hedge.lock().settled.take())
+        } else {
+            None
+        };
+        if let Some(settled) = settled {
             match settled {
                 Some(Ok(response)) => {
                     self.started = Some(
@@ -1323,12 +1746,13 @@ impl<Resp: prost::Message + Default> ResponseReceiver<Resp> {
             Some((_, stream)) => stream.message(),
             None => Ok(None),
         };
-        if let Some(retry) = &self.retry {
-            match &result {
-                Ok(Some(_)) => {}
-                Ok(None) => retry.report(&Status::ok()),
-                Err(status) => retry.report(status),
-            }
+        let ended = match &result {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(Status::ok()),
+            Err(status) => Some(status.clone()),
+        };
+        if let Some(status) = ended {
+            self.report(&status);
         }
         result
     }
@@ -1336,6 +1760,16 @@ impl<Resp: prost::Message + Default> ResponseReceiver<Resp> {
     /// The trailers the call ended with, once it ended.
     pub fn trailers(&self) -> Option<&HeaderMap> {
         self.started.as_ref().and_then(|(_, s)| s.trailers())
+    }
+
+    /// Tells the channel's throttle how the call ended, once.
+    fn report(&self, status: &Status) {
+        if let Some(retry) = &self.retry {
+            retry.report(status);
+        }
+        if let Some(hedge) = &self.hedge {
+            hedge.report(status);
+        }
     }
 }
 
@@ -1447,9 +1881,7 @@ impl<Req: prost::Message, Resp: prost::Message + Default> ClientStreamingCall<Re
             return Err(Status::new(Code::Internal, "no response"));
         };
         let response = single_response(metadata, stream);
-        if let Some(retry) = &receiver.retry {
-            retry.report(response.as_ref().err().unwrap_or(&Status::ok()));
-        }
+        receiver.report(response.as_ref().err().unwrap_or(&Status::ok()));
         response
     }
 }
