@@ -15,8 +15,8 @@
 # replayed), not retry other codes, a negative pushback or a committed
 # stream, and double their keep-alive interval
 # (25 -> 50 -> 100 -> 200 ms) with every call succeeding. Hedging (gRFC A6
-# hedgingPolicy): methods that sleep per attempt (/retry.Test/Slow and
-# SlowStream) are answered by the hedge started after the slow first
+# hedgingPolicy): methods that sleep per attempt (/retry.Test/Slow,
+# SlowStream and SlowBidi) are answered by the hedge started after the slow first
 # attempt, which grpcio sees cancelled and never finishes; a non-fatal
 # failure starts the next hedge at once. Loopback only;
 # the server is ended by PID. One PASS/FAIL line per channel, then

@@ -26,7 +26,8 @@ Serves, with raw bytes (no generated stubs):
   separated, by grpc-previous-rpc-attempts) unless the call is cancelled
   meanwhile, then notes the attempt under "KEY/done" and fails as Unary
   does or answers "attempt N". /retry.Test/SlowStream does the same and
-  streams N+1 messages (grpcio sends the headers with the first one).
+  streams N+1 messages (grpcio sends the headers with the first one), and
+  /retry.Test/SlowBidi answers each request with "N:n" after its sleep.
 
 The server enforces a minimum ping interval of 200 ms with 2 strikes
 (grpc.http2.min_ping_interval_without_data_ms, grpc.http2.max_ping_strikes;
@@ -168,6 +169,14 @@ def slow_stream(request, context):
         yield b""
 
 
+def slow_bidi(request_iterator, context):
+    n = slow_start(context)
+    if n is None:
+        return
+    for r in request_iterator:
+        yield string_field(2, "%d:%d" % (n, parse_size(r)))
+
+
 def seen_of(request, context):
     key = parse_username(request)
     with lock:
@@ -200,6 +209,7 @@ def main():
             "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
             "Slow": grpc.unary_unary_rpc_method_handler(slow),
             "SlowStream": grpc.unary_stream_rpc_method_handler(slow_stream),
+            "SlowBidi": grpc.stream_stream_rpc_method_handler(slow_bidi),
         },
     )
     server.add_generic_rpc_handlers((handler,))

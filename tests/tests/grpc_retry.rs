@@ -1041,11 +1041,12 @@ fn hedging(max: u32, delay_ms: u64) -> wirestate_grpc::hedging::HedgingPolicy {
     .unwrap()
 }
 
-/// Hedging against grpcio's /retry.Test/Slow and SlowStream (per-attempt
-/// delays, `x-delays`): a slow first attempt is overtaken by the hedge
-/// and cancelled (grpcio sees it inactive and never finishes it), a
-/// non-fatal failure hedges at once, and a server stream (grpcio sends
-/// its headers with the first message) is hedged too.
+/// Hedging against grpcio's /retry.Test/Slow, SlowStream and SlowBidi
+/// (per-attempt delays, `x-delays`): a slow first attempt is overtaken by
+/// the hedge and cancelled (grpcio sees it inactive and never finishes
+/// it), a non-fatal failure hedges at once, and server-streaming and bidi
+/// calls (grpcio sends the headers with the first message) are hedged
+/// too, the bidi requests sent on both attempts.
 async fn grpcio_hedging_cases<R: Runtime>(rt: &R, addr: SocketAddr, tag: &str) {
     let channel = |policy| {
         Channel::builder(rt.clone(), addr)
@@ -1082,10 +1083,25 @@ async fn grpcio_hedging_cases<R: Runtime>(rt: &R, addr: SocketAddr, tag: &str) {
     }
     assert_eq!(n, 2);
     assert_eq!(grpcio_seen(&ch, &key("stream")).await, [-1, 1]);
-    // Past the slow attempts' 1.5 s: grpcio finished neither (cancelled).
+    // A bidi call: both messages on every attempt, the hedge answers.
+    let mut call = ch.streaming::<SimpleRequest, SimpleResponse>(
+        "/retry.Test/SlowBidi",
+        &opts(&key("bidi"), 0, &[("x-delays", "1500,0")]),
+    );
+    call.send(&numbered(1)).await.unwrap();
+    call.send(&numbered(2)).await.unwrap();
+    call.close_send();
+    let mut got = Vec::new();
+    while let Some(m) = call.message().await.unwrap() {
+        got.push(m.username);
+    }
+    assert_eq!(got, ["1:1", "1:2"]);
+    assert_eq!(grpcio_seen(&ch, &key("bidi")).await, [-1, 1]);
+    // Past the slow attempts' 1.5 s: grpcio finished none (cancelled).
     rt.sleep_until(t0 + Duration::from_millis(2000)).await;
     assert_eq!(grpcio_seen(&ch, &(key("slow") + "/done")).await, [1]);
     assert_eq!(grpcio_seen(&ch, &(key("stream") + "/done")).await, [1]);
+    assert_eq!(grpcio_seen(&ch, &(key("bidi") + "/done")).await, [1]);
 
     let ch = channel(hedging(3, 5000));
     let t0 = rt.now();
@@ -1144,9 +1160,25 @@ fn grpcio_blocking_hedging(addr: &str) {
         .unwrap();
     assert_eq!(stream.collect::<Result<Vec<_>, _>>().unwrap().len(), 2);
     assert_eq!(seen("blocking-hedge-stream"), [-1, 1]);
+    let mut call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(
+            "/retry.Test/SlowBidi",
+            &bopts("blocking-hedge-bidi", 0, &[("x-delays", "1500,0")]),
+        )
+        .unwrap();
+    call.send(&numbered(1)).unwrap();
+    call.send(&numbered(2)).unwrap();
+    call.close_send();
+    let mut got = Vec::new();
+    while let Some(m) = call.message().unwrap() {
+        got.push(m.username);
+    }
+    assert_eq!(got, ["1:1", "1:2"]);
+    assert_eq!(seen("blocking-hedge-bidi"), [-1, 1]);
     std::thread::sleep(Duration::from_millis(2000).saturating_sub(t0.elapsed()));
     assert_eq!(seen("blocking-hedge-slow/done"), [1]);
     assert_eq!(seen("blocking-hedge-stream/done"), [1]);
+    assert_eq!(seen("blocking-hedge-bidi/done"), [1]);
     let ch = channel(hedging(3, 5000));
     let r = ch
         .unary::<_, SimpleResponse>(
