@@ -2085,3 +2085,65 @@ fn blocking_first_calls_share_one_connect() {
     drop(ch);
     handle.shutdown();
 }
+
+/// While a lazily connecting blocking channel's first call connects to a
+/// listener whose accept queue is full (the connect hangs), a second call
+/// waits for that connection only until its own deadline, the first
+/// gives up at its deadline rather than the 10 s connect timeout, and the
+/// channel's queries do not wait for the connect.
+#[test]
+fn blocking_slow_connect_holds_up_no_one_past_their_deadline() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A listener that never accepts, its queue filled until connects hang.
+    let listener = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(1).unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    let full = (0..20).any(|_| {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => {
+                queued.push(s);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    assert!(full, "the accept queue never filled");
+    let ch = BChannel::builder(&addr.to_string()).connect_lazy().unwrap();
+    let call = |timeout_ms: u64| {
+        let ch = ch.clone();
+        std::thread::spawn(move || {
+            let o = BOpts::default().with_timeout(Duration::from_millis(timeout_ms));
+            let started = std::time::Instant::now();
+            let r = ch.unary::<_, SimpleResponse>(UNARY, &SimpleRequest::default(), &o);
+            (r.map(|_| ()), started.elapsed())
+        })
+    };
+    let first = call(1000);
+    std::thread::sleep(Duration::from_millis(100));
+    let second = call(300);
+    std::thread::sleep(Duration::from_millis(50));
+    let asked = std::time::Instant::now();
+    assert_eq!(ch.connections(), 0);
+    assert!(asked.elapsed() < Duration::from_millis(100));
+    let (r, took) = second.join().unwrap();
+    assert!(r.is_err());
+    assert!(
+        took < Duration::from_millis(800),
+        "the second call took {took:?}"
+    );
+    let (r, took) = first.join().unwrap();
+    assert!(r.is_err());
+    assert!(
+        took < Duration::from_millis(2500),
+        "the first call took {took:?}"
+    );
+    drop((queued, listener));
+}

@@ -151,6 +151,7 @@ impl Dialer {
     /// one call connects at a time: the others wait for its connection,
     /// until their `deadline` or the connect timeout, instead of opening
     /// one each. If that connect fails, the next waiter tries its own.
+    /// The connect itself is bounded by the caller's deadline too.
     fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
         let wait_until = {
             let limit = Instant::now() + self.config.connect_timeout;
@@ -182,6 +183,9 @@ impl Dialer {
         }
         st.connecting = true;
         let mut config = self.config.clone();
+        // Nor past the call's deadline: a call that gives up frees the
+        // slot for the next one.
+        config.connect_timeout = wait_until.saturating_duration_since(Instant::now());
         if let Some(k) = st.redial.keepalive() {
             tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
             config.h2.keepalive_interval = Some(k.interval());
