@@ -3,7 +3,15 @@
 use super::table::{self, DynamicMatch, EncoderTable, StaticMatch, find_static};
 use super::{DEFAULT_TABLE_SIZE, Field, encode_integer, encode_string};
 use bytes::BytesMut;
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
+
+/// How many recent all-indexed blocks an encoder keeps (a server's
+/// response head and its trailers, and a couple more).
+const RECENT_BLOCKS: usize = 4;
+
+/// Blocks with more fields than this are not kept.
+const RECENT_MAX_FIELDS: usize = 8;
 
 /// Which fields the encoder adds to the dynamic table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,6 +96,45 @@ pub struct Encoder {
     /// Size changes to announce at the start of the next block: the
     /// smallest since the last block, and the final one (RFC 7541 §4.2).
     pending: Option<(usize, usize)>,
+    /// Counts the changes to the dynamic table (insertions, size updates):
+    /// a block's encoding depends on nothing else besides its fields.
+    generation: u64,
+    /// Recent blocks that were all indexed fields, to be written again
+    /// as they were while the table has not changed (see
+    /// [`encode_headers`](Self::encode_headers)).
+    recent: Vec<Recent>,
+    /// The slot of `recent` to reuse next.
+    recent_next: usize,
+}
+
+/// A block of one-byte indexed fields only (every field a table hit), as
+/// encoded at `generation`: the same fields encode to the same bytes
+/// until the table changes. Kept buffers are reused, so keeping a block
+/// allocates nothing once the slots are warm.
+#[derive(Debug, Clone, Default)]
+struct Recent {
+    generation: u64,
+    status: Option<Vec<u8>>,
+    fields: Vec<(HeaderName, HeaderValue)>,
+    bytes: Vec<u8>,
+}
+
+impl Recent {
+    /// Whether this is the block of `status` and `headers` at `generation`.
+    fn matches(&self, generation: u64, status: Option<&str>, headers: &HeaderMap) -> bool {
+        self.generation == generation
+            && self.status.as_deref() == status.map(str::as_bytes)
+            && self.fields.len() == headers.len()
+            && self
+                .fields
+                .iter()
+                .zip(headers)
+                .all(|((n, v), (name, value))| {
+                    n == name
+                        && v.as_bytes() == value.as_bytes()
+                        && v.is_sensitive() == value.is_sensitive()
+                })
+    }
 }
 
 impl Default for Encoder {
@@ -110,6 +157,9 @@ impl Encoder {
             config,
             limit: DEFAULT_TABLE_SIZE,
             pending: None,
+            generation: 0,
+            recent: Vec::new(),
+            recent_next: 0,
         };
         encoder.retarget();
         encoder
@@ -128,6 +178,9 @@ impl Encoder {
             },
             limit: size,
             pending: None,
+            generation: 0,
+            recent: Vec::new(),
+            recent_next: 0,
         }
     }
 
@@ -177,6 +230,7 @@ impl Encoder {
     /// block ends when it is dropped.
     pub fn block<'a>(&'a mut self, dst: &'a mut BytesMut) -> Block<'a> {
         if let Some((smallest, last)) = self.pending.take() {
+            self.generation += 1;
             if smallest < last {
                 encode_integer(smallest, 5, 0x20, dst);
                 self.table.set_max_size(smallest);
@@ -215,10 +269,69 @@ impl Encoder {
     /// assert_eq!(names, [&b":method"[..], b":scheme", b":authority", b":path", b"accept"]);
     /// assert_eq!(fields[3].value, Bytes::from_static(b"/a?b"));
     /// ```
+    ///
+    /// A response head or trailers (no request pseudo-header) whose fields
+    /// were all one-byte table hits is kept, and written again as the same
+    /// bytes when the same fields come while the table has not changed: a
+    /// server answering call after call with the same head and trailers
+    /// skips the hashing and table lookups of every field.
     pub fn encode_headers(&mut self, pseudo: &Pseudo<'_>, headers: &HeaderMap, dst: &mut BytesMut) {
+        let keep = self.pending.is_none()
+            && pseudo.method.is_none()
+            && pseudo.scheme.is_none()
+            && pseudo.authority.is_none()
+            && pseudo.path.is_none()
+            && pseudo.protocol.is_none()
+            && headers.len() <= RECENT_MAX_FIELDS;
+        if keep {
+            let generation = self.generation;
+            if let Some(r) = self
+                .recent
+                .iter()
+                .find(|r| r.matches(generation, pseudo.status, headers))
+            {
+                dst.extend_from_slice(&r.bytes);
+                return;
+            }
+        }
+        let start = dst.len();
+        let generation = self.generation;
         let mut block = self.block(dst);
         block.pseudo(pseudo);
         block.headers(headers);
+        let fields = headers.len() + usize::from(pseudo.status.is_some());
+        let written = &dst[start..];
+        // One byte per field: every field an indexed hit (index < 128),
+        // so nothing was inserted and the bytes depend only on the table.
+        if keep && self.generation == generation && written.len() == fields {
+            self.keep_recent(pseudo.status, headers, written);
+        }
+    }
+
+    /// Keeps an all-indexed block in the next slot, reusing its buffers.
+    fn keep_recent(&mut self, status: Option<&str>, headers: &HeaderMap, bytes: &[u8]) {
+        let slot = if self.recent.len() < RECENT_BLOCKS {
+            self.recent.push(Recent::default());
+            self.recent.len() - 1
+        } else {
+            let slot = self.recent_next;
+            self.recent_next = (slot + 1) % RECENT_BLOCKS;
+            slot
+        };
+        let r = &mut self.recent[slot];
+        r.generation = self.generation;
+        match (&mut r.status, status) {
+            (Some(s), Some(new)) => {
+                s.clear();
+                s.extend_from_slice(new.as_bytes());
+            }
+            (s, new) => *s = new.map(|n| n.as_bytes().to_vec()),
+        }
+        r.fields.clear();
+        r.fields
+            .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        r.bytes.clear();
+        r.bytes.extend_from_slice(bytes);
     }
 
     fn encode_field(&mut self, name: &[u8], value: &[u8], rep: Rep, dst: &mut BytesMut) {
@@ -261,6 +374,7 @@ impl Encoder {
         if index {
             let hashes = hashes.unwrap_or_else(|| self.table.hashes(name, value));
             self.table.insert(name, value, hashes);
+            self.generation += 1;
         }
     }
 
