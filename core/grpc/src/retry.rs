@@ -29,7 +29,7 @@
 //! last id, a connection that never took the request) are retried
 //! transparently, without counting against the policy.
 
-use crate::hedging::HedgingPolicy;
+use crate::hedging::{Hedging, HedgingPolicy};
 use crate::status::{Code, Status};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -467,6 +467,29 @@ impl RetryConfig {
     }
 }
 
+/// How a unary or server-streaming call was tried, kept until it ends
+/// so that the channel's throttle counts its outcome once.
+#[derive(Debug, Clone)]
+pub enum CallPolicy {
+    /// Attempt after attempt (a retry policy, or none).
+    Retried(RetryState),
+    /// Attempts side by side (a hedging policy).
+    Hedged(Hedging),
+}
+
+impl CallPolicy {
+    /// The committed call ended with `status`: counted by the channel's
+    /// throttle (once, however often this is called).
+    pub fn on_end<E: Entropy>(&mut self, retrier: &mut Retrier<E>, status: &Status) {
+        match self {
+            CallPolicy::Retried(state) => {
+                let _ = retrier.decide(state, status, None);
+            }
+            CallPolicy::Hedged(hedge) => hedge.on_end(status, retrier.throttle_mut()),
+        }
+    }
+}
+
 /// The server's pushback in a response's trailers
 /// ([`GRPC_RETRY_PUSHBACK_MS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -799,6 +822,14 @@ impl<E: Entropy> Retrier<E> {
         self.config
             .start(path)
             .with_transparent_retries(transparent)
+    }
+
+    /// A new call to `path`: its retry state (only transparent retries
+    /// for a hedged method), and its hedging policy if the method is
+    /// hedged — the one lookup the runtimes make per call.
+    pub fn begin(&self, path: &str, transparent: u32) -> (RetryState, Option<HedgingPolicy>) {
+        let hedging = self.config.hedging_for(path).cloned();
+        (self.start(path, transparent), hedging)
     }
 
     /// An attempt of `state`'s call ended with `status` (and `trailers`,
@@ -1367,6 +1398,38 @@ mod tests {
         let all = RetryConfig::from(hedge.clone());
         assert_eq!(all.hedging_for("/x.Y/Z"), Some(&hedge));
         assert_eq!(all.without_method("/x.Y/Z").method_policy("/x.Y/Z"), None);
+    }
+
+    #[test]
+    fn begin_and_call_policy_count_a_call_once() {
+        use crate::hedging::{Hedging, HedgingPolicy};
+        let hedge = HedgingPolicy::new(2, Duration::from_millis(5), [Code::Unavailable]).unwrap();
+        let config = RetryConfig::from(policy(3))
+            .with_method_hedging("/pkg.Svc/Read", hedge.clone())
+            .with_throttle(RetryThrottle::new(10, 1.0).unwrap());
+        let mut r = Retrier::new(config, fixed(0));
+        let (state, hedging) = r.begin("/pkg.Svc/Read", 1);
+        assert_eq!(hedging, Some(hedge.clone()));
+        assert!(!state.has_policy());
+        let (state, hedging) = r.begin("/pkg.Svc/Write", 1);
+        assert!(hedging.is_none() && state.has_policy());
+        // A retried call that ends UNAVAILABLE once committed: one token.
+        let mut retried = CallPolicy::Retried(state);
+        if let CallPolicy::Retried(s) = &mut retried {
+            s.on_headers();
+        }
+        retried.on_end(&mut r, &unavailable());
+        retried.on_end(&mut r, &unavailable());
+        assert_eq!(r.throttle().map(RetryThrottle::tokens), Some(9.0));
+        // A hedged call committed by headers that ends OK: refilled once.
+        let t0 = std::time::Instant::now();
+        let mut h = Hedging::new(hedge, t0, None);
+        let n = h.poll_start(t0, r.throttle()).unwrap();
+        assert!(h.on_headers(n));
+        let mut hedged = CallPolicy::Hedged(h);
+        hedged.on_end(&mut r, &Status::ok());
+        hedged.on_end(&mut r, &Status::ok());
+        assert_eq!(r.throttle().map(RetryThrottle::tokens), Some(10.0));
     }
 
     /// Entropy that hands out `values` in turn (then zeros) and counts

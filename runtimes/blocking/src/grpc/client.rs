@@ -5,7 +5,6 @@ use super::connect::{ChannelBuilder, SharedRetrier, Transport, lock, retrier};
 use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, deadline_exceeded, read_one};
 use crate::h2::{Canceller, ClientConfig, PendingResponse, RequestWriter, SendRequest};
-use crate::ws::FastrandEntropy;
 use crate::{BlockingBody, Error};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -17,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
 use wirestate_grpc::hedging::{HedgeVerdict, Hedging, HedgingPolicy};
-use wirestate_grpc::retry::{ReplayBuffer, Retrier, RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::retry::{CallPolicy, ReplayBuffer, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
     encode_message_with,
@@ -95,28 +94,6 @@ pub struct Channel {
 /// A hedged attempt's number and its response head (or the status it
 /// failed with, and whether it never left), from the thread that waited.
 type Answer = (u32, Result<http::Response<BlockingBody>, (Status, bool)>);
-
-/// How a unary or server-streaming call was tried, kept until it ends
-/// so that the channel's throttle counts its outcome.
-enum CallPolicy {
-    /// Attempt after attempt (a retry policy, or none).
-    Retried(RetryState),
-    /// Attempts side by side (a hedging policy).
-    Hedged(Hedging),
-}
-
-impl CallPolicy {
-    /// The committed call ended with `status`: counted once by the
-    /// channel's throttle.
-    fn on_end(&mut self, retry: &mut Retrier<FastrandEntropy>, status: &Status) {
-        match self {
-            CallPolicy::Retried(state) => {
-                let _ = retry.decide(state, status, None);
-            }
-            CallPolicy::Hedged(hedge) => hedge.on_end(status, retry.throttle_mut()),
-        }
-    }
-}
 
 /// How the response of one attempt started.
 // Returned once per attempt and taken apart at once: boxing the stream
@@ -455,11 +432,7 @@ impl Channel {
         opts: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<Resp>, CallPolicy), Status> {
-        let (mut state, hedging) = {
-            let retry = lock(&self.retry);
-            let hedging = retry.config().hedging_for(path).cloned();
-            (retry.start(path, opts.retries), hedging)
-        };
+        let (mut state, hedging) = lock(&self.retry).begin(path, opts.retries);
         match hedging {
             Some(policy) => {
                 let (result, hedge) = self.hedged_request(path, framed, opts, deadline, policy);
@@ -745,11 +718,7 @@ impl Channel {
             return Err(web_streaming_unsupported());
         }
         let deadline = Self::deadline(opts);
-        let (state, hedging) = {
-            let retry = lock(&self.retry);
-            let hedging = retry.config().hedging_for(path).cloned();
-            (retry.start(path, opts.retries), hedging)
-        };
+        let (state, hedging) = lock(&self.retry).begin(path, opts.retries);
         if let Some(policy) = hedging {
             let hedge = StreamHedge::start(self, path, opts, deadline, policy, state);
             return Ok(StreamingCall {

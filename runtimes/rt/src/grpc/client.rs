@@ -6,7 +6,6 @@ use super::server::Response;
 use super::streaming::{Side, Streaming, at_deadline, frame_message, read_one};
 use crate::body::Cancelled;
 use crate::h2::SendRequest;
-use crate::ws::FastrandEntropy;
 use crate::{Body, BodyWriter, Error, Runtime};
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -22,7 +21,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 use wirestate_grpc::call::web_streaming_unsupported;
 use wirestate_grpc::hedging::{HedgeVerdict, Hedging, HedgingPolicy};
-use wirestate_grpc::retry::{ReplayBuffer, Retrier, RetryConfig, RetryDecision, RetryState};
+use wirestate_grpc::retry::{CallPolicy, ReplayBuffer, RetryConfig, RetryDecision, RetryState};
 use wirestate_grpc::{
     Code, Encoding, Metadata, ResponseHead, ResponseStart, Status, deadline_after,
 };
@@ -97,28 +96,6 @@ enum Attempt<Resp> {
     /// No response: the connection failed, reset the stream or refused it
     /// (`unsent`: the server never processed it).
     Failed { status: Status, unsent: bool },
-}
-
-/// How a unary or server-streaming call was tried, kept until it ends
-/// so that the channel's throttle counts its outcome.
-pub(super) enum CallPolicy {
-    /// Attempt after attempt (a retry policy, or none).
-    Retried(RetryState),
-    /// Attempts side by side (a hedging policy).
-    Hedged(Hedging),
-}
-
-impl CallPolicy {
-    /// The committed call ended with `status`: counted once by the
-    /// channel's throttle.
-    pub(super) fn on_end(&mut self, retry: &mut Retrier<FastrandEntropy>, status: &Status) {
-        match self {
-            CallPolicy::Retried(state) => {
-                let _ = retry.decide(state, status, None);
-            }
-            CallPolicy::Hedged(hedge) => hedge.on_end(status, retry.throttle_mut()),
-        }
-    }
 }
 
 /// The request messages of an attempt.
@@ -435,11 +412,7 @@ impl<R: Runtime> Channel<R> {
         opts: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<Resp>, CallPolicy), Status> {
-        let (mut state, hedging) = {
-            let retry = lock(&self.retry);
-            let hedging = retry.config().hedging_for(path).cloned();
-            (retry.start(path, opts.retries), hedging)
-        };
+        let (mut state, hedging) = lock(&self.retry).begin(path, opts.retries);
         match hedging {
             Some(policy) => {
                 let (result, hedge) = self.call_hedged(path, framed, opts, deadline, policy).await;
@@ -651,11 +624,7 @@ impl<R: Runtime> Channel<R> {
             call.failed = Some(web_streaming_unsupported());
             return call;
         }
-        let (state, hedging) = {
-            let retry = lock(&self.retry);
-            let hedging = retry.config().hedging_for(path).cloned();
-            (retry.start(path, opts.retries), hedging)
-        };
+        let (state, hedging) = lock(&self.retry).begin(path, opts.retries);
         if let Some(policy) = hedging {
             let hedging = Hedging::new(policy, self.rt.now(), deadline)
                 .with_transparent_retries(opts.retries);
