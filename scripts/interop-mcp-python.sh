@@ -17,7 +17,11 @@
 # (http.client, no SDK): malformed JSON 400/-32700, wrong `jsonrpc`
 # 400/-32600, unknown method -32601, bad params -32602, no session 400,
 # unknown session 404, bad Origin 403, bad Host 421, 415, 405, 406, a bad
-# MCP-Protocol-Version 400, DELETE then 404. Loopback only; servers ended
+# MCP-Protocol-Version 400, DELETE then 404. And the same server over the
+# 2024-11-05 HTTP+SSE transport at /sse (`mcp.client.sse.sse_client`):
+# the same session checks, the session ending with its stream, and that
+# transport's refusals (405 for a POST to /sse — what tells a new client
+# to fall back —, 400 without sessionId, 404, 403, 421, 406). Loopback only; servers ended
 # by PID. One PASS/FAIL line per check, then `interop-mcp: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +91,7 @@ for rt in tokio smol blocking; do
     fi
     client "$rt-http" http "$rt-http" wirestate-demo "http://127.0.0.1:$port/mcp"
     client "$rt-raw" raw "$rt-raw" "http://127.0.0.1:$port/mcp"
+    client "$rt-sse" sse "$rt-sse" wirestate-demo "http://127.0.0.1:$port/sse"
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true
 done

@@ -9,7 +9,12 @@
 #     1.x, FastMCP; its own venv): it answers server/discover with -32602
 #     on stdio, and refuses it on HTTP;
 #   - our own servers: `wirestate mcp-server` (stdio child) and
-#     `wirestate serve` /mcp (Streamable HTTP).
+#     `wirestate serve` /mcp (Streamable HTTP);
+#   - the 2024-11-05 HTTP+SSE transport: both Python SDKs' SSE servers
+#     (`run("sse")`, /sse) and `wirestate serve` /sse, given to the client
+#     as a plain URL: its POST of initialize is refused (405), and the
+#     client falls back to GET the stream (the specification's
+#     backwards-compatibility procedure), then speaks the old transport.
 # The client detects the era (the default, --era auto): per peer, info
 # must show the revision of the era the peer speaks (2026-07-28 for the
 # dual-era peers, 2025-11-25 for mcp 1.x); --era legacy gets 2025-11-25
@@ -134,6 +139,30 @@ peer_checks() {
 }
 
 pyserver="$py -W ignore scripts/mcpcli_server.py"
+
+# sse_peer LABEL RUNTIME SERVER: the Python server SERVER (a command line)
+# over the 2024-11-05 HTTP+SSE transport, reached through the fallback.
+sse_peer() {
+    local label=$1 runtime=$2 server=$3 port
+    port=$(free_port)
+    # shellcheck disable=SC2086
+    $server sse "$port" >"$work/sse.log" 2>&1 &
+    pids+=($!)
+    if wait_port "$port"; then
+        local url="http://127.0.0.1:$port/sse"
+        peer_checks "$label" "$runtime" "$url" 2025-11-25 py-interop \
+            py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
+        mcp "$runtime" "$url" call echo '{"text": "abc"}'
+        expect "[$label] log and progress notifications (on the stream)" "rc == 0 and 'echoing 3 characters' in err and '[progress] 3/3 step 3' in err"
+        expect "[$label] initialize POST refused with 405, then the stream" "'POST /sse HTTP/1.1\" 405' in open('$work/sse.log').read() and 'GET /sse HTTP/1.1\" 200' in open('$work/sse.log').read()"
+    else
+        failed=$((failed + 1))
+        echo "FAIL [$label] the Python SSE server did not listen on $port"
+        tail -20 "$work/sse.log" | sed 's/^/    /'
+    fi
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+}
 pyserver1="$py1 -W ignore scripts/mcpcli_server.py"
 for rt in tokio smol blocking; do
     # --- the Python SDK server over stdio
@@ -163,6 +192,9 @@ for rt in tokio smol blocking; do
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true
 
+    # --- the Python SDK's 2024-11-05 HTTP+SSE server: the fallback
+    sse_peer "$rt py-sse" "$rt" "$pyserver"
+
     # --- the initialize-era Python SDK (mcp 1.x) over stdio and HTTP
     peer_checks "$rt py1-stdio" "$rt" "cmd:$pyserver1 stdio" 2025-11-25 py-interop \
         py://hello "hello from python" review '{"language": "Rust"}' "Please review this Rust code."
@@ -182,6 +214,8 @@ for rt in tokio smol blocking; do
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true
 
+    sse_peer "$rt py1-sse" "$rt" "$pyserver1"
+
     # --- our servers: wirestate mcp-server (stdio) and wirestate serve /mcp
     peer_checks "$rt mcp-server" "$rt" "cmd:$bin mcp-server" 2026-07-28 wirestate-demo \
         demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
@@ -193,6 +227,9 @@ for rt in tokio smol blocking; do
     pids+=($!)
     if wait_port "$port"; then
         peer_checks "$rt serve" "$rt" "http://127.0.0.1:$port/mcp" 2026-07-28 wirestate-demo \
+            demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
+        # The same server over the 2024-11-05 HTTP+SSE transport (/sse).
+        peer_checks "$rt serve-sse" "$rt" "http://127.0.0.1:$port/sse" 2025-11-25 wirestate-demo \
             demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
     else
         failed=$((failed + 1))

@@ -6,6 +6,8 @@ Usage:
   interop_mcp.py stdio LABEL SERVER_NAME CMD [ARG...] stdio, any command
   interop_mcp.py http LABEL SERVER_NAME URL          mcp.client.streamable_http
   interop_mcp.py raw LABEL URL                       urllib/http.client, no SDK
+  interop_mcp.py sse LABEL SERVER_NAME URL           mcp.client.sse (2024-11-05 HTTP+SSE),
+                                                     then that transport's refusals, raw
 
 Prints one PASS/FAIL line per check (prefixed with `[LABEL] ` when a
 label is given); exits 0 when every check passed.
@@ -186,6 +188,48 @@ async def run_http(url, server_name):
         check("streamable HTTP: the deleted session gets 404", status == 404, status)
 
 
+async def run_sse(url, server_name):
+    """The SDK's client of the 2024-11-05 HTTP+SSE transport, then the
+    transport's refusals with raw HTTP."""
+    from mcp.client.sse import sse_client
+
+    seen = {}
+    async with sse_client(url, on_session_created=lambda sid: seen.setdefault("session", sid)) as (read, write):
+        await session_checks(read, write, server_name)
+    sid = seen.get("session")
+    check(
+        "HTTP+SSE: the endpoint event names a session id of 32 hex digits",
+        sid is not None and len(sid) == 32 and all(c in "0123456789abcdef" for c in sid),
+        sid,
+    )
+    base = url.rsplit("/", 1)[0]
+    ping = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    json_ct = {"Content-Type": "application/json"}
+    # The client closed its stream: the session ends with it, once the
+    # server finds the stream gone (when it next writes to it: the answer
+    # to one of these pings).
+    tries = []
+    for _ in range(20):
+        status, _, b = raw(f"{base}/messages?sessionId={sid}", "POST", ping, json_ct)
+        tries.append(status)
+        if status == 404:
+            break
+        await asyncio.sleep(0.25)
+    check("HTTP+SSE: the session ends with its stream (POST → 404)", tries[-1] == 404, tries)
+    status, _, b = raw(url, "POST", ping, json_ct)
+    check("HTTP+SSE: POST to the stream's URL → 405 (the fallback signal)", status == 405, (status, b))
+    status, _, b = raw(f"{base}/messages", "POST", ping, json_ct)
+    check("HTTP+SSE: POST without sessionId → 400", status == 400, (status, b))
+    status, _, b = raw(f"{base}/messages?sessionId=0123456789abcdef0123456789abcdef", "POST", ping, json_ct)
+    check("HTTP+SSE: POST to an unknown session → 404", status == 404, (status, b))
+    status, _, b = raw(url, "GET", None, {"Accept": "text/event-stream", "Origin": "http://evil.example"})
+    check("HTTP+SSE: GET with a foreign Origin → 403", status == 403, (status, b))
+    status, _, b = raw(url, "GET", None, {"Accept": "text/event-stream"}, host="evil.example")
+    check("HTTP+SSE: GET with a foreign Host → 421", status == 421, (status, b))
+    status, _, b = raw(url, "GET", None, {"Accept": "application/json"})
+    check("HTTP+SSE: GET not accepting text/event-stream → 406", status == 406, (status, b))
+
+
 # ---- raw HTTP: the transport's error handling, without the SDK ----
 
 ACCEPT = "application/json, text/event-stream"
@@ -196,7 +240,8 @@ def raw(url, method, body=None, headers=None, host=None):
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     try:
-        conn.putrequest(method, u.path, skip_host=True, skip_accept_encoding=True)
+        target = u.path + ("?" + u.query if u.query else "")
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", host or u.netloc)
         for k, v in (headers or {}).items():
             conn.putheader(k, v)
@@ -337,6 +382,9 @@ def main():
         elif argv[0] == "http":
             PREFIX = f"[{argv[1]}] "
             coro = run_http(argv[3], argv[2])
+        elif argv[0] == "sse":
+            PREFIX = f"[{argv[1]}] "
+            coro = run_sse(argv[3], argv[2])
         elif argv[0] == "raw":
             PREFIX = f"[{argv[1]}] "
             coro = None

@@ -6,6 +6,7 @@ servers deployed before 2026-07-28 do.
 
     python mcpcli_server.py stdio
     python mcpcli_server.py http PORT      # Streamable HTTP at /mcp
+    python mcpcli_server.py sse PORT       # 2024-11-05 HTTP+SSE at /sse
 """
 
 import sys
@@ -49,13 +50,14 @@ def review(language: str) -> str:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["http"]:
+    if sys.argv[1:2] in (["http"], ["sse"]):
+        transport = "streamable-http" if sys.argv[1] == "http" else "sse"
         if isinstance(server, MCPServer if "MCPServer" in globals() else ()):
-            server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+            server.run(transport, host="127.0.0.1", port=int(sys.argv[2]))
         else:  # FastMCP takes the address in its settings
             server.settings.host = "127.0.0.1"
             server.settings.port = int(sys.argv[2])
-            server.run("streamable-http")
+            server.run(transport)
     else:
         server.run("stdio")
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{StatusCode, Uri};
+use wirestate_mcp::Era;
 use wirestate_mcp::http::client::{ClientEndpoint, MAX_DRAINED_BODY, request_id};
 use wirestate_mcp::http::legacy::{LegacyClient, LegacyError, LegacyEvent, falls_back};
 
@@ -93,7 +94,10 @@ impl McpClient {
     /// Initializes a session with a server of the 2024-11-05 HTTP+SSE
     /// transport whose stream is at `url` (`http://`): opens the stream,
     /// waits for its `endpoint` event (bounded by the session's request
-    /// timeout), then runs `initialize`. [`close`](Self::close) closes the
+    /// timeout), then runs `initialize` — of the `initialize` era
+    /// ([`Era::Legacy`]) unless `config` asks for another than
+    /// [`Era::Auto`]: this transport predates the stateless one.
+    /// [`close`](Self::close) closes the
     /// stream, which ends the session on the server.
     /// [`http`](Self::http) comes here by itself when the server refuses
     /// Streamable HTTP.
@@ -105,8 +109,13 @@ impl McpClient {
     /// for a refused GET, [`McpClientError::Http`] when the connection
     /// fails, [`McpClientError::TimedOut`] without an endpoint in time,
     /// [`initialize`](Self::initialize)'s errors.
-    pub fn legacy_sse(url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
+    pub fn legacy_sse(url: &str, mut config: McpClientConfig) -> Result<Self, McpClientError> {
         let mut legacy = LegacyClient::new(&ClientEndpoint::parse(url)?);
+        // The transport predates the stateless era: no server/discover
+        // unless asked for.
+        if config.session.era == Era::Auto {
+            config.session.era = Era::Legacy;
+        }
         let wait = config
             .session
             .jsonrpc

@@ -11,6 +11,7 @@ use std::task::Poll;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use http::{StatusCode, Uri};
+use wirestate_mcp::Era;
 use wirestate_mcp::http::client::{ClientEndpoint, MAX_DRAINED_BODY, request_id};
 use wirestate_mcp::http::legacy::{LegacyClient, LegacyError, LegacyEvent, falls_back};
 
@@ -44,6 +45,9 @@ impl<R: Runtime> McpClient<R> {
     /// A client of a server of the 2024-11-05 HTTP+SSE transport whose
     /// stream is at `url` (`http://`): opens the stream and waits for its
     /// `endpoint` event (bounded by the session's request timeout). The
+    /// session speaks the `initialize` era ([`Era::Legacy`]) unless
+    /// `config` asks for another than [`Era::Auto`]: this transport
+    /// predates the stateless one. The
     /// stream's reader and the writer of our messages are spawned on `rt`.
     /// Call [`initialize`](Self::initialize) next; [`close`](Self::close)
     /// closes the stream, which ends the session on the server.
@@ -59,9 +63,14 @@ impl<R: Runtime> McpClient<R> {
     pub async fn legacy_sse(
         rt: R,
         url: &str,
-        config: McpClientConfig,
+        mut config: McpClientConfig,
     ) -> Result<Self, McpClientError> {
         let mut legacy = LegacyClient::new(&ClientEndpoint::parse(url)?);
+        // The transport predates the stateless era: no server/discover
+        // unless asked for.
+        if config.session.era == Era::Auto {
+            config.session.era = Era::Legacy;
+        }
         let client = Client::new(
             rt.clone(),
             HttpClientConfig {
