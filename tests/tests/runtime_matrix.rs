@@ -182,6 +182,24 @@ fn timers<T: TestServer>() {
     let idle = Instant::now();
     assert!(r.sees_eof(), "{}: idle connection not closed", T::NAME);
     assert!(idle.elapsed() >= Duration::from_millis(250));
+    // Before the protocol is known (HTTP/1.1 or h2c, told apart by the
+    // first bytes) the header timer runs too: a connection that sends
+    // nothing, or only a prefix of the HTTP/2 preface, is closed. On tokio
+    // and smol both stayed open for good (a slowloris hole: each holds a
+    // task, a socket and a slot under the connection limit).
+    for first in ["", "P", "PRI * HTTP/2.0\r\n"] {
+        let mut s = connect(srv.addr);
+        send(&mut s, first);
+        let started = Instant::now();
+        let mut sink = Vec::new();
+        let closed = s.read_to_end(&mut sink).is_ok();
+        assert!(
+            closed && started.elapsed() < Duration::from_secs(5),
+            "{}: {first:?} then silence: not closed after {:?}",
+            T::NAME,
+            started.elapsed()
+        );
+    }
     assert!(srv.stop());
 }
 
@@ -189,6 +207,9 @@ fn graceful_shutdown<T: TestServer>() {
     let srv = T::start(ServerConfig::default());
     let mut busy = Reader::new(connect(srv.addr));
     let mut idle = Reader::new(connect(srv.addr));
+    // Connected, nothing sent yet: idle too (tokio and smol kept it, and
+    // with it the server, until the shutdown timeout).
+    let mut silent = Reader::new(connect(srv.addr));
     send(&mut busy.stream, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
     send(&mut idle.stream, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(idle.response("GET").unwrap().status, 200);
@@ -202,6 +223,11 @@ fn graceful_shutdown<T: TestServer>() {
     assert!(
         idle.sees_eof(),
         "{}: idle connection not closed on shutdown",
+        T::NAME
+    );
+    assert!(
+        silent.sees_eof(),
+        "{}: silent new connection not closed on shutdown",
         T::NAME
     );
     assert!(

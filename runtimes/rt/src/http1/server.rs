@@ -177,13 +177,22 @@ pub fn serve_connection<R: Runtime, I: Io, H: Handler>(
     config: &ServerConfig,
     shutdown: Shutdown,
 ) -> ServeConnection<R, I, H> {
+    let accepted = rt.now();
     let state = if config.http2 {
+        let deadline = config
+            .http1
+            .header_read_timeout
+            .map(|t| rt.sleep_until(accepted + t));
         Phase::Sniff(Box::new(Sniff {
             io,
             handler,
             config: config.clone(),
+            shutdown_id: shutdown.id(),
             shutdown,
             buf: Vec::new(),
+            accepted,
+            deadline,
+            expired: false,
         }))
     } else {
         Phase::Http(Box::new(http1_driver(
@@ -193,6 +202,7 @@ pub fn serve_connection<R: Runtime, I: Io, H: Handler>(
             config,
             shutdown,
             &[],
+            accepted,
         )))
     };
     ServeConnection { rt, state }
@@ -205,8 +215,11 @@ fn http1_driver<R: Runtime, I: Io, H: Handler>(
     config: &ServerConfig,
     shutdown: Shutdown,
     first: &[u8],
+    accepted: Instant,
 ) -> Driver<R, ServerConnection, I, ServerApp<H>> {
-    let now = rt.now();
+    // Timers count from the accept, so time spent sniffing counts against
+    // the header read timeout.
+    let now = accepted;
     let mut machine = ServerConnection::new(config.http1.clone(), now);
     if !first.is_empty() {
         // An error is also reported as an event, which the app handles.
@@ -222,7 +235,18 @@ struct Sniff<I, H> {
     handler: H,
     config: ServerConfig,
     shutdown: Shutdown,
+    /// Our registration with `shutdown`, forgotten when sniffing ends.
+    shutdown_id: u64,
     buf: Vec<u8>,
+    /// When the connection was accepted: the HTTP/1.1 machine's timers
+    /// start here.
+    accepted: Instant,
+    /// The header read timeout, counted from the accept. A peer that sends
+    /// nothing, or a prefix of the preface, and then stalls would otherwise
+    /// hold the connection for good.
+    deadline: Option<Pin<Box<dyn crate::Sleep>>>,
+    /// The deadline passed.
+    expired: bool,
 }
 
 /// Enough to tell the HTTP/2 preface (24 bytes) from any HTTP/1.1 request.
@@ -286,21 +310,39 @@ impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
                 Phase::Sniff(sniff) => {
                     let mut chunk = [0u8; SNIFF_BUF];
                     let room = SNIFF_BUF - sniff.buf.len();
+                    // Past the header timeout, or shutting down: undecided
+                    // means HTTP/1.1, whose machine answers a partial head
+                    // with 408 (its timer is already due) and closes a
+                    // connection that sent nothing.
+                    if let Some(d) = sniff.deadline.as_mut()
+                        && d.as_mut().poll(cx).is_ready()
+                    {
+                        // Not polled again once it fired.
+                        sniff.deadline = None;
+                        sniff.expired = true;
+                    }
+                    let give_up =
+                        sniff.expired || sniff.shutdown.poll(sniff.shutdown_id, cx).is_ready();
                     let n = match sniff.io.poll_read(cx, &mut chunk[..room]) {
+                        Poll::Pending if give_up => None,
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Poll::Ready(Err(e)) => {
                             this.state = Phase::Done;
                             return Poll::Ready(Err(e));
                         }
-                        Poll::Ready(Ok(n)) => n,
+                        Poll::Ready(Ok(n)) => Some(n),
                     };
-                    sniff.buf.extend_from_slice(&chunk[..n]);
+                    if let Some(n) = n {
+                        sniff.buf.extend_from_slice(&chunk[..n]);
+                    }
                     let h2 = match wirestate_h2::frame::is_h2_preface_prefix(&sniff.buf) {
                         // Not decided yet (a prefix of the preface): read on,
-                        // unless the peer stopped sending.
-                        None if n > 0 && sniff.buf.len() < SNIFF_BUF => continue,
-                        None if sniff.buf.is_empty() => {
+                        // unless the peer stopped sending or we gave up.
+                        None if n.is_some_and(|n| n > 0) && sniff.buf.len() < SNIFF_BUF => {
+                            continue;
+                        }
+                        None if n == Some(0) && sniff.buf.is_empty() => {
                             // Closed before a byte: nothing to serve.
                             this.state = Phase::Done;
                             return Poll::Ready(Ok(()));
@@ -318,8 +360,12 @@ impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
                         handler,
                         config,
                         shutdown,
+                        shutdown_id,
                         buf,
+                        accepted,
+                        ..
                     } = *sniff;
+                    shutdown.forget(shutdown_id);
                     this.state = if h2 {
                         Phase::H2(Box::new(crate::h2::server_driver(
                             this.rt.clone(),
@@ -330,9 +376,16 @@ impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
                             &buf,
                         )))
                     } else {
-                        let mut driver =
-                            http1_driver(this.rt.clone(), io, handler, &config, shutdown, &buf);
-                        if n == 0 {
+                        let mut driver = http1_driver(
+                            this.rt.clone(),
+                            io,
+                            handler,
+                            &config,
+                            shutdown,
+                            &buf,
+                            accepted,
+                        );
+                        if n == Some(0) {
                             // The peer closed after these bytes.
                             driver.input_eof();
                         }
