@@ -1,0 +1,209 @@
+//! The 2024-11-05 HTTP+SSE transport end to end, on 127.0.0.1: `wirestate
+//! serve` on each runtime (tokio, smol, blocking) serves it at `/sse`, and
+//! our clients on each runtime (rt's `McpClient` on tokio and smol, the
+//! blocking one) reach it through the specification's fallback — the
+//! `/sse` URL given as if it were a Streamable HTTP endpoint, the
+//! `initialize` POST refused with 405, then the stream — or directly
+//! (`legacy_sse`). Every client × server pair: initialize (the
+//! `initialize` era), tools/list, a call with its progress notification
+//! on the stream, -32602 for an unknown tool, read, close; and the session
+//! is gone on the server once the stream is.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::Serve;
+use wirestate_mcp::ClientEvent;
+
+fn args(v: Value) -> Option<serde_json::Map<String, Value>> {
+    v.as_object().cloned()
+}
+
+fn rt_config() -> wirestate_rt::mcp_client::McpClientConfig {
+    let mut c = wirestate_rt::mcp_client::McpClientConfig::default();
+    c.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+    c
+}
+
+async fn rt_scenario<R: wirestate_rt::Runtime>(
+    rt: R,
+    client: wirestate_rt::mcp_client::McpClient<R>,
+    label: &str,
+) {
+    use wirestate_rt::mcp_client::McpClientError;
+    let info = client.server_info().expect("initialized");
+    assert_eq!(info.server_info.name, "wirestate-demo", "{label}");
+    assert_eq!(client.protocol_version(), Some("2025-11-25"), "{label}");
+    let mut events = client.events().expect("the event stream");
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "echo"), "{label}");
+    let r = client
+        .call_tool("echo", args(json!({"text": "héllo"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"text": "héllo", "length": 5})),
+        "{label}"
+    );
+    match client.call_tool("missing", None).await {
+        Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32602, "{label}"),
+        other => panic!("{label}: unknown tool gave {other:?}"),
+    }
+    let read = client.read_resource("demo://greeting").await.unwrap();
+    assert!(
+        serde_json::to_string(&read).unwrap().contains("sans-IO"),
+        "{label}"
+    );
+    // The progress notification of echo came on the stream.
+    let deadline = rt.now() + Duration::from_secs(5);
+    let progress = wirestate_rt::timeout(&rt, deadline, async {
+        loop {
+            match events.next().await {
+                Some(ClientEvent::Progress { params, .. }) => return Some(params),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await
+    .flatten();
+    assert!(progress.is_some(), "{label}: no progress notification");
+    client.close().await.unwrap();
+}
+
+fn tokio_client(url: &str, direct: bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let rt = wirestate_tokio::TokioRuntime;
+        let client = if direct {
+            wirestate_rt::mcp_client::McpClient::connect_legacy_sse(rt, url, rt_config()).await
+        } else {
+            wirestate_tokio::mcp::connect_http(url, rt_config()).await
+        };
+        rt_scenario(rt, client.unwrap(), &format!("tokio {url}")).await;
+    });
+}
+
+fn smol_client(url: &str) {
+    smol::block_on(async {
+        let client = wirestate_smol::mcp::connect_http(url, rt_config())
+            .await
+            .unwrap();
+        rt_scenario(
+            wirestate_smol::SmolRuntime::new(),
+            client,
+            &format!("smol {url}"),
+        )
+        .await;
+    });
+}
+
+fn blocking_client(url: &str, direct: bool) {
+    use wirestate_blocking::mcp_client::{McpClient, McpClientConfig, McpClientError};
+    let mut config = McpClientConfig::default();
+    config.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+    let client = if direct {
+        McpClient::legacy_sse(url, config)
+    } else {
+        McpClient::http(url, config)
+    }
+    .unwrap();
+    assert_eq!(client.protocol_version(), Some("2025-11-25"));
+    let tools = client.list_all_tools().unwrap();
+    assert!(tools.iter().any(|t| t.name == "echo"));
+    let r = client
+        .call_tool("echo", args(json!({"text": "abc"})))
+        .unwrap();
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"text": "abc", "length": 3}))
+    );
+    match client.call_tool("missing", None) {
+        Err(McpClientError::Rpc(e)) => assert_eq!(e.code.code(), -32602),
+        other => panic!("blocking {url}: unknown tool gave {other:?}"),
+    }
+    let progress = std::iter::from_fn(|| client.next_event(Duration::from_secs(2)))
+        .any(|e| matches!(e, ClientEvent::Progress { .. }));
+    assert!(progress, "blocking {url}: no progress notification");
+    client.close().unwrap();
+}
+
+/// The number of legacy sessions the server still has, seen from outside:
+/// a POST to a session's endpoint is 404 once it is gone.
+fn session_status(addr: std::net::SocketAddr, endpoint: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    write!(
+        s,
+        "POST {endpoint} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn every_client_against_every_server() {
+    for server in ["tokio", "smol", "blocking"] {
+        let serve = Serve::start(&["--runtime", server]);
+        let url = format!("http://{}/sse", serve.addr);
+        tokio_client(&url, false);
+        tokio_client(&url, true);
+        smol_client(&url);
+        blocking_client(&url, false);
+        blocking_client(&url, true);
+    }
+}
+
+#[test]
+fn a_session_ends_with_its_stream() {
+    use std::io::{BufRead, BufReader, Write};
+    for server in ["tokio", "blocking"] {
+        let serve = Serve::start(&["--runtime", server]);
+        let addr = serve.addr;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /sse HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let endpoint = loop {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "{server}: no endpoint"
+            );
+            if let Some(e) = line.strip_prefix("data: /messages") {
+                break format!("/messages{}", e.trim());
+            }
+        };
+        assert_eq!(session_status(addr, &endpoint), 202, "{server}");
+        drop(reader);
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+        drop(s);
+        // The server finds the stream gone when it next writes to it (the
+        // answer to a ping): the session ends, and its endpoint is 404.
+        let mut last = 0;
+        for _ in 0..40 {
+            last = session_status(addr, &endpoint);
+            if last == 404 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(last, 404, "{server}");
+    }
+}
