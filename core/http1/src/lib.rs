@@ -16,12 +16,16 @@
 //! obs-fold is refused; HTTP/1.1 requests carry exactly one valid Host.
 //! The server answers each refusal with the status from [`Error::hint`] and
 //! closes.
+//!
+//! [`cors`] holds the CORS decisions (preflights, response headers) of a
+//! browser-facing endpoint, shared by gRPC-Web and MCP.
 
 #![forbid(unsafe_code)]
 
 mod body;
 mod client;
 mod config;
+pub mod cors;
 mod encode;
 mod error;
 mod head;

@@ -2,7 +2,7 @@
 //! [`wirestate_grpc::cors`] for the policy itself).
 
 use crate::{BlockingBody, Handler, ResponseBody};
-use wirestate_grpc::cors::CorsPolicy;
+use wirestate_grpc::cors::{CorsPolicy, grpc_web_policy};
 
 /// A handler (usually a [`Server`](super::Server)) with a CORS policy in
 /// front: browser preflights are answered by the policy, and the responses
@@ -21,9 +21,13 @@ pub struct Cors<H> {
 }
 
 impl<H> Cors<H> {
-    /// `inner` behind `policy`.
+    /// `inner` behind `policy`, with what gRPC-Web calls need added to it
+    /// ([`grpc_web_policy`]).
     pub fn new(policy: CorsPolicy, inner: H) -> Self {
-        Self { policy, inner }
+        Self {
+            policy: grpc_web_policy(policy),
+            inner,
+        }
     }
 
     /// Whether a request is a CORS preflight, which a combined HTTP

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::http1::Handler;
 use crate::{Body, BoxFuture};
-use wirestate_grpc::cors::CorsPolicy;
+use wirestate_grpc::cors::{CorsPolicy, grpc_web_policy};
 
 /// A handler (usually a [`Server`](super::Server)) with a CORS policy in
 /// front: browser preflights are answered by the policy, and the responses
@@ -26,10 +26,11 @@ pub struct Cors<H> {
 }
 
 impl<H> Cors<H> {
-    /// `inner` behind `policy`.
+    /// `inner` behind `policy`, with what gRPC-Web calls need added to it
+    /// ([`grpc_web_policy`]).
     pub fn new(policy: CorsPolicy, inner: H) -> Self {
         Self {
-            policy: Arc::new(policy),
+            policy: Arc::new(grpc_web_policy(policy)),
             inner,
         }
     }
