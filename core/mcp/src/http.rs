@@ -234,6 +234,14 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// Ids compare, order and hash as their text, so a table keyed by them
+/// is searched with the `Mcp-Session-Id` header's text as it came.
+impl std::borrow::Borrow<str> for SessionId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<&str> for SessionId {
     fn from(s: &str) -> Self {
         Self(Arc::from(s))
@@ -1067,17 +1075,17 @@ impl HttpServer {
     // ---- request handling ----
 
     fn check_origin(&self, head: &Parts) -> Result<(), HttpError> {
+        // Borrowed from the head: copied only into a refusal.
         let host = head
             .headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| head.uri.authority().map(|a| a.as_str().to_owned()))
+            .or_else(|| head.uri.authority().map(|a| a.as_str()))
             .unwrap_or_default();
         let host_ok = match &self.config.hosts {
             HostPolicy::Any => true,
-            HostPolicy::List(list) => list.iter().any(|h| h.eq_ignore_ascii_case(&host)),
-            HostPolicy::Localhost { port } => match split_host_port(&host) {
+            HostPolicy::List(list) => list.iter().any(|h| h.eq_ignore_ascii_case(host)),
+            HostPolicy::Localhost { port } => match split_host_port(host) {
                 Some((name, p)) => {
                     is_loopback_name(name)
                         && match (port, p) {
@@ -1089,17 +1097,19 @@ impl HttpServer {
             },
         };
         if !host_ok {
-            return Err(HttpError::HostNotAllowed { host });
+            return Err(HttpError::HostNotAllowed {
+                host: host.to_owned(),
+            });
         }
         let Some(origin) = head.headers.get(header::ORIGIN) else {
             return Ok(());
         };
-        let origin = origin.to_str().unwrap_or("").to_owned();
+        let origin = origin.to_str().unwrap_or("");
         let origin_ok = match &self.config.origins {
             OriginPolicy::Any => true,
             OriginPolicy::List(list) => list
                 .iter()
-                .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin)),
+                .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin)),
             OriginPolicy::Localhost => {
                 let rest = origin
                     .strip_prefix("http://")
@@ -1111,7 +1121,9 @@ impl HttpServer {
         if origin_ok {
             Ok(())
         } else {
-            Err(HttpError::OriginNotAllowed { origin })
+            Err(HttpError::OriginNotAllowed {
+                origin: origin.to_owned(),
+            })
         }
     }
 
@@ -1120,14 +1132,16 @@ impl HttpServer {
             .headers
             .get(MCP_SESSION_ID)
             .ok_or(HttpError::MissingSessionId)?;
-        let id = SessionId::from(id.to_str().map_err(|_| HttpError::UnknownSession)?);
-        if self
-            .sessions
-            .get(&id)
-            .is_none_or(|s| s.solo.is_some() || s.legacy)
-        {
+        let id = id.to_str().map_err(|_| HttpError::UnknownSession)?;
+        // Looked up by the header's text; the id returned is the table's
+        // own (a reference count, not a copy of the text).
+        let Some((id, slot)) = self.sessions.get_key_value(id) else {
+            return Err(HttpError::UnknownSession);
+        };
+        if slot.solo.is_some() || slot.legacy {
             return Err(HttpError::UnknownSession);
         }
+        let id = id.clone();
         check_version(head)?;
         Ok(id)
     }
@@ -1165,11 +1179,14 @@ impl HttpServer {
         // Answers find their exchange by request id, so an id still in
         // flight (or twice in one batch) would send one POST's answer down
         // another's response.
+        // (A lone request, the usual POST, cannot repeat itself: the set
+        // of ids seen, a hash table per POST, is built for batches only.)
         let mut seen = std::collections::HashSet::new();
+        let batch = classified.requests.len() > 1;
         if let Some(id) = classified
             .requests
             .iter()
-            .find(|id| slot.routes.contains_key(*id) || !seen.insert(*id))
+            .find(|id| slot.routes.contains_key(*id) || (batch && !seen.insert(*id)))
         {
             return Err(HttpError::RequestIdInUse {
                 id: serde_json::to_string(id).unwrap_or_default(),

@@ -331,6 +331,7 @@ impl McpServer {
         let shared = Arc::new_cyclic(|weak: &Weak<HttpShared<R>>| HttpShared {
             rt: rt.clone(),
             me: weak.clone(),
+            max_body: machine.config().max_body,
             registry: self.registry.clone(),
             state: Mutex::new(HttpState {
                 machine,
@@ -1009,6 +1010,9 @@ struct HttpState {
 struct HttpShared<R: Runtime> {
     rt: R,
     me: Weak<HttpShared<R>>,
+    /// The machine's [`HttpConfig::max_body`] (fixed at its creation),
+    /// kept here so reading a body does not take the lock.
+    max_body: usize,
     registry: Arc<Registry>,
     state: Mutex<HttpState>,
 }
@@ -1183,8 +1187,7 @@ impl<R: Runtime> McpHttp<R> {
             return self.upgrade_websocket(&req);
         }
         let (parts, body) = req.into_parts();
-        let max = self.shared.lock().machine.config().max_body;
-        let body = match body.collect(max).await {
+        let body = match body.collect(self.shared.max_body).await {
             Ok(b) => b,
             Err(crate::Error::BodyTooLarge(_)) => {
                 return Response::builder()
