@@ -824,7 +824,26 @@ fn on_event(
     }
 }
 
+/// How many times [`lock`] gives its time slice away before it sleeps on
+/// a held lock.
+const LOCK_YIELDS: usize = 4;
+
+/// Takes `m`, yielding the processor a few times before sleeping on it.
+/// The Streamable HTTP endpoint's lock is taken by every connection
+/// thread for every call; when those threads share a core, a thread that
+/// finds it held finds it held by a thread that was preempted inside it.
+/// Sleeping on the lock then costs three switches and a system call (the
+/// waiter sleeps, the holder's unlock wakes it and is preempted by it,
+/// the holder resumes later); yielding lets the holder finish at once
+/// and costs one switch. Bounded, so a lock held for long still sleeps.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    for _ in 0..LOCK_YIELDS {
+        match m.try_lock() {
+            Ok(guard) => return guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
