@@ -111,6 +111,7 @@ use crate::schema::{
 use crate::server::{Config, Phase, ServerEvent, ServerSession};
 
 pub mod client;
+pub mod cors;
 pub mod legacy;
 pub mod stateless;
 
@@ -189,6 +190,11 @@ pub struct HttpConfig {
     /// The 2024-11-05 HTTP+SSE transport served beside Streamable HTTP
     /// (its two paths, see [`legacy`]); `None` (the default): off.
     pub legacy_sse: Option<legacy::LegacySse>,
+    /// CORS for browser clients on other origins (see [`cors`]; MCP's
+    /// methods and headers are added to the policy given). `None` (the
+    /// default): no CORS header (a preflight is an `OPTIONS` request like
+    /// any: 405, or 403 from another origin).
+    pub cors: Option<wirestate_http1::cors::CorsPolicy>,
 }
 
 impl Default for HttpConfig {
@@ -213,6 +219,7 @@ impl HttpConfig {
             hosts: HostPolicy::Localhost { port: None },
             origins: OriginPolicy::Localhost,
             legacy_sse: None,
+            cors: None,
         }
     }
 }
@@ -602,6 +609,9 @@ pub struct HttpServer {
     /// were last pumped: what they queued is routed on the next poll,
     /// without visiting every other session.
     touched: BTreeSet<SessionId>,
+    /// The `Origin` of deferred exchanges' requests, for the CORS headers
+    /// of their heads ([`cors`]).
+    cors_later: BTreeMap<ExchangeId, HeaderMap>,
 }
 
 impl fmt::Debug for HttpServer {
@@ -647,7 +657,8 @@ struct ProgressOf {
 
 impl HttpServer {
     /// An endpoint with no session; session ids are drawn from `entropy`.
-    pub fn new(config: HttpConfig, entropy: impl Entropy + Send + 'static) -> Self {
+    pub fn new(mut config: HttpConfig, entropy: impl Entropy + Send + 'static) -> Self {
+        config.cors = config.cors.take().map(cors::mcp_policy);
         let mut limits = config.session.jsonrpc.limits.clone();
         limits.max_message_size = limits.max_message_size.min(config.max_body);
         Self {
@@ -663,6 +674,7 @@ impl HttpServer {
             events: VecDeque::new(),
             limits,
             touched: BTreeSet::new(),
+            cors_later: BTreeMap::new(),
         }
     }
 
@@ -867,7 +879,14 @@ impl HttpServer {
     /// [`HttpEvent::Refused`] events).
     pub fn handle_request(&mut self, now: Instant, head: &Parts, body: Bytes) -> Reply {
         self.pump_all();
-        let reply = match self.check_origin(head) {
+        if let Some(preflight) = self.cors_preflight(head) {
+            return preflight;
+        }
+        let checked = match self.check_origin(head) {
+            Err(HttpError::OriginNotAllowed { .. }) if self.cors_allows(head) => Ok(()),
+            other => other,
+        };
+        let reply = match checked {
             Err(e) => Err(e),
             Ok(()) => match self.legacy_request(now, head, &body) {
                 Some(reply) => reply,
@@ -881,7 +900,7 @@ impl HttpServer {
                 },
             },
         };
-        match reply {
+        let mut reply = match reply {
             Ok(r) => {
                 self.pump_all();
                 r
@@ -891,13 +910,16 @@ impl HttpServer {
                 self.events.push_back(HttpEvent::Refused(e));
                 Reply::Full(r)
             }
-        }
+        };
+        self.cors_decorate(head, &mut reply);
+        reply
     }
 
     /// The client of an open response went away (the runtime could not
     /// write, or the body was dropped). An SSE stream stays resumable;
     /// a pending JSON answer is dropped.
     pub fn handle_disconnect(&mut self, now: Instant, exchange: ExchangeId) {
+        self.cors_decorate_later(exchange, None, true);
         // A head decided but never taken goes with its exchange.
         self.decided.remove(&exchange);
         let Some(ex) = self.exchanges.remove(&exchange) else {
@@ -1069,7 +1091,10 @@ impl HttpServer {
     /// allow-lists, or `None` when both pass. For requests of the same
     /// endpoint served beside this machine, like a WebSocket upgrade.
     pub fn refusal_for(&self, head: &Parts) -> Option<Response<Bytes>> {
-        self.check_origin(head).err().map(|e| refusal(&e))
+        self.check_origin(head)
+            .err()
+            .filter(|e| !matches!(e, HttpError::OriginNotAllowed { .. }) || !self.cors_allows(head))
+            .map(|e| refusal(&e))
     }
 
     // ---- request handling ----

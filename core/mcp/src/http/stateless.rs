@@ -376,8 +376,11 @@ impl HttpServer {
     /// unknown exchange).
     pub fn poll_reply(&mut self, exchange: ExchangeId) -> Option<Reply> {
         self.pump_all();
-        self.take_decided(exchange)
-            .or_else(|| self.take_reply(exchange))
+        let mut reply = self
+            .take_decided(exchange)
+            .or_else(|| self.take_reply(exchange));
+        self.cors_decorate_later(exchange, reply.as_mut(), false);
+        reply
     }
 
     fn take_reply(&mut self, exchange: ExchangeId) -> Option<Reply> {
