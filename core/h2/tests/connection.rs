@@ -91,6 +91,46 @@ fn get_round_trip() {
     assert!(c.error().is_none() && s.error().is_none());
 }
 
+/// RFC 9113 §8.3.1: a client must not send a Host that differs from
+/// :authority. A Host set by the caller (`curl -H 'Host: ...'`) named the
+/// authority it meant, but went out beside the URI's :authority, and
+/// servers (ours too) reset the stream with PROTOCOL_ERROR.
+#[test]
+fn a_host_header_becomes_the_authority() {
+    let (mut c, mut s) = pair();
+    let now = Instant::now();
+    let mut req = get("http://127.0.0.1:8080/a");
+    req.headers
+        .insert(http::header::HOST, "example.com".parse().unwrap());
+    c.send_request(req, true).unwrap();
+    let mut seen = Vec::new();
+    pump(
+        &mut c,
+        &mut s,
+        now,
+        &mut |c, e| match e {
+            Event::Response { head, .. } => seen.push(head.status.as_u16()),
+            Event::Data {
+                stream, flow_len, ..
+            } => c.release_capacity(stream, flow_len).unwrap(),
+            _ => {}
+        },
+        &mut |s, e| {
+            if let Event::Request { ref head, .. } = e {
+                assert_eq!(head.uri.to_string(), "http://example.com/a");
+                assert!(
+                    head.headers
+                        .get(http::header::HOST)
+                        .is_none_or(|h| h == "example.com")
+                );
+            }
+            echo_server(s, e)
+        },
+    );
+    assert_eq!(seen, [200]);
+    assert!(c.error().is_none() && s.error().is_none());
+}
+
 #[test]
 fn post_larger_than_windows_waits_for_release() {
     let mut cfg = Config::default();

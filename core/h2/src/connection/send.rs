@@ -89,7 +89,7 @@ impl Connection {
     /// either way, [`Error::InvalidHead`] for connection-specific fields.
     pub fn send_request(
         &mut self,
-        head: request::Parts,
+        mut head: request::Parts,
         end_stream: bool,
     ) -> Result<StreamId, Error> {
         self.check_open()?;
@@ -112,13 +112,17 @@ impl Connection {
         }
         headers::check_outgoing(&head.headers)?;
         let scheme = self.config.default_scheme.clone();
-        let host = head
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
+        // A Host field names the authority the caller means (as `curl -H
+        // 'Host: ...'` does): it becomes :authority and is not sent as a
+        // field, since a client must not send a Host that differs from
+        // :authority (RFC 9113 §8.3.1).
+        let host = head.headers.remove(http::header::HOST);
         let mut pseudo = Pseudo::request(&head.method, &head.uri);
-        if pseudo.authority.is_none() {
-            pseudo.authority = host;
+        if let Some(host) = &host {
+            let host = host
+                .to_str()
+                .map_err(|_| Error::InvalidHead("host is not a valid authority"))?;
+            pseudo.authority = Some(host);
         }
         if head.method == Method::CONNECT {
             if pseudo.authority.is_none() {
