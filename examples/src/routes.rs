@@ -169,8 +169,11 @@ pub fn with_grpc_cors<R: wirestate_rt::Runtime, H: wirestate_rt::http1::Handler>
         let inner = inner.clone();
         async move {
             let is_grpc = wirestate_rt::grpc::is_grpc(&req);
+            // The MCP paths answer their own preflights (--mcp-cors).
+            let preflight =
+                Cors::<()>::is_preflight(&req) && !MCP_PATHS.contains(&req.uri().path());
             match cors {
-                Some(cors) if is_grpc || Cors::<()>::is_preflight(&req) => cors.call(req).await,
+                Some(cors) if is_grpc || preflight => cors.call(req).await,
                 _ if is_grpc => grpc.call(req).await,
                 _ => inner.call(req).await,
             }

@@ -66,6 +66,14 @@ enum Command {
         /// Access-Control-* headers. Repeatable. Off by default.
         #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
         grpc_web_cors: Vec<String>,
+        /// Let browser pages from ORIGIN (or `*` for any) use the MCP
+        /// endpoint (/mcp, and /sse and /messages): CORS preflights are
+        /// answered, responses carry the Access-Control-* headers, and
+        /// the origin passes the Origin check that otherwise admits only
+        /// loopback pages (Host must still be a loopback name).
+        /// Repeatable. Off by default.
+        #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
+        mcp_cors: Vec<String>,
     },
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
@@ -217,6 +225,7 @@ fn main() -> ExitCode {
             conformance_fixtures,
             shutdown_timeout,
             grpc_web_cors,
+            mcp_cors,
         } => serve(
             listen,
             runtime,
@@ -224,6 +233,7 @@ fn main() -> ExitCode {
             conformance_fixtures,
             std::time::Duration::from_secs_f64(shutdown_timeout),
             cors_policy(&grpc_web_cors),
+            cors_policy(&mcp_cors),
         ),
         Command::McpServer {
             conformance_fixtures,
@@ -333,8 +343,9 @@ fn tokio_runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runt
     }
 }
 
-/// The CORS policy of `--grpc-web-cors` values: none when there are
-/// none, any origin when one is `*`, else exactly the ones given.
+/// The CORS policy of `--grpc-web-cors` or `--mcp-cors` values: none
+/// when there are none, any origin when one is `*`, else exactly the ones
+/// given (each protocol adds its methods and headers).
 fn cors_policy(origins: &[String]) -> Option<wirestate_grpc::cors::CorsPolicy> {
     use wirestate_grpc::cors::CorsPolicy;
     if origins.is_empty() {
@@ -353,6 +364,7 @@ fn serve(
     fixtures: bool,
     shutdown_timeout: std::time::Duration,
     cors: Option<wirestate_grpc::cors::CorsPolicy>,
+    mcp_cors: Option<wirestate_grpc::cors::CorsPolicy>,
 ) -> Result<ExitCode, String> {
     // The MCP endpoint at /mcp (every runtime), and the 2024-11-05
     // HTTP+SSE transport at /sse and /messages: Host must name a loopback
@@ -361,6 +373,7 @@ fn serve(
         let mut c = wirestate_mcp::HttpConfig::default();
         c.hosts = wirestate_mcp::http::HostPolicy::Localhost { port: Some(port) };
         c.legacy_sse = Some(wirestate_mcp::http::legacy::LegacySse::new());
+        c.cors = mcp_cors.clone();
         c
     };
     let mcp = wirestate_examples::mcp::server(fixtures);
