@@ -612,6 +612,9 @@ pub struct HttpServer {
     /// The `Origin` of deferred exchanges' requests, for the CORS headers
     /// of their heads ([`cors`]).
     cors_later: BTreeMap<ExchangeId, HeaderMap>,
+    /// When each 2024-11-05 HTTP+SSE stream gets its next keep-alive
+    /// comment ([`legacy`]).
+    legacy_pings: BTreeMap<SessionId, Instant>,
 }
 
 impl fmt::Debug for HttpServer {
@@ -675,6 +678,7 @@ impl HttpServer {
             limits,
             touched: BTreeSet::new(),
             cors_later: BTreeMap::new(),
+            legacy_pings: BTreeMap::new(),
         }
     }
 
@@ -978,6 +982,7 @@ impl HttpServer {
                 self.end_session(&id, CloseReason::Expired);
             }
         }
+        self.legacy_keep_alive(now);
     }
 
     // ---- outputs ----
@@ -1078,7 +1083,10 @@ impl HttpServer {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         }
-        next
+        match (next, self.legacy_pings.values().min()) {
+            (Some(n), Some(&p)) => Some(n.min(p)),
+            (n, p) => n.or(p.copied()),
+        }
     }
 
     /// Open responses (SSE streams attached, JSON answers pending).

@@ -373,6 +373,36 @@ fn a_client_that_does_not_read_is_refused_beyond_the_queue() {
 }
 
 #[test]
+fn idle_streams_get_keep_alive_comments() {
+    let now = Instant::now();
+    let mut s = server();
+    let (x, endpoint) = initialized(&mut s, now);
+    let every = LegacySse::new().keep_alive.unwrap();
+    assert_eq!(s.poll_timeout(), Some(now + every));
+    s.handle_timeout(now + every / 2);
+    assert_eq!(drain(&mut s, x).0, b"");
+    s.handle_timeout(now + every);
+    assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == x));
+    let (data, ended) = drain(&mut s, x);
+    assert_eq!(data, b": keep-alive\n");
+    assert!(!ended);
+    // No event for the client: the stream's messages are unchanged.
+    assert!(messages(&data).is_empty());
+    assert!(s.poll_timeout().is_some_and(|t| t > now + every));
+    // Not while something else waits to be written.
+    let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+    assert_eq!(post(&mut s, now, &endpoint, &ping), StatusCode::ACCEPTED);
+    s.handle_timeout(now + every * 2);
+    let got = drain(&mut s, x).0;
+    assert_eq!(messages(&got).len(), 1);
+    assert!(!String::from_utf8_lossy(&got).contains("keep-alive"));
+    // A gone session is forgotten.
+    s.handle_disconnect(now, x);
+    s.handle_timeout(now + every * 3);
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
 fn sessions_are_bounded_with_the_streamable_ones() {
     let now = Instant::now();
     let mut c = config();

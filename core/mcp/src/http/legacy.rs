@@ -22,7 +22,10 @@
 //! stream is the GET stream, where every message it sends goes. It lives
 //! as long as that stream: when the client goes away
 //! ([`HttpServer::handle_disconnect`]) the session ends
-//! ([`CloseReason::StreamClosed`]). It is not reachable through
+//! ([`CloseReason::StreamClosed`]); an idle stream gets a keep-alive
+//! comment every [`LegacySse::keep_alive`] (on
+//! [`HttpServer::handle_timeout`]), so a client gone without a word is
+//! found at the write. It is not reachable through
 //! `Mcp-Session-Id` on the Streamable HTTP path, nor the other way round.
 //! A POST to a session whose stream already holds
 //! [`LegacySse::max_queue`] undelivered events is refused with 503
@@ -47,13 +50,13 @@
 //! [`HttpConfig::max_body`]: super::HttpConfig::max_body
 //! [`CloseReason::StreamClosed`]: super::CloseReason::StreamClosed
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri};
-use wirestate_codec::{SseDecoder, SseError, SseEvent, encode_event};
+use wirestate_codec::{SseDecoder, SseError, SseEvent, encode_comment, encode_event};
 
 use super::client::{AnswerError, ClientEndpoint};
 use super::{
@@ -81,6 +84,11 @@ pub struct LegacySse {
     /// (the oldest undelivered go first), so this should not exceed it.
     /// Default 64.
     pub max_queue: usize,
+    /// How often an idle stream gets a keep-alive comment (`: keep-alive`,
+    /// which clients ignore): proxies keep the connection, and a client
+    /// that went away without a word is found at the write, ending its
+    /// session. `None`: never. Default 15 s.
+    pub keep_alive: Option<Duration>,
 }
 
 impl Default for LegacySse {
@@ -89,6 +97,7 @@ impl Default for LegacySse {
             sse_path: "/sse".into(),
             messages_path: "/messages".into(),
             max_queue: 64,
+            keep_alive: Some(Duration::from_secs(15)),
         }
     }
 }
@@ -161,7 +170,11 @@ impl HttpServer {
             .map(|l| l.messages_path.clone())
             .unwrap_or_default();
         let replay = self.config.replay_events;
+        let keep_alive = self.config.legacy_sse.as_ref().and_then(|l| l.keep_alive);
         let session = self.new_session(now)?;
+        if let Some(every) = keep_alive {
+            self.legacy_pings.insert(session.clone(), now + every);
+        }
         let exchange = self.exchange_id();
         let Some(slot) = self.sessions.get_mut(&session) else {
             return Err(HttpError::UnknownSession);
@@ -252,6 +265,43 @@ impl HttpServer {
                 .body(Bytes::new())
                 .unwrap_or_default(),
         ))
+    }
+
+    /// Writes a keep-alive comment to each legacy stream that is due and
+    /// has nothing else waiting; forgets the streams of ended sessions.
+    pub(super) fn legacy_keep_alive(&mut self, now: Instant) {
+        let Some(every) = self.config.legacy_sse.as_ref().and_then(|l| l.keep_alive) else {
+            self.legacy_pings.clear();
+            return;
+        };
+        let replay = self.config.replay_events;
+        let due: Vec<SessionId> = self
+            .legacy_pings
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some(slot) = self.sessions.get_mut(&id) else {
+                self.legacy_pings.remove(&id);
+                continue;
+            };
+            self.legacy_pings.insert(id, now + every);
+            let Some(stream) = slot.standalone.and_then(|s| slot.streams.get_mut(&s)) else {
+                continue;
+            };
+            if stream.next_seq != stream.delivered {
+                // Something is on its way already.
+                continue;
+            }
+            let Some(exchange) = stream.attached else {
+                continue;
+            };
+            let mut dst = BytesMut::new();
+            encode_comment("keep-alive", &mut dst);
+            push_frame(stream, dst.freeze(), replay);
+            mark(&mut self.ready, &mut self.ready_order, exchange);
+        }
     }
 
     /// Whether `id` is a live session of the 2024-11-05 HTTP+SSE
