@@ -162,6 +162,11 @@ fn mcp_ws_corpus() {
     replay("mcp_ws");
 }
 
+#[test]
+fn mcp_legacy_corpus() {
+    replay("mcp_legacy");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {
@@ -363,6 +368,7 @@ mod seeds {
             ("mcp_stdio", wirestate_tests::fuzz::mcp_stdio_seeds()),
             ("mcp_http", wirestate_tests::fuzz::mcp_http_seeds()),
             ("mcp_ws", wirestate_tests::fuzz::mcp_ws_seeds()),
+            ("mcp_legacy", wirestate_tests::fuzz::mcp_legacy_seeds()),
         ]
     }
 

@@ -42,6 +42,7 @@ mod jsonrpc;
 mod lines;
 mod mcp;
 mod mcp_http;
+mod mcp_legacy;
 mod mcp_stdio;
 mod mcp_ws;
 mod ops;
@@ -65,6 +66,7 @@ pub use jsonrpc::jsonrpc;
 pub use lines::lines;
 pub use mcp::{ClientMsg, IdChoice};
 pub use mcp_http::{HttpOp, HttpSetup, mcp_http, mcp_http_seeds};
+pub use mcp_legacy::{mcp_legacy, mcp_legacy_seeds};
 pub use mcp_stdio::{StdioOp, StdioSetup, mcp_stdio, mcp_stdio_seeds};
 pub use mcp_ws::{McpWsOp, McpWsSetup, mcp_ws, mcp_ws_seeds};
 pub use ops::{BodyChoice, LimitsChoice, SizeChoice, Split, TimeoutChoice};
@@ -105,4 +107,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mcp_stdio", mcp_stdio),
     ("mcp_http", mcp_http),
     ("mcp_ws", mcp_ws),
+    ("mcp_legacy", mcp_legacy),
 ];
