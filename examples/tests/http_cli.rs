@@ -76,3 +76,57 @@ fn a_url_with_an_invalid_port_is_refused_on_every_runtime() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// `wirestate http` writes a body through a buffer (a chunked body of many
+/// small chunks took one write(2) per line), but a chunk must still show
+/// as soon as it arrives when the next one is not there yet: the server
+/// below sends the second chunk only once the test has read the first
+/// line from the command's stdout.
+#[test]
+fn a_streamed_body_shows_each_chunk_as_it_comes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    for runtime in ["tokio", "smol", "blocking"] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (seen_tx, seen_rx) = mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+                .unwrap();
+            // Waits (bounded) for the test to see the first line.
+            let _ = seen_rx.recv_timeout(Duration::from_secs(10));
+            s.write_all(b"6\r\nlater\n\r\n0\r\n\r\n").unwrap();
+        });
+        let mut child = Command::new(BIN)
+            .args(["http", "--runtime", runtime, &format!("http://{addr}/")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = line_tx.send(line.unwrap());
+            }
+        });
+        let first = line_rx.recv_timeout(Duration::from_secs(5));
+        seen_tx.send(()).unwrap();
+        let later = line_rx.recv_timeout(Duration::from_secs(5));
+        assert!(child.wait().unwrap().success(), "{runtime}");
+        server.join().unwrap();
+        assert_eq!(
+            first.as_deref(),
+            Ok("first"),
+            "{runtime}: first chunk held back"
+        );
+        assert_eq!(later.as_deref(), Ok("later"), "{runtime}");
+    }
+}

@@ -700,11 +700,25 @@ fn write_head(out: &mut impl Write, parts: &http::response::Parts) -> std::io::R
 
 async fn print_response(res: http::Response<Body>, include: bool) -> Result<(), String> {
     let (parts, mut body) = res.into_parts();
-    let mut out = std::io::stdout().lock();
+    // Buffered, and flushed whenever the next chunk has not arrived yet:
+    // a body of many small chunks (a chunked download, `/stream`) leaves in
+    // a few large writes instead of one write(2) per line (stdout is
+    // line-buffered), while a slow stream still shows each chunk as it
+    // comes.
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     if include {
         write_head(&mut out, &parts).map_err(|e| e.to_string())?;
     }
-    while let Some(chunk) = body.chunk().await {
+    loop {
+        let ready = std::future::poll_fn(|cx| std::task::Poll::Ready(body.poll_chunk(cx))).await;
+        let next = match ready {
+            std::task::Poll::Ready(next) => next,
+            std::task::Poll::Pending => {
+                out.flush().map_err(|e| e.to_string())?;
+                body.chunk().await
+            }
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| format!("reading the body failed: {e}"))?;
         out.write_all(&chunk).map_err(|e| e.to_string())?;
     }
