@@ -81,21 +81,16 @@ enum Phase<H> {
 
 /// What both upgrade machines do the same way once, or before, frames flow.
 impl<H: Machine> Phase<H> {
-    /// Feeds frames to the connection and moves its events to `events`.
-    fn ws_input(
-        &mut self,
-        now: Instant,
-        bytes: &[u8],
-        events: &mut VecDeque<UpgradeEvent>,
-    ) -> Result<(), UpgradeError> {
+    /// Feeds frames to the connection.
+    fn ws_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), UpgradeError> {
         let Phase::Ws(ws) = self else {
             return Ok(());
         };
-        let result = ws.handle_input(now, bytes);
-        while let Some(ev) = ws.poll_event() {
-            events.push_back(UpgradeEvent::Ws(ev));
-        }
-        Ok(result?)
+        // The connection keeps its events: `poll_event` takes them from it
+        // after the upgrade's own queue. Draining them here would run a
+        // held-back close reply before the application saw (and answered)
+        // the messages in front of it.
+        Ok(ws.handle_input(now, bytes)?)
     }
 
     fn poll_event(&mut self) -> Option<UpgradeEvent> {
@@ -266,7 +261,7 @@ impl ServerUpgrade {
     }
 
     fn ws_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), UpgradeError> {
-        self.phase.ws_input(now, bytes, &mut self.events)
+        self.phase.ws_input(now, bytes)
     }
 }
 
@@ -295,13 +290,7 @@ impl Machine for ServerUpgrade {
                 self.pump_http(now)?;
                 Ok(result?)
             }
-            Phase::Ws(ws) => {
-                let result = ws.handle_eof(now);
-                while let Some(ev) = ws.poll_event() {
-                    self.events.push_back(UpgradeEvent::Ws(ev));
-                }
-                Ok(result?)
-            }
+            Phase::Ws(ws) => Ok(ws.handle_eof(now)?),
         }
     }
 
@@ -311,12 +300,7 @@ impl Machine for ServerUpgrade {
                 http.handle_timeout(now);
                 let _ = self.pump_http(now);
             }
-            Phase::Ws(ws) => {
-                ws.handle_timeout(now);
-                while let Some(ev) = ws.poll_event() {
-                    self.events.push_back(UpgradeEvent::Ws(ev));
-                }
-            }
+            Phase::Ws(ws) => ws.handle_timeout(now),
         }
     }
 
@@ -516,7 +500,7 @@ impl ClientUpgrade {
     }
 
     fn ws_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), UpgradeError> {
-        self.phase.ws_input(now, bytes, &mut self.events)
+        self.phase.ws_input(now, bytes)
     }
 }
 
@@ -545,13 +529,7 @@ impl Machine for ClientUpgrade {
                 self.pump_http(now)?;
                 result.map_err(|e| self.fail(e.into()))
             }
-            Phase::Ws(ws) => {
-                let result = ws.handle_eof(now);
-                while let Some(ev) = ws.poll_event() {
-                    self.events.push_back(UpgradeEvent::Ws(ev));
-                }
-                Ok(result?)
-            }
+            Phase::Ws(ws) => Ok(ws.handle_eof(now)?),
         }
     }
 
@@ -561,12 +539,7 @@ impl Machine for ClientUpgrade {
                 http.handle_timeout(now);
                 let _ = self.pump_http(now);
             }
-            Phase::Ws(ws) => {
-                ws.handle_timeout(now);
-                while let Some(ev) = ws.poll_event() {
-                    self.events.push_back(UpgradeEvent::Ws(ev));
-                }
-            }
+            Phase::Ws(ws) => ws.handle_timeout(now),
         }
     }
 

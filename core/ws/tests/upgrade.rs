@@ -165,6 +165,49 @@ fn server_split_invariance_across_the_switch() {
     );
 }
 
+/// A message and the peer's close in one read: the application's echo of
+/// the message goes out before the close reply, as with a bare
+/// `Connection`. ServerUpgrade drained the connection's events as soon as
+/// input came, which ran the held-back close reply at once: the echo loop
+/// example answered 'a', 'b' and a close sent together with the close
+/// alone (`send` refused with Closing).
+#[test]
+fn server_replies_to_earlier_messages_before_the_close() {
+    let mut input = UPGRADE.to_vec();
+    // A masked "Hello", then a close 1000 (mask 0).
+    input.extend_from_slice(&[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ]);
+    input.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    let t = assert_split_invariant(
+        &|| ServerUpgrade::new(Instant::now(), ServerHandshake::new(), Config::default()),
+        Instant::now(),
+        &input,
+        &[5, 150, 160],
+        false,
+        &mut |m: &mut ServerUpgrade, e: &UpgradeEvent| {
+            if let (UpgradeEvent::Ws(Event::Message(msg)), Some(ws)) = (e, m.connection()) {
+                ws.send(msg.clone()).unwrap();
+            }
+        },
+        &|evs| {
+            evs.into_iter()
+                .map(|e| match e {
+                    UpgradeEvent::Open { .. } => "open".to_string(),
+                    UpgradeEvent::Ws(e) => format!("{e:?}"),
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    assert_eq!(t.events.len(), 3, "{:?}", t.events);
+    let head_end = t.output.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        &t.output[head_end..],
+        b"\x81\x05Hello\x88\x02\x03\xe8",
+        "the echo, then the close reply"
+    );
+}
+
 #[test]
 fn server_refuses_a_bad_handshake_with_its_status() {
     let now = Instant::now();
