@@ -15,7 +15,10 @@
 #     prompts/list, prompts/get (-32602 for an unknown prompt), an unknown
 #     method -32601, bad params -32602, logging/setLevel and log
 #     notifications; on HTTP a 32-hex-digit session id, DELETE
-#     (terminateSession) then 404, and an unknown session refused with 404.
+#     (terminateSession) then 404, and an unknown session refused with 404;
+#     and the same session over the 2024-11-05 HTTP+SSE transport at /sse
+#     (SSEClientTransport): the endpoint event, and the session ending
+#     with its stream.
 #   - our client (`wirestate mcp` on tokio, smol and blocking) against
 #     server-everything over stdio (spawned as a child) and over Streamable
 #     HTTP (its express server, bound to 127.0.0.1 by the harness's
@@ -23,7 +26,9 @@
 #     get-structured-content / trigger-long-running-operation (progress
 #     notifications) / an unknown tool (exit 1), resources, read a static
 #     and a templated resource, prompts, get-prompt with and without
-#     arguments; on HTTP the session is ended with DELETE.
+#     arguments; on HTTP the session is ended with DELETE. And its
+#     2024-11-05 HTTP+SSE server (`sse`, /sse): the same checks, reached
+#     through the client's fallback (POST /sse refused, then the stream).
 # Loopback only; servers ended by PID. One PASS/FAIL line per check, then
 # `interop-mcpts: N passed, M failed`.
 set -euo pipefail
@@ -99,6 +104,7 @@ for rt in tokio smol; do
     pids+=($!)
     if wait_port "$port"; then
         ts "$rt-http" http wirestate-demo "http://127.0.0.1:$port/mcp"
+        ts "$rt-sse" sse wirestate-demo "http://127.0.0.1:$port/sse"
     else
         failed=$((failed + 1))
         echo "FAIL [$rt-http] wirestate serve did not listen on $port"
@@ -205,6 +211,21 @@ for rt in tokio smol blocking; do
         failed=$((failed + 1))
         echo "FAIL [$rt everything-http] server-everything did not listen on $port"
         tail -20 "$work/everything-$rt.log" | sed 's/^/    /'
+    fi
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+
+    # The same server over its 2024-11-05 HTTP+SSE transport (/sse,
+    # POST /message): given the URL, the client falls back to it.
+    port=$(free_port)
+    PORT=$port "$node" --import "$harness/loopback-only.mjs" "$EVERYTHING_JS" sse >"$work/everything-sse-$rt.log" 2>&1 &
+    pids+=($!)
+    if wait_port "$port"; then
+        everything_checks "$rt everything-sse" "$rt" "http://127.0.0.1:$port/sse"
+    else
+        failed=$((failed + 1))
+        echo "FAIL [$rt everything-sse] server-everything did not listen on $port"
+        tail -20 "$work/everything-sse-$rt.log" | sed 's/^/    /'
     fi
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true

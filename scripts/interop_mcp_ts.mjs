@@ -16,6 +16,7 @@ const sdk = (p) => import(pathToFileURL(path.join(sdkDir, 'dist/esm', p)).href);
 const { Client } = await sdk('client/index.js');
 const { StdioClientTransport } = await sdk('client/stdio.js');
 const { StreamableHTTPClientTransport } = await sdk('client/streamableHttp.js');
+const { SSEClientTransport } = await sdk('client/sse.js');
 const { LoggingMessageNotificationSchema, ResultSchema } = await sdk('types.js');
 
 let failures = 0;
@@ -156,6 +157,28 @@ async function main() {
     return;
   }
   const url = new URL(rest[0]);
+  if (mode === 'sse') {
+    // The 2024-11-05 HTTP+SSE transport: the GET stream and its endpoint.
+    const transport = new SSEClientTransport(url);
+    await session(client, transport);
+    const endpoint = transport._endpoint?.href ?? '';
+    check('HTTP+SSE: the endpoint is /messages?sessionId=<32 hex digits>',
+      /\/messages\?sessionId=[0-9a-f]{32}$/.test(endpoint), endpoint);
+    await client.close();
+    // The stream is closed: the session ends (found at the next write).
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 404; i += 1) {
+      const r = await fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+      status = r.status;
+      if (status !== 404) await new Promise((res) => setTimeout(res, 250));
+    }
+    check('HTTP+SSE: the session ends with its stream (POST → 404)', status === 404, status);
+    return;
+  }
   const transport = new StreamableHTTPClientTransport(url);
   await session(client, transport);
   const sid = transport.sessionId;
