@@ -207,3 +207,54 @@ fn a_session_ends_with_its_stream() {
         assert_eq!(last, 404, "{server}");
     }
 }
+
+/// The server goes away: the stream ends, the session closes, and calls
+/// fail at once instead of waiting for their deadlines; close returns.
+#[test]
+fn a_vanished_server_closes_the_session() {
+    let mut serve = Serve::start(&["--runtime", "tokio"]);
+    let url = format!("http://{}/sse", serve.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt
+        .block_on(wirestate_tokio::mcp::connect_http(&url, rt_config()))
+        .unwrap();
+    let blocking = {
+        let mut config = wirestate_blocking::mcp_client::McpClientConfig::default();
+        config.session.jsonrpc.request_timeout = Some(Duration::from_secs(30));
+        wirestate_blocking::mcp_client::McpClient::http(&url, config).unwrap()
+    };
+    let _ = serve.child.kill();
+    let _ = serve.child.wait();
+    let started = std::time::Instant::now();
+    rt.block_on(async {
+        let mut result = client.list_tools(None).await;
+        // The end of the stream may take a moment to be seen.
+        for _ in 0..50 {
+            if result.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            result = client.list_tools(None).await;
+        }
+        assert!(result.is_err(), "a call after the server left: {result:?}");
+        client.close().await.unwrap();
+    });
+    let mut result = blocking.list_tools(None);
+    for _ in 0..50 {
+        if result.is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        result = blocking.list_tools(None);
+    }
+    assert!(result.is_err(), "blocking: a call after the server left");
+    blocking.close().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -191,9 +191,11 @@ async fn drive_legacy<R: Runtime>(
             w.wake();
         }
     }));
+    let mut ended = false;
     loop {
         let next = std::future::poll_fn(|cx| {
             if Pin::new(&mut end_rx).poll(cx).is_ready() {
+                ended = true;
                 return Poll::Ready(Next::Done);
             }
             let mut st = shared.lock();
@@ -218,7 +220,11 @@ async fn drive_legacy<R: Runtime>(
         }
     }
     drop(stop_tx);
-    let _ = end_rx.await;
+    if !ended {
+        // The reader stops at once (stop_tx is gone); a completed
+        // receiver is not polled again.
+        let _ = end_rx.await;
+    }
     let mut st = shared.lock();
     st.closed = true;
     st.driver = None;
