@@ -130,3 +130,42 @@ fn a_streamed_body_shows_each_chunk_as_it_comes() {
         assert_eq!(later.as_deref(), Ok("later"), "{runtime}");
     }
 }
+
+/// `-H 'Content-Length: N'` as curl users write it: the command sets the
+/// body's framing itself, so a Content-Length that matches the body is
+/// taken as said, and one that does not (or a Transfer-Encoding) is a
+/// usage error naming the header. Over HTTP/1.1 every such request failed
+/// with 'framing headers are set from BodySize, not by hand'.
+#[test]
+fn a_content_length_header_given_by_hand() {
+    let server = Serve::start(&["--threads", "1"]);
+    let url = format!("http://{}/echo", server.addr);
+    for runtime in ["tokio", "smol", "blocking"] {
+        for h2 in [false, true] {
+            let run = |header: &str| {
+                let mut cmd = Command::new(BIN);
+                cmd.args(["http", "--runtime", runtime, "-d", "hello", "-H", header]);
+                if h2 {
+                    cmd.arg("--http2-prior-knowledge");
+                }
+                cmd.arg(&url).stdin(Stdio::null()).output().unwrap()
+            };
+            let ok = run("Content-Length: 5");
+            assert!(
+                ok.status.success() && ok.stdout == b"hello",
+                "{runtime} h2={h2}: {:?} {}",
+                ok.status,
+                String::from_utf8_lossy(&ok.stderr)
+            );
+            for bad in ["Content-Length: 4", "Transfer-Encoding: chunked"] {
+                let out = run(bad);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    out.status.code() == Some(1) && stderr.contains(bad),
+                    "{runtime} h2={h2} {bad:?}: {:?} {stderr}",
+                    out.status
+                );
+            }
+        }
+    }
+}

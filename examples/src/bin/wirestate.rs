@@ -539,6 +539,33 @@ fn build_request<B>(
     b.body(body).map_err(|e| format!("bad request: {e}"))
 }
 
+/// The `-H` headers without the body's framing, which the command sets
+/// itself (the HTTP/1.1 machine refuses framing fields set by hand): a
+/// `Content-Length` equal to the body's length, as curl users write it,
+/// is dropped; another length or a `Transfer-Encoding` is refused, naming
+/// the header.
+fn without_framing(headers: &[String], body_len: usize) -> Result<Vec<String>, String> {
+    let mut kept = Vec::with_capacity(headers.len());
+    for h in headers {
+        let (name, value) = h.split_once(':').unwrap_or((h, ""));
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            if value.trim().parse::<usize>() != Ok(body_len) {
+                return Err(format!(
+                    "-H {h:?}: the body is {body_len} bytes (its Content-Length is set from it)"
+                ));
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(format!(
+                "-H {h:?}: the body is sent with a Content-Length (framing is not set by hand)"
+            ));
+        } else {
+            kept.push(h.clone());
+        }
+    }
+    Ok(kept)
+}
+
 /// What `wirestate http` was asked for, apart from the body.
 struct HttpOptions<'a> {
     method: &'a str,
@@ -569,6 +596,7 @@ fn http_request(
         }
         (None, None) => None,
     };
+    let headers = &without_framing(headers, data.as_ref().map_or(0, Vec::len))?[..];
     let async_request = |data: Option<Vec<u8>>| {
         build_request(
             method,
