@@ -75,6 +75,8 @@ pids+=($!)
 if wait_port "$port"; then
     check "custom loop: GET /" bash -c "[ \"\$(curl -sf http://127.0.0.1:$port/)\" = hello ]"
     check "custom loop: POST /echo" bash -c "[ \"\$(curl -sf -d hi http://127.0.0.1:$port/echo)\" = hi ]"
+    # Over its 1 MiB echo limit: 413, not an empty reply.
+    check "custom loop: POST /echo of 2 MiB -> 413" bash -c "[ \"\$(head -c 2097152 /dev/zero | curl -s -o /dev/null -w '%{http_code}' --data-binary @- http://127.0.0.1:$port/echo)\" = 413 ]"
 else
     failed=$((failed + 1)); echo "FAIL custom loop did not start"
 fi

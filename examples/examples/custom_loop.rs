@@ -63,7 +63,19 @@ fn drive(conn: &mut Conn, now: Instant) -> io::Result<bool> {
             }
             ServerEvent::Data { data, .. } => {
                 if conn.body.len() + data.len() > MAX_ECHO {
-                    conn.machine.close();
+                    // Too large to collect: 413 now, without reading the
+                    // rest, then close once it is written. (Closing alone
+                    // left the client with an empty reply.)
+                    conn.body.clear();
+                    if conn.route.take().is_some() {
+                        conn.machine.close_after_current();
+                        let mut head = http::Response::new(()).into_parts().0;
+                        head.status = http::StatusCode::PAYLOAD_TOO_LARGE;
+                        let body = Bytes::from_static(b"body too large\n");
+                        if let Err(e) = conn.machine.send_full_response(head, body) {
+                            eprintln!("response refused: {e}");
+                        }
+                    }
                 } else {
                     conn.body.extend_from_slice(&data);
                 }
