@@ -355,6 +355,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// What the call prints: each response message on its own line.
 struct Printer {
     output: MessageDescriptor,
+    /// Why writing to stdout failed (closed early, `| head -1`): a local
+    /// error, reported as such rather than as the call's status.
+    stdout_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Printer {
@@ -363,7 +366,12 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")
             .and_then(|()| out.flush())
-            .map_err(|e| Status::new(Code::Internal, format!("stdout: {e}")))
+            .map_err(|e| {
+                let mut failed = self.stdout_error.lock().unwrap_or_else(|e| e.into_inner());
+                *failed = Some(e.to_string());
+                // Ends the call; `run` reports the stdout error instead.
+                Status::new(Code::Cancelled, format!("stdout: {e}"))
+            })
     }
 }
 
@@ -428,7 +436,10 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
         requests,
         metadata: metadata(&opts.headers)?,
         timeout: opts.timeout,
-        printer: Printer { output: m.output() },
+        printer: Printer {
+            output: m.output(),
+            stdout_error: std::sync::Mutex::new(None),
+        },
     };
     let result = match (opts.runtime, opts.web) {
         (Rt::Tokio, web) => {
@@ -443,6 +454,15 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
         }
         (Rt::Blocking, web) => blocking_call(&call, web),
     };
+    let stdout_error = call
+        .printer
+        .stdout_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(e) = stdout_error {
+        return Err(format!("stdout: {e}"));
+    }
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(status) => {

@@ -507,3 +507,41 @@ fn error_status_details_are_decoded() {
         );
     }
 }
+
+/// Output closed early (`wirestate grpc ... | head -1`): a local error on
+/// stderr like `wirestate http`'s, not a gRPC status. It was reported as
+/// `ERROR: code=INTERNAL message=stdout: Broken pipe`, as if the server
+/// had failed the call.
+#[test]
+fn a_closed_stdout_is_not_a_grpc_status() {
+    let server = serve("tokio");
+    let addr = server.addr.to_string();
+    for runtime in ["tokio", "smol", "blocking"] {
+        let mut child = Command::new(BIN)
+            .args(["grpc", "--runtime", runtime, &addr])
+            .args([
+                "/wirestate.echo.v1.Echo/EchoStream",
+                r#"{"message":"a","repeat":100000}"#,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let out = finish(child, &["grpc", runtime]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{runtime}: {stderr}");
+        assert!(
+            stderr.starts_with("wirestate: stdout:") && !stderr.contains("code="),
+            "{runtime}: {stderr}"
+        );
+    }
+}
