@@ -76,6 +76,12 @@ impl Shutdown {
         self.lock().remove(&id);
     }
 
+    /// How many wakers are registered (tests: registrations must not leak).
+    #[cfg(test)]
+    pub(crate) fn registered(&self) -> usize {
+        self.lock().len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
         self.0.wakers.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -297,6 +297,24 @@ impl<R: Runtime, I: Io, H: Handler> std::fmt::Debug for ServeConnection<R, I, H>
     }
 }
 
+impl<R: Runtime, I: Io, H: Handler> ServeConnection<R, I, H> {
+    /// Leaves the sniff phase without a protocol (the peer left, or the
+    /// future is dropped): its registration with the shutdown signal goes
+    /// too, or every such connection (a port probe, a client that gave up)
+    /// would leave a waker behind until shutdown.
+    fn end_sniff(&mut self) {
+        if let Phase::Sniff(s) = std::mem::replace(&mut self.state, Phase::Done) {
+            s.shutdown.forget(s.shutdown_id);
+        }
+    }
+}
+
+impl<R: Runtime, I: Io, H: Handler> Drop for ServeConnection<R, I, H> {
+    fn drop(&mut self) {
+        self.end_sniff();
+    }
+}
+
 // The drivers are `Unpin`, whatever they hold.
 impl<R: Runtime, I: Io, H: Handler> Unpin for ServeConnection<R, I, H> {}
 
@@ -328,7 +346,7 @@ impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Poll::Ready(Err(e)) => {
-                            this.state = Phase::Done;
+                            this.end_sniff();
                             return Poll::Ready(Err(e));
                         }
                         Poll::Ready(Ok(n)) => Some(n),
@@ -344,7 +362,7 @@ impl<R: Runtime, I: Io, H: Handler> Future for ServeConnection<R, I, H> {
                         }
                         None if n == Some(0) && sniff.buf.is_empty() => {
                             // Closed before a byte: nothing to serve.
-                            this.state = Phase::Done;
+                            this.end_sniff();
                             return Poll::Ready(Ok(()));
                         }
                         // A partial preface then EOF: HTTP/1.1 answers 400.
@@ -709,5 +727,108 @@ impl<H: Handler> App<ServerConnection> for ServerApp<H> {
 
     fn wants_read(&self) -> bool {
         self.buffered < self.body_buffer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::IoSlice;
+    use std::net::SocketAddr;
+
+    /// A stream that has `input` to read, then EOF (or stays silent).
+    struct Scripted {
+        input: Vec<u8>,
+        then_eof: bool,
+    }
+
+    impl Io for Scripted {
+        fn poll_read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if !self.input.is_empty() {
+                let n = buf.len().min(self.input.len());
+                buf[..n].copy_from_slice(&self.input[..n]);
+                self.input.drain(..n);
+                Poll::Ready(Ok(n))
+            } else if self.then_eof {
+                Poll::Ready(Ok(0))
+            } else {
+                Poll::Pending
+            }
+        }
+        fn poll_write_vectored(
+            &mut self,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+        }
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A sleep that never fires.
+    struct Never;
+    impl Future for Never {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+    impl crate::Sleep for Never {
+        fn reset(self: Pin<&mut Self>, _: Instant) {}
+    }
+
+    #[derive(Clone)]
+    struct Rt;
+    impl Runtime for Rt {
+        type Io = Scripted;
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn sleep_until(&self, _: Instant) -> Pin<Box<dyn crate::Sleep>> {
+            Box::pin(Never)
+        }
+        fn spawn(&self, _: crate::BoxFuture<()>) {}
+        fn connect(&self, _: SocketAddr) -> crate::BoxFuture<io::Result<Scripted>> {
+            Box::pin(async { Err(io::ErrorKind::Unsupported.into()) })
+        }
+    }
+
+    /// A connection that ends (or is dropped) before its protocol is known
+    /// leaves no waker registered with the shutdown signal: one per port
+    /// probe would pile up until shutdown.
+    #[test]
+    fn sniffing_leaves_no_shutdown_registration_behind() {
+        let handler = |_req: Request<Body>| async { Response::new(Body::empty()) };
+        let config = ServerConfig::default();
+        let shutdown = Shutdown::new();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        // EOF before a byte.
+        let io = Scripted {
+            input: Vec::new(),
+            then_eof: true,
+        };
+        let mut conn = serve_connection(Rt, io, handler, &config, shutdown.clone());
+        assert!(matches!(
+            Pin::new(&mut conn).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(shutdown.registered(), 0, "EOF while sniffing");
+        drop(conn);
+        // Dropped while waiting for more of a preface.
+        let io = Scripted {
+            input: b"PRI * HTTP/2.0".to_vec(),
+            then_eof: false,
+        };
+        let mut conn = serve_connection(Rt, io, handler, &config, shutdown.clone());
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        assert_eq!(shutdown.registered(), 1);
+        drop(conn);
+        assert_eq!(shutdown.registered(), 0, "dropped while sniffing");
     }
 }
