@@ -746,7 +746,12 @@ fn settings_ack_applies_our_limits_and_events() {
         assert!(ev.iter().any(|e| matches!(e, Event::SettingsAcked)));
         assert!(ev.iter().any(|e| matches!(e, Event::RemoteSettings(_))));
     }
-    assert_eq!(c.poll_timeout(), None, "settings timer cleared by the ACK");
+    // The SETTINGS timer is cleared by the ACK; the idle timer is left.
+    assert_eq!(
+        c.poll_timeout(),
+        Config::default().idle_timeout.map(|d| now + d),
+        "settings timer cleared by the ACK"
+    );
     // Now the client may send 32 KiB frames.
     let id = c.send_request(post("https://example.com/"), false).unwrap();
     c.send_data(id, Bytes::from(vec![1u8; 40_000]), true)

@@ -53,6 +53,26 @@ pub struct Config {
     /// How long the peer may take to acknowledge our SETTINGS before GOAWAY
     /// SETTINGS_TIMEOUT. Default 10 s.
     pub settings_timeout: Duration,
+    /// Close a connection that has had no stream open for this long:
+    /// GOAWAY NO_ERROR (with the last stream processed, so a request that
+    /// crossed it is known to be safe to retry), then the half-close.
+    /// Frames other than PING restart the count; keep-alive PINGs keep no
+    /// idle connection open (as gRPC's `MAX_CONNECTION_IDLE`), and while a
+    /// stream is open the connection is never idle, so long uploads and
+    /// long-lived gRPC streams are not cut. Both roles: a client closes its
+    /// own idle connection too. `None` disables it. Default 75 s, the
+    /// HTTP/1.1 server's keep-alive idle time and nginx's `keepalive_timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// How long the connection preface, one frame or one field block
+    /// (HEADERS or PUSH_PROMISE waiting for CONTINUATION) may stay
+    /// incomplete: GOAWAY ENHANCE_YOUR_CALM, then
+    /// [`Error::IncompleteTimeout`](super::Error::IncompleteTimeout). The
+    /// clock runs from the first byte and is not pushed back by later
+    /// bytes of the same frame (a peer trickling a byte at a time is held
+    /// to it), except for DATA payloads: those are a stream's body, paced
+    /// by flow control, and each read of one restarts it. `None` disables
+    /// it. Default 30 s, like the HTTP/1.1 server's header read timeout.
+    pub header_block_timeout: Option<Duration>,
     /// Send a PING after this long without input. Default off.
     pub keepalive_interval: Option<Duration>,
     /// Whether keep-alive PINGs go out while no stream is active. With
@@ -116,6 +136,8 @@ impl Default for Config {
             max_continuation_frames: 32,
             max_closed_streams: 256,
             settings_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(75)),
+            header_block_timeout: Some(Duration::from_secs(30)),
             keepalive_interval: None,
             keepalive_while_idle: true,
             keepalive_timeout: Duration::from_secs(20),

@@ -15,6 +15,10 @@ pub(super) enum Timer {
     PingTimeout,
     /// The first GOAWAY of a two-step shutdown: send the final one.
     Graceful,
+    /// No stream open since the idle count restarted: close.
+    Idle,
+    /// The preface, a frame or a field block is still incomplete: fail.
+    Incomplete,
 }
 
 /// What a flood budget counts.
@@ -111,8 +115,65 @@ impl Connection {
                 }
             }
             Timer::Graceful => self.final_goaway(),
+            Timer::Idle => {
+                if std::mem::take(&mut self.activity)
+                    || self.block.is_some()
+                    || self.streams.any_active()
+                {
+                    // Not idle (or traffic the timer has not seen: a
+                    // command carries no time): count again from now.
+                    if let Some(idle) = self.config.idle_timeout {
+                        self.timers.set(Timer::Idle, now + idle);
+                    }
+                } else {
+                    self.close(ErrorCode::NO_ERROR, b"idle")?;
+                }
+            }
+            Timer::Incomplete => return Err(Error::IncompleteTimeout(self.incomplete)),
         }
         Ok(())
+    }
+
+    /// After input: restarts the idle count if a frame other than PING
+    /// came (or a stream changed), and arms or clears the timer on an
+    /// incomplete preface, frame or field block.
+    pub(super) fn after_input(&mut self, now: Instant) {
+        if self.state != State::Open {
+            return;
+        }
+        if std::mem::take(&mut self.activity)
+            && let Some(idle) = self.config.idle_timeout
+        {
+            self.timers.set(Timer::Idle, now + idle);
+        }
+        let Some(limit) = self.config.header_block_timeout else {
+            return;
+        };
+        let what = if !self.got_settings {
+            // The preface ends with the peer's first SETTINGS (RFC 9113 §3.4).
+            "connection preface"
+        } else if self.block.is_some() {
+            "header block"
+        } else {
+            match self.decoder.mid_frame(&self.rx) {
+                None => {
+                    self.timers.clear(Timer::Incomplete);
+                    return;
+                }
+                Some(false) => "frame",
+                Some(true) => {
+                    // A DATA payload is a body arriving at the pace flow
+                    // control allows: progress restarts the clock.
+                    self.incomplete = "DATA frame";
+                    self.timers.set(Timer::Incomplete, now + limit);
+                    return;
+                }
+            }
+        };
+        if !self.timers.is_armed(Timer::Incomplete) || self.incomplete != what {
+            self.incomplete = what;
+            self.timers.set(Timer::Incomplete, now + limit);
+        }
     }
 
     // ---- SETTINGS ----
@@ -268,6 +329,7 @@ impl Connection {
     /// We sent HEADERS or DATA: the peer's next PING is not held against
     /// it (a connection carrying calls may be pinged as often as it likes).
     pub(super) fn reset_ping_strikes(&mut self) {
+        self.activity = true;
         self.last_ping_recv = None;
         self.ping_strikes = 0;
     }
@@ -382,6 +444,7 @@ impl Connection {
 
     /// Closes once a GOAWAY went either way and no stream is active.
     pub(super) fn maybe_finish(&mut self) {
+        self.activity = true;
         // Called after every stream change: the GOAWAY flags, which are
         // nearly always unset, are asked before the walk over the streams.
         if self.state != State::Open

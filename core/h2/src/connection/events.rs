@@ -146,6 +146,13 @@ pub enum Error {
     /// A keep-alive PING went unanswered: GOAWAY NO_ERROR, then closed.
     #[error("keep-alive PING unanswered")]
     KeepAliveTimeout,
+    /// The connection preface, a frame or a field block stayed incomplete
+    /// longer than
+    /// [`Config::header_block_timeout`](super::Config::header_block_timeout)
+    /// (a slow or stalled peer holding the connection): GOAWAY
+    /// ENHANCE_YOUR_CALM, then closed. What was incomplete is named.
+    #[error("{0} incomplete for too long")]
+    IncompleteTimeout(&'static str),
     /// The transport ended with streams still active.
     #[error("connection closed with streams active")]
     UnexpectedEof,
@@ -219,7 +226,9 @@ impl Error {
             Error::FlowControl(_) => ErrorCode::FLOW_CONTROL_ERROR,
             Error::SettingsTimeout => ErrorCode::SETTINGS_TIMEOUT,
             Error::KeepAliveTimeout => ErrorCode::NO_ERROR,
-            Error::Flood(_) | Error::TooManyPings => ErrorCode::ENHANCE_YOUR_CALM,
+            Error::Flood(_) | Error::TooManyPings | Error::IncompleteTimeout(_) => {
+                ErrorCode::ENHANCE_YOUR_CALM
+            }
             _ => return None,
         })
     }
@@ -233,7 +242,7 @@ impl Error {
         match self {
             Error::Frame(e) => e.kind(),
             Error::Compression(e) => e.kind(),
-            Error::Flood(_) | Error::TooManyPings => ErrorKind::Limit,
+            Error::Flood(_) | Error::TooManyPings | Error::IncompleteTimeout(_) => ErrorKind::Limit,
             Error::Protocol { .. }
             | Error::FlowControl(_)
             | Error::SettingsTimeout

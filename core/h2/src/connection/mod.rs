@@ -195,7 +195,12 @@ pub struct Connection {
     tx: TxQueue,
     scratch: BytesMut,
     events: VecDeque<Event>,
-    timers: TimerTable<Timer, 4>,
+    timers: TimerTable<Timer, 6>,
+    /// Traffic the idle timer has not counted yet: a frame other than PING
+    /// received, HEADERS or DATA sent, a stream changed.
+    activity: bool,
+    /// What [`Timer::Incomplete`] waits on, for its error.
+    incomplete: &'static str,
     error: Option<Error>,
     eof: bool,
     /// The last stream id of the GOAWAY we sent (the first step's is 2^31 - 1).
@@ -295,6 +300,8 @@ impl Connection {
             scratch: BytesMut::new(),
             events: VecDeque::new(),
             timers: TimerTable::new(),
+            activity: false,
+            incomplete: "connection preface",
             error: None,
             eof: false,
             goaway_sent: None,
@@ -352,6 +359,13 @@ impl Connection {
         if !self.pending_settings.is_empty() {
             self.timers
                 .set(Timer::SettingsAck, now + self.config.settings_timeout);
+        }
+        if let Some(idle) = self.config.idle_timeout {
+            self.timers.set(Timer::Idle, now + idle);
+        }
+        if let Some(limit) = self.config.header_block_timeout {
+            // Until the peer's preface (and first SETTINGS) is in.
+            self.timers.set(Timer::Incomplete, now + limit);
         }
         self.touch(now);
     }
@@ -544,7 +558,10 @@ impl Machine for Connection {
         self.touch(now);
         self.rx.extend_from_slice(bytes);
         match self.process(now) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.after_input(now);
+                Ok(())
+            }
             Err(e) => Err(self.fail(e)),
         }
     }

@@ -82,6 +82,10 @@ impl Connection {
                 }
             }
         }
+        // Keep-alive PINGs do not keep an idle connection open.
+        if !matches!(frame, Frame::Ping(_)) {
+            self.activity = true;
+        }
         match frame {
             Frame::Data(d) => self.on_data(now, d),
             Frame::Headers(h) => {

@@ -112,6 +112,20 @@ impl FrameDecoder {
         self.block.map(|(stream, _)| stream)
     }
 
+    /// Where the input stands between frames: `None` when the decoder and
+    /// `src` (the input not yet decoded) end on a frame boundary,
+    /// `Some(true)` inside a DATA frame's payload, `Some(false)` inside
+    /// any other frame (its header included). For timers on a stalled peer.
+    pub fn mid_frame(&self, src: &[u8]) -> Option<bool> {
+        if let Some(head) = &self.head {
+            Some(head.kind == FrameType::DATA)
+        } else if self.skip > 0 || !src.is_empty() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     /// The connection error the decoder stopped at, if any.
     pub fn error(&self) -> Option<&FrameError> {
         self.failed.as_ref()
