@@ -243,6 +243,32 @@ fn a_frame_trickled_byte_by_byte_times_out() {
 }
 
 #[test]
+fn incomplete_input_is_not_idle() {
+    // Both timers due at once: the half frame is judged as such.
+    let mut cfg = config();
+    cfg.idle_timeout = Some(HEADER);
+    let mut s = Connection::server(cfg);
+    let t0 = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack();
+    let mut input = p.take();
+    input.extend_from_slice(b"\x00\x00\x10\x01");
+    s.handle_input(t0, &input).unwrap();
+    fire(&mut s, t0 + HEADER);
+    assert!(matches!(s.error(), Some(Error::IncompleteTimeout("frame"))));
+    // With the incomplete timer off, an open field block is not idle.
+    let mut cfg = config();
+    cfg.header_block_timeout = None;
+    let mut s = Connection::server(cfg);
+    let mut p = Peer::client();
+    p.settings_ack();
+    open_headers(&mut p, 1);
+    s.handle_input(t0, &p.take()).unwrap();
+    fire(&mut s, t0 + IDLE);
+    assert!(s.is_open());
+}
+
+#[test]
 fn a_data_payload_in_progress_restarts_the_clock() {
     let t0 = Instant::now();
     let (mut s, mut r) = settled(t0);

@@ -118,10 +118,13 @@ impl Connection {
             Timer::Idle => {
                 if std::mem::take(&mut self.activity)
                     || self.block.is_some()
+                    || self.timers.is_armed(Timer::Incomplete)
                     || self.streams.any_active()
                 {
                     // Not idle (or traffic the timer has not seen: a
-                    // command carries no time): count again from now.
+                    // command carries no time): count again from now. A
+                    // preface, frame or field block still incomplete is
+                    // not idle either: its own timer judges it.
                     if let Some(idle) = self.config.idle_timeout {
                         self.timers.set(Timer::Idle, now + idle);
                     }
