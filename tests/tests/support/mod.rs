@@ -340,6 +340,7 @@ impl TestServer for Blocking {
         let mut cfg = wirestate_blocking::ServerConfig::default();
         cfg.http1 = config.http1;
         cfg.max_connections = config.max_connections;
+        cfg.h2 = config.h2;
         let server = wirestate_blocking::Server::new(l, cfg);
         let handle = server.handle();
         let (tx, done) = mpsc::channel();
