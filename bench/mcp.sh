@@ -29,6 +29,8 @@
 #   bench/mcp.sh [secs-per-round] [rounds]      (defaults 5 and 3)
 #   ONLY='stdio' bench/mcp.sh 5 3                (only rows matching)
 #   BIN_DIR=/tmp/bins bench/mcp.sh                (prebuilt binaries)
+#   AB_DIR=/tmp/old BIN_DIR=/tmp/new bench/mcp.sh (A/B: AB_DIR's wirestate
+#       runs beside, as "base" and "base-blocking", in the same rounds)
 #
 # Needs taskset (util-linux). Loopback only.
 set -euo pipefail
@@ -49,6 +51,9 @@ else
   cargo build --release -q -p wirestate-examples --example mcp_load --example rmcp_echo_server
   target="${CARGO_TARGET_DIR:-target}/release"
   cp "$target/wirestate" "$target/examples/mcp_load" "$target/examples/rmcp_echo_server" "$bin/"
+fi
+if [ -n "${AB_DIR:-}" ]; then
+  cp "$AB_DIR/wirestate" "$bin/wirestate-base"
 fi
 pids=()
 cleanup() {
@@ -76,9 +81,15 @@ quiet() {
 if [[ stdio =~ $ONLY ]]; then
   for n in $INFLIGHT; do
     quiet
+    base=()
+    if [ -n "${AB_DIR:-}" ]; then
+      base=("base=taskset -c 0 $bin/wirestate-base mcp-server"
+        "base-blocking=taskset -c 0 $bin/wirestate-base mcp-server --runtime blocking")
+    fi
     "${load[@]}" --inflight "$n" stdio \
       "ours=taskset -c 0 $bin/wirestate mcp-server" \
       "blocking=taskset -c 0 $bin/wirestate mcp-server --runtime blocking" \
+      "${base[@]}" \
       "rmcp=taskset -c 0 $bin/rmcp_echo_server stdio"
     echo
   done
@@ -97,7 +108,18 @@ if [[ http =~ $ONLY ]]; then
   taskset -c 0 "$bin/wirestate" serve --runtime blocking --listen "127.0.0.1:$port_blocking" >/dev/null 2>&1 &
   pid_blocking=$!
   pids+=("$pid_blocking")
-  for port in $port_ours $port_rmcp $port_blocking; do
+  base=()
+  ports=("$port_ours" "$port_rmcp" "$port_blocking")
+  if [ -n "${AB_DIR:-}" ]; then
+    taskset -c 0 "$bin/wirestate-base" serve --runtime tokio --threads 1 --listen "127.0.0.1:18314" >/dev/null 2>&1 &
+    pids+=("$!")
+    base+=("base=http://127.0.0.1:18314/mcp@$!")
+    taskset -c 0 "$bin/wirestate-base" serve --runtime blocking --listen "127.0.0.1:18315" >/dev/null 2>&1 &
+    pids+=("$!")
+    base+=("base-blocking=http://127.0.0.1:18315/mcp@$!")
+    ports+=(18314 18315)
+  fi
+  for port in "${ports[@]}"; do
     for _ in $(seq 100); do
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
       sleep 0.1
@@ -108,6 +130,7 @@ if [[ http =~ $ONLY ]]; then
     "${load[@]}" --inflight "$n" http \
       "ours=http://127.0.0.1:$port_ours/mcp@$pid_ours" \
       "blocking=http://127.0.0.1:$port_blocking/mcp@$pid_blocking" \
+      "${base[@]}" \
       "rmcp=http://127.0.0.1:$port_rmcp/mcp@$pid_rmcp"
     echo
   done
