@@ -102,6 +102,16 @@ pub fn accept<T>(
     encoding: Encoding,
 ) -> Result<Accepted<T>, Refused> {
     let mut head = RequestHead::from_request(parts).map_err(Refused::Malformed)?;
+    // Handlers decode protobuf (prost): a call in another message format
+    // would be misread as protobuf, so it is refused with 415 before any
+    // interceptor or handler sees it.
+    if let Some(subtype) = &head.content_type.subtype
+        && subtype != "proto"
+    {
+        return Err(Refused::Malformed(Error::UnsupportedMessageFormat {
+            subtype: subtype.clone(),
+        }));
+    }
     for interceptor in interceptors {
         if let Some(status) = interceptor(&mut head) {
             return Err(Refused::Status(status, head.content_type));
@@ -180,5 +190,35 @@ mod tests {
             refused.to_response().status,
             http::StatusCode::METHOD_NOT_ALLOWED
         );
+    }
+
+    #[test]
+    fn a_message_format_other_than_protobuf_is_415() {
+        for (ct, ok) in [
+            ("application/grpc", true),
+            ("application/grpc+proto", true),
+            ("application/grpc-web+proto", true),
+            ("application/grpc+json", false),
+            ("application/grpc-web-text+json", false),
+            ("application/grpc+cbor", false),
+        ] {
+            let mut p = parts("/a.B/C");
+            p.headers
+                .insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+            let got = accept(&p, &[], |_| Some(()), Encoding::Identity);
+            if ok {
+                assert!(got.is_ok(), "{ct}: {got:?}");
+                continue;
+            }
+            let refused = got.unwrap_err();
+            let Refused::Malformed(e) = &refused else {
+                panic!("{ct}: {refused:?}");
+            };
+            assert!(matches!(e, Error::UnsupportedMessageFormat { .. }), "{ct}");
+            assert!(e.to_string().contains("protobuf"), "{e}");
+            let res = refused.to_response();
+            assert_eq!(res.status, http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
+            assert_eq!(res.headers["grpc-status"], "3", "{ct}");
+        }
     }
 }

@@ -73,6 +73,17 @@ pub enum Error {
     /// (the reply is HTTP 415).
     #[error("content-type is not application/grpc")]
     UnsupportedContentType,
+    /// A gRPC request whose message format (the `content-type` subtype,
+    /// `application/grpc+json`) the server cannot read: its handlers take
+    /// protobuf (the reply is HTTP 415, as the gRPC HTTP/2 protocol asks
+    /// of an unsupported content-type).
+    #[error(
+        "content-type application/grpc+{subtype} is not supported: this server reads protobuf messages (application/grpc or application/grpc+proto)"
+    )]
+    UnsupportedMessageFormat {
+        /// The subtype, in lower case.
+        subtype: String,
+    },
     /// A `:path` that is not `/Service/Method`.
     #[error("path is not /Service/Method")]
     InvalidPath,
@@ -151,7 +162,7 @@ impl Error {
                 Code::ResourceExhausted
             }
             MissingGrpcStatus => Code::Unknown,
-            UnsupportedContentType => Code::InvalidArgument,
+            UnsupportedContentType | UnsupportedMessageFormat { .. } => Code::InvalidArgument,
             _ => Code::Internal,
         }
     }
@@ -171,7 +182,9 @@ impl Error {
     pub fn http_status(&self) -> StatusCode {
         match self {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::UnsupportedContentType | Error::UnsupportedMessageFormat { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             _ => StatusCode::OK,
         }
     }
