@@ -5,14 +5,14 @@ use crate::body::BodySender;
 use crate::{App, Body, Driver, Error, Io, Runtime};
 use bytes::Bytes;
 use futures_channel::oneshot;
-use http::{Request, Response, header};
+use http::{Request, Response};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 use std::time::Instant;
 use wirestate_h2::connection::{Config, Connection, Event};
 use wirestate_h2::frame::{ErrorCode, StreamId};
-use wirestate_http1::{BodyKind, BodySize};
+use wirestate_http1::BodySize;
 use wirestate_machine::Machine;
 
 type Reply = oneshot::Sender<Result<Response<Body>, Error>>;
@@ -170,13 +170,7 @@ impl ClientApp {
                 let body = if end_stream {
                     Body::empty()
                 } else {
-                    let kind = head
-                        .headers
-                        .get(header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map_or(BodyKind::Chunked, BodyKind::Length);
-                    let (sender, body) = Body::channel(kind, false);
+                    let (sender, body) = super::body_channel(&head.headers);
                     s.body = Some(sender);
                     body
                 };

@@ -14,9 +14,12 @@ mod server;
 pub use client::{ClientApp, SendRequest, handshake};
 pub use server::H2ServerApp;
 
+use crate::Body;
+use crate::body::BodySender;
 use crate::http1::{Handler, ServerConfig};
 use crate::{Driver, Io, Runtime, Shutdown};
 use wirestate_h2::connection::Connection;
+use wirestate_http1::BodyKind;
 use wirestate_machine::Machine;
 
 /// An HTTP/2 server connection's driver, fed `first` (bytes already read,
@@ -37,4 +40,17 @@ pub(crate) fn server_driver<R: Runtime, I: Io, H: Handler>(
         let _ = machine.handle_input(now, first);
     }
     Driver::new(rt, machine, io, H2ServerApp::new(handler, shutdown))
+}
+
+/// The body channel of a received message whose body is still to come,
+/// sized by its content-length when it has one (the machine checks the
+/// DATA it receives against it): the same for requests (server) and
+/// responses (client).
+pub(crate) fn body_channel(headers: &http::HeaderMap) -> (BodySender, Body) {
+    let kind = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(BodyKind::Chunked, BodyKind::Length);
+    Body::channel(kind, false)
 }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use wirestate_h2::connection::{Connection, Event};
 use wirestate_h2::frame::{ErrorCode, StreamId};
-use wirestate_http1::{BodyKind, BodySize};
+use wirestate_http1::BodySize;
 
 /// What a stream's response is doing.
 enum Reply<F> {
@@ -308,15 +308,7 @@ impl<F> StreamTask<F> {
 
     /// The body channel of a request whose body is still to come.
     fn open_body(&mut self, head: &http::request::Parts) -> Body {
-        // Content-Length is validated by the machine against the DATA it
-        // receives.
-        let kind = head
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(BodyKind::Chunked, BodyKind::Length);
-        let (sender, body) = Body::channel(kind, false);
+        let (sender, body) = super::body_channel(&head.headers);
         self.body = Some(sender);
         body
     }
