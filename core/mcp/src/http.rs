@@ -384,10 +384,14 @@ pub enum HttpError {
     /// A POST body that is not `application/json` (415).
     #[error("content type must be application/json")]
     UnsupportedMediaType,
-    /// `Accept` allows neither `application/json` nor `text/event-stream`
-    /// (for GET: not `text/event-stream`) (406).
+    /// A POST whose `Accept` allows neither `application/json` nor
+    /// `text/event-stream` (406).
     #[error("the client accepts neither application/json nor text/event-stream")]
     NotAcceptable,
+    /// A GET whose `Accept` does not allow `text/event-stream`: a GET only
+    /// opens an event stream (406).
+    #[error("a GET opens a server-sent event stream: Accept must include text/event-stream")]
+    StreamNotAcceptable,
     /// A body larger than [`HttpConfig::max_body`] (413).
     #[error("body larger than {max} bytes")]
     BodyTooLarge {
@@ -457,7 +461,7 @@ impl HttpError {
             Self::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::NotAcceptable | Self::StreamNotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::JsonRpc(_)
             | Self::InitializeInBatch
@@ -1355,7 +1359,7 @@ impl HttpServer {
         }
         let (_, sse_ok) = accepts(&head.headers);
         if !sse_ok {
-            return Err(HttpError::NotAcceptable);
+            return Err(HttpError::StreamNotAcceptable);
         }
         let session = self.known_session(head)?;
         let resume = head

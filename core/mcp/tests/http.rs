@@ -342,11 +342,21 @@ fn http_level_refusals() {
         .send(&mut small, now);
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
-    let r = get()
-        .session(&id)
-        .header("accept", "application/json")
-        .send(&mut s, now);
-    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    // The refusal says what a GET needs (it said the client accepted
+    // neither JSON nor SSE, though it asked for JSON).
+    let (status, _, body) = full(
+        get()
+            .session(&id)
+            .header("accept", "application/json")
+            .send(&mut s, now),
+    );
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("GET") && message.contains("text/event-stream"),
+        "{message}"
+    );
+    assert!(!message.contains("neither"), "{message}");
     let mut config = HttpConfig::default();
     config.standalone_stream = false;
     let mut nostream = server_with(config);

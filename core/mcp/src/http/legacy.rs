@@ -161,7 +161,7 @@ impl HttpServer {
     fn legacy_get(&mut self, now: Instant, head: &Parts) -> Result<Reply, HttpError> {
         let (_, sse_ok) = accepts(&head.headers);
         if !sse_ok {
-            return Err(HttpError::NotAcceptable);
+            return Err(HttpError::StreamNotAcceptable);
         }
         let messages = self
             .config
