@@ -220,10 +220,8 @@ for rt in tokio smol blocking; do
     peer_checks "$rt mcp-server" "$rt" "cmd:$bin mcp-server" 2026-07-28 wirestate-demo \
         demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
     port=$(free_port)
-    # (the blocking runtime serves no MCP: its client talks to tokio's /mcp)
-    srv_rt=$rt
-    [ "$rt" = blocking ] && srv_rt=tokio
-    "$bin" serve --listen "127.0.0.1:$port" --runtime "$srv_rt" >"$work/serve-$rt.log" 2>&1 &
+    # Each runtime's client against the same runtime's server.
+    "$bin" serve --listen "127.0.0.1:$port" --runtime "$rt" >"$work/serve-$rt.log" 2>&1 &
     pids+=($!)
     if wait_port "$port"; then
         peer_checks "$rt serve" "$rt" "http://127.0.0.1:$port/mcp" 2026-07-28 wirestate-demo \
