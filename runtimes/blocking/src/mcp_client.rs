@@ -926,6 +926,20 @@ impl Shared {
         }
     }
 
+    /// Request `id` could not be sent: its waiter (`initialize`'s or a
+    /// request's) gets `e` now rather than at its deadline.
+    fn fail_request(&self, st: &mut State, id: RequestId, e: McpClientError) {
+        // Waiters know a request by its handle: a request sent again, or
+        // the initialize that replaced a discovery, went out with a new id.
+        let id = st.session.request_handle(&id).unwrap_or(id);
+        if st.init.as_ref() == Some(&id) {
+            st.init = None;
+        }
+        st.waiting.remove(&id);
+        st.outcomes.insert(id, Outcome::Failed(e));
+        self.changed.notify_all();
+    }
+
     fn post(self: &Arc<Self>, message: Bytes) {
         let request = request_id(&message);
         if let Err(e) = self.post_inner(message, request.as_ref()) {
@@ -940,16 +954,7 @@ impl Shared {
                     self.kick();
                     return;
                 }
-                // Waiters know a request by its handle: a request sent
-                // again, or the initialize that replaced a discovery, went
-                // out with a new id.
-                let id = st.session.request_handle(&id).unwrap_or(id);
-                if st.init.as_ref() == Some(&id) {
-                    st.init = None;
-                }
-                st.waiting.remove(&id);
-                st.outcomes.insert(id, Outcome::Failed(e));
-                self.changed.notify_all();
+                self.fail_request(&mut st, id, e);
             }
         }
         self.kick();

@@ -16,7 +16,7 @@ use wirestate_mcp::Era;
 use wirestate_mcp::http::client::{ClientEndpoint, MAX_DRAINED_BODY, request_id};
 use wirestate_mcp::http::legacy::{LegacyClient, LegacyError, LegacyEvent, falls_back};
 
-use super::{McpClient, McpClientConfig, McpClientError, Outcome, Shared, Transport};
+use super::{McpClient, McpClientConfig, McpClientError, Shared, Transport};
 use crate::{BlockingBody, Body, Client, ClientConfig as HttpClientConfig};
 
 impl From<LegacyError> for McpClientError {
@@ -261,12 +261,5 @@ fn fail(shared: &Shared, message: &[u8], e: McpClientError) {
     let Some(id) = request_id(message) else {
         return;
     };
-    let mut st = shared.lock();
-    let id = st.session.request_handle(&id).unwrap_or(id);
-    if st.init.as_ref() == Some(&id) {
-        st.init = None;
-    }
-    st.waiting.remove(&id);
-    st.outcomes.insert(id, Outcome::Failed(e));
-    shared.changed.notify_all();
+    shared.fail_request(&mut shared.lock(), id, e);
 }

@@ -193,6 +193,23 @@ struct State {
     hold: bool,
 }
 
+impl State {
+    /// Request `id` could not be sent: its waiter (`initialize`'s or a
+    /// request's) gets `e` now rather than at its deadline.
+    fn fail_request(&mut self, id: RequestId, e: McpClientError) {
+        // Waiters know a request by its handle: a request sent again, or
+        // the initialize that replaced a discovery, went out with a new id.
+        let id = self.session.request_handle(&id).unwrap_or(id);
+        if self.init.as_ref().is_some_and(|(i, _)| *i == id) {
+            if let Some((_, tx)) = self.init.take() {
+                let _ = tx.send(Outcome::Failed(e));
+            }
+        } else if let Some(tx) = self.waiters.remove(&id) {
+            let _ = tx.send(Outcome::Failed(e));
+        }
+    }
+}
+
 enum Transport<R: Runtime> {
     Stdio {
         done: Mutex<Option<oneshot::Receiver<()>>>,
@@ -1134,17 +1151,7 @@ impl<R: Runtime> Shared<R> {
                 }
             }
             if let Some(id) = request {
-                // Waiters know a request by its handle: a request sent
-                // again, or the initialize that replaced a discovery, went
-                // out with a new id.
-                let id = st.session.request_handle(&id).unwrap_or(id);
-                if st.init.as_ref().is_some_and(|(i, _)| *i == id) {
-                    if let Some((_, tx)) = st.init.take() {
-                        let _ = tx.send(Outcome::Failed(e));
-                    }
-                } else if let Some(tx) = st.waiters.remove(&id) {
-                    let _ = tx.send(Outcome::Failed(e));
-                }
+                st.fail_request(id, e);
             }
         }
         self.kick();

@@ -15,7 +15,7 @@ use wirestate_mcp::Era;
 use wirestate_mcp::http::client::{ClientEndpoint, MAX_DRAINED_BODY, request_id};
 use wirestate_mcp::http::legacy::{LegacyClient, LegacyError, LegacyEvent, falls_back};
 
-use super::{McpClient, McpClientConfig, McpClientError, Outcome, Shared};
+use super::{McpClient, McpClientConfig, McpClientError, Shared};
 use crate::http1::{Client, ClientConfig as HttpClientConfig};
 use crate::{Body, Runtime};
 
@@ -256,13 +256,5 @@ fn fail<R: Runtime>(shared: &Shared<R>, message: &[u8], e: McpClientError) {
     let Some(id) = request_id(message) else {
         return;
     };
-    let mut st = shared.lock();
-    let id = st.session.request_handle(&id).unwrap_or(id);
-    if st.init.as_ref().is_some_and(|(i, _)| *i == id) {
-        if let Some((_, tx)) = st.init.take() {
-            let _ = tx.send(Outcome::Failed(e));
-        }
-    } else if let Some(tx) = st.waiters.remove(&id) {
-        let _ = tx.send(Outcome::Failed(e));
-    }
+    shared.lock().fail_request(id, e);
 }
