@@ -534,6 +534,20 @@ struct Stream {
 }
 
 impl Stream {
+    /// A new stream with nothing sent yet, its response `exchange`
+    /// attached.
+    fn open(exchange: ExchangeId, pending: BTreeSet<RequestId>, standalone: bool) -> Stream {
+        Stream {
+            events: VecDeque::new(),
+            next_seq: 0,
+            delivered: 0,
+            attached: Some(exchange),
+            pending,
+            standalone,
+            closing: false,
+        }
+    }
+
     fn finished(&self) -> bool {
         !self.standalone && self.pending.is_empty()
     }
@@ -1405,15 +1419,7 @@ impl HttpServer {
             None => {
                 let s = slot.next_stream;
                 slot.next_stream += 1;
-                let mut stream = Stream {
-                    events: VecDeque::new(),
-                    next_seq: 0,
-                    delivered: 0,
-                    attached: Some(exchange),
-                    pending: BTreeSet::new(),
-                    standalone: true,
-                    closing: false,
-                };
+                let mut stream = Stream::open(exchange, BTreeSet::new(), true);
                 push_priming(&mut stream, s, retry, replay);
                 slot.streams.insert(s, stream);
                 slot.standalone = Some(s);
@@ -1824,15 +1830,7 @@ fn open_post_stream(
     for id in &pending {
         slot.routes.insert(id.clone(), Route::Stream(s));
     }
-    let mut stream = Stream {
-        events: VecDeque::new(),
-        next_seq: 0,
-        delivered: 0,
-        attached: Some(exchange),
-        pending,
-        standalone: false,
-        closing: false,
-    };
+    let mut stream = Stream::open(exchange, pending, false);
     push_priming(&mut stream, s, retry, replay);
     slot.streams.insert(s, stream);
     s

@@ -182,17 +182,9 @@ impl HttpServer {
         slot.legacy = true;
         let s = slot.next_stream;
         slot.next_stream += 1;
-        let mut stream = Stream {
-            events: Default::default(),
-            next_seq: 0,
-            delivered: 0,
-            attached: Some(exchange),
-            pending: Default::default(),
-            // Everything the session sends goes here, and it never ends
-            // on its own.
-            standalone: true,
-            closing: false,
-        };
+        // Standalone: everything the session sends goes here, and it
+        // never ends on its own.
+        let mut stream = Stream::open(exchange, Default::default(), true);
         let endpoint =
             SseEvent::new(format!("{messages}?{SESSION_PARAM}={session}")).with_event("endpoint");
         let mut dst = BytesMut::new();
