@@ -209,8 +209,11 @@ impl Hedging {
         let n = self.started;
         self.started += 1;
         self.running.push(n);
-        self.next_at =
-            (self.started < self.policy.max_attempts).then(|| now + self.policy.hedging_delay);
+        // A delay past what the clock can hold: no hedge falls due by
+        // time (a failure still starts the next one).
+        self.next_at = (self.started < self.policy.max_attempts)
+            .then(|| now.checked_add(self.policy.hedging_delay))
+            .flatten();
         Some(n)
     }
 
@@ -318,7 +321,11 @@ impl Hedging {
         match trailers.and_then(parse_pushback) {
             Some(Pushback::Stop) => self.stopped = true,
             // The next hedge waits for the server's delay, not sooner.
-            Some(Pushback::RetryAfter(d)) => self.next_at = Some(now + d),
+            // (One past what the clock can hold stops hedging.)
+            Some(Pushback::RetryAfter(d)) => match now.checked_add(d) {
+                Some(at) => self.next_at = Some(at),
+                None => self.stopped = true,
+            },
             // The failure stands for the hedging delay: the next attempt
             // starts at once.
             None => self.next_at = Some(self.next_at.map_or(now, |at| at.min(now))),
@@ -519,6 +526,23 @@ mod tests {
             call.on_status(t0 + ms(12), 1, &unavailable(), None, None);
             assert!(call.is_exhausted());
         }
+    }
+
+    #[test]
+    fn a_delay_past_the_clock_never_panics() {
+        // A hedgingDelay no clock can add ("18446744073709551615s" in a
+        // service config, or Duration::MAX meaning "only after a
+        // failure"): no hedge falls due by time, a failure still starts
+        // the next at once.
+        let t0 = Instant::now();
+        let never = HedgingPolicy::new(3, Duration::MAX, [Code::Unavailable]).unwrap();
+        let mut call = Hedging::new(never, t0, None);
+        assert_eq!(starts(&mut call, t0), [0]);
+        assert_eq!(call.poll_timeout(), None);
+        assert!(!call.is_exhausted());
+        call.on_status(t0 + ms(1), 0, &unavailable(), None, None);
+        assert_eq!(starts(&mut call, t0 + ms(1)), [1]);
+        assert_eq!(call.poll_timeout(), None);
     }
 
     #[test]
