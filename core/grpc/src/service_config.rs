@@ -174,8 +174,11 @@ fn integer(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, ServiceCo
     }
 }
 
+/// The largest `google.protobuf.Duration`: 10,000 years of seconds.
+const MAX_DURATION_SECS: u64 = 315_576_000_000;
+
 /// A JSON proto3 duration field: seconds with up to nine decimals and an
-/// `s`, not negative.
+/// `s`, not negative, at most [`MAX_DURATION_SECS`].
 fn duration(obj: &Map<String, Value>, key: &str) -> Result<Option<Duration>, ServiceConfigError> {
     let Some(v) = obj.get(key) else {
         return Ok(None);
@@ -189,6 +192,12 @@ fn duration(obj: &Map<String, Value>, key: &str) -> Result<Option<Duration>, Ser
         return Err(bad());
     }
     let secs: u64 = secs.parse().map_err(|_| bad())?;
+    // google.protobuf.Duration's range: a larger value is no duration,
+    // and could not be added to a clock (the runtimes wait until
+    // `now + delay`).
+    if secs > MAX_DURATION_SECS {
+        return Err(bad());
+    }
     let nanos: u32 = if frac.is_empty() {
         0
     } else {
@@ -308,6 +317,16 @@ mod tests {
                 "\"1.0000000001s\", \"maxBackoff\"",
             ),
             ok.replace("\"1s\", \"maxBackoff\"", "1, \"maxBackoff\""),
+            // Past google.protobuf.Duration's range (10,000 years), and
+            // past what a clock can add.
+            ok.replace(
+                "\"1s\", \"maxBackoff\": \"1s\"",
+                "\"1s\", \"maxBackoff\": \"315576000001s\"",
+            ),
+            ok.replace(
+                "\"1s\", \"maxBackoff\"",
+                "\"18446744073709551615s\", \"maxBackoff\"",
+            ),
             ok.replace("\"UNAVAILABLE\"", "\"unavailable\""),
             ok.replace("\"UNAVAILABLE\"", "17"),
             ok.replace("\"UNAVAILABLE\"", "true"),
