@@ -258,3 +258,76 @@ fn a_vanished_server_closes_the_session() {
         started.elapsed()
     );
 }
+
+/// A server that takes a POST and never answers it: the rt client's POST
+/// gives up after the session's request timeout (as the blocking client's
+/// does), so close ends the transport and the stream is closed, instead
+/// of the writer waiting on that POST for good with the stream (and the
+/// server's session) kept open.
+#[test]
+fn a_post_never_answered_does_not_hold_the_stream_open() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed_tx, closed_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            if head.starts_with(b"GET ") {
+                let event = "event: endpoint\ndata: /messages?sessionId=s1\n\n";
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                     transfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+                    event.len()
+                );
+                let closed = closed_tx.clone();
+                std::thread::spawn(move || {
+                    let mut sink = [0u8; 256];
+                    while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+                    let _ = closed.send(());
+                });
+            } else {
+                // A POST: read, never answered.
+                held.push(conn);
+            }
+        }
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = wirestate_rt::mcp_client::McpClientConfig::default();
+    config.session.jsonrpc.request_timeout = Some(Duration::from_millis(300));
+    config.shutdown_timeout = Duration::from_millis(300);
+    rt.block_on(async {
+        let client = wirestate_rt::mcp_client::McpClient::legacy_sse(
+            wirestate_tokio::TokioRuntime,
+            &format!("http://{addr}/sse"),
+            config,
+        )
+        .await
+        .unwrap();
+        assert!(client.initialize().await.is_err());
+        let _ = client.close().await;
+        // The runtime keeps running the spawned transport meanwhile.
+        for _ in 0..50 {
+            if closed_rx.try_recv().is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the stream is still open 5 s after close");
+    });
+}

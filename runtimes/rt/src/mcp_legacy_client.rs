@@ -48,7 +48,8 @@ impl<R: Runtime> McpClient<R> {
     /// session speaks the `initialize` era ([`Era::Legacy`]) unless
     /// `config` asks for another than [`Era::Auto`]: this transport
     /// predates the stateless one. The
-    /// stream's reader and the writer of our messages are spawned on `rt`.
+    /// stream's reader and the writer of our messages are spawned on `rt`;
+    /// each POST is bounded by the same timeout.
     /// Call [`initialize`](Self::initialize) next; [`close`](Self::close)
     /// closes the stream, which ends the session on the server.
     /// [`connect_http`](Self::connect_http) comes here by itself when the
@@ -153,6 +154,12 @@ async fn drive_legacy<R: Runtime>(
     let Some(endpoint) = legacy.endpoint().cloned() else {
         return;
     };
+    let post_timeout = shared
+        .config
+        .session
+        .jsonrpc
+        .request_timeout
+        .unwrap_or(std::time::Duration::from_secs(60));
     let (end_tx, mut end_rx) = oneshot::channel::<()>();
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     let reader = shared.clone();
@@ -211,7 +218,15 @@ async fn drive_legacy<R: Runtime>(
         .await;
         match next {
             Next::Send(m) => {
-                if let Err(e) = post(&client, &endpoint, m.clone()).await {
+                // Bounded, as the blocking client's POSTs are: a server
+                // that never answers one would hold every later message,
+                // and this task with the stream after close, for good.
+                let deadline = shared.rt.now() + post_timeout;
+                let posted =
+                    crate::timeout(&shared.rt, deadline, post(&client, &endpoint, m.clone()))
+                        .await
+                        .unwrap_or(Err(McpClientError::TimedOut));
+                if let Err(e) = posted {
                     tracing::debug!(error = %e, "MCP POST failed");
                     fail(shared, &m, e);
                 }
