@@ -14,6 +14,7 @@ use wirestate_h2::frame::{
     ErrorCode, Frame, FrameDecoder, GoAway, Headers, PREFACE, Settings, SettingsFrame, StreamId,
 };
 use wirestate_h2::hpack::{Encoder, Field};
+use wirestate_rt::Runtime;
 use wirestate_rt::http1::ServerConfig;
 
 const LIMIT: Duration = Duration::from_millis(200);
@@ -152,6 +153,86 @@ fn reaped<T: TestServer>() {
         until_closed(srv.addr, &first, LIMIT * 4).is_none(),
         "{}: an open stream was cut",
         T::NAME
+    );
+    assert!(srv.stop());
+}
+
+/// Our client on runtime `T` closes its own idle connection: the handle
+/// reports closed, and a request on it fails as not sent (retryable),
+/// while the server (with its default 75 s) still had it open.
+fn client_closes_when_idle<T: TestRuntime>() {
+    let srv = T::start(ServerConfig::default());
+    let addr = srv.addr;
+    T::block_on(async move {
+        let rt = T::rt();
+        let io = rt.connect(addr).await.unwrap();
+        let mut config = wirestate_h2::connection::Config::default();
+        config.idle_timeout = Some(LIMIT);
+        let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, config);
+        rt.spawn(Box::pin(async move {
+            let _ = driver.await;
+        }));
+        let get = || {
+            http::Request::get(format!("http://{addr}/"))
+                .body(wirestate_rt::Body::empty())
+                .unwrap()
+        };
+        let res = send.send(get()).await.unwrap();
+        assert_eq!(res.status(), 200, "{}", T::NAME);
+        drop(res);
+        assert!(!send.is_closed());
+        let started = Instant::now();
+        while !send.is_closed() && started.elapsed() < Duration::from_secs(5) {
+            wirestate_rt::sleep_until(&rt, rt.now() + Duration::from_millis(20)).await;
+        }
+        assert!(send.is_closed(), "{}: idle client connection kept", T::NAME);
+        assert!(started.elapsed() >= LIMIT / 2, "{}", T::NAME);
+        let err = send.send(get()).await.unwrap_err();
+        assert!(
+            matches!(err, wirestate_rt::Error::Aborted { sent: false }),
+            "{}: {err:?}",
+            T::NAME
+        );
+    });
+    assert!(srv.stop());
+}
+
+#[test]
+fn tokio_client_closes_when_idle() {
+    client_closes_when_idle::<Tokio>();
+}
+
+#[test]
+fn smol_client_closes_when_idle() {
+    client_closes_when_idle::<Smol>();
+}
+
+#[test]
+fn blocking_client_closes_when_idle() {
+    use wirestate_blocking::RequestBody;
+    let srv = Blocking::start(ServerConfig::default());
+    let addr = srv.addr;
+    let mut config = wirestate_blocking::h2::ClientConfig::default();
+    config.h2.idle_timeout = Some(LIMIT);
+    let send = wirestate_blocking::h2::connect_with(addr, config).unwrap();
+    let get = || {
+        http::Request::get(format!("http://{addr}/"))
+            .body(RequestBody::empty())
+            .unwrap()
+    };
+    let res = send.send(get()).unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res.into_body().collect(1 << 10).unwrap());
+    let started = Instant::now();
+    while !send.is_closed() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(send.is_closed(), "blocking: idle client connection kept");
+    assert!(started.elapsed() >= LIMIT / 2);
+    let err = send.send(get()).unwrap_err();
+    assert!(
+        matches!(err, wirestate_blocking::Error::Aborted { sent: false }),
+        "blocking: {err:?}"
     );
     assert!(srv.stop());
 }

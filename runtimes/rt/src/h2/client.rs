@@ -293,6 +293,12 @@ impl App<Connection> for ClientApp {
             self.on_event(m, ev);
             progress = true;
         }
+        if m.is_closed() {
+            // Closed with no error event (our idle timeout, or an EOF
+            // after a GOAWAY): the driver ends, so nothing may stay queued
+            // for it, and the handle must say closed.
+            self.fail_all(|| Error::Aborted { sent: false });
+        }
         if !lock(&self.shared).closed && m.is_open() {
             progress |= self.open_streams(m);
         }
