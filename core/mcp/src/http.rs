@@ -1603,6 +1603,11 @@ impl HttpServer {
         let Some(mut slot) = self.sessions.remove(id) else {
             return false;
         };
+        if slot.legacy {
+            // Its keep-alive timer goes with it (else an open-and-close
+            // flood of streams piles them up until each falls due).
+            self.legacy_pings.remove(id);
+        }
         slot.session.handle_close();
         while let Some(event) = slot.session.poll_event() {
             self.events.push_back(HttpEvent::Session {

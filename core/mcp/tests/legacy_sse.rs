@@ -396,8 +396,9 @@ fn idle_streams_get_keep_alive_comments() {
     let got = drain(&mut s, x).0;
     assert_eq!(messages(&got).len(), 1);
     assert!(!String::from_utf8_lossy(&got).contains("keep-alive"));
-    // A gone session is forgotten.
+    // A gone session is forgotten, its keep-alive timer at once.
     s.handle_disconnect(now, x);
+    assert_eq!(s.poll_timeout(), None);
     s.handle_timeout(now + every * 3);
     assert_eq!(s.poll_timeout(), None);
 }
