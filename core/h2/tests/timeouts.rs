@@ -346,6 +346,32 @@ fn a_client_closes_its_idle_connection_too() {
 }
 
 #[test]
+fn a_client_that_pings_while_idle_keeps_its_connection() {
+    // gRPC's keepalive_permit_without_calls: the client asked to keep its
+    // idle connection alive, so the idle timer must not close it.
+    let t0 = Instant::now();
+    let mut cfg = config();
+    cfg.keepalive_interval = Some(Duration::from_secs(1));
+    cfg.keepalive_while_idle = true;
+    let mut c = Connection::client(cfg);
+    let mut s = Connection::server(config());
+    c.send_request(get("https://example.com/"), true).unwrap();
+    pump(&mut c, &mut s, t0, &mut |_, _| {}, &mut |s, e| {
+        if let Event::Request { stream, .. } = e {
+            s.send_response(stream, status(204), true).unwrap();
+        }
+    });
+    let mut now = t0;
+    while now < t0 + IDLE * 3 {
+        now += Duration::from_millis(500);
+        fire(&mut c, now);
+        // The server answers every keep-alive PING, as a live peer does.
+        pump(&mut c, &mut s, now, &mut |_, _| {}, &mut |_, _| {});
+        assert!(!c.is_closed(), "closed at {:?}", now - t0);
+    }
+}
+
+#[test]
 fn none_disables_both() {
     let mut cfg = Config::default();
     cfg.idle_timeout = None;

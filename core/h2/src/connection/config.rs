@@ -60,7 +60,9 @@ pub struct Config {
     /// idle connection open (as gRPC's `MAX_CONNECTION_IDLE`), and while a
     /// stream is open the connection is never idle, so long uploads and
     /// long-lived gRPC streams are not cut. Both roles: a client closes its
-    /// own idle connection too. `None` disables it. Default 75 s, the
+    /// own idle connection too, unless it pings while idle
+    /// (`keepalive_interval` with `keepalive_while_idle`), which asks for
+    /// the idle connection to be kept. `None` disables it. Default 75 s, the
     /// HTTP/1.1 server's keep-alive idle time and nginx's `keepalive_timeout`.
     pub idle_timeout: Option<Duration>,
     /// How long the connection preface, one frame or one field block

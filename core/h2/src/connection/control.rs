@@ -80,6 +80,22 @@ impl Connection {
         }
     }
 
+    /// The idle limit this end applies: [`Config::idle_timeout`], except on
+    /// a client that pings while idle (`keepalive_interval` set with
+    /// `keepalive_while_idle`). Such a client asked to keep its idle
+    /// connection alive (gRPC's `keepalive_permit_without_calls`), and
+    /// closing it anyway would defeat that setting.
+    pub(super) fn idle_timeout(&self) -> Option<Duration> {
+        let keeps_idle_alive = self.role == Role::Client
+            && self.config.keepalive_interval.is_some()
+            && self.config.keepalive_while_idle;
+        if keeps_idle_alive {
+            None
+        } else {
+            self.config.idle_timeout
+        }
+    }
+
     pub(super) fn on_timer(&mut self, now: Instant, timer: Timer) -> Result<(), Error> {
         if self.state != State::Open {
             return Ok(());
@@ -125,7 +141,7 @@ impl Connection {
                     // command carries no time): count again from now. A
                     // preface, frame or field block still incomplete is
                     // not idle either: its own timer judges it.
-                    if let Some(idle) = self.config.idle_timeout {
+                    if let Some(idle) = self.idle_timeout() {
                         self.timers.set(Timer::Idle, now + idle);
                     }
                 } else {
@@ -145,7 +161,7 @@ impl Connection {
             return;
         }
         if std::mem::take(&mut self.activity)
-            && let Some(idle) = self.config.idle_timeout
+            && let Some(idle) = self.idle_timeout()
         {
             self.timers.set(Timer::Idle, now + idle);
         }

@@ -360,7 +360,7 @@ impl Connection {
             self.timers
                 .set(Timer::SettingsAck, now + self.config.settings_timeout);
         }
-        if let Some(idle) = self.config.idle_timeout {
+        if let Some(idle) = self.idle_timeout() {
             self.timers.set(Timer::Idle, now + idle);
         }
         if let Some(limit) = self.config.header_block_timeout {
