@@ -2,6 +2,7 @@
 //! runtime: at once with nothing in flight (exit 0), after
 //! `--shutdown-timeout` when a client keeps a response open (an endless
 //! `/stream` it does not read; exit 130), and at once on a second Ctrl-C.
+//! An open MCP event stream does not hold the shutdown up either.
 //! SIGINT is sent with kill(1) to the server's PID only. Also: `--listen`
 //! takes a host name, and `--grpc-web-cors` only an origin.
 
@@ -98,6 +99,33 @@ fn ctrl_c_with_a_stalled_stream_exits_after_the_shutdown_timeout() {
         assert!(
             started.elapsed() >= Duration::from_millis(900),
             "{rt}: exited before the shutdown timeout"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_ends_open_mcp_event_streams() {
+    // An MCP client's open SSE stream (here the 2024-11-05 transport's
+    // GET /sse, which never ends by itself) must not hold the graceful
+    // shutdown up to its timeout.
+    for rt in RUNTIMES {
+        let mut serve = Serve::with_timeout(rt, "30");
+        let mut s = TcpStream::connect(serve.addr).unwrap();
+        s.write_all(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 512];
+        while !String::from_utf8_lossy(&head).contains("event: endpoint") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "{rt}: stream closed before its endpoint event");
+            head.extend_from_slice(&buf[..n]);
+        }
+        serve.sigint();
+        let status = serve.wait_for_exit(Duration::from_secs(5));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{rt}: {status:?} 5 s after Ctrl-C with an MCP event stream open"
         );
     }
 }

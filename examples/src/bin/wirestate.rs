@@ -391,7 +391,11 @@ fn serve(
                     let shutdown = shutdown.clone();
                     move || shutdown.trigger()
                 });
-                let mcp = mcp.http(wirestate_tokio::TokioRuntime, mcp_config(addr.port()));
+                // Open SSE streams end at Ctrl-C instead of holding the
+                // graceful shutdown to its timeout.
+                let mcp = mcp
+                    .http(wirestate_tokio::TokioRuntime, mcp_config(addr.port()))
+                    .end_streams_on(shutdown.clone());
                 let handler = wirestate_examples::routes::with_mcp(mcp);
                 let grpc = wirestate_examples::grpc::server(
                     wirestate_tokio::TokioRuntime,
@@ -430,7 +434,9 @@ fn serve(
                 let addr = wirestate_rt::Listener::local_addr(&listener).unwrap_or(listen);
                 let port = addr.port();
                 tracing::info!(%addr, runtime = "smol", "serving http://{addr}/");
-                let mcp = mcp.http(rt.clone(), mcp_config(port));
+                let mcp = mcp
+                    .http(rt.clone(), mcp_config(port))
+                    .end_streams_on(shutdown.clone());
                 let handler = wirestate_examples::routes::with_mcp(mcp);
                 let grpc = wirestate_examples::grpc::server(rt.clone(), shutdown.clone());
                 let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);

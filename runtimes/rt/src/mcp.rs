@@ -60,7 +60,7 @@ use wirestate_mcp::schema::{
 use wirestate_mcp::{Config, ServerEvent, ServerSession, StdioConfig, StdioServer};
 
 use crate::http1::Handler;
-use crate::{Body, BoxFuture, Io, Runtime};
+use crate::{Body, BoxFuture, Io, Runtime, Shutdown};
 
 /// The JSON-RPC error of [`ToolError::Rpc`].
 pub use wirestate_jsonrpc::ErrorObject as RpcError;
@@ -340,7 +340,10 @@ impl McpServer {
                 timer: false,
             }),
         });
-        McpHttp { shared }
+        McpHttp {
+            shared,
+            shutdown: None,
+        }
     }
 
     /// Serves one client over a byte stream (stdio: stdin and stdout
@@ -1164,12 +1167,14 @@ impl<R: Runtime> Port for HttpShared<R> {
 /// ```
 pub struct McpHttp<R: Runtime> {
     shared: Arc<HttpShared<R>>,
+    shutdown: Option<Shutdown>,
 }
 
 impl<R: Runtime> Clone for McpHttp<R> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -1181,6 +1186,19 @@ impl<R: Runtime> std::fmt::Debug for McpHttp<R> {
 }
 
 impl<R: Runtime> McpHttp<R> {
+    /// Ends open SSE responses (the standalone GET stream, the 2024-11-05
+    /// transport's stream, streams still waiting for an answer) once
+    /// `shutdown` fires. A graceful shutdown waits for every response it
+    /// started, and these never end by themselves: without this a Ctrl-C
+    /// with a client connected waits for the whole shutdown timeout. An
+    /// ended stream counts as a disconnect, so its client can resume it
+    /// elsewhere with `Last-Event-ID`.
+    #[must_use]
+    pub fn end_streams_on(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
     /// Answers one request of the endpoint.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         if is_websocket_upgrade(&req) {
@@ -1229,6 +1247,7 @@ impl<R: Runtime> McpHttp<R> {
                     shared: self.shared.clone(),
                     exchange,
                     done: false,
+                    shutdown: self.shutdown.as_ref().map(|s| (s.clone(), s.id())),
                 };
                 let (parts, ()) = response.into_parts();
                 Response::from_parts(parts, Body::from_stream(stream))
@@ -1297,6 +1316,8 @@ struct ExchangeBody<R: Runtime> {
     shared: Arc<HttpShared<R>>,
     exchange: ExchangeId,
     done: bool,
+    /// The server's shutdown signal and this body's registration with it.
+    shutdown: Option<(Shutdown, u64)>,
 }
 
 impl<R: Runtime> Stream for ExchangeBody<R> {
@@ -1317,8 +1338,17 @@ impl<R: Runtime> Stream for ExchangeBody<R> {
                 Poll::Ready(None)
             }
             None => {
-                st.wakers.insert(self.exchange, cx.waker().clone());
-                Poll::Pending
+                if let Some((shutdown, id)) = &self.shutdown
+                    && shutdown.poll(*id, cx).is_ready()
+                {
+                    // Ended unfinished: dropped as a disconnect, so the
+                    // stream stays resumable.
+                    st.wakers.remove(&self.exchange);
+                    Poll::Ready(None)
+                } else {
+                    st.wakers.insert(self.exchange, cx.waker().clone());
+                    Poll::Pending
+                }
             }
         };
         shared.flush(&mut st);
@@ -1328,6 +1358,9 @@ impl<R: Runtime> Stream for ExchangeBody<R> {
 
 impl<R: Runtime> Drop for ExchangeBody<R> {
     fn drop(&mut self) {
+        if let Some((shutdown, id)) = &self.shutdown {
+            shutdown.forget(*id);
+        }
         if self.done {
             return;
         }
