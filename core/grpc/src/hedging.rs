@@ -18,7 +18,12 @@
 //! Hedges share the channel's [`RetryThrottle`] with retries: the first
 //! attempt always starts, later ones only while the throttle allows
 //! retries; non-fatal failures (and pushbacks saying stop) drain it, a
-//! call that ends OK refills it.
+//! call that ends OK refills it. A hedge the throttle refuses is
+//! cancelled, not delayed (A6: throttled hedges never block): it takes
+//! its place among `maxAttempts` without being sent, and the next one is
+//! due a `hedgingDelay` later, asking the throttle again (other calls may
+//! have refilled it meanwhile). Only when no attempt is left running does
+//! a refusal end the call, with the last failure.
 //!
 //! [`Hedging`] is one call's state; time is an input (`now`), and the
 //! runtime asks [`poll_timeout`](Hedging::poll_timeout) when to come back.
@@ -144,12 +149,16 @@ pub struct Hedging {
     policy: HedgingPolicy,
     /// Attempts started so far (the next one's number).
     started: u32,
+    /// Attempts started plus hedges the throttle refused: the count
+    /// `maxAttempts` bounds.
+    scheduled: u32,
     /// Attempts started that have not ended.
     running: Vec<u32>,
     /// When the next attempt starts, if one is to start.
     next_at: Option<Instant>,
     deadline: Option<Instant>,
-    /// No more attempts: a pushback said stop, or the throttle refused.
+    /// No more attempts: a pushback said stop, the deadline came, or the
+    /// throttle refused a hedge with no attempt left running.
     stopped: bool,
     committed: Option<u32>,
     transparent_left: u32,
@@ -164,6 +173,7 @@ impl Hedging {
         Hedging {
             policy,
             started: 0,
+            scheduled: 0,
             running: Vec::new(),
             next_at: Some(now),
             deadline,
@@ -190,9 +200,12 @@ impl Hedging {
     /// count of attempts started before it. Call until `None` (with a
     /// zero `hedgingDelay` every attempt is due at once). `throttle` is
     /// the channel's: attempts after the first start only while it
-    /// allows retries (a refusal ends the hedging of this call).
+    /// allows retries. A refused hedge is cancelled: it counts toward
+    /// `maxAttempts`, the next is due a `hedgingDelay` later, and if no
+    /// attempt is running the call is over (see
+    /// [`is_exhausted`](Self::is_exhausted)).
     pub fn poll_start(&mut self, now: Instant, throttle: Option<&RetryThrottle>) -> Option<u32> {
-        if self.committed.is_some() || self.stopped || self.started >= self.policy.max_attempts {
+        if self.committed.is_some() || self.stopped || self.scheduled >= self.policy.max_attempts {
             return None;
         }
         if self.next_at.is_none_or(|at| now < at) {
@@ -202,26 +215,40 @@ impl Hedging {
             self.stopped = true;
             return None;
         }
+        self.scheduled += 1;
         if self.started > 0 && throttle.is_some_and(|t| !t.allows_retry()) {
-            self.stopped = true;
+            // A6: a throttled hedge does not wait for tokens; it is
+            // cancelled. With attempts still running the call goes on
+            // and the next hedge asks again after the delay; with none,
+            // nothing could ever answer, so the last failure is the call's.
+            if self.running.is_empty() {
+                self.stopped = true;
+            } else {
+                self.schedule_next(now);
+            }
             return None;
         }
         let n = self.started;
         self.started += 1;
         self.running.push(n);
+        self.schedule_next(now);
+        Some(n)
+    }
+
+    /// The next hedge one `hedgingDelay` after `now`, if one is left.
+    fn schedule_next(&mut self, now: Instant) {
         // A delay past what the clock can hold: no hedge falls due by
         // time (a failure still starts the next one).
-        self.next_at = (self.started < self.policy.max_attempts)
+        self.next_at = (self.scheduled < self.policy.max_attempts)
             .then(|| now.checked_add(self.policy.hedging_delay))
             .flatten();
-        Some(n)
     }
 
     /// When the next attempt is due, if one will be started: `None` once
     /// the call is committed, every attempt started, hedging stopped, or
     /// the next one could only start at or past the deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.committed.is_some() || self.stopped || self.started >= self.policy.max_attempts {
+        if self.committed.is_some() || self.stopped || self.scheduled >= self.policy.max_attempts {
             return None;
         }
         let at = self.next_at?;
@@ -601,6 +628,56 @@ mod tests {
         fatal.poll_start(t0, Some(&t));
         fatal.on_status(t0, 0, &Status::new(Code::Internal, ""), None, Some(&mut t));
         assert_eq!(t.tokens(), 0.5);
+    }
+
+    #[test]
+    fn a_throttled_hedge_is_cancelled_and_the_next_asks_again() {
+        // A6: a hedge the throttle refuses is cancelled, not waited for,
+        // and later hedges are sent if the tokens are back above the
+        // threshold by then; the refusal alone does not end hedging.
+        let t0 = Instant::now();
+        // 4 tokens, threshold 2: one failure elsewhere leaves 3, two leave 2.
+        let mut t = RetryThrottle::new(4, 1.0).unwrap();
+        t.on_failure();
+        t.on_failure();
+        assert!(!t.allows_retry());
+        let mut call = Hedging::new(policy(4, 100), t0, None);
+        assert_eq!(call.poll_start(t0, Some(&t)), Some(0));
+        // The hedge due at 100 ms is refused; attempt 0 runs on, and the
+        // next hedge is due one delay later.
+        assert_eq!(call.poll_start(t0 + ms(100), Some(&t)), None);
+        assert_eq!(call.running(), [0]);
+        assert!(!call.is_exhausted());
+        assert_eq!(call.poll_timeout(), Some(t0 + ms(200)));
+        // Another call's success lifts the tokens over the threshold: the
+        // next hedge goes out, numbered after the attempts actually sent.
+        t.on_success();
+        assert_eq!(call.poll_start(t0 + ms(200), Some(&t)), Some(1));
+        // The refused hedge took its place among maxAttempts (4): one left.
+        assert_eq!(call.poll_timeout(), Some(t0 + ms(300)));
+        assert_eq!(call.poll_start(t0 + ms(300), Some(&t)), Some(2));
+        assert_eq!(call.poll_timeout(), None);
+        assert_eq!(call.started(), 3);
+        // With nothing left running, a refused hedge ends the call: the
+        // last failure is the call's.
+        let mut t = RetryThrottle::new(4, 1.0).unwrap();
+        let mut alone = Hedging::new(policy(4, 100), t0, None);
+        assert_eq!(alone.poll_start(t0, Some(&t)), Some(0));
+        t.on_failure();
+        alone.on_status(t0 + ms(5), 0, &unavailable(), None, Some(&mut t));
+        assert_eq!(alone.poll_start(t0 + ms(5), Some(&t)), None);
+        assert!(alone.is_exhausted());
+        assert_eq!(alone.poll_timeout(), None);
+        // Likewise when the last running attempt fails after a refusal.
+        let mut t = RetryThrottle::new(4, 1.0).unwrap();
+        t.on_failure();
+        t.on_failure();
+        let mut late = Hedging::new(policy(4, 100), t0, None);
+        late.poll_start(t0, Some(&t));
+        assert_eq!(late.poll_start(t0 + ms(100), Some(&t)), None);
+        late.on_status(t0 + ms(150), 0, &unavailable(), None, Some(&mut t));
+        assert_eq!(late.poll_start(t0 + ms(150), Some(&t)), None);
+        assert!(late.is_exhausted());
     }
 
     #[test]
