@@ -2,9 +2,10 @@
 //! so no system `protoc`) and prost-build, plus the method descriptor tables
 //! of wirestate-codegen, into `OUT_DIR`:
 //!
-//! * `grpc.testing.rs`, `grpc.health.v1.rs`, `wirestate.echo.v1.rs`: the
-//!   crate's modules (messages and descriptor tables, no server traits);
-//! * `file_descriptor_set.bin`: the encoded `FileDescriptorSet` of all three;
+//! * `grpc.testing.rs`, `grpc.health.v1.rs`, `grpc.reflection.v1.rs`,
+//!   `grpc.reflection.v1alpha.rs`, `wirestate.echo.v1.rs`: the crate's
+//!   modules (messages and descriptor tables, no server traits);
+//! * `file_descriptor_set.bin`: the encoded `FileDescriptorSet` of them all;
 //! * `server_traits/*.rs`: the same files generated with server traits
 //!   against `crate::rt`, for the tests that compile the trait code against a
 //!   stand-in runtime (the gRPC runtime crate does not exist yet).
@@ -14,9 +15,11 @@ use std::path::{Path, PathBuf};
 use protox::file::{ChainFileResolver, IncludeFileResolver};
 use wirestate_codegen::{Config, PrefixResolver};
 
-const ROOTS: [&str; 3] = [
+const ROOTS: [&str; 5] = [
     "src/proto/grpc/testing/test.proto",
     "grpc/health/v1/health.proto",
+    "grpc/reflection/v1/reflection.proto",
+    "grpc/reflection/v1alpha/reflection.proto",
     "wirestate/echo/v1/echo.proto",
 ];
 

@@ -4,6 +4,8 @@
 //! | module                      | `.proto` (in `proto/` of this crate)        | what                                              |
 //! | --------------------------- | -------------------------------------------- | ------------------------------------------------- |
 //! | [`grpc::health::v1`]        | `grpc/health/v1/health.proto`                | the standard gRPC health service (`Check`, `Watch`) |
+//! | [`grpc::reflection::v1`]  | `grpc/reflection/v1/reflection.proto`        | gRPC server reflection (`ServerReflectionInfo`), as tools like grpcurl call it |
+//! | [`grpc::reflection::v1alpha`] | `grpc/reflection/v1alpha/reflection.proto` | the same messages in the older package many tools still call |
 //! | [`grpc::testing`]           | `grpc/testing/{test,messages,empty}.proto`   | the gRPC interop test services and messages, as the gRPC project publishes them |
 //! | [`wirestate::echo::v1`]     | `wirestate/echo/v1/echo.proto`               | an echo service with all four call kinds, for benchmarks and examples |
 //!
@@ -66,6 +68,29 @@ pub mod grpc {
             //! [`HealthMethod`] table (`Check` unary, `Watch` server streaming).
 
             include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
+        }
+    }
+
+    /// `grpc.reflection.*`: server reflection, answered by
+    /// `wirestate-grpc-reflection`.
+    pub mod reflection {
+        #[allow(missing_docs)]
+        pub mod v1 {
+            //! gRPC server reflection, package `grpc.reflection.v1`:
+            //! [`ServerReflectionRequest`], [`ServerReflectionResponse`] and
+            //! the [`ServerReflectionMethod`] table (`ServerReflectionInfo`,
+            //! bidirectional streaming).
+
+            include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1.rs"));
+        }
+
+        #[allow(missing_docs, deprecated)]
+        pub mod v1alpha {
+            //! gRPC server reflection, package `grpc.reflection.v1alpha`: the
+            //! same messages as [`v1`](super::v1) in the older package that
+            //! many clients still call first or fall back to.
+
+            include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1alpha.rs"));
         }
     }
 

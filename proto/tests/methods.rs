@@ -3,6 +3,7 @@
 
 use prost::Message;
 use wirestate_proto::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse, HealthMethod};
+use wirestate_proto::grpc::reflection;
 use wirestate_proto::grpc::testing::{
     ReconnectServiceMethod, SimpleRequest, SimpleResponse, TestServiceMethod,
     UnimplementedServiceMethod,
@@ -179,6 +180,8 @@ fn descriptor_set_lists_every_file_and_service() {
         "src/proto/grpc/testing/messages.proto",
         "src/proto/grpc/testing/test.proto",
         "grpc/health/v1/health.proto",
+        "grpc/reflection/v1/reflection.proto",
+        "grpc/reflection/v1alpha/reflection.proto",
         "wirestate/echo/v1/echo.proto",
     ] {
         assert!(names.contains(&name), "{name} in {names:?}");
@@ -211,6 +214,11 @@ fn descriptor_set_lists_every_file_and_service() {
                     .or(ReconnectServiceMethod::from_path(&path).map(|m| m.kind()))
                     .or(HealthMethod::from_path(&path).map(|m| m.kind()))
                     .or(EchoMethod::from_path(&path).map(|m| m.kind()))
+                    .or(reflection::v1::ServerReflectionMethod::from_path(&path).map(|m| m.kind()))
+                    .or(
+                        reflection::v1alpha::ServerReflectionMethod::from_path(&path)
+                            .map(|m| m.kind()),
+                    )
                     .unwrap_or_else(|| panic!("{path} has no table entry"));
                 assert_eq!(kind, MethodKind::from_streaming(client, server), "{path}");
             }
