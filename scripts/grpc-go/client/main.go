@@ -1,0 +1,609 @@
+// A gRPC interop client on grpc-go, for scripts/interop-grpc-go.sh.
+//
+// Debian's golang-google-grpc-dev (1.33) ships grpc-go without its interop/
+// directory, so this is a small client of our own on the packaged library
+// running the standard cases of grpc/grpc doc/interop-test-descriptions.md:
+//
+//	client --server_host=127.0.0.1 --server_port=PORT --test_case=all|NAME[,NAME...] [--label=L]
+//
+// One line per case, `PASS <label> <case>` or `FAIL <label> <case>: why`,
+// then `N passed, N failed`; exit 1 on any failure.
+//
+// What grpc-go 1.33 cannot do, and how the cases live with it:
+//   - its API shows no message's compressed flag: flagtap reads it from the
+//     stats handler's sizes (see there);
+//   - it compresses every message of a call or none (UseCompressor is per
+//     call): client_compressed_streaming sends its second message
+//     compressed too, with expect_compressed true, and says so in its PASS
+//     line (the description sends it uncompressed);
+//   - it announces grpc-accept-encoding only on calls it compresses
+//     (internal/transport/http2_client.go, createHeaders), and a server may
+//     only compress with what the client announced (gRPC's compression.md;
+//     grpc-java and wirestate fall back to identity without the header). So
+//     server_compressed_unary and server_compressed_streaming add
+//     `grpc-accept-encoding: gzip` as call metadata, which grpc-go 1.33
+//     passes through (it is not among its reserved headers), and say so.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"wirestate.test/interop/flagtap"
+	pb "wirestate.test/interop/grpc_testing"
+)
+
+const (
+	initialKey    = "x-grpc-test-echo-initial"
+	initialValue  = "test_initial_metadata_value"
+	trailingKey   = "x-grpc-test-echo-trailing-bin"
+	trailingValue = "\xab\xab\xab"
+	statusMessage = "test status message"
+	// Tabs, CR/LF, a BMP and a non-BMP character: percent-encoding both ways.
+	specialMessage = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
+	callTimeout    = 10 * time.Second
+)
+
+var (
+	reqSizes  = []int{27182, 8, 1828, 45904}
+	respSizes = []int{31415, 9, 2653, 58979}
+)
+
+type env struct {
+	conn *grpc.ClientConn
+	tc   pb.TestServiceClient
+}
+
+func body(n int) *pb.Payload {
+	return &pb.Payload{Type: pb.PayloadType_COMPRESSABLE, Body: make([]byte, n)}
+}
+
+func call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}
+
+// wantCode checks that err is a status with the code (and message, if not nil).
+func wantCode(err error, code codes.Code, message *string) error {
+	if err == nil {
+		return fmt.Errorf("no error, want %v", code)
+	}
+	st, _ := status.FromError(err)
+	if st.Code() != code {
+		return fmt.Errorf("code %v (%q), want %v", st.Code(), st.Message(), code)
+	}
+	if message != nil && st.Message() != *message {
+		return fmt.Errorf("message %q, want %q", st.Message(), *message)
+	}
+	return nil
+}
+
+func emptyUnary(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	r, err := e.tc.EmptyCall(ctx, &pb.Empty{})
+	if err != nil {
+		return "", err
+	}
+	if r == nil {
+		return "", errors.New("no response")
+	}
+	return "", nil
+}
+
+func largeRequest() *pb.SimpleRequest {
+	return &pb.SimpleRequest{ResponseType: pb.PayloadType_COMPRESSABLE, ResponseSize: 314159, Payload: body(271828)}
+}
+
+func checkSize(r *pb.SimpleResponse, want int) error {
+	if got := len(r.GetPayload().GetBody()); got != want {
+		return fmt.Errorf("payload size %d, want %d", got, want)
+	}
+	return nil
+}
+
+func largeUnary(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	r, err := e.tc.UnaryCall(ctx, largeRequest())
+	if err != nil {
+		return "", err
+	}
+	return "", checkSize(r, 314159)
+}
+
+func clientStreaming(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	s, err := e.tc.StreamingInputCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range reqSizes {
+		if err := s.Send(&pb.StreamingInputCallRequest{Payload: body(n)}); err != nil {
+			return "", err
+		}
+	}
+	r, err := s.CloseAndRecv()
+	if err != nil {
+		return "", err
+	}
+	if r.GetAggregatedPayloadSize() != 74922 {
+		return "", fmt.Errorf("aggregated %d, want 74922", r.GetAggregatedPayloadSize())
+	}
+	return "", nil
+}
+
+// recvAll reads a response stream to its end, returning the payload sizes.
+func recvAll(recv func() (*pb.StreamingOutputCallResponse, error)) ([]int, error) {
+	var got []int
+	for {
+		r, err := recv()
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		got = append(got, len(r.GetPayload().GetBody()))
+	}
+}
+
+func sameSizes(got, want []int) error {
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		return fmt.Errorf("sizes %v, want %v", got, want)
+	}
+	return nil
+}
+
+func serverStreaming(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	req := &pb.StreamingOutputCallRequest{ResponseType: pb.PayloadType_COMPRESSABLE}
+	for _, n := range respSizes {
+		req.ResponseParameters = append(req.ResponseParameters, &pb.ResponseParameters{Size: int32(n)})
+	}
+	s, err := e.tc.StreamingOutputCall(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	got, err := recvAll(s.Recv)
+	if err != nil {
+		return "", err
+	}
+	return "", sameSizes(got, respSizes)
+}
+
+func pingPong(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i, n := range respSizes {
+		err := s.Send(&pb.StreamingOutputCallRequest{
+			ResponseType:       pb.PayloadType_COMPRESSABLE,
+			ResponseParameters: []*pb.ResponseParameters{{Size: int32(n)}},
+			Payload:            body(reqSizes[i]),
+		})
+		if err != nil {
+			return "", err
+		}
+		r, err := s.Recv()
+		if err != nil {
+			return "", fmt.Errorf("response %d: %w", i, err)
+		}
+		if got := len(r.GetPayload().GetBody()); got != n {
+			return "", fmt.Errorf("response %d: size %d, want %d", i, got, n)
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		return "", err
+	}
+	if _, err := s.Recv(); err != io.EOF {
+		return "", fmt.Errorf("after the last response: %v, want the end of the stream", err)
+	}
+	return "", nil
+}
+
+func emptyStream(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := s.CloseSend(); err != nil {
+		return "", err
+	}
+	got, err := recvAll(s.Recv)
+	if err != nil {
+		return "", err
+	}
+	if len(got) != 0 {
+		return "", fmt.Errorf("%d responses on an empty stream", len(got))
+	}
+	return "", nil
+}
+
+func echoStatusCases(e env, message string, streaming bool) error {
+	msg := message
+	st := &pb.EchoStatus{Code: 2, Message: message}
+	ctx, cancel := call()
+	defer cancel()
+	_, err := e.tc.UnaryCall(ctx, &pb.SimpleRequest{ResponseStatus: st})
+	if err := wantCode(err, codes.Unknown, &msg); err != nil {
+		return fmt.Errorf("unary: %w", err)
+	}
+	if !streaming {
+		return nil
+	}
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Send(&pb.StreamingOutputCallRequest{ResponseStatus: st}); err != nil {
+		return err
+	}
+	if err := s.CloseSend(); err != nil {
+		return err
+	}
+	_, err = recvAll(s.Recv)
+	if err := wantCode(err, codes.Unknown, &msg); err != nil {
+		return fmt.Errorf("full duplex: %w", err)
+	}
+	return nil
+}
+
+func statusCodeAndMessage(e env) (string, error) {
+	return "", echoStatusCases(e, statusMessage, true)
+}
+
+func specialStatusMessage(e env) (string, error) {
+	return "", echoStatusCases(e, specialMessage, false)
+}
+
+func checkEchoed(header, trailer metadata.MD) error {
+	if v := header.Get(initialKey); len(v) != 1 || v[0] != initialValue {
+		return fmt.Errorf("initial metadata %q: %q", initialKey, v)
+	}
+	if v := trailer.Get(trailingKey); len(v) != 1 || v[0] != trailingValue {
+		return fmt.Errorf("trailing metadata %q: %q", trailingKey, v)
+	}
+	return nil
+}
+
+func customMetadata(e env) (string, error) {
+	md := metadata.Pairs(initialKey, initialValue, trailingKey, trailingValue)
+	ctx, cancel := call()
+	defer cancel()
+	ctx = metadata.NewOutgoingContext(ctx, md)
+	var header, trailer metadata.MD
+	r, err := e.tc.UnaryCall(ctx, largeRequest(), grpc.Header(&header), grpc.Trailer(&trailer))
+	if err != nil {
+		return "", err
+	}
+	if err := checkSize(r, 314159); err != nil {
+		return "", err
+	}
+	if err := checkEchoed(header, trailer); err != nil {
+		return "", fmt.Errorf("unary: %w", err)
+	}
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	err = s.Send(&pb.StreamingOutputCallRequest{
+		ResponseType:       pb.PayloadType_COMPRESSABLE,
+		ResponseParameters: []*pb.ResponseParameters{{Size: 314159}},
+		Payload:            body(271828),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := s.CloseSend(); err != nil {
+		return "", err
+	}
+	got, err := recvAll(s.Recv)
+	if err != nil {
+		return "", err
+	}
+	if err := sameSizes(got, []int{314159}); err != nil {
+		return "", err
+	}
+	header, err = s.Header()
+	if err != nil {
+		return "", err
+	}
+	if err := checkEchoed(header, s.Trailer()); err != nil {
+		return "", fmt.Errorf("full duplex: %w", err)
+	}
+	return "", nil
+}
+
+func unimplementedMethod(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	_, err := e.tc.UnimplementedCall(ctx, &pb.Empty{})
+	return "", wantCode(err, codes.Unimplemented, nil)
+}
+
+func unimplementedService(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	_, err := pb.NewUnimplementedServiceClient(e.conn).UnimplementedCall(ctx, &pb.Empty{})
+	return "", wantCode(err, codes.Unimplemented, nil)
+}
+
+func timeoutOnSleepingServer(e env) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		// The deadline may pass before the stream is even open.
+		return "", wantCode(err, codes.DeadlineExceeded, nil)
+	}
+	// Send may fail with io.EOF once the call has ended; Recv tells why.
+	_ = s.Send(&pb.StreamingOutputCallRequest{Payload: body(27182)})
+	_, err = s.Recv()
+	return "", wantCode(err, codes.DeadlineExceeded, nil)
+}
+
+func cancelAfterBegin(e env) (string, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := e.tc.StreamingInputCall(ctx)
+	if err != nil {
+		cancel()
+		return "", err
+	}
+	cancel()
+	_, err = s.CloseAndRecv()
+	return "", wantCode(err, codes.Canceled, nil)
+}
+
+func cancelAfterFirstResponse(e env) (string, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	err = s.Send(&pb.StreamingOutputCallRequest{
+		ResponseType:       pb.PayloadType_COMPRESSABLE,
+		ResponseParameters: []*pb.ResponseParameters{{Size: 31415}},
+		Payload:            body(27182),
+	})
+	if err != nil {
+		return "", err
+	}
+	r, err := s.Recv()
+	if err != nil {
+		return "", err
+	}
+	if got := len(r.GetPayload().GetBody()); got != 31415 {
+		return "", fmt.Errorf("size %d, want 31415", got)
+	}
+	cancel()
+	_, err = s.Recv()
+	return "", wantCode(err, codes.Canceled, nil)
+}
+
+func clientCompressedUnary(e env) (string, error) {
+	yes, no := &pb.BoolValue{Value: true}, &pb.BoolValue{Value: false}
+	ctx, cancel := call()
+	defer cancel()
+	// The feature probe: uncompressed, claiming compression.
+	probe := largeRequest()
+	probe.ExpectCompressed = yes
+	_, err := e.tc.UnaryCall(ctx, probe)
+	if err := wantCode(err, codes.InvalidArgument, nil); err != nil {
+		return "", fmt.Errorf("probe: %w", err)
+	}
+	req := largeRequest()
+	req.ExpectCompressed = yes
+	r, err := e.tc.UnaryCall(ctx, req, grpc.UseCompressor(gzip.Name))
+	if err != nil {
+		return "", fmt.Errorf("compressed: %w", err)
+	}
+	if err := checkSize(r, 314159); err != nil {
+		return "", err
+	}
+	req = largeRequest()
+	req.ExpectCompressed = no
+	r, err = e.tc.UnaryCall(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("uncompressed: %w", err)
+	}
+	return "", checkSize(r, 314159)
+}
+
+// acceptGzip announces gzip for the responses of a call that sends its
+// requests uncompressed, which grpc-go 1.33 does not do by itself.
+func acceptGzip(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "grpc-accept-encoding", gzip.Name)
+}
+
+const acceptGzipNote = "grpc-accept-encoding: gzip sent as metadata: grpc-go 1.33 announces it only on calls it compresses"
+
+func serverCompressedUnary(e env) (string, error) {
+	for _, compressed := range []bool{true, false} {
+		ctx, cancel := call()
+		ctx, flags := flagtap.With(acceptGzip(ctx))
+		req := largeRequest()
+		req.ResponseCompressed = &pb.BoolValue{Value: compressed}
+		r, err := e.tc.UnaryCall(ctx, req)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("response_compressed %v: %w", compressed, err)
+		}
+		if err := checkSize(r, 314159); err != nil {
+			return "", err
+		}
+		if got := flags.Take(); fmt.Sprint(got) != fmt.Sprint([]bool{compressed}) {
+			return "", fmt.Errorf("response_compressed %v: compressed flags %v", compressed, got)
+		}
+	}
+	return acceptGzipNote, nil
+}
+
+func clientCompressedStreaming(e env) (string, error) {
+	yes := &pb.BoolValue{Value: true}
+	ctx, cancel := call()
+	defer cancel()
+	// The feature probe: uncompressed, claiming compression.
+	s, err := e.tc.StreamingInputCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	// Send may see io.EOF if the server has already failed the call.
+	_ = s.Send(&pb.StreamingInputCallRequest{ExpectCompressed: yes, Payload: body(27182)})
+	_, err = s.CloseAndRecv()
+	if err := wantCode(err, codes.InvalidArgument, nil); err != nil {
+		return "", fmt.Errorf("probe: %w", err)
+	}
+	s, err = e.tc.StreamingInputCall(ctx, grpc.UseCompressor(gzip.Name))
+	if err != nil {
+		return "", err
+	}
+	for _, n := range []int{27182, 45904} {
+		if err := s.Send(&pb.StreamingInputCallRequest{ExpectCompressed: yes, Payload: body(n)}); err != nil {
+			return "", err
+		}
+	}
+	r, err := s.CloseAndRecv()
+	if err != nil {
+		return "", err
+	}
+	if r.GetAggregatedPayloadSize() != 73086 {
+		return "", fmt.Errorf("aggregated %d, want 73086", r.GetAggregatedPayloadSize())
+	}
+	return "second message compressed too: grpc-go 1.33 compresses a whole call or nothing", nil
+}
+
+func serverCompressedStreaming(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	ctx, flags := flagtap.With(acceptGzip(ctx))
+	req := &pb.StreamingOutputCallRequest{ResponseParameters: []*pb.ResponseParameters{
+		{Size: 31415, Compressed: &pb.BoolValue{Value: true}},
+		{Size: 92653, Compressed: &pb.BoolValue{Value: false}},
+	}}
+	s, err := e.tc.StreamingOutputCall(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	got, err := recvAll(s.Recv)
+	if err != nil {
+		return "", err
+	}
+	if err := sameSizes(got, []int{31415, 92653}); err != nil {
+		return "", err
+	}
+	if f := flags.Take(); fmt.Sprint(f) != fmt.Sprint([]bool{true, false}) {
+		return "", fmt.Errorf("compressed flags %v, want [true false]", f)
+	}
+	return acceptGzipNote, nil
+}
+
+var cases = []struct {
+	name string
+	run  func(env) (string, error)
+}{
+	{"empty_unary", emptyUnary},
+	{"large_unary", largeUnary},
+	{"client_streaming", clientStreaming},
+	{"server_streaming", serverStreaming},
+	{"ping_pong", pingPong},
+	{"empty_stream", emptyStream},
+	{"status_code_and_message", statusCodeAndMessage},
+	{"special_status_message", specialStatusMessage},
+	{"custom_metadata", customMetadata},
+	{"unimplemented_method", unimplementedMethod},
+	{"unimplemented_service", unimplementedService},
+	{"timeout_on_sleeping_server", timeoutOnSleepingServer},
+	{"cancel_after_begin", cancelAfterBegin},
+	{"cancel_after_first_response", cancelAfterFirstResponse},
+	{"client_compressed_unary", clientCompressedUnary},
+	{"server_compressed_unary", serverCompressedUnary},
+	{"client_compressed_streaming", clientCompressedStreaming},
+	{"server_compressed_streaming", serverCompressedStreaming},
+}
+
+func main() {
+	host := flag.String("server_host", "127.0.0.1", "server host")
+	port := flag.Int("server_port", 10000, "server port")
+	testCase := flag.String("test_case", "all", "a case, a comma-separated list, or all")
+	label := flag.String("label", "", "a label printed after PASS/FAIL")
+	useTLS := flag.Bool("use_tls", false, "TLS (not supported: plaintext h2c only)")
+	flag.Parse()
+	if *useTLS {
+		fmt.Fprintln(os.Stderr, "client: --use_tls is not supported (plaintext only)")
+		os.Exit(2)
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(*testCase, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	known := map[string]bool{}
+	for _, c := range cases {
+		known[c.name] = true
+	}
+	for n := range want {
+		if n != "all" && !known[n] {
+			fmt.Fprintf(os.Stderr, "client: unknown test case %q\n", n)
+			os.Exit(2)
+		}
+	}
+	prefix := ""
+	if *label != "" {
+		prefix = *label + " "
+	}
+
+	addr := net.JoinHostPort(*host, fmt.Sprint(*port))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	conn, err := grpc.DialContext(ctx, addr, grpc.WithInsecure(), grpc.WithBlock(),
+		grpc.WithStatsHandler(flagtap.Handler{}))
+	cancel()
+	if err != nil {
+		fmt.Printf("FAIL %sconnect: %v\n0 passed, 1 failed\n", prefix, err)
+		os.Exit(1)
+	}
+	defer conn.Close()
+	e := env{conn: conn, tc: pb.NewTestServiceClient(conn)}
+
+	passed, failed := 0, 0
+	for _, c := range cases {
+		if !want["all"] && !want[c.name] {
+			continue
+		}
+		note, err := c.run(e)
+		if err != nil {
+			failed++
+			fmt.Printf("FAIL %s%s: %v\n", prefix, c.name, err)
+			continue
+		}
+		passed++
+		if note != "" {
+			fmt.Printf("PASS %s%s (%s)\n", prefix, c.name, note)
+		} else {
+			fmt.Printf("PASS %s%s\n", prefix, c.name)
+		}
+	}
+	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
