@@ -342,7 +342,9 @@ async fn cases<R: Runtime>(rt: R, addr: SocketAddr, seen: Seen, tag: &str) {
         BIDI,
         &opts(&key("bidi-fatal"), &[("x-fail", "1"), ("x-code", "13")]),
     );
-    call.send(&numbered(1)).await.unwrap();
+    // The attempt may have failed before this is sent: then the send
+    // says the call ended, and the responses say how.
+    let _ = call.send(&numbered(1)).await;
     assert_eq!(call.message().await.unwrap_err().code, Code::Internal);
     assert_eq!(seen_of(&seen, &key("bidi-fatal")), [0]);
 
@@ -547,7 +549,149 @@ fn blocking_channel_hedges() {
             &bopts("bidi-fatal", &[("x-fail", "1"), ("x-code", "13")]),
         )
         .unwrap();
-    call.send(&numbered(1)).unwrap();
+    // The attempt may have failed before this is sent: then the send
+    // says the call ended, and the responses say how.
+    let _ = call.send(&numbered(1));
     assert_eq!(call.message().unwrap_err().code, Code::Internal);
     assert_eq!(seen_of(&seen, "bidi-fatal"), [0]);
+}
+
+/// One connection of the server in
+/// [`blocking_hedge_connecting_leaves_the_call_free`]: it takes the first
+/// stream, never answers it, and sends GOAWAY (last stream: that one),
+/// so the call's next attempt needs a new connection; `seen` hears of
+/// the stream.
+fn hold_first_stream(mut socket: std::net::TcpStream, seen: std::sync::mpsc::Sender<()>) {
+    use std::io::{Read, Write};
+    use wirestate_h2::connection::{Config, Connection, Event};
+    use wirestate_machine::{Machine, Transmit};
+    socket
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let mut config = Config::default();
+    config.two_step_shutdown = false;
+    let mut m = Connection::server(config);
+    let mut buf = vec![0; 64 << 10];
+    let started = Instant::now();
+    while started.elapsed() < BOUND {
+        match socket.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if m.handle_input(Instant::now(), &buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+        while let Some(event) = m.poll_event() {
+            if let Event::Request { .. } = event {
+                let _ = m.go_away(Instant::now());
+                let _ = seen.send(());
+            }
+        }
+        while let Some(t) = m.poll_transmit() {
+            match t {
+                Transmit::Bytes(b) => {
+                    if socket.write_all(&b).is_err() {
+                        return;
+                    }
+                }
+                Transmit::Shutdown => return,
+            }
+        }
+    }
+}
+
+/// A blocking hedged streaming call whose next hedge waits for a new
+/// connection — and the connect is slow: the server's listen queue is
+/// full, so the SYN goes unanswered — leaves the call to its other users
+/// meanwhile: a message sent from another thread goes at once, and
+/// dropping the sending half cancels the call at once, the receiving
+/// half failing CANCELLED (before, the hedge was started under the
+/// call's lock, so both waited for the connect to give up).
+#[test]
+fn blocking_hedge_connecting_leaves_the_call_free() {
+    use std::net::TcpStream;
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    use wirestate_blocking::h2::ClientConfig;
+    // The smallest listen queue (std cannot set it; tokio's TcpSocket can).
+    let listener = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            socket.listen(1).unwrap().into_std().unwrap()
+        });
+    listener.set_nonblocking(false).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Kept open to the end: a closed listener refuses at once.
+    let kept = listener.try_clone().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        hold_first_stream(socket, seen_tx);
+    });
+    let connect_timeout = Duration::from_millis(1500);
+    let mut client = ClientConfig::default();
+    client.connect_timeout = connect_timeout;
+    client.request_timeout = None;
+    let ch = BChannel::builder(&addr.to_string())
+        .client_config(client)
+        .config(ChannelConfig::new().retry_policy(RetryConfig::from(hedging(2, 600))))
+        .connect_lazy()
+        .unwrap();
+    let t0 = Instant::now();
+    let call = ch
+        .streaming::<SimpleRequest, SimpleResponse>(
+            BIDI,
+            &BOpts::default().with_timeout(Duration::from_secs(20)),
+        )
+        .unwrap();
+    let (mut tx, mut rx) = call.split();
+    // The receiving half waits, and starts the hedge when it is due.
+    let receiver = std::thread::spawn(move || rx.message().map(|m| m.is_some()));
+    seen_rx.recv_timeout(BOUND).expect("the first attempt");
+    // Fill the listen queue: connections never accepted, until one no
+    // longer connects at once.
+    let mut held = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        held.push(s);
+        assert!(held.len() < 64, "the listen queue does not fill");
+    }
+    assert!(
+        t0.elapsed() < Duration::from_millis(550),
+        "too slow to set up: {:?}",
+        t0.elapsed()
+    );
+    // The hedge is due at 600 ms, and waits for its connect.
+    std::thread::sleep(Duration::from_millis(800).saturating_sub(t0.elapsed()));
+    let sent = Instant::now();
+    tx.send(&numbered(1)).unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_millis(400),
+        "send waited for the hedge's connect: {:?}",
+        sent.elapsed()
+    );
+    let dropped = Instant::now();
+    drop(tx);
+    assert!(
+        dropped.elapsed() < Duration::from_millis(400),
+        "cancelling waited for the hedge's connect: {:?}",
+        dropped.elapsed()
+    );
+    let outcome = receiver.join().unwrap();
+    assert_eq!(outcome.unwrap_err().code, Code::Cancelled);
+    assert!(
+        dropped.elapsed() < Duration::from_millis(700),
+        "the receiving half waited for the hedge's connect: {:?}",
+        dropped.elapsed()
+    );
+    drop((held, kept));
 }

@@ -287,6 +287,16 @@ impl Hedging {
         self.stopped = true;
     }
 
+    /// Attempt `attempt` was given up before it was sent: the request
+    /// outgrew the retry buffer while its stream was being opened, so it
+    /// could not carry what was sent before (A6 cancels every attempt but
+    /// the one that goes on live). It no longer runs, and it ends nothing:
+    /// no verdict, nothing for the throttle; once no attempt runs and
+    /// none is due, the call is [exhausted](Self::is_exhausted).
+    pub fn abandon(&mut self, attempt: u32) {
+        self.running.retain(|&a| a != attempt);
+    }
+
     /// Attempt `attempt` received response headers: whether it commits
     /// the call (then every other running attempt is to be cancelled);
     /// `false` if another committed first (cancel this one).
@@ -699,6 +709,30 @@ mod tests {
         call.stop();
         assert_eq!(call.poll_timeout(), None);
         assert_eq!(call.policy().max_attempts(), 3);
+    }
+
+    #[test]
+    fn an_abandoned_attempt_ends_nothing() {
+        let t0 = Instant::now();
+        let mut t = RetryThrottle::new(4, 1.0).unwrap();
+        let mut call = Hedging::new(policy(3, 10), t0, None);
+        assert_eq!(starts(&mut call, t0), [0]);
+        assert_eq!(starts(&mut call, t0 + ms(10)), [1]);
+        call.stop();
+        call.abandon(1);
+        assert_eq!(call.running(), [0]);
+        assert!(!call.is_exhausted());
+        assert_eq!(t.tokens(), 4.0);
+        // Its late answers are ignored.
+        assert!(!call.on_headers(1));
+        assert_eq!(
+            call.on_status(t0 + ms(20), 1, &unavailable(), None, Some(&mut t)),
+            HedgeVerdict::Continue
+        );
+        assert_eq!(t.tokens(), 4.0);
+        call.on_status(t0 + ms(30), 0, &unavailable(), None, Some(&mut t));
+        assert!(call.is_exhausted());
+        assert_eq!(call.committed(), None);
     }
 
     /// Whatever order attempts answer in, a call commits at most one

@@ -95,6 +95,14 @@ pub struct Channel {
 /// failed with, and whether it never left), from the thread that waited.
 type Answer = (u32, Result<http::Response<BlockingBody>, (Status, bool)>);
 
+/// What a streaming call's hedged attempt tells the half settling the
+/// call: its [`Answer`], or `None` if it was given up before it was sent
+/// (the call may be over: look again).
+type HedgeAnswer = (
+    u32,
+    Option<Result<http::Response<BlockingBody>, (Status, bool)>>,
+);
+
 /// How the response of one attempt started.
 // Returned once per attempt and taken apart at once: boxing the stream
 // would cost an allocation per call for nothing.
@@ -1076,7 +1084,7 @@ struct StreamHedge {
     inner: Mutex<HedgeInner>,
     /// The attempts' answers; taken by the half waiting for the
     /// response (the receiving one).
-    answers: Mutex<std::sync::mpsc::Receiver<Answer>>,
+    answers: Mutex<std::sync::mpsc::Receiver<HedgeAnswer>>,
 }
 
 struct HedgeInner {
@@ -1088,7 +1096,7 @@ struct HedgeInner {
     /// on them).
     writers: Vec<(u32, RequestWriter)>,
     cancels: Vec<(u32, Canceller)>,
-    tx: Sender<Answer>,
+    tx: Sender<HedgeAnswer>,
     /// The last non-fatal failure: the call's if no attempt does better.
     last: Option<(Status, Option<http::Response<BlockingBody>>)>,
     /// The committed attempt's request writer, for the sending half.
@@ -1132,7 +1140,24 @@ impl StreamHedge {
             }),
             answers: Mutex::new(rx),
         });
-        hedge.start_due(&mut hedge.lock());
+        let mut inner = hedge.lock();
+        // The first attempt opens here, as an unhedged call's does: no one
+        // else has the call yet, and a first message past the retry
+        // buffer then goes live on it (a hedge opened later could not
+        // carry that message, and would be given up).
+        let first = {
+            let retry = lock(&hedge.channel.retry);
+            inner.hedging.poll_start(Instant::now(), retry.throttle())
+        };
+        if let Some(n) = first {
+            let opened = hedge.channel.start_attempt(path, opts, deadline, n);
+            if let Some(pending) = hedge.join(&mut inner, n, opened) {
+                let tx = inner.tx.clone();
+                std::thread::spawn(move || answer(&tx, n, pending, deadline));
+            }
+        }
+        hedge.start_due(&mut inner);
+        drop(inner);
         hedge
     }
 
@@ -1140,8 +1165,9 @@ impl StreamHedge {
         lock(&self.inner)
     }
 
-    /// Starts the attempts that are due.
-    fn start_due(&self, inner: &mut HedgeInner) {
+    /// Starts the attempts that are due (each on a thread of its own,
+    /// see [`start_attempt`](Self::start_attempt)).
+    fn start_due(self: &Arc<Self>, inner: &mut HedgeInner) {
         loop {
             let due = {
                 let retry = lock(&self.channel.retry);
@@ -1154,23 +1180,61 @@ impl StreamHedge {
         }
     }
 
-    /// Starts attempt `n` (again, if the server never processed it): the
-    /// kept messages queued at once (they are in memory anyway, within
-    /// the retry buffer), then the end of the requests if they were
-    /// closed; a thread waits for its response head.
-    fn start_attempt(&self, inner: &mut HedgeInner, n: u32) {
+    /// Starts attempt `n` (again, if the server never processed it) on a
+    /// thread of its own, which then waits for its response head.
+    ///
+    /// Opening the stream may wait for a new connection (up to the
+    /// connect timeout), so it is not done under the call's lock: a
+    /// `send`, `close_send` or a half dropped meanwhile need not wait for
+    /// it. The stream then [joins](Self::join) the call.
+    fn start_attempt(self: &Arc<Self>, inner: &HedgeInner, n: u32) {
         let tx = inner.tx.clone();
-        let (mut writer, pending) =
-            match self
+        let hedge = Arc::clone(self);
+        std::thread::spawn(move || {
+            let deadline = hedge.deadline;
+            let opened = hedge
                 .channel
-                .start_attempt(&self.path, &self.opts, self.deadline, n)
-            {
-                Ok(pair) => pair,
-                Err(failure) => {
-                    let _ = tx.send((n, Err(failure)));
-                    return;
-                }
-            };
+                .start_attempt(&hedge.path, &hedge.opts, deadline, n);
+            let pending = hedge.join(&mut hedge.lock(), n, opened);
+            // Not held while waiting: the call's buffers go when its
+            // halves do.
+            drop(hedge);
+            if let Some(pending) = pending {
+                answer(&tx, n, pending, deadline);
+            }
+        });
+    }
+
+    /// Attempt `n`'s stream, just `opened`, joins the call (under its
+    /// lock): the kept messages queued at once (they are in memory
+    /// anyway, within the retry buffer), then the end of the requests if
+    /// they were closed. Returns the response to wait for; `None` when
+    /// there is none to wait for: the stream did not open (the failure is
+    /// the attempt's answer), the call ended meanwhile (the stream is
+    /// dropped, which resets it), or its kept messages outgrew the retry
+    /// buffer meanwhile, so this stream could not carry what was sent
+    /// before: the attempt is given up.
+    fn join(
+        &self,
+        inner: &mut HedgeInner,
+        n: u32,
+        opened: Result<(RequestWriter, PendingResponse), (Status, bool)>,
+    ) -> Option<PendingResponse> {
+        let (mut writer, pending) = match opened {
+            Ok(pair) => pair,
+            Err(failure) => {
+                let _ = inner.tx.send((n, Some(Err(failure))));
+                return None;
+            }
+        };
+        if inner.done {
+            return None;
+        }
+        if inner.state.is_committed() {
+            inner.hedging.abandon(n);
+            let _ = inner.tx.send((n, None));
+            return None;
+        }
         // A stream that failed already fails this: its response says how.
         let _ = writer.send_held(inner.replay.messages());
         if inner.replay.is_closed() {
@@ -1179,20 +1243,14 @@ impl StreamHedge {
             inner.writers.push((n, writer));
         }
         inner.cancels.push((n, pending.canceller()));
-        let deadline = self.deadline;
-        std::thread::spawn(move || {
-            let answer = pending
-                .wait_until(deadline)
-                .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()));
-            let _ = tx.send((n, answer));
-        });
+        Some(pending)
     }
 
     /// Sends a request message: kept for the hedges to come (while the
     /// retry buffer allows; past it no more start), and written on every
     /// running attempt's stream; once an attempt committed the call, on
     /// its stream only.
-    fn send(&self, framed: Bytes) -> Result<(), Status> {
+    fn send(self: &Arc<Self>, framed: Bytes) -> Result<(), Status> {
         let mut inner = self.lock();
         if inner.replay.is_closed() {
             return Err(Status::new(
@@ -1212,7 +1270,8 @@ impl StreamHedge {
                 _ => call_ended(),
             });
         }
-        // Hedges due now start first, then take this message live.
+        // Hedges due now start first; each carries this message, kept
+        // or live, whenever its stream joins the call.
         self.start_due(&mut inner);
         let i = &mut *inner;
         lock(&self.channel.retry).on_send(&mut i.state, &mut i.replay, &framed);
@@ -1273,7 +1332,7 @@ impl StreamHedge {
     /// Waits for the attempts until one commits the call (response
     /// headers, OK or a fatal status) or none is left, starting hedges as
     /// they fall due; the outcome is left in `settled`.
-    fn settle(&self) {
+    fn settle(self: &Arc<Self>) {
         let answers = lock(&self.answers);
         loop {
             let mut inner = self.lock();
@@ -1303,6 +1362,10 @@ impl StreamHedge {
             };
             let Ok((n, answer)) = answer else {
                 // The next hedge is due.
+                continue;
+            };
+            let Some(answer) = answer else {
+                // An attempt given up: the call may have none left.
                 continue;
             };
             let mut inner = self.lock();
@@ -1336,7 +1399,12 @@ impl StreamHedge {
                     {
                         inner.cancels.retain(|(m, _)| *m != n);
                         inner.writers.retain(|(m, _)| *m != n);
-                        self.start_attempt(&mut inner, n);
+                        // The call's outcome if the new stream is given up
+                        // (see `join`) and no other attempt does better.
+                        if inner.last.is_none() {
+                            inner.last = Some((status.clone(), None));
+                        }
+                        self.start_attempt(&inner, n);
                         continue;
                     }
                     (status, None)
@@ -1422,6 +1490,15 @@ impl Drop for StreamHedge {
         let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
         lock(&self.channel.retry).release(&mut inner.replay);
     }
+}
+
+/// Waits for attempt `n`'s response head (until `deadline`) and tells
+/// the half settling the call.
+fn answer(tx: &Sender<HedgeAnswer>, n: u32, pending: PendingResponse, deadline: Option<Instant>) {
+    let answer = pending
+        .wait_until(deadline)
+        .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()));
+    let _ = tx.send((n, Some(answer)));
 }
 
 /// What `send` says once the call ended (its status is the responses').
