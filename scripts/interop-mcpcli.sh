@@ -18,7 +18,11 @@
 # The client detects the era (the default, --era auto): per peer, info
 # must show the revision of the era the peer speaks (2026-07-28 for the
 # dual-era peers, 2025-11-25 for mcp 1.x); --era legacy gets 2025-11-25
-# from every peer, and --era 2026-07-28 fails against mcp 1.x.
+# from every peer, and --era 2026-07-28 fails against mcp 1.x. Over the
+# 2024-11-05 HTTP+SSE transport auto speaks the initialize era, while
+# --era 2026-07-28 takes the same fallback (server/discover's POST is
+# refused with 405) and discovers over the stream: mcp 2.x's SSE server
+# and `wirestate serve` /sse answer it there.
 # Per peer and runtime: info (serverInfo, negotiated revision), list-tools,
 # call (text result; log and progress notifications printed on stderr; an
 # isError result exits 1; an unknown tool exits 1), resources, read,
@@ -115,7 +119,8 @@ peer_checks() {
     era=legacy mcp "$runtime" "$target" info
     expect "[$label] info --era legacy" "rc == 0 and j['serverInfo']['name'] == '$name' and j['protocolVersion'] == '2025-11-25'"
     era=2026-07-28 mcp "$runtime" "$target" info
-    if [ "$want" = 2026-07-28 ]; then
+    # sse2026=yes: a dual-era server over the HTTP+SSE transport.
+    if [ "$want" = 2026-07-28 ] || [ "${sse2026:-}" = yes ]; then
         expect "[$label] info --era 2026-07-28" "rc == 0 and j['protocolVersion'] == '2026-07-28'"
     else
         expect "[$label] info --era 2026-07-28 fails against an initialize-era server" "rc == 1 and 'cannot start the MCP session' in err"
@@ -193,7 +198,7 @@ for rt in tokio smol blocking; do
     wait "${pids[-1]}" 2>/dev/null || true
 
     # --- the Python SDK's 2024-11-05 HTTP+SSE server: the fallback
-    sse_peer "$rt py-sse" "$rt" "$pyserver"
+    sse2026=yes sse_peer "$rt py-sse" "$rt" "$pyserver"
 
     # --- the initialize-era Python SDK (mcp 1.x) over stdio and HTTP
     peer_checks "$rt py1-stdio" "$rt" "cmd:$pyserver1 stdio" 2025-11-25 py-interop \
@@ -227,7 +232,7 @@ for rt in tokio smol blocking; do
         peer_checks "$rt serve" "$rt" "http://127.0.0.1:$port/mcp" 2026-07-28 wirestate-demo \
             demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
         # The same server over the 2024-11-05 HTTP+SSE transport (/sse).
-        peer_checks "$rt serve-sse" "$rt" "http://127.0.0.1:$port/sse" 2025-11-25 wirestate-demo \
+        sse2026=yes peer_checks "$rt serve-sse" "$rt" "http://127.0.0.1:$port/sse" 2025-11-25 wirestate-demo \
             demo://greeting "Hello from a sans-IO MCP server." greet '{"name": "Ada"}' "Please greet Ada warmly."
     else
         failed=$((failed + 1))

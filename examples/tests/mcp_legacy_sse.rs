@@ -167,6 +167,66 @@ fn every_client_against_every_server() {
     }
 }
 
+/// `--era 2026-07-28` against a server of the 2024-11-05 HTTP+SSE
+/// transport: its POST of `server/discover` is refused (405) like the
+/// `initialize` of the other eras, and the client takes the same fallback
+/// to the stream, then discovers over it; our server (like the Python
+/// SDK's and fastmcp's SSE servers) speaks 2026-07-28 there too. Before,
+/// a forced 2026 era failed at the refused POST and never tried the
+/// stream. Every client runtime against the tokio server.
+#[test]
+fn a_forced_2026_era_takes_the_fallback_too() {
+    use wirestate_mcp::Era;
+    let serve = Serve::start(&["--runtime", "tokio"]);
+    let url = format!("http://{}/sse", serve.addr);
+    let check = |label: &str, version: Option<&str>, echoed: Option<Value>| {
+        assert_eq!(version, Some("2026-07-28"), "{label}");
+        assert_eq!(echoed, Some(json!({"text": "é", "length": 1})), "{label}");
+    };
+    let mut config = rt_config();
+    config.session.era = Era::Stateless;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = wirestate_tokio::mcp::connect_http(&url, config.clone())
+            .await
+            .expect("tokio: forced 2026 era through the fallback");
+        let r = client.call_tool("echo", args(json!({"text": "é"}))).await;
+        check(
+            "tokio",
+            client.protocol_version(),
+            r.unwrap().structured_content,
+        );
+        client.close().await.unwrap();
+    });
+    smol::block_on(async {
+        let client = wirestate_smol::mcp::connect_http(&url, config.clone())
+            .await
+            .expect("smol: forced 2026 era through the fallback");
+        let r = client.call_tool("echo", args(json!({"text": "é"}))).await;
+        check(
+            "smol",
+            client.protocol_version(),
+            r.unwrap().structured_content,
+        );
+        client.close().await.unwrap();
+    });
+    let mut config = wirestate_blocking::mcp_client::McpClientConfig::default();
+    config.session.jsonrpc.request_timeout = Some(Duration::from_secs(10));
+    config.session.era = Era::Stateless;
+    let client = wirestate_blocking::mcp_client::McpClient::http(&url, config)
+        .expect("blocking: forced 2026 era through the fallback");
+    let r = client.call_tool("echo", args(json!({"text": "é"})));
+    check(
+        "blocking",
+        client.protocol_version(),
+        r.unwrap().structured_content,
+    );
+    client.close().unwrap();
+}
+
 #[test]
 fn a_session_ends_with_its_stream() {
     use std::io::{BufRead, BufReader, Write};

@@ -31,7 +31,9 @@ use wirestate_mcp::schema::{
     ListResourcesResult, ListRootsResult, ListToolsResult, Prompt, ReadResourceResult, Resource,
     ResourceTemplate, Tool,
 };
-use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagination};
+use wirestate_mcp::{
+    ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Pagination,
+};
 
 use crate::{Body, Client, ClientConfig as HttpClientConfig};
 
@@ -266,7 +268,10 @@ impl McpClient {
     /// (`http://` only); when the server refuses that POST with 400, 404
     /// or 405, with the 2024-11-05 HTTP+SSE transport at the same URL
     /// ([`legacy_sse`](Self::legacy_sse)), as the specification's
-    /// backwards-compatibility section has clients do.
+    /// backwards-compatibility section has clients do. That holds in every
+    /// [`Era`](wirestate_mcp::Era): with the 2026-07-28 era forced, the
+    /// refused POST is `server/discover`, and the session discovers again
+    /// over the stream.
     ///
     /// # Errors
     ///
@@ -949,6 +954,16 @@ impl Shared {
                 // A server of the `initialize` era refusing server/discover
                 // at the HTTP level: the session falls back to initialize.
                 if st.session.fail_discovery(Instant::now(), &id) {
+                    // With the 2026-07-28 era forced the session gives up
+                    // instead; initialize then fails with the refusal
+                    // itself, so that `http` takes the fallback to the
+                    // 2024-11-05 HTTP+SSE transport as it does for a
+                    // refused initialize, and a caller sees the status.
+                    if st.session.phase() == ClientPhase::Failed {
+                        if let Some(init) = st.init.clone() {
+                            self.fail_request(&mut st, init, e);
+                        }
+                    }
                     self.dispatch(&mut st);
                     drop(st);
                     self.kick();

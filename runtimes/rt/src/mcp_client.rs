@@ -40,7 +40,9 @@ use wirestate_mcp::schema::{
     ListResourceTemplatesResult, ListResourcesResult, ListRootsResult, ListToolsResult,
     LoggingLevel, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
-use wirestate_mcp::{ClientConfig, ClientEvent, ClientResult, ClientSession, Pagination};
+use wirestate_mcp::{
+    ClientConfig, ClientEvent, ClientPhase, ClientResult, ClientSession, Pagination,
+};
 
 use crate::http1::{Client, ClientConfig as HttpClientConfig};
 use crate::{Body, Io, Runtime};
@@ -370,6 +372,10 @@ impl<R: Runtime> McpClient<R> {
     /// 2024-11-05 HTTP+SSE transport at the same URL
     /// ([`connect_legacy_sse`](Self::connect_legacy_sse)), as the
     /// specification's backwards-compatibility section has clients do.
+    /// That holds in every [`Era`](wirestate_mcp::Era): with the
+    /// 2026-07-28 era forced, the refused POST is `server/discover`, and
+    /// the session discovers again over the stream (servers of that
+    /// transport that also speak 2026-07-28 answer there).
     ///
     /// # Errors
     ///
@@ -1144,6 +1150,17 @@ impl<R: Runtime> Shared<R> {
                 // A server of the `initialize` era refusing server/discover
                 // at the HTTP level: the session falls back to initialize.
                 if st.session.fail_discovery(self.rt.now(), id) {
+                    // With the 2026-07-28 era forced the session gives up
+                    // instead; initialize then fails with the refusal
+                    // itself, so that connect_http takes the fallback to
+                    // the 2024-11-05 HTTP+SSE transport (where such a
+                    // server may well discover) as it does for a refused
+                    // initialize, and a caller sees the HTTP status.
+                    if st.session.phase() == ClientPhase::Failed {
+                        if let Some((_, tx)) = st.init.take() {
+                            let _ = tx.send(Outcome::Failed(e));
+                        }
+                    }
                     self.dispatch(&mut st);
                     drop(st);
                     self.kick();
