@@ -251,6 +251,14 @@ impl Peer {
         &self.config
     }
 
+    /// Turns batches on or off from the next message on
+    /// ([`Limits::allow_batches`](crate::Limits::allow_batches)): a
+    /// protocol on JSON-RPC may only learn whether it has them once it has
+    /// negotiated a version (MCP dropped them in 2025-06-18).
+    pub fn set_allow_batches(&mut self, allow: bool) {
+        self.config.limits.allow_batches = allow;
+    }
+
     // ---- inputs ----
 
     /// Takes one complete message from the peer (a single message or a
@@ -306,6 +314,10 @@ impl Peer {
     /// As [`handle_message`](Self::handle_message).
     pub fn handle_decoded(&mut self, now: Instant, decoded: Decoded) -> Result<(), Error> {
         self.clock.advance(now);
+        // The caller decoded it, possibly with batches allowed.
+        if matches!(decoded, Decoded::Batch(_)) && !self.config.limits.allow_batches {
+            return Err(self.refuse(Error::BatchNotAllowed, None));
+        }
         let mut first = None;
         match decoded {
             Decoded::Single(entry) => self.entry(entry, None, &mut first),

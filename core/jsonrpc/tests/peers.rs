@@ -565,7 +565,7 @@ fn limits_are_answered() {
         &p.poll_message().unwrap()[..],
         br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32010,"message":"Batch too large"}}"#
     );
-    let mut no_batches = config;
+    let mut no_batches = config.clone();
     no_batches.limits.allow_batches = false;
     let mut q = Peer::new(no_batches);
     assert_eq!(q.handle_message(now, b"[1]"), Err(Error::BatchNotAllowed));
@@ -573,6 +573,28 @@ fn limits_are_answered() {
         &q.poll_message().unwrap()[..],
         br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request"}}"#
     );
+    // Turned off later (a protocol that learns it by negotiating), and
+    // also for a message the caller decoded with batches allowed.
+    let mut r = Peer::new(config);
+    let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"a"}]"#;
+    r.set_allow_batches(false);
+    let decoded = wirestate_jsonrpc::decode(
+        bytes::Bytes::from_static(batch),
+        &wirestate_jsonrpc::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(r.handle_decoded(now, decoded), Err(Error::BatchNotAllowed));
+    assert_eq!(
+        &r.poll_message().unwrap()[..],
+        br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request"}}"#
+    );
+    assert!(
+        r.poll_event()
+            .is_some_and(|e| matches!(e, Event::Invalid(Error::BatchNotAllowed)))
+    );
+    assert!(r.poll_event().is_none(), "no request was taken");
+    r.set_allow_batches(true);
+    assert_eq!(r.handle_message(now, batch), Ok(()));
 }
 
 #[test]

@@ -67,7 +67,10 @@
 //! stream, else they are dropped (the specification forbids broadcasting
 //! them on unrelated streams).
 //!
-//! Batches (2025-03-26) are accepted; their answer is one JSON array.
+//! Batches are accepted on sessions of the revisions that have them
+//! (2024-11-05, 2025-03-26); their answer is one JSON array. On a session
+//! of 2025-06-18 or later a batch is refused as a whole: 400 with one
+//! -32600 error.
 //!
 //! **Stateless requests** (2026-07-28, SEP-2575) need no session: a POST
 //! without `Mcp-Session-Id` whose request names a revision in
@@ -406,6 +409,14 @@ pub enum HttpError {
     /// where one is needed (400).
     #[error("initialize must be sent alone")]
     InitializeInBatch,
+    /// A batch on a session of a revision without batches (2025-06-18
+    /// and later: [`version::has_batches`](crate::schema::version::has_batches));
+    /// refused as a whole (400, -32600).
+    #[error("a session of {version} takes no JSON-RPC batches (removed in 2025-06-18)")]
+    BatchNotAllowed {
+        /// The session's revision.
+        version: &'static str,
+    },
     /// No `Mcp-Session-Id` on a request that needs one (400).
     #[error("Mcp-Session-Id header is required")]
     MissingSessionId,
@@ -465,6 +476,7 @@ impl HttpError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::JsonRpc(_)
             | Self::InitializeInBatch
+            | Self::BatchNotAllowed { .. }
             | Self::MissingSessionId
             | Self::UnsupportedProtocolVersion { .. }
             | Self::RequestIdInUse { .. }
@@ -486,7 +498,9 @@ impl HttpError {
             Self::HeaderMismatch { .. } => {
                 ErrorCode::new(crate::schema::stateless_codes::HEADER_MISMATCH)
             }
-            Self::InitializeInBatch | Self::RequestIdInUse { .. } => ErrorCode::INVALID_REQUEST,
+            Self::InitializeInBatch
+            | Self::BatchNotAllowed { .. }
+            | Self::RequestIdInUse { .. } => ErrorCode::INVALID_REQUEST,
             _ => ErrorCode::new(-32000),
         };
         let message = match self {
@@ -1227,6 +1241,13 @@ impl HttpServer {
             return Err(HttpError::UnknownSession);
         };
         slot.last_active = now;
+        // A session of 2025-06-18 or later has no batches: refused here as
+        // a whole (400, -32600), before any of its requests is routed.
+        if classified.batch && !slot.session.accepts_batches() {
+            return Err(HttpError::BatchNotAllowed {
+                version: slot.session.protocol_version().unwrap_or_default(),
+            });
+        }
         // Answers find their exchange by request id, so an id still in
         // flight (or twice in one batch) would send one POST's answer down
         // another's response.

@@ -962,6 +962,14 @@ impl ServerSession {
         self.protocol_version
     }
 
+    /// Whether a JSON-RPC batch is taken: until `initialize` and on
+    /// revisions that have them (2024-11-05, 2025-03-26); a batch on a
+    /// session of 2025-06-18 or later is refused with one -32600 error
+    /// ([`version::has_batches`]).
+    pub fn accepts_batches(&self) -> bool {
+        self.peer.config().limits.allow_batches
+    }
+
     /// The client, once `initialize` is answered.
     pub fn client_info(&self) -> Option<&Implementation> {
         self.client_info.as_ref()
@@ -1481,6 +1489,9 @@ impl ServerSession {
         self.advertised = self.derive_capabilities();
         self.phase = Phase::Initializing;
         self.protocol_version = Some(protocol_version);
+        // 2025-06-18 removed batches; 2025-03-26 requires them.
+        self.peer
+            .set_allow_batches(version::has_batches(protocol_version));
         self.client_info = Some(params.client_info.clone());
         self.client_capabilities = Some(params.capabilities.clone());
         self.events.push_back(ServerEvent::Initialize {

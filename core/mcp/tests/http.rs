@@ -158,9 +158,16 @@ fn stream_by_logging(
 
 /// Initializes a session and sends `notifications/initialized`.
 fn session(s: &mut HttpServer, now: Instant) -> SessionId {
-    let (status, headers, body) = full(post(init()).send(s, now));
+    session_of(s, now, "2025-11-25")
+}
+
+/// [`session`] of the revision `version`.
+fn session_of(s: &mut HttpServer, now: Instant, version: &str) -> SessionId {
+    let mut init = init();
+    init["params"]["protocolVersion"] = json!(version);
+    let (status, headers, body) = full(post(init).send(s, now));
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(body["result"]["protocolVersion"], version);
     let id = SessionId::from(headers["mcp-session-id"].to_str().unwrap());
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let (status, _, _) = full(post(note).session(&id).send(s, now));
@@ -482,12 +489,24 @@ fn json_rpc_errors_over_http() {
     let (_, _, body) = full(post(bad_params).session(&id).send(&mut s, now));
     assert_eq!(body["error"]["code"], -32602);
 
-    // A batch: one array answer.
+    // A batch on this 2025-11-25 session: refused as a whole (2025-06-18
+    // removed batches), none of its requests served.
     let batch = json!([
         {"jsonrpc": "2.0", "id": 10, "method": "ping"},
         {"jsonrpc": "2.0", "id": 11, "method": "no/such"}
     ]);
-    let (_, _, body) = full(post(batch).session(&id).send(&mut s, now));
+    let (status, _, body) = full(post(batch.clone()).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32600);
+    assert_eq!(body["id"], Value::Null);
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("batches"), "{message}");
+    let ping = json!({"jsonrpc": "2.0", "id": 10, "method": "ping"});
+    let (status, _, body) = full(post(ping).session(&id).send(&mut s, now));
+    assert_eq!((status, body["id"].clone()), (StatusCode::OK, json!(10)));
+    // On a 2025-03-26 session (which requires them): one array answer.
+    let old = session_of(&mut s, now, "2025-03-26");
+    let (_, _, body) = full(post(batch).session(&old).send(&mut s, now));
     assert_eq!(body.as_array().map(Vec::len), Some(2));
 
     // initialize inside a batch is refused.
@@ -511,7 +530,11 @@ fn json_rpc_errors_over_http() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["error"]["code"], -32602);
     assert!(headers.get("mcp-session-id").is_none());
-    assert_eq!(s.sessions().count(), 1);
+    assert_eq!(
+        s.sessions().count(),
+        2,
+        "the 2025-11-25 and 2025-03-26 ones"
+    );
 }
 
 #[test]
@@ -964,7 +987,8 @@ fn a_request_to_the_client_first_opens_the_stream() {
 fn batches_json_only_and_notifications_keep_their_answers() {
     let now = Instant::now();
     let mut s = server();
-    let id = session(&mut s, now);
+    // Batches are of 2025-03-26.
+    let id = session_of(&mut s, now, "2025-03-26");
     // A batch, even of one request, opens its stream at once.
     let (head, x) = open(post(json!([call(9)])).session(&id).send(&mut s, now));
     assert_eq!(head.headers["content-type"], "text/event-stream");

@@ -499,3 +499,47 @@ mod robustness {
         }
     }
 }
+
+/// Batches follow the negotiated revision (here over a message stream,
+/// as on stdio): 2025-03-26 requires them, 2025-06-18 removed them, so a
+/// batch on such a session is one -32600 error (id null) and none of its
+/// requests is served. Before `initialize` they are taken.
+#[test]
+fn batches_follow_the_negotiated_revision() {
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 10, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 11, "method": "tools/list"}
+    ]);
+    let mut t = T::new(|_| {});
+    assert!(t.s.accepts_batches());
+    t.init(json!({}));
+    assert!(!t.s.accepts_batches());
+    t.send(batch.clone());
+    let out = t.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(code(&out[0]), -32600);
+    assert_eq!(out[0]["id"], Value::Null);
+    // Single messages go on as before.
+    assert_eq!(t.call(12, "ping", json!({}))["result"], json!({}));
+
+    let mut t = T::new(|_| {});
+    let r = t.call(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-03-26", "capabilities": {},
+               "clientInfo": {"name": "c", "version": "1"}}),
+    );
+    assert_eq!(r["result"]["protocolVersion"], "2025-03-26");
+    t.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert!(t.s.accepts_batches());
+    t.send(batch);
+    let out = t.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let answers = out[0].as_array().expect("one array answer");
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0]["id"], 10);
+    assert_eq!(
+        answers[1]["result"]["tools"].as_array().map(Vec::len),
+        Some(2)
+    );
+}

@@ -64,6 +64,20 @@ pub mod version {
             .find(|v| *v == requested)
             .unwrap_or(LATEST)
     }
+
+    /// Whether a session of `version` takes JSON-RPC batches: 2025-03-26
+    /// requires them (and 2024-11-05 inherits them from JSON-RPC 2.0);
+    /// 2025-06-18 removed them, and the stateless era has none either.
+    ///
+    /// ```
+    /// use wirestate_mcp::schema::version;
+    /// assert!(version::has_batches("2025-03-26"));
+    /// assert!(!version::has_batches("2025-06-18"));
+    /// assert!(!version::has_batches("2026-07-28"));
+    /// ```
+    pub fn has_batches(version: &str) -> bool {
+        matches!(version, V2024_11_05 | V2025_03_26)
+    }
 }
 
 /// Params of `initialize`.
