@@ -1695,7 +1695,11 @@ impl HttpServer {
         let Some(slot) = self.sessions.get_mut(id) else {
             return;
         };
+        let mut cancelled = Vec::new();
         while let Some(event) = slot.session.poll_event() {
+            if let ServerEvent::Cancelled { id: request, .. } = &event {
+                cancelled.push(request.clone());
+            }
             self.events.push_back(HttpEvent::Session {
                 session: id.clone(),
                 event,
@@ -1837,6 +1841,53 @@ impl HttpServer {
                         mark(&mut self.ready, &mut self.ready_order, x);
                     }
                 }
+            }
+        }
+        // A request the client cancelled is never answered (the session
+        // drops the answer, as the specification asks), so the response
+        // that waited for it ends without it, after what was queued for
+        // it above: else its stream stayed open, and the client's
+        // connection with it, until the client hung up (which a client
+        // whose call timed out, ours included, need not do).
+        for request in cancelled {
+            slot.progress.retain(|_, v| *v != request);
+            match slot.routes.remove(&request) {
+                Some(Route::Exchange(x)) => match self.exchanges.get_mut(&x) {
+                    Some(Exchange {
+                        kind: ExKind::Json { pending, .. },
+                        ..
+                    }) => {
+                        pending.remove(&request);
+                        mark(&mut self.ready, &mut self.ready_order, x);
+                    }
+                    Some(Exchange {
+                        kind: ExKind::Undecided { .. },
+                        ..
+                    }) => {
+                        // Nothing was said: the POST is only accepted.
+                        self.exchanges.remove(&x);
+                        let response = with_session(
+                            Response::builder()
+                                .status(StatusCode::ACCEPTED)
+                                .body(Bytes::new()),
+                            id,
+                        );
+                        self.decided.insert(x, Reply::Full(response));
+                        mark(&mut self.ready, &mut self.ready_order, x);
+                    }
+                    _ => {}
+                },
+                Some(Route::Stream(s)) => {
+                    if let Some(st) = slot.streams.get_mut(&s) {
+                        st.pending.remove(&request);
+                        match st.attached {
+                            Some(x) => mark(&mut self.ready, &mut self.ready_order, x),
+                            None if st.finished() => retire(slot, s, finished_keep),
+                            None => {}
+                        }
+                    }
+                }
+                None => {}
             }
         }
     }

@@ -537,6 +537,56 @@ fn json_rpc_errors_over_http() {
     );
 }
 
+/// A call the client cancels is never answered, so its response ends
+/// without the answer: a stream after what it carried, an undecided head
+/// as 202 with nothing. Before, both stayed open until the client hung up.
+#[test]
+fn a_cancelled_call_ends_its_response() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let cancel = |n: u64| {
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": n, "reason": "the user gave up"}})
+    };
+    // A stream (progress came first).
+    let x = deferred(post(call(20)).session(&id).send(&mut s, now));
+    let (sid, rid) = call_events(&mut s).remove(0);
+    let token = wirestate_mcp::schema::ProgressToken::String("tok".into());
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .notify_progress(&token, 1.0, None, None)
+        .unwrap();
+    let _ = open(s.poll_reply(x).expect("decided"));
+    assert!(!drain(&mut s, x).1);
+    let (status, _, _) = full(post(cancel(20)).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == x));
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended, "the stream ends");
+    assert!(sse_events(&data).is_empty(), "with no answer");
+    // The application's late answer goes nowhere.
+    let _ = s
+        .session_for(&sid, &rid)
+        .map(|session| session.respond_call_tool(&rid, CallToolResult::text("late")));
+    assert_eq!(s.open_exchanges(), 0);
+
+    // An undecided head: 202, empty.
+    let y = deferred(post(call(21)).session(&id).send(&mut s, now));
+    let _ = call_events(&mut s);
+    let (status, _, _) = full(post(cancel(21)).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == y));
+    let (status, headers, body) = full(s.poll_reply(y).expect("decided"));
+    assert_eq!((status, body), (StatusCode::ACCEPTED, Value::Null));
+    assert_eq!(headers["mcp-session-id"], id.as_str());
+    assert_eq!(s.open_exchanges(), 0);
+    // The session goes on.
+    let ping = json!({"jsonrpc": "2.0", "id": 22, "method": "ping"});
+    let (status, _, _) = full(post(ping).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[test]
 fn tool_call_streams_progress_then_the_answer() {
     let now = Instant::now();
