@@ -717,6 +717,44 @@ fn normalize(events: Vec<Event>) -> Vec<String> {
     events.iter().map(|e| format!("{e:?}")).collect()
 }
 
+#[test]
+fn pings_after_our_data_are_not_a_flood() {
+    // grpc-go's client probes the bandwidth-delay product with a PING per
+    // burst of DATA it gets: a bidi call of 1,000 round trips sends a PING
+    // after nearly every response, far past the 100-per-10-s budget. Such
+    // PINGs are answered, not counted.
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack().post(1, &[]);
+    s.handle_input(now, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s);
+    s.send_response(sid(1), status(200), false).unwrap();
+    for i in 0..1_000u32 {
+        if i > 0 {
+            s.send_data(sid(1), Bytes::from_static(b"x"), false)
+                .unwrap();
+        }
+        p.ping(i.to_be_bytes().repeat(2).try_into().unwrap());
+        s.handle_input(now, &p.take()).unwrap();
+        let out = r.read(&mut s);
+        assert!(out.goaway().is_none(), "GOAWAY after {i} round trips");
+    }
+    // PINGs with nothing of ours between them still meet the budget.
+    for i in 0..200u8 {
+        p.ping([i; 8]);
+    }
+    assert!(matches!(
+        s.handle_input(now, &p.take()),
+        Err(Error::Flood("PING frames"))
+    ));
+    assert_eq!(
+        r.read(&mut s).goaway_code(),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]

@@ -172,7 +172,9 @@ pub struct FloodLimits {
     pub max_local_resets: u32,
     /// SETTINGS frames from the peer (acknowledgements included). Default 100.
     pub max_settings: u32,
-    /// PING frames from the peer (acknowledgements included). Default 100.
+    /// PING frames from the peer (acknowledgements included), except a
+    /// PING that follows HEADERS or DATA we sent since its previous one
+    /// (gRPC's bandwidth-delay probes: one per burst of data). Default 100.
     pub max_pings: u32,
     /// DATA frames with no payload and no END_STREAM. Default 100.
     pub max_empty_data: u32,

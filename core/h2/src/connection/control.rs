@@ -306,7 +306,15 @@ impl Connection {
     // ---- PING ----
 
     pub(super) fn on_ping(&mut self, now: Instant, p: Ping) -> Result<(), Error> {
-        self.count(now, Count::Ping)?;
+        // A PING that follows HEADERS or DATA of ours is not counted:
+        // gRPC peers probe the bandwidth-delay product with a PING per
+        // burst of data they get (grpc-go's BDP estimator does so until
+        // its window reaches 16 MiB, which small messages never do), so a
+        // busy call pings far past any fixed budget. Each uncounted PING
+        // takes a frame of ours, so a flood of them still meets the budget.
+        if p.ack || !std::mem::take(&mut self.ping_earned) {
+            self.count(now, Count::Ping)?;
+        }
         if !p.ack {
             self.check_ping_policy(now)?;
             return self.write_control(&Frame::Ping(Ping {
@@ -346,9 +354,11 @@ impl Connection {
     }
 
     /// We sent HEADERS or DATA: the peer's next PING is not held against
-    /// it (a connection carrying calls may be pinged as often as it likes).
+    /// it, by the ping policy or the flood budget (a connection carrying
+    /// calls may be pinged as often as it likes).
     pub(super) fn reset_ping_strikes(&mut self) {
         self.activity = true;
+        self.ping_earned = true;
         self.last_ping_recv = None;
         self.ping_strikes = 0;
     }

@@ -219,6 +219,9 @@ pub struct Connection {
     last_ping_recv: Option<Instant>,
     /// The peer's PINGs that came too soon (the ping policy).
     ping_strikes: u32,
+    /// We sent HEADERS or DATA since the peer's last PING: its next PING
+    /// is not counted against the flood budget.
+    ping_earned: bool,
     budget: Budget,
     /// Answers (PING/SETTINGS ACKs, RST_STREAM) queued since output was
     /// last drained.
@@ -313,6 +316,7 @@ impl Connection {
             ping_counter: 0,
             last_ping_recv: None,
             ping_strikes: 0,
+            ping_earned: false,
             budget: Budget::default(),
             pending_control: 0,
             config,
