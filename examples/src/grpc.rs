@@ -6,6 +6,7 @@
 //! | `grpc.testing.TestService` | the gRPC interop test service: every method the standard interop cases use (`EmptyCall`, `UnaryCall`, `CacheableUnaryCall`, `StreamingOutputCall`, `StreamingInputCall`, `FullDuplexCall`, `HalfDuplexCall`), echoing `x-grpc-test-echo-initial` / `x-grpc-test-echo-trailing-bin` metadata and `response_status`, compressing a response message when `response_compressed` asks (gzip is offered, not imposed) and refusing a request whose `expect_compressed` does not match its compressed flag (INVALID_ARGUMENT); `UnimplementedCall` is left unrouted (UNIMPLEMENTED) |
 //! | `grpc.health.v1.Health` | `Check` and `Watch`: SERVING for `""` and every service here, SERVICE_UNKNOWN (Watch) / NOT_FOUND (Check) otherwise |
 //! | `wirestate.echo.v1.Echo` | echo in all four call kinds, for benchmarks |
+//! | `grpc.reflection.v1.ServerReflection`, `grpc.reflection.v1alpha.ServerReflection` | server reflection (wirestate-grpc-reflection over wirestate-proto's descriptor set), listing the services of this table, so that `grpcurl -plaintext HOST:PORT list` / `describe` and other reflection clients work |
 //!
 //! Echo and Health are implementations of the server traits that
 //! wirestate-codegen generates (build.rs), mounted with the generated
@@ -16,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::time::Duration;
+use wirestate_grpc_reflection::Reflection;
 use wirestate_proto::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
@@ -49,7 +51,27 @@ pub fn server<R: Runtime>(rt: R, shutdown: Shutdown) -> Server<R> {
     let server = Server::new(rt.clone()).offer_compression(Encoding::Gzip);
     let server = test_service(server, rt);
     let server = echo_service(server);
-    health_service(server, shutdown)
+    let server = health_service(server, shutdown);
+    wirestate_grpc_reflection::rt::add_reflection(server, reflection())
+}
+
+/// The reflection index of `wirestate serve`: wirestate-proto's descriptor
+/// set, listing the services served (not the other services the interop
+/// `test.proto` declares).
+pub fn reflection() -> Reflection {
+    let builder = SERVING[1..]
+        .iter()
+        .fold(Reflection::builder(), |builder, service| {
+            builder.advertise(*service)
+        });
+    match builder
+        .register_file_descriptor_set(wirestate_proto::FILE_DESCRIPTOR_SET)
+        .and_then(|b| b.build())
+    {
+        Ok(reflection) => reflection,
+        // Every name above is in wirestate-proto's set (tests/tests/grpc_reflection.rs).
+        Err(e) => unreachable!("wirestate serve's reflection index: {e}"),
+    }
 }
 
 /// The interop `TestService` alone, as the standard interop server serves
@@ -357,12 +379,15 @@ pub fn echo_service<R: Runtime>(server: Server<R>) -> Server<R> {
     add_echo_server(server, EchoService)
 }
 
-/// The services the health service reports SERVING.
-pub(crate) const SERVING: [&str; 4] = [
+/// The services the health service reports SERVING (after `""`, the
+/// server as a whole) and reflection lists.
+pub(crate) const SERVING: [&str; 6] = [
     "",
     "grpc.testing.TestService",
     "grpc.health.v1.Health",
     "wirestate.echo.v1.Echo",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
 ];
 
 /// `grpc.health.v1.Health`, as an implementation of the generated

@@ -1,6 +1,6 @@
 //! The gRPC services of `wirestate serve --runtime blocking`, on
 //! [`wirestate_blocking::grpc`]: the same `grpc.testing.TestService`,
-//! `grpc.health.v1.Health` and `wirestate.echo.v1.Echo` as the async
+//! `grpc.health.v1.Health`, `wirestate.echo.v1.Echo` and reflection as the async
 //! runtimes serve ([`crate::grpc`]), written as plain functions (streamed
 //! responses are iterators) — the TestService routed method by method with
 //! closures, Echo and Health as implementations of the blocking server
@@ -42,7 +42,8 @@ pub fn server(shutdown: Option<ServerHandle>) -> Server {
     // gzip offered; TestService responses are compressed when a request
     // asks (`response_compressed`), the others never.
     let server = Server::new().offer_compression(Encoding::Gzip);
-    health_service(echo_service(test_service(server)), shutdown)
+    let server = health_service(echo_service(test_service(server)), shutdown);
+    wirestate_grpc_reflection::blocking::add_reflection(server, crate::grpc::reflection())
 }
 
 /// The interop `TestService` alone, as the standard interop server serves

@@ -35,7 +35,7 @@ enum WebKind {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the demo routes over HTTP/1.1 and h2c on one port: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo), /mcp (MCP over Streamable HTTP, or WebSocket), and gRPC (grpc.testing.TestService, grpc.health.v1.Health, wirestate.echo.v1.Echo; gRPC-Web over HTTP/1.1).
+    /// Serve the demo routes over HTTP/1.1 and h2c on one port: GET / , POST /echo, GET /stream?n=N, GET /ws (WebSocket echo), /mcp (MCP over Streamable HTTP, or WebSocket), and gRPC (grpc.testing.TestService, grpc.health.v1.Health, wirestate.echo.v1.Echo, and server reflection v1 and v1alpha for grpcurl-style clients; gRPC-Web over HTTP/1.1).
     Serve {
         /// Address to listen on: IP:PORT, or HOST:PORT (`localhost:8080`:
         /// the first address the name resolves to).
