@@ -12,6 +12,7 @@ use crate::{Body, Runtime};
 // retries apart, which is all jitter is for.
 use crate::ws::FastrandEntropy;
 use bytes::Bytes;
+use futures_channel::oneshot;
 use http::{Response, request};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -151,28 +152,71 @@ pub(crate) struct Dialer<R> {
     addr: SocketAddr,
     h2: Config,
     keepalive_without_calls: bool,
-    state: Mutex<Redial<SendRequest>>,
+    state: Mutex<DialState>,
+}
+
+/// The connections of a [`Dialer`], and whether one is being opened.
+struct DialState {
+    redial: Redial<SendRequest>,
+    /// A call is connecting: the others wait for it rather than open
+    /// connections of their own.
+    connecting: bool,
+    /// The calls waiting for that connect; dropped (which wakes them)
+    /// when it ends, however it ends.
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// Ends a connect attempt when dropped: the call that made it returned,
+/// or was dropped mid-connect (its deadline passed, or it was
+/// cancelled), which must not leave the others waiting for good.
+struct Connecting<'a>(&'a Mutex<DialState>);
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(self.0);
+        st.connecting = false;
+        // Dropping the senders wakes every waiter: they look again.
+        st.waiters.clear();
+    }
 }
 
 impl<R: Runtime> Dialer<R> {
     /// The open connection, or a new one. A connection that ended is
     /// asked why first: a GOAWAY `too_many_pings` doubles the keep-alive
     /// interval of the connections opened from then on.
+    ///
+    /// Only one call connects at a time: calls that find no connection
+    /// while another call is opening one wait for it (within their
+    /// deadlines, which bound the whole attempt) instead of each opening
+    /// its own, as simultaneous first calls would. If that connect fails,
+    /// the next waiter tries its own.
     async fn get(&self) -> Result<SendRequest, Status> {
-        let config = {
-            let mut st = lock(&self.state);
-            if let Some(send) = st.open() {
-                return Ok(send);
-            }
-            let mut config = self.h2.clone();
-            if let Some(k) = st.keepalive() {
-                tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
-                config.keepalive_interval = Some(k.interval());
-                config.keepalive_timeout = k.timeout();
-                config.keepalive_while_idle = self.keepalive_without_calls;
-            }
-            config
+        let config = loop {
+            let waiting = {
+                let mut st = lock(&self.state);
+                if let Some(send) = st.redial.open() {
+                    return Ok(send);
+                }
+                if st.connecting {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push(tx);
+                    rx
+                } else {
+                    st.connecting = true;
+                    let mut config = self.h2.clone();
+                    if let Some(k) = st.redial.keepalive() {
+                        tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
+                        config.keepalive_interval = Some(k.interval());
+                        config.keepalive_timeout = k.timeout();
+                        config.keepalive_while_idle = self.keepalive_without_calls;
+                    }
+                    break config;
+                }
+            };
+            // Woken (the sender dropped) when the connect ends.
+            let _ = waiting.await;
         };
+        let connecting = Connecting(&self.state);
         let io = self.rt.connect(self.addr).await.map_err(|e| {
             Status::new(
                 Code::Unavailable,
@@ -183,17 +227,19 @@ impl<R: Runtime> Dialer<R> {
         self.rt.spawn(Box::pin(async move {
             let _ = driver.await;
         }));
-        // Another call may have connected meanwhile: then its connection
-        // is used (ours is dropped unused, which closes it).
-        Ok(lock(&self.state).connected(send))
+        // A connection opened otherwise meanwhile (none should be: only
+        // this call connects) would be used instead, ours dropped unused.
+        let send = lock(&self.state).redial.connected(send);
+        drop(connecting);
+        Ok(send)
     }
 
     fn keepalive_interval(&self) -> Option<Duration> {
-        lock(&self.state).keepalive().map(|k| k.interval())
+        lock(&self.state).redial.keepalive().map(|k| k.interval())
     }
 
     fn connections(&self) -> u64 {
-        lock(&self.state).connections()
+        lock(&self.state).redial.connections()
     }
 }
 
@@ -316,7 +362,11 @@ impl<R: Runtime> ChannelBuilder<R> {
                 addr: self.addr,
                 h2: self.h2,
                 keepalive_without_calls,
-                state: Mutex::new(Redial::new(keepalive)),
+                state: Mutex::new(DialState {
+                    redial: Redial::new(keepalive),
+                    connecting: false,
+                    waiters: Vec::new(),
+                }),
             })),
         };
         Ok(Channel::from_parts(
