@@ -12,6 +12,15 @@ use crate::{Reflection, V1_PATH, V1ALPHA_PATH};
 /// `grpc.reflection.v1alpha.ServerReflection` on `server`, answering from
 /// `reflection`: one [`Session`](crate::Session) per call, one answer per
 /// request as it is read, until the client ends its side.
+///
+/// ```
+/// use wirestate_blocking::grpc::Server;
+/// use wirestate_grpc_reflection::{Reflection, blocking::add_reflection};
+///
+/// let server = add_reflection(Server::new(), Reflection::wirestate());
+/// assert!(server.has_route("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
+/// // wirestate_blocking::Server::bind(addr, config)?.serve(server)
+/// ```
 pub fn add_reflection(server: Server, reflection: Reflection) -> Server {
     // Both packages share one handler: their messages are the same on the
     // wire, so the v1 types serve v1alpha calls byte for byte.

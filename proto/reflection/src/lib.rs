@@ -43,6 +43,54 @@
 //! # Ok::<(), wirestate_grpc_reflection::Error>(())
 //! ```
 //!
+//! # Your own services
+//!
+//! Write your descriptor set in `build.rs`, beside the code wirestate-codegen
+//! generates (protox keeps the imports, so the set is complete, and the
+//! comments, which `grpcurl describe` shows):
+//!
+//! ```ignore
+//! // build.rs
+//! let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+//! let resolver = protox::file::IncludeFileResolver::new("proto".into());
+//! let compiler = wirestate_codegen::open_protos(resolver, &["shop/v1/cart.proto"])?;
+//! std::fs::write(out.join("shop.bin"), compiler.encode_file_descriptor_set())?;
+//! wirestate_codegen::Config::new("::wirestate_rt::grpc")
+//!     .server_router(true)
+//!     .into_prost_build()
+//!     .compile_fds(compiler.file_descriptor_set())?;
+//! ```
+//!
+//! then register it with wirestate's own set (for the health and reflection
+//! files) and add the service to your server — on tokio or smol
+//! (`wirestate_rt::grpc::Server`, feature `rt`):
+//!
+//! ```ignore
+//! use wirestate_grpc_reflection::{Error, Reflection};
+//! use wirestate_rt::grpc::{Runtime, Server};
+//!
+//! const SHOP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/shop.bin"));
+//!
+//! fn server<R: Runtime>(rt: R) -> Result<Server<R>, Error> {
+//!     let reflection = Reflection::builder()
+//!         .register_file_descriptor_set(wirestate_proto::FILE_DESCRIPTOR_SET)?
+//!         .register_file_descriptor_set(SHOP)?
+//!         // List what the server serves (all services of the sets otherwise).
+//!         .advertise("shop.v1.Cart")
+//!         .advertise("grpc.reflection.v1.ServerReflection")
+//!         .advertise("grpc.reflection.v1alpha.ServerReflection")
+//!         .build()?;
+//!     let server = add_cart_server(Server::new(rt), MyCart);
+//!     Ok(wirestate_grpc_reflection::rt::add_reflection(server, reflection))
+//! }
+//! // wirestate_tokio::serve(listener, server(TokioRuntime)?, config, shutdown).await?
+//! ```
+//!
+//! or on threads (`wirestate_blocking::grpc::Server`, feature `blocking`):
+//! `wirestate_grpc_reflection::blocking::add_reflection(server, reflection)`.
+//! Then `grpcurl -plaintext HOST:PORT list`, `describe shop.v1.Cart` and
+//! calls by name work without the `.proto` files.
+//!
 //! # What is answered
 //!
 //! As grpc-go's and grpc C++'s reflection services answer:

@@ -12,6 +12,21 @@ use crate::{Reflection, V1_PATH, V1ALPHA_PATH};
 /// `grpc.reflection.v1alpha.ServerReflection` on `server`, answering from
 /// `reflection`: one [`Session`](crate::Session) per call, one answer per
 /// request, in order, until the client ends its side.
+///
+/// ```
+/// use wirestate_grpc_reflection::{Error, Reflection, rt::add_reflection};
+/// use wirestate_rt::grpc::{Runtime, Server};
+///
+/// /// Your server (your methods routed on it, or `add_{service}_server`),
+/// /// with reflection over wirestate's descriptors and yours.
+/// fn with_reflection<R: Runtime>(server: Server<R>, yours: &[u8]) -> Result<Server<R>, Error> {
+///     let reflection = Reflection::builder()
+///         .register_file_descriptor_set(wirestate_proto::FILE_DESCRIPTOR_SET)?
+///         .register_file_descriptor_set(yours)?
+///         .build()?;
+///     Ok(add_reflection(server, reflection))
+/// }
+/// ```
 pub fn add_reflection<R: Runtime>(server: Server<R>, reflection: Reflection) -> Server<R> {
     // Both packages share one handler: their messages are the same on the
     // wire (same fields, numbers and types), so the v1 types decode v1alpha
