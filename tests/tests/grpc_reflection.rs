@@ -2,7 +2,9 @@
 //! over h2c on 127.0.0.1 (tokio, smol, blocking): a user's server with its
 //! own descriptor set (importing a file of wirestate's) registered with
 //! `add_reflection`, asked question by question on one stream — each answer
-//! read before the next request is sent — on the v1 and v1alpha paths; and
+//! read before the next request is sent — on the v1 and v1alpha paths, by
+//! our channel and by tonic-reflection's generated clients (tonic's own, an
+//! independent implementation of the messages and the call); and
 //! `wirestate serve`'s services, as its reflection lists them.
 
 // `Status` is every gRPC call's error type.
@@ -223,35 +225,48 @@ fn tokio_reflection() {
     });
 }
 
-#[test]
-fn smol_reflection() {
-    let ex = std::sync::Arc::new(smol::Executor::new());
-    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
-    smol::block_on(ex.run(async move {
-        let listener = wirestate_smol::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let server = rt.clone();
-        rt.spawn(Box::pin(async move {
+/// A user's smol server (its method and reflection) on a thread of its own.
+fn start_smol() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ex = std::sync::Arc::new(smol::Executor::new());
+        let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+        smol::block_on(ex.run(async move {
+            let listener = wirestate_smol::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            tx.send(wirestate_rt::Listener::local_addr(&listener).unwrap())
+                .unwrap();
             let _ = wirestate_rt::http1::serve(
-                server.clone(),
+                rt.clone(),
                 listener,
-                user_server(server),
+                user_server(rt),
                 ServerConfig::default(),
                 wirestate_rt::Shutdown::new(),
             )
             .await;
         }));
-        futures_lite::future::or(async_checks(rt, addr), async {
-            smol::Timer::after(BOUND).await;
-            panic!("not in time");
-        })
-        .await;
-    }));
+    });
+    rx.recv().unwrap()
 }
 
 #[test]
-fn blocking_reflection() {
-    use wirestate_blocking::grpc::{CallOptions, Channel, Request, Response, Server};
+fn smol_reflection() {
+    let addr = start_smol();
+    smol::block_on(futures_lite::future::or(
+        async_checks(wirestate_smol::SmolRuntime::new(), addr),
+        async {
+            smol::Timer::after(BOUND).await;
+            panic!("not in time");
+        },
+    ));
+}
+
+/// A user's blocking server (its method and reflection) on a thread.
+fn start_blocking() -> (
+    SocketAddr,
+    wirestate_blocking::ServerHandle,
+    std::thread::JoinHandle<std::io::Result<()>>,
+) {
+    use wirestate_blocking::grpc::{Request, Response, Server};
     let server = Server::new().unary(CART_CHECK, |_: Request<HealthCheckRequest>| {
         Ok(Response::new(cart_answer()))
     });
@@ -259,7 +274,13 @@ fn blocking_reflection() {
     let http = wirestate_blocking::Server::bind("127.0.0.1:0", Default::default()).unwrap();
     let addr = http.local_addr().unwrap();
     let handle = http.handle();
-    let thread = std::thread::spawn(move || http.serve(server));
+    (addr, handle, std::thread::spawn(move || http.serve(server)))
+}
+
+#[test]
+fn blocking_reflection() {
+    use wirestate_blocking::grpc::{CallOptions, Channel};
+    let (addr, handle, thread) = start_blocking();
 
     let ch = Channel::connect(&addr.to_string()).unwrap();
     let opts = CallOptions::default().with_timeout(BOUND);
@@ -330,4 +351,114 @@ fn wirestate_serve_lists_what_it_serves() {
             assert!(blocking_server.has_route(&path), "{path} (blocking)");
         }
     }
+}
+
+/// tonic-reflection's clients, v1 and v1alpha, question by question on one
+/// stream against `addr`: the same script, read through tonic's types.
+async fn tonic_asks(addr: SocketAddr) {
+    use prost::Message as _;
+    use tonic_reflection::pb::{v1 as tv1, v1alpha as tv1a};
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    // v1: each of our requests re-encoded into tonic's type, each of its
+    // answers into ours for the script's checks (same wire format: this is
+    // also what a tonic client sends and reads).
+    let mut client = tv1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let (tx, rx) = futures_channel::mpsc::unbounded::<tv1::ServerReflectionRequest>();
+    let mut script = script().into_iter();
+    let (first, check) = script.next().unwrap();
+    let encode = |q: MessageRequest| {
+        tv1::ServerReflectionRequest::decode(&request(q).encode_to_vec()[..]).unwrap()
+    };
+    tx.unbounded_send(encode(first)).unwrap();
+    let mut answers = client
+        .server_reflection_info(rx)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next_check = Some(check);
+    loop {
+        let answer = answers.message().await.unwrap().expect("an answer");
+        let ours = ServerReflectionResponse::decode(&answer.encode_to_vec()[..]).unwrap();
+        (next_check.take().unwrap())(&ours);
+        match script.next() {
+            Some((q, check)) => {
+                tx.unbounded_send(encode(q)).unwrap();
+                next_check = Some(check);
+            }
+            None => break,
+        }
+    }
+    drop(tx);
+    assert!(answers.message().await.unwrap().is_none());
+
+    // v1alpha, with tonic's types alone: list, then a method's file.
+    let mut client = tv1a::server_reflection_client::ServerReflectionClient::new(channel);
+    let requests = [
+        tv1a::server_reflection_request::MessageRequest::ListServices(String::new()),
+        tv1a::server_reflection_request::MessageRequest::FileContainingSymbol(
+            "shop.v1.Cart.Check".into(),
+        ),
+    ]
+    .map(|r| tv1a::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(r),
+    });
+    let mut answers = client
+        .server_reflection_info(futures_util::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(tv1a::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("not a list")
+    };
+    assert!(list.service.iter().any(|s| s.name == "shop.v1.Cart"));
+    let Some(tv1a::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("not files")
+    };
+    let cart = FileDescriptorProto::decode(&files.file_descriptor_proto[0][..]).unwrap();
+    assert_eq!(cart.name(), "shop/v1/cart.proto");
+    assert_eq!(
+        cart.service[0].method[0].input_type(),
+        ".grpc.health.v1.HealthCheckRequest"
+    );
+    assert!(answers.message().await.unwrap().is_none());
+}
+
+#[test]
+fn tonic_reflection_clients_against_every_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let smol_addr = start_smol();
+    let (blocking_addr, handle, thread) = start_blocking();
+    rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let tokio_addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            user_server(wirestate_tokio::TokioRuntime),
+            ServerConfig::default(),
+            wirestate_rt::Shutdown::new(),
+        ));
+        for addr in [tokio_addr, smol_addr, blocking_addr] {
+            tokio::time::timeout(BOUND, tonic_asks(addr))
+                .await
+                .expect("in time");
+        }
+    });
+    handle.shutdown();
+    thread.join().unwrap().unwrap();
 }
