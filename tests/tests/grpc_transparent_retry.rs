@@ -10,6 +10,12 @@
 //! answers with GOAWAY last-stream-id 0, then closes) the first stream it
 //! sees, and echoes the gRPC messages of every later request back as the
 //! response, with OK.
+//!
+//! A server that refuses every stream shows what the caller gets once
+//! the transparent retry is spent: the HTTP/2 clients' `Error::Refused`
+//! (not processed, safe to retry), and UNAVAILABLE from the gRPC
+//! channels, naming REFUSED_STREAM; a stream above a GOAWAY's last stream
+//! id is `Refused { goaway: true }`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -30,6 +36,8 @@ enum Refuse {
     Stream,
     /// GOAWAY with last-stream-id 0, then the connection closes.
     GoAway,
+    /// RST_STREAM(REFUSED_STREAM) for every stream.
+    Always,
 }
 
 /// What the server saw: per stream it answered, its
@@ -96,10 +104,10 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
                     end_stream,
                 } => {
                     let mut log = log.lock().unwrap();
-                    if log.refused == 0 {
+                    if log.refused == 0 || refuse == Refuse::Always {
                         log.refused += 1;
                         match refuse {
-                            Refuse::Stream => {
+                            Refuse::Stream | Refuse::Always => {
                                 let _ = m.reset(stream, ErrorCode::REFUSED_STREAM);
                             }
                             Refuse::GoAway => go_away = true,
@@ -310,4 +318,106 @@ fn blocking_streaming_calls_retry_refused_streams_transparently() {
         assert_eq!(r.message.response_size, 7);
         check(&log, &format!("blocking client streaming {refuse:?}"));
     }
+}
+
+/// What the HTTP/2 client of runtime `rt` and its gRPC channel report for
+/// a refused stream.
+async fn refused_case<R: Runtime>(rt: R) {
+    // HTTP/2: REFUSED_STREAM, then a stream above GOAWAY's last id.
+    for (refuse, goaway) in [(Refuse::Always, false), (Refuse::GoAway, true)] {
+        let (addr, _log) = start_server(refuse);
+        let io = rt.connect(addr).await.unwrap();
+        let (send, driver) = wirestate_rt::h2::handshake(
+            rt.clone(),
+            io,
+            wirestate_h2::connection::Config::default(),
+        );
+        rt.spawn(Box::pin(async move {
+            let _ = driver.await;
+        }));
+        let request = http::Request::post(format!("http://{addr}{BIDI}"))
+            .body(wirestate_rt::Body::empty())
+            .unwrap();
+        let err = send.send(request).await.unwrap_err();
+        assert!(
+            matches!(err, wirestate_rt::Error::Refused { goaway: g } if g == goaway),
+            "{err:?}"
+        );
+        assert!(err.is_unsent() && err.is_retryable(), "{err:?}");
+        let named = if goaway { "GOAWAY" } else { "REFUSED_STREAM" };
+        assert!(err.to_string().contains(named), "{err}");
+    }
+    // gRPC: UNAVAILABLE once the transparent retry is spent.
+    let (addr, log) = start_server(Refuse::Always);
+    let ch = Channel::builder(rt.clone(), addr).connect().await.unwrap();
+    let opts = CallOptions::default().with_timeout(Duration::from_secs(10));
+    let e = ch
+        .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable, "{e:?}");
+    assert!(e.message.contains("REFUSED_STREAM"), "{e:?}");
+    // The first try and the transparent one.
+    assert_eq!(log.lock().unwrap().refused, 2);
+}
+
+#[test]
+fn tokio_refused_streams_are_named_and_unavailable() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, refused_case(wirestate_tokio::TokioRuntime))
+            .await
+            .expect("bounded");
+    });
+}
+
+#[test]
+fn smol_refused_streams_are_named_and_unavailable() {
+    let ex = Arc::new(smol::Executor::new());
+    let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
+    smol::block_on(ex.run(async {
+        let timer = async {
+            smol::Timer::after(BOUND).await;
+            panic!("not done in time");
+        };
+        futures_lite::future::or(refused_case(rt), timer).await;
+    }));
+}
+
+#[test]
+fn blocking_refused_streams_are_named_and_unavailable() {
+    use wirestate_blocking::RequestBody;
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    for (refuse, goaway) in [(Refuse::Always, false), (Refuse::GoAway, true)] {
+        let (addr, _log) = start_server(refuse);
+        let send = wirestate_blocking::h2::connect_with(
+            addr,
+            wirestate_blocking::h2::ClientConfig::default(),
+        )
+        .unwrap();
+        let request = http::Request::post(format!("http://{addr}{BIDI}"))
+            .body(RequestBody::empty())
+            .unwrap();
+        let err = send.send(request).unwrap_err();
+        assert!(
+            matches!(err, wirestate_blocking::Error::Refused { goaway: g } if g == goaway),
+            "{err:?}"
+        );
+        assert!(err.is_unsent() && err.is_retryable(), "{err:?}");
+        let named = if goaway { "GOAWAY" } else { "REFUSED_STREAM" };
+        assert!(err.to_string().contains(named), "{err}");
+    }
+    let (addr, log) = start_server(Refuse::Always);
+    let ch = BChannel::builder(&addr.to_string()).connect().unwrap();
+    let opts = BOpts::default().with_timeout(Duration::from_secs(10));
+    let e = ch
+        .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
+        .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable, "{e:?}");
+    assert!(e.message.contains("REFUSED_STREAM"), "{e:?}");
+    assert_eq!(log.lock().unwrap().refused, 2);
 }

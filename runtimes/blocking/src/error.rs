@@ -18,6 +18,17 @@ pub enum Error {
         /// Whether the request may have been (partly) sent.
         sent: bool,
     },
+    /// The server did not process the request, and said so: it refused
+    /// the stream (RST_STREAM REFUSED_STREAM, RFC 9113 §8.7), or the
+    /// stream was above the last stream id of its GOAWAY. Nothing of the
+    /// request was processed, so any request may be sent again (on a new
+    /// stream or connection); gRPC maps this to UNAVAILABLE and retries it
+    /// transparently.
+    #[error("{}", refused_message(*.goaway))]
+    Refused {
+        /// Whether it was a GOAWAY (else RST_STREAM REFUSED_STREAM).
+        goaway: bool,
+    },
     /// A deadline passed (connect or request timeout).
     #[error("timed out")]
     Timeout,
@@ -35,16 +46,28 @@ pub enum Error {
     BodyTooLarge(usize),
 }
 
+/// What [`Error::Refused`] says.
+fn refused_message(goaway: bool) -> &'static str {
+    if goaway {
+        "request not processed: the server went away (GOAWAY) before this stream; safe to retry"
+    } else {
+        "stream refused by the server (REFUSED_STREAM): request not processed; safe to retry"
+    }
+}
+
 impl Error {
     /// Whether retrying on a fresh connection is safe for any request:
     /// nothing of it reached the server.
     pub fn is_unsent(&self) -> bool {
-        matches!(self, Error::Aborted { sent: false })
+        matches!(self, Error::Aborted { sent: false } | Error::Refused { .. })
     }
 
     /// Whether retrying may help (for idempotent requests).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Aborted { .. } | Error::Io(_) | Error::Timeout)
+        matches!(
+            self,
+            Error::Aborted { .. } | Error::Refused { .. } | Error::Io(_) | Error::Timeout
+        )
     }
 
     /// An I/O error, with timeouts reported as [`Error::Timeout`].

@@ -717,7 +717,7 @@ impl App for ClientApp {
             Event::StreamRefused { stream } => {
                 // Above the server's GOAWAY last-stream-id: never processed.
                 if let Some(e) = self.remove(stream) {
-                    e.shared.kill(Dead::Unprocessed);
+                    e.shared.kill(Dead::AboveGoAway);
                 }
             }
             Event::GoAway { code, debug, .. } => {

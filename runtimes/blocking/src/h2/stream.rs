@@ -25,9 +25,11 @@ pub(crate) const OUT_LIMIT: usize = 64 * 1024;
 /// Why a stream is over for the thread that reads or writes it.
 #[derive(Debug, Clone)]
 pub(crate) enum Dead {
-    /// The peer did not process it (REFUSED_STREAM, above a GOAWAY's last
-    /// stream, or never sent): safe to retry.
+    /// Never sent (the connection was ending, or a limit): safe to retry.
     Unprocessed,
+    /// Above the last stream id of the peer's GOAWAY: not processed, safe
+    /// to retry.
+    AboveGoAway,
     /// The peer reset it with this code.
     Reset(ErrorCode),
     /// The connection failed with this HTTP/2 error.
@@ -44,7 +46,8 @@ impl Dead {
     pub(crate) fn to_error(&self) -> crate::Error {
         match self {
             Dead::Unprocessed => crate::Error::Aborted { sent: false },
-            Dead::Reset(ErrorCode::REFUSED_STREAM) => crate::Error::Aborted { sent: false },
+            Dead::AboveGoAway => crate::Error::Refused { goaway: true },
+            Dead::Reset(ErrorCode::REFUSED_STREAM) => crate::Error::Refused { goaway: false },
             Dead::Reset(code) => crate::Error::Reset(*code),
             Dead::H2(e) => crate::Error::H2(e.clone()),
             Dead::Closed | Dead::Done => crate::Error::Aborted { sent: true },
@@ -60,6 +63,7 @@ impl Dead {
             ),
             Dead::H2(e) => io::Error::new(io::ErrorKind::InvalidData, e.clone()),
             Dead::Done => io::Error::other("the stream is finished"),
+            Dead::AboveGoAway => io::Error::new(io::ErrorKind::ConnectionAborted, self.to_error()),
             _ => io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "connection closed before the stream ended",

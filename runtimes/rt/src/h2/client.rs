@@ -214,7 +214,7 @@ impl ClientApp {
                 if let Some(s) = self.streams.remove(&stream) {
                     // REFUSED_STREAM: nothing of it was processed (§8.7).
                     let err = || match code {
-                        ErrorCode::REFUSED_STREAM => Error::Aborted { sent: false },
+                        ErrorCode::REFUSED_STREAM => Error::Refused { goaway: false },
                         code => Error::Reset(code),
                     };
                     if let Some(tx) = s.reply {
@@ -229,7 +229,7 @@ impl ClientApp {
                 // Above the server's GOAWAY last-stream-id: never processed.
                 if let Some(s) = self.streams.remove(&stream) {
                     if let Some(tx) = s.reply {
-                        let _ = tx.send(Err(Error::Aborted { sent: false }));
+                        let _ = tx.send(Err(Error::Refused { goaway: true }));
                     }
                 }
             }
