@@ -518,6 +518,284 @@ func serverCompressedStreaming(e env) (string, error) {
 	return acceptGzipNote, nil
 }
 
+// --- Not standard cases: what grpc-go does by default that the 18 do not
+// reach. Run by name or with --test_case=extras.
+
+// serverSideDeadline: a response the server delays for 2 s must not
+// outlive the call's 50 ms deadline.
+func serverSideDeadline(e env) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	s, err := e.tc.StreamingOutputCall(ctx, &pb.StreamingOutputCallRequest{
+		ResponseParameters: []*pb.ResponseParameters{{Size: 1, IntervalUs: 2000000}},
+	})
+	if err != nil {
+		return "", wantCode(err, codes.DeadlineExceeded, nil)
+	}
+	_, err = recvAll(s.Recv)
+	return "", wantCode(err, codes.DeadlineExceeded, nil)
+}
+
+// concurrentLargeUnary: large_unary 200 times at once on one connection
+// (the description's concurrent_large_unary, at a fifth of its count):
+// flow control and stream limits under load, grpc-go's BDP pings and
+// window growth included.
+func concurrentLargeUnary(e env) (string, error) {
+	const n = 200
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			r, err := e.tc.UnaryCall(ctx, largeRequest())
+			if err == nil {
+				err = checkSize(r, 314159)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	failed := 0
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if first != nil {
+		return "", fmt.Errorf("%d of %d failed, first: %w", failed, n, first)
+	}
+	return "", nil
+}
+
+// compressedCalls: unary, both streaming directions and bidi with every
+// request gzip-compressed, empty messages included (gzip of nothing).
+func compressedCalls(e env) (string, error) {
+	gz := grpc.UseCompressor(gzip.Name)
+	ctx, cancel := call()
+	defer cancel()
+	if _, err := e.tc.EmptyCall(ctx, &pb.Empty{}, gz); err != nil {
+		return "", fmt.Errorf("empty: %w", err)
+	}
+	r, err := e.tc.UnaryCall(ctx, largeRequest(), gz)
+	if err != nil {
+		return "", fmt.Errorf("unary: %w", err)
+	}
+	if err := checkSize(r, 314159); err != nil {
+		return "", err
+	}
+	cs, err := e.tc.StreamingInputCall(ctx, gz)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range reqSizes {
+		if err := cs.Send(&pb.StreamingInputCallRequest{Payload: body(n)}); err != nil {
+			return "", err
+		}
+	}
+	agg, err := cs.CloseAndRecv()
+	if err != nil {
+		return "", fmt.Errorf("client streaming: %w", err)
+	}
+	if agg.GetAggregatedPayloadSize() != 74922 {
+		return "", fmt.Errorf("aggregated %d", agg.GetAggregatedPayloadSize())
+	}
+	bidi, err := e.tc.FullDuplexCall(ctx, gz)
+	if err != nil {
+		return "", err
+	}
+	for i, n := range respSizes {
+		err := bidi.Send(&pb.StreamingOutputCallRequest{
+			ResponseParameters: []*pb.ResponseParameters{{Size: int32(n)}},
+			Payload:            body(reqSizes[i]),
+		})
+		if err != nil {
+			return "", err
+		}
+		if _, err := bidi.Recv(); err != nil {
+			return "", fmt.Errorf("bidi response %d: %w", i, err)
+		}
+	}
+	if err := bidi.CloseSend(); err != nil {
+		return "", err
+	}
+	if _, err := bidi.Recv(); err != io.EOF {
+		return "", fmt.Errorf("bidi end: %v", err)
+	}
+	st := &pb.EchoStatus{Code: 2, Message: statusMessage}
+	msg := statusMessage
+	_, err = e.tc.UnaryCall(ctx, &pb.SimpleRequest{ResponseStatus: st}, gz)
+	return "", wantCode(err, codes.Unknown, &msg)
+}
+
+// largeMetadata: a 20 KiB initial-metadata value and a 20 KiB binary
+// trailer, echoed: header blocks past one 16 KiB frame, so CONTINUATION
+// frames both ways (the request head, 47 KiB, stays under the 64 KiB
+// SETTINGS_MAX_HEADER_LIST_SIZE our servers announce).
+func largeMetadata(e env) (string, error) {
+	big := strings.Repeat("x", 20<<10)
+	bigBin := strings.Repeat("\xab\x00\xff", 20<<10/3)
+	ctx, cancel := call()
+	defer cancel()
+	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(initialKey, big, trailingKey, bigBin))
+	var header, trailer metadata.MD
+	if _, err := e.tc.UnaryCall(ctx, &pb.SimpleRequest{ResponseSize: 10}, grpc.Header(&header), grpc.Trailer(&trailer)); err != nil {
+		return "", err
+	}
+	if v := header.Get(initialKey); len(v) != 1 || v[0] != big {
+		return "", fmt.Errorf("initial metadata: %d values, lengths %v", len(v), lengths(v))
+	}
+	if v := trailer.Get(trailingKey); len(v) != 1 || v[0] != bigBin {
+		return "", fmt.Errorf("trailing metadata: %d values, lengths %v", len(v), lengths(v))
+	}
+	return "", nil
+}
+
+func lengths(v []string) []int {
+	out := make([]int, len(v))
+	for i, s := range v {
+		out[i] = len(s)
+	}
+	return out
+}
+
+// oversizedRequest: a 5 MiB request to a server with the usual 4 MiB
+// limit fails RESOURCE_EXHAUSTED, and the connection stays usable.
+func oversizedRequest(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	_, err := e.tc.UnaryCall(ctx, &pb.SimpleRequest{ResponseSize: 1, Payload: body(5 << 20)})
+	if err := wantCode(err, codes.ResourceExhausted, nil); err != nil {
+		return "", err
+	}
+	if _, err := e.tc.EmptyCall(ctx, &pb.Empty{}); err != nil {
+		return "", fmt.Errorf("the next call: %w", err)
+	}
+	return "", nil
+}
+
+// longDownload: 2,000 responses of 32 KiB on one call (64 MiB): grpc-go's
+// client sends a BDP ping with every burst of data it gets and grows its
+// windows, which a server's PING and WINDOW_UPDATE flood limits must
+// allow.
+func longDownload(e env) (string, error) {
+	const n, size = 2000, 32 << 10
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := &pb.StreamingOutputCallRequest{}
+	for i := 0; i < n; i++ {
+		req.ResponseParameters = append(req.ResponseParameters, &pb.ResponseParameters{Size: size})
+	}
+	s, err := e.tc.StreamingOutputCall(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	got, err := recvAll(s.Recv)
+	if err != nil {
+		return "", fmt.Errorf("after %d responses: %w", len(got), err)
+	}
+	if len(got) != n {
+		return "", fmt.Errorf("%d responses, want %d", len(got), n)
+	}
+	return "", nil
+}
+
+// longUpload: 2,000 requests of 32 KiB on one call (64 MiB).
+func longUpload(e env) (string, error) {
+	const n, size = 2000, 32 << 10
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := e.tc.StreamingInputCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < n; i++ {
+		if err := s.Send(&pb.StreamingInputCallRequest{Payload: body(size)}); err != nil {
+			// The call ended: CloseAndRecv says why.
+			break
+		}
+	}
+	r, err := s.CloseAndRecv()
+	if err != nil {
+		return "", err
+	}
+	if r.GetAggregatedPayloadSize() != n*size {
+		return "", fmt.Errorf("aggregated %d, want %d", r.GetAggregatedPayloadSize(), n*size)
+	}
+	return "", nil
+}
+
+// longPingPong: 1,000 round trips on one bidi call.
+func longPingPong(e env) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := e.tc.FullDuplexCall(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < 1000; i++ {
+		err := s.Send(&pb.StreamingOutputCallRequest{
+			ResponseParameters: []*pb.ResponseParameters{{Size: 100}},
+			Payload:            body(100),
+		})
+		if err != nil {
+			return "", fmt.Errorf("request %d: %w", i, err)
+		}
+		if _, err := s.Recv(); err != nil {
+			return "", fmt.Errorf("response %d: %w", i, err)
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		return "", err
+	}
+	if _, err := s.Recv(); err != io.EOF {
+		return "", fmt.Errorf("end: %v", err)
+	}
+	return "", nil
+}
+
+// manyCancels: 300 calls cancelled after their first response, one after
+// another on one connection (an application timing calls out), then a
+// call that must still work on the same connection.
+func manyCancels(e env) (string, error) {
+	for i := 0; i < 300; i++ {
+		if _, err := cancelAfterFirstResponse(e); err != nil {
+			return "", fmt.Errorf("call %d: %w", i, err)
+		}
+	}
+	ctx, cancel := call()
+	defer cancel()
+	if _, err := e.tc.EmptyCall(ctx, &pb.Empty{}); err != nil {
+		return "", fmt.Errorf("the call after: %w", err)
+	}
+	if s := e.conn.GetState().String(); s != "READY" {
+		return "", fmt.Errorf("connection %s", s)
+	}
+	return "", nil
+}
+
+// slowStream: five responses 200 ms apart, all of them and OK. The script
+// shuts the server down gracefully while it runs: the call must finish.
+func slowStream(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	req := &pb.StreamingOutputCallRequest{}
+	for i := 0; i < 5; i++ {
+		req.ResponseParameters = append(req.ResponseParameters, &pb.ResponseParameters{Size: 1000, IntervalUs: 200000})
+	}
+	s, err := e.tc.StreamingOutputCall(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	got, err := recvAll(s.Recv)
+	if err != nil {
+		return "", fmt.Errorf("after %d responses: %w", len(got), err)
+	}
+	return "", sameSizes(got, []int{1000, 1000, 1000, 1000, 1000})
+}
+
 var cases = []struct {
 	name string
 	run  func(env) (string, error)
@@ -542,10 +820,34 @@ var cases = []struct {
 	{"server_compressed_streaming", serverCompressedStreaming},
 }
 
+var extraCases = []struct {
+	name string
+	run  func(env) (string, error)
+}{
+	{"server_side_deadline", serverSideDeadline},
+	{"concurrent_large_unary", concurrentLargeUnary},
+	{"compressed_calls", compressedCalls},
+	{"large_metadata", largeMetadata},
+	{"oversized_request", oversizedRequest},
+	{"long_download", longDownload},
+	{"long_upload", longUpload},
+	{"long_ping_pong", longPingPong},
+	{"many_cancels", manyCancels},
+}
+
+// orchestrated are cases the script runs by name, around something it
+// does to the server meanwhile.
+var orchestrated = []struct {
+	name string
+	run  func(env) (string, error)
+}{
+	{"slow_stream", slowStream},
+}
+
 func main() {
 	host := flag.String("server_host", "127.0.0.1", "server host")
 	port := flag.Int("server_port", 10000, "server port")
-	testCase := flag.String("test_case", "all", "a case, a comma-separated list, or all")
+	testCase := flag.String("test_case", "all", "a case, a comma-separated list, all (the 18 standard cases) or extras (the others)")
 	label := flag.String("label", "", "a label printed after PASS/FAIL")
 	useTLS := flag.Bool("use_tls", false, "TLS (not supported: plaintext h2c only)")
 	flag.Parse()
@@ -557,12 +859,14 @@ func main() {
 	for _, n := range strings.Split(*testCase, ",") {
 		want[strings.TrimSpace(n)] = true
 	}
+	all := append(cases[:len(cases):len(cases)], extraCases...)
+	all = append(all, orchestrated...)
 	known := map[string]bool{}
-	for _, c := range cases {
+	for _, c := range all {
 		known[c.name] = true
 	}
 	for n := range want {
-		if n != "all" && !known[n] {
+		if n != "all" && n != "extras" && !known[n] {
 			fmt.Fprintf(os.Stderr, "client: unknown test case %q\n", n)
 			os.Exit(2)
 		}
@@ -585,8 +889,9 @@ func main() {
 	e := env{conn: conn, tc: pb.NewTestServiceClient(conn)}
 
 	passed, failed := 0, 0
-	for _, c := range cases {
-		if !want["all"] && !want[c.name] {
+	for i, c := range all {
+		standard, extra := i < len(cases), i >= len(cases) && i < len(cases)+len(extraCases)
+		if !want[c.name] && !(standard && want["all"]) && !(extra && want["extras"]) {
 			continue
 		}
 		note, err := c.run(e)

@@ -239,11 +239,14 @@ func main() {
 	}
 	s := grpc.NewServer(grpc.StatsHandler(flagtap.Handler{}))
 	pb.RegisterTestServiceServer(s, &server{})
+	// SIGTERM or SIGINT: a graceful stop (GOAWAY, calls under way
+	// finish), cut short after 10 s.
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 		<-sig
-		s.Stop()
+		time.AfterFunc(10*time.Second, s.Stop)
+		s.GracefulStop()
 	}()
 	fmt.Printf("grpc-go %s TestService server listening on %s\n", grpc.Version, lis.Addr())
 	if err := s.Serve(lis); err != nil {
