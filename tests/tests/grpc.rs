@@ -549,6 +549,12 @@ fn grpc_web_over_http1() {
         frames[2],
         Ok(wirestate_grpc::WebFrame::Trailers(_))
     ));
+
+    // The handlers decode protobuf: another message format is 415.
+    let resp = http1(addr, "application/grpc-web+json", b"{}");
+    let text = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with(b"HTTP/1.1 415"), "{text}");
+    assert!(text.contains("grpc-status: 3"), "{text}");
 }
 
 /// Sets its flag when dropped: tells that a handler's future was dropped.

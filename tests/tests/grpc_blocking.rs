@@ -554,6 +554,11 @@ fn grpc_web_over_http1() {
         assert_eq!(indexes, [0, 1]);
         assert_eq!(reader.status().code, Code::Ok);
     }
+    // The handlers decode protobuf: another message format is 415.
+    let response = http1(server.addr, "application/grpc-web+json", b"{}");
+    let text = String::from_utf8_lossy(&response).to_lowercase();
+    assert!(text.starts_with("http/1.1 415"), "{text}");
+    assert!(text.contains("grpc-status: 3"), "{text}");
     server.stop();
 }
 

@@ -1,6 +1,7 @@
 //! A server's first look at a call, the same for every runtime
-//! (`wirestate_rt::grpc::Server`, `wirestate_blocking::grpc::Server`):
-//! the request head checked, the interceptors run, the method routed and
+//! (`wirestate_rt::grpc::Server`, `wirestate_blocking::grpc::Server`) and
+//! for custom loops: the request head checked (its message format among
+//! those the server reads), the interceptors run, the method routed and
 //! the response encoding negotiated — or the response that refuses the
 //! call.
 
@@ -19,6 +20,139 @@ use crate::web::WebMode;
 /// `Some(status)` refuses the call with that status (authentication, rate
 /// limits).
 pub type Interceptor = Arc<dyn Fn(&mut RequestHead) -> Option<Status> + Send + Sync>;
+
+/// The message formats a server's handlers read: which `content-type`
+/// subtypes (`application/grpc+SUBTYPE`, `application/grpc-web+SUBTYPE`)
+/// [`accept`] takes. A call in any other format is refused with HTTP 415
+/// ([`Error::UnsupportedMessageFormat`]) before an interceptor or handler
+/// sees it, since a handler would misread its messages. No subtype means
+/// protobuf.
+///
+/// The runtimes' servers decode with prost: they take
+/// [`proto`](Self::proto) only. A custom loop with other codecs (JSON
+/// through `wirestate-codec`, say) names them, and reads the call's
+/// subtype from [`RequestHead::content_type`] to pick one.
+///
+/// ```
+/// use wirestate_grpc::accept::MessageFormats;
+///
+/// let proto = MessageFormats::proto();
+/// assert!(proto.accepts(None) && proto.accepts(Some("proto")));
+/// assert!(!proto.accepts(Some("json")));
+/// let both = MessageFormats::proto().with("JSON");
+/// assert!(both.accepts(Some("json")) && !both.accepts(Some("cbor")));
+/// assert!(MessageFormats::any().accepts(Some("cbor")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFormats {
+    /// Subtypes taken besides protobuf, in lower case.
+    others: Vec<String>,
+    /// Every subtype is taken.
+    any: bool,
+}
+
+impl MessageFormats {
+    /// Protobuf only: no subtype, or `proto`.
+    pub fn proto() -> MessageFormats {
+        MessageFormats {
+            others: Vec::new(),
+            any: false,
+        }
+    }
+
+    /// Every format: the handlers look at the subtype themselves.
+    pub fn any() -> MessageFormats {
+        MessageFormats {
+            others: Vec::new(),
+            any: true,
+        }
+    }
+
+    /// Takes `subtype` too (`"json"`; compared without regard to case, as
+    /// the content type's subtype is kept in lower case).
+    pub fn with(mut self, subtype: &str) -> MessageFormats {
+        let subtype = subtype.to_ascii_lowercase();
+        if subtype != "proto" && !self.others.contains(&subtype) {
+            self.others.push(subtype);
+        }
+        self
+    }
+
+    /// Whether a call whose content-type subtype is `subtype` (lower
+    /// case; `None`: protobuf) is taken.
+    pub fn accepts(&self, subtype: Option<&str>) -> bool {
+        match subtype {
+            None | Some("proto") => true,
+            Some(s) => self.any || self.others.iter().any(|o| o == s),
+        }
+    }
+
+    /// The formats taken, for the refusal's message.
+    fn describe(&self) -> String {
+        if self.any {
+            return "any message format".to_owned();
+        }
+        let mut text = "protobuf (application/grpc or application/grpc+proto)".to_owned();
+        for other in &self.others {
+            text.push_str(", application/grpc+");
+            text.push_str(other);
+        }
+        text
+    }
+}
+
+impl Default for MessageFormats {
+    /// [`proto`](Self::proto).
+    fn default() -> MessageFormats {
+        MessageFormats::proto()
+    }
+}
+
+/// How [`accept`] takes calls: the encoding the server compresses
+/// responses with (when the client accepts it) and the
+/// [`MessageFormats`] its handlers read (protobuf only unless told).
+///
+/// ```
+/// use wirestate_grpc::Encoding;
+/// use wirestate_grpc::accept::{AcceptConfig, MessageFormats};
+///
+/// // A custom loop with protobuf and JSON codecs.
+/// let config = AcceptConfig::new(Encoding::Gzip).formats(MessageFormats::proto().with("json"));
+/// assert_eq!(config.encoding(), Encoding::Gzip);
+/// assert!(config.message_formats().accepts(Some("json")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptConfig {
+    encoding: Encoding,
+    formats: MessageFormats,
+}
+
+impl AcceptConfig {
+    /// Responses in `encoding` when the client accepts it; protobuf calls
+    /// only.
+    pub fn new(encoding: Encoding) -> AcceptConfig {
+        AcceptConfig {
+            encoding,
+            formats: MessageFormats::proto(),
+        }
+    }
+
+    /// The message formats taken (default [`MessageFormats::proto`]).
+    pub fn formats(mut self, formats: MessageFormats) -> AcceptConfig {
+        self.formats = formats;
+        self
+    }
+
+    /// The server's response encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// The message formats taken.
+    pub fn message_formats(&self) -> &MessageFormats {
+        &self.formats
+    }
+}
 
 /// A call the server takes: its head (as the interceptors left it), the
 /// route its method found, and how its response is framed.
@@ -67,24 +201,26 @@ impl fmt::Display for Refused {
 }
 
 /// Takes a call: parses the request head (see
-/// [`RequestHead::from_request`]), runs `interceptors` in order on it,
+/// [`RequestHead::from_request`]), checks its message format against
+/// `config`'s (415 for another), runs `interceptors` in order on it,
 /// looks its method up with `route` (`/package.Service/Method` in,
 /// `None` for a method the server does not have), and negotiates the
-/// response encoding against the server's `encoding`.
+/// response encoding against `config`'s.
 ///
 /// ```
-/// use wirestate_grpc::accept::{Refused, accept};
+/// use wirestate_grpc::accept::{AcceptConfig, Refused, accept};
 /// use wirestate_grpc::{CallOptions, Code, Encoding};
 ///
 /// let opts = CallOptions::default();
 /// let parts = opts
 ///     .request_parts("/demo.Pinger/Ping", &"localhost:1".parse().unwrap(), None, 0)
 ///     .unwrap();
-/// let call = accept(&parts, &[], |path| (path == "/demo.Pinger/Ping").then_some(7), Encoding::Gzip)
+/// let config = AcceptConfig::new(Encoding::Gzip);
+/// let call = accept(&parts, &[], |path| (path == "/demo.Pinger/Ping").then_some(7), &config)
 ///     .unwrap();
 /// assert_eq!((call.route, call.encoding, call.web), (7, Encoding::Gzip, None));
 ///
-/// let refused = accept(&parts, &[], |_| None::<()>, Encoding::Gzip).unwrap_err();
+/// let refused = accept(&parts, &[], |_| None::<()>, &config).unwrap_err();
 /// assert!(matches!(&refused, Refused::Status(s, _) if s.code == Code::Unimplemented));
 /// assert_eq!(refused.to_response().headers["grpc-status"], "12");
 /// ```
@@ -99,17 +235,18 @@ pub fn accept<T>(
     parts: &request::Parts,
     interceptors: &[Interceptor],
     route: impl FnOnce(&str) -> Option<T>,
-    encoding: Encoding,
+    config: &AcceptConfig,
 ) -> Result<Accepted<T>, Refused> {
     let mut head = RequestHead::from_request(parts).map_err(Refused::Malformed)?;
-    // Handlers decode protobuf (prost): a call in another message format
-    // would be misread as protobuf, so it is refused with 415 before any
-    // interceptor or handler sees it.
+    // A call in a format the handlers do not read would be misread (as
+    // protobuf, by the runtimes' prost handlers), so it is refused with
+    // 415 before any interceptor or handler sees it.
     if let Some(subtype) = &head.content_type.subtype
-        && subtype != "proto"
+        && !config.formats.accepts(Some(subtype))
     {
         return Err(Refused::Malformed(Error::UnsupportedMessageFormat {
             subtype: subtype.clone(),
+            accepted: config.formats.describe(),
         }));
     }
     for interceptor in interceptors {
@@ -125,7 +262,7 @@ pub fn accept<T>(
         return Err(Refused::Status(status, head.content_type));
     };
     let web = head.content_type.format.web_mode();
-    let encoding = negotiate(encoding, head.accept_encoding);
+    let encoding = negotiate(config.encoding, head.accept_encoding);
     Ok(Accepted {
         head,
         route,
@@ -160,7 +297,7 @@ mod tests {
             &parts("/a.B/C"),
             &[tag.clone(), check.clone()],
             |path| Some(path.to_owned()),
-            Encoding::Identity,
+            &AcceptConfig::new(Encoding::Identity),
         )
         .unwrap();
         assert_eq!(call.route, "/a.B/C");
@@ -171,7 +308,7 @@ mod tests {
             &parts("/a.B/C"),
             &[deny, tag],
             |_| Some(()),
-            Encoding::Identity,
+            &AcceptConfig::new(Encoding::Identity),
         );
         let Err(Refused::Status(status, content_type)) = refused else {
             panic!("not refused: {refused:?}");
@@ -184,7 +321,13 @@ mod tests {
     fn a_malformed_request_is_an_http_error() {
         let mut p = parts("/a.B/C");
         p.method = http::Method::GET;
-        let refused = accept(&p, &[], |_| Some(()), Encoding::Identity).unwrap_err();
+        let refused = accept(
+            &p,
+            &[],
+            |_| Some(()),
+            &AcceptConfig::new(Encoding::Identity),
+        )
+        .unwrap_err();
         assert!(matches!(refused, Refused::Malformed(_)));
         assert_eq!(
             refused.to_response().status,
@@ -205,7 +348,12 @@ mod tests {
             let mut p = parts("/a.B/C");
             p.headers
                 .insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
-            let got = accept(&p, &[], |_| Some(()), Encoding::Identity);
+            let got = accept(
+                &p,
+                &[],
+                |_| Some(()),
+                &AcceptConfig::new(Encoding::Identity),
+            );
             if ok {
                 assert!(got.is_ok(), "{ct}: {got:?}");
                 continue;
@@ -216,9 +364,51 @@ mod tests {
             };
             assert!(matches!(e, Error::UnsupportedMessageFormat { .. }), "{ct}");
             assert!(e.to_string().contains("protobuf"), "{e}");
+            assert!(!e.to_string().contains("json, "), "{e}");
             let res = refused.to_response();
             assert_eq!(res.status, http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
             assert_eq!(res.headers["grpc-status"], "3", "{ct}");
         }
+    }
+
+    /// A custom loop whose handlers also read JSON takes
+    /// `application/grpc+json` (and gRPC-Web's), and tells the handler the
+    /// subtype; formats it did not name are still 415, the message naming
+    /// what it reads.
+    #[test]
+    fn a_loop_configured_for_json_accepts_it() {
+        let json =
+            AcceptConfig::new(Encoding::Identity).formats(MessageFormats::proto().with("json"));
+        for ct in [
+            "application/grpc+json",
+            "application/grpc-web+json",
+            "application/grpc",
+            "application/grpc+proto",
+        ] {
+            let mut p = parts("/a.B/C");
+            p.headers
+                .insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+            let call = accept(&p, &[], |_| Some(()), &json).unwrap();
+            let want = ct.split_once('+').map(|(_, s)| s.to_owned());
+            assert_eq!(call.head.content_type.subtype, want, "{ct}");
+        }
+        let mut p = parts("/a.B/C");
+        p.headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/grpc+cbor".parse().unwrap(),
+        );
+        let refused = accept(&p, &[], |_| Some(()), &json).unwrap_err();
+        assert_eq!(
+            refused.to_response().status,
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let Refused::Malformed(e) = &refused else {
+            panic!("{refused:?}");
+        };
+        assert!(e.to_string().contains("application/grpc+json"), "{e}");
+        // Any format: the handler picks its codec from the subtype.
+        let any = AcceptConfig::new(Encoding::Identity).formats(MessageFormats::any());
+        let call = accept(&p, &[], |_| Some(()), &any).unwrap();
+        assert_eq!(call.head.content_type.subtype.as_deref(), Some("cbor"));
     }
 }

@@ -74,15 +74,18 @@ pub enum Error {
     #[error("content-type is not application/grpc")]
     UnsupportedContentType,
     /// A gRPC request whose message format (the `content-type` subtype,
-    /// `application/grpc+json`) the server cannot read: its handlers take
-    /// protobuf (the reply is HTTP 415, as the gRPC HTTP/2 protocol asks
+    /// `application/grpc+json`) the server cannot read: not among its
+    /// [`MessageFormats`](crate::accept::MessageFormats), protobuf only
+    /// by default (the reply is HTTP 415, as the gRPC HTTP/2 protocol asks
     /// of an unsupported content-type).
     #[error(
-        "content-type application/grpc+{subtype} is not supported: this server reads protobuf messages (application/grpc or application/grpc+proto)"
+        "content-type application/grpc+{subtype} is not supported: this server reads {accepted}"
     )]
     UnsupportedMessageFormat {
         /// The subtype, in lower case.
         subtype: String,
+        /// The formats the server reads, in words.
+        accepted: String,
     },
     /// A `:path` that is not `/Service/Method`.
     #[error("path is not /Service/Method")]

@@ -11,7 +11,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use wirestate_grpc::accept::{Accepted, accept};
+use wirestate_grpc::accept::{AcceptConfig, Accepted, accept};
 use wirestate_grpc::{
     ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead, Status,
     WebMode, deadline_after, encode_message_with, encode_web_text, encode_web_trailers,
@@ -478,7 +478,14 @@ impl Server {
             route,
             web,
             encoding: out_encoding,
-        } = match accept(&parts, &inner.interceptors, routed, inner.compression) {
+        } = match accept(
+            &parts,
+            &inner.interceptors,
+            routed,
+            // The handlers decode with prost: protobuf calls only (415
+            // for another message format).
+            &AcceptConfig::new(inner.compression),
+        ) {
             Ok(call) => call,
             Err(refused) => {
                 tracing::debug!(%refused, "grpc call refused");

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-use wirestate_grpc::accept::{Accepted, accept};
+use wirestate_grpc::accept::{AcceptConfig, Accepted, accept};
 use wirestate_grpc::{
     Code, ContentType, DEFAULT_MAX_MESSAGE_SIZE, Encoding, Metadata, RequestHead, ResponseHead,
     Status, WebMode, deadline_after, encode_web_text, encode_web_trailers, trailers_only,
@@ -593,7 +593,14 @@ impl<R: Runtime> Server<R> {
             route,
             web,
             encoding: out_encoding,
-        } = match accept(&parts, &inner.interceptors, routed, inner.compression) {
+        } = match accept(
+            &parts,
+            &inner.interceptors,
+            routed,
+            // The handlers decode with prost: protobuf calls only (415
+            // for another message format).
+            &AcceptConfig::new(inner.compression),
+        ) {
             Ok(call) => call,
             Err(refused) => {
                 tracing::debug!(%refused, "grpc call refused");
