@@ -6,7 +6,14 @@
 //! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT list
 //! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON | @FILE | @]
 //! wirestate grpc [OPTIONS] -d (JSON | @FILE | @) HOST:PORT /pkg.Service/Method
+//! wirestate grpc [OPTIONS] HOST:PORT list [pkg.Service]
+//! wirestate grpc [OPTIONS] HOST:PORT describe (pkg.Service | pkg.Service.Method | pkg.Message | pkg.Enum)
 //! ```
+//!
+//! Like grpcurl, `list` and `describe` ask the server's reflection service
+//! (`grpc.reflection.v1`, or `v1alpha`), and a method that is not compiled
+//! in is called with the descriptors reflection gives; a server without
+//! reflection gets the compiled-in services (said on stderr).
 //!
 //! Messages go in and out as JSON with the proto3 JSON mapping
 //! (lowerCamelCase names, 64-bit integers as strings, bytes as base64),
@@ -30,6 +37,7 @@
 // `Status` is every gRPC call's error type.
 #![allow(clippy::result_large_err)]
 
+use crate::grpc_reflect::Failure;
 use bytes::{Buf, BufMut};
 use prost::encoding::{DecodeContext, WireType};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
@@ -167,9 +175,17 @@ fn pool() -> Result<DescriptorPool, String> {
 /// Every method of every compiled-in service: `/pkg.Service/Method kind
 /// Input -> Output`, one per line.
 pub fn list() -> Result<Vec<String>, String> {
-    let pool = pool()?;
+    Ok(method_lines(&pool()?, None))
+}
+
+/// The methods of the services of `pool` (of `only` when given), one line
+/// each, sorted.
+fn method_lines(pool: &DescriptorPool, only: Option<&[String]>) -> Vec<String> {
     let mut lines = Vec::new();
-    for service in pool.services() {
+    for service in pool
+        .services()
+        .filter(|s| only.is_none_or(|only| only.iter().any(|o| o == s.full_name())))
+    {
         for m in service.methods() {
             lines.push(format!(
                 "/{}/{} {} {} -> {}",
@@ -182,7 +198,7 @@ pub fn list() -> Result<Vec<String>, String> {
         }
     }
     lines.sort();
-    Ok(lines)
+    lines
 }
 
 /// Finds `/pkg.Service/Method` among the compiled-in services.
@@ -397,16 +413,35 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
         return Err("missing the method (or `list`)".into());
     };
     if path == "list" {
-        for line in list()? {
-            println!("{line}");
-        }
-        return Ok(ExitCode::SUCCESS);
+        return list_command(opts, target, rest.get(1));
+    }
+    if path == "describe" {
+        let symbol = rest
+            .get(1)
+            .ok_or("describe what? `describe pkg.Service` (or a method, message or enum)")?;
+        return describe_command(opts, target, symbol);
     }
     if rest.len() > 2 {
         return Err("too many arguments: the request is one JSON argument".into());
     }
-    let pool = pool()?;
-    let m = method(&pool, path)?;
+    // A compiled-in method is called with the compiled-in descriptors, any
+    // other with those the server's reflection gives.
+    let (pool, m) = match method(&pool()?, path) {
+        Ok(m) => (m.parent_pool().clone(), m),
+        Err(unknown) => {
+            let service = MethodPath::parse(path)
+                .map(|p| p.service().to_owned())
+                .map_err(|_| unknown.clone())?;
+            let reflected = reflection(opts, target).and_then(|s| s.pool(&[service]));
+            match reflected {
+                Ok(pool) => {
+                    let m = method(&pool, path).map_err(|_| unknown)?;
+                    (pool, m)
+                }
+                Err(e) => return Err(format!("{unknown}; {e}")),
+            }
+        }
+    };
     let kind = Kind::of(&m);
     let json = request_text(
         opts.data.as_deref(),
@@ -424,10 +459,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
     if opts.web.is_some() && matches!(kind, Kind::ClientStreaming | Kind::Bidi) {
         return Err("gRPC-Web carries unary and server-streaming calls only".into());
     }
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(target.as_str())
-        .map_err(|e| format!("{target}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{target}: no address"))?;
+    let addr = resolve(target)?;
     let call = Call {
         target: target.clone(),
         addr,
@@ -477,6 +509,80 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The first address `target` (HOST:PORT) resolves to.
+fn resolve(target: &str) -> Result<SocketAddr, String> {
+    std::net::ToSocketAddrs::to_socket_addrs(target)
+        .map_err(|e| format!("{target}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{target}: no address"))
+}
+
+/// The server at `target`, to be asked through reflection (over h2c:
+/// reflection is a bidi-streaming call, which gRPC-Web cannot carry).
+fn reflection<'a>(
+    opts: &Options,
+    target: &'a str,
+) -> Result<crate::grpc_reflect::Server<'a>, Failure> {
+    if opts.web.is_some() {
+        return Err(Failure::NoReflection(
+            "it needs gRPC over h2c (a bidi-streaming call), not gRPC-Web".into(),
+        ));
+    }
+    Ok(crate::grpc_reflect::Server {
+        runtime: opts.runtime,
+        target,
+        addr: resolve(target).map_err(Failure::NoReflection)?,
+        metadata: metadata(&opts.headers).map_err(Failure::NoReflection)?,
+        timeout: opts.timeout,
+    })
+}
+
+/// `list [SERVICE]`: the methods of the services the server lists through
+/// reflection (of SERVICE alone when given); when the server answers no
+/// reflection, the compiled-in services, saying so on stderr.
+fn list_command(opts: &Options, target: &str, only: Option<&String>) -> Result<ExitCode, String> {
+    let reflected = reflection(opts, target).and_then(|server| {
+        let services = match only {
+            Some(service) => vec![service.clone()],
+            None => server.services()?,
+        };
+        let pool = server.pool(&services)?;
+        Ok(method_lines(&pool, Some(&services)))
+    });
+    let lines = match reflected {
+        Ok(lines) => lines,
+        Err(e @ Failure::Answer(_)) => return Err(format!("{target}: {e}")),
+        Err(e @ Failure::NoReflection(_)) => {
+            eprintln!("wirestate: {target}: {e}; listing the compiled-in services instead");
+            let pool = pool()?;
+            let only = only.map(|s| vec![s.clone()]);
+            method_lines(&pool, only.as_deref())
+        }
+    };
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `describe SYMBOL`: a service, method, message or enum in protobuf
+/// syntax, from the server's reflection (from the compiled-in descriptors,
+/// saying so, when the server answers no reflection).
+fn describe_command(opts: &Options, target: &str, symbol: &str) -> Result<ExitCode, String> {
+    let pool = match reflection(opts, target).and_then(|s| s.pool(&[symbol.to_owned()])) {
+        Ok(pool) => pool,
+        Err(e @ Failure::Answer(_)) => return Err(format!("{target}: {e}")),
+        Err(e @ Failure::NoReflection(_)) => {
+            eprintln!("wirestate: {target}: {e}; describing from the compiled-in services instead");
+            pool()?
+        }
+    };
+    let text = crate::grpc_reflect::describe(&pool, symbol)
+        .ok_or_else(|| format!("{symbol}: no service, method, message or enum of that name"))?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The call's options on the async channel.

@@ -4,6 +4,7 @@
 pub mod grpc;
 pub mod grpc_blocking;
 pub mod grpc_cli;
+mod grpc_reflect;
 pub mod grpc_web;
 pub mod load;
 pub mod mcp;

@@ -157,10 +157,13 @@ enum Command {
         command: Vec<String>,
     },
     /// A small gRPC client for the compiled-in services (grpc.testing,
-    /// grpc.health.v1, wirestate.echo.v1): `wirestate grpc HOST:PORT
+    /// grpc.health.v1, wirestate.echo.v1) and any other the server
+    /// describes through server reflection: `wirestate grpc HOST:PORT
     /// /pkg.Service/Method [JSON]` prints each response as one line of JSON
-    /// (proto3 JSON mapping); `wirestate grpc HOST:PORT list` lists the
-    /// methods. A status other than OK: `ERROR: code=NAME message=...` on
+    /// (proto3 JSON mapping); `wirestate grpc HOST:PORT list [SERVICE]`
+    /// lists the methods the server's reflection names (the compiled-in
+    /// ones when it has none); `describe SYMBOL` prints a service, method,
+    /// message or enum. A status other than OK: `ERROR: code=NAME message=...` on
     /// stderr, then its grpc-status-details-bin decoded (google.rpc.Status
     /// code, message, each detail's type URL), exit 1.
     Grpc {
@@ -193,7 +196,8 @@ enum Command {
         /// file) or `@` (read from stdin); instead of the JSON argument.
         #[arg(short = 'd', long = "data", value_name = "JSON|@FILE|@")]
         data: Option<String>,
-        /// HOST:PORT, then `list` or /pkg.Service/Method and the request:
+        /// HOST:PORT, then `list [SERVICE]`, `describe SYMBOL`, or
+        /// /pkg.Service/Method and the request:
         /// JSON (default `{}`; a sequence of objects for client- and
         /// bidi-streaming methods), `@FILE` or `@` (stdin).
         #[arg(required = true, num_args = 2..=3)]

@@ -1,0 +1,383 @@
+//! `wirestate grpc`'s server reflection client: the services a server
+//! lists, and the descriptors of a symbol with the files it imports, asked
+//! over `grpc.reflection.v1` (`v1alpha` when the server has only that) on
+//! the runtime of `--runtime`, so that `list`, `describe` and calls reach
+//! services that are not compiled in.
+
+// `Status` is every gRPC call's error type.
+#![allow(clippy::result_large_err)]
+
+use prost::Message;
+use prost_reflect::prost_types::FileDescriptorProto;
+use prost_reflect::{DescriptorPool, Kind as FieldKind, MessageDescriptor};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+use wirestate_grpc::{Code, Metadata, Status};
+use wirestate_grpc_reflection::{V1_PATH, V1ALPHA_PATH};
+use wirestate_proto::grpc::reflection::v1::{
+    ServerReflectionRequest, ServerReflectionResponse, server_reflection_request::MessageRequest,
+    server_reflection_response::MessageResponse,
+};
+
+use crate::grpc_cli::Rt;
+
+/// How long one reflection stream may take when `--timeout` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// At most this many rounds of asking for imports the answers left out (a
+/// server may leave out files it already sent on the stream; each round is
+/// a new stream asking for them by name).
+const MAX_ROUNDS: usize = 8;
+
+/// Why reflection gave no answer.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The server could not be asked: not reached, no reflection service,
+    /// the call failed (gRPC-Web too: it cannot carry the call).
+    NoReflection(String),
+    /// The server answered, and the answer is an error (NOT_FOUND) or
+    /// unusable.
+    Answer(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NoReflection(e) => write!(f, "no server reflection: {e}"),
+            Failure::Answer(e) => write!(f, "server reflection: {e}"),
+        }
+    }
+}
+
+/// Where and how to ask.
+pub(crate) struct Server<'a> {
+    pub(crate) runtime: Rt,
+    pub(crate) target: &'a str,
+    pub(crate) addr: SocketAddr,
+    pub(crate) metadata: Metadata,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Server<'_> {
+    /// The services the server lists.
+    pub(crate) fn services(&self) -> Result<Vec<String>, Failure> {
+        let answers = self.ask(vec![MessageRequest::ListServices(String::new())])?;
+        match answers.into_iter().next().and_then(|a| a.message_response) {
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+                names.sort();
+                Ok(names)
+            }
+            Some(MessageResponse::ErrorResponse(e)) => Err(Failure::Answer(e.error_message)),
+            other => Err(Failure::Answer(format!(
+                "unexpected answer to list_services: {other:?}"
+            ))),
+        }
+    }
+
+    /// The descriptors of the files declaring `symbols`, with everything
+    /// they import.
+    pub(crate) fn pool(&self, symbols: &[String]) -> Result<DescriptorPool, Failure> {
+        let mut files: BTreeMap<String, FileDescriptorProto> = BTreeMap::new();
+        let mut requests: Vec<MessageRequest> = symbols
+            .iter()
+            .map(|s| MessageRequest::FileContainingSymbol(s.clone()))
+            .collect();
+        for _ in 0..MAX_ROUNDS {
+            if requests.is_empty() {
+                break;
+            }
+            for answer in self.ask(std::mem::take(&mut requests))? {
+                match answer.message_response {
+                    Some(MessageResponse::FileDescriptorResponse(r)) => {
+                        for bytes in r.file_descriptor_proto {
+                            let file = FileDescriptorProto::decode(&bytes[..]).map_err(|e| {
+                                Failure::Answer(format!("a file descriptor of the answer: {e}"))
+                            })?;
+                            files.insert(file.name().to_owned(), file);
+                        }
+                    }
+                    Some(MessageResponse::ErrorResponse(e)) => {
+                        let asked = match answer.original_request.and_then(|r| r.message_request) {
+                            Some(MessageRequest::FileContainingSymbol(s)) => s,
+                            Some(MessageRequest::FileByFilename(f)) => f,
+                            _ => String::new(),
+                        };
+                        return Err(Failure::Answer(format!("{asked}: {}", e.error_message)));
+                    }
+                    other => return Err(Failure::Answer(format!("unexpected answer: {other:?}"))),
+                }
+            }
+            requests = files
+                .values()
+                .flat_map(|f| f.dependency.iter())
+                .filter(|d| !files.contains_key(*d))
+                .map(|d| MessageRequest::FileByFilename(d.clone()))
+                .collect();
+            requests.dedup();
+        }
+        let mut pool = DescriptorPool::new();
+        pool.add_file_descriptor_protos(files.into_values())
+            .map_err(|e| Failure::Answer(format!("the server's descriptors: {e}")))?;
+        Ok(pool)
+    }
+
+    /// One reflection stream carrying `requests`: the answers, in order.
+    /// v1 first; v1alpha when the server does not know v1.
+    fn ask(&self, requests: Vec<MessageRequest>) -> Result<Vec<ServerReflectionResponse>, Failure> {
+        let requests: Vec<_> = requests
+            .into_iter()
+            .map(|r| ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(r),
+            })
+            .collect();
+        let answers = match self.stream(V1_PATH, &requests) {
+            Err(s) if s.code == Code::Unimplemented => self.stream(V1ALPHA_PATH, &requests),
+            other => other,
+        };
+        let answers = answers
+            .map_err(|s| Failure::NoReflection(format!("{} ({})", s.message, s.code.name())))?;
+        if answers.len() != requests.len() {
+            return Err(Failure::Answer(format!(
+                "{} answers to {} requests",
+                answers.len(),
+                requests.len()
+            )));
+        }
+        Ok(answers)
+    }
+
+    fn stream(
+        &self,
+        path: &str,
+        requests: &[ServerReflectionRequest],
+    ) -> Result<Vec<ServerReflectionResponse>, Status> {
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        match self.runtime {
+            Rt::Tokio => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Status::new(Code::Internal, e.to_string()))?;
+                rt.block_on(self.async_stream(
+                    wirestate_tokio::TokioRuntime,
+                    path,
+                    requests,
+                    timeout,
+                ))
+            }
+            Rt::Smol => smol::block_on(self.async_stream(
+                wirestate_smol::SmolRuntime::new(),
+                path,
+                requests,
+                timeout,
+            )),
+            Rt::Blocking => {
+                use wirestate_blocking::grpc::{CallOptions, Channel};
+                let ch = Channel::connect_to(self.addr, self.target)?;
+                let opts = CallOptions::default()
+                    .with_metadata(self.metadata.clone())
+                    .with_timeout(timeout);
+                let mut call =
+                    ch.streaming::<ServerReflectionRequest, ServerReflectionResponse>(path, &opts)?;
+                for r in requests {
+                    // A failed send ends the call: its status is read below.
+                    if call.send(r).is_err() {
+                        break;
+                    }
+                }
+                call.close_send();
+                let mut out = Vec::new();
+                while let Some(m) = call.message()? {
+                    out.push(m);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn async_stream<R: wirestate_rt::Runtime>(
+        &self,
+        rt: R,
+        path: &str,
+        requests: &[ServerReflectionRequest],
+        timeout: Duration,
+    ) -> Result<Vec<ServerReflectionResponse>, Status> {
+        use wirestate_rt::grpc::{CallOptions, Channel};
+        let io = rt.connect(self.addr).await.map_err(|e| {
+            Status::new(
+                Code::Unavailable,
+                format!("connecting to {}: {e}", self.target),
+            )
+        })?;
+        let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+        rt.spawn(Box::pin(async move {
+            let _ = driver.await;
+        }));
+        let ch = Channel::new(rt, send, self.target)?;
+        let opts = CallOptions::default()
+            .with_metadata(self.metadata.clone())
+            .with_timeout(timeout);
+        let mut call =
+            ch.streaming::<ServerReflectionRequest, ServerReflectionResponse>(path, &opts);
+        for r in requests {
+            if call.send(r).await.is_err() {
+                break;
+            }
+        }
+        call.close_send();
+        let mut out = Vec::new();
+        while let Some(m) = call.message().await? {
+            out.push(m);
+        }
+        Ok(out)
+    }
+}
+
+/// `symbol` in protobuf syntax, as `grpcurl describe` prints it: a service
+/// with its methods, a method, a message with its fields, an enum with its
+/// values; `None` when `pool` has no such service, method, message or enum.
+pub(crate) fn describe(pool: &DescriptorPool, symbol: &str) -> Option<String> {
+    let mut out = String::new();
+    if let Some(service) = pool.get_service_by_name(symbol) {
+        let _ = writeln!(out, "{symbol} is a service:");
+        let _ = writeln!(out, "service {} {{", service.name());
+        for m in service.methods() {
+            let _ = writeln!(out, "  {}", rpc(&m));
+        }
+        out.push('}');
+        return Some(out);
+    }
+    if let Some((service, method)) = symbol.rsplit_once('.')
+        && let Some(m) = pool
+            .get_service_by_name(service)
+            .and_then(|s| s.methods().find(|m| m.name() == method))
+    {
+        let _ = write!(out, "{symbol} is a method:\n{}", rpc(&m));
+        return Some(out);
+    }
+    if let Some(message) = pool.get_message_by_name(symbol) {
+        let _ = writeln!(out, "{symbol} is a message:");
+        message_body(&message, "", &mut out);
+        return Some(out);
+    }
+    if let Some(e) = pool.get_enum_by_name(symbol) {
+        let _ = writeln!(out, "{symbol} is an enum:");
+        let _ = writeln!(out, "enum {} {{", e.name());
+        for v in e.values() {
+            let _ = writeln!(out, "  {} = {};", v.name(), v.number());
+        }
+        out.push('}');
+        return Some(out);
+    }
+    None
+}
+
+fn rpc(m: &prost_reflect::MethodDescriptor) -> String {
+    let stream = |yes: bool| if yes { "stream " } else { "" };
+    format!(
+        "rpc {} ( {}.{} ) returns ( {}.{} );",
+        m.name(),
+        stream(m.is_client_streaming()),
+        m.input().full_name(),
+        stream(m.is_server_streaming()),
+        m.output().full_name()
+    )
+}
+
+/// `message Name { fields; nested messages and enums }`, indented.
+fn message_body(message: &MessageDescriptor, indent: &str, out: &mut String) {
+    let _ = writeln!(out, "{indent}message {} {{", message.name());
+    for field in message.fields() {
+        let ty = if field.is_map() {
+            match field.kind() {
+                FieldKind::Message(entry) => {
+                    let key = entry.map_entry_key_field().kind();
+                    let value = entry.map_entry_value_field().kind();
+                    format!("map<{}, {}>", kind_name(&key), kind_name(&value))
+                }
+                other => kind_name(&other),
+            }
+        } else if field.is_list() {
+            format!("repeated {}", kind_name(&field.kind()))
+        } else {
+            kind_name(&field.kind())
+        };
+        let _ = writeln!(out, "{indent}  {ty} {} = {};", field.name(), field.number());
+    }
+    let inner = format!("{indent}  ");
+    for nested in message.child_messages().filter(|m| !m.is_map_entry()) {
+        message_body(&nested, &inner, out);
+    }
+    for e in message.child_enums() {
+        let _ = writeln!(out, "{inner}enum {} {{", e.name());
+        for v in e.values() {
+            let _ = writeln!(out, "{inner}  {} = {};", v.name(), v.number());
+        }
+        let _ = writeln!(out, "{inner}}}");
+    }
+    let _ = write!(out, "{indent}}}");
+    if !indent.is_empty() {
+        out.push('\n');
+    }
+}
+
+fn kind_name(kind: &FieldKind) -> String {
+    match kind {
+        FieldKind::Message(m) => format!(".{}", m.full_name()),
+        FieldKind::Enum(e) => format!(".{}", e.full_name()),
+        FieldKind::Double => "double".into(),
+        FieldKind::Float => "float".into(),
+        FieldKind::Int32 => "int32".into(),
+        FieldKind::Int64 => "int64".into(),
+        FieldKind::Uint32 => "uint32".into(),
+        FieldKind::Uint64 => "uint64".into(),
+        FieldKind::Sint32 => "sint32".into(),
+        FieldKind::Sint64 => "sint64".into(),
+        FieldKind::Fixed32 => "fixed32".into(),
+        FieldKind::Fixed64 => "fixed64".into(),
+        FieldKind::Sfixed32 => "sfixed32".into(),
+        FieldKind::Sfixed64 => "sfixed64".into(),
+        FieldKind::Bool => "bool".into(),
+        FieldKind::String => "string".into(),
+        FieldKind::Bytes => "bytes".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_services_methods_messages_and_enums() {
+        let pool = DescriptorPool::decode(wirestate_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let service = describe(&pool, "wirestate.echo.v1.Echo").unwrap();
+        assert!(service.starts_with("wirestate.echo.v1.Echo is a service:\nservice Echo {\n"));
+        assert!(service.contains(
+            "  rpc EchoBidi ( stream .wirestate.echo.v1.EchoRequest ) returns ( stream .wirestate.echo.v1.EchoResponse );\n"
+        ));
+        assert_eq!(
+            describe(&pool, "grpc.health.v1.Health.Watch").unwrap(),
+            "grpc.health.v1.Health.Watch is a method:\nrpc Watch ( .grpc.health.v1.HealthCheckRequest ) returns ( stream .grpc.health.v1.HealthCheckResponse );"
+        );
+        let message = describe(&pool, "grpc.health.v1.HealthCheckResponse").unwrap();
+        assert!(
+            message.contains("  .grpc.health.v1.HealthCheckResponse.ServingStatus status = 1;")
+        );
+        assert!(
+            message.contains("  enum ServingStatus {\n    UNKNOWN = 0;"),
+            "{message}"
+        );
+        let e = describe(&pool, "grpc.health.v1.HealthCheckResponse.ServingStatus").unwrap();
+        assert!(e.contains("SERVICE_UNKNOWN = 3;"));
+        let r = describe(&pool, "grpc.testing.StreamingOutputCallRequest").unwrap();
+        assert!(
+            r.contains("repeated .grpc.testing.ResponseParameters response_parameters = 2;"),
+            "{r}"
+        );
+        assert!(describe(&pool, "no.Such").is_none());
+        assert!(describe(&pool, "grpc.health.v1.Health.Nope").is_none());
+    }
+}

@@ -1,0 +1,205 @@
+//! `wirestate grpc` through server reflection, end to end: `list`,
+//! `list SERVICE`, `describe` and a call to a method that is not compiled
+//! in, against a user's blocking server whose own service is known only
+//! through its reflection (every client runtime); `wirestate serve`'s
+//! reflection on each server runtime; NOT_FOUND reported as such; and a
+//! server without reflection, where `list` falls back to the compiled-in
+//! services and says so.
+
+// `Status` is every gRPC handler's error type.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use prost_reflect::prost_types::{
+    FileDescriptorProto, FileDescriptorSet, MethodDescriptorProto, ServiceDescriptorProto,
+};
+use wirestate_blocking::grpc::{Request, Response, Server};
+use wirestate_grpc_reflection::Reflection;
+use wirestate_proto::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
+
+mod support;
+use support::{BIN, Serve};
+
+/// Runs `wirestate grpc ARGS`, killed after 20 s.
+fn grpc(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("grpc")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wirestate grpc");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `shop/v1/cart.proto`: `shop.v1.Cart/Check`, taking and returning the
+/// health messages (so the answer imports wirestate's health.proto).
+fn cart_set() -> Vec<u8> {
+    let cart = FileDescriptorProto {
+        name: Some("shop/v1/cart.proto".into()),
+        package: Some("shop.v1".into()),
+        dependency: vec!["grpc/health/v1/health.proto".into()],
+        syntax: Some("proto3".into()),
+        service: vec![ServiceDescriptorProto {
+            name: Some("Cart".into()),
+            method: vec![MethodDescriptorProto {
+                name: Some("Check".into()),
+                input_type: Some(".grpc.health.v1.HealthCheckRequest".into()),
+                output_type: Some(".grpc.health.v1.HealthCheckResponse".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    FileDescriptorSet { file: vec![cart] }.encode_to_vec()
+}
+
+/// A user's blocking server serving `shop.v1.Cart/Check` (SERVING when the
+/// request names "cart"), with reflection when `reflect`.
+fn start_user(reflect: bool) -> (SocketAddr, wirestate_blocking::ServerHandle) {
+    let server = Server::new().unary("/shop.v1.Cart/Check", |r: Request<HealthCheckRequest>| {
+        let status = if r.message.service == "cart" { 1 } else { 2 };
+        Ok(Response::new(HealthCheckResponse { status }))
+    });
+    let server = if reflect {
+        let reflection = Reflection::builder()
+            .register_file_descriptor_set(wirestate_proto::FILE_DESCRIPTOR_SET)
+            .unwrap()
+            .register_file_descriptor_set(&cart_set())
+            .unwrap()
+            .advertise("shop.v1.Cart")
+            .advertise("grpc.reflection.v1.ServerReflection")
+            .build()
+            .unwrap();
+        wirestate_grpc_reflection::blocking::add_reflection(server, reflection)
+    } else {
+        server
+    };
+    let http = wirestate_blocking::Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = http.local_addr().unwrap();
+    let handle = http.handle();
+    std::thread::spawn(move || http.serve(server));
+    (addr, handle)
+}
+
+#[test]
+fn a_service_known_only_through_reflection() {
+    let (addr, handle) = start_user(true);
+    let addr = addr.to_string();
+    for rt in ["tokio", "smol", "blocking"] {
+        let o = grpc(&["--runtime", rt, &addr, "list"]);
+        assert!(o.status.success(), "{rt}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo bidi-streaming grpc.reflection.v1.ServerReflectionRequest -> grpc.reflection.v1.ServerReflectionResponse\n\
+             /shop.v1.Cart/Check unary grpc.health.v1.HealthCheckRequest -> grpc.health.v1.HealthCheckResponse\n",
+            "{rt}"
+        );
+
+        let o = grpc(&["--runtime", rt, &addr, "describe", "shop.v1.Cart"]);
+        assert!(o.status.success(), "{rt}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "shop.v1.Cart is a service:\nservice Cart {\n  rpc Check ( .grpc.health.v1.HealthCheckRequest ) returns ( .grpc.health.v1.HealthCheckResponse );\n}\n"
+        );
+
+        // Not compiled in: the request JSON is read and the response
+        // printed through the reflected descriptors.
+        let o = grpc(&[
+            "--runtime",
+            rt,
+            &addr,
+            "/shop.v1.Cart/Check",
+            r#"{"service":"cart"}"#,
+        ]);
+        assert!(o.status.success(), "{rt}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "{\"status\":\"SERVING\"}\n", "{rt}");
+
+        // NOT_FOUND is the server's answer, not a reason to fall back.
+        let o = grpc(&["--runtime", rt, &addr, "describe", "shop.v1.Nope"]);
+        assert!(!o.status.success());
+        assert!(
+            text(&o.stderr).contains("\"shop.v1.Nope\" not found"),
+            "{}",
+            text(&o.stderr)
+        );
+        let o = grpc(&["--runtime", rt, &addr, "/shop.v1.Cart/Nope", "{}"]);
+        assert!(!o.status.success());
+        assert!(
+            text(&o.stderr).contains("unknown method /shop.v1.Cart/Nope"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    handle.shutdown();
+}
+
+#[test]
+fn a_server_without_reflection_gets_the_compiled_in_list() {
+    let (addr, handle) = start_user(false);
+    let o = grpc(&[&addr.to_string(), "list", "grpc.health.v1.Health"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).starts_with("/grpc.health.v1.Health/Check unary"));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("no server reflection") && err.contains("compiled-in"),
+        "{err}"
+    );
+    // A method neither compiled in nor reflected is unknown, with why.
+    let o = grpc(&[&addr.to_string(), "/shop.v1.Cart/Check", "{}"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("unknown method /shop.v1.Cart/Check") && err.contains("UNIMPLEMENTED"),
+        "{err}"
+    );
+    handle.shutdown();
+}
+
+#[test]
+fn wirestate_serve_reflection_on_every_runtime() {
+    for server_rt in ["tokio", "smol", "blocking"] {
+        let serve = Serve::start(&["--runtime", server_rt, "--threads", "2"]);
+        let addr = serve.addr.to_string();
+        let o = grpc(&[&addr, "list"]);
+        assert!(o.status.success(), "{server_rt}: {}", text(&o.stderr));
+        assert!(o.stderr.is_empty(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        for line in [
+            "/grpc.testing.TestService/UnaryCall unary",
+            "/grpc.health.v1.Health/Watch server-streaming",
+            "/wirestate.echo.v1.Echo/EchoBidi bidi-streaming",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo bidi-streaming",
+        ] {
+            assert!(out.contains(line), "{server_rt}: {line} in {out}");
+        }
+        // The services the interop test.proto declares but serve does not
+        // serve are not listed.
+        assert!(!out.contains("ReconnectService"), "{out}");
+        let o = grpc(&[&addr, "describe", "grpc.health.v1.HealthCheckResponse"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stdout).contains("enum ServingStatus {\n    UNKNOWN = 0;"),
+            "{}",
+            text(&o.stdout)
+        );
+    }
+}
