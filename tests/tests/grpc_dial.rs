@@ -13,6 +13,8 @@
 
 #![allow(clippy::result_large_err)]
 
+mod support;
+
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,26 +90,6 @@ fn counting_relay(listener: TcpListener, upstream: SocketAddr) -> Arc<AtomicUsiz
     accepted
 }
 
-/// A listener whose listen queue is full (connects to it hang), and the
-/// connections that fill it, never accepted.
-fn full_listener(server: &tokio::runtime::Runtime) -> (TcpListener, Vec<TcpStream>) {
-    // The smallest listen queue (std cannot set it; tokio's TcpSocket can).
-    let listener = server.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        socket.listen(1).unwrap().into_std().unwrap()
-    });
-    listener.set_nonblocking(false).unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Connections never accepted, until one no longer connects at once.
-    let mut held = Vec::new();
-    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-        held.push(s);
-        assert!(held.len() < 64, "the listen queue does not fill");
-    }
-    (listener, held)
-}
-
 /// How long the listen queue stays full once the calls started.
 const STALL: Duration = Duration::from_millis(200);
 
@@ -155,7 +137,7 @@ async fn first_calls_at_once<R: Runtime>(
 #[test]
 fn tokio_first_calls_share_one_connection() {
     let (upstream, server) = start_server();
-    let (listener, held) = full_listener(&server);
+    let (listener, held) = support::full_listener();
     let (channel, accepted) = server.block_on(async {
         tokio::time::timeout(
             BOUND,
@@ -170,8 +152,8 @@ fn tokio_first_calls_share_one_connection() {
 
 #[test]
 fn smol_first_calls_share_one_connection() {
-    let (upstream, server) = start_server();
-    let (listener, held) = full_listener(&server);
+    let (upstream, _server) = start_server();
+    let (listener, held) = support::full_listener();
     let ex = Arc::new(smol::Executor::new());
     let rt = wirestate_smol::SmolRuntime::with_executor(ex.clone());
     let (channel, accepted) = smol::block_on(ex.run(async {
@@ -188,8 +170,8 @@ fn smol_first_calls_share_one_connection() {
 #[test]
 fn blocking_first_calls_share_one_connection() {
     use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
-    let (upstream, server) = start_server();
-    let (listener, held) = full_listener(&server);
+    let (upstream, _server) = start_server();
+    let (listener, held) = support::full_listener();
     let channel = BChannel::builder(&listener.local_addr().unwrap().to_string())
         .connect_lazy()
         .unwrap();
@@ -218,7 +200,7 @@ fn blocking_first_calls_share_one_connection() {
 #[test]
 fn tokio_a_call_dropped_while_connecting_hands_the_connect_on() {
     let (upstream, server) = start_server();
-    let (listener, held) = full_listener(&server);
+    let (listener, held) = support::full_listener();
     let addr = listener.local_addr().unwrap();
     server.block_on(async {
         let rt = wirestate_tokio::TokioRuntime;

@@ -20,6 +20,8 @@
 
 #![allow(clippy::result_large_err)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -616,20 +618,9 @@ fn hold_first_stream(mut socket: std::net::TcpStream, seen: std::sync::mpsc::Sen
 /// call's lock, so both waited for the connect to give up).
 #[test]
 fn blocking_hedge_connecting_leaves_the_call_free() {
-    use std::net::TcpStream;
     use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
     use wirestate_blocking::h2::ClientConfig;
-    // The smallest listen queue (std cannot set it; tokio's TcpSocket can).
-    let listener = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            socket.listen(1).unwrap().into_std().unwrap()
-        });
-    listener.set_nonblocking(false).unwrap();
+    let listener = support::small_listener();
     let addr = listener.local_addr().unwrap();
     // Kept open to the end: a closed listener refuses at once.
     let kept = listener.try_clone().unwrap();
@@ -658,13 +649,7 @@ fn blocking_hedge_connecting_leaves_the_call_free() {
     // The receiving half waits, and starts the hedge when it is due.
     let receiver = std::thread::spawn(move || rx.message().map(|m| m.is_some()));
     seen_rx.recv_timeout(BOUND).expect("the first attempt");
-    // Fill the listen queue: connections never accepted, until one no
-    // longer connects at once.
-    let mut held = Vec::new();
-    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-        held.push(s);
-        assert!(held.len() < 64, "the listen queue does not fill");
-    }
+    let held = support::fill_listen_queue(addr);
     assert!(
         t0.elapsed() < Duration::from_millis(550),
         "too slow to set up: {:?}",

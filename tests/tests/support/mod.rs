@@ -363,3 +363,41 @@ impl TestServer for Blocking {
         }
     }
 }
+
+/// A listener on 127.0.0.1 with the smallest listen queue (see
+/// [`fill_listen_queue`]).
+pub fn small_listener() -> TcpListener {
+    // std cannot set the queue's length; tokio's TcpSocket can.
+    let listener = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            socket.listen(1).unwrap().into_std().unwrap()
+        });
+    listener.set_nonblocking(false).unwrap();
+    listener
+}
+
+/// Fills the listen queue of a [`small_listener`] at `addr` with
+/// connections, returned, that its owner does not accept: connects to it
+/// then hang (their SYN goes unanswered, tried again about a second
+/// later) until it accepts them (or is dropped, which fails them).
+pub fn fill_listen_queue(addr: SocketAddr) -> Vec<TcpStream> {
+    // Connections, until one no longer connects at once.
+    let mut held = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        held.push(s);
+        assert!(held.len() < 64, "the listen queue does not fill");
+    }
+    held
+}
+
+/// A [`small_listener`] whose queue is full, and what fills it.
+pub fn full_listener() -> (TcpListener, Vec<TcpStream>) {
+    let listener = small_listener();
+    let held = fill_listen_queue(listener.local_addr().unwrap());
+    (listener, held)
+}
