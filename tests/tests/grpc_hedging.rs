@@ -558,12 +558,16 @@ fn blocking_channel_hedges() {
     assert_eq!(seen_of(&seen, "bidi-fatal"), [0]);
 }
 
-/// One connection of the server in
-/// [`blocking_hedge_connecting_leaves_the_call_free`]: it takes the first
-/// stream, never answers it, and sends GOAWAY (last stream: that one),
-/// so the call's next attempt needs a new connection; `seen` hears of
-/// the stream.
-fn hold_first_stream(mut socket: std::net::TcpStream, seen: std::sync::mpsc::Sender<()>) {
+/// One connection of the servers in the blocking slow-connect tests: it
+/// takes the first stream and sends GOAWAY (last stream: that one), so
+/// the call's next attempt needs a new connection; `seen` hears of the
+/// stream. The stream is answered `answer_after` it came (OK, one
+/// message, "attempt 0"), or never.
+fn hold_first_stream(
+    mut socket: std::net::TcpStream,
+    seen: std::sync::mpsc::Sender<()>,
+    answer_after: Option<Duration>,
+) {
     use std::io::{Read, Write};
     use wirestate_h2::connection::{Config, Connection, Event};
     use wirestate_machine::{Machine, Transmit};
@@ -575,6 +579,8 @@ fn hold_first_stream(mut socket: std::net::TcpStream, seen: std::sync::mpsc::Sen
     let mut m = Connection::server(config);
     let mut buf = vec![0; 64 << 10];
     let started = Instant::now();
+    // The first stream, and when it is to be answered.
+    let mut first = None;
     while started.elapsed() < BOUND {
         match socket.read(&mut buf) {
             Ok(0) => return,
@@ -591,10 +597,34 @@ fn hold_first_stream(mut socket: std::net::TcpStream, seen: std::sync::mpsc::Sen
             Err(_) => return,
         }
         while let Some(event) = m.poll_event() {
-            if let Event::Request { .. } = event {
+            if let Event::Request { stream, .. } = event {
                 let _ = m.go_away(Instant::now());
                 let _ = seen.send(());
+                first = answer_after.map(|after| (stream, Instant::now() + after));
             }
+        }
+        if let Some((stream, at)) = first
+            && Instant::now() >= at
+        {
+            first = None;
+            let head = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let message = prost::Message::encode_to_vec(&SimpleResponse {
+                username: "attempt 0".into(),
+                ..Default::default()
+            });
+            let mut framed = bytes::BytesMut::new();
+            wirestate_grpc::encode_message(&message, false, &mut framed).unwrap();
+            let _ = m.send_response(stream, head, false);
+            let _ = m.send_data(stream, framed.freeze(), false);
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            let _ = m.send_trailers(stream, trailers);
         }
         while let Some(t) = m.poll_transmit() {
             match t {
@@ -627,7 +657,7 @@ fn blocking_hedge_connecting_leaves_the_call_free() {
     let (seen_tx, seen_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let (socket, _) = listener.accept().unwrap();
-        hold_first_stream(socket, seen_tx);
+        hold_first_stream(socket, seen_tx, None);
     });
     let connect_timeout = Duration::from_millis(1500);
     let mut client = ClientConfig::default();
@@ -677,6 +707,54 @@ fn blocking_hedge_connecting_leaves_the_call_free() {
         dropped.elapsed() < Duration::from_millis(700),
         "the receiving half waited for the hedge's connect: {:?}",
         dropped.elapsed()
+    );
+    drop((held, kept));
+}
+
+/// A blocking hedged unary call whose hedge waits for a new connection
+/// (a slow connect, as above) still returns as soon as its first attempt
+/// answers: the hedge's connect is not in the way (before, the call's
+/// loop opened the hedge's stream itself, so the answer waited for the
+/// connect to give up).
+#[test]
+fn blocking_unary_hedge_connecting_does_not_hold_the_answer() {
+    use wirestate_blocking::grpc::{CallOptions as BOpts, Channel as BChannel};
+    use wirestate_blocking::h2::ClientConfig;
+    let listener = support::small_listener();
+    let addr = listener.local_addr().unwrap();
+    let kept = listener.try_clone().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        hold_first_stream(socket, seen_tx, Some(Duration::from_millis(900)));
+    });
+    let mut client = ClientConfig::default();
+    client.connect_timeout = Duration::from_secs(4);
+    client.request_timeout = None;
+    let ch = BChannel::builder(&addr.to_string())
+        .client_config(client)
+        .config(ChannelConfig::new().retry_policy(RetryConfig::from(hedging(2, 400))))
+        .connect()
+        .unwrap();
+    let t0 = Instant::now();
+    let caller = std::thread::spawn(move || {
+        let opts = BOpts::default().with_timeout(Duration::from_secs(20));
+        ch.unary::<_, SimpleResponse>(UNARY, &SimpleRequest::default(), &opts)
+    });
+    seen_rx.recv_timeout(BOUND).expect("the first attempt");
+    // The hedge, due at 400 ms, finds the listen queue full.
+    let held = support::fill_listen_queue(addr);
+    assert!(
+        t0.elapsed() < Duration::from_millis(350),
+        "{:?}",
+        t0.elapsed()
+    );
+    let answer = caller.join().unwrap().unwrap();
+    assert_eq!(answer.message.username, "attempt 0");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(850) && took < Duration::from_millis(2500),
+        "{took:?}"
     );
     drop((held, kept));
 }

@@ -95,6 +95,33 @@ pub struct Channel {
 /// failed with, and whether it never left), from the thread that waited.
 type Answer = (u32, Result<http::Response<BlockingBody>, (Status, bool)>);
 
+/// Cancels an attempt of a hedged unary call whose thread may still be
+/// opening its stream: cancelled before the stream is there, the thread
+/// drops the stream as soon as it has it (resetting it).
+#[derive(Clone, Default)]
+struct AttemptCancel(Arc<Mutex<(bool, Option<Canceller>)>>);
+
+impl AttemptCancel {
+    /// Resets the attempt's stream (CANCEL), now or once it is open.
+    fn cancel(&self) {
+        let mut slot = lock(&self.0);
+        slot.0 = true;
+        if let Some(c) = slot.1.take() {
+            c.cancel();
+        }
+    }
+
+    /// The attempt's stream is open: `false` if it was cancelled already.
+    fn set(&self, canceller: Canceller) -> bool {
+        let mut slot = lock(&self.0);
+        if slot.0 {
+            return false;
+        }
+        slot.1 = Some(canceller);
+        true
+    }
+}
+
 /// What a streaming call's hedged attempt tells the half settling the
 /// call: its [`Answer`], or `None` if it was given up before it was sent
 /// (the call may be over: look again).
@@ -473,10 +500,10 @@ impl Channel {
             hedge.stop();
         }
         let (tx, rx) = std::sync::mpsc::channel::<Answer>();
-        let mut cancels: Vec<(u32, Canceller)> = Vec::new();
+        let mut cancels: Vec<(u32, AttemptCancel)> = Vec::new();
         let web = self.transport.web().is_some();
         let mut last: Option<(Status, Option<HeaderMap>)> = None;
-        let cancel_all = |cancels: &[(u32, Canceller)], winner: u32| {
+        let cancel_all = |cancels: &[(u32, AttemptCancel)], winner: u32| {
             for (_, c) in cancels.iter().filter(|(m, _)| *m != winner) {
                 c.cancel();
             }
@@ -488,9 +515,8 @@ impl Channel {
                     hedge.poll_start(Instant::now(), retry.throttle())
                 };
                 let Some(n) = due else { break };
-                if let Some(c) = self.spawn_attempt(path, &framed, opts, deadline, n, &tx) {
-                    cancels.push((n, c));
-                }
+                let c = self.spawn_attempt(path, &framed, opts, deadline, n, &tx);
+                cancels.push((n, c));
             }
             if hedge.is_exhausted() {
                 let result = match last {
@@ -527,9 +553,8 @@ impl Channel {
                 },
                 Err((status, unsent)) => {
                     if unsent && self.transport.can_resend() && hedge.on_unprocessed(n) {
-                        if let Some(c) = self.spawn_attempt(path, &framed, opts, deadline, n, &tx) {
-                            cancels.push((n, c));
-                        }
+                        let c = self.spawn_attempt(path, &framed, opts, deadline, n, &tx);
+                        cancels.push((n, c));
                         continue;
                     }
                     (status, None)
@@ -557,10 +582,13 @@ impl Channel {
         }
     }
 
-    /// Starts attempt `n` of a hedged call and has a thread wait for its
-    /// response head, sent to `tx`; over h2, the handle that cancels it.
-    /// A gRPC-Web attempt runs whole on its thread (HTTP/1.1 cannot
-    /// cancel one request: a loser's connection closes when its answer is
+    /// Starts attempt `n` of a hedged call on a thread of its own, which
+    /// sends `tx` its response head; returns what cancels it. Over h2 the
+    /// thread opens the stream (which may wait for a new connection, up
+    /// to the connect timeout) and sends the request: not on the caller's
+    /// thread, so an answer from another attempt is taken meanwhile. A
+    /// gRPC-Web attempt runs whole on its thread (HTTP/1.1 cannot cancel
+    /// one request: a loser's connection closes when its answer is
     /// dropped).
     fn spawn_attempt(
         &self,
@@ -570,38 +598,44 @@ impl Channel {
         deadline: Option<Instant>,
         n: u32,
         tx: &Sender<Answer>,
-    ) -> Option<Canceller> {
+    ) -> AttemptCancel {
         let tx = tx.clone();
+        let (channel, path, framed, opts) =
+            (self.clone(), path.to_owned(), framed.clone(), opts.clone());
+        let cancel = AttemptCancel::default();
         if self.transport.web().is_some() {
-            let (channel, path, framed, opts) =
-                (self.clone(), path.to_owned(), framed.clone(), opts.clone());
             std::thread::spawn(move || {
                 let answer = channel.web_response(&path, framed, &opts, deadline, n);
                 let _ = tx.send((n, answer));
             });
-            return None;
+            return cancel;
         }
-        let (mut writer, pending) = match self.start_attempt(path, opts, deadline, n) {
-            Ok(started) => started,
-            Err(failed) => {
-                let _ = tx.send((n, Err(failed)));
-                return None;
-            }
-        };
-        // A send that fails (the server answered at once and reset the
-        // stream) is not the attempt's outcome: the response is.
-        if let Err(e) = writer.send_until(framed.clone(), deadline) {
-            tracing::debug!(error = %e, "request message not sent");
-        }
-        writer.finish(None);
-        let canceller = pending.canceller();
+        let handle = cancel.clone();
         std::thread::spawn(move || {
+            let (mut writer, pending) = match channel.start_attempt(&path, &opts, deadline, n) {
+                Ok(started) => started,
+                Err(failed) => {
+                    let _ = tx.send((n, Err(failed)));
+                    return;
+                }
+            };
+            if !handle.set(pending.canceller()) {
+                // Cancelled meanwhile: dropped unfinished, the writer
+                // resets the stream.
+                return;
+            }
+            // A send that fails (the server answered at once and reset the
+            // stream) is not the attempt's outcome: the response is.
+            if let Err(e) = writer.send_until(framed, deadline) {
+                tracing::debug!(error = %e, "request message not sent");
+            }
+            writer.finish(None);
             let answer = pending
                 .wait_until(deadline)
                 .map_err(|e| (at_deadline(failed(&e), deadline), e.is_unsent()));
             let _ = tx.send((n, answer));
         });
-        Some(canceller)
+        cancel
     }
 
     /// One gRPC-Web exchange of an attempt (saying how many came
