@@ -3,7 +3,9 @@
 //! connection yet share one connect instead of opening one each (the
 //! listener — a counting relay in front of our tokio server — accepts one
 //! connection), and a call dropped while it connects (its deadline
-//! passed) hands the connect on to the calls waiting for it.
+//! passed) hands the connect on to the calls waiting for it, while a call
+//! that started the connect and is then no longer polled does not hold
+//! it up (it runs as a task of its own).
 //!
 //! The connects are made slow, so that the calls overlap whatever the
 //! runtime (a loopback connect may otherwise complete before the next
@@ -15,6 +17,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -238,6 +241,54 @@ fn tokio_a_call_dropped_while_connecting_hands_the_connect_on() {
         assert_eq!(answer.message.username, "2");
         assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
         assert_eq!(channel.connections(), 1);
+    });
+    drop(held);
+}
+
+/// A call that started the connect and is then left unpolled (kept, not
+/// dropped: a `select!` branch that lost, say) does not hold up the calls
+/// waiting for that connect: the connect runs on its own, and the other
+/// call is answered once the listen queue drains.
+#[test]
+fn tokio_a_parked_call_does_not_hold_the_connect() {
+    let (upstream, server) = start_server();
+    let (listener, held) = support::full_listener();
+    let addr = listener.local_addr().unwrap();
+    server.block_on(async {
+        let channel = Channel::builder(wirestate_tokio::TokioRuntime, addr)
+            .connect_lazy()
+            .unwrap();
+        let (one, call_opts) = (numbered(1), opts());
+        let parked = channel.unary::<_, SimpleResponse>(ECHO, &one, &call_opts);
+        let mut parked = std::pin::pin!(parked);
+        // Polled once: it starts the connect, which hangs.
+        let first_poll = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(parked.as_mut().poll(cx).is_pending())
+        })
+        .await;
+        assert!(first_poll);
+        let other = {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                channel
+                    .unary::<_, SimpleResponse>(ECHO, &numbered(2), &opts())
+                    .await
+            })
+        };
+        tokio::time::sleep(STALL).await;
+        let _accepted = counting_relay(listener, upstream);
+        let t0 = Instant::now();
+        let answer = tokio::time::timeout(BOUND, other)
+            .await
+            .expect("bounded")
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer.message.username, "2");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert_eq!(channel.connections(), 1);
+        // The parked call goes on when polled again.
+        let answer = tokio::time::timeout(BOUND, parked).await.expect("bounded");
+        assert_eq!(answer.unwrap().message.username, "1");
     });
     drop(held);
 }

@@ -311,7 +311,7 @@ impl<R: Runtime> Channel<R> {
             Ok(o) => o,
             Err(status) => return failed(status),
         };
-        let send = self.transport.send(outgoing);
+        let send = self.transport.send(outgoing, deadline);
         let response = match deadline {
             Some(d) => crate::timeout(&self.rt, d, send)
                 .await

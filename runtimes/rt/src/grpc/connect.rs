@@ -16,7 +16,7 @@ use futures_channel::oneshot;
 use http::{Response, request};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
@@ -58,11 +58,12 @@ pub(crate) enum Outgoing {
 }
 
 impl<R: Runtime> Transport<R> {
-    /// The HTTP/2 connection for the next call.
-    async fn get(&self) -> Result<SendRequest, Status> {
+    /// The HTTP/2 connection for the next call (a call due by
+    /// `deadline`).
+    async fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
         match self {
             Transport::Fixed(send) => Ok(send.clone()),
-            Transport::Dialed(d) => d.get().await,
+            Transport::Dialed(d) => d.get(deadline).await,
             Transport::Web(_) => Err(Status::new(
                 Code::Internal,
                 "a gRPC-Web channel has no HTTP/2 connection",
@@ -75,7 +76,7 @@ impl<R: Runtime> Transport<R> {
     async fn ready(&self) -> Result<(), Status> {
         match self {
             Transport::Web(w) => w.probe().await,
-            _ => self.get().await.map(drop),
+            _ => self.get(None).await.map(drop),
         }
     }
 
@@ -87,12 +88,17 @@ impl<R: Runtime> Transport<R> {
         }
     }
 
-    /// Sends one attempt and waits for the response head. On failure,
-    /// the status and whether the server never saw the request.
-    pub(crate) async fn send(&self, out: Outgoing) -> Result<Response<Body>, (Status, bool)> {
+    /// Sends one attempt of a call due by `deadline` and waits for the
+    /// response head. On failure, the status and whether the server
+    /// never saw the request.
+    pub(crate) async fn send(
+        &self,
+        out: Outgoing,
+        deadline: Option<Instant>,
+    ) -> Result<Response<Body>, (Status, bool)> {
         match (self, out) {
             (Transport::Web(w), Outgoing::Web(parts, body)) => w.send(parts, body).await,
-            (_, Outgoing::H2(request)) => match self.get().await {
+            (_, Outgoing::H2(request)) => match self.get(deadline).await {
                 Ok(send) => send
                     .send(request)
                     .await
@@ -158,24 +164,24 @@ pub(crate) struct Dialer<R> {
 /// The connections of a [`Dialer`], and whether one is being opened.
 struct DialState {
     redial: Redial<SendRequest>,
-    /// A call is connecting: the others wait for it rather than open
+    /// A connect is under way: calls wait for it rather than open
     /// connections of their own.
     connecting: bool,
-    /// The calls waiting for that connect; dropped (which wakes them)
-    /// when it ends, however it ends.
-    waiters: Vec<oneshot::Sender<()>>,
+    /// The calls waiting for that connect, told the connection it opened
+    /// (`None`: it failed, or its task went away); the call that started
+    /// it hears how it failed on a channel of its own.
+    waiters: Vec<oneshot::Sender<Option<SendRequest>>>,
 }
 
-/// Ends a connect attempt when dropped: the call that made it returned,
-/// or was dropped mid-connect (its deadline passed, or it was
-/// cancelled), which must not leave the others waiting for good.
-struct Connecting<'a>(&'a Mutex<DialState>);
+/// Ends a connect when dropped: the task finished, or was dropped (its
+/// runtime shut down), which must not leave the calls waiting for good.
+struct Connecting<R>(Arc<Dialer<R>>);
 
-impl Drop for Connecting<'_> {
+impl<R> Drop for Connecting<R> {
     fn drop(&mut self) {
-        let mut st = lock(self.0);
+        let mut st = lock(&self.0.state);
         st.connecting = false;
-        // Dropping the senders wakes every waiter: they look again.
+        // Dropped unanswered, the senders wake their calls: they look again.
         st.waiters.clear();
     }
 }
@@ -185,22 +191,25 @@ impl<R: Runtime> Dialer<R> {
     /// asked why first: a GOAWAY `too_many_pings` doubles the keep-alive
     /// interval of the connections opened from then on.
     ///
-    /// Only one call connects at a time: calls that find no connection
-    /// while another call is opening one wait for it (within their
-    /// deadlines, which bound the whole attempt) instead of each opening
-    /// its own, as simultaneous first calls would. If that connect fails,
-    /// the next waiter tries its own.
-    async fn get(&self) -> Result<SendRequest, Status> {
-        let config = loop {
-            let waiting = {
+    /// Only one connect runs at a time: calls that find no connection
+    /// while one is being opened wait for it (within their deadlines,
+    /// which bound the whole attempt) instead of each opening its own, as
+    /// simultaneous first calls would. The connect runs as a task of its
+    /// own, so it goes on whether or not the call that started it is
+    /// still polled; it is bounded by that call's `deadline`. If it
+    /// fails, that call fails with its error and each waiting call looks
+    /// again (the first opens the next connection).
+    async fn get(self: &Arc<Self>, deadline: Option<Instant>) -> Result<SendRequest, Status> {
+        loop {
+            let (tx, rx) = oneshot::channel();
+            let mine = {
                 let mut st = lock(&self.state);
                 if let Some(send) = st.redial.open() {
                     return Ok(send);
                 }
                 if st.connecting {
-                    let (tx, rx) = oneshot::channel();
                     st.waiters.push(tx);
-                    rx
+                    None
                 } else {
                     st.connecting = true;
                     let mut config = self.h2.clone();
@@ -210,28 +219,66 @@ impl<R: Runtime> Dialer<R> {
                         config.keepalive_timeout = k.timeout();
                         config.keepalive_while_idle = self.keepalive_without_calls;
                     }
-                    break config;
+                    Some(config)
                 }
             };
-            // Woken (the sender dropped) when the connect ends.
-            let _ = waiting.await;
-        };
-        let connecting = Connecting(&self.state);
-        let io = self.rt.connect(self.addr).await.map_err(|e| {
+            let Some(config) = mine else {
+                match rx.await {
+                    Ok(Some(send)) => return Ok(send),
+                    // That connect failed, or went away: look again.
+                    _ => continue,
+                }
+            };
+            let (done_tx, done_rx) = oneshot::channel();
+            let connecting = Connecting(Arc::clone(self));
+            self.rt.spawn(Box::pin(async move {
+                let outcome = connecting.0.connect(config, deadline).await;
+                let opened = outcome.as_ref().ok().cloned();
+                let waiters = std::mem::take(&mut lock(&connecting.0.state).waiters);
+                for w in waiters {
+                    let _ = w.send(opened.clone());
+                }
+                let _ = done_tx.send(outcome);
+                drop(connecting);
+            }));
+            return done_rx.await.unwrap_or_else(|_| {
+                Err(Status::new(
+                    Code::Unavailable,
+                    format!("connecting to {}: the connect task ended", self.addr),
+                ))
+            });
+        }
+    }
+
+    /// Opens a connection with `config` (by `deadline`, if any), its
+    /// driver spawned: the channel's connection from now on.
+    async fn connect(
+        &self,
+        config: Config,
+        deadline: Option<Instant>,
+    ) -> Result<SendRequest, Status> {
+        let failed = |e: &dyn std::fmt::Display| {
             Status::new(
                 Code::Unavailable,
                 format!("connecting to {}: {e}", self.addr),
             )
-        })?;
+        };
+        let connect = self.rt.connect(self.addr);
+        let io = match deadline {
+            Some(d) => crate::timeout(&self.rt, d, connect)
+                .await
+                .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into())),
+            None => connect.await,
+        }
+        .map_err(|e| failed(&e))?;
         let (send, driver) = crate::h2::handshake(self.rt.clone(), io, config);
         self.rt.spawn(Box::pin(async move {
             let _ = driver.await;
         }));
-        // A connection opened otherwise meanwhile (none should be: only
-        // this call connects) would be used instead, ours dropped unused.
-        let send = lock(&self.state).redial.connected(send);
-        drop(connecting);
-        Ok(send)
+        // A connection opened otherwise meanwhile (none should be: one
+        // connect runs at a time) would be used instead, ours dropped
+        // unused.
+        Ok(lock(&self.state).redial.connected(send))
     }
 
     fn keepalive_interval(&self) -> Option<Duration> {
