@@ -15,13 +15,20 @@
 #     (CONTINUATION), a 5 MiB request past the 4 MiB limit, 64 MiB down
 #     and up one call and 1,000 bidi round trips with grpc-go's BDP PINGs,
 #     300 cancelled calls on one connection) against the same six servers,
-#     and a server stream that must finish while `wirestate serve` shuts
-#     down gracefully (Ctrl-C);
+#     and, against `wirestate serve`, grpc.health.v1 through grpc-go's
+#     health stubs and its client-side health checking (a Watch held open
+#     by the channel), and a server stream that must finish while serve
+#     shuts down gracefully (Ctrl-C);
 #   - `wirestate grpc` (our client, tokio, smol, blocking) -> the grpc-go
 #     server: a deadline the server outlives, a 5 MiB request and a 5 MiB
 #     response (RESOURCE_EXHAUSTED either way), 35 KiB of metadata, 1,000
 #     messages up a client stream and through a bidi call, and a server
-#     stream that must finish across the server's GracefulStop (GOAWAY).
+#     stream that must finish across the server's GracefulStop (GOAWAY);
+#   - our channels (tests/tests/grpc_go_peer.rs, ignored tests run here with
+#     WIRESTATE_GRPC_GO=host:port; tokio, smol, blocking) -> a grpc-go
+#     server with a 200 ms keep-alive enforcement policy: 200 concurrent
+#     large unary calls and 1,000 bidi round trips on one connection
+#     (grpc-go's BDP PINGs), keep-alive back-off on GOAWAY too_many_pings.
 # grpc-go is Debian's golang-google-grpc-dev (1.33.3 in bookworm), built
 # offline in GOPATH mode (GO111MODULE=off) against /usr/share/gocode. The
 # package leaves out grpc-go's interop/ directory, so the client and server
@@ -84,6 +91,7 @@ fi
 
 cargo build --release --locked -q --bin wirestate
 cargo build --release --locked -q -p wirestate-examples --example interop_client --example interop_server
+cargo test --locked -q -p wirestate-tests --test grpc_go_peer --no-run
 
 work=$(mktemp -d)
 # Copies of the binaries just built, so that another build sharing the
@@ -158,6 +166,8 @@ for rt in tokio smol blocking; do
     port=$(free_port)
     if start "$rt serve" "$work/serve-$rt.log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2; then
         go_cases "grpc-go-client->$rt-serve" "$work/go-$rt-serve.out"
+        timeout 60 "$go_client" --server_host=127.0.0.1 --server_port="$port" --test_case=health \
+            --label="grpc-go-client->$rt-serve" >>"$work/go-$rt-serve.out" 2>&1 || true
         count "$work/go-$rt-serve.out" "grpc-go client -> $rt serve"
         # A stream under way (five responses 200 ms apart) when serve gets
         # Ctrl-C: it must finish, and serve exit 0.
@@ -274,6 +284,23 @@ for rt in tokio smol blocking; do
         stop_last
     fi
 done
+
+# --- our channels (tests/tests/grpc_go_peer.rs, tokio, smol, blocking) ->
+# a grpc-go server with a 200 ms keep-alive enforcement policy
+port=$(free_port)
+if start "grpc-go server (keep-alive policy)" "$work/go-server-ka.log" "$go_server" --port="$port" \
+    --keepalive_min_time=200ms; then
+    for t in grpc_go_server_tokio_channel grpc_go_server_smol_channel grpc_go_server_blocking_channel; do
+        if WIRESTATE_GRPC_GO="127.0.0.1:$port" timeout 120 \
+            cargo test --locked -q -p wirestate-tests --test grpc_go_peer -- \
+            --ignored --exact "$t" >"$work/$t.log" 2>&1; then
+            pass "$t (200 concurrent large unary calls, 1,000 bidi round trips, keep-alive back-off on too_many_pings)"
+        else
+            TALLY_DETAIL=tail fail "$t" "$work/$t.log"
+        fi
+    done
+    stop_last
+fi
 
 echo "interop-grpc-go: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -39,6 +39,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding/gzip"
+	_ "google.golang.org/grpc/health" // client-side health checking (healthCheckConfig)
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -796,6 +798,63 @@ func slowStream(e env) (string, error) {
 	return "", sameSizes(got, []int{1000, 1000, 1000, 1000, 1000})
 }
 
+// health: grpc.health.v1 through grpc-go's own health stubs: Check and
+// Watch for the server, a service it has and one it has not; then a
+// channel with grpc-go's client-side health checking (service config
+// healthCheckConfig, round_robin), which keeps a Watch open on the
+// connection and is READY only while it says SERVING.
+func health(e env) (string, error) {
+	h := healthpb.NewHealthClient(e.conn)
+	ctx, cancel := call()
+	defer cancel()
+	for _, svc := range []string{"", "grpc.testing.TestService"} {
+		r, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			return "", fmt.Errorf("Check %q: %w", svc, err)
+		}
+		if r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return "", fmt.Errorf("Check %q: %v", svc, r.GetStatus())
+		}
+	}
+	_, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: "no.such.Service"})
+	if err := wantCode(err, codes.NotFound, nil); err != nil {
+		return "", fmt.Errorf("Check of an unknown service: %w", err)
+	}
+	for svc, want := range map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"":                healthpb.HealthCheckResponse_SERVING,
+		"no.such.Service": healthpb.HealthCheckResponse_SERVICE_UNKNOWN,
+	} {
+		wctx, wcancel := context.WithCancel(ctx)
+		w, err := h.Watch(wctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			wcancel()
+			return "", fmt.Errorf("Watch %q: %w", svc, err)
+		}
+		r, err := w.Recv()
+		wcancel()
+		if err != nil {
+			return "", fmt.Errorf("Watch %q: %w", svc, err)
+		}
+		if r.GetStatus() != want {
+			return "", fmt.Errorf("Watch %q: %v, want %v", svc, r.GetStatus(), want)
+		}
+	}
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	conn, err := grpc.DialContext(dctx, e.conn.Target(), grpc.WithInsecure(), grpc.WithBlock(),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}`))
+	if err != nil {
+		return "", fmt.Errorf("a channel with client-side health checking: %w", err)
+	}
+	defer conn.Close()
+	// WaitForReady: the call waits until the health Watch said SERVING.
+	if _, err := pb.NewTestServiceClient(conn).EmptyCall(dctx, &pb.Empty{}, grpc.WaitForReady(true)); err != nil {
+		return "", fmt.Errorf("a call on a health-checked channel: %w", err)
+	}
+	return "", nil
+}
+
 var cases = []struct {
 	name string
 	run  func(env) (string, error)
@@ -836,12 +895,14 @@ var extraCases = []struct {
 }
 
 // orchestrated are cases the script runs by name, around something it
-// does to the server meanwhile.
+// does to the server meanwhile or against the servers that have what
+// they need (health: wirestate serve).
 var orchestrated = []struct {
 	name string
 	run  func(env) (string, error)
 }{
 	{"slow_stream", slowStream},
+	{"health", health},
 }
 
 func main() {

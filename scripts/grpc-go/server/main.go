@@ -4,7 +4,7 @@
 // directory, so this is a small server of our own on the packaged library,
 // following grpc/grpc doc/interop-test-descriptions.md (server features).
 //
-//	server --port=PORT [--host=127.0.0.1]
+//	server --port=PORT [--host=127.0.0.1] [--keepalive_min_time=200ms]
 //
 // What grpc-go 1.33 cannot do: choose response compression per call or per
 // message. Its server compresses a call's responses when the request came
@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // registers gzip: requests may come compressed
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -232,12 +233,21 @@ func (server) HalfDuplexCall(stream pb.TestService_HalfDuplexCallServer) error {
 func main() {
 	port := flag.Int("port", 10000, "port to listen on")
 	host := flag.String("host", "127.0.0.1", "address to listen on")
+	minPing := flag.Duration("keepalive_min_time", 0,
+		"the keep-alive enforcement policy's MinTime, pings without calls permitted (0: grpc-go's default policy, 5 min, none without calls)")
 	flag.Parse()
 	lis, err := net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*port)))
 	if err != nil {
 		log.Fatalf("listen: %v", err)
 	}
-	s := grpc.NewServer(grpc.StatsHandler(flagtap.Handler{}))
+	opts := []grpc.ServerOption{grpc.StatsHandler(flagtap.Handler{})}
+	if *minPing > 0 {
+		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             *minPing,
+			PermitWithoutStream: true,
+		}))
+	}
+	s := grpc.NewServer(opts...)
 	pb.RegisterTestServiceServer(s, &server{})
 	// SIGTERM or SIGINT: a graceful stop (GOAWAY, calls under way
 	// finish), cut short after 10 s.
