@@ -8,7 +8,13 @@
 # proto/proto/grpc/reflection/v1/reflection.proto (one stream: list, symbol
 # with imports, NOT_FOUND, file by name, extension numbers). The checks are
 # scripts/interop_grpc_reflection.py. Same venv as scripts/interop-grpc.sh,
-# with grpcio-reflection added when missing. Loopback only; every server is
+# with grpcio-reflection added when missing. And a third, independent of
+# both: @grpc/grpc-js (gRPC in JavaScript on Node's HTTP/2) with npm
+# grpc-js-reflection-client (v1 and v1alpha: list services and methods,
+# dynamic unary and server-streaming calls from the fetched descriptors,
+# NOT_FOUND, extension numbers; scripts/interop_grpc_reflection.cjs),
+# installed under ~/.cache/wirestate/npm-grpc-reflection when missing.
+# Loopback only; every server is
 # ended by PID. One PASS/FAIL line per check, then
 # `interop-grpc-reflection: N passed, M failed`.
 set -euo pipefail
@@ -25,6 +31,26 @@ py="$venv/bin/python"
 
 python_venv "$venv" "import grpc, grpc_tools, grpc_reflection, sys, importlib.metadata as m; sys.exit(grpc.__version__ != '$GRPCIO_VERSION' or m.version('grpcio-reflection') != '$REFLECTION_VERSION')" \
         "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION" "grpcio-reflection==$REFLECTION_VERSION"
+
+# grpc-js-reflection-client 1.3.7, not 1.4.x: 1.4 builds its descriptors
+# with a protobufjs 8 of its own and hands them to @grpc/proto-loader's
+# protobufjs 7, which refuses grpc.testing's messages.proto ("duplicate
+# name 'RpcsByPeer'") even as protoc writes it; 1.3.7 uses protobufjs 7
+# throughout.
+JS_CLIENT_VERSION=1.3.7
+GRPC_JS_VERSION=1.14.7
+npm_dir="$cache/npm-grpc-reflection"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+js_version() { node -p "require('$npm_dir/node_modules/$1/package.json').version" 2>/dev/null || true; }
+if [ "$(js_version grpc-js-reflection-client)" != "$JS_CLIENT_VERSION" ] ||
+    [ "$(js_version @grpc/grpc-js)" != "$GRPC_JS_VERSION" ]; then
+    mkdir -p "$npm_dir"
+    [ -f "$npm_dir/package.json" ] || echo '{"private":true}' >"$npm_dir/package.json"
+    (cd "$npm_dir" && timeout 600 npm install --no-audit --no-fund --ignore-scripts \
+        "grpc-js-reflection-client@$JS_CLIENT_VERSION" "@grpc/grpc-js@$GRPC_JS_VERSION" >/dev/null)
+fi
 
 cargo build --release --locked -q --bin wirestate
 
@@ -60,6 +86,8 @@ for rt in tokio smol blocking; do
     fi
     timeout 120 "$py" scripts/interop_grpc_reflection.py "127.0.0.1:$port" "$work/stubs" "$rt" \
         >"$work/$rt.out" 2>&1 || true
+    timeout 120 node scripts/interop_grpc_reflection.cjs "$npm_dir/node_modules" "127.0.0.1:$port" \
+        "$rt grpc-js" >>"$work/$rt.out" 2>&1 || true
     cat "$work/$rt.out"
     p=$(grep -c '^PASS ' "$work/$rt.out" || true)
     f=$(grep -c '^FAIL ' "$work/$rt.out" || true)
