@@ -141,6 +141,7 @@ pub struct Config {
     server_router: bool,
     client_stubs: bool,
     blocking: bool,
+    file_descriptor_set_path: Option<std::path::PathBuf>,
 }
 
 /// The default [`Config::descriptor_path`].
@@ -162,6 +163,7 @@ impl Config {
             server_router: false,
             client_stubs: true,
             blocking: false,
+            file_descriptor_set_path: None,
         }
     }
 
@@ -241,6 +243,25 @@ impl Config {
     pub fn blocking(mut self, yes: bool) -> Self {
         self.blocking = yes;
         self
+    }
+
+    /// Makes [`compile_protos`] also write the encoded
+    /// `google.protobuf.FileDescriptorSet` of the compiled files and
+    /// everything they import, with their comments (source info), to
+    /// `path` (e.g. `OUT_DIR/shop.bin`, then `include_bytes!` it): what
+    /// server reflection (`wirestate-grpc-reflection`'s
+    /// `register_file_descriptor_set`) and dynamic clients need. Off by
+    /// default; with [`open_protos`], take `encode_file_descriptor_set()`
+    /// of the compiler instead.
+    pub fn file_descriptor_set_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.file_descriptor_set_path = Some(path.into());
+        self
+    }
+
+    /// Where [`compile_protos`] writes the encoded descriptor set, if
+    /// anywhere.
+    pub fn get_file_descriptor_set_path(&self) -> Option<&Path> {
+        self.file_descriptor_set_path.as_deref()
     }
 
     /// Whether the traits are generated for a blocking runtime.
@@ -363,6 +384,10 @@ fn compile_protos_into(
         if let Some(path) = file.path() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
+    }
+    if let Some(path) = config.get_file_descriptor_set_path() {
+        std::fs::write(path, compiler.encode_file_descriptor_set())
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     let mut prost = config.into_prost_build();
     if let Some(dir) = out_dir {
@@ -1021,7 +1046,7 @@ mod tests {
         std::fs::create_dir_all(&out).unwrap();
         let protos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
         compile_protos_into(
-            Config::new("::rt"),
+            Config::new("::rt").file_descriptor_set_path(out.join("set.bin")),
             &[
                 "wirestate/echo/v1/echo.proto",
                 "grpc/health/v1/health.proto",
@@ -1032,7 +1057,19 @@ mod tests {
         .unwrap();
         let echo = std::fs::read_to_string(out.join("wirestate.echo.v1.rs")).unwrap();
         let health = std::fs::read_to_string(out.join("grpc.health.v1.rs")).unwrap();
+        let set = std::fs::read(out.join("set.bin")).unwrap();
         std::fs::remove_dir_all(&out).unwrap();
+        // The descriptor set holds both files, with their comments.
+        let pool = protox::prost_reflect::DescriptorPool::decode(&set[..]).unwrap();
+        let echo_service = pool.get_service_by_name("wirestate.echo.v1.Echo").unwrap();
+        assert!(pool.get_service_by_name("grpc.health.v1.Health").is_some());
+        assert!(
+            echo_service
+                .parent_file()
+                .file_descriptor_proto()
+                .source_code_info
+                .is_some()
+        );
         assert!(echo.contains("pub struct EchoRequest"));
         assert!(echo.contains("pub trait EchoServer"));
         assert!(health.contains("pub enum HealthMethod"));

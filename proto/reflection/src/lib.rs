@@ -8,8 +8,8 @@
 //! encoded `FileDescriptorSet`s — [`wirestate_proto::FILE_DESCRIPTOR_SET`]
 //! for wirestate's own services (health, echo, the interop test service and
 //! reflection itself) and your own, e.g. what
-//! `wirestate_codegen::open_protos(..)?.encode_file_descriptor_set()` writes
-//! in your `build.rs`. The index and the per-stream [`Session`] are plain
+//! `wirestate_codegen::Config::file_descriptor_set_path` has your `build.rs`
+//! write. The index and the per-stream [`Session`] are plain
 //! data: no runtime, no IO, so the whole protocol is testable without
 //! sockets. The `rt` and `blocking` features register the service on a
 //! `wirestate-rt` (tokio, smol) or `wirestate-blocking` gRPC server:
@@ -45,22 +45,24 @@
 //!
 //! # Your own services
 //!
-//! Write your descriptor set in `build.rs`, beside the code wirestate-codegen
-//! generates (protox keeps the imports, so the set is complete, and the
-//! comments, which `grpcurl describe` shows):
+//! Have wirestate-codegen write your descriptor set in `build.rs`, beside
+//! the code it generates (the set keeps the imports, so it is complete, and
+//! the comments, which `grpcurl describe` shows):
 //!
 //! ```ignore
 //! // build.rs
 //! let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-//! let resolver = protox::file::IncludeFileResolver::new("proto".into());
-//! let compiler = wirestate_codegen::open_protos(resolver, &["shop/v1/cart.proto"])?;
-//! std::fs::write(out.join("shop.bin"), compiler.encode_file_descriptor_set())?;
-//! wirestate_codegen::Config::new("::wirestate_rt::grpc")
-//!     .server_router(true)
-//!     .into_prost_build()
-//!     .compile_fds(compiler.file_descriptor_set())?;
+//! wirestate_codegen::compile_protos(
+//!     wirestate_codegen::Config::new("::wirestate_rt::grpc")
+//!         .server_router(true)
+//!         .file_descriptor_set_path(out.join("shop.bin")),
+//!     &["proto/shop/v1/cart.proto"],
+//!     &["proto"],
+//! )?;
 //! ```
 //!
+//! (with `wirestate_codegen::open_protos`, write the compiler's
+//! `encode_file_descriptor_set()`),
 //! then register it with wirestate's own set (for the health and reflection
 //! files) and add the service to your server — on tokio or smol
 //! (`wirestate_rt::grpc::Server`, feature `rt`):
