@@ -12,7 +12,8 @@
 #   - beyond the 18, what grpc-go does by default that they do not reach
 #     (the client's `extras`: a server-side deadline, 200 concurrent
 #     large_unary calls, gzip on every call, 20 KiB metadata both ways
-#     (CONTINUATION), a 5 MiB request past the 4 MiB limit, 64 MiB down
+#     (CONTINUATION), 4,000,000-byte messages each way and a 5 MiB
+#     request past the 4 MiB limit, 64 MiB down
 #     and up one call and 1,000 bidi round trips with grpc-go's BDP PINGs,
 #     300 cancelled calls on one connection) against the same six servers,
 #     and, against `wirestate serve`, grpc.health.v1 through grpc-go's

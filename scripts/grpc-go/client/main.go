@@ -678,6 +678,20 @@ func oversizedRequest(e env) (string, error) {
 	return "", nil
 }
 
+// nearLimitMessages: 4,000,000 bytes each way in one unary call, just
+// under the usual 4 MiB message limit: one message across many DATA
+// frames and window updates.
+func nearLimitMessages(e env) (string, error) {
+	const n = 4000000
+	ctx, cancel := call()
+	defer cancel()
+	r, err := e.tc.UnaryCall(ctx, &pb.SimpleRequest{ResponseSize: n, Payload: body(n)})
+	if err != nil {
+		return "", err
+	}
+	return "", checkSize(r, n)
+}
+
 // longDownload: 2,000 responses of 32 KiB on one call (64 MiB): grpc-go's
 // client sends a BDP ping with every burst of data it gets and grows its
 // windows, which a server's PING and WINDOW_UPDATE flood limits must
@@ -888,6 +902,7 @@ var extraCases = []struct {
 	{"compressed_calls", compressedCalls},
 	{"large_metadata", largeMetadata},
 	{"oversized_request", oversizedRequest},
+	{"near_limit_messages", nearLimitMessages},
 	{"long_download", longDownload},
 	{"long_upload", longUpload},
 	{"long_ping_pong", longPingPong},
