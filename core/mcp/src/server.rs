@@ -1330,7 +1330,7 @@ impl ServerSession {
         let request_meta = match RequestMeta::from_meta(meta) {
             Ok(m) => m,
             Err(e) => {
-                return Answer::Error(ErrorObject::invalid_params(format!("Invalid params: {e}")));
+                return Answer::Error(ErrorObject::invalid_params(e));
             }
         };
         if !version::is_stateless(&request_meta.protocol_version) {

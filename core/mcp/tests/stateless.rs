@@ -121,6 +121,11 @@ fn meta_is_required_and_validated() {
     );
     assert_eq!(r["error"]["code"], -32602);
     assert_eq!(r["id"], 2);
+    assert_eq!(
+        r["error"]["message"],
+        "Invalid params: _meta is missing `io.modelcontextprotocol/clientCapabilities`",
+        "said once"
+    );
     // clientInfo is optional.
     let r = t.call(
         3,
