@@ -755,6 +755,48 @@ fn pings_after_our_data_are_not_a_flood() {
     );
 }
 
+#[test]
+fn window_updates_for_our_data_are_not_a_flood() {
+    // Go's HTTP/2 client (x/net/http2's Transport) gives back stream and
+    // connection credit for every 4 KiB its application reads, and for
+    // every 4 KiB arriving on a stream it cancelled: a fast download sent
+    // more WINDOW_UPDATEs than the budget allows (found with
+    // scripts/interop-go-http.sh: 100 cancelled downloads ended with
+    // GOAWAY ENHANCE_YOUR_CALM). Here, with a budget of 50: 1 MiB sent in
+    // 4 KiB DATA frames, each answered with both updates (512 in all).
+    let mut cfg = Config::default();
+    cfg.flood.max_window_updates = 50;
+    let mut s = Connection::server(cfg);
+    let now = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack().post(1, &[]);
+    s.handle_input(now, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s);
+    s.send_response(sid(1), status(200), false).unwrap();
+    let chunk = Bytes::from(vec![7u8; 4096]);
+    for i in 0..256 {
+        assert_eq!(s.send_data(sid(1), chunk.clone(), false).unwrap(), 4096);
+        r.read(&mut s);
+        p.window_update(1, 4096).window_update(0, 4096);
+        s.handle_input(now, &p.take())
+            .unwrap_or_else(|e| panic!("after {i} DATA frames: {e}"));
+    }
+    assert!(r.read(&mut s).goaway().is_none());
+    // Updates beyond what our DATA earned still meet the budget.
+    for _ in 0..60 {
+        p.window_update(0, 1);
+    }
+    assert!(matches!(
+        s.handle_input(now, &p.take()),
+        Err(Error::Flood("WINDOW_UPDATE frames"))
+    ));
+    assert_eq!(
+        r.read(&mut s).goaway_code(),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]

@@ -178,7 +178,10 @@ pub struct FloodLimits {
     pub max_pings: u32,
     /// DATA frames with no payload and no END_STREAM. Default 100.
     pub max_empty_data: u32,
-    /// WINDOW_UPDATE frames. Default 20,000.
+    /// WINDOW_UPDATE frames, except those that give back credit for DATA
+    /// we sent (two per DATA frame and per started 4 KiB of it: a client
+    /// reading a large download returns credit that often). Default
+    /// 20,000.
     pub max_window_updates: u32,
     /// Control frames we answer with (PING and SETTINGS acknowledgements,
     /// RST_STREAM) queued and not yet taken by

@@ -353,6 +353,23 @@ impl Connection {
         Ok(())
     }
 
+    /// We sent a DATA frame with `len` bytes: the peer may give that
+    /// credit back with WINDOW_UPDATEs that are not counted against the
+    /// flood budget, two (the stream's and the connection's) per frame and
+    /// per started 4 KiB. A receiver returns credit as its application
+    /// reads: x/net/http2's Transport (Go's HTTP/2 client) sends both
+    /// updates for every 4 KiB read, and for every 4 KiB that arrives on a
+    /// stream it cancelled, so a fast download or a few cancelled ones
+    /// send tens of thousands in seconds, past any fixed budget. Such
+    /// frames stay proportional to the bytes we sent; only updates beyond
+    /// them are counted.
+    pub(super) fn earn_window_updates(&mut self, len: usize) {
+        let steps = u32::try_from(len.div_ceil(4096).max(1)).unwrap_or(u32::MAX);
+        self.window_updates_earned = self
+            .window_updates_earned
+            .saturating_add(steps.saturating_mul(2));
+    }
+
     /// We sent HEADERS or DATA: the peer's next PING is not held against
     /// it, by the ping policy or the flood budget (a connection carrying
     /// calls may be pinged as often as it likes).

@@ -222,6 +222,10 @@ pub struct Connection {
     /// We sent HEADERS or DATA since the peer's last PING: its next PING
     /// is not counted against the flood budget.
     ping_earned: bool,
+    /// WINDOW_UPDATE frames the peer may still send without counting
+    /// against the flood budget, earned by the DATA we sent (see
+    /// `earn_window_updates`).
+    window_updates_earned: u32,
     budget: Budget,
     /// Answers (PING/SETTINGS ACKs, RST_STREAM) queued since output was
     /// last drained.
@@ -317,6 +321,7 @@ impl Connection {
             last_ping_recv: None,
             ping_strikes: 0,
             ping_earned: false,
+            window_updates_earned: 0,
             budget: Budget::default(),
             pending_control: 0,
             config,

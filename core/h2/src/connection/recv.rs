@@ -557,7 +557,13 @@ impl Connection {
     }
 
     fn on_window_update(&mut self, now: Instant, w: WindowUpdate) -> Result<(), Error> {
-        self.count(now, Count::WindowUpdate)?;
+        // Credit given back for DATA we sent is the peer's answer to our
+        // own output, not a flood (see `earn_window_updates`).
+        if self.window_updates_earned > 0 {
+            self.window_updates_earned -= 1;
+        } else {
+            self.count(now, Count::WindowUpdate)?;
+        }
         let id = w.stream.get();
         if id == 0 {
             self.conn_send

@@ -285,6 +285,7 @@ impl Connection {
             if let Ok(head) = encode_data_header(stream, chunk.len(), fin && last) {
                 self.tx.write(&head);
             }
+            self.earn_window_updates(chunk.len());
             if !chunk.is_empty() {
                 self.tx.push(chunk);
             }
