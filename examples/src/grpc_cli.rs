@@ -239,19 +239,7 @@ fn request_text(
         (Some(s), None) | (None, Some(s)) => s,
         (None, None) => return Ok("{}".into()),
     };
-    match source.strip_prefix('@') {
-        None => Ok(source.to_owned()),
-        Some("") => {
-            let mut text = String::new();
-            let mut stdin = stdin;
-            stdin
-                .read_to_string(&mut text)
-                .map_err(|e| format!("reading the request from stdin: {e}"))?;
-            Ok(text)
-        }
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("reading the request from {path}: {e}")),
-    }
+    crate::argument_text(source, "the request", stdin)
 }
 
 /// `google.rpc.Status`, as `grpc-status-details-bin` carries it (the

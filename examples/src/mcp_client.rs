@@ -38,14 +38,16 @@ enum Action {
 
 fn parse_action(words: &[String]) -> Result<Action, String> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    // `@FILE` or `@` (stdin) for arguments too large for the command line.
     let object = |text: Option<&&str>| -> Result<Option<Map<String, Value>>, String> {
-        match text {
-            None => Ok(None),
-            Some(t) => match serde_json::from_str::<Value>(t) {
-                Ok(Value::Object(m)) => Ok(Some(m)),
-                Ok(_) => Err(format!("arguments must be a JSON object, not {t}")),
-                Err(e) => Err(format!("arguments are not JSON ({e}): {t}")),
-            },
+        let Some(source) = text else {
+            return Ok(None);
+        };
+        let t = crate::argument_text(source, "the arguments", std::io::stdin())?;
+        match serde_json::from_str::<Value>(&t) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            Ok(_) => Err(format!("arguments must be a JSON object, not {t}")),
+            Err(e) => Err(format!("arguments are not JSON ({e}): {t}")),
         }
     };
     match w.as_slice() {
@@ -69,7 +71,7 @@ fn parse_action(words: &[String]) -> Result<Action, String> {
         }
         ["info"] => Ok(Action::Info),
         _ => Err(format!(
-            "unknown action {:?}: expected list-tools | call NAME [JSON] | resources (and templates) | read URI | prompts | get-prompt NAME [JSON] | info",
+            "unknown action {:?}: expected list-tools | call NAME [JSON|@FILE|@] | resources (and templates) | read URI | prompts | get-prompt NAME [JSON|@FILE|@] | info",
             words.join(" ")
         )),
     }

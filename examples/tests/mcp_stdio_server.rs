@@ -133,3 +133,69 @@ fn mcp_resources_lists_resources_then_templates_on_every_runtime() {
         );
     }
 }
+
+/// `wirestate mcp call NAME @` and `@FILE`: arguments larger than one
+/// command-line argument may be (Linux takes at most 128 KiB), here a
+/// 1 MiB text, read from stdin or a file, on every runtime.
+#[test]
+fn mcp_call_arguments_from_stdin_or_a_file() {
+    let text = "é".repeat(1 << 19);
+    let json = json!({ "text": text }).to_string();
+    let file = std::env::temp_dir().join(format!("wirestate-mcp-args-{}.json", std::process::id()));
+    std::fs::write(&file, &json).unwrap();
+    let at_file = format!("@{}", file.display());
+    for runtime in ["tokio", "smol", "blocking"] {
+        for source in ["@", at_file.as_str()] {
+            let mut child = Command::new(BIN)
+                .args([
+                    "mcp",
+                    "--runtime",
+                    runtime,
+                    "--timeout",
+                    "20",
+                    "call",
+                    "echo",
+                    source,
+                ])
+                .args(["--", BIN, "mcp-server"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("wirestate mcp");
+            let mut stdin = child.stdin.take().unwrap();
+            if source == "@" {
+                stdin.write_all(json.as_bytes()).unwrap();
+            }
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{runtime} {source}: {stderr}");
+            let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(
+                result["structuredContent"]["length"],
+                1 << 19,
+                "{runtime} {source}"
+            );
+        }
+    }
+    let out = Command::new(BIN)
+        .args([
+            "mcp",
+            "call",
+            "echo",
+            "@/no/such/file.json",
+            "--",
+            BIN,
+            "mcp-server",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("reading the arguments from /no/such/file.json")
+    );
+    let _ = std::fs::remove_file(&file);
+}

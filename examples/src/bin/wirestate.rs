@@ -131,7 +131,8 @@ enum Command {
     /// A small MCP client: `wirestate mcp [--runtime R] URL ACTION` for a
     /// Streamable HTTP (http://) or WebSocket (ws://) endpoint, `wirestate mcp [--runtime R] ACTION -- CMD ARGS...`
     /// for a stdio server run as a child process. ACTION: list-tools |
-    /// call NAME JSON | resources | read URI | prompts | get-prompt NAME JSON | info.
+    /// call NAME JSON | resources | read URI | prompts | get-prompt NAME JSON | info
+    /// (JSON may be `@FILE`, or `@` to read it from stdin).
     /// Results are printed as JSON (`resources`: `{"resources": [...],
     /// "resourceTemplates": [...]}`, every page of both); log and progress
     /// notifications go to stderr.
