@@ -129,23 +129,7 @@ func largeUnary(e env) (string, error) {
 func clientStreaming(e env) (string, error) {
 	ctx, cancel := call()
 	defer cancel()
-	s, err := e.tc.StreamingInputCall(ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, n := range reqSizes {
-		if err := s.Send(&pb.StreamingInputCallRequest{Payload: body(n)}); err != nil {
-			return "", err
-		}
-	}
-	r, err := s.CloseAndRecv()
-	if err != nil {
-		return "", err
-	}
-	if r.GetAggregatedPayloadSize() != 74922 {
-		return "", fmt.Errorf("aggregated %d, want 74922", r.GetAggregatedPayloadSize())
-	}
-	return "", nil
+	return "", upload(ctx, e, reqSizes, nil)
 }
 
 // recvAll reads a response stream to its end, returning the payload sizes.
@@ -188,37 +172,85 @@ func serverStreaming(e env) (string, error) {
 	return "", sameSizes(got, respSizes)
 }
 
-func pingPong(e env) (string, error) {
-	ctx, cancel := call()
-	defer cancel()
-	s, err := e.tc.FullDuplexCall(ctx)
-	if err != nil {
-		return "", err
+// bidiRequest asks for one response of respSize bytes, carrying
+// reqSize bytes of zeros.
+func bidiRequest(respSize, reqSize int) *pb.StreamingOutputCallRequest {
+	return &pb.StreamingOutputCallRequest{
+		ResponseType:       pb.PayloadType_COMPRESSABLE,
+		ResponseParameters: []*pb.ResponseParameters{{Size: int32(respSize)}},
+		Payload:            body(reqSize),
 	}
-	for i, n := range respSizes {
-		err := s.Send(&pb.StreamingOutputCallRequest{
-			ResponseType:       pb.PayloadType_COMPRESSABLE,
-			ResponseParameters: []*pb.ResponseParameters{{Size: int32(n)}},
-			Payload:            body(reqSizes[i]),
-		})
+}
+
+// pingPongCall runs one FullDuplexCall: for each (response size, request
+// size) pair it sends a request and waits for its response, then
+// half-closes and expects the end of the stream.
+func pingPongCall(ctx context.Context, e env, pairs [][2]int, opts ...grpc.CallOption) error {
+	s, err := e.tc.FullDuplexCall(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	for i, p := range pairs {
+		err := s.Send(bidiRequest(p[0], p[1]))
 		if err != nil {
-			return "", err
+			return fmt.Errorf("request %d: %w", i, err)
 		}
 		r, err := s.Recv()
 		if err != nil {
-			return "", fmt.Errorf("response %d: %w", i, err)
+			return fmt.Errorf("response %d: %w", i, err)
 		}
-		if got := len(r.GetPayload().GetBody()); got != n {
-			return "", fmt.Errorf("response %d: size %d, want %d", i, got, n)
+		if got := len(r.GetPayload().GetBody()); got != p[0] {
+			return fmt.Errorf("response %d: size %d, want %d", i, got, p[0])
 		}
 	}
 	if err := s.CloseSend(); err != nil {
-		return "", err
+		return err
 	}
 	if _, err := s.Recv(); err != io.EOF {
-		return "", fmt.Errorf("after the last response: %v, want the end of the stream", err)
+		return fmt.Errorf("after the last response: %v, want the end of the stream", err)
 	}
-	return "", nil
+	return nil
+}
+
+// upload runs one StreamingInputCall with payloads of these sizes (each
+// request with expect_compressed, if not nil) and checks the aggregated
+// size the server answers.
+func upload(ctx context.Context, e env, sizes []int, expect *pb.BoolValue, opts ...grpc.CallOption) error {
+	s, err := e.tc.StreamingInputCall(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	want := 0
+	for _, n := range sizes {
+		want += n
+		if err := s.Send(&pb.StreamingInputCallRequest{ExpectCompressed: expect, Payload: body(n)}); err != nil {
+			// The call ended: CloseAndRecv says why.
+			break
+		}
+	}
+	r, err := s.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	if got := int(r.GetAggregatedPayloadSize()); got != want {
+		return fmt.Errorf("aggregated %d, want %d", got, want)
+	}
+	return nil
+}
+
+// pingPongPairs are ping_pong's (response size, request size) pairs.
+func pingPongPairs() [][2]int {
+	var pairs [][2]int
+	for i, n := range respSizes {
+		pairs = append(pairs, [2]int{n, reqSizes[i]})
+	}
+	return pairs
+}
+
+func pingPong(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	return "", pingPongCall(ctx, e, pingPongPairs())
 }
 
 func emptyStream(e env) (string, error) {
@@ -308,11 +340,7 @@ func customMetadata(e env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = s.Send(&pb.StreamingOutputCallRequest{
-		ResponseType:       pb.PayloadType_COMPRESSABLE,
-		ResponseParameters: []*pb.ResponseParameters{{Size: 314159}},
-		Payload:            body(271828),
-	})
+	err = s.Send(bidiRequest(314159, 271828))
 	if err != nil {
 		return "", err
 	}
@@ -383,11 +411,7 @@ func cancelAfterFirstResponse(e env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = s.Send(&pb.StreamingOutputCallRequest{
-		ResponseType:       pb.PayloadType_COMPRESSABLE,
-		ResponseParameters: []*pb.ResponseParameters{{Size: 31415}},
-		Payload:            body(27182),
-	})
+	err = s.Send(bidiRequest(31415, 27182))
 	if err != nil {
 		return "", err
 	}
@@ -476,21 +500,8 @@ func clientCompressedStreaming(e env) (string, error) {
 	if err := wantCode(err, codes.InvalidArgument, nil); err != nil {
 		return "", fmt.Errorf("probe: %w", err)
 	}
-	s, err = e.tc.StreamingInputCall(ctx, grpc.UseCompressor(gzip.Name))
-	if err != nil {
+	if err := upload(ctx, e, []int{27182, 45904}, yes, grpc.UseCompressor(gzip.Name)); err != nil {
 		return "", err
-	}
-	for _, n := range []int{27182, 45904} {
-		if err := s.Send(&pb.StreamingInputCallRequest{ExpectCompressed: yes, Payload: body(n)}); err != nil {
-			return "", err
-		}
-	}
-	r, err := s.CloseAndRecv()
-	if err != nil {
-		return "", err
-	}
-	if r.GetAggregatedPayloadSize() != 73086 {
-		return "", fmt.Errorf("aggregated %d, want 73086", r.GetAggregatedPayloadSize())
 	}
 	return "second message compressed too: grpc-go 1.33 compresses a whole call or nothing", nil
 }
@@ -588,43 +599,11 @@ func compressedCalls(e env) (string, error) {
 	if err := checkSize(r, 314159); err != nil {
 		return "", err
 	}
-	cs, err := e.tc.StreamingInputCall(ctx, gz)
-	if err != nil {
-		return "", err
-	}
-	for _, n := range reqSizes {
-		if err := cs.Send(&pb.StreamingInputCallRequest{Payload: body(n)}); err != nil {
-			return "", err
-		}
-	}
-	agg, err := cs.CloseAndRecv()
-	if err != nil {
+	if err := upload(ctx, e, reqSizes, nil, gz); err != nil {
 		return "", fmt.Errorf("client streaming: %w", err)
 	}
-	if agg.GetAggregatedPayloadSize() != 74922 {
-		return "", fmt.Errorf("aggregated %d", agg.GetAggregatedPayloadSize())
-	}
-	bidi, err := e.tc.FullDuplexCall(ctx, gz)
-	if err != nil {
-		return "", err
-	}
-	for i, n := range respSizes {
-		err := bidi.Send(&pb.StreamingOutputCallRequest{
-			ResponseParameters: []*pb.ResponseParameters{{Size: int32(n)}},
-			Payload:            body(reqSizes[i]),
-		})
-		if err != nil {
-			return "", err
-		}
-		if _, err := bidi.Recv(); err != nil {
-			return "", fmt.Errorf("bidi response %d: %w", i, err)
-		}
-	}
-	if err := bidi.CloseSend(); err != nil {
-		return "", err
-	}
-	if _, err := bidi.Recv(); err != io.EOF {
-		return "", fmt.Errorf("bidi end: %v", err)
+	if err := pingPongCall(ctx, e, pingPongPairs(), gz); err != nil {
+		return "", fmt.Errorf("bidi: %w", err)
 	}
 	st := &pb.EchoStatus{Code: 2, Message: statusMessage}
 	msg := statusMessage
@@ -720,56 +699,24 @@ func longDownload(e env) (string, error) {
 
 // longUpload: 2,000 requests of 32 KiB on one call (64 MiB).
 func longUpload(e env) (string, error) {
-	const n, size = 2000, 32 << 10
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := e.tc.StreamingInputCall(ctx)
-	if err != nil {
-		return "", err
+	sizes := make([]int, 2000)
+	for i := range sizes {
+		sizes[i] = 32 << 10
 	}
-	for i := 0; i < n; i++ {
-		if err := s.Send(&pb.StreamingInputCallRequest{Payload: body(size)}); err != nil {
-			// The call ended: CloseAndRecv says why.
-			break
-		}
-	}
-	r, err := s.CloseAndRecv()
-	if err != nil {
-		return "", err
-	}
-	if r.GetAggregatedPayloadSize() != n*size {
-		return "", fmt.Errorf("aggregated %d, want %d", r.GetAggregatedPayloadSize(), n*size)
-	}
-	return "", nil
+	return "", upload(ctx, e, sizes, nil)
 }
 
 // longPingPong: 1,000 round trips on one bidi call.
 func longPingPong(e env) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := e.tc.FullDuplexCall(ctx)
-	if err != nil {
-		return "", err
+	pairs := make([][2]int, 1000)
+	for i := range pairs {
+		pairs[i] = [2]int{100, 100}
 	}
-	for i := 0; i < 1000; i++ {
-		err := s.Send(&pb.StreamingOutputCallRequest{
-			ResponseParameters: []*pb.ResponseParameters{{Size: 100}},
-			Payload:            body(100),
-		})
-		if err != nil {
-			return "", fmt.Errorf("request %d: %w", i, err)
-		}
-		if _, err := s.Recv(); err != nil {
-			return "", fmt.Errorf("response %d: %w", i, err)
-		}
-	}
-	if err := s.CloseSend(); err != nil {
-		return "", err
-	}
-	if _, err := s.Recv(); err != io.EOF {
-		return "", fmt.Errorf("end: %v", err)
-	}
-	return "", nil
+	return "", pingPongCall(ctx, e, pairs)
 }
 
 // manyCancels: 300 calls cancelled after their first response, one after
@@ -869,10 +816,13 @@ func health(e env) (string, error) {
 	return "", nil
 }
 
-var cases = []struct {
+// testCase is a named case: its PASS note (if any) or why it failed.
+type testCase struct {
 	name string
 	run  func(env) (string, error)
-}{
+}
+
+var cases = []testCase{
 	{"empty_unary", emptyUnary},
 	{"large_unary", largeUnary},
 	{"client_streaming", clientStreaming},
@@ -893,10 +843,7 @@ var cases = []struct {
 	{"server_compressed_streaming", serverCompressedStreaming},
 }
 
-var extraCases = []struct {
-	name string
-	run  func(env) (string, error)
-}{
+var extraCases = []testCase{
 	{"server_side_deadline", serverSideDeadline},
 	{"concurrent_large_unary", concurrentLargeUnary},
 	{"compressed_calls", compressedCalls},
@@ -912,10 +859,7 @@ var extraCases = []struct {
 // orchestrated are cases the script runs by name, around something it
 // does to the server meanwhile or against the servers that have what
 // they need (health: wirestate serve).
-var orchestrated = []struct {
-	name string
-	run  func(env) (string, error)
-}{
+var orchestrated = []testCase{
 	{"slow_stream", slowStream},
 	{"health", health},
 }
