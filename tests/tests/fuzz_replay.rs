@@ -148,6 +148,11 @@ fn grpc_timeout_corpus() {
 }
 
 #[test]
+fn grpc_reflection_corpus() {
+    replay("grpc_reflection");
+}
+
+#[test]
 fn mcp_stdio_corpus() {
     replay("mcp_stdio");
 }
@@ -365,6 +370,10 @@ mod seeds {
                 wirestate_tests::fuzz::grpc_web_text_seeds(),
             ),
             ("grpc_timeout", wirestate_tests::fuzz::grpc_timeout_seeds()),
+            (
+                "grpc_reflection",
+                wirestate_tests::fuzz::grpc_reflection_seeds(),
+            ),
             ("mcp_stdio", wirestate_tests::fuzz::mcp_stdio_seeds()),
             ("mcp_http", wirestate_tests::fuzz::mcp_http_seeds()),
             ("mcp_ws", wirestate_tests::fuzz::mcp_ws_seeds()),

@@ -33,6 +33,7 @@
 mod chunked;
 mod client;
 mod grpc;
+mod grpc_reflection;
 mod grpc_timeout;
 mod h2_connection;
 mod h2_frame;
@@ -57,6 +58,7 @@ mod ws_inflate;
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
 pub use grpc::{grpc_message, grpc_message_seeds, grpc_web_text, grpc_web_text_seeds};
+pub use grpc_reflection::{grpc_reflection, grpc_reflection_seeds};
 pub use grpc_timeout::{grpc_timeout, grpc_timeout_seeds, reference_timeout};
 pub use h2_connection::{H2Op, H2Setup, h2_client, h2_connection_seeds, h2_server};
 pub use h2_frame::{h2_frame, h2_frame_seeds};
@@ -104,6 +106,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("grpc_message", grpc_message),
     ("grpc_web_text", grpc_web_text),
     ("grpc_timeout", grpc_timeout),
+    ("grpc_reflection", grpc_reflection),
     ("mcp_stdio", mcp_stdio),
     ("mcp_http", mcp_http),
     ("mcp_ws", mcp_ws),
