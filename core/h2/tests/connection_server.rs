@@ -523,6 +523,46 @@ fn rapid_reset() {
 }
 
 #[test]
+fn resets_of_answered_streams_are_not_rapid_reset() {
+    // grpc-go cancels a call it no longer wants with RST_STREAM(CANCEL),
+    // also after the server has answered (cancel_after_first_response,
+    // a deadline on a stream): 300 such calls at once are no attack.
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack();
+    s.handle_input(now, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s);
+    for i in 0..300u32 {
+        let id = 2 * i + 1;
+        p.get(id, "/");
+        s.handle_input(now, &p.take()).unwrap();
+        s.send_response(sid(id), status(200), false).unwrap();
+        s.send_data(sid(id), Bytes::from_static(b"x"), false)
+            .unwrap();
+        r.read(&mut s);
+        p.rst(id, ErrorCode::CANCEL);
+        s.handle_input(now, &p.take())
+            .unwrap_or_else(|e| panic!("reset {i}: {e}"));
+    }
+    assert!(r.read(&mut s).goaway().is_none());
+    // Unanswered ones still count.
+    for i in 300..600u32 {
+        p.get(2 * i + 1, "/");
+        p.rst(2 * i + 1, ErrorCode::CANCEL);
+    }
+    assert!(matches!(
+        s.handle_input(now, &p.take()),
+        Err(Error::Flood(_))
+    ));
+    assert_eq!(
+        r.read(&mut s).goaway_code(),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}
+
+#[test]
 fn settings_ping_empty_data_window_update_floods() {
     let mut p = Peer::client();
     for _ in 0..200 {

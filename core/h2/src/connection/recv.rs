@@ -538,7 +538,15 @@ impl Connection {
             Ok(Outcome::Ignore) => return Ok(()),
             Err(e) => return self.state_error(now, id, e),
         };
-        self.count(now, Count::RemoteReset)?;
+        // Rapid reset (CVE-2023-44487) is a request reset before it is
+        // answered: work started that nobody waits for. A call we have
+        // begun to answer and the client then cancels is a deadline or a
+        // stream no longer wanted (grpc-go resets every cancelled call
+        // with CANCEL), so only the peer's unanswered streams, and our
+        // own streams the peer resets, count.
+        if s.local || s.tx == Phase::Head {
+            self.count(now, Count::RemoteReset)?;
+        }
         if let Some(mut s) = self.streams.map.remove(&id) {
             let _ = self.conn_recv.release(s.recv.held());
             s.state = next;
