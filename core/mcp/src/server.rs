@@ -965,7 +965,8 @@ impl ServerSession {
     /// Whether a JSON-RPC batch is taken: until `initialize` and on
     /// revisions that have them (2024-11-05, 2025-03-26); a batch on a
     /// session of 2025-06-18 or later is refused with one -32600 error
-    /// ([`version::has_batches`]).
+    /// ([`version::has_batches`]). Never, if the configuration's JSON-RPC
+    /// limits turn batches off.
     pub fn accepts_batches(&self) -> bool {
         self.peer.config().limits.allow_batches
     }
@@ -1489,9 +1490,12 @@ impl ServerSession {
         self.advertised = self.derive_capabilities();
         self.phase = Phase::Initializing;
         self.protocol_version = Some(protocol_version);
-        // 2025-06-18 removed batches; 2025-03-26 requires them.
-        self.peer
-            .set_allow_batches(version::has_batches(protocol_version));
+        // 2025-06-18 removed batches; 2025-03-26 requires them. A server
+        // configured without batches (`Config::jsonrpc`'s limits) keeps
+        // refusing them whatever the revision.
+        self.peer.set_allow_batches(
+            self.config.jsonrpc.limits.allow_batches && version::has_batches(protocol_version),
+        );
         self.client_info = Some(params.client_info.clone());
         self.client_capabilities = Some(params.capabilities.clone());
         self.events.push_back(ServerEvent::Initialize {

@@ -542,4 +542,17 @@ fn batches_follow_the_negotiated_revision() {
         answers[1]["result"]["tools"].as_array().map(Vec::len),
         Some(2)
     );
+
+    // Batches configured off stay off, even on a revision that has them.
+    let mut t = T::new(|c| c.jsonrpc.limits.allow_batches = false);
+    assert!(!t.s.accepts_batches());
+    let r = t.call(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-03-26", "capabilities": {},
+               "clientInfo": {"name": "c", "version": "1"}}),
+    );
+    assert_eq!(r["result"]["protocolVersion"], "2025-03-26");
+    t.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert!(!t.s.accepts_batches());
 }
