@@ -6,7 +6,8 @@
 #     blocking (Streamable HTTP) and `wirestate mcp-server
 #     --conformance-fixtures` (stdio, spawned by fastmcp), in fastmcp's
 #     `auto` mode (the 2026-07-28 era, found by server/discover) and
-#     `legacy` mode (initialize, 2025-11-25): ping (-32601 in 2026-07-28,
+#     `legacy` mode (initialize, 2025-11-25), and its SSETransport against
+#     /sse (the 2024-11-05 HTTP+SSE transport, tokio): ping (-32601 in 2026-07-28,
 #     which removed it), tools/list with schemas, structured output that
 #     fastmcp checks against the output schema (unicode), a 1 MiB
 #     argument, a large result, isError for bad arguments, an unknown
@@ -56,6 +57,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+. scripts/lib/expect.sh
 rc=0
 
 # driver LABEL ARGS...: runs interop_mcp_fastmcp.py, counts its lines.
@@ -107,6 +109,10 @@ for rt in tokio smol blocking; do
             driver "$rt $mode" client "$rt serve $mode" "$mode" "http://127.0.0.1:$port/mcp"
         done
         driver "$rt raw" raw "$rt serve raw HTTP" "http://127.0.0.1:$port/mcp"
+        if [ "$rt" = tokio ]; then
+            # fastmcp's SSETransport: the 2024-11-05 HTTP+SSE transport.
+            driver "$rt sse" client "$rt serve /sse legacy" legacy "http://127.0.0.1:$port/sse"
+        fi
     fi
     stop_last
 done
@@ -124,34 +130,6 @@ mcp() {
             >"$work/out" 2>"$work/err" || rc=$?
     else
         timeout 60 "$bin" mcp --runtime "$runtime" --timeout 20 --era "${era:-auto}" "$target" "$@" >"$work/out" 2>"$work/err" || rc=$?
-    fi
-}
-
-# expect LABEL EXPR: EXPR is Python over j (stdout as JSON), err (stderr
-# text) and rc.
-expect() {
-    local label=$1 expr=$2
-    if python3 - "$work/out" "$work/err" "$rc" "$expr" <<'PY'; then
-import json, sys
-out = open(sys.argv[1]).read()
-err = open(sys.argv[2]).read()
-rc = int(sys.argv[3])
-try:
-    j = json.loads(out)
-except ValueError:
-    j = None
-try:
-    ok = bool(eval(sys.argv[4]))
-except Exception:
-    ok = False
-sys.exit(0 if ok else 1)
-PY
-        pass "$label"
-    else
-        echo "FAIL $label (exit $rc)"
-        tail -5 "$work/out" | sed 's/^/    out: /'
-        tail -5 "$work/err" | sed 's/^/    err: /'
-        failed=$((failed + 1))
     fi
 }
 

@@ -70,6 +70,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+. scripts/lib/expect.sh
 rc=0
 
 
@@ -127,35 +128,6 @@ mcp() {
             >"$work/out" 2>"$work/err" || rc=$?
     else
         timeout 60 "$bin" mcp --runtime "$runtime" --timeout 20 "$target" "$@" >"$work/out" 2>"$work/err" || rc=$?
-    fi
-}
-
-# expect LABEL EXPR: EXPR is Python over j (stdout as JSON), err (stderr
-# text) and rc.
-expect() {
-    local label=$1 expr=$2
-    if python3 - "$work/out" "$work/err" "$rc" "$expr" <<'PY'; then
-import json, sys
-out = open(sys.argv[1]).read()
-err = open(sys.argv[2]).read()
-rc = int(sys.argv[3])
-try:
-    j = json.loads(out)
-except ValueError:
-    j = None
-try:
-    ok = bool(eval(sys.argv[4]))
-except Exception:
-    ok = False
-sys.exit(0 if ok else 1)
-PY
-        echo "PASS $label"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $label (exit $rc)"
-        tail -5 "$work/out" | sed 's/^/    out: /'
-        tail -5 "$work/err" | sed 's/^/    err: /'
-        failed=$((failed + 1))
     fi
 }
 

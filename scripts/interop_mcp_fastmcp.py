@@ -9,7 +9,7 @@ sends; used by scripts/interop-mcp-fastmcp.sh.
 2026-07-28 era with a server that speaks it; `legacy`: the initialize
 lifecycle). The server is `wirestate serve --conformance-fixtures` (URL)
 or `wirestate mcp-server --conformance-fixtures` (stdio, spawned by
-fastmcp). `raw`: a wirestate /mcp endpoint, with http.client: JSON-RPC
+fastmcp); a URL ending in /sse is the 2024-11-05 HTTP+SSE transport. `raw`: a wirestate /mcp endpoint, with http.client: JSON-RPC
 batches per negotiated revision, session DELETE and reuse, an unknown
 MCP-Protocol-Version, a bad Origin, a cancelled call's stream.
 
@@ -64,7 +64,7 @@ def error_code(e):
 
 async def client_checks(mode, target):
     from fastmcp import Client
-    from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+    from fastmcp.client.transports import SSETransport, StdioTransport, StreamableHttpTransport
     import mcp.types as mt
 
     logs, progress = [], []
@@ -78,6 +78,10 @@ async def client_checks(mode, target):
     if target[0] == "--":
         transport = StdioTransport(target[1], target[2:])
         http = False
+    elif target[0].endswith("/sse"):
+        # The 2024-11-05 HTTP+SSE transport.
+        transport = SSETransport(target[0])
+        http = True
     else:
         transport = StreamableHttpTransport(target[0])
         http = True
