@@ -29,7 +29,9 @@
 #     permessage-deflate: echo, a 1 MiB message, the server's close 4001
 #     answered with 4001 (exit 1 naming it), the server's ping answered, a
 #     1 MiB fragmented (and compressed) message from the server, the offer
-#     made; finally, the Go server must have logged no error about us.
+#     made; our pooled HTTP/1.1 client and an h2c connection with 500
+#     requests at once (tests/tests/go_http_peer.rs, tokio, smol,
+#     blocking); finally, the Go server must have logged no error about us.
 # Go and the packages are Debian's (golang-go, golang-golang-x-net-dev,
 # golang-github-gorilla-websocket-dev), installed when missing and built
 # offline in GOPATH mode (GO111MODULE=off) against /usr/share/gocode, as
@@ -73,6 +75,7 @@ if [ "$(cat "$cache/bin/stamp" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 cargo build --release --locked -q --bin wirestate
+cargo test --locked -q -p wirestate-tests --test go_http_peer --no-run
 
 work=$(mktemp -d)
 # Copies of the binaries just built, so that another build sharing the
@@ -260,6 +263,25 @@ for rt in tokio smol blocking; do
         check "$l server_1mib_fragmented" ws_big "${a[@]}"
         check "$l offer" ws_from_server /ws-ext "$offer" "${a[@]}"
     done
+done
+
+# Our pooled HTTP/1.1 client and one h2c connection per runtime
+# (tests/tests/go_http_peer.rs, ignored tests run here with
+# WIRESTATE_GO_HTTP=host:port): 100 requests on one kept-alive
+# connection with trailers, a close-delimited response ending its
+# connection, 16 concurrent downloads; 500 requests at once on one h2c
+# connection (Go's MAX_CONCURRENT_STREAMS is 250) with trailers, uploads
+# and downloads.
+WIRESTATE_GO_HTTP="127.0.0.1:$port" timeout 180 \
+    cargo test --locked -p wirestate-tests --test go_http_peer -- \
+    --ignored --test-threads 2 >"$work/test.log" 2>&1 || true
+for t in tokio::http1_client tokio::h2_burst smol::http1_client smol::h2_burst \
+    blocking::http1_client blocking::h2_burst; do
+    if grep -q "^test $t \.\.\. ok$" "$work/test.log"; then
+        pass "go_http_peer $t"
+    else
+        TALLY_DETAIL=tail fail "go_http_peer $t" "$work/test.log"
+    fi
 done
 
 # What the Go server logged about our clients: nothing but, at most,

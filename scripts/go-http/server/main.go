@@ -22,6 +22,7 @@
 //	/ws-ping       pings, answers "pong seen" once the pong is back, closes 1000
 //	/ws-big        one 1 MiB text message in 512-byte fragments, then close 1000
 //	/ws-ext        one text message: the Sec-WebSocket-Extensions offered
+//	/conns         how many TCP connections the server accepted so far
 //
 // What net/http and x/net/http2 log (a protocol error of our client's,
 // say), and what the handlers find wrong, goes to stderr, where the
@@ -34,9 +35,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -258,11 +261,20 @@ func main() {
 		}
 		fmt.Fprintf(w, "hello from go, %s\n", r.Proto)
 	})
+	var conns atomic.Int64
+	mux.HandleFunc("/conns", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%d", conns.Load())
+	})
 	h2s := &http2.Server{}
 	srv := &http.Server{
 		Addr:     "127.0.0.1:" + strconv.Itoa(*port),
 		Handler:  h2c.NewHandler(mux, h2s),
 		ErrorLog: logger,
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				conns.Add(1)
+			}
+		},
 	}
 	logger.Fatal(srv.ListenAndServe())
 }
