@@ -85,17 +85,21 @@ for rt in tokio smol blocking; do
         continue
     fi
     timeout 120 "$py" scripts/interop_grpc_reflection.py "127.0.0.1:$port" "$work/stubs" "$rt" \
-        >"$work/$rt.out" 2>&1 || true
+        >"$work/$rt-py.out" 2>&1 || true
     timeout 120 node scripts/interop_grpc_reflection.cjs "$npm_dir/node_modules" "127.0.0.1:$port" \
-        "$rt grpc-js" >>"$work/$rt.out" 2>&1 || true
-    cat "$work/$rt.out"
-    p=$(grep -c '^PASS ' "$work/$rt.out" || true)
-    f=$(grep -c '^FAIL ' "$work/$rt.out" || true)
-    passed=$((passed + p))
-    failed=$((failed + f))
-    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-        fail "$rt serve: no check ran" "$work/$rt.out"
-    fi
+        "$rt grpc-js" >"$work/$rt-js.out" 2>&1 || true
+    # Each peer counted on its own: one that crashed before its first
+    # check (a missing module, a timeout) is a failure, not silence.
+    for peer in py js; do
+        cat "$work/$rt-$peer.out"
+        p=$(grep -c '^PASS ' "$work/$rt-$peer.out" || true)
+        f=$(grep -c '^FAIL ' "$work/$rt-$peer.out" || true)
+        passed=$((passed + p))
+        failed=$((failed + f))
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+            TALLY_DETAIL=tail fail "$rt serve ($peer peer): no check ran" "$work/$rt-$peer.out"
+        fi
+    done
 done
 
 echo "interop-grpc-reflection: $passed passed, $failed failed"
