@@ -10,7 +10,7 @@
 use prost::Message;
 use prost_reflect::prost_types::FileDescriptorProto;
 use prost_reflect::{DescriptorPool, Kind as FieldKind, MessageDescriptor};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -109,13 +109,17 @@ impl Server<'_> {
                     other => return Err(Failure::Answer(format!("unexpected answer: {other:?}"))),
                 }
             }
-            requests = files
+            // Each missing import once, however many files import it
+            // (`dedup` on the list would only drop adjacent repeats).
+            let missing: BTreeSet<&String> = files
                 .values()
                 .flat_map(|f| f.dependency.iter())
                 .filter(|d| !files.contains_key(*d))
+                .collect();
+            requests = missing
+                .into_iter()
                 .map(|d| MessageRequest::FileByFilename(d.clone()))
                 .collect();
-            requests.dedup();
         }
         let mut pool = DescriptorPool::new();
         pool.add_file_descriptor_protos(files.into_values())
