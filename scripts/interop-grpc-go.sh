@@ -15,7 +15,9 @@
 #     (CONTINUATION), 4,000,000-byte messages each way and a 5 MiB
 #     request past the 4 MiB limit, 64 MiB down
 #     and up one call and 1,000 bidi round trips with grpc-go's BDP PINGs,
-#     300 cancelled calls on one connection) against the same six servers,
+#     300 cancelled calls on one connection; a case fails if grpc-go had
+#     to reconnect), against the same six servers, once with grpc-go's
+#     default windows and once with static 64 KiB ones,
 #     and, against `wirestate serve`, grpc.health.v1 through grpc-go's
 #     health stubs and its client-side health checking (a Watch held open
 #     by the channel), and a server stream that must finish while serve
@@ -156,6 +158,10 @@ go_cases() { # label output-file: the standard cases and the extras on $port
         --label="$1" >"$2" 2>&1 || true
     timeout 180 "$go_client" --server_host=127.0.0.1 --server_port="$port" --test_case=extras \
         --label="$1" >>"$2" 2>&1 || true
+    # Again with static 64 KiB windows (grpc-go's BDP estimation off):
+    # a WINDOW_UPDATE per 16 KiB read instead of growing windows.
+    timeout 180 "$go_client" --server_host=127.0.0.1 --server_port="$port" --test_case=extras \
+        --initial_window_size=65535 --label="$1 (static 64 KiB windows)" >>"$2" 2>&1 || true
 }
 for rt in tokio smol blocking; do
     port=$(free_port)

@@ -880,6 +880,8 @@ func main() {
 	testCase := flag.String("test_case", "all", "a case, a comma-separated list, all (the 18 standard cases) or extras (the others)")
 	label := flag.String("label", "", "a label printed after PASS/FAIL")
 	useTLS := flag.Bool("use_tls", false, "TLS (not supported: plaintext h2c only)")
+	window := flag.Int("initial_window_size", 0,
+		"static stream and connection windows in bytes, which turns grpc-go's BDP estimation off (0: grpc-go's default, 64 KiB growing with BDP)")
 	flag.Parse()
 	if *useTLS {
 		fmt.Fprintln(os.Stderr, "client: --use_tls is not supported (plaintext only)")
@@ -908,8 +910,13 @@ func main() {
 
 	addr := net.JoinHostPort(*host, fmt.Sprint(*port))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	conn, err := grpc.DialContext(ctx, addr, grpc.WithInsecure(), grpc.WithBlock(),
-		grpc.WithStatsHandler(flagtap.Handler{}), grpc.WithContextDialer(countingDialer))
+	dialOpts := []grpc.DialOption{grpc.WithInsecure(), grpc.WithBlock(),
+		grpc.WithStatsHandler(flagtap.Handler{}), grpc.WithContextDialer(countingDialer)}
+	if *window > 0 {
+		dialOpts = append(dialOpts, grpc.WithInitialWindowSize(int32(*window)),
+			grpc.WithInitialConnWindowSize(int32(*window)))
+	}
+	conn, err := grpc.DialContext(ctx, addr, dialOpts...)
 	cancel()
 	if err != nil {
 		fmt.Printf("FAIL %sconnect: %v\n0 passed, 1 failed\n", prefix, err)
