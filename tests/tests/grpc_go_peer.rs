@@ -7,6 +7,9 @@
 //!   its windows with BDP PINGs and SETTINGS while our client sends;
 //! * 1,000 round trips on one bidi call: a BDP PING from grpc-go after
 //!   nearly every message we send;
+//! * 300 bidi calls the server ends with a status while we still send:
+//!   grpc-go follows each one's trailers with RST_STREAM(NO_ERROR), which
+//!   must not count as a flood against the connection;
 //! * keep-alive: grpc-go's `EnforcementPolicy` (the script starts the
 //!   server with `--keepalive_min_time=200ms`) answers a channel pinging
 //!   every 25 ms with GOAWAY ENHANCE_YOUR_CALM `too_many_pings`; the
@@ -21,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use wirestate_grpc::ChannelConfig;
 use wirestate_proto::grpc::testing::{
-    Payload, ResponseParameters, SimpleRequest, SimpleResponse, StreamingOutputCallRequest,
-    StreamingOutputCallResponse,
+    EchoStatus, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+    StreamingOutputCallRequest, StreamingOutputCallResponse,
 };
 use wirestate_rt::Runtime;
 use wirestate_rt::grpc::{CallOptions, Channel};
@@ -33,6 +36,9 @@ const BIDI: &str = "/grpc.testing.TestService/FullDuplexCall";
 /// The grpc-go server's `EnforcementPolicy::MinTime` (the script's flag).
 const MIN_PING: Duration = Duration::from_millis(200);
 const CONCURRENT: usize = 200;
+/// Calls the server ends while we still send: grpc-go follows its
+/// trailers with RST_STREAM(NO_ERROR) for each.
+const ENDED_EARLY: usize = 300;
 const ROUND_TRIPS: usize = 1_000;
 
 fn addr() -> SocketAddr {
@@ -65,6 +71,17 @@ fn round_trip() -> StreamingOutputCallRequest {
             ..Default::default()
         }],
         payload: zeros(100),
+        ..Default::default()
+    }
+}
+
+/// A bidi request the server answers by ending the call with UNKNOWN.
+fn fail_now() -> StreamingOutputCallRequest {
+    StreamingOutputCallRequest {
+        response_status: Some(EchoStatus {
+            code: 2,
+            message: "ended early".into(),
+        }),
         ..Default::default()
     }
 }
@@ -117,6 +134,20 @@ async fn cases<R: Runtime>(rt: R) {
     }
     call.close_send();
     assert!(call.message().await.unwrap().is_none());
+    assert_eq!(ch.connections(), 1);
+
+    // Calls the server ends while we still send (no half-close): each
+    // ends with its status, and the resets that follow are no flood.
+    for i in 0..ENDED_EARLY {
+        let mut call =
+            ch.streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(BIDI, &opts());
+        call.send(&fail_now()).await.unwrap();
+        let s = call.message().await.expect_err("a status");
+        assert_eq!(s.code, wirestate_grpc::Code::Unknown, "call {i}: {s:?}");
+    }
+    ch.unary::<_, SimpleResponse>(UNARY, &large(), &opts())
+        .await
+        .unwrap();
     assert_eq!(ch.connections(), 1);
 
     // Keep-alive against grpc-go's enforcement policy.
@@ -222,6 +253,18 @@ fn grpc_go_server_blocking_channel() {
     }
     call.close_send();
     assert!(call.message().unwrap().is_none());
+    assert_eq!(ch.connections(), 1);
+
+    for i in 0..ENDED_EARLY {
+        let mut call = ch
+            .streaming::<StreamingOutputCallRequest, StreamingOutputCallResponse>(BIDI, &opts())
+            .unwrap();
+        call.send(&fail_now()).unwrap();
+        let s = call.message().expect_err("a status");
+        assert_eq!(s.code, wirestate_grpc::Code::Unknown, "call {i}: {s:?}");
+    }
+    ch.unary::<_, SimpleResponse>(UNARY, &large(), &opts())
+        .unwrap();
     assert_eq!(ch.connections(), 1);
 
     let ka = BChannel::builder(&target)

@@ -586,6 +586,39 @@ fn reset_crossing_data_releases_credit() {
 }
 
 #[test]
+fn resets_after_a_complete_response_are_no_flood() {
+    // RFC 9113 §8.1: a server may answer before the request ended, then
+    // reset the stream with NO_ERROR to stop the upload; grpc-go does so
+    // for every call it ends while the client still sends. 300 such calls
+    // inside one flood window are normal use, not a reset flood.
+    let (mut c, mut s) = pair();
+    let now = Instant::now();
+    for i in 0..300 {
+        c.send_request(post("https://example.com/rpc"), false)
+            .unwrap();
+        let mut resets = 0;
+        pump(
+            &mut c,
+            &mut s,
+            now,
+            &mut |_, e| {
+                if let Event::Reset { remote: true, .. } = e {
+                    resets += 1;
+                }
+            },
+            &mut |s, e| {
+                if let Event::Request { stream, .. } = e {
+                    s.send_response(stream, status(200), true).unwrap();
+                    s.reset(stream, ErrorCode::NO_ERROR).unwrap();
+                }
+            },
+        );
+        assert_eq!(resets, 1, "request {i}");
+        assert!(c.error().is_none(), "request {i}: {:?}", c.error());
+    }
+}
+
+#[test]
 fn random_chunking_pair_with_testkit() {
     for seed in 0..8 {
         let mut p = Pair::new(

@@ -542,9 +542,17 @@ impl Connection {
         // answered: work started that nobody waits for. A call we have
         // begun to answer and the client then cancels is a deadline or a
         // stream no longer wanted (grpc-go resets every cancelled call
-        // with CANCEL), so only the peer's unanswered streams, and our
-        // own streams the peer resets, count.
-        if s.local || s.tx == Phase::Head {
+        // with CANCEL); a server that resets our stream after its complete
+        // response asks us to stop sending the request (RFC 9113 §8.1;
+        // grpc-go does so with NO_ERROR whenever it ends a call we still
+        // send on). Only the peer's unanswered streams, and our streams
+        // reset before their response ended, count.
+        let counts = if s.local {
+            s.rx != Phase::Done
+        } else {
+            s.tx == Phase::Head
+        };
+        if counts {
             self.count(now, Count::RemoteReset)?;
         }
         if let Some(mut s) = self.streams.map.remove(&id) {
