@@ -36,34 +36,15 @@ const CALLS: i32 = 16;
 /// `response_size` as the username.
 fn start_server() -> (SocketAddr, tokio::runtime::Runtime) {
     use wirestate_rt::grpc::{Request, Response, Server};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let grpc = Server::new(wirestate_tokio::TokioRuntime).unary(
-            ECHO,
-            |req: Request<SimpleRequest>| async move {
-                Ok(Response::new(SimpleResponse {
-                    username: req.message.response_size.to_string(),
-                    ..Default::default()
-                }))
-            },
-        );
-        tokio::spawn(wirestate_tokio::serve(
-            listener,
-            grpc,
-            wirestate_rt::http1::ServerConfig::default(),
-            wirestate_rt::Shutdown::new(),
-        ));
-        addr
-    });
-    (addr, rt)
+    support::tokio_server(Server::new(wirestate_tokio::TokioRuntime).unary(
+        ECHO,
+        |req: Request<SimpleRequest>| async move {
+            Ok(Response::new(SimpleResponse {
+                username: req.message.response_size.to_string(),
+                ..Default::default()
+            }))
+        },
+    ))
 }
 
 /// Relays every connection `listener` accepts to `upstream`, counting

@@ -87,87 +87,69 @@ fn plan(md: &Metadata) -> (String, u32, Duration, Option<Status>) {
 
 fn start_server(seen: Seen) -> (SocketAddr, tokio::runtime::Runtime) {
     use wirestate_rt::grpc::{Request, Response, ResponseSink, Server};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let (s1, s2, s3) = (seen.clone(), seen.clone(), seen);
-        let grpc = Server::new(wirestate_tokio::TokioRuntime)
-            .unary(UNARY, move |req: Request<SimpleRequest>| {
+    let (s1, s2, s3) = (seen.clone(), seen.clone(), seen);
+    let grpc = Server::new(wirestate_tokio::TokioRuntime)
+        .unary(UNARY, move |req: Request<SimpleRequest>| {
+            let (key, n, delay, failure) = plan(&req.metadata);
+            note(&s1, &key, n);
+            let seen = s1.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                note(&seen, &format!("{key}/done"), n);
+                match failure {
+                    Some(status) => Err(status),
+                    None => Ok(Response::new(SimpleResponse {
+                        username: format!("attempt {n}"),
+                        ..Default::default()
+                    })),
+                }
+            }
+        })
+        .server_streaming(
+            STREAM,
+            move |req: Request<StreamingOutputCallRequest>,
+                  mut sink: ResponseSink<StreamingOutputCallResponse>| {
                 let (key, n, delay, failure) = plan(&req.metadata);
-                note(&s1, &key, n);
-                let seen = s1.clone();
+                note(&s2, &key, n);
+                let seen = s2.clone();
                 async move {
                     tokio::time::sleep(delay).await;
                     note(&seen, &format!("{key}/done"), n);
-                    match failure {
-                        Some(status) => Err(status),
-                        None => Ok(Response::new(SimpleResponse {
-                            username: format!("attempt {n}"),
-                            ..Default::default()
-                        })),
+                    if let Some(status) = failure {
+                        return Err(status);
                     }
+                    for _ in 0..=n {
+                        sink.send(StreamingOutputCallResponse::default()).await?;
+                    }
+                    Ok(())
                 }
-            })
-            .server_streaming(
-                STREAM,
-                move |req: Request<StreamingOutputCallRequest>,
-                      mut sink: ResponseSink<StreamingOutputCallResponse>| {
-                    let (key, n, delay, failure) = plan(&req.metadata);
-                    note(&s2, &key, n);
-                    let seen = s2.clone();
-                    async move {
-                        tokio::time::sleep(delay).await;
-                        note(&seen, &format!("{key}/done"), n);
-                        if let Some(status) = failure {
-                            return Err(status);
-                        }
-                        for _ in 0..=n {
-                            sink.send(StreamingOutputCallResponse::default()).await?;
-                        }
-                        Ok(())
+            },
+        )
+        // Fails planned attempts before anything else (a trailers-only
+        // response), else answers each request with "N:n".
+        .bidi_streaming(
+            BIDI,
+            move |req: Request<wirestate_rt::grpc::Streaming<SimpleRequest>>,
+                  mut sink: ResponseSink<SimpleResponse>| {
+                let (key, n, _, failure) = plan(&req.metadata);
+                note(&s3, &key, n);
+                async move {
+                    if let Some(status) = failure {
+                        return Err(status);
                     }
-                },
-            )
-            // Fails planned attempts before anything else (a trailers-only
-            // response), else answers each request with "N:n".
-            .bidi_streaming(
-                BIDI,
-                move |req: Request<wirestate_rt::grpc::Streaming<SimpleRequest>>,
-                      mut sink: ResponseSink<SimpleResponse>| {
-                    let (key, n, _, failure) = plan(&req.metadata);
-                    note(&s3, &key, n);
-                    async move {
-                        if let Some(status) = failure {
-                            return Err(status);
-                        }
-                        let mut requests = req.message;
-                        while let Some(m) = requests.message().await? {
-                            sink.send(SimpleResponse {
-                                username: format!("{n}:{}", m.response_size),
-                                ..Default::default()
-                            })
-                            .await?;
-                        }
-                        Ok(())
+                    let mut requests = req.message;
+                    while let Some(m) = requests.message().await? {
+                        sink.send(SimpleResponse {
+                            username: format!("{n}:{}", m.response_size),
+                            ..Default::default()
+                        })
+                        .await?;
                     }
-                },
-            );
-        tokio::spawn(wirestate_tokio::serve(
-            listener,
-            grpc,
-            wirestate_rt::http1::ServerConfig::default(),
-            wirestate_rt::Shutdown::new(),
-        ));
-        addr
-    });
-    (addr, rt)
+                    Ok(())
+                }
+            },
+        );
+    support::tokio_server(grpc)
 }
 
 fn hedging(max: u32, delay_ms: u64) -> HedgingPolicy {

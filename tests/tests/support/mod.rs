@@ -364,6 +364,33 @@ impl TestServer for Blocking {
     }
 }
 
+/// A tokio runtime (two workers) serving `handler` (a gRPC server, say)
+/// on 127.0.0.1 until the runtime is dropped: the address, and the runtime
+/// for the test's client to block on.
+pub fn tokio_server(
+    handler: impl wirestate_rt::http1::Handler,
+) -> (SocketAddr, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = rt.block_on(async {
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        tokio::spawn(wirestate_tokio::serve(
+            listener,
+            handler,
+            ServerConfig::default(),
+            Shutdown::new(),
+        ));
+        addr
+    });
+    (addr, rt)
+}
+
 /// A listener on 127.0.0.1 with the smallest listen queue (see
 /// [`fill_listen_queue`]).
 pub fn small_listener() -> TcpListener {
