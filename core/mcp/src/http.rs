@@ -410,7 +410,7 @@ pub enum HttpError {
     #[error("initialize must be sent alone")]
     InitializeInBatch,
     /// A batch on a session of a revision without batches (2025-06-18
-    /// and later: [`version::has_batches`](crate::schema::version::has_batches));
+    /// and later: [`version::has_batches`]);
     /// refused as a whole (400, -32600).
     #[error("a session of {version} takes no JSON-RPC batches (removed in 2025-06-18)")]
     BatchNotAllowed {
