@@ -14,7 +14,8 @@
 //!   GETs, every one answered.
 //!
 //! Ignored by default: scripts/interop-go-http.sh starts the Go server and
-//! runs them with `WIRESTATE_GO_HTTP=host:port`.
+//! runs them with `WIRESTATE_GO_HTTP=host:port`, one at a time
+//! (`--test-threads 1`: the server's connection count is shared).
 
 mod support;
 

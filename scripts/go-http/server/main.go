@@ -12,6 +12,7 @@
 //	/chunked       a body in three flushed pieces (chunked over HTTP/1.1)
 //	/close         HTTP/1.1: a close-delimited body (no length, then EOF)
 //	/redirect      302 to /cl
+//	/early-hints   a 103 Early Hints, then 200
 //	/204, /304     no body (/304 with the Content-Length a 200 would have)
 //	/trailers      a body, then trailers X-Checksum and X-Count
 //	/big?n=BYTES   BYTES bytes: i%251 for byte i, written 32 KiB at a time
@@ -108,6 +109,14 @@ func main() {
 	})
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cl", http.StatusFound)
+	})
+	mux.HandleFunc("/early-hints", func(w http.ResponseWriter, r *http.Request) {
+		// Go 1.19 sends 1xx responses written before the final one: a
+		// 103 Early Hints, which the client must skip.
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "after early hints\n")
 	})
 	mux.HandleFunc("/204", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
