@@ -44,10 +44,16 @@ fn parse_action(words: &[String]) -> Result<Action, String> {
             return Ok(None);
         };
         let t = crate::argument_text(source, "the arguments", std::io::stdin())?;
+        // The text may be megabytes from a file: its start is enough to
+        // recognise it (serde's error says where it went wrong).
+        let shown = || match t.char_indices().nth(200) {
+            Some((end, _)) => format!("{}...", &t[..end]),
+            None => t.clone(),
+        };
         match serde_json::from_str::<Value>(&t) {
             Ok(Value::Object(m)) => Ok(Some(m)),
-            Ok(_) => Err(format!("arguments must be a JSON object, not {t}")),
-            Err(e) => Err(format!("arguments are not JSON ({e}): {t}")),
+            Ok(_) => Err(format!("arguments must be a JSON object, not {}", shown())),
+            Err(e) => Err(format!("arguments are not JSON ({e}): {}", shown())),
         }
     };
     match w.as_slice() {

@@ -197,5 +197,23 @@ fn mcp_call_arguments_from_stdin_or_a_file() {
         String::from_utf8_lossy(&out.stderr)
             .contains("reading the arguments from /no/such/file.json")
     );
+    // A large text that is not JSON is named by its start, not printed
+    // whole.
+    let not_json = format!("{{ {}", "x".repeat(1 << 20));
+    let mut child = Command::new(BIN)
+        .args(["mcp", "call", "echo", "@", "--", BIN, "mcp-server"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wirestate mcp");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(not_json.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("arguments are not JSON"), "{stderr}");
+    assert!(stderr.len() < 1000, "{} bytes of stderr", stderr.len());
     let _ = std::fs::remove_file(&file);
 }
