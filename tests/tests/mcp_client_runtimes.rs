@@ -4,8 +4,9 @@
 //! rt MCP server in process over a stdio stand-in (a socket pair) and over
 //! Streamable HTTP on a socket (sampling during a tool call, progress,
 //! logs, cancellation; both eras), an SSE answer resumed after the
-//! server's `retry:` (SEP-1699), and child processes reaped on close
-//! (killed after the timeout).
+//! server's `retry:` (SEP-1699), the SSE answer of a timed-out or
+//! cancelled call closed although the server keeps it open, and child
+//! processes reaped on close (killed after the timeout).
 
 use std::future::Future;
 use std::io;
@@ -537,6 +538,169 @@ fn sse_answer_without_event_ids_fails_the_call_at_once<R: McpRuntime>() {
     });
 }
 
+/// What the silent SSE server saw: when each `tools/call` of `hang`
+/// got its answer's head, and when the client closed that connection;
+/// the `notifications/cancelled` it was sent.
+#[derive(Debug, Default)]
+struct Silent {
+    hung: Vec<(Instant, Option<Instant>)>,
+    cancelled: usize,
+}
+
+/// A Streamable HTTP server scripted on blocking sockets, like one that
+/// does not end a request's SSE answer after `notifications/cancelled`
+/// (the TypeScript SDK's server-everything keeps it open): `tools/call`
+/// of `hang` gets a chunked SSE head and then nothing, ever; the
+/// connection's thread records when the client closes it. Any other
+/// call answers at once with JSON.
+fn silent_sse_server(seen: Arc<Mutex<Silent>>) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut head, mut line) = (Vec::new(), String::new());
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    head.push(line.trim_end().to_ascii_lowercase());
+                    line.clear();
+                }
+                let len = head
+                    .iter()
+                    .find_map(|h| h.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.parse().unwrap());
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let mut out = stream;
+                if head.first().is_some_and(|m| m.starts_with("get")) {
+                    let _ = out.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    return;
+                }
+                let json = |result: Value| {
+                    let body = json!({"jsonrpc": "2.0", "id": request["id"], "result": result})
+                        .to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmcp-session-id: s1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                match (
+                    request["method"].as_str(),
+                    request["params"]["name"].as_str(),
+                ) {
+                    (Some("initialize"), _) => {
+                        let _ = out.write_all(
+                            json(json!({"protocolVersion": "2025-11-25",
+                                "capabilities": {"tools": {}},
+                                "serverInfo": {"name": "silent", "version": "1"}}))
+                            .as_bytes(),
+                        );
+                    }
+                    (Some("tools/call"), Some("hang")) => {
+                        let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                        let slot = {
+                            let mut s = seen.lock().unwrap();
+                            s.hung.push((Instant::now(), None));
+                            s.hung.len() - 1
+                        };
+                        // Silent until the client lets go.
+                        let mut buf = [0; 1024];
+                        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+                        seen.lock().unwrap().hung[slot].1 = Some(Instant::now());
+                    }
+                    (Some("tools/call"), _) => {
+                        let _ = out.write_all(
+                            json(json!({"content": [{"type": "text", "text": "quick"}]}))
+                                .as_bytes(),
+                        );
+                    }
+                    (Some("notifications/cancelled"), _) => {
+                        seen.lock().unwrap().cancelled += 1;
+                        let _ = out.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    }
+                    _ => {
+                        let _ = out.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Waits up to 2 s (polling) for the silent server to see the
+/// connection of its `n`th hung call closed; how long after `since`.
+async fn closed_after<R: McpRuntime>(
+    rt: &R,
+    seen: &Mutex<Silent>,
+    n: usize,
+    since: Instant,
+) -> Option<Duration> {
+    let give_up = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some((_, Some(at))) = seen.lock().unwrap().hung.get(n) {
+            return Some(at.saturating_duration_since(since));
+        }
+        if Instant::now() > give_up {
+            return None;
+        }
+        // Sleeping on the runtime, so that the client's tasks run.
+        within(rt, Duration::from_millis(10), std::future::pending::<()>()).await;
+    }
+}
+
+/// A call that times out, and one the caller drops, let go of their SSE
+/// answers at once (the connection closes) even though the server never
+/// ends them; later calls still work.
+fn given_up_call_closes_its_sse_answer<R: McpRuntime>() {
+    R::block_on(async {
+        let rt = R::new();
+        let seen = Arc::new(Mutex::new(Silent::default()));
+        let addr = silent_sse_server(seen.clone());
+        let mut config = McpClientConfig::default();
+        config.session.jsonrpc.request_timeout = Some(Duration::from_millis(300));
+        let client = R::connect_http(&format!("http://{addr}/"), config)
+            .await
+            .unwrap();
+        // Timed out.
+        let e = client.call_tool("hang", None).await.unwrap_err();
+        assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
+        let after = closed_after(&rt, &seen, 0, Instant::now()).await;
+        assert!(
+            after.is_some_and(|d| d < Duration::from_secs(1)),
+            "the timed-out call's stream is still open: {after:?}"
+        );
+        // Cancelled: the caller stops waiting before the timeout.
+        let gave_up = within(
+            &rt,
+            Duration::from_millis(100),
+            client.call_tool("hang", None),
+        )
+        .await;
+        assert!(gave_up.is_none());
+        let after = closed_after(&rt, &seen, 1, Instant::now()).await;
+        assert!(
+            after.is_some_and(|d| d < Duration::from_secs(1)),
+            "the cancelled call's stream is still open: {after:?}"
+        );
+        // Both got notifications/cancelled, and the session goes on.
+        let start = Instant::now();
+        while seen.lock().unwrap().cancelled < 2 && start.elapsed() < Duration::from_secs(2) {
+            within(&rt, Duration::from_millis(10), std::future::pending::<()>()).await;
+        }
+        assert_eq!(seen.lock().unwrap().cancelled, 2);
+        let r = client.call_tool("quick", None).await.unwrap();
+        assert_eq!(r.content[0].as_text(), Some("quick"));
+        client.close().await.unwrap();
+    });
+}
+
 fn stateless_era_against_our_server<R: McpRuntime>() {
     R::block_on(async {
         let rt = R::new();
@@ -610,6 +774,10 @@ macro_rules! suite {
             #[test]
             fn sse_answer_without_event_ids_fails_the_call_at_once() {
                 super::sse_answer_without_event_ids_fails_the_call_at_once::<$rt>()
+            }
+            #[test]
+            fn given_up_call_closes_its_sse_answer() {
+                super::given_up_call_closes_its_sse_answer::<$rt>()
             }
             #[test]
             fn stateless_era_against_our_server() {

@@ -6,7 +6,10 @@
 //! Calls are plain async methods ([`McpClient::list_tools`],
 //! [`McpClient::call_tool`], …); notifications and the server's requests
 //! come out of [`McpClient::events`]. A call whose future is dropped is
-//! cancelled (`notifications/cancelled`). [`McpClient::close`] ends the
+//! cancelled (`notifications/cancelled`); on HTTP a call that times out
+//! or is cancelled also closes the connection of its SSE answer, if it
+//! has one, rather than wait for the server to end it (the GET stream
+//! and other calls are untouched). [`McpClient::close`] ends the
 //! session: on stdio it closes the child's stdin, waits for the child to
 //! exit and kills it after [`McpClientConfig::shutdown_timeout`]; on HTTP
 //! it sends DELETE with the session id.
@@ -193,6 +196,13 @@ struct State {
     /// that `initialize` POSTs it in order instead of a POST of its own
     /// racing the next request to the server (see [`McpClient::initialize`]).
     hold: bool,
+    /// HTTP: the SSE answers being read, by a serial of their own, with
+    /// the handle of the request each answers. Dropping the sender ends
+    /// the read and drops the connection (not pooled mid-body): done when
+    /// the request times out or is cancelled, as a server need not end
+    /// the stream after `notifications/cancelled` (and some do not).
+    streams: BTreeMap<u64, (RequestId, oneshot::Sender<()>)>,
+    next_stream: u64,
 }
 
 impl State {
@@ -209,6 +219,12 @@ impl State {
         } else if let Some(tx) = self.waiters.remove(&id) {
             let _ = tx.send(Outcome::Failed(e));
         }
+    }
+
+    /// The application gave up request `handle` (it timed out or was
+    /// cancelled): the SSE answers it had are no longer wanted.
+    fn drop_streams(&mut self, handle: &RequestId) {
+        self.streams.retain(|_, (h, _)| h != handle);
     }
 }
 
@@ -259,6 +275,7 @@ impl<R: Runtime> Drop for LastHandle<R> {
         let Some(sh) = self.0.upgrade() else { return };
         let mut st = sh.lock();
         st.closing = true;
+        st.streams.clear();
         if let Some(w) = st.driver.take() {
             w.wake();
         }
@@ -940,6 +957,7 @@ impl<R: Runtime> Drop for CancelOnDrop<'_, R> {
             if st.session.is_pending(&id) {
                 let _ = st.session.cancel(&id, Some("the caller gave up"));
             }
+            st.drop_streams(&id);
         }
         self.shared.kick();
     }
@@ -963,6 +981,8 @@ impl<R: Runtime> Shared<R> {
                 closed: false,
                 endpoint: None,
                 hold: false,
+                streams: BTreeMap::new(),
+                next_stream: 0,
             }),
             config,
             transport,
@@ -1063,11 +1083,13 @@ impl<R: Runtime> Shared<R> {
                     }
                 }
                 ClientEvent::RequestTimedOut { request } => {
+                    st.drop_streams(&request);
                     if let Some(tx) = st.waiters.remove(&request) {
                         let _ = tx.send(Outcome::Failed(McpClientError::TimedOut));
                     }
                 }
                 ClientEvent::Closed { .. } => {
+                    st.streams.clear();
                     for (_, tx) in std::mem::take(&mut st.waiters) {
                         let _ = tx.send(Outcome::Failed(McpClientError::Closed));
                     }
@@ -1194,11 +1216,17 @@ impl<R: Runtime> Shared<R> {
         match answer {
             Answer::EventStream => {
                 let mut sse = SseAnswer::new(&self.config.session);
-                let ended = self.read_sse(&mut body, &mut sse).await;
-                match request {
-                    Some(id) => self.resume(id, sse).await,
-                    None => ended,
-                }
+                let Some(id) = request else {
+                    return self.read_sse(&mut body, &mut sse, None).await;
+                };
+                // The answer to a request: read while the request is
+                // wanted (see `State::streams`).
+                let Some(mut stream) = self.answer_stream(&id) else {
+                    return Ok(());
+                };
+                let _ = self.read_sse(&mut body, &mut sse, Some(&mut stream)).await;
+                drop(body);
+                self.resume(id, sse, &mut stream).await
             }
             Answer::Body(answer) => {
                 let bytes = match body.collect(answer.limit()).await {
@@ -1224,14 +1252,60 @@ impl<R: Runtime> Shared<R> {
         Some(f(st.endpoint.as_ref()?, &st.session))
     }
 
-    /// Reads an SSE body to its end (or until the client closes), feeding
-    /// each message to the session.
+    /// Registers an SSE answer to request `wire` (the id it went out
+    /// with) in `State::streams`; `None` when the request is no longer
+    /// pending (it timed out or was cancelled while the answer's head was
+    /// on its way), so there is nothing to read.
+    fn answer_stream(&self, wire: &RequestId) -> Option<AnswerStream<'_, R>> {
+        let mut st = self.lock();
+        if st.closing || st.closed {
+            return None;
+        }
+        let handle = st.session.request_handle(wire)?;
+        let (tx, gone) = oneshot::channel();
+        let serial = st.next_stream;
+        st.next_stream += 1;
+        st.streams.insert(serial, (handle, tx));
+        Some(AnswerStream {
+            shared: self,
+            serial,
+            gone,
+        })
+    }
+
+    /// Reads an SSE body to its end (or until the client closes, or
+    /// `stream`'s request is given up), feeding each message to the
+    /// session.
     ///
     /// # Errors
     ///
     /// The connection failed before the end of the body.
-    async fn read_sse(&self, body: &mut Body, sse: &mut SseAnswer) -> Result<(), McpClientError> {
-        while let Some(chunk) = body.chunk().await {
+    async fn read_sse(
+        &self,
+        body: &mut Body,
+        sse: &mut SseAnswer,
+        mut stream: Option<&mut AnswerStream<'_, R>>,
+    ) -> Result<(), McpClientError> {
+        loop {
+            let next = {
+                let mut chunk = std::pin::pin!(body.chunk());
+                std::future::poll_fn(|cx| {
+                    if let Some(s) = stream.as_mut() {
+                        if s.is_gone(cx) {
+                            return Poll::Ready(None);
+                        }
+                    }
+                    chunk.as_mut().poll(cx).map(Some)
+                })
+                .await
+            };
+            let chunk = match next {
+                // Given up: the caller drops the body, and with it the
+                // connection.
+                None => return Ok(()),
+                Some(None) => break,
+                Some(Some(chunk)) => chunk,
+            };
             sse.push(&chunk?);
             while let Some(message) = sse.next_message() {
                 self.sse_message(message);
@@ -1254,7 +1328,12 @@ impl<R: Runtime> Shared<R> {
     ///
     /// The resumption GET failed or was refused; too many resumptions
     /// without a new event.
-    async fn resume(&self, id: RequestId, mut sse: SseAnswer) -> Result<(), McpClientError> {
+    async fn resume(
+        &self,
+        id: RequestId,
+        mut sse: SseAnswer,
+        stream: &mut AnswerStream<'_, R>,
+    ) -> Result<(), McpClientError> {
         let Transport::Http { client } = &self.transport else {
             return Ok(());
         };
@@ -1264,6 +1343,9 @@ impl<R: Runtime> Shared<R> {
                 if st.closing || st.closed || !st.session.is_pending(&id) {
                     return Ok(());
                 }
+            }
+            if stream.is_gone_now() {
+                return Ok(());
             }
             let Some(retry) = sse.resume(&id)? else {
                 // Lost for good: fail the call now, not at its deadline.
@@ -1281,7 +1363,7 @@ impl<R: Runtime> Shared<R> {
                 return Err(AnswerError::status(status, &bytes).into());
             }
             // A dropped connection is resumed like a closed stream.
-            let _ = self.read_sse(&mut body, &mut sse).await;
+            let _ = self.read_sse(&mut body, &mut sse, Some(stream)).await;
         }
     }
 
@@ -1309,7 +1391,7 @@ impl<R: Runtime> Shared<R> {
                 Ok(res) if res.status() == StatusCode::OK => {
                     failures = 0;
                     let mut body = res.into_body();
-                    let _ = self.read_sse(&mut body, &mut sse).await;
+                    let _ = self.read_sse(&mut body, &mut sse, None).await;
                     sse.reconnect();
                 }
                 // No standalone stream on this server.
@@ -1335,6 +1417,34 @@ impl<R: Runtime> Shared<R> {
             self.dispatch(&mut st);
         }
         self.kick();
+    }
+}
+
+/// An SSE answer to one of our requests, registered in `State::streams`
+/// while it is read; deregistered when dropped.
+struct AnswerStream<'a, R: Runtime> {
+    shared: &'a Shared<R>,
+    serial: u64,
+    /// Resolves (cancelled) once the request was given up.
+    gone: oneshot::Receiver<()>,
+}
+
+impl<R: Runtime> AnswerStream<'_, R> {
+    /// Whether the request was given up; registers `cx` to be woken when
+    /// it is.
+    fn is_gone(&mut self, cx: &mut Context<'_>) -> bool {
+        Pin::new(&mut self.gone).poll(cx).is_ready()
+    }
+
+    /// Whether the request was given up, without waiting.
+    fn is_gone_now(&mut self) -> bool {
+        !matches!(self.gone.try_recv(), Ok(None))
+    }
+}
+
+impl<R: Runtime> Drop for AnswerStream<'_, R> {
+    fn drop(&mut self) {
+        self.shared.lock().streams.remove(&self.serial);
     }
 }
 
