@@ -31,7 +31,9 @@
 #     WIRESTATE_GRPC_GO=host:port; tokio, smol, blocking) -> a grpc-go
 #     server with a 200 ms keep-alive enforcement policy: 200 concurrent
 #     large unary calls and 1,000 bidi round trips on one connection
-#     (grpc-go's BDP PINGs), keep-alive back-off on GOAWAY too_many_pings.
+#     (grpc-go's BDP PINGs), 300 bidi calls the server ends while we still
+#     send (each followed by RST_STREAM NO_ERROR), keep-alive back-off on
+#     GOAWAY too_many_pings.
 # grpc-go is Debian's golang-google-grpc-dev (1.33.3 in bookworm), built
 # offline in GOPATH mode (GO111MODULE=off) against /usr/share/gocode. The
 # package leaves out grpc-go's interop/ directory, so the client and server
@@ -301,7 +303,7 @@ if start "grpc-go server (keep-alive policy)" "$work/go-server-ka.log" "$go_serv
         if WIRESTATE_GRPC_GO="127.0.0.1:$port" timeout 120 \
             cargo test --locked -q -p wirestate-tests --test grpc_go_peer -- \
             --ignored --exact "$t" >"$work/$t.log" 2>&1; then
-            pass "$t (200 concurrent large unary calls, 1,000 bidi round trips, keep-alive back-off on too_many_pings)"
+            pass "$t (200 concurrent large unary calls, 1,000 bidi round trips, 300 calls ended early by the server, keep-alive back-off on too_many_pings)"
         else
             TALLY_DETAIL=tail fail "$t" "$work/$t.log"
         fi
