@@ -3,13 +3,16 @@
 //! its stdout, a writer thread for its stdin; always reaped on
 //! [`close`](McpClient::close), killed after a timeout) or over Streamable
 //! HTTP ([`McpClient::http`]: each message POSTed from a short-lived thread
-//! with the blocking [`Client`], JSON or SSE answers). Calls block the
-//! calling thread (several threads may call at once); notifications and
-//! the server's requests are read with [`McpClient::next_event`].
+//! with the blocking [`Client`], JSON or SSE answers; a call that times
+//! out shuts down the connection of its SSE answer rather than wait for
+//! the server to end it). Calls block the calling thread (several threads
+//! may call at once); notifications and the server's requests are read
+//! with [`McpClient::next_event`].
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -158,6 +161,31 @@ struct State {
     /// that `initialize` POSTs it in order instead of a POST thread of its
     /// own racing the next request to the server.
     hold: bool,
+    /// HTTP: the connections of the SSE answers being read, by a serial
+    /// of their own, with the handle of the request each answers. When
+    /// the request times out (or the session closes) the socket is shut
+    /// down, which ends the POST thread's read and drops the connection
+    /// (not pooled mid-body), as a server need not end the stream after
+    /// `notifications/cancelled` (and some do not). A stream that ends
+    /// in the instant before its request times out may already be back
+    /// in the pool when it is shut down; the next request on it then
+    /// finds it closed, as it would a connection the server closed.
+    streams: BTreeMap<u64, (RequestId, TcpStream)>,
+    next_stream: u64,
+}
+
+impl State {
+    /// Shuts down the connections of the SSE answers to `handle` (all
+    /// of them with `None`): those reads are over.
+    fn end_streams(&mut self, handle: Option<&RequestId>) {
+        self.streams.retain(|_, (h, socket)| {
+            if handle.is_some_and(|handle| handle != h) {
+                return true;
+            }
+            let _ = socket.shutdown(Shutdown::Both);
+            false
+        });
+    }
 }
 
 enum Transport {
@@ -731,6 +759,8 @@ impl Shared {
                 closed: false,
                 endpoint: None,
                 hold: false,
+                streams: BTreeMap::new(),
+                next_stream: 0,
             }),
             changed: Condvar::new(),
             config,
@@ -832,9 +862,11 @@ impl Shared {
                     (request, Outcome::Failed(McpClientError::Rpc(error)))
                 }
                 ClientEvent::RequestTimedOut { request } => {
+                    st.end_streams(Some(&request));
                     (request, Outcome::Failed(McpClientError::TimedOut))
                 }
                 ClientEvent::Closed { .. } => {
+                    st.end_streams(None);
                     st.closed = true;
                     continue;
                 }
@@ -995,11 +1027,19 @@ impl Shared {
         match answer {
             Answer::EventStream => {
                 let mut sse = SseAnswer::new(&self.config.session);
-                let read = self.read_sse(&mut body, &mut sse);
-                match request {
-                    Some(id) => self.resume(client, id, sse),
-                    None => read,
-                }
+                let Some(id) = request else {
+                    return self.read_sse(&mut body, &mut sse);
+                };
+                // The answer to a request: read while the request is
+                // wanted (see `State::streams`).
+                let Some(serial) = self.answer_stream(id, &body) else {
+                    return Ok(());
+                };
+                let _ = self.read_sse(&mut body, &mut sse);
+                drop(body);
+                let resumed = self.resume(client, id, sse, serial);
+                self.lock().streams.remove(&serial);
+                resumed
             }
             Answer::Body(answer) => {
                 let bytes = match body.collect(answer.limit()) {
@@ -1023,6 +1063,27 @@ impl Shared {
     ) -> Option<http::Request<()>> {
         let st = self.lock();
         Some(f(st.endpoint.as_ref()?, &st.session))
+    }
+
+    /// Registers the connection of `body`, an SSE answer to request
+    /// `wire` (the id it went out with), in `State::streams`, returning
+    /// its serial; `None` when the request is no longer pending (it timed
+    /// out while the answer's head was on its way), so there is nothing
+    /// to read.
+    fn answer_stream(&self, wire: &RequestId, body: &crate::BlockingBody) -> Option<u64> {
+        let mut st = self.lock();
+        if st.closed {
+            return None;
+        }
+        let handle = st.session.request_handle(wire)?;
+        let serial = st.next_stream;
+        st.next_stream += 1;
+        // A body without a socket of its own to shut down is read to its
+        // end as before.
+        if let Some(socket) = body.socket() {
+            st.streams.insert(serial, (handle, socket));
+        }
+        Some(serial)
     }
 
     /// Reads an SSE body to its end, feeding each message to the session.
@@ -1052,13 +1113,16 @@ impl Shared {
         client: &Client,
         id: &RequestId,
         mut sse: SseAnswer,
+        serial: u64,
     ) -> Result<(), McpClientError> {
         loop {
             {
-                let st = self.lock();
+                let mut st = self.lock();
                 if st.closed || !st.session.is_pending(id) {
                     return Ok(());
                 }
+                // The previous stream's connection is gone.
+                st.streams.remove(&serial);
             }
             let Some(retry) = sse.resume(id)? else {
                 // Lost for good: fail the call now, not at its deadline.
@@ -1077,6 +1141,18 @@ impl Shared {
             if status != StatusCode::OK {
                 let bytes = body.collect(MAX_DRAINED_BODY).unwrap_or_default();
                 return Err(AnswerError::status(status, &bytes).into());
+            }
+            {
+                let mut st = self.lock();
+                let handle = st.session.request_handle(id);
+                match (handle, body.socket()) {
+                    (Some(handle), Some(socket)) if !st.closed => {
+                        st.streams.insert(serial, (handle, socket));
+                    }
+                    (Some(_), None) if !st.closed => {}
+                    // Given up while the GET was on its way.
+                    _ => return Ok(()),
+                }
             }
             // A dropped connection is resumed like a closed stream.
             let _ = self.read_sse(&mut body, &mut sse);

@@ -1,5 +1,6 @@
 //! The blocking MCP client against a scripted stdio server (a shell script
-//! answering by line), and child reaping.
+//! answering by line), child reaping, and over Streamable HTTP: an SSE
+//! answer resumed, and the SSE answer of a timed-out call closed.
 
 use std::time::{Duration, Instant};
 
@@ -155,5 +156,127 @@ fn sse_answer_resumed_after_the_servers_retry() {
     let (delay, last) = resumed.recv().unwrap();
     assert_eq!(last, "e1");
     assert!(delay >= Duration::from_millis(200), "{delay:?}");
+    let _ = client.close();
+}
+
+/// What the silent SSE server saw: for each `tools/call` of `hang`, when
+/// the client closed its connection; the `notifications/cancelled` it
+/// was sent.
+#[derive(Debug, Default)]
+struct Silent {
+    hung: Vec<Option<Instant>>,
+    cancelled: usize,
+}
+
+/// A Streamable HTTP server like one that does not end a request's SSE
+/// answer after `notifications/cancelled` (the TypeScript SDK's
+/// server-everything keeps it open): `tools/call` of `hang` gets a
+/// chunked SSE head and then nothing, ever; the connection's thread
+/// records when the client closes it. Any other call answers at once.
+fn silent_sse_server(seen: std::sync::Arc<std::sync::Mutex<Silent>>) -> std::net::SocketAddr {
+    use serde_json::{Value, json};
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut out) = stream else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(out.try_clone().unwrap());
+                let (mut head, mut line) = (Vec::new(), String::new());
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    head.push(line.trim_end().to_ascii_lowercase());
+                    line.clear();
+                }
+                let len = head
+                    .iter()
+                    .find_map(|h| h.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.parse().unwrap());
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let empty = |status: &str| {
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                };
+                let json = |result: Value| {
+                    let body = json!({"jsonrpc": "2.0", "id": request["id"], "result": result})
+                        .to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmcp-session-id: s1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let answer = if head.first().is_some_and(|m| m.starts_with("get")) {
+                    empty("405 Method Not Allowed")
+                } else {
+                    match (
+                        request["method"].as_str(),
+                        request["params"]["name"].as_str(),
+                    ) {
+                        (Some("initialize"), _) => json(json!({"protocolVersion": "2025-11-25",
+                            "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "silent", "version": "1"}})),
+                        (Some("tools/call"), Some("hang")) => {
+                            let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                            let slot = {
+                                let mut s = seen.lock().unwrap();
+                                s.hung.push(None);
+                                s.hung.len() - 1
+                            };
+                            // Silent until the client lets go.
+                            let mut buf = [0; 1024];
+                            while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+                            seen.lock().unwrap().hung[slot] = Some(Instant::now());
+                            return;
+                        }
+                        (Some("tools/call"), _) => {
+                            json(json!({"content": [{"type": "text", "text": "quick"}]}))
+                        }
+                        (Some("notifications/cancelled"), _) => {
+                            seen.lock().unwrap().cancelled += 1;
+                            empty("202 Accepted")
+                        }
+                        _ => empty("202 Accepted"),
+                    }
+                };
+                let _ = out.write_all(answer.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+/// A call that times out lets go of its SSE answer at once (the
+/// connection closes) even though the server never ends it; the server
+/// gets `notifications/cancelled`, and a later call still works.
+#[test]
+fn timed_out_call_closes_its_sse_answer() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Silent::default()));
+    let addr = silent_sse_server(seen.clone());
+    let mut config = McpClientConfig::default();
+    config.session.jsonrpc.request_timeout = Some(Duration::from_millis(300));
+    let client = McpClient::http(&format!("http://{addr}/"), config).unwrap();
+    let e = client.call_tool("hang", None).unwrap_err();
+    assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
+    let timed_out = Instant::now();
+    let wait_for = |ok: &dyn Fn(&Silent) -> bool| {
+        while !ok(&seen.lock().unwrap()) && timed_out.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for(&|s| s.hung.first().is_some_and(Option::is_some));
+    let closed = seen.lock().unwrap().hung.first().copied().flatten();
+    let after = closed.map(|at| at.saturating_duration_since(timed_out));
+    assert!(
+        after.is_some_and(|d| d < Duration::from_secs(1)),
+        "the timed-out call's stream is still open: {after:?}"
+    );
+    wait_for(&|s| s.cancelled > 0);
+    assert_eq!(seen.lock().unwrap().cancelled, 1);
+    let r = client.call_tool("quick", None).unwrap();
+    assert_eq!(r.content[0].as_text(), Some("quick"));
     let _ = client.close();
 }
