@@ -9,7 +9,9 @@
 #     100-continue, 64 concurrent requests, Connection: close, a download
 #     dropped mid-body, 1 MiB bodies the route does not read then a
 #     request on the same connection, three pipelined requests, HTTP/1.0,
-#     8 KB and 200 KB (431) of headers; h2c: 16 MiB echoed both ways at
+#     8 KB and 200 KB (431) of headers, Expect: 100-continue answered
+#     404 without a 100, the absolute form (our server as Go's proxy),
+#     OPTIONS * and CONNECT; h2c: 16 MiB echoed both ways at
 #     once (flow control),
 #     a 5.9 MB download, a body of unknown length with request trailers,
 #     300 concurrent streams on one connection (past

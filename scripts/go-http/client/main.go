@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	neturl "net/url"
 	"os"
 	"strings"
 	"sync"
@@ -510,6 +511,98 @@ func h1Cases() {
 		res.Body.Close()
 		if res.StatusCode != 431 {
 			return fmt.Errorf("200 KB of headers: status %d, want 431", res.StatusCode)
+		}
+		return nil
+	})
+	run("h1_expect_100_refused", func(ctx context.Context) error {
+		// Expect: 100-continue to a route that answers 404 without
+		// reading: the final status comes at once (no 100, no waiting out
+		// the 5 s ExpectContinueTimeout), and the next request works.
+		var got100 atomic.Bool
+		trace := &httptrace.ClientTrace{Got100Continue: func() { got100.Store(true) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), "POST", url("/nope"), bytes.NewReader(random(1<<20)))
+		req.Header.Set("Expect", "100-continue")
+		start := time.Now()
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if el := time.Since(start); el > 3*time.Second {
+			return fmt.Errorf("took %v", el)
+		}
+		if got100.Load() {
+			return errors.New("100 Continue sent for a request answered 404 unread")
+		}
+		if err := expect(res, b, 404, nil); err != nil {
+			return err
+		}
+		res, b, err = do(ctx, c, "GET", "/", nil)
+		if err != nil {
+			return err
+		}
+		return expect(res, b, 200, []byte("hello"))
+	})
+	run("h1_absolute_form", func(ctx context.Context) error {
+		// A Go client told to use our server as its HTTP proxy sends the
+		// absolute form (GET http://host/path), which a server MUST
+		// accept (RFC 9112 §3.2.2).
+		proxy, _ := neturl.Parse("http://" + *addr)
+		c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://origin.example/echo", strings.NewReader("via absolute form"))
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		return expect(res, b, 200, []byte("via absolute form"))
+	})
+	run("h1_options_star_and_connect", func(ctx context.Context) error {
+		// OPTIONS * and CONNECT on a raw connection: each answered with
+		// a status (no hang, no crash); after OPTIONS the connection
+		// still serves.
+		for _, head := range []string{"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "CONNECT origin.example:443 HTTP/1.1\r\nHost: origin.example:443\r\n\r\n"} {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", *addr)
+			if err != nil {
+				return err
+			}
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			if _, err := io.WriteString(conn, head); err != nil {
+				conn.Close()
+				return err
+			}
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				conn.Close()
+				return fmt.Errorf("%q: %v", strings.Fields(head)[0], err)
+			}
+			io.ReadAll(res.Body)
+			res.Body.Close()
+			fmt.Fprintf(os.Stderr, "h1_options_star_and_connect: %s -> %d\n", strings.Fields(head)[0], res.StatusCode)
+			if res.StatusCode < 400 && strings.HasPrefix(head, "CONNECT") {
+				conn.Close()
+				return fmt.Errorf("CONNECT answered %d by a server that tunnels nothing", res.StatusCode)
+			}
+			if strings.HasPrefix(head, "OPTIONS") && !res.Close {
+				io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					conn.Close()
+					return fmt.Errorf("GET after OPTIONS *: %v", err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				if err := expect(res, b, 200, []byte("hello")); err != nil {
+					conn.Close()
+					return err
+				}
+			}
+			conn.Close()
 		}
 		return nil
 	})
