@@ -550,7 +550,8 @@ struct Silent {
 /// A Streamable HTTP server scripted on blocking sockets, like one that
 /// does not end a request's SSE answer after `notifications/cancelled`
 /// (the TypeScript SDK's server-everything keeps it open): `tools/call`
-/// of `hang` gets a chunked SSE head and then nothing, ever; the
+/// of `hang` gets a chunked SSE head and then nothing, ever, and of
+/// `stall` not even a head (a server that answers with JSON when done); the
 /// connection's thread records when the client closes it. Any other
 /// call answers at once with JSON.
 fn silent_sse_server(seen: Arc<Mutex<Silent>>) -> std::net::SocketAddr {
@@ -602,8 +603,10 @@ fn silent_sse_server(seen: Arc<Mutex<Silent>>) -> std::net::SocketAddr {
                             .as_bytes(),
                         );
                     }
-                    (Some("tools/call"), Some("hang")) => {
-                        let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                    (Some("tools/call"), Some(name @ ("hang" | "stall"))) => {
+                        if name == "hang" {
+                            let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                        }
                         let slot = {
                             let mut s = seen.lock().unwrap();
                             s.hung.push((Instant::now(), None));
@@ -657,7 +660,8 @@ async fn closed_after<R: McpRuntime>(
 
 /// A call that times out, and one the caller drops, let go of their SSE
 /// answers at once (the connection closes) even though the server never
-/// ends them; later calls still work.
+/// ends them, and so does a call that times out before its answer's
+/// head; later calls still work.
 fn given_up_call_closes_its_sse_answer<R: McpRuntime>() {
     R::block_on(async {
         let rt = R::new();
@@ -689,12 +693,21 @@ fn given_up_call_closes_its_sse_answer<R: McpRuntime>() {
             after.is_some_and(|d| d < Duration::from_secs(1)),
             "the cancelled call's stream is still open: {after:?}"
         );
-        // Both got notifications/cancelled, and the session goes on.
+        // A call timed out before the answer's head: its POST's connection
+        // goes too.
+        let e = client.call_tool("stall", None).await.unwrap_err();
+        assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
+        let after = closed_after(&rt, &seen, 2, Instant::now()).await;
+        assert!(
+            after.is_some_and(|d| d < Duration::from_secs(1)),
+            "the timed-out call's POST is still open: {after:?}"
+        );
+        // All got notifications/cancelled, and the session goes on.
         let start = Instant::now();
-        while seen.lock().unwrap().cancelled < 2 && start.elapsed() < Duration::from_secs(2) {
+        while seen.lock().unwrap().cancelled < 3 && start.elapsed() < Duration::from_secs(2) {
             within(&rt, Duration::from_millis(10), std::future::pending::<()>()).await;
         }
-        assert_eq!(seen.lock().unwrap().cancelled, 2);
+        assert_eq!(seen.lock().unwrap().cancelled, 3);
         let r = client.call_tool("quick", None).await.unwrap();
         assert_eq!(r.content[0].as_text(), Some("quick"));
         client.close().await.unwrap();

@@ -7,9 +7,9 @@
 //! [`McpClient::call_tool`], …); notifications and the server's requests
 //! come out of [`McpClient::events`]. A call whose future is dropped is
 //! cancelled (`notifications/cancelled`); on HTTP a call that times out
-//! or is cancelled also closes the connection of its SSE answer, if it
-//! has one, rather than wait for the server to end it (the GET stream
-//! and other calls are untouched). [`McpClient::close`] ends the
+//! or is cancelled also closes its POST's connection (an answer not yet
+//! begun, or an SSE answer still open) rather than wait for the server
+//! to end it (the GET stream and other calls are untouched). [`McpClient::close`] ends the
 //! session: on stdio it closes the child's stdin, waits for the child to
 //! exit and kills it after [`McpClientConfig::shutdown_timeout`]; on HTTP
 //! it sends DELETE with the session id.
@@ -196,11 +196,13 @@ struct State {
     /// that `initialize` POSTs it in order instead of a POST of its own
     /// racing the next request to the server (see [`McpClient::initialize`]).
     hold: bool,
-    /// HTTP: the SSE answers being read, by a serial of their own, with
-    /// the handle of the request each answers. Dropping the sender ends
-    /// the read and drops the connection (not pooled mid-body): done when
-    /// the request times out or is cancelled, as a server need not end
-    /// the stream after `notifications/cancelled` (and some do not).
+    /// HTTP: the answers to our requests in progress (from the POST to
+    /// the end of the SSE answer), by a serial of their own, with the
+    /// handle of the request each answers. Dropping the sender ends the
+    /// wait or the read and drops the connection (not pooled mid-body):
+    /// done when the request times out or is cancelled, as a server need
+    /// not end the stream after `notifications/cancelled` (and some do
+    /// not); in the 2026-07-28 era the disconnect is the cancellation.
     streams: BTreeMap<u64, (RequestId, oneshot::Sender<()>)>,
     next_stream: u64,
 }
@@ -1207,7 +1209,22 @@ impl<R: Runtime> Shared<R> {
         let Some(req) = self.http_request(|ep, session| ep.post(session, &message)) else {
             return Ok(());
         };
-        let res = client.request(req.map(|()| Body::from(message))).await?;
+        // The answer to a request is wanted while the request is, from
+        // the POST to the end of its SSE answer (see `State::streams`):
+        // once it is given up, the connection goes.
+        let mut stream = match &request {
+            Some(id) => match self.answer_stream(id) {
+                Some(stream) => Some(stream),
+                // Given up before it went out.
+                None => return Ok(()),
+            },
+            None => None,
+        };
+        let sent = client.request(req.map(|()| Body::from(message)));
+        let Some(res) = until_gone(stream.as_mut(), sent).await else {
+            return Ok(());
+        };
+        let res = res?;
         let answer = match &mut self.lock().endpoint {
             Some(ep) => ep.answer(res.status(), res.headers()),
             None => return Ok(()),
@@ -1216,20 +1233,19 @@ impl<R: Runtime> Shared<R> {
         match answer {
             Answer::EventStream => {
                 let mut sse = SseAnswer::new(&self.config.session);
-                let Some(id) = request else {
+                let (Some(id), Some(mut stream)) = (request, stream) else {
                     return self.read_sse(&mut body, &mut sse, None).await;
-                };
-                // The answer to a request: read while the request is
-                // wanted (see `State::streams`).
-                let Some(mut stream) = self.answer_stream(&id) else {
-                    return Ok(());
                 };
                 let _ = self.read_sse(&mut body, &mut sse, Some(&mut stream)).await;
                 drop(body);
                 self.resume(id, sse, &mut stream).await
             }
             Answer::Body(answer) => {
-                let bytes = match body.collect(answer.limit()).await {
+                let collected = body.collect(answer.limit());
+                let Some(collected) = until_gone(stream.as_mut(), collected).await else {
+                    return Ok(());
+                };
+                let bytes = match collected {
                     Ok(bytes) => bytes,
                     Err(e) if answer.is_message() => return Err(e.into()),
                     Err(_) => Bytes::new(),
@@ -1252,10 +1268,10 @@ impl<R: Runtime> Shared<R> {
         Some(f(st.endpoint.as_ref()?, &st.session))
     }
 
-    /// Registers an SSE answer to request `wire` (the id it went out
-    /// with) in `State::streams`; `None` when the request is no longer
-    /// pending (it timed out or was cancelled while the answer's head was
-    /// on its way), so there is nothing to read.
+    /// Registers the answer to request `wire` (the id it goes out with)
+    /// in `State::streams`; `None` when the request is no longer pending
+    /// (it timed out or was cancelled before its POST started), so there
+    /// is nothing to send or read.
     fn answer_stream(&self, wire: &RequestId) -> Option<AnswerStream<'_, R>> {
         let mut st = self.lock();
         if st.closing || st.closed {
@@ -1287,19 +1303,7 @@ impl<R: Runtime> Shared<R> {
         mut stream: Option<&mut AnswerStream<'_, R>>,
     ) -> Result<(), McpClientError> {
         loop {
-            let next = {
-                let mut chunk = std::pin::pin!(body.chunk());
-                std::future::poll_fn(|cx| {
-                    if let Some(s) = stream.as_mut() {
-                        if s.is_gone(cx) {
-                            return Poll::Ready(None);
-                        }
-                    }
-                    chunk.as_mut().poll(cx).map(Some)
-                })
-                .await
-            };
-            let chunk = match next {
+            let chunk = match until_gone(stream.as_deref_mut(), body.chunk()).await {
                 // Given up: the caller drops the body, and with it the
                 // connection.
                 None => return Ok(()),
@@ -1355,7 +1359,11 @@ impl<R: Runtime> Shared<R> {
             let Some(req) = self.http_request(|ep, s| ep.get(s, sse.last_event_id())) else {
                 return Ok(());
             };
-            let res = client.request(req.map(|()| Body::empty())).await?;
+            let sent = client.request(req.map(|()| Body::empty()));
+            let Some(res) = until_gone(Some(&mut *stream), sent).await else {
+                return Ok(());
+            };
+            let res = res?;
             let status = res.status();
             let mut body = res.into_body();
             if status != StatusCode::OK {
@@ -1420,8 +1428,23 @@ impl<R: Runtime> Shared<R> {
     }
 }
 
-/// An SSE answer to one of our requests, registered in `State::streams`
-/// while it is read; deregistered when dropped.
+/// `fut`, unless `stream`'s request is given up first (`None`).
+async fn until_gone<R: Runtime, F: Future>(
+    mut stream: Option<&mut AnswerStream<'_, R>>,
+    fut: F,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if stream.as_mut().is_some_and(|s| s.is_gone(cx)) {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// The answer to one of our requests, registered in `State::streams`
+/// from its POST to the end of its SSE answer; deregistered when dropped.
 struct AnswerStream<'a, R: Runtime> {
     shared: &'a Shared<R>,
     serial: u64,

@@ -250,6 +250,11 @@ impl App<ClientConnection> for ClientApp {
             let Some((req, tx)) = lock(&self.shared).queue.pop_front() else {
                 break;
             };
+            if tx.is_canceled() {
+                // Its caller stopped waiting before it went out.
+                progress = true;
+                continue;
+            }
             let (parts, body) = req.into_parts();
             match m.send_request(parts, body.size()) {
                 Ok(id) => {
@@ -269,6 +274,17 @@ impl App<ClientConnection> for ClientApp {
         // connection (a streamed response may never end) — so it closes,
         // which is how a server learns the call was cancelled.
         if self.bodies.iter().any(|(_, s)| s.watch_dropped(cx)) {
+            m.close();
+            progress = true;
+        }
+        // The same for a request whose caller stopped waiting for the
+        // response head (its future dropped: a timeout, a cancelled call):
+        // the answer may never come, and nobody would read it.
+        if self
+            .waiting
+            .iter_mut()
+            .any(|(_, tx)| tx.poll_canceled(cx).is_ready())
+        {
             m.close();
             progress = true;
         }
