@@ -251,7 +251,9 @@ impl App<ClientConnection> for ClientApp {
                 break;
             };
             if tx.is_canceled() {
-                // Its caller stopped waiting before it went out.
+                // Its caller stopped waiting before it went out: the
+                // connection stays as idle as it was.
+                self.publish(m);
                 progress = true;
                 continue;
             }
