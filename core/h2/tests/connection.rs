@@ -619,6 +619,37 @@ fn resets_after_a_complete_response_are_no_flood() {
 }
 
 #[test]
+fn a_server_refusing_our_streams_is_no_flood() {
+    // A busy server refuses streams (REFUSED_STREAM, which our gRPC
+    // channels retry at once) or cancels them before answering, as often
+    // as we open them: each reset is of a stream we opened, so the count
+    // is ours to pace. 300 of each inside one flood window do not end
+    // the connection (the 201st did before).
+    for code in [ErrorCode::REFUSED_STREAM, ErrorCode::CANCEL] {
+        let mut c = Connection::client(Config::default());
+        let now = Instant::now();
+        let mut peer = Peer::server();
+        peer.settings_ack();
+        c.handle_input(now, &peer.take()).unwrap();
+        let mut r = Reader::new();
+        r.read(&mut c);
+        for i in 0..300u32 {
+            let id = c.send_request(get("https://example.com/"), true).unwrap();
+            r.read(&mut c);
+            peer.rst(id.get(), code);
+            c.handle_input(now, &peer.take())
+                .unwrap_or_else(|e| panic!("{code:?}, stream {i}: {e}"));
+            let mut reset = false;
+            while let Some(e) = c.poll_event() {
+                reset |= matches!(e, Event::Reset { remote: true, .. });
+            }
+            assert!(reset, "{code:?}, stream {i}");
+        }
+        assert!(r.read(&mut c).goaway().is_none(), "{code:?}");
+    }
+}
+
+#[test]
 fn random_chunking_pair_with_testkit() {
     for seed in 0..8 {
         let mut p = Pair::new(

@@ -165,8 +165,8 @@ pub struct FloodLimits {
     /// The counting window. Default 10 s.
     pub window: Duration,
     /// RST_STREAM frames from the peer (rapid reset, CVE-2023-44487) on
-    /// its streams we had not begun to answer, and on ours before their
-    /// response ended. Default 200.
+    /// its streams we had not begun to answer (resets of streams we
+    /// opened are paced by us and never count). Default 200.
     pub max_remote_resets: u32,
     /// Streams we had to reset for the peer's errors (malformed requests,
     /// refused streams, frames on closed streams). Default 200.

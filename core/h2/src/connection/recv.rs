@@ -545,14 +545,13 @@ impl Connection {
         // with CANCEL); a server that resets our stream after its complete
         // response asks us to stop sending the request (RFC 9113 §8.1;
         // grpc-go does so with NO_ERROR whenever it ends a call we still
-        // send on). Only the peer's unanswered streams, and our streams
-        // reset before their response ended, count.
-        let counts = if s.local {
-            s.rx != Phase::Done
-        } else {
-            s.tx == Phase::Head
-        };
-        if counts {
+        // send on). Our own streams do not count at all: the peer can
+        // reset only streams we opened, so their resets are bounded by
+        // our own pace, and refusing them is how a busy server sheds load
+        // (REFUSED_STREAM, retried by our clients) and how a client turns
+        // down pushes. Only the peer's streams we had not begun to answer
+        // count.
+        if !s.local && s.tx == Phase::Head {
             self.count(now, Count::RemoteReset)?;
         }
         if let Some(mut s) = self.streams.map.remove(&id) {
