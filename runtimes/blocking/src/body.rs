@@ -496,6 +496,16 @@ impl BlockingBody {
         }
     }
 
+    /// Lifts the deadline of [`Client::request_until`](crate::Client)
+    /// from the rest of a client's HTTP/1.1 response body: an MCP call
+    /// bounds its wait for the head by its deadline, which progress may
+    /// extend once its SSE answer streams.
+    pub(crate) fn clear_deadline(&mut self) {
+        if let Source::Client(c) = &mut self.source {
+            c.clear_deadline();
+        }
+    }
+
     /// A handle on the connection of a client's HTTP/1.1 response body,
     /// for a thread other than the reader to end a body that never ends
     /// on its own (an SSE stream) by shutting the socket down.

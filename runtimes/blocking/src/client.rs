@@ -499,6 +499,11 @@ impl BodySource {
         self.conn.as_ref()?.driver.stream().try_clone().ok()
     }
 
+    /// Lifts the request's own deadline from the rest of the body.
+    pub(crate) fn clear_deadline(&mut self) {
+        self.deadline = None;
+    }
+
     /// Bounds the reads of the rest of the body by `deadline` too.
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         if deadline.is_some() {

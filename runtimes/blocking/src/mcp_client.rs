@@ -1018,12 +1018,34 @@ impl Shared {
         let Some(req) = self.http_request(|ep, session| ep.post(session, &message)) else {
             return Ok(());
         };
-        let res = client.request(req.map(|()| Body::full(message)))?;
+        // A request's POST waits for the answer's head no longer than the
+        // request's deadline: a server that answers only when done (or
+        // never) would otherwise hold the connection and this thread past
+        // it. Nothing extends the deadline before the head (progress comes
+        // in the answer).
+        let deadline = request.and_then(|id| {
+            let st = self.lock();
+            st.session.deadline(&st.session.request_handle(id)?)
+        });
+        let sent = client.request_until(req.map(|()| Body::full(message)), deadline);
+        let res = match sent {
+            Err(e) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                tracing::debug!(error = %e, "MCP POST given up at the request's deadline");
+                // The session times the request out (the caller may not
+                // have woken yet), and cancels it.
+                let mut st = self.lock();
+                st.session.handle_timeout(Instant::now());
+                self.dispatch(&mut st);
+                return Ok(());
+            }
+            sent => sent?,
+        };
         let answer = match &mut self.lock().endpoint {
             Some(ep) => ep.answer(res.status(), res.headers()),
             None => return Ok(()),
         };
         let mut body = res.into_body();
+        body.clear_deadline();
         match answer {
             Answer::EventStream => {
                 let mut sse = SseAnswer::new(&self.config.session);

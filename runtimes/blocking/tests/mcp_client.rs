@@ -171,7 +171,8 @@ struct Silent {
 /// A Streamable HTTP server like one that does not end a request's SSE
 /// answer after `notifications/cancelled` (the TypeScript SDK's
 /// server-everything keeps it open): `tools/call` of `hang` gets a
-/// chunked SSE head and then nothing, ever; the connection's thread
+/// chunked SSE head and then nothing, ever, and of `stall` not even a
+/// head (a server that answers with JSON when done); the connection's thread
 /// records when the client closes it. Any other call answers at once.
 fn silent_sse_server(seen: std::sync::Arc<std::sync::Mutex<Silent>>) -> std::net::SocketAddr {
     use serde_json::{Value, json};
@@ -219,8 +220,10 @@ fn silent_sse_server(seen: std::sync::Arc<std::sync::Mutex<Silent>>) -> std::net
                         (Some("initialize"), _) => json(json!({"protocolVersion": "2025-11-25",
                             "capabilities": {"tools": {}},
                             "serverInfo": {"name": "silent", "version": "1"}})),
-                        (Some("tools/call"), Some("hang")) => {
-                            let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                        (Some("tools/call"), Some(name @ ("hang" | "stall"))) => {
+                            if name == "hang" {
+                                let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                            }
                             let slot = {
                                 let mut s = seen.lock().unwrap();
                                 s.hung.push(None);
@@ -250,8 +253,9 @@ fn silent_sse_server(seen: std::sync::Arc<std::sync::Mutex<Silent>>) -> std::net
 }
 
 /// A call that times out lets go of its SSE answer at once (the
-/// connection closes) even though the server never ends it; the server
-/// gets `notifications/cancelled`, and a later call still works.
+/// connection closes) even though the server never ends it, and so does
+/// one that times out before its answer's head; the server gets
+/// `notifications/cancelled`, and a later call still works.
 #[test]
 fn timed_out_call_closes_its_sse_answer() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Silent::default()));
@@ -276,6 +280,24 @@ fn timed_out_call_closes_its_sse_answer() {
     );
     wait_for(&|s| s.cancelled > 0);
     assert_eq!(seen.lock().unwrap().cancelled, 1);
+    // Timed out before the answer's head: the POST's connection goes too.
+    let e = client.call_tool("stall", None).unwrap_err();
+    assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
+    let timed_out = Instant::now();
+    let wait_for = |ok: &dyn Fn(&Silent) -> bool| {
+        while !ok(&seen.lock().unwrap()) && timed_out.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for(&|s| s.hung.get(1).is_some_and(Option::is_some));
+    let closed = seen.lock().unwrap().hung.get(1).copied().flatten();
+    let after = closed.map(|at| at.saturating_duration_since(timed_out));
+    assert!(
+        after.is_some_and(|d| d < Duration::from_secs(1)),
+        "the timed-out call's POST is still open: {after:?}"
+    );
+    wait_for(&|s| s.cancelled > 1);
+    assert_eq!(seen.lock().unwrap().cancelled, 2);
     let r = client.call_tool("quick", None).unwrap();
     assert_eq!(r.content[0].as_text(), Some("quick"));
     let _ = client.close();
