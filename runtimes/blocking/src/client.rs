@@ -366,7 +366,20 @@ impl Conn {
         };
         let result = self.upload(&mut out, deadline, before);
         let sent = self.driver.bytes_written() > before;
-        result.map_err(|e| (e, sent))?;
+        if let Err(e) = result {
+            // A server may answer before it has read the whole body (413,
+            // 401, a redirect) and close, which fails our next write; its
+            // answer is still in the receive buffer (Go's net/http does so
+            // past 256 KiB unread, where nginx reads the rest and discards
+            // it). Read it rather than report the write failure.
+            if sent && matches!(e, Error::Io(_) | Error::Aborted { .. }) {
+                self.driver.abandon_output();
+                if let Ok(head) = self.await_head(id, deadline, before) {
+                    return Ok(head);
+                }
+            }
+            return Err((e, sent));
+        }
         self.await_head(id, deadline, before)
     }
 
@@ -378,7 +391,6 @@ impl Conn {
         before: u64,
     ) -> Result<(), Error> {
         loop {
-            let sent = self.driver.bytes_written() > before;
             let m = self.driver.machine_mut();
             // Not (or no longer) sending: no body, or a final response came
             // before `100 Continue` and the body is not wanted.
@@ -386,9 +398,11 @@ impl Conn {
                 return Ok(());
             }
             if m.is_send_buffer_full() {
+                // Whether anything left is known after the write, which may
+                // fail half-way (a request partly sent is not retried).
                 self.driver
                     .flush(deadline)
-                    .map_err(|e| io_failure(e, sent))?;
+                    .map_err(|e| io_failure(e, self.driver.bytes_written() > before))?;
                 // Still full: the body is held behind `Expect: 100-continue`
                 // until the server answers or the machine's timer fires.
                 while self.driver.machine().is_send_buffer_full()

@@ -384,6 +384,18 @@ impl<M: Machine, S: Transport> Driver<M, S> {
         }
     }
 
+    /// After a write failed because the peer stopped reading and closed
+    /// (broken pipe, reset): drops the output not yet written, and any the
+    /// machine queues later, as after a shutdown, so that [`wait`](Self::wait)
+    /// goes on reading what the peer sent before it closed (a server's
+    /// early answer to a request whose body it did not want).
+    pub fn abandon_output(&mut self) {
+        self.out.clear();
+        self.shutdown_queued = true;
+        self.shutdown_done = true;
+        while self.machine.poll_transmit().is_some() {}
+    }
+
     /// After the machine shut the write side down: reads and discards what
     /// the peer still sends, until its end of stream, `max_bytes` or `max_time`,
     /// so that closing the socket does not reset the connection (and lose

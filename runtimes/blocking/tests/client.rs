@@ -253,3 +253,54 @@ fn invalid_urls_are_refused() {
         Err(Error::InvalidRequest(_))
     ));
 }
+
+/// A server that answers 413 after reading only the request head (and a
+/// little of the body), then closes the connection with the rest of the
+/// body unread, which resets it: what Go's net/http does once more than
+/// 256 KiB of a body is left unread. Counts the connections it took.
+fn early_answer_server() -> (SocketAddr, JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut conns = 0;
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            conns += 1;
+            s.set_nonblocking(false).unwrap();
+            let mut buf = [0u8; 16 << 10];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 9\r\nconnection: close\r\n\r\ntoo large",
+            );
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            std::thread::sleep(Duration::from_millis(200));
+            // Dropped with the body unread: RST.
+        }
+        conns
+    });
+    (addr, handle)
+}
+
+#[test]
+fn an_answer_before_the_body_is_read_is_not_lost() {
+    // The 8 MiB upload cannot fit the socket buffers, so our write fails
+    // once the server resets the connection; its 413 arrived before that.
+    // The client used to report 'connection closed before the response'
+    // (and, the request counted as unsent, retry the POST twice).
+    let (addr, server) = early_answer_server();
+    let client = Client::new(ClientConfig::default());
+    let req = Request::post(format!("http://{addr}/upload"))
+        .body(RequestBody::full(vec![7u8; 8 << 20]))
+        .unwrap();
+    let res = client
+        .request(req)
+        .expect("the server's 413, not a write error");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(&res.into_body().collect(64).unwrap()[..], b"too large");
+    assert_eq!(server.join().unwrap(), 1, "the POST was sent again");
+}
