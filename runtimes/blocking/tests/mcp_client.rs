@@ -263,41 +263,27 @@ fn timed_out_call_closes_its_sse_answer() {
     let mut config = McpClientConfig::default();
     config.session.jsonrpc.request_timeout = Some(Duration::from_millis(300));
     let client = McpClient::http(&format!("http://{addr}/"), config).unwrap();
-    let e = client.call_tool("hang", None).unwrap_err();
-    assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
-    let timed_out = Instant::now();
-    let wait_for = |ok: &dyn Fn(&Silent) -> bool| {
-        while !ok(&seen.lock().unwrap()) && timed_out.elapsed() < Duration::from_secs(2) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    wait_for(&|s| s.hung.first().is_some_and(Option::is_some));
-    let closed = seen.lock().unwrap().hung.first().copied().flatten();
-    let after = closed.map(|at| at.saturating_duration_since(timed_out));
-    assert!(
-        after.is_some_and(|d| d < Duration::from_secs(1)),
-        "the timed-out call's stream is still open: {after:?}"
-    );
-    wait_for(&|s| s.cancelled > 0);
-    assert_eq!(seen.lock().unwrap().cancelled, 1);
-    // Timed out before the answer's head: the POST's connection goes too.
-    let e = client.call_tool("stall", None).unwrap_err();
-    assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
-    let timed_out = Instant::now();
-    let wait_for = |ok: &dyn Fn(&Silent) -> bool| {
-        while !ok(&seen.lock().unwrap()) && timed_out.elapsed() < Duration::from_secs(2) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    wait_for(&|s| s.hung.get(1).is_some_and(Option::is_some));
-    let closed = seen.lock().unwrap().hung.get(1).copied().flatten();
-    let after = closed.map(|at| at.saturating_duration_since(timed_out));
-    assert!(
-        after.is_some_and(|d| d < Duration::from_secs(1)),
-        "the timed-out call's POST is still open: {after:?}"
-    );
-    wait_for(&|s| s.cancelled > 1);
-    assert_eq!(seen.lock().unwrap().cancelled, 2);
+    // The SSE answer of a call that timed out; then a call that timed
+    // out before its answer's head: each connection goes.
+    for (n, tool) in ["hang", "stall"].into_iter().enumerate() {
+        let e = client.call_tool(tool, None).unwrap_err();
+        assert!(matches!(e, McpClientError::TimedOut), "{e:?}");
+        let timed_out = Instant::now();
+        let wait_for = |ok: &dyn Fn(&Silent) -> bool| {
+            while !ok(&seen.lock().unwrap()) && timed_out.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait_for(&|s| s.hung.get(n).is_some_and(Option::is_some));
+        let closed = seen.lock().unwrap().hung.get(n).copied().flatten();
+        let after = closed.map(|at| at.saturating_duration_since(timed_out));
+        assert!(
+            after.is_some_and(|d| d < Duration::from_secs(1)),
+            "the connection of the timed-out call of {tool} is still open: {after:?}"
+        );
+        wait_for(&|s| s.cancelled > n);
+        assert_eq!(seen.lock().unwrap().cancelled, n + 1);
+    }
     let r = client.call_tool("quick", None).unwrap();
     assert_eq!(r.content[0].as_text(), Some("quick"));
     let _ = client.close();
