@@ -837,6 +837,78 @@ fn window_updates_for_our_data_are_not_a_flood() {
     );
 }
 
+#[test]
+fn window_update_dribble_still_meets_the_budget() {
+    // Data dribble (CVE-2019-9511): a peer with a 1-byte initial window
+    // reopens it a byte at a time, drawing a 1-byte DATA frame out of us
+    // per update. Such frames, cut by the window, earn updates by their
+    // bytes only (two per 4 KiB), so the dribble's updates are counted:
+    // with a budget of 50 it ends with GOAWAY ENHANCE_YOUR_CALM. Each
+    // 1-byte frame earned two updates before, so it never did.
+    let mut cfg = Config::default();
+    cfg.flood.max_window_updates = 50;
+    let mut s = Connection::server(cfg);
+    let now = Instant::now();
+    let mut p = Peer::client();
+    p.setting(SettingId::InitialWindowSize, 1)
+        .settings_ack()
+        .get(1, "/");
+    s.handle_input(now, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s);
+    s.send_response(sid(1), status(200), false).unwrap();
+    let body = Bytes::from(vec![7u8; 1000]);
+    let mut ended = None;
+    for i in 0..200 {
+        // As the runtimes send: what `sendable` allows (here 1 byte).
+        let take = s.sendable(sid(1), body.len());
+        assert_eq!(take, 1, "round {i}");
+        assert_eq!(s.send_data(sid(1), body.slice(..take), false).unwrap(), 1);
+        r.read(&mut s);
+        p.window_update(1, 1);
+        if let Err(e) = s.handle_input(now, &p.take()) {
+            ended = Some((i, e));
+            break;
+        }
+    }
+    let Some((i, e)) = ended else {
+        panic!("200 dribbled updates never met the budget of 50");
+    };
+    assert!(matches!(e, Error::Flood("WINDOW_UPDATE frames")), "{e}");
+    assert!(i <= 51, "after {i} updates");
+    assert_eq!(
+        r.read(&mut s).goaway_code(),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+
+    // Full windows' worth, each given back at once (4 KiB windows, as a
+    // reader returning credit per 4 KiB): every update is earned.
+    let mut cfg = Config::default();
+    cfg.flood.max_window_updates = 50;
+    let mut s = Connection::server(cfg);
+    let mut p = Peer::client();
+    p.setting(SettingId::InitialWindowSize, 4096)
+        .settings_ack()
+        .get(1, "/");
+    s.handle_input(now, &p.take()).unwrap();
+    r.read(&mut s);
+    s.send_response(sid(1), status(200), false).unwrap();
+    let body = Bytes::from(vec![7u8; 1 << 20]);
+    let mut sent = 0;
+    for i in 0..256 {
+        let take = s.sendable(sid(1), body.len() - sent);
+        assert_eq!(take, 4096, "round {i}");
+        s.send_data(sid(1), body.slice(sent..sent + take), false)
+            .unwrap();
+        sent += take;
+        r.read(&mut s);
+        p.window_update(1, 4096).window_update(0, 4096);
+        s.handle_input(now, &p.take())
+            .unwrap_or_else(|e| panic!("after {i} windows: {e}"));
+    }
+    assert!(r.read(&mut s).goaway().is_none());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]

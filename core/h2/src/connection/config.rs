@@ -181,7 +181,9 @@ pub struct FloodLimits {
     pub max_empty_data: u32,
     /// WINDOW_UPDATE frames, except those that give back credit for DATA
     /// we sent (two per DATA frame and per started 4 KiB of it: a client
-    /// reading a large download returns credit that often). Default
+    /// reading a large download returns credit that often; for frames
+    /// cut short by the peer's windows, two per 4 KiB of them only, so
+    /// a window reopened a byte at a time still meets this). Default
     /// 20,000.
     pub max_window_updates: u32,
     /// Control frames we answer with (PING and SETTINGS acknowledgements,

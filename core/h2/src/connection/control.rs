@@ -363,8 +363,22 @@ impl Connection {
     /// send tens of thousands in seconds, past any fixed budget. Such
     /// frames stay proportional to the bytes we sent; only updates beyond
     /// them are counted.
-    pub(super) fn earn_window_updates(&mut self, len: usize) {
-        let steps = u32::try_from(len.div_ceil(4096).max(1)).unwrap_or(u32::MAX);
+    ///
+    /// A frame cut short by the peer's windows (`limited`) earns by its
+    /// bytes alone, two per 4 KiB summed over such frames: else a peer
+    /// that reopens its window a byte at a time would have every 1-byte
+    /// frame it draws out of us pay for its next updates, and that data
+    /// dribble (CVE-2019-9511) would never meet the budget.
+    pub(super) fn earn_window_updates(&mut self, len: usize, limited: bool) {
+        let steps = if limited {
+            self.window_limited_bytes = self.window_limited_bytes.saturating_add(len);
+            let steps = self.window_limited_bytes / 4096;
+            self.window_limited_bytes %= 4096;
+            steps
+        } else {
+            len.div_ceil(4096).max(1)
+        };
+        let steps = u32::try_from(steps).unwrap_or(u32::MAX);
         self.window_updates_earned = self
             .window_updates_earned
             .saturating_add(steps.saturating_mul(2));

@@ -226,6 +226,9 @@ pub struct Connection {
     /// against the flood budget, earned by the DATA we sent (see
     /// `earn_window_updates`).
     window_updates_earned: u32,
+    /// Bytes of DATA cut short by the peer's windows that have not yet
+    /// earned an update (see `earn_window_updates`).
+    window_limited_bytes: usize,
     budget: Budget,
     /// Answers (PING/SETTINGS ACKs, RST_STREAM) queued since output was
     /// last drained.
@@ -322,6 +325,7 @@ impl Connection {
             ping_strikes: 0,
             ping_earned: false,
             window_updates_earned: 0,
+            window_limited_bytes: 0,
             budget: Budget::default(),
             pending_control: 0,
             config,

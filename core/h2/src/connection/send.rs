@@ -272,11 +272,16 @@ impl Connection {
                 reason: "stream closed for sending",
             })?;
         s.send.take(n);
+        let stream_exhausted = s.send.available() == 0;
         s.state = next;
         if fin {
             s.tx = Phase::Done;
         }
         self.conn_send.take(n);
+        // Cut short by the peer's windows (the runtimes ask `sendable`
+        // first, so a cut frame is one that empties a window): see
+        // `earn_window_updates`.
+        let limited = n < len || stream_exhausted || self.conn_send.available() == 0;
         self.reset_ping_strikes();
         let mut rest = data.slice(..n);
         loop {
@@ -285,7 +290,7 @@ impl Connection {
             if let Ok(head) = encode_data_header(stream, chunk.len(), fin && last) {
                 self.tx.write(&head);
             }
-            self.earn_window_updates(chunk.len());
+            self.earn_window_updates(chunk.len(), limited);
             if !chunk.is_empty() {
                 self.tx.push(chunk);
             }
