@@ -33,8 +33,9 @@
 #     gorilla's Upgrader on one port): Content-Length, chunked and
 #     close-delimited bodies, a 302, a 103 Early Hints before the 200,
 #     204, a 304 with a Content-Length,
-#     trailers, 32 MiB downloads with and without a length, a 5 MiB upload
-#     echoed, 10 requests in a row; WebSocket with and without
+#     trailers, 32 MiB downloads with and without a length, a 5 MB upload
+#     echoed, a 5 MB upload answered 413 unread (net/http then resets the
+#     connection), 10 requests in a row; WebSocket with and without
 #     permessage-deflate: echo, a 1 MiB message, the server's close 4001
 #     answered with 4001 (exit 1 naming it), the server's ping answered, a
 #     1 MiB fragmented (and compressed) message from the server, the offer
@@ -223,6 +224,7 @@ for rt in tokio smol blocking; do
         check "$l download_32mib" sum_is "$big_sum" "${a[@]}" "$U/big?n=$big"
         check "$l download_32mib_with_length" sum_is "$big_sum" "${a[@]}" "$U/big?n=$big&length=1"
         check "$l upload_5mb_echo" sum_is "$up_sum" "${a[@]}" --data-file "$work/upload.bin" "$U/echo"
+        check "$l upload_refused_413" head_has ' 413 ' "${a[@]}" --data-file "$work/upload.bin" "$U/reject"
         check "$l ten_in_a_row" many "${a[@]}"
     done
 done

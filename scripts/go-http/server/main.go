@@ -18,6 +18,7 @@
 //	/big?n=BYTES   BYTES bytes: i%251 for byte i, written 32 KiB at a time
 //	/echo          the request body (read whole first: net/http's HTTP/1
 //	               server does not read and write at once)
+//	/reject        413 without reading the request body
 //	/ws            WebSocket echo (permessage-deflate offered back)
 //	/ws-close      sends "closing with 4001", then closes with 4001
 //	/ws-ping       pings, answers "pong seen" once the pong is back, closes 1000
@@ -155,6 +156,12 @@ func main() {
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.Write(body)
+	})
+	mux.HandleFunc("/reject", func(w http.ResponseWriter, r *http.Request) {
+		// An upload refused before its body is read: net/http answers,
+		// reads at most 256 KiB more of the body and then closes the
+		// connection (HTTP/1.1); x/net/http2 resets the stream.
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 	})
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		ws, err := upgrader.Upgrade(w, r, nil)
