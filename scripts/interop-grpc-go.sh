@@ -20,7 +20,9 @@
 #     default windows and once with static 64 KiB ones,
 #     and, against `wirestate serve`, grpc.health.v1 through grpc-go's
 #     health stubs and its client-side health checking (a Watch held open
-#     by the channel), and a server stream that must finish while serve
+#     by the channel), grpc.reflection.v1alpha through grpc-go's stubs
+#     (list, a file descriptor, NOT_FOUND), and a server stream that must
+#     finish while serve
 #     shuts down gracefully (Ctrl-C);
 #   - `wirestate grpc` (our client, tokio, smol, blocking) -> the grpc-go
 #     server: a deadline the server outlives, a 5 MiB request and a 5 MiB
@@ -175,7 +177,7 @@ for rt in tokio smol blocking; do
     port=$(free_port)
     if start "$rt serve" "$work/serve-$rt.log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2; then
         go_cases "grpc-go-client->$rt-serve" "$work/go-$rt-serve.out"
-        timeout 60 "$go_client" --server_host=127.0.0.1 --server_port="$port" --test_case=health \
+        timeout 60 "$go_client" --server_host=127.0.0.1 --server_port="$port" --test_case=health,reflection \
             --label="grpc-go-client->$rt-serve" >>"$work/go-$rt-serve.out" 2>&1 || true
         count "$work/go-$rt-serve.out" "grpc-go client -> $rt serve"
         # A stream under way (five responses 200 ms apart) when serve gets

@@ -37,12 +37,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/golang/protobuf/proto"
+	descpb "github.com/golang/protobuf/protoc-gen-go/descriptor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding/gzip"
 	_ "google.golang.org/grpc/health" // client-side health checking (healthCheckConfig)
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 
 	"wirestate.test/interop/flagtap"
@@ -826,6 +829,72 @@ func health(e env) (string, error) {
 	return "", nil
 }
 
+// reflection: grpc.reflection.v1alpha (what grpc-go 1.33 and the tools
+// built on it, grpcurl among them, speak) through grpc-go's generated
+// stubs: the service list, the file that defines TestService (parsed as
+// a FileDescriptorProto), NOT_FOUND for a symbol the server does not
+// have, all on one stream.
+func reflection(e env) (string, error) {
+	ctx, cancel := call()
+	defer cancel()
+	st, err := rpb.NewServerReflectionClient(e.conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		return "", err
+	}
+	ask := func(req *rpb.ServerReflectionRequest) (*rpb.ServerReflectionResponse, error) {
+		if err := st.Send(req); err != nil {
+			return nil, err
+		}
+		return st.Recv()
+	}
+	r, err := ask(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{ListServices: "*"}})
+	if err != nil {
+		return "", fmt.Errorf("list: %w", err)
+	}
+	listed := map[string]bool{}
+	for _, svc := range r.GetListServicesResponse().GetService() {
+		listed[svc.GetName()] = true
+	}
+	for _, want := range []string{"grpc.testing.TestService", "grpc.health.v1.Health"} {
+		if !listed[want] {
+			return "", fmt.Errorf("list: no %s in %v", want, listed)
+		}
+	}
+	r, err = ask(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "grpc.testing.TestService"}})
+	if err != nil {
+		return "", fmt.Errorf("file containing TestService: %w", err)
+	}
+	found := false
+	for _, b := range r.GetFileDescriptorResponse().GetFileDescriptorProto() {
+		var fd descpb.FileDescriptorProto
+		if err := proto.Unmarshal(b, &fd); err != nil {
+			return "", fmt.Errorf("a file descriptor: %w", err)
+		}
+		for _, svc := range fd.GetService() {
+			if fd.GetPackage() == "grpc.testing" && svc.GetName() == "TestService" && len(svc.GetMethod()) >= 6 {
+				found = true
+			}
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("no file with grpc.testing.TestService among %d", len(r.GetFileDescriptorResponse().GetFileDescriptorProto()))
+	}
+	r, err = ask(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "no.such.Symbol"}})
+	if err != nil {
+		return "", fmt.Errorf("an unknown symbol: %w", err)
+	}
+	if c := codes.Code(r.GetErrorResponse().GetErrorCode()); c != codes.NotFound {
+		return "", fmt.Errorf("an unknown symbol: error code %v, want NotFound", c)
+	}
+	if err := st.CloseSend(); err != nil {
+		return "", err
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		return "", fmt.Errorf("after half-close: %v, want the end of the stream", err)
+	}
+	return "", nil
+}
+
 // testCase is a named case: its PASS note (if any) or why it failed.
 type testCase struct {
 	name string
@@ -868,10 +937,11 @@ var extraCases = []testCase{
 
 // orchestrated are cases the script runs by name, around something it
 // does to the server meanwhile or against the servers that have what
-// they need (health: wirestate serve).
+// they need (health, reflection: wirestate serve).
 var orchestrated = []testCase{
 	{"slow_stream", slowStream},
 	{"health", health},
+	{"reflection", reflection},
 }
 
 func main() {
