@@ -208,6 +208,11 @@ impl<R: Runtime> Dialer<R> {
                     return Ok(send);
                 }
                 if st.connecting {
+                    // Calls that gave up waiting (deadline, drop) leave
+                    // their senders behind: drop those first, so a connect
+                    // that hangs (up to the OS connect timeout) does not
+                    // pile up one per call made meanwhile.
+                    st.waiters.retain(|w| !w.is_canceled());
                     st.waiters.push(tx);
                     None
                 } else {
