@@ -106,33 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
-count() { # output file of a Go client run: adds its PASS/FAIL lines
-    grep -E '^(PASS|FAIL) ' "$1" || true
-    local p f
-    p=$(grep -c '^PASS ' "$1" || true)
-    f=$(grep -c '^FAIL ' "$1" || true)
-    passed=$((passed + p))
-    failed=$((failed + f))
-    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-        fail "$2: no case ran" "$1"
-    fi
-}
-start() { # name log command...: starts a server on $port, 0 once it answers
-    local name=$1 log=$2
-    shift 2
-    "$@" >"$log" 2>&1 &
-    pids+=($!)
-    if ! wait_port "$port"; then
-        fail "$name: server did not start" "$log"
-        return 1
-    fi
-}
-stop_last() { # ends the server started last (and forgets its PID)
-    local p=${pids[-1]}
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-    unset 'pids[-1]'
-}
+# count, start and stop_last: scripts/lib/tally.sh
 
 echo "$versions" | sed 's/^/peer: /'
 

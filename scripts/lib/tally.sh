@@ -37,3 +37,41 @@ wait_port() {
     done
     return 1
 }
+
+# count FILE NAME: adds the PASS/FAIL/SKIP lines a peer's own client
+# printed in FILE (shown as they are); no line at all is a failure of NAME.
+skipped=0
+count() {
+    grep -E '^(PASS|FAIL|SKIP) ' "$1" || true
+    local p f s
+    p=$(grep -c '^PASS ' "$1" || true)
+    f=$(grep -c '^FAIL ' "$1" || true)
+    s=$(grep -c '^SKIP ' "$1" || true)
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + s))
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        fail "$2: no case ran" "$1"
+    fi
+}
+
+# start NAME LOG COMMAND...: starts a server that listens on $port, its
+# PID added to the caller's `pids` array; returns 0 once it answers.
+start() {
+    local name=$1 log=$2
+    shift 2
+    "$@" >"$log" 2>&1 &
+    pids+=($!)
+    if ! wait_port "$port"; then
+        fail "$name: server did not start" "$log"
+        return 1
+    fi
+}
+
+# stop_last: ends the server started last (and forgets its PID).
+stop_last() {
+    local p=${pids[-1]}
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    unset 'pids[-1]'
+}
