@@ -10,6 +10,8 @@
 // `Status` is every gRPC call's error type.
 #![allow(clippy::result_large_err)]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -203,22 +205,8 @@ fn user_server<R: wirestate_rt::grpc::Runtime>(rt: R) -> wirestate_rt::grpc::Ser
 
 #[test]
 fn tokio_reflection() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (addr, rt) = support::tokio_server(user_server(wirestate_tokio::TokioRuntime));
     rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        tokio::spawn(wirestate_tokio::serve(
-            listener,
-            user_server(wirestate_tokio::TokioRuntime),
-            ServerConfig::default(),
-            wirestate_rt::Shutdown::new(),
-        ));
         tokio::time::timeout(BOUND, async_checks(wirestate_tokio::TokioRuntime, addr))
             .await
             .expect("in time");
@@ -435,24 +423,10 @@ async fn tonic_asks(addr: SocketAddr) {
 
 #[test]
 fn tonic_reflection_clients_against_every_runtime() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (tokio_addr, rt) = support::tokio_server(user_server(wirestate_tokio::TokioRuntime));
     let smol_addr = start_smol();
     let (blocking_addr, handle, thread) = start_blocking();
     rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let tokio_addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        tokio::spawn(wirestate_tokio::serve(
-            listener,
-            user_server(wirestate_tokio::TokioRuntime),
-            ServerConfig::default(),
-            wirestate_rt::Shutdown::new(),
-        ));
         for addr in [tokio_addr, smol_addr, blocking_addr] {
             tokio::time::timeout(BOUND, tonic_asks(addr))
                 .await
