@@ -1038,3 +1038,82 @@ proptest! {
         prop_assert_eq!(failed, n > 3);
     }
 }
+
+#[test]
+fn small_data_written_before_a_flush_leaves_as_one_frame() {
+    // 300 log lines queued faster than the socket drains would be 300
+    // frames; hyper's h2 client calls more than about a hundred small
+    // frames its application has not read a flood (GOAWAY
+    // "too_many_data_frames"). They go out as one frame per flush instead.
+    let mut s = Connection::server(Config::default());
+    let now = Instant::now();
+    let mut p = Peer::client();
+    p.settings_ack().get(1, "/stream").get(3, "/other");
+    s.handle_input(now, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s);
+    s.send_response(sid(1), status(200), false).unwrap();
+    s.send_response(sid(3), status(200), false).unwrap();
+    let line = |i: usize| Bytes::from(format!("line {i}\n"));
+    let mut want = Vec::new();
+    for i in 0..300 {
+        s.send_data(sid(1), line(i), false).unwrap();
+        want.extend_from_slice(&line(i));
+    }
+    let data = |out: &Out| -> Vec<(u32, Bytes, bool)> {
+        out.frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Data(d) => Some((d.stream.get(), d.data.clone(), d.end_stream)),
+                _ => None,
+            })
+            .collect()
+    };
+    let out = r.read(&mut s);
+    assert_eq!(data(&out), vec![(1, Bytes::from(want), false)]);
+
+    // Once sent, a frame is not touched: the next line is a new frame.
+    s.send_data(sid(1), line(300), false).unwrap();
+    // Another stream's frame in between is kept in order.
+    s.send_data(sid(3), Bytes::from_static(b"a"), false)
+        .unwrap();
+    s.send_data(sid(1), line(301), false).unwrap();
+    // An END_STREAM with no data marks the unsent frame.
+    s.send_data(sid(1), Bytes::new(), true).unwrap();
+    let out = r.read(&mut s);
+    assert_eq!(
+        data(&out),
+        vec![
+            (1, line(300), false),
+            (3, Bytes::from_static(b"a"), false),
+            (1, line(301), true),
+        ]
+    );
+
+    // Frames never outgrow the peer's SETTINGS_MAX_FRAME_SIZE (16 KiB),
+    // and a large payload is not copied into a small frame.
+    let big = Bytes::from(vec![b'x'; 2000]);
+    for _ in 0..10 {
+        s.send_data(sid(3), Bytes::from(vec![b'y'; 1000]), false)
+            .unwrap();
+    }
+    s.send_data(sid(3), big.clone(), true).unwrap();
+    let out = r.read(&mut s);
+    let sizes: Vec<usize> = data(&out).iter().map(|(_, d, _)| d.len()).collect();
+    assert_eq!(sizes, vec![10_000, 2000]);
+    assert_eq!(data(&out)[1], (3, big, true));
+    let mut s2 = Connection::server(Config::default());
+    let mut p = Peer::client();
+    p.settings_ack().get(1, "/stream");
+    s2.handle_input(now, &p.take()).unwrap();
+    let mut r = Reader::new();
+    r.read(&mut s2);
+    s2.send_response(sid(1), status(200), false).unwrap();
+    for _ in 0..20 {
+        s2.send_data(sid(1), Bytes::from(vec![b'z'; 1000]), false)
+            .unwrap();
+    }
+    let out = r.read(&mut s2);
+    let sizes: Vec<usize> = data(&out).iter().map(|(_, d, _)| d.len()).collect();
+    assert_eq!(sizes, vec![16_000, 4000]);
+}

@@ -44,7 +44,7 @@ mod tx;
 pub use clock::MonotonicClock;
 pub use rx::{RecvBuf, RecvBufFull};
 pub use timer::TimerTable;
-pub use tx::TxQueue;
+pub use tx::{TxMark, TxQueue};
 
 use bytes::Bytes;
 use std::time::Instant;

@@ -2,10 +2,6 @@ use crate::Transmit;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 
-/// Payloads at least this long are queued as their own `Bytes` instead of
-/// being copied into the coalescing buffer.
-const COPY_THRESHOLD: usize = 1024;
-
 /// The outgoing queue of a machine: small writes are coalesced into one
 /// chunk, large payloads pass through without a copy, and a `Shutdown`
 /// marker keeps its place in the order.
@@ -33,9 +29,25 @@ pub struct TxQueue {
     queued_bytes: usize,
     high_water: usize,
     shutdown: bool,
+    /// Bumped whenever the coalescing buffer is handed to the queue or
+    /// dropped, so a [`TxMark`] taken before cannot reach into new bytes.
+    epoch: u64,
+}
+
+/// A place in a [`TxQueue`]'s coalescing buffer, from
+/// [`TxQueue::mark`]: lets an encoder amend what it wrote after it (a frame
+/// header's length, say) for as long as those bytes are still unsent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxMark {
+    epoch: u64,
+    at: usize,
 }
 
 impl TxQueue {
+    /// Payloads at least this long are queued as their own `Bytes` instead
+    /// of being copied into the coalescing buffer.
+    pub const COPY_THRESHOLD: usize = 1024;
+
     /// An empty queue that reports [`is_full`](Self::is_full) once
     /// `high_water` bytes are waiting.
     pub fn new(high_water: usize) -> Self {
@@ -62,10 +74,42 @@ impl TxQueue {
         self.queued_bytes += n;
     }
 
+    /// The current end of the coalescing buffer.
+    pub fn mark(&self) -> TxMark {
+        TxMark {
+            epoch: self.epoch,
+            at: self.pending.len(),
+        }
+    }
+
+    /// The bytes written since `mark`, to amend in place; `None` once they
+    /// may have been popped (or [`clear`](Self::clear)ed), or when a payload
+    /// was queued without a copy after the mark.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use wirestate_machine::{Transmit, TxQueue};
+    /// let mut tx = TxQueue::new(1024);
+    /// let mark = tx.mark();
+    /// tx.write(b"len=1;a");
+    /// let since = tx.since_mut(mark).unwrap();
+    /// since[4] = b'2';
+    /// tx.write(b"b");
+    /// assert_eq!(tx.pop(), Some(Transmit::Bytes(Bytes::from_static(b"len=2;ab"))));
+    /// // Sent: nothing left to amend.
+    /// assert!(tx.since_mut(mark).is_none());
+    /// ```
+    pub fn since_mut(&mut self, mark: TxMark) -> Option<&mut [u8]> {
+        if mark.epoch != self.epoch || mark.at > self.pending.len() {
+            return None;
+        }
+        Some(&mut self.pending[mark.at..])
+    }
+
     /// Queues a payload: small ones are copied and coalesced, large ones are
     /// queued as they are.
     pub fn push(&mut self, bytes: Bytes) {
-        if bytes.len() < COPY_THRESHOLD {
+        if bytes.len() < Self::COPY_THRESHOLD {
             self.write(&bytes);
         } else {
             self.flush_pending();
@@ -122,6 +166,7 @@ impl TxQueue {
         self.queue.clear();
         self.pending.clear();
         self.queued_bytes = 0;
+        self.epoch += 1;
     }
 
     fn flush_pending(&mut self) {
@@ -129,6 +174,7 @@ impl TxQueue {
             let chunk = self.pending.split().freeze();
             self.queue.push_back(Transmit::Bytes(chunk));
         }
+        self.epoch += 1;
     }
 }
 

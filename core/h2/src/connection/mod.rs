@@ -32,6 +32,7 @@ use crate::frame::{
 use crate::hpack;
 use bytes::{Bytes, BytesMut};
 use control::{Budget, Timer};
+use send::OpenData;
 use std::collections::VecDeque;
 use std::time::Instant;
 use streams::Streams;
@@ -229,6 +230,10 @@ pub struct Connection {
     /// Bytes of DATA cut short by the peer's windows that have not yet
     /// earned an update (see `earn_window_updates`).
     window_limited_bytes: usize,
+    /// The last DATA frame written, while it is unsent and nothing follows
+    /// it: a small `send_data` on the same stream grows it instead of
+    /// adding a frame (see `send_data`).
+    open_data: Option<OpenData>,
     budget: Budget,
     /// Answers (PING/SETTINGS ACKs, RST_STREAM) queued since output was
     /// last drained.
@@ -326,6 +331,7 @@ impl Connection {
             ping_earned: false,
             window_updates_earned: 0,
             window_limited_bytes: 0,
+            open_data: None,
             budget: Budget::default(),
             pending_control: 0,
             config,

@@ -6,13 +6,23 @@ use super::streams::{Phase, Stream};
 use super::{Connection, Error, Event, Role};
 use crate::flow::ReleaseError;
 use crate::frame::{
-    ErrorCode, Flags, Frame, FrameHeader, FrameType, RstStream, StreamId, encode_data_header,
-    encode_headers,
+    ErrorCode, Flags, Frame, FrameHeader, FrameType, HEADER_LEN, RstStream, StreamId,
+    encode_data_header, encode_headers,
 };
 use crate::hpack::Pseudo;
 use crate::stream_state::{Closed, FrameKind, StreamState};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, request, response};
+use wirestate_machine::{TxMark, TxQueue};
+
+/// The last DATA frame written: where it starts in the output and how
+/// long its payload is (see `Connection::grow_open_data`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OpenData {
+    stream: u32,
+    mark: TxMark,
+    len: usize,
+}
 
 /// The largest field-block buffer kept between heads (a larger one, from
 /// an unusually large head, is freed after use).
@@ -284,22 +294,69 @@ impl Connection {
         let limited = n < len || stream_exhausted || self.conn_send.available() == 0;
         self.reset_ping_strikes();
         let mut rest = data.slice(..n);
-        loop {
-            let chunk = rest.split_to(rest.len().min(max));
-            let last = rest.is_empty();
-            if let Ok(head) = encode_data_header(stream, chunk.len(), fin && last) {
-                self.tx.write(&head);
-            }
-            self.earn_window_updates(chunk.len(), limited);
-            if !chunk.is_empty() {
-                self.tx.push(chunk);
-            }
-            if last {
-                break;
+        if self.grow_open_data(stream, &rest, fin) {
+            self.earn_window_updates(rest.len(), limited);
+        } else {
+            loop {
+                let chunk = rest.split_to(rest.len().min(max));
+                let last = rest.is_empty();
+                let mark = self.tx.mark();
+                if let Ok(head) = encode_data_header(stream, chunk.len(), fin && last) {
+                    self.tx.write(&head);
+                }
+                self.earn_window_updates(chunk.len(), limited);
+                let len = chunk.len();
+                if !chunk.is_empty() {
+                    self.tx.push(chunk);
+                }
+                if last {
+                    self.open_data = (!fin).then_some(OpenData {
+                        stream: stream.get(),
+                        mark,
+                        len,
+                    });
+                    break;
+                }
             }
         }
         self.after_state_change(stream.get());
         Ok(n)
+    }
+
+    /// Appends `chunk` (and END_STREAM if `fin`) to the DATA frame last
+    /// written on `stream`, when that frame is still unsent, nothing was
+    /// written after it, and the result fits the peer's frame size.
+    ///
+    /// Why: an application writing many small pieces (log lines, SSE
+    /// events, small gRPC messages) faster than the socket drains would
+    /// otherwise cost the peer one frame per piece. Peers count small
+    /// frames as a flood: hyper's h2 sends GOAWAY ENHANCE_YOUR_CALM
+    /// ("too_many_data_frames") once about a hundred of them wait unread.
+    /// Growing the unsent frame keeps the frame count to about one per
+    /// socket write, like a buffered writer, without delaying anything.
+    fn grow_open_data(&mut self, stream: StreamId, chunk: &[u8], fin: bool) -> bool {
+        let Some(open) = self.open_data else {
+            return false;
+        };
+        let len = open.len + chunk.len();
+        if open.stream != stream.get()
+            || chunk.len() >= TxQueue::COPY_THRESHOLD
+            || len > self.remote.max_frame_size as usize
+        {
+            return false;
+        }
+        let Ok(head) = encode_data_header(stream, len, fin) else {
+            return false;
+        };
+        match self.tx.since_mut(open.mark) {
+            Some(frame) if frame.len() == HEADER_LEN + open.len => {
+                frame[..HEADER_LEN].copy_from_slice(&head);
+            }
+            _ => return false,
+        }
+        self.tx.write(chunk);
+        self.open_data = (!fin).then_some(OpenData { len, ..open });
+        true
     }
 
     /// Sends trailers, ending the stream (after the head, and any data).
