@@ -11,7 +11,9 @@
 //!   the application releases data;
 //! * [`connection`]: the connection machine for clients and servers —
 //!   streams, `http` heads, flow control, SETTINGS, PING, GOAWAY and flood
-//!   defences — behind the `wirestate_machine::Machine` contract.
+//!   defences — behind the `wirestate_machine::Machine` contract;
+//! * [`pacing`]: when a runtime should let a tiny DATA frame wait for more
+//!   of its body (time as an input).
 
 #![forbid(unsafe_code)]
 
@@ -19,4 +21,5 @@ pub mod connection;
 pub mod flow;
 pub mod frame;
 pub mod hpack;
+pub mod pacing;
 pub mod stream_state;

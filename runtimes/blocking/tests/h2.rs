@@ -402,3 +402,71 @@ fn streaming_requests_write_as_they_go_and_cancel_on_drop() {
     // The connection goes on.
     assert_eq!(text(get(&send, &server, "/").unwrap()), "hello");
 }
+
+#[test]
+fn a_body_written_in_tiny_pieces_goes_out_in_fewer_frames() {
+    // A producer about as fast as the connection thread: without pacing
+    // every line is its own 8-byte DATA frame (3000 of them), which
+    // hyper's h2 client answers with GOAWAY "too_many_data_frames" when
+    // it falls behind. With it, a tiny frame follows a tiny frame at most
+    // once per pacing::TINY_HOLD, the lines in between joining the next.
+    use wirestate_h2::connection::{Config, Connection, Event};
+    use wirestate_h2::pacing::{TINY_DATA, TINY_HOLD};
+    use wirestate_machine::{Machine, Transmit};
+    const LINES: u64 = 3000;
+    let server = TestServer::start(ServerConfig::default(), |_req| {
+        let lines = (0..LINES).map(|i| {
+            std::thread::sleep(Duration::from_micros(20));
+            Ok(Bytes::from(format!("line {i}\n")))
+        });
+        Response::new(ResponseBody::from_chunks(lines))
+    });
+    let mut sock = common::connect(server.addr);
+    let mut m = Connection::client(Config::default());
+    let head = Request::get(server.url("/paced"))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let started = Instant::now();
+    let id = m.send_request(head, true).unwrap();
+    let (mut frames, mut tiny, mut body) = (0, 0, Vec::new());
+    let mut buf = vec![0u8; 64 * 1024];
+    'conn: loop {
+        while let Some(t) = m.poll_transmit() {
+            if let Transmit::Bytes(b) = t {
+                std::io::Write::write_all(&mut sock, &b).unwrap();
+            }
+        }
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed before the body ended");
+        m.handle_input(Instant::now(), &buf[..n]).unwrap();
+        while let Some(ev) = m.poll_event() {
+            if let Event::Data {
+                stream,
+                data,
+                end_stream,
+                ..
+            } = ev
+            {
+                assert_eq!(stream, id);
+                if !data.is_empty() {
+                    frames += 1;
+                    tiny += usize::from(data.len() < TINY_DATA);
+                    m.release_capacity(id, data.len()).unwrap();
+                    body.extend_from_slice(&data);
+                }
+                if end_stream {
+                    break 'conn;
+                }
+            }
+        }
+    }
+    let holds = started.elapsed().as_micros() / TINY_HOLD.as_micros();
+    let want: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(body, want.as_bytes());
+    assert!(
+        tiny as u128 <= holds + 2,
+        "{tiny} tiny frames of {frames} in {holds} pacing intervals"
+    );
+}

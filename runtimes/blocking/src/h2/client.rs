@@ -142,6 +142,7 @@ pub fn handshake(stream: TcpStream, config: ClientConfig) -> Result<SendRequest,
         waiting: VecDeque::new(),
         settings_known: false,
         closing: false,
+        wake_at: None,
     };
     let io_timeout = inner.config.io_timeout;
     let inbox = inner.inbox.clone();
@@ -558,6 +559,8 @@ struct ClientApp {
     settings_known: bool,
     /// Every handle is gone and GOAWAY was sent.
     closing: bool,
+    /// The earliest time a held request piece is due (see `Sent::Held`).
+    wake_at: Option<Instant>,
 }
 
 impl ClientApp {
@@ -681,6 +684,9 @@ impl App for ClientApp {
                 }
                 match self.entry(stream) {
                     Some(e) if e.in_open => {
+                        if let Some(out) = &mut e.out {
+                            out.peer_sent();
+                        }
                         let mut st = e.shared.lock();
                         if st.in_dropped {
                             let _ = m.release_capacity(stream, data.len());
@@ -734,7 +740,7 @@ impl App for ClientApp {
         }
     }
 
-    fn step(&mut self, m: &mut Connection, _ready: &[u64], _now: Instant) {
+    fn step(&mut self, m: &mut Connection, _ready: &[u64], now: Instant) {
         let (new, handles) = {
             let mut q = self.inner.queue();
             let new: Vec<NewRequest> = q.requests.drain(..).collect();
@@ -756,6 +762,7 @@ impl App for ClientApp {
         }
         self.open_streams(m);
         let mut finished = Vec::new();
+        self.wake_at = None;
         for (&key, e) in self.entries.iter_mut() {
             let Some(stream) = e.id else {
                 continue;
@@ -781,8 +788,10 @@ impl App for ClientApp {
                 continue;
             }
             if let Some(out) = &mut e.out {
-                if out.send(&e.shared, m, stream) == Sent::Done {
-                    e.out = None;
+                match out.send(&e.shared, m, stream, now) {
+                    Sent::Done => e.out = None,
+                    Sent::Held(t) => self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t))),
+                    Sent::Pending => {}
                 }
             }
             if e.out.is_none() && e.head_seen && !e.in_open && e.unreleased == 0 {
@@ -801,6 +810,10 @@ impl App for ClientApp {
             self.inner.queue().closed = true;
             let _ = m.close(ErrorCode::NO_ERROR, b"");
         }
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.wake_at
     }
 
     fn end(&mut self) {

@@ -150,6 +150,9 @@ pub(crate) trait App {
     /// stream may have window now. Also where new requests and shutdowns
     /// are looked at.
     fn step(&mut self, m: &mut Connection, ready: &[u64], now: Instant);
+    /// When `step` wants to run again even if nothing happens (a tiny
+    /// piece of a body held back to let more join it).
+    fn wake_at(&self) -> Option<Instant>;
     /// The connection ended: every stream still in progress fails.
     fn end(&mut self);
 }
@@ -220,7 +223,10 @@ fn run<A: App>(
         // Wait for input, a stream, a kick or the next timer.
         let m = driver.machine();
         let wants = m.wants_read() && !eof_fed;
-        let timer = m.poll_timeout();
+        let timer = match (m.poll_timeout(), app.wake_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut st = inbox.lock();
         loop {
             if !st.ready.is_empty() || st.kicked {

@@ -5,8 +5,10 @@
 use super::stream::{OUT_LIMIT, Shared};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
+use std::time::Instant;
 use wirestate_h2::connection::Connection;
 use wirestate_h2::frame::{ErrorCode, StreamId};
+use wirestate_h2::pacing::TinyFrames;
 
 /// DATA payloads gathered from small body chunks are cut at this size
 /// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
@@ -17,6 +19,9 @@ const GATHER: usize = 16 * 1024;
 pub(crate) enum Sent {
     /// Waiting for the writer or for window.
     Pending,
+    /// A tiny piece waits for more of the body until then (see
+    /// [`wirestate_h2::pacing`]): step the stream again by that time.
+    Held(Instant),
     /// The body ended (END_STREAM or trailers queued), or failed (the
     /// stream was reset).
     Done,
@@ -31,6 +36,7 @@ pub(crate) struct Outgoing {
     /// The writer finished: the last frame carries END_STREAM, or these
     /// trailers follow.
     ended: Option<Option<HeaderMap>>,
+    pacing: TinyFrames,
 }
 
 /// Appends `chunk` to `pending` (copying only when small chunks are joined).
@@ -47,13 +53,26 @@ fn join(pending: &mut Option<Bytes>, chunk: Bytes) {
 }
 
 impl Outgoing {
+    /// The peer sent DATA on this stream: the next piece may answer it,
+    /// and is not held back.
+    pub(crate) fn peer_sent(&mut self) {
+        self.pacing.peer_sent();
+    }
+
     /// Sends what the windows allow.
     ///
     /// Small chunks (a streamed body written line by line) are gathered
-    /// into one frame instead of one frame each; how much goes out is
+    /// into one frame instead of one frame each, and a tiny piece right
+    /// after a tiny frame waits (briefly) for more; how much goes out is
     /// [`Connection::sendable`]'s call; and when the body ends the last
     /// DATA frame carries END_STREAM.
-    pub(crate) fn send(&mut self, shared: &Shared, m: &mut Connection, stream: StreamId) -> Sent {
+    pub(crate) fn send(
+        &mut self,
+        shared: &Shared,
+        m: &mut Connection,
+        stream: StreamId,
+        now: Instant,
+    ) -> Sent {
         loop {
             // Gather what the writer has queued, up to one frame's worth.
             if self.ended.is_none() && self.pending.as_ref().is_none_or(|p| p.len() < GATHER) {
@@ -100,6 +119,13 @@ impl Outgoing {
                 }
                 return Sent::Done;
             };
+            if let Some(until) = self
+                .pacing
+                .hold_until(chunk.len(), self.ended.is_some(), now)
+            {
+                self.pending = Some(chunk);
+                return Sent::Held(until);
+            }
             // The windows, and no tiny frames.
             let take = m.sendable(stream, chunk.len());
             if take == 0 {
@@ -110,6 +136,7 @@ impl Outgoing {
             let last = take == chunk.len() && matches!(self.ended, Some(None));
             match m.send_data(stream, chunk.slice(..take), last) {
                 Ok(n) => {
+                    self.pacing.sent(n, now);
                     if n < chunk.len() {
                         self.pending = Some(chunk.slice(n..));
                     } else if last {

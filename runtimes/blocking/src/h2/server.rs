@@ -54,6 +54,7 @@ pub(crate) fn serve<H: Handler>(
             io_timeout: config.io_timeout,
             is_shutdown,
             shutdown_seen: false,
+            wake_at: None,
         };
         conn::drive(machine, stream, &inbox, &mut app, config.io_timeout)
     })
@@ -84,6 +85,8 @@ struct ServerApp<'scope, 'env, H: Handler> {
     io_timeout: Option<Duration>,
     is_shutdown: &'env dyn Fn() -> bool,
     shutdown_seen: bool,
+    /// The earliest time a held response piece is due (see `Sent::Held`).
+    wake_at: Option<Instant>,
 }
 
 impl<'scope, 'env, H: Handler> ServerApp<'scope, 'env, H> {
@@ -169,6 +172,9 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
                 }
                 match self.streams.get_mut(&stream) {
                     Some(e) if e.in_open => {
+                        if let Some(out) = &mut e.out {
+                            out.peer_sent();
+                        }
                         let mut st = e.shared.lock();
                         if st.in_dropped {
                             let _ = m.release_capacity(stream, data.len());
@@ -223,6 +229,7 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
             }
         }
         let mut finished = Vec::new();
+        self.wake_at = None;
         for (&stream, e) in self.streams.iter_mut() {
             let (credit, head, failed) = {
                 let mut st = e.shared.lock();
@@ -263,8 +270,10 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
                 }
             }
             if let Some(out) = &mut e.out {
-                if out.send(&e.shared, m, stream) == Sent::Done {
-                    finished.push(stream);
+                match out.send(&e.shared, m, stream, now) {
+                    Sent::Done => finished.push(stream),
+                    Sent::Held(t) => self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t))),
+                    Sent::Pending => {}
                 }
             }
         }
@@ -283,6 +292,10 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
             }
             e.shared.kill(Dead::Done);
         }
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.wake_at
     }
 
     fn end(&mut self) {
