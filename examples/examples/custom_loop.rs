@@ -20,6 +20,10 @@ use wirestate_machine::{Machine, Transmit};
 const LISTENER: Token = Token(0);
 /// Echo bodies are collected before answering; bound them.
 const MAX_ECHO: usize = 1 << 20;
+/// After our half-close, how long (and how many bytes) we keep reading and
+/// discarding what the peer still sends before closing the socket.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// One connection: the socket, the machine, output not yet written, and
 /// the request being answered.
@@ -30,6 +34,32 @@ struct Conn {
     shutdown: bool,
     route: Option<(http::Method, String)>,
     body: Vec<u8>,
+    /// Closing: the deadline and the byte budget left for draining input.
+    linger: Option<(Instant, usize)>,
+}
+
+/// A lingering close. Closing a socket with unread input makes Linux send
+/// RST, which can destroy our last response (a 413 sent without reading
+/// the upload) before the client reads it. So after the half-close, read
+/// and discard until the peer's end of stream, `LINGER_BYTES` or
+/// `LINGER_TIME`, as nginx does. Returns whether the socket can be closed.
+fn drain(conn: &mut Conn, buf: &mut [u8], now: Instant) -> bool {
+    let Some((deadline, left)) = &mut conn.linger else {
+        return true;
+    };
+    if now >= *deadline {
+        return true;
+    }
+    loop {
+        match conn.socket.read(buf) {
+            Ok(0) => return true,
+            Ok(n) if n >= *left => return true,
+            Ok(n) => *left -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
 }
 
 fn respond(conn: &mut Conn) {
@@ -148,7 +178,10 @@ fn main() -> io::Result<()> {
         let now = Instant::now();
         let deadline = conns
             .values()
-            .filter_map(|c| c.machine.poll_timeout())
+            .filter_map(|c| match c.linger {
+                Some((until, _)) => Some(until),
+                None => c.machine.poll_timeout(),
+            })
             .min();
         let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
         if let Some(d) = run_for {
@@ -181,6 +214,7 @@ fn main() -> io::Result<()> {
                                     shutdown: false,
                                     route: None,
                                     body: Vec::new(),
+                                    linger: None,
                                 },
                             );
                         }
@@ -193,6 +227,12 @@ fn main() -> io::Result<()> {
             let Some(conn) = conns.get_mut(&event.token()) else {
                 continue;
             };
+            if conn.linger.is_some() {
+                if event.is_readable() && drain(conn, &mut buf, now) {
+                    finished.push(event.token());
+                }
+                continue;
+            }
             if event.is_readable() {
                 // Edge-triggered: read until WouldBlock, while the machine wants input.
                 while conn.machine.wants_read() {
@@ -223,14 +263,29 @@ fn main() -> io::Result<()> {
         }
         // Fire due timers.
         for (token, conn) in conns.iter_mut() {
-            if conn.machine.poll_timeout().is_some_and(|t| t <= now) {
+            if conn.linger.is_some_and(|(until, _)| until <= now) {
+                finished.push(*token);
+            } else if conn.machine.poll_timeout().is_some_and(|t| t <= now) {
                 conn.machine.handle_timeout(now);
                 if !matches!(drive(conn, now), Ok(false)) {
                     finished.push(*token);
                 }
             }
         }
+        finished.sort_unstable();
+        finished.dedup();
         for token in finished {
+            let Some(conn) = conns.get_mut(&token) else {
+                continue;
+            };
+            // A clean end lingers first (see `drain`); the first drain runs
+            // now, as the edge-triggered readiness may already be spent.
+            if conn.linger.is_none() && conn.machine.is_closed() && conn.unsent.is_empty() {
+                conn.linger = Some((now + LINGER_TIME, LINGER_BYTES));
+                if !drain(conn, &mut buf, now) {
+                    continue;
+                }
+            }
             if let Some(mut conn) = conns.remove(&token) {
                 let _ = poll.registry().deregister(&mut conn.socket);
             }
