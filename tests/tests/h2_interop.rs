@@ -453,3 +453,86 @@ fn our_blocking_h2_client_to_our_servers() {
     our_blocking_h2_client_against(srv.addr, b"hello");
     assert!(srv.stop());
 }
+
+/// GETs `path` over h2c with our client machine on a plain socket and
+/// counts the response's DATA frames: (frames, frames under
+/// `pacing::TINY_DATA` bytes, the body, how long it took).
+fn count_data_frames(addr: SocketAddr, path: &str) -> (usize, usize, Vec<u8>, std::time::Duration) {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    use wirestate_h2::connection::{Config, Connection, Event};
+    use wirestate_machine::{Machine, Transmit};
+    let mut sock = support::connect(addr);
+    let mut m = Connection::client(Config::default());
+    let head = http::Request::get(format!("http://t{path}"))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let started = Instant::now();
+    let id = m.send_request(head, true).unwrap();
+    let (mut frames, mut tiny, mut body) = (0, 0, Vec::new());
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(t) = m.poll_transmit() {
+            if let Transmit::Bytes(b) = t {
+                sock.write_all(&b).unwrap();
+            }
+        }
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed before the body ended");
+        m.handle_input(Instant::now(), &buf[..n]).unwrap();
+        while let Some(ev) = m.poll_event() {
+            if let Event::Data {
+                data, end_stream, ..
+            } = ev
+            {
+                if !data.is_empty() {
+                    frames += 1;
+                    tiny += usize::from(data.len() < wirestate_h2::pacing::TINY_DATA);
+                    m.release_capacity(id, data.len()).unwrap();
+                    body.extend_from_slice(&data);
+                }
+                if end_stream {
+                    return (frames, tiny, body, started.elapsed());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_pieces_from_another_thread_go_out_in_fewer_frames() {
+    // A body fed by another thread, a line about every 20 µs: the
+    // connection task takes each as it comes, and without pacing sent
+    // every line as its own 8-byte DATA frame — what hyper's h2 client
+    // calls a flood (GOAWAY "too_many_data_frames") when it falls behind.
+    // A tiny frame now follows a tiny frame at most once per TINY_HOLD.
+    const LINES: u64 = 3000;
+    let handler = |_req: http::Request<Body>| async {
+        let (tx, rx) = futures_channel::mpsc::unbounded();
+        std::thread::spawn(move || {
+            for i in 0..LINES {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+                if tx
+                    .unbounded_send(Ok(wirestate_examples::routes::stream_line(i)))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        http::Response::new(Body::from_stream(rx))
+    };
+    let (addr, _rt) = tokio_server(handler);
+    let (frames, tiny, body, elapsed) = count_data_frames(addr, "/paced");
+    let want: Vec<u8> = (0..LINES)
+        .flat_map(|i| wirestate_examples::routes::stream_line(i).to_vec())
+        .collect();
+    assert_eq!(body, want);
+    let holds = elapsed.as_micros() / wirestate_h2::pacing::TINY_HOLD.as_micros();
+    assert!(
+        tiny as u128 <= holds + 2,
+        "{tiny} tiny frames of {frames} in {holds} pacing intervals"
+    );
+}

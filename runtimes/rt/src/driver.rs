@@ -29,6 +29,12 @@ pub trait App<M: Machine> {
     fn on_io_error(&mut self, error: &io::Error) {
         let _ = error;
     }
+
+    /// When [`poll`](Self::poll) wants to run again even if nothing else
+    /// happens (HTTP/2: a tiny piece of a body held back for more).
+    fn wake_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Most chunks handed to one vectored write.
@@ -280,7 +286,11 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Future for Driver<R, M, I, A> {
             // (the keep-alive timer after every request) keeps the armed
             // sleep: it fires early once, and is re-armed then, instead of
             // touching the runtime's timer on every request.
-            if let Some(at) = this.machine.poll_timeout() {
+            let at = match (this.machine.poll_timeout(), this.app.wake_at()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(at) = at {
                 let sleep = this.sleep.get_or_insert_with(|| this.rt.sleep_until(at));
                 match this.sleep_at {
                     Some(armed) if armed <= at => {}

@@ -109,6 +109,7 @@ pub fn handshake<R: Runtime, I: Io>(
         waiting: VecDeque::new(),
         streams: HashMap::new(),
         closing: false,
+        wake_at: None,
     };
     (SendRequest { shared }, Driver::new(rt, machine, io, app))
 }
@@ -135,6 +136,8 @@ pub struct ClientApp {
     streams: HashMap<StreamId, ClientStream>,
     /// Every handle is gone and GOAWAY was sent.
     closing: bool,
+    /// The earliest time a held request piece is due (see `Sent::Held`).
+    wake_at: Option<Instant>,
 }
 
 impl ClientApp {
@@ -188,6 +191,9 @@ impl ClientApp {
                 ..
             } => match self.streams.get_mut(&stream) {
                 Some(s) if s.body.is_some() => {
+                    if let Some(up) = &mut s.upload {
+                        up.peer_sent();
+                    }
                     s.unreleased += data.len();
                     if let Some(b) = &s.body {
                         b.push(data);
@@ -303,6 +309,7 @@ impl App<Connection> for ClientApp {
             progress |= self.open_streams(m);
         }
         let mut done = Vec::new();
+        self.wake_at = None;
         for (&stream, s) in self.streams.iter_mut() {
             // The caller gave up on the response (dropped the future or the
             // body before its end): cancel the stream.
@@ -323,11 +330,14 @@ impl App<Connection> for ClientApp {
                 continue;
             }
             if let Some(up) = &mut s.upload {
-                match up.poll_send(cx, m, stream) {
+                match up.poll_send(cx, m, stream, now) {
                     Sent::Progress => progress = true,
                     Sent::Done => {
                         progress = true;
                         s.upload = None;
+                    }
+                    Sent::Held(t) => {
+                        self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t)));
                     }
                     Sent::Blocked => {}
                 }
@@ -371,6 +381,10 @@ impl App<Connection> for ClientApp {
             _ => sh.driver = Some(cx.waker().clone()),
         }
         progress
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.wake_at
     }
 
     fn on_input_error(&mut self, error: &wirestate_h2::connection::Error) {

@@ -5,8 +5,10 @@ use crate::Body;
 use crate::body::Cancelled;
 use bytes::{Bytes, BytesMut};
 use std::task::{Context, Poll};
+use std::time::Instant;
 use wirestate_h2::connection::Connection;
 use wirestate_h2::frame::{ErrorCode, StreamId};
+use wirestate_h2::pacing::TinyFrames;
 
 /// DATA payloads gathered from small body chunks are cut at this size
 /// (the default SETTINGS_MAX_FRAME_SIZE; the machine splits larger ones).
@@ -21,6 +23,9 @@ pub(crate) enum Sent {
     Done,
     /// Waiting for the body or for window.
     Blocked,
+    /// A tiny piece waits for more of the body until then (see
+    /// [`wirestate_h2::pacing`]): poll the stream again by that time.
+    Held(Instant),
 }
 
 /// A body on its way out on one stream.
@@ -35,6 +40,7 @@ pub(crate) struct Outgoing {
     /// `body` has ended: the last frame carries END_STREAM (or the
     /// trailers follow).
     ended: bool,
+    pacing: TinyFrames,
 }
 
 impl Outgoing {
@@ -44,7 +50,14 @@ impl Outgoing {
             pending: None,
             joining: BytesMut::new(),
             ended: false,
+            pacing: TinyFrames::default(),
         }
+    }
+
+    /// The peer sent DATA on this stream: the next piece may answer it,
+    /// and is not held back.
+    pub(crate) fn peer_sent(&mut self) {
+        self.pacing.peer_sent();
     }
 
     /// Bytes taken from the body and not yet sent.
@@ -55,7 +68,8 @@ impl Outgoing {
     /// Sends what the windows allow.
     ///
     /// Small chunks (a streamed body written line by line) are gathered
-    /// into one frame instead of one frame each; how much goes out is
+    /// into one frame instead of one frame each, and a tiny piece right
+    /// after a tiny frame waits (briefly) for more; how much goes out is
     /// [`Connection::sendable`]'s call; and when the body ends the last
     /// DATA frame carries END_STREAM.
     pub(crate) fn poll_send(
@@ -63,6 +77,7 @@ impl Outgoing {
         cx: &mut Context<'_>,
         m: &mut Connection,
         stream: StreamId,
+        now: Instant,
     ) -> Sent {
         let mut progress = false;
         loop {
@@ -121,6 +136,14 @@ impl Outgoing {
                 }
                 return Sent::Done;
             };
+            if let Some(until) = self.pacing.hold_until(chunk.len(), self.ended, now) {
+                self.pending = Some(chunk);
+                return if progress {
+                    Sent::Progress
+                } else {
+                    Sent::Held(until)
+                };
+            }
             // A bounded output queue, the windows, no tiny frames.
             let take = if m.is_send_buffer_full() {
                 0
@@ -134,6 +157,7 @@ impl Outgoing {
             let last = take == chunk.len() && self.ended && !self.body.has_trailers();
             match m.send_data(stream, chunk.slice(..take), last) {
                 Ok(n) => {
+                    self.pacing.sent(n, now);
                     progress |= n > 0;
                     if n < chunk.len() {
                         self.pending = Some(chunk.slice(n..));

@@ -65,6 +65,8 @@ pub struct H2ServerApp<H: Handler> {
     /// The heads of the streams in [`Reply::Waiting`] (kept here, not in
     /// the reply, which every stream would then carry at a head's size).
     waiting: Vec<(StreamId, http::request::Parts)>,
+    /// The earliest time a held response piece is due (see `Sent::Held`).
+    wake_at: Option<Instant>,
 }
 
 impl<H: Handler> H2ServerApp<H> {
@@ -79,6 +81,7 @@ impl<H: Handler> H2ServerApp<H> {
             shutdown_waker: None,
             finished: Vec::new(),
             waiting: Vec::new(),
+            wake_at: None,
         }
     }
 
@@ -170,6 +173,9 @@ impl<H: Handler> H2ServerApp<H> {
                         }
                     }
                     Some(task) if task.body.is_some() => {
+                        if let Reply::Sending(out) = &mut task.response {
+                            out.peer_sent();
+                        }
                         task.unreleased += data.len();
                         if let Some(sender) = &task.body {
                             sender.push(data);
@@ -221,8 +227,9 @@ impl<H: Handler> H2ServerApp<H> {
     }
 
     /// Runs the handlers and moves response bodies along.
-    fn run(&mut self, cx: &mut Context<'_>, m: &mut Connection) -> bool {
+    fn run(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
         let mut progress = false;
+        self.wake_at = None;
         let mut finished = std::mem::take(&mut self.finished);
         for (&stream, task) in self.streams.iter_mut() {
             'respond: {
@@ -254,11 +261,14 @@ impl<H: Handler> H2ServerApp<H> {
                     task.response = Reply::Sending(Outgoing::new(body));
                 }
                 if let Reply::Sending(out) = &mut task.response {
-                    match out.poll_send(cx, m, stream) {
+                    match out.poll_send(cx, m, stream, now) {
                         Sent::Progress => progress = true,
                         Sent::Done => {
                             progress = true;
                             finished.push(stream);
+                        }
+                        Sent::Held(t) => {
+                            self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t)));
                         }
                         Sent::Blocked => {}
                     }
@@ -352,6 +362,10 @@ impl<H: Handler> Drop for H2ServerApp<H> {
 }
 
 impl<H: Handler> App<Connection> for H2ServerApp<H> {
+    fn wake_at(&self) -> Option<Instant> {
+        self.wake_at
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
         let mut progress = false;
         while let Some(ev) = wirestate_machine::Machine::poll_event(m) {
@@ -359,7 +373,7 @@ impl<H: Handler> App<Connection> for H2ServerApp<H> {
             progress = true;
         }
         self.start_waiting();
-        progress |= self.run(cx, m);
+        progress |= self.run(cx, m, now);
         let registered = self
             .shutdown_waker
             .as_ref()
