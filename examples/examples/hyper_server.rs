@@ -25,6 +25,7 @@ fn full(b: &'static str) -> Out {
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
     let mut content_type = "text/plain";
+    let mut allow_header = None;
     let (status, body) = match route(req.method(), req.uri()) {
         Route::Hello => (StatusCode::OK, full("hello")),
         // Stream the request body straight back, as wirestate's echo does.
@@ -41,10 +42,24 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
         // The WebSocket route is wirestate's; this comparison server serves HTTP only.
         Route::WebSocket => (StatusCode::NOT_FOUND, full("not found\n")),
         Route::BadRequest => (StatusCode::BAD_REQUEST, full("bad n\n")),
+        Route::Options(allow) => {
+            allow_header = Some(allow);
+            (StatusCode::NO_CONTENT, full(""))
+        }
+        Route::MethodNotAllowed(allow) => {
+            allow_header = Some(allow);
+            (StatusCode::METHOD_NOT_ALLOWED, full("method not allowed\n"))
+        }
         Route::NotFound => (StatusCode::NOT_FOUND, full("not found\n")),
     };
     let mut res = Response::new(body);
     *res.status_mut() = status;
+    if let Some(allow) = allow_header {
+        res.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static(allow),
+        );
+    }
     // The same header wirestate's routes set, so both do the same work.
     res.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

@@ -9,6 +9,8 @@
 //! | `POST`/`GET`/`DELETE /mcp` | the MCP server of [`crate::mcp`] over Streamable HTTP (tokio and smol; [`with_mcp`]) |
 //! | `GET /sse`, `POST /messages?sessionId=…` | the same server over the 2024-11-05 HTTP+SSE transport ([`MCP_PATHS`]) |
 //! | `content-type: application/grpc…` | the gRPC services of [`crate::grpc`] (gRPC over h2c, gRPC-Web over HTTP/1.1; tokio and smol; [`with_grpc`]) |
+//! | `OPTIONS` on a path above, or `OPTIONS *` | 204 with `Allow` |
+//! | another method on a path above | 405 with `Allow` (RFC 9110 §15.5.6) |
 //! | anything else | 404 |
 
 use bytes::Bytes;
@@ -32,8 +34,26 @@ pub enum Route {
     WebSocket,
     /// `/stream` with a bad `n`.
     BadRequest,
+    /// `OPTIONS` on a known path (or `*`, the server as a whole): 204
+    /// with these methods in `Allow`.
+    Options(&'static str),
+    /// A known path with a method it does not serve: 405 with these
+    /// methods in `Allow`.
+    MethodNotAllowed(&'static str),
     /// Anything else.
     NotFound,
+}
+
+/// The methods each demo path serves, for `Allow`.
+fn allowed(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/" | "/stream" => "GET, HEAD, OPTIONS",
+        "/echo" => "POST, OPTIONS",
+        "/ws" => "GET, OPTIONS",
+        // RFC 9110 §9.3.7: `OPTIONS *` asks about the server in general.
+        "*" => "GET, HEAD, POST, OPTIONS",
+        _ => return None,
+    })
 }
 
 /// Routes a request head.
@@ -56,8 +76,26 @@ pub fn route(method: &Method, uri: &http::Uri) -> Route {
                 _ => Route::BadRequest,
             }
         }
-        _ => Route::NotFound,
+        (method, path) => match allowed(path) {
+            Some(allow) if method == Method::OPTIONS => Route::Options(allow),
+            Some(allow) => Route::MethodNotAllowed(allow),
+            None => Route::NotFound,
+        },
     }
+}
+
+/// The reply to [`Route::Options`] or [`Route::MethodNotAllowed`].
+fn allow_reply<B: From<&'static str>>(status: StatusCode, allow: &'static str) -> Response<B> {
+    let mut res = if status == StatusCode::NO_CONTENT {
+        let mut res = Response::new(B::from(""));
+        *res.status_mut() = status;
+        res
+    } else {
+        text(status, "method not allowed\n")
+    };
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    res
 }
 
 /// The `i`-th line of `/stream`.
@@ -115,6 +153,8 @@ pub async fn handle(req: Request<Body>) -> Response<Body> {
             StatusCode::BAD_REQUEST,
             "n must be a number up to 10000000\n",
         ),
+        Route::Options(allow) => allow_reply(StatusCode::NO_CONTENT, allow),
+        Route::MethodNotAllowed(allow) => allow_reply(StatusCode::METHOD_NOT_ALLOWED, allow),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -211,6 +251,8 @@ pub fn handle_blocking(req: Request<BlockingBody>) -> Response<ResponseBody> {
             StatusCode::BAD_REQUEST,
             "n must be a number up to 10000000\n",
         ),
+        Route::Options(allow) => allow_reply(StatusCode::NO_CONTENT, allow),
+        Route::MethodNotAllowed(allow) => allow_reply(StatusCode::METHOD_NOT_ALLOWED, allow),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -235,9 +277,32 @@ mod tests {
         assert_eq!(route(&Method::GET, &u("/")), Route::Hello);
         assert_eq!(route(&Method::HEAD, &u("/")), Route::Hello);
         assert_eq!(route(&Method::POST, &u("/echo")), Route::Echo);
-        assert_eq!(route(&Method::GET, &u("/echo")), Route::NotFound);
+        assert_eq!(
+            route(&Method::GET, &u("/echo")),
+            Route::MethodNotAllowed("POST, OPTIONS")
+        );
         assert_eq!(route(&Method::GET, &u("/ws")), Route::WebSocket);
-        assert_eq!(route(&Method::POST, &u("/ws")), Route::NotFound);
+        assert_eq!(
+            route(&Method::POST, &u("/ws")),
+            Route::MethodNotAllowed("GET, OPTIONS")
+        );
+        assert_eq!(
+            route(&Method::DELETE, &u("/")),
+            Route::MethodNotAllowed("GET, HEAD, OPTIONS")
+        );
+        assert_eq!(
+            route(&Method::OPTIONS, &u("/stream")),
+            Route::Options("GET, HEAD, OPTIONS")
+        );
+        assert_eq!(
+            route(&Method::OPTIONS, &u("*")),
+            Route::Options("GET, HEAD, POST, OPTIONS")
+        );
+        assert_eq!(
+            route(&Method::GET, &u("*")),
+            Route::MethodNotAllowed("GET, HEAD, POST, OPTIONS")
+        );
+        assert_eq!(route(&Method::OPTIONS, &u("/nope")), Route::NotFound);
         assert_eq!(route(&Method::GET, &u("/stream?n=3")), Route::Stream(3));
         assert_eq!(route(&Method::HEAD, &u("/stream?n=3")), Route::Stream(3));
         assert_eq!(route(&Method::GET, &u("/stream?x=1&n=0")), Route::Stream(0));
@@ -268,5 +333,10 @@ mod tests {
         assert_eq!(call(Method::POST, "/echo"), (StatusCode::OK, String::new()));
         assert_eq!(call(Method::GET, "/stream?n=x").0, StatusCode::BAD_REQUEST);
         assert_eq!(call(Method::GET, "/nope").0, StatusCode::NOT_FOUND);
+        assert_eq!(call(Method::PUT, "/echo").0, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            call(Method::OPTIONS, "/"),
+            (StatusCode::NO_CONTENT, String::new())
+        );
     }
 }
