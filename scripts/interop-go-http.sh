@@ -195,6 +195,8 @@ for rt in tokio smol blocking; do
         check "$l no_content_204" body_is "" "${a[@]}" "$U/204"
         check "$l not_modified_304" head_has ' 304 ' "${a[@]}" "$U/304"
         check "$l trailers" body_is "body before trailers" "${a[@]}" "$U/trailers"
+        check "$l trailers_printed_by_-i" head_has '^body before trailers' "${a[@]}" "$U/trailers"
+        check "$l trailers_printed_by_-i_after_the_body" bash -c 'tail -2 "$1" | grep -qi "^x-checksum: abc123" && tail -2 "$1" | grep -qi "^x-count: 1"' _ "$work/head.out"
         check "$l download_32mib" sum_is "$big_sum" "${a[@]}" "$U/big?n=$big"
         check "$l download_32mib_with_length" sum_is "$big_sum" "${a[@]}" "$U/big?n=$big&length=1"
         check "$l upload_5mb_echo" sum_is "$up_sum" "${a[@]}" --data-file "$work/upload.bin" "$U/echo"

@@ -99,7 +99,8 @@ enum Command {
         /// Read the request body from a file.
         #[arg(long)]
         data_file: Option<std::path::PathBuf>,
-        /// Print the status line and headers before the body.
+        /// Print the status line and headers before the body, and any
+        /// trailers after it.
         #[arg(short = 'i', long = "include")]
         include: bool,
         /// Which runtime drives the connection.
@@ -728,13 +729,21 @@ fn write_head(out: &mut impl Write, parts: &http::response::Parts) -> std::io::R
         parts.status.as_str(),
         reason
     )?;
-    for (name, value) in &parts.headers {
+    write_fields(out, &parts.headers)?;
+    out.write_all(b"\r\n")
+}
+
+/// Writes `name: value` lines: a head's fields, or (with `-i`, after the
+/// body, as curl does) the trailers a body ended with — gRPC's status, a
+/// chunked body's checksums.
+fn write_fields(out: &mut impl Write, fields: &http::HeaderMap) -> std::io::Result<()> {
+    for (name, value) in fields {
         out.write_all(name.as_str().as_bytes())?;
         out.write_all(b": ")?;
         out.write_all(value.as_bytes())?;
         out.write_all(b"\r\n")?;
     }
-    out.write_all(b"\r\n")
+    Ok(())
 }
 
 async fn print_response(res: http::Response<Body>, include: bool) -> Result<(), String> {
@@ -761,6 +770,9 @@ async fn print_response(res: http::Response<Body>, include: bool) -> Result<(), 
         let chunk = chunk.map_err(|e| format!("reading the body failed: {e}"))?;
         out.write_all(&chunk).map_err(|e| e.to_string())?;
     }
+    if let Some(trailers) = body.trailers().filter(|_| include) {
+        write_fields(&mut out, &trailers).map_err(|e| e.to_string())?;
+    }
     out.flush().map_err(|e| e.to_string())
 }
 
@@ -779,6 +791,9 @@ fn print_blocking_response(
         .map_err(|e| format!("reading the body failed: {e}"))?
     {
         out.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    if let Some(trailers) = body.trailers().filter(|_| include) {
+        write_fields(&mut out, trailers).map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())
 }
