@@ -1117,3 +1117,61 @@ fn small_data_written_before_a_flush_leaves_as_one_frame() {
     let sizes: Vec<usize> = data(&out).iter().map(|(_, d, _)| d.len()).collect();
     assert_eq!(sizes, vec![16_000, 4000]);
 }
+
+/// A HEADERS frame making its own stream depend on itself is a stream
+/// error (RFC 9113 §5.3.1), not a connection error: its field block is
+/// still decoded, so the HPACK table stays in sync and the connection goes
+/// on (h2spec 5.3.1/1). The entry the refused block adds is used next.
+#[test]
+fn headers_depending_on_itself_are_a_stream_error() {
+    let mut p = Peer::client();
+    let mut v = req("GET", "/");
+    v.push(("x-custom", "value-in-table".into()));
+    let f = fields(&v);
+    let block = p.block(&f);
+    p.frame(Frame::Headers(Headers {
+        stream: sid(1),
+        priority: Some(wirestate_h2::frame::PrioritySpec {
+            dependency: sid(1),
+            exclusive: false,
+            weight: 15,
+        }),
+        block,
+        end_stream: true,
+        end_headers: true,
+        pad: None,
+    }));
+    p.headers(3, &f, true);
+    let (s, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+    assert!(out.goaway_code().is_none());
+    let r = out.requests();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, 3);
+    assert_eq!(r[0].1.headers["x-custom"], "value-in-table");
+    assert!(s.error().is_none());
+
+    // Split across HEADERS + CONTINUATION, and as trailers on an open
+    // stream: the same stream error.
+    let mut p = Peer::client();
+    p.post(1, &[]);
+    let block = p.block(&[("x-trailer", "1")]);
+    p.frame(Frame::Headers(Headers {
+        stream: sid(1),
+        priority: Some(wirestate_h2::frame::PrioritySpec {
+            dependency: sid(1),
+            exclusive: true,
+            weight: 0,
+        }),
+        block: block.slice(..2),
+        end_stream: true,
+        end_headers: false,
+        pad: None,
+    }));
+    p.continuation(1, block.slice(2..), true);
+    p.get(3, "/ok");
+    let (s, out) = server_with(Config::default(), &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+    assert_eq!(out.requests().len(), 2);
+    assert!(s.error().is_none());
+}

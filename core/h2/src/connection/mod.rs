@@ -90,6 +90,9 @@ enum State {
 struct PendingBlock {
     stream: StreamId,
     end_stream: bool,
+    /// The HEADERS made its stream depend on itself (§5.3.1): a stream
+    /// error once the block is decoded.
+    self_dependent: bool,
     buf: BytesMut,
     continuations: usize,
 }

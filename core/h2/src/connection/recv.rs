@@ -89,12 +89,14 @@ impl Connection {
         match frame {
             Frame::Data(d) => self.on_data(now, d),
             Frame::Headers(h) => {
+                let self_dependent = h.priority.is_some_and(|p| p.dependency == h.stream);
                 if h.end_headers {
-                    self.on_block(now, h.stream, h.block, h.end_stream)
+                    self.on_block(now, h.stream, h.block, h.end_stream, self_dependent)
                 } else {
                     self.block = Some(PendingBlock {
                         stream: h.stream,
                         end_stream: h.end_stream,
+                        self_dependent,
                         buf: BytesMut::from(&h.block[..]),
                         continuations: 0,
                     });
@@ -135,7 +137,13 @@ impl Connection {
         }
         b.buf.extend_from_slice(&c.block);
         if c.end_headers {
-            self.on_block(now, b.stream, b.buf.freeze(), b.end_stream)
+            self.on_block(
+                now,
+                b.stream,
+                b.buf.freeze(),
+                b.end_stream,
+                b.self_dependent,
+            )
         } else {
             self.block = Some(b);
             Ok(())
@@ -266,11 +274,12 @@ impl Connection {
         stream: StreamId,
         block: Bytes,
         es: bool,
+        self_dependent: bool,
     ) -> Result<(), Error> {
         // The field vector is the connection's, kept from block to block
         // (emptied each time), instead of one grown afresh per block.
         let mut fields = std::mem::take(&mut self.fields);
-        let result = self.on_fields(now, stream, &block, &mut fields, es);
+        let result = self.on_fields(now, stream, &block, &mut fields, es, self_dependent);
         fields.clear();
         if fields.capacity() <= FIELDS_KEPT {
             self.fields = fields;
@@ -285,6 +294,7 @@ impl Connection {
         block: &Bytes,
         fields: &mut Vec<crate::hpack::Field>,
         es: bool,
+        self_dependent: bool,
     ) -> Result<(), Error> {
         let id = stream.get();
         let too_large = match self.hpack_dec.decode_into(block, fields) {
@@ -293,11 +303,14 @@ impl Connection {
             Err(_) => true,
         };
         if self.streams.get(id).is_some() {
+            if self_dependent {
+                return self.stream_error(now, id, ErrorCode::PROTOCOL_ERROR);
+            }
             return self.on_stream_headers(now, id, fields, es, too_large);
         }
         match self.lookup(id) {
             Unknown::Idle if self.is_remote_id(id) => {
-                self.on_new_stream(now, id, fields, es, too_large)
+                self.on_new_stream(now, id, fields, es, too_large, self_dependent)
             }
             Unknown::Idle => Err(Error::protocol(
                 ErrorCode::PROTOCOL_ERROR,
@@ -322,6 +335,7 @@ impl Connection {
         fields: &mut Vec<crate::hpack::Field>,
         es: bool,
         too_large: bool,
+        self_dependent: bool,
     ) -> Result<(), Error> {
         if self.role != Role::Server {
             return Err(Error::protocol(
@@ -342,6 +356,9 @@ impl Connection {
         if self.goaway_sent.is_some_and(|last| id > last) {
             // Opened after our GOAWAY: not processed, safe to retry.
             return self.refuse(now, id, ErrorCode::REFUSED_STREAM);
+        }
+        if self_dependent {
+            return self.refuse(now, id, ErrorCode::PROTOCOL_ERROR);
         }
         if too_large {
             return self.reject_431(now, id, es);

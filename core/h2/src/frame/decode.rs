@@ -340,9 +340,9 @@ fn parse_payload(head: &FrameHeader, mut payload: Bytes) -> Result<Frame, FrameE
             let priority = if has_priority {
                 let spec = priority_spec(&block).ok_or_else(short)?;
                 block.advance(5);
-                if spec.dependency == stream {
-                    return Err(FrameError::SelfDependency { kind, stream });
-                }
+                // A dependency on itself passes through: it is a stream
+                // error (RFC 9113 §5.3.1), which the connection raises
+                // once the field block is decoded, keeping HPACK in sync.
                 Some(spec)
             } else {
                 None

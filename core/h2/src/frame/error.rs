@@ -86,10 +86,10 @@ pub enum FrameError {
         /// The payload length.
         len: u32,
     },
-    /// A PRIORITY frame or a prioritised HEADERS frame making a stream
-    /// depend on itself. PROTOCOL_ERROR: a stream error on PRIORITY; on
-    /// HEADERS a connection error, since the field block it carries can no
-    /// longer be decoded in order.
+    /// A PRIORITY frame making a stream depend on itself: stream error
+    /// PROTOCOL_ERROR. (A prioritised HEADERS frame doing the same decodes:
+    /// its field block must still reach HPACK, and the connection resets
+    /// the stream afterwards.)
     #[error("stream {stream} depends on itself")]
     SelfDependency {
         /// The frame type.
