@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# HTTP/2 interop with independent peers, on tokio and smol:
+# HTTP/2 interop with independent peers, on tokio, smol and blocking:
 #   - Python `h2` (PyPI, hyper's sans-IO HTTP/2, pinned below) as a
 #     scripted client against `wirestate serve --runtime R`
 #     (scripts/h2_peer.py): requests and flow control through
 #     H2Connection, then hand-built frames for the protocol errors and
 #     floods, each with the exact reaction RFC 9113 and our limits
 #     (core/h2/src/connection/config.rs) call for (GOAWAY or RST_STREAM
-#     and its code, 431, REFUSED_STREAM, ENHANCE_YOUR_CALM...); and SIGINT
+#     and its code, 431, REFUSED_STREAM, ENHANCE_YOUR_CALM...), including
+#     one case for each of h2spec's (summerwind/h2spec: RFC 9113 "http2",
+#     RFC 7541 "hpack" and its "generic" checks), named by section; and SIGINT
 #     to a second server mid-request: GOAWAY, the response completes, the
 #     server exits 0;
 #   - `wirestate http --http2-prior-knowledge` against nghttp2's server
@@ -60,7 +62,7 @@ gone() { # pid: ended (reaped or a zombie)
 }
 
 # --- Python h2 -> wirestate serve
-for rt in tokio smol; do
+for rt in tokio smol blocking; do
     port=$(free_port)
     "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 >"$work/serve-$rt.log" 2>&1 &
     pids+=($!)
@@ -105,7 +107,7 @@ nghttpd --no-tls -a 127.0.0.1 -d "$docroot" "$port" >"$work/nghttpd.log" 2>&1 &
 pids+=($!)
 if wait_port "$port"; then
     url="http://127.0.0.1:$port"
-    for rt in tokio smol; do
+    for rt in tokio smol blocking; do
         c="$bin http --http2-prior-knowledge --runtime $rt"
         check "$rt -> nghttpd: GET small file (sha256)" bash -c "[ \"\$($c $url/small.txt | sha256sum)\" = \"$small_sum\" ]"
         check "$rt -> nghttpd: GET 5 MB file (sha256)" bash -c "[ \"\$($c $url/big.bin | sha256sum)\" = \"$big_sum\" ]"
