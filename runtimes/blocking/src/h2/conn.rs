@@ -15,7 +15,9 @@
 //!   and writes.
 //!
 //! Handler output is therefore sent as soon as it is produced, while the
-//! socket is idle, without polling.
+//! socket is idle, without polling — except a tiny piece of a body right
+//! after a tiny frame, which waits up to 1 ms for more
+//! ([`wirestate_h2::pacing`], through [`App::wake_at`]).
 
 use crate::Driver;
 use bytes::Bytes;
