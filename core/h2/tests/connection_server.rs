@@ -121,6 +121,27 @@ fn malformed_requests_are_stream_errors() {
         with(&[("content-length", "3"), ("content-length", "4")]),
         false,
     ));
+    // RFC 9113 §8.3.1: no userinfo in :authority for http(s) (nor in the
+    // host that stands for it).
+    cases.push((
+        "userinfo in :authority",
+        {
+            let mut v = base.clone();
+            v[2].1 = "user:pw@example.com".into();
+            v
+        },
+        true,
+    ));
+    cases.push((
+        "userinfo in host standing for :authority",
+        {
+            let mut v = base.clone();
+            v.remove(2);
+            v.push(("host", "user@example.com".into()));
+            v
+        },
+        true,
+    ));
     cases.push((
         "host differs from authority",
         with(&[("host", "other.example")]),

@@ -172,6 +172,16 @@ pub(crate) fn request(fields: &mut Vec<Field>) -> Result<(request::Parts, Option
             return Err(Malformed("host differs from :authority"));
         }
     }
+    // RFC 9113 §8.3.1: an http or https :authority carries no userinfo
+    // (deprecated, and a way to dress one host up as another); CONNECT's
+    // is host and port only (RFC 9110 §9.3.6).
+    let web = method == Method::CONNECT
+        || p.scheme
+            .as_ref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"http") || s.eq_ignore_ascii_case(b"https"));
+    if web && authority.as_ref().is_some_and(|a| a.contains(&b'@')) {
+        return Err(Malformed("userinfo in :authority"));
+    }
     let uri = if method == Method::CONNECT {
         if p.scheme.is_some() || p.path.is_some() {
             return Err(Malformed(":scheme or :path in CONNECT"));
