@@ -1738,9 +1738,14 @@ def _(p):
         for i in range(0, len(body), MAX_FRAME_SIZE):
             chunk = body[i:i + MAX_FRAME_SIZE]
             p.send(frame(DATA, END_STREAM if i + MAX_FRAME_SIZE >= len(body) else 0, sid, chunk))
+    # Read until the window is (nearly) used up, then 0.3 s more for any
+    # DATA beyond it.
     got = 0
-    end = time.monotonic() + 1.0
-    while time.monotonic() < end:
+    end = None
+    while end is None or time.monotonic() < end:
+        if end is None and got >= 65535 - 1023:
+            end = time.monotonic() + 0.3
+        p.remaining()
         p.pump(0.05)
         while len(p.inbuf) >= 9 and len(p.inbuf) >= 9 + int.from_bytes(p.inbuf[:3], "big"):
             f = p.next_frame()
@@ -1952,6 +1957,40 @@ def _(p):
     p.expect_rst(1, "PROTOCOL_ERROR")
     sync(p)
     p.expect_served(3)
+
+
+bad_request(":path * with GET (only OPTIONS)", req_fields(path="*"), "8.3.1")
+bad_request("empty :method", [(":method", "")] + G[1:], "8.3.1")
+bad_request("empty :authority (an http URI needs a host, RFC 9110 §4.2.1)",
+            [(":method", "GET"), (":scheme", "http"), (":authority", ""), (":path", "/")], "8.3.1")
+bad_request("CONNECT without :authority", [(":method", "CONNECT")], "8.5")
+bad_request("CONNECT with :scheme and :path", [(":method", "CONNECT"), (":scheme", "http"),
+                                               (":authority", "localhost:80"), (":path", "/")], "8.5")
+
+
+@case("5.1.1 the last client stream id (2^31-1) -> served, with GOAWAY NO_ERROR (ids exhausted)")
+def _(p):
+    p.h2_handshake()
+    sid = 0x7FFFFFFF
+    p.send(headers_frame(sid, req_fields()))
+    # The GOAWAY may come before the response: the stream is processed.
+    goaway, status, body, ended = None, None, bytearray(), False
+    while not (ended and goaway):
+        try:
+            f = p.next_frame()
+        except Closed:
+            raise CheckFailed("closed; got %s" % p.recent())
+        if f.type == GOAWAY:
+            require(CODES.get(f.code) == "NO_ERROR" and f.last_stream == sid, "%r" % f)
+            goaway = f
+        elif f.stream == sid:
+            require(f.type != RST_STREAM, "%r" % f)
+            if f.type == HEADERS and status is None:
+                status = f.status()
+            elif f.type == DATA:
+                body += f.payload
+            ended = ended or bool(f.flags & END_STREAM)
+    require(status == "200" and body == b"hello", "%s %r" % (status, body))
 
 
 def run_cases(host, port, label, only):
