@@ -903,6 +903,24 @@ def _(p):
     require(not got or got.startswith(b"HTTP/1.1 4"), "reply %r" % got[:60])
 
 
+@case("3.5 preface broken after its first line (SX for SM) -> connection closed, no HTTP/2 frame (§3.4: GOAWAY may be omitted)")
+def _(p):
+    # The sniffer saw "PRI * HTTP/2.0" and then no h2 preface: HTTP/1.1
+    # refuses the request line (505) and closes, which §3.4 allows.
+    p.send(b"PRI * HTTP/2.0\r\n\r\nSX\r\n\r\n" + settings_frame([]))
+    while not p.eof:
+        p.remaining()
+        p.pump(0.5)
+    got = p.take_input()
+    require(not got or got.startswith(b"HTTP/1.1 "), "reply %r" % got[:60])
+
+
+@case("3.4 preface followed by PING instead of SETTINGS -> GOAWAY PROTOCOL_ERROR")
+def _(p):
+    p.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(PING, 0, 0, b"notsetng"))
+    p.expect_goaway("PROTOCOL_ERROR")
+
+
 # 4.1 Frame Format
 
 @case("4.1/1 unknown frame type -> ignored")
