@@ -10,7 +10,7 @@
 //!   session's output is sent (a text message).
 //! * [`WsTransport`] ([`WsServer`], [`WsClient`]): a byte
 //!   [`Machine`] pairing a session with a `wirestate-ws`
-//!   [`Connection`](wirestate_ws::Connection) after the opening handshake
+//!   [`wirestate_ws::Connection`] after the opening handshake
 //!   (which stays the runtime's: [`wirestate_ws::ServerHandshake`] with
 //!   [`SUBPROTOCOL`]).
 //!

@@ -150,8 +150,8 @@ enum Command {
         /// only).
         #[arg(long, default_value = "auto", value_parser = parse_era)]
         era: wirestate_mcp::Era,
-        /// [URL] ACTION [ARGS]: the endpoint (http://... or ws://...) unless a command
-        /// follows `--`, then the action and its arguments.
+        /// URL ACTION ARGS...: the endpoint (http://... or ws://...), left out when a
+        /// command follows `--`, then the action and its arguments.
         #[arg(required = true)]
         words: Vec<String>,
         /// The stdio server to run, after `--`.

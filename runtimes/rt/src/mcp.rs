@@ -619,7 +619,8 @@ impl RequestContext {
     }
 
     /// The `inputResponses` and `requestState` of a stateless request
-    /// retried after an [`InputRequiredResult`].
+    /// retried after an
+    /// [`InputRequiredResult`](wirestate_mcp::schema::InputRequiredResult).
     pub fn input_responses(&self) -> &InputResponses {
         &self.input
     }

@@ -59,7 +59,7 @@ impl IdChoice {
     }
 }
 
-/// A client message, written as JSON by [`ClientMsg::json`].
+/// A client message, written as JSON by `ClientMsg::json`.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientMsg {
     /// `initialize` with a revision picked among the supported ones, an

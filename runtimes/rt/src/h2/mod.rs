@@ -1,7 +1,7 @@
 //! Async HTTP/2 on the generic driver:
 //!
 //! * the server side of the handler server (the same
-//!   [`Handler`](crate::http1::Handler) as HTTP/1.1; one listening port
+//!   [`crate::http1::Handler`] as HTTP/1.1; one listening port
 //!   serves both, told apart by the first bytes — see
 //!   [`ServerConfig::http2`](crate::http1::ServerConfig::http2));
 //! * a client connection ([`handshake`]): many requests at once on one
