@@ -1196,3 +1196,98 @@ fn headers_depending_on_itself_are_a_stream_error() {
     assert_eq!(out.requests().len(), 2);
     assert!(s.error().is_none());
 }
+
+/// One step of [`coalesced_data_keeps_every_byte_in_order`]: send `len`
+/// bytes on stream `1 + 2 * stream`, or drain the output.
+#[derive(Debug, Clone)]
+enum SendStep {
+    Data { stream: u8, len: usize },
+    Drain,
+    Trailers { stream: u8 },
+}
+
+fn send_step() -> impl Strategy<Value = SendStep> {
+    prop_oneof![
+        6 => (0u8..3, prop_oneof![1usize..40, 200usize..1500, Just(0usize)])
+            .prop_map(|(stream, len)| SendStep::Data { stream, len }),
+        2 => Just(SendStep::Drain),
+        1 => (0u8..3).prop_map(|stream| SendStep::Trailers { stream }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+    /// However small sends, output drains and trailers interleave across
+    /// streams, the frames on the wire carry each stream's bytes in order,
+    /// none over SETTINGS_MAX_FRAME_SIZE, END_STREAM only on a stream's
+    /// last frame, and a stream's DATA never after its trailers.
+    #[test]
+    fn coalesced_data_keeps_every_byte_in_order(steps in proptest::collection::vec(send_step(), 1..120)) {
+        let now = Instant::now();
+        let mut s = Connection::server(Config::default());
+        let mut p = Peer::client();
+        p.settings_ack();
+        for i in 0..3u32 {
+            p.get(1 + 2 * i, "/");
+        }
+        // Room for everything the steps can send.
+        p.window_update(0, 1 << 30);
+        s.handle_input(now, &p.take()).unwrap();
+        let mut r = Reader::new();
+        r.read(&mut s);
+        let mut sent: [Vec<u8>; 3] = Default::default();
+        let mut ended = [false; 3];
+        let mut frames = Vec::new();
+        for i in 0..3u32 {
+            s.send_response(sid(1 + 2 * i), status(200), false).unwrap();
+        }
+        let mut counter = 0u8;
+        for step in steps {
+            match step {
+                SendStep::Data { stream, len } => {
+                    let k = stream as usize;
+                    if ended[k] {
+                        continue;
+                    }
+                    let data: Vec<u8> = (0..len).map(|_| { counter = counter.wrapping_add(1); counter }).collect();
+                    let n = s.send_data(sid(1 + 2 * stream as u32), Bytes::from(data.clone()), false).unwrap();
+                    sent[k].extend_from_slice(&data[..n]);
+                }
+                SendStep::Trailers { stream } => {
+                    let k = stream as usize;
+                    if ended[k] {
+                        continue;
+                    }
+                    s.send_trailers(sid(1 + 2 * stream as u32), http::HeaderMap::new()).unwrap();
+                    ended[k] = true;
+                }
+                SendStep::Drain => frames.extend(r.read(&mut s).frames),
+            }
+        }
+        for (k, _) in ended.iter().enumerate().filter(|(_, e)| !**e) {
+            s.send_data(sid(1 + 2 * k as u32), Bytes::new(), true).unwrap();
+        }
+        frames.extend(r.read(&mut s).frames);
+        let mut got: [Vec<u8>; 3] = Default::default();
+        let mut closed = [false; 3];
+        for f in frames {
+            match f {
+                Frame::Data(d) => {
+                    let k = (d.stream.get() as usize - 1) / 2;
+                    prop_assert!(!closed[k], "DATA after the end of stream {}", d.stream.get());
+                    prop_assert!(d.data.len() <= 16_384);
+                    got[k].extend_from_slice(&d.data);
+                    closed[k] = d.end_stream;
+                }
+                Frame::Headers(h) if h.end_stream => {
+                    let k = (h.stream.get() as usize - 1) / 2;
+                    prop_assert!(!closed[k]);
+                    closed[k] = true;
+                }
+                _ => {}
+            }
+        }
+        prop_assert_eq!(closed, [true; 3]);
+        prop_assert_eq!(got, sent);
+    }
+}
