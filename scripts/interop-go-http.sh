@@ -97,15 +97,9 @@ bin="$work/bin/wirestate"
 go_client="$work/bin/go-http-client"
 go_server="$work/bin/go-http-server"
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 # count, start and stop_last: scripts/lib/tally.sh
 
 echo "$versions" | sed 's/^/peer: /'

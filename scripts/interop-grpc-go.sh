@@ -113,15 +113,9 @@ server="$work/bin/interop_server"
 go_client="$work/bin/grpc-go-interop-client"
 go_server="$work/bin/grpc-go-interop-server"
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 # count, start and stop_last: scripts/lib/tally.sh
 
 echo "grpc-go $grpc_go_version (Debian golang-google-grpc-dev)"

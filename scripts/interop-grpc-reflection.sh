@@ -59,15 +59,9 @@ work=$(mktemp -d)
 # cannot swap it while the checks run.
 cp "${CARGO_TARGET_DIR:-target}/release/wirestate" "$work/wirestate"
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 
 # v1 stubs from our copy of the published definition, under another file
 # name: a `grpc.reflection` Python package would clash with grpcio's `grpc`.

@@ -66,15 +66,9 @@ server="$work/bin/interop_server"
 tonic_client="$work/bin/tonic_interop_client"
 tonic_server="$work/bin/tonic_interop_server"
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 skipped=0 # cases a transport cannot carry (client-streaming and bidi over gRPC-Web)
 count() { # output file of a peer run: adds its PASS/FAIL lines
     cat "$1"

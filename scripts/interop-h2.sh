@@ -35,15 +35,9 @@ peer="scripts/h2_peer.py"
 
 work=$(mktemp -d)
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 count() { # output file of the peer: adds its PASS/FAIL lines
     local p f
     cat "$1"

@@ -42,15 +42,9 @@ bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
 
 work=$(mktemp -d)
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 client() { # label, interop_mcp.py arguments...: runs one client, counts its lines
     local label=$1 rc=0 p f
     shift

@@ -61,15 +61,9 @@ bin="${CARGO_TARGET_DIR:-target}/release/wirestate"
 
 work=$(mktemp -d)
 pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 . scripts/lib/tally.sh
+end_at_exit
 . scripts/lib/expect.sh
 rc=0
 

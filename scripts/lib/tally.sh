@@ -8,6 +8,19 @@
 passed=0
 failed=0
 
+# end_at_exit: when the script exits (Ctrl-C and TERM exit 130 first),
+# end every process whose PID it added to the array `pids`, by PID, and
+# remove its scratch directory `$work`.
+end_at_exit() {
+    trap _end_all EXIT
+    trap 'exit 130' INT TERM
+}
+_end_all() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+
 # pass NAME: counts a passed check.
 pass() { passed=$((passed + 1)); echo "PASS $1"; }
 
