@@ -313,11 +313,17 @@ struct BlockingServer {
 
 impl BlockingServer {
     fn start(config: wirestate_blocking::ServerConfig) -> BlockingServer {
+        Self::start_with(config, wirestate_examples::routes::handle_blocking)
+    }
+
+    fn start_with(
+        config: wirestate_blocking::ServerConfig,
+        handler: impl wirestate_blocking::Handler + 'static,
+    ) -> BlockingServer {
         let server = wirestate_blocking::Server::bind("127.0.0.1:0", config).unwrap();
         let addr = server.local_addr().unwrap();
         let handle = server.handle();
-        let thread =
-            std::thread::spawn(move || server.serve(wirestate_examples::routes::handle_blocking));
+        let thread = std::thread::spawn(move || server.serve(handler));
         BlockingServer {
             addr,
             handle,
@@ -501,32 +507,22 @@ fn count_data_frames(addr: SocketAddr, path: &str) -> (usize, usize, Vec<u8>, st
     }
 }
 
-#[test]
-fn tiny_pieces_from_another_thread_go_out_in_fewer_frames() {
-    // A body fed by another thread, a line about every 20 µs: the
-    // connection task takes each as it comes, and without pacing sent
-    // every line as its own 8-byte DATA frame — what hyper's h2 client
-    // calls a flood (GOAWAY "too_many_data_frames") when it falls behind.
-    // A tiny frame now follows a tiny frame at most once per TINY_HOLD.
-    const LINES: u64 = 3000;
-    let handler = |_req: http::Request<Body>| async {
-        let (tx, rx) = futures_channel::mpsc::unbounded();
-        std::thread::spawn(move || {
-            for i in 0..LINES {
-                std::thread::sleep(std::time::Duration::from_micros(20));
-                if tx
-                    .unbounded_send(Ok(wirestate_examples::routes::stream_line(i)))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        http::Response::new(Body::from_stream(rx))
-    };
-    let (addr, _rt) = tokio_server(handler);
+/// Lines of [`stream_line`](wirestate_examples::routes::stream_line), one
+/// about every 20 µs: a producer about as fast as the connection.
+const PACED_LINES: u64 = 3000;
+
+fn paced_line(i: u64) -> Bytes {
+    std::thread::sleep(std::time::Duration::from_micros(20));
+    wirestate_examples::routes::stream_line(i)
+}
+
+/// GETs the paced body from `addr`: every line arrived, and tiny DATA
+/// frames came at most once per `pacing::TINY_HOLD` (without pacing each
+/// line was its own 8-byte frame — about 3000 — which hyper's h2 client
+/// calls a flood, GOAWAY "too_many_data_frames", when it falls behind).
+fn assert_paced(addr: SocketAddr) {
     let (frames, tiny, body, elapsed) = count_data_frames(addr, "/paced");
-    let want: Vec<u8> = (0..LINES)
+    let want: Vec<u8> = (0..PACED_LINES)
         .flat_map(|i| wirestate_examples::routes::stream_line(i).to_vec())
         .collect();
     assert_eq!(body, want);
@@ -535,4 +531,30 @@ fn tiny_pieces_from_another_thread_go_out_in_fewer_frames() {
         tiny as u128 <= holds + 2,
         "{tiny} tiny frames of {frames} in {holds} pacing intervals"
     );
+}
+
+#[test]
+fn tiny_pieces_from_another_thread_go_out_in_fewer_frames() {
+    // tokio: the connection task takes each line as its channel yields it.
+    let handler = |_req: http::Request<Body>| async {
+        let (tx, rx) = futures_channel::mpsc::unbounded();
+        std::thread::spawn(move || {
+            for i in 0..PACED_LINES {
+                if tx.unbounded_send(Ok(paced_line(i))).is_err() {
+                    break;
+                }
+            }
+        });
+        http::Response::new(Body::from_stream(rx))
+    };
+    let (addr, _rt) = tokio_server(handler);
+    assert_paced(addr);
+
+    // blocking: the handler's thread and the connection thread take turns.
+    let srv = BlockingServer::start_with(Default::default(), |_req| {
+        let lines = (0..PACED_LINES).map(|i| Ok(paced_line(i)));
+        http::Response::new(wirestate_blocking::ResponseBody::from_chunks(lines))
+    });
+    assert_paced(srv.addr);
+    assert!(srv.stop());
 }
