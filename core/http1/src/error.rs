@@ -66,6 +66,10 @@ pub enum Error {
     /// A transfer coding this implementation does not decode (e.g. `gzip, chunked`).
     #[error("unsupported transfer coding")]
     UnsupportedTransferCoding,
+    /// The request's `Expect` holds something other than `100-continue`
+    /// (RFC 9110 §10.1.1), answered with 417.
+    #[error("unsupported expectation")]
+    ExpectationFailed,
     /// A chunk-size line is malformed (not hex, overflow, sign, prefix).
     #[error("invalid chunk size")]
     InvalidChunkSize,
@@ -186,6 +190,7 @@ impl Error {
         Some(match self {
             UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             RequestLineTooLong => StatusCode::URI_TOO_LONG,
             HeadersTooLarge | TooManyHeaders | TrailersTooLarge => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE

@@ -26,6 +26,8 @@ pub(crate) struct Facts {
     pub conn_upgrade: bool,
     pub has_upgrade: bool,
     pub expect_continue: bool,
+    /// An `Expect` member other than `100-continue` (RFC 9110 §10.1.1).
+    pub expect_unknown: bool,
 }
 
 /// The Transfer-Encoding list, summarised.
@@ -333,10 +335,15 @@ pub(crate) fn parse_trailers(section: &[u8], limits: &Limits) -> Result<HeaderMa
 
 fn note_fact(facts: &mut Facts, name: &HeaderName, value: &[u8]) -> Result<(), Error> {
     if *name == header::CONTENT_LENGTH {
-        let n = parse_content_length(value)?;
-        match facts.content_length {
-            Some(prev) if prev != n => return Err(Error::ConflictingContentLength),
-            _ => facts.content_length = Some(n),
+        // RFC 9112 §6.3: a comma-separated list whose values are all valid
+        // and all the same is processed as that one value (as identical
+        // repeated fields are); any empty or differing element refuses it.
+        for item in value.split(|&b| b == b',') {
+            let n = parse_content_length(item.trim_ascii())?;
+            match facts.content_length {
+                Some(prev) if prev != n => return Err(Error::ConflictingContentLength),
+                _ => facts.content_length = Some(n),
+            }
         }
     } else if *name == header::TRANSFER_ENCODING {
         facts.te.present = true;
@@ -373,14 +380,20 @@ fn note_fact(facts: &mut Facts, name: &HeaderName, value: &[u8]) -> Result<(), E
         }
     } else if *name == header::UPGRADE {
         facts.has_upgrade = true;
-    } else if *name == header::EXPECT && value.eq_ignore_ascii_case(b"100-continue") {
-        facts.expect_continue = true;
+    } else if *name == header::EXPECT {
+        for item in list_items(value) {
+            if item.eq_ignore_ascii_case(b"100-continue") {
+                facts.expect_continue = true;
+            } else {
+                facts.expect_unknown = true;
+            }
+        }
     }
     Ok(())
 }
 
 /// Content-Length is one or more decimal digits, nothing else: no sign, no
-/// hex, no list, no inner whitespace (httparse already trimmed the ends).
+/// hex, no inner whitespace (the caller splits lists and trims the ends).
 pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
         return Err(Error::InvalidContentLength);

@@ -707,6 +707,12 @@ impl ServerConnection {
         if facts.host_count == 0 && !http10 {
             return Err(Error::MissingHost);
         }
+        // An expectation we cannot meet: 417, as the RFC 9110 §10.1.1 MAY
+        // allows (Go's net/http does the same), rather than acting as if
+        // it were met. HTTP/1.0 predates Expect, so it is ignored there.
+        if facts.expect_unknown && !http10 {
+            return Err(Error::ExpectationFailed);
+        }
         let body = request_body_kind(&facts, http10)?;
         if let (BodyKind::Length(n), Some(max)) = (body, self.config.limits.max_body_bytes) {
             if n > max {

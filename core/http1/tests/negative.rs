@@ -95,6 +95,7 @@ fn hints_per_error() {
         (Error::TrailersTooLarge, S::REQUEST_HEADER_FIELDS_TOO_LARGE),
         (Error::BodyTooLarge, S::PAYLOAD_TOO_LARGE),
         (Error::UnsupportedTransferCoding, S::NOT_IMPLEMENTED),
+        (Error::ExpectationFailed, S::EXPECTATION_FAILED),
         (Error::UnsupportedVersion, S::HTTP_VERSION_NOT_SUPPORTED),
         (Error::HeaderTimeout, S::REQUEST_TIMEOUT),
         (Error::ContentLengthAndTransferEncoding, S::BAD_REQUEST),

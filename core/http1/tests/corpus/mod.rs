@@ -280,11 +280,54 @@ pub fn server_cases() -> Vec<ServerCase> {
             false,
             E(Error::InvalidContentLength),
         ),
+        // RFC 9112 §6.3: a list of identical valid values is that value.
         s(
             "content-length list",
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1,1\r\n\r\nx",
             false,
+            K(1),
+        ),
+        s(
+            "content-length list with spaces",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3 , 3\r\nContent-Length: 3\r\n\r\nabc",
+            false,
+            K(1),
+        ),
+        s(
+            "content-length list differing",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\nxy",
+            false,
+            E(Error::ConflictingContentLength),
+        ),
+        s(
+            "content-length list with an empty element",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1,,1\r\n\r\nx",
+            false,
             E(Error::InvalidContentLength),
+        ),
+        s(
+            "content-length list with a bad element",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, +1\r\n\r\nx",
+            false,
+            E(Error::InvalidContentLength),
+        ),
+        s(
+            "unknown expectation",
+            "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx",
+            false,
+            E(Error::ExpectationFailed),
+        ),
+        s(
+            "100-continue next to an unknown expectation",
+            "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, x=y\r\n\r\n",
+            false,
+            E(Error::ExpectationFailed),
+        ),
+        s(
+            "unknown expectation in HTTP/1.0 is ignored",
+            "POST / HTTP/1.0\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx",
+            false,
+            K(1),
         ),
         s(
             "content-length inner space",
