@@ -598,8 +598,14 @@ fn response_body_kind(
         if facts.content_length.is_some() {
             return Err(Error::ContentLengthAndTransferEncoding);
         }
-        if http10 || te.malformed || !te.chunked_last || te.chunked_count != 1 {
+        if http10 || te.malformed || te.chunked_count > 1 {
             return Err(Error::InvalidTransferEncoding);
+        }
+        if !te.chunked_last {
+            // RFC 9112 §6.3 (4): chunked not final in a response means the
+            // body runs to the end of the connection, which then closes, so
+            // no later message can be misframed by it.
+            return Ok(BodyKind::CloseDelimited);
         }
         if te.other {
             return Err(Error::UnsupportedTransferCoding);

@@ -346,3 +346,44 @@ fn pair_expect_continue_and_idle_timeout() {
     assert!(pair.a.is_closed(), "the client saw EOF and closed too");
     assert!(pair.a_errors.is_empty() && pair.b_errors.is_empty());
 }
+
+/// RFC 9112 §6.3 (4): a response whose Transfer-Encoding does not end in
+/// chunked has its body delimited by the connection's end; the bytes are
+/// delivered as they came (no coding is undone) and the connection is not
+/// reused.
+#[test]
+fn transfer_coding_not_ending_in_chunked_is_read_to_eof() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.send_request(req("GET", "http://example.com/"), BodySize::Empty)
+        .unwrap();
+    c.handle_input(
+        now,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n3\r\nabc\r\n",
+    )
+    .unwrap();
+    c.handle_input(now, b"0\r\n\r\n").unwrap();
+    c.handle_eof(now).unwrap();
+    let evs = events(&mut c);
+    let Some(ClientEvent::Response(resp)) = evs.first() else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(resp.body, BodyKind::CloseDelimited);
+    let body: Vec<u8> = evs
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Data { data, .. } => Some(data.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(body, b"3\r\nabc\r\n0\r\n\r\n");
+    assert!(
+        matches!(evs.last(), Some(ClientEvent::End { .. })),
+        "{evs:?}"
+    );
+    assert!(
+        c.send_request(req("GET", "http://example.com/"), BodySize::Empty)
+            .is_err()
+    );
+}

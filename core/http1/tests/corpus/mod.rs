@@ -899,11 +899,34 @@ pub fn client_cases() -> Vec<ClientCase> {
             false,
             E(Error::InvalidContentLength),
         ),
+        // RFC 9112 §6.3 (4): a response whose Transfer-Encoding does not end
+        // in chunked is read until the server closes.
         c(
-            "xchunked",
+            "xchunked is read to eof",
             vec![get("/")],
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\nraw bytes",
+            true,
+            K(1),
+        ),
+        c(
+            "chunked, gzip is read to eof",
+            vec![get("/")],
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+            true,
+            K(1),
+        ),
+        c(
+            "chunked twice",
+            vec![get("/")],
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
             false,
+            E(Error::InvalidTransferEncoding),
+        ),
+        c(
+            "transfer-encoding with a parameter",
+            vec![get("/")],
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip;q=1\r\n\r\nraw",
+            true,
             E(Error::InvalidTransferEncoding),
         ),
         c(
