@@ -10,7 +10,7 @@ use http::{Method, StatusCode, request, response};
 
 use crate::Error;
 use crate::compression::{Encoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
-use crate::metadata::{Metadata, is_reserved_lower};
+use crate::metadata::{Metadata, decode_bin_value, is_bin_key, is_reserved_lower};
 use crate::status::{GRPC_STATUS, Status};
 use crate::timeout::{GRPC_TIMEOUT, format_timeout, parse_timeout};
 use crate::web::WebMode;
@@ -362,8 +362,8 @@ impl RequestHead {
     }
 
     /// Checks a request head on the server side and reads it, in the
-    /// order: method, content type, path, `grpc-timeout`, `grpc-encoding`.
-    /// A missing `te` is tolerated. Reserved headers are left out of the
+    /// order: method, content type, path, `grpc-timeout`, `grpc-encoding`,
+    /// `-bin` metadata values. A missing `te` is tolerated. Reserved headers are left out of the
     /// metadata.
     ///
     /// # Errors
@@ -372,7 +372,8 @@ impl RequestHead {
     /// [`Error::UnsupportedContentType`] (reply HTTP 415),
     /// [`Error::InvalidPath`] (UNIMPLEMENTED), [`Error::InvalidTimeout`]
     /// (INTERNAL), [`Error::UnsupportedEncoding`] (UNIMPLEMENTED, with
-    /// `grpc-accept-encoding` listing ours). [`error_response`] builds the
+    /// `grpc-accept-encoding` listing ours), [`Error::InvalidBinaryValue`]
+    /// for a `-bin` value that is not base64, padded or not (INTERNAL). [`error_response`] builds the
     /// reply for each.
     pub fn from_request(parts: &request::Parts) -> Result<RequestHead, Error> {
         if parts.method != Method::POST {
@@ -388,6 +389,7 @@ impl RequestHead {
         let mut accept_encoding = EncodingSet::EMPTY;
         let mut user_agent = None;
         let mut metadata = HeaderMap::new();
+        let mut bad_bin = None;
         for (name, value) in &parts.headers {
             match name.as_str() {
                 "content-type" => {
@@ -406,6 +408,15 @@ impl RequestHead {
                     user_agent.get_or_insert(value);
                 }
                 key if !is_reserved_lower(key) => {
+                    // A `-bin` value that is not base64 is malformed
+                    // metadata: refused (INTERNAL, as grpc-go does) rather
+                    // than handed on for the handler to trip over.
+                    if bad_bin.is_none()
+                        && is_bin_key(key)
+                        && decode_bin_value(value.as_bytes()).is_err()
+                    {
+                        bad_bin = Some(Error::InvalidBinaryValue);
+                    }
                     metadata.append(name.clone(), value.clone());
                 }
                 _ => {}
@@ -423,6 +434,9 @@ impl RequestHead {
             Some(v) => Encoding::from_value(v)?,
             None => Encoding::Identity,
         };
+        if let Some(e) = bad_bin {
+            return Err(e);
+        }
         Ok(RequestHead {
             path,
             content_type,

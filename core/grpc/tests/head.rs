@@ -140,6 +140,37 @@ fn server_refusals() {
 }
 
 #[test]
+fn binary_metadata_is_checked_on_arrival() {
+    // Padded and unpadded base64 both decode (PROTOCOL-HTTP2.md asks
+    // receivers to accept either).
+    for value in ["q80=", "q80"] {
+        let mut p = request();
+        p.headers
+            .insert("x-key-bin", HeaderValue::from_static(value));
+        let head = RequestHead::from_request(&p).unwrap();
+        let got = head.metadata.get_bin("x-key-bin").unwrap().unwrap();
+        assert_eq!(&got[..], b"\xab\xcd", "{value}");
+    }
+    // Not base64: malformed metadata, INTERNAL in trailers-only (grpc-go
+    // refuses it too), even when a valid value of the key came first.
+    for values in [&["!!!*"][..], &["q80", "q8=0"]] {
+        let mut p = request();
+        for v in values {
+            p.headers.append("x-key-bin", HeaderValue::from_static(v));
+        }
+        let e = RequestHead::from_request(&p).unwrap_err();
+        assert_eq!(e, Error::InvalidBinaryValue, "{values:?}");
+        let r = error_response(&e);
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers["grpc-status"], "13");
+    }
+    // An ASCII key may hold anything printable.
+    let mut p = request();
+    p.headers.insert("x-key", HeaderValue::from_static("!!!*"));
+    assert!(RequestHead::from_request(&p).is_ok());
+}
+
+#[test]
 fn method_paths() {
     assert!(MethodPath::new("a b", "c").is_err());
     assert!(MethodPath::new("", "c").is_err());
