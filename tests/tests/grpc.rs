@@ -1086,6 +1086,52 @@ fn zero_timeout_is_exceeded_on_tokio() {
     });
 }
 
+/// A request whose `grpc-timeout` is zero (`0S`, no timer on the client
+/// side) has expired on arrival: the server answers DEADLINE_EXCEEDED every
+/// time without running the handler. It used to answer OK now and then: a
+/// timer set for "now" may wait for the next tick, and a quick handler
+/// (echo, its request already in) finished first.
+#[test]
+fn server_refuses_a_zero_grpc_timeout_every_time() {
+    let (addr, rt) = start_tokio();
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, async {
+            let rt = wirestate_tokio::TokioRuntime;
+            let io = rt.connect(addr).await.unwrap();
+            let (send, driver) = wirestate_rt::h2::handshake(rt, io, Default::default());
+            tokio::spawn(driver);
+            let mut head = wirestate_grpc::RequestHead::new(
+                wirestate_grpc::MethodPath::parse(EchoMethod::Echo.path()).unwrap(),
+            );
+            head.timeout = Some(Duration::ZERO);
+            let authority = addr.to_string().parse().unwrap();
+            let mut codes = std::collections::BTreeMap::new();
+            for _ in 0..300 {
+                let parts = head.to_request(Some(&authority), false);
+                assert_eq!(parts.headers["grpc-timeout"], "0n");
+                let body = wirestate_rt::Body::from(vec![0u8, 0, 0, 0, 0]);
+                let res = send
+                    .send(http::Request::from_parts(parts, body))
+                    .await
+                    .unwrap();
+                let (parts, mut body) = res.into_parts();
+                let status = match wirestate_grpc::ResponseHead::from_response(&parts) {
+                    wirestate_grpc::ResponseStart::End(status) => status,
+                    wirestate_grpc::ResponseStart::Head(_) => {
+                        while body.chunk().await.is_some() {}
+                        wirestate_grpc::Status::from_trailers(&body.trailers().unwrap()).unwrap()
+                    }
+                };
+                *codes.entry(format!("{:?}", status.code)).or_insert(0) += 1;
+            }
+            assert_eq!(codes.len(), 1, "{codes:?}");
+            assert_eq!(codes.get("DeadlineExceeded"), Some(&300), "{codes:?}");
+        })
+        .await
+        .expect("not done in time");
+    });
+}
+
 /// A server whose async interceptor waits (a token lookup of 20 ms on the
 /// runtime's clock) before it lets a call through with the caller's name
 /// in its metadata, refuses calls without a good token, and sees what the

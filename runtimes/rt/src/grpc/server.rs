@@ -621,6 +621,13 @@ impl<R: Runtime> Server<R> {
                 }
             }
         };
+        // A zero `grpc-timeout` has expired on arrival: the handler is not
+        // run. The deadline timer alone would race it: a sleep until "now"
+        // may wait for the timer's next tick, and a quick handler whose
+        // request is already in would finish first, answering OK.
+        if head.timeout.is_some_and(|t| t.is_zero()) {
+            return ended(&deadline_exceeded(), &content_type, &Metadata::new());
+        }
         let deadline = head.timeout.and_then(|t| deadline_after(arrived, t));
         let shared = Shared::default();
         lock(&shared).compress = self.inner.compress_default;
