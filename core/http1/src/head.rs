@@ -224,6 +224,12 @@ impl HeadParser {
         self.reset();
 
         let method = Method::from_bytes(&head[method_range]).map_err(|_| Error::InvalidMethod)?;
+        // A request-target has no fragment (RFC 9112 §3.2); `Uri` would
+        // drop one silently, so a recipient that kept it would see another
+        // target than we do.
+        if memchr::memchr(b'#', &head[path_range.clone()]).is_some() {
+            return Err(Error::InvalidTarget);
+        }
         let uri =
             Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| Error::InvalidTarget)?;
         check_target_form(&method, &uri)?;
@@ -491,8 +497,14 @@ fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Error> {
     let absolute_form = uri.scheme().is_some() && uri.authority().is_some();
     let origin_form =
         uri.scheme().is_none() && uri.authority().is_none() && uri.path().starts_with('/');
+    // Userinfo in a target is refused (RFC 9110 §4.2.4: "treat its
+    // presence as an error"; authority-form has no room for it at all), and
+    // CONNECT names its port (RFC 9110 §9.3.6: there is no default port).
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::InvalidTarget);
+    }
     let ok = if *method == Method::CONNECT {
-        authority_form
+        authority_form && uri.port().is_some()
     } else if asterisk {
         *method == Method::OPTIONS
     } else {

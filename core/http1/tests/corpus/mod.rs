@@ -336,6 +336,30 @@ pub fn server_cases() -> Vec<ServerCase> {
             E(Error::InvalidContentLength),
         ),
         s(
+            "fragment in the target",
+            "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n",
+            false,
+            E(Error::InvalidTarget),
+        ),
+        s(
+            "userinfo in an absolute-form target",
+            "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            false,
+            E(Error::InvalidTarget),
+        ),
+        s(
+            "userinfo in a connect target",
+            "CONNECT u@a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+            false,
+            E(Error::InvalidTarget),
+        ),
+        s(
+            "connect without a port",
+            "CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n",
+            false,
+            E(Error::InvalidTarget),
+        ),
+        s(
             "xchunked",
             "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
             false,
