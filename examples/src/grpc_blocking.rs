@@ -55,7 +55,8 @@ pub fn test_server() -> Server {
 }
 
 /// `wirestate serve --runtime blocking`'s handler: gRPC and gRPC-Web
-/// requests to `grpc`, everything else to the demo routes.
+/// requests, and any request for one of `grpc`'s methods, to `grpc`;
+/// everything else to the demo routes.
 pub fn with_grpc(
     grpc: Server,
 ) -> impl Fn(HttpRequest<BlockingBody>) -> HttpResponse<ResponseBody> + Send + Sync + 'static {
@@ -72,7 +73,10 @@ pub fn with_grpc_cors(
     use wirestate_blocking::grpc::Cors;
     let cors = cors.map(|policy| Cors::new(policy, grpc.clone()));
     move |req| {
-        let is_grpc = wirestate_blocking::grpc::is_grpc(&req);
+        // A method the gRPC server has is its to answer whatever the
+        // content type: 415 (PROTOCOL-HTTP2.md) rather than the demo
+        // routes' 404 for a gRPC path without application/grpc.
+        let is_grpc = wirestate_blocking::grpc::is_grpc(&req) || grpc.has_route(req.uri().path());
         match &cors {
             Some(cors) if is_grpc || Cors::<()>::is_preflight(&req) => {
                 wirestate_blocking::Handler::call(cors, req)

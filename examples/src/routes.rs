@@ -183,8 +183,8 @@ pub fn with_mcp<R: wirestate_rt::Runtime>(
 }
 
 /// `inner` with the gRPC services of [`crate::grpc`] in front: requests
-/// whose content type is `application/grpc…` (gRPC and gRPC-Web) go to
-/// `grpc`, the rest to `inner`.
+/// whose content type is `application/grpc…` (gRPC and gRPC-Web), or whose
+/// path is one of `grpc`'s methods, go to `grpc`, the rest to `inner`.
 pub fn with_grpc<R: wirestate_rt::Runtime, H: wirestate_rt::http1::Handler>(
     grpc: wirestate_rt::grpc::Server<R>,
     inner: H,
@@ -208,7 +208,10 @@ pub fn with_grpc_cors<R: wirestate_rt::Runtime, H: wirestate_rt::http1::Handler>
         let cors = cors.clone();
         let inner = inner.clone();
         async move {
-            let is_grpc = wirestate_rt::grpc::is_grpc(&req);
+            // A method the gRPC server has is its to answer whatever the
+            // content type: 415 (PROTOCOL-HTTP2.md) rather than the demo
+            // routes' 404 for a gRPC path without application/grpc.
+            let is_grpc = wirestate_rt::grpc::is_grpc(&req) || grpc.has_route(req.uri().path());
             // The MCP paths answer their own preflights (--mcp-cors).
             let preflight =
                 Cors::<()>::is_preflight(&req) && !MCP_PATHS.contains(&req.uri().path());

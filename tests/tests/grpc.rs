@@ -803,8 +803,18 @@ fn web_client_hanging_up_cancels_the_handler() {
 #[test]
 fn non_grpc_requests_are_refused() {
     let (addr, _rt) = start_tokio();
-    // Through `with_grpc` a non-gRPC content type goes to the HTTP routes;
-    // ask the gRPC server directly through a gRPC content type with GET.
+    // A foreign content type on one of the gRPC server's methods: 415
+    // (PROTOCOL-HTTP2.md), not the demo routes' 404, which `with_grpc`
+    // used to give it.
+    for content_type in ["text/plain", "application/json"] {
+        let out = http1(addr, content_type, b"x");
+        assert!(
+            out.starts_with(b"HTTP/1.1 415"),
+            "{content_type}: {}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    // GET with a gRPC content type.
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(

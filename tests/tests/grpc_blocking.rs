@@ -493,6 +493,22 @@ fn http1(addr: SocketAddr, content_type: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A foreign content type on one of the gRPC server's methods is refused
+/// with 415 (PROTOCOL-HTTP2.md), not routed to the demo routes' 404.
+#[test]
+fn a_grpc_method_with_a_foreign_content_type_is_415() {
+    let server = Running::serve();
+    for content_type in ["text/plain", "application/json"] {
+        let out = http1(server.addr, content_type, b"x");
+        assert!(
+            out.starts_with(b"HTTP/1.1 415"),
+            "{content_type}: {}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    server.stop();
+}
+
 /// The body of a chunked HTTP/1.1 response.
 fn dechunk(response: &[u8]) -> Vec<u8> {
     let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
