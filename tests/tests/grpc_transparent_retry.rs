@@ -1,4 +1,4 @@
-//! Transparent retries (gRFC A6) of client- and bidi-streaming calls: an
+//! Transparent retries (gRFC A6) of unary, client- and bidi-streaming calls: an
 //! attempt the server never processed — its stream refused with
 //! RST_STREAM(REFUSED_STREAM), or above the last stream id of a GOAWAY —
 //! is sent again at once on the tokio, smol and blocking channels, with
@@ -247,6 +247,16 @@ async fn async_case<R: Runtime>(rt: R, refuse: Refuse) {
     let r = call.finish().await.unwrap();
     assert_eq!(r.message.response_size, 7);
     check(&log, &format!("client streaming {refuse:?}"));
+    // A unary call on a channel with no retry policy at all: retried all
+    // the same (on a new connection after the GOAWAY).
+    let (addr, log) = start_server(refuse);
+    let ch = Channel::builder(rt.clone(), addr).connect().await.unwrap();
+    let r = ch
+        .unary::<SimpleRequest, SimpleRequest>(BIDI, &numbered(5), &opts)
+        .await
+        .unwrap();
+    assert_eq!(r.message.response_size, 5);
+    check(&log, &format!("unary {refuse:?}"));
 }
 
 #[test]
@@ -317,6 +327,15 @@ fn blocking_streaming_calls_retry_refused_streams_transparently() {
         let r = call.finish().unwrap();
         assert_eq!(r.message.response_size, 7);
         check(&log, &format!("blocking client streaming {refuse:?}"));
+
+        // Unary, no retry policy: retried all the same.
+        let (addr, log) = start_server(refuse);
+        let ch = BChannel::builder(&addr.to_string()).connect().unwrap();
+        let r = ch
+            .unary::<SimpleRequest, SimpleRequest>(BIDI, &numbered(5), &opts)
+            .unwrap();
+        assert_eq!(r.message.response_size, 5);
+        check(&log, &format!("blocking unary {refuse:?}"));
     }
 }
 
