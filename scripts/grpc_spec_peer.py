@@ -518,6 +518,83 @@ def server_cases(host, port, label):
         finally:
             c.close()
 
+    # SimpleRequest{response_compressed: {value: true}} (field 6, BoolValue).
+    compressed_please = msg(pb_len(6, b"\x08\x01") + b"\x10\x40")  # response_size 64
+
+    def response_flags(r):
+        """The compressed flags of the response's messages."""
+        flags, data = [], r.data
+        while len(data) >= 5:
+            flag, n = struct.unpack(">BI", data[:5])
+            flags.append(flag)
+            data = data[5 + n:]
+        return flags
+
+    @case
+    def response_compressed_only_with_an_accepted_encoding():
+        r = unary(path=UNARY_CALL, body=compressed_please,
+                  extra=[("grpc-accept-encoding", "gzip")])
+        why = expect(r)
+        if why is None and (r.headers.get("grpc-encoding") != "gzip"
+                            or response_flags(r) != [1]):
+            why = f"asked for gzip: {r.headers}, flags {response_flags(r)}"
+        return why
+
+    @case
+    def response_not_compressed_when_the_client_accepts_identity_only():
+        # Compressing with an encoding the client did not list would fail
+        # its call: the message goes uncompressed.
+        r = unary(path=UNARY_CALL, body=compressed_please,
+                  extra=[("grpc-accept-encoding", "identity")])
+        why = expect(r)
+        if why is None and (r.headers.get("grpc-encoding", "identity") != "identity"
+                            or response_flags(r) != [0]):
+            why = f"identity only: {r.headers}, flags {response_flags(r)}"
+        return why
+
+    @case
+    def response_not_compressed_without_grpc_accept_encoding():
+        r = unary(path=UNARY_CALL, body=compressed_please)
+        why = expect(r)
+        if why is None and response_flags(r) != [0]:
+            why = f"no grpc-accept-encoding: {r.headers}, flags {response_flags(r)}"
+        return why
+
+    @case
+    def grpc_accept_encoding_with_unknown_names():
+        r = unary(path=UNARY_CALL, body=compressed_please,
+                  extra=[("grpc-accept-encoding", "br, x-custom ,gzip")])
+        why = expect(r)
+        if why is None and response_flags(r) != [1]:
+            why = f"flags {response_flags(r)}, {r.headers}"
+        return why
+
+    @case
+    def message_split_into_one_byte_data_frames():
+        c = Client(host, port)
+        try:
+            sid = c.request(path=UNARY_CALL)
+            body = msg(simple_request_with_status(0, "ok"))
+            for b in body:
+                c.data(sid, bytes([b]))
+            c.data(sid, b"", end=True)
+            return expect(c.wait(sid))
+        finally:
+            c.close()
+
+    @case
+    def empty_data_frames_around_the_message():
+        c = Client(host, port)
+        try:
+            sid = c.request()
+            c.data(sid, b"")
+            c.data(sid, msg())
+            c.data(sid, b"")
+            c.data(sid, b"", end=True)
+            return expect(c.wait(sid))
+        finally:
+            c.close()
+
     @case
     def request_trailers_end_the_request():
         c = Client(host, port)
@@ -692,6 +769,11 @@ class RawServer:
                             sock.sendall(struct.pack(">I", len(goaway))[1:]
                                          + struct.pack(">BBI", 7, 0, 0) + goaway)
                             out = "close"
+                        if isinstance(out, tuple) and out[0] == "raw_after":
+                            # Frames h2's state machine would refuse (an
+                            # RST_STREAM on a stream it sees as closed).
+                            sock.sendall(conn.data_to_send() + out[1])
+                            out = None
                         sock.sendall(conn.data_to_send())
                         if out == "close":
                             time.sleep(0.05)
@@ -919,6 +1001,31 @@ def client_cases(binary, rt):
         conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
     # grpc-java: "More than one value received for unary call", INTERNAL.
     case("unary_response_with_two_messages_is_INTERNAL", two_messages, "INTERNAL")
+
+    def trailers_only_no_content_type(conn, sid, _):
+        conn.send_headers(sid, grpc_headers(content_type=None,
+                                            extra=[("grpc-status", "5")]),
+                          end_stream=True)
+    # A Trailers-Only response should carry content-type; without it the
+    # grpc-status it does carry is still the call's (grpc-go reads it), or
+    # the 200 maps to UNKNOWN.
+    case("trailers_only_without_content_type", trailers_only_no_content_type,
+         ("NOT_FOUND", "UNKNOWN"))
+
+    def ok_then_reset_no_error(conn, sid, index):
+        ok(conn, sid, index)
+        rst = struct.pack(">I", 4)[1:] + struct.pack(">BBII", 3, 0, sid, 0)
+        return ("raw_after", rst)
+    # RFC 9113 8.1: a complete response, then RST_STREAM(NO_ERROR) to stop
+    # the request: the call succeeded.
+    case("complete_response_then_rst_stream_NO_ERROR_is_OK", ok_then_reset_no_error, "OK")
+
+    def bad_protobuf(conn, sid, _):
+        conn.send_headers(sid, grpc_headers())
+        conn.send_data(sid, msg(b"\xff\xff\xff"))
+        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    # grpc-go: "grpc: failed to unmarshal the received message", INTERNAL.
+    case("response_unparseable_protobuf_is_INTERNAL", bad_protobuf, "INTERNAL")
 
     def informational_first(conn, sid, index):
         conn.send_headers(sid, [(":status", "100")])
