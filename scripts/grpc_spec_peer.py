@@ -24,6 +24,7 @@ One line per case: `PASS <label>: <name>` or `FAIL <label>: <name>: <why>`.
 """
 
 import base64
+import gzip
 import re
 import socket
 import struct
@@ -342,9 +343,16 @@ def server_cases(host, port, label):
         timeout_bad.__name__ = f"grpc_timeout_{value or 'empty'!r}_is_internal"
         case(timeout_bad)
 
-    @case
-    def grpc_timeout_zero_is_deadline_exceeded():
-        return expect(unary(extra=[("grpc-timeout", "0S")]), code=DEADLINE_EXCEEDED)
+    for value in ["0S", "0H", "0m", "0n", "00000000u"]:
+        def timeout_zero(value=value):
+            # Expired on arrival, every time (not a race with the handler).
+            for _ in range(10):
+                why = expect(unary(extra=[("grpc-timeout", value)]), code=DEADLINE_EXCEEDED)
+                if why:
+                    return why
+            return None
+        timeout_zero.__name__ = f"grpc_timeout_{value}_is_deadline_exceeded"
+        case(timeout_zero)
 
     @case
     def grpc_timeout_one_nanosecond_is_deadline_exceeded():
@@ -567,6 +575,37 @@ def server_cases(host, port, label):
         why = expect(r)
         if why is None and response_flags(r) != [1]:
             why = f"flags {response_flags(r)}, {r.headers}"
+        return why
+
+    @case
+    def gzip_stream_with_an_uncompressed_message_accepted():
+        # The flag is per message: grpc-encoding only says what a flagged
+        # one uses.
+        return expect(unary(body=msg(), extra=[("grpc-encoding", "gzip")]))
+
+    @case
+    def gzip_of_an_empty_message_accepted():
+        return expect(unary(body=msg(gzip.compress(b""), compressed=True),
+                            extra=[("grpc-encoding", "gzip")]))
+
+    @case
+    def gzip_bomb_over_the_limit_is_resource_exhausted():
+        bomb = gzip.compress(b"\x00" * (MAX_MESSAGE + 1024))
+        return expect(unary(path=UNARY_CALL, body=msg(bomb, compressed=True),
+                            extra=[("grpc-encoding", "gzip")]),
+                      code=RESOURCE_EXHAUSTED)
+
+    @case
+    def deadline_mid_server_stream_ends_with_deadline_exceeded():
+        # StreamingOutputCallRequest{response_parameters: 20 x {size 1,
+        # interval 50 ms}} under a 300 ms deadline: some messages, then
+        # DEADLINE_EXCEEDED in the trailers.
+        params = pb_len(2, b"\x08\x01\x10" + varint(50_000))
+        r = unary(path="/grpc.testing.TestService/StreamingOutputCall",
+                  body=msg(params * 20), extra=[("grpc-timeout", "300m")])
+        why = expect(r, code=DEADLINE_EXCEEDED)
+        if why is None and not r.data:
+            why = "no message before the deadline"
         return why
 
     @case
@@ -877,6 +916,12 @@ def client_cases(binary, rt):
     case("trailers_only_ok_without_message_unary", trailers_only_ok_no_message,
          ("INTERNAL", "UNIMPLEMENTED"))
 
+    def headers_then_ok_no_message(conn, sid, _):
+        conn.send_headers(sid, grpc_headers())
+        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    case("headers_and_ok_trailers_without_message_unary", headers_then_ok_no_message,
+         ("INTERNAL", "UNIMPLEMENTED"))
+
     def ok(conn, sid, _):
         conn.send_headers(sid, grpc_headers())
         conn.send_data(sid, msg())
@@ -1019,6 +1064,26 @@ def client_cases(binary, rt):
     # RFC 9113 8.1: a complete response, then RST_STREAM(NO_ERROR) to stop
     # the request: the call succeeded.
     case("complete_response_then_rst_stream_NO_ERROR_is_OK", ok_then_reset_no_error, "OK")
+
+    def response_bomb(conn, sid, _):
+        conn.send_headers(sid, grpc_headers(extra=[("grpc-encoding", "gzip")]))
+        conn.send_data(sid, msg(gzip.compress(b"\x00" * (MAX_MESSAGE + 1024)),
+                                compressed=True))
+        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    case("response_gzip_bomb_over_the_limit_is_RESOURCE_EXHAUSTED", response_bomb,
+         "RESOURCE_EXHAUSTED")
+
+    def response_gzip_one(conn, sid, _):
+        conn.send_headers(sid, grpc_headers(extra=[("grpc-encoding", "gzip")]))
+        conn.send_data(sid, msg(gzip.compress(b""), compressed=True))
+        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    case("response_gzip_message_decoded", response_gzip_one, "OK")
+
+    def response_gzip_flag_zero(conn, sid, _):
+        conn.send_headers(sid, grpc_headers(extra=[("grpc-encoding", "gzip")]))
+        conn.send_data(sid, msg())
+        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    case("response_gzip_stream_uncompressed_message_accepted", response_gzip_flag_zero, "OK")
 
     def bad_protobuf(conn, sid, _):
         conn.send_headers(sid, grpc_headers())
