@@ -103,6 +103,15 @@ impl NameCache {
     }
 }
 
+/// Where httparse found the parts of a request head.
+struct ScannedRequest {
+    /// Length of the head, blank line included.
+    len: usize,
+    method_range: Range<usize>,
+    path_range: Range<usize>,
+    version: Version,
+}
+
 /// Incremental head parser state for one connection.
 #[derive(Default)]
 pub(crate) struct HeadParser {
@@ -189,37 +198,37 @@ impl HeadParser {
             return Ok(None);
         };
         let buf = &rx.as_slice()[..window];
-        let mut slots =
-            [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CEILING];
-        let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CEILING)];
-        let mut req = httparse::Request::new(&mut []);
-        let status = httparse::ParserConfig::default()
-            .parse_request_with_uninit_headers(&mut req, buf, slots);
-        let len = match status {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return limit_err.map_or(Ok(None), Err),
-            Err(e) => return Err(classify(e, buf, &Kind::Request, limits)),
+        let scanned = match self.scan_request(buf, limits) {
+            // RFC 9112 §2.3: a higher minor version of HTTP/1 is processed
+            // as the highest one we implement, 1.1. httparse knows only 1.0
+            // and 1.1, so such a head is parsed from a copy that says 1.1
+            // (same length, so every offset holds for `buf` as well). Only
+            // this rare error path pays for the copy.
+            Err(httparse::Error::Version) => match newer_http1_minor(buf) {
+                Some(at) => {
+                    let mut copy = buf.to_vec();
+                    copy[at] = b'1';
+                    self.scan_request(&copy, limits)
+                        .map_err(|e| classify(e, &copy, &Kind::Request, limits))
+                }
+                None => Err(classify(
+                    httparse::Error::Version,
+                    buf,
+                    &Kind::Request,
+                    limits,
+                )),
+            },
+            other => other.map_err(|e| classify(e, buf, &Kind::Request, limits)),
         };
-        let base = buf.as_ptr() as usize;
-        let off = |s: &[u8]| s.as_ptr() as usize - base;
-        let method = req.method.unwrap_or_default();
-        let method_range = off(method.as_bytes())..off(method.as_bytes()) + method.len();
-        let path = req.path.unwrap_or_default();
-        let path_range = off(path.as_bytes())..off(path.as_bytes()) + path.len();
-        let version = if req.version == Some(0) {
-            Version::HTTP_10
-        } else {
-            Version::HTTP_11
+        let Some(ScannedRequest {
+            len,
+            method_range,
+            path_range,
+            version,
+        }) = scanned?
+        else {
+            return limit_err.map_or(Ok(None), Err);
         };
-        self.spans.clear();
-        for h in req.headers.iter() {
-            let n = off(h.name.as_bytes());
-            let v = off(h.value);
-            self.spans.push(Span {
-                name: (n, n + h.name.len()),
-                value: (v, v + h.value.len()),
-            });
-        }
         let head = rx.split_to(len);
         self.reset();
 
@@ -243,6 +252,53 @@ impl HeadParser {
             parts.extensions.insert(case);
         }
         Ok(Some(ParsedRequest { parts, facts }))
+    }
+
+    /// Runs httparse over a request head in `buf`, recording the header
+    /// spans; `Ok(None)` when the head is incomplete. Returns the head's
+    /// length, the method and target ranges and the version.
+    #[inline]
+    fn scan_request(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<ScannedRequest>, httparse::Error> {
+        let mut slots =
+            [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CEILING];
+        let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CEILING)];
+        let mut req = httparse::Request::new(&mut []);
+        let len = match httparse::ParserConfig::default()
+            .parse_request_with_uninit_headers(&mut req, buf, slots)?
+        {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => return Ok(None),
+        };
+        let base = buf.as_ptr() as usize;
+        let off = |s: &[u8]| s.as_ptr() as usize - base;
+        let method = req.method.unwrap_or_default();
+        let method_range = off(method.as_bytes())..off(method.as_bytes()) + method.len();
+        let path = req.path.unwrap_or_default();
+        let path_range = off(path.as_bytes())..off(path.as_bytes()) + path.len();
+        let version = if req.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        self.spans.clear();
+        for h in req.headers.iter() {
+            let n = off(h.name.as_bytes());
+            let v = off(h.value);
+            self.spans.push(Span {
+                name: (n, n + h.name.len()),
+                value: (v, v + h.value.len()),
+            });
+        }
+        Ok(Some(ScannedRequest {
+            len,
+            method_range,
+            path_range,
+            version,
+        }))
     }
 
     /// Parses a response head from the front of `rx`.
@@ -563,6 +619,21 @@ fn classify(e: httparse::Error, buf: &[u8], kind: &Kind, limits: &Limits) -> Err
             }
         }
     }
+}
+
+/// Where the minor digit sits when the request line (after any empty
+/// lines) ends in ` HTTP/1.d` with `d` above 1: a version to be served as
+/// HTTP/1.1 (RFC 9112 §2.3).
+fn newer_http1_minor(buf: &[u8]) -> Option<usize> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let end = start + memchr::memchr(b'\n', &buf[start..])?;
+    let end = if end > start && buf[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    };
+    let (&minor, rest) = buf[start..end].split_last()?;
+    (rest.ends_with(b" HTTP/1.") && (b'2'..=b'9').contains(&minor)).then_some(end - 1)
 }
 
 /// `HTTP/d.d`, or `HTTP/d` (how HTTP/2 and HTTP/3 spell themselves).

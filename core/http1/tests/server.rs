@@ -605,3 +605,25 @@ fn close_cuts_off_an_unfinishable_response() {
     assert!(out.ends_with("short") && shut);
     assert!(c.is_closed());
 }
+
+/// RFC 9112 §2.3: a request in a higher minor version of HTTP/1 is
+/// processed as HTTP/1.1 (persistent by default) and answered as 1.1.
+#[test]
+fn newer_http1_minor_version_is_served_as_1_1() {
+    let now = Instant::now();
+    let mut c = conn(now);
+    c.handle_input(now, b"GET /x HTTP/1.7\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let evs = events(&mut c);
+    let Some(ServerEvent::Request(req)) = evs.first() else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(req.head.version, http::Version::HTTP_11);
+    assert_eq!(req.head.uri.path(), "/x");
+    assert!(req.keep_alive);
+    c.send_full_response(ok(), Bytes::from_static(b"hi"))
+        .unwrap();
+    let (out, shut) = output(&mut c);
+    assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+    assert!(!shut);
+}

@@ -335,6 +335,31 @@ pub fn server_cases() -> Vec<ServerCase> {
             false,
             E(Error::InvalidContentLength),
         ),
+        // RFC 9112 §2.3: a higher HTTP/1 minor version is served as 1.1.
+        s(
+            "http/1.2 served as 1.1",
+            "GET / HTTP/1.2\r\nHost: a\r\n\r\nGET / HTTP/1.9\r\nHost: a\r\n\r\n",
+            false,
+            K(2),
+        ),
+        s(
+            "http/1.2 after empty lines",
+            "\r\n\nPOST / HTTP/1.2\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+            false,
+            K(1),
+        ),
+        s(
+            "http/1.2 with a bad field still refused",
+            "GET / HTTP/1.2\r\nHost: a\r\nX A: b\r\n\r\n",
+            false,
+            E(Error::InvalidHeaderName),
+        ),
+        s(
+            "http/1.x is not a version",
+            "GET / HTTP/1.x\r\nHost: a\r\n\r\n",
+            false,
+            E(Error::InvalidVersion),
+        ),
         s(
             "fragment in the target",
             "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -486,8 +511,8 @@ pub fn server_cases() -> Vec<ServerCase> {
             E(Error::InvalidMethod),
         ),
         s(
-            "http/1.2",
-            "GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+            "http/0.9 named",
+            "GET / HTTP/0.9\r\nHost: a\r\n\r\n",
             false,
             E(Error::UnsupportedVersion),
         ),
