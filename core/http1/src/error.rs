@@ -59,8 +59,10 @@ pub enum Error {
     /// Both Content-Length and Transfer-Encoding: the framing is ambiguous.
     #[error("both Content-Length and Transfer-Encoding")]
     ContentLengthAndTransferEncoding,
-    /// Transfer-Encoding whose final coding is not `chunked`, that applies
-    /// `chunked` twice, or that appears in an HTTP/1.0 message.
+    /// Transfer-Encoding that applies `chunked` twice, holds parameters or
+    /// junk, appears in an HTTP/1.0 message, or (in a request) does not end
+    /// in `chunked`; a response whose codings do not end in `chunked` is
+    /// read until the connection closes instead (RFC 9112 §6.3).
     #[error("invalid Transfer-Encoding")]
     InvalidTransferEncoding,
     /// A transfer coding this implementation does not decode (e.g. `gzip, chunked`).
