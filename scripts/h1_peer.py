@@ -427,12 +427,16 @@ def server_cases(H, P):
     def _():
         bad(req("GET / HTTP/2.0"), 505)
 
-    @case("9112§2.3", "HTTP/1.2: an unsupported minor version -> 505")
+    @case("9112§2.3", "HTTP/1.2: a higher minor version is served as HTTP/1.1 -> 200")
     def _():
-        # RFC 9112 §2.3 says a higher minor version SHOULD be processed as
-        # the highest one supported; httparse (under Go's net/http,
-        # hyper...) knows only 1.0 and 1.1, so we answer 505 as hyper does.
-        bad(req("GET / HTTP/1.2"), 505)
+        res = ex(req("GET / HTTP/1.2") + req("GET / HTTP/1.9"), methods=("GET", "GET"))
+        hello(res, 0)
+        hello(res, 1)
+        require(res.responses[0].version == "HTTP/1.1", "answered as " + res.why())
+
+    @case("9112§2.3", "HTTP/3.0 request line -> 505")
+    def _():
+        bad(req("GET / HTTP/3.0"), 505)
 
     @case("9112§2.3", "HTTP/0.9 request line (no version) -> 400")
     def _():
@@ -468,6 +472,20 @@ def server_cases(H, P):
     @case("9112§5.2", "obs-fold continuing Content-Length -> 400")
     def _():
         bad(req("POST /echo HTTP/1.1", b"Content-Length: 1", b" 0", body=b"a" * 10))
+
+    @case("9112§2.2", "whitespace between the request-line and the first field -> 400")
+    def _():
+        # "MUST either reject the message as invalid or consume each
+        # whitespace-preceded line": we reject.
+        bad(b"GET / HTTP/1.1\r\n Host: localhost\r\n\r\n")
+
+    @case("9112§3", "no space between target and version (GET /HTTP/1.1) -> 400")
+    def _():
+        bad(b"GET /HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+    @case("9110§9.1", "non-ASCII octet in the method -> 400")
+    def _():
+        bad(b"G\x80T / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 
     @case("9112§5.2", "obs-fold in a request field -> 400")
     def _():
@@ -814,6 +832,25 @@ def server_cases(H, P):
     def _():
         bad(chunked(b"3\r\nabc\r\n0\r\nX-T: 1\n\n"))
 
+    @case("6585§5", "more than 100 trailer fields -> 431")
+    def _():
+        bad(chunked(b"0\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(150)) + b"\r\n"),
+            431)
+
+    @case("9110§6.5.1", "Content-Length in a trailer does not reframe anything")
+    def _():
+        res = ex(chunked(b"1\r\na\r\n0\r\nContent-Length: 50\r\n\r\n") + req(),
+                 methods=("POST", "GET"))
+        require(res.status() == 200 and res.responses[0].body == b"a", res.why())
+        hello(res, 1)
+
+    @case("9112§6.3", "GET with a chunked body: read and skipped, next request intact")
+    def _():
+        res = ex(req("GET / HTTP/1.1", "Transfer-Encoding: chunked",
+                     body=b"3\r\nabc\r\n0\r\n\r\n") + req(), methods=("GET", "GET"))
+        hello(res, 0)
+        hello(res, 1)
+
     @case("9112§7.1", "chunked body then a pipelined GET -> both answered")
     def _():
         res = ex(chunked(b"3\r\nabc\r\n0\r\n\r\n") + req(), methods=("POST", "GET"))
@@ -839,6 +876,22 @@ def server_cases(H, P):
                    host=False)
         res = ex(head + b"abc", methods=("POST",))
         require(not res.interim, "a 1xx to HTTP/1.0: " + res.why())
+        require(res.status() == 200 and res.responses[0].body == b"abc", res.why())
+
+    @case("9110§10.1.1", "100-continue answered with a final status instead: then close")
+    def _():
+        # The client was told nothing about its body, which it may still
+        # send; the server cannot tell body from next request, so it closes.
+        res = ex(req("POST /nope HTTP/1.1", "Content-Length: 3", "Expect: 100-continue"),
+                 linger=0.5)
+        expect_status(res, 404, closed=True)
+        require(not res.interim, "sent 100 for a request it refused: " + res.why())
+
+    @case("9110§10.1.1", "the 100-continue token is case-insensitive")
+    def _():
+        head = req("POST /echo HTTP/1.1", "Content-Length: 3", "Expect: 100-Continue")
+        res = exchange(H, P, None, methods=("POST",), steps=[head, ("wait_interim", 1), b"abc"])
+        require(len(res.interim) == 1 and res.interim[0].status == 100, res.why())
         require(res.status() == 200 and res.responses[0].body == b"abc", res.why())
 
     @case("9110§10.1.1", "an unknown expectation -> 417")
