@@ -623,6 +623,37 @@ def server_cases(H, P):
         hello(res, 1)
         require(len(res.responses) == 2, res.why())
 
+    @case("9112§6.3", "404 before its Content-Length body is read: the body (a request) is skipped")
+    def _():
+        inner = req("GET /echo HTTP/1.1")
+        res = ex(req("POST /nope HTTP/1.1", "Content-Length: %d" % len(inner), body=inner)
+                 + req(), methods=("POST", "GET", "GET"), want=2, linger=0.5)
+        require([r.status for r in res.responses] == [404, 200], res.why())
+        hello(res, 1)
+
+    @case("9112§7.1", "404 before its chunked body is read: the chunk (a request) is skipped")
+    def _():
+        inner = req("GET /echo HTTP/1.1")
+        body = b"%x\r\n" % len(inner) + inner + b"\r\n0\r\n\r\n"
+        res = ex(req("POST /nope HTTP/1.1", "Transfer-Encoding: chunked", body=body) + req(),
+                 methods=("POST", "GET", "GET"), want=2, linger=0.5)
+        require([r.status for r in res.responses] == [404, 200], res.why())
+        hello(res, 1)
+
+    @case("9110§9.3.7", "OPTIONS * with a body: 204, body skipped, next request intact")
+    def _():
+        inner = req("GET /echo HTTP/1.1")
+        res = ex(req("OPTIONS * HTTP/1.1", "Content-Length: %d" % len(inner), body=inner)
+                 + req(), methods=("OPTIONS", "GET", "GET"), want=2, linger=0.5)
+        require([r.status for r in res.responses] == [204, 200], res.why())
+
+    @case("9110§9.3.2", "HEAD of a streamed (chunked) resource: no body, next reply intact")
+    def _():
+        res = ex(req("HEAD /stream?n=3 HTTP/1.1") + req(), methods=("HEAD", "GET"))
+        expect_status(res, 200)
+        hello(res, 1)
+        require(b"line" not in res.raw, "HEAD sent a body: " + res.why())
+
     @case("9112§6.3", "GET with a Content-Length body: body read and skipped, next request intact")
     def _():
         res = ex(req("GET / HTTP/1.1", "Content-Length: 4", body=b"GET ") + req(),
