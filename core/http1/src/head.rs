@@ -204,7 +204,7 @@ impl HeadParser {
             // and 1.1, so such a head is parsed from a copy that says 1.1
             // (same length, so every offset holds for `buf` as well). Only
             // this rare error path pays for the copy.
-            Err(httparse::Error::Version) => match newer_http1_minor(buf) {
+            Err(httparse::Error::Version) => match newer_http1_minor(buf, &Kind::Request) {
                 Some(at) => {
                     let mut copy = buf.to_vec();
                     copy[at] = b'1';
@@ -312,16 +312,60 @@ impl HeadParser {
             return Ok(None);
         };
         let buf = &rx.as_slice()[..window];
+        let scanned = match self.scan_response(buf, limits) {
+            // A higher HTTP/1 minor version is read as 1.1 (RFC 9112 §2.3),
+            // from a copy spelled 1.1, as for requests.
+            Err(httparse::Error::Version) => match newer_http1_minor(buf, &Kind::Response) {
+                Some(at) => {
+                    let mut copy = buf.to_vec();
+                    copy[at] = b'1';
+                    self.scan_response(&copy, limits)
+                        .map_err(|e| classify(e, &copy, &Kind::Response, limits))
+                }
+                None => Err(classify(
+                    httparse::Error::Version,
+                    buf,
+                    &Kind::Response,
+                    limits,
+                )),
+            },
+            other => other.map_err(|e| classify(e, buf, &Kind::Response, limits)),
+        };
+        let Some((len, code, version)) = scanned? else {
+            return limit_err.map_or(Ok(None), Err);
+        };
+        let head = rx.split_to(len);
+        self.reset();
+
+        let status = StatusCode::from_u16(code).map_err(|_| Error::InvalidStatus)?;
+        let (headers, facts, case) = self.build_headers(&head, preserve_case)?;
+        let mut parts = response::Response::new(()).into_parts().0;
+        parts.status = status;
+        parts.version = version;
+        parts.headers = headers;
+        if let Some(case) = case {
+            parts.extensions.insert(case);
+        }
+        Ok(Some(ParsedResponse { parts, facts }))
+    }
+
+    /// Runs httparse over a response head in `buf`, recording the header
+    /// spans; `Ok(None)` when the head is incomplete. Returns the head's
+    /// length, the status code and the version.
+    fn scan_response(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(usize, u16, Version)>, httparse::Error> {
         let mut slots =
             [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CEILING];
         let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CEILING)];
         let mut res = httparse::Response::new(&mut []);
-        let status = httparse::ParserConfig::default()
-            .parse_response_with_uninit_headers(&mut res, buf, slots);
-        let len = match status {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return limit_err.map_or(Ok(None), Err),
-            Err(e) => return Err(classify(e, buf, &Kind::Response, limits)),
+        let len = match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut res, buf, slots)?
+        {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => return Ok(None),
         };
         let base = buf.as_ptr() as usize;
         let code = res.code.unwrap_or_default();
@@ -339,19 +383,7 @@ impl HeadParser {
                 value: (v, v + h.value.len()),
             });
         }
-        let head = rx.split_to(len);
-        self.reset();
-
-        let status = StatusCode::from_u16(code).map_err(|_| Error::InvalidStatus)?;
-        let (headers, facts, case) = self.build_headers(&head, preserve_case)?;
-        let mut parts = response::Response::new(()).into_parts().0;
-        parts.status = status;
-        parts.version = version;
-        parts.headers = headers;
-        if let Some(case) = case {
-            parts.extensions.insert(case);
-        }
-        Ok(Some(ParsedResponse { parts, facts }))
+        Ok(Some((len, code, version)))
     }
 
     fn build_headers(
@@ -621,19 +653,27 @@ fn classify(e: httparse::Error, buf: &[u8], kind: &Kind, limits: &Limits) -> Err
     }
 }
 
-/// Where the minor digit sits when the request line (after any empty
-/// lines) ends in ` HTTP/1.d` with `d` above 1: a version to be served as
-/// HTTP/1.1 (RFC 9112 §2.3).
-fn newer_http1_minor(buf: &[u8]) -> Option<usize> {
+/// Where the minor digit sits when the start line (after any empty lines)
+/// names `HTTP/1.d` with `d` above 1 — at the end of a request line, at the
+/// start of a status line: a version to be read as HTTP/1.1 (RFC 9112 §2.3).
+fn newer_http1_minor(buf: &[u8], kind: &Kind) -> Option<usize> {
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
-    let end = start + memchr::memchr(b'\n', &buf[start..])?;
-    let end = if end > start && buf[end - 1] == b'\r' {
-        end - 1
-    } else {
-        end
-    };
-    let (&minor, rest) = buf[start..end].split_last()?;
-    (rest.ends_with(b" HTTP/1.") && (b'2'..=b'9').contains(&minor)).then_some(end - 1)
+    let newer = |d: u8| (b'2'..=b'9').contains(&d);
+    match kind {
+        Kind::Request => {
+            let end = start + memchr::memchr(b'\n', &buf[start..])?;
+            let end = if buf[end - 1] == b'\r' { end - 1 } else { end };
+            let (&minor, rest) = buf[start..end].split_last()?;
+            (rest.ends_with(b" HTTP/1.") && newer(minor)).then_some(end - 1)
+        }
+        Kind::Response => {
+            let line = &buf[start..];
+            (line.starts_with(b"HTTP/1.")
+                && line.get(7).is_some_and(|&d| newer(d))
+                && line.get(8) == Some(&b' '))
+            .then_some(start + 7)
+        }
+    }
 }
 
 /// `HTTP/d.d`, or `HTTP/d` (how HTTP/2 and HTTP/3 spell themselves).

@@ -387,3 +387,27 @@ fn transfer_coding_not_ending_in_chunked_is_read_to_eof() {
             .is_err()
     );
 }
+
+/// RFC 9112 §2.3: a response in a higher minor version of HTTP/1 is read
+/// as HTTP/1.1 (so persistent by default).
+#[test]
+fn newer_http1_minor_version_response_is_read_as_1_1() {
+    let now = Instant::now();
+    let mut c = client(now);
+    c.send_request(req("GET", "http://example.com/"), BodySize::Empty)
+        .unwrap();
+    c.handle_input(now, b"HTTP/1.4 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+        .unwrap();
+    let evs = events(&mut c);
+    let Some(ClientEvent::Response(resp)) = evs.first() else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(resp.head.version, http::Version::HTTP_11);
+    assert_eq!(resp.body, BodyKind::Length(2));
+    assert!(
+        matches!(evs.last(), Some(ClientEvent::End { .. })),
+        "{evs:?}"
+    );
+    c.send_request(req("GET", "http://example.com/"), BodySize::Empty)
+        .unwrap();
+}

@@ -109,10 +109,22 @@ pub fn response_head(data: &[u8]) {
         (parts.status, parts.version, &parts.headers)
     );
 
+    // As for requests: HTTP/1.2 to 1.9 are read as 1.1.
+    let mut as_11 = data[..len].to_vec();
+    let start = as_11.iter().position(|&b| b != b'\r' && b != b'\n');
+    if let Some(start) = start {
+        let line = &as_11[start..];
+        if line.starts_with(b"HTTP/1.")
+            && line.get(7).is_some_and(|d| (b'2'..=b'9').contains(d))
+            && line.get(8) == Some(&b' ')
+        {
+            as_11[start + 7] = b'1';
+        }
+    }
     let mut headers = [httparse::EMPTY_HEADER; wirestate_http1::MAX_HEADERS_CEILING];
     let mut res = httparse::Response::new(&mut headers);
     assert_eq!(
-        res.parse(&data[..len]),
+        res.parse(&as_11),
         Ok(httparse::Status::Complete(len)),
         "httparse disagrees"
     );

@@ -1020,6 +1020,21 @@ pub fn client_cases() -> Vec<ClientCase> {
             false,
             E(Error::InvalidStatus),
         ),
+        // RFC 9112 §2.3: a higher HTTP/1 minor version is read as 1.1.
+        c(
+            "http/1.2 response read as 1.1",
+            vec![get("/"), get("/")],
+            "HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.9 204 No Content\r\n\r\n",
+            false,
+            K(2),
+        ),
+        c(
+            "http/1.x response",
+            vec![get("/")],
+            "HTTP/1.x 200 OK\r\n\r\n",
+            false,
+            E(Error::InvalidVersion),
+        ),
         c(
             "http/2 response",
             vec![get("/")],
