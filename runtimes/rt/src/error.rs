@@ -43,6 +43,12 @@ pub enum Error {
     /// The peer reset the stream (RST_STREAM with this error code).
     #[error("stream reset by the peer: {0}")]
     Reset(wirestate_h2::frame::ErrorCode),
+    /// The response's header section (its head or its trailers) was over
+    /// this side's `SETTINGS_MAX_HEADER_LIST_SIZE`: the stream was reset
+    /// from here and the response discarded (RFC 9113 §10.5.1). The
+    /// server did process the request: not a refusal, not safe to retry.
+    #[error("response header section over the header list size limit; stream reset")]
+    HeadersTooLarge,
     /// A body was larger than the caller's limit.
     #[error("body larger than {0} bytes")]
     BodyTooLarge(usize),

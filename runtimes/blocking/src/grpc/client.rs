@@ -30,6 +30,9 @@ fn failed(e: &Error) -> Status {
     match e {
         Error::Timeout => deadline_exceeded(),
         Error::Reset(code) => Status::from_h2_error_code(u32::from(*code)),
+        // The server answered, with more metadata than we take (grpc-go:
+        // "peer header list size exceeded limit", INTERNAL).
+        Error::HeadersTooLarge => Status::new(Code::Internal, e.to_string()),
         e => Status::new(Code::Unavailable, e.to_string()),
     }
 }

@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::time::Instant;
 use wirestate_grpc::call::{CallEnd, OnEnd};
 use wirestate_grpc::{Code, Encoding, MessageReader, Status, WebMode};
+use wirestate_h2::frame::ErrorCode;
 
 /// Which side reads: a server reads requests (the body just ends), a
 /// client reads responses (the body ends with the call's status).
@@ -189,14 +190,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         }
         match self.side {
             Side::Server => Status::new(Code::Cancelled, format!("request body: {e}")),
-            Side::Client => {
-                let text = e.to_string();
-                if text.contains("CANCEL") {
-                    Status::new(Code::Cancelled, text)
-                } else {
-                    Status::new(Code::Unavailable, text)
-                }
-            }
+            Side::Client => reset_status(e),
         }
     }
 
@@ -263,4 +257,56 @@ pub(crate) fn read_one<T: prost::Message + Default>(
         return Err(Status::new(Code::Internal, "more than one message"));
     }
     Ok(message)
+}
+
+/// The status of a response body that failed (a reset stream, a closed
+/// connection), from the error the connection gave it: a reset by the
+/// server maps its code as PROTOCOL-HTTP2.md's table does (CANCEL →
+/// CANCELLED, INTERNAL_ERROR → INTERNAL, ENHANCE_YOUR_CALM →
+/// RESOURCE_EXHAUSTED...), an oversized header section (our own reset) is
+/// INTERNAL, anything else (the connection went away) UNAVAILABLE.
+fn reset_status(e: &io::Error) -> Status {
+    let text = e.to_string();
+    if let Some(named) = text
+        .strip_prefix("stream reset (")
+        .and_then(|t| t.strip_suffix(')'))
+        && let Some(code) = (0..=0xd).find(|&c| named == ErrorCode::from(c).to_string())
+    {
+        return Status::new(Code::from_h2_error_code(code), text);
+    }
+    if text == crate::Error::HeadersTooLarge.to_string() {
+        return Status::new(Code::Internal, text);
+    }
+    Status::new(Code::Unavailable, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_mid_response_maps_its_code() {
+        let status = |text: &str| reset_status(&io::Error::other(text.to_owned())).code;
+        // The texts of crate::h2::stream's Dead::to_io.
+        assert_eq!(status("stream reset (CANCEL)"), Code::Cancelled);
+        assert_eq!(status("stream reset (INTERNAL_ERROR)"), Code::Internal);
+        assert_eq!(status("stream reset (PROTOCOL_ERROR)"), Code::Internal);
+        assert_eq!(
+            status("stream reset (ENHANCE_YOUR_CALM)"),
+            Code::ResourceExhausted
+        );
+        assert_eq!(status("stream reset (REFUSED_STREAM)"), Code::Unavailable);
+        assert_eq!(
+            status("stream reset (INADEQUATE_SECURITY)"),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            status(&crate::Error::HeadersTooLarge.to_string()),
+            Code::Internal
+        );
+        assert_eq!(
+            status("connection closed before the stream ended"),
+            Code::Unavailable
+        );
+    }
 }

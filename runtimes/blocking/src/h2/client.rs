@@ -715,9 +715,22 @@ impl App for ClientApp {
                     }
                 }
             }
-            Event::Reset { stream, code, .. } => {
+            Event::Reset {
+                stream,
+                code,
+                remote,
+            } => {
                 if let Some(e) = self.remove(stream) {
-                    e.shared.kill(Dead::Reset(code));
+                    // Our machine resets a stream with REFUSED_STREAM when a
+                    // response's header section is over our limit: the
+                    // request was processed, so it is not a refusal (that
+                    // would retry it transparently).
+                    e.shared
+                        .kill(if !remote && code == ErrorCode::REFUSED_STREAM {
+                            Dead::HeadersTooLarge
+                        } else {
+                            Dead::Reset(code)
+                        });
                 }
             }
             Event::StreamRefused { stream } => {

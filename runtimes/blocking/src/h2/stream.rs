@@ -32,6 +32,9 @@ pub(crate) enum Dead {
     AboveGoAway,
     /// The peer reset it with this code.
     Reset(ErrorCode),
+    /// This side reset it: the response's header section was over the
+    /// header list size limit.
+    HeadersTooLarge,
     /// The connection failed with this HTTP/2 error.
     H2(wirestate_h2::connection::Error),
     /// The connection ended (transport closed or failed).
@@ -49,6 +52,7 @@ impl Dead {
             Dead::AboveGoAway => crate::Error::Refused { goaway: true },
             Dead::Reset(ErrorCode::REFUSED_STREAM) => crate::Error::Refused { goaway: false },
             Dead::Reset(code) => crate::Error::Reset(*code),
+            Dead::HeadersTooLarge => crate::Error::HeadersTooLarge,
             Dead::H2(e) => crate::Error::H2(e.clone()),
             Dead::Closed | Dead::Done => crate::Error::Aborted { sent: true },
             Dead::Invalid(msg) => crate::Error::InvalidRequest(msg.clone()),
@@ -62,6 +66,7 @@ impl Dead {
                 format!("stream reset ({code})"),
             ),
             Dead::H2(e) => io::Error::new(io::ErrorKind::InvalidData, e.clone()),
+            Dead::HeadersTooLarge => io::Error::new(io::ErrorKind::InvalidData, self.to_error()),
             Dead::Done => io::Error::other("the stream is finished"),
             Dead::AboveGoAway => io::Error::new(io::ErrorKind::ConnectionAborted, self.to_error()),
             _ => io::Error::new(
@@ -372,12 +377,13 @@ impl Reader {
         self.deadline = deadline;
     }
 
-    /// Whether the stream was cut off: reset by the peer, or its
-    /// connection failed or closed (not merely finished).
+    /// Whether the stream was cut off: reset (by the peer, or here for an
+    /// oversized header section), or its connection failed or closed (not
+    /// merely finished).
     pub(crate) fn is_aborted(&self) -> bool {
         matches!(
             self.shared.lock().dead,
-            Some(Dead::Reset(_) | Dead::H2(_) | Dead::Closed)
+            Some(Dead::Reset(_) | Dead::HeadersTooLarge | Dead::H2(_) | Dead::Closed)
         )
     }
 

@@ -15,6 +15,7 @@ use wirestate_grpc::{
     Code, Encoding, MESSAGE_HEADER_LEN, MessageReader, Status, WebMode, encode_message_as,
     message_header,
 };
+use wirestate_h2::frame::ErrorCode;
 
 /// Which side reads: a server reads requests (the body just ends), a
 /// client reads responses (the body ends with the call's status).
@@ -310,14 +311,22 @@ pub(crate) fn encode_into<T: prost::Message>(
 }
 
 /// The status of a response body that failed (a reset stream, a closed
-/// connection), from the error text the connection gave it.
+/// connection), from the error text the connection gave it: a reset by the
+/// server maps its code as PROTOCOL-HTTP2.md's table does (CANCEL →
+/// CANCELLED, INTERNAL_ERROR → INTERNAL, ENHANCE_YOUR_CALM →
+/// RESOURCE_EXHAUSTED...), an oversized header section (our own reset) is
+/// INTERNAL, anything else (the connection went away) UNAVAILABLE.
 fn reset_status(e: &std::io::Error) -> Status {
     let text = e.to_string();
-    if text.contains("CANCEL") {
-        Status::new(Code::Cancelled, text)
-    } else {
-        Status::new(Code::Unavailable, text)
+    if let Some(named) = text.strip_prefix("stream reset by the peer: ")
+        && let Some(code) = (0..=0xd).find(|&c| named == ErrorCode::from(c).to_string())
+    {
+        return Status::new(Code::from_h2_error_code(code), text);
     }
+    if text == crate::Error::HeadersTooLarge.to_string() {
+        return Status::new(Code::Internal, text);
+    }
+    Status::new(Code::Unavailable, text)
 }
 
 /// Reads exactly one message (the request of a unary or server-streaming
@@ -395,5 +404,25 @@ mod tests {
         assert_eq!(at_deadline(cancelled, false).code, Code::Cancelled);
         let ok = Status::new(Code::Ok, "");
         assert_eq!(at_deadline(ok, true).code, Code::Ok);
+    }
+
+    #[test]
+    fn a_reset_mid_response_maps_its_code() {
+        let status = |text: &str| reset_status(&std::io::Error::other(text.to_owned())).code;
+        // The texts of crate::h2::client's body failures.
+        let reset = |code: u32| crate::Error::Reset(ErrorCode::from(code)).to_string();
+        assert_eq!(status(&reset(0x8)), Code::Cancelled);
+        assert_eq!(status(&reset(0x2)), Code::Internal);
+        assert_eq!(status(&reset(0x1)), Code::Internal);
+        assert_eq!(status(&reset(0xb)), Code::ResourceExhausted);
+        assert_eq!(status(&reset(0xc)), Code::PermissionDenied);
+        assert_eq!(
+            status(&crate::Error::HeadersTooLarge.to_string()),
+            Code::Internal
+        );
+        assert_eq!(
+            status(&crate::Error::Aborted { sent: true }.to_string()),
+            Code::Unavailable
+        );
     }
 }

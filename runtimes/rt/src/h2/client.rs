@@ -216,12 +216,21 @@ impl ClientApp {
                     }
                 }
             }
-            Event::Reset { stream, code, .. } => {
+            Event::Reset {
+                stream,
+                code,
+                remote,
+            } => {
                 if let Some(s) = self.streams.remove(&stream) {
-                    // REFUSED_STREAM: nothing of it was processed (§8.7).
-                    let err = || match code {
-                        ErrorCode::REFUSED_STREAM => Error::Refused { goaway: false },
-                        code => Error::Reset(code),
+                    let err = || match (code, remote) {
+                        // From the server: nothing of it was processed (§8.7).
+                        (ErrorCode::REFUSED_STREAM, true) => Error::Refused { goaway: false },
+                        // From our machine, which resets a stream with it
+                        // when a response's header section is over our
+                        // limit: the request was processed, so it is not a
+                        // refusal (that would retry it transparently).
+                        (ErrorCode::REFUSED_STREAM, false) => Error::HeadersTooLarge,
+                        (code, _) => Error::Reset(code),
                     };
                     if let Some(tx) = s.reply {
                         let _ = tx.send(Err(err()));
