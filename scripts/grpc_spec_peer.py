@@ -922,6 +922,23 @@ def client_cases(binary, rt):
     case("headers_and_ok_trailers_without_message_unary", headers_then_ok_no_message,
          ("INTERNAL", "UNIMPLEMENTED"))
 
+    def huge_response_metadata(conn, sid, _):
+        conn.send_headers(sid, grpc_headers(extra=[("x-big", "a" * (100 << 10))]))
+        conn.send_data(sid, msg())
+        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    # Over the client's SETTINGS_MAX_HEADER_LIST_SIZE: the call fails (grpc-go:
+    # "peer header list size exceeded limit", INTERNAL), nothing hangs.
+    case("response_metadata_over_the_header_list_limit", huge_response_metadata,
+         ("INTERNAL", "RESOURCE_EXHAUSTED"))
+
+    def huge_trailers(conn, sid, _):
+        conn.send_headers(sid, grpc_headers())
+        conn.send_data(sid, msg())
+        conn.send_headers(sid, [("grpc-status", "0"), ("x-big", "a" * (100 << 10))],
+                          end_stream=True)
+    case("response_trailers_over_the_header_list_limit", huge_trailers,
+         ("INTERNAL", "RESOURCE_EXHAUSTED"))
+
     def ok(conn, sid, _):
         conn.send_headers(sid, grpc_headers())
         conn.send_data(sid, msg())
@@ -1000,6 +1017,18 @@ def client_cases(binary, rt):
         def rst(conn, sid, _, code=code):
             conn.reset_stream(sid, code)
         case(f"rst_stream_{code.name}_is_{want}", rst, want)
+
+    # The same table once the response has begun (headers and a message
+    # sent, then the reset): the body's failure carries the code.
+    for code, want in [(h2.errors.ErrorCodes.CANCEL, "CANCELLED"),
+                       (h2.errors.ErrorCodes.INTERNAL_ERROR, "INTERNAL"),
+                       (h2.errors.ErrorCodes.PROTOCOL_ERROR, "INTERNAL"),
+                       (h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "RESOURCE_EXHAUSTED")]:
+        def rst_mid(conn, sid, _, code=code):
+            conn.send_headers(sid, grpc_headers())
+            conn.send_data(sid, msg())
+            conn.reset_stream(sid, code)
+        case(f"rst_stream_{code.name}_mid_response_is_{want}", rst_mid, want)
 
     def refused_once(conn, sid, index):
         if index == 0 and sid == 1:
