@@ -11,6 +11,11 @@
 //! sees, and echoes the gRPC messages of every later request back as the
 //! response, with OK.
 //!
+//! A response head over the client's header list limit is reset by the
+//! client itself (with REFUSED_STREAM, as the h2 crate does): not a
+//! refusal, since the server processed the request, so INTERNAL and never
+//! sent again.
+//!
 //! A server that refuses every stream shows what the caller gets once
 //! the transparent retry is spent: the HTTP/2 clients' `Error::Refused`
 //! (not processed, safe to retry), and UNAVAILABLE from the gRPC
@@ -38,6 +43,9 @@ enum Refuse {
     GoAway,
     /// RST_STREAM(REFUSED_STREAM) for every stream.
     Always,
+    /// Not a refusal: every stream is answered with a response head over
+    /// the client's header list limit (counted as refused all the same).
+    HugeHead,
 }
 
 /// What the server saw: per stream it answered, its
@@ -96,6 +104,8 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
         }
         let mut finished = Vec::new();
         let mut go_away = false;
+        // Frames written by hand after the machine's.
+        let mut raw = Vec::new();
         while let Some(event) = m.poll_event() {
             match event {
                 Event::Request {
@@ -104,13 +114,14 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
                     end_stream,
                 } => {
                     let mut log = log.lock().unwrap();
-                    if log.refused == 0 || refuse == Refuse::Always {
+                    if log.refused == 0 || matches!(refuse, Refuse::Always | Refuse::HugeHead) {
                         log.refused += 1;
                         match refuse {
                             Refuse::Stream | Refuse::Always => {
                                 let _ = m.reset(stream, ErrorCode::REFUSED_STREAM);
                             }
                             Refuse::GoAway => go_away = true,
+                            Refuse::HugeHead => raw.extend(huge_head(stream.get())),
                         }
                         continue;
                     }
@@ -171,6 +182,9 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
                 Transmit::Shutdown => return,
             }
         }
+        if socket.write_all(&raw).is_err() {
+            return;
+        }
         if go_away {
             // GOAWAY, last stream 0, NO_ERROR: the request was never
             // processed. Written by hand, as the machine would name the
@@ -184,6 +198,49 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
             return;
         }
     }
+}
+
+/// A response head of about 80 KiB (over the client's 64 KiB
+/// SETTINGS_MAX_HEADER_LIST_SIZE), as HEADERS and CONTINUATION frames
+/// written by hand: the machine checks the peer's limit and would not send
+/// it.
+fn huge_head(stream: u32) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        // An HPACK string literal, no Huffman: a 7-bit prefix integer.
+        if s.len() < 127 {
+            out.push(s.len() as u8);
+        } else {
+            out.push(127);
+            let mut n = s.len() - 127;
+            while n >= 128 {
+                out.push((n & 0x7f) as u8 | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+        }
+        out.extend_from_slice(s);
+    }
+    // :status 200 (static index 8), then literals without indexing.
+    let mut block = vec![0x88];
+    for (name, value) in [
+        (&b"content-type"[..], &b"application/grpc"[..]),
+        (b"x-big", &[b'a'; 80 << 10]),
+    ] {
+        block.push(0);
+        string(&mut block, name);
+        string(&mut block, value);
+    }
+    let chunks: Vec<&[u8]> = block.chunks(16 << 10).collect();
+    let mut out = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let kind = if i == 0 { 0x1 } else { 0x9 };
+        let flags = if i + 1 == chunks.len() { 0x4 } else { 0 };
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
 }
 
 fn numbered(n: i32) -> SimpleRequest {
@@ -378,6 +435,17 @@ async fn refused_case<R: Runtime>(rt: R) {
     assert!(e.message.contains("REFUSED_STREAM"), "{e:?}");
     // The first try and the transparent one.
     assert_eq!(log.lock().unwrap().refused, 2);
+    // A response head over our limit: the stream is reset from here (with
+    // REFUSED_STREAM, as the h2 crate does too), but the server did
+    // process the request: INTERNAL, and not sent again.
+    let (addr, log) = start_server(Refuse::HugeHead);
+    let ch = Channel::builder(rt.clone(), addr).connect().await.unwrap();
+    let e = ch
+        .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal, "{e:?}");
+    assert_eq!(log.lock().unwrap().refused, 1);
 }
 
 #[test]
@@ -439,4 +507,12 @@ fn blocking_refused_streams_are_named_and_unavailable() {
     assert_eq!(e.code, Code::Unavailable, "{e:?}");
     assert!(e.message.contains("REFUSED_STREAM"), "{e:?}");
     assert_eq!(log.lock().unwrap().refused, 2);
+    // A response head over our limit: processed, so INTERNAL, sent once.
+    let (addr, log) = start_server(Refuse::HugeHead);
+    let ch = BChannel::builder(&addr.to_string()).connect().unwrap();
+    let e = ch
+        .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal, "{e:?}");
+    assert_eq!(log.lock().unwrap().refused, 1);
 }
