@@ -998,6 +998,8 @@ ccase("9112§7.1.2", "chunked with trailers -> body, trailers shown with -i",
       0, b"abc")
 ccase("9112§4", "malformed status line -> error",
       b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok", "error")
+ccase("9112§2.3", "HTTP/1.2 response: read as HTTP/1.1",
+      b"HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok", 0, b"ok")
 ccase("9112§4", "unsupported response version HTTP/2.0 -> error",
       b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "error")
 ccase("9110§15.2.2", "101 to a request that asked for no upgrade -> error",
