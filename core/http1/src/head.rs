@@ -198,28 +198,9 @@ impl HeadParser {
             return Ok(None);
         };
         let buf = &rx.as_slice()[..window];
-        let scanned = match self.scan_request(buf, limits) {
-            // RFC 9112 §2.3: a higher minor version of HTTP/1 is processed
-            // as the highest one we implement, 1.1. httparse knows only 1.0
-            // and 1.1, so such a head is parsed from a copy that says 1.1
-            // (same length, so every offset holds for `buf` as well). Only
-            // this rare error path pays for the copy.
-            Err(httparse::Error::Version) => match newer_http1_minor(buf, &Kind::Request) {
-                Some(at) => {
-                    let mut copy = buf.to_vec();
-                    copy[at] = b'1';
-                    self.scan_request(&copy, limits)
-                        .map_err(|e| classify(e, &copy, &Kind::Request, limits))
-                }
-                None => Err(classify(
-                    httparse::Error::Version,
-                    buf,
-                    &Kind::Request,
-                    limits,
-                )),
-            },
-            other => other.map_err(|e| classify(e, buf, &Kind::Request, limits)),
-        };
+        let scanned = scan_as_http11(buf, &Kind::Request, limits, |b| {
+            self.scan_request(b, limits)
+        });
         let Some(ScannedRequest {
             len,
             method_range,
@@ -312,25 +293,9 @@ impl HeadParser {
             return Ok(None);
         };
         let buf = &rx.as_slice()[..window];
-        let scanned = match self.scan_response(buf, limits) {
-            // A higher HTTP/1 minor version is read as 1.1 (RFC 9112 §2.3),
-            // from a copy spelled 1.1, as for requests.
-            Err(httparse::Error::Version) => match newer_http1_minor(buf, &Kind::Response) {
-                Some(at) => {
-                    let mut copy = buf.to_vec();
-                    copy[at] = b'1';
-                    self.scan_response(&copy, limits)
-                        .map_err(|e| classify(e, &copy, &Kind::Response, limits))
-                }
-                None => Err(classify(
-                    httparse::Error::Version,
-                    buf,
-                    &Kind::Response,
-                    limits,
-                )),
-            },
-            other => other.map_err(|e| classify(e, buf, &Kind::Response, limits)),
-        };
+        let scanned = scan_as_http11(buf, &Kind::Response, limits, |b| {
+            self.scan_response(b, limits)
+        });
         let Some((len, code, version)) = scanned? else {
             return limit_err.map_or(Ok(None), Err);
         };
@@ -650,6 +615,31 @@ fn classify(e: httparse::Error, buf: &[u8], kind: &Kind, limits: &Limits) -> Err
                 Error::InvalidVersion
             }
         }
+    }
+}
+
+/// Runs `scan` (httparse over a head) on `buf`. A higher minor version of
+/// HTTP/1 is processed as the highest we implement, 1.1 (RFC 9112 §2.3);
+/// httparse knows only 1.0 and 1.1, so on its version error such a head is
+/// scanned again from a copy spelled 1.1 (same length, so every offset still
+/// points into `buf`). Only that rare error path pays for the copy.
+#[inline]
+fn scan_as_http11<T>(
+    buf: &[u8],
+    kind: &Kind,
+    limits: &Limits,
+    mut scan: impl FnMut(&[u8]) -> Result<Option<T>, httparse::Error>,
+) -> Result<Option<T>, Error> {
+    match scan(buf) {
+        Err(httparse::Error::Version) => match newer_http1_minor(buf, kind) {
+            Some(at) => {
+                let mut copy = buf.to_vec();
+                copy[at] = b'1';
+                scan(&copy).map_err(|e| classify(e, &copy, kind, limits))
+            }
+            None => Err(classify(httparse::Error::Version, buf, kind, limits)),
+        },
+        other => other.map_err(|e| classify(e, buf, kind, limits)),
     }
 }
 
