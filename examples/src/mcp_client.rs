@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use wirestate_mcp::schema::{Resource, ResourceTemplate};
 use wirestate_mcp::{ClientEvent, Era};
 use wirestate_rt::Runtime;
-use wirestate_rt::mcp_client::{McpClient, McpClientConfig, McpClientError};
+use wirestate_rt::mcp_client::{Events, McpClient, McpClientConfig, McpClientError};
 
 /// Which runtime drives the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ pub fn run(
                     }
                 }
                 .map_err(|e| connect_error(&e))?;
-                session(wirestate_tokio::TokioRuntime, client, action).await
+                session(client, action).await
             })
         }
         Rt::Smol => smol::block_on(async {
@@ -151,7 +151,7 @@ pub fn run(
                 }
             }
             .map_err(|e| connect_error(&e))?;
-            session(wirestate_smol::SmolRuntime::new(), client, action).await
+            session(client, action).await
         }),
         Rt::Blocking => blocking(target, timeout, era, action),
     }
@@ -178,13 +178,23 @@ fn blocking(
         Target::Child(cmd) => McpClient::spawn(&cmd[0], &cmd[1..], config),
     }
     .map_err(|e| format!("cannot start the MCP session: {e}"))?;
+    // Printed on a thread of their own until the action is done, then
+    // until none is left: notifications a server sent before its answer
+    // are queued by the time the call returns, and are all printed before
+    // the session closes.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let events = {
         let client = client.clone();
+        let done = done.clone();
         std::thread::spawn(move || {
             loop {
                 match client.next_event(Duration::from_millis(50)) {
                     Some(event) => print_event(&event),
-                    None if client.is_closed() => break,
+                    None if client.is_closed()
+                        || done.load(std::sync::atomic::Ordering::SeqCst) =>
+                    {
+                        break;
+                    }
                     None => {}
                 }
             }
@@ -212,10 +222,9 @@ fn blocking(
         }
         Ok(ExitCode::SUCCESS)
     })();
-    // Let notifications that arrived with the answer be printed first.
-    std::thread::sleep(Duration::from_millis(60));
-    let closed = client.close();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = events.join();
+    let closed = client.close();
     let code = outcome.map_err(|e| e.to_string())?;
     match closed {
         Ok(Some(status)) if !status.success() => {
@@ -233,19 +242,28 @@ fn connect_error(e: &McpClientError) -> String {
 
 /// Does `action`, prints the result, and closes the session (reaping a
 /// child).
-async fn session<R: Runtime>(
-    rt: R,
-    client: McpClient<R>,
-    action: Action,
-) -> Result<ExitCode, String> {
-    if let Some(mut events) = client.events() {
-        rt.spawn(Box::pin(async move {
-            while let Some(event) = events.next().await {
-                print_event(&event);
-            }
-        }));
+async fn session<R: Runtime>(client: McpClient<R>, action: Action) -> Result<ExitCode, String> {
+    // Events are printed in this task, beside the action, not by a task
+    // of their own: such a task could still be waiting for a turn when the
+    // action returns and the process exits, losing the progress and log
+    // notifications that came with the answer.
+    let mut events = client.events();
+    let outcome = match events.as_mut() {
+        Some(events) => {
+            let printer = async {
+                while let Some(event) = events.next().await {
+                    print_event(&event);
+                }
+                std::future::pending().await
+            };
+            futures_lite::future::or(act(&client, action), printer).await
+        }
+        None => act(&client, action).await,
+    };
+    // What arrived with the answer is queued: print it before closing.
+    while let Some(event) = events.as_mut().and_then(Events::try_next) {
+        print_event(&event);
     }
-    let outcome = act(&client, action).await;
     let closed = client.close().await;
     let code = outcome.map_err(|e| e.to_string())?;
     match closed {

@@ -942,6 +942,14 @@ impl Events {
     pub async fn next(&mut self) -> Option<ClientEvent> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
+
+    /// An event already queued, without waiting; `None` when none is.
+    /// Notifications a server sent before a call's answer (its progress
+    /// and log messages) are queued by the time the call returns, so
+    /// draining this then sees all of them.
+    pub fn try_next(&mut self) -> Option<ClientEvent> {
+        self.rx.try_recv().ok()
+    }
 }
 
 /// Cancels a call whose future was dropped before its answer.
