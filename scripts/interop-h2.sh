@@ -20,13 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/venv.sh
 
-H2_VERSION=4.4.1
-cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
-venv="$cache/venv-h2"
-py="$venv/bin/python"
-
 # --- the peers (installed only when missing)
-python_venv "$venv" "import h2, sys; sys.exit(h2.__version__ != '$H2_VERSION')" "h2==$H2_VERSION"
+h2_venv # Python h2, pinned in scripts/lib/venv.sh; sets $py
 command -v nghttpd >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-server >/dev/null; }
 
 cargo build --release --locked -q --bin wirestate

@@ -5,6 +5,15 @@
 # Only when it does not is the venv made (installing Debian's python3-venv
 # first if the interpreter lacks it) and the packages installed, so a
 # second run does nothing.
+# h2_venv: the venv with Python `h2` pinned for the raw HTTP/2 peers
+# (scripts/h2_peer.py, scripts/grpc_spec_peer.py); sets `py` to its python.
+H2_VERSION=4.4.1
+h2_venv() {
+    local venv="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}/venv-h2"
+    python_venv "$venv" "import h2, sys; sys.exit(h2.__version__ != '$H2_VERSION')" "h2==$H2_VERSION"
+    py="$venv/bin/python"
+}
+
 python_venv() {
     local dir=$1 check=$2
     shift 2
