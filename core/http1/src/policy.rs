@@ -151,16 +151,33 @@ pub fn port(uri: &Uri, default: u16) -> Result<u16, OriginError> {
 /// assert_eq!(origin(&uri).unwrap(), ("::1".to_string(), 8080));
 /// ```
 pub fn origin(uri: &Uri) -> Result<(String, u16), OriginError> {
-    match uri.scheme_str() {
-        Some("http") | None => {}
-        Some(other) => return Err(OriginError::UnsupportedScheme(other.to_string())),
+    match secure_origin(uri)? {
+        (host, port, false) => Ok((host, port)),
+        (_, _, true) => Err(OriginError::UnsupportedScheme("https".into())),
     }
+}
+
+/// The origin of an `http://` or `https://` URL, for clients that speak
+/// TLS: (host, port, whether it is `https`), 443 being the default port of
+/// `https`. IPv6 brackets are removed.
+///
+/// ```
+/// use wirestate_http1::policy::secure_origin;
+/// let uri: http::Uri = "https://example.com/x".parse().unwrap();
+/// assert_eq!(secure_origin(&uri).unwrap(), ("example.com".to_string(), 443, true));
+/// ```
+pub fn secure_origin(uri: &Uri) -> Result<(String, u16, bool), OriginError> {
+    let tls = match uri.scheme_str() {
+        Some("http") | None => false,
+        Some("https") => true,
+        Some(other) => return Err(OriginError::UnsupportedScheme(other.to_string())),
+    };
     let host = uri.host().ok_or(OriginError::NoHost)?;
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    Ok((host, port(uri, 80)?))
+    Ok((host, port(uri, if tls { 443 } else { 80 })?, tls))
 }
 
 #[cfg(test)]
@@ -180,6 +197,23 @@ mod tests {
         assert_eq!(origin(&uri("http://u:p@a/")), Ok(("a".into(), 80)));
         assert_eq!(origin(&uri("http://u:p@a:81/")), Ok(("a".into(), 81)));
         assert_eq!(origin(&uri("http://[::1]/")), Ok(("::1".into(), 80)));
+        assert!(matches!(
+            origin(&uri("https://a/")),
+            Err(OriginError::UnsupportedScheme(_))
+        ));
+        assert_eq!(
+            secure_origin(&uri("https://a/")),
+            Ok(("a".into(), 443, true))
+        );
+        assert_eq!(
+            secure_origin(&uri("https://a:8443/")),
+            Ok(("a".into(), 8443, true))
+        );
+        assert_eq!(
+            secure_origin(&uri("http://a/")),
+            Ok(("a".into(), 80, false))
+        );
+        assert!(secure_origin(&uri("ftp://a/")).is_err());
     }
 
     #[test]

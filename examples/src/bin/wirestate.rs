@@ -74,6 +74,14 @@ enum Command {
         /// Repeatable. Off by default.
         #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
         mcp_cors: Vec<String>,
+        /// Serve HTTPS (HTTP/1.1 and HTTP/2, ALPN h2 or http/1.1, and gRPC,
+        /// WebSocket and MCP over it) with this certificate chain (PEM),
+        /// instead of plain HTTP and h2c. Needs --tls-key; tokio and smol.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
@@ -232,15 +240,20 @@ fn main() -> ExitCode {
             shutdown_timeout,
             grpc_web_cors,
             mcp_cors,
-        } => serve(
-            listen,
-            runtime,
-            threads,
-            conformance_fixtures,
-            std::time::Duration::from_secs_f64(shutdown_timeout),
-            cors_policy(&grpc_web_cors),
-            cors_policy(&mcp_cors),
-        ),
+            tls_cert,
+            tls_key,
+        } => server_tls(tls_cert.as_deref(), tls_key.as_deref()).and_then(|tls| {
+            serve(ServeOptions {
+                listen,
+                runtime,
+                threads,
+                fixtures: conformance_fixtures,
+                shutdown_timeout: std::time::Duration::from_secs_f64(shutdown_timeout),
+                cors: cors_policy(&grpc_web_cors),
+                mcp_cors: cors_policy(&mcp_cors),
+                tls,
+            })
+        }),
         Command::McpServer {
             conformance_fixtures,
             runtime: RuntimeKind::Blocking,
@@ -363,7 +376,8 @@ fn cors_policy(origins: &[String]) -> Option<wirestate_grpc::cors::CorsPolicy> {
     }
 }
 
-fn serve(
+/// What `wirestate serve` was asked for.
+struct ServeOptions {
     listen: SocketAddr,
     runtime: RuntimeKind,
     threads: Option<usize>,
@@ -371,7 +385,36 @@ fn serve(
     shutdown_timeout: std::time::Duration,
     cors: Option<wirestate_grpc::cors::CorsPolicy>,
     mcp_cors: Option<wirestate_grpc::cors::CorsPolicy>,
-) -> Result<ExitCode, String> {
+    /// HTTPS instead of plain HTTP (`--tls-cert`, `--tls-key`).
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ServerConfig>>,
+}
+
+/// The server's TLS config from `--tls-cert` and `--tls-key` (clap makes
+/// each require the other).
+fn server_tls(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<Option<std::sync::Arc<wirestate_rt::tls::rustls::ServerConfig>>, String> {
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Ok(None);
+    };
+    wirestate_rt::tls::server_config_from_pem_files(cert, key, wirestate_rt::tls::ALPN)
+        .map(Some)
+        .map_err(|e| format!("cannot use the TLS certificate or key: {e}"))
+}
+
+fn serve(options: ServeOptions) -> Result<ExitCode, String> {
+    let ServeOptions {
+        listen,
+        runtime,
+        threads,
+        fixtures,
+        shutdown_timeout,
+        cors,
+        mcp_cors,
+        tls,
+    } = options;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // The MCP endpoint at /mcp (every runtime), and the 2024-11-05
     // HTTP+SSE transport at /sse and /messages: Host must name a loopback
     // address with the bound port, Origin (if any) a loopback origin.
@@ -391,7 +434,7 @@ fn serve(
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 let addr = listener.0.local_addr().map_err(|e| e.to_string())?;
-                tracing::info!(%addr, runtime = "tokio", "serving http://{addr}/");
+                tracing::info!(%addr, runtime = "tokio", "serving {scheme}://{addr}/");
                 let shutdown = Shutdown::new();
                 on_ctrl_c(shutdown_timeout, {
                     let shutdown = shutdown.clone();
@@ -408,9 +451,18 @@ fn serve(
                     shutdown.clone(),
                 );
                 let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);
-                wirestate_tokio::serve(listener, handler, Default::default(), shutdown)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let rt = wirestate_tokio::TokioRuntime;
+                let config = Default::default();
+                match tls {
+                    Some(tls) => {
+                        let listener = wirestate_rt::tls::TlsListener::new(listener, tls);
+                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
+                    }
+                    None => {
+                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
+                    }
+                }
+                .map_err(|e| e.to_string())?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -439,16 +491,24 @@ fn serve(
                 // is the one the system chose).
                 let addr = wirestate_rt::Listener::local_addr(&listener).unwrap_or(listen);
                 let port = addr.port();
-                tracing::info!(%addr, runtime = "smol", "serving http://{addr}/");
+                tracing::info!(%addr, runtime = "smol", "serving {scheme}://{addr}/");
                 let mcp = mcp
                     .http(rt.clone(), mcp_config(port))
                     .end_streams_on(shutdown.clone());
                 let handler = wirestate_examples::routes::with_mcp(mcp);
                 let grpc = wirestate_examples::grpc::server(rt.clone(), shutdown.clone());
                 let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);
-                wirestate_rt::http1::serve(rt, listener, handler, Default::default(), shutdown)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let config = Default::default();
+                match tls {
+                    Some(tls) => {
+                        let listener = wirestate_rt::tls::TlsListener::new(listener, tls);
+                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
+                    }
+                    None => {
+                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
+                    }
+                }
+                .map_err(|e| e.to_string())?;
                 Ok(ExitCode::SUCCESS)
             }));
             drop(stop);
@@ -457,6 +517,10 @@ fn serve(
             }
             result
         }
+        RuntimeKind::Blocking if tls.is_some() => Err(
+            "--tls-cert: HTTPS is served on the tokio and smol runtimes, not (yet) on blocking"
+                .into(),
+        ),
         RuntimeKind::Blocking => {
             let mut config = wirestate_blocking::ServerConfig::default();
             if let Some(n) = threads {

@@ -20,6 +20,8 @@ pub mod http1;
 pub mod mcp;
 pub mod mcp_client;
 mod shutdown;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod ws;
 
 pub use body::{Body, BodyStream, BodyWriter, Frame, FrameStream};

@@ -2,6 +2,7 @@ use super::client::{SendRequest, handshake};
 use crate::{Body, Error, Runtime};
 use http::{Request, Response, Uri};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wirestate_http1::policy::Retry;
@@ -25,6 +26,12 @@ pub struct ClientConfig {
     /// Send requests back to back on one connection without waiting for
     /// the previous response.
     pub pipelining: bool,
+    /// TLS for `https://` URLs (feature `tls`): `None` trusts the Mozilla
+    /// roots ([`tls::webpki_roots`](crate::tls::webpki_roots)) and offers
+    /// ALPN `http/1.1`. A config of your own should offer `http/1.1` too
+    /// (or nothing): this client speaks no HTTP/2.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientConfig {
@@ -37,11 +44,14 @@ impl Default for ClientConfig {
             max_idle_per_host: 32,
             retry: Retry::default(),
             pipelining: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
 
-type Origin = (String, u16);
+/// Host, port, and whether it is `https`.
+type Origin = (String, u16, bool);
 
 struct Idle {
     sender: SendRequest,
@@ -51,11 +61,14 @@ struct Idle {
 /// An HTTP/1.1 client with a keep-alive connection pool per origin,
 /// connect and request timeouts, and retries with exponential backoff.
 ///
-/// Only `http://` URLs are served (TLS plugs in with a later adapter).
+/// `http://` URLs, and `https://` with the `tls` feature (see
+/// [`ClientConfig::tls`]); others are an [`Error::InvalidRequest`].
 pub struct Client<R: Runtime> {
     rt: R,
     config: Arc<ClientConfig>,
     pool: Arc<Mutex<HashMap<Origin, Vec<Idle>>>>,
+    #[cfg(feature = "tls")]
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl<R: Runtime> Clone for Client<R> {
@@ -64,6 +77,8 @@ impl<R: Runtime> Clone for Client<R> {
             rt: self.rt.clone(),
             config: self.config.clone(),
             pool: self.pool.clone(),
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
         }
     }
 }
@@ -77,7 +92,13 @@ impl<R: Runtime> std::fmt::Debug for Client<R> {
 }
 
 fn origin_of(uri: &Uri) -> Result<Origin, Error> {
-    wirestate_http1::policy::origin(uri).map_err(|e| Error::InvalidRequest(e.to_string()))
+    let origin = wirestate_http1::policy::secure_origin(uri);
+    match origin.map_err(|e| Error::InvalidRequest(e.to_string()))? {
+        (_, _, true) if cfg!(not(feature = "tls")) => Err(Error::InvalidRequest(
+            "https:// needs wirestate-rt's `tls` feature".into(),
+        )),
+        origin => Ok(origin),
+    }
 }
 
 impl<R: Runtime> Client<R> {
@@ -85,6 +106,10 @@ impl<R: Runtime> Client<R> {
     pub fn new(rt: R, config: ClientConfig) -> Self {
         Self {
             rt,
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone().unwrap_or_else(|| {
+                crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
+            }),
             config: Arc::new(config),
             pool: Arc::default(),
         }
@@ -206,25 +231,43 @@ impl<R: Runtime> Client<R> {
         };
         let mut last = Error::InvalidRequest(format!("{} resolved to no address", origin.0));
         for addr in addrs {
-            match crate::timeout(&self.rt, deadline, self.rt.connect(addr)).await {
-                Some(Ok(io)) => {
-                    let (sender, driver) = handshake(
-                        self.rt.clone(),
-                        io,
-                        self.config.http1.clone(),
-                        self.config.pipelining,
-                    );
-                    self.rt.spawn(Box::pin(async move {
-                        if let Err(e) = driver.await {
-                            tracing::debug!(error = %e, "client connection ended with an error");
-                        }
-                    }));
-                    return Ok(sender);
-                }
+            match crate::timeout(&self.rt, deadline, self.open(origin, addr)).await {
+                Some(Ok(sender)) => return Ok(sender),
                 Some(Err(e)) => last = Error::Connect(e),
                 None => return Err(Error::Connect(std::io::ErrorKind::TimedOut.into())),
             }
         }
         Err(last)
+    }
+
+    /// A connection to `addr` (TLS for an `https` origin, the handshake
+    /// done), its driver spawned.
+    async fn open(&self, origin: &Origin, addr: SocketAddr) -> std::io::Result<SendRequest> {
+        let io = self.rt.connect(addr).await?;
+        #[cfg(feature = "tls")]
+        if origin.2 {
+            let name = crate::tls::server_name(&origin.0)?;
+            let mut io = crate::tls::TlsIo::client(io, self.tls.clone(), name)
+                .map_err(std::io::Error::other)?;
+            io.handshake().await?;
+            return Ok(self.start(io));
+        }
+        let _ = origin;
+        Ok(self.start(io))
+    }
+
+    fn start<I: crate::Io>(&self, io: I) -> SendRequest {
+        let (sender, driver) = handshake(
+            self.rt.clone(),
+            io,
+            self.config.http1.clone(),
+            self.config.pipelining,
+        );
+        self.rt.spawn(Box::pin(async move {
+            if let Err(e) = driver.await {
+                tracing::debug!(error = %e, "client connection ended with an error");
+            }
+        }));
+        sender
     }
 }

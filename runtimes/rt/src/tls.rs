@@ -1,0 +1,483 @@
+//! TLS over any [`Io`], with rustls (feature `tls`).
+//!
+//! rustls is itself sans-IO: ciphertext goes in with `read_tls`, is
+//! decrypted by `process_new_packets`, and comes out with `write_tls`. So
+//! TLS is one more [`Io`] here, [`TlsIo`], wrapping any other one — tokio's
+//! and smol's TCP streams alike — and every server and client of this
+//! crate runs over it unchanged: [`TlsListener`] wraps a listener for the
+//! HTTP/1.1 + HTTP/2 server, [`connect`] opens a client stream, and the
+//! HTTP/1.1 client's pool speaks `https://` through it
+//! ([`ClientConfig::tls`](crate::http1::ClientConfig::tls)).
+//!
+//! The server needs no ALPN to pick a protocol: it tells HTTP/2 from
+//! HTTP/1.1 by the client's first bytes, as on a plain port. It still
+//! offers `h2` and `http/1.1` ([`ALPN`]), because clients (curl, grpcio,
+//! browsers) speak HTTP/2 over TLS only when the server agreed to it.
+//!
+//! ```no_run
+//! # async fn run<R: wirestate_rt::Runtime>(rt: R) -> std::io::Result<()> {
+//! use wirestate_rt::tls;
+//! // HTTP/2 over TLS to a server whose certificate a public CA signed.
+//! let config = tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2]);
+//! let addr = rt.resolve("example.com", 443).await?[0];
+//! let stream = tls::connect(&rt, addr, config, tls::server_name("example.com")?).await?;
+//! let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), stream, Default::default());
+//! rt.spawn(Box::pin(async move { let _ = driver.await; }));
+//! # let _ = send; Ok(()) }
+//! ```
+
+use crate::{Io, Listener, Runtime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pub use rustls;
+
+/// ALPN id of HTTP/2 over TLS (RFC 9113 §3.2).
+pub const ALPN_H2: &[u8] = b"h2";
+/// ALPN id of HTTP/1.1.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// What a server that speaks both offers, HTTP/2 first.
+pub const ALPN: &[&[u8]] = &[ALPN_H2, ALPN_HTTP1];
+
+/// The cryptography every config of this module uses: rustls' default
+/// provider (aws-lc-rs, post-quantum key exchange preferred), given
+/// explicitly so that nothing depends on a process-wide default being
+/// installed (or on two providers being linked in).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The Mozilla root certificates (the `webpki-roots` crate): what a client
+/// trusts when it is given nothing else.
+pub fn webpki_roots() -> RootCertStore {
+    RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+/// The certificates of a PEM file (a CA bundle, or one self-signed
+/// certificate) as roots to trust, like curl's `--cacert`.
+///
+/// # Errors
+///
+/// The file cannot be read, holds no certificate, or one it holds is not
+/// usable as a trust anchor.
+pub fn roots_from_pem_file(path: &Path) -> io::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs_from_pem_file(path)? {
+        roots.add(cert).map_err(|e| invalid(path, e))?;
+    }
+    Ok(roots)
+}
+
+/// A client config trusting `roots`, offering `alpn` (empty: no ALPN).
+pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    // The protocol versions are the provider's safe defaults (TLS 1.3 and
+    // 1.2); this cannot fail with aws-lc-rs, which supports both.
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| unreachable!("aws-lc-rs supports the default versions: {e}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A server config presenting `certs` (the server's certificate first, then
+/// its chain) with `key`, offering `alpn`.
+///
+/// # Errors
+///
+/// The key does not match a supported algorithm or the certificate.
+pub fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// [`server_config`] from PEM files: the certificate chain and the private
+/// key (PKCS#8, PKCS#1 or SEC1), as nginx's `ssl_certificate` and
+/// `ssl_certificate_key` take them.
+///
+/// # Errors
+///
+/// A file cannot be read or parsed, or the key does not fit the
+/// certificate.
+pub fn server_config_from_pem_files(
+    cert: &Path,
+    key: &Path,
+    alpn: &[&[u8]],
+) -> io::Result<Arc<ServerConfig>> {
+    let certs = certs_from_pem_file(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, e))?;
+    server_config(certs, key_der, alpn).map_err(|e| invalid(cert, e))
+}
+
+fn certs_from_pem_file(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| invalid(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(path, e))?;
+    if certs.is_empty() {
+        return Err(invalid(path, "no certificate in the file"));
+    }
+    Ok(certs)
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {e}", path.display()),
+    )
+}
+
+/// The name a client checks the server's certificate against: a DNS name,
+/// or an IP address (`127.0.0.1`, `::1`, `[::1]` as URLs carry it).
+///
+/// # Errors
+///
+/// `host` is neither.
+pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(bare.to_owned()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{host:?} is not a server name: {e}"),
+        )
+    })
+}
+
+/// A TLS stream over `I`: plaintext in and out through the [`Io`] trait,
+/// ciphertext on `I`.
+///
+/// The handshake runs as the stream is read and written (writes made before
+/// it ends are kept by rustls and go out encrypted once it has), so a
+/// server can hand a fresh `TlsIo` to its connection task without waiting;
+/// [`TlsIo::handshake`] completes it first when the caller needs its outcome
+/// (the negotiated ALPN protocol, or a certificate error) up front.
+///
+/// A peer that ends the TCP stream without TLS's close_notify alert has
+/// possibly truncated what it sent: that is a read error
+/// (`UnexpectedEof`), not the end of the stream, as in rustls.
+pub struct TlsIo<I> {
+    io: I,
+    conn: rustls::Connection,
+    /// `close_notify` was queued (by `poll_shutdown`).
+    close_sent: bool,
+}
+
+impl<I> std::fmt::Debug for TlsIo<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIo")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("alpn", &self.conn.alpn_protocol())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Io> TlsIo<I> {
+    /// The client side of a connection to `name` over `io`.
+    ///
+    /// # Errors
+    ///
+    /// rustls refused the config (no usable cipher suite).
+    pub fn client(
+        io: I,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
+        let conn = rustls::ClientConnection::new(config, name)?;
+        Ok(Self {
+            io,
+            conn: conn.into(),
+            close_sent: false,
+        })
+    }
+
+    /// The server side of a connection accepted as `io`.
+    ///
+    /// # Errors
+    ///
+    /// rustls refused the config.
+    pub fn server(io: I, config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
+        let conn = rustls::ServerConnection::new(config)?;
+        Ok(Self {
+            io,
+            conn: conn.into(),
+            close_sent: false,
+        })
+    }
+
+    /// The stream TLS runs on.
+    pub fn get_ref(&self) -> &I {
+        &self.io
+    }
+
+    /// The rustls connection: the negotiated version, suite, peer
+    /// certificates, server name.
+    pub fn connection(&self) -> &rustls::Connection {
+        &self.conn
+    }
+
+    /// The ALPN protocol both sides agreed on, once the handshake is done.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// Runs the handshake to its end.
+    ///
+    /// # Errors
+    ///
+    /// The peer failed the handshake (a certificate it or we refused, no
+    /// common version or suite: `InvalidData`), or the stream failed or
+    /// ended first.
+    pub async fn handshake(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_handshake(cx)).await
+    }
+
+    /// [`TlsIo::handshake`] as a poll function.
+    pub fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            // Our side's handshake messages (and, at the end, the client's
+            // Finished) must be out before the handshake counts as done.
+            if self.poll_write_tls(cx)?.is_pending() {
+                return Poll::Pending;
+            }
+            if !self.conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.poll_read_tls(cx)? {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(0) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed the connection during the TLS handshake",
+                    )));
+                }
+                Poll::Ready(_) => {}
+            }
+        }
+    }
+
+    /// Writes what rustls has queued (handshake messages, records,
+    /// alerts) to the stream. Pending while the stream takes no more.
+    fn poll_write_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.conn.wants_write() {
+            let mut out = Bridge {
+                io: &mut self.io,
+                cx,
+            };
+            match self.conn.write_tls(&mut out) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads ciphertext from the stream and processes it: the number of
+    /// bytes read, `0` at the stream's end.
+    fn poll_read_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut input = Bridge {
+            io: &mut self.io,
+            cx,
+        };
+        let n = match self.conn.read_tls(&mut input) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Err(e) = self.conn.process_new_packets() {
+            // rustls queued the alert that tells the peer why; send it if
+            // the stream takes it now, without waiting for it.
+            let _ = self.poll_write_tls(cx);
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<I: Io> Io for TlsIo<I> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match self.conn.reader().read(buf) {
+                // Plaintext, or 0 after the peer's close_notify.
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The stream ended without close_notify.
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            // Handshake replies, key updates and alerts go out as they
+            // come, even when the application has nothing to write; a full
+            // stream registers this task for writability, which is enough.
+            if let Poll::Ready(Err(e)) = self.poll_write_tls(cx) {
+                return Poll::Ready(Err(e));
+            }
+            if self.poll_read_tls(cx)?.is_pending() {
+                return Poll::Pending;
+            }
+            // Read (possibly the stream's end, which rustls now knows):
+            // look for plaintext again.
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            // rustls takes plaintext up to its buffer limit (encrypting it
+            // at once after the handshake, keeping it until then).
+            let taken = self.conn.writer().write_vectored(bufs)?;
+            let flushed = self.poll_write_tls(cx)?;
+            if taken > 0 {
+                return Poll::Ready(Ok(taken));
+            }
+            if flushed.is_pending() || self.conn.is_handshaking() {
+                // Room comes when the stream drains, or (still
+                // handshaking) when the peer's answer is read: both wake
+                // this task.
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.poll_write_tls(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        self.io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.close_sent {
+            self.conn.send_close_notify();
+            self.close_sent = true;
+        }
+        if self.poll_write_tls(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        self.io.poll_shutdown(cx)
+    }
+}
+
+/// The stream as `std::io` sees it, for rustls' `read_tls` and
+/// `write_tls`: `Pending` is `WouldBlock`, with the task's waker
+/// registered by the poll underneath.
+struct Bridge<'a, 'b, I> {
+    io: &'a mut I,
+    cx: &'a mut Context<'b>,
+}
+
+impl<I: Io> Read for Bridge<'_, '_, I> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.io.poll_read(self.cx, buf) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl<I: Io> Write for Bridge<'_, '_, I> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.io.poll_write_vectored(self.cx, bufs) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.io.poll_flush(self.cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+/// A listener whose connections are TLS server streams: give it to
+/// [`http1::serve`](crate::http1::serve) (which also serves HTTP/2) for an
+/// HTTPS server.
+///
+/// Accepting does not wait for the handshake — each connection's task runs
+/// it — so a client that stalls mid-handshake holds only its own
+/// connection, until the server's header-read timer ends it.
+#[derive(Debug)]
+pub struct TlsListener<L> {
+    inner: L,
+    config: Arc<ServerConfig>,
+}
+
+impl<L: Listener> TlsListener<L> {
+    /// TLS with `config` on the connections of `inner`.
+    pub fn new(inner: L, config: Arc<ServerConfig>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<L: Listener> Listener for TlsListener<L> {
+    type Io = TlsIo<L::Io>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Io, SocketAddr)>> {
+        let (io, peer) = match self.inner.poll_accept(cx) {
+            Poll::Ready(Ok(accepted)) => accepted,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(
+            TlsIo::server(io, self.config.clone())
+                .map(|tls| (tls, peer))
+                .map_err(io::Error::other),
+        )
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Opens a TCP connection to `addr` on `rt` and runs the TLS handshake with
+/// `name` as the server's expected name.
+///
+/// # Errors
+///
+/// The connection failed, or the handshake did (see [`TlsIo::handshake`]).
+pub async fn connect<R: Runtime>(
+    rt: &R,
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+) -> io::Result<TlsIo<R::Io>> {
+    let io = rt.connect(addr).await?;
+    let mut tls = TlsIo::client(io, config, name).map_err(io::Error::other)?;
+    tls.handshake().await?;
+    Ok(tls)
+}
