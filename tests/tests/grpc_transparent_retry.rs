@@ -11,10 +11,9 @@
 //! sees, and echoes the gRPC messages of every later request back as the
 //! response, with OK.
 //!
-//! A response head over the client's header list limit is reset by the
-//! client itself (with REFUSED_STREAM, as the h2 crate does): not a
-//! refusal, since the server processed the request, so INTERNAL and never
-//! sent again.
+//! A response head or trailers over the client's header list limit are
+//! reset by the client itself (with CANCEL): not a refusal, since the
+//! server processed the request, so INTERNAL and never sent again.
 //!
 //! A server that refuses every stream shows what the caller gets once
 //! the transparent retry is spent: the HTTP/2 clients' `Error::Refused`
@@ -46,6 +45,9 @@ enum Refuse {
     /// Not a refusal: every stream is answered with a response head over
     /// the client's header list limit (counted as refused all the same).
     HugeHead,
+    /// Not a refusal either: every stream is answered with a head, then
+    /// trailers over the client's header list limit (counted as refused).
+    HugeTrailers,
 }
 
 /// What the server saw: per stream it answered, its
@@ -114,14 +116,23 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
                     end_stream,
                 } => {
                     let mut log = log.lock().unwrap();
-                    if log.refused == 0 || matches!(refuse, Refuse::Always | Refuse::HugeHead) {
+                    if log.refused == 0
+                        || matches!(
+                            refuse,
+                            Refuse::Always | Refuse::HugeHead | Refuse::HugeTrailers
+                        )
+                    {
                         log.refused += 1;
                         match refuse {
                             Refuse::Stream | Refuse::Always => {
                                 let _ = m.reset(stream, ErrorCode::REFUSED_STREAM);
                             }
                             Refuse::GoAway => go_away = true,
-                            Refuse::HugeHead => raw.extend(huge_head(stream.get())),
+                            Refuse::HugeHead => raw.extend(huge_block(stream.get(), true)),
+                            Refuse::HugeTrailers => {
+                                let _ = m.send_response(stream, grpc_head(), false);
+                                raw.extend(huge_block(stream.get(), false));
+                            }
                         }
                         continue;
                     }
@@ -159,14 +170,7 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
             };
             // The request's messages, framed as they came, are the
             // response's.
-            let head = http::Response::builder()
-                .status(200)
-                .header("content-type", "application/grpc")
-                .body(())
-                .unwrap()
-                .into_parts()
-                .0;
-            let _ = m.send_response(stream, head, false);
+            let _ = m.send_response(stream, grpc_head(), false);
             let _ = m.send_data(stream, body.into(), false);
             let mut trailers = http::HeaderMap::new();
             trailers.insert("grpc-status", "0".parse().unwrap());
@@ -200,11 +204,22 @@ fn serve(mut socket: TcpStream, refuse: Refuse, log: &Mutex<Log>) {
     }
 }
 
-/// A response head of about 80 KiB (over the client's 64 KiB
-/// SETTINGS_MAX_HEADER_LIST_SIZE), as HEADERS and CONTINUATION frames
-/// written by hand: the machine checks the peer's limit and would not send
-/// it.
-fn huge_head(stream: u32) -> Vec<u8> {
+/// A gRPC response head: 200, `application/grpc`.
+fn grpc_head() -> http::response::Parts {
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0
+}
+
+/// A response head (`head`) or trailers (ending the stream) of about 80
+/// KiB (over the client's 64 KiB SETTINGS_MAX_HEADER_LIST_SIZE), as
+/// HEADERS and CONTINUATION frames written by hand: the machine checks the
+/// peer's limit and would not send it.
+fn huge_block(stream: u32, head: bool) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, s: &[u8]) {
         // An HPACK string literal, no Huffman: a 7-bit prefix integer.
         if s.len() < 127 {
@@ -220,12 +235,14 @@ fn huge_head(stream: u32) -> Vec<u8> {
         }
         out.extend_from_slice(s);
     }
-    // :status 200 (static index 8), then literals without indexing.
-    let mut block = vec![0x88];
-    for (name, value) in [
-        (&b"content-type"[..], &b"application/grpc"[..]),
-        (b"x-big", &[b'a'; 80 << 10]),
-    ] {
+    // A head: :status 200 (static index 8); then literals without
+    // indexing (the decoder's table is left as it was).
+    let (mut block, first) = if head {
+        (vec![0x88], (&b"content-type"[..], &b"application/grpc"[..]))
+    } else {
+        (Vec::new(), (&b"grpc-status"[..], &b"0"[..]))
+    };
+    for (name, value) in [first, (b"x-big", &[b'a'; 80 << 10])] {
         block.push(0);
         string(&mut block, name);
         string(&mut block, value);
@@ -234,7 +251,11 @@ fn huge_head(stream: u32) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let kind = if i == 0 { 0x1 } else { 0x9 };
-        let flags = if i + 1 == chunks.len() { 0x4 } else { 0 };
+        // END_HEADERS on the last frame, END_STREAM on trailers' HEADERS.
+        let mut flags = if i + 1 == chunks.len() { 0x4 } else { 0 };
+        if i == 0 && !head {
+            flags |= 0x1;
+        }
         out.extend_from_slice(&(chunk.len() as u32).to_be_bytes()[1..]);
         out.extend_from_slice(&[kind, flags]);
         out.extend_from_slice(&stream.to_be_bytes());
@@ -435,17 +456,20 @@ async fn refused_case<R: Runtime>(rt: R) {
     assert!(e.message.contains("REFUSED_STREAM"), "{e:?}");
     // The first try and the transparent one.
     assert_eq!(log.lock().unwrap().refused, 2);
-    // A response head over our limit: the stream is reset from here (with
-    // REFUSED_STREAM, as the h2 crate does too), but the server did
-    // process the request: INTERNAL, and not sent again.
-    let (addr, log) = start_server(Refuse::HugeHead);
-    let ch = Channel::builder(rt.clone(), addr).connect().await.unwrap();
-    let e = ch
-        .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, Code::Internal, "{e:?}");
-    assert_eq!(log.lock().unwrap().refused, 1);
+    // A response head or trailers over our limit: the stream is reset
+    // from here (with CANCEL), but the server did process the request:
+    // INTERNAL, and not sent again.
+    for refuse in [Refuse::HugeHead, Refuse::HugeTrailers] {
+        let (addr, log) = start_server(refuse);
+        let ch = Channel::builder(rt.clone(), addr).connect().await.unwrap();
+        let e = ch
+            .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Internal, "{refuse:?} {e:?}");
+        assert!(e.message.contains("header list size"), "{refuse:?} {e:?}");
+        assert_eq!(log.lock().unwrap().refused, 1, "{refuse:?}");
+    }
 }
 
 #[test]
@@ -507,12 +531,16 @@ fn blocking_refused_streams_are_named_and_unavailable() {
     assert_eq!(e.code, Code::Unavailable, "{e:?}");
     assert!(e.message.contains("REFUSED_STREAM"), "{e:?}");
     assert_eq!(log.lock().unwrap().refused, 2);
-    // A response head over our limit: processed, so INTERNAL, sent once.
-    let (addr, log) = start_server(Refuse::HugeHead);
-    let ch = BChannel::builder(&addr.to_string()).connect().unwrap();
-    let e = ch
-        .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
-        .unwrap_err();
-    assert_eq!(e.code, Code::Internal, "{e:?}");
-    assert_eq!(log.lock().unwrap().refused, 1);
+    // A response head or trailers over our limit: processed, so
+    // INTERNAL, sent once.
+    for refuse in [Refuse::HugeHead, Refuse::HugeTrailers] {
+        let (addr, log) = start_server(refuse);
+        let ch = BChannel::builder(&addr.to_string()).connect().unwrap();
+        let e = ch
+            .unary::<_, SimpleRequest>(BIDI, &numbered(1), &opts)
+            .unwrap_err();
+        assert_eq!(e.code, Code::Internal, "{refuse:?} {e:?}");
+        assert!(e.message.contains("header list size"), "{refuse:?} {e:?}");
+        assert_eq!(log.lock().unwrap().refused, 1, "{refuse:?}");
+    }
 }

@@ -998,6 +998,68 @@ fn client_validates_responses() {
     assert!(out.resets().is_empty());
 }
 
+/// A response section over our header list limit (head, 1xx or
+/// trailers): the server processed the request, so no REFUSED_STREAM
+/// (a refusal, safe to retry) but CANCEL; the connection goes on.
+#[test]
+fn oversized_response_sections_are_not_a_refusal() {
+    let now = Instant::now();
+    let big = "v".repeat(2000);
+    let ok: &[(&str, &str)] = &[(":status", "200")];
+    let big_head: &[(&str, &str)] = &[(":status", "200"), ("x-big", &big)];
+    let big_1xx: &[(&str, &str)] = &[(":status", "103"), ("x-big", &big)];
+    let big_trailers: &[(&str, &str)] = &[("x-big", &big)];
+    // The blocks the server sends (the last one with END_STREAM when
+    // `ends`), and how many final responses reach the application.
+    type Case<'a> = (&'a str, Vec<&'a [(&'a str, &'a str)]>, bool, usize);
+    let cases: Vec<Case> = vec![
+        ("head", vec![big_head], true, 0),
+        ("head with a body to come", vec![big_head], false, 0),
+        ("1xx", vec![big_1xx], false, 0),
+        ("trailers", vec![ok, big_trailers], true, 1),
+    ];
+    let count = |out: &Out, f: &dyn Fn(&Event) -> bool| out.events.iter().filter(|e| f(e)).count();
+    for (name, blocks, ends, responses) in cases {
+        let mut cfg = Config::default();
+        cfg.max_header_list_size = 1000;
+        let mut c = Connection::client(cfg);
+        let mut peer = Peer::server();
+        c.handle_input(now, &peer.take()).unwrap();
+        let id = c.send_request(get("https://e/"), true).unwrap();
+        for (i, b) in blocks.iter().enumerate() {
+            peer.headers(id.get(), b, ends && i + 1 == blocks.len());
+        }
+        c.handle_input(now, &peer.take()).unwrap();
+        let mut reader = Reader::new();
+        let out = reader.read(&mut c);
+        assert_eq!(out.resets(), [(id.get(), ErrorCode::CANCEL)], "{name}");
+        let is_response = |e: &Event| matches!(e, Event::Response { .. });
+        assert_eq!(count(&out, &is_response), responses, "{name}");
+        let is_trailers = |e: &Event| matches!(e, Event::Trailers { .. });
+        assert_eq!(count(&out, &is_trailers), 0, "{name}");
+        let is_local_cancel = |e: &Event| {
+            matches!(
+                e,
+                Event::Reset {
+                    code: ErrorCode::CANCEL,
+                    remote: false,
+                    ..
+                }
+            )
+        };
+        assert_eq!(count(&out, &is_local_cancel), 1, "{name}");
+        assert!(c.error().is_none(), "{name}");
+        // The table stayed in sync: the next request on the connection is
+        // answered.
+        let next = c.send_request(get("https://e/"), true).unwrap();
+        peer.headers(next.get(), ok, true);
+        c.handle_input(now, &peer.take()).unwrap();
+        let out = reader.read(&mut c);
+        assert!(out.resets().is_empty(), "{name}");
+        assert_eq!(count(&out, &is_response), 1, "{name}");
+    }
+}
+
 #[test]
 fn eof_with_streams_active_is_an_error() {
     let (mut c, mut s) = pair();

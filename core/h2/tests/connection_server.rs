@@ -476,6 +476,47 @@ fn header_list_bomb_gets_431() {
     assert!(s.error().is_none());
 }
 
+/// Request trailers over the limit come after the head went to the
+/// application: no 431 and no REFUSED_STREAM (which would tell the client
+/// to send the request again), but PROTOCOL_ERROR; the table stays in
+/// sync and the connection serves on.
+#[test]
+fn oversized_request_trailers_are_not_a_refusal() {
+    let mut cfg = Config::default();
+    cfg.max_header_list_size = 1000;
+    let mut p = Peer::client();
+    p.post(1, &[]).data(1, b"abc", false);
+    p.headers(1, &[("x-big", &"v".repeat(2000))], true);
+    p.headers(3, &fields(&req("GET", "/next")), true);
+    let (s, out) = server_with(cfg, &p.take());
+    let r = out.requests();
+    assert_eq!(r.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+    assert!(!out.frames.iter().any(|f| matches!(f, Frame::Headers(_))));
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::Reset {
+            stream,
+            code: ErrorCode::PROTOCOL_ERROR,
+            remote: false,
+        } if stream.get() == 1
+    )));
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, Event::Trailers { .. }))
+    );
+    assert!(s.error().is_none());
+    // Without END_STREAM it is malformed as well: the same code.
+    let mut p = Peer::client();
+    p.post(1, &[]);
+    p.headers(1, &[("x-big", &"v".repeat(2000))], false);
+    let mut cfg = Config::default();
+    cfg.max_header_list_size = 1000;
+    let (_, out) = server_with(cfg, &p.take());
+    assert_eq!(out.resets(), [(1, ErrorCode::PROTOCOL_ERROR)]);
+}
+
 fn flood_code(input: &[u8], cfg: Config) -> (Option<ErrorCode>, Out) {
     let (s, out) = server_with(cfg, input);
     if let Some(e) = s.error() {

@@ -24,8 +24,10 @@ pub struct Config {
     /// values are clamped). Default 16384.
     pub max_frame_size: u32,
     /// SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce (name + value
-    /// + 32 per field). Larger header lists are refused per stream (a 431
-    ///   response on a server). Default 64 KiB.
+    /// + 32 per field). Larger header lists end their stream: a request
+    ///   head gets a 431 response, request trailers RST_STREAM
+    ///   PROTOCOL_ERROR, a response's head or trailers RST_STREAM CANCEL
+    ///   (see [`Event::Reset`](super::Event::Reset)). Default 64 KiB.
     pub max_header_list_size: u32,
     /// SETTINGS_HEADER_TABLE_SIZE we advertise (our HPACK decoder's table).
     /// Default 4096.

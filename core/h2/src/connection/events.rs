@@ -63,6 +63,14 @@ pub enum Event {
     /// the peer's error (malformed message, flow-control violation). Not
     /// reported for a [`reset`](super::Connection::reset) the application
     /// asked for.
+    ///
+    /// A header section over
+    /// [`max_header_list_size`](super::Config::max_header_list_size) on a
+    /// stream under way is reset by us with PROTOCOL_ERROR (request
+    /// trailers, on a server) or CANCEL (a response's head or trailers, on
+    /// a client: the only reset of ours with CANCEL). Neither is a
+    /// refusal: the request was processed, or may have been, so it is not
+    /// safe to send again.
     Reset {
         /// The stream.
         stream: StreamId,

@@ -419,7 +419,34 @@ impl Connection {
             Err(e) => return self.state_error(now, id, e),
         };
         if too_large {
-            return self.stream_error(now, id, ErrorCode::REFUSED_STREAM);
+            // A header section over our limit on a stream already under
+            // way: never REFUSED_STREAM, which promises the request was
+            // not processed and may be retried (RFC 9113 §8.7), and is
+            // retried at once by HTTP/2 clients (gRPC transparently).
+            // Nor 431, which says the server would not process it (RFC
+            // 6585 §5; it goes out only for an oversized request head,
+            // before the application sees it: `on_new_stream`).
+            let code = if s.local {
+                // Our request's response (its head, a 1xx or its
+                // trailers): the server processed the request; we discard
+                // what we cannot take (RFC 9113 §10.5.1) and no longer
+                // need the stream. Go's client says PROTOCOL_ERROR and
+                // grpc-go FRAME_SIZE_ERROR; CANCEL is what a server hears
+                // from every client that gave up on a stream, and no
+                // other reset of ours on a stream we opened uses it, so
+                // the runtimes tell this case apart by it.
+                ErrorCode::CANCEL
+            } else {
+                // Request trailers: the head went to the application,
+                // which may have acted on it. PROTOCOL_ERROR: the client
+                // broke the limit we advertised; a gRPC client maps it to
+                // INTERNAL, what grpc-go and our clients report for an
+                // oversized header section they receive (CANCEL would
+                // read as CANCELLED, ENHANCE_YOUR_CALM as
+                // RESOURCE_EXHAUSTED, which retry policies may list).
+                ErrorCode::PROTOCOL_ERROR
+            };
+            return self.stream_error(now, id, code);
         }
         let stream = StreamId::from_bits(id);
         match s.rx {

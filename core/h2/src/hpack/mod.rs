@@ -142,9 +142,14 @@ pub enum Hint {
     /// and [`COMPRESSION_ERROR`] (RFC 9113 §4.3).
     CompressionError,
     /// Only this header list is refused; the dynamic table is intact. A
-    /// server may answer 431 (Request Header Fields Too Large); either
-    /// side then resets the stream, with [`REFUSED_STREAM`] as the `h2`
-    /// crate does (RFC 9113 §8.2.3 leaves the choice open).
+    /// server may answer 431 (Request Header Fields Too Large) to a
+    /// request head, a client discards the response (RFC 9113 §10.5.1,
+    /// which names no reset code). [`error_code`](Self::error_code) is
+    /// [`REFUSED_STREAM`], as the `h2` crate uses: right only while nothing
+    /// of the request was processed, since it tells the peer it may send
+    /// the request again (RFC 9113 §8.7). The connection resets request
+    /// trailers and responses with other codes (see
+    /// `connection::Event::Reset`).
     RefuseStream,
 }
 

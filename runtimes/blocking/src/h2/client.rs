@@ -721,16 +721,15 @@ impl App for ClientApp {
                 remote,
             } => {
                 if let Some(e) = self.remove(stream) {
-                    // Our machine resets a stream with REFUSED_STREAM when a
-                    // response's header section is over our limit: the
-                    // request was processed, so it is not a refusal (that
-                    // would retry it transparently).
-                    e.shared
-                        .kill(if !remote && code == ErrorCode::REFUSED_STREAM {
-                            Dead::HeadersTooLarge
-                        } else {
-                            Dead::Reset(code)
-                        });
+                    // Our machine's only CANCEL is for a response header
+                    // section over our limit: the request was processed,
+                    // so neither a refusal nor a cancellation of ours (see
+                    // `Event::Reset`).
+                    e.shared.kill(if !remote && code == ErrorCode::CANCEL {
+                        Dead::HeadersTooLarge
+                    } else {
+                        Dead::Reset(code)
+                    });
                 }
             }
             Event::StreamRefused { stream } => {

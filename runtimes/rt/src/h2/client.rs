@@ -225,11 +225,11 @@ impl ClientApp {
                     let err = || match (code, remote) {
                         // From the server: nothing of it was processed (§8.7).
                         (ErrorCode::REFUSED_STREAM, true) => Error::Refused { goaway: false },
-                        // From our machine, which resets a stream with it
-                        // when a response's header section is over our
-                        // limit: the request was processed, so it is not a
-                        // refusal (that would retry it transparently).
-                        (ErrorCode::REFUSED_STREAM, false) => Error::HeadersTooLarge,
+                        // From our machine, whose only CANCEL is for a
+                        // response header section over our limit: the
+                        // request was processed, so neither a refusal nor
+                        // a cancellation of ours (see `Event::Reset`).
+                        (ErrorCode::CANCEL, false) => Error::HeadersTooLarge,
                         (code, _) => Error::Reset(code),
                     };
                     if let Some(tx) = s.reply {
