@@ -13,7 +13,8 @@ own.
 The expected reactions are RFC 9113's, sized by wirestate-h2's defaults
 (core/h2/src/connection/config.rs): SETTINGS_MAX_FRAME_SIZE 16384,
 SETTINGS_MAX_CONCURRENT_STREAMS 100, SETTINGS_MAX_HEADER_LIST_SIZE 64 KiB
-(431 above it), 128 KiB per field block, 32 CONTINUATIONs per block, and per
+(431 above it for a request head, RST_STREAM PROTOCOL_ERROR for request
+trailers), 128 KiB per field block, 32 CONTINUATIONs per block, and per
 10 s: 200 streams reset by the peer, 100 SETTINGS, 100 PING.
 
     h2_peer.py cases    HOST PORT LABEL [NAME...]
@@ -787,6 +788,28 @@ def _(p):
     p.send(out)
     status, _ = p.read_response(1)
     require(status == "431", "status %s, expected 431" % status)
+    p.expect_served(3)
+
+
+@case("request trailers over the header list limit (80 KB) -> RST_STREAM PROTOCOL_ERROR, "
+      "neither 431 nor REFUSED_STREAM (the head was processed), connection keeps serving")
+def _(p):
+    p.h2_handshake()
+    p.send(headers_frame(1, req_fields("POST", "/echo", extra=[("te", "trailers")]), end_stream=False)
+           + frame(DATA, 0, 1, b"test"))
+    blk = block([("x-big-%d" % i, "b" * 1000) for i in range(80)])
+    require(len(blk) > MAX_HEADER_LIST_SIZE, "block too small")
+    chunks = [blk[i:i + MAX_FRAME_SIZE] for i in range(0, len(blk), MAX_FRAME_SIZE)]
+    out = frame(HEADERS, END_STREAM, 1, chunks[0])
+    for i, c in enumerate(chunks[1:], 1):
+        out += frame(CONTINUATION, END_HEADERS if i == len(chunks) - 1 else 0, 1, c)
+    p.send(out)
+    # REFUSED_STREAM would tell the client to send the request again
+    # (RFC 9113 §8.7), a 431 that it was not processed (RFC 6585 §5).
+    f = p.wait_for(lambda f: f.stream == 1 and (f.type == RST_STREAM or f.status() == "431"),
+                   "RST_STREAM on stream 1")
+    require(f.type == RST_STREAM, "431 after the request head was delivered: %r" % f)
+    require(CODES.get(f.code) == "PROTOCOL_ERROR", "%r, expected PROTOCOL_ERROR" % f)
     p.expect_served(3)
 
 
