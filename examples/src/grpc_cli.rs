@@ -72,6 +72,51 @@ pub struct Options {
     /// The request as `-d` gave it: JSON, `@FILE` or `@` (stdin); instead
     /// of the JSON argument.
     pub data: Option<String>,
+    /// gRPC over TLS (ALPN h2) with this client config, instead of h2c
+    /// (`--tls`; tokio and smol).
+    pub tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
+}
+
+/// An HTTP/2 connection to `addr` for `target` (`HOST:PORT`), h2c or over
+/// TLS (the certificate checked against HOST, ALPN h2 required as gRPC
+/// requires it), its driver spawned.
+pub(crate) async fn h2_connect<R: wirestate_rt::Runtime>(
+    rt: &R,
+    addr: SocketAddr,
+    target: &str,
+    tls: Option<&std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
+) -> Result<wirestate_rt::h2::SendRequest, Status> {
+    use wirestate_rt::tls;
+    let unavailable =
+        |e: std::io::Error| Status::new(Code::Unavailable, format!("connecting to {target}: {e}"));
+    let Some(config) = tls else {
+        let io = rt.connect(addr).await.map_err(unavailable)?;
+        return Ok(spawn_h2(rt, io));
+    };
+    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
+    let name =
+        tls::server_name(host).map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
+    let io = tls::connect(rt, addr, config.clone(), name)
+        .await
+        .map_err(unavailable)?;
+    if io.alpn_protocol() != Some(tls::ALPN_H2) {
+        return Err(Status::new(
+            Code::Unavailable,
+            format!("{target} did not agree to HTTP/2 over TLS (ALPN h2)"),
+        ));
+    }
+    Ok(spawn_h2(rt, io))
+}
+
+fn spawn_h2<R: wirestate_rt::Runtime, I: wirestate_rt::Io>(
+    rt: &R,
+    io: I,
+) -> wirestate_rt::h2::SendRequest {
+    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+    rt.spawn(Box::pin(async move {
+        let _ = driver.await;
+    }));
+    send
 }
 
 /// How a method streams.
@@ -389,6 +434,7 @@ struct Call {
     metadata: Metadata,
     timeout: Option<Duration>,
     printer: Printer,
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
 }
 
 /// Runs `wirestate grpc`: `words` is `HOST:PORT list` or `HOST:PORT
@@ -400,6 +446,11 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
     let Some(path) = rest.first() else {
         return Err("missing the method (or `list`)".into());
     };
+    if opts.tls.is_some() && (opts.web.is_some() || opts.runtime == Rt::Blocking) {
+        return Err(
+            "--tls: gRPC over TLS is spoken on the tokio and smol runtimes, without --web".into(),
+        );
+    }
     if path == "list" {
         return list_command(opts, target, rest.get(1));
     }
@@ -460,6 +511,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
             output: m.output(),
             stdout_error: std::sync::Mutex::new(None),
         },
+        tls: opts.tls.clone(),
     };
     let result = match (opts.runtime, opts.web) {
         (Rt::Tokio, web) => {
@@ -520,6 +572,7 @@ fn reflection<'a>(
     }
     Ok(crate::grpc_reflect::Server {
         runtime: opts.runtime,
+        tls: opts.tls.clone(),
         target,
         addr: resolve(target).map_err(Failure::NoReflection)?,
         metadata: metadata(&opts.headers).map_err(Failure::NoReflection)?,
@@ -596,17 +649,7 @@ async fn native_call<R: wirestate_rt::Runtime>(
             .await?;
         return async_calls(&ch, call).await;
     }
-    let unavailable = |e: std::io::Error| {
-        Status::new(
-            Code::Unavailable,
-            format!("connecting to {}: {e}", call.target),
-        )
-    };
-    let io = rt.connect(call.addr).await.map_err(unavailable)?;
-    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
-    rt.spawn(Box::pin(async move {
-        let _ = driver.await;
-    }));
+    let send = h2_connect(&rt, call.addr, &call.target, call.tls.as_ref()).await?;
     let ch = Channel::new(rt, send, &call.target)?;
     async_calls(&ch, call).await
 }

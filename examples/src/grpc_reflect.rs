@@ -53,6 +53,8 @@ impl std::fmt::Display for Failure {
 /// Where and how to ask.
 pub(crate) struct Server<'a> {
     pub(crate) runtime: Rt,
+    /// gRPC over TLS with this config (tokio and smol).
+    pub(crate) tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
     pub(crate) target: &'a str,
     pub(crate) addr: SocketAddr,
     pub(crate) metadata: Metadata,
@@ -210,16 +212,8 @@ impl Server<'_> {
         timeout: Duration,
     ) -> Result<Vec<ServerReflectionResponse>, Status> {
         use wirestate_rt::grpc::{CallOptions, Channel};
-        let io = rt.connect(self.addr).await.map_err(|e| {
-            Status::new(
-                Code::Unavailable,
-                format!("connecting to {}: {e}", self.target),
-            )
-        })?;
-        let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
-        rt.spawn(Box::pin(async move {
-            let _ = driver.await;
-        }));
+        let send =
+            crate::grpc_cli::h2_connect(&rt, self.addr, self.target, self.tls.as_ref()).await?;
         let ch = Channel::new(rt, send, self.target)?;
         let opts = CallOptions::default()
             .with_metadata(self.metadata.clone())

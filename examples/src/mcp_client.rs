@@ -101,6 +101,7 @@ pub fn run(
     rt: Rt,
     timeout: Duration,
     era: Era,
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
     words: &[String],
     command: &[String],
 ) -> Result<ExitCode, String> {
@@ -109,8 +110,14 @@ pub fn run(
             Some((url, rest)) if url.starts_with("http://") || url.starts_with("https://") => {
                 (Target::Http(url.as_str()), rest)
             }
-            Some((url, rest)) if url.starts_with("ws://") => (Target::Ws(url.as_str()), rest),
-            _ => return Err("give a URL (http://... or ws://...) or a command after `--`".into()),
+            Some((url, rest)) if url.starts_with("ws://") || url.starts_with("wss://") => {
+                (Target::Ws(url.as_str()), rest)
+            }
+            _ => {
+                return Err(
+                    "give a URL (http(s)://... or ws(s)://...) or a command after `--`".into(),
+                );
+            }
         }
     } else {
         (Target::Child(command), words)
@@ -124,6 +131,11 @@ pub fn run(
     // The stateless era sends logs only to requests that ask for a level;
     // the initialize era's servers send theirs unasked.
     config.session.log_level = Some(wirestate_mcp::schema::LoggingLevel::Info);
+    config.tls = tls;
+    let secure = matches!(target, Target::Http(u) | Target::Ws(u) if u.starts_with("https://") || u.starts_with("wss://"));
+    if secure && rt == Rt::Blocking {
+        return Err("https:// and wss:// need --runtime tokio or smol (TLS)".into());
+    }
     match rt {
         Rt::Tokio => {
             let runtime = tokio::runtime::Builder::new_current_thread()

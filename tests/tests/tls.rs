@@ -35,10 +35,14 @@ fn identity() -> Identity {
     Identity { server, roots }
 }
 
-/// The demo routes and the gRPC echo service, as `wirestate serve` has them.
+/// The demo routes, the MCP endpoint and the gRPC services, as `wirestate
+/// serve` has them.
 fn handler<R: Runtime>(rt: R, shutdown: Shutdown) -> impl wirestate_rt::http1::Handler {
+    let mut mcp_config = wirestate_mcp::HttpConfig::default();
+    mcp_config.hosts = wirestate_mcp::http::HostPolicy::Localhost { port: None };
+    let mcp = wirestate_examples::mcp::server(false).http(rt.clone(), mcp_config);
     let grpc = wirestate_examples::grpc::server(rt, shutdown);
-    wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle)
+    wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::with_mcp(mcp))
 }
 
 /// A runtime the scenarios run on: its listener, and a way to run a future.
@@ -218,6 +222,54 @@ fn websocket<R: Rt>() {
     });
 }
 
+/// `ws::connect_with_tls` takes a `wss://` URL as `ws::connect` takes
+/// `ws://`, and the MCP client speaks Streamable HTTP over `https://` and
+/// WebSocket over `wss://`.
+fn secure_urls<R: Rt>() {
+    let id = identity();
+    R::run(async move {
+        let (addr, shutdown) = start::<R>(&id);
+        let rt = R::get();
+        let tls = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
+        let url = format!("wss://localhost:{}/ws", addr.port());
+        let (mut ws, conn) =
+            wirestate_rt::ws::connect_with_tls(rt.clone(), &url, Default::default(), tls.clone())
+                .await
+                .unwrap();
+        rt.spawn(Box::pin(async move {
+            let _ = conn.await;
+        }));
+        ws.send(vec![1u8, 2, 3]).await.unwrap();
+        match ws.recv().await {
+            Some(Ok(wirestate_rt::ws::Message::Binary(b))) => assert_eq!(&b[..], [1, 2, 3]),
+            other => panic!("expected the echo, got {other:?}"),
+        }
+        // ws::connect itself says what wss:// needs instead of failing later.
+        let refused = wirestate_rt::ws::connect(rt.clone(), &url, Default::default()).await;
+        assert!(matches!(
+            refused,
+            Err(wirestate_rt::ws::Error::InvalidUrl(_))
+        ));
+
+        for scheme in ["https", "wss"] {
+            let mut config = wirestate_rt::mcp_client::McpClientConfig::default();
+            config.tls = Some(tls.clone());
+            let url = format!("{scheme}://localhost:{}/mcp", addr.port());
+            let client = if scheme == "https" {
+                wirestate_rt::mcp_client::McpClient::connect_http(rt.clone(), &url, config).await
+            } else {
+                wirestate_rt::mcp_client::McpClient::connect_websocket(rt.clone(), &url, config)
+                    .await
+            }
+            .unwrap();
+            let tools = client.list_tools(None).await.unwrap();
+            assert!(tools.tools.iter().any(|t| t.name == "echo"), "{scheme}");
+            client.close().await.unwrap();
+        }
+        shutdown.trigger();
+    });
+}
+
 /// What a client must refuse: a certificate no trusted root signed, and
 /// one for another name. Each is a handshake error naming the cause.
 fn refused_certificates<R: Rt>() {
@@ -327,6 +379,7 @@ on_both_runtimes!(
     https_client,
     h2_and_grpc,
     websocket,
+    secure_urls,
     refused_certificates,
     plaintext_on_tls_port,
     stalled_handshake

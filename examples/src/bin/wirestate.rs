@@ -17,7 +17,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum RuntimeKind {
     Tokio,
     Smol,
@@ -118,7 +118,13 @@ enum Command {
         /// `curl --http2-prior-knowledge` does.
         #[arg(long = "http2-prior-knowledge")]
         http2: bool,
-        /// The URL (http:// only).
+        /// Trust the certificates of this PEM file (a CA bundle, or the
+        /// server's self-signed certificate) for https:// instead of the
+        /// Mozilla roots, as curl's --cacert.
+        #[arg(long, value_name = "PEM")]
+        cacert: Option<std::path::PathBuf>,
+        /// The URL: http://, or https:// (tokio and smol; HTTP/1.1, or
+        /// HTTP/2 by ALPN with --http2-prior-knowledge).
         url: String,
     },
     /// A WebSocket client: stdin lines go out as text messages, received
@@ -134,7 +140,12 @@ enum Command {
         /// Subprotocol to offer (repeatable).
         #[arg(long = "protocol")]
         protocols: Vec<String>,
-        /// The URL (ws:// only).
+        /// Trust the certificates of this PEM file (a CA bundle, or the
+        /// server's self-signed certificate) for wss:// instead of the
+        /// Mozilla roots, as curl's --cacert.
+        #[arg(long, value_name = "PEM")]
+        cacert: Option<std::path::PathBuf>,
+        /// The URL: ws://, or wss:// (tokio and smol).
         url: String,
     },
     /// A small MCP client: `wirestate mcp [--runtime R] URL ACTION` for a
@@ -158,6 +169,12 @@ enum Command {
         /// only).
         #[arg(long, default_value = "auto", value_parser = parse_era)]
         era: wirestate_mcp::Era,
+        /// Trust the certificates of this PEM file (a CA bundle, or the
+        /// server's self-signed certificate) for https:// and wss:// instead of the
+        /// Mozilla roots, as curl's --cacert.
+        #[arg(long, value_name = "PEM")]
+        cacert: Option<std::path::PathBuf>,
+
         /// URL ACTION ARGS...: the endpoint (http://... or ws://...), left out when a
         /// command follows `--`, then the action and its arguments.
         #[arg(required = true)]
@@ -206,6 +223,14 @@ enum Command {
         /// file) or `@` (read from stdin); instead of the JSON argument.
         #[arg(short = 'd', long = "data", value_name = "JSON|@FILE|@")]
         data: Option<String>,
+        /// gRPC over TLS (ALPN h2) instead of h2c, the server's certificate
+        /// checked against HOST (tokio and smol).
+        #[arg(long)]
+        tls: bool,
+        /// With --tls (which it implies): trust the certificates of this
+        /// PEM file instead of the Mozilla roots.
+        #[arg(long, value_name = "PEM")]
+        cacert: Option<std::path::PathBuf>,
         /// HOST:PORT, then `list [SERVICE]`, `describe SYMBOL`, or
         /// /pkg.Service/Method and the request:
         /// JSON (default `{}`; a sequence of objects for client- and
@@ -274,6 +299,7 @@ fn main() -> ExitCode {
             include,
             runtime,
             http2,
+            cacert,
             url,
         } => {
             let has_body = data.is_some() || data_file.is_some();
@@ -284,6 +310,7 @@ fn main() -> ExitCode {
                 include,
                 runtime,
                 http2,
+                cacert: cacert.as_deref(),
                 url: &url,
             };
             http_request(opts, data, data_file)
@@ -292,25 +319,31 @@ fn main() -> ExitCode {
             runtime,
             no_deflate,
             protocols,
+            cacert,
             url,
-        } => ws_client(runtime, !no_deflate, protocols, &url),
+        } => client_tls(cacert.as_deref(), &[wirestate_rt::tls::ALPN_HTTP1])
+            .and_then(|tls| ws_client(runtime, !no_deflate, protocols, tls, &url)),
         Command::Mcp {
             runtime,
             timeout,
             era,
+            cacert,
             words,
             command,
-        } => wirestate_examples::mcp_client::run(
-            match runtime {
-                RuntimeKind::Tokio => wirestate_examples::mcp_client::Rt::Tokio,
-                RuntimeKind::Smol => wirestate_examples::mcp_client::Rt::Smol,
-                RuntimeKind::Blocking => wirestate_examples::mcp_client::Rt::Blocking,
-            },
-            std::time::Duration::from_secs(timeout),
-            era,
-            &words,
-            &command,
-        ),
+        } => client_tls(cacert.as_deref(), &[wirestate_rt::tls::ALPN_HTTP1]).and_then(|tls| {
+            wirestate_examples::mcp_client::run(
+                match runtime {
+                    RuntimeKind::Tokio => wirestate_examples::mcp_client::Rt::Tokio,
+                    RuntimeKind::Smol => wirestate_examples::mcp_client::Rt::Smol,
+                    RuntimeKind::Blocking => wirestate_examples::mcp_client::Rt::Blocking,
+                },
+                std::time::Duration::from_secs(timeout),
+                era,
+                Some(tls),
+                &words,
+                &command,
+            )
+        }),
         Command::Grpc {
             runtime,
             web,
@@ -318,25 +351,35 @@ fn main() -> ExitCode {
             headers,
             timeout,
             data,
+            tls,
+            cacert,
             words,
-        } => wirestate_examples::grpc_cli::run(
-            &wirestate_examples::grpc_cli::Options {
-                runtime: match runtime {
-                    RuntimeKind::Tokio => wirestate_examples::grpc_cli::Rt::Tokio,
-                    RuntimeKind::Smol => wirestate_examples::grpc_cli::Rt::Smol,
-                    RuntimeKind::Blocking => wirestate_examples::grpc_cli::Rt::Blocking,
+        } => (if tls || cacert.is_some() {
+            client_tls(cacert.as_deref(), &[wirestate_rt::tls::ALPN_H2]).map(Some)
+        } else {
+            Ok(None)
+        })
+        .and_then(|tls| {
+            wirestate_examples::grpc_cli::run(
+                &wirestate_examples::grpc_cli::Options {
+                    runtime: match runtime {
+                        RuntimeKind::Tokio => wirestate_examples::grpc_cli::Rt::Tokio,
+                        RuntimeKind::Smol => wirestate_examples::grpc_cli::Rt::Smol,
+                        RuntimeKind::Blocking => wirestate_examples::grpc_cli::Rt::Blocking,
+                    },
+                    web: match (web, web_text) {
+                        (_, true) | (Some(WebKind::Text), _) => Some(wirestate_grpc::WebMode::Text),
+                        (Some(WebKind::Binary), false) => Some(wirestate_grpc::WebMode::Binary),
+                        (None, false) => None,
+                    },
+                    headers,
+                    timeout,
+                    data,
+                    tls,
                 },
-                web: match (web, web_text) {
-                    (_, true) | (Some(WebKind::Text), _) => Some(wirestate_grpc::WebMode::Text),
-                    (Some(WebKind::Binary), false) => Some(wirestate_grpc::WebMode::Binary),
-                    (None, false) => None,
-                },
-                headers,
-                timeout,
-                data,
-            },
-            &words,
-        ),
+                &words,
+            )
+        }),
     };
     match result {
         Ok(code) => code,
@@ -602,8 +645,10 @@ fn build_request<B>(
     url: &str,
 ) -> Result<http::Request<B>, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("only http:// URLs are supported, not {url:?}"));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!(
+            "only http:// and https:// URLs are supported, not {url:?}"
+        ));
     }
     let mut b = http::Request::builder().method(method).uri(uri);
     for h in headers {
@@ -649,7 +694,22 @@ struct HttpOptions<'a> {
     include: bool,
     runtime: RuntimeKind,
     http2: bool,
+    cacert: Option<&'a std::path::Path>,
     url: &'a str,
+}
+
+/// The TLS config of a client: trusting `cacert`'s certificates (curl's
+/// --cacert) or else the Mozilla roots, offering `alpn`.
+fn client_tls(
+    cacert: Option<&std::path::Path>,
+    alpn: &[&[u8]],
+) -> Result<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>, String> {
+    use wirestate_rt::tls;
+    let roots = match cacert {
+        Some(path) => tls::roots_from_pem_file(path).map_err(|e| format!("--cacert: {e}"))?,
+        None => tls::webpki_roots(),
+    };
+    Ok(tls::client_config(roots, alpn))
 }
 
 fn http_request(
@@ -663,8 +723,25 @@ fn http_request(
         include,
         runtime,
         http2,
+        cacert,
         url,
     } = opts;
+    let secure = url.starts_with("https://");
+    if secure && runtime == RuntimeKind::Blocking {
+        return Err("https:// needs --runtime tokio or smol (TLS)".into());
+    }
+    // HTTP/2 over TLS only when the server agrees to it by ALPN; the
+    // pooled HTTP/1.1 client offers http/1.1.
+    let tls = client_tls(
+        cacert,
+        &[if http2 {
+            wirestate_rt::tls::ALPN_H2
+        } else {
+            wirestate_rt::tls::ALPN_HTTP1
+        }],
+    )?;
+    let mut client_config = wirestate_rt::http1::ClientConfig::default();
+    client_config.tls = Some(tls.clone());
     let data: Option<Vec<u8>> = match (data, data_file) {
         (Some(d), _) => Some(d.into_bytes()),
         (None, Some(path)) => {
@@ -686,14 +763,21 @@ fn http_request(
             let req = async_request(data)?;
             let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let res = h2_request(wirestate_tokio::TokioRuntime, req, url).await?;
+                let res = h2_request(
+                    wirestate_tokio::TokioRuntime,
+                    req,
+                    secure.then_some(tls),
+                    url,
+                )
+                .await?;
                 print_response(res, include).await
             })?;
         }
         RuntimeKind::Smol if http2 => {
             let req = async_request(data)?;
             smol::block_on(async {
-                let res = h2_request(wirestate_smol::SmolRuntime::new(), req, url).await?;
+                let rt = wirestate_smol::SmolRuntime::new();
+                let res = h2_request(rt, req, secure.then_some(tls), url).await?;
                 print_response(res, include).await
             })?;
         }
@@ -707,7 +791,7 @@ fn http_request(
             let req = async_request(data)?;
             let rt = tokio_runtime(Some(1)).map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let client = wirestate_tokio::client(Default::default());
+                let client = wirestate_tokio::client(client_config);
                 let res = client
                     .request(req)
                     .await
@@ -718,7 +802,7 @@ fn http_request(
         RuntimeKind::Smol => {
             let req = async_request(data)?;
             smol::block_on(async {
-                let client = wirestate_smol::client(Default::default());
+                let client = wirestate_smol::client(client_config);
                 let res = client
                     .request(req)
                     .await
@@ -745,28 +829,52 @@ fn http_request(
 async fn h2_request<R: Runtime>(
     rt: R,
     req: http::Request<Body>,
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
     url: &str,
 ) -> Result<http::Response<Body>, String> {
     // The HTTP/1.1 client's origin rules: an IPv6 literal loses its brackets.
-    let (host, port) =
-        wirestate_http1::policy::origin(req.uri()).map_err(|e| format!("{url}: {e}"))?;
+    let (host, port, _) =
+        wirestate_http1::policy::secure_origin(req.uri()).map_err(|e| format!("{url}: {e}"))?;
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {host}"))?;
-    let io = rt
-        .connect(addr)
+    let send = match tls {
+        Some(config) => {
+            use wirestate_rt::tls;
+            let name = tls::server_name(&host).map_err(|e| e.to_string())?;
+            let io = tls::connect(&rt, addr, config, name)
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            if io.alpn_protocol() != Some(tls::ALPN_H2) {
+                return Err(format!(
+                    "{url}: the server did not agree to HTTP/2 (ALPN h2)"
+                ));
+            }
+            spawn_h2(&rt, io)
+        }
+        None => {
+            let io = rt
+                .connect(addr)
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            spawn_h2(&rt, io)
+        }
+    };
+    send.send(req)
         .await
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        .map_err(|e| format!("request to {url} failed: {e}"))
+}
+
+/// An HTTP/2 client connection over `io`, its driver spawned.
+fn spawn_h2<R: Runtime, I: wirestate_rt::Io>(rt: &R, io: I) -> wirestate_rt::h2::SendRequest {
     let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
     rt.spawn(Box::pin(async move {
         if let Err(e) = driver.await {
             tracing::debug!(error = %e, "http/2 connection ended with an error");
         }
     }));
-    send.send(req)
-        .await
-        .map_err(|e| format!("request to {url} failed: {e}"))
+    send
 }
 
 /// One request over a new HTTP/2 connection with prior knowledge, on
@@ -972,6 +1080,7 @@ fn ws_client(
     runtime: RuntimeKind,
     deflate: bool,
     protocols: Vec<String>,
+    tls: std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>,
     url: &str,
 ) -> Result<ExitCode, String> {
     match runtime {
@@ -981,6 +1090,7 @@ fn ws_client(
                 wirestate_tokio::TokioRuntime,
                 deflate,
                 protocols,
+                tls,
                 url,
             ))
         }
@@ -988,6 +1098,7 @@ fn ws_client(
             wirestate_smol::SmolRuntime::new(),
             deflate,
             protocols,
+            tls,
             url,
         )),
         RuntimeKind::Blocking => {
@@ -1021,11 +1132,12 @@ async fn ws_session<R: wirestate_rt::Runtime>(
     rt: R,
     deflate: bool,
     protocols: Vec<String>,
+    tls: std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>,
     url: &str,
 ) -> Result<ExitCode, String> {
     use wirestate_rt::ws;
     let config = ws::Config::default().deflate(deflate).protocols(protocols);
-    let (socket, connection) = ws::connect(rt.clone(), url, config)
+    let (socket, connection) = ws::connect_with_tls(rt.clone(), url, config, tls)
         .await
         .map_err(|e| format!("cannot connect to {url}: {e}"))?;
     let (mut sender, mut receiver) = socket.split();

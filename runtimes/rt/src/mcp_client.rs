@@ -144,6 +144,10 @@ pub struct McpClientConfig {
     /// Events ([`McpClient::events`]) buffered for a slow reader; more are
     /// dropped. Default 1024.
     pub event_buffer: usize,
+    /// TLS for `https://` endpoints (feature `tls`): `None` trusts the
+    /// Mozilla roots (see [`http1::ClientConfig::tls`](crate::http1::ClientConfig::tls)).
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for McpClientConfig {
@@ -154,6 +158,8 @@ impl Default for McpClientConfig {
             capabilities: ClientCapabilities::default(),
             shutdown_timeout: Duration::from_secs(5),
             event_buffer: 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -349,7 +355,8 @@ impl<R: Runtime> McpClient<R> {
         }
     }
 
-    /// A client of the Streamable HTTP endpoint at `url` (`http://` only).
+    /// A client of the Streamable HTTP endpoint at `url` (`http://`, and
+    /// `https://` with the `tls` feature).
     /// Call [`initialize`](Self::initialize) next.
     ///
     /// # Errors
@@ -361,6 +368,8 @@ impl<R: Runtime> McpClient<R> {
         // deadlines apply instead.
         let http = HttpClientConfig {
             request_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
             ..HttpClientConfig::default()
         };
         let client = Client::new(rt.clone(), http);

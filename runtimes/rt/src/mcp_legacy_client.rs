@@ -77,6 +77,8 @@ impl<R: Runtime> McpClient<R> {
             HttpClientConfig {
                 // The stream stays open for the whole session.
                 request_timeout: None,
+                #[cfg(feature = "tls")]
+                tls: config.tls.clone(),
                 ..HttpClientConfig::default()
             },
         );

@@ -28,7 +28,8 @@ enum Next {
 }
 
 impl<R: Runtime> McpClient<R> {
-    /// A client of the MCP WebSocket endpoint at `url` (`ws://`, offering
+    /// A client of the MCP WebSocket endpoint at `url` (`ws://`, and
+    /// `wss://` with the `tls` feature and [`McpClientConfig::tls`]; offering
     /// the `mcp` subprotocol; messages up to 4 MiB). The connection's
     /// tasks are spawned on `rt`. Call [`initialize`](Self::initialize)
     /// next; [`close`](Self::close) sends a close frame and waits (up to
@@ -44,13 +45,24 @@ impl<R: Runtime> McpClient<R> {
         url: &str,
         config: McpClientConfig,
     ) -> Result<Self, McpClientError> {
+        let failed = |e| match e {
+            ws::Error::Connect(e) | ws::Error::Io(e) => McpClientError::Io(e),
+            ws::Error::Timeout => McpClientError::Io(io::ErrorKind::TimedOut.into()),
+            other => McpClientError::BadAnswer(format!("WebSocket {url}: {other}")),
+        };
+        #[cfg(feature = "tls")]
+        let (socket, connection) = {
+            let tls = config.tls.clone().unwrap_or_else(|| {
+                crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
+            });
+            ws::connect_with_tls(rt.clone(), url, websocket_config(), tls)
+                .await
+                .map_err(failed)?
+        };
+        #[cfg(not(feature = "tls"))]
         let (socket, connection) = ws::connect(rt.clone(), url, websocket_config())
             .await
-            .map_err(|e| match e {
-                ws::Error::Connect(e) | ws::Error::Io(e) => McpClientError::Io(e),
-                ws::Error::Timeout => McpClientError::Io(io::ErrorKind::TimedOut.into()),
-                other => McpClientError::BadAnswer(format!("WebSocket {url}: {other}")),
-            })?;
+            .map_err(failed)?;
         rt.spawn(Box::pin(async move {
             let _ = connection.await;
         }));

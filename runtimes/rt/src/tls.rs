@@ -423,6 +423,50 @@ impl<I: Io> Write for Bridge<'_, '_, I> {
     }
 }
 
+/// A stream that is TLS or not, decided at run time (`ws://` or `wss://`,
+/// `http://` or `https://`): one type for the connections of either.
+#[derive(Debug)]
+pub enum MaybeTls<I> {
+    /// Plaintext.
+    Plain(I),
+    /// TLS.
+    Tls(Box<TlsIo<I>>),
+}
+
+impl<I: Io> Io for MaybeTls<I> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            MaybeTls::Plain(io) => io.poll_read(cx, buf),
+            MaybeTls::Tls(io) => io.poll_read(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            MaybeTls::Plain(io) => io.poll_write_vectored(cx, bufs),
+            MaybeTls::Tls(io) => io.poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            MaybeTls::Plain(io) => io.poll_flush(cx),
+            MaybeTls::Tls(io) => io.poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            MaybeTls::Plain(io) => io.poll_shutdown(cx),
+            MaybeTls::Tls(io) => io.poll_shutdown(cx),
+        }
+    }
+}
+
 /// A listener whose connections are TLS server streams: give it to
 /// [`http1::serve`](crate::http1::serve) (which also serves HTTP/2) for an
 /// HTTPS server.

@@ -86,8 +86,8 @@ pub enum AnswerError {
         /// Why it does not parse.
         reason: String,
     },
-    /// An endpoint URL that is not `http://host…`.
-    #[error("only http:// URLs are supported, not {0:?}")]
+    /// An endpoint URL that is not `http://host…` or `https://host…`.
+    #[error("only http:// and https:// URLs are supported, not {0:?}")]
     NotHttp(String),
 }
 
@@ -148,7 +148,9 @@ impl ClientEndpoint {
                 url: url.to_owned(),
                 reason: e.to_string(),
             })?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        // https:// is for the runtime to carry over TLS: the machine's
+        // messages are the same either way.
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(AnswerError::NotHttp(url.to_owned()));
         }
         Ok(Self {
@@ -498,10 +500,12 @@ mod tests {
     }
 
     #[test]
-    fn urls_must_be_plain_http_with_a_host() {
+    fn urls_must_be_http_or_https_with_a_host() {
         assert_eq!(endpoint().uri().path(), "/mcp");
+        let secure = ClientEndpoint::parse("https://example.com/mcp").unwrap();
+        assert_eq!(secure.uri().scheme_str(), Some("https"));
         assert!(matches!(
-            ClientEndpoint::parse("https://example.com/mcp"),
+            ClientEndpoint::parse("ftp://example.com/mcp"),
             Err(AnswerError::NotHttp(_))
         ));
         assert!(matches!(

@@ -14,41 +14,107 @@ use wirestate_ws::{ClientHandshake, Connection};
 /// handshake (bounded by [`Config::handshake_timeout`]), then a
 /// [`WebSocket`] and the connection future to spawn.
 ///
-/// `wss://` needs a TLS stream: open one and use [`client`].
+/// `wss://` needs TLS: [`connect_with_tls`] (feature `tls`), or open a TLS
+/// stream yourself and use [`client`].
 pub async fn connect<R: Runtime>(
     rt: R,
     url: &str,
     config: Config,
 ) -> Result<(WebSocket, WsConnection<R, R::Io>), Error> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("ws") => {}
-        Some(s) if s.eq_ignore_ascii_case("wss") => {
-            return Err(Error::InvalidUrl(format!(
-                "{url}: wss:// needs a TLS stream (use ws::client over one)"
-            )));
-        }
-        _ => return Err(Error::InvalidUrl(format!("{url}: expected ws://"))),
+    let target = Target::parse(url)?;
+    if target.secure {
+        return Err(Error::InvalidUrl(format!(
+            "{url}: wss:// needs TLS (ws::connect_with_tls, or ws::client over a TLS stream)"
+        )));
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::InvalidUrl(format!("{url}: no host")))?;
-    // IPv6 literals come bracketed in URLs.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = wirestate_http1::policy::port(&uri, 80)
-        .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
-    // Resolution counts against the handshake timeout, like the connect.
     let deadline = rt.now() + config.handshake_timeout;
-    let addrs = match crate::timeout(&rt, deadline, rt.resolve(host, port)).await {
+    let io = dial(&rt, &target, deadline).await?;
+    client(rt, io, target.uri, config).await
+}
+
+/// [`connect`] for `ws://` and `wss://` URLs alike: `wss://` runs TLS with
+/// `tls` (offer ALPN `http/1.1` or nothing: the upgrade is HTTP/1.1) and
+/// checks the certificate against the URL's host. The TLS handshake counts
+/// against [`Config::handshake_timeout`] too.
+#[cfg(feature = "tls")]
+pub async fn connect_with_tls<R: Runtime>(
+    rt: R,
+    url: &str,
+    config: Config,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<(WebSocket, WsConnection<R, crate::tls::MaybeTls<R::Io>>), Error> {
+    use crate::tls::{MaybeTls, TlsIo, server_name};
+    let target = Target::parse(url)?;
+    let deadline = rt.now() + config.handshake_timeout;
+    let io = dial(&rt, &target, deadline).await?;
+    let io = if target.secure {
+        let name = server_name(&target.host).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        let mut io =
+            TlsIo::client(io, tls, name).map_err(|e| Error::Connect(std::io::Error::other(e)))?;
+        match crate::timeout(&rt, deadline, io.handshake()).await {
+            Some(Ok(())) => MaybeTls::Tls(Box::new(io)),
+            Some(Err(e)) => return Err(Error::Connect(e)),
+            None => return Err(Error::Timeout),
+        }
+    } else {
+        MaybeTls::Plain(io)
+    };
+    client(rt, io, target.uri, config).await
+}
+
+/// Where a `ws://` or `wss://` URL points.
+struct Target {
+    uri: Uri,
+    /// Without IPv6 brackets.
+    host: String,
+    port: u16,
+    secure: bool,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Error> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
+        let secure = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("ws") => false,
+            Some(s) if s.eq_ignore_ascii_case("wss") => true,
+            _ => {
+                return Err(Error::InvalidUrl(format!(
+                    "{url}: expected ws:// or wss://"
+                )));
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| Error::InvalidUrl(format!("{url}: no host")))?;
+        // IPv6 literals come bracketed in URLs.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = wirestate_http1::policy::port(&uri, if secure { 443 } else { 80 })
+            .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
+        Ok(Self {
+            uri,
+            host,
+            port,
+            secure,
+        })
+    }
+}
+
+/// A TCP connection to the target's first address that answers, by
+/// `deadline` (resolution counts against it, like the connect).
+async fn dial<R: Runtime>(rt: &R, target: &Target, deadline: Instant) -> Result<R::Io, Error> {
+    let addrs = match crate::timeout(rt, deadline, rt.resolve(&target.host, target.port)).await {
         Some(addrs) => addrs.map_err(Error::Connect)?,
         None => return Err(Error::Timeout),
     };
-    let mut last = Error::InvalidUrl(format!("{host} resolved to no address"));
+    let mut last = Error::InvalidUrl(format!("{} resolved to no address", target.host));
     for addr in addrs {
-        match crate::timeout(&rt, deadline, rt.connect(addr)).await {
-            Some(Ok(io)) => return client(rt, io, uri, config).await,
+        match crate::timeout(rt, deadline, rt.connect(addr)).await {
+            Some(Ok(io)) => return Ok(io),
             Some(Err(e)) => last = Error::Connect(e),
             None => return Err(Error::Timeout),
         }

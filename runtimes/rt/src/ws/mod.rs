@@ -38,6 +38,8 @@ mod conn;
 mod server;
 mod wake;
 
+#[cfg(feature = "tls")]
+pub use client::connect_with_tls;
 pub use client::{client, connect};
 pub use conn::WsConnection;
 pub use server::upgrade;
