@@ -1,0 +1,153 @@
+//! The rustls configuration the wirestate runtime adapters share: the
+//! crypto provider, client and server configs, root certificates (the
+//! Mozilla roots, or PEM files), the server's certificate and key from PEM
+//! files, server names for DNS names and IP literals, and the ALPN ids.
+//!
+//! The streams themselves live with each runtime — `wirestate_rt::tls`
+//! (an async `TlsIo` for tokio and smol, re-exporting this crate) and
+//! `wirestate_blocking::tls` (over `std::net`) — since how a TLS stream
+//! waits is the runtime's business; what it is configured with is not.
+//! Nothing here touches a socket; the PEM helpers read files.
+//!
+//! ```
+//! use wirestate_tls as tls;
+//! // A client trusting the Mozilla roots that offers HTTP/2, then HTTP/1.1.
+//! let config = tls::client_config(tls::webpki_roots(), tls::ALPN);
+//! assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+//! let name = tls::server_name("[::1]").unwrap();
+//! # let _ = name;
+//! ```
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use rustls;
+
+/// ALPN id of HTTP/2 over TLS (RFC 9113 §3.2).
+pub const ALPN_H2: &[u8] = b"h2";
+/// ALPN id of HTTP/1.1.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// What a server that speaks both offers, HTTP/2 first.
+pub const ALPN: &[&[u8]] = &[ALPN_H2, ALPN_HTTP1];
+
+/// The cryptography every config of this crate uses: rustls' default
+/// provider (aws-lc-rs, post-quantum key exchange preferred), given
+/// explicitly so that nothing depends on a process-wide default being
+/// installed (or on two providers being linked in).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The Mozilla root certificates (the `webpki-roots` crate): what a client
+/// trusts when it is given nothing else.
+pub fn webpki_roots() -> RootCertStore {
+    RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+/// The certificates of a PEM file (a CA bundle, or one self-signed
+/// certificate) as roots to trust, like curl's `--cacert`.
+///
+/// # Errors
+///
+/// The file cannot be read, holds no certificate, or one it holds is not
+/// usable as a trust anchor.
+pub fn roots_from_pem_file(path: &Path) -> io::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs_from_pem_file(path)? {
+        roots.add(cert).map_err(|e| invalid(path, e))?;
+    }
+    Ok(roots)
+}
+
+/// A client config trusting `roots`, offering `alpn` (empty: no ALPN).
+pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    // The protocol versions are the provider's safe defaults (TLS 1.3 and
+    // 1.2); this cannot fail with aws-lc-rs, which supports both.
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| unreachable!("aws-lc-rs supports the default versions: {e}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A server config presenting `certs` (the server's certificate first, then
+/// its chain) with `key`, offering `alpn`.
+///
+/// # Errors
+///
+/// The key does not match a supported algorithm or the certificate.
+pub fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// [`server_config`] from PEM files: the certificate chain and the private
+/// key (PKCS#8, PKCS#1 or SEC1), as nginx's `ssl_certificate` and
+/// `ssl_certificate_key` take them.
+///
+/// # Errors
+///
+/// A file cannot be read or parsed, or the key does not fit the
+/// certificate.
+pub fn server_config_from_pem_files(
+    cert: &Path,
+    key: &Path,
+    alpn: &[&[u8]],
+) -> io::Result<Arc<ServerConfig>> {
+    let certs = certs_from_pem_file(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, e))?;
+    server_config(certs, key_der, alpn).map_err(|e| invalid(cert, e))
+}
+
+fn certs_from_pem_file(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| invalid(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(path, e))?;
+    if certs.is_empty() {
+        return Err(invalid(path, "no certificate in the file"));
+    }
+    Ok(certs)
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {e}", path.display()),
+    )
+}
+
+/// The name a client checks the server's certificate against: a DNS name,
+/// or an IP address (`127.0.0.1`, `::1`, `[::1]` as URLs carry it).
+///
+/// # Errors
+///
+/// `host` is neither.
+pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(bare.to_owned()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{host:?} is not a server name: {e}"),
+        )
+    })
+}
