@@ -192,6 +192,57 @@ fn h2_and_grpc<R: Rt>() {
     });
 }
 
+/// A channel that dials its own connections over TLS
+/// (`ChannelBuilder::tls`): calls succeed; a channel that does not trust
+/// the server's certificate fails with UNAVAILABLE naming the cause, and
+/// gRPC-Web with TLS is refused when built.
+fn dialed_grpc_channel<R: Rt>() {
+    let id = identity();
+    R::run(async move {
+        let (addr, shutdown) = start::<R>(&id);
+        let config = tls::client_config(id.roots.clone(), &[tls::ALPN_H2]);
+        let name = tls::server_name("localhost").unwrap();
+        let channel = Channel::builder(R::get(), addr)
+            .tls(config.clone(), name.clone())
+            .connect()
+            .await
+            .unwrap();
+        for i in 0..3 {
+            let request = EchoRequest {
+                message: format!("dialed {i}"),
+                ..Default::default()
+            };
+            let reply = channel
+                .unary::<_, EchoResponse>(
+                    EchoMethod::Echo.path(),
+                    &request,
+                    &CallOptions::default(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(reply.message.message, format!("dialed {i}"));
+        }
+        assert_eq!(channel.connections(), 1);
+
+        let public = tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2]);
+        let refused = Channel::builder(R::get(), addr)
+            .tls(public, name.clone())
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, wirestate_rt::grpc::Code::Unavailable);
+        assert!(refused.message.contains("UnknownIssuer"), "{refused:?}");
+
+        let web = Channel::builder(R::get(), addr)
+            .tls(config, name)
+            .grpc_web(wirestate_rt::grpc::WebMode::Binary)
+            .connect_lazy()
+            .unwrap_err();
+        assert_eq!(web.code, wirestate_rt::grpc::Code::InvalidArgument);
+        shutdown.trigger();
+    });
+}
+
 /// A WebSocket over TLS (`wss://`): the upgrade and a round trip of the
 /// demo echo endpoint.
 fn websocket<R: Rt>() {
@@ -378,6 +429,7 @@ macro_rules! on_both_runtimes {
 on_both_runtimes!(
     https_client,
     h2_and_grpc,
+    dialed_grpc_channel,
     websocket,
     secure_urls,
     refused_certificates,

@@ -159,6 +159,18 @@ pub(crate) struct Dialer<R> {
     h2: Config,
     keepalive_without_calls: bool,
     state: Mutex<DialState>,
+    /// TLS for each connection ([`ChannelBuilder::tls`]).
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
+}
+
+/// A channel's TLS: the client config and the name the server's
+/// certificate must carry.
+#[cfg(feature = "tls")]
+#[derive(Clone, Debug)]
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
 }
 
 /// The connections of a [`Dialer`], and whether one is being opened.
@@ -268,22 +280,39 @@ impl<R: Runtime> Dialer<R> {
                 format!("connecting to {}: {e}", self.addr),
             )
         };
-        let connect = self.rt.connect(self.addr);
-        let io = match deadline {
+        let connect = self.open();
+        let send = match deadline {
             Some(d) => crate::timeout(&self.rt, d, connect)
                 .await
                 .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into())),
             None => connect.await,
         }
-        .map_err(|e| failed(&e))?;
-        let (send, driver) = crate::h2::handshake(self.rt.clone(), io, config);
-        self.rt.spawn(Box::pin(async move {
-            let _ = driver.await;
-        }));
+        .map_err(|e| failed(&e))?
+        .start(&self.rt, config);
         // A connection opened otherwise meanwhile (none should be: one
         // connect runs at a time) would be used instead, ours dropped
         // unused.
         Ok(lock(&self.state).redial.connected(send))
+    }
+
+    /// A stream to the server: TCP, and TLS on it when configured (the
+    /// handshake done, HTTP/2 agreed by ALPN, as gRPC over TLS requires).
+    async fn open(&self) -> std::io::Result<Opened<R::Io>> {
+        let io = self.rt.connect(self.addr).await?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let mut io = crate::tls::TlsIo::client(io, tls.config.clone(), tls.name.clone())
+                .map_err(std::io::Error::other)?;
+            io.handshake().await?;
+            if io.alpn_protocol() != Some(crate::tls::ALPN_H2) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the server did not agree to HTTP/2 over TLS (ALPN h2)",
+                ));
+            }
+            return Ok(Opened::Tls(Box::new(io)));
+        }
+        Ok(Opened::Plain(io))
     }
 
     fn keepalive_interval(&self) -> Option<Duration> {
@@ -292,6 +321,31 @@ impl<R: Runtime> Dialer<R> {
 
     fn connections(&self) -> u64 {
         lock(&self.state).redial.connections()
+    }
+}
+
+/// A dialed connection's stream, before HTTP/2 starts on it.
+enum Opened<I> {
+    Plain(I),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsIo<I>>),
+}
+
+impl<I: crate::Io> Opened<I> {
+    /// HTTP/2 on the stream, its driver spawned on `rt`.
+    fn start<R: Runtime>(self, rt: &R, config: Config) -> SendRequest {
+        fn spawn<R: Runtime, I: crate::Io>(rt: &R, io: I, config: Config) -> SendRequest {
+            let (send, driver) = crate::h2::handshake(rt.clone(), io, config);
+            rt.spawn(Box::pin(async move {
+                let _ = driver.await;
+            }));
+            send
+        }
+        match self {
+            Opened::Plain(io) => spawn(rt, io, config),
+            #[cfg(feature = "tls")]
+            Opened::Tls(io) => spawn(rt, *io, config),
+        }
     }
 }
 
@@ -335,6 +389,8 @@ pub struct ChannelBuilder<R> {
     h2: Config,
     config: ChannelConfig,
     web: Option<WebMode>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
 }
 
 impl<R: Runtime> ChannelBuilder<R> {
@@ -345,7 +401,42 @@ impl<R: Runtime> ChannelBuilder<R> {
             h2: Config::default(),
             config: ChannelConfig::new(),
             web: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// gRPC over TLS (feature `tls`): every connection the channel opens
+    /// runs the TLS handshake with `config` and checks the server's
+    /// certificate against `server_name`; a server that does not agree to
+    /// ALPN `h2` is UNAVAILABLE. `config` must offer `h2`:
+    ///
+    /// ```no_run
+    /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
+    /// use wirestate_rt::{grpc::Channel, tls};
+    /// let config = tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2]);
+    /// let name = tls::server_name("grpc.example.com").unwrap();
+    /// let channel = Channel::builder(runtime, "192.0.2.7:443".parse().unwrap())
+    ///     .tls(config, name)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = channel; Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Not with [`grpc_web`](Self::grpc_web): building such a channel is
+    /// INVALID_ARGUMENT.
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> Self {
+        self.tls = Some(Tls {
+            config,
+            name: server_name,
+        });
+        self
     }
 
     /// Makes the channel speak gRPC-Web (`application/grpc-web`, or
@@ -403,6 +494,13 @@ impl<R: Runtime> ChannelBuilder<R> {
             retry,
             ..
         } = self.config.validate(&self.addr.to_string())?;
+        #[cfg(feature = "tls")]
+        if self.web.is_some() && self.tls.is_some() {
+            return Err(Status::new(
+                Code::InvalidArgument,
+                "gRPC-Web over TLS is not supported by this channel; use gRPC over TLS",
+            ));
+        }
         let transport = match self.web {
             Some(mode) => Transport::Web(Arc::new(WebTransport::new(
                 self.rt.clone(),
@@ -419,6 +517,8 @@ impl<R: Runtime> ChannelBuilder<R> {
                     connecting: false,
                     waiters: Vec::new(),
                 }),
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             })),
         };
         Ok(Channel::from_parts(
