@@ -88,6 +88,10 @@ pub struct Driver<R: Runtime, M, I, A> {
     /// skip reading (each attempt would only re-register, under the
     /// runtime's lock, for nothing).
     read_pending: bool,
+    /// The stream's last flush was `Pending` (a TLS stream whose records
+    /// did not all fit in the socket): flush again on the next poll even
+    /// if nothing new was written, and do not finish before it completes.
+    flush_pending: bool,
 }
 
 // The driver never pins its fields in place (futures it owns are boxed), so
@@ -110,6 +114,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
             shutdown_done: false,
             read_eof: false,
             read_pending: false,
+            flush_pending: false,
         }
     }
 
@@ -187,10 +192,13 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
                 Poll::Pending => return Ok(progress),
             }
         }
-        if progress {
-            // Streams with their own buffers (TLS) need a flush; TCP's is free.
-            if let Poll::Ready(Err(e)) = self.io.poll_flush(cx) {
-                return Err(e);
+        if progress || self.flush_pending {
+            // Streams with their own buffers (TLS) need a flush; TCP's is
+            // free (always ready).
+            match self.io.poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush_pending = false,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => self.flush_pending = true,
             }
         }
         if self.shutdown_queued && !self.shutdown_done {
@@ -243,6 +251,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
     fn finished(&self) -> bool {
         self.machine.is_closed()
             && self.out.is_empty()
+            && !self.flush_pending
             && (!self.shutdown_queued || self.shutdown_done)
     }
 }

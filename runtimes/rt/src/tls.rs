@@ -38,8 +38,8 @@ use std::task::{Context, Poll};
 // wirestate-blocking through wirestate-tls; re-exported so that this
 // module is the one place an async user looks.
 pub use wirestate_tls::{
-    ALPN, ALPN_H2, ALPN_HTTP1, client_config, provider, roots_from_pem_file, rustls,
-    server_config, server_config_from_pem_files, server_name, webpki_roots,
+    ALPN, ALPN_H2, ALPN_HTTP1, client_config, provider, roots_from_pem_file, rustls, server_config,
+    server_config_from_pem_files, server_name, webpki_roots,
 };
 
 /// A TLS stream over `I`: plaintext in and out through the [`Io`] trait,
@@ -229,21 +229,35 @@ impl<I: Io> Io for TlsIo<I> {
         if bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
-        loop {
-            // rustls takes plaintext up to its buffer limit (encrypting it
-            // at once after the handshake, keeping it until then).
-            let taken = self.conn.writer().write_vectored(bufs)?;
-            let flushed = self.poll_write_tls(cx)?;
-            if taken > 0 {
-                return Poll::Ready(Ok(taken));
-            }
-            if flushed.is_pending() || self.conn.is_handshaking() {
-                // Room comes when the stream drains, or (still
-                // handshaking) when the peer's answer is read: both wake
-                // this task.
-                return Poll::Pending;
-            }
+        if self.close_sent {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after the TLS stream was shut down",
+            )));
         }
+        // rustls takes plaintext up to its buffer limit (encrypting it at
+        // once after the handshake, keeping it until then); what does not
+        // fit in the socket now stays with rustls, for the next write or
+        // flush (the driver flushes until a flush completes).
+        let taken = self.conn.writer().write_vectored(bufs)?;
+        let flushed = self.poll_write_tls(cx)?;
+        if taken > 0 {
+            return Poll::Ready(Ok(taken));
+        }
+        if flushed.is_pending() || self.conn.is_handshaking() {
+            // Room comes when the stream drains, or (still handshaking)
+            // when the peer's answer is read: both wake this task.
+            return Poll::Pending;
+        }
+        // rustls' buffer was full and has just drained into the stream.
+        let taken = self.conn.writer().write_vectored(bufs)?;
+        if taken == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        // Pending here leaves the records with rustls and the waker with
+        // the stream: the driver's next flush sends them.
+        let _ = self.poll_write_tls(cx)?;
+        Poll::Ready(Ok(taken))
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
