@@ -436,3 +436,337 @@ on_both_runtimes!(
     plaintext_on_tls_port,
     stalled_handshake
 );
+
+/// The blocking runtime (`wirestate_blocking::tls`): its server with
+/// `ServerConfig::tls`, its HTTPS client, HTTP/2 and gRPC over TLS, wss://,
+/// against itself and against the tokio TLS server.
+mod blocking {
+    use super::{EchoMethod, EchoRequest, EchoResponse, Identity, identity, pattern};
+    use http::Request;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::{Duration, Instant};
+    use wirestate_blocking::grpc::{CallOptions, Channel};
+    use wirestate_blocking::tls;
+    use wirestate_blocking::{
+        Client, ClientConfig, RequestBody, Server, ServerConfig, ServerHandle,
+    };
+    use wirestate_rt::Runtime as _;
+
+    /// The blocking server as `wirestate serve --runtime blocking` runs
+    /// it (demo routes, /ws, /mcp, the gRPC services), over TLS.
+    struct Running {
+        addr: SocketAddr,
+        handle: ServerHandle,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.handle.shutdown();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn start(id: &Identity) -> Running {
+        start_with(id, ServerConfig::default())
+    }
+
+    fn start_with(id: &Identity, mut config: ServerConfig) -> Running {
+        config.tls = Some(id.server.clone());
+        let server = Server::bind("127.0.0.1:0", config).unwrap();
+        let addr = server.local_addr().unwrap();
+        let handle = server.handle();
+        let grpc = wirestate_examples::grpc_blocking::server(Some(handle.clone()));
+        let h = wirestate_examples::grpc_blocking::with_grpc(grpc);
+        let thread = std::thread::spawn(move || server.serve(h).unwrap());
+        Running {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    fn client(id: &Identity) -> Client {
+        let mut config = ClientConfig::default();
+        config.tls = Some(tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]));
+        Client::new(config)
+    }
+
+    fn get_text(client: &Client, url: &str) -> String {
+        let mut res = client.get(url).unwrap();
+        assert_eq!(res.status(), 200);
+        let mut text = String::new();
+        res.body_mut().read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// The pooled client over HTTPS against the blocking server: a GET by
+    /// name and by IP, a 1 MiB echo both ways, the connection reused.
+    #[test]
+    fn https_client_and_server() {
+        let id = identity();
+        let server = start(&id);
+        let client = client(&id);
+        for host in ["localhost", "127.0.0.1"] {
+            let url = format!("https://{host}:{}/", server.addr.port());
+            assert_eq!(get_text(&client, &url), "hello");
+        }
+        assert_eq!(client.idle_connections(), 2);
+        let big = pattern(1 << 20);
+        let req = Request::post(format!("https://localhost:{}/echo", server.addr.port()))
+            .body(RequestBody::from(big.to_vec()))
+            .unwrap();
+        let mut res = client.request(req).unwrap();
+        assert_eq!(res.status(), 200);
+        let mut got = Vec::new();
+        res.body_mut().read_to_end(&mut got).unwrap();
+        assert_eq!(got, big);
+        // `http://` on the TLS port fails; the server goes on serving.
+        assert!(
+            Client::default()
+                .get(&format!("http://127.0.0.1:{}/", server.addr.port()))
+                .is_err()
+        );
+        assert_eq!(
+            get_text(
+                &client,
+                &format!("https://localhost:{}/", server.addr.port())
+            ),
+            "hello"
+        );
+    }
+
+    /// The blocking HTTPS client against the tokio TLS server.
+    #[test]
+    fn https_client_against_tokio() {
+        let id = identity();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (addr, shutdown) = {
+            let _guard = rt.enter();
+            super::start::<wirestate_tokio::TokioRuntime>(&id)
+        };
+        let client = client(&id);
+        let url = format!("https://localhost:{}/", addr.port());
+        assert_eq!(get_text(&client, &url), "hello");
+        let big = pattern(256 * 1024);
+        let req = Request::post(format!("https://localhost:{}/echo", addr.port()))
+            .body(RequestBody::from(big.to_vec()))
+            .unwrap();
+        let mut got = Vec::new();
+        client
+            .request(req)
+            .unwrap()
+            .body_mut()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(got, big);
+        shutdown.trigger();
+    }
+
+    /// HTTP/2 over TLS on the blocking server: ALPN agrees on `h2`, a GET
+    /// and a 1 MiB upload on one connection, and a gRPC channel dialing
+    /// over TLS calls the echo service (also from the tokio client).
+    #[test]
+    fn h2_and_grpc() {
+        let id = identity();
+        let server = start(&id);
+        let port = server.addr.port();
+        let config = tls::client_config(id.roots.clone(), tls::ALPN);
+        let name = tls::server_name("localhost").unwrap();
+        let send = wirestate_blocking::h2::connect_tls(
+            server.addr,
+            Default::default(),
+            config.clone(),
+            name,
+        )
+        .unwrap();
+        let req = Request::get(format!("https://localhost:{port}/"))
+            .body(RequestBody::empty())
+            .unwrap();
+        let mut res = send.send(req).unwrap();
+        assert_eq!(res.version(), http::Version::HTTP_2);
+        let mut text = String::new();
+        res.body_mut().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hello");
+        let big = pattern(1 << 20);
+        let req = Request::post(format!("https://localhost:{port}/echo"))
+            .body(RequestBody::from(big.to_vec()))
+            .unwrap();
+        let mut got = Vec::new();
+        send.send(req)
+            .unwrap()
+            .body_mut()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(got, big);
+
+        let h2_only = tls::client_config(id.roots.clone(), &[tls::ALPN_H2]);
+        let channel = Channel::builder(&format!("localhost:{port}"))
+            .tls(h2_only.clone(), tls::server_name("localhost").unwrap())
+            .connect()
+            .unwrap();
+        let request = EchoRequest {
+            message: "over tls".into(),
+            ..Default::default()
+        };
+        let reply = channel
+            .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &request, &CallOptions::default())
+            .unwrap();
+        assert_eq!(reply.message.message, "over tls");
+
+        // A server that offers no `h2` is refused by the channel.
+        let no_h2 = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
+        let err = wirestate_blocking::h2::connect_tls(
+            server.addr,
+            Default::default(),
+            no_h2,
+            tls::server_name("localhost").unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ALPN"), "{err}");
+
+        // The tokio gRPC client against the blocking TLS server.
+        let addr = server.addr;
+        let roots = id.roots.clone();
+        <wirestate_tokio::TokioRuntime as super::Rt>::run(async move {
+            let rt = wirestate_tokio::TokioRuntime;
+            let config = tls::client_config(roots, tls::ALPN);
+            let io = wirestate_rt::tls::connect(
+                &rt,
+                addr,
+                config,
+                tls::server_name("localhost").unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(io.alpn_protocol(), Some(tls::ALPN_H2));
+            let (send, driver) = wirestate_rt::h2::handshake(rt, io, Default::default());
+            rt.spawn(Box::pin(async move {
+                let _ = driver.await;
+            }));
+            let channel =
+                wirestate_rt::grpc::Channel::new(rt, send, &format!("localhost:{}", addr.port()))
+                    .unwrap();
+            let request = EchoRequest {
+                message: "tokio to blocking".into(),
+                ..Default::default()
+            };
+            let reply = channel
+                .unary::<_, EchoResponse>(
+                    EchoMethod::Echo.path(),
+                    &request,
+                    &wirestate_rt::grpc::CallOptions::default(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(reply.message.message, "tokio to blocking");
+        });
+    }
+
+    /// wss:// to the blocking server's /ws echo, with the blocking client.
+    #[test]
+    fn websocket() {
+        let id = identity();
+        let server = start(&id);
+        let config = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
+        let url = format!("wss://localhost:{}/ws", server.addr.port());
+        let ws =
+            wirestate_blocking::ws::connect_with_tls(&url, Default::default(), config).unwrap();
+        ws.send("through tls").unwrap();
+        match ws.recv() {
+            Some(Ok(wirestate_blocking::ws::Message::Text(t))) => {
+                assert_eq!(t.as_str(), "through tls")
+            }
+            other => panic!("expected the echo, got {other:?}"),
+        }
+        let big = vec![7u8; 200_000];
+        ws.send(big.clone()).unwrap();
+        match ws.recv() {
+            Some(Ok(wirestate_blocking::ws::Message::Binary(b))) => assert_eq!(&b[..], &big[..]),
+            other => panic!("expected the echo, got {other:?}"),
+        }
+        ws.close(1000, "").unwrap();
+        assert!(ws.recv().is_none());
+        // ws::connect says what wss:// needs.
+        assert!(matches!(
+            wirestate_blocking::ws::connect(&url),
+            Err(wirestate_blocking::ws::Error::InvalidUrl(_))
+        ));
+    }
+
+    /// A certificate no trusted root signed, or for another name, is
+    /// refused by the blocking clients; the server goes on serving.
+    #[test]
+    fn refused_certificates() {
+        let id = identity();
+        let server = start(&id);
+        let url = format!("https://localhost:{}/", server.addr.port());
+        let mut config = ClientConfig::default();
+        config.retry.retries = 0;
+        let public = Client::new(config);
+        let err = public.get(&url).unwrap_err();
+        assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+
+        let tcp = TcpStream::connect(server.addr).unwrap();
+        let ours = tls::client_config(id.roots.clone(), tls::ALPN);
+        let mut s =
+            tls::TlsStream::client(tcp, ours, tls::server_name("example.com").unwrap()).unwrap();
+        let err = s.handshake(None).unwrap_err();
+        assert!(err.to_string().contains("not valid for name"), "{err}");
+
+        assert_eq!(get_text(&client(&id), &url), "hello");
+
+        // A graceful shutdown does not wait for a handshake that stalls
+        // (the header-read timeout is far off).
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.write_all(&[0x16, 0x03, 0x01]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        drop(server);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// Plaintext HTTP on the TLS port: a TLS alert (or nothing), closed.
+    #[test]
+    fn plaintext_on_tls_port() {
+        let id = identity();
+        let server = start(&id);
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(!got.starts_with(b"HTTP/"), "{got:?}");
+        assert!(got.is_empty() || got[0] == 21, "{got:?}");
+        let url = format!("https://localhost:{}/", server.addr.port());
+        assert_eq!(get_text(&client(&id), &url), "hello");
+    }
+
+    /// A client that starts a handshake and stalls is closed by the
+    /// header-read timeout, counted from the accept; so is one that sends
+    /// nothing at all.
+    #[test]
+    fn stalled_handshake() {
+        let id = identity();
+        let mut config = ServerConfig::default();
+        config.http1.header_read_timeout = Some(Duration::from_millis(300));
+        let server = start_with(&id, config);
+        for first in [&[0x16u8, 0x03, 0x01, 0x02][..], &[]] {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(first).unwrap();
+            let started = Instant::now();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            let waited = started.elapsed();
+            assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
+        }
+    }
+}

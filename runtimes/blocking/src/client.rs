@@ -1,6 +1,7 @@
 //! The blocking HTTP/1.1 client with a keep-alive pool per origin.
 
 use crate::body::{Source, Step};
+use crate::transport::Stream;
 use crate::{BlockingBody, Driver, Error, RequestBody, Wait};
 use http::{Request, Response, Uri, request};
 use std::collections::{HashMap, VecDeque};
@@ -33,6 +34,13 @@ pub struct ClientConfig {
     /// `None` (the default, as in the async clients) waits as long as the
     /// server takes.
     pub io_timeout: Option<Duration>,
+    /// TLS for `https://` URLs (feature `tls`): `None` trusts the Mozilla
+    /// roots ([`tls::webpki_roots`](crate::tls::webpki_roots)) and offers
+    /// ALPN `http/1.1`. A config of your own should offer `http/1.1` too
+    /// (or nothing): this client speaks no HTTP/2. The TLS handshake is
+    /// part of the connect, bounded by `connect_timeout`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientConfig {
@@ -45,11 +53,14 @@ impl Default for ClientConfig {
             max_idle_per_host: 32,
             retry: Retry::default(),
             io_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
 
-type Origin = (String, u16);
+/// Host, port, and whether it is `https`.
+type Origin = (String, u16, bool);
 
 struct Idle {
     conn: Conn,
@@ -59,6 +70,9 @@ struct Idle {
 struct Inner {
     config: ClientConfig,
     pool: Mutex<HashMap<Origin, Vec<Idle>>>,
+    /// The TLS config `https://` connections use.
+    #[cfg(feature = "tls")]
+    tls: Arc<rustls::ClientConfig>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,7 +88,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// is read from the connection as the caller reads it, and the connection
 /// goes back to the pool once the body was read to its end.
 ///
-/// Only `http://` URLs are served.
+/// `http://` URLs, and `https://` with the `tls` feature (see
+/// `ClientConfig::tls`); others are an [`Error::InvalidRequest`].
 ///
 /// ```no_run
 /// use std::io::Read;
@@ -106,7 +121,13 @@ impl Default for Client {
 }
 
 fn origin_of(uri: &Uri) -> Result<Origin, Error> {
-    wirestate_http1::policy::origin(uri).map_err(|e| Error::InvalidRequest(e.to_string()))
+    let origin = wirestate_http1::policy::secure_origin(uri);
+    match origin.map_err(|e| Error::InvalidRequest(e.to_string()))? {
+        (_, _, true) if cfg!(not(feature = "tls")) => Err(Error::InvalidRequest(
+            "https:// needs wirestate-blocking's `tls` feature".into(),
+        )),
+        origin => Ok(origin),
+    }
 }
 
 /// An I/O failure while sending: timeouts are [`Error::Timeout`], and a
@@ -127,6 +148,10 @@ impl Client {
     pub fn new(config: ClientConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
+                #[cfg(feature = "tls")]
+                tls: config.tls.clone().unwrap_or_else(|| {
+                    crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
+                }),
                 config,
                 pool: Mutex::default(),
             }),
@@ -301,6 +326,7 @@ impl Client {
             match TcpStream::connect_timeout(&addr, left) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    let stream = self.secure(origin, stream, deadline)?;
                     let machine = ClientConnection::new(config.http1.clone(), Instant::now());
                     return Ok(Conn {
                         driver: Driver::new(machine, stream),
@@ -321,11 +347,26 @@ impl Client {
         }
         Err(last)
     }
+
+    /// The connection's stream: TLS for an `https` origin, its handshake
+    /// done by `deadline` (a certificate refused is an [`Error::Io`]).
+    fn secure(&self, origin: &Origin, tcp: TcpStream, deadline: Instant) -> Result<Stream, Error> {
+        #[cfg(feature = "tls")]
+        if origin.2 {
+            let name = crate::tls::server_name(&origin.0).map_err(Error::Io)?;
+            let mut tls = crate::tls::TlsStream::client(tcp, self.inner.tls.clone(), name)
+                .map_err(|e| Error::Io(io::Error::other(e)))?;
+            tls.handshake(Some(deadline)).map_err(Error::io)?;
+            return Ok(Stream::Tls(Box::new(tls)));
+        }
+        let _ = (origin, deadline);
+        Ok(Stream::Tcp(tcp))
+    }
 }
 
 /// One client connection.
 struct Conn {
-    driver: Driver<ClientConnection, TcpStream>,
+    driver: Driver<ClientConnection, Stream>,
     /// Events read ahead (while a held body waited for `100 Continue`).
     stash: VecDeque<ClientEvent>,
     io_timeout: Option<Duration>,
@@ -510,7 +551,7 @@ impl BodySource {
     /// A second handle on the connection's socket (see
     /// [`BlockingBody::socket`](crate::BlockingBody)).
     pub(crate) fn socket(&self) -> Option<TcpStream> {
-        self.conn.as_ref()?.driver.stream().try_clone().ok()
+        self.conn.as_ref()?.driver.stream().tcp().try_clone().ok()
     }
 
     /// Lifts the request's own deadline from the rest of the body.

@@ -152,6 +152,18 @@ impl<M: Machine, S: Transport> Driver<M, S> {
         &self.stream
     }
 
+    /// The stream, to swap it out (a protocol hand-off keeping the
+    /// connection's TLS state).
+    pub(crate) fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The machine and the stream at once (input decrypted by the stream
+    /// fed to the machine).
+    pub(crate) fn parts_mut(&mut self) -> (&mut M, &mut S) {
+        (&mut self.machine, &mut self.stream)
+    }
+
     /// Takes the machine and the stream back (after a protocol hand-off,
     /// for example). Output not yet written is dropped: call
     /// [`flush`](Self::flush) first.
@@ -238,7 +250,10 @@ impl<M: Machine, S: Transport> Driver<M, S> {
         }
         if wrote {
             // Streams with their own buffers (TLS) need a flush; TCP's is free.
-            self.stream.flush()?;
+            self.stream.flush().map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock => io::ErrorKind::TimedOut.into(),
+                _ => e,
+            })?;
         }
         if self.shutdown_queued && !self.shutdown_done {
             // A failed shutdown (peer already gone) ends the stream all the same.

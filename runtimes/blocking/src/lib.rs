@@ -23,6 +23,9 @@
 //!   Streamable HTTP and WebSocket; [`mcp_client`] the client.
 //! * [`ws`]: WebSocket clients ([`ws::connect`]) and server upgrades from a
 //!   handler ([`ws::upgrade`]), readable from one thread while others send.
+//! * `tls` (feature `tls`): TLS with rustls for all of the above — an
+//!   HTTPS [`Server`] (`ServerConfig::tls`), `https://` in the [`Client`],
+//!   HTTP/2 and gRPC channels over TLS with ALPN `h2`, `wss://`.
 //!
 //! Protocol decisions — framing, keep-alive, `100 Continue`, timeouts,
 //! error responses — are the machines'; this crate only moves bytes and
@@ -61,6 +64,8 @@ pub mod h2;
 pub mod mcp_client;
 pub mod mcp_server;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 pub mod ws;
 

@@ -4,7 +4,8 @@
 //! served by [`crate::h2`] (a worker thread per stream).
 
 use crate::body::{Source, Step};
-use crate::{BlockingBody, Driver, ResponseBody, Wait};
+use crate::transport::Stream;
+use crate::{BlockingBody, Driver, ResponseBody, Transport, Wait};
 use http::{Request, Response};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
@@ -69,6 +70,15 @@ pub struct ServerConfig {
     /// streams, flood budgets). `max_concurrent_streams` also caps the
     /// handler threads of one HTTP/2 connection.
     pub h2: wirestate_h2::connection::Config,
+    /// Serve HTTPS (feature `tls`): every connection runs the TLS
+    /// handshake first, on its own thread, within the HTTP/1.1 header-read
+    /// timeout counted from the accept (a client that stalls in it is
+    /// closed then); HTTP/1.1, HTTP/2 and WebSocket upgrades then run over
+    /// TLS as over TCP. Offer [`tls::ALPN`](crate::tls::ALPN) (`h2`, then
+    /// `http/1.1`): clients speak HTTP/2 over TLS only when the server
+    /// agreed to it. `None` (the default): plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +89,8 @@ impl Default for ServerConfig {
             io_timeout: None,
             http2: true,
             h2: Default::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -412,10 +424,20 @@ fn run_connection<H: Handler>(
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let start = Instant::now();
+    #[cfg(feature = "tls")]
+    let mut stream = match &config.tls {
+        Some(tls) => match accept_tls(stream, tls, config, tracker, start) {
+            Some(tls) => Stream::Tls(Box::new(tls)),
+            None => return Ok(()),
+        },
+        None => Stream::Tcp(stream),
+    };
+    #[cfg(not(feature = "tls"))]
+    let mut stream = Stream::Tcp(stream);
     let mut first = Vec::new();
     let mut eof = false;
     if config.http2 {
-        match sniff(&stream, config, tracker, &mut first)? {
+        match sniff(&mut stream, config, tracker, &mut first)? {
             Sniffed::H2 => return serve_h2(stream, &first, handler, config, tracker),
             Sniffed::Http1 { eof: e } => eof = e,
             Sniffed::Nothing => return Ok(()),
@@ -454,8 +476,47 @@ fn run_connection<H: Handler>(
         }
     }
     // A body kept by the handler must not keep the socket open.
-    let _ = c.driver.stream().shutdown(Shutdown::Both);
+    let _ = c.driver.stream().tcp().shutdown(Shutdown::Both);
     result
+}
+
+/// The TLS handshake of an accepted connection, on its thread, bounded by
+/// the header-read timeout counted from `start` (the accept). The
+/// connection counts as idle meanwhile, so a shutdown ends the wait.
+/// `None`: the handshake failed (logged) and the connection is closed.
+#[cfg(feature = "tls")]
+fn accept_tls(
+    stream: TcpStream,
+    tls: &Arc<rustls::ServerConfig>,
+    config: &ServerConfig,
+    tracker: Tracker<'_>,
+    start: Instant,
+) -> Option<crate::tls::TlsStream> {
+    if let Some((slot, shared)) = tracker {
+        *lock(&slot.idle) = true;
+        if shared.is_shutdown() {
+            return None;
+        }
+    }
+    let deadline = config
+        .http1
+        .header_read_timeout
+        .filter(|t| !t.is_zero())
+        .map(|t| start + t);
+    let result = crate::tls::TlsStream::server(stream, tls.clone())
+        .map_err(io::Error::other)
+        .and_then(|mut s| s.handshake(deadline).map(|()| s));
+    if let Some((slot, _)) = tracker {
+        *lock(&slot.idle) = false;
+    }
+    match result {
+        Ok(s) => Some(s),
+        Err(e) => {
+            // The socket is dropped, and closed, with the error.
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+    }
 }
 
 /// What the first bytes of a connection said.
@@ -477,7 +538,7 @@ const SNIFF_BUF: usize = 4096;
 /// HTTP/1.1 header-read timeout. The connection counts as idle meanwhile,
 /// so a shutdown ends the wait.
 fn sniff(
-    stream: &TcpStream,
+    stream: &mut Stream,
     config: &ServerConfig,
     tracker: Tracker<'_>,
     buf: &mut Vec<u8>,
@@ -504,7 +565,7 @@ fn sniff(
     }
 }
 
-fn sniff_read(mut stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Sniffed> {
+fn sniff_read(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<Sniffed> {
     let mut chunk = [0u8; SNIFF_BUF];
     loop {
         let room = SNIFF_BUF - buf.len();
@@ -539,7 +600,7 @@ fn sniff_read(mut stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Sniffed> 
 /// Serves an HTTP/2 connection whose first bytes were read; a graceful
 /// shutdown kicks its connection thread, which sends GOAWAY.
 fn serve_h2<H: Handler>(
-    stream: TcpStream,
+    stream: Stream,
     first: &[u8],
     handler: &H,
     config: &ServerConfig,
@@ -572,7 +633,10 @@ fn serve_requests<H: Handler>(
                     // The 101 goes out before the new protocol starts.
                     let deadline = c.deadline();
                     c.driver.flush(deadline)?;
-                    (pending, c.driver.stream().try_clone()?)
+                    // The WebSocket takes the stream (and its TLS state);
+                    // the connection keeps a plain handle to close it.
+                    let tcp = Stream::Tcp(c.driver.stream().tcp().try_clone()?);
+                    (pending, std::mem::replace(c.driver.stream_mut(), tcp))
                 };
                 if let Some(pending) = pending {
                     // A shutdown ends the WebSocket by shutting its socket.
@@ -819,7 +883,7 @@ impl EarlyResponse {
 
 /// One connection: its driver, and which request the handler works on.
 struct Conn {
-    driver: Driver<ServerConnection, TcpStream>,
+    driver: Driver<ServerConnection, Stream>,
     /// The request being answered; its body events go to its body.
     current: Option<RequestId>,
     /// The current request waits for `100 Continue` before its body.

@@ -18,7 +18,9 @@ pub trait Transport: Read + Write {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Half-closes the write side (what [`Transmit::Shutdown`](wirestate_machine::Transmit::Shutdown) asks for).
-    fn shutdown_write(&self) -> io::Result<()>;
+    /// `&mut`: a stream with a protocol of its own (TLS) writes its
+    /// closing message first.
+    fn shutdown_write(&mut self) -> io::Result<()>;
 
     /// Switches non-blocking mode (used to peek at pooled connections).
     /// Streams that cannot switch return `Unsupported`.
@@ -37,7 +39,7 @@ impl Transport for TcpStream {
         TcpStream::set_write_timeout(self, timeout)
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
 
@@ -56,11 +58,92 @@ impl Transport for std::os::unix::net::UnixStream {
         std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
 
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_nonblocking(self, nonblocking)
+    }
+}
+
+/// The socket of one of this crate's connections: plain TCP, or TLS over
+/// it (feature `tls`). An enum rather than a type parameter, so that the
+/// servers and clients stay one type each; the plain path costs one
+/// branch per call, no copy and no lock.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket underneath (to clone for a reader thread, to shut
+    /// down from another thread, to read ciphertext from elsewhere).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Tcp(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Transport for Stream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_write_timeout(timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.shutdown_write(),
+        }
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.tcp().set_nonblocking(nonblocking)
     }
 }

@@ -34,7 +34,8 @@
 //! # }
 //! ```
 
-use crate::{Driver, ResponseBody, Wait};
+use crate::transport::Stream;
+use crate::{Driver, ResponseBody, Transport, Wait};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
 use std::collections::VecDeque;
@@ -216,6 +217,11 @@ struct Writer {
     /// A write failed: the connection is over.
     failed: Option<io::ErrorKind>,
     shutdown_done: bool,
+    /// The TLS state of a `wss` connection: frames are encrypted here and
+    /// written to the socket, and what the reader reads from the socket
+    /// is decrypted here (under this lock, after the read).
+    #[cfg(feature = "tls")]
+    tls: Option<Box<crate::tls::TlsStream>>,
 }
 
 /// What the reader keeps between calls.
@@ -299,11 +305,11 @@ impl Writer {
                 continue;
             }
             let result = match t {
-                Transmit::Bytes(b) => write_all(stream, &b),
+                Transmit::Bytes(b) => self.write(stream, &b),
                 Transmit::Shutdown => {
                     self.shutdown_done = true;
                     // A failed shutdown (peer gone) ends the stream all the same.
-                    let _ = stream.shutdown(Shutdown::Write);
+                    let _ = self.shutdown(stream);
                     Ok(())
                 }
             };
@@ -312,6 +318,62 @@ impl Writer {
                 return;
             }
         }
+        // Records rustls queued itself (an alert after bad input).
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            if let Err(e) = tls.flush() {
+                self.failed = Some(e.kind());
+            }
+        }
+    }
+
+    /// Writes one frame's bytes: to the socket, or encrypted over TLS.
+    fn write(&mut self, stream: &TcpStream, data: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.write_all_plain(data);
+        }
+        write_all(stream, data)
+    }
+
+    /// Half-closes the write side (after TLS's close_notify).
+    fn shutdown(&mut self, stream: &TcpStream) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return crate::Transport::shutdown_write(&mut **tls);
+        }
+        stream.shutdown(Shutdown::Write)
+    }
+
+    /// Feeds bytes read from the socket to the machine (decrypted first
+    /// over TLS). Machine errors come back as events; an error here is
+    /// the TLS layer's.
+    fn input(&mut self, now: Instant, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let machine = &mut self.machine;
+            return tls.decrypt(bytes, |p| {
+                let _ = machine.handle_input(now, p);
+            });
+        }
+        let _ = self.machine.handle_input(now, bytes);
+        Ok(())
+    }
+
+    /// The socket's end: the last plaintext over TLS (an end without
+    /// close_notify is an error), then the machine is told.
+    fn input_end(&mut self, now: Instant) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let machine = &mut self.machine;
+            let ended = tls.decrypt_eof(|p| {
+                let _ = machine.handle_input(now, p);
+            });
+            let _ = self.machine.handle_eof(now);
+            return ended;
+        }
+        let _ = self.machine.handle_eof(now);
+        Ok(())
     }
 
     fn fire_timers(&mut self) {
@@ -335,12 +397,51 @@ fn write_all(mut stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
 }
 
 impl WebSocket {
+    /// A WebSocket over `stream` (TCP, or TLS whose handshake is done).
     fn new(
+        stream: Stream,
+        machine: Connection,
+        leftover: &[u8],
+        protocol: Option<String>,
+        close_timeout: Duration,
+    ) -> io::Result<Self> {
+        match stream {
+            Stream::Tcp(tcp) => Ok(Self::over(
+                tcp,
+                machine,
+                leftover,
+                protocol,
+                close_timeout,
+                #[cfg(feature = "tls")]
+                None,
+            )),
+            #[cfg(feature = "tls")]
+            Stream::Tls(mut tls) => {
+                // Reads go to the socket directly (the reader decrypts
+                // under the writer's lock): plaintext rustls already holds
+                // is input that comes first.
+                let mut first = leftover.to_vec();
+                tls.take_plaintext(&mut first)?;
+                let tcp = tls.get_ref().try_clone()?;
+                Ok(Self::over(
+                    tcp,
+                    machine,
+                    &first,
+                    protocol,
+                    close_timeout,
+                    Some(tls),
+                ))
+            }
+        }
+    }
+
+    fn over(
         stream: TcpStream,
         mut machine: Connection,
         leftover: &[u8],
         protocol: Option<String>,
         close_timeout: Duration,
+        #[cfg(feature = "tls")] tls: Option<Box<crate::tls::TlsStream>>,
     ) -> Self {
         let now = Instant::now();
         machine.start(now);
@@ -363,6 +464,8 @@ impl WebSocket {
             machine,
             failed: None,
             shutdown_done: false,
+            #[cfg(feature = "tls")]
+            tls,
         };
         writer.flush(&stream);
         WebSocket {
@@ -546,14 +649,22 @@ impl WebSocket {
                     r.read_eof = true;
                     let mut w = lock(&self.inner.writer);
                     // Failures come back as events, in order.
-                    let _ = w.machine.handle_eof(now);
+                    let ended = w.input_end(now);
                     w.flush(&self.inner.stream);
+                    drop(w);
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "websocket TLS stream ended uncleanly");
+                    }
                 }
                 Ok(n) => {
                     let mut w = lock(&self.inner.writer);
                     let Reader { buf, .. } = &mut *r;
-                    let _ = w.machine.handle_input(now, &buf[..n]);
+                    let fed = w.input(now, &buf[..n]);
                     w.flush(&self.inner.stream);
+                    drop(w);
+                    if let Err(e) = fed {
+                        r.end(Item::Failed(Error::Io(e)));
+                    }
                 }
                 Err(e)
                     if matches!(
@@ -619,31 +730,72 @@ pub fn connect(url: &str) -> Result<WebSocket, Error> {
 }
 
 /// Connects to a `ws://` URL with `config`: TCP, then the opening handshake,
-/// both bounded by [`Config::handshake_timeout`].
+/// both bounded by [`Config::handshake_timeout`]. `wss://` needs
+/// `connect_with_tls` (feature `tls`).
 pub fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
+    let (uri, tls) = parse_url(url)?;
+    if tls {
+        return Err(Error::InvalidUrl(format!(
+            "{url}: wss:// needs TLS: ws::connect_with_tls (feature `tls`)"
+        )));
+    }
+    let deadline = Instant::now() + config.handshake_timeout;
+    let stream = connect_tcp(&uri, 80, deadline)?;
+    client(stream, uri, config)
+}
+
+/// Connects to a `ws://` or `wss://` URL with `config` (feature `tls`):
+/// for `wss://`, TLS with `tls` (which should offer ALPN `http/1.1`, or
+/// nothing) checking the certificate against the URL's host. The TCP
+/// connect, then the TLS and opening handshakes, are each bounded by
+/// [`Config::handshake_timeout`], as [`connect_with`]'s are.
+#[cfg(feature = "tls")]
+pub fn connect_with_tls(
+    url: &str,
+    config: Config,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<WebSocket, Error> {
+    let (uri, secure) = parse_url(url)?;
+    if !secure {
+        return connect_with(url, config);
+    }
+    let deadline = Instant::now() + config.handshake_timeout;
+    let host = uri.host().unwrap_or_default();
+    let name =
+        crate::tls::server_name(host).map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
+    let tcp = connect_tcp(&uri, 443, deadline)?;
+    let stream = crate::tls::TlsStream::client(tcp, tls, name)
+        .map_err(|e| Error::Connect(io::Error::other(e)))?;
+    client_tls(stream, uri, config)
+}
+
+/// A `ws://` or `wss://` URL, and whether it is `wss`.
+fn parse_url(url: &str) -> Result<(Uri, bool), Error> {
     let uri: Uri = url
         .parse()
         .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("ws") => {}
-        Some(s) if s.eq_ignore_ascii_case("wss") => {
-            return Err(Error::InvalidUrl(format!(
-                "{url}: wss:// (TLS) is not supported"
-            )));
-        }
+    let tls = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("ws") => false,
+        Some(s) if s.eq_ignore_ascii_case("wss") => true,
         _ => return Err(Error::InvalidUrl(format!("{url}: expected ws://"))),
+    };
+    if uri.host().is_none() {
+        return Err(Error::InvalidUrl(format!("{url}: no host")));
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::InvalidUrl(format!("{url}: no host")))?;
+    Ok((uri, tls))
+}
+
+/// A TCP connection to the host of `uri` (port `default_port` unless it
+/// names one), by `deadline`.
+fn connect_tcp(uri: &Uri, default_port: u16, deadline: Instant) -> Result<TcpStream, Error> {
+    let host = uri.host().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = wirestate_http1::policy::port(&uri, 80)
-        .map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
+    let port = wirestate_http1::policy::port(uri, default_port)
+        .map_err(|e| Error::InvalidUrl(format!("{uri}: {e}")))?;
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(Error::Connect)?
         .collect();
-    let deadline = Instant::now() + config.handshake_timeout;
     let mut last = Error::InvalidUrl(format!("{host} resolved to no address"));
     for addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -651,7 +803,7 @@ pub fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
             return Err(Error::Timeout);
         }
         match TcpStream::connect_timeout(&addr, left) {
-            Ok(stream) => return client(stream, uri, config),
+            Ok(stream) => return Ok(stream),
             Err(e) => last = Error::Connect(e),
         }
     }
@@ -662,6 +814,30 @@ pub fn connect_with(url: &str, config: Config) -> Result<WebSocket, Error> {
 /// `TcpStream`, bounded by [`Config::handshake_timeout`].
 pub fn client(stream: TcpStream, uri: Uri, config: Config) -> Result<WebSocket, Error> {
     let _ = stream.set_nodelay(true);
+    client_over(Stream::Tcp(stream), uri, config)
+}
+
+/// Runs the opening handshake for `uri` (`wss://`) over a TLS stream
+/// (feature `tls`), bounded by [`Config::handshake_timeout`]; the TLS
+/// handshake runs first if it has not yet (within that bound too).
+#[cfg(feature = "tls")]
+pub fn client_tls(
+    mut stream: crate::tls::TlsStream,
+    uri: Uri,
+    config: Config,
+) -> Result<WebSocket, Error> {
+    let _ = stream.get_ref().set_nodelay(true);
+    let deadline = Instant::now() + config.handshake_timeout;
+    stream
+        .handshake(Some(deadline))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => Error::Timeout,
+            _ => Error::Connect(e),
+        })?;
+    client_over(Stream::Tls(Box::new(stream)), uri, config)
+}
+
+fn client_over(stream: Stream, uri: Uri, config: Config) -> Result<WebSocket, Error> {
     let mut entropy = FastrandEntropy(fastrand::Rng::new());
     let mut handshake = ClientHandshake::new(uri).protocols(config.protocols.iter().cloned());
     if let Some(deflate) = &config.deflate {
@@ -713,13 +889,14 @@ pub fn client(stream: TcpStream, uri: Uri, config: Config) -> Result<WebSocket, 
     if let Some(params) = &negotiated.deflate {
         machine = machine.with_deflate(params);
     }
-    Ok(WebSocket::new(
+    WebSocket::new(
         stream,
         machine,
         &leftover,
         negotiated.subprotocol,
         config.connection.close_timeout,
-    ))
+    )
+    .map_err(Error::Io)
 }
 
 // ---------------------------------------------------------------------------
@@ -821,13 +998,19 @@ pub fn upgrade<B>(
 
 /// Runs an upgraded connection on the calling (connection) thread: the
 /// callback, then the close.
-pub(crate) fn run_server(stream: TcpStream, pending: PendingUpgrade, leftover: &[u8]) {
+pub(crate) fn run_server(stream: Stream, pending: PendingUpgrade, leftover: &[u8]) {
     let Some(up) = lock(&pending.0).take() else {
         return;
     };
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_write_timeout(None);
-    let socket = WebSocket::new(stream, up.machine, leftover, up.protocol, up.close_timeout);
+    let socket = match WebSocket::new(stream, up.machine, leftover, up.protocol, up.close_timeout) {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket could not start");
+            return;
+        }
+    };
     let handle = socket.clone();
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (up.on_upgrade)(handle))).is_err() {
         tracing::error!("websocket handler panicked; closing the connection");

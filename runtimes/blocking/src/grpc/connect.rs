@@ -107,10 +107,21 @@ impl Connection for SendRequest {
 pub(crate) struct Dialer {
     addr: String,
     config: ClientConfig,
+    /// TLS for each connection ([`ChannelBuilder::tls`]).
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
     keepalive_without_calls: bool,
     state: Mutex<DialState>,
     /// Signalled when a connect attempt ends, for the calls waiting on it.
     dialed: Condvar,
+}
+
+/// What a TLS channel's connections run their handshakes with.
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone)]
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
 }
 
 /// The connections of a [`Dialer`], and whether one is being opened.
@@ -194,7 +205,7 @@ impl Dialer {
         }
         drop(st);
         let guard = Connecting(self);
-        let connected = crate::h2::connect_with(self.addr.as_str(), config);
+        let connected = self.open(config);
         let send = connected.map_err(|e| {
             Status::new(
                 Code::Unavailable,
@@ -204,6 +215,21 @@ impl Dialer {
         let send = lock(&self.state).redial.connected(send);
         drop(guard);
         Ok(send)
+    }
+
+    /// A new connection: h2c, or HTTP/2 over TLS (ALPN `h2` required)
+    /// when configured.
+    fn open(&self, config: ClientConfig) -> Result<SendRequest, crate::Error> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return crate::h2::connect_tls(
+                self.addr.as_str(),
+                config,
+                tls.config.clone(),
+                tls.name.clone(),
+            );
+        }
+        crate::h2::connect_with(self.addr.as_str(), config)
     }
 }
 
@@ -243,6 +269,8 @@ pub struct ChannelBuilder {
     client: ClientConfig,
     config: ChannelConfig,
     web: Option<WebMode>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
 }
 
 impl ChannelBuilder {
@@ -256,7 +284,42 @@ impl ChannelBuilder {
             },
             config: ChannelConfig::new(),
             web: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// gRPC over TLS (feature `tls`): every connection the channel opens
+    /// runs the TLS handshake with `config` (within the connect timeout)
+    /// and checks the server's certificate against `server_name`; a server
+    /// that does not agree to ALPN `h2` is UNAVAILABLE. `config` must
+    /// offer `h2`:
+    ///
+    /// ```no_run
+    /// use wirestate_blocking::{grpc::Channel, tls};
+    /// # fn main() -> Result<(), wirestate_blocking::grpc::Status> {
+    /// let config = tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2]);
+    /// let name = tls::server_name("grpc.example.com").unwrap();
+    /// let channel = Channel::builder("grpc.example.com:443")
+    ///     .tls(config, name)
+    ///     .connect()?;
+    /// # let _ = channel; Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Not with [`grpc_web`](Self::grpc_web): building such a channel is
+    /// INVALID_ARGUMENT.
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> Self {
+        self.tls = Some(Tls {
+            config,
+            name: server_name,
+        });
+        self
     }
 
     /// Makes the channel speak gRPC-Web (`application/grpc-web`, or
@@ -310,6 +373,13 @@ impl ChannelBuilder {
             retry,
             ..
         } = self.config.validate(&self.addr)?;
+        #[cfg(feature = "tls")]
+        if self.web.is_some() && self.tls.is_some() {
+            return Err(Status::new(
+                Code::InvalidArgument,
+                "gRPC-Web over TLS is not supported by this channel; use gRPC over TLS",
+            ));
+        }
         let transport = match self.web {
             Some(mode) => {
                 let http1 = crate::ClientConfig {
@@ -321,6 +391,8 @@ impl ChannelBuilder {
             None => Transport::Dialed(Arc::new(Dialer {
                 addr: self.addr,
                 config: self.client,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
                 keepalive_without_calls,
                 state: Mutex::new(DialState::new(Redial::new(keepalive))),
                 dialed: Condvar::new(),

@@ -103,20 +103,8 @@ pub fn connect(addr: impl ToSocketAddrs) -> Result<SendRequest, Error> {
 
 /// Opens an HTTP/2 connection to `addr` with prior knowledge and `config`.
 pub fn connect_with(addr: impl ToSocketAddrs, config: ClientConfig) -> Result<SendRequest, Error> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(Error::Io)?.collect();
     let deadline = Instant::now() + config.connect_timeout;
-    let mut last = Error::InvalidRequest("the address resolved to nothing".into());
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Timeout);
-        }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(stream) => return handshake(stream, config),
-            Err(e) => last = Error::io(e),
-        }
-    }
-    Err(last)
+    handshake(connect_tcp(addr, deadline)?, config)
 }
 
 /// Starts HTTP/2 with prior knowledge over a connected `stream`: the
@@ -125,6 +113,72 @@ pub fn connect_with(addr: impl ToSocketAddrs, config: ClientConfig) -> Result<Se
 /// the connection fails.
 pub fn handshake(stream: TcpStream, config: ClientConfig) -> Result<SendRequest, Error> {
     let _ = stream.set_nodelay(true);
+    start(crate::transport::Stream::Tcp(stream), config)
+}
+
+/// Starts HTTP/2 over a TLS stream (feature `tls`), as [`handshake`] does
+/// over TCP. Run the TLS handshake first
+/// ([`TlsStream::handshake`](crate::tls::TlsStream::handshake)) and check
+/// that the server agreed to ALPN `h2`: a server that did not will not
+/// speak HTTP/2. URIs without a scheme are sent as `https`.
+#[cfg(feature = "tls")]
+pub fn handshake_tls(
+    stream: crate::tls::TlsStream,
+    mut config: ClientConfig,
+) -> Result<SendRequest, Error> {
+    let _ = stream.get_ref().set_nodelay(true);
+    config.h2.default_scheme = http::uri::Scheme::HTTPS;
+    start(crate::transport::Stream::Tls(Box::new(stream)), config)
+}
+
+/// Opens a TCP connection to `addr`, runs the TLS handshake with `tls`
+/// (which must offer ALPN `h2`) checking the server's certificate against
+/// `name`, and starts HTTP/2 on it (feature `tls`). The connect timeout
+/// bounds the TCP connect and the TLS handshake together.
+///
+/// # Errors
+///
+/// The connection or the handshake failed, or the server did not agree to
+/// HTTP/2 (`InvalidData`).
+#[cfg(feature = "tls")]
+pub fn connect_tls(
+    addr: impl ToSocketAddrs,
+    config: ClientConfig,
+    tls: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
+) -> Result<SendRequest, Error> {
+    let deadline = Instant::now() + config.connect_timeout;
+    let tcp = connect_tcp(addr, deadline)?;
+    let mut stream = crate::tls::TlsStream::client(tcp, tls, name)
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    stream.handshake(Some(deadline)).map_err(Error::io)?;
+    if stream.alpn_protocol() != Some(crate::tls::ALPN_H2) {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the server did not agree to HTTP/2 over TLS (ALPN h2)",
+        )));
+    }
+    handshake_tls(stream, config)
+}
+
+/// The first address of `addr` that accepts a TCP connection by `deadline`.
+fn connect_tcp(addr: impl ToSocketAddrs, deadline: Instant) -> Result<TcpStream, Error> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(Error::Io)?.collect();
+    let mut last = Error::InvalidRequest("the address resolved to nothing".into());
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout);
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Error::io(e),
+        }
+    }
+    Err(last)
+}
+
+fn start(stream: crate::transport::Stream, config: ClientConfig) -> Result<SendRequest, Error> {
     let inner = Arc::new(Inner {
         inbox: Arc::new(Inbox::default()),
         queue: Mutex::new(Queue {

@@ -20,6 +20,7 @@
 //! ([`wirestate_h2::pacing`], through [`App::wake_at`]).
 
 use crate::Driver;
+use crate::transport::Stream;
 use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
@@ -163,16 +164,23 @@ pub(crate) trait App {
 /// starts the reader on a clone of `stream`, drives the machine with the
 /// app on this thread, then lingers (bounded) for the peer's close, shuts
 /// the socket and joins the reader.
+///
+/// Over TLS the reader thread still reads the socket (ciphertext, into
+/// the inbox), and this thread, which owns the TLS state, decrypts the
+/// input before the machine sees it and encrypts what the machine writes:
+/// the TLS handshake is done by then (by the server's accept or the
+/// client's connect), so both directions are plain records.
 pub(crate) fn drive<A: App>(
-    machine: Connection,
-    stream: TcpStream,
+    mut machine: Connection,
+    mut stream: Stream,
     inbox: &Arc<Inbox>,
     app: &mut A,
     io_timeout: Option<Duration>,
 ) -> io::Result<()> {
-    stream.set_read_timeout(None)?;
-    let reader_stream = stream.try_clone()?;
-    let closer = stream.try_clone()?;
+    stream.tcp().set_read_timeout(None)?;
+    early_input(&mut machine, &mut stream)?;
+    let reader_stream = stream.tcp().try_clone()?;
+    let closer = stream.tcp().try_clone()?;
     let reader = {
         let inbox = inbox.clone();
         std::thread::Builder::new()
@@ -192,7 +200,7 @@ pub(crate) fn drive<A: App>(
 }
 
 fn run<A: App>(
-    driver: &mut Driver<Connection, TcpStream>,
+    driver: &mut Driver<Connection, Stream>,
     inbox: &Inbox,
     app: &mut A,
     io_timeout: Option<Duration>,
@@ -272,18 +280,22 @@ fn run<A: App>(
         drop(st);
 
         let now = Instant::now();
-        let m = driver.machine_mut();
-        while m.wants_read() {
+        let (m, stream) = driver.parts_mut();
+        while m.wants_read() && !eof_fed {
             let Some(chunk) = held.pop_front() else {
                 break;
             };
-            // An error is also reported as an event, which the app handles.
-            let _ = m.handle_input(now, &chunk);
+            if let Err(e) = feed(m, stream, now, &chunk) {
+                // Records that are not TLS, or fail to decrypt: the
+                // connection's input ends here (rustls queued the alert).
+                held.clear();
+                end = Some(Err(e));
+            }
         }
         if held.is_empty() && !eof_fed {
             if let Some(result) = end.take() {
                 eof_fed = true;
-                if let Err(e) = result {
+                if let Err(e) = result.and_then(|()| feed_end(m, stream, now)) {
                     tracing::debug!(error = %e, "http/2 connection read failed");
                 }
                 let _ = m.handle_eof(now);
@@ -292,6 +304,64 @@ fn run<A: App>(
         if m.poll_timeout().is_some_and(|t| t <= now) {
             m.handle_timeout(now);
         }
+    }
+}
+
+/// Feeds one chunk the reader read to the machine: as it is over TCP,
+/// decrypted over TLS (with any record rustls answers with, an alert or a
+/// key update, written at once).
+fn feed(m: &mut Connection, stream: &mut Stream, now: Instant, chunk: &[u8]) -> io::Result<()> {
+    match stream {
+        Stream::Tcp(_) => {
+            // An error is also reported as an event, which the app handles.
+            let _ = m.handle_input(now, chunk);
+            Ok(())
+        }
+        #[cfg(feature = "tls")]
+        Stream::Tls(tls) => {
+            let decrypted = tls.decrypt(chunk, |p| {
+                let _ = m.handle_input(now, p);
+            });
+            let _ = std::io::Write::flush(&mut **tls);
+            decrypted
+        }
+    }
+}
+
+/// Over TLS, the plaintext decrypted along with the handshake or a first
+/// read (more than the server's sniff took): the machine's first input.
+fn early_input(m: &mut Connection, stream: &mut Stream) -> io::Result<()> {
+    match stream {
+        Stream::Tcp(_) => {
+            let _ = m;
+            Ok(())
+        }
+        #[cfg(feature = "tls")]
+        Stream::Tls(tls) => {
+            let mut early = Vec::new();
+            tls.take_plaintext(&mut early)?;
+            if !early.is_empty() {
+                // An error is also reported as an event, which the app handles.
+                let _ = m.handle_input(Instant::now(), &early);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The reader saw the stream's end. Over TLS: the last plaintext rustls
+/// held, and whether the peer said close_notify first (an end without it
+/// may be a truncation: an error).
+fn feed_end(m: &mut Connection, stream: &mut Stream, now: Instant) -> io::Result<()> {
+    match stream {
+        Stream::Tcp(_) => {
+            let _ = (m, now);
+            Ok(())
+        }
+        #[cfg(feature = "tls")]
+        Stream::Tls(tls) => tls.decrypt_eof(|p| {
+            let _ = m.handle_input(now, p);
+        }),
     }
 }
 

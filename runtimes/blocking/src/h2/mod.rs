@@ -47,6 +47,8 @@ pub(crate) use client::Canceller;
 pub use client::{
     ClientConfig, PendingResponse, RequestWriter, SendRequest, connect, connect_with, handshake,
 };
+#[cfg(feature = "tls")]
+pub use client::{connect_tls, handshake_tls};
 pub(crate) use conn::Inbox;
 pub(crate) use stream::Reader;
 pub use wirestate_h2::frame::ErrorCode;

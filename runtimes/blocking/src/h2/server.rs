@@ -8,7 +8,6 @@ use crate::{BlockingBody, Handler, ServerConfig};
 use http::{HeaderMap, Request, header, response};
 use std::collections::HashMap;
 use std::io;
-use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +27,7 @@ use wirestate_machine::Machine;
 /// `max_concurrent_streams` at once per connection — more streams are
 /// refused with RST_STREAM REFUSED_STREAM, which clients retry.
 pub(crate) fn serve<H: Handler>(
-    stream: TcpStream,
+    stream: crate::transport::Stream,
     first: &[u8],
     handler: &H,
     config: &ServerConfig,
