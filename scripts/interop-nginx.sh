@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 . scripts/lib/tally.sh
+. scripts/lib/nginx.sh
 
 work=$(mktemp -d)
 nginx_pid=
@@ -23,25 +24,11 @@ trap cleanup EXIT
 h1=$(free_port); h2=$(free_port); h2l=$(free_port)
 # The worker (nobody, when started as root) reads the files.
 chmod 755 "$work"
-mkdir -p "$work/www" "$work/logs"
+mkdir -p "$work/www"
 head -c 10000000 /dev/urandom > "$work/www/big"
 echo hello > "$work/www/index.html"
 python3 -c "print('x' * 200000)" > "$work/www/text.txt"
-cat > "$work/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes 1;
-error_log $work/logs/error.log info;
-pid $work/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/cbt;
-  proxy_temp_path $work/pt;
-  fastcgi_temp_path $work/ft;
-  uwsgi_temp_path $work/ut;
-  scgi_temp_path $work/st;
-  default_type application/octet-stream;
+nginx_conf "$work" "$(cat <<CONF
   types { text/plain txt; text/html html; }
   keepalive_timeout 2s;
   client_max_body_size 20m;
@@ -65,8 +52,8 @@ http {
     keepalive_requests 50;
     root $work/www;
   }
-}
 CONF
+)"
 nginx -c "$work/nginx.conf" -p "$work" >"$work/logs/out" 2>&1 &
 nginx_pid=$!
 wait_port "$h1" && wait_port "$h2" && wait_port "$h2l" || { cat "$work/logs/out" "$work/logs/error.log"; exit 1; }
