@@ -73,8 +73,25 @@ pub struct Options {
     /// of the JSON argument.
     pub data: Option<String>,
     /// gRPC over TLS (ALPN h2) with this client config, instead of h2c
-    /// (`--tls`; tokio and smol).
+    /// (`--tls`).
     pub tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
+}
+
+/// A blocking gRPC channel to `addr` for `target` (`HOST:PORT`), h2c or
+/// over TLS (the certificate checked against HOST, ALPN h2 required).
+pub(crate) fn blocking_channel(
+    addr: SocketAddr,
+    target: &str,
+    tls: Option<&std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
+) -> Result<wirestate_blocking::grpc::Channel, Status> {
+    use wirestate_blocking::grpc::Channel;
+    let Some(config) = tls else {
+        return Channel::connect_to(addr, target);
+    };
+    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
+    let name = wirestate_blocking::tls::server_name(host)
+        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
+    Channel::builder(target).tls(config.clone(), name).connect()
 }
 
 /// An HTTP/2 connection to `addr` for `target` (`HOST:PORT`), h2c or over
@@ -446,10 +463,8 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
     let Some(path) = rest.first() else {
         return Err("missing the method (or `list`)".into());
     };
-    if opts.tls.is_some() && (opts.web.is_some() || opts.runtime == Rt::Blocking) {
-        return Err(
-            "--tls: gRPC over TLS is spoken on the tokio and smol runtimes, without --web".into(),
-        );
+    if opts.tls.is_some() && opts.web.is_some() {
+        return Err("--tls: gRPC over TLS is spoken without --web".into());
     }
     if path == "list" {
         return list_command(opts, target, rest.get(1));
@@ -701,7 +716,7 @@ fn blocking_call(call: &Call, web: Option<WebMode>) -> Result<(), Status> {
     let ch = if let Some(mode) = web {
         Channel::builder(&call.target).grpc_web(mode).connect()?
     } else {
-        Channel::connect_to(call.addr, &call.target)?
+        blocking_channel(call.addr, &call.target, call.tls.as_ref())?
     };
     let mut opts = CallOptions::default().with_metadata(call.metadata.clone());
     opts.timeout = call.timeout;

@@ -53,7 +53,7 @@ impl std::fmt::Display for Failure {
 /// Where and how to ask.
 pub(crate) struct Server<'a> {
     pub(crate) runtime: Rt,
-    /// gRPC over TLS with this config (tokio and smol).
+    /// gRPC over TLS with this config.
     pub(crate) tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
     pub(crate) target: &'a str,
     pub(crate) addr: SocketAddr,
@@ -181,8 +181,9 @@ impl Server<'_> {
                 timeout,
             )),
             Rt::Blocking => {
-                use wirestate_blocking::grpc::{CallOptions, Channel};
-                let ch = Channel::connect_to(self.addr, self.target)?;
+                use wirestate_blocking::grpc::CallOptions;
+                let ch =
+                    crate::grpc_cli::blocking_channel(self.addr, self.target, self.tls.as_ref())?;
                 let opts = CallOptions::default()
                     .with_metadata(self.metadata.clone())
                     .with_timeout(timeout);

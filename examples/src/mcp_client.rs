@@ -1,5 +1,6 @@
-//! `wirestate mcp`: a small MCP client on tokio or smol, over Streamable
-//! HTTP or a stdio child process.
+//! `wirestate mcp`: a small MCP client on tokio, smol or blocking threads,
+//! over Streamable HTTP, WebSocket (each plain or over TLS) or a stdio
+//! child process.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -132,10 +133,6 @@ pub fn run(
     // the initialize era's servers send theirs unasked.
     config.session.log_level = Some(wirestate_mcp::schema::LoggingLevel::Info);
     config.tls = tls;
-    let secure = matches!(target, Target::Http(u) | Target::Ws(u) if u.starts_with("https://") || u.starts_with("wss://"));
-    if secure && rt == Rt::Blocking {
-        return Err("https:// and wss:// need --runtime tokio or smol (TLS)".into());
-    }
     match rt {
         Rt::Tokio => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -165,7 +162,7 @@ pub fn run(
             .map_err(|e| connect_error(&e))?;
             session(client, action).await
         }),
-        Rt::Blocking => blocking(target, timeout, era, action),
+        Rt::Blocking => blocking(target, timeout, era, config.tls, action),
     }
 }
 
@@ -175,10 +172,12 @@ fn blocking(
     target: Target<'_>,
     timeout: Duration,
     era: Era,
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
     action: Action,
 ) -> Result<ExitCode, String> {
     use wirestate_blocking::mcp_client::{McpClient, McpClientConfig};
     let mut config = McpClientConfig::default();
+    config.tls = tls;
     config.client_info =
         wirestate_mcp::schema::Implementation::new("wirestate", env!("CARGO_PKG_VERSION"));
     config.session.jsonrpc.request_timeout = Some(timeout);

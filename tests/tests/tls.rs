@@ -480,7 +480,13 @@ mod blocking {
         let addr = server.local_addr().unwrap();
         let handle = server.handle();
         let grpc = wirestate_examples::grpc_blocking::server(Some(handle.clone()));
-        let h = wirestate_examples::grpc_blocking::with_grpc(grpc);
+        let mut mcp_config = wirestate_mcp::HttpConfig::default();
+        mcp_config.hosts = wirestate_mcp::http::HostPolicy::Localhost { port: None };
+        let mcp = wirestate_examples::mcp_blocking::server(false).http(mcp_config);
+        let h = wirestate_examples::mcp_blocking::with_mcp(
+            mcp,
+            wirestate_examples::grpc_blocking::with_grpc(grpc),
+        );
         let thread = std::thread::spawn(move || server.serve(h).unwrap());
         Running {
             addr,
@@ -699,6 +705,29 @@ mod blocking {
             wirestate_blocking::ws::connect(&url),
             Err(wirestate_blocking::ws::Error::InvalidUrl(_))
         ));
+    }
+
+    /// The blocking MCP client over `https://` (Streamable HTTP) and
+    /// `wss://` (WebSocket) against the blocking server.
+    #[test]
+    fn mcp_over_tls() {
+        use wirestate_blocking::mcp_client::{McpClient, McpClientConfig};
+        let id = identity();
+        let server = start(&id);
+        for scheme in ["https", "wss"] {
+            let mut config = McpClientConfig::default();
+            config.tls = Some(tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]));
+            let url = format!("{scheme}://localhost:{}/mcp", server.addr.port());
+            let client = if scheme == "https" {
+                McpClient::http(&url, config)
+            } else {
+                McpClient::websocket(&url, config)
+            }
+            .unwrap();
+            let tools = client.list_tools(None).unwrap();
+            assert!(tools.tools.iter().any(|t| t.name == "echo"), "{scheme}");
+            client.close().unwrap();
+        }
     }
 
     /// A certificate no trusted root signed, or for another name, is

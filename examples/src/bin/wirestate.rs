@@ -76,7 +76,7 @@ enum Command {
         mcp_cors: Vec<String>,
         /// Serve HTTPS (HTTP/1.1 and HTTP/2, ALPN h2 or http/1.1, and gRPC,
         /// WebSocket and MCP over it) with this certificate chain (PEM),
-        /// instead of plain HTTP and h2c. Needs --tls-key; tokio and smol.
+        /// instead of plain HTTP and h2c. Needs --tls-key; every runtime.
         #[arg(long, value_name = "PEM", requires = "tls_key")]
         tls_cert: Option<std::path::PathBuf>,
         /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
@@ -123,8 +123,8 @@ enum Command {
         /// Mozilla roots, as curl's --cacert.
         #[arg(long, value_name = "PEM")]
         cacert: Option<std::path::PathBuf>,
-        /// The URL: http://, or https:// (tokio and smol; HTTP/1.1, or
-        /// HTTP/2 by ALPN with --http2-prior-knowledge).
+        /// The URL: http://, or https:// (HTTP/1.1, or HTTP/2 by ALPN
+        /// with --http2-prior-knowledge).
         url: String,
     },
     /// A WebSocket client: stdin lines go out as text messages, received
@@ -145,7 +145,7 @@ enum Command {
         /// Mozilla roots, as curl's --cacert.
         #[arg(long, value_name = "PEM")]
         cacert: Option<std::path::PathBuf>,
-        /// The URL: ws://, or wss:// (tokio and smol).
+        /// The URL: ws://, or wss://.
         url: String,
     },
     /// A small MCP client: `wirestate mcp [--runtime R] URL ACTION` for a
@@ -224,7 +224,7 @@ enum Command {
         #[arg(short = 'd', long = "data", value_name = "JSON|@FILE|@")]
         data: Option<String>,
         /// gRPC over TLS (ALPN h2) instead of h2c, the server's certificate
-        /// checked against HOST (tokio and smol).
+        /// checked against HOST.
         #[arg(long)]
         tls: bool,
         /// With --tls (which it implies): trust the certificates of this
@@ -560,20 +560,18 @@ fn serve(options: ServeOptions) -> Result<ExitCode, String> {
             }
             result
         }
-        RuntimeKind::Blocking if tls.is_some() => Err(
-            "--tls-cert: HTTPS is served on the tokio and smol runtimes, not (yet) on blocking"
-                .into(),
-        ),
         RuntimeKind::Blocking => {
             let mut config = wirestate_blocking::ServerConfig::default();
             if let Some(n) = threads {
                 config.max_connections = n.max(1);
             }
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            config.tls = tls;
             let max_connections = config.max_connections;
             let server = wirestate_blocking::Server::bind(listen, config)
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let addr = server.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(%addr, runtime = "blocking", max_connections, "serving http://{addr}/");
+            tracing::info!(%addr, runtime = "blocking", max_connections, "serving {scheme}://{addr}/");
             let handle = server.handle();
             // The gRPC services on the same port (h2c and gRPC-Web);
             // health Watch calls end when the server shuts down.
@@ -727,9 +725,6 @@ fn http_request(
         url,
     } = opts;
     let secure = url.starts_with("https://");
-    if secure && runtime == RuntimeKind::Blocking {
-        return Err("https:// needs --runtime tokio or smol (TLS)".into());
-    }
     // HTTP/2 over TLS only when the server agrees to it by ALPN; the
     // pooled HTTP/1.1 client offers http/1.1.
     let tls = client_tls(
@@ -784,7 +779,7 @@ fn http_request(
         RuntimeKind::Blocking if http2 => {
             let body = data.map_or_else(wirestate_blocking::RequestBody::empty, Into::into);
             let req = build_request(method, headers, body, url)?;
-            let res = blocking_h2_request(req, url)?;
+            let res = blocking_h2_request(req, secure.then_some(tls), url)?;
             print_blocking_response(res, include)?;
         }
         RuntimeKind::Tokio => {
@@ -813,7 +808,9 @@ fn http_request(
         RuntimeKind::Blocking => {
             let body = data.map_or_else(wirestate_blocking::RequestBody::empty, Into::into);
             let req = build_request(method, headers, body, url)?;
-            let client = wirestate_blocking::Client::default();
+            let mut config = wirestate_blocking::ClientConfig::default();
+            config.tls = Some(tls);
+            let client = wirestate_blocking::Client::new(config);
             let res = client
                 .request(req)
                 .map_err(|e| format!("request to {url} failed: {e}"))?;
@@ -881,12 +878,25 @@ fn spawn_h2<R: Runtime, I: wirestate_rt::Io>(rt: &R, io: I) -> wirestate_rt::h2:
 /// blocking threads. The connection closes once the response body is read.
 fn blocking_h2_request(
     req: http::Request<wirestate_blocking::RequestBody>,
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
     url: &str,
 ) -> Result<http::Response<wirestate_blocking::BlockingBody>, String> {
-    let (host, port) =
-        wirestate_http1::policy::origin(req.uri()).map_err(|e| format!("{url}: {e}"))?;
-    let send = wirestate_blocking::h2::connect((host.as_str(), port))
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let (host, port, _) =
+        wirestate_http1::policy::secure_origin(req.uri()).map_err(|e| format!("{url}: {e}"))?;
+    let send = match tls {
+        Some(config) => {
+            use wirestate_blocking::tls;
+            let name = tls::server_name(&host).map_err(|e| e.to_string())?;
+            wirestate_blocking::h2::connect_tls(
+                (host.as_str(), port),
+                Default::default(),
+                config,
+                name,
+            )
+        }
+        None => wirestate_blocking::h2::connect((host.as_str(), port)),
+    }
+    .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
     send.send(req)
         .map_err(|e| format!("request to {url} failed: {e}"))
 }
@@ -1104,7 +1114,7 @@ fn ws_client(
         RuntimeKind::Blocking => {
             use wirestate_blocking::ws;
             let config = ws::Config::default().deflate(deflate).protocols(protocols);
-            let socket = ws::connect_with(url, config)
+            let socket = ws::connect_with_tls(url, config, tls)
                 .map_err(|e| format!("cannot connect to {url}: {e}"))?;
             let sender = socket.clone();
             std::thread::spawn(move || {

@@ -127,6 +127,10 @@ pub struct McpClientConfig {
     /// Events kept for [`McpClient::next_event`]; the oldest are dropped
     /// beyond. Default 1024.
     pub event_buffer: usize,
+    /// TLS for `https://` and `wss://` endpoints (feature `tls`): `None`
+    /// trusts the Mozilla roots and offers ALPN `http/1.1`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for McpClientConfig {
@@ -137,6 +141,8 @@ impl Default for McpClientConfig {
             capabilities: ClientCapabilities::default(),
             shutdown_timeout: Duration::from_secs(5),
             event_buffer: 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -309,6 +315,8 @@ impl McpClient {
         let endpoint = ClientEndpoint::parse(url)?;
         let client = Client::new(HttpClientConfig {
             request_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
             ..HttpClientConfig::default()
         });
         let client = Self {

@@ -25,7 +25,16 @@ impl McpClient {
     /// refused handshake, [`McpClientError::Io`] when the connection
     /// cannot be opened, [`initialize`](Self::initialize)'s errors.
     pub fn websocket(url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
-        let socket = ws::connect_with(url, websocket_config()).map_err(|e| match e {
+        #[cfg(feature = "tls")]
+        let connected = {
+            let tls = config.tls.clone().unwrap_or_else(|| {
+                crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
+            });
+            ws::connect_with_tls(url, websocket_config(), tls)
+        };
+        #[cfg(not(feature = "tls"))]
+        let connected = ws::connect_with(url, websocket_config());
+        let socket = connected.map_err(|e| match e {
             ws::Error::Io(e) => McpClientError::Io(e),
             other => McpClientError::BadAnswer(format!("WebSocket {url}: {other}")),
         })?;
