@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# TLS interop: wirestate's rustls-based TLS against independent TLS stacks
+# (OpenSSL under curl, nginx and Python; grpcio's own), on tokio, smol and
+# blocking, with throwaway self-signed certificates (localhost + 127.0.0.1,
+# CA:FALSE) made by the openssl CLI:
+#   server side, `wirestate serve --tls-cert/--tls-key` against
+#   - curl (OpenSSL): HTTP/1.1 and HTTP/2 chosen by ALPN (and
+#     %{http_version} says which), GET /, HEAD, POST /echo (small and 1 MiB
+#     compared byte for byte), /stream?n=1000, POST /mcp initialize, a DNS
+#     name and the IP address checked against the certificate, TLS 1.2
+#     only; refused (exit 60) with the wrong CA and a name the certificate
+#     lacks; plain HTTP on the TLS port not served;
+#   - openssl s_client: ALPN h2 and http/1.1 negotiated, chain verified;
+#   - Python h2 over ssl (ALPN h2): concurrent GET, POST /echo and
+#     /stream streams on one connection;
+#   - Python websockets over wss:// (ssl context trusting the certificate):
+#     text and binary echoes, close; the wrong CA refused;
+#   - grpcio (ssl_channel_credentials): grpc.testing EmptyCall and
+#     UnaryCall, the health Check, the wirestate echo (unary, server
+#     streaming); UNAVAILABLE with the wrong CA;
+#   - our own MCP client over https:// and wss:// (our code both ends);
+# client side, our clients (`wirestate http/ws/grpc/mcp --cacert`) against
+#   - Python http.server behind ssl (ALPN http/1.1): GET, POST echo, the
+#     ALPN we offered;
+#   - nginx (OpenSSL) with `listen ... ssl http2`: HTTP/1.1 and HTTP/2 (by
+#     ALPN, --http2-prior-knowledge) fetching 1 MiB byte for byte, and as a
+#     TLS front for the official MCP Python SDK's Streamable HTTP server;
+#   - a grpcio server (ssl_server_credentials): echo unary and streaming;
+#   - a Python websockets wss:// echo server: lines echoed;
+#   each refusing the wrong CA with a non-zero exit and a certificate
+#   error.
+# A blocking group whose first request is refused for want of TLS (the
+# messages in $no_tls, from before blocking spoke TLS) prints one SKIP line
+# with the refusal instead of its checks; so does any group whose client
+# lacks the --cacert/--tls flags.
+# Python peers: scripts/interop_tls.py, in the venvs (and pins) of
+# interop-websockets.sh, interop-grpc.sh and interop-mcpcli.sh, and h2_venv
+# (scripts/lib/venv.sh). Loopback only; every peer run under `timeout`;
+# every process ended by PID. One PASS/FAIL/SKIP line per check, then
+# `interop-tls: N passed, M failed, K skipped`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+
+# The same venvs and pins as interop-websockets.sh, interop-grpc.sh and
+# interop-mcpcli.sh: installed only when missing.
+WEBSOCKETS_VERSION=17.4
+GRPCIO_VERSION=1.85.4
+MCP_VERSION=2.3.0
+cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
+python_venv "$cache/venv-websockets" "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" "websockets==$WEBSOCKETS_VERSION"
+python_venv "$cache/venv-grpc" "import grpc, grpc_tools, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" \
+    "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"
+python_venv "$cache/venv-mcp" "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_VERSION')" "mcp==$MCP_VERSION"
+wspy="$cache/venv-websockets/bin/python"
+grpcpy="$cache/venv-grpc/bin/python"
+mcppy="$cache/venv-mcp/bin/python"
+h2_venv
+h2py=$py
+helper="$PWD/scripts/interop_tls.py"
+
+cargo build --release --locked -q --bin wirestate
+work=$(mktemp -d)
+# A copy of the binary, so that another build sharing the target directory
+# cannot swap it while the checks run.
+mkdir -p "$work/bin"
+cp "${CARGO_TARGET_DIR:-target}/release/wirestate" "$work/bin/"
+bin="$work/bin/wirestate"
+pids=()
+
+. scripts/lib/tally.sh
+. scripts/lib/nginx.sh
+end_at_exit
+
+# --- certificates: `good` is the servers'; `other` is unrelated, the
+# wrong CA every refusal check trusts instead. Self-signed end-entity
+# certificates (CA:FALSE), which rustls/webpki and OpenSSL both accept as
+# their own trust anchor.
+for name in good other; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=wirestate interop $name" \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
+        -addext "extendedKeyUsage=serverAuth" -keyout "$work/$name.key" -out "$work/$name.pem" 2>"$work/openssl.log" \
+        || { cat "$work/openssl.log"; exit 1; }
+done
+good="$work/good.pem"
+other="$work/other.pem"
+# nginx's worker (nobody, when started as root) reads the key and files.
+chmod 755 "$work"
+chmod 644 "$work"/*.key
+
+# --- the gRPC stubs (grpc.testing, health, wirestate echo), from our .proto
+# copies; health.proto at the top so that it does not shadow the grpc package.
+mkdir -p "$work/in/src/proto/grpc/testing" "$work/stubs"
+cp proto/proto/grpc/testing/{test,messages,empty}.proto "$work/in/src/proto/grpc/testing/"
+cp proto/proto/grpc/health/v1/health.proto proto/proto/wirestate/echo/v1/echo.proto "$work/in/"
+(cd "$work" && "$grpcpy" -m grpc_tools.protoc -I in --python_out=stubs --grpc_python_out=stubs \
+    in/src/proto/grpc/testing/{test,messages,empty}.proto in/health.proto in/echo.proto)
+
+head -c 1048576 /dev/urandom >"$work/mib"
+
+# has CMD FLAG...: whether `wirestate CMD --help` lists every FLAG. The
+# clients' TLS flags came after the server's: without them a group of
+# checks prints one SKIP line with the reason, never a pass.
+has() {
+    local help f
+    help=$("$bin" "$1" --help 2>&1)
+    shift
+    for f in "$@"; do [[ "$help" == *"$f"* ]] || return 1; done
+}
+skip() { skipped=$((skipped + 1)); echo "SKIP $1"; }
+
+# no_tls_yet NAME COMMAND...: the blocking runtime's TLS came after
+# tokio's and smol's. Runs COMMAND (a first request with --runtime
+# blocking); when it is refused for want of TLS (one of the messages in
+# $no_tls), prints `SKIP NAME: <the refusal>` and returns 0 so that the
+# caller skips the group, otherwise returns 1 and the group's checks run.
+no_tls='tokio (or|and) smol|\(TLS\) is not supported|not \(yet\) on blocking|needs TLS'
+no_tls_yet() {
+    local name=$1 rc=0
+    shift
+    timeout 30 "$@" >"$work/probe.out" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ] && grep -qE "$no_tls" "$work/probe.out"; then
+        skip "$name: $(tr '\n' ' ' <"$work/probe.out")"
+        return 0
+    fi
+    return 1
+}
+
+# expect_refused NAME OUT: passes when the command whose exit status is in
+# $rc and whose stderr is in OUT failed with a certificate error.
+expect_refused() {
+    if [ "$rc" -ne 0 ] && grep -qi 'certificate' "$2"; then pass "$1"; else echo "exit status $rc" >>"$2"; fail "$1" "$2"; fi
+}
+
+# =====================================================================
+# Server side: independent clients against `wirestate serve` over TLS.
+# =====================================================================
+curl_suite() { # runtime port version(1.1|2)
+    local rt=$1 v=$3 url="https://127.0.0.1:$2" name="$1 serve, curl HTTP/$3"
+    local c="curl -sS --max-time 30 --cacert $good --http$v"
+    check "$name: GET /" bash -c "[ \"\$($c -w ' %{http_version}' $url/)\" = 'hello $v' ]"
+    check "$name: HEAD /" bash -c "$c -I $url/ | grep -qi '^content-length: 5'"
+    check "$name: POST /echo" bash -c "[ \"\$($c -d 'over tls' $url/echo)\" = 'over tls' ]"
+    check "$name: POST /echo 1 MiB byte for byte" bash -c "$c --data-binary @$work/mib -o $work/mib.$rt.$v $url/echo && cmp $work/mib $work/mib.$rt.$v"
+    check "$name: /stream?n=1000" bash -c "[ \"\$($c '$url/stream?n=1000' | wc -l)\" = 1000 ]"
+    check "$name: POST /mcp initialize 200" bash -c "[ \"\$($c -o $work/init.$rt.$v -w '%{http_code}' \
+        -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' --data-binary \
+        '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"curl\",\"version\":\"1\"}}}' \
+        $url/mcp)\" = 200 ] && grep -q serverInfo $work/init.$rt.$v"
+    check "$name: https://localhost (DNS name in the certificate)" \
+        bash -c "[ \"\$($c --resolve localhost:$2:127.0.0.1 https://localhost:$2/)\" = hello ]"
+}
+
+for rt in tokio smol blocking; do
+    port=$(free_port)
+    log="$work/serve-$rt.log"
+    "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 --tls-cert "$good" --tls-key "$work/good.key" >"$log" 2>&1 &
+    pids+=($!)
+    if ! wait_port "$port"; then
+        if [ "$rt" = blocking ] && grep -qE "$no_tls" "$log"; then skip "$rt serve over TLS: $(cat "$log")"
+        else fail "$rt serve over TLS: server did not start" "$log"; fi
+        stop_last
+        continue
+    fi
+    url="https://127.0.0.1:$port"
+    curl_suite "$rt" "$port" 1.1
+    curl_suite "$rt" "$port" 2
+    check "$rt serve, curl: TLS 1.2 only" bash -c "[ \"\$(curl -sS --max-time 30 --cacert $good --tlsv1.2 --tls-max 1.2 $url/)\" = hello ]"
+    check "$rt serve, curl: wrong CA refused (exit 60)" \
+        bash -c "curl -sS --max-time 30 --cacert $other $url/; rc=\$?; echo exit \$rc; [ \$rc = 60 ]"
+    check "$rt serve, curl: a name the certificate lacks refused (exit 60)" \
+        bash -c "curl -sS --max-time 30 --cacert $good --resolve wrong.example:$port:127.0.0.1 https://wrong.example:$port/; rc=\$?; echo exit \$rc; [ \$rc = 60 ]"
+    check "$rt serve: plain HTTP on the TLS port not served" \
+        bash -c "! curl -sS --max-time 10 http://127.0.0.1:$port/ | grep -q hello && ! curl -sSf --max-time 10 http://127.0.0.1:$port/"
+    for alpn in h2 http/1.1; do
+        check "$rt serve, openssl s_client -alpn $alpn: negotiated and verified" \
+            bash -c "timeout 20 openssl s_client -connect 127.0.0.1:$port -alpn $alpn -CAfile $good -verify_ip 127.0.0.1 \
+                -verify_return_error </dev/null 2>&1 | tee /dev/stderr | grep -q '^ALPN protocol: $alpn\$'"
+    done
+
+    timeout 60 "$wspy" "$helper" ws-client "wss://127.0.0.1:$port/ws" "$good" "$other" "$rt serve, websockets wss" \
+        >"$work/ws-$rt.out" 2>&1 || true
+    count "$work/ws-$rt.out" "$rt serve, websockets wss"
+    timeout 60 "$h2py" "$helper" h2-client "$port" "$good" "$rt serve, Python h2" >"$work/h2-$rt.out" 2>&1 || true
+    count "$work/h2-$rt.out" "$rt serve, Python h2"
+    (cd "$work" && PYTHONPATH=stubs timeout 60 "$grpcpy" "$helper" grpc-client "127.0.0.1:$port" "$good" "$other" "$rt serve, grpcio TLS") \
+        >"$work/grpc-$rt.out" 2>&1 || true
+    count "$work/grpc-$rt.out" "$rt serve, grpcio TLS"
+
+    # Our MCP client against our server: not independent, but the only TLS
+    # run of `wirestate mcp --cacert` over wss://.
+    for scheme in https wss; do
+        name="$rt serve, wirestate mcp --runtime $rt --cacert $scheme:// list-tools"
+        if ! has mcp --cacert; then skip "$name: wirestate mcp has no --cacert"; continue; fi
+        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" mcp --runtime "$rt" --timeout 20 --cacert "$good" "$scheme://127.0.0.1:$port/mcp" list-tools; then continue; fi
+        check "$name" \
+            bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $scheme://127.0.0.1:$port/mcp list-tools | grep -q '\"name\": \"echo\"'"
+    done
+    stop_last
+done
+
+# =====================================================================
+# Client side: our clients against independent TLS servers.
+# =====================================================================
+
+# --- Python http.server over ssl (ALPN http/1.1)
+port=$(free_port)
+if start "Python https server" "$work/pyhttps.log" python3 "$helper" https-server "$port" "$good" "$work/good.key"; then
+    url="https://127.0.0.1:$port"
+    for rt in tokio smol blocking; do
+        name="wirestate http --runtime $rt -> Python https"
+        if ! has http --cacert; then skip "$name: wirestate http has no --cacert"; continue; fi
+        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" http --runtime "$rt" --cacert "$good" "$url/"; then continue; fi
+        check "$name: GET /" bash -c "[ \"\$(timeout 30 $bin http --runtime $rt --cacert $good $url/)\" = 'hello over tls' ]"
+        check "$name: POST /echo 1 MiB byte for byte" \
+            bash -c "timeout 30 $bin http --runtime $rt --cacert $good --data-file $work/mib $url/echo >$work/py.$rt && cmp $work/mib $work/py.$rt"
+        check "$name: ALPN http/1.1 offered and chosen" bash -c "[ \"\$(timeout 30 $bin http --runtime $rt --cacert $good $url/alpn)\" = http/1.1 ]"
+        rc=0; timeout 30 "$bin" http --runtime "$rt" --cacert "$other" "$url/" >"$work/wrong.out" 2>&1 || rc=$?
+        expect_refused "$name: wrong CA refused with a certificate error" "$work/wrong.out"
+    done
+    stop_last
+fi
+
+# --- nginx with ssl and http2 on one port: static files, and a TLS front
+# for the MCP Python SDK's Streamable HTTP server.
+ngx=$(free_port)
+mcpport=$(free_port)
+mkdir -p "$work/www"
+cp "$work/mib" "$work/www/mib"
+echo "hello from nginx" >"$work/www/index.html"
+nginx_conf "$work" "$(cat <<CONF
+  server {
+    listen 127.0.0.1:$ngx ssl http2;
+    ssl_certificate $good;
+    ssl_certificate_key $work/good.key;
+    root $work/www;
+    location /mcp {
+      proxy_pass http://127.0.0.1:$mcpport;
+      proxy_http_version 1.1;
+      proxy_buffering off;
+    }
+  }
+CONF
+)"
+port=$mcpport
+start "MCP Python SDK server" "$work/mcp-py.log" "$mcppy" -W ignore scripts/mcpcli_server.py http "$mcpport" || true
+port=$ngx
+if start "nginx ssl http2" "$work/logs/out" nginx -c "$work/nginx.conf" -p "$work"; then
+    url="https://127.0.0.1:$ngx"
+    for rt in tokio smol blocking; do
+        name="wirestate http --runtime $rt -> nginx"
+        if ! has http --cacert; then skip "$name: wirestate http has no --cacert"; continue; fi
+        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" http --runtime "$rt" --cacert "$good" "$url/"; then continue; fi
+        check "$name: HTTP/1.1 GET /" bash -c "timeout 30 $bin http -i --runtime $rt --cacert $good $url/ | tee /dev/stderr | head -1 | grep -q '^HTTP/1.1 200'"
+        check "$name: HTTP/1.1 GET 1 MiB byte for byte" bash -c "timeout 30 $bin http --runtime $rt --cacert $good $url/mib >$work/ngx1.$rt && cmp $work/mib $work/ngx1.$rt"
+        check "$name: HTTP/2 (ALPN h2) GET /" \
+            bash -c "timeout 30 $bin http -i --http2-prior-knowledge --runtime $rt --cacert $good $url/ | tee /dev/stderr | head -1 | grep -q '^HTTP/2.0 200'"
+        check "$name: HTTP/2 GET 1 MiB byte for byte" \
+            bash -c "timeout 30 $bin http --http2-prior-knowledge --runtime $rt --cacert $good $url/mib >$work/ngx2.$rt && cmp $work/mib $work/ngx2.$rt"
+        rc=0; timeout 30 "$bin" http --http2-prior-knowledge --runtime "$rt" --cacert "$other" "$url/" >"$work/wrong.out" 2>&1 || rc=$?
+        expect_refused "$name: HTTP/2 with the wrong CA refused with a certificate error" "$work/wrong.out"
+    done
+    for rt in tokio smol blocking; do
+        name="wirestate mcp --runtime $rt -> MCP Python SDK behind nginx TLS"
+        if ! has mcp --cacert; then skip "$name: wirestate mcp has no --cacert"; continue; fi
+        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" mcp --runtime "$rt" --timeout 20 --cacert "$good" "$url/mcp" list-tools; then continue; fi
+        check "$name: list-tools" bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $url/mcp list-tools | grep -q '\"name\": \"add\"'"
+        check "$name: call add" bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $url/mcp call add '{\"a\": 2, \"b\": 3}' | tee /dev/stderr | grep -q '\"5\"'"
+        rc=0; timeout 30 "$bin" mcp --runtime "$rt" --timeout 20 --cacert "$other" "$url/mcp" list-tools >"$work/wrong.out" 2>&1 || rc=$?
+        expect_refused "$name: wrong CA refused with a certificate error" "$work/wrong.out"
+    done
+    stop_last
+fi
+stop_last
+
+# --- grpcio server over TLS
+port=$(free_port)
+if start "grpcio TLS server" "$work/grpcio.log" env PYTHONPATH="$work/stubs" "$grpcpy" "$helper" grpc-server "$port" "$good" "$work/good.key"; then
+    for rt in tokio smol blocking; do
+        name="wirestate grpc --tls --runtime $rt -> grpcio"
+        if ! has grpc --tls --cacert; then skip "$name: wirestate grpc has no --tls/--cacert"; continue; fi
+        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" grpc --runtime "$rt" --timeout 20 --tls --cacert "$good" \
+            "127.0.0.1:$port" /wirestate.echo.v1.Echo/Echo '{}'; then continue; fi
+        g="timeout 30 $bin grpc --runtime $rt --timeout 20 --tls --cacert $good 127.0.0.1:$port"
+        check "$name: Echo unary" bash -c "[ \"\$($g /wirestate.echo.v1.Echo/Echo '{\"message\": \"over tls\"}')\" = '{\"message\":\"over tls\"}' ]"
+        check "$name: EchoStream repeat=3" \
+            bash -c "$g /wirestate.echo.v1.Echo/EchoStream '{\"message\": \"s\", \"repeat\": 3}' | tee /dev/stderr | [ \"\$(grep -c '\"message\":\"s\"')\" = 3 ]"
+        rc=0; timeout 30 "$bin" grpc --runtime "$rt" --timeout 20 --tls --cacert "$other" "127.0.0.1:$port" \
+            /wirestate.echo.v1.Echo/Echo '{"message": "x"}' >"$work/wrong.out" 2>&1 || rc=$?
+        expect_refused "$name: wrong CA refused with a certificate error" "$work/wrong.out"
+    done
+    stop_last
+fi
+
+# --- Python websockets wss:// echo server
+port=$(free_port)
+if start "websockets wss server" "$work/wss.log" "$wspy" "$helper" wss-server "$port" "$good" "$work/good.key"; then
+    printf '%s\n' "hello over tls" "" "héllo wörld ✓ 日本語" $(seq 100) "last" >"$work/lines"
+    nlines=$(wc -l <"$work/lines")
+    for rt in tokio smol blocking; do
+        name="wirestate ws --runtime $rt -> websockets wss"
+        if ! has ws --cacert; then skip "$name: wirestate ws has no --cacert"; continue; fi
+        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" ws --runtime "$rt" --cacert "$good" "wss://127.0.0.1:$port/" </dev/null; then continue; fi
+        out="$work/wss-$rt.out"
+        : >"$out"
+        # stdin stays open until every echo is back (at most 10 s), so the
+        # close that its end starts cannot overtake the echoes.
+        rc=0
+        { cat "$work/lines"; for _ in $(seq 100); do [ "$(wc -l <"$out")" -ge "$nlines" ] && break; sleep 0.1; done; } \
+            | timeout 30 "$bin" ws --runtime "$rt" --cacert "$good" "wss://127.0.0.1:$port/" >"$out" 2>"$work/wss-$rt.err" || rc=$?
+        if [ "$rc" -eq 0 ] && cmp -s "$work/lines" "$out"; then pass "$name: $nlines lines echoed, exit 0"
+        else { echo "exit status $rc"; cat "$work/wss-$rt.err"; cmp "$work/lines" "$out" || true; } >"$work/diff" 2>&1; fail "$name: $nlines lines echoed, exit 0" "$work/diff"; fi
+        rc=0; echo x | timeout 30 "$bin" ws --runtime "$rt" --cacert "$other" "wss://127.0.0.1:$port/" >"$work/wrong.out" 2>&1 || rc=$?
+        expect_refused "$name: wrong CA refused with a certificate error" "$work/wrong.out"
+    done
+    stop_last
+fi
+
+echo "interop-tls: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
