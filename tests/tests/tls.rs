@@ -627,6 +627,24 @@ mod blocking {
             .unwrap();
         assert_eq!(reply.message.message, "over tls");
 
+        // handshake_tls runs the TLS handshake itself when it was not.
+        let tcp = TcpStream::connect(server.addr).unwrap();
+        let fresh =
+            tls::TlsStream::client(tcp, config.clone(), tls::server_name("127.0.0.1").unwrap())
+                .unwrap();
+        let send2 = wirestate_blocking::h2::handshake_tls(fresh, Default::default()).unwrap();
+        let req = Request::get(format!("https://127.0.0.1:{port}/"))
+            .body(RequestBody::empty())
+            .unwrap();
+        let mut text = String::new();
+        send2
+            .send(req)
+            .unwrap()
+            .body_mut()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "hello");
+
         // A server that offers no `h2` is refused by the channel.
         let no_h2 = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
         let err = wirestate_blocking::h2::connect_tls(

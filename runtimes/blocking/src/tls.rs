@@ -252,7 +252,13 @@ impl<S: Read + Write> TlsStream<S> {
             if ciphertext.is_empty() {
                 return Ok(());
             }
-            self.conn.read_tls(&mut ciphertext)?;
+            if self.conn.read_tls(&mut ciphertext)? == 0 {
+                // rustls took nothing (its buffer is full): never spin.
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS input not taken by rustls",
+                ));
+            }
             if let Err(e) = self.conn.process_new_packets() {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }

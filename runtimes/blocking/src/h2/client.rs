@@ -117,16 +117,22 @@ pub fn handshake(stream: TcpStream, config: ClientConfig) -> Result<SendRequest,
 }
 
 /// Starts HTTP/2 over a TLS stream (feature `tls`), as [`handshake`] does
-/// over TCP. Run the TLS handshake first
-/// ([`TlsStream::handshake`](crate::tls::TlsStream::handshake)) and check
-/// that the server agreed to ALPN `h2`: a server that did not will not
-/// speak HTTP/2. URIs without a scheme are sent as `https`.
+/// over TCP. The TLS handshake runs first if it has not yet (within the
+/// connect timeout); check that the server agreed to ALPN `h2` before
+/// (a server that did not will not speak HTTP/2), or use
+/// [`connect_tls`], which does. URIs without a scheme are sent as `https`.
 #[cfg(feature = "tls")]
 pub fn handshake_tls(
-    stream: crate::tls::TlsStream,
+    mut stream: crate::tls::TlsStream,
     mut config: ClientConfig,
 ) -> Result<SendRequest, Error> {
     let _ = stream.get_ref().set_nodelay(true);
+    if stream.connection().is_handshaking() {
+        // Before the reader thread starts: from then on the socket's
+        // input is its to read.
+        let deadline = Instant::now() + config.connect_timeout;
+        stream.handshake(Some(deadline)).map_err(Error::io)?;
+    }
     config.h2.default_scheme = http::uri::Scheme::HTTPS;
     start(crate::transport::Stream::Tls(Box::new(stream)), config)
 }
