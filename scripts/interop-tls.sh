@@ -166,6 +166,11 @@ for rt in tokio smol blocking; do
         continue
     fi
     url="https://127.0.0.1:$port"
+    # A stalled handshake, in the background while the other checks are
+    # served (the servers' handshake deadline is their header-read
+    # deadline, 30 s by default).
+    timeout 60 python3 "$helper" stall "$port" 45 "$rt serve" >"$work/stall-$rt.out" 2>&1 &
+    pids+=($!)
     curl_suite "$rt" "$port" 1.1
     curl_suite "$rt" "$port" 2
     check "$rt serve, curl: TLS 1.2 only" bash -c "[ \"\$(curl -sS --max-time 30 --cacert $good --tlsv1.2 --tls-max 1.2 $url/)\" = hello ]"
@@ -199,6 +204,14 @@ for rt in tokio smol blocking; do
         check "$name" \
             bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $scheme://127.0.0.1:$port/mcp list-tools | grep -q '\"name\": \"echo\"'"
     done
+    if has grpc --tls --cacert; then
+        check "$rt serve, wirestate grpc --runtime $rt --tls list (reflection)" \
+            bash -c "timeout 30 $bin grpc --runtime $rt --timeout 20 --tls --cacert $good 127.0.0.1:$port list | grep -q '^/wirestate.echo.v1.Echo/Echo '"
+    else skip "$rt serve, wirestate grpc --tls list: wirestate grpc has no --tls/--cacert"; fi
+
+    wait "${pids[-1]}" || true
+    unset 'pids[-1]'
+    COUNT_SHOW_ALL=1 count "$work/stall-$rt.out" "$rt serve, stalled handshake"
     stop_last
 done
 
@@ -220,6 +233,10 @@ if start "Python https server" "$work/pyhttps.log" python3 "$helper" https-serve
         check "$name: ALPN http/1.1 offered and chosen" bash -c "[ \"\$(timeout 30 $bin http --runtime $rt --cacert $good $url/alpn)\" = http/1.1 ]"
         rc=0; timeout 30 "$bin" http --runtime "$rt" --cacert "$other" "$url/" >"$work/wrong.out" 2>&1 || rc=$?
         expect_refused "$name: wrong CA refused with a certificate error" "$work/wrong.out"
+        # It offers http/1.1 only: HTTP/2 must not be spoken without its agreement.
+        rc=0; timeout 30 "$bin" http --http2-prior-knowledge --runtime "$rt" --cacert "$good" "$url/" >"$work/noh2.out" 2>&1 || rc=$?
+        if [ "$rc" -ne 0 ] && grep -q 'ALPN h2' "$work/noh2.out"; then pass "$name: --http2-prior-knowledge refused without ALPN h2"
+        else echo "exit status $rc" >>"$work/noh2.out"; fail "$name: --http2-prior-knowledge refused without ALPN h2" "$work/noh2.out"; fi
     done
     stop_last
 fi

@@ -27,6 +27,11 @@ if any failed; the servers run on 127.0.0.1 until killed.
         h2 negotiated, then GET /, POST /echo and GET /stream?n=1000 as
         concurrent streams on the one connection.
 
+    interop_tls.py stall PORT LIMIT LABEL                (any python3)
+        a client that sends the first 6 bytes of a ClientHello record and
+        nothing more: the server must close the connection within LIMIT
+        seconds (its handshake deadline), serving others meanwhile.
+
     interop_tls.py https-server PORT CERT KEY           (any python3)
         http.server behind an ssl.SSLContext offering ALPN http/1.1:
         GET / answers `hello over tls`, POST /echo echoes the body, and
@@ -257,6 +262,35 @@ def h2_client(port, ca, label):
     return 1 if report.failed else 0
 
 
+# --- a stalled handshake
+
+
+def stall(port, limit, label):
+    import socket
+    import time
+
+    report = Report(label)
+    limit = float(limit)
+    name = "stalled handshake (a partial ClientHello) closed within %g s" % limit
+    with socket.create_connection(("127.0.0.1", int(port)), TIMEOUT) as sock:
+        # A TLS handshake record header announcing 512 bytes, then one byte
+        # of them: a ClientHello that never completes.
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01")
+        sock.settimeout(limit)
+        start = time.monotonic()
+        try:
+            while sock.recv(4096):  # an alert may come before the close
+                pass
+            report(name, True, "")
+            print("    closed after %.1f s" % (time.monotonic() - start), flush=True)
+        except socket.timeout:
+            report(name, False, "still open after %g s" % limit)
+        except OSError as e:  # a reset ends it too
+            report(name, True, "")
+            print("    ended after %.1f s: %r" % (time.monotonic() - start, e), flush=True)
+    return 1 if report.failed else 0
+
+
 # --- http.server
 
 
@@ -307,6 +341,8 @@ def main(argv):
         return grpc_server(int(args[0]), args[1], args[2])
     if cmd == "h2-client" and len(args) == 3:
         return h2_client(*args)
+    if cmd == "stall" and len(args) == 3:
+        return stall(*args)
     if cmd == "https-server" and len(args) == 3:
         return https_server(int(args[0]), args[1], args[2])
     print(__doc__, file=sys.stderr)
