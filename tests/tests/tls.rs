@@ -243,6 +243,74 @@ fn dialed_grpc_channel<R: Rt>() {
     });
 }
 
+/// The handler of a server that records the `:scheme` of every request
+/// and answers it UNIMPLEMENTED (trailers-only): to see what a gRPC
+/// client sends.
+fn scheme_recorder(seen: Arc<std::sync::Mutex<Vec<String>>>) -> impl wirestate_rt::http1::Handler {
+    move |req: Request<Body>| {
+        let seen = seen.clone();
+        async move {
+            let scheme = req.uri().scheme_str().unwrap_or("").to_owned();
+            seen.lock().unwrap().push(scheme);
+            http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12")
+                .body(Body::empty())
+                .unwrap()
+        }
+    }
+}
+
+/// gRPC over TLS says so: `:scheme https` (the gRPC spec), from a channel
+/// on a connection made by hand and from one that dials (tokio and smol
+/// clients; the blocking one is checked in `blocking` below).
+fn grpc_scheme_is_https<R: Rt>() {
+    let id = identity();
+    R::run(async move {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shutdown = Shutdown::new();
+        let listener = TlsListener::new(R::listen(l), id.server.clone());
+        let h = scheme_recorder(seen.clone());
+        let sd = shutdown.clone();
+        let rt = R::get();
+        rt.spawn(Box::pin(async move {
+            wirestate_rt::http1::serve(R::get(), listener, h, ServerConfig::default(), sd)
+                .await
+                .unwrap();
+        }));
+        let config = tls::client_config(id.roots.clone(), &[tls::ALPN_H2]);
+        let name = tls::server_name("localhost").unwrap();
+        let request = EchoRequest::default();
+        let opts = CallOptions::default();
+        let io = tls::connect(&rt, addr, config.clone(), name.clone())
+            .await
+            .unwrap();
+        let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
+        rt.spawn(Box::pin(async move {
+            let _ = driver.await;
+        }));
+        assert!(send.is_secure());
+        let fixed = Channel::new(rt.clone(), send, &format!("localhost:{}", addr.port())).unwrap();
+        let dialed = Channel::builder(rt.clone(), addr)
+            .tls(config, name)
+            .connect()
+            .await
+            .unwrap();
+        for channel in [fixed, dialed] {
+            let err = channel
+                .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &request, &opts)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, wirestate_rt::grpc::Code::Unimplemented);
+        }
+        assert_eq!(*seen.lock().unwrap(), ["https", "https"]);
+        shutdown.trigger();
+    });
+}
+
 /// A WebSocket over TLS (`wss://`): the upgrade and a round trip of the
 /// demo echo endpoint.
 fn websocket<R: Rt>() {
@@ -430,6 +498,7 @@ on_both_runtimes!(
     https_client,
     h2_and_grpc,
     dialed_grpc_channel,
+    grpc_scheme_is_https,
     websocket,
     secure_urls,
     refused_certificates,
@@ -815,5 +884,53 @@ mod blocking {
             let waited = started.elapsed();
             assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
         }
+    }
+
+    /// The blocking gRPC channel over TLS sends `:scheme https` too
+    /// (against a tokio TLS server that records it).
+    #[test]
+    fn grpc_scheme_is_https() {
+        let id = identity();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let shutdown = wirestate_rt::Shutdown::new();
+        {
+            let _in = rt.enter();
+            let listener = wirestate_rt::tls::TlsListener::new(
+                wirestate_tokio::TokioListener(tokio::net::TcpListener::from_std(l).unwrap()),
+                id.server.clone(),
+            );
+            let h = super::scheme_recorder(seen.clone());
+            let config = wirestate_rt::http1::ServerConfig::default();
+            rt.spawn(wirestate_rt::http1::serve(
+                wirestate_tokio::TokioRuntime,
+                listener,
+                h,
+                config,
+                shutdown.clone(),
+            ));
+        }
+        let h2_only = tls::client_config(id.roots.clone(), &[tls::ALPN_H2]);
+        let channel = Channel::builder(&format!("localhost:{port}"))
+            .tls(h2_only, tls::server_name("localhost").unwrap())
+            .connect()
+            .unwrap();
+        let err = channel
+            .unary::<_, EchoResponse>(
+                EchoMethod::Echo.path(),
+                &EchoRequest::default(),
+                &CallOptions::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, wirestate_blocking::grpc::Code::Unimplemented);
+        assert_eq!(*seen.lock().unwrap(), ["https"]);
+        shutdown.trigger();
     }
 }

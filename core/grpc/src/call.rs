@@ -263,6 +263,24 @@ pub fn route_to(parts: &mut request::Parts, address: &Authority) {
     parts.uri = http::Uri::from_parts(uri).unwrap_or_default();
 }
 
+/// Marks a request built by [`CallOptions::request_parts`] (whose URI says
+/// `http`) as one sent over TLS: its `:scheme` becomes `https`, as the
+/// gRPC spec asks of calls over TLS.
+///
+/// ```
+/// let mut uri: http::Uri = "http://api.example.com:443/a.B/C".parse().unwrap();
+/// wirestate_grpc::call::use_https(&mut uri);
+/// assert_eq!(uri, "https://api.example.com:443/a.B/C");
+/// ```
+pub fn use_https(uri: &mut http::Uri) {
+    if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        return;
+    }
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTPS);
+    *uri = http::Uri::from_parts(parts).unwrap_or_default();
+}
+
 /// The status a gRPC-Web channel fails a client- or bidi-streaming call
 /// with, at once: gRPC-Web sends the request whole, as browsers do, so it
 /// carries unary and server-streaming calls only.

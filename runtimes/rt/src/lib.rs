@@ -54,6 +54,11 @@ pub trait Io: Send + Unpin + 'static {
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Half-closes the write side.
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Whether the stream is encrypted (TLS): an HTTP/2 client over it
+    /// sends `:scheme https` for the requests whose scheme it chooses.
+    fn is_secure(&self) -> bool {
+        false
+    }
 }
 
 /// A source of incoming connections.

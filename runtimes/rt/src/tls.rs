@@ -277,6 +277,10 @@ impl<I: Io> Io for TlsIo<I> {
         }
         self.io.poll_shutdown(cx)
     }
+
+    fn is_secure(&self) -> bool {
+        true
+    }
 }
 
 /// The stream as `std::io` sees it, for rustls' `read_tls` and
@@ -357,6 +361,10 @@ impl<I: Io> Io for MaybeTls<I> {
             MaybeTls::Plain(io) => io.poll_shutdown(cx),
             MaybeTls::Tls(io) => io.poll_shutdown(cx),
         }
+    }
+
+    fn is_secure(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
     }
 }
 

@@ -328,10 +328,13 @@ impl Channel {
             return Err((deadline_exceeded(), false));
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let parts = opts
+        let mut parts = opts
             .request_parts(path, &self.authority, left, before)
             .map_err(|status| (status, false))?;
         let send = self.transport.get(deadline).map_err(|s| (s, true))?;
+        if send.is_secure() {
+            wirestate_grpc::call::use_https(&mut parts.uri);
+        }
         send.send_streaming(http::Request::from_parts(parts, ()))
             .map_err(|e| (failed(&e), e.is_unsent()))
     }

@@ -73,6 +73,8 @@ struct Inner {
     inbox: Arc<Inbox>,
     queue: Mutex<Queue>,
     config: ClientConfig,
+    /// Over TLS.
+    secure: bool,
 }
 
 impl Inner {
@@ -185,7 +187,9 @@ fn connect_tcp(addr: impl ToSocketAddrs, deadline: Instant) -> Result<TcpStream,
 }
 
 fn start(stream: crate::transport::Stream, config: ClientConfig) -> Result<SendRequest, Error> {
+    let secure = !matches!(stream, crate::transport::Stream::Tcp(_));
     let inner = Arc::new(Inner {
+        secure,
         inbox: Arc::new(Inbox::default()),
         queue: Mutex::new(Queue {
             handles: 1,
@@ -262,6 +266,12 @@ impl Drop for SendRequest {
 }
 
 impl SendRequest {
+    /// Whether the connection runs over TLS ([`handshake_tls`]): callers
+    /// that build their own URIs (a gRPC channel) send `https` then.
+    pub fn is_secure(&self) -> bool {
+        self.inner.secure
+    }
+
     /// Sends `req` and waits for the response head; the response body is
     /// read from the returned [`BlockingBody`] as it arrives (dropping it
     /// before its end cancels the stream).

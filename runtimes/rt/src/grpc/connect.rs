@@ -98,11 +98,15 @@ impl<R: Runtime> Transport<R> {
     ) -> Result<Response<Body>, (Status, bool)> {
         match (self, out) {
             (Transport::Web(w), Outgoing::Web(parts, body)) => w.send(parts, body).await,
-            (_, Outgoing::H2(request)) => match self.get(deadline).await {
-                Ok(send) => send
-                    .send(request)
-                    .await
-                    .map_err(|e| (unavailable(&e), e.is_unsent())),
+            (_, Outgoing::H2(mut request)) => match self.get(deadline).await {
+                Ok(send) => {
+                    if send.is_secure() {
+                        wirestate_grpc::call::use_https(request.uri_mut());
+                    }
+                    send.send(request)
+                        .await
+                        .map_err(|e| (unavailable(&e), e.is_unsent()))
+                }
                 Err(status) => Err((status, true)),
             },
             (_, Outgoing::Web(..)) => Err((

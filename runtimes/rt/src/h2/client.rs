@@ -38,6 +38,8 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 #[derive(Clone)]
 pub struct SendRequest {
     shared: Arc<Mutex<Shared>>,
+    /// The connection runs over TLS ([`Io::is_secure`]).
+    secure: bool,
 }
 
 impl std::fmt::Debug for SendRequest {
@@ -49,6 +51,12 @@ impl std::fmt::Debug for SendRequest {
 }
 
 impl SendRequest {
+    /// Whether the connection runs over TLS ([`Io::is_secure`]): callers
+    /// that build their own URIs (a gRPC channel) send `https` then.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
     /// Sends `req` and waits for the response head; the body streams after.
     ///
     /// The URI must be absolute (`http://host/path`): its scheme and
@@ -102,6 +110,7 @@ pub fn handshake<R: Runtime, I: Io>(
     config: Config,
 ) -> (SendRequest, Driver<R, Connection, I, ClientApp>) {
     let shared = Arc::new(Mutex::new(Shared::default()));
+    let secure = io.is_secure();
     let mut machine = Connection::client(config);
     machine.start(rt.now());
     let app = ClientApp {
@@ -111,7 +120,10 @@ pub fn handshake<R: Runtime, I: Io>(
         closing: false,
         wake_at: None,
     };
-    (SendRequest { shared }, Driver::new(rt, machine, io, app))
+    (
+        SendRequest { shared, secure },
+        Driver::new(rt, machine, io, app),
+    )
 }
 
 /// One request in flight.
