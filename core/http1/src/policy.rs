@@ -37,17 +37,19 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration, jitter: f64) -> Dura
 
 /// When and how long a pooled client retries a failed request.
 ///
-/// A request is retried if it never reached the server (any method), or if
-/// it is idempotent and failed on the way — and only while its body can be
-/// sent again.
+/// A request is retried when another attempt may succeed (not, say, a
+/// connection TLS refused) and either it never reached the server (any
+/// method) or it is idempotent and failed on the way — and only while its
+/// body can be sent again.
 ///
 /// ```
 /// use std::time::Duration;
 /// use wirestate_http1::policy::Retry;
 /// let r = Retry::default();
-/// assert!(r.allows(0, true, true, false, false)); // unsent POST
+/// assert!(r.allows(0, true, true, false, true)); // unsent POST
 /// assert!(r.allows(1, true, false, true, true)); // GET cut off midway
 /// assert!(!r.allows(0, true, false, false, true)); // POST cut off midway
+/// assert!(!r.allows(0, true, true, true, false)); // refused, would be again
 /// assert!(!r.allows(2, true, true, true, true)); // out of attempts
 /// assert_eq!(r.delay(1, 1.0), Duration::from_millis(100));
 /// ```
@@ -82,7 +84,7 @@ impl Retry {
         idempotent: bool,
         retryable: bool,
     ) -> bool {
-        attempt < self.retries && replayable && (unsent || (idempotent && retryable))
+        attempt < self.retries && replayable && retryable && (unsent || idempotent)
     }
 
     /// The delay before retry `attempt`, with `jitter` in `0.0..=1.0`.

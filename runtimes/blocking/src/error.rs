@@ -70,10 +70,16 @@ impl Error {
 
     /// Whether retrying may help (for idempotent requests).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::Aborted { .. } | Error::Refused { .. } | Error::Io(_) | Error::Timeout
-        )
+        match self {
+            // A connection TLS refused (a certificate we do not trust, a
+            // name it does not carry, no common version) would be refused
+            // again.
+            Error::Io(e) => e.kind() != io::ErrorKind::InvalidData,
+            _ => matches!(
+                self,
+                Error::Aborted { .. } | Error::Refused { .. } | Error::Timeout
+            ),
+        }
     }
 
     /// An I/O error, with timeouts reported as [`Error::Timeout`].
@@ -92,5 +98,19 @@ impl From<Error> for io::Error {
             Error::Timeout => io::Error::new(io::ErrorKind::TimedOut, e),
             other => io::Error::other(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_refusal_is_not_retried_a_broken_connection_is() {
+        let refused = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate");
+        assert!(!Error::Io(refused).is_retryable());
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(Error::Io(reset).is_retryable());
+        assert!(Error::Timeout.is_retryable());
     }
 }

@@ -73,16 +73,17 @@ impl Error {
         )
     }
 
-    /// Whether retrying may help (for idempotent requests).
+    /// Whether retrying may help (for idempotent requests). A connection
+    /// refused by TLS (`InvalidData`: a certificate we do not trust, a
+    /// name it does not carry, no common version) would be refused again.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::Aborted { .. }
-                | Error::Refused { .. }
-                | Error::Io(_)
-                | Error::Connect(_)
-                | Error::Timeout
-        )
+        match self {
+            Error::Connect(e) => e.kind() != io::ErrorKind::InvalidData,
+            _ => matches!(
+                self,
+                Error::Aborted { .. } | Error::Refused { .. } | Error::Io(_) | Error::Timeout
+            ),
+        }
     }
 }
 
@@ -93,5 +94,19 @@ impl From<Error> for io::Error {
             Error::Timeout => io::Error::new(io::ErrorKind::TimedOut, e),
             other => io::Error::other(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_refusal_is_not_retried_a_failed_connect_is() {
+        let refused = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate");
+        assert!(!Error::Connect(refused).is_retryable());
+        let reset = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(Error::Connect(reset).is_retryable());
+        assert!(Error::Timeout.is_retryable());
     }
 }
