@@ -244,12 +244,20 @@ impl<I: Io> Io for TlsIo<I> {
         if taken > 0 {
             return Poll::Ready(Ok(taken));
         }
-        if flushed.is_pending() || self.conn.is_handshaking() {
-            // Room comes when the stream drains, or (still handshaking)
-            // when the peer's answer is read: both wake this task.
+        if flushed.is_pending() {
+            // Room comes when the stream drains, which wakes this task.
             return Poll::Pending;
         }
-        // rustls' buffer was full and has just drained into the stream.
+        if self.conn.is_handshaking() {
+            // Room comes when the handshake ends and rustls encrypts what
+            // it kept. Drive it from here: the caller may not be reading,
+            // and a Pending must leave a waker on the peer's answer.
+            if self.poll_handshake(cx)?.is_pending() {
+                return Poll::Pending;
+            }
+        }
+        // rustls' buffer was full and has just drained into the stream
+        // (with the handshake's end, if it was still running).
         let taken = self.conn.writer().write_vectored(bufs)?;
         if taken == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
