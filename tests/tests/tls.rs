@@ -483,6 +483,64 @@ fn stalled_handshake<R: Rt>() {
     });
 }
 
+/// A one-shot TLS server (rustls over a std socket, on a thread): reads a
+/// request head, answers with a close-delimited body, then ends the
+/// stream with close_notify (`clean`) or drops the socket without it, as
+/// a truncating attacker (or a careless server) would.
+fn close_delimited_server(id: &Identity, clean: bool) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    use wirestate_blocking::Transport as _;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let config = id.server.clone();
+    let t = std::thread::spawn(move || {
+        let (tcp, _) = l.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut s = wirestate_blocking::tls::TlsStream::server(tcp, config).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the client ended before its request");
+            head.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello, until the end")
+            .unwrap();
+        s.flush().unwrap();
+        if clean {
+            s.shutdown_write().unwrap();
+        }
+        // Dropped: the TCP stream ends (after close_notify, if clean).
+    });
+    (addr, t)
+}
+
+/// A close-delimited response body over TLS ends with the server's
+/// close_notify; a TCP end without it may be a truncation, which the
+/// client must report as an error rather than hand over a short body.
+fn close_delimited_body<R: Rt>() {
+    let id = identity();
+    R::run(async move {
+        let mut config = ClientConfig::default();
+        config.tls = Some(tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]));
+        config.retry.retries = 0;
+        let client = Client::new(R::get(), config);
+        for clean in [true, false] {
+            let (addr, server) = close_delimited_server(&id, clean);
+            let url = format!("https://localhost:{}/", addr.port());
+            let res = client.get(&url).await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body = res.into_body().collect(1 << 20).await;
+            if clean {
+                assert_eq!(&body.unwrap()[..], b"hello, until the end");
+            } else {
+                let err = body.unwrap_err();
+                assert!(err.to_string().contains("close_notify"), "{err}");
+            }
+            server.join().unwrap();
+        }
+    });
+}
+
 macro_rules! on_both_runtimes {
     ($($scenario:ident),*) => {
         mod tokio_rt {
@@ -503,7 +561,8 @@ on_both_runtimes!(
     secure_urls,
     refused_certificates,
     plaintext_on_tls_port,
-    stalled_handshake
+    stalled_handshake,
+    close_delimited_body
 );
 
 /// The blocking runtime (`wirestate_blocking::tls`): its server with
@@ -576,6 +635,34 @@ mod blocking {
         let mut text = String::new();
         res.body_mut().read_to_string(&mut text).unwrap();
         text
+    }
+
+    /// A close-delimited body: whole after close_notify, an error (naming
+    /// the missing close_notify) after a bare TCP end.
+    #[test]
+    fn close_delimited_body() {
+        let id = identity();
+        let mut config = ClientConfig::default();
+        config.tls = Some(tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]));
+        config.retry.retries = 0;
+        let client = Client::new(config);
+        for clean in [true, false] {
+            let (addr, server) = super::close_delimited_server(&id, clean);
+            let mut res = client
+                .get(&format!("https://localhost:{}/", addr.port()))
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let mut got = Vec::new();
+            let read = res.body_mut().read_to_end(&mut got);
+            if clean {
+                read.unwrap();
+                assert_eq!(got, b"hello, until the end");
+            } else {
+                let err = read.unwrap_err();
+                assert!(err.to_string().contains("close_notify"), "{err}");
+            }
+            server.join().unwrap();
+        }
     }
 
     /// The pooled client over HTTPS against the blocking server: a GET by

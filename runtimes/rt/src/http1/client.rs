@@ -321,8 +321,11 @@ impl App<ClientConnection> for ClientApp {
     }
 
     fn on_io_error(&mut self, error: &std::io::Error) {
-        let kind = error.kind();
-        self.fail_all(|| Error::Io(kind.into()));
+        // The kind decides retries; the message says why (over TLS, a
+        // stream that ended without close_notify: a close-delimited body
+        // possibly truncated, which the bare kind would not tell).
+        let (kind, message) = (error.kind(), error.to_string());
+        self.fail_all(|| Error::Io(std::io::Error::new(kind, message.clone())));
     }
 }
 
