@@ -29,7 +29,7 @@ enum Next {
 
 impl<R: Runtime> McpClient<R> {
     /// A client of the MCP WebSocket endpoint at `url` (`ws://`, and
-    /// `wss://` with the `tls` feature and [`McpClientConfig::tls`]; offering
+    /// `wss://` with the `tls` feature and `McpClientConfig::tls`; offering
     /// the `mcp` subprotocol; messages up to 4 MiB). The connection's
     /// tasks are spawned on `rt`. Call [`initialize`](Self::initialize)
     /// next; [`close`](Self::close) sends a close frame and waits (up to

@@ -266,7 +266,7 @@ impl Drop for SendRequest {
 }
 
 impl SendRequest {
-    /// Whether the connection runs over TLS ([`handshake_tls`]): callers
+    /// Whether the connection runs over TLS (`handshake_tls`): callers
     /// that build their own URIs (a gRPC channel) send `https` then.
     pub fn is_secure(&self) -> bool {
         self.inner.secure

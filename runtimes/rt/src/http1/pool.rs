@@ -62,7 +62,7 @@ struct Idle {
 /// connect and request timeouts, and retries with exponential backoff.
 ///
 /// `http://` URLs, and `https://` with the `tls` feature (see
-/// [`ClientConfig::tls`]); others are an [`Error::InvalidRequest`].
+/// `ClientConfig::tls`); others are an [`Error::InvalidRequest`].
 pub struct Client<R: Runtime> {
     rt: R,
     config: Arc<ClientConfig>,

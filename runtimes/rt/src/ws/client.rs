@@ -14,7 +14,7 @@ use wirestate_ws::{ClientHandshake, Connection};
 /// handshake (bounded by [`Config::handshake_timeout`]), then a
 /// [`WebSocket`] and the connection future to spawn.
 ///
-/// `wss://` needs TLS: [`connect_with_tls`] (feature `tls`), or open a TLS
+/// `wss://` needs TLS: `connect_with_tls` (feature `tls`), or open a TLS
 /// stream yourself and use [`client`].
 pub async fn connect<R: Runtime>(
     rt: R,
