@@ -1020,4 +1020,113 @@ mod blocking {
         assert_eq!(*seen.lock().unwrap(), ["https"]);
         shutdown.trigger();
     }
+
+    /// A socket in memory whose writes take at most `budget` bytes before
+    /// they time out (`WouldBlock`, as a blocking socket's write timeout
+    /// does), and whose reads give what the test put in `input`.
+    #[derive(Default)]
+    struct Socket {
+        out: Vec<u8>,
+        input: std::collections::VecDeque<u8>,
+        budget: usize,
+    }
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Socket>>);
+
+    impl Read for Shared {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let mut s = self.0.lock().unwrap();
+            if s.input.is_empty() {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(s.input.len());
+            for (slot, b) in buf.iter_mut().zip(s.input.drain(..n)) {
+                *slot = b;
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut s = self.0.lock().unwrap();
+            let n = buf.len().min(s.budget);
+            if n == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            s.budget -= n;
+            s.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Moves what one side wrote to the other side's rustls.
+    fn to_server(sock: &Shared, server: &mut tls::rustls::ServerConnection) -> Vec<u8> {
+        let bytes = std::mem::take(&mut sock.0.lock().unwrap().out);
+        let mut slice = &bytes[..];
+        let mut plain = Vec::new();
+        while !slice.is_empty() {
+            server.read_tls(&mut slice).unwrap();
+            server.process_new_packets().unwrap();
+            // WouldBlock once rustls holds no more plaintext.
+            let _ = server.reader().read_to_end(&mut plain);
+        }
+        plain
+    }
+
+    /// A write that times out after rustls took (and encrypted) the data
+    /// reports it written; the records left go out first on the next
+    /// write, which takes nothing new if they time out again. The peer
+    /// gets every byte once, in order: nothing lost, nothing twice.
+    #[test]
+    fn write_timeouts_neither_lose_nor_repeat_data() {
+        let id = identity();
+        let sock = Shared::default();
+        sock.0.lock().unwrap().budget = usize::MAX;
+        let config = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
+        let name = tls::server_name("localhost").unwrap();
+        let mut client = tls::TlsStream::client(sock.clone(), config, name).unwrap();
+        let mut server = tls::rustls::ServerConnection::new(id.server.clone()).unwrap();
+        // The handshake, pumped by hand: each read sends what the client
+        // has and finds nothing (WouldBlock) until the server answered.
+        for _ in 0..10 {
+            if !client.connection().is_handshaking() && !server.is_handshaking() {
+                break;
+            }
+            let _ = client.read(&mut [0u8; 64]);
+            to_server(&sock, &mut server);
+            let mut answer = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut answer).unwrap();
+            }
+            sock.0.lock().unwrap().input.extend(answer);
+        }
+        assert!(!client.connection().is_handshaking() && !server.is_handshaking());
+        let _ = to_server(&sock, &mut server);
+
+        let first = pattern(50_000);
+        let second = pattern(30_000).slice(7..);
+        sock.0.lock().unwrap().budget = 1000;
+        let taken = client.write(&first).unwrap();
+        assert!(taken > 1000, "rustls took more than the socket did");
+        // The records of the first write still block the socket.
+        let err = client.write(&second).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        sock.0.lock().unwrap().budget = usize::MAX;
+        let mut sent = first[..taken].to_vec();
+        let mut rest = &second[..];
+        while !rest.is_empty() {
+            let n = client.write(rest).unwrap();
+            sent.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        client.flush().unwrap();
+        let got = to_server(&sock, &mut server);
+        assert_eq!(got.len(), sent.len());
+        assert!(got == sent, "the peer got other bytes than were written");
+    }
 }
