@@ -1129,4 +1129,56 @@ mod blocking {
         assert_eq!(got.len(), sent.len());
         assert!(got == sent, "the peer got other bytes than were written");
     }
+
+    /// A `wss` server whose application returns at once, and a client
+    /// that never answers the close frame: after the close timeout the
+    /// server ends the stream, with close_notify first, so the client
+    /// reads a clean end rather than a possible truncation.
+    #[test]
+    fn websocket_close_without_echo_ends_with_close_notify() {
+        use wirestate_blocking::{BlockingBody, ResponseBody, ws};
+        let id = identity();
+        let mut config = ServerConfig::default();
+        config.tls = Some(id.server.clone());
+        let server = Server::bind("127.0.0.1:0", config).unwrap();
+        let addr = server.local_addr().unwrap();
+        let handle = server.handle();
+        let mut ws_config = ws::Config::default();
+        ws_config.connection.close_timeout = Duration::from_millis(200);
+        let thread = std::thread::spawn(move || {
+            server
+                .serve(
+                    move |req: http::Request<BlockingBody>| -> http::Response<ResponseBody> {
+                        ws::upgrade(&req, &ws_config, |_socket| {})
+                    },
+                )
+                .unwrap()
+        });
+        let _running = Running {
+            addr,
+            handle,
+            thread: Some(thread),
+        };
+
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let config = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
+        let name = tls::server_name("localhost").unwrap();
+        let mut s = tls::TlsStream::client(tcp, config, name).unwrap();
+        s.write_all(
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+        s.flush().unwrap();
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let end = s.read_to_end(&mut got);
+        assert!(got.starts_with(b"HTTP/1.1 101"), "{got:?}");
+        // The close frame (opcode 8, from the server: unmasked) came.
+        assert!(got.windows(2).any(|w| w == [0x88, 0x02]), "{got:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        end.expect("the server ended the stream without close_notify");
+    }
 }
