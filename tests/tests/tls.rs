@@ -541,6 +541,43 @@ fn close_delimited_body<R: Rt>() {
     });
 }
 
+/// A client that sends its request, then half-closes (close_notify, then
+/// the TCP write side) and reads the answer to the end: a clean TLS end
+/// of input after a complete request, answered like a TCP half-close.
+/// The expected answer comes back in full, ended by close_notify.
+fn half_close_client(addr: SocketAddr, id: &Identity) -> Vec<u8> {
+    use wirestate_blocking::Transport as _;
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let config = tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]);
+    let name = tls::server_name("localhost").unwrap();
+    let mut s = wirestate_blocking::tls::TlsStream::client(tcp, config, name).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    s.shutdown_write().unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)
+        .expect("an end without close_notify");
+    got
+}
+
+fn half_closed_request<R: Rt>() {
+    let id = identity();
+    R::run(async move {
+        let (addr, shutdown) = start::<R>(&id);
+        let got = std::thread::spawn(move || half_close_client(addr, &id));
+        let got = loop {
+            if got.is_finished() {
+                break got.join().unwrap();
+            }
+            wirestate_rt::sleep_until(&R::get(), R::get().now() + Duration::from_millis(5)).await;
+        };
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+        assert!(got.ends_with(b"hello"), "{got:?}");
+        shutdown.trigger();
+    });
+}
+
 macro_rules! on_both_runtimes {
     ($($scenario:ident),*) => {
         mod tokio_rt {
@@ -562,7 +599,8 @@ on_both_runtimes!(
     refused_certificates,
     plaintext_on_tls_port,
     stalled_handshake,
-    close_delimited_body
+    close_delimited_body,
+    half_closed_request
 );
 
 /// The blocking runtime (`wirestate_blocking::tls`): its server with
@@ -663,6 +701,17 @@ mod blocking {
             }
             server.join().unwrap();
         }
+    }
+
+    /// A request followed by a clean half-close (close_notify) is
+    /// answered in full.
+    #[test]
+    fn half_closed_request() {
+        let id = identity();
+        let server = start(&id);
+        let got = super::half_close_client(server.addr, &id);
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+        assert!(got.ends_with(b"hello"), "{got:?}");
     }
 
     /// The pooled client over HTTPS against the blocking server: a GET by
