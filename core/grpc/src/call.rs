@@ -276,9 +276,13 @@ pub fn use_https(uri: &mut http::Uri) {
     if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
         return;
     }
-    let mut parts = std::mem::take(uri).into_parts();
+    let mut parts = uri.clone().into_parts();
     parts.scheme = Some(http::uri::Scheme::HTTPS);
-    *uri = http::Uri::from_parts(parts).unwrap_or_default();
+    // A URI without an authority takes no scheme (`from_parts` refuses
+    // it): it stays as it is, and the connection's default scheme applies.
+    if let Ok(secure) = http::Uri::from_parts(parts) {
+        *uri = secure;
+    }
 }
 
 /// The status a gRPC-Web channel fails a client- or bidi-streaming call
@@ -422,5 +426,17 @@ mod tests {
         assert_eq!(told.lock().unwrap().last(), Some(&Code::Internal));
         assert!(CallEnd::ended(Status::ok()).result().unwrap().is_ok());
         assert!(format!("{early:?}").contains("CallEnd"));
+    }
+
+    #[test]
+    fn use_https_keeps_a_uri_without_authority() {
+        // No scheme without an authority: the path stays, and the
+        // connection's default scheme applies.
+        let mut uri: http::Uri = "/a.B/C".parse().unwrap();
+        use_https(&mut uri);
+        assert_eq!(uri, "/a.B/C");
+        let mut uri: http::Uri = "http://h:1/a.B/C?x".parse().unwrap();
+        use_https(&mut uri);
+        assert_eq!(uri, "https://h:1/a.B/C?x");
     }
 }
