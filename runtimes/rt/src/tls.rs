@@ -420,6 +420,11 @@ impl<L: Listener> Listener for TlsListener<L> {
 /// Opens a TCP connection to `addr` on `rt` and runs the TLS handshake with
 /// `name` as the server's expected name.
 ///
+/// It has no timeout of its own, and a server that accepts the connection
+/// but never answers the handshake holds it forever: bound it with
+/// [`timeout`](crate::timeout), as this crate's clients do with their
+/// connect timeouts.
+///
 /// # Errors
 ///
 /// The connection failed, or the handshake did (see [`TlsIo::handshake`]).

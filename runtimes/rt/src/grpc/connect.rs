@@ -413,7 +413,10 @@ impl<R: Runtime> ChannelBuilder<R> {
     /// gRPC over TLS (feature `tls`): every connection the channel opens
     /// runs the TLS handshake with `config` and checks the server's
     /// certificate against `server_name`; a server that does not agree to
-    /// ALPN `h2` is UNAVAILABLE. `config` must offer `h2`:
+    /// ALPN `h2` is UNAVAILABLE. The handshake is part of the connect,
+    /// bounded as it is by the deadline of the call that dials (a call
+    /// without one waits on a server that never answers the handshake).
+    /// `config` must offer `h2`:
     ///
     /// ```no_run
     /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
