@@ -1,10 +1,12 @@
 //! The demo routes of `wirestate serve`, served by hyper 1.x on tokio: the
-//! peer the HTTP/1.1 and HTTP/2 benchmarks compare against (bench/http1.sh,
-//! bench/h2.sh). With `h2` it serves HTTP/2 with prior knowledge (h2c)
-//! with hyper's default settings instead of HTTP/1.1.
+//! peer the HTTP/1.1, HTTP/2 and TLS benchmarks compare against
+//! (bench/http1.sh, bench/h2.sh, bench/tls.sh). With `h2` it serves HTTP/2
+//! with prior knowledge (h2c) with hyper's default settings instead of
+//! HTTP/1.1; with `tls CERT KEY` it serves HTTPS through tokio-rustls (what
+//! hyper-rustls and axum-server use), HTTP/2 or HTTP/1.1 as ALPN agreed.
 //!
 //! ```sh
-//! cargo run --release --example hyper_server -- 127.0.0.1:8082 [threads] [h2]
+//! cargo run --release --example hyper_server -- 127.0.0.1:8082 [threads] [h2 | tls CERT KEY]
 //! ```
 
 use bytes::Bytes;
@@ -76,7 +78,22 @@ fn main() -> std::io::Result<()> {
         .parse()
         .map_err(std::io::Error::other)?;
     let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let h2 = args.next().as_deref() == Some("h2");
+    let mode = args.next();
+    let h2 = mode.as_deref() == Some("h2");
+    let tls = match mode.as_deref() {
+        Some("tls") => {
+            let (Some(cert), Some(key)) = (args.next(), args.next()) else {
+                return Err(std::io::Error::other("tls needs CERT and KEY (PEM files)"));
+            };
+            let config = wirestate_rt::tls::server_config_from_pem_files(
+                cert.as_ref(),
+                key.as_ref(),
+                wirestate_rt::tls::ALPN,
+            )?;
+            Some(tokio_rustls::TlsAcceptor::from(config))
+        }
+        _ => None,
+    };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -89,11 +106,37 @@ fn main() -> std::io::Result<()> {
     };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let proto = if h2 { "h2c" } else { "HTTP/1.1" };
-        eprintln!("hyper serving {proto} on http://{addr}/ on {threads} thread(s)");
+        let proto = match (&tls, h2) {
+            (Some(_), _) => "HTTPS (h2 or http/1.1 by ALPN)",
+            (None, true) => "h2c",
+            (None, false) => "HTTP/1.1",
+        };
+        eprintln!("hyper serving {proto} on {addr} on {threads} thread(s)");
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            if let Some(acceptor) = tls.clone() {
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let service = hyper::service::service_fn(handle);
+                    let _ = if h2 {
+                        hyper::server::conn::http2::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(io, service)
+                        .await
+                    } else {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await
+                    };
+                });
+                continue;
+            }
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let service = hyper::service::service_fn(handle);
