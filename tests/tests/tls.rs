@@ -716,6 +716,48 @@ mod blocking {
         assert!(got.ends_with(b"hello"), "{got:?}");
     }
 
+    /// Over TLS too, an answer the server sent before reading the whole
+    /// body (a 413, then close_notify, then a reset for the unread rest)
+    /// is not lost to the failed upload: the records rustls still holds
+    /// for the dead write side must not stop the reads.
+    #[test]
+    fn an_answer_before_the_body_is_read_is_not_lost() {
+        use wirestate_blocking::Transport as _;
+        let id = identity();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = id.server.clone();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut s = tls::TlsStream::server(tcp, config).unwrap();
+            s.handshake(None).unwrap();
+            let mut buf = [0u8; 16 << 10];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 9\r\nconnection: close\r\n\r\ntoo large",
+            );
+            let _ = s.shutdown_write();
+            std::thread::sleep(Duration::from_millis(200));
+            // Dropped with the body unread: RST.
+        });
+        let mut config = ClientConfig::default();
+        config.tls = Some(tls::client_config(id.roots.clone(), &[tls::ALPN_HTTP1]));
+        config.retry.retries = 0;
+        let client = Client::new(config);
+        let req = Request::post(format!("https://localhost:{}/upload", addr.port()))
+            .body(RequestBody::full(vec![7u8; 8 << 20]))
+            .unwrap();
+        let mut res = client
+            .request(req)
+            .expect("the server's 413, not a write error");
+        assert_eq!(res.status(), 413);
+        let mut body = Vec::new();
+        res.body_mut().read_to_end(&mut body).unwrap();
+        assert_eq!(body, b"too large");
+        server.join().unwrap();
+    }
+
     /// The pooled client over HTTPS against the blocking server: a GET by
     /// name and by IP, a 1 MiB echo both ways, the connection reused.
     #[test]

@@ -352,13 +352,13 @@ impl<S: Read + Write> Read for TlsStream<S> {
                 Err(e) => return Err(e),
             }
             // Handshake messages, key updates and alerts go out as they
-            // come, even when the application writes nothing; a full
-            // socket (a timeout) leaves them queued for the next write.
-            match self.write_tls_all() {
-                Ok(()) => {}
-                Err(e) if is_timeout(&e) => {}
-                Err(e) => return Err(e),
-            }
+            // come, even when the application writes nothing. A full
+            // socket (a timeout) leaves them queued for the next write; a
+            // broken one (the peer reset its side) is the next write's
+            // error to report, not this read's: what the peer sent first,
+            // an early answer to an upload it did not take, is still to
+            // be read (the Driver reads on after a failed write for it).
+            let _ = self.write_tls_all();
             // Read (possibly the stream's end, which rustls now knows):
             // look for plaintext again.
             self.read_tls_once()?;
