@@ -29,15 +29,11 @@
 #   - a Python websockets wss:// echo server: lines echoed;
 #   each refusing the wrong CA with a non-zero exit and a certificate
 #   error.
-# A blocking group whose first request is refused for want of TLS (the
-# messages in $no_tls, from before blocking spoke TLS) prints one SKIP line
-# with the refusal instead of its checks; so does any group whose client
-# lacks the --cacert/--tls flags.
 # Python peers: scripts/interop_tls.py, in the venvs (and pins) of
 # interop-websockets.sh, interop-grpc.sh and interop-mcpcli.sh, and h2_venv
 # (scripts/lib/venv.sh). Loopback only; every peer run under `timeout`;
-# every process ended by PID. One PASS/FAIL/SKIP line per check, then
-# `interop-tls: N passed, M failed, K skipped`.
+# every process ended by PID. One PASS/FAIL line per check, then
+# `interop-tls: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/venv.sh
@@ -101,34 +97,6 @@ cp proto/proto/grpc/health/v1/health.proto proto/proto/wirestate/echo/v1/echo.pr
 
 head -c 1048576 /dev/urandom >"$work/mib"
 
-# has CMD FLAG...: whether `wirestate CMD --help` lists every FLAG. The
-# clients' TLS flags came after the server's: without them a group of
-# checks prints one SKIP line with the reason, never a pass.
-has() {
-    local help f
-    help=$("$bin" "$1" --help 2>&1)
-    shift
-    for f in "$@"; do [[ "$help" == *"$f"* ]] || return 1; done
-}
-skip() { skipped=$((skipped + 1)); echo "SKIP $1"; }
-
-# no_tls_yet NAME COMMAND...: the blocking runtime's TLS came after
-# tokio's and smol's. Runs COMMAND (a first request with --runtime
-# blocking); when it is refused for want of TLS (one of the messages in
-# $no_tls), prints `SKIP NAME: <the refusal>` and returns 0 so that the
-# caller skips the group, otherwise returns 1 and the group's checks run.
-no_tls='tokio (or|and) smol|\(TLS\) is not supported|not \(yet\) on blocking|needs TLS'
-no_tls_yet() {
-    local name=$1 rc=0
-    shift
-    timeout 30 "$@" >"$work/probe.out" 2>&1 || rc=$?
-    if [ "$rc" -ne 0 ] && grep -qE "$no_tls" "$work/probe.out"; then
-        skip "$name: $(tr '\n' ' ' <"$work/probe.out")"
-        return 0
-    fi
-    return 1
-}
-
 # expect_refused NAME OUT: passes when the command whose exit status is in
 # $rc and whose stderr is in OUT failed with a certificate error.
 expect_refused() {
@@ -160,8 +128,7 @@ for rt in tokio smol blocking; do
     "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 --tls-cert "$good" --tls-key "$work/good.key" >"$log" 2>&1 &
     pids+=($!)
     if ! wait_port "$port"; then
-        if [ "$rt" = blocking ] && grep -qE "$no_tls" "$log"; then skip "$rt serve over TLS: $(cat "$log")"
-        else fail "$rt serve over TLS: server did not start" "$log"; fi
+        fail "$rt serve over TLS: server did not start" "$log"
         stop_last
         continue
     fi
@@ -199,15 +166,11 @@ for rt in tokio smol blocking; do
     # run of `wirestate mcp --cacert` over wss://.
     for scheme in https wss; do
         name="$rt serve, wirestate mcp --runtime $rt --cacert $scheme:// list-tools"
-        if ! has mcp --cacert; then skip "$name: wirestate mcp has no --cacert"; continue; fi
-        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" mcp --runtime "$rt" --timeout 20 --cacert "$good" "$scheme://127.0.0.1:$port/mcp" list-tools; then continue; fi
         check "$name" \
             bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $scheme://127.0.0.1:$port/mcp list-tools | grep -q '\"name\": \"echo\"'"
     done
-    if has grpc --tls --cacert; then
-        check "$rt serve, wirestate grpc --runtime $rt --tls list (reflection)" \
-            bash -c "timeout 30 $bin grpc --runtime $rt --timeout 20 --tls --cacert $good 127.0.0.1:$port list | grep -q '^/wirestate.echo.v1.Echo/Echo '"
-    else skip "$rt serve, wirestate grpc --tls list: wirestate grpc has no --tls/--cacert"; fi
+    check "$rt serve, wirestate grpc --runtime $rt --tls list (reflection)" \
+        bash -c "timeout 30 $bin grpc --runtime $rt --timeout 20 --tls --cacert $good 127.0.0.1:$port list | grep -q '^/wirestate.echo.v1.Echo/Echo '"
 
     wait "${pids[-1]}" || true
     unset 'pids[-1]'
@@ -225,8 +188,6 @@ if start "Python https server" "$work/pyhttps.log" python3 "$helper" https-serve
     url="https://127.0.0.1:$port"
     for rt in tokio smol blocking; do
         name="wirestate http --runtime $rt -> Python https"
-        if ! has http --cacert; then skip "$name: wirestate http has no --cacert"; continue; fi
-        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" http --runtime "$rt" --cacert "$good" "$url/"; then continue; fi
         check "$name: GET /" bash -c "[ \"\$(timeout 30 $bin http --runtime $rt --cacert $good $url/)\" = 'hello over tls' ]"
         check "$name: POST /echo 1 MiB byte for byte" \
             bash -c "timeout 30 $bin http --runtime $rt --cacert $good --data-file $work/mib $url/echo >$work/py.$rt && cmp $work/mib $work/py.$rt"
@@ -269,8 +230,6 @@ if start "nginx ssl http2" "$work/logs/out" nginx -c "$work/nginx.conf" -p "$wor
     url="https://127.0.0.1:$ngx"
     for rt in tokio smol blocking; do
         name="wirestate http --runtime $rt -> nginx"
-        if ! has http --cacert; then skip "$name: wirestate http has no --cacert"; continue; fi
-        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" http --runtime "$rt" --cacert "$good" "$url/"; then continue; fi
         check "$name: HTTP/1.1 GET /" bash -c "timeout 30 $bin http -i --runtime $rt --cacert $good $url/ | tee /dev/stderr | head -1 | grep -q '^HTTP/1.1 200'"
         check "$name: HTTP/1.1 GET 1 MiB byte for byte" bash -c "timeout 30 $bin http --runtime $rt --cacert $good $url/mib >$work/ngx1.$rt && cmp $work/mib $work/ngx1.$rt"
         check "$name: HTTP/2 (ALPN h2) GET /" \
@@ -282,8 +241,6 @@ if start "nginx ssl http2" "$work/logs/out" nginx -c "$work/nginx.conf" -p "$wor
     done
     for rt in tokio smol blocking; do
         name="wirestate mcp --runtime $rt -> MCP Python SDK behind nginx TLS"
-        if ! has mcp --cacert; then skip "$name: wirestate mcp has no --cacert"; continue; fi
-        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" mcp --runtime "$rt" --timeout 20 --cacert "$good" "$url/mcp" list-tools; then continue; fi
         check "$name: list-tools" bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $url/mcp list-tools | grep -q '\"name\": \"add\"'"
         check "$name: call add" bash -c "timeout 30 $bin mcp --runtime $rt --timeout 20 --cacert $good $url/mcp call add '{\"a\": 2, \"b\": 3}' | tee /dev/stderr | grep -q '\"5\"'"
         rc=0; timeout 30 "$bin" mcp --runtime "$rt" --timeout 20 --cacert "$other" "$url/mcp" list-tools >"$work/wrong.out" 2>&1 || rc=$?
@@ -298,9 +255,6 @@ port=$(free_port)
 if start "grpcio TLS server" "$work/grpcio.log" env PYTHONPATH="$work/stubs" "$grpcpy" "$helper" grpc-server "$port" "$good" "$work/good.key"; then
     for rt in tokio smol blocking; do
         name="wirestate grpc --tls --runtime $rt -> grpcio"
-        if ! has grpc --tls --cacert; then skip "$name: wirestate grpc has no --tls/--cacert"; continue; fi
-        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" grpc --runtime "$rt" --timeout 20 --tls --cacert "$good" \
-            "127.0.0.1:$port" /wirestate.echo.v1.Echo/Echo '{}'; then continue; fi
         g="timeout 30 $bin grpc --runtime $rt --timeout 20 --tls --cacert $good 127.0.0.1:$port"
         check "$name: Echo unary" bash -c "[ \"\$($g /wirestate.echo.v1.Echo/Echo '{\"message\": \"over tls\"}')\" = '{\"message\":\"over tls\"}' ]"
         check "$name: EchoStream repeat=3" \
@@ -319,8 +273,6 @@ if start "websockets wss server" "$work/wss.log" "$wspy" "$helper" wss-server "$
     nlines=$(wc -l <"$work/lines")
     for rt in tokio smol blocking; do
         name="wirestate ws --runtime $rt -> websockets wss"
-        if ! has ws --cacert; then skip "$name: wirestate ws has no --cacert"; continue; fi
-        if [ "$rt" = blocking ] && no_tls_yet "$name" "$bin" ws --runtime "$rt" --cacert "$good" "wss://127.0.0.1:$port/" </dev/null; then continue; fi
         out="$work/wss-$rt.out"
         : >"$out"
         # stdin stays open until every echo is back (at most 10 s), so the
@@ -336,5 +288,5 @@ if start "websockets wss server" "$work/wss.log" "$wspy" "$helper" wss-server "$
     stop_last
 fi
 
-echo "interop-tls: $passed passed, $failed failed, $skipped skipped"
+echo "interop-tls: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
