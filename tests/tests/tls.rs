@@ -454,6 +454,42 @@ fn plaintext_on_tls_port<R: Rt>() {
     });
 }
 
+/// A gRPC channel dialing over TLS to a server that takes the connection
+/// and never answers the handshake gives up at its connect timeout, even
+/// for a call without a deadline.
+fn silent_server_times_out<R: Rt>() {
+    let id = identity();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    // Accepts and holds the connections, says nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept() {
+            held.push(s);
+            if held.len() > 4 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(10));
+    });
+    R::run(async move {
+        let config = tls::client_config(id.roots.clone(), &[tls::ALPN_H2]);
+        let started = std::time::Instant::now();
+        let err = Channel::builder(R::get(), addr)
+            .tls(config, tls::server_name("localhost").unwrap())
+            .connect_timeout(Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, wirestate_rt::grpc::Code::Unavailable, "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
+
 /// A client that starts a handshake and stalls holds its connection only
 /// until the header read timeout, which counts from the accept.
 fn stalled_handshake<R: Rt>() {
@@ -601,6 +637,7 @@ on_both_runtimes!(
     refused_certificates,
     plaintext_on_tls_port,
     stalled_handshake,
+    silent_server_times_out,
     close_delimited_body,
     half_closed_request
 );

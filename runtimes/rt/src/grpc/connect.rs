@@ -156,6 +156,9 @@ impl Connection for SendRequest {
     }
 }
 
+/// [`ChannelBuilder::connect_timeout`]'s default.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens the connections of a [`Channel::builder`] channel.
 pub(crate) struct Dialer<R> {
     rt: R,
@@ -163,6 +166,9 @@ pub(crate) struct Dialer<R> {
     h2: Config,
     keepalive_without_calls: bool,
     state: Mutex<DialState>,
+    /// Bounds each connect, TLS handshake included
+    /// ([`ChannelBuilder::connect_timeout`]).
+    connect_timeout: Duration,
     /// TLS for each connection ([`ChannelBuilder::tls`]).
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
@@ -284,15 +290,16 @@ impl<R: Runtime> Dialer<R> {
                 format!("connecting to {}: {e}", self.addr),
             )
         };
-        let connect = self.open();
-        let send = match deadline {
-            Some(d) => crate::timeout(&self.rt, d, connect)
-                .await
-                .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into())),
-            None => connect.await,
-        }
-        .map_err(|e| failed(&e))?
-        .start(&self.rt, config);
+        // Bounded even for a call without a deadline: a server that takes
+        // the TCP connection and never answers the TLS handshake (or a
+        // black-holed SYN) must not hold the channel's calls for good.
+        let limit = self.rt.now() + self.connect_timeout;
+        let until = deadline.map_or(limit, |d| d.min(limit));
+        let send = crate::timeout(&self.rt, until, self.open())
+            .await
+            .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into()))
+            .map_err(|e| failed(&e))?
+            .start(&self.rt, config);
         // A connection opened otherwise meanwhile (none should be: one
         // connect runs at a time) would be used instead, ours dropped
         // unused.
@@ -393,6 +400,7 @@ pub struct ChannelBuilder<R> {
     h2: Config,
     config: ChannelConfig,
     web: Option<WebMode>,
+    connect_timeout: Duration,
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
 }
@@ -405,18 +413,27 @@ impl<R: Runtime> ChannelBuilder<R> {
             h2: Config::default(),
             config: ChannelConfig::new(),
             web: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// The most one connect may take, the TLS handshake included (default
+    /// 10 s, as the HTTP/1.1 client's and the blocking channel's): calls
+    /// waiting for it fail UNAVAILABLE then, or at their own deadline if
+    /// that comes first.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// gRPC over TLS (feature `tls`): every connection the channel opens
     /// runs the TLS handshake with `config` and checks the server's
     /// certificate against `server_name`; a server that does not agree to
     /// ALPN `h2` is UNAVAILABLE. The handshake is part of the connect,
-    /// bounded as it is by the deadline of the call that dials (a call
-    /// without one waits on a server that never answers the handshake).
-    /// `config` must offer `h2`:
+    /// bounded as it is by [`connect_timeout`](Self::connect_timeout) and
+    /// the deadline of the call that dials. `config` must offer `h2`:
     ///
     /// ```no_run
     /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
@@ -524,6 +541,7 @@ impl<R: Runtime> ChannelBuilder<R> {
                     connecting: false,
                     waiters: Vec::new(),
                 }),
+                connect_timeout: self.connect_timeout,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
             })),
