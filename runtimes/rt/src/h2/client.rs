@@ -315,6 +315,15 @@ impl ClientApp {
 
 impl App<Connection> for ClientApp {
     fn poll(&mut self, cx: &mut Context<'_>, m: &mut Connection, now: Instant) -> bool {
+        // The waker goes in before the queue is looked at (see the HTTP/1.1
+        // client's `poll`): a request queued after the look wakes us.
+        {
+            let mut sh = lock(&self.shared);
+            match &sh.driver {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => sh.driver = Some(cx.waker().clone()),
+            }
+        }
         let mut progress = false;
         while let Some(ev) = m.poll_event() {
             self.on_event(m, ev);
@@ -396,10 +405,6 @@ impl App<Connection> for ClientApp {
             let _ = now;
             let _ = m.close(ErrorCode::NO_ERROR, b"");
             return true;
-        }
-        match &sh.driver {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => sh.driver = Some(cx.waker().clone()),
         }
         progress
     }

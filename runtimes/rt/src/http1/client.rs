@@ -41,6 +41,15 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Stores the driver's waker for the handles (once per waker, not per poll).
+fn register(shared: &Mutex<Shared>, cx: &Context<'_>) {
+    let mut sh = lock(shared);
+    match &sh.driver {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => sh.driver = Some(cx.waker().clone()),
+    }
+}
+
 impl SendRequest {
     /// Sends `req` and waits for the response head; the body streams after.
     ///
@@ -233,6 +242,13 @@ impl ClientApp {
 
 impl App<ClientConnection> for ClientApp {
     fn poll(&mut self, cx: &mut Context<'_>, m: &mut ClientConnection, _now: Instant) -> bool {
+        // The waker goes in before the queue is looked at: a request queued
+        // after that look finds it and wakes this task. Registered at the
+        // end instead, a request queued in between found no waker (or the
+        // one `send` had just taken) and waited until something else woke
+        // the connection — for good on an idle one (a smol client's first
+        // GET hung until its 30 s timeout, 2 runs in 400).
+        register(&self.shared, cx);
         let mut progress = false;
         while let Some(ev) = m.poll_event() {
             self.on_event(ev, m);
@@ -308,11 +324,6 @@ impl App<ClientConnection> for ClientApp {
         }
         self.publish(m);
         self.buffered = self.bodies.iter().map(|(_, s)| s.buffered(cx)).sum();
-        let mut sh = lock(&self.shared);
-        match &sh.driver {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => sh.driver = Some(cx.waker().clone()),
-        }
         progress
     }
 
