@@ -446,6 +446,26 @@ fn server_tls(
         .map_err(|e| format!("cannot use the TLS certificate or key: {e}"))
 }
 
+/// `wirestate serve`'s HTTP/1.1 + HTTP/2 server on an async runtime, over
+/// TLS when `tls` is given.
+async fn serve_on<R: Runtime, L: wirestate_rt::Listener>(
+    rt: R,
+    listener: L,
+    handler: impl wirestate_rt::http1::Handler,
+    tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ServerConfig>>,
+    shutdown: Shutdown,
+) -> Result<(), String> {
+    let config = Default::default();
+    match tls {
+        Some(tls) => {
+            let listener = wirestate_rt::tls::TlsListener::new(listener, tls);
+            wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
+        }
+        None => wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await,
+    }
+    .map_err(|e| e.to_string())
+}
+
 fn serve(options: ServeOptions) -> Result<ExitCode, String> {
     let ServeOptions {
         listen,
@@ -495,17 +515,7 @@ fn serve(options: ServeOptions) -> Result<ExitCode, String> {
                 );
                 let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);
                 let rt = wirestate_tokio::TokioRuntime;
-                let config = Default::default();
-                match tls {
-                    Some(tls) => {
-                        let listener = wirestate_rt::tls::TlsListener::new(listener, tls);
-                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
-                    }
-                    None => {
-                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
-                    }
-                }
-                .map_err(|e| e.to_string())?;
+                serve_on(rt, listener, handler, tls, shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -541,17 +551,7 @@ fn serve(options: ServeOptions) -> Result<ExitCode, String> {
                 let handler = wirestate_examples::routes::with_mcp(mcp);
                 let grpc = wirestate_examples::grpc::server(rt.clone(), shutdown.clone());
                 let handler = wirestate_examples::routes::with_grpc_cors(grpc, handler, cors);
-                let config = Default::default();
-                match tls {
-                    Some(tls) => {
-                        let listener = wirestate_rt::tls::TlsListener::new(listener, tls);
-                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
-                    }
-                    None => {
-                        wirestate_rt::http1::serve(rt, listener, handler, config, shutdown).await
-                    }
-                }
-                .map_err(|e| e.to_string())?;
+                serve_on(rt, listener, handler, tls, shutdown).await?;
                 Ok(ExitCode::SUCCESS)
             }));
             drop(stop);

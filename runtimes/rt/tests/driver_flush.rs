@@ -5,43 +5,17 @@
 //! completes. Driven without sockets: a machine that says one thing and
 //! closes, over a stream whose first flushes do not complete.
 
+mod support;
+
 use bytes::Bytes;
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
+use support::StillRuntime;
 use wirestate_machine::{Machine, Transmit};
-use wirestate_rt::{App, BoxFuture, Driver, Io, Runtime, Sleep};
-
-#[derive(Clone)]
-struct StillRuntime(Instant);
-
-struct NeverSleep;
-impl Future for NeverSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-}
-impl Sleep for NeverSleep {
-    fn reset(self: Pin<&mut Self>, _: Instant) {}
-}
-
-impl Runtime for StillRuntime {
-    type Io = SlowFlush;
-    fn now(&self) -> Instant {
-        self.0
-    }
-    fn sleep_until(&self, _: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(NeverSleep)
-    }
-    fn spawn(&self, _: BoxFuture<()>) {}
-    fn connect(&self, _: SocketAddr) -> BoxFuture<io::Result<SlowFlush>> {
-        Box::pin(async { Err(io::ErrorKind::Unsupported.into()) })
-    }
-}
+use wirestate_rt::{App, Driver, Io};
 
 /// Takes every write; its first `pending_flushes` flushes are `Pending`.
 struct SlowFlush {
@@ -132,7 +106,12 @@ fn a_pending_flush_is_retried_and_holds_the_end() {
     let machine = Farewell {
         out: Some(Bytes::from_static(b"goodbye")),
     };
-    let mut driver = Driver::new(StillRuntime(Instant::now()), machine, io, Quiet);
+    let mut driver = Driver::new(
+        StillRuntime::<SlowFlush>::at(Instant::now()),
+        machine,
+        io,
+        Quiet,
+    );
     let mut cx = Context::from_waker(Waker::noop());
     // Each poll after the first is the stream's wake-up (in real life);
     // the driver has nothing new to write then, only the flush to retry.

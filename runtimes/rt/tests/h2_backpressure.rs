@@ -3,48 +3,21 @@
 //! bound what the peer may receive, not how fast it reads. Driven without
 //! sockets: a stream that takes 64 KiB of output and then blocks forever.
 
+mod support;
+
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
+use support::StillRuntime;
 use wirestate_h2::connection::{Config, Connection};
 use wirestate_machine::{Machine, Transmit};
 use wirestate_rt::http1::{ServerConfig, serve_connection};
-use wirestate_rt::{Body, BoxFuture, Io, Runtime, Shutdown, Sleep};
-
-/// Time stands still and timers never fire: the test polls by hand.
-#[derive(Clone)]
-struct StillRuntime(Instant);
-
-struct NeverSleep;
-impl Future for NeverSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-}
-impl Sleep for NeverSleep {
-    fn reset(self: Pin<&mut Self>, _: Instant) {}
-}
-
-impl Runtime for StillRuntime {
-    type Io = StalledPeer;
-    fn now(&self) -> Instant {
-        self.0
-    }
-    fn sleep_until(&self, _: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(NeverSleep)
-    }
-    fn spawn(&self, _: BoxFuture<()>) {}
-    fn connect(&self, _: SocketAddr) -> BoxFuture<io::Result<StalledPeer>> {
-        Box::pin(async { Err(io::ErrorKind::Unsupported.into()) })
-    }
-}
+use wirestate_rt::{Body, Io, Shutdown};
 
 /// Sends `input` once, then nothing; takes `room` bytes of output, then
 /// blocks forever.
@@ -124,7 +97,7 @@ fn a_peer_that_stops_reading_bounds_the_queued_response() {
         room: 64 * 1024,
     };
     let mut conn = serve_connection(
-        StillRuntime(now),
+        StillRuntime::<StalledPeer>::at(now),
         io,
         handler,
         &ServerConfig::default(),
