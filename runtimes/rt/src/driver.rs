@@ -92,6 +92,11 @@ pub struct Driver<R: Runtime, M, I, A> {
     /// did not all fit in the socket): flush again on the next poll even
     /// if nothing new was written, and do not finish before it completes.
     flush_pending: bool,
+    /// A write failed while the read side was still open. What the peer
+    /// sent before it stopped reading (an HTTP/1.1 server's early 413 to
+    /// an upload, then a reset for the unread rest) is still read and
+    /// handed on; the error ends the driver once reading ends.
+    write_failed: Option<io::Error>,
 }
 
 // The driver never pins its fields in place (futures it owns are boxed), so
@@ -115,6 +120,7 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Driver<R, M, I, A> {
             read_eof: false,
             read_pending: false,
             flush_pending: false,
+            write_failed: None,
         }
     }
 
@@ -271,12 +277,42 @@ impl<R: Runtime, M: Machine, I: Io, A: App<M>> Future for Driver<R, M, I, A> {
                 progress = true;
             }
             progress |= this.app.poll(cx, &mut this.machine, now);
-            let io = this
-                .poll_write(cx)
-                .and_then(|w| Ok(w | this.poll_read(cx, now)?));
-            match io {
+            let wrote = if this.write_failed.is_some() {
+                // Nothing goes out any more: drop what the machine queues.
+                while this.machine.poll_transmit().is_some() {}
+                Ok(false)
+            } else {
+                this.poll_write(cx)
+            };
+            let wrote = match wrote {
+                Ok(p) => p,
+                Err(e) if !this.read_eof && this.machine.wants_read() => {
+                    tracing::debug!(error = %e, "write failed: reading what the peer sent first");
+                    this.out.clear();
+                    this.out_bytes = 0;
+                    this.flush_pending = false;
+                    this.write_failed = Some(e);
+                    true
+                }
+                Err(e) => {
+                    this.app.on_io_error(&e);
+                    return Poll::Ready(Err(e));
+                }
+            };
+            progress |= wrote;
+            match this.poll_read(cx, now) {
                 Ok(p) => progress |= p,
                 Err(e) => {
+                    this.app.on_io_error(&e);
+                    return Poll::Ready(Err(e));
+                }
+            }
+            if this.write_failed.is_some()
+                && (this.read_eof || this.machine.is_closed() || !this.machine.wants_read())
+            {
+                // Reading is over too: hand on what came, then the error.
+                this.app.poll(cx, &mut this.machine, now);
+                if let Some(e) = this.write_failed.take() {
                     this.app.on_io_error(&e);
                     return Poll::Ready(Err(e));
                 }

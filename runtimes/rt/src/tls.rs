@@ -210,9 +210,9 @@ impl<I: Io> Io for TlsIo<I> {
             // Handshake replies, key updates and alerts go out as they
             // come, even when the application has nothing to write; a full
             // stream registers this task for writability, which is enough.
-            if let Poll::Ready(Err(e)) = self.poll_write_tls(cx) {
-                return Poll::Ready(Err(e));
-            }
+            // A failed write is the writer's to report: what the peer sent
+            // before it stopped reading (an early answer) is still read.
+            let _ = self.poll_write_tls(cx);
             if self.poll_read_tls(cx)?.is_pending() {
                 return Poll::Pending;
             }
