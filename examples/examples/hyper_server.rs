@@ -70,6 +70,24 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Out>, Infallible> {
     Ok(res)
 }
 
+/// Serves one connection: HTTP/2 with hyper's defaults, or HTTP/1.1.
+async fn serve<S>(stream: S, h2: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let service = hyper::service::service_fn(handle);
+    let _ = if h2 {
+        hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(io, service)
+            .await
+    } else {
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .await
+    };
+}
+
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr: SocketAddr = args
@@ -115,41 +133,15 @@ fn main() -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            if let Some(acceptor) = tls.clone() {
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let service = hyper::service::service_fn(handle);
-                    let _ = if h2 {
-                        hyper::server::conn::http2::Builder::new(
-                            hyper_util::rt::TokioExecutor::new(),
-                        )
-                        .serve_connection(io, service)
-                        .await
-                    } else {
-                        hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, service)
-                            .await
-                    };
-                });
-                continue;
-            }
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let service = hyper::service::service_fn(handle);
-                let _ = if h2 {
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(io, service)
-                        .await
-                } else {
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await
-                };
-            });
+            match tls.clone() {
+                Some(acceptor) => tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        serve(stream, h2).await;
+                    }
+                }),
+                None => tokio::spawn(serve(stream, h2)),
+            };
         }
     })
 }

@@ -103,37 +103,18 @@ pub(crate) async fn h2_connect<R: wirestate_rt::Runtime>(
     target: &str,
     tls: Option<&std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
 ) -> Result<wirestate_rt::h2::SendRequest, Status> {
-    use wirestate_rt::tls;
     let unavailable =
         |e: std::io::Error| Status::new(Code::Unavailable, format!("connecting to {target}: {e}"));
     let Some(config) = tls else {
         let io = rt.connect(addr).await.map_err(unavailable)?;
-        return Ok(spawn_h2(rt, io));
+        return Ok(wirestate_rt::h2::start(rt, io, Default::default()));
     };
     let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
-    let name =
-        tls::server_name(host).map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
-    let io = tls::connect(rt, addr, config.clone(), name)
+    let name = wirestate_rt::tls::server_name(host)
+        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
+    wirestate_rt::h2::connect_tls(rt, addr, config.clone(), name, Default::default())
         .await
-        .map_err(unavailable)?;
-    if io.alpn_protocol() != Some(tls::ALPN_H2) {
-        return Err(Status::new(
-            Code::Unavailable,
-            format!("{target} did not agree to HTTP/2 over TLS (ALPN h2)"),
-        ));
-    }
-    Ok(spawn_h2(rt, io))
-}
-
-fn spawn_h2<R: wirestate_rt::Runtime, I: wirestate_rt::Io>(
-    rt: &R,
-    io: I,
-) -> wirestate_rt::h2::SendRequest {
-    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
-    rt.spawn(Box::pin(async move {
-        let _ = driver.await;
-    }));
-    send
+        .map_err(unavailable)
 }
 
 /// How a method streams.

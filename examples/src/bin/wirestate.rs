@@ -836,42 +836,22 @@ async fn h2_request<R: Runtime>(
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {host}"))?;
+    let connect_failed = |e: std::io::Error| format!("cannot connect to {addr}: {e}");
     let send = match tls {
         Some(config) => {
-            use wirestate_rt::tls;
-            let name = tls::server_name(&host).map_err(|e| e.to_string())?;
-            let io = tls::connect(&rt, addr, config, name)
+            let name = wirestate_rt::tls::server_name(&host).map_err(|e| e.to_string())?;
+            wirestate_rt::h2::connect_tls(&rt, addr, config, name, Default::default())
                 .await
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            if io.alpn_protocol() != Some(tls::ALPN_H2) {
-                return Err(format!(
-                    "{url}: the server did not agree to HTTP/2 (ALPN h2)"
-                ));
-            }
-            spawn_h2(&rt, io)
+                .map_err(connect_failed)?
         }
         None => {
-            let io = rt
-                .connect(addr)
-                .await
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            spawn_h2(&rt, io)
+            let io = rt.connect(addr).await.map_err(connect_failed)?;
+            wirestate_rt::h2::start(&rt, io, Default::default())
         }
     };
     send.send(req)
         .await
         .map_err(|e| format!("request to {url} failed: {e}"))
-}
-
-/// An HTTP/2 client connection over `io`, its driver spawned.
-fn spawn_h2<R: Runtime, I: wirestate_rt::Io>(rt: &R, io: I) -> wirestate_rt::h2::SendRequest {
-    let (send, driver) = wirestate_rt::h2::handshake(rt.clone(), io, Default::default());
-    rt.spawn(Box::pin(async move {
-        if let Err(e) = driver.await {
-            tracing::debug!(error = %e, "http/2 connection ended with an error");
-        }
-    }));
-    send
 }
 
 /// One request over a new HTTP/2 connection with prior knowledge, on

@@ -295,35 +295,26 @@ impl<R: Runtime> Dialer<R> {
         // black-holed SYN) must not hold the channel's calls for good.
         let limit = self.rt.now() + self.connect_timeout;
         let until = deadline.map_or(limit, |d| d.min(limit));
-        let send = crate::timeout(&self.rt, until, self.open())
+        let send = crate::timeout(&self.rt, until, self.open(config))
             .await
             .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into()))
-            .map_err(|e| failed(&e))?
-            .start(&self.rt, config);
+            .map_err(|e| failed(&e))?;
         // A connection opened otherwise meanwhile (none should be: one
         // connect runs at a time) would be used instead, ours dropped
         // unused.
         Ok(lock(&self.state).redial.connected(send))
     }
 
-    /// A stream to the server: TCP, and TLS on it when configured (the
+    /// An HTTP/2 connection to the server, over TLS when configured (the
     /// handshake done, HTTP/2 agreed by ALPN, as gRPC over TLS requires).
-    async fn open(&self) -> std::io::Result<Opened<R::Io>> {
-        let io = self.rt.connect(self.addr).await?;
+    async fn open(&self, config: Config) -> std::io::Result<SendRequest> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            let mut io = crate::tls::TlsIo::client(io, tls.config.clone(), tls.name.clone())
-                .map_err(std::io::Error::other)?;
-            io.handshake().await?;
-            if io.alpn_protocol() != Some(crate::tls::ALPN_H2) {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "the server did not agree to HTTP/2 over TLS (ALPN h2)",
-                ));
-            }
-            return Ok(Opened::Tls(Box::new(io)));
+            let (tls, name) = (tls.config.clone(), tls.name.clone());
+            return crate::h2::connect_tls(&self.rt, self.addr, tls, name, config).await;
         }
-        Ok(Opened::Plain(io))
+        let io = self.rt.connect(self.addr).await?;
+        Ok(crate::h2::start(&self.rt, io, config))
     }
 
     fn keepalive_interval(&self) -> Option<Duration> {
@@ -332,31 +323,6 @@ impl<R: Runtime> Dialer<R> {
 
     fn connections(&self) -> u64 {
         lock(&self.state).redial.connections()
-    }
-}
-
-/// A dialed connection's stream, before HTTP/2 starts on it.
-enum Opened<I> {
-    Plain(I),
-    #[cfg(feature = "tls")]
-    Tls(Box<crate::tls::TlsIo<I>>),
-}
-
-impl<I: crate::Io> Opened<I> {
-    /// HTTP/2 on the stream, its driver spawned on `rt`.
-    fn start<R: Runtime>(self, rt: &R, config: Config) -> SendRequest {
-        fn spawn<R: Runtime, I: crate::Io>(rt: &R, io: I, config: Config) -> SendRequest {
-            let (send, driver) = crate::h2::handshake(rt.clone(), io, config);
-            rt.spawn(Box::pin(async move {
-                let _ = driver.await;
-            }));
-            send
-        }
-        match self {
-            Opened::Plain(io) => spawn(rt, io, config),
-            #[cfg(feature = "tls")]
-            Opened::Tls(io) => spawn(rt, *io, config),
-        }
     }
 }
 
