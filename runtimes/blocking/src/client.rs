@@ -149,9 +149,10 @@ impl Client {
         Self {
             inner: Arc::new(Inner {
                 #[cfg(feature = "tls")]
-                tls: config.tls.clone().unwrap_or_else(|| {
-                    crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
-                }),
+                tls: config
+                    .tls
+                    .clone()
+                    .unwrap_or_else(crate::tls::default_http1_client_config),
                 config,
                 pool: Mutex::default(),
             }),

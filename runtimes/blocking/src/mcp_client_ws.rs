@@ -27,9 +27,10 @@ impl McpClient {
     pub fn websocket(url: &str, config: McpClientConfig) -> Result<Self, McpClientError> {
         #[cfg(feature = "tls")]
         let connected = {
-            let tls = config.tls.clone().unwrap_or_else(|| {
-                crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
-            });
+            let tls = config
+                .tls
+                .clone()
+                .unwrap_or_else(crate::tls::default_http1_client_config);
             ws::connect_with_tls(url, websocket_config(), tls)
         };
         #[cfg(not(feature = "tls"))]

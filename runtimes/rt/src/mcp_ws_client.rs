@@ -52,9 +52,10 @@ impl<R: Runtime> McpClient<R> {
         };
         #[cfg(feature = "tls")]
         let (socket, connection) = {
-            let tls = config.tls.clone().unwrap_or_else(|| {
-                crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
-            });
+            let tls = config
+                .tls
+                .clone()
+                .unwrap_or_else(crate::tls::default_http1_client_config);
             ws::connect_with_tls(rt.clone(), url, websocket_config(), tls)
                 .await
                 .map_err(failed)?

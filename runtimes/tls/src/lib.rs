@@ -65,6 +65,18 @@ pub fn roots_from_pem_file(path: &Path) -> io::Result<RootCertStore> {
     Ok(roots)
 }
 
+/// The config of a client given none: the Mozilla roots, ALPN
+/// `http/1.1` (what the pooled HTTP/1.1 clients and the WebSocket and MCP
+/// clients offer). Built once per process and shared: the root store is
+/// about 150 anchors, a client is made far more often than it changes,
+/// and clients sharing it share its TLS session cache too.
+pub fn default_http1_client_config() -> Arc<ClientConfig> {
+    static DEFAULT: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| client_config(webpki_roots(), &[ALPN_HTTP1]))
+        .clone()
+}
+
 /// A client config trusting `roots`, offering `alpn` (empty: no ALPN).
 pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     // The protocol versions are the provider's safe defaults (TLS 1.3 and

@@ -107,9 +107,10 @@ impl<R: Runtime> Client<R> {
         Self {
             rt,
             #[cfg(feature = "tls")]
-            tls: config.tls.clone().unwrap_or_else(|| {
-                crate::tls::client_config(crate::tls::webpki_roots(), &[crate::tls::ALPN_HTTP1])
-            }),
+            tls: config
+                .tls
+                .clone()
+                .unwrap_or_else(crate::tls::default_http1_client_config),
             config: Arc::new(config),
             pool: Arc::default(),
         }
