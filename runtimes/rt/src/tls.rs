@@ -38,9 +38,10 @@ use std::task::{Context, Poll};
 // wirestate-blocking through wirestate-tls; re-exported so that this
 // module is the one place an async user looks.
 pub use wirestate_tls::{
-    ALPN, ALPN_H2, ALPN_HTTP1, client_config, default_http1_client_config, provider,
-    roots_from_pem_file, rustls, server_config, server_config_from_pem_files, server_name,
-    webpki_roots,
+    ALPN, ALPN_H2, ALPN_HTTP1, ClientAuth, Identity, client_config, client_config_with_identity,
+    default_http1_client_config, provider, roots_from_pem_file, rustls, server_config,
+    server_config_from_pem_files, server_config_from_pem_files_with_client_auth,
+    server_config_with_client_auth, server_name, webpki_roots,
 };
 
 /// A TLS stream over `I`: plaintext in and out through the [`Io`] trait,

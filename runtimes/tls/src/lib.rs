@@ -1,7 +1,9 @@
 //! The rustls configuration the wirestate runtime adapters share: the
 //! crypto provider, client and server configs, root certificates (the
 //! Mozilla roots, or PEM files), the server's certificate and key from PEM
-//! files, server names for DNS names and IP literals, and the ALPN ids.
+//! files, client certificates (mutual TLS: a server that requires or
+//! accepts them, a client that presents one), server names for DNS names
+//! and IP literals, and the ALPN ids.
 //!
 //! The streams themselves live with each runtime — `wirestate_rt::tls`
 //! (an async `TlsIo` for tokio and smol, re-exporting this crate) and
@@ -79,15 +81,97 @@ pub fn default_http1_client_config() -> Arc<ClientConfig> {
 
 /// A client config trusting `roots`, offering `alpn` (empty: no ALPN).
 pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut config = client_builder(roots).with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A client config trusting `roots`, offering `alpn`, that presents
+/// `identity` when a server asks for a client certificate (mutual TLS; a
+/// server that does not ask never sees it).
+///
+/// ```no_run
+/// use std::path::Path;
+/// use wirestate_tls as tls;
+/// # fn main() -> std::io::Result<()> {
+/// let me = tls::Identity::from_pem_files(Path::new("client.pem"), Path::new("client.key"))?;
+/// let roots = tls::roots_from_pem_file(Path::new("server-ca.pem"))?;
+/// let config = tls::client_config_with_identity(roots, me, &[tls::ALPN_H2])
+///     .map_err(std::io::Error::other)?;
+/// # let _ = config;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// The key is of an unsupported algorithm or does not match the
+/// certificate.
+pub fn client_config_with_identity(
+    roots: RootCertStore,
+    identity: Identity,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let mut config = client_builder(roots).with_client_auth_cert(identity.certs, identity.key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// The client builder both client configs start from: this crate's
+/// provider, trusting `roots`.
+fn client_builder(
+    roots: RootCertStore,
+) -> rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert> {
     // The protocol versions are the provider's safe defaults (TLS 1.3 and
     // 1.2); this cannot fail with aws-lc-rs, which supports both.
-    let mut config = ClientConfig::builder_with_provider(provider())
+    ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap_or_else(|e| unreachable!("aws-lc-rs supports the default versions: {e}"))
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
+}
+
+/// A certificate chain (the end-entity certificate first) and its private
+/// key: what a client presents for mutual TLS, as tonic's `Identity`.
+#[derive(Debug)]
+pub struct Identity {
+    /// The certificate, then the intermediates that lead to the peer's root.
+    pub certs: Vec<CertificateDer<'static>>,
+    /// The certificate's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// The chain and key of two PEM files (the key PKCS#8, PKCS#1 or
+    /// SEC1), as curl's `--cert` and `--key` take them.
+    ///
+    /// # Errors
+    ///
+    /// A file cannot be read or holds no certificate or key. Whether the
+    /// key fits the certificate is checked when a config is built.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> io::Result<Self> {
+        Ok(Self {
+            certs: certs_from_pem_file(cert)?,
+            key: PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, e))?,
+        })
+    }
+}
+
+/// Whether a server asks its clients for a certificate (mutual TLS).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// No: any client may connect, none is asked for a certificate.
+    #[default]
+    None,
+    /// Every client must present a certificate that chains to one of
+    /// these roots (and is valid for client authentication); a client
+    /// without one, or with another, fails the handshake.
+    Required(RootCertStore),
+    /// Clients are asked for a certificate, and one that does not chain to
+    /// these roots fails the handshake, but a client may present none.
+    /// Which clients did is for the application to check (the
+    /// connection's `peer_certificates()`).
+    Optional(RootCertStore),
 }
 
 /// A server config presenting `certs` (the server's certificate first, then
@@ -101,10 +185,63 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    server_config_with_client_auth(certs, key, ClientAuth::None, alpn)
+}
+
+/// [`server_config`] that also asks clients for certificates, as
+/// `client_auth` says (mutual TLS).
+///
+/// ```no_run
+/// use std::path::Path;
+/// use wirestate_tls as tls;
+/// # fn main() -> std::io::Result<()> {
+/// // Only clients with a certificate signed by clients-ca.pem get in.
+/// let auth = tls::ClientAuth::Required(tls::roots_from_pem_file(Path::new("clients-ca.pem"))?);
+/// let config = tls::server_config_from_pem_files_with_client_auth(
+///     Path::new("cert.pem"),
+///     Path::new("key.pem"),
+///     auth,
+///     tls::ALPN,
+/// )?;
+/// # let _ = config;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// The key does not match a supported algorithm or the certificate, or
+/// the client roots are empty.
+pub fn server_config_with_client_auth(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_auth: ClientAuth,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let (roots, optional) = match client_auth {
+        ClientAuth::None => (None, false),
+        ClientAuth::Required(roots) => (Some(roots), false),
+        ClientAuth::Optional(roots) => (Some(roots), true),
+    };
+    let builder = match roots {
+        None => builder.with_no_client_auth(),
+        Some(roots) => {
+            let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            );
+            if optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| {
+                rustls::Error::General(format!("cannot verify client certificates: {e}"))
+            })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -122,9 +259,26 @@ pub fn server_config_from_pem_files(
     key: &Path,
     alpn: &[&[u8]],
 ) -> io::Result<Arc<ServerConfig>> {
-    let certs = certs_from_pem_file(cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, e))?;
-    server_config(certs, key_der, alpn).map_err(|e| invalid(cert, e))
+    server_config_from_pem_files_with_client_auth(cert, key, ClientAuth::None, alpn)
+}
+
+/// [`server_config_with_client_auth`] from PEM files: the server's
+/// certificate chain and key as [`server_config_from_pem_files`] takes
+/// them; the client roots typically from [`roots_from_pem_file`] (nginx's
+/// `ssl_client_certificate`).
+///
+/// # Errors
+///
+/// A file cannot be read or parsed, the key does not fit the
+/// certificate, or the client roots are empty.
+pub fn server_config_from_pem_files_with_client_auth(
+    cert: &Path,
+    key: &Path,
+    client_auth: ClientAuth,
+    alpn: &[&[u8]],
+) -> io::Result<Arc<ServerConfig>> {
+    let Identity { certs, key } = Identity::from_pem_files(cert, key)?;
+    server_config_with_client_auth(certs, key, client_auth, alpn).map_err(|e| invalid(cert, e))
 }
 
 fn certs_from_pem_file(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
