@@ -440,7 +440,13 @@ fn run_connection<H: Handler>(
         match sniff(&mut stream, config, tracker, &mut first)? {
             Sniffed::H2 => return serve_h2(stream, &first, handler, config, tracker),
             Sniffed::Http1 { eof: e } => eof = e,
-            Sniffed::Nothing => return Ok(()),
+            Sniffed::Nothing => {
+                // Closed by the client, or by a shutdown before a request
+                // came: over TLS, close_notify goes out before the FIN.
+                let _ = stream.set_write_timeout(config.io_timeout);
+                let _ = stream.shutdown_write();
+                return Ok(());
+            }
         }
     }
     // The header-read timer runs from the accept, the sniff included.
@@ -686,7 +692,24 @@ fn next_event(conn: &Mutex<Conn>, tracker: Tracker<'_>) -> io::Result<Option<Ser
                 *lock(&slot.idle) = false;
             }
         }
-        match waited? {
+        let waited = match waited {
+            // The shutdown ended this idle read by shutting the socket's
+            // read side. Over TCP that reads as an end of stream, which
+            // closes the machine; over TLS it is an end without the
+            // peer's close_notify, an error. Either way the connection
+            // closes as on any shutdown: with our farewell (close_notify
+            // before the FIN over TLS), not a bare socket close that the
+            // client cannot tell from a truncation.
+            Err(e) if idle && tracker.is_some_and(|(_, shared)| shared.is_shutdown()) => {
+                tracing::debug!(error = %e, "idle read ended by the shutdown");
+                c.close();
+                let deadline = c.deadline();
+                let _ = c.driver.flush(deadline);
+                return Ok(None);
+            }
+            waited => waited?,
+        };
+        match waited {
             Wait::Closed => return Ok(None),
             Wait::Stalled if stalled => return Ok(None),
             Wait::Stalled => {
