@@ -172,6 +172,30 @@ fn mcp_legacy_corpus() {
     replay("mcp_legacy");
 }
 
+/// Runs one named input of `target`'s corpus, so a reproducer cannot be
+/// lost from the corpus unnoticed.
+fn reproducer(target: &str, name: &str) {
+    let (_, body) = TARGETS
+        .iter()
+        .find(|(n, _)| *n == target)
+        .unwrap_or_else(|| panic!("no fuzz target {target}"));
+    let path = corpus_root().join(target).join(name);
+    let data = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    body(&data);
+}
+
+/// Found by the `mcp_http` target
+/// (`fuzz/corpus/mcp_http/repro-cancelled-undecided-head`): a legacy-era
+/// POST whose one request the client cancels before the server said
+/// anything was answered 202 Accepted, which Streamable HTTP forbids for a
+/// POST that carried a request (a stream or a JSON object). It now gets an
+/// empty event stream; `wirestate-mcp`'s `a_cancelled_call_ends_its_response`
+/// pins the same.
+#[test]
+fn mcp_http_cancelled_undecided_head() {
+    reproducer("mcp_http", "repro-cancelled-undecided-head");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {

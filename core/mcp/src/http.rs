@@ -1864,14 +1864,13 @@ impl HttpServer {
                         kind: ExKind::Undecided { .. },
                         ..
                     }) => {
-                        // Nothing was said: the POST is only accepted.
+                        // Nothing was said: an event stream that ends at
+                        // once. Not 202: a POST that carried a request
+                        // MUST be answered with a stream or a JSON object
+                        // (Streamable HTTP), and a stream without events
+                        // is the one that says nothing.
                         self.exchanges.remove(&x);
-                        let response = with_session(
-                            Response::builder()
-                                .status(StatusCode::ACCEPTED)
-                                .body(Bytes::new()),
-                            id,
-                        );
+                        let response = sse_head(id).map(|()| Bytes::new());
                         self.decided.insert(x, Reply::Full(response));
                         mark(&mut self.ready, &mut self.ready_order, x);
                     }

@@ -571,14 +571,17 @@ fn a_cancelled_call_ends_its_response() {
         .map(|session| session.respond_call_tool(&rid, CallToolResult::text("late")));
     assert_eq!(s.open_exchanges(), 0);
 
-    // An undecided head: 202, empty.
+    // An undecided head: an empty event stream, not 202, which a POST
+    // that carried a request must not get (found by the mcp_http fuzz
+    // target, fuzz/corpus/mcp_http/repro-cancelled-undecided-head).
     let y = deferred(post(call(21)).session(&id).send(&mut s, now));
     let _ = call_events(&mut s);
     let (status, _, _) = full(post(cancel(21)).session(&id).send(&mut s, now));
     assert_eq!(status, StatusCode::ACCEPTED);
     assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == y));
     let (status, headers, body) = full(s.poll_reply(y).expect("decided"));
-    assert_eq!((status, body), (StatusCode::ACCEPTED, Value::Null));
+    assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    assert_eq!(headers["content-type"], "text/event-stream");
     assert_eq!(headers["mcp-session-id"], id.as_str());
     assert_eq!(s.open_exchanges(), 0);
     // The session goes on.
