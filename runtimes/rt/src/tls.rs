@@ -48,7 +48,8 @@ pub use wirestate_tls::{
 /// ciphertext on `I`.
 ///
 /// The handshake runs as the stream is read and written (writes made before
-/// it ends are kept by rustls and go out encrypted once it has), so a
+/// it ends are kept by rustls and go out encrypted once it has; a flush or
+/// a shutdown after such a write runs the handshake to its end), so a
 /// server can hand a fresh `TlsIo` to its connection task without waiting;
 /// [`TlsIo::handshake`] completes it first when the caller needs its outcome
 /// (the negotiated ALPN protocol, or a certificate error) up front.
@@ -61,6 +62,10 @@ pub struct TlsIo<I> {
     conn: rustls::Connection,
     /// `close_notify` was queued (by `poll_shutdown`).
     close_sent: bool,
+    /// Plaintext was written while the handshake ran: rustls keeps it
+    /// unencrypted until the handshake ends, so a flush or a shutdown
+    /// must drive the handshake before it counts as done.
+    early_plaintext: bool,
 }
 
 impl<I> std::fmt::Debug for TlsIo<I> {
@@ -88,6 +93,7 @@ impl<I: Io> TlsIo<I> {
             io,
             conn: conn.into(),
             close_sent: false,
+            early_plaintext: false,
         })
     }
 
@@ -102,6 +108,7 @@ impl<I: Io> TlsIo<I> {
             io,
             conn: conn.into(),
             close_sent: false,
+            early_plaintext: false,
         })
     }
 
@@ -154,6 +161,19 @@ impl<I: Io> TlsIo<I> {
                 Poll::Ready(_) => {}
             }
         }
+    }
+
+    /// Drives the handshake to its end if plaintext was written while it
+    /// ran (rustls encrypts that plaintext when it ends); `Ready` at once
+    /// otherwise.
+    fn poll_early_plaintext(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.early_plaintext {
+            if self.conn.is_handshaking() && self.poll_handshake(cx)?.is_pending() {
+                return Poll::Pending;
+            }
+            self.early_plaintext = false;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Writes what rustls has queued (handshake messages, records,
@@ -242,6 +262,9 @@ impl<I: Io> Io for TlsIo<I> {
         // fit in the socket now stays with rustls, for the next write or
         // flush (the driver flushes until a flush completes).
         let taken = self.conn.writer().write_vectored(bufs)?;
+        if taken > 0 && self.conn.is_handshaking() {
+            self.early_plaintext = true;
+        }
         let flushed = self.poll_write_tls(cx)?;
         if taken > 0 {
             return Poll::Ready(Ok(taken));
@@ -270,14 +293,28 @@ impl<I: Io> Io for TlsIo<I> {
         Poll::Ready(Ok(taken))
     }
 
+    /// Writes what rustls holds to the stream and flushes it. Plaintext
+    /// written before the handshake ended is only encrypted once it has,
+    /// so such a flush runs the handshake first: `Ready` means every
+    /// byte written was handed to the stream.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.poll_early_plaintext(cx)?.is_pending() {
+            return Poll::Pending;
+        }
         if self.poll_write_tls(cx)?.is_pending() {
             return Poll::Pending;
         }
         self.io.poll_flush(cx)
     }
 
+    /// Sends what was written (running the handshake first if it holds
+    /// early plaintext, as a flush does), then close_notify, then shuts
+    /// the stream's write side.
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // rustls sends nothing of its plaintext after close_notify.
+        if !self.close_sent && self.poll_early_plaintext(cx)?.is_pending() {
+            return Poll::Pending;
+        }
         if !self.close_sent {
             self.conn.send_close_notify();
             self.close_sent = true;
