@@ -243,6 +243,7 @@ impl<S: Read + Write> TlsStream<S> {
     /// HTTP/2 reader thread, a WebSocket's reader), handing the plaintext
     /// to `sink` in pieces. Records rustls wants to send in answer (an
     /// alert, a key update) are queued: [`flush`](Write::flush) sends them.
+    /// Bytes after the peer's close_notify are ignored.
     pub(crate) fn decrypt(
         &mut self,
         mut ciphertext: &[u8],
@@ -255,7 +256,14 @@ impl<S: Read + Write> TlsStream<S> {
                 return Ok(());
             }
             if self.conn.read_tls(&mut ciphertext)? == 0 {
-                // rustls took nothing (its buffer is full): never spin.
+                // rustls takes nothing after the peer's close_notify, and
+                // what follows it must be ignored (RFC 8446 §6.1): the
+                // stream ended cleanly, the end of the socket will tell.
+                let state = self.conn.process_new_packets();
+                if state.is_ok_and(|s| s.peer_has_closed()) {
+                    return Ok(());
+                }
+                // rustls took nothing otherwise: never spin.
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "TLS input not taken by rustls",
@@ -425,5 +433,120 @@ impl<S: Transport> Transport for TlsStream<S> {
 
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket whose far end is a rustls server in memory: what is
+    /// written is fed to it at once, and reads get what it answers.
+    struct Loopback {
+        server: rustls::ServerConnection,
+        /// Raw bytes read after what the server has to send.
+        tail: Vec<u8>,
+    }
+
+    impl Read for Loopback {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.server.wants_write() {
+                return self.server.write_tls(&mut &mut buf[..]);
+            }
+            if self.tail.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = self.tail.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.tail[..n]);
+            self.tail.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Loopback {
+        fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len();
+            while !buf.is_empty() {
+                self.server.read_tls(&mut buf)?;
+                self.server
+                    .process_new_packets()
+                    .map_err(io::Error::other)?;
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A client stream with its handshake done against a `Loopback`.
+    fn connected() -> TlsStream<Loopback> {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = rustls::pki_types::CertificateDer::from(key.cert.der().to_vec());
+        let der = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()),
+        );
+        let server = server_config(vec![cert.clone()], der, &[]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let sock = Loopback {
+            server: rustls::ServerConnection::new(server).unwrap(),
+            tail: Vec::new(),
+        };
+        let name = server_name("localhost").unwrap();
+        let mut stream = TlsStream::client(sock, client_config(roots, &[]), name).unwrap();
+        stream.finish_handshake().unwrap();
+        // The server's session tickets, read as a reader thread would.
+        let mut records = Vec::new();
+        stream.sock.server.write_tls(&mut records).unwrap();
+        stream.decrypt(&records, |_| panic!("no data yet")).unwrap();
+        stream
+    }
+
+    /// Ciphertext a reader thread read elsewhere (HTTP/2, WebSocket):
+    /// whatever comes after the peer's close_notify is ignored (RFC 8446
+    /// §6.1), in a later read as in the same one, and the end after it is
+    /// clean.
+    #[test]
+    fn decrypt_ignores_bytes_after_close_notify() {
+        for same_read in [false, true] {
+            let mut stream = connected();
+            let server = &mut stream.sock.server;
+            server.writer().write_all(b"bye").unwrap();
+            server.send_close_notify();
+            let mut records = Vec::new();
+            server.write_tls(&mut records).unwrap();
+            let junk = b"\x17\x03\x03\x00\x05junk!";
+            let mut got = Vec::new();
+            if same_read {
+                records.extend_from_slice(junk);
+                stream
+                    .decrypt(&records, |p| got.extend_from_slice(p))
+                    .unwrap();
+            } else {
+                stream
+                    .decrypt(&records, |p| got.extend_from_slice(p))
+                    .unwrap();
+                stream
+                    .decrypt(junk, |p| got.extend_from_slice(p))
+                    .expect("bytes after close_notify are ignored");
+            }
+            stream.decrypt_eof(|p| got.extend_from_slice(p)).unwrap();
+            assert_eq!(got, b"bye");
+        }
+    }
+
+    /// The same through `Read`: data, then a clean end that stays ended,
+    /// the bytes after close_notify never read as data or an error.
+    #[test]
+    fn read_ignores_bytes_after_close_notify() {
+        let mut stream = connected();
+        stream.sock.server.writer().write_all(b"bye").unwrap();
+        stream.sock.server.send_close_notify();
+        stream.sock.tail = b"\x17\x03\x03\x00\x05junk!".to_vec();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"bye");
+        assert_eq!(stream.read(&mut [0u8; 8]).unwrap(), 0);
     }
 }
