@@ -2,7 +2,9 @@
 //! server behind a `TlsListener`, the pooled HTTPS client, HTTP/2 and gRPC
 //! over `TlsIo` with ALPN, WebSocket over TLS, and the failures a client
 //! must see (an unknown issuer, a wrong name) and a server must survive
-//! (plaintext on its TLS port, a stalled handshake).
+//! (plaintext on its TLS port, a stalled handshake); mutual TLS (client
+//! certificates required or optional, the peer's chain read in a custom
+//! accept loop) on tokio, smol and blocking.
 
 use bytes::Bytes;
 use http::{Request, Uri};
@@ -25,14 +27,105 @@ struct Identity {
 }
 
 fn identity() -> Identity {
+    identity_with(tls::ClientAuth::None).0
+}
+
+/// [`identity`] whose server asks clients for certificates as
+/// `client_auth` says; also the server's own certificate and key.
+fn identity_with(client_auth: tls::ClientAuth) -> (Identity, tls::Identity) {
     let key =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert: CertificateDer<'static> = key.cert.der().clone();
     let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
-    let server = tls::server_config(vec![cert.clone()], der, tls::ALPN).unwrap();
+    let own = tls::Identity {
+        certs: vec![cert.clone()],
+        key: der.clone_key(),
+    };
+    let server =
+        tls::server_config_with_client_auth(vec![cert.clone()], der, client_auth, tls::ALPN)
+            .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    Identity { server, roots }
+    (Identity { server, roots }, own)
+}
+
+/// A CA of its own (its certificate) and a client certificate it signed,
+/// for client authentication, with CN `name`.
+fn client_ca_and_cert(name: &str) -> (CertificateDer<'static>, tls::Identity) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{name} CA"));
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, name);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &*ca).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let identity = tls::Identity {
+        certs: vec![cert.der().clone()],
+        key,
+    };
+    (ca.der().clone(), identity)
+}
+
+/// Mutual TLS: a server (`id`) that requires client certificates signed
+/// by a CA of its own, one with the same certificate that only asks for
+/// them (`optional`), a client certificate that CA signed (`ours`), and
+/// one a stranger CA signed (`stranger`).
+struct Mutual {
+    id: Identity,
+    optional: Arc<rustls::ServerConfig>,
+    ours: tls::Identity,
+    stranger: tls::Identity,
+}
+
+fn mutual() -> Mutual {
+    let (ca, ours) = client_ca_and_cert("client");
+    let (_, stranger) = client_ca_and_cert("stranger");
+    let mut client_roots = rustls::RootCertStore::empty();
+    client_roots.add(ca).unwrap();
+    let (id, own) = identity_with(tls::ClientAuth::Required(client_roots.clone()));
+    let optional = tls::server_config_with_client_auth(
+        own.certs,
+        own.key,
+        tls::ClientAuth::Optional(client_roots),
+        tls::ALPN,
+    )
+    .unwrap();
+    Mutual {
+        id,
+        optional,
+        ours,
+        stranger,
+    }
+}
+
+impl Mutual {
+    /// A client config trusting the server, offering `alpn`, presenting
+    /// `who` (none: anonymous).
+    fn client(&self, who: Option<&tls::Identity>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+        let roots = self.id.roots.clone();
+        match who {
+            None => tls::client_config(roots, alpn),
+            Some(who) => {
+                let who = tls::Identity {
+                    certs: who.certs.clone(),
+                    key: who.key.clone_key(),
+                };
+                tls::client_config_with_identity(roots, who, alpn).unwrap()
+            }
+        }
+    }
 }
 
 /// The demo routes, the MCP endpoint and the gRPC services, as `wirestate
@@ -616,6 +709,205 @@ fn half_closed_request<R: Rt>() {
     });
 }
 
+/// Mutual TLS: with a certificate the server's client CA signed, the
+/// pooled HTTPS client, a gRPC channel that dials over TLS and a wss://
+/// WebSocket all get through.
+fn mutual_tls<R: Rt>() {
+    let m = mutual();
+    R::run(async move {
+        let (addr, shutdown) = start::<R>(&m.id);
+        let rt = R::get();
+        let mut config = ClientConfig::default();
+        config.tls = Some(m.client(Some(&m.ours), &[tls::ALPN_HTTP1]));
+        let client = Client::new(R::get(), config);
+        let url = format!("https://localhost:{}/", addr.port());
+        let res = client.get(&url).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            &res.into_body().collect(1 << 20).await.unwrap()[..],
+            b"hello"
+        );
+
+        let channel = Channel::builder(R::get(), addr)
+            .tls(
+                m.client(Some(&m.ours), &[tls::ALPN_H2]),
+                tls::server_name("localhost").unwrap(),
+            )
+            .connect()
+            .await
+            .unwrap();
+        let request = EchoRequest {
+            message: "mutual".into(),
+            ..Default::default()
+        };
+        let reply = channel
+            .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &request, &CallOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(reply.message.message, "mutual");
+
+        let url = format!("wss://localhost:{}/ws", addr.port());
+        let ws_tls = m.client(Some(&m.ours), &[tls::ALPN_HTTP1]);
+        let (mut ws, conn) =
+            wirestate_rt::ws::connect_with_tls(rt.clone(), &url, Default::default(), ws_tls)
+                .await
+                .unwrap();
+        rt.spawn(Box::pin(async move {
+            let _ = conn.await;
+        }));
+        ws.send("mutual").await.unwrap();
+        match ws.recv().await {
+            Some(Ok(wirestate_rt::ws::Message::Text(t))) => assert_eq!(t.as_str(), "mutual"),
+            other => panic!("expected the echo, got {other:?}"),
+        }
+        shutdown.trigger();
+    });
+}
+
+/// A server that requires client certificates refuses a client without
+/// one (TLS 1.3: the client's side of the handshake completes, then the
+/// server's certificate_required alert fails its first read) and one
+/// whose certificate another CA signed (an unknown_ca alert). A client
+/// that sent its request right after its handshake may see a reset
+/// instead of the alert (the server closes with the request unread), so
+/// the alert is asserted on a bare TLS stream that sends nothing; the
+/// pooled HTTPS client and a gRPC channel just fail. The server goes on
+/// serving.
+fn mutual_tls_refusals<R: Rt>() {
+    let m = mutual();
+    R::run(async move {
+        let (addr, shutdown) = start::<R>(&m.id);
+        let url = format!("https://localhost:{}/", addr.port());
+        let name = tls::server_name("localhost").unwrap();
+        for (who, alert) in [
+            (None, "CertificateRequired"),
+            (Some(&m.stranger), "UnknownCA"),
+        ] {
+            let rt = R::get();
+            let config = m.client(who, &[tls::ALPN_HTTP1]);
+            let mut io = tls::connect(&rt, addr, config, name.clone()).await.unwrap();
+            let mut buf = [0u8; 64];
+            let err = std::future::poll_fn(|cx| wirestate_rt::Io::poll_read(&mut io, cx, &mut buf))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(alert), "{alert}: {err}");
+
+            let mut config = ClientConfig::default();
+            config.tls = Some(m.client(who, &[tls::ALPN_HTTP1]));
+            config.retry.retries = 0;
+            let client = Client::new(R::get(), config);
+            assert!(client.get(&url).await.is_err(), "{alert}");
+
+            let channel = Channel::builder(R::get(), addr)
+                .tls(m.client(who, &[tls::ALPN_H2]), name.clone())
+                .connect_timeout(Duration::from_secs(5))
+                .connect_lazy()
+                .unwrap();
+            let err = channel
+                .unary::<_, EchoResponse>(
+                    EchoMethod::Echo.path(),
+                    &EchoRequest::default(),
+                    &CallOptions::default(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, wirestate_rt::grpc::Code::Unavailable, "{err:?}");
+        }
+        let mut config = ClientConfig::default();
+        config.tls = Some(m.client(Some(&m.ours), &[tls::ALPN_HTTP1]));
+        let client = Client::new(R::get(), config);
+        assert_eq!(client.get(&url).await.unwrap().status(), 200);
+        shutdown.trigger();
+    });
+}
+
+/// A handler that answers every request with `text`.
+fn answer_with(text: &'static str) -> impl wirestate_rt::http1::Handler {
+    move |_: Request<Body>| async move { http::Response::new(Body::from(text)) }
+}
+
+/// Optional client certificates, and the peer's verified chain read by a
+/// custom accept loop (as the README shows): each connection's task runs
+/// the handshake, reads `peer_certificates()`, then serves the connection
+/// with a handler that knows who the client is. An anonymous client is
+/// served as such, ours is recognised, a stranger's certificate fails the
+/// server's handshake (this loop drops such a connection at once, with
+/// the client's request unread, so the client may see a reset rather
+/// than the alert: the refusal is asserted where it happens).
+fn optional_client_certs<R: Rt>() {
+    let m = mutual();
+    R::run(async move {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut listener = R::listen(l);
+        let shutdown = Shutdown::new();
+        let rt = R::get();
+        let (config, ours) = (m.optional.clone(), m.ours.certs[0].clone());
+        let sd = shutdown.clone();
+        let refusals = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = refusals.clone();
+        rt.spawn(Box::pin(async move {
+            loop {
+                let Ok((io, _)) = std::future::poll_fn(|cx| listener.poll_accept(cx)).await else {
+                    break;
+                };
+                let (config, ours, sd) = (config.clone(), ours.clone(), sd.clone());
+                let seen = seen.clone();
+                R::get().spawn(Box::pin(async move {
+                    let mut io = tls::TlsIo::server(io, config).unwrap();
+                    if let Err(e) = io.handshake().await {
+                        seen.lock().unwrap().push(e.to_string());
+                        return;
+                    }
+                    let who = match io.connection().peer_certificates() {
+                        None => "anonymous",
+                        Some([first, ..]) if *first == ours => "ours",
+                        Some(_) => "someone else",
+                    };
+                    let handler = answer_with(who);
+                    let config = ServerConfig::default();
+                    let conn =
+                        wirestate_rt::http1::serve_connection(R::get(), io, handler, &config, sd);
+                    let _ = conn.await;
+                }));
+            }
+        }));
+        let url = format!("https://localhost:{}/", addr.port());
+        for (who, answer) in [
+            (None, Some("anonymous")),
+            (Some(&m.ours), Some("ours")),
+            (Some(&m.stranger), None),
+        ] {
+            let mut config = ClientConfig::default();
+            config.tls = Some(m.client(who, &[tls::ALPN_HTTP1]));
+            config.retry.retries = 0;
+            let client = Client::new(R::get(), config);
+            let res = client.get(&url).await;
+            match answer {
+                Some(answer) => {
+                    let body = res.unwrap().into_body().collect(1 << 10).await.unwrap();
+                    assert_eq!(&body[..], answer.as_bytes());
+                }
+                None => {
+                    assert!(res.is_err());
+                    // The client may see the alert before the server's
+                    // task records its side.
+                    let until = R::get().now() + Duration::from_secs(5);
+                    while refusals.lock().unwrap().is_empty() && R::get().now() < until {
+                        let soon = R::get().now() + Duration::from_millis(5);
+                        wirestate_rt::sleep_until(&R::get(), soon).await;
+                    }
+                    let refusals = refusals.lock().unwrap();
+                    assert_eq!(refusals.len(), 1, "{refusals:?}");
+                    assert!(refusals[0].contains("UnknownIssuer"), "{refusals:?}");
+                }
+            }
+        }
+        shutdown.trigger();
+    });
+}
+
 macro_rules! on_both_runtimes {
     ($($scenario:ident),*) => {
         mod tokio_rt {
@@ -639,14 +931,17 @@ on_both_runtimes!(
     stalled_handshake,
     silent_server_times_out,
     close_delimited_body,
-    half_closed_request
+    half_closed_request,
+    mutual_tls,
+    mutual_tls_refusals,
+    optional_client_certs
 );
 
 /// The blocking runtime (`wirestate_blocking::tls`): its server with
 /// `ServerConfig::tls`, its HTTPS client, HTTP/2 and gRPC over TLS, wss://,
 /// against itself and against the tokio TLS server.
 mod blocking {
-    use super::{EchoMethod, EchoRequest, EchoResponse, Identity, identity, pattern};
+    use super::{EchoMethod, EchoRequest, EchoResponse, Identity, identity, mutual, pattern};
     use http::Request;
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpStream};
@@ -1310,5 +1605,125 @@ mod blocking {
         assert!(got.windows(2).any(|w| w == [0x88, 0x02]), "{got:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         end.expect("the server ended the stream without close_notify");
+    }
+
+    /// Mutual TLS on the blocking server and clients: with a certificate
+    /// the client CA signed, HTTPS, a gRPC channel and wss:// get
+    /// through; without one, or with a stranger's, the request fails
+    /// naming the server's alert; the server goes on serving.
+    #[test]
+    fn mutual_tls() {
+        let m = mutual();
+        let server = start(&m.id);
+        let port = server.addr.port();
+        let url = format!("https://localhost:{port}/");
+        let client_with = |who| {
+            let mut config = ClientConfig::default();
+            config.tls = Some(m.client(who, &[tls::ALPN_HTTP1]));
+            config.retry.retries = 0;
+            Client::new(config)
+        };
+        assert_eq!(get_text(&client_with(Some(&m.ours)), &url), "hello");
+        for (who, alert) in [
+            (None, "CertificateRequired"),
+            (Some(&m.stranger), "UnknownCA"),
+        ] {
+            // A bare stream that sends nothing after its handshake reads
+            // the server's alert (a request sent at once may meet a reset).
+            let tcp = TcpStream::connect(server.addr).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let config = m.client(who, &[tls::ALPN_HTTP1]);
+            let mut s = tls::TlsStream::client(tcp, config, tls::server_name("localhost").unwrap())
+                .unwrap();
+            s.handshake(None).unwrap();
+            let err = s.read(&mut [0u8; 64]).unwrap_err();
+            assert!(err.to_string().contains(alert), "{alert}: {err}");
+
+            assert!(client_with(who).get(&url).is_err(), "{alert}");
+            let err = match Channel::builder(&format!("localhost:{port}"))
+                .tls(
+                    m.client(who, &[tls::ALPN_H2]),
+                    tls::server_name("localhost").unwrap(),
+                )
+                .connect()
+            {
+                Err(e) => e,
+                Ok(channel) => channel
+                    .unary::<_, EchoResponse>(
+                        EchoMethod::Echo.path(),
+                        &EchoRequest::default(),
+                        &CallOptions::default(),
+                    )
+                    .unwrap_err(),
+            };
+            assert_eq!(
+                err.code,
+                wirestate_blocking::grpc::Code::Unavailable,
+                "{err:?}"
+            );
+        }
+
+        let channel = Channel::builder(&format!("localhost:{port}"))
+            .tls(
+                m.client(Some(&m.ours), &[tls::ALPN_H2]),
+                tls::server_name("localhost").unwrap(),
+            )
+            .connect()
+            .unwrap();
+        let request = EchoRequest {
+            message: "mutual".into(),
+            ..Default::default()
+        };
+        let reply = channel
+            .unary::<_, EchoResponse>(EchoMethod::Echo.path(), &request, &CallOptions::default())
+            .unwrap();
+        assert_eq!(reply.message.message, "mutual");
+
+        let ws = wirestate_blocking::ws::connect_with_tls(
+            &format!("wss://localhost:{port}/ws"),
+            Default::default(),
+            m.client(Some(&m.ours), &[tls::ALPN_HTTP1]),
+        )
+        .unwrap();
+        ws.send("mutual").unwrap();
+        match ws.recv() {
+            Some(Ok(wirestate_blocking::ws::Message::Text(t))) => assert_eq!(t.as_str(), "mutual"),
+            other => panic!("expected the echo, got {other:?}"),
+        }
+        ws.close(1000, "").unwrap();
+        assert_eq!(get_text(&client_with(Some(&m.ours)), &url), "hello");
+    }
+
+    /// The peer's verified chain on a blocking `TlsStream`: a server with
+    /// optional client certificates sees ours after the handshake, and
+    /// none from an anonymous client.
+    #[test]
+    fn peer_certificates() {
+        let m = mutual();
+        for who in [Some(&m.ours), None] {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let config = m.optional.clone();
+            let server = std::thread::spawn(move || {
+                let (tcp, _) = l.accept().unwrap();
+                tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut s = tls::TlsStream::server(tcp, config).unwrap();
+                s.handshake(None).unwrap();
+                let chain = s.connection().peer_certificates().map(<[_]>::to_vec);
+                // Read until the client ends, so it is not reset first.
+                let _ = s.read(&mut [0u8; 16]);
+                chain
+            });
+            let tcp = TcpStream::connect(addr).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let config = m.client(who, &[tls::ALPN_HTTP1]);
+            let mut c = tls::TlsStream::client(tcp, config, tls::server_name("localhost").unwrap())
+                .unwrap();
+            c.handshake(None).unwrap();
+            c.write_all(b"x").unwrap();
+            c.flush().unwrap();
+            let chain = server.join().unwrap();
+            assert_eq!(chain, who.map(|w| w.certs.clone()));
+        }
     }
 }

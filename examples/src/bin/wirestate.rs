@@ -24,6 +24,18 @@ enum RuntimeKind {
     Blocking,
 }
 
+/// A client certificate for mutual TLS: `--cert` and `--key`, as curl's.
+#[derive(clap::Args)]
+struct ClientCert {
+    /// Present this certificate (PEM; the chain after it, if any) when the
+    /// server asks for one (mutual TLS), as curl's --cert. Needs --key.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// The private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<std::path::PathBuf>,
+}
+
 /// How `wirestate grpc --web` frames its bodies.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum WebKind {
@@ -82,6 +94,11 @@ enum Command {
         /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, value_name = "PEM", requires = "tls_cert")]
         tls_key: Option<std::path::PathBuf>,
+        /// Mutual TLS: every client must present a certificate signed by
+        /// one of the CA certificates of this PEM file (else its handshake
+        /// fails). Needs --tls-cert.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_client_ca: Option<std::path::PathBuf>,
     },
     /// Serve the demo MCP server (the one at `serve`'s /mcp) over stdio.
     McpServer {
@@ -123,6 +140,8 @@ enum Command {
         /// Mozilla roots, as curl's --cacert.
         #[arg(long, value_name = "PEM")]
         cacert: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        client_cert: ClientCert,
         /// The URL: http://, or https:// (HTTP/1.1, or HTTP/2 by ALPN
         /// with --http2-prior-knowledge).
         url: String,
@@ -145,6 +164,8 @@ enum Command {
         /// Mozilla roots, as curl's --cacert.
         #[arg(long, value_name = "PEM")]
         cacert: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        client_cert: ClientCert,
         /// The URL: ws://, or wss://.
         url: String,
     },
@@ -174,6 +195,8 @@ enum Command {
         /// Mozilla roots, as curl's --cacert.
         #[arg(long, value_name = "PEM")]
         cacert: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        client_cert: ClientCert,
 
         /// URL ACTION ARGS...: the endpoint (http://... or ws://...), left out when a
         /// command follows `--`, then the action and its arguments.
@@ -231,6 +254,9 @@ enum Command {
         /// PEM file instead of the Mozilla roots.
         #[arg(long, value_name = "PEM")]
         cacert: Option<std::path::PathBuf>,
+        // --cert implies --tls, as --cacert does.
+        #[command(flatten)]
+        client_cert: ClientCert,
         /// HOST:PORT, then `list [SERVICE]`, `describe SYMBOL`, or
         /// /pkg.Service/Method and the request:
         /// JSON (default `{}`; a sequence of objects for client- and
@@ -267,7 +293,13 @@ fn main() -> ExitCode {
             mcp_cors,
             tls_cert,
             tls_key,
-        } => server_tls(tls_cert.as_deref(), tls_key.as_deref()).and_then(|tls| {
+            tls_client_ca,
+        } => server_tls(
+            tls_cert.as_deref(),
+            tls_key.as_deref(),
+            tls_client_ca.as_deref(),
+        )
+        .and_then(|tls| {
             serve(ServeOptions {
                 listen,
                 runtime,
@@ -300,6 +332,7 @@ fn main() -> ExitCode {
             runtime,
             http2,
             cacert,
+            client_cert,
             url,
         } => {
             let has_body = data.is_some() || data_file.is_some();
@@ -311,6 +344,7 @@ fn main() -> ExitCode {
                 runtime,
                 http2,
                 cacert: cacert.as_deref(),
+                client_cert: &client_cert,
                 url: &url,
             };
             http_request(opts, data, data_file)
@@ -320,17 +354,28 @@ fn main() -> ExitCode {
             no_deflate,
             protocols,
             cacert,
+            client_cert,
             url,
-        } => client_tls(cacert.as_deref(), &[wirestate_rt::tls::ALPN_HTTP1])
-            .and_then(|tls| ws_client(runtime, !no_deflate, protocols, tls, &url)),
+        } => client_tls(
+            cacert.as_deref(),
+            &client_cert,
+            &[wirestate_rt::tls::ALPN_HTTP1],
+        )
+        .and_then(|tls| ws_client(runtime, !no_deflate, protocols, tls, &url)),
         Command::Mcp {
             runtime,
             timeout,
             era,
             cacert,
+            client_cert,
             words,
             command,
-        } => client_tls(cacert.as_deref(), &[wirestate_rt::tls::ALPN_HTTP1]).and_then(|tls| {
+        } => client_tls(
+            cacert.as_deref(),
+            &client_cert,
+            &[wirestate_rt::tls::ALPN_HTTP1],
+        )
+        .and_then(|tls| {
             wirestate_examples::mcp_client::run(
                 match runtime {
                     RuntimeKind::Tokio => wirestate_examples::mcp_client::Rt::Tokio,
@@ -353,9 +398,15 @@ fn main() -> ExitCode {
             data,
             tls,
             cacert,
+            client_cert,
             words,
-        } => (if tls || cacert.is_some() {
-            client_tls(cacert.as_deref(), &[wirestate_rt::tls::ALPN_H2]).map(Some)
+        } => (if tls || cacert.is_some() || client_cert.cert.is_some() {
+            client_tls(
+                cacert.as_deref(),
+                &client_cert,
+                &[wirestate_rt::tls::ALPN_H2],
+            )
+            .map(Some)
         } else {
             Ok(None)
         })
@@ -433,15 +484,24 @@ struct ServeOptions {
 }
 
 /// The server's TLS config from `--tls-cert` and `--tls-key` (clap makes
-/// each require the other).
+/// each require the other), requiring client certificates signed by
+/// `--tls-client-ca` when given (clap makes it require `--tls-cert`).
 fn server_tls(
     cert: Option<&std::path::Path>,
     key: Option<&std::path::Path>,
+    client_ca: Option<&std::path::Path>,
 ) -> Result<Option<std::sync::Arc<wirestate_rt::tls::rustls::ServerConfig>>, String> {
+    use wirestate_rt::tls;
     let (Some(cert), Some(key)) = (cert, key) else {
         return Ok(None);
     };
-    wirestate_rt::tls::server_config_from_pem_files(cert, key, wirestate_rt::tls::ALPN)
+    let client_auth = match client_ca {
+        Some(path) => tls::ClientAuth::Required(
+            tls::roots_from_pem_file(path).map_err(|e| format!("--tls-client-ca: {e}"))?,
+        ),
+        None => tls::ClientAuth::None,
+    };
+    tls::server_config_from_pem_files_with_client_auth(cert, key, client_auth, tls::ALPN)
         .map(Some)
         .map_err(|e| format!("cannot use the TLS certificate or key: {e}"))
 }
@@ -693,13 +753,16 @@ struct HttpOptions<'a> {
     runtime: RuntimeKind,
     http2: bool,
     cacert: Option<&'a std::path::Path>,
+    client_cert: &'a ClientCert,
     url: &'a str,
 }
 
 /// The TLS config of a client: trusting `cacert`'s certificates (curl's
-/// --cacert) or else the Mozilla roots, offering `alpn`.
+/// --cacert) or else the Mozilla roots, offering `alpn`, presenting
+/// `--cert` and `--key` to a server that asks for a certificate.
 fn client_tls(
     cacert: Option<&std::path::Path>,
+    client_cert: &ClientCert,
     alpn: &[&[u8]],
 ) -> Result<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>, String> {
     use wirestate_rt::tls;
@@ -707,7 +770,12 @@ fn client_tls(
         Some(path) => tls::roots_from_pem_file(path).map_err(|e| format!("--cacert: {e}"))?,
         None => tls::webpki_roots(),
     };
-    Ok(tls::client_config(roots, alpn))
+    let (Some(cert), Some(key)) = (&client_cert.cert, &client_cert.key) else {
+        return Ok(tls::client_config(roots, alpn));
+    };
+    let identity = tls::Identity::from_pem_files(cert, key).map_err(|e| format!("--cert: {e}"))?;
+    tls::client_config_with_identity(roots, identity, alpn)
+        .map_err(|e| format!("cannot use --cert and --key: {e}"))
 }
 
 fn http_request(
@@ -722,6 +790,7 @@ fn http_request(
         runtime,
         http2,
         cacert,
+        client_cert,
         url,
     } = opts;
     let secure = url.starts_with("https://");
@@ -729,6 +798,7 @@ fn http_request(
     // pooled HTTP/1.1 client offers http/1.1.
     let tls = client_tls(
         cacert,
+        client_cert,
         &[if http2 {
             wirestate_rt::tls::ALPN_H2
         } else {
