@@ -196,6 +196,19 @@ fn mcp_http_cancelled_undecided_head() {
     reproducer("mcp_http", "repro-cancelled-undecided-head");
 }
 
+/// Found by the `server_connection` target
+/// (`fuzz/corpus/server_connection/repro-upgrade-after-input-error`): a
+/// caller ignoring `wants_read` overfills the buffer behind a CONNECT, the
+/// machine fails with `ReceiveBufferFull` and drops what it buffered, yet a
+/// later 2xx still handed the connection over (an `Upgraded` after the
+/// `Error`, the tunnel's first bytes lost). Such a hand-off is now refused
+/// (`Closed`); `wirestate-http1`'s `no_hand_off_after_an_input_error` pins
+/// the same.
+#[test]
+fn server_connection_upgrade_after_input_error() {
+    reproducer("server_connection", "repro-upgrade-after-input-error");
+}
+
 /// Every target has a corpus and every corpus a target.
 #[test]
 fn corpora_match_targets() {

@@ -358,6 +358,13 @@ impl ServerConnection {
             return Err(Error::InvalidStatusForUse);
         }
         let upgrading = switching || tunnel;
+        // After an input error the bytes that followed the request were
+        // thrown away and a farewell is queued: handing the connection
+        // over would lose the peer's first tunnel bytes and write an HTTP
+        // farewell into the new protocol.
+        if upgrading && self.error.is_some() {
+            return Err(Error::Closed);
+        }
         // Statuses that never have a body, and may not declare a length.
         let bodiless_status = switching || status == StatusCode::NO_CONTENT || tunnel;
         if bodiless_status && !matches!(body, BodySize::Empty | BodySize::Exact(0)) {

@@ -517,6 +517,56 @@ fn receive_buffer_refuses_input_when_full() {
     assert_eq!(c.handle_input(now, b"GET"), Err(Error::ReceiveBufferFull));
 }
 
+/// Found by the `server_connection` fuzz target
+/// (`fuzz/corpus/server_connection/repro-upgrade-after-input-error`): a
+/// caller that ignores `wants_read` overfills the buffer behind a CONNECT
+/// request; the machine fails with `ReceiveBufferFull` and drops what it
+/// buffered, yet a later 2xx still handed the connection over, with the
+/// peer's tunnel bytes lost (an empty `leftover`) and an `Upgraded` event
+/// after the `Error`.
+#[test]
+fn no_hand_off_after_an_input_error() {
+    let now = Instant::now();
+    for (request, status_code) in [
+        (
+            &b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"[..],
+            200,
+        ),
+        (
+            b"GET /chat HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+            101,
+        ),
+    ] {
+        let mut cfg = ServerConfig::default();
+        cfg.max_buffered_input = 64;
+        let mut c = ServerConnection::new(cfg, now);
+        c.handle_input(now, request).unwrap();
+        assert!(!c.wants_read());
+        // Tunnel bytes, fed while `wants_read` says no, until they no
+        // longer fit.
+        let refused = (0..1000).find_map(|_| c.handle_input(now, &[b't'; 100]).err());
+        assert_eq!(refused, Some(Error::ReceiveBufferFull));
+        let mut head = status(status_code);
+        if status_code == 101 {
+            head.headers
+                .insert("upgrade", HeaderValue::from_static("websocket"));
+            head.headers
+                .insert("connection", HeaderValue::from_static("upgrade"));
+        }
+        assert_eq!(c.send_response(head, BodySize::Empty), Err(Error::Closed));
+        let evs = events(&mut c);
+        assert!(
+            !evs.iter()
+                .any(|e| matches!(e, ServerEvent::Upgraded { .. })),
+            "{evs:?}"
+        );
+        // The request is still answered, with a status that keeps HTTP.
+        c.send_full_response(status(502), Bytes::new()).unwrap();
+        let (out, _) = output(&mut c);
+        assert!(out.starts_with("HTTP/1.1 502 "), "{out}");
+    }
+}
+
 #[test]
 fn header_case_is_preserved_on_request_and_honoured_on_response() {
     let now = Instant::now();
