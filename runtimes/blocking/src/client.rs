@@ -70,6 +70,11 @@ struct Idle {
 struct Inner {
     config: ClientConfig,
     pool: Mutex<HashMap<Origin, Vec<Idle>>>,
+    /// The `host:port` every origin's connections go to, whatever host
+    /// the origin names (a gRPC-Web channel's pool: its URIs name the
+    /// host the certificate must carry, its connections go to the
+    /// channel's address).
+    pinned: Option<String>,
     /// The TLS config `https://` connections use.
     #[cfg(feature = "tls")]
     tls: Arc<rustls::ClientConfig>,
@@ -146,6 +151,12 @@ type Failure = (Error, bool);
 impl Client {
     /// A client with its own pool.
     pub fn new(config: ClientConfig) -> Self {
+        Self::with_pinned(config, None)
+    }
+
+    /// A client whose connections all go to `pinned` (a `host:port`, if
+    /// set) instead of the addresses the requests' hosts resolve to.
+    pub(crate) fn with_pinned(config: ClientConfig, pinned: Option<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 #[cfg(feature = "tls")]
@@ -155,6 +166,7 @@ impl Client {
                     .unwrap_or_else(crate::tls::default_http1_client_config),
                 config,
                 pool: Mutex::default(),
+                pinned,
             }),
         }
     }
@@ -313,10 +325,12 @@ impl Client {
 
     fn connect(&self, origin: &Origin) -> Result<Conn, Error> {
         let config = &self.inner.config;
-        let addrs: Vec<SocketAddr> = (origin.0.as_str(), origin.1)
-            .to_socket_addrs()
-            .map_err(Error::Io)?
-            .collect();
+        let addrs: Vec<SocketAddr> = match &self.inner.pinned {
+            Some(addr) => addr.as_str().to_socket_addrs(),
+            None => (origin.0.as_str(), origin.1).to_socket_addrs(),
+        }
+        .map_err(Error::Io)?
+        .collect();
         let deadline = Instant::now() + config.connect_timeout;
         let mut last = Error::InvalidRequest(format!("{} resolved to no address", origin.0));
         for addr in addrs {

@@ -5,6 +5,8 @@
 //! (gRFC A6, `wirestate_grpc::retry::Retrier`).
 
 use super::client::Channel;
+#[cfg(feature = "tls")]
+use super::web::WebTls;
 use super::web::WebTransport;
 use crate::h2::{ClientConfig, SendRequest};
 // The WebSocket masks' generator: unpredictable enough to spread clients'
@@ -307,8 +309,10 @@ impl ChannelBuilder {
     /// # }
     /// ```
     ///
-    /// Not with [`grpc_web`](Self::grpc_web): building such a channel is
-    /// INVALID_ARGUMENT.
+    /// With [`grpc_web`](Self::grpc_web), gRPC-Web goes over TLS the same
+    /// way, the certificate checked against `server_name` and the ALPN
+    /// offer replaced by `http/1.1`; [`connect`](Self::connect) runs one
+    /// handshake.
     #[cfg(feature = "tls")]
     pub fn tls(
         mut self,
@@ -333,7 +337,8 @@ impl ChannelBuilder {
     /// connection is closed: HTTP/1.1 cannot cancel one request);
     /// client- and bidi-streaming calls fail at once with UNIMPLEMENTED,
     /// as gRPC-Web sends a request whole. Keep-alive pings and the HTTP/2
-    /// settings do not apply; the connect timeout does.
+    /// settings do not apply; the connect timeout and `tls` (feature `tls`)
+    /// do.
     ///
     /// ```no_run
     /// use wirestate_blocking::grpc::{CallOptions, Channel, WebMode};
@@ -373,20 +378,22 @@ impl ChannelBuilder {
             retry,
             ..
         } = self.config.validate(&self.addr)?;
-        #[cfg(feature = "tls")]
-        if self.web.is_some() && self.tls.is_some() {
-            return Err(Status::new(
-                Code::InvalidArgument,
-                "gRPC-Web over TLS is not supported by this channel; use gRPC over TLS",
-            ));
-        }
         let transport = match self.web {
             Some(mode) => {
                 let http1 = crate::ClientConfig {
                     connect_timeout: self.client.connect_timeout,
                     ..Default::default()
                 };
-                Transport::Web(Arc::new(WebTransport::new(&self.addr, mode, http1)?))
+                Transport::Web(Arc::new(WebTransport::new(
+                    &self.addr,
+                    mode,
+                    http1,
+                    #[cfg(feature = "tls")]
+                    self.tls.map(|tls| WebTls {
+                        config: http1_only(&tls.config),
+                        name: tls.name,
+                    }),
+                )?))
             }
             None => Transport::Dialed(Arc::new(Dialer {
                 addr: self.addr,
@@ -427,4 +434,14 @@ impl ChannelBuilder {
     pub fn connect_lazy(self) -> Result<Channel, Status> {
         self.build()
     }
+}
+
+/// `config` offering ALPN `http/1.1` only: a gRPC-Web channel's pool
+/// speaks HTTP/1.1, and a config made for gRPC offers `h2`, which a
+/// server would pick.
+#[cfg(feature = "tls")]
+fn http1_only(config: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    let mut config = (**config).clone();
+    config.alpn_protocols = vec![crate::tls::ALPN_HTTP1.to_vec()];
+    Arc::new(config)
 }

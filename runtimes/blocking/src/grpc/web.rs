@@ -8,6 +8,12 @@
 //! ([`CallOptions::web_request`](wirestate_grpc::CallOptions::web_request),
 //! [`MessageReader`](wirestate_grpc::MessageReader)); this only moves the
 //! bytes, with the call's deadline bounding every wait.
+//!
+//! Over TLS (`ChannelBuilder::tls`, feature `tls`) the
+//! requests' URI names the server as its certificate must (`https://`,
+//! the given server name), because the pool checks the certificate
+//! against the URI's host; the pool is pinned to the channel's address,
+//! so it still connects there.
 
 use super::streaming::deadline_exceeded;
 use crate::{BlockingBody, Client, ClientConfig, Error, RequestBody};
@@ -19,14 +25,25 @@ use std::time::{Duration, Instant};
 use wirestate_grpc::call::route_to;
 use wirestate_grpc::{Code, Status, WebMode};
 
+/// A gRPC-Web channel's TLS: the client config (its ALPN set to
+/// `http/1.1`) and the name the server's certificate must carry.
+#[cfg(feature = "tls")]
+pub(crate) struct WebTls {
+    pub(crate) config: std::sync::Arc<rustls::ClientConfig>,
+    pub(crate) name: rustls::pki_types::ServerName<'static>,
+}
+
 /// The HTTP/1.1 side of a gRPC-Web channel.
 pub(crate) struct WebTransport {
     client: Client,
     /// `host:port` connected to.
     addr: String,
     mode: WebMode,
-    /// `addr` as the requests' URI authority, which the pool dials.
+    /// The requests' URI authority: `addr`, or over TLS the server name
+    /// and `addr`'s port.
     authority: Authority,
+    #[cfg(feature = "tls")]
+    tls: Option<WebTls>,
 }
 
 impl WebTransport {
@@ -36,17 +53,37 @@ impl WebTransport {
     /// # Errors
     ///
     /// INVALID_ARGUMENT if `addr` is not a `host:port`.
-    pub(crate) fn new(addr: &str, mode: WebMode, mut config: ClientConfig) -> Result<Self, Status> {
+    pub(crate) fn new(
+        addr: &str,
+        mode: WebMode,
+        mut config: ClientConfig,
+        #[cfg(feature = "tls")] tls: Option<WebTls>,
+    ) -> Result<Self, Status> {
         // Deadlines are per call (grpc-timeout, bounding every wait), not
         // per connection.
         config.request_timeout = None;
         config.io_timeout = None;
-        let authority = wirestate_grpc::channel::parse_authority(addr)?;
+        #[allow(unused_mut)]
+        let mut authority = wirestate_grpc::channel::parse_authority(addr)?;
+        #[allow(unused_mut)]
+        let mut pinned = None;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &tls {
+            let port = authority
+                .port_u16()
+                .ok_or_else(|| Status::new(Code::InvalidArgument, format!("{addr}: no port")))?;
+            let named = name_authority(&tls.name, port);
+            authority = wirestate_grpc::channel::parse_authority(&named)?;
+            config.tls = Some(tls.config.clone());
+            pinned = Some(addr.to_owned());
+        }
         Ok(Self {
-            client: Client::new(config),
+            client: Client::with_pinned(config, pinned),
             addr: addr.to_owned(),
             mode,
             authority,
+            #[cfg(feature = "tls")]
+            tls,
         })
     }
 
@@ -65,12 +102,18 @@ impl WebTransport {
                 format!("connecting to {}: {e}", self.addr),
             )
         };
+        let deadline = Instant::now() + timeout;
         let addrs = std::net::ToSocketAddrs::to_socket_addrs(self.addr.as_str())
             .map_err(|e| unavailable(&e))?;
         let mut last: Option<std::io::Error> = None;
         for a in addrs {
-            match TcpStream::connect_timeout(&a, timeout) {
-                Ok(_) => return Ok(()),
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                last = Some(std::io::ErrorKind::TimedOut.into());
+                break;
+            }
+            match TcpStream::connect_timeout(&a, left) {
+                Ok(tcp) => return self.probe_tls(tcp, deadline).map_err(|e| unavailable(&e)),
                 Err(e) => last = Some(e),
             }
         }
@@ -78,6 +121,20 @@ impl WebTransport {
             Some(e) => unavailable(&e),
             None => unavailable(&"no address"),
         })
+    }
+
+    /// Over TLS, the handshake on the probe's connection, so that a
+    /// certificate the channel refuses is reported when it is built.
+    fn probe_tls(&self, tcp: TcpStream, deadline: Instant) -> std::io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let mut stream =
+                crate::tls::TlsStream::client(tcp, tls.config.clone(), tls.name.clone())
+                    .map_err(std::io::Error::other)?;
+            return stream.handshake(Some(deadline));
+        }
+        let _ = (tcp, deadline);
+        Ok(())
     }
 
     /// One attempt: the request head from
@@ -92,6 +149,12 @@ impl WebTransport {
         deadline: Option<Instant>,
     ) -> Result<Response<BlockingBody>, (Status, bool)> {
         route_to(&mut parts, &self.authority);
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            // The pool speaks TLS to `https` URIs, and the server learns
+            // the call came over TLS.
+            wirestate_grpc::call::use_https(&mut parts.uri);
+        }
         let request = Request::from_parts(parts, RequestBody::full(body));
         self.client
             .request_until(request, deadline)
@@ -102,5 +165,15 @@ impl WebTransport {
                     (Status::new(Code::Unavailable, e.to_string()), unsent)
                 }
             })
+    }
+}
+
+/// `name` and `port` as a URI authority (an IPv6 address in brackets).
+#[cfg(feature = "tls")]
+fn name_authority(name: &rustls::pki_types::ServerName<'_>, port: u16) -> String {
+    let name = name.to_str();
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{name}:{port}"),
     }
 }

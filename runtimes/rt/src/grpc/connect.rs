@@ -5,6 +5,8 @@
 //! the channel's retries.
 
 use super::client::{Channel, unavailable};
+#[cfg(feature = "tls")]
+use super::web::WebTls;
 use super::web::{WebSend, WebTransport};
 use crate::h2::SendRequest;
 use crate::{Body, Runtime};
@@ -414,8 +416,10 @@ impl<R: Runtime> ChannelBuilder<R> {
     /// # }
     /// ```
     ///
-    /// Not with [`grpc_web`](Self::grpc_web): building such a channel is
-    /// INVALID_ARGUMENT.
+    /// With [`grpc_web`](Self::grpc_web), gRPC-Web goes over TLS the same
+    /// way, the certificate checked against `server_name` and the ALPN
+    /// offer replaced by `http/1.1`; building the channel with
+    /// [`connect`](Self::connect) runs one handshake.
     #[cfg(feature = "tls")]
     pub fn tls(
         mut self,
@@ -439,7 +443,8 @@ impl<R: Runtime> ChannelBuilder<R> {
     /// dropped (its connection is closed: HTTP/1.1 cannot cancel one
     /// request); client- and bidi-streaming calls fail at once with
     /// UNIMPLEMENTED, as gRPC-Web sends a request whole. Keep-alive pings
-    /// and the HTTP/2 settings do not apply.
+    /// and the HTTP/2 settings do not apply; `tls` (feature `tls`) and
+    /// [`connect_timeout`](Self::connect_timeout) do.
     ///
     /// ```no_run
     /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
@@ -484,18 +489,17 @@ impl<R: Runtime> ChannelBuilder<R> {
             retry,
             ..
         } = self.config.validate(&self.addr.to_string())?;
-        #[cfg(feature = "tls")]
-        if self.web.is_some() && self.tls.is_some() {
-            return Err(Status::new(
-                Code::InvalidArgument,
-                "gRPC-Web over TLS is not supported by this channel; use gRPC over TLS",
-            ));
-        }
         let transport = match self.web {
             Some(mode) => Transport::Web(Arc::new(WebTransport::new(
                 self.rt.clone(),
                 self.addr,
                 mode,
+                self.connect_timeout,
+                #[cfg(feature = "tls")]
+                self.tls.clone().map(|tls| WebTls {
+                    config: http1_only(&tls.config),
+                    name: tls.name,
+                }),
             )?)),
             None => Transport::Dialed(Arc::new(Dialer {
                 rt: self.rt.clone(),
@@ -542,4 +546,14 @@ impl<R: Runtime> ChannelBuilder<R> {
     pub fn connect_lazy(self) -> Result<Channel<R>, Status> {
         self.build()
     }
+}
+
+/// `config` offering ALPN `http/1.1` only: a gRPC-Web channel's pool
+/// speaks HTTP/1.1, and a config made for gRPC offers `h2`, which a
+/// server would pick.
+#[cfg(feature = "tls")]
+fn http1_only(config: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    let mut config = (**config).clone();
+    config.alpn_protocols = vec![crate::tls::ALPN_HTTP1.to_vec()];
+    Arc::new(config)
 }
