@@ -32,7 +32,8 @@
 //! (unary and server-streaming methods, as browsers can; binary
 //! `application/grpc-web`, or base64 `application/grpc-web-text` with
 //! `--web=text` or `--web-text`), otherwise gRPC over h2c with prior
-//! knowledge.
+//! knowledge. `--tls` (with `--cacert`) puts either on TLS, the
+//! certificate checked against HOST.
 
 // `Status` is every gRPC call's error type.
 #![allow(clippy::result_large_err)]
@@ -73,7 +74,7 @@ pub struct Options {
     /// of the JSON argument.
     pub data: Option<String>,
     /// gRPC over TLS (ALPN h2) with this client config, instead of h2c
-    /// (`--tls`).
+    /// (`--tls`); with `web`, gRPC-Web over TLS (ALPN http/1.1).
     pub tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
 }
 
@@ -88,10 +89,19 @@ pub(crate) fn blocking_channel(
     let Some(config) = tls else {
         return Channel::connect_to(addr, target);
     };
+    Channel::builder(target)
+        .tls(config.clone(), tls_name(target)?)
+        .connect()
+}
+
+/// The name a server's certificate must carry: HOST of `target`
+/// (`HOST:PORT`).
+fn tls_name(
+    target: &str,
+) -> Result<wirestate_rt::tls::rustls::pki_types::ServerName<'static>, Status> {
     let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
-    let name = wirestate_blocking::tls::server_name(host)
-        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
-    Channel::builder(target).tls(config.clone(), name).connect()
+    wirestate_rt::tls::server_name(host)
+        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))
 }
 
 /// An HTTP/2 connection to `addr` for `target` (`HOST:PORT`), h2c or over
@@ -109,9 +119,7 @@ pub(crate) async fn h2_connect<R: wirestate_rt::Runtime>(
         let io = rt.connect(addr).await.map_err(unavailable)?;
         return Ok(wirestate_rt::h2::start(rt, io, Default::default()));
     };
-    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
-    let name = wirestate_rt::tls::server_name(host)
-        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
+    let name = tls_name(target)?;
     wirestate_rt::h2::connect_tls(rt, addr, config.clone(), name, Default::default())
         .await
         .map_err(unavailable)
@@ -444,9 +452,6 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
     let Some(path) = rest.first() else {
         return Err("missing the method (or `list`)".into());
     };
-    if opts.tls.is_some() && opts.web.is_some() {
-        return Err("--tls: gRPC over TLS is spoken without --web".into());
-    }
     if path == "list" {
         return list_command(opts, target, rest.get(1));
     }
@@ -638,11 +643,14 @@ async fn native_call<R: wirestate_rt::Runtime>(
 ) -> Result<(), Status> {
     use wirestate_rt::grpc::{Channel, ChannelConfig};
     if let Some(mode) = web {
-        let ch = Channel::builder(rt, call.addr)
+        let mut builder = Channel::builder(rt, call.addr)
             .config(ChannelConfig::new().authority(&call.target))
-            .grpc_web(mode)
-            .connect()
-            .await?;
+            .grpc_web(mode);
+        if let Some(config) = &call.tls {
+            // gRPC-Web over TLS: the channel offers ALPN http/1.1 itself.
+            builder = builder.tls(config.clone(), tls_name(&call.target)?);
+        }
+        let ch = builder.connect().await?;
         return async_calls(&ch, call).await;
     }
     let send = h2_connect(&rt, call.addr, &call.target, call.tls.as_ref()).await?;
@@ -695,7 +703,11 @@ async fn async_calls<R: wirestate_rt::Runtime>(
 fn blocking_call(call: &Call, web: Option<WebMode>) -> Result<(), Status> {
     use wirestate_blocking::grpc::{CallOptions, Channel};
     let ch = if let Some(mode) = web {
-        Channel::builder(&call.target).grpc_web(mode).connect()?
+        let mut builder = Channel::builder(&call.target).grpc_web(mode);
+        if let Some(config) = &call.tls {
+            builder = builder.tls(config.clone(), tls_name(&call.target)?);
+        }
+        builder.connect()?
     } else {
         blocking_channel(call.addr, &call.target, call.tls.as_ref())?
     };
