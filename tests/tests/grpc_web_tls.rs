@@ -14,6 +14,9 @@ use wirestate_rt::grpc::{CallOptions, Channel, Code, WebMode};
 use wirestate_rt::tls::{self, TlsListener, rustls};
 use wirestate_rt::{Body, Listener, Runtime, Shutdown};
 
+mod support;
+use support::{Smol, TestRuntime, Tokio};
+
 /// A self-signed certificate for `localhost` and 127.0.0.1: the server's
 /// config and the roots that trust it.
 fn identity() -> (Arc<rustls::ServerConfig>, rustls::RootCertStore) {
@@ -41,48 +44,30 @@ fn echo(message: &str) -> EchoRequest {
     }
 }
 
-/// A runtime the async scenarios run on.
-trait Rt: Runtime {
+/// What the scenarios need of the shared test runtimes besides: a
+/// listener of the runtime's own (made inside the runtime).
+trait Listen: TestRuntime {
     type L: Listener;
-    fn get() -> Self;
     fn listen(l: TcpListener) -> Self::L;
-    fn run<F: Future<Output = ()> + Send + 'static>(f: F);
 }
 
-impl Rt for wirestate_tokio::TokioRuntime {
+impl Listen for Tokio {
     type L = wirestate_tokio::TokioListener;
-    fn get() -> Self {
-        wirestate_tokio::TokioRuntime
-    }
     fn listen(l: TcpListener) -> Self::L {
         wirestate_tokio::TokioListener(tokio::net::TcpListener::from_std(l).unwrap())
     }
-    fn run<F: Future<Output = ()> + Send + 'static>(f: F) {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 }
 
-impl Rt for wirestate_smol::SmolRuntime {
+impl Listen for Smol {
     type L = wirestate_smol::SmolListener;
-    fn get() -> Self {
-        wirestate_smol::SmolRuntime::new()
-    }
     fn listen(l: TcpListener) -> Self::L {
         wirestate_smol::SmolListener(smol::Async::new(l).unwrap())
-    }
-    fn run<F: Future<Output = ()> + Send + 'static>(f: F) {
-        smol::block_on(f)
     }
 }
 
 /// An HTTPS server on `R` with `handler`, ended by `shutdown`; its
 /// address.
-fn serve<R: Rt, H: wirestate_rt::http1::Handler>(
+fn serve<R: Listen, H: wirestate_rt::http1::Handler>(
     server: Arc<rustls::ServerConfig>,
     handler: H,
     shutdown: &Shutdown,
@@ -92,9 +77,9 @@ fn serve<R: Rt, H: wirestate_rt::http1::Handler>(
     let addr = l.local_addr().unwrap();
     let listener = TlsListener::new(R::listen(l), server);
     let sd = shutdown.clone();
-    R::get().spawn(Box::pin(async move {
+    R::rt().spawn(Box::pin(async move {
         let config = wirestate_rt::http1::ServerConfig::default();
-        wirestate_rt::http1::serve(R::get(), listener, handler, config, sd)
+        wirestate_rt::http1::serve(R::rt(), listener, handler, config, sd)
             .await
             .unwrap();
     }));
@@ -102,25 +87,25 @@ fn serve<R: Rt, H: wirestate_rt::http1::Handler>(
 }
 
 /// The echo service, as `wirestate serve --tls-cert` serves it.
-fn start<R: Rt>(server: Arc<rustls::ServerConfig>) -> (SocketAddr, Shutdown) {
+fn start<R: Listen>(server: Arc<rustls::ServerConfig>) -> (SocketAddr, Shutdown) {
     let shutdown = Shutdown::new();
-    let grpc = wirestate_examples::grpc::server(R::get(), shutdown.clone());
+    let grpc = wirestate_examples::grpc::server(R::rt(), shutdown.clone());
     let handler = wirestate_examples::routes::with_grpc(grpc, wirestate_examples::routes::handle);
     (serve::<R, _>(server, handler, &shutdown), shutdown)
 }
 
 /// Unary and server-streaming calls over gRPC-Web on TLS, binary and
 /// text, with the server named by DNS name and by IP address.
-fn calls<R: Rt>() {
+fn calls<R: Listen>() {
     let (server, roots) = identity();
-    R::run(async move {
+    R::block_on(async move {
         let (addr, shutdown) = start::<R>(server);
         for (mode, host) in [
             (WebMode::Binary, "localhost"),
             (WebMode::Text, "localhost"),
             (WebMode::Binary, "127.0.0.1"),
         ] {
-            let channel = Channel::builder(R::get(), addr)
+            let channel = Channel::builder(R::rt(), addr)
                 .tls(grpc_config(&roots), tls::server_name(host).unwrap())
                 .grpc_web(mode)
                 .connect()
@@ -190,13 +175,13 @@ fn recorder(seen: Arc<Mutex<Vec<Seen>>>) -> impl wirestate_rt::http1::Handler {
     }
 }
 
-fn on_the_wire<R: Rt>() {
+fn on_the_wire<R: Listen>() {
     let (server, roots) = identity();
-    R::run(async move {
+    R::block_on(async move {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let shutdown = Shutdown::new();
         let addr = serve::<R, _>(server, recorder(seen.clone()), &shutdown);
-        let channel = Channel::builder(R::get(), addr)
+        let channel = Channel::builder(R::rt(), addr)
             .tls(grpc_config(&roots), tls::server_name("localhost").unwrap())
             .grpc_web(WebMode::Binary)
             .connect()
@@ -223,9 +208,9 @@ fn on_the_wire<R: Rt>() {
 
 /// A certificate the channel does not trust, or one that does not name
 /// the server given, fails the connect with UNAVAILABLE naming why.
-fn refused<R: Rt>() {
+fn refused<R: Listen>() {
     let (server, roots) = identity();
-    R::run(async move {
+    R::block_on(async move {
         let (addr, shutdown) = start::<R>(server);
         let public = tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2]);
         let cases = [
@@ -233,7 +218,7 @@ fn refused<R: Rt>() {
             (grpc_config(&roots), "example.com", "not valid for name"),
         ];
         for (config, host, why) in cases {
-            let err = Channel::builder(R::get(), addr)
+            let err = Channel::builder(R::rt(), addr)
                 .tls(config, tls::server_name(host).unwrap())
                 .grpc_web(WebMode::Binary)
                 .connect()
@@ -243,7 +228,7 @@ fn refused<R: Rt>() {
             assert!(err.message.contains(why), "{err:?}");
         }
         // A lazy channel meets the same refusal on its first call.
-        let lazy = Channel::builder(R::get(), addr)
+        let lazy = Channel::builder(R::rt(), addr)
             .tls(
                 grpc_config(&roots),
                 tls::server_name("example.com").unwrap(),
@@ -263,10 +248,10 @@ fn refused<R: Rt>() {
 macro_rules! on_runtimes {
     ($($scenario:ident),* $(,)?) => {
         mod tokio_rt {
-            $(#[test] fn $scenario() { super::$scenario::<wirestate_tokio::TokioRuntime>() })*
+            $(#[test] fn $scenario() { super::$scenario::<super::Tokio>() })*
         }
         mod smol_rt {
-            $(#[test] fn $scenario() { super::$scenario::<wirestate_smol::SmolRuntime>() })*
+            $(#[test] fn $scenario() { super::$scenario::<super::Smol>() })*
         }
     };
 }
@@ -364,7 +349,7 @@ mod blocking {
             .unwrap();
         let (addr, shutdown) = {
             let _guard = rt.enter();
-            super::start::<wirestate_tokio::TokioRuntime>(server)
+            super::start::<super::Tokio>(server)
         };
         call_all(&addr.to_string(), &roots);
         shutdown.trigger();
@@ -383,11 +368,7 @@ mod blocking {
         let shutdown = wirestate_rt::Shutdown::new();
         let addr = {
             let _guard = rt.enter();
-            super::serve::<wirestate_tokio::TokioRuntime, _>(
-                server,
-                super::recorder(seen.clone()),
-                &shutdown,
-            )
+            super::serve::<super::Tokio, _>(server, super::recorder(seen.clone()), &shutdown)
         };
         let channel = Channel::builder(&addr.to_string())
             .tls(grpc_config(&roots), tls::server_name("localhost").unwrap())
