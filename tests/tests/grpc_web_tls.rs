@@ -425,3 +425,53 @@ mod blocking {
         assert_eq!(err.code, Code::Unavailable, "{err:?}");
     }
 }
+
+/// `wirestate grpc --web --tls --cacert` (the CLI's `grpc_cli::run`), on
+/// each of its runtimes, binary and text, against the tokio HTTPS server:
+/// the call succeeds, and without the certificate's roots it fails.
+#[test]
+fn cli_web_over_tls() {
+    use std::process::ExitCode;
+    use wirestate_examples::grpc_cli::{Options, Rt, run};
+    let (server, roots) = identity();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, shutdown) = {
+        let _guard = rt.enter();
+        start::<Tokio>(server)
+    };
+    let words: Vec<String> = [
+        format!("localhost:{}", addr.port()),
+        EchoMethod::Echo.path().to_owned(),
+        r#"{"message":"cli"}"#.to_owned(),
+    ]
+    .into();
+    for runtime in [Rt::Tokio, Rt::Smol, Rt::Blocking] {
+        for web in [WebMode::Binary, WebMode::Text] {
+            let opts = Options {
+                runtime,
+                web: Some(web),
+                headers: Vec::new(),
+                timeout: Some(std::time::Duration::from_secs(10)),
+                data: None,
+                tls: Some(grpc_config(&roots)),
+            };
+            let code = run(&opts, &words).unwrap();
+            assert_eq!(code, ExitCode::SUCCESS, "{runtime:?} {web:?}");
+            let public = Options {
+                tls: Some(tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2])),
+                ..opts
+            };
+            let code = run(&public, &words).unwrap();
+            assert_ne!(
+                code,
+                ExitCode::SUCCESS,
+                "{runtime:?} {web:?}: an unknown issuer"
+            );
+        }
+    }
+    shutdown.trigger();
+}
