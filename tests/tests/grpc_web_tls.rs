@@ -86,6 +86,22 @@ fn serve<R: Listen, H: wirestate_rt::http1::Handler>(
     addr
 }
 
+/// A tokio runtime of its own and what `start` returned, run inside it:
+/// servers there keep running while blocking code (outside any async
+/// context) calls them, as long as the runtime is kept.
+fn on_tokio<T>(start: impl FnOnce() -> T) -> (tokio::runtime::Runtime, T) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = {
+        let _guard = rt.enter();
+        start()
+    };
+    (rt, started)
+}
+
 /// The echo service, as `wirestate serve --tls-cert` serves it.
 fn start<R: Listen>(server: Arc<rustls::ServerConfig>) -> (SocketAddr, Shutdown) {
     let shutdown = Shutdown::new();
@@ -342,15 +358,7 @@ mod blocking {
     #[test]
     fn calls_against_tokio() {
         let (server, roots) = identity();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (addr, shutdown) = {
-            let _guard = rt.enter();
-            super::start::<super::Tokio>(server)
-        };
+        let (_rt, (addr, shutdown)) = super::on_tokio(|| super::start::<super::Tokio>(server));
         call_all(&addr.to_string(), &roots);
         shutdown.trigger();
     }
@@ -359,17 +367,11 @@ mod blocking {
     #[test]
     fn on_the_wire() {
         let (server, roots) = identity();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let shutdown = wirestate_rt::Shutdown::new();
-        let addr = {
-            let _guard = rt.enter();
+        let (_rt, addr) = super::on_tokio(|| {
             super::serve::<super::Tokio, _>(server, super::recorder(seen.clone()), &shutdown)
-        };
+        });
         let channel = Channel::builder(&addr.to_string())
             .tls(grpc_config(&roots), tls::server_name("localhost").unwrap())
             .grpc_web(WebMode::Text)
@@ -434,15 +436,7 @@ fn cli_web_over_tls() {
     use std::process::ExitCode;
     use wirestate_examples::grpc_cli::{Options, Rt, run};
     let (server, roots) = identity();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (addr, shutdown) = {
-        let _guard = rt.enter();
-        start::<Tokio>(server)
-    };
+    let (_rt, (addr, shutdown)) = on_tokio(|| start::<Tokio>(server));
     let words: Vec<String> = [
         format!("localhost:{}", addr.port()),
         EchoMethod::Echo.path().to_owned(),
