@@ -48,8 +48,9 @@ pub use wirestate_tls::{
 /// ciphertext on `I`.
 ///
 /// The handshake runs as the stream is read and written (writes made before
-/// it ends are kept by rustls and go out encrypted once it has; a flush or
-/// a shutdown after such a write runs the handshake to its end), so a
+/// it ends are kept by rustls and go out encrypted once it has; on a
+/// client, a flush or a shutdown after such a write runs the handshake to
+/// its end), so a
 /// server can hand a fresh `TlsIo` to its connection task without waiting;
 /// [`TlsIo::handshake`] completes it first when the caller needs its outcome
 /// (the negotiated ALPN protocol, or a certificate error) up front.
@@ -62,7 +63,7 @@ pub struct TlsIo<I> {
     conn: rustls::Connection,
     /// `close_notify` was queued (by `poll_shutdown`).
     close_sent: bool,
-    /// Plaintext was written while the handshake ran: rustls keeps it
+    /// A client wrote plaintext while the handshake ran: rustls keeps it
     /// unencrypted until the handshake ends, so a flush or a shutdown
     /// must drive the handshake before it counts as done.
     early_plaintext: bool,
@@ -161,6 +162,10 @@ impl<I: Io> TlsIo<I> {
                 Poll::Ready(_) => {}
             }
         }
+    }
+
+    fn is_client(&self) -> bool {
+        matches!(self.conn, rustls::Connection::Client(_))
     }
 
     /// Drives the handshake to its end if plaintext was written while it
@@ -262,7 +267,11 @@ impl<I: Io> Io for TlsIo<I> {
         // fit in the socket now stays with rustls, for the next write or
         // flush (the driver flushes until a flush completes).
         let taken = self.conn.writer().write_vectored(bufs)?;
-        if taken > 0 && self.conn.is_handshaking() {
+        // Only a client's: a server writes before its handshake ends only
+        // to say farewell (a 408) to a client that never finished it, and
+        // waiting on that client would hold the connection the timer
+        // meant to end.
+        if taken > 0 && self.conn.is_handshaking() && self.is_client() {
             self.early_plaintext = true;
         }
         let flushed = self.poll_write_tls(cx)?;

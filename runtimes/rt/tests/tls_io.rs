@@ -378,3 +378,20 @@ fn a_write_after_shutdown_is_refused() {
     assert_eq!(w.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     assert!(io.get_ref().received.is_empty());
 }
+
+/// A server writes before its handshake ends only to say farewell (a 408
+/// to a client that stalled mid-handshake): its flush and shutdown do not
+/// wait for that client, or the connection the timer meant to end would
+/// stay open as long as the client likes.
+#[test]
+fn a_server_farewell_during_the_handshake_does_not_wait_for_the_client() {
+    let (server, _) = identity();
+    let mut io = TlsIo::server(Silent::default(), server).unwrap();
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let farewell = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n";
+    let written = io.poll_write_vectored(&mut cx, &[IoSlice::new(farewell)]);
+    assert!(matches!(written, Poll::Ready(Ok(n)) if n == farewell.len()));
+    assert!(matches!(io.poll_flush(&mut cx), Poll::Ready(Ok(()))));
+    assert!(matches!(io.poll_shutdown(&mut cx), Poll::Ready(Ok(()))));
+}
