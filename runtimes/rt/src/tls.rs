@@ -302,9 +302,9 @@ impl<I: Io> Io for TlsIo<I> {
         Poll::Ready(Ok(taken))
     }
 
-    /// Writes what rustls holds to the stream and flushes it. Plaintext
-    /// written before the handshake ended is only encrypted once it has,
-    /// so such a flush runs the handshake first: `Ready` means every
+    /// Writes what rustls holds to the stream and flushes it. Plaintext a
+    /// client wrote before the handshake ended is only encrypted once it
+    /// has, so such a flush runs the handshake first: `Ready` means every
     /// byte written was handed to the stream.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.poll_early_plaintext(cx)?.is_pending() {
@@ -316,9 +316,9 @@ impl<I: Io> Io for TlsIo<I> {
         self.io.poll_flush(cx)
     }
 
-    /// Sends what was written (running the handshake first if it holds
-    /// early plaintext, as a flush does), then close_notify, then shuts
-    /// the stream's write side.
+    /// Sends what was written (running the handshake first if a client
+    /// wrote early plaintext, as a flush does), then close_notify, then
+    /// shuts the stream's write side.
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // rustls sends nothing of its plaintext after close_notify.
         if !self.close_sent && self.poll_early_plaintext(cx)?.is_pending() {
