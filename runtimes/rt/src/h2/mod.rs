@@ -5,7 +5,7 @@
 //!   serves both, told apart by the first bytes — see
 //!   [`ServerConfig::http2`](crate::http1::ServerConfig::http2));
 //! * a client connection ([`handshake`], or [`start`] with the driver
-//!   spawned, or [`connect_tls`] over TLS): many requests at once on one
+//!   spawned, or `connect_tls` over TLS with the `tls` feature): many requests at once on one
 //!   connection, request and response bodies streamed with flow control.
 
 mod client;
