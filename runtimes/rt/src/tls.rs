@@ -39,9 +39,9 @@ use std::task::{Context, Poll};
 // module is the one place an async user looks.
 pub use wirestate_tls::{
     ALPN, ALPN_H2, ALPN_HTTP1, ClientAuth, Identity, client_config, client_config_with_identity,
-    default_http1_client_config, provider, roots_from_pem_file, rustls, server_config,
-    server_config_from_pem_files, server_config_from_pem_files_with_client_auth,
-    server_config_with_client_auth, server_name, webpki_roots,
+    default_http1_client_config, provider, roots_from_pem_file, rustls, server_authority,
+    server_config, server_config_from_pem_files, server_config_from_pem_files_with_client_auth,
+    server_config_with_client_auth, server_name, webpki_roots, with_alpn,
 };
 
 /// A TLS stream over `I`: plaintext in and out through the [`Io`] trait,

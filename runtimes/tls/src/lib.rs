@@ -317,3 +317,41 @@ pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
         )
     })
 }
+
+/// `name` and `port` as a URI authority (`host:port`, an IPv6 address in
+/// brackets): what the requests to a server whose certificate must carry
+/// `name` put in their URI, for clients (like the pooled HTTP/1.1 ones)
+/// that take the name to check from the URI's host.
+///
+/// ```
+/// use wirestate_tls as tls;
+/// let at = |host| tls::server_authority(&tls::server_name(host).unwrap(), 8443);
+/// assert_eq!(at("api.example.com"), "api.example.com:8443");
+/// assert_eq!(at("127.0.0.1"), "127.0.0.1:8443");
+/// assert_eq!(at("::1"), "[::1]:8443");
+/// assert_eq!(at("[::1]"), "[::1]:8443");
+/// ```
+pub fn server_authority(name: &ServerName<'_>, port: u16) -> String {
+    let name = name.to_str();
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{name}:{port}"),
+    }
+}
+
+/// A copy of `config` offering `alpn` instead of its own ALPN ids: a
+/// config made for gRPC (offering `h2`, which a server would pick) used
+/// by a gRPC-Web channel's HTTP/1.1 pool, say. `config` is unchanged.
+///
+/// ```
+/// use wirestate_tls as tls;
+/// let grpc = tls::client_config(tls::webpki_roots(), &[tls::ALPN_H2]);
+/// let web = tls::with_alpn(&grpc, &[tls::ALPN_HTTP1]);
+/// assert_eq!(web.alpn_protocols, [b"http/1.1".to_vec()]);
+/// assert_eq!(grpc.alpn_protocols, [b"h2".to_vec()]);
+/// ```
+pub fn with_alpn(config: &Arc<ClientConfig>, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut config = (**config).clone();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}

@@ -390,7 +390,7 @@ impl ChannelBuilder {
                     http1,
                     #[cfg(feature = "tls")]
                     self.tls.map(|tls| WebTls {
-                        config: http1_only(&tls.config),
+                        config: crate::tls::with_alpn(&tls.config, &[crate::tls::ALPN_HTTP1]),
                         name: tls.name,
                     }),
                 )?))
@@ -434,14 +434,4 @@ impl ChannelBuilder {
     pub fn connect_lazy(self) -> Result<Channel, Status> {
         self.build()
     }
-}
-
-/// `config` offering ALPN `http/1.1` only: a gRPC-Web channel's pool
-/// speaks HTTP/1.1, and a config made for gRPC offers `h2`, which a
-/// server would pick.
-#[cfg(feature = "tls")]
-fn http1_only(config: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
-    let mut config = (**config).clone();
-    config.alpn_protocols = vec![crate::tls::ALPN_HTTP1.to_vec()];
-    Arc::new(config)
 }

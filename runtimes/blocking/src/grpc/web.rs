@@ -72,7 +72,7 @@ impl WebTransport {
             let port = authority
                 .port_u16()
                 .ok_or_else(|| Status::new(Code::InvalidArgument, format!("{addr}: no port")))?;
-            let named = name_authority(&tls.name, port);
+            let named = crate::tls::server_authority(&tls.name, port);
             authority = wirestate_grpc::channel::parse_authority(&named)?;
             config.tls = Some(tls.config.clone());
             pinned = Some(addr.to_owned());
@@ -165,15 +165,5 @@ impl WebTransport {
                     (Status::new(Code::Unavailable, e.to_string()), unsent)
                 }
             })
-    }
-}
-
-/// `name` and `port` as a URI authority (an IPv6 address in brackets).
-#[cfg(feature = "tls")]
-fn name_authority(name: &rustls::pki_types::ServerName<'_>, port: u16) -> String {
-    let name = name.to_str();
-    match name.parse::<std::net::IpAddr>() {
-        Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
-        Err(_) => format!("{name}:{port}"),
     }
 }

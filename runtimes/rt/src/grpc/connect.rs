@@ -497,7 +497,7 @@ impl<R: Runtime> ChannelBuilder<R> {
                 self.connect_timeout,
                 #[cfg(feature = "tls")]
                 self.tls.clone().map(|tls| WebTls {
-                    config: http1_only(&tls.config),
+                    config: crate::tls::with_alpn(&tls.config, &[crate::tls::ALPN_HTTP1]),
                     name: tls.name,
                 }),
             )?)),
@@ -546,14 +546,4 @@ impl<R: Runtime> ChannelBuilder<R> {
     pub fn connect_lazy(self) -> Result<Channel<R>, Status> {
         self.build()
     }
-}
-
-/// `config` offering ALPN `http/1.1` only: a gRPC-Web channel's pool
-/// speaks HTTP/1.1, and a config made for gRPC offers `h2`, which a
-/// server would pick.
-#[cfg(feature = "tls")]
-fn http1_only(config: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
-    let mut config = (**config).clone();
-    config.alpn_protocols = vec![crate::tls::ALPN_HTTP1.to_vec()];
-    Arc::new(config)
 }

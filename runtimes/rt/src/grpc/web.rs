@@ -130,7 +130,7 @@ impl<R: Runtime> WebTransport<R> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &tls {
             config.tls = Some(tls.config.clone());
-            authority = name_authority(&tls.name, addr.port());
+            authority = crate::tls::server_authority(&tls.name, addr.port());
         }
         let authority = wirestate_grpc::channel::parse_authority(&authority)?;
         let pinned = Pinned {
@@ -210,15 +210,5 @@ impl<R: Runtime> WebTransport<R> {
                 .map(drop);
         }
         self.rt.connect(self.addr).await.map(drop)
-    }
-}
-
-/// `name` and `port` as a URI authority (an IPv6 address in brackets).
-#[cfg(feature = "tls")]
-fn name_authority(name: &rustls::pki_types::ServerName<'_>, port: u16) -> String {
-    let name = name.to_str();
-    match name.parse::<std::net::IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, port).to_string(),
-        Err(_) => format!("{name}:{port}"),
     }
 }
