@@ -172,6 +172,11 @@ fn mcp_legacy_corpus() {
     replay("mcp_legacy");
 }
 
+#[test]
+fn mcp_client_corpus() {
+    replay("mcp_client");
+}
+
 /// Runs one named input of `target`'s corpus, so a reproducer cannot be
 /// lost from the corpus unnoticed.
 fn reproducer(target: &str, name: &str) {

@@ -42,6 +42,7 @@ mod hpack;
 mod jsonrpc;
 mod lines;
 mod mcp;
+mod mcp_client;
 mod mcp_http;
 mod mcp_legacy;
 mod mcp_stdio;
@@ -67,6 +68,7 @@ pub use hpack::{hpack_decode, hpack_seeds};
 pub use jsonrpc::jsonrpc;
 pub use lines::lines;
 pub use mcp::{ClientMsg, IdChoice};
+pub use mcp_client::mcp_client;
 pub use mcp_http::{HttpOp, HttpSetup, mcp_http, mcp_http_seeds};
 pub use mcp_legacy::{mcp_legacy, mcp_legacy_seeds};
 pub use mcp_stdio::{StdioOp, StdioSetup, mcp_stdio, mcp_stdio_seeds};
@@ -111,4 +113,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mcp_http", mcp_http),
     ("mcp_ws", mcp_ws),
     ("mcp_legacy", mcp_legacy),
+    ("mcp_client", mcp_client),
 ];
