@@ -328,7 +328,10 @@ impl ServerConnection {
     /// not carry Content-Length or Transfer-Encoding itself. For HEAD
     /// requests and 304 responses `BodySize::Exact(n)` declares the length
     /// without sending a body. A 101 to an upgrade request, or a 2xx to a
-    /// CONNECT, hands the connection over ([`ServerEvent::Upgraded`]).
+    /// CONNECT, hands the connection over ([`ServerEvent::Upgraded`]),
+    /// unless an input error came first: the bytes after the request were
+    /// dropped and a farewell is queued, so such a hand-off is refused with
+    /// [`Error::Closed`] (the request can still get an ordinary answer).
     pub fn send_response(
         &mut self,
         head: response::Parts,
