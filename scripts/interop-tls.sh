@@ -19,6 +19,11 @@
 #     UnaryCall, the health Check, the wirestate echo (unary, server
 #     streaming); UNAVAILABLE with the wrong CA;
 #   - our own MCP client over https:// and wss:// (our code both ends);
+#   mutual TLS, `wirestate serve --tls-client-ca` (a small client CA)
+#   against curl --cert/--key (accepted, HTTP/1.1 and HTTP/2) and curl
+#   without a certificate or with another CA's (refused), grpcio with
+#   ssl_channel_credentials(root, private_key, certificate_chain) (and
+#   UNAVAILABLE without one), and our `wirestate http --cert/--key`;
 # client side, our clients (`wirestate http/ws/grpc/mcp --cacert`) against
 #   - Python http.server behind ssl (ALPN http/1.1): GET, POST echo, the
 #     ALPN we offered;
@@ -28,7 +33,11 @@
 #   - a grpcio server (ssl_server_credentials): echo unary and streaming;
 #   - a Python websockets wss:// echo server: lines echoed;
 #   each refusing the wrong CA with a non-zero exit and a certificate
-#   error.
+#   error;
+#   mutual TLS, our clients with --cert/--key against a Python ssl HTTPS
+#   server, a websockets wss:// server and a grpcio server that require a
+#   client certificate (CERT_REQUIRED, require_client_auth): served with
+#   it, refused without it.
 # Python peers: scripts/interop_tls.py, in the venvs (and pins) of
 # interop-websockets.sh, interop-grpc.sh and interop-mcpcli.sh, and h2_venv
 # (scripts/lib/venv.sh). Loopback only; every peer run under `timeout`;
@@ -83,6 +92,151 @@ for name in good other; do
 done
 good="$work/good.pem"
 other="$work/other.pem"
+# Mutual TLS: a client CA (CA:TRUE), a client certificate it signed
+# (CA:FALSE, clientAuth), and a stranger's self-signed client certificate
+# no server trusts.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=wirestate interop client CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$work/clientca.key" -out "$work/clientca.pem" 2>"$work/openssl.log" || { cat "$work/openssl.log"; exit 1; }
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=mtls client" \
+    -keyout "$work/client.key" -out "$work/client.csr" 2>"$work/openssl.log" || { cat "$work/openssl.log"; exit 1; }
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$work/client.ext"
+openssl x509 -req -in "$work/client.csr" -CA "$work/clientca.pem" -CAkey "$work/clientca.key" -CAcreateserial -days 2 \
+    -extfile "$work/client.ext" -out "$work/client.pem" 2>"$work/openssl.log" || { cat "$work/openssl.log"; exit 1; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=stranger" \
+    -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=clientAuth" \
+    -keyout "$work/stranger.key" -out "$work/stranger.pem" 2>"$work/openssl.log" || { cat "$work/openssl.log"; exit 1; }
+clientca="$work/clientca.pem"
+mine="--cert $work/client.pem --key $work/client.key"
+stranger="--cert $work/stranger.pem --key $work/stranger.key"
+
+# The mutual TLS peers: Python on top of interop_tls.py's helpers.
+cat >"$work/mtls.py" <<'PY'
+"""mtls.py grpc-client TARGET CA CERT KEY STRANGER_CERT STRANGER_KEY LABEL:
+grpcio with a client certificate against `wirestate serve
+--tls-client-ca`; UNAVAILABLE without one and with the stranger's.
+mtls.py https-server|wss-server|grpc-server PORT CERT KEY CLIENT_CA:
+servers that require a client certificate CLIENT_CA signed (http.server
+answering GET / with `hello CN`; a websockets echo; the grpcio Echo)."""
+import asyncio
+import ssl
+import sys
+
+from interop_tls import TIMEOUT, Report, server_context
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def grpc_client(target, ca, cert, key, stranger_cert, stranger_key, label):
+    import echo_pb2
+    import echo_pb2_grpc
+    import grpc
+
+    report = Report(label)
+
+    def creds(cert, key):
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(ca),
+            private_key=read(key) if key else None,
+            certificate_chain=read(cert) if cert else None,
+        )
+
+    with grpc.secure_channel(target, creds(cert, key)) as channel:
+        try:
+            r = echo_pb2_grpc.EchoStub(channel).Echo(echo_pb2.EchoRequest(message="mtls"), timeout=TIMEOUT)
+            report("echo Echo with a client certificate", r.message == "mtls", repr(r))
+        except grpc.RpcError as e:
+            report("echo Echo with a client certificate", False, "%s %s" % (e.code(), e.details()))
+    for name, c, k in [("no client certificate", None, None), ("another CA's certificate", stranger_cert, stranger_key)]:
+        with grpc.secure_channel(target, creds(c, k)) as channel:
+            try:
+                echo_pb2_grpc.EchoStub(channel).Echo(echo_pb2.EchoRequest(message="x"), timeout=TIMEOUT)
+                report("UNAVAILABLE with " + name, False, "the call succeeded")
+            except grpc.RpcError as e:
+                report("UNAVAILABLE with " + name, e.code() == grpc.StatusCode.UNAVAILABLE, "%s %s" % (e.code(), e.details()))
+    return 1 if report.failed else 0
+
+
+def requiring(cert, key, client_ca, alpn):
+    ctx = server_context(cert, key, alpn)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(client_ca)
+    return ctx
+
+
+def https_server(port, cert, key, client_ca):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            subject = dict(field[0] for field in self.connection.getpeercert()["subject"])
+            body = ("hello " + subject["commonName"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.socket = requiring(cert, key, client_ca, ["http/1.1"]).wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
+
+
+async def wss_server(port, cert, key, client_ca):
+    from websockets.asyncio.server import serve
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(echo, "127.0.0.1", port, ssl=requiring(cert, key, client_ca, ["http/1.1"])):
+        await asyncio.Future()
+
+
+def grpc_server(port, cert, key, client_ca):
+    from concurrent import futures
+
+    import echo_pb2
+    import echo_pb2_grpc
+    import grpc
+
+    class Echo(echo_pb2_grpc.EchoServicer):
+        def Echo(self, request, context):
+            return echo_pb2.EchoResponse(message=request.message, payload=request.payload)
+
+    creds = grpc.ssl_server_credentials([(read(key), read(cert))], root_certificates=read(client_ca), require_client_auth=True)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    echo_pb2_grpc.add_EchoServicer_to_server(Echo(), server)
+    server.add_secure_port("127.0.0.1:%d" % port, creds)
+    server.start()
+    server.wait_for_termination()
+
+
+def main(argv):
+    cmd, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
+    if cmd == "grpc-client" and len(args) == 7:
+        return grpc_client(*args)
+    if cmd in ("https-server", "wss-server", "grpc-server") and len(args) == 4:
+        port, rest = int(args[0]), args[1:]
+        if cmd == "wss-server":
+            return asyncio.run(wss_server(port, *rest))
+        return (https_server if cmd == "https-server" else grpc_server)(port, *rest)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
+PY
+mtls="$work/mtls.py"
+scripts_dir="$PWD/scripts"
 # nginx's worker (nobody, when started as root) reads the key and files.
 chmod 755 "$work"
 chmod 644 "$work"/*.key
@@ -175,6 +329,42 @@ for rt in tokio smol blocking; do
     wait "${pids[-1]}" || true
     unset 'pids[-1]'
     COUNT_SHOW_ALL=1 count "$work/stall-$rt.out" "$rt serve, stalled handshake"
+    stop_last
+done
+
+# --- mutual TLS: `wirestate serve --tls-client-ca` requires a client
+# certificate its CA signed.
+expect_no_hello() { # NAME COMMAND...: passes when COMMAND fails without answering
+    local name=$1; shift
+    if "$@" >"$work/out" 2>&1; then fail "$name" "$work/out"
+    elif grep -q '^hello' "$work/out"; then fail "$name" "$work/out"
+    else pass "$name"; fi
+}
+for rt in tokio smol blocking; do
+    port=$(free_port)
+    log="$work/serve-mtls-$rt.log"
+    if ! start "$rt serve --tls-client-ca" "$log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2 \
+        --tls-cert "$good" --tls-key "$work/good.key" --tls-client-ca "$clientca"; then
+        stop_last
+        continue
+    fi
+    url="https://127.0.0.1:$port"
+    name="$rt serve --tls-client-ca"
+    for v in 1.1 2; do
+        c="curl -sS --max-time 30 --cacert $good --http$v"
+        check "$name, curl --cert/--key HTTP/$v: GET /" bash -c "[ \"\$($c $mine -w ' %{http_version}' $url/)\" = 'hello $v' ]"
+        check "$name, curl --cert/--key HTTP/$v: POST /echo" bash -c "[ \"\$($c $mine -d mutual $url/echo)\" = mutual ]"
+        expect_no_hello "$name, curl HTTP/$v without a client certificate: refused" $c "$url/"
+        expect_no_hello "$name, curl HTTP/$v with another CA's certificate: refused" $c $stranger "$url/"
+    done
+    (cd "$work" && PYTHONPATH="stubs:$scripts_dir" timeout 60 "$grpcpy" "$mtls" grpc-client "127.0.0.1:$port" "$good" \
+        "$work/client.pem" "$work/client.key" "$work/stranger.pem" "$work/stranger.key" "$name, grpcio mTLS") \
+        >"$work/grpc-mtls-$rt.out" 2>&1 || true
+    count "$work/grpc-mtls-$rt.out" "$name, grpcio mTLS"
+    check "$name, wirestate http --runtime $rt --cert/--key: GET /" \
+        bash -c "[ \"\$(timeout 30 $bin http --runtime $rt --cacert $good $mine $url/)\" = hello ]"
+    expect_no_hello "$name, wirestate http --runtime $rt without --cert: refused" \
+        timeout 30 "$bin" http --runtime "$rt" --cacert "$good" "$url/"
     stop_last
 done
 
@@ -284,6 +474,43 @@ if start "websockets wss server" "$work/wss.log" "$wspy" "$helper" wss-server "$
         else { echo "exit status $rc"; cat "$work/wss-$rt.err"; cmp "$work/lines" "$out" || true; } >"$work/diff" 2>&1; fail "$name: $nlines lines echoed, exit 0" "$work/diff"; fi
         rc=0; echo x | timeout 30 "$bin" ws --runtime "$rt" --cacert "$other" "wss://127.0.0.1:$port/" >"$work/wrong.out" 2>&1 || rc=$?
         expect_refused "$name: wrong CA refused with a certificate error" "$work/wrong.out"
+    done
+    stop_last
+fi
+
+# --- mutual TLS: servers that require a client certificate the client CA
+# signed; our clients present one with --cert/--key.
+port=$(free_port)
+if start "Python https server, CERT_REQUIRED" "$work/pymtls.log" env PYTHONPATH="$scripts_dir" python3 "$mtls" https-server "$port" "$good" "$work/good.key" "$clientca"; then
+    for rt in tokio smol blocking; do
+        name="wirestate http --runtime $rt -> Python https, CERT_REQUIRED"
+        check "$name: --cert/--key accepted (the server names our CN)" \
+            bash -c "[ \"\$(timeout 30 $bin http --runtime $rt --cacert $good $mine https://127.0.0.1:$port/)\" = 'hello mtls client' ]"
+        expect_no_hello "$name: refused without --cert" timeout 30 "$bin" http --runtime "$rt" --cacert "$good" "https://127.0.0.1:$port/"
+        expect_no_hello "$name: refused with another CA's certificate" timeout 30 "$bin" http --runtime "$rt" --cacert "$good" $stranger "https://127.0.0.1:$port/"
+    done
+    stop_last
+fi
+port=$(free_port)
+if start "websockets wss server, CERT_REQUIRED" "$work/wssmtls.log" env PYTHONPATH="$scripts_dir" "$wspy" "$mtls" wss-server "$port" "$good" "$work/good.key" "$clientca"; then
+    for rt in tokio smol blocking; do
+        name="wirestate ws --runtime $rt -> websockets wss, CERT_REQUIRED"
+        check "$name: --cert/--key, a line echoed" \
+            bash -c "[ \"\$({ echo mutual; sleep 1; } | timeout 30 $bin ws --runtime $rt --cacert $good $mine wss://127.0.0.1:$port/)\" = mutual ]"
+        rc=0; echo x | timeout 30 "$bin" ws --runtime "$rt" --cacert "$good" "wss://127.0.0.1:$port/" >"$work/out" 2>&1 || rc=$?
+        if [ "$rc" -ne 0 ] && ! grep -qx x "$work/out"; then pass "$name: refused without --cert"; else echo "exit status $rc" >>"$work/out"; fail "$name: refused without --cert" "$work/out"; fi
+    done
+    stop_last
+fi
+port=$(free_port)
+if start "grpcio server, require_client_auth" "$work/grpcmtls.log" env PYTHONPATH="$work/stubs:$scripts_dir" "$grpcpy" "$mtls" grpc-server "$port" "$good" "$work/good.key" "$clientca"; then
+    for rt in tokio smol blocking; do
+        name="wirestate grpc --runtime $rt -> grpcio, require_client_auth"
+        g="timeout 30 $bin grpc --runtime $rt --timeout 20 --cacert $good"
+        check "$name: --cert/--key, Echo unary" \
+            bash -c "[ \"\$($g $mine 127.0.0.1:$port /wirestate.echo.v1.Echo/Echo '{\"message\": \"mutual\"}')\" = '{\"message\":\"mutual\"}' ]"
+        rc=0; $g "127.0.0.1:$port" /wirestate.echo.v1.Echo/Echo '{"message": "x"}' >"$work/out" 2>&1 || rc=$?
+        if [ "$rc" -ne 0 ] && ! grep -q '"message":"x"' "$work/out"; then pass "$name: refused without --cert"; else echo "exit status $rc" >>"$work/out"; fail "$name: refused without --cert" "$work/out"; fi
     done
     stop_last
 fi
