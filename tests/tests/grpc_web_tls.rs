@@ -261,6 +261,49 @@ fn refused<R: Listen>() {
     });
 }
 
+/// A bare TLS server on 127.0.0.1 for one connection: how that
+/// connection ended, `Ok` (with what was read) after close_notify,
+/// `UnexpectedEof` after a bare close.
+fn one_tls_connection(
+    server: Arc<rustls::ServerConfig>,
+) -> (
+    SocketAddr,
+    std::thread::JoinHandle<std::io::Result<Vec<u8>>>,
+) {
+    use std::io::Read;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let (tcp, _) = l.accept()?;
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        let mut stream = wirestate_blocking::tls::TlsStream::server(tcp, server)
+            .map_err(std::io::Error::other)?;
+        stream.handshake(None)?;
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got)?;
+        Ok(got)
+    });
+    (addr, thread)
+}
+
+/// The connection a channel opens to check the server when it is built
+/// ends with close_notify, not a bare close the server sees as a
+/// truncation (failed before: UnexpectedEof).
+fn probe_ends_with_close_notify<R: Listen>() {
+    let (server, roots) = identity();
+    let (addr, thread) = one_tls_connection(server);
+    R::block_on(async move {
+        Channel::builder(R::rt(), addr)
+            .tls(grpc_config(&roots), tls::server_name("localhost").unwrap())
+            .grpc_web(WebMode::Binary)
+            .connect()
+            .await
+            .unwrap();
+    });
+    let ended = thread.join().unwrap();
+    assert!(matches!(&ended, Ok(got) if got.is_empty()), "{ended:?}");
+}
+
 macro_rules! on_runtimes {
     ($($scenario:ident),* $(,)?) => {
         mod tokio_rt {
@@ -272,7 +315,7 @@ macro_rules! on_runtimes {
     };
 }
 
-on_runtimes!(calls, on_the_wire, refused);
+on_runtimes!(calls, on_the_wire, refused, probe_ends_with_close_notify);
 
 /// The blocking channel, against the blocking HTTPS server and the tokio
 /// one.
@@ -353,6 +396,20 @@ mod blocking {
         // By address, and by a name the channel resolves itself.
         call_all(&running.addr.to_string(), &roots);
         call_all(&format!("localhost:{}", running.addr.port()), &roots);
+    }
+
+    /// The probe's connection ends with close_notify on this channel too.
+    #[test]
+    fn probe_ends_with_close_notify() {
+        let (server, roots) = identity();
+        let (addr, thread) = super::one_tls_connection(server);
+        Channel::builder(&addr.to_string())
+            .tls(grpc_config(&roots), tls::server_name("localhost").unwrap())
+            .grpc_web(WebMode::Binary)
+            .connect()
+            .unwrap();
+        let ended = thread.join().unwrap();
+        assert!(matches!(&ended, Ok(got) if got.is_empty()), "{ended:?}");
     }
 
     #[test]

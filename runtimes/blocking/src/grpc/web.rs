@@ -131,7 +131,17 @@ impl WebTransport {
             let mut stream =
                 crate::tls::TlsStream::client(tcp, tls.config.clone(), tls.name.clone())
                     .map_err(std::io::Error::other)?;
-            return stream.handshake(Some(deadline));
+            stream.handshake(Some(deadline))?;
+            // Leave with close_notify: a bare close after the handshake is
+            // a truncation to the server, an error it may log for every
+            // channel built.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = crate::Transport::set_write_timeout(
+                &stream,
+                Some(left.max(Duration::from_millis(1))),
+            );
+            let _ = crate::Transport::shutdown_write(&mut stream);
+            return Ok(());
         }
         let _ = (tcp, deadline);
         Ok(())

@@ -205,9 +205,12 @@ impl<R: Runtime> WebTransport<R> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let (config, name) = (tls.config.clone(), tls.name.clone());
-            return crate::tls::connect(&self.rt, self.addr, config, name)
-                .await
-                .map(drop);
+            let mut io = crate::tls::connect(&self.rt, self.addr, config, name).await?;
+            // Leave with close_notify: a bare close after the handshake is
+            // a truncation to the server, an error it may log for every
+            // channel built. Its outcome does not matter.
+            let _ = std::future::poll_fn(|cx| crate::Io::poll_shutdown(&mut io, cx)).await;
+            return Ok(());
         }
         self.rt.connect(self.addr).await.map(drop)
     }
