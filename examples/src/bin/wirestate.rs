@@ -246,8 +246,9 @@ enum Command {
         /// file) or `@` (read from stdin); instead of the JSON argument.
         #[arg(short = 'd', long = "data", value_name = "JSON|@FILE|@")]
         data: Option<String>,
-        /// gRPC over TLS (ALPN h2) instead of h2c, the server's certificate
-        /// checked against HOST.
+        /// gRPC over TLS (ALPN h2) instead of h2c, or with --web gRPC-Web
+        /// over TLS (ALPN http/1.1); the server's certificate checked
+        /// against HOST.
         #[arg(long)]
         tls: bool,
         /// With --tls (which it implies): trust the certificates of this
