@@ -1854,10 +1854,16 @@ impl HttpServer {
             match slot.routes.remove(&request) {
                 Some(Route::Exchange(x)) => match self.exchanges.get_mut(&x) {
                     Some(Exchange {
-                        kind: ExKind::Json { pending, .. },
+                        kind: ExKind::Json { pending, body },
                         ..
                     }) => {
                         pending.remove(&request);
+                        if pending.is_empty() && body.is_none() {
+                            // The head already said `application/json`,
+                            // and an empty body is not JSON: the one
+                            // answer left that is both valid and true.
+                            *body = Some(cancelled_answer(&request));
+                        }
                         mark(&mut self.ready, &mut self.ready_order, x);
                     }
                     Some(Exchange {
@@ -2102,6 +2108,25 @@ fn sse_head(session: &SessionId) -> Response<()> {
         r.headers_mut().insert(MCP_SESSION_ID, v);
     }
     r
+}
+
+/// JSON-RPC error code of a request the client cancelled (LSP's
+/// `RequestCancelled`; JSON-RPC leaves codes outside its reserved range
+/// to applications).
+pub const REQUEST_CANCELLED: i64 = -32800;
+
+/// The body of a JSON response (`Accept: application/json` only, or
+/// [`HttpConfig::json_only`]) whose every request the client cancelled
+/// before it was answered. MCP asks that a cancelled request get no
+/// response, but a POST that carried requests MUST be answered with JSON
+/// (or a stream), and its head went out when it arrived: an error
+/// response for the request says so in valid JSON.
+fn cancelled_answer(request: &RequestId) -> Bytes {
+    let error = ErrorObject::new(
+        ErrorCode::new(REQUEST_CANCELLED),
+        "Request cancelled by the client",
+    );
+    Message::from(ErrorResponse::new(Some(request.clone()), error)).to_bytes()
 }
 
 fn refusal(e: &HttpError) -> Response<Bytes> {

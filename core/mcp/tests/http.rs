@@ -584,6 +584,26 @@ fn a_cancelled_call_ends_its_response() {
     assert_eq!(headers["content-type"], "text/event-stream");
     assert_eq!(headers["mcp-session-id"], id.as_str());
     assert_eq!(s.open_exchanges(), 0);
+    // A client taking JSON only got its head at once: the body must still
+    // be JSON, so it is an error answer for the cancelled request, not
+    // nothing (found by the FUZZ helper's reading of the mcp_http model).
+    let (head, z) = open(
+        post(call(23))
+            .session(&id)
+            .header("accept", "application/json")
+            .send(&mut s, now),
+    );
+    assert_eq!(head.headers["content-type"], "application/json");
+    let _ = call_events(&mut s);
+    let (status, _, _) = full(post(cancel(23)).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(std::iter::from_fn(|| s.poll_ready()).any(|r| r == z));
+    let (data, ended) = drain(&mut s, z);
+    assert!(ended);
+    let v: Value = serde_json::from_slice(&data).expect("a JSON body");
+    assert_eq!(v["id"], 23);
+    assert_eq!(v["error"]["code"], wirestate_mcp::http::REQUEST_CANCELLED);
+    assert_eq!(s.open_exchanges(), 0);
     // The session goes on.
     let ping = json!({"jsonrpc": "2.0", "id": 22, "method": "ping"});
     let (status, _, _) = full(post(ping).session(&id).send(&mut s, now));
