@@ -177,6 +177,11 @@ fn mcp_client_corpus() {
     replay("mcp_client");
 }
 
+#[test]
+fn mcp_http_client_corpus() {
+    replay("mcp_http_client");
+}
+
 /// Runs one named input of `target`'s corpus, so a reproducer cannot be
 /// lost from the corpus unnoticed.
 fn reproducer(target: &str, name: &str) {

@@ -44,6 +44,7 @@ mod lines;
 mod mcp;
 mod mcp_client;
 mod mcp_http;
+mod mcp_http_client;
 mod mcp_legacy;
 mod mcp_stdio;
 mod mcp_ws;
@@ -70,6 +71,7 @@ pub use lines::lines;
 pub use mcp::{ClientMsg, IdChoice};
 pub use mcp_client::mcp_client;
 pub use mcp_http::{HttpOp, HttpSetup, mcp_http, mcp_http_seeds};
+pub use mcp_http_client::mcp_http_client;
 pub use mcp_legacy::{mcp_legacy, mcp_legacy_seeds};
 pub use mcp_stdio::{StdioOp, StdioSetup, mcp_stdio, mcp_stdio_seeds};
 pub use mcp_ws::{McpWsOp, McpWsSetup, mcp_ws, mcp_ws_seeds};
@@ -114,4 +116,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mcp_ws", mcp_ws),
     ("mcp_legacy", mcp_legacy),
     ("mcp_client", mcp_client),
+    ("mcp_http_client", mcp_http_client),
 ];
