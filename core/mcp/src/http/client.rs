@@ -451,7 +451,17 @@ impl SseAnswer {
         let decoder = std::mem::take(&mut self.decoder);
         let id = decoder.last_event_id();
         if !id.is_empty() && id != self.last_event_id {
-            self.last_event_id = id.to_owned();
+            // An id that no header can carry (SSE allows any text but
+            // NUL; a header value no control character but tab)
+            // names a position we cannot ask for: a GET without it would
+            // open the standalone stream instead of resuming, and an
+            // older id would replay events already handled. The stream
+            // has no usable id from here on.
+            self.last_event_id = if HeaderValue::from_str(id).is_ok() {
+                id.to_owned()
+            } else {
+                String::new()
+            };
             self.attempts = 0;
         }
         if let Some(ms) = decoder.retry() {
@@ -465,7 +475,8 @@ impl SseAnswer {
     /// SEP-1699; a dropped connection counts the same): whether and when
     /// to resume it with a GET carrying [`last_event_id`](Self::last_event_id).
     /// `Ok(Some(delay))`: wait `delay`, then GET. `Ok(None)`: the stream
-    /// carried no event id and cannot be resumed; the runtimes' clients
+    /// carried no event id (or its last one cannot be sent in a header)
+    /// and cannot be resumed; the runtimes' clients
     /// then fail the request with [`AnswerError::NotResumable`] rather
     /// than let it wait for its deadline. Call it only while the request
     /// is pending.
@@ -706,5 +717,37 @@ mod tests {
         messages(&mut sse);
         assert_eq!(sse.resume(&id), Ok(Some(config.sse_max_retry)));
         assert_eq!(sse.last_event_id(), "e2");
+    }
+
+    #[test]
+    fn an_event_id_no_header_can_carry_is_not_resumed_from() {
+        let id = RequestId::from(1);
+        let mut sse = SseAnswer::new(&ClientConfig::default());
+        sse.push(b"id: e1\ndata:\n\n");
+        messages(&mut sse);
+        assert!(sse.resume(&id).is_ok_and(|d| d.is_some()));
+        // Control characters: valid in an SSE id, but a GET could not
+        // carry them as Last-Event-ID.
+        for bad in [&b"id: \x15e2\ndata:\n\n"[..], b"id: a\x7fb\ndata:\n\n"] {
+            sse.push(bad);
+            messages(&mut sse);
+            assert_eq!(sse.resume(&id), Ok(None), "{bad:?}");
+            assert_eq!(sse.last_event_id(), "");
+            assert!(
+                endpoint()
+                    .get(
+                        &ClientSession::new(ClientConfig::default()),
+                        sse.last_event_id()
+                    )
+                    .headers()
+                    .get(LAST_EVENT_ID)
+                    .is_none()
+            );
+        }
+        // A later usable id makes the stream resumable again.
+        sse.push(b"id: e3\ndata:\n\n");
+        messages(&mut sse);
+        assert!(sse.resume(&id).is_ok_and(|d| d.is_some()));
+        assert_eq!(sse.last_event_id(), "e3");
     }
 }
