@@ -206,6 +206,19 @@ fn mcp_http_cancelled_undecided_head() {
     reproducer("mcp_http", "repro-cancelled-undecided-head");
 }
 
+/// Found by the `mcp_http_client` target
+/// (`fuzz/corpus/mcp_http_client/repro-unsendable-event-id`): the SSE
+/// answer to a call ended before the response after an event whose id
+/// holds a control character, which no header can carry; the resumption
+/// GET went out without `Last-Event-ID` (the standalone stream, not a
+/// resumption). Such an id is now no position to resume from;
+/// `wirestate-mcp`'s `an_event_id_no_header_can_carry_is_not_resumed_from`
+/// pins the same.
+#[test]
+fn mcp_http_client_unsendable_event_id() {
+    reproducer("mcp_http_client", "repro-unsendable-event-id");
+}
+
 /// Found by the `server_connection` target
 /// (`fuzz/corpus/server_connection/repro-upgrade-after-input-error`): a
 /// caller ignoring `wants_read` overfills the buffer behind a CONNECT, the
