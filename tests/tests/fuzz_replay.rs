@@ -182,6 +182,11 @@ fn mcp_http_client_corpus() {
     replay("mcp_http_client");
 }
 
+#[test]
+fn grpc_call_corpus() {
+    replay("grpc_call");
+}
+
 /// Runs one named input of `target`'s corpus, so a reproducer cannot be
 /// lost from the corpus unnoticed.
 fn reproducer(target: &str, name: &str) {

@@ -33,6 +33,7 @@
 mod chunked;
 mod client;
 mod grpc;
+mod grpc_call;
 mod grpc_reflection;
 mod grpc_timeout;
 mod h2_connection;
@@ -60,6 +61,7 @@ mod ws_inflate;
 pub use chunked::chunked;
 pub use client::{ClientOp, ClientSetup, MethodChoice, TargetChoice, client_connection};
 pub use grpc::{grpc_message, grpc_message_seeds, grpc_web_text, grpc_web_text_seeds};
+pub use grpc_call::grpc_call;
 pub use grpc_reflection::{grpc_reflection, grpc_reflection_seeds};
 pub use grpc_timeout::{grpc_timeout, grpc_timeout_seeds, reference_timeout};
 pub use h2_connection::{H2Op, H2Setup, h2_client, h2_connection_seeds, h2_server};
@@ -117,4 +119,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mcp_legacy", mcp_legacy),
     ("mcp_client", mcp_client),
     ("mcp_http_client", mcp_http_client),
+    ("grpc_call", grpc_call),
 ];
