@@ -593,6 +593,12 @@ enum ExKind {
     Json {
         pending: BTreeSet<RequestId>,
         body: Option<Bytes>,
+        /// The POST was a batch: its answer is an array, even when every
+        /// request in it was cancelled.
+        batch: bool,
+        /// Requests of a batch the client cancelled, so that a batch
+        /// cancelled whole is answered with an error for each.
+        cancelled: Vec<RequestId>,
     },
     /// A stateless request's answer.
     Solo(stateless::Solo),
@@ -1042,7 +1048,7 @@ impl HttpServer {
             ExKind::Solo(_) => self.solo_chunk(exchange),
             // The head is not decided: nothing to write yet.
             ExKind::Undecided { .. } => None,
-            ExKind::Json { body, pending } => {
+            ExKind::Json { body, pending, .. } => {
                 if let Some(b) = body.take() {
                     return Some(Chunk::Data(b));
                 }
@@ -1300,6 +1306,8 @@ impl HttpServer {
             _ => ExKind::Json {
                 pending: classified.requests.iter().cloned().collect(),
                 body: None,
+                batch: classified.batch,
+                cancelled: Vec::new(),
             },
         };
         self.exchanges.insert(
@@ -1358,7 +1366,7 @@ impl HttpServer {
         // Switch to SSE: a stream takes the requests still pending.
         let (pending, early) = match self.exchanges.get_mut(&exchange) {
             Some(Exchange {
-                kind: ExKind::Json { pending, body },
+                kind: ExKind::Json { pending, body, .. },
                 ..
             }) => (std::mem::take(pending), body.take()),
             _ => (BTreeSet::new(), None),
@@ -1748,7 +1756,7 @@ impl HttpServer {
                     Some(Route::Exchange(x)) => {
                         match self.exchanges.get_mut(&x) {
                             Some(Exchange {
-                                kind: ExKind::Json { pending, body },
+                                kind: ExKind::Json { pending, body, .. },
                                 ..
                             }) => {
                                 for rid in &ids {
@@ -1854,15 +1862,30 @@ impl HttpServer {
             match slot.routes.remove(&request) {
                 Some(Route::Exchange(x)) => match self.exchanges.get_mut(&x) {
                     Some(Exchange {
-                        kind: ExKind::Json { pending, body },
+                        kind:
+                            ExKind::Json {
+                                pending,
+                                body,
+                                batch,
+                                cancelled,
+                            },
                         ..
                     }) => {
                         pending.remove(&request);
+                        if *batch {
+                            cancelled.push(request.clone());
+                        }
                         if pending.is_empty() && body.is_none() {
                             // The head already said `application/json`,
                             // and an empty body is not JSON: the one
                             // answer left that is both valid and true.
-                            *body = Some(cancelled_answer(&request));
+                            // A batch gets an array with an error for
+                            // each request, as a batch's answer is.
+                            *body = Some(if *batch {
+                                cancelled_batch_answer(cancelled)
+                            } else {
+                                cancelled_answer(&request)
+                            });
                         }
                         mark(&mut self.ready, &mut self.ready_order, x);
                     }
@@ -2127,6 +2150,21 @@ fn cancelled_answer(request: &RequestId) -> Bytes {
         "Request cancelled by the client",
     );
     Message::from(ErrorResponse::new(Some(request.clone()), error)).to_bytes()
+}
+
+/// [`cancelled_answer`] for a batch whose every request was cancelled:
+/// one error per request, in an array (a batch is answered with an array).
+fn cancelled_batch_answer(requests: &[RequestId]) -> Bytes {
+    let mut out = BytesMut::new();
+    out.extend_from_slice(b"[");
+    for (i, request) in requests.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(&cancelled_answer(request));
+    }
+    out.extend_from_slice(b"]");
+    out.freeze()
 }
 
 fn refusal(e: &HttpError) -> Response<Bytes> {

@@ -610,6 +610,73 @@ fn a_cancelled_call_ends_its_response() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A JSON-only client whose batch had every request cancelled gets an
+/// array with an error for each request, as a batch is answered, not one
+/// error object for the last one cancelled. A batch partly answered keeps
+/// the answers it got (a cancelled request gets no entry).
+#[test]
+fn a_batch_cancelled_whole_is_answered_with_an_array() {
+    let now = Instant::now();
+    let mut s = server();
+    // Batches are of 2025-03-26.
+    let id = session_of(&mut s, now, "2025-03-26");
+    let cancel = |n: u64| {
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": n}})
+    };
+    let (head, x) = open(
+        post(json!([call(30), call(31)]))
+            .session(&id)
+            .header("accept", "application/json")
+            .send(&mut s, now),
+    );
+    assert_eq!(head.headers["content-type"], "application/json");
+    assert_eq!(call_events(&mut s).len(), 2);
+    // Cancelled one POST at a time: the first leaves the body waiting.
+    let (status, _, _) = full(post(cancel(30)).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(drain(&mut s, x), (Vec::new(), false));
+    let (status, _, _) = full(post(cancel(31)).session(&id).send(&mut s, now));
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (data, ended) = drain(&mut s, x);
+    assert!(ended);
+    let v: Value = serde_json::from_slice(&data).expect("a JSON body");
+    let entries = v.as_array().expect("an array, as a batch is answered");
+    let mut ids: Vec<Value> = entries.iter().map(|e| e["id"].clone()).collect();
+    ids.sort_by_key(|i| i.as_u64());
+    assert_eq!(ids, vec![json!(30), json!(31)]);
+    for e in entries {
+        assert_eq!(e["error"]["code"], wirestate_mcp::http::REQUEST_CANCELLED);
+    }
+    assert_eq!(s.open_exchanges(), 0);
+
+    // Partly cancelled: the answer that came, alone in its array.
+    let (_, y) = open(
+        post(json!([call(32), call(33)]))
+            .session(&id)
+            .header("accept", "application/json")
+            .send(&mut s, now),
+    );
+    let calls = call_events(&mut s);
+    let (sid, rid) = calls
+        .iter()
+        .find(|(_, r)| *r == RequestId::from(32u64))
+        .cloned()
+        .expect("call 32");
+    let _ = full(post(cancel(33)).session(&id).send(&mut s, now));
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .respond_call_tool(&rid, CallToolResult::text("ok"))
+        .unwrap();
+    let (data, ended) = drain(&mut s, y);
+    assert!(ended);
+    let v: Value = serde_json::from_slice(&data).expect("a JSON body");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    assert_eq!(v[0]["id"], 32);
+    assert_eq!(v[0]["result"]["content"][0]["text"], "ok");
+    assert_eq!(s.open_exchanges(), 0);
+}
+
 #[test]
 fn tool_call_streams_progress_then_the_answer() {
     let now = Instant::now();
