@@ -613,7 +613,7 @@ fn list_command(opts: &Options, target: &str, only: Option<&String>) -> Result<E
 /// syntax, from the server's reflection (from the compiled-in descriptors,
 /// saying so, when the server answers no reflection).
 fn describe_command(opts: &Options, target: &str, symbol: &str) -> Result<ExitCode, String> {
-    let pool = match reflection(opts, target).and_then(|s| s.pool(&[symbol.to_owned()])) {
+    let pool = match reflection(opts, target).and_then(|s| s.symbol_pool(symbol)) {
         Ok(pool) => pool,
         Err(e @ Failure::Answer(_)) => return Err(format!("{target}: {e}")),
         Err(e @ Failure::NoReflection(_)) => {

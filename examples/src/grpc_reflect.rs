@@ -9,7 +9,7 @@
 
 use prost::Message;
 use prost_reflect::prost_types::FileDescriptorProto;
-use prost_reflect::{DescriptorPool, Kind as FieldKind, MessageDescriptor};
+use prost_reflect::{Cardinality, DescriptorPool, Kind as FieldKind, MessageDescriptor, Syntax};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -127,6 +127,25 @@ impl Server<'_> {
         pool.add_file_descriptor_protos(files.into_values())
             .map_err(|e| Failure::Answer(format!("the server's descriptors: {e}")))?;
         Ok(pool)
+    }
+
+    /// The descriptors `describe SYMBOL` needs: the file declaring
+    /// `symbol`, or, when the server finds no such symbol, the file
+    /// declaring its parent (a method's service, a nested type's message).
+    /// Servers need not index a method's full name: grpcio's reflection
+    /// (Python's descriptor pool) answers NOT_FOUND for
+    /// `pkg.Service.Method` and finds `pkg.Service`. When the parent is not
+    /// found either, the error is the symbol's own.
+    pub(crate) fn symbol_pool(&self, symbol: &str) -> Result<DescriptorPool, Failure> {
+        match self.pool(&[symbol.to_owned()]) {
+            Err(Failure::Answer(e)) => match symbol.rsplit_once('.') {
+                Some((parent, _)) if !parent.is_empty() => self
+                    .pool(&[parent.to_owned()])
+                    .map_err(|_| Failure::Answer(e)),
+                _ => Err(Failure::Answer(e)),
+            },
+            other => other,
+        }
     }
 
     /// One reflection stream carrying `requests`: the answers, in order.
@@ -286,25 +305,41 @@ fn rpc(m: &prost_reflect::MethodDescriptor) -> String {
     )
 }
 
-/// `message Name { fields; nested messages and enums }`, indented.
+/// `message Name { fields; nested messages and enums }`, indented. The
+/// fields of a oneof are printed inside its `oneof name { … }` block, where
+/// the first of them stands, as in the `.proto` file (flat, they would read
+/// as independent fields that can all be set); a proto3 `optional` field
+/// (a synthetic oneof) and proto2 labels are printed as written.
 fn message_body(message: &MessageDescriptor, indent: &str, out: &mut String) {
     let _ = writeln!(out, "{indent}message {} {{", message.name());
+    let mut oneofs_done = BTreeSet::new();
     for field in message.fields() {
-        let ty = if field.is_map() {
-            match field.kind() {
-                FieldKind::Message(entry) => {
-                    let key = entry.map_entry_key_field().kind();
-                    let value = entry.map_entry_value_field().kind();
-                    format!("map<{}, {}>", kind_name(&key), kind_name(&value))
+        match field.containing_oneof() {
+            Some(oneof) if !oneof.is_synthetic() => {
+                if !oneofs_done.insert(oneof.name().to_owned()) {
+                    continue;
                 }
-                other => kind_name(&other),
+                let _ = writeln!(out, "{indent}  oneof {} {{", oneof.name());
+                for member in oneof.fields() {
+                    let _ = writeln!(out, "{indent}    {}", field_line(&member, ""));
+                }
+                let _ = writeln!(out, "{indent}  }}");
             }
-        } else if field.is_list() {
-            format!("repeated {}", kind_name(&field.kind()))
-        } else {
-            kind_name(&field.kind())
-        };
-        let _ = writeln!(out, "{indent}  {ty} {} = {};", field.name(), field.number());
+            _ => {
+                let label = match field.cardinality() {
+                    _ if field.is_list() && !field.is_map() => "repeated ",
+                    Cardinality::Required => "required ",
+                    _ if field.field_descriptor_proto().proto3_optional() => "optional ",
+                    Cardinality::Optional
+                        if message.parent_file().syntax() == Syntax::Proto2 && !field.is_map() =>
+                    {
+                        "optional "
+                    }
+                    _ => "",
+                };
+                let _ = writeln!(out, "{indent}  {}", field_line(&field, label));
+            }
+        }
     }
     let inner = format!("{indent}  ");
     for nested in message.child_messages().filter(|m| !m.is_map_entry()) {
@@ -321,6 +356,19 @@ fn message_body(message: &MessageDescriptor, indent: &str, out: &mut String) {
     if !indent.is_empty() {
         out.push('\n');
     }
+}
+
+/// `label type name = number;` for one field (maps as `map<K, V>`).
+fn field_line(field: &prost_reflect::FieldDescriptor, label: &str) -> String {
+    let ty = match field.kind() {
+        FieldKind::Message(entry) if field.is_map() => {
+            let key = entry.map_entry_key_field().kind();
+            let value = entry.map_entry_value_field().kind();
+            format!("map<{}, {}>", kind_name(&key), kind_name(&value))
+        }
+        other => kind_name(&other),
+    };
+    format!("{label}{ty} {} = {};", field.name(), field.number())
 }
 
 fn kind_name(kind: &FieldKind) -> String {
@@ -376,7 +424,82 @@ mod tests {
             r.contains("repeated .grpc.testing.ResponseParameters response_parameters = 2;"),
             "{r}"
         );
+        // A oneof's fields inside their block, as the .proto has them:
+        // ServerReflectionRequest has `string host = 1;` then
+        // `oneof message_request { … }`.
+        let q = describe(&pool, "grpc.reflection.v1.ServerReflectionRequest").unwrap();
+        assert!(
+            q.contains(
+                "  string host = 1;\n  oneof message_request {\n    string file_by_filename = 3;\n    string file_containing_symbol = 4;\n"
+            ),
+            "{q}"
+        );
+        assert!(q.contains("    string list_services = 7;\n  }\n}"), "{q}");
         assert!(describe(&pool, "no.Such").is_none());
         assert!(describe(&pool, "grpc.health.v1.Health.Nope").is_none());
+    }
+
+    /// proto3 `optional` (a synthetic oneof) and proto2 labels are printed
+    /// as the `.proto` has them, not as a oneof nor as plain fields.
+    #[test]
+    fn describes_optional_and_proto2_labels() {
+        use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+        use prost_reflect::prost_types::{
+            DescriptorProto, FieldDescriptorProto, OneofDescriptorProto,
+        };
+        let field = |name: &str, number: i32, label: Label, oneof: Option<i32>, optional: bool| {
+            FieldDescriptorProto {
+                name: Some(name.into()),
+                number: Some(number),
+                label: Some(label as i32),
+                r#type: Some(Type::String as i32),
+                oneof_index: oneof,
+                proto3_optional: optional.then_some(true),
+                json_name: Some(name.into()),
+                ..Default::default()
+            }
+        };
+        let file = |name: &str, syntax: &str, message: DescriptorProto| FileDescriptorProto {
+            name: Some(name.into()),
+            package: Some("t".into()),
+            syntax: Some(syntax.into()),
+            message_type: vec![message],
+            ..Default::default()
+        };
+        let three = DescriptorProto {
+            name: Some("Three".into()),
+            field: vec![
+                field("plain", 1, Label::Optional, None, false),
+                field("maybe", 2, Label::Optional, Some(0), true),
+                field("many", 3, Label::Repeated, None, false),
+            ],
+            oneof_decl: vec![OneofDescriptorProto {
+                name: Some("_maybe".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let two = DescriptorProto {
+            name: Some("Two".into()),
+            field: vec![
+                field("a", 1, Label::Optional, None, false),
+                field("b", 2, Label::Required, None, false),
+            ],
+            ..Default::default()
+        };
+        let mut pool = DescriptorPool::new();
+        pool.add_file_descriptor_protos([
+            file("three.proto", "proto3", three),
+            file("two.proto", "proto2", two),
+        ])
+        .unwrap();
+        assert_eq!(
+            describe(&pool, "t.Three").unwrap(),
+            "t.Three is a message:\nmessage Three {\n  string plain = 1;\n  optional string maybe = 2;\n  repeated string many = 3;\n}"
+        );
+        assert_eq!(
+            describe(&pool, "t.Two").unwrap(),
+            "t.Two is a message:\nmessage Two {\n  optional string a = 1;\n  required string b = 2;\n}"
+        );
     }
 }

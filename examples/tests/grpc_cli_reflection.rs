@@ -203,3 +203,69 @@ fn wirestate_serve_reflection_on_every_runtime() {
         );
     }
 }
+
+/// A server whose reflection finds services, messages and files but not a
+/// method's full name, as grpcio's (Python's descriptor pool) does:
+/// `describe pkg.Service.Method` looks up the service and describes the
+/// method from it. Failed before: "shop.v1.Cart.Check: not found", exit 1.
+#[test]
+fn a_method_is_described_through_a_server_that_finds_only_its_service() {
+    use wirestate_grpc_reflection::V1_PATH;
+    use wirestate_proto::grpc::reflection::v1::server_reflection_request::MessageRequest;
+    use wirestate_proto::grpc::reflection::v1::server_reflection_response::MessageResponse;
+    use wirestate_proto::grpc::reflection::v1::{
+        ErrorResponse, ServerReflectionRequest, ServerReflectionResponse,
+    };
+    let reflection = Reflection::builder()
+        .register_file_descriptor_set(wirestate_proto::FILE_DESCRIPTOR_SET)
+        .unwrap()
+        .register_file_descriptor_set(&cart_set())
+        .unwrap()
+        .advertise("shop.v1.Cart")
+        .build()
+        .unwrap();
+    let server = Server::new().bidi_streaming(
+        V1_PATH,
+        move |request: Request<wirestate_blocking::grpc::Streaming<ServerReflectionRequest>>| {
+            let mut session = reflection.session();
+            let answers = request.message.map(move |request| {
+                request.map(|request| match &request.message_request {
+                    Some(MessageRequest::FileContainingSymbol(s)) if s == "shop.v1.Cart.Check" => {
+                        ServerReflectionResponse {
+                            valid_host: String::new(),
+                            original_request: Some(request.clone()),
+                            message_response: Some(MessageResponse::ErrorResponse(ErrorResponse {
+                                error_code: 5,
+                                error_message: "not found".into(),
+                            })),
+                        }
+                    }
+                    _ => session.answer(request),
+                })
+            });
+            Ok::<_, wirestate_blocking::grpc::Status>(Response::new(answers))
+        },
+    );
+    let http = wirestate_blocking::Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = http.local_addr().unwrap().to_string();
+    let handle = http.handle();
+    std::thread::spawn(move || http.serve(server));
+    for rt in ["tokio", "blocking"] {
+        let o = grpc(&["--runtime", rt, &addr, "describe", "shop.v1.Cart.Check"]);
+        assert!(o.status.success(), "{rt}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "shop.v1.Cart.Check is a method:\nrpc Check ( .grpc.health.v1.HealthCheckRequest ) returns ( .grpc.health.v1.HealthCheckResponse );\n"
+        );
+        // A name that is neither, under a service that exists: still an
+        // error, not a panic or an empty success.
+        let o = grpc(&["--runtime", rt, &addr, "describe", "shop.v1.Cart.Nope"]);
+        assert!(!o.status.success());
+        assert!(
+            text(&o.stderr).contains("shop.v1.Cart.Nope"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    handle.shutdown();
+}
