@@ -478,6 +478,13 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
                     let m = method(&pool, path).map_err(|_| unknown)?;
                     (pool, m)
                 }
+                // Not knowing the method is not the news when the server
+                // could not be asked.
+                Err(e @ Failure::Unreachable(_)) => {
+                    return Err(format!(
+                        "{e}; {path} is not compiled in, and the server could not be asked for it"
+                    ));
+                }
                 Err(e) => return Err(format!("{unknown}; {e}")),
             }
         }
@@ -575,8 +582,8 @@ fn reflection<'a>(
         runtime: opts.runtime,
         tls: opts.tls.clone(),
         target,
-        addr: resolve(target).map_err(Failure::NoReflection)?,
-        metadata: metadata(&opts.headers).map_err(Failure::NoReflection)?,
+        addr: resolve(target).map_err(Failure::Unreachable)?,
+        metadata: metadata(&opts.headers).map_err(Failure::Unreachable)?,
         timeout: opts.timeout,
     })
 }
@@ -596,6 +603,8 @@ fn list_command(opts: &Options, target: &str, only: Option<&String>) -> Result<E
     let lines = match reflected {
         Ok(lines) => lines,
         Err(e @ Failure::Answer(_)) => return Err(format!("{target}: {e}")),
+        // Its message names the address (or the header) already.
+        Err(e @ Failure::Unreachable(_)) => return Err(e.to_string()),
         Err(e @ Failure::NoReflection(_)) => {
             eprintln!("wirestate: {target}: {e}; listing the compiled-in services instead");
             let pool = pool()?;
@@ -616,6 +625,8 @@ fn describe_command(opts: &Options, target: &str, symbol: &str) -> Result<ExitCo
     let pool = match reflection(opts, target).and_then(|s| s.symbol_pool(symbol)) {
         Ok(pool) => pool,
         Err(e @ Failure::Answer(_)) => return Err(format!("{target}: {e}")),
+        // Its message names the address (or the header) already.
+        Err(e @ Failure::Unreachable(_)) => return Err(e.to_string()),
         Err(e @ Failure::NoReflection(_)) => {
             eprintln!("wirestate: {target}: {e}; describing from the compiled-in services instead");
             pool()?

@@ -39,6 +39,13 @@ pub(crate) enum Failure {
     /// The server answered, and the answer is an error (NOT_FOUND) or
     /// unusable.
     Answer(String),
+    /// The server was not reached (its name not resolved, the connection
+    /// refused or reset, no answer in time: UNAVAILABLE or
+    /// DEADLINE_EXCEEDED), or the request could not be made (a bad
+    /// header): an error to report, not a sign that the server has no
+    /// reflection — describing the compiled-in services then would answer
+    /// a question about a server that was never asked.
+    Unreachable(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -46,6 +53,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::NoReflection(e) => write!(f, "no server reflection: {e}"),
             Failure::Answer(e) => write!(f, "server reflection: {e}"),
+            Failure::Unreachable(e) => write!(f, "{e}"),
         }
     }
 }
@@ -162,8 +170,13 @@ impl Server<'_> {
             Err(s) if s.code == Code::Unimplemented => self.stream(V1ALPHA_PATH, &requests),
             other => other,
         };
-        let answers = answers
-            .map_err(|s| Failure::NoReflection(format!("{} ({})", s.message, s.code.name())))?;
+        let answers = answers.map_err(|s| {
+            let e = format!("{} ({})", s.message, s.code.name());
+            match s.code {
+                Code::Unavailable | Code::DeadlineExceeded => Failure::Unreachable(e),
+                _ => Failure::NoReflection(e),
+            }
+        })?;
         if answers.len() != requests.len() {
             return Err(Failure::Answer(format!(
                 "{} answers to {} requests",

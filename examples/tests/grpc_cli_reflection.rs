@@ -269,3 +269,52 @@ fn a_method_is_described_through_a_server_that_finds_only_its_service() {
     }
     handle.shutdown();
 }
+
+/// A server that cannot be reached (connection refused, a name that does
+/// not resolve) or a request that cannot be made (a bad header) is an
+/// error for `list`, `describe` and a call to a method not compiled in:
+/// non-zero exit, the reason on stderr, nothing on stdout. Failed before:
+/// `list` printed the compiled-in services and exited 0, as if the server
+/// had answered without reflection, and a call said "unknown method".
+#[test]
+fn an_unreachable_server_is_an_error_not_a_fallback() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = format!("127.0.0.1:{port}");
+    for rt in ["tokio", "smol", "blocking"] {
+        for args in [
+            vec!["--runtime", rt, &down, "list"],
+            vec!["--runtime", rt, &down, "describe", "shop.v1.Cart"],
+            vec!["--runtime", rt, &down, "/shop.v1.Cart/Check", "{}"],
+            vec!["--runtime", rt, "nosuchhost.invalid:80", "list"],
+        ] {
+            let o = grpc(&args);
+            assert!(!o.status.success(), "{args:?}");
+            assert!(o.stdout.is_empty(), "{args:?}: {}", text(&o.stdout));
+            let err = text(&o.stderr);
+            assert!(
+                !err.contains("compiled-in") && !err.contains("unknown method"),
+                "{args:?}: {err}"
+            );
+            assert!(
+                err.contains(&down) || err.contains("nosuchhost.invalid"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    // A header that cannot be sent is the user's mistake, said as such.
+    let (addr, handle) = start_user(false);
+    let o = grpc(&["-H", "no colon", &addr.to_string(), "list"]);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("want `key: value`"),
+        "{}",
+        text(&o.stderr)
+    );
+    handle.shutdown();
+}
