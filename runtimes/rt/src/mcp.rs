@@ -37,6 +37,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -104,6 +105,111 @@ type CompleteFn =
 struct Registry {
     config: Config,
     handlers: Handlers<ToolFn, ResourceFn, PromptFn, CompleteFn>,
+    /// The handlers running now, by transport, session and request: what
+    /// `notifications/cancelled` (or the end of an HTTP session) stops.
+    running: Mutex<BTreeMap<RunningKey, Arc<Cancel>>>,
+}
+
+/// A running handler's key: its transport (the address of its [`Port`],
+/// alive while the handler holds it), session and request.
+type RunningKey = (usize, Option<SessionId>, RequestId);
+
+/// The cancellation of one request: set once, and the handler's task
+/// woken so that it stops at once, not at its next wake-up.
+#[derive(Debug, Default)]
+struct Cancel {
+    cancelled: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Cancel {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    fn fire(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn register(&self, waker: &Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+impl Registry {
+    fn running(&self) -> MutexGuard<'_, BTreeMap<RunningKey, Arc<Cancel>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The key of `port` in [`Registry::running`].
+fn port_key(port: &Arc<dyn Port>) -> usize {
+    Arc::as_ptr(port).cast::<()>() as usize
+}
+
+/// Removes its handler from [`Registry::running`] when the handler's
+/// future ends or is dropped (only its own entry: a later request that
+/// reused the id after the answer has an entry of its own).
+struct Running {
+    registry: Arc<Registry>,
+    key: RunningKey,
+    cancel: Arc<Cancel>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self.registry.running();
+        if running
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cancel))
+        {
+            running.remove(&self.key);
+        }
+    }
+}
+
+/// `handler` (the whole of a request's work: the handler and its answer),
+/// registered as running until it ends, and dropped unanswered as soon as
+/// the client cancels the request: MCP asks a server to stop work on a
+/// cancelled request, and its answer would be dropped anyway. The
+/// handler's future is dropped at its next `.await` (its task is woken for
+/// that); code between two `.await`s can look at
+/// [`RequestContext::is_cancelled`].
+fn cancellable(
+    registry: &Arc<Registry>,
+    key: RunningKey,
+    cancel: Arc<Cancel>,
+    handler: BoxFuture<()>,
+) -> BoxFuture<()> {
+    registry.running().insert(key.clone(), cancel.clone());
+    let running = Running {
+        registry: registry.clone(),
+        key,
+        cancel,
+    };
+    let mut handler = Some(handler);
+    Box::pin(std::future::poll_fn(move |cx| {
+        let cancel = &running.cancel;
+        if !cancel.is_cancelled() {
+            cancel.register(cx.waker());
+        }
+        if cancel.is_cancelled() {
+            // Dropped here, with whatever it was waiting on.
+            handler = None;
+            return Poll::Ready(());
+        }
+        match handler.as_mut() {
+            Some(h) => h.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        }
+    }))
 }
 
 /// Builds an [`McpServer`].
@@ -287,6 +393,7 @@ impl McpServer {
             registry: Registry {
                 config: Config::default(),
                 handlers: Handlers::default(),
+                running: Mutex::new(BTreeMap::new()),
             },
         }
     }
@@ -589,6 +696,7 @@ pub struct RequestContext {
     progress: Option<ProgressToken>,
     meta: Option<RequestMeta>,
     input: InputResponses,
+    cancel: Arc<Cancel>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -604,6 +712,15 @@ impl RequestContext {
     /// The request being served.
     pub fn request_id(&self) -> &RequestId {
         &self.request
+    }
+
+    /// Whether the client cancelled this request
+    /// (`notifications/cancelled`), or its HTTP session ended. The
+    /// handler's future is dropped at its next `.await` once it is, so
+    /// only work done without awaiting (a loop of blocking computation)
+    /// needs to look.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 
     /// The HTTP session (`None` on stdio).
@@ -770,6 +887,13 @@ fn on_event(
         progress: progress_token(meta),
         meta: request_meta(meta),
         input: InputResponses::from_extra(extra),
+        cancel: Arc::new(Cancel::default()),
+    };
+    let transport = port_key(&port);
+    // Each handler is stopped when its request is cancelled.
+    let spawn = |ctx: &RequestContext, handler: BoxFuture<()>| {
+        let key = (transport, session.clone(), ctx.request.clone());
+        spawn(cancellable(registry, key, ctx.cancel.clone(), handler));
     };
     let respond = |ctx: RequestContext, answer: AnswerFn| {
         let mut answer = Some(answer);
@@ -800,70 +924,88 @@ fn on_event(
             } = params;
             let handler = handlers.tool(&name);
             let ctx = ctx(id, meta.as_ref(), &extra);
-            spawn(Box::pin(async move {
-                let result = match handler {
-                    Some(f) => {
-                        let c = ctx.clone();
-                        caught(c.request.clone(), move || {
-                            f(c, arguments.unwrap_or_default())
-                        })
-                        .await
-                    }
-                    None => Err(ToolError::unknown_tool(&name)),
-                };
-                respond(ctx, Box::new(move |s, id| answer_tool(s, id, result)));
-            }));
+            spawn(
+                &ctx.clone(),
+                Box::pin(async move {
+                    let result = match handler {
+                        Some(f) => {
+                            let c = ctx.clone();
+                            caught(c.request.clone(), move || {
+                                f(c, arguments.unwrap_or_default())
+                            })
+                            .await
+                        }
+                        None => Err(ToolError::unknown_tool(&name)),
+                    };
+                    respond(ctx, Box::new(move |s, id| answer_tool(s, id, result)));
+                }),
+            );
         }
         ServerEvent::ReadResource { id, params } => {
             let uri = params.uri;
             let found = handlers.resource(&uri);
             let ctx = ctx(id, params.meta.as_ref(), &params.extra);
             let stateless = ctx.meta.is_some();
-            spawn(Box::pin(async move {
-                let result = match found {
-                    Some((f, vars)) => {
-                        let (c, uri) = (ctx.clone(), uri.clone());
-                        caught(c.request.clone(), move || {
-                            f(c, ResourceRequest { uri, vars })
-                        })
-                        .await
-                    }
-                    None => Err(ToolError::resource_not_found(&uri, stateless)),
-                };
-                respond(
-                    ctx,
-                    Box::new(move |s, id| answer_read_resource(s, id, result)),
-                );
-            }));
+            spawn(
+                &ctx.clone(),
+                Box::pin(async move {
+                    let result = match found {
+                        Some((f, vars)) => {
+                            let (c, uri) = (ctx.clone(), uri.clone());
+                            caught(c.request.clone(), move || {
+                                f(c, ResourceRequest { uri, vars })
+                            })
+                            .await
+                        }
+                        None => Err(ToolError::resource_not_found(&uri, stateless)),
+                    };
+                    respond(
+                        ctx,
+                        Box::new(move |s, id| answer_read_resource(s, id, result)),
+                    );
+                }),
+            );
         }
         ServerEvent::GetPrompt { id, params } => {
             let found = handlers.prompt(&params.name);
             let args = params.arguments.unwrap_or_default();
             let ctx = ctx(id, params.meta.as_ref(), &params.extra);
-            spawn(Box::pin(async move {
-                let result = match found {
-                    None => Err(ToolError::unknown_prompt()),
-                    Some((prompt, f)) => match check_prompt_arguments(&prompt, &args) {
-                        Ok(()) => {
-                            let c = ctx.clone();
-                            caught(c.request.clone(), move || f(c, args)).await
-                        }
-                        Err(e) => Err(e),
-                    },
-                };
-                respond(ctx, Box::new(move |s, id| answer_get_prompt(s, id, result)));
-            }));
+            spawn(
+                &ctx.clone(),
+                Box::pin(async move {
+                    let result = match found {
+                        None => Err(ToolError::unknown_prompt()),
+                        Some((prompt, f)) => match check_prompt_arguments(&prompt, &args) {
+                            Ok(()) => {
+                                let c = ctx.clone();
+                                caught(c.request.clone(), move || f(c, args)).await
+                            }
+                            Err(e) => Err(e),
+                        },
+                    };
+                    respond(ctx, Box::new(move |s, id| answer_get_prompt(s, id, result)));
+                }),
+            );
         }
         ServerEvent::Complete { id, params } => {
             let f = handlers.complete.clone();
             let ctx = ctx(id, None, &Map::new());
-            spawn(Box::pin(async move {
-                let result = match f {
-                    Some(f) => caught(ctx.request.clone(), move || f(params)).await,
-                    None => Ok(no_completion()),
-                };
-                respond(ctx, Box::new(move |s, id| answer_complete(s, id, result)));
-            }));
+            spawn(
+                &ctx.clone(),
+                Box::pin(async move {
+                    let result = match f {
+                        Some(f) => caught(ctx.request.clone(), move || f(params)).await,
+                        None => Ok(no_completion()),
+                    };
+                    respond(ctx, Box::new(move |s, id| answer_complete(s, id, result)));
+                }),
+            );
+        }
+        ServerEvent::Cancelled { id, .. } => {
+            let running = registry.running();
+            if let Some(cancel) = running.get(&(transport, session.clone(), id)) {
+                cancel.fire();
+            }
         }
         ServerEvent::Invalid(e) => tracing::debug!(error = %e, "mcp: refused input"),
         _ => {}
@@ -1066,6 +1208,13 @@ impl<R: Runtime> HttpShared<R> {
                     HttpEvent::SessionClosed { session, reason } => {
                         tracing::debug!(%session, ?reason, "mcp session closed");
                         st.waiters.retain(|(s, _), _| s.as_ref() != Some(&session));
+                        // Nobody is left to answer: its handlers stop.
+                        let transport = port_key(&port);
+                        for ((t, s, _), cancel) in self.registry.running().iter() {
+                            if *t == transport && s.as_ref() == Some(&session) {
+                                cancel.fire();
+                            }
+                        }
                     }
                     HttpEvent::Refused(e) => tracing::debug!(error = %e, "mcp request refused"),
                     _ => {}
