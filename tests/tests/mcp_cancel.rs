@@ -255,3 +255,161 @@ fn call_times_out_over_http(era: wirestate_mcp::Era) {
         served.abort();
     });
 }
+
+// ---- the blocking runtime's server ----
+
+/// `spin` on `wirestate_blocking::mcp_server`: a blocking handler can only
+/// stop itself, so it looks at `is_cancelled` between its steps.
+fn blocking_server(seen: Arc<Seen>) -> wirestate_blocking::mcp_server::McpServer {
+    use wirestate_blocking::mcp_server as b;
+    b::McpServer::builder()
+        .name("mcp-cancel-test", "0.0.1")
+        .tool_with_context(
+            "spin",
+            "Counts steps of 10 ms until cancelled.",
+            move |ctx: &b::RequestContext, a: SpinArgs| {
+                let _guard = EndGuard(seen.clone());
+                for _ in 0..a.steps {
+                    if ctx.is_cancelled() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                    seen.steps.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok::<_, ToolError>("spun".to_string())
+            },
+        )
+        .build()
+}
+
+fn line(v: &Value) -> Vec<u8> {
+    let mut line = serde_json::to_vec(v).unwrap();
+    line.push(b'\n');
+    line
+}
+
+#[test]
+fn a_cancelled_call_is_seen_by_a_blocking_handler_on_stdio() {
+    use std::io::{BufRead, Write};
+    let seen = Arc::new(Seen::default());
+    let server = blocking_server(seen.clone());
+    let (in_r, mut in_w) = std::io::pipe().unwrap();
+    let (out_r, out_w) = std::io::pipe().unwrap();
+    let served = std::thread::spawn(move || server.serve_io(in_r, out_w));
+    for v in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "spin", "arguments": {"steps": 500}}}),
+    ] {
+        in_w.write_all(&line(&v)).unwrap();
+    }
+    let start = Instant::now();
+    while seen.steps.load(Ordering::SeqCst) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "not started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    in_w.write_all(&line(&json!({"jsonrpc": "2.0",
+        "method": "notifications/cancelled", "params": {"requestId": 2}})))
+        .unwrap();
+    while !seen.ended.load(Ordering::SeqCst) {
+        assert!(start.elapsed() < Duration::from_secs(10), "not ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let steps = seen.steps.load(Ordering::SeqCst);
+    assert!(steps < 500, "it ran to its end: {steps} steps");
+    in_w.write_all(&line(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"})))
+        .unwrap();
+    drop(in_w);
+    let ids: Vec<Value> = std::io::BufReader::new(out_r)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [json!(1), json!(3)],
+        "the cancelled call is not answered"
+    );
+    served.join().unwrap().unwrap();
+}
+
+/// Over Streamable HTTP on the blocking server: a session's DELETE
+/// cancels its calls in progress.
+#[test]
+fn a_deleted_session_cancels_its_calls_on_the_blocking_server() {
+    use wirestate_blocking::{BlockingBody, Server};
+    let seen = Arc::new(Seen::default());
+    let mcp = blocking_server(seen.clone()).http(Default::default());
+    let server = Server::bind("127.0.0.1:0", Default::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let served = std::thread::spawn(move || {
+        let _ = server.serve(move |req: http::Request<BlockingBody>| mcp.handle(req));
+    });
+    runtime().block_on(async {
+        let mut config = McpClientConfig::default();
+        config.session.era = wirestate_mcp::Era::Legacy;
+        config.session.jsonrpc.request_timeout = Some(Duration::from_secs(20));
+        let url = format!("http://{addr}/");
+        let client = wirestate_tokio::mcp::connect_http(&url, config)
+            .await
+            .expect("connect");
+        let mut args = serde_json::Map::new();
+        args.insert("steps".into(), json!(500));
+        let call = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call_tool("spin", Some(args)).await })
+        };
+        wait_for("the handler did not start", || {
+            seen.steps.load(Ordering::SeqCst) >= 2
+        })
+        .await;
+        // close() sends DELETE.
+        let _ = client.close().await;
+        check_stopped(&seen).await;
+        call.abort();
+    });
+    handle.shutdown();
+    let _ = served.join();
+}
+
+/// The same on the async server: a session's DELETE drops its handlers.
+#[test]
+fn a_deleted_session_cancels_its_calls() {
+    let seen = Arc::new(Seen::default());
+    let handler = server(seen.clone()).http(wirestate_tokio::TokioRuntime, Default::default());
+    runtime().block_on(async {
+        let stop = Shutdown::new();
+        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
+        let stopped = stop.clone();
+        let served = tokio::spawn(async move {
+            wirestate_tokio::serve(listener, handler, Default::default(), stopped).await
+        });
+        let mut config = McpClientConfig::default();
+        config.session.era = wirestate_mcp::Era::Legacy;
+        config.session.jsonrpc.request_timeout = Some(Duration::from_secs(20));
+        let client = wirestate_tokio::mcp::connect_http(&format!("http://{addr}/"), config)
+            .await
+            .expect("connect");
+        let mut args = serde_json::Map::new();
+        args.insert("steps".into(), json!(500));
+        let call = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call_tool("spin", Some(args)).await })
+        };
+        wait_for("the handler did not start", || {
+            seen.steps.load(Ordering::SeqCst) >= 2
+        })
+        .await;
+        let _ = client.close().await;
+        check_stopped(&seen).await;
+        call.abort();
+        stop.trigger();
+        served.abort();
+    });
+}

@@ -42,7 +42,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,40 @@ struct Registry {
     running: AtomicUsize,
     /// The threads that run calls off the transport's own threads.
     pool: Arc<Pool>,
+    /// The cancellation flags of the calls in progress, by transport,
+    /// session and request: what `notifications/cancelled` (or the end of
+    /// an HTTP session) sets.
+    cancels: Mutex<BTreeMap<CancelKey, Arc<AtomicBool>>>,
+}
+
+/// A call's key in [`Registry::cancels`]: its transport (the address of
+/// its [`Port`], alive while the call holds it), session and request.
+type CancelKey = (usize, Option<SessionId>, RequestId);
+
+/// The key of `port` in [`Registry::cancels`].
+fn port_key(port: &Arc<dyn Port>) -> usize {
+    Arc::as_ptr(port).cast::<()>() as usize
+}
+
+/// Removes its call's flag from [`Registry::cancels`] when the call ends
+/// (only its own: a later request that reused the id after the answer
+/// has a flag of its own).
+struct Cancellable {
+    registry: Arc<Registry>,
+    key: CancelKey,
+    flag: Arc<AtomicBool>,
+}
+
+impl Drop for Cancellable {
+    fn drop(&mut self) {
+        let mut cancels = lock(&self.registry.cancels);
+        if cancels
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flag))
+        {
+            cancels.remove(&self.key);
+        }
+    }
 }
 
 /// Builds an [`McpServer`].
@@ -328,6 +362,7 @@ pub struct RequestContext {
     progress: Option<ProgressToken>,
     meta: Option<RequestMeta>,
     input: InputResponses,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -343,6 +378,15 @@ impl RequestContext {
     /// The request being served.
     pub fn request_id(&self) -> &RequestId {
         &self.request
+    }
+
+    /// Whether the client cancelled this request
+    /// (`notifications/cancelled`), or its HTTP session ended: a handler
+    /// that works for long looks, and stops (its answer would be dropped
+    /// anyway). A handler waiting for the client's answer (sampling,
+    /// elicitation) gets an error once its request is cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
     }
 
     /// The HTTP session (`None` on stdio and WebSocket).
@@ -455,10 +499,18 @@ impl RequestContext {
         }
         self.port.will_wait();
         loop {
-            let wait = deadline.map_or(Duration::from_secs(1), |d: Instant| {
-                d.saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(1))
-            });
+            if self.is_cancelled() {
+                return Err(ToolError::Client("the request was cancelled".into()));
+            }
+            // Woken at least every CANCEL_POLL to look at the flag: a
+            // cancellation arrives on another thread, with no channel to
+            // this one.
+            let wait = deadline
+                .map_or(Duration::from_secs(1), |d: Instant| {
+                    d.saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1))
+                })
+                .min(CANCEL_POLL);
             match rx.recv_timeout(wait) {
                 Ok(answer) => return Ok(answer),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -528,6 +580,10 @@ impl Drop for Admitted {
     }
 }
 
+/// How often a handler waiting for the client's answer looks whether its
+/// own request was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
 /// A call admitted to run: its context and its handler's work. Where it
 /// runs is the transport's choice: on the thread that read it when that
 /// costs no hand-off and cannot hold up its own stream (stdio; Streamable
@@ -547,6 +603,7 @@ struct Job {
     /// go out.
     streams: bool,
     _admitted: Admitted,
+    _cancellable: Cancellable,
 }
 
 impl Job {
@@ -558,6 +615,7 @@ impl Job {
             ctx,
             work,
             _admitted,
+            _cancellable,
             ..
         } = self;
         let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx))) {
@@ -700,12 +758,24 @@ fn admit(
         refused.push((ctx.request, error));
         return;
     }
+    let key = (
+        port_key(&ctx.port),
+        ctx.session.clone(),
+        ctx.request.clone(),
+    );
+    lock(&registry.cancels).insert(key.clone(), ctx.cancelled.clone());
+    let cancellable = Cancellable {
+        registry: registry.clone(),
+        key,
+        flag: ctx.cancelled.clone(),
+    };
     jobs.push(Job {
         ctx,
         work,
         inline: false,
         streams: false,
         _admitted: Admitted(registry.clone()),
+        _cancellable: cancellable,
     });
 }
 
@@ -728,6 +798,7 @@ fn on_event(
         progress: progress_token(meta),
         meta: request_meta(meta),
         input: InputResponses::from_extra(extra),
+        cancelled: Arc::new(AtomicBool::new(false)),
     };
     let handlers = &registry.handlers;
     let event = match route_answer(waiters, session.as_ref(), event) {
@@ -818,6 +889,12 @@ fn on_event(
                 jobs,
                 refused,
             );
+        }
+        ServerEvent::Cancelled { id, .. } => {
+            let key = (port_key(port), session, id);
+            if let Some(flag) = lock(&registry.cancels).get(&key) {
+                flag.store(true, Ordering::Release);
+            }
         }
         ServerEvent::Invalid(e) => tracing::debug!(error = %e, "mcp: refused input"),
         _ => {}
@@ -1206,6 +1283,7 @@ impl McpServer {
                 max_threads: 256,
                 running: AtomicUsize::new(0),
                 pool: Arc::default(),
+                cancels: Mutex::new(BTreeMap::new()),
             },
         }
     }
@@ -1619,6 +1697,13 @@ impl HttpShared {
                     st.waiters.retain(|(s, _), _| s.as_ref() != Some(&session));
                     // Its open responses end: let every waiter look.
                     wake_all = true;
+                    // Nobody is left to answer: its calls are cancelled.
+                    let transport = port_key(&port);
+                    for ((t, s, _), flag) in lock(&self.registry.cancels).iter() {
+                        if *t == transport && s.as_ref() == Some(&session) {
+                            flag.store(true, Ordering::Release);
+                        }
+                    }
                 }
                 HttpEvent::Refused(e) => tracing::debug!(error = %e, "mcp request refused"),
                 _ => {}
