@@ -118,8 +118,9 @@
 //! | client streaming | `async fn echo_collect(&self, Request<impl IntoIterator<Item = EchoRequest>>) -> Result<Response<EchoResponse>, Status>`, and `fn start_echo_collect(&self) -> ClientStreamingCall<R, EchoRequest, EchoResponse>` to send one by one | the same, not `async`; `start_echo_collect` returns `Result<ClientStreamingCall<EchoRequest, EchoResponse>, Status>` |
 //! | bidirectional    | `fn echo_bidi(&self) -> StreamingCall<R, EchoRequest, EchoResponse>` (`send`, `close_send`, `message`, `metadata`, `trailers`) | `fn echo_bidi(&self) -> Result<StreamingCall<EchoRequest, EchoResponse>, Status>` (and `split` for two threads) |
 //!
-//! A method named like one of the stub's own (`new`, `channel`, …) gets
-//! `_rpc` appended. The examples call Echo, Health and the interop
+//! A method named like one of the stub's own (`new`, `channel`, …) or like a
+//! method of a trait it derives (`clone`, `fmt`) gets `_rpc` appended. The
+//! examples call Echo, Health and the interop
 //! `grpc.testing.TestService` through `EchoClient`, `HealthClient` and
 //! `TestServiceClient` (`examples/src/grpc.rs`, `grpc_blocking.rs`, and the
 //! interop client `examples/examples/interop_client.rs`); the stubs are
@@ -530,6 +531,9 @@ fn generate_server_router(config: &Config, service: &Service, buf: &mut String) 
         "/// Routes every method of `service` (a [`{name}Server`]) on `server`.\npub fn add_{}_server<S: {name}Server, R: {rt}::Runtime>(server: {rt}::Server<R>, service: S) -> {rt}::Server<R> {{",
         snake(name)
     );
+    // The trait method is called by its full path: `service` is an `Arc`,
+    // and `service.clone(request)` for an RPC named `Clone` would find
+    // `Arc::clone` first (as would any method `Arc` or `Deref` have).
     buf.push_str("    let service = ::std::sync::Arc::new(service);\n    server\n");
     for method in &service.methods {
         let path = method_path(service, method);
@@ -554,7 +558,7 @@ fn generate_server_router(config: &Config, service: &Service, buf: &mut String) 
         };
         let _ = writeln!(
             buf,
-            "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |{args}| {{\n                let service = service.clone();\n                async move {{ service.{}({call}).await }}\n            }}\n        }})",
+            "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |{args}| {{\n                let service = service.clone();\n                async move {{ <S as {name}Server>::{}(&service, {call}).await }}\n            }}\n        }})",
             method.name
         );
     }
@@ -588,7 +592,7 @@ fn generate_blocking_router(config: &Config, service: &Service, buf: &mut String
         };
         let _ = writeln!(
             buf,
-            "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |request: {request}| service.{}(request)\n        }})",
+            "        .{route}(\"{path}\", {{\n            let service = service.clone();\n            move |request: {request}| <S as {name}Server>::{}(&service, request)\n        }})",
             method.name
         );
     }
@@ -781,9 +785,14 @@ fn generate_server_trait(config: &Config, service: &Service, buf: &mut String) {
     buf.push_str("}\n\n");
 }
 
-/// The helper names a client stub defines itself; an RPC whose method
-/// name is one of these gets `_rpc` appended.
-const CLIENT_HELPERS: [&str; 9] = [
+/// The helper names a client stub defines itself, and the methods of the
+/// traits it derives (an inherent `clone(&self, request)` would shadow
+/// `Clone::clone`, so `client.clone()` would no longer compile); an RPC
+/// whose method name is one of these gets `_rpc` appended.
+const CLIENT_HELPERS: [&str; 12] = [
+    "clone",
+    "clone_from",
+    "fmt",
     "new",
     "with_options",
     "with_timeout",
@@ -1123,6 +1132,45 @@ mod tests {
                 ("upload".to_owned(), "start_upload_rpc".to_owned()),
                 ("start_upload".to_owned(), String::new()),
             ]
+        );
+    }
+
+    /// An RPC named `Clone`: the routers call the trait method by its full
+    /// path (`service.clone(request)` on the `Arc` the routers share is
+    /// `Arc::clone`, and the generated code did not compile), and the
+    /// client stub's method is `clone_rpc` (an inherent `clone(&self,
+    /// request)` shadows `Clone::clone`, so `client.clone()` did not
+    /// compile). Checked by compiling such a service against
+    /// wirestate-rt and wirestate-blocking outside the workspace.
+    #[test]
+    fn an_rpc_named_like_a_trait_method_compiles() {
+        let service = Service {
+            name: "Odd".to_owned(),
+            proto_name: "Odd".to_owned(),
+            package: "p".to_owned(),
+            comments: Default::default(),
+            methods: vec![method("clone", false, false), method("fmt", true, true)],
+            options: Default::default(),
+        };
+        assert_eq!(
+            client_method_names(&service),
+            [
+                ("clone_rpc".to_owned(), String::new()),
+                ("fmt_rpc".to_owned(), String::new()),
+            ]
+        );
+        let config = Config::new("::rt").server_router(true);
+        let code = generate_service(&config, &service);
+        assert!(
+            code.contains("async move { <S as OddServer>::clone(&service, request).await }"),
+            "{code}"
+        );
+        assert!(!code.contains("service.clone(request)"), "{code}");
+        assert!(code.contains("pub async fn clone_rpc(&self"), "{code}");
+        let blocking = generate_service(&config.blocking(true), &service);
+        assert!(
+            blocking.contains("| <S as OddServer>::clone(&service, request)\n"),
+            "{blocking}"
         );
     }
 

@@ -189,7 +189,7 @@ fn blocking_server_traits_and_router() {
         "pub fn add_echo_server<S: EchoServer>(server: ::my_rt::Server, service: S) -> ::my_rt::Server {"
     ));
     assert!(echo.contains(
-        ".bidi_streaming(\"/wirestate.echo.v1.Echo/EchoBidi\", {\n            let service = service.clone();\n            move |request: ::my_rt::Request<::my_rt::Streaming<EchoRequest>>| service.echo_bidi(request)\n        })"
+        ".bidi_streaming(\"/wirestate.echo.v1.Echo/EchoBidi\", {\n            let service = service.clone();\n            move |request: ::my_rt::Request<::my_rt::Streaming<EchoRequest>>| <S as EchoServer>::echo_bidi(&service, request)\n        })"
     ));
 }
 
