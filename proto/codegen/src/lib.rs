@@ -347,9 +347,11 @@ pub fn compile_protos(
 }
 
 /// Parses `protos` with [`protox`], imports found by `resolver` (e.g. a
-/// [`PrefixResolver`] chained before an include directory), keeping the
-/// source info (the `.proto` comments become doc comments) and the
-/// imported files; prints `cargo:rerun-if-changed` for every file read.
+/// [`PrefixResolver`] chained before an include directory) and then, as
+/// with [`compile_protos`], among the built-in `google/protobuf/*.proto`
+/// well-known files, keeping the source info (the `.proto` comments become
+/// doc comments) and the imported files; prints `cargo:rerun-if-changed`
+/// for every file read.
 /// Take `file_descriptor_set()` of the result for
 /// [`Config::into_prost_build`]'s `compile_fds`.
 ///
@@ -360,7 +362,14 @@ pub fn open_protos(
     resolver: impl protox::file::FileResolver + 'static,
     protos: &[impl AsRef<str>],
 ) -> Result<protox::Compiler, protox::Error> {
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    // The well-known types last, so a resolver of the caller's that has its
+    // own copies wins: without them, a file importing
+    // `google/protobuf/timestamp.proto` was "not found" here while
+    // `compile_protos` (protox's `Compiler::new`) finds it.
+    let mut chain = protox::file::ChainFileResolver::new();
+    chain.add(resolver);
+    chain.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(chain);
     compiler.include_source_info(true).include_imports(true);
     compiler.open_files(protos.iter().map(AsRef::as_ref))?;
     for file in compiler.files() {

@@ -272,3 +272,47 @@ fn blocking_client_stubs() {
     assert!(!echo.contains(".await"));
     assert!(echo.contains("deadline.saturating_duration_since(::std::time::Instant::now())"));
 }
+
+/// `open_protos` with a resolver of the caller's finds the well-known
+/// types, as `compile_protos` does: a file importing
+/// `google/protobuf/timestamp.proto` and `empty.proto` opens, and its
+/// service's code names prost-types' `Timestamp` and `()`. Failed before:
+/// "import 'google/protobuf/timestamp.proto' not found".
+#[test]
+fn open_protos_finds_the_well_known_types() {
+    let dir = std::env::temp_dir().join(format!("wirestate-codegen-wkt-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("shop/v1")).unwrap();
+    std::fs::write(
+        dir.join("shop/v1/clock.proto"),
+        "syntax = \"proto3\";\npackage shop.v1;\n\
+         import \"google/protobuf/timestamp.proto\";\nimport \"google/protobuf/empty.proto\";\n\
+         service Clock { rpc Now(google.protobuf.Empty) returns (google.protobuf.Timestamp); }\n",
+    )
+    .unwrap();
+    let compiler = wirestate_codegen::open_protos(
+        IncludeFileResolver::new(dir.clone()),
+        &["shop/v1/clock.proto"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let fds = compiler
+        .expect("the well-known imports resolve")
+        .file_descriptor_set();
+    let requests = fds
+        .file
+        .into_iter()
+        .map(|file| (Module::from_protobuf_package_name(file.package()), file))
+        .collect();
+    let code = Config::new("::my_rt")
+        .into_prost_build()
+        .generate(requests)
+        .unwrap()
+        .into_iter()
+        .find(|(module, _)| module.parts().collect::<Vec<_>>().join(".") == "shop.v1")
+        .unwrap()
+        .1;
+    assert!(
+        code.contains("fn now(&self, request: ::my_rt::Request<()>)")
+            && code.contains("::my_rt::Response<::prost_types::Timestamp>"),
+        "{code}"
+    );
+}
