@@ -143,6 +143,7 @@ pub struct Config {
     client_stubs: bool,
     blocking: bool,
     file_descriptor_set_path: Option<std::path::PathBuf>,
+    out_dir: Option<std::path::PathBuf>,
 }
 
 /// The default [`Config::descriptor_path`].
@@ -165,6 +166,7 @@ impl Config {
             client_stubs: true,
             blocking: false,
             file_descriptor_set_path: None,
+            out_dir: None,
         }
     }
 
@@ -259,6 +261,17 @@ impl Config {
         self
     }
 
+    /// Makes [`compile_protos`] (and [`Config::into_prost_build`]) write
+    /// the generated files to `dir` instead of `OUT_DIR`: a crate that
+    /// generates the async and the blocking code of the same `.proto`
+    /// files needs two directories, the files having the same names
+    /// (`OUT_DIR/blocking`, created first, then
+    /// `include!(concat!(env!("OUT_DIR"), "/blocking/shop.v1.rs"))`).
+    pub fn out_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
     /// Where [`compile_protos`] writes the encoded descriptor set, if
     /// anywhere.
     pub fn get_file_descriptor_set_path(&self) -> Option<&Path> {
@@ -299,6 +312,9 @@ impl Config {
     /// further settings before `compile_fds` / `compile_protos`.
     pub fn into_prost_build(self) -> prost_build::Config {
         let mut config = prost_build::Config::new();
+        if let Some(dir) = &self.out_dir {
+            config.out_dir(dir);
+        }
         config.service_generator(self.service_generator());
         config
     }
@@ -400,6 +416,7 @@ fn compile_protos_into(
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     let mut prost = config.into_prost_build();
+    // An explicit directory (the tests') over the config's.
     if let Some(dir) = out_dir {
         prost.out_dir(dir);
     }
@@ -1076,7 +1093,6 @@ mod tests {
         let echo = std::fs::read_to_string(out.join("wirestate.echo.v1.rs")).unwrap();
         let health = std::fs::read_to_string(out.join("grpc.health.v1.rs")).unwrap();
         let set = std::fs::read(out.join("set.bin")).unwrap();
-        std::fs::remove_dir_all(&out).unwrap();
         // The descriptor set holds both files, with their comments.
         let pool = protox::prost_reflect::DescriptorPool::decode(&set[..]).unwrap();
         let echo_service = pool.get_service_by_name("wirestate.echo.v1.Echo").unwrap();
@@ -1092,6 +1108,21 @@ mod tests {
         assert!(echo.contains("pub trait EchoServer"));
         assert!(health.contains("pub enum HealthMethod"));
         assert!(health.contains("pub trait HealthServer"));
+
+        // Config::out_dir: the same through the public compile_protos
+        // (which otherwise needs OUT_DIR), e.g. for a second, blocking set.
+        let blocking = out.join("blocking");
+        std::fs::create_dir_all(&blocking).unwrap();
+        compile_protos(
+            Config::new("::rt").blocking(true).out_dir(&blocking),
+            &["wirestate/echo/v1/echo.proto"],
+            &[&protos],
+        )
+        .unwrap();
+        let echo_blocking = std::fs::read_to_string(blocking.join("wirestate.echo.v1.rs")).unwrap();
+        std::fs::remove_dir_all(&out).unwrap();
+        assert!(echo_blocking.contains("pub trait EchoServer"));
+        assert!(echo_blocking.contains("::rt::Responses<EchoResponse>"));
 
         let missing = compile_protos_into(
             Config::descriptors_only(),
