@@ -567,26 +567,38 @@ fn resolve(target: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{target}: no address"))
 }
 
-/// The server at `target`, to be asked through reflection (over h2c:
-/// reflection is a bidi-streaming call, which gRPC-Web cannot carry).
+/// The server at `target`, to be asked through reflection. Reflection is
+/// a bidi-streaming call, which gRPC-Web cannot carry, so with `--web` it
+/// is asked over h2c (h2 with `--tls`) on the same address: servers that
+/// speak both on one port (`wirestate serve`, tonic with tonic-web) answer
+/// it, and a user's own service can be called over gRPC-Web. Nothing
+/// listening there is an error, as without `--web`; a server that does
+/// not speak HTTP/2 is one without reflection.
 fn reflection<'a>(
     opts: &Options,
     target: &'a str,
 ) -> Result<crate::grpc_reflect::Server<'a>, Failure> {
+    let addr = resolve(target).map_err(Failure::Unreachable)?;
+    let metadata = metadata(&opts.headers).map_err(Failure::Unreachable)?;
     if opts.web.is_some() {
-        return Err(Failure::NoReflection(
-            "it needs gRPC over h2c (a bidi-streaming call), not gRPC-Web".into(),
-        ));
+        // The h2c answer cannot tell "nothing there" from "not HTTP/2":
+        // a plain connection can.
+        std::net::TcpStream::connect_timeout(&addr, WEB_CONNECT_PROBE)
+            .map_err(|e| Failure::Unreachable(format!("connecting to {target}: {e}")))?;
     }
     Ok(crate::grpc_reflect::Server {
         runtime: opts.runtime,
         tls: opts.tls.clone(),
         target,
-        addr: resolve(target).map_err(Failure::Unreachable)?,
-        metadata: metadata(&opts.headers).map_err(Failure::Unreachable)?,
+        addr,
+        metadata,
         timeout: opts.timeout,
+        web: opts.web.is_some(),
     })
 }
+
+/// How long `--web`'s reachability check may wait for a connection.
+const WEB_CONNECT_PROBE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `list [SERVICE]`: the methods of the services the server lists through
 /// reflection (of SERVICE alone when given); when the server answers no

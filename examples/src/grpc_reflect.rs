@@ -67,6 +67,10 @@ pub(crate) struct Server<'a> {
     pub(crate) addr: SocketAddr,
     pub(crate) metadata: Metadata,
     pub(crate) timeout: Option<Duration>,
+    /// The calls go over gRPC-Web: reflection is asked over h2c anyway,
+    /// and its failure means the server has none there (not that it is
+    /// down: that was checked).
+    pub(crate) web: bool,
 }
 
 impl Server<'_> {
@@ -173,6 +177,9 @@ impl Server<'_> {
         let answers = answers.map_err(|s| {
             let e = format!("{} ({})", s.message, s.code.name());
             match s.code {
+                _ if self.web => Failure::NoReflection(format!(
+                    "{e}, asked over h2c (gRPC-Web cannot carry it: a bidi-streaming call)"
+                )),
                 Code::Unavailable | Code::DeadlineExceeded => Failure::Unreachable(e),
                 _ => Failure::NoReflection(e),
             }

@@ -318,3 +318,70 @@ fn an_unreachable_server_is_an_error_not_a_fallback() {
     );
     handle.shutdown();
 }
+
+/// With `--web`, a service known only through reflection is still listed,
+/// described and called (over gRPC-Web, binary and text): reflection is
+/// asked over h2c on the same port, as the server speaks both. Failed
+/// before: "unknown method /shop.v1.Cart/Check …; no server reflection: it
+/// needs gRPC over h2c", so a user's own service could not be called over
+/// gRPC-Web at all. Nothing listening is an error; a server without
+/// reflection still gets the compiled-in list.
+#[test]
+fn web_calls_reach_a_service_known_only_through_reflection() {
+    let (addr, handle) = start_user(true);
+    let addr = addr.to_string();
+    for rt in ["tokio", "smol", "blocking"] {
+        for web in ["--web", "--web-text"] {
+            let o = grpc(&[
+                "--runtime",
+                rt,
+                web,
+                &addr,
+                "/shop.v1.Cart/Check",
+                r#"{"service":"cart"}"#,
+            ]);
+            assert!(o.status.success(), "{rt} {web}: {}", text(&o.stderr));
+            assert_eq!(text(&o.stdout), "{\"status\":\"SERVING\"}\n", "{rt} {web}");
+        }
+        let o = grpc(&["--runtime", rt, "--web", &addr, "list", "shop.v1.Cart"]);
+        assert!(o.status.success(), "{rt}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stdout).starts_with("/shop.v1.Cart/Check unary"),
+            "{}",
+            text(&o.stdout)
+        );
+        let o = grpc(&[
+            "--runtime",
+            rt,
+            "--web",
+            &addr,
+            "describe",
+            "shop.v1.Cart.Check",
+        ]);
+        assert!(o.status.success(), "{rt}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).starts_with("shop.v1.Cart.Check is a method:"));
+    }
+    handle.shutdown();
+
+    let (plain, handle) = start_user(false);
+    let o = grpc(&["--web", &plain.to_string(), "list", "grpc.health.v1.Health"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).starts_with("/grpc.health.v1.Health/Check unary"));
+    assert!(
+        text(&o.stderr).contains("compiled-in"),
+        "{}",
+        text(&o.stderr)
+    );
+    handle.shutdown();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = format!("127.0.0.1:{port}");
+    let o = grpc(&["--web", &down, "list"]);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains(&down), "{}", text(&o.stderr));
+}
