@@ -102,6 +102,13 @@ impl<'scope, 'env, H: Handler> ServerApp<'scope, 'env, H> {
             return;
         }
         let shared = Shared::new(u64::from(stream.get()), self.inbox.clone());
+        // RFC 9110 §10.1.1: the body follows a 100 (Continue), sent once
+        // the handler reads it.
+        shared.lock().expects_continue = !end
+            && head
+                .headers
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let body = if end {
             BlockingBody::empty()
         } else {
@@ -230,16 +237,28 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
         let mut finished = Vec::new();
         self.wake_at = None;
         for (&stream, e) in self.streams.iter_mut() {
-            let (credit, head, failed) = {
+            let (credit, head, failed, wants_continue) = {
                 let mut st = e.shared.lock();
                 let mut credit = std::mem::take(&mut st.consumed);
                 if st.in_dropped {
                     credit += st.in_queue.drain(..).map(|c| c.len()).sum::<usize>();
                 }
+                let wants_continue = std::mem::take(&mut st.wants_continue);
                 let head = if e.head_sent { None } else { st.head.take() };
                 let failed = !e.head_sent && head.is_none() && st.out_failed;
-                (credit, head, failed)
+                (credit, head, failed, wants_continue)
             };
+            // The handler reads a body held back behind 100-continue: tell
+            // the peer to send it (only before the final head, which also
+            // ends the wait).
+            if wants_continue && !e.head_sent && e.in_open {
+                let (parts, ()) = http::Response::builder()
+                    .status(http::StatusCode::CONTINUE)
+                    .body(())
+                    .unwrap_or_default()
+                    .into_parts();
+                let _ = m.send_informational(stream, parts);
+            }
             // Credit for what the handler read (or dropped).
             let credit = credit.min(e.unreleased);
             if credit > 0 {

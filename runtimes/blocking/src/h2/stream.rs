@@ -90,6 +90,12 @@ pub(crate) struct State {
     pub consumed: usize,
     /// The reader dropped the body: whatever arrives is released at once.
     pub in_dropped: bool,
+    /// Servers: the peer holds the body back until a 100 (Continue)
+    /// (`Expect: 100-continue`), and the reader has not asked for it yet.
+    pub expects_continue: bool,
+    /// Servers: the reader waits for a body held back behind
+    /// `Expect: 100-continue`; the connection thread sends the 100.
+    pub wants_continue: bool,
     // ---- the response head: from the handler (server), or from the peer (client) ----
     /// The head, and whether no body follows.
     pub head: Option<(response::Parts, bool)>,
@@ -206,6 +212,15 @@ impl Shared {
     /// goes back to the peer.
     fn read(&self, deadline: Option<Instant>) -> io::Result<Step> {
         let mut st = self.lock();
+        if st.expects_continue && st.in_queue.is_empty() && st.in_end.is_none() {
+            // The peer sends nothing until told to: ask the connection
+            // thread for the 100 (Continue) before waiting.
+            st.expects_continue = false;
+            st.wants_continue = true;
+            drop(st);
+            self.notify();
+            st = self.lock();
+        }
         loop {
             if let Some(chunk) = st.in_queue.pop_front() {
                 st.consumed += chunk.len();

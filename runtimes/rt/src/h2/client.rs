@@ -185,7 +185,7 @@ impl ClientApp {
                 let body = if end_stream {
                     Body::empty()
                 } else {
-                    let (sender, body) = super::body_channel(&head.headers);
+                    let (sender, body) = super::body_channel(&head.headers, false);
                     s.body = Some(sender);
                     body
                 };

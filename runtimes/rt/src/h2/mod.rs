@@ -89,12 +89,16 @@ pub(crate) fn server_driver<R: Runtime, I: Io, H: Handler>(
 /// The body channel of a received message whose body is still to come,
 /// sized by its content-length when it has one (the machine checks the
 /// DATA it receives against it): the same for requests (server) and
-/// responses (client).
-pub(crate) fn body_channel(headers: &http::HeaderMap) -> (BodySender, Body) {
+/// responses (client). `expects_continue`: the peer holds the body back
+/// until a 100 (Continue) (a server's request with `Expect: 100-continue`).
+pub(crate) fn body_channel(
+    headers: &http::HeaderMap,
+    expects_continue: bool,
+) -> (BodySender, Body) {
     let kind = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(BodyKind::Chunked, BodyKind::Length);
-    Body::channel(kind, false)
+    Body::channel(kind, expects_continue)
 }

@@ -235,10 +235,32 @@ impl<H: Handler> H2ServerApp<H> {
             'respond: {
                 if let Reply::Calling(fut) = &mut task.response {
                     let Poll::Ready(response) = fut.as_mut().poll(cx) else {
+                        // A handler reading a body held back behind
+                        // `Expect: 100-continue` waits until the client
+                        // is told to send it (RFC 9110 §10.1.1).
+                        if let Some(sender) = &task.body {
+                            if sender.take_continue_request() {
+                                progress |= send_continue(m, stream);
+                            } else {
+                                // Registers this task to be woken when a
+                                // reader elsewhere asks for the body.
+                                sender.buffered(cx);
+                            }
+                        }
                         break 'respond;
                     };
                     progress = true;
                     let (mut parts, body) = response.into_parts();
+                    // A response streaming the request body back (an echo)
+                    // needs that body: the client waiting on 100-continue
+                    // must be told to send it, before the final head.
+                    if body.is_incoming() {
+                        if let Some(sender) = &task.body {
+                            if sender.take_expectation() {
+                                send_continue(m, stream);
+                            }
+                        }
+                    }
                     strip_connection_headers(&mut parts.headers);
                     let size = body.size();
                     let end_stream =
@@ -316,12 +338,28 @@ impl<F> StreamTask<F> {
         self.body = None;
     }
 
-    /// The body channel of a request whose body is still to come.
+    /// The body channel of a request whose body is still to come; with
+    /// `Expect: 100-continue`, the 100 goes out once the handler reads it.
     fn open_body(&mut self, head: &http::request::Parts) -> Body {
-        let (sender, body) = super::body_channel(&head.headers);
+        let expects_continue = head
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let (sender, body) = super::body_channel(&head.headers, expects_continue);
         self.body = Some(sender);
         body
     }
+}
+
+/// Sends a 100 (Continue) on `stream`; whether it went out (a stream the
+/// peer reset in the meantime takes none).
+fn send_continue(m: &mut Connection, stream: StreamId) -> bool {
+    let (head, ()) = http::Response::builder()
+        .status(http::StatusCode::CONTINUE)
+        .body(())
+        .unwrap_or_default()
+        .into_parts();
+    m.send_informational(stream, head).is_ok()
 }
 
 /// Removes the fields HTTP/2 forbids (RFC 9113 §8.2.2) that an HTTP/1.1
