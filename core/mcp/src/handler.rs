@@ -170,6 +170,34 @@ pub trait ToolOutput: Send + 'static {
     {
         ToolAnswer::Result(self.into_result())
     }
+    /// Whether the structured content is wrapped as `{"result": …}`
+    /// ([`into_wrapped_answer`](Self::into_wrapped_answer)): MCP asks for
+    /// an object as `structuredContent` and an `outputSchema` of type
+    /// `object`, so [`Structured`] wraps the values of other types (a
+    /// list, a number, a string), as the Python SDK's servers do. The
+    /// builders ask once, when the tool is registered.
+    fn wraps_output() -> bool {
+        false
+    }
+    /// The answer when [`wraps_output`](Self::wraps_output) is true: by
+    /// default [`into_answer`](Self::into_answer).
+    fn into_wrapped_answer(self) -> ToolAnswer
+    where
+        Self: Sized,
+    {
+        self.into_answer()
+    }
+}
+
+/// A typed tool's answer as the server builders send it: wrapped as
+/// `{"result": …}` when `wrap` ([`ToolOutput::wraps_output`], asked once
+/// when the tool was registered).
+pub fn tool_answer<O: ToolOutput>(output: O, wrap: bool) -> ToolAnswer {
+    if wrap {
+        output.into_wrapped_answer()
+    } else {
+        output.into_answer()
+    }
 }
 
 /// A tool's outcome as the runtimes hand it to [`answer_tool`]: a
@@ -241,13 +269,39 @@ impl ToolOutput for CallToolResult {
 
 /// A structured tool result: `structuredContent` (and its JSON as text),
 /// with the output schema generated from `T`.
+///
+/// MCP wants an object there (and an output schema of type `object`): a
+/// `T` that is not one — a list, a number, a string, a unit enum, an
+/// `Option` — goes out as `{"result": …}`, with the schema to match (as
+/// the Python SDK's servers do). Structs, maps and enums whose variants
+/// are all objects go out as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Structured<T>(pub T);
 
 #[cfg(feature = "schemars")]
 impl<T: serde::Serialize + schemars::JsonSchema + Send + 'static> ToolOutput for Structured<T> {
     fn output_schema() -> Option<Map<String, Value>> {
-        Some(schema_of::<T>())
+        let schema = root_schema_of::<T>();
+        if is_object_schema(&schema) {
+            Some(typed_object(schema))
+        } else {
+            Some(wrapped_schema(schema))
+        }
+    }
+    fn wraps_output() -> bool {
+        !is_object_schema(&root_schema_of::<T>())
+    }
+    fn into_wrapped_answer(self) -> ToolAnswer {
+        #[derive(serde::Serialize)]
+        struct Wrapped<'a, T> {
+            result: &'a T,
+        }
+        match structured_result(&Wrapped { result: &self.0 }) {
+            Ok(raw) => ToolAnswer::Raw(raw),
+            Err(e) => ToolAnswer::Result(CallToolResult::error(format!(
+                "cannot serialize the result: {e}"
+            ))),
+        }
     }
     fn into_result(self) -> CallToolResult {
         match serde_json::to_value(&self.0) {
@@ -280,6 +334,85 @@ pub struct NoArgs {}
 /// `maximum` where it matters ([`standard_formats`]).
 #[cfg(feature = "schemars")]
 pub fn schema_of<T: schemars::JsonSchema>() -> Map<String, Value> {
+    typed_object(root_schema_of::<T>())
+}
+
+/// `schema`, typed `object` when it says no type (and without a title).
+#[cfg(feature = "schemars")]
+fn typed_object(mut m: Map<String, Value>) -> Map<String, Value> {
+    m.remove("title");
+    m.entry("type")
+        .or_insert_with(|| Value::String("object".into()));
+    m
+}
+
+/// Whether `schema` (a root schema, with its `$defs`) only admits JSON
+/// objects: typed `object`, or without a type and every `oneOf` /
+/// `anyOf` branch (one `allOf` branch is enough) an object, inline or
+/// by a `$ref` into the root's `$defs` (schemars' enums with fields).
+pub fn is_object_schema(schema: &Map<String, Value>) -> bool {
+    fn object(s: &Value, defs: Option<&Map<String, Value>>, depth: usize) -> bool {
+        let Some(m) = s.as_object() else {
+            return false;
+        };
+        if depth > 8 {
+            return false;
+        }
+        if let Some(Value::String(r)) = m.get("$ref") {
+            let def = r
+                .strip_prefix("#/$defs/")
+                .and_then(|name| defs.and_then(|d| d.get(name)));
+            return def.is_some_and(|d| object(d, defs, depth + 1));
+        }
+        match m.get("type") {
+            Some(Value::String(t)) => return t == "object",
+            Some(_) => return false,
+            None => {}
+        }
+        let all = |key: &str| {
+            m.get(key)
+                .and_then(Value::as_array)
+                .is_some_and(|b| !b.is_empty() && b.iter().all(|x| object(x, defs, depth + 1)))
+        };
+        let any_all_of = m
+            .get("allOf")
+            .and_then(Value::as_array)
+            .is_some_and(|b| b.iter().any(|x| object(x, defs, depth + 1)));
+        all("oneOf") || all("anyOf") || any_all_of
+    }
+    let defs = schema.get("$defs").and_then(Value::as_object);
+    object(&Value::Object(schema.clone()), defs, 0)
+}
+
+/// The output schema of a value that is not an object: an object whose
+/// `result` is the value (`{"result": …}`), the value's `$defs` (and
+/// `$schema`) kept at the root, where its `$ref`s point.
+#[cfg(feature = "schemars")]
+fn wrapped_schema(mut inner: Map<String, Value>) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(v) = inner.remove("$schema") {
+        m.insert("$schema".into(), v);
+    }
+    inner.remove("title");
+    let defs = inner.remove("$defs");
+    m.insert("type".into(), Value::String("object".into()));
+    let mut properties = Map::new();
+    properties.insert("result".into(), Value::Object(inner));
+    m.insert("properties".into(), Value::Object(properties));
+    m.insert(
+        "required".into(),
+        Value::Array(vec![Value::String("result".into())]),
+    );
+    if let Some(d) = defs {
+        m.insert("$defs".into(), d);
+    }
+    m
+}
+
+/// The root schema of `T` as schemars writes it (draft 2020-12, standard
+/// formats only), before [`schema_of`] types it `object`.
+#[cfg(feature = "schemars")]
+fn root_schema_of<T: schemars::JsonSchema>() -> Map<String, Value> {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .with_transform(schemars::transform::RecursiveTransform(
             |schema: &mut schemars::Schema| {
@@ -290,17 +423,9 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Map<String, Value> {
         ))
         .into_generator();
     match serde_json::to_value(generator.into_root_schema_for::<T>()) {
-        Ok(Value::Object(mut m)) => {
-            m.remove("title");
-            m.entry("type")
-                .or_insert_with(|| Value::String("object".into()));
-            m
-        }
-        _ => {
-            let mut m = Map::new();
-            m.insert("type".into(), Value::String("object".into()));
-            m
-        }
+        Ok(Value::Object(m)) => m,
+        // `true`: any value.
+        _ => Map::new(),
     }
 }
 
@@ -793,6 +918,112 @@ mod tests {
         let mut want = want;
         want["content"][0]["text"] = Value::Null;
         assert_eq!(got, want);
+    }
+
+    /// MCP wants an object as `structuredContent` and an output schema of
+    /// type `object`: a structured list or number went out as it was, and
+    /// the Python SDK (2.x) refused the whole `tools/list` page
+    /// (`tools.N.outputSchema.type`). Such values are wrapped as
+    /// `{"result": …}`, their schema with them; objects (structs, maps,
+    /// enums whose variants are all objects) are not.
+    #[cfg(feature = "schemars")]
+    #[test]
+    fn structured_values_that_are_not_objects_are_wrapped() {
+        #[derive(serde::Serialize, schemars::JsonSchema)]
+        struct Item {
+            name: String,
+        }
+        #[derive(serde::Serialize, schemars::JsonSchema)]
+        #[serde(tag = "kind")]
+        #[allow(dead_code)]
+        enum Shape {
+            Circle { r: f64 },
+            Square { side: f64 },
+        }
+        #[derive(serde::Serialize, schemars::JsonSchema)]
+        #[allow(dead_code)]
+        enum Unit {
+            Celsius,
+            Kelvin,
+        }
+        fn answer<O: ToolOutput>(o: O) -> Value {
+            match tool_answer(o, O::wraps_output()) {
+                ToolAnswer::Raw(raw) => raw.decode().unwrap(),
+                ToolAnswer::Result(r) => serde_json::to_value(r).unwrap(),
+            }
+        }
+        fn schema<O: ToolOutput>() -> Value {
+            Value::Object(O::output_schema().unwrap())
+        }
+
+        // Not objects: wrapped, in the schema and in the answer.
+        let list = vec![Item { name: "a".into() }];
+        assert!(Structured::<Vec<Item>>::wraps_output());
+        let s = schema::<Structured<Vec<Item>>>();
+        assert_eq!(s["type"], "object");
+        assert_eq!(s["required"], serde_json::json!(["result"]));
+        assert_eq!(s["properties"]["result"]["type"], "array");
+        assert_eq!(
+            s["properties"]["result"]["items"]["$ref"], "#/$defs/Item",
+            "{s}"
+        );
+        assert_eq!(s["$defs"]["Item"]["type"], "object", "the $ref resolves");
+        let a = answer(Structured(list));
+        assert_eq!(a["structuredContent"], serde_json::json!({"result": [{"name": "a"}]}));
+        let text: Value = serde_json::from_str(a["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(text, a["structuredContent"]);
+        for (wraps, s, a) in [
+            (
+                Structured::<u32>::wraps_output(),
+                schema::<Structured<u32>>(),
+                answer(Structured(42u32)),
+            ),
+            (
+                Structured::<Unit>::wraps_output(),
+                schema::<Structured<Unit>>(),
+                answer(Structured(Unit::Kelvin)),
+            ),
+            (
+                Structured::<Option<Item>>::wraps_output(),
+                schema::<Structured<Option<Item>>>(),
+                answer(Structured(None::<Item>)),
+            ),
+            (
+                Structured::<String>::wraps_output(),
+                schema::<Structured<String>>(),
+                answer(Structured(String::from("x"))),
+            ),
+        ] {
+            assert!(wraps, "{s}");
+            assert_eq!(s["type"], "object", "{s}");
+            assert!(a["structuredContent"].is_object(), "{a}");
+            assert!(a["structuredContent"].get("result").is_some(), "{a}");
+        }
+
+        // Objects: as they are.
+        for (wraps, s, a) in [
+            (
+                Structured::<Item>::wraps_output(),
+                schema::<Structured<Item>>(),
+                answer(Structured(Item { name: "b".into() })),
+            ),
+            (
+                Structured::<Shape>::wraps_output(),
+                schema::<Structured<Shape>>(),
+                answer(Structured(Shape::Circle { r: 1.0 })),
+            ),
+            (
+                Structured::<BTreeMap<String, u8>>::wraps_output(),
+                schema::<Structured<BTreeMap<String, u8>>>(),
+                answer(Structured(BTreeMap::from([("k".to_string(), 1u8)]))),
+            ),
+        ] {
+            assert!(!wraps, "{s}");
+            assert_eq!(s["type"], "object", "{s}");
+            assert!(s["properties"].get("result").is_none(), "{s}");
+            assert!(a["structuredContent"].is_object(), "{a}");
+            assert!(a["structuredContent"].get("result").is_none(), "{a}");
+        }
     }
 
     /// Every `format` anywhere in `v` (a schema, or data inside one: the

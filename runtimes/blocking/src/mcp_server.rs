@@ -69,7 +69,7 @@ use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 use wirestate_mcp::handler::{
     CatalogueEdit, ClientAnswer, Handlers, ToolAnswer, answer_complete, answer_get_prompt,
     answer_read_resource, answer_tool, check_prompt_arguments, no_completion, request_meta,
-    route_answer,
+    route_answer, tool_answer,
 };
 /// The handler vocabulary, shared with the async server builder of
 /// `wirestate-rt`: see [`wirestate_mcp::handler`].
@@ -209,10 +209,12 @@ impl McpServerBuilder {
         let mut tool = Tool::new(name, schema_of::<A>());
         tool.description = Some(description.to_owned());
         tool.output_schema = O::output_schema();
+        // Asked once: a value that is not an object goes out wrapped.
+        let wrap = O::wraps_output();
         let f: ToolFn = Arc::new(move |ctx, args| {
             let a: A = serde_json::from_value(Value::Object(args))
                 .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-            handler(ctx, a).map(ToolOutput::into_answer)
+            handler(ctx, a).map(|o| tool_answer(o, wrap))
         });
         self.registry.handlers.add_tool(tool, f);
         self
