@@ -9,7 +9,8 @@
 # with two independent peers:
 #   - grpcio (PyPI, the C core; pinned below) client -> examples/interop_server
 #     and `wirestate serve` (tokio, smol, blocking); plus a server-side
-#     deadline case;
+#     deadline case and client_deflate (grpcio's Compression.Deflate, the
+#     zlib format, unary and client streaming);
 #   - our examples/interop_client (tokio, smol, blocking) -> a grpcio
 #     TestService server
 #     (grpcio's interop server is not in the wheel: scripts/interop_grpc.py);

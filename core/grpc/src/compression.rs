@@ -1,4 +1,4 @@
-//! Message compression: `identity` and `gzip`, the `grpc-encoding` and
+//! Message compression: `identity`, `gzip` and `deflate`, the `grpc-encoding` and
 //! `grpc-accept-encoding` headers, and choosing what to send.
 //!
 //! Compression is per message (a new context each time, as the spec
@@ -10,8 +10,8 @@ use std::io::{Read, Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use flate2::Compression;
-use flate2::bufread::MultiGzDecoder;
-use flate2::write::GzEncoder;
+use flate2::bufread::{MultiGzDecoder, ZlibDecoder};
+use flate2::write::{GzEncoder, ZlibEncoder};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::Error;
@@ -31,17 +31,22 @@ pub enum Encoding {
     Identity,
     /// gzip (RFC 1952).
     Gzip,
+    /// `deflate`: the zlib format (RFC 1950, a deflate stream with its
+    /// zlib header and checksum), as grpc-core, grpc-java and tonic send
+    /// it; grpcio's `Compression.Deflate`.
+    Deflate,
 }
 
 impl Encoding {
     /// Every encoding this crate implements, most preferred first.
-    pub const ALL: [Encoding; 2] = [Encoding::Gzip, Encoding::Identity];
+    pub const ALL: [Encoding; 3] = [Encoding::Gzip, Encoding::Deflate, Encoding::Identity];
 
-    /// The name used in headers: `"identity"` or `"gzip"`.
+    /// The name used in headers: `"identity"`, `"gzip"` or `"deflate"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Encoding::Identity => "identity",
             Encoding::Gzip => "gzip",
+            Encoding::Deflate => "deflate",
         }
     }
 
@@ -85,6 +90,7 @@ impl Encoding {
         match self {
             Encoding::Identity => 1,
             Encoding::Gzip => 2,
+            Encoding::Deflate => 4,
         }
     }
 }
@@ -103,7 +109,7 @@ impl EncodingSet {
     /// No encoding.
     pub const EMPTY: EncodingSet = EncodingSet(0);
     /// Every encoding this crate implements.
-    pub const SUPPORTED: EncodingSet = EncodingSet(3);
+    pub const SUPPORTED: EncodingSet = EncodingSet(7);
 
     /// The set holding one encoding.
     pub const fn only(e: Encoding) -> EncodingSet {
@@ -164,20 +170,25 @@ impl EncodingSet {
             .with(Encoding::Identity)
     }
 
-    /// The header value, e.g. `gzip,identity`; `None` for an empty set.
+    /// The header value, e.g. `gzip,deflate,identity`; `None` for an
+    /// empty set.
     pub fn to_header_value(self) -> Option<HeaderValue> {
-        // The sets of the two encodings there are, as static values (this
-        // goes into every response head).
-        let value = match (
-            self.contains(Encoding::Gzip),
-            self.contains(Encoding::Identity),
-        ) {
-            (false, false) => return None,
-            (true, false) => "gzip",
-            (false, true) => "identity",
-            (true, true) => "gzip,identity",
-        };
-        Some(HeaderValue::from_static(value))
+        // Every set of the three encodings there are, by bits (identity 1,
+        // gzip 2, deflate 4), as static values: this goes into every head.
+        const VALUES: [&str; 8] = [
+            "",
+            "identity",
+            "gzip",
+            "gzip,identity",
+            "deflate",
+            "deflate,identity",
+            "gzip,deflate",
+            "gzip,deflate,identity",
+        ];
+        match VALUES[usize::from(self.0 & 7)] {
+            "" => None,
+            value => Some(HeaderValue::from_static(value)),
+        }
     }
 }
 
@@ -216,6 +227,12 @@ pub fn compress(encoding: Encoding, src: &[u8], dst: &mut BytesMut) -> Result<()
             enc.finish().map_err(|_| Error::Compress)?;
             Ok(())
         }
+        Encoding::Deflate => {
+            let mut enc = ZlibEncoder::new(dst.writer(), Compression::default());
+            enc.write_all(src).map_err(|_| Error::Compress)?;
+            enc.finish().map_err(|_| Error::Compress)?;
+            Ok(())
+        }
     }
 }
 
@@ -225,9 +242,9 @@ pub fn compress(encoding: Encoding, src: &[u8], dst: &mut BytesMut) -> Result<()
 /// # Errors
 ///
 /// [`Error::DecompressedTooLarge`] (RESOURCE_EXHAUSTED) if the output would
-/// exceed `max` — a gzip bomb is stopped after `max + 1` bytes of output;
-/// [`Error::Decompress`] (INTERNAL) for corrupt or empty gzip data. On
-/// error `dst` is left as it was.
+/// exceed `max` — a gzip or deflate bomb is stopped after `max + 1` bytes
+/// of output; [`Error::Decompress`] (INTERNAL) for corrupt or empty
+/// compressed data. On error `dst` is left as it was.
 pub fn decompress(
     encoding: Encoding,
     src: &[u8],
@@ -242,27 +259,38 @@ pub fn decompress(
             dst.put_slice(src);
             Ok(())
         }
-        Encoding::Gzip => {
-            if src.is_empty() {
-                return Err(Error::Decompress);
-            }
-            let start = dst.len();
-            let limit = (max as u64).saturating_add(1);
-            let mut reader = MultiGzDecoder::new(src).take(limit);
-            let mut writer = dst.writer();
-            let result = std::io::copy(&mut reader, &mut writer);
-            let dst = writer.into_inner();
-            match result {
-                Ok(n) if n > max as u64 => {
-                    dst.truncate(start);
-                    Err(Error::DecompressedTooLarge { max })
-                }
-                Ok(_) => Ok(()),
-                Err(_) => {
-                    dst.truncate(start);
-                    Err(Error::Decompress)
-                }
-            }
+        Encoding::Gzip => inflate_into(MultiGzDecoder::new(src), src.is_empty(), max, dst),
+        Encoding::Deflate => inflate_into(ZlibDecoder::new(src), src.is_empty(), max, dst),
+    }
+}
+
+/// Reads a decoder's output into `dst`, at most `max` bytes; `dst` is left
+/// as it was on error. Empty input is an error: neither format has an
+/// empty encoding, and a flagged empty message is a broken peer.
+fn inflate_into(
+    decoder: impl Read,
+    empty: bool,
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
+    if empty {
+        return Err(Error::Decompress);
+    }
+    let start = dst.len();
+    let limit = (max as u64).saturating_add(1);
+    let mut reader = decoder.take(limit);
+    let mut writer = dst.writer();
+    let result = std::io::copy(&mut reader, &mut writer);
+    let dst = writer.into_inner();
+    match result {
+        Ok(n) if n > max as u64 => {
+            dst.truncate(start);
+            Err(Error::DecompressedTooLarge { max })
+        }
+        Ok(_) => Ok(()),
+        Err(_) => {
+            dst.truncate(start);
+            Err(Error::Decompress)
         }
     }
 }

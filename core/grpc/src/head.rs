@@ -587,7 +587,7 @@ pub fn trailers_only(status: &Status, content_type: &ContentType) -> response::P
 /// let r = error_response(&Error::UnsupportedEncoding { name: "br".into() });
 /// assert_eq!(r.status, 200);
 /// assert_eq!(r.headers["grpc-status"], "12"); // UNIMPLEMENTED
-/// assert_eq!(r.headers["grpc-accept-encoding"], "gzip,identity");
+/// assert_eq!(r.headers["grpc-accept-encoding"], "gzip,deflate,identity");
 /// ```
 pub fn error_response(error: &Error) -> response::Parts {
     let mut parts = trailers_only(&error.to_status(), &ContentType::grpc());

@@ -4,7 +4,7 @@
 //! | module        | what it holds |
 //! | ------------- | ------------- |
 //! | [`message`]   | the 5-byte Length-Prefixed-Message framing: [`MessageDecoder`] (chunks in, zero-copy messages out, size limit), [`encode_message`], [`message_header`] |
-//! | [`compression`] | `identity` and `gzip` per message ([`compress`], [`decompress`] with an output limit), `grpc-encoding` / `grpc-accept-encoding` ([`Encoding`], [`EncodingSet`], [`negotiate`]) |
+//! | [`compression`] | `identity`, `gzip` and `deflate` (zlib) per message ([`compress`], [`decompress`] with an output limit), `grpc-encoding` / `grpc-accept-encoding` ([`Encoding`], [`EncodingSet`], [`negotiate`]) |
 //! | [`status`]    | [`Code`] (all 17), [`Status`] ⇄ trailers with percent-encoded `grpc-message` and `grpc-status-details-bin`; the spec's mappings from HTTP statuses and HTTP/2 reset codes |
 //! | [`metadata`]  | [`Metadata`] over `http::HeaderMap`: ASCII and `-bin` keys, charset checks, reserved keys refused, size accounting |
 //! | [`timeout`]   | `grpc-timeout` ([`parse_timeout`], [`format_timeout`]) and deadlines from a `now` the caller passes |

@@ -171,7 +171,10 @@ fn encoding_headers() {
     let reply = error_response(&e);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.headers["grpc-status"], "12");
-    assert_eq!(reply.headers["grpc-accept-encoding"], "gzip,identity");
+    assert_eq!(
+        reply.headers["grpc-accept-encoding"],
+        "gzip,deflate,identity"
+    );
 
     let mut h = HeaderMap::new();
     assert!(EncodingSet::from_headers(&h).is_empty());
@@ -181,17 +184,68 @@ fn encoding_headers() {
     );
     let set = EncodingSet::from_headers(&h);
     assert!(set.contains(Encoding::Gzip) && !set.contains(Encoding::Identity));
-    assert_eq!(set.to_header_value().unwrap(), "gzip");
+    assert!(set.contains(Encoding::Deflate));
+    assert_eq!(set.to_header_value().unwrap(), "gzip,deflate");
+    assert_eq!(
+        EncodingSet::only(Encoding::Deflate)
+            .with(Encoding::Identity)
+            .to_header_value()
+            .unwrap(),
+        "deflate,identity"
+    );
     assert_eq!(EncodingSet::EMPTY.to_header_value(), None);
     let identity = EncodingSet::EMPTY.with(Encoding::Identity);
     assert_eq!(identity.to_header_value().unwrap(), "identity");
     assert_eq!(
         EncodingSet::SUPPORTED.iter().collect::<Vec<_>>(),
-        [Encoding::Gzip, Encoding::Identity]
+        [Encoding::Gzip, Encoding::Deflate, Encoding::Identity]
     );
     assert_eq!(
         [Encoding::Identity].into_iter().collect::<EncodingSet>(),
         EncodingSet::only(Encoding::Identity)
+    );
+}
+
+/// `deflate` as grpc-core (grpcio's `Compression.Deflate`), grpc-java and
+/// tonic send it: the zlib format (RFC 1950). Before, a grpcio client
+/// compressing with deflate got UNIMPLEMENTED "unsupported grpc-encoding"
+/// on every call.
+#[test]
+fn deflate_is_zlib() {
+    // zlib.compress(b"hello") in Python (grpc-core's zlib with windowBits 15).
+    let wire = [
+        0x78, 0x9c, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x06, 0x2c, 0x02, 0x15,
+    ];
+    let mut h = HeaderMap::new();
+    h.insert("grpc-encoding", HeaderValue::from_static("deflate"));
+    assert_eq!(Encoding::from_headers(&h), Ok(Encoding::Deflate));
+    let mut out = BytesMut::new();
+    decompress(Encoding::Deflate, &wire, 64, &mut out).unwrap();
+    assert_eq!(&out[..], b"hello");
+    // What we send starts with a zlib header (CMF 0x78) and decodes back.
+    let mut z = BytesMut::new();
+    compress(Encoding::Deflate, b"hello hello hello", &mut z).unwrap();
+    assert_eq!(z[0], 0x78);
+    let mut back = BytesMut::new();
+    decompress(Encoding::Deflate, &z, 64, &mut back).unwrap();
+    assert_eq!(&back[..], b"hello hello hello");
+    // A deflate bomb stops at the limit; raw deflate (no zlib header) and
+    // empty input are corrupt.
+    let mut bomb = BytesMut::new();
+    compress(Encoding::Deflate, &vec![0u8; 1 << 20], &mut bomb).unwrap();
+    let mut out = BytesMut::from(&b"kept"[..]);
+    assert_eq!(
+        decompress(Encoding::Deflate, &bomb, 1000, &mut out),
+        Err(Error::DecompressedTooLarge { max: 1000 })
+    );
+    assert_eq!(&out[..], b"kept");
+    assert_eq!(
+        decompress(Encoding::Deflate, &wire[2..], 64, &mut out),
+        Err(Error::Decompress)
+    );
+    assert_eq!(
+        decompress(Encoding::Deflate, &[], 64, &mut out),
+        Err(Error::Decompress)
     );
 }
 
@@ -223,8 +277,8 @@ fn negotiation() {
 proptest! {
     /// Whatever is compressed decompresses to itself, per encoding.
     #[test]
-    fn round_trip(data in proptest::collection::vec(any::<u8>(), 0..2000), gzip in any::<bool>()) {
-        let enc = if gzip { Encoding::Gzip } else { Encoding::Identity };
+    fn round_trip(data in proptest::collection::vec(any::<u8>(), 0..2000), which in 0..3usize) {
+        let enc = Encoding::ALL[which];
         let mut z = BytesMut::new();
         compress(enc, &data, &mut z).unwrap();
         let mut out = BytesMut::new();
@@ -232,15 +286,17 @@ proptest! {
         prop_assert_eq!(&out[..], &data[..]);
     }
 
-    /// Arbitrary bytes never panic the gzip decoder, and never give more
-    /// than the limit.
+    /// Arbitrary bytes never panic the gzip or deflate decoder, and never
+    /// give more than the limit.
     #[test]
     fn arbitrary_gzip(data in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let mut out = BytesMut::new();
-        if decompress(Encoding::Gzip, &data, 64, &mut out).is_ok() {
-            prop_assert!(out.len() <= 64);
-        } else {
-            prop_assert!(out.is_empty());
+        for enc in [Encoding::Gzip, Encoding::Deflate] {
+            let mut out = BytesMut::new();
+            if decompress(enc, &data, 64, &mut out).is_ok() {
+                prop_assert!(out.len() <= 64);
+            } else {
+                prop_assert!(out.is_empty());
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ fn request_head_fields() {
     assert_eq!(h["grpc-timeout"], "1500000u");
     assert_eq!(h["content-type"], "application/grpc+proto");
     assert_eq!(h["grpc-encoding"], "gzip");
-    assert_eq!(h["grpc-accept-encoding"], "gzip,identity");
+    assert_eq!(h["grpc-accept-encoding"], "gzip,deflate,identity");
     assert_eq!(h["user-agent"], "grpc-rust-wirestate/0.1");
     assert_eq!(h["authorization"], "Bearer y235");
     assert_eq!(h["trace-proto-bin"], "AQI");
@@ -289,7 +289,10 @@ fn server_reads_first_values_and_keeps_only_user_metadata() {
     assert_eq!(head.timeout, Some(Duration::from_millis(1500)));
     assert_eq!(head.content_type, ContentType::grpc_proto());
     assert_eq!(head.encoding, Encoding::Gzip);
-    assert_eq!(head.accept_encoding, EncodingSet::SUPPORTED);
+    assert_eq!(
+        head.accept_encoding,
+        EncodingSet::only(Encoding::Gzip).with(Encoding::Identity)
+    );
     assert_eq!(head.user_agent.unwrap(), "grpc-rust-wirestate/0.1");
     let auth: Vec<_> = head.metadata.get_all("authorization").collect();
     assert_eq!(auth, ["Bearer y235", "Bearer 2"]);
