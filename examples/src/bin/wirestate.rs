@@ -674,10 +674,9 @@ fn mcp_stdio_blocking(fixtures: bool) -> Result<ExitCode, String> {
 /// `wirestate mcp-server --runtime smol`: the demo MCP server on
 /// stdin/stdout, on smol's global executor.
 fn mcp_stdio_smol(fixtures: bool) -> Result<ExitCode, String> {
-    let io = wirestate_smol::SmolIo(wirestate_smol::stdio());
-    smol::block_on(
-        wirestate_examples::mcp::server(fixtures).serve_io(wirestate_smol::SmolRuntime::new(), io),
-    )
+    smol::block_on(wirestate_smol::mcp::serve_stdio(
+        &wirestate_examples::mcp::server(fixtures),
+    ))
     .map_err(|e| format!("stdio: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -688,9 +687,7 @@ fn mcp_stdio(fixtures: bool) -> Result<ExitCode, String> {
     rt.block_on(async {
         // Non-blocking pipes when the client launched us with pipes (the
         // usual case), the blocking thread pool otherwise.
-        let io = wirestate_tokio::TokioIo(wirestate_tokio::stdio());
-        wirestate_examples::mcp::server(fixtures)
-            .serve_io(wirestate_tokio::TokioRuntime, io)
+        wirestate_tokio::mcp::serve_stdio(&wirestate_examples::mcp::server(fixtures))
             .await
             .map_err(|e| format!("stdio: {e}"))
     })?;

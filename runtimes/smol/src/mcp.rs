@@ -12,6 +12,11 @@
 //! client.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! And a server on this process's stdin and stdout: [`serve_stdio`] (for
+//! Streamable HTTP, mount
+//! [`McpServer::http`](wirestate_rt::mcp::McpServer::http) in a server of
+//! this crate).
 
 use std::ffi::OsStr;
 use std::future::Future;
@@ -23,6 +28,7 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use smol::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use wirestate_rt::Io;
+use wirestate_rt::mcp::McpServer;
 use wirestate_rt::mcp_client::{ChildProcess, McpClient, McpClientConfig, McpClientError};
 
 use crate::SmolRuntime;
@@ -153,4 +159,31 @@ pub async fn connect_ws(
     config: McpClientConfig,
 ) -> Result<McpClient<SmolRuntime>, McpClientError> {
     McpClient::connect_websocket(SmolRuntime::new(), url, config).await
+}
+
+/// Serves `server` on this process's stdin and stdout (one JSON-RPC
+/// message per line) until the client closes stdin: what an MCP client
+/// that spawns this program expects. [`McpServer::serve_io`] on
+/// `SmolIo(stdio())`, this crate's stdio as an [`Io`].
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use wirestate_rt::mcp::{McpServer, NoArgs, ToolError};
+/// let server = McpServer::builder()
+///     .name("hello", "1.0")
+///     .tool("hello", "Says hello.", |_: NoArgs| async move {
+///         Ok::<_, ToolError>("hello")
+///     })
+///     .build();
+/// wirestate_smol::mcp::serve_stdio(&server).await
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// The streams' I/O errors.
+pub async fn serve_stdio(server: &McpServer) -> io::Result<()> {
+    server
+        .serve_io(SmolRuntime::new(), crate::SmolIo(crate::stdio()))
+        .await
 }
