@@ -225,6 +225,14 @@ fn a_call_that_times_out_stops_its_handler_over_http_legacy() {
     call_times_out_over_http(wirestate_mcp::Era::Legacy);
 }
 
+/// In the 2026-07-28 era the client's hang-up is the cancellation: the
+/// HTTP/1.1 server drops a stateless request's handler when its client
+/// hangs up (as it does for gRPC-Web), which ends its one-request session.
+#[test]
+fn a_call_that_times_out_stops_its_handler_over_http_2026() {
+    call_times_out_over_http(wirestate_mcp::Era::Stateless);
+}
+
 fn call_times_out_over_http(era: wirestate_mcp::Era) {
     let seen = Arc::new(Seen::default());
     let handler = server(seen.clone()).http(wirestate_tokio::TokioRuntime, Default::default());

@@ -479,7 +479,8 @@ pub struct ServerApp<H: Handler> {
     /// The bytes after the upgraded request, once the machine handed over.
     leftover: Option<Bytes>,
     /// Whether the current exchange ends when the client hangs up (a
-    /// gRPC-Web call), instead of being answered to a half-closed client.
+    /// gRPC-Web call, a stateless MCP request), instead of being answered
+    /// to a half-closed client.
     cancel_on_hangup: bool,
 }
 
@@ -565,7 +566,7 @@ impl<H: Handler> ServerApp<H> {
                     let Some(req) = self.queue.pop_front() else {
                         return progress;
                     };
-                    self.cancel_on_hangup = is_grpc_web(&req);
+                    self.cancel_on_hangup = is_grpc_web(&req) || is_stateless_mcp(&req);
                     let fut = self.handler.call(req);
                     // Reuse the previous handler's allocation: one box per
                     // connection instead of one per request.
@@ -664,6 +665,16 @@ impl<H: Handler> ServerApp<H> {
 
 /// Whether `req` is a gRPC-Web call: one whose client hanging up cancels
 /// it, as a reset stream cancels a gRPC call on HTTP/2.
+/// A stateless (2026-07-28) MCP request: a POST with `Mcp-Method` and no
+/// `Mcp-Session-Id`. Its client cancels it by hanging up (that era has no
+/// `notifications/cancelled` to send, nor a session to resume in), so the
+/// handler must hear of it while it works, not at its answer.
+fn is_stateless_mcp<B>(req: &Request<B>) -> bool {
+    req.method() == http::Method::POST
+        && req.headers().contains_key("mcp-method")
+        && !req.headers().contains_key("mcp-session-id")
+}
+
 fn is_grpc_web<B>(req: &Request<B>) -> bool {
     req.headers()
         .get(http::header::CONTENT_TYPE)
@@ -690,7 +701,7 @@ impl<H: Handler> App<ServerConnection> for ServerApp<H> {
         // future (or the response body that runs it) dropped, as on
         // RST_STREAM over HTTP/2 — not at the handler's next send.
         if self.cancel_on_hangup && m.is_peer_closed() && !matches!(self.current, Current::Idle) {
-            tracing::debug!("gRPC-Web client hung up: call cancelled");
+            tracing::debug!("gRPC-Web or stateless MCP client hung up: call cancelled");
             self.current = Current::Idle;
             self.cancel_on_hangup = false;
             self.queue.clear();
