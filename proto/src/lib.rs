@@ -8,6 +8,7 @@
 //! | [`grpc::reflection::v1alpha`] | `grpc/reflection/v1alpha/reflection.proto` | the same messages in the older package many tools still call |
 //! | [`grpc::testing`]           | `grpc/testing/{test,messages,empty}.proto`   | the gRPC interop test services and messages, as the gRPC project publishes them |
 //! | [`wirestate::echo::v1`]     | `wirestate/echo/v1/echo.proto`               | an echo service with all four call kinds, for benchmarks and examples |
+//! | [`google::rpc`]             | (googleapis' `google/rpc/status.proto`)      | `Status`: the rich error model carried in `grpc-status-details-bin` |
 //!
 //! The types are generated at build time by `prost-build` from descriptors
 //! that `protox` compiles — both pure Rust, so building needs no system
@@ -102,6 +103,47 @@ pub mod grpc {
         //! [`ReconnectServiceMethod`] and their messages.
 
         include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
+    }
+}
+
+/// Packages under `google.`.
+pub mod google {
+    /// `google.rpc`: the error model of googleapis' `google/rpc/status.proto`.
+    pub mod rpc {
+        /// `google.rpc.Status`: a status with typed details, what a server
+        /// puts (encoded) in `grpc-status-details-bin` — with
+        /// `wirestate_grpc::Status::with_details(status.encode_to_vec().into())`
+        /// — and what grpcio's `rpc_status`, grpc-go's `status.FromError`
+        /// and tonic-types read back. Its code and message should equal the
+        /// call's `grpc-status` and `grpc-message`.
+        ///
+        /// ```
+        /// use prost::Message;
+        /// use wirestate_proto::google::rpc::Status;
+        /// let status = Status {
+        ///     code: 9, // FAILED_PRECONDITION
+        ///     message: "cart is closed".into(),
+        ///     details: vec![prost_types::Any {
+        ///         type_url: "type.googleapis.com/shop.v1.Cart".into(),
+        ///         value: vec![0x0a, 0x01, b'c'],
+        ///     }],
+        /// };
+        /// let bytes = status.encode_to_vec();
+        /// assert_eq!(Status::decode(&bytes[..]).unwrap(), status);
+        /// ```
+        #[derive(Clone, PartialEq, ::prost::Message)]
+        pub struct Status {
+            /// The status code, a `google.rpc.Code` (the gRPC codes).
+            #[prost(int32, tag = "1")]
+            pub code: i32,
+            /// A developer-facing message, in English.
+            #[prost(string, tag = "2")]
+            pub message: ::prost::alloc::string::String,
+            /// Typed details (`google.rpc.ErrorInfo`, `BadRequest`, …, or
+            /// the service's own messages), each a `google.protobuf.Any`.
+            #[prost(message, repeated, tag = "3")]
+            pub details: ::prost::alloc::vec::Vec<::prost_types::Any>,
+        }
     }
 }
 

@@ -176,3 +176,24 @@ fn unknown_fields_are_skipped() {
 fn truncated_input_is_an_error() {
     assert!(EchoRequest::decode(&[0x0a, 0x05, b'h'][..]).is_err());
 }
+
+/// `google.rpc.Status` has googleapis' field numbers and types (code 1
+/// int32, message 2 string, details 3 repeated Any): the bytes any other
+/// gRPC implementation's `grpc-status-details-bin` carries.
+#[test]
+fn google_rpc_status_known_bytes() {
+    use wirestate_proto::google::rpc::Status;
+    let status = Status {
+        code: 5,
+        message: "x".into(),
+        details: vec![prost_types::Any {
+            type_url: "t".into(),
+            value: vec![1],
+        }],
+    };
+    let bytes = round_trip(&status);
+    assert_eq!(
+        bytes,
+        [0x08, 5, 0x12, 1, b'x', 0x1a, 6, 0x0a, 1, b't', 0x12, 1, 1]
+    );
+}

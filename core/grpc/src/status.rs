@@ -239,7 +239,8 @@ pub struct Status {
     /// when there is none.
     pub message: String,
     /// Binary details (`grpc-status-details-bin`, typically a serialized
-    /// `google.rpc.Status`); empty when there are none.
+    /// `google.rpc.Status`: `wirestate_proto::google::rpc::Status`);
+    /// empty when there are none.
     pub details: Bytes,
     /// The other trailers: user metadata.
     pub metadata: Metadata,
@@ -266,7 +267,10 @@ impl Status {
         self.code == Code::Ok
     }
 
-    /// Sets the binary details.
+    /// Sets the binary details: for the rich error model other gRPC
+    /// implementations read, an encoded `google.rpc.Status`
+    /// (`wirestate_proto::google::rpc::Status`, with this status's code
+    /// and message and typed details).
     pub fn with_details(mut self, details: Bytes) -> Status {
         self.details = details;
         self
