@@ -453,9 +453,15 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
         return Err("missing the method (or `list`)".into());
     };
     if path == "list" {
+        if rest.len() > 2 {
+            return Err("too many arguments: `list [pkg.Service]`".into());
+        }
         return list_command(opts, target, rest.get(1));
     }
     if path == "describe" {
+        if rest.len() > 2 {
+            return Err("too many arguments: `describe SYMBOL`".into());
+        }
         let symbol = rest
             .get(1)
             .ok_or("describe what? `describe pkg.Service` (or a method, message or enum)")?;

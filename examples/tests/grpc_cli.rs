@@ -548,3 +548,49 @@ fn a_closed_stdout_is_not_a_grpc_status() {
         );
     }
 }
+
+/// Options may follow HOST:PORT and the method, as users write them
+/// (`wirestate grpc HOST:PORT /pkg.S/M -H 'k: v' --timeout 5s '{…}'`).
+/// Failed before: clap's "2 values required by '<WORDS> <WORDS>...'; only
+/// 1 was provided" for any option after HOST:PORT. Too few or too many
+/// words are still refused, with a usage message.
+#[test]
+fn options_between_the_words() {
+    let serve = serve("tokio");
+    let addr = serve.addr.to_string();
+    let o = grpc(&[
+        &addr,
+        "-H",
+        "x-user: ann",
+        "/wirestate.echo.v1.Echo/Echo",
+        "--timeout",
+        "5s",
+        r#"{"message":"hi"}"#,
+        "--runtime",
+        "smol",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "{\"message\":\"hi\"}\n");
+    let o = grpc(&[&addr, "--timeout", "5s", "list", "wirestate.echo.v1.Echo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("/wirestate.echo.v1.Echo/Echo unary"),
+        "{}",
+        stdout(&o)
+    );
+    for words in [
+        vec![addr.as_str()],
+        vec![addr.as_str(), "list", "a.B", "extra"],
+        vec![addr.as_str(), "describe", "a.B", "extra"],
+        vec![addr.as_str(), "/wirestate.echo.v1.Echo/Echo", "{}", "{}"],
+    ] {
+        let o = grpc(&words);
+        assert!(!o.status.success(), "{words:?}");
+        assert!(o.stdout.is_empty(), "{words:?}: {}", stdout(&o));
+        assert!(
+            !stderr(&o).contains("panicked"),
+            "{words:?}: {}",
+            stderr(&o)
+        );
+    }
+}

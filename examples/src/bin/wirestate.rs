@@ -261,8 +261,13 @@ enum Command {
         /// HOST:PORT, then `list [SERVICE]`, `describe SYMBOL`, or
         /// /pkg.Service/Method and the request:
         /// JSON (default `{}`; a sequence of objects for client- and
-        /// bidi-streaming methods), `@FILE` or `@` (stdin).
-        #[arg(required = true, num_args = 2..=3)]
+        /// bidi-streaming methods), `@FILE` or `@` (stdin). Options may
+        /// come before, between or after them.
+        // No `num_args` range: clap counts it per run of values, so an
+        // option after HOST:PORT (`HOST:PORT -H 'k: v' /pkg.S/M`) ended the
+        // run at one value and failed with "2 values required"; `run`
+        // checks the count.
+        #[arg(required = true)]
         words: Vec<String>,
     },
 }
