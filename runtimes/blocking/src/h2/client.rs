@@ -872,6 +872,15 @@ impl App for ClientApp {
             if let Some(out) = &mut e.out {
                 match out.send(&e.shared, m, stream, now) {
                     Sent::Done => e.out = None,
+                    Sent::Failed => {
+                        // The request body failed and the stream is reset:
+                        // no response will come, so the caller (waiting
+                        // for the head, or reading the body) hears it now.
+                        e.shared.kill(Dead::BodyFailed);
+                        let _ = m.release_capacity(stream, e.unreleased);
+                        finished.push((key, stream));
+                        continue;
+                    }
                     Sent::Held(t) => self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t))),
                     Sent::Pending => {}
                 }

@@ -22,9 +22,12 @@ pub(crate) enum Sent {
     /// A tiny piece waits for more of the body until then (see
     /// [`wirestate_h2::pacing`]): step the stream again by that time.
     Held(Instant),
-    /// The body ended (END_STREAM or trailers queued), or failed (the
-    /// stream was reset).
+    /// The body ended (END_STREAM or trailers queued).
     Done,
+    /// The writer's body failed: the stream was reset, and whoever waits
+    /// on it must be told, for no event will say so (the machine reports
+    /// no reset the application asked for).
+    Failed,
 }
 
 /// A body on its way out on one stream, after its head.
@@ -93,7 +96,7 @@ impl Outgoing {
                                 drop(st);
                                 tracing::warn!("outgoing body failed");
                                 let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
-                                return Sent::Done;
+                                return Sent::Failed;
                             }
                             break;
                         }

@@ -289,7 +289,8 @@ impl<H: Handler> App for ServerApp<'_, '_, H> {
             }
             if let Some(out) = &mut e.out {
                 match out.send(&e.shared, m, stream, now) {
-                    Sent::Done => finished.push(stream),
+                    // A failed response body reset the stream: over.
+                    Sent::Done | Sent::Failed => finished.push(stream),
                     Sent::Held(t) => self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t))),
                     Sent::Pending => {}
                 }

@@ -43,6 +43,8 @@ pub(crate) enum Dead {
     Invalid(String),
     /// Finished (or abandoned) by this side.
     Done,
+    /// This side reset it: its outgoing body failed.
+    BodyFailed,
 }
 
 impl Dead {
@@ -54,7 +56,7 @@ impl Dead {
             Dead::Reset(code) => crate::Error::Reset(*code),
             Dead::HeadersTooLarge => crate::Error::HeadersTooLarge,
             Dead::H2(e) => crate::Error::H2(e.clone()),
-            Dead::Closed | Dead::Done => crate::Error::Aborted { sent: true },
+            Dead::Closed | Dead::Done | Dead::BodyFailed => crate::Error::Aborted { sent: true },
             Dead::Invalid(msg) => crate::Error::InvalidRequest(msg.clone()),
         }
     }
@@ -68,6 +70,7 @@ impl Dead {
             Dead::H2(e) => io::Error::new(io::ErrorKind::InvalidData, e.clone()),
             Dead::HeadersTooLarge => io::Error::new(io::ErrorKind::InvalidData, self.to_error()),
             Dead::Done => io::Error::other("the stream is finished"),
+            Dead::BodyFailed => io::Error::other("the request body failed; stream reset"),
             Dead::AboveGoAway => io::Error::new(io::ErrorKind::ConnectionAborted, self.to_error()),
             _ => io::Error::new(
                 io::ErrorKind::UnexpectedEof,

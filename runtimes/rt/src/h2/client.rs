@@ -366,6 +366,24 @@ impl App<Connection> for ClientApp {
                         progress = true;
                         s.upload = None;
                     }
+                    Sent::Failed(e) => {
+                        // The request body failed (or was given up) and
+                        // the stream is reset: no response will come, so
+                        // the caller hears it now (as over HTTP/1.1),
+                        // and so does a response body under way.
+                        progress = true;
+                        if let Some(tx) = s.reply.take() {
+                            let _ = tx.send(Err(Error::Aborted { sent: true }));
+                        }
+                        if let Some(b) = s.body.take() {
+                            b.fail(format!("request body failed: {e}"));
+                        }
+                        let _ = m.release_capacity(stream, s.unreleased);
+                        s.unreleased = 0;
+                        s.upload = None;
+                        done.push(stream);
+                        continue;
+                    }
                     Sent::Held(t) => {
                         self.wake_at = Some(self.wake_at.map_or(t, |w| w.min(t)));
                     }

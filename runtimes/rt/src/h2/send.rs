@@ -18,9 +18,12 @@ const GATHER: usize = 16 * 1024;
 pub(crate) enum Sent {
     /// Some of it went into the machine; more is to come.
     Progress,
-    /// The body ended (END_STREAM or trailers queued), or failed (the
-    /// stream was reset).
+    /// The body ended (END_STREAM or trailers queued).
     Done,
+    /// The body failed (or was given up): the stream was reset, and
+    /// whoever waits on it must be told, for no event will say so (the
+    /// machine reports no reset the application asked for).
+    Failed(std::io::Error),
     /// Waiting for the body or for window.
     Blocked,
     /// A tiny piece waits for more of the body until then (see
@@ -102,12 +105,12 @@ impl Outgoing {
                     // failure worth a warning.
                     Poll::Ready(Some(Err(e))) if Cancelled::is(&e) => {
                         let _ = m.reset(stream, ErrorCode::CANCEL);
-                        return Sent::Done;
+                        return Sent::Failed(e);
                     }
                     Poll::Ready(Some(Err(e))) => {
                         tracing::warn!(error = %e, "outgoing body failed");
                         let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
-                        return Sent::Done;
+                        return Sent::Failed(e);
                     }
                     Poll::Pending => break,
                 }

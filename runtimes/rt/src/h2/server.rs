@@ -285,7 +285,9 @@ impl<H: Handler> H2ServerApp<H> {
                 if let Reply::Sending(out) = &mut task.response {
                     match out.poll_send(cx, m, stream, now) {
                         Sent::Progress => progress = true,
-                        Sent::Done => {
+                        // A failed response body reset the stream: it
+                        // is over for the handler too.
+                        Sent::Done | Sent::Failed(_) => {
                             progress = true;
                             finished.push(stream);
                         }
