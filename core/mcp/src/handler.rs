@@ -504,6 +504,9 @@ pub enum CatalogueEdit {
     AddPrompt(Prompt),
     /// Removes the prompt of that name.
     RemovePrompt(String),
+    /// The resource of that URI changed: the sessions subscribed to it
+    /// are told (`notifications/resources/updated`).
+    ResourceUpdated(String),
 }
 
 impl CatalogueEdit {
@@ -517,6 +520,9 @@ impl CatalogueEdit {
             Self::AddPrompt(p) => session.add_prompt(p),
             Self::RemovePrompt(n) => {
                 session.remove_prompt(&n);
+            }
+            Self::ResourceUpdated(uri) => {
+                session.resource_updated(&uri);
             }
         }
     }
@@ -532,6 +538,9 @@ impl CatalogueEdit {
             Self::AddPrompt(p) => server.add_prompt(p),
             Self::RemovePrompt(n) => {
                 server.remove_prompt(&n);
+            }
+            Self::ResourceUpdated(uri) => {
+                server.resource_updated(&uri);
             }
         }
     }
@@ -969,7 +978,10 @@ mod tests {
         );
         assert_eq!(s["$defs"]["Item"]["type"], "object", "the $ref resolves");
         let a = answer(Structured(list));
-        assert_eq!(a["structuredContent"], serde_json::json!({"result": [{"name": "a"}]}));
+        assert_eq!(
+            a["structuredContent"],
+            serde_json::json!({"result": [{"name": "a"}]})
+        );
         let text: Value = serde_json::from_str(a["content"][0]["text"].as_str().unwrap()).unwrap();
         assert_eq!(text, a["structuredContent"]);
         for (wraps, s, a) in [

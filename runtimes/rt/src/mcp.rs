@@ -108,6 +108,9 @@ struct Registry {
     /// The handlers running now, by transport, session and request: what
     /// `notifications/cancelled` (or the end of an HTTP session) stops.
     running: Mutex<BTreeMap<RunningKey, Arc<Cancel>>>,
+    /// Every transport serving this server (stdio, Streamable HTTP,
+    /// WebSocket), for [`McpServer::resource_updated`].
+    transports: Mutex<Vec<Weak<dyn Port>>>,
 }
 
 /// A running handler's key: its transport (the address of its [`Port`],
@@ -144,6 +147,14 @@ impl Cancel {
 }
 
 impl Registry {
+    /// Adds a transport to [`transports`](Self::transports), forgetting
+    /// the ones that ended.
+    fn serve_on(&self, port: Weak<dyn Port>) {
+        let mut transports = self.transports.lock().unwrap_or_else(|e| e.into_inner());
+        transports.retain(|t| t.strong_count() > 0);
+        transports.push(port);
+    }
+
     fn running(&self) -> MutexGuard<'_, BTreeMap<RunningKey, Arc<Cancel>>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -396,6 +407,7 @@ impl McpServer {
                 config: Config::default(),
                 handlers: Handlers::default(),
                 running: Mutex::new(BTreeMap::new()),
+                transports: Mutex::new(Vec::new()),
             },
         }
     }
@@ -414,6 +426,26 @@ impl McpServer {
             .iter()
             .map(|(t, _)| t.clone())
             .collect()
+    }
+
+    /// Tells every client subscribed to `uri` (`resources/subscribe`) that
+    /// the resource changed (`notifications/resources/updated`), on every
+    /// transport serving this server: its stdio and WebSocket sessions,
+    /// its Streamable HTTP endpoints. Returns at once; the notifications
+    /// go out with the transports' next writes. From a handler,
+    /// [`RequestContext::resource_updated`] says the same.
+    pub fn resource_updated(&self, uri: &str) {
+        let transports: Vec<Arc<dyn Port>> = {
+            let list = self
+                .registry
+                .transports
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        for port in transports {
+            port.edit(CatalogueEdit::ResourceUpdated(uri.to_owned()));
+        }
     }
 
     fn fill(&self, session: &mut ServerSession) {
@@ -449,6 +481,8 @@ impl McpServer {
                 timer: false,
             }),
         });
+        let port: Arc<dyn Port> = shared.clone();
+        self.registry.serve_on(Arc::downgrade(&port));
         McpHttp {
             shared,
             shutdown: None,
@@ -765,6 +799,14 @@ impl RequestContext {
         self.port.edit(CatalogueEdit::RemovePrompt(name.to_owned()));
     }
 
+    /// Tells the clients of this transport subscribed to `uri` that the
+    /// resource changed (`notifications/resources/updated`); for every
+    /// transport, [`McpServer::resource_updated`].
+    pub fn resource_updated(&self, uri: &str) {
+        self.port
+            .edit(CatalogueEdit::ResourceUpdated(uri.to_owned()));
+    }
+
     /// Waits `duration` on the server's runtime.
     pub async fn sleep(&self, duration: Duration) {
         self.port.sleep(duration).await
@@ -1070,12 +1112,15 @@ type StdioShared<R> = OneShared<R, StdioState>;
 
 impl<R: Runtime, S: OneSession> OneShared<R, S> {
     fn new(rt: R, registry: Arc<Registry>, state: S) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self {
+        let shared = Arc::new_cyclic(|me| Self {
             rt,
             me: me.clone(),
             registry,
             state: Mutex::new(state),
-        })
+        });
+        let port: Arc<dyn Port> = shared.clone();
+        shared.registry.serve_on(Arc::downgrade(&port));
+        shared
     }
 
     fn lock(&self) -> MutexGuard<'_, S> {
@@ -1134,7 +1179,9 @@ impl<R: Runtime, S: OneSession> Port for OneShared<R, S> {
     }
 
     fn edit(&self, edit: CatalogueEdit) {
-        if !S::EDITS {
+        // A resource update concerns the session's subscriptions, not
+        // its catalogue: every transport passes it on.
+        if !S::EDITS && !matches!(edit, CatalogueEdit::ResourceUpdated(_)) {
             return;
         }
         let mut st = self.lock();
