@@ -137,6 +137,52 @@ impl<R: Runtime> Channel<R> {
         ChannelBuilder::new(rt, addr)
     }
 
+    /// [`Channel::builder`] for `target`, `host:port` (a name, an IP
+    /// literal or `[v6]:port`), as the blocking `Channel::builder(&str)`
+    /// takes it: the host resolved on `rt` (the first address is dialed;
+    /// reconnects use it again) and `target` sent as `:authority`
+    /// (replaced by a later [`ChannelBuilder::config`] naming another).
+    ///
+    /// ```no_run
+    /// # async fn run<R: wirestate_rt::Runtime>(runtime: R) -> Result<(), wirestate_rt::grpc::Status> {
+    /// use wirestate_rt::grpc::Channel;
+    /// let channel = Channel::builder_for(runtime, "localhost:50051").await?.connect().await?;
+    /// # let _ = channel;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// INVALID_ARGUMENT if `target` is not `host:port`; UNAVAILABLE if
+    /// the name does not resolve.
+    pub async fn builder_for(rt: R, target: &str) -> Result<ChannelBuilder<R>, Status> {
+        let authority = wirestate_grpc::channel::parse_authority(target)?;
+        let port = authority.port_u16().ok_or_else(|| {
+            Status::new(
+                Code::InvalidArgument,
+                format!("{target}: want host:port (no port)"),
+            )
+        })?;
+        let host = authority.host();
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let unavailable = |e: &dyn std::fmt::Display| {
+            Status::new(Code::Unavailable, format!("resolving {target}: {e}"))
+        };
+        let addr = rt
+            .resolve(bare, port)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| unavailable(&"no address"))?;
+        Ok(ChannelBuilder::new(rt, addr)
+            .config(wirestate_grpc::ChannelConfig::new().authority(target)))
+    }
+
     pub(crate) fn from_parts(
         rt: R,
         transport: Transport<R>,
