@@ -149,3 +149,80 @@ fn subscribers_hear_of_updates_over_streamable_http() {
         served.abort();
     });
 }
+
+/// The same on the blocking builder, over stdio.
+#[test]
+fn subscribers_hear_of_updates_on_the_blocking_server() {
+    use std::io::{BufRead, Write};
+    use wirestate_blocking::mcp_server as b;
+    let server = b::McpServer::builder()
+        .name("mcp-subscribe-test", "0.0.1")
+        .resource(Resource::new(URI, "counter"), |_, r| {
+            Ok(ReadResourceResult {
+                contents: vec![ResourceContents::text(r.uri, Some("text/plain"), "1")],
+                ..ReadResourceResult::default()
+            })
+        })
+        .tool_with_context(
+            "bump",
+            "Changes the counter.",
+            |ctx: &b::RequestContext, _: NoArgs| {
+                ctx.resource_updated(URI);
+                Ok::<_, ToolError>("bumped")
+            },
+        )
+        .build();
+    let outside = server.clone();
+    let (in_r, mut in_w) = std::io::pipe().unwrap();
+    let (out_r, out_w) = std::io::pipe().unwrap();
+    let served = std::thread::spawn(move || server.serve_io(in_r, out_w));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out_r).lines() {
+            let Ok(line) = line else { break };
+            if tx
+                .send(serde_json::from_str::<Value>(&line).unwrap())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("nothing came")
+    };
+    let mut send = |v: Value| {
+        let mut line = serde_json::to_vec(&v).unwrap();
+        line.push(b'\n');
+        in_w.write_all(&line).unwrap();
+    };
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}}),
+    );
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+        "params": {"uri": URI}}),
+    );
+    assert_eq!(
+        next()["result"]["capabilities"]["resources"]["subscribe"],
+        true
+    );
+    assert_eq!(next()["id"], 2);
+    outside.resource_updated("mem://other");
+    outside.resource_updated(URI);
+    let note = next();
+    assert_eq!(note["method"], "notifications/resources/updated", "{note}");
+    assert_eq!(note["params"]["uri"], URI);
+    send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "bump", "arguments": {}}}));
+    let mut got = vec![next(), next()];
+    got.sort_by_key(|m| m["id"].is_null());
+    assert_eq!(got[0]["id"], 3, "{got:?}");
+    assert_eq!(got[1]["method"], "notifications/resources/updated");
+    drop(in_w);
+    served.join().unwrap().unwrap();
+}

@@ -101,6 +101,19 @@ struct Registry {
     /// session and request: what `notifications/cancelled` (or the end of
     /// an HTTP session) sets.
     cancels: Mutex<BTreeMap<CancelKey, Arc<AtomicBool>>>,
+    /// Every transport serving this server (stdio, Streamable HTTP,
+    /// WebSocket), for [`McpServer::resource_updated`].
+    transports: Mutex<Vec<Weak<dyn Port>>>,
+}
+
+impl Registry {
+    /// Adds a transport to [`transports`](Self::transports), forgetting
+    /// the ones that ended.
+    fn serve_on(&self, port: Arc<dyn Port>) {
+        let mut transports = lock(&self.transports);
+        transports.retain(|t| t.strong_count() > 0);
+        transports.push(Arc::downgrade(&port));
+    }
 }
 
 /// A call's key in [`Registry::cancels`]: its transport (the address of
@@ -432,6 +445,13 @@ impl RequestContext {
 
     fn edit(&self, edit: CatalogueEdit) {
         self.port.edit(self.session.as_ref(), &self.request, edit);
+    }
+
+    /// Tells the clients of this transport subscribed to `uri` that the
+    /// resource changed (`notifications/resources/updated`); for every
+    /// transport, [`McpServer::resource_updated`].
+    pub fn resource_updated(&self, uri: &str) {
+        self.edit(CatalogueEdit::ResourceUpdated(uri.to_owned()));
     }
 
     /// Ends the HTTP response carrying this request's SSE stream (the
@@ -1286,6 +1306,7 @@ impl McpServer {
                 running: AtomicUsize::new(0),
                 pool: Arc::default(),
                 cancels: Mutex::new(BTreeMap::new()),
+                transports: Mutex::new(Vec::new()),
             },
         }
     }
@@ -1304,6 +1325,24 @@ impl McpServer {
             .iter()
             .map(|(t, _)| t.clone())
             .collect()
+    }
+
+    /// Tells every client subscribed to `uri` (`resources/subscribe`) that
+    /// the resource changed (`notifications/resources/updated`), on every
+    /// transport serving this server: its stdio and WebSocket sessions,
+    /// its Streamable HTTP endpoints. From a handler,
+    /// [`RequestContext::resource_updated`] says the same.
+    pub fn resource_updated(&self, uri: &str) {
+        let transports: Vec<Arc<dyn Port>> = lock(&self.registry.transports)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        // The one-session transports take any request id: they serve
+        // their one session whatever the request.
+        let any = RequestId::from(0u64);
+        for port in transports {
+            port.edit(None, &any, CatalogueEdit::ResourceUpdated(uri.to_owned()));
+        }
     }
 
     fn fill(&self, session: &mut ServerSession) {
@@ -1366,6 +1405,7 @@ impl McpServer {
             }),
             changed: Condvar::new(),
         });
+        self.registry.serve_on(shared.clone());
         if !shared.spawn_worker(&mut lock(&shared.state)) {
             return Err(io::Error::other("cannot start the stdio reader thread"));
         }
@@ -1501,6 +1541,7 @@ impl McpServer {
                 closed: false,
             }),
         });
+        self.registry.serve_on(shared.clone());
         while let Some(Ok(message)) = socket.recv() {
             let mut st = lock(&shared.state);
             let now = Instant::now();
@@ -1866,6 +1907,7 @@ impl McpServer {
                 sleepers: BTreeMap::new(),
             }),
         });
+        self.registry.serve_on(shared.clone());
         McpHttp {
             server: self.clone(),
             shared,
