@@ -350,6 +350,8 @@ fn typed_object(mut m: Map<String, Value>) -> Map<String, Value> {
 /// objects: typed `object`, or without a type and every `oneOf` /
 /// `anyOf` branch (one `allOf` branch is enough) an object, inline or
 /// by a `$ref` into the root's `$defs` (schemars' enums with fields).
+/// A schema with no constraint at all (`serde_json::Value`) counts as an
+/// object: [`schema_of`] has always typed it so.
 pub fn is_object_schema(schema: &Map<String, Value>) -> bool {
     fn object(s: &Value, defs: Option<&Map<String, Value>>, depth: usize) -> bool {
         let Some(m) = s.as_object() else {
@@ -379,6 +381,15 @@ pub fn is_object_schema(schema: &Map<String, Value>) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|b| b.iter().any(|x| object(x, defs, depth + 1)));
         all("oneOf") || all("anyOf") || any_all_of
+    }
+    // A schema that constrains nothing (`serde_json::Value`'s) is taken
+    // as an object, as `schema_of` types it: such a tool's author returns
+    // objects, and their output keeps its shape.
+    let constraining = schema
+        .keys()
+        .any(|k| !matches!(k.as_str(), "$schema" | "title" | "description" | "$defs"));
+    if !constraining {
+        return true;
     }
     let defs = schema.get("$defs").and_then(Value::as_object);
     object(&Value::Object(schema.clone()), defs, 0)
@@ -1023,6 +1034,11 @@ mod tests {
                 Structured::<Shape>::wraps_output(),
                 schema::<Structured<Shape>>(),
                 answer(Structured(Shape::Circle { r: 1.0 })),
+            ),
+            (
+                Structured::<Value>::wraps_output(),
+                schema::<Structured<Value>>(),
+                answer(Structured(serde_json::json!({"free": "form"}))),
             ),
             (
                 Structured::<BTreeMap<String, u8>>::wraps_output(),
