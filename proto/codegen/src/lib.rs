@@ -516,6 +516,12 @@ fn full_service_name(service: &Service) -> String {
 /// its typed descriptors, and the server trait if enabled. What is emitted
 /// is described in the [crate docs](crate).
 pub fn generate_service(config: &Config, service: &Service) -> String {
+    let mut service = service.clone();
+    for method in &mut service.methods {
+        method.input_type = unshadow(&method.input_type);
+        method.output_type = unshadow(&method.output_type);
+    }
+    let service = &service;
     let mut buf = String::new();
     generate_method_enum(config, service, &mut buf);
     if config.server_traits {
@@ -528,6 +534,23 @@ pub fn generate_service(config: &Config, service: &Service) -> String {
         generate_client(config, service, &mut buf);
     }
     buf
+}
+
+/// The generic parameters the generated code declares: the runtime `R`
+/// (routers, async stubs), the service `S` (routers) and the request
+/// iterator `I` (client-streaming stubs).
+const GENERIC_PARAMS: [&str; 3] = ["R", "S", "I"];
+
+/// A message type as the generated code names it: one whose path starts
+/// with a name the generated code declares as a generic parameter (a
+/// message `R` or `S`, or a type nested in one) gets `self::`, which names
+/// the module's item, not the parameter — without it, `Request<R>` in
+/// `add_x_server<S, R>` meant the runtime.
+fn unshadow(ty: &str) -> String {
+    match ty.split("::").next() {
+        Some(first) if GENERIC_PARAMS.contains(&first) => format!("self::{ty}"),
+        _ => ty.to_owned(),
+    }
 }
 
 /// `EchoV2` → `echo_v2`.
@@ -560,7 +583,12 @@ fn generate_server_router(config: &Config, service: &Service, buf: &mut String) 
     // The trait method is called by its full path: `service` is an `Arc`,
     // and `service.clone(request)` for an RPC named `Clone` would find
     // `Arc::clone` first (as would any method `Arc` or `Deref` have).
-    buf.push_str("    let service = ::std::sync::Arc::new(service);\n    server\n");
+    // A service with no methods routes nothing: `service` is dropped.
+    buf.push_str(if service.methods.is_empty() {
+        "    drop(service);\n    server\n"
+    } else {
+        "    let service = ::std::sync::Arc::new(service);\n    server\n"
+    });
     for method in &service.methods {
         let path = method_path(service, method);
         let input = &method.input_type;
@@ -601,7 +629,12 @@ fn generate_blocking_router(config: &Config, service: &Service, buf: &mut String
         "/// Routes every method of `service` (a [`{name}Server`]) on `server`.\npub fn add_{}_server<S: {name}Server>(server: {rt}::Server, service: S) -> {rt}::Server {{",
         snake(name)
     );
-    buf.push_str("    let service = ::std::sync::Arc::new(service);\n    server\n");
+    // A service with no methods routes nothing: `service` is dropped.
+    buf.push_str(if service.methods.is_empty() {
+        "    drop(service);\n    server\n"
+    } else {
+        "    let service = ::std::sync::Arc::new(service);\n    server\n"
+    });
     for method in &service.methods {
         let path = method_path(service, method);
         let input = &method.input_type;
@@ -950,6 +983,7 @@ fn generate_client(config: &Config, service: &Service, buf: &mut String) {
     /// One call's options: the client's, plus the request's metadata
     /// (replacing the client's values of the same keys) and its deadline
     /// when that comes before the client's timeout.
+    #[allow(dead_code)] // unused by a service with no methods
     fn call_options(&self, metadata: {rt}::Metadata, deadline: ::core::option::Option<::std::time::Instant>) -> {rt}::CallOptions {{
         let left = deadline.map(|deadline| deadline.saturating_duration_since({now}));
         self.options.for_request(metadata, left)
@@ -1212,6 +1246,60 @@ mod tests {
             blocking.contains("| <S as OddServer>::clone(&service, request)\n"),
             "{blocking}"
         );
+    }
+
+    /// Messages named like the generated code's generic parameters (`R`,
+    /// `S`, `I`): the generated code names them `self::R`, the module's
+    /// items. Failed before: `Request<R>` in `add_letters_server<S, R>`
+    /// and `unary(.., &R)` in `LettersClient<R>` meant the runtime, so the
+    /// user's crate did not compile (E0277 `R: prost::Message`). Checked by
+    /// compiling such a service outside the workspace.
+    #[test]
+    fn messages_named_like_generic_parameters() {
+        let mut go = method("go", false, false);
+        go.input_type = "R".to_owned();
+        go.output_type = "S".to_owned();
+        let mut up = method("up", true, false);
+        up.input_type = "I".to_owned();
+        up.output_type = "super::Rx".to_owned();
+        let service = Service {
+            name: "Letters".to_owned(),
+            proto_name: "Letters".to_owned(),
+            package: "p".to_owned(),
+            comments: Default::default(),
+            methods: vec![go, up],
+            options: Default::default(),
+        };
+        let code = generate_service(&Config::new("::rt").server_router(true), &service);
+        assert!(code.contains("request: ::rt::Request<self::R>"), "{code}");
+        assert!(code.contains("::rt::Response<self::S>"), "{code}");
+        assert!(code.contains("IntoIterator<Item = self::I>"), "{code}");
+        assert!(
+            code.contains("super::Rx") && !code.contains("self::super"),
+            "{code}"
+        );
+        assert_eq!(unshadow("Rx"), "Rx");
+        assert_eq!(unshadow("r::Nested"), "r::Nested");
+        assert_eq!(unshadow("S::Nested"), "self::S::Nested");
+        assert_eq!(unshadow("()"), "()");
+
+        // A service with no methods: no unused `service` binding, no
+        // unused private helper (both warned in the user's crate before).
+        let empty = Service {
+            methods: Vec::new(),
+            ..service
+        };
+        for config in [
+            Config::new("::rt").server_router(true),
+            Config::new("::rt").server_router(true).blocking(true),
+        ] {
+            let code = generate_service(&config, &empty);
+            assert!(code.contains("    drop(service);\n    server\n"), "{code}");
+            assert!(
+                code.contains("#[allow(dead_code)] // unused by a service with no methods\n    fn call_options"),
+                "{code}"
+            );
+        }
     }
 
     #[test]
