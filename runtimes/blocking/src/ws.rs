@@ -384,6 +384,47 @@ impl Writer {
     }
 }
 
+/// Fires the connection's timers when due, until it is closed (a close
+/// handshake that timed out), then wakes a reader still blocked in its
+/// read by shutting the read side down; it then finds the timeout among
+/// the events. Ends early once every handle is gone, or no timer is left.
+fn watch_close(inner: &std::sync::Weak<Inner>) {
+    loop {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let due = {
+            let mut w = lock(&inner.writer);
+            w.fire_timers();
+            w.flush(&inner.stream);
+            if w.machine.is_closed() || w.failed.is_some() {
+                None
+            } else {
+                match w.machine.poll_timeout() {
+                    Some(t) => Some(t),
+                    None => return,
+                }
+            }
+        };
+        match due {
+            Some(t) => {
+                drop(inner);
+                std::thread::sleep(t.saturating_duration_since(Instant::now()));
+            }
+            None => {
+                let reader_busy = matches!(
+                    inner.reader.try_lock(),
+                    Err(std::sync::TryLockError::WouldBlock)
+                );
+                if reader_busy {
+                    let _ = inner.stream.shutdown(Shutdown::Read);
+                }
+                return;
+            }
+        }
+    }
+}
+
 fn write_all(mut stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match stream.write(data) {
@@ -548,9 +589,28 @@ impl WebSocket {
     }
 
     /// Starts the close handshake. Returns once the close frame is written;
-    /// [`recv`](Self::recv) returns `None` once the peer answers.
+    /// [`recv`](Self::recv) returns `None` once the peer answers, or an
+    /// error once the close timeout passes without an answer.
     pub fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
-        self.command(|m| m.close(Instant::now(), code, reason))
+        self.command(|m| m.close(Instant::now(), code, reason))?;
+        // A reader already blocked in `recv` chose its read timeout before
+        // the close timer existed (no timeout at all without keep-alive),
+        // so nothing would fire that timer while the peer stays silent:
+        // a watcher does, and wakes that reader.
+        let reader_busy = matches!(
+            self.inner.reader.try_lock(),
+            Err(std::sync::TryLockError::WouldBlock)
+        );
+        if reader_busy {
+            let inner = Arc::downgrade(&self.inner);
+            let spawned = std::thread::Builder::new()
+                .name("wirestate-ws-close".into())
+                .spawn(move || watch_close(&inner));
+            if let Err(e) = spawned {
+                tracing::debug!(error = %e, "cannot start the close watcher");
+            }
+        }
+        Ok(())
     }
 
     /// The next message, blocking; `None` after the close handshake (see
