@@ -410,23 +410,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// What the call prints: each response message on its own line.
 struct Printer {
     output: MessageDescriptor,
-    /// Why writing to stdout failed (closed early, `| head -1`): a local
-    /// error, reported as such rather than as the call's status.
+    /// Why a response could not be shown: writing to stdout failed
+    /// (closed early, `| head -1`), or the response has no JSON form here
+    /// (a `google.protobuf.Any` of a type neither compiled in nor
+    /// reflected). A local error, reported as such rather than as the
+    /// call's status: the server answered, and said nothing of the sort.
     stdout_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Printer {
     fn print(&self, raw: &RawMessage) -> Result<(), Status> {
-        let line = to_json(&self.output, &raw.0)?;
+        let line = to_json(&self.output, &raw.0).map_err(|e| {
+            self.local(format!(
+                "a response could not be printed as JSON: {}",
+                e.message
+            ))
+        })?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")
             .and_then(|()| out.flush())
-            .map_err(|e| {
-                let mut failed = self.stdout_error.lock().unwrap_or_else(|e| e.into_inner());
-                *failed = Some(e.to_string());
-                // Ends the call; `run` reports the stdout error instead.
-                Status::new(Code::Cancelled, format!("stdout: {e}"))
-            })
+            .map_err(|e| self.local(format!("stdout: {e}")))
+    }
+
+    /// Records a local error; the status returned ends the call, and `run`
+    /// reports the error instead of it.
+    fn local(&self, error: String) -> Status {
+        let mut failed = self.stdout_error.lock().unwrap_or_else(|e| e.into_inner());
+        *failed = Some(error.clone());
+        Status::new(Code::Cancelled, error)
     }
 }
 
@@ -547,7 +558,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
         .unwrap_or_else(|e| e.into_inner())
         .take();
     if let Some(e) = stdout_error {
-        return Err(format!("stdout: {e}"));
+        return Err(e);
     }
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -776,6 +787,77 @@ fn blocking_call(call: &Call, web: Option<WebMode>) -> Result<(), Status> {
 mod tests {
     use super::*;
     use prost::Message;
+
+    /// A response holding a `google.protobuf.Any` of a type no descriptor
+    /// here describes has no proto3 JSON form: a local error naming the
+    /// type, not a call status. Failed before: `ERROR: code=INTERNAL
+    /// message=message 'unknown.Thing' not found`, as if the server had
+    /// failed the call (found against a grpcio server answering such an
+    /// Any).
+    #[test]
+    fn an_unprintable_response_is_a_local_error() {
+        use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+        use prost_reflect::prost_types::{
+            DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+        };
+        let field =
+            |name: &str, number: i32, ty: Type, type_name: Option<&str>| FieldDescriptorProto {
+                name: Some(name.into()),
+                number: Some(number),
+                label: Some(Label::Optional as i32),
+                r#type: Some(ty as i32),
+                type_name: type_name.map(Into::into),
+                json_name: Some(name.into()),
+                ..Default::default()
+            };
+        let any = FileDescriptorProto {
+            name: Some("google/protobuf/any.proto".into()),
+            package: Some("google.protobuf".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some("Any".into()),
+                field: vec![
+                    field("type_url", 1, Type::String, None),
+                    field("value", 2, Type::Bytes, None),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let holder = FileDescriptorProto {
+            name: Some("t/holder.proto".into()),
+            package: Some("t".into()),
+            dependency: vec!["google/protobuf/any.proto".into()],
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some("Holder".into()),
+                field: vec![field("a", 1, Type::Message, Some(".google.protobuf.Any"))],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut pool = DescriptorPool::new();
+        pool.add_file_descriptor_protos([any, holder]).unwrap();
+        let printer = Printer {
+            output: pool.get_message_by_name("t.Holder").unwrap(),
+            stdout_error: std::sync::Mutex::new(None),
+        };
+        // Holder { a: Any { type_url: "type.googleapis.com/unknown.Thing", value: [8, 1] } }
+        let url = b"type.googleapis.com/unknown.Thing";
+        let mut any_bytes = vec![0x0a, url.len() as u8];
+        any_bytes.extend_from_slice(url);
+        any_bytes.extend_from_slice(&[0x12, 2, 8, 1]);
+        let mut raw = vec![0x0a, any_bytes.len() as u8];
+        raw.extend_from_slice(&any_bytes);
+        let status = printer.print(&RawMessage(raw)).unwrap_err();
+        assert_eq!(status.code, Code::Cancelled);
+        let local = printer.stdout_error.lock().unwrap().clone().unwrap();
+        assert!(
+            local.starts_with("a response could not be printed as JSON: ")
+                && local.contains("unknown.Thing"),
+            "{local}"
+        );
+    }
 
     #[test]
     fn raw_messages_keep_every_field() {
