@@ -103,9 +103,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Slot {
     /// Blocked waiting for the next request, with nothing in progress.
     idle: Mutex<bool>,
-    /// Handed over to a WebSocket: a shutdown ends it by shutting the
-    /// socket both ways (a reader or a writer blocked on it returns).
+    /// Handed over to a WebSocket: a shutdown closes it with 1001 (see
+    /// [`going_away`]).
     upgraded: AtomicBool,
+    /// That WebSocket, once it runs.
+    ws: Mutex<Option<crate::ws::WebSocket>>,
     /// A clone of the connection's socket, to wake it with `shutdown(Read)`.
     stream: TcpStream,
     /// An HTTP/2 connection's inbox, kicked to make it see the shutdown.
@@ -161,7 +163,8 @@ impl ServerHandle {
         // flag before their next read.
         for slot in lock(&self.shared.slots).values() {
             if slot.upgraded.load(Ordering::SeqCst) {
-                let _ = slot.stream.shutdown(Shutdown::Both);
+                // Not running yet: its thread closes it once it does.
+                going_away(slot);
             } else if let Some(inbox) = lock(&slot.h2).as_ref() {
                 inbox.kick();
             } else if *lock(&slot.idle) {
@@ -366,6 +369,37 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// Closes an upgraded connection's WebSocket for a graceful shutdown, as
+/// the async servers do: a close frame with 1001 (going away), whose
+/// handshake the WebSocket's own reader completes (or times out). The
+/// close is written from a thread of its own (a sender may hold the socket
+/// while a peer does not read), and the socket is shut both ways once the
+/// close timeout has passed, in case nothing else ended it by then.
+fn going_away(slot: &Slot) {
+    let Some(ws) = lock(&slot.ws).clone() else {
+        return;
+    };
+    let limit = ws.close_timeout() + Duration::from_millis(100);
+    let closer = std::thread::Builder::new()
+        .name("wirestate-ws-going-away".into())
+        .spawn(move || {
+            let _ = ws.close(crate::ws::close_code::GOING_AWAY, "server shutting down");
+        });
+    let backstop = slot.stream.try_clone().and_then(|stream| {
+        std::thread::Builder::new()
+            .name("wirestate-ws-going-away".into())
+            .spawn(move || {
+                std::thread::sleep(limit);
+                let _ = stream.shutdown(Shutdown::Both);
+            })
+    });
+    if closer.is_err() || backstop.is_err() {
+        // No thread to close it gracefully: end it now, as before.
+        tracing::debug!("cannot start a thread to close a websocket; shutting it");
+        let _ = slot.stream.shutdown(Shutdown::Both);
+    }
+}
+
 /// Removes a connection's slot when it ends.
 struct SlotGuard<'a>(&'a Shared, u64);
 
@@ -405,6 +439,7 @@ fn tracked_connection<H: Handler>(
     let slot = Arc::new(Slot {
         idle: Mutex::new(false),
         upgraded: AtomicBool::new(false),
+        ws: Mutex::new(None),
         stream: stream.try_clone()?,
         h2: Mutex::new(None),
     });
@@ -645,14 +680,20 @@ fn serve_requests<H: Handler>(
                     (pending, std::mem::replace(c.driver.stream_mut(), tcp))
                 };
                 if let Some(pending) = pending {
-                    // A shutdown ends the WebSocket by shutting its socket.
-                    if let Some((slot, shared)) = tracker {
+                    if let Some((slot, _)) = tracker {
                         slot.upgraded.store(true, Ordering::SeqCst);
-                        if shared.is_shutdown() {
-                            let _ = slot.stream.shutdown(Shutdown::Both);
-                        }
                     }
-                    crate::ws::run_server(stream, pending, &leftover);
+                    crate::ws::run_server(stream, pending, &leftover, |socket| {
+                        // A shutdown closes the WebSocket with 1001: one
+                        // that came before it ran does so now (or both do,
+                        // harmlessly: a second close is refused).
+                        if let Some((slot, shared)) = tracker {
+                            *lock(&slot.ws) = Some(socket.clone());
+                            if shared.is_shutdown() {
+                                going_away(slot);
+                            }
+                        }
+                    });
                 }
                 return Ok(());
             }

@@ -520,6 +520,11 @@ impl WebSocket {
         }
     }
 
+    /// How long a close handshake may take.
+    pub(crate) fn close_timeout(&self) -> Duration {
+        self.inner.close_timeout
+    }
+
     /// The subprotocol the handshake agreed on.
     pub fn protocol(&self) -> Option<&str> {
         self.inner.protocol.as_deref()
@@ -1058,7 +1063,14 @@ pub fn upgrade<B>(
 
 /// Runs an upgraded connection on the calling (connection) thread: the
 /// callback, then the close.
-pub(crate) fn run_server(stream: Stream, pending: PendingUpgrade, leftover: &[u8]) {
+/// `on_start` sees the socket before the callback runs (the server keeps a
+/// handle, to close it with 1001 on a graceful shutdown).
+pub(crate) fn run_server(
+    stream: Stream,
+    pending: PendingUpgrade,
+    leftover: &[u8],
+    on_start: impl FnOnce(&WebSocket),
+) {
     let Some(up) = lock(&pending.0).take() else {
         return;
     };
@@ -1071,6 +1083,7 @@ pub(crate) fn run_server(stream: Stream, pending: PendingUpgrade, leftover: &[u8
             return;
         }
     };
+    on_start(&socket);
     let handle = socket.clone();
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (up.on_upgrade)(handle))).is_err() {
         tracing::error!("websocket handler panicked; closing the connection");
