@@ -499,6 +499,92 @@ pub fn standard_formats(schema: &mut Map<String, Value>) {
     }
 }
 
+/// The prefix of the `inputRequests` keys that [`stateless_input`] uses.
+pub const INPUT_KEY_PREFIX: &str = "wirestate-input-";
+
+/// What a handler asks the client in the stateless (2026-07-28) era,
+/// where a server sends no requests of its own: the `index`-th question
+/// of this handler's run (elicitation, sampling: `method` and `params`),
+/// answered from the request's `inputResponses` when the client retried
+/// with the answer, else an [`InputRequiredResult`] asking for it
+/// (SEP-2322) — the client answers and retries, and the handler runs
+/// again from the start, its earlier questions answered at once. The
+/// answers of earlier rounds travel in `requestState` (the client echoes
+/// it), so a handler may ask several questions in turn. `needs` is the
+/// capability the request's `_meta` must declare (else
+/// [`ToolError::MissingCapability`], -32021).
+///
+/// # Errors
+///
+/// [`ToolError::InputRequired`] for a question not answered yet;
+/// [`ToolError::MissingCapability`]; [`ToolError::Client`] for an answer
+/// that is not the expected result.
+pub fn stateless_input<T: serde::de::DeserializeOwned>(
+    meta: &RequestMeta,
+    input: &crate::schema::InputResponses,
+    index: usize,
+    method: &str,
+    params: &impl serde::Serialize,
+    needs: ClientCapabilities,
+) -> Result<T, ToolError> {
+    let declared = &meta.client_capabilities;
+    let missing = (needs.elicitation.is_some() && declared.elicitation.is_none())
+        || (needs.sampling.is_some() && declared.sampling.is_none());
+    if missing {
+        return Err(ToolError::MissingCapability(Box::new(needs)));
+    }
+    let key = format!("{INPUT_KEY_PREFIX}{index}");
+    let mut known = decode_input_state(input.request_state.as_deref());
+    for (k, v) in input.responses.iter().flatten() {
+        if k.starts_with(INPUT_KEY_PREFIX) {
+            known.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(answer) = known.get(&key) {
+        return serde_json::from_value(answer.clone())
+            .map_err(|e| ToolError::Client(format!("an unexpected answer to {method}: {e}")));
+    }
+    let request_state = (!known.is_empty()).then(|| encode_input_state(&known));
+    Err(ToolError::InputRequired(Box::new(InputRequiredResult {
+        input_requests: Some(BTreeMap::from([(
+            key,
+            crate::schema::InputRequest::new(method, params),
+        )])),
+        request_state,
+        ..InputRequiredResult::default()
+    })))
+}
+
+/// The answers of earlier rounds, as [`stateless_input`] keeps them in
+/// `requestState`: base64url of a JSON object. Anything else (a state the
+/// application set, or garbage) holds none.
+fn decode_input_state(state: Option<&str>) -> Map<String, Value> {
+    use base64::Engine as _;
+    state
+        .and_then(|s| s.strip_prefix(INPUT_KEY_PREFIX))
+        .and_then(|b| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+        .map(|m| {
+            m.into_iter()
+                .filter(|(k, _)| k.starts_with(INPUT_KEY_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn encode_input_state(known: &Map<String, Value>) -> String {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(known).unwrap_or_default();
+    format!(
+        "{INPUT_KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    )
+}
+
 /// A change of the catalogue a handler makes while it runs (a tool or
 /// prompt appearing or going), applied by the runtime to the session it
 /// serves ([`apply`](Self::apply)) or, on Streamable HTTP, to every

@@ -55,10 +55,10 @@ use wirestate_jsonrpc::{ErrorCode, ErrorObject, RequestId};
 use wirestate_machine::{Machine, Transmit};
 use wirestate_mcp::http::{Chunk, ExchangeId, HttpConfig, HttpEvent, HttpServer, Reply, SessionId};
 use wirestate_mcp::schema::{
-    CallToolParams, CallToolResult, CompleteParams, CompleteResult, CreateMessageParams,
-    CreateMessageResult, ElicitParams, ElicitResult, Extra, GetPromptResult, Implementation,
-    InputResponses, LoggingLevel, Meta, ProgressToken, Prompt, ReadResourceResult, RequestMeta,
-    Resource, ResourceTemplate, Tool, progress_token,
+    CallToolParams, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult,
+    CreateMessageParams, CreateMessageResult, ElicitParams, ElicitResult, Extra, GetPromptResult,
+    Implementation, InputResponses, LoggingLevel, Meta, ProgressToken, Prompt, ReadResourceResult,
+    RequestMeta, Resource, ResourceTemplate, Tool, methods, progress_token,
 };
 use wirestate_mcp::websocket::{self as mcp_ws, BINARY_REASON, SUBPROTOCOL, WsConfig};
 use wirestate_mcp::{Config, Phase, ServerEvent, ServerSession, StdioConfig, StdioServer};
@@ -69,7 +69,7 @@ use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 use wirestate_mcp::handler::{
     CatalogueEdit, ClientAnswer, Handlers, ToolAnswer, answer_complete, answer_get_prompt,
     answer_read_resource, answer_tool, check_prompt_arguments, no_completion, request_meta,
-    route_answer, tool_answer,
+    route_answer, stateless_input, tool_answer,
 };
 /// The handler vocabulary, shared with the async server builder of
 /// `wirestate-rt`: see [`wirestate_mcp::handler`].
@@ -378,6 +378,9 @@ pub struct RequestContext {
     meta: Option<RequestMeta>,
     input: InputResponses,
     cancelled: Arc<AtomicBool>,
+    /// How many questions (elicitation, sampling) this run asked: their
+    /// keys in the stateless era ([`stateless_input`]).
+    asked: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -558,14 +561,40 @@ impl RequestContext {
     /// Asks the client to sample its model (`sampling/createMessage`),
     /// blocking until it answers.
     ///
+    /// In the stateless (2026-07-28) era, which has no server requests,
+    /// the question becomes the call's `InputRequiredResult` (the `?` on
+    /// this error returns it): the client answers and retries, and the
+    /// handler runs again from the start, this time with the answer
+    /// (`wirestate_mcp::handler::stateless_input`). Work done before the
+    /// question is done again on the retry.
+    ///
     /// # Errors
     ///
     /// [`ToolError::Client`] when the client lacks the capability,
-    /// refuses, or does not answer in time.
+    /// refuses, or does not answer in time; in the stateless era
+    /// [`ToolError::InputRequired`] until answered,
+    /// [`ToolError::MissingCapability`] without the capability.
     pub fn create_message(
         &self,
         params: CreateMessageParams,
     ) -> Result<CreateMessageResult, ToolError> {
+        if let Some(meta) = &self.meta {
+            // No server requests in the stateless era: an input-required
+            // answer, and the call retried with the client's.
+            let needs = ClientCapabilities {
+                sampling: Some(Default::default()),
+                ..ClientCapabilities::default()
+            };
+            let n = self.asked.fetch_add(1, Ordering::Relaxed);
+            return stateless_input(
+                meta,
+                &self.input,
+                n,
+                methods::SAMPLING_CREATE_MESSAGE,
+                &params,
+                needs,
+            );
+        }
         self.ask(&mut |s| s.create_message(Instant::now(), &params))?
             .sampled()
     }
@@ -577,6 +606,21 @@ impl RequestContext {
     ///
     /// As [`create_message`](Self::create_message).
     pub fn elicit(&self, params: ElicitParams) -> Result<ElicitResult, ToolError> {
+        if let Some(meta) = &self.meta {
+            let needs = ClientCapabilities {
+                elicitation: Some(Default::default()),
+                ..ClientCapabilities::default()
+            };
+            let n = self.asked.fetch_add(1, Ordering::Relaxed);
+            return stateless_input(
+                meta,
+                &self.input,
+                n,
+                methods::ELICITATION_CREATE,
+                &params,
+                needs,
+            );
+        }
         self.ask(&mut |s| s.elicit(Instant::now(), &params))?
             .elicited()
     }
@@ -821,6 +865,7 @@ fn on_event(
         meta: request_meta(meta),
         input: InputResponses::from_extra(extra),
         cancelled: Arc::new(AtomicBool::new(false)),
+        asked: Arc::default(),
     };
     let handlers = &registry.handlers;
     let event = match route_answer(waiters, session.as_ref(), event) {
