@@ -116,7 +116,7 @@
 //! | unary            | `async fn echo(&self, Request<EchoRequest>) -> Result<Response<EchoResponse>, Status>`        | `fn echo(&self, Request<EchoRequest>) -> Result<Response<EchoResponse>, Status>` |
 //! | server streaming | `async fn echo_stream(&self, Request<EchoRequest>) -> Result<(Metadata, Streaming<EchoResponse>), Status>` | the same, not `async` (`Streaming` is an iterator)         |
 //! | client streaming | `async fn echo_collect(&self, Request<impl IntoIterator<Item = EchoRequest>>) -> Result<Response<EchoResponse>, Status>`, and `fn start_echo_collect(&self) -> ClientStreamingCall<R, EchoRequest, EchoResponse>` to send one by one | the same, not `async`; `start_echo_collect` returns `Result<ClientStreamingCall<EchoRequest, EchoResponse>, Status>` |
-//! | bidirectional    | `fn echo_bidi(&self) -> StreamingCall<R, EchoRequest, EchoResponse>` (`send`, `close_send`, `message`, `metadata`, `trailers`) | `fn echo_bidi(&self) -> Result<StreamingCall<EchoRequest, EchoResponse>, Status>` (and `split` for two threads) |
+//! | bidirectional    | `fn echo_bidi(&self) -> StreamingCall<R, EchoRequest, EchoResponse>` (`send`, `close_send`, `message`, `metadata`, `trailers`; `split` to send and receive from two tasks) | `fn echo_bidi(&self) -> Result<StreamingCall<EchoRequest, EchoResponse>, Status>` (and `split` for two threads) |
 //!
 //! A method named like one of the stub's own (`new`, `channel`, …) or like a
 //! method of a trait it derives (`clone`, `fmt`) gets `_rpc` appended. The

@@ -1380,6 +1380,194 @@ impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
     }
 }
 
+impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
+    StreamingCall<R, Req, Resp>
+{
+    /// Splits the call into its request side and its response side, to
+    /// send and receive at the same time from two tasks (full duplex).
+    /// [`send`](StreamingCall::send) and [`message`](StreamingCall::message)
+    /// both take the call mutably, so one task cannot wait on both; and a
+    /// task that sends everything before reading stalls as soon as the
+    /// server stops reading until its responses are read (flow control),
+    /// as grpcio's and most handlers do.
+    ///
+    /// Splitting commits the call: it is not retried from then on (the
+    /// request side no longer keeps what it sends).
+    ///
+    /// ```no_run
+    /// # async fn run<R: wirestate_rt::Runtime>(channel: wirestate_rt::grpc::Channel<R>) -> Result<(), wirestate_rt::grpc::Status> {
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Chat { #[prost(string, tag = "1")] text: String }
+    /// use wirestate_rt::grpc::CallOptions;
+    /// let call = channel.streaming::<Chat, Chat>("/demo.Chat/Talk", &CallOptions::default());
+    /// let (mut requests, mut responses) = call.split()?;
+    /// let send = async move {
+    ///     for i in 0..1000 {
+    ///         requests.send(&Chat { text: i.to_string() }).await?;
+    ///     }
+    ///     requests.close_send();
+    ///     Ok::<_, wirestate_rt::grpc::Status>(())
+    /// };
+    /// let receive = async move {
+    ///     while let Some(reply) = responses.message().await? {
+    ///         let _ = reply;
+    ///     }
+    ///     Ok::<_, wirestate_rt::grpc::Status>(())
+    /// };
+    /// // Spawn one of them, or poll both (futures::join!, tokio::join!).
+    /// # let _ = (send, receive);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// FAILED_PRECONDITION for a call under a hedging policy whose
+    /// attempts have not settled on one (there is no single request side
+    /// yet).
+    // The two halves by name, as the docs above show them.
+    #[allow(clippy::type_complexity)]
+    pub fn split(
+        mut self,
+    ) -> Result<(RequestSender<R, Req>, ResponseReceiver<R, Req, Resp>), Status> {
+        if self.hedge.is_some() {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "a hedged streaming call cannot be split",
+            ));
+        }
+        if let Some(r) = &mut self.retry {
+            lock(&r.channel.retry).commit(&mut r.state, &mut r.replay);
+        }
+        let sender = RequestSender {
+            rt: self.rt.clone(),
+            writer: self.writer.take(),
+            compression: self.compression,
+            compress: self.compress,
+            deadline: self.deadline,
+            requests_closed: self.requests_closed.clone(),
+            failed: self.failed.clone(),
+            types: PhantomData,
+        };
+        Ok((sender, ResponseReceiver { call: self }))
+    }
+}
+
+/// The request side of a [split](StreamingCall::split) streaming call.
+/// Dropping it ends the requests as [`close_send`](RequestSender::close_send)
+/// does (cancel with the [`ResponseReceiver`]).
+pub struct RequestSender<R, Req> {
+    rt: R,
+    writer: Option<BodyWriter>,
+    compression: Encoding,
+    compress: bool,
+    deadline: Option<Instant>,
+    requests_closed: Arc<AtomicBool>,
+    /// How the call had already ended when it was split, if it had.
+    failed: Option<Status>,
+    types: PhantomData<fn(Req)>,
+}
+
+impl<R, Req> std::fmt::Debug for RequestSender<R, Req> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSender")
+            .field("sending", &self.writer.is_some())
+            .finish()
+    }
+}
+
+impl<R, Req> Drop for RequestSender<R, Req> {
+    fn drop(&mut self) {
+        // Before the writer goes: its body then ends cleanly.
+        self.requests_closed.store(true, Ordering::Release);
+    }
+}
+
+impl<R: Runtime, Req: prost::Message> RequestSender<R, Req> {
+    /// Sends a request message, waiting while the connection (or the
+    /// server) is behind.
+    ///
+    /// # Errors
+    ///
+    /// UNAVAILABLE once the call ended (its status is the
+    /// [`ResponseReceiver`]'s), DEADLINE_EXCEEDED past the deadline,
+    /// FAILED_PRECONDITION after [`close_send`](RequestSender::close_send).
+    pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
+        let Some(writer) = &mut self.writer else {
+            return Err(match &self.failed {
+                Some(status) => status.clone(),
+                None => Status::new(Code::FailedPrecondition, "requests already closed"),
+            });
+        };
+        let framed = frame_message(message, self.compression, self.compress)?;
+        let sent = match self.deadline {
+            Some(d) => crate::timeout(&self.rt, d, writer.send_data(framed))
+                .await
+                .ok_or_else(deadline_exceeded)?,
+            None => writer.send_data(framed).await,
+        };
+        sent.map_err(|_| call_ended())
+    }
+
+    /// Whether the messages sent from now on are compressed (see
+    /// [`StreamingCall::set_compression`]).
+    pub fn set_compression(&mut self, compress: bool) {
+        self.compress = compress;
+    }
+
+    /// Ends the request stream (END_STREAM).
+    pub fn close_send(&mut self) {
+        self.requests_closed.store(true, Ordering::Release);
+        self.writer = None;
+    }
+}
+
+/// The response side of a [split](StreamingCall::split) streaming call:
+/// the call itself, less its request side. Dropping it before the end
+/// cancels the call.
+#[derive(Debug)]
+pub struct ResponseReceiver<R, Req, Resp> {
+    call: StreamingCall<R, Req, Resp>,
+}
+
+impl<R: Runtime, Req: prost::Message, Resp: prost::Message + Default + 'static>
+    ResponseReceiver<R, Req, Resp>
+{
+    /// The response's initial metadata (see [`StreamingCall::metadata`]).
+    ///
+    /// # Errors
+    ///
+    /// The status if the call failed before a response head.
+    pub async fn metadata(&mut self) -> Result<Metadata, Status> {
+        self.call.metadata().await
+    }
+
+    /// The next response message; `Ok(None)` once the call ended with OK
+    /// (see [`StreamingCall::message`]).
+    ///
+    /// # Errors
+    ///
+    /// The status the call ended with when not OK.
+    pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
+        self.call.message().await
+    }
+
+    /// Cancels the call (see [`StreamingCall::cancel`]): the request side
+    /// fails from then on.
+    pub fn cancel(&mut self) {
+        self.call.cancel();
+    }
+
+    /// Whether the response message last returned came flagged compressed.
+    pub fn last_compressed(&self) -> bool {
+        self.call.last_compressed()
+    }
+
+    /// The trailers the call ended with, once it ended.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.call.trailers()
+    }
+}
+
 /// A client-streaming call in progress: send requests, then
 /// [`finish`](ClientStreamingCall::finish) for the response.
 pub struct ClientStreamingCall<R, Req, Resp> {

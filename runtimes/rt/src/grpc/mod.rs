@@ -35,7 +35,9 @@ mod streaming;
 mod web;
 
 pub use crate::Runtime;
-pub use client::{CallOptions, Channel, ClientStreamingCall, StreamingCall};
+pub use client::{
+    CallOptions, Channel, ClientStreamingCall, RequestSender, ResponseReceiver, StreamingCall,
+};
 pub use connect::ChannelBuilder;
 pub use cors::Cors;
 pub use server::{
