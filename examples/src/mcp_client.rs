@@ -236,7 +236,7 @@ fn blocking(
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = events.join();
     let closed = client.close();
-    let code = outcome.map_err(|e| e.to_string())?;
+    let code = outcome.map_err(|e| action_error(&e, &closed))?;
     match closed {
         Ok(Some(status)) if !status.success() => {
             tracing::warn!(%status, "the MCP server exited with a failure");
@@ -245,6 +245,22 @@ fn blocking(
         _ => {}
     }
     Ok(code)
+}
+
+/// The message of a failed action: the error and, when the server is a
+/// child that exited with a failure, its exit status — a server that
+/// crashed mid-call shows up as the transport closing, and its status
+/// says why.
+fn action_error<E: std::fmt::Display>(
+    e: &impl std::fmt::Display,
+    closed: &Result<Option<std::process::ExitStatus>, E>,
+) -> String {
+    match closed {
+        Ok(Some(status)) if !status.success() => {
+            format!("{e} (the MCP server exited: {status})")
+        }
+        _ => e.to_string(),
+    }
 }
 
 fn connect_error(e: &McpClientError) -> String {
@@ -276,7 +292,7 @@ async fn session<R: Runtime>(client: McpClient<R>, action: Action) -> Result<Exi
         print_event(&event);
     }
     let closed = client.close().await;
-    let code = outcome.map_err(|e| e.to_string())?;
+    let code = outcome.map_err(|e| action_error(&e, &closed))?;
     match closed {
         Ok(Some(status)) if !status.success() => {
             tracing::warn!(%status, "the MCP server exited with a failure");
