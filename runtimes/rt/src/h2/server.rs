@@ -234,7 +234,22 @@ impl<H: Handler> H2ServerApp<H> {
         for (&stream, task) in self.streams.iter_mut() {
             'respond: {
                 if let Reply::Calling(fut) = &mut task.response {
-                    let Poll::Ready(response) = fut.as_mut().poll(cx) else {
+                    // A handler that panics fails its own stream, not the
+                    // connection's task with every other stream in it.
+                    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        fut.as_mut().poll(cx)
+                    }));
+                    let Ok(polled) = polled else {
+                        tracing::error!("handler panicked; resetting its stream");
+                        let _ = m.reset(stream, ErrorCode::INTERNAL_ERROR);
+                        if let Some(sender) = task.body.take() {
+                            sender.fail("the handler panicked".into());
+                        }
+                        progress = true;
+                        finished.push(stream);
+                        break 'respond;
+                    };
+                    let Poll::Ready(response) = polled else {
                         // A handler reading a body held back behind
                         // `Expect: 100-continue` waits until the client
                         // is told to send it (RFC 9110 §10.1.1).

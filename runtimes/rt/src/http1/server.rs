@@ -588,8 +588,29 @@ impl<H: Handler> ServerApp<H> {
                             progress = true;
                         }
                     }
-                    let Poll::Ready(res) = fut.as_mut().poll(cx) else {
-                        return progress;
+                    // A handler that panics fails its own request, not the
+                    // task it is polled in: a 500 and the connection's end
+                    // (what follows on it cannot be trusted to line up).
+                    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        fut.as_mut().poll(cx)
+                    }));
+                    let res = match polled {
+                        Ok(Poll::Ready(res)) => res,
+                        Ok(Poll::Pending) => return progress,
+                        Err(_) => {
+                            tracing::error!("handler panicked; answering 500 and closing");
+                            // The future is dropped, not kept for reuse.
+                            self.current = Current::Idle;
+                            let (mut head, ()) = Response::new(()).into_parts();
+                            head.status = http::StatusCode::INTERNAL_SERVER_ERROR;
+                            head.headers.insert(
+                                http::header::CONNECTION,
+                                http::HeaderValue::from_static("close"),
+                            );
+                            let _ = m.send_response(head, wirestate_http1::BodySize::Exact(0));
+                            m.close();
+                            return true;
+                        }
                     };
                     progress = true;
                     if let Current::Calling(done) =
