@@ -265,7 +265,7 @@ impl Config {
     /// the generated files to `dir` instead of `OUT_DIR`: a crate that
     /// generates the async and the blocking code of the same `.proto`
     /// files needs two directories, the files having the same names
-    /// (`OUT_DIR/blocking`, created first, then
+    /// (`OUT_DIR/blocking`, which [`compile_protos`] creates, then
     /// `include!(concat!(env!("OUT_DIR"), "/blocking/shop.v1.rs"))`).
     pub fn out_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.out_dir = Some(dir.into());
@@ -415,9 +415,14 @@ fn compile_protos_into(
         std::fs::write(path, compiler.encode_file_descriptor_set())
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
+    // An explicit directory (the tests') over the config's; created if
+    // missing (prost-build does not), as a second set under OUT_DIR is.
+    let dir = out_dir
+        .map(Path::to_path_buf)
+        .or_else(|| config.out_dir.clone());
     let mut prost = config.into_prost_build();
-    // An explicit directory (the tests') over the config's.
-    if let Some(dir) = out_dir {
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         prost.out_dir(dir);
     }
     prost.compile_fds(compiler.file_descriptor_set())?;
@@ -1145,8 +1150,8 @@ mod tests {
 
         // Config::out_dir: the same through the public compile_protos
         // (which otherwise needs OUT_DIR), e.g. for a second, blocking set.
+        // Not created beforehand: compile_protos makes it.
         let blocking = out.join("blocking");
-        std::fs::create_dir_all(&blocking).unwrap();
         compile_protos(
             Config::new("::rt").blocking(true).out_dir(&blocking),
             &["wirestate/echo/v1/echo.proto"],
