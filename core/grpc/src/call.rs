@@ -58,6 +58,12 @@ pub struct CallOptions {
     /// it): always safe, whatever the method, and not counted by the
     /// channel's retry policy.
     pub retries: u32,
+    /// Whether the call waits for the channel to connect (gRPC's
+    /// wait-for-ready) rather than failing UNAVAILABLE at once when the
+    /// channel has no connection and cannot open one: `None` takes the
+    /// channel's default (fail-fast unless the channel was built to wait).
+    /// See [`CallOptions::wait_for_ready`].
+    pub wait_for_ready: Option<bool>,
 }
 
 impl Default for CallOptions {
@@ -68,6 +74,7 @@ impl Default for CallOptions {
             compression: Encoding::Identity,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             retries: 1,
+            wait_for_ready: None,
         }
     }
 }
@@ -82,6 +89,25 @@ impl CallOptions {
     /// Options with metadata.
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Options for a wait-for-ready call (`true`) or a fail-fast one
+    /// (`false`, gRPC's default), whatever the channel's default.
+    ///
+    /// A fail-fast call fails UNAVAILABLE at once when the channel's
+    /// connect fails, or while the channel waits out its connection
+    /// backoff after a failed connect (TRANSIENT_FAILURE). A wait-for-ready
+    /// call instead waits for a connection — the channel reconnecting on
+    /// its backoff schedule — until its deadline (then DEADLINE_EXCEEDED)
+    /// or until it is dropped. Once its request reached a connection, it
+    /// is like any other call: a connection that ends before the server
+    /// took the request (GOAWAY, connection loss) is retried
+    /// transparently ([`retries`](Self::retries) times), and a retried
+    /// wait-for-ready attempt waits for the reconnect again; the channel's
+    /// retry policy then applies to what the server answered.
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = Some(wait);
         self
     }
 

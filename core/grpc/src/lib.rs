@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod backoff;
 pub mod call;
 pub mod channel;
 pub mod compression;
