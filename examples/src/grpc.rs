@@ -4,23 +4,21 @@
 //! | service | what |
 //! | --- | --- |
 //! | `grpc.testing.TestService` | the gRPC interop test service: every method the standard interop cases use (`EmptyCall`, `UnaryCall`, `CacheableUnaryCall`, `StreamingOutputCall`, `StreamingInputCall`, `FullDuplexCall`, `HalfDuplexCall`), echoing `x-grpc-test-echo-initial` / `x-grpc-test-echo-trailing-bin` metadata and `response_status`, compressing a response message when `response_compressed` asks (gzip is offered, not imposed) and refusing a request whose `expect_compressed` does not match its compressed flag (INVALID_ARGUMENT); `UnimplementedCall` is left unrouted (UNIMPLEMENTED) |
-//! | `grpc.health.v1.Health` | `Check` and `Watch`: SERVING for `""` and every service here, SERVICE_UNKNOWN (Watch) / NOT_FOUND (Check) otherwise |
+//! | `grpc.health.v1.Health` | `Check` and `Watch` (wirestate-grpc-health): SERVING for `""` and every service here, SERVICE_UNKNOWN (Watch) / NOT_FOUND (Check) otherwise; all NOT_SERVING once the server shuts down |
 //! | `wirestate.echo.v1.Echo` | echo in all four call kinds, for benchmarks |
 //! | `grpc.reflection.v1.ServerReflection`, `grpc.reflection.v1alpha.ServerReflection` | server reflection (wirestate-grpc-reflection over wirestate-proto's descriptor set), listing the services of this table, so that `grpcurl -plaintext HOST:PORT list` / `describe` and other reflection clients work |
 //!
-//! Echo and Health are implementations of the server traits that
-//! wirestate-codegen generates (build.rs), mounted with the generated
-//! `add_echo_server` / `add_health_server`; the TestService is routed
-//! method by method with closures.
+//! Echo is an implementation of the server trait that wirestate-codegen
+//! generates (build.rs), mounted with the generated `add_echo_server`;
+//! Health is wirestate-grpc-health's; the TestService is routed method by
+//! method with closures.
 
 // `Status` is every gRPC handler's error type.
 #![allow(clippy::result_large_err)]
 
 use std::time::Duration;
+use wirestate_grpc_health::HealthReporter;
 use wirestate_grpc_reflection::Reflection;
-use wirestate_proto::grpc::health::v1::{
-    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
-};
 use wirestate_proto::grpc::testing::BoolValue;
 use wirestate_proto::grpc::testing::{
     EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
@@ -43,15 +41,16 @@ pub(crate) const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 pub(crate) const MAX_PAYLOAD: i32 = 4 << 20;
 
 /// Every service this module implements, on one router. `shutdown` is the
-/// server's: health `Watch` calls end (UNAVAILABLE) when it fires, so that
-/// a graceful shutdown does not wait for them forever.
+/// server's: when it fires, the health service reports every service
+/// NOT_SERVING and its `Watch` calls send that and end (UNAVAILABLE), so
+/// that a graceful shutdown does not wait for them forever.
 pub fn server<R: Runtime>(rt: R, shutdown: Shutdown) -> Server<R> {
     // gzip is offered (declared to clients that accept it) but messages go
     // uncompressed unless a request asks otherwise (`response_compressed`).
     let server = Server::new(rt.clone()).offer_compression(Encoding::Gzip);
     let server = test_service(server, rt);
     let server = echo_service(server);
-    let server = health_service(server, shutdown);
+    let server = wirestate_grpc_health::rt::add_health(server, health(), shutdown);
     wirestate_grpc_reflection::rt::add_reflection(server, reflection())
 }
 
@@ -390,57 +389,15 @@ pub(crate) const SERVING: [&str; 6] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// `grpc.health.v1.Health`, as an implementation of the generated
-/// [`HealthServer`] trait: every service here is SERVING for as long as
-/// the server runs; `Watch` sends the status once and keeps the call open
-/// until the client cancels it, or the server's `shutdown` fires (then it
-/// ends with UNAVAILABLE, so that a graceful shutdown does not wait for it).
-#[derive(Debug, Clone, Default)]
-pub struct HealthService {
-    /// The server's shutdown signal.
-    pub shutdown: Shutdown,
-}
-
-impl HealthServer for HealthService {
-    async fn check(
-        &self,
-        request: Request<HealthCheckRequest>,
-    ) -> Result<Response<HealthCheckResponse>, Status> {
-        if SERVING.contains(&request.message.service.as_str()) {
-            Ok(Response::new(HealthCheckResponse {
-                status: ServingStatus::Serving as i32,
-            }))
-        } else {
-            Err(Status::new(Code::NotFound, "unknown service"))
-        }
+/// The health reporter of `wirestate serve`: every service it serves
+/// ([`SERVING`]) SERVING, for as long as it runs (the services it routes
+/// turn NOT_SERVING when the server shuts down).
+pub fn health() -> HealthReporter {
+    let reporter = HealthReporter::new();
+    for service in SERVING {
+        reporter.set_serving(service);
     }
-
-    async fn watch(
-        &self,
-        request: Request<HealthCheckRequest>,
-        mut responses: ResponseSink<HealthCheckResponse>,
-    ) -> Result<(), Status> {
-        let status = if SERVING.contains(&request.message.service.as_str()) {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::ServiceUnknown
-        };
-        responses
-            .send(HealthCheckResponse {
-                status: status as i32,
-            })
-            .await?;
-        self.shutdown.wait().await;
-        Err(Status::new(
-            Code::Unavailable,
-            "the server is shutting down",
-        ))
-    }
-}
-
-/// Routes [`HealthService`] on `server`.
-pub fn health_service<R: Runtime>(server: Server<R>, shutdown: Shutdown) -> Server<R> {
-    add_health_server(server, HealthService { shutdown })
+    reporter
 }
 
 /// The standard gRPC interop client cases (grpc/grpc

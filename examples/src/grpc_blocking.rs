@@ -3,8 +3,9 @@
 //! `grpc.health.v1.Health`, `wirestate.echo.v1.Echo` and reflection as the async
 //! runtimes serve ([`crate::grpc`]), written as plain functions (streamed
 //! responses are iterators) — the TestService routed method by method with
-//! closures, Echo and Health as implementations of the blocking server
-//! traits wirestate-codegen generates (build.rs) — and the standard
+//! closures, Echo as an implementation of the blocking server trait
+//! wirestate-codegen generates (build.rs), Health wirestate-grpc-health's —
+//! and the standard
 //! interop client cases run with the generated blocking
 //! [`TestServiceClient`]. What does not wait on anything (payloads, the
 //! echoed metadata and statuses, the cases' requests and checks) is
@@ -22,27 +23,24 @@ use wirestate_blocking::grpc::{
 use wirestate_blocking::{BlockingBody, ResponseBody, ServerHandle};
 // The TestService, Echo and Health rules that do not wait on anything are
 // the async module's: only the serving differs.
-use crate::grpc::{SERVING, asked_status, echo_response, echoed, expect_compressed, flag, payload};
-use wirestate_proto::grpc::health::v1::{
-    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
-};
+use crate::grpc::{asked_status, echo_response, echoed, expect_compressed, flag, payload};
 use wirestate_proto::grpc::testing::{
     Empty, SimpleRequest, SimpleResponse, StreamingInputCallRequest, StreamingInputCallResponse,
     StreamingOutputCallRequest, StreamingOutputCallResponse, TestServiceMethod,
 };
 use wirestate_proto::wirestate::echo::v1::{EchoRequest, EchoResponse};
 
-/// How often a health `Watch` looks at the shutdown and cancellation.
-const WATCH_TICK: Duration = Duration::from_millis(50);
-
 /// Every service here on one router. `shutdown` is the HTTP server's
-/// handle: health `Watch` calls end (UNAVAILABLE) once it shuts down, so
+/// handle: once it shuts down, the health service reports every service
+/// NOT_SERVING and its `Watch` calls send that and end (UNAVAILABLE), so
 /// that a graceful shutdown does not wait for them forever.
 pub fn server(shutdown: Option<ServerHandle>) -> Server {
     // gzip offered; TestService responses are compressed when a request
     // asks (`response_compressed`), the others never.
     let server = Server::new().offer_compression(Encoding::Gzip);
-    let server = health_service(echo_service(test_service(server)), shutdown);
+    let server = echo_service(test_service(server));
+    let server =
+        wirestate_grpc_health::blocking::add_health(server, crate::grpc::health(), shutdown);
     wirestate_grpc_reflection::blocking::add_reflection(server, crate::grpc::reflection())
 }
 
@@ -291,72 +289,6 @@ impl EchoServer for EchoService {
 /// Routes [`EchoService`] on `server`.
 pub fn echo_service(server: Server) -> Server {
     add_echo_server(server, EchoService)
-}
-
-/// `grpc.health.v1.Health`, as an implementation of the generated
-/// blocking [`HealthServer`] trait: every service here is SERVING for as
-/// long as the server runs; `Watch` sends the status once and keeps the
-/// call open until the client cancels it, or `shutdown` shuts the server
-/// down (then it ends with UNAVAILABLE).
-#[derive(Debug, Clone, Default)]
-pub struct HealthService {
-    /// The HTTP server's handle, if any.
-    pub shutdown: Option<ServerHandle>,
-}
-
-impl HealthServer for HealthService {
-    fn check(
-        &self,
-        request: Request<HealthCheckRequest>,
-    ) -> Result<Response<HealthCheckResponse>, Status> {
-        if SERVING.contains(&request.message.service.as_str()) {
-            Ok(Response::new(HealthCheckResponse {
-                status: ServingStatus::Serving as i32,
-            }))
-        } else {
-            Err(Status::new(Code::NotFound, "unknown service"))
-        }
-    }
-
-    fn watch(
-        &self,
-        request: Request<HealthCheckRequest>,
-    ) -> Result<Response<Responses<HealthCheckResponse>>, Status> {
-        let status = if SERVING.contains(&request.message.service.as_str()) {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::ServiceUnknown
-        };
-        let first = HealthCheckResponse {
-            status: status as i32,
-        };
-        let shutdown = self.shutdown.clone();
-        // After the status: wait for the shutdown, or for the client to go
-        // away (then end quietly: nobody listens).
-        let wait = std::iter::from_fn(move || {
-            loop {
-                if shutdown.as_ref().is_some_and(ServerHandle::is_shutdown) {
-                    return Some(Err(Status::new(
-                        Code::Unavailable,
-                        "the server is shutting down",
-                    )));
-                }
-                if request.is_cancelled() {
-                    return None;
-                }
-                std::thread::sleep(WATCH_TICK);
-            }
-        })
-        .take(1);
-        Ok(Response::new(Box::new(
-            std::iter::once(Ok(first)).chain(wait),
-        )))
-    }
-}
-
-/// Routes [`HealthService`] on `server`.
-pub fn health_service(server: Server, shutdown: Option<ServerHandle>) -> Server {
-    add_health_server(server, HealthService { shutdown })
 }
 
 /// The 18 standard gRPC interop client cases (grpc/grpc

@@ -270,9 +270,11 @@ fn graceful_shutdown_ends_health_watch() {
         )
         .unwrap();
     assert_eq!(watch.message().unwrap().unwrap().status, 1);
-    let reader = std::thread::spawn(move || watch.message());
+    // The services turn NOT_SERVING (so balancers drain), then the watch ends.
+    let reader = std::thread::spawn(move || (watch.message(), watch.message()));
     server.stop();
-    let end = reader.join().unwrap();
+    let (last, end) = reader.join().unwrap();
+    assert_eq!(last.unwrap().unwrap().status, 2, "NOT_SERVING");
     assert_eq!(end.unwrap_err().code, Code::Unavailable);
 }
 
