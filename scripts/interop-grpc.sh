@@ -18,6 +18,10 @@
 #     (tokio, smol);
 #   - our interop_client (tokio, smol, blocking) -> tonic's server
 #     (tests/examples/tonic_interop_server);
+#   - grpcio with PyPI grpcio-health-checking's stubs -> `wirestate serve`'s
+#     health service (tokio, smol, blocking): Check, Watch, grpcio's
+#     client-side health checking, and a graceful shutdown (SIGINT) that
+#     the watch sees as NOT_SERVING, then UNAVAILABLE;
 #   - raw gRPC-Web over HTTP/1.1 with curl (application/grpc-web+proto and
 #     -text: unary, server streaming, an error status) against
 #     interop_server and `wirestate serve` (tokio, smol, blocking);
@@ -45,9 +49,13 @@ cache="${WIRESTATE_CACHE:-$HOME/.cache/wirestate}"
 venv="$cache/venv-grpc"
 py="$venv/bin/python"
 
+# grpcio-health-checking is released less often than grpcio: 1.85.1 is the
+# newest 1.85 (it needs grpcio >= 1.85.1).
+HEALTH_VERSION=1.85.1
+
 # --- the peer: a venv with the pinned grpcio (installed only when missing)
-python_venv "$venv" "import grpc, grpc_tools, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" \
-        "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"
+python_venv "$venv" "import grpc, grpc_tools, grpc_health, sys, importlib.metadata as m; sys.exit(grpc.__version__ != '$GRPCIO_VERSION' or m.version('grpcio-health-checking') != '$HEALTH_VERSION')" \
+        "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION" "grpcio-health-checking==$HEALTH_VERSION"
 
 cargo build --release --locked -q --bin wirestate
 cargo build --release --locked -q -p wirestate-examples --example interop_client --example interop_server
@@ -124,6 +132,17 @@ for rt in tokio smol blocking; do
             >"$work/tonicweb-$rt-serve.raw" 2>&1 || true
         labelled "tonic-web-client->$rt-serve" "$work/tonicweb-$rt-serve.raw" >"$work/tonicweb-$rt-serve.out"
         count "$work/tonicweb-$rt-serve.out" "tonic-web client -> $rt serve"
+    fi
+done
+
+# --- grpcio-health-checking -> wirestate serve's health service (its own
+# server per runtime: the last case shuts it down with SIGINT, by PID)
+for rt in tokio smol blocking; do
+    port=$(free_port)
+    if start "$rt serve (health)" "$work/serve-health-$rt.log" "$bin" serve --runtime "$rt" --listen "127.0.0.1:$port" --threads 2; then
+        (cd "$work" && PYTHONPATH=stubs timeout 60 "$py" "$helper" health "127.0.0.1:$port" "grpcio-health->$rt-serve" "${pids[-1]}") \
+            >"$work/health-$rt-serve.out" 2>&1 || true
+        count "$work/health-$rt-serve.out" "grpcio-health-checking -> $rt serve"
     fi
 done
 

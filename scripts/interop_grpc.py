@@ -11,6 +11,14 @@
     interop_grpc.py server PORT        serve grpc.testing.TestService with
                                        grpcio (the interop server is not in
                                        the wheel) until killed
+    interop_grpc.py health HOST:PORT LABEL PID
+                                       grpc.health.v1 against `wirestate
+                                       serve` (process PID) with PyPI
+                                       grpcio-health-checking's stubs: Check,
+                                       Watch, grpcio's client-side health
+                                       checking, then SIGINT to PID (a
+                                       graceful shutdown): the watch must see
+                                       NOT_SERVING, then UNAVAILABLE
 
 grpcio's Python API does not show a message's compressed flag (the C core
 decompresses before Python sees the bytes), which the compression cases
@@ -699,6 +707,78 @@ def run_server(port):
     server.wait_for_termination()
 
 
+# --- grpc.health.v1 (grpcio-health-checking) against `wirestate serve` -----------
+
+SERVED = ["", "grpc.testing.TestService", "grpc.health.v1.Health", "wirestate.echo.v1.Echo"]
+
+
+def run_health(target, label, pid):
+    """The health cases; the last one shuts the server (PID) down."""
+    import signal
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    status = health_pb2.HealthCheckResponse
+    failed = 0
+    with grpc.insecure_channel(target) as channel:
+        grpc.channel_ready_future(channel).result(timeout=10)
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        def check_serving():
+            for service in SERVED:
+                r = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+                check(r.status == status.SERVING, "%r: %s" % (service, r))
+
+        def check_unknown():
+            expect_error(lambda: stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10),
+                         grpc.StatusCode.NOT_FOUND)
+
+        def watch_unknown():
+            call = stub.Watch(health_pb2.HealthCheckRequest(service="nope"), timeout=10)
+            first = next(call)
+            call.cancel()
+            check(first.status == status.SERVICE_UNKNOWN, "first message %s" % first)
+
+        def client_side_health_checking():
+            # grpcio's own health checking (the C core watches the service
+            # of the service config and sends calls only while SERVING).
+            config = ('{"loadBalancingConfig": [{"round_robin": {}}],'
+                      ' "healthCheckConfig": {"serviceName": "grpc.testing.TestService"}}')
+            with grpc.insecure_channel(target, options=[("grpc.service_config", config)]) as ch:
+                r = test_pb2_grpc.TestServiceStub(ch).EmptyCall(empty_pb2.Empty(), timeout=10,
+                                                               wait_for_ready=True)
+                check(r == empty_pb2.Empty(), "EmptyCall answered")
+
+        def watch_drains_on_shutdown():
+            call = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=20)
+            first = next(call)
+            check(first.status == status.SERVING, "first message %s" % first)
+            os.kill(pid, signal.SIGINT)  # `wirestate serve`: graceful shutdown
+            second = next(call)
+            check(second.status == status.NOT_SERVING, "after shutdown %s" % second)
+            try:
+                extra = next(call)
+                raise AssertionError("a message after NOT_SERVING: %s" % extra)
+            except grpc.RpcError as e:
+                check(e.code() == grpc.StatusCode.UNAVAILABLE, "ended with %s" % e.code())
+
+        cases = [
+            ("health_check_serving", check_serving),
+            ("health_check_not_found", check_unknown),
+            ("health_watch_service_unknown", watch_unknown),
+            ("health_client_side_checking", client_side_health_checking),
+            ("health_watch_drains_on_shutdown", watch_drains_on_shutdown),
+        ]
+        for name, fn in cases:
+            try:
+                fn()
+                print("PASS %s %s" % (label, name), flush=True)
+            except Exception as e:  # noqa: BLE001 - report every failure
+                failed += 1
+                print("FAIL %s %s: %s: %s" % (label, name, type(e).__name__, e), flush=True)
+    return failed
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "client":
         label = sys.argv[3] if len(sys.argv) > 3 else sys.argv[2]
@@ -706,6 +786,8 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "web":
         label = sys.argv[3] if len(sys.argv) > 3 else sys.argv[2]
         sys.exit(1 if run_web(sys.argv[2], label) else 0)
+    if len(sys.argv) == 5 and sys.argv[1] == "health":
+        sys.exit(1 if run_health(sys.argv[2], sys.argv[3], int(sys.argv[4])) else 0)
     if len(sys.argv) == 3 and sys.argv[1] == "server":
         run_server(int(sys.argv[2]))
         return
