@@ -71,6 +71,124 @@
 //! assert_eq!(trailers["grpc-status"], "0");
 //! # Ok::<(), wirestate_grpc::Error>(())
 //! ```
+//!
+//! # A call on your own HTTP/2 connection
+//!
+//! The runtimes' channels are built from these pieces on a
+//! `wirestate_h2::connection::Connection`; a custom event loop can do the
+//! same. The client opens a stream with the head from
+//! [`CallOptions::request_parts`] (which sends the time left as
+//! `grpc-timeout`), sends the framed message with `end_stream`, reads the
+//! response head with [`ResponseHead::from_response`] (a trailers-only
+//! answer ends the call there), feeds DATA into a [`MessageReader`]
+//! (releasing the flow-control credit as it goes) and takes the status
+//! from the trailers. The deadline is the caller's timer: past it, reset
+//! the stream with CANCEL and fail the call with DEADLINE_EXCEEDED. Here
+//! both ends run in memory; with a socket, each `pump` is a write and a
+//! read.
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use std::time::{Duration, Instant};
+//! use wirestate_grpc::{
+//!     CallOptions, Code, MessageReader, RequestHead, ResponseHead, ResponseStart, Status,
+//!     encode_message,
+//! };
+//! use wirestate_h2::connection::{Config, Connection, Event};
+//! use wirestate_machine::{Machine, Transmit};
+//!
+//! fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+//!     while let Some(t) = from.poll_transmit() {
+//!         if let Transmit::Bytes(b) = t {
+//!             to.handle_input(now, &b).unwrap();
+//!         }
+//!     }
+//! }
+//!
+//! let now = Instant::now();
+//! let mut client = Connection::client(Config::default());
+//! let mut server = Connection::server(Config::default());
+//!
+//! // Client: head and one message (a protobuf `HelloRequest { name: "world" }`).
+//! let options = CallOptions::default().with_timeout(Duration::from_secs(5));
+//! let authority = "localhost:50051".parse().unwrap();
+//! let head = options
+//!     .request_parts("/helloworld.Greeter/SayHello", &authority, options.timeout, 0)
+//!     .unwrap();
+//! let deadline = now + Duration::from_secs(5); // the loop's timer
+//! let stream = client.send_request(head, false).unwrap();
+//! let mut body = BytesMut::new();
+//! encode_message(b"\x0a\x05world", false, &mut body)?;
+//! // Taken whole: it fits the stream window (else wait for Event::Writable).
+//! assert_eq!(client.send_data(stream, body.freeze(), true).unwrap(), 12);
+//! pump(&mut client, &mut server, now);
+//!
+//! // Server: check the head, answer one message and the status.
+//! let mut request = MessageReader::new(None, Default::default(), 4 << 20);
+//! let mut served = None;
+//! while let Some(event) = server.poll_event() {
+//!     match event {
+//!         Event::Request { stream, head, .. } => {
+//!             let call = RequestHead::from_request(&head)?;
+//!             assert_eq!(call.timeout, Some(Duration::from_secs(5)));
+//!             served = Some(stream);
+//!         }
+//!         Event::Data { stream, data, end_stream, flow_len } => {
+//!             server.release_capacity(stream, flow_len).unwrap();
+//!             request.push(data);
+//!             if end_stream {
+//!                 request.finish(None)?;
+//!             }
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(&request.next_message().unwrap()?[..], b"\x0a\x05world");
+//! let s = served.unwrap();
+//! server.send_response(s, ResponseHead::default().to_response(), false).unwrap();
+//! let mut reply = BytesMut::new();
+//! encode_message(b"\x0a\x0bhello world", false, &mut reply)?;
+//! server.send_data(s, reply.freeze(), false).unwrap();
+//! let mut trailers = http::HeaderMap::new();
+//! Status::new(Code::Ok, "").to_trailers(&mut trailers);
+//! server.send_trailers(s, trailers).unwrap();
+//! pump(&mut server, &mut client, now);
+//!
+//! // Client: head, messages, then the status from the trailers.
+//! let mut response = None;
+//! let mut status = None;
+//! let mut messages: Vec<Bytes> = Vec::new();
+//! while let Some(event) = client.poll_event() {
+//!     match event {
+//!         Event::Response { head, .. } => match ResponseHead::from_response(&head) {
+//!             ResponseStart::Head(h) => {
+//!                 response = Some(MessageReader::new(None, h.encoding, options.max_message_size));
+//!             }
+//!             // Trailers-only (an error, usually): the call is over.
+//!             ResponseStart::End(s) => status = Some(s),
+//!         },
+//!         Event::Data { stream, data, flow_len, .. } => {
+//!             client.release_capacity(stream, flow_len).unwrap();
+//!             let reader = response.as_mut().unwrap();
+//!             reader.push(data);
+//!             while let Some(m) = reader.next_message() {
+//!                 messages.push(m?);
+//!             }
+//!         }
+//!         Event::Trailers { trailers, .. } => {
+//!             let reader = response.as_mut().unwrap();
+//!             reader.finish(Some(trailers))?;
+//!             status = Some(reader.status());
+//!         }
+//!         // A reset stream fails the call: Status::from_h2_error_code(code.into()).
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(messages, [Bytes::from_static(b"\x0a\x0bhello world")]);
+//! assert_eq!(status.unwrap().code, Code::Ok);
+//! assert!(now < deadline); // else: client.reset(stream, ErrorCode::CANCEL)
+//! # Ok::<(), wirestate_grpc::Error>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
