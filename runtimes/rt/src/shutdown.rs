@@ -37,11 +37,18 @@ impl Shutdown {
         self.0.triggered.load(Ordering::SeqCst)
     }
 
-    /// Waits for the signal.
+    /// Waits for the signal. Dropping the future before it fires forgets
+    /// its waker (waiters that give up do not pile up until the shutdown).
     pub async fn wait(&self) {
-        let id = self.id();
-        std::future::poll_fn(|cx| self.poll(id, cx)).await;
-        self.forget(id);
+        /// Forgets the registration when the wait ends or is dropped.
+        struct Forget<'a>(&'a Shutdown, u64);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.forget(self.1);
+            }
+        }
+        let registration = Forget(self, self.id());
+        std::future::poll_fn(|cx| self.poll(registration.1, cx)).await;
     }
 
     /// A registration id for [`poll`](Self::poll).
@@ -84,5 +91,30 @@ impl Shutdown {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
         self.0.wakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_dropped_before_the_signal_forgets_its_waker() {
+        // A waiter that goes away first (a cancelled gRPC health Watch, say)
+        // must not leave its waker behind until the shutdown: a long-lived
+        // server would keep one per cancelled call.
+        let shutdown = Shutdown::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wait = Box::pin(shutdown.wait());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(shutdown.registered(), 1);
+        drop(wait);
+        assert_eq!(shutdown.registered(), 0);
+
+        let mut wait = Box::pin(shutdown.wait());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        shutdown.trigger();
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(shutdown.registered(), 0);
     }
 }
