@@ -123,10 +123,13 @@ async fn async_scenario<R: Runtime>(
     );
 }
 
-#[test]
-fn tokio_health() {
-    let reporter = reporter();
-    let shutdown = Shutdown::new();
+/// A tokio runtime serving `server` on 127.0.0.1 until `shutdown`: the
+/// address, the runtime (for the client to block on) and a receiver told
+/// when the server ended.
+fn start_tokio(
+    server: wirestate_rt::grpc::Server<wirestate_tokio::TokioRuntime>,
+    shutdown: &Shutdown,
+) -> (SocketAddr, tokio::runtime::Runtime, mpsc::Receiver<()>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -138,11 +141,6 @@ fn tokio_health() {
             .await
             .unwrap();
         let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let server = async_server(
-            wirestate_tokio::TokioRuntime,
-            reporter.clone(),
-            shutdown.clone(),
-        );
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _ =
@@ -151,6 +149,19 @@ fn tokio_health() {
         });
         addr
     });
+    (addr, rt, done)
+}
+
+#[test]
+fn tokio_health() {
+    let reporter = reporter();
+    let shutdown = Shutdown::new();
+    let server = async_server(
+        wirestate_tokio::TokioRuntime,
+        reporter.clone(),
+        shutdown.clone(),
+    );
+    let (addr, rt, done) = start_tokio(server, &shutdown);
     rt.block_on(async {
         tokio::time::timeout(
             BOUND,
@@ -273,26 +284,8 @@ fn blocking_health() {
 #[test]
 fn wirestate_serve_drains_on_shutdown() {
     let shutdown = Shutdown::new();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (done_tx, done) = mpsc::channel();
-    let addr = rt.block_on(async {
-        let listener = wirestate_tokio::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = wirestate_rt::Listener::local_addr(&listener).unwrap();
-        let grpc =
-            wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime, shutdown.clone());
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = wirestate_tokio::serve(listener, grpc, ServerConfig::default(), shutdown).await;
-            let _ = done_tx.send(());
-        });
-        addr
-    });
+    let grpc = wirestate_examples::grpc::server(wirestate_tokio::TokioRuntime, shutdown.clone());
+    let (addr, rt, done) = start_tokio(grpc, &shutdown);
     rt.block_on(async {
         tokio::time::timeout(BOUND, async {
             let ch = channel(wirestate_tokio::TokioRuntime, addr).await;
