@@ -81,6 +81,58 @@
 //! limits are answered with codes from the server-error range (-32007
 //! message too large, -32009 too many pending requests, -32010 batch too
 //! large), as jsonrpsee does.
+//!
+//! # Example: over a socket, newline-delimited, on your own clock
+//!
+//! A [`Peer`] is not a byte [`Machine`](wirestate_machine::Machine): the
+//! transport frames messages. For JSON lines over TCP or a pipe, pair it
+//! with `wirestate_codec`'s `LineDecoder` (bytes in, one message per line)
+//! and `encode_line` (one message out). Time is whatever the loop says it
+//! is: here a virtual clock runs a request into its deadline, and a
+//! cancelled request's late answer is dropped.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use std::time::{Duration, Instant};
+//! use wirestate_codec::{LineDecoder, encode_line};
+//! use wirestate_jsonrpc::{Event, Peer, RawJson};
+//!
+//! let start = Instant::now();
+//! let mut peer = Peer::default();
+//! let mut lines = LineDecoder::new();
+//!
+//! let slow = peer.send_request(start, "slow", None, Some(Duration::from_secs(1))).unwrap();
+//! let gone = peer.send_request(start, "gone", None, None).unwrap();
+//! peer.cancel(&gone).unwrap(); // telling the server is the application's protocol
+//!
+//! // What the loop writes to the socket.
+//! let mut out = BytesMut::new();
+//! while let Some(message) = peer.poll_message() {
+//!     encode_line(&message, &mut out).unwrap();
+//! }
+//! assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 2);
+//!
+//! // What it reads: any chunking; a call of the server's and a late answer.
+//! let now = start + Duration::from_millis(300);
+//! for chunk in [&b"{\"jsonrpc\":\"2.0\",\"id\":\"s1\",\"meth"[..], b"od\":\"ping\"}\n{\"jsonrpc\":", b"\"2.0\",\"id\":2,\"result\":0}\n"] {
+//!     lines.push(chunk);
+//!     while let Some(line) = lines.next_line() {
+//!         // A line over the decoder's limit is an Err: answer or hang up.
+//!         peer.handle_message_bytes(now, line.unwrap()).unwrap();
+//!     }
+//! }
+//! let Some(Event::Request(ping)) = peer.poll_event() else { panic!() };
+//! peer.respond(&ping.id, RawJson::from_serialize(&"pong").unwrap()).unwrap();
+//! assert_eq!(peer.poll_event(), None); // the answer to `gone` was dropped
+//! assert_eq!(peer.stats().late_responses, 1);
+//!
+//! // Sleep until the earliest deadline, then fire it.
+//! let deadline = peer.poll_timeout().unwrap();
+//! assert_eq!(deadline, start + Duration::from_secs(1));
+//! peer.handle_timeout(deadline);
+//! assert_eq!(peer.poll_event(), Some(Event::TimedOut { request: slow }));
+//! assert_eq!(peer.poll_timeout(), None);
+//! ```
 
 #![forbid(unsafe_code)]
 
