@@ -14,6 +14,7 @@ use std::net::ToSocketAddrs;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use wirestate_grpc::backoff::ConnectivityState;
 use wirestate_grpc::call::web_streaming_unsupported;
 use wirestate_grpc::hedging::{HedgeVerdict, Hedging, HedgingPolicy};
 use wirestate_grpc::retry::{CallPolicy, ReplayBuffer, RetryConfig, RetryDecision, RetryState};
@@ -291,6 +292,18 @@ impl Channel {
         self.transport.keepalive_interval()
     }
 
+    /// The channel's connectivity state, as gRPC names them: a
+    /// [`Channel::builder`] channel is IDLE until a call (or
+    /// [`ChannelBuilder::connect`]) opens a connection, CONNECTING while it
+    /// does, READY with a connection open, and TRANSIENT_FAILURE while it
+    /// backs off after a failed connect
+    /// ([`ChannelBuilder::connect_backoff`]). A [`Channel::new`] channel is
+    /// READY until its connection ends (then SHUTDOWN); a gRPC-Web channel,
+    /// whose HTTP/1.1 client dials per call, is IDLE.
+    pub fn state(&self) -> ConnectivityState {
+        self.transport.state()
+    }
+
     /// How many connections a [`Channel::builder`] channel opened so far
     /// (1 for the other channels).
     pub fn connections(&self) -> u64 {
@@ -331,7 +344,10 @@ impl Channel {
         let mut parts = opts
             .request_parts(path, &self.authority, left, before)
             .map_err(|status| (status, false))?;
-        let send = self.transport.get(deadline).map_err(|s| (s, true))?;
+        let send = self
+            .transport
+            .get(deadline, opts.wait_for_ready)
+            .map_err(|s| (s, true))?;
         if send.is_secure() {
             wirestate_grpc::call::use_https(&mut parts.uri);
         }

@@ -5,6 +5,7 @@
 //! (gRFC A6, `wirestate_grpc::retry::Retrier`).
 
 use super::client::Channel;
+use super::streaming::deadline_exceeded;
 #[cfg(feature = "tls")]
 use super::web::WebTls;
 use super::web::WebTransport;
@@ -15,6 +16,7 @@ use crate::ws::FastrandEntropy;
 use bytes::Bytes;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use wirestate_grpc::backoff::{BackoffConfig, ConnectBackoff, ConnectivityState};
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
@@ -49,10 +51,14 @@ pub(crate) enum Transport {
 impl Transport {
     /// The HTTP/2 connection for the next call (waiting for one being
     /// opened at most until `deadline`).
-    pub(crate) fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
+    pub(crate) fn get(
+        &self,
+        deadline: Option<Instant>,
+        wait: Option<bool>,
+    ) -> Result<SendRequest, Status> {
         match self {
             Transport::Fixed(send) => Ok(send.clone()),
-            Transport::Dialed(d) => d.get(deadline),
+            Transport::Dialed(d) => d.get(deadline, wait),
             Transport::Web(_) => Err(Status::new(
                 Code::Internal,
                 "a gRPC-Web channel has no HTTP/2 connection",
@@ -82,6 +88,17 @@ impl Transport {
         match self {
             Transport::Dialed(d) => lock(&d.state).redial.keepalive().map(|k| k.interval()),
             Transport::Fixed(_) | Transport::Web(_) => None,
+        }
+    }
+
+    /// The channel's connectivity state (see [`Channel::state`]).
+    pub(crate) fn state(&self) -> ConnectivityState {
+        match self {
+            Transport::Dialed(d) => d.state(),
+            Transport::Fixed(send) if send.is_closed() => ConnectivityState::Shutdown,
+            Transport::Fixed(_) => ConnectivityState::Ready,
+            // The HTTP/1.1 pool dials per call: nothing to be ready.
+            Transport::Web(_) => ConnectivityState::Idle,
         }
     }
 
@@ -116,6 +133,9 @@ pub(crate) struct Dialer {
     state: Mutex<DialState>,
     /// Signalled when a connect attempt ends, for the calls waiting on it.
     dialed: Condvar,
+    /// Whether calls wait for a connection unless their options say
+    /// otherwise ([`ChannelBuilder::wait_for_ready`]).
+    wait_for_ready: bool,
 }
 
 /// What a TLS channel's connections run their handshakes with.
@@ -132,13 +152,23 @@ struct DialState {
     /// A call is connecting (without the lock): the others wait for it
     /// rather than open connections of their own.
     connecting: bool,
+    /// When the next connect may start after failed ones.
+    backoff: ConnectBackoff,
+    /// How the last connect failed, while in backoff: what fail-fast
+    /// calls fail with meanwhile.
+    failure: Option<Status>,
+    /// Draws the backoff's jitter.
+    rng: fastrand::Rng,
 }
 
 impl DialState {
-    fn new(redial: Redial<SendRequest>) -> DialState {
+    fn new(redial: Redial<SendRequest>, backoff: BackoffConfig) -> DialState {
         DialState {
             redial,
             connecting: false,
+            backoff: ConnectBackoff::new(backoff),
+            failure: None,
+            rng: fastrand::Rng::new(),
         }
     }
 }
@@ -163,64 +193,140 @@ impl Dialer {
     /// would stall every call and every query of the channel), but only
     /// one call connects at a time: the others wait for its connection,
     /// until their `deadline` or the connect timeout, instead of opening
-    /// one each. If that connect fails, the next waiter tries its own.
-    /// The connect itself is bounded by the caller's deadline too.
-    fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
+    /// one each. The connect itself is bounded by the caller's deadline
+    /// too. If it fails, the channel backs off (gRPC's connection
+    /// backoff): until the backoff has passed no call opens another
+    /// connection; a fail-fast call fails UNAVAILABLE with how the last
+    /// connect failed, a wait-for-ready call (`wait`, or the channel's
+    /// default) waits for the next connect, until its deadline
+    /// (DEADLINE_EXCEEDED). A connect cut short by its caller's deadline
+    /// says nothing about the server: no backoff, the next waiter tries
+    /// its own.
+    fn get(&self, deadline: Option<Instant>, wait: Option<bool>) -> Result<SendRequest, Status> {
+        let wait = wait.unwrap_or(self.wait_for_ready);
+        // A fail-fast call waits for another's connect no longer than a
+        // connect may take; a wait-for-ready call until its deadline.
         let wait_until = {
             let limit = Instant::now() + self.config.connect_timeout;
             deadline.map_or(limit, |d| d.min(limit))
         };
-        let mut st = lock(&self.state);
         loop {
-            if let Some(send) = st.redial.open() {
-                return Ok(send);
+            let mut st = lock(&self.state);
+            loop {
+                if let Some(send) = st.redial.open() {
+                    return Ok(send);
+                }
+                let now = Instant::now();
+                if wait && deadline.is_some_and(|d| now >= d) {
+                    return Err(deadline_exceeded());
+                }
+                let until = if st.connecting {
+                    if wait {
+                        deadline
+                    } else if now >= wait_until {
+                        return Err(Status::new(
+                            Code::Unavailable,
+                            format!(
+                                "connecting to {}: timed out waiting for the connection",
+                                self.addr
+                            ),
+                        ));
+                    } else {
+                        Some(wait_until)
+                    }
+                } else if let Some(at) = st.backoff.waiting(now) {
+                    if !wait {
+                        return Err(st.failure.clone().unwrap_or_else(|| {
+                            Status::new(
+                                Code::Unavailable,
+                                format!("connecting to {}: backing off", self.addr),
+                            )
+                        }));
+                    }
+                    Some(deadline.map_or(at, |d| d.min(at)))
+                } else {
+                    break;
+                };
+                st = match until {
+                    Some(until) => {
+                        self.dialed
+                            .wait_timeout(st, until.saturating_duration_since(now))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                    None => self.dialed.wait(st).unwrap_or_else(|e| e.into_inner()),
+                };
             }
-            if !st.connecting {
-                break;
+            st.connecting = true;
+            let started = Instant::now();
+            // Not shorter than the backoff, as the spec has it; nor past
+            // the call's deadline: a call that gives up frees the slot for
+            // the next one.
+            let limit = st
+                .backoff
+                .connect_deadline(started, self.config.connect_timeout);
+            let until = deadline.map_or(limit, |d| d.min(limit));
+            let mut config = self.config.clone();
+            config.connect_timeout = until.saturating_duration_since(started);
+            if let Some(k) = st.redial.keepalive() {
+                tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
+                config.h2.keepalive_interval = Some(k.interval());
+                config.h2.keepalive_timeout = k.timeout();
+                config.h2.keepalive_while_idle = self.keepalive_without_calls;
             }
-            let now = Instant::now();
-            if now >= wait_until {
-                return Err(Status::new(
-                    Code::Unavailable,
-                    format!(
-                        "connecting to {}: timed out waiting for the connection",
-                        self.addr
-                    ),
-                ));
+            drop(st);
+            let guard = Connecting(self);
+            let connected = self.open(config);
+            let mut st = lock(&self.state);
+            match connected {
+                Ok(send) => {
+                    st.backoff.on_success();
+                    st.failure = None;
+                    let send = st.redial.connected(send);
+                    drop(st);
+                    drop(guard);
+                    return Ok(send);
+                }
+                Err(e) => {
+                    let status = Status::new(
+                        Code::Unavailable,
+                        format!("connecting to {}: {e}", self.addr),
+                    );
+                    // A connect cut short by the caller's deadline (it
+                    // failed once that passed) says nothing about the
+                    // server: no backoff.
+                    if until >= limit || Instant::now() < until {
+                        let jitter = st.rng.f64() * 2.0 - 1.0;
+                        let at = st.backoff.on_failure(started, jitter);
+                        tracing::debug!(error = %e, retry_in = ?at.saturating_duration_since(started), "gRPC channel: connect failed");
+                        st.failure = Some(status.clone());
+                    }
+                    // A wait-for-ready call waits out the backoff and
+                    // tries again (only then: no tight loop).
+                    let again = wait && st.backoff.waiting(Instant::now()).is_some();
+                    drop(st);
+                    drop(guard);
+                    if !again {
+                        return Err(status);
+                    }
+                }
             }
-            st = self
-                .dialed
-                .wait_timeout(st, wait_until - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
-        st.connecting = true;
-        let mut config = self.config.clone();
-        // Nor past the call's deadline: a call that gives up frees the
-        // slot for the next one.
-        config.connect_timeout = wait_until.saturating_duration_since(Instant::now());
-        if let Some(k) = st.redial.keepalive() {
-            tracing::debug!(interval = ?k.interval(), "gRPC channel: connecting");
-            config.h2.keepalive_interval = Some(k.interval());
-            config.h2.keepalive_timeout = k.timeout();
-            config.h2.keepalive_while_idle = self.keepalive_without_calls;
-        }
-        drop(st);
-        let guard = Connecting(self);
-        let connected = self.open(config);
-        let send = connected.map_err(|e| {
-            Status::new(
-                Code::Unavailable,
-                format!("connecting to {}: {e}", self.addr),
-            )
-        })?;
-        let send = lock(&self.state).redial.connected(send);
-        drop(guard);
-        Ok(send)
     }
 
-    /// A new connection: h2c, or HTTP/2 over TLS (ALPN `h2` required)
-    /// when configured.
+    fn state(&self) -> ConnectivityState {
+        let mut st = lock(&self.state);
+        if st.redial.open().is_some() {
+            ConnectivityState::Ready
+        } else if st.connecting {
+            ConnectivityState::Connecting
+        } else if st.backoff.waiting(Instant::now()).is_some() {
+            ConnectivityState::TransientFailure
+        } else {
+            ConnectivityState::Idle
+        }
+    }
+
     fn open(&self, config: ClientConfig) -> Result<SendRequest, crate::Error> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
@@ -271,6 +377,8 @@ pub struct ChannelBuilder {
     client: ClientConfig,
     config: ChannelConfig,
     web: Option<WebMode>,
+    backoff: BackoffConfig,
+    wait_for_ready: bool,
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
 }
@@ -286,9 +394,35 @@ impl ChannelBuilder {
             },
             config: ChannelConfig::new(),
             web: None,
+            backoff: BackoffConfig::default(),
+            wait_for_ready: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// How long the channel waits after a failed connect before it opens
+    /// another (default: gRPC's connection backoff — 1 s, then × 1.6 per
+    /// failure in a row, ± 20 % jitter, at most 120 s — reset by a connect
+    /// that succeeds). Meanwhile the channel is in
+    /// [`TransientFailure`](ConnectivityState::TransientFailure): fail-fast
+    /// calls fail UNAVAILABLE at once without a connect of their own, and
+    /// wait-for-ready calls wait for the next connect. Each connect is
+    /// allowed the longer of the client config's `connect_timeout` (the
+    /// spec's MIN_CONNECT_TIMEOUT) and the current backoff.
+    pub fn connect_backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Makes wait-for-ready the default of the channel's calls (default
+    /// `false`: fail-fast, as in gRPC); a call's
+    /// [`CallOptions::wait_for_ready`](wirestate_grpc::CallOptions::wait_for_ready)
+    /// overrides it. Applies to channels that dial over HTTP/2 (not
+    /// gRPC-Web, nor [`Channel::new`] over one given connection).
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = wait;
+        self
     }
 
     /// gRPC over TLS (feature `tls`): every connection the channel opens
@@ -401,8 +535,9 @@ impl ChannelBuilder {
                 #[cfg(feature = "tls")]
                 tls: self.tls,
                 keepalive_without_calls,
-                state: Mutex::new(DialState::new(Redial::new(keepalive))),
+                state: Mutex::new(DialState::new(Redial::new(keepalive), self.backoff)),
                 dialed: Condvar::new(),
+                wait_for_ready: self.wait_for_ready,
             })),
         };
         Ok(Channel::from_parts(transport, authority, retrier(retry)))
@@ -420,7 +555,7 @@ impl ChannelBuilder {
         let channel = self.build()?;
         match channel.transport().web() {
             Some(web) => web.probe(timeout)?,
-            None => drop(channel.transport().get(None)?),
+            None => drop(channel.transport().get(None, Some(false))?),
         }
         Ok(channel)
     }

@@ -73,6 +73,7 @@ pub use connect::ChannelBuilder;
 pub use cors::Cors;
 pub use server::{Interceptor, Request, Response, ResponseCompression, Responses, Server, is_grpc};
 pub use streaming::Streaming;
+pub use wirestate_grpc::backoff::{BackoffConfig, ConnectivityState};
 pub use wirestate_grpc::cors::{AllowedOrigins, CorsPolicy};
 pub use wirestate_grpc::hedging::HedgingPolicy;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};

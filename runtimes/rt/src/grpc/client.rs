@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use wirestate_grpc::backoff::ConnectivityState;
 use wirestate_grpc::call::web_streaming_unsupported;
 use wirestate_grpc::hedging::{HedgeVerdict, Hedging, HedgingPolicy};
 use wirestate_grpc::retry::{CallPolicy, ReplayBuffer, RetryConfig, RetryDecision, RetryState};
@@ -269,6 +270,18 @@ impl<R: Runtime> Channel<R> {
         self.transport.keepalive_interval()
     }
 
+    /// The channel's connectivity state, as gRPC names them: a
+    /// [`Channel::builder`] channel is IDLE until a call (or
+    /// [`ChannelBuilder::connect`]) opens a connection, CONNECTING while it
+    /// does, READY with a connection open, and TRANSIENT_FAILURE while it
+    /// backs off after a failed connect
+    /// ([`ChannelBuilder::connect_backoff`]). A [`Channel::new`] channel is
+    /// READY until its connection ends (then SHUTDOWN); a gRPC-Web channel,
+    /// whose HTTP/1.1 client dials per call, is IDLE.
+    pub fn state(&self) -> ConnectivityState {
+        self.transport.state()
+    }
+
     /// How many connections a [`Channel::builder`] channel opened so far
     /// (1 for a [`Channel::new`] channel, 0 for a gRPC-Web one, whose
     /// HTTP/1.1 client pools its connections).
@@ -360,7 +373,7 @@ impl<R: Runtime> Channel<R> {
             Ok(o) => o,
             Err(status) => return failed(status),
         };
-        let send = self.transport.send(outgoing, deadline);
+        let send = self.transport.send(outgoing, deadline, opts.wait_for_ready);
         let response = match deadline {
             Some(d) => crate::timeout(&self.rt, d, send)
                 .await

@@ -19,6 +19,7 @@ use http::{Response, request};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use wirestate_grpc::backoff::{BackoffConfig, ConnectBackoff, ConnectivityState};
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
@@ -61,11 +62,18 @@ pub(crate) enum Outgoing {
 
 impl<R: Runtime> Transport<R> {
     /// The HTTP/2 connection for the next call (a call due by
-    /// `deadline`).
-    async fn get(&self, deadline: Option<Instant>) -> Result<SendRequest, Status> {
+    /// `deadline`; `wait`: its [`CallOptions::wait_for_ready`], `None`
+    /// for the channel's default).
+    ///
+    /// [`CallOptions::wait_for_ready`]: wirestate_grpc::CallOptions::wait_for_ready
+    async fn get(
+        &self,
+        deadline: Option<Instant>,
+        wait: Option<bool>,
+    ) -> Result<SendRequest, Status> {
         match self {
             Transport::Fixed(send) => Ok(send.clone()),
-            Transport::Dialed(d) => d.get(deadline).await,
+            Transport::Dialed(d) => d.get(deadline, wait).await,
             Transport::Web(_) => Err(Status::new(
                 Code::Internal,
                 "a gRPC-Web channel has no HTTP/2 connection",
@@ -78,7 +86,7 @@ impl<R: Runtime> Transport<R> {
     async fn ready(&self) -> Result<(), Status> {
         match self {
             Transport::Web(w) => w.probe().await,
-            _ => self.get(None).await.map(drop),
+            _ => self.get(None, Some(false)).await.map(drop),
         }
     }
 
@@ -91,16 +99,17 @@ impl<R: Runtime> Transport<R> {
     }
 
     /// Sends one attempt of a call due by `deadline` and waits for the
-    /// response head. On failure, the status and whether the server
-    /// never saw the request.
+    /// response head (`wait`: the call's wait-for-ready option). On
+    /// failure, the status and whether the server never saw the request.
     pub(crate) async fn send(
         &self,
         out: Outgoing,
         deadline: Option<Instant>,
+        wait: Option<bool>,
     ) -> Result<Response<Body>, (Status, bool)> {
         match (self, out) {
             (Transport::Web(w), Outgoing::Web(parts, body)) => w.send(parts, body).await,
-            (_, Outgoing::H2(mut request)) => match self.get(deadline).await {
+            (_, Outgoing::H2(mut request)) => match self.get(deadline, wait).await {
                 Ok(send) => {
                     if send.is_secure() {
                         wirestate_grpc::call::use_https(request.uri_mut());
@@ -124,6 +133,17 @@ impl<R: Runtime> Transport<R> {
         match self {
             Transport::Dialed(d) => d.keepalive_interval(),
             Transport::Fixed(_) | Transport::Web(_) => None,
+        }
+    }
+
+    /// The channel's connectivity state (see [`Channel::state`]).
+    pub(crate) fn state(&self) -> ConnectivityState {
+        match self {
+            Transport::Dialed(d) => d.state(),
+            Transport::Fixed(send) if send.is_closed() => ConnectivityState::Shutdown,
+            Transport::Fixed(_) => ConnectivityState::Ready,
+            // The HTTP/1.1 pool dials per call: nothing to be ready.
+            Transport::Web(_) => ConnectivityState::Idle,
         }
     }
 
@@ -171,6 +191,9 @@ pub(crate) struct Dialer<R> {
     /// Bounds each connect, TLS handshake included
     /// ([`ChannelBuilder::connect_timeout`]).
     connect_timeout: Duration,
+    /// Whether calls wait for a connection unless their options say
+    /// otherwise ([`ChannelBuilder::wait_for_ready`]).
+    wait_for_ready: bool,
     /// TLS for each connection ([`ChannelBuilder::tls`]).
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
@@ -195,6 +218,24 @@ struct DialState {
     /// (`None`: it failed, or its task went away); the call that started
     /// it hears how it failed on a channel of its own.
     waiters: Vec<oneshot::Sender<Option<SendRequest>>>,
+    /// When the next connect may start after failed ones.
+    backoff: ConnectBackoff,
+    /// How the last connect failed, while in backoff: what fail-fast
+    /// calls fail with meanwhile.
+    failure: Option<Status>,
+    /// Draws the backoff's jitter.
+    rng: fastrand::Rng,
+}
+
+/// What a call does next to get a connection.
+enum Step {
+    /// Wait for the connect under way.
+    Wait(oneshot::Receiver<Option<SendRequest>>),
+    /// Wait out the backoff, until then (wait-for-ready calls).
+    Backoff(Instant),
+    /// Open one with this config (boxed: it is large, and the other
+    /// steps are taken far more often).
+    Connect(Box<Config>),
 }
 
 /// Ends a connect when dropped: the task finished, or was dropped (its
@@ -221,12 +262,23 @@ impl<R: Runtime> Dialer<R> {
     /// simultaneous first calls would. The connect runs as a task of its
     /// own, so it goes on whether or not the call that started it is
     /// still polled; it is bounded by that call's `deadline`. If it
-    /// fails, that call fails with its error and each waiting call looks
-    /// again (the first opens the next connection).
-    async fn get(self: &Arc<Self>, deadline: Option<Instant>) -> Result<SendRequest, Status> {
+    /// fails, the channel backs off (gRPC's connection backoff): until the
+    /// backoff has passed, no call opens another connection. A fail-fast
+    /// call fails UNAVAILABLE then, with how the last connect failed; a
+    /// wait-for-ready call (`wait`, or the channel's default) sleeps until
+    /// the next connect may start and tries again, until its deadline
+    /// (which the caller enforces) or until it is dropped. A connect cut
+    /// short by the deadline of the call that started it says nothing
+    /// about the server: no backoff, and the waiting calls look again
+    /// (the first opens the next connection).
+    async fn get(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+        wait: Option<bool>,
+    ) -> Result<SendRequest, Status> {
+        let wait = wait.unwrap_or(self.wait_for_ready);
         loop {
-            let (tx, rx) = oneshot::channel();
-            let mine = {
+            let step = {
                 let mut st = lock(&self.state);
                 if let Some(send) = st.redial.open() {
                     return Ok(send);
@@ -236,9 +288,20 @@ impl<R: Runtime> Dialer<R> {
                     // their senders behind: drop those first, so a connect
                     // that hangs (up to the OS connect timeout) does not
                     // pile up one per call made meanwhile.
+                    let (tx, rx) = oneshot::channel();
                     st.waiters.retain(|w| !w.is_canceled());
                     st.waiters.push(tx);
-                    None
+                    Step::Wait(rx)
+                } else if let Some(at) = st.backoff.waiting(self.rt.now()) {
+                    if !wait {
+                        return Err(st.failure.clone().unwrap_or_else(|| {
+                            Status::new(
+                                Code::Unavailable,
+                                format!("connecting to {}: backing off", self.addr),
+                            )
+                        }));
+                    }
+                    Step::Backoff(at)
                 } else {
                     st.connecting = true;
                     let mut config = self.h2.clone();
@@ -248,15 +311,20 @@ impl<R: Runtime> Dialer<R> {
                         config.keepalive_timeout = k.timeout();
                         config.keepalive_while_idle = self.keepalive_without_calls;
                     }
-                    Some(config)
+                    Step::Connect(Box::new(config))
                 }
             };
-            let Some(config) = mine else {
-                match rx.await {
+            let config = match step {
+                Step::Wait(rx) => match rx.await {
                     Ok(Some(send)) => return Ok(send),
                     // That connect failed, or went away: look again.
                     _ => continue,
+                },
+                Step::Backoff(at) => {
+                    self.rt.sleep_until(at).await;
+                    continue;
                 }
+                Step::Connect(config) => *config,
             };
             let (done_tx, done_rx) = oneshot::channel();
             let connecting = Connecting(Arc::clone(self));
@@ -270,12 +338,20 @@ impl<R: Runtime> Dialer<R> {
                 let _ = done_tx.send(outcome);
                 drop(connecting);
             }));
-            return done_rx.await.unwrap_or_else(|_| {
+            let outcome = done_rx.await.unwrap_or_else(|_| {
                 Err(Status::new(
                     Code::Unavailable,
                     format!("connecting to {}: the connect task ended", self.addr),
                 ))
             });
+            match outcome {
+                // A wait-for-ready call waits out the backoff and tries
+                // again (only then: a connect that failed without one,
+                // its task dropped by a runtime shutting down, would
+                // otherwise be retried in a tight loop).
+                Err(_) if wait && self.backing_off() => continue,
+                outcome => return outcome,
+            }
         }
     }
 
@@ -294,17 +370,40 @@ impl<R: Runtime> Dialer<R> {
         };
         // Bounded even for a call without a deadline: a server that takes
         // the TCP connection and never answers the TLS handshake (or a
-        // black-holed SYN) must not hold the channel's calls for good.
-        let limit = self.rt.now() + self.connect_timeout;
+        // black-holed SYN) must not hold the channel's calls for good. Not
+        // shorter than the backoff, as the spec has it.
+        let started = self.rt.now();
+        let limit = lock(&self.state)
+            .backoff
+            .connect_deadline(started, self.connect_timeout);
         let until = deadline.map_or(limit, |d| d.min(limit));
-        let send = crate::timeout(&self.rt, until, self.open(config))
-            .await
-            .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into()))
-            .map_err(|e| failed(&e))?;
-        // A connection opened otherwise meanwhile (none should be: one
-        // connect runs at a time) would be used instead, ours dropped
-        // unused.
-        Ok(lock(&self.state).redial.connected(send))
+        let opened = crate::timeout(&self.rt, until, self.open(config)).await;
+        let mut st = lock(&self.state);
+        match opened {
+            Some(Ok(send)) => {
+                st.backoff.on_success();
+                st.failure = None;
+                // A connection opened otherwise meanwhile (none should be:
+                // one connect runs at a time) would be used instead, ours
+                // dropped unused.
+                Ok(st.redial.connected(send))
+            }
+            // Cut short by the caller's deadline, not the server's fault:
+            // no backoff.
+            None if until < limit => Err(failed(&"timed out (the call's deadline)")),
+            opened => {
+                let e = match opened {
+                    Some(Err(e)) => e,
+                    _ => std::io::ErrorKind::TimedOut.into(),
+                };
+                let status = failed(&e);
+                let jitter = st.rng.f64() * 2.0 - 1.0;
+                let at = st.backoff.on_failure(started, jitter);
+                tracing::debug!(error = %e, retry_in = ?at.saturating_duration_since(started), "gRPC channel: connect failed");
+                st.failure = Some(status.clone());
+                Err(status)
+            }
+        }
     }
 
     /// An HTTP/2 connection to the server, over TLS when configured (the
@@ -321,6 +420,24 @@ impl<R: Runtime> Dialer<R> {
 
     fn keepalive_interval(&self) -> Option<Duration> {
         lock(&self.state).redial.keepalive().map(|k| k.interval())
+    }
+
+    /// Whether the channel is waiting out its backoff.
+    fn backing_off(&self) -> bool {
+        lock(&self.state).backoff.waiting(self.rt.now()).is_some()
+    }
+
+    fn state(&self) -> ConnectivityState {
+        let mut st = lock(&self.state);
+        if st.redial.open().is_some() {
+            ConnectivityState::Ready
+        } else if st.connecting {
+            ConnectivityState::Connecting
+        } else if st.backoff.waiting(self.rt.now()).is_some() {
+            ConnectivityState::TransientFailure
+        } else {
+            ConnectivityState::Idle
+        }
     }
 
     fn connections(&self) -> u64 {
@@ -369,6 +486,8 @@ pub struct ChannelBuilder<R> {
     config: ChannelConfig,
     web: Option<WebMode>,
     connect_timeout: Duration,
+    backoff: BackoffConfig,
+    wait_for_ready: bool,
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
 }
@@ -382,13 +501,40 @@ impl<R: Runtime> ChannelBuilder<R> {
             config: ChannelConfig::new(),
             web: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            backoff: BackoffConfig::default(),
+            wait_for_ready: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
     }
 
+    /// How long the channel waits after a failed connect before it opens
+    /// another (default: gRPC's connection backoff — 1 s, then × 1.6 per
+    /// failure in a row, ± 20 % jitter, at most 120 s — reset by a connect
+    /// that succeeds). Meanwhile the channel is in
+    /// [`TransientFailure`](ConnectivityState::TransientFailure): fail-fast
+    /// calls fail UNAVAILABLE at once without a connect of their own, and
+    /// wait-for-ready calls wait for the next connect. Each connect is
+    /// allowed the longer of [`connect_timeout`](Self::connect_timeout)
+    /// (the spec's MIN_CONNECT_TIMEOUT) and the current backoff.
+    pub fn connect_backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Makes wait-for-ready the default of the channel's calls (default
+    /// `false`: fail-fast, as in gRPC); a call's
+    /// [`CallOptions::wait_for_ready`](wirestate_grpc::CallOptions::wait_for_ready)
+    /// overrides it. Applies to channels that dial over HTTP/2 (not
+    /// gRPC-Web, nor [`Channel::new`] over one given connection).
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = wait;
+        self
+    }
+
     /// The most one connect may take, the TLS handshake included (default
-    /// 10 s, as the HTTP/1.1 client's and the blocking channel's): calls
+    /// 10 s, as the HTTP/1.1 client's and the blocking channel's; longer
+    /// once the [`connect_backoff`](Self::connect_backoff) is): calls
     /// waiting for it fail UNAVAILABLE then, or at their own deadline if
     /// that comes first.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -510,8 +656,12 @@ impl<R: Runtime> ChannelBuilder<R> {
                     redial: Redial::new(keepalive),
                     connecting: false,
                     waiters: Vec::new(),
+                    backoff: ConnectBackoff::new(self.backoff),
+                    failure: None,
+                    rng: fastrand::Rng::new(),
                 }),
                 connect_timeout: self.connect_timeout,
+                wait_for_ready: self.wait_for_ready,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
             })),

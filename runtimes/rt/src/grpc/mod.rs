@@ -44,6 +44,7 @@ pub use server::{
     AsyncInterceptor, Interceptor, Request, Response, ResponseSink, Server, UnaryCall, is_grpc,
 };
 pub use streaming::Streaming;
+pub use wirestate_grpc::backoff::{BackoffConfig, ConnectivityState};
 pub use wirestate_grpc::cors::{AllowedOrigins, CorsPolicy};
 pub use wirestate_grpc::hedging::HedgingPolicy;
 pub use wirestate_grpc::retry::{RetryConfig, RetryPolicy, RetryThrottle};
