@@ -54,6 +54,10 @@ pub use wirestate_ws::{
 /// Read buffer size of a WebSocket's reader.
 const READ_BUF: usize = 16 * 1024;
 
+/// How often, at most, a send looks for the peer's input when no thread
+/// is in `recv` (see `WebSocket::take_input`).
+const PEEK_EVERY: Duration = Duration::from_millis(20);
+
 /// Settings of a blocking WebSocket, client or server.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -236,6 +240,8 @@ struct Reader {
     failed: bool,
     close_frame: Option<CloseFrame>,
     read_timeout: Option<Option<Duration>>,
+    /// When a send last looked for input (see `WebSocket::take_input`).
+    last_peek: Option<Instant>,
 }
 
 enum Item {
@@ -495,6 +501,7 @@ impl WebSocket {
             failed: false,
             close_frame: None,
             read_timeout: None,
+            last_peek: None,
         };
         if !leftover.is_empty() {
             // A failure comes back as an event, after the messages before it.
@@ -545,7 +552,19 @@ impl WebSocket {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<(), wirestate_ws::Error>,
     ) -> Result<(), Error> {
+        // With no thread in `recv`, take what the peer sent meanwhile
+        // (without waiting), so that its pings get their pongs and its
+        // close its echo: a handler that only sends (a ticker) is not
+        // dropped by a peer's keep-alive. Lock order: reader, then writer.
+        let reader = match self.inner.reader.try_lock() {
+            Ok(r) => Some(r),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
         let mut w = lock(&self.inner.writer);
+        if let Some(mut r) = reader {
+            self.take_input(&mut r, &mut w);
+        }
         if let Some(kind) = w.failed {
             return Err(Error::Io(kind.into()));
         }
@@ -561,6 +580,55 @@ impl WebSocket {
         match w.failed {
             Some(kind) => Err(Error::Io(kind.into())),
             None => Ok(()),
+        }
+    }
+
+    /// One read of what the socket holds, without waiting, fed to the
+    /// machine; only while no message waits for the application (what is
+    /// read here stays for `recv`, so this takes at most one buffer beyond
+    /// the first unread message) and the machine wants input.
+    fn take_input(&self, r: &mut Reader, w: &mut Writer) {
+        if r.done || r.read_eof || !r.queue.is_empty() || w.failed.is_some() {
+            return;
+        }
+        // At most every PEEK_EVERY: a fast sender pays three system calls
+        // per look, and pings need answers within seconds, not microseconds.
+        let now = Instant::now();
+        if r.last_peek
+            .is_some_and(|t| now.duration_since(t) < PEEK_EVERY)
+        {
+            return;
+        }
+        r.last_peek = Some(now);
+        // Pings and pongs read before are dropped here, messages queued.
+        r.take_events(&mut w.machine);
+        if !r.queue.is_empty() || !w.machine.wants_read() {
+            return;
+        }
+        // Both locks are held: no other thread reads or writes the socket
+        // while it is non-blocking.
+        if self.inner.stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let read = (&self.inner.stream).read(&mut r.buf);
+        if let Err(e) = self.inner.stream.set_nonblocking(false) {
+            w.failed = Some(e.kind());
+            return;
+        }
+        match read {
+            Ok(0) => {
+                r.read_eof = true;
+                if let Err(e) = w.input_end(now) {
+                    tracing::debug!(error = %e, "websocket TLS stream ended uncleanly");
+                }
+            }
+            Ok(n) => {
+                if let Err(e) = w.input(now, &r.buf[..n]) {
+                    r.end(Item::Failed(Error::Io(e)));
+                }
+            }
+            // Nothing yet (WouldBlock), or a failure the next read meets.
+            Err(_) => {}
         }
     }
 
