@@ -738,6 +738,38 @@ fn tool_call_streams_progress_then_the_answer() {
     assert_eq!(s.open_exchanges(), 0);
 }
 
+/// A loop that writes a body only when `poll_ready` names its exchange (a
+/// readiness loop, as examples/examples/mcp_http_loop.rs could be) must
+/// hear of a stream decided later: its priming event and the message that
+/// decided it wait in it. Before, `poll_ready` named the exchange for the
+/// head only, so those waited until the next message (forever, when that
+/// message was a request to the client that the client never saw).
+#[test]
+fn a_stream_decided_later_is_ready_for_its_first_events() {
+    let now = Instant::now();
+    let mut s = server();
+    let id = session(&mut s, now);
+    let x = deferred(post(call(7)).session(&id).send(&mut s, now));
+    let (sid, rid) = call_events(&mut s)[0].clone();
+    let token = wirestate_mcp::schema::ProgressToken::String("tok".into());
+    s.session_for(&sid, &rid)
+        .unwrap()
+        .notify_progress(&token, 1.0, None, None)
+        .unwrap();
+    assert_eq!(s.poll_ready(), Some(x));
+    let (head, _) = open(s.poll_reply(x).expect("decided"));
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    assert_eq!(
+        s.poll_ready(),
+        Some(x),
+        "the priming event and the progress wait in the body"
+    );
+    let (data, ended) = drain(&mut s, x);
+    assert!(!ended);
+    assert_eq!(sse_events(&data).len(), 2);
+    assert_eq!(s.poll_ready(), None, "nothing more until the next message");
+}
+
 #[test]
 fn json_only_clients_wait_for_a_deferred_answer() {
     let now = Instant::now();

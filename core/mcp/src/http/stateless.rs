@@ -374,11 +374,21 @@ impl HttpServer {
     /// complete response, or an SSE head whose body comes from
     /// [`poll_chunk`](Self::poll_chunk). `None` while undecided (or for an
     /// unknown exchange).
+    ///
+    /// An SSE head comes with its first events already waiting (the
+    /// priming event, and the message that decided the head):
+    /// [`poll_ready`](Self::poll_ready) names the exchange again for them,
+    /// as it does for an [`Reply::Open`] from
+    /// [`handle_request`](Self::handle_request), so a loop that writes
+    /// bodies only when told to needs no special case.
     pub fn poll_reply(&mut self, exchange: ExchangeId) -> Option<Reply> {
         self.pump_all();
         let mut reply = self
             .take_decided(exchange)
             .or_else(|| self.take_reply(exchange));
+        if let Some(Reply::Open { .. }) = reply {
+            super::mark(&mut self.ready, &mut self.ready_order, exchange);
+        }
         self.cors_decorate_later(exchange, reply.as_mut(), false);
         reply
     }
