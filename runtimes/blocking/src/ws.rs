@@ -13,8 +13,11 @@
 //! blocks senders (back-pressure) and, once it has read a frame, the reader
 //! too. The socket read itself happens outside that mutex, so a blocked
 //! reader never holds up senders. Pings are answered, and close frames
-//! echoed, by whichever thread is reading; keep-alive and close timers run
-//! in `recv` (and are checked on each send).
+//! echoed, by whichever thread is reading — or, while no thread is in
+//! `recv`, by the next send, which first takes what the peer sent without
+//! waiting; keep-alive and close timers run in `recv` (and are checked on
+//! each send), and a close started while another thread waits in `recv`
+//! times out on its own.
 //!
 //! ```no_run
 //! use wirestate_blocking::ws;
