@@ -11,7 +11,9 @@
 //!   fail without connecting: counted by a listener that accepts each
 //!   connection and closes it, which fails the channel's TLS handshake (a
 //!   connect attempt the listener sees); once the backoff passed, the
-//!   next call connects again.
+//!   next call connects again;
+//! - a wait-for-ready call made after the channel's connection was lost
+//!   (the server went away) waits for the server to come back.
 
 #![allow(clippy::result_large_err)]
 
@@ -102,7 +104,7 @@ fn quick() -> BackoffConfig {
 /// A backoff longer than the calls made during it.
 fn long() -> BackoffConfig {
     BackoffConfig::new()
-        .initial_backoff(Duration::from_millis(600))
+        .initial_backoff(Duration::from_millis(1500))
         .jitter(0.0)
 }
 
@@ -234,17 +236,75 @@ async fn no_connect_per_call<R: Runtime>(rt: R) {
             .unwrap_err();
         assert_eq!(err.code, Code::Unavailable, "{err:?}");
     }
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(started.elapsed() < Duration::from_millis(1000));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     assert_eq!(channel.state(), ConnectivityState::TransientFailure);
-    rt.sleep_until(started + Duration::from_millis(700)).await;
+    // The backoff passes (1.5 s after the first connect started).
+    while channel.state() == ConnectivityState::TransientFailure {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still backing off"
+        );
+        rt.sleep_until(rt.now() + Duration::from_millis(20)).await;
+    }
     assert_eq!(channel.state(), ConnectivityState::Idle);
+    assert!(started.elapsed() >= Duration::from_millis(1400));
     let err = channel
         .unary::<_, SimpleResponse>(ECHO, &request(), &opts(Duration::from_secs(5)))
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::Unavailable, "{err:?}");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+/// The server the channel was connected to goes away (its runtime
+/// dropped); a wait-for-ready call made then is answered once a server is
+/// back on that port, on a second connection. Returns the new server's
+/// runtime.
+async fn restart<R: Runtime>(rt: R) -> tokio::runtime::Runtime {
+    let addr = free_addr();
+    // On a thread of its own: a tokio runtime may not start within another.
+    let first_server = std::thread::spawn(move || serve_on(addr)).join().unwrap();
+    let channel = Channel::builder(rt.clone(), addr)
+        .connect_backoff(quick())
+        .connect_lazy()
+        .unwrap();
+    let first = channel
+        .unary::<_, SimpleResponse>(ECHO, &request(), &opts(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(first.message.username, "7");
+    assert_eq!(channel.state(), ConnectivityState::Ready);
+    // Not dropped here: a tokio runtime may not be dropped within another.
+    std::thread::spawn(move || drop(first_server))
+        .join()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while channel.state() == ConnectivityState::Ready {
+        assert!(Instant::now() < until, "the connection did not end");
+        rt.sleep_until(rt.now() + Duration::from_millis(10)).await;
+    }
+    let server = serve_late(addr);
+    let started = Instant::now();
+    let wfr = opts(Duration::from_secs(10)).wait_for_ready(true);
+    let answer = channel
+        .unary::<_, SimpleResponse>(ECHO, &request(), &wfr)
+        .await
+        .unwrap();
+    assert_eq!(answer.message.username, "7");
+    assert!(started.elapsed() >= LATE / 2, "{:?}", started.elapsed());
+    assert_eq!(channel.connections(), 2);
+    server.join().unwrap()
+}
+
+#[test]
+fn tokio_wait_for_ready_waits_for_a_server_that_went_away() {
+    drop(on_tokio(restart(wirestate_tokio::TokioRuntime)));
+}
+
+#[test]
+fn smol_wait_for_ready_waits_for_a_server_that_went_away() {
+    drop(on_smol(restart(wirestate_smol::SmolRuntime::new())));
 }
 
 #[test]
@@ -346,6 +406,36 @@ mod blocking {
     }
 
     #[test]
+    fn wait_for_ready_waits_for_a_server_that_went_away() {
+        let addr = free_addr();
+        let first_server = serve_on(addr);
+        let channel = Channel::builder(&addr.to_string())
+            .connect_backoff(quick())
+            .connect_lazy()
+            .unwrap();
+        let first = channel
+            .unary::<_, SimpleResponse>(ECHO, &request(), &opts(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(first.message.username, "7");
+        drop(first_server);
+        let until = Instant::now() + Duration::from_secs(5);
+        while channel.state() == ConnectivityState::Ready {
+            assert!(Instant::now() < until, "the connection did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let server = serve_late(addr);
+        let started = Instant::now();
+        let wfr = opts(Duration::from_secs(10)).wait_for_ready(true);
+        let answer = channel
+            .unary::<_, SimpleResponse>(ECHO, &request(), &wfr)
+            .unwrap();
+        assert_eq!(answer.message.username, "7");
+        assert!(started.elapsed() >= LATE / 2, "{:?}", started.elapsed());
+        assert_eq!(channel.connections(), 2);
+        drop(server.join().unwrap());
+    }
+
+    #[test]
     fn fail_fast_calls_in_backoff_do_not_connect() {
         use wirestate_blocking::tls;
         let (addr, accepted) = closing_listener();
@@ -364,13 +454,18 @@ mod blocking {
                 .unwrap_err();
             assert_eq!(err.code, Code::Unavailable, "{err:?}");
         }
-        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(started.elapsed() < Duration::from_millis(1000));
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(channel.state(), ConnectivityState::TransientFailure);
-        std::thread::sleep(
-            (started + Duration::from_millis(700)).saturating_duration_since(Instant::now()),
-        );
+        while channel.state() == ConnectivityState::TransientFailure {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "still backing off"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(channel.state(), ConnectivityState::Idle);
+        assert!(started.elapsed() >= Duration::from_millis(1400));
         let err = channel
             .unary::<_, SimpleResponse>(ECHO, &request(), &opts(Duration::from_secs(5)))
             .unwrap_err();

@@ -104,8 +104,12 @@ impl CallOptions {
     /// is like any other call: a connection that ends before the server
     /// took the request (GOAWAY, connection loss) is retried
     /// transparently ([`retries`](Self::retries) times), and a retried
-    /// wait-for-ready attempt waits for the reconnect again; the channel's
-    /// retry policy then applies to what the server answered.
+    /// wait-for-ready attempt waits for the reconnect again. The channel's
+    /// retry policy and hedging work as for any call, each attempt
+    /// waiting as the call does: so a fail-fast call's retries on
+    /// UNAVAILABLE made while the channel backs off fail at once too (they
+    /// do not connect sooner), while a wait-for-ready call's first
+    /// attempt already rides out the outage.
     pub fn wait_for_ready(mut self, wait: bool) -> Self {
         self.wait_for_ready = Some(wait);
         self
