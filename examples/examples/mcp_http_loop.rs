@@ -27,9 +27,10 @@
 //! 2. fire due timers (`handle_timeout` of the server and connections);
 //! 3. take the server's events and start, answer or drop work;
 //! 4. run the application's own timers (here: the countdowns);
-//! 5. [`HttpServer::poll_ready`]: a deferred head is decided
-//!    ([`HttpServer::poll_reply`]) or a body has more
-//!    ([`HttpServer::poll_chunk`]);
+//! 5. [`HttpServer::poll_ready`] names the exchanges with news: a
+//!    deferred head is decided ([`HttpServer::poll_reply`]), or a body has
+//!    more ([`HttpServer::poll_chunk`] until `None`); no other exchange
+//!    needs polling;
 //! 6. write what the connections transmit; a connection that ends with an
 //!    open response is reported with [`HttpServer::handle_disconnect`].
 
@@ -200,6 +201,26 @@ fn write(conn: &mut Conn) {
     }
 }
 
+/// Writes what the server has of `x`'s body, if `conn` is sending it.
+fn body(conn: &mut Conn, server: &mut HttpServer, x: ExchangeId) {
+    while conn.exchange == Some((x, true)) && !conn.dead {
+        match server.poll_chunk(x) {
+            Some(Chunk::Data(b)) => {
+                if conn.http.send_data(b).is_err() {
+                    conn.dead = true;
+                }
+            }
+            Some(Chunk::End) => {
+                conn.exchange = None;
+                if conn.http.finish(None).is_err() {
+                    conn.dead = true;
+                }
+            }
+            None => break,
+        }
+    }
+}
+
 /// The application: answers what is quick, starts countdowns, stops the
 /// cancelled ones.
 fn on_event(server: &mut HttpServer, jobs: &mut Vec<Countdown>, event: HttpEvent, now: Instant) {
@@ -355,6 +376,8 @@ pub fn serve(listener: TcpListener, run_for: Option<Duration>) -> io::Result<()>
             .enumerate()
             .filter_map(|(i, c)| c.exchange.map(|(x, _)| (x, i)))
             .collect();
+        // Only the exchanges `poll_ready` names have news: a decided head
+        // (then its first events), or more of an open body.
         while let Some(x) = server.poll_ready() {
             let Some(conn) = by_exchange.get(&x).map(|&i| &mut conns[i]) else {
                 continue; // its connection is gone, and was reported
@@ -364,27 +387,9 @@ pub fn serve(listener: TcpListener, run_for: Option<Duration>) -> io::Result<()>
                     start_reply(conn, reply);
                 }
             }
+            body(conn, &mut server, x);
         }
         for conn in &mut conns {
-            // A body can also have news without `poll_ready` (a reply that
-            // was `Open` from the start): polling an open one is cheap.
-            while let Some((x, true)) = conn.exchange {
-                match server.poll_chunk(x) {
-                    Some(Chunk::Data(b)) => {
-                        if conn.http.send_data(b).is_err() {
-                            conn.dead = true;
-                            break;
-                        }
-                    }
-                    Some(Chunk::End) => {
-                        conn.exchange = None;
-                        if conn.http.finish(None).is_err() {
-                            conn.dead = true;
-                        }
-                    }
-                    None => break,
-                }
-            }
             // 6. Output.
             write(conn);
             if conn.http.is_closed() && conn.unsent.is_empty() {
