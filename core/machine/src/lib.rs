@@ -66,6 +66,33 @@ pub enum Transmit {
 /// [`handle_timeout`](Machine::handle_timeout) when
 /// [`poll_timeout`](Machine::poll_timeout) is due, and dispatch
 /// [`poll_event`](Machine::poll_event) — until [`is_closed`](Machine::is_closed).
+///
+/// What a loop of your own needs to know besides (the order above is the
+/// one that works for every machine):
+///
+/// * **Drain after everything.** Inputs, timeouts *and commands* (a
+///   response sent, a message queued, a stream reset) queue output and may
+///   move the next deadline: poll transmits and ask
+///   [`poll_timeout`](Machine::poll_timeout) again after each turn, not
+///   only after reading. Sleep until the earliest deadline of all your
+///   machines (and of your own timers); a virtual clock works the same.
+/// * **Errors.** After [`handle_input`](Machine::handle_input) or
+///   [`handle_eof`](Machine::handle_eof) fails, keep writing what
+///   [`poll_transmit`](Machine::poll_transmit) gives: the farewell (an
+///   error response, a close frame, a GOAWAY) and then
+///   [`Transmit::Shutdown`]. Most machines also report the error as an
+///   event, after the events before it (an HTTP/2 `Event::Error`, a
+///   WebSocket `Event::Error`); do not rely on that alone — a WebSocket
+///   `ClientUpgrade` whose handshake is refused (a 404 instead of 101)
+///   reports it only as the returned error.
+/// * **Closing.** [`Transmit::Shutdown`] means: half-close the write side
+///   once everything before it is written (keep reading: the peer may
+///   still answer). Once [`is_closed`](Machine::is_closed) is true and
+///   your own write buffer is empty, close the socket.
+/// * **Time.** `now` may come from any monotonic clock, a virtual one
+///   included. Never pass a `now` earlier than one already passed: the
+///   HTTP/1.1 and JSON-RPC machines clamp it ([`MonotonicClock`]), not
+///   every machine does.
 pub trait Machine {
     /// What the machine reports to the application.
     type Event;
