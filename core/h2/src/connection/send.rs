@@ -97,6 +97,14 @@ impl Connection {
     /// SETTINGS_MAX_CONCURRENT_STREAMS (retry after
     /// [`Event::StreamsAvailable`]), [`Error::GoingAway`] after a GOAWAY
     /// either way, [`Error::InvalidHead`] for connection-specific fields.
+    ///
+    /// Until the peer's first SETTINGS arrive
+    /// ([`Event::RemoteSettings`]) its limit is not known and not
+    /// enforced here: streams opened beyond it come back as
+    /// [`Event::Reset`] with REFUSED_STREAM (the peer did not process
+    /// them: safe to send again). Seen against nghttpd `-m 2`: of six
+    /// requests sent at once, four were refused. To avoid that, open
+    /// the first streams after `RemoteSettings`, or few of them.
     pub fn send_request(
         &mut self,
         mut head: request::Parts,
