@@ -669,10 +669,14 @@ fn http_deferred_head_follows_the_first_message() {
             .respond_call_tool(id, CallToolResult::text("done"))
             .unwrap();
     });
+    assert_eq!(s.poll_ready(), Some(exchange), "the head is decided");
     let Some(Reply::Open { response, .. }) = s.poll_reply(exchange) else {
         panic!()
     };
     assert_eq!(response.headers()["content-type"], "text/event-stream");
+    // A loop that writes bodies only when told to must hear of the
+    // events that wait in this one.
+    assert_eq!(s.poll_ready(), Some(exchange), "its events are ready");
     let mut data = Vec::new();
     loop {
         match s.poll_chunk(exchange) {
