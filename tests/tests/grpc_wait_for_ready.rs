@@ -229,12 +229,15 @@ async fn no_connect_per_call<R: Runtime>(rt: R) {
         .connect_lazy()
         .unwrap();
     let started = Instant::now();
-    for _ in 0..10 {
+    for n in 0..10 {
         let err = channel
             .unary::<_, SimpleResponse>(ECHO, &request(), &opts(Duration::from_secs(5)))
             .await
             .unwrap_err();
         assert_eq!(err.code, Code::Unavailable, "{err:?}");
+        // The first call's connect failed, and its transparent retry as
+        // each later call found the channel backing off (no connect).
+        assert!(err.message.contains("backing off"), "{n}: {err:?}");
     }
     assert!(started.elapsed() < Duration::from_millis(1000));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
@@ -448,11 +451,12 @@ mod blocking {
             .connect_lazy()
             .unwrap();
         let started = Instant::now();
-        for _ in 0..10 {
+        for n in 0..10 {
             let err = channel
                 .unary::<_, SimpleResponse>(ECHO, &request(), &opts(Duration::from_secs(5)))
                 .unwrap_err();
             assert_eq!(err.code, Code::Unavailable, "{err:?}");
+            assert!(err.message.contains("backing off"), "{n}: {err:?}");
         }
         assert!(started.elapsed() < Duration::from_millis(1000));
         assert_eq!(accepted.load(Ordering::SeqCst), 1);

@@ -20,6 +20,7 @@
 //! assert_eq!(backoff.on_failure(t1, 0.0), t1 + Duration::from_millis(1600));
 //! ```
 
+use crate::{Code, Status};
 use std::time::{Duration, Instant};
 
 /// The parameters of a [`ConnectBackoff`]; the defaults are gRPC's.
@@ -155,6 +156,24 @@ impl ConnectBackoff {
     }
 }
 
+/// What a fail-fast call fails with while its channel (to `target`) backs
+/// off: UNAVAILABLE, saying how the last connect failed (`last`) and how
+/// long until the next may start (`wait`).
+pub fn backing_off(
+    last: Option<&Status>,
+    target: &dyn std::fmt::Display,
+    wait: Duration,
+) -> Status {
+    let why = last.map_or_else(|| format!("connecting to {target}"), |s| s.message.clone());
+    Status::new(
+        Code::Unavailable,
+        format!(
+            "{why} (backing off: next connect in {} ms)",
+            wait.as_millis()
+        ),
+    )
+}
+
 /// A channel's connectivity state, as gRPC names them
 /// (`doc/connectivity-semantics-and-api.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,6 +249,22 @@ mod tests {
         b.on_success();
         assert_eq!(b.waiting(t), None);
         assert_eq!(b.on_failure(t, 0.0), t + ms(10));
+    }
+
+    #[test]
+    fn a_call_in_backoff_hears_why_and_for_how_long() {
+        let last = Status::new(Code::Unavailable, "connecting to h:1: refused");
+        let s = backing_off(Some(&last), &"h:1", ms(1500));
+        assert_eq!(s.code, Code::Unavailable);
+        assert_eq!(
+            s.message,
+            "connecting to h:1: refused (backing off: next connect in 1500 ms)"
+        );
+        let s = backing_off(None, &"h:1", ms(2));
+        assert_eq!(
+            s.message,
+            "connecting to h:1 (backing off: next connect in 2 ms)"
+        );
     }
 
     #[test]

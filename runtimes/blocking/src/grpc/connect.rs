@@ -16,7 +16,7 @@ use crate::ws::FastrandEntropy;
 use bytes::Bytes;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use wirestate_grpc::backoff::{BackoffConfig, ConnectBackoff, ConnectivityState};
+use wirestate_grpc::backoff::{BackoffConfig, ConnectBackoff, ConnectivityState, backing_off};
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
@@ -236,12 +236,7 @@ impl Dialer {
                     }
                 } else if let Some(at) = st.backoff.waiting(now) {
                     if !wait {
-                        return Err(st.failure.clone().unwrap_or_else(|| {
-                            Status::new(
-                                Code::Unavailable,
-                                format!("connecting to {}: backing off", self.addr),
-                            )
-                        }));
+                        return Err(backing_off(st.failure.as_ref(), &self.addr, at - now));
                     }
                     Some(deadline.map_or(at, |d| d.min(at)))
                 } else {

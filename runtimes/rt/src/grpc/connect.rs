@@ -19,7 +19,7 @@ use http::{Response, request};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use wirestate_grpc::backoff::{BackoffConfig, ConnectBackoff, ConnectivityState};
+use wirestate_grpc::backoff::{BackoffConfig, ConnectBackoff, ConnectivityState, backing_off};
 use wirestate_grpc::channel::{Connection, Redial};
 use wirestate_grpc::retry::{Retrier, RetryConfig};
 use wirestate_grpc::{ChannelConfig, Code, Status, ValidChannelConfig, WebMode};
@@ -294,12 +294,11 @@ impl<R: Runtime> Dialer<R> {
                     Step::Wait(rx)
                 } else if let Some(at) = st.backoff.waiting(self.rt.now()) {
                     if !wait {
-                        return Err(st.failure.clone().unwrap_or_else(|| {
-                            Status::new(
-                                Code::Unavailable,
-                                format!("connecting to {}: backing off", self.addr),
-                            )
-                        }));
+                        return Err(backing_off(
+                            st.failure.as_ref(),
+                            &self.addr,
+                            at.saturating_duration_since(self.rt.now()),
+                        ));
                     }
                     Step::Backoff(at)
                 } else {
