@@ -57,9 +57,6 @@ const GREETING_URI: &str = "demo://greeting";
 const STEP: Duration = Duration::from_millis(100);
 /// The loop's tick while nothing is due (a readiness loop needs none).
 const TICK: Duration = Duration::from_millis(2);
-/// Request bodies are collected whole; the server refuses larger ones
-/// with 413 anyway (`HttpConfig::max_body`), so stop collecting there.
-const MAX_BODY: usize = 4 << 20;
 
 /// Session ids must be unguessable. std's `RandomState` is keyed from the
 /// operating system's random source; hashing a counter with it is enough
@@ -161,9 +158,10 @@ fn read(conn: &mut Conn, server: &mut HttpServer, buf: &mut [u8], now: Instant) 
                 }
                 ServerEvent::Data { data, .. } => {
                     if let Some((_, body)) = &mut conn.request {
-                        if body.len() + data.len() <= MAX_BODY + 1 {
-                            body.extend_from_slice(&data);
-                        }
+                        // Keep one byte past the limit, no more: the
+                        // server sees the body is too large and says 413.
+                        let room = (server.config().max_body + 1).saturating_sub(body.len());
+                        body.extend_from_slice(&data[..data.len().min(room)]);
                     }
                 }
                 ServerEvent::End { .. } => {

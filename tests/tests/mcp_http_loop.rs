@@ -69,6 +69,20 @@ fn the_bare_loop_serves_mcp_over_streamable_http() {
     let head = String::from_utf8_lossy(&got[..n]);
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
 
+    // A body over the server's limit is answered 413, not cut and parsed.
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let len = (4 << 20) + 100;
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {len}\r\n\r\n"
+    );
+    raw.write_all(head.as_bytes()).unwrap();
+    raw.write_all(&vec![b' '; len]).unwrap();
+    let n = raw.read(&mut got).unwrap();
+    let head = String::from_utf8_lossy(&got[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+
     // The loop ends by itself once its time is up.
     server.join().unwrap().unwrap();
     assert!(started.elapsed() < run_for + Duration::from_secs(2));

@@ -171,7 +171,10 @@ pub struct HttpConfig {
     /// A session without requests for this long, and with no response
     /// open, is ended. Default 30 minutes.
     pub idle_timeout: Duration,
-    /// Largest POST body, in bytes (413 beyond). Default 4 MiB.
+    /// Largest POST body, in bytes (413 beyond). Default 4 MiB. A loop
+    /// of your own that collects bodies can stop at `max_body + 1` bytes
+    /// and hand those over: that is enough for the 413 (a body cut at
+    /// `max_body` or below would be parsed, and refused as malformed).
     pub max_body: usize,
     /// Events kept per SSE stream for `Last-Event-ID` resumption (the
     /// oldest are dropped). Default 256.
