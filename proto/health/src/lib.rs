@@ -124,17 +124,6 @@ struct State {
     next_watcher: u64,
 }
 
-impl State {
-    /// Counts a change and wakes every watcher (each checks its own service).
-    fn changed(&mut self, inner: &Inner) {
-        self.changes = self.changes.wrapping_add(1);
-        for (_, waker) in self.wakers.drain() {
-            waker.wake();
-        }
-        inner.changed.notify_all();
-    }
-}
-
 impl Default for HealthReporter {
     fn default() -> Self {
         Self::new()
@@ -178,7 +167,7 @@ impl HealthReporter {
             return;
         }
         state.statuses.insert(service.to_owned(), status);
-        state.changed(&self.inner);
+        self.changed(state);
     }
 
     /// Forgets `service`: `Check` answers NOT_FOUND and watchers get
@@ -187,7 +176,7 @@ impl HealthReporter {
     pub fn clear(&self, service: &str) {
         let mut state = self.lock();
         if !state.shut_down && state.statuses.remove(service).is_some() {
-            state.changed(&self.inner);
+            self.changed(state);
         }
     }
 
@@ -217,7 +206,7 @@ impl HealthReporter {
         for status in state.statuses.values_mut() {
             *status = ServingStatus::NotServing;
         }
-        state.changed(&self.inner);
+        self.changed(state);
     }
 
     /// Undoes [`shutdown`](Self::shutdown): every service SERVING again and
@@ -231,7 +220,7 @@ impl HealthReporter {
         for status in state.statuses.values_mut() {
             *status = ServingStatus::Serving;
         }
-        state.changed(&self.inner);
+        self.changed(state);
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called (and not resumed).
@@ -258,6 +247,19 @@ impl HealthReporter {
             id,
             sent: None,
             seen: None,
+        }
+    }
+
+    /// Counts a change made under `state` and wakes every watcher (each
+    /// then checks its own service). The wakers run after the lock is
+    /// released, so one that polls its task at once cannot deadlock on it.
+    fn changed(&self, mut state: MutexGuard<'_, State>) {
+        state.changes = state.changes.wrapping_add(1);
+        let wakers: Vec<Waker> = state.wakers.drain().map(|(_, w)| w).collect();
+        self.inner.changed.notify_all();
+        drop(state);
+        for waker in wakers {
+            waker.wake();
         }
     }
 
@@ -445,6 +447,38 @@ mod tests {
             r.lock().wakers.is_empty(),
             "a dropped watcher leaves no waker"
         );
+    }
+
+    /// A waker that looks at the reporter as soon as it is woken.
+    struct Reentrant(
+        HealthReporter,
+        std::sync::mpsc::Sender<Option<ServingStatus>>,
+    );
+    impl Wake for Reentrant {
+        fn wake(self: Arc<Self>) {
+            let _ = self.1.send(self.0.status("a"));
+        }
+    }
+
+    #[test]
+    fn wakers_run_after_the_lock_is_released() {
+        let r = HealthReporter::new();
+        let mut w = r.watch("a");
+        w.poll_update();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waker = Waker::from(Arc::new(Reentrant(r.clone(), tx)));
+        assert!(
+            w.poll_changed(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        let setter = r.clone();
+        // On a thread: a waker run under the lock would deadlock it.
+        std::thread::spawn(move || setter.set_serving("a"));
+        let seen = rx.recv_timeout(Duration::from_secs(10));
+        // The watcher's drop locks: if the setter deadlocked holding the
+        // lock, the failing test must still end.
+        std::mem::forget(w);
+        assert_eq!(seen, Ok(Some(ServingStatus::Serving)));
     }
 
     #[test]
