@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT list
-//! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] HOST:PORT /pkg.Service/Method [JSON | @FILE | @]
+//! wirestate grpc [--runtime tokio|smol|blocking] [--web[=binary|text] | --web-text] [-H 'k: v']... [--timeout D] [--wait-for-ready] HOST:PORT /pkg.Service/Method [JSON | @FILE | @]
 //! wirestate grpc [OPTIONS] -d (JSON | @FILE | @) HOST:PORT /pkg.Service/Method
 //! wirestate grpc [OPTIONS] HOST:PORT list [pkg.Service]
 //! wirestate grpc [OPTIONS] HOST:PORT describe (pkg.Service | pkg.Service.Method | pkg.Message | pkg.Enum)
@@ -70,6 +70,10 @@ pub struct Options {
     pub headers: Vec<String>,
     /// The call's deadline (sent as `grpc-timeout`, enforced here).
     pub timeout: Option<Duration>,
+    /// Wait for the server to be reachable (gRPC wait-for-ready, the
+    /// channel reconnecting with backoff) until the deadline, instead of
+    /// failing UNAVAILABLE at once; gRPC over h2 only.
+    pub wait_for_ready: bool,
     /// The request as `-d` gave it: JSON, `@FILE` or `@` (stdin); instead
     /// of the JSON argument.
     pub data: Option<String>,
@@ -450,6 +454,7 @@ struct Call {
     requests: Vec<RawMessage>,
     metadata: Metadata,
     timeout: Option<Duration>,
+    wait_for_ready: bool,
     printer: Printer,
     tls: Option<std::sync::Arc<wirestate_rt::tls::rustls::ClientConfig>>,
 }
@@ -532,6 +537,7 @@ pub fn run(opts: &Options, words: &[String]) -> Result<ExitCode, String> {
         requests,
         metadata: metadata(&opts.headers)?,
         timeout: opts.timeout,
+        wait_for_ready: opts.wait_for_ready,
         printer: Printer {
             output: m.output(),
             stdout_error: std::sync::Mutex::new(None),
@@ -693,6 +699,17 @@ async fn native_call<R: wirestate_rt::Runtime>(
         let ch = builder.connect().await?;
         return async_calls(&ch, call).await;
     }
+    if call.wait_for_ready {
+        // A channel that dials (and redials) by itself, its calls waiting
+        // for the connection.
+        let mut builder = Channel::builder(rt, call.addr)
+            .config(ChannelConfig::new().authority(&call.target))
+            .wait_for_ready(true);
+        if let Some(config) = &call.tls {
+            builder = builder.tls(config.clone(), tls_name(&call.target)?);
+        }
+        return async_calls(&builder.connect_lazy()?, call).await;
+    }
     let send = h2_connect(&rt, call.addr, &call.target, call.tls.as_ref()).await?;
     let ch = Channel::new(rt, send, &call.target)?;
     async_calls(&ch, call).await
@@ -748,6 +765,12 @@ fn blocking_call(call: &Call, web: Option<WebMode>) -> Result<(), Status> {
             builder = builder.tls(config.clone(), tls_name(&call.target)?);
         }
         builder.connect()?
+    } else if call.wait_for_ready {
+        let mut builder = Channel::builder(&call.target).wait_for_ready(true);
+        if let Some(config) = &call.tls {
+            builder = builder.tls(config.clone(), tls_name(&call.target)?);
+        }
+        builder.connect_lazy()?
     } else {
         blocking_channel(call.addr, &call.target, call.tls.as_ref())?
     };

@@ -242,6 +242,11 @@ enum Command {
         /// The call's deadline: 1.5, 250ms, 10s, 2m.
         #[arg(long, value_parser = wirestate_examples::grpc_cli::parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Wait for the server (gRPC wait-for-ready: reconnecting with
+        /// backoff) until --timeout instead of failing UNAVAILABLE when it
+        /// is down; not with --web.
+        #[arg(long, conflicts_with_all = ["web", "web_text"])]
+        wait_for_ready: bool,
         /// The request, as grpcurl's -d: JSON, `@FILE` (read from the
         /// file) or `@` (read from stdin); instead of the JSON argument.
         #[arg(short = 'd', long = "data", value_name = "JSON|@FILE|@")]
@@ -401,6 +406,7 @@ fn main() -> ExitCode {
             web_text,
             headers,
             timeout,
+            wait_for_ready,
             data,
             tls,
             cacert,
@@ -431,6 +437,7 @@ fn main() -> ExitCode {
                     },
                     headers,
                     timeout,
+                    wait_for_ready,
                     data,
                     tls,
                 },
