@@ -512,15 +512,28 @@ impl ServerConnection {
 
     /// Closes gracefully: the current request (the oldest unanswered one)
     /// is still answered, with `Connection: close`; requests read ahead of
-    /// it are dropped and nothing more is read. With no request pending the
-    /// connection closes at once.
+    /// it are dropped and nothing after it is read. If the current
+    /// request's body is still arriving, it is read to its end (its
+    /// handler is waiting for it, and a client that hangs up mid-body is
+    /// then seen as an error) before reading stops. With no request
+    /// pending the connection closes at once.
     pub fn close_after_current(&mut self) {
         if matches!(self.read, Read::Upgraded) {
             return;
         }
         self.closing = true;
         self.pending.truncate(1);
-        self.stop_reading();
+        let current_body = matches!(
+            &self.read,
+            Read::Body { id, .. } if self.pending.front().is_some_and(|p| p.id == *id)
+        );
+        if current_body {
+            // Reading stops where this body ends (`end_of_request`).
+            self.timers.clear(Timer::Header);
+            self.timers.clear(Timer::Idle);
+        } else {
+            self.stop_reading();
+        }
         self.maybe_shutdown();
     }
 
@@ -781,7 +794,7 @@ impl ServerConnection {
         req.body_done = true;
         self.read = if req.wants_upgrade {
             Read::AwaitUpgrade
-        } else if !req.keep_alive {
+        } else if !req.keep_alive || self.closing {
             // Nothing after this request will be answered.
             self.rx.clear();
             Read::Done

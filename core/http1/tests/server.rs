@@ -639,6 +639,52 @@ fn graceful_close_finishes_the_current_response() {
     assert!(shut && c.is_closed());
 }
 
+/// A graceful close (a server shutting down) while the current request's
+/// body is still arriving: the body is read to its end — its handler is
+/// waiting for it — and nothing after it. Before, reading stopped at once:
+/// the rest of the body was never delivered (nor a hang-up mid-body seen),
+/// so a handler echoing it waited forever and the shutdown with it.
+#[test]
+fn graceful_close_reads_the_current_body_to_its_end() {
+    let now = Instant::now();
+    let mut c = conn(now);
+    c.handle_input(
+        now,
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello",
+    )
+    .unwrap();
+    events(&mut c);
+    c.close_after_current();
+    assert!(c.wants_read());
+    c.handle_input(now, b"world\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let evs = events(&mut c);
+    assert!(
+        matches!(&evs[..], [ServerEvent::Data { data, .. }, ServerEvent::End { .. }] if &data[..] == b"world"),
+        "{evs:?}"
+    );
+    assert!(!c.wants_read(), "nothing after the body is read");
+    c.send_full_response(ok(), Bytes::from_static(b"x"))
+        .unwrap();
+    let (out, shut) = output(&mut c);
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx"
+    );
+    assert!(shut && c.is_closed());
+
+    // The client hangs up mid-body instead: an error, not a silent wait.
+    let mut c = conn(now);
+    c.handle_input(
+        now,
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello",
+    )
+    .unwrap();
+    events(&mut c);
+    c.close_after_current();
+    assert_eq!(c.handle_eof(now), Err(Error::IncompleteMessage));
+}
+
 #[test]
 fn close_cuts_off_an_unfinishable_response() {
     let now = Instant::now();

@@ -863,4 +863,36 @@ mod tests {
         drop(conn);
         assert_eq!(shutdown.registered(), 0, "dropped while sniffing");
     }
+
+    /// A client that hangs up in the middle of a request body, with the
+    /// server's graceful shutdown coming at once (either order): the
+    /// connection still ends.
+    #[test]
+    fn a_hang_up_mid_body_with_a_shutdown_ends_the_connection() {
+        for shutdown_first in [false, true] {
+            let handler = |req: Request<Body>| async { Response::new(req.into_body()) };
+            let config = ServerConfig::default();
+            let shutdown = Shutdown::new();
+            let waker = Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            let io = Scripted {
+                input: b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello"
+                    .to_vec(),
+                then_eof: true,
+            };
+            let mut conn = serve_connection(Rt, io, handler, &config, shutdown.clone());
+            if shutdown_first {
+                shutdown.trigger();
+            }
+            let mut done = false;
+            for _ in 0..50 {
+                if Pin::new(&mut conn).poll(&mut cx).is_ready() {
+                    done = true;
+                    break;
+                }
+                shutdown.trigger();
+            }
+            assert!(done, "shutdown first: {shutdown_first}");
+        }
+    }
 }
