@@ -54,7 +54,12 @@ pub struct ServerConfig {
     /// keep-alive timeouts, pipelining depth.
     pub http1: wirestate_http1::ServerConfig,
     /// Most connections served at once, one thread each. At the limit the
-    /// accept loop waits (connections queue in the listen backlog).
+    /// accept loop waits (connections queue in the listen backlog); after
+    /// 100 ms at the limit, connections idle between requests
+    /// (kept alive, or yet to send their first request) are closed to make
+    /// room, as RFC 9112 §9.5 lets a server close an idle connection at
+    /// any time: otherwise as many idle clients as threads would keep
+    /// everyone else waiting for their keep-alive timeout.
     pub max_connections: usize,
     /// Longest a connection may wait for the client while a request is
     /// being served (a read of its body, a write of the response) before
@@ -99,8 +104,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How long the accept loop waits at [`ServerConfig::max_connections`]
+/// before it closes the idle connections to make room.
+const EVICT_IDLE_AFTER: Duration = Duration::from_millis(100);
+
 /// A connection's socket as the shutdown signal sees it.
 struct Slot {
+    /// Closed by the accept loop to make room (see [`evict_idle`]).
+    evicted: AtomicBool,
     /// Blocked waiting for the next request, with nothing in progress.
     idle: Mutex<bool>,
     /// Handed over to a WebSocket: a shutdown closes it with 1001 (see
@@ -290,10 +301,16 @@ impl Server {
             {
                 let mut active = lock(&shared.active);
                 while *active >= max && !shared.is_shutdown() {
-                    active = shared
+                    let (guard, waited) = shared
                         .changed
-                        .wait(active)
+                        .wait_timeout(active, EVICT_IDLE_AFTER)
                         .unwrap_or_else(|e| e.into_inner());
+                    active = guard;
+                    if waited.timed_out() && *active >= max {
+                        drop(active);
+                        evict_idle(&shared);
+                        active = lock(&shared.active);
+                    }
                 }
             }
             if shared.is_shutdown() {
@@ -344,6 +361,22 @@ impl Server {
             let _ = t.join();
         }
         Ok(())
+    }
+}
+
+/// Closes the connections idle between requests (not HTTP/2 ones, nor
+/// WebSockets) by shutting their read side: each reads an end of stream
+/// and closes as on a graceful shutdown, and its thread ends.
+fn evict_idle(shared: &Shared) {
+    for slot in lock(&shared.slots).values() {
+        if slot.upgraded.load(Ordering::SeqCst) || lock(&slot.h2).is_some() {
+            continue;
+        }
+        let idle = lock(&slot.idle);
+        if *idle {
+            slot.evicted.store(true, Ordering::SeqCst);
+            let _ = slot.stream.shutdown(Shutdown::Read);
+        }
     }
 }
 
@@ -438,6 +471,7 @@ fn tracked_connection<H: Handler>(
 ) -> io::Result<()> {
     let slot = Arc::new(Slot {
         idle: Mutex::new(false),
+        evicted: AtomicBool::new(false),
         upgraded: AtomicBool::new(false),
         ws: Mutex::new(None),
         stream: stream.try_clone()?,
@@ -741,8 +775,13 @@ fn next_event(conn: &Mutex<Conn>, tracker: Tracker<'_>) -> io::Result<Option<Ser
             // closes as on any shutdown: with our farewell (close_notify
             // before the FIN over TLS), not a bare socket close that the
             // client cannot tell from a truncation.
-            Err(e) if idle && tracker.is_some_and(|(_, shared)| shared.is_shutdown()) => {
-                tracing::debug!(error = %e, "idle read ended by the shutdown");
+            Err(e)
+                if idle
+                    && tracker.is_some_and(|(slot, shared)| {
+                        shared.is_shutdown() || slot.evicted.load(Ordering::SeqCst)
+                    }) =>
+            {
+                tracing::debug!(error = %e, "idle read ended by the shutdown or an eviction");
                 c.close();
                 let deadline = c.deadline();
                 let _ = c.driver.flush(deadline);
