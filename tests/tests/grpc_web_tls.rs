@@ -507,6 +507,7 @@ fn cli_web_over_tls() {
                 web: Some(web),
                 headers: Vec::new(),
                 timeout: Some(std::time::Duration::from_secs(10)),
+                wait_for_ready: false,
                 data: None,
                 tls: Some(grpc_config(&roots)),
             };
