@@ -389,9 +389,9 @@ pub(crate) const SERVING: [&str; 6] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// The health reporter of `wirestate serve`: every service it serves
-/// ([`SERVING`]) SERVING, for as long as it runs (the services it routes
-/// turn NOT_SERVING when the server shuts down).
+/// The health reporter of `wirestate serve`: the server (`""`) and every
+/// service it serves SERVING, for as long as it runs (they turn
+/// NOT_SERVING when the server shuts down).
 pub fn health() -> HealthReporter {
     let reporter = HealthReporter::new();
     for service in SERVING {
