@@ -154,6 +154,20 @@ impl ConnectBackoff {
     pub fn waiting(&self, now: Instant) -> Option<Instant> {
         self.retry_at.filter(|&at| at > now)
     }
+
+    /// The state of a dialing channel at `now`, given whether it has a
+    /// connection `open` and whether one is `connecting`.
+    pub fn state(&self, now: Instant, open: bool, connecting: bool) -> ConnectivityState {
+        if open {
+            ConnectivityState::Ready
+        } else if connecting {
+            ConnectivityState::Connecting
+        } else if self.waiting(now).is_some() {
+            ConnectivityState::TransientFailure
+        } else {
+            ConnectivityState::Idle
+        }
+    }
 }
 
 /// What a fail-fast call fails with while its channel (to `target`) backs

@@ -311,15 +311,8 @@ impl Dialer {
 
     fn state(&self) -> ConnectivityState {
         let mut st = lock(&self.state);
-        if st.redial.open().is_some() {
-            ConnectivityState::Ready
-        } else if st.connecting {
-            ConnectivityState::Connecting
-        } else if st.backoff.waiting(Instant::now()).is_some() {
-            ConnectivityState::TransientFailure
-        } else {
-            ConnectivityState::Idle
-        }
+        let open = st.redial.open().is_some();
+        st.backoff.state(Instant::now(), open, st.connecting)
     }
 
     fn open(&self, config: ClientConfig) -> Result<SendRequest, crate::Error> {

@@ -428,15 +428,8 @@ impl<R: Runtime> Dialer<R> {
 
     fn state(&self) -> ConnectivityState {
         let mut st = lock(&self.state);
-        if st.redial.open().is_some() {
-            ConnectivityState::Ready
-        } else if st.connecting {
-            ConnectivityState::Connecting
-        } else if st.backoff.waiting(self.rt.now()).is_some() {
-            ConnectivityState::TransientFailure
-        } else {
-            ConnectivityState::Idle
-        }
+        let open = st.redial.open().is_some();
+        st.backoff.state(self.rt.now(), open, st.connecting)
     }
 
     fn connections(&self) -> u64 {
