@@ -690,6 +690,66 @@ pub fn request_meta(meta: Option<&Meta>) -> Option<RequestMeta> {
     RequestMeta::version_of(meta).and_then(|_| RequestMeta::from_meta(meta).ok())
 }
 
+/// The calls a server is running, by transport (a runtime's own id for
+/// it), session and request: what `notifications/cancelled`, or the end of
+/// an HTTP session, finds to cancel. `V` is the runtime's cancellation
+/// handle (a flag, or a flag and the handler task's waker).
+///
+/// A request id may be reused once answered, so each call removes only
+/// its own entry ([`remove`](Self::remove) compares the handle).
+#[derive(Debug)]
+pub struct InFlight<V> {
+    calls: BTreeMap<InFlightKey, std::sync::Arc<V>>,
+}
+
+/// A call's key in [`InFlight`]: transport, session (none on stdio and in
+/// the stateless era), request.
+pub type InFlightKey = (usize, Option<SessionId>, RequestId);
+
+impl<V> Default for InFlight<V> {
+    fn default() -> Self {
+        Self {
+            calls: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V> InFlight<V> {
+    /// A call started.
+    pub fn insert(&mut self, key: InFlightKey, handle: std::sync::Arc<V>) {
+        self.calls.insert(key, handle);
+    }
+
+    /// The call with `handle` ended: its entry goes, not a later call's
+    /// that reused the id.
+    pub fn remove(&mut self, key: &InFlightKey, handle: &std::sync::Arc<V>) {
+        if self
+            .calls
+            .get(key)
+            .is_some_and(|h| std::sync::Arc::ptr_eq(h, handle))
+        {
+            self.calls.remove(key);
+        }
+    }
+
+    /// The running call with this key, if any.
+    pub fn get(&self, key: &InFlightKey) -> Option<&std::sync::Arc<V>> {
+        self.calls.get(key)
+    }
+
+    /// Every running call of `session` on `transport`.
+    pub fn of_session<'a>(
+        &'a self,
+        transport: usize,
+        session: &'a SessionId,
+    ) -> impl Iterator<Item = &'a std::sync::Arc<V>> + 'a {
+        self.calls
+            .iter()
+            .filter(move |((t, s, _), _)| *t == transport && s.as_ref() == Some(session))
+            .map(|(_, h)| h)
+    }
+}
+
 /// The registered handlers of a server, by kind: `T` for tools, `R` for
 /// resources and templates, `P` for prompts, `C` for completion (each the
 /// runtime's own handler type, cheap to clone).
@@ -994,6 +1054,30 @@ pub fn route_answer<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call removes only its own entry (an id reused after the answer
+    /// has its own), and a session's calls are found on its transport only.
+    #[test]
+    fn in_flight_calls_by_transport_session_and_request() {
+        use std::sync::Arc;
+        let session = SessionId::from("s1");
+        let other = SessionId::from("s2");
+        let id = RequestId::from(7u64);
+        let mut calls = InFlight::<u8>::default();
+        let first = Arc::new(1);
+        calls.insert((1, Some(session.clone()), id.clone()), first.clone());
+        let reused = Arc::new(2);
+        calls.insert((1, Some(session.clone()), id.clone()), reused.clone());
+        calls.insert((1, Some(other.clone()), id.clone()), Arc::new(3));
+        calls.insert((2, Some(session.clone()), id.clone()), Arc::new(4));
+        calls.remove(&(1, Some(session.clone()), id.clone()), &first);
+        let key = (1, Some(session.clone()), id.clone());
+        assert_eq!(calls.get(&key).map(|h| **h), Some(2));
+        let found: Vec<u8> = calls.of_session(1, &session).map(|h| **h).collect();
+        assert_eq!(found, [2]);
+        calls.remove(&key, &reused);
+        assert!(calls.get(&key).is_none());
+    }
 
     /// The structured result written at once is the one
     /// `CallToolResult::structured` serializes (as JSON values: members

@@ -67,9 +67,9 @@ use crate::ws::{self, WebSocket};
 use crate::{BlockingBody, Handler, ResponseBody, ServerHandle};
 
 use wirestate_mcp::handler::{
-    CatalogueEdit, ClientAnswer, Handlers, ToolAnswer, answer_complete, answer_get_prompt,
-    answer_read_resource, answer_tool, check_prompt_arguments, no_completion, request_meta,
-    route_answer, stateless_input, tool_answer,
+    CatalogueEdit, ClientAnswer, Handlers, InFlight, InFlightKey, ToolAnswer, answer_complete,
+    answer_get_prompt, answer_read_resource, answer_tool, check_prompt_arguments, no_completion,
+    request_meta, route_answer, stateless_input, tool_answer,
 };
 /// The handler vocabulary, shared with the async server builder of
 /// `wirestate-rt`: see [`wirestate_mcp::handler`].
@@ -100,7 +100,7 @@ struct Registry {
     /// The cancellation flags of the calls in progress, by transport,
     /// session and request: what `notifications/cancelled` (or the end of
     /// an HTTP session) sets.
-    cancels: Mutex<BTreeMap<CancelKey, Arc<AtomicBool>>>,
+    cancels: Mutex<InFlight<AtomicBool>>,
     /// Every transport serving this server (stdio, Streamable HTTP,
     /// WebSocket), for [`McpServer::resource_updated`].
     transports: Mutex<Vec<Weak<dyn Port>>>,
@@ -116,11 +116,8 @@ impl Registry {
     }
 }
 
-/// A call's key in [`Registry::cancels`]: its transport (the address of
-/// its [`Port`], alive while the call holds it), session and request.
-type CancelKey = (usize, Option<SessionId>, RequestId);
-
-/// The key of `port` in [`Registry::cancels`].
+/// The transport's part of a call's key in [`Registry::cancels`]: the
+/// address of its [`Port`], alive while the call holds it.
 fn port_key(port: &Arc<dyn Port>) -> usize {
     Arc::as_ptr(port).cast::<()>() as usize
 }
@@ -130,19 +127,13 @@ fn port_key(port: &Arc<dyn Port>) -> usize {
 /// has a flag of its own).
 struct Cancellable {
     registry: Arc<Registry>,
-    key: CancelKey,
+    key: InFlightKey,
     flag: Arc<AtomicBool>,
 }
 
 impl Drop for Cancellable {
     fn drop(&mut self) {
-        let mut cancels = lock(&self.registry.cancels);
-        if cancels
-            .get(&self.key)
-            .is_some_and(|f| Arc::ptr_eq(f, &self.flag))
-        {
-            cancels.remove(&self.key);
-        }
+        lock(&self.registry.cancels).remove(&self.key, &self.flag);
     }
 }
 
@@ -1350,7 +1341,7 @@ impl McpServer {
                 max_threads: 256,
                 running: AtomicUsize::new(0),
                 pool: Arc::default(),
-                cancels: Mutex::new(BTreeMap::new()),
+                cancels: Mutex::new(InFlight::default()),
                 transports: Mutex::new(Vec::new()),
             },
         }
@@ -1787,10 +1778,8 @@ impl HttpShared {
                     wake_all = true;
                     // Nobody is left to answer: its calls are cancelled.
                     let transport = port_key(&port);
-                    for ((t, s, _), flag) in lock(&self.registry.cancels).iter() {
-                        if *t == transport && s.as_ref() == Some(&session) {
-                            flag.store(true, Ordering::Release);
-                        }
+                    for flag in lock(&self.registry.cancels).of_session(transport, &session) {
+                        flag.store(true, Ordering::Release);
                     }
                 }
                 HttpEvent::Refused(e) => tracing::debug!(error = %e, "mcp request refused"),

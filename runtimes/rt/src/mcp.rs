@@ -71,9 +71,9 @@ mod websocket;
 pub use websocket::{is_websocket_upgrade, websocket_config};
 
 use wirestate_mcp::handler::{
-    CatalogueEdit, ClientAnswer, Handlers, ToolAnswer, answer_complete, answer_get_prompt,
-    answer_read_resource, answer_tool, check_prompt_arguments, no_completion, request_meta,
-    route_answer, stateless_input, tool_answer,
+    CatalogueEdit, ClientAnswer, Handlers, InFlight, InFlightKey, ToolAnswer, answer_complete,
+    answer_get_prompt, answer_read_resource, answer_tool, check_prompt_arguments, no_completion,
+    request_meta, route_answer, stateless_input, tool_answer,
 };
 /// The handler vocabulary, shared with the blocking server builder: see
 /// [`wirestate_mcp::handler`].
@@ -107,15 +107,11 @@ struct Registry {
     handlers: Handlers<ToolFn, ResourceFn, PromptFn, CompleteFn>,
     /// The handlers running now, by transport, session and request: what
     /// `notifications/cancelled` (or the end of an HTTP session) stops.
-    running: Mutex<BTreeMap<RunningKey, Arc<Cancel>>>,
+    running: Mutex<InFlight<Cancel>>,
     /// Every transport serving this server (stdio, Streamable HTTP,
     /// WebSocket), for [`McpServer::resource_updated`].
     transports: Mutex<Vec<Weak<dyn Port>>>,
 }
-
-/// A running handler's key: its transport (the address of its [`Port`],
-/// alive while the handler holds it), session and request.
-type RunningKey = (usize, Option<SessionId>, RequestId);
 
 /// The cancellation of one request: set once, and the handler's task
 /// woken so that it stops at once, not at its next wake-up.
@@ -155,12 +151,13 @@ impl Registry {
         transports.push(port);
     }
 
-    fn running(&self) -> MutexGuard<'_, BTreeMap<RunningKey, Arc<Cancel>>> {
+    fn running(&self) -> MutexGuard<'_, InFlight<Cancel>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// The key of `port` in [`Registry::running`].
+/// The transport's part of a handler's key in [`Registry::running`]: the
+/// address of its [`Port`], alive while the handler holds it.
 fn port_key(port: &Arc<dyn Port>) -> usize {
     Arc::as_ptr(port).cast::<()>() as usize
 }
@@ -170,19 +167,13 @@ fn port_key(port: &Arc<dyn Port>) -> usize {
 /// reused the id after the answer has an entry of its own).
 struct Running {
     registry: Arc<Registry>,
-    key: RunningKey,
+    key: InFlightKey,
     cancel: Arc<Cancel>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let mut running = self.registry.running();
-        if running
-            .get(&self.key)
-            .is_some_and(|c| Arc::ptr_eq(c, &self.cancel))
-        {
-            running.remove(&self.key);
-        }
+        self.registry.running().remove(&self.key, &self.cancel);
     }
 }
 
@@ -195,7 +186,7 @@ impl Drop for Running {
 /// [`RequestContext::is_cancelled`].
 fn cancellable(
     registry: &Arc<Registry>,
-    key: RunningKey,
+    key: InFlightKey,
     cancel: Arc<Cancel>,
     handler: BoxFuture<()>,
 ) -> BoxFuture<()> {
@@ -406,7 +397,7 @@ impl McpServer {
             registry: Registry {
                 config: Config::default(),
                 handlers: Handlers::default(),
-                running: Mutex::new(BTreeMap::new()),
+                running: Mutex::new(InFlight::default()),
                 transports: Mutex::new(Vec::new()),
             },
         }
@@ -1304,10 +1295,8 @@ impl<R: Runtime> HttpShared<R> {
                         st.waiters.retain(|(s, _), _| s.as_ref() != Some(&session));
                         // Nobody is left to answer: its handlers stop.
                         let transport = port_key(&port);
-                        for ((t, s, _), cancel) in self.registry.running().iter() {
-                            if *t == transport && s.as_ref() == Some(&session) {
-                                cancel.fire();
-                            }
+                        for cancel in self.registry.running().of_session(transport, &session) {
+                            cancel.fire();
                         }
                     }
                     HttpEvent::Refused(e) => tracing::debug!(error = %e, "mcp request refused"),
