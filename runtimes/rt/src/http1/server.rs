@@ -684,8 +684,6 @@ impl<H: Handler> ServerApp<H> {
     }
 }
 
-/// Whether `req` is a gRPC-Web call: one whose client hanging up cancels
-/// it, as a reset stream cancels a gRPC call on HTTP/2.
 /// A stateless (2026-07-28) MCP request: a POST with `Mcp-Method` and no
 /// `Mcp-Session-Id`. Its client cancels it by hanging up (that era has no
 /// `notifications/cancelled` to send, nor a session to resume in), so the
@@ -696,6 +694,8 @@ fn is_stateless_mcp<B>(req: &Request<B>) -> bool {
         && !req.headers().contains_key("mcp-session-id")
 }
 
+/// Whether `req` is a gRPC-Web call: one whose client hanging up cancels
+/// it, as a reset stream cancels a gRPC call on HTTP/2.
 fn is_grpc_web<B>(req: &Request<B>) -> bool {
     req.headers()
         .get(http::header::CONTENT_TYPE)
